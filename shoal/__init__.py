@@ -1,0 +1,1 @@
+"""shoal: parallel computing for Python, made for Jupyter."""

@@ -1,0 +1,99 @@
+"""Keys: the names of the values in a task graph.
+
+A key is a ``str`` or a tuple whose first element is a ``str`` name followed by
+indices, e.g. ``("read-csv-1f2e", 3)``.  Other hashables (``int``, ``bytes``,
+``float``) are accepted as graph keys for Dask compatibility, but only ``str`` and
+``tuple`` values are *recognised as references* inside task arguments, so a literal
+``1`` in an argument list never turns into a dependency by accident.
+
+``key_split`` gives a key's *prefix*: the human part of its name that groups tasks
+in progress bars and the dashboard (``"inc-8f1e..."`` -> ``"inc"``,
+``("sum-aggregate-ab12", 0)`` -> ``"sum-aggregate"``).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["is_key_like", "key_split", "key_str", "validate_key"]
+
+_HEX = re.compile(r"[0-9a-f]{8,}$")
+_KEY_TYPES = (str, bytes, int, float, tuple)
+
+
+def is_key_like(x) -> bool:
+    """True for values that may stand for a key inside task arguments.
+
+    >>> is_key_like("x"), is_key_like(("x", 0)), is_key_like(1)
+    (True, True, False)
+    """
+    return type(x) is str or type(x) is tuple
+
+
+def validate_key(key) -> None:
+    """Raise ``TypeError`` naming *key* when it cannot be a graph key.
+
+    >>> validate_key(("x", 1))
+    >>> validate_key(["x"])
+    Traceback (most recent call last):
+    ...
+    TypeError: unexpected key type list (key ['x']): keys are str or tuples like ('name', 0)
+    """
+    t = type(key)
+    if t is tuple:
+        for part in key:
+            validate_key(part)
+        return
+    if not isinstance(key, _KEY_TYPES):
+        raise TypeError(
+            f"unexpected key type {t.__name__} (key {key!r}): "
+            "keys are str or tuples like ('name', 0)"
+        )
+
+
+def _is_token(word: str) -> bool:
+    return not word.isalpha() or (len(word) >= 8 and _HEX.match(word) is not None)
+
+
+_prefix_cache: dict = {}
+
+
+def key_split(key) -> str:
+    """The prefix of a key: its name without tokens and indices.
+
+    >>> key_split("inc-6e1f5a2b9c")
+    'inc'
+    >>> key_split(("sum-aggregate-0f3c9a11", 2))
+    'sum-aggregate'
+    >>> key_split("x")
+    'x'
+    """
+    if type(key) is tuple:
+        key = key[0] if key else ""
+    if type(key) is bytes:
+        key = key.decode(errors="replace")
+    if type(key) is not str:
+        return str(key)
+    try:
+        return _prefix_cache[key]
+    except KeyError:
+        pass
+    words = key.split("-")
+    kept = [words[0]]
+    for word in words[1:]:
+        if _is_token(word):
+            break
+        kept.append(word)
+    prefix = "-".join(kept).strip("<>") or key
+    if len(_prefix_cache) < 100_000:
+        _prefix_cache[key] = prefix
+    return prefix
+
+
+def key_str(key) -> str:
+    """A readable, stable text form of a key (for logs and graph pictures).
+
+    >>> key_str(("x", 1, 2))
+    "('x', 1, 2)"
+    """
+    return key if type(key) is str else repr(key)

@@ -1,0 +1,89 @@
+"""The main loop of a process-pool worker (``python -m shoal.local._worker R W``).
+
+Messages from the parent (pickled tuples on the task pipe, fd ``R``)::
+
+    ("init", sys_path, cwd)       once, first
+    ("config", blob)              the parent's live config changed
+    ("run", keys, blob)           blob = cloudpickle of (nodes, inputs)
+
+Each ``run`` is answered on the result pipe (fd ``W``) with a pickled list of
+outcomes ``(key, ok, payload, start, stop, pid)``: ``payload`` is the pickled
+result, or a packed exception (``remote_errors``) saying at which stage it
+failed.  Results are pickled one by one so a result that cannot be pickled fails
+only its own key.  EOF on the task pipe (the parent closed the pool or died)
+ends the loop.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+
+
+def _dumps(value) -> bytes:
+    try:
+        return pickle.dumps(value, protocol=5)
+    except Exception:
+        import cloudpickle
+
+        return cloudpickle.dumps(value, protocol=5)
+
+
+def _run(keys, blob, pid) -> list:
+    import cloudpickle  # noqa: F401 - needed by pickled functions
+
+    from shoal.local.batch import execute_batch
+    from shoal.local.remote_errors import pack_exception
+
+    try:
+        nodes, inputs = pickle.loads(blob)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        return [(keys[0], False, pack_exception(exc, "unpickle-task"), 0.0, 0.0, pid)]
+    graph = dict(zip(keys, nodes))
+    out = []
+    for key, ok, value, start, stop, _ in execute_batch(keys, graph, inputs):
+        if ok:
+            try:
+                payload = _dumps(value)
+            except BaseException as exc:  # noqa: BLE001
+                ok, payload = False, pack_exception(exc, "pickle-result")
+        else:
+            payload = pack_exception(value, "run")
+        out.append((key, ok, payload, start, stop, pid))
+        if not ok:
+            break
+    return out
+
+
+def main(task_fd: int, result_fd: int) -> None:
+    from multiprocessing.connection import Connection
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tasks = Connection(task_fd, writable=False)
+    results = Connection(result_fd, readable=False)
+    pid = os.getpid()
+    while True:
+        try:
+            msg = pickle.loads(tasks.recv_bytes())
+        except EOFError:
+            return
+        op = msg[0]
+        if op == "run":
+            results.send_bytes(pickle.dumps(_run(msg[1], msg[2], pid), protocol=5))
+        elif op == "config":
+            from shoal import config
+
+            config.config.clear()
+            config.config.update(config.deserialize(msg[1]))
+        elif op == "init":
+            sys.path[:] = msg[1]
+            try:
+                os.chdir(msg[2])
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))

@@ -1,0 +1,43 @@
+"""Running a batch of ready tasks: the code that executes on a worker.
+
+The engine hands workers *batches* of ready keys rather than single tasks, so the
+fixed cost of a hand-off (a queue put, a future, a pipe round trip) is paid once
+per batch.  Every worker kind -- the caller's thread (sync), a pool thread, a pool
+process, any ``concurrent.futures.Executor`` -- ends up in :func:`execute_batch`.
+
+An *outcome* is the tuple ``(key, ok, value, start, stop, thread)``: ``value`` is
+the result, or the exception when ``ok`` is False.  Times are wall-clock
+(``time.time``) so outcomes from different processes line up in the task stream.
+A batch stops at its first error (the computation is failing anyway) and as soon
+as ``cancelled`` is set, so an interrupted compute frees its workers quickly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+__all__ = ["execute_batch"]
+
+
+def execute_batch(keys, graph, data, cancelled=None) -> list:
+    """Run the nodes ``graph[k]`` for *keys* in order, reading inputs from *data*."""
+    out = []
+    append = out.append
+    now = time.time
+    thread = threading.get_ident()
+    is_set = cancelled.is_set if cancelled is not None else None
+    for key in keys:
+        if is_set is not None and is_set():
+            break
+        node = graph[key]
+        start = now()
+        try:
+            value = node(data)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: re-raised by the caller
+            append((key, False, exc, start, now(), thread))
+            break
+        append((key, True, value, start, now(), thread))
+    return out

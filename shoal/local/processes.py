@@ -1,0 +1,112 @@
+"""The process-pool scheduler: batches of tasks run in reused worker processes.
+
+The engine loop is the same as for threads (``runner.py``); this backend only
+moves batches across process boundaries:
+
+- it ships each batch's nodes and *only the inputs those tasks need*, pickled
+  once per batch with cloudpickle (lambdas, closures and ``__main__`` functions
+  travel by value),
+- each result comes back once, pickled in the worker, and is unpickled here one
+  key at a time so a failure names its key,
+- errors keep their type, message and the worker's traceback
+  (``remote_errors.py``), a dead worker raises
+  :class:`~shoal.local.pool.WorkerProcessDied` with its exit code or signal
+  (``pool.py``), and either way the workers still busy with the failed compute
+  are terminated, so nothing keeps running for a computation nobody waits on.
+
+The pool itself lives across computes (``pool.get_pool``): the first compute
+starts the workers, later ones reuse them.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import cloudpickle
+
+from shoal import config
+from shoal.local.pool import get_pool
+from shoal.local.remote_errors import add_note, unpack_exception
+from shoal.local.runner import run
+
+__all__ = ["get"]
+
+
+def _dumps_batch(keys, nodes, inputs) -> bytes:
+    try:
+        return cloudpickle.dumps((nodes, inputs), protocol=5)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        key = _culprit(keys, nodes, inputs)
+        raise add_note(exc, key, "pickle-task")
+
+
+def _culprit(keys, nodes, inputs):
+    """Find which task (or input) of a batch fails to pickle."""
+    for key, node in zip(keys, nodes):
+        for dep in node.dependencies:
+            try:
+                cloudpickle.dumps(inputs[dep])
+            except BaseException:  # noqa: BLE001
+                return dep
+        try:
+            cloudpickle.dumps(node)
+        except BaseException:  # noqa: BLE001
+            return key
+    return keys[0]
+
+
+class ProcessBackend:
+    label = "processes"
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.nworkers = pool.n
+        self.capacity = pool.n
+        self.config_blob = config.serialize(config.config)
+
+    def submit(self, keys, state):
+        graph, data = state.graph, state.data
+        nodes = [graph[k] for k in keys]
+        inputs = {}
+        for node in nodes:
+            for d in node.dependencies:
+                inputs[d] = data[d]
+        blob = _dumps_batch(keys, nodes, inputs)
+        self.pool.start()
+        worker = self.pool.idle()
+        self.pool.submit(worker, keys, blob, self.config_blob)
+
+    def wait(self):
+        return [self._decode(outcomes) for outcomes in self.pool.wait()]
+
+    @staticmethod
+    def _decode(outcomes) -> list:
+        out = []
+        for key, ok, payload, start, stop, pid in outcomes:
+            if ok:
+                try:
+                    value = pickle.loads(payload)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - reported for this key
+                    ok, value = False, add_note(exc, key, "unpickle-result")
+            else:
+                value = unpack_exception(payload, key)
+            out.append((key, ok, value, start, stop, pid))
+        return out
+
+    def cancel(self):
+        self.pool.kill_busy()
+
+
+def get(graph, keys, *, num_workers=None, cache=None, **kwargs):
+    """Compute *keys* of *graph* on the shared process pool; see ``runner.run``."""
+    n = num_workers or config.get("num-workers", None) or os.cpu_count() or 1
+    pool = get_pool(n)
+    with pool.run_lock:
+        backend = ProcessBackend(pool)
+        return run(backend, graph, keys, cache=cache, scheduler="processes", target=0.02, **kwargs)
+

@@ -1,0 +1,95 @@
+"""Carrying a task's exception out of another process, intact.
+
+A worker process packs an exception as plain data::
+
+    (pickled exception or None, type name, message, formatted traceback, stage)
+
+and the parent unpacks it into an exception of the *original type and message*,
+whose ``__cause__`` is a :class:`RemoteTraceback` holding the traceback text from
+the worker (so the user sees the lines of their own function), with a note naming
+the key.  When the exception cannot travel (it fails to pickle in the worker or to
+unpickle here), the parent gets a :class:`RemoteTaskError` with the same type
+name and message instead: never a hang, never a lost error.
+
+``stage`` says where it happened: ``"unpickle-task"``, ``"run"``,
+``"pickle-result"`` (in the worker) or ``"unpickle-result"`` (in the parent).
+"""
+
+from __future__ import annotations
+
+import pickle
+import traceback
+
+import cloudpickle
+
+from shoal.core.keys import key_str
+
+__all__ = ["RemoteTaskError", "RemoteTraceback", "pack_exception", "unpack_exception"]
+
+_STAGE_TEXT = {
+    "unpickle-task": "while unpickling the task in a worker process",
+    "run": "while running the task in a worker process",
+    "pickle-result": "while pickling the task's result in a worker process",
+    "unpickle-result": "while unpickling the task's result in the parent process",
+    "pickle-task": "while pickling the task to send it to a worker process",
+}
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in another process, as text."""
+
+    def __init__(self, tb: str):
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self):
+        return "\n\nTraceback in the worker process:\n" + self.tb
+
+
+class RemoteTaskError(Exception):
+    """An exception from a worker process that could not be sent back as itself."""
+
+    def __init__(self, type_name: str, message: str):
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+
+
+def pack_exception(exc: BaseException, stage: str) -> tuple:
+    """Turn *exc* into plain data that always pickles."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        blob = cloudpickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:  # noqa: BLE001 - any failure means "send the text only"
+        blob = None
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001
+        message = "<unprintable exception>"
+    return (blob, type(exc).__name__, message, tb, stage)
+
+
+def add_note(exc: BaseException, key, stage: str) -> BaseException:
+    """Note on *exc* which key failed and at which stage."""
+    where = _STAGE_TEXT.get(stage, stage)
+    note = f"shoal: raised {where}, computing key {key_str(key)}"
+    if hasattr(exc, "add_note") and note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)
+    return exc
+
+
+def unpack_exception(packed: tuple, key) -> BaseException:
+    """Rebuild the exception packed by :func:`pack_exception` for *key*."""
+    blob, type_name, message, tb, stage = packed
+    exc = None
+    if blob is not None:
+        try:
+            exc = pickle.loads(blob)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - fall back to the text
+            exc = None
+    if not isinstance(exc, BaseException):
+        exc = RemoteTaskError(type_name, message)
+    exc.__cause__ = RemoteTraceback(tb)
+    return add_note(exc, key, stage)

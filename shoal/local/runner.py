@@ -1,0 +1,208 @@
+"""The one local engine loop that every local scheduler runs.
+
+::
+
+    get(graph, keys)                                   (sync / threads / processes)
+      -> prepare: convert spec, add cache, cull, order (+ cycle check), fuse
+      -> LocalState (engine.py): ready heap, refcounts, data
+      -> loop:  pop ready keys -> backend.submit(batch)       -> worker runs batch.py
+                backend.wait() -> outcomes -> state.finish(...) -> events on the bus
+      -> results in the shape of ``keys``
+
+A *backend* is the only thing that differs between schedulers.  It has
+``nworkers``, ``capacity`` (batches it accepts at once), ``label`` (the worker
+name in events), ``submit(keys, state)``, ``wait()`` (block until at least one
+batch is done; return a list of outcome lists) and ``cancel()``.  ``sync.py``,
+``threads.py``, ``processes.py`` and ``executor.py`` each define one in a few
+dozen lines.
+
+Batch size adapts per task function: the first tasks of a function go one per
+batch; once their duration is measured, a batch holds about ``target`` seconds of
+work (never more than an even share of what is ready), so trivial tasks are
+handed off in thousands and long ones one by one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Mapping
+
+from shoal import config
+from shoal.core.graph import cull, dependents_of, flatten_keys
+from shoal.core.keys import key_split, key_str
+from shoal.core.optimize import fuse_linear
+from shoal.core.order import order
+from shoal.core.spec import Data, Task, convert_graph
+from shoal.events import ComputationFinished, GraphSubmitted, TaskTransition, default_bus
+from shoal.local.engine import LocalState
+
+__all__ = ["as_graph", "prepare", "run", "pack_results"]
+
+_run_ids = itertools.count()
+_SESSION = os.urandom(4).hex()
+
+
+def as_graph(graph) -> dict:
+    """Accept a mapping or an object with ``__dask_graph__()``; return nodes."""
+    if not isinstance(graph, Mapping):
+        method = getattr(graph, "__dask_graph__", None)
+        if method is None:
+            raise TypeError(
+                f"expected a task graph (a mapping of keys to tasks, or an object "
+                f"with __dask_graph__()), got {type(graph).__name__}"
+            )
+        graph = method()
+    return convert_graph(graph)
+
+
+def prepare(graph, keys, cache=None, fuse=None):
+    """Check and shape a graph for running: ``(graph, priority, dependents, flat)``."""
+    graph = as_graph(graph)
+    if cache:
+        graph.update({k: Data(k, v) for k, v in cache.items()})
+    flat = flatten_keys(keys)
+    graph = cull(graph, flat)
+    priority = order(graph, flat)
+    dependents = dependents_of(graph)
+    if fuse is None:
+        fuse = config.get("optimization.fuse.active", True)
+    if fuse:
+        graph, dependents = fuse_linear(graph, dependents, keep=flat)
+    return graph, priority, dependents, flat
+
+
+def pack_results(keys, data):
+    """Results in the nested-list shape of *keys*."""
+    if type(keys) is list:
+        return [pack_results(k, data) for k in keys]
+    return data[keys]
+
+
+def _func_of(node):
+    return node.func if type(node) is Task else type(node)
+
+
+class _Sizer:
+    """Per-function duration estimates -> batch sizes."""
+
+    __slots__ = ("target", "nworkers", "est")
+
+    def __init__(self, target: float, nworkers: int):
+        self.target = target
+        self.nworkers = nworkers
+        self.est: dict = {}
+
+    def size(self, state) -> int:
+        ready = state.ready
+        try:
+            est = self.est.get(_func_of(state.graph[ready[0][1]]))
+        except TypeError:  # unhashable callable
+            est = None
+        if est is None:
+            return 1
+        share = -(-len(ready) // self.nworkers)
+        return max(1, min(share, int(self.target / max(est, 1e-7))))
+
+    def learn(self, state, outcomes) -> None:
+        if not outcomes:
+            return
+        key, _, _, start, _, _ = outcomes[0]
+        stop = outcomes[-1][4]
+        per_task = (stop - start) / len(outcomes)
+        try:
+            func = _func_of(state.graph[key])
+            old = self.est.get(func)
+            self.est[func] = per_task if old is None else (old + per_task) / 2
+        except TypeError:
+            pass
+
+
+def _raise_task_error(key, exc):
+    notes = getattr(exc, "__notes__", ())
+    if hasattr(exc, "add_note") and not any(n.startswith("shoal:") for n in notes):
+        exc.add_note(f"shoal: raised by the task computing key {key_str(key)}")
+    raise exc
+
+
+def _publish_outcomes(bus, run_id, state, backend, outcomes):
+    for key, ok, value, start, stop, thread in outcomes:
+        bus.publish(
+            TaskTransition(
+                run_id=run_id,
+                key=key,
+                prefix=key_split(key),
+                start="processing",
+                finish="memory" if ok else "erred",
+                worker=backend.label,
+                thread=thread,
+                startstops=(("compute", start, stop),),
+                nbytes=_nbytes(value) if ok else 0,
+                type=type(value).__name__ if ok else "",
+                exception="" if ok else f"{type(value).__name__}: {value}",
+            )
+        )
+
+
+def _nbytes(value) -> int:
+    from shoal.sizeof import sizeof
+
+    try:
+        return sizeof(value)
+    except Exception:
+        return 0
+
+
+def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
+    inflight = 0
+    capacity = backend.capacity
+    watch = bus.wants("task")
+    while state.pending:
+        while state.ready and inflight < capacity:
+            backend.submit(state.pop_ready(sizer.size(state)), state)
+            inflight += 1
+        if not inflight:
+            raise RuntimeError("shoal engine stalled: tasks are waiting but none is ready")
+        for outcomes in backend.wait():
+            inflight -= 1
+            sizer.learn(state, outcomes)
+            if watch:
+                _publish_outcomes(bus, run_id, state, backend, outcomes)
+            finish = state.finish
+            for key, ok, value, _, _, _ in outcomes:
+                if not ok:
+                    _raise_task_error(key, value)
+                finish(key, value)
+
+
+def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="local",
+        target=0.005):
+    """Compute *keys* of *graph* on *backend*; see the module docstring."""
+    bus = default_bus if bus is None else bus
+    g, priority, dependents, flat = prepare(graph, keys, cache=cache, fuse=fuse)
+    state = LocalState(g, priority, flat, dependents)
+    run_id = f"{scheduler}-{_SESSION}-{next(_run_ids)}"
+    if bus.active:
+        _publish_start(bus, run_id, scheduler, g, flat)
+    try:
+        _drive(state, backend, bus, run_id, _Sizer(target, backend.nworkers))
+    except BaseException as exc:
+        backend.cancel()
+        if bus.active:
+            status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "error"
+            bus.publish(ComputationFinished(run_id, status, time.time(), repr(exc)))
+        raise
+    if bus.active:
+        bus.publish(ComputationFinished(run_id, "finished", time.time()))
+    return pack_results(keys, state.data)
+
+
+def _publish_start(bus, run_id, scheduler, graph, flat):
+    prefixes: dict = {}
+    for k in graph:
+        p = key_split(k)
+        prefixes[p] = prefixes.get(p, 0) + 1
+    bus.publish(
+        GraphSubmitted(run_id, scheduler, len(graph), prefixes, tuple(flat), time.time())
+    )

@@ -1,0 +1,107 @@
+"""The threaded scheduler: batches of tasks run on a shared, reused thread pool.
+
+One ``ThreadPoolExecutor`` per worker count lives for the whole process, so a
+compute pays no thread start-up.  Worker threads read inputs straight from the
+engine's ``data`` dict (no copies) and put finished batches on a queue that the
+calling thread drains.
+
+Interruption: the caller waits on that queue in short slices, so Ctrl-C reaches
+it at once; it then sets the run's ``cancelled`` event, which every batch checks
+before each task, so pool threads stop taking this run's work right away (a
+task already running finishes; Python cannot stop a thread mid-call) and no
+thread is left working for a computation nobody waits on.
+
+A compute started *from inside* a pool thread (a task that calls ``compute``)
+runs synchronously in that thread instead, so nested computes cannot deadlock
+the pool.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from shoal import config
+from shoal.local.batch import execute_batch
+from shoal.local.runner import run
+
+__all__ = ["get", "default_pool"]
+
+_pools: dict = {}
+_pools_lock = threading.Lock()
+_local = threading.local()
+
+
+def _mark_pool_thread():
+    _local.in_pool = True
+
+
+def default_pool(num_workers: int | None = None) -> ThreadPoolExecutor:
+    """The shared pool with *num_workers* threads (created on first use)."""
+    n = num_workers or config.get("num-workers", None) or os.cpu_count() or 1
+    with _pools_lock:
+        pool = _pools.get(n)
+        if pool is None:
+            pool = ThreadPoolExecutor(
+                n, thread_name_prefix=f"shoal-threads-{n}", initializer=_mark_pool_thread
+            )
+            _pools[n] = pool
+    return pool
+
+
+class ThreadBackend:
+    label = "threads"
+
+    def __init__(self, pool: ThreadPoolExecutor, nworkers: int):
+        self.pool = pool
+        self.nworkers = nworkers
+        self.capacity = 2 * nworkers
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
+        self.cancelled = threading.Event()
+
+    def submit(self, keys, state):
+        self.pool.submit(self._work, keys, state.graph, state.data)
+
+    def _work(self, keys, graph, data):
+        try:
+            out = execute_batch(keys, graph, data, self.cancelled)
+        except BaseException as exc:  # pragma: no cover - execute_batch catches task errors
+            out = [(keys[0], False, exc, 0.0, 0.0, threading.get_ident())]
+        self.done.put(out)
+
+    def wait(self):
+        done = self.done
+        while True:
+            try:
+                first = done.get(timeout=0.1)
+                break
+            except queue.Empty:
+                continue
+        out = [first]
+        while True:
+            try:
+                out.append(done.get_nowait())
+            except queue.Empty:
+                return out
+
+    def cancel(self):
+        self.cancelled.set()
+
+
+def get(graph, keys, *, num_workers=None, pool=None, cache=None, **kwargs):
+    """Compute *keys* of *graph* on a thread pool; see ``runner.run``.
+
+    ``pool`` may be any ``ThreadPoolExecutor`` (``num_workers`` then defaults to
+    its size); by default the shared pool for ``num_workers`` threads is used.
+    """
+    if getattr(_local, "in_pool", False):
+        from shoal.local.sync import get as sync_get
+
+        return sync_get(graph, keys, cache=cache, **kwargs)
+    if pool is None:
+        pool = default_pool(num_workers)
+    n = num_workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
+    backend = ThreadBackend(pool, n)
+    return run(backend, graph, keys, cache=cache, scheduler="threads", **kwargs)
