@@ -1,1 +1,37 @@
-"""shoal: parallel computing for Python, made for Jupyter."""
+"""shoal: parallel computing for Python, made for Jupyter.
+
+The public surface is curated here and pinned by ``tests/test_exports.py``::
+
+    delayed, compute, persist, visualize      build and run task graphs
+    config                                    settings (YAML + SHOAL_* env + set())
+    tokenize                                  deterministic keys for values
+
+Importing shoal imports no numpy, pandas, bokeh or tornado; collections
+(``shoal.dataframe``, ``shoal.bag``, ``shoal.array``), ``shoal.diagnostics`` and
+``shoal.distributed`` are separate imports.
+"""
+
+from shoal import config
+from shoal.base import compute, is_dask_collection, persist
+from shoal.core.tokenize import tokenize
+from shoal.delayed import Delayed, delayed
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Delayed",
+    "compute",
+    "config",
+    "delayed",
+    "is_dask_collection",
+    "persist",
+    "tokenize",
+    "visualize",
+]
+
+
+def visualize(*args, **kwargs):
+    """Draw the task graph of collections with graphviz (``shoal.visualize`` module)."""
+    from shoal.visualize import visualize as _visualize
+
+    return _visualize(*args, **kwargs)

@@ -17,6 +17,8 @@ tuned for the hot paths in shoal (tokenizing, sizing, concatenating, ...):
 
 from __future__ import annotations
 
+import threading
+
 __all__ = ["Dispatch"]
 
 
@@ -28,6 +30,9 @@ class Dispatch:
         self._handlers: dict[type, object] = {}
         self._lazy: dict[str, object] = {}
         self._memo: dict[type, object] = {}
+        # Held while resolving a memo miss, so that no thread can see a type
+        # before the lazy loader of its package has finished registering.
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"<Dispatch {self.__name__!r}: {len(self._handlers)} handlers>"
@@ -43,8 +48,9 @@ class Dispatch:
             for t in types:
                 if not isinstance(t, type):
                     raise TypeError(f"{self.__name__}: can only register types, got {t!r}")
-                self._handlers[t] = f
-            self._memo.clear()
+            with self._lock:
+                self._handlers.update(dict.fromkeys(types, f))
+                self._memo.clear()
             return f
 
         return add if func is None else add(func)
@@ -56,8 +62,9 @@ class Dispatch:
         """
 
         def add(f):
-            self._lazy[toplevel] = f
-            self._memo.clear()
+            with self._lock:
+                self._lazy[toplevel] = f
+                self._memo.clear()
             return f
 
         return add if func is None else add(func)
@@ -68,14 +75,16 @@ class Dispatch:
             return self._memo[cls]
         except KeyError:
             pass
-        handler = self._resolve(cls)
-        self._memo[cls] = handler
+        with self._lock:
+            handler = self._resolve(cls)
+            self._memo[cls] = handler
         return handler
 
     def _resolve(self, cls: type):
         for klass in cls.__mro__:
             if self._lazy:
-                toplevel = (getattr(klass, "__module__", None) or "").partition(".")[0]
+                module = getattr(klass, "__module__", None)
+                toplevel = module.partition(".")[0] if isinstance(module, str) else ""
                 loader = self._lazy.pop(toplevel, None)
                 if loader is not None:
                     loader()

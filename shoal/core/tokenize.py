@@ -147,7 +147,8 @@ def _normalize_leaf_subclass(x):
     if isinstance(x, enum.Enum):
         return _normalize_enum(x)
     base = next(b for b in type(x).__mro__ if b in _LEAVES)
-    return (_tag("subclass"), _qualname(type(x)), base(x))
+    # base.__repr__ sees the raw value even if the subclass overrides __str__.
+    return (_tag("subclass"), _qualname(type(x)), base.__repr__(x))
 
 
 @normalize_token.register((bool, type(None), type(Ellipsis), type(NotImplemented)))
@@ -252,7 +253,8 @@ def _register_datetime():
 
 @normalize_token.register_lazy("pathlib")
 def _register_pathlib():
-    
+    import pathlib
+
     @normalize_token.register(pathlib.PurePath)
     def _normalize_path(p):
         return (_tag("path"), type(p).__name__, str(p))
@@ -290,12 +292,18 @@ def _normalize_module(m):
     return (_tag("module"), m.__name__)
 
 
+# Bits of co_flags that describe the code itself (generator, varargs, ...);
+# the higher ones only record which ``from __future__`` imports were active.
+_CODE_FLAGS = 0xFFFF
+
+
 @normalize_token.register(types.CodeType)
 def _normalize_code(co):
     return (
         _tag("code"), co.co_name, co.co_code, _normalize_tuple(co.co_consts),
         co.co_names, co.co_varnames, co.co_freevars, co.co_cellvars,
-        co.co_argcount, co.co_posonlyargcount, co.co_kwonlyargcount, co.co_flags,
+        co.co_argcount, co.co_posonlyargcount, co.co_kwonlyargcount,
+        co.co_flags & _CODE_FLAGS,
     )
 
 

@@ -1,0 +1,282 @@
+"""Collections, ``compute`` / ``persist``, and the scheduler registry.
+
+::
+
+    compute(*args)                      args may nest collections in lists/dicts/tuples
+      -> unpack: find the collections (Delayed fast path, any Dask-protocol object)
+      -> one merged graph + nested keys  (shared sub-graphs appear once)
+      -> get_scheduler(...)(graph, keys)
+      -> each collection's __dask_postcompute__ -> results in the shape of args
+
+A *collection* is any object with the Dask collection protocol:
+``__dask_graph__``, ``__dask_keys__``, ``__dask_postcompute__``,
+``__dask_postpersist__``, ``__dask_tokenize__`` (and optionally
+``__dask_scheduler__``).  shoal's collections implement it, so Dask's ``compute``
+accepts them; this module accepts Dask's.
+
+Choosing a scheduler, first match wins:
+
+1. ``compute(scheduler=...)``,
+2. ``config.set(scheduler=...)``,
+3. the default distributed client, when one exists (found through hooks that the
+   distributed package registers with :func:`register_client_lookup`, so this
+   module never imports it),
+4. the collection's own ``__dask_scheduler__`` (threads for delayed),
+5. threads.
+
+A scheduler may be given as a name (see ``named_schedulers``), a ``get``
+function, a ``concurrent.futures.Executor``, or an object with a ``get`` method
+(a distributed ``Client``).  Names map to *import paths* resolved on first use, so
+this layer never imports the schedulers' layer.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from concurrent.futures import Executor
+
+from shoal import config
+
+__all__ = [
+    "compute",
+    "collections_to_graph",
+    "get_scheduler",
+    "is_dask_collection",
+    "named_schedulers",
+    "persist",
+    "register_client_lookup",
+    "scheduler_get",
+]
+
+named_schedulers = {
+    "sync": "shoal.local.sync:get",
+    "synchronous": "shoal.local.sync:get",
+    "single-threaded": "shoal.local.sync:get",
+    "threads": "shoal.local.threads:get",
+    "threading": "shoal.local.threads:get",
+    "processes": "shoal.local.processes:get",
+    "multiprocessing": "shoal.local.processes:get",
+    "distributed": "shoal.distributed:default_client_get",
+    "dask.distributed": "shoal.distributed:default_client_get",
+}
+
+executor_adapter = "shoal.local.executor:getter"
+"""Import path of the function turning an Executor into a ``get``."""
+
+_client_lookups: list = []
+
+
+def register_client_lookup(fn) -> None:
+    """Register ``fn() -> get or None`` that finds the default distributed client."""
+    if fn not in _client_lookups:
+        _client_lookups.append(fn)
+
+
+def _resolve_name(name: str):
+    try:
+        path = named_schedulers[name.lower()]
+    except KeyError:
+        close = difflib.get_close_matches(name, named_schedulers, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"Unknown scheduler {name!r}: expected one of "
+            f"{', '.join(sorted(named_schedulers))}, a get function, an Executor "
+            f"or a Client.{hint}"
+        ) from None
+    try:
+        return _load(path)
+    except ImportError as exc:
+        raise ValueError(f"Scheduler {name!r} is not available: {exc}") from exc
+
+
+def _load(path: str):
+    module, attr = path.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def scheduler_get(name: str):
+    """A ``get`` that resolves the named scheduler when first called.
+
+    Collections use this for ``__dask_scheduler__`` so that they need not import
+    the scheduler modules.
+    """
+
+    def get(graph, keys, **kwargs):
+        return _resolve_name(name)(graph, keys, **kwargs)
+
+    get.__name__ = f"get_{name}"
+    return get
+
+
+def _as_get(scheduler):
+    if isinstance(scheduler, str):
+        return _resolve_name(scheduler)
+    if isinstance(scheduler, Executor):
+        return _load(executor_adapter)(scheduler)
+    get = getattr(scheduler, "get", None)
+    if get is not None and callable(get) and not isinstance(scheduler, type):
+        return get
+    if callable(scheduler):
+        return scheduler
+    raise TypeError(
+        f"scheduler= must be a name, a get function, an Executor or a Client, "
+        f"got {type(scheduler).__name__}"
+    )
+
+
+def get_scheduler(scheduler=None, collections=()):
+    """The ``get`` function to use; see the module docstring for the order."""
+    if scheduler is not None:
+        return _as_get(scheduler)
+    configured = config.get("scheduler", None)
+    if configured is not None:
+        return _as_get(configured)
+    for lookup in _client_lookups:
+        get = lookup()
+        if get is not None:
+            return get
+    for c in collections:
+        get = getattr(c, "__dask_scheduler__", None)
+        if get is not None:
+            return get
+    return _resolve_name("threads")
+
+
+def is_dask_collection(x) -> bool:
+    """True for objects implementing the collection protocol (not classes)."""
+    if isinstance(x, type):
+        return False
+    method = getattr(x, "__dask_graph__", None)
+    if method is None:
+        return False
+    from shoal.delayed import Delayed
+
+    if isinstance(x, Delayed):
+        return True
+    try:
+        return method() is not None
+    except TypeError:
+        return False
+
+
+def _unpack(args, traverse: bool):
+    """Find collections inside *args*; return them and a function to repack."""
+    from shoal.delayed import Delayed
+
+    found: list = []
+
+    def walk(obj):
+        if isinstance(obj, Delayed) or is_dask_collection(obj):
+            found.append(obj)
+            return _Slot(len(found) - 1)
+        if not traverse:
+            return obj
+        t = type(obj)
+        if t is list or t is tuple or t is set:
+            items = [walk(o) for o in obj]
+            return _Rebuild(t, items) if any(isinstance(i, (_Slot, _Rebuild)) for i in items) else obj
+        if t is dict:
+            items = {k: walk(v) for k, v in obj.items()}
+            if any(isinstance(v, (_Slot, _Rebuild)) for v in items.values()):
+                return _Rebuild(dict, items)
+        return obj
+
+    template = [walk(a) for a in args]
+
+    def repack(results):
+        def fill(obj):
+            if isinstance(obj, _Slot):
+                return results[obj.index]
+            if isinstance(obj, _Rebuild):
+                if obj.type is dict:
+                    return {k: fill(v) for k, v in obj.items.items()}
+                return obj.type(fill(i) for i in obj.items)
+            return obj
+
+        return tuple(fill(t) for t in template)
+
+    return found, repack
+
+
+class _Slot:
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+
+class _Rebuild:
+    __slots__ = ("type", "items")
+
+    def __init__(self, type_, items):
+        self.type = type_
+        self.items = items
+
+
+def collections_to_graph(collections):
+    """One graph for all *collections* and the list of their keys."""
+    from shoal.delayed import Delayed, collect_delayed
+
+    graph: dict = {}
+    delayed = [c for c in collections if isinstance(c, Delayed)]
+    if delayed:
+        collect_delayed(delayed, graph)
+    for c in collections:
+        if not isinstance(c, Delayed):
+            for k, v in c.__dask_graph__().items():
+                if k not in graph:
+                    graph[k] = v
+    keys = [c.__dask_keys__() for c in collections]
+    return graph, keys
+
+
+def compute(*args, scheduler=None, traverse=True, optimize_graph=True, **kwargs):
+    """Compute several collections at once, sharing their common sub-graphs.
+
+    >>> from shoal import delayed
+    >>> a = delayed(sum)([1, 2, 3])
+    >>> compute(a, {"b": a + 1}, scheduler="sync")
+    (6, {'b': 7})
+    """
+    collections, repack = _unpack(args, traverse)
+    if not collections:
+        return args
+    get = get_scheduler(scheduler, collections)
+    graph, keys = collections_to_graph(collections)
+    results = get(graph, keys, **kwargs)
+    finals = []
+    for c, r in zip(collections, results):
+        finalize, extra = c.__dask_postcompute__()
+        finals.append(finalize(r, *extra))
+    return repack(finals)
+
+
+def persist(*args, scheduler=None, traverse=True, optimize_graph=True, **kwargs):
+    """Compute collections and return new ones backed by their results.
+
+    Local schedulers keep the results in this process; a distributed client keeps
+    them in the cluster (its ``persist`` takes over when it is the scheduler).
+    """
+    collections, repack = _unpack(args, traverse)
+    if not collections:
+        return args
+    get = get_scheduler(scheduler, collections)
+    client_persist = getattr(getattr(get, "__self__", None), "persist", None)
+    if client_persist is not None:
+        return repack(list(client_persist(collections, **kwargs)))
+    graph, keys = collections_to_graph(collections)
+    results = get(graph, keys, **kwargs)
+    out = []
+    for c, ks, r in zip(collections, keys, results):
+        rebuild, extra = c.__dask_postpersist__()
+        out.append(rebuild(dict(_pairs(ks, r)), *extra))
+    return repack(out)
+
+
+def _pairs(keys, results):
+    if type(keys) is list:
+        for k, r in zip(keys, results):
+            yield from _pairs(k, r)
+    else:
+        yield keys, results
