@@ -37,10 +37,12 @@ import importlib
 from concurrent.futures import Executor
 
 from shoal import config
+from shoal.core.spec import convert_graph
 
 __all__ = [
     "compute",
     "collections_to_graph",
+    "graph_of",
     "get_scheduler",
     "is_dask_collection",
     "named_schedulers",
@@ -224,11 +226,24 @@ def collections_to_graph(collections):
         collect_delayed(delayed, graph)
     for c in collections:
         if not isinstance(c, Delayed):
-            for k, v in c.__dask_graph__().items():
+            for k, v in graph_of(c).items():
                 if k not in graph:
                     graph[k] = v
     keys = [c.__dask_keys__() for c in collections]
     return graph, keys
+
+
+def graph_of(collection) -> dict:
+    """A collection's graph as shoal nodes.
+
+    shoal collections offer ``__shoal_graph__()`` (nodes, no conversion); their
+    ``__dask_graph__()`` exports Dask's spec for Dask's schedulers.  Other
+    collections' graphs are converted from whatever spec they use.
+    """
+    method = getattr(collection, "__shoal_graph__", None)
+    if method is not None:
+        return method()
+    return convert_graph(collection.__dask_graph__())
 
 
 def compute(*args, scheduler=None, traverse=True, optimize_graph=True, **kwargs):

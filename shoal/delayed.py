@@ -28,8 +28,8 @@ import itertools
 import operator
 import os
 
-from shoal.base import compute, persist, scheduler_get
-from shoal.core.spec import Data, Ref, Task
+from shoal.base import compute, graph_of, persist, scheduler_get
+from shoal.core.spec import Data, Ref, Task, to_dask_graph
 from shoal.core.tokenize import tokenize
 
 __all__ = ["Delayed", "collect_delayed", "delayed"]
@@ -80,13 +80,11 @@ def _unpack(obj, deps: list):
 
 def _from_collection(coll) -> "Delayed":
     """A Delayed computing a collection's final value (its postcompute)."""
-    from shoal.core.spec import convert_graph
-
     finalize, extra = coll.__dask_postcompute__()
     key = f"finalize-{tokenize(coll)}"
     keys = coll.__dask_keys__()
     node = Task(key, finalize, _refs(keys), *extra)
-    layer = convert_graph(coll.__dask_graph__())
+    layer = graph_of(coll)
     return Delayed(key, node, (), layer=layer)
 
 
@@ -136,12 +134,15 @@ class Delayed:
 
     @property
     def dask(self) -> dict:
-        """This object's whole graph, as a dict."""
+        """This object's whole graph in Dask's spec (what Dask reads)."""
         return self.__dask_graph__()
 
     # -- the collection protocol -------------------------------------------
-    def __dask_graph__(self) -> dict:
+    def __shoal_graph__(self) -> dict:
         return collect_delayed([self], {})
+
+    def __dask_graph__(self) -> dict:
+        return to_dask_graph(collect_delayed([self], {}))
 
     def __dask_keys__(self):
         return [self._key]
@@ -159,6 +160,10 @@ class Delayed:
         return _rebuild, (self._key, self._length)
 
     __dask_scheduler__ = staticmethod(scheduler_get("threads"))
+
+    @staticmethod
+    def __dask_optimize__(graph, keys, **kwargs):
+        return graph  # shoal's engines fuse chains themselves when they run
 
     def compute(self, **kwargs):
         """Compute this value (see :func:`shoal.compute` for the options)."""

@@ -44,6 +44,7 @@ __all__ = [
     "convert_graph",
     "convert_node",
     "is_node",
+    "to_dask_graph",
 ]
 
 _EMPTY = frozenset()
@@ -242,12 +243,20 @@ class Fused:
 
     def __call__(self, values=None):
         nodes = self.nodes
-        first = nodes[0]
-        result = first(values)
-        prev = first.key
-        for node in nodes[1:]:
-            result = node({prev: result})
-            prev = node.key
+        node = nodes[0]
+        try:
+            result = node(values)
+            for nxt in nodes[1:]:
+                prev, node = node.key, nxt
+                result = node({prev: result})
+        except Exception as exc:
+            # name the inner task that failed, not the chain's last key
+            if not hasattr(exc, "_shoal_key"):
+                try:
+                    exc._shoal_key = node.key
+                except AttributeError:
+                    pass
+            raise
         return result
 
     @property
@@ -357,4 +366,38 @@ def convert_graph(graph: Mapping) -> dict:
             out[key] = value
         else:
             out[key] = convert_node(key, value, keys)
+    return out
+
+
+class _Names:
+    """Dependency names carried through a Dask graph without being parsed."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self, keys):
+        self.keys = keys
+
+    def __reduce__(self):
+        return (_Names, (self.keys,))
+
+
+def _call_with(node, names, values):
+    return node(dict(zip(names.keys, values)))
+
+
+def to_dask_graph(graph: dict) -> dict:
+    """Export ``{key: node}`` in Dask's legacy tuple spec, for Dask's schedulers.
+
+    Each shoal node becomes ``(_call_with, node, names, [dep keys...])``: Dask
+    resolves the list of keys to values and the node runs exactly as in shoal, so
+    no literal argument can be mistaken for a key or a task on the way.
+    """
+    out = {}
+    for key, node in graph.items():
+        t = type(node)
+        if t is Task or t is Data or t is Alias or t is Fused:
+            deps = tuple(node.dependencies)
+            out[key] = (_call_with, node, _Names(deps), list(deps))
+        else:
+            out[key] = node
     return out

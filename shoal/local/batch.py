@@ -37,7 +37,7 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit too: re-raised by the caller
-            append((key, False, exc, start, now(), thread))
+            append((getattr(exc, "_shoal_key", key), False, exc, start, now(), thread))
             break
         append((key, True, value, start, now(), thread))
     return out

@@ -111,8 +111,11 @@ class _Sizer:
         key, _, _, start, _, _ = outcomes[0]
         stop = outcomes[-1][4]
         per_task = (stop - start) / len(outcomes)
+        node = state.graph.get(key)
+        if node is None:  # an error reported under a fused chain's inner key
+            return
         try:
-            func = _func_of(state.graph[key])
+            func = _func_of(node)
             old = self.est.get(func)
             self.est[func] = per_task if old is None else (old + per_task) / 2
         except TypeError:

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install the system programs shoal's tests use, when missing:
+#   dot (Debian package graphviz) for .visualize()
+# As root this uses apt-get; otherwise it prints the command to run.
+set -euo pipefail
+missing=()
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "sysdeps: installing ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+    echo "sysdeps: missing ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
+    if [ "${CI:-}" = "true" ]; then exit 1; fi
+fi

@@ -1,0 +1,22 @@
+"""Diagnostics for the local schedulers: progress bar, task and resource profiles.
+
+Every tool here is a consumer of the event bus (:mod:`shoal.events`): the
+schedulers publish ``GraphSubmitted`` / ``TaskTransition`` /
+``ComputationFinished`` records and these tools subscribe, so there are no
+scheduler callbacks (no ``start``/``pretask``/``posttask`` hooks) and an
+observer can never reach into, or slow down, a scheduler's state.  Each tool
+works as a context manager, or globally with ``.register()`` /
+``.unregister()``::
+
+    from shoal.diagnostics import ProgressBar, Profiler, ResourceProfiler
+
+    with ProgressBar(), Profiler() as prof, ResourceProfiler(dt=0.25) as rprof:
+        threads.get(graph, keys)
+    prof.results      # [TaskData(key, task_prefix, start_time, end_time, worker_id), ...]
+    rprof.results     # [ResourceData(time, mem_MB, cpu_percent), ...]
+"""
+
+from shoal.diagnostics.profile import Profiler, ResourceData, ResourceProfiler, TaskData
+from shoal.diagnostics.progress import ProgressBar
+
+__all__ = ["ProgressBar", "Profiler", "ResourceData", "ResourceProfiler", "TaskData"]

@@ -1,0 +1,218 @@
+"""Profilers for local computations: per-task timings and resource samples.
+
+Event flow::
+
+    scheduler thread                           observer
+    ----------------                           --------
+    TaskTransition(startstops) --bus--> Profiler._record --> results (TaskData)
+
+    GraphSubmitted ----------+
+                             +--bus--> Buffer + wake --> sampler thread --psutil-->
+    ComputationFinished -----+                           results (ResourceData)
+
+Both are pure event consumers: they subscribe to :data:`shoal.events.default_bus`
+and never look at scheduler state.
+
+:class:`Profiler` turns each finished task record into one small namedtuple
+right in the publisher's thread.  That is as cheap as the usual Buffer append
+(one tuple and one ``list.append``), needs no thread, and unlike a bounded
+buffer never drops a record: a profile with holes would be wrong.
+
+:class:`ResourceProfiler` needs a thread anyway (psutil samples take time).
+Its bus subscriber appends the record to a Buffer and sets an event, so the
+sampler wakes the moment a computation starts and samples every ``dt`` while
+one runs.  Used as a context manager it samples for the whole block; after
+:meth:`register` it samples only while computations run.  Memory and CPU are
+summed over this process and its children, which include the process-pool
+workers.  Times are wall-clock (``time.time``), like the task records.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import namedtuple
+
+from shoal.events import Buffer, default_bus
+
+__all__ = ["Profiler", "ResourceData", "ResourceProfiler", "TaskData"]
+
+TaskData = namedtuple("TaskData", "key task_prefix start_time end_time worker_id")
+TaskData.__doc__ = """One executed task: wall-clock start/end; ``worker_id`` is the
+thread ident (threads, sync) or the worker's pid (processes)."""
+
+ResourceData = namedtuple("ResourceData", "time mem_MB cpu_percent")
+ResourceData.__doc__ = """One sample: wall-clock time, resident memory in MB and
+CPU percent (100 = one full core), summed over this process and its children."""
+
+
+class _Observer:
+    """Context manager and register/unregister around ``_start`` / ``_stop``."""
+
+    _started = False
+
+    def __enter__(self):
+        self._start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop()
+
+    def register(self) -> None:
+        """Observe every computation until :meth:`unregister`."""
+        self._start()
+
+    def unregister(self) -> None:
+        self._stop()
+
+
+class Profiler(_Observer):
+    """Record the start and end time of every task that runs while active.
+
+    ``results`` is a list of :class:`TaskData` in the order tasks finished;
+    ``pandas.DataFrame(prof.results)`` gives a table.
+    """
+
+    def __init__(self, bus=None):
+        self.bus = default_bus if bus is None else bus
+        self.results: list = []
+        self._token = None
+
+    def _start(self) -> None:
+        if self._token is None:
+            self._token = self.bus.subscribe(self._record, ("task",))
+
+    def _stop(self) -> None:
+        if self._token is not None:
+            self.bus.unsubscribe(self._token)
+            self._token = None
+
+    def _record(self, rec) -> None:
+        if rec.finish not in ("memory", "erred"):
+            return
+        start = end = None
+        for action, begin, stop in rec.startstops:
+            if action == "compute":
+                start, end = begin, stop
+        if start is None:
+            return
+        self.results.append(TaskData(rec.key, rec.prefix, start, end, rec.thread))
+
+    def clear(self) -> None:
+        """Forget the recorded tasks."""
+        self.results = []
+
+
+def _psutil():
+    try:
+        import psutil
+    except ImportError as exc:
+        raise ImportError(
+            "ResourceProfiler needs psutil: pip install psutil (or conda install psutil)"
+        ) from exc
+    return psutil
+
+
+class ResourceProfiler(_Observer):
+    """Sample memory and CPU every ``dt`` seconds while computations run.
+
+    ``results`` is a list of :class:`ResourceData`.
+    """
+
+    def __init__(self, dt: float = 1.0, bus=None):
+        self._ps = _psutil()
+        self.dt = float(dt)
+        self.bus = default_bus if bus is None else bus
+        self.results: list = []
+        self._thread = None
+        self._entered = False
+
+    def __enter__(self):
+        self._entered = True
+        self._start()
+        self._wake.set()  # a registered, idle sampler starts at once
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            super().__exit__(*exc)
+        finally:
+            self._entered = False
+
+    def clear(self) -> None:
+        self.results = []
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        self._buffer = Buffer(maxlen=10_000)
+        self._wake = threading.Event()
+        self._stopping = False
+        self._procs: dict = {}
+        self._token = self.bus.subscribe(
+            self._on_event, ("graph-submitted", "computation-finished")
+        )
+        self._thread = threading.Thread(target=self._loop, name="shoal-resources", daemon=True)
+        self._thread.start()
+
+    def _stop(self) -> None:
+        if self._thread is None:
+            return
+        self.bus.unsubscribe(self._token)
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+        self._thread = None
+        self._procs = {}
+
+    def _on_event(self, rec) -> None:  # publisher's thread: keep it tiny
+        self._buffer.append(rec)
+        self._wake.set()
+
+    def _loop(self) -> None:
+        cursor = 0
+        running: set = set()
+        sampling = False
+        while not self._stopping:
+            cursor, records = self._buffer.since(cursor)
+            for rec in records:
+                if rec.kind == "graph-submitted":
+                    running.add(rec.run_id)
+                else:
+                    running.discard(rec.run_id)
+            # sample while active, and once more at each start or end of a compute
+            if self._entered or running or records:
+                if not sampling:
+                    self._procs = {}  # fresh Process objects: CPU counts from now
+                self._sample()
+            sampling = self._entered or bool(running)
+            self._wake.wait(self.dt if sampling else None)
+            self._wake.clear()
+        if self._entered:
+            self._sample()  # a last sample as the block ends
+
+    def _processes(self):
+        ps = self._ps
+        procs = self._procs
+        try:
+            me = procs.get(os.getpid()) or ps.Process()
+            current = [me, *me.children(recursive=True)]
+        except ps.Error:
+            return []
+        out = []
+        for p in current:
+            # keep one Process object per pid so cpu_percent measures since the last call
+            out.append(procs.setdefault(p.pid, p))
+        self._procs = {p.pid: p for p in out}
+        return out
+
+    def _sample(self) -> None:
+        mem = cpu = 0.0
+        for p in self._processes():
+            try:
+                mem += p.memory_info().rss
+                cpu += p.cpu_percent(None)
+            except self._ps.Error:
+                continue
+        self.results.append(ResourceData(time.time(), mem / 1e6, cpu))

@@ -1,0 +1,336 @@
+"""Tests for shoal.diagnostics: ProgressBar, Profiler, ResourceProfiler."""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import time
+from operator import add
+
+import pytest
+
+import shoal.config
+from shoal.diagnostics import Profiler, ProgressBar, ResourceProfiler
+from shoal.diagnostics import progress as progress_mod
+from shoal.diagnostics.progress import format_bar, format_time
+from shoal.events import Bus, default_bus
+from shoal.local import processes, sync, threads
+
+pytestmark = pytest.mark.timeout(10)
+
+GETS = {"sync": sync.get, "threads": threads.get, "processes": processes.get}
+
+
+@pytest.fixture(autouse=True)
+def clean_bus():
+    assert not default_bus.active, "a previous test left a subscriber on the bus"
+    yield
+    leaked = default_bus.active
+    for token in list(default_bus._subs):
+        default_bus.unsubscribe(token)
+    assert not leaked, "the test left a subscriber on the bus"
+
+
+def our_threads():
+    return {t for t in threading.enumerate() if t.name.startswith(("shoal-progress", "shoal-res"))}
+
+
+def slow_inc(x, delay=0.02):
+    time.sleep(delay)
+    return x + 1
+
+
+def total(*args):
+    return sum(args)
+
+
+def div(a, b):
+    return a / b
+
+
+def fan_in(n, delay=0.02):
+    """n independent sleeping tasks feeding one sum: nothing for fusion to merge."""
+    graph = {f"x-{i}": (slow_inc, i, delay) for i in range(n)}
+    graph["total"] = (total, *graph)
+    return graph
+
+
+def final_line(text: str) -> str:
+    return text.rsplit("\r", 1)[-1]
+
+
+# -- formatting -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "seconds, expected",
+    [
+        (0, "  0.0s"),
+        (-3, "  0.0s"),
+        (1.23, "  1.2s"),
+        (12.345, " 12.3s"),
+        (59.94, " 59.9s"),
+        (61.5, "1min 1.5s"),
+        (3599, "59min 59.0s"),
+        (3720, "1hr 2min"),
+        (90061, "25hr 1min"),
+    ],
+)
+def test_format_time(seconds, expected):
+    assert format_time(seconds) == expected
+
+
+def test_format_bar():
+    assert format_bar(0.0, 10, 0.0) == "[          ] |   0% Completed |   0.0s"
+    assert format_bar(0.5, 10, 1.2) == "[#####     ] |  50% Completed |   1.2s"
+    assert format_bar(1.0, 10, 3.0) == "[##########] | 100% Completed |   3.0s"
+    assert format_bar(2.0, 4, 0) == format_bar(1.0, 4, 0)  # clamped
+    assert format_bar(-1, 4, 0) == format_bar(0.0, 4, 0)
+    assert format_bar(0.2, 40, 1.2).startswith("[" + "#" * 8 + " " * 32 + "] |  20%")
+    # the line keeps its width as it fills, so "\r" redraws leave no debris
+    assert len({len(format_bar(f / 10, 20, 5.0)) for f in range(11)}) == 1
+
+
+# -- ProgressBar ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["sync", "threads", "processes"])
+def test_progressbar_reaches_100(name):
+    out = io.StringIO()
+    graph = fan_in(20)
+    kwargs = {"num_workers": 4} if name == "threads" else {}
+    with ProgressBar(dt=0.01, out=out) as pb:
+        assert GETS[name](graph, "total", **kwargs) == sum(range(1, 21))
+    text = out.getvalue()
+    assert text.endswith("\n")
+    assert text.count("\n") == 1
+    assert "100% Completed" in final_line(text)
+    assert final_line(text).startswith("[" + "#" * 40 + "]")
+    assert pb.last_duration > 0
+    assert not our_threads()
+
+
+def test_progressbar_draws_intermediate_states():
+    out = io.StringIO()
+    with ProgressBar(dt=0.01, width=20, out=out):
+        threads.get(fan_in(20), "total", num_workers=2)
+    draws = out.getvalue().split("\r")[1:]
+    assert len(draws) >= 3
+    percents = [int(d.split("|")[1].split("%")[0]) for d in draws]
+    assert percents == sorted(percents)
+    assert percents[0] < 100 and percents[-1] == 100
+
+
+def test_progressbar_one_bar_per_compute():
+    out = io.StringIO()
+    with ProgressBar(dt=0.01, out=out):
+        sync.get(fan_in(3, 0.01), "total")
+        threads.get(fan_in(3, 0.01), "total")
+    lines = out.getvalue().split("\n")
+    assert lines[-1] == ""
+    assert len(lines) == 3
+    assert all("100% Completed" in final_line(line) for line in lines[:2])
+
+
+def test_progressbar_minimum_suppresses_fast_computes():
+    out = io.StringIO()
+    with ProgressBar(minimum=5.0, dt=0.01, out=out) as pb:
+        threads.get(fan_in(5, 0.001), "total")
+    assert out.getvalue() == ""
+    assert 0 < pb.last_duration < 5
+
+
+def test_progressbar_default_out_is_stdout(capsys):
+    with ProgressBar(dt=0.01):
+        sync.get({"a": (slow_inc, 1, 0.01)}, "a")
+    captured = capsys.readouterr().out
+    assert "100% Completed" in captured and captured.endswith("\n")
+
+
+def test_progressbar_config_defaults():
+    with shoal.config.set({"diagnostics.progress.minimum": 2.5, "diagnostics.progress.dt": 0.5}):
+        pb = ProgressBar()
+    assert (pb.minimum, pb.dt) == (2.5, 0.5)
+    assert ProgressBar(minimum=1, dt=0.2).dt == 0.2
+
+
+def test_progressbar_register_unregister():
+    threads.get(fan_in(4, 0.001), "total")  # start the shared pool's threads first
+    before = set(threading.enumerate())
+    out = io.StringIO()
+    pb = ProgressBar(dt=0.01, out=out)
+    pb.register()
+    try:
+        assert default_bus.wants("task")
+        threads.get(fan_in(10), "total", num_workers=4)
+        sync.get(fan_in(3, 0.005), "total")
+    finally:
+        pb.unregister()
+    text = out.getvalue()
+    assert text.count("\n") == 2 and text.endswith("\n")
+    assert not default_bus.active
+    pb.unregister()  # idempotent
+    sync.get(fan_in(2, 0.001), "total")
+    assert out.getvalue() == text  # nothing drawn once unregistered
+    new = set(threading.enumerate()) - before
+    assert not {t for t in new if not t.name.startswith("shoal-threads")}
+
+
+def test_progressbar_error_stays_below_100():
+    graph = fan_in(10, 0.01)
+    graph["bad"] = (div, 1, 0)
+    graph["total"] = (total, *[k for k in graph if k != "total"])
+    out = io.StringIO()
+    with pytest.raises(ZeroDivisionError):
+        with ProgressBar(dt=0.01, out=out):
+            threads.get(graph, "total", num_workers=2)
+    text = out.getvalue()
+    assert text.endswith("\n")
+    assert "100%" not in text
+    assert "% Completed" in final_line(text)
+    assert not our_threads()
+
+
+def test_progressbar_widget_in_kernel(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    shown = []
+    monkeypatch.setattr(progress_mod, "_in_kernel", lambda: True)
+    monkeypatch.setattr(progress_mod._WidgetView, "__init__", lambda self: _init_view(self, shown))
+    with ProgressBar(dt=0.01):
+        threads.get(fan_in(6), "total", num_workers=2)
+    (box,) = shown
+    bar, label = box.children
+    assert bar.value == 1.0 and bar.bar_style == "success"
+    assert label.value.startswith("100% Completed")
+
+
+def _init_view(view, shown):
+    view._display = shown.append
+    view.bar = None
+
+
+def test_progressbar_widget_falls_back_to_text(monkeypatch):
+    monkeypatch.setattr(progress_mod, "_in_kernel", lambda: True)
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import fails
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    with ProgressBar(dt=0.01):
+        sync.get({"a": (slow_inc, 1, 0.01)}, "a")
+    assert "100% Completed" in out.getvalue()
+
+
+# -- Profiler -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["sync", "threads", "processes"])
+def test_profiler_one_record_per_task(name):
+    graph = fan_in(6, 0.005)
+    t0 = time.time()
+    with Profiler() as prof:
+        assert GETS[name](graph, "total") == sum(range(1, 7))
+    t1 = time.time()
+    results = prof.results
+    assert len(results) == len(graph)
+    assert sorted(r.key for r in results) == sorted(graph)
+    assert results[-1].key == "total"  # finish order
+    for r in results:
+        assert t0 <= r.start_time <= r.end_time <= t1
+        assert r.task_prefix == ("total" if r.key == "total" else "x")
+        assert isinstance(r.worker_id, int)
+    assert all(r.end_time - r.start_time >= 0.004 for r in results if r.task_prefix == "x")
+
+
+def test_profiler_register_clear_and_erred_tasks():
+    prof = Profiler()
+    prof.register()
+    try:
+        sync.get({"a": (slow_inc, 1, 0), "b": (add, "a", 1)}, ["a", "b"])
+        with pytest.raises(ZeroDivisionError):
+            sync.get({"bad": (div, 1, 0)}, "bad")
+    finally:
+        prof.unregister()
+    assert [r.key for r in prof.results] == ["a", "b", "bad"]
+    sync.get({"c": (slow_inc, 1, 0)}, "c")
+    assert len(prof.results) == 3  # not recording any more
+    prof.clear()
+    assert prof.results == []
+
+
+def test_profiler_as_dataframe_rows():
+    with Profiler() as prof:
+        sync.get({"a": (slow_inc, 1, 0)}, "a")
+    (row,) = prof.results
+    assert row._fields == ("key", "task_prefix", "start_time", "end_time", "worker_id")
+
+
+# -- ResourceProfiler -----------------------------------------------------
+
+
+def test_resource_profiler_context_manager():
+    pytest.importorskip("psutil")
+    with ResourceProfiler(dt=0.05) as rprof:
+        threads.get(fan_in(6, 0.1), "total", num_workers=2)
+    results = rprof.results
+    assert len(results) >= 3
+    assert all(r.mem_MB > 0 and r.cpu_percent >= 0 for r in results)
+    times = [r.time for r in results]
+    assert times == sorted(times)
+    assert not our_threads()
+
+
+def test_resource_profiler_register_samples_only_during_computes():
+    pytest.importorskip("psutil")
+    processes.get(fan_in(2, 0), "total")  # start the pool: its workers are children
+    rprof = ResourceProfiler(dt=0.05)
+    rprof.register()
+    try:
+        time.sleep(0.15)
+        assert rprof.results == []  # idle: no compute, no samples
+        t0 = time.time()
+        processes.get(fan_in(4, 0.15), "total")
+        t1 = time.time()
+        time.sleep(0.1)
+        n = len(rprof.results)
+        assert n >= 2
+        time.sleep(0.15)
+        assert len(rprof.results) == n  # stopped with the compute
+    finally:
+        rprof.unregister()
+    assert all(t0 <= r.time <= t1 + 0.1 for r in rprof.results)
+    assert all(r.mem_MB > 0 for r in rprof.results)
+    assert not our_threads()
+    assert not default_bus.active
+
+
+def test_resource_profiler_needs_psutil(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psutil", None)
+    with pytest.raises(ImportError, match="pip install psutil"):
+        ResourceProfiler()
+
+
+# -- the bus --------------------------------------------------------------
+
+
+def test_raising_subscriber_is_removed_and_compute_goes_on(caplog):
+    def broken(record):
+        raise RuntimeError("observer bug")
+
+    token = default_bus.subscribe(broken)
+    out = io.StringIO()
+    try:
+        with ProgressBar(dt=0.01, out=out):
+            assert threads.get(fan_in(4, 0.005), "total") == 10
+    finally:
+        default_bus.unsubscribe(token)
+    assert token not in default_bus._subs
+    assert "100% Completed" in out.getvalue()
+    assert "observer bug" in caplog.text
+
+
+def test_private_bus():
+    bus = Bus("test")
+    prof = Profiler(bus=bus)
+    with prof:
+        pass
+    assert not bus.active and prof.results == []
