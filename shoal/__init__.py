@@ -31,7 +31,7 @@ __all__ = [
 
 
 def visualize(*args, **kwargs):
-    """Draw the task graph of collections with graphviz (``shoal.visualize`` module)."""
-    from shoal.visualize import visualize as _visualize
+    """Draw the task graph of collections with graphviz (see ``shoal.dot``)."""
+    from shoal.dot import visualize as _visualize
 
     return _visualize(*args, **kwargs)

@@ -175,7 +175,7 @@ class Delayed:
 
     def visualize(self, filename="mydask", format=None, **kwargs):
         """Draw the task graph with graphviz (see :func:`shoal.visualize`)."""
-        from shoal.visualize import visualize
+        from shoal.dot import visualize
 
         return visualize(self, filename=filename, format=format, **kwargs)
 

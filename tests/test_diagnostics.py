@@ -66,11 +66,11 @@ def final_line(text: str) -> str:
 @pytest.mark.parametrize(
     "seconds, expected",
     [
-        (0, "  0.0s"),
-        (-3, "  0.0s"),
-        (1.23, "  1.2s"),
-        (12.345, " 12.3s"),
-        (59.94, " 59.9s"),
+        (0, " 0.0s"),
+        (-3, " 0.0s"),
+        (1.23, " 1.2s"),
+        (12.345, "12.3s"),
+        (59.94, "59.9s"),
         (61.5, "1min 1.5s"),
         (3599, "59min 59.0s"),
         (3720, "1hr 2min"),
@@ -82,9 +82,9 @@ def test_format_time(seconds, expected):
 
 
 def test_format_bar():
-    assert format_bar(0.0, 10, 0.0) == "[          ] |   0% Completed |   0.0s"
-    assert format_bar(0.5, 10, 1.2) == "[#####     ] |  50% Completed |   1.2s"
-    assert format_bar(1.0, 10, 3.0) == "[##########] | 100% Completed |   3.0s"
+    assert format_bar(0.0, 10, 0.0) == "[          ] |   0% Completed |  0.0s"
+    assert format_bar(0.5, 10, 1.2) == "[#####     ] |  50% Completed |  1.2s"
+    assert format_bar(1.0, 10, 3.0) == "[##########] | 100% Completed |  3.0s"
     assert format_bar(2.0, 4, 0) == format_bar(1.0, 4, 0)  # clamped
     assert format_bar(-1, 4, 0) == format_bar(0.0, 4, 0)
     assert format_bar(0.2, 40, 1.2).startswith("[" + "#" * 8 + " " * 32 + "] |  20%")
@@ -290,14 +290,14 @@ def test_resource_profiler_register_samples_only_during_computes():
         t0 = time.time()
         processes.get(fan_in(4, 0.15), "total")
         t1 = time.time()
-        time.sleep(0.1)
+        time.sleep(0.3)
         n = len(rprof.results)
         assert n >= 2
-        time.sleep(0.15)
+        time.sleep(0.2)
         assert len(rprof.results) == n  # stopped with the compute
     finally:
         rprof.unregister()
-    assert all(t0 <= r.time <= t1 + 0.1 for r in rprof.results)
+    assert all(t0 <= r.time <= t1 + 0.3 for r in rprof.results)
     assert all(r.mem_MB > 0 for r in rprof.results)
     assert not our_threads()
     assert not default_bus.active

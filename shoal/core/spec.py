@@ -309,10 +309,10 @@ def _convert_arg(arg, keys):
         return [_convert_arg(a, keys) for a in arg]
     if t is dict:
         return {k: _convert_arg(v, keys) for k, v in arg.items()}
-    if is_node(arg):
-        # a foreign node used as an argument: call it with the values it needs
+    if getattr(arg, "key", 0) is None and is_node(arg):
+        # an inline (keyless) node nested in the arguments: run it in place
         return Task(None, _call_node, arg, {d: Ref(d) for d in arg.dependencies})
-    return arg
+    return arg  # anything else, keyed nodes included, is a literal
 
 
 def _call_node(node, values):

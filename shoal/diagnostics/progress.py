@@ -21,10 +21,9 @@ bar is drawn one last time -- at 100% when all runs finished, at the fraction
 reached when one failed -- and ends with a newline.  Sequential computes inside
 one ``with ProgressBar():`` therefore draw one bar each, like Dask.
 
-Tasks from runs that started before the bar was active are ignored (their
-total is unknown).  If the reader falls so far behind that the buffer drops
-records, the dropped ones are counted as finished tasks: only task records are
-numerous enough to be dropped.
+Tasks of runs that started before the bar was active are ignored (their total
+is unknown).  Records the buffer dropped (a reader far behind) are counted as
+finished tasks: only task records are numerous enough to be dropped.
 
 In a Jupyter kernel (and when no ``out`` is given) the bar is an ipywidgets
 ``FloatProgress`` with a label; without ipywidgets it falls back to text.
@@ -45,10 +44,10 @@ KINDS = ("graph-submitted", "task", "computation-finished")
 
 
 def format_time(seconds: float) -> str:
-    """Elapsed time for the bar, e.g. ``"  1.2s"``, ``"2min 5.0s"``, ``"1hr 3min"``."""
+    """Elapsed time for the bar, e.g. ``" 1.2s"``, ``"2min 5.0s"``, ``"1hr 3min"``."""
     seconds = max(0.0, float(seconds))
     if seconds < 60:
-        return f"{seconds:5.1f}s"
+        return f"{seconds:4.1f}s"
     minutes, sec = divmod(seconds, 60)
     if minutes < 60:
         return f"{int(minutes)}min {sec:.1f}s"
@@ -60,8 +59,8 @@ def format_bar(fraction: float, width: int, elapsed: float) -> str:
     """One line of the text bar: ``[####    ] |  50% Completed |  1.2s``."""
     fraction = min(1.0, max(0.0, fraction))
     filled = int(width * fraction)
-    percent = int(100 * fraction)
-    return f"[{'#' * filled}{' ' * (width - filled)}] | {percent:3d}% Completed | {format_time(elapsed)}"
+    bar = "#" * filled + " " * (width - filled)
+    return f"[{bar}] | {int(100 * fraction):3d}% Completed | {format_time(elapsed)}"
 
 
 class _Session:
@@ -84,8 +83,7 @@ class _Session:
 
 class _TextView:
     def __init__(self, out, width: int):
-        self.out = out
-        self.width = width
+        self.out, self.width = out, width
 
     def draw(self, fraction, elapsed, final=False, failed=False):
         self.out.write("\r" + format_bar(fraction, self.width, elapsed) + ("\n" if final else ""))
@@ -144,13 +142,9 @@ class ProgressBar:
     """
 
     def __init__(self, minimum=None, width=40, dt=None, out=None, bus=None):
-        if minimum is None:
-            minimum = config.get("diagnostics.progress.minimum", 0.0)
-        if dt is None:
-            dt = config.get("diagnostics.progress.dt", 0.1)
-        self.minimum = float(minimum)
+        self.minimum = float(config.get("diagnostics.progress.minimum", 0.0, override_with=minimum))
+        self.dt = float(config.get("diagnostics.progress.dt", 0.1, override_with=dt))
         self.width = int(width)
-        self.dt = float(dt)
         self.out = out
         self.bus = default_bus if bus is None else bus
         self.last_duration = 0.0
@@ -194,6 +188,10 @@ class ProgressBar:
         self._thread.join()
         self._thread = None
         self._poll()  # draw what the thread had not seen yet, in this thread
+        s = self._session
+        if s is not None and self._view is not None:  # stopped mid-compute: end the line
+            self._draw(s.fraction(), time.time() - s.start, final=True, failed=s.failed)
+        self._session = self._view = None
 
     # -- rendering --------------------------------------------------------
 

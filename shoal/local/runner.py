@@ -47,6 +47,9 @@ _SESSION = os.urandom(4).hex()
 def as_graph(graph) -> dict:
     """Accept a mapping or an object with ``__dask_graph__()``; return nodes."""
     if not isinstance(graph, Mapping):
+        own = getattr(graph, "__shoal_graph__", None)
+        if own is not None:
+            return own()
         method = getattr(graph, "__dask_graph__", None)
         if method is None:
             raise TypeError(

@@ -1,0 +1,39 @@
+"""The public surface is deliberate: adding or removing a name is a decision."""
+
+import shoal
+import shoal.core.graph
+import shoal.events
+
+
+def test_top_level_surface():
+    assert sorted(shoal.__all__) == [
+        "Delayed", "compute", "config", "delayed", "is_dask_collection",
+        "persist", "tokenize", "visualize",
+    ]
+    for name in shoal.__all__:
+        assert hasattr(shoal, name), name
+
+
+def test_config_surface():
+    for name in ["get", "set", "refresh", "collect", "update_defaults", "serialize", "deserialize"]:
+        assert callable(getattr(shoal.config, name)), name
+
+
+def test_diagnostics_surface():
+    import shoal.diagnostics
+
+    for name in ["ProgressBar", "Profiler", "ResourceProfiler"]:
+        assert hasattr(shoal.diagnostics, name), name
+
+
+def test_event_vocabulary():
+    kinds = {c.kind for c in (shoal.events.GraphSubmitted, shoal.events.TaskTransition,
+                              shoal.events.ComputationFinished, shoal.events.WorkerAdded,
+                              shoal.events.WorkerRemoved, shoal.events.WorkerMetrics)}
+    assert kinds == {"graph-submitted", "task", "computation-finished", "worker-added",
+                     "worker-removed", "worker-metrics"}
+
+
+def test_graph_errors_are_exported():
+    for name in ["CycleError", "MissingDependencyError", "UnknownKeyError"]:
+        assert name in shoal.core.graph.__all__
