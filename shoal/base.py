@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from concurrent.futures import Executor
 
 from shoal import config
 from shoal.core.spec import convert_graph
@@ -114,6 +113,8 @@ def scheduler_get(name: str):
 def _as_get(scheduler):
     if isinstance(scheduler, str):
         return _resolve_name(scheduler)
+    from concurrent.futures import Executor  # here, not at import: keeps `import shoal` light
+
     if isinstance(scheduler, Executor):
         return _load(executor_adapter)(scheduler)
     get = getattr(scheduler, "get", None)

@@ -169,7 +169,8 @@ def _load_yaml_file(path: str) -> dict:
     """Read one YAML file into a canonical dict, naming the file on error."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            # the C loader is as safe as safe_load (it builds plain types only) and 10x faster
+            data = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise ValueError(f"shoal config file {path!r} is not valid YAML:\n{exc}") from exc
     except OSError as exc:

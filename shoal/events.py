@@ -28,7 +28,6 @@ different processes line up.
 from __future__ import annotations
 
 import itertools
-import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -44,9 +43,6 @@ __all__ = [
     "WorkerRemoved",
     "default_bus",
 ]
-
-logger = logging.getLogger(__name__)
-
 
 @dataclass(slots=True)
 class GraphSubmitted:
@@ -181,7 +177,9 @@ class Bus:
             try:
                 callback(record)
             except Exception:
-                logger.exception(
+                import logging  # only on this error path: keeps `import shoal` light
+
+                logging.getLogger(__name__).exception(
                     "event subscriber %r raised and was removed from %s", callback, self.name
                 )
                 self.unsubscribe(token)
@@ -211,14 +209,20 @@ class Buffer:
     __call__ = append
 
     def since(self, cursor: int) -> tuple[int, list]:
-        """Return ``(new_cursor, records appended after cursor)`` still held."""
+        """Return ``(new_cursor, records appended after cursor)`` still held.
+
+        Costs O(new records), not O(buffer size): readers poll this often.
+        """
         with self._lock:
             count = self.count
-            items = list(self._items)
-        new = count - cursor
-        if new <= 0:
-            return count, []
-        return count, items[-new:] if new < len(items) else items
+            new = count - cursor
+            if new <= 0:
+                return count, []
+            if new >= len(self._items):
+                return count, list(self._items)
+            recent = list(itertools.islice(reversed(self._items), new))
+        recent.reverse()
+        return count, recent
 
     def __len__(self) -> int:
         return len(self._items)

@@ -192,6 +192,22 @@ def test_progressbar_error_stays_below_100():
     assert not our_threads()
 
 
+def test_progressbar_unregistered_mid_compute_ends_its_line():
+    out = io.StringIO()
+    pb = ProgressBar(dt=0.01, out=out)
+    pb.register()
+    worker = threading.Thread(target=threads.get, args=(fan_in(10, 0.05), "total"),
+                              kwargs={"num_workers": 1})
+    worker.start()
+    time.sleep(0.15)
+    pb.unregister()
+    worker.join()
+    text = out.getvalue()
+    assert text.endswith("\n") and text.count("\n") == 1
+    assert "100%" not in text
+    assert not our_threads()
+
+
 def test_progressbar_widget_in_kernel(monkeypatch):
     pytest.importorskip("ipywidgets")
     shown = []

@@ -142,8 +142,9 @@ class ProgressBar:
     """
 
     def __init__(self, minimum=None, width=40, dt=None, out=None, bus=None):
-        self.minimum = float(config.get("diagnostics.progress.minimum", 0.0, override_with=minimum))
-        self.dt = float(config.get("diagnostics.progress.dt", 0.1, override_with=dt))
+        get = config.get
+        self.minimum = float(get("diagnostics.progress.minimum", 0.0, override_with=minimum))
+        self.dt = float(get("diagnostics.progress.dt", 0.1, override_with=dt))
         self.width = int(width)
         self.out = out
         self.bus = default_bus if bus is None else bus
