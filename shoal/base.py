@@ -260,7 +260,11 @@ def compute(*args, scheduler=None, traverse=True, optimize_graph=True, **kwargs)
         return args
     get = get_scheduler(scheduler, collections)
     graph, keys = collections_to_graph(collections)
-    results = get(graph, keys, **kwargs)
+    if optimize_graph:
+        results = get(graph, keys, **kwargs)
+    else:
+        with config.set({"optimization.fuse.active": False}):
+            results = get(graph, keys, **kwargs)
     finals = []
     for c, r in zip(collections, results):
         finalize, extra = c.__dask_postcompute__()

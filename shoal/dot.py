@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 
-from shoal.base import collections_to_graph, _unpack
+from shoal import config
+from shoal.base import _unpack, collections_to_graph
 from shoal.core.keys import key_split, key_str
 from shoal.core.spec import Alias, Data, Fused, convert_graph
 
@@ -75,8 +76,12 @@ def to_graphviz(graph, rankdir="BT", **graph_attr):
     return dot
 
 
-def visualize(*args, filename="mydask", format=None, rankdir="BT", traverse=True, **kwargs):
+def visualize(*args, filename="mydask", format=None, rankdir="BT", traverse=True,
+              engine=None, **kwargs):
     """Draw the graph of one or more collections; see the module docstring."""
+    engine = engine or config.get("visualization.engine", "graphviz")
+    if engine != "graphviz":
+        raise ValueError(f"Unknown visualization engine {engine!r}: shoal supports 'graphviz'")
     collections, _ = _unpack(args, traverse)
     graph = {}
     for a in args:

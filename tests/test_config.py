@@ -48,7 +48,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_defaults_present():
-    assert config.get("local.processes.context") == "spawn"
+    assert config.get("visualization.engine") == "graphviz"
     assert config.get("local.processes.batch-size") == "auto"
     assert config.get("optimization.fuse.active") is True
     assert config.get("diagnostics.progress.dt") == 0.1
@@ -72,11 +72,11 @@ def test_get_default_and_override():
 
 def test_get_missing_key_message_names_key():
     with pytest.raises(KeyError) as info:
-        config.get("local.processes.nope")
+        config.get("visualization.nope")
     message = str(info.value)
-    assert "'local.processes.nope'" in message
-    assert "'local.processes' has keys" in message
-    assert "batch-size" in message and "context" in message
+    assert "'visualization.nope'" in message
+    assert "'visualization' has keys" in message
+    assert "engine" in message
 
     with pytest.raises(KeyError, match="top-level keys"):
         config.get("nonexistent")
@@ -95,9 +95,9 @@ def test_get_with_explicit_config_dict():
 
 
 def test_set_context_manager_restores_values():
-    with config.set({"local.processes.context": "fork"}):
-        assert config.get("local.processes.context") == "fork"
-    assert config.get("local.processes.context") == "spawn"
+    with config.set({"visualization.engine": "fork"}):
+        assert config.get("visualization.engine") == "fork"
+    assert config.get("visualization.engine") == "graphviz"
 
 
 def test_set_context_manager_removes_new_keys():
@@ -111,9 +111,9 @@ def test_set_context_manager_removes_new_keys():
 
 
 def test_set_kwargs_use_double_underscore():
-    with config.set(scheduler="sync", local__processes__context="forkserver"):
+    with config.set(scheduler="sync", visualization__engine="forkserver"):
         assert config.get("scheduler") == "sync"
-        assert config.get("local.processes.context") == "forkserver"
+        assert config.get("visualization.engine") == "forkserver"
     assert config.get("scheduler") is None
 
 
@@ -278,7 +278,7 @@ def test_update_defaults_survives_refresh():
 
 def test_collect_env_parsing():
     env = {
-        "SHOAL_LOCAL__PROCESSES__CONTEXT": "fork",
+        "SHOAL_VISUALIZATION__ENGINE": "fork",
         "SHOAL_NUM_WORKERS": "4",
         "SHOAL_OPTIMIZATION__FUSE__ACTIVE": "False",
         "SHOAL_TOKENIZE__ENSURE_DETERMINISTIC": "true",
@@ -292,7 +292,7 @@ def test_collect_env_parsing():
     }
     result = config.collect(paths=[], env=env)
     assert result == {
-        "local": {"processes": {"context": "fork"}},
+        "visualization": {"engine": "fork"},
         "num-workers": 4,
         "optimization": {"fuse": {"active": False}},
         "tokenize": {"ensure-deterministic": True},
@@ -304,17 +304,17 @@ def test_collect_env_parsing():
 
 
 def test_refresh_reads_environment(monkeypatch):
-    monkeypatch.setenv("SHOAL_LOCAL__PROCESSES__CONTEXT", "fork")
+    monkeypatch.setenv("SHOAL_VISUALIZATION__ENGINE", "fork")
     monkeypatch.setenv("SHOAL_NUM_WORKERS", "3")
     config.refresh()
-    assert config.get("local.processes.context") == "fork"
+    assert config.get("visualization.engine") == "fork"
     assert config.get("num-workers") == 3
     # other defaults survive
     assert config.get("local.processes.batch-size") == "auto"
-    monkeypatch.delenv("SHOAL_LOCAL__PROCESSES__CONTEXT")
+    monkeypatch.delenv("SHOAL_VISUALIZATION__ENGINE")
     monkeypatch.delenv("SHOAL_NUM_WORKERS")
     config.refresh()
-    assert config.get("local.processes.context") == "spawn"
+    assert config.get("visualization.engine") == "graphviz"
 
 
 def test_refresh_discards_set_values():
@@ -325,12 +325,12 @@ def test_refresh_discards_set_values():
 
 def test_shoal_config_dir_wins_over_defaults(monkeypatch, tmp_path):
     conf = tmp_path / "conf"
-    write(conf / "a.yaml", "local:\n  processes:\n    context: forkserver\nnum_workers: 2\n")
+    write(conf / "a.yaml", "visualization:\n  engine: forkserver\nnum_workers: 2\n")
     write(conf / "b.yml", "num-workers: 5\n")
     write(conf / "notes.txt", "not: [yaml")
     monkeypatch.setenv("SHOAL_CONFIG", str(conf))
     config.refresh()
-    assert config.get("local.processes.context") == "forkserver"
+    assert config.get("visualization.engine") == "forkserver"
     assert config.get("num-workers") == 5  # b.yml sorts after a.yaml
     assert config.get("local.processes.batch-size") == "auto"
 
@@ -414,12 +414,12 @@ def test_deserialize_error():
 
 
 def test_config_for_child_drops_unserializable_values():
-    with config.set(scheduler=lambda *a: None, local__processes__context="fork"):
+    with config.set(scheduler=lambda *a: None, visualization__engine="fork"):
         env = config.config_for_child()
     assert list(env) == ["SHOAL_INTERNAL_INHERIT_CONFIG"]
     inherited = config.deserialize(env["SHOAL_INTERNAL_INHERIT_CONFIG"])
     assert "scheduler" not in inherited
-    assert inherited["local"]["processes"]["context"] == "fork"
+    assert inherited["visualization"]["engine"] == "fork"
 
 
 def test_inherit_var_applies_over_env():
@@ -448,11 +448,11 @@ def run_child(code: str, tmp_path: Path, extra_env: dict | None = None) -> str:
 
 
 def test_child_process_inherits_config(tmp_path):
-    with config.set({"local.processes.context": "forkserver", "custom.value": 42}):
+    with config.set({"visualization.engine": "forkserver", "custom.value": 42}):
         child_env = config.config_for_child()
     code = (
         "import shoal.config as c; "
-        "print(c.get('local.processes.context'), c.get('custom.value'), "
+        "print(c.get('visualization.engine'), c.get('custom.value'), "
         "c.get('local.processes.batch-size'))"
     )
     out = run_child(code, tmp_path, child_env)
@@ -460,8 +460,8 @@ def test_child_process_inherits_config(tmp_path):
 
 
 def test_child_process_without_inheritance_gets_defaults(tmp_path):
-    out = run_child("import shoal.config as c; print(c.get('local.processes.context'))", tmp_path)
-    assert out.split() == ["spawn"]
+    out = run_child("import shoal.config as c; print(c.get('visualization.engine'))", tmp_path)
+    assert out.split() == ["graphviz"]
 
 
 def test_import_is_light(tmp_path):
@@ -644,3 +644,24 @@ def test_public_name_set_does_not_shadow_builtin_inside_module():
     assert config.set is config._ConfigSet
     # functions that need a real Python set keep working
     assert config.expand_environment_variables({1, 2}) == {1, 2}
+
+
+def test_every_key_the_code_reads_is_documented():
+    """config.get("...") anywhere in the package must name a documented default."""
+    import pathlib
+    import re
+
+    import shoal.config as cfg
+
+    root = pathlib.Path(cfg.__file__).parent
+    used = set()
+    for path in root.rglob("*.py"):
+        used |= set(re.findall(r'config\.get\(\s*"([a-z0-9_.\-]+)"', path.read_text()))
+    assert used, "the scan found no config.get calls"
+    missing = []
+    for key in sorted(used):
+        try:
+            cfg.get(key, config=cfg.merge(*cfg.defaults))
+        except KeyError:
+            missing.append(key)
+    assert not missing, f"keys read by the code but absent from shoal.yaml: {missing}"

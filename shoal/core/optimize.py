@@ -42,7 +42,7 @@ def fuse_linear(graph: dict, dependents: dict, keep=()) -> tuple[dict, dict]:
     if not any(fusible(k) for k in graph):
         return graph, dependents
     out = {}
-    new_dependents = {}
+    fused_into = {}  # inner key of a chain -> the key of the chain's last node
     for k, node in graph.items():
         if fusible(k):
             continue  # folded into the chain that ends further down
@@ -54,11 +54,14 @@ def fuse_linear(graph: dict, dependents: dict, keep=()) -> tuple[dict, dict]:
                 break
             dnode = graph[d]
             chain.append(dnode)
+            fused_into[d] = k
             deps = dnode.dependencies
         if len(chain) == 1:
             out[k] = node
         else:
             chain.reverse()
             out[k] = Fused(chain)
-        new_dependents[k] = dependents[k]
+    # a chain's first node may be the dependent of a key outside the chain:
+    # that key's dependent is now the fused node
+    new_dependents = {k: [fused_into.get(d, d) for d in dependents[k]] for k in out}
     return out, new_dependents

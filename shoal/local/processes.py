@@ -106,6 +106,7 @@ def get(graph, keys, *, num_workers=None, cache=None, **kwargs):
     """Compute *keys* of *graph* on the shared process pool; see ``runner.run``."""
     n = num_workers or config.get("num-workers", None) or os.cpu_count() or 1
     pool = get_pool(n)
+    kwargs.setdefault("batch_size", config.get("local.processes.batch-size", "auto"))
     with pool.run_lock:
         backend = ProcessBackend(pool)
         return run(backend, graph, keys, cache=cache, scheduler="processes", target=0.02, **kwargs)

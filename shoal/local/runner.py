@@ -88,16 +88,19 @@ def _func_of(node):
 
 
 class _Sizer:
-    """Per-function duration estimates -> batch sizes."""
+    """Per-function duration estimates -> batch sizes (or a fixed size)."""
 
-    __slots__ = ("target", "nworkers", "est")
+    __slots__ = ("target", "nworkers", "est", "fixed")
 
-    def __init__(self, target: float, nworkers: int):
+    def __init__(self, target: float, nworkers: int, fixed=None):
         self.target = target
         self.nworkers = nworkers
         self.est: dict = {}
+        self.fixed = fixed
 
     def size(self, state) -> int:
+        if self.fixed:
+            return self.fixed
         ready = state.ready
         try:
             est = self.est.get(_func_of(state.graph[ready[0][1]]))
@@ -183,16 +186,20 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
 
 
 def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="local",
-        target=0.005):
-    """Compute *keys* of *graph* on *backend*; see the module docstring."""
+        target=0.005, batch_size=None):
+    """Compute *keys* of *graph* on *backend*; see the module docstring.
+
+    ``batch_size``: tasks per hand-off, or None / "auto" to adapt (see above).
+    """
     bus = default_bus if bus is None else bus
+    fixed = _batch_size(batch_size)
     g, priority, dependents, flat = prepare(graph, keys, cache=cache, fuse=fuse)
     state = LocalState(g, priority, flat, dependents)
     run_id = f"{scheduler}-{_SESSION}-{next(_run_ids)}"
     if bus.active:
         _publish_start(bus, run_id, scheduler, g, flat)
     try:
-        _drive(state, backend, bus, run_id, _Sizer(target, backend.nworkers))
+        _drive(state, backend, bus, run_id, _Sizer(target, backend.nworkers, fixed))
     except BaseException as exc:
         backend.cancel()
         if bus.active:
@@ -202,6 +209,14 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
     if bus.active:
         bus.publish(ComputationFinished(run_id, "finished", time.time()))
     return pack_results(keys, state.data)
+
+
+def _batch_size(value):
+    if value is None or value == "auto":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"batch size must be 'auto' or a positive integer, got {value!r}")
+    return value
 
 
 def _publish_start(bus, run_id, scheduler, graph, flat):

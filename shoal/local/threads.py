@@ -104,4 +104,5 @@ def get(graph, keys, *, num_workers=None, pool=None, cache=None, **kwargs):
         pool = default_pool(num_workers)
     n = num_workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
     backend = ThreadBackend(pool, n)
+    kwargs.setdefault("batch_size", config.get("local.threads.batch-size", "auto"))
     return run(backend, graph, keys, cache=cache, scheduler="threads", **kwargs)

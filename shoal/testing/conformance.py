@@ -168,8 +168,10 @@ def oracle_graphs() -> dict:
         "x": 2,
         "y": (add, (inc, "x"), (mul, "x", 10)),
         "z": (sorted, ["y", (inc, "y"), "x"]),
-        "w": (describe, {"first": "x", "rest": ["y", ("x", "y")]}),
+        "w": (describe, ["y", ("x", "y"), [("x", "y")]]),
     }
+    # (keys inside dict arguments are not compared: shoal resolves them, while
+    # Dask's legacy spec leaves a dict argument untouched)
     strings = {"name": "ab", "joined": (concat, "name", "-", "not-a-key"), "plain": "text"}
     aliases = {("p", 0): 5, ("p", 1): (inc, ("p", 0)), "q": ("p", 1), "r": "q"}
     fan, _ = fan_graph(50)
@@ -390,9 +392,10 @@ class GetContract:
             "y": (touch_and_inc, d, "ran-y", ("x", 1)),
             "z": (touch_and_inc, d, "ran-z", "y"),
         }
-        with pytest.raises(ZeroDivisionError, match="^division by zero$") as info:
+        with pytest.raises(ZeroDivisionError) as info:
             self.compute(g, "z")
         err = info.value
+        assert type(err) is ZeroDivisionError and str(err) == "division by zero"
         assert _has_note_naming(err, ("x", 1))
         assert "numerator / denominator  # conformance: the failing user line" in _full_traceback(err)
         assert ran(d) == []
