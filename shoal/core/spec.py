@@ -76,31 +76,25 @@ class Ref:
         return (Ref, (self.key,))
 
 
-def _deps_of(obj, out: set) -> bool:
-    """Add the keys referenced inside *obj* to *out*; True when *obj* is nested.
+def _scan(obj, out: set) -> bool:
+    """Add the keys referenced inside *obj* to *out*.
 
-    "Nested" means that resolving *obj* needs a recursive walk (containers holding
-    refs or tasks, or a nested task), as opposed to a literal or a bare ``Ref``.
+    Returns True when *obj* holds a ``Ref`` or a nested ``Task`` anywhere, i.e.
+    when it must be resolved before the call rather than passed as it is.
     """
     t = type(obj)
     if t is Ref:
         out.add(obj.key)
-        return False
+        return True
     if t is Task:
         out.update(obj.dependencies)
         return True
     if t in _CONTAINERS:
-        before = len(out)
-        nested = False
-        items = obj.values() if t is dict else obj
-        for item in items:
-            nested = _deps_of(item, out) or nested
-        return nested or len(out) != before or _has_task(items)
+        found = False
+        for item in obj.values() if t is dict else obj:
+            found = _scan(item, out) or found
+        return found
     return False
-
-
-def _has_task(items) -> bool:
-    return any(type(i) is Task or type(i) in _CONTAINERS and _has_task(i.values() if type(i) is dict else i) for i in items)
 
 
 def _resolve(obj, values):
@@ -144,9 +138,9 @@ class Task:
             if ta is Ref:
                 deps.add(a.key)
             elif ta is Task or ta in _CONTAINERS:
-                nested = _deps_of(a, deps) or nested
+                nested = _scan(a, deps) or nested
         if kwargs:
-            nested = _deps_of(kwargs, deps) or nested
+            nested = _scan(kwargs, deps) or nested
         self.dependencies = frozenset(deps) if deps else _EMPTY
         self._nested = nested
 
@@ -343,8 +337,7 @@ def convert_node(key, value, keys):
         converted = _convert_arg(value, keys)
         if type(converted) is Ref:
             return Alias(key, converted.key)
-        probe: set = set()
-        if _deps_of(converted, probe) or probe:
+        if _scan(converted, set()):
             return Task(key, _identity, converted)
         return Data(key, value)
     if is_node(value):
