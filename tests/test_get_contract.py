@@ -5,9 +5,12 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
+import pytest
+
 from shoal.base import get_scheduler
 from shoal.local import processes, sync, threads
 from shoal.testing import GetContract
+from shoal.testing.conformance import ContractError, fail_custom
 
 
 class TestSync(GetContract):
@@ -36,13 +39,31 @@ class TestThreadPoolExecutor(GetContract):
         cls.executor.shutdown(wait=True)
 
 
+def _fail_to_rebuild():
+    fail_custom("cannot rebuild this result")
+
+
+class FailsToUnpickle:
+    """Pickles in the worker; fails when the parent unpickles it."""
+
+    def __reduce__(self):
+        return (_fail_to_rebuild, ())
+
+
 class TestProcessPoolExecutor(GetContract):
     @classmethod
     def setup_class(cls):
-        # forkserver: forking a process that runs threads is unsafe (and warned about)
-        cls.executor = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver"))
+        # spawn: forking a process that runs threads is unsafe (and warned about), and
+        # a forkserver would outlive the test
+        cls.executor = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
         cls.get = staticmethod(get_scheduler(cls.executor))
 
     @classmethod
     def teardown_class(cls):
         cls.executor.shutdown(wait=True)
+
+    def test_result_that_fails_to_unpickle_names_its_key(self):
+        with pytest.raises(ContractError) as info:
+            self.compute({("bad", 0): (FailsToUnpickle,)}, ("bad", 0))
+        assert any("('bad', 0)" in n and "unpickling" in n for n in info.value.__notes__)
+        assert self.compute({"ok": (sum, [1, 2])}, "ok") == 3

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import functools
 import os
-import pickle
 import queue
 from concurrent.futures import ThreadPoolExecutor
 
 import cloudpickle
 
-from shoal.local.remote_errors import unpack_exception
+from shoal.local.processes import ProcessBackend
 from shoal.local.runner import run
 
 __all__ = ["getter"]
@@ -62,13 +61,9 @@ class ExecutorBackend:
             self.futures.remove(fut)
             out.append(self._decode(fut.result()))
 
-    @staticmethod
-    def _decode(outcomes):
-        decoded = []
-        for key, ok, payload, start, stop, pid in outcomes:
-            value = pickle.loads(payload) if ok else unpack_exception(payload, key)
-            decoded.append((key, ok, value, start, stop, pid))
-        return decoded
+    # same outcomes as the process pool's: a result that fails to unpickle here
+    # becomes that key's error, noted with the key and the stage
+    _decode = staticmethod(ProcessBackend._decode)
 
     def cancel(self):
         for fut in self.futures:

@@ -16,7 +16,8 @@ Why not ``multiprocessing`` or ``ProcessPoolExecutor``: workers here are plain
   ``__main__`` travel by value through cloudpickle),
 - a dead worker is noticed exactly (its result pipe hits EOF) and reported with
   its exit code or signal, naming the keys it was running, and only that worker
-  is replaced -- the pool, and the next compute, carry on,
+  is replaced -- the pool, and the next compute, carry on (a worker killed while
+  idle is replaced quietly before the next batch: no task was lost),
 - workers live in their own session, so Ctrl-C in the terminal reaches only the
   parent, which then terminates the workers busy with the interrupted compute.
 
@@ -140,6 +141,10 @@ class ProcessPool:
         self.closed = False
 
     def start(self) -> None:
+        """Top the pool up to *n* workers, replacing any that died while idle."""
+        for w in [w for w in self.workers if w.keys is None and w.proc.poll() is not None]:
+            w.kill()  # killed from outside between batches: no task was lost
+            self.workers.remove(w)
         blob = config.serialize(config.config)
         while len(self.workers) < self.n:
             self.workers.append(_Worker(blob))

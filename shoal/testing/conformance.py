@@ -259,6 +259,7 @@ class GetContract:
         g = {("x", 0): 1, ("x", 1): 2, ("x", 0, "y"): (add, ("x", 0), ("x", 1))}
         g[("sum", 0)] = (sum, [("x", 0), ("x", 1), ("x", 0, "y")])
         assert self.compute(g, [("sum", 0), ("x", 0, "y")]) == [6, 3]
+        assert self.compute(g, ("x", 1)) == 2  # a tuple key, not a list of keys
 
     def test_shoal_nodes(self):
         g = {
@@ -314,6 +315,12 @@ class GetContract:
         g = {"x": (touch, d, "ran-x", 1), "y": (inc, "x")}
         assert self.compute(g, "y", cache={"x": 10}) == 11
         assert ran(d) == []
+
+    def test_the_graph_is_not_changed(self):
+        g = {"x": 1, "y": (inc, "x"), "z": Task("z", add, Ref("y"), Ref("c"))}
+        before = dict(g)
+        assert self.compute(g, ["z"], cache={"c": 5}) == [7]
+        assert g == before and list(g) == list(before)
 
     # --- malformed graphs: precise errors, nothing runs ---
 
@@ -397,12 +404,16 @@ class GetContract:
         err = info.value
         assert type(err) is ZeroDivisionError and str(err) == "division by zero"
         assert _has_note_naming(err, ("x", 1))
-        assert "numerator / denominator  # conformance: the failing user line" in _full_traceback(err)
+        line = "numerator / denominator  # conformance: the failing user line"
+        assert line in _full_traceback(err)
         assert ran(d) == []
 
     def test_custom_error_type(self, tmp_path):
         d = str(tmp_path)
-        g = {"bad": (fail_custom, "custom message 17"), "after": (touch_and_inc, d, "ran-after", "bad")}
+        g = {
+            "bad": (fail_custom, "custom message 17"),
+            "after": (touch_and_inc, d, "ran-after", "bad"),
+        }
         with pytest.raises(ContractError) as info:
             self.compute(g, ["after"])
         assert type(info.value) is ContractError

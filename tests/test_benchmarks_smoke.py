@@ -1,0 +1,45 @@
+"""The benchmark suite runs end to end (small sizes).  Speed is never asserted here."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("dask")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_benchmarks_quick_smoke(tmp_path):
+    out_json = tmp_path / "bench.json"
+    out_md = tmp_path / "bench.md"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--repeat", "1",
+         "--only", "sum-of-incs,graph-construction",
+         "--json", str(out_json), "--markdown", str(out_md)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=50,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("workload"))
+    assert "shoal/dask" in lines[header] and "target" in lines[header]
+    table = lines[header + 2:]
+    assert any(line.startswith("sum-of-incs") and "processes, warm" in line for line in table)
+    assert any(line.startswith("graph-construction") for line in table)
+    md = out_md.read_text()
+    assert "<!-- results:start -->" in md and "<!-- results:end -->" in md
+    assert "| sum-of-incs" in md
+    assert out_json.stat().st_size > 0
+
+
+def test_markdown_keeps_text_outside_markers(tmp_path):
+    from benchmarks.run import END, START, write_markdown  # the repo root is on sys.path
+
+    path = tmp_path / "doc.md"
+    path.write_text(f"intro\n\n{START}\nold table\n{END}\n\nreading\n")
+    write_markdown(str(path), f"{START}\nnew table\n{END}")
+    text = path.read_text()
+    assert text == f"intro\n\n{START}\nnew table\n{END}\n\nreading\n"

@@ -1,0 +1,362 @@
+"""The local engine's pure parts: LocalState, core.order, core.optimize.fuse_linear.
+
+Plus an end-to-end check that sync and threads free intermediate results while
+a computation runs.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from operator import add
+
+import pytest
+
+from shoal.core.graph import CycleError, dependents_of, toposort
+from shoal.core.optimize import fuse_linear
+from shoal.core.order import order
+from shoal.core.spec import Alias, Data, Fused, Ref, Task, convert_graph
+from shoal.local import sync, threads
+from shoal.local.engine import LocalState
+
+
+def inc(x):
+    return x + 1
+
+
+def run_serially(state: LocalState, trace=None):
+    """Drive *state* like a one-worker scheduler, one task at a time."""
+    while state.pending:
+        (key,) = state.pop_ready(1)
+        value = state.graph[key](state.data)
+        state.finish(key, value)
+        if trace is not None:
+            trace.append((key, sorted(state.data, key=repr)))
+    return state
+
+
+def tree(leaves: int) -> tuple[dict, str]:
+    """A binary reduction tree of shoal nodes; returns (graph, root key)."""
+    g = {}
+    layer = []
+    for i in range(leaves):
+        g[("leaf", i)] = Data(("leaf", i), i)
+        layer.append(("leaf", i))
+    level = 0
+    while len(layer) > 1:
+        nxt = []
+        for j in range(0, len(layer) - 1, 2):
+            k = ("sum", level, j // 2)
+            g[k] = Task(k, add, Ref(layer[j]), Ref(layer[j + 1]))
+            nxt.append(k)
+        if len(layer) % 2:
+            nxt.append(layer[-1])
+        layer, level = nxt, level + 1
+    return g, layer[0]
+
+
+# --- LocalState ---
+
+
+def test_ready_order_follows_priorities():
+    g = {k: Data(k, k) for k in "abcde"}
+    priority = {"a": 3, "b": 1, "c": 0, "d": 4, "e": 2}
+    s = LocalState(g, priority, list(g))
+    assert [s.pop_ready(1)[0] for _ in range(2)] == ["c", "b"]
+    assert s.pop_ready(10) == ["e", "a", "d"]
+    assert s.pop_ready(10) == []
+
+
+def test_dependents_become_ready_in_priority_order():
+    g = {
+        "a": Data("a", 1),
+        "x": Task("x", inc, Ref("a")),
+        "y": Task("y", inc, Ref("a")),
+        "z": Task("z", inc, Ref("a")),
+    }
+    s = LocalState(g, {"a": 0, "x": 3, "y": 1, "z": 2}, ["x", "y", "z"])
+    assert s.pop_ready(5) == ["a"]
+    assert s.ready == [] and s.waiting == {"x": 1, "y": 1, "z": 1}
+    s.finish("a", 1)
+    assert s.waiting == {}
+    assert s.pop_ready(5) == ["y", "z", "x"]
+
+
+def test_results_are_released_as_soon_as_unneeded():
+    #   a ---> b ---> d          requested: d
+    #    \         /
+    #     ---> c --
+    #    e (also uses b)
+    g = {
+        "a": Data("a", 1),
+        "b": Task("b", inc, Ref("a")),
+        "c": Task("c", inc, Ref("a")),
+        "e": Task("e", inc, Ref("b")),
+        "d": Task("d", add, Ref("b"), Ref("c")),
+    }
+    s = LocalState(g, {"a": 0, "b": 1, "c": 2, "d": 3, "e": 4}, ["d", "e"])
+    steps = [("a", 1, {"a"}), ("b", 2, {"a", "b"}), ("c", 2, {"b", "c"}), ("d", 4, {"b", "d"}),
+             ("e", 3, {"d", "e"})]
+    for key, value, data_after in steps:
+        assert s.pop_ready(1) == [key]
+        s.finish(key, value)
+        assert set(s.data) == data_after, key
+    assert s.done and s.data == {"d": 4, "e": 3}
+    assert s.remaining == {"a": 0, "b": 0, "c": 0, "d": 0, "e": 0}
+
+
+def test_requested_keys_are_kept_even_when_consumed():
+    g = {"a": Data("a", 1), "b": Task("b", inc, Ref("a")), "c": Task("c", inc, Ref("b"))}
+    s = run_serially(LocalState(g, {"a": 0, "b": 1, "c": 2}, ["a", "c"]))
+    assert s.data == {"a": 1, "c": 3}
+
+
+def test_unrequested_leaf_results_are_not_stored():
+    g = {"a": Data("a", 1), "b": Data("b", 2)}
+    s = LocalState(g, {"a": 0, "b": 1}, ["b"])
+    s.finish(*[s.pop_ready(1)[0], 1])
+    assert s.data == {}
+    s.finish(s.pop_ready(1)[0], 2)
+    assert s.data == {"b": 2} and s.done
+
+
+def test_inputs_of_gives_only_the_dependencies():
+    g = {"a": Data("a", 1), "b": Data("b", 2), "c": Task("c", add, Ref("a"), Ref("b"))}
+    s = LocalState(g, {"a": 0, "b": 1, "c": 2}, ["c", "a"])
+    for k in s.pop_ready(2):
+        s.finish(k, g[k]())
+    assert s.inputs_of("c") == {"a": 1, "b": 2}
+
+
+def test_serial_run_of_a_tree_holds_little_memory():
+    g, root = tree(64)
+    prio = order(g, [root])
+    trace = []
+    s = run_serially(LocalState(g, prio, [root]), trace)
+    assert s.data == {root: sum(range(64))}
+    assert max(len(held) for _, held in trace) <= 7  # depth 6, +1 for the value being formed
+
+
+# --- core.order ---
+
+
+def test_order_is_topological_and_dense():
+    g, root = tree(37)
+    prio = order(g, [root])
+    assert sorted(prio.values()) == list(range(len(g)))
+    for k, node in g.items():
+        for d in node.dependencies:
+            assert prio[d] < prio[k]
+
+
+def test_tree_reduction_finishes_a_branch_before_the_next():
+    #          total
+    #        /       \
+    #      s0         s1
+    #     /  \       /  \
+    #   a0   a1    a2    a3
+    g = convert_graph({
+        "a0": 0, "a1": 1, "a2": 2, "a3": 3,
+        "s0": (add, "a0", "a1"), "s1": (add, "a2", "a3"), "total": (add, "s0", "s1"),
+    })
+    prio = order(g, ["total"])
+    assert sorted(prio, key=prio.get) == ["a0", "a1", "s0", "a2", "a3", "s1", "total"]
+
+
+def test_every_combine_runs_before_the_next_branch_starts():
+    g, root = tree(32)
+    prio = order(g, [root])
+
+    def leaves_under(k):
+        node = g[k]
+        if not node.dependencies:
+            return {k}
+        return set().union(*(leaves_under(d) for d in node.dependencies))
+
+    for k in g:
+        if k[0] != "sum":
+            continue
+        mine = leaves_under(k)
+        first = min(prio[m] for m in mine)
+        later = [x for x in g if x[0] == "leaf" and x not in mine and prio[x] > first]
+        assert all(prio[k] < prio[x] for x in later), k
+
+
+def test_order_is_deterministic_and_natural():
+    g = {("x", i): i for i in range(12)}
+    g = convert_graph(g | {"s": (sum, list(g))})
+    shuffled = list(g.items())
+    random.Random(0).shuffle(shuffled)
+    assert order(dict(shuffled), ["s"]) == order(g, ["s"])
+    prio = order(g, ["s"])
+    assert sorted((k for k in g if k != "s"), key=prio.get) == [("x", i) for i in range(12)]
+
+
+def test_order_numbers_requested_keys_in_the_order_given():
+    g = convert_graph({"a": 1, "b": 2, "c": 3})
+    assert order(g, ["c", "a", "b"]) == {"c": 0, "a": 1, "b": 2}
+
+
+def test_order_detects_cycles():
+    g = convert_graph({"a": (inc, "b"), "b": (inc, "c"), "c": (inc, "a"), "top": (inc, "a")})
+    with pytest.raises(CycleError) as info:
+        order(g, ["top"])
+    assert set(info.value.cycle) == {"a", "b", "c"}
+
+
+# --- core.optimize.fuse_linear ---
+
+
+def fuse(g, keep):
+    g = convert_graph(g)
+    return g, *fuse_linear(g, dependents_of(g), keep=keep)
+
+
+def check_consistent(fused, deps):
+    """The dependents returned must be exactly those of the fused graph."""
+    expected = dependents_of(fused)
+    assert {k: sorted(v, key=repr) for k, v in deps.items()} == {
+        k: sorted(v, key=repr) for k, v in expected.items()
+    }
+
+
+def test_chain_is_fused_into_its_last_key():
+    _, fused, deps = fuse({"a": 1, "b": (inc, "a"), "c": (inc, "b"), "d": (inc, "c")}, keep={"d"})
+    assert list(fused) == ["d"]
+    assert type(fused["d"]) is Fused and [n.key for n in fused["d"].nodes] == ["a", "b", "c", "d"]
+    assert fused["d"]({}) == 4
+    check_consistent(fused, deps)
+
+
+def test_requested_keys_are_never_fused_away():
+    chain = {"a": 1, "b": (inc, "a"), "c": (inc, "b"), "d": (inc, "c")}
+    g, fused, deps = fuse(chain, keep={"b", "d"})
+    assert sorted(fused) == ["b", "d"]
+    assert [n.key for n in fused["b"].nodes] == ["a", "b"]
+    assert [n.key for n in fused["d"].nodes] == ["c", "d"]
+    assert deps["b"] == ["d"]
+    check_consistent(fused, deps)
+
+
+def test_no_fusion_across_fan_in_or_fan_out():
+    g = {"x": 1, "y": 2, "z": (add, "x", "y"), "p": (inc, "z"), "q": (inc, "z")}
+    orig, fused, deps = fuse(g, keep={"p", "q"})
+    assert fused == orig  # x, y feed a fan-in; z fans out: nothing is linear
+    diamond = {"a": 1, "b": (inc, "a"), "c": (inc, "a"), "d": (add, "b", "c")}
+    orig, fused, deps = fuse(diamond, keep={"d"})
+    assert fused == orig
+
+
+def test_chain_hanging_off_a_fan_out():
+    #   a --> b --> c        b folds into c; a's dependents become [c, e]
+    #    \--> e
+    g = {"a": 1, "b": (inc, "a"), "c": (inc, "b"), "e": (inc, "a")}
+    _, fused, deps = fuse(g, keep={"c", "e"})
+    assert sorted(fused) == ["a", "c", "e"]
+    assert sorted(deps["a"]) == ["c", "e"]
+    check_consistent(fused, deps)
+    assert sync.get(g, ["c", "e"]) == [3, 2]
+
+
+def test_fused_graphs_stay_consistent():
+    rng = random.Random(42)
+    for _ in range(50):
+        n = rng.randint(2, 30)
+        g = {0: Data(0, 1)}
+        for k in range(1, n):
+            parents = rng.sample(range(k), min(k, rng.choice([1, 1, 1, 2])))
+            g[k] = Task(k, sum, [Ref(p) for p in parents])
+        keep = set(rng.sample(range(n), rng.randint(1, 3)))
+        fused, deps = fuse_linear(g, dependents_of(g), keep=keep)
+        check_consistent(fused, deps)
+        toposort(fused)  # still acyclic and closed
+        assert keep <= set(fused)
+        expected = sync.get(g, sorted(keep), fuse=False)
+        assert sync.get(g, sorted(keep), fuse=True) == expected
+
+
+def test_alias_chains_fuse():
+    g = {("p", 0): 5, "a": ("p", 0), "b": "a", "c": (inc, "b"), "d": "c"}
+    _, fused, deps = fuse(g, keep={"a", "d"})
+    assert type(fused["d"]) is Fused and isinstance(fused["d"].nodes[-1], Alias)
+    check_consistent(fused, deps)
+    assert sync.get(g, ["a", "b", "d"]) == [5, 5, 6]
+
+
+# --- end to end: intermediate results are freed while computing ---
+
+
+class Blob:
+    """Counts its live instances."""
+
+    lock = threading.Lock()
+    live = 0
+    created = 0
+    peak = 0
+
+    def __init__(self, value):
+        self.value = value
+        with Blob.lock:
+            Blob.live += 1
+            Blob.created += 1
+            Blob.peak = max(Blob.peak, Blob.live)
+
+    def __del__(self):
+        with Blob.lock:
+            Blob.live -= 1
+
+
+_live_at_root = []
+
+
+def make_blob(i):
+    return Blob(i)
+
+
+def combine(a, b):
+    return Blob(a.value + b.value)
+
+
+def combine_root(a, b):
+    _live_at_root.append(Blob.live)
+    return Blob(a.value + b.value)
+
+
+def blob_tree(leaves):
+    g = {("leaf", i): (make_blob, i) for i in range(leaves)}
+    layer = list(g)
+    level = 0
+    while len(layer) > 2:
+        nxt = []
+        for j in range(0, len(layer), 2):
+            k = ("combine", level, j // 2)
+            g[k] = (combine, layer[j], layer[j + 1])
+            nxt.append(k)
+        layer, level = nxt, level + 1
+    g["root"] = (combine_root, *layer)
+    return g
+
+
+@pytest.mark.parametrize("get", [sync.get, threads.get], ids=["sync", "threads"])
+def test_intermediates_are_released_during_the_compute(get):
+    Blob.live = Blob.created = Blob.peak = 0
+    _live_at_root.clear()
+    result = get(blob_tree(256), "root", num_workers=2)
+    assert result.value == sum(range(256))
+    assert Blob.created == 2 * 256 - 1
+    # when the root runs, all that is alive is its two inputs (every other
+    # intermediate was dropped as soon as its dependent finished)
+    assert _live_at_root == [2]
+    assert Blob.peak < Blob.created
+    del result
+    assert Blob.live == 0  # the engine keeps nothing after returning
+
+
+def test_one_task_at_a_time_follows_the_memory_friendly_order():
+    # with batch_size=1 the static order alone decides: a branch is reduced
+    # before the next starts, so a 256-leaf tree holds about its depth in memory
+    Blob.live = Blob.created = Blob.peak = 0
+    _live_at_root.clear()
+    result = sync.get(blob_tree(256), "root", batch_size=1)
+    assert result.value == sum(range(256))
+    assert Blob.peak <= 8 + 2

@@ -1,0 +1,445 @@
+"""The processes scheduler under failure: the crash matrix, and the pool's promises.
+
+Crash matrix (after loky's): a task can fail at five stages on its way through
+the pool, in four ways each; every case names its exact outcome, then a plain
+follow-up compute must work on a pool that has replaced any dead worker.
+
+::
+
+    stage            where        error        SystemExit   os._exit(3)          segfault
+    pickle-task      parent       CrashError   SystemExit   parent exits 3 (*)   parent SIGSEGV (*)
+    unpickle-task    worker       CrashError   SystemExit   WorkerProcessDied    WorkerProcessDied
+    run              worker       CrashError   SystemExit   WorkerProcessDied    WorkerProcessDied
+    pickle-result    worker       CrashError   SystemExit   WorkerProcessDied    WorkerProcessDied
+    unpickle-result  parent       CrashError   SystemExit   parent exits 3 (*)   parent SIGSEGV (*)
+
+(*) A hard exit or a segfault in the parent kills the user's own process: no
+scheduler can turn that into an exception.  Those cases run the compute in a
+subprocess and assert that it died with exactly that exit code or signal,
+promptly, and that its worker processes did not outlive it.
+
+Every case has a hard time limit: a hang is a failure.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from operator import add
+
+import pytest
+
+import shoal
+from shoal.core.keys import key_str
+from shoal.local import processes
+from shoal.local.pool import WorkerProcessDied, get_pool
+
+pytestmark = pytest.mark.timeout(30)
+
+N = 2
+KEY = ("crash", 1)
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def get(graph, keys, **kwargs):
+    return processes.get(graph, keys, num_workers=N, **kwargs)
+
+
+def pool():
+    return get_pool(N)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while *pid* exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:  # no /proc: fall back to signal 0
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def wait_gone(pids, timeout=5.0) -> list:
+    """Wait until none of *pids* is alive; return those still alive."""
+    deadline = time.monotonic() + timeout
+    alive = [p for p in pids if pid_alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [p for p in alive if pid_alive(p)]
+    return alive
+
+
+def warm_pool() -> list:
+    """Make sure the shared pool runs N workers; return their pids."""
+    assert get({"warm": (add, 1, 1)}, "warm") == 2
+    assert len(pool().workers) == N
+    return pool().pids
+
+
+def check_follow_up(dead=()):
+    """A plain compute works, on a full pool of live workers, none of them dead ones."""
+    assert get({"x": 1, "y": (add, "x", 41)}, "y") == 42
+    pids = pool().pids
+    assert len(pids) == N and all(pid_alive(p) for p in pids)
+    for pid in dead:
+        assert pid not in pids
+        assert wait_gone([pid]) == []
+
+
+# --- the failures, at each stage ---
+
+
+class CrashError(Exception):
+    """The Python error of the matrix."""
+
+
+def fail(kind):
+    if kind == "error":
+        raise CrashError(f"crash-matrix failure ({kind})")
+    if kind == "exit":
+        raise SystemExit(7)
+    if kind == "hard-exit":
+        os._exit(3)
+    if kind == "segfault":
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+    raise AssertionError(kind)
+
+
+def _rebuild(kind):
+    fail(kind)
+
+
+class FailsToPickle:
+    """Fails in whatever process pickles it."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def __reduce__(self):
+        fail(self.kind)
+
+
+class FailsToUnpickle:
+    """Pickles fine; fails in whatever process unpickles it."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def __reduce__(self):
+        return (_rebuild, (self.kind,))
+
+
+def identity(x):
+    return x
+
+
+def crash_graph(stage, kind) -> dict:
+    return {
+        "pickle-task": {KEY: (identity, FailsToPickle(kind))},
+        "unpickle-task": {KEY: (identity, FailsToUnpickle(kind))},
+        "run": {KEY: (fail, kind)},
+        "pickle-result": {KEY: (FailsToPickle, kind)},
+        "unpickle-result": {KEY: (FailsToUnpickle, kind)},
+    }[stage]
+
+
+STAGE_NOTE = {
+    "pickle-task": "while pickling the task",
+    "unpickle-task": "while unpickling the task",
+    "run": "while running the task",
+    "pickle-result": "while pickling the task's result",
+    "unpickle-result": "while unpickling the task's result",
+}
+STAGES = list(STAGE_NOTE)
+WORKER_STAGES = ["unpickle-task", "run", "pickle-result"]
+PARENT_STAGES = ["pickle-task", "unpickle-result"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_python_error(stage):
+    warm_pool()
+    start = time.monotonic()
+    with pytest.raises(CrashError) as info:
+        get(crash_graph(stage, "error"), KEY)
+    assert time.monotonic() - start < 10
+    err = info.value
+    assert type(err) is CrashError and str(err) == "crash-matrix failure (error)"
+    notes = [n for n in getattr(err, "__notes__", ()) if key_str(KEY) in n]
+    assert notes and STAGE_NOTE[stage] in notes[0]
+    check_follow_up()
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_system_exit(stage):
+    warm_pool()
+    with pytest.raises(SystemExit) as info:
+        get(crash_graph(stage, "exit"), KEY)
+    assert type(info.value) is SystemExit and info.value.code == 7
+    assert any(key_str(KEY) in n for n in getattr(info.value, "__notes__", ()))
+    check_follow_up()
+
+
+@pytest.mark.parametrize(
+    "kind, text, code",
+    [("hard-exit", "with exit code 3", 3), ("segfault", "SIGSEGV", -signal.SIGSEGV)],
+)
+@pytest.mark.parametrize("stage", WORKER_STAGES)
+def test_worker_dies(stage, kind, text, code):
+    before = warm_pool()
+    start = time.monotonic()
+    with pytest.raises(WorkerProcessDied) as info:
+        get(crash_graph(stage, kind), KEY)
+    assert time.monotonic() - start < 10
+    err = info.value
+    assert text in str(err) and key_str(KEY) in str(err)
+    assert err.returncode == code and err.keys == [KEY] and err.pid in before
+    # only the dead worker was replaced; the other one still serves
+    assert [p for p in before if p != err.pid] == [p for p in pool().pids if p in before]
+    check_follow_up(dead=[err.pid])
+
+
+PARENT_SCRIPT = """
+import os, sys
+sys.path[:0] = [{here!r}, {root!r}]
+from test_process_pool import crash_graph, get, pool, KEY
+get({{"warm": (sum, [1, 2])}}, "warm")
+print("workers", *pool().pids, flush=True)
+get(crash_graph({stage!r}, {kind!r}), KEY)
+print("survived", flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind, code", [("hard-exit", 3), ("segfault", -signal.SIGSEGV)])
+@pytest.mark.parametrize("stage", PARENT_STAGES)
+def test_parent_side_crash_kills_the_parent(stage, kind, code):
+    # A hard exit or a segfault while pickling the task or unpickling the result
+    # happens in the user's own process; it can only die, which we check from outside.
+    script = PARENT_SCRIPT.format(here=HERE, root=ROOT, stage=stage, kind=kind)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
+    assert proc.returncode == code, proc.stderr
+    assert "survived" not in proc.stdout
+    workers = [int(p) for p in proc.stdout.split("workers", 1)[1].split()]
+    assert len(workers) == N
+    assert wait_gone(workers) == []  # the orphaned workers exit on their own
+
+
+# --- more ways to crash ---
+
+
+def crash_with(big, kind):
+    assert len(big) == 1 << 20
+    fail(kind)
+
+
+def slow_len(big, seconds):
+    time.sleep(seconds)
+    return len(big)
+
+
+@pytest.mark.parametrize("kind", ["hard-exit", "segfault"])
+def test_crash_with_a_megabyte_in_flight(kind):
+    warm_pool()
+    big = os.urandom(1 << 20)
+    g = {
+        "big": big,
+        "other": (slow_len, "big", 30),  # busy elsewhere: terminated, never awaited
+        KEY: (crash_with, "big", kind),
+    }
+    start = time.monotonic()
+    with pytest.raises(WorkerProcessDied) as info:
+        get(g, ["other", KEY])
+    assert time.monotonic() - start < 10
+    assert KEY in info.value.keys
+    check_follow_up(dead=[info.value.pid])
+    assert get({"big": big, "n": (len, "big")}, "n") == 1 << 20
+
+
+def test_a_worker_killed_while_idle_is_replaced_quietly():
+    before = warm_pool()
+    os.kill(before[0], signal.SIGKILL)
+    assert wait_gone([before[0]]) == []  # dead (a zombie until the pool reaps it)
+    big = os.urandom(1 << 20)  # a megabyte sent towards the dead worker's pipe
+    assert get({"big": big, "n": (len, "big")}, "n") == 1 << 20
+    check_follow_up(dead=[before[0]])
+    assert before[1] in pool().pids
+
+
+def write_pid_and_sleep(path, seconds):
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(seconds)
+    return seconds
+
+
+def fail_after_file(path):
+    deadline = time.monotonic() + 10
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    raise CrashError("failed while a sibling was busy")
+
+
+def test_busy_workers_are_replaced_after_a_task_error(tmp_path):
+    before = warm_pool()
+    marker = str(tmp_path / "slow-pid")
+    g = {"slow": (write_pid_and_sleep, marker, 30), "bad": (fail_after_file, marker)}
+    start = time.monotonic()
+    with pytest.raises(CrashError, match="sibling"):
+        get(g, ["slow", "bad"])
+    assert time.monotonic() - start < 10
+    with open(marker) as f:
+        busy_pid = int(f.read())
+    assert busy_pid in before
+    assert wait_gone([busy_pid]) == []  # terminated, not left sleeping for nobody
+    check_follow_up(dead=[busy_pid])
+
+
+# --- what travels, and how ---
+
+
+def test_lambdas_and_closures():
+    offset = 10
+
+    def add_offset(x):
+        return x + offset
+
+    g = {"a": 1, "b": (lambda x: x * 2, "a"), "c": (add_offset, "b")}
+    assert get(g, ["b", "c"]) == [2, 12]
+
+
+MAIN_SCRIPT = """
+import os, sys
+sys.path.insert(0, {root!r})
+with open({log!r}, "a") as f:  # runs each time this module is executed
+    f.write(f"{{os.getpid()}}\\n")
+
+from shoal.local import processes
+
+FACTOR = 3
+
+def triple(x):  # defined in __main__: must travel by value
+    return x * FACTOR
+
+class Point:
+    def __init__(self, x):
+        self.x = x
+
+def make_point(x):
+    return Point(x)
+
+out = processes.get({{"a": 2, "b": (triple, "a"), "p": (make_point, "b")}}, ["b", "p"],
+                    num_workers=2)
+print("result", out[0], type(out[1]).__name__, out[1].x, "pid", os.getpid(), flush=True)
+"""
+
+
+def test_main_module_functions_travel_by_value(tmp_path):
+    log = str(tmp_path / "executions")
+    script = tmp_path / "no_main_guard.py"
+    script.write_text(MAIN_SCRIPT.format(root=ROOT, log=log))
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, cwd=str(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "result 6 Point 6" in proc.stdout
+    with open(log) as f:
+        assert f.read().split() == [proc.stdout.split("pid")[1].strip()]  # workers never ran it
+
+
+def test_the_pool_is_reused_across_computes():
+    first = warm_pool()
+    assert get({("x", i): (add, i, 1) for i in range(20)}, [("x", i) for i in range(20)]) == list(
+        range(1, 21)
+    )
+    assert pool().pids == first
+
+
+def read_config(key):
+    return shoal.config.get(key, None)
+
+
+def test_config_reaches_the_workers():
+    warm_pool()
+    g = {"value": (read_config, "test-process-pool.answer")}
+    assert get(g, "value") is None
+    with shoal.config.set({"test-process-pool.answer": 42}):
+        assert get(g, "value") == 42
+        with shoal.config.set({"test-process-pool.answer": "changed"}):
+            assert get(g, "value") == "changed"
+        assert get(g, "value") == 42
+    assert get(g, "value") is None
+
+
+def test_only_needed_inputs_are_shipped(monkeypatch):
+    shipped = []
+    real = processes._dumps_batch
+
+    def recording(keys, nodes, inputs):
+        blob = real(keys, nodes, inputs)
+        shipped.append((list(keys), sorted(inputs), len(blob)))
+        return blob
+
+    monkeypatch.setattr(processes, "_dumps_batch", recording)
+    big_a, big_b = os.urandom(1 << 20), os.urandom(1 << 20)
+    g = {
+        "a": big_a,
+        "b": big_b,
+        "len-a": (len, "a"),
+        "len-b": (len, "b"),
+        "total": (add, "len-a", "len-b"),
+    }
+    assert get(g, "total", batch_size=1, fuse=False) == 2 << 20
+    by_key = {keys[0]: (inputs, size) for keys, inputs, size in shipped}
+    assert by_key["len-a"][0] == ["a"] and by_key["len-b"][0] == ["b"]
+    assert by_key["total"] == (["len-a", "len-b"], by_key["total"][1])
+    assert by_key["len-a"][1] < 1.5 * (1 << 20)  # one megabyte went, not two
+    assert by_key["total"][1] < 10_000  # two ints, no megabytes
+
+
+def test_unpicklable_result_fails_only_its_key_message():
+    # a result that cannot travel becomes an error naming the key, not a hang
+    g = {"gen": (lambda: (i for i in range(3)),)}
+    with pytest.raises(TypeError) as info:
+        get(g, "gen")
+    assert "generator" in str(info.value)
+    assert any("gen" in n and "pickling the task's result" in n for n in info.value.__notes__)
+    check_follow_up()
+
+
+def test_exception_that_cannot_travel_keeps_its_text():
+    from shoal.local.remote_errors import RemoteTaskError
+
+    g = {"bad": (raise_unpicklable_error,)}
+    with pytest.raises(RemoteTaskError) as info:
+        get(g, "bad")
+    assert info.value.type_name == "UnpicklableError"
+    assert "cannot travel" in str(info.value)
+    check_follow_up()
+
+
+class UnpicklableError(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.lock = __import__("threading").Lock()  # locks do not pickle
+
+
+def raise_unpicklable_error():
+    raise UnpicklableError("this error cannot travel")
+
+
+def test_worker_messages_are_plain_pickles():
+    # outcomes are unpickled by the parent with the standard pickle module
+    outcomes = pickle.loads(pickle.dumps([(KEY, True, pickle.dumps(1), 0.0, 0.0, 1)]))
+    assert processes.ProcessBackend._decode(outcomes)[0][2] == 1
