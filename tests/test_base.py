@@ -124,3 +124,10 @@ def test_get_accepts_dask_graph_objects():
     assert shoal.local.sync.get(x, x.key) == 6  # an object with __dask_graph__
     with pytest.raises(TypeError, match="expected a task graph"):
         shoal.local.sync.get(42, "x")
+
+
+def test_unknown_scheduler_keyword_is_named():
+    with pytest.raises(TypeError, match="unexpected keyword argument.*'colour'.*threads scheduler"):
+        delayed(sum)([1]).compute(scheduler="threads", colour="red")
+    # Dask's own options are accepted (chunksize means our batch size)
+    assert delayed(sum)([1]).compute(scheduler="processes", chunksize=4) == 1

@@ -360,3 +360,31 @@ def test_one_task_at_a_time_follows_the_memory_friendly_order():
     result = sync.get(blob_tree(256), "root", batch_size=1)
     assert result.value == sum(range(256))
     assert Blob.peak <= 8 + 2
+
+
+def test_default_sync_batches_keep_the_memory_friendly_order():
+    # batched sync cuts batches at priority gaps, so it holds no more than
+    # one-task-at-a-time does, even though the tasks are trivial
+    Blob.live = Blob.created = Blob.peak = 0
+    _live_at_root.clear()
+    result = sync.get(blob_tree(512), "root")
+    assert result.value == sum(range(512))
+    assert Blob.peak <= 9 + 3  # the tree's depth, plus the batch being processed
+
+
+def test_threads_hold_a_bounded_number_of_small_results():
+    # pools batch trivial tasks, which may hold results the static order would
+    # already have consumed -- but only a few batches' worth, whatever the size
+    # of the graph
+    from shoal.local.runner import MAX_BATCH
+
+    peaks = []
+    for leaves in (1024, 8192):
+        Blob.live = Blob.created = Blob.peak = 0
+        _live_at_root.clear()
+        result = threads.get(blob_tree(leaves), "root", num_workers=2)
+        assert result.value == sum(range(leaves))
+        peaks.append(Blob.peak)
+        del result
+    assert max(peaks) <= 8 * MAX_BATCH + 64
+    assert peaks[1] <= peaks[0] + 64  # 8x the leaves, not 8x the memory

@@ -84,14 +84,26 @@ class LocalState:
     def done(self) -> bool:
         return self.pending == 0
 
-    def pop_ready(self, n: int) -> list:
-        """Take up to *n* ready keys, lowest priority number first."""
+    def pop_ready(self, n: int, contiguous: bool = False) -> list:
+        """Take up to *n* ready keys, lowest priority number first.
+
+        With ``contiguous``, stop before a key whose priority is not the next
+        number: a gap means a task that is not ready yet (say the parent of the
+        leaves just taken) should run first, so the static order is kept exactly.
+        """
         ready = self.ready
+        pop = heapq.heappop
+        if contiguous:
+            prio, key = pop(ready)
+            out = [key]
+            while ready and len(out) < n and ready[0][0] == prio + 1:
+                prio, key = pop(ready)
+                out.append(key)
+            return out
         if n >= len(ready):
             out = [k for _, k in sorted(ready)]
             ready.clear()
             return out
-        pop = heapq.heappop
         return [pop(ready)[1] for _ in range(n)]
 
     def finish(self, key, value) -> None:

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cloudpickle
 
 from shoal.local.processes import ProcessBackend
+from shoal.local.remote_errors import add_note
 from shoal.local.runner import run
 
 __all__ = ["getter"]
@@ -38,7 +39,7 @@ class ExecutorBackend:
         self.nworkers = nworkers
         self.capacity = 2 * nworkers
         self.done: queue.SimpleQueue = queue.SimpleQueue()
-        self.futures = []
+        self.futures: dict = {}  # future -> keys of its batch
 
     def submit(self, keys, state):
         graph, data = state.graph, state.data
@@ -46,8 +47,8 @@ class ExecutorBackend:
         inputs = {d: data[d] for n in nodes for d in n.dependencies}
         blob = cloudpickle.dumps((nodes, inputs), protocol=5)
         fut = self.executor.submit(_run_pickled, keys, blob)
+        self.futures[fut] = keys
         fut.add_done_callback(self.done.put)
-        self.futures.append(fut)
 
     def wait(self):
         out = []
@@ -58,8 +59,12 @@ class ExecutorBackend:
                 if out:
                     return out
                 continue
-            self.futures.remove(fut)
-            out.append(self._decode(fut.result()))
+            keys = self.futures.pop(fut)
+            try:
+                outcomes = fut.result()
+            except BaseException as exc:  # the executor itself failed (e.g. BrokenProcessPool)
+                raise add_note(exc, keys[0] if len(keys) == 1 else keys, "executor") from None
+            out.append(self._decode(outcomes))
 
     # same outcomes as the process pool's: a result that fails to unpickle here
     # becomes that key's error, noted with the key and the stage

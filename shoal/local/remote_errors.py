@@ -32,6 +32,7 @@ _STAGE_TEXT = {
     "pickle-result": "while pickling the task's result in a worker process",
     "unpickle-result": "while unpickling the task's result in the parent process",
     "pickle-task": "while pickling the task to send it to a worker process",
+    "executor": "by the executor running the batch",
 }
 
 

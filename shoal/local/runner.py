@@ -18,8 +18,16 @@ dozen lines.
 
 Batch size adapts per task function: the first tasks of a function go one per
 batch; once their duration is measured, a batch holds about ``target`` seconds of
-work (never more than an even share of what is ready), so trivial tasks are
-handed off in thousands and long ones one by one.
+work (never more than an even share of what is ready, nor ``MAX_BATCH`` tasks),
+so trivial tasks are handed off in dozens and long ones one by one.
+
+Batches and memory: a batch runs to its end before the tasks it unblocks can
+start, so it can hold results that the static order would already have
+consumed.  Backends that run batches inline (``ordered = True``: sync) cut each
+batch at the first gap in priority numbers and so follow the order exactly.
+Pools cut by size only; since only tasks measured to take less than ``target``
+are batched at all, the extra results held are at most ``capacity x MAX_BATCH``
+small ones.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from shoal.local.engine import LocalState
 __all__ = ["as_graph", "prepare", "run", "pack_results"]
 
 _run_ids = itertools.count()
+MAX_BATCH = 64
 _SESSION = os.urandom(4).hex()
 
 
@@ -109,7 +118,7 @@ class _Sizer:
         if est is None:
             return 1
         share = -(-len(ready) // self.nworkers)
-        return max(1, min(share, int(self.target / max(est, 1e-7))))
+        return max(1, min(share, MAX_BATCH, int(self.target / max(est, 1e-7))))
 
     def learn(self, state, outcomes) -> None:
         if not outcomes:
@@ -166,10 +175,11 @@ def _nbytes(value) -> int:
 def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
     inflight = 0
     capacity = backend.capacity
+    ordered = getattr(backend, "ordered", False)
     watch = bus.wants("task")
     while state.pending:
         while state.ready and inflight < capacity:
-            backend.submit(state.pop_ready(sizer.size(state)), state)
+            backend.submit(state.pop_ready(sizer.size(state), ordered), state)
             inflight += 1
         if not inflight:
             raise RuntimeError("shoal engine stalled: tasks are waiting but none is ready")
@@ -185,12 +195,28 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
                 finish(key, value)
 
 
+# keyword arguments Dask's local schedulers take that mean nothing here
+_DASK_ONLY = frozenset(["get_id", "pack_exception", "raise_exception", "rerun_exceptions_locally",
+                        "callbacks", "dumps", "loads", "initializer", "optimize_graph"])
+
+
 def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="local",
-        target=0.005, batch_size=None):
+        target=0.005, batch_size=None, chunksize=None, **extra):
     """Compute *keys* of *graph* on *backend*; see the module docstring.
 
-    ``batch_size``: tasks per hand-off, or None / "auto" to adapt (see above).
+    ``batch_size`` (Dask's ``chunksize``): tasks per hand-off, or None / "auto"
+    to adapt (see above).  Dask-only options are accepted and ignored; any other
+    keyword is an error naming it.
     """
+    unknown = sorted(set(extra) - _DASK_ONLY)
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument(s) {', '.join(map(repr, unknown))} for the "
+            f"{scheduler} scheduler; it accepts num_workers, cache, batch_size, fuse "
+            "(and pool for threads)"
+        )
+    if chunksize is not None and batch_size in (None, "auto"):
+        batch_size = chunksize
     bus = default_bus if bus is None else bus
     fixed = _batch_size(batch_size)
     g, priority, dependents, flat = prepare(graph, keys, cache=cache, fuse=fuse)

@@ -16,6 +16,7 @@ __all__ = ["get"]
 class SyncBackend:
     nworkers = 1
     capacity = 1
+    ordered = True  # batches follow the static order exactly (see runner.py)
     label = "sync"
 
     def __init__(self):
