@@ -1,0 +1,151 @@
+"""DataFrame workloads: the flights tutorial's query on shoal, Dask and pandas.
+
+The query is the tutorial's ``largest_delay``::
+
+    df = read_csv("nycflights/*.csv", dtype={...})
+    df[~df.Cancelled].groupby("Origin").DepDelay.mean().max()
+
+on the real 2013 flights (``--scale 1``, 12 files, 336,776 rows) and on ten times
+the rows (``--scale 10``, 120 files), written once by ``python -m shoal.datasets``
+into ``benchmarks/.data`` (ignored by git).
+
+Rows per scheduler: shoal vs Dask (ratio) and, as a reference, plain pandas on
+one core (``pd.concat`` of every file, then the same query; its time is the
+"pandas 1-core" row).  Both libraries read without ``parse_dates``: pandas 3
+dropped the tutorial's ``parse_dates={'Date': [0, 1, 2]}`` form, which shoal
+still accepts and Dask cannot pass through, and the query does not need the
+date.  Peak memory is measured in a fresh subprocess per library (the
+``ru_maxrss`` of a child that runs only the query on threads).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from benchmarks.workloads import REPO, Case, Lib, Sample, Unavailable, timed
+
+__all__ = ["make_dataframe_cases"]
+
+DATA = os.path.join(REPO, "benchmarks", ".data")
+DTYPE = {"TailNum": object, "CRSElapsedTime": float, "Cancelled": bool}
+TARGET_THREADS = 1.0  # at least as fast as Dask's threads
+TARGET_PROCESSES = 0.5  # at least 2x faster than Dask's processes
+TARGET_MEMORY = 1.0  # peak memory no higher than Dask's
+
+
+def flights_dir(scale: int) -> str:
+    """The flights CSVs at *scale*, generated on first use."""
+    from shoal.datasets import flights
+
+    dest = os.path.join(DATA, f"scale-{scale}")
+    return str(flights(dest=dest, scale=scale, progress=False))
+
+
+def _files(scale: int) -> str:
+    return os.path.join(flights_dir(scale), "*.csv")
+
+
+def _query(dd, path: str):
+    df = dd.read_csv(path, dtype=DTYPE)
+    return df[~df.Cancelled].groupby("Origin").DepDelay.mean().max()
+
+
+def _module(lib: Lib):
+    if lib.name == "shoal":
+        import shoal.dataframe as dd
+    else:
+        import dask.dataframe as dd
+    return dd
+
+
+def largest_delay(lib: Lib, scale: int, scheduler: str) -> Sample:
+    dd = _module(lib)
+    path = _files(scale)
+    return timed(lambda: round(float(_query(dd, path).compute(scheduler=scheduler)), 6))
+
+
+def pandas_one_core(scale: int) -> Sample:
+    import pandas as pd
+
+    files = sorted(glob.glob(_files(scale)))
+
+    def go():
+        df = pd.concat([pd.read_csv(f, dtype=DTYPE) for f in files])
+        return round(float(df[~df.Cancelled].groupby("Origin").DepDelay.mean().max()), 6)
+
+    return timed(go)
+
+
+_MEMORY_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {repo!r})
+from benchmarks.dataframe_workloads import _query, _files
+if {lib!r} == "shoal":
+    import shoal.dataframe as dd
+else:
+    import dask.dataframe as dd
+value = _query(dd, _files({scale})).compute(scheduler="threads")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, value)
+"""
+
+
+def peak_memory_mb(lib: Lib, scale: int) -> Sample:
+    """Peak RSS (MB) of a fresh process running the query on threads."""
+    code = _MEMORY_SCRIPT.format(repo=REPO, lib=lib.name, scale=scale)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    if proc.returncode:
+        raise Unavailable(proc.stderr.strip()[-400:])
+    kb, value = proc.stdout.split()
+    return Sample(time.perf_counter() - start, (int(kb) / 1024, round(float(value), 6)))
+
+
+def _memory_reduce(samples: dict, variant: str) -> float:
+    # report MB through the seconds column: the row's unit says "MB"
+    values = sorted(s.result[0] for s in samples[variant])
+    return values[len(values) // 2]
+
+
+def make_dataframe_cases(quick: bool = False) -> list[Case]:
+    scales = (1,) if quick else (1, 10)
+    expected = {1: 15.107954}
+    cases = []
+    for scale in scales:
+        title = f"flights largest_delay (scale {scale})"
+        for scheduler in ("threads", "processes", "sync"):
+            cases.append(Case(
+                workload="flights", title=title, scheduler=scheduler,
+                measure=lambda lib, sc=scale, s=scheduler: {"": [largest_delay(lib, sc, s)]},
+                expected=expected.get(scale),
+                targets={"": TARGET_THREADS if scheduler == "threads" else
+                         TARGET_PROCESSES if scheduler == "processes" else None},
+                max_repeat=3 if scale > 1 else None,
+            ))
+        cases.append(Case(
+            workload="flights", title=title, scheduler="pandas 1-core (both columns)",
+            measure=lambda lib, sc=scale: {"": [pandas_one_core(sc)]},
+            expected=expected.get(scale), max_repeat=3,
+        ))
+    if not quick:
+        cases.append(Case(
+            workload="flights-memory", title="flights largest_delay peak RSS (scale 10)",
+            scheduler="threads, fresh process",
+            measure=lambda lib: {"": [peak_memory_mb(lib, 10)]},
+            unit="MB", reduce=_memory_reduce, targets={"": TARGET_MEMORY}, max_repeat=2,
+        ))
+    return cases
+
+
+if __name__ == "__main__":
+    from benchmarks.workloads import load_libs
+
+    for case in make_dataframe_cases(quick="--quick" in sys.argv):
+        for lib in load_libs():
+            samples = case.measure(lib)
+            print(f"{case.title:45} {case.scheduler:28} {lib.name:6} "
+                  f"{case.value(samples, case.variants[0]):.4f} {case.unit}")
