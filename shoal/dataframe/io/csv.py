@@ -1,0 +1,268 @@
+"""``read_csv`` and ``to_csv``: CSV files <-> a partitioned DataFrame.
+
+Reading builds one task per *line-aligned byte block* of every file::
+
+    read_csv("data/*.csv", blocksize="64MiB")
+      files        sorted glob matches (a list keeps its order)
+      partitions   per file, ceil(size / blocksize) blocks (see io/_files.py)
+      task i       _read_block(path, start, end, preamble, kwargs, meta, post)
+      meta         pandas' reading of the first `sample` bytes of the first file
+
+Every block after a file's first gets that file's *preamble* (its ``skiprows``
+lines and header line, read once while building the graph) put in front, and
+the same pandas keywords are used for every block, so pandas names the columns
+the same way everywhere.  Partitions have their own RangeIndex, so the
+divisions are unknown.  Compressed files (``.gz`` ...) are read whole: one
+partition per file.
+
+Blocks are cut at newlines without parsing, so a newline inside a quoted field
+can split a row between two blocks; pass ``blocksize=None`` for such files.
+
+dtypes come from the sample.  A block that parses differently -- the classic
+case being an integer column with missing values further on, read as float64
+-- raises (at compute time) a ValueError listing the columns with their found
+and expected dtypes and the ``dtype={...}`` argument that fixes it; columns
+given in ``dtype=`` are cast and never reported, and harmless differences
+(int64 where float64 is expected, an all-empty stretch of a text column) are
+cast silently.
+
+``parse_dates={"Date": [0, 1, 2]}`` (the spelling pandas 3 removed) is done here:
+the listed columns (by position among the parsed columns, or by name) become
+one datetime column placed first, and the sources are dropped.  Three integer
+columns are read as year, month, day; anything else is joined with spaces and
+parsed.  A flat list of columns goes to pandas as usual.
+
+Writing: one task per partition, each writing its own file (``*`` in the name is
+replaced by the partition number); with ``single_file=True`` the tasks are
+chained so the partitions are appended in order, the header written once.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pandas as pd
+
+from shoal.config import parse_bytes
+from shoal.core.spec import Task
+from shoal.core.tokenize import tokenize
+from shoal.dataframe.core import new_collection
+from shoal.dataframe.io import _files
+from shoal.dataframe.io._writing import run_writers
+
+__all__ = ["read_csv", "to_csv"]
+
+_NOT_WITH_BLOCKS = ("skipfooter",)
+
+
+def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=None,
+             parse_dates=None, include_path_column=False, assume_missing=False,
+             **kwargs):
+    """Read CSV files into a shoal DataFrame, one partition per line-aligned block.
+
+    *urlpath* is a path, a glob or a list of paths.  ``blocksize`` (bytes or a
+    string such as ``"16MiB"``; None for one partition per file) sets the size
+    of the partitions; ``sample`` how many bytes of the first file are read now
+    to learn the columns and dtypes.  ``include_path_column=True`` (or a column
+    name) adds a categorical column with each row's file; ``assume_missing``
+    reads integer columns as float64.  Other keywords go to ``pandas.read_csv``.
+    """
+    for bad in ("index_col", "chunksize", "iterator", "nrows"):
+        if kwargs.get(bad) not in (None, False):
+            raise ValueError(f"read_csv does not support {bad}= on a partitioned read; "
+                             + ("use .set_index() afterwards" if bad == "index_col"
+                                else "use .head() or .partitions instead"))
+    kwargs.pop("index_col", None)
+    paths = _files.expand_paths(urlpath)
+    blocksize = parse_bytes(blocksize) if isinstance(blocksize, str) else blocksize
+    sample = parse_bytes(sample) if isinstance(sample, str) else int(sample or 0)
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    if usecols is not None:
+        kwargs["usecols"] = usecols
+    dates = _date_specs(parse_dates)
+    if dates is None:
+        kwargs["parse_dates"] = parse_dates
+    if kwargs.get("parse_dates") is None:
+        kwargs.pop("parse_dates", None)
+    if not isinstance(kwargs.get("skiprows", 0), int) or any(kwargs.get(k) for k in _NOT_WITH_BLOCKS):
+        blocksize = None  # row-number based options only make sense on whole files
+    path_col = "path" if include_path_column is True else (include_path_column or None)
+    post = {"dates": dates or [], "path_column": path_col, "categories": paths,
+            "fixed": _fixed(dtype)}
+    compression = kwargs.get("compression", "infer")
+
+    meta = _sample_meta(paths[0], sample, kwargs, post)
+    if dtype is not None and not isinstance(dtype, dict):
+        post["fixed"] = frozenset(meta.columns)
+    if assume_missing:
+        meta = _files.as_float_meta(meta, post["fixed"])
+    post["note"] = (f" (The sample was {sample} bytes of {paths[0]!r}; a larger sample= "
+                    "or assume_missing=True for integer columns also helps.)")
+
+    tokens = [_files.file_token(p) for p in paths]
+    name = "read-csv-" + tokenize(tokens, blocksize, sample, kwargs, post, assume_missing)
+    layer = {}
+    for path, (_, size, _) in zip(paths, tokens):
+        if blocksize is None or _files.is_compressed(path, compression):
+            ranges, preamble = [(0, None)], b""
+        else:
+            ranges = _files.block_ranges(size, blocksize)
+            preamble = _preamble(path, kwargs) if len(ranges) > 1 else b""
+        for start, end in ranges:
+            key = (name, len(layer))
+            layer[key] = Task(key, _read_block, path, start, end, preamble, kwargs, meta, post)
+    return new_collection({name: layer}, name, meta, (None,) * (len(layer) + 1))
+
+
+def _fixed(dtype) -> frozenset:
+    if isinstance(dtype, dict):
+        return frozenset(dtype)
+    return frozenset()
+
+
+def _preamble(path, kwargs) -> bytes:
+    """The leading lines every block needs: skipped rows, then up to the header.
+
+    Counted as pandas counts: ``skiprows`` raw lines first, then header rows,
+    where comment-only and (by default) blank lines do not count.
+    """
+    header = kwargs.get("header", "infer")
+    if header == "infer":
+        header = None if kwargs.get("names") is not None else 0
+    need = 0 if header is None else (max(header) if isinstance(header, (list, tuple)) else header) + 1
+    skip = kwargs.get("skiprows") or 0
+    comment = kwargs.get("comment")
+    comment = comment.encode() if isinstance(comment, str) else comment
+    blank_ok = not kwargs.get("skip_blank_lines", True)
+    out = []
+    with open(path, "rb") as f:
+        while len(out) < skip or need > 0:
+            line = f.readline()
+            if not line:
+                break
+            out.append(line)
+            if len(out) <= skip:
+                continue
+            text = line.strip()
+            if (text or blank_ok) and not (comment and text.startswith(comment)):
+                need -= 1
+    if out and not out[-1].endswith(b"\n"):
+        out[-1] += b"\n"
+    return b"".join(out)
+
+
+def _date_specs(parse_dates):
+    """``[(new name or None, [columns])]`` for the combining forms, else None."""
+    if isinstance(parse_dates, dict):
+        return [(k, list(v)) for k, v in parse_dates.items()]
+    if isinstance(parse_dates, (list, tuple)) and parse_dates and \
+            all(isinstance(c, (list, tuple)) for c in parse_dates):
+        return [(None, list(c)) for c in parse_dates]
+    return None
+
+
+def _sample_meta(path, sample, kwargs, post) -> pd.DataFrame:
+    if _files.is_compressed(path, kwargs.get("compression", "infer")):
+        df = pd.read_csv(path, **{**kwargs, "nrows": 1000})
+    else:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            lead = len(_preamble(path, kwargs))
+            end = _files.boundary(f, max(sample, lead + 1), size)
+            f.seek(0)
+            data = f.read(end)
+        df = pd.read_csv(io.BytesIO(data), **kwargs)
+    return _postprocess(df, post, path).iloc[:0]
+
+
+def _read_block(path, start, end, preamble, kwargs, meta, post):
+    """One partition: the lines of *path* in [start, end) (whole file if end is None)."""
+    if end is None:
+        df = pd.read_csv(path, **kwargs)
+        where = repr(path)
+    else:
+        data, lo, hi = _files.read_line_block(path, start, end)
+        where = f"{path!r} (bytes {lo}-{hi})"
+        if not data.strip():
+            return _files.empty_like(meta)
+        if lo > 0:
+            data = preamble + data
+        df = pd.read_csv(io.BytesIO(data), **kwargs)
+        if not len(df):
+            return _files.empty_like(meta)
+    df = _postprocess(df, post, path)
+    return _files.conform(df, meta, post["fixed"], where, "read_csv", post.get("note", ""))
+
+
+def _postprocess(df, post, path):
+    for new, cols in post["dates"]:
+        df = _combine_dates(df, new, cols)
+    col = post["path_column"]
+    if col:
+        df[col] = pd.Categorical([path] * len(df), categories=post["categories"])
+    return df
+
+
+def _combine_dates(df, new, cols):
+    """The old pandas ``parse_dates={new: cols}``: one datetime column, placed first."""
+    names = [df.columns[c] if isinstance(c, int) else c for c in cols]
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        raise ValueError(f"parse_dates: columns {missing} are not among the parsed "
+                         f"columns {list(df.columns)}")
+    new = new if new is not None else "_".join(str(n) for n in names)
+    parts = [df[n] for n in names]
+    if len(parts) == 3 and all(pd.api.types.is_integer_dtype(p) for p in parts):
+        values = pd.to_datetime(pd.DataFrame({"year": parts[0], "month": parts[1],
+                                              "day": parts[2]}))
+    else:
+        text = parts[0].astype(str)
+        for p in parts[1:]:
+            text = text + " " + p.astype(str)
+        values = pd.to_datetime(text, format="mixed")
+    rest = df.drop(columns=names)
+    rest.insert(0, new, values)
+    return rest
+
+
+# -- writing ----------------------------------------------------------------------
+
+def to_csv(df, filename, single_file=False, index=True, name_function=None, compute=True,
+           compute_kwargs=None, mode="w", header=True, **kwargs):
+    """Write *df* to CSV: one file per partition, or one file with ``single_file=True``.
+
+    A ``*`` in *filename* is replaced by ``name_function(i)`` (default: the
+    partition number); a name without ``*`` is a directory that receives
+    ``0.part``, ``1.part``, ...  Returns the list of paths written, or with
+    ``compute=False`` a list of Delayed values that write when computed.
+    """
+    filename = os.fspath(filename)
+    kwargs = {**kwargs, "index": index}
+    if single_file:
+        _ensure_parent(filename)
+        calls = [(_write_csv, i, (filename, mode if i == 0 else "a",
+                                  header if i == 0 else False, kwargs))
+                 for i in range(df.npartitions)]
+        return run_writers(df, "to-csv", calls, compute, compute_kwargs, chain=True)
+    if "*" not in filename:
+        os.makedirs(filename, exist_ok=True)
+        filename = os.path.join(filename, "*.part")
+    name_function = name_function or str
+    paths = [filename.replace("*", name_function(i)) for i in range(df.npartitions)]
+    for p in paths:
+        _ensure_parent(p)
+    calls = [(_write_csv, i, (p, mode, header, kwargs)) for i, p in enumerate(paths)]
+    return run_writers(df, "to-csv", calls, compute, compute_kwargs)
+
+
+def _ensure_parent(path):
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+
+
+def _write_csv(part, path, mode, header, kwargs, after=None):
+    """Write one partition; *after* (the previous writer's result) only orders it."""
+    part.to_csv(path, mode=mode, header=header, **kwargs)
+    return path

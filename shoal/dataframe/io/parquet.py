@@ -1,0 +1,225 @@
+"""``read_parquet`` and ``to_parquet`` with pyarrow.
+
+Reading::
+
+    read_parquet("out/")               every *.parquet file in the directory (natural order)
+      partitions   one per file, or per row group (split_row_groups=True, or N
+                   row groups per partition with split_row_groups=N)
+      meta         from the first file's schema (no data read), through the
+                   same pandas conversion the partitions use
+      index        restored from the pandas metadata pyarrow stores (a named
+                   index column, or a RangeIndex kept as metadata); index=False
+                   turns it into columns, index="col" sets one
+      divisions    unknown, unless calculate_divisions=True and the row-group
+                   statistics of the index column are sorted and disjoint
+
+``filters`` (pyarrow's DNF list such as ``[("x", ">", 3)]``) remove rows inside
+each partition; partitions are not dropped, so some may be empty.
+
+Writing: one task per partition writes ``part.{i}.parquet`` into the directory
+(the index as pyarrow does it: a RangeIndex as metadata, other indexes as
+columns; ``write_index=False`` drops it).  Each partition's schema comes from
+its own data, so a column that is entirely empty in one partition may be
+stored with a different type there.  No ``_metadata`` summary file is written.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from shoal.core.spec import Task
+from shoal.core.tokenize import tokenize
+from shoal.dataframe.core import new_collection
+from shoal.dataframe.io import _files
+from shoal.dataframe.io._writing import run_writers
+
+__all__ = ["read_parquet", "to_parquet"]
+
+_SUFFIXES = (".parquet", ".parq", ".pq")
+
+
+def _pq():
+    import pyarrow.parquet as pq
+
+    return pq
+
+
+def read_parquet(path, columns=None, filters=None, index=None, split_row_groups=False,
+                 calculate_divisions=False, engine="pyarrow", **kwargs):
+    """Read Parquet files (a file, a directory, a glob or a list) into a DataFrame.
+
+    ``columns``: a list selects columns; a single name gives a Series.
+    """
+    if engine not in ("pyarrow", "auto"):
+        raise ValueError(f"read_parquet supports engine='pyarrow' only, got {engine!r}")
+    pq = _pq()
+    paths = _files.expand_paths(path, suffixes=_SUFFIXES)
+    schema = pq.read_schema(paths[0])
+    index_cols = _index_columns(schema)
+    filter_cols = _filter_columns(filters)
+    opts = {"columns": columns, "index": index, "index_cols": index_cols,
+            "filters": filters, "filter_cols": filter_cols, "kwargs": kwargs}
+    meta = _finish(schema.empty_table(), opts).iloc[:0]
+    if index in (None, True):  # an empty table loses a RangeIndex's name
+        ranges = [c for c in (schema.pandas_metadata or {}).get("index_columns", [])
+                  if isinstance(c, dict) and c.get("kind") == "range"]
+        if len(ranges) == 1 and ranges[0].get("name") is not None:
+            meta.index.name = ranges[0]["name"]
+
+    tokens = [_files.file_token(p) for p in paths]
+    parts = []  # (path, row groups or None)
+    stats = []
+    for p in paths:
+        if split_row_groups or calculate_divisions:
+            pf = pq.ParquetFile(p)
+            md = pf.metadata
+            step = 1 if split_row_groups is True else int(split_row_groups or md.num_row_groups)
+            groups = [list(range(s, min(s + step, md.num_row_groups)))
+                      for s in range(0, max(md.num_row_groups, 1), max(step, 1))]
+            for g in groups:
+                parts.append((p, g if split_row_groups else None))
+                stats.append(_index_stats(pf, g, index_cols) if calculate_divisions else None)
+        else:
+            parts.append((p, None))
+    name = "read-parquet-" + tokenize(tokens, columns, filters, index, split_row_groups, kwargs)
+    layer = {(name, i): Task((name, i), _read_part, p, g, opts) for i, (p, g) in enumerate(parts)}
+    divisions = _divisions(stats) if calculate_divisions and index in (None, True) else None
+    return new_collection({name: layer}, name, meta, divisions or (None,) * (len(parts) + 1))
+
+
+def _index_columns(schema) -> list:
+    md = schema.pandas_metadata or {}
+    return [c for c in md.get("index_columns", []) if isinstance(c, str)]
+
+
+def _filter_columns(filters) -> list:
+    if not filters:
+        return []
+    groups = filters if isinstance(filters[0], list) else [filters]
+    return sorted({f[0] for g in groups for f in g}, key=str)
+
+
+def _read_part(path, row_groups, opts):
+    """One partition: a whole file, or the listed row groups of it."""
+    pq = _pq()
+    want = None
+    if opts["columns"] is not None:
+        cols = [opts["columns"]] if isinstance(opts["columns"], str) else list(opts["columns"])
+        index = opts["index"]
+        named = [index] if isinstance(index, str) else list(index) if isinstance(index, list) else []
+        want = list(dict.fromkeys(cols + opts["filter_cols"] + named))
+    f = pq.ParquetFile(path)
+    if row_groups is None:
+        table = f.read(columns=want, use_pandas_metadata=True)
+    else:
+        table = f.read_row_groups(row_groups, columns=want, use_pandas_metadata=True)
+    if opts["filters"]:
+        table = table.filter(pq.filters_to_expression(opts["filters"]))
+    return _finish(table, opts)
+
+
+def _finish(table, opts):
+    """The pandas partition for a pyarrow table: columns, index and filters applied."""
+    df = table.to_pandas(**opts["kwargs"])
+    index = opts["index"]
+    if index is False:
+        df = df.reset_index(drop=isinstance(df.index, pd.RangeIndex))
+    elif index not in (None, True):
+        df = df.reset_index(drop=isinstance(df.index, pd.RangeIndex)).set_index(index)
+    columns = opts["columns"]
+    if columns is not None:
+        if isinstance(columns, str):
+            return df[columns]
+        return df[list(columns)]
+    return df
+
+
+def _index_stats(pf, groups, index_cols):
+    """``(min, max)`` of the index over row *groups* of ParquetFile *pf*, or None."""
+    md = pf.metadata
+    if not index_cols:  # a RangeIndex kept as metadata: positions give the values
+        ranges = [c for c in (pf.schema_arrow.pandas_metadata or {}).get("index_columns", [])
+                  if isinstance(c, dict) and c.get("kind") == "range"]
+        if len(ranges) != 1 or ranges[0]["step"] <= 0 or not groups:
+            return None
+        before = sum(md.row_group(g).num_rows for g in range(groups[0]))
+        rows = sum(md.row_group(g).num_rows for g in groups)
+        if not rows:
+            return None
+        start, step = ranges[0]["start"], ranges[0]["step"]
+        return (start + step * before, start + step * (before + rows - 1))
+    if len(index_cols) != 1:
+        return None
+    names = [md.schema.column(j).name for j in range(md.num_columns)]
+    if index_cols[0] not in names:
+        return None
+    j = names.index(index_cols[0])
+    lo = hi = None
+    for g in groups:
+        st = md.row_group(g).column(j).statistics
+        if st is None or not st.has_min_max:
+            return None
+        lo = st.min if lo is None else min(lo, st.min)
+        hi = st.max if hi is None else max(hi, st.max)
+    return None if lo is None else (lo, hi)
+
+
+def _divisions(stats):
+    if not stats or any(s is None for s in stats):
+        return None
+    for (_, hi), (lo, _) in zip(stats, stats[1:]):
+        if not hi < lo:
+            return None
+    return [s[0] for s in stats] + [stats[-1][1]]
+
+
+# -- writing ----------------------------------------------------------------------
+
+def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_function=None,
+               compression="snappy", compute_kwargs=None, **kwargs):
+    """Write one ``part.{i}.parquet`` file per partition into directory *path*.
+
+    Returns None (``compute=True``), or a Delayed that writes when computed.
+    Existing Parquet files that this write would not replace raise
+    FileExistsError unless ``overwrite=True``, which deletes them first.
+    """
+    path = os.fspath(path)
+    os.makedirs(path, exist_ok=True)
+    name_function = name_function or (lambda i: f"part.{i}.parquet")
+    names = [name_function(i) for i in range(df.npartitions)]
+    existing = [n for n in os.listdir(path) if n.endswith(_SUFFIXES)]
+    stale = sorted(set(existing) - set(names))
+    if stale and not overwrite:
+        raise FileExistsError(
+            f"{path!r} already holds Parquet files this write would not replace "
+            f"({stale[:3]}...); reading the directory would mix old and new data. "
+            "Pass overwrite=True to delete them first, or write to another directory.")
+    if overwrite:
+        for n in existing:
+            os.remove(os.path.join(path, n))
+    opts = {"write_index": write_index, "compression": compression, **kwargs}
+    calls = [(_write_part, i, (os.path.join(path, n), opts)) for i, n in enumerate(names)]
+    out = run_writers(df, "to-parquet", calls, compute, compute_kwargs)
+    if not compute:
+        from shoal.delayed import delayed
+
+        return delayed(_done, pure=True)(out)
+    return None
+
+
+def _done(_paths):
+    return None
+
+
+def _write_part(part, path, opts):
+    import pyarrow as pa
+
+    opts = dict(opts)
+    preserve = None if opts.pop("write_index") else False
+    if isinstance(part, pd.Series):
+        part = part.to_frame()
+    table = pa.Table.from_pandas(part, preserve_index=preserve)
+    _pq().write_table(table, path, **opts)
+    return path
