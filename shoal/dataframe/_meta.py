@@ -1,23 +1,36 @@
 """Metadata: the empty pandas object that stands for a collection's schema.
 
 Every shoal DataFrame/Series carries ``_meta``: a zero-row pandas object with the
-right columns, dtypes, name and index type.  Operations learn their output
-schema by running the same pandas code on metadata instead of on data:
+right columns, dtypes, name and index type (a Scalar carries a sample value of
+its type instead).  Operations learn their output schema by running the same
+pandas code on metadata instead of on data:
 
 - :func:`make_meta` turns a pandas object (or a ``{column: dtype}`` /
-  ``(name, dtype)`` description, as users pass to ``meta=``) into metadata;
-- :func:`nonempty` builds a tiny two-row stand-in with the same schema, for
-  functions that fail on empty input (``apply(axis=1)``, string indexing...);
-- :func:`infer` runs a function on metadata, then on the stand-in, and
-  raises a clear error asking for ``meta=`` when both fail.
+  ``[(column, dtype), ...]`` / ``(name, dtype)`` / dtype description, as users
+  pass to ``meta=``) into metadata;
+- :func:`nonempty` builds a tiny two-row stand-in with the same schema and
+  *distinct* values (so an index built from it is unique), for functions whose
+  output type depends on seeing data (``apply``, ``map``, string methods...);
+- :func:`infer` runs a function on the stand-ins (their result has the dtypes
+  real data gives); a user function that fails there raises a ``ValueError``
+  asking for ``meta=``, while shoal's own kernels also try the empty metadata
+  and then re-raise pandas' own error.  Warnings raised while inferring are
+  silenced: the stand-in data is not the user's.
+- :func:`scalar_dtype` is the dtype a Scalar reports for its sample value.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["infer", "make_meta", "nonempty", "scalar_meta"]
+__all__ = ["infer", "is_meta_like", "labelled", "make_meta", "meta_from_value", "nonempty", "scalar_dtype", "scalar_meta"]
+
+
+def is_meta_like(x) -> bool:
+    return isinstance(x, (pd.DataFrame, pd.Series, pd.Index))
 
 
 def make_meta(x, index=None):
@@ -28,82 +41,167 @@ def make_meta(x, index=None):
     >>> make_meta(("x", "f8"))
     Series([], Name: x, dtype: float64)
     """
-    if isinstance(x, (pd.DataFrame, pd.Series, pd.Index)):
-        return x.iloc[:0] if not isinstance(x, pd.Index) else x[:0]
-    idx = index if index is not None else pd.RangeIndex(0)
+    if isinstance(x, (pd.DataFrame, pd.Series)):
+        return x.iloc[:0]
+    if isinstance(x, pd.Index):
+        return x[:0]
+    idx = index[:0] if index is not None else pd.RangeIndex(0)
     if isinstance(x, dict):
-        return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in x.items()}, index=idx)
-    if isinstance(x, (list,)) and all(isinstance(i, tuple) and len(i) == 2 for i in x):
-        return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in x}, index=idx)
+        return pd.DataFrame({c: pd.Series([], dtype=d, index=idx) for c, d in x.items()},
+                            index=idx, columns=list(x))
+    if isinstance(x, list) and x and all(isinstance(i, tuple) and len(i) == 2 for i in x):
+        return make_meta(dict(x), index)
     if isinstance(x, tuple) and len(x) == 2:
         return pd.Series([], dtype=x[1], name=x[0], index=idx)
-    if isinstance(x, (str, np.dtype, type)) and not isinstance(x, type(pd.DataFrame)):
-        return scalar_meta(np.dtype(x) if not isinstance(x, str) or x != "object" else np.dtype("O"))
+    if isinstance(x, (str, np.dtype, pd.api.extensions.ExtensionDtype)) or (
+            isinstance(x, type) and issubclass(x, (np.generic, int, float, bool, complex, str))):
+        return scalar_meta(x)
     return x  # a scalar sample value
 
 
 def scalar_meta(dtype):
     """A sample scalar of *dtype* standing for a Scalar's schema."""
-    dtype = np.dtype(dtype)
-    if dtype.kind in "O":
-        return "a"
-    return np.zeros(1, dtype=dtype)[0]
+    dtype = pd.api.types.pandas_dtype(dtype)
+    if isinstance(dtype, np.dtype) and dtype.kind not in "OSUV":
+        return np.zeros(1, dtype=dtype)[0]
+    return _nonempty_values(dtype, 1)[0]
+
+
+def scalar_dtype(value):
+    """The dtype a Scalar with sample *value* reports."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:
+        return dtype
+    if isinstance(value, pd.Timestamp):
+        unit = value.unit
+        return pd.DatetimeTZDtype(unit, value.tz) if value.tz else np.dtype(f"M8[{unit}]")
+    if isinstance(value, pd.Timedelta):
+        return np.dtype(f"m8[{value.unit}]")
+    if isinstance(value, (bool, int, float, complex)):
+        return np.dtype(type(value))
+    return np.dtype("O")
 
 
 def _nonempty_values(dtype, n=2):
     if isinstance(dtype, pd.CategoricalDtype):
         cats = dtype.categories
-        value = cats[0] if len(cats) else "a"
-        return pd.Categorical([value] * n, categories=cats if len(cats) else ["a"])
+        if len(cats):
+            codes = [i % len(cats) for i in range(n)]
+            return pd.Categorical.from_codes(codes, dtype=dtype)
+        return pd.Categorical(["a", "b"][:n] * n, ordered=dtype.ordered)[:n]
     if isinstance(dtype, pd.DatetimeTZDtype):
-        return pd.array([pd.Timestamp("2000-01-01", tz=dtype.tz)] * n, dtype=dtype)
+        return pd.array(pd.date_range("2000-01-01", periods=n, tz=dtype.tz)).astype(dtype)
     kind = getattr(dtype, "kind", "O")
     if kind == "M":
-        return pd.array([pd.Timestamp("2000-01-01")] * n).astype(dtype)
+        return pd.array(pd.date_range("2000-01-01", periods=n)).astype(dtype)
     if kind == "m":
-        return pd.array([pd.Timedelta("1s")] * n).astype(dtype)
+        return pd.array(pd.timedelta_range("1s", periods=n)).astype(dtype)
     if kind == "b":
-        return pd.array([True, False][:n] + [True] * max(0, n - 2), dtype=dtype)
+        return pd.array(([True, False] * n)[:n], dtype=dtype)
     if kind in "iu":
         return pd.array(list(range(1, n + 1)), dtype=dtype)
     if kind in "fc":
         return pd.array([1.0 + i for i in range(n)], dtype=dtype)
-    return pd.array(["a", "b"][:n] + ["a"] * max(0, n - 2), dtype=dtype)
+    if isinstance(dtype, pd.PeriodDtype):
+        return pd.array(pd.period_range("2000-01-01", periods=n, freq=dtype.freq))
+    try:
+        return pd.array([f"{chr(ord('a') + i % 26)}" for i in range(n)], dtype=dtype)
+    except (TypeError, ValueError):
+        return pd.array([None] * n, dtype=dtype)
+
+
+def _stand_in(dtype, n, **kwargs):
+    """A Series of *n* stand-in values of *dtype* (unknown categories get "a", "b")."""
+    unknown = isinstance(dtype, pd.CategoricalDtype) and not len(dtype.categories)
+    return pd.Series(_nonempty_values(dtype, n), dtype=None if unknown else dtype, **kwargs)
 
 
 def _nonempty_index(index, n=2):
     if isinstance(index, pd.RangeIndex):
         return pd.RangeIndex(n, name=index.name)
+    if isinstance(index, pd.MultiIndex):
+        levels = [_nonempty_index(lvl, n) for lvl in index.levels]
+        return pd.MultiIndex.from_arrays(levels, names=index.names)
     return pd.Index(_nonempty_values(index.dtype, n), name=index.name)
 
 
 def nonempty(meta):
-    """A two-row object with the schema of *meta* (for inferring outputs)."""
+    """A two-row object with the schema of *meta* (for inferring outputs).
+
+    Metadata that already has rows (a reduction result's labels) comes back as it is.
+    """
+    if is_meta_like(meta) and len(meta):
+        return meta
     if isinstance(meta, pd.DataFrame):
         idx = _nonempty_index(meta.index)
-        data = {i: _nonempty_values(dt) for i, dt in enumerate(meta.dtypes)}
+        data = {i: _stand_in(dt, 2, index=idx) for i, dt in enumerate(meta.dtypes)}
         out = pd.DataFrame(data, index=idx)
         out.columns = meta.columns
+        out.attrs = meta.attrs
         return out
     if isinstance(meta, pd.Series):
-        return pd.Series(_nonempty_values(meta.dtype), index=_nonempty_index(meta.index), name=meta.name)
+        return _stand_in(meta.dtype, 2, index=_nonempty_index(meta.index), name=meta.name)
     if isinstance(meta, pd.Index):
         return _nonempty_index(meta)
     return meta
 
 
-def infer(func, args, kwargs, what: str):
-    """Metadata of ``func(*args, **kwargs)`` where frames in args are metadata."""
+def labelled(meta, labels):
+    """A stand-in Series with the schema of *meta* and the index *labels*."""
+    return _stand_in(meta.dtype, len(labels), index=labels, name=meta.name)
+
+
+def _call_quietly(func, args, kwargs):
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return func(*args, **kwargs)
+
+
+def _swap(obj, convert):
+    """Apply *convert* to metadata inside *obj* (one level of lists/tuples/dicts)."""
+    if is_meta_like(obj):
+        return convert(obj)
+    t = type(obj)
+    if t is list or t is tuple:
+        return t(_swap(o, convert) for o in obj)
+    if t is dict:
+        return {k: _swap(v, convert) for k, v in obj.items()}
+    return obj
+
+
+def meta_from_value(value):
+    """Metadata for a computed sample: pandas objects emptied, anything else as it is."""
+    return make_meta(value) if is_meta_like(value) else value
+
+
+def _check(result, what):
+    if hasattr(result, "__dask_graph__") or hasattr(result, "__shoal_graph__"):
+        raise TypeError(f"{what} returned a lazy collection, not a pandas object or a value")
+    return meta_from_value(result)
+
+
+def infer(func, args, kwargs, what: str, udf=True):
+    """Metadata of ``func(*args, **kwargs)`` where frames in args/kwargs are metadata.
+
+    A user function (*udf*) runs on the stand-ins only: on empty frames many
+    never run at all (``apply``), so their output would say nothing.  shoal's
+    own kernels (pandas methods, operators) also try the empty metadata, and
+    when both fail re-raise pandas' error (a bad argument, an unknown column).
+    """
     try:
-        return make_meta(func(*args, **kwargs))
-    except Exception:
-        pass
-    try:
-        sample = func(*[nonempty(a) for a in args], **kwargs)
+        sample = _call_quietly(func, _swap(list(args), nonempty), _swap(kwargs, nonempty))
+        return _check(sample, what)
     except Exception as exc:
-        raise ValueError(
-            f"shoal could not infer the output of {what} by running it on an empty "
-            f"sample ({type(exc).__name__}: {exc}). Pass meta= describing the output, "
-            "e.g. meta=('name', 'f8') for a Series or meta={'col': 'i8'} for a DataFrame."
-        ) from exc
-    return make_meta(sample)
+        first = exc
+    if not udf:
+        try:
+            return _check(_call_quietly(func, list(args), kwargs), what)
+        except Exception:
+            pass
+        raise first
+    raise ValueError(
+        f"shoal could not infer the output of {what} by running it on sample data "
+        f"({type(first).__name__}: {first}). Pass meta= describing the output, e.g. "
+        "meta=('name', 'f8') for a Series, meta={'col': 'i8'} for a DataFrame, or an "
+        "empty pandas object."
+    ) from first

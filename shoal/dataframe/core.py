@@ -7,43 +7,59 @@
       meta:       an empty pandas.DataFrame with the columns and dtypes
       divisions:  n+1 index boundaries when the index is sorted and known,
                   else (None,) * (n+1)
+    Series, Index: the same with a pandas Series / Index per partition
+    Scalar(layers, name, meta): one key (name, 0); meta is a sample value
 
 Each method adds one layer of tasks (see ``shoal/collection.py``) and returns a
-new collection; nothing runs until ``compute``.  Three builders cover most of
-the API:
+new collection; nothing runs until ``compute`` (``repr`` shows the schema from
+``meta`` and never computes).  Three builders cover most of the API:
 
 - :func:`map_partitions`: one task per partition (elementwise operations,
-  filters, ``assign``, ``astype``, accessors ...), arguments aligned partition by
-  partition; Scalars and Delayed values are broadcast to every task;
+  filters, ``assign``, ``astype``, accessors, operators in ``_operators.py``),
+  frames aligned partition by partition (the same ``npartitions`` is required);
+  Scalars, Delayed values and one-partition reduction results (``df.mean()``)
+  are broadcast to every task;
 - ``reductions.reduction``: a tree -- per partition, combine ``split_every`` at a
   time, aggregate -- for ``sum``, ``mean``, ``value_counts``, ``len`` ... ;
 - ``groupby`` / ``shuffle`` modules for group-bys, joins and sorting.
 
-Output schemas are learned by running the same pandas code on ``meta``
-(``_meta.infer``), so a wrong column name or an unsupported operation fails when
-the expression is written, not at compute time.  Per-partition kernels are
-plain pandas functions in ``methods.py``.
+Output schemas are learned by running the same pandas code on ``meta`` (or on a
+two-row stand-in, ``_meta.infer``), so a wrong column name or an unsupported
+operation fails when the expression is written, not at compute time.
+``head`` and ``partitions[i]`` cull their graphs to the partitions they read,
+so nothing else is even handed to the scheduler.  Per-partition kernels are
+plain pandas functions in ``methods.py``; operators are wired in
+``_operators.py``, the DataFrame/Series/Index classes live in ``_frames.py``
+(re-exported here) and the ``.dt`` / ``.str`` / ``.cat`` accessors in
+``accessors.py``.
 """
 
 from __future__ import annotations
 
-import operator
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from shoal.base import compute
 from shoal.collection import Collection, merge_layers, persisted_layers
 from shoal.core.keys import key_split
 from shoal.core.spec import Data, Ref, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe import methods
-from shoal.dataframe._meta import infer, make_meta
+from shoal.dataframe._meta import infer, is_meta_like, labelled, make_meta, scalar_dtype
+from shoal.dataframe._operators import wire_frame, wire_scalar
 from shoal.delayed import Delayed, collect_delayed
 
-__all__ = ["DataFrame", "Scalar", "Series", "from_pandas", "map_partitions", "new_collection"]
+__all__ = ["DataFrame", "Index", "Scalar", "Series", "from_pandas", "map_partitions",
+           "new_collection"]
 
-no_default = object()
+
+class _NoDefault:
+    def __repr__(self):
+        return "<no_default>"
+
+
+no_default = _NoDefault()
 
 
 def _funcname(func) -> str:
@@ -55,13 +71,35 @@ def new_collection(layers, name, meta, divisions):
     """The right collection type for *meta*."""
     if isinstance(meta, pd.DataFrame):
         return DataFrame(layers, name, meta, divisions)
-    if isinstance(meta, (pd.Series, pd.Index)):
+    if isinstance(meta, pd.Series):
         return Series(layers, name, meta, divisions)
+    if isinstance(meta, pd.Index):
+        return Index(layers, name, meta, divisions)
     return Scalar(layers, name, meta)
 
 
+def cull_layers(collection, keys) -> dict:
+    """The layers of *collection* keeping only what *keys* need."""
+    owner = {k: lname for lname, layer in collection._layers.items() for k in layer}
+    out: dict = {}
+    stack, seen = list(keys), set()
+    while stack:
+        key = stack.pop()
+        if key in seen or key not in owner:
+            continue
+        seen.add(key)
+        node = collection._layers[owner[key]][key]
+        out.setdefault(owner[key], {})[key] = node
+        stack.extend(node.dependencies)
+    return out
+
+
 class _Frame(Collection):
-    """What DataFrame and Series share."""
+    """What DataFrame, Series and Index share."""
+
+    # a one-partition per-column reduction result (``df.mean()``): the column labels;
+    # map_partitions broadcasts it to every partition of the frames it meets
+    _broadcast = None
 
     def __init__(self, layers: dict, name: str, meta, divisions):
         self._layers = layers
@@ -87,19 +125,26 @@ class _Frame(Collection):
     def known_divisions(self) -> bool:
         return len(self.divisions) > 0 and self.divisions[0] is not None
 
+    def clear_divisions(self):
+        return new_collection(self._layers, self._name, self._meta, (None,) * (self.npartitions + 1))
+
+    @property
+    def ndim(self) -> int:
+        return self._meta.ndim
+
     @property
     def index(self):
-        return map_partitions(_get_index, self, meta=self._meta.index, token="index")
+        return map_partitions(methods.get_index, self, meta=self._meta.index, token="index")
 
     @property
     def partitions(self):
+        """``df.partitions[i]`` / ``[i:j]`` / ``[[i, k]]``: a collection of those partitions."""
         return _Partitions(self)
 
     def get_partition(self, i: int):
-        """The i-th partition as a one-partition collection."""
         return self.partitions[i]
 
-    def to_delayed(self):
+    def to_delayed(self, optimize_graph=True):
         """One Delayed per partition."""
         graph = self.__shoal_graph__()
         return [Delayed(k, graph[k], (), layer=graph) for k in self.__dask_keys__()]
@@ -109,8 +154,13 @@ class _Frame(Collection):
 
         return int(length(self).compute())
 
+    def __bool__(self):
+        raise ValueError(f"The truth value of a shoal {type(self).__name__} is ambiguous; "
+                         "use a.any() or a.all(), then compute")
+
     @property
     def size(self):
+        """The number of elements, as a Scalar."""
         from shoal.dataframe.reductions import reduction
 
         return reduction(self, methods.size, sum, token="size", meta=0)
@@ -120,101 +170,89 @@ class _Frame(Collection):
         """Apply ``func(partition, *args, **kwargs)`` to every partition."""
         return map_partitions(func, self, *args, meta=meta, token=token, **kwargs)
 
-    def _elemwise(self, op, *others):
-        return map_partitions(op, self, *others, token=_funcname(op))
+    def _combine(self, op, other, reflected):
+        name = _funcname(op)
+        if reflected:
+            return map_partitions(methods.reflected, self, other, op, token=f"r{name}")
+        return map_partitions(op, self, other, token=name)
+
+    def _call(self, method, *args, **kwargs):
+        return map_partitions(methods.call_method, self, method, *args, token=method, **kwargs)
 
     def astype(self, dtype):
-        return self.map_partitions(methods.astype, dtype, token="astype")
+        # schema from the empty metadata: "category" then has unknown categories,
+        # not ones made up from stand-in values
+        return map_partitions(methods.call_method, self, "astype", dtype, token="astype",
+                              meta=self._meta.astype(dtype))
 
-    def fillna(self, value=None, **kwargs):
-        return self.map_partitions(methods.call_method, "fillna", value, token="fillna", **kwargs)
+    def fillna(self, value=None, axis=None, **kwargs):
+        if value is None and not kwargs:
+            raise ValueError("fillna needs a value (forward/backward filling is not supported)")
+        return self._call("fillna", value, axis=axis, **kwargs)
 
     def dropna(self, **kwargs):
-        return self.map_partitions(methods.call_method, "dropna", token="dropna", **kwargs)
+        return self._call("dropna", **kwargs)
 
     def isna(self):
-        return self.map_partitions(methods.call_method, "isna", token="isna")
+        return self._call("isna")
 
     isnull = isna
 
     def notna(self):
-        return self.map_partitions(methods.call_method, "notna", token="notna")
+        return self._call("notna")
 
     notnull = notna
 
     def where(self, cond, other=np.nan):
-        return map_partitions(methods.where, self, cond, other, token="where")
+        return self._call("where", cond, other)
 
     def mask(self, cond, other=np.nan):
-        return map_partitions(methods.mask, self, cond, other, token="mask")
+        return self._call("mask", cond, other)
 
     def isin(self, values):
-        values = list(values) if not isinstance(values, (dict, pd.Series)) else values
-        return self.map_partitions(methods.call_method, "isin", values, token="isin")
+        if isinstance(values, Collection):
+            raise NotImplementedError("isin() takes a list-like of values, not a shoal collection")
+        if not isinstance(values, (dict, pd.Series, pd.Index, np.ndarray, list)):
+            values = list(values)
+        return self._call("isin", values)
 
     def abs(self):
-        return self._elemwise(operator.abs)
+        return self._call("abs")
 
     def round(self, decimals=0):
-        return self.map_partitions(methods.call_method, "round", decimals, token="round")
+        return self._call("round", decimals)
 
-    def clip(self, lower=None, upper=None):
-        return self.map_partitions(methods.call_method, "clip", lower, upper, token="clip")
+    def clip(self, lower=None, upper=None, **kwargs):
+        return self._call("clip", lower, upper, **kwargs)
 
-    def copy(self):
-        return self
+    def copy(self, deep=False):
+        return new_collection(self._layers, self._name, self._meta, self.divisions)
 
-    # -- reductions (see reductions.py) --------------------------------------
-    def _reduce(self, how, split_every=None, **kwargs):
+    def reset_index(self, drop=False, **kwargs):
+        """Reset each partition's index (so the new index restarts in every partition)."""
+        out = self._call("reset_index", drop=drop, **kwargs)
+        return out.clear_divisions()
+
+    # -- reductions (reductions.py) --------------------------------------------
+    def _reduce(self, how, axis=None, split_every=None, **kwargs):
         from shoal.dataframe import reductions
 
+        if axis in (1, "columns"):
+            return self._call(how, axis=1, **kwargs)
+        if how in ("mean", "var", "std"):
+            return reductions.moments(self, how, split_every=split_every, **kwargs)
         return reductions.simple(self, how, split_every=split_every, **kwargs)
 
-    def sum(self, split_every=None, **kwargs):
-        return self._reduce("sum", split_every, **kwargs)
-
-    def prod(self, split_every=None, **kwargs):
-        return self._reduce("prod", split_every, **kwargs)
-
-    def min(self, split_every=None, **kwargs):
-        return self._reduce("min", split_every, **kwargs)
-
-    def max(self, split_every=None, **kwargs):
-        return self._reduce("max", split_every, **kwargs)
-
-    def count(self, split_every=None, **kwargs):
-        return self._reduce("count", split_every, **kwargs)
-
-    def any(self, split_every=None, **kwargs):
-        return self._reduce("any", split_every, **kwargs)
-
-    def all(self, split_every=None, **kwargs):
-        return self._reduce("all", split_every, **kwargs)
-
-    def mean(self, split_every=None, **kwargs):
+    def nunique(self, split_every=None, dropna=True):
         from shoal.dataframe import reductions
 
-        return reductions.moments(self, "mean", split_every=split_every, **kwargs)
+        return reductions.nunique(self, split_every=split_every, dropna=dropna)
 
-    def var(self, ddof=1, split_every=None, **kwargs):
+    def describe(self, percentiles=None, split_every=None):
+        """count, mean, std, min, exact quantiles, max (non-numeric: count, unique, top, freq)."""
         from shoal.dataframe import reductions
 
-        return reductions.moments(self, "var", ddof=ddof, split_every=split_every, **kwargs)
-
-    def std(self, ddof=1, split_every=None, **kwargs):
-        from shoal.dataframe import reductions
-
-        return reductions.moments(self, "std", ddof=ddof, split_every=split_every, **kwargs)
-
-    def nunique(self, split_every=None, **kwargs):
-        from shoal.dataframe import reductions
-
-        return reductions.nunique(self, split_every=split_every, **kwargs)
-
-    def describe(self, **kwargs):
-        from shoal.dataframe import reductions
-
-        return reductions.describe(self, **kwargs)
+        return reductions.describe(self, percentiles=percentiles, split_every=split_every)
 
     def nlargest(self, n=5, *args, split_every=None, **kwargs):
         from shoal.dataframe import reductions
@@ -227,66 +265,116 @@ class _Frame(Collection):
         return reductions.top(self, "nsmallest", n, args, kwargs, split_every)
 
     # -- looking at data -----------------------------------------------------
+    def _edge(self, kind, n, npartitions):
+        total = self.npartitions
+        npartitions = total if npartitions < 0 else min(npartitions, total)
+        idx = range(npartitions) if kind == "head" else range(total - npartitions, total)
+        keys = [(self._name, i) for i in idx]
+        name = f"{kind}-{tokenize(self, n, npartitions)}"
+        kernel = methods.head_of if kind == "head" else methods.tail_of
+        layers = cull_layers(self, keys)
+        layers[name] = {(name, 0): Task((name, 0), kernel, [Ref(k) for k in keys], n)}
+        divisions = (self.divisions[idx[0]], self.divisions[idx[-1] + 1])
+        return new_collection(layers, name, self._meta, divisions), npartitions
+
     def head(self, n=5, npartitions=1, compute=True):
         """The first *n* rows, computing only the first *npartitions* partitions.
 
-        With ``npartitions=-1`` all partitions are searched; a warning is not
-        raised, but fewer than *n* rows come back if the first partitions are
-        short (as in Dask), so pass ``npartitions=-1`` when that matters.
+        ``npartitions=-1`` searches all of them; when the first partitions hold
+        fewer than *n* rows a warning says so (as in Dask).
         """
-        if npartitions < 0:
-            npartitions = self.npartitions
-        npartitions = min(npartitions, self.npartitions)
-        parts = [Ref((self._name, i)) for i in range(npartitions)]
-        name = f"head-{tokenize(self, n, npartitions)}"
-        layer = {(name, 0): Task((name, 0), methods.head_of, parts, n)}
-        out = new_collection(merge_layers(self, name=name, layer=layer), name, self._meta,
-                             (self.divisions[0], self.divisions[npartitions]))
-        return out.compute() if compute else out
+        out, used = self._edge("head", n, npartitions)
+        if not compute:
+            return out
+        result = out.compute()
+        if len(result) < n and used < self.npartitions:
+            warnings.warn(f"Insufficient elements for `head`: {n} requested, only {len(result)} "
+                          f"in the first {used} partition(s); pass a larger npartitions= (-1 for all)",
+                          UserWarning, stacklevel=2)
+        return result
 
-    def tail(self, n=5, compute=True):
-        """The last *n* rows (from the last partition)."""
-        name = f"tail-{tokenize(self, n)}"
-        last = (self._name, self.npartitions - 1)
-        layer = {(name, 0): Task((name, 0), methods.tail_of, Ref(last), n)}
-        out = new_collection(merge_layers(self, name=name, layer=layer), name, self._meta,
-                             self.divisions[-2:])
+    def tail(self, n=5, npartitions=1, compute=True):
+        """The last *n* rows, from the last *npartitions* partitions (-1: all)."""
+        out, _ = self._edge("tail", n, npartitions)
         return out.compute() if compute else out
 
     def repartition(self, npartitions: int):
-        """Fewer partitions, by concatenating neighbours (order kept)."""
-        if npartitions >= self.npartitions:
+        """*npartitions* partitions: neighbours concatenated, or partitions split by rows.
+
+        Merging keeps known divisions; splitting makes them unknown.
+        """
+        n = self.npartitions
+        if npartitions < 1:
+            raise ValueError(f"npartitions must be at least 1, got {npartitions}")
+        if npartitions == n:
             return self
-        bounds = np.linspace(0, self.npartitions, npartitions + 1).round().astype(int)
         name = f"repartition-{tokenize(self, npartitions)}"
         layer = {}
-        for j in range(npartitions):
-            parts = [Ref((self._name, i)) for i in range(bounds[j], bounds[j + 1])]
-            layer[(name, j)] = Task((name, j), methods.concat, parts, self._meta)
-        divisions = tuple(self.divisions[b] for b in bounds)
+        if npartitions < n:
+            bounds = [j * n // npartitions for j in range(npartitions + 1)]
+            for j in range(npartitions):
+                parts = [Ref((self._name, i)) for i in range(bounds[j], bounds[j + 1])]
+                layer[(name, j)] = Task((name, j), methods.concat, parts, self._meta)
+            divisions = tuple(self.divisions[b] for b in bounds)
+        else:
+            j = 0
+            for i in range(n):
+                k = npartitions // n + (i < npartitions % n)
+                for piece in range(k):
+                    layer[(name, j)] = Task((name, j), methods.split_part, Ref((self._name, i)), k, piece)
+                    j += 1
+            divisions = (None,) * (npartitions + 1)
         return new_collection(merge_layers(self, name=name, layer=layer), name, self._meta, divisions)
 
-    # -- display ----------------------------------------------------------------
+    # -- display (never computes) --------------------------------------------------
     def _structure(self) -> pd.DataFrame:
-        meta = self._meta if isinstance(self._meta, pd.DataFrame) else self._meta.to_frame()
-        index = (list(self.divisions) if self.known_divisions else [""] * (self.npartitions + 1))
+        meta = self._meta
+        if isinstance(meta, pd.Index):
+            meta = meta.to_series()
+        if isinstance(meta, pd.Series):
+            meta = meta.to_frame(name=meta.name if meta.name is not None else "")
+        labels = list(self.divisions) if self.known_divisions else [""] * (self.npartitions + 1)
         data = {c: [str(dt)] + ["..."] * self.npartitions for c, dt in meta.dtypes.items()}
-        frame = pd.DataFrame(data, index=pd.Index(index, name=f"npartitions={self.npartitions}"))
+        frame = pd.DataFrame(data, index=pd.Index(labels, dtype=object))
+        frame.columns = meta.columns
+        frame.index.name = f"npartitions={self.npartitions}"
         return frame
 
     def _tasks_text(self) -> str:
         ntasks = sum(len(layer) for layer in self._layers.values())
         return f"shoal Name: {key_split(self._name)}, {len(self._layers)} graph layers, {ntasks} tasks"
 
+    def _footer(self) -> str:
+        return self._tasks_text()
+
+    def __repr__(self):
+        table = self._structure()
+        if not isinstance(self._meta, pd.DataFrame):  # one column: shown without its header
+            table = table.iloc[:, 0]
+        table = table.to_string(max_rows=12)
+        return f"shoal {type(self).__name__} Structure:\n{table}\n{self._footer()}"
+
     def _repr_html_(self):
-        table = self._structure().to_html(max_rows=6)
-        kind = type(self).__name__
-        return (f"<div><strong>shoal {kind} Structure:</strong></div>{table}"
-                f"<div>{self._tasks_text()}</div>")
+        table = self._structure().to_html(max_rows=12)
+        return (f"<div><strong>shoal {type(self).__name__} Structure:</strong></div>\n{table}\n"
+                f"<div>{self._footer()}</div>")
 
 
-def _get_index(df):
-    return df.index
+for _how in ("sum", "prod", "min", "max", "count", "any", "all", "mean", "var", "std"):
+    def _make(how):
+        def method(self, axis=None, skipna=True, split_every=None, **kwargs):
+            if how not in ("count",):
+                kwargs["skipna"] = skipna
+            return self._reduce(how, axis, split_every, **kwargs)
+
+        method.__name__ = how
+        method.__doc__ = (f"``{how}`` over the whole collection as a tree reduction "
+                          "(``split_every`` pieces combined at a time); ``axis=1`` is row-wise.")
+        return method
+
+    setattr(_Frame, _how, _make(_how))
+_Frame.product = _Frame.prod
+wire_frame(_Frame)
 
 
 def _rebuild_frame(results, name, meta, divisions):
@@ -299,237 +387,21 @@ class _Partitions:
 
     def __getitem__(self, index):
         f = self.frame
-        idx = range(f.npartitions)[index]
-        idx = [idx] if isinstance(idx, int) else list(idx)
+        if isinstance(index, (list, np.ndarray)):
+            idx = [range(f.npartitions)[i] for i in index]
+        else:
+            idx = range(f.npartitions)[index]
+            idx = [idx] if isinstance(idx, int) else list(idx)
+        if not idx:
+            raise IndexError("no partitions selected")
         name = f"partitions-{tokenize(f, idx)}"
-        layer = {(name, j): Task((name, j), methods.identity, Ref((f._name, i))) for j, i in enumerate(idx)}
+        layers = cull_layers(f, [(f._name, i) for i in idx])
+        layers[name] = {(name, j): Task((name, j), methods.identity, Ref((f._name, i)))
+                        for j, i in enumerate(idx)}
         divisions = (None,) * (len(idx) + 1)
         if f.known_divisions and idx == list(range(idx[0], idx[-1] + 1)):
             divisions = f.divisions[idx[0]: idx[-1] + 2]
-        return new_collection(merge_layers(f, name=name, layer=layer), name, f._meta, divisions)
-
-
-# -- operators: one loop adds them all ------------------------------------------------
-
-def _binary(op):
-    def method(self, other):
-        return self._elemwise(op, other)
-
-    def rmethod(self, other):
-        return map_partitions(_reverse, self, other, op, token=_funcname(op))
-
-    return method, rmethod
-
-
-def _reverse(a, b, op):
-    return op(b, a)
-
-
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor"):
-    _op = getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)
-    _m, _r = _binary(_op)
-    setattr(_Frame, f"__{_name}__", _m)
-    setattr(_Frame, f"__r{_name}__", _r)
-for _name in ("lt", "le", "eq", "ne", "gt", "ge"):
-    setattr(_Frame, f"__{_name}__", _binary(getattr(operator, _name))[0])
-for _name in ("neg", "pos", "invert", "abs"):
-    setattr(_Frame, f"__{_name}__", (lambda op: lambda self: self._elemwise(op))(getattr(operator, _name)))
-_Frame.__hash__ = object.__hash__
-for _name, _op in [("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
-                   ("div", operator.truediv), ("truediv", operator.truediv),
-                   ("floordiv", operator.floordiv), ("mod", operator.mod), ("pow", operator.pow),
-                   ("lt", operator.lt), ("le", operator.le), ("eq", operator.eq),
-                   ("ne", operator.ne), ("gt", operator.gt), ("ge", operator.ge)]:
-    setattr(_Frame, _name, (lambda op: lambda self, other: self._elemwise(op, other))(_op))
-
-
-class DataFrame(_Frame):
-    """A pandas DataFrame split into partitions along the index."""
-
-    @property
-    def columns(self):
-        return self._meta.columns
-
-    @property
-    def dtypes(self):
-        return self._meta.dtypes
-
-    def __dir__(self):
-        return sorted(set(dir(type(self))) | {c for c in self.columns if isinstance(c, str) and c.isidentifier()})
-
-    def __getattr__(self, key):
-        if key.startswith("_"):
-            raise AttributeError(key)
-        try:
-            meta = object.__getattribute__(self, "_meta")
-        except AttributeError:
-            raise AttributeError(key) from None
-        if key in meta.columns:
-            return self[key]
-        raise AttributeError(f"'DataFrame' object has no attribute {key!r}")
-
-    def __getitem__(self, key):
-        if isinstance(key, _Frame):  # boolean filter
-            return map_partitions(methods.filter_rows, self, key, token="getitem", meta=self._meta)
-        if isinstance(key, slice):
-            raise NotImplementedError("row slicing by position is not supported; use .loc or head()")
-        missing = [k for k in (key if isinstance(key, list) else [key]) if k not in self._meta.columns]
-        if missing:
-            raise KeyError(f"Column(s) {missing} not found; the columns are {list(self._meta.columns)}")
-        return self.map_partitions(operator.getitem, key, token="getitem")
-
-    def __setitem__(self, key, value):
-        new = self.assign(**{key: value})
-        self._layers, self._name, self._meta, self.divisions = (
-            new._layers, new._name, new._meta, new.divisions)
-
-    def __iter__(self):
-        return iter(self._meta.columns)
-
-    def assign(self, **kwargs):
-        """New columns from Series, Scalars, callables or constants."""
-        args = []
-        for k, v in kwargs.items():
-            if callable(v) and not isinstance(v, (Collection, Delayed)):
-                v = v(self)
-            args.extend([k, v])
-        return map_partitions(methods.assign, self, *args, token="assign")
-
-    def rename(self, columns=None, **kwargs):
-        return self.map_partitions(methods.call_method, "rename", columns=columns, token="rename", **kwargs)
-
-    def drop(self, columns=None, labels=None, axis=1, **kwargs):
-        cols = columns if columns is not None else labels
-        return self.map_partitions(methods.call_method, "drop", columns=cols, token="drop", **kwargs)
-
-    def apply(self, func, axis=1, meta=no_default, args=(), **kwargs):
-        """Row-wise apply (``axis=1``) in every partition."""
-        if axis not in (1, "columns"):
-            raise NotImplementedError("only row-wise apply(axis=1) is supported on a shoal DataFrame")
-        return map_partitions(methods.apply_rows, self, func, args, kwargs, meta=meta, token="apply")
-
-    def __repr__(self):
-        return (f"shoal DataFrame Structure:\n{self._structure().to_string()}\n"
-                f"{self._tasks_text()}")
-
-    # later-built families
-    def groupby(self, by=None, **kwargs):
-        from shoal.dataframe.groupby import GroupBy
-
-        return GroupBy(self, by, **kwargs)
-
-    def merge(self, right, **kwargs):
-        from shoal.dataframe.shuffle import merge
-
-        return merge(self, right, **kwargs)
-
-    def join(self, other, on=None, how="left", lsuffix="", rsuffix="", **kwargs):
-        from shoal.dataframe.shuffle import join
-
-        return join(self, other, on=on, how=how, lsuffix=lsuffix, rsuffix=rsuffix, **kwargs)
-
-    def set_index(self, other, **kwargs):
-        from shoal.dataframe.shuffle import set_index
-
-        return set_index(self, other, **kwargs)
-
-    def sort_values(self, by, **kwargs):
-        from shoal.dataframe.shuffle import sort_values
-
-        return sort_values(self, by, **kwargs)
-
-    def drop_duplicates(self, subset=None, **kwargs):
-        from shoal.dataframe.shuffle import drop_duplicates
-
-        return drop_duplicates(self, subset=subset, **kwargs)
-
-    @property
-    def loc(self):
-        from shoal.dataframe.indexing import LocIndexer
-
-        return LocIndexer(self)
-
-
-class Series(_Frame):
-    """A pandas Series split into partitions along the index."""
-
-    @property
-    def name(self):
-        return self._meta.name
-
-    @property
-    def dtype(self):
-        return self._meta.dtype
-
-    def __getattr__(self, key):
-        if key.startswith("_"):
-            raise AttributeError(key)
-        raise AttributeError(f"'Series' object has no attribute {key!r}")
-
-    def __getitem__(self, key):
-        if isinstance(key, _Frame):
-            return map_partitions(methods.filter_rows, self, key, token="getitem", meta=self._meta)
-        raise NotImplementedError("Series[...] supports boolean filters; use .loc for labels")
-
-    def between(self, left, right, inclusive="both"):
-        return self.map_partitions(methods.call_method, "between", left, right,
-                                   inclusive=inclusive, token="between")
-
-    def map(self, arg, na_action=None, meta=no_default):
-        return map_partitions(methods.call_method, self, "map", arg, na_action=na_action,
-                              meta=meta, token="map")
-
-    def apply(self, func, meta=no_default, args=(), **kwargs):
-        return map_partitions(methods.series_apply, self, func, args, kwargs, meta=meta, token="apply")
-
-    def to_frame(self, name=None):
-        return self.map_partitions(methods.call_method, "to_frame", *(() if name is None else (name,)),
-                                   token="to-frame")
-
-    def rename(self, index=None):
-        return self.map_partitions(methods.call_method, "rename", index, token="rename")
-
-    def value_counts(self, split_every=None, **kwargs):
-        from shoal.dataframe import reductions
-
-        return reductions.value_counts(self, split_every=split_every, **kwargs)
-
-    def unique(self, split_every=None):
-        from shoal.dataframe import reductions
-
-        return reductions.unique(self, split_every=split_every)
-
-    def drop_duplicates(self, **kwargs):
-        from shoal.dataframe.shuffle import drop_duplicates
-
-        return drop_duplicates(self, **kwargs)
-
-    def groupby(self, by=None, **kwargs):
-        from shoal.dataframe.groupby import GroupBy
-
-        return GroupBy(self, by, **kwargs)
-
-    @property
-    def dt(self):
-        from shoal.dataframe.accessors import DatetimeAccessor
-
-        return DatetimeAccessor(self)
-
-    @property
-    def str(self):
-        from shoal.dataframe.accessors import StringAccessor
-
-        return StringAccessor(self)
-
-    @property
-    def loc(self):
-        from shoal.dataframe.indexing import LocIndexer
-
-        return LocIndexer(self)
-
-    def __repr__(self):
-        return (f"shoal Series Structure:\n{self._structure().to_string()}\n"
-                f"shoal Name: {self.name}, dtype: {self.dtype}, {self._tasks_text()}")
+        return new_collection(layers, name, f._meta, divisions)
 
 
 class Scalar(Collection):
@@ -546,7 +418,7 @@ class Scalar(Collection):
 
     @property
     def dtype(self):
-        return getattr(self._meta, "dtype", np.dtype(type(self._meta)))
+        return scalar_dtype(self._meta)
 
     def __dask_keys__(self):
         return [self.key]
@@ -557,13 +429,15 @@ class Scalar(Collection):
     def __dask_postpersist__(self):
         return _rebuild_scalar, (self._name, self._meta)
 
-    def _elemwise(self, op, *others):
-        return map_partitions(op, self, *others, token=_funcname(op))
+    def _combine(self, op, other, reflected):
+        if reflected:
+            return map_partitions(methods.reflected, self, other, op, token=f"r{_funcname(op)}")
+        return map_partitions(op, self, other, token=_funcname(op))
 
     def __bool__(self):
         raise TypeError("The truth value of a shoal Scalar is not known until it is computed")
 
-    def to_delayed(self):
+    def to_delayed(self, optimize_graph=True):
         graph = self.__shoal_graph__()
         return Delayed(self.key, graph[self.key], (), layer=graph)
 
@@ -571,90 +445,154 @@ class Scalar(Collection):
         return f"shoal.Scalar<{self._name}, dtype={self.dtype}>"
 
 
+wire_scalar(Scalar)
+
+
 def _rebuild_scalar(results, name, meta):
     return Scalar(persisted_layers(name, results), name, meta)
 
 
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "lt", "le", "eq", "ne", "gt", "ge"):
-    _op = getattr(operator, _name)
-    setattr(Scalar, f"__{_name}__", (lambda op: lambda self, other: self._elemwise(op, other))(_op))
-    if _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow"):
-        setattr(Scalar, f"__r{_name}__",
-                (lambda op: lambda self, other: map_partitions(_reverse, self, other, op))(_op))
-for _name in ("neg", "pos", "abs"):
-    setattr(Scalar, f"__{_name}__", (lambda op: lambda self: self._elemwise(op))(getattr(operator, _name)))
-Scalar.__hash__ = object.__hash__
-
-
 # -- the partitionwise builder -------------------------------------------------------
 
-def _arg_ref(arg, i, layers):
+def _walk(obj, leaf):
+    """Apply *leaf* to collections found in *obj* (or one level of list/tuple/dict)."""
+    if isinstance(obj, (Collection, Delayed)):
+        return leaf(obj)
+    t = type(obj)
+    if (t is list or t is tuple) and any(isinstance(o, (Collection, Delayed)) for o in obj):
+        return t(_walk(o, leaf) for o in obj)
+    if t is dict and any(isinstance(o, (Collection, Delayed)) for o in obj.values()):
+        return {k: _walk(v, leaf) for k, v in obj.items()}
+    return obj
+
+
+def _collections_in(args, kwargs) -> list:
+    found: list = []
+    for a in list(args) + list(kwargs.values()):
+        _walk(a, found.append)
+    return found
+
+
+_DASK_OPTIONS = ("enforce_metadata", "transform_divisions", "align_dataframes", "parent_meta")
+
+
+def map_partitions(func, *args, meta=no_default, token=None, divisions=None,
+                   clear_divisions=False, **kwargs):
+    """Apply *func* to matching partitions of the frames in *args* / *kwargs*.
+
+    Frames must have the same number of partitions (one-partition reduction
+    results, Scalars and Delayed values are passed whole to every call).
+    ``meta`` describes the output -- a pandas object, ``{col: dtype}``,
+    ``(name, dtype)`` or a dtype/sample value for per-partition scalars (which
+    make a Series with one value per partition) -- and is inferred from the
+    inputs' metadata when omitted.
+    """
+    for option in _DASK_OPTIONS:
+        kwargs.pop(option, None)
+    found = _collections_in(args, kwargs)
+    frames = [f for f in found if isinstance(f, _Frame)]
+    many = [f for f in frames if not (f._broadcast is not None and f.npartitions == 1)]
+    aligned = many or frames
+    n = aligned[0].npartitions if aligned else 1
+    for f in aligned[1:]:
+        if f.npartitions != n:
+            raise ValueError(
+                f"cannot combine collections with {n} and {f.npartitions} partitions "
+                "partition by partition; repartition them to the same number first")
+    what = f"{token or _funcname(func)}"
+    if meta is no_default:
+        if any(isinstance(f, Delayed) for f in found):
+            raise ValueError(f"cannot infer the output of {what} from Delayed arguments; pass meta=")
+        meta = infer(func, [_walk(a, _meta_of) for a in args],
+                     {k: _walk(v, _meta_of) for k, v in kwargs.items()}, what, udf=not _is_kernel(func))
+    else:
+        meta = make_meta(meta, index=frames[0]._meta.index if frames else None)
+    wrap = bool(frames) and not is_meta_like(meta)
+    if wrap:  # a scalar per partition: a Series of them
+        meta = pd.Series([], dtype=scalar_dtype(meta))
+    name = f"{what}-{tokenize(func, args, kwargs)}"
+    layers = merge_layers(*[c for c in found if isinstance(c, Collection)])
+    layer = {}
+    for i in range(n):
+        def ref(obj, i=i):
+            return _arg_ref(obj, i, aligned, layers)
+
+        targs = [_walk(a, ref) for a in args]
+        tkwargs = {k: _walk(v, ref) for k, v in kwargs.items()}
+        if wrap:
+            layer[(name, i)] = Task((name, i), methods.wrap_scalar, func, targs, tkwargs)
+        else:
+            layer[(name, i)] = Task((name, i), func, *targs, **tkwargs)
+    layers[name] = layer
+    if divisions is None:
+        divisions = aligned[0].divisions if aligned and not wrap else (None,) * (n + 1)
+    if clear_divisions:
+        divisions = (None,) * (n + 1)
+    out = new_collection(layers, name, meta, divisions)
+    if frames and not many and isinstance(out, _Frame):
+        out._broadcast = frames[0]._broadcast  # e.g. df.sum() / df.count() stays broadcastable
+    return out
+
+
+def _is_kernel(func) -> bool:
+    """shoal's own pandas-calling kernels, operators and ufuncs (not user functions)."""
+    try:
+        if func in methods.KERNELS:
+            return True
+    except TypeError:  # unhashable callable
+        return False
+    return getattr(func, "__module__", None) == "_operator" or isinstance(func, np.ufunc)
+
+
+def _arg_ref(arg, i, aligned, layers):
     """The task argument standing for *arg* in partition *i*."""
     if isinstance(arg, _Frame):
-        return Ref((arg._name, i))
+        return Ref((arg._name, i if any(arg is f for f in aligned) else 0))
     if isinstance(arg, Scalar):
         return Ref(arg.key)
     if isinstance(arg, Delayed):
-        layers[arg.key] = collect_delayed([arg], {})
+        if arg.key not in layers:
+            layers[arg.key] = collect_delayed([arg], {})
         return Ref(arg.key)
     return arg
 
 
 def _meta_of(arg):
-    if isinstance(arg, _Frame):
-        return arg._meta
-    if isinstance(arg, Scalar):
+    if isinstance(arg, _Frame) and arg._broadcast is not None and isinstance(arg._meta, pd.Series):
+        return labelled(arg._meta, arg._broadcast)
+    if isinstance(arg, (_Frame, Scalar)):
         return arg._meta
     return arg
 
 
-def map_partitions(func, *args, meta=no_default, token=None, divisions=None, **kwargs):
-    """Apply *func* to matching partitions of the frames in *args*.
+# -- from pandas -----------------------------------------------------------------------
 
-    Frames must have the same number of partitions; Scalars and Delayed values
-    are passed whole to every call.  ``meta`` describes the output (inferred
-    from the inputs' metadata when omitted).
-    """
-    frames = [a for a in args if isinstance(a, _Frame)]
-    if not frames:
-        # only scalars: a single task
-        scalars = [a for a in args if isinstance(a, (Scalar, Delayed))]
-        name = f"{token or _funcname(func)}-{tokenize(func, args, kwargs)}"
-        layers = merge_layers(*scalars)
-        task = Task((name, 0), func, *[_arg_ref(a, 0, layers) for a in args], **kwargs)
-        layers[name] = {(name, 0): task}
-        if meta is no_default:
-            meta = infer(func, [_meta_of(a) for a in args], kwargs, f"{_funcname(func)}")
-        return new_collection(layers, name, make_meta(meta), (None, None))
-    n = frames[0].npartitions
-    for f in frames[1:]:
-        if f.npartitions != n:
-            raise ValueError(
-                f"cannot combine collections with {n} and {f.npartitions} partitions "
-                "partition by partition; repartition them to the same number first"
-            )
-    if meta is no_default:
-        meta = infer(func, [_meta_of(a) for a in args], kwargs, f"{_funcname(func)}")
-    else:
-        meta = make_meta(meta)
-    name = f"{token or _funcname(func)}-{tokenize(func, args, kwargs)}"
-    layers = merge_layers(*[a for a in args if isinstance(a, Collection)])
-    kw_refs = {k: _arg_ref(v, 0, layers) for k, v in kwargs.items()}
-    layer = {}
-    for i in range(n):
-        targs = [_arg_ref(a, i, layers) for a in args]
-        layer[(name, i)] = Task((name, i), func, *targs, **kw_refs)
-    layers[name] = layer
-    if divisions is None:
-        divisions = frames[0].divisions
-    return new_collection(layers, name, meta, divisions)
+def _starts(index, nrows, npartitions):
+    """Row positions where partitions start; equal index values never straddle two."""
+    wanted = [i * nrows // npartitions for i in range(npartitions)]
+    if index is None:
+        return sorted(set(wanted))
+    starts = [0]
+    for w in wanted[1:]:
+        w = max(w, starts[-1] + 1)
+        if w >= nrows:
+            break
+        pos = int(index.searchsorted(index[w], side="left"))
+        if pos <= starts[-1]:
+            pos = int(index.searchsorted(index[w], side="right"))
+        if pos >= nrows:
+            break
+        if pos > starts[-1]:
+            starts.append(pos)
+    return starts
 
 
 def from_pandas(data, npartitions=None, chunksize=None, sort=True):
     """Split a pandas object into a collection of *npartitions* partitions.
 
     With ``sort=True`` the data is sorted by index first and the divisions are
-    known, so ``loc`` can skip partitions.
+    known (rows with equal index values stay in one partition), so ``loc`` can
+    skip partitions.  With ``chunksize=`` partitions hold that many rows.
     """
     if not isinstance(data, (pd.DataFrame, pd.Series)):
         raise TypeError(f"from_pandas expects a pandas DataFrame or Series, got {type(data).__name__}")
@@ -663,23 +601,18 @@ def from_pandas(data, npartitions=None, chunksize=None, sort=True):
     if sort and not data.index.is_monotonic_increasing:
         data = data.sort_index()
     nrows = len(data)
-    if chunksize is None:
-        chunksize = max(1, -(-nrows // npartitions))
-    starts = list(range(0, max(nrows, 1), chunksize))
-    name = f"from-pandas-{tokenize(data, chunksize, sort)}"
-    layer = {}
-    for i, s in enumerate(starts):
-        layer[(name, i)] = Data((name, i), data.iloc[s: s + chunksize])
+    if chunksize is not None:
+        npartitions = max(1, -(-nrows // chunksize))
+    npartitions = max(1, min(int(npartitions), nrows))
+    starts = _starts(data.index if sort else None, nrows, npartitions) if nrows else [0]
+    name = f"from-pandas-{tokenize(data, npartitions, sort)}"
+    ends = starts[1:] + [nrows]
+    layer = {(name, i): Data((name, i), data.iloc[s:e]) for i, (s, e) in enumerate(zip(starts, ends))}
     if sort and nrows:
-        idx = data.index
-        divisions = [idx[s] for s in starts] + [idx[-1]]
-        if len(set(divisions[:-1])) != len(divisions) - 1:
-            divisions = [None] * (len(starts) + 1)
+        divisions = [data.index[s] for s in starts] + [data.index[-1]]
     else:
         divisions = [None] * (len(starts) + 1)
     return new_collection({name: layer}, name, make_meta(data), divisions)
 
 
-def compute_all(*collections, **kwargs):
-    """``shoal.compute`` re-exported for the dataframe namespace."""
-    return compute(*collections, **kwargs)
+from shoal.dataframe._frames import DataFrame, Index, Series  # noqa: E402  (they subclass _Frame)

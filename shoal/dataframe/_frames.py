@@ -1,0 +1,288 @@
+"""The DataFrame, Series and Index collections (the shared base is ``core._Frame``).
+
+Kept apart from ``core.py`` for size only: every method here is a thin layer over
+``core.map_partitions`` (pandas methods through ``methods.call_method``), the
+reductions in ``reductions.py`` or the families of other modules (``groupby``,
+``shuffle``, ``indexing``, imported when first used).  ``core`` re-exports the
+classes, so ``from shoal.dataframe.core import DataFrame`` keeps working; import
+them from there (this module needs ``core`` to be loaded first).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from shoal.collection import Collection
+from shoal.dataframe import methods
+from shoal.dataframe.core import _Frame, map_partitions, no_default
+from shoal.delayed import Delayed
+
+__all__ = ["DataFrame", "Index", "Series"]
+
+
+class DataFrame(_Frame):
+    """A pandas DataFrame split into partitions along the index."""
+
+    @property
+    def columns(self):
+        return self._meta.columns
+
+    @columns.setter
+    def columns(self, names):
+        renamed = self._call("set_axis", list(names), axis=1)
+        self._layers, self._name, self._meta = renamed._layers, renamed._name, renamed._meta
+
+    @property
+    def dtypes(self):
+        return self._meta.dtypes
+
+    def __dir__(self):
+        cols = {c for c in self.columns if isinstance(c, str) and c.isidentifier()}
+        return sorted(set(dir(type(self))) | cols)
+
+    def __getattr__(self, key):
+        if key.startswith("_"):
+            raise AttributeError(key)
+        try:
+            meta = object.__getattribute__(self, "_meta")
+        except AttributeError:
+            raise AttributeError(key) from None
+        if key in meta.columns:
+            return self[key]
+        raise AttributeError(f"'DataFrame' object has no attribute {key!r} (and no column named so;"
+                             f" the columns are {list(meta.columns)})")
+
+    def _check_columns(self, keys):
+        missing = [k for k in keys if k not in self._meta.columns]
+        if missing:
+            raise KeyError(f"Column(s) {missing} not found; the columns are {list(self._meta.columns)}")
+
+    def __getitem__(self, key):
+        if isinstance(key, _Frame):  # a boolean filter (or a frame-shaped where)
+            meta = self._meta if isinstance(key, Series) else None
+            return map_partitions(methods.filter_rows, self, key, token="getitem",
+                                  meta=meta if meta is not None else no_default)
+        if isinstance(key, slice):
+            return self.loc[key]
+        if isinstance(key, (list, pd.Index, np.ndarray, pd.Series)):
+            key = list(key)
+            self._check_columns(key)
+        else:
+            self._check_columns([key])
+        return map_partitions(methods.call_method, self, "__getitem__", key, token="getitem",
+                              meta=self._meta[key])
+
+    def __setitem__(self, key, value):
+        if isinstance(key, list) and isinstance(value, DataFrame):
+            value = list(zip(key, [value[c] for c in value.columns]))
+            new = self._assign(value)
+        else:
+            new = self._assign([(key, value)])
+        self._layers, self._name, self._meta, self.divisions = (
+            new._layers, new._name, new._meta, new.divisions)
+
+    def __delitem__(self, key):
+        new = self.drop(columns=[key])
+        self._layers, self._name, self._meta = new._layers, new._name, new._meta
+
+    def __iter__(self):
+        return iter(self._meta.columns)
+
+    def __contains__(self, key):
+        return key in self._meta.columns
+
+    def keys(self):
+        return self._meta.columns
+
+    def _assign(self, pairs):
+        args = []
+        for k, v in pairs:
+            if callable(v) and not isinstance(v, (Collection, Delayed)):
+                v = v(self)
+            if isinstance(v, DataFrame):
+                raise TypeError(f"cannot assign a DataFrame to the single column {k!r}")
+            args.extend([k, v])
+        return map_partitions(methods.assign, self, *args, token="assign")
+
+    def assign(self, **kwargs):
+        """New columns from Series, Scalars, callables (called with this frame) or constants."""
+        return self._assign(list(kwargs.items()))
+
+    def select_dtypes(self, include=None, exclude=None):
+        cols = list(self._meta.select_dtypes(include=include, exclude=exclude).columns)
+        return self[cols]
+
+    def rename(self, mapper=None, columns=None, axis=None, **kwargs):
+        if mapper is not None and axis in (1, "columns"):
+            columns = mapper
+        elif mapper is not None or kwargs.get("index") is not None:
+            raise NotImplementedError("only rename(columns=...) is supported on a shoal DataFrame")
+        return self._call("rename", columns=columns, **kwargs)
+
+    def drop(self, labels=None, axis=0, columns=None, errors="raise"):
+        """Drop columns (``columns=`` or ``axis=1``); dropping rows is not supported."""
+        if columns is None and axis in (1, "columns"):
+            columns = labels
+        if columns is None:
+            raise NotImplementedError("drop() only drops columns: pass columns= or axis=1")
+        return self._call("drop", columns=columns, errors=errors)
+
+    def apply(self, func, axis=0, meta=no_default, args=(), **kwargs):
+        """Row-wise ``apply(func, axis=1)`` in every partition (``meta=`` avoids inference)."""
+        if axis not in (1, "columns"):
+            raise NotImplementedError("a shoal DataFrame only supports apply(func, axis=1)")
+        return map_partitions(methods.apply_rows, self, func, args, kwargs, meta=meta, token="apply")
+
+    # families built in other modules
+    def groupby(self, by=None, **kwargs):
+        from shoal.dataframe.groupby import GroupBy
+
+        return GroupBy(self, by, **kwargs)
+
+    def merge(self, right, **kwargs):
+        from shoal.dataframe.shuffle import merge
+
+        return merge(self, right, **kwargs)
+
+    def join(self, other, on=None, how="left", lsuffix="", rsuffix="", **kwargs):
+        from shoal.dataframe.shuffle import join
+
+        return join(self, other, on=on, how=how, lsuffix=lsuffix, rsuffix=rsuffix, **kwargs)
+
+    def set_index(self, other, **kwargs):
+        from shoal.dataframe.shuffle import set_index
+
+        return set_index(self, other, **kwargs)
+
+    def sort_values(self, by, **kwargs):
+        from shoal.dataframe.shuffle import sort_values
+
+        return sort_values(self, by, **kwargs)
+
+    def drop_duplicates(self, subset=None, **kwargs):
+        from shoal.dataframe.shuffle import drop_duplicates
+
+        return drop_duplicates(self, subset=subset, **kwargs)
+
+    @property
+    def loc(self):
+        from shoal.dataframe.indexing import LocIndexer
+
+        return LocIndexer(self)
+
+
+class Series(_Frame):
+    """A pandas Series split into partitions along the index."""
+
+    @property
+    def name(self):
+        return self._meta.name
+
+    @name.setter
+    def name(self, value):
+        new = self.rename(value)
+        self._layers, self._name, self._meta = new._layers, new._name, new._meta
+
+    @property
+    def dtype(self):
+        return self._meta.dtype
+
+    def __getattr__(self, key):
+        if key.startswith("_"):
+            raise AttributeError(key)
+        if key in ("dt", "str", "cat"):  # the property raised: repeat its informative error
+            from shoal.dataframe import accessors
+
+            cls = {"dt": accessors.DatetimeAccessor, "str": accessors.StringAccessor,
+                   "cat": accessors.CategoricalAccessor}[key]
+            cls(self)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute {key!r}")
+
+    def __getitem__(self, key):
+        if isinstance(key, _Frame):
+            return map_partitions(methods.filter_rows, self, key, token="getitem", meta=self._meta)
+        return self.loc[key]
+
+    def between(self, left, right, inclusive="both"):
+        return self._call("between", left, right, inclusive=inclusive)
+
+    def map(self, arg, na_action=None, meta=no_default):
+        """Map values through a dict, Series or function (``meta=`` avoids inference)."""
+        if meta is no_default and isinstance(arg, (dict, pd.Series)) and len(arg):
+            values = pd.Series(arg) if isinstance(arg, dict) else arg
+            meta = pd.Series([], dtype=values.dtype, name=self.name, index=self._meta.index)
+        return map_partitions(methods.call_method, self, "map", arg, na_action=na_action,
+                              meta=meta, token="map")
+
+    def apply(self, func, meta=no_default, args=(), **kwargs):
+        return map_partitions(methods.series_apply, self, func, args, kwargs, meta=meta, token="apply")
+
+    def to_frame(self, name=no_default):
+        return self._call("to_frame", *(() if name is no_default else (name,)))
+
+    def rename(self, index=None, sorted_index=False):
+        """A new name (scalar *index*), or new index labels (a function/dict/Series)."""
+        if index is None or pd.api.types.is_scalar(index) or isinstance(index, tuple):
+            return self._call("rename", index)
+        out = self._call("rename", index)
+        return out if sorted_index else out.clear_divisions()
+
+    def value_counts(self, sort=True, ascending=False, dropna=True, normalize=False, split_every=None):
+        from shoal.dataframe import reductions
+
+        return reductions.value_counts(self, sort=sort, ascending=ascending, dropna=dropna,
+                                       normalize=normalize, split_every=split_every)
+
+    def unique(self, split_every=None):
+        """The distinct values in order of appearance, as a Series."""
+        from shoal.dataframe import reductions
+
+        return reductions.unique(self, split_every=split_every)
+
+    def drop_duplicates(self, **kwargs):
+        from shoal.dataframe.shuffle import drop_duplicates
+
+        return drop_duplicates(self, **kwargs)
+
+    def groupby(self, by=None, **kwargs):
+        from shoal.dataframe.groupby import GroupBy
+
+        return GroupBy(self, by, **kwargs)
+
+    @property
+    def dt(self):
+        from shoal.dataframe.accessors import DatetimeAccessor
+
+        return DatetimeAccessor(self)
+
+    @property
+    def str(self):
+        from shoal.dataframe.accessors import StringAccessor
+
+        return StringAccessor(self)
+
+    @property
+    def cat(self):
+        from shoal.dataframe.accessors import CategoricalAccessor
+
+        return CategoricalAccessor(self)
+
+    @property
+    def loc(self):
+        from shoal.dataframe.indexing import LocIndexer
+
+        return LocIndexer(self)
+
+    def _footer(self):
+        return f"Name: {self.name}, dtype: {self.dtype}\n{self._tasks_text()}"
+
+
+class Index(Series):
+    """The index of a partitioned frame (one pandas Index per partition)."""
+
+    def to_series(self):
+        return self._call("to_series")
+
+    def to_frame(self, name=no_default):
+        return self._call("to_frame", *(() if name is no_default else (name,)))

@@ -1,0 +1,380 @@
+"""Group-by aggregations as tree reductions (``df.groupby(by).agg(...)``).
+
+::
+
+    df.groupby("k").v.mean()
+
+    partitions:  p0        p1        p2   ...  p8
+    chunk:       stats0    stats1    stats2    stats8    one row per group seen in the partition
+    combine:     [stats0..stats7] -> merged  [stats8]   split_every pieces at a time
+    aggregate:   merge, final formulas, sort_index     one pandas object, one partition
+
+The output is a one-partition shoal Series/DataFrame (unknown divisions) whose
+``compute()`` equals pandas' result on the whole data: same index (names and,
+with ``sort=True``, order), columns and dtypes.  Memory is bounded by the
+number of groups (times ``split_every``), never by the number of rows.  There
+is no ``split_out``: the result is always one partition, so very many groups
+(millions) want a shuffle (``set_index``) instead.
+
+Per aggregation, the partial statistics a chunk computes (pandas' own
+``groupby`` on the partition), how ``combine`` merges them (concat, then a
+``groupby(level=keys)``) and the final formula (kernels in
+``_groupby_stats.py``)::
+
+    size            size                  sum                 size
+    count           count                 sum                 count
+    sum / prod      sum / prod            sum / prod          as is
+    min / max       min / max             min / max           as is
+    first / last    first / last non-null first / last        as is (partition order)
+    mean            n, mean, M2           Chan's formula      mean
+    var / std       n, mean, M2           Chan's formula      M2 / (n - ddof), sqrt
+    nunique         distinct (keys, v)    drop_duplicates     groupby(keys).v.nunique()
+
+Metadata: every aggregation is first run by pandas on a two-row stand-in of the
+data (``_meta.nonempty``), which gives the output's column names, index names
+and dtypes, and raises pandas' own errors when the expression is written (mean
+of a string column: ``TypeError``); the plan of partial statistics follows the
+stand-in's column layout.  ``numeric_only`` therefore behaves as in pandas.
+
+Keys: column labels, or shoal Series aligned with the frame (same partitions,
+e.g. ``df.a % 3``); the latter are attached partition-wise as temporary
+columns, and the result's index takes the Series' names back.  ``sort``,
+``dropna`` and ``observed`` are passed to pandas at every step.
+
+Not supported (clear errors): ``apply`` / ``transform`` (use ``map_partitions``
+or a shuffle), callables in ``agg``, ``level=``, ``as_index=False``,
+``split_out > 1``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from shoal.dataframe import _groupby_stats as stats
+from shoal.dataframe._meta import make_meta, nonempty
+from shoal.dataframe.core import DataFrame, Series, _Frame, map_partitions
+from shoal.dataframe.reductions import reduction
+
+__all__ = ["DataFrameGroupBy", "GroupBy", "SeriesGroupBy"]
+
+FUNCS = ("count", "first", "last", "max", "mean", "min", "nunique", "prod", "size", "std",
+         "sum", "var")
+_KWARGS = {"numeric_only": FUNCS, "ddof": ("var", "std"), "dropna": ("nunique",)}
+_VALUE = "__shoal_value__"
+
+
+def _attach(part, *args):
+    """*part* with the Series in ``args[:-1]`` as columns named ``args[-1]``."""
+    *series, names = args
+    part = part.to_frame(_VALUE) if isinstance(part, pd.Series) else part.copy()
+    for name, s in zip(names, series):
+        part[name] = s  # same index: taken as is (duplicates too); else aligned as in pandas
+    return part
+
+
+def _missing(labels, columns):
+    missing = [c for c in labels if c not in columns]
+    if missing:
+        raise KeyError(f"Column(s) {missing} not found; the columns are {list(columns)}")
+
+
+class _Spec:
+    """What a group-by and its column selections share."""
+
+    def __init__(self, frame, by, sort, dropna, observed):
+        self.is_series = isinstance(frame, Series)
+        if by is None:
+            raise ValueError("groupby needs by= (a column label, a list of them or an aligned "
+                             "shoal Series); level= is not supported")
+        self.by_is_list = isinstance(by, list)
+        by_list = by if self.by_is_list else [by]
+        if not by_list:
+            raise ValueError("groupby needs at least one key")
+        columns = frame._meta.columns if not self.is_series else pd.Index([])
+        self.keys, self.exprs, attach, names = [], [], [], []
+        for i, b in enumerate(by_list):
+            if isinstance(b, Series):
+                if (not self.is_series and b.name in columns
+                        and frame[b.name]._name == b._name):  # df.groupby(df.col)
+                    self.keys.append(b.name)
+                    self.exprs.append(("column", b.name))
+                    continue
+                tmp = f"__shoal_by{i}__"
+                while tmp in columns:
+                    tmp = f"_{tmp}_"
+                attach.append(b)
+                names.append(tmp)
+                self.keys.append(tmp)
+                self.exprs.append(("series", tmp, b.name))
+            elif isinstance(b, _Frame):
+                raise TypeError("groupby keys must be column labels or shoal Series, "
+                                f"not a {type(b).__name__}")
+            elif isinstance(b, (pd.Series, pd.Index, pd.DataFrame)) or callable(b) or isinstance(b, dict):
+                raise NotImplementedError(
+                    "groupby by a pandas object, a function or a mapping is not supported; "
+                    "compute the key as a shoal Series aligned with the frame "
+                    "(e.g. df.a.map(mapping) or df.map_partitions(...))")
+            elif self.is_series:
+                raise NotImplementedError("Series.groupby needs shoal Series keys (level= is "
+                                          "not supported)")
+            else:
+                _missing([b], columns)
+                self.keys.append(b)
+                self.exprs.append(("column", b))
+        self.temps = names
+        if attach or self.is_series:
+            self.frame = map_partitions(_attach, frame, *attach, tuple(names), token="groupby-keys")
+        else:
+            self.frame = frame
+        self.value_name = frame._meta.name if self.is_series else None
+        self.gkw = {"sort": sort, "dropna": dropna, "observed": observed}
+
+    @property
+    def columns(self):
+        """Columns a selection may name."""
+        return [c for c in self.frame._meta.columns if c not in self.temps]
+
+    def sample(self, selection):
+        """pandas' group-by of the two-row stand-in, as the user wrote it."""
+        sample = nonempty(self.frame._meta)
+        if self.is_series:
+            obj = sample[_VALUE].rename(self.value_name)
+        else:
+            obj = sample.drop(columns=self.temps)
+        by = [e[1] if e[0] == "column" else sample[e[1]].rename(e[2]).copy() for e in self.exprs]
+        g = obj.groupby(by if self.by_is_list else by[0], **self.gkw)
+        return g if selection is None else g[selection]
+
+
+class GroupBy:
+    """``frame.groupby(by, sort=True, dropna=True, observed=True)``.
+
+    Builds a :class:`DataFrameGroupBy` for a DataFrame, a :class:`SeriesGroupBy`
+    for a Series; select columns with ``g["v"]``, ``g[["v", "w"]]`` or ``g.v``.
+    """
+
+    def __new__(cls, frame=None, by=None, **kwargs):
+        if cls is GroupBy:
+            cls = SeriesGroupBy if isinstance(frame, Series) else DataFrameGroupBy
+        return object.__new__(cls)
+
+    def __init__(self, frame, by=None, level=None, as_index=True, sort=True, group_keys=True,
+                 observed=True, dropna=True):
+        if level is not None:
+            raise NotImplementedError("groupby(level=...) is not supported; group by a column "
+                                      "(reset_index first) or an aligned shoal Series")
+        if not as_index:
+            raise NotImplementedError("groupby(as_index=False) is not supported; call "
+                                      "reset_index() on the computed result")
+        if not isinstance(frame, (DataFrame, Series)):
+            raise TypeError(f"groupby needs a shoal DataFrame or Series, got {type(frame).__name__}")
+        self._spec = _Spec(frame, by, sort, dropna, observed)
+        self._selection = _VALUE if isinstance(frame, Series) else None
+
+    @classmethod
+    def _select(cls, spec, selection):
+        self = object.__new__(cls)
+        self._spec, self._selection = spec, selection
+        return self
+
+    # -- building ---------------------------------------------------------------
+    def _user_selection(self):
+        return None if self._selection == _VALUE else self._selection
+
+    def _sample(self):
+        return self._spec.sample(self._user_selection())
+
+    def _reduce(self, call, plan_of, split_every=None, split_out=None, token="groupby"):
+        """Run *call* on the stand-in for metadata, then build the tree reduction."""
+        if split_out not in (None, 1):
+            raise NotImplementedError("split_out > 1 is not supported: a group-by result is one "
+                                      "partition (use set_index for a shuffle)")
+        meta = call(self._sample())
+        plan = plan_of(meta)
+        width = 1 if isinstance(meta, pd.Series) else len(meta.columns)
+        if len(plan) != width:
+            raise NotImplementedError("this aggregation layout is not supported by shoal")
+        spec = self._spec
+        dtypes = spec.frame._meta.dtypes
+        columns, positions, stat_pos, distinct = [], [], {}, []
+        for func, col, kwargs in plan:
+            if func not in FUNCS:
+                raise NotImplementedError(f"groupby aggregation {func!r} is not supported; "
+                                          f"supported: {', '.join(FUNCS)}")
+            for k in kwargs:
+                if func not in _KWARGS.get(k, ()):
+                    raise NotImplementedError(f"keyword {k!r} of groupby {func} is not supported")
+            if col is None:  # size
+                positions.append(None)
+                continue
+            if col not in columns:
+                columns.append(col)
+            p = columns.index(col)
+            positions.append(p)
+            stat = "moments" if func in ("mean", "var", "std") else func
+            if stat == "moments" and dtypes[col].kind in "mM":
+                raise NotImplementedError(f"groupby {func} of datetime/timedelta column {col!r} "
+                                          "is not supported")
+            if stat == "nunique":
+                distinct.append(p)
+            elif stat != "size":
+                stat_pos.setdefault(stat, []).append(p)
+        kstats = tuple((s, tuple(dict.fromkeys(ps))) for s, ps in stat_pos.items())
+        nkeys = len(spec.keys)
+        final = tuple((func, p, {**kwargs, "empty": spec.frame._meta[col].sum()}
+                       if func == "sum" else dict(kwargs))
+                      for (func, col, kwargs), p in zip(plan, positions))
+        meta = make_meta(meta)
+        for i, (func, col, _) in enumerate(plan):  # pandas infers str from the stand-in's
+            if func == "sum" and dtypes[col] == object:  # object strings; data stays object
+                meta = (meta.astype(object) if isinstance(meta, pd.Series)
+                        else meta.astype({meta.columns[i]: object}))
+        return reduction(
+            spec.frame, stats.chunk, stats.aggregate, stats.combine, token=token, meta=meta,
+            split_every=split_every,
+            chunk_kwargs={"keys": list(spec.keys), "columns": columns, "stats": kstats,
+                          "distinct": tuple(dict.fromkeys(distinct)),
+                          "dropna": spec.gkw["dropna"], "observed": spec.gkw["observed"]},
+            combine_kwargs={"nkeys": nkeys, "observed": spec.gkw["observed"]},
+            aggregate_kwargs={"nkeys": nkeys, "observed": spec.gkw["observed"], "plan": final,
+                              "sort": spec.gkw["sort"], "meta": meta},
+        )
+
+    def _method(self, func, split_every=None, split_out=None, **kwargs):
+        def call(g):
+            return getattr(g, func)(**kwargs)
+
+        def plan_of(meta):
+            if func == "size":
+                return [("size", None, {})]
+            if isinstance(meta, pd.Series):
+                return [(func, self._selection, kwargs)]
+            return [(func, c, kwargs) for c in meta.columns]
+
+        return self._reduce(call, plan_of, split_every, split_out, token=f"groupby-{func}")
+
+    # -- aggregations -------------------------------------------------------------
+    def count(self, split_every=None, split_out=None):
+        return self._method("count", split_every, split_out)
+
+    def size(self, split_every=None, split_out=None):
+        return self._method("size", split_every, split_out)
+
+    def sum(self, numeric_only=False, split_every=None, split_out=None):
+        return self._method("sum", split_every, split_out, numeric_only=numeric_only)
+
+    def prod(self, numeric_only=False, split_every=None, split_out=None):
+        return self._method("prod", split_every, split_out, numeric_only=numeric_only)
+
+    def min(self, numeric_only=False, split_every=None, split_out=None):
+        return self._method("min", split_every, split_out, numeric_only=numeric_only)
+
+    def max(self, numeric_only=False, split_every=None, split_out=None):
+        return self._method("max", split_every, split_out, numeric_only=numeric_only)
+
+    def first(self, numeric_only=False, split_every=None, split_out=None):
+        """First non-null value of each column per group, in partition order."""
+        return self._method("first", split_every, split_out, numeric_only=numeric_only)
+
+    def last(self, numeric_only=False, split_every=None, split_out=None):
+        """Last non-null value of each column per group, in partition order."""
+        return self._method("last", split_every, split_out, numeric_only=numeric_only)
+
+    def mean(self, numeric_only=False, split_every=None, split_out=None):
+        return self._method("mean", split_every, split_out, numeric_only=numeric_only)
+
+    def var(self, ddof=1, numeric_only=False, split_every=None, split_out=None):
+        return self._method("var", split_every, split_out, ddof=ddof, numeric_only=numeric_only)
+
+    def std(self, ddof=1, numeric_only=False, split_every=None, split_out=None):
+        return self._method("std", split_every, split_out, ddof=ddof, numeric_only=numeric_only)
+
+    def nunique(self, dropna=True, split_every=None, split_out=None):
+        return self._method("nunique", split_every, split_out, dropna=dropna)
+
+    def agg(self, arg=None, *args, split_every=None, split_out=None, **kwargs):
+        """``agg('mean')``, ``agg(['mean', 'max'])``, ``agg({'a': 'sum', 'b': ['min', 'max']})``
+        or named ``agg(total=('a', 'sum'))`` (``total='sum'`` on a column)."""
+        if args:
+            raise NotImplementedError("positional arguments to agg are not supported")
+        if isinstance(arg, str):
+            return self._method(arg, split_every, split_out, **kwargs)
+        series = self._selection is not None and not isinstance(self._selection, list)
+        if arg is None:  # named aggregation
+            if not kwargs:
+                raise TypeError("agg needs a function name, a list, a dict or name=(column, func)")
+            if series:
+                plan = [(f, self._selection, {}) for f in kwargs.values()]
+            else:
+                plan = [(tuple(v)[1], tuple(v)[0], {}) for v in kwargs.values()]
+            return self._reduce(lambda g: g.agg(**kwargs), lambda meta: plan, split_every,
+                                split_out, token="groupby-agg")
+        if kwargs:
+            raise NotImplementedError("keyword arguments with a list or dict agg are not supported")
+        if isinstance(arg, (list, tuple)):
+            def plan_of(meta):
+                if series:
+                    return [(f, self._selection, {}) for f in arg]
+                return [(f, c, {}) for c, f in meta.columns]
+        elif isinstance(arg, dict):
+            if not series:
+                _missing(list(arg), self._spec.columns)
+
+            def plan_of(meta):
+                return [(f, c, {}) for c, fs in arg.items()
+                        for f in (fs if isinstance(fs, (list, tuple)) else [fs])]
+        else:
+            raise NotImplementedError(f"agg with {type(arg).__name__} is not supported; pass "
+                                      "aggregation names ('mean', 'sum', ...)")
+        for f in (arg.values() if isinstance(arg, dict) else [arg]):
+            for name in (f if isinstance(f, (list, tuple)) else [f]):
+                if not isinstance(name, str):
+                    raise NotImplementedError("agg takes aggregation names ('mean', 'sum', ...), "
+                                              f"not {name!r}")
+        return self._reduce(lambda g: g.agg(arg), plan_of, split_every, split_out,
+                            token="groupby-agg")
+
+    aggregate = agg
+
+    # -- not supported --------------------------------------------------------------
+    def apply(self, func, *args, **kwargs):
+        raise NotImplementedError(
+            "groupby(...).apply is not supported by shoal: it needs every group in one partition. "
+            "Use map_partitions when groups never span partitions, or shuffle first "
+            "(df.set_index(key)) and then map_partitions(lambda p: p.groupby(...).apply(func)).")
+
+    def transform(self, func, *args, **kwargs):
+        raise NotImplementedError(
+            "groupby(...).transform is not supported by shoal; compute the aggregation and merge "
+            "it back (df.merge(agg, left_on=key, right_index=True)), or use map_partitions "
+            "after a shuffle (df.set_index(key)).")
+
+    def __repr__(self):
+        keys = [e[1] if e[0] == "column" else e[2] for e in self._spec.exprs]
+        return f"<shoal {type(self).__name__} by {keys}>"
+
+
+class DataFrameGroupBy(GroupBy):
+    """Group-by of a DataFrame (or a list of its columns)."""
+
+    def __getitem__(self, key):
+        if isinstance(key, list):
+            _missing(key, self._spec.columns)
+            return DataFrameGroupBy._select(self._spec, list(key))
+        _missing([key], self._spec.columns)
+        return SeriesGroupBy._select(self._spec, key)
+
+    def __getattr__(self, key):
+        if key.startswith("_"):
+            raise AttributeError(key)
+        if key in self._spec.columns:
+            return self[key]
+        raise AttributeError(f"'DataFrameGroupBy' object has no attribute {key!r}")
+
+    def __dir__(self):
+        extra = {c for c in self._spec.columns if isinstance(c, str) and c.isidentifier()}
+        return sorted(set(dir(type(self))) | extra)
+
+
+class SeriesGroupBy(GroupBy):
+    """Group-by of one column (``df.groupby(k).v``) or of a Series."""
