@@ -186,3 +186,13 @@ def test_dask_interop_both_ways():
     # and they mix inside delayed calls
     mixed = delayed(add)(d, s)
     assert mixed.compute(scheduler="threads") == 15
+
+
+@pytest.mark.parametrize("scheduler", [None, "sync", "threads"])
+def test_dask_compute_of_shoal_collections_on_any_scheduler(scheduler):
+    dask = pytest.importorskip("dask")
+    x = delayed(sum)([delayed(inc)(1), 2, 3])
+    kwargs = {} if scheduler is None else {"scheduler": scheduler}
+    # with no scheduler Dask uses the collection's own (shoal's threads), which
+    # then receives Dask's expression of the exported graph
+    assert dask.compute(x, **kwargs) == (7,)

@@ -362,20 +362,24 @@ def convert_graph(graph: Mapping) -> dict:
     return out
 
 
-class _Names:
-    """Dependency names carried through a Dask graph without being parsed."""
+class _Quoted:
+    """A value carried through a Dask graph without being parsed or run.
 
-    __slots__ = ("keys",)
+    Dask would read a tuple of names as keys, and shoal would run a node found
+    among task arguments; a quoted value is passed through untouched.
+    """
 
-    def __init__(self, keys):
-        self.keys = keys
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
 
     def __reduce__(self):
-        return (_Names, (self.keys,))
+        return (_Quoted, (self.value,))
 
 
 def _call_with(node, names, values):
-    return node(dict(zip(names.keys, values)))
+    return node.value(dict(zip(names.value, values)))
 
 
 def to_dask_graph(graph: dict) -> dict:
@@ -390,7 +394,7 @@ def to_dask_graph(graph: dict) -> dict:
         t = type(node)
         if t is Task or t is Data or t is Alias or t is Fused:
             deps = tuple(node.dependencies)
-            out[key] = (_call_with, node, _Names(deps), list(deps))
+            out[key] = (_call_with, _Quoted(node), _Quoted(deps), list(deps))
         else:
             out[key] = node
     return out
