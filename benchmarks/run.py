@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.workloads import Case, Unavailable, load_libs, make_cases, warm_up
+from benchmarks.workloads import REPO, Case, Unavailable, load_libs, make_cases, warm_up
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
@@ -139,6 +139,8 @@ def build_rows(cases: list[Case], results: dict) -> list[dict]:
                 "runs": runs,
                 "target": target,
                 "status": status,
+                "errors": {name: str(per_lib[name]) for name in ("shoal", "dask")
+                           if isinstance(per_lib[name], Unavailable)},
                 "samples": {
                     name: ({v: [s.seconds for s in ss] for v, ss in per_lib[name].items()}
                            if isinstance(per_lib[name], dict) else str(per_lib[name]))
@@ -149,8 +151,11 @@ def build_rows(cases: list[Case], results: dict) -> list[dict]:
 
 
 def cells(row: dict) -> list[str]:
-    def val(v):
-        return "n/a" if v is None else fmt_value(v, row["unit"])
+    def val(name):
+        v = row[name]
+        if v is None:
+            return "failed" if row["errors"].get(name) else "n/a"
+        return fmt_value(v, row["unit"])
 
     ratio = "n/a" if row["ratio"] is None else f"{row['ratio']:.3f}"
     runs = row["runs"]
@@ -159,7 +164,7 @@ def cells(row: dict) -> list[str]:
         target = "-"
     else:
         target = f"<= {row['target']:.2f}: {row['status'] or 'n/a'}"
-    return [row["title"], row["scheduler"], val(row["shoal"]), val(row["dask"]), ratio, runs_cell, target]
+    return [row["title"], row["scheduler"], val("shoal"), val("dask"), ratio, runs_cell, target]
 
 
 def text_table(rows: list[dict]) -> str:
@@ -205,6 +210,21 @@ def machine() -> dict:
     }
 
 
+def revision() -> str:
+    """The commit measured, with a note when the working tree has changes."""
+    def git(*cmd):
+        return subprocess.run(["git", *cmd], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "shoal")
+    except OSError:
+        return "unknown"
+    if not head:
+        return "unknown"
+    return f"{head} (with uncommitted changes to shoal/)" if dirty else head
+
+
 def command_line() -> str:
     return shlex.join(["python", "-m", "benchmarks.run", *sys.argv[1:]])
 
@@ -217,13 +237,19 @@ def results_block(rows, meta, args, elapsed) -> str:
         f"virtual environment's python)",
         "",
         f"Date: {meta['date']}.  Machine: `nproc` = {m['nproc']}, Python {m['python']}, "
-        f"{m['platform']}.  shoal {m['shoal']}, dask {m['dask']}.  "
+        f"{m['platform']}.  shoal {m['shoal']} at commit {meta['revision']}, dask {m['dask']}.  "
         f"{args.repeat} repeats{' (--quick sizes)' if args.quick else ''}, "
         f"medians shown; the whole run took {elapsed / 60:.1f} min.",
         "",
         markdown_table(rows),
-        END,
     ]
+    failures = [(r["title"], name, err) for r in rows for name, err in r["errors"].items()]
+    if failures:
+        lines.append("")
+        for title, name, err in failures:
+            last = err.strip().splitlines()[-1] if err.strip() else "unavailable"
+            lines.append(f"- {title}: {name} failed: `{last.strip()}`")
+    lines.append(END)
     return "\n".join(lines)
 
 
@@ -269,12 +295,15 @@ def main(argv=None) -> int:
     print(text_table(rows))
     print(f"\nshoal/dask below 1: shoal is faster.  Total {elapsed:.1f} s.")
     for r in rows:
+        for name, err in r["errors"].items():
+            print(f"failed: {r['title']} [{name}]: {err}")
         if r["status"] == "missed":
             print(f"missed: {r['title']} [{r['scheduler']}] ratio {r['ratio']:.3f} > {r['target']:.2f}")
     meta = {
         "command": command_line(),
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "machine": machine(),
+        "revision": revision(),
         "repeat": args.repeat,
         "quick": args.quick,
         "elapsed_s": elapsed,

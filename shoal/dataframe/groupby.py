@@ -136,7 +136,12 @@ class _Spec:
 
     def sample(self, selection):
         """pandas' group-by of the two-row stand-in, as the user wrote it."""
-        sample = nonempty(self.frame._meta)
+        meta = self.frame._meta
+        sample = nonempty(meta)
+        # nonempty gives object columns str dtype (pandas 3 infers it); restore them
+        fix = {c: dt for c, dt, st in zip(meta.columns, meta.dtypes, sample.dtypes) if st != dt}
+        if fix:
+            sample = sample.astype(fix)
         if self.is_series:
             obj = sample[_VALUE].rename(self.value_name)
         else:
@@ -225,10 +230,6 @@ class GroupBy:
                        if func == "sum" else dict(kwargs))
                       for (func, col, kwargs), p in zip(plan, positions))
         meta = make_meta(meta)
-        for i, (func, col, _) in enumerate(plan):  # pandas infers str from the stand-in's
-            if func == "sum" and dtypes[col] == object:  # object strings; data stays object
-                meta = (meta.astype(object) if isinstance(meta, pd.Series)
-                        else meta.astype({meta.columns[i]: object}))
         return reduction(
             spec.frame, stats.chunk, stats.aggregate, stats.combine, token=token, meta=meta,
             split_every=split_every,
