@@ -5,7 +5,7 @@ The public surface (pinned by tests/test_exports.py)::
     DataFrame, Series, Scalar          the collections (core.py)
     from_pandas, map_partitions        building blocks
     read_csv, read_parquet, read_json  readers (io/)
-    to_csv, to_parquet                 writers
+    to_csv, to_parquet, to_json        writers (also DataFrame methods)
     concat, merge                      combining frames
     compute                            shoal.compute, for convenience
 
@@ -13,6 +13,11 @@ Needs the ``dataframe`` extra (pandas, pyarrow).
 """
 
 from shoal.base import compute
-from shoal.dataframe.core import DataFrame, Scalar, Series, from_pandas, map_partitions
+from shoal.dataframe.core import DataFrame, Scalar, Series, concat, from_pandas, map_partitions
+from shoal.dataframe.io import read_csv, read_json, read_parquet, to_csv, to_json, to_parquet
+from shoal.dataframe.shuffle import merge
 
-__all__ = ["DataFrame", "Scalar", "Series", "compute", "from_pandas", "map_partitions"]
+__all__ = [
+    "DataFrame", "Scalar", "Series", "compute", "concat", "from_pandas", "map_partitions",
+    "merge", "read_csv", "read_json", "read_parquet", "to_csv", "to_json", "to_parquet",
+]

@@ -165,6 +165,24 @@ class DataFrame(_Frame):
 
         return drop_duplicates(self, subset=subset, **kwargs)
 
+    def to_csv(self, filename, **kwargs):
+        """Write CSV files (see ``shoal.dataframe.io.to_csv``)."""
+        from shoal.dataframe.io import to_csv
+
+        return to_csv(self, filename, **kwargs)
+
+    def to_parquet(self, path, **kwargs):
+        """Write one Parquet file per partition (see ``shoal.dataframe.io.to_parquet``)."""
+        from shoal.dataframe.io import to_parquet
+
+        return to_parquet(self, path, **kwargs)
+
+    def to_json(self, url_path, **kwargs):
+        """Write JSON-lines files (see ``shoal.dataframe.io.to_json``)."""
+        from shoal.dataframe.io import to_json
+
+        return to_json(self, url_path, **kwargs)
+
     @property
     def loc(self):
         from shoal.dataframe.indexing import LocIndexer

@@ -616,3 +616,34 @@ def from_pandas(data, npartitions=None, chunksize=None, sort=True):
 
 
 from shoal.dataframe._frames import DataFrame, Index, Series  # noqa: E402  (they subclass _Frame)
+
+
+def concat(frames, interleave_partitions=False):
+    """Stack collections (or pandas objects) vertically, partitions in order.
+
+    The result's partitions are the inputs' partitions one after the other;
+    divisions stay known when every input's are known and they do not overlap.
+    Columns are unified like ``pandas.concat`` (missing ones become NaN).
+    """
+    if not frames:
+        raise ValueError("concat needs at least one frame")
+    frames = [from_pandas(f, npartitions=1) if isinstance(f, (pd.DataFrame, pd.Series)) else f
+              for f in frames]
+    for f in frames:
+        if not isinstance(f, _Frame):
+            raise TypeError(f"concat expects shoal or pandas frames, got {type(f).__name__}")
+    meta = pd.concat([f._meta for f in frames])
+    name = f"concat-{tokenize(*frames)}"
+    layer = {}
+    i = 0
+    for f in frames:
+        for j in range(f.npartitions):
+            layer[(name, i)] = Task((name, i), methods.conform, Ref((f._name, j)), meta)
+            i += 1
+    known = all(f.known_divisions for f in frames)
+    ordered = known and all(a.divisions[-1] < b.divisions[0] for a, b in zip(frames, frames[1:]))
+    if ordered:
+        divisions = [d for f in frames for d in f.divisions[:-1]] + [frames[-1].divisions[-1]]
+    else:
+        divisions = [None] * (i + 1)
+    return new_collection(merge_layers(*frames, name=name, layer=layer), name, meta, divisions)

@@ -196,3 +196,11 @@ def size(df):
 KERNELS = frozenset([accessor_call, assign, astype, call_method, filter_rows, get_index, mask,
                      reflected, where])
 """Kernels that only call pandas: a failure on metadata is pandas' error about the arguments."""
+
+
+def conform(part, meta):
+    """Give a partition the columns (and order) of *meta*, adding missing ones as NaN."""
+    if isinstance(meta, pd.DataFrame) and list(part.columns) != list(meta.columns):
+        part = part.reindex(columns=meta.columns)
+        return part.astype({c: t for c, t in meta.dtypes.items() if part[c].dtype != t}, errors="ignore")
+    return part
