@@ -1,48 +1,35 @@
-"""The main job, in a terminal: one delayed graph on every local scheduler.
+"""The main job, in a terminal: the flights tutorial's scheduler comparison.
 
-Builds a small pipeline (load -> clean -> summarise partitions -> combine),
-computes it with sync, threads and processes, and prints each scheduler's time
-and result, like the tutorial's scheduler comparison.
+Prepares the data once (``python -m shoal.datasets flights``: the real 2013
+flights from EWR, JFK and LGA, one CSV per month), builds the tutorial's
+``largest_delay`` query, and computes it on each local scheduler, printing each
+one's time and the result like the tutorial did.
 """
 
+import os
+import sys
 import time
 
-import shoal
-from shoal import delayed
+import shoal.dataframe as dd
+from shoal.datasets import flights
 
 
-def load(i):
-    """Pretend to read partition i: some CPU work producing numbers."""
-    return [((i * 7919 + j * 104729) % 1000) / 10 for j in range(200_000)]
-
-
-def clean(values):
-    return [v for v in values if v < 95]
-
-
-def summarise(values):
-    return (sum(values), len(values))
-
-
-def combine(parts):
-    total = sum(s for s, _ in parts)
-    count = sum(n for _, n in parts)
-    return round(total / count, 6)
-
-
-def build(npartitions=8):
-    parts = [delayed(summarise)(delayed(clean)(delayed(load)(i))) for i in range(npartitions)]
-    return delayed(combine)(parts)
-
-
-def main():
-    result = build()
-    print(f"shoal {shoal.__version__}: mean of 8 cleaned partitions, {len(result.dask)} tasks")
-    for scheduler in ["sync", "threads", "processes"]:
-        start = time.time()
-        value = result.compute(scheduler=scheduler)
-        print(f"{scheduler:>10}: {time.time() - start:6.3f} s  result = {value}")
+def main(dest="data"):
+    path = flights(dest=dest, progress=True)
+    df = dd.read_csv(
+        os.path.join(path, "*.csv"),
+        parse_dates={"Date": [0, 1, 2]},
+        dtype={"TailNum": object, "CRSElapsedTime": float, "Cancelled": bool},
+    )
+    largest_delay = df[~df.Cancelled].groupby("Origin").DepDelay.mean().max()
+    print(f"{len(df.columns)} columns in {df.npartitions} partitions from {path}")
+    print(f"largest_delay = {largest_delay!r}")
+    for sch in ["threading", "processes", "sync"]:
+        t0 = time.time()
+        r = largest_delay.compute(scheduler=sch)
+        t1 = time.time()
+        print(f"{sch:>10}, {t1 - t0:0.4f} s; result, {r:0.2f} minutes")
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:])

@@ -1,4 +1,4 @@
-"""The local engine's pure parts: LocalState, core.order, core.optimize.fuse_linear.
+"""The local engine's pure parts: LocalState, core.order, core.optimize.fuse.
 
 Plus an end-to-end check that sync and threads free intermediate results while
 a computation runs.
@@ -13,7 +13,7 @@ from operator import add
 import pytest
 
 from shoal.core.graph import CycleError, dependents_of, toposort
-from shoal.core.optimize import fuse_linear
+from shoal.core.optimize import fuse
 from shoal.core.order import order
 from shoal.core.spec import Alias, Data, Fused, Ref, Task, convert_graph
 from shoal.local import sync, threads
@@ -204,12 +204,12 @@ def test_order_detects_cycles():
     assert set(info.value.cycle) == {"a", "b", "c"}
 
 
-# --- core.optimize.fuse_linear ---
+# --- core.optimize.fuse ---
 
 
-def fuse(g, keep):
+def fused_graph(g, keep):
     g = convert_graph(g)
-    return g, *fuse_linear(g, dependents_of(g), keep=keep)
+    return g, *fuse(g, dependents_of(g), keep=keep)
 
 
 def check_consistent(fused, deps):
@@ -221,7 +221,7 @@ def check_consistent(fused, deps):
 
 
 def test_chain_is_fused_into_its_last_key():
-    _, fused, deps = fuse({"a": 1, "b": (inc, "a"), "c": (inc, "b"), "d": (inc, "c")}, keep={"d"})
+    _, fused, deps = fused_graph({"a": 1, "b": (inc, "a"), "c": (inc, "b"), "d": (inc, "c")}, keep={"d"})
     assert list(fused) == ["d"]
     assert type(fused["d"]) is Fused and [n.key for n in fused["d"].nodes] == ["a", "b", "c", "d"]
     assert fused["d"]({}) == 4
@@ -230,7 +230,7 @@ def test_chain_is_fused_into_its_last_key():
 
 def test_requested_keys_are_never_fused_away():
     chain = {"a": 1, "b": (inc, "a"), "c": (inc, "b"), "d": (inc, "c")}
-    g, fused, deps = fuse(chain, keep={"b", "d"})
+    g, fused, deps = fused_graph(chain, keep={"b", "d"})
     assert sorted(fused) == ["b", "d"]
     assert [n.key for n in fused["b"].nodes] == ["a", "b"]
     assert [n.key for n in fused["d"].nodes] == ["c", "d"]
@@ -240,10 +240,10 @@ def test_requested_keys_are_never_fused_away():
 
 def test_no_fusion_across_fan_in_or_fan_out():
     g = {"x": 1, "y": 2, "z": (add, "x", "y"), "p": (inc, "z"), "q": (inc, "z")}
-    orig, fused, deps = fuse(g, keep={"p", "q"})
+    orig, fused, deps = fused_graph(g, keep={"p", "q"})
     assert fused == orig  # x, y feed a fan-in; z fans out: nothing is linear
     diamond = {"a": 1, "b": (inc, "a"), "c": (inc, "a"), "d": (add, "b", "c")}
-    orig, fused, deps = fuse(diamond, keep={"d"})
+    orig, fused, deps = fused_graph(diamond, keep={"d"})
     assert fused == orig
 
 
@@ -251,7 +251,7 @@ def test_chain_hanging_off_a_fan_out():
     #   a --> b --> c        b folds into c; a's dependents become [c, e]
     #    \--> e
     g = {"a": 1, "b": (inc, "a"), "c": (inc, "b"), "e": (inc, "a")}
-    _, fused, deps = fuse(g, keep={"c", "e"})
+    _, fused, deps = fused_graph(g, keep={"c", "e"})
     assert sorted(fused) == ["a", "c", "e"]
     assert sorted(deps["a"]) == ["c", "e"]
     check_consistent(fused, deps)
@@ -267,7 +267,7 @@ def test_fused_graphs_stay_consistent():
             parents = rng.sample(range(k), min(k, rng.choice([1, 1, 1, 2])))
             g[k] = Task(k, sum, [Ref(p) for p in parents])
         keep = set(rng.sample(range(n), rng.randint(1, 3)))
-        fused, deps = fuse_linear(g, dependents_of(g), keep=keep)
+        fused, deps = fuse(g, dependents_of(g), keep=keep)
         check_consistent(fused, deps)
         toposort(fused)  # still acyclic and closed
         assert keep <= set(fused)
@@ -277,7 +277,7 @@ def test_fused_graphs_stay_consistent():
 
 def test_alias_chains_fuse():
     g = {("p", 0): 5, "a": ("p", 0), "b": "a", "c": (inc, "b"), "d": "c"}
-    _, fused, deps = fuse(g, keep={"a", "d"})
+    _, fused, deps = fused_graph(g, keep={"a", "d"})
     assert type(fused["d"]) is Fused and isinstance(fused["d"].nodes[-1], Alias)
     check_consistent(fused, deps)
     assert sync.get(g, ["a", "b", "d"]) == [5, 5, 6]
@@ -391,3 +391,43 @@ def test_threads_hold_a_bounded_number_of_small_results():
         del result
     assert max(peaks) <= 8 * MAX_BATCH + 64, peaks
     assert peaks[1] <= peaks[0] + 64, peaks  # 8x the leaves, not 8x the memory
+
+
+def at_least(values, low):
+    return [v for v in values if v >= low]
+
+
+def test_blockwise_pipelines_fuse_per_partition_but_gathers_stay_parallel():
+    # per partition: read -> (getitem, invert) -> filter, a diamond; then a
+    # tree-style gather over all partitions
+    g = {}
+    for i in range(4):
+        g[("read", i)] = (list, [i, i + 1])
+        g[("flag", i)] = (len, ("read", i))
+        g[("keep", i)] = (at_least, ("read", i), ("flag", i))
+        g[("chunk", i)] = (sum, ("keep", i))
+    g["total"] = (sum, [("chunk", i) for i in range(4)])
+    orig, fused, deps = fused_graph(g, keep={"total"})
+    # each partition's four tasks became one; the gather was left alone, so the
+    # four partitions still run in parallel
+    assert sorted(fused, key=repr) == sorted([("chunk", i) for i in range(4)] + ["total"], key=repr)
+    assert [n.key for n in fused[("chunk", 2)].nodes] == [("read", 2), ("flag", 2), ("keep", 2), ("chunk", 2)]
+    assert fused[("chunk", 2)].dependencies == frozenset()
+    check_consistent(fused, deps)
+    assert sync.get(g, "total") == sum(x for i in range(4) for x in (i, i + 1) if x >= 2)
+
+
+def test_partition_zero_is_not_swallowed_by_a_scalar_with_the_same_index():
+    # ("agg", 0) gathers every chunk: chunk 0 must stay its own task although
+    # its block index matches, or partition 0 would run after all the others
+    g = {("chunk", i): (inc, i) for i in range(3)}
+    g[("agg", 0)] = (sum, [("chunk", i) for i in range(3)])
+    _, fused, _ = fused_graph(g, keep={("agg", 0)})
+    assert ("chunk", 0) in fused
+
+
+def test_wide_fan_in_of_string_keys_is_not_fused():
+    g = {f"inc-{i}": (inc, i) for i in range(100)}
+    g["total"] = (sum, [f"inc-{i}" for i in range(100)])
+    _, fused, _ = fused_graph(g, keep={"total"})
+    assert len(fused) == 101

@@ -17,7 +17,7 @@ Node kinds::
     Ref(key)                          marks "the value of key" inside arguments
     Alias(key, target)                the value of another key
     Data(key, value)                  a literal value
-    Fused(key, nodes)                 a linear chain run as one node (see optimize.py)
+    Fused(nodes)                      a group of nodes run as one (see optimize.py)
 
 Dask's legacy tuple spec (``(func, *args)`` with keys anywhere in the arguments,
 nested lists/tuples/dicts of keys and tasks, strings that are not keys staying
@@ -31,6 +31,7 @@ list comprehension; only tasks with nested structure pay for a recursive walk.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Mapping
 
 from shoal.core.keys import is_key_like
@@ -221,37 +222,53 @@ class Data:
 
 
 class Fused:
-    """A linear chain of nodes run one after the other as a single node.
+    """Several nodes run one after the other as a single node.
 
-    ``nodes`` are in execution order; the last one computes ``key``.  The chain's
-    outside dependencies are those of its first node (the others depend only on
-    their predecessor, which is what makes the chain linear).
+    ``nodes`` are in an order where each comes after its dependencies; the last
+    one computes ``key`` and is the only one whose value leaves the group (see
+    ``optimize.fuse``).  Dependencies are the inner nodes' dependencies that are
+    not inner keys.  A linear chain passes each value straight to the next node;
+    a wider group (a per-partition diamond) keeps inner values in a local dict
+    looked up before the outside values.
     """
 
-    __slots__ = ("key", "nodes", "dependencies")
+    __slots__ = ("key", "nodes", "dependencies", "_linear")
 
     def __init__(self, nodes):
         self.nodes = tuple(nodes)
         self.key = self.nodes[-1].key
-        self.dependencies = self.nodes[0].dependencies
+        inner = {n.key for n in self.nodes}
+        deps = set()
+        for n in self.nodes:
+            deps.update(n.dependencies)
+        self.dependencies = frozenset(deps - inner)
+        self._linear = all(
+            n.dependencies == {prev.key} for prev, n in zip(self.nodes, self.nodes[1:])
+        )
 
     def __call__(self, values=None):
         nodes = self.nodes
         node = nodes[0]
         try:
-            result = node(values)
-            for nxt in nodes[1:]:
-                prev, node = node.key, nxt
-                result = node({prev: result})
+            if self._linear:
+                result = node(values)
+                for nxt in nodes[1:]:
+                    prev, node = node.key, nxt
+                    result = node({prev: result})
+                return result
+            local: dict = {}
+            scope = ChainMap(local, values) if values else local
+            for node in nodes:
+                local[node.key] = node(scope)
+            return local[self.key]
         except Exception as exc:
-            # name the inner task that failed, not the chain's last key
+            # name the inner task that failed, not the group's last key
             if not hasattr(exc, "_shoal_key"):
                 try:
                     exc._shoal_key = node.key
                 except AttributeError:
                     pass
             raise
-        return result
 
     @property
     def func(self):

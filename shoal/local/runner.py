@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from shoal import config
 from shoal.core.graph import cull, dependents_of, flatten_keys
 from shoal.core.keys import key_split, key_str
-from shoal.core.optimize import fuse_linear
+from shoal.core import optimize
 from shoal.core.order import order
 from shoal.core.spec import Data, Task, convert_graph
 from shoal.events import ComputationFinished, GraphSubmitted, TaskTransition, default_bus
@@ -81,7 +81,7 @@ def prepare(graph, keys, cache=None, fuse=None):
     if fuse is None:
         fuse = config.get("optimization.fuse.active", True)
     if fuse:
-        graph, dependents = fuse_linear(graph, dependents, keep=flat)
+        graph, dependents = optimize.fuse(graph, dependents, keep=flat)
     return graph, priority, dependents, flat
 
 
