@@ -279,14 +279,19 @@ def make_cases(quick: bool = False) -> list[Case]:
     ))
 
     def import_case(suffix: str) -> Case:
+        # The extras import numpy/pandas (~1 s each for Dask's): one round per
+        # repeat and at most 3 repeats keep them from dominating the run.
+        rounds = import_rounds if not suffix else 1
+
         def measure(lib: Lib) -> dict:
-            return import_module(lib.name + suffix, import_rounds)
+            return import_module(lib.name + suffix, rounds)
 
         return Case(
             workload="import", title=f"import shoal{suffix} / dask{suffix}",
             scheduler="fresh process",
             measure=measure, variants=["import"], unit="ms", reduce=import_reduce,
             targets={"import": TARGET_IMPORT} if not suffix else {},
+            max_repeat=3 if suffix else None,
         )
 
     cases.append(import_case(""))

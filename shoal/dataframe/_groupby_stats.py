@@ -86,41 +86,33 @@ def _concat(frames):
     return nonempty[0] if len(nonempty) == 1 else pd.concat(nonempty)
 
 
-def combine_moments(stacked, positions, groupby):
-    """Merge ``(n, mean, M2)`` rows of the same group (Chan et al., pairwise in one pass).
+def combine_moments(stacked, positions, ids, ngroups):
+    """Merge ``(n, mean, M2)`` rows of the same group (Chan et al., all at once).
 
-    With ``N = sum n_i`` and ``mean = sum n_i mean_i / N``:
-    ``M2 = sum M2_i + sum n_i (mean_i - mean)**2``; no sum of squares cancels.
+    *ids* numbers each row's group (``ngroup``).  With ``N = sum n_i`` and
+    ``mean = sum n_i mean_i / N``: ``M2 = sum M2_i + sum n_i (mean_i - mean)**2``,
+    so no sum of squares cancels.
     """
-    n = stacked[[f"n:{p}" for p in positions]].to_numpy("float64")
-    m = stacked[[f"mean:{p}" for p in positions]].to_numpy("float64")
-    m2 = stacked[[f"M2:{p}" for p in positions]].to_numpy("float64")
-    k = len(positions)
-    has = n > 0
-    w = np.where(has, n * np.where(has, m, 0.0), 0.0)
-    nw = pd.DataFrame(np.hstack([n, w]), index=stacked.index)
-    tot = groupby(nw).transform("sum").to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_rows = tot[:, k:] / tot[:, :k]
-        dev = np.where(has, n * (np.where(has, m, 0.0) - mean_rows) ** 2, 0.0)
-    dev = dev + np.nan_to_num(m2, nan=0.0)
-    sums = groupby(pd.DataFrame(np.hstack([n, w, dev]), index=stacked.index)).sum()
-    arr = sums.to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(arr[:, :k] > 0, arr[:, k:2 * k] / arr[:, :k], np.nan)
-    cols = ([f"n:{p}" for p in positions] + [f"mean:{p}" for p in positions]
-            + [f"M2:{p}" for p in positions])
-    return pd.DataFrame(np.hstack([arr[:, :k], mean, arr[:, 2 * k:]]), index=sums.index, columns=cols)
+    cols = {}
+    for p in positions:
+        n = stacked[f"n:{p}"].to_numpy("float64")
+        has = n > 0
+        m = np.where(has, stacked[f"mean:{p}"].to_numpy("float64"), 0.0)
+        total = np.bincount(ids, n, ngroups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.bincount(ids, n * m, ngroups) / total
+            mean[total == 0] = np.nan
+            dev = np.where(has, n * (m - mean[ids]) ** 2, 0.0)
+        dev += np.nan_to_num(stacked[f"M2:{p}"].to_numpy("float64"), nan=0.0)
+        cols[f"n:{p}"], cols[f"mean:{p}"] = total, mean
+        cols[f"M2:{p}"] = np.bincount(ids, dev, ngroups)
+    return cols
 
 
 def combine(pieces, nkeys, observed):
     """Merge pieces into one piece (same layout)."""
     stacked = _concat([p[0] for p in pieces])
-    level = _level(nkeys)
-
-    def groupby(frame):
-        return frame.groupby(level=level, sort=False, dropna=False, observed=observed)
-
+    g = stacked.groupby(level=_level(nkeys), sort=False, dropna=False, observed=observed)
     by_stat: dict = {}
     moments = []
     for c in stacked.columns:
@@ -129,11 +121,13 @@ def combine(pieces, nkeys, observed):
             by_stat.setdefault(stat, []).append(c)
         elif stat == "n":
             moments.append(int(c.split(":")[1]))
-    g = groupby(stacked)
     out = [getattr(g[cols], SIMPLE_MERGE[stat])(**({"min_count": 1} if stat == "sum" else {}))
-           for stat, cols in by_stat.items()]
+           for stat, cols in by_stat.items()]  # "size" comes first: never empty
     if moments:
-        out.append(combine_moments(stacked, moments, groupby))
+        # observed groups are numbered in result order, unobserved ones (zero rows) after
+        index = out[0].index
+        cols = combine_moments(stacked, moments, g.ngroup().to_numpy(), len(index))
+        out.append(pd.DataFrame(cols, index=index))
     frame = out[0] if len(out) == 1 else pd.concat(out, axis=1)
     distinct = {p: _concat([piece[1][p] for piece in pieces]).drop_duplicates()
                 for p in pieces[0][1]}
