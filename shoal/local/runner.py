@@ -33,6 +33,7 @@ small ones.
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import time
 from collections.abc import Mapping
@@ -42,7 +43,8 @@ from shoal.core.graph import cull, dependents_of, flatten_keys
 from shoal.core.keys import key_split, key_str
 from shoal.core import optimize
 from shoal.core.order import order
-from shoal.core.spec import Data, Task, convert_graph
+from shoal.core.spec import Alias, Data, Task, convert_graph
+from shoal.local.batch import execute_batch
 from shoal.events import ComputationFinished, GraphSubmitted, TaskTransition, default_bus
 from shoal.local.engine import LocalState
 
@@ -172,27 +174,52 @@ def _nbytes(value) -> int:
         return 0
 
 
+def _is_inline(node) -> bool:
+    """Nodes the loop runs itself: literals, aliases and item selection.
+
+    They cost less than a hand-off, and for processes running them here means a
+    value is never shipped to a worker just to be returned (a literal) or to
+    have one piece picked out of it (a shuffle's ``getitem``).
+    """
+    t = type(node)
+    return t is Data or t is Alias or (t is Task and node.func is operator.getitem)
+
+
 def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
     inflight = 0
     capacity = backend.capacity
     ordered = getattr(backend, "ordered", False)
     watch = bus.wants("task")
+    graph = state.graph
+
+    def finish(outcomes):
+        if watch:
+            _publish_outcomes(bus, run_id, state, backend, outcomes)
+        for key, ok, value, _, _, _ in outcomes:
+            if not ok:
+                _raise_task_error(key, value)
+            state.finish(key, value)
+
     while state.pending:
         while state.ready and inflight < capacity:
-            backend.submit(state.pop_ready(sizer.size(state), ordered), state)
+            keys = state.pop_ready(sizer.size(state), ordered)
+            inline = [k for k in keys if _is_inline(graph[k])]
+            if inline:
+                finish(execute_batch(inline, graph, state.data))
+                if len(inline) == len(keys):
+                    continue
+                skip = set(inline)
+                keys = [k for k in keys if k not in skip]
+            backend.submit(keys, state)
             inflight += 1
         if not inflight:
+            if state.ready or not state.pending:
+                continue
             raise RuntimeError("shoal engine stalled: tasks are waiting but none is ready")
         for outcomes in backend.wait():
             inflight -= 1
             sizer.learn(state, outcomes)
-            if watch:
-                _publish_outcomes(bus, run_id, state, backend, outcomes)
-            finish = state.finish
-            for key, ok, value, _, _, _ in outcomes:
-                if not ok:
-                    _raise_task_error(key, value)
-                finish(key, value)
+            finish(outcomes)
 
 
 # keyword arguments Dask's local schedulers take that mean nothing here
