@@ -3,7 +3,7 @@
 A *piece* is what one task hands to the next: ``(stats, distinct)`` where
 
 - ``stats`` is a DataFrame with one row per group seen so far, indexed by the
-  group keys (levels named ``k0``, ``k1`` ...), with columns named
+  group keys (one level per key, in order), with columns named
   ``"<stat>:<position>"`` (``position`` indexes the list of value columns) plus
   ``"size"``;
 - ``distinct`` maps a position to a DataFrame of distinct ``(k0, ..., v)`` rows

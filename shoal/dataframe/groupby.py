@@ -41,9 +41,16 @@ e.g. ``df.a % 3``); the latter are attached partition-wise as temporary
 columns, and the result's index takes the Series' names back.  ``sort``,
 ``dropna`` and ``observed`` are passed to pandas at every step.
 
+``nunique`` carries distinct ``(keys, value)`` pairs rather than one row per
+group, so its memory is bounded by the number of such pairs.  Partial sums skip
+all-null groups (``min_count=1``) and the final step fills pandas' empty sum
+back (0, ``''``), so object columns of strings concatenate as in pandas.
+
 Not supported (clear errors): ``apply`` / ``transform`` (use ``map_partitions``
 or a shuffle), callables in ``agg``, ``level=``, ``as_index=False``,
-``split_out > 1``.
+``split_out > 1``, ``mean``/``var``/``std`` of datetime or timedelta columns,
+keyword arguments other than ``numeric_only``, ``ddof`` and ``dropna``
+(``nunique``).  ``group_keys`` is accepted and ignored (it only affects ``apply``).
 """
 
 from __future__ import annotations
@@ -109,7 +116,7 @@ class _Spec:
             elif isinstance(b, _Frame):
                 raise TypeError("groupby keys must be column labels or shoal Series, "
                                 f"not a {type(b).__name__}")
-            elif isinstance(b, (pd.Series, pd.Index, pd.DataFrame)) or callable(b) or isinstance(b, dict):
+            elif isinstance(b, (pd.Series, pd.Index, pd.DataFrame, dict)) or callable(b):
                 raise NotImplementedError(
                     "groupby by a pandas object, a function or a mapping is not supported; "
                     "compute the key as a shoal Series aligned with the frame "
@@ -136,12 +143,7 @@ class _Spec:
 
     def sample(self, selection):
         """pandas' group-by of the two-row stand-in, as the user wrote it."""
-        meta = self.frame._meta
-        sample = nonempty(meta)
-        # nonempty gives object columns str dtype (pandas 3 infers it); restore them
-        fix = {c: dt for c, dt, st in zip(meta.columns, meta.dtypes, sample.dtypes) if st != dt}
-        if fix:
-            sample = sample.astype(fix)
+        sample = nonempty(self.frame._meta)
         if self.is_series:
             obj = sample[_VALUE].rename(self.value_name)
         else:
@@ -172,7 +174,8 @@ class GroupBy:
             raise NotImplementedError("groupby(as_index=False) is not supported; call "
                                       "reset_index() on the computed result")
         if not isinstance(frame, (DataFrame, Series)):
-            raise TypeError(f"groupby needs a shoal DataFrame or Series, got {type(frame).__name__}")
+            raise TypeError("groupby needs a shoal DataFrame or Series, "
+                            f"got {type(frame).__name__}")
         self._spec = _Spec(frame, by, sort, dropna, observed)
         self._selection = _VALUE if isinstance(frame, Series) else None
 
