@@ -30,9 +30,36 @@ import time
 
 from benchmarks.workloads import REPO, Case, Unavailable, load_libs, make_cases, warm_up
 
-START = "<!-- results:start -->"
-END = "<!-- results:end -->"
-WORKLOADS = ("many-objects", "sum-of-incs", "tree-reduction", "graph-construction", "import")
+SUITES = {
+    "core": ("many-objects", "sum-of-incs", "tree-reduction", "graph-construction", "import"),
+    "bag": ("bag-letters", "bag-json"),
+    "dataframe": ("flights", "flights-memory"),
+    "array": ("array-mean", "array-sum-transpose", "array-matmul"),
+}
+WORKLOADS = tuple(w for names in SUITES.values() for w in names)
+
+
+def markers(suite: str) -> tuple[str, str]:
+    """The markdown markers around one suite's results block."""
+    if suite == "core":
+        return "<!-- results:start -->", "<!-- results:end -->"
+    return f"<!-- results-{suite}:start -->", f"<!-- results-{suite}:end -->"
+
+
+def suite_cases(suite: str, quick: bool) -> list:
+    if suite == "core":
+        return make_cases(quick=quick)
+    if suite == "bag":
+        from benchmarks.bag_workloads import make_bag_cases
+
+        return make_bag_cases(quick)
+    if suite == "dataframe":
+        from benchmarks.dataframe_workloads import make_dataframe_cases
+
+        return make_dataframe_cases(quick)
+    from benchmarks.array_workloads import make_array_cases
+
+    return make_array_cases(quick)
 HEADERS = ("workload", "scheduler", "shoal", "dask", "shoal/dask", "runs", "target")
 
 
@@ -42,13 +69,16 @@ def parse_args(argv=None):
     p.add_argument("--repeat", type=int, default=None, help="repeats per case (default 5, 3 with --quick)")
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help=f"workloads to run, comma-separated: {', '.join(WORKLOADS)}")
+    p.add_argument("--suite", default="core", choices=sorted(SUITES),
+                   help="which workloads: core (delayed + schedulers + import), bag, dataframe, array")
     p.add_argument("--json", metavar="PATH", help="write results as JSON")
     p.add_argument("--markdown", metavar="PATH", help="write the table into this markdown file")
     args = p.parse_args(argv)
     only = {n.strip() for item in args.only for n in item.split(",") if n.strip()}
-    unknown = only - set(WORKLOADS)
+    unknown = only - set(SUITES[args.suite])
     if unknown:
-        p.error(f"unknown workload(s) {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}")
+        p.error(f"unknown workload(s) {', '.join(sorted(unknown))} for --suite {args.suite}; "
+                f"choose from {', '.join(SUITES[args.suite])}")
     args.only = only
     if args.repeat is None:
         args.repeat = 3 if args.quick else 5
@@ -105,6 +135,10 @@ def fmt_value(seconds: float, unit: str) -> str:
         return f"{seconds * 1e6:.1f} us/task"
     if unit == "ms":
         return f"{seconds * 1e3:.1f} ms"
+    if unit == "MB":
+        return f"{seconds:.0f} MB"
+    if unit == "x":
+        return f"{seconds:.2f}x"
     return f"{seconds:.4f} s" if seconds < 1 else f"{seconds:.2f} s"
 
 
@@ -231,8 +265,9 @@ def command_line() -> str:
 
 def results_block(rows, meta, args, elapsed) -> str:
     m = meta["machine"]
+    start, end = markers(args.suite)
     lines = [
-        START,
+        start,
         f"Command: `{meta['command']}` (from the repository root, with the project's "
         f"virtual environment's python)",
         "",
@@ -249,7 +284,7 @@ def results_block(rows, meta, args, elapsed) -> str:
         for title, name, err in failures:
             last = err.strip().splitlines()[-1] if err.strip() else "unavailable"
             lines.append(f"- {title}: {name} failed: `{last.strip()}`")
-    lines.append(END)
+    lines.append(end)
     return "\n".join(lines)
 
 
@@ -264,14 +299,15 @@ below 1 means shoal is faster.  Regenerate the table with:
 """
 
 
-def write_markdown(path: str, block: str) -> None:
+def write_markdown(path: str, block: str, suite: str = "core") -> None:
+    start, end = markers(suite)
     text = ""
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             text = f.read()
-    if START in text and END in text and text.index(START) < text.index(END):
-        before = text[: text.index(START)]
-        after = text[text.index(END) + len(END):]
+    if start in text and end in text and text.index(start) < text.index(end):
+        before = text[: text.index(start)]
+        after = text[text.index(end) + len(end):]
         text = before + block + after
     else:
         text = (text.rstrip() + "\n\n" if text.strip() else INTRO) + block + "\n"
@@ -282,7 +318,7 @@ def write_markdown(path: str, block: str) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cases = [c for c in make_cases(quick=args.quick) if not args.only or c.workload in args.only]
+    cases = [c for c in suite_cases(args.suite, args.quick) if not args.only or c.workload in args.only]
     libs = load_libs()
     print(f"shoal vs dask: {len(cases)} cases, {args.repeat} repeats"
           f"{' (quick)' if args.quick else ''}", flush=True)
@@ -312,7 +348,7 @@ def main(argv=None) -> int:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=2)
     if args.markdown:
-        write_markdown(args.markdown, results_block(rows, meta, args, elapsed))
+        write_markdown(args.markdown, results_block(rows, meta, args, elapsed), args.suite)
         print(f"wrote {args.markdown}")
     return 0
 

@@ -1,0 +1,54 @@
+"""Blocked NumPy arrays, spelled like ``dask.array``: ``import shoal.array as da``.
+
+::
+
+    x = da.random.random((10000, 10000), chunks=(1000, 1000))   # 100 blocks, nothing computed
+    m = (x + x.T).mean(axis=0)                                   # a graph of tasks
+    m.compute()                                                  # numpy.ndarray, on threads
+
+Each block is a ``numpy.ndarray``; every operation adds one layer of tasks keyed
+``(name, i, j, ...)`` (see ``shoal/array/core.py`` for the module map).  Results
+equal NumPy's on the whole data.  The names below are the public surface;
+``shoal.array.random`` holds the random constructors.
+"""
+
+import numpy as _np
+
+from shoal.array import random
+from shoal.array.blockwise import UFUNCS as _UFUNCS
+from shoal.array.blockwise import elemwise, map_blocks, where, wrap_ufunc
+from shoal.array.core import AUTO_CHUNK_BYTES, Array, asarray, from_array, normalize_chunks
+from shoal.array.creation import (arange, concatenate, empty, eye, from_delayed, full, full_like,
+                                  linspace, ones, ones_like, stack, zeros, zeros_like)
+from shoal.array.io import store, to_hdf5
+from shoal.array.linalg import dot, matmul, tensordot
+from shoal.array.rechunk import rechunk, reshape, squeeze, transpose
+from shoal.array.reductions import (all, any, argmax, argmin, max, mean, min, prod, std, sum,
+                                    var)
+from shoal.base import compute, persist
+
+for _name in _UFUNCS:
+    globals()[_name] = wrap_ufunc(getattr(_np, _name))
+abs = globals()["absolute"]
+
+
+def ravel(x):
+    return reshape(x, (-1,))
+
+
+def round(x, decimals=0):
+    return asarray(x).round(decimals)
+
+
+def clip(x, min=None, max=None):
+    return asarray(x).clip(min, max)
+
+
+__all__ = [
+    "AUTO_CHUNK_BYTES", "Array", "abs", "all", "any", "arange", "argmax", "argmin", "asarray",
+    "clip", "compute", "concatenate", "dot", "elemwise", "empty", "eye", "from_array",
+    "from_delayed", "full", "full_like", "linspace", "map_blocks", "matmul", "max", "mean", "min",
+    "normalize_chunks", "ones", "ones_like", "persist", "prod", "random", "ravel", "rechunk",
+    "reshape", "round", "squeeze", "stack", "std", "store", "sum", "tensordot", "to_hdf5",
+    "transpose", "var", "where", "zeros", "zeros_like", *_UFUNCS,
+]

@@ -1,0 +1,279 @@
+"""Reductions as trees: chunk every block, combine a few partials at a time, aggregate.
+
+::
+
+    x: 3 x 4 blocks, x.sum(axis=0)          split_every=2 along axis 0
+
+    chunk:      c00 c01 c02 c03             np.sum(block, axis=0, keepdims=True)
+                c10 c11 c12 c13             (one task per block; a block produced
+                c20 c21 c22 c23              by a one-input task fuses with it)
+    combine:   [c00 c10] [c01 c11] ...      merge partials two at a time along
+               [c20]     [c21]     ...      the reduced axes only
+    aggregate: one task per output block    merge what is left, drop the axes
+
+Partials keep the reduced axes with length 1, so a combine task receives
+partials of one shape and merges them element by element (``chunk.py`` lists the
+partial of each reduction).  No task holds more than ``split_every`` partials,
+and the static order finishes one branch before starting the next, so a
+reduction holds about (workers x one block) + (tree depth x split_every partials)
+whatever the size of the array.
+
+``split_every`` is a total fan-in (default :data:`SPLIT_EVERY`, 16); with several
+reduced axes each gets about its n-th root, at least 2.  A dict ``{axis: n}``
+sets it per axis.
+
+``mean`` carries ``(count, sum)``; ``var`` / ``std`` carry ``(count, mean, M2)``
+merged with Chan's pairwise formula.  Sums are accumulated in float64 for
+integer, boolean and low-precision float input and cast to NumPy's result dtype
+at the end.  ``argmin`` / ``argmax`` carry global indices with their values and
+break ties (and NaNs) towards the lowest index, as NumPy does.
+"""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+
+import numpy as np
+
+from shoal.array import chunk
+from shoal.array.core import Array, offsets
+from shoal.collection import merge_layers
+from shoal.core.spec import Ref, Task
+from shoal.core.tokenize import tokenize
+
+__all__ = ["SPLIT_EVERY", "all", "any", "argmax", "argmin", "max", "mean", "min", "prod",
+           "reduction", "std", "sum", "var"]
+
+SPLIT_EVERY = 16
+"""Default fan-in of a combine task."""
+
+
+def normalize_axis(axis, ndim: int) -> tuple:
+    """A sorted tuple of non-negative axes; ``numpy.exceptions.AxisError`` if out of range."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, numbers.Integral) or not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(f"axis {a} is out of bounds for array of dimension {ndim}")
+        a = int(a) % ndim
+        if a in out:
+            raise ValueError(f"duplicate value in 'axis': {axis!r}")
+        out.append(a)
+    return tuple(sorted(out))
+
+
+def _factors(split_every, axes):
+    if split_every is None:
+        split_every = SPLIT_EVERY
+    if isinstance(split_every, dict):
+        default = builtins.max(int(SPLIT_EVERY ** (1 / builtins.max(len(axes), 1))), 2)
+        out = {a: int(split_every.get(a, default)) for a in axes}
+    else:
+        if int(split_every) < 2:
+            raise ValueError(f"split_every must be at least 2, got {split_every}")
+        each = builtins.max(int(round(split_every ** (1 / builtins.max(len(axes), 1)), 6)), 2)
+        out = {a: each for a in axes}
+    for a, n in out.items():
+        if n < 2:
+            raise ValueError(f"split_every for axis {a} must be at least 2, got {n}")
+    return out
+
+
+def reduction(x, axis, keepdims, dtype, chunk_func, combine_func, aggregate_func, *, prefix,
+              split_every=None, chunk_kwargs=None, block_kwargs=None, combine_kwargs=None,
+              aggregate_kwargs=None, token_extra=()):
+    """The tree of tasks reducing *x* over the tuple *axis*; see the module docstring.
+
+    ``chunk_func(block, **chunk_kwargs, **block_kwargs(idx))``, ``combine_func(parts,
+    **combine_kwargs)`` and ``aggregate_func(parts, **aggregate_kwargs)``; the
+    output has *x*'s chunks on the other axes and one block of length 1 on the
+    reduced ones (or none, without ``keepdims``).
+    """
+    ck, cbk, ak = chunk_kwargs or {}, combine_kwargs or {}, aggregate_kwargs or {}
+    factors = _factors(split_every, axis)
+    token = tokenize(x, prefix, axis, keepdims, dtype, chunk_func, combine_func, aggregate_func,
+                     ck, cbk, ak, factors, token_extra)
+    name = f"{prefix}-{token}"
+    layer = {}
+    level_name = f"{prefix}-chunk-{token}"
+    level = {}
+    for idx in np.ndindex(*x.numblocks):
+        key = (level_name, *idx)
+        extra = block_kwargs(idx) if block_kwargs else {}
+        layer[key] = Task(key, chunk_func, Ref(x._key(idx)), **ck, **extra)
+        level[idx] = key
+    nb = list(x.numblocks)
+    depth = 0
+    while builtins.any(nb[a] > factors[a] for a in axis):
+        depth += 1
+        level_name = f"{prefix}-combine-{token}-{depth}"
+        level = _group(level, axis, {a: factors[a] if nb[a] > factors[a] else nb[a] for a in axis},
+                       level_name, combine_func, cbk, layer)
+        for a in axis:
+            nb[a] = -(-nb[a] // factors[a]) if nb[a] > factors[a] else 1
+    whole = {a: nb[a] for a in axis}
+    _group(level, axis, whole, name, aggregate_func, ak, layer, final=True, keepdims=keepdims)
+    out_chunks = []
+    for d, c in enumerate(x.chunks):
+        if d in axis:
+            if keepdims:
+                out_chunks.append((1,))
+        else:
+            out_chunks.append(c)
+    return Array(merge_layers(x, name=name, layer=layer), name, out_chunks, dtype)
+
+
+def _group(level, axis, factors, name, func, kwargs, layer, final=False, keepdims=True):
+    groups: dict = {}
+    for idx in sorted(level):
+        new = tuple(i // factors[d] if d in factors else i for d, i in enumerate(idx))
+        groups.setdefault(new, []).append(level[idx])
+    out = {}
+    for new, keys in groups.items():
+        if final and not keepdims:
+            new = tuple(i for d, i in enumerate(new) if d not in factors)
+        key = (name, *new)
+        layer[key] = Task(key, func, [Ref(k) for k in keys], **kwargs)
+        out[new] = key
+    return out
+
+
+def _result_dtype(func, x, **kwargs):
+    with np.errstate(all="ignore"):
+        return np.asarray(func(np.ones((1,) * builtins.max(x.ndim, 1), dtype=x.dtype), **kwargs)).dtype
+
+
+def _as_array(x):
+    if isinstance(x, Array):
+        return x
+    from shoal.array.core import asarray
+
+    return asarray(x)
+
+
+# -- sum, prod, min, max, any, all ------------------------------------------------------
+
+def _simple(x, how, func, merge, axis, keepdims, split_every, dtype=None):
+    x = _as_array(x)
+    axes = normalize_axis(axis, x.ndim)
+    kw = {"dtype": dtype} if dtype is not None else {}
+    out_dtype = _result_dtype(func, x, **kw)
+    if how in ("sum", "prod") and dtype is None:
+        kw = {"dtype": out_dtype}
+    if how in ("min", "max") and x.size == 0 and builtins.any(x.shape[a] == 0 for a in axes):
+        raise ValueError(f"zero-size array to reduction operation {how}imum which has no identity")
+    return reduction(
+        x, axes, keepdims, out_dtype, chunk.reduce_chunk, chunk.reduce_combine, chunk.reduce_aggregate,
+        prefix=how, split_every=split_every,
+        chunk_kwargs={"func": func, "axis": axes, "kwargs": kw},
+        combine_kwargs={"merge": merge},
+        aggregate_kwargs={"merge": merge, "axis": axes, "keepdims": keepdims, "dtype": out_dtype},
+    )
+
+
+def sum(x, axis=None, dtype=None, keepdims=False, split_every=None):
+    return _simple(x, "sum", np.sum, np.add, axis, keepdims, split_every, dtype)
+
+
+def prod(x, axis=None, dtype=None, keepdims=False, split_every=None):
+    return _simple(x, "prod", np.prod, np.multiply, axis, keepdims, split_every, dtype)
+
+
+def min(x, axis=None, keepdims=False, split_every=None):
+    return _simple(x, "min", np.min, np.minimum, axis, keepdims, split_every)
+
+
+def max(x, axis=None, keepdims=False, split_every=None):
+    return _simple(x, "max", np.max, np.maximum, axis, keepdims, split_every)
+
+
+def any(x, axis=None, keepdims=False, split_every=None):
+    return _simple(x, "any", np.any, np.logical_or, axis, keepdims, split_every)
+
+
+def all(x, axis=None, keepdims=False, split_every=None):
+    return _simple(x, "all", np.all, np.logical_and, axis, keepdims, split_every)
+
+
+# -- mean, var, std -----------------------------------------------------------------
+
+def _accumulator(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        return np.dtype(np.complex128) if dtype.itemsize <= 16 else dtype
+    if dtype.kind == "f" and dtype.itemsize > 8:
+        return dtype
+    return np.dtype(np.float64)
+
+
+def mean(x, axis=None, dtype=None, keepdims=False, split_every=None):
+    x = _as_array(x)
+    axes = normalize_axis(axis, x.ndim)
+    out_dtype = _result_dtype(np.mean, x, **({"dtype": dtype} if dtype is not None else {}))
+    acc = _accumulator(out_dtype if dtype is not None else x.dtype)
+    return reduction(
+        x, axes, keepdims, out_dtype, chunk.mean_chunk, chunk.mean_combine, chunk.mean_aggregate,
+        prefix="mean", split_every=split_every,
+        chunk_kwargs={"axis": axes, "acc": acc},
+        aggregate_kwargs={"axis": axes, "keepdims": keepdims, "dtype": out_dtype},
+    )
+
+
+def _moments(x, how, axis, dtype, ddof, keepdims, split_every):
+    x = _as_array(x)
+    axes = normalize_axis(axis, x.ndim)
+    kw = {"dtype": dtype} if dtype is not None else {}
+    out_dtype = _result_dtype(np.var, x, **kw)
+    acc = _accumulator(dtype if dtype is not None else x.dtype)
+    return reduction(
+        x, axes, keepdims, out_dtype, chunk.moment_chunk, chunk.moment_combine,
+        chunk.moment_aggregate, prefix=how, split_every=split_every,
+        chunk_kwargs={"axis": axes, "acc": acc},
+        aggregate_kwargs={"axis": axes, "keepdims": keepdims, "dtype": out_dtype, "ddof": ddof,
+                          "how": how},
+    )
+
+
+def var(x, axis=None, dtype=None, ddof=0, keepdims=False, split_every=None):
+    return _moments(x, "var", axis, dtype, ddof, keepdims, split_every)
+
+
+def std(x, axis=None, dtype=None, ddof=0, keepdims=False, split_every=None):
+    return _moments(x, "std", axis, dtype, ddof, keepdims, split_every)
+
+
+# -- argmin, argmax ------------------------------------------------------------------
+
+def _arg(x, how, axis, keepdims, split_every):
+    x = _as_array(x)
+    if x.size == 0:
+        raise ValueError(f"attempt to get arg{how} of an empty sequence")
+    if axis is not None and not isinstance(axis, numbers.Integral):
+        raise TypeError(f"arg{how} takes one axis (an int) or None, got {axis!r}")
+    axes = normalize_axis(axis, x.ndim)
+    starts = [offsets(c) for c in x.chunks]
+    shape = x.shape
+
+    def block_kwargs(idx):
+        return {"offset": tuple(s[i] for s, i in zip(starts, idx))}
+
+    return reduction(
+        x, axes, keepdims, np.dtype(np.intp), chunk.arg_chunk, chunk.arg_combine,
+        chunk.arg_aggregate, prefix=f"arg{how}", split_every=split_every,
+        chunk_kwargs={"axis": None if axis is None else axes, "how": how, "shape": shape},
+        block_kwargs=block_kwargs,
+        combine_kwargs={"how": how},
+        aggregate_kwargs={"axis": None if axis is None else axes, "keepdims": keepdims, "how": how},
+    )
+
+
+def argmin(x, axis=None, keepdims=False, split_every=None):
+    return _arg(x, "min", axis, keepdims, split_every)
+
+
+def argmax(x, axis=None, keepdims=False, split_every=None):
+    return _arg(x, "max", axis, keepdims, split_every)
+

@@ -1,0 +1,280 @@
+"""shoal.array element-wise operations and reductions, compared with NumPy."""
+
+import operator
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import shoal.array as da
+
+CHUNKINGS = [(4, 5), ((3, 3, 3, 4), (17,)), (13, 1), ((1, 12), (16, 1))]
+DTYPES = [np.float64, np.int64, bool, np.float32, np.int8]
+
+
+def make(dtype, shape=(13, 17), seed=0):
+    rng = np.random.default_rng(seed)
+    if dtype is bool:
+        return rng.random(shape) > 0.5
+    if np.dtype(dtype).kind == "f":
+        return (rng.standard_normal(shape) * 10).astype(dtype)
+    return rng.integers(-20 if np.dtype(dtype).kind == "i" else 0, 20, shape).astype(dtype)
+
+
+# -- element-wise ---------------------------------------------------------------------
+
+BINARY = [operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
+          operator.mod, operator.pow, operator.lt, operator.le, operator.eq, operator.ne,
+          operator.gt, operator.ge]
+
+
+@pytest.mark.parametrize("op", BINARY, ids=lambda o: o.__name__)
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_binary_operators(op, dtype):
+    a, b = make(dtype), make(dtype, seed=1)
+    if op is operator.pow:
+        a, b = np.abs(a), np.abs(b) % 3
+    if op in (operator.truediv, operator.floordiv, operator.mod):
+        b = np.where(b == 0, 3, b).astype(dtype)
+    x, y = da.from_array(a, chunks=(4, 5)), da.from_array(b, chunks=(6, 3))  # unequal chunks
+    with np.errstate(all="ignore"):
+        expected = op(a, b)
+        for got in (op(x, y), op(x, b), op(a, y), op(x, 2), op(3, y)):
+            assert isinstance(got, da.Array)
+        assert_allclose(op(x, y).compute(), expected)
+        assert op(x, y).dtype == expected.dtype
+        assert_allclose(op(x, b).compute(), expected)
+        assert_allclose(op(a, y).compute(), expected)
+        assert_allclose(op(x, 2).compute(), op(a, 2))
+        assert_allclose(op(3, y).compute(), op(3, b))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, bool, np.uint8])
+def test_bitwise_and_unary(dtype):
+    a, b = make(dtype), make(dtype, seed=3)
+    x, y = da.from_array(a, chunks=5), da.from_array(b, chunks=4)
+    for op in (operator.and_, operator.or_, operator.xor):
+        assert_array_equal(op(x, y).compute(), op(a, b))
+    assert_array_equal((~x).compute(), ~a)
+    if dtype is not bool:
+        assert_array_equal((-x).compute(), -a)
+        assert_array_equal(abs(x).compute(), abs(a))
+        assert_array_equal((x << 1).compute(), a << 1)
+        assert_array_equal((+x).compute(), +a)
+
+
+def test_scalar_promotion_follows_numpy():
+    a = np.arange(10, dtype=np.int8)
+    x = da.from_array(a, chunks=3)
+    assert (x + 1).dtype == (a + 1).dtype == np.int8
+    assert (x + 1.5).dtype == (a + 1.5).dtype
+    assert (x.astype(np.float32) * 2.0).dtype == np.float32
+    with pytest.raises(OverflowError):
+        x + 1000  # NumPy 2 refuses an out-of-range Python int for int8
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+@pytest.mark.parametrize("ufunc", [np.sin, np.exp, np.sqrt, np.isnan, np.negative, np.floor])
+def test_unary_ufuncs_return_arrays(chunks, ufunc):
+    a = np.abs(make(np.float64))
+    x = da.from_array(a, chunks=chunks)
+    out = ufunc(x)
+    assert isinstance(out, da.Array) and out.dtype == ufunc(a).dtype
+    assert_allclose(out.compute(), ufunc(a))
+    assert_allclose(getattr(da, ufunc.__name__)(x).compute(), ufunc(a))
+
+
+def test_binary_ufuncs_and_namespace():
+    a, b = make(np.float64), make(np.float64, seed=2)
+    x, y = da.from_array(a, chunks=4), da.from_array(b, chunks=(5, 6))
+    for uf in (np.maximum, np.minimum, np.arctan2, np.hypot, np.logaddexp):
+        got = uf(x, y)
+        assert isinstance(got, da.Array)
+        assert_allclose(got.compute(), uf(a, b))
+    assert_allclose(np.add(x, y, dtype=np.float32).compute(), np.add(a, b, dtype=np.float32))
+    assert np.add(x, y, dtype=np.float32).dtype == np.float32
+    assert_allclose(da.maximum(x, 0).compute(), np.maximum(a, 0))
+    assert isinstance(da.sin(1.0), float)  # plain values stay eager
+    assert_allclose(np.add.reduce(x, axis=1).compute(), np.add.reduce(a, axis=1))
+    with pytest.raises(TypeError):
+        np.add(x, y, out=np.empty_like(a))
+
+
+@pytest.mark.parametrize("left, right", [
+    ((13, 17), (17,)), ((13, 1), (1, 17)), ((13, 17), (13, 1)), ((3, 1, 17), (13, 17)),
+    ((1,), (13, 17)), ((), (13, 17)),
+])
+def test_broadcasting(left, right):
+    a, b = make(np.float64, left), make(np.float64, right, seed=5)
+    x = da.from_array(a, chunks=4)
+    y = da.from_array(b, chunks=5)
+    expected = a + b
+    got = x + y
+    assert got.shape == expected.shape
+    assert_allclose(got.compute(), expected)
+    assert_allclose((x + b).compute(), expected)
+    assert_allclose((a + y).compute(), expected)
+
+
+def test_broadcast_error_names_both_shapes():
+    x = da.ones((13, 17), chunks=4)
+    y = da.ones((13, 16), chunks=4)
+    with pytest.raises(ValueError, match=r"\(13, 17\).*\(13, 16\)"):
+        x + y
+    with pytest.raises(ValueError, match=r"\(13, 17\).*\(4,\)"):
+        x * np.ones(4)
+
+
+def test_where_and_astype():
+    a = make(np.float64)
+    x = da.from_array(a, chunks=(4, 5))
+    assert_allclose(da.where(x > 0, x, 0).compute(), np.where(a > 0, a, 0))
+    assert_allclose(da.where(a > 0, x, -x).compute(), np.where(a > 0, a, -a))
+    assert_allclose(np.where(x > 0, 1.0, x[0]).compute(), np.where(a > 0, 1.0, a[0]))
+    with pytest.raises(NotImplementedError):
+        da.where(x > 0)
+    for dt in (np.int32, bool, np.float32, np.complex64):
+        y = x.astype(dt)
+        assert y.dtype == dt
+        assert_array_equal(y.compute(), a.astype(dt))
+    assert x.astype(np.float64) is x
+    with pytest.raises(TypeError, match="cast"):
+        x.astype(np.int32, casting="safe")
+
+
+def test_elementwise_chains_fuse_per_block():
+    from shoal.core.graph import dependents_of
+    from shoal.core.optimize import fuse
+
+    x = da.ones((100, 100), chunks=10)
+    y = (np.sin(x) * 2 + 1).sum()
+    graph = y.__shoal_graph__()
+    fused, _ = fuse(graph, dependents_of(graph), keep=[(y.name,)])
+    # each block: ones -> sin -> mul -> add -> sum-chunk is one fused task
+    assert len(fused) < len(graph) / 4
+    assert_allclose(y.compute(), (np.sin(np.ones((100, 100))) * 2 + 1).sum())
+
+
+def test_map_blocks():
+    a = make(np.float64)
+    x = da.from_array(a, chunks=(4, 5))
+    assert_allclose(x.map_blocks(lambda b: b * 2).compute(), a * 2)
+    assert_allclose(da.map_blocks(np.add, x, x.T.T, dtype=float).compute(), a + a)
+    # block_id, a changed block shape declared via chunks=
+    y = x.map_blocks(lambda b, block_id=None: np.full((1, 1), block_id[0] * 10 + block_id[1]),
+                     chunks=(1, 1), dtype=int)
+    assert y.shape == (4, 4)
+    assert_array_equal(y.compute(), np.arange(4)[:, None] * 10 + np.arange(4))
+    # drop_axis rechunks the dropped dimension to one block; new_axis adds one
+    s = x.map_blocks(lambda b: b.sum(axis=1), drop_axis=1, dtype=float)
+    assert s.shape == (13,)
+    assert_allclose(s.compute(), a.sum(axis=1))
+    n = x.map_blocks(lambda b: b[None], new_axis=0)
+    assert n.shape == (1, 13, 17)
+    assert_allclose(n.compute(), a[None])
+    assert x.map_blocks(np.sqrt).dtype == np.float64
+    assert x.map_blocks(lambda b: b.astype(np.int16)).dtype == np.int16  # inferred
+    assert x.map_blocks(lambda b: b, token="ident").name.startswith("ident-")
+    with pytest.raises(ValueError, match="blocks"):
+        da.map_blocks(np.add, x, da.from_array(a, chunks=(5, 5)))
+
+
+# -- reductions ---------------------------------------------------------------------
+
+AXES = [None, 0, 1, (0, 1), (1, 0), -1]
+REDUCTIONS = ["sum", "prod", "min", "max", "mean", "var", "std", "any", "all"]
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_reductions_match_numpy(chunks, dtype):
+    a = make(dtype)
+    if np.dtype(dtype).kind in "iu" and dtype is not bool:
+        a = (a % 3).astype(dtype)  # keep prod in range
+    elif np.dtype(dtype).kind == "f":
+        a = (a / 40 + 1).astype(dtype)
+    x = da.from_array(a, chunks=chunks)
+    for name in REDUCTIONS:
+        for axis in AXES:
+            for keepdims in (False, True):
+                expected = getattr(a, name)(axis=axis, keepdims=keepdims)
+                got = getattr(x, name)(axis=axis, keepdims=keepdims, split_every=2)
+                assert got.shape == np.shape(expected), (name, axis)
+                assert got.dtype == np.asarray(expected).dtype, (name, axis, got.dtype)
+                rtol = 1e-4 if np.dtype(dtype) == np.float32 or name == "prod" else 1e-7
+                assert_allclose(got.compute(), expected, rtol=rtol, err_msg=f"{name} {axis}")
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+@pytest.mark.parametrize("dtype", [np.float64, np.int64, bool])
+def test_arg_reductions(chunks, dtype):
+    a = make(dtype)
+    if dtype is not bool:
+        a = a // 4  # many ties: the first occurrence must win
+    x = da.from_array(a, chunks=chunks)
+    for name in ("argmin", "argmax"):
+        for axis in (None, 0, 1, -1):
+            for keepdims in (False, True):
+                expected = getattr(a, name)(axis=axis, keepdims=keepdims)
+                got = getattr(x, name)(axis=axis, keepdims=keepdims, split_every=2)
+                assert got.dtype == expected.dtype
+                assert_array_equal(got.compute(), expected, err_msg=f"{name} {axis}")
+
+
+def test_nan_handling_matches_numpy():
+    a = make(np.float64)
+    a[3, 4] = a[10, 1] = np.nan
+    x = da.from_array(a, chunks=(4, 5))
+    for name in ("sum", "min", "max", "mean", "argmin", "argmax"):
+        for axis in (None, 0, 1):
+            assert_allclose(getattr(x, name)(axis=axis).compute(), getattr(a, name)(axis=axis))
+
+
+def test_reduction_options():
+    a = make(np.int64) % 5
+    x = da.from_array(a, chunks=(2, 3))
+    assert x.sum(dtype=np.int8).dtype == np.int8
+    assert_array_equal(x.sum(axis=0, dtype=np.float32).compute(), a.sum(axis=0, dtype=np.float32))
+    assert_allclose(x.var(ddof=1, axis=0).compute(), a.var(ddof=1, axis=0))
+    assert_allclose(x.std(ddof=2).compute(), a.std(ddof=2))
+    assert_allclose(x.mean(dtype=np.float32).compute(), a.mean(dtype=np.float32), rtol=1e-6)
+    assert_allclose(da.sum(a, axis=1).compute(), a.sum(axis=1))
+    assert_allclose(np.mean(x, axis=0).compute(), a.mean(axis=0))  # __array_function__
+    assert isinstance(np.sum(x), da.Array)
+    for split in (2, 3, 100, {0: 2, 1: 4}):
+        assert_array_equal(x.sum(split_every=split).compute(), a.sum())
+    with pytest.raises(ValueError, match="split_every"):
+        x.sum(split_every=1)
+    with pytest.raises(np.exceptions.AxisError):
+        x.sum(axis=2)
+    with pytest.raises(ValueError, match="duplicate"):
+        x.sum(axis=(0, 0))
+    with pytest.raises(TypeError):
+        x.argmin(axis=(0, 1))
+
+
+def test_tree_bounds_fan_in():
+    x = da.ones((64, 64), chunks=2)  # 32 x 32 blocks
+    y = x.sum(split_every=4)
+    fan_in = max(len(node.dependencies) for node in y.__shoal_graph__().values())
+    assert fan_in <= 4
+    assert y.compute() == 64 * 64
+    assert max(len(n.dependencies) for n in x.mean(axis=0, split_every=3).__shoal_graph__().values()) <= 3
+
+
+def test_variance_is_accurate_far_from_zero():
+    a = np.random.default_rng(3).random(10_000) + 1e9
+    x = da.from_array(a, chunks=333)
+    assert_allclose(x.var().compute(), a.var(), rtol=1e-6)
+    assert_allclose(x.std(split_every=2).compute(), a.std(), rtol=1e-6)
+
+
+def test_3d_reductions_over_tuples_of_axes():
+    a = make(np.float64, (6, 7, 8))
+    x = da.from_array(a, chunks=(2, 3, 5))
+    for axis in [(0, 2), (1, 2), (0, 1), (0, 1, 2), 1]:
+        for name in ("sum", "mean", "var", "max"):
+            assert_allclose(getattr(x, name)(axis=axis).compute(), getattr(a, name)(axis=axis),
+                            err_msg=f"{name} {axis}")
+    assert_array_equal(x.argmax(axis=1).compute(), a.argmax(axis=1))
+    assert_array_equal(x.argmin().compute(), a.argmin())
