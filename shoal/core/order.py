@@ -17,6 +17,13 @@ Dependencies of a task are visited in their natural key order (``("x", 2)``
 before ``("x", 10)``), and requested keys in the order given, which is what users
 expect of partitioned data and keeps the order deterministic.
 
+One refinement keeps shared inputs short-lived: as soon as a task is numbered,
+every task whose inputs are now all numbered is numbered right after it, even
+if it belongs to another branch.  In ``(x + x.T).sum(axis=0)`` block ``x[i, j]``
+feeds column ``j`` *and* column ``i``; computing both of its consumers as soon
+as their inputs exist frees it at once instead of holding it until the walk
+reaches the other column.
+
 The same walk detects cycles (a key met again while still on the path) and
 reports them with :class:`~shoal.core.graph.CycleError`, so ordering doubles as the
 cycle check and no separate pass is needed.
@@ -55,7 +62,28 @@ def order(graph: dict, keys) -> dict:
     """
     prio: dict = {}
     onpath: set = set()
-    n = 0
+    dependents: dict = {}
+    missing: dict = {}  # key -> dependencies not numbered yet
+    for k, node in graph.items():
+        deps = node.dependencies
+        missing[k] = len(deps)
+        for d in deps:
+            dependents.setdefault(d, []).append(k)
+    counter = [0]
+
+    def number(key):
+        """Number *key*, then every dependent it completes (see the docstring)."""
+        stack = [key]
+        while stack:
+            k = stack.pop()
+            prio[k] = counter[0]
+            counter[0] += 1
+            for d in dependents.get(k, ()):
+                left = missing[d] - 1
+                missing[d] = left
+                if left == 0 and d not in prio and d not in onpath:
+                    stack.append(d)
+
     for root in keys:
         if root in prio:
             continue
@@ -73,8 +101,7 @@ def order(graph: dict, keys) -> dict:
                 except KeyError:
                     raise MissingDependencyError(dep, path[-1]) from None
                 if not node.dependencies:  # a leaf: number it without descending
-                    prio[dep] = n
-                    n += 1
+                    number(dep)
                     continue
                 onpath.add(dep)
                 path.append(dep)
@@ -84,6 +111,6 @@ def order(graph: dict, keys) -> dict:
                 done = path.pop()
                 iters.pop()
                 onpath.discard(done)
-                prio[done] = n
-                n += 1
+                if done not in prio:
+                    number(done)
     return prio

@@ -84,27 +84,42 @@ class LocalState:
     def done(self) -> bool:
         return self.pending == 0
 
-    def pop_ready(self, n: int, contiguous: bool = False) -> list:
+    def pop_ready(self, n: int, contiguous: bool = False, cost=None, budget: float = 0.0) -> list:
         """Take up to *n* ready keys, lowest priority number first.
 
         With ``contiguous``, stop before a key whose priority is not the next
         number: a gap means a task that is not ready yet (say the parent of the
         leaves just taken) should run first, so the static order is kept exactly.
+
+        With ``cost(key) -> seconds or None``, stop once the estimated work
+        would exceed ``budget``; a key of unknown cost is only ever taken alone
+        (as the first of a batch).
         """
         ready = self.ready
         pop = heapq.heappop
-        if contiguous:
-            prio, key = pop(ready)
-            out = [key]
-            while ready and len(out) < n and ready[0][0] == prio + 1:
-                prio, key = pop(ready)
-                out.append(key)
-            return out
-        if n >= len(ready):
+        if not contiguous and cost is None and n >= len(ready):
             out = [k for _, k in sorted(ready)]
             ready.clear()
             return out
-        return [pop(ready)[1] for _ in range(n)]
+        prio, key = pop(ready)
+        out = [key]
+        if cost is not None:
+            first = cost(key)
+            if first is None:
+                return out
+            budget -= first
+        while ready and len(out) < n:
+            nprio, nkey = ready[0]
+            if contiguous and nprio != prio + 1:
+                break
+            if cost is not None:
+                c = cost(nkey)
+                if c is None or c > budget:
+                    break
+                budget -= c
+            prio, key = pop(ready)
+            out.append(key)
+        return out
 
     def finish(self, key, value) -> None:
         """Record *key*'s value; make dependents ready; free what is unneeded."""

@@ -43,7 +43,7 @@ from shoal.core.graph import cull, dependents_of, flatten_keys
 from shoal.core.keys import key_split, key_str
 from shoal.core import optimize
 from shoal.core.order import order
-from shoal.core.spec import Alias, Data, Task, convert_graph
+from shoal.core.spec import Alias, Data, Fused, Task, convert_graph
 from shoal.local.batch import execute_batch
 from shoal.events import ComputationFinished, GraphSubmitted, TaskTransition, default_bus
 from shoal.local.engine import LocalState
@@ -95,48 +95,54 @@ def pack_results(keys, data):
 
 
 def _func_of(node):
-    return node.func if type(node) is Task else type(node)
+    """What a node's duration estimate is filed under: its function."""
+    t = type(node)
+    if t is Task:
+        return node.func
+    if t is Fused:
+        return _func_of(node.nodes[-1])
+    return t
 
 
 class _Sizer:
-    """Per-function duration estimates -> batch sizes (or a fixed size)."""
+    """Per-function duration estimates -> batches of about ``target`` seconds."""
 
-    __slots__ = ("target", "nworkers", "est", "fixed")
+    __slots__ = ("target", "nworkers", "est", "fixed", "graph")
 
-    def __init__(self, target: float, nworkers: int, fixed=None):
+    def __init__(self, target: float, nworkers: int, graph: dict, fixed=None):
         self.target = target
         self.nworkers = nworkers
+        self.graph = graph
         self.est: dict = {}
         self.fixed = fixed
 
-    def size(self, state) -> int:
-        if self.fixed:
-            return self.fixed
-        ready = state.ready
+    def cost(self, key):
         try:
-            est = self.est.get(_func_of(state.graph[ready[0][1]]))
-        except TypeError:  # unhashable callable
-            est = None
-        if est is None:
-            return 1
-        share = -(-len(ready) // self.nworkers)
-        return max(1, min(share, MAX_BATCH, int(self.target / max(est, 1e-7))))
+            return self.est.get(_func_of(self.graph[key]))
+        except TypeError:  # an unhashable callable: never batched
+            return None
 
-    def learn(self, state, outcomes) -> None:
-        if not outcomes:
-            return
-        key, _, _, start, _, _ = outcomes[0]
-        stop = outcomes[-1][4]
-        per_task = (stop - start) / len(outcomes)
-        node = state.graph.get(key)
-        if node is None:  # an error reported under a fused chain's inner key
-            return
-        try:
-            func = _func_of(node)
-            old = self.est.get(func)
-            self.est[func] = per_task if old is None else (old + per_task) / 2
-        except TypeError:
-            pass
+    def take(self, state, ordered: bool) -> list:
+        """The next batch: ready keys in priority order, about ``target`` of work."""
+        if self.fixed:
+            return state.pop_ready(self.fixed, ordered)
+        cap = min(-(-len(state.ready) // self.nworkers), MAX_BATCH)
+        return state.pop_ready(cap, ordered, self.cost, self.target)
+
+    def learn(self, outcomes) -> None:
+        est = self.est
+        graph = self.graph
+        for key, _, _, start, stop, _ in outcomes:
+            node = graph.get(key)
+            if node is None:  # an error reported under a fused group's inner key
+                continue
+            try:
+                func = _func_of(node)
+                old = est.get(func)
+                took = stop - start
+                est[func] = took if old is None else (old + took) / 2
+            except TypeError:
+                pass
 
 
 def _raise_task_error(key, exc):
@@ -202,7 +208,7 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
 
     while state.pending:
         while state.ready and inflight < capacity:
-            keys = state.pop_ready(sizer.size(state), ordered)
+            keys = sizer.take(state, ordered)
             inline = [k for k in keys if _is_inline(graph[k])]
             if inline:
                 finish(execute_batch(inline, graph, state.data))
@@ -218,7 +224,7 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
             raise RuntimeError("shoal engine stalled: tasks are waiting but none is ready")
         for outcomes in backend.wait():
             inflight -= 1
-            sizer.learn(state, outcomes)
+            sizer.learn(outcomes)
             finish(outcomes)
 
 
@@ -252,7 +258,7 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
     if bus.active:
         _publish_start(bus, run_id, scheduler, g, flat)
     try:
-        _drive(state, backend, bus, run_id, _Sizer(target, backend.nworkers, fixed))
+        _drive(state, backend, bus, run_id, _Sizer(target, backend.nworkers, g, fixed))
     except BaseException as exc:
         backend.cancel()
         if bus.active:

@@ -57,7 +57,7 @@ class ThreadBackend:
     def __init__(self, pool: ThreadPoolExecutor, nworkers: int):
         self.pool = pool
         self.nworkers = nworkers
-        self.capacity = 2 * nworkers
+        self.capacity = nworkers + 1
         self.done: queue.SimpleQueue = queue.SimpleQueue()
         self.cancelled = threading.Event()
 
