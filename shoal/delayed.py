@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import operator
 import os
+import weakref
 
 from shoal.base import compute, graph_of, persist, scheduler_get
 from shoal.core.spec import Data, Ref, Task, to_dask_graph
@@ -346,7 +347,7 @@ def delayed(obj=None, name=None, pure=None, nout=None, traverse=True):
     if isinstance(obj, Delayed):
         return obj
     if callable(obj) and not hasattr(obj, "__dask_graph__"):
-        key = name or f"{_funcname(obj)}-{tokenize(obj, pure)}"
+        key = name or _leaf_key(obj, pure)
         return DelayedLeaf(obj, key, pure=pure, nout=nout)
     if hasattr(obj, "__dask_graph__") and not isinstance(obj, type):
         return _from_collection(obj)
@@ -361,3 +362,25 @@ def delayed(obj=None, name=None, pure=None, nout=None, traverse=True):
 
 def _identity(x):
     return x
+
+
+_leaf_keys: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _leaf_key(func, pure) -> str:
+    """The key of ``delayed(func)``, computed once per function.
+
+    ``delayed(inc)(i)`` in a loop wraps the same function every time; its token
+    does not change, so it is cached (weakly: the cache never keeps a function
+    alive).  Functions that cannot be weakly referenced are tokenized each time.
+    """
+    try:
+        return _leaf_keys[func][pure]
+    except (KeyError, TypeError):
+        pass
+    key = f"{_funcname(func)}-{tokenize(func, pure)}"
+    try:
+        _leaf_keys.setdefault(func, {})[pure] = key
+    except TypeError:
+        pass
+    return key
