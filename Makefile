@@ -25,7 +25,9 @@ demo: venv
 	$(BIN)/python examples/demo.py
 
 bench: venv
-	$(BIN)/python -m benchmarks.run --markdown docs/benchmarks.md
+	for suite in core bag dataframe array; do \
+		$(BIN)/python -m benchmarks.run --suite $$suite --markdown docs/benchmarks.md || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
