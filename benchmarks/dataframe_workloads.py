@@ -25,7 +25,6 @@ import glob
 import os
 import subprocess
 import sys
-import time
 
 from benchmarks.workloads import REPO, Case, Lib, Sample, Unavailable, timed
 
@@ -116,19 +115,21 @@ print(hwm, value)
 
 
 def peak_memory_mb(lib: Lib, scale: int) -> Sample:
-    """Peak RSS (MB, ``VmHWM``) of a fresh process running the query on threads."""
+    """Peak RSS of a fresh process running the query on threads.
+
+    The figure (MB, ``VmHWM``) travels in ``seconds`` (the row's unit says MB);
+    ``result`` holds the query's value, which both libraries must agree on.
+    """
     code = _MEMORY_SCRIPT.format(repo=REPO, lib=lib.name, scale=scale)
-    start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     if proc.returncode:
         raise Unavailable(proc.stderr.strip()[-400:])
     kb, value = proc.stdout.split()
-    return Sample(time.perf_counter() - start, (int(kb) / 1024, round(float(value), 6)))
+    return Sample(int(kb) / 1024, round(float(value), 6))
 
 
 def _memory_reduce(samples: dict, variant: str) -> float:
-    # report MB through the seconds column: the row's unit says "MB"
-    values = sorted(s.result[0] for s in samples[variant])
+    values = sorted(s.seconds for s in samples[variant])
     return values[len(values) // 2]
 
 

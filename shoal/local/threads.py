@@ -13,7 +13,7 @@ thread is left working for a computation nobody waits on.
 
 A compute started *from inside* a pool thread (a task that calls ``compute``)
 runs synchronously in that thread instead, so nested computes cannot deadlock
-the pool.
+the pool (a user's ``ThreadPoolExecutor`` given as the scheduler included).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class ThreadBackend:
     def __init__(self, pool: ThreadPoolExecutor, nworkers: int):
         self.pool = pool
         self.nworkers = nworkers
-        self.capacity = nworkers + 1
+        self.capacity = nworkers + 1  # one batch queued behind the running ones
         self.done: queue.SimpleQueue = queue.SimpleQueue()
         self.cancelled = threading.Event()
 
@@ -65,10 +65,14 @@ class ThreadBackend:
         self.pool.submit(self._work, keys, state.graph, state.data)
 
     def _work(self, keys, graph, data):
+        outer = getattr(_local, "in_pool", False)
+        _local.in_pool = True  # also on a user's pool: a nested compute runs inline
         try:
             out = execute_batch(keys, graph, data, self.cancelled)
         except BaseException as exc:  # pragma: no cover - execute_batch catches task errors
             out = [(keys[0], False, exc, 0.0, 0.0, threading.get_ident())]
+        finally:
+            _local.in_pool = outer
         self.done.put(out)
 
     def wait(self):

@@ -1,0 +1,250 @@
+"""Messages to frames and back: msgpack envelopes, pickled payloads as raw frames.
+
+A *message* is plain data (dicts, lists, tuples, sets, str, bytes, numbers,
+bool, None) that may hold two markers:
+
+- ``Pickled(obj)`` asks the sender to pickle ``obj`` (cloudpickle, protocol 5);
+- ``Serialized(header, frames)`` is an already pickled payload.  Receivers get
+  every payload in this form unless they ask for ``deserialize=True``, and
+  sending a ``Serialized`` again forwards its frames untouched, so a scheduler
+  routes payloads between clients and workers without ever unpickling them.
+
+``dumps(msg)`` returns a list of frames::
+
+    frames[0]    msgpack of the message.  Each marker becomes an ext value
+                 EXT_SERIALIZED -> msgpack [header, first, count]: "my frames
+                 are payload[first:first+count]".  Tuples and sets are ext
+                 values too, so tuple keys come back as tuples.
+    frames[1:]   the payload frames, marker after marker in message order:
+                 the pickle stream, then its out-of-band buffers.
+
+Out-of-band buffers (``pickle.PickleBuffer``, which NumPy arrays provide) of at
+least ``INBAND_LIMIT`` bytes become frames of their own *without a copy*: the
+frame is a memoryview of the array's memory.  On the receiving side the array is
+rebuilt on top of the received frame, again without a copy (writable when the
+transport delivers ``bytearray`` frames, as tcp and inproc do).
+
+Pickle never touches the envelope: ``loads`` of an envelope cannot run code
+unless ``deserialize=True``.  Any other object in a message is a ``TypeError``
+naming its type, raised on the sending side.
+"""
+
+from __future__ import annotations
+
+import numbers
+import pickle
+from collections.abc import Mapping
+
+import cloudpickle
+import msgpack
+
+__all__ = [
+    "INBAND_LIMIT", "Pickled", "ProtocolError", "Serialized", "deserialize",
+    "deserialize_tree", "dumps", "loads", "nbytes", "serialize",
+]  # fmt: skip
+
+#: Out-of-band buffers smaller than this stay inside the pickle stream.
+INBAND_LIMIT = 4096
+
+EXT_TUPLE, EXT_SET, EXT_FROZENSET, EXT_SERIALIZED = 1, 2, 3, 4
+
+
+class ProtocolError(ValueError):
+    """Frames that do not decode into a message (corrupt, truncated, hostile)."""
+
+
+class Pickled:
+    """Marker: pickle ``obj`` into frames of its own when the message is sent."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __repr__(self):
+        return f"Pickled({type(self.obj).__name__})"
+
+
+class Serialized:
+    """A pickled payload kept opaque: a small ``header`` dict and its ``frames``.
+
+    ``header["type"]`` names the pickled object's type (for logs and
+    dashboards; it is the sender's word, not a checked fact).
+    """
+
+    __slots__ = ("header", "frames")
+
+    def __init__(self, header: dict, frames: list):
+        self.header = header
+        self.frames = list(frames)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(nbytes(f) for f in self.frames)
+
+    def deserialize(self):
+        return deserialize(self)
+
+    def __eq__(self, other):
+        if not isinstance(other, Serialized):
+            return NotImplemented
+        return self.header == other.header and [bytes(f) for f in self.frames] == [
+            bytes(f) for f in other.frames
+        ]
+
+    __hash__ = None  # mutable frames
+
+    def __repr__(self):
+        return f"<Serialized {self.header.get('type', '?')}: {len(self.frames)} frames, {self.nbytes} bytes>"
+
+
+def nbytes(frame) -> int:
+    """Size in bytes of a frame (bytes, bytearray or any buffer)."""
+    return frame.nbytes if isinstance(frame, memoryview) else len(frame)
+
+
+# --- payloads ---
+
+
+def serialize(obj) -> Serialized:
+    """Pickle ``obj`` with protocol 5; large buffers become zero-copy frames."""
+    buffers: list = []
+
+    def out_of_band(buf: pickle.PickleBuffer):
+        try:
+            view = buf.raw()
+        except BufferError:  # not contiguous: let pickle copy it in-band
+            return True
+        if view.nbytes < INBAND_LIMIT:
+            return True
+        buffers.append(view)
+        return False
+
+    data = cloudpickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
+    cls = type(obj)
+    header = {"serializer": "pickle", "type": f"{cls.__module__}.{cls.__qualname__}"}
+    return Serialized(header, [data, *buffers])
+
+
+def deserialize(ser: Serialized):
+    """Unpickle a :class:`Serialized` (this runs code chosen by the sender)."""
+    if ser.header.get("serializer") != "pickle" or not ser.frames:
+        raise ProtocolError(f"cannot deserialize payload with header {ser.header!r}")
+    return pickle.loads(ser.frames[0], buffers=ser.frames[1:])
+
+
+def deserialize_tree(obj):
+    """Return ``obj`` with every :class:`Serialized` inside replaced by its value."""
+    if isinstance(obj, Serialized):
+        return obj.deserialize()
+    if isinstance(obj, dict):
+        return {k: deserialize_tree(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return type(obj)(deserialize_tree(v) for v in obj)
+    return obj
+
+
+# --- envelopes ---
+
+
+def _packb(obj, default) -> bytes:
+    return msgpack.packb(obj, default=default, strict_types=True, use_bin_type=True)
+
+
+def dumps(msg) -> list:
+    """Encode a message into frames: ``[envelope, *payload_frames]``."""
+    payload: list = []
+
+    def default(obj):
+        if isinstance(obj, Pickled):
+            obj = serialize(obj.obj)
+        if isinstance(obj, Serialized):
+            first = len(payload)
+            payload.extend(obj.frames)
+            return msgpack.ExtType(EXT_SERIALIZED, _packb([obj.header, first, len(obj.frames)], default))
+        if isinstance(obj, tuple):
+            return msgpack.ExtType(EXT_TUPLE, _packb(list(obj), default))
+        if isinstance(obj, (set, frozenset)):
+            code = EXT_FROZENSET if isinstance(obj, frozenset) else EXT_SET
+            return msgpack.ExtType(code, _packb(list(obj), default))
+        return _plain(obj)
+
+    return [_packb(msg, default), *payload]
+
+
+def _plain(obj):
+    """Subclasses and lookalikes of msgpack's types (strict_types sends them here)."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, list):
+        return list(obj)
+    if isinstance(obj, str):
+        return str(obj)
+    if isinstance(obj, (bytearray, memoryview)):
+        return bytes(obj)
+    if isinstance(obj, numbers.Integral):  # NumPy integers, IntEnum
+        return int(obj)
+    if isinstance(obj, numbers.Real):  # NumPy floats
+        return float(obj)
+    raise TypeError(
+        f"cannot put a {type(obj).__module__}.{type(obj).__qualname__} in a message "
+        "envelope (plain data only); wrap it in Pickled(...) to send it as a payload"
+    )
+
+
+class _Failed(Exception):
+    """Carries a deserialization error through msgpack's parser unchanged."""
+
+
+def loads(frames: list, *, deserialize: bool = False):
+    """Decode frames made by :func:`dumps`.
+
+    Payloads come back as :class:`Serialized` unless ``deserialize`` is true.
+    Malformed frames raise :class:`ProtocolError`; with ``deserialize=True``
+    an error raised while unpickling a payload propagates unchanged.
+    """
+    if not frames:
+        raise ProtocolError("a message needs at least one frame")
+    payload = frames[1:]
+
+    def ext_hook(code, data):
+        if code == EXT_SERIALIZED:
+            ser = _payload_from(_unpackb(data, ext_hook), payload)
+            if not deserialize:
+                return ser
+            try:
+                return ser.deserialize()
+            except Exception as exc:
+                raise _Failed(exc) from exc
+        if code in (EXT_TUPLE, EXT_SET, EXT_FROZENSET):
+            items = _unpackb(data, ext_hook)
+            if not isinstance(items, list):
+                raise ProtocolError(f"ext {code} must hold an array")
+            return {EXT_TUPLE: tuple, EXT_SET: set, EXT_FROZENSET: frozenset}[code](items)
+        raise ProtocolError(f"unknown msgpack ext type {code}")
+
+    try:
+        return _unpackb(frames[0], ext_hook)
+    except _Failed as failed:
+        raise failed.args[0] from None
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:  # msgpack's format errors
+        raise ProtocolError(f"malformed message envelope: {exc}") from None
+
+
+def _unpackb(data, ext_hook):
+    return msgpack.unpackb(data, ext_hook=ext_hook, raw=False, strict_map_key=False)
+
+
+def _payload_from(ref, payload: list) -> Serialized:
+    ok = (
+        isinstance(ref, list)
+        and len(ref) == 3
+        and isinstance(ref[0], dict)
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in ref[1:])
+    )
+    if not ok or ref[1] < 0 or ref[2] < 1 or ref[1] + ref[2] > len(payload):
+        raise ProtocolError(f"bad payload reference {ref!r} ({len(payload)} payload frames)")
+    header, first, count = ref
+    return Serialized(header, payload[first : first + count])

@@ -1,0 +1,158 @@
+"""shoal.distributed.protocol: envelopes, payload frames, zero copy, opaque routing."""
+
+from __future__ import annotations
+
+import enum
+import pickle
+
+import msgpack
+import pytest
+
+pytest.importorskip("msgpack", reason="pip install msgpack (the distributed extra has it)")
+
+from shoal.distributed.protocol import (
+    INBAND_LIMIT,
+    Pickled,
+    ProtocolError,
+    Serialized,
+    deserialize_tree,
+    dumps,
+    loads,
+    serialize,
+)
+
+
+def wire(frames):
+    """What a transport delivers: the envelope, then writable copies of the payload."""
+    return [bytes(frames[0]), *(bytearray(f) for f in frames[1:])]
+
+
+class Bomb:
+    """Pickles fine, refuses to be unpickled."""
+
+    def __init__(self, tag="x"):
+        self.tag = tag
+
+    def __setstate__(self, state):
+        raise RuntimeError("Bomb unpickled")
+
+
+class Colour(enum.IntEnum):
+    RED = 1
+
+
+def test_plain_data_round_trip():
+    msg = {
+        "op": "update",
+        "keys": [("x", 0), ("x", 1), "y"],
+        "nested": {"a": [1, 2.5, None, True, False], "b": b"\x00raw", "t": ((1, 2), [3])},
+        ("tuple", "key"): {1, 2, 3},
+        "frozen": frozenset({"a"}),
+        "big": 2**63 - 1,
+        "neg": -(2**63),
+    }
+    frames = dumps(msg)
+    assert len(frames) == 1  # no payloads: the envelope alone
+    out = loads(wire(frames))
+    assert out == msg
+    assert isinstance(out["keys"][0], tuple) and isinstance(out["nested"]["t"][1], list)
+    assert isinstance(out["frozen"], frozenset) and isinstance(out[("tuple", "key")], set)
+
+
+def test_lookalikes_become_plain():
+    np = pytest.importorskip("numpy")
+    from collections import OrderedDict
+
+    msg = {"n": np.int64(3), "f": np.float32(0.5), "c": Colour.RED, "od": OrderedDict(a=1), "ba": bytearray(b"z")}
+    out = loads(dumps(msg))
+    assert out == {"n": 3, "f": 0.5, "c": 1, "od": {"a": 1}, "ba": b"z"}
+    assert type(out["n"]) is int and type(out["od"]) is dict
+
+
+def test_arbitrary_objects_are_refused_in_the_envelope():
+    with pytest.raises(TypeError, match=r"Bomb.*Pickled"):
+        dumps({"op": "x", "value": Bomb()})
+
+
+def test_pickled_payload_stays_opaque_unless_asked():
+    frames = dumps({"op": "put", "value": Pickled({"a": [1, 2]}), "n": 1})
+    assert len(frames) == 2
+    out = loads(wire(frames))
+    assert isinstance(out["value"], Serialized)
+    assert out["value"].header["type"] == "builtins.dict"
+    assert out["value"].deserialize() == {"a": [1, 2]}
+    assert loads(wire(frames), deserialize=True)["value"] == {"a": [1, 2]}
+
+
+def test_payload_never_enters_msgpack():
+    secret = b"payload-bytes-" * 10
+    frames = dumps({"op": "x", "value": Pickled(secret)})
+    assert secret not in frames[0]
+    assert any(secret in bytes(f) for f in frames[1:])
+
+
+def test_numpy_buffers_are_zero_copy_both_ways():
+    np = pytest.importorskip("numpy")
+    arr = np.arange(1_000_000, dtype="f8")
+    frames = dumps({"x": Pickled(arr)})
+    # envelope, pickle stream, the array's own memory (no copy)
+    assert len(frames) == 3
+    assert isinstance(frames[2], memoryview)
+    assert np.shares_memory(np.frombuffer(frames[2], dtype="u1"), arr)
+    delivered = wire(frames)
+    out = loads(delivered, deserialize=True)["x"]
+    np.testing.assert_array_equal(out, arr)
+    assert np.shares_memory(out, np.frombuffer(delivered[2], dtype="u1"))  # rebuilt in place
+    assert out.flags.writeable
+
+
+def test_small_buffers_stay_in_band():
+    np = pytest.importorskip("numpy")
+    small = np.arange(INBAND_LIMIT // 16, dtype="f8")
+    frames = dumps({"x": Pickled(small), "y": Pickled(np.asfortranarray(np.ones((600, 600))))})
+    assert len(frames) == 1 + 1 + 2  # small: one frame; large Fortran-ordered: two
+
+
+def test_serialized_is_forwarded_untouched():
+    """A middle hop re-sends the payload frames as they came: no unpickling, no copy."""
+    first = loads(wire(dumps({"op": "route", "data": [Pickled(Bomb()), {"inner": Pickled(Bomb("y"))}]})))
+    middle = dumps({"op": "deliver", "data": first["data"]})  # the middle never unpickles
+    payload_in = first["data"][0].frames + first["data"][1]["inner"].frames
+    assert all(a is b for a, b in zip(middle[1:], payload_in))
+    final = loads(wire(middle))
+    assert isinstance(final["data"][1]["inner"], Serialized)
+    with pytest.raises(RuntimeError, match="Bomb unpickled"):
+        loads(wire(middle), deserialize=True)
+
+
+def test_deserialize_tree():
+    tree = {"a": [serialize(1), (serialize("s"),)], "b": {serialize(2).header["type"]: 3}}
+    assert deserialize_tree(tree) == {"a": [1, ("s",)], "b": {"builtins.int": 3}}
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [],
+        [b"\xc1"],  # never-used msgpack byte
+        [msgpack.packb(msgpack.ExtType(99, b""))],  # unknown ext
+        [msgpack.packb(msgpack.ExtType(4, msgpack.packb([{}, 0, 5])))],  # refers to absent frames
+        [msgpack.packb(msgpack.ExtType(4, msgpack.packb("nonsense")))],
+        [msgpack.packb(msgpack.ExtType(1, msgpack.packb(7)))],  # tuple ext not holding an array
+        [msgpack.packb([1, 2])[:1]],  # truncated
+    ],
+)
+def test_malformed_frames_raise_protocol_error(frames):
+    with pytest.raises(ProtocolError):
+        loads(frames)
+
+
+def test_unknown_serializer_is_refused():
+    with pytest.raises(ProtocolError):
+        Serialized({"serializer": "evil"}, [b""]).deserialize()
+
+
+def test_serialize_uses_protocol_5():
+    ser = serialize([1])
+    assert pickle.loads(ser.frames[0]) == [1]
+    assert ser.frames[0][:2] == b"\x80\x05"

@@ -1,0 +1,304 @@
+"""shoal.distributed.rpc and batched: op dispatch, errors across the wire, pools, BatchedSend."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+pytest.importorskip("msgpack", reason="pip install msgpack (the distributed extra has it)")
+
+from shoal.distributed.batched import BatchedSend
+from shoal.distributed.comm import CommClosedError, connect, listen
+from shoal.distributed.protocol import Pickled, Serialized
+from shoal.distributed.rpc import (
+    ConnectionPool,
+    RemoteError,
+    RemoteTraceback,
+    Server,
+    UnknownOpError,
+    rpc,
+    send_recv,
+)
+
+
+def run(coro, timeout=20):
+    """asyncio.run with a deadline, keeping ``coro`` the only task of its own."""
+
+    async def guarded():
+        handle = asyncio.get_running_loop().call_later(timeout, asyncio.current_task().cancel)
+        try:
+            return await coro
+        finally:
+            handle.cancel()
+
+    return asyncio.run(guarded())
+
+
+class Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("cannot pickle me")
+
+
+class Stubborn(Exception):
+    """Pickles, but cannot be rebuilt (its __init__ needs two arguments)."""
+
+    def __init__(self, a, b):
+        super().__init__(f"{a}-{b}")
+
+
+async def add(comm, x, y):
+    return x + y
+
+
+def divide(comm, x, y):  # plain functions work as handlers too
+    return x / y
+
+
+async def echo_payload(comm, payload):
+    assert isinstance(payload, Serialized)  # the server does not unpickle
+    return {"back": payload}
+
+
+async def fail_unpicklable(comm):
+    raise Unpicklable("local only")
+
+
+async def fail_stubborn(comm):
+    raise Stubborn(1, 2)
+
+
+HANDLERS = {
+    "add": add,
+    "divide": divide,
+    "echo_payload": echo_payload,
+    "fail_unpicklable": fail_unpicklable,
+    "fail_stubborn": fail_stubborn,
+}
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "inproc"])
+def test_ops_and_errors(scheme):
+    async def main():
+        async with Server(HANDLERS) as server:
+            address = await server.listen(f"{scheme}://")
+            async with rpc(address) as r:
+                ident = await r.identity()
+                assert ident["id"] == server.id and ident["address"] == address
+                assert await r.add(x=1, y=2) == 3
+                assert await r.echo_payload(payload=Pickled([1, 2])) == {"back": [1, 2]}
+
+                with pytest.raises(ZeroDivisionError) as info:  # the original type
+                    await r.divide(x=1, y=0)
+                assert isinstance(info.value.__cause__, RemoteTraceback)
+                assert "divide" in str(info.value.__cause__)
+
+                with pytest.raises(UnknownOpError, match="'no_such_op'"):
+                    await r.no_such_op(a=1)
+                with pytest.raises(RemoteError, match="local only") as info:
+                    await r.fail_unpicklable()
+                assert info.value.type_name == "Unpicklable"
+                with pytest.raises(RemoteError, match="1-2"):
+                    await r.fail_stubborn()
+                with pytest.raises(TypeError):  # wrong arguments for the handler
+                    await r.add(x=1)
+                assert await r.add(x=2, y=3) == 5  # one comm served all of the above
+                assert len(r._idle) == 1
+
+    run(main())
+
+
+def test_malformed_requests_get_error_replies():
+    async def main():
+        async with Server(HANDLERS) as server:
+            comm = await connect(await server.listen())
+            for bad in ([1, 2], {"no": "op"}, {"op": 7}):
+                await comm.write(bad)
+                reply = await comm.read()
+                assert reply["status"] == "error" and "op" in reply["text"]
+            assert await send_recv(comm, op="add", x=1, y=1) == 2
+            await comm.write({"op": "add", "x": 1, "y": 1, "reply": False})
+            assert await send_recv(comm, op="add", x=2, y=2) == 4
+            await comm.close()
+
+    run(main())
+
+
+def test_pool_limit_is_respected_and_comms_reused():
+    async def main():
+        running, peak, comms_seen = 0, 0, set()
+
+        async def slow(comm, i):
+            nonlocal running, peak
+            comms_seen.add(comm)
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.02)
+            running -= 1
+            return i
+
+        async with Server({"slow": slow}) as server:
+            address = await server.listen()
+            pool = ConnectionPool(limit_per_address=2)
+            results = await asyncio.gather(*(pool(address).slow(i=i) for i in range(10)))
+            assert results == list(range(10))
+            assert peak == 2 and len(comms_seen) == 2
+            assert pool.open == 2 and pool.active == 0
+            await asyncio.gather(*(pool(address).slow(i=i) for i in range(4)))
+            assert len(comms_seen) == 2  # reused, not reopened
+            with pytest.raises(UnknownOpError):
+                await pool(address).nope()
+            assert pool.open == 2  # an error reply does not cost the comm
+            await pool.close()
+            assert pool.open == 0
+
+    run(main())
+
+
+def test_close_leaves_no_sockets_and_no_tasks():
+    psutil = pytest.importorskip("psutil")
+
+    def connections(port):
+        return [
+            c for c in psutil.Process().net_connections(kind="tcp")
+            if port in (c.laddr[1] if c.laddr else None, c.raddr[1] if c.raddr else None)
+        ]  # fmt: skip
+
+    async def main():
+        server = Server(HANDLERS)
+        address = await server.listen()
+        port = int(address.rsplit(":", 1)[1])
+        pool = ConnectionPool()
+        r = rpc(address)
+        assert await r.add(x=1, y=1) == 2
+        assert await pool(address).add(x=1, y=1) == 2
+        stuck = asyncio.ensure_future(pool(address).add(x=1, y=2))  # in flight at close
+        await asyncio.sleep(0)
+        assert connections(port)
+        await server.close()
+        await r.close_rpc()
+        await pool.close()
+        await asyncio.gather(stuck, return_exceptions=True)
+        await asyncio.sleep(0.05)
+        assert connections(port) == []
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    run(main())
+
+
+def test_server_close_stops_a_long_handler():
+    async def main():
+        started = asyncio.Event()
+
+        async def forever(comm):
+            started.set()
+            await asyncio.sleep(3600)
+
+        server = Server({"forever": forever})
+        address = await server.listen("inproc://")
+        call = asyncio.ensure_future(rpc(address).forever())
+        await started.wait()
+        await server.close()
+        with pytest.raises(CommClosedError):
+            await call
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    run(main())
+
+
+# --- BatchedSend ---
+
+
+async def batched_pair(interval):
+    """A BatchedSend on one end of a tcp comm and a list of the batches received."""
+    batches = []
+    done = asyncio.get_running_loop().create_future()
+
+    async def receiver(comm):
+        try:
+            while True:
+                batches.append(await comm.read())
+        except CommClosedError:
+            done.set_result(None)
+
+    listener = await listen("tcp://", receiver)
+    bs = BatchedSend(interval=interval)
+    bs.start(await connect(listener.contact_address))
+    return bs, batches, done, listener
+
+
+def test_batched_send_coalesces():
+    async def main():
+        bs, batches, done, listener = await batched_pair("50ms")
+        for i in range(100):  # all before the sender runs: one write
+            bs.send({"i": i})
+        await asyncio.sleep(0.02)
+        assert bs.batch_count == 1
+        for i in range(100, 110):  # within the interval of that write: one more
+            bs.send({"i": i})
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.1)
+        assert bs.batch_count == 2 and bs.message_count == 110
+        await bs.close()
+        await done
+        assert [len(b) for b in batches] == [100, 10]
+        assert [m["i"] for b in batches for m in b] == list(range(110))
+        await listener.stop()
+
+    run(main())
+
+
+def test_batched_send_flushes_on_close():
+    async def main():
+        bs, batches, done, listener = await batched_pair("10s")
+        bs.send({"first": 1})
+        await asyncio.sleep(0.02)  # first write goes out at once
+        bs.send({"a": 1}, {"b": 2})  # would wait 10 s for the interval
+        await bs.close()
+        await done
+        assert batches == [[{"first": 1}], [{"a": 1}, {"b": 2}]]
+        with pytest.raises(CommClosedError):
+            bs.send({"late": 1})
+        await listener.stop()
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    run(main())
+
+
+class BrokenComm:
+    """A comm whose every write finds the connection gone."""
+
+    peer_address = "tcp://gone:1"
+    writes = 0
+
+    def closed(self):
+        return False
+
+    async def write(self, msg):
+        self.writes += 1
+        raise CommClosedError("connection lost")
+
+    async def close(self):
+        pass
+
+    def abort(self):
+        pass
+
+
+def test_batched_send_keeps_unsent_messages_when_the_comm_breaks(caplog):
+    async def main():
+        bs = BatchedSend(interval="1ms")
+        bs.start(BrokenComm())
+        bs.send({"lost": 1}, {"lost": 2})
+        await asyncio.sleep(0.05)
+        assert bs.comm.writes == 1 and bs.batch_count == 0
+        assert bs.buffer == [{"lost": 1}, {"lost": 2}]
+        with pytest.raises(CommClosedError):
+            bs.send({"more": 1})
+        await bs.close()
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    with caplog.at_level(logging.INFO, logger="shoal.distributed"):
+        run(main())
+    assert any("stopped" in r.getMessage() for r in caplog.records)
