@@ -1,0 +1,430 @@
+"""Events into and instructions out of the worker state machine.
+
+Everything that happens to a worker reaches :class:`~.state.WorkerState` as an
+*event*; everything the state machine wants done comes back as an
+*instruction*.  Both are small slotted dataclasses with keyword-only fields and
+a ``stimulus_id`` naming the stimulus that caused them, so a key's story can be
+followed across scheduler, worker and peers::
+
+    scheduler --compute-task-->  WorkerState.handle(event)  --> [instructions]
+    thread pool --ExecuteSuccess-->        |                     |
+    peer fetch  --GatherDepSuccess-->      |        Execute / GatherDep  -> server runs them
+                                           |        TaskFinishedMsg ...  -> sent to the scheduler
+
+Four families live here:
+
+- **wire events** (``ComputeTask``, ``FreeKeys``, ``StealRequest``,
+  ``AcquireReplicas``, ``RemoveReplicas``): built from scheduler messages with
+  :meth:`WorkerEvent.from_msg`;
+- **internal events** from the server layer (execution and transfer results,
+  pause, periodic ticks);
+- **internal instructions** the server carries out (``Execute``, ``GatherDep``,
+  ``RetryBusyWorkerLater``, ``RequestWhoHas``);
+- **wire instructions** (the ``...Msg`` classes) that the server sends to the
+  scheduler as ``msg.to_msg()``, a ``{"op": ...}`` dict.
+
+Large payloads (a task's result, fetched values) ride on events in fields
+that are left out of ``repr`` and of :meth:`to_dict`, so logs stay small.
+Exceptions and tracebacks are opaque here: the server serializes them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+__all__ = [
+    "WorkerEvent", "Instruction", "SchedulerMsg",
+    # events from the scheduler
+    "ComputeTask", "FreeKeys", "StealRequest", "AcquireReplicas", "RemoveReplicas",
+    # events from the server layer
+    "UpdateData", "ExecuteSuccess", "ExecuteFailure", "ExecuteReschedule",
+    "GatherDepSuccess", "GatherDepFailure", "GatherDepNetworkFailure", "GatherDepBusy",
+    "Pause", "Unpause", "RetryBusyWorker", "FindMissing", "RefreshWhoHas",
+    # instructions for the server layer
+    "Execute", "GatherDep", "RetryBusyWorkerLater", "RequestWhoHas",
+    # messages to the scheduler
+    "TaskFinishedMsg", "TaskErredMsg", "MissingDataMsg", "ReleaseWorkerDataMsg",
+    "RescheduleMsg", "StealResponseMsg", "AddKeysMsg",
+]  # fmt: skip
+
+_anonymous = itertools.count()
+
+
+def as_key(key: Any) -> Any:
+    """Undo msgpack's tuple -> list conversion of a key.
+
+    >>> as_key(["x", 1, ["y", 2]])
+    ('x', 1, ('y', 2))
+    """
+    if type(key) is list or type(key) is tuple:
+        return tuple(as_key(part) for part in key)
+    return key
+
+
+def _payload_field() -> Any:
+    """A field carrying data: not compared, not shown, not dumped."""
+    return field(default=None, repr=False, compare=False, metadata={"payload": True})
+
+
+class _Record:
+    """Shared helpers of events and instructions (``to_dict`` for dumps)."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict:
+        """The record's fields (payloads left out) plus its class name."""
+        out = {"cls": type(self).__name__}
+        for f in fields(self):
+            if not f.metadata.get("payload"):
+                out[f.name] = getattr(self, f.name)
+        return out
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkerEvent(_Record):
+    """Something that happened: input of ``WorkerState.handle``."""
+
+    stimulus_id: str
+    #: the scheduler ``op`` this event is built from, or None for internal events
+    op: ClassVar[str | None] = None
+
+    @classmethod
+    def from_msg(cls, msg: dict) -> WorkerEvent:
+        """Build the event from a scheduler message dict (extra fields ignored)."""
+        if cls.op is None:
+            raise TypeError(f"{cls.__name__} is internal and has no wire form")
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in msg.items() if k in names}
+        if not kwargs.get("stimulus_id"):
+            kwargs["stimulus_id"] = f"{cls.op}-{next(_anonymous)}"
+        return cls(**kwargs)
+
+
+@dataclass(slots=True, kw_only=True)
+class Instruction(_Record):
+    """Something to do: output of ``WorkerState.handle``."""
+
+    stimulus_id: str
+
+
+@dataclass(slots=True, kw_only=True)
+class SchedulerMsg(Instruction):
+    """An instruction that is a message to the scheduler."""
+
+    op: ClassVar[str] = ""
+
+    def to_msg(self) -> dict:
+        """The ``{"op": ...}`` dict the server sends over the batched stream."""
+        msg = {"op": self.op}
+        for f in fields(self):
+            msg[f.name] = getattr(self, f.name)
+        return msg
+
+
+# --------------------------------------------------------------------------
+# Events from the scheduler (wire)
+# --------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class ComputeTask(WorkerEvent):
+    """Run ``key`` here; its dependencies live on the workers in ``who_has``."""
+
+    op: ClassVar[str] = "compute-task"
+    key: Any
+    run_id: int = -1
+    priority: tuple | None = None
+    duration: float | None = None
+    run_spec: Any = field(default=None, repr=False)
+    who_has: dict = field(default_factory=dict)
+    nbytes: dict = field(default_factory=dict)
+    resource_restrictions: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # msgpack turns tuples into lists: restore keys and the priority
+        self.key = as_key(self.key)
+        if self.priority is not None:
+            self.priority = tuple(self.priority)
+        self.who_has = {as_key(k): list(v) for k, v in (self.who_has or {}).items()}
+        self.nbytes = {as_key(k): v for k, v in (self.nbytes or {}).items()}
+        self.resource_restrictions = dict(self.resource_restrictions or {})
+
+
+@dataclass(slots=True, kw_only=True)
+class FreeKeys(WorkerEvent):
+    """The scheduler no longer needs these keys here."""
+
+    op: ClassVar[str] = "free-keys"
+    keys: list
+
+    def __post_init__(self) -> None:
+        self.keys = [as_key(k) for k in self.keys]
+
+
+@dataclass(slots=True, kw_only=True)
+class StealRequest(WorkerEvent):
+    """The scheduler wants to move ``key`` to another worker."""
+
+    op: ClassVar[str] = "steal-request"
+    key: Any
+
+    def __post_init__(self) -> None:
+        self.key = as_key(self.key)
+
+
+@dataclass(slots=True, kw_only=True)
+class AcquireReplicas(WorkerEvent):
+    """Fetch copies of these keys from the listed peers (no task needs them)."""
+
+    op: ClassVar[str] = "acquire-replicas"
+    who_has: dict
+    nbytes: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.who_has = {as_key(k): list(v) for k, v in self.who_has.items()}
+        self.nbytes = {as_key(k): v for k, v in (self.nbytes or {}).items()}
+
+
+@dataclass(slots=True, kw_only=True)
+class RemoveReplicas(WorkerEvent):
+    """Drop these replicas if no task here still needs them."""
+
+    op: ClassVar[str] = "remove-replicas"
+    keys: list
+
+    def __post_init__(self) -> None:
+        self.keys = [as_key(k) for k in self.keys]
+
+
+# --------------------------------------------------------------------------
+# Events from the server layer (internal)
+# --------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class UpdateData(WorkerEvent):
+    """Values put on this worker directly (scatter); ``report`` tells the scheduler."""
+
+    data: dict = _payload_field()
+    data_nbytes: dict = field(default_factory=dict)
+    report: bool = True
+
+
+@dataclass(slots=True, kw_only=True)
+class ExecuteSuccess(WorkerEvent):
+    """A task ran to completion; ``value`` is its result."""
+
+    key: Any
+    run_id: int = -1
+    value: Any = _payload_field()
+    value_nbytes: int = 0
+    type: Any = None
+    start: float = 0.0
+    stop: float = 0.0
+    thread: int | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class ExecuteFailure(WorkerEvent):
+    """A task raised; the exception and traceback are opaque (serialized by the server)."""
+
+    key: Any
+    run_id: int = -1
+    exception: Any = None
+    traceback: Any = None
+    exception_text: str = ""
+    traceback_text: str = ""
+    start: float | None = None
+    stop: float | None = None
+    thread: int | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class ExecuteReschedule(WorkerEvent):
+    """A task raised ``Reschedule``: give it back to the scheduler."""
+
+    key: Any
+    run_id: int = -1
+
+
+@dataclass(slots=True, kw_only=True)
+class GatherDepSuccess(WorkerEvent):
+    """A peer answered; requested keys missing from ``data_nbytes`` it did not hold."""
+
+    worker: str
+    data: dict = _payload_field()
+    data_nbytes: dict = field(default_factory=dict)
+    total_nbytes: int = 0
+    start: float | None = None
+    stop: float | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class GatherDepFailure(WorkerEvent):
+    """The transfer failed for a reason other than the network (e.g. unpickling)."""
+
+    worker: str
+    exception: Any = None
+    traceback: Any = None
+    exception_text: str = ""
+    traceback_text: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class GatherDepNetworkFailure(WorkerEvent):
+    """The peer could not be reached: assume it is gone."""
+
+    worker: str
+    exception_text: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class GatherDepBusy(WorkerEvent):
+    """The peer is serving too many requests; try again later."""
+
+    worker: str
+
+
+@dataclass(slots=True, kw_only=True)
+class Pause(WorkerEvent):
+    """Memory is above the pause threshold: start nothing new."""
+
+
+@dataclass(slots=True, kw_only=True)
+class Unpause(WorkerEvent):
+    """Memory is back under the threshold: resume."""
+
+
+@dataclass(slots=True, kw_only=True)
+class RetryBusyWorker(WorkerEvent):
+    """The back-off asked for by :class:`RetryBusyWorkerLater` is over."""
+
+    worker: str
+
+
+@dataclass(slots=True, kw_only=True)
+class FindMissing(WorkerEvent):
+    """Periodic tick: ask the scheduler where the missing keys are."""
+
+
+@dataclass(slots=True, kw_only=True)
+class RefreshWhoHas(WorkerEvent):
+    """Fresh holder lists for keys (the answer to :class:`RequestWhoHas`)."""
+
+    who_has: dict
+
+    def __post_init__(self) -> None:
+        self.who_has = {as_key(k): list(v) for k, v in self.who_has.items()}
+
+
+# --------------------------------------------------------------------------
+# Instructions for the server layer (internal)
+# --------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class Execute(Instruction):
+    """Run ``key`` on the thread pool; answer with ExecuteSuccess/Failure/Reschedule."""
+
+    key: Any
+    run_id: int = -1
+
+
+@dataclass(slots=True, kw_only=True)
+class GatherDep(Instruction):
+    """Fetch ``keys`` from ``worker`` in one message; answer with a GatherDep* event."""
+
+    worker: str
+    keys: list
+    total_nbytes: int
+
+
+@dataclass(slots=True, kw_only=True)
+class RetryBusyWorkerLater(Instruction):
+    """After a back-off, feed ``RetryBusyWorker(worker=...)``."""
+
+    worker: str
+
+
+@dataclass(slots=True, kw_only=True)
+class RequestWhoHas(Instruction):
+    """Ask the scheduler who holds ``keys``; feed the answer as RefreshWhoHas."""
+
+    keys: list
+
+
+# --------------------------------------------------------------------------
+# Messages to the scheduler (wire)
+# --------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class TaskFinishedMsg(SchedulerMsg):
+    """``key`` is in memory here."""
+
+    op: ClassVar[str] = "task-finished"
+    key: Any
+    run_id: int
+    nbytes: int | None
+    type: Any
+    startstops: list
+    thread: int | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class TaskErredMsg(SchedulerMsg):
+    """``key`` raised (or its result could not be stored)."""
+
+    op: ClassVar[str] = "task-erred"
+    key: Any
+    run_id: int
+    exception: Any
+    traceback: Any
+    exception_text: str
+    traceback_text: str
+    startstops: list
+    thread: int | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class MissingDataMsg(SchedulerMsg):
+    """``errant_worker`` was said to hold ``key`` but does not."""
+
+    op: ClassVar[str] = "missing-data"
+    key: Any
+    errant_worker: str
+
+
+@dataclass(slots=True, kw_only=True)
+class ReleaseWorkerDataMsg(SchedulerMsg):
+    """This worker dropped its copy of ``key``."""
+
+    op: ClassVar[str] = "release-worker-data"
+    key: Any
+
+
+@dataclass(slots=True, kw_only=True)
+class RescheduleMsg(SchedulerMsg):
+    """``key`` asked to be rescheduled; this worker gave it up."""
+
+    op: ClassVar[str] = "reschedule"
+    key: Any
+
+
+@dataclass(slots=True, kw_only=True)
+class StealResponseMsg(SchedulerMsg):
+    """Answer to steal-request: ``state`` is "released" when the key was given up."""
+
+    op: ClassVar[str] = "steal-response"
+    key: Any
+    state: str | None
+
+
+@dataclass(slots=True, kw_only=True)
+class AddKeysMsg(SchedulerMsg):
+    """This worker now holds replicas of ``keys`` (fetched, scattered or kept)."""
+
+    op: ClassVar[str] = "add-keys"
+    keys: list
