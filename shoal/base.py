@@ -3,6 +3,7 @@
 ::
 
     compute(*args)                      args may nest collections in lists/dicts/tuples
+                                        (namedtuples and dataclasses too)
       -> unpack: find the collections (Delayed fast path, any Dask-protocol object)
       -> one merged graph + nested keys  (shared sub-graphs appear once)
       -> get_scheduler(...)(graph, keys)
@@ -27,16 +28,22 @@ Choosing a scheduler, first match wins:
 A scheduler may be given as a name (see ``named_schedulers``), a ``get``
 function, a ``concurrent.futures.Executor``, or an object with a ``get`` method
 (a distributed ``Client``).  Names map to *import paths* resolved on first use, so
-this layer never imports the schedulers' layer.
+this layer never imports the schedulers' layer.  shoal's own ``get`` functions
+take the merged graph of nodes as it is; any other ``get`` (Dask's schedulers,
+a Dask ``Client``, a user's function, or a Dask collection's own
+``__dask_scheduler__``) receives it exported in Dask's spec (``to_dask_graph``),
+which every Dask-compatible scheduler runs.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 
 from shoal import config
-from shoal.core.spec import convert_graph
+from shoal.core import optimize
+from shoal.core.spec import convert_graph, to_dask_graph
 
 __all__ = [
     "compute",
@@ -155,8 +162,8 @@ def is_dask_collection(x) -> bool:
         return False
     from shoal.delayed import Delayed
 
-    if isinstance(x, Delayed):
-        return True
+    if isinstance(x, Delayed) or hasattr(x, "__shoal_graph__"):
+        return True  # shoal's own: no need to build (and export) the whole graph
     try:
         return method() is not None
     except TypeError:
@@ -183,6 +190,17 @@ def _unpack(args, traverse: bool):
             items = {k: walk(v) for k, v in obj.items()}
             if any(isinstance(v, (_Slot, _Rebuild)) for v in items.values()):
                 return _Rebuild(dict, items)
+        elif isinstance(obj, tuple) and hasattr(t, "_fields"):  # a namedtuple
+            items = [walk(o) for o in obj]
+            if any(isinstance(i, (_Slot, _Rebuild)) for i in items):
+                return _Rebuild(t._make, items)
+        elif hasattr(t, "__dataclass_fields__"):
+            import dataclasses
+
+            items = {f.name: walk(getattr(obj, f.name))
+                     for f in dataclasses.fields(obj) if f.init and hasattr(obj, f.name)}
+            if any(isinstance(v, (_Slot, _Rebuild)) for v in items.values()):
+                return _Rebuild(functools.partial(_replace, obj), items)
         return obj
 
     template = [walk(a) for a in args]
@@ -192,14 +210,20 @@ def _unpack(args, traverse: bool):
             if isinstance(obj, _Slot):
                 return results[obj.index]
             if isinstance(obj, _Rebuild):
-                if obj.type is dict:
-                    return {k: fill(v) for k, v in obj.items.items()}
+                if type(obj.items) is dict:
+                    return obj.type({k: fill(v) for k, v in obj.items.items()})
                 return obj.type(fill(i) for i in obj.items)
             return obj
 
         return tuple(fill(t) for t in template)
 
     return found, repack
+
+
+def _replace(obj, fields: dict):
+    import dataclasses
+
+    return dataclasses.replace(obj, **fields)
 
 
 class _Slot:
@@ -247,6 +271,26 @@ def graph_of(collection) -> dict:
     return convert_graph(collection.__dask_graph__())
 
 
+def _takes_nodes(get) -> bool:
+    """True for shoal's own ``get`` functions (they run node graphs as they are)."""
+    func = getattr(get, "func", get)  # functools.partial (the Executor adapter)
+    func = getattr(func, "__func__", func)  # bound methods
+    return (getattr(func, "__module__", None) or "").startswith("shoal.")
+
+
+def _run(get, graph: dict, keys, optimize_graph: bool, kwargs):
+    if not _takes_nodes(get):
+        graph = to_dask_graph(graph)
+    if optimize_graph:
+        return get(graph, keys, **kwargs)
+    # this compute only: a config.set would reach other threads' computes too
+    token = optimize.override.set(False)
+    try:
+        return get(graph, keys, **kwargs)
+    finally:
+        optimize.override.reset(token)
+
+
 def compute(*args, scheduler=None, traverse=True, optimize_graph=True, **kwargs):
     """Compute several collections at once, sharing their common sub-graphs.
 
@@ -260,11 +304,7 @@ def compute(*args, scheduler=None, traverse=True, optimize_graph=True, **kwargs)
         return args
     get = get_scheduler(scheduler, collections)
     graph, keys = collections_to_graph(collections)
-    if optimize_graph:
-        results = get(graph, keys, **kwargs)
-    else:
-        with config.set({"optimization.fuse.active": False}):
-            results = get(graph, keys, **kwargs)
+    results = _run(get, graph, keys, optimize_graph, kwargs)
     finals = []
     for c, r in zip(collections, results):
         finalize, extra = c.__dask_postcompute__()
@@ -286,7 +326,7 @@ def persist(*args, scheduler=None, traverse=True, optimize_graph=True, **kwargs)
     if client_persist is not None:
         return repack(list(client_persist(collections, **kwargs)))
     graph, keys = collections_to_graph(collections)
-    results = get(graph, keys, **kwargs)
+    results = _run(get, graph, keys, optimize_graph, kwargs)
     out = []
     for c, ks, r in zip(collections, keys, results):
         rebuild, extra = c.__dask_postpersist__()

@@ -76,7 +76,33 @@ def _unpack(obj, deps: list):
         d = _from_collection(obj)
         deps.append(d)
         return Ref(d._key)
+    # containers rebuilt by a nested task once their Delayed parts are computed
+    if isinstance(obj, tuple) and hasattr(t, "_fields"):  # a namedtuple
+        items = [_unpack(o, deps) for o in obj]
+        if all(a is b for a, b in zip(items, obj)):
+            return obj
+        return Task(None, t, *items)
+    if t is slice:
+        items = [_unpack(o, deps) for o in (obj.start, obj.stop, obj.step)]
+        if all(a is b for a, b in zip(items, (obj.start, obj.stop, obj.step))):
+            return obj
+        return Task(None, slice, *items)
+    if hasattr(t, "__dataclass_fields__") and not isinstance(obj, type):
+        import dataclasses
+
+        fields = {f.name: getattr(obj, f.name)
+                  for f in dataclasses.fields(obj) if f.init and hasattr(obj, f.name)}
+        items = {k: _unpack(v, deps) for k, v in fields.items()}
+        if all(items[k] is v for k, v in fields.items()):
+            return obj
+        return Task(None, _replace, obj, items)
     return obj
+
+
+def _replace(obj, fields):
+    import dataclasses
+
+    return dataclasses.replace(obj, **fields)
 
 
 def _from_collection(coll) -> "Delayed":

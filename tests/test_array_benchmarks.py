@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("dask")
 
 from benchmarks import array_workloads as aw  # noqa: E402  (the repo root is on sys.path)
-from benchmarks.workloads import Lib, Unavailable  # noqa: E402
+from benchmarks.workloads import Lib  # noqa: E402
 
 
 def _lib(name):
@@ -30,8 +30,8 @@ def test_measures_agree_between_libraries():
         b = aw.time_threads(_lib("dask"), w, s)[""][0]
         assert a.result == b.result and a.result[1] == 1.0
         assert a.seconds > 0
-    with pytest.raises(Unavailable):
-        aw.numpy_time(_lib("dask"), "array-mean", True)
+    # the NumPy baseline is measured once, in the shoal column; Dask's stays n/a
+    assert aw.numpy_time(_lib("dask"), "array-mean", True) == {}
 
 
 def test_child_reports_time_and_memory():

@@ -131,3 +131,17 @@ def test_unknown_scheduler_keyword_is_named():
         delayed(sum)([1]).compute(scheduler="threads", colour="red")
     # Dask's own options are accepted (chunksize means our batch size)
     assert delayed(sum)([1]).compute(scheduler="processes", chunksize=4) == 1
+
+
+@pytest.mark.timeout(30)
+def test_nested_compute_on_a_user_thread_pool_does_not_deadlock():
+    # a task computing on the very pool it runs on would wait for itself
+    def inner(i):
+        return delayed(abs)(-i).compute()
+
+    pool = ThreadPoolExecutor(1)
+    try:
+        with config.set(scheduler=pool):
+            assert shoal.compute(*[delayed(inner)(i) for i in range(3)]) == (0, 1, 2)
+    finally:
+        pool.shutdown(wait=False)  # a regression must fail the test, not hang the run

@@ -36,7 +36,9 @@ def test_benchmarks_quick_smoke(tmp_path):
 
 
 def test_markdown_keeps_text_outside_markers(tmp_path):
-    from benchmarks.run import END, START, write_markdown  # the repo root is on sys.path
+    from benchmarks.run import markers, write_markdown  # the repo root is on sys.path
+
+    START, END = markers("core")
 
     path = tmp_path / "doc.md"
     path.write_text(f"intro\n\n{START}\nold table\n{END}\n\nreading\n")

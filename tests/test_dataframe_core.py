@@ -517,6 +517,14 @@ def test_repr_shows_structure_without_computing():
     assert repr(df.f.mean()).endswith("dtype=float64>")
 
 
+def test_repr_with_duplicate_column_names():
+    pdf = pd.DataFrame([[1, 2.0]], columns=["a", "a"])
+    df = dd.from_pandas(pdf, npartitions=1)
+    text = repr(df)
+    assert "int64" in text and "float64" in text
+    assert "<table" in df._repr_html_()
+
+
 # -- schedulers and categoricals ------------------------------------------------------------
 
 @pytest.mark.parametrize("scheduler", ["sync", "threads", "processes"])

@@ -196,3 +196,50 @@ def test_dask_compute_of_shoal_collections_on_any_scheduler(scheduler):
     # with no scheduler Dask uses the collection's own (shoal's threads), which
     # then receives Dask's expression of the exported graph
     assert dask.compute(x, **kwargs) == (7,)
+
+
+def test_shoal_compute_of_dask_collections_with_their_own_scheduler():
+    # no scheduler given: a Dask collection's own get (Dask's threads) is used and
+    # must receive the graph in Dask's spec, not shoal's nodes (it returned them)
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    x = da.arange(10, chunks=5).sum()
+    assert shoal.compute(x) == (45,)
+    assert shoal.compute(dask.delayed(sum)([1, dask.delayed(abs)(-2)]), delayed(sum)([1, 2])) == (3, 3)
+    assert shoal.compute(delayed(inc)(1), scheduler=dask.threaded.get) == (2,)
+    assert persist(delayed(inc)(1), scheduler=dask.get)[0].compute() == 2
+
+
+def test_foreign_get_functions_receive_dask_spec():
+    seen = []
+
+    def my_get(graph, keys, **kwargs):
+        seen.extend(type(v) for v in graph.values())
+        import shoal.local.sync
+
+        return shoal.local.sync.get(graph, keys, **kwargs)
+
+    assert delayed(add)(delayed(inc)(1), 2).compute(scheduler=my_get) == 4
+    assert set(seen) == {tuple}
+
+
+def test_namedtuple_dataclass_and_slice_arguments_are_traversed():
+    import collections
+    import dataclasses
+
+    P = collections.namedtuple("P", "x y")
+
+    @dataclasses.dataclass
+    class D:
+        a: object
+        b: int = 1
+        c: int = dataclasses.field(init=False, default=7)
+
+    one = delayed(inc)(0)
+    assert delayed(lambda p: p)(P(one, 2)).compute(scheduler="sync") == P(1, 2)
+    assert delayed(P(one, 2)).compute(scheduler="sync") == P(1, 2)
+    assert delayed(lambda d: d)(D(one)).compute(scheduler="sync") == D(1)
+    assert delayed([1, 2, 3])[one:].compute(scheduler="sync") == [2, 3]
+    # compute(...) repacks them too
+    assert compute(P(one, 2), D(one, b=one), scheduler="sync") == (P(1, 2), D(1, 1))
+    assert compute(P(1, 2)) == (P(1, 2),)

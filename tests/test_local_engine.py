@@ -431,3 +431,61 @@ def test_wide_fan_in_of_string_keys_is_not_fused():
     g["total"] = (sum, [f"inc-{i}" for i in range(100)])
     _, fused, _ = fused_graph(g, keep={"total"})
     assert len(fused) == 101
+
+
+def _where(x):
+    return [threading.current_thread().name]
+
+
+def test_getitem_around_a_nested_task_runs_on_a_worker():
+    # the loop runs plain item selections itself, but (getitem, (f, x), 0) also
+    # runs f: that must go to a pool thread, not serialize in the loop
+    import operator
+
+    g = {f"x{i}": (operator.getitem, (_where, i), 0) for i in range(4)}
+    names = threads.get(g, list(g), num_workers=2)
+    assert threading.current_thread().name not in names
+    assert all(n.startswith("shoal-threads") for n in names)
+
+
+def test_optimize_graph_false_is_local_to_its_compute():
+    # compute(optimize_graph=False) must not flip the global fuse setting: two
+    # overlapping such computes in different threads used to leave it False
+    import time
+
+    import shoal
+    from shoal import config, delayed
+    from shoal.core import optimize
+
+    seen = []
+
+    def slow(x):
+        seen.append(optimize.active())
+        time.sleep(0.2)
+        return x
+
+    def run(delay):
+        time.sleep(delay)
+        shoal.compute(delayed(slow)(1), optimize_graph=False, scheduler="sync")
+
+    ts = [threading.Thread(target=run, args=(d,)) for d in (0, 0.05)]
+    for t in ts:
+        t.start()
+    time.sleep(0.1)
+    assert optimize.active()  # this thread's computes still fuse meanwhile
+    for t in ts:
+        t.join()
+    assert seen == [False, False]
+    assert config.get("optimization.fuse.active") is True and optimize.active()
+
+
+def test_fusion_names_inner_nodes_by_their_graph_keys():
+    # a node stored under another key than its own .key (Dask's DataNode(None, v),
+    # a keyless Task) used to make the fused group wait on itself: a stall
+    g = {"a": Task(None, inc, 1), "b": Task("b", inc, Ref("a")), "c": Task("c", inc, Ref("b"))}
+    assert sync.get(g, "c", fuse=True) == sync.get(g, "c", fuse=False) == 4
+    g = {("p", 0): Data(None, 1), ("q", 0): Task(("q", 0), add, Ref(("p", 0)), Ref(("p", 0))),
+         ("r", 0): Task(("r", 0), add, Ref(("q", 0)), Ref(("p", 0)))}
+    fused, deps = fuse(g, dependents_of(g), keep={("r", 0)})
+    assert list(fused) == [("r", 0)] and fused[("r", 0)].dependencies == frozenset()
+    assert threads.get(g, ("r", 0)) == 3

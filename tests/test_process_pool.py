@@ -443,3 +443,37 @@ def test_worker_messages_are_plain_pickles():
     # outcomes are unpickled by the parent with the standard pickle module
     outcomes = pickle.loads(pickle.dumps([(KEY, True, pickle.dumps(1), 0.0, 0.0, 1)]))
     assert processes.ProcessBackend._decode(outcomes)[0][2] == 1
+
+
+def test_config_values_json_cannot_carry_do_not_break_the_pool():
+    # e.g. config.set(scheduler=<a get function>) or an Executor in the config:
+    # they are left out of what the workers receive, the rest still arrives
+    warm_pool()
+    g = {"value": (read_config, "test-process-pool.answer")}
+    with shoal.config.set({"scheduler": processes.get, "test-process-pool.answer": 7,
+                           "test-process-pool.obj": object()}):
+        assert get(g, "value") == 7
+        assert shoal.delayed(read_config)("test-process-pool.answer").compute() == 7
+
+
+def _import_and_call(module, x):
+    import importlib
+
+    return importlib.import_module(module).f(x)
+
+
+def _read(name):
+    with open(name) as f:
+        return f.read()
+
+
+def test_sys_path_and_cwd_changes_reach_running_workers(tmp_path, monkeypatch):
+    # a notebook adds its source folder (or changes directory) after the pool
+    # started: the workers must follow before they run the next batch
+    warm_pool()
+    (tmp_path / "late_module_for_pool.py").write_text("def f(x):\n    return x * 10\n")
+    (tmp_path / "data.txt").write_text("hello")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert get({"x": (_import_and_call, "late_module_for_pool", 2)}, "x") == 20
+    assert get({"x": (_read, "data.txt")}, "x") == "hello"

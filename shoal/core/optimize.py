@@ -25,14 +25,32 @@ Groups are found in one pass over the nodes in reverse topological order
 (dependents first), so each node's decision sees its dependents' final groups.
 A group's value leaves only through its last node, which keeps its key;
 requested keys and those in ``keep`` are never folded into another group.
+
+Whether engines fuse at all: ``config "optimization.fuse.active"``, unless
+``compute(optimize_graph=...)`` overrode it for the computes it starts
+(:data:`override`, a context variable: other threads' computes are not
+affected, unlike a temporary ``config.set``).
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
+from shoal import config
 from shoal.core.graph import toposort
 from shoal.core.spec import Fused
 
-__all__ = ["fuse"]
+__all__ = ["active", "fuse", "override"]
+
+override: ContextVar = ContextVar("shoal_fuse_override", default=None)
+
+
+def active() -> bool:
+    """Whether an engine starting a compute in this context should fuse."""
+    value = override.get()
+    if value is None:
+        return config.get("optimization.fuse.active", True)
+    return value
 
 
 def _block(key):
@@ -89,11 +107,12 @@ def fuse(graph: dict, dependents: dict, keep=()) -> tuple[dict, dict]:
         return graph, dependents
     members: dict = {}
     for key in topo:  # dependencies before dependents inside each group
-        members.setdefault(group[key], []).append(graph[key])
+        members.setdefault(group[key], []).append(key)
     out = {}
     new_dependents = {}
-    for sink, nodes in members.items():
-        out[sink] = nodes[0] if len(nodes) == 1 else Fused(nodes)
+    for sink, keys in members.items():
+        nodes = [graph[k] for k in keys]
+        out[sink] = nodes[0] if len(nodes) == 1 else Fused(nodes, keys)
         seen = []
         for d in dependents[sink]:
             g = group[d]

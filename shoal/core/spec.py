@@ -226,46 +226,49 @@ class Fused:
 
     ``nodes`` are in an order where each comes after its dependencies; the last
     one computes ``key`` and is the only one whose value leaves the group (see
-    ``optimize.fuse``).  Dependencies are the inner nodes' dependencies that are
-    not inner keys.  A linear chain passes each value straight to the next node;
-    a wider group (a per-partition diamond) keeps inner values in a local dict
-    looked up before the outside values.
+    ``optimize.fuse``).  ``keys`` are the graph keys the nodes compute (by
+    default each node's ``.key``; a foreign node stored under another key, such
+    as Dask's ``DataNode(None, value)``, is named by its graph key).
+    Dependencies are the inner nodes' dependencies that are not inner keys.  A
+    linear chain passes each value straight to the next node; a wider group (a
+    per-partition diamond) keeps inner values in a local dict looked up before
+    the outside values.
     """
 
-    __slots__ = ("key", "nodes", "dependencies", "_linear")
+    __slots__ = ("key", "nodes", "keys", "dependencies", "_linear")
 
-    def __init__(self, nodes):
+    def __init__(self, nodes, keys=None):
         self.nodes = tuple(nodes)
-        self.key = self.nodes[-1].key
-        inner = {n.key for n in self.nodes}
+        self.keys = tuple(n.key for n in self.nodes) if keys is None else tuple(keys)
+        self.key = self.keys[-1]
+        inner = set(self.keys)
         deps = set()
         for n in self.nodes:
             deps.update(n.dependencies)
         self.dependencies = frozenset(deps - inner)
         self._linear = all(
-            n.dependencies == {prev.key} for prev, n in zip(self.nodes, self.nodes[1:])
+            n.dependencies == {prev} for prev, n in zip(self.keys, self.nodes[1:])
         )
 
     def __call__(self, values=None):
-        nodes = self.nodes
-        node = nodes[0]
+        nodes, keys = self.nodes, self.keys
+        i = 0
         try:
             if self._linear:
-                result = node(values)
-                for nxt in nodes[1:]:
-                    prev, node = node.key, nxt
-                    result = node({prev: result})
+                result = nodes[0](values)
+                for i in range(1, len(nodes)):
+                    result = nodes[i]({keys[i - 1]: result})
                 return result
             local: dict = {}
             scope = ChainMap(local, values) if values else local
-            for node in nodes:
-                local[node.key] = node(scope)
+            for i, node in enumerate(nodes):
+                local[keys[i]] = node(scope)
             return local[self.key]
         except Exception as exc:
             # name the inner task that failed, not the group's last key
             if not hasattr(exc, "_shoal_key"):
                 try:
-                    exc._shoal_key = node.key
+                    exc._shoal_key = keys[i]
                 except AttributeError:
                     pass
             raise
@@ -278,7 +281,7 @@ class Fused:
         return f"<Fused {self.key!r} of {len(self.nodes)} nodes>"
 
     def __reduce__(self):
-        return (Fused, (self.nodes,))
+        return (Fused, (self.nodes, self.keys))
 
 
 def is_node(obj) -> bool:

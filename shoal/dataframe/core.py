@@ -334,7 +334,8 @@ class _Frame(Collection):
         if isinstance(meta, pd.Series):
             meta = meta.to_frame(name=meta.name if meta.name is not None else "")
         labels = list(self.divisions) if self.known_divisions else [""] * (self.npartitions + 1)
-        data = {c: [str(dt)] + ["..."] * self.npartitions for c, dt in meta.dtypes.items()}
+        # by position: duplicate column names would collapse in a dict
+        data = {i: [str(dt)] + ["..."] * self.npartitions for i, dt in enumerate(meta.dtypes)}
         frame = pd.DataFrame(data, index=pd.Index(labels, dtype=object))
         frame.columns = meta.columns
         frame.index.name = f"npartitions={self.npartitions}"

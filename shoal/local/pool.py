@@ -22,9 +22,11 @@ Why not ``multiprocessing`` or ``ProcessPoolExecutor``: workers here are plain
   parent, which then terminates the workers busy with the interrupted compute.
 
 Workers start with the parent's ``sys.path``, working directory and live shoal
-config (``SHOAL_INTERNAL_INHERIT_CONFIG``); later config changes are sent before
-the next batch.  ``PYTHONHASHSEED`` is fixed so ``hash()`` of strings agrees
-across workers.  One computation uses a pool at a time (``run_lock``).
+config (``SHOAL_INTERNAL_INHERIT_CONFIG``); later changes to any of them (a
+notebook that adds a source folder to ``sys.path`` or changes directory after
+the first compute) are sent before the next batch.  ``PYTHONHASHSEED`` is fixed
+so ``hash()`` of strings agrees across workers.  One computation uses a pool at
+a time (``run_lock``).
 """
 
 from __future__ import annotations
@@ -41,9 +43,23 @@ from multiprocessing.connection import Connection, wait
 from shoal import config
 from shoal.core.keys import key_str
 
-__all__ = ["ProcessPool", "WorkerProcessDied", "get_pool"]
+__all__ = ["ProcessPool", "WorkerProcessDied", "get_pool", "live_config", "where_now"]
 
 HASH_SEED = "2718"
+
+
+def where_now() -> tuple:
+    """``(sys.path, working directory)`` of this process, as workers receive them."""
+    return list(sys.path), os.getcwd()
+
+
+def live_config() -> str:
+    """The live config as workers receive it: serialized, JSON-safe values only.
+
+    Values JSON cannot carry (a ``get`` function or an Executor set as
+    ``scheduler``, any custom object) are left out rather than failing the compute.
+    """
+    return config.config_for_child()["SHOAL_INTERNAL_INHERIT_CONFIG"]
 
 
 class WorkerProcessDied(RuntimeError):
@@ -84,7 +100,7 @@ def _keys_text(keys) -> str:
 
 
 class _Worker:
-    __slots__ = ("proc", "tasks", "results", "keys", "config_blob")
+    __slots__ = ("proc", "tasks", "results", "keys", "config_blob", "where")
 
     def __init__(self, config_blob: str):
         task_r, task_w = os.pipe()
@@ -105,7 +121,8 @@ class _Worker:
         self.results = Connection(res_r, writable=False)
         self.keys = None  # keys of the batch in flight, None when idle
         self.config_blob = config_blob
-        self.tasks.send_bytes(pickle.dumps(("init", list(sys.path), os.getcwd())))
+        self.where = where_now()
+        self.tasks.send_bytes(pickle.dumps(("init", *self.where)))
 
     def send(self, msg: bytes) -> None:
         self.tasks.send_bytes(msg)
@@ -145,7 +162,7 @@ class ProcessPool:
         for w in [w for w in self.workers if w.keys is None and w.proc.poll() is not None]:
             w.kill()  # killed from outside between batches: no task was lost
             self.workers.remove(w)
-        blob = config.serialize(config.config)
+        blob = live_config()
         while len(self.workers) < self.n:
             self.workers.append(_Worker(blob))
 
@@ -159,10 +176,17 @@ class ProcessPool:
                 return w
         return None
 
-    def submit(self, worker: _Worker, keys, blob: bytes, config_blob: str) -> None:
-        """Send a batch to an idle *worker*; a dead pipe counts as a death."""
+    def submit(self, worker: _Worker, keys, blob: bytes, config_blob: str, where=None) -> None:
+        """Send a batch to an idle *worker*; a dead pipe counts as a death.
+
+        ``config_blob`` (see :func:`live_config`) and ``where`` (see
+        :func:`where_now`) are sent first when the worker has older ones.
+        """
         worker.keys = keys
         try:
+            if where is not None and worker.where != where:
+                worker.send(pickle.dumps(("init", *where)))
+                worker.where = where
             if worker.config_blob != config_blob:
                 worker.send(pickle.dumps(("config", config_blob)))
                 worker.config_blob = config_blob

@@ -26,7 +26,7 @@ import pickle
 import cloudpickle
 
 from shoal import config
-from shoal.local.pool import get_pool
+from shoal.local.pool import get_pool, live_config, where_now
 from shoal.local.remote_errors import add_note, unpack_exception
 from shoal.local.runner import run
 
@@ -65,7 +65,8 @@ class ProcessBackend:
         self.pool = pool
         self.nworkers = pool.n
         self.capacity = pool.n
-        self.config_blob = config.serialize(config.config)
+        self.config_blob = live_config()
+        self.where = where_now()
 
     def submit(self, keys, state):
         graph, data = state.graph, state.data
@@ -77,7 +78,7 @@ class ProcessBackend:
         blob = _dumps_batch(keys, nodes, inputs)
         self.pool.start()
         worker = self.pool.idle()
-        self.pool.submit(worker, keys, blob, self.config_blob)
+        self.pool.submit(worker, keys, blob, self.config_blob, self.where)
 
     def wait(self):
         return [self._decode(outcomes) for outcomes in self.pool.wait()]

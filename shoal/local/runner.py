@@ -38,7 +38,6 @@ import os
 import time
 from collections.abc import Mapping
 
-from shoal import config
 from shoal.core.graph import cull, dependents_of, flatten_keys
 from shoal.core.keys import key_split, key_str
 from shoal.core import optimize
@@ -81,7 +80,7 @@ def prepare(graph, keys, cache=None, fuse=None):
     priority = order(graph, flat)
     dependents = dependents_of(graph)
     if fuse is None:
-        fuse = config.get("optimization.fuse.active", True)
+        fuse = optimize.active()
     if fuse:
         graph, dependents = optimize.fuse(graph, dependents, keep=flat)
     return graph, priority, dependents, flat
@@ -185,10 +184,14 @@ def _is_inline(node) -> bool:
 
     They cost less than a hand-off, and for processes running them here means a
     value is never shipped to a worker just to be returned (a literal) or to
-    have one piece picked out of it (a shuffle's ``getitem``).
+    have one piece picked out of it (a shuffle's ``getitem``).  A getitem with
+    nested tasks in its arguments (Dask's ``(getitem, (f, x), 0)``) runs ``f``
+    too, so it goes to a worker like any task.
     """
     t = type(node)
-    return t is Data or t is Alias or (t is Task and node.func is operator.getitem)
+    return t is Data or t is Alias or (
+        t is Task and node.func is operator.getitem and not node._nested
+    )
 
 
 def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
@@ -226,6 +229,10 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
             inflight -= 1
             sizer.learn(outcomes)
             finish(outcomes)
+            # drop our references to the results: state.data decides what lives
+            # (the loop variable would otherwise keep the last batch alive while
+            # we block in the next wait())
+            outcomes.clear()
 
 
 # keyword arguments Dask's local schedulers take that mean nothing here

@@ -57,7 +57,7 @@ class ThreadBackend:
     def __init__(self, pool: ThreadPoolExecutor, nworkers: int):
         self.pool = pool
         self.nworkers = nworkers
-        self.capacity = nworkers + 1  # one batch queued behind the running ones
+        self.capacity = nworkers
         self.done: queue.SimpleQueue = queue.SimpleQueue()
         self.cancelled = threading.Event()
 
