@@ -23,7 +23,7 @@ from __future__ import annotations
 from shoal.base import compute, persist, scheduler_get
 from shoal.core.spec import Data, to_dask_graph
 
-__all__ = ["Collection", "merge_layers", "persisted_layers"]
+__all__ = ["Collection", "Computable", "merge_layers", "persisted_layers"]
 
 
 def merge_layers(*collections, name=None, layer=None) -> dict:
@@ -42,7 +42,35 @@ def persisted_layers(name: str, results: dict) -> dict:
     return {name: {k: Data(k, v) for k, v in results.items()}}
 
 
-class Collection:
+class Computable:
+    """``compute`` / ``persist`` / ``visualize``: what every lazy object offers.
+
+    Shared by :class:`Collection` and ``shoal.delayed.Delayed`` (which keeps its
+    ``__slots__``: this mixin adds no instance state).
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def __dask_optimize__(graph, keys, **kwargs):
+        return graph  # shoal's engines fuse when they run
+
+    def compute(self, **kwargs):
+        """Compute this object (options as for :func:`shoal.compute`)."""
+        return compute(self, **kwargs)[0]
+
+    def persist(self, **kwargs):
+        """Compute and return the same object backed by its results."""
+        return persist(self, **kwargs)[0]
+
+    def visualize(self, filename="mydask", format=None, **kwargs):
+        """Draw the task graph with graphviz (see :func:`shoal.visualize`)."""
+        from shoal.dot import visualize
+
+        return visualize(self, filename=filename, format=format, **kwargs)
+
+
+class Collection(Computable):
     """Shared protocol plumbing; see the module docstring."""
 
     _layers: dict
@@ -69,23 +97,5 @@ class Collection:
     def __dask_tokenize__(self):
         return (type(self).__name__, self._name)
 
-    @staticmethod
-    def __dask_optimize__(graph, keys, **kwargs):
-        return graph
-
     __dask_scheduler__ = staticmethod(scheduler_get("threads"))
 
-    # -- user API -----------------------------------------------------------
-    def compute(self, **kwargs):
-        """Compute this collection (options as for :func:`shoal.compute`)."""
-        return compute(self, **kwargs)[0]
-
-    def persist(self, **kwargs):
-        """Compute and return the same collection backed by its results."""
-        return persist(self, **kwargs)[0]
-
-    def visualize(self, filename="mydask", format=None, **kwargs):
-        """Draw the task graph with graphviz (see :func:`shoal.visualize`)."""
-        from shoal.dot import visualize
-
-        return visualize(self, filename=filename, format=format, **kwargs)

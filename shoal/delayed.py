@@ -29,7 +29,8 @@ import operator
 import os
 import weakref
 
-from shoal.base import compute, graph_of, persist, scheduler_get
+from shoal.base import graph_of, scheduler_get
+from shoal.collection import Computable
 from shoal.core.spec import Data, Ref, Task, to_dask_graph
 from shoal.core.tokenize import tokenize
 
@@ -143,7 +144,7 @@ def _first(results):
     return results[0]
 
 
-class Delayed:
+class Delayed(Computable):
     """A lazy value: a key, the node computing it, and what it depends on."""
 
     __slots__ = ("_key", "_node", "_deps", "_length", "_layer", "__weakref__")
@@ -187,24 +188,6 @@ class Delayed:
         return _rebuild, (self._key, self._length)
 
     __dask_scheduler__ = staticmethod(scheduler_get("threads"))
-
-    @staticmethod
-    def __dask_optimize__(graph, keys, **kwargs):
-        return graph  # shoal's engines fuse chains themselves when they run
-
-    def compute(self, **kwargs):
-        """Compute this value (see :func:`shoal.compute` for the options)."""
-        return compute(self, **kwargs)[0]
-
-    def persist(self, **kwargs):
-        """Compute and return a Delayed holding the result."""
-        return persist(self, **kwargs)[0]
-
-    def visualize(self, filename="mydask", format=None, **kwargs):
-        """Draw the task graph with graphviz (see :func:`shoal.visualize`)."""
-        from shoal.dot import visualize
-
-        return visualize(self, filename=filename, format=format, **kwargs)
 
     # -- building more tasks -------------------------------------------------
     def __getattr__(self, attr):

@@ -34,6 +34,7 @@ import threading
 import time
 from collections import namedtuple
 
+from shoal.diagnostics._observer import Observer as _Observer
 from shoal.events import Buffer, default_bus
 
 __all__ = ["Profiler", "ResourceData", "ResourceProfiler", "TaskData"]
@@ -45,26 +46,6 @@ thread ident (threads, sync) or the worker's pid (processes)."""
 ResourceData = namedtuple("ResourceData", "time mem_MB cpu_percent")
 ResourceData.__doc__ = """One sample: wall-clock time, resident memory in MB and
 CPU percent (100 = one full core), summed over this process and its children."""
-
-
-class _Observer:
-    """Context manager and register/unregister around ``_start`` / ``_stop``."""
-
-    _started = False
-
-    def __enter__(self):
-        self._start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop()
-
-    def register(self) -> None:
-        """Observe every computation until :meth:`unregister`."""
-        self._start()
-
-    def unregister(self) -> None:
-        self._stop()
 
 
 class Profiler(_Observer):

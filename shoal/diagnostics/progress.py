@@ -36,6 +36,7 @@ import threading
 import time
 
 from shoal import config
+from shoal.diagnostics._observer import Observer
 from shoal.events import Buffer, default_bus
 
 __all__ = ["ProgressBar", "format_bar", "format_time"]
@@ -126,7 +127,7 @@ def _in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-class ProgressBar:
+class ProgressBar(Observer):
     """Show the progress of computations on the local schedulers.
 
     >>> with ProgressBar():             # doctest: +SKIP
@@ -153,21 +154,7 @@ class ProgressBar:
         self._token = None
         self._lock = threading.Lock()
 
-    # -- lifetime ---------------------------------------------------------
-
-    def __enter__(self):
-        self._start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop()
-
-    def register(self) -> None:
-        """Show a bar for every computation until :meth:`unregister`."""
-        self._start()
-
-    def unregister(self) -> None:
-        self._stop()
+    # -- lifetime (context manager / register: see _observer.py) -------------
 
     def _start(self) -> None:
         if self._thread is not None:
