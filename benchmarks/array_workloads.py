@@ -46,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 
 from benchmarks.workloads import REPO, Case, Lib, Sample, Unavailable, timed
 
@@ -137,11 +138,14 @@ def time_threads(lib: Lib, workload: str, s: dict) -> dict:
 
 
 # -- subprocess runs: peak memory, and NumPy on one core ------------------------------
-def _child(lib: str, workload: str, quick: bool) -> dict:
+def _child(lib: str, workload: str, quick: bool, traced: bool = False) -> dict:
     """Run one workload in this (fresh) process; report seconds and peak RSS growth.
 
     The peak is ``VmHWM`` from ``/proc/self/status``: it starts afresh with the new
     program, whereas ``ru_maxrss`` keeps the parent's peak across fork + exec.
+    With *traced*, also the peak of the bytes allocated (``tracemalloc``, which
+    NumPy reports to): what the computation holds, free of how the C allocator
+    returns memory to the system, which moves RSS by a block or two run to run.
     """
     s = sizes(quick)
     if lib == "numpy":
@@ -157,12 +161,18 @@ def _child(lib: str, workload: str, quick: bool) -> dict:
         compute = lambda: obj.compute(scheduler="threads")  # noqa: E731
     gc.collect()
     before = _rss()
+    if traced:
+        tracemalloc.start()
     start = time.perf_counter()
     result = compute()
     seconds = time.perf_counter() - start
     peak = _status_kib("VmHWM") * 1024
-    return {"seconds": seconds, "peak_mb": max(peak - before, 0) / 1e6,
-            "summary": list(summary(workload, result, s))}
+    out = {"seconds": seconds, "peak_mb": max(peak - before, 0) / 1e6,
+           "summary": list(summary(workload, result, s))}
+    if traced:
+        out["traced_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
+        tracemalloc.stop()
+    return out
 
 
 def _status_kib(field: str) -> int:
@@ -181,13 +191,14 @@ ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
               "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}
 
 
-def run_child(lib: str, workload: str, quick: bool) -> dict:
+def run_child(lib: str, workload: str, quick: bool, traced: bool = False) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
     if lib == "numpy":
         env.update(ONE_THREAD)
     args = [sys.executable, "-m", "benchmarks.array_workloads", "--child", lib, workload]
-    proc = subprocess.run(args + (["--quick"] if quick else []), cwd=REPO, env=env,
+    args += (["--quick"] if quick else []) + (["--traced"] if traced else [])
+    proc = subprocess.run(args, cwd=REPO, env=env,
                           capture_output=True, text=True)
     if proc.returncode:
         raise Unavailable(f"{lib} {workload} subprocess failed: {proc.stderr.strip()[-300:]}")
@@ -197,6 +208,11 @@ def run_child(lib: str, workload: str, quick: bool) -> dict:
 def peak_memory(lib: Lib, workload: str, quick: bool) -> dict:
     out = run_child(lib.name, workload, quick)
     return {"": [Sample(out["peak_mb"], tuple(map(_tuple, out["summary"])))]}
+
+
+def traced_memory(lib: Lib, workload: str, quick: bool) -> dict:
+    out = run_child(lib.name, workload, quick, traced=True)
+    return {"": [Sample(out["traced_mb"], tuple(map(_tuple, out["summary"])))]}
 
 
 _numpy_memory: dict = {}  # workload -> MB figures of NumPy runs not yet reported
@@ -246,6 +262,11 @@ def make_array_cases(quick: bool = False) -> list[Case]:
             targets={"": TARGET_MEMORY}, reduce=_median_value,
         ))
         cases.append(Case(
+            workload=w, title=t, scheduler="threads, peak bytes held (tracemalloc)", unit="MB",
+            measure=lambda lib, w=w: traced_memory(lib, w, quick),
+            targets={"": TARGET_MEMORY}, reduce=_median_value, max_repeat=3,
+        ))
+        cases.append(Case(
             workload=w, title=t, scheduler="NumPy, 1 thread",
             measure=lambda lib, w=w: numpy_time(lib, w, quick), max_repeat=NUMPY_REPEAT,
         ))
@@ -272,9 +293,10 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=None)
     p.add_argument("--only", default="", help="comma-separated workloads")
     p.add_argument("--child", nargs=2, metavar=("LIB", "WORKLOAD"), help=argparse.SUPPRESS)
+    p.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child[0], args.child[1], args.quick)))
+        print(json.dumps(_child(args.child[0], args.child[1], args.quick, args.traced)))
         return 0
     from benchmarks.run import run_cases
     from benchmarks.workloads import load_libs

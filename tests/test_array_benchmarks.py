@@ -15,10 +15,11 @@ def _lib(name):
 def test_cases_cover_the_three_workloads():
     cases = aw.make_array_cases(quick=True)
     assert {c.workload for c in cases} == set(aw.WORKLOADS)
-    assert len(cases) == 4 * len(aw.WORKLOADS)
+    assert len(cases) == 5 * len(aw.WORKLOADS)
     labels = {(c.workload, c.scheduler) for c in cases}
     for w in aw.WORKLOADS:
-        for s in ("threads", "threads, peak RSS", "NumPy, 1 thread", "NumPy, 1 thread, peak RSS"):
+        for s in ("threads", "threads, peak RSS", "threads, peak bytes held (tracemalloc)",
+                  "NumPy, 1 thread", "NumPy, 1 thread, peak RSS"):
             assert (w, s) in labels
     assert all(c.targets == {"": 1.0} for c in cases if c.scheduler.startswith("threads"))
 
