@@ -86,8 +86,8 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     return map_partitions(ufunc, *inputs, token=ufunc.__name__, **kwargs)
 
 
-def wire_frame(cls):
-    """Add every operator and named arithmetic method to the frame class *cls*."""
+def wire_scalar(cls):
+    """Add the operators (and NumPy ufunc support) to the class *cls*."""
     for name in ARITHMETIC + LOGICAL:
         setattr(cls, f"__{name}__", _forward(_op(name)))
         setattr(cls, f"__r{name}__", _reverse(_op(name)))
@@ -95,22 +95,14 @@ def wire_frame(cls):
         setattr(cls, f"__{name}__", _forward(_op(name)))
     for name in UNARY:
         setattr(cls, f"__{name}__", _unary(_op(name)))
-    for name in NAMED:
-        setattr(cls, name, _named(name))
-        if name not in COMPARISONS:
-            setattr(cls, f"r{name}", _named(f"r{name}"))
     cls.__array_ufunc__ = _array_ufunc
     cls.__hash__ = object.__hash__  # __eq__ above would unset it
 
 
-def wire_scalar(cls):
-    """Add the operators to the Scalar class *cls*."""
-    for name in ARITHMETIC + LOGICAL:
-        setattr(cls, f"__{name}__", _forward(_op(name)))
-        setattr(cls, f"__r{name}__", _reverse(_op(name)))
-    for name in COMPARISONS:
-        setattr(cls, f"__{name}__", _forward(_op(name)))
-    for name in UNARY:
-        setattr(cls, f"__{name}__", _unary(_op(name)))
-    cls.__array_ufunc__ = _array_ufunc
-    cls.__hash__ = object.__hash__
+def wire_frame(cls):
+    """The operators, plus the named arithmetic methods (``add``, ``radd``...)."""
+    wire_scalar(cls)
+    for name in NAMED:
+        setattr(cls, name, _named(name))
+        if name not in COMPARISONS:
+            setattr(cls, f"r{name}", _named(f"r{name}"))
