@@ -1,0 +1,45 @@
+"""The distributed scheduler: a pure state machine plus (separately) its server.
+
+::
+
+    comms --{"op": ...}--> server --parse_event--> SchedulerState.handle(*events)
+                                                        |  transitions.TRANSITIONS
+                                                        |  policies (placement, queuing, stealing)
+    comms <--to_msg()----- server <-- [instructions] ---+
+    bus   <--------------- server <-- Publish(record)
+
+- :mod:`.messages`: the events the state consumes and the instructions it
+  emits, each a slotted dataclass with a ``stimulus_id`` and ``to_msg`` /
+  ``from_msg`` for the wire.
+- :mod:`.state`: the records (:class:`SchedTask`, :class:`SchedWorker`,
+  :class:`SchedClient`), :class:`SchedulerState` with ``handle``,
+  ``validate_state`` and ``story``.
+- :mod:`.transitions`: the one ``(start, finish) -> function`` table.
+- :mod:`.policies`: where a task runs, root-task queuing, stealing candidates.
+
+None of these modules does I/O or imports asyncio, sockets or threads; the
+server owns a ``SchedulerState`` (composition, not inheritance) and carries its
+instructions out.
+"""
+
+from shoal.distributed.scheduler.messages import KilledWorker
+from shoal.distributed.scheduler.state import (
+    Note,
+    SchedClient,
+    SchedTask,
+    SchedulerState,
+    SchedWorker,
+    Transition,
+)
+from shoal.distributed.scheduler.transitions import InvalidTransition
+
+__all__ = [
+    "InvalidTransition",
+    "KilledWorker",
+    "Note",
+    "SchedClient",
+    "SchedTask",
+    "SchedWorker",
+    "SchedulerState",
+    "Transition",
+]

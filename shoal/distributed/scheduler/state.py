@@ -1,0 +1,634 @@
+"""The scheduler's state machine: events in, instructions out, no I/O.
+
+::
+
+    SchedulerState
+     |- tasks:    key -> SchedTask ---- dependencies / dependents: SchedTask sets
+     |              state, priority       waiting_on:  inputs not in memory yet
+     |              who_wants --------+   waiters:     active dependents that need it
+     |              who_has ------+   |   processing_on: the SchedWorker running it
+     |- workers:  address -> SchedWorker: processing {task: cost}, has_what, occupancy
+     |- clients:  name -> SchedClient: wants_what
+     |- queued:   TaskQueue of root tasks waiting for a worker slot   (state "queued")
+     |- unrunnable: tasks no current worker may run                    (state "no-worker")
+     |- in_flight_steals: key -> (victim, thief)
+     |- computations: graph id -> wanted keys not done yet  (-> ComputationFinished)
+     '- log:      bounded deque of Transition / Note entries -> story(*keys)
+
+``handle(*events)`` runs one handler per event (:mod:`.messages`); handlers
+turn the event into transitions of tasks, the driver (:meth:`_transitions`)
+applies them through the table in :mod:`.transitions`, following each one's
+recommendations until none is left, then gives free root-task slots to queued
+tasks.  Every change of a task's state goes through that driver, which appends
+it to the log and, when someone listens, a ``Publish`` of a
+:class:`shoal.events.TaskTransition`.  ``handle`` returns the instructions in the
+order they were made; the server sends them (see :mod:`.messages`).
+
+Messages that no longer fit the state (a result from a worker the task was
+taken from, an old ``run_id``, a key already forgotten) change nothing: they
+are logged as a :class:`Note` in the key's story, and a worker holding a key
+the scheduler does not track is told to free it.
+
+Where tasks go, root-task queuing and stealing are decided in :mod:`.policies`.
+The clock is injectable (``clock=``) and is read only for log and event
+timestamps and heartbeats, so tests are deterministic.  ``validate_state()``
+checks every cross-reference; ``SchedulerState(validate=True)`` runs it after
+each ``handle``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter, deque
+from typing import NamedTuple
+
+from shoal import config
+from shoal.core.keys import key_split
+from shoal.distributed.scheduler import policies
+from shoal.distributed.scheduler import transitions as T
+from shoal.distributed.scheduler.messages import (
+    AddClient, AddWorker, Balance, CancelKeys, CancelledKeys, ClientDesiresKeys,
+    ClientReleasesKeys, ClientTaskErred, FreeKeys, Heartbeat, KeyInMemory, KilledWorker,
+    MissingData, Publish, ReleaseWorkerData, RemoveClient, RemoveWorker, Reschedule,
+    RetryKeys, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRetried, UpdateGraph,
+)  # fmt: skip
+from shoal.events import ComputationFinished, GraphSubmitted
+from shoal.events import WorkerAdded, WorkerMetrics, WorkerRemoved
+
+__all__ = ["Note", "SchedClient", "SchedTask", "SchedWorker", "SchedulerState", "Transition"]
+
+#: Victim states in a steal response that mean the task had not started there.
+_NOT_STARTED = frozenset({"ready", "constrained", "waiting", "released", None})
+
+
+class SchedTask:
+    """The scheduler's record of one key."""
+
+    __slots__ = (
+        "key", "prefix", "run_spec", "priority", "graph", "state", "dependencies",
+        "dependents", "waiting_on", "waiters", "who_wants", "who_has", "processing_on",
+        "run_id", "nbytes", "type", "exception", "traceback", "exception_text",
+        "traceback_text", "exception_blame", "erred_on", "retries", "suspicious",
+        "worker_restrictions", "loose_restrictions", "resource_restrictions",
+    )  # fmt: skip
+
+    def __init__(self, key, run_spec, priority: tuple = (0,), graph: str = ""):
+        self.key, self.run_spec, self.priority, self.graph = key, run_spec, priority, graph
+        self.prefix, self.state = key_split(key), "released"
+        self.dependencies, self.dependents = set(), set()  # SchedTasks
+        self.waiting_on, self.waiters = set(), set()  # see the module docstring
+        self.who_wants, self.who_has = set(), set()  # SchedClients, SchedWorkers
+        self.processing_on = None  # SchedWorker
+        self.run_id, self.nbytes, self.type = 0, -1, ""  # nbytes -1: not computed yet
+        self.exception = self.traceback = self.exception_blame = None
+        self.exception_text = self.traceback_text = ""
+        self.erred_on = set()  # addresses
+        self.retries = self.suspicious = 0
+        self.worker_restrictions = None  # set of addresses / names
+        self.loose_restrictions = False
+        self.resource_restrictions = None  # {name: amount}
+
+    def __repr__(self) -> str:
+        return f"<SchedTask {self.key!r} {self.state}>"
+
+
+class SchedWorker:
+    """The scheduler's record of one worker."""
+
+    __slots__ = (
+        "address", "name", "nthreads", "memory_limit", "resources", "used_resources",
+        "nanny", "processing", "has_what", "nbytes", "occupancy", "metrics", "last_seen",
+    )  # fmt: skip
+
+    def __init__(self, address, nthreads=1, memory_limit=0, resources=None, name="", nanny=""):
+        self.address, self.name, self.nanny = address, name or address, nanny
+        self.nthreads, self.memory_limit = max(int(nthreads), 1), memory_limit
+        self.resources = dict(resources or {})
+        self.used_resources = {k: 0 for k in self.resources}
+        self.processing: dict = {}  # SchedTask -> estimated cost (seconds)
+        self.has_what: dict = {}  # SchedTask -> None: an insertion-ordered set
+        self.nbytes, self.occupancy, self.metrics, self.last_seen = 0, 0.0, {}, 0.0
+
+    def __repr__(self) -> str:
+        return f"<SchedWorker {self.address} {len(self.processing)} processing>"
+
+
+class SchedClient:
+    """The scheduler's record of one client."""
+
+    __slots__ = ("name", "wants_what")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.wants_what: set = set()
+
+    def __repr__(self) -> str:
+        return f"<SchedClient {self.name} wants={len(self.wants_what)}>"
+
+
+class Transition(NamedTuple):
+    key: object
+    start: str
+    finish: str
+    recommendations: dict
+    stimulus_id: str
+    time: float
+
+
+class Note(NamedTuple):
+    """Something the log should show that changed no state (a stale message)."""
+
+    key: object
+    what: str
+    detail: str
+    stimulus_id: str
+    time: float
+
+
+class _Computation:
+    """One update-graph's wanted keys, until each is in memory, erred or dropped."""
+
+    __slots__ = ("client", "pending", "status", "exception")
+
+    def __init__(self, client: str):
+        self.client, self.pending, self.status, self.exception = client, set(), "finished", ""
+
+
+_HANDLERS: dict = {}
+
+
+def _on(event_type):
+    def register(fn):
+        _HANDLERS[event_type] = fn
+        return fn
+
+    return register
+
+
+class SchedulerState:
+    """Tasks, workers and clients, changed only by :meth:`handle`."""
+
+    def __init__(self, *, name="scheduler", clock=time.time, validate=False, wants=None,
+                 allowed_failures=None, worker_saturation=None, bandwidth=None,
+                 unknown_task_duration=None, transition_log_length=None,
+                 work_stealing=None):  # fmt: skip
+        def cfg(key, value):
+            return config.get(f"distributed.scheduler.{key}", override_with=value)
+
+        self.name, self.clock, self.validate = name, clock, validate
+        self.wants = wants or (lambda kind: True)  # the server passes its bus's wants()
+        self.allowed_failures = int(cfg("allowed-failures", allowed_failures))
+        self.saturation = float(cfg("worker-saturation", worker_saturation))
+        self.bandwidth = float(config.parse_bytes(cfg("bandwidth", bandwidth)))
+        self.unknown_duration = config.parse_timedelta(
+            cfg("unknown-task-duration", unknown_task_duration))  # fmt: skip
+        self.work_stealing = bool(cfg("work-stealing", work_stealing))
+        self.tasks: dict = {}
+        self.workers: dict = {}
+        self.clients: dict = {}
+        self.queued = policies.TaskQueue()
+        self.unrunnable: dict = {}  # SchedTask -> None, insertion ordered
+        self.in_flight_steals: dict = {}  # key -> (victim, thief)
+        self.durations: dict = {}  # prefix -> average compute seconds
+        self.computations: dict = {}  # graph id -> _Computation
+        self._awaited: dict = {}  # key -> {graph id}
+        self.log: deque = deque(maxlen=int(cfg("transition-log-length", transition_log_length)))
+        self._out: list = []
+        self._run_ids = itertools.count(1)
+        self._graph_ids = itertools.count(1)
+
+    # --- the public surface ----------------------------------------------------
+
+    def handle(self, *events) -> list:
+        """Apply ``events`` in order; return the instructions they caused."""
+        self._out = out = []
+        for event in events:
+            handler = _HANDLERS.get(type(event))
+            if handler is None:
+                raise TypeError(f"not a scheduler event: {event!r}")
+            handler(self, event)
+        if self.validate:
+            self.validate_state()
+        return out
+
+    def story(self, *keys) -> list:
+        """Log entries that concern ``keys`` (as the task or a recommendation), oldest first."""
+        wanted = set(keys)
+        return [
+            e for e in self.log
+            if e.key in wanted
+            or (type(e) is Transition and not wanted.isdisjoint(e.recommendations))
+        ]  # fmt: skip
+
+    def emit(self, instruction) -> None:
+        self._out.append(instruction)
+
+    def next_run_id(self) -> int:
+        return next(self._run_ids)
+
+    def task_duration(self, ts) -> float:
+        """Expected compute seconds: the average for the prefix, else the default."""
+        return self.durations.get(ts.prefix, self.unknown_duration)
+
+    def learn_duration(self, ts, startstops) -> None:
+        took = sum(stop - start for action, start, stop in startstops if action == "compute")
+        if took > 0:
+            old = self.durations.get(ts.prefix)
+            self.durations[ts.prefix] = took if old is None else 0.5 * (old + took)
+
+    # --- the driver ----------------------------------------------------------
+
+    def _transitions(self, recs: dict, stimulus_id: str) -> None:
+        tasks = self.tasks
+        while True:
+            while recs:
+                key, finish = recs.popitem()
+                ts = tasks.get(key)
+                if ts is not None:
+                    recs.update(self._transition(ts, finish, stimulus_id))
+            if not self.queued:
+                return
+            ws = policies.pick_rootish_worker(self.workers.values(), self.saturation)
+            if ws is None:
+                return
+            recs.update(self._transition(self.queued.peek(), "processing", stimulus_id, ws=ws))
+
+    def _transition(self, ts, finish: str, stimulus_id: str, **details) -> dict:
+        start = ts.state
+        if not details:  # a recommendation: check it still applies
+            if start == "released" and finish == "waiting" and not T.needed(ts):
+                # wanted when recommended, not any more: only let go of the inputs
+                return T.settle_released(self, ts, {})
+            resolved = self._resolve(ts, finish)
+            if resolved is None:
+                return {}
+            finish, details = resolved
+        func = T.TRANSITIONS.get((start, finish))
+        if func is None:
+            raise T.InvalidTransition(ts.key, start, finish, self.story(ts.key))
+        recs = func(self, ts, stimulus_id, **details)
+        self.log.append(Transition(ts.key, start, finish, dict(recs), stimulus_id, self.clock()))
+        if self.wants("task"):
+            record = T.transition_record(ts, start, finish, details)
+            self.emit(Publish(record, stimulus_id=stimulus_id))
+        if ts.key in self._awaited and finish in ("memory", "erred", "forgotten"):
+            self._computation_progress(ts, finish, stimulus_id)
+        return recs
+
+    def _resolve(self, ts, finish):
+        """``(finish, details)`` to perform for a recommendation, or None to skip."""
+        start = ts.state
+        if finish == "processing":
+            if start == "processing" or (start == "waiting" and ts.waiting_on):
+                return None
+            ws = policies.choose_worker(ts, self.workers.values(), self.queued, self.saturation,
+                                        self.bandwidth)  # fmt: skip
+            if ws is not None:
+                return "processing", {"ws": ws}
+            finish = "queued" if policies.queues(ts, self.saturation) else "no-worker"
+        if finish == start:
+            return None
+        if start == "released" and finish == "waiting" and T.erred_dependency(ts) is not None:
+            return "erred", {}
+        if finish == "erred" and start in ("waiting", "released"):
+            return None if T.erred_dependency(ts) is None else ("erred", {})
+        if finish == "released" and start == "memory" and ts.who_has and T.needed(ts):
+            return None
+        if finish == "forgotten" and (ts.dependents or ts.who_wants):
+            return None
+        return finish, {}
+
+    def _note(self, key, what: str, detail: str, stimulus_id: str) -> None:
+        self.log.append(Note(key, what, detail, stimulus_id, self.clock()))
+
+    def _publish(self, record, stimulus_id: str) -> None:
+        if self.wants(record.kind):
+            self.emit(Publish(record, stimulus_id=stimulus_id))
+
+    # --- computations (for ComputationFinished) -------------------------------------
+
+    def _start_computation(self, graph: str, client: str, tasks, stimulus_id: str) -> None:
+        comp = self.computations[graph] = _Computation(client)
+        for ts in tasks:
+            comp.pending.add(ts.key)
+            self._awaited.setdefault(ts.key, set()).add(graph)
+        for ts in tasks:
+            if ts.state in ("memory", "erred"):
+                self._computation_progress(ts, ts.state, stimulus_id)
+        if not tasks:
+            self._finish_computation(graph, stimulus_id)
+
+    def _computation_progress(self, ts, outcome: str, stimulus_id: str, client=None) -> None:
+        """``ts`` is in memory, erred or forgotten, or ``client`` stopped wanting
+        it ("cancelled"): publish ComputationFinished for the graphs it completes."""
+        graphs = self._awaited.get(ts.key, set())
+        for graph in list(graphs):
+            comp = self.computations[graph]
+            if client is not None and comp.client != client:
+                continue
+            comp.pending.discard(ts.key)
+            graphs.discard(graph)
+            if outcome == "erred" and comp.status != "error":
+                comp.status, comp.exception = "error", ts.exception_blame.exception_text
+            elif outcome in ("forgotten", "cancelled") and comp.status == "finished":
+                comp.status = "cancelled"
+            if not comp.pending:
+                self._finish_computation(graph, stimulus_id)
+        if not graphs:
+            self._awaited.pop(ts.key, None)
+
+    def _finish_computation(self, graph: str, stimulus_id: str) -> None:
+        comp = self.computations.pop(graph)
+        record = ComputationFinished(graph, comp.status, self.clock(), comp.exception)
+        self._publish(record, stimulus_id)
+
+    # --- clients ---------------------------------------------------------------
+
+    def _client(self, name: str) -> SchedClient:
+        client = self.clients.get(name)
+        if client is None:
+            client = self.clients[name] = SchedClient(name)
+        return client
+
+    def _desire(self, ts, client, recs: dict, stimulus_id: str) -> None:
+        ts.who_wants.add(client)
+        client.wants_what.add(ts)
+        if ts.state == "memory":
+            self.emit(KeyInMemory(client.name, ts.key, ts.type, stimulus_id=stimulus_id))
+        elif ts.state == "erred":
+            blame = ts.exception_blame
+            self.emit(ClientTaskErred(client.name, ts.key, blame.exception, blame.traceback,
+                                      stimulus_id=stimulus_id))  # fmt: skip
+        elif ts.state == "released":
+            recs[ts.key] = "waiting"
+
+    def _undesire(self, ts, client, recs: dict, stimulus_id: str) -> None:
+        ts.who_wants.discard(client)
+        client.wants_what.discard(ts)
+        if ts.key in self._awaited:
+            self._computation_progress(ts, "cancelled", stimulus_id, client=client.name)
+        if T.needed(ts):
+            return
+        if ts.state in ("released", "erred"):
+            if not ts.dependents:
+                recs[ts.key] = "forgotten"
+        else:
+            recs[ts.key] = "released"
+
+    @_on(AddClient)
+    def _add_client(self, ev: AddClient) -> None:
+        self._client(ev.client)
+
+    @_on(RemoveClient)
+    def _remove_client(self, ev: RemoveClient) -> None:
+        client = self.clients.pop(ev.client, None)
+        if client is None:
+            return
+        recs: dict = {}
+        for ts in list(client.wants_what):
+            self._undesire(ts, client, recs, ev.stimulus_id)
+        self._transitions(recs, ev.stimulus_id)
+
+    @_on(UpdateGraph)
+    def _update_graph(self, ev: UpdateGraph) -> None:
+        sid, client = ev.stimulus_id, self._client(ev.client)
+        fresh, lost = policies.admit_graph(ev.tasks, ev.dependencies, ev.keys, self.tasks)
+        if lost:
+            cancelled = [k for k in ev.keys if k in lost]
+            for key in cancelled:
+                self._note(key, "lost-dependencies", "an input is unknown to the scheduler", sid)
+            self.emit(CancelledKeys(client.name, cancelled, "lost dependencies", stimulus_id=sid))
+        generation = next(self._graph_ids)  # earlier graphs first at equal user priority
+        graph = f"{client.name}-graph-{generation}"
+        new = []
+        for key in fresh:
+            run_spec = ev.tasks[key]
+            priority = (-ev.user_priority, generation, ev.priority.get(key, 0))
+            ts = SchedTask(key, run_spec, priority, graph)
+            ts.retries = int(ev.retries.get(key, 0) or 0)
+            if ev.restrictions.get(key):
+                ts.worker_restrictions = set(ev.restrictions[key])
+                ts.loose_restrictions = key in ev.loose_restrictions
+            ts.resource_restrictions = dict(ev.resources[key]) if ev.resources.get(key) else None
+            self.tasks[key] = ts
+            new.append(ts)
+        for ts in new:
+            for dep_key in ev.dependencies.get(ts.key, ()):
+                dep = self.tasks[dep_key]
+                ts.dependencies.add(dep)
+                dep.dependents.add(ts)
+        prefixes = Counter(ts.prefix for ts in new)
+        wanted = [k for k in ev.keys if k not in lost]
+        self._publish(GraphSubmitted(graph, self.name, len(new), dict(prefixes), tuple(wanted),
+                                     self.clock()), sid)  # fmt: skip
+        recs: dict = {}
+        # lowest priority first: the driver pops recommendations last-in first-out
+        for ts in sorted((self.tasks[k] for k in wanted), key=lambda t: t.priority, reverse=True):
+            self._desire(ts, client, recs, sid)
+        self._start_computation(graph, client.name, [self.tasks[k] for k in wanted], sid)
+        self._transitions(recs, sid)
+
+    @_on(ClientDesiresKeys)
+    def _client_desires_keys(self, ev: ClientDesiresKeys) -> None:
+        client, recs = self._client(ev.client), {}
+        unknown = [k for k in ev.keys if k not in self.tasks]
+        if unknown:
+            self.emit(CancelledKeys(client.name, unknown, "unknown keys",
+                                    stimulus_id=ev.stimulus_id))  # fmt: skip
+        for key in ev.keys:
+            if key in self.tasks:
+                self._desire(self.tasks[key], client, recs, ev.stimulus_id)
+        self._transitions(recs, ev.stimulus_id)
+
+    @_on(ClientReleasesKeys)
+    def _client_releases_keys(self, ev: ClientReleasesKeys) -> None:
+        client = self.clients.get(ev.client)
+        if client is None:
+            return
+        recs: dict = {}
+        for key in ev.keys:
+            ts = self.tasks.get(key)
+            if ts is not None and client in ts.who_wants:
+                self._undesire(ts, client, recs, ev.stimulus_id)
+        self._transitions(recs, ev.stimulus_id)
+
+    @_on(CancelKeys)
+    def _cancel_keys(self, ev: CancelKeys) -> None:
+        sid, recs, told = ev.stimulus_id, {}, {}
+        targets = [self.tasks[k] for k in ev.keys if k in self.tasks]
+        me = self.clients.get(ev.client)
+        for ts, clients, whole in policies.cancel_scope(targets, me, ev.force):
+            for client in clients:
+                told.setdefault(client.name, []).append(ts.key)
+                self._undesire(ts, client, recs, sid)
+            self._note(ts.key, "cancel", f"client={ev.client} force={ev.force}", sid)
+            if whole and ts.state not in ("released", "erred", "forgotten") and not T.needed(ts):
+                recs[ts.key] = "released"
+        for name, keys in told.items():
+            self.emit(CancelledKeys(name, keys, stimulus_id=sid))
+        self._transitions(recs, sid)
+
+    @_on(RetryKeys)
+    def _retry(self, ev: RetryKeys) -> None:
+        sid = ev.stimulus_id
+        erred = [ts for ts in map(self.tasks.get, ev.keys) if ts and ts.state == "erred"]
+        for ts in erred:
+            for client in ts.who_wants:
+                self.emit(TaskRetried(client.name, ts.key, stimulus_id=sid))
+        self._transitions({ts.key: "released" for ts in policies.retry_roots(erred)}, sid)
+
+    # --- workers ---------------------------------------------------------------
+
+    @_on(AddWorker)
+    def _add_worker(self, ev: AddWorker) -> None:
+        if ev.address in self.workers:
+            self._note(None, "duplicate-worker", ev.address, ev.stimulus_id)
+            return
+        ws = SchedWorker(ev.address, ev.nthreads, ev.memory_limit, ev.resources, ev.name, ev.nanny)
+        ws.last_seen = self.clock()
+        self.workers[ws.address] = ws
+        self._publish(WorkerAdded(ws.address, ws.nthreads, ws.memory_limit, ws.name, ws.last_seen),
+                      ev.stimulus_id)  # fmt: skip
+        self._transitions({ts.key: "processing" for ts in self.unrunnable}, ev.stimulus_id)
+
+    @_on(RemoveWorker)
+    def _remove_worker(self, ev: RemoveWorker) -> None:
+        sid = ev.stimulus_id
+        ws = self.workers.pop(ev.address, None)
+        if ws is None:
+            self._note(None, "unknown-worker", f"remove-worker {ev.address}", sid)
+            return
+        self._publish(WorkerRemoved(ws.address, ev.reason, self.clock()), sid)
+        recs: dict = {}
+        for ts in list(ws.processing):
+            if not ev.safe:
+                ts.suspicious += 1
+                self._note(ts.key, "suspicious", f"{ts.suspicious} on {ws.address}", sid)
+                if ts.suspicious > self.allowed_failures:
+                    exc = KilledWorker(ts.key, ws.address, self.allowed_failures)
+                    recs.update(self._transition(ts, "erred", sid, ws=ws, exception=exc,
+                                                 exception_text=str(exc)))  # fmt: skip
+                    continue
+            recs.update(self._transition(ts, "released", sid))
+        for ts in list(ws.has_what):
+            T.remove_replica(ts, ws)
+            if not ts.who_has:
+                recs[ts.key] = "released"
+        self._transitions(recs, sid)
+
+    def _worker_task(self, ev, what: str):
+        """``(ws, ts)`` when ``ev.key`` is processing on ``ev.worker`` with this run, else
+        note the stale message, free the key on the worker if it is not ours, return None."""
+        ws, ts = self.workers.get(ev.worker), self.tasks.get(ev.key)
+        if ws is not None and ts is not None and ts.processing_on is ws and ts.run_id == ev.run_id:
+            return ws, ts
+        state = ts.state if ts is not None else "unknown"
+        self._note(ev.key, f"stale-{what}", f"from {ev.worker} run_id={ev.run_id}; task {state}",
+                   ev.stimulus_id)  # fmt: skip
+        if ws is not None and (ts is None or (ts.processing_on is not ws and ws not in ts.who_has)):
+            self.emit(FreeKeys(ws.address, [ev.key], stimulus_id=ev.stimulus_id))
+        return None
+
+    @_on(TaskFinished)
+    def _task_finished(self, ev: TaskFinished) -> None:
+        found = self._worker_task(ev, "task-finished")
+        if found is not None:
+            ws, ts = found
+            recs = self._transition(ts, "memory", ev.stimulus_id, ws=ws, nbytes=int(ev.nbytes or 0),
+                                    type=ev.type, startstops=ev.startstops,
+                                    thread=ev.thread)  # fmt: skip
+            self._transitions(recs, ev.stimulus_id)
+
+    @_on(TaskErred)
+    def _task_erred(self, ev: TaskErred) -> None:
+        found = self._worker_task(ev, "task-erred")
+        if found is None:
+            return
+        ws, ts = found
+        if ts.retries > 0:
+            ts.retries -= 1
+            self._note(ts.key, "retry", f"{ts.retries} retries left", ev.stimulus_id)
+            recs = self._transition(ts, "released", ev.stimulus_id)
+        else:
+            recs = self._transition(ts, "erred", ev.stimulus_id, ws=ws, exception=ev.exception,
+                                    traceback=ev.traceback, exception_text=ev.exception_text,
+                                    traceback_text=ev.traceback_text,
+                                    startstops=ev.startstops)  # fmt: skip
+        self._transitions(recs, ev.stimulus_id)
+
+    def _drop_replica(self, key, address: str, what: str, stimulus_id: str) -> None:
+        ts, ws = self.tasks.get(key), self.workers.get(address)
+        if ts is None or ws is None or ws not in ts.who_has:
+            self._note(key, f"stale-{what}", f"{address} does not hold it", stimulus_id)
+            return
+        T.remove_replica(ts, ws)
+        self._note(key, what, address, stimulus_id)
+        if not ts.who_has:
+            self._transitions({key: "released"}, stimulus_id)
+
+    @_on(MissingData)
+    def _missing_data(self, ev: MissingData) -> None:
+        self._drop_replica(ev.key, ev.errant_worker, "missing-data", ev.stimulus_id)
+
+    @_on(ReleaseWorkerData)
+    def _release_worker_data(self, ev: ReleaseWorkerData) -> None:
+        self._drop_replica(ev.key, ev.worker, "release-worker-data", ev.stimulus_id)
+
+    @_on(Reschedule)
+    def _reschedule(self, ev: Reschedule) -> None:
+        ts, ws = self.tasks.get(ev.key), self.workers.get(ev.worker)
+        if ts is None or ws is None or ts.processing_on is not ws:
+            self._note(ev.key, "stale-reschedule", f"from {ev.worker}", ev.stimulus_id)
+            return
+        self._transitions(self._transition(ts, "released", ev.stimulus_id), ev.stimulus_id)
+
+    @_on(Heartbeat)
+    def _heartbeat(self, ev: Heartbeat) -> None:
+        ws = self.workers.get(ev.worker)
+        if ws is None:
+            self._note(None, "unknown-worker", f"heartbeat {ev.worker}", ev.stimulus_id)
+            return
+        ws.last_seen = now = self.clock()
+        ws.metrics = dict(ev.metrics)
+        fields = ("managed", "unmanaged", "spilled", "memory_limit", "cpu", "executing", "ready")
+        values = {f: ev.metrics[f] for f in fields if f in ev.metrics}
+        self._publish(WorkerMetrics(ws.address, now, **values), ev.stimulus_id)
+
+    # --- work stealing -----------------------------------------------------------
+
+    @_on(Balance)
+    def _balance(self, ev: Balance) -> None:
+        if not self.work_stealing:
+            return
+        for ts, victim, thief in policies.steal_candidates(self):
+            self.in_flight_steals[ts.key] = (victim, thief)
+            move = f"{victim.address} -> {thief.address}"
+            self._note(ts.key, "steal-request", move, ev.stimulus_id)
+            self.emit(StealRequest(victim.address, ts.key, stimulus_id=ev.stimulus_id))
+
+    @_on(StealResponse)
+    def _steal_response(self, ev: StealResponse) -> None:
+        sid = ev.stimulus_id
+        victim, thief = self.in_flight_steals.pop(ev.key, (None, None))
+        ts = self.tasks.get(ev.key)
+        stale = ts is None or victim is None or ts.processing_on is not victim
+        if stale or victim.address != ev.worker:
+            self._note(ev.key, "stale-steal-response", f"from {ev.worker} state={ev.state}", sid)
+            return
+        if ev.state not in _NOT_STARTED:
+            self._note(ev.key, "steal-cancelled", f"{ev.worker} has it {ev.state}", sid)
+            return
+        if self.workers.get(thief.address) is thief and policies.worker_allowed(ts, thief):
+            recs = self._transition(ts, "processing", sid, ws=thief)
+        else:  # the thief left meanwhile: place it afresh
+            recs = self._transition(ts, "released", sid)
+        self._transitions(recs, sid)
+
+    # --- invariants --------------------------------------------------------------
+
+    def validate_state(self) -> None:
+        """Check every invariant; raise ``AssertionError`` naming the first broken one."""
+        T.check_state(self)
+        for key, graphs in self._awaited.items():
+            assert graphs and all(key in self.computations[g].pending for g in graphs), key
