@@ -9,7 +9,8 @@ The package is built in stages; each imports only the stages before it::
     rpc        Server (op -> handler table), rpc(address) proxies, ConnectionPool
     batched    BatchedSend: many small messages coalesced into one write
        |
-    scheduler, worker, client   (later)
+    scheduler/, worker/   pure state machines: events in, instructions out (built)
+    servers, client, deploy     (not yet: they will run those instructions over rpc)
 
 ``security`` (TLS settings, throwaway certificates) is a leaf used by ``comm``.
 
