@@ -1,0 +1,100 @@
+"""Collections from pandas objects and from other collections.
+
+- :func:`from_pandas` splits a pandas object into partitions (sorted by index
+  first, so divisions are known and ``loc`` can skip partitions);
+- :func:`concat` stacks collections, partitions one after the other.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from shoal.collection import merge_layers
+from shoal.core.spec import Data, Ref, Task
+from shoal.core.tokenize import tokenize
+from shoal.dataframe import methods
+from shoal.dataframe._meta import make_meta
+from shoal.dataframe.core import _Frame, new_collection
+
+__all__ = ["concat", "from_pandas"]
+
+
+def _starts(index, nrows, npartitions):
+    """Row positions where partitions start; equal index values never straddle two."""
+    wanted = [i * nrows // npartitions for i in range(npartitions)]
+    if index is None:
+        return sorted(set(wanted))
+    starts = [0]
+    for w in wanted[1:]:
+        w = max(w, starts[-1] + 1)
+        if w >= nrows:
+            break
+        pos = int(index.searchsorted(index[w], side="left"))
+        if pos <= starts[-1]:
+            pos = int(index.searchsorted(index[w], side="right"))
+        if pos >= nrows:
+            break
+        if pos > starts[-1]:
+            starts.append(pos)
+    return starts
+
+
+def from_pandas(data, npartitions=None, chunksize=None, sort=True):
+    """Split a pandas object into a collection of *npartitions* partitions.
+
+    With ``sort=True`` the data is sorted by index first and the divisions are
+    known (rows with equal index values stay in one partition), so ``loc`` can
+    skip partitions.  With ``chunksize=`` partitions hold that many rows.
+    """
+    if not isinstance(data, (pd.DataFrame, pd.Series)):
+        raise TypeError(f"from_pandas expects a pandas DataFrame or Series, got {type(data).__name__}")
+    if (npartitions is None) == (chunksize is None):
+        raise ValueError("from_pandas needs exactly one of npartitions= or chunksize=")
+    if sort and not data.index.is_monotonic_increasing:
+        data = data.sort_index()
+    nrows = len(data)
+    if chunksize is not None:
+        npartitions = max(1, -(-nrows // chunksize))
+    npartitions = max(1, min(int(npartitions), nrows))
+    starts = _starts(data.index if sort else None, nrows, npartitions) if nrows else [0]
+    name = f"from-pandas-{tokenize(data, npartitions, sort)}"
+    ends = starts[1:] + [nrows]
+    layer = {(name, i): Data((name, i), data.iloc[s:e]) for i, (s, e) in enumerate(zip(starts, ends))}
+    if sort and nrows:
+        divisions = [data.index[s] for s in starts] + [data.index[-1]]
+    else:
+        divisions = [None] * (len(starts) + 1)
+    return new_collection({name: layer}, name, make_meta(data), divisions)
+
+
+
+
+def concat(frames, interleave_partitions=False):
+    """Stack collections (or pandas objects) vertically, partitions in order.
+
+    The result's partitions are the inputs' partitions one after the other;
+    divisions stay known when every input's are known and they do not overlap.
+    Columns are unified like ``pandas.concat`` (missing ones become NaN).
+    """
+    if not frames:
+        raise ValueError("concat needs at least one frame")
+    frames = [from_pandas(f, npartitions=1) if isinstance(f, (pd.DataFrame, pd.Series)) else f
+              for f in frames]
+    for f in frames:
+        if not isinstance(f, _Frame):
+            raise TypeError(f"concat expects shoal or pandas frames, got {type(f).__name__}")
+    meta = pd.concat([f._meta for f in frames])
+    name = f"concat-{tokenize(*frames)}"
+    layer = {}
+    i = 0
+    for f in frames:
+        for j in range(f.npartitions):
+            layer[(name, i)] = Task((name, i), methods.conform, Ref((f._name, j)), meta)
+            i += 1
+    known = all(f.known_divisions for f in frames)
+    ordered = known and all(a.divisions[-1] < b.divisions[0] for a, b in zip(frames, frames[1:]))
+    if ordered:
+        divisions = [d for f in frames for d in f.divisions[:-1]] + [frames[-1].divisions[-1]]
+    else:
+        divisions = [None] * (i + 1)
+    return new_collection(merge_layers(*frames, name=name, layer=layer), name, meta, divisions)
