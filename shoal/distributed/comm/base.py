@@ -65,9 +65,10 @@ class HandshakeError(CommError):
 class Comm(ABC):
     """One end of a connection that carries whole messages."""
 
-    def __init__(self, deserialize: bool = False):
+    def __init__(self, local: str, peer: str, deserialize: bool = False):
         #: Whether ``read()`` unpickles payloads (else they stay ``Serialized``).
         self.deserialize = deserialize
+        self._local, self._peer = local, peer
 
     @abstractmethod
     async def read(self, deserialize: bool | None = None):
@@ -90,12 +91,12 @@ class Comm(ABC):
         """True once this end knows the connection is gone."""
 
     @property
-    @abstractmethod
-    def local_address(self) -> str: ...
+    def local_address(self) -> str:
+        return self._local
 
     @property
-    @abstractmethod
-    def peer_address(self) -> str: ...
+    def peer_address(self) -> str:
+        return self._peer
 
     @property
     def extra_info(self) -> dict:

@@ -92,18 +92,9 @@ class _Link:
 class InprocComm(Comm):
     def __init__(self, local: str, peer: str, incoming: _Pipe, outgoing: _Pipe, link: _Link,
                  deserialize: bool = False):  # fmt: skip
-        super().__init__(deserialize)
-        self._local, self._peer = local, peer
+        super().__init__(local, peer, deserialize)
         self._in, self._out, self._link = incoming, outgoing, link
         self._closed = False
-
-    @property
-    def local_address(self) -> str:
-        return self._local
-
-    @property
-    def peer_address(self) -> str:
-        return self._peer
 
     def closed(self) -> bool:
         return self._closed or self._link.closed

@@ -107,21 +107,12 @@ class TCPComm(Comm):
     """A message connection over an asyncio (reader, writer) pair."""
 
     def __init__(self, reader, writer, local: str, peer: str, deserialize: bool = False):
-        super().__init__(deserialize)
+        super().__init__(local, peer, deserialize)
         self._reader, self._writer = reader, writer
-        self._local, self._peer = local, peer
         self._closed = False
         self._mid_message = False
         self._write_lock = asyncio.Lock()
         self._limits = frame_limits()
-
-    @property
-    def local_address(self) -> str:
-        return self._local
-
-    @property
-    def peer_address(self) -> str:
-        return self._peer
 
     def closed(self) -> bool:
         return self._closed or self._writer.transport.is_closing() or self._reader.at_eof()
