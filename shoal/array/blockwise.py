@@ -139,6 +139,20 @@ def _infer_dtype(op, args, kwargs):
     return np.asarray(out).dtype
 
 
+def _block_args(args, idx, ndim) -> list:
+    """Task arguments for block *idx*: each Array becomes a ref to its matching
+    block (broadcast dimensions of one block use block 0), the rest stay as is."""
+    out = []
+    for a in args:
+        if isinstance(a, Array):
+            off = ndim - a.ndim
+            out.append(Ref((a.name, *[idx[k + off] if n > 1 else 0
+                                      for k, n in enumerate(a.numblocks)])))
+        else:
+            out.append(a)
+    return out
+
+
 def elemwise(op, *args, dtype=None, token=None, op_kwargs=None, **kwargs):
     """``op`` applied block by block with NumPy broadcasting; see the module docstring.
 
@@ -170,16 +184,8 @@ def elemwise(op, *args, dtype=None, token=None, op_kwargs=None, **kwargs):
     numblocks = tuple(len(c) for c in out_chunks)
     layer = {}
     for idx in np.ndindex(*numblocks):
-        targs = []
-        for a in args:
-            if isinstance(a, Array):
-                off = ndim - a.ndim
-                targs.append(Ref((a.name, *[idx[k + off] if n > 1 else 0
-                                             for k, n in enumerate(a.numblocks)])))
-            else:
-                targs.append(a)
         key = (name, *idx)
-        layer[key] = Task(key, op, *targs, **kwargs)
+        layer[key] = Task(key, op, *_block_args(args, idx, ndim), **kwargs)
     return Array(merge_layers(*args, name=name, layer=layer), name, out_chunks, dtype)
 
 
@@ -275,14 +281,7 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=(), new_axis=None
         for d in range(ndim):
             if d not in drop:
                 in_idx[d] = next(rest)
-        targs = []
-        for a in args:
-            if isinstance(a, Array):
-                off = ndim - a.ndim
-                targs.append(Ref((a.name, *[in_idx[k + off] if n > 1 else 0
-                                             for k, n in enumerate(a.numblocks)])))
-            else:
-                targs.append(a)
+        targs = _block_args(args, in_idx, ndim)
         key = (name, *idx)
         kw = dict(kwargs, block_id=idx) if block_id else kwargs
         layer[key] = Task(key, func, *targs, **kw)
