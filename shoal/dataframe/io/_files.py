@@ -22,6 +22,8 @@ differences or raises one ValueError that lists every disagreeing column and the
 
 from __future__ import annotations
 
+import io
+
 import glob as _glob
 import os
 import re
@@ -109,6 +111,23 @@ def boundary(f, pos: int, size: int) -> int:
         if i >= 0:
             return offset + i + 1
         offset += len(chunk)
+
+
+def block_source(path, start, end, preamble=b""):
+    """What a reader parses for one partition, and how errors name it.
+
+    ``(path, repr)`` for a whole file (*end* None); for a byte block, a BytesIO of
+    its lines (with *preamble*, e.g. a CSV header, before any block but the
+    first) and the file and byte range; ``(None, where)`` when the block holds no
+    line at all.
+    """
+    if end is None:
+        return path, repr(path)
+    data, lo, hi = read_line_block(path, start, end)
+    where = f"{path!r} (bytes {lo}-{hi})"
+    if not data.strip():
+        return None, where
+    return io.BytesIO(preamble + data if lo > 0 else data), where
 
 
 def read_line_block(path: str, start: int, end: int) -> tuple:

@@ -179,19 +179,12 @@ def _sample_meta(path, sample, kwargs, post) -> pd.DataFrame:
 
 def _read_block(path, start, end, preamble, kwargs, meta, post):
     """One partition: the lines of *path* in [start, end) (whole file if end is None)."""
-    if end is None:
-        df = pd.read_csv(path, **kwargs)
-        where = repr(path)
-    else:
-        data, lo, hi = _files.read_line_block(path, start, end)
-        where = f"{path!r} (bytes {lo}-{hi})"
-        if not data.strip():
-            return _files.empty_like(meta)
-        if lo > 0:
-            data = preamble + data
-        df = pd.read_csv(io.BytesIO(data), **kwargs)
-        if not len(df):
-            return _files.empty_like(meta)
+    source, where = _files.block_source(path, start, end, preamble)
+    if source is None:
+        return _files.empty_like(meta)
+    df = pd.read_csv(source, **kwargs)
+    if end is not None and not len(df):
+        return _files.empty_like(meta)
     df = _postprocess(df, post, path)
     return _files.conform(df, meta, post["fixed"], where, "read_csv", post.get("note", ""))
 

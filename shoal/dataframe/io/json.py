@@ -98,15 +98,10 @@ def _add_path(df, post, path):
 
 def _read_block(path, start, end, kwargs, meta, post):
     """One partition: the JSON lines of *path* in [start, end), or the whole file."""
-    if end is None:
-        df = pd.read_json(path, **kwargs)
-        where = repr(path)
-    else:
-        data, lo, hi = _files.read_line_block(path, start, end)
-        where = f"{path!r} (bytes {lo}-{hi})"
-        if not data.strip():
-            return _files.empty_like(meta)
-        df = pd.read_json(io.BytesIO(data), **kwargs)
+    source, where = _files.block_source(path, start, end)
+    if source is None:
+        return _files.empty_like(meta)
+    df = pd.read_json(source, **kwargs)
     if not len(df):
         return _files.empty_like(meta)
     df = _add_path(df, post, path)
