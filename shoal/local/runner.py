@@ -151,7 +151,7 @@ def _raise_task_error(key, exc):
     raise exc
 
 
-def _publish_outcomes(bus, run_id, state, backend, outcomes):
+def _publish_outcomes(bus, run_id, backend, outcomes):
     for key, ok, value, start, stop, thread in outcomes:
         bus.publish(
             TaskTransition(
@@ -203,7 +203,7 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
 
     def finish(outcomes):
         if watch:
-            _publish_outcomes(bus, run_id, state, backend, outcomes)
+            _publish_outcomes(bus, run_id, backend, outcomes)
         for key, ok, value, _, _, _ in outcomes:
             if not ok:
                 _raise_task_error(key, value)
