@@ -185,22 +185,20 @@ def _unpack(args, traverse: bool):
         t = type(obj)
         if t is list or t is tuple or t is set:
             items = [walk(o) for o in obj]
-            return _Rebuild(t, items) if any(isinstance(i, (_Slot, _Rebuild)) for i in items) else obj
+            return _Rebuild(t, items) if _holds(items) else obj
         if t is dict:
             items = {k: walk(v) for k, v in obj.items()}
-            if any(isinstance(v, (_Slot, _Rebuild)) for v in items.values()):
-                return _Rebuild(dict, items)
-        elif isinstance(obj, tuple) and hasattr(t, "_fields"):  # a namedtuple
+            return _Rebuild(dict, items) if _holds(items.values()) else obj
+        if isinstance(obj, tuple) and hasattr(t, "_fields"):  # a namedtuple
             items = [walk(o) for o in obj]
-            if any(isinstance(i, (_Slot, _Rebuild)) for i in items):
-                return _Rebuild(t._make, items)
-        elif hasattr(t, "__dataclass_fields__"):
+            return _Rebuild(t._make, items) if _holds(items) else obj
+        if hasattr(t, "__dataclass_fields__"):
             import dataclasses
 
             items = {f.name: walk(getattr(obj, f.name))
                      for f in dataclasses.fields(obj) if f.init and hasattr(obj, f.name)}
-            if any(isinstance(v, (_Slot, _Rebuild)) for v in items.values()):
-                return _Rebuild(functools.partial(_replace, obj), items)
+            if _holds(items.values()):
+                return _Rebuild(functools.partial(replace_fields, obj), items)
         return obj
 
     template = [walk(a) for a in args]
@@ -220,10 +218,16 @@ def _unpack(args, traverse: bool):
     return found, repack
 
 
-def _replace(obj, fields: dict):
+def replace_fields(obj, fields: dict):
+    """A copy of dataclass *obj* with *fields* replaced (used by delayed too)."""
     import dataclasses
 
     return dataclasses.replace(obj, **fields)
+
+
+def _holds(items) -> bool:
+    """True when a walked container holds a collection somewhere."""
+    return any(isinstance(i, (_Slot, _Rebuild)) for i in items)
 
 
 class _Slot:

@@ -29,7 +29,7 @@ import operator
 import os
 import weakref
 
-from shoal.base import graph_of, scheduler_get
+from shoal.base import graph_of, replace_fields, scheduler_get
 from shoal.collection import Computable
 from shoal.core.spec import Data, Ref, Task, to_dask_graph
 from shoal.core.tokenize import tokenize
@@ -96,14 +96,8 @@ def _unpack(obj, deps: list):
         items = {k: _unpack(v, deps) for k, v in fields.items()}
         if all(items[k] is v for k, v in fields.items()):
             return obj
-        return Task(None, _replace, obj, items)
+        return Task(None, replace_fields, obj, items)
     return obj
-
-
-def _replace(obj, fields):
-    import dataclasses
-
-    return dataclasses.replace(obj, **fields)
 
 
 def _from_collection(coll) -> "Delayed":
