@@ -15,25 +15,13 @@ import pytest
 pytest.importorskip("msgpack", reason="pip install msgpack (the distributed extra has it)")
 
 from shoal import config
+from shoal.testing.aio import run
 from shoal.distributed.comm import CommClosedError, HandshakeError, connect, listen, parse_host_port
 from shoal.distributed.comm import tcp as tcp_module
 from shoal.distributed.protocol import Pickled, Serialized
 from shoal.distributed.security import Security
 
 TCP_LOG = "shoal.distributed.comm.tcp"
-
-
-def run(coro, timeout=20):
-    """asyncio.run with a deadline, keeping ``coro`` the only task of its own."""
-
-    async def guarded():
-        handle = asyncio.get_running_loop().call_later(timeout, asyncio.current_task().cancel)
-        try:
-            return await coro
-        finally:
-            handle.cancel()
-
-    return asyncio.run(guarded())
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("msgpack", reason="pip install msgpack (the distributed extra has it)")
 
+from shoal.testing.aio import run
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError, connect, listen
 from shoal.distributed.protocol import Pickled, Serialized
@@ -21,19 +22,6 @@ from shoal.distributed.rpc import (
     rpc,
     send_recv,
 )
-
-
-def run(coro, timeout=20):
-    """asyncio.run with a deadline, keeping ``coro`` the only task of its own."""
-
-    async def guarded():
-        handle = asyncio.get_running_loop().call_later(timeout, asyncio.current_task().cancel)
-        try:
-            return await coro
-        finally:
-            handle.cancel()
-
-    return asyncio.run(guarded())
 
 
 class Unpicklable(Exception):
