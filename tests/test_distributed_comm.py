@@ -247,7 +247,13 @@ def test_huge_length_header_is_refused_before_allocating(caplog, header):
     assert "frame" in record.getMessage()
 
 
-def test_truncated_message_closes(caplog):
+@pytest.mark.parametrize("payload, close_first, expected", [
+    # a frame announced as 100 bytes, then the sender closes after ten
+    (struct.pack("<QQ", 1, 100) + b"only ten b", True, "middle of a message"),
+    # well framed, but the envelope is not msgpack
+    (struct.pack("<QQ", 1, 1) + b"\xc1", False, "malformed message envelope"),
+], ids=["truncated", "garbage-envelope"])
+def test_bad_message_closes(caplog, payload, close_first, expected):
     async def main():
         outcome = asyncio.get_running_loop().create_future()
 
@@ -261,42 +267,19 @@ def test_truncated_message_closes(caplog):
 
         listener = await listen("tcp://", handler)
         comm = await connect(listener.contact_address)
-        comm._writer.write(struct.pack("<QQ", 1, 100) + b"only ten b")
-        await comm.close()
+        comm._writer.write(payload)
+        if close_first:
+            await comm.close()
         assert isinstance(await outcome, CommClosedError)
+        if not close_first:
+            await comm.close()
         await still_serving(listener)
         await listener.stop()
 
     with caplog.at_level(logging.WARNING, logger="shoal.distributed"):
         run(main())
     (record,) = warnings_from(caplog)
-    assert "middle of a message" in record.getMessage()
-
-
-def test_garbage_envelope_closes(caplog):
-    async def main():
-        outcome = asyncio.get_running_loop().create_future()
-
-        async def handler(comm):
-            if outcome.done():
-                return await echo(comm)
-            try:
-                outcome.set_result(await comm.read())
-            except CommClosedError as exc:
-                outcome.set_result(exc)
-
-        listener = await listen("tcp://", handler)
-        comm = await connect(listener.contact_address)
-        comm._writer.write(struct.pack("<QQ", 1, 1) + b"\xc1")  # well framed, not msgpack
-        assert isinstance(await outcome, CommClosedError)
-        await comm.close()
-        await still_serving(listener)
-        await listener.stop()
-
-    with caplog.at_level(logging.WARNING, logger="shoal.distributed"):
-        run(main())
-    (record,) = warnings_from(caplog)
-    assert "malformed message envelope" in record.getMessage()
+    assert expected in record.getMessage()
 
 
 def test_silent_peer_times_out(caplog):
