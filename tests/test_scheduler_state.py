@@ -769,7 +769,8 @@ EXAMPLES = [
     m.RemoveWorker("w", "bye", True), m.TaskFinished("w", "x", 1, 8, "int", (), 3),
     m.TaskErred("w", "x", 1, ValueError("e"), None, "e", "tb"), m.MissingData("x", "w"),
     m.ReleaseWorkerData("w", "x"), m.Reschedule("w", "x"), m.Heartbeat("w", {"cpu": 1.0}),
-    m.StealResponse("w", "x", "ready"), m.Balance(),
+    m.StealResponse("w", "x", "ready"), m.Balance(), m.UpdateData({"x": ["w"]}, {"x": 8}, "c1"),
+    m.AddKeys("w", ["x"]),
 ]  # fmt: skip
 INSTRUCTIONS = [
     m.ComputeTask("w", "x", 1, (0, 1, 2), 0.5, "spec", {"y": ["w2"]}, {"y": 8}),
@@ -956,3 +957,47 @@ def test_chaos_keeps_invariants(seed, clock):
         chaos.feed(m.RemoveClient(name))
     assert state.tasks == {} and not state.computations
     assert all(not ws.processing and not ws.has_what for ws in state.workers.values())
+
+
+# --- scatter (update-data) and replicas (add-keys) ------------------------------------
+
+
+def test_scattered_data_is_in_memory_and_feeds_tasks(state):
+    add_workers(state, ("a", 1), ("b", 1))
+    out = state.handle(m.UpdateData({"s": ["a", "b"]}, {"s": 80}, "c1", {"s": "int"}))
+    assert sent(out, m.KeyInMemory, key="s", client="c1")
+    ts = state.tasks["s"]
+    assert ts.state == "memory" and {w.address for w in ts.who_has} == {"a", "b"}
+    assert state.workers["a"].nbytes == 80
+    ct = compute(state.handle(graph({"y": ["s"]}, ["y"])), "y")
+    assert sorted(ct.who_has["s"]) == ["a", "b"]
+    state.handle(finished(ct))
+    assert state.tasks["y"].state == "memory"
+
+
+def test_scatter_replaces_a_waiting_task(state):
+    state.handle(graph({"x": [], "y": ["x"]}, ["y"]))  # no workers: x waits for one
+    add_workers(state, ("a", 1))
+    out = state.handle(m.UpdateData({"y": ["a"]}, {"y": 8}, "c1"))
+    assert state.tasks["y"].state == "memory"
+    assert sent(out, m.KeyInMemory, key="y")
+
+
+def test_lost_scattered_data_errs_with_a_clear_exception(state):
+    add_workers(state, ("a", 1))
+    state.handle(m.UpdateData({"s": ["a"]}, {"s": 8}, "c1"))
+    out = state.handle(m.RemoveWorker("a", "died"))
+    (err,) = sent(out, m.ClientTaskErred, key="s")
+    assert "scattered data 's' was lost" in str(err.exception)
+    assert state.tasks["s"].state == "erred"
+
+
+def test_add_keys_records_replicas_and_frees_unknown_ones(state):
+    add_workers(state, ("a", 1), ("b", 1))
+    ct = compute(state.handle(graph({"x": []}, ["x"])), "x")
+    state.handle(finished(ct, nbytes=16))
+    other = "b" if ct.worker == "a" else "a"
+    out = state.handle(m.AddKeys(other, ["x", "ghost"]))
+    assert {w.address for w in state.tasks["x"].who_has} == {"a", "b"}
+    assert state.workers[other].nbytes == 16
+    assert sent(out, m.FreeKeys, worker=other, keys=["ghost"])

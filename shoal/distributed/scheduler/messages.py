@@ -32,12 +32,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 __all__ = [
-    "AddClient", "AddWorker", "Balance", "CancelKeys", "CancelledKeys",
-    "ClientDesiresKeys", "ClientReleasesKeys", "ClientTaskErred", "ComputeTask",
-    "Event", "FreeKeys", "Heartbeat", "Instruction", "KeyInMemory", "KilledWorker",
+    "AddClient", "AddKeys", "AddWorker", "Balance", "CancelKeys", "CancelledKeys",
+    "ClientDesiresKeys", "ClientReleasesKeys", "ClientTaskErred", "ComputeTask", "Event", "FreeKeys", "Heartbeat", "Instruction", "KeyInMemory", "KilledWorker",
     "LostData", "MissingData", "Publish", "ReleaseWorkerData", "RemoveClient",
     "RemoveWorker", "Reschedule", "RetryKeys", "StealRequest", "StealResponse",
-    "TaskErred", "TaskFinished", "TaskRetried", "UpdateGraph", "parse_event",
+    "TaskErred", "TaskFinished", "TaskRetried", "UpdateData", "UpdateGraph", "parse_event",
     "parse_instruction",
 ]  # fmt: skip
 
@@ -198,6 +197,18 @@ class RemoveClient(Event):
     stimulus_id: str = _sid()
 
 
+@dataclass(slots=True)
+class UpdateData(Event):
+    """``client`` put values on workers directly (scatter): ``who_has`` key -> addresses."""
+
+    op: ClassVar[str] = "update-data"
+    who_has: dict
+    nbytes: dict
+    client: str
+    types: dict = field(default_factory=dict)
+    stimulus_id: str = _sid()
+
+
 # --- worker -> scheduler -----------------------------------------------------
 
 
@@ -260,6 +271,16 @@ class TaskErred(Event):
     def __post_init__(self):
         _Message.__post_init__(self)
         self.startstops = _startstops(self.startstops)
+
+
+@dataclass(slots=True)
+class AddKeys(Event):
+    """``worker`` now holds replicas of ``keys`` (fetched as inputs, or scattered)."""
+
+    op: ClassVar[str] = "add-keys"
+    worker: str
+    keys: list
+    stimulus_id: str = _sid()
 
 
 @dataclass(slots=True)
@@ -427,8 +448,8 @@ _EVENTS = {
     c.op: c
     for c in (
         UpdateGraph, ClientDesiresKeys, ClientReleasesKeys, CancelKeys, RetryKeys,
-        AddClient, RemoveClient, AddWorker, RemoveWorker, TaskFinished, TaskErred,
-        MissingData, ReleaseWorkerData, Reschedule, Heartbeat, StealResponse, Balance,
+        AddClient, RemoveClient, UpdateData, AddWorker, RemoveWorker, TaskFinished, TaskErred,
+        AddKeys, MissingData, ReleaseWorkerData, Reschedule, Heartbeat, StealResponse, Balance,
     )
 }  # fmt: skip
 _INSTRUCTIONS = {

@@ -51,7 +51,7 @@ from shoal.distributed.scheduler.records import (  # re-exported: the records li
 from shoal.distributed.scheduler.messages import (
     AddClient, AddWorker, Balance, CancelKeys, CancelledKeys, ClientDesiresKeys,
     ClientReleasesKeys, ClientTaskErred, FreeKeys, Heartbeat, KeyInMemory, KilledWorker,
-    MissingData, Publish, ReleaseWorkerData, RemoveClient, RemoveWorker, Reschedule,
+    MissingData, Publish, ReleaseWorkerData, AddKeys, UpdateData, RemoveClient, RemoveWorker, Reschedule,
     RetryKeys, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRetried, UpdateGraph,
 )  # fmt: skip
 from shoal.events import ComputationFinished, GraphSubmitted
@@ -386,6 +386,31 @@ class SchedulerState:
                 self.emit(TaskRetried(client.name, ts.key, stimulus_id=sid))
         self._transitions({ts.key: "released" for ts in policies.retry_roots(erred)}, sid)
 
+    @_on(UpdateData)
+    def _update_data(self, ev: UpdateData) -> None:
+        """Scattered values: each key enters memory on the workers that got it."""
+        sid, client, recs = ev.stimulus_id, self._client(ev.client), {}
+        for key, addresses in ev.who_has.items():
+            holders = [self.workers[a] for a in addresses if a in self.workers]
+            ts = self.tasks.get(key)
+            if not holders:
+                self._note(key, "stale-update-data", f"no live holder among {addresses}", sid)
+                continue
+            if ts is None:
+                ts = self.tasks[key] = SchedTask(key, None, (0,), f"{client.name}-scatter")
+            if ts.state == "memory":
+                for ws in holders:
+                    T.add_replica(ts, ws, int(ev.nbytes.get(key, ts.nbytes)))
+            else:
+                if ts.state != "released":  # computing it is moot now: the value is here
+                    self._transition(ts, "released", sid)  # its "wait again" advice is moot
+                recs.update(self._transition(ts, "memory", sid, who_has=holders,
+                                             nbytes=int(ev.nbytes.get(key, 0)),
+                                             type=ev.types.get(key, "")))  # fmt: skip
+            self._desire(ts, client, recs, sid)
+        recs = {k: v for k, v in recs.items() if not (v == "waiting" and k in ev.who_has)}
+        self._transitions(recs, sid)
+
     # --- workers ---------------------------------------------------------------
 
     @_on(AddWorker)
@@ -474,6 +499,22 @@ class SchedulerState:
         self._note(key, what, address, stimulus_id)
         if not ts.who_has:
             self._transitions({key: "released"}, stimulus_id)
+
+    @_on(AddKeys)
+    def _add_keys(self, ev: AddKeys) -> None:
+        """A worker holds new replicas (inputs it fetched); unknown or stale ones it frees."""
+        ws, stale = self.workers.get(ev.worker), []
+        if ws is None:
+            self._note(None, "unknown-worker", f"add-keys {ev.worker}", ev.stimulus_id)
+            return
+        for key in ev.keys:
+            ts = self.tasks.get(key)
+            if ts is not None and ts.state == "memory":
+                T.add_replica(ts, ws, ts.nbytes)
+            else:
+                stale.append(key)
+        if stale:
+            self.emit(FreeKeys(ws.address, stale, stimulus_id=ev.stimulus_id))
 
     @_on(MissingData)
     def _missing_data(self, ev: MissingData) -> None:

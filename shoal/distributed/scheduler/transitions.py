@@ -47,8 +47,8 @@ from shoal.distributed.scheduler.policies import free_slots, transfer_time
 from shoal.events import TaskTransition
 
 __all__ = [
-    "ACTIVE", "STATES", "TRANSITIONS", "InvalidTransition", "check_state", "check_task",
-    "check_worker", "needed", "transition_record",
+    "ACTIVE", "STATES", "TRANSITIONS", "InvalidTransition", "LostScatteredData", "add_replica",
+    "check_state", "check_task", "check_worker", "needed", "transition_record",
 ]  # fmt: skip
 
 STATES = (
@@ -56,6 +56,18 @@ STATES = (
 )  # fmt: skip
 #: States of a task that will still read its inputs.
 ACTIVE = frozenset({"waiting", "no-worker", "queued", "processing"})
+
+
+class LostScatteredData(Exception):
+    """Scattered data was lost with every worker that held it; it has no task to rerun."""
+
+    def __init__(self, key):
+        super().__init__(key)
+        self.key = key
+
+    def __str__(self) -> str:
+        return (f"scattered data {self.key!r} was lost with the workers that held it; "
+                "scatter it again")
 
 
 class InvalidTransition(Exception):
@@ -119,8 +131,10 @@ def _exit_processing(state, ts):
     return ws
 
 
-def _add_replica(ts, ws, nbytes: int) -> None:
-    # only called on entering memory, when no other worker holds ts
+def add_replica(ts, ws, nbytes: int) -> None:
+    """Record that ``ws`` holds ``ts`` (``nbytes`` is the same for every replica)."""
+    if ws in ts.who_has:
+        return
     ts.nbytes = nbytes
     ts.who_has.add(ws)
     ws.has_what[ts] = None
@@ -200,6 +214,10 @@ def _forget(state, ts) -> dict:
 
 
 def released_waiting(state, ts, stimulus_id) -> dict:
+    if ts.run_spec is None:  # scattered data, lost with its workers: nothing can recompute it
+        exc = LostScatteredData(ts.key)
+        ts.exception, ts.exception_text, ts.exception_blame = exc, str(exc), ts
+        return _settle_erred(state, ts, stimulus_id)
     recs: dict = {}
     # highest priority last: the driver pops recommendations last-in first-out
     for dep in sorted(ts.dependencies, key=_priority, reverse=True):
@@ -212,6 +230,16 @@ def released_waiting(state, ts, stimulus_id) -> dict:
     if not ts.waiting_on:
         recs[ts.key] = "processing"
     return recs
+
+
+def released_memory(state, ts, stimulus_id, who_has=(), nbytes=0, type="") -> dict:
+    """Scattered data arrived on ``who_has`` workers (the update-data event)."""
+    ts.type = type
+    for ws in who_has:
+        add_replica(ts, ws, nbytes)
+    recs: dict = {}
+    drop_waiters(ts, recs)  # a task replaced by scattered data no longer reads its inputs
+    return _arrived(state, ts, stimulus_id, recs)
 
 
 def released_erred(state, ts, stimulus_id) -> dict:
@@ -286,17 +314,22 @@ def processing_memory(state, ts, stimulus_id, ws, nbytes=0, type="", startstops=
     _exit_processing(state, ts)
     state.learn_duration(ts, startstops)
     ts.type = type
-    _add_replica(ts, ws, nbytes)
-    ts.state = "memory"
+    add_replica(ts, ws, nbytes)
     recs: dict = {}
+    drop_waiters(ts, recs)
+    return _arrived(state, ts, stimulus_id, recs)
+
+
+def _arrived(state, ts, stimulus_id, recs: dict) -> dict:
+    """``ts`` entered memory: wake its dependents, tell its clients, let go if unneeded."""
+    ts.state = "memory"
     for dts in ts.dependents:
         if ts in dts.waiting_on:
             dts.waiting_on.discard(ts)
             if not dts.waiting_on and dts.state == "waiting":
                 recs[dts.key] = "processing"
-    drop_waiters(ts, recs)
     for client in ts.who_wants:
-        state.emit(KeyInMemory(client.name, ts.key, type, stimulus_id=stimulus_id))
+        state.emit(KeyInMemory(client.name, ts.key, ts.type, stimulus_id=stimulus_id))
     if not needed(ts):
         recs[ts.key] = "released"
     return recs
@@ -351,6 +384,7 @@ def erred_forgotten(state, ts, stimulus_id) -> dict:
 
 TRANSITIONS = {
     ("released", "waiting"): released_waiting,
+    ("released", "memory"): released_memory,
     ("released", "erred"): released_erred,
     ("released", "forgotten"): released_forgotten,
     ("waiting", "processing"): waiting_processing,
