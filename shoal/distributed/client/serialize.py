@@ -1,0 +1,158 @@
+"""Pickling what a client sends: task run_specs and scattered values, fast.
+
+A ``map`` of 10,000 calls sends 10,000 run_specs, each its own payload (the
+scheduler forwards each one to a different worker).  ``cloudpickle`` costs tens
+of microseconds per call (its reducer hook runs in Python for every object) and
+pickles a function defined in ``__main__`` *by value*, again for every task.
+So each payload is pickled in the cheapest way that is still correct::
+
+    1. plain pickle, protocol 5           the common case: importable functions, plain data
+       accepted unless the stream names ``__main__`` (a reference the worker could not
+       resolve) or modules were registered with cloudpickle.register_pickle_by_value
+    2. for a Task whose function must travel by value: the function is cloudpickled
+       ONCE (cached per function) and the task is rebuilt on the worker by
+       ``_rebuild_task(key, _load_func(blob), args, kwargs)``; ``_load_func`` unpickles
+       each distinct blob once per worker process (a small cache), so 10,000 tasks
+       of one lambda cost one cloudpickle on each side
+    3. cloudpickle, protocol 5            everything else
+
+The result is a :class:`~shoal.distributed.protocol.Serialized` with the same
+header and frame layout as ``protocol.serialize`` (large buffers out of band,
+zero copy), so receivers unpickle it with ``protocol.deserialize`` unchanged.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import cloudpickle
+
+from shoal.core.spec import Task
+from shoal.distributed.protocol import INBAND_LIMIT, Serialized
+
+__all__ = ["dumps_payload", "dumps_task"]
+
+_MAIN = b"__main__"
+_BLOBS: dict = {}  # function -> cloudpickled bytes (client side)
+_FUNCS: dict = {}  # blob -> function (worker side)
+_CACHE_SIZE = 256
+
+
+def _by_value_modules() -> bool:
+    registry = getattr(getattr(cloudpickle, "cloudpickle", None), "_PICKLE_BY_VALUE_MODULES", None)
+    return bool(registry)
+
+
+def _header(obj) -> dict:
+    cls = type(obj)
+    return {"serializer": "pickle", "type": f"{cls.__module__}.{cls.__qualname__}"}
+
+
+def _pickle(obj, dumps) -> list:
+    """``[stream, *out-of-band buffers]`` pickled with ``dumps``."""
+    buffers: list = []
+
+    def out_of_band(buf: pickle.PickleBuffer):
+        try:
+            view = buf.raw()
+        except BufferError:  # not contiguous: pickle copies it in-band
+            return True
+        if view.nbytes < INBAND_LIMIT:
+            return True
+        buffers.append(view)
+        return False
+
+    data = dumps(obj, protocol=5, buffer_callback=out_of_band)
+    return [data, *buffers]
+
+
+def _plain(obj, allowed_main: int = 0) -> list | None:
+    """Frames from plain pickle, or None when it fails or would be wrong remotely."""
+    if _by_value_modules():
+        return None
+    try:
+        frames = _pickle(obj, pickle.dumps)
+    except Exception:  # not picklable by reference: a lambda, a local class, ...
+        return None
+    if frames[0].count(_MAIN) > allowed_main:
+        return None
+    return frames
+
+
+def dumps_payload(obj) -> Serialized:
+    """Pickle any value (a scattered value, a foreign node, a function)."""
+    frames = _plain(obj)
+    if frames is None:
+        frames = _pickle(obj, cloudpickle.dumps)
+    return Serialized(_header(obj), frames)
+
+
+def dumps_task(node) -> Serialized:
+    """Pickle one graph node (a ``Task``, ``Data``, ``Alias``, ``Fused`` or Dask's)."""
+    frames = _plain(node)
+    if frames is None and type(node) is Task:
+        frames = _task_with_blob(node)
+    if frames is None:
+        frames = _pickle(node, cloudpickle.dumps)
+    return Serialized(_header(node), frames)
+
+
+def _task_with_blob(task: Task) -> list | None:
+    blob = _func_blob(task.func)
+    if blob is None:
+        return None
+    return _plain(_BlobTask(task, blob), allowed_main=blob.count(_MAIN))
+
+
+def _func_blob(func) -> bytes | None:
+    try:
+        blob = _BLOBS.get(func)
+    except TypeError:  # an unhashable callable object
+        return None
+    if blob is None:
+        try:
+            blob = cloudpickle.dumps(func, protocol=5)
+        except Exception:
+            return None  # let the whole-task cloudpickle raise the precise error
+        if len(_BLOBS) >= _CACHE_SIZE:
+            _BLOBS.clear()
+        _BLOBS[func] = blob
+    return blob
+
+
+class _BlobTask:
+    """Pickles as ``Task(key, <function from blob>, *args, **kwargs)``."""
+
+    __slots__ = ("task", "blob")
+
+    def __init__(self, task: Task, blob: bytes):
+        self.task, self.blob = task, blob
+
+    def __reduce__(self):
+        t = self.task
+        return (_rebuild_task, (t.key, _FuncBlob(self.blob), t.args, t.kwargs))
+
+
+class _FuncBlob:
+    __slots__ = ("blob",)
+
+    def __init__(self, blob: bytes):
+        self.blob = blob
+
+    def __reduce__(self):
+        return (_load_func, (self.blob,))
+
+
+def _load_func(blob: bytes):
+    """The function pickled in ``blob``; each distinct blob is unpickled once."""
+    func = _FUNCS.get(blob)
+    if func is None:
+        func = pickle.loads(blob)
+        if len(_FUNCS) >= _CACHE_SIZE:
+            _FUNCS.clear()
+        _FUNCS[blob] = func
+    return func
+
+
+def _rebuild_task(key, func, args, kwargs):
+    return Task(key, func, *args, **kwargs)

@@ -1,0 +1,468 @@
+"""The scheduler server: owns a :class:`SchedulerState`, does all of its I/O.
+
+::
+
+    worker stream ──lists of {"op"}──> parse_event ─┐
+    client stream ──lists of {"op"}──> parse_event ─┼─> state.handle(*events) ─> instructions
+    periodic ticks (Balance, worker TTL) ───────────┘                               │
+                                                                                    v
+        ComputeTask / FreeKeys / StealRequest ──> that worker's BatchedSend
+        KeyInMemory / ClientTaskErred / ...   ──> that client's BatchedSend
+        Publish(record)                       ──> self.bus (dashboard, diagnostics)
+
+Workers and clients each hold one long-lived *stream* (``register_worker`` /
+``register_client``): both directions carry lists of ``{"op": ...}`` dicts.
+Everything else is request/reply over :mod:`shoal.distributed.rpc`
+(``gather``, ``scatter``, ``who_has``, ``broadcast``, ...), answered from the
+state or by talking to workers.
+
+Payloads (run specs, results, exceptions) stay :class:`Serialized` here: the
+scheduler forwards frames without unpickling them.  The exceptions the state
+machine itself makes (``KilledWorker``, lost scattered data) are pickled on the
+way out.  The only place this process unpickles user objects is
+``run_function`` (``Client.run_on_scheduler``), which exists to run code here.
+
+A worker stream that closes without the worker saying goodbye is a crash
+(``RemoveWorker(safe=False)``): the tasks it was running become suspicious and
+its results are recomputed or reported lost; see :mod:`.transitions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+from shoal import config
+from shoal.distributed.batched import BatchedSend
+from shoal.distributed.comm import CommClosedError
+from shoal.distributed.protocol import Pickled, Serialized, deserialize
+from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
+from shoal.distributed.scheduler import messages as m
+from shoal.distributed.scheduler.state import SchedulerState
+from shoal.events import Bus
+
+__all__ = ["Scheduler"]
+
+logger = logging.getLogger(__name__)
+
+#: Stream ops a worker sends that the state machine handles (the server adds ``worker``).
+_WORKER_EVENTS = frozenset({
+    "task-finished", "task-erred", "add-keys", "release-worker-data", "reschedule",
+    "steal-response", "missing-data", "heartbeat",
+})  # fmt: skip
+#: Stream ops a client sends that the state machine handles (they carry ``client``).
+_CLIENT_EVENTS = frozenset({
+    "update-graph", "client-desires-keys", "client-releases-keys", "cancel-keys", "retry",
+})  # fmt: skip
+
+
+class Scheduler:
+    """A scheduler listening on ``protocol://host:port`` (loopback by default)."""
+
+    def __init__(self, host=None, port=0, protocol="tcp", security=None, validate=False,
+                 dashboard_address=None, name="scheduler", **state_options):  # fmt: skip
+        self.id = f"Scheduler-{uuid.uuid4().hex[:12]}"
+        self.name, self.security = name, security
+        self._listen_at = _listen_address(protocol, host, port)
+        self.dashboard_address = dashboard_address
+        self.bus = Bus(f"{name} events")
+        self.state = SchedulerState(name=name, validate=validate, wants=self.bus.wants,
+                                    **state_options)  # fmt: skip
+        handlers = {
+            "register_worker": self.register_worker, "register_client": self.register_client,
+            "gather": self.gather, "scatter": self.scatter, "who_has": self.who_has,
+            "has_what": self.has_what, "nthreads": self.nthreads, "ncores": self.nthreads,
+            "identity": self.identity, "broadcast": self.broadcast,
+            "run_function": self.run_function, "restart": self.restart,
+            "retire_workers": self.retire_workers, "close": self.close_op,
+            "story": self.story,
+        }  # fmt: skip
+        self.server = Server(handlers, security=security, role="scheduler")
+        self.pool = ConnectionPool(security=security, role="scheduler", deserialize=False)
+        self.worker_streams: dict = {}  # address -> BatchedSend
+        self.client_streams: dict = {}  # client id -> BatchedSend
+        self._goodbyes: set = set()  # workers that announced a clean close
+        self._periodic: list = []
+        self._closed = asyncio.Event()
+        self._worker_joined = asyncio.Condition()
+        self.status = "created"
+        self.started = time.time()
+
+    # --- lifecycle -------------------------------------------------------------
+
+    @property
+    def address(self) -> str | None:
+        return self.server.address
+
+    async def start(self) -> Scheduler:
+        if self.status == "running":
+            return self
+        await self.server.listen(self._listen_at)
+        interval = config.parse_timedelta(config.get("distributed.scheduler.work-stealing-interval"))
+        loop = asyncio.get_running_loop()
+        self._periodic = [
+            loop.create_task(self._every(interval, lambda: self.handle(m.Balance()))),
+            loop.create_task(self._every(1.0, self._check_worker_ttl)),
+        ]
+        self.status = "running"
+        logger.info("scheduler at %s", self.address)
+        return self
+
+    def __await__(self):
+        return self.start().__await__()
+
+    async def __aenter__(self):
+        return await self.start()
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    async def close(self) -> None:
+        """Tell workers and clients goodbye, stop listening, free every resource."""
+        if self.status in ("closing", "closed"):
+            await self._closed.wait()
+            return
+        self.status = "closing"
+        for task in self._periodic:
+            task.cancel()
+        await asyncio.gather(*self._periodic, return_exceptions=True)
+        for stream in [*self.worker_streams.values(), *self.client_streams.values()]:
+            try:
+                stream.send({"op": "close", "reason": "scheduler-close"})
+            except CommClosedError:
+                pass
+        await asyncio.gather(*(s.close(timeout=2) for s in [*self.worker_streams.values(),
+                                                           *self.client_streams.values()]))
+        await self.server.close()
+        await self.pool.close()
+        self.status = "closed"
+        self._closed.set()
+
+    async def finished(self) -> None:
+        await self._closed.wait()
+
+    async def close_op(self, comm=None) -> None:
+        asyncio.get_running_loop().create_task(self.close())
+
+    async def _every(self, seconds: float, action) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                action()
+            except Exception:  # a periodic tick must never stop the server
+                logger.exception("periodic scheduler action failed")
+
+    # --- the state machine and its instructions ---------------------------------
+
+    def handle(self, *events) -> None:
+        """Feed events to the state machine and carry out what it says."""
+        for ins in self.state.handle(*events):
+            if type(ins) is m.Publish:
+                self.bus.publish(ins.record)
+                continue
+            msg = ins.to_msg()
+            target = getattr(ins, "worker", None)
+            if target is not None and type(ins) is not m.Publish:
+                stream = self.worker_streams.get(target)
+            else:
+                target = ins.client
+                stream = self.client_streams.get(target)
+                if type(ins) is m.ClientTaskErred:
+                    msg["exception"] = _portable(ins.exception)
+                    msg["traceback"] = _portable(ins.traceback)
+            if stream is None:
+                logger.debug("dropping %s for %s: no stream", msg["op"], target)
+                continue
+            try:
+                stream.send(msg)
+            except CommClosedError:
+                logger.debug("dropping %s for %s: stream closed", msg["op"], target)
+
+    def _check_worker_ttl(self) -> None:
+        ttl = config.parse_timedelta(config.get("distributed.scheduler.worker-ttl"))
+        if not ttl:
+            return
+        now = self.state.clock()
+        for ws in list(self.state.workers.values()):
+            if now - ws.last_seen > ttl:
+                logger.warning("worker %s silent for %.0f s: removing it", ws.address, now - ws.last_seen)
+                stream = self.worker_streams.pop(ws.address, None)
+                if stream is not None:
+                    stream.abort()
+                self.handle(m.RemoveWorker(ws.address, f"no heartbeat for {ttl:g} s"))
+
+    # --- streams ------------------------------------------------------------------
+
+    async def register_worker(self, comm, address, nthreads, memory_limit=0, resources=None,
+                              name="", nanny="", **_):  # fmt: skip
+        if address in self.state.workers or self.status != "running":
+            why = "scheduler closing" if self.status != "running" else f"{address} already registered"
+            await comm.write({"op": "refused", "reason": why})
+            return NO_REPLY
+        await comm.write({"op": "registered", "address": address, "time": time.time(),
+                          "scheduler": self.id})  # fmt: skip
+        stream = BatchedSend()
+        stream.start(comm)
+        self.worker_streams[address] = stream
+        self.handle(m.AddWorker(address, nthreads, memory_limit, resources or {}, str(name), nanny))
+        async with self._worker_joined:
+            self._worker_joined.notify_all()
+        reason = "connection lost"
+        try:
+            while True:
+                batch = await comm.read()
+                events = []
+                for msg in batch:
+                    op = msg.get("op")
+                    if op in _WORKER_EVENTS:
+                        if op != "missing-data":
+                            msg["worker"] = address
+                        events.append(m.parse_event(msg))
+                    elif op == "goodbye":
+                        self._goodbyes.add(address)
+                        reason = msg.get("reason", "worker closed")
+                    else:
+                        logger.warning("unknown op %r on the stream of worker %s", op, address)
+                if events:
+                    self.handle(*events)
+        except CommClosedError:
+            pass
+        finally:
+            if self.worker_streams.get(address) is stream:
+                del self.worker_streams[address]
+                stream.abort()
+                safe = address in self._goodbyes
+                self._goodbyes.discard(address)
+                if not safe:
+                    logger.warning("worker %s left without a goodbye (%s)", address, reason)
+                if address in self.state.workers:
+                    self.handle(m.RemoveWorker(address, reason, safe=safe))
+        return NO_REPLY
+
+    async def register_client(self, comm, client, **_):
+        await comm.write({"op": "stream-start", "scheduler": self.id})
+        stream = BatchedSend()
+        stream.start(comm)
+        self.client_streams[client] = stream
+        self.handle(m.AddClient(client))
+        try:
+            while True:
+                batch = await comm.read()
+                events = []
+                for msg in batch:
+                    op = msg.get("op")
+                    if op in _CLIENT_EVENTS:
+                        msg.setdefault("client", client)
+                        events.append(m.parse_event(msg))
+                    elif op == "close-client":
+                        return NO_REPLY
+                    else:
+                        logger.warning("unknown op %r on the stream of client %s", op, client)
+                if events:
+                    self.handle(*events)
+        except CommClosedError:
+            pass
+        finally:
+            if self.client_streams.get(client) is stream:
+                del self.client_streams[client]
+                stream.abort()
+                self.handle(m.RemoveClient(client))
+        return NO_REPLY
+
+    # --- requests -----------------------------------------------------------------
+
+    async def gather(self, comm=None, keys=()):
+        """Values of ``keys`` (as received from the workers), or the keys nobody has."""
+        tasks = self.state.tasks
+        missing = [k for k in keys if k not in tasks or not tasks[k].who_has]
+        if missing:
+            return {"status": "missing", "keys": missing}
+        by_worker: dict = {}
+        for key in keys:
+            ws = min(tasks[key].who_has, key=lambda w: len(w.processing))
+            by_worker.setdefault(ws.address, []).append(key)
+        replies = await asyncio.gather(
+            *(self._get_data(addr, ks) for addr, ks in by_worker.items()))
+        data, lost = {}, []
+        for (addr, ks), reply in zip(by_worker.items(), replies):
+            got = reply.get("data", {}) if isinstance(reply, dict) else {}
+            data.update(got)
+            for key in ks:
+                if key not in got:
+                    lost.append(key)
+                    self.handle(m.MissingData(key, addr))
+        if lost:
+            return {"status": "missing", "keys": lost}
+        return {"status": "OK", "data": data}
+
+    async def _get_data(self, address: str, keys: list):
+        for _ in range(20):
+            try:
+                reply = await self.pool(address).get_data(keys=keys, who=self.address)
+            except OSError as exc:
+                logger.info("gather from %s failed: %s", address, exc)
+                return {}
+            if reply.get("status") != "busy":
+                return reply
+            await asyncio.sleep(0.01)
+        return {}
+
+    async def scatter(self, comm=None, data=None, nbytes=None, workers=None, broadcast=False,
+                      client="", types=None, timeout=10):  # fmt: skip
+        """Put ``data`` on workers and record it as in memory, wanted by ``client``."""
+        data, nbytes = dict(data or {}), dict(nbytes or {})
+        deadline = time.monotonic() + float(timeout)
+        while not self.state.workers:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no worker joined within {timeout} s to scatter to")
+            async with self._worker_joined:
+                try:
+                    await asyncio.wait_for(self._worker_joined.wait(), deadline - time.monotonic())
+                except asyncio.TimeoutError:
+                    pass
+        if workers:
+            unknown = [w for w in workers if w not in self.state.workers]
+            if unknown:
+                raise ValueError(f"scatter: unknown workers {unknown}")
+            targets = list(workers)
+        else:
+            targets = list(self.state.workers)
+        plan: dict = {}  # worker -> {key: payload}
+        if broadcast:
+            plan = {w: dict(data) for w in targets}
+        else:
+            load = {w: self.state.workers[w].nbytes for w in targets}
+            for key in sorted(data, key=lambda k: -int(nbytes.get(k, 0))):
+                w = min(targets, key=load.__getitem__)
+                load[w] += int(nbytes.get(key, 0))
+                plan.setdefault(w, {})[key] = data[key]
+        await asyncio.gather(*(self.pool(w).update_data(data=d, report=False) for w, d in plan.items()))
+        who_has: dict = {}
+        for w, d in plan.items():
+            for key in d:
+                who_has.setdefault(key, []).append(w)
+        self.handle(m.UpdateData(who_has, nbytes, client, dict(types or {})))
+        return list(data)
+
+    def who_has(self, comm=None, keys=None) -> dict:
+        tasks = self.state.tasks
+        keys = list(tasks) if keys is None else keys
+        return {k: [w.address for w in tasks[k].who_has] if k in tasks else [] for k in keys}
+
+    def has_what(self, comm=None, workers=None) -> dict:
+        ws = self.state.workers
+        workers = list(ws) if workers is None else workers
+        return {w: [t.key for t in ws[w].has_what] if w in ws else [] for w in workers}
+
+    def nthreads(self, comm=None, workers=None) -> dict:
+        ws = self.state.workers
+        workers = list(ws) if workers is None else workers
+        return {w: ws[w].nthreads for w in workers if w in ws}
+
+    def identity(self, comm=None) -> dict:
+        return {
+            "type": "Scheduler", "id": self.id, "address": self.address,
+            "started": self.started, "dashboard_address": self.dashboard_address,
+            "workers": {
+                ws.address: {
+                    "name": ws.name, "nthreads": ws.nthreads, "memory_limit": ws.memory_limit,
+                    "nanny": ws.nanny, "resources": ws.resources, "metrics": ws.metrics,
+                    "last_seen": ws.last_seen, "nbytes": ws.nbytes,
+                    "processing": len(ws.processing), "keys": len(ws.has_what),
+                }
+                for ws in self.state.workers.values()
+            },
+        }  # fmt: skip
+
+    def story(self, comm=None, keys=()) -> list:
+        return [tuple(map(str, entry)) for entry in self.state.story(*keys)]
+
+    async def broadcast(self, comm=None, msg=None, workers=None, nanny=False):
+        """Send ``msg`` (an rpc request) to workers (or their nannies); ``{address: result}``."""
+        msg = dict(msg or {})
+        op = msg.pop("op")
+        states = self.state.workers
+        workers = list(states) if workers is None else list(workers)
+        unknown = [w for w in workers if w not in states]
+        if unknown:
+            raise ValueError(f"unknown workers {unknown}")
+
+        async def one(address):
+            target = states[address].nanny if nanny else address
+            return await getattr(self.pool(target), op)(**msg)
+
+        results = await asyncio.gather(*(one(w) for w in workers))
+        return dict(zip(workers, results))
+
+    async def run_function(self, comm=None, function=None, args=None, kwargs=None):
+        fn = _loads(function)
+        result = fn(*(_loads(args) or ()), **(_loads(kwargs) or {}))
+        if asyncio.iscoroutine(result):
+            result = await result
+        return Pickled(result)
+
+    async def restart(self, comm=None, timeout=30):
+        """Restart every worker through its nanny; every task is forgotten first."""
+        workers = list(self.state.workers.values())
+        without = [ws.address for ws in workers if not ws.nanny]
+        if without:
+            raise ValueError(f"restart needs nannies; these workers have none: {without}")
+        for client in list(self.state.clients):
+            keys = [ts.key for ts in self.state.clients[client].wants_what]
+            if keys:
+                self.handle(m.CancelKeys(keys, client, force=True, stimulus_id="restart"))
+        count = len(workers)
+        for ws in workers:
+            self._goodbyes.add(ws.address)
+        await asyncio.gather(*(self.pool(ws.nanny).restart(timeout=timeout) for ws in workers))
+        deadline = time.monotonic() + float(timeout)
+        while len(self.state.workers) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(self.state.workers)} of {count} workers came back "
+                                   f"within {timeout} s after restart")  # fmt: skip
+            async with self._worker_joined:
+                try:
+                    await asyncio.wait_for(self._worker_joined.wait(), 0.5)
+                except asyncio.TimeoutError:
+                    pass
+        return "OK"
+
+    async def retire_workers(self, comm=None, workers=None, n=None, close=True):
+        """Close ``workers`` (or the ``n`` holding the least data) gracefully."""
+        states = self.state.workers
+        if workers is None:
+            order = sorted(states.values(), key=lambda ws: (ws.nbytes, len(ws.processing)))
+            workers = [ws.address for ws in order[: int(n or 0)]]
+        workers = [w for w in workers if w in states]
+        for address in workers:
+            self._goodbyes.add(address)
+            ws = states[address]
+            target = ws.nanny or address
+            try:
+                await self.pool(target).close()
+            except OSError:  # already gone: its stream closing tells the state
+                pass
+        return workers
+
+
+def _listen_address(protocol: str, host, port) -> str:
+    protocol = protocol or "tcp"
+    if "://" in protocol:
+        return protocol
+    if protocol == "inproc":
+        return "inproc://"
+    host = host or config.get("distributed.comm.default-host")
+    return f"{protocol}://{host}:{int(port or 0)}"
+
+
+def _portable(obj):
+    """A payload to put on the wire: Serialized stays, anything else is pickled."""
+    if obj is None or isinstance(obj, Serialized):
+        return obj
+    return Pickled(obj)
+
+
+def _loads(obj):
+    return deserialize(obj) if isinstance(obj, Serialized) else obj

@@ -1,0 +1,487 @@
+"""The worker server: owns a :class:`WorkerState`, runs what it says.
+
+::
+
+    scheduler stream ──lists of {"op"}──> events ─┐
+    thread pool:  task done / raised ─────────────┼─> state.handle(*events) ─> instructions
+    peers: get_data replies (GatherDep) ──────────┤                               │
+    ticks: heartbeat, memory monitor, find-missing┘                               v
+        Execute        -> run the task on the thread pool, feed ExecuteSuccess/Failure
+        GatherDep      -> get_data from the peer (ConnectionPool), feed GatherDep*
+        SchedulerMsg   -> the scheduler stream (BatchedSend), adding nothing but ``op``
+        RequestWhoHas  -> ask the scheduler, feed RefreshWhoHas
+        RetryBusyWorkerLater -> feed RetryBusyWorker after a back-off
+
+Everything but task execution happens on the event loop thread, so the state
+machine needs no lock.  Results live in ``self.data`` (a spill buffer when a
+memory limit is set: least-recently-used values move to ``local_directory``).
+
+Exceptions raised by tasks are packed with :func:`shoal.local.remote_errors.pack_exception`
+(plain data that always travels: the pickled exception when it pickles, its type
+name, message and the formatted traceback) so a client gets the original type
+and the worker's traceback text; see :mod:`shoal.distributed.client`.
+
+Peers ask for data with ``get_data``; more than ``connections.incoming`` at
+once are told ``busy`` and retry.  The server's own listener keeps payloads
+``Serialized`` so scattered values and run specs are unpickled only here, when
+needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from shoal import config
+from shoal.distributed.batched import BatchedSend
+from shoal.distributed.comm import CommClosedError, connect, parse_address
+from shoal.distributed.protocol import Pickled, Serialized, deserialize
+from shoal.distributed.rpc import ConnectionPool, Server
+from shoal.distributed.worker import messages as m
+from shoal.distributed.worker.memory import (
+    MemoryReading, MemoryThresholds, decide, parse_memory_limit, read_cgroup_memory_limit,
+)  # fmt: skip
+from shoal.distributed.worker.state import WorkerState
+from shoal.local.remote_errors import pack_exception
+from shoal.sizeof import sizeof
+
+__all__ = ["Worker", "Reschedule"]
+
+logger = logging.getLogger(__name__)
+
+_FROM_SCHEDULER = {
+    cls.op: cls for cls in (m.ComputeTask, m.FreeKeys, m.StealRequest, m.AcquireReplicas,
+                            m.RemoveReplicas)
+}  # fmt: skip
+
+
+class Reschedule(Exception):
+    """Raise inside a task to hand it back to the scheduler (it is placed again)."""
+
+
+class Worker:
+    """One worker: a thread pool, its state machine, a listener for peers."""
+
+    def __init__(self, scheduler_address: str, nthreads=None, memory_limit="auto", name=None,
+                 host=None, port=0, protocol=None, security=None, local_directory=None,
+                 nanny=None, resources=None, validate=False, death_timeout=None,
+                 heartbeat_interval=None):  # fmt: skip
+        self.scheduler_address = scheduler_address
+        self.nthreads = int(nthreads or os.cpu_count() or 1)
+        self.name = name
+        self.security, self.nanny, self.validate = security, nanny, validate
+        self.resources = dict(resources or {})
+        self.death_timeout = death_timeout
+        self.memory_limit = _memory_limit(memory_limit)
+        self.heartbeat_interval = config.parse_timedelta(
+            heartbeat_interval or config.get("distributed.worker.heartbeat-interval"))
+        scheme = protocol or parse_address(scheduler_address)[0]
+        if scheme == "inproc":
+            self._listen_at = "inproc://"
+        else:
+            host = host or config.get("distributed.comm.default-host")
+            self._listen_at = f"{scheme}://{host}:{int(port or 0)}"
+        self._local_directory = local_directory
+        self.local_directory = None
+        self.id = f"Worker-{uuid.uuid4().hex[:12]}"
+        self.server = Server({
+            "get_data": self.get_data, "update_data": self.update_data, "run": self.run,
+            "close": self.close_op, "terminate": self.close_op, "get_metrics": self.metrics,
+            "identity": self.identity, "story": self.story,
+        }, security=security, role="worker")  # fmt: skip
+        self.peers = ConnectionPool(security=security, role="worker")
+        self.data = None
+        self.state: WorkerState | None = None
+        self.stream: BatchedSend | None = None
+        self.executor: ThreadPoolExecutor | None = None
+        self._tasks: set = set()
+        self._serving = 0
+        self._incoming_limit = int(config.get("distributed.worker.connections.incoming"))
+        self._thresholds = MemoryThresholds.from_config()
+        self._closed = asyncio.Event()
+        self._process = None
+        self.status = "created"
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    @property
+    def address(self) -> str | None:
+        return self.server.address
+
+    def __await__(self):
+        return self.start().__await__()
+
+    async def __aenter__(self):
+        return await self.start()
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    async def start(self) -> Worker:
+        if self.status == "running":
+            return self
+        await self.server.listen(self._listen_at)
+        self.local_directory = tempfile.mkdtemp(
+            prefix="shoal-worker-", dir=self._local_directory or config.get("temporary-directory"))
+        self.data = _data_store(self.local_directory, self.memory_limit)
+        self.state = WorkerState(address=self.address, nthreads=self.nthreads, data=self.data,
+                                 resources=self.resources, validate=self.validate)  # fmt: skip
+        self.executor = ThreadPoolExecutor(self.nthreads, thread_name_prefix=f"shoal-worker-{self.address}")
+        try:
+            comm = await connect(self.scheduler_address, self.death_timeout, self.security,
+                                 role="worker")  # fmt: skip
+            await comm.write({
+                "op": "register_worker", "address": self.address, "nthreads": self.nthreads,
+                "memory_limit": self.memory_limit or 0, "resources": self.resources,
+                "name": self.name if self.name is not None else self.address,
+                "nanny": self.nanny or "",
+            })  # fmt: skip
+            reply = await comm.read()
+        except BaseException:
+            await self._release()
+            raise
+        if not isinstance(reply, dict) or reply.get("op") != "registered":
+            await comm.close()
+            await self._release()
+            why = reply.get("reason") if isinstance(reply, dict) else reply
+            raise RuntimeError(f"scheduler {self.scheduler_address} refused worker: {why}")
+        self.stream = BatchedSend()
+        self.stream.start(comm)
+        self.status = "running"
+        self._spawn(self._read_stream(comm))
+        self._spawn(self._every(self.heartbeat_interval, self._heartbeat))
+        monitor = config.parse_timedelta(config.get("distributed.worker.memory.monitor-interval"))
+        if self.memory_limit:
+            self._spawn(self._every(monitor, self._memory_monitor))
+        self._spawn(self._every(1.0, lambda: self.handle(m.FindMissing(stimulus_id=_sid("find-missing")))))
+        logger.info("worker %s joined %s", self.address, self.scheduler_address)
+        return self
+
+    async def close(self, report: bool = True, reason: str = "worker closed") -> None:
+        if self.status in ("closing", "closed"):
+            await self._closed.wait()
+            return
+        self.status = "closing"
+        if self.stream is not None:
+            try:
+                if report:
+                    self.stream.send({"op": "goodbye", "reason": reason})
+                await self.stream.close(timeout=2)
+            except CommClosedError:
+                pass
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
+        await self._release()
+        self.status = "closed"
+        self._closed.set()
+
+    async def _release(self) -> None:
+        await self.server.close()
+        await self.peers.close()
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            threads = list(getattr(self.executor, "_threads", ()))
+            deadline = time.monotonic() + 5
+            while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        if self.data is not None and hasattr(self.data, "close"):
+            self.data.close()
+        if self.local_directory:
+            shutil.rmtree(self.local_directory, ignore_errors=True)
+
+    async def finished(self) -> None:
+        await self._closed.wait()
+
+    async def close_op(self, comm=None, **_) -> str:
+        self._spawn(self.close(reason="asked to close"))
+        return "OK"
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _every(self, seconds: float, action) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                action()
+            except Exception:
+                logger.exception("periodic worker action failed on %s", self.address)
+
+    # --- the state machine and its instructions -----------------------------------
+
+    def handle(self, *events) -> None:
+        if self.status not in ("running",):
+            return
+        for ins in self.state.handle(*events):
+            kind = type(ins)
+            if isinstance(ins, m.SchedulerMsg):
+                try:
+                    self.stream.send(ins.to_msg())
+                except CommClosedError:
+                    pass
+            elif kind is m.Execute:
+                self._spawn(self._execute(ins.key, ins.run_id, ins.stimulus_id))
+            elif kind is m.GatherDep:
+                self._spawn(self._gather_dep(ins.worker, ins.keys, ins.total_nbytes, ins.stimulus_id))
+            elif kind is m.RetryBusyWorkerLater:
+                asyncio.get_running_loop().call_later(
+                    0.15, lambda w=ins.worker: self.handle(m.RetryBusyWorker(worker=w, stimulus_id=_sid("retry-busy"))))
+            elif kind is m.RequestWhoHas:
+                self._spawn(self._who_has(ins.keys, ins.stimulus_id))
+            else:
+                raise TypeError(f"unknown worker instruction {ins!r}")
+
+    async def _read_stream(self, comm) -> None:
+        try:
+            while True:
+                batch = await comm.read()
+                events = []
+                for msg in batch:
+                    op = msg.get("op")
+                    cls = _FROM_SCHEDULER.get(op)
+                    if cls is not None:
+                        events.append(cls.from_msg(msg))
+                    elif op == "close":
+                        self._spawn(self.close(report=False, reason=msg.get("reason", "")))
+                        return
+                    else:
+                        logger.warning("worker %s: unknown op %r from the scheduler", self.address, op)
+                if events:
+                    self.handle(*events)
+        except CommClosedError:
+            if self.status == "running":
+                logger.warning("worker %s lost the scheduler %s; closing", self.address,
+                               self.scheduler_address)  # fmt: skip
+                self._spawn(self.close(report=False, reason="scheduler lost"))
+
+    # --- execution ------------------------------------------------------------------
+
+    async def _execute(self, key, run_id: int, stimulus_id: str) -> None:
+        ts = self.state.tasks.get(key)
+        if ts is None or ts.state not in ("executing", "resumed", "cancelled"):
+            return
+        try:
+            spec = ts.run_spec
+            if isinstance(spec, Serialized):
+                spec = ts.run_spec = deserialize(spec)
+            values = {dep.key: self.data[dep.key] for dep in ts.dependencies}
+        except Exception as exc:  # unpickling the task or reading an input
+            self._failed(key, run_id, exc, "unpickle-task", None, None, None)
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            start, stop, thread, value = await loop.run_in_executor(self.executor, _run, spec, values)
+        except Reschedule:
+            self.handle(m.ExecuteReschedule(key=key, run_id=run_id, stimulus_id=_sid("reschedule")))
+            return
+        except _TaskFailed as failed:
+            self._failed(key, run_id, failed.exc, "run", failed.start, failed.stop, failed.thread)
+            return
+        except RuntimeError as exc:  # the executor is shutting down
+            if self.status == "running":
+                self._failed(key, run_id, exc, "run", None, None, None)
+            return
+        self.handle(m.ExecuteSuccess(
+            key=key, run_id=run_id, value=value, value_nbytes=sizeof(value),
+            type=_typename(value), start=start, stop=stop, thread=thread,
+            stimulus_id=_sid("task-finished"),
+        ))  # fmt: skip
+
+    def _failed(self, key, run_id, exc, stage, start, stop, thread) -> None:
+        packed = pack_exception(exc, stage)
+        self.handle(m.ExecuteFailure(
+            key=key, run_id=run_id, exception=packed, traceback=None,
+            exception_text=f"{packed[1]}: {packed[2]}", traceback_text=packed[3],
+            start=start, stop=stop, thread=thread, stimulus_id=_sid("task-erred"),
+        ))  # fmt: skip
+
+    # --- transfers ------------------------------------------------------------------
+
+    async def _gather_dep(self, worker: str, keys: list, total: int, stimulus_id: str) -> None:
+        start = time.time()
+        try:
+            reply = await self.peers(worker).get_data(keys=keys, who=self.address)
+        except OSError as exc:
+            self.handle(m.GatherDepNetworkFailure(worker=worker, exception_text=str(exc),
+                                                  stimulus_id=_sid("gather-dep-network-failure")))
+            return
+        except Exception as exc:
+            packed = pack_exception(exc, "unpickle-result")
+            self.handle(m.GatherDepFailure(worker=worker, exception=packed,
+                                           exception_text=f"{packed[1]}: {packed[2]}",
+                                           traceback_text=packed[3],
+                                           stimulus_id=_sid("gather-dep-failure")))  # fmt: skip
+            return
+        if reply.get("status") == "busy":
+            self.handle(m.GatherDepBusy(worker=worker, stimulus_id=_sid("gather-dep-busy")))
+            return
+        data = reply.get("data", {})
+        self.handle(m.GatherDepSuccess(
+            worker=worker, data=data, data_nbytes={k: sizeof(v) for k, v in data.items()},
+            total_nbytes=total, start=start, stop=time.time(), stimulus_id=_sid("gather-dep-success"),
+        ))  # fmt: skip
+
+    async def _who_has(self, keys: list, stimulus_id: str) -> None:
+        try:
+            who_has = await self.peers(self.scheduler_address).who_has(keys=keys)
+        except OSError:
+            return
+        self.handle(m.RefreshWhoHas(who_has=who_has, stimulus_id=stimulus_id))
+
+    # --- requests from peers, the scheduler and clients -----------------------------
+
+    async def get_data(self, comm=None, keys=(), who=None) -> dict:
+        if self._serving >= self._incoming_limit:
+            return {"status": "busy"}
+        self._serving += 1
+        try:
+            data = {}
+            for key in keys:
+                if key in self.data:
+                    data[key] = Pickled(self.data[key])
+            return {"status": "OK", "data": data}
+        finally:
+            self._serving -= 1
+
+    def update_data(self, comm=None, data=None, report=True) -> dict:
+        values = {k: deserialize(v) if isinstance(v, Serialized) else v for k, v in (data or {}).items()}
+        nbytes = {k: sizeof(v) for k, v in values.items()}
+        self.handle(m.UpdateData(data=values, data_nbytes=nbytes, report=report,
+                                 stimulus_id=_sid("update-data")))  # fmt: skip
+        return {"nbytes": nbytes}
+
+    async def run(self, comm=None, function=None, args=None, kwargs=None):
+        fn = _loads(function)
+        result = fn(*(_loads(args) or ()), **(_loads(kwargs) or {}))
+        if asyncio.iscoroutine(result):
+            result = await result
+        return Pickled(result)
+
+    def identity(self, comm=None) -> dict:
+        return {"type": "Worker", "id": self.id, "address": self.address, "name": self.name,
+                "nthreads": self.nthreads, "memory_limit": self.memory_limit,
+                "scheduler": self.scheduler_address, "nanny": self.nanny, "pid": os.getpid()}  # fmt: skip
+
+    def story(self, comm=None, keys=()) -> list:
+        return [tuple(map(str, e)) for e in self.state.story(*keys)]
+
+    def metrics(self, comm=None) -> dict:
+        process = _process(self)
+        rss = process.memory_info().rss if process is not None else 0
+        managed = getattr(self.data, "managed", None)
+        if managed is None:
+            managed = self.state.nbytes_in_memory
+        spilled = getattr(self.data, "spilled_bytes", 0)
+        return {
+            "managed": int(managed), "unmanaged": max(int(rss) - int(managed), 0),
+            "spilled": int(spilled), "memory": int(rss), "memory_limit": self.memory_limit or 0,
+            "cpu": process.cpu_percent(None) if process is not None else 0.0,
+            "executing": len(self.state.executing), "ready": len(self.state.ready),
+            "in_memory": len(self.data), "paused": self.state.paused, "time": time.time(),
+        }  # fmt: skip
+
+    # --- periodic -----------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        try:
+            self.stream.send({"op": "heartbeat", "metrics": self.metrics()})
+        except CommClosedError:
+            pass
+
+    def _memory_monitor(self) -> None:
+        process = _process(self)
+        if process is None:
+            return
+        managed = getattr(self.data, "managed", self.state.nbytes_in_memory)
+        reading = MemoryReading(process.memory_info().rss, int(managed),
+                                int(getattr(self.data, "spilled_bytes", 0)))  # fmt: skip
+        decision = decide(reading, self.memory_limit, self._thresholds, paused=self.state.paused)
+        if decision.spill_bytes and hasattr(self.data, "evict"):
+            busy = {dep.key for ts in self.state.executing for dep in ts.dependencies}
+            self.data.evict(decision.spill_bytes, exclude=busy)
+        if decision.pause != self.state.paused:
+            logger.warning("worker %s %s: %s", self.address,
+                           "paused" if decision.pause else "resumed", decision.reason)  # fmt: skip
+            event = m.Pause if decision.pause else m.Unpause
+            self.handle(event(stimulus_id=_sid("memory-monitor")))
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.address!r} {self.status} threads={self.nthreads}>"
+
+
+class _TaskFailed(Exception):
+    def __init__(self, exc, start, stop, thread):
+        super().__init__(exc)
+        self.exc, self.start, self.stop, self.thread = exc, start, stop, thread
+
+
+def _run(spec, values):
+    """Run one task on a pool thread: ``(start, stop, thread id, value)``."""
+    thread = threading.get_ident()
+    start = time.time()
+    try:
+        value = spec(values)
+    except Reschedule:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every failure is the task's result
+        raise _TaskFailed(exc, start, time.time(), thread) from None
+    return start, time.time(), thread, value
+
+
+_ids = iter(range(1, 1 << 62))
+
+
+def _sid(what: str) -> str:
+    return f"{what}-{next(_ids)}"
+
+
+def _typename(value) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+
+
+def _loads(obj):
+    return deserialize(obj) if isinstance(obj, Serialized) else obj
+
+
+def _memory_limit(value) -> int | None:
+    if value is None or value == 0:
+        return None
+    import psutil
+
+    return parse_memory_limit(value, total_memory=psutil.virtual_memory().total,
+                              cgroup_limit=read_cgroup_memory_limit())  # fmt: skip
+
+
+def _process(worker):
+    if worker._process is None:
+        try:
+            import psutil
+        except ImportError:
+            return None
+        worker._process = psutil.Process()
+    return worker._process
+
+
+def _data_store(directory: str, memory_limit):
+    """The key -> value mapping: a spill buffer when memory is limited, else a dict."""
+    if not memory_limit:
+        return {}
+    try:
+        from shoal.distributed.worker.spill import SpillBuffer
+    except ImportError:  # built alongside; a plain dict until it exists
+        return {}
+    return SpillBuffer(os.path.join(directory, "spill"))
