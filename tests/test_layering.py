@@ -27,6 +27,7 @@ LAYERS = {
     "shoal.datasets": 2,
     "shoal.testing": 2,
     "shoal.distributed": 3,
+    "shoal.testing.cluster": 3,  # in-process clusters for tests
     "shoal.dashboard": 4,
     "shoal.cli": 5,
 }

@@ -97,12 +97,10 @@ class BatchedSend:
         if self._task is not None:
             self._wake.set()
             self._closing_event.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except asyncio.TimeoutError:
+            try:  # an aborted sender's task ends cancelled: that is fine here
+                await asyncio.wait_for(asyncio.gather(self._task, return_exceptions=True), timeout)
+            except asyncio.TimeoutError:  # wait_for has cancelled the task
                 logger.warning("BatchedSend to %s: flush timed out; dropping the rest", self._peer())
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
         if self.comm is not None:
             await self.comm.close()
 

@@ -33,6 +33,7 @@ _STAGE_TEXT = {
     "unpickle-result": "while unpickling the task's result in the parent process",
     "pickle-task": "while pickling the task to send it to a worker process",
     "executor": "by the executor running the batch",
+    "scheduler": "by the distributed scheduler",
 }
 
 

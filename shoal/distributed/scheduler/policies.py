@@ -232,17 +232,32 @@ def is_rootish(ts) -> bool:
     return not ts.dependencies and not ts.worker_restrictions and not ts.resource_restrictions
 
 
+#: Short tasks: a worker may hold more queued-root tasks than ``nthreads * saturation``
+#: while the work it has been given is estimated under this many seconds per thread,
+#: so tasks of a few microseconds travel in batches instead of one round trip each.
+SHORT_WORK_WINDOW = 0.005
+#: ... but never more than this many tasks processing per thread.
+SHORT_WORK_MAX_PER_THREAD = 250
+
+
 def free_slots(ws, saturation: float) -> float:
     """Root tasks ``ws`` may still take: ``ceil(nthreads * saturation)`` minus
-    the tasks processing there (``inf`` when queuing is off).
+    the tasks processing there (``inf`` when queuing is off), or one more while
+    the estimated work there is under :data:`SHORT_WORK_WINDOW` per thread.
 
     >>> from types import SimpleNamespace as NS
-    >>> free_slots(NS(nthreads=4, processing={1: 0, 2: 0}), 1.1)
+    >>> free_slots(NS(nthreads=4, processing={1: 0, 2: 0}, occupancy=2.0), 1.1)
     3
+    >>> free_slots(NS(nthreads=1, processing={1: 0, 2: 0}, occupancy=0.0002), 1.1)
+    1
     """
     if math.isinf(saturation):
         return math.inf
-    return max(math.ceil(ws.nthreads * saturation), 1) - len(ws.processing)
+    slots = max(math.ceil(ws.nthreads * saturation), 1) - len(ws.processing)
+    if (slots <= 0 and ws.occupancy < SHORT_WORK_WINDOW * ws.nthreads
+            and len(ws.processing) < SHORT_WORK_MAX_PER_THREAD * ws.nthreads):  # fmt: skip
+        return 1
+    return slots
 
 
 def pick_rootish_worker(workers, saturation: float):

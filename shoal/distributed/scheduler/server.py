@@ -16,10 +16,11 @@ Everything else is request/reply over :mod:`shoal.distributed.rpc`
 (``gather``, ``scatter``, ``who_has``, ``broadcast``, ...), answered from the
 state or by talking to workers.
 
-Payloads (run specs, results, exceptions) stay :class:`Serialized` here: the
-scheduler forwards frames without unpickling them.  The exceptions the state
-machine itself makes (``KilledWorker``, lost scattered data) are pickled on the
-way out.  The only place this process unpickles user objects is
+Payloads (run specs, results) stay :class:`Serialized` here: the scheduler
+forwards frames without unpickling them.  Task exceptions travel as the plain
+tuples of :func:`shoal.local.remote_errors.pack_exception`; the ones the state
+machine itself makes (``KilledWorker``, lost scattered data) are packed the same
+way on the way out.  The only place this process unpickles user objects is
 ``run_function`` (``Client.run_on_scheduler``), which exists to run code here.
 
 A worker stream that closes without the worker saying goodbye is a crash
@@ -42,6 +43,7 @@ from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.state import SchedulerState
 from shoal.events import Bus
+from shoal.local.remote_errors import pack_exception
 
 __all__ = ["Scheduler"]
 
@@ -458,10 +460,10 @@ def _listen_address(protocol: str, host, port) -> str:
 
 
 def _portable(obj):
-    """A payload to put on the wire: Serialized stays, anything else is pickled."""
-    if obj is None or isinstance(obj, Serialized):
-        return obj
-    return Pickled(obj)
+    """An exception for the wire: the scheduler's own ones are packed like a worker's."""
+    if isinstance(obj, BaseException):
+        return pack_exception(obj, "scheduler")
+    return obj
 
 
 def _loads(obj):

@@ -283,7 +283,7 @@ class SpillBuffer(MutableMapping):
             _write_frames(path, frames)
         except OSError as exc:
             _unlink(path)
-            self._refuse(f"disk error: {exc}")
+            self._refuse(f"disk error: {type(exc).__name__}: {exc.strerror or exc}")
         self._last_refusal = None
         return _SpillFile(path, size)
 

@@ -1,0 +1,178 @@
+"""The scheduler and worker servers, driven over their real streams (no Client).
+
+A tiny stream client below speaks the client protocol directly, so these
+tests pin the wire contract the Client relies on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+
+import pytest
+
+from shoal.core.spec import Ref, Task
+from shoal.distributed.comm import connect
+from shoal.distributed.protocol import Pickled, deserialize
+from shoal.distributed.rpc import rpc
+from shoal.distributed.scheduler.server import Scheduler
+from shoal.distributed.worker.server import Worker
+from shoal.local.remote_errors import unpack_exception
+from shoal.testing.cluster import cluster, gen_cluster
+
+
+class StreamClient:
+    """Submit graphs on a client stream and collect what the scheduler says."""
+
+    def __init__(self, comm, name):
+        self.comm, self.name, self.inbox = comm, name, []
+
+    @classmethod
+    async def open(cls, address, name="c1"):
+        comm = await connect(address)
+        await comm.write({"op": "register_client", "client": name})
+        assert (await comm.read())["op"] == "stream-start"
+        return cls(comm, name)
+
+    async def submit(self, tasks: dict, keys, **extra):
+        deps = {k: sorted(t.dependencies) for k, t in tasks.items()}
+        msg = {"op": "update-graph", "tasks": {k: Pickled(t) for k, t in tasks.items()},
+               "dependencies": deps, "keys": list(keys), "client": self.name, **extra}
+        await self.comm.write([msg])
+
+    async def wait_for(self, n, ops=("key-in-memory", "task-erred")):
+        got = [m for m in self.inbox if m["op"] in ops]
+        while len(got) < n:
+            batch = await self.comm.read()
+            self.inbox += batch
+            got += [m for m in batch if m["op"] in ops]
+        return got
+
+    async def close(self):
+        await self.comm.write([{"op": "close-client"}])
+        await self.comm.close()
+
+
+def inc(x):
+    return x + 1
+
+
+@gen_cluster(nworkers=2)
+async def test_graph_runs_across_workers_and_gathers(s, a, b):
+    c = await StreamClient.open(s.address)
+    tasks = {f"x-{i}": Task(f"x-{i}", inc, i) for i in range(20)}
+    tasks["total"] = Task("total", sum, [Ref(k) for k in list(tasks)])
+    await c.submit(tasks, ["total"])
+    (done,) = await c.wait_for(1)
+    assert done == {"op": "key-in-memory", "client": "c1", "key": "total", "type": "int",
+                    "stimulus_id": done["stimulus_id"]}
+    async with rpc(s.address) as r:
+        assert await r.gather(keys=["total"]) == {"status": "OK", "data": {"total": 210}}
+        holders = await r.who_has(keys=["total"])
+    assert holders["total"][0] in (a.address, b.address)
+    # both workers ran roots; one fetched the others' results from its peer
+    assert a.state.log and b.state.log
+    await c.close()
+
+
+@gen_cluster(nworkers=1, protocol="inproc")
+async def test_task_error_reaches_the_client_with_type_and_traceback(s, a):
+    c = await StreamClient.open(s.address)
+    await c.submit({"bad": Task("bad", operator.truediv, 1, 0)}, ["bad"])
+    (erred,) = await c.wait_for(1)
+    assert erred["op"] == "task-erred" and erred["key"] == "bad"
+    exc = unpack_exception(erred["exception"], "bad")
+    assert type(exc) is ZeroDivisionError
+    assert "truediv" in str(exc.__cause__) or "division by zero" in str(exc.__cause__)
+    await c.close()
+
+
+@gen_cluster(nworkers=2)
+async def test_scatter_then_compute_on_scattered_data(s, a, b):
+    c = await StreamClient.open(s.address)
+    async with rpc(s.address) as r:
+        keys = await r.scatter(data={"d": Pickled(list(range(10)))}, nbytes={"d": 100},
+                               client="c1", broadcast=True)
+        assert keys == ["d"]
+        assert sorted((await r.who_has(keys=["d"]))["d"]) == sorted([a.address, b.address])
+        await c.submit({"n": Task("n", len, Ref("d"))}, ["n"])
+        await c.wait_for(2)  # d (scattered, in memory) and n
+        assert (await r.gather(keys=["n"]))["data"] == {"n": 10}
+        assert await r.gather(keys=["nope"]) == {"status": "missing", "keys": ["nope"]}
+    await c.close()
+
+
+@gen_cluster(nworkers=2)
+async def test_identity_lists_workers_and_broadcast_runs_everywhere(s, a, b):
+    import os
+
+    async with rpc(s.address) as r:
+        info = await r.identity()
+        assert set(info["workers"]) == {a.address, b.address}
+        assert info["workers"][a.address]["nthreads"] == 1
+        out = await r.broadcast(msg={"op": "run", "function": Pickled(os.getpid)})
+        assert {k: deserialize(v) if not isinstance(v, int) else v for k, v in out.items()} == {
+            a.address: os.getpid(), b.address: os.getpid()}
+        assert await r.nthreads() == {a.address: 1, b.address: 1}
+        with pytest.raises(ValueError, match="unknown workers"):
+            await r.broadcast(msg={"op": "run", "function": Pickled(os.getpid)},
+                              workers=["tcp://nowhere:1"])
+
+
+def test_worker_crash_reschedules_and_result_is_exact():
+    """A worker that vanishes mid-task: its task runs again elsewhere, the answer is exact."""
+    from shoal.testing.aio import run
+
+    async def main():
+        async with cluster(nworkers=2) as (s, (a, b)):
+            c = await StreamClient.open(s.address)
+            started = asyncio.Event()
+
+            tasks = {f"slow-{i}": Task(f"slow-{i}", _sleep_then, 0.3, i) for i in range(4)}
+            tasks["total"] = Task("total", sum, [Ref(k) for k in list(tasks)])
+            await c.submit(tasks, ["total"])
+            while not a.state.executing:
+                await asyncio.sleep(0.01)
+            started.set()
+            # simulate a crash: drop the stream without a goodbye, close everything
+            a.stream.abort()
+            await a.close(report=False)
+            (done,) = await c.wait_for(1)
+            assert done["op"] == "key-in-memory"
+            async with rpc(s.address) as r:
+                assert (await r.gather(keys=["total"]))["data"] == {"total": 6}
+            assert a.address not in s.state.workers
+            await c.close()
+
+    run(main(), 30)
+
+
+def _sleep_then(seconds, value):
+    import time
+
+    time.sleep(seconds)
+    return value
+
+
+def test_worker_refuses_to_start_without_a_scheduler():
+    from shoal.testing.aio import run
+
+    async def main():
+        w = Worker("tcp://127.0.0.1:1", nthreads=1, death_timeout=0.3, memory_limit=None)
+        with pytest.raises(TimeoutError, match="127.0.0.1:1"):
+            await w.start()
+
+    run(main(), 20)
+
+
+def test_scheduler_close_closes_its_workers():
+    from shoal.testing.aio import run
+
+    async def main():
+        s = await Scheduler()
+        w = await Worker(s.address, nthreads=1, memory_limit=None)
+        await s.close()
+        await asyncio.wait_for(w.finished(), 5)
+        assert w.status == "closed"
+
+    run(main(), 20)
