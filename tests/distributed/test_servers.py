@@ -176,3 +176,96 @@ def test_scheduler_close_closes_its_workers():
         assert w.status == "closed"
 
     run(main(), 20)
+
+
+class _NoPickle:
+    def __reduce__(self):
+        raise TypeError("this object refuses to be pickled")
+
+
+@gen_cluster(nworkers=2)
+async def test_result_that_cannot_leave_its_worker_errs_by_key(s, a, b):
+    c = await StreamClient.open(s.address)
+    await c.submit({"bad": Task("bad", _NoPickle), "ok": Task("ok", inc, 1)}, ["bad", "ok"])
+    await c.wait_for(2)
+    async with rpc(s.address) as r:
+        reply = await r.gather(keys=["bad", "ok"])
+        assert reply["status"] == "error" and reply["data"] == {"ok": 2}
+        exc = unpack_exception(reply["errors"]["bad"], "bad")
+        assert "failed to pickle the result of 'bad'" in str(exc)
+        # the worker keeps serving
+        await c.submit({"after": Task("after", inc, 41)}, ["after"])
+        await c.wait_for(3)
+        assert (await r.gather(keys=["after"]))["data"] == {"after": 42}
+    await c.close()
+
+
+@gen_cluster(nworkers=1)
+async def test_garbage_on_the_scheduler_port_leaves_it_serving(s, a):
+    from shoal.distributed.comm import parse_address, parse_host_port
+
+    host, port = parse_host_port(parse_address(s.address)[1])
+    for payload in (b"", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", (2**63).to_bytes(8, "little"),
+                    b"\x00" * 3):
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+    c = await StreamClient.open(s.address)
+    await c.submit({"x": Task("x", inc, 1)}, ["x"])
+    (done,) = await c.wait_for(1)
+    assert done["op"] == "key-in-memory"
+    await c.close()
+
+
+def test_tls_cluster_computes_and_refuses_plain_tcp():
+    from shoal.distributed.security import Security
+    from shoal.testing.aio import run
+
+    async def main():
+        sec = Security.temporary()
+        try:
+            async with Scheduler(protocol="tls", security=sec) as s:
+                assert s.address.startswith("tls://")
+                async with Worker(s.address, nthreads=1, security=sec, memory_limit=None) as a, \
+                        Worker(s.address, nthreads=1, security=sec, memory_limit=None) as b:
+                    comm = await connect(s.address, security=sec)
+                    await comm.write({"op": "register_client", "client": "c1"})
+                    assert (await comm.read())["op"] == "stream-start"
+                    c = StreamClient(comm, "c1")
+                    tasks = {f"x-{i}": Task(f"x-{i}", inc, i) for i in range(6)}
+                    tasks["t"] = Task("t", sum, [Ref(k) for k in list(tasks)])
+                    await c.submit(tasks, ["t"])
+                    await c.wait_for(1)
+                    async with rpc(s.address, security=sec) as r:
+                        assert (await r.gather(keys=["t"]))["data"] == {"t": 21}
+                    with pytest.raises(Exception, match="(?i)encrypt|tls"):
+                        await connect(s.address.replace("tls://", "tcp://"), timeout=1,
+                                      security=sec)
+                    await c.close()
+                    assert a.address.startswith("tls://") and b.address.startswith("tls://")
+        finally:
+            sec.close()
+
+    run(main(), 30)
+
+
+def test_spill_keeps_every_result_gettable():
+    """Tiny memory limit: least recently used results go to disk, all stay gettable."""
+    from shoal.testing.aio import run
+
+    async def main():
+        async with Scheduler() as s, Worker(s.address, nthreads=1, memory_limit=10_000_000) as w:
+            c = await StreamClient.open(s.address)
+            tasks = {f"b-{i}": Task(f"b-{i}", bytes, 500) for i in range(3)}
+            await c.submit(tasks, list(tasks))
+            await c.wait_for(3)
+            freed = w.data.evict(1000)
+            assert freed >= 1000 and len(w.data.slow) == 2 and w.data.spilled_bytes >= 1000
+            async with rpc(s.address) as r:
+                reply = await r.gather(keys=list(tasks))
+            assert reply["data"] == {k: b"\x00" * 500 for k in tasks}
+            await c.close()
+
+    run(main(), 30)

@@ -287,16 +287,19 @@ class Scheduler:
             by_worker.setdefault(ws.address, []).append(key)
         replies = await asyncio.gather(
             *(self._get_data(addr, ks) for addr, ks in by_worker.items()))
-        data, lost = {}, []
+        data, lost, errors = {}, [], {}
         for (addr, ks), reply in zip(by_worker.items(), replies):
             got = reply.get("data", {}) if isinstance(reply, dict) else {}
             data.update(got)
+            errors.update(reply.get("errors", {}) if isinstance(reply, dict) else {})
             for key in ks:
-                if key not in got:
+                if key not in got and key not in errors:
                     lost.append(key)
                     self.handle(m.MissingData(key, addr))
         if lost:
             return {"status": "missing", "keys": lost}
+        if errors:  # values that exist but cannot leave their worker
+            return {"status": "error", "errors": errors, "data": data}
         return {"status": "OK", "data": data}
 
     async def _get_data(self, address: str, keys: list):

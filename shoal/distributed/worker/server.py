@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from shoal import config
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError, connect, parse_address
-from shoal.distributed.protocol import Pickled, Serialized, deserialize
+from shoal.distributed.protocol import Pickled, Serialized, deserialize, serialize
 from shoal.distributed.rpc import ConnectionPool, Server
 from shoal.distributed.worker import messages as m
 from shoal.distributed.worker.memory import (
@@ -329,6 +329,13 @@ class Worker:
             self.handle(m.GatherDepBusy(worker=worker, stimulus_id=_sid("gather-dep-busy")))
             return
         data = reply.get("data", {})
+        if reply.get("errors"):
+            packed = next(iter(reply["errors"].values()))
+            self.handle(m.GatherDepFailure(worker=worker, exception=packed,
+                                           exception_text=f"{packed[1]}: {packed[2]}",
+                                           traceback_text=packed[3],
+                                           stimulus_id=_sid("gather-dep-failure")))  # fmt: skip
+            return
         self.handle(m.GatherDepSuccess(
             worker=worker, data=data, data_nbytes={k: sizeof(v) for k, v in data.items()},
             total_nbytes=total, start=start, stop=time.time(), stimulus_id=_sid("gather-dep-success"),
@@ -348,11 +355,21 @@ class Worker:
             return {"status": "busy"}
         self._serving += 1
         try:
-            data = {}
+            data, errors = {}, {}
             for key in keys:
-                if key in self.data:
-                    data[key] = Pickled(self.data[key])
-            return {"status": "OK", "data": data}
+                if key not in self.data:
+                    continue
+                try:  # pickled here, not in the comm, so one bad value spoils only its key
+                    data[key] = serialize(self.data[key])
+                except Exception as exc:
+                    logger.warning("worker %s failed to pickle %r: %s", self.address, key, exc)
+                    exc = RuntimeError(f"failed to pickle the result of {key!r}: "
+                                       f"{type(exc).__name__}: {exc}")  # fmt: skip
+                    errors[key] = pack_exception(exc, "pickle-result")
+            reply = {"status": "OK", "data": data}
+            if errors:
+                reply["errors"] = errors
+            return reply
         finally:
             self._serving -= 1
 

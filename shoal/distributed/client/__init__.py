@@ -1,0 +1,34 @@
+"""The distributed client: submit work to a shoal cluster and hold its results.
+
+::
+
+    Client            connect (or start a LocalCluster); submit / map / gather /
+                      scatter / compute / persist / get / run / restart / close
+    Future            a remote result; one FutureState per key, released when the
+                      last Future of a key is garbage-collected
+    wait, as_completed, fire_and_forget, futures_of     waiting on many futures
+
+Modules: :mod:`.core` (the Client: an async core, sync facades on the shared
+loop thread of :mod:`shoal.distributed._loop`), :mod:`.futures`,
+:mod:`.waiting`, :mod:`.graphs` (user input -> update-graph fields),
+:mod:`.compute` (collections), :mod:`.naming` (keys), :mod:`.serialize`
+(fast run_spec pickling), :mod:`.display` (repr and HTML).
+"""
+
+from shoal.distributed.client.core import Client, default_client, default_client_get
+from shoal.distributed.client.futures import Future, FutureCancelledError
+from shoal.distributed.client.waiting import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    as_completed,
+    fire_and_forget,
+    futures_of,
+    wait,
+)
+
+__all__ = [
+    "ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "Client", "Future",
+    "FutureCancelledError", "as_completed", "default_client", "default_client_get",
+    "fire_and_forget", "futures_of", "wait",
+]  # fmt: skip

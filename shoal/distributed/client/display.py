@@ -1,0 +1,78 @@
+"""How a client shows itself: a one-line ``repr`` and an HTML card for Jupyter.
+
+Both read the scheduler's ``identity()`` (workers with their threads and memory
+limits) as the client last fetched it; a sync client refreshes it first.
+"""
+
+from __future__ import annotations
+
+import html
+
+__all__ = ["client_html", "client_repr", "format_bytes", "summarize"]
+
+
+def format_bytes(n) -> str:
+    """``format_bytes(15.6 * 2**30) == '15.60 GiB'``."""
+    n = int(n or 0)
+    for unit, size in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("kiB", 2**10)):
+        if n >= size * 0.9:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} B"
+
+
+def summarize(identity: dict) -> dict:
+    """Worker count, threads and memory from a scheduler identity."""
+    workers = (identity or {}).get("workers", {}) or {}
+    return {
+        "workers": len(workers),
+        "threads": sum(int(w.get("nthreads", 0) or 0) for w in workers.values()),
+        "memory": sum(int(w.get("memory_limit", 0) or 0) for w in workers.values()),
+    }
+
+
+def client_repr(client) -> str:
+    address = client.scheduler_address
+    if client.status not in ("running", "connecting") or address is None:
+        return f"<Client: {client.status}, scheduler {address!r}>" if address else \
+            f"<Client: {client.status}>"
+    s = summarize(client._identity)
+    return (f"<Client: {address!r} processes={s['workers']} threads={s['threads']}, "
+            f"memory={format_bytes(s['memory'])}>")  # fmt: skip
+
+
+def client_html(client) -> str:
+    s = summarize(client._identity)
+    e = html.escape
+    rows = [
+        ("Client", client.id),
+        ("Status", client.status),
+        ("Scheduler", client.scheduler_address or ""),
+        ("Workers", str(s["workers"])),
+        ("Threads", str(s["threads"])),
+        ("Memory", format_bytes(s["memory"])),
+    ]
+    cluster = client.cluster
+    if cluster is not None:
+        rows.insert(2, ("Cluster", type(cluster).__name__))
+    link = client.dashboard_link
+    if link:
+        rows.append(("Dashboard", f'<a href="{e(link)}" target="_blank">{e(link)}</a>'))
+    body = "".join(
+        f"<tr><th style='text-align: left'>{e(k)}</th><td style='text-align: left'>"
+        f"{v if k == 'Dashboard' else e(v)}</td></tr>"
+        for k, v in rows
+    )
+    workers = (client._identity or {}).get("workers", {}) or {}
+    detail = ""
+    if workers:
+        lines = "".join(
+            f"<tr><td>{e(str(addr))}</td><td>{e(str(w.get('name', '')))}</td>"
+            f"<td>{int(w.get('nthreads', 0) or 0)}</td>"
+            f"<td>{format_bytes(w.get('memory_limit', 0))}</td></tr>"
+            for addr, w in sorted(workers.items())
+        )
+        detail = (
+            "<details><summary>Workers</summary><table><tr><th>Address</th><th>Name</th>"
+            f"<th>Threads</th><th>Memory limit</th></tr>{lines}</table></details>"
+        )
+    return f"<div><h3 style='margin-bottom: 0'>shoal Client</h3><table>{body}</table>{detail}</div>"

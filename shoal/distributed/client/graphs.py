@@ -1,0 +1,143 @@
+"""From user input to the fields of one ``update-graph`` message.
+
+::
+
+    submit(f, x, future)    -> Task(key, f, x, Ref(future.key))       deps: {future.key}
+    get / compute / persist -> convert spec -> futures become keys   -> cull (unknown and
+                               missing keys) -> order (priorities, cycles) -> fuse -> tasks
+
+Futures may appear anywhere a value may: in ``submit``/``map`` arguments
+(nested in lists, tuples, sets and dicts), in a graph as the value of a key
+(what ``persist`` leaves in a collection's graph: ``{key: Future}``), or as a
+literal inside a task's arguments (``delayed(f)(future)``).  Each becomes a
+reference to its key; the key is already on the cluster (this client holds
+it), so it is a dependency the scheduler knows and no task is sent for it.
+
+Everything here runs in the caller's thread, before anything is sent, so a
+malformed graph raises there with the precise error (``UnknownKeyError``,
+``MissingDependencyError``, ``CycleError``) and nothing runs.
+"""
+
+from __future__ import annotations
+
+from shoal.core import optimize
+from shoal.core.graph import cull, dependents_of
+from shoal.core.order import order
+from shoal.core.spec import Alias, Data, Ref, Task
+from shoal.distributed.client.futures import Future
+from shoal.local.runner import as_graph
+
+__all__ = ["Prepared", "prepare_graph", "replace_futures"]
+
+_ATOMS = frozenset({int, float, str, bytes, bool, type(None), complex})
+
+
+def replace_futures(obj, found: dict):
+    """``obj`` with every Future inside replaced by ``Ref(key)``; ``found[key] = future``.
+
+    Returns ``obj`` itself when it holds no Future (no copy).
+    """
+    t = type(obj)
+    if t in _ATOMS:
+        return obj
+    if isinstance(obj, Future):
+        found[obj.key] = obj
+        return Ref(obj.key)
+    if t is list or t is tuple or t is set or t is frozenset:
+        items = [replace_futures(o, found) for o in obj]
+        if all(a is b for a, b in zip(items, obj)):
+            return obj
+        return t(items)
+    if t is dict:
+        items = {k: replace_futures(v, found) for k, v in obj.items()}
+        if all(items[k] is v for k, v in obj.items()):
+            return obj
+        return items
+    return obj
+
+
+class Prepared:
+    """What an update-graph needs: nodes to send, dependencies, priorities, held keys."""
+
+    __slots__ = ("tasks", "dependencies", "priority", "futures")
+
+    def __init__(self, tasks: dict, dependencies: dict, priority: dict, futures: dict):
+        self.tasks = tasks  # key -> node, only the keys the cluster does not hold yet
+        self.dependencies = dependencies  # key -> [dep keys], non-empty lists only
+        self.priority = priority  # key -> int (0 first)
+        self.futures = futures  # key -> Future for the keys the graph takes from the cluster
+
+
+def prepare_graph(dsk, keys: list, held, cache=None, fuse=None, keep=()) -> Prepared:
+    """Check and shape ``dsk`` for the cluster.
+
+    ``keys`` is the flat list of requested keys; ``held`` answers ``key in held``
+    for keys this client has futures for (they may be used without a task);
+    ``keep`` are keys that fusion must leave in place (besides ``keys``).
+    """
+    graph = dict(as_graph(dsk))
+    if cache:
+        graph.update({k: Data(k, v) for k, v in cache.items()})
+    futures: dict = {}
+    for key, node in list(graph.items()):
+        t = type(node)
+        if t is Data:
+            value = node.value
+            if isinstance(value, Future):
+                futures[value.key] = value
+                if value.key == key:
+                    del graph[key]
+                else:
+                    graph[key] = Alias(key, value.key)
+            elif type(value) in (list, tuple, dict, set):
+                found: dict = {}
+                new = replace_futures(value, found)
+                if found:
+                    futures.update(found)
+                    graph[key] = Task(key, _identity, new)
+        elif t is Task:
+            found = {}
+            args = replace_futures(node.args, found)
+            kwargs = replace_futures(node.kwargs, found) if node.kwargs else node.kwargs
+            if found:
+                futures.update(found)
+                graph[key] = Task(key, node.func, *args, **kwargs)
+    external = set(futures)
+    for node in list(graph.values()):
+        for dep in node.dependencies:
+            if dep not in graph and dep not in external and dep in held:
+                external.add(dep)
+    for key in external:
+        if key not in graph:
+            graph[key] = _Held(key)
+    graph = cull(graph, keys)
+    priority = order(graph, keys)
+    if fuse is None:
+        fuse = optimize.active()
+    if fuse and len(graph) > 1:
+        graph, _ = optimize.fuse(graph, dependents_of(graph), keep={*keys, *keep, *external})
+    tasks, dependencies = {}, {}
+    for key, node in graph.items():
+        if type(node) is _Held:
+            continue
+        tasks[key] = node
+        if node.dependencies:
+            dependencies[key] = list(node.dependencies)
+    return Prepared(tasks, dependencies, priority, futures)
+
+
+class _Held:
+    """Stands for a key the cluster already holds while the graph is checked."""
+
+    __slots__ = ("key",)
+    dependencies = frozenset()
+
+    def __init__(self, key):
+        self.key = key
+
+    def __call__(self, values=None):  # pragma: no cover - never sent
+        raise RuntimeError(f"{self.key!r} is held on the cluster")
+
+
+def _identity(x):
+    return x
