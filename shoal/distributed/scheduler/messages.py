@@ -27,6 +27,7 @@ owns that conversion).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
@@ -79,14 +80,14 @@ class _Message:
     def to_msg(self) -> dict:
         """The ``{"op": ...}`` dict for the wire (shallow: payloads untouched)."""
         msg = {"op": self.op}
-        for f in fields(self):
-            msg[f.name] = getattr(self, f.name)
+        for name in _names(type(self)):
+            msg[name] = getattr(self, name)
         return msg
 
     @classmethod
     def from_msg(cls, msg: dict):
         """Build from a wire dict; unknown keys are ignored."""
-        known = {f.name for f in fields(cls)}
+        known = _names(cls)
         kwargs = {k: v for k, v in msg.items() if k in known}
         try:
             return cls(**kwargs)
@@ -96,6 +97,12 @@ class _Message:
     def match(self, **expected) -> bool:
         """True when every given field equals this record's value (test helper)."""
         return all(getattr(self, k) == v for k, v in expected.items())
+
+
+@functools.cache
+def _names(cls) -> tuple:
+    """Field names of a message class (cached: ``fields()`` is slow on the hot path)."""
+    return tuple(f.name for f in fields(cls))
 
 
 def _startstops(raw) -> tuple:

@@ -30,6 +30,7 @@ Exceptions and tracebacks are opaque here: the server serializes them.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
@@ -68,6 +69,12 @@ def _payload_field() -> Any:
     return field(default=None, repr=False, compare=False, metadata={"payload": True})
 
 
+@functools.cache
+def _names(cls) -> tuple:
+    """Field names of a record class (cached: ``fields()`` is slow on the hot path)."""
+    return tuple(f.name for f in fields(cls))
+
+
 class _Record:
     """Shared helpers of events and instructions (``to_dict`` for dumps)."""
 
@@ -95,7 +102,7 @@ class WorkerEvent(_Record):
         """Build the event from a scheduler message dict (extra fields ignored)."""
         if cls.op is None:
             raise TypeError(f"{cls.__name__} is internal and has no wire form")
-        names = {f.name for f in fields(cls)}
+        names = _names(cls)
         kwargs = {k: v for k, v in msg.items() if k in names}
         if not kwargs.get("stimulus_id"):
             kwargs["stimulus_id"] = f"{cls.op}-{next(_anonymous)}"
@@ -118,8 +125,8 @@ class SchedulerMsg(Instruction):
     def to_msg(self) -> dict:
         """The ``{"op": ...}`` dict the server sends over the batched stream."""
         msg = {"op": self.op}
-        for f in fields(self):
-            msg[f.name] = getattr(self, f.name)
+        for name in _names(type(self)):
+            msg[name] = getattr(self, name)
         return msg
 
 
