@@ -40,3 +40,8 @@ def require_program(name: str, how: str) -> str:
 def dot_program():
     pytest.importorskip("graphviz", reason="pip install graphviz (the test extra has it)")
     return require_program("dot", "apt-get install -y graphviz (or `make sysdeps`)")
+
+
+@pytest.fixture
+def ip_program():
+    return require_program("ip", "apt-get install -y iproute2")
