@@ -269,3 +269,32 @@ def test_spill_keeps_every_result_gettable():
             await c.close()
 
     run(main(), 30)
+
+
+@gen_cluster(nworkers=1)
+async def test_scheduler_plugin_sees_transitions_and_workers(s, a):
+    from shoal.distributed.scheduler.plugins import SchedulerPlugin
+
+    class Recorder(SchedulerPlugin):
+        def __init__(self):
+            self.seen, self.workers, self.started = [], [], False
+
+        async def start(self, scheduler):
+            self.started = scheduler is s
+
+        def transition(self, key, start, finish, **details):
+            self.seen.append((key, start, finish))
+
+        def remove_worker(self, scheduler, worker, reason=""):
+            self.workers.append(("removed", worker))
+
+    plugin = Recorder()
+    name = await s.add_plugin(plugin, name="rec")
+    c = await StreamClient.open(s.address)
+    await c.submit({"x": Task("x", inc, 1)}, ["x"])
+    await c.wait_for(1)
+    assert plugin.started and ("x", "processing", "memory") in plugin.seen
+    await s.remove_plugin(name)
+    with pytest.raises(ValueError, match="no scheduler plugin named 'rec'"):
+        await s.remove_plugin("rec")
+    await c.close()

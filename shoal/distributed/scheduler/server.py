@@ -79,10 +79,11 @@ class Scheduler:
             "identity": self.identity, "broadcast": self.broadcast,
             "run_function": self.run_function, "restart": self.restart,
             "retire_workers": self.retire_workers, "close": self.close_op,
-            "story": self.story,
+            "story": self.story, "register_scheduler_plugin": self.register_plugin_op,
         }  # fmt: skip
         self.server = Server(handlers, security=security, role="scheduler")
         self.pool = ConnectionPool(security=security, role="scheduler", deserialize=False)
+        self.plugins: dict = {}  # name -> (plugin, bus token)
         self.worker_streams: dict = {}  # address -> BatchedSend
         self.client_streams: dict = {}  # client id -> BatchedSend
         self._goodbyes: set = set()  # workers that announced a clean close
@@ -130,6 +131,8 @@ class Scheduler:
         for task in self._periodic:
             task.cancel()
         await asyncio.gather(*self._periodic, return_exceptions=True)
+        for name in list(self.plugins):
+            await self.remove_plugin(name)
         for stream in [*self.worker_streams.values(), *self.client_streams.values()]:
             try:
                 stream.send({"op": "close", "reason": "scheduler-close"})
@@ -155,6 +158,32 @@ class Scheduler:
                 action()
             except Exception:  # a periodic tick must never stop the server
                 logger.exception("periodic scheduler action failed")
+
+    # --- plugins ---------------------------------------------------------------------
+
+    async def add_plugin(self, plugin, name: str | None = None) -> str:
+        """Feed ``plugin`` (a :class:`SchedulerPlugin`) this scheduler's events from now on."""
+        from shoal.distributed.scheduler.plugins import maybe_await, subscribe_plugin
+
+        name = name or getattr(plugin, "name", None) or f"{type(plugin).__name__}-{id(plugin):x}"
+        if name in self.plugins:
+            await self.remove_plugin(name)
+        self.plugins[name] = (plugin, subscribe_plugin(self, plugin))
+        await maybe_await(getattr(plugin, "start", lambda s: None)(self))
+        return name
+
+    async def remove_plugin(self, name: str) -> None:
+        from shoal.distributed.scheduler.plugins import maybe_await
+
+        try:
+            plugin, token = self.plugins.pop(name)
+        except KeyError:
+            raise ValueError(f"no scheduler plugin named {name!r}; have {sorted(self.plugins)}") from None
+        self.bus.unsubscribe(token)
+        await maybe_await(getattr(plugin, "close", lambda: None)())
+
+    async def register_plugin_op(self, comm=None, plugin=None, name=None) -> str:
+        return await self.add_plugin(_loads(plugin), name)
 
     # --- the state machine and its instructions ---------------------------------
 
