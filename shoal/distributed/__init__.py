@@ -9,15 +9,48 @@ The package is built in stages; each imports only the stages before it::
     rpc        Server (op -> handler table), rpc(address) proxies, ConnectionPool
     batched    BatchedSend: many small messages coalesced into one write
        |
-    scheduler/, worker/   pure state machines: events in, instructions out (built)
-    servers, client, deploy     (not yet: they will run those instructions over rpc)
+    scheduler/, worker/   pure state machines: events in, instructions out,
+                          and the servers that run their instructions (server.py)
+    nanny                 a process that starts, watches and restarts one worker
+    client/               Client (async core + sync facade), Future, wait, as_completed
+    deploy/               LocalCluster, Adaptive
 
 ``security`` (TLS settings, throwaway certificates) is a leaf used by ``comm``.
 
-Importing ``shoal.distributed`` is cheap: the stages are imported by whoever
-uses them (``from shoal.distributed.rpc import Server``).
+Importing ``shoal.distributed`` is cheap: the public names below are resolved
+on first use (``from shoal.distributed import Client`` imports the client then).
 
 Anything that can connect to a shoal port can make it run arbitrary Python:
 listeners bind 127.0.0.1 unless told otherwise; expose them only on trusted
 networks or behind TLS (``tls://`` with :class:`~shoal.distributed.security.Security`).
 """
+
+_LAZY = {
+    "Client": "shoal.distributed.client", "Future": "shoal.distributed.client",
+    "as_completed": "shoal.distributed.client", "wait": "shoal.distributed.client",
+    "fire_and_forget": "shoal.distributed.client", "futures_of": "shoal.distributed.client",
+    "default_client": "shoal.distributed.client", "default_client_get": "shoal.distributed.client",
+    "FutureCancelledError": "shoal.distributed.client",
+    "LocalCluster": "shoal.distributed.deploy.local", "Adaptive": "shoal.distributed.deploy.adaptive",
+    "Scheduler": "shoal.distributed.scheduler.server", "Worker": "shoal.distributed.worker.server",
+    "Reschedule": "shoal.distributed.worker.server", "Nanny": "shoal.distributed.nanny",
+    "SchedulerPlugin": "shoal.distributed.scheduler.plugins",
+    "KilledWorker": "shoal.distributed.scheduler.messages",
+    "Security": "shoal.distributed.security",
+}  # fmt: skip
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = sorted(_LAZY)

@@ -4,10 +4,11 @@
 
     send(msg) -- sync, never blocks -->  buffer  --background task-->  comm.write([msg, msg, ...])
 
-The background task writes at once when the previous write is at least
-``interval`` old (so an isolated message is not delayed), otherwise it waits
-until ``interval`` has passed since the previous write and sends everything
-buffered meanwhile as *one* list.  The receiver reads lists of messages.
+The background task writes at once when the previous write carried a single
+message or is at least ``interval`` old (so an isolated message is not
+delayed, and a reply is not held back by an unrelated message sent just
+before it); otherwise, under load, it waits until ``interval`` has passed since
+the previous write and sends everything buffered meanwhile as *one* list.  The receiver reads lists of messages.
 
 ``close()`` flushes what is buffered (without waiting for the interval), then
 closes the comm.  If the comm breaks, the batched sender stops, keeps the unsent
@@ -43,6 +44,7 @@ class BatchedSend:
         self._closing_event: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._last_write = float("-inf")
+        self._last_batch = 0
         self._closing = False
 
     def start(self, comm: Comm) -> None:
@@ -68,7 +70,7 @@ class BatchedSend:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
-            if not self._closing:
+            if not self._closing and self._last_batch > 1:  # under load: coalesce
                 delay = self._last_write + self.interval - loop.time()
                 if delay > 0:
                     try:  # close() cuts the wait short
@@ -88,6 +90,7 @@ class BatchedSend:
                 self._last_write = loop.time()
                 self.batch_count += 1
                 self.message_count += len(batch)
+                self._last_batch = len(batch)
             if self._closing and not self.buffer:
                 return
 

@@ -49,6 +49,9 @@ __all__ = ["Scheduler"]
 
 logger = logging.getLogger(__name__)
 
+#: The pseudo-client that wants keys submitted with ``fire_and_forget``: they are
+#: computed, then released as soon as they are in memory or erred.
+FIRE_AND_FORGET = "fire-and-forget"
 #: Stream ops a worker sends that the state machine handles (the server adds ``worker``).
 _WORKER_EVENTS = frozenset({
     "task-finished", "task-erred", "add-keys", "release-worker-data", "reschedule",
@@ -189,7 +192,12 @@ class Scheduler:
 
     def handle(self, *events) -> None:
         """Feed events to the state machine and carry out what it says."""
+        done_and_forgotten = []
         for ins in self.state.handle(*events):
+            if getattr(ins, "client", None) == FIRE_AND_FORGET and type(ins) in (
+                    m.KeyInMemory, m.ClientTaskErred):  # fmt: skip
+                done_and_forgotten.append(ins.key)
+                continue
             if type(ins) is m.Publish:
                 self.bus.publish(ins.record)
                 continue
@@ -210,6 +218,8 @@ class Scheduler:
                 stream.send(msg)
             except CommClosedError:
                 logger.debug("dropping %s for %s: stream closed", msg["op"], target)
+        if done_and_forgotten:  # nobody will read them: let them go
+            self.handle(m.ClientReleasesKeys(done_and_forgotten, FIRE_AND_FORGET))
 
     def _check_worker_ttl(self) -> None:
         ttl = config.parse_timedelta(config.get("distributed.scheduler.worker-ttl"))
@@ -474,8 +484,8 @@ class Scheduler:
             self._goodbyes.add(address)
             ws = states[address]
             target = ws.nanny or address
-            try:
-                await self.pool(target).close()
+            try:  # "close" would only end the rpc conversation
+                await self.pool(target).terminate()
             except OSError:  # already gone: its stream closing tells the state
                 pass
         return workers

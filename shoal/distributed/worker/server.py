@@ -49,7 +49,7 @@ from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, parse_memory_limit, read_cgroup_memory_limit,
 )  # fmt: skip
 from shoal.distributed.worker.state import WorkerState
-from shoal.local.remote_errors import pack_exception
+from shoal.local.remote_errors import add_note, pack_exception
 from shoal.sizeof import sizeof
 
 __all__ = ["Worker", "Reschedule"]
@@ -301,6 +301,9 @@ class Worker:
         ))  # fmt: skip
 
     def _failed(self, key, run_id, exc, stage, start, stop, thread) -> None:
+        # name the task that raised (a fused node knows its inner key): the client
+        # may be waiting on a dependent of it
+        add_note(exc, getattr(exc, "_shoal_key", key), stage)
         packed = pack_exception(exc, stage)
         self.handle(m.ExecuteFailure(
             key=key, run_id=run_id, exception=packed, traceback=None,
