@@ -1,29 +1,247 @@
-"""A nanny's worker process: ``python -m shoal.distributed._worker_main CONTROL_FD STATUS_FD``.
+"""Both ends of a nanny's worker process: ``python -m shoal.distributed._worker_main CONTROL_FD STATUS_FD``.
 
-The nanny (:mod:`shoal.distributed.nanny`) passes the worker's arguments as
-JSON in ``SHOAL_INTERNAL_WORKER_SPEC`` and its live config in
-``SHOAL_INTERNAL_INHERIT_CONFIG``.  This process:
+::
 
-1. restores the nanny's ``sys.path`` and working directory, sets up logging;
-2. starts ``Worker(...)`` and writes ``{"op": "started", "address": ...}`` (or
-   ``{"op": "start-failed", "error": ...}``) as one JSON line on STATUS_FD;
-3. runs until the Worker finishes by itself (the scheduler closed it or went
-   away) or the nanny writes ``close`` on CONTROL_FD -- or closes it: EOF means
-   the nanny is gone, and a worker never outlives its nanny;
-4. writes ``{"op": "closed", "requested": bool, "reason": ...}`` and leaves with
-   ``os._exit`` so a task stuck in a worker thread cannot hold the process.
+    nanny side: WorkerProcess (this module)            child side: main() (this module)
+    ---------------------------------------            --------------------------------
+    Popen(..., pass_fds=(CONTROL_FD, STATUS_FD))       restore sys.path / cwd, set up logging
+       env SHOAL_INTERNAL_WORKER_SPEC (JSON kwargs)    Worker(**spec); await worker.start()
+       status pipe  <-- {"op": "started", address}    (or {"op": "start-failed", error})
+       control pipe --- b"close\n" ---------------->  await worker.close()
+                       (EOF: the nanny is gone)  --->  close too: never outlive the nanny
+       status pipe  <-- {"op": "closed", requested, reason}   then os._exit(0)
+       EOF on the status pipe == the process is gone: reap it, read its exit code
 
-SIGINT is ignored (the nanny decides when the worker stops); SIGTERM keeps its
-default action, so the nanny's SIGTERM ends the process at once.  Only the
-standard library is imported before the Worker itself, so startup stays fast.
+The protocol lives in this one module so its two ends change together; the
+policy (restart or not, memory limits) is in :mod:`shoal.distributed.nanny`.
+The child is the module run as ``__main__``: it imports only the standard
+library before the Worker class itself, so it starts fast.  It ignores SIGINT
+(the nanny decides when it stops) and keeps SIGTERM's default action, so the
+nanny's SIGTERM ends it at once.  It leaves with ``os._exit`` so a task stuck
+in a worker thread cannot hold the process.  The live config travels in
+``SHOAL_INTERNAL_INHERIT_CONFIG`` (:func:`shoal.config.config_for_child`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import signal
+import subprocess
 import sys
+
+__all__ = ["KILL_GRACE", "WorkerProcess", "WorkerStartError", "describe_exit", "main"]
+
+logger = logging.getLogger("shoal.distributed.nanny")
+
+#: Seconds between SIGTERM and SIGKILL.
+KILL_GRACE = 1.0
+SPEC_VAR = "SHOAL_INTERNAL_WORKER_SPEC"
+
+
+class WorkerStartError(RuntimeError):
+    """The worker process could not start (its error, or how it died, is in the message)."""
+
+
+def describe_exit(returncode) -> str:
+    """Human text for a Popen return code.
+
+    >>> describe_exit(-9), describe_exit(3)
+    ('from signal SIGKILL (-9)', 'with exit code 3')
+    """
+    if returncode is None:
+        return "for an unknown reason"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"from signal {name} ({returncode})"
+    return f"with exit code {returncode}"
+
+
+# --- the nanny's end -------------------------------------------------------------------
+
+
+class WorkerProcess:
+    """One ``python -m shoal.distributed._worker_main`` child and its two pipes.
+
+    ``on_exit(process, returncode)`` is called once, in the event loop, after
+    the process is gone and reaped.
+    """
+
+    def __init__(self, spec: dict, env: dict, on_exit=None):
+        self.spec, self.env, self.on_exit = spec, env, on_exit
+        self.proc: subprocess.Popen | None = None
+        self.address: str | None = None
+        self.returncode: int | None = None
+        self.expected_exit = False  # the nanny asked it to stop
+        self.closed_by_itself = False  # the Worker finished without being asked
+        self.close_reason = ""
+        self._control: int | None = None
+        self._started: asyncio.Future | None = None
+        self._exited: asyncio.Future | None = None
+        self._watch: asyncio.Task | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self._exited is not None and not self._exited.done()
+
+    async def start(self, timeout: float) -> str:
+        """Spawn the process and wait until its Worker has started; return its address."""
+        loop = asyncio.get_running_loop()
+        self._started, self._exited = loop.create_future(), loop.create_future()
+        ctrl_r, ctrl_w = os.pipe()
+        stat_r, stat_w = os.pipe()
+        env = dict(self.env)
+        env[SPEC_VAR] = json.dumps(self.spec)
+        cmd = [sys.executable, "-m", "shoal.distributed._worker_main", str(ctrl_r), str(stat_w)]
+        try:
+            self.proc = subprocess.Popen(
+                cmd, pass_fds=(ctrl_r, stat_w), env=env, start_new_session=True,
+                stdin=subprocess.DEVNULL, cwd=self.spec.get("cwd") or None,
+            )  # fmt: skip
+        except BaseException:
+            for fd in (ctrl_w, stat_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(ctrl_r)
+            os.close(stat_w)
+        self._control = ctrl_w
+        reader = asyncio.StreamReader(limit=1 << 20)
+        pipe = os.fdopen(stat_r, "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        self._watch = loop.create_task(self._read_status(reader, transport))
+        try:
+            self.address = await asyncio.wait_for(asyncio.shield(self._started), timeout)
+        except asyncio.TimeoutError:
+            await self.kill()
+            raise WorkerStartError(
+                f"the worker process (pid {self.pid}) did not start within {timeout:g} s "
+                f"(distributed.nanny.startup-timeout); is the scheduler at "
+                f"{self.spec.get('scheduler_address')} reachable?"
+            ) from None
+        except BaseException:
+            await self.kill()
+            raise
+        return self.address
+
+    async def _read_status(self, reader: asyncio.StreamReader, transport) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    logger.warning("worker process %s sent garbage: %r", self.pid, line[:200])
+                    continue
+                self._on_message(msg)
+        except (OSError, ValueError) as exc:  # ValueError: a line over the reader's limit
+            logger.warning("lost the status pipe of worker process %s: %s", self.pid, exc)
+        finally:
+            transport.close()
+        code = await self._reap()
+        self.returncode = code
+        if self._control is not None:
+            os.close(self._control)
+            self._control = None
+        if not self._started.done():
+            self._started.set_exception(WorkerStartError(
+                f"the worker process (pid {self.pid}) exited {describe_exit(code)} before its "
+                f"worker started (its stderr above says why)"
+            ))  # fmt: skip
+            self._started.exception()  # retrieved here: start() may already have given up
+        self._exited.set_result(code)
+        if self.on_exit is not None:
+            try:
+                self.on_exit(self, code)
+            except Exception:
+                logger.exception("on_exit callback failed for worker process %s", self.pid)
+
+    def _on_message(self, msg: dict) -> None:
+        op = msg.get("op")
+        if op == "started" and not self._started.done():
+            self._started.set_result(msg["address"])
+        elif op == "start-failed" and not self._started.done():
+            self._started.set_exception(WorkerStartError(f"the worker failed to start: {msg.get('error')}"))
+            self._started.exception()
+        elif op == "closed":
+            self.closed_by_itself = not msg.get("requested", False)
+            self.close_reason = msg.get("reason", "")
+
+    async def _reap(self) -> int:
+        """Wait (without blocking the loop) for the process to be gone; its return code."""
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + 5.0, 0.001
+        while self.proc.poll() is None:
+            if loop.time() > deadline:  # it closed its pipe but lives on: end it
+                logger.warning("worker process %s closed its pipe but did not exit; killing it", self.pid)
+                self._signal(signal.SIGKILL)
+                deadline = float("inf")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return self.proc.returncode
+
+    def _signal(self, sig) -> None:
+        try:
+            self.proc.send_signal(sig)
+        except (ProcessLookupError, OSError):
+            pass
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
+
+    async def stop(self, timeout: float = 5.0) -> int | None:
+        """Ask the Worker to close; SIGTERM after ``timeout``, SIGKILL after a grace."""
+        if self.proc is None:
+            return None
+        self.expected_exit = True
+        if self.alive and self._control is not None:
+            try:
+                os.write(self._control, b"close\n")
+            except OSError:
+                pass
+        return await self._wait_or_escalate(timeout)
+
+    async def terminate(self) -> int | None:
+        """SIGTERM now, SIGKILL if it is still there after :data:`KILL_GRACE`."""
+        return None if self.proc is None else await self._wait_or_escalate(0)
+
+    async def kill(self) -> int | None:
+        """SIGKILL now and wait until it is reaped."""
+        if self.proc is None:
+            return None
+        self.expected_exit = True
+        if self.alive:
+            self._signal(signal.SIGKILL)
+        return await self.wait()
+
+    async def _wait_or_escalate(self, timeout: float) -> int:
+        """Wait ``timeout`` s; then SIGTERM and wait :data:`KILL_GRACE` s; then SIGKILL."""
+        for sig, wait in ((None, timeout), (signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, None)):
+            if sig is not None and self.alive:
+                self._signal(sig)
+            try:
+                return await asyncio.wait_for(self.wait(), wait)
+            except asyncio.TimeoutError:
+                continue
+        return await self.wait()  # pragma: no cover - the loop ends at SIGKILL
+
+    def __repr__(self):
+        state = "alive" if self.alive else f"exited {self.returncode}"
+        return f"<WorkerProcess pid={self.pid} {self.address} {state}>"
+
+
+# --- the worker's end ------------------------------------------------------------------
 
 
 def _report(fd: int, **msg) -> None:
@@ -34,13 +252,11 @@ def _report(fd: int, **msg) -> None:
 
 
 def _setup_logging(level) -> None:
-    import logging
-
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
-    logger = logging.getLogger("shoal")
-    logger.addHandler(handler)
-    logger.setLevel(level if level is not None else logging.INFO)
+    log = logging.getLogger("shoal")
+    log.addHandler(handler)
+    log.setLevel(level if level is not None else logging.INFO)
 
 
 def _security(fields):
@@ -60,11 +276,9 @@ def _import(path: str):
 
 
 async def _serve(spec: dict, control_fd: int, status_fd: int) -> int:
-    import asyncio
-    import logging
     import traceback
 
-    logger = logging.getLogger("shoal.distributed.worker")
+    log = logging.getLogger("shoal.distributed.worker")
     try:
         Worker = _import(spec.pop("worker_class", None) or "shoal.distributed.worker.server:Worker")
         kwargs = {k: v for k, v in spec.items() if v is not None}
@@ -73,7 +287,7 @@ async def _serve(spec: dict, control_fd: int, status_fd: int) -> int:
         await worker.start()
     except BaseException as exc:  # noqa: BLE001 - reported to the nanny
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        logger.error("worker failed to start: %s", text, exc_info=not isinstance(exc, OSError))
+        log.error("worker failed to start: %s", text, exc_info=not isinstance(exc, OSError))
         _report(status_fd, op="start-failed", error=text)
         return 1
     _report(status_fd, op="started", address=worker.address, pid=os.getpid())
@@ -103,7 +317,7 @@ async def _serve(spec: dict, control_fd: int, status_fd: int) -> int:
     try:
         await asyncio.wait_for(worker.close(), 10)
     except BaseException:  # noqa: BLE001 - leaving anyway
-        logger.exception("worker did not close cleanly (%s)", why[0])
+        log.exception("worker did not close cleanly (%s)", why[0])
     _report(status_fd, op="closed", requested=True, reason=why[0])
     return 0
 
@@ -111,7 +325,7 @@ async def _serve(spec: dict, control_fd: int, status_fd: int) -> int:
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     control_fd, status_fd = int(argv[0]), int(argv[1])
-    spec = json.loads(os.environ.pop("SHOAL_INTERNAL_WORKER_SPEC"))
+    spec = json.loads(os.environ.pop(SPEC_VAR))
     os.set_inheritable(control_fd, False)  # tasks that spawn processes must not hold our pipes
     os.set_inheritable(status_fd, False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -121,9 +335,6 @@ def main(argv=None) -> None:
     except OSError:
         pass
     _setup_logging(spec.pop("log_level", None))
-
-    import asyncio
-
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:

@@ -1,29 +1,25 @@
 """The nanny: a small server that keeps one worker process alive.
 
-::
+The worker is ``python -m shoal.distributed._worker_main``, a plain subprocess
+(as in :mod:`shoal.local.pool`): nothing re-imports the user's ``__main__``, the
+child imports only what a worker needs, and two pipes connect it to the nanny
+(the protocol, both ends, is in :mod:`shoal.distributed._worker_main`)::
 
-    nanny (this process)                               worker process
-    --------------------                               --------------------------------------
-    Popen(python -m shoal.distributed._worker_main)    Worker(..., nanny=<nanny address>)
-       control pipe  --- b"close\\n" / EOF ----------->  close the Worker gracefully, exit 0
-       status pipe   <-- {"op": "started", address} ---  after Worker.start() (registered)
-                     <-- {"op": "start-failed", error}   Worker.start() raised
-                     <-- {"op": "closed", requested}     the Worker finished, about to exit
-       EOF on the status pipe  ==  the process is gone: reap it, read its exit code
+    nanny --- control pipe: "close" / EOF ---> worker process (own session)
+    nanny <-- status pipe: started / start-failed / closed --- worker process
+          EOF on the status pipe == the process is gone: reap, read exit code
 
-Why pipes and not ``multiprocessing``: the worker is a plain subprocess running
-a module of ours (as in :mod:`shoal.local.pool`), so nothing re-imports the
-user's ``__main__``, the child imports only what a worker needs, and its death
-is noticed exactly (EOF) with its exit code or signal.  The control pipe also
+Its death is noticed exactly, with its exit code or signal.  The control pipe
 ties the worker's life to the nanny's: if the nanny process dies, the worker
-reads EOF and closes itself, so no worker outlives its nanny.  The worker runs
-in its own session, so Ctrl-C in a terminal reaches the nanny only.
+reads EOF and closes itself.  Ctrl-C in a terminal reaches the nanny only.
 
 What the nanny does when the process ends:
 
 - the nanny asked for it (``kill``, ``restart``, ``close``): nothing more;
-- the Worker closed by itself and said so (the scheduler went away or retired
-  it): the nanny closes too -- it never respawns against a dead scheduler;
+- the Worker closed by itself and said so (the scheduler closed, retired it
+  or went away): the nanny closes too -- it never respawns against a dead
+  scheduler -- unless the Worker only lost its connection and the scheduler
+  still answers (then it is restarted);
 - anything else (a crash, a signal, ``os._exit``): the exit code or signal is
   logged and a new worker is started.  If that one cannot start, the nanny
   logs why and closes.
@@ -45,12 +41,9 @@ and its worker), ``close_gracefully``, ``identity``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,8 +51,9 @@ import weakref
 from collections import deque
 
 from shoal import config
-from shoal.distributed.comm import parse_address
-from shoal.distributed.rpc import Server
+from shoal.distributed._worker_main import WorkerProcess, WorkerStartError, describe_exit
+from shoal.distributed.comm import parse_address, unparse_host_port
+from shoal.distributed.rpc import Server, rpc
 from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, parse_memory_limit, read_cgroup_memory_limit,
 )  # fmt: skip
@@ -70,17 +64,10 @@ logger = logging.getLogger(__name__)
 
 #: Same seed as the local process pool: ``hash(str)`` agrees across workers.
 HASH_SEED = "2718"
-#: Seconds between SIGTERM and SIGKILL.
-KILL_GRACE = 1.0
-_SPEC_VAR = "SHOAL_INTERNAL_WORKER_SPEC"
 _SECURITY_FIELDS = (
     "tls_ca_file", "tls_client_cert", "tls_client_key", "tls_scheduler_cert",
     "tls_scheduler_key", "tls_worker_cert", "tls_worker_key", "require_encryption", "tls_ciphers",
 )  # fmt: skip
-
-
-class WorkerStartError(RuntimeError):
-    """The worker process could not start (its error, or how it died, is in the message)."""
 
 
 # --- the machine --------------------------------------------------------------------
@@ -104,205 +91,6 @@ def system_memory() -> int:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     cgroup = read_cgroup_memory_limit()
     return min(total, cgroup) if cgroup else total
-
-
-def describe_exit(returncode) -> str:
-    """Human text for a Popen return code.
-
-    >>> describe_exit(-9), describe_exit(3)
-    ('from signal SIGKILL (-9)', 'with exit code 3')
-    """
-    if returncode is None:
-        return "for an unknown reason"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"from signal {name} ({returncode})"
-    return f"with exit code {returncode}"
-
-
-# --- one worker process ---------------------------------------------------------------
-
-
-class WorkerProcess:
-    """One ``python -m shoal.distributed._worker_main`` child and its two pipes.
-
-    ``on_exit(process, returncode)`` is called once, in the event loop, after
-    the process is gone and reaped.
-    """
-
-    def __init__(self, spec: dict, env: dict, on_exit=None):
-        self.spec, self.env, self.on_exit = spec, env, on_exit
-        self.proc: subprocess.Popen | None = None
-        self.address: str | None = None
-        self.returncode: int | None = None
-        self.expected_exit = False  # the nanny asked it to stop
-        self.closed_by_itself = False  # the Worker finished without being asked
-        self.close_reason = ""
-        self._control: int | None = None
-        self._started: asyncio.Future | None = None
-        self._exited: asyncio.Future | None = None
-        self._watch: asyncio.Task | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self._exited is not None and not self._exited.done()
-
-    async def start(self, timeout: float) -> str:
-        """Spawn the process and wait until its Worker has started; return its address."""
-        loop = asyncio.get_running_loop()
-        self._started, self._exited = loop.create_future(), loop.create_future()
-        ctrl_r, ctrl_w = os.pipe()
-        stat_r, stat_w = os.pipe()
-        env = dict(self.env)
-        env[_SPEC_VAR] = json.dumps(self.spec)
-        cmd = [sys.executable, "-m", "shoal.distributed._worker_main", str(ctrl_r), str(stat_w)]
-        try:
-            self.proc = subprocess.Popen(
-                cmd, pass_fds=(ctrl_r, stat_w), env=env, start_new_session=True,
-                stdin=subprocess.DEVNULL, cwd=self.spec.get("cwd") or None,
-            )  # fmt: skip
-        except BaseException:
-            for fd in (ctrl_w, stat_r):
-                os.close(fd)
-            raise
-        finally:
-            os.close(ctrl_r)
-            os.close(stat_w)
-        self._control = ctrl_w
-        reader = asyncio.StreamReader(limit=1 << 20)
-        pipe = os.fdopen(stat_r, "rb", buffering=0)
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
-        self._watch = loop.create_task(self._read_status(reader, transport))
-        try:
-            self.address = await asyncio.wait_for(asyncio.shield(self._started), timeout)
-        except asyncio.TimeoutError:
-            await self.kill()
-            raise WorkerStartError(
-                f"the worker process (pid {self.pid}) did not start within {timeout:g} s "
-                f"(distributed.nanny.startup-timeout); is the scheduler at "
-                f"{self.spec.get('scheduler_address')} reachable?"
-            ) from None
-        except BaseException:
-            await self.kill()
-            raise
-        return self.address
-
-    async def _read_status(self, reader: asyncio.StreamReader, transport) -> None:
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                try:
-                    msg = json.loads(line)
-                except ValueError:
-                    logger.warning("worker process %s sent garbage: %r", self.pid, line[:200])
-                    continue
-                self._on_message(msg)
-        except (OSError, ValueError) as exc:  # ValueError: a line over the reader's limit
-            logger.warning("lost the status pipe of worker process %s: %s", self.pid, exc)
-        finally:
-            transport.close()
-        code = await self._reap()
-        self.returncode = code
-        if self._control is not None:
-            os.close(self._control)
-            self._control = None
-        if not self._started.done():
-            self._started.set_exception(WorkerStartError(
-                f"the worker process (pid {self.pid}) exited {describe_exit(code)} before its "
-                f"worker started (its stderr above says why)"
-            ))  # fmt: skip
-            self._started.exception()  # retrieved here: start() may already have given up
-        self._exited.set_result(code)
-        if self.on_exit is not None:
-            try:
-                self.on_exit(self, code)
-            except Exception:
-                logger.exception("on_exit callback failed for worker process %s", self.pid)
-
-    def _on_message(self, msg: dict) -> None:
-        op = msg.get("op")
-        if op == "started" and not self._started.done():
-            self._started.set_result(msg["address"])
-        elif op == "start-failed" and not self._started.done():
-            self._started.set_exception(WorkerStartError(f"the worker failed to start: {msg.get('error')}"))
-            self._started.exception()
-        elif op == "closed":
-            self.closed_by_itself = not msg.get("requested", False)
-            self.close_reason = msg.get("reason", "")
-
-    async def _reap(self) -> int:
-        """Wait (without blocking the loop) for the process to be gone; its return code."""
-        loop = asyncio.get_running_loop()
-        deadline, delay = loop.time() + 5.0, 0.001
-        while self.proc.poll() is None:
-            if loop.time() > deadline:  # it closed its pipe but lives on: end it
-                logger.warning("worker process %s closed its pipe but did not exit; killing it", self.pid)
-                self._signal(signal.SIGKILL)
-                deadline = float("inf")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        return self.proc.returncode
-
-    def _signal(self, sig) -> None:
-        try:
-            self.proc.send_signal(sig)
-        except (ProcessLookupError, OSError):
-            pass
-
-    async def wait(self) -> int:
-        return await asyncio.shield(self._exited)
-
-    async def stop(self, timeout: float = 5.0) -> int | None:
-        """Ask the Worker to close; SIGTERM after ``timeout``, SIGKILL after a grace."""
-        if self.proc is None:
-            return None
-        self.expected_exit = True
-        if self.alive and self._control is not None:
-            try:
-                os.write(self._control, b"close\n")
-            except OSError:
-                pass
-        return await self._wait_or_escalate(timeout)
-
-    async def terminate(self) -> int | None:
-        """SIGTERM now, SIGKILL if it is still there after :data:`KILL_GRACE`."""
-        if self.proc is None:
-            return None
-        if self.alive:
-            self._signal(signal.SIGTERM)
-        return await self._wait_or_escalate(0)
-
-    async def kill(self) -> int | None:
-        """SIGKILL now and wait until it is reaped."""
-        if self.proc is None:
-            return None
-        self.expected_exit = True
-        if self.alive:
-            self._signal(signal.SIGKILL)
-        return await self.wait()
-
-    async def _wait_or_escalate(self, timeout: float) -> int:
-        for sig, wait in ((None, timeout), (signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, None)):
-            if sig is not None and self.alive:
-                self._signal(sig)
-            try:
-                return await asyncio.wait_for(self.wait(), wait)
-            except asyncio.TimeoutError:
-                continue
-        return await self.wait()  # pragma: no cover - the loop ends at SIGKILL
-
-    def __repr__(self):
-        state = "alive" if self.alive else f"exited {self.returncode}"
-        return f"<WorkerProcess pid={self.pid} {self.address} {state}>"
 
 
 # --- the nanny -----------------------------------------------------------------------
@@ -373,10 +161,10 @@ class Nanny:
         self.events: deque = deque(maxlen=100)
         self.restarts = 0
         self.status = "created"
-        self._lock = None  # asyncio.Lock, made in start() (needs the loop on 3.9-)
+        self._lock = asyncio.Lock()  # one lifecycle change (start, stop, restart) at a time
         self._tasks: set = set()
         self._monitor: asyncio.Task | None = None
-        self._closed: asyncio.Event | None = None
+        self._closed = asyncio.Event()
         self._scratch: dict = {}  # WorkerProcess -> finalizer removing its scratch directory
 
     # --- lifecycle ---
@@ -398,18 +186,20 @@ class Nanny:
     async def start(self) -> Nanny:
         if self.status == "running":
             return self
-        self._lock = asyncio.Lock()
-        self._closed = asyncio.Event()
+        if self.status != "created":
+            raise RuntimeError(f"{self!r} is {self.status}; a nanny starts once")
+        self.status = "starting"
         host = self.host or config.get("distributed.comm.default-host")
-        from shoal.distributed.comm import unparse_host_port
-
-        await self.server.listen(f"{self.protocol}://{unparse_host_port(host, int(self.port or 0))}")
         try:
+            await self.server.listen(f"{self.protocol}://{unparse_host_port(host, int(self.port or 0))}")
             await self.instantiate()
+            if self.status != "starting":
+                raise RuntimeError(f"{self!r} was closed while it started")
         except BaseException:
-            await self.server.close()
-            self.status = "closed"
-            self._closed.set()
+            if self.status == "starting":
+                await self.server.close()
+                self.status = "closed"
+                self._closed.set()
             raise
         self.status = "running"
         self._monitor = asyncio.get_running_loop().create_task(self._watch_memory())
@@ -427,11 +217,11 @@ class Nanny:
     async def close(self, timeout: float = 5.0) -> None:
         """Close the worker gracefully (killing it after ``timeout``), then stop serving."""
         if self.status in ("closing", "closed"):
-            if self._closed is not None:
-                await self._closed.wait()
+            await self._closed.wait()
             return
-        if self._lock is None:  # never started
+        if self.status == "created":  # never started: nothing to stop
             self.status = "closed"
+            self._closed.set()
             return
         self.status = "closing"
         if self._monitor is not None:
@@ -520,14 +310,16 @@ class Nanny:
 
     def _worker_env(self) -> dict:
         env = dict(os.environ)
-        for key, value in (config.get("distributed.nanny.pre-spawn-environ", default=None) or _PRE_SPAWN).items():
-            env.setdefault(str(key), str(value))
+        for key, value in PRE_SPAWN_ENVIRON.items():
+            env.setdefault(key, value)
         env.update({str(k): str(v) for k, v in self.env.items()})
         env["PYTHONHASHSEED"] = HASH_SEED
         env.update(config.config_for_child())
         return env
 
     async def _instantiate(self) -> None:
+        if self.status in ("closing", "closed"):
+            raise RuntimeError(f"{self!r} is {self.status}: it starts no more workers")
         if self.process is not None and self.process.alive:
             return
         os.makedirs(self.local_directory, exist_ok=True)
@@ -557,18 +349,40 @@ class Nanny:
         if proc.expected_exit or proc.address is None or self.status in ("closing", "closed"):
             return  # asked for, or it never started (start() reports that)
         if proc.closed_by_itself:
-            logger.info(
-                "worker %s closed (%s); nanny %s closes too", proc.address, proc.close_reason or "by itself",
-                self.address,
-            )  # fmt: skip
             self._record("closed", proc, returncode=code, reason=proc.close_reason)
-            self._spawn(self.close())
+            self._spawn(self._after_worker_left(proc))
             return
         logger.warning(
             "worker process %s (%s) died %s; restarting it", proc.pid, proc.address, describe_exit(code)
         )
         self._record("died", proc, returncode=code)
         self._spawn(self._restart_after_death(proc))
+
+    async def _after_worker_left(self, proc: WorkerProcess) -> None:
+        """The Worker closed by itself: follow it, unless only its connection was lost.
+
+        A worker that lost its scheduler stream while the scheduler is still up
+        (a network blip, or the scheduler dropped it after a missed heartbeat
+        because a task blocked its event loop) is restarted; after a goodbye
+        from the scheduler (closed, retired) or with the scheduler gone, the
+        nanny closes too -- it never respawns against a dead scheduler.
+        """
+        if proc.close_reason == "scheduler lost" and await self._scheduler_alive():
+            logger.warning("worker %s lost its scheduler connection, but %s is up: restarting it",
+                           proc.address, self.scheduler_address)  # fmt: skip
+            await self._restart_after_death(proc)
+            return
+        logger.info("worker %s closed (%s); nanny %s closes too", proc.address,
+                    proc.close_reason or "by itself", self.address)  # fmt: skip
+        await self.close()
+
+    async def _scheduler_alive(self) -> bool:
+        try:
+            async with rpc(self.scheduler_address, timeout=2, security=self.security, role="worker") as r:
+                await asyncio.wait_for(r.identity(), 5)
+            return True
+        except Exception:
+            return False
 
     async def _restart_after_death(self, proc: WorkerProcess) -> None:
         async with self._lock:
@@ -634,12 +448,14 @@ class Nanny:
         return f"<Nanny {self.address!r} worker={self.worker_address!r} pid={self.pid} {self.status}>"
 
 
-#: Environment a worker process starts with unless the caller's sets them
-#: (``distributed.nanny.pre-spawn-environ`` overrides): one BLAS/OpenMP thread
-#: per worker thread, and glibc returning freed memory to the OS sooner.
-_PRE_SPAWN = {
-    "MALLOC_TRIM_THRESHOLD_": 65536,
-    "OMP_NUM_THREADS": 1,
-    "MKL_NUM_THREADS": 1,
-    "OPENBLAS_NUM_THREADS": 1,
+#: Environment a worker process starts with unless the nanny's own environment
+#: (or ``Nanny(env=...)``) sets them: one BLAS/OpenMP thread per worker thread
+#: (the worker's thread pool is the parallelism), and glibc returning freed
+#: memory to the OS sooner so RSS -- what the memory thresholds watch -- falls.
+#: Not a config key: config keys are canonicalized (``_`` -> ``-``), env names are not.
+PRE_SPAWN_ENVIRON = {
+    "MALLOC_TRIM_THRESHOLD_": "65536",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
 }

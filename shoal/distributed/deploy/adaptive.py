@@ -118,7 +118,8 @@ class Adaptive:
     """Runs :class:`AdaptiveCore` against a cluster every ``interval`` on the cluster's loop.
 
     The cluster provides ``load() -> Load`` and ``async _scale(n, close=())``.
-    Made by ``cluster.adapt(...)``; ``stop()`` ends it (closing the cluster does too).
+    Made by ``cluster.adapt(...)``; ``stop()`` ends it (closing the cluster, or
+    another ``adapt()``, does too).
     """
 
     def __init__(self, cluster, minimum: int = 0, maximum: float = math.inf, interval=None,
@@ -166,10 +167,26 @@ class Adaptive:
             await self.cluster._scale(rec.n, close=rec.close)
         return rec
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
+        """Stop looking (from any thread; the cluster keeps its current size)."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        loop = task.get_loop()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
             task.cancel()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(task.cancel)
+
+    async def _stop(self) -> None:
+        """Stop and wait until the current look (maybe a scaling) has ended."""
+        task = self._task
+        self.stop()
+        if task is not None:
             await asyncio.gather(task, return_exceptions=True)
 
     def __repr__(self):

@@ -38,7 +38,6 @@ import html
 import logging
 import math
 import uuid
-import weakref
 
 from shoal.distributed.deploy.adaptive import Adaptive, Load
 from shoal.distributed.nanny import cpu_count, system_memory
@@ -48,7 +47,7 @@ __all__ = ["LocalCluster", "default_sizing", "nprocesses_nthreads"]
 
 logger = logging.getLogger(__name__)
 
-_live: weakref.WeakSet = weakref.WeakSet()  # synchronous clusters to close at exit
+_live: set = set()  # synchronous clusters not closed yet: closed at interpreter exit
 
 
 def nprocesses_nthreads(cores: int) -> tuple[int, int]:
@@ -165,6 +164,7 @@ class LocalCluster:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._adaptive: Adaptive | None = None
         self._scale_lock: asyncio.Lock | None = None
+        self._closed: asyncio.Event | None = None
         self._next_name = 0
         self._old_log_level = None
         self._runner = None
@@ -212,22 +212,30 @@ class LocalCluster:
         return self
 
     async def _close(self) -> None:
-        if self.status == "closed":
+        if self._closed is not None:  # closed, or closing in another task
+            await self._closed.wait()
             return
+        self._closed = asyncio.Event()
         self.status = "closing"
         if self._adaptive is not None:
-            await self._adaptive.stop()
-        workers, self.workers = list(self.workers.values()), {}
-        results = await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
-        for worker, result in zip(workers, results):
-            if isinstance(result, BaseException):
-                logger.warning("closing %r failed: %r", worker, result)
+            await self._adaptive._stop()  # cancels a scaling it had started
+        if self._scale_lock is not None:
+            async with self._scale_lock:  # let a scale() the user started finish first
+                await self._close_workers()
         if self.scheduler is not None:
             await self.scheduler.close()
         if self._own_security:
             self.security.close()
         self._restore_logs()
         self.status = "closed"
+        self._closed.set()
+
+    async def _close_workers(self) -> None:
+        workers, self.workers = list(self.workers.values()), {}
+        results = await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
+        for worker, result in zip(workers, results):
+            if isinstance(result, BaseException):
+                logger.warning("closing %r failed: %r", worker, result)
 
     def close(self, timeout=None):
         """Close the workers (gracefully, killing stragglers) and the scheduler."""
@@ -326,7 +334,11 @@ class LocalCluster:
         names = list(range(self._next_name, self._next_name + count))
         self._next_name += count
         workers = [self._make_worker(name) for name in names]
-        results = await asyncio.gather(*(w.start() for w in workers), return_exceptions=True)
+        try:
+            results = await asyncio.gather(*(w.start() for w in workers), return_exceptions=True)
+        except BaseException:  # cancelled (close, Ctrl-C): none of them may outlive this
+            await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
+            raise
         failed = []
         for name, worker, result in zip(names, workers, results):
             if isinstance(result, BaseException):
@@ -366,7 +378,7 @@ class LocalCluster:
 
         async def swap():
             if self._adaptive is not None:
-                await self._adaptive.stop()
+                await self._adaptive._stop()
             self._adaptive = adaptive
             adaptive.start()
 
@@ -410,7 +422,7 @@ class LocalCluster:
             self._old_log_level = None
 
     def _summary(self) -> tuple[int, int, int | None]:
-        n = len(self.workers)
+        n = sum(getattr(w, "status", "running") != "closed" for w in self.workers.values())
         return n, n * self.threads_per_worker, (self.memory_limit * n if self.memory_limit else None)
 
     def __repr__(self):

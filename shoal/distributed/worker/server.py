@@ -108,6 +108,7 @@ class Worker:
         self._closed = asyncio.Event()
         self._process = None
         self.status = "created"
+        self.close_reason = ""
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class Worker:
             await self._closed.wait()
             return
         self.status = "closing"
+        self.close_reason = reason  # the nanny reads it: lost scheduler vs told to close
         if self.stream is not None:
             try:
                 if report:
