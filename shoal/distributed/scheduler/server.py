@@ -233,6 +233,14 @@ class Scheduler:
                 if stream is not None:
                     stream.abort()
                 self.handle(m.RemoveWorker(ws.address, f"no heartbeat for {ttl:g} s"))
+                if ws.nanny:  # a hung worker (its event loop blocked): have it replaced
+                    asyncio.get_running_loop().create_task(self._restart_silent(ws.nanny))
+
+    async def _restart_silent(self, nanny: str) -> None:
+        try:
+            await self.pool(nanny).restart()
+        except Exception as exc:  # the nanny may be gone too
+            logger.warning("could not restart the silent worker through %s: %s", nanny, exc)
 
     # --- streams ------------------------------------------------------------------
 
