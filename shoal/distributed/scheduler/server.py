@@ -234,7 +234,8 @@ class Scheduler:
                     stream.abort()
                 self.handle(m.RemoveWorker(ws.address, f"no heartbeat for {ttl:g} s"))
                 if ws.nanny:  # a hung worker (its event loop blocked): have it replaced
-                    asyncio.get_running_loop().create_task(self._restart_silent(ws.nanny))
+                    task = asyncio.get_running_loop().create_task(self._restart_silent(ws.nanny))
+                    self._periodic.append(task)
 
     async def _restart_silent(self, nanny: str) -> None:
         try:
