@@ -9,10 +9,12 @@
     wait, as_completed, fire_and_forget, futures_of     waiting on many futures
 
 Modules: :mod:`.core` (the Client: an async core, sync facades on the shared
-loop thread of :mod:`shoal.distributed._loop`), :mod:`.futures`,
-:mod:`.waiting`, :mod:`.graphs` (user input -> update-graph fields),
-:mod:`.compute` (collections), :mod:`.naming` (keys), :mod:`.serialize`
-(fast run_spec pickling), :mod:`.display` (repr and HTML).
+loop thread of :mod:`shoal.distributed._loop`), :mod:`.connection` (the
+scheduler stream and rpc), :mod:`.table` (states, reference counts, releases),
+:mod:`.futures`, :mod:`.waiting`, :mod:`.results` (gather, scatter),
+:mod:`.graphs` (user input -> update-graph messages), :mod:`.compute`
+(collections, get), :mod:`.control` (run), :mod:`.naming` (keys),
+:mod:`.serialize` (fast run_spec pickling), :mod:`.display` (repr and HTML).
 """
 
 from shoal.distributed.client.core import Client, default_client, default_client_get

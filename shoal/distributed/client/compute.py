@@ -17,8 +17,12 @@ from shoal.base import collections_to_graph, is_dask_collection
 from shoal.core.graph import flatten_keys
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
+from shoal.distributed.client.graphs import prepare_graph, update_graph_msg
 
-__all__ = ["finalize_graph", "pack", "persist_graph", "rebuild_persisted"]
+__all__ = [
+    "compute", "finalize_graph", "get", "pack", "persist", "persist_graph", "rebuild_persisted",
+    "submit_graph",
+]  # fmt: skip
 
 
 def _refs(keys):
@@ -74,3 +78,72 @@ def pack(keys, values: dict):
     if type(keys) is list:
         return [pack(k, values) for k in keys]
     return values[keys]
+
+
+# --- the Client's methods (``client`` is running) ----------------------------------------
+
+
+def submit_graph(client, dsk, keys: list, *, cache=None, fuse=None, keep=(), **options) -> dict:
+    """Send graph ``dsk``, wanting ``keys`` (flat); ``{key: Future}``."""
+    prepared = prepare_graph(dsk, keys, client.futures, cache=cache, fuse=fuse, keep=keep)
+    client._check_owned(prepared.futures)
+    wanted = list(dict.fromkeys(keys))
+    futures, _ = client._new_futures(wanted)
+    client._send(update_graph_msg(client.id, prepared.tasks, prepared.dependencies, wanted,
+                                  prepared.priority, **_graph_options(options)))  # fmt: skip
+    return futures
+
+
+def get(client, dsk, keys, sync, asynchronous, cache, options):
+    futures = client._submit_graph(dsk, flatten_keys(keys), cache=cache, **options)
+    packed = pack(keys, futures)
+    if not sync:
+        return packed
+    if asynchronous or (asynchronous is None and client.asynchronous):
+        return _gather_and_release(client, packed, futures)
+    try:
+        return client.sync(client._gather, packed, asynchronous=False)
+    finally:
+        for f in futures.values():
+            f.release()  # now, not when the garbage collector gets to them
+
+
+async def _gather_and_release(client, packed, futures):
+    try:
+        return await client._gather(packed)
+    finally:
+        for f in futures.values():
+            f.release()
+
+
+def compute(client, collections, sync, optimize_graph, options):
+    items, singleton = split(collections)
+    graph, finals = finalize_graph(items)
+    futures = {}
+    if finals:
+        futures = client._submit_graph(graph, list(finals.values()),
+                                       fuse=None if optimize_graph else False, **options)
+    out = [futures[finals[i]] if i in finals else item for i, item in enumerate(items)]
+    if sync:
+        return client.gather(out[0] if singleton else out)
+    return out[0] if singleton else out
+
+
+def persist(client, collections, optimize_graph, options):
+    items, singleton = split(collections)
+    graph, flat, parts = persist_graph(items)
+    if parts:
+        futures = client._submit_graph(graph, flat, fuse=None if optimize_graph else False,
+                                       keep=flat, **options)  # fmt: skip
+        for i, coll, keys in parts:
+            items[i] = rebuild_persisted(coll, keys, futures)
+    return items[0] if singleton else items
+
+
+def _graph_options(options: dict) -> dict:
+    """The update-graph options among a compute's keyword arguments (the rest is ignored)."""
+    allowed = {"workers", "allow_other_workers", "resources", "retries"}
+    out = {k: v for k, v in options.items() if k in allowed and v is not None}
+    if "priority" in options:
+        out["user_priority"] = options["priority"] or 0
+    return out

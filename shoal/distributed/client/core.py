@@ -24,7 +24,7 @@ awaitable, and ``await Client(asynchronous=True)`` / ``async with`` starts it.
 
 The client's state is one :class:`FutureState` per key (``self.futures``) with
 a reference count; it changes only on the loop (the stream reader applies the
-scheduler's reports), while counts change under ``self._lock`` from any thread.
+scheduler's reports), while counts change in any thread (see :mod:`.table`).
 """
 
 from __future__ import annotations
@@ -37,27 +37,24 @@ from concurrent.futures import ThreadPoolExecutor
 
 from shoal import config
 from shoal.base import register_client_lookup
-from shoal.core.graph import flatten_keys
-from shoal.core.spec import Task
 from shoal.distributed import _loop
-from shoal.distributed.batched import BatchedSend
 from shoal.distributed.client import compute as C
+from shoal.distributed.client import results
+from shoal.distributed.client.connection import Connection
+from shoal.distributed.client.control import run_on_workers
 from shoal.distributed.client.display import client_html, client_repr
-from shoal.distributed.client.futures import Future, FutureState, unpack_error
-from shoal.distributed.client.graphs import prepare_graph, replace_futures
-from shoal.distributed.client.naming import call_key, map_keys, scatter_key
-from shoal.distributed.client.serialize import dumps_payload, dumps_task
-from shoal.distributed.client.waiting import futures_of, wait_states
-from shoal.distributed.comm import CommClosedError, connect
+from shoal.distributed.client.futures import Future, FutureState
+from shoal.distributed.client.graphs import call_tasks, update_graph_msg
+from shoal.distributed.client.naming import call_key, map_keys
+from shoal.distributed.client.table import KeyTable
+from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.protocol import Pickled
-from shoal.distributed.rpc import rpc
 
 __all__ = ["Client", "default_client", "default_client_get"]
 
 logger = logging.getLogger(__name__)
 
 _clients: list = []  # running clients that asked to be the default, most recent last
-_GATHER_ATTEMPTS = 5
 
 
 def default_client(c=None):
@@ -112,7 +109,8 @@ class Client:
         self.security = security
         self.timeout = config.parse_timedelta(
             timeout or config.get("distributed.comm.timeouts.connect"))
-        self.futures: dict = {}  # key -> FutureState
+        self._keys = KeyTable()
+        self.futures = self._keys.states  # key -> FutureState
         self.cluster = None
         self._own_cluster = False
         self._cluster_kwargs = cluster_kwargs
@@ -133,13 +131,10 @@ class Client:
                             "(they are LocalCluster options: only Client() without an address "
                             "starts a cluster)")  # fmt: skip
         self._set_as_default = set_as_default
-        self._lock = threading.RLock()
-        self._releases: list = []
         self._release_scheduled = False
         self._identity: dict = {}
-        self._stream: BatchedSend | None = None
-        self._reader: asyncio.Task | None = None
-        self.scheduler: rpc | None = None
+        self._conn: Connection | None = None
+        self.scheduler = None  # the rpc proxy to the scheduler, once connected
         self._callbacks: ThreadPoolExecutor | None = None
         self._loop_thread: int | None = None
         self._runner = None
@@ -206,23 +201,10 @@ class Client:
     async def _start(self) -> None:
         self.status = "connecting"
         self._loop_thread = threading.get_ident()
-        address = self.scheduler_address
-        self.scheduler = rpc(address, timeout=self.timeout, security=self.security)
-        comm = await connect(address, self.timeout, self.security, role="client")
-        try:
-            await comm.write({"op": "register_client", "client": self.id, "reply": False})
-            first = await asyncio.wait_for(comm.read(), self.timeout)
-        except BaseException:
-            comm.abort()
-            raise
-        if isinstance(first, list):
-            first = first[0] if first else {}
-        if not isinstance(first, dict) or first.get("op") != "stream-start":
-            comm.abort()
-            raise ConnectionError(f"{address} did not accept the client: {first!r:.200}")
-        self._stream = BatchedSend()
-        self._stream.start(comm)
-        self._reader = asyncio.get_running_loop().create_task(self._read_stream(comm))
+        self._conn = Connection(self.scheduler_address, self.id, timeout=self.timeout,
+                                security=self.security)  # fmt: skip
+        self.scheduler = self._conn.scheduler
+        await self._conn.open(self._keys.apply, self._lost_scheduler)
         self._identity = await self.scheduler.identity()
         self.status = "running"
         if self._set_as_default:
@@ -247,7 +229,7 @@ class Client:
         if asynchronous:
             coro = func(*args, **kwargs)
             return coro if callback_timeout is None else asyncio.wait_for(coro, callback_timeout)
-        if self._runner is None or self.status not in ("running", "connecting", "closing"):
+        if self._runner is None:
             raise RuntimeError(f"{self!r} is not running (status {self.status!r})")
         return self._runner.sync(func, *args, timeout=callback_timeout, **kwargs)
 
@@ -267,185 +249,103 @@ class Client:
         self._call_on_loop(self._send_now, msg)
 
     def _send_now(self, msg: dict) -> None:
-        try:
-            self._stream.send(msg)
-        except CommClosedError:
-            logger.info("client %s: the scheduler stream is closed; dropped %s", self.id, msg["op"])
+        if self._keys.releases:  # releases queued earlier go first, in stream order
+            self._flush_releases()
+        self._conn.send(msg)
 
-    # --- reference counting ---------------------------------------------------------
+    # --- reference counting (see table.py) ---------------------------------------------
 
     def _ref(self, key, inform: bool = False) -> FutureState:
-        with self._lock:
-            state = self.futures.get(key)
-            created = state is None
-            if created:
-                state = self.futures[key] = FutureState(key)
-            state.refs += 1
+        state, created = self._keys.ref(key)
         if created and inform:
             self._send({"op": "client-desires-keys", "keys": [key], "client": self.id})
         return state
 
     def _new_futures(self, keys) -> tuple:
         """``({key: Future}, [keys that had no state])`` taking one reference per key."""
-        futures, created = {}, []
-        with self._lock:
-            for key in keys:
-                if key in futures:
-                    continue
-                state = self.futures.get(key)
-                if state is None:
-                    state = self.futures[key] = FutureState(key)
-                    created.append(key)
-                state.refs += 1
-                futures[key] = Future(key, self, state=state)
-        return futures, created
+        states, created = self._keys.new_states(keys)
+        return {k: Future(k, self, state=s) for k, s in states.items()}, created
 
-    def _unref(self, key, state=None) -> None:
-        with self._lock:
-            current = self.futures.get(key)
-            if current is None or (state is not None and current is not state):
-                if state is not None:
-                    state.refs -= 1
-                return
-            current.refs -= 1
-            if current.refs > 0:
-                return
-            del self.futures[key]
-            if self.status != "running":
-                return
-            self._releases.append(key)
+    def _unref(self, key, state) -> None:
+        if not self._keys.unref(key, state) or self.status != "running":
+            return
+        with self._keys.lock:
             if self._release_scheduled:
                 return
             self._release_scheduled = True
-        self._call_on_loop(self._flush_releases)
+        self._call_on_loop(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        # a loop turn later, so that futures dropped together are released together
+        self.loop.call_soon(self._flush_releases)
 
     def _flush_releases(self) -> None:
-        with self._lock:
-            keys = [k for k in self._releases if k not in self.futures]
-            self._releases.clear()
-            self._release_scheduled = False
+        self._release_scheduled = False
+        keys = self._keys.take_releases()
         if keys and self.status == "running":
-            self._send_now({"op": "client-releases-keys", "keys": keys, "client": self.id})
-
-    # --- the scheduler's reports --------------------------------------------------
-
-    async def _read_stream(self, comm) -> None:
-        handlers = {
-            "key-in-memory": self._on_key_in_memory, "task-erred": self._on_task_erred,
-            "cancelled-keys": self._on_cancelled_keys, "lost-data": self._on_lost_data,
-            "task-retried": self._on_task_retried,
-        }  # fmt: skip
-        try:
-            while True:
-                msgs = await comm.read()
-                for msg in [msgs] if isinstance(msgs, dict) else msgs:
-                    op = msg.pop("op", None)
-                    if op == "close":
-                        self._lost_scheduler(f"the scheduler closed ({msg.get('reason', '')})")
-                        return
-                    handler = handlers.get(op)
-                    if handler is None:
-                        logger.debug("client %s: ignoring op %r from the scheduler", self.id, op)
-                        continue
-                    try:
-                        handler(**msg)
-                    except Exception:
-                        logger.exception("client %s: handling %r failed", self.id, op)
-        except CommClosedError:
-            if self.status == "running":
-                self._lost_scheduler("the connection to the scheduler was lost")
-
-    def _on_key_in_memory(self, key, type=None, **_) -> None:
-        state = self.futures.get(key)
-        if state is not None:
-            state.finish(type)
-
-    def _on_task_erred(self, key, exception=None, traceback=None, **_) -> None:
-        state = self.futures.get(key)
-        if state is not None:
-            state.set_error(*unpack_error(exception, traceback, key))
-
-    def _on_cancelled_keys(self, keys, reason="", **_) -> None:
-        for key in keys:
-            state = self.futures.get(key)
-            if state is not None:
-                state.cancel(reason or "cancelled by the scheduler")
-
-    def _on_lost_data(self, key, **_) -> None:
-        state = self.futures.get(key)
-        if state is not None:
-            state.lose()
-
-    def _on_task_retried(self, key, **_) -> None:
-        state = self.futures.get(key)
-        if state is not None:
-            state.reset()
+            self._conn.send({"op": "client-releases-keys", "keys": keys, "client": self.id})
 
     def _lost_scheduler(self, reason: str) -> None:
         self.status = "disconnected"
         if self in _clients:
             _clients.remove(self)
-        for state in list(self.futures.values()):
-            if not state.done():
-                state.cancel(reason)
+        self._keys.cancel_pending(reason)
 
     # --- submitting -----------------------------------------------------------------
 
     def submit(self, func, *args, key=None, workers=None, resources=None, retries=None,
                priority=0, fifo_timeout="100 ms", allow_other_workers=False, actor=False,
                actors=False, pure=True, **kwargs):  # fmt: skip
-        """Run ``func(*args, **kwargs)`` on the cluster; return its Future."""
-        if not callable(func):
-            raise TypeError(f"submit: the first argument must be callable, got {type(func).__name__}")
-        if actor or actors:
-            raise NotImplementedError("actors are not supported")
-        self._check_running("submit")
+        """Run ``func(*args, **kwargs)`` on the cluster; return its Future.
+
+        The key is ``funcname-<token of the call>`` (equal calls share it) or,
+        with ``pure=False``, ``funcname-<random>``.  Futures in the arguments
+        (nested in lists, tuples, sets, dicts too) are replaced by their values.
+        """
+        self._check_call(func, actor or actors, "submit")
         if key is None:
             key = call_key(func, args, kwargs, pure)
-        futures, created = self._new_futures([key])
-        if created:
-            found: dict = {}
-            task = Task(key, func, *replace_futures(args, found), **replace_futures(kwargs, found))
-            self._check_owned(found)
-            deps = {key: list(found)} if found else {}
-            self._send_graph({key: task}, deps, [key], {key: 0}, workers, allow_other_workers,
-                             resources, retries, priority)  # fmt: skip
-        return futures[key]
+        return self._submit_calls(func, [key], [args], kwargs, workers, allow_other_workers,
+                                  resources, retries, priority)[0]  # fmt: skip
 
     def map(self, func, *iterables, key=None, workers=None, retries=None, resources=None,
             priority=0, allow_other_workers=False, fifo_timeout="100 ms", actor=False,
             actors=False, pure=True, batch_size=None, **kwargs):  # fmt: skip
-        """``submit(func, *args)`` for each tuple of items of ``iterables``; a list of Futures."""
-        if not callable(func):
-            raise TypeError(f"map: the first argument must be callable, got {type(func).__name__}")
-        if actor or actors:
-            raise NotImplementedError("actors are not supported")
+        """``submit(func, *args)`` for each tuple of items of ``iterables``; a list of Futures.
+
+        ``key`` is a prefix for the keys, or the list of keys itself.  All
+        calls travel in one update-graph message.
+        """
+        self._check_call(func, actor or actors, "map")
         if not iterables:
             raise TypeError("map: give at least one iterable of arguments")
         for i, it in enumerate(iterables):
             if isinstance(it, (str, bytes, dict)) or not hasattr(it, "__iter__"):
                 raise TypeError(f"map: iterable {i} is a {type(it).__name__}; pass a list of "
                                 "arguments (a str or dict is not split into calls)")  # fmt: skip
-        self._check_running("map")
         calls = list(zip(*iterables))
         keys = map_keys(func, calls, kwargs, key, pure)
+        return self._submit_calls(func, keys, calls, kwargs, workers, allow_other_workers,
+                                  resources, retries, priority)  # fmt: skip
+
+    def _check_call(self, func, actor, what: str) -> None:
+        if not callable(func):
+            raise TypeError(f"{what}: the first argument must be callable, got {type(func).__name__}")
+        if actor:
+            raise NotImplementedError("actors are not supported")
+        self._check_running(what)
+
+    def _submit_calls(self, func, keys, calls, kwargs, workers, allow_other_workers, resources,
+                      retries, user_priority) -> list:  # fmt: skip
+        tasks, deps, prio, found = call_tasks(func, keys, calls, kwargs)
+        self._check_owned(found)
         futures, created = self._new_futures(keys)
         if created:
-            fresh = set(created)
-            kw_found: dict = {}
-            kw = replace_futures(kwargs, kw_found)
-            tasks, deps, prio = {}, {}, {}
-            for i, (k, args) in enumerate(zip(keys, calls)):
-                if k not in fresh or k in tasks:
-                    continue
-                found = dict(kw_found)
-                tasks[k] = Task(k, func, *replace_futures(args, found), **kw)
-                prio[k] = i
-                if found:
-                    self._check_owned(found)
-                    deps[k] = list(found)
-            self._send_graph(tasks, deps, list(tasks), prio, workers, allow_other_workers,
-                             resources, retries, priority)  # fmt: skip
+            if len(created) < len(tasks):  # some keys are known already: send only the new ones
+                tasks = {k: tasks[k] for k in created}
+                deps = {k: v for k, v in deps.items() if k in tasks}
+            self._send(update_graph_msg(self.id, tasks, deps, created, prio, workers,
+                                        allow_other_workers, resources, retries, user_priority))
         return [futures[k] for k in keys]
 
     def _check_running(self, what: str) -> None:
@@ -458,83 +358,28 @@ class Client:
                 raise ValueError(f"the future {k!r} belongs to another client ({f.client.id}); "
                                  "gather it and pass its value instead")  # fmt: skip
 
-    def _send_graph(self, tasks: dict, dependencies: dict, keys: list, priority: dict,
-                    workers=None, allow_other_workers=False, resources=None, retries=None,
-                    user_priority=0) -> None:  # fmt: skip
-        msg = {"op": "update-graph", "tasks": {k: dumps_task(t) for k, t in tasks.items()},
-               "dependencies": dependencies, "keys": keys, "client": self.id}  # fmt: skip
-        if priority:
-            msg["priority"] = priority
-        if user_priority:
-            msg["user_priority"] = int(user_priority)
-        if workers is not None:
-            names = [workers] if isinstance(workers, str) else list(workers)
-            msg["restrictions"] = {k: names for k in tasks}
-            if allow_other_workers:
-                msg["loose_restrictions"] = list(tasks)
-        if resources:
-            msg["resources"] = {k: dict(resources) for k in tasks}
-        if retries:
-            msg["retries"] = {k: int(retries) for k in tasks}
-        self._send(msg)
-
     # --- collections and graphs -------------------------------------------------------
 
-    def _submit_graph(self, dsk, keys: list, *, cache=None, fuse=None, keep=(), **options) -> dict:
-        """Send a graph; ``{key: Future}`` for ``keys`` (flat)."""
+    def _submit_graph(self, dsk, keys: list, **options) -> dict:
+        """Send a graph; ``{key: Future}`` for the flat list ``keys``."""
         self._check_running("compute")
-        prepared = prepare_graph(dsk, keys, self.futures, cache=cache, fuse=fuse, keep=keep)
-        self._check_owned(prepared.futures)
-        wanted = list(dict.fromkeys(keys))
-        futures, _ = self._new_futures(wanted)
-        self._send_graph(prepared.tasks, prepared.dependencies, wanted, prepared.priority,
-                         **_graph_options(options))  # fmt: skip
-        return futures
+        return C.submit_graph(self, dsk, keys, **options)
 
     def get(self, dsk, keys, *, sync=True, asynchronous=None, cache=None, **options):
-        """The scheduler contract: compute ``keys`` of graph ``dsk`` (nested lists keep shape)."""
-        futures = self._submit_graph(dsk, flatten_keys(keys), cache=cache, **options)
-        packed = C.pack(keys, futures)
-        if not sync:
-            return packed
-        if asynchronous or (asynchronous is None and self.asynchronous):
-            return self._gather_and_release(packed, futures)
-        try:
-            return self.sync(self._gather, packed, asynchronous=False)
-        finally:
-            for f in futures.values():
-                f.release()
+        """The scheduler contract: compute ``keys`` of graph ``dsk`` (nested lists keep shape).
 
-    async def _gather_and_release(self, packed, futures):
-        try:
-            return await self._gather(packed)
-        finally:
-            for f in futures.values():
-                f.release()
+        ``sync=False`` returns futures instead of values; ``cache`` gives
+        values for keys (they win over the graph).
+        """
+        return C.get(self, dsk, keys, sync, asynchronous, cache, options)
 
     def compute(self, collections, sync=False, optimize_graph=True, traverse=True, **options):
         """Compute collections on the cluster: a Future per collection (results if ``sync``)."""
-        items, singleton = C.split(collections)
-        graph, finals = C.finalize_graph(items)
-        futures = {}
-        if finals:
-            futures = self._submit_graph(graph, list(finals.values()),
-                                         fuse=None if optimize_graph else False, **options)
-        out = [futures[finals[i]] if i in finals else item for i, item in enumerate(items)]
-        if sync:
-            return self.gather(out[0] if singleton else out)
-        return out[0] if singleton else out
+        return C.compute(self, collections, sync, optimize_graph, options)
 
     def persist(self, collections, optimize_graph=True, **options):
         """Start computing collections; return them rebuilt on their futures."""
-        items, singleton = C.split(collections)
-        graph, flat, parts = C.persist_graph(items)
-        if parts:
-            futures = self._submit_graph(graph, flat, fuse=None if optimize_graph else False,
-                                         keep=flat, **options)  # fmt: skip
-            for i, coll, keys in parts:
-                items[i] = C.rebuild_persisted(coll, keys, futures)
-        return items[0] if singleton else items
+        return C.persist(self, collections, optimize_graph, options)
 
     # --- results ------------------------------------------------------------------------
 
@@ -548,63 +393,19 @@ class Client:
         return (await self._gather([future]))[0]
 
     async def _gather(self, futures, errors="raise"):
-        found = {f.key: f for f in futures_of(futures)}
-        if not found:
-            return futures
-        for f in found.values():
-            if f.client is not self:
-                raise ValueError(f"gather: the future {f.key!r} belongs to another client")
-        states = {k: f._state for k, f in found.items()}
-        data: dict = {}
-        bad: set = set()
-        for _ in range(_GATHER_ATTEMPTS):
-            await wait_states(states.values(), stop_on_error=errors == "raise")
-            for key, state in states.items():
-                if state.status in ("error", "cancelled"):
-                    if errors == "raise":
-                        raise state.exception.with_traceback(None)
-                    bad.add(key)
-            want = [k for k, s in states.items() if s.status == "finished" and k not in data]
-            if want:
-                reply = await self.scheduler.gather(keys=want)
-                if reply.get("status") == "OK":
-                    data.update(reply["data"])
-                else:
-                    for key in reply.get("keys", ()):
-                        if key in states and states[key].status == "finished":
-                            states[key].lose()
-            if all(k in data or k in bad for k in states):
-                return _repack(futures, data, bad)
-        lost = [k for k in states if k not in data and k not in bad]
-        raise RuntimeError(f"gather: the cluster lost {len(lost)} keys and could not recompute "
-                           f"them (first: {lost[0]!r})")  # fmt: skip
+        return await results.gather(self, futures, errors)
 
     def scatter(self, data, workers=None, broadcast=False, direct=None, hash=True, timeout=None,
                 asynchronous=None):  # fmt: skip
-        """Move local data to the cluster; Futures in the shape of ``data``."""
-        self._check_running("scatter")
-        if isinstance(data, dict):
-            named = dict(data)
-            order = list(named)
-        elif isinstance(data, (list, tuple, set, frozenset)):
-            order = [scatter_key(v, hash) for v in data]
-            named = dict(zip(order, data))
-        else:
-            order = [scatter_key(data, hash)]
-            named = {order[0]: data}
-        if isinstance(workers, str):
-            workers = [workers]
-        from shoal.sizeof import sizeof
+        """Move local data to the cluster; Futures in the shape of ``data``.
 
-        msg = {
-            "data": {k: dumps_payload(v) for k, v in named.items()},
-            "nbytes": {k: int(sizeof(v)) for k, v in named.items()},
-            "types": {k: _typename(v) for k, v in named.items()},
-            "workers": list(workers) if workers is not None else None,
-            "broadcast": bool(broadcast), "client": self.id,
-        }  # fmt: skip
-        if timeout is not None:
-            msg["timeout"] = timeout
+        A list, tuple or set gives one Future per item (keys from the values'
+        tokens, or random with ``hash=False``); a dict keeps its keys; anything
+        else is one value.  ``workers`` limits where the data goes;
+        ``broadcast`` puts a copy on each of them.
+        """
+        self._check_running("scatter")
+        order, msg = results.scatter_request(self, data, workers, broadcast, hash, timeout)
         return self.sync(self._scatter, data, order, msg, asynchronous=asynchronous)
 
     async def _scatter(self, data, order, msg):
@@ -613,12 +414,7 @@ class Client:
         for key, f in futures.items():
             if not f._state.done():
                 f._state.finish(msg["types"][key])
-        if isinstance(data, dict):
-            return {k: futures[k] for k in data}
-        if isinstance(data, (list, tuple, set, frozenset)):
-            out = [futures[k] for k in order]
-            return type(data)(out) if isinstance(data, (tuple, set, frozenset)) else out
-        return futures[order[0]]
+        return results.scatter_results(data, order, futures)
 
     # --- control ----------------------------------------------------------------------
 
@@ -631,11 +427,8 @@ class Client:
         if not keys:
             return
         self._send_now({"op": "cancel-keys", "keys": keys, "client": self.id, "force": force})
-        with self._lock:
-            states = [self.futures.pop(k, None) for k in keys]
-        for state in states:
-            if state is not None:
-                state.cancel(reason or "cancelled by the client")
+        for state in self._keys.pop(keys):
+            state.cancel(reason or "cancelled by the client")
 
     def retry(self, futures, asynchronous=None):
         """Compute erred futures again."""
@@ -654,10 +447,7 @@ class Client:
         return self.sync(self._restart, timeout, asynchronous=asynchronous)
 
     async def _restart(self, timeout=30):
-        with self._lock:
-            states = list(self.futures.values())
-            self.futures.clear()
-        for state in states:
+        for state in self._keys.clear():
             state.cancel("the cluster restarted")
         await self.scheduler.restart(timeout=timeout)
         self._identity = await self.scheduler.identity()
@@ -675,25 +465,7 @@ class Client:
         return self.sync(self._run, function, args, kwargs, workers, nanny, on_error)
 
     async def _run(self, function, args, kwargs, workers, nanny, on_error):
-        msg = {"op": "run", "function": Pickled(function), "args": Pickled(tuple(args)),
-               "kwargs": Pickled(dict(kwargs))}  # fmt: skip
-        if on_error == "raise":
-            return await self.scheduler.broadcast(msg=msg, workers=workers, nanny=nanny)
-        if workers is None:
-            workers = list((await self.scheduler.nthreads()).keys())
-
-        async def one(w):
-            try:
-                return await self.scheduler.broadcast(msg=msg, workers=[w], nanny=nanny)
-            except Exception as exc:  # noqa: BLE001 - on_error decides
-                return {w: exc}
-
-        out: dict = {}
-        for part in await asyncio.gather(*(one(w) for w in workers)):
-            for w, r in part.items():
-                if not (on_error == "ignore" and isinstance(r, Exception)):
-                    out[w] = r
-        return out
+        return await run_on_workers(self.scheduler, function, args, kwargs, workers, nanny, on_error)
 
     def run_on_scheduler(self, function, *args, **kwargs):
         """Run ``function(*args, **kwargs)`` in the scheduler's process."""
@@ -785,17 +557,8 @@ class Client:
         self.status = "closing"
         if self in _clients:
             _clients.remove(self)
-        if self._stream is not None and not self._stream.comm.closed():
-            try:
-                self._stream.send({"op": "close-client", "client": self.id})
-            except CommClosedError:
-                pass
         await self._close_comms()
-        with self._lock:
-            states = list(self.futures.values())
-            self.futures.clear()
-            self._releases.clear()
-        for state in states:
+        for state in self._keys.clear():
             if not state.done():
                 state.cancel("the client closed")
         if self.asynchronous:
@@ -805,13 +568,8 @@ class Client:
         self.status = "closed"
 
     async def _close_comms(self) -> None:
-        if self._stream is not None:
-            await self._stream.close(timeout=2)
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
-        if self.scheduler is not None:
-            await self.scheduler.close_rpc()
+        if self._conn is not None:
+            await self._conn.close()
 
     def _stop_callbacks(self) -> None:
         if self._callbacks is not None:
@@ -832,35 +590,6 @@ class Client:
 
     async def __aexit__(self, *exc):
         await self._close()
-
-
-def _graph_options(options: dict) -> dict:
-    allowed = {"workers", "allow_other_workers", "resources", "retries"}
-    out = {k: v for k, v in options.items() if k in allowed and v is not None}
-    if "priority" in options:
-        out["user_priority"] = options["priority"] or 0
-    return out
-
-
-def _repack(template, data: dict, bad: set):
-    """``template`` with each Future replaced by its value (skipped ones left out)."""
-
-    def fill(x):
-        t = type(x)
-        if isinstance(x, Future):
-            return data.get(x.key)
-        if t is list or t is tuple or t is set or t is frozenset:
-            return t(fill(i) for i in x if not (isinstance(i, Future) and i.key in bad))
-        if t is dict:
-            return {k: fill(v) for k, v in x.items()}
-        return x
-
-    return fill(template)
-
-
-def _typename(value) -> str:
-    cls = type(value)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _run_callback(fn, future) -> None:

@@ -25,9 +25,10 @@ from shoal.core.graph import cull, dependents_of
 from shoal.core.order import order
 from shoal.core.spec import Alias, Data, Ref, Task
 from shoal.distributed.client.futures import Future
+from shoal.distributed.client.serialize import dumps_task
 from shoal.local.runner import as_graph
 
-__all__ = ["Prepared", "prepare_graph", "replace_futures"]
+__all__ = ["Prepared", "call_tasks", "prepare_graph", "replace_futures", "update_graph_msg"]
 
 _ATOMS = frozenset({int, float, str, bytes, bool, type(None), complex})
 
@@ -79,10 +80,11 @@ def prepare_graph(dsk, keys: list, held, cache=None, fuse=None, keep=()) -> Prep
     if cache:
         graph.update({k: Data(k, v) for k, v in cache.items()})
     futures: dict = {}
-    for key, node in list(graph.items()):
+    # a Future of this client is registered in ``held`` while it lives: none held, none inside
+    for key, node in list(graph.items()) if held else ():
         t = type(node)
-        if t is Data:
-            value = node.value
+        if t is Data or (t is not Task and isinstance(getattr(node, "value", None), Future)):
+            value = node.value  # shoal's Data, or a foreign one (Dask's DataNode) holding a Future
             if isinstance(value, Future):
                 futures[value.key] = value
                 if value.key == key:
@@ -103,7 +105,7 @@ def prepare_graph(dsk, keys: list, held, cache=None, fuse=None, keep=()) -> Prep
                 futures.update(found)
                 graph[key] = Task(key, node.func, *args, **kwargs)
     external = set(futures)
-    for node in list(graph.values()):
+    for node in list(graph.values()) if held else ():
         for dep in node.dependencies:
             if dep not in graph and dep not in external and dep in held:
                 external.add(dep)
@@ -141,3 +143,47 @@ class _Held:
 
 def _identity(x):
     return x
+
+
+def call_tasks(func, keys: list, calls: list, kwargs: dict) -> tuple:
+    """``(tasks, dependencies, priority, futures)`` for ``func(*args, **kwargs)`` per call.
+
+    Futures in the arguments become refs; ``futures`` maps their keys to them.
+    A key given twice is built once; priorities follow the calls' order.
+    """
+    found: dict = {}
+    kw = replace_futures(kwargs, found)
+    kw_deps = list(found)
+    tasks, deps, prio = {}, {}, {}
+    for i, (key, args) in enumerate(zip(keys, calls)):
+        if key in tasks:
+            continue
+        mine: dict = {}
+        tasks[key] = Task(key, func, *replace_futures(args, mine), **kw)
+        prio[key] = i
+        if mine or kw_deps:
+            found.update(mine)
+            deps[key] = [*mine, *(k for k in kw_deps if k not in mine)]
+    return tasks, deps, prio, found
+
+
+def update_graph_msg(client_id: str, tasks: dict, dependencies: dict, keys: list, priority: dict,
+                     workers=None, allow_other_workers=False, resources=None, retries=None,
+                     user_priority=0) -> dict:  # fmt: skip
+    """The ``update-graph`` stream message; each task pickled on its own (see serialize.py)."""
+    msg = {"op": "update-graph", "tasks": {k: dumps_task(t) for k, t in tasks.items()},
+           "dependencies": dependencies, "keys": keys, "client": client_id}  # fmt: skip
+    if priority:
+        msg["priority"] = priority
+    if user_priority:
+        msg["user_priority"] = int(user_priority)
+    if workers is not None:
+        names = [workers] if isinstance(workers, str) else list(workers)
+        msg["restrictions"] = {k: names for k in tasks}
+        if allow_other_workers:
+            msg["loose_restrictions"] = list(tasks)
+    if resources:
+        msg["resources"] = {k: dict(resources) for k in tasks}
+    if retries:
+        msg["retries"] = {k: int(retries) for k in tasks}
+    return msg

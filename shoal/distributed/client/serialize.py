@@ -33,7 +33,7 @@ from shoal.distributed.protocol import INBAND_LIMIT, Serialized
 __all__ = ["dumps_payload", "dumps_task"]
 
 _MAIN = b"__main__"
-_BLOBS: dict = {}  # function -> cloudpickled bytes (client side)
+_BLOBS: dict = {}  # function -> (cloudpickled bytes, count of __main__) (client side)
 _FUNCS: dict = {}  # blob -> function (worker side)
 _CACHE_SIZE = 256
 
@@ -43,9 +43,17 @@ def _by_value_modules() -> bool:
     return bool(registry)
 
 
+_HEADERS: dict = {}  # type -> header (shared: nobody changes a header)
+
+
 def _header(obj) -> dict:
     cls = type(obj)
-    return {"serializer": "pickle", "type": f"{cls.__module__}.{cls.__qualname__}"}
+    header = _HEADERS.get(cls)
+    if header is None:
+        header = {"serializer": "pickle", "type": f"{cls.__module__}.{cls.__qualname__}"}
+        if len(_HEADERS) < _CACHE_SIZE:
+            _HEADERS[cls] = header
+    return header
 
 
 def _pickle(obj, dumps) -> list:
@@ -89,7 +97,16 @@ def dumps_payload(obj) -> Serialized:
 
 def dumps_task(node) -> Serialized:
     """Pickle one graph node (a ``Task``, ``Data``, ``Alias``, ``Fused`` or Dask's)."""
-    frames = _plain(node)
+    frames = None
+    if type(node) is Task:
+        try:
+            known = _BLOBS.get(node.func)  # a function seen travelling by value before
+        except TypeError:
+            known = None
+        if known is not None:
+            frames = _plain(_BlobTask(node, known[0]), allowed_main=known[1])
+    if frames is None:
+        frames = _plain(node)
     if frames is None and type(node) is Task:
         frames = _task_with_blob(node)
     if frames is None:
@@ -98,26 +115,27 @@ def dumps_task(node) -> Serialized:
 
 
 def _task_with_blob(task: Task) -> list | None:
-    blob = _func_blob(task.func)
-    if blob is None:
+    known = _func_blob(task.func)
+    if known is None:
         return None
-    return _plain(_BlobTask(task, blob), allowed_main=blob.count(_MAIN))
+    return _plain(_BlobTask(task, known[0]), allowed_main=known[1])
 
 
-def _func_blob(func) -> bytes | None:
+def _func_blob(func) -> tuple | None:
+    """``(cloudpickled func, times it mentions __main__)``, cached per function."""
     try:
-        blob = _BLOBS.get(func)
+        known = _BLOBS.get(func)
     except TypeError:  # an unhashable callable object
         return None
-    if blob is None:
+    if known is None:
         try:
             blob = cloudpickle.dumps(func, protocol=5)
         except Exception:
             return None  # let the whole-task cloudpickle raise the precise error
         if len(_BLOBS) >= _CACHE_SIZE:
             _BLOBS.clear()
-        _BLOBS[func] = blob
-    return blob
+        known = _BLOBS[func] = (blob, blob.count(_MAIN))
+    return known
 
 
 class _BlobTask:

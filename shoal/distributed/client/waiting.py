@@ -105,6 +105,8 @@ def wait(fs, timeout=None, return_when=ALL_COMPLETED):
     if isinstance(fs, Future):
         fs = [fs]
     fs = futures_of(fs)
+    if not fs:
+        return DoneAndNotDoneFutures(set(), set())
     client = _client_of(fs)
     return client.sync(_wait, fs, return_when, callback_timeout=timeout)
 

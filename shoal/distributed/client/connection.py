@@ -1,0 +1,95 @@
+"""A client's two channels to the scheduler: one stream and request/reply.
+
+::
+
+    Connection
+      stream    register_client -> {"op": "stream-start"} -> BatchedSend both ways:
+                client -> scheduler: update-graph, client-releases-keys, cancel-keys, ...
+                scheduler -> client: key-in-memory, task-erred, ...  -> on_report(op, msg)
+      rpc       scheduler.gather(...), .scatter(...), .identity(), ... (pooled comms)
+
+Everything here runs on the client's event loop.  When the stream breaks (or
+the scheduler says ``close``) ``on_lost(reason)`` is called once, unless the
+client is closing the connection itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from shoal.distributed.batched import BatchedSend
+from shoal.distributed.comm import CommClosedError, connect
+from shoal.distributed.rpc import rpc
+
+__all__ = ["Connection"]
+
+logger = logging.getLogger(__name__)
+
+
+class Connection:
+    """The stream and the rpc proxy of one client (see the module docstring)."""
+
+    def __init__(self, address: str, client_id: str, *, timeout: float, security=None):
+        self.address, self.client_id = address, client_id
+        self.timeout, self.security = timeout, security
+        self.scheduler = rpc(address, timeout=timeout, security=security)
+        self.stream: BatchedSend | None = None
+        self._reader: asyncio.Task | None = None
+        self._closing = False
+
+    async def open(self, on_report, on_lost) -> None:
+        """Register the client's stream; reports go to ``on_report(op, msg)``."""
+        comm = await connect(self.address, self.timeout, self.security, role="client")
+        try:
+            await comm.write({"op": "register_client", "client": self.client_id, "reply": False})
+            first = await asyncio.wait_for(comm.read(), self.timeout)
+        except BaseException:
+            comm.abort()
+            raise
+        if isinstance(first, list):
+            first = first[0] if first else {}
+        if not isinstance(first, dict) or first.get("op") != "stream-start":
+            comm.abort()
+            raise ConnectionError(f"{self.address} did not accept the client: {first!r:.200}")
+        self.stream = BatchedSend()
+        self.stream.start(comm)
+        self._reader = asyncio.get_running_loop().create_task(self._read(comm, on_report, on_lost))
+
+    def send(self, msg: dict) -> None:
+        """Queue a message on the stream (dropped, with a log line, once it is closed)."""
+        try:
+            self.stream.send(msg)
+        except CommClosedError:
+            logger.info("client %s: the scheduler stream is closed; dropped %s",
+                        self.client_id, msg.get("op"))  # fmt: skip
+
+    async def _read(self, comm, on_report, on_lost) -> None:
+        try:
+            while True:
+                msgs = await comm.read()
+                for msg in [msgs] if isinstance(msgs, dict) else msgs:
+                    op = msg.get("op")
+                    if op == "close":
+                        if not self._closing:
+                            on_lost(f"the scheduler closed ({msg.get('reason', '')})")
+                        return
+                    try:
+                        on_report(op, msg)
+                    except Exception:
+                        logger.exception("client %s: handling %r failed", self.client_id, op)
+        except CommClosedError:
+            if not self._closing:
+                on_lost("the connection to the scheduler was lost")
+
+    async def close(self, goodbye: bool = True) -> None:
+        """Say goodbye on the stream (flushing it), stop reading, close every comm."""
+        self._closing = True
+        if self.stream is not None:
+            if goodbye and not self.stream.comm.closed():
+                self.send({"op": "close-client", "client": self.client_id})
+            await self.stream.close(timeout=2)
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        await self.scheduler.close_rpc()

@@ -1,0 +1,117 @@
+"""Moving values between the client and the cluster: ``gather`` and ``scatter``.
+
+``gather`` waits for every future at once (one countdown, see
+:func:`.waiting.wait_states`), then asks the scheduler for all finished keys
+in one ``gather`` request; keys the scheduler reports missing (their worker
+died meanwhile) are marked lost and waited for again, a few times at most.
+The values are put back in the shape the futures were given in.
+
+``scatter`` names and pickles the values in the caller's thread, then one
+``scatter`` request places them on workers; the scheduler records them as in
+memory and wanted by this client.
+"""
+
+from __future__ import annotations
+
+from shoal.distributed.client.futures import Future
+from shoal.distributed.client.naming import scatter_key
+from shoal.distributed.client.serialize import dumps_payload
+from shoal.distributed.client.waiting import futures_of, wait_states
+
+__all__ = ["gather", "repack", "scatter_request", "scatter_results"]
+
+#: Rounds of "wait, gather, some keys were lost meanwhile" before giving up.
+ATTEMPTS = 5
+
+
+async def gather(client, futures, errors: str = "raise"):
+    """The values of the futures inside ``futures``, in its shape (on the loop)."""
+    found = {f.key: f for f in futures_of(futures)}
+    if not found:
+        return futures
+    for f in found.values():
+        if f.client is not client:
+            raise ValueError(f"gather: the future {f.key!r} belongs to another client "
+                             f"({f.client.id})")  # fmt: skip
+    states = {k: f._state for k, f in found.items()}
+    data: dict = {}
+    bad: set = set()
+    for _ in range(ATTEMPTS):
+        await wait_states(states.values(), stop_on_error=errors == "raise")
+        for key, state in states.items():
+            if state.status in ("error", "cancelled"):
+                if errors == "raise":
+                    raise state.exception.with_traceback(None)
+                bad.add(key)
+        want = [k for k, s in states.items() if s.status == "finished" and k not in data]
+        if want:
+            reply = await client.scheduler.gather(keys=want)
+            if reply.get("status") == "OK":
+                data.update(reply["data"])
+            else:  # a holder died: the scheduler recomputes, we wait again
+                for key in reply.get("keys", ()):
+                    if key in states and states[key].status == "finished":
+                        states[key].lose()
+        if all(k in data or k in bad for k in states):
+            return repack(futures, data, bad)
+    lost = [k for k in states if k not in data and k not in bad]
+    raise RuntimeError(f"gather: {len(lost)} keys were lost again and again on the cluster "
+                       f"(the first: {lost[0]!r})")  # fmt: skip
+
+
+def repack(template, data: dict, bad: set = frozenset()):
+    """``template`` with each Future replaced by its value (those in ``bad`` left out)."""
+
+    def fill(x):
+        t = type(x)
+        if isinstance(x, Future):
+            return data.get(x.key)
+        if t is list or t is tuple or t is set or t is frozenset:
+            return t(fill(i) for i in x if not (isinstance(i, Future) and i.key in bad))
+        if t is dict:
+            return {k: fill(v) for k, v in x.items()}
+        return x
+
+    return fill(template)
+
+
+def scatter_request(client, data, workers, broadcast, hash, timeout) -> tuple:
+    """``(keys in order, the scatter request)`` for ``data`` (in the caller's thread)."""
+    from shoal.sizeof import sizeof
+
+    if isinstance(data, dict):
+        named = dict(data)
+        order = list(named)
+    elif isinstance(data, (list, tuple, set, frozenset)):
+        order = [scatter_key(v, hash) for v in data]
+        named = dict(zip(order, data))
+    else:
+        order = [scatter_key(data, hash)]
+        named = {order[0]: data}
+    if isinstance(workers, str):
+        workers = [workers]
+    msg = {
+        "data": {k: dumps_payload(v) for k, v in named.items()},
+        "nbytes": {k: int(sizeof(v)) for k, v in named.items()},
+        "types": {k: typename(v) for k, v in named.items()},
+        "workers": list(workers) if workers is not None else None,
+        "broadcast": bool(broadcast), "client": client.id,
+    }  # fmt: skip
+    if timeout is not None:
+        msg["timeout"] = timeout
+    return order, msg
+
+
+def scatter_results(data, order: list, futures: dict):
+    """Futures in the shape of the scattered ``data``."""
+    if isinstance(data, dict):
+        return {k: futures[k] for k in data}
+    if isinstance(data, (list, tuple, set, frozenset)):
+        out = [futures[k] for k in order]
+        return out if type(data) is list else type(data)(out)
+    return futures[order[0]]
+
+
+def typename(value) -> str:
+    cls = type(value)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"

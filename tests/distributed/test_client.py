@@ -1,0 +1,546 @@
+"""The synchronous Client against real in-process servers (tcp, one event loop thread).
+
+The scheduler and workers run on the shared loop thread of
+``shoal.distributed._loop``, the same thread the sync client uses, so these
+tests drive exactly what a notebook user's ``Client(address)`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import threading
+import time
+from contextlib import contextmanager
+from operator import add
+
+import pytest
+
+from shoal.core.keys import key_split
+from shoal.distributed._loop import get_runner
+from shoal.distributed.client import (
+    FIRST_COMPLETED, Client, Future, FutureCancelledError, as_completed, default_client,
+    fire_and_forget, wait,
+)  # fmt: skip
+from shoal.testing.cluster import cluster
+
+
+@contextmanager
+def sync_cluster(nworkers=2, nthreads=1, **options):
+    """An in-process scheduler and workers on the shared loop thread."""
+    runner = get_runner()
+    runner.acquire()
+    try:
+        cm = cluster(nworkers, nthreads, **options)
+        s, workers = runner.sync(cm.__aenter__)
+        try:
+            yield s, workers
+        finally:
+            runner.sync(cm.__aexit__, None, None, None)
+    finally:
+        runner.release()
+
+
+@pytest.fixture
+def servers():
+    with sync_cluster() as sw:
+        yield sw
+
+
+@pytest.fixture
+def c(servers):
+    with Client(servers[0].address) as client:
+        yield client
+
+
+def on_loop(fn, *args):
+    """Run ``fn(*args)`` on the servers' loop (their state is not thread-safe)."""
+
+    async def call():
+        return fn(*args)
+
+    return get_runner().sync(call)
+
+
+def wait_until(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not on_loop(predicate):
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def inc(x):
+    return x + 1
+
+
+def slow_inc(x, delay=0.05):
+    time.sleep(delay)
+    return x + 1
+
+
+def fail(x):
+    raise ValueError(f"bad input {x}")  # the user's failing line
+
+
+def add_kw(x, y=0):
+    return x + y
+
+
+def identity(*args, **kwargs):
+    return args, kwargs
+
+
+# --- submit, result, keys -------------------------------------------------------------------
+
+
+def test_submit_result(c):
+    f = c.submit(inc, 1)
+    assert isinstance(f, Future) and key_split(f.key) == "inc"
+    assert f.result(timeout=10) == 2
+    assert f.done() and f.status == "finished" and f.type == "int"
+    assert "finished" in repr(f) and "int" in repr(f)
+
+
+def test_pure_calls_share_a_key_impure_ones_do_not(c):
+    assert c.submit(inc, 1).key == c.submit(inc, 1).key
+    assert c.submit(inc, 1, pure=False).key != c.submit(inc, 1, pure=False).key
+    f = c.submit(inc, 1, key="my-key")
+    assert f.key == "my-key" and f.result() == 2
+
+
+def test_tuple_keys_travel_as_tuples(c, servers):
+    f = c.submit(inc, 41, key=("answer", 0))
+    assert f.result() == 42
+    assert on_loop(lambda: ("answer", 0) in servers[0].state.tasks)
+    assert c.who_has([f]) == {("answer", 0): [w for w in c.who_has([f])[("answer", 0)]]}
+
+
+def test_futures_as_arguments(c):
+    x = c.submit(inc, 1)
+    y = c.submit(add, x, 10)
+    z = c.submit(identity, [x, {"y": y}], k=(y,))
+    assert y.result() == 12
+    assert z.result() == (([2, {"y": 12}],), {"k": (12,)})
+
+
+def test_map(c):
+    fs = c.map(inc, range(20))
+    assert c.gather(fs) == list(range(1, 21))
+    assert len({f.key for f in fs}) == 20
+    assert c.gather(c.map(add, [1, 2], [10, 20])) == [11, 22]
+    assert c.gather(c.map(identity, [1], k=5)) == [((1,), {"k": 5})]
+    named = c.map(inc, [1, 2], key="step")
+    assert all(f.key.startswith("step-") for f in named)
+    assert [f.key for f in c.map(inc, [1, 2], key=["a", "b"])] == ["a", "b"]
+    x = c.submit(inc, 100)
+    assert c.gather(c.map(add_kw, [1, 2], y=x)) == [102, 103]
+
+
+def test_map_rejects_strings_and_non_callables(c):
+    with pytest.raises(TypeError, match="iterable 0 is a str"):
+        c.map(inc, "abc")
+    with pytest.raises(TypeError, match="must be callable"):
+        c.submit(42)
+
+
+# --- gather ---------------------------------------------------------------------------------
+
+
+def test_gather_keeps_the_shape(c):
+    a, b = c.submit(inc, 1), c.submit(inc, 2)
+    assert c.gather(a) == 2
+    assert c.gather([a, [b, 7]]) == [2, [3, 7]]
+    assert c.gather({"x": a, "y": (b, "z")}) == {"x": 2, "y": (3, "z")}
+    assert c.gather({a}) == {2}
+    assert c.gather([]) == []
+
+
+def test_gather_errors_raise_or_skip(c):
+    good, bad = c.submit(inc, 1), c.submit(fail, 1)
+    with pytest.raises(ValueError, match="bad input 1"):
+        c.gather([good, bad])
+    assert c.gather([good, bad, good], errors="skip") == [2, 2]
+    with pytest.raises(ValueError, match="errors="):
+        c.gather([good], errors="ignore")
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def test_remote_exception_has_its_type_traceback_and_key(c):
+    f = c.submit(fail, 3)
+    with pytest.raises(ValueError) as info:
+        f.result()
+    err = info.value
+    assert type(err) is ValueError and str(err) == "bad input 3"
+    assert "the user's failing line" in str(err.__cause__)
+    assert any(f.key in note for note in err.__notes__)
+    assert f.status == "error" and f.done()
+    assert isinstance(f.exception(), ValueError)
+    assert "the user's failing line" in f.traceback()
+    assert "error" in repr(f)
+
+
+def test_dependents_of_an_erred_task_err_too(c):
+    bad = c.submit(fail, 1)
+    after = c.submit(inc, bad)
+    with pytest.raises(ValueError, match="bad input 1"):
+        after.result()
+    assert after.status == "error"
+
+
+def test_retries_and_retry(c, tmp_path):
+    marker = str(tmp_path / "ran")
+    flaky = c.submit(fail_first_time, marker, 5, retries=1)
+    assert flaky.result() == 5
+
+    marker2 = str(tmp_path / "ran2")
+    f = c.submit(fail_first_time, marker2, 7)
+    with pytest.raises(RuntimeError, match="first time"):
+        f.result()
+    f.retry()
+    assert f.result(timeout=10) == 7
+
+
+def fail_first_time(path, value):
+    if not os.path.exists(path):
+        open(path, "w").close()
+        raise RuntimeError("fails the first time")
+    return value
+
+
+# --- lifetime of futures -----------------------------------------------------------------------
+
+
+def test_results_are_released_when_futures_are_garbage_collected(c, servers):
+    s = servers[0]
+    f = c.submit(inc, 1)
+    key = f.key
+    f.result()
+    g = Future(key, c)  # a second reference to the same key
+    del f
+    gc.collect()
+    time.sleep(0.05)
+    assert on_loop(lambda: key in s.state.tasks), "one Future still holds it"
+    assert g.result() == 2
+    del g
+    gc.collect()
+    wait_until(lambda: key not in s.state.tasks)
+    assert key not in c.futures
+
+
+def test_many_futures_released_in_one_message(c, servers):
+    fs = c.map(inc, range(100))
+    wait(fs)
+    keys = [f.key for f in fs]
+    del fs
+    gc.collect()
+    wait_until(lambda: not any(k in servers[0].state.tasks for k in keys))
+
+
+def test_resubmitting_a_released_key_computes_it_again(c):
+    f = c.submit(inc, 1)
+    assert f.result() == 2
+    del f
+    gc.collect()
+    assert c.submit(inc, 1).result() == 2
+
+
+def test_cancel(c, servers):
+    release = new_event("cancel")
+    f = c.submit(wait_for_event, "cancel", pure=False)
+    f.cancel()
+    assert f.cancelled() and f.status == "cancelled"
+    with pytest.raises(FutureCancelledError, match="cancelled"):
+        f.result()
+    release.set()
+    wait_until(lambda: f.key not in servers[0].state.tasks)
+    assert c.submit(inc, 5).result() == 6
+
+
+EVENTS: dict = {}  # the workers run in this process: tasks find their event by name
+
+
+def new_event(name):
+    EVENTS[name] = threading.Event()
+    return EVENTS[name]
+
+
+def wait_for_event(name):
+    EVENTS[name].wait(10)
+    return 1
+
+
+def test_add_done_callback(c):
+    seen = []
+    done = threading.Event()
+
+    def callback(future):
+        seen.append((future.status, threading.current_thread().name))
+        done.set()
+
+    f = c.submit(slow_inc, 1)
+    f.add_done_callback(callback)
+    assert done.wait(10)
+    assert seen[0][0] == "finished" and seen[0][1].startswith("shoal-client-callback")
+    # a callback on a future that is already done runs too
+    done.clear()
+    f.add_done_callback(callback)
+    assert done.wait(10)
+
+
+def test_fire_and_forget(c, tmp_path):
+    path = str(tmp_path / "side-effect")
+    f = c.submit(write_file, path, delay=0.2, pure=False)
+    fire_and_forget(f)
+    del f
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def write_file(path, delay=0.0):
+    time.sleep(delay)
+    with open(path, "w") as f:
+        f.write("done")
+    return path
+
+
+# --- waiting on many --------------------------------------------------------------------------
+
+
+def test_wait(c):
+    fs = c.map(slow_inc, range(4))
+    done, not_done = wait(fs, timeout=10)
+    assert done == set(fs) and not not_done
+    release = new_event("wait")
+    blocker = c.submit(wait_for_event, "wait", pure=False)
+    quick = c.submit(inc, 10)
+    done, not_done = wait([blocker, quick], return_when=FIRST_COMPLETED, timeout=10)
+    assert quick in done and blocker in not_done
+    with pytest.raises(TimeoutError):
+        wait([blocker], timeout=0.1)
+    release.set()
+    assert blocker.result(timeout=10) == 1
+
+
+def test_as_completed(c):
+    fs = c.map(slow_inc, [3, 0, 1], delay=0.02)
+    seen = list(as_completed(fs))
+    assert set(seen) == set(fs) and len(seen) == 3
+
+    ac = as_completed(c.map(inc, range(5)), with_results=True)
+    assert ac.count() == 5
+    results = sorted(r for _, r in ac)
+    assert results == [1, 2, 3, 4, 5] and ac.count() == 0
+
+    ac = as_completed([c.submit(inc, 1)])
+    added = False
+    out = []
+    for f in ac:
+        out.append(f.result())
+        if not added:
+            ac.add(c.submit(inc, 2))
+            added = True
+    assert sorted(out) == [2, 3]
+
+
+def test_as_completed_errors_and_batches(c):
+    with pytest.raises(ValueError, match="bad input 0"):
+        for _ in as_completed([c.submit(fail, 0)], with_results=True):
+            pass
+    pairs = list(as_completed([c.submit(fail, 1)], with_results=True, raise_errors=False))
+    assert isinstance(pairs[0][1], ValueError)
+
+    fs = c.map(inc, range(20))
+    wait(fs)
+    batches = list(as_completed(fs).batches())
+    assert sum(map(len, batches)) == 20 and len(batches) < 20
+
+
+# --- data movement and information -------------------------------------------------------------
+
+
+def test_scatter(c, servers):
+    workers = servers[1]
+    [x, y] = c.scatter([1, 2])
+    assert x.status == "finished" and c.gather([x, y]) == [1, 2]
+    assert c.submit(add, x, y).result() == 3
+    d = c.scatter({"a": 10, "b": 20})
+    assert set(d) == {"a", "b"} and d["a"].key == "a" and d["b"].result() == 20
+    single = c.scatter(123)
+    assert single.result() == 123
+    assert c.scatter([1])[0].key == x.key, "equal values, equal keys"
+    target = workers[1].address
+    placed = c.scatter([99], workers=[target])[0]
+    assert c.who_has([placed])[placed.key] == [target]
+    everywhere = c.scatter([7], broadcast=True)[0]
+    assert sorted(c.who_has([everywhere])[everywhere.key]) == sorted(w.address for w in workers)
+
+
+def test_information(c, servers):
+    s, workers = servers
+    info = c.scheduler_info()
+    assert info["address"] == s.address and set(info["workers"]) == {w.address for w in workers}
+    assert c.nthreads() == {w.address: 1 for w in workers} == c.ncores()
+    f = c.submit(inc, 1)
+    f.result()
+    holders = c.who_has([f])[f.key]
+    assert len(holders) == 1 and f.key in c.has_what()[holders[0]]
+    text = repr(c)
+    assert text.startswith(f"<Client: '{s.address}' processes=2 threads=2, memory=")
+    html = c._repr_html_()
+    assert s.address in html and "Workers" in html
+    assert c.dashboard_link is None
+
+
+def test_run_and_run_on_scheduler(c, servers):
+    s, workers = servers
+    assert c.run(add, 1, 2) == {w.address: 3 for w in workers}
+    one = workers[0].address
+    assert c.run(add, 1, 2, workers=[one]) == {one: 3}
+    assert c.run_on_scheduler(add, 2, 3) == 5
+    with pytest.raises(ValueError, match="bad input 9"):
+        c.run(fail, 9)
+    out = c.run(fail, 8, on_error="return")
+    assert all(isinstance(v, ValueError) for v in out.values())
+    assert c.run(fail, 8, on_error="ignore") == {}
+
+
+def test_worker_restrictions(c, servers):
+    target = servers[1][1].address
+    f = c.submit(inc, 1, workers=[target])
+    assert f.result() == 2 and c.who_has([f])[f.key] == [target]
+
+
+# --- default client, context manager, closing ------------------------------------------------
+
+
+def test_default_client_and_close(servers):
+    client = Client(servers[0].address)
+    try:
+        assert default_client() is client
+        f = Future(client.submit(inc, 1).key)
+        assert f.client is client and f.result() == 2
+    finally:
+        client.close()
+    assert client.status == "closed"
+    with pytest.raises(ValueError, match="No running Client"):
+        default_client()
+    with pytest.raises(RuntimeError, match="not running"):
+        client.submit(inc, 1)
+    client.close()  # twice is fine
+
+
+def test_closing_cancels_pending_futures(servers):
+    release = new_event("closing")
+    with Client(servers[0].address) as client:
+        f = client.submit(wait_for_event, "closing", pure=False)
+    assert f.status == "cancelled"
+    release.set()
+
+
+def test_set_as_default_false(c, servers):
+    with Client(servers[0].address, set_as_default=False) as other:
+        assert default_client() is c
+        assert other.submit(inc, 1).result() == 2
+
+
+def test_two_clients_share_a_key(c, servers):
+    with Client(servers[0].address) as other:
+        a = c.submit(inc, 5)
+        b = other.submit(inc, 5)
+        assert a.key == b.key and a.result() == b.result() == 6
+        with pytest.raises(ValueError, match="belongs to another client"):
+            c.submit(inc, b)
+
+
+def test_works_inside_a_running_event_loop(servers):
+    """A Jupyter cell: blocking client calls from a thread whose loop is running."""
+
+    async def cell():
+        with Client(servers[0].address) as client:
+            return client.submit(inc, 1).result(), client.gather(client.map(inc, [1, 2]))
+
+    assert asyncio.run(cell()) == (2, [2, 3])
+
+
+def test_connecting_to_nothing_fails_clearly():
+    from shoal import config
+
+    with config.set({"distributed.comm.timeouts.connect": "200ms"}):
+        with pytest.raises(OSError):
+            Client("tcp://127.0.0.1:1", timeout=0.2)
+    assert not get_runner().is_running
+
+
+def test_client_address_argument_types():
+    with pytest.raises(TypeError, match="address string or a cluster"):
+        Client(42)
+    with pytest.raises(TypeError, match="LocalCluster options"):
+        Client("tcp://127.0.0.1:1", n_workers=2)
+
+
+def test_result_timeout(c):
+    new_event("timeout")
+    f = c.submit(wait_for_event, "timeout", pure=False)
+    with pytest.raises(TimeoutError):
+        f.result(timeout=0.1)
+    EVENTS["timeout"].set()
+    assert f.result(timeout=10) == 1
+
+
+def test_future_of_a_key_another_client_computed(c, servers):
+    with Client(servers[0].address, set_as_default=False) as other:
+        theirs = other.submit(inc, 41)
+        assert theirs.result() == 42
+        mine = Future(theirs.key, c)  # "client-desires-keys": the scheduler reports it to c
+        assert mine.result(timeout=10) == 42
+
+
+def test_futures_pickle_by_key(c):
+    import pickle
+
+    f = c.submit(inc, 1)
+    g = pickle.loads(pickle.dumps(f))
+    assert g.key == f.key and g.client is c and g.result() == 2
+
+
+def test_resources():
+    with sync_cluster(worker_options={"resources": {"GPU": 1}}) as (s, workers):
+        with Client(s.address) as client:
+            f = client.submit(inc, 1, resources={"GPU": 1})
+            assert f.result(timeout=10) == 2
+
+
+def test_scheduler_going_away_cancels_pending_futures():
+    with sync_cluster(nworkers=1) as (s, workers):
+        client = Client(s.address)
+        try:
+            new_event("gone")
+            f = client.submit(wait_for_event, "gone", pure=False)
+            get_runner().sync(s.close)
+            deadline = time.monotonic() + 10
+            while f.status != "cancelled":
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            assert client.status == "disconnected"
+            with pytest.raises(FutureCancelledError, match="scheduler"):
+                f.result()
+            with pytest.raises(RuntimeError, match="not running"):
+                client.submit(inc, 1)
+        finally:
+            EVENTS["gone"].set()
+            client.close()
+        assert client.status == "closed"
+
+
+def test_inproc_cluster():
+    with sync_cluster(protocol="inproc") as (s, workers):
+        assert s.address.startswith("inproc://")
+        with Client(s.address) as client:
+            assert client.gather(client.map(inc, range(5))) == [1, 2, 3, 4, 5]
+            assert client.gather(client.scatter([1, 2])) == [1, 2]

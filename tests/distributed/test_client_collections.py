@@ -1,0 +1,204 @@
+"""Collections and graphs on the Client: get (the scheduler contract), compute, persist.
+
+Dask's own collections and ``dask.compute`` are used as oracles and as foreign
+collections the Client must run.
+"""
+
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+from operator import add
+
+import pytest
+
+import shoal
+import shoal.distributed.client
+from shoal.core.graph import CycleError, MissingDependencyError, UnknownKeyError
+from shoal.core.spec import Ref, Task
+from shoal.delayed import delayed
+from shoal.distributed._loop import get_runner
+from shoal.distributed.client import Client, Future, futures_of, wait
+from shoal.testing.cluster import cluster
+from shoal.testing.conformance import GetContract
+
+
+@contextmanager
+def sync_cluster(nworkers=2, nthreads=1, **options):
+    runner = get_runner()
+    runner.acquire()
+    try:
+        cm = cluster(nworkers, nthreads, **options)
+        s, workers = runner.sync(cm.__aenter__)
+        try:
+            yield s, workers
+        finally:
+            runner.sync(cm.__aexit__, None, None, None)
+    finally:
+        runner.release()
+
+
+@pytest.fixture
+def servers():
+    with sync_cluster() as sw:
+        yield sw
+
+
+@pytest.fixture
+def c(servers):
+    with Client(servers[0].address) as client:
+        yield client
+
+
+def inc(x):
+    return x + 1
+
+
+# --- the get contract ---------------------------------------------------------------------
+
+
+class TestClientGet(GetContract):
+    """shoal.testing.conformance bound to ``Client.get`` (a fresh cluster per test)."""
+
+    @pytest.fixture(autouse=True)
+    def _bind_client(self):
+        # validate=False: checking every invariant after each event is quadratic on 3,000 tasks
+        with sync_cluster(validate=False) as (s, _), \
+                Client(s.address, set_as_default=False) as client:
+            type(self).get = staticmethod(client.get)
+            yield
+            type(self).get = None
+
+
+def test_get_releases_its_keys(c, servers):
+    s = servers[0]
+    assert c.get({"a": 1, "b": (inc, "a")}, "b") == 2
+    gc.collect()
+    deadline = __import__("time").monotonic() + 10
+
+    async def empty():
+        return not s.state.tasks
+
+    while not get_runner().sync(empty):
+        assert __import__("time").monotonic() < deadline
+        __import__("time").sleep(0.01)
+
+
+def test_get_sync_false_gives_futures(c):
+    out = c.get({"a": 1, "b": (inc, "a")}, ["a", ["b"]], sync=False)
+    assert isinstance(out[0], Future) and isinstance(out[1][0], Future)
+    assert c.gather(out) == [1, [2]]
+
+
+def test_graph_errors_are_raised_before_sending(c):
+    with pytest.raises(UnknownKeyError):
+        c.get({"a": 1}, "nope")
+    with pytest.raises(MissingDependencyError):
+        c.get({"a": Task("a", inc, Ref("b")), "c": (inc, "a")}, "c")
+    with pytest.raises(CycleError):
+        c.get({"a": (inc, "b"), "b": (inc, "a")}, "a")
+
+
+def test_graph_may_use_futures_the_client_holds(c):
+    x = c.submit(inc, 1)
+    assert c.get({"y": Task("y", add, Ref(x.key), 10)}, "y") == 12
+    assert c.get({"y": (add, "x", 10), "x": x}, "y") == 12  # a Future as a graph value
+    assert c.get({"z": (inc, "x"), "x": x}, "x") == 2
+
+
+# --- compute and persist of shoal collections -------------------------------------------------
+
+
+def test_compute_delayed(c):
+    x = delayed(inc)(1)
+    y = delayed(add)(x, 10)
+    f = c.compute(y)
+    assert isinstance(f, Future) and f.result() == 12
+    assert c.compute([x, y, 5], sync=True) == [2, 12, 5]
+
+
+def test_default_client_is_the_default_scheduler(c):
+    x = delayed(inc)(1)
+    assert x.compute() == 2
+    assert shoal.compute(x, delayed(inc)(x)) == (2, 3)
+    assert shoal.compute(x, scheduler=c) == (2,)
+    assert shoal.distributed.client.default_client_get({"a": (inc, 1)}, "a") == 2
+    if not hasattr(shoal.distributed, "default_client_get"):
+        pytest.skip("scheduler='distributed' needs the export in shoal/distributed/__init__.py")
+    assert shoal.compute(x, scheduler="distributed") == (2,)
+    assert shoal.compute(x, scheduler=c) == (2,)
+
+
+def test_persist_delayed(c, servers):
+    x = delayed(inc)(1)
+    y = delayed(add)(x, 10)
+    py = c.persist(y)
+    [f] = futures_of(py)
+    assert f.key == y.key
+    wait(f)
+    assert py.compute() == 12
+    assert delayed(inc)(py).compute() == 13
+    [px, py2] = shoal.persist(x, y)
+    assert futures_of(px)[0].key == x.key and py2.compute() == 12
+
+
+def test_futures_inside_delayed_arguments(c):
+    f = c.submit(inc, 1)
+    assert delayed(add)(f, 10).compute() == 12
+    assert delayed(sum)([f, f, 1]).compute() == 5
+
+
+def test_compute_bag_array_dataframe(c):
+    import shoal.bag as db
+
+    b = db.from_sequence(range(10), npartitions=3).map(inc).filter(lambda x: x % 2 == 0)
+    assert c.compute(b, sync=True) == [2, 4, 6, 8, 10]
+    assert b.sum().compute() == 30
+
+    np = pytest.importorskip("numpy")
+    import shoal.array as da
+
+    x = da.ones((20, 20), chunks=(5, 5))
+    assert float(c.compute(x.sum(), sync=True)) == 400.0
+    px = c.persist(x + 1)
+    assert float((px * 2).sum().compute()) == 2 * 2 * 400
+    assert isinstance(px.compute(), np.ndarray)
+
+    pd = pytest.importorskip("pandas")
+    import shoal.dataframe as dd
+
+    df = pd.DataFrame({"a": range(20), "b": [i % 3 for i in range(20)]})
+    ddf = dd.from_pandas(df, npartitions=4)
+    got = c.compute(ddf.groupby("b").a.sum(), sync=True)
+    pd.testing.assert_series_equal(got.sort_index(), df.groupby("b").a.sum())
+
+
+def test_optimize_graph_false(c):
+    x = delayed(inc)(1)
+    y = delayed(inc)(x)
+    assert c.compute(y, optimize_graph=False, sync=True) == 3
+    assert shoal.compute(y, optimize_graph=False) == (3,)
+
+
+# --- Dask's collections and Dask's compute --------------------------------------------------------
+
+
+def test_dask_collections_on_the_client(c):
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    x = da.arange(100, chunks=10)
+    assert int(c.compute(x.sum(), sync=True)) == 4950
+    dd = dask.delayed(inc)(1)
+    assert c.compute(dd, sync=True) == 2
+    assert shoal.compute(dd)[0] == 2
+    px = c.persist(x * 2)
+    assert int(c.compute(px.sum(), sync=True)) == 9900
+    assert int(shoal.compute(px.sum())[0]) == 9900
+
+
+def test_dask_compute_with_the_client_as_scheduler(c):
+    dask = pytest.importorskip("dask")
+    x = dask.delayed(inc)(1)
+    y = dask.delayed(add)(x, x)
+    assert dask.compute(y, scheduler=c.get) == (4,)
+    assert dask.compute(delayed(inc)(1), scheduler=c.get) == (2,)

@@ -1,0 +1,81 @@
+"""``Client()`` starting its own LocalCluster: worker processes, a restart, a clean close."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from operator import add
+
+import pytest
+
+from shoal.delayed import delayed
+from shoal.distributed.client import Client, FutureCancelledError
+
+pytest.importorskip("psutil")
+
+
+def inc(x):
+    return x + 1
+
+
+def test_client_starts_and_stops_a_local_cluster():
+    with Client(n_workers=2, threads_per_worker=1, dashboard_address=None) as c:
+        assert c.cluster is not None and c.scheduler_address == c.cluster.scheduler_address
+        assert re.fullmatch(r"<Client: 'tcp://127\.0\.0\.1:\d+' processes=2 threads=2, "
+                            r"memory=\d+\.\d\d [kMGT]iB>", repr(c)), repr(c)  # fmt: skip
+        assert c.submit(inc, 1).result(timeout=30) == 2
+        assert c.submit(lambda x: x * 3, 5).result() == 15  # a lambda travels by value
+        assert c.gather(c.map(add, range(5), range(5))) == [0, 2, 4, 6, 8]
+        assert delayed(inc)(10).compute() == 11
+        pids = c.run(_pid)
+        assert len(set(pids.values())) == 2 and _pid() not in pids.values()
+        assert "Workers" in c._repr_html_()
+    assert c.status == "closed" and c.cluster.status == "closed"
+
+
+def _pid():
+    import os
+
+    return os.getpid()
+
+
+def test_restart_cancels_futures_and_keeps_the_cluster_usable():
+    with Client(n_workers=1, threads_per_worker=1, dashboard_address=None) as c:
+        f = c.submit(inc, 1)
+        assert f.result(timeout=30) == 2
+        before = c.run(_pid)
+        c.restart()
+        assert f.status == "cancelled"
+        with pytest.raises(FutureCancelledError):
+            f.result()
+        assert c.run(_pid) != before
+        assert c.submit(inc, 1).result(timeout=30) == 2
+
+
+def test_threads_only_cluster():
+    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as c:
+        assert c.submit(inc, 41).result(timeout=30) == 42
+        assert "processes=1 threads=2" in repr(c)
+
+
+def test_client_of_an_existing_cluster_leaves_it_running():
+    from shoal.distributed.deploy.local import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:  # fmt: skip
+        with Client(cluster) as c:
+            assert c.submit(inc, 1).result(timeout=30) == 2
+        assert cluster.status == "running"
+        with Client(cluster.scheduler_address) as c2:
+            assert c2.submit(inc, 2).result(timeout=30) == 3
+
+
+def test_asynchronous_client_with_its_own_cluster():
+    async def main():
+        async with Client(asynchronous=True, processes=False, n_workers=1,
+                          dashboard_address=None) as c:  # fmt: skip
+            assert await c.submit(inc, 1) == 2
+            return c
+
+    c = asyncio.run(main())
+    assert c.status == "closed"
