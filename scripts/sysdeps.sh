@@ -2,11 +2,13 @@
 # Install the system programs shoal's tests use, when missing:
 #   dot (Debian package graphviz) for .visualize()
 #   ip (Debian package iproute2) for the network-namespace distributed test
+#   chromium for the dashboard's browser tests (driven by Playwright)
 # As root this uses apt-get; otherwise it prints the command to run.
 set -euo pipefail
 missing=()
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "sysdeps: installing ${missing[*]}"
