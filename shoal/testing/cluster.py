@@ -6,6 +6,9 @@
         ...                                            # (tcp:// by default, or inproc://)
     # on exit: every worker's and the scheduler's validate_state(), then close all
 
+    with sync_cluster(nworkers=2) as (s, workers):     # the same on the shared loop thread,
+        with Client(s.address) as c: ...               # for synchronous Client tests
+
     @gen_cluster(nworkers=2)                           # the same, as a plain test function
     async def test_x(s, a, b): ...
 
@@ -20,11 +23,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from contextlib import asynccontextmanager
+import time
+from contextlib import asynccontextmanager, contextmanager
 
 from shoal.testing.aio import run
 
-__all__ = ["cluster", "gen_cluster"]
+__all__ = ["cluster", "gen_cluster", "on_loop", "sync_cluster", "wait_until"]
 
 
 @asynccontextmanager
@@ -70,3 +74,39 @@ def gen_cluster(nworkers: int = 2, nthreads: int = 1, protocol: str = "tcp", tim
         return test
 
     return decorate
+
+
+@contextmanager
+def sync_cluster(nworkers: int = 2, nthreads: int = 1, **options):
+    """:func:`cluster` on the shared loop thread that synchronous Clients use."""
+    from shoal.distributed._loop import get_runner
+
+    runner = get_runner()
+    runner.acquire()
+    try:
+        cm = cluster(nworkers, nthreads, **options)
+        s, workers = runner.sync(cm.__aenter__)
+        try:
+            yield s, workers
+        finally:
+            runner.sync(cm.__aexit__, None, None, None)
+    finally:
+        runner.release()
+
+
+def on_loop(fn, *args):
+    """Run ``fn(*args)`` on the shared loop thread (server state is not thread-safe)."""
+    from shoal.distributed._loop import get_runner
+
+    async def call():
+        return fn(*args)
+
+    return get_runner().sync(call)
+
+
+def wait_until(predicate, timeout: float = 10) -> None:
+    """Poll ``predicate()`` on the loop thread until it is true; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not on_loop(predicate):
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)

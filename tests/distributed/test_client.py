@@ -12,7 +12,6 @@ import gc
 import os
 import threading
 import time
-from contextlib import contextmanager
 from operator import add
 
 import pytest
@@ -23,23 +22,7 @@ from shoal.distributed.client import (
     FIRST_COMPLETED, Client, Future, FutureCancelledError, as_completed, default_client,
     fire_and_forget, wait,
 )  # fmt: skip
-from shoal.testing.cluster import cluster
-
-
-@contextmanager
-def sync_cluster(nworkers=2, nthreads=1, **options):
-    """An in-process scheduler and workers on the shared loop thread."""
-    runner = get_runner()
-    runner.acquire()
-    try:
-        cm = cluster(nworkers, nthreads, **options)
-        s, workers = runner.sync(cm.__aenter__)
-        try:
-            yield s, workers
-        finally:
-            runner.sync(cm.__aexit__, None, None, None)
-    finally:
-        runner.release()
+from shoal.testing.cluster import on_loop, sync_cluster, wait_until
 
 
 @pytest.fixture
@@ -52,22 +35,6 @@ def servers():
 def c(servers):
     with Client(servers[0].address) as client:
         yield client
-
-
-def on_loop(fn, *args):
-    """Run ``fn(*args)`` on the servers' loop (their state is not thread-safe)."""
-
-    async def call():
-        return fn(*args)
-
-    return get_runner().sync(call)
-
-
-def wait_until(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not on_loop(predicate):
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def inc(x):

@@ -7,7 +7,6 @@ collections the Client must run.
 from __future__ import annotations
 
 import gc
-from contextlib import contextmanager
 from operator import add
 
 import pytest
@@ -19,23 +18,8 @@ from shoal.core.spec import Ref, Task
 from shoal.delayed import delayed
 from shoal.distributed._loop import get_runner
 from shoal.distributed.client import Client, Future, futures_of, wait
-from shoal.testing.cluster import cluster
+from shoal.testing.cluster import sync_cluster
 from shoal.testing.conformance import GetContract
-
-
-@contextmanager
-def sync_cluster(nworkers=2, nthreads=1, **options):
-    runner = get_runner()
-    runner.acquire()
-    try:
-        cm = cluster(nworkers, nthreads, **options)
-        s, workers = runner.sync(cm.__aenter__)
-        try:
-            yield s, workers
-        finally:
-            runner.sync(cm.__aexit__, None, None, None)
-    finally:
-        runner.release()
 
 
 @pytest.fixture
