@@ -511,3 +511,12 @@ def test_inproc_cluster():
         with Client(s.address) as client:
             assert client.gather(client.map(inc, range(5))) == [1, 2, 3, 4, 5]
             assert client.gather(client.scatter([1, 2])) == [1, 2]
+
+
+def test_futures_dropped_after_their_dependents_were_submitted(c):
+    """A tree built layer by layer: each layer's futures die right after the next
+    layer is submitted; the releases must reach the scheduler after those submits."""
+    layer = [c.submit(slow_inc, i, 0.005) for i in range(64)]
+    while len(layer) > 1:
+        layer = [c.submit(add, layer[i], layer[i + 1]) for i in range(0, len(layer), 2)]
+    assert layer[0].result(timeout=30) == sum(range(1, 65))

@@ -246,11 +246,11 @@ class Client:
         """Queue a stream message for the scheduler (from any thread, in order)."""
         if self.status != "running":
             raise RuntimeError(f"{self!r} is not running: cannot send {msg.get('op')!r}")
-        self._call_on_loop(self._send_now, msg)
+        self._call_on_loop(self._send_now, msg, self._keys.next_seq())
 
-    def _send_now(self, msg: dict) -> None:
-        if self._keys.releases:  # releases queued earlier go first, in stream order
-            self._flush_releases()
+    def _send_now(self, msg: dict, seq: int | None = None) -> None:
+        if self._keys.releases:  # futures dropped before this message was made go first
+            self._flush_releases(before=seq)
         self._conn.send(msg)
 
     # --- reference counting (see table.py) ---------------------------------------------
@@ -279,9 +279,10 @@ class Client:
         # a loop turn later, so that futures dropped together are released together
         self.loop.call_soon(self._flush_releases)
 
-    def _flush_releases(self) -> None:
-        self._release_scheduled = False
-        keys = self._keys.take_releases()
+    def _flush_releases(self, before: int | None = None) -> None:
+        if before is None:
+            self._release_scheduled = False
+        keys = self._keys.take_releases(before)
         if keys and self.status == "running":
             self._conn.send({"op": "client-releases-keys", "keys": keys, "client": self.id})
 

@@ -17,6 +17,7 @@ from shoal.distributed.client.futures import Future
 from shoal.distributed.client.naming import scatter_key
 from shoal.distributed.client.serialize import dumps_payload
 from shoal.distributed.client.waiting import futures_of, wait_states
+from shoal.local.remote_errors import unpack_exception
 
 __all__ = ["gather", "repack", "scatter_request", "scatter_results"]
 
@@ -46,8 +47,15 @@ async def gather(client, futures, errors: str = "raise"):
         want = [k for k, s in states.items() if s.status == "finished" and k not in data]
         if want:
             reply = await client.scheduler.gather(keys=want)
-            if reply.get("status") == "OK":
+            status = reply.get("status")
+            if status == "OK":
                 data.update(reply["data"])
+            elif status == "error":  # values that exist but cannot leave their workers
+                data.update(reply.get("data", {}))
+                for key, packed in reply["errors"].items():
+                    if errors == "raise":
+                        raise unpack_exception(packed, key)
+                    bad.add(key)
             else:  # a holder died: the scheduler recomputes, we wait again
                 for key in reply.get("keys", ()):
                     if key in states and states[key].status == "finished":

@@ -18,6 +18,7 @@ on the client's event loop.  Nothing here does I/O: the client sends what
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 
@@ -34,7 +35,13 @@ class KeyTable:
     def __init__(self):
         self.states: dict = {}
         self.lock = threading.RLock()
-        self.releases: list = []  # (key, the state it had) waiting to be sent
+        self.releases: list = []  # (seq, key, the state it had) waiting to be sent
+        self._seq = itertools.count()
+
+    def next_seq(self) -> int:
+        """A number ordering stream messages and releases as the user's code made them."""
+        with self.lock:
+            return next(self._seq)
 
     # --- references (any thread) ---------------------------------------------------------
 
@@ -71,20 +78,24 @@ class KeyTable:
             if state.refs > 0 or self.states.get(key) is not state:
                 return False  # still used, or a state already dropped (cancel, restart)
             del self.states[key]
-            self.releases.append((key, state))
+            self.releases.append((next(self._seq), key, state))
             return True
 
-    def take_releases(self) -> list:
-        """The keys to release now.
+    def take_releases(self, before: int | None = None) -> list:
+        """The keys to release now: those dropped before message ``before`` was made.
 
         A key used again since its last Future died keeps its result, unless
         that result was an error or a cancellation: then it is released, and
         the update-graph sent after the release computes it afresh.
         """
         with self.lock:
-            pending, self.releases = self.releases, []
+            if before is None:
+                pending, self.releases = self.releases, []
+            else:
+                pending = [r for r in self.releases if r[0] < before]
+                self.releases = [r for r in self.releases if r[0] >= before]
             states = self.states
-            return [k for k, old in pending
+            return [k for _, k, old in pending
                     if k not in states or old.status in ("error", "cancelled")]  # fmt: skip
 
     def pop(self, keys) -> list:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 import threading
@@ -306,7 +307,7 @@ class Worker:
         # name the task that raised (a fused node knows its inner key): the client
         # may be waiting on a dependent of it
         add_note(exc, getattr(exc, "_shoal_key", key), stage)
-        packed = pack_exception(exc, stage)
+        packed = _clip(pack_exception(exc, stage))
         self.handle(m.ExecuteFailure(
             key=key, run_id=run_id, exception=packed, traceback=None,
             exception_text=f"{packed[1]}: {packed[2]}", traceback_text=packed[3],
@@ -444,6 +445,37 @@ class Worker:
         return f"<Worker {self.address!r} {self.status} threads={self.nthreads}>"
 
 
+#: Longest exception message sent on; beyond it the text is clipped (and the
+#: exception rebuilt with the clipped text when its type allows, else sent as text).
+MAX_ERROR_LENGTH = 10_000
+
+
+def _clip(packed: tuple) -> tuple:
+    """``packed`` (see ``pack_exception``) with its message cut to :data:`MAX_ERROR_LENGTH`."""
+    blob, type_name, message, tb, stage = packed
+    if len(message) <= MAX_ERROR_LENGTH:
+        return packed
+    half = MAX_ERROR_LENGTH // 2
+    cut = len(message) - 2 * half
+    message = f"{message[:half]}\n... ({cut:,} characters clipped) ...\n{message[-half:]}"
+    rebuilt = _same_type(blob, message)
+    blob = pack_exception(rebuilt, stage)[0] if rebuilt is not None else None
+    return blob, type_name, message, tb, stage
+
+
+def _same_type(blob, message: str):
+    """The pickled exception rebuilt with ``message``, or None when its type does not allow it."""
+    if blob is None:
+        return None
+    try:
+        original = pickle.loads(blob)
+        exc = type(original)(message)
+        exc.__dict__.update(getattr(original, "__dict__", {}))
+        return exc
+    except Exception:
+        return None
+
+
 class _TaskFailed(Exception):
     def __init__(self, exc, start, stop, thread):
         super().__init__(exc)
@@ -506,4 +538,5 @@ def _data_store(directory: str, memory_limit):
         from shoal.distributed.worker.spill import SpillBuffer
     except ImportError:  # built alongside; a plain dict until it exists
         return {}
-    return SpillBuffer(os.path.join(directory, "spill"))
+    max_spill = config.get("distributed.worker.memory.max-spill")
+    return SpillBuffer(os.path.join(directory, "spill"), max_spill=max_spill or None)

@@ -1,0 +1,348 @@
+"""The distributed fault scenarios of ``anchors/reliability.md`` §2, by number.
+
+Each test: the fault, the exact outcome, then a follow-up task that works.
+Scenarios covered elsewhere are named here so the list stays complete:
+
+- 24 (retries): ``test_client.py::test_retries_and_retry``;
+- 28 (garbage on the port, raw bytes): ``test_servers.py::test_garbage_on_the_scheduler_port_leaves_it_serving``
+  and ``tests/test_distributed_comm.py``; the message-level cases are below;
+- 29 (TLS, server level): ``test_servers.py::test_tls_cluster_computes_and_refuses_plain_tcp``;
+  with nannies and a Client below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from shoal import config
+from shoal.distributed import Client, KilledWorker, LocalCluster
+from shoal.distributed.client import FutureCancelledError
+from shoal.testing.cluster import on_loop, sync_cluster, wait_until
+
+
+def inc(x):
+    return x + 1
+
+
+def div(x, y):
+    return x / y
+
+
+@pytest.fixture
+def servers():
+    with sync_cluster(nworkers=2) as sw:
+        yield sw
+
+
+@pytest.fixture
+def c(servers):
+    with Client(servers[0].address) as client:
+        yield client
+
+
+# --- 7. a task raises on the cluster --------------------------------------------------
+
+
+class Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("not today")
+
+
+def raise_unpicklable():
+    raise Unpicklable("a message that must still arrive")
+
+
+def raise_long():
+    raise ValueError("x" * 100_000)
+
+
+def test_07_task_raises(c):
+    bad = c.submit(div, 1, 0)
+    after = c.submit(inc, bad)
+    with pytest.raises(ZeroDivisionError) as info:
+        bad.result()
+    assert "x / y" in str(info.value.__cause__)  # the user's own line, from the worker
+    with pytest.raises(ZeroDivisionError):
+        c.gather(bad)
+    with pytest.raises(ZeroDivisionError):
+        after.result()  # dependents raise the same
+    assert isinstance(bad.exception(), ZeroDivisionError)
+    with pytest.raises(ValueError) as info:
+        c.submit(raise_long).result()
+    assert len(str(info.value)) < 20_000 and "clipped" in str(info.value)
+    with pytest.raises(Exception, match="a message that must still arrive") as info:
+        c.submit(raise_unpicklable).result()
+    assert "Unpicklable" in str(info.value)
+    assert c.submit(div, 10, 2).result() == 5
+
+
+# --- 8. an argument that cannot be pickled at submit -----------------------------------
+
+
+class NoGetState:
+    def __getstate__(self):
+        raise RuntimeError("refuses to be pickled")
+
+
+def test_08_unserializable_argument_fails_at_submit(c, servers):
+    s = servers[0]
+    before = on_loop(lambda: len(s.state.tasks))
+    with pytest.raises(Exception, match="(?i)pickl|serializ") as info:
+        c.submit(inc, NoGetState())
+    assert "refuses to be pickled" in repr(info.value) + repr(info.value.__cause__)
+    assert on_loop(lambda: len(s.state.tasks)) == before
+    assert c.gather(c.map(inc, range(10))) == list(range(1, 11))
+
+
+# --- 9. an argument or function that cannot be unpickled on the worker -----------------
+
+
+class NoSetState:
+    def __init__(self):
+        self.payload = 1  # a non-empty state: unpickling calls __setstate__
+
+    def __setstate__(self, state):
+        raise RuntimeError("cannot be rebuilt here")
+
+
+def test_09_undeserializable_on_the_worker(c, servers):
+    f = c.submit(lambda x: 1, NoSetState(), pure=False)
+    with pytest.raises(RuntimeError, match="cannot be rebuilt here"):
+        f.result()
+    assert all(w.status == "running" for w in servers[1])
+    assert c.submit(inc, 1).result() == 2
+
+
+# --- 10. a result that cannot leave its worker ------------------------------------------
+
+
+class BadResult:
+    def __reduce__(self):
+        raise TypeError("this result cannot be pickled")
+
+    def __sizeof__(self):
+        return 10**12  # reports a huge size: would be first to spill
+
+
+def test_10_result_that_cannot_leave_the_worker(c, servers):
+    f = c.submit(BadResult, pure=False)
+    with pytest.raises(Exception, match=f"failed to pickle the result of '{f.key}'"):
+        f.result()
+    assert all(w.status == "running" for w in servers[1])
+    assert c.submit(inc, 41).result() == 42
+
+
+# --- 11. a worker dies after computing ------------------------------------------------
+
+
+def test_11_worker_dies_after_computing(c, servers):
+    s, (a, b) = servers
+    futures = c.map(inc, range(10))
+    assert c.gather(futures) == list(range(1, 11))
+    victim = a if on_loop(lambda: len(a.data)) else b
+
+    async def crash():
+        victim.stream.abort()  # no goodbye: the scheduler sees a lost connection
+        await victim.close(report=False)
+
+    from shoal.distributed._loop import get_runner
+
+    get_runner().sync(crash)
+    assert c.gather(futures) == list(range(1, 11))  # recomputed where lost
+    assert c.submit(sum, futures).result() == sum(range(1, 11))
+
+
+# --- 12 and 13 run on worker processes (nannies) ----------------------------------------
+
+
+def slow_add(x, y, delay=0.02):
+    time.sleep(delay)
+    return x + y
+
+
+def slow_leaf(i, delay=0.02):
+    time.sleep(delay)
+    return i
+
+
+def test_12_worker_hard_exits_mid_computation_twice():
+    with LocalCluster(n_workers=3, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster) as c:  # fmt: skip
+        layer = [c.submit(slow_leaf, i) for i in range(256)]
+        while len(layer) > 1:
+            layer = [c.submit(slow_add, layer[i], layer[i + 1]) for i in range(0, len(layer), 2)]
+        (total,) = layer
+        for _ in range(2):
+            time.sleep(0.4)
+            pids = c.run(os.getpid)
+            victim = sorted(pids)[0]
+            os.kill(pids[victim], signal.SIGKILL)
+        assert total.result(timeout=60) == sum(range(256))
+        assert c.submit(inc, 1).result() == 2
+
+
+def exit_now():
+    os._exit(0)
+
+
+@pytest.mark.parametrize("allowed_failures", [0, 1])
+def test_13_poison_task_fails_with_killed_worker(allowed_failures):
+    with config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+        with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+                Client(cluster) as c:  # fmt: skip
+            f = c.submit(exit_now, key="poison-1")
+            with pytest.raises(KilledWorker) as info:
+                f.result(timeout=60)
+            assert info.value.key == "poison-1"
+            assert info.value.last_worker.startswith("tcp://")
+            assert f"{allowed_failures + 1} workers" in str(info.value)
+            c.wait_for_workers(2, timeout=30)
+            assert c.submit(inc, 1).result() == 2
+
+
+# --- 16. spill to disk ----------------------------------------------------------------
+
+
+def make_bytes(i):
+    return bytes([i]) * 500
+
+
+def test_16_spill_to_disk_keeps_results_gettable():
+    thresholds = {"distributed.worker.memory.target": 0.5, "distributed.worker.memory.spill": False,
+                  "distributed.worker.memory.pause": False,
+                  "distributed.worker.memory.terminate": False,
+                  "distributed.worker.memory.max-spill": 1200}  # fmt: skip
+    with config.set(thresholds), \
+            sync_cluster(nworkers=1, worker_options={"memory_limit": 2000}) as (s, (w,)), \
+            Client(s.address) as c:  # fmt: skip
+        futures = [c.submit(make_bytes, i) for i in range(3)]
+        c.gather(futures)
+        wait_until(lambda: len(w.data.slow) == 2)  # down to the target: two of three on disk
+        assert c.gather(futures) == [make_bytes(i) for i in range(3)]
+        big = c.submit(bytes, 5000)  # larger than max-spill: stays in memory
+        big.result()
+        wait_until(lambda: big.key in w.data)
+        time.sleep(0.3)
+        assert big.key not in w.data.slow
+        assert w.data.spilled_disk_bytes <= 1200
+
+
+# --- 19. a client killed mid-computation -------------------------------------------------
+
+CHILD = """
+import sys, time
+from shoal.distributed import Client
+
+def slow(x):
+    time.sleep(0.2)
+    return x
+
+c = Client(sys.argv[1])
+mine = c.map(slow, range(40), key=[f"child-{i}" for i in range(40)])
+shared = c.submit(slow, 1, key="shared-1")
+print("submitted", flush=True)
+time.sleep(60)
+"""
+
+
+def slow(x):
+    time.sleep(0.2)
+    return x
+
+
+def test_19_client_killed_mid_computation(c, servers, tmp_path):
+    s = servers[0]
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    shared = c.submit(slow, 1, key="shared-1")
+    child = subprocess.Popen([sys.executable, str(script), s.address], stdout=subprocess.PIPE,
+                             text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})  # fmt: skip
+    try:
+        assert child.stdout.readline().strip() == "submitted"
+        wait_until(lambda: any(str(k).startswith("child-") for k in s.state.tasks))
+        child.send_signal(signal.SIGTERM)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+    wait_until(lambda: not any(str(k).startswith("child-") for k in s.state.tasks), timeout=20)
+    wait_until(lambda: len(s.state.clients) == 1)
+    assert shared.result() == 1  # the other client's future with the same key is untouched
+
+
+# --- 22. lost dependencies -------------------------------------------------------------
+
+
+def test_22_cancelled_dependency_is_reported_as_lost(c, servers):
+    s = servers[0]
+    x = c.submit(slow, 1, key="x-lost")
+    x.cancel()
+    with pytest.raises(FutureCancelledError, match="(?i)lost dependencies|cancel"):
+        c.submit(inc, x).result(timeout=10)
+    with pytest.raises(FutureCancelledError):
+        c.submit(lambda d: d, {"k": x}).result(timeout=10)
+    wait_until(lambda: "x-lost" not in s.state.tasks)
+    assert c.submit(inc, 1).result() == 2
+
+
+# --- 28. malformed messages on the scheduler port ---------------------------------------
+
+
+def test_28_malformed_messages_leave_the_scheduler_serving(c, servers):
+    from shoal.distributed.comm import connect
+    from shoal.distributed.rpc import UnknownOpError, rpc
+
+    s = servers[0]
+
+    async def probe():
+        comm = await connect(s.address)
+        try:
+            for bad in (["not", "a", "dict"], {"no-op": 1}, {"op": 12}):
+                await comm.write(bad)
+                reply = await comm.read()
+                assert reply["status"] == "error", reply
+        finally:
+            await comm.close()
+        async with rpc(s.address) as r:
+            with pytest.raises(UnknownOpError, match="unknown op 'nope'"):
+                await r.nope()
+
+    from shoal.distributed._loop import get_runner
+
+    get_runner().sync(probe)
+    assert c.submit(inc, 1).result() == 2
+
+
+# --- 29. a TLS cluster with nannies and a client ---------------------------------------
+
+
+def test_29_tls_cluster_with_nannies_and_client():
+    from shoal.distributed.security import Security
+
+    sec = Security.temporary()
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, security=sec,
+                          dashboard_address=None) as cluster, \
+                Client(cluster, security=sec) as c:  # fmt: skip
+            assert cluster.scheduler_address.startswith("tls://")
+            [data] = c.scatter([list(range(100))])
+            workers = list(c.scheduler_info()["workers"])
+            x = c.submit(sum, data, workers=[workers[0]])
+            y = c.submit(inc, x, workers=[workers[1]])  # a worker-to-worker transfer over TLS
+            assert y.result() == sum(range(100)) + 1
+            with pytest.raises(Exception, match="(?i)tls|encrypt|certificate|ssl"):
+                Client(cluster.scheduler_address, timeout=2)  # no certificate
+            plain = cluster.scheduler_address.replace("tls://", "tcp://")
+            with pytest.raises(Exception):
+                Client(plain, timeout=2)
+    finally:
+        sec.close()
