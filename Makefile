@@ -25,7 +25,7 @@ demo: venv
 	$(BIN)/python examples/demo.py
 
 bench: venv
-	for suite in core bag dataframe array; do \
+	for suite in core bag dataframe array distributed; do \
 		$(BIN)/python -m benchmarks.run --suite $$suite --markdown docs/benchmarks.md || exit 1; \
 	done
 

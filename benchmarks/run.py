@@ -6,7 +6,8 @@
     --repeat N         repeats per case (default 5; slow cases cap it, see workloads)
     --only NAME        run only these workloads (comma-separated or repeated):
                        many-objects, sum-of-incs, tree-reduction,
-                       graph-construction, import
+                       graph-construction, import (core suite; see SUITES for the others)
+    --suite NAME       core (default), bag, dataframe, array, distributed
     --json PATH        write the figures and every raw sample as JSON
     --markdown PATH    write the table between the results markers of PATH
                        (docs/benchmarks.md), keeping the text around them
@@ -35,8 +36,9 @@ SUITES = {
     "bag": ("bag-letters", "bag-json"),
     "dataframe": ("flights", "flights-memory"),
     "array": ("array-mean", "array-sum-transpose", "array-matmul"),
+    "distributed": ("map-gather", "delayed-graph", "round-trip", "tree-reduction", "client-start"),
 }
-WORKLOADS = tuple(w for names in SUITES.values() for w in names)
+WORKLOADS = tuple(dict.fromkeys(w for names in SUITES.values() for w in names))
 
 
 def markers(suite: str) -> tuple[str, str]:
@@ -57,6 +59,10 @@ def suite_cases(suite: str, quick: bool) -> list:
         from benchmarks.dataframe_workloads import make_dataframe_cases
 
         return make_dataframe_cases(quick)
+    if suite == "distributed":
+        from benchmarks.distributed_workloads import make_distributed_cases
+
+        return make_distributed_cases(quick)
     from benchmarks.array_workloads import make_array_cases
 
     return make_array_cases(quick)
@@ -70,7 +76,8 @@ def parse_args(argv=None):
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help=f"workloads to run, comma-separated: {', '.join(WORKLOADS)}")
     p.add_argument("--suite", default="core", choices=sorted(SUITES),
-                   help="which workloads: core (delayed + schedulers + import), bag, dataframe, array")
+                   help="which workloads: core (delayed + schedulers + import), bag, dataframe, array, "
+                        "distributed (shoal.distributed vs dask.distributed clients)")
     p.add_argument("--json", metavar="PATH", help="write results as JSON")
     p.add_argument("--markdown", metavar="PATH", help="write the table into this markdown file")
     args = p.parse_args(argv)
@@ -135,6 +142,8 @@ def fmt_value(seconds: float, unit: str) -> str:
         return f"{seconds * 1e6:.1f} us/task"
     if unit == "ms":
         return f"{seconds * 1e3:.1f} ms"
+    if unit == "tasks/s":  # seconds per task, shown with its inverse
+        return f"{seconds * 1e6:.0f} us/task ({1 / seconds:,.0f} tasks/s)"
     if unit == "MB":
         return f"{seconds:.0f} MB"
     if unit == "x":

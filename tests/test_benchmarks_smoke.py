@@ -45,3 +45,29 @@ def test_markdown_keeps_text_outside_markers(tmp_path):
     write_markdown(str(path), f"{START}\nnew table\n{END}")
     text = path.read_text()
     assert text == f"intro\n\n{START}\nnew table\n{END}\n\nreading\n"
+
+
+def test_distributed_suite_quick_smoke(tmp_path):
+    """``--suite distributed``: both clients start, run map + gather, close; shoal must not fail."""
+    pytest.importorskip("distributed")
+    out_md = tmp_path / "bench.md"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--suite", "distributed", "--quick",
+         "--repeat", "1", "--only", "map-gather,client-start", "--markdown", str(out_md)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("workload"))
+    table = lines[header + 2:lines.index("", header)]
+    assert any(line.startswith("client.map(inc, range(1,000))") for line in table)
+    assert sum("fresh process" in line for line in table) == 5
+    # a shoal (or Dask) failure shows as "failed" cells and "failed: ..." lines
+    failures = [line for line in lines if line.startswith("failed:") or " failed " in line]
+    assert not failures, "\n".join(failures) + "\n" + proc.stderr[-3000:]
+    assert not [line for line in table if ": n/a" in line]  # every target row has both figures
+    md = out_md.read_text()
+    assert "<!-- results-distributed:start -->" in md and "<!-- results-distributed:end -->" in md
+    assert "| client.map(inc" in md
