@@ -1,0 +1,276 @@
+"""Plain HTTP routes beside the Bokeh pages: redirects, health, metrics, JSON, /info.
+
+::
+
+    /                       -> redirect to status (relative Location: works under any prefix)
+    /health                 "ok"
+    /metrics                Prometheus text exposition (prometheus_text(state))
+    /panes.json             {pane title: "/individual-<name>"}
+    /individual-plots.json  {"Individual Task Stream": "/individual-task-stream", ...} (Dask's form)
+    /info                   -> info/main/workers.html
+    /info/main/workers.html workers (and removed ones), computations, scheduler identity
+    /info/worker/<addr>.html one worker: metrics, memory history
+    /info/task/<key>.html   one key: what the dashboard saw, and its story from info_source
+
+Pages are small server-rendered HTML with relative links; values are escaped.
+``info_source`` (optional, set on the state by the feed) is any object with
+``story(key)`` and ``identity()``, plain or ``async``; its answers are shown as
+they come, and a failure or a 5 s timeout is shown as text, never a 500.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import html
+import inspect
+import json
+import time
+from urllib.parse import quote, unquote
+
+from tornado.web import RequestHandler
+
+from shoal.core.keys import key_str
+from shoal.dashboard.pages import individual_plots, pane_routes
+from shoal.dashboard.panes.style import format_bytes, format_seconds
+from shoal.dashboard.state import iter_startstops
+
+__all__ = ["prometheus_text", "routes"]
+
+
+class _Base(RequestHandler):
+    def initialize(self, state):
+        self.state = state
+
+    def html_page(self, title: str, body: str, depth: int) -> None:
+        up = "../" * depth
+        nav = " | ".join(f'<a href="{up}{link}">{label}</a>' for label, link in (
+            ("Status", "status"), ("Workers", "workers"), ("Info", "info/main/workers.html")))
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.write(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>shoal: "
+                   f"{html.escape(title)}</title><style>body{{font-family:system-ui,sans-serif;"
+                   f"margin:1em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;"
+                   f"padding:2px 8px;text-align:left}}</style></head><body><nav>{nav}</nav>"
+                   f"<h1>{html.escape(title)}</h1>{body}</body></html>")  # fmt: skip
+
+
+def _relative_redirect(handler: RequestHandler, target: str) -> None:
+    """Redirect to *target* inside the requested path ("/a" or "/a/" -> "/a/target"),
+    with a relative Location, so it works behind a proxy that strips a prefix."""
+    path = handler.request.path
+    last = path.rstrip("/").rsplit("/", 1)[-1] if not path.endswith("/") else ""
+    handler.redirect(f"{last}/{target}" if last else target)
+
+
+class RootHandler(_Base):
+    def get(self):
+        _relative_redirect(self, "status")
+
+
+class InfoRoot(_Base):
+    def get(self):
+        _relative_redirect(self, "main/workers.html")
+
+
+class Health(_Base):
+    def get(self):
+        self.set_header("Content-Type", "text/plain")
+        self.write("ok")
+
+
+class Metrics(_Base):
+    def get(self):
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.write(prometheus_text(self.state))
+
+
+class Json(_Base):
+    def initialize(self, state, make):
+        self.state, self.make = state, make
+
+    def get(self):
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Access-Control-Allow-Origin", "*")  # the lab extension reads it
+        self.write(json.dumps(self.make()))
+
+
+def _table(header, rows) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _e(value) -> str:
+    return html.escape(str(value))
+
+
+async def _ask(source, method, *args, timeout=5.0):
+    """Call ``source.method(*args)`` (sync or async); ``(ok, value or error text)``."""
+    fn = getattr(source, method, None) if source is not None else None
+    if fn is None:
+        return False, "not available (the dashboard has no connection to a scheduler)"
+    try:
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            result = await asyncio.wait_for(result, timeout)
+        return True, result
+    except Exception as exc:  # shown on the page, never a 500
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+class WorkersPage(_Base):
+    async def get(self):
+        workers = self.state.workers()
+        rows = [(f'<a href="../worker/{quote(w["address"], safe="")}.html">{_e(w["address"])}</a>',
+                 _e(w["name"]), w["nthreads"], f"{w['cpu']:.0f} %",
+                 _e(format_bytes(w["managed"] + w["unmanaged"])),
+                 _e(format_bytes(w["memory_limit"])), _e(format_bytes(w["spilled"])),
+                 w["processing"])
+                for w in sorted(workers, key=lambda w: w["address"])]  # fmt: skip
+        body = "<h2>Workers</h2>" + _table(
+            ("address", "name", "threads", "CPU", "memory", "limit", "spilled", "tasks"), rows)
+        removed = self.state.removed_workers()
+        if removed:
+            body += "<h2>Removed workers</h2>" + _table(("address", "reason", "time"), [
+                (_e(r["address"]), _e(r["reason"]), _e(time.ctime(r["time"]))) for r in removed])
+        comps = self.state.computations()
+        body += "<h2>Computations</h2>" + _table(
+            ("run", "scheduler", "tasks", "status", "duration"),
+            [(_e(c["run_id"]), _e(c["scheduler"]), c["ntasks"], _e(c["status"]),
+              _e(format_seconds((c["stop"] or time.time()) - c["start"])))
+             for c in reversed(comps)])  # fmt: skip
+        ok, ident = await _ask(self.state.info_source, "identity", timeout=2.0)
+        if ok:
+            text = json.dumps(ident, indent=1, default=str)
+            body += f"<h2>Scheduler</h2><pre>{_e(text)}</pre>"
+        self.html_page("Workers", body, depth=2)
+
+
+class WorkerPage(_Base):
+    def get(self, address):
+        workers = {w["address"]: w for w in self.state.workers()}
+        if address not in workers and "%" in address:
+            # Bokeh's OpenURL runs encodeURI over the already-escaped link
+            address = unquote(address)
+        w = workers.get(address)
+        if w is None:
+            self.set_status(404)
+            self.html_page(f"Worker {address}", "<p>No such worker (it may have left).</p>", 2)
+            return
+        rows = [(_e(k), _e(format_bytes(v) if k in ("managed", "unmanaged", "spilled",
+                                                   "memory_limit") else v))
+                for k, v in w.items()]  # fmt: skip
+        series = self.state.worker_series().get(address, [])[-20:]
+        history = _table(("time", "managed", "unmanaged", "spilled", "CPU %"), [
+            (_e(time.strftime("%H:%M:%S", time.localtime(t))), _e(format_bytes(m)),
+             _e(format_bytes(u)), _e(format_bytes(s)), f"{c:.0f}")
+            for t, m, u, s, c in reversed(series)])  # fmt: skip
+        self.html_page(f"Worker {address}", _table(("field", "value"), rows) +
+                       "<h2>Recent metrics</h2>" + history, depth=2)  # fmt: skip
+
+
+def parse_key(text: str):
+    """A key from its text form: ``"('x', 1)"`` -> ``('x', 1)``; other text as is."""
+    if text.startswith("(") and text.endswith(")"):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+        if isinstance(value, tuple):
+            return value
+    return text
+
+
+class TaskPage(_Base):
+    async def get(self, text):
+        key = parse_key(text)
+        info = self.state.key_info(key)
+        now = [(_e(k), _e(v)) for k, v in info.items()] if info else []
+        body = "<h2>Now</h2>" + (_table(("field", "value"), now) if info
+                                 else "<p>Not followed by the dashboard now.</p>")  # fmt: skip
+        _, records = self.state.tasks.since(0)
+        mine = [r for r in records if r.key == key][-50:]
+        body += "<h2>Task stream records</h2>" + _table(
+            ("from", "to", "worker", "startstops", "exception"),
+            [(_e(r.start), _e(r.finish), _e(r.worker), _e(", ".join(
+                f"{a} {format_seconds(e - b)}" for a, b, e in _triples(r.startstops))),
+              _e(r.exception)) for r in mine])  # fmt: skip
+        ok, story = await _ask(self.state.info_source, "story", key)
+        if ok:
+            rows = [[_e(c) for c in (e.values() if isinstance(e, dict) else
+                                     e if isinstance(e, (list, tuple)) else (e,))]
+                    for e in story or ()]  # fmt: skip
+            width = max(map(len, rows), default=1)
+            body += "<h2>Story (scheduler)</h2>" + _table(("",) * width, rows)
+        else:
+            body += f"<h2>Story (scheduler)</h2><p>{_e(story)}</p>"
+        self.html_page(f"Task {key_str(key)}", body, depth=2)
+
+
+def _triples(startstops):
+    return list(iter_startstops(startstops))
+
+
+# --- Prometheus ----------------------------------------------------------------------
+
+
+def _label(value) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus_text(state) -> str:
+    """The state as Prometheus text exposition format 0.0.4 (namespace ``shoal``)."""
+    lines = []
+
+    def metric(name, kind, help_text, samples):
+        lines.append(f"# HELP shoal_{name} {help_text}")
+        lines.append(f"# TYPE shoal_{name} {kind}")
+        for labels, value in samples:
+            text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+            lines.append(f"shoal_{name}{{{text}}} {value}" if text else f"shoal_{name} {value}")
+
+    counts = state.task_counts()
+    metric("tasks", "gauge", "Tasks of the kept computations, by state (new: not started).",
+           [({"state": s}, n) for s, n in sorted(counts.items())])
+    workers = state.workers()
+    metric("workers", "gauge", "Workers connected.", [({}, len(workers))])
+    metric("threads", "gauge", "Worker threads.", [({}, sum(w["nthreads"] for w in workers))])
+    total = {f: sum(w[f] for w in workers) for f in ("managed", "unmanaged", "spilled")}
+    metric("memory_bytes", "gauge", "Cluster memory by type.",
+           [({"type": t}, v) for t, v in total.items()])
+    metric("memory_limit_bytes", "gauge", "Sum of the workers' memory limits.",
+           [({}, sum(w["memory_limit"] for w in workers))])
+    metric("worker_memory_bytes", "gauge", "Worker memory by type.",
+           [({"worker": w["address"], "type": t}, w[t]) for w in workers for t in total])
+    metric("worker_processing_tasks", "gauge", "Tasks assigned to each worker.",
+           [({"worker": w["address"]}, w["processing"]) for w in workers])
+    metric("worker_cpu_percent", "gauge", "CPU use of each worker process.",
+           [({"worker": w["address"]}, w["cpu"]) for w in workers])
+    metric("task_records_total", "counter", "Task records with timings received.",
+           [({}, state.tasks.count)])
+    metric("compute_seconds_total", "counter", "Compute time by task prefix.",
+           [({"prefix": p}, s) for p, (s, _) in sorted(state.compute_time().items())])
+    metric("erred_tasks_total", "counter", "Tasks that raised, as counted in the exceptions table.",
+           [({}, sum(r["count"] for r in state.exceptions()))])
+    status = {}
+    for c in state.computations():
+        status[c["status"]] = status.get(c["status"], 0) + 1
+    metric("computations", "gauge", "Kept computations by status.",
+           [({"status": s}, n) for s, n in sorted(status.items())])
+    return "\n".join(lines) + "\n"
+
+
+def routes(state) -> list:
+    """Tornado ``(pattern, handler, kwargs)`` for the plain HTTP routes."""
+    s = {"state": state}
+    return [
+        (r"/?", RootHandler, s),
+        (r"/health", Health, s),
+        (r"/metrics", Metrics, s),
+        (r"/panes\.json", Json, {"state": state, "make": pane_routes}),
+        (r"/individual-plots\.json", Json, {"state": state, "make": individual_plots}),
+        (r"/info/?", InfoRoot, s),
+        (r"/info/main/workers\.html", WorkersPage, s),
+        (r"/info/worker/(.+)\.html", WorkerPage, s),
+        (r"/info/task/(.+)\.html", TaskPage, s),
+    ]

@@ -1,0 +1,177 @@
+"""Bokeh pages: which panes each route shows, how they are laid out and refreshed.
+
+::
+
+    route -> Application(FunctionHandler(make_doc)) -> per browser session:
+        make_doc(doc): panes = [Pane(state, ...)]; doc.add_root(layout);
+                       doc.add_periodic_callback(update all panes, interval)
+
+Every session builds its own panes (Bokeh models belong to one document) over
+the one shared :class:`~shoal.dashboard.state.DashboardState`; a pane's
+``update()`` is a no-op while nothing new was ingested, so idle sessions cost
+a few attribute reads per tick.  ``/status`` refreshes every 100 ms; the full
+pages carry a navigation bar of *relative* links, so they work at any URL
+prefix (Jupyter's ``/proxy/8787/``); ``/individual-*`` pages show one pane and
+no bar, for iframes.
+"""
+
+from __future__ import annotations
+
+from bokeh.application import Application
+from bokeh.application.handlers.function import FunctionHandler
+from bokeh.core.templates import get_env
+from bokeh.layouts import column, row
+from bokeh.models import TabPanel, Tabs
+
+from shoal.dashboard.panes import PANES, individual_route
+from shoal.dashboard.panes.graph import Graph
+from shoal.dashboard.panes.memory import ClusterMemory, WorkersMemory
+from shoal.dashboard.panes.profile import Profile
+from shoal.dashboard.panes.stream import TaskStream
+from shoal.dashboard.panes.system import System
+from shoal.dashboard.panes.tasks import Progress
+from shoal.dashboard.panes.workers import Cpu, NProcessing, Occupancy, WorkerTable
+
+__all__ = ["NAV", "PAGES", "applications", "individual_plots", "pane_routes"]
+
+# navigation bar: (label, relative link); "info" is a plain HTML page
+NAV = (("Status", "status"), ("Workers", "workers"), ("Tasks", "tasks"), ("System", "system"),
+       ("Profile", "profile"), ("Graph", "graph"), ("Info", "info/main/workers.html"))  # fmt: skip
+
+_TEMPLATE = """\
+{% extends "file.html.jinja" %}
+{% block preamble %}
+<style>
+  body { font-family: system-ui, sans-serif; }
+  .shoal-nav { height: 34px; display: flex; align-items: center; gap: 4px;
+               background: #2b3a42; padding: 0 8px; }
+  .shoal-nav a { color: #eee; text-decoration: none; padding: 6px 10px; font-size: 14px; }
+  .shoal-nav a.active { background: #4a6170; border-radius: 4px; }
+  .shoal-nav .brand { color: #fff; font-weight: bold; margin-right: 12px; }
+  .shoal-main { height: calc(100% - 34px); }
+</style>
+{% endblock %}
+{% block contents %}
+<nav class="shoal-nav"><span class="brand">shoal</span>
+{% for label, link in nav %}
+<a href="{{ link }}"{% if link == active %} class="active"{% endif %}>{{ label }}</a>
+{% endfor %}</nav>
+<div class="shoal-main">{{ super() }}</div>
+{% endblock %}
+"""
+_page_template = None
+
+
+def page_template():
+    global _page_template
+    if _page_template is None:
+        _page_template = get_env().from_string(_TEMPLATE)
+    return _page_template
+
+
+def _finish(doc, panes, layout, interval: int, title: str, active=None) -> None:
+    doc.title = f"shoal: {title}"
+    doc.add_root(layout)
+    if active is not None:
+        doc.template = page_template()
+        doc.template_variables.update(nav=NAV, active=active)
+
+    def tick():
+        for pane in panes:
+            pane.update()
+
+    tick()
+    doc.add_periodic_callback(tick, interval)
+
+
+def status_doc(state, doc) -> None:
+    cluster, workers = ClusterMemory(state, height=110), WorkersMemory(state, height=260)
+    nprocessing, cpu, occupancy = (NProcessing(state, height=260), Cpu(state, height=260),
+                                   Occupancy(state, height=260))  # fmt: skip
+    stream = TaskStream(state, n_rectangles=1000, clear_interval=5.0, height=330)
+    progress = Progress(state, height=330)
+    tabs = Tabs(tabs=[TabPanel(child=nprocessing.root, title="Processing"),
+                      TabPanel(child=cpu.root, title="CPU"),
+                      TabPanel(child=occupancy.root, title="Occupancy")],
+                sizing_mode="stretch_width")  # fmt: skip
+    left = column(cluster.root, workers.root, tabs, sizing_mode="stretch_width")
+    right = column(stream.root, progress.root, sizing_mode="stretch_width")
+    layout = row(left, right, sizing_mode="stretch_width")
+    panes = [cluster, workers, nprocessing, cpu, occupancy, stream, progress]
+    _finish(doc, panes, layout, 100, "Status", active="status")
+
+
+def workers_doc(state, doc) -> None:
+    table, memory, cpu = (WorkerTable(state, height=320), WorkersMemory(state, height=260),
+                          Cpu(state, height=260))  # fmt: skip
+    layout = column(table.root, row(memory.root, cpu.root, sizing_mode="stretch_width"),
+                    sizing_mode="stretch_width")  # fmt: skip
+    _finish(doc, [table, memory, cpu], layout, 500, "Workers", active="workers")
+
+
+def tasks_doc(state, doc) -> None:
+    stream = TaskStream(state, n_rectangles=state.limits.task_stream, clear_interval=60.0)
+    _finish(doc, [stream], stream.root, 1000, "Tasks", active="tasks")
+
+
+def profile_doc(state, doc) -> None:
+    args = doc.session_context.request.arguments if doc.session_context else {}
+    prefix = (args.get("prefix") or [b""])[0]
+    pane = Profile(state, prefix=prefix.decode(errors="replace") if prefix else None)
+    _finish(doc, [pane], pane.root, 1000, "Profile", active="profile")
+
+
+def graph_doc(state, doc) -> None:
+    pane = Graph(state)
+    _finish(doc, [pane], pane.root, 200, "Graph", active="graph")
+
+
+def system_doc(state, doc) -> None:
+    pane = System(state)
+    _finish(doc, [pane], pane.root, 500, "System", active="system")
+
+
+def individual_doc(state, name, doc) -> None:
+    cls = PANES[name]
+    options = {"n_rectangles": 1000, "clear_interval": 10.0} if cls is TaskStream else {}
+    if cls is Profile and doc.session_context is not None:
+        prefix = (doc.session_context.request.arguments.get("prefix") or [b""])[0]
+        options["prefix"] = prefix.decode(errors="replace") or None
+    pane = cls(state, **options)
+    _finish(doc, [pane], pane.root, pane.interval, pane.title)
+
+
+PAGES = {"/status": status_doc, "/workers": workers_doc, "/tasks": tasks_doc,
+         "/profile": profile_doc, "/graph": graph_doc, "/system": system_doc}  # fmt: skip
+
+
+def applications(state) -> dict:
+    """``{route: Application}`` for every Bokeh page, bound to *state*."""
+    apps = {}
+    for route, make in PAGES.items():
+        apps[route] = Application(FunctionHandler(_bind(make, state)))
+    for name in PANES:
+        make = _bind(individual_doc, state, name)
+        apps[individual_route(name)] = Application(FunctionHandler(make))
+    return apps
+
+
+def _bind(make, *args):
+    def modify_doc(doc):
+        make(*args, doc)
+
+    return modify_doc
+
+
+def pane_routes() -> dict:
+    """``panes.json``: pane title -> route (one ``/individual-*`` page each)."""
+    return {cls.title: individual_route(name) for name, cls in PANES.items()}
+
+
+def individual_plots() -> dict:
+    """``individual-plots.json`` in Dask's spelling: ``"Individual Task Stream"`` -> route."""
+    out = {}
+    for name in PANES:
+        route = individual_route(name)
+        out[route.strip("/").replace("-", " ").title()] = route
+    return out

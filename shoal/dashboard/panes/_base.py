@@ -1,0 +1,74 @@
+"""The pane contract, in Bokeh terms.
+
+A pane owns a ``ColumnDataSource`` (``self.source``), a root model
+(``self.root``) and ``update()``, which a Bokeh periodic callback calls on the
+document's thread.  ``update()`` does nothing when the state's ``generation``
+did not move; otherwise it calls ``refresh()``, which shapes a snapshot with the
+pure functions of the family module and pushes the result with
+:func:`replace_if_changed` (whole-column replacement, skipped when equal) -- or,
+for the task stream, ``source.stream`` of the new rows only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bokeh.models import ColumnDataSource
+from bokeh.plotting import figure
+
+log = logging.getLogger("shoal.dashboard")
+
+
+class Pane:
+    """Base of every pane: see the module docstring."""
+
+    name = ""  # registry name; the individual page is /individual-<name>
+    title = ""
+    interval = 500  # ms between update() calls when shown alone
+
+    def __init__(self, state, **options):
+        self.state = state
+        self.options = options
+        self._generation = -1
+        self._pushed: dict = {}
+
+    def update(self) -> None:
+        generation = self.state.generation
+        if generation == self._generation:
+            return
+        self._generation = generation
+        try:
+            self.refresh()
+        except Exception:  # a pane must never kill its session's callbacks
+            log.exception("dashboard pane %s failed to update", self.name)
+
+    def refresh(self) -> None:  # pragma: no cover - every pane overrides it
+        raise NotImplementedError
+
+    def push(self, source: ColumnDataSource, data: dict) -> bool:
+        """Replace *source*'s columns with *data* unless they are equal to what
+        was pushed last; returns whether anything was sent."""
+        if self._pushed.get(id(source)) == data:
+            return False
+        self._pushed[id(source)] = data
+        source.data = data
+        return True
+
+
+def empty(columns) -> dict:
+    return {c: [] for c in columns}
+
+
+def make_figure(title: str = "", height=None, **kwargs):
+    """A figure filling its container (or the page width at a fixed *height*),
+    a quiet toolbar and no logo."""
+    kwargs.setdefault("tools", "pan,wheel_zoom,box_zoom,reset,save")
+    kwargs.setdefault("toolbar_location", "above")
+    if height:
+        kwargs.update(height=height, sizing_mode="stretch_width")
+    else:
+        kwargs.setdefault("sizing_mode", "stretch_both")
+    fig = figure(title=title, **kwargs)
+    fig.toolbar.logo = None
+    fig.min_border_right = 20
+    return fig

@@ -1,0 +1,205 @@
+"""Memory panes: bytes per worker, on the whole cluster, and per task prefix.
+
+::
+
+    state.workers()          --memory_bars(per worker)--> stacked bar per worker
+                             --memory_bars(cluster)----> one stacked bar
+    state.memory_by_prefix() --prefix_bytes_bars()-----> one bar per prefix
+
+A worker's bar stacks managed memory (alpha 1), unmanaged memory (alpha 0.6)
+and spilled bytes (grey).  Its colour says how full the worker's process is
+against the config thresholds ``distributed.worker.memory.*``: blue, orange from
+``min(target, spill)``, red from ``min(pause, terminate)``; a dashed line marks
+each worker's limit.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from bokeh.models import (
+    ColumnDataSource,
+    HoverTool,
+    NumeralTickFormatter,
+    OpenURL,
+    Range1d,
+    TapTool,
+)
+
+from shoal.dashboard.panes._base import Pane, empty, make_figure
+from shoal.dashboard.panes.style import (
+    SPILLED,
+    format_bytes,
+    memory_color,
+    memory_thresholds,
+    prefix_color,
+)
+from shoal.dashboard.panes.tasks import MIN_ROWS
+
+__all__ = [
+    "ClusterMemory", "MemoryByKey", "WorkersMemory", "cluster_totals", "memory_bars",
+    "memory_title", "prefix_bytes_bars", "worker_link",
+]  # fmt: skip
+
+COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "worker", "segment", "nbytes",
+           "text", "limit", "info")  # fmt: skip
+LIMIT_COLUMNS = ("x", "bottom", "top")
+
+
+def worker_link(address: str) -> str:
+    """Relative link to a worker's info page (the address escaped as one segment;
+    the page also takes it escaped twice, as Bokeh's OpenURL sends it)."""
+    return f"info/worker/{quote(address, safe='')}.html"
+
+
+def memory_bars(workers: list, thresholds: dict) -> tuple:
+    """``(bars, limits)``: stacked segments per worker row (zero widths dropped)
+    and each worker's limit as a vertical mark."""
+    bars, limits = empty(COLUMNS), empty(LIMIT_COLUMNS)
+    for i, w in enumerate(workers):
+        y = -i
+        process = w["managed"] + w["unmanaged"]
+        color = memory_color(process, w["memory_limit"], thresholds)
+        left = 0
+        for segment, nbytes, seg_color, alpha in (
+            ("managed", w["managed"], color, 1.0),
+            ("unmanaged", w["unmanaged"], color, 0.6),
+            ("spilled", w["spilled"], SPILLED, 0.6),
+        ):
+            if nbytes <= 0:
+                continue
+            bars["left"].append(left)
+            bars["right"].append(left + nbytes)
+            bars["bottom"].append(y - 0.4)
+            bars["top"].append(y + 0.4)
+            bars["color"].append(seg_color)
+            bars["alpha"].append(alpha)
+            bars["worker"].append(w.get("name") or w["address"])
+            bars["segment"].append(segment)
+            bars["nbytes"].append(nbytes)
+            bars["text"].append(format_bytes(nbytes))
+            bars["limit"].append(format_bytes(w["memory_limit"]))
+            bars["info"].append(worker_link(w["address"]))
+            left += nbytes
+        if w["memory_limit"]:
+            limits["x"].append(w["memory_limit"])
+            limits["bottom"].append(y - 0.45)
+            limits["top"].append(y + 0.45)
+    return bars, limits
+
+
+def cluster_totals(workers: list) -> dict:
+    """One pseudo-worker summing all workers (for the cluster bar and titles)."""
+    total = {"address": "cluster", "name": "cluster", "managed": 0, "unmanaged": 0, "spilled": 0,
+             "memory_limit": 0}  # fmt: skip
+    for w in workers:
+        for field in ("managed", "unmanaged", "spilled", "memory_limit"):
+            total[field] += w[field]
+    return total
+
+
+def memory_title(total: dict) -> str:
+    return (f"Bytes stored: {format_bytes(total['managed'] + total['unmanaged'])}"
+            f" + {format_bytes(total['spilled'])} spilled to disk")  # fmt: skip
+
+
+def _xmax(workers: list) -> float:
+    return max([max(w["memory_limit"], w["managed"] + w["unmanaged"] + w["spilled"])
+                for w in workers] or [0]) or 1  # fmt: skip
+
+
+class WorkersMemory(Pane):
+    """Bytes stored per worker; click a bar for the worker's info page."""
+
+    name, title, interval = "workers-memory", "Workers Memory", 100
+    cluster = False
+
+    def __init__(self, state, height=None, **options):
+        super().__init__(state, **options)
+        self.thresholds = memory_thresholds()
+        self.source = ColumnDataSource(empty(COLUMNS))
+        self.limits = ColumnDataSource(empty(LIMIT_COLUMNS))
+        fig = make_figure("Bytes stored per worker", height=height, tools="tap,save",
+                          x_range=Range1d(0, 1), y_range=Range1d(-0.5, 0.5))  # fmt: skip
+        bars = fig.quad(left="left", right="right", bottom="bottom", top="top", source=self.source,
+                        fill_color="color", fill_alpha="alpha", line_color=None)  # fmt: skip
+        fig.segment(x0="x", x1="x", y0="bottom", y1="top", source=self.limits, line_color="black",
+                    line_dash="dashed", line_width=1)  # fmt: skip
+        fig.add_tools(HoverTool(renderers=[bars], tooltips=[
+            ("worker", "@worker"), ("@segment", "@text"), ("limit", "@limit")]))  # fmt: skip
+        if not self.cluster:
+            fig.select_one(TapTool).callback = OpenURL(url="@info")
+        fig.yaxis.visible = False
+        fig.xaxis.axis_label = "bytes"
+        fig.xaxis.formatter = NumeralTickFormatter(format="0.0 b")
+        self.root = fig
+
+    def rows(self) -> list:
+        return self.state.workers()
+
+    def refresh(self) -> None:
+        workers = self.rows()
+        bars, limits = memory_bars(workers, self.thresholds)
+        changed = self.push(self.source, bars) | self.push(self.limits, limits)
+        if changed:
+            self.root.x_range.end = _xmax(workers) * 1.02
+            self.root.y_range.start = -max(len(workers), 1) + 0.5
+            self.root.title.text = memory_title(cluster_totals(self.state.workers()))
+
+
+class ClusterMemory(WorkersMemory):
+    """All workers' bytes as one bar."""
+
+    name, title = "cluster-memory", "Cluster Memory"
+    cluster = True
+
+    def rows(self) -> list:
+        workers = self.state.workers()
+        return [cluster_totals(workers)] if workers else []
+
+
+BYTES_COLUMNS = ("left", "right", "bottom", "top", "prefix", "nbytes", "color", "text", "x", "y")
+
+
+def prefix_bytes_bars(memory: dict) -> dict:
+    """One bar per prefix holding results in memory, largest on top."""
+    out = empty(BYTES_COLUMNS)
+    for i, (prefix, nbytes) in enumerate(sorted(memory.items(), key=lambda kv: (-kv[1], kv[0]))):
+        out["left"].append(0)
+        out["right"].append(nbytes)
+        out["bottom"].append(-i - 0.4)
+        out["top"].append(-i + 0.4)
+        out["prefix"].append(prefix)
+        out["nbytes"].append(nbytes)
+        out["color"].append(prefix_color(prefix))
+        out["text"].append(f"{prefix}: {format_bytes(nbytes)}")
+        out["x"].append(0)
+        out["y"].append(-i)
+    return out
+
+
+class MemoryByKey(Pane):
+    """Bytes of results in memory, per task prefix."""
+
+    name, title, interval = "memory-by-key", "Memory by Key", 500
+
+    def __init__(self, state, height=None, **options):
+        super().__init__(state, **options)
+        self.source = ColumnDataSource(empty(BYTES_COLUMNS))
+        fig = make_figure("Bytes in memory per task prefix", height=height, tools="save",
+                          y_range=Range1d(-MIN_ROWS + 0.5, 0.5))  # fmt: skip
+        bars = fig.quad(left="left", right="right", bottom="bottom", top="top", source=self.source,
+                        fill_color="color", line_color=None)  # fmt: skip
+        fig.text(x="x", y="y", text="text", source=self.source, text_font_size="11px",
+                 text_baseline="middle", x_offset=4)  # fmt: skip
+        fig.add_tools(HoverTool(renderers=[bars], tooltips=[("prefix", "@prefix"),
+                                                            ("bytes", "@text")]))  # fmt: skip
+        fig.yaxis.visible = False
+        fig.xaxis.axis_label = "bytes"
+        fig.xaxis.formatter = NumeralTickFormatter(format="0.0 b")
+        self.root = fig
+
+    def refresh(self) -> None:
+        data = prefix_bytes_bars(self.state.memory_by_prefix())
+        if self.push(self.source, data):
+            self.root.y_range.start = -max(len(data["prefix"]), MIN_ROWS) + 0.5

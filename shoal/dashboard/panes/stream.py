@@ -1,0 +1,105 @@
+"""The task stream: one rectangle per startstop, one row per worker thread.
+
+::
+
+    state.tasks (Buffer of TaskTransition with startstops)
+        --since(cursor)--> task_rectangles(records, rows) --> source.stream(rollover=n)
+
+Only the records appended since the pane's cursor are shaped and sent, so an
+update costs O(new tasks) whatever the history.  Times are wall-clock
+milliseconds (a Bokeh datetime axis).  Compute rectangles take the prefix's
+colour (black when the task erred); transfers are red, disk reads/writes orange
+and deserialisation grey, all at alpha 0.4.  When new work starts more than
+``clear_interval`` seconds after the last rectangle ended, the old rectangles are
+dropped, so an idle gap never squeezes the new work into a sliver.
+"""
+
+from __future__ import annotations
+
+from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, OpenURL, TapTool
+
+from shoal.core.keys import key_str
+from shoal.dashboard.panes._base import Pane, empty, make_figure
+from shoal.dashboard.panes.style import action_style
+from shoal.dashboard.state import iter_startstops
+
+__all__ = ["COLUMNS", "TaskStream", "should_clear", "task_rectangles"]
+
+COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "name", "prefix", "key", "duration",
+           "worker")  # fmt: skip
+
+
+def task_rectangles(records, rows: dict) -> dict:
+    """Columns of rectangles for *records*; *rows* maps ``(worker, thread)`` to a
+    row number and grows as new threads appear (owned by the caller)."""
+    out = empty(COLUMNS)
+    for r in records:
+        where = (r.worker, r.thread)
+        row = rows.get(where)
+        if row is None:
+            row = rows[where] = len(rows)
+        erred = r.finish == "erred"
+        for action, begin, end in iter_startstops(r.startstops):
+            color, alpha = action_style(action, r.prefix, erred)
+            out["left"].append(begin * 1000)
+            out["right"].append(end * 1000)
+            out["bottom"].append(row - 0.4)
+            out["top"].append(row + 0.4)
+            out["color"].append(color)
+            out["alpha"].append(alpha)
+            out["name"].append(r.prefix if action == "compute" else f"{action}-{r.prefix}")
+            out["prefix"].append(r.prefix)
+            out["key"].append(key_str(r.key))
+            out["duration"].append(end - begin)
+            out["worker"].append(f"{r.worker} thread {r.thread}")
+    return out
+
+
+def should_clear(last_stop_ms, new_start_ms, clear_interval_s: float) -> bool:
+    """True when new rectangles start after an idle gap longer than the interval."""
+    if last_stop_ms is None or new_start_ms is None:
+        return False
+    return new_start_ms - last_stop_ms > clear_interval_s * 1000
+
+
+class TaskStream(Pane):
+    """Rectangles of task execution per worker thread; see the module docstring."""
+
+    name, title, interval = "task-stream", "Task Stream", 100
+
+    def __init__(self, state, n_rectangles: int = 1000, clear_interval: float = 10.0,
+                 height=None, **options):  # fmt: skip
+        super().__init__(state, **options)
+        self.n_rectangles, self.clear_interval = n_rectangles, clear_interval
+        self.rows: dict = {}
+        self.last_stop = None
+        # start with the most recent history: about one record per rectangle
+        self.cursor = max(0, state.tasks.count - n_rectangles)
+        self.source = ColumnDataSource(empty(COLUMNS))
+        fig = make_figure(self.title, height=height, x_axis_type="datetime",
+                          x_range=DataRange1d(range_padding=0.02, range_padding_units="percent"),
+                          y_range=DataRange1d(range_padding=0.5, range_padding_units="absolute"),
+                          tools="xpan,xwheel_zoom,box_zoom,reset,save")  # fmt: skip
+        glyph = fig.quad(left="left", right="right", bottom="bottom", top="top",
+                         source=self.source, fill_color="color", fill_alpha="alpha",
+                         line_color=None)  # fmt: skip
+        fig.yaxis.visible = False
+        fig.ygrid.visible = False
+        fig.add_tools(HoverTool(renderers=[glyph], point_policy="follow_mouse", tooltips=[
+            ("task", "@name"), ("key", "@key"), ("duration", "@duration{0.000} s"),
+            ("worker", "@worker")]))  # fmt: skip
+        fig.add_tools(TapTool(renderers=[glyph], callback=OpenURL(url="profile?prefix=@prefix")))
+        self.root = fig
+
+    def refresh(self) -> None:
+        self.cursor, records = self.state.tasks.since(self.cursor)
+        if not records:
+            return
+        data = task_rectangles(records, self.rows)
+        if not data["left"]:
+            return
+        if should_clear(self.last_stop, min(data["left"]), self.clear_interval):
+            self.source.data = empty(COLUMNS)
+        stop = max(data["right"])
+        self.last_stop = stop if self.last_stop is None else max(self.last_stop, stop)
+        self.source.stream(data, rollover=self.n_rectangles)

@@ -1,0 +1,163 @@
+"""Per-worker load panes: tasks processing, occupancy, CPU, and the workers table.
+
+::
+
+    state.workers() --worker_bars(field)--> one bar per worker
+                    --worker_table()-------> a DataTable row per worker
+
+``processing`` counts the tasks the scheduler has assigned to the worker (from
+the transitions); ``occupancy`` estimates their run time from the mean compute
+time of each prefix.  Processing bars are blue, green when the worker has more
+than twice as many tasks as threads (saturated), red when it has fewer tasks
+than threads (idle); CPU bars are blue.
+"""
+
+from __future__ import annotations
+
+from bokeh.models import (
+    ColumnDataSource,
+    DataTable,
+    HoverTool,
+    HTMLTemplateFormatter,
+    NumberFormatter,
+    OpenURL,
+    Range1d,
+    TableColumn,
+    TapTool,
+)
+
+from shoal.dashboard.panes._base import Pane, empty, make_figure
+from shoal.dashboard.panes.memory import worker_link
+from shoal.dashboard.panes.style import format_bytes, format_seconds
+
+__all__ = ["Cpu", "NProcessing", "Occupancy", "WorkerTable", "worker_bars", "worker_table"]
+
+BAR_COLUMNS = ("left", "right", "bottom", "top", "color", "worker", "value", "text", "info")
+IDLE, BUSY, SATURATED = "red", "#1f77b4", "green"
+
+
+def load_color(processing: int, nthreads: int) -> str:
+    if processing < nthreads:
+        return IDLE
+    if processing > 2 * nthreads:
+        return SATURATED
+    return BUSY
+
+
+def worker_bars(workers: list, field: str) -> dict:
+    """One bar per worker of ``processing``, ``occupancy`` or ``cpu``."""
+    out = empty(BAR_COLUMNS)
+    for i, w in enumerate(workers):
+        value = w[field]
+        out["left"].append(0)
+        out["right"].append(value)
+        out["bottom"].append(-i - 0.4)
+        out["top"].append(-i + 0.4)
+        if field == "cpu":
+            out["color"].append(BUSY)
+            out["text"].append(f"{value:.0f} %")
+        else:
+            out["color"].append(load_color(w["processing"], w["nthreads"] or 1))
+            out["text"].append(format_seconds(value) if field == "occupancy" else str(value))
+        out["worker"].append(w.get("name") or w["address"])
+        out["value"].append(value)
+        out["info"].append(worker_link(w["address"]))
+    return out
+
+
+class _WorkerBars(Pane):
+    field, label, interval = "processing", "tasks", 100
+
+    def __init__(self, state, height=None, **options):
+        super().__init__(state, **options)
+        self.source = ColumnDataSource(empty(BAR_COLUMNS))
+        fig = make_figure(self.heading, height=height, tools="tap,save",
+                          y_range=Range1d(-0.5, 0.5))  # fmt: skip
+        bars = fig.quad(left="left", right="right", bottom="bottom", top="top", source=self.source,
+                        fill_color="color", line_color=None)  # fmt: skip
+        fig.add_tools(HoverTool(renderers=[bars], tooltips=[("worker", "@worker"),
+                                                            (self.label, "@text")]))  # fmt: skip
+        fig.select_one(TapTool).callback = OpenURL(url="@info")
+        fig.yaxis.visible = False
+        fig.xaxis.axis_label = self.label
+        self.root = fig
+
+    def refresh(self) -> None:
+        workers = self.state.workers()
+        if self.push(self.source, worker_bars(workers, self.field)):
+            self.root.y_range.start = -max(len(workers), 1) + 0.5
+
+
+class NProcessing(_WorkerBars):
+    name, title, heading = "nprocessing", "Tasks Processing", "Tasks processing per worker"
+    field, label = "processing", "tasks"
+
+
+class Occupancy(_WorkerBars):
+    name, title, heading = "occupancy", "Occupancy", "Expected work per worker (occupancy)"
+    field, label = "occupancy", "seconds"
+
+
+class Cpu(_WorkerBars):
+    name, title, heading = "cpu", "CPU", "CPU use per worker"
+    field, label = "cpu", "CPU %"
+
+
+TABLE_COLUMNS = ("name", "address", "nthreads", "cpu", "memory", "memory_limit", "memory_pct",
+                 "spilled", "processing", "executing", "ready", "info")  # fmt: skip
+
+
+def worker_table(workers: list) -> dict:
+    """Table columns; byte counts as readable text, a total row first."""
+    out = empty(TABLE_COLUMNS)
+    rows = sorted(workers, key=lambda w: str(w.get("name") or w["address"]))
+    if rows:
+        total = {"name": "Total", "address": f"{len(rows)} workers", "info": ""}
+        for f in ("nthreads", "cpu", "managed", "unmanaged", "memory_limit", "spilled",
+                  "processing", "executing", "ready"):  # fmt: skip
+            total[f] = sum(w[f] for w in rows)
+        rows = [total, *rows]
+    for w in rows:
+        memory = w["managed"] + w["unmanaged"]
+        out["name"].append(str(w.get("name") or w["address"]))
+        out["address"].append(w["address"])
+        out["nthreads"].append(w["nthreads"])
+        out["cpu"].append(round(w["cpu"], 1))
+        out["memory"].append(format_bytes(memory))
+        out["memory_limit"].append(format_bytes(w["memory_limit"]) if w["memory_limit"] else "")
+        out["memory_pct"].append(round(100 * memory / w["memory_limit"], 1)
+                                 if w["memory_limit"] else 0.0)  # fmt: skip
+        out["spilled"].append(format_bytes(w["spilled"]))
+        out["processing"].append(w["processing"])
+        out["executing"].append(w["executing"])
+        out["ready"].append(w["ready"])
+        out["info"].append("" if w.get("info") == "" else worker_link(w["address"]))
+    return out
+
+
+class WorkerTable(Pane):
+    """Address, name, threads, CPU, memory, limit, spilled and tasks per worker."""
+
+    name, title, interval = "workers", "Workers", 500
+
+    def __init__(self, state, height=None, **options):
+        super().__init__(state, **options)
+        self.source = ColumnDataSource(empty(TABLE_COLUMNS))
+        titles = {"nthreads": "threads", "cpu": "CPU %", "memory_limit": "limit",
+                  "memory_pct": "memory %", "processing": "tasks"}  # fmt: skip
+        columns = []
+        for c in TABLE_COLUMNS[:-1]:
+            kw = {}
+            if c in ("cpu", "memory_pct"):
+                kw["formatter"] = NumberFormatter(format="0.0")
+            elif c == "address":
+                kw["formatter"] = HTMLTemplateFormatter(
+                    template='<% if (info) { %><a href="<%- info %>"><%- value %></a>'
+                    "<% } else { %><%- value %><% } %>")
+            columns.append(TableColumn(field=c, title=titles.get(c, c), **kw))
+        sizing = {"height": height, "sizing_mode": "stretch_width"} if height else {
+            "sizing_mode": "stretch_both"}  # fmt: skip
+        self.root = DataTable(source=self.source, columns=columns, index_position=None, **sizing)
+
+    def refresh(self) -> None:
+        self.push(self.source, worker_table(self.state.workers()))

@@ -1,0 +1,209 @@
+"""Task bookkeeping for the dashboard: runs, key states, bytes and placement.
+
+::
+
+    GraphSubmitted       -> runs[run] = _Run(new = {prefix: ntasks})
+    TaskTransition(key)  -> keys[key] = [run, prefix, state, nbytes, worker]
+                            run.take(prefix, old state or the new pool); run.put(prefix, new state)
+                            memory_by_prefix (bytes of keys in memory), processing[worker][prefix]
+    ComputationFinished  -> run.finished; runs with nothing live are dropped
+
+Progress is counted per *run* (one ``GraphSubmitted``) and per prefix.  A run
+starts with its tasks in a ``new`` pool; each key's first transition takes one
+from that pool, later ones move it between states, so counts stay exact
+whichever scheduler reports (the distributed one reports every transition,
+the local ones only ``processing -> memory|erred``).  The local schedulers never
+report a result freed, so a finished local run is dropped when the next graph
+is submitted; a distributed run is dropped once finished and all its tasks are
+released or forgotten.  Keys beyond ``limits.keys`` are not followed one by
+one; their counts then follow the records' ``start`` field (approximate, never
+negative).  Not thread-safe by itself: :class:`~shoal.dashboard.state.DashboardState`
+calls it under its lock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from shoal.core.keys import key_str
+
+__all__ = ["LOCAL_SCHEDULERS", "TaskBook"]
+
+LOCAL_SCHEDULERS = frozenset({"sync", "synchronous", "threads", "processes", "executor", "local"})
+_DONE = frozenset({"released", "forgotten"})
+
+
+class _Run:
+    __slots__ = ("run_id", "scheduler", "finished", "counts", "new")
+
+    def __init__(self, run_id, scheduler="", prefixes=None):
+        self.run_id, self.scheduler, self.finished = run_id, scheduler, None
+        self.counts: dict = {}  # prefix -> Counter(state -> n)
+        self.new = Counter(prefixes or {})  # prefix -> tasks not seen yet
+
+    def take(self, prefix, state) -> None:
+        """One task of *prefix* leaves *state* (or the ``new`` pool when absent)."""
+        counts = self.counts.get(prefix)
+        if state is not None and counts is not None and counts[state] > 0:
+            counts[state] -= 1
+        elif self.new[prefix] > 0:
+            self.new[prefix] -= 1
+
+    def put(self, prefix, state) -> None:
+        counts = self.counts.get(prefix)
+        if counts is None:
+            counts = self.counts[prefix] = Counter()
+        counts[state] += 1
+
+    def live(self) -> int:
+        return sum(self.new.values()) + sum(
+            n for c in self.counts.values() for s, n in c.items() if s not in _DONE)
+
+
+class TaskBook:
+    """Runs and keys; see the module docstring."""
+
+    def __init__(self, max_keys: int, max_runs: int):
+        self.max_keys, self.max_runs = max_keys, max_runs
+        self.keys: dict = {}  # key -> [run_id, prefix, state, nbytes, worker]
+        self.runs: dict = {}  # run_id -> _Run, oldest first
+        self.prefix_order: dict = {}  # prefix -> first seen (stable bar order)
+        self.memory_by_prefix: Counter = Counter()
+        self.processing: dict = {}  # worker -> Counter(prefix -> n)
+
+    def graph_submitted(self, run_id, scheduler: str, prefixes: dict) -> None:
+        self._drop_runs(local_finished=True)
+        run = self.runs.get(run_id)
+        if run is None:
+            self.runs[run_id] = _Run(run_id, scheduler, prefixes)
+        else:  # transitions came first (or a repeat): count only the tasks not seen yet
+            run.scheduler = scheduler
+            for prefix, n in prefixes.items():
+                run.new[prefix] = max(n - sum(run.counts.get(prefix, {}).values()), 0)
+        for prefix in prefixes:
+            self.prefix_order.setdefault(prefix, len(self.prefix_order))
+        self._cap_runs()
+
+    def computation_finished(self, run_id, when: float) -> None:
+        run = self.runs.get(run_id)
+        if run is not None:
+            run.finished = when
+        self._drop_runs(local_finished=False)
+
+    def task(self, r, prefix: str) -> None:
+        """Fold one ``TaskTransition`` (its prefix already resolved)."""
+        self.prefix_order.setdefault(prefix, len(self.prefix_order))
+        run = self.runs.get(r.run_id)
+        if run is None:
+            if r.finish in _DONE and r.key not in self.keys:
+                return  # the last words of a dropped run: nothing left to show
+            run = self.runs[r.run_id] = _Run(r.run_id)
+            self._cap_runs()
+        info = self.keys.get(r.key)
+        if info is None:
+            room = len(self.keys) < self.max_keys
+            run.take(prefix, None if room else r.start)
+            if room and r.finish != "forgotten":
+                info = self.keys[r.key] = [r.run_id, prefix, r.finish, 0, ""]
+                self._enter(info, r)
+        else:
+            self._leave(info)
+            self.runs.get(info[0], run).take(prefix, info[2])
+            info[0], info[2] = r.run_id, r.finish
+            if r.finish == "forgotten":
+                del self.keys[r.key]
+            else:
+                self._enter(info, r)
+        run.put(prefix, r.finish)
+        if r.finish in _DONE and run.finished is not None and not run.live():
+            self._drop_run(run.run_id)
+
+    def worker_removed(self, worker: str) -> None:
+        self.processing.pop(worker, None)
+
+    def _enter(self, info, r) -> None:
+        """Count the key's new state in the per-prefix / per-worker views."""
+        state, prefix = info[2], info[1]
+        if state == "memory":
+            info[3] = r.nbytes
+            self.memory_by_prefix[prefix] += r.nbytes
+        elif state == "processing":
+            info[4] = r.worker
+            self.processing.setdefault(r.worker, Counter())[prefix] += 1
+
+    def _leave(self, info) -> None:
+        state, prefix = info[2], info[1]
+        if state == "memory":
+            self.memory_by_prefix[prefix] -= info[3]
+            if self.memory_by_prefix[prefix] <= 0:
+                del self.memory_by_prefix[prefix]
+            info[3] = 0
+        elif state == "processing":
+            per = self.processing.get(info[4])
+            if per is not None:
+                per[prefix] -= 1
+                if per[prefix] <= 0:
+                    del per[prefix]
+
+    def _drop_runs(self, local_finished: bool) -> None:
+        for run in list(self.runs.values()):
+            if run.finished is None:
+                continue
+            if (local_finished and run.scheduler in LOCAL_SCHEDULERS) or not run.live():
+                self._drop_run(run.run_id)
+
+    def _cap_runs(self) -> None:
+        while len(self.runs) > self.max_runs:
+            finished = [r.run_id for r in self.runs.values() if r.finished is not None]
+            self._drop_run(finished[0] if finished else next(iter(self.runs)))
+
+    def _drop_run(self, run_id) -> None:
+        """Forget a run and its keys (O(keys), only when a run ends)."""
+        if self.runs.pop(run_id, None) is None:
+            return
+        for key in [k for k, info in self.keys.items() if info[0] == run_id]:
+            self._leave(self.keys.pop(key))
+
+    # --- views (the caller holds the lock; results are fresh objects) ------------------
+
+    def progress(self) -> dict:
+        merged: dict = {}
+        for run in self.runs.values():
+            for prefix, n in run.new.items():
+                if n:
+                    merged.setdefault(prefix, Counter())["new"] += n
+            for prefix, counts in run.counts.items():
+                merged.setdefault(prefix, Counter()).update(counts)
+        out = {}
+        for prefix in sorted(merged, key=lambda p: self.prefix_order.get(p, 0)):
+            c = merged[prefix]
+            row = {"memory": c["memory"], "erred": c["erred"], "processing": c["processing"],
+                   "waiting": c["waiting"] + c["queued"] + c["no-worker"] + c["new"],
+                   "released": c["released"] + c["forgotten"]}  # fmt: skip
+            row["total"] = sum(row.values())
+            if row["total"]:
+                out[prefix] = row
+        return out
+
+    def task_counts(self) -> Counter:
+        total = Counter()
+        for run in self.runs.values():
+            total["new"] += sum(run.new.values())
+            for counts in run.counts.values():
+                total.update(counts)
+        return +total
+
+    def graph_nodes(self, limit: int) -> list:
+        out = []
+        for key, info in self.keys.items():
+            if len(out) >= limit:
+                break
+            out.append((key_str(key), info[1], info[2]))
+        return out
+
+    def key_info(self, key) -> dict | None:
+        info = self.keys.get(key)
+        if info is None:
+            return None
+        return {"run_id": info[0], "prefix": info[1], "state": info[2], "nbytes": info[3],
+                "worker": info[4]}  # fmt: skip

@@ -1,0 +1,258 @@
+"""The dashboard's web server: Bokeh pages and plain routes on one Tornado port.
+
+::
+
+    DashboardServer(state, host, port, prefix)
+        .start()            on the current thread's running event loop
+        .start_in_thread()  in a thread of its own with its own loop
+      -> BokehTornado(applications(state), extra_patterns=routes(state), prefix=prefix)
+         + HTTPServer on sockets bound by _bind (port, port+1, ... then any free one)
+         + a PeriodicCallback sampling system metrics (state.poll_system) every 500 ms
+
+It runs in the dashboard's own process, so rendering never takes a
+scheduler's time.  Two choices keep it usable behind Jupyter's proxy
+(``/proxy/8787/...``): BokehJS and its CSS load from *relative* URLs
+(``static/...``; every Bokeh page sits one level below the prefix) and the
+websocket URL is derived by BokehJS from the page's own location; with
+``prefix="/proxy/8787"`` every route is also served under that prefix, for
+proxies that do not strip it.  It listens on 127.0.0.1 by default; websocket
+connections are accepted from pages served by ``localhost`` / ``127.0.0.1``
+on any port (JupyterLab's own server included) and from the hosts in
+``allow_websocket_origin`` (``["*"]`` for any).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import threading
+
+from bokeh.resources import Resources
+from bokeh.server.server import BaseServer
+from bokeh.server.tornado import BokehTornado
+from bokeh.server.urls import StaticHandler
+from bokeh.server.util import create_hosts_allowlist
+from bokeh.settings import settings
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop, PeriodicCallback
+
+from shoal.dashboard.http import routes
+from shoal.dashboard.pages import applications
+
+__all__ = ["DashboardServer", "start_server"]
+
+log = logging.getLogger("shoal.dashboard")
+
+
+class _Tornado(BokehTornado):
+    """BokehTornado whose pages load BokehJS from relative URLs (see above)."""
+
+    def resources(self, absolute_url=None) -> Resources:
+        if settings.resources(default="server") not in ("server", "server-dev"):
+            return super().resources(absolute_url)
+        return Resources(mode="server", root_url="", path_versioner=StaticHandler.append_version)
+
+
+def _listen(host: str, port: int):
+    """One listening, non-blocking socket (closed again if binding fails)."""
+    family, kind, proto, _, addr = socket.getaddrinfo(
+        host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return [sock], sock.getsockname()[1]
+
+
+def _bind(host: str, port: int, tries: int = 20):
+    """Sockets on *port*, else the next free one of *tries*, else any free port."""
+    candidates = [port + i for i in range(tries)] + [0] if port else [0]
+    for candidate in candidates:
+        try:
+            return _listen(host, candidate)
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                raise
+    raise OSError(errno.EADDRINUSE, f"no free port for the dashboard on {host}")
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    return f"[{host}]" if ":" in host else host
+
+
+class DashboardServer:
+    """Serve a :class:`~shoal.dashboard.state.DashboardState`; see the module docstring."""
+
+    def __init__(self, state, host: str = "127.0.0.1", port: int = 8787, prefix: str = "",
+                 allow_websocket_origin=None):  # fmt: skip
+        self.state = state
+        self.host, self.requested_port = host, port
+        self.prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
+        if isinstance(allow_websocket_origin, str):
+            allow_websocket_origin = [allow_websocket_origin]
+        self.allow_websocket_origin = list(allow_websocket_origin or [])
+        self.port = None
+        self._server = self._http = self._poll = self._loop = None
+        self._thread = self._stop_event = None
+
+    @property
+    def address(self) -> str:
+        """``http://host:port[/prefix]`` (no trailing slash)."""
+        return f"http://{_url_host(self.host)}:{self.port}{self.prefix}"
+
+    @property
+    def link(self) -> str:
+        return f"{self.address}/status"
+
+    def __repr__(self) -> str:
+        return f"<DashboardServer {self.address if self.port else 'not started'}>"
+
+    # --- starting -------------------------------------------------------------------
+
+    def start(self) -> DashboardServer:
+        """Listen on the current thread's event loop (which the caller runs)."""
+        sockets, self.port = _bind(self.host, self.requested_port)
+        origins = {"localhost:*", "127.0.0.1:*", f"{_url_host(self.host)}:{self.port}"}
+        if self.allow_websocket_origin:
+            origins.update(create_hosts_allowlist(self.allow_websocket_origin, self.port))
+        try:
+            app = _Tornado(applications(self.state), prefix=self.prefix,
+                           extra_patterns=routes(self.state),
+                           extra_websocket_origins=sorted(origins),
+                           absolute_url="", use_index=False, redirect_root=False,
+                           keep_alive_milliseconds=10_000, check_unused_sessions_milliseconds=2_000,
+                           unused_session_lifetime_milliseconds=10_000)  # fmt: skip
+            self._http = HTTPServer(app)
+            self._http.add_sockets(sockets)
+        except Exception:
+            for s in sockets:
+                s.close()
+            raise
+        self._loop = IOLoop.current()
+        self._server = BaseServer(self._loop, app, self._http)
+        self._server.start()
+        self._poll = PeriodicCallback(self._poll_system, 500)
+        self._poll.start()
+        moved = "" if self.port == self.requested_port or not self.requested_port else (
+            f" (port {self.requested_port} was taken)")  # fmt: skip
+        log.info("shoal dashboard at %s%s", self.link, moved)
+        return self
+
+    def start_in_thread(self, timeout: float = 30.0) -> DashboardServer:
+        """Run the server on its own event loop in a daemon thread; returns once
+        it listens (or raises what made starting fail)."""
+        ready, failure = threading.Event(), []
+
+        async def main():
+            self._stop_event = asyncio.Event()
+            try:
+                self.start()
+            except BaseException as exc:
+                failure.append(exc)
+                return
+            finally:
+                ready.set()
+            await self._stop_event.wait()
+            await self._shutdown()
+
+        def run():
+            asyncio.run(main())
+
+        self._thread = threading.Thread(target=run, name="shoal-dashboard", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError("the dashboard server did not start in time")
+        if failure:
+            self._thread.join(timeout)
+            raise failure[0]
+        return self
+
+    def _poll_system(self) -> None:
+        try:
+            self.state.poll_system()
+        except Exception:
+            log.exception("system metrics probe failed")
+
+    # --- stopping -------------------------------------------------------------------
+
+    def stop(self, timeout: float = 10.0):
+        """Stop listening, close connections and sessions; from any thread.
+
+        On the server's own loop this returns an awaitable (the shutdown runs
+        as a task whether or not it is awaited); elsewhere it blocks until done.
+        """
+        if self._thread is not None:
+            thread, self._thread = self._thread, None
+            if self._stop_event is not None and thread.is_alive():
+                self._loop.add_callback(self._stop_event.set)
+            thread.join(timeout)
+            return None
+        if self._server is None:
+            return None
+        loop = self._loop.asyncio_loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return asyncio.ensure_future(self._shutdown())
+        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout)
+        return None
+
+    async def _shutdown(self, grace: float = 2.0) -> None:
+        """Stop listening, close websockets, then end the sessions once their
+        connections are gone (destroying a connected session breaks Bokeh)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._poll.stop()
+        tornado_app = server._tornado
+        clients = list(getattr(tornado_app, "_clients", ()))
+        server.stop(wait=False)
+        for conn in clients:
+            sock = getattr(conn, "_socket", None)
+            if sock is not None:
+                sock.close()
+        await self._http.close_all_connections()
+        sessions = [s for ctx in tornado_app.applications.values() for s in ctx.sessions]
+        deadline = asyncio.get_running_loop().time() + grace
+        while any(s.connection_count for s in sessions if not s.destroyed):
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        for session in sessions:
+            if not session.destroyed and not session.connection_count:
+                session.destroy()
+
+    async def __aenter__(self):
+        return self.start() if self._server is None else self
+
+    async def __aexit__(self, *exc):
+        await self._shutdown()
+
+    def __enter__(self):
+        return self.start_in_thread() if self._server is None else self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def start_server(state, host: str = "127.0.0.1", port: int = 8787, prefix: str = "",
+                 allow_websocket_origin=None) -> DashboardServer:  # fmt: skip
+    """Start a dashboard for *state*: on the running event loop of this thread
+    if there is one, otherwise in a thread of its own."""
+    server = DashboardServer(state, host, port, prefix, allow_websocket_origin)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return server.start_in_thread()
+    return server.start()

@@ -1,0 +1,369 @@
+"""What the dashboard knows: every event record folded into bounded, lock-guarded views.
+
+::
+
+    feed thread (asyncio)                      Bokeh server thread (every session's panes)
+    ---------------------                      -------------------------------------------
+    ingest(record) --+--> tasks: Buffer (records with startstops)  <-- since(cursor)  task stream
+                     +--> book: runs, key states, bytes by prefix, tasks per worker (runs.py)
+                     +--> workers, their latest metrics and a short time series
+                     +--> exceptions, compute time per prefix and per action
+                     +--> profile cycles (time, prefix, tree) and system samples
+                                                 <-- snapshot methods (copies, under the lock)
+
+Records arrive from one thread and are read from another, so every mutable view
+sits behind one lock, and readers get copies (small: per prefix, per worker),
+never live dicts.  The task stream is the exception: it is a
+:class:`shoal.events.Buffer` (with its own lock), and each pane pulls only what
+was appended since its cursor.  Every view is bounded (see :class:`Limits`);
+``generation`` counts ingested records so a pane can skip an update when
+nothing happened.  Records may be :mod:`shoal.events` dataclasses or their
+dicts (``{"kind": ..., field: value}``, as the event stream carries them).
+
+Progress and the per-key views are kept by :class:`shoal.dashboard.runs.TaskBook`.
+Profiles: each ``WorkerMetrics.profile`` is split into per-prefix call trees
+(forms accepted: :func:`shoal.dashboard.profiles.profile_items`) and kept as
+cycles ``(time, prefix, tree)``; a view merges the cycles it needs.  System
+metrics come from records whose ``kind`` is ``"system"`` (a dict or an object
+with ``time``, ``cpu``, ``memory`` ...) or, when none arrived lately, from
+``system_probe()`` -- by default this process, read with psutil.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import Counter, deque
+
+from shoal.core.keys import key_split, key_str
+from shoal.dashboard.profiles import merge_trees, profile_items, subtract_trees
+from shoal.dashboard.runs import TaskBook
+from shoal.events import (
+    Buffer,
+    ComputationFinished,
+    GraphSubmitted,
+    TaskTransition,
+    WorkerAdded,
+    WorkerMetrics,
+    WorkerRemoved,
+)
+
+__all__ = ["DashboardState", "Limits", "iter_startstops", "process_probe"]
+
+UNKNOWN_DURATION = 0.5  # seconds assumed for a prefix never seen finishing (occupancy)
+_RECORDS = {c.kind: (c, frozenset(f.name for f in dataclasses.fields(c)))
+            for c in (GraphSubmitted, TaskTransition, ComputationFinished, WorkerAdded,
+                      WorkerRemoved, WorkerMetrics)}  # fmt: skip
+
+
+@dataclasses.dataclass
+class Limits:
+    """Bounds on everything the dashboard keeps."""
+
+    task_stream: int = 100_000  # task records (with startstops) for the task stream
+    keys: int = 1_000_000  # keys followed one by one (states, bytes, placement)
+    runs: int = 200  # computations kept for progress
+    exceptions: int = 1_000  # rows of the exceptions table
+    graph_nodes: int = 5_000  # keys shown on the task graph
+    timeseries: int = 1_200  # samples per worker and for the system series
+    profile_cycles: int = 2_000  # profile trees kept (one per metrics record and prefix)
+    removed_workers: int = 100
+
+
+class DashboardState:
+    """Event records in, bounded views out; see the module docstring."""
+
+    def __init__(self, limits: Limits | None = None, *, system_probe=None, info_source=None,
+                 **limit_overrides):  # fmt: skip
+        self.limits = dataclasses.replace(limits or Limits(), **limit_overrides)
+        self.system_probe = system_probe or process_probe
+        self.info_source = info_source
+        self.tasks = Buffer(self.limits.task_stream)
+        self.generation = 0
+        self.started = time.time()
+        self._lock = threading.RLock()
+        self._book = TaskBook(self.limits.keys, self.limits.runs)
+        self._compute: dict = {}  # prefix -> [seconds, tasks]
+        self._actions: Counter = Counter()  # action -> seconds
+        self._exceptions: dict = {}  # (prefix, text) -> row dict
+        self._workers: dict = {}  # address -> info dict
+        self._series: dict = {}  # address -> deque[(time, managed, unmanaged, spilled, cpu)]
+        self._removed: deque = deque(maxlen=self.limits.removed_workers)
+        self._computations: deque = deque(maxlen=self.limits.runs)
+        self._profile: deque = deque()  # (time, prefix, tree), at most limits.profile_cycles
+        self._profile_totals: dict = {}  # prefix -> merged tree of the kept cycles
+        self.profile_count = 0  # profile cycles ever kept (panes skip work while unchanged)
+        self._system: deque = deque(maxlen=self.limits.timeseries)
+        self._system_record_time = 0.0
+
+    # --- ingest -----------------------------------------------------------------
+
+    def ingest(self, record) -> None:
+        """Fold one record (an :mod:`shoal.events` record, or a dict with ``kind``)."""
+        if isinstance(record, dict):
+            kind = record.get("kind")
+            known = _RECORDS.get(kind)
+            if known is not None:  # fields a newer sender added are ignored
+                cls, names = known
+                record = cls(**{k: v for k, v in record.items() if k in names})
+                if kind == "task" and isinstance(record.key, list):  # a wire without tuples
+                    record.key = _tuple_key(record.key)
+        else:
+            kind = getattr(record, "kind", None)
+        if kind == "task":
+            if record.startstops:
+                self.tasks.append(record)
+            handler = DashboardState._task
+        elif kind == "system":
+            handler = DashboardState._system_record
+        else:
+            handler = self._HANDLERS.get(kind)
+            if handler is None:
+                return
+        with self._lock:
+            handler(self, record)
+            self.generation += 1
+
+    def ingest_many(self, records) -> None:
+        for record in records:
+            self.ingest(record)
+
+    def _graph_submitted(self, r: GraphSubmitted) -> None:
+        self._book.graph_submitted(r.run_id, r.scheduler, r.prefixes)
+        self._computations.append({"run_id": r.run_id, "scheduler": r.scheduler, "ntasks": r.ntasks,
+                                   "start": r.time, "stop": None, "status": "running",
+                                   "exception": "", "prefixes": dict(r.prefixes)})  # fmt: skip
+
+    def _computation_finished(self, r: ComputationFinished) -> None:
+        self._book.computation_finished(r.run_id, r.time)
+        for c in reversed(self._computations):
+            if c["run_id"] == r.run_id:
+                c.update(stop=r.time, status=r.status, exception=r.exception)
+                break
+
+    def _task(self, r: TaskTransition) -> None:
+        prefix = r.prefix or key_split(r.key)
+        self._book.task(r, prefix)
+        for action, begin, end in iter_startstops(r.startstops):
+            self._actions[action] += end - begin
+            if action == "compute":
+                acc = self._compute.setdefault(prefix, [0.0, 0])
+                acc[0] += end - begin
+                acc[1] += 1
+        if r.finish == "erred" and r.start == "processing":
+            self._exception(r, prefix)
+
+    def _exception(self, r: TaskTransition, prefix) -> None:
+        text = r.exception or "(no exception text)"
+        row = self._exceptions.get((prefix, text))
+        if row is None:
+            if len(self._exceptions) >= self.limits.exceptions:
+                del self._exceptions[next(iter(self._exceptions))]
+            row = self._exceptions[(prefix, text)] = {
+                "key": key_str(r.key), "prefix": prefix, "exception": text, "workers": [],
+                "count": 0, "time": time.time()}  # fmt: skip
+        row["count"] += 1
+        if r.worker and r.worker not in row["workers"] and len(row["workers"]) < 20:
+            row["workers"].append(r.worker)
+
+    def _worker_added(self, r: WorkerAdded) -> None:
+        self._workers[r.worker] = {
+            "address": r.worker, "name": r.name or r.worker, "nthreads": r.nthreads,
+            "memory_limit": r.memory_limit, "added": r.time, "managed": 0, "unmanaged": 0,
+            "spilled": 0, "cpu": 0.0, "executing": 0, "ready": 0, "time": r.time}  # fmt: skip
+        self._series[r.worker] = deque(maxlen=self.limits.timeseries)
+
+    def _worker_removed(self, r: WorkerRemoved) -> None:
+        self._workers.pop(r.worker, None)
+        self._series.pop(r.worker, None)
+        self._book.worker_removed(r.worker)
+        self._removed.append({"address": r.worker, "reason": r.reason, "time": r.time})
+
+    def _worker_metrics(self, r: WorkerMetrics) -> None:
+        info = self._workers.get(r.worker)
+        if info is None:  # metrics before (or without) WorkerAdded
+            self._worker_added(WorkerAdded(r.worker, 0, r.memory_limit, "", r.time))
+            info = self._workers[r.worker]
+        info.update(managed=r.managed, unmanaged=r.unmanaged, spilled=r.spilled, cpu=r.cpu,
+                    executing=r.executing, ready=r.ready, time=r.time)  # fmt: skip
+        if r.memory_limit:
+            info["memory_limit"] = r.memory_limit
+        self._series[r.worker].append((r.time, r.managed, r.unmanaged, r.spilled, r.cpu))
+        for prefix, tree in profile_items(r.profile):
+            self._add_profile(r.time, prefix, tree)
+
+    def _add_profile(self, when, prefix, tree) -> None:
+        """Keep one cycle; running per-prefix totals make the default view cheap."""
+        while self._profile and len(self._profile) >= self.limits.profile_cycles:
+            _, old_prefix, old = self._profile.popleft()
+            total = self._profile_totals[old_prefix]
+            subtract_trees(total, old)
+            if total["count"] <= 0 and not total["children"]:
+                del self._profile_totals[old_prefix]
+        self._profile.append((when, prefix, tree))
+        total = self._profile_totals.get(prefix)
+        if total is None:
+            total = self._profile_totals[prefix] = _empty_tree()
+        merge_trees(total, tree)
+        self.profile_count += 1
+
+    _HANDLERS = {
+        "graph-submitted": _graph_submitted, "computation-finished": _computation_finished,
+        "worker-added": _worker_added, "worker-removed": _worker_removed,
+        "worker-metrics": _worker_metrics,
+    }  # fmt: skip
+
+    # --- system metrics ------------------------------------------------------------
+
+    def _system_record(self, record) -> None:
+        self._system_sample(record, external=True)
+
+    def _system_sample(self, record, external: bool) -> None:
+        get = record.get if isinstance(record, dict) else (lambda k, d=None: getattr(record, k, d))
+        sample = {"time": float(get("time", None) or time.time()),
+                  "cpu": float(get("cpu", 0.0) or 0.0), "memory": int(get("memory", 0) or 0)}
+        for extra in ("read_bytes", "write_bytes", "num_fds"):
+            if get(extra, None) is not None:
+                sample[extra] = get(extra)
+        self._system.append(sample)
+        if external:
+            self._system_record_time = time.monotonic()
+
+    def poll_system(self, quiet: float = 5.0) -> None:
+        """Sample ``system_probe()`` unless system records arrived in the last *quiet* s."""
+        if time.monotonic() - self._system_record_time < quiet:
+            return
+        sample = self.system_probe()
+        if sample:
+            with self._lock:
+                self._system_sample(sample, external=False)
+                self.generation += 1
+
+    # --- snapshots (copies, safe to use without the lock) --------------------------
+
+    def progress(self) -> dict:
+        """``{prefix: {total, memory, erred, processing, waiting, released}}`` over
+        the kept runs, in the order prefixes first appeared."""
+        with self._lock:
+            return self._book.progress()
+
+    def workers(self) -> list:
+        """One dict per worker (metrics + tasks processing and occupancy)."""
+        with self._lock:
+            rows = [dict(w) for w in self._workers.values()]
+            means = {p: s / n for p, (s, n) in self._compute.items() if n}
+            for row in rows:
+                per = self._book.processing.get(row["address"], {})
+                row["processing"] = sum(per.values())
+                row["occupancy"] = sum(n * means.get(p, UNKNOWN_DURATION) for p, n in per.items())
+        return rows
+
+    def worker_series(self) -> dict:
+        with self._lock:
+            return {a: list(s) for a, s in self._series.items()}
+
+    def removed_workers(self) -> list:
+        with self._lock:
+            return list(self._removed)
+
+    def memory_by_prefix(self) -> dict:
+        with self._lock:
+            return dict(self._book.memory_by_prefix)
+
+    def compute_time(self) -> dict:
+        """``{prefix: (seconds, tasks)}`` of compute time, all time."""
+        with self._lock:
+            return {p: (s, n) for p, (s, n) in self._compute.items()}
+
+    def action_time(self) -> dict:
+        with self._lock:
+            return dict(self._actions)
+
+    def exceptions(self) -> list:
+        with self._lock:
+            return [dict(r, workers=list(r["workers"])) for r in self._exceptions.values()]
+
+    def computations(self) -> list:
+        with self._lock:
+            return [dict(c) for c in self._computations]
+
+    def graph_nodes(self) -> list:
+        """``[(key text, prefix, state)]`` for at most ``Limits.graph_nodes`` keys."""
+        with self._lock:
+            return self._book.graph_nodes(self.limits.graph_nodes)
+
+    def key_info(self, key) -> dict | None:
+        """What the dashboard follows of one key (run, prefix, state, nbytes, worker)."""
+        with self._lock:
+            return self._book.key_info(key)
+
+    def task_counts(self) -> Counter:
+        """Tasks by state, over the kept runs (``new``: submitted, not seen yet)."""
+        with self._lock:
+            return self._book.task_counts()
+
+    def profile(self, start=None, stop=None, prefix=None) -> dict:
+        """Merged profile tree of the kept cycles in ``[start, stop]`` (of one
+        *prefix*); a fresh tree the caller may keep."""
+        root = _empty_tree()
+        with self._lock:
+            if start is None and stop is None:  # the running totals: no walk over cycles
+                for p, total in self._profile_totals.items():
+                    if prefix is None or p == prefix:
+                        merge_trees(root, total)
+                return root
+            cycles = list(self._profile)
+        for t, p, tree in cycles:
+            if (start is None or t >= start) and (stop is None or t <= stop) and (
+                    prefix is None or p == prefix):  # fmt: skip
+                merge_trees(root, tree)
+        return root
+
+    def profile_activity(self) -> list:
+        """``[(time, samples, prefix)]`` per kept profile cycle (for the timeline)."""
+        with self._lock:
+            return [(t, tree["count"], p) for t, p, tree in self._profile]
+
+    def system(self) -> list:
+        with self._lock:
+            return [dict(s) for s in self._system]
+
+
+# --- helpers (pure) -----------------------------------------------------------------
+
+
+def _tuple_key(key):
+    return tuple(_tuple_key(k) if isinstance(k, list) else k for k in key)
+
+
+def _empty_tree() -> dict:
+    return {"identifier": "root", "name": "all", "filename": "", "count": 0, "children": {}}
+
+
+def iter_startstops(startstops):
+    """Yield ``(action, begin, end)`` from triples or ``{action, start, stop}`` dicts."""
+    for ss in startstops:
+        if isinstance(ss, dict):
+            yield ss.get("action", "compute"), float(ss["start"]), float(ss["stop"])
+        else:
+            action, begin, end = ss
+            yield action, float(begin), float(end)
+
+
+_probe_process = None
+
+
+def process_probe() -> dict | None:
+    """CPU percent and RSS of this process (psutil; None when psutil is missing)."""
+    global _probe_process
+    try:
+        import psutil
+    except ImportError:
+        return None
+    if _probe_process is None:
+        _probe_process = psutil.Process()
+    p = _probe_process
+    with p.oneshot():
+        return {"time": time.time(), "cpu": p.cpu_percent(None), "memory": p.memory_info().rss,
+                "num_fds": p.num_fds() if hasattr(p, "num_fds") else 0}  # fmt: skip

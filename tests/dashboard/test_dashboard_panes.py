@@ -1,0 +1,278 @@
+"""Pane shaping functions with exact values, and the panes' Bokeh documents (no server)."""
+
+import pytest
+
+pytest.importorskip("bokeh", reason="pip install bokeh (the test extra has it)")
+
+from bokeh.core.validation.check import check_integrity  # noqa: E402
+from bokeh.document import Document  # noqa: E402
+
+from shoal.dashboard import pages  # noqa: E402
+from shoal.dashboard.panes import PANES  # noqa: E402
+from shoal.dashboard.panes.graph import graph_layout, node_style  # noqa: E402
+from shoal.dashboard.panes.memory import (  # noqa: E402
+    cluster_totals,
+    memory_bars,
+    memory_title,
+    prefix_bytes_bars,
+    worker_link,
+)
+from shoal.dashboard.panes.profile import activity_bars, icicle, subtree  # noqa: E402
+from shoal.dashboard.panes.stream import TaskStream, should_clear, task_rectangles  # noqa: E402
+from shoal.dashboard.panes.style import (  # noqa: E402
+    PALETTE,
+    format_bytes,
+    memory_color,
+    memory_thresholds,
+    prefix_color,
+)
+from shoal.dashboard.panes.system import system_columns  # noqa: E402
+from shoal.dashboard.panes.tasks import (  # noqa: E402
+    compute_time_bars,
+    exception_columns,
+    progress_bars,
+    progress_title,
+)
+from shoal.dashboard.panes.workers import worker_bars, worker_table  # noqa: E402
+from shoal.dashboard.profiles import normalize_tree, profile_items  # noqa: E402
+from shoal.dashboard.state import DashboardState  # noqa: E402
+from shoal.events import GraphSubmitted, TaskTransition, WorkerAdded, WorkerMetrics  # noqa: E402
+
+T0 = 1_700_000_000.0
+TH = {"target": 0.6, "spill": 0.7, "pause": 0.8, "terminate": 0.95}
+
+
+def rec(key, prefix, finish="memory", worker="w", thread=1, startstops=(("compute", T0, T0 + 1),)):
+    return TaskTransition("r", key, prefix, "processing", finish, worker, thread, startstops)
+
+
+def test_prefix_colours_are_stable_and_shared():
+    assert prefix_color("inc") == prefix_color("inc") in PALETTE
+    assert len({prefix_color(f"p{i}") for i in range(200)}) == len(PALETTE)
+
+
+def test_task_rectangles():
+    rows = {}
+    data = task_rectangles([
+        rec("inc-1", "inc", thread=1),
+        rec("inc-2", "inc", "erred", thread=2),
+        rec("sum-1", "sum", thread=1, startstops=(("transfer", T0, T0 + 0.5),
+                                                  {"action": "compute", "start": T0 + 0.5,
+                                                   "stop": T0 + 2})),
+    ], rows)  # fmt: skip
+    assert rows == {("w", 1): 0, ("w", 2): 1}
+    assert data["left"] == [T0 * 1000, T0 * 1000, T0 * 1000, (T0 + 0.5) * 1000]
+    assert data["right"] == [(T0 + 1) * 1000, (T0 + 1) * 1000, (T0 + 0.5) * 1000, (T0 + 2) * 1000]
+    assert data["bottom"] == [-0.4, 0.6, -0.4, -0.4]
+    assert data["color"] == [prefix_color("inc"), "black", "red", prefix_color("sum")]
+    assert data["alpha"] == [1.0, 1.0, 0.4, 1.0]
+    assert data["name"] == ["inc", "inc", "transfer-sum", "sum"]
+    assert data["duration"] == [1.0, 1.0, 0.5, 1.5]
+    assert data["key"] == ["inc-1", "inc-2", "sum-1", "sum-1"]
+
+
+def test_should_clear_after_an_idle_gap():
+    assert not should_clear(None, 5_000, 5)
+    assert not should_clear(1_000, 5_000, 5)
+    assert should_clear(1_000, 7_000, 5)
+
+
+def test_progress_bars_and_title():
+    progress = {
+        "inc": {"memory": 2, "erred": 1, "processing": 1, "waiting": 0, "released": 0, "total": 4},
+        "sum": {"memory": 0, "erred": 0, "processing": 0, "waiting": 1, "released": 0, "total": 1},
+    }
+    bars, labels = progress_bars(progress)
+    assert bars["segment"] == ["in memory", "erred", "processing"]
+    assert bars["left"] == [0.0, 0.5, 0.75]
+    assert bars["right"] == [0.5, 0.75, 1.0]
+    assert bars["color"] == [prefix_color("inc"), "black", prefix_color("inc")]
+    assert bars["n"] == [2, 1, 1]
+    assert labels == {"x": [0.01, 0.01], "y": [0, -1], "text": ["inc: 3 / 4", "sum: 0 / 1"]}
+    assert progress_title(progress) == ("Progress -- total: 5, waiting: 1, processing: 1, "
+                                        "in memory: 2, erred: 1, released: 0")  # fmt: skip
+
+
+def test_exception_and_compute_time_columns():
+    rows = [{"key": "a-1", "prefix": "a", "exception": "E1", "workers": ["w1", "w2"], "count": 2},
+            {"key": "b-1", "prefix": "b", "exception": "E2", "workers": [], "count": 1}]
+    assert exception_columns(rows) == {"key": ["b-1", "a-1"], "prefix": ["b", "a"],
+                                       "exception": ["E2", "E1"], "workers": ["", "w1, w2"],
+                                       "count": [1, 2]}  # fmt: skip
+    data = compute_time_bars({"a": (1.0, 4), "b": (3.0, 1)})
+    assert data["prefix"] == ["b", "a"]
+    assert data["right"] == [3.0, 1.0]
+    assert data["mean"] == [3.0, 0.25]
+    assert data["text"] == ["b: 3.00 s", "a: 1.00 s"]
+
+
+def test_memory_colours_follow_the_thresholds():
+    assert memory_color(500, 1000, TH) == "#1f77b4"
+    assert memory_color(600, 1000, TH) == "orange"
+    assert memory_color(800, 1000, TH) == "red"
+    assert memory_color(10**9, 0, TH) == "#1f77b4"  # no limit
+    off = dict(TH, target=None, spill=None)
+    assert memory_color(750, 1000, off) == "#1f77b4"
+    assert memory_thresholds(lambda k, d=None: {"distributed.worker.memory.spill": False}.get(
+        k, 0.5))["spill"] is None  # fmt: skip
+    assert memory_thresholds()["terminate"] == 0.95
+
+
+def workers():
+    return [
+        {"address": "tcp://a:1", "name": "a", "managed": 300, "unmanaged": 100, "spilled": 50,
+         "memory_limit": 1000, "nthreads": 2, "cpu": 50.0, "processing": 1, "occupancy": 0.5,
+         "executing": 1, "ready": 0},
+        {"address": "tcp://b:1", "name": "b", "managed": 0, "unmanaged": 900, "spilled": 0,
+         "memory_limit": 1000, "nthreads": 1, "cpu": 100.0, "processing": 5, "occupancy": 2.5,
+         "executing": 1, "ready": 4},
+    ]  # fmt: skip
+
+
+def test_memory_bars():
+    bars, limits = memory_bars(workers(), TH)
+    assert bars["segment"] == ["managed", "unmanaged", "spilled", "unmanaged"]
+    assert bars["left"] == [0, 300, 400, 0]
+    assert bars["right"] == [300, 400, 450, 900]
+    assert bars["color"] == ["#1f77b4", "#1f77b4", "grey", "red"]
+    assert bars["alpha"] == [1.0, 0.6, 0.6, 0.6]
+    assert bars["info"][0] == worker_link("tcp://a:1") == "info/worker/tcp%3A%2F%2Fa%3A1.html"
+    assert limits == {"x": [1000, 1000], "bottom": [-0.45, -1.45], "top": [0.45, -0.55]}
+    total = cluster_totals(workers())
+    assert (total["managed"], total["unmanaged"], total["spilled"], total["memory_limit"]) == (
+        300, 1000, 50, 2000)
+    assert memory_title(total) == "Bytes stored: 1.27 kiB + 50 B spilled to disk"
+    assert prefix_bytes_bars({"a": 10, "b": 20})["prefix"] == ["b", "a"]
+
+
+def test_worker_bars_and_table():
+    data = worker_bars(workers(), "processing")
+    assert data["right"] == [1, 5] and data["color"] == ["red", "green"]
+    assert worker_bars(workers(), "occupancy")["text"] == ["500.0 ms", "2.50 s"]
+    assert worker_bars(workers(), "cpu")["text"] == ["50 %", "100 %"]
+    table = worker_table(workers())
+    assert table["name"] == ["Total", "a", "b"]
+    assert table["nthreads"] == [3, 2, 1]
+    assert table["memory"] == ["1.27 kiB", "400 B", "900 B"]
+    assert table["memory_pct"] == [65.0, 40.0, 90.0]
+    assert table["processing"] == [6, 1, 5]
+    assert table["info"] == ["", worker_link("tcp://a:1"), worker_link("tcp://b:1")]
+    assert worker_table([])["name"] == []
+
+
+def test_icicle_layout_and_zoom():
+    tree = normalize_tree({"identifier": "root", "count": 4, "children": [
+        {"identifier": "f;a.py;1", "name": "f", "filename": "a.py", "count": 3,
+         "children": [{"identifier": "g;a.py;5", "name": "g", "count": 1}]},
+        {"identifier": "h;b.py;1", "name": "h", "count": 1}]})  # fmt: skip
+    data, paths = icicle(tree)
+    assert data["name"] == ["root", "f", "g", "h"]
+    assert data["left"] == [0.0, 0.0, 0.0, 0.75]
+    assert data["right"] == [1.0, 0.75, 0.25, 1.0]
+    assert data["bottom"] == [-1, -2, -3, -2]
+    assert data["percent"] == [100.0, 75.0, 25.0, 25.0]
+    assert paths[2] == ("f;a.py;1", "g;a.py;5")
+    assert subtree(tree, paths[1])["name"] == "f"
+    assert subtree(tree, ("nope",)) is tree
+    assert icicle(tree, min_fraction=0.3)[0]["name"] == ["root", "f"]
+
+
+def test_sampler_heartbeat_profile_form():
+    tree = {"identifier": "root", "count": 3, "children": {}}
+    items = profile_items((T0, tree, {"inc": dict(tree, count=2), "sum": dict(tree, count=1)}))
+    assert [(p, t["count"]) for p, t in items] == [("inc", 2), ("sum", 1)]
+    assert [(p, t["count"]) for p, t in profile_items((T0, tree, {}))] == [("", 3)]
+
+
+def test_activity_bars():
+    activity = [(T0 + 0.2, 3, "inc"), (T0 + 0.7, 2, "sum"), (T0 + 1.1, 5, "inc")]
+    data = activity_bars(activity)
+    assert data["count"] == [5, 5]
+    assert data["x"] == [(T0 + 0.5) * 1000, (T0 + 1.5) * 1000]
+    assert activity_bars(activity, prefix="sum")["count"] == [2]
+
+
+def test_graph_layout():
+    nodes = [("a-1", "a", "memory"), ("a-2", "a", "processing"), ("a-3", "a", "waiting"),
+             ("b-1", "b", "erred")]
+    data = graph_layout(nodes, rows=2)
+    assert data["x"] == [0, 0, 1, 3]
+    assert data["y"] == [0, -1, 0, 0]
+    assert data["color"] == [prefix_color("a"), prefix_color("a"), "#dddddd", "black"]
+    assert data["alpha"] == [1.0, 0.35, 1.0, 1.0]
+    assert node_style("x", "released") == ("white", 1.0, "#999999")
+
+
+def test_system_columns_and_formats():
+    assert system_columns([{"time": T0, "cpu": 5.0, "memory": 10}]) == {
+        "time": [T0 * 1000], "cpu": [5.0], "memory": [10], "num_fds": [0]}
+    assert format_bytes(2**20) == "1.00 MiB"
+
+
+def busy_state():
+    s = DashboardState(system_probe=lambda: {"time": T0, "cpu": 3.0, "memory": 100})
+    s.ingest(WorkerAdded("tcp://a:1", 2, 1000, "a", T0))
+    s.ingest(GraphSubmitted("r", "threads", 3, {"inc": 2, "sum": 1}, (), T0))
+    s.ingest(rec("inc-1", "inc", worker="tcp://a:1"))
+    s.ingest(rec("inc-2", "inc", "erred", worker="tcp://a:1"))
+    tree = {"identifier": "root", "count": 2, "children": [{"identifier": "f;a.py;1", "count": 2}]}
+    s.ingest(WorkerMetrics("tcp://a:1", T0, 10, 20, 0, 1000, 50.0, 1, 0, (("inc", tree),)))
+    s.poll_system()
+    return s
+
+
+@pytest.fixture
+def no_pane_errors(caplog):
+    """Panes log (rather than raise) what goes wrong in update(): fail on any of it."""
+    with caplog.at_level("WARNING", logger="shoal.dashboard"):
+        yield
+    assert not caplog.records, caplog.text
+
+
+@pytest.mark.parametrize("route", sorted(pages.PAGES))
+def test_pages_build_valid_documents(route, no_pane_errors):
+    doc = Document()
+    pages.PAGES[route](busy_state(), doc)
+    assert doc.roots
+    issues = check_integrity(doc.models)
+    assert not issues.error and not issues.warning, issues
+    assert doc.callbacks.session_callbacks  # the periodic refresh
+
+
+@pytest.mark.parametrize("name", sorted(PANES))
+def test_every_pane_fills_its_source(name, no_pane_errors):
+    doc = Document()
+    pages.individual_doc(busy_state(), name, doc)
+    issues = check_integrity(doc.models)
+    assert not issues.error and not issues.warning, issues
+    pane_sources = [m for m in doc.models if type(m).__name__ == "ColumnDataSource"]
+    assert any(len(next(iter(m.data.values()), [])) for m in pane_sources), name
+
+
+def test_task_stream_pulls_only_new_records_with_rollover():
+    s = DashboardState()
+    pane = TaskStream(s, n_rectangles=3, clear_interval=5)
+    for i in range(2):
+        s.ingest(rec(f"x-{i}", "x"))
+    pane.update()
+    assert len(pane.source.data["left"]) == 2 and pane.cursor == 2
+    pane.update()  # nothing new
+    assert len(pane.source.data["left"]) == 2
+    for i in range(2, 5):
+        s.ingest(rec(f"x-{i}", "x"))
+    pane.update()
+    assert pane.source.data["key"] == ["x-2", "x-3", "x-4"]
+    s.ingest(rec("late", "x", startstops=(("compute", T0 + 60, T0 + 61),)))
+    pane.update()  # after an idle gap the old rectangles go
+    assert pane.source.data["key"] == ["late"]
+    late = TaskStream(s, n_rectangles=2)  # a new session starts from recent history
+    late.update()
+    assert late.source.data["key"] == ["x-4", "late"]
+
+
+def test_json_listings():
+    assert pages.pane_routes()["Task Stream"] == "/individual-task-stream"
+    plots = pages.individual_plots()
+    assert plots["Individual Task Stream"] == "/individual-task-stream"
+    assert plots["Individual Compute Time Per Key"] == "/individual-compute-time-per-key"
+    assert len(plots) == len(PANES) == 14

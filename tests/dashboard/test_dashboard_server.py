@@ -1,0 +1,333 @@
+"""The dashboard served for real: every route over HTTP, prefix mode, websocket
+sessions, port fallback, start/stop on a running loop (no browser)."""
+
+import asyncio
+import http.client
+import json
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+pytest.importorskip("bokeh", reason="pip install bokeh (the test extra has it)")
+pytest.importorskip("tornado", reason="pip install tornado (the test extra has it)")
+
+from shoal.dashboard import DashboardServer, DashboardState, start_server  # noqa: E402
+from shoal.dashboard.pages import PAGES  # noqa: E402
+from shoal.dashboard.panes import PANES  # noqa: E402
+from shoal.events import (  # noqa: E402
+    GraphSubmitted,
+    TaskTransition,
+    WorkerAdded,
+    WorkerMetrics,
+)
+
+T0 = time.time()
+W = "tcp://127.0.0.1:4001"
+BOKEH_ROUTES = [*PAGES, *(f"/individual-{name}" for name in PANES)]
+
+
+def task(key, prefix, finish="memory", start=T0, worker=W):
+    return TaskTransition("r", key, prefix, "processing", finish, worker, 1,
+                          (("compute", start, start + 0.1),), 8, "int",
+                          "ValueError: bad" if finish == "erred" else "")  # fmt: skip
+
+
+def busy_state(**kwargs):
+    s = DashboardState(system_probe=lambda: {"time": time.time(), "cpu": 2.0, "memory": 10},
+                       **kwargs)  # fmt: skip
+    s.ingest(WorkerAdded(W, 2, 10_000, "alice", T0))
+    s.ingest(GraphSubmitted("r", "scheduler", 3, {"inc": 2, "sum": 1}, ("sum-1",), T0))
+    s.ingest(task("inc-1", "inc"))
+    s.ingest(task("inc-2", "inc", "erred"))
+    s.ingest(task(("sum", 1), "sum"))
+    tree = {"identifier": "root", "count": 4, "children": [{"identifier": "f;m.py;1", "count": 4}]}
+    s.ingest(WorkerMetrics(W, T0, 100, 200, 50, 10_000, 25.0, 1, 0, (T0, tree, {"inc": tree})))
+    return s
+
+
+def get(url, follow=True):
+    """``(status, headers, body)``; redirects followed unless *follow* is False."""
+    if not follow:
+        parts = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=20)
+        try:
+            conn.request("GET", parts.path)
+            r = conn.getresponse()
+            return r.status, dict(r.getheaders()), r.read().decode()
+        finally:
+            conn.close()
+    try:
+        with urllib.request.urlopen(url, timeout=20) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+def assert_closed(port):
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+@pytest.fixture
+def served():
+    state = busy_state()
+    server = DashboardServer(state, port=0).start_in_thread()
+    yield state, server
+    server.stop()
+    assert not any(t.name == "shoal-dashboard" for t in threading.enumerate())
+    assert_closed(server.port)
+
+
+def assert_bokeh_page(body, title=None):
+    assert "Bokeh.embed.embed_items" in body or "embed_items" in body
+    # BokehJS from relative URLs, so the page works under any proxy prefix
+    assert re.search(r'src="static/js/bokeh\.min\.js\?v=', body)
+    if title:
+        assert f"<title>shoal: {title}</title>" in body
+
+
+@pytest.mark.parametrize("route", BOKEH_ROUTES)
+def test_every_bokeh_route_serves_a_document(served, route):
+    _, server = served
+    status, headers, body = get(server.address + route)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert_bokeh_page(body)
+
+
+def test_full_pages_have_relative_navigation(served):
+    _, server = served
+    _, _, body = get(server.address + "/status")
+    assert_bokeh_page(body, "Status")
+    for link in ("status", "workers", "tasks", "system", "profile", "graph",
+                 "info/main/workers.html"):  # fmt: skip
+        assert f'href="{link}"' in body
+    _, _, alone = get(server.address + "/individual-progress")
+    assert "shoal-nav" not in alone
+
+
+def test_root_redirects_relatively(served):
+    _, server = served
+    status, headers, _ = get(server.address + "/", follow=False)
+    assert status == 302 and headers["Location"] == "status"
+    status, _, body = get(server.address + "/")
+    assert status == 200 and "embed_items" in body
+
+
+def test_health_and_json_listings(served):
+    _, server = served
+    assert get(server.address + "/health")[::2] == (200, "ok")
+    status, headers, body = get(server.address + "/panes.json")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    panes = json.loads(body)
+    assert panes["Task Stream"] == "/individual-task-stream"
+    assert panes["Workers Memory"] == "/individual-workers-memory"
+    assert sorted(panes.values()) == sorted(f"/individual-{n}" for n in PANES)
+    plots = json.loads(get(server.address + "/individual-plots.json")[2])
+    assert plots == {f"Individual {n.replace('-', ' ').title()}": f"/individual-{n}"
+                     for n in PANES}  # fmt: skip
+    assert plots["Individual Task Stream"] == "/individual-task-stream"
+    for route in plots.values():  # every listed pane is served
+        assert get(server.address + route)[0] == 200
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
+                     r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)?\})? (\S+)$')
+
+
+def parse_prometheus(text):
+    """Strict parse of the text format: ``{name: [(labels, value)]}`` and types."""
+    samples, types = {}, {}
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("gauge", "counter"), line
+            types[name] = kind
+            continue
+        m = _SAMPLE.match(line)
+        assert m, f"not an exposition line: {line!r}"
+        name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
+        assert name in types, f"sample before its TYPE: {line!r}"
+        samples.setdefault(name, []).append((labels, value))
+    return samples, types
+
+
+def test_metrics_parse(served):
+    _, server = served
+    status, headers, body = get(server.address + "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    samples, types = parse_prometheus(body)
+    assert ('{state="memory"}', 2.0) in samples["shoal_tasks"]
+    assert ('{state="erred"}', 1.0) in samples["shoal_tasks"]
+    assert samples["shoal_workers"] == [("", 1.0)]
+    assert samples["shoal_threads"] == [("", 2.0)]
+    assert ('{type="managed"}', 100.0) in samples["shoal_memory_bytes"]
+    assert samples["shoal_task_records_total"] == [("", 3.0)]
+    assert types["shoal_compute_seconds_total"] == "counter"
+    assert samples["shoal_erred_tasks_total"] == [("", 1.0)]
+
+
+def test_info_pages(served):
+    state, server = served
+    status, headers, _ = get(server.address + "/info", follow=False)
+    assert status == 302 and headers["Location"] == "info/main/workers.html"
+    status, _, body = get(server.address + "/info")
+    assert status == 200 and "alice" in body and "../worker/tcp%3A%2F%2F127.0.0.1%3A4001" in body
+    worker = urllib.parse.quote(W, safe="")
+    status, _, body = get(f"{server.address}/info/worker/{worker}.html")
+    assert status == 200 and "alice" in body and "Recent metrics" in body
+    twice = urllib.parse.quote(worker)  # what Bokeh's OpenURL (encodeURI) makes of the link
+    assert "alice" in get(f"{server.address}/info/worker/{twice}.html")[2]
+    assert get(server.address + "/info/worker/nobody.html")[0] == 404
+    status, _, body = get(server.address + "/info/task/inc-2.html")
+    assert status == 200 and "ValueError: bad" in body and "not available" in body
+    key = urllib.parse.quote("('sum', 1)")
+    status, _, body = get(f"{server.address}/info/task/{key}.html")
+    assert status == 200 and "memory" in body
+
+
+def test_info_source_story_and_identity():
+    class Source:
+        async def identity(self):
+            return {"type": "Scheduler", "address": "tcp://sched:1"}
+
+        async def story(self, key):
+            return [(key, "waiting", "processing", "stim-1"), (key, "processing", "memory", "s2")]
+
+    class Broken:
+        def story(self, key):
+            raise RuntimeError("scheduler gone")
+
+    state = busy_state()
+    state.info_source = Source()
+    with DashboardServer(state, port=0) as server:
+        body = get(server.address + "/info/task/inc-1.html")[2]
+        assert "stim-1" in body and "processing" in body
+        assert "tcp://sched:1" in get(server.address + "/info/main/workers.html")[2]
+        state.info_source = Broken()
+        status, _, body = get(server.address + "/info/task/inc-1.html")
+        assert status == 200 and "RuntimeError: scheduler gone" in body
+
+
+def test_prefix_mode():
+    state = busy_state()
+    with DashboardServer(state, port=0, prefix="proxy/8787/") as server:
+        assert server.address.endswith("/proxy/8787")
+        base = f"http://127.0.0.1:{server.port}"
+        status, headers, _ = get(base + "/proxy/8787/", follow=False)
+        assert status == 302 and headers["Location"] == "status"
+        status, headers, _ = get(base + "/proxy/8787", follow=False)
+        assert headers["Location"] == "8787/status"  # resolves to /proxy/8787/status
+        status, _, body = get(base + "/proxy/8787/status")
+        assert status == 200
+        assert_bokeh_page(body, "Status")
+        static = re.search(r'src="(static/js/bokeh\.min\.js[^"]*)"', body).group(1)
+        assert get(urllib.parse.urljoin(base + "/proxy/8787/status", static))[0] == 200
+        for route in ("/health", "/metrics", "/panes.json", "/individual-plots.json",
+                      "/individual-task-stream", "/info/main/workers.html"):  # fmt: skip
+            assert get(base + "/proxy/8787" + route)[0] == 200, route
+        assert get(base + "/status")[0] == 404
+
+
+@pytest.mark.parametrize("prefix", ["", "/proxy/8787"])
+def test_websocket_session_gets_live_updates(prefix, caplog):
+    from bokeh.client import pull_session
+
+    state = busy_state()
+    with DashboardServer(state, port=0, prefix=prefix) as server:
+        session = pull_session(url=server.address + "/individual-progress")
+        try:
+            assert session.document.roots
+            server_side = _on_loop(server, lambda: [
+                s for s in server._server.get_sessions("/individual-progress")
+                if s.id == session.id])  # fmt: skip
+            assert len(server_side) == 1
+        finally:
+            session.close()
+
+        def labels():
+            (s,) = server._server.get_sessions("/individual-progress")[:1]
+            (src,) = [m for m in s.document.roots[0].references()
+                      if type(m).__name__ == "ColumnDataSource" and "text" in m.data]
+            return list(src.data["text"])
+
+        assert _on_loop(server, labels) == ["inc: 2 / 2", "sum: 1 / 1"]
+        state.ingest(GraphSubmitted("r2", "scheduler", 1, {"mul": 1}, (), T0))
+        deadline = time.monotonic() + 10
+        while "mul: 0 / 1" not in _on_loop(server, labels):  # the 100 ms refresh picks it up
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert "failed to update" not in caplog.text
+
+
+def _on_loop(server, fn):
+    """Run *fn* on the server's loop (Bokeh documents belong to that thread)."""
+    done, out = threading.Event(), []
+
+    def call():
+        try:
+            out.append(fn())
+        finally:
+            done.set()
+
+    server._loop.add_callback(call)
+    assert done.wait(10)
+    return out[0]
+
+
+def test_taken_port_moves_to_the_next(caplog):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    taken = blocker.getsockname()[1]
+    try:
+        with caplog.at_level("INFO", logger="shoal.dashboard"):
+            server = DashboardServer(DashboardState(), port=taken).start_in_thread()
+        try:
+            assert server.port != taken
+            assert get(server.address + "/health")[2] == "ok"
+            assert f"(port {taken} was taken)" in caplog.text
+            assert f":{server.port}/status" in caplog.text
+        finally:
+            server.stop()
+    finally:
+        blocker.close()
+
+
+def test_start_server_on_a_running_loop():
+    from tornado.httpclient import AsyncHTTPClient
+
+    async def main():
+        server = start_server(busy_state(), port=0)  # a running loop: served on it
+        assert server._thread is None
+        client = AsyncHTTPClient()
+        try:
+            for route in ("/health", "/status", "/individual-workers", "/metrics"):
+                response = await client.fetch(server.address + route)
+                assert response.code == 200
+        finally:
+            client.close()
+        await server.stop()
+        return server.port
+
+    port = asyncio.run(main())
+    assert_closed(port)
+
+
+def test_start_server_without_a_loop_uses_a_thread():
+    server = start_server(DashboardState(), port=0)
+    try:
+        assert server._thread is not None and server._thread.is_alive()
+        assert get(server.link)[0] == 200
+    finally:
+        server.stop()
+    assert_closed(server.port)

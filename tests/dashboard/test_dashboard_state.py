@@ -1,0 +1,280 @@
+"""DashboardState: synthetic records in, exact views out (no Bokeh, no server)."""
+
+import threading
+
+import pytest
+
+from shoal.dashboard.profiles import merge_trees, normalize_tree, profile_items
+from shoal.dashboard.state import DashboardState, Limits
+from shoal.events import (
+    ComputationFinished,
+    GraphSubmitted,
+    TaskTransition,
+    WorkerAdded,
+    WorkerMetrics,
+    WorkerRemoved,
+)
+
+T0 = 1_700_000_000.0
+W1, W2 = "tcp://127.0.0.1:1001", "tcp://127.0.0.1:1002"
+
+
+def tt(run, key, start, finish, worker="", prefix=None, t=None, dur=1.0, nbytes=0, exc="",
+       thread=1):  # fmt: skip
+    ss = (("compute", t, t + dur),) if t is not None else ()
+    return TaskTransition(run, key, prefix or key.split("-")[0], start, finish, worker, thread, ss,
+                          nbytes, "int" if finish == "memory" else "", exc)  # fmt: skip
+
+
+def distributed_run(state, run="c-graph-1"):
+    """inc-1, inc-2 -> sum-1 on two workers, the way the scheduler reports it."""
+    state.ingest(WorkerAdded(W1, 2, 1000, "w1", T0))
+    state.ingest(WorkerAdded(W2, 1, 1000, "w2", T0))
+    state.ingest(GraphSubmitted(run, "scheduler", 3, {"inc": 2, "sum": 1}, ("sum-1",), T0))
+    for key in ("inc-1", "inc-2", "sum-1"):
+        state.ingest(tt(run, key, "released", "waiting"))
+    state.ingest(tt(run, "inc-1", "waiting", "processing", W1))
+    state.ingest(tt(run, "inc-2", "waiting", "processing", W2))
+
+
+def test_progress_counts_follow_each_key():
+    s = DashboardState()
+    s.ingest(GraphSubmitted("r", "scheduler", 3, {"inc": 2, "sum": 1}, ("sum-1",), T0))
+    assert s.progress() == {
+        "inc": {"memory": 0, "erred": 0, "processing": 0, "waiting": 2, "released": 0, "total": 2},
+        "sum": {"memory": 0, "erred": 0, "processing": 0, "waiting": 1, "released": 0, "total": 1},
+    }
+    distributed_run(s, "r")
+    assert s.progress()["inc"] == {"memory": 0, "erred": 0, "processing": 2, "waiting": 0,
+                                   "released": 0, "total": 2}  # fmt: skip
+    s.ingest(tt("r", "inc-1", "processing", "memory", W1, t=T0, nbytes=100))
+    s.ingest(tt("r", "inc-2", "processing", "memory", W2, t=T0, dur=3.0, nbytes=50))
+    s.ingest(tt("r", "sum-1", "waiting", "processing", W1))
+    s.ingest(tt("r", "inc-1", "memory", "released"))
+    assert s.progress() == {
+        "inc": {"memory": 1, "erred": 0, "processing": 0, "waiting": 0, "released": 1, "total": 2},
+        "sum": {"memory": 0, "erred": 0, "processing": 1, "waiting": 0, "released": 0, "total": 1},
+    }
+    assert s.memory_by_prefix() == {"inc": 50}
+    assert s.compute_time() == {"inc": (4.0, 2)}
+    assert s.action_time() == {"compute": 4.0}
+    assert s.task_counts() == {"memory": 1, "released": 1, "processing": 1}
+
+
+def test_processing_and_occupancy_per_worker():
+    s = DashboardState()
+    distributed_run(s)
+    rows = {w["address"]: w for w in s.workers()}
+    assert rows[W1]["processing"] == rows[W2]["processing"] == 1
+    assert rows[W1]["occupancy"] == 0.5  # unknown prefix: 0.5 s
+    s.ingest(tt("c-graph-1", "inc-2", "processing", "memory", W2, t=T0, dur=2.0, nbytes=8))
+    s.ingest(tt("c-graph-1", "inc-1", "processing", "processing", W2))  # stolen
+    rows = {w["address"]: w for w in s.workers()}
+    assert (rows[W1]["processing"], rows[W2]["processing"]) == (0, 1)
+    assert rows[W2]["occupancy"] == 2.0  # the mean compute time of "inc"
+
+
+def test_distributed_run_dropped_once_forgotten():
+    s = DashboardState()
+    distributed_run(s)
+    for key, w in (("inc-1", W1), ("inc-2", W2)):
+        s.ingest(tt("c-graph-1", key, "processing", "memory", w, t=T0, nbytes=10))
+    s.ingest(tt("c-graph-1", "sum-1", "waiting", "processing", W1))
+    s.ingest(tt("c-graph-1", "sum-1", "processing", "memory", W1, t=T0, nbytes=1))
+    s.ingest(ComputationFinished("c-graph-1", "finished", T0 + 5))
+    assert s.progress()["sum"]["memory"] == 1  # results held: still shown
+    assert s.computations()[-1]["status"] == "finished"
+    for key in ("inc-1", "inc-2", "sum-1"):
+        s.ingest(tt("c-graph-1", key, "memory", "released"))
+        s.ingest(tt("c-graph-1", key, "released", "forgotten"))
+    assert s.progress() == {}
+    assert s.memory_by_prefix() == {}
+    assert s.graph_nodes() == []
+
+
+def test_local_run_kept_until_next_graph():
+    s = DashboardState()
+    s.ingest(GraphSubmitted("threads-1", "threads", 2, {"a": 2}, ("a-2",), T0))
+    s.ingest(tt("threads-1", "a-1", "processing", "memory", "threads", t=T0, nbytes=5))
+    s.ingest(tt("threads-1", "a-2", "processing", "memory", "threads", t=T0, nbytes=7))
+    s.ingest(ComputationFinished("threads-1", "finished", T0 + 1))
+    assert s.progress()["a"] == {"memory": 2, "erred": 0, "processing": 0, "waiting": 0,
+                                 "released": 0, "total": 2}  # fmt: skip
+    assert s.memory_by_prefix() == {"a": 12}
+    s.ingest(GraphSubmitted("threads-2", "threads", 1, {"b": 1}, ("b-1",), T0 + 2))
+    assert list(s.progress()) == ["b"]
+    assert s.memory_by_prefix() == {}
+    assert s.tasks.count == 2  # the task stream keeps its history
+
+
+def test_exceptions_grouped_by_prefix_and_text():
+    s = DashboardState()
+    s.ingest(GraphSubmitted("r", "threads", 3, {"div": 3}, (), T0))
+    for i, w in enumerate(("a", "b", "a")):
+        s.ingest(tt("r", f"div-{i}", "processing", "erred", w, t=T0, exc="ZeroDivisionError: x"))
+    s.ingest(tt("r", "dep-1", "waiting", "erred", exc="ZeroDivisionError: x"))  # a dependent
+    rows = s.exceptions()
+    assert rows == [{"key": "div-0", "prefix": "div", "exception": "ZeroDivisionError: x",
+                     "workers": ["a", "b"], "count": 3, "time": rows[0]["time"]}]  # fmt: skip
+    assert s.progress()["div"]["erred"] == 3
+
+
+def test_workers_metrics_and_series():
+    s = DashboardState(timeseries=3)
+    s.ingest(WorkerAdded(W1, 4, 2000, "w1", T0))
+    for i in range(5):
+        s.ingest(WorkerMetrics(W1, T0 + i, managed=100 + i, unmanaged=50, spilled=1, cpu=12.5,
+                               executing=2, ready=3))  # fmt: skip
+    (row,) = s.workers()
+    assert row["managed"] == 104 and row["memory_limit"] == 2000 and row["nthreads"] == 4
+    assert row["name"] == "w1" and row["cpu"] == 12.5 and row["ready"] == 3
+    assert [p[0] for p in s.worker_series()[W1]] == [T0 + 2, T0 + 3, T0 + 4]
+    s.ingest(WorkerMetrics(W2, T0, managed=1, memory_limit=10))  # unknown worker: added
+    assert {w["address"] for w in s.workers()} == {W1, W2}
+    s.ingest(WorkerRemoved(W1, "closed", T0 + 9))
+    assert [w["address"] for w in s.workers()] == [W2]
+    assert s.removed_workers() == [{"address": W1, "reason": "closed", "time": T0 + 9}]
+
+
+def test_dict_records_are_accepted():
+    s = DashboardState()
+    s.ingest({"kind": "worker-added", "worker": W1, "nthreads": 1, "from_the_future": 1})
+    s.ingest({"kind": "task", "run_id": "r", "key": "x-1", "prefix": "x", "start": "processing",
+              "finish": "memory", "startstops": [["compute", T0, T0 + 1]], "nbytes": 3})
+    s.ingest({"kind": "task", "run_id": "r", "key": ["y", 1], "prefix": "y", "start": "released",
+              "finish": "waiting"})  # fmt: skip
+    assert s.key_info(("y", 1))["state"] == "waiting"
+    s.ingest({"kind": "no-such-kind"})
+    assert s.workers()[0]["address"] == W1
+    assert s.memory_by_prefix() == {"x": 3}
+    assert s.tasks.count == 1
+
+
+def test_limits_bound_every_view():
+    s = DashboardState(Limits(task_stream=5, keys=3, exceptions=2, graph_nodes=2, runs=2))
+    s.ingest(GraphSubmitted("r", "threads", 10, {"t": 10}, (), T0))
+    for i in range(10):
+        s.ingest(tt("r", f"t-{i}", "processing", "erred", t=T0, exc=f"E{i}"))
+    assert len(s.tasks) == 5 and s.tasks.count == 10
+    assert len(s.exceptions()) == 2
+    assert len(s.graph_nodes()) == 2
+    assert len(s._book.keys) == 3
+    assert s.progress()["t"]["erred"] == 10  # untracked keys are still counted
+    for i in range(5):
+        s.ingest(GraphSubmitted(f"q{i}", "scheduler", 1, {"q": 1}, (), T0))
+    assert len(s._book.runs) == 2
+
+
+def test_untracked_keys_never_go_negative():
+    s = DashboardState(keys=0)
+    s.ingest(GraphSubmitted("r", "scheduler", 1, {"a": 1}, (), T0))
+    s.ingest(tt("r", "a-1", "released", "waiting"))
+    s.ingest(tt("r", "a-1", "waiting", "processing", W1))
+    s.ingest(tt("r", "a-1", "processing", "memory", W1, t=T0))
+    assert s.progress()["a"] == {"memory": 1, "erred": 0, "processing": 0, "waiting": 0,
+                                 "released": 0, "total": 1}  # fmt: skip
+
+
+def test_profile_trees_merge_by_summing_counts():
+    a = {"name": "root", "count": 3, "children": [
+        {"name": "f", "count": 2, "children": [{"name": "g", "count": 2}]},
+        {"name": "h", "count": 1}]}  # fmt: skip
+    b = {"name": "root", "count": 2, "children": {"f": {"name": "f", "count": 2, "children": {}}}}
+    merged = merge_trees(normalize_tree(a), b)
+    assert merged["count"] == 5
+    assert merged["children"]["f"]["count"] == 4
+    assert merged["children"]["f"]["children"]["g"]["count"] == 2
+    assert merged["children"]["h"]["count"] == 1
+    assert [p for p, _ in profile_items(a)] == [""]
+    assert [p for p, _ in profile_items([("inc", a), ("sum", b)])] == ["inc", "sum"]
+    assert profile_items(()) == []
+
+    s = DashboardState()
+    s.ingest(WorkerMetrics(W1, T0, profile=(("inc", a),)))
+    s.ingest(WorkerMetrics(W1, T0 + 10, profile=(("sum", b),)))
+    assert s.profile()["count"] == 5
+    assert s.profile(prefix="inc")["count"] == 3
+    assert s.profile(start=T0 + 5)["children"]["f"]["count"] == 2
+    assert s.profile_activity() == [(T0, 3, "inc"), (T0 + 10, 2, "sum")]
+
+
+def test_system_records_win_over_the_probe():
+    calls = []
+
+    def probe():
+        calls.append(1)
+        return {"time": T0, "cpu": 1.0, "memory": 10}
+
+    s = DashboardState(system_probe=probe)
+    s.poll_system()
+    assert s.system() == [{"time": T0, "cpu": 1.0, "memory": 10}]
+    s.ingest({"kind": "system", "time": T0 + 1, "cpu": 50.0, "memory": 20, "num_fds": 7})
+    s.poll_system()
+    assert len(calls) == 1
+    assert s.system()[-1] == {"time": T0 + 1, "cpu": 50.0, "memory": 20, "num_fds": 7}
+
+
+def test_default_probe_reads_this_process():
+    pytest.importorskip("psutil")
+    s = DashboardState()
+    s.poll_system()
+    (sample,) = s.system()
+    assert sample["memory"] > 0
+
+
+def test_ingest_from_another_thread_while_reading():
+    s = DashboardState()
+    s.ingest(GraphSubmitted("r", "threads", 2000, {"x": 2000}, (), T0))
+
+    def feed():
+        for i in range(2000):
+            s.ingest(tt("r", f"x-{i}", "processing", "memory", "threads", t=T0, nbytes=1))
+
+    thread = threading.Thread(target=feed)
+    thread.start()
+    while thread.is_alive():
+        s.progress(), s.workers(), s.graph_nodes(), s.memory_by_prefix(), s.tasks.since(0)
+    thread.join()
+    assert s.progress()["x"]["memory"] == 2000
+    assert s.memory_by_prefix() == {"x": 2000}
+
+
+def test_profile_window_keeps_running_totals_exact():
+    tree = {"identifier": "root", "count": 2, "children": [
+        {"identifier": "f;a.py;1", "count": 2,
+         "children": [{"identifier": "g;a.py;2", "count": 1}]}]}  # fmt: skip
+    other = {"identifier": "root", "count": 1, "children": [{"identifier": "h;b.py;1", "count": 1}]}
+    s = DashboardState(profile_cycles=2)
+    s.ingest(WorkerMetrics(W1, T0, profile=(("a", tree),)))
+    s.ingest(WorkerMetrics(W1, T0 + 1, profile=(("a", other),)))
+    s.ingest(WorkerMetrics(W1, T0 + 2, profile=(("b", other),)))  # the first cycle leaves
+    assert s.profile_count == 3
+    total = s.profile()
+    assert total["count"] == 2 and list(total["children"]) == ["h;b.py;1"]
+    assert total["children"]["h;b.py;1"]["count"] == 2
+    assert s.profile(prefix="a")["count"] == 1
+    assert s.profile() == s.profile(start=T0 - 1)  # the totals match a walk over the cycles
+
+
+def test_records_of_a_real_threads_compute():
+    from shoal.events import Bus
+    from shoal.local.threads import get
+
+    def boom(x):
+        raise ValueError(f"boom {x}")
+
+    bus, s = Bus("test"), DashboardState()
+    bus.subscribe(s.ingest)
+    graph = {f"inc-{i}": (lambda x: x + 1, i) for i in range(8)}
+    graph["total"] = (sum, [f"inc-{i}" for i in range(8)])
+    assert get(graph, "total", bus=bus, fuse=False) == 36
+    progress = s.progress()
+    assert progress["inc"] == {"memory": 8, "erred": 0, "processing": 0, "waiting": 0,
+                               "released": 0, "total": 8}  # fmt: skip
+    assert progress["total"]["memory"] == 1
+    assert s.tasks.count == 9 and s.compute_time()["inc"][1] == 8
+    assert s.computations()[-1]["status"] == "finished"
+    with pytest.raises(ValueError):
+        get({"boom-1": (boom, 1)}, "boom-1", bus=bus)
+    assert list(s.progress()) == ["boom"]  # the finished local run made way
+    assert s.exceptions()[0]["exception"] == "ValueError: boom 1"
