@@ -6,7 +6,8 @@
         .start()            on the current thread's running event loop
         .start_in_thread()  in a thread of its own with its own loop
       -> BokehTornado(applications(state), extra_patterns=routes(state), prefix=prefix)
-         + HTTPServer on sockets bound by _bind (port, port+1, ... then any free one)
+         + HTTPServer on a socket handed over by the parent process, or bound here
+           (port, port+1, ... then any free one: shoal.diagnostics.dashboard.bind_listening)
          + a PeriodicCallback sampling system metrics (state.poll_system) every 500 ms
 
 It runs in the dashboard's own process, so rendering never takes a
@@ -24,7 +25,6 @@ on any port (JupyterLab's own server included) and from the hosts in
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 import threading
@@ -39,6 +39,7 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
 
 from shoal.dashboard.http import routes
+from shoal.diagnostics.dashboard import bind_listening
 from shoal.dashboard.pages import applications
 
 __all__ = ["DashboardServer", "start_server"]
@@ -55,34 +56,6 @@ class _Tornado(BokehTornado):
         return Resources(mode="server", root_url="", path_versioner=StaticHandler.append_version)
 
 
-def _listen(host: str, port: int):
-    """One listening, non-blocking socket (closed again if binding fails)."""
-    family, kind, proto, _, addr = socket.getaddrinfo(
-        host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-        sock.listen(128)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return [sock], sock.getsockname()[1]
-
-
-def _bind(host: str, port: int, tries: int = 20):
-    """Sockets on *port*, else the next free one of *tries*, else any free port."""
-    candidates = [port + i for i in range(tries)] + [0] if port else [0]
-    for candidate in candidates:
-        try:
-            return _listen(host, candidate)
-        except OSError as exc:
-            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
-                raise
-    raise OSError(errno.EADDRINUSE, f"no free port for the dashboard on {host}")
-
-
 def _url_host(host: str) -> str:
     if host in ("", "0.0.0.0", "::"):
         host = socket.gethostname()
@@ -93,8 +66,8 @@ class DashboardServer:
     """Serve a :class:`~shoal.dashboard.state.DashboardState`; see the module docstring."""
 
     def __init__(self, state, host: str = "127.0.0.1", port: int = 8787, prefix: str = "",
-                 allow_websocket_origin=None):  # fmt: skip
-        self.state = state
+                 allow_websocket_origin=None, sock=None):  # fmt: skip
+        self.state, self._sock = state, sock
         self.host, self.requested_port = host, port
         self.prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
         if isinstance(allow_websocket_origin, str):
@@ -120,7 +93,12 @@ class DashboardServer:
 
     def start(self) -> DashboardServer:
         """Listen on the current thread's event loop (which the caller runs)."""
-        sockets, self.port = _bind(self.host, self.requested_port)
+        if self._sock is not None:  # bound by the parent process
+            self._sock.setblocking(False)
+            sockets, self.port = [self._sock], self._sock.getsockname()[1]
+        else:
+            sock, self.port = bind_listening(self.host, self.requested_port)
+            sockets = [sock]
         origins = {"localhost:*", "127.0.0.1:*", f"{_url_host(self.host)}:{self.port}"}
         if self.allow_websocket_origin:
             origins.update(create_hosts_allowlist(self.allow_websocket_origin, self.port))
@@ -247,10 +225,11 @@ class DashboardServer:
 
 
 def start_server(state, host: str = "127.0.0.1", port: int = 8787, prefix: str = "",
-                 allow_websocket_origin=None) -> DashboardServer:  # fmt: skip
+                 allow_websocket_origin=None, sock=None) -> DashboardServer:  # fmt: skip
     """Start a dashboard for *state*: on the running event loop of this thread
-    if there is one, otherwise in a thread of its own."""
-    server = DashboardServer(state, host, port, prefix, allow_websocket_origin)
+    if there is one, otherwise in a thread of its own.  ``sock``: a listening
+    socket to serve on instead of binding ``host:port``."""
+    server = DashboardServer(state, host, port, prefix, allow_websocket_origin, sock)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

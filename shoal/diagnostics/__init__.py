@@ -14,9 +14,14 @@ works as a context manager, or globally with ``.register()`` /
         threads.get(graph, keys)
     prof.results      # [TaskData(key, task_prefix, start_time, end_time, worker_id), ...]
     rprof.results     # [ResourceData(time, mem_MB, cpu_percent), ...]
+
+``Dashboard()`` serves the live Bokeh dashboard (task stream, progress,
+memory, ...) of the computations inside it, from a process of its own; see
+:mod:`shoal.diagnostics.dashboard`.
 """
 
+from shoal.diagnostics.dashboard import Dashboard
 from shoal.diagnostics.profile import Profiler, ResourceData, ResourceProfiler, TaskData
 from shoal.diagnostics.progress import ProgressBar
 
-__all__ = ["ProgressBar", "Profiler", "ResourceData", "ResourceProfiler", "TaskData"]
+__all__ = ["Dashboard", "ProgressBar", "Profiler", "ResourceData", "ResourceProfiler", "TaskData"]

@@ -204,7 +204,8 @@ def test_sync_cluster_with_worker_processes():
         assert all(isinstance(w, Nanny) for w in cluster.workers.values())
         pids = {w.pid for w in cluster.workers.values()}
         assert pids <= {p.pid for p in me.children()} and os.getpid() not in pids
-        assert cluster.dashboard_link is None
+        link = cluster.dashboard_link  # Dask's default: a dashboard on :8787 (or the next free port)
+        assert link.startswith("http://127.0.0.1:") and link.endswith("/status")
         text = repr(cluster)
         assert "workers=2" in text and "threads=2" in text and cluster.scheduler_address in text
         assert cluster.scheduler_address in cluster._repr_html_()
@@ -238,7 +239,7 @@ def test_scale_up_and_down_in_process():
 
 def test_scale_worker_processes():
     me = psutil.Process()
-    with LocalCluster(n_workers=1, threads_per_worker=1) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:  # no dashboard child
         cluster.scale(2)
         assert len(cluster.scheduler.state.workers) == 2 and len(me.children()) == 2
         cluster.scale(1)

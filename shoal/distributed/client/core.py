@@ -42,7 +42,7 @@ from shoal.distributed.client import compute as C
 from shoal.distributed.client import results
 from shoal.distributed.client.connection import Connection
 from shoal.distributed.client.control import run_on_workers
-from shoal.distributed.client.display import client_html, client_repr
+from shoal.distributed.client.display import client_html, client_repr, dashboard_link
 from shoal.distributed.client.futures import Future, FutureState
 from shoal.distributed.client.graphs import call_tasks, update_graph_msg
 from shoal.distributed.client.naming import call_key, map_keys
@@ -218,7 +218,8 @@ class Client:
 
     @property
     def dashboard_link(self) -> str | None:
-        return getattr(self.cluster, "dashboard_link", None) if self.cluster is not None else None
+        """The scheduler's dashboard URL (``distributed.dashboard.link``), None if it has none."""
+        return dashboard_link(self)
 
     # --- the facade -------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-__all__ = ["client_html", "client_repr", "format_bytes", "summarize"]
+__all__ = ["client_html", "client_repr", "dashboard_link", "format_bytes", "summarize"]
 
 
 def format_bytes(n) -> str:
@@ -28,6 +28,27 @@ def summarize(identity: dict) -> dict:
         "threads": sum(int(w.get("nthreads", 0) or 0) for w in workers.values()),
         "memory": sum(int(w.get("memory_limit", 0) or 0) for w in workers.values()),
     }
+
+
+def dashboard_link(client) -> str | None:
+    """The cluster's link, else one built here from the scheduler's identity.
+
+    Built in the client's process, so the link template and environment that
+    apply are the user's (``JUPYTERHUB_SERVICE_PREFIX`` in a JupyterHub kernel).
+    """
+    if client.cluster is not None:
+        return getattr(client.cluster, "dashboard_link", None)
+    where = (client._identity or {}).get("dashboard")
+    if not where:
+        return None
+    from shoal.diagnostics.dashboard import format_dashboard_link
+
+    host = where.get("host") or ""
+    if host in ("", "0.0.0.0", "::"):  # it listens everywhere: the scheduler's host reaches it
+        address = client.scheduler_address or ""
+        location = address.split("://", 1)[-1]
+        host = location.rsplit(":", 1)[0].strip("[]") or host
+    return format_dashboard_link(host, where["port"], where.get("scheme", "http"), where.get("prefix", ""))
 
 
 def client_repr(client) -> str:

@@ -21,7 +21,10 @@ thread per core.  ``memory_limit="auto"`` splits the machine's memory (or its
 cgroup limit) evenly between the workers.
 
 Everything listens on 127.0.0.1 unless ``host`` says otherwise, and whoever
-can connect to these ports can run code in them.  ``security=True`` makes
+can connect to these ports can run code in them.  The dashboard
+(``dashboard_address=":8787"``, Dask's default; None for none) is a process of
+its own that the scheduler starts and stops; on a taken port it takes the next
+free one, and ``dashboard_link`` says where it is.  ``security=True`` makes
 throwaway TLS certificates and uses ``tls://``.
 
 The synchronous facade (``asynchronous=False``) runs the async core on the
@@ -116,7 +119,7 @@ class LocalCluster:
         threads_per_worker: int | None = None,
         processes: bool = True,
         memory_limit="auto",
-        dashboard_address=None,
+        dashboard_address=":8787",
         host: str | None = None,
         protocol: str | None = None,
         security=None,
@@ -203,8 +206,8 @@ class LocalCluster:
                 host=self.host, port=self.scheduler_port, protocol=self.protocol, security=self.security,
                 dashboard_address=self.dashboard_address, **self.scheduler_kwargs,
             )  # fmt: skip
-            await self.scheduler.start()
-            await self._scale(self._n_workers)
+            await self.scheduler.start()  # the dashboard process starts meanwhile, on a
+            await self._scale(self._n_workers)  # socket already bound: its link is good now
         except BaseException:
             await self._close()
             raise

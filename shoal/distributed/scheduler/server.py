@@ -12,6 +12,11 @@
 
 Workers and clients each hold one long-lived *stream* (``register_worker`` /
 ``register_client``): both directions carry lists of ``{"op": ...}`` dicts.
+Observers (the dashboard process) hold a third kind, ``subscribe_events``: the
+bus's records as plain data, batched (:mod:`shoal.distributed.eventstream`).
+With ``dashboard_address`` the scheduler spawns that process
+(``python -m shoal.dashboard``, see :mod:`shoal.diagnostics.dashboard`) and
+stops it on close.
 Everything else is request/reply over :mod:`shoal.distributed.rpc`
 (``gather``, ``scatter``, ``who_has``, ``broadcast``, ...), answered from the
 state or by talking to workers.
@@ -36,8 +41,12 @@ import time
 import uuid
 
 from shoal import config
+from shoal.diagnostics.dashboard import (
+    DashboardProcess, DashboardStartError, bokeh_available, parse_dashboard_address,
+)  # fmt: skip
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError
+from shoal.distributed.eventstream import EventStreams, scheduler_snapshot
 from shoal.distributed.protocol import Pickled, Serialized, deserialize
 from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
@@ -83,12 +92,16 @@ class Scheduler:
             "run_function": self.run_function, "restart": self.restart,
             "retire_workers": self.retire_workers, "close": self.close_op,
             "story": self.story, "register_scheduler_plugin": self.register_plugin_op,
+            "subscribe_events": self.subscribe_events,
         }  # fmt: skip
         self.server = Server(handlers, security=security, role="scheduler")
         self.pool = ConnectionPool(security=security, role="scheduler", deserialize=False)
         self.plugins: dict = {}  # name -> (plugin, bus token)
         self.worker_streams: dict = {}  # address -> BatchedSend
         self.client_streams: dict = {}  # client id -> BatchedSend
+        self.event_streams = EventStreams()  # subscribe_events streams (dashboards)
+        self.dashboard: DashboardProcess | None = None
+        self._dashboard_ready: asyncio.Task | None = None
         self._goodbyes: set = set()  # workers that announced a clean close
         self._periodic: list = []
         self._closed = asyncio.Event()
@@ -114,6 +127,7 @@ class Scheduler:
         ]
         self.status = "running"
         logger.info("scheduler at %s", self.address)
+        await self._spawn_dashboard()
         return self
 
     def __await__(self):
@@ -136,6 +150,7 @@ class Scheduler:
         await asyncio.gather(*self._periodic, return_exceptions=True)
         for name in list(self.plugins):
             await self.remove_plugin(name)
+        await self._stop_dashboard()
         for stream in [*self.worker_streams.values(), *self.client_streams.values()]:
             try:
                 stream.send({"op": "close", "reason": "scheduler-close"})
@@ -161,6 +176,64 @@ class Scheduler:
                 action()
             except Exception:  # a periodic tick must never stop the server
                 logger.exception("periodic scheduler action failed")
+
+    # --- the dashboard process ---------------------------------------------------------
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The dashboard's URL (``distributed.dashboard.link``), None while it has none."""
+        return self.dashboard.link if self.dashboard is not None else None
+
+    async def dashboard_started(self) -> str | None:
+        """Wait until the dashboard process serves (or failed to); its link."""
+        if self._dashboard_ready is not None:
+            await asyncio.shield(self._dashboard_ready)
+        return self.dashboard_link
+
+    async def _spawn_dashboard(self) -> None:
+        """Start ``python -m shoal.dashboard`` against this scheduler; do not wait for it."""
+        where = parse_dashboard_address(self.dashboard_address)
+        if where is None:
+            return
+        if not bokeh_available():
+            logger.warning("no dashboard at %s: it needs bokeh (pip install 'shoal[diagnostics]')",
+                           self.dashboard_address)  # fmt: skip
+            return
+        source = self.address
+        if source.startswith("inproc://"):  # another process cannot reach that: add a loopback port
+            try:
+                source = await self.server.listen("tcp://127.0.0.1:0")
+            except (OSError, ValueError) as exc:
+                logger.warning("no dashboard: cannot listen on loopback for it: %s", exc)
+                return
+        self.dashboard = DashboardProcess(source, *where, security=self.security).spawn()
+        self._dashboard_ready = asyncio.get_running_loop().create_task(self._await_dashboard())
+
+    async def _await_dashboard(self) -> None:
+        try:
+            await self.dashboard.started()
+        except DashboardStartError as exc:
+            logger.warning("the scheduler runs without a dashboard: %s", exc)
+            self.dashboard = None
+            return
+        logger.info("dashboard at %s", self.dashboard_link)
+
+    async def _stop_dashboard(self) -> None:
+        if self._dashboard_ready is not None:
+            self._dashboard_ready.cancel()
+            await asyncio.gather(self._dashboard_ready, return_exceptions=True)
+        await self.event_streams.close()  # goodbye: the dashboard process exits by itself
+        dashboard, self.dashboard = self.dashboard, None
+        if dashboard is not None:
+            await dashboard.aclose()
+
+    async def subscribe_events(self, comm, **_):
+        """Stream this scheduler's event records (a snapshot first) until the comm closes."""
+        if self.status != "running":
+            raise RuntimeError(f"the scheduler is {self.status}")
+        snapshot = scheduler_snapshot(self.state)  # no await until subscribed: nothing is missed
+        return await self.event_streams.serve(comm, self.bus, source=self.id, snapshot=snapshot,
+                                              address=self.address, name=self.name)  # fmt: skip
 
     # --- plugins ---------------------------------------------------------------------
 
@@ -418,6 +491,10 @@ class Scheduler:
         return {
             "type": "Scheduler", "id": self.id, "address": self.address,
             "started": self.started, "dashboard_address": self.dashboard_address,
+            "dashboard": None if self.dashboard is None or self.dashboard.port is None else {
+                "scheme": "http", "host": self.dashboard.host, "port": self.dashboard.port,
+                "prefix": self.dashboard.prefix,
+            },
             "workers": {
                 ws.address: {
                     "name": ws.name, "nthreads": ws.nthreads, "memory_limit": ws.memory_limit,

@@ -1,0 +1,123 @@
+"""``python -m shoal.dashboard --scheduler ADDRESS``: the dashboard as a process of its own.
+
+::
+
+    EventFeed (subscribe_events stream) --ingest--> DashboardState <--pull-- panes (HTTP :port)
+
+One asyncio loop runs both.  Once it serves, the process prints exactly one
+line on stdout, ``shoal-dashboard listening on http://HOST:PORT/status`` (the
+parent reads the port there; see :class:`shoal.diagnostics.dashboard.DashboardProcess`)
+and sends anything else to stderr.  If ``--port`` is taken it serves on the
+next free port (up to 20 ports further, then any free one).  It
+exits when the source closes (or cannot be reached again within
+``--reconnect`` seconds), and on SIGTERM / SIGINT.
+
+TLS: ``--tls-ca-file``, ``--tls-cert``, ``--tls-key``, or the settings a parent
+passes in ``SHOAL_INTERNAL_DASHBOARD_SECURITY``.  The live config (comm token,
+link template, ...) is inherited as for workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+
+from shoal.dashboard.feed import EventFeed
+from shoal.diagnostics.dashboard import DEFAULT_PORT, READY_LINE, SECURITY_VAR
+
+__all__ = ["main", "serve"]
+
+logger = logging.getLogger("shoal.dashboard")
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m shoal.dashboard", description=__doc__.split("\n")[0])
+    p.add_argument("--scheduler", required=True, metavar="ADDRESS",
+                   help="event source: a scheduler address such as tcp://127.0.0.1:8786")
+    p.add_argument("--host", default="127.0.0.1", help="interface to serve on (default 127.0.0.1)")
+    p.add_argument("--fd", type=int, default=None,
+                   help="serve on this inherited listening socket (the parent bound it)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port to serve on (default {DEFAULT_PORT}; the next free one if taken; 0: any)")
+    p.add_argument("--prefix", default="", help="URL prefix to serve under, e.g. /dashboard")
+    p.add_argument("--reconnect", type=float, default=0.0, metavar="SECONDS",
+                   help="when the connection is lost, keep trying this long before exiting")
+    p.add_argument("--tls-ca-file")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--log-level", default="warning")
+    return p  # fmt: skip
+
+
+def _security(args):
+    fields = json.loads(os.environ.get(SECURITY_VAR) or "null")
+    if fields is None and not args.tls_ca_file:
+        return None
+    from shoal.distributed.security import Security
+
+    if fields is None:
+        fields = {"tls_ca_file": args.tls_ca_file, "tls_client_cert": args.tls_cert,
+                  "tls_client_key": args.tls_key}  # fmt: skip
+    return Security(**fields)
+
+
+async def serve(args) -> int:
+    """Feed + server until the source goes or a signal comes; the exit status."""
+    from shoal.dashboard.server import start_server
+    from shoal.dashboard.state import DashboardState
+
+    state = DashboardState()
+    feed = EventFeed(args.scheduler, state, security=_security(args), reconnect=args.reconnect)
+    state.info_source = feed.info_source
+    try:
+        await feed.start()
+    except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+        logger.error("cannot follow the events of %s: %s", args.scheduler, exc)
+        await feed.close()
+        return 1
+    try:
+        sock = socket.socket(fileno=args.fd) if args.fd is not None else None
+        server = start_server(state, args.host, args.port, args.prefix, sock=sock)
+    except OSError as exc:
+        logger.error("cannot serve the dashboard on %s:%s: %s", args.host, args.port, exc)
+        await feed.close()
+        return 1
+    prefix = "/" + args.prefix.strip("/") if args.prefix.strip("/") else ""
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"{READY_LINE} http://{host}:{server.port}{prefix}/status", flush=True)
+    os.dup2(2, 1)  # the parent reads only that line; the rest goes to stderr
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    done = loop.create_task(feed.finished())
+    stopped = loop.create_task(stop.wait())
+    try:
+        async with server:  # started already; leaving closes connections and sessions
+            await asyncio.wait({done, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if done.done():
+                logger.info("the event source is gone (%s): exiting", done.result())
+    finally:
+        for task in (done, stopped):
+            task.cancel()
+        await feed.close()
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:  # pragma: no cover - SIGINT before the handler is in place
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,461 @@
+"""The live dashboard for every scheduler: its process, its link, and ``Dashboard()``.
+
+The dashboard (Bokeh panes, ``panes.json``, ``/status``) runs in a process of
+its own, fed by a stream of event records; neither a scheduler nor the user's
+kernel pays for drawing::
+
+    this process                                       dashboard process
+    ------------                                       -----------------
+    Scheduler.bus ------- subscribe_events stream ---> EventFeed -> DashboardState
+      (distributed)        (lists of record dicts)                  -> panes -> HTTP :8787
+    default_bus --------- BusServer (loopback) ----->  `python -m shoal.dashboard
+      (sync / threads / processes, with Dashboard())     --scheduler ADDRESS --port 8787`
+
+    DashboardProcess: spawn the child, read the one line it prints,
+        "shoal-dashboard listening on http://127.0.0.1:8787/status",
+    stop it (SIGTERM, then SIGKILL) when the scheduler or the Dashboard closes.
+
+The child exits by itself when its source goes away, so a crashed parent
+leaves nothing behind.  If the port asked for is taken, the child takes the
+next free one (a warning here says which).
+
+``Dashboard()`` is the local schedulers' way in::
+
+    with shoal.diagnostics.Dashboard() as dash:    # prints the link
+        x.compute(scheduler="threads")             # task stream, progress, ...
+    dash.link
+
+It serves the default bus over a tiny loopback rpc server that lives in the
+distributed package; this layer reaches it through the import path in
+:data:`EVENT_SERVER` (resolved on first use), as ``base.named_schedulers``
+does, never by importing it.  ``diagnostics.dashboard.enabled: false`` turns
+``Dashboard()`` into a no-op (``link`` None), e.g. for notebooks run in CI.
+
+Links come from the ``distributed.dashboard.link`` template, formatted with
+``scheme``, ``host``, ``port``, ``prefix`` and every environment variable
+(``$VAR`` / ``${VAR}`` are expanded too).  Under JupyterHub
+(``JUPYTERHUB_SERVICE_PREFIX`` set) the default template becomes the one that
+goes through Jupyter's proxy: ``{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status``.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import json
+import logging
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from shoal import config
+from shoal.diagnostics._observer import Observer
+
+__all__ = [
+    "DEFAULT_PORT", "Dashboard", "DashboardProcess", "DashboardStartError",
+    "format_dashboard_link", "parse_dashboard_address",
+]  # fmt: skip
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8787
+DEFAULT_LINK = "{scheme}://{host}:{port}/status"
+JUPYTERHUB_LINK = "{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status"
+#: What the child prints on stdout once it serves (the only thing it prints there).
+READY_LINE = "shoal-dashboard listening on"
+#: Environment variable carrying the TLS settings (file paths) to the child.
+SECURITY_VAR = "SHOAL_INTERNAL_DASHBOARD_SECURITY"
+#: Import path of the loopback server that streams a bus: ``cls(bus)``, ``await .start()``,
+#: ``.address``, ``await .close()``.  A registry entry, so this layer never imports it.
+EVENT_SERVER = "shoal.distributed.eventstream:BusServer"
+#: Import path of the shared event-loop thread the local Dashboard runs that server on.
+LOOP_RUNNER = "shoal.distributed._loop:get_runner"
+_SECURITY_FIELDS = (
+    "tls_ca_file", "tls_client_cert", "tls_client_key", "tls_scheduler_cert",
+    "tls_scheduler_key", "tls_worker_cert", "tls_worker_key", "require_encryption", "tls_ciphers",
+)  # fmt: skip
+
+
+class DashboardStartError(RuntimeError):
+    """The dashboard process could not start (bokeh missing, no source, ...)."""
+
+
+# --- addresses and links --------------------------------------------------------------
+
+
+def parse_dashboard_address(address, default_host: str = "127.0.0.1") -> tuple[str, int] | None:
+    """``(host, port)`` to serve on, or None for "no dashboard".
+
+    >>> parse_dashboard_address(":8787"), parse_dashboard_address(8790)
+    (('127.0.0.1', 8787), ('127.0.0.1', 8790))
+    >>> parse_dashboard_address("0.0.0.0:0"), parse_dashboard_address("http://[::1]:9000")
+    (('0.0.0.0', 0), ('::1', 9000))
+    >>> parse_dashboard_address(None), parse_dashboard_address(False), parse_dashboard_address(True)
+    (None, None, ('127.0.0.1', 8787))
+    """
+    if address is None or address is False:
+        return None
+    if address is True:
+        return default_host, DEFAULT_PORT
+    if isinstance(address, int):
+        return default_host, address
+    text = str(address).strip()
+    if "://" in text:
+        text = text.split("://", 1)[1].rstrip("/")
+    if text.startswith("["):  # [ipv6]:port
+        host, _, rest = text[1:].partition("]")
+        port = rest.lstrip(":")
+    elif ":" in text:
+        host, _, port = text.rpartition(":")
+    elif text.isdigit():
+        host, port = "", text
+    else:
+        host, port = text, ""
+    try:
+        port = int(port) if port else DEFAULT_PORT
+    except ValueError:
+        raise ValueError(f"dashboard address {address!r}: the port must be a number") from None
+    return host or default_host, port
+
+
+class _KeepUnknown(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: str = "",
+                          template: str | None = None) -> str:  # fmt: skip
+    """The link users see, from ``distributed.dashboard.link`` (see the module docstring).
+
+    >>> format_dashboard_link("127.0.0.1", 8787, template=DEFAULT_LINK)
+    'http://127.0.0.1:8787/status'
+    """
+    if template is None:
+        template = config.get("distributed.dashboard.link")
+        if template == DEFAULT_LINK and os.environ.get("JUPYTERHUB_SERVICE_PREFIX"):
+            template = JUPYTERHUB_LINK
+    prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
+    if prefix and "{prefix}" not in template and template.endswith("/status"):
+        template = template[: -len("/status")] + "{prefix}/status"
+    if host in ("", "0.0.0.0", "::"):  # listening everywhere: name this machine
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    values = _KeepUnknown(os.environ)
+    values.update(scheme=scheme, host=host, port=port, prefix=prefix)
+    return os.path.expandvars(template).format_map(values)
+
+
+# --- the process -----------------------------------------------------------------------
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """One listening, non-blocking socket (closed again if binding fails)."""
+    family, kind, proto, _, addr = socket.getaddrinfo(
+        host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_listening(host: str, port: int, tries: int = 20) -> tuple:
+    """``(socket, port)`` listening on *port*, else the next free one of *tries*, else any.
+
+    The parent binds the dashboard's socket and hands it to the child, so the
+    link is known (and connections queue) before the child has even started.
+    """
+    candidates = [port + i for i in range(tries)] + [0] if port else [0]
+    for candidate in candidates:
+        try:
+            sock = _listen(host, candidate)
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                raise
+            continue
+        return sock, sock.getsockname()[1]
+    raise OSError(errno.EADDRINUSE, f"no free port for the dashboard on {host}")
+
+
+class DashboardProcess:
+    """One ``python -m shoal.dashboard`` child, fed by the stream at ``source``.
+
+    ``spawn()`` starts it without waiting; ``wait_started(timeout)`` (or
+    ``await started(timeout)`` on an event loop) reads the port it serves on;
+    ``close()`` / ``await aclose()`` stop it and reap it.
+    """
+
+    def __init__(self, source: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT, prefix: str = "",
+                 security=None, reconnect: float = 0.0):  # fmt: skip
+        self.source, self.host, self.requested_port = source, host, int(port)
+        self.prefix, self.security, self.reconnect = prefix, security, float(reconnect)
+        self.port: int | None = None
+        self.url: str | None = None
+        self.proc: subprocess.Popen | None = None
+        self._fd: int | None = None
+        self._out = b""
+        self._error: str | None = None
+
+    @property
+    def link(self) -> str | None:
+        """The user-facing link (see :func:`format_dashboard_link`), once spawned (the
+        socket is bound by then: a browser's connection waits until the child serves)."""
+        if self.port is None:
+            return None
+        return format_dashboard_link(self.host, self.port, "http", self.prefix)
+
+    def command(self, fd: int | None = None) -> list:
+        cmd = [sys.executable, "-m", "shoal.dashboard", "--scheduler", self.source,
+               "--host", self.host, "--port", str(self.requested_port)]  # fmt: skip
+        if fd is not None:
+            cmd += ["--fd", str(fd)]
+        if self.prefix:
+            cmd += ["--prefix", self.prefix]
+        if self.reconnect:
+            cmd += ["--reconnect", repr(self.reconnect)]
+        return cmd
+
+    def environment(self) -> dict:
+        env = dict(os.environ)
+        env.update(config.config_for_child())
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        if self.security is not None:
+            env[SECURITY_VAR] = json.dumps({f: getattr(self.security, f, None) for f in _SECURITY_FIELDS})
+        return env
+
+    def spawn(self) -> DashboardProcess:
+        """Start the child (returns at once)."""
+        if self.proc is not None:
+            return self
+        sock, port = bind_listening(self.host, self.requested_port)
+        if self.requested_port not in (0, port):
+            logger.warning("port %d is taken (another dashboard?); the dashboard is at port "
+                           "%d instead", self.requested_port, port)  # fmt: skip
+        read, write = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                self.command(sock.fileno()), env=self.environment(), stdin=subprocess.DEVNULL,
+                stdout=write, pass_fds=(sock.fileno(),),
+                start_new_session=True,  # a Ctrl-C in the kernel is not for the dashboard
+            )  # fmt: skip
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+            sock.close()  # the child has its own copy
+        self.port, self._fd = port, read
+        return self
+
+    def _step(self, wait: float) -> bool:
+        """Read what the child printed (waiting up to ``wait`` s); True once it is up or gone."""
+        if self.url is not None or self._error is not None:
+            return True
+        ready, _, _ = select.select([self._fd], [], [], max(wait, 0.0))
+        if ready:
+            chunk = os.read(self._fd, 4096)
+            self._out += chunk
+            match = re.search(rb"listening on (\S+)", self._out)
+            if match and b"\n" in self._out[match.end():]:
+                self.url = match.group(1).decode()
+                self._close_pipe()
+                return True
+            if not chunk:  # stdout closed without the line: it failed
+                code = self.proc.wait(timeout=5)
+                self._error = (f"the dashboard process exited with code {code} before serving "
+                               f"(its error is on stderr above)")  # fmt: skip
+                self._close_pipe()
+                return True
+        return False
+
+    def _fail(self, timeout: float):
+        if self._error is None:
+            self._error = f"the dashboard process did not start within {timeout:g} s"
+        return DashboardStartError(f"{self._error}; command: {' '.join(self.command())}")
+
+    def wait_started(self, timeout: float | None = None) -> int:
+        """Block until the child serves; its port.  Raises :class:`DashboardStartError`."""
+        timeout = _startup_timeout(timeout)
+        deadline = time.monotonic() + timeout
+        while not self._step(min(0.1, max(deadline - time.monotonic(), 0))):
+            if time.monotonic() > deadline:
+                break
+        if self.url is None:
+            self.close()
+            raise self._fail(timeout)
+        return self.port
+
+    async def started(self, timeout: float | None = None) -> int:
+        """:meth:`wait_started` for an event loop (polls; never blocks the loop)."""
+        import asyncio
+
+        timeout = _startup_timeout(timeout)
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while not self._step(0):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        if self.url is None:
+            await self.aclose()
+            raise self._fail(timeout)
+        return self.port
+
+    def _close_pipe(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _signal(self, sig) -> None:
+        try:
+            self.proc.send_signal(sig)
+        except (ProcessLookupError, OSError):
+            pass
+
+    def close(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM, wait up to ``timeout`` s, then SIGKILL; the exit code."""
+        self._close_pipe()
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                logger.warning("the dashboard process %s ignored SIGTERM; killing it", self.proc.pid)
+                self._signal(signal.SIGKILL)
+        return self.proc.wait()
+
+    async def aclose(self, timeout: float = 5.0) -> int | None:
+        """:meth:`close` for an event loop."""
+        import asyncio
+
+        self._close_pipe()
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            deadline, delay = time.monotonic() + timeout, 0.002
+            while self.proc.poll() is None:
+                if time.monotonic() > deadline:
+                    logger.warning("the dashboard process %s ignored SIGTERM; killing it", self.proc.pid)
+                    self._signal(signal.SIGKILL)
+                    deadline = float("inf")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        return self.proc.wait()
+
+    def __repr__(self):
+        state = f"port {self.port}" if self.port else ("failed" if self._error else "starting")
+        return f"<DashboardProcess for {self.source} {state}>"
+
+
+def _startup_timeout(timeout) -> float:
+    if timeout is None:
+        timeout = config.get("distributed.dashboard.startup-timeout")
+    return config.parse_timedelta(timeout)
+
+
+def bokeh_available() -> bool:
+    """Whether the dashboard can run here (bokeh importable), without importing it."""
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
+
+
+def _load(path: str):
+    module, attr = path.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+# --- the local schedulers' Dashboard ---------------------------------------------------
+
+
+class Dashboard(Observer):
+    """The live dashboard for local computations (sync, threads, processes).
+
+    ``address`` is where it serves (default ``diagnostics.dashboard.address``,
+    ``":8787"``; the next free port if taken).  Use it as a context manager,
+    or ``register()`` / ``unregister()`` (also ``close()``) to keep it across
+    cells.  ``link`` is the URL (None while closed, or when
+    ``diagnostics.dashboard.enabled`` is false).
+    """
+
+    def __init__(self, address=None, prefix: str = "", show: bool = True, timeout=None, bus=None):
+        if address is None:
+            address = config.get("diagnostics.dashboard.address")
+        self.address = parse_dashboard_address(address)
+        if self.address is None:
+            raise ValueError(f"Dashboard: no address to serve on ({address!r})")
+        self.prefix, self.show, self.timeout, self.bus = prefix, show, timeout, bus
+        self.process: DashboardProcess | None = None
+        self._server = None
+        self._runner = None
+
+    @property
+    def link(self) -> str | None:
+        return self.process.link if self.process is not None else None
+
+    def _start(self) -> None:
+        if self._started or not config.get("diagnostics.dashboard.enabled"):
+            return
+        if not bokeh_available():
+            raise DashboardStartError("the dashboard needs bokeh: pip install 'shoal[diagnostics]'")
+        runner = _load(LOOP_RUNNER)()
+        runner.acquire()
+        self._runner = runner
+        self._started = True
+        try:
+            server_cls = _load(EVENT_SERVER)
+            self._server = runner.sync(server_cls(self.bus).start)
+            host, port = self.address
+            self.process = DashboardProcess(self._server.address, host, port, self.prefix).spawn()
+            self.process.wait_started(self.timeout)
+        except BaseException:
+            self._stop()
+            raise
+        if self.show:
+            print(f"Dashboard: {self.link}")
+
+    def _stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        process, self.process = self.process, None
+        try:
+            if process is not None:
+                process.close()
+            if self._server is not None:
+                self._runner.sync(self._server.close)
+        finally:
+            self._server = None
+            runner, self._runner = self._runner, None
+            runner.release()
+
+    def close(self) -> None:
+        """Stop the dashboard process and the event server."""
+        self._stop()
+
+    def __repr__(self):
+        return f"<Dashboard {self.link or 'closed'}>"
+
+    def _repr_html_(self):
+        import html
+
+        if self.link is None:
+            return "<div>Dashboard: closed</div>"
+        link = html.escape(self.link)
+        return f'<div>Dashboard: <a href="{link}" target="_blank">{link}</a></div>'

@@ -1,0 +1,269 @@
+"""The ``subscribe_events`` stream: a bus's records, as plain data, to a remote reader.
+
+::
+
+    publisher thread(s)                          event loop (one task per subscriber)
+    -------------------                          -------------------------------------
+    bus.publish(record) --> Buffer.append        every `interval`: buffer.since(cursor)
+       (one bounded deque append, nothing else)     -> [{"kind": ..., field: value}, ...]
+                                                    -> comm.write(list)   (one write per tick)
+
+    reader (the dashboard process)               comm.read() -> list of record dicts
+
+The scheduler (``Scheduler.subscribe_events``) and the local schedulers' bus
+(:class:`BusServer`, for ``shoal.diagnostics.Dashboard``) serve the same stream,
+so one reader (``shoal.dashboard.feed.EventFeed``) handles both.
+
+The wire: the first message is ``{"op": "stream-start", "source": name, ...}``;
+then every message is a *list* of records, each ``{"kind": record.kind,
+**fields}`` (records are slotted dataclasses of plain data).  Tuples travel as
+lists -- msgpack's tuple extension costs some 30 us a record, lists under 1 us
+-- and :func:`msg_to_record_fields` on the reading side turns keys (``key``,
+``keys``) and ``startstops`` back into tuples.  A snapshot of what the source
+already knows (current workers, tasks) comes first, so a reader that joins
+late still shows the right picture.
+When records were dropped because the reader fell behind, a ``{"kind":
+"dropped", "count": n}`` entry says how many.  The source says goodbye with
+``{"op": "close", "reason": ...}`` before it closes on purpose; a stream that
+ends without it was lost.
+
+Why a buffer and a timer rather than a write per record: the publisher pays one
+deque append per record (rule 3 of :mod:`shoal.events`); a slow reader loses
+old records instead of growing a queue in the scheduler (the buffer is bounded,
+where a ``BatchedSend``'s queue is not); and the scheduler makes at most one
+write per subscriber per ``interval``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import operator
+import time
+from collections import Counter
+
+from shoal import config
+from shoal.distributed.comm import CommClosedError
+from shoal.distributed.rpc import NO_REPLY, Server
+from shoal.events import Buffer, GraphSubmitted, TaskTransition, WorkerAdded
+
+__all__ = [
+    "BusServer", "EventStreams", "msg_to_record_fields", "record_to_msg", "scheduler_snapshot",
+    "stream_events",
+]  # fmt: skip
+
+logger = logging.getLogger(__name__)
+
+_FIELDS: dict = {}  # record type -> (kind, field names, attrgetter, fields that may hold tuples)
+
+
+def _layout(cls):
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    tuples = tuple(n for n in names if n in ("key", "keys", "startstops", "profile"))
+    get = operator.attrgetter(*names)
+    if len(names) == 1:  # attrgetter of one name returns the value, not a 1-tuple
+        get = lambda record, _one=get: (_one(record),)  # noqa: E731
+    layout = _FIELDS[cls] = (cls.kind, names, get, tuples)
+    return layout
+
+
+def record_to_msg(record) -> dict:
+    """``{"kind": ..., field: value, ...}`` for one event record (tuples as lists).
+
+    >>> record_to_msg(WorkerAdded("tcp://w:1", 2))["nthreads"]
+    2
+    """
+    kind, names, values, tuples = _FIELDS.get(type(record)) or _layout(type(record))
+    msg = dict(zip(names, values(record)))
+    msg["kind"] = kind
+    for name in tuples:
+        if type(msg[name]) is tuple:
+            msg[name] = _lists(msg[name])
+    return msg
+
+
+def _lists(value):
+    return [_lists(v) for v in value] if type(value) is tuple else value
+
+
+def _key(value):
+    """A key that travelled as a list, as the tuple it was (a key is never a list)."""
+    return tuple(_key(v) for v in value) if type(value) is list else value
+
+
+def msg_to_record_fields(msg: dict) -> dict:
+    """Undo the tuple -> list of :func:`record_to_msg` where it matters (in place).
+
+    >>> msg_to_record_fields(record_to_msg(TaskTransition("r", ("x", 1), "x", "a", "b")))["key"]
+    ('x', 1)
+    """
+    if "key" in msg:
+        msg["key"] = _key(msg["key"])
+    if "keys" in msg:
+        msg["keys"] = tuple(_key(k) for k in msg["keys"])
+    if msg.get("startstops"):
+        msg["startstops"] = tuple(map(tuple, msg["startstops"]))
+    return msg
+
+
+class EventStreams:
+    """The live ``subscribe_events`` streams of one server, so it can end them all."""
+
+    def __init__(self):
+        self._live: dict = {}  # comm -> (stop event, finished event)
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    async def serve(self, comm, bus, *, source: str, snapshot=(), interval=None, maxlen=None, **hello):
+        """Stream ``bus`` to ``comm`` until it closes or :meth:`close` is called; ``NO_REPLY``."""
+        stop, finished = asyncio.Event(), asyncio.Event()
+        self._live[comm] = (stop, finished)
+        try:
+            await stream_events(comm, bus, source=source, snapshot=snapshot, interval=interval,
+                                maxlen=maxlen, stop=stop, **hello)  # fmt: skip
+        finally:
+            self._live.pop(comm, None)
+            finished.set()
+        return NO_REPLY
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Say goodbye on every stream (each flushes what it holds first) and wait for them."""
+        live = list(self._live.values())
+        for stop, _ in live:
+            stop.set()
+        if live:
+            waits = [asyncio.ensure_future(finished.wait()) for _, finished in live]
+            _, pending = await asyncio.wait(waits, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, maxlen=None,
+                        stop: asyncio.Event | None = None, **hello) -> None:  # fmt: skip
+    """Send ``snapshot`` and then every record ``bus`` publishes, until ``comm`` closes.
+
+    ``interval`` (seconds between writes) and ``maxlen`` (records held for a
+    slow reader) default to ``distributed.dashboard.events.interval`` and
+    ``.buffer-length``.  When ``stop`` is set the stream flushes, says goodbye
+    and returns.
+    """
+    if interval is None:
+        interval = config.get("distributed.dashboard.events.interval")
+    interval = config.parse_timedelta(interval)
+    if maxlen is None:
+        maxlen = int(config.get("distributed.dashboard.events.buffer-length"))
+    stop = stop or asyncio.Event()
+    buffer = Buffer(maxlen=maxlen)
+    token = bus.subscribe(buffer.append)  # before the snapshot: nothing falls in between
+    cursor = 0
+    loop = asyncio.get_running_loop()
+    reader = loop.create_task(_until_closed(comm))
+    stopper = loop.create_task(stop.wait())
+    try:
+        await comm.write({"op": "stream-start", "source": source, "time": time.time(), **hello})
+        first = [record_to_msg(r) for r in snapshot]
+        if first:
+            await comm.write(first)
+        while not reader.done():
+            stopping = stop.is_set()
+            count, records = buffer.since(cursor)
+            if records or count > cursor:
+                batch = [record_to_msg(r) for r in records]
+                lost = count - cursor - len(records)
+                if lost > 0:
+                    batch.insert(0, {"kind": "dropped", "count": lost, "time": time.time()})
+                cursor = count
+                await comm.write(batch)
+            if stopping:
+                await comm.write({"op": "close", "reason": "source closing"})
+                break
+            await asyncio.wait({reader, stopper}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+    except CommClosedError:
+        pass
+    finally:
+        bus.unsubscribe(token)
+        for task in (reader, stopper):
+            task.cancel()
+        await asyncio.gather(reader, stopper, return_exceptions=True)
+        await comm.close()
+
+
+async def _until_closed(comm) -> None:
+    """Read (and ignore) whatever the reader sends, until it closes or says ``close``."""
+    try:
+        while True:
+            msg = await comm.read()
+            if isinstance(msg, dict) and msg.get("op") == "close":
+                return
+    except CommClosedError:
+        return
+
+
+def scheduler_snapshot(state, *, limit: int = 10_000, clock=time.time) -> list:
+    """Records that bring a late reader up to date with a :class:`SchedulerState`.
+
+    Every worker as ``WorkerAdded``; per graph still known a ``GraphSubmitted``
+    with its task count by prefix; then ``released -> <state>`` transitions for
+    at most ``limit`` tasks that are not released (those processing, erred
+    or in memory first), so progress bars start from the right counts.
+    """
+    now = clock()
+    out: list = [WorkerAdded(ws.address, ws.nthreads, ws.memory_limit or 0, str(ws.name), now)
+                 for ws in state.workers.values()]  # fmt: skip
+    graphs: dict = {}
+    for ts in state.tasks.values():
+        graphs.setdefault(ts.graph, Counter())[ts.prefix] += 1
+    for graph, prefixes in graphs.items():
+        out.append(GraphSubmitted(graph, state.name, sum(prefixes.values()), dict(prefixes), (), now))
+    order = {"processing": 0, "erred": 1, "memory": 2}
+    active = sorted((ts for ts in state.tasks.values() if ts.state != "released"),
+                    key=lambda ts: order.get(ts.state, 3))  # fmt: skip
+    for ts in active[:limit]:
+        ws = ts.processing_on or next(iter(ts.who_has), None)
+        out.append(TaskTransition(
+            run_id=ts.graph, key=ts.key, prefix=ts.prefix, start="released", finish=ts.state,
+            worker=ws.address if ws is not None else "",
+            nbytes=max(ts.nbytes, 0) if ts.state == "memory" else 0,
+            type=ts.type if ts.state == "memory" else "",
+        ))  # fmt: skip
+    return out
+
+
+class BusServer:
+    """A tiny rpc server that streams one in-process bus (``shoal.events.default_bus``).
+
+    It lets the dashboard process watch the local schedulers (sync, threads,
+    processes) through the same ``subscribe_events`` stream a distributed
+    scheduler serves.  Listens on loopback; it serves events only, never runs code.
+    """
+
+    def __init__(self, bus=None, name: str = "local", security=None):
+        if bus is None:
+            from shoal.events import default_bus as bus
+        self.bus, self.name = bus, name
+        self.streams = EventStreams()
+        self.started = time.time()
+        self.server = Server({"subscribe_events": self.subscribe_events, "identity": self.identity},
+                             security=security, role="scheduler")  # fmt: skip
+
+    @property
+    def address(self) -> str | None:
+        return self.server.address
+
+    async def start(self, address: str = "tcp://127.0.0.1:0") -> BusServer:
+        await self.server.listen(address)
+        return self
+
+    async def subscribe_events(self, comm, **_):
+        return await self.streams.serve(comm, self.bus, source=self.name)
+
+    def identity(self, comm=None) -> dict:
+        return {"type": "BusServer", "id": self.server.id, "address": self.address,
+                "name": self.name, "started": self.started, "workers": {}}  # fmt: skip
+
+    async def close(self) -> None:
+        await self.streams.close()
+        await self.server.close()

@@ -1,0 +1,228 @@
+"""The ``subscribe_events`` stream, the dashboard's ``EventFeed``, and ``Dashboard()``.
+
+A real in-process scheduler and workers compute something; a raw stream and
+the feed must see the records (as plain dicts), a late subscriber must get a
+snapshot, and the feed must end when the scheduler goes.  The local
+``Dashboard()`` must show a threads compute (over HTTP, from its own process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+
+import pytest
+
+pytest.importorskip("msgpack")
+
+from shoal import config  # noqa: E402
+from shoal.dashboard.feed import EventFeed  # noqa: E402
+from shoal.diagnostics import Dashboard  # noqa: E402
+from shoal.distributed.client import Client  # noqa: E402
+from shoal.distributed.comm import connect  # noqa: E402
+from shoal.distributed.eventstream import BusServer, record_to_msg, scheduler_snapshot  # noqa: E402
+from shoal.events import Bus, GraphSubmitted, TaskTransition, WorkerAdded, default_bus  # noqa: E402
+from shoal.testing.aio import run  # noqa: E402
+from shoal.testing.cluster import gen_cluster  # noqa: E402
+
+
+def inc(x):
+    return x + 1
+
+
+async def read_until(comm, predicate, timeout=10):
+    """Read record batches until ``predicate(records so far)``; all records."""
+    records = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate(records):
+        msg = await asyncio.wait_for(comm.read(), max(deadline - loop.time(), 0.01))
+        assert isinstance(msg, list), msg
+        records += msg
+    return records
+
+
+def get(url: str, timeout: float = 10) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+def base(link: str) -> str:
+    return link[: -len("/status")]
+
+
+def test_record_to_msg_is_plain_data_and_comes_back():
+    from shoal.distributed.eventstream import msg_to_record_fields
+    from shoal.distributed.protocol import dumps, loads
+
+    rec = TaskTransition("r1", ("x", 0), "x", "processing", "memory", "w", 1, (("compute", 1.0, 2.0),))
+    msg = record_to_msg(rec)
+    assert set(msg) == {"kind", *TaskTransition.__dataclass_fields__}
+    # tuples travel as lists (cheap for msgpack); keys and startstops come back as tuples
+    assert msg["kind"] == "task" and msg["key"] == ["x", 0]
+    back = msg_to_record_fields(loads(dumps([msg]))[0])
+    assert TaskTransition(**{k: v for k, v in back.items() if k != "kind"}) == rec
+    graph = record_to_msg(GraphSubmitted("r1", "s", 2, {"x": 2}, (("x", 0), "y"), 1.0))
+    assert msg_to_record_fields(graph)["keys"] == (("x", 0), "y")
+
+
+@gen_cluster(nworkers=2)
+async def test_subscribe_events_streams_records_of_a_computation(s, a, b):
+    comm = await connect(s.address)
+    await comm.write({"op": "subscribe_events"})
+    hello = await comm.read()
+    assert hello["op"] == "stream-start" and hello["source"] == s.id
+    snapshot = await read_until(comm, lambda rs: len(rs) >= 2)
+    assert {r["worker"] for r in snapshot if r["kind"] == "worker-added"} == {a.address, b.address}
+    assert s.bus.wants("task")  # the subscription makes the state publish transitions
+    async with Client(s.address, asynchronous=True) as c:
+        futures = c.map(inc, range(10))
+        assert await c.gather(futures) == list(range(1, 11))
+
+        def done(records):
+            return sum(r["kind"] == "task" and r["finish"] == "memory" for r in records) >= 10
+
+        records = await read_until(comm, done)
+    kinds = {r["kind"] for r in records}
+    assert {"graph-submitted", "task"} <= kinds
+    ran = [r for r in records if r["kind"] == "task" and r["finish"] == "memory"]
+    assert {r["worker"] for r in ran} <= {a.address, b.address}
+    assert all(r["startstops"] and r["startstops"][0][0] == "compute" for r in ran)
+    assert len(s.event_streams) == 1
+    await comm.close()
+    for _ in range(200):  # the scheduler notices and unsubscribes
+        if not len(s.event_streams):
+            break
+        await asyncio.sleep(0.01)
+    assert not len(s.event_streams) and not s.bus.active
+
+
+@gen_cluster(nworkers=1)
+async def test_late_subscriber_gets_a_snapshot_of_tasks(s, a):
+    async with Client(s.address, asynchronous=True) as c:
+        futures = c.map(inc, range(5))
+        await c.gather(futures)
+        snap = scheduler_snapshot(s.state)
+        memory = [r for r in snap if isinstance(r, TaskTransition) and r.finish == "memory"]
+        assert len(memory) == 5 and all(r.worker == a.address for r in memory)
+        assert isinstance(snap[0], WorkerAdded)
+        assert len(scheduler_snapshot(s.state, limit=2)) == len(snap) - 3
+        records = []
+        feed = await EventFeed(s.address, records).start()
+        for _ in range(200):
+            if sum(r["kind"] == "task" for r in records) >= 5:
+                break
+            await asyncio.sleep(0.01)
+        await feed.close()
+    assert [r["kind"] for r in records[:2]] == ["worker-added", "graph-submitted"]
+    assert sum(r["kind"] == "task" and r["finish"] == "memory" for r in records) == 5
+
+
+def test_feed_ingests_into_dashboard_state_and_ends_with_the_scheduler():
+    state_mod = pytest.importorskip("shoal.dashboard.state")
+    from shoal.testing.cluster import cluster
+
+    async def main():
+        state = state_mod.DashboardState()
+        async with cluster(nworkers=2) as (s, workers):
+            feed = await EventFeed(s.address, state).start()
+            async with Client(s.address, asynchronous=True) as c:
+                futures = c.map(inc, range(20))  # held: the keys stay in memory
+                assert await c.gather(futures) == list(range(1, 21))
+                for _ in range(300):
+                    if state.progress().get("inc", {}).get("memory") == 20:
+                        break
+                    await asyncio.sleep(0.01)
+                assert state.progress()["inc"]["memory"] == 20
+            assert len(state.tasks) >= 20  # task-stream records (with startstops)
+            assert {w["address"] for w in state.workers()} == {w.address for w in workers}
+            identity = await feed.info_source.identity()
+            assert identity["id"] == s.id
+            assert feed.running
+        # the scheduler closed: it said goodbye, the feed is over
+        reason = await asyncio.wait_for(feed.finished(), 5)
+        assert "closing" in reason and not feed.running
+        await feed.close()
+
+    run(main(), 30)
+
+
+def test_feed_reconnect_gives_up_after_its_window():
+    async def main():
+        bus = Bus("test")
+        server = await BusServer(bus).start()
+        records = []
+        feed = await EventFeed(server.address, records, reconnect=0.3).start()
+        bus.publish(WorkerAdded("tcp://w:1", 2))
+        for _ in range(200):
+            if records:
+                break
+            await asyncio.sleep(0.01)
+        assert records[0]["worker"] == "tcp://w:1"
+        # the connection is lost (no goodbye): the feed retries, then gives up
+        for comm in list(server.server._comms):
+            comm.abort()
+        await server.server.close()
+        reason = await asyncio.wait_for(feed.finished(), 5)
+        assert "no reconnection within 0.3 s" in reason
+        await feed.close()
+        await server.close()
+
+    run(main(), 20)
+
+
+def test_bus_server_drops_old_records_for_a_slow_reader():
+    async def main():
+        bus = Bus("test")
+        server = await BusServer(bus).start()
+        comm = await connect(server.address)
+        await comm.write({"op": "subscribe_events"})
+        assert (await comm.read())["op"] == "stream-start"
+        for i in range(50):  # all between two ticks: only the newest 10 are held
+            bus.publish(WorkerAdded(f"tcp://w:{i}", 1))
+        got = await read_until(comm, lambda rs: any(r["kind"] == "worker-added" for r in rs))
+        assert got[0] == {"kind": "dropped", "count": 40, "time": got[0]["time"]}
+        assert [r["worker"] for r in got[1:]] == [f"tcp://w:{i}" for i in range(40, 50)]
+        await comm.close()
+        await server.close()
+
+    with config.set({"distributed.dashboard.events.buffer-length": 10,
+                     "distributed.dashboard.events.interval": "200ms"}):
+        run(main(), 20)
+
+
+# --- the local schedulers' Dashboard ------------------------------------------------
+
+
+def test_local_dashboard_shows_a_threads_compute(capsys):
+    pytest.importorskip("bokeh")
+    from shoal.delayed import delayed
+
+    def inc(x):
+        return x + 1
+
+    with Dashboard(":0") as dash:
+        link = dash.link
+        assert link.startswith("http://127.0.0.1:") and f"Dashboard: {link}" in capsys.readouterr().out
+        total = delayed(sum)([delayed(inc)(i) for i in range(10)])
+        assert total.compute(scheduler="threads") == 55
+        status, body = get(base(link) + "/panes.json")
+        assert status == 200 and json.loads(body)
+        for _ in range(100):  # records reach the dashboard within a few stream ticks
+            status, metrics = get(base(link) + "/metrics")
+            if b"inc" in metrics:
+                break
+            time.sleep(0.05)
+        assert b"inc" in metrics
+        proc = dash.process.proc
+        server = dash._server
+    assert proc.poll() == 0 and dash.link is None  # SIGTERM: a clean exit
+    assert server.server.status == "closed" and not default_bus.active
+
+
+def test_local_dashboard_can_be_switched_off():
+    with config.set({"diagnostics.dashboard.enabled": False}):
+        with Dashboard(":0") as dash:
+            assert dash.link is None and dash.process is None

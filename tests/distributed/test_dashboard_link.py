@@ -1,0 +1,197 @@
+"""The dashboard process: spawned by a scheduler, a LocalCluster or ``Dashboard()``.
+
+Links are pure functions (template, environment, JupyterHub); the processes are
+real: each test checks the dashboard answers over HTTP, and the leak check of
+this directory makes sure no dashboard process outlives its owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import urllib.request
+
+import pytest
+
+pytest.importorskip("bokeh")
+pytest.importorskip("tornado")
+pytest.importorskip("msgpack")
+
+from shoal import config  # noqa: E402
+from shoal.diagnostics.dashboard import (  # noqa: E402
+    DashboardProcess, DashboardStartError, format_dashboard_link, parse_dashboard_address,
+)  # fmt: skip
+from shoal.distributed.client import Client  # noqa: E402
+from shoal.distributed.deploy import LocalCluster  # noqa: E402
+from shoal.distributed.eventstream import BusServer  # noqa: E402
+from shoal.events import Bus  # noqa: E402
+from shoal.testing.aio import run  # noqa: E402
+from shoal.testing.cluster import gen_cluster  # noqa: E402
+
+
+async def http_get(url: str, timeout: float = 10) -> tuple[int, bytes]:
+    """(status, body) of a GET, on the running loop (no thread)."""
+    rest = url.split("://", 1)[1]
+    location, _, path = rest.partition("/")
+    host, _, port = location.rpartition(":")
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+    writer.write(f"GET /{path} HTTP/1.0\r\nHost: {location}\r\n\r\n".encode())
+    data = await asyncio.wait_for(reader.read(), timeout)
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def get(url: str, timeout: float = 10) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+def base(link: str) -> str:
+    return link[: -len("/status")]
+
+
+# --- links (pure) -------------------------------------------------------------------
+
+
+def test_parse_dashboard_address():
+    assert parse_dashboard_address(":8787") == ("127.0.0.1", 8787)
+    assert parse_dashboard_address("localhost") == ("localhost", 8787)
+    assert parse_dashboard_address("0.0.0.0:9000") == ("0.0.0.0", 9000)
+    assert parse_dashboard_address(":0") == ("127.0.0.1", 0)
+    assert parse_dashboard_address(None) is None
+    with pytest.raises(ValueError, match="port must be a number"):
+        parse_dashboard_address("host:http")
+
+
+def test_link_template_environment_and_jupyterhub(monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
+    assert format_dashboard_link("127.0.0.1", 8787) == "http://127.0.0.1:8787/status"
+    assert format_dashboard_link("127.0.0.1", 8787, prefix="dash/") == "http://127.0.0.1:8787/dash/status"
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
+    assert format_dashboard_link("127.0.0.1", 8790) == "/user/alice/proxy/8790/status"
+    monkeypatch.setenv("MY_PROXY", "https://hub.example")
+    with config.set({"distributed.dashboard.link": "$MY_PROXY/proxy/{port}/{USER_ID}/status"}):
+        link = format_dashboard_link("127.0.0.1", 8790)  # an explicit template wins over the hub default
+    assert link == "https://hub.example/proxy/8790/{USER_ID}/status"  # unknown fields stay as they are
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX")
+    assert format_dashboard_link("0.0.0.0", 1) == f"http://{socket.gethostname()}:1/status"
+
+
+# --- the scheduler's dashboard ------------------------------------------------------
+
+
+@gen_cluster(nworkers=1, scheduler_options={"dashboard_address": ":0"})
+async def test_scheduler_spawns_a_dashboard_that_answers(s, a):
+    link = await s.dashboard_started()
+    port = s.dashboard.port
+    assert link == f"http://127.0.0.1:{port}/status" and port > 0
+    status, body = await http_get(base(link) + "/health")
+    assert status == 200 and body.strip() == b"ok"
+    status, _ = await http_get(link)
+    assert status == 200
+    async with Client(s.address, asynchronous=True) as c:  # built from the scheduler's identity
+        assert c.dashboard_link == link
+        assert link in c._repr_html_()
+    proc = s.dashboard.proc
+    await s.close()
+    assert proc.poll() is not None and s.dashboard is None
+
+
+def test_taken_port_gives_the_next_free_one_with_a_warning(caplog):
+    async def main():
+        from shoal.distributed.scheduler.server import Scheduler
+
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            async with Scheduler(dashboard_address=f"127.0.0.1:{port}") as s:
+                link = await s.dashboard_started()
+                assert s.dashboard.port > port
+                assert link == f"http://127.0.0.1:{s.dashboard.port}/status"
+                status, _ = await http_get(base(link) + "/health")
+                assert status == 200
+        return port
+
+    with caplog.at_level(logging.WARNING, logger="shoal.diagnostics.dashboard"):
+        port = run(main(), 40)
+    assert f"port {port} is taken" in caplog.text
+
+
+def test_jupyterhub_link(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
+
+    async def main():
+        from shoal.distributed.scheduler.server import Scheduler
+
+        async with Scheduler(dashboard_address=":0") as s:
+            link = await s.dashboard_started()
+            assert link == f"/user/alice/proxy/{s.dashboard.port}/status"
+            assert s.identity()["dashboard"]["port"] == s.dashboard.port
+
+    run(main(), 40)
+
+
+def test_local_cluster_serves_status_and_links_it():
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        link = cluster.dashboard_link
+        assert link and link.startswith("http://127.0.0.1:") and link.endswith("/status")
+        assert link in cluster._repr_html_()
+        status, body = get(link)
+        assert status == 200 and body
+        with Client(cluster) as client:
+            assert client.dashboard_link == link
+            assert link in client._repr_html_()
+            assert client.submit(sum, [1, 2]).result() == 3
+        proc = cluster.scheduler.dashboard.proc
+    assert proc.poll() is not None
+    assert cluster.dashboard_link is None
+
+
+def test_dashboard_of_a_tls_cluster():
+    pytest.importorskip("cryptography")
+    with LocalCluster(n_workers=1, processes=False, security=True, dashboard_address=":0") as cluster:
+        assert cluster.scheduler_address.startswith("tls://")
+        status, body = get(base(cluster.dashboard_link) + "/health")
+        assert status == 200 and body.strip() == b"ok"
+
+
+def test_no_dashboard_when_disabled():
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        assert cluster.dashboard_link is None
+        assert cluster.scheduler.identity()["dashboard"] is None
+
+
+# --- the process on its own --------------------------------------------------------
+
+
+def test_dashboard_process_exits_when_its_source_goes():
+    async def main():
+        server = await BusServer(Bus("test")).start()
+        proc = DashboardProcess(server.address, port=0).spawn()
+        port = await proc.started()
+        status, _ = await http_get(f"http://127.0.0.1:{port}/health")
+        assert status == 200
+        await server.close()  # says goodbye: the process exits without being signalled
+        for _ in range(500):
+            if proc.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert proc.proc.poll() == 0
+        await proc.aclose()
+
+    run(main(), 40)
+
+
+def test_dashboard_process_without_a_source_fails_clearly():
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    with config.set({"distributed.comm.timeouts.connect": "500ms"}):
+        proc = DashboardProcess(address, port=0).spawn()
+        with pytest.raises(DashboardStartError, match="exited with code 1"):
+            proc.wait_started(timeout=30)
+    assert proc.proc.poll() == 1
