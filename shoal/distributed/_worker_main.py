@@ -32,6 +32,8 @@ import signal
 import subprocess
 import sys
 
+from shoal.local.remote_errors import describe_exit
+
 __all__ = ["KILL_GRACE", "WorkerProcess", "WorkerStartError", "describe_exit", "main"]
 
 logger = logging.getLogger("shoal.distributed.nanny")
@@ -43,23 +45,6 @@ SPEC_VAR = "SHOAL_INTERNAL_WORKER_SPEC"
 
 class WorkerStartError(RuntimeError):
     """The worker process could not start (its error, or how it died, is in the message)."""
-
-
-def describe_exit(returncode) -> str:
-    """Human text for a Popen return code.
-
-    >>> describe_exit(-9), describe_exit(3)
-    ('from signal SIGKILL (-9)', 'with exit code 3')
-    """
-    if returncode is None:
-        return "for an unknown reason"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"from signal {name} ({returncode})"
-    return f"with exit code {returncode}"
 
 
 # --- the nanny's end -------------------------------------------------------------------

@@ -34,7 +34,6 @@ from __future__ import annotations
 import atexit
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import threading
@@ -42,6 +41,7 @@ from multiprocessing.connection import Connection, wait
 
 from shoal import config
 from shoal.core.keys import key_str
+from shoal.local.remote_errors import describe_exit
 
 __all__ = ["ProcessPool", "WorkerProcessDied", "get_pool", "live_config", "where_now"]
 
@@ -74,23 +74,6 @@ class WorkerProcessDied(RuntimeError):
             f"running {_keys_text(self.keys)}. The pool has replaced it; "
             "the next compute can run."
         )
-
-
-def describe_exit(returncode) -> str:
-    """Human text for a Popen return code.
-
-    >>> describe_exit(-11), describe_exit(3)
-    ('from signal SIGSEGV (-11)', 'with exit code 3')
-    """
-    if returncode is None:
-        return "for an unknown reason"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"from signal {name} ({returncode})"
-    return f"with exit code {returncode}"
 
 
 def _keys_text(keys) -> str:

@@ -18,13 +18,14 @@ name and message instead: never a hang, never a lost error.
 from __future__ import annotations
 
 import pickle
+import signal
 import traceback
 
 import cloudpickle
 
 from shoal.core.keys import key_str
 
-__all__ = ["RemoteTaskError", "RemoteTraceback", "pack_exception", "unpack_exception"]
+__all__ = ["RemoteTaskError", "RemoteTraceback", "describe_exit", "pack_exception", "unpack_exception"]
 
 _STAGE_TEXT = {
     "unpickle-task": "while unpickling the task in a worker process",
@@ -95,3 +96,20 @@ def unpack_exception(packed: tuple, key) -> BaseException:
         exc = RemoteTaskError(type_name, message)
     exc.__cause__ = RemoteTraceback(tb)
     return add_note(exc, key, stage)
+
+
+def describe_exit(returncode) -> str:
+    """Human text for a Popen return code.
+
+    >>> describe_exit(-11), describe_exit(3)
+    ('from signal SIGSEGV (-11)', 'with exit code 3')
+    """
+    if returncode is None:
+        return "for an unknown reason"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"from signal {name} ({returncode})"
+    return f"with exit code {returncode}"
