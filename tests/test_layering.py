@@ -30,6 +30,7 @@ LAYERS = {
     "shoal.testing.cluster": 3,  # in-process clusters for tests
     "shoal.dashboard": 4,
     "shoal.cli": 5,
+    "shoal.lab": 5,  # the Jupyter server extension
 }
 # L2 siblings that must not know each other
 FORBIDDEN = {
