@@ -1,0 +1,235 @@
+"""What a live dashboard, open in a browser, costs a computation.
+
+Three clusters run side by side, each ``Client(n_workers=2, threads_per_worker=1)``
+(two worker processes of one thread)::
+
+    plain     dashboard_address=None  no dashboard process
+    served    dashboard_address=":0"  its dashboard process, no page open
+    watched   dashboard_address=":0"  its dashboard process, /status open in Chromium
+
+and each repeat times ``client.gather(client.map(inc, range(i*N, (i+1)*N)))``
+(N = 10,000; fresh keys every time) once on each, the order rotating, after a
+warm-up.  The figures are medians over the repeats:
+
+- throughput (tasks/s) of each and its drop from plain (target for watched: at
+  most 5%; that drop also counts the browser, which competes for the same
+  cores; served isolates the event stream and the dashboard process);
+- CPU during the runs, in % of one core (psutil): this process (client and
+  scheduler: the event stream's cost shows here), the dashboard process, and
+  Chromium (all its processes);
+- the refresh rate seen in the page: a hook on the Bokeh document's
+  ``apply_json_patch`` counts the patches the server sends, the task stream's
+  ``ColumnsStreamed`` patches, and the updates (patches less than 20 ms apart
+  count as one tick of the page's periodic callback); target at least 5 per
+  second while work runs.
+
+Needs bokeh, playwright and the system's Chromium (``make sysdeps``)::
+
+    python -m benchmarks.dashboard_overhead             # 7 repeats of 10,000 tasks
+    python -m benchmarks.dashboard_overhead --repeat 3 --tasks 2000 --chromium /usr/bin/chromium
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import shutil
+import statistics
+import sys
+import time
+
+from benchmarks.workloads import inc
+
+__all__ = ["main", "measure"]
+
+TARGET_DROP = 0.05
+TARGET_RATE = 5.0
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+CLIENT_KWARGS = {"n_workers": 2, "threads_per_worker": 1}
+CONFIGS = {"plain": "no dashboard", "served": "dashboard process, no page open",
+           "watched": "dashboard process, /status open in Chromium"}  # fmt: skip
+
+# Installed once the page is up: every PATCH-DOC the server sends goes through
+# Document.apply_json_patch (ClientSession._handle_patch calls it on the document).
+HOOK_JS = """() => {
+  const doc = Bokeh.documents[Bokeh.documents.length - 1];
+  let stream = null;
+  for (const m of doc.all_models) {
+    if (m.type === "ColumnDataSource" && "duration" in m.data && "key" in m.data) stream = m.id;
+  }
+  window.__patches = [];
+  const apply = doc.apply_json_patch.bind(doc);
+  doc.apply_json_patch = (patch, buffers) => {
+    const events = (patch && patch.events) || [];
+    window.__patches.push({t: performance.now(), streamed: events.some(
+      (e) => e.kind === "ColumnsStreamed" && e.model && e.model.id === stream)});
+    return apply(patch, buffers);
+  };
+  return stream !== null;
+}"""
+MARK_JS = "() => { window.__patches = []; return performance.now(); }"
+READ_JS = "() => ({now: performance.now(), patches: window.__patches})"
+
+
+def _rates(patches: list, start: float, stop: float) -> dict:
+    """Per second over [start, stop] (page clock, ms): patches, task-stream streams, ticks."""
+    inside = [p for p in patches if start <= p["t"] <= stop]
+    seconds = max(stop - start, 1e-9) / 1000
+    ticks, last = 0, None
+    for p in inside:
+        if last is None or p["t"] - last > 20:
+            ticks += 1
+        last = p["t"]
+    streams = sum(p["streamed"] for p in inside)
+    return {"patches": len(inside) / seconds, "streams": streams / seconds, "ticks": ticks / seconds}
+
+
+def _cpu(procs) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except Exception:  # a process that ended meanwhile
+            pass
+    return total
+
+
+def _browser_processes(psutil) -> list:
+    """Chromium's processes (descendants of this one, through Playwright's driver)."""
+    return [p for p in psutil.Process().children(recursive=True)
+            if "chrom" in (p.name() or "").lower()]  # fmt: skip
+
+
+def _run(client, start: int, n: int) -> float:
+    gc.collect()
+    t0 = time.perf_counter()
+    results = client.gather(client.map(inc, range(start, start + n)))
+    elapsed = time.perf_counter() - t0
+    assert sum(results) == sum(range(start + 1, start + n + 1)), "wrong results"
+    return elapsed
+
+
+def measure(repeat: int, n: int, chromium: str) -> dict:
+    """``{config: [run, ...]}``, each run a dict of seconds, CPU fractions and rates."""
+    import psutil
+    from playwright.sync_api import sync_playwright
+
+    from shoal.distributed import Client
+
+    me = psutil.Process()
+    out = {name: [] for name in CONFIGS}
+    with Client(dashboard_address=None, **CLIENT_KWARGS) as plain, \
+            Client(dashboard_address=":0", **CLIENT_KWARGS) as served, \
+            Client(dashboard_address=":0", **CLIENT_KWARGS) as watched, \
+            sync_playwright() as pw:  # fmt: skip
+        clients = {"plain": plain, "served": served, "watched": watched}
+        for c in clients.values():
+            c.wait_for_workers(2, timeout=60)
+        if not (served.dashboard_link and watched.dashboard_link):
+            raise SystemExit("no dashboard process (is bokeh installed?)")
+        dashboards = {name: psutil.Process(clients[name].cluster.scheduler.dashboard.proc.pid)
+                      for name in ("served", "watched")}  # fmt: skip
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.goto(watched.dashboard_link)
+            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
+                                   "Bokeh.documents[Bokeh.documents.length - 1].is_idle")  # fmt: skip
+            if not page.evaluate(HOOK_JS):
+                raise SystemExit("no task-stream source found on /status")
+            chrome = _browser_processes(psutil)
+            workers = {name: [psutil.Process(nanny.pid) for nanny in c.cluster.workers.values()]
+                       for name, c in clients.items()}  # the worker processes
+            offset = 0
+            for c in clients.values():  # warm-up: imports, connections, the page's first rects
+                _run(c, offset, min(n, 2000))
+                offset += n
+            time.sleep(1.0)
+            names = list(CONFIGS)
+            for i in range(repeat):
+                for name in names[i % 3:] + names[: i % 3]:  # rotate the order
+                    dash = dashboards.get(name)
+                    psutil.cpu_percent()  # starts the machine-wide count
+                    if name == "watched":
+                        start = page.evaluate(MARK_JS)
+                    cpu = (_cpu([me]), _cpu([dash]) if dash else 0.0, _cpu(chrome),
+                           _cpu(workers[name]))  # fmt: skip
+                    elapsed = _run(clients[name], offset, n)
+                    run = {"seconds": elapsed, "scheduler_cpu": (_cpu([me]) - cpu[0]) / elapsed,
+                           "workers_cpu": (_cpu(workers[name]) - cpu[3]) / elapsed,
+                           "machine_cpu": psutil.cpu_percent() / 100 * psutil.cpu_count()}
+                    if dash is not None:
+                        run["dashboard_cpu"] = (_cpu([dash]) - cpu[1]) / elapsed
+                    if name == "watched":
+                        run["browser_cpu"] = (_cpu(chrome) - cpu[2]) / elapsed
+                        seen = page.evaluate(READ_JS)
+                        run.update(_rates(seen["patches"], start, seen["now"]))
+                    out[name].append(run)
+                    offset += n
+                    time.sleep(0.5)  # the dashboards catch up; every cluster idle
+            out["errors"] = errors
+        finally:
+            browser.close()
+    return out
+
+
+def report(out: dict, n: int) -> str:
+    def med(config, field):
+        values = [r[field] for r in out[config] if field in r]
+        return statistics.median(values) if values else float("nan")
+
+    plain = med("plain", "seconds")
+    ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
+    lines = [f"dashboard overhead: {n:,} tasks, {len(out['plain'])} repeats per configuration, "
+             f"Client(n_workers=2, threads_per_worker=1); medians", "",
+             "| configuration | tasks/s | drop | client+scheduler CPU | workers CPU | "
+             "dashboard CPU | Chromium CPU | machine CPU |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for config, label in CONFIGS.items():
+        seconds = med(config, "seconds")
+        drop = 1 - plain / seconds  # of throughput, n / seconds
+        target = f" ({ok(drop <= TARGET_DROP)})" if config == "watched" else ""
+        cells = [f"{n / seconds:,.0f}", "" if config == "plain" else f"{drop:+.1%}{target}",
+                 f"{med(config, 'scheduler_cpu'):.0%}"]  # fmt: skip
+        for field in ("workers_cpu", "dashboard_cpu", "browser_cpu", "machine_cpu"):
+            value = med(config, field)
+            cells.append("" if value != value else f"{value:.0%}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    ticks = med("watched", "ticks")
+    lines += ["", f"CPU in % of one core during the timed runs (machine: all processes, "
+              f"{os.cpu_count()} cores); drop target (watched): <= {TARGET_DROP:.0%}", "",
+              "| refresh seen in the page (/status, watched) | per second | target |",
+              "|---|---|---|",
+              f"| updates (ticks of the page's callback) | {ticks:.1f} | >= {TARGET_RATE:g}: "
+              f"{ok(ticks >= TARGET_RATE)} |",
+              f"| task-stream ColumnsStreamed patches | {med('watched', 'streams'):.1f} | |",
+              f"| PATCH-DOC messages | {med('watched', 'patches'):.1f} | |",
+              f"| JavaScript errors (total) | {len(out['errors'])} | 0: {ok(not out['errors'])} |",
+              ""]  # fmt: skip
+    for config in CONFIGS:
+        lines.append(f"runs (s), {config}: " + " ".join(f"{r['seconds']:.3f}" for r in out[config]))
+    lines += [f"JavaScript error: {e}" for e in out["errors"][:5]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.dashboard_overhead",
+                                description=__doc__.split("\n")[0])  # fmt: skip
+    p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--tasks", type=int, default=10_000)
+    p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    args = p.parse_args(argv)
+    out = measure(args.repeat, args.tasks, args.chromium)
+    print(report(out, args.tasks))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

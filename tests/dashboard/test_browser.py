@@ -1,0 +1,409 @@
+"""The live dashboard in a real browser (Chromium through Playwright).
+
+::
+
+    LocalCluster(n_workers=2, dashboard_address=":0") + Client        (module fixture)
+        client.map(time.sleep, [0.02] * 3000) -> events -> its dashboard process
+                                                        -> a second one, --prefix /proxy/8787
+    Chromium --HTTP/websocket--> /status, every /individual-* pane,
+                                 /proxy/8787/status (prefix), a stripping proxy in front
+    page.evaluate(SNAPSHOT_JS): Bokeh.documents[-1] -> ColumnDataSources -> numbers
+
+The checks read Bokeh's document state in the page rather than pixels: the
+sources are recognised by their columns (the task stream's has ``duration``
+and ``key``; the progress bars' ``segment`` and ``n``; the memory bars'
+``nbytes``, ``limit`` and ``info``, the cluster's bar being the one whose only
+worker is ``"cluster"``).  Every page is also saved as a PNG (see
+``conftest.artifacts``), and any console error or uncaught exception in a page
+fails its test (``conftest.pytest_runtest_call``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.request
+
+import pytest
+
+pytest.importorskip("bokeh", reason="pip install bokeh (the test extra has it)")
+pytest.importorskip("tornado", reason="pip install tornado (the test extra has it)")
+pytest.importorskip("playwright", reason="pip install playwright (the test extra has it)")
+
+N_TASKS, SLEEP = 3000, 0.02  # ~30 s of work on two one-thread workers: always still running
+ROLLOVER = 1000  # /status keeps this many task-stream rectangles (pages.status_doc)
+
+# Numbers from the page's Bokeh document (the last one: a page holds one).
+SNAPSHOT_JS = """() => {
+  const docs = (window.Bokeh && Bokeh.documents) || [];
+  const doc = docs[docs.length - 1];
+  const out = {roots: 0, idle: false, stream: null, progress: null, memory: null, cluster: null,
+               now: Date.now()};
+  if (doc === undefined) return out;
+  out.roots = doc.roots().length;
+  out.idle = doc.is_idle;
+  for (const m of doc.all_models) {
+    if (m.type !== "ColumnDataSource") continue;
+    const d = m.data, cols = Object.keys(d);
+    const has = (...names) => names.every((c) => cols.includes(c));
+    if (has("duration", "key", "left", "right")) {
+      let last = 0;
+      for (const r of d.right) last = Math.max(last, r);
+      out.stream = {n: d.left.length, last: last};
+    } else if (has("segment", "n", "prefix")) {
+      let done = 0, processing = 0;
+      Array.from(d.segment).forEach((s, i) => {
+        if (s === "processing") processing += d.n[i]; else done += d.n[i];
+      });
+      out.progress = {prefixes: [...new Set(d.prefix)], done: done, processing: processing};
+    } else if (has("nbytes", "limit", "info", "worker")) {
+      const workers = [...new Set(d.worker)];
+      let bytes = 0;
+      for (const b of d.nbytes) bytes += b;
+      const entry = {workers: workers, links: [...new Set(d.info)], segments: d.worker.length,
+                     bytes: bytes};
+      if (workers.length === 1 && workers[0] === "cluster") out.cluster = entry;
+      else out.memory = entry;
+    }
+  }
+  return out;
+}"""
+
+# The root views are drawn, with a size (a pane that failed to lay out has none).
+RENDERED_JS = """() => {
+  const docs = (window.Bokeh && Bokeh.documents) || [];
+  const doc = docs[docs.length - 1];
+  if (doc === undefined || !doc.is_idle || doc.roots().length === 0) return false;
+  return doc.roots().every((root) => {
+    const view = Bokeh.index.get(root);
+    if (view == null) return false;
+    const box = view.el.getBoundingClientRect();
+    return box.width > 0 && box.height > 0;
+  });
+}"""
+
+
+# --- fixtures -------------------------------------------------------------------------
+
+
+PREFIX = "/proxy/8787"
+
+
+@pytest.fixture(scope="module")
+def cluster(leak_check):
+    """Two one-thread worker processes, the scheduler's dashboard process, and a
+    second dashboard process on the same scheduler serving under ``PREFIX`` (for
+    proxies that keep the prefix, e.g. ``/proxy/absolute/8787``), spawned here so
+    that its start overlaps the first tests: ``(cluster, client, prefixed)``."""
+    from shoal.diagnostics.dashboard import DashboardProcess
+    from shoal.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as lc, \
+            Client(lc) as client:  # fmt: skip
+        prefixed = DashboardProcess(lc.scheduler_address, port=0, prefix=PREFIX).spawn()
+        try:
+            client.wait_for_workers(2, timeout=30)
+            assert lc.dashboard_link, "LocalCluster(dashboard_address=':0') started no dashboard"
+            yield lc, client, prefixed
+        finally:
+            prefixed.close()
+
+
+@pytest.fixture
+def base(cluster) -> str:
+    """The dashboard's root URL (no trailing slash)."""
+    link = cluster[0].dashboard_link
+    assert link.endswith("/status"), link
+    return link[: -len("/status")]
+
+
+@pytest.fixture
+def compute(cluster):
+    """``compute()`` starts a few thousand short sleeps; cancelled at teardown."""
+    client, started = cluster[1], []
+
+    def start(n: int = N_TASKS, seconds: float = SLEEP):
+        futures = client.map(time.sleep, [seconds] * n, pure=False)
+        started.extend(futures)
+        return futures
+
+    yield start
+    if started:
+        client.cancel(started)
+
+
+def get_json(url: str):
+    with urllib.request.urlopen(url, timeout=20) as r:
+        assert r.status == 200, (url, r.status)
+        return json.loads(r.read())
+
+
+def snapshot(page) -> dict:
+    return page.evaluate(SNAPSHOT_JS)
+
+
+def wait_for(page, predicate, what: str, timeout: float = 20.0) -> dict:
+    """Poll the page's snapshot until ``predicate(snapshot)``; the snapshot."""
+    deadline = time.monotonic() + timeout
+    while True:
+        snap = snapshot(page)
+        try:
+            if predicate(snap):
+                return snap
+        except (TypeError, KeyError):  # a pane not there yet
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}; last snapshot: {snap}")
+        page.wait_for_timeout(100)
+
+
+def open_page(page, url: str) -> None:
+    response = page.goto(url, wait_until="load")
+    assert response is not None and response.ok, (url, response and response.status)
+    page.wait_for_function(RENDERED_JS, timeout=20_000)
+
+
+# --- /status ----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_status_grows_while_computing(page, cluster, base, compute, artifacts):
+    client = cluster[1]
+    open_page(page, f"{base}/status")
+    assert page.title() == "shoal: Status"
+    names = sorted(str(w.get("name", a)) for a, w in client.scheduler_info()["workers"].items())
+    before = wait_for(page, lambda s: len(s["memory"]["workers"]) == 2 and s["cluster"],
+                      "a memory bar per worker")  # fmt: skip
+
+    compute()
+    first = wait_for(page, lambda s: s["stream"]["n"] > before["stream"]["n"] and
+                     s["progress"]["done"] > 0, "the first task rectangles")  # fmt: skip
+    second = wait_for(page, lambda s: s["stream"]["last"] > first["stream"]["last"] + 500 and
+                      s["progress"]["done"] > first["progress"]["done"],
+                      "half a second more of task rectangles")  # fmt: skip
+    page.screenshot(path=str(artifacts / "status.png"))
+
+    # the task stream grows (until its rollover, after which its newest edge moves on)
+    if first["stream"]["n"] < ROLLOVER:
+        assert second["stream"]["n"] > first["stream"]["n"], (first, second)
+    assert second["stream"]["n"] <= ROLLOVER
+    assert second["stream"]["last"] > first["stream"]["last"]
+    assert second["now"] - second["stream"]["last"] < 5_000, "the task stream lags behind"
+    # the progress bars fill
+    assert "sleep" in second["progress"]["prefixes"], second["progress"]
+    assert second["progress"]["done"] > first["progress"]["done"] > 0
+    # one memory bar per worker (and one for the cluster), each worker's link its own
+    memory = second["memory"]
+    assert sorted(map(str, memory["workers"])) == names, (memory, names)
+    assert len(memory["links"]) == 2 and all(link.startswith("info/worker/")
+                                             for link in memory["links"])  # fmt: skip
+    assert memory["bytes"] > 0 and second["cluster"]["segments"] >= 1
+
+
+# --- every pane on its own --------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_individual_panes_render(page, base, compute, artifacts):
+    panes = get_json(f"{base}/panes.json")
+    dask_names = get_json(f"{base}/individual-plots.json")
+    assert panes and sorted(panes.values()) == sorted(dask_names.values()), (panes, dask_names)
+    assert {"Task Stream", "Progress", "Workers Memory"} <= set(panes), panes
+    compute()
+    problems = []
+    for title, route in panes.items():
+        assert route.startswith("/individual-"), route
+        try:
+            open_page(page, base + route)
+            snap = snapshot(page)
+            assert snap["roots"] >= 1, snap
+            if title == "Task Stream":
+                wait_for(page, lambda s: s["stream"]["n"] > 0, "task rectangles", timeout=10)
+            elif title == "Progress":
+                wait_for(page, lambda s: s["progress"]["done"] > 0, "progress", timeout=10)
+            elif title == "Workers Memory":
+                wait_for(page, lambda s: len(s["memory"]["workers"]) == 2, "2 memory bars", 10)
+        except Exception as exc:  # every pane is tried; all failures are reported together
+            problems.append(f"{title} ({route}): {type(exc).__name__}: {exc}")
+        finally:
+            page.screenshot(path=str(artifacts / f"{route.strip('/')}.png"))
+    assert not problems, "\n".join(problems)
+
+
+def test_nav_bar_pages_render(page, base, compute, artifacts):
+    """Every page the navigation bar of /status links to (Bokeh pages and /info)."""
+    open_page(page, f"{base}/status")
+    links = page.eval_on_selector_all("nav a", "as => as.map(a => a.getAttribute('href'))")
+    assert {"workers", "tasks", "system", "profile", "graph"} <= set(links), links
+    compute()
+    problems = []
+    for link in links:
+        try:
+            response = page.goto(f"{base}/{link}", wait_until="load")
+            assert response is not None and response.ok, response and response.status
+            if link.startswith("info/"):  # plain HTML
+                assert page.locator("h1").inner_text() == "Workers"
+                assert page.locator("table").count() >= 1
+            else:
+                page.wait_for_function(RENDERED_JS)
+        except Exception as exc:
+            problems.append(f"{link}: {type(exc).__name__}: {exc}")
+        finally:
+            page.screenshot(path=str(artifacts / f"page-{link.split('/')[0]}.png"))
+    assert not problems, "\n".join(problems)
+
+
+# --- behind a path prefix (Jupyter's proxy) -----------------------------------------------
+
+
+def check_live_status(page, url: str, compute, shot) -> None:
+    open_page(page, url)
+    compute(n=1000)
+    first = wait_for(page, lambda s: s["stream"]["n"] > 0, "task rectangles through the prefix")
+    wait_for(page, lambda s: s["stream"]["last"] > first["stream"]["last"],
+             "the task stream to move on through the prefix")  # fmt: skip
+    page.screenshot(path=shot)
+
+
+def test_status_under_prefix(page, cluster, compute, artifacts):
+    port = cluster[2].wait_started(30)
+    prefix = f"http://127.0.0.1:{port}{PREFIX}"
+    check_live_status(page, f"{prefix}/", compute, str(artifacts / "prefix-status.png"))
+    assert page.url == f"{prefix}/status"  # the root redirects relative to the prefix
+    page.get_by_role("link", name="Workers", exact=True).click()
+    page.wait_for_url(f"{prefix}/workers")
+    page.wait_for_function(RENDERED_JS)
+    assert get_json(f"{prefix}/panes.json")
+
+
+class StrippingProxy:
+    """A stand-in for jupyter-server-proxy: ``/proxy/<port>/<path>`` is forwarded to
+    ``http://127.0.0.1:<port>/<path>`` (prefix stripped), websockets included; on a
+    loop thread of its own."""
+
+    def __init__(self):
+        self.port = None
+        self._loop = self._server = self._thread = None
+        self._sockets: set = set()
+
+    def app(self):
+        from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+        from tornado.web import Application, RequestHandler
+        from tornado.websocket import WebSocketHandler, websocket_connect
+
+        proxy = self
+
+        class Handler(WebSocketHandler):
+            async def get(self, port, path):
+                if self.request.headers.get("Upgrade", "").lower() == "websocket":
+                    return await super().get(port, path)
+                query = f"?{self.request.query}" if self.request.query else ""
+                response = await AsyncHTTPClient().fetch(
+                    f"http://127.0.0.1:{port}/{path}{query}", follow_redirects=False,
+                    raise_error=False)  # fmt: skip
+                self.set_status(response.code, response.reason)
+                for name, value in response.headers.get_all():
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.add_header(name, value)
+                if response.body and response.code != 304:
+                    self.write(response.body)
+
+            def select_subprotocol(self, subprotocols):
+                self.subprotocols = list(subprotocols)
+                return subprotocols[0] if subprotocols else None
+
+            async def open(self, port, path):
+                query = f"?{self.request.query}" if self.request.query else ""
+                proxy._sockets.add(self)
+                self.upstream = await websocket_connect(
+                    HTTPRequest(f"ws://127.0.0.1:{port}/{path}{query}"),
+                    subprotocols=getattr(self, "subprotocols", None),
+                    on_message_callback=self.from_upstream)  # fmt: skip
+
+            def from_upstream(self, message):
+                if message is None:
+                    self.close()
+                elif self.ws_connection is not None:
+                    self.write_message(message, binary=isinstance(message, bytes))
+
+            def on_message(self, message):
+                self.upstream.write_message(message, binary=isinstance(message, bytes))
+
+            def on_close(self):
+                proxy._sockets.discard(self)
+                if getattr(self, "upstream", None) is not None:
+                    self.upstream.close()
+
+        class Favicon(RequestHandler):  # Jupyter serves its own
+            def get(self):
+                self.set_status(204)
+
+        return Application([(r"/favicon\.ico", Favicon), (r"/proxy/(\d+)/(.*)", Handler)])
+
+    def start(self):
+        from tornado.httpserver import HTTPServer
+        from tornado.netutil import bind_sockets
+
+        ready = threading.Event()
+
+        async def main():
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            sockets = bind_sockets(0, "127.0.0.1")
+            self.port = sockets[0].getsockname()[1]
+            self._server = HTTPServer(self.app())
+            self._server.add_sockets(sockets)
+            ready.set()
+            await self._stop.wait()
+            self._server.stop()
+            for ws in list(self._sockets):
+                ws.close()
+            await asyncio.sleep(0.1)
+            await self._server.close_all_connections()
+
+        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="test-proxy")
+        self._thread.start()
+        assert ready.wait(10), "the proxy did not start"
+        return self
+
+    def stop(self):
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+@pytest.fixture
+def proxy():
+    p = StrippingProxy().start()
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+def test_status_through_stripping_proxy(page, base, proxy, compute, artifacts):
+    port = base.rsplit(":", 1)[1]
+    url = f"http://127.0.0.1:{proxy.port}/proxy/{port}"
+    check_live_status(page, f"{url}/", compute, str(artifacts / "proxy-status.png"))
+    assert page.url == f"{url}/status"
+    page.get_by_role("link", name="Tasks", exact=True).click()
+    page.wait_for_url(f"{url}/tasks")
+    page.wait_for_function(RENDERED_JS)
+
+
+# --- the guard itself -------------------------------------------------------------------
+
+
+def test_javascript_errors_are_caught(page, page_log):
+    """The page fixture sees console errors and uncaught exceptions (then forgets
+    these two, which are on purpose, so that this test passes)."""
+    page.set_content("<html><body>x</body></html>")
+    page.evaluate("console.error('on purpose')")
+    page.evaluate("setTimeout(() => { throw new Error('thrown on purpose') }, 0)")
+    page.wait_for_timeout(100)
+    errors = page_log.errors()
+    assert any("on purpose" in e for e in errors if e.startswith("console.error"))
+    assert any("thrown on purpose" in e for e in errors if e.startswith("page error"))
+    page_log.console.clear()
+    page_log.page_errors.clear()
