@@ -113,6 +113,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
+    # a browser tab closed mid-update is normal, not something to print in the user's kernel
+    logging.getLogger("bokeh.server.views.ws").setLevel(logging.ERROR)
     try:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:  # pragma: no cover - SIGINT before the handler is in place
