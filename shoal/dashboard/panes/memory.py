@@ -98,8 +98,8 @@ def cluster_totals(workers: list) -> dict:
     return total
 
 
-def memory_title(total: dict) -> str:
-    return (f"Bytes stored: {format_bytes(total['managed'] + total['unmanaged'])}"
+def memory_title(total: dict, what: str = "Bytes stored") -> str:
+    return (f"{what}: {format_bytes(total['managed'] + total['unmanaged'])}"
             f" + {format_bytes(total['spilled'])} spilled to disk")  # fmt: skip
 
 
@@ -112,6 +112,7 @@ class WorkersMemory(Pane):
     """Bytes stored per worker; click a bar for the worker's info page."""
 
     name, title, interval = "workers-memory", "Workers Memory", 100
+    what = "Bytes stored per worker"
     cluster = False
 
     def __init__(self, state, height=None, **options):
@@ -144,13 +145,14 @@ class WorkersMemory(Pane):
         if changed:
             self.root.x_range.end = _xmax(workers) * 1.02
             self.root.y_range.start = -max(len(workers), 1) + 0.5
-            self.root.title.text = memory_title(cluster_totals(self.state.workers()))
+            self.root.title.text = memory_title(cluster_totals(self.state.workers()), self.what)
 
 
 class ClusterMemory(WorkersMemory):
     """All workers' bytes as one bar."""
 
     name, title = "cluster-memory", "Cluster Memory"
+    what = "Bytes stored on the cluster"
     cluster = True
 
     def rows(self) -> list:
