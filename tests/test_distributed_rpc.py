@@ -29,11 +29,23 @@ class Unpicklable(Exception):
         raise TypeError("cannot pickle me")
 
 
+def _refuse():
+    raise TypeError("cannot be rebuilt here")
+
+
+class _Unloadable:
+    def __reduce__(self):
+        return (_refuse, ())
+
+
 class Stubborn(Exception):
-    """Pickles, but cannot be rebuilt (its __init__ needs two arguments)."""
+    """Pickles, but cannot be rebuilt: its __init__ needs two arguments, and its
+    state cannot be loaded either (so it stays broken when tblib's pickling support,
+    which Dask's distributed installs on import, rebuilds exceptions its own way)."""
 
     def __init__(self, a, b):
         super().__init__(f"{a}-{b}")
+        self.part = _Unloadable()
 
 
 async def add(comm, x, y):
