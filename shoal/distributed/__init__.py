@@ -12,7 +12,8 @@ The package is built in stages; each imports only the stages before it::
     scheduler/, worker/   pure state machines: events in, instructions out,
                           and the servers that run their instructions (server.py)
     nanny                 a process that starts, watches and restarts one worker
-    client/               Client (async core + sync facade), Future, wait, as_completed
+    client/               Client (async core + sync facade), Future, wait, as_completed,
+                          progress, get_task_stream, performance_report
     deploy/               LocalCluster, Adaptive
 
 ``security`` (TLS settings, throwaway certificates) is a leaf used by ``comm``.
@@ -37,6 +38,9 @@ _LAZY = {
     "SchedulerPlugin": "shoal.distributed.scheduler.plugins",
     "KilledWorker": "shoal.distributed.scheduler.messages",
     "Security": "shoal.distributed.security",
+    "progress": "shoal.distributed.client.progress",
+    "get_task_stream": "shoal.distributed.client.diagnostics",
+    "performance_report": "shoal.distributed.client.diagnostics",
 }  # fmt: skip
 
 

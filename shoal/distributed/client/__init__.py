@@ -14,7 +14,9 @@ scheduler stream and rpc), :mod:`.table` (states, reference counts, releases),
 :mod:`.futures`, :mod:`.waiting`, :mod:`.results` (gather, scatter),
 :mod:`.graphs` (user input -> update-graph messages), :mod:`.compute`
 (collections, get), :mod:`.control` (run), :mod:`.naming` (keys),
-:mod:`.serialize` (fast run_spec pickling), :mod:`.display` (repr and HTML).
+:mod:`.serialize` (fast run_spec pickling), :mod:`.display` (repr and HTML),
+:mod:`.diagnostics` (task stream, profile, performance_report) and
+:mod:`.progress` (progress bars), imported on first use.
 """
 
 from shoal.distributed.client.core import Client, default_client, default_client_get

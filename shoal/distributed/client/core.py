@@ -39,6 +39,7 @@ from shoal import config
 from shoal.base import register_client_lookup
 from shoal.distributed import _loop
 from shoal.distributed.client import compute as C
+from shoal.distributed.client import diagnostics as D
 from shoal.distributed.client import results
 from shoal.distributed.client.connection import Connection
 from shoal.distributed.client.control import run_on_workers
@@ -502,6 +503,22 @@ class Client:
         return self.sync(self.scheduler.nthreads, workers=workers, asynchronous=asynchronous)
 
     ncores = nthreads
+
+    # --- diagnostics (diagnostics.py) -----------------------------------------------------
+
+    def get_task_stream(self, start=None, stop=None, count=None, plot=False,
+                        filename="task-stream.html", asynchronous=None):  # fmt: skip
+        """Tasks that finished in [start, stop] (or the last ``count``): dicts with key, prefix,
+        status, worker, thread, startstops, nbytes, type.  The scheduler keeps them from the first
+        call on.  ``plot=True``: ``(data, figure)``; ``plot="save"`` also writes ``filename``."""
+        return D.task_stream(self, start, stop, count, plot, filename, asynchronous)
+
+    def profile(self, key=None, start=None, stop=None, workers=None, plot=False, filename=None,
+                asynchronous=None):  # fmt: skip
+        """The workers' sampled call tree over [start, stop], merged (of ``key``'s prefix only
+        with ``key``); ``filename`` also writes it as an HTML flame graph, ``plot=True`` returns
+        ``(tree, figure)``."""
+        return D.profile(self, key, start, stop, workers, plot, filename, asynchronous)
 
     def wait_for_workers(self, n_workers=1, timeout=None, asynchronous=None):
         """Block until at least ``n_workers`` workers are connected."""

@@ -18,8 +18,9 @@ With ``dashboard_address`` the scheduler spawns that process
 (``python -m shoal.dashboard``, see :mod:`shoal.diagnostics.dashboard`) and
 stops it on close.
 Everything else is request/reply over :mod:`shoal.distributed.rpc`
-(``gather``, ``scatter``, ``who_has``, ``broadcast``, ...), answered from the
-state or by talking to workers.
+(``gather``, ``scatter``, ``who_has``, ``broadcast``, ``get_task_stream``,
+``get_profile``, ...), answered from the state or by talking to workers
+(diagnostics: :mod:`.diagnostics`).
 
 Payloads (run specs, results) stay :class:`Serialized` here: the scheduler
 forwards frames without unpickling them.  Task exceptions travel as the plain
@@ -50,6 +51,7 @@ from shoal.distributed.eventstream import EventStreams, scheduler_snapshot
 from shoal.distributed.protocol import Pickled, Serialized, deserialize
 from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
+from shoal.distributed.scheduler.diagnostics import TaskStream, gather_profile
 from shoal.distributed.scheduler.state import SchedulerState
 from shoal.events import Bus
 from shoal.local.remote_errors import pack_exception
@@ -92,7 +94,8 @@ class Scheduler:
             "run_function": self.run_function, "restart": self.restart,
             "retire_workers": self.retire_workers, "close": self.close_op,
             "story": self.story, "register_scheduler_plugin": self.register_plugin_op,
-            "subscribe_events": self.subscribe_events,
+            "subscribe_events": self.subscribe_events, "get_task_stream": self.get_task_stream,
+            "get_profile": self.get_profile, "profile": self.get_profile,
         }  # fmt: skip
         self.server = Server(handlers, security=security, role="scheduler")
         self.pool = ConnectionPool(security=security, role="scheduler", deserialize=False)
@@ -100,6 +103,7 @@ class Scheduler:
         self.worker_streams: dict = {}  # address -> BatchedSend
         self.client_streams: dict = {}  # client id -> BatchedSend
         self.event_streams = EventStreams()  # subscribe_events streams (dashboards)
+        self.task_stream: TaskStream | None = None  # made by the first get_task_stream
         self.dashboard: DashboardProcess | None = None
         self._dashboard_ready: asyncio.Task | None = None
         self._goodbyes: set = set()  # workers that announced a clean close
@@ -508,6 +512,19 @@ class Scheduler:
 
     def story(self, comm=None, keys=()) -> list:
         return [tuple(map(str, entry)) for entry in self.state.story(*keys)]
+
+    def get_task_stream(self, comm=None, start=None, stop=None, count=None) -> list:
+        """Finished tasks as dicts (see :mod:`.diagnostics`); records are kept from the first call."""
+        if self.task_stream is None:
+            self.task_stream = TaskStream(self.bus)
+        return self.task_stream.collect(start, stop, count)
+
+    async def get_profile(self, comm=None, start=None, stop=None, key=None, workers=None) -> dict:
+        """The workers' call trees over [start, stop] (of ``key``'s prefix), merged."""
+        unknown = [w for w in workers or () if w not in self.state.workers]
+        if unknown:
+            raise ValueError(f"unknown workers {unknown}")
+        return await gather_profile(self.pool, workers or list(self.state.workers), start, stop, key)
 
     async def broadcast(self, comm=None, msg=None, workers=None, nanny=False):
         """Send ``msg`` (an rpc request) to workers (or their nannies); ``{address: result}``."""

@@ -539,9 +539,10 @@ class SchedulerState:
             self._note(None, "unknown-worker", f"heartbeat {ev.worker}", ev.stimulus_id)
             return
         ws.last_seen = now = self.clock()
-        ws.metrics = dict(ev.metrics)
+        ws.metrics = {k: v for k, v in ev.metrics.items() if k != "profile"}  # trees go to the bus only
         fields = ("managed", "unmanaged", "spilled", "memory_limit", "cpu", "executing", "ready")
         values = {f: ev.metrics[f] for f in fields if f in ev.metrics}
+        values["profile"] = tuple(ev.metrics.get("profile") or ())  # (time, tree, {prefix: tree}) or ()
         self._publish(WorkerMetrics(ws.address, now, **values), ev.stimulus_id)
 
     # --- work stealing -----------------------------------------------------------

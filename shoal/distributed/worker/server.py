@@ -21,6 +21,11 @@ Exceptions raised by tasks are packed with :func:`shoal.local.remote_errors.pack
 name, message and the formatted traceback) so a client gets the original type
 and the worker's traceback text; see :mod:`shoal.distributed.client`.
 
+With ``distributed.worker.profile.enabled`` a :class:`~.profile.Sampler` samples
+the pool threads while they run tasks (``_run`` registers them); each heartbeat
+carries the trees sampled since the last one (``profile``), and the ``profile``
+op answers from its history.
+
 Peers ask for data with ``get_data``; more than ``connections.incoming`` at
 once are told ``busy`` and retry.  The server's own listener keeps payloads
 ``Serialized`` so scattered values and run specs are unpickled only here, when
@@ -46,6 +51,7 @@ from shoal.distributed.comm import CommClosedError, connect, parse_address
 from shoal.distributed.protocol import Pickled, Serialized, deserialize, serialize
 from shoal.distributed.rpc import ConnectionPool, Server
 from shoal.distributed.worker import messages as m
+from shoal.distributed.worker import profile
 from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, parse_memory_limit, read_cgroup_memory_limit,
 )  # fmt: skip
@@ -95,13 +101,15 @@ class Worker:
         self.server = Server({
             "get_data": self.get_data, "update_data": self.update_data, "run": self.run,
             "close": self.close_op, "terminate": self.close_op, "get_metrics": self.metrics,
-            "identity": self.identity, "story": self.story,
+            "identity": self.identity, "story": self.story, "profile": self.get_profile,
+            "get_profile": self.get_profile, "profile_metadata": self.get_profile_metadata,
         }, security=security, role="worker")  # fmt: skip
         self.peers = ConnectionPool(security=security, role="worker")
         self.data = None
         self.state: WorkerState | None = None
         self.stream: BatchedSend | None = None
         self.executor: ThreadPoolExecutor | None = None
+        self.profiler = profile.Sampler() if profile.profile_enabled() else None
         self._tasks: set = set()
         self._serving = 0
         self._incoming_limit = int(config.get("distributed.worker.connections.incoming"))
@@ -136,6 +144,8 @@ class Worker:
         self.state = WorkerState(address=self.address, nthreads=self.nthreads, data=self.data,
                                  resources=self.resources, validate=self.validate)  # fmt: skip
         self.executor = ThreadPoolExecutor(self.nthreads, thread_name_prefix=f"shoal-worker-{self.address}")
+        if self.profiler is not None:
+            self.profiler.start()
         try:
             comm = await connect(self.scheduler_address, self.death_timeout, self.security,
                                  role="worker")  # fmt: skip
@@ -197,6 +207,8 @@ class Worker:
             deadline = time.monotonic() + 5
             while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
+        if self.profiler is not None:
+            self.profiler.stop()  # joins the sampler thread: it wakes at once, ms at most
         if self.data is not None and hasattr(self.data, "close"):
             self.data.close()
         if self.local_directory:
@@ -286,7 +298,8 @@ class Worker:
             return
         loop = asyncio.get_running_loop()
         try:
-            start, stop, thread, value = await loop.run_in_executor(self.executor, _run, spec, values)
+            start, stop, thread, value = await loop.run_in_executor(
+                self.executor, _run, spec, values, key, self.profiler)
         except Reschedule:
             self.handle(m.ExecuteReschedule(key=key, run_id=run_id, stimulus_id=_sid("reschedule")))
             return
@@ -416,11 +429,25 @@ class Worker:
             "in_memory": len(self.data), "paused": self.state.paused, "time": time.time(),
         }  # fmt: skip
 
+    def get_profile(self, comm=None, start=None, stop=None, key=None) -> dict:
+        """The call tree of the task threads over [start, stop], of one prefix with ``key``."""
+        if isinstance(key, list):  # a tuple key that travelled as a list
+            key = tuple(key)
+        return self.profiler.get_profile(start, stop, key) if self.profiler else {}
+
+    def get_profile_metadata(self, comm=None, start=None, stop=None) -> dict:
+        if self.profiler is None:
+            return {"counts": [], "keys": {}}
+        return self.profiler.get_profile_metadata(start, stop)
+
     # --- periodic -----------------------------------------------------------------
 
     def _heartbeat(self) -> None:
+        metrics = self.metrics()
+        if self.profiler is not None:  # here, not in metrics(): get_metrics must not drain it
+            metrics["profile"] = self.profiler.take_recent()
         try:
-            self.stream.send({"op": "heartbeat", "metrics": self.metrics()})
+            self.stream.send({"op": "heartbeat", "metrics": metrics})
         except CommClosedError:
             pass
 
@@ -482,9 +509,15 @@ class _TaskFailed(Exception):
         self.exc, self.start, self.stop, self.thread = exc, start, stop, thread
 
 
-def _run(spec, values):
-    """Run one task on a pool thread: ``(start, stop, thread id, value)``."""
+def _run(spec, values, key=None, profiler=None):
+    """Run one task on a pool thread: ``(start, stop, thread id, value)``.
+
+    With a profiler, this thread is sampled while the task runs; stacks stop
+    at this frame (see :mod:`shoal.distributed.worker.profile`).
+    """
     thread = threading.get_ident()
+    if profiler is not None:
+        profiler.task_started(thread, key)
     start = time.time()
     try:
         value = spec(values)
@@ -492,6 +525,9 @@ def _run(spec, values):
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure is the task's result
         raise _TaskFailed(exc, start, time.time(), thread) from None
+    finally:
+        if profiler is not None:
+            profiler.task_finished(thread)
     return start, time.time(), thread, value
 
 

@@ -1,0 +1,299 @@
+"""Static diagnostics: task-stream, profile and summary figures, and one-file HTML reports.
+
+::
+
+    task records (dicts: key, prefix, status, worker, thread, startstops, nbytes, ...)
+        |--summarize()--------------> {"tasks", "compute", "transfer", ..., "prefixes": {...}}
+        |--task_stream_figure()-----> rectangles per (worker, thread) row
+        '--prefix_figure(summary)---> tasks done / erred per prefix
+    call tree (shoal.diagnostics.calltree) --profile_figure()--> flame graph (plot_data)
+                        all of them --report_html()--> Tabs --file_html(INLINE)--> one HTML file
+
+These serve what a live dashboard cannot: ``performance_report`` (a file that
+opens anywhere, offline: BokehJS is inlined, so nothing is fetched), the
+``plot=`` / ``filename=`` options of ``Client.get_task_stream`` and
+``Client.profile``.  The records are the plain dicts the scheduler's
+``get_task_stream`` returns (Dask's shape: ``startstops`` as ``{"action",
+"start", "stop"}`` dicts), so figures need no cluster and are tested without
+one.  :func:`summarize` is pure and needs no Bokeh; Bokeh is imported by the
+figure functions only.
+
+Colours: a task prefix takes the colour the dashboard gives it (a CRC32 of the
+name into the same palette as ``shoal/dashboard/panes/style.py``, which this
+layer cannot import), transfers are red, erred tasks black.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import zlib
+
+from shoal.core.keys import key_split, key_str
+from shoal.diagnostics.calltree import plot_data
+
+__all__ = [
+    "prefix_color", "prefix_figure", "profile_figure", "report_html", "save_html",
+    "summarize", "task_stream_figure",
+]  # fmt: skip
+
+# the dashboard's palette (shoal/dashboard/panes/style.py): the same prefix, the same colour
+PALETTE = (
+    "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#de9ed6",
+    "#aec7e8", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5", "#dbdb8d", "#6b6ecf",
+    "#8ca252", "#bd9e39", "#a55194", "#3182bd", "#31a354", "#756bb1", "#e7ba52", "#6baed6",
+)  # fmt: skip
+_ACTIONS = {"transfer": ("red", 0.4), "disk-read": ("orange", 0.4), "disk-write": ("orange", 0.4),
+            "deserialize": ("grey", 0.4)}  # fmt: skip
+
+
+def prefix_color(prefix: str) -> str:
+    """The colour of a task prefix (the dashboard's)."""
+    return PALETTE[zlib.crc32(str(prefix).encode()) % len(PALETTE)]
+
+
+def _startstops(record) -> list:
+    out = []
+    for ss in record.get("startstops") or ():
+        if isinstance(ss, dict):
+            out.append((ss.get("action", ""), float(ss.get("start", 0.0)), float(ss.get("stop", 0.0))))
+        else:
+            out.append((ss[0], float(ss[1]), float(ss[2])))
+    return out
+
+
+def _prefix(record) -> str:
+    if record.get("prefix"):
+        return str(record["prefix"])
+    return key_split(record.get("key"))
+
+
+# --- the summary (pure) ---------------------------------------------------------------
+
+
+def summarize(records, start=None, stop=None) -> dict:
+    """Totals of task records: tasks, erred, compute and transfer seconds, bytes, per prefix.
+
+    ``duration`` is ``stop - start`` when both are given, else the span of the
+    records' startstops.
+    """
+    prefixes: dict = {}
+    lo, hi = float("inf"), float("-inf")
+    workers, threads = set(), set()
+    for r in records:
+        p = prefixes.get(_prefix(r))
+        if p is None:
+            p = prefixes[_prefix(r)] = {"tasks": 0, "erred": 0, "compute": 0.0, "transfer": 0.0,
+                                        "transfers": 0, "nbytes": 0}  # fmt: skip
+        p["tasks"] += 1
+        p["erred"] += r.get("status") == "error"
+        p["nbytes"] += int(r.get("nbytes") or 0)
+        workers.add(r.get("worker"))
+        if r.get("thread"):  # an erred task's record may not say which thread
+            threads.add((r.get("worker"), r.get("thread")))
+        for action, begin, end in _startstops(r):
+            lo, hi = min(lo, begin), max(hi, end)
+            if action == "compute":
+                p["compute"] += end - begin
+            elif action == "transfer":
+                p["transfer"] += end - begin
+                p["transfers"] += 1
+    totals = {name: sum(p[name] for p in prefixes.values())
+              for name in ("tasks", "erred", "compute", "transfer", "transfers", "nbytes")}  # fmt: skip
+    if start is not None and stop is not None:
+        duration = max(float(stop) - float(start), 0.0)
+    else:
+        duration = max(hi - lo, 0.0) if hi >= lo else 0.0
+    return {**totals, "duration": duration, "workers": len(workers - {None, ""}),
+            "threads": len(threads), "start": start, "stop": stop,
+            "prefixes": dict(sorted(prefixes.items(), key=lambda kv: -kv[1]["compute"]))}  # fmt: skip
+
+
+def _seconds(s) -> str:
+    s = float(s or 0)
+    if s < 1:
+        return f"{s * 1000:.1f} ms"
+    if s < 60:
+        return f"{s:.2f} s"
+    return f"{s / 60:.1f} min" if s < 3600 else f"{s / 3600:.1f} h"
+
+
+def _bytes(n) -> str:
+    n = float(n or 0)
+    for unit in ("B", "kiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+# --- figures ------------------------------------------------------------------------
+
+
+def task_stream_figure(records, title: str = "Task Stream", height: int = 400, width: int = 900):
+    """One rectangle per startstop, one row per (worker, thread); x is wall-clock time."""
+    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.plotting import figure
+
+    rows = {where: i for i, where in enumerate(sorted(
+        {(str(r.get("worker", "")), int(r.get("thread") or 0)) for r in records}))}  # fmt: skip
+    cols: dict = {c: [] for c in ("left", "right", "bottom", "top", "color", "alpha", "name",
+                                  "key", "duration", "worker")}  # fmt: skip
+    for r in records:
+        prefix, erred = _prefix(r), r.get("status") == "error"
+        row = rows[(str(r.get("worker", "")), int(r.get("thread") or 0))]
+        for action, begin, end in _startstops(r):
+            if action == "compute":
+                color, alpha = ("black", 1.0) if erred else (prefix_color(prefix), 1.0)
+            else:
+                color, alpha = _ACTIONS.get(action, ("grey", 0.4))
+            for name, value in (("left", begin * 1000), ("right", end * 1000), ("bottom", row - 0.4),
+                                ("top", row + 0.4), ("color", color), ("alpha", alpha),
+                                ("name", prefix if action == "compute" else f"{action}-{prefix}"),
+                                ("key", key_str(r.get("key"))), ("duration", end - begin),
+                                ("worker", f"{r.get('worker', '')} thread {r.get('thread', 0)}")):  # fmt: skip
+                cols[name].append(value)
+    source = ColumnDataSource(cols, name="task-stream")
+    fig = figure(title=title, height=height, width=width, x_axis_type="datetime",
+                 tools="xpan,xwheel_zoom,box_zoom,reset,save", sizing_mode="stretch_width")  # fmt: skip
+    glyph = fig.quad(left="left", right="right", bottom="bottom", top="top", source=source,
+                     fill_color="color", fill_alpha="alpha", line_color=None)  # fmt: skip
+    fig.add_tools(HoverTool(renderers=[glyph], point_policy="follow_mouse", tooltips=[
+        ("task", "@name"), ("key", "@key"), ("duration", "@duration{0.000} s"),
+        ("worker", "@worker")]))  # fmt: skip
+    fig.yaxis.visible = False
+    fig.ygrid.visible = False
+    return fig
+
+
+def profile_figure(tree: dict, title: str = "Profile", height: int = 500, width: int = 900,
+                   interval: float | None = None):  # fmt: skip
+    """A flame graph of a call tree (root at the bottom; width is share of samples)."""
+    from bokeh.models import ColumnDataSource, HoverTool, Range1d
+    from bokeh.plotting import figure
+
+    data = plot_data(tree or {"count": 0, "children": {}}, interval)
+    data["left"] = data["x"]
+    data["right"] = [x + w for x, w in zip(data["x"], data["width"])]
+    data["bottom"] = [float(d) for d in data["depth"]]
+    data["top"] = [d + 1.0 for d in data["depth"]]
+    data["fill"] = ["#dddddd" if d == 0 else PALETTE[c % len(PALETTE)]
+                    for d, c in zip(data["depth"], data["color"])]  # fmt: skip
+    data["label"] = [n if w >= 0.04 else "" for n, w in zip(data["name"], data["width"])]
+    source = ColumnDataSource(data, name="profile")
+    depth = max(data["depth"] or [0]) + 1
+    total = tree.get("count", 0) if tree else 0
+    fig = figure(title=f"{title} ({total} samples)", height=height, width=width,
+                 x_range=Range1d(0, 1), y_range=Range1d(0, max(depth, 5)),
+                 tools="xpan,xwheel_zoom,box_zoom,reset,save", sizing_mode="stretch_width")  # fmt: skip
+    rects = fig.quad(left="left", right="right", bottom="bottom", top="top", source=source,
+                     fill_color="fill", line_color="white")  # fmt: skip
+    fig.text(x="left", y="bottom", text="label", source=source, text_font_size="9px",
+             x_offset=2, y_offset=-2, text_baseline="bottom")  # fmt: skip
+    fig.add_tools(HoverTool(renderers=[rects], tooltips=[
+        ("frame", "@name"), ("samples", "@count"), ("share", "@percentage{0.0} %"),
+        ("file", "@filename:@line")]))  # fmt: skip
+    fig.axis.visible = False
+    fig.grid.visible = False
+    return fig
+
+
+def prefix_figure(summary: dict, title: str = "Tasks per prefix", width: int = 900):
+    """Horizontal bars: tasks finished and erred per prefix (the progress of the block)."""
+    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.plotting import figure
+
+    names = list(summary["prefixes"])[::-1] or [""]
+    ps = summary["prefixes"]
+    data = {
+        "prefix": names,
+        "ok": [ps[n]["tasks"] - ps[n]["erred"] if n in ps else 0 for n in names],
+        "erred": [ps[n]["erred"] if n in ps else 0 for n in names],
+        "compute": [_seconds(ps[n]["compute"]) if n in ps else "" for n in names],
+        "color": [prefix_color(n) for n in names],
+    }
+    data["end"] = [o + e for o, e in zip(data["ok"], data["erred"])]
+    source = ColumnDataSource(data, name="prefixes")
+    fig = figure(title=title, y_range=names, height=max(150, 40 + 28 * len(names)), width=width,
+                 tools="save", sizing_mode="stretch_width")  # fmt: skip
+    ok = fig.hbar(y="prefix", left=0, right="ok", height=0.7, fill_color="color", line_color=None,
+                  source=source)  # fmt: skip
+    fig.hbar(y="prefix", left="ok", right="end", height=0.7, fill_color="black", line_color=None,
+             source=source)  # fmt: skip
+    fig.add_tools(HoverTool(renderers=[ok], tooltips=[
+        ("prefix", "@prefix"), ("finished", "@ok"), ("erred", "@erred"), ("compute", "@compute")]))
+    fig.xaxis.axis_label = "tasks"
+    return fig
+
+
+def _table(rows, header=None) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(str(h))}</th>" for h in header) if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table class='shoal-summary'>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
+
+
+def summary_html(summary: dict, info: dict | None = None, code: str = "") -> str:
+    """The summary tab: the computation's totals, per prefix, the cluster, the calling code."""
+    info = info or {}
+    when = summary.get("start")
+    rows = [
+        ("Date", datetime.datetime.fromtimestamp(when).isoformat(sep=" ", timespec="seconds")
+         if when else ""),
+        ("Duration", _seconds(summary["duration"])),
+        ("Tasks", summary["tasks"]), ("Erred", summary["erred"]),
+        ("Compute time", _seconds(summary["compute"])),
+        ("Transfers", f"{summary['transfers']} ({_seconds(summary['transfer'])})"),
+        ("Result bytes", _bytes(summary["nbytes"])),
+        ("Workers / threads used", f"{summary['workers']} / {summary['threads']}"),
+    ]  # fmt: skip
+    for name in ("Scheduler", "Workers", "Threads", "Memory", "shoal version"):
+        if name in info:
+            rows.append((name, info[name]))
+    prefixes = [(p, v["tasks"], v["erred"], _seconds(v["compute"]),
+                 _seconds(v["compute"] / v["tasks"]) if v["tasks"] else "", v["transfers"],
+                 _bytes(v["nbytes"])) for p, v in summary["prefixes"].items()]  # fmt: skip
+    out = ["<style>table.shoal-summary{border-collapse:collapse;margin:0.5em 0}"
+           "table.shoal-summary td,table.shoal-summary th{border:1px solid #ccc;padding:2px 8px;"
+           "text-align:left}</style>",
+           "<h3>Summary</h3>", _table(rows),
+           "<h3>Tasks per prefix</h3>",
+           _table(prefixes, ("prefix", "tasks", "erred", "compute", "mean", "transfers", "bytes"))]  # fmt: skip
+    if code:
+        out += ["<h3>Calling code</h3>", f"<pre>{html.escape(code)}</pre>"]
+    return "".join(out)
+
+
+def _resources(mode: str):
+    from bokeh.resources import CDN, INLINE
+
+    if mode not in ("inline", "cdn"):
+        raise ValueError(f"mode={mode!r}: expected 'inline' (opens offline) or 'cdn'")
+    return INLINE if mode == "inline" else CDN
+
+
+def report_html(records, tree: dict, summary: dict | None = None, info: dict | None = None,
+                code: str = "", title: str = "shoal performance report", mode: str = "inline") -> str:
+    """The performance report: Summary, Task Stream, Worker Profile and Progress tabs, as one page."""
+    from bokeh.embed import file_html
+    from bokeh.models import Div, TabPanel, Tabs
+
+    summary = summary if summary is not None else summarize(records)
+    panels = [
+        TabPanel(child=Div(text=summary_html(summary, info, code), sizing_mode="stretch_width"),
+                 title="Summary"),
+        TabPanel(child=task_stream_figure(records), title="Task Stream"),
+        TabPanel(child=profile_figure(tree, title="Worker Profile (compute)"), title="Worker Profile"),
+        TabPanel(child=prefix_figure(summary), title="Progress"),
+    ]  # fmt: skip
+    return file_html(Tabs(tabs=panels, sizing_mode="stretch_width"), _resources(mode), title)
+
+
+def save_html(model, filename: str, title: str, mode: str = "inline") -> str:
+    """Write one Bokeh model (a figure) as a standalone HTML file; returns ``filename``."""
+    from bokeh.embed import file_html
+
+    page = file_html(model, _resources(mode), title)
+    with open(filename, "w", encoding="utf-8") as f:
+        f.write(page)
+    return filename

@@ -1,0 +1,231 @@
+"""Diagnostics from the client: task stream, profiles and the performance report.
+
+::
+
+    Client.get_task_stream(start, stop, count) --rpc get_task_stream--> scheduler's TaskStream
+    Client.profile(key, start, stop, workers)  --rpc get_profile------> scheduler --profile--> workers
+    with get_task_stream() as ts: ...          ts.data: the tasks that finished inside the block
+    with performance_report("report.html"): ...
+        enter: subscribe the task stream (count=0), note the time and the calling code
+        exit:  task stream + merged profile since then, cluster info
+               --shoal.diagnostics.report.report_html--> one self-contained HTML file
+
+The rpc calls run on the client's loop; figures are built and files written in
+the caller's thread (a sync client's loop thread is shared, so it never does
+file I/O here).  Times (``start`` / ``stop``) are wall-clock seconds, a
+``datetime``, or a string such as ``"30s"``: that long ago.  The scheduler
+keeps task records only after the first request (see
+:mod:`shoal.distributed.scheduler.diagnostics`), so the first
+``get_task_stream()`` without a context manager sees nothing earlier.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import sys
+import time
+
+from shoal import config
+from shoal.core.keys import key_split
+
+__all__ = ["get_task_stream", "performance_report", "profile", "task_stream"]
+
+MAX_CODE = 20_000  # characters of calling code kept in a report
+
+
+def when(value):
+    """Wall-clock seconds from a number, a ``datetime`` or a duration string ("10s" ago)."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        return time.time() - config.parse_timedelta(value)
+    raise TypeError(f"a time is seconds, a datetime or a duration string, not {type(value).__name__}")
+
+
+def _is_async(client, asynchronous) -> bool:
+    return client.asynchronous if asynchronous is None else bool(asynchronous)
+
+
+# --- task stream -------------------------------------------------------------------------
+
+
+def task_stream(client, start=None, stop=None, count=None, plot=False, filename="task-stream.html",
+                asynchronous=None):  # fmt: skip
+    """What ``Client.get_task_stream`` returns (an awaitable for an asynchronous client)."""
+    msg = {"start": when(start), "stop": when(stop), "count": count}
+    if _is_async(client, asynchronous):
+        async def go():
+            return _stream_result(await client.scheduler.get_task_stream(**msg), plot, filename)
+
+        return go()
+    return _stream_result(client.sync(client.scheduler.get_task_stream, **msg), plot, filename)
+
+
+def _stream_result(data, plot, filename):
+    data = list(data)
+    if not plot:
+        return data
+    from shoal.diagnostics.report import save_html, task_stream_figure
+
+    fig = task_stream_figure(data)
+    if plot == "save":
+        save_html(fig, filename, "shoal task stream")
+    return data, fig
+
+
+class get_task_stream:  # noqa: N801 - Dask's spelling
+    """Collect the tasks that finish inside a ``with`` block.
+
+    >>> with get_task_stream() as ts:      # doctest: +SKIP
+    ...     x.compute()
+    >>> ts.data                            # doctest: +SKIP
+    [{'key': ..., 'worker': ..., 'thread': ..., 'startstops': ({'action': 'compute', ...},), ...}]
+
+    ``plot=True`` also makes ``ts.figure`` (a Bokeh figure); ``plot="save"``
+    writes it to ``filename`` too.  Works with ``async with`` for an
+    asynchronous client.
+    """
+
+    def __init__(self, client=None, plot=False, filename="task-stream.html"):
+        self._client = client
+        self.plot, self.filename = plot, filename
+        self.data: list = []
+        self.figure = None
+        self.start = None
+
+    def _get_client(self):
+        from shoal.distributed.client.core import default_client
+
+        self.client = default_client(self._client)
+        return self.client
+
+    def __enter__(self):
+        self._get_client().get_task_stream(count=0)  # the scheduler keeps records from now on
+        self.start = time.time()
+        return self
+
+    def __exit__(self, *exc):
+        self._collect(self.client.get_task_stream(start=self.start))
+
+    async def __aenter__(self):
+        await self._get_client().get_task_stream(count=0, asynchronous=True)
+        self.start = time.time()
+        return self
+
+    async def __aexit__(self, *exc):
+        self._collect(await self.client.get_task_stream(start=self.start, asynchronous=True))
+
+    def _collect(self, data) -> None:
+        result = _stream_result(data, self.plot, self.filename)
+        if self.plot:
+            result, self.figure = result
+        self.data.extend(result)
+
+
+# --- profiles ----------------------------------------------------------------------------
+
+
+def profile(client, key=None, start=None, stop=None, workers=None, plot=False, filename=None,
+            asynchronous=None):  # fmt: skip
+    """What ``Client.profile`` returns (an awaitable for an asynchronous client)."""
+    if isinstance(workers, str):
+        workers = [workers]
+    if key is not None and not isinstance(key, str):
+        key = key_split(key)  # a tuple key: its prefix (the samplers keep trees per prefix)
+    msg = {"start": when(start), "stop": when(stop), "key": key,
+           "workers": list(workers) if workers is not None else None}  # fmt: skip
+    if _is_async(client, asynchronous):
+        async def go():
+            return _profile_result(await client.scheduler.get_profile(**msg), plot, filename)
+
+        return go()
+    return _profile_result(client.sync(client.scheduler.get_profile, **msg), plot, filename)
+
+
+def _profile_result(tree, plot, filename):
+    if not plot and not filename:
+        return tree
+    from shoal.diagnostics.report import profile_figure, save_html
+
+    fig = profile_figure(tree)
+    if filename:
+        save_html(fig, filename, "shoal profile")
+    return (tree, fig) if plot else tree
+
+
+# --- the performance report --------------------------------------------------------------
+
+
+class performance_report:  # noqa: N801 - Dask's spelling
+    """Write one HTML file about the computations run inside a ``with`` block.
+
+    >>> with performance_report(filename="report.html"):     # doctest: +SKIP
+    ...     x.persist()
+    ...     y.compute()
+
+    The file has a summary (duration, tasks and compute time per prefix,
+    transfers, erred tasks, the cluster, the calling code), the task stream,
+    the workers' profile and the tasks per prefix.  BokehJS is inlined
+    (``mode="inline"``), so the file opens offline and can be mailed as it is;
+    ``mode="cdn"`` makes a small file that loads BokehJS from the web.  Uses
+    the default client; ``async with`` for an asynchronous one.
+    """
+
+    def __init__(self, filename="dask-report.html", stacklevel=1, mode="inline"):
+        if mode not in ("inline", "cdn"):
+            raise ValueError(f"mode={mode!r}: expected 'inline' or 'cdn'")
+        self.filename, self.stacklevel, self.mode = filename, stacklevel, mode
+        self.start = None
+        self.code = ""
+
+    def _begin(self):
+        from shoal.distributed.client.core import default_client
+
+        self.client = default_client()
+        try:  # the code of the caller, as Dask's report shows it
+            frame = sys._getframe(self.stacklevel + 1)
+            self.code = inspect.getsource(frame)[:MAX_CODE]
+        except Exception:  # noqa: BLE001 - no source (an interactive prompt, a zipapp)
+            self.code = ""
+        return self.client
+
+    def __enter__(self):
+        self._begin().get_task_stream(count=0)
+        self.start = time.time()
+        return self
+
+    def __exit__(self, *exc):
+        stop = time.time()
+        c = self.client
+        data = c.get_task_stream(start=self.start)
+        tree = c.profile(start=self.start)
+        self._write(data, tree, c.scheduler_info(), stop)
+
+    async def __aenter__(self):
+        await self._begin().get_task_stream(count=0, asynchronous=True)
+        self.start = time.time()
+        return self
+
+    async def __aexit__(self, *exc):
+        stop = time.time()
+        c = self.client
+        data = await c.get_task_stream(start=self.start, asynchronous=True)
+        tree = await c.profile(start=self.start, asynchronous=True)
+        self._write(data, tree, await c.scheduler_info(asynchronous=True), stop)
+
+    def _write(self, data, tree, identity, stop) -> None:
+        import shoal
+        from shoal.diagnostics.report import report_html, summarize
+        from shoal.distributed.client.display import format_bytes, summarize as cluster_summary
+
+        summary = summarize(data, self.start, stop)
+        cluster = cluster_summary(identity)
+        info = {"Scheduler": self.client.scheduler_address or "", "Workers": cluster["workers"],
+                "Threads": cluster["threads"], "Memory": format_bytes(cluster["memory"]),
+                "shoal version": shoal.__version__}  # fmt: skip
+        page = report_html(data, tree, summary, info, self.code, mode=self.mode)
+        with open(self.filename, "w", encoding="utf-8") as f:
+            f.write(page)

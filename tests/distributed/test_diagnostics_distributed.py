@@ -1,0 +1,405 @@
+"""Diagnostics of the distributed runtime: the profiler wiring, the task stream,
+``Client.profile``, ``performance_report`` and ``progress``.
+
+Real in-process clusters (``shoal.testing.cluster``); the report file is
+checked for being self-contained (no script fetched from the web) and for
+holding the figures' data.  The notebook form of ``progress`` is driven with
+``notebook=True``: ipywidgets work without a kernel (their comms are dummies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import threading
+import time
+
+import pytest
+
+from shoal import config
+from shoal.distributed import Client, get_task_stream, performance_report, progress
+from shoal.distributed.client.progress import MultiProgressWidget, ProgressWidget
+from shoal.distributed.scheduler.diagnostics import TaskStream
+from shoal.events import Bus, TaskTransition
+from shoal.testing.aio import run
+from shoal.testing.cluster import cluster, gen_cluster, on_loop, sync_cluster, wait_until
+
+
+def spin(x, seconds=0.05):
+    """CPU-bound for ``seconds``: the profiler sees this function."""
+    end = time.time() + seconds
+    total = 0
+    while time.time() < end:
+        for i in range(500):
+            total += i
+    return x + 1
+
+
+def add(x, y):
+    return x + y
+
+
+def fail(x):
+    raise ValueError(f"bad {x}")
+
+
+@pytest.fixture
+def servers():
+    with sync_cluster(nworkers=2, nthreads=2) as sw:
+        yield sw
+
+
+@pytest.fixture
+def c(servers):
+    with Client(servers[0].address) as client:
+        yield client
+
+
+def _tree_names(tree) -> set:
+    names, todo = set(), [tree]
+    while todo:
+        node = todo.pop()
+        names.add(node["name"])
+        todo.extend(node["children"].values())
+    return names
+
+
+# --- the profiler, wired ------------------------------------------------------------------
+
+
+@gen_cluster(nworkers=1, nthreads=1, worker_options={"heartbeat_interval": "50ms"})
+async def test_heartbeats_carry_profiles_to_the_bus_not_the_worker_dict(s, a):
+    got = []
+    token = s.bus.subscribe(got.append, ("worker-metrics",))
+    try:
+        assert a.profiler is not None and a.profiler.running
+        async with Client(s.address, asynchronous=True) as client:
+            await client.gather(client.map(spin, range(6), seconds=0.05))
+            deadline = time.monotonic() + 10
+            while not any(r.profile for r in got):
+                assert time.monotonic() < deadline, "no profile in the worker metrics"
+                await asyncio.sleep(0.05)
+    finally:
+        s.bus.unsubscribe(token)
+    record = next(r for r in got if r.profile)
+    when, tree, per_prefix = record.profile
+    assert tree["count"] > 0 and "spin" in per_prefix
+    assert "profile" not in s.state.workers[a.address].metrics  # trees go to the bus only
+    # the dashboard's state takes the record as it is: its /profile fills
+    from shoal.dashboard.state import DashboardState
+
+    state = DashboardState()
+    state.ingest(record)
+    assert state.profile(prefix="spin")["count"] > 0
+
+
+def test_the_dashboard_profile_fills_over_the_event_stream():
+    pytest.importorskip("bokeh")
+    from shoal.dashboard.feed import EventFeed
+    from shoal.dashboard.state import DashboardState
+
+    async def main():
+        async with cluster(nworkers=2, worker_options={"heartbeat_interval": "50ms"}) as (s, _):
+            state = DashboardState()
+            feed = await EventFeed(s.address, state).start()
+            try:
+                async with Client(s.address, asynchronous=True) as c:
+                    await c.gather(c.map(spin, range(6), seconds=0.1))
+                    deadline = time.monotonic() + 10
+                    while state.profile(prefix="spin")["count"] == 0:
+                        assert time.monotonic() < deadline, "the dashboard got no profile"
+                        await asyncio.sleep(0.05)
+            finally:
+                await feed.close()
+        assert any(name.startswith("spin ") for name in _tree_names(state.profile()))
+
+    run(main())
+
+
+def test_profiler_off_starts_no_thread_and_sends_no_profile():
+    async def main():
+        with config.set({"distributed.worker.profile.enabled": False}):
+            async with cluster(nworkers=1, worker_options={"heartbeat_interval": "20ms"}) as (s, [a]):
+                assert a.profiler is None
+                assert not [t for t in threading.enumerate() if t.name == "shoal-profile"]
+                got = []
+                s.bus.subscribe(got.append, ("worker-metrics",))
+                while len(got) < 3:
+                    await asyncio.sleep(0.02)
+                assert all(r.profile == () for r in got)
+                assert a.get_profile() == {}
+                assert await s.get_profile() == {"identifier": "root", "name": "root", "filename": "",
+                                                 "line": 0, "count": 0, "children": {}}  # fmt: skip
+
+    run(main())
+
+
+def test_worker_close_joins_its_sampler():
+    async def main():
+        async with cluster(nworkers=1) as (s, [a]):
+            sampler = a.profiler
+            assert sampler.running
+        assert not sampler.running
+
+    run(main())
+
+
+# --- the task stream ----------------------------------------------------------------------
+
+
+def test_task_stream_records_only_finished_tasks_and_is_bounded():
+    bus = Bus("test")
+    assert not bus.wants("task")
+    stream = TaskStream(bus, maxlen=3, clock=iter(range(100)).__next__)
+    assert bus.wants("task")
+    bus.publish(TaskTransition("g", "x-1", "x", "waiting", "processing"))  # not an end
+    for i in range(5):
+        bus.publish(TaskTransition("g", f"x-{i}", "x", "processing", "memory", worker="w", thread=1,
+                                   startstops=(("compute", 1.0, 2.0),), nbytes=8, type="int"))
+    bus.publish(TaskTransition("g", ("y", 0), "y", "processing", "erred", exception="ValueError: bad"))
+    data = stream.collect()
+    assert [d["key"] for d in data] == ["x-3", "x-4", ("y", 0)]
+    assert data[0]["startstops"] == ({"action": "compute", "start": 1.0, "stop": 2.0},)
+    assert data[-1]["status"] == "error" and data[-1]["exception"] == "ValueError: bad"
+    assert [d["key"] for d in stream.collect(count=1)] == [("y", 0)]
+    assert stream.collect(count=0) == []
+    assert [d["key"] for d in stream.collect(start=4, stop=4)] == ["x-4"]  # times 0..5 on arrival
+    stream.close()
+    assert not bus.wants("task")
+
+
+@gen_cluster(nworkers=1)
+async def test_the_scheduler_builds_no_task_records_until_asked(s, a):
+    assert s.task_stream is None and not s.bus.wants("task")
+    async with Client(s.address, asynchronous=True) as c:
+        await c.gather(c.map(spin, range(3), seconds=0))
+        assert await c.get_task_stream() == []  # nothing kept before the first request
+        assert s.bus.wants("task")
+        futures = c.map(spin, range(10, 13), seconds=0)
+        await c.gather(futures)
+        data = await c.get_task_stream()
+        assert sorted(d["key"] for d in data) == sorted(f.key for f in futures)
+    assert {d["prefix"] for d in data} == {"spin"}
+
+
+def test_client_get_task_stream_and_context_manager(c, servers):
+    x = c.submit(spin, 1, seconds=0.01, workers=[servers[1][0].address])
+    y = c.submit(spin, 2, seconds=0.01, workers=[servers[1][1].address])
+    with get_task_stream() as ts:
+        z = c.submit(add, x, y, workers=[servers[1][0].address])
+        assert z.result() == 5
+        bad = c.submit(fail, 1)
+        with pytest.raises(ValueError):
+            bad.result()
+    by_key = {d["key"]: d for d in ts.data}
+    assert set(by_key) >= {z.key, bad.key}
+    rec = by_key[z.key]
+    assert rec["worker"] == servers[1][0].address and rec["thread"] and rec["type"] == "int"
+    assert "compute" in [ss["action"] for ss in rec["startstops"]]
+    assert by_key[bad.key]["status"] == "error" and "bad 1" in by_key[bad.key]["exception"]
+    assert c.get_task_stream(count=1)[0]["key"] == bad.key
+    assert c.get_task_stream(start=time.time() + 60) == []
+    assert len(c.get_task_stream(start="1h")) >= 2  # a duration string: that long ago
+
+
+@pytest.mark.xfail(reason="the worker files a transfer under the fetched key, which it never "
+                          "reports (worker/handlers.py _gather_dep_success); Dask files it under "
+                          "the dependent that caused the fetch: /tmp/spec/diag_requests.md")
+def test_transfers_show_in_the_dependent_task(c, servers):
+    a, b = (w.address for w in servers[1])
+    x = c.submit(spin, 1, seconds=0, workers=[b])
+    x.result()
+    with get_task_stream() as ts:
+        assert c.submit(add, x, 1, workers=[a]).result() == 3
+    actions = [ss["action"] for d in ts.data for ss in d["startstops"]]
+    assert "transfer" in actions
+
+
+def test_task_stream_plot(c, tmp_path):
+    with get_task_stream(plot="save", filename=str(tmp_path / "ts.html")) as ts:
+        c.gather(c.map(spin, range(4), seconds=0.01))
+    assert len(ts.data) == 4 and ts.figure is not None
+    assert "spin" in (tmp_path / "ts.html").read_text()
+    data, fig = c.get_task_stream(plot=True)
+    assert fig.renderers and len(data) >= 4
+
+
+def test_async_get_task_stream_context_manager():
+    async def main():
+        async with cluster(nworkers=1) as (s, _):
+            async with Client(s.address, asynchronous=True) as c:
+                async with get_task_stream(client=c) as ts:
+                    await c.gather(c.map(spin, range(3), seconds=0))
+                assert len(ts.data) == 3
+
+    run(main())
+
+
+# --- Client.profile -----------------------------------------------------------------------
+
+
+def test_client_profile(c, servers, tmp_path):
+    start = time.time()
+    c.gather(c.map(spin, range(8), seconds=0.1))
+    tree = c.profile(start=start)
+    assert tree["count"] > 0
+    assert any(name.startswith("spin ") for name in _tree_names(tree))
+    assert c.profile(key="spin", start=start)["count"] > 0
+    assert c.profile(key=("nothing-like-it", 0))["count"] == 0
+    one = c.profile(workers=[servers[1][0].address], start=start)
+    assert 0 < one["count"] <= tree["count"] + 50
+    with pytest.raises(ValueError, match="unknown workers"):
+        c.profile(workers=["tcp://127.0.0.1:1"])
+    path = tmp_path / "profile.html"
+    again = c.profile(start=start, filename=str(path))
+    assert again["count"] >= tree["count"]
+    assert "spin" in path.read_text()
+    _, fig = c.profile(start=start, plot=True)
+    assert fig.renderers
+
+
+# --- performance_report -------------------------------------------------------------------
+
+
+def _report_data(page: str) -> str:
+    """The Bokeh document JSON embedded in a report."""
+    docs = re.findall(r'<script type="application/json" id="[^"]+">\s*(.*?)\s*</script>', page, re.S)
+    assert docs, "no Bokeh document in the report"
+    return json.dumps(json.loads(docs[0]))
+
+
+def test_performance_report_is_one_offline_file_with_the_data(c, servers, tmp_path):
+    path = tmp_path / "report.html"
+    x = c.submit(spin, 1, seconds=0.01, workers=[servers[1][0].address])
+    with performance_report(filename=str(path)):
+        futures = c.map(spin, range(6), seconds=0.1)
+        total = c.submit(sum, futures, workers=[servers[1][1].address])
+        assert total.result() == sum(range(1, 7))
+        assert c.submit(add, x, 1, workers=[servers[1][1].address]).result() == 3
+        with pytest.raises(ValueError):
+            c.submit(fail, 0).result()
+    page = path.read_text()
+    assert re.search(r"<script[^>]+src=", page) is None  # BokehJS inlined: opens offline
+    assert re.search(r"<link[^>]+href=[\"']https?:", page) is None
+    data = _report_data(page)
+    for future in (*futures, total):
+        assert future.key in data  # the task stream's rectangles
+    assert "spin (test_diagnostics_distributed.py" in data  # the profile's frames
+    for text in ("Summary", "Task Stream", "Worker Profile", "Progress", "Tasks per prefix",
+                 "Calling code", "performance_report(filename=str(path))", "Transfers"):  # fmt: skip
+        assert text in data, text
+    assert "fail" in data and "erred" in data
+
+
+def test_performance_report_async(tmp_path):
+    async def main():
+        async with cluster(nworkers=1) as (s, _):
+            async with Client(s.address, asynchronous=True) as c:
+                async with performance_report(filename=str(tmp_path / "r.html"), mode="cdn"):
+                    await c.gather(c.map(spin, range(3), seconds=0))
+
+    run(main())
+    page = (tmp_path / "r.html").read_text()
+    assert "cdn.bokeh.org" in page and len(page) < 500_000  # cdn: small, loads BokehJS from the web
+    assert "spin" in _report_data(page)
+
+
+def test_performance_report_without_a_client_raises(tmp_path):
+    with pytest.raises(ValueError, match="No running Client"):
+        with performance_report(filename=str(tmp_path / "r.html")):
+            pass
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+def test_text_progress_blocks_until_done(c):
+    out = io.StringIO()
+    futures = c.map(spin, range(6), seconds=0.05)
+    progress(futures, out=out)  # not in a kernel: the text bar
+    assert all(f.done() for f in futures)
+    text = out.getvalue()
+    assert text.endswith("| 100% Completed | " + text.rsplit("| ", 1)[-1])
+    assert "[########################################] | 100% Completed" in text
+    assert text.endswith("\n")
+
+
+def test_text_progress_with_errors_and_collections(c):
+    out = io.StringIO()
+    good, bad = c.submit(spin, 1, seconds=0), c.submit(fail, 2)
+    progress({"a": [good], "b": (bad,)}, out=out, notebook=False)
+    assert bad.status == "error" and "100% Completed" in out.getvalue()
+    out = io.StringIO()
+    progress(good, out=out, notebook=False, complete=False)  # nothing left to wait for
+    assert "100% Completed" in out.getvalue()
+    with pytest.raises(ValueError, match="no futures"):
+        progress([1, 2], notebook=False)
+
+
+GATE = threading.Event()  # the workers run in this process: a task can wait for the test
+
+
+def gated(x):
+    assert GATE.wait(20)
+    return x
+
+
+def test_text_progress_with_an_asynchronous_client_is_awaited():
+    async def main():
+        async with cluster(nworkers=1) as (s, _):
+            async with Client(s.address, asynchronous=True) as c:
+                futures = c.map(spin, range(3), seconds=0.02)
+                out = io.StringIO()
+                await progress(futures, out=out, notebook=False)
+                assert all(f.done() for f in futures) and "100% Completed" in out.getvalue()
+
+    run(main())
+
+
+def test_notebook_progress_returns_at_once_and_fills_the_bars(c):
+    GATE.clear()
+    futures = c.map(gated, range(4), key="spin") + [c.submit(fail, 5)]
+    try:
+        bar = progress(futures, notebook=True, interval="20ms")
+        assert isinstance(bar, MultiProgressWidget)
+        assert not any(f.done() for f in futures[:4])  # it did not block
+        wait_until(lambda: "0 / 4" in bar.rows["spin"].children[2].value)
+    finally:
+        GATE.set()
+    wait_until(lambda: bar.tracker.finished)
+    time.sleep(0.1)
+    rows = {r.children[0].value: r.children for r in bar.widget.children[1:]}
+    assert set(rows) == {"<code>spin</code>", "<code>fail</code>"}
+    _, spin_bar, spin_text = rows["<code>spin</code>"]
+    assert spin_bar.value == 1.0 and spin_text.value == "4 / 4" and spin_bar.bar_style == "success"
+    assert rows["<code>fail</code>"][1].bar_style == "danger"
+    assert "Finished" in bar.widget.children[0].value
+    assert not on_loop(lambda: any(f._state._waiters for f in futures))  # waiters removed
+
+    single = progress(futures, notebook=True, multi=False)
+    assert type(single) is ProgressWidget
+    wait_until(lambda: single.tracker.finished)
+    assert single.rows[""].children[2].value == "5 / 5"
+
+
+# --- the report's pure parts --------------------------------------------------------------
+
+
+def test_summarize_counts_prefixes_transfers_and_errors():
+    from shoal.diagnostics.report import summarize
+
+    records = [
+        {"key": "a-1", "prefix": "a", "status": "OK", "worker": "w1", "thread": 1, "nbytes": 8,
+         "startstops": ({"action": "transfer", "start": 0.5, "stop": 1.0},
+                        {"action": "compute", "start": 1.0, "stop": 3.0})},
+        {"key": ("b", 0), "status": "error", "worker": "w2", "thread": 0, "nbytes": 0,
+         "startstops": [("compute", 2.0, 2.5)]},
+    ]  # fmt: skip
+    s = summarize(records)
+    assert (s["tasks"], s["erred"], s["compute"], s["transfers"], s["transfer"]) == (2, 1, 2.5, 1, 0.5)
+    assert s["duration"] == 2.5 and s["workers"] == 2 and s["threads"] == 1
+    assert s["prefixes"]["b"]["erred"] == 1 and list(s["prefixes"]) == ["a", "b"]
+    assert summarize(records, start=10.0, stop=14.0)["duration"] == 4.0
+    assert summarize([])["tasks"] == 0
