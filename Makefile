@@ -11,7 +11,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[complete,test,bench]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e '.[complete,test,bench]'
 	touch $(STAMP)
 
 # System packages the tests need (graphviz's `dot`); see scripts/sysdeps.sh.

@@ -81,6 +81,31 @@ _SECURITY_FIELDS = (
 )  # fmt: skip
 
 
+#: Each running dashboard leaves a record in ``<jupyter runtime dir>/shoal-dashboards/``
+#: (pid, port, link, scheduler, the kernel's connection file) for the JupyterLab
+#: extension to find it (``shoal.lab.registry`` reads them); removed by ``close()``.
+REGISTRY_FOLDER = "shoal-dashboards"
+
+
+def registry_dir() -> str | None:
+    """Where the records go; None without ``jupyter_core`` (then nobody reads them)."""
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+    except ImportError:
+        return None
+    return os.path.join(jupyter_runtime_dir(), REGISTRY_FOLDER)
+
+
+def _kernel_connection_file() -> str | None:
+    """This process's Jupyter kernel connection file, when it is a running ipykernel."""
+    if "ipykernel" not in sys.modules:
+        return None
+    try:
+        return sys.modules["ipykernel"].get_connection_file()
+    except Exception:  # ipykernel imported, but no kernel app runs here
+        return None
+
+
 class DashboardStartError(RuntimeError):
     """The dashboard process could not start (bokeh missing, no source, ...)."""
 
@@ -206,6 +231,7 @@ class DashboardProcess:
         self._fd: int | None = None
         self._out = b""
         self._error: str | None = None
+        self._record: str | None = None  # registry file, see registry_dir()
 
     @property
     def link(self) -> str | None:
@@ -257,7 +283,36 @@ class DashboardProcess:
             os.close(write)
             sock.close()  # the child has its own copy
         self.port, self._fd = port, read
+        self._register()
         return self
+
+    def _register(self) -> None:
+        """Write this dashboard's registry record (best effort: never fails a spawn)."""
+        try:
+            folder = registry_dir()
+            if folder is None:
+                return
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            record = {
+                "pid": self.proc.pid, "parent": os.getpid(), "host": self.host, "port": self.port,
+                "prefix": self.prefix, "link": self.link, "scheduler": self.source,
+                "kernel": _kernel_connection_file(), "started": time.time(),
+            }  # fmt: skip
+            path = os.path.join(folder, f"dashboard-{self.proc.pid}.json")
+            with open(path + ".tmp", "w") as f:
+                json.dump(record, f)
+            os.replace(path + ".tmp", path)  # readers never see half a record
+            self._record = path
+        except Exception as exc:
+            logger.debug("could not write the dashboard registry record: %r", exc)
+
+    def _unregister(self) -> None:
+        path, self._record = self._record, None
+        if path is not None:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
 
     def _step(self, wait: float) -> bool:
         """Read what the child printed (waiting up to ``wait`` s); True once it is up or gone."""
@@ -328,6 +383,7 @@ class DashboardProcess:
     def close(self, timeout: float = 5.0) -> int | None:
         """SIGTERM, wait up to ``timeout`` s, then SIGKILL; the exit code."""
         self._close_pipe()
+        self._unregister()
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -344,6 +400,7 @@ class DashboardProcess:
         import asyncio
 
         self._close_pipe()
+        self._unregister()
         if self.proc is None:
             return None
         if self.proc.poll() is None:

@@ -1,0 +1,49 @@
+"""``shoal/proxy/<port>/<path>``: dashboard HTTP and websockets through Jupyter's port.
+
+jupyter-server-proxy's handler (its authentication, hop-by-hop header and
+websocket subprotocol handling) with two changes: it only reaches this
+machine's loopback, and it presents the dashboard's own origin on websocket
+upgrades.  Bokeh checks ``Origin``, and under Binder/JupyterHub the browser's
+origin is the hub's, which the dashboard has never heard of; the Jupyter
+server has checked the browser's origin already (its own rules,
+``allow_origin``), and only an authenticated user gets this far.
+"""
+
+from __future__ import annotations
+
+from jupyter_server_proxy.handlers import ProxyHandler
+
+__all__ = ["DashboardProxyHandler"]
+
+
+class DashboardProxyHandler(ProxyHandler):
+    """``shoal/proxy/<port>/<path>`` -> ``http://127.0.0.1:<port>/<path>`` (and websockets)."""
+
+    def get_request_headers_override(self):
+        if self.request.headers.get("Upgrade", "").lower() == "websocket":
+            return {"Origin": f"http://127.0.0.1:{self.path_args[0]}"}
+        return {}
+
+    async def http_get(self, port, path):
+        return await self.proxy("127.0.0.1", port, path)
+
+    async def open(self, port, path):
+        return await self.proxy_open("127.0.0.1", port, path)
+
+    def post(self, port, path):
+        return self.proxy("127.0.0.1", port, path)
+
+    def put(self, port, path):
+        return self.proxy("127.0.0.1", port, path)
+
+    def delete(self, port, path):
+        return self.proxy("127.0.0.1", port, path)
+
+    def head(self, port, path):
+        return self.proxy("127.0.0.1", port, path)
+
+    def patch(self, port, path):
+        return self.proxy("127.0.0.1", port, path)
+
+    def options(self, port, path):
+        return self.proxy("127.0.0.1", port, path)

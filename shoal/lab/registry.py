@@ -1,0 +1,176 @@
+"""Where the running dashboards are: the registry folder and dashboard URLs.
+
+Every dashboard process leaves one small JSON record in
+``<jupyter runtime dir>/shoal-dashboards/`` while it runs (written by
+``shoal.diagnostics.dashboard.DashboardProcess.spawn``, removed by ``close``)::
+
+    {"pid": 4242,          the dashboard process      "parent": 4200,  who spawned it
+     "host": "127.0.0.1", "port": 8787, "prefix": "",  where it serves
+     "link": "http://127.0.0.1:8787/status",           what Client.dashboard_link says
+     "scheduler": "tcp://127.0.0.1:38211",             its event source
+     "kernel": "/run/user/1000/jupyter/runtime/kernel-<id>.json" or null}
+
+A record whose process is gone (a kernel killed with SIGKILL) is skipped and
+removed.  ``kernel`` is the spawning process's ``ipykernel`` connection file,
+which names the Jupyter kernel id: that is how the sidebar follows the active
+notebook's kernel without anyone copying a link.
+
+A dashboard is *embedded* through this server's proxy, ``shoal/proxy/<port>/``
+(relative to Jupyter's base URL), so only Jupyter's port has to be reachable
+(Binder, JupyterHub).  :func:`embeddable` turns any URL a user may type
+(``http://localhost:8787/status``, ``proxy/8787/status`` under JupyterHub,
+``/user/me/proxy/8787``) into that form, or leaves a remote URL as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from urllib.parse import urlsplit
+
+__all__ = ["FOLDER", "alive", "describe", "embeddable", "kernel_id", "read_records", "registry_dir",
+           "upstream"]  # fmt: skip
+
+#: The registry's folder name under Jupyter's runtime dir.  The writer
+#: (``shoal.diagnostics.dashboard``) uses the same rule.
+FOLDER = "shoal-dashboards"
+PROXY = "shoal/proxy"
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::", ""}
+_KERNEL_FILE = re.compile(r"kernel-([0-9a-fA-F-]+)\.json$")
+
+
+def registry_dir() -> str:
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    return os.path.join(jupyter_runtime_dir(), FOLDER)
+
+
+def alive(pid) -> bool:
+    """Whether process ``pid`` exists (it may belong to another user: still alive)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_records(folder: str | None = None, prune: bool = True) -> list[dict]:
+    """The records of live dashboards, oldest first; dead ones are deleted if ``prune``."""
+    folder = folder or registry_dir()
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+    except FileNotFoundError:
+        return []
+    records = []
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            with open(path) as f:
+                record = json.load(f)
+            valid = isinstance(record, dict) and isinstance(record.get("port"), int)
+        except (OSError, ValueError):
+            continue  # being written (writers replace atomically), or not ours
+        if not valid or not alive(record.get("pid")):
+            if prune and valid:
+                _remove(path)
+            continue
+        records.append(record)
+    records.sort(key=lambda r: r.get("started", 0))
+    return records
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def kernel_id(connection_file: str | None, kernels: dict) -> str | None:
+    """The id of the kernel whose connection file is ``connection_file``.
+
+    ``kernels`` maps kernel id -> its connection file (from the kernel manager);
+    a file this server did not start is matched by its name, ``kernel-<id>.json``.
+    """
+    if not connection_file:
+        return None
+    real = os.path.realpath(connection_file)
+    for kid, path in kernels.items():
+        if path and os.path.realpath(path) == real:
+            return kid
+    match = _KERNEL_FILE.search(os.path.basename(connection_file))
+    return match.group(1) if match and match.group(1) in kernels else None
+
+
+def _local_port(url: str, base_url: str = "/") -> tuple[int, str] | None:
+    """``(port, path prefix)`` if ``url`` names a dashboard this server can proxy."""
+    parts = urlsplit(url)
+    path = parts.path
+    if parts.scheme in ("http", "https", "ws", "wss"):
+        if (parts.hostname or "") not in _LOCAL_HOSTS or parts.port is None:
+            return None
+        if not re.search(r"(^|/)(shoal/)?proxy/\d+(/|$)", path):  # a direct link
+            return parts.port, path
+    if path.startswith(base_url):
+        path = path[len(base_url):]
+    match = re.match(r"/?(?:shoal/)?proxy/(\d+)(/.*)?$", path)
+    if match:
+        return int(match.group(1)), match.group(2) or ""
+    return None
+
+
+_TAIL = re.compile(r"/(status|panes\.json|individual-plots\.json)?/?$")
+
+
+def _strip(path: str) -> str:
+    """The dashboard's root path: ``/prefix/status`` -> ``/prefix``, ``/`` -> ``""``."""
+    path = _TAIL.sub("", path or "")
+    return path if path.startswith("/") or not path else "/" + path
+
+
+def _root(url: str) -> str:
+    """A remote dashboard's root URL, with a trailing slash."""
+    return _TAIL.sub("", url.strip()) + "/"
+
+
+def embeddable(url: str, base_url: str = "/", proxied: bool = True) -> str:
+    """What the front end embeds: ``shoal/proxy/<port>/<prefix>/`` (relative to
+    Jupyter's base URL) for a dashboard on this machine, else the URL's root.
+    Without the proxy (jupyter-server-proxy missing) the browser goes direct."""
+    local = _local_port(url.strip(), base_url)
+    if local is None:
+        return _root(url)
+    port, path = local
+    if not proxied:
+        return f"http://127.0.0.1:{port}{_strip(path)}/"
+    return f"{PROXY}/{port}{_strip(path)}/"
+
+
+def upstream(url: str, base_url: str = "/") -> str | None:
+    """The direct ``http://127.0.0.1:<port>/<prefix>/`` to fetch ``panes.json`` from,
+    or the URL's root for a remote dashboard (None for one we cannot reach)."""
+    local = _local_port(url.strip(), base_url)
+    if local is not None:
+        port, path = local
+        return f"http://127.0.0.1:{port}{_strip(path)}/"
+    if urlsplit(url).scheme in ("http", "https"):
+        return _root(url)
+    return None
+
+
+def describe(record: dict, kernels: dict, proxied: bool = True) -> dict:
+    """The JSON the front end sees for one record."""
+    port, prefix = record["port"], record.get("prefix") or ""
+    root = f"{PROXY}/{port}" if proxied else f"http://127.0.0.1:{port}"
+    return {
+        "pid": record.get("pid"),
+        "port": port,
+        "link": record.get("link"),
+        "scheduler": record.get("scheduler"),
+        "kernel": kernel_id(record.get("kernel"), kernels),
+        "url": f"{root}{_strip(prefix)}/",
+        "started": record.get("started"),
+    }
