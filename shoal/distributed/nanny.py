@@ -53,6 +53,7 @@ from collections import deque
 from shoal import config
 from shoal.distributed._worker_main import WorkerProcess, WorkerStartError, describe_exit
 from shoal.distributed.comm import parse_address, unparse_host_port
+from shoal.distributed.node import Node
 from shoal.distributed.rpc import Server, rpc
 from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, parse_memory_limit, read_cgroup_memory_limit,
@@ -96,7 +97,7 @@ def system_memory() -> int:
 # --- the nanny -----------------------------------------------------------------------
 
 
-class Nanny:
+class Nanny(Node):
     """Starts one worker in a subprocess, restarts it when it dies, kills it above its memory budget.
 
     ``await Nanny(scheduler_address)`` (or ``await nanny.start()``) returns once the
@@ -162,9 +163,8 @@ class Nanny:
         self.restarts = 0
         self.status = "created"
         self._lock = asyncio.Lock()  # one lifecycle change (start, stop, restart) at a time
-        self._tasks: set = set()
+        self._init_node()
         self._monitor: asyncio.Task | None = None
-        self._closed = asyncio.Event()
         self._scratch: dict = {}  # WorkerProcess -> finalizer removing its scratch directory
 
     # --- lifecycle ---
@@ -205,15 +205,6 @@ class Nanny:
         self._monitor = asyncio.get_running_loop().create_task(self._watch_memory())
         return self
 
-    def __await__(self):
-        return self.start().__await__()
-
-    async def __aenter__(self):
-        return await self.start()
-
-    async def __aexit__(self, *exc):
-        await self.close()
-
     async def close(self, timeout: float = 5.0) -> None:
         """Close the worker gracefully (killing it after ``timeout``), then stop serving."""
         if self.status in ("closing", "closed"):
@@ -229,18 +220,10 @@ class Nanny:
             await asyncio.gather(self._monitor, return_exceptions=True)
         async with self._lock:
             await self._stop_worker(timeout)
-        current = asyncio.current_task()
-        others = [t for t in self._tasks if t is not current]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        await self._cancel_tasks()
         await self.server.close()
         self.status = "closed"
         self._closed.set()
-
-    async def finished(self) -> None:
-        """Resolves when the nanny has closed (by request, or because its worker left)."""
-        await self._closed.wait()
 
     # --- rpc handlers ---
 
@@ -405,11 +388,6 @@ class Nanny:
     def _record(self, event: str, proc: WorkerProcess, **details) -> None:
         self.events.append({"time": time.time(), "event": event, "pid": proc.pid, "address": proc.address,
                             **details})  # fmt: skip
-
-    def _spawn(self, coro) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # --- memory ---
 

@@ -48,6 +48,7 @@ from shoal.diagnostics.dashboard import (
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.eventstream import EventStreams, scheduler_snapshot
+from shoal.distributed.node import Node
 from shoal.distributed.protocol import Pickled, Serialized, deserialize
 from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
@@ -74,7 +75,7 @@ _CLIENT_EVENTS = frozenset({
 })  # fmt: skip
 
 
-class Scheduler:
+class Scheduler(Node):
     """A scheduler listening on ``protocol://host:port`` (loopback by default)."""
 
     def __init__(self, host=None, port=0, protocol="tcp", security=None, validate=False,
@@ -107,8 +108,7 @@ class Scheduler:
         self.dashboard: DashboardProcess | None = None
         self._dashboard_ready: asyncio.Task | None = None
         self._goodbyes: set = set()  # workers that announced a clean close
-        self._periodic: list = []
-        self._closed = asyncio.Event()
+        self._init_node()
         self._worker_joined = asyncio.Condition()
         self.status = "created"
         self.started = time.time()
@@ -124,24 +124,12 @@ class Scheduler:
             return self
         await self.server.listen(self._listen_at)
         interval = config.parse_timedelta(config.get("distributed.scheduler.work-stealing-interval"))
-        loop = asyncio.get_running_loop()
-        self._periodic = [
-            loop.create_task(self._every(interval, lambda: self.handle(m.Balance()))),
-            loop.create_task(self._every(1.0, self._check_worker_ttl)),
-        ]
+        self._spawn(self._every(interval, lambda: self.handle(m.Balance())))
+        self._spawn(self._every(1.0, self._check_worker_ttl))
         self.status = "running"
         logger.info("scheduler at %s", self.address)
         await self._spawn_dashboard()
         return self
-
-    def __await__(self):
-        return self.start().__await__()
-
-    async def __aenter__(self):
-        return await self.start()
-
-    async def __aexit__(self, *exc):
-        await self.close()
 
     async def close(self) -> None:
         """Tell workers and clients goodbye, stop listening, free every resource."""
@@ -149,9 +137,7 @@ class Scheduler:
             await self._closed.wait()
             return
         self.status = "closing"
-        for task in self._periodic:
-            task.cancel()
-        await asyncio.gather(*self._periodic, return_exceptions=True)
+        await self._cancel_tasks()
         for name in list(self.plugins):
             await self.remove_plugin(name)
         await self._stop_dashboard()
@@ -167,19 +153,8 @@ class Scheduler:
         self.status = "closed"
         self._closed.set()
 
-    async def finished(self) -> None:
-        await self._closed.wait()
-
     async def close_op(self, comm=None) -> None:
-        asyncio.get_running_loop().create_task(self.close())
-
-    async def _every(self, seconds: float, action) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                action()
-            except Exception:  # a periodic tick must never stop the server
-                logger.exception("periodic scheduler action failed")
+        self._spawn(self.close())
 
     # --- the dashboard process ---------------------------------------------------------
 
@@ -311,8 +286,7 @@ class Scheduler:
                     stream.abort()
                 self.handle(m.RemoveWorker(ws.address, f"no heartbeat for {ttl:g} s"))
                 if ws.nanny:  # a hung worker (its event loop blocked): have it replaced
-                    task = asyncio.get_running_loop().create_task(self._restart_silent(ws.nanny))
-                    self._periodic.append(task)
+                    self._spawn(self._restart_silent(ws.nanny))
 
     async def _restart_silent(self, nanny: str) -> None:
         try:

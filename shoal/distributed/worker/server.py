@@ -49,6 +49,7 @@ from shoal import config
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError, connect, parse_address
 from shoal.distributed.protocol import Pickled, Serialized, deserialize, serialize
+from shoal.distributed.node import Node
 from shoal.distributed.rpc import ConnectionPool, Server
 from shoal.distributed.worker import messages as m
 from shoal.distributed.worker import profile
@@ -73,7 +74,7 @@ class Reschedule(Exception):
     """Raise inside a task to hand it back to the scheduler (it is placed again)."""
 
 
-class Worker:
+class Worker(Node):
     """One worker: a thread pool, its state machine, a listener for peers."""
 
     def __init__(self, scheduler_address: str, nthreads=None, memory_limit="auto", name=None,
@@ -110,11 +111,10 @@ class Worker:
         self.stream: BatchedSend | None = None
         self.executor: ThreadPoolExecutor | None = None
         self.profiler = profile.Sampler() if profile.profile_enabled() else None
-        self._tasks: set = set()
+        self._init_node()
         self._serving = 0
         self._incoming_limit = int(config.get("distributed.worker.connections.incoming"))
         self._thresholds = MemoryThresholds.from_config()
-        self._closed = asyncio.Event()
         self._process = None
         self.status = "created"
         self.close_reason = ""
@@ -124,15 +124,6 @@ class Worker:
     @property
     def address(self) -> str | None:
         return self.server.address
-
-    def __await__(self):
-        return self.start().__await__()
-
-    async def __aenter__(self):
-        return await self.start()
-
-    async def __aexit__(self, *exc):
-        await self.close()
 
     async def start(self) -> Worker:
         if self.status == "running":
@@ -189,11 +180,7 @@ class Worker:
                 await self.stream.close(timeout=2)
             except CommClosedError:
                 pass
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-        await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
+        await self._cancel_tasks()
         await self._release()
         self.status = "closed"
         self._closed.set()
@@ -214,26 +201,9 @@ class Worker:
         if self.local_directory:
             shutil.rmtree(self.local_directory, ignore_errors=True)
 
-    async def finished(self) -> None:
-        await self._closed.wait()
-
     async def close_op(self, comm=None, **_) -> str:
         self._spawn(self.close(reason="asked to close"))
         return "OK"
-
-    def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _every(self, seconds: float, action) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                action()
-            except Exception:
-                logger.exception("periodic worker action failed on %s", self.address)
 
     # --- the state machine and its instructions -----------------------------------
 

@@ -1,0 +1,62 @@
+"""What every server of the runtime shares: how it starts, runs ticks and ends.
+
+``Node`` is a mixin for :class:`~shoal.distributed.scheduler.server.Scheduler`,
+:class:`~shoal.distributed.worker.server.Worker` and
+:class:`~shoal.distributed.nanny.Nanny`.  Each defines ``start()`` and ``close()``;
+``Node`` gives them the same spellings (``await node``, ``async with node``,
+``await node.finished()``) and one way to run background work that ``close``
+can cancel: :meth:`_spawn` keeps every task it makes in ``self._tasks``, and
+:meth:`_every` is a periodic tick that logs (never propagates) a failing action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+__all__ = ["Node"]
+
+logger = logging.getLogger(__name__)
+
+
+class Node:
+    """Mixin: call :meth:`_init_node` in ``__init__``; define ``start`` and ``close``."""
+
+    def _init_node(self) -> None:
+        self._tasks: set = set()
+        self._closed = asyncio.Event()
+
+    def __await__(self):
+        return self.start().__await__()
+
+    async def __aenter__(self):
+        return await self.start()
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    async def finished(self) -> None:
+        """Resolves once the node has closed."""
+        await self._closed.wait()
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _cancel_tasks(self) -> None:
+        """Cancel and await every spawned task but the one calling this."""
+        current = asyncio.current_task()
+        others = [t for t in self._tasks if t is not current]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+    async def _every(self, seconds: float, action) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                action()
+            except Exception:  # a periodic tick must never stop the server
+                logger.exception("periodic action %r of %r failed", action, self)
