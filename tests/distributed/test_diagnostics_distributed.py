@@ -204,9 +204,6 @@ def test_client_get_task_stream_and_context_manager(c, servers):
     assert len(c.get_task_stream(start="1h")) >= 2  # a duration string: that long ago
 
 
-@pytest.mark.xfail(reason="the worker files a transfer under the fetched key, which it never "
-                          "reports (worker/handlers.py _gather_dep_success); Dask files it under "
-                          "the dependent that caused the fetch: /tmp/spec/diag_requests.md")
 def test_transfers_show_in_the_dependent_task(c, servers):
     a, b = (w.address for w in servers[1])
     x = c.submit(spin, 1, seconds=0, workers=[b])

@@ -273,6 +273,7 @@ class TaskErred(Event):
     exception_text: str = ""
     traceback_text: str = ""
     startstops: Any = ()
+    thread: int = 0
     stimulus_id: str = _sid()
 
     def __post_init__(self):

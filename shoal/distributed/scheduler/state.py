@@ -487,7 +487,7 @@ class SchedulerState:
             recs = self._transition(ts, "erred", ev.stimulus_id, ws=ws, exception=ev.exception,
                                     traceback=ev.traceback, exception_text=ev.exception_text,
                                     traceback_text=ev.traceback_text,
-                                    startstops=ev.startstops)  # fmt: skip
+                                    startstops=ev.startstops, thread=ev.thread or 0)  # fmt: skip
         self._transitions(recs, ev.stimulus_id)
 
     def _drop_replica(self, key, address: str, what: str, stimulus_id: str) -> None:

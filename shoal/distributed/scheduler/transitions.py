@@ -336,7 +336,7 @@ def _arrived(state, ts, stimulus_id, recs: dict) -> dict:
 
 
 def processing_erred(state, ts, stimulus_id, ws, exception=None, traceback=None,
-                     exception_text="", traceback_text="", startstops=()):  # fmt: skip
+                     exception_text="", traceback_text="", startstops=(), thread=0):  # fmt: skip
     _exit_processing(state, ts)
     ts.exception, ts.traceback = exception, traceback
     ts.exception_text, ts.traceback_text = exception_text, traceback_text

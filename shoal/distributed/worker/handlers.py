@@ -204,13 +204,10 @@ def _after_transfer(ts, ok):
 def _gather_dep_success(ws, ev: m.GatherDepSuccess):
     ws.busy_workers.discard(ev.worker)
     data = ev.data if ev.data is not None else {}
-    recs, instr = {}, []
+    recs, instr, arrived = {}, [], []
     for ts in _transfer_done(ws, ev, "gather-dep-success"):
         if ts.key in data or ts.key in ev.data_nbytes:
-            if ev.start is not None:
-                ts.startstops.append(
-                    {"action": "transfer", "start": ev.start, "stop": ev.stop, "source": ev.worker}
-                )
+            arrived.append(ts)
             nbytes = ev.data_nbytes.get(ts.key, ts.transfer_nbytes)
             recs[ts] = _after_transfer(ts, ("memory", data.get(ts.key), nbytes))
         else:  # the peer did not have it after all
@@ -219,7 +216,21 @@ def _gather_dep_success(ws, ev: m.GatherDepSuccess):
                 m.MissingDataMsg(key=ts.key, errant_worker=ev.worker, stimulus_id=ev.stimulus_id)
             )
             recs[ts] = _after_transfer(ts, "fetch")
+    if ev.start is not None:
+        _file_transfer(arrived, ev)
     return recs, instr
+
+
+def _file_transfer(arrived, ev) -> None:
+    """Note the transfer on one task waiting for what arrived: its report carries it
+    (the fetched keys themselves are never reported), so the task stream shows it."""
+    for ts in arrived:
+        for dts in ts.dependents:
+            if dts.state in ("waiting", "ready", "constrained"):
+                dts.startstops.append(
+                    {"action": "transfer", "start": ev.start, "stop": ev.stop, "source": ev.worker}
+                )
+                return
 
 
 def _gather_dep_failure(ws, ev: m.GatherDepFailure):
