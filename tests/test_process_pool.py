@@ -477,3 +477,28 @@ def test_sys_path_and_cwd_changes_reach_running_workers(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert get({"x": (_import_and_call, "late_module_for_pool", 2)}, "x") == 20
     assert get({"x": (_read, "data.txt")}, "x") == "hello"
+
+
+def _rebuild_without_init(cls, args):
+    exc = cls.__new__(cls)
+    exc.args = args
+    return exc
+
+
+def test_system_exit_keeps_its_code_under_foreign_pickling_hooks():
+    """tblib (which dask.distributed installs on import) rebuilds exceptions without
+    running ``__init__``; SystemExit.code must survive that."""
+    import copyreg
+
+    from shoal.local.remote_errors import pack_exception, unpack_exception
+
+    saved = copyreg.dispatch_table.get(SystemExit)
+    copyreg.pickle(SystemExit, lambda e: (_rebuild_without_init, (type(e), e.args)))
+    try:
+        exc = unpack_exception(pack_exception(SystemExit(7), "run"), "k")
+    finally:
+        if saved is None:
+            copyreg.dispatch_table.pop(SystemExit, None)
+        else:
+            copyreg.dispatch_table[SystemExit] = saved
+    assert type(exc) is SystemExit and exc.code == 7

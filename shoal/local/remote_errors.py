@@ -94,6 +94,10 @@ def unpack_exception(packed: tuple, key) -> BaseException:
             exc = None
     if not isinstance(exc, BaseException):
         exc = RemoteTaskError(type_name, message)
+    elif isinstance(exc, SystemExit) and exc.code is None and exc.args:
+        # some pickling hooks (tblib's, which dask.distributed installs on import)
+        # rebuild SystemExit without running __init__, losing ``code``
+        exc.code = exc.args[0]
     exc.__cause__ = RemoteTraceback(tb)
     return add_note(exc, key, stage)
 

@@ -33,6 +33,7 @@ import asyncio
 import logging
 import threading
 import uuid
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from shoal import config
@@ -133,6 +134,7 @@ class Client:
                             "starts a cluster)")  # fmt: skip
         self._set_as_default = set_as_default
         self._release_scheduled = False
+        self._unsent: deque = deque()  # numbers of messages queued for the loop, not sent yet
         self._identity: dict = {}
         self._conn: Connection | None = None
         self.scheduler = None  # the rpc proxy to the scheduler, once connected
@@ -248,12 +250,29 @@ class Client:
         """Queue a stream message for the scheduler (from any thread, in order)."""
         if self.status != "running":
             raise RuntimeError(f"{self!r} is not running: cannot send {msg.get('op')!r}")
-        self._call_on_loop(self._send_now, msg, self._keys.next_seq())
+        with self._keys.lock:
+            seq = self._keys.next_seq()
+            self._unsent.append(seq)
+        self._call_on_loop(self._send_now, msg, seq)
 
     def _send_now(self, msg: dict, seq: int | None = None) -> None:
-        if self._keys.releases:  # futures dropped before this message was made go first
-            self._flush_releases(before=seq)
+        """On the loop: send ``msg``, after the releases of futures dropped before it was made.
+
+        Releases and messages are numbered in the order the user's code made them; a
+        release never overtakes a message made before it (that message may name the key)."""
+        if seq is not None:
+            with self._keys.lock:
+                self._unsent.remove(seq)
+        if self._keys.releases:
+            self._flush_releases(before=seq if seq is not None else self._first_unsent())
         self._conn.send(msg)
+        if self._keys.releases and not self._release_scheduled:  # held back until now
+            self._release_scheduled = True
+            self.loop.call_soon(self._flush_releases)
+
+    def _first_unsent(self) -> int | None:
+        with self._keys.lock:
+            return self._unsent[0] if self._unsent else None
 
     # --- reference counting (see table.py) ---------------------------------------------
 
@@ -282,8 +301,9 @@ class Client:
         self.loop.call_soon(self._flush_releases)
 
     def _flush_releases(self, before: int | None = None) -> None:
-        if before is None:
+        if before is None:  # the scheduled flush: up to the first message not sent yet
             self._release_scheduled = False
+            before = self._first_unsent()
         keys = self._keys.take_releases(before)
         if keys and self.status == "running":
             self._conn.send({"op": "client-releases-keys", "keys": keys, "client": self.id})
