@@ -27,30 +27,15 @@ from __future__ import annotations
 
 import datetime
 import html
-import zlib
 
 from shoal.core.keys import key_split, key_str
 from shoal.diagnostics.calltree import plot_data
+from shoal.diagnostics.colors import PALETTE, action_style, prefix_color
 
 __all__ = [
     "prefix_color", "prefix_figure", "profile_figure", "report_html", "save_html",
     "summarize", "task_stream_figure",
 ]  # fmt: skip
-
-# the dashboard's palette (shoal/dashboard/panes/style.py): the same prefix, the same colour
-PALETTE = (
-    "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#de9ed6",
-    "#aec7e8", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5", "#dbdb8d", "#6b6ecf",
-    "#8ca252", "#bd9e39", "#a55194", "#3182bd", "#31a354", "#756bb1", "#e7ba52", "#6baed6",
-)  # fmt: skip
-_ACTIONS = {"transfer": ("red", 0.4), "disk-read": ("orange", 0.4), "disk-write": ("orange", 0.4),
-            "deserialize": ("grey", 0.4)}  # fmt: skip
-
-
-def prefix_color(prefix: str) -> str:
-    """The colour of a task prefix (the dashboard's)."""
-    return PALETTE[zlib.crc32(str(prefix).encode()) % len(PALETTE)]
-
 
 def _startstops(record) -> list:
     out = []
@@ -143,10 +128,7 @@ def task_stream_figure(records, title: str = "Task Stream", height: int = 400, w
         prefix, erred = _prefix(r), r.get("status") == "error"
         row = rows[(str(r.get("worker", "")), int(r.get("thread") or 0))]
         for action, begin, end in _startstops(r):
-            if action == "compute":
-                color, alpha = ("black", 1.0) if erred else (prefix_color(prefix), 1.0)
-            else:
-                color, alpha = _ACTIONS.get(action, ("grey", 0.4))
+            color, alpha = action_style(action, prefix, erred)
             for name, value in (("left", begin * 1000), ("right", end * 1000), ("bottom", row - 0.4),
                                 ("top", row + 0.4), ("color", color), ("alpha", alpha),
                                 ("name", prefix if action == "compute" else f"{action}-{prefix}"),

@@ -1,0 +1,45 @@
+"""Task colours shared by every view of a computation (pure: no Bokeh).
+
+A task prefix gets its colour from a CRC32 of its name into a fixed palette, so
+the dashboard's panes (layer 4) and ``performance_report`` (this layer) agree in
+every process without sharing any state.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+__all__ = ["ERRED", "PALETTE", "SPILLED", "action_style", "prefix_color"]
+
+# 24 distinguishable mid-tone colours: none close to black (erred), red (transfer),
+# orange (disk) or grey (deserialisation, spilled), none so dark that black labels vanish
+PALETTE = (
+    "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#de9ed6",
+    "#aec7e8", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5", "#dbdb8d", "#6b6ecf",
+    "#8ca252", "#bd9e39", "#a55194", "#3182bd", "#31a354", "#756bb1", "#e7ba52", "#6baed6",
+)  # fmt: skip
+ERRED = "black"
+SPILLED = "grey"
+# action -> (colour, alpha) for the non-compute parts of a task's startstops
+_ACTIONS = {
+    "transfer": ("red", 0.4),
+    "disk-read": ("orange", 0.4),
+    "disk-write": ("orange", 0.4),
+    "deserialize": ("grey", 0.4),
+}
+
+
+def prefix_color(prefix: str) -> str:
+    """The colour of a task prefix, the same everywhere.
+
+    >>> prefix_color("inc") == prefix_color("inc")
+    True
+    """
+    return PALETTE[zlib.crc32(str(prefix).encode()) % len(PALETTE)]
+
+
+def action_style(action: str, prefix: str, erred: bool = False) -> tuple:
+    """``(colour, alpha)`` of one startstop rectangle."""
+    if action == "compute":
+        return (ERRED, 1.0) if erred else (prefix_color(prefix), 1.0)
+    return _ACTIONS.get(action, ("grey", 0.4))
