@@ -1,4 +1,10 @@
-"""Every distributed test ends with nothing left over: no thread, child process or socket.
+"""Shared fixtures of the distributed tests, and the leak check every one of them ends with.
+
+``servers``: an in-process scheduler and two workers on the shared loop thread
+(``shoal.testing.cluster.sync_cluster``); ``c``: a synchronous Client connected to
+them (a test module may override ``servers``, e.g. for more threads).
+
+Every distributed test ends with nothing left over: no thread, child process or socket.
 
 The check waits a little for things that close asynchronously (a worker
 process exiting, a socket in TIME_WAIT is not ours), then fails naming what
@@ -54,3 +60,19 @@ def no_leaks():
     if extra_sockets:
         problems.append(f"sockets: {sorted(map(str, extra_sockets))}")
     pytest.fail("leaked " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def servers():
+    from shoal.testing.cluster import sync_cluster
+
+    with sync_cluster() as sw:
+        yield sw
+
+
+@pytest.fixture
+def c(servers):
+    from shoal.distributed import Client
+
+    with Client(servers[0].address) as client:
+        yield client

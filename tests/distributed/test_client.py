@@ -25,18 +25,6 @@ from shoal.distributed.client import (
 from shoal.testing.cluster import on_loop, sync_cluster, wait_until
 
 
-@pytest.fixture
-def servers():
-    with sync_cluster() as sw:
-        yield sw
-
-
-@pytest.fixture
-def c(servers):
-    with Client(servers[0].address) as client:
-        yield client
-
-
 def inc(x):
     return x + 1
 

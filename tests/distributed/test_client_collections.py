@@ -22,18 +22,6 @@ from shoal.testing.cluster import sync_cluster
 from shoal.testing.conformance import GetContract
 
 
-@pytest.fixture
-def servers():
-    with sync_cluster() as sw:
-        yield sw
-
-
-@pytest.fixture
-def c(servers):
-    with Client(servers[0].address) as client:
-        yield client
-
-
 def inc(x):
     return x + 1
 

@@ -51,12 +51,6 @@ def servers():
         yield sw
 
 
-@pytest.fixture
-def c(servers):
-    with Client(servers[0].address) as client:
-        yield client
-
-
 def _tree_names(tree) -> set:
     names, todo = set(), [tree]
     while todo:

@@ -12,7 +12,6 @@ Scenarios covered elsewhere are named here so the list stays complete:
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -33,18 +32,6 @@ def inc(x):
 
 def div(x, y):
     return x / y
-
-
-@pytest.fixture
-def servers():
-    with sync_cluster(nworkers=2) as sw:
-        yield sw
-
-
-@pytest.fixture
-def c(servers):
-    with Client(servers[0].address) as client:
-        yield client
 
 
 # --- 7. a task raises on the cluster --------------------------------------------------
