@@ -61,6 +61,8 @@ __all__ = ["Scheduler"]
 
 logger = logging.getLogger(__name__)
 
+#: What a stream's ``translate`` returns to end the conversation.
+_END = object()
 #: The pseudo-client that wants keys submitted with ``fire_and_forget``: they are
 #: computed, then released as soon as they are in memory or erred.
 FIRE_AND_FORGET = "fire-and-forget"
@@ -311,25 +313,23 @@ class Scheduler(Node):
         async with self._worker_joined:
             self._worker_joined.notify_all()
         reason = "connection lost"
+
+        def translate(msg):
+            nonlocal reason
+            op = msg.get("op")
+            if op in _WORKER_EVENTS:
+                if op != "missing-data":
+                    msg["worker"] = address
+                return m.parse_event(msg)
+            if op == "goodbye":
+                self._goodbyes.add(address)
+                reason = msg.get("reason", "worker closed")
+                return None
+            logger.warning("unknown op %r on the stream of worker %s", op, address)
+            return None
+
         try:
-            while True:
-                batch = await comm.read()
-                events = []
-                for msg in batch:
-                    op = msg.get("op")
-                    if op in _WORKER_EVENTS:
-                        if op != "missing-data":
-                            msg["worker"] = address
-                        events.append(m.parse_event(msg))
-                    elif op == "goodbye":
-                        self._goodbyes.add(address)
-                        reason = msg.get("reason", "worker closed")
-                    else:
-                        logger.warning("unknown op %r on the stream of worker %s", op, address)
-                if events:
-                    self.handle(*events)
-        except CommClosedError:
-            pass
+            await self._consume(comm, translate)
         finally:
             if self.worker_streams.get(address) is stream:
                 del self.worker_streams[address]
@@ -342,29 +342,44 @@ class Scheduler(Node):
                     self.handle(m.RemoveWorker(address, reason, safe=safe))
         return NO_REPLY
 
+    async def _consume(self, comm, translate) -> None:
+        """Handle a stream's lists of messages until it closes or ``translate`` says
+        :data:`_END`; ``translate(msg)`` gives an event, or None for a message it handled."""
+        try:
+            while True:
+                events, end = [], False
+                for msg in await comm.read():
+                    event = translate(msg)
+                    if event is _END:
+                        end = True
+                        break
+                    if event is not None:
+                        events.append(event)
+                if events:
+                    self.handle(*events)
+                if end:
+                    return
+        except CommClosedError:
+            pass
+
     async def register_client(self, comm, client, **_):
         await comm.write({"op": "stream-start", "scheduler": self.id})
         stream = BatchedSend()
         stream.start(comm)
         self.client_streams[client] = stream
         self.handle(m.AddClient(client))
+        def translate(msg):
+            op = msg.get("op")
+            if op in _CLIENT_EVENTS:
+                msg.setdefault("client", client)
+                return m.parse_event(msg)
+            if op == "close-client":
+                return _END
+            logger.warning("unknown op %r on the stream of client %s", op, client)
+            return None
+
         try:
-            while True:
-                batch = await comm.read()
-                events = []
-                for msg in batch:
-                    op = msg.get("op")
-                    if op in _CLIENT_EVENTS:
-                        msg.setdefault("client", client)
-                        events.append(m.parse_event(msg))
-                    elif op == "close-client":
-                        return NO_REPLY
-                    else:
-                        logger.warning("unknown op %r on the stream of client %s", op, client)
-                if events:
-                    self.handle(*events)
-        except CommClosedError:
-            pass
+            await self._consume(comm, translate)
         finally:
             if self.client_streams.get(client) is stream:
                 del self.client_streams[client]
