@@ -249,6 +249,37 @@ def test_batched_send_coalesces():
     run(main())
 
 
+def test_batched_send_can_wait_messages_wait_for_company_and_urgent_ones_take_them():
+    async def until(cond):
+        for _ in range(500):
+            if cond():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("condition not reached in 5 s")
+
+    async def main():
+        bs, batches, done, listener = await batched_pair("1s")
+        bs.send({"i": 0})  # urgent, quiet stream: at once
+        await until(lambda: batches == [[{"i": 0}]])
+        bs.send({"i": 1}, can_wait=True)
+        bs.send({"i": 2}, can_wait=True)
+        await asyncio.sleep(0.05)
+        assert len(batches) == 1  # waiting for the interval
+        bs.send({"i": 3})  # urgent: takes the waiting ones along, at once
+        await until(lambda: len(batches) == 2)
+        assert batches[1] == [{"i": 1}, {"i": 2}, {"i": 3}]
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        bs.send({"i": 4}, can_wait=True)  # alone, it still goes once the interval has passed
+        await until(lambda: len(batches) == 3)
+        assert batches[2] == [{"i": 4}] and loop.time() - sent > 0.9
+        await bs.close()
+        await done
+        await listener.stop()
+
+    run(main())
+
+
 def test_batched_send_flushes_on_close():
     async def main():
         bs, batches, done, listener = await batched_pair("10s")

@@ -62,11 +62,12 @@ def ws():
     state.validate_state()
 
 
-def compute(key, deps=None, *, priority=(0,), run_id=1, nbytes=None, resources=None, sid=None):
+def compute(key, deps=None, *, priority=(0,), run_id=1, nbytes=None, resources=None, sid=None,
+            duration=None):  # fmt: skip
     """compute-task for ``key``; ``deps`` maps dependency -> holders."""
     deps = deps or {}
     return ComputeTask(
-        key=key, run_id=run_id, priority=priority, who_has=deps,
+        key=key, run_id=run_id, priority=priority, who_has=deps, duration=duration,
         nbytes=nbytes or {d: 100 for d in deps}, resource_restrictions=resources or {},
         stimulus_id=sid or f"compute-{key}",
     )  # fmt: skip
@@ -134,6 +135,40 @@ def test_nthreads_bounds_execution_and_priority_orders_it():
     assert ws.handle(success("a")) == [I(TaskFinishedMsg, key="a"), I(Execute, key="d")]
     assert ws.handle(success("b")) == [I(TaskFinishedMsg, key="b"), I(Execute, key="e")]
     assert ws.handle(success("d")) == [I(TaskFinishedMsg, key="d"), I(Execute, key="c")]
+    ws.validate_state()
+
+
+def test_short_tasks_queue_behind_busy_threads_within_bounds():
+    from shoal.distributed.worker.state import QUEUED_PER_THREAD, QUEUED_WORK, SHORT_TASK
+
+    ws = make_ws(nthreads=1)
+    tiny = SHORT_TASK / 100
+    out = ws.handle(*(compute(f"t{i}", priority=(i,), duration=tiny) for i in range(40)))
+    # one running, QUEUED_PER_THREAD queued for the thread, in priority order
+    assert out == [I(Execute, key=f"t{i}") for i in range(1 + QUEUED_PER_THREAD)]
+    assert len(ws.executing) == 1 + QUEUED_PER_THREAD and len(ws.ready) == 40 - len(out)
+    # each result frees one place: the next task in priority order takes it
+    assert ws.handle(success("t0")) == [I(TaskFinishedMsg, key="t0"),
+                                        I(Execute, key=f"t{1 + QUEUED_PER_THREAD}")]  # fmt: skip
+    # the queued work is bounded too: tasks near SHORT_TASK fill QUEUED_WORK sooner
+    ws2 = make_ws(nthreads=2)
+    out = ws2.handle(*(compute(f"s{i}", duration=SHORT_TASK) for i in range(10)))
+    assert len(out) == int(QUEUED_WORK * 2 / SHORT_TASK) == 5
+
+
+def test_only_short_known_unconstrained_tasks_queue_behind_busy_threads():
+    from shoal.distributed.worker.state import SHORT_TASK
+
+    ws = make_ws(nthreads=1, resources={"GPU": 4})
+    assert ws.handle(compute("unknown", priority=(0,))) == [I(Execute, key="unknown")]
+    assert ws.handle(compute("short", priority=(1,), duration=SHORT_TASK / 10)) == []  # behind a task of unknown length
+    assert ws.handle(success("unknown"))[1:] == [I(Execute, key="short")]
+    assert ws.handle(compute("long", priority=(2,), duration=SHORT_TASK * 10)) == []
+    assert ws.handle(compute("gpu", priority=(3,), duration=SHORT_TASK / 10, resources={"GPU": 1})) == []
+    assert ws.handle(compute("short2", priority=(4,), duration=SHORT_TASK / 10)) == []  # "long" is next
+    assert [i.key for i in ws.handle(success("short"))[1:]] == ["long"]
+    # a short task may queue behind a short constrained one (its resources are held)
+    assert [i.key for i in ws.handle(success("long"))[1:]] == ["gpu", "short2"]
     ws.validate_state()
 
 
@@ -599,7 +634,10 @@ def test_random_walk_keeps_invariants(seed):
             deps = {d: rng.sample(peers, rng.randint(0, 2)) for d in graph[key]}
             res = {"R": 1} if rng.random() < 0.2 else {}
             prio = (rng.randint(0, 5),)
-            server.feed(compute(key, deps, priority=prio, run_id=n, resources=res, sid=sid))
+            # short, long or unknown: short ones may queue behind busy threads
+            duration = rng.choice([None, 1e-5, 1e-3, 1.0])
+            server.feed(compute(key, deps, priority=prio, run_id=n, resources=res, sid=sid,
+                                duration=duration))  # fmt: skip
         elif roll < 0.45 and server.running:
             k = rng.choice(sorted(server.running))
             server.running.discard(k)

@@ -4,11 +4,19 @@
 
     send(msg) -- sync, never blocks -->  buffer  --background task-->  comm.write([msg, msg, ...])
 
-The background task writes at once when the previous write carried a single
-message or is at least ``interval`` old (so an isolated message is not
-delayed, and a reply is not held back by an unrelated message sent just
+The background task writes at once when the previous write carried at most
+one urgent message or is at least ``interval`` old (so an isolated message is
+not delayed, and a reply is not held back by an unrelated message sent just
 before it); otherwise, under load, it waits until ``interval`` has passed since
-the previous write and sends everything buffered meanwhile as *one* list.  The receiver reads lists of messages.
+the previous write and sends everything buffered meanwhile as *one* list.  The
+receiver reads lists of messages.
+
+A sender that knows more messages are coming soon says so with
+``send(..., can_wait=True)``: such messages always wait for the interval (a
+worker still running tasks reports finished ones this way, so a burst of
+short tasks costs one write per interval instead of one per task), and an
+urgent message sent meanwhile takes them along at once (the worker's last
+report before it goes idle is urgent: whoever waits on it is not delayed).
 
 ``close()`` flushes what is buffered (without waiting for the interval), then
 closes the comm.  If the comm breaks, the batched sender stops, keeps the unsent
@@ -41,10 +49,11 @@ class BatchedSend:
         self.message_count = 0  # messages written
         self.batch_count = 0  # writes made
         self._wake: asyncio.Event | None = None
-        self._closing_event: asyncio.Event | None = None
+        self._flush_now: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._last_write = float("-inf")
-        self._last_batch = 0
+        self._last_batch = 0  # urgent messages in the previous write
+        self._urgent = 0  # urgent messages in the buffer
         self._closing = False
 
     def start(self, comm: Comm) -> None:
@@ -53,16 +62,23 @@ class BatchedSend:
             raise RuntimeError("BatchedSend already started")
         self.comm = comm
         self._wake = asyncio.Event()
-        self._closing_event = asyncio.Event()
+        self._flush_now = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._background())
         if self.buffer:
             self._wake.set()
 
-    def send(self, *msgs) -> None:
-        """Queue messages; they go out with the next write."""
+    def send(self, *msgs, can_wait: bool = False) -> None:
+        """Queue messages; they go out with the next write.
+
+        ``can_wait=True``: these may wait up to ``interval`` for company.
+        """
         if self._closing or (self.comm is not None and self.comm.closed()):
             raise CommClosedError(f"BatchedSend to {self._peer()} is closed")
         self.buffer.extend(msgs)
+        if not can_wait:
+            self._urgent += len(msgs)
+            if self._last_batch <= 1 and self._flush_now is not None:
+                self._flush_now.set()  # cut short a wait for can-wait company
         if self._wake is not None:
             self._wake.set()
 
@@ -70,27 +86,31 @@ class BatchedSend:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
-            if not self._closing and self._last_batch > 1:  # under load: coalesce
+            # under load, or nothing urgent buffered: coalesce
+            if not self._closing and (self._last_batch > 1 or not self._urgent):
                 delay = self._last_write + self.interval - loop.time()
                 if delay > 0:
-                    try:  # close() cuts the wait short
-                        await asyncio.wait_for(self._closing_event.wait(), delay)
+                    self._flush_now.clear()
+                    try:  # close() or an urgent message cuts the wait short
+                        await asyncio.wait_for(self._flush_now.wait(), delay)
                     except asyncio.TimeoutError:
                         pass
             self._wake.clear()
             batch, self.buffer = self.buffer, []
+            urgent, self._urgent = self._urgent, 0
             if batch:
                 try:
                     await self.comm.write(batch)
                 except CommClosedError as exc:
                     self.buffer = batch + self.buffer
+                    self._urgent += urgent
                     logger.info("BatchedSend to %s stopped: %s", self._peer(), exc)
                     self._closing = True
                     return
                 self._last_write = loop.time()
                 self.batch_count += 1
                 self.message_count += len(batch)
-                self._last_batch = len(batch)
+                self._last_batch = urgent
             if self._closing and not self.buffer:
                 return
 
@@ -99,7 +119,7 @@ class BatchedSend:
         self._closing = True
         if self._task is not None:
             self._wake.set()
-            self._closing_event.set()
+            self._flush_now.set()
             try:  # an aborted sender's task ends cancelled: that is fine here
                 await asyncio.wait_for(asyncio.gather(self._task, return_exceptions=True), timeout)
             except asyncio.TimeoutError:  # wait_for has cancelled the task

@@ -75,6 +75,27 @@ async def test_graph_runs_across_workers_and_gathers(s, a, b):
     await c.close()
 
 
+@gen_cluster(nworkers=1, nthreads=1)
+async def test_a_burst_of_short_tasks_queues_them_for_the_thread_and_shares_writes(s, a):
+    given = []  # tasks given to the threads at each hand-over
+    submit = a.threads.submit
+    a.threads.submit = lambda job: (given.append(len(a.state.executing)), submit(job))
+    c = await StreamClient.open(s.address)
+    n = 2000
+    tasks = {f"x-{i}": Task(f"x-{i}", inc, i) for i in range(n)}
+    await c.submit(tasks, list(tasks))
+    done = await c.wait_for(n)
+    assert {m["key"] for m in done} == set(tasks) and {m["op"] for m in done} == {"key-in-memory"}
+    async with rpc(s.address) as r:
+        reply = await r.gather(keys=list(tasks))
+    assert reply["data"] == {f"x-{i}": i + 1 for i in range(n)}
+    # once the scheduler knows the tasks are short, the worker queues several for
+    # its one thread, and reports them in shared writes (not one write per task)
+    assert len(given) == n and max(given) > 1
+    assert a.stream.message_count >= n and a.stream.batch_count < a.stream.message_count
+    await c.close()
+
+
 @gen_cluster(nworkers=1, protocol="inproc")
 async def test_task_error_reaches_the_client_with_type_and_traceback(s, a):
     c = await StreamClient.open(s.address)

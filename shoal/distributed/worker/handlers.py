@@ -44,10 +44,12 @@ def _compute_task(ws, ev: m.ComputeTask):
     if ts.state == "memory":  # already here: tell the scheduler again
         return {}, [task_finished_msg(ts, ev.stimulus_id)]
     ws.set_priority(ts, ev.priority)
-    ts.duration, ts.run_spec = ev.duration, ev.run_spec
-    if ts not in ws.executing and ts.state not in ("ready", "constrained"):
-        # a queued or running task keeps the restrictions it was queued with
-        ts.resource_restrictions = dict(ev.resource_restrictions)
+    if ts not in ws.executing:
+        # a task given to the threads keeps the spec and estimate it was given with
+        ts.duration, ts.run_spec = ev.duration, ev.run_spec
+        if ts.state not in ("ready", "constrained"):
+            # a queued task keeps the restrictions it was queued with
+            ts.resource_restrictions = dict(ev.resource_restrictions)
     recs: dict = {}
     for dep_key in {**ev.who_has, **ev.nbytes}:
         dep = ws.ensure_task(dep_key)

@@ -6,7 +6,8 @@
     thread pool:  task done / raised ─────────────┼─> state.handle(*events) ─> instructions
     peers: get_data replies (GatherDep) ──────────┤                               │
     ticks: heartbeat, memory monitor, find-missing┘                               v
-        Execute        -> run the task on the thread pool, feed ExecuteSuccess/Failure
+        Execute        -> queue the task for the task threads (TaskThreads); what
+                          finished meanwhile comes back as one batch of ExecuteSuccess/Failure
         GatherDep      -> get_data from the peer (ConnectionPool), feed GatherDep*
         SchedulerMsg   -> the scheduler stream (BatchedSend), adding nothing but ``op``
         RequestWhoHas  -> ask the scheduler, feed RefreshWhoHas
@@ -22,7 +23,7 @@ name, message and the formatted traceback) so a client gets the original type
 and the worker's traceback text; see :mod:`shoal.distributed.client`.
 
 With ``distributed.worker.profile.enabled`` a :class:`~.profile.Sampler` samples
-the pool threads while they run tasks (``_run`` registers them); each heartbeat
+the task threads while they run tasks (``threads._run`` registers them); each heartbeat
 carries the trees sampled since the last one (``profile``), and the ``profile``
 op answers from its history.
 
@@ -40,10 +41,8 @@ import os
 import pickle
 import shutil
 import tempfile
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from shoal import config
 from shoal.distributed.batched import BatchedSend
@@ -57,6 +56,7 @@ from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, parse_memory_limit, read_cgroup_memory_limit,
 )  # fmt: skip
 from shoal.distributed.worker.state import WorkerState
+from shoal.distributed.worker.threads import Job, Outcome, Reschedule, TaskThreads
 from shoal.local.remote_errors import add_note, pack_exception
 from shoal.sizeof import sizeof
 
@@ -68,10 +68,6 @@ _FROM_SCHEDULER = {
     cls.op: cls for cls in (m.ComputeTask, m.FreeKeys, m.StealRequest, m.AcquireReplicas,
                             m.RemoveReplicas)
 }  # fmt: skip
-
-
-class Reschedule(Exception):
-    """Raise inside a task to hand it back to the scheduler (it is placed again)."""
 
 
 class Worker(Node):
@@ -109,7 +105,7 @@ class Worker(Node):
         self.data = None
         self.state: WorkerState | None = None
         self.stream: BatchedSend | None = None
-        self.executor: ThreadPoolExecutor | None = None
+        self.threads: TaskThreads | None = None
         self.profiler = profile.Sampler() if profile.profile_enabled() else None
         self._init_node()
         self._serving = 0
@@ -134,7 +130,9 @@ class Worker(Node):
         self.data = _data_store(self.local_directory, self.memory_limit)
         self.state = WorkerState(address=self.address, nthreads=self.nthreads, data=self.data,
                                  resources=self.resources, validate=self.validate)  # fmt: skip
-        self.executor = ThreadPoolExecutor(self.nthreads, thread_name_prefix=f"shoal-worker-{self.address}")
+        self.threads = TaskThreads(self.nthreads, self._executed, name=f"shoal-worker-{self.address}",
+                                   profiler=self.profiler)  # fmt: skip
+        self.threads.start()
         if self.profiler is not None:
             self.profiler.start()
         try:
@@ -188,9 +186,9 @@ class Worker(Node):
     async def _release(self) -> None:
         await self.server.close()
         await self.peers.close()
-        if self.executor is not None:
-            self.executor.shutdown(wait=False, cancel_futures=True)
-            threads = list(getattr(self.executor, "_threads", ()))
+        if self.threads is not None:
+            self.threads.stop()
+            threads = self.threads.threads
             deadline = time.monotonic() + 5
             while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
@@ -210,15 +208,18 @@ class Worker(Node):
     def handle(self, *events) -> None:
         if self.status not in ("running",):
             return
-        for ins in self.state.handle(*events):
+        instructions = self.state.handle(*events)
+        # while tasks still run here more reports follow soon: they may share a write
+        can_wait = bool(self.state.executing)
+        for ins in instructions:
             kind = type(ins)
             if isinstance(ins, m.SchedulerMsg):
                 try:
-                    self.stream.send(ins.to_msg())
+                    self.stream.send(ins.to_msg(), can_wait=can_wait)
                 except CommClosedError:
                     pass
             elif kind is m.Execute:
-                self._spawn(self._execute(ins.key, ins.run_id, ins.stimulus_id))
+                self._execute(ins.key, ins.run_id)
             elif kind is m.GatherDep:
                 self._spawn(self._gather_dep(ins.worker, ins.keys, ins.total_nbytes, ins.stimulus_id))
             elif kind is m.RetryBusyWorkerLater:
@@ -254,7 +255,7 @@ class Worker(Node):
 
     # --- execution ------------------------------------------------------------------
 
-    async def _execute(self, key, run_id: int, stimulus_id: str) -> None:
+    def _execute(self, key, run_id: int) -> None:
         ts = self.state.tasks.get(key)
         if ts is None or ts.state not in ("executing", "resumed", "cancelled"):
             return
@@ -264,38 +265,39 @@ class Worker(Node):
                 spec = ts.run_spec = deserialize(spec)
             values = {dep.key: self.data[dep.key] for dep in ts.dependencies}
         except Exception as exc:  # unpickling the task or reading an input
-            self._failed(key, run_id, exc, "unpickle-task", None, None, None)
+            # reported after the instructions being carried out now, as a thread would
+            asyncio.get_running_loop().call_soon(
+                self.handle, self._failure(key, run_id, exc, "unpickle-task", None, None, None))
             return
-        loop = asyncio.get_running_loop()
-        try:
-            start, stop, thread, value = await loop.run_in_executor(
-                self.executor, _run, spec, values, key, self.profiler)
-        except Reschedule:
-            self.handle(m.ExecuteReschedule(key=key, run_id=run_id, stimulus_id=_sid("reschedule")))
-            return
-        except _TaskFailed as failed:
-            self._failed(key, run_id, failed.exc, "run", failed.start, failed.stop, failed.thread)
-            return
-        except RuntimeError as exc:  # the executor is shutting down
-            if self.status == "running":
-                self._failed(key, run_id, exc, "run", None, None, None)
-            return
-        self.handle(m.ExecuteSuccess(
-            key=key, run_id=run_id, value=value, value_nbytes=sizeof(value),
-            type=_typename(value), start=start, stop=stop, thread=thread,
-            stimulus_id=_sid("task-finished"),
-        ))  # fmt: skip
+        self.threads.submit(Job(key, run_id, spec, values))
 
-    def _failed(self, key, run_id, exc, stage, start, stop, thread) -> None:
+    def _executed(self, outcomes: list[Outcome]) -> None:
+        """What the task threads finished since the last delivery: one state-machine step."""
+        events = []
+        for o in outcomes:
+            if o.kind == "ok":
+                value = o.value
+                events.append(m.ExecuteSuccess(
+                    key=o.key, run_id=o.run_id, value=value, value_nbytes=sizeof(value),
+                    type=_typename(value), start=o.start, stop=o.stop, thread=o.thread,
+                    stimulus_id=_sid("task-finished"),
+                ))  # fmt: skip
+            elif o.kind == "failed":
+                events.append(self._failure(o.key, o.run_id, o.exc, "run", o.start, o.stop, o.thread))
+            else:
+                events.append(m.ExecuteReschedule(key=o.key, run_id=o.run_id, stimulus_id=_sid("reschedule")))
+        self.handle(*events)
+
+    def _failure(self, key, run_id, exc, stage, start, stop, thread) -> m.ExecuteFailure:
         # name the task that raised (a fused node knows its inner key): the client
         # may be waiting on a dependent of it
         add_note(exc, getattr(exc, "_shoal_key", key), stage)
         packed = _clip(pack_exception(exc, stage))
-        self.handle(m.ExecuteFailure(
+        return m.ExecuteFailure(
             key=key, run_id=run_id, exception=packed, traceback=None,
             exception_text=f"{packed[1]}: {packed[2]}", traceback_text=packed[3],
             start=start, stop=stop, thread=thread, stimulus_id=_sid("task-erred"),
-        ))  # fmt: skip
+        )  # fmt: skip
 
     # --- transfers ------------------------------------------------------------------
 
@@ -471,34 +473,6 @@ def _same_type(blob, message: str):
         return exc
     except Exception:
         return None
-
-
-class _TaskFailed(Exception):
-    def __init__(self, exc, start, stop, thread):
-        super().__init__(exc)
-        self.exc, self.start, self.stop, self.thread = exc, start, stop, thread
-
-
-def _run(spec, values, key=None, profiler=None):
-    """Run one task on a pool thread: ``(start, stop, thread id, value)``.
-
-    With a profiler, this thread is sampled while the task runs; stacks stop
-    at this frame (see :mod:`shoal.distributed.worker.profile`).
-    """
-    thread = threading.get_ident()
-    if profiler is not None:
-        profiler.task_started(thread, key)
-    start = time.time()
-    try:
-        value = spec(values)
-    except Reschedule:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - every failure is the task's result
-        raise _TaskFailed(exc, start, time.time(), thread) from None
-    finally:
-        if profiler is not None:
-            profiler.task_finished(thread)
-    return start, time.time(), thread, value
 
 
 _ids = iter(range(1, 1 << 62))

@@ -312,13 +312,26 @@ def _flight_error(ws, ts, failure, *, stimulus_id):
     return _to_error(ws, ts, failure, stimulus_id)
 
 
+def _transfer_running(ws, ts) -> bool:
+    """False once the GatherDep carrying ``ts`` has ended (its outcome is being
+    applied, and another task's transition may recommend something else first)."""
+    return ts.key in ws.in_flight_workers.get(ts.coming_from, ())
+
+
 def _flight_released(ws, ts, *, stimulus_id):
+    if not _transfer_running(ws, ts):
+        _leave_flight(ws, ts)
+        return _release(ws, ts)
     # the transfer is part of a batch: let it land, then drop the value
     ts.state, ts.previous = "cancelled", "flight"
     return {}, []
 
 
 def _flight_waiting(ws, ts, *, stimulus_id):
+    if not _transfer_running(ws, ts):
+        _leave_flight(ws, ts)
+        ts.state = "released"
+        return _released_waiting(ws, ts, stimulus_id=stimulus_id)
     # asked to compute a key already on its way: keep the transfer
     ts.state, ts.previous, ts.next = "resumed", "flight", "waiting"
     return {}, []

@@ -97,8 +97,14 @@ def validate_worker_state(ws) -> None:
     for ts in ws.executing:
         ok = owned(ts) and (ts.state == "executing" or ts.previous == "executing")
         _check(ok, ts, "in the executing set")
-    n = len(ws.executing)
-    _check(n <= ws.nthreads, f"{n} executing > {ws.nthreads} threads")
+    from .state import QUEUED_PER_THREAD  # here: state imports this module
+
+    n, most = len(ws.executing), (1 + QUEUED_PER_THREAD) * ws.nthreads
+    _check(n <= most, f"{n} executing > {most} (threads and the short tasks queued for them)")
+    # beyond the threads only short tasks queue (WorkerState.may_queue)
+    others = sum(1 for t in ws.executing if t.duration is None or t.resource_restrictions)
+    _check(others <= ws.nthreads, f"{others} tasks of unknown length or with resources "
+                                  f"executing > {ws.nthreads} threads")  # fmt: skip
     for worker, queue in ws.data_needed.items():
         _check(len(queue) > 0, f"empty fetch queue kept for {worker}")
         for ts in queue:
