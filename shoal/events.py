@@ -22,7 +22,8 @@ internal state.  Three rules keep observers from hurting the engine:
 
 Records carry plain data (str, int, float, tuples) so they can be pickled and
 sent between processes, and wall-clock times (``time.time()``) so records from
-different processes line up.
+different processes line up.  A record may be published under another kind than
+its own (see :data:`TASK_STATES`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 __all__ = [
+    "TASK_STATES",
     "Buffer",
     "Bus",
     "ComputationFinished",
@@ -78,6 +80,14 @@ class TaskTransition:
     nbytes: int = 0
     type: str = ""
     exception: str = ""
+
+
+#: A kind for :class:`TaskTransition` records, for readers that need each key's
+#: state rather than every step (the dashboard): a scheduler may publish under it
+#: the transitions that carry timings or an error as they happen, and for the
+#: others, now and then, one record per changed key from its state then to its
+#: state now.  A subscriber takes either this or ``"task"``, not both.
+TASK_STATES = "task-states"
 
 
 @dataclass(slots=True)
@@ -131,18 +141,23 @@ class Bus:
 
     def __init__(self, name: str = "bus"):
         self.name = name
-        self._subs: dict = {}  # token -> (callback, kinds or None)
+        self._subs: dict = {}  # token -> (callback, kinds or None, kinds excluded)
         self._tokens = itertools.count()
         self._lock = threading.Lock()
         self._wanted: frozenset = frozenset()
         self._all = False
+        self._all_but: list = []
+        self._answers: dict = {}
 
-    def subscribe(self, callback, kinds=None) -> int:
+    def subscribe(self, callback, kinds=None, exclude=()) -> int:
         """Call ``callback(record)`` for records whose ``kind`` is in *kinds*
-        (all kinds when None); returns a token for :meth:`unsubscribe`."""
+        (all kinds but those in *exclude* when None); returns a token for
+        :meth:`unsubscribe`."""
         with self._lock:
             token = next(self._tokens)
-            self._subs[token] = (callback, None if kinds is None else frozenset(kinds))
+            if kinds is not None:
+                kinds = frozenset(kinds) - frozenset(exclude)
+            self._subs[token] = (callback, kinds, frozenset(exclude))
             self._recompute()
         return token
 
@@ -152,27 +167,35 @@ class Bus:
             self._recompute()
 
     def _recompute(self):
-        kinds = set()
-        self._all = False
-        for _, ks in self._subs.values():
-            if ks is None:
-                self._all = True
-            else:
+        kinds, all_but, everything = set(), [], False
+        for _, ks, exclude in self._subs.values():
+            if ks is not None:
                 kinds |= ks
-        self._wanted = frozenset(kinds)
+            elif exclude:
+                all_but.append(exclude)  # what each "all kinds but" subscriber leaves out
+            else:
+                everything = True
+        self._all, self._all_but, self._wanted = everything, all_but, frozenset(kinds)
+        self._answers = {}  # kind -> wants(kind), filled as asked; last, so no stale answer lands in it
 
     def wants(self, kind: str) -> bool:
         """True when some subscriber would receive records of *kind*."""
-        return self._all or kind in self._wanted
+        answers = self._answers
+        answer = answers.get(kind)
+        if answer is None:
+            answer = answers[kind] = (self._all or kind in self._wanted or any(
+                kind not in exclude for exclude in self._all_but))  # fmt: skip
+        return answer
 
     @property
     def active(self) -> bool:
         return bool(self._subs)
 
-    def publish(self, record) -> None:
-        kind = record.kind
-        for token, (callback, kinds) in list(self._subs.items()):
-            if kinds is not None and kind not in kinds:
+    def publish(self, record, kind: str | None = None) -> None:
+        """Give *record* to its subscribers, as a record of ``kind`` (default ``record.kind``)."""
+        kind = kind or record.kind
+        for token, (callback, kinds, exclude) in list(self._subs.items()):
+            if kind not in kinds if kinds is not None else kind in exclude:
                 continue
             try:
                 callback(record)

@@ -14,7 +14,7 @@ import shoal.config
 from shoal.diagnostics import Profiler, ProgressBar, ResourceProfiler
 from shoal.diagnostics import progress as progress_mod
 from shoal.diagnostics.progress import format_bar, format_time
-from shoal.events import Bus, default_bus
+from shoal.events import Bus, TaskTransition, default_bus
 from shoal.local import processes, sync, threads
 
 pytestmark = pytest.mark.timeout(10)
@@ -350,3 +350,23 @@ def test_private_bus():
     with prof:
         pass
     assert not bus.active and prof.results == []
+
+
+def test_bus_kinds_exclusion_and_publishing_under_another_kind():
+    from shoal.events import TASK_STATES
+
+    bus = Bus("test")
+    assert not bus.wants("task")
+    got_all, got_some = [], []
+    t1 = bus.subscribe(got_all.append, exclude=("task",))  # all kinds but "task"
+    assert bus.wants(TASK_STATES) and bus.wants("worker-added") and not bus.wants("task")
+    t2 = bus.subscribe(got_some.append, kinds=("task",))
+    assert bus.wants("task")  # answers follow the subscriptions
+    record = TaskTransition("r", "x", "x", "processing", "memory")
+    bus.publish(record)
+    bus.publish(record, TASK_STATES)
+    assert got_all == [record] and got_some == [record]
+    bus.unsubscribe(t2)
+    assert not bus.wants("task")
+    bus.unsubscribe(t1)
+    assert not bus.wants(TASK_STATES) and not bus.active

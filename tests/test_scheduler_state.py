@@ -723,6 +723,28 @@ def test_every_transition_is_published_with_details(state):
     assert records(add_workers(state, ("w2", 3)), WorkerAdded)[0].nthreads == 3
 
 
+def test_task_states_readers_get_timings_at_once_and_each_keys_state_per_flush(clock):
+    from shoal.events import TASK_STATES
+
+    state = SchedulerState(clock=clock, wants=lambda kind: kind == TASK_STATES, validate=True)
+    add_workers(state, ("w1", 1))
+    out = state.handle(graph({"x": [], "y": []}, ["x", "y"]))
+    assert records(out, TaskTransition) == []  # queued, waiting: nothing yet
+    out = state.handle(finished(compute(out, "x"), nbytes=123))
+    [timed] = [i for i in out if isinstance(i, m.Publish) and isinstance(i.record, TaskTransition)]
+    assert timed.kind == TASK_STATES and timed.record.finish == "memory" and timed.record.startstops
+    # one record per changed key, from its state before to its state now ("x" was
+    # just reported with its timings; a key that never ran is not reported)
+    state.handle(graph({"y": [], "z": ["y"]}, ["z"]))
+    assert state.tasks["z"].state == "waiting"
+    now = {r.key: (r.start, r.finish, r.worker) for r in state.task_state_records()}
+    assert now == {"y": ("released", "processing", "w1")}
+    assert state.task_state_records() == []  # nothing changed since
+    state.handle(m.ClientReleasesKeys(keys=["x"], client="c1"))
+    assert [(r.key, r.start, r.finish) for r in state.task_state_records()] == [
+        ("x", "memory", "forgotten")]  # fmt: skip
+
+
 def test_nothing_published_when_nobody_listens(clock):
     state = SchedulerState(clock=clock, wants=lambda kind: False)
     add_workers(state, ("w1", 1))

@@ -10,7 +10,10 @@ parent reads the port there; see :class:`shoal.diagnostics.dashboard.DashboardPr
 and sends anything else to stderr.  If ``--port`` is taken it serves on the
 next free port (up to 20 ports further, then any free one).  It
 exits when the source closes (or cannot be reached again within
-``--reconnect`` seconds), and on SIGTERM / SIGINT.
+``--reconnect`` seconds), and on SIGTERM / SIGINT.  It runs at a lower
+priority (``distributed.dashboard.niceness``, default +10): on a machine whose
+cores the cluster keeps busy, the operating system gives the dashboard the time
+the cluster leaves, so watching a computation does not slow it.
 
 TLS: ``--tls-ca-file``, ``--tls-cert``, ``--tls-key``, or the settings a parent
 passes in ``SHOAL_INTERNAL_DASHBOARD_SECURITY``.  The live config (comm token,
@@ -109,8 +112,21 @@ async def serve(args) -> int:
     return 0
 
 
+def _lower_priority() -> None:
+    """Yield the CPU to the cluster on a busy machine (``distributed.dashboard.niceness``)."""
+    from shoal import config
+
+    niceness = int(config.get("distributed.dashboard.niceness"))
+    if niceness and hasattr(os, "nice"):
+        try:
+            os.nice(niceness)
+        except OSError as exc:  # not allowed here: serve at the inherited priority
+            logger.info("could not lower the dashboard's priority: %s", exc)
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    _lower_priority()
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
     # a browser tab closed mid-update is normal, not something to print in the user's kernel

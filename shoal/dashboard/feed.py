@@ -26,7 +26,7 @@ import asyncio
 import logging
 
 from shoal.distributed.comm import CommClosedError, connect
-from shoal.distributed.eventstream import msg_to_record_fields
+from shoal.distributed.eventstream import decode_batch
 from shoal.distributed.rpc import rpc, unwrap_reply
 
 __all__ = ["EventFeed", "InfoSource"]
@@ -122,12 +122,17 @@ class EventFeed:
                         self.reason = msg.get("reason", "source closed")
                         return True
                     continue
-                for record in msg:
+                try:
+                    records = decode_batch(msg)
+                except Exception:  # a malformed message must not stop the dashboard
+                    logger.exception("could not decode a message of %d entries", len(msg))
+                    continue
+                for record in records:
                     if record.get("kind") == "dropped":
                         self.dropped += int(record.get("count", 0))
                         continue
                     try:
-                        self._ingest(msg_to_record_fields(record))
+                        self._ingest(record)
                     except Exception:  # one odd record must not stop the dashboard
                         logger.exception("could not ingest %r", record)
                     self.records += 1

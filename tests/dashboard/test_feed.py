@@ -22,8 +22,12 @@ from shoal.dashboard.feed import EventFeed  # noqa: E402
 from shoal.diagnostics import Dashboard  # noqa: E402
 from shoal.distributed.client import Client  # noqa: E402
 from shoal.distributed.comm import connect  # noqa: E402
-from shoal.distributed.eventstream import BusServer, record_to_msg, scheduler_snapshot  # noqa: E402
-from shoal.events import Bus, GraphSubmitted, TaskTransition, WorkerAdded, default_bus  # noqa: E402
+from shoal.distributed.eventstream import (  # noqa: E402
+    BusServer, coalesce_tasks, decode_batch, encode_batch, record_to_msg, scheduler_snapshot,
+)  # fmt: skip
+from shoal.events import (  # noqa: E402
+    TASK_STATES, Bus, GraphSubmitted, TaskTransition, WorkerAdded, default_bus,
+)  # fmt: skip
 from shoal.testing.aio import run  # noqa: E402
 from shoal.testing.cluster import gen_cluster  # noqa: E402
 
@@ -40,7 +44,7 @@ async def read_until(comm, predicate, timeout=10):
     while not predicate(records):
         msg = await asyncio.wait_for(comm.read(), max(deadline - loop.time(), 0.01))
         assert isinstance(msg, list), msg
-        records += msg
+        records += decode_batch(msg)
     return records
 
 
@@ -68,6 +72,55 @@ def test_record_to_msg_is_plain_data_and_comes_back():
     assert msg_to_record_fields(graph)["keys"] == (("x", 0), "y")
 
 
+def test_batches_carry_task_transitions_as_rows_and_come_back_as_records():
+    from shoal.distributed.protocol import dumps, loads
+
+    tasks = [TaskTransition("r1", ("x", i), "x", "processing", "memory", "w", 1,
+                            (("compute", 1.0, 2.0 + i),), 8, "int") for i in range(3)]  # fmt: skip
+    added = WorkerAdded("tcp://w:1", 2)
+    batch = encode_batch([tasks[0], added, *tasks[1:]])
+    # runs of task records share one entry; other records travel as they are
+    assert [e["kind"] for e in batch] == ["task-rows", "worker-added", "task-rows"]
+    assert [len(e["rows"]) for e in batch if e["kind"] == "task-rows"] == [1, 2]
+    back = decode_batch(loads(dumps(batch)))
+    assert [r["kind"] for r in back] == ["task", "worker-added", "task", "task"]
+    assert [TaskTransition(**{k: v for k, v in r.items() if k != "kind"})
+            for r in back if r["kind"] == "task"] == tasks  # fmt: skip
+    assert encode_batch([]) == [] and decode_batch([]) == []
+
+
+def test_coalescing_keeps_timings_errors_and_each_keys_last_state():
+    def t(key, start, finish, *startstops, exception=""):
+        return TaskTransition("r1", key, "x", start, finish, startstops=startstops,
+                              exception=exception)  # fmt: skip
+
+    life = [t("a", "released", "waiting"), t("b", "released", "waiting"),
+            t("a", "waiting", "processing"), t("b", "waiting", "processing"),
+            t("a", "processing", "memory", ("compute", 1.0, 2.0)),
+            t("b", "processing", "erred", ("compute", 1.0, 2.0), exception="boom"),
+            t("a", "memory", "released"), t("c", "released", "waiting")]  # fmt: skip
+    added = WorkerAdded("tcp://w:1", 2)
+    kept = coalesce_tasks([life[0], added, *life[1:]])
+    assert kept == [added, life[4], life[5], life[6], life[7]]
+    # a reader folding the kept records sees every key in its final state
+    from shoal.dashboard.state import DashboardState
+
+    state = DashboardState()
+    state.ingest(GraphSubmitted("r1", "s", 3, {"x": 3}, ("a", "b", "c"), 1.0))
+    for r in kept:
+        state.ingest(r)
+    full = DashboardState()
+    full.ingest(GraphSubmitted("r1", "s", 3, {"x": 3}, ("a", "b", "c"), 1.0))
+    for r in [added, *life]:
+        full.ingest(r)
+    assert state.progress() == full.progress() and state.task_counts() == full.task_counts()
+    assert [(r["prefix"], r["count"]) for r in state.exceptions()] == [("x", 1)]
+    assert state.compute_time() == full.compute_time()
+    # nothing to drop: the same list back
+    one_each = [life[0], life[1], added]
+    assert coalesce_tasks(one_each) is one_each
+
+
 @gen_cluster(nworkers=2)
 async def test_subscribe_events_streams_records_of_a_computation(s, a, b):
     comm = await connect(s.address)
@@ -76,20 +129,29 @@ async def test_subscribe_events_streams_records_of_a_computation(s, a, b):
     assert hello["op"] == "stream-start" and hello["source"] == s.id
     snapshot = await read_until(comm, lambda rs: len(rs) >= 2)
     assert {r["worker"] for r in snapshot if r["kind"] == "worker-added"} == {a.address, b.address}
-    assert s.bus.wants("task")  # the subscription makes the state publish transitions
+    # the subscription makes the state publish task records, coalesced per key:
+    # TASK_STATES, not one "task" record per transition (that is for plugins)
+    assert s.bus.wants(TASK_STATES) and not s.bus.wants("task")
     async with Client(s.address, asynchronous=True) as c:
         futures = c.map(inc, range(10))
         assert await c.gather(futures) == list(range(1, 11))
 
-        def done(records):
-            return sum(r["kind"] == "task" and r["finish"] == "memory" for r in records) >= 10
+        def timed(records):  # the records of tasks that ran, with their timings
+            return [r for r in records if r["kind"] == "task" and r["startstops"]]
 
-        records = await read_until(comm, done)
+        records = await read_until(comm, lambda rs: len(timed(rs)) >= 10)
     kinds = {r["kind"] for r in records}
     assert {"graph-submitted", "task"} <= kinds
-    ran = [r for r in records if r["kind"] == "task" and r["finish"] == "memory"]
+    ran = timed(records)
+    assert len({r["key"] for r in ran}) == 10 and {r["finish"] for r in ran} == {"memory"}
     assert {r["worker"] for r in ran} <= {a.address, b.address}
-    assert all(r["startstops"] and r["startstops"][0][0] == "compute" for r in ran)
+    assert all(r["startstops"][0][0] == "compute" for r in ran)
+    # once released, every key's last record says so (a state record, after the timing one)
+    del futures
+    records += await read_until(comm, lambda rs: sum(r["kind"] == "task" and r["finish"] in (
+        "released", "forgotten") for r in rs) >= 10)  # fmt: skip
+    last = {r["key"]: r["finish"] for r in records if r["kind"] == "task"}
+    assert len(last) == 10 and set(last.values()) <= {"released", "forgotten"}
     assert len(s.event_streams) == 1
     await comm.close()
     for _ in range(200):  # the scheduler notices and unsubscribes

@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("bokeh")
 pytest.importorskip("tornado")
 pytest.importorskip("msgpack")
+psutil = pytest.importorskip("psutil")
 
 from shoal import config  # noqa: E402
 from shoal.diagnostics.dashboard import (  # noqa: E402
@@ -96,6 +97,9 @@ async def test_scheduler_spawns_a_dashboard_that_answers(s, a):
         assert c.dashboard_link == link
         assert link in c._repr_html_()
     proc = s.dashboard.proc
+    # it runs below the cluster's priority (distributed.dashboard.niceness, +10)
+    expected = min(psutil.Process().nice() + config.get("distributed.dashboard.niceness"), 19)
+    assert psutil.Process(proc.pid).nice() == expected
     await s.close()
     assert proc.poll() is not None and s.dashboard is None
 

@@ -54,7 +54,7 @@ from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.diagnostics import TaskStream, gather_profile
 from shoal.distributed.scheduler.state import SchedulerState
-from shoal.events import Bus
+from shoal.events import TASK_STATES, Bus
 from shoal.local.remote_errors import pack_exception
 
 __all__ = ["Scheduler"]
@@ -128,6 +128,8 @@ class Scheduler(Node):
         interval = config.parse_timedelta(config.get("distributed.scheduler.work-stealing-interval"))
         self._spawn(self._every(interval, lambda: self.handle(m.Balance())))
         self._spawn(self._every(1.0, self._check_worker_ttl))
+        events = config.parse_timedelta(config.get("distributed.dashboard.events.interval"))
+        self._spawn(self._every(events, self._publish_task_states))
         self.status = "running"
         logger.info("scheduler at %s", self.address)
         await self._spawn_dashboard()
@@ -213,8 +215,14 @@ class Scheduler(Node):
         if self.status != "running":
             raise RuntimeError(f"the scheduler is {self.status}")
         snapshot = scheduler_snapshot(self.state)  # no await until subscribed: nothing is missed
+        # task records coalesced per key (TASK_STATES), not one per transition ("task")
         return await self.event_streams.serve(comm, self.bus, source=self.id, snapshot=snapshot,
-                                              address=self.address, name=self.name)  # fmt: skip
+                                              exclude=("task",), address=self.address,
+                                              name=self.name)  # fmt: skip
+
+    def _publish_task_states(self) -> None:
+        for record in self.state.task_state_records():
+            self.bus.publish(record, TASK_STATES)
 
     # --- plugins ---------------------------------------------------------------------
 
@@ -253,7 +261,7 @@ class Scheduler(Node):
                 done_and_forgotten.append(ins.key)
                 continue
             if type(ins) is m.Publish:
-                self.bus.publish(ins.record)
+                self.bus.publish(ins.record, ins.kind)
                 continue
             msg = ins.to_msg()
             target = getattr(ins, "worker", None)
