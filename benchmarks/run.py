@@ -239,9 +239,11 @@ def machine() -> dict:
 
     import shoal
 
+    # what `nproc` says, without its OMP_NUM_THREADS override (Dask's distributed sets
+    # OMP_NUM_THREADS=1 in this process, which made `nproc` print 1 here)
     try:
-        nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    except OSError:
+        nproc = str(len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
         nproc = str(os.cpu_count())
     return {
         "nproc": nproc,
