@@ -71,6 +71,29 @@ def test_task_rectangles():
     assert data["key"] == ["inc-1", "inc-2", "sum-1", "sum-1"]
 
 
+def test_tiny_back_to_back_tasks_are_drawn_as_one_rectangle():
+    def tiny(i, prefix="inc", thread=1, gap=0.0001, took=0.00001, finish="memory"):
+        start = T0 + i * (took + gap)
+        return rec(f"{prefix}-{i}", prefix, finish, thread=thread,
+                   startstops=(("compute", start, start + took),))  # fmt: skip
+
+    records = [tiny(i) for i in range(100)]
+    records += [tiny(100, "sum")]  # another colour: a new rectangle
+    records += [tiny(i, thread=2) for i in range(3)]  # another row
+    records += [rec("long", "inc", startstops=(("compute", T0 + 1, T0 + 2),))]  # too long to merge
+    records += [tiny(i) for i in range(20_000, 20_002)]  # after a gap of 2 s
+    records += [tiny(20_002, finish="erred")]  # black, not the prefix colour
+    data = task_rectangles(records, {}, merge_below=0.002)
+    assert data["tasks"] == [100, 1, 3, 1, 2, 1]
+    assert data["key"][:3] == ["inc-0", "sum-100", "inc-0"] and data["name"][:2] == ["inc", "sum"]
+    assert data["left"][0] == T0 * 1000
+    assert data["right"][0] == pytest.approx((T0 + 99 * 0.00011 + 0.00001) * 1000)
+    assert data["duration"][0] == pytest.approx(100 * 0.00001, rel=0.01)  # compute time, not the span
+    assert data["bottom"][:3] == [-0.4, -0.4, 0.6]
+    # without merging: one rectangle per task
+    assert len(task_rectangles(records, {})["left"]) == len(records)
+
+
 def test_should_clear_after_an_idle_gap():
     assert not should_clear(None, 5_000, 5)
     assert not should_clear(1_000, 5_000, 5)

@@ -6,7 +6,13 @@
         --since(cursor)--> task_rectangles(records, rows) --> source.stream(rollover=n)
 
 Only the records appended since the pane's cursor are shaped and sent, so an
-update costs O(new tasks) whatever the history.  Times are wall-clock
+update costs O(new tasks) whatever the history.  Tiny tasks are drawn together:
+within one update, back-to-back rectangles of a row with the same colour, each
+shorter than ``merge_below`` (2 ms; about a pixel at the usual zoom) and less
+than that apart, become one rectangle whose tooltip counts its tasks.  Ten
+thousand 5-microsecond tasks are then a few dozen rectangles rather than ten
+thousand sub-pixel ones, which is what the browser and the dashboard spend
+their time on.  Times are wall-clock
 milliseconds (a Bokeh datetime axis).  Compute rectangles take the prefix's
 colour (black when the task erred); transfers are red, disk reads/writes orange
 and deserialisation grey, all at alpha 0.4.  When new work starts more than
@@ -26,13 +32,18 @@ from shoal.dashboard.state import iter_startstops
 __all__ = ["COLUMNS", "TaskStream", "should_clear", "task_rectangles"]
 
 COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "name", "prefix", "key", "duration",
-           "worker")  # fmt: skip
+           "worker", "tasks")  # fmt: skip
+
+MERGE_BELOW = 0.002  # seconds: shorter rectangles this close together are drawn as one
 
 
-def task_rectangles(records, rows: dict) -> dict:
+def task_rectangles(records, rows: dict, merge_below: float = 0.0) -> dict:
     """Columns of rectangles for *records*; *rows* maps ``(worker, thread)`` to a
-    row number and grows as new threads appear (owned by the caller)."""
+    row number and grows as new threads appear (owned by the caller).  With
+    ``merge_below`` (seconds), back-to-back rectangles of a row with the same
+    colour, each shorter than that and less than that apart, become one."""
     out = empty(COLUMNS)
+    last: dict = {}  # row -> index of its latest rectangle in out, while it may grow
     for r in records:
         where = (r.worker, r.thread)
         row = rows.get(where)
@@ -41,6 +52,15 @@ def task_rectangles(records, rows: dict) -> dict:
         erred = r.finish == "erred"
         for action, begin, end in iter_startstops(r.startstops):
             color, alpha = action_style(action, r.prefix, erred)
+            i = last.get(row)
+            if (i is not None and end - begin < merge_below and out["color"][i] == color
+                    and out["alpha"][i] == alpha
+                    and 0 <= begin * 1000 - out["right"][i] < merge_below * 1000):  # fmt: skip
+                out["right"][i] = end * 1000
+                out["duration"][i] += end - begin
+                out["tasks"][i] += 1
+                continue
+            last[row] = len(out["left"]) if end - begin < merge_below else None
             out["left"].append(begin * 1000)
             out["right"].append(end * 1000)
             out["bottom"].append(row - 0.4)
@@ -52,6 +72,7 @@ def task_rectangles(records, rows: dict) -> dict:
             out["key"].append(key_str(r.key))
             out["duration"].append(end - begin)
             out["worker"].append(f"{r.worker} thread {r.thread}")
+            out["tasks"].append(1)
     return out
 
 
@@ -68,9 +89,10 @@ class TaskStream(Pane):
     name, title, interval = "task-stream", "Task Stream", 100
 
     def __init__(self, state, n_rectangles: int = 1000, clear_interval: float = 10.0,
-                 height=None, **options):  # fmt: skip
+                 height=None, merge_below: float = MERGE_BELOW, **options):  # fmt: skip
         super().__init__(state, **options)
         self.n_rectangles, self.clear_interval = n_rectangles, clear_interval
+        self.merge_below = merge_below
         self.rows: dict = {}
         self.last_stop = None
         # start with the most recent history: about one record per rectangle
@@ -87,7 +109,7 @@ class TaskStream(Pane):
         fig.ygrid.visible = False
         fig.add_tools(HoverTool(renderers=[glyph], point_policy="follow_mouse", tooltips=[
             ("task", "@name"), ("key", "@key"), ("duration", "@duration{0.000} s"),
-            ("worker", "@worker")]))  # fmt: skip
+            ("tasks drawn here", "@tasks"), ("worker", "@worker")]))  # fmt: skip
         fig.add_tools(TapTool(renderers=[glyph], callback=OpenURL(url="profile?prefix=@prefix")))
         self.root = fig
 
@@ -95,7 +117,7 @@ class TaskStream(Pane):
         self.cursor, records = self.state.tasks.since(self.cursor)
         if not records:
             return
-        data = task_rectangles(records, self.rows)
+        data = task_rectangles(records, self.rows, self.merge_below)
         if not data["left"]:
             return
         if should_clear(self.last_stop, min(data["left"]), self.clear_interval):
