@@ -10,8 +10,8 @@ Every session builds its own panes (Bokeh models belong to one document) over
 the one shared :class:`~shoal.dashboard.state.DashboardState`; a pane's
 ``update()`` is a no-op while nothing new was ingested, so idle sessions cost
 a few attribute reads per tick.  ``/status`` refreshes every
-:data:`STATUS_INTERVAL` ms (about 6 updates a second: what the eye follows,
-at a third less browser time than 10 a second); the full
+:data:`STATUS_INTERVAL` ms (about 6-7 updates a second under load: what the eye follows,
+at less browser time than 10 a second); the full
 pages carry a navigation bar of *relative* links, so they work at any URL
 prefix (Jupyter's ``/proxy/8787/``); ``/individual-*`` pages show one pane and
 no bar, for iframes.
@@ -36,7 +36,7 @@ from shoal.dashboard.panes.workers import Cpu, NProcessing, Occupancy, WorkerTab
 
 __all__ = ["NAV", "PAGES", "STATUS_INTERVAL", "applications", "individual_plots", "pane_routes"]
 
-STATUS_INTERVAL = 150  # ms between refreshes of /status
+STATUS_INTERVAL = 130  # ms between refreshes of /status
 
 # navigation bar: (label, relative link); "info" is a plain HTML page
 NAV = (("Status", "status"), ("Workers", "workers"), ("Tasks", "tasks"), ("System", "system"),
