@@ -34,12 +34,14 @@ from collections import deque
 from dataclasses import dataclass, field
 
 __all__ = [
+    "GRAPH_SHAPE_LIMIT",
     "TASK_STATES",
     "Buffer",
     "Bus",
     "ComputationFinished",
     "GraphSubmitted",
     "TaskTransition",
+    "graph_shape",
     "WorkerAdded",
     "WorkerMetrics",
     "WorkerRemoved",
@@ -57,6 +59,9 @@ class GraphSubmitted:
     prefixes: dict  # prefix -> number of tasks
     keys: tuple  # the requested keys
     time: float
+    #: ``((key, (dependency, ...)), ...)`` for the first :data:`GRAPH_SHAPE_LIMIT`
+    #: tasks, in submission order: enough to draw the graph as it runs
+    dependencies: tuple = ()
 
 
 @dataclass(slots=True)
@@ -80,6 +85,19 @@ class TaskTransition:
     nbytes: int = 0
     type: str = ""
     exception: str = ""
+
+
+#: Tasks per graph whose dependencies a ``GraphSubmitted`` carries, at most.
+GRAPH_SHAPE_LIMIT = 5_000
+
+
+def graph_shape(items, limit: int = GRAPH_SHAPE_LIMIT) -> tuple:
+    """``GraphSubmitted.dependencies`` from ``(key, dependency keys)`` pairs (bounded).
+
+    >>> graph_shape([("a", ()), ("b", {"a"})])
+    (('a', ()), ('b', ('a',)))
+    """
+    return tuple((key, tuple(deps)) for key, deps in itertools.islice(items, limit))
 
 
 #: A kind for :class:`TaskTransition` records, for readers that need each key's

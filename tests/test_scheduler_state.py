@@ -723,6 +723,13 @@ def test_every_transition_is_published_with_details(state):
     assert records(add_workers(state, ("w2", 3)), WorkerAdded)[0].nthreads == 3
 
 
+def test_graph_submitted_carries_the_graphs_shape(state):
+    add_workers(state, ("w1", 1))
+    out = state.handle(graph(DIAMOND, ["d"]))
+    [submitted] = records(out, GraphSubmitted)
+    assert {k: set(v) for k, v in submitted.dependencies} == {k: set(v) for k, v in DIAMOND.items()}
+
+
 def test_task_states_readers_get_timings_at_once_and_each_keys_state_per_flush(clock):
     from shoal.events import TASK_STATES
 

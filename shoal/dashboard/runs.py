@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from shoal.core.keys import key_str
 
 __all__ = ["LOCAL_SCHEDULERS", "TaskBook"]
 
@@ -194,11 +193,12 @@ class TaskBook:
         return +total
 
     def graph_nodes(self, limit: int) -> list:
+        """``[(key, prefix, state)]`` of at most *limit* keys followed, first seen first."""
         out = []
         for key, info in self.keys.items():
             if len(out) >= limit:
                 break
-            out.append((key_str(key), info[1], info[2]))
+            out.append((key, info[1], info[2]))
         return out
 
     def key_info(self, key) -> dict | None:

@@ -84,6 +84,7 @@ class DashboardState:
         self.started = time.time()
         self._lock = threading.RLock()
         self._book = TaskBook(self.limits.keys, self.limits.runs)
+        self._shape: dict = {}  # key -> [run, prefix, dependencies, state]: the graph pane's keys
         self._compute: dict = {}  # prefix -> [seconds, tasks]
         self._actions: Counter = Counter()  # action -> seconds
         self._exceptions: dict = {}  # (prefix, text) -> row dict
@@ -131,6 +132,14 @@ class DashboardState:
 
     def _graph_submitted(self, r: GraphSubmitted) -> None:
         self._book.graph_submitted(r.run_id, r.scheduler, r.prefixes)
+        live, shape = self._book.runs, self._shape
+        if any(entry[0] not in live for entry in shape.values()):
+            self._shape = shape = {k: e for k, e in shape.items() if e[0] in live}
+        for key, deps in r.dependencies:
+            if len(shape) >= self.limits.graph_nodes:
+                break
+            if key not in shape:
+                shape[key] = [r.run_id, key_split(key), deps, "waiting"]
         self._computations.append({"run_id": r.run_id, "scheduler": r.scheduler, "ntasks": r.ntasks,
                                    "start": r.time, "stop": None, "status": "running",
                                    "exception": "", "prefixes": dict(r.prefixes)})  # fmt: skip
@@ -145,6 +154,9 @@ class DashboardState:
     def _task(self, r: TaskTransition) -> None:
         prefix = r.prefix or key_split(r.key)
         self._book.task(r, prefix)
+        entry = self._shape.get(r.key)
+        if entry is not None:
+            entry[3] = r.finish
         for action, begin, end in iter_startstops(r.startstops):
             self._actions[action] += end - begin
             if action == "compute":
@@ -290,8 +302,32 @@ class DashboardState:
 
     def graph_nodes(self) -> list:
         """``[(key text, prefix, state)]`` for at most ``Limits.graph_nodes`` keys."""
+        return self.graph()[0]
+
+    def graph(self) -> tuple:
+        """``(nodes, edges)``: nodes ``[(key text, prefix, state)]`` -- the keys of the
+        live runs' ``GraphSubmitted.dependencies`` (waiting until a record says
+        otherwise), then keys known only from their records -- at most
+        ``Limits.graph_nodes``; edges ``[(dependency index, key index)]``."""
         with self._lock:
-            return self._book.graph_nodes(self.limits.graph_nodes)
+            live, limit = self._book.runs, self.limits.graph_nodes
+            index: dict = {}
+            nodes, edges = [], []
+            for key, (run, prefix, deps, state) in self._shape.items():
+                if run in live:
+                    index[key] = len(nodes)
+                    nodes.append((key_str(key), prefix, state))
+            for key, (run, prefix, deps, state) in self._shape.items():
+                j = index.get(key)
+                if j is not None:
+                    edges.extend((index[d], j) for d in deps if d in index)
+            if len(nodes) < limit:
+                for key, prefix, state in self._book.graph_nodes(limit):
+                    if len(nodes) >= limit:
+                        break
+                    if key not in index:
+                        nodes.append((key_str(key), prefix, state))
+            return nodes, edges
 
     def key_info(self, key) -> dict | None:
         """What the dashboard follows of one key (run, prefix, state, nbytes, worker)."""

@@ -70,7 +70,7 @@ _FIELDS: dict = {}  # record type -> (kind, field names, attrgetter, fields that
 
 def _layout(cls):
     names = tuple(f.name for f in dataclasses.fields(cls))
-    tuples = tuple(n for n in names if n in ("key", "keys", "startstops", "profile"))
+    tuples = tuple(n for n in names if n in ("key", "keys", "startstops", "profile", "dependencies"))
     get = operator.attrgetter(*names)
     if len(names) == 1:  # attrgetter of one name returns the value, not a 1-tuple
         get = lambda record, _one=get: (_one(record),)  # noqa: E731
@@ -114,6 +114,9 @@ def msg_to_record_fields(msg: dict) -> dict:
         msg["keys"] = tuple(_key(k) for k in msg["keys"])
     if msg.get("startstops"):
         msg["startstops"] = tuple(map(tuple, msg["startstops"]))
+    if msg.get("dependencies"):
+        msg["dependencies"] = tuple((_key(k), tuple(_key(d) for d in deps))
+                                    for k, deps in msg["dependencies"])  # fmt: skip
     return msg
 
 

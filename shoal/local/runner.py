@@ -44,7 +44,7 @@ from shoal.core import optimize
 from shoal.core.order import order
 from shoal.core.spec import Alias, Data, Fused, Task, convert_graph
 from shoal.local.batch import execute_batch
-from shoal.events import ComputationFinished, GraphSubmitted, TaskTransition, default_bus
+from shoal.events import ComputationFinished, GraphSubmitted, TaskTransition, default_bus, graph_shape
 from shoal.local.engine import LocalState
 
 __all__ = ["as_graph", "prepare", "run", "pack_results"]
@@ -290,6 +290,7 @@ def _publish_start(bus, run_id, scheduler, graph, flat):
     for k in graph:
         p = key_split(k)
         prefixes[p] = prefixes.get(p, 0) + 1
+    shape = graph_shape((k, getattr(node, "dependencies", ())) for k, node in graph.items())
     bus.publish(
-        GraphSubmitted(run_id, scheduler, len(graph), prefixes, tuple(flat), time.time())
+        GraphSubmitted(run_id, scheduler, len(graph), prefixes, tuple(flat), time.time(), shape)
     )

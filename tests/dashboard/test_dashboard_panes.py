@@ -9,7 +9,7 @@ from bokeh.document import Document  # noqa: E402
 
 from shoal.dashboard import pages  # noqa: E402
 from shoal.dashboard.panes import PANES  # noqa: E402
-from shoal.dashboard.panes.graph import graph_layout, node_style  # noqa: E402
+from shoal.dashboard.panes.graph import graph_layout, layers, node_style  # noqa: E402
 from shoal.dashboard.panes.memory import (  # noqa: E402
     cluster_totals,
     memory_bars,
@@ -218,12 +218,30 @@ def test_activity_bars():
 def test_graph_layout():
     nodes = [("a-1", "a", "memory"), ("a-2", "a", "processing"), ("a-3", "a", "waiting"),
              ("b-1", "b", "erred")]
-    data = graph_layout(nodes, rows=2)
-    assert data["x"] == [0, 0, 1, 3]
-    assert data["y"] == [0, -1, 0, 0]
-    assert data["color"] == [prefix_color("a"), prefix_color("a"), "#dddddd", "black"]
-    assert data["alpha"] == [1.0, 0.35, 1.0, 1.0]
+    dots, segments = graph_layout(nodes, rows=2)  # no edges: one layer, a block per prefix
+    assert dots["x"] == [0, 0, 1, 3]
+    assert dots["y"] == [0, -1, 0, 0]
+    assert dots["color"] == [prefix_color("a"), prefix_color("a"), "#dddddd", "black"]
+    assert dots["alpha"] == [1.0, 0.35, 1.0, 1.0]
+    assert segments == {"x0": [], "y0": [], "x1": [], "y1": []}
     assert node_style("x", "released") == ("white", 1.0, "#999999")
+
+
+def test_graph_layout_puts_each_key_right_of_its_dependencies():
+    # a diamond: a -> (b, c) -> d, and a lone e; listed out of order
+    nodes = [("d", "sum", "waiting"), ("b", "inc", "waiting"), ("a", "load", "memory"),
+             ("c", "inc", "waiting"), ("e", "other", "waiting")]
+    edges = [(2, 1), (2, 3), (1, 0), (3, 0)]
+    assert layers(5, edges) == [2, 1, 0, 1, 0]
+    dots, segments = graph_layout(nodes, edges, rows=40)
+    x = dict(zip(dots["key"], dots["x"]))
+    assert x["a"] < x["b"] == x["c"] < x["d"] and x["e"] == x["a"] + 2  # another prefix
+    pos = {k: (x[k], y) for k, y in zip(dots["key"], dots["y"])}
+    got = set(zip(segments["x0"], segments["y0"], segments["x1"], segments["y1"]))
+    assert got == {(*pos[nodes[i][0]], *pos[nodes[j][0]]) for i, j in edges}
+    # a long chain needs no recursion and stays linear
+    chain = [(i, i + 1) for i in range(4_999)]
+    assert layers(5_000, chain)[-1] == 4_999
 
 
 def test_system_columns_and_formats():

@@ -150,6 +150,29 @@ def test_dict_records_are_accepted():
     assert s.tasks.count == 1
 
 
+def test_graph_shows_submitted_keys_waiting_then_their_states_with_edges():
+    s = DashboardState()
+    shape = (("a", ()), ("b", ("a",)), ("c", ("a",)), (("d", 0), ("b", "c")))
+    s.ingest(GraphSubmitted("r", "scheduler", 4, {"a": 1, "b": 1, "c": 1, "d": 1}, (("d", 0),),
+                            T0, shape))  # fmt: skip
+    nodes, edges = s.graph()
+    assert nodes == [("a", "a", "waiting"), ("b", "b", "waiting"), ("c", "c", "waiting"),
+                     ("('d', 0)", "d", "waiting")]  # fmt: skip
+    assert sorted(edges) == [(0, 1), (0, 2), (1, 3), (2, 3)]
+    s.ingest(tt("r", "a", "processing", "memory"))
+    s.ingest(tt("r", "b", "waiting", "processing"))
+    s.ingest(tt("r", "x", "processing", "memory"))  # not in the shape: shown after, no edges
+    nodes, edges = s.graph()
+    assert [n[2] for n in nodes] == ["memory", "processing", "waiting", "waiting", "memory"]
+    assert nodes[-1][0] == "x" and len(edges) == 4
+    assert s.graph_nodes() == nodes
+    # the run's keys go once it is dropped (finished, everything released)
+    s.ingest(ComputationFinished("r", "finished", "", T0 + 1))
+    for key in ("a", "b", "c", ("d", 0), "x"):
+        s.ingest(tt("r", key, "memory", "forgotten", prefix="d" if isinstance(key, tuple) else None))
+    assert s.graph() == ([], [])
+
+
 def test_limits_bound_every_view():
     s = DashboardState(Limits(task_stream=5, keys=3, exceptions=2, graph_nodes=2, runs=2))
     s.ingest(GraphSubmitted("r", "threads", 10, {"t": 10}, (), T0))

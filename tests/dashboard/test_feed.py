@@ -68,8 +68,10 @@ def test_record_to_msg_is_plain_data_and_comes_back():
     assert msg["kind"] == "task" and msg["key"] == ["x", 0]
     back = msg_to_record_fields(loads(dumps([msg]))[0])
     assert TaskTransition(**{k: v for k, v in back.items() if k != "kind"}) == rec
-    graph = record_to_msg(GraphSubmitted("r1", "s", 2, {"x": 2}, (("x", 0), "y"), 1.0))
-    assert msg_to_record_fields(graph)["keys"] == (("x", 0), "y")
+    shape = ((("x", 0), ()), ("y", (("x", 0),)))
+    graph = record_to_msg(GraphSubmitted("r1", "s", 2, {"x": 2}, (("x", 0), "y"), 1.0, shape))
+    back = msg_to_record_fields(loads(dumps([graph]))[0])
+    assert back["keys"] == (("x", 0), "y") and back["dependencies"] == shape
 
 
 def test_batches_carry_task_transitions_as_rows_and_come_back_as_records():

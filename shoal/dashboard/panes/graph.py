@@ -1,16 +1,22 @@
-"""The task graph as it runs: one dot per key, in blocks by prefix.
+"""The task graph as it runs: one dot per key, an edge per dependency, in layers.
 
 ::
 
-    state.graph_nodes() --graph_layout(rows per column)--> dots (x, y, colour)
+    state.graph() --graph_layout(nodes, edges, rows per column)--> dots + edge segments
 
-The event records carry no dependencies, so this is a map of the keys the
-scheduler holds rather than a node-link diagram: each prefix gets a block of
-columns (left to right in the order prefixes first appeared, which follows
-the graph's order of execution), each key a dot coloured by its state --
-waiting light grey, processing the prefix's colour faint, in memory the
-prefix's colour, erred black, released white with a grey ring.  At most
-``Limits.graph_nodes`` keys are shown (the first ones seen).
+The keys come from the live runs' ``GraphSubmitted`` records (each carries the
+dependencies of its first tasks, see ``shoal.events.graph_shape``), so the whole
+graph shows from the start, waiting keys light grey, then each key coloured by
+its state as records arrive: processing the prefix's colour faint, in memory
+the prefix's colour, erred black, released or forgotten white with a grey ring.
+Keys known only from their records (beyond that bound) follow, without edges.
+
+Layout: a key's layer is one more than its deepest dependency, so layers run
+left to right in the order things can run; within a layer keys are grouped by
+prefix (in the order prefixes first appear), each group in columns of ``rows``
+dots with a blank column between groups.  At most ``Limits.graph_nodes`` keys
+are shown.  Edges change only when keys come or go, and ``push`` sends a
+source only when it changed, so a running graph costs the browser its dots.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from bokeh.models import ColumnDataSource, HoverTool
 from shoal.dashboard.panes._base import Pane, empty, make_figure
 from shoal.dashboard.panes.style import ERRED, prefix_color
 
-__all__ = ["Graph", "graph_layout", "node_style"]
+__all__ = ["Graph", "graph_layout", "layers", "node_style"]
 
 COLUMNS = ("x", "y", "key", "prefix", "state", "color", "alpha", "line")
+EDGE_COLUMNS = ("x0", "y0", "x1", "y1")
 
 
 def node_style(prefix: str, state: str) -> tuple:
@@ -38,37 +45,78 @@ def node_style(prefix: str, state: str) -> tuple:
     return "#dddddd", 1.0, "#dddddd"  # waiting, queued, no-worker
 
 
-def graph_layout(nodes: list, rows: int = 40) -> dict:
-    """Dots for ``[(key text, prefix, state)]``: per prefix, columns of *rows* dots."""
-    by_prefix: dict = {}
-    for node in nodes:
-        by_prefix.setdefault(node[1], []).append(node)
+def layers(n: int, edges) -> list:
+    """Layer of each of *n* nodes: 0 without dependencies, else one more than the
+    deepest dependency (``edges`` are ``(dependency, dependent)`` index pairs;
+    O(nodes + edges)).
+
+    >>> layers(4, [(0, 1), (1, 2), (0, 2)])
+    [0, 1, 2, 0]
+    """
+    dependents: list = [[] for _ in range(n)]
+    missing = [0] * n  # dependencies not placed yet
+    for i, j in edges:
+        dependents[i].append(j)
+        missing[j] += 1
+    depth = [0] * n
+    ready = [k for k in range(n) if not missing[k]]
+    while ready:
+        i = ready.pop()
+        for j in dependents[i]:
+            depth[j] = max(depth[j], depth[i] + 1)
+            missing[j] -= 1
+            if not missing[j]:
+                ready.append(j)
+    return depth
+
+
+def graph_layout(nodes: list, edges=(), rows: int = 40) -> tuple:
+    """``(dots, segments)`` for ``[(key text, prefix, state)]`` and ``[(i, j)]`` edges."""
+    depth = layers(len(nodes), edges)
+    groups: dict = {}  # (layer, prefix order) -> node indices, in order
+    order: dict = {}
+    for i, (_, prefix, _) in enumerate(nodes):
+        rank = order.setdefault(prefix, len(order))
+        groups.setdefault((depth[i], rank), []).append(i)
     out = empty(COLUMNS)
+    where = [None] * len(nodes)
     x0 = 0
-    for prefix, members in by_prefix.items():
-        for i, (key, _, state) in enumerate(members):
+    for group in sorted(groups):
+        members = groups[group]
+        for n, i in enumerate(members):
+            key, prefix, state = nodes[i]
             color, alpha, line = node_style(prefix, state)
-            out["x"].append(x0 + i // rows)
-            out["y"].append(-(i % rows))
+            where[i] = (x0 + n // rows, -(n % rows))
+            out["x"].append(where[i][0])
+            out["y"].append(where[i][1])
             out["key"].append(key)
             out["prefix"].append(prefix)
             out["state"].append(state)
             out["color"].append(color)
             out["alpha"].append(alpha)
             out["line"].append(line)
-        x0 += (len(members) - 1) // rows + 2  # a blank column between prefixes
-    return out
+        x0 += (len(members) - 1) // rows + 2  # a blank column between groups
+    segments = empty(EDGE_COLUMNS)
+    for i, j in edges:
+        segments["x0"].append(where[i][0])
+        segments["y0"].append(where[i][1])
+        segments["x1"].append(where[j][0])
+        segments["y1"].append(where[j][1])
+    return out, segments
 
 
 class Graph(Pane):
-    """Keys by prefix and state; see the module docstring."""
+    """Keys, dependencies and states; see the module docstring."""
 
     name, title, interval = "graph", "Graph", 200
 
     def __init__(self, state, height=None, **options):
         super().__init__(state, **options)
         self.source = ColumnDataSource(empty(COLUMNS))
-        fig = make_figure("Task graph (keys by prefix and state)", height=height)
+        self.edges = ColumnDataSource(empty(EDGE_COLUMNS))
+        fig = make_figure("Task graph", height=height)
+        fig.segment(x0="x0", y0="y0", x1="x1", y1="y1", source=self.edges, line_color="#aaaaaa",
+                    line_alpha=0.4, line_width=1)  # fmt: skip
         dots = fig.scatter(x="x", y="y", source=self.source, size=9, fill_color="color",
                            fill_alpha="alpha", line_color="line")  # fmt: skip
         fig.add_tools(HoverTool(renderers=[dots], tooltips=[("key", "@key"), ("state", "@state")]))
@@ -77,6 +125,8 @@ class Graph(Pane):
         self.root = fig
 
     def refresh(self) -> None:
-        nodes = self.state.graph_nodes()
-        self.push(self.source, graph_layout(nodes))
-        self.root.title.text = f"Task graph: {len(nodes)} keys (keys by prefix and state)"
+        nodes, edges = self.state.graph()
+        dots, segments = graph_layout(nodes, edges)
+        self.push(self.edges, segments)
+        self.push(self.source, dots)
+        self.root.title.text = f"Task graph: {len(nodes)} keys, {len(edges)} dependencies"

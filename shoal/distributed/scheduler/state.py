@@ -54,7 +54,7 @@ from shoal.distributed.scheduler.messages import (
     MissingData, Publish, ReleaseWorkerData, AddKeys, UpdateData, RemoveClient, RemoveWorker, Reschedule,
     RetryKeys, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRetried, UpdateGraph,
 )  # fmt: skip
-from shoal.events import TASK_STATES, ComputationFinished, GraphSubmitted
+from shoal.events import TASK_STATES, ComputationFinished, GraphSubmitted, graph_shape
 from shoal.events import WorkerAdded, WorkerMetrics, WorkerRemoved
 
 __all__ = ["Note", "SchedClient", "SchedTask", "SchedWorker", "SchedulerState", "Transition"]
@@ -363,10 +363,12 @@ class SchedulerState:
                 dep = self.tasks[dep_key]
                 ts.dependencies.add(dep)
                 dep.dependents.add(ts)
-        prefixes = Counter(ts.prefix for ts in new)
         wanted = [k for k in ev.keys if k not in lost]
-        self._publish(GraphSubmitted(graph, self.name, len(new), dict(prefixes), tuple(wanted),
-                                     self.clock()), sid)  # fmt: skip
+        if self.wants(GraphSubmitted.kind):
+            prefixes = Counter(ts.prefix for ts in new)
+            shape = graph_shape((ts.key, [d.key for d in ts.dependencies]) for ts in new)
+            self._publish(GraphSubmitted(graph, self.name, len(new), dict(prefixes), tuple(wanted),
+                                         self.clock(), shape), sid)  # fmt: skip
         recs: dict = {}
         # lowest priority first: the driver pops recommendations last-in first-out
         for ts in sorted((self.tasks[k] for k in wanted), key=lambda t: t.priority, reverse=True):
