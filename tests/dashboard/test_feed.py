@@ -164,6 +164,34 @@ async def test_subscribe_events_streams_records_of_a_computation(s, a, b):
 
 
 @gen_cluster(nworkers=1)
+async def test_dashboard_and_a_plugin_both_see_every_task(s, a):
+    from shoal.distributed.scheduler.plugins import SchedulerPlugin
+
+    class Recorder(SchedulerPlugin):
+        def __init__(self):
+            self.seen = []
+
+        def transition(self, key, start, finish, **details):
+            self.seen.append((key, start, finish))
+
+    plugin = Recorder()
+    await s.add_plugin(plugin, name="rec")  # wants every transition ("task")
+    records = []
+    feed = await EventFeed(s.address, records).start()  # wants TASK_STATES
+    async with Client(s.address, asynchronous=True) as c:
+        assert await c.gather(c.map(inc, range(5))) == [1, 2, 3, 4, 5]
+        for _ in range(300):
+            if len({r["key"] for r in records if r["kind"] == "task" and r["startstops"]}) == 5:
+                break
+            await asyncio.sleep(0.01)
+    await feed.close()
+    timed = {r["key"] for r in records if r["kind"] == "task" and r["startstops"]}
+    assert len(timed) == 5
+    assert len({k for k, _, finish in plugin.seen if finish == "memory"}) == 5
+    await s.remove_plugin("rec")
+
+
+@gen_cluster(nworkers=1)
 async def test_late_subscriber_gets_a_snapshot_of_tasks(s, a):
     async with Client(s.address, asynchronous=True) as c:
         futures = c.map(inc, range(5))

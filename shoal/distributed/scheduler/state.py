@@ -89,7 +89,9 @@ class SchedulerState:
             return config.get(f"distributed.scheduler.{key}", override_with=value)
 
         self.name, self.clock, self.validate = name, clock, validate
-        self.wants = wants or (lambda kind: True)  # the server passes its bus's wants()
+        # the server passes its bus's wants(); alone, a state publishes every record
+        # (TASK_STATES is a coalesced view of the "task" records: not both)
+        self.wants = wants or (lambda kind: kind != TASK_STATES)
         self.allowed_failures = int(cfg("allowed-failures", allowed_failures))
         self.saturation = float(cfg("worker-saturation", worker_saturation))
         self.bandwidth = float(config.parse_bytes(cfg("bandwidth", bandwidth)))
@@ -119,7 +121,7 @@ class SchedulerState:
         self._out = out = []
         # who listens changes between calls, not during one (asked once: it runs per transition)
         self._publish_tasks = self.wants("task")
-        self._publish_states = not self._publish_tasks and self.wants(TASK_STATES)
+        self._publish_states = self.wants(TASK_STATES)
         for event in events:
             handler = _HANDLERS.get(type(event))
             if handler is None:
@@ -206,9 +208,11 @@ class SchedulerState:
             raise T.InvalidTransition(ts.key, start, finish, self.story(ts.key))
         recs = func(self, ts, stimulus_id, **details)
         self.log.append(Transition(ts.key, start, finish, dict(recs), stimulus_id, self.clock()))
-        if self._publish_tasks:
+        if self._publish_tasks:  # every transition (plugins); state readers get them too
             record = T.transition_record(ts, start, finish, details)
             self.emit(Publish(record, stimulus_id=stimulus_id))
+            if self._publish_states:
+                self.emit(Publish(record, stimulus_id=stimulus_id, kind=TASK_STATES))
         elif self._publish_states:
             if finish == "erred" or details.get("startstops"):
                 record = T.transition_record(ts, start, finish, details)
