@@ -1,4 +1,9 @@
-"""Running functions on the cluster itself: ``Client.run`` on workers.
+"""The cluster itself, from a Client: run functions there, ask who holds what, restart.
+
+:class:`ClusterControl` holds these methods of :class:`~.core.Client` (a mixin:
+they need only the client's ``sync``, its ``scheduler`` rpc, its key table
+``_keys`` and the cached ``_identity``), so that ``core.py`` keeps to futures,
+graphs and the connection.
 
 ``run`` is a broadcast through the scheduler (op ``run`` on each worker, or
 on its nanny).  With ``on_error="raise"`` one request serves all workers and
@@ -10,9 +15,84 @@ from __future__ import annotations
 
 import asyncio
 
+from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.protocol import Pickled
 
-__all__ = ["run_on_workers"]
+__all__ = ["ClusterControl", "run_on_workers"]
+
+
+class ClusterControl:
+    """``Client`` methods that act on or ask about the cluster; see the module docstring."""
+
+    def restart(self, timeout=30, wait_for_workers=True, asynchronous=None):
+        """Restart every worker (through their nannies); every future is cancelled."""
+        return self.sync(self._restart, timeout, asynchronous=asynchronous)
+
+    async def _restart(self, timeout=30):
+        for state in self._keys.clear():
+            state.cancel("the cluster restarted")
+        await self.scheduler.restart(timeout=timeout)
+        self._identity = await self.scheduler.identity()
+        return self
+
+    # --- running functions --------------------------------------------------------------
+
+    def run(self, function, *args, workers=None, wait=True, nanny=False, on_error="raise",
+            **kwargs):  # fmt: skip
+        """Run ``function(*args, **kwargs)`` on every worker (or ``workers``): ``{address: result}``."""
+        if on_error not in ("raise", "return", "ignore"):
+            raise ValueError(f"run: on_error={on_error!r}, expected 'raise', 'return' or 'ignore'")
+        if isinstance(workers, str):
+            workers = [workers]
+        return self.sync(self._run, function, args, kwargs, workers, nanny, on_error)
+
+    async def _run(self, function, args, kwargs, workers, nanny, on_error):
+        return await run_on_workers(self.scheduler, function, args, kwargs, workers, nanny, on_error)
+
+    def run_on_scheduler(self, function, *args, **kwargs):
+        """Run ``function(*args, **kwargs)`` in the scheduler's process."""
+        return self.sync(self.scheduler.run_function, function=Pickled(function),
+                         args=Pickled(tuple(args)), kwargs=Pickled(dict(kwargs)))  # fmt: skip
+
+    # --- information ----------------------------------------------------------------------
+
+    def scheduler_info(self, asynchronous=None):
+        """The scheduler's identity: its address and every worker's threads, memory, metrics."""
+        return self.sync(self._update_identity, asynchronous=asynchronous)
+
+    async def _update_identity(self):
+        self._identity = await self.scheduler.identity()
+        return self._identity
+
+    def who_has(self, futures=None, asynchronous=None):
+        """``{key: [worker addresses]}`` for ``futures`` (or every key)."""
+        keys = None if futures is None else [f.key for f in futures_of(futures)]
+        return self.sync(self.scheduler.who_has, keys=keys, asynchronous=asynchronous)
+
+    def has_what(self, workers=None, asynchronous=None):
+        """``{worker address: [keys]}``."""
+        if isinstance(workers, str):
+            workers = [workers]
+        return self.sync(self.scheduler.has_what, workers=workers, asynchronous=asynchronous)
+
+    def nthreads(self, workers=None, asynchronous=None):
+        """``{worker address: threads}``."""
+        if isinstance(workers, str):
+            workers = [workers]
+        return self.sync(self.scheduler.nthreads, workers=workers, asynchronous=asynchronous)
+
+    ncores = nthreads
+
+    def wait_for_workers(self, n_workers=1, timeout=None, asynchronous=None):
+        """Block until at least ``n_workers`` workers are connected."""
+        return self.sync(self._wait_for_workers, n_workers, callback_timeout=timeout,
+                         asynchronous=asynchronous)  # fmt: skip
+
+    async def _wait_for_workers(self, n_workers):
+        while len((await self._update_identity()).get("workers", {})) < n_workers:
+            await asyncio.sleep(0.05)
+
+
 
 
 async def run_on_workers(scheduler, function, args, kwargs, workers, nanny, on_error) -> dict:

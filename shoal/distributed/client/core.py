@@ -25,6 +25,9 @@ awaitable, and ``await Client(asynchronous=True)`` / ``async with`` starts it.
 The client's state is one :class:`FutureState` per key (``self.futures``) with
 a reference count; it changes only on the loop (the stream reader applies the
 scheduler's reports), while counts change in any thread (see :mod:`.table`).
+The methods that act on the cluster itself (``run``, ``restart``, ``who_has``,
+``wait_for_workers``, ...) live in :mod:`.control`, collections in :mod:`.compute`,
+diagnostics in :mod:`.diagnostics`.
 """
 
 from __future__ import annotations
@@ -43,14 +46,13 @@ from shoal.distributed.client import compute as C
 from shoal.distributed.client import diagnostics as D
 from shoal.distributed.client import results
 from shoal.distributed.client.connection import Connection
-from shoal.distributed.client.control import run_on_workers
+from shoal.distributed.client.control import ClusterControl
 from shoal.distributed.client.display import client_html, client_repr, dashboard_link
 from shoal.distributed.client.futures import Future, FutureState
 from shoal.distributed.client.graphs import call_tasks, update_graph_msg
 from shoal.distributed.client.naming import call_key, map_keys
 from shoal.distributed.client.table import KeyTable
 from shoal.distributed.client.waiting import futures_of
-from shoal.distributed.protocol import Pickled
 
 __all__ = ["Client", "default_client", "default_client_get"]
 
@@ -85,7 +87,7 @@ def _lookup_default_get():
 register_client_lookup(_lookup_default_get)
 
 
-class Client:
+class Client(ClusterControl):
     """Connect to a shoal cluster (or start a ``LocalCluster``) and run work on it.
 
     ``Client()`` starts a LocalCluster (extra keyword arguments go to it);
@@ -465,65 +467,6 @@ class Client:
                 state.reset()
         self._send_now({"op": "retry", "keys": keys, "client": self.id})
 
-    def restart(self, timeout=30, wait_for_workers=True, asynchronous=None):
-        """Restart every worker (through their nannies); every future is cancelled."""
-        return self.sync(self._restart, timeout, asynchronous=asynchronous)
-
-    async def _restart(self, timeout=30):
-        for state in self._keys.clear():
-            state.cancel("the cluster restarted")
-        await self.scheduler.restart(timeout=timeout)
-        self._identity = await self.scheduler.identity()
-        return self
-
-    # --- running functions --------------------------------------------------------------
-
-    def run(self, function, *args, workers=None, wait=True, nanny=False, on_error="raise",
-            **kwargs):  # fmt: skip
-        """Run ``function(*args, **kwargs)`` on every worker (or ``workers``): ``{address: result}``."""
-        if on_error not in ("raise", "return", "ignore"):
-            raise ValueError(f"run: on_error={on_error!r}, expected 'raise', 'return' or 'ignore'")
-        if isinstance(workers, str):
-            workers = [workers]
-        return self.sync(self._run, function, args, kwargs, workers, nanny, on_error)
-
-    async def _run(self, function, args, kwargs, workers, nanny, on_error):
-        return await run_on_workers(self.scheduler, function, args, kwargs, workers, nanny, on_error)
-
-    def run_on_scheduler(self, function, *args, **kwargs):
-        """Run ``function(*args, **kwargs)`` in the scheduler's process."""
-        return self.sync(self.scheduler.run_function, function=Pickled(function),
-                         args=Pickled(tuple(args)), kwargs=Pickled(dict(kwargs)))  # fmt: skip
-
-    # --- information ----------------------------------------------------------------------
-
-    def scheduler_info(self, asynchronous=None):
-        """The scheduler's identity: its address and every worker's threads, memory, metrics."""
-        return self.sync(self._update_identity, asynchronous=asynchronous)
-
-    async def _update_identity(self):
-        self._identity = await self.scheduler.identity()
-        return self._identity
-
-    def who_has(self, futures=None, asynchronous=None):
-        """``{key: [worker addresses]}`` for ``futures`` (or every key)."""
-        keys = None if futures is None else [f.key for f in futures_of(futures)]
-        return self.sync(self.scheduler.who_has, keys=keys, asynchronous=asynchronous)
-
-    def has_what(self, workers=None, asynchronous=None):
-        """``{worker address: [keys]}``."""
-        if isinstance(workers, str):
-            workers = [workers]
-        return self.sync(self.scheduler.has_what, workers=workers, asynchronous=asynchronous)
-
-    def nthreads(self, workers=None, asynchronous=None):
-        """``{worker address: threads}``."""
-        if isinstance(workers, str):
-            workers = [workers]
-        return self.sync(self.scheduler.nthreads, workers=workers, asynchronous=asynchronous)
-
-    ncores = nthreads
-
     # --- diagnostics (diagnostics.py) -----------------------------------------------------
 
     def get_task_stream(self, start=None, stop=None, count=None, plot=False,
@@ -539,15 +482,6 @@ class Client:
         with ``key``); ``filename`` also writes it as an HTML flame graph, ``plot=True`` returns
         ``(tree, figure)``."""
         return D.profile(self, key, start, stop, workers, plot, filename, asynchronous)
-
-    def wait_for_workers(self, n_workers=1, timeout=None, asynchronous=None):
-        """Block until at least ``n_workers`` workers are connected."""
-        return self.sync(self._wait_for_workers, n_workers, callback_timeout=timeout,
-                         asynchronous=asynchronous)  # fmt: skip
-
-    async def _wait_for_workers(self, n_workers):
-        while len((await self._update_identity()).get("workers", {})) < n_workers:
-            await asyncio.sleep(0.05)
 
     def __repr__(self) -> str:
         if self.status == "running" and not self.asynchronous and not self._in_loop():
