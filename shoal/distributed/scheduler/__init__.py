@@ -16,6 +16,8 @@
   ``validate_state`` and ``story``.
 - :mod:`.transitions`: the one ``(start, finish) -> function`` table.
 - :mod:`.policies`: where a task runs, root-task queuing, stealing candidates.
+- :mod:`.publish`: the task records put on the bus (every transition for
+  plugins, or each key's state, coalesced, for dashboards).
 
 None of these modules does I/O or imports asyncio, sockets or threads; the
 server owns a ``SchedulerState`` (composition, not inheritance) and carries its

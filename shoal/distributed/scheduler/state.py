@@ -54,6 +54,7 @@ from shoal.distributed.scheduler.messages import (
     MissingData, Publish, ReleaseWorkerData, AddKeys, UpdateData, RemoveClient, RemoveWorker, Reschedule,
     RetryKeys, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRetried, UpdateGraph,
 )  # fmt: skip
+from shoal.distributed.scheduler.publish import TaskPublisher
 from shoal.events import TASK_STATES, ComputationFinished, GraphSubmitted, graph_shape
 from shoal.events import WorkerAdded, WorkerMetrics, WorkerRemoved
 
@@ -73,9 +74,6 @@ def _on(event_type):
 
     return register
 
-
-#: States of a task that has not run yet (see SchedulerState.task_state_records).
-_NOT_RUN_YET = frozenset({"released", "waiting", "queued", "no-worker"})
 
 
 class SchedulerState:
@@ -108,8 +106,7 @@ class SchedulerState:
         self.computations: dict = {}  # graph id -> _Computation
         self._awaited: dict = {}  # key -> {graph id}
         self.log: deque = deque(maxlen=int(cfg("transition-log-length", transition_log_length)))
-        self._changed: dict = {}  # key -> (state before, SchedTask): see task_state_records()
-        self._publish_tasks = self._publish_states = False  # set by handle()
+        self.publisher = TaskPublisher(self.wants)  # task records for the bus (publish.py)
         self._out: list = []
         self._run_ids = itertools.count(1)
         self._graph_ids = itertools.count(1)
@@ -119,9 +116,7 @@ class SchedulerState:
     def handle(self, *events) -> list:
         """Apply ``events`` in order; return the instructions they caused."""
         self._out = out = []
-        # who listens changes between calls, not during one (asked once: it runs per transition)
-        self._publish_tasks = self.wants("task")
-        self._publish_states = self.wants(TASK_STATES)
+        self.publisher.begin()
         for event in events:
             handler = _HANDLERS.get(type(event))
             if handler is None:
@@ -132,24 +127,9 @@ class SchedulerState:
         return out
 
     def task_state_records(self) -> list:
-        """:data:`~shoal.events.TASK_STATES` records for the keys whose state changed
-        since the last call (transitions with timings or errors went out already):
-        each from its state then to its state now, ``forgotten`` if it is gone.
-        Keys that never ran and still wait are left out: a reader counts them as
-        waiting from their graph's ``GraphSubmitted``."""
-        changed, self._changed = self._changed, {}
-        if not self.wants(TASK_STATES):
-            return []
-        out = []
-        for key, (before, ts) in changed.items():
-            now = ts.state if self.tasks.get(key) is ts else "forgotten"
-            if ts.run_id == 0 and now in _NOT_RUN_YET:
-                continue  # a reader counts it as waiting from its graph's GraphSubmitted
-            ws = ts.processing_on if now == "processing" else None
-            if now == "memory":
-                ws = next(iter(ts.who_has), None)
-            out.append(T.transition_record(ts, before, now, {"ws": ws} if ws is not None else {}))
-        return out
+        """:data:`~shoal.events.TASK_STATES` records for the keys changed since the
+        last call (see :mod:`.publish`); the server publishes them every events interval."""
+        return self.publisher.records(self.tasks)
 
     def story(self, *keys) -> list:
         """Log entries that concern ``keys`` (as the task or a recommendation), oldest first."""
@@ -208,19 +188,7 @@ class SchedulerState:
             raise T.InvalidTransition(ts.key, start, finish, self.story(ts.key))
         recs = func(self, ts, stimulus_id, **details)
         self.log.append(Transition(ts.key, start, finish, dict(recs), stimulus_id, self.clock()))
-        if self._publish_tasks:  # every transition (plugins); state readers get them too
-            record = T.transition_record(ts, start, finish, details)
-            self.emit(Publish(record, stimulus_id=stimulus_id))
-            if self._publish_states:
-                self.emit(Publish(record, stimulus_id=stimulus_id, kind=TASK_STATES))
-        elif self._publish_states:
-            if finish == "erred" or details.get("startstops"):
-                record = T.transition_record(ts, start, finish, details)
-                self.emit(Publish(record, stimulus_id=stimulus_id, kind=TASK_STATES))
-                self._changed.pop(ts.key, None)  # this record says where it is now
-            else:  # one record per key at the next task_state_records()
-                before = self._changed.get(ts.key)
-                self._changed[ts.key] = (before[0] if before else start, ts)
+        self.publisher.transition(self, ts, start, finish, details, stimulus_id)
         if ts.key in self._awaited and finish in ("memory", "erred", "forgotten"):
             self._computation_progress(ts, finish, stimulus_id)
         return recs
