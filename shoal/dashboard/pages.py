@@ -73,7 +73,9 @@ def page_template():
     return _page_template
 
 
-def _finish(doc, panes, layout, interval: int, title: str, active=None) -> None:
+def _finish(doc, panes, layout, interval: int, title: str, active=None, shown=None) -> None:
+    """Add *layout* to *doc* and refresh *panes* every *interval* ms (those for which
+    ``shown(pane)`` is true, when given: a pane in a hidden tab waits until it is shown)."""
     doc.title = f"shoal: {title}"
     doc.add_root(layout)
     if active is not None:
@@ -82,7 +84,8 @@ def _finish(doc, panes, layout, interval: int, title: str, active=None) -> None:
 
     def tick():
         for pane in panes:
-            pane.update()
+            if shown is None or shown(pane):
+                pane.update()
 
     tick()
     doc.add_periodic_callback(tick, interval)
@@ -102,7 +105,12 @@ def status_doc(state, doc) -> None:
     right = column(stream.root, progress.root, sizing_mode="stretch_width")
     layout = row(left, right, sizing_mode="stretch_width")
     panes = [cluster, workers, nprocessing, cpu, occupancy, stream, progress]
-    _finish(doc, panes, layout, STATUS_INTERVAL, "Status", active="status")
+    tabbed = [nprocessing, cpu, occupancy]  # in tab order; only the active tab refreshes
+
+    def shown(pane) -> bool:
+        return pane not in tabbed or tabbed.index(pane) == tabs.active
+
+    _finish(doc, panes, layout, STATUS_INTERVAL, "Status", active="status", shown=shown)
 
 
 def workers_doc(state, doc) -> None:

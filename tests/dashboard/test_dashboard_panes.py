@@ -280,6 +280,24 @@ def test_pages_build_valid_documents(route, no_pane_errors):
     assert doc.callbacks.session_callbacks  # the periodic refresh
 
 
+def test_status_refreshes_only_the_active_tab(no_pane_errors):
+    from bokeh.models import Tabs
+
+    doc = Document()
+    pages.status_doc(busy_state(), doc)
+    [tabs] = [m for m in doc.models if isinstance(m, Tabs)]
+    [callback] = doc.callbacks.session_callbacks
+
+    def filled(i):  # has the pane in tab i pushed any data?
+        sources = [r.data_source for r in tabs.tabs[i].child.renderers]
+        return any(len(next(iter(src.data.values()), [])) for src in sources)
+
+    assert tabs.active == 0 and filled(0) and not filled(1) and not filled(2)
+    tabs.active = 2  # the user picks "Occupancy": it fills at the next tick
+    callback.callback()
+    assert filled(2) and not filled(1)
+
+
 @pytest.mark.parametrize("name", sorted(PANES))
 def test_every_pane_fills_its_source(name, no_pane_errors):
     doc = Document()
