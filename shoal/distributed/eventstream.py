@@ -236,8 +236,8 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
 
     ``interval`` (seconds between writes) and ``maxlen`` (records held for a
     slow reader) default to ``distributed.dashboard.events.interval`` and
-    ``.buffer-length``; records of the kinds in ``exclude`` are not sent.  When ``stop`` is set the stream flushes, says goodbye
-    and returns.
+    ``.buffer-length``; records of the kinds in ``exclude`` are not sent.  When
+    ``stop`` is set the stream flushes, says goodbye and returns.
     """
     if interval is None:
         interval = config.get("distributed.dashboard.events.interval")
@@ -246,7 +246,8 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
         maxlen = int(config.get("distributed.dashboard.events.buffer-length"))
     stop = stop or asyncio.Event()
     buffer = Buffer(maxlen=maxlen)
-    token = bus.subscribe(buffer.append, exclude=exclude)  # before the snapshot: nothing falls in between
+    # subscribed before the snapshot is sent: nothing falls in between
+    token = bus.subscribe(buffer.append, exclude=exclude)
     cursor = 0
     loop = asyncio.get_running_loop()
     reader = loop.create_task(_until_closed(comm))

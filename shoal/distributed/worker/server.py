@@ -285,7 +285,8 @@ class Worker(Node):
             elif o.kind == "failed":
                 events.append(self._failure(o.key, o.run_id, o.exc, "run", o.start, o.stop, o.thread))
             else:
-                events.append(m.ExecuteReschedule(key=o.key, run_id=o.run_id, stimulus_id=_sid("reschedule")))
+                events.append(m.ExecuteReschedule(key=o.key, run_id=o.run_id,
+                                                  stimulus_id=_sid("reschedule")))  # fmt: skip
         self.handle(*events)
 
     def _failure(self, key, run_id, exc, stage, start, stop, thread) -> m.ExecuteFailure:
