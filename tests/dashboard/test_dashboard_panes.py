@@ -239,6 +239,13 @@ def test_graph_layout_puts_each_key_right_of_its_dependencies():
     pos = {k: (x[k], y) for k, y in zip(dots["key"], dots["y"])}
     got = set(zip(segments["x0"], segments["y0"], segments["x1"], segments["y1"]))
     assert got == {(*pos[nodes[i][0]], *pos[nodes[j][0]]) for i, j in edges}
+    # a tree's inner keys, submitted in reverse, are placed next to their inputs
+    leaves = [(f"l{i}", "leaf", "memory") for i in range(8)]
+    inner = [(f"a{k}", "add", "waiting") for k in (3, 2, 1, 0)]
+    tree_edges = [(2 * k + c, 8 + (3 - k)) for k in range(4) for c in (0, 1)]
+    dots, _ = graph_layout(leaves + inner, tree_edges)
+    y = dict(zip(dots["key"], dots["y"]))
+    assert [y[f"a{k}"] for k in range(4)] == [0, -1, -2, -3]
     # a long chain needs no recursion and stays linear
     chain = [(i, i + 1) for i in range(4_999)]
     assert layers(5_000, chain)[-1] == 4_999

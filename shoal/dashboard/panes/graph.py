@@ -14,7 +14,8 @@ Keys known only from their records (beyond that bound) follow, without edges.
 Layout: a key's layer is one more than its deepest dependency, so layers run
 left to right in the order things can run; within a layer keys are grouped by
 prefix (in the order prefixes first appear), each group in columns of ``rows``
-dots with a blank column between groups.  At most ``Limits.graph_nodes`` keys
+dots with a blank column between groups; keys past the first layer are sorted by
+the mean place of their dependencies, so the edges of a tree do not cross.  At most ``Limits.graph_nodes`` keys
 are shown.  Edges change only when keys come or go, and ``push`` sends a
 source only when it changed, so a running graph costs the browser its dots.
 """
@@ -78,12 +79,19 @@ def graph_layout(nodes: list, edges=(), rows: int = 40) -> tuple:
     for i, (_, prefix, _) in enumerate(nodes):
         rank = order.setdefault(prefix, len(order))
         groups.setdefault((depth[i], rank), []).append(i)
+    deps: list = [[] for _ in nodes]
+    for i, j in edges:
+        deps[j].append(i)
     out = empty(COLUMNS)
     where = [None] * len(nodes)
+    placed: list = [0] * len(nodes)  # order in which keys were placed
     x0 = 0
     for group in sorted(groups):
         members = groups[group]
+        if group[0]:  # next to its dependencies (their mean place): fewer crossing edges
+            members = sorted(members, key=lambda j: sum(placed[i] for i in deps[j]) / len(deps[j]))
         for n, i in enumerate(members):
+            placed[i] = len(out["x"])
             key, prefix, state = nodes[i]
             color, alpha, line = node_style(prefix, state)
             where[i] = (x0 + n // rows, -(n % rows))
