@@ -220,7 +220,7 @@ def test_graph_layout():
              ("b-1", "b", "erred")]
     dots, segments = graph_layout(nodes, rows=2)  # no edges: one layer, a block per prefix
     assert dots["x"] == [0, 0, 1, 3]
-    assert dots["y"] == [0, -1, 0, 0]
+    assert dots["y"] == [0, -1, 0, -0.5]  # a short group is centred
     assert dots["color"] == [prefix_color("a"), prefix_color("a"), "#dddddd", "black"]
     assert dots["alpha"] == [1.0, 0.35, 1.0, 1.0]
     assert segments == {"x0": [], "y0": [], "x1": [], "y1": []}
@@ -245,7 +245,7 @@ def test_graph_layout_puts_each_key_right_of_its_dependencies():
     tree_edges = [(2 * k + c, 8 + (3 - k)) for k in range(4) for c in (0, 1)]
     dots, _ = graph_layout(leaves + inner, tree_edges)
     y = dict(zip(dots["key"], dots["y"]))
-    assert [y[f"a{k}"] for k in range(4)] == [0, -1, -2, -3]
+    assert [y[f"a{k}"] for k in range(4)] == [-2, -3, -4, -5]  # in order, centred on 8 rows
     # a long chain needs no recursion and stays linear
     chain = [(i, i + 1) for i in range(4_999)]
     assert layers(5_000, chain)[-1] == 4_999

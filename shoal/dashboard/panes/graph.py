@@ -13,11 +13,12 @@ Keys known only from their records (beyond that bound) follow, without edges.
 
 Layout: a key's layer is one more than its deepest dependency, so layers run
 left to right in the order things can run; within a layer keys are grouped by
-prefix (in the order prefixes first appear), each group in columns of ``rows``
-dots with a blank column between groups; keys past the first layer are sorted by
-the mean place of their dependencies, so the edges of a tree do not cross.  At most ``Limits.graph_nodes`` keys
-are shown.  Edges change only when keys come or go, and ``push`` sends a
-source only when it changed, so a running graph costs the browser its dots.
+prefix (in the order prefixes first appear), each group centred in one column
+(up to :data:`MAX_ROWS` dots, else several) with a blank column between groups;
+keys past the first layer are sorted by the mean place of their dependencies,
+so the edges of a tree do not cross.  At most ``Limits.graph_nodes`` keys are
+shown.  Edges change only when keys come or go, and ``push`` sends a source only
+when it changed, so a running graph costs the browser its dots.
 """
 
 from __future__ import annotations
@@ -71,14 +72,20 @@ def layers(n: int, edges) -> list:
     return depth
 
 
-def graph_layout(nodes: list, edges=(), rows: int = 40) -> tuple:
-    """``(dots, segments)`` for ``[(key text, prefix, state)]`` and ``[(i, j)]`` edges."""
+MAX_ROWS = 100  # a larger group wraps into several columns
+
+
+def graph_layout(nodes: list, edges=(), rows: int | None = None) -> tuple:
+    """``(dots, segments)`` for ``[(key text, prefix, state)]`` and ``[(i, j)]`` edges;
+    *rows* dots per column (default: the largest group's size, at most :data:`MAX_ROWS`)."""
     depth = layers(len(nodes), edges)
     groups: dict = {}  # (layer, prefix order) -> node indices, in order
     order: dict = {}
     for i, (_, prefix, _) in enumerate(nodes):
         rank = order.setdefault(prefix, len(order))
         groups.setdefault((depth[i], rank), []).append(i)
+    if rows is None:
+        rows = min(max((len(g) for g in groups.values()), default=1), MAX_ROWS)
     deps: list = [[] for _ in nodes]
     for i, j in edges:
         deps[j].append(i)
@@ -90,11 +97,12 @@ def graph_layout(nodes: list, edges=(), rows: int = 40) -> tuple:
         members = groups[group]
         if group[0]:  # next to its dependencies (their mean place): fewer crossing edges
             members = sorted(members, key=lambda j: sum(placed[i] for i in deps[j]) / len(deps[j]))
+        top = -(rows - min(len(members), rows)) / 2  # a short group is centred
         for n, i in enumerate(members):
             placed[i] = len(out["x"])
             key, prefix, state = nodes[i]
             color, alpha, line = node_style(prefix, state)
-            where[i] = (x0 + n // rows, -(n % rows))
+            where[i] = (x0 + n // rows, top - n % rows)
             out["x"].append(where[i][0])
             out["y"].append(where[i][1])
             out["key"].append(key)
