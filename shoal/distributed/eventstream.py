@@ -164,8 +164,8 @@ def encode_batch(records) -> list:
             row = list(_TASK_VALUES(r))
             if type(row[_KEY_AT]) is tuple:
                 row[_KEY_AT] = _lists(row[_KEY_AT])
-            if row[_STARTSTOPS_AT]:
-                row[_STARTSTOPS_AT] = _lists(row[_STARTSTOPS_AT])
+            if row[_STARTSTOPS_AT]:  # (action, start, stop) triples of plain values
+                row[_STARTSTOPS_AT] = [list(ss) for ss in row[_STARTSTOPS_AT]]
             rows.append(row)
         else:
             rows = None
