@@ -32,9 +32,8 @@ from shoal.dashboard.panes.style import (
     format_bytes,
     memory_color,
     memory_thresholds,
-    prefix_color,
 )
-from shoal.dashboard.panes.tasks import MIN_ROWS
+from shoal.dashboard.panes.tasks import PrefixBars, prefix_bars
 
 __all__ = [
     "ClusterMemory", "MemoryByKey", "WorkersMemory", "cluster_totals", "memory_bars",
@@ -160,48 +159,24 @@ class ClusterMemory(WorkersMemory):
         return [cluster_totals(workers)] if workers else []
 
 
-BYTES_COLUMNS = ("left", "right", "bottom", "top", "prefix", "nbytes", "color", "text", "x", "y")
-
-
 def prefix_bytes_bars(memory: dict) -> dict:
     """One bar per prefix holding results in memory, largest on top."""
-    out = empty(BYTES_COLUMNS)
-    for i, (prefix, nbytes) in enumerate(sorted(memory.items(), key=lambda kv: (-kv[1], kv[0]))):
-        out["left"].append(0)
-        out["right"].append(nbytes)
-        out["bottom"].append(-i - 0.4)
-        out["top"].append(-i + 0.4)
-        out["prefix"].append(prefix)
-        out["nbytes"].append(nbytes)
-        out["color"].append(prefix_color(prefix))
-        out["text"].append(f"{prefix}: {format_bytes(nbytes)}")
-        out["x"].append(0)
-        out["y"].append(-i)
-    return out
+    ordered = sorted(memory.items(), key=lambda kv: (-kv[1], kv[0]))
+    return prefix_bars(((prefix, nbytes, format_bytes(nbytes), (nbytes,))
+                        for prefix, nbytes in ordered), ("nbytes",))  # fmt: skip
 
 
-class MemoryByKey(Pane):
+class MemoryByKey(PrefixBars):
     """Bytes of results in memory, per task prefix."""
 
-    name, title, interval = "memory-by-key", "Memory by Key", 500
+    name, title = "memory-by-key", "Memory by Key"
+    columns = ("nbytes",)
+    heading, axis_label = "Bytes in memory per task prefix", "bytes"
+    tooltips = [("bytes", "@text")]
 
     def __init__(self, state, height=None, **options):
-        super().__init__(state, **options)
-        self.source = ColumnDataSource(empty(BYTES_COLUMNS))
-        fig = make_figure("Bytes in memory per task prefix", height=height, tools="save",
-                          y_range=Range1d(-MIN_ROWS + 0.5, 0.5))  # fmt: skip
-        bars = fig.quad(left="left", right="right", bottom="bottom", top="top", source=self.source,
-                        fill_color="color", line_color=None)  # fmt: skip
-        fig.text(x="x", y="y", text="text", source=self.source, text_font_size="11px",
-                 text_baseline="middle", x_offset=4)  # fmt: skip
-        fig.add_tools(HoverTool(renderers=[bars], tooltips=[("prefix", "@prefix"),
-                                                            ("bytes", "@text")]))  # fmt: skip
-        fig.yaxis.visible = False
-        fig.xaxis.axis_label = "bytes"
-        fig.xaxis.formatter = NumeralTickFormatter(format="0.0 b")
-        self.root = fig
+        super().__init__(state, height, **options)
+        self.root.xaxis.formatter = NumeralTickFormatter(format="0.0 b")
 
-    def refresh(self) -> None:
-        data = prefix_bytes_bars(self.state.memory_by_prefix())
-        if self.push(self.source, data):
-            self.root.y_range.start = -max(len(data["prefix"]), MIN_ROWS) + 0.5
+    def bars(self) -> dict:
+        return prefix_bytes_bars(self.state.memory_by_prefix())

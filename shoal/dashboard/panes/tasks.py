@@ -20,8 +20,8 @@ from shoal.dashboard.panes._base import Pane, empty, make_figure
 from shoal.dashboard.panes.style import ERRED, format_seconds, prefix_color
 
 __all__ = [
-    "ComputeTime", "Exceptions", "Progress", "compute_time_bars", "exception_columns",
-    "progress_bars", "progress_title",
+    "ComputeTime", "Exceptions", "PrefixBars", "Progress", "compute_time_bars",
+    "exception_columns", "prefix_bars", "progress_bars", "progress_title",
 ]  # fmt: skip
 
 BAR_COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "prefix", "segment", "n")
@@ -138,52 +138,77 @@ class Exceptions(Pane):
         self.push(self.source, exception_columns(self.state.exceptions()))
 
 
-TIME_COLUMNS = ("left", "right", "bottom", "top", "prefix", "seconds", "tasks", "mean", "color",
-                "text", "x", "y")  # fmt: skip
+PREFIX_BAR_COLUMNS = ("left", "right", "bottom", "top", "prefix", "color", "text", "x", "y")
 
 
-def compute_time_bars(compute_time: dict) -> dict:
-    """One bar per prefix, longest on top, from ``state.compute_time()``."""
-    out = empty(TIME_COLUMNS)
-    ordered = sorted(compute_time.items(), key=lambda kv: (-kv[1][0], kv[0]))
-    for i, (prefix, (seconds, tasks)) in enumerate(ordered):
-        out["left"].append(0.0)
-        out["right"].append(seconds)
+def prefix_bars(rows, extra: tuple = ()) -> dict:
+    """One bar per prefix, first on top, from ``[(prefix, value, label, extra values)]``:
+    the bar spans [0, value], the label sits at its left end; *extra* names the
+    columns the extra values go to (what a pane's tooltip shows)."""
+    out = empty(PREFIX_BAR_COLUMNS + extra)
+    for i, (prefix, value, label, more) in enumerate(rows):
+        out["left"].append(0)
+        out["right"].append(value)
         out["bottom"].append(-i - 0.4)
         out["top"].append(-i + 0.4)
         out["prefix"].append(prefix)
-        out["seconds"].append(seconds)
-        out["tasks"].append(tasks)
-        out["mean"].append(seconds / tasks if tasks else 0.0)
         out["color"].append(prefix_color(prefix))
-        out["text"].append(f"{prefix}: {format_seconds(seconds)}")
-        out["x"].append(0.0)
+        out["text"].append(f"{prefix}: {label}")
+        out["x"].append(0)
         out["y"].append(-i)
+        for column, v in zip(extra, more):
+            out[column].append(v)
     return out
 
 
-class ComputeTime(Pane):
-    """Total compute time per task prefix (all time)."""
+class PrefixBars(Pane):
+    """A pane of :func:`prefix_bars`: subclasses give ``columns`` (the extra ones),
+    ``heading``, ``tooltips``, ``axis_label`` and ``bars()`` (the shaped data)."""
 
-    name, title, interval = "compute-time-per-key", "Compute Time per Key", 500
+    interval = 500
+    columns: tuple = ()
+    heading = axis_label = ""
+    tooltips: list = []
 
     def __init__(self, state, height=None, **options):
         super().__init__(state, **options)
-        self.source = ColumnDataSource(empty(TIME_COLUMNS))
-        fig = make_figure("Compute time per task prefix", height=height, tools="save",
+        self.source = ColumnDataSource(empty(PREFIX_BAR_COLUMNS + self.columns))
+        fig = make_figure(self.heading, height=height, tools="save",
                           y_range=Range1d(-MIN_ROWS + 0.5, 0.5))  # fmt: skip
         bars = fig.quad(left="left", right="right", bottom="bottom", top="top", source=self.source,
                         fill_color="color", line_color=None)  # fmt: skip
         fig.text(x="x", y="y", text="text", source=self.source, text_font_size="11px",
                  text_baseline="middle", x_offset=4)  # fmt: skip
-        fig.add_tools(HoverTool(renderers=[bars], tooltips=[
-            ("prefix", "@prefix"), ("compute", "@seconds{0.000} s"), ("tasks", "@tasks"),
-            ("mean", "@mean{0.000} s")]))  # fmt: skip
+        fig.add_tools(HoverTool(renderers=[bars], tooltips=[("prefix", "@prefix"), *self.tooltips]))
         fig.yaxis.visible = False
-        fig.xaxis.axis_label = "seconds"
+        fig.xaxis.axis_label = self.axis_label
         self.root = fig
 
+    def bars(self) -> dict:  # pragma: no cover - every pane overrides it
+        raise NotImplementedError
+
     def refresh(self) -> None:
-        data = compute_time_bars(self.state.compute_time())
+        data = self.bars()
         if self.push(self.source, data):
             self.root.y_range.start = -max(len(data["prefix"]), MIN_ROWS) + 0.5
+
+
+def compute_time_bars(compute_time: dict) -> dict:
+    """One bar per prefix, longest on top, from ``state.compute_time()``."""
+    ordered = sorted(compute_time.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    return prefix_bars(((prefix, seconds, format_seconds(seconds),
+                         (seconds, tasks, seconds / tasks if tasks else 0.0))
+                        for prefix, (seconds, tasks) in ordered),
+                       ("seconds", "tasks", "mean"))  # fmt: skip
+
+
+class ComputeTime(PrefixBars):
+    """Total compute time per task prefix (all time)."""
+
+    name, title = "compute-time-per-key", "Compute Time per Key"
+    columns = ("seconds", "tasks", "mean")
+    heading, axis_label = "Compute time per task prefix", "seconds"
+    tooltips = [("compute", "@seconds{0.000} s"), ("tasks", "@tasks"), ("mean", "@mean{0.000} s")]
+
+    def bars(self) -> dict:
+        return compute_time_bars(self.state.compute_time())
