@@ -408,7 +408,7 @@ def cmd_info(args, parser) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    from shoal.distributed.deploy.local import format_bytes
+    from shoal.core.units import format_bytes
 
     print(f"shoal      {info['shoal']}")
     print(f"python     {info['python']} ({info['executable']})")

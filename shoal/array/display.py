@@ -24,8 +24,9 @@ import math
 
 from shoal.array.core import offsets
 from shoal.core.keys import key_split
+from shoal.core.units import format_bytes
 
-__all__ = ["array_html", "array_repr", "format_bytes", "svg"]
+__all__ = ["array_html", "array_repr", "svg"]
 
 SIZE = 120
 MAX_LINES = 50
@@ -36,12 +37,6 @@ def array_repr(x) -> str:
             f"chunksize={x.chunksize}, chunktype=numpy.ndarray>")
 
 
-def format_bytes(n: int) -> str:
-    """``format_bytes(2**20) == '1.00 MiB'``."""
-    for unit, size in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("kiB", 2**10)):
-        if n >= size * 0.9:
-            return f"{n / size:.2f} {unit}"
-    return f"{n} B"
 
 
 def _scale(shape):

@@ -29,6 +29,7 @@ import datetime
 import html
 
 from shoal.core.keys import key_split, key_str
+from shoal.core.units import format_bytes, format_seconds
 from shoal.diagnostics.calltree import plot_data
 from shoal.diagnostics.colors import PALETTE, action_style, prefix_color
 
@@ -94,22 +95,6 @@ def summarize(records, start=None, stop=None) -> dict:
             "prefixes": dict(sorted(prefixes.items(), key=lambda kv: -kv[1]["compute"]))}  # fmt: skip
 
 
-def _seconds(s) -> str:
-    s = float(s or 0)
-    if s < 1:
-        return f"{s * 1000:.1f} ms"
-    if s < 60:
-        return f"{s:.2f} s"
-    return f"{s / 60:.1f} min" if s < 3600 else f"{s / 3600:.1f} h"
-
-
-def _bytes(n) -> str:
-    n = float(n or 0)
-    for unit in ("B", "kiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 # --- figures ------------------------------------------------------------------------
@@ -191,7 +176,7 @@ def prefix_figure(summary: dict, title: str = "Tasks per prefix", width: int = 9
         "prefix": names,
         "ok": [ps[n]["tasks"] - ps[n]["erred"] if n in ps else 0 for n in names],
         "erred": [ps[n]["erred"] if n in ps else 0 for n in names],
-        "compute": [_seconds(ps[n]["compute"]) if n in ps else "" for n in names],
+        "compute": [format_seconds(ps[n]["compute"]) if n in ps else "" for n in names],
         "color": [prefix_color(n) for n in names],
     }
     data["end"] = [o + e for o, e in zip(data["ok"], data["erred"])]
@@ -222,19 +207,19 @@ def summary_html(summary: dict, info: dict | None = None, code: str = "") -> str
     rows = [
         ("Date", datetime.datetime.fromtimestamp(when).isoformat(sep=" ", timespec="seconds")
          if when else ""),
-        ("Duration", _seconds(summary["duration"])),
+        ("Duration", format_seconds(summary["duration"])),
         ("Tasks", summary["tasks"]), ("Erred", summary["erred"]),
-        ("Compute time", _seconds(summary["compute"])),
-        ("Transfers", f"{summary['transfers']} ({_seconds(summary['transfer'])})"),
-        ("Result bytes", _bytes(summary["nbytes"])),
+        ("Compute time", format_seconds(summary["compute"])),
+        ("Transfers", f"{summary['transfers']} ({format_seconds(summary['transfer'])})"),
+        ("Result bytes", format_bytes(summary["nbytes"])),
         ("Workers / threads used", f"{summary['workers']} / {summary['threads']}"),
     ]  # fmt: skip
     for name in ("Scheduler", "Workers", "Threads", "Memory", "shoal version"):
         if name in info:
             rows.append((name, info[name]))
-    prefixes = [(p, v["tasks"], v["erred"], _seconds(v["compute"]),
-                 _seconds(v["compute"] / v["tasks"]) if v["tasks"] else "", v["transfers"],
-                 _bytes(v["nbytes"])) for p, v in summary["prefixes"].items()]  # fmt: skip
+    prefixes = [(p, v["tasks"], v["erred"], format_seconds(v["compute"]),
+                 format_seconds(v["compute"] / v["tasks"]) if v["tasks"] else "", v["transfers"],
+                 format_bytes(v["nbytes"])) for p, v in summary["prefixes"].items()]  # fmt: skip
     out = ["<style>table.shoal-summary{border-collapse:collapse;margin:0.5em 0}"
            "table.shoal-summary td,table.shoal-summary th{border:1px solid #ccc;padding:2px 8px;"
            "text-align:left}</style>",

@@ -19,7 +19,7 @@ psutil = pytest.importorskip("psutil")
 from shoal.distributed.deploy import Adaptive, LocalCluster
 from shoal.distributed.deploy.adaptive import AdaptiveCore, Load, workers_to_close
 from shoal.distributed.deploy.local import (
-    _pick_protocol, _workers_for, default_sizing, format_bytes, nprocesses_nthreads,
+    _pick_protocol, _workers_for, default_sizing, format_limit, nprocesses_nthreads,
 )  # fmt: skip
 from shoal.distributed.nanny import Nanny, cpu_count, system_memory
 from shoal.testing.aio import run
@@ -100,10 +100,10 @@ def test_processes_with_inproc_is_refused_before_anything_starts():
         LocalCluster(n_workers=1, protocol="inproc")
 
 
-def test_format_bytes():
-    assert format_bytes(None) == "unlimited"
-    assert format_bytes(512) == "512 B"
-    assert format_bytes(3 * 2**30) == "3.00 GiB"
+def test_format_limit():
+    assert format_limit(None) == "unlimited"
+    assert format_limit(512) == "512 B"
+    assert format_limit(3 * 2**30) == "3.00 GiB"
 
 
 # --- adaptive decisions (pure) ----------------------------------------------------------
@@ -237,15 +237,22 @@ def test_scale_up_and_down_in_process():
         assert cluster.workers == {} and not cluster.scheduler.state.workers
 
 
+def _live_children(before=frozenset()) -> list:
+    """This process's live children, less those in *before* (an earlier test's
+    process pool, say, is not this cluster's)."""
+    return [p for p in psutil.Process().children()
+            if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE]  # fmt: skip
+
+
 def test_scale_worker_processes():
-    me = psutil.Process()
+    before = {p.pid for p in _live_children()}
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:  # no dashboard child
         cluster.scale(2)
-        assert len(cluster.scheduler.state.workers) == 2 and len(me.children()) == 2
+        assert len(cluster.scheduler.state.workers) == 2 and len(_live_children(before)) == 2
         cluster.scale(1)
         assert len(cluster.scheduler.state.workers) == 1
         deadline = time.monotonic() + 10
-        while len([p for p in me.children() if p.status() != psutil.STATUS_ZOMBIE]) != 1:
+        while len(_live_children(before)) != 1:
             assert time.monotonic() < deadline
             time.sleep(0.02)
 
@@ -337,7 +344,7 @@ def test_two_worker_processes_start_fast():
 
 
 def test_close_while_scaling_leaves_nothing_behind():
-    me = psutil.Process()
+    before = {p.pid for p in _live_children()}
 
     async def main():
         cluster = await LocalCluster(n_workers=0, threads_per_worker=1, asynchronous=True)
@@ -346,6 +353,6 @@ def test_close_while_scaling_leaves_nothing_behind():
         await asyncio.gather(cluster.close(), cluster.close())  # ...when the cluster closes
         await asyncio.gather(scaling, return_exceptions=True)
         assert cluster.status == "closed" and cluster.workers == {}
-        assert [p for p in me.children() if p.status() != psutil.STATUS_ZOMBIE] == []
+        assert _live_children(before) == []
 
     run(main(), 30)

@@ -7,6 +7,7 @@ the task stream, the progress bars, the graph, the per-prefix bar charts and
 
 from __future__ import annotations
 
+from shoal.core.units import format_bytes, format_seconds  # re-exported for the panes
 from shoal.diagnostics.colors import ERRED, PALETTE, SPILLED, action_style, prefix_color
 
 __all__ = [
@@ -43,31 +44,3 @@ def memory_color(process: float, limit: float, thresholds: dict) -> str:
     if spill and fraction >= min(spill):
         return MEMORY_HIGH
     return MEMORY_OK
-
-
-def format_bytes(n) -> str:
-    """
-    >>> format_bytes(1536), format_bytes(12), format_bytes(3 * 2**30)
-    ('1.50 kiB', '12 B', '3.00 GiB')
-    """
-    n = float(n or 0)
-    for unit in ("B", "kiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
-def format_seconds(s) -> str:
-    """
-    >>> format_seconds(0.0123), format_seconds(4.5), format_seconds(125)
-    ('12.3 ms', '4.50 s', '2.1 min')
-    """
-    s = float(s or 0)
-    if s < 1:
-        return f"{s * 1000:.1f} ms"
-    if s < 60:
-        return f"{s:.2f} s"
-    if s < 3600:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"

@@ -219,7 +219,8 @@ class performance_report:  # noqa: N801 - Dask's spelling
     def _write(self, data, tree, identity, stop) -> None:
         import shoal
         from shoal.diagnostics.report import report_html, summarize
-        from shoal.distributed.client.display import format_bytes, summarize as cluster_summary
+        from shoal.core.units import format_bytes
+        from shoal.distributed.client.display import summarize as cluster_summary
 
         summary = summarize(data, self.start, stop)
         cluster = cluster_summary(identity)

@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import html
 
-__all__ = ["client_html", "client_repr", "dashboard_link", "format_bytes", "summarize"]
+from shoal.core.units import format_bytes
+
+__all__ = ["client_html", "client_repr", "dashboard_link", "summarize"]
 
 
-def format_bytes(n) -> str:
-    """``format_bytes(15.6 * 2**30) == '15.60 GiB'``."""
-    n = int(n or 0)
-    for unit, size in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("kiB", 2**10)):
-        if n >= size * 0.9:
-            return f"{n / size:.2f} {unit}"
-    return f"{n} B"
 
 
 def summarize(identity: dict) -> dict:

@@ -42,6 +42,7 @@ import logging
 import math
 import uuid
 
+from shoal.core.units import format_bytes
 from shoal.distributed.deploy.adaptive import Adaptive, Load
 from shoal.distributed.nanny import cpu_count, system_memory
 from shoal.distributed.worker.memory import parse_memory_limit, read_cgroup_memory_limit
@@ -91,17 +92,13 @@ def default_sizing(cores: int, n_workers=None, threads_per_worker=None, processe
     return n_workers, threads_per_worker
 
 
-def format_bytes(n: int | None) -> str:
+def format_limit(n: int | None) -> str:
+    """A memory limit: its size, or "unlimited".
+
+    >>> format_limit(8 * 2**30), format_limit(None)
+    ('8.00 GiB', 'unlimited')
     """
-    >>> format_bytes(1536), format_bytes(8 * 2**30), format_bytes(None)
-    ('1.50 KiB', '8.00 GiB', 'unlimited')
-    """
-    if not n:
-        return "unlimited"
-    for unit, size in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size * 0.9:
-            return f"{n / size:.2f} {unit}"
-    return f"{n} B"
+    return format_bytes(n) if n else "unlimited"
 
 
 class LocalCluster:
@@ -431,7 +428,7 @@ class LocalCluster:
     def __repr__(self):
         n, threads, memory = self._summary()
         return (f"{type(self).__name__}({self.name!r}, {self.scheduler_address!r}, workers={n}, "
-                f"threads={threads}, memory={format_bytes(memory)}, status={self.status})")  # fmt: skip
+                f"threads={threads}, memory={format_limit(memory)}, status={self.status})")  # fmt: skip
 
     def _repr_html_(self):
         n, threads, memory = self._summary()
@@ -439,7 +436,7 @@ class LocalCluster:
         dash = f'<a href="{html.escape(link)}" target="_blank">{html.escape(link)}</a>' if link else "none"
         rows = [
             ("Scheduler", html.escape(str(self.scheduler_address))), ("Dashboard", dash),
-            ("Workers", n), ("Threads", threads), ("Memory", format_bytes(memory)),
+            ("Workers", n), ("Threads", threads), ("Memory", format_limit(memory)),
             ("Processes", self.processes), ("Status", html.escape(self.status)),
         ]  # fmt: skip
         body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>"
