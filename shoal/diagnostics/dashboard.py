@@ -382,38 +382,40 @@ class DashboardProcess:
 
     def close(self, timeout: float = 5.0) -> int | None:
         """SIGTERM, wait up to ``timeout`` s, then SIGKILL; the exit code."""
-        self._close_pipe()
-        self._unregister()
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self._signal(signal.SIGTERM)
+        if self._terminate():
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                logger.warning("the dashboard process %s ignored SIGTERM; killing it", self.proc.pid)
-                self._signal(signal.SIGKILL)
-        return self.proc.wait()
+                self._kill()
+        return self.proc.wait() if self.proc is not None else None
 
     async def aclose(self, timeout: float = 5.0) -> int | None:
         """:meth:`close` for an event loop."""
         import asyncio
 
-        self._close_pipe()
-        self._unregister()
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self._signal(signal.SIGTERM)
+        if self._terminate():
             deadline, delay = time.monotonic() + timeout, 0.002
             while self.proc.poll() is None:
                 if time.monotonic() > deadline:
-                    logger.warning("the dashboard process %s ignored SIGTERM; killing it", self.proc.pid)
-                    self._signal(signal.SIGKILL)
+                    self._kill()
                     deadline = float("inf")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.05)
-        return self.proc.wait()
+        return self.proc.wait() if self.proc is not None else None
+
+    def _terminate(self) -> bool:
+        """Let go of the pipe and the registry record, SIGTERM the process if it runs;
+        True when there is a process to wait for."""
+        self._close_pipe()
+        self._unregister()
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        self._signal(signal.SIGTERM)
+        return True
+
+    def _kill(self) -> None:
+        logger.warning("the dashboard process %s ignored SIGTERM; killing it", self.proc.pid)
+        self._signal(signal.SIGKILL)
 
     def __repr__(self):
         state = f"port {self.port}" if self.port else ("failed" if self._error else "starting")
