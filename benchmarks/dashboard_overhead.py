@@ -40,14 +40,12 @@ import sys
 import time
 
 from benchmarks.workloads import inc
+from shoal.testing.browser import chromium as launch_chromium
 
 __all__ = ["main", "measure"]
 
 TARGET_DROP = 0.05
 TARGET_RATE = 5.0
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
 CLIENT_KWARGS = {"n_workers": 2, "threads_per_worker": 1}
 CONFIGS = {"plain": "no dashboard", "served": "dashboard process, no page open",
            "watched": "dashboard process, /status open in Chromium"}  # fmt: skip
@@ -116,7 +114,6 @@ def _run(client, start: int, n: int) -> float:
 def measure(repeat: int, n: int, chromium: str) -> dict:
     """``{config: [run, ...]}``, each run a dict of seconds, CPU fractions and rates."""
     import psutil
-    from playwright.sync_api import sync_playwright
 
     from shoal.distributed import Client
 
@@ -125,7 +122,7 @@ def measure(repeat: int, n: int, chromium: str) -> dict:
     with Client(dashboard_address=None, **CLIENT_KWARGS) as plain, \
             Client(dashboard_address=":0", **CLIENT_KWARGS) as served, \
             Client(dashboard_address=":0", **CLIENT_KWARGS) as watched, \
-            sync_playwright() as pw:  # fmt: skip
+            launch_chromium(chromium) as browser:  # fmt: skip
         clients = {"plain": plain, "served": served, "watched": watched}
         for c in clients.values():
             c.wait_for_workers(2, timeout=60)
@@ -133,50 +130,46 @@ def measure(repeat: int, n: int, chromium: str) -> dict:
             raise SystemExit("no dashboard process (is bokeh installed?)")
         dashboards = {name: psutil.Process(clients[name].cluster.scheduler.dashboard.proc.pid)
                       for name in ("served", "watched")}  # fmt: skip
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 720})
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.goto(watched.dashboard_link)
-            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                                   "Bokeh.documents[Bokeh.documents.length - 1].is_idle")  # fmt: skip
-            if not page.evaluate(HOOK_JS):
-                raise SystemExit("no task-stream source found on /status")
-            chrome = _browser_processes(psutil)
-            workers = {name: [psutil.Process(nanny.pid) for nanny in c.cluster.workers.values()]
-                       for name, c in clients.items()}  # the worker processes
-            offset = 0
-            for c in clients.values():  # warm-up: imports, connections, the page's first rects
-                _run(c, offset, min(n, 2000))
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.goto(watched.dashboard_link)
+        page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
+                               "Bokeh.documents[Bokeh.documents.length - 1].is_idle")  # fmt: skip
+        if not page.evaluate(HOOK_JS):
+            raise SystemExit("no task-stream source found on /status")
+        chrome = _browser_processes(psutil)
+        workers = {name: [psutil.Process(nanny.pid) for nanny in c.cluster.workers.values()]
+                   for name, c in clients.items()}  # the worker processes
+        offset = 0
+        for c in clients.values():  # warm-up: imports, connections, the page's first rects
+            _run(c, offset, min(n, 2000))
+            offset += n
+        time.sleep(1.0)
+        names = list(CONFIGS)
+        for i in range(repeat):
+            for name in names[i % 3:] + names[: i % 3]:  # rotate the order
+                dash = dashboards.get(name)
+                psutil.cpu_percent()  # starts the machine-wide count
+                if name == "watched":
+                    start = page.evaluate(MARK_JS)
+                cpu = (_cpu([me]), _cpu([dash]) if dash else 0.0, _cpu(chrome),
+                       _cpu(workers[name]))  # fmt: skip
+                elapsed = _run(clients[name], offset, n)
+                run = {"seconds": elapsed, "scheduler_cpu": (_cpu([me]) - cpu[0]) / elapsed,
+                       "workers_cpu": (_cpu(workers[name]) - cpu[3]) / elapsed,
+                       "machine_cpu": psutil.cpu_percent() / 100 * psutil.cpu_count()}
+                if dash is not None:
+                    run["dashboard_cpu"] = (_cpu([dash]) - cpu[1]) / elapsed
+                if name == "watched":
+                    run["browser_cpu"] = (_cpu(chrome) - cpu[2]) / elapsed
+                    seen = page.evaluate(READ_JS)
+                    run.update(_rates(seen["patches"], start, seen["now"]))
+                out[name].append(run)
                 offset += n
-            time.sleep(1.0)
-            names = list(CONFIGS)
-            for i in range(repeat):
-                for name in names[i % 3:] + names[: i % 3]:  # rotate the order
-                    dash = dashboards.get(name)
-                    psutil.cpu_percent()  # starts the machine-wide count
-                    if name == "watched":
-                        start = page.evaluate(MARK_JS)
-                    cpu = (_cpu([me]), _cpu([dash]) if dash else 0.0, _cpu(chrome),
-                           _cpu(workers[name]))  # fmt: skip
-                    elapsed = _run(clients[name], offset, n)
-                    run = {"seconds": elapsed, "scheduler_cpu": (_cpu([me]) - cpu[0]) / elapsed,
-                           "workers_cpu": (_cpu(workers[name]) - cpu[3]) / elapsed,
-                           "machine_cpu": psutil.cpu_percent() / 100 * psutil.cpu_count()}
-                    if dash is not None:
-                        run["dashboard_cpu"] = (_cpu([dash]) - cpu[1]) / elapsed
-                    if name == "watched":
-                        run["browser_cpu"] = (_cpu(chrome) - cpu[2]) / elapsed
-                        seen = page.evaluate(READ_JS)
-                        run.update(_rates(seen["patches"], start, seen["now"]))
-                    out[name].append(run)
-                    offset += n
-                    time.sleep(0.5)  # the dashboards catch up; every cluster idle
-            out["errors"] = errors
-        finally:
-            browser.close()
+                time.sleep(0.5)  # the dashboards catch up; every cluster idle
+        out["errors"] = errors
     return out
 
 

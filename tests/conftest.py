@@ -7,9 +7,13 @@ skip locally with a message saying how to install it:
   Chromium, Node);
 - ``pytest.importorskip`` for Python packages: under ``CI=true`` it is wrapped
   below so that a missing package (all of them are in the test extra) fails.
+
+The browser suites (``tests/dashboard``, ``tests/lab``) share :func:`launch_chromium`,
+:func:`artifacts_dir` and :func:`child_pids`.
 """
 
 import os
+import pathlib
 import shutil
 
 import pytest
@@ -45,3 +49,33 @@ def dot_program():
 @pytest.fixture
 def ip_program():
     return require_program("ip", "apt-get install -y iproute2")
+
+
+# --- shared by the browser suites -------------------------------------------------------
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def launch_chromium():
+    """``shoal.testing.browser.chromium`` on the system's Chromium, or fail/skip as
+    :func:`require_program` does (Playwright missing: as ``importorskip`` does)."""
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra has it)")
+    executable = require_program("chromium", "apt-get install -y chromium (or `make sysdeps`)")
+    from shoal.testing.browser import chromium
+
+    return chromium(executable)
+
+
+def artifacts_dir(name: str) -> pathlib.Path:
+    """``$SHOAL_TEST_ARTIFACTS/<name>`` (default ``test-artifacts/<name>``), created."""
+    root = pathlib.Path(os.environ.get("SHOAL_TEST_ARTIFACTS") or REPO / "test-artifacts")
+    path = root / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def child_pids() -> set:
+    """Pids of this process's children, grandchildren included."""
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}

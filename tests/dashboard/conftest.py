@@ -18,40 +18,21 @@ the repository root), in ``dashboard/``.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import threading
 import time
 
 import pytest
 
-from tests.conftest import require_program
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
-
-
-def artifacts_root() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("SHOAL_TEST_ARTIFACTS") or REPO / "test-artifacts")
-
+from tests.conftest import artifacts_dir, child_pids, launch_chromium
 
 @pytest.fixture(scope="session")
 def artifacts() -> pathlib.Path:
     """The folder screenshots are saved in (created)."""
-    path = artifacts_root() / "dashboard"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return artifacts_dir("dashboard")
 
 
 # --- leaks ---------------------------------------------------------------------------
-
-
-def _children() -> set:
-    import psutil
-
-    return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +40,12 @@ def leak_check():
     """Fail the module when a thread or child process it started outlives it
     (browser, Playwright driver, cluster, dashboard processes)."""
     pytest.importorskip("psutil", reason="pip install psutil (the test extra has it)")
-    threads0, children0 = set(threading.enumerate()), _children()
+    threads0, children0 = set(threading.enumerate()), child_pids()
     yield
     deadline = time.monotonic() + 10
     while True:
         threads = {t for t in threading.enumerate() if t.is_alive()} - threads0
-        children = _children() - children0
+        children = child_pids() - children0
         if not (threads or children) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
@@ -79,16 +60,8 @@ def leak_check():
 @pytest.fixture(scope="module")
 def browser(leak_check):
     """A headless Chromium (the system's) under Playwright's sync API."""
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="pip install playwright (the test extra has it)")
-    executable = require_program("chromium", "apt-get install -y chromium (or `make sysdeps`)")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS,
-                                     headless=True)  # fmt: skip
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        yield browser
 
 
 class PageLog:

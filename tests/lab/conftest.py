@@ -31,38 +31,23 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import require_program
+from tests.conftest import REPO, artifacts_dir, child_pids, launch_chromium
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILT = REPO / "shoal" / "lab" / "labextension"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
-
-
 @pytest.fixture(scope="session")
 def artifacts() -> pathlib.Path:
-    root = pathlib.Path(os.environ.get("SHOAL_TEST_ARTIFACTS") or REPO / "test-artifacts")
-    path = root / "lab"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _children() -> set:
-    import psutil
-
-    return {p.pid for p in psutil.Process().children(recursive=True)}
+    return artifacts_dir("lab")
 
 
 @pytest.fixture(scope="module")
 def leak_check():
     pytest.importorskip("psutil", reason="pip install psutil (the test extra has it)")
-    before = _children()
+    before = child_pids()
     yield
     deadline = time.monotonic() + 15
-    while (_children() - before) and time.monotonic() < deadline:
+    while (child_pids() - before) and time.monotonic() < deadline:
         time.sleep(0.1)
-    left = _children() - before
+    left = child_pids() - before
     if left:
         pytest.fail(f"leaked child processes {sorted(left)}", pytrace=False)
 
@@ -138,15 +123,8 @@ def jupyter_lab(tmp_path_factory, leak_check):
 
 @pytest.fixture(scope="module")
 def browser(leak_check):
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="pip install playwright (the test extra has it)")  # fmt: skip
-    executable = require_program("chromium", "apt-get install -y chromium (or `make sysdeps`)")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        yield browser
 
 
 class PageLog:
