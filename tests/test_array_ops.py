@@ -147,11 +147,29 @@ def test_elementwise_chains_fuse_per_block():
     from shoal.core.optimize import fuse
 
     x = da.ones((100, 100), chunks=10)
+    y = np.sin(x) * 2 + 1
+    graph = y.__shoal_graph__()
+    fused, _ = fuse(graph, dependents_of(graph), keep=[k for k in graph if k[0] == y.name])
+    # each block: ones -> sin -> mul -> add is one fused task
+    assert len(graph) == 400 and len(fused) == 100
+    assert_allclose(y.compute(), np.sin(np.ones((100, 100))) * 2 + 1)
+
+
+def test_reduction_folds_its_elementwise_input():
+    from shoal.array.slabs import reduce_slabs
+    from shoal.core.graph import dependents_of
+    from shoal.core.optimize import fuse
+
+    x = da.ones((100, 100), chunks=10)
     y = (np.sin(x) * 2 + 1).sum()
     graph = y.__shoal_graph__()
+    # the chain sin -> mul -> add runs inside the sum's chunk tasks: no layer of its own
+    assert {k[0].split("-")[0] for k in graph} == {"ones", "sum"}
+    chunks = [n for k, n in graph.items() if k[0].startswith("sum-chunk")]
+    assert len(chunks) == 100 and all(n.func is reduce_slabs for n in chunks)
+    assert all(n.dependencies == {("ones-" + x.name.split("-", 1)[1], *n.key[1:])} for n in chunks)
     fused, _ = fuse(graph, dependents_of(graph), keep=[(y.name,)])
-    # each block: ones -> sin -> mul -> add -> sum-chunk is one fused task
-    assert len(fused) < len(graph) / 4
+    assert len(fused) < len(graph) / 1.8  # each block's ones + chunk is one task
     assert_allclose(y.compute(), (np.sin(np.ones((100, 100))) * 2 + 1).sum())
 
 
@@ -278,3 +296,76 @@ def test_3d_reductions_over_tuples_of_axes():
                             err_msg=f"{name} {axis}")
     assert_array_equal(x.argmax(axis=1).compute(), a.argmax(axis=1))
     assert_array_equal(x.argmin().compute(), a.argmin())
+
+
+# -- reductions of element-wise expressions, slab by slab (slabs.py) ------------------
+
+SLAB_CASES = {
+    "x + x.T": lambda x, v, c: x + x.T,
+    "(x - mean) ** 2": lambda x, v, c: (x - x.mean()) ** 2,
+    "x * row + col": lambda x, v, c: x * v + c,
+    "where(x > 1, x, -1)": lambda x, v, c: da.where(x > 1, x, -1),
+    "sin(x) > 0.9": lambda x, v, c: np.sin(x) > 0.9,
+    "maximum(x, 1.0)": lambda x, v, c: np.maximum(x, 1.0),
+}
+
+
+@pytest.mark.parametrize("expr", SLAB_CASES, ids=list(SLAB_CASES))
+@pytest.mark.parametrize("slab_bytes", [8, 200, 1 << 20])
+def test_reductions_of_expressions_match_numpy(expr, slab_bytes, monkeypatch):
+    from shoal.array import slabs
+
+    monkeypatch.setattr(slabs, "SLAB_BYTES", slab_bytes)  # tiny slabs: many per block
+    a = make(np.float64, (16, 16)) / 40 + 1  # keeps prod in range
+    row, col = make(np.float64, (16,), seed=4) / 40, make(np.float64, (16, 1), seed=5) / 40
+    x = da.from_array(a, chunks=(8, 6))
+    v, c = da.from_array(row, chunks=6), col  # a blocked row, a NumPy column
+    want = SLAB_CASES[expr](a, row, col)
+    got = SLAB_CASES[expr](x, v, c)
+    for name in REDUCTIONS:
+        for axis in (None, 0, 1, (0, 1)):
+            expected = getattr(want, name)(axis=axis)
+            result = getattr(got, name)(axis=axis, split_every=2)
+            assert result.dtype == np.asarray(expected).dtype, (name, axis)
+            assert_allclose(result.compute(), expected, rtol=1e-9, atol=1e-12,
+                            err_msg=f"{expr} {name} axis={axis}")
+    assert_array_equal(got.argmax(axis=0).compute(), want.argmax(axis=0))  # not folded: still right
+
+
+def test_reduction_of_expression_in_3d_and_float32(monkeypatch):
+    from shoal.array import slabs
+
+    monkeypatch.setattr(slabs, "SLAB_BYTES", 16)
+    a = make(np.float32, (6, 7, 8))
+    x = da.from_array(a, chunks=(3, 4, 5))
+    for axis in [(0, 2), (1, 2), 1, 2, None]:
+        for name in ("sum", "mean", "std", "min"):
+            assert_allclose(getattr(x * 2 - 1, name)(axis=axis).compute(),
+                            getattr(a * 2 - 1, name)(axis=axis), rtol=1e-5, err_msg=f"{name} {axis}")
+
+
+def test_reduction_of_expression_holds_no_temporary_block():
+    import tracemalloc
+
+    x = da.random.random((2000, 2000), chunks=(1000, 1000), seed=1)  # 8 MB blocks
+    y = (x + x.T).sum(axis=0)
+    expected = x.compute()
+    expected = (expected + expected.T).sum(axis=0)
+    tracemalloc.start()
+    try:
+        result = y.compute(scheduler="sync")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert_allclose(result, expected)
+    # the two input blocks (16 MB) and 1 MB slabs; a whole x + x.T block would add 8 MB
+    assert peak < 20e6, peak
+
+
+def test_shared_elementwise_input_is_kept_for_its_other_users():
+    a = make(np.float64, (12, 12))
+    x = da.from_array(a, chunks=5)
+    d = x - 1
+    both = da.stack([d.sum(axis=0), d[0]])  # d's first row is still needed as a block
+    assert {k[0].split("-")[0] for k in both.__shoal_graph__()} >= {"subtract", "sum"}
+    assert_allclose(both.compute(), np.stack([(a - 1).sum(axis=0), (a - 1)[0]]))

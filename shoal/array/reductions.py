@@ -36,7 +36,7 @@ import numbers
 
 import numpy as np
 
-from shoal.array import chunk
+from shoal.array import chunk, slabs
 from shoal.array.core import Array, offsets
 from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
@@ -100,10 +100,20 @@ def reduction(x, axis, keepdims, dtype, chunk_func, combine_func, aggregate_func
     layer = {}
     level_name = f"{prefix}-chunk-{token}"
     level = {}
+    slab_kwargs = {"axis": axis, "chunk_func": chunk_func, "chunk_kwargs": ck,
+                   "combine_func": combine_func, "combine_kwargs": cbk, "itemsize": x.dtype.itemsize}
+    folded: set = set()
     for idx in np.ndindex(*x.numblocks):
         key = (level_name, *idx)
-        extra = block_kwargs(idx) if block_kwargs else {}
-        layer[key] = Task(key, chunk_func, Ref(x._key(idx)), **ck, **extra)
+        # an element-wise input is evaluated here, slab by slab (slabs.py); not for
+        # reductions whose chunk step depends on the block's position
+        expr = None if block_kwargs else slabs.expression(x._layers, x._key(idx), folded)
+        if expr is not None:
+            program, leaves = expr
+            layer[key] = Task(key, slabs.reduce_slabs, program, *leaves, **slab_kwargs)
+        else:
+            extra = block_kwargs(idx) if block_kwargs else {}
+            layer[key] = Task(key, chunk_func, Ref(x._key(idx)), **ck, **extra)
         level[idx] = key
     nb = list(x.numblocks)
     depth = 0
@@ -123,7 +133,8 @@ def reduction(x, axis, keepdims, dtype, chunk_func, combine_func, aggregate_func
                 out_chunks.append((1,))
         else:
             out_chunks.append(c)
-    return Array(merge_layers(x, name=name, layer=layer), name, out_chunks, dtype)
+    layers = merge_layers(x, name=name, layer=layer)
+    return Array(slabs.prune(layers, folded) if folded else layers, name, out_chunks, dtype)
 
 
 def _group(level, axis, factors, name, func, kwargs, layer, final=False, keepdims=True):
