@@ -22,8 +22,10 @@ internal state.  Three rules keep observers from hurting the engine:
 
 Records carry plain data (str, int, float, tuples) so they can be pickled and
 sent between processes, and wall-clock times (``time.time()``) so records from
-different processes line up.  A record may be published under another kind than
-its own (see :data:`TASK_STATES`).
+different processes line up.  Task transitions come two ways: one
+:class:`TaskTransition` per step (kind ``"task"``, for plugins and progress
+bars), or, from a distributed scheduler, in bulk and coalesced per key
+(:class:`TaskRows`, kind :data:`TASK_STATES`, for the dashboard).
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "GRAPH_SHAPE_LIMIT",
+    "TASK_FIELDS",
     "TASK_STATES",
     "Buffer",
     "Bus",
     "ComputationFinished",
     "GraphSubmitted",
+    "TaskRows",
     "TaskTransition",
     "graph_shape",
     "WorkerAdded",
@@ -100,12 +104,43 @@ def graph_shape(items, limit: int = GRAPH_SHAPE_LIMIT) -> tuple:
     return tuple((key, tuple(deps)) for key, deps in itertools.islice(items, limit))
 
 
-#: A kind for :class:`TaskTransition` records, for readers that need each key's
-#: state rather than every step (the dashboard): a scheduler may publish under it
-#: the transitions that carry timings or an error as they happen, and for the
-#: others, now and then, one record per changed key from its state then to its
-#: state now.  A subscriber takes either this or ``"task"``, not both.
+#: The fields of a :class:`TaskTransition`, in order: the columns of :class:`TaskRows`.
+TASK_FIELDS = ("run_id", "key", "prefix", "start", "finish", "worker", "thread", "startstops",
+               "nbytes", "type", "exception")
+
+#: The kind of :class:`TaskRows` records, for readers that need each key's state
+#: rather than every step (the dashboard).  A subscriber takes either this or
+#: ``"task"``, not both.
 TASK_STATES = "task-states"
+
+
+@dataclass(slots=True)
+class TaskRows:
+    """Task transitions in bulk, as columns: ``columns[field][i]`` is the ``field``
+    (one of :data:`TASK_FIELDS`) of the i-th transition.
+
+    A distributed scheduler publishes one every events interval (and before any
+    other record, so the order holds): the transitions that carry timings or an
+    error, then, per key that changed otherwise, one from its state then to its
+    state now.  Columns rather than a record or a row per transition: appending
+    to a few lists creates no object for the garbage collector to track, where
+    records that live for an interval get promoted and make the scheduler's full
+    collections come sooner.  Values are built ready for the wire: a tuple key is
+    a list, and ``startstops`` a flat ``[action, begin, end, ...]`` list, which a
+    reader turns back (``eventstream.decode_batch``).
+    """
+
+    kind = TASK_STATES
+    columns: dict
+
+    @classmethod
+    def empty(cls) -> TaskRows:
+        return cls({f: [] for f in TASK_FIELDS})
+
+    @property
+    def weight(self) -> int:
+        """How many transitions this holds (what a :class:`Buffer` counts)."""
+        return len(self.columns["key"])
 
 
 @dataclass(slots=True)
@@ -229,6 +264,9 @@ class Bus:
 class Buffer:
     """A bounded, append-only record log with a monotonic cursor.
 
+    The bound is in records: a record with a ``weight`` (a :class:`TaskRows`
+    batch) counts as that many; the oldest go first, never the newest.
+
     >>> b = Buffer(maxlen=2)
     >>> for i in range(3): b.append(i)
     >>> b.since(0)
@@ -238,14 +276,21 @@ class Buffer:
     """
 
     def __init__(self, maxlen: int = 100_000):
-        self._items: deque = deque(maxlen=maxlen)
+        self._items: deque = deque()  # (record, weight)
         self._lock = threading.Lock()
+        self.maxlen = maxlen
+        self._weight = 0
         self.count = 0  # records ever appended: the next cursor
 
     def append(self, record) -> None:
+        w = getattr(record, "weight", 1)
         with self._lock:
-            self._items.append(record)
+            items = self._items
+            items.append((record, w))
             self.count += 1
+            self._weight += w
+            while self._weight > self.maxlen and len(items) > 1:
+                self._weight -= items.popleft()[1]
 
     __call__ = append
 
@@ -260,10 +305,20 @@ class Buffer:
             if new <= 0:
                 return count, []
             if new >= len(self._items):
-                return count, list(self._items)
-            recent = list(itertools.islice(reversed(self._items), new))
+                return count, [r for r, _ in self._items]
+            recent = [r for r, _ in itertools.islice(reversed(self._items), new)]
         recent.reverse()
         return count, recent
+
+    def drain(self) -> tuple[int, list]:
+        """``since(cursor)`` for the one reader of this buffer, which then forgets
+        what it returns: nothing stays alive (nor for the garbage collector to scan)
+        once read."""
+        with self._lock:
+            records = [r for r, _ in self._items]
+            self._items.clear()
+            self._weight = 0
+            return self.count, records
 
     def __len__(self) -> int:
         return len(self._items)

@@ -730,26 +730,51 @@ def test_graph_submitted_carries_the_graphs_shape(state):
     assert {k: set(v) for k, v in submitted.dependencies} == {k: set(v) for k, v in DIAMOND.items()}
 
 
-def test_task_states_readers_get_timings_at_once_and_each_keys_state_per_flush(clock):
-    from shoal.events import TASK_STATES
+def _rows(records) -> list:
+    from shoal.events import TASK_FIELDS, TaskRows
+
+    return [dict(zip(TASK_FIELDS, values)) for r in records if isinstance(r, TaskRows)
+            for values in zip(*(r.columns[f] for f in TASK_FIELDS))]  # fmt: skip
+
+
+def test_task_states_readers_get_rows_per_flush_timings_first_then_each_keys_state(clock):
+    from shoal.events import TASK_STATES, TaskRows
 
     state = SchedulerState(clock=clock, wants=lambda kind: kind == TASK_STATES, validate=True)
     add_workers(state, ("w1", 1))
     out = state.handle(graph({"x": [], "y": []}, ["x", "y"]))
-    assert records(out, TaskTransition) == []  # queued, waiting: nothing yet
-    out = state.handle(finished(compute(out, "x"), nbytes=123))
-    [timed] = [i for i in out if isinstance(i, m.Publish) and isinstance(i.record, TaskTransition)]
-    assert timed.kind == TASK_STATES and timed.record.finish == "memory" and timed.record.startstops
-    # one record per changed key, from its state before to its state now ("x" was
-    # just reported with its timings; a key that never ran is not reported)
+    out += state.handle(finished(compute(out, "x"), nbytes=123))
+    assert not [i for i in out if isinstance(i, m.Publish)]  # nothing at once: a dict write each
     state.handle(graph({"y": [], "z": ["y"]}, ["z"]))
     assert state.tasks["z"].state == "waiting"
-    now = {r.key: (r.start, r.finish, r.worker) for r in state.task_state_records()}
-    assert now == {"y": ("released", "processing", "w1")}
+    [batch] = state.task_state_records()
+    assert isinstance(batch, TaskRows) and batch.kind == TASK_STATES and batch.weight == 2
+    timed, now = _rows([batch])
+    # "x" ran: its row carries the timings and where its result is
+    assert (timed["key"], timed["start"], timed["finish"], timed["worker"], timed["nbytes"]) == (
+        "x", "processing", "memory", "w1", 123)
+    assert timed["startstops"][0] == "compute" and len(timed["startstops"]) == 3  # flat triples
+    # then one row per changed key, from its state before to its state now; a key that
+    # never ran ("z") is not reported
+    assert (now["key"], now["start"], now["finish"], now["worker"]) == ("y", "released", "processing", "w1")
     assert state.task_state_records() == []  # nothing changed since
     state.handle(m.ClientReleasesKeys(keys=["x"], client="c1"))
-    assert [(r.key, r.start, r.finish) for r in state.task_state_records()] == [
+    assert [(r["key"], r["start"], r["finish"]) for r in _rows(state.task_state_records())] == [
         ("x", "memory", "forgotten")]  # fmt: skip
+
+
+def test_task_rows_go_out_before_the_computation_finished_record(clock):
+    from shoal.events import TASK_STATES, TaskRows
+
+    state = SchedulerState(clock=clock, wants=lambda kind: kind != "task", validate=True)
+    add_workers(state, ("w1", 1))
+    out = state.handle(graph({"x": []}, ["x"]))
+    out = state.handle(finished(compute(out, "x")))
+    published = [i.record for i in out if isinstance(i, m.Publish)]
+    assert [type(r) for r in published] == [TaskRows, ComputationFinished]
+    assert [(r["key"], r["finish"]) for r in _rows(published)] == [("x", "memory")]
+    assert state.task_state_records() == []  # flushed with it
+    assert TASK_STATES == TaskRows.kind
 
 
 def test_nothing_published_when_nobody_listens(clock):

@@ -20,8 +20,11 @@ then every message is a *list* of entries (:func:`encode_batch`): a record
 data), or, for a run of task transitions -- nearly all of the traffic --
 ``{"kind": "task-rows", "fields": [...], "rows": [[value, ...], ...]}``, which
 spares the field names on every record (a third of the bytes, and most of the
-reader's unpacking time).  :func:`decode_batch` turns a message back into
-record dicts.  Tuples travel as lists -- msgpack's tuple extension costs some
+reader's unpacking time).  A distributed scheduler publishes its task
+transitions in bulk already (``shoal.events.TaskRows``: columns, coalesced per
+key at the source), and such a record goes out as one ``task-columns`` entry,
+``{"kind": "task-columns", "columns": {field: [value, ...]}}``.  :func:`decode_batch`
+turns a message back into record dicts.  Tuples travel as lists -- msgpack's tuple extension costs some
 30 us a record, lists under 1 us -- and the reading side turns keys (``key``,
 ``keys``) and ``startstops`` back into tuples.
 
@@ -56,7 +59,7 @@ from collections import Counter
 from shoal import config
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
-from shoal.events import Buffer, GraphSubmitted, TaskTransition, WorkerAdded
+from shoal.events import TASK_FIELDS, Buffer, GraphSubmitted, TaskRows, TaskTransition, WorkerAdded
 
 __all__ = [
     "BusServer", "EventStreams", "coalesce_tasks", "decode_batch", "encode_batch",
@@ -120,9 +123,8 @@ def msg_to_record_fields(msg: dict) -> dict:
     return msg
 
 
-_TASK_FIELDS = tuple(f.name for f in dataclasses.fields(TaskTransition))
-_TASK_VALUES = operator.attrgetter(*_TASK_FIELDS)
-_KEY_AT, _STARTSTOPS_AT = _TASK_FIELDS.index("key"), _TASK_FIELDS.index("startstops")
+_TASK_VALUES = operator.attrgetter(*TASK_FIELDS)
+_KEY_AT, _STARTSTOPS_AT = TASK_FIELDS.index("key"), TASK_FIELDS.index("startstops")
 
 
 def coalesce_tasks(records: list) -> list:
@@ -153,14 +155,18 @@ def coalesce_tasks(records: list) -> list:
 
 def encode_batch(records) -> list:
     """Wire entries for *records*: runs of task transitions as one ``task-rows``
-    entry, every other record as :func:`record_to_msg`."""
+    entry, a :class:`~shoal.events.TaskRows` as one such entry (its rows are ready),
+    every other record as :func:`record_to_msg`."""
     out: list = []
     rows = None
     for r in records:
-        if type(r) is TaskTransition:
+        if type(r) is TaskRows:
+            rows = None
+            out.append({"kind": "task-columns", "columns": r.columns})
+        elif type(r) is TaskTransition:
             if rows is None:
                 rows = []
-                out.append({"kind": "task-rows", "fields": _TASK_FIELDS, "rows": rows})
+                out.append({"kind": "task-rows", "fields": TASK_FIELDS, "rows": rows})
             row = list(_TASK_VALUES(r))
             if type(row[_KEY_AT]) is tuple:
                 row[_KEY_AT] = _lists(row[_KEY_AT])
@@ -178,7 +184,11 @@ def decode_batch(entries: list) -> list:
     stream message made by :func:`encode_batch`."""
     out: list = []
     for entry in entries:
-        if entry.get("kind") != "task-rows":
+        kind = entry.get("kind")
+        if kind == "task-columns":
+            out += _from_columns(entry.get("columns") or {})
+            continue
+        if kind != "task-rows":
             out.append(msg_to_record_fields(entry))
             continue
         fields = list(entry.get("fields") or ())
@@ -192,6 +202,21 @@ def decode_batch(entries: list) -> list:
             record = dict(zip(fields, row))
             record["kind"] = "task"
             out.append(record)
+    return out
+
+
+def _from_columns(columns: dict) -> list:
+    """Record dicts from a ``task-columns`` entry (:class:`~shoal.events.TaskRows`)."""
+    fields = [f for f in TASK_FIELDS if f in columns]
+    out = []
+    for values in zip(*(columns[f] for f in fields)):
+        record = dict(zip(fields, values))
+        record["kind"] = "task"
+        if type(record.get("key")) is list:
+            record["key"] = _key(record["key"])
+        flat = record.get("startstops")
+        record["startstops"] = tuple(tuple(flat[i:i + 3]) for i in range(0, len(flat), 3)) if flat else ()
+        out.append(record)
     return out
 
 
@@ -259,7 +284,7 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
             await comm.write(first)
         while not reader.done():
             stopping = stop.is_set()
-            count, records = buffer.since(cursor)
+            count, records = buffer.drain()
             if records or count > cursor:
                 batch = encode_batch(coalesce_tasks(records))
                 lost = count - cursor - len(records)

@@ -91,6 +91,44 @@ def test_batches_carry_task_transitions_as_rows_and_come_back_as_records():
     assert encode_batch([]) == [] and decode_batch([]) == []
 
 
+def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
+    from dataclasses import fields
+
+    from shoal.distributed.protocol import dumps, loads
+    from shoal.distributed.scheduler.records import SchedTask, SchedWorker
+    from shoal.distributed.scheduler.transitions import append_row
+    from shoal.events import TASK_FIELDS, Buffer, TaskRows
+
+    assert TASK_FIELDS == tuple(f.name for f in fields(TaskTransition))  # the columns
+    ts, ws = SchedTask(("x", 0), None, graph="r1"), SchedWorker("tcp://w:1")
+    ts.nbytes, ts.type = 8, "int"
+    rows = TaskRows.empty()
+    append_row(rows.columns, ts, "processing", "memory", {"ws": ws, "thread": 1, "startstops": (
+        ("transfer", 0.5, 0.9), ("compute", 1.0, 2.0))})  # fmt: skip
+    append_row(rows.columns, SchedTask("y", None, graph="r1"), "memory", "forgotten", {})
+    assert rows.weight == 2
+    batch = encode_batch([WorkerAdded("tcp://w:1", 2), rows])
+    assert [e["kind"] for e in batch] == ["worker-added", "task-columns"]
+    assert batch[1]["columns"] is rows.columns  # sent as it is
+    back = decode_batch(loads(dumps(batch)))
+    assert TaskTransition(**{k: v for k, v in back[1].items() if k != "kind"}) == TaskTransition(
+        "r1", ("x", 0), "x", "processing", "memory", "tcp://w:1", 1,
+        (("transfer", 0.5, 0.9), ("compute", 1.0, 2.0)), 8, "int")  # fmt: skip
+    assert (back[2]["key"], back[2]["finish"], back[2]["startstops"], back[2]["nbytes"]) == (
+        "y", "forgotten", (), 0)  # fmt: skip
+    # a bounded buffer counts a batch as its transitions: the oldest go, never the newest
+    buf = Buffer(maxlen=3)
+    buf.append(WorkerAdded("a", 1))
+    buf.append(rows)
+    assert len(buf) == 2  # 1 + 2
+    big = TaskRows.empty()
+    for _ in range(3):
+        append_row(big.columns, ts, "waiting", "processing", {})
+    buf.append(big)
+    assert buf.since(0)[0] == 3 and len(buf) == 1
+    assert buf.drain() == (3, [big]) and len(buf) == 0 and buf.drain() == (3, [])
+
+
 def test_coalescing_keeps_timings_errors_and_each_keys_last_state():
     def t(key, start, finish, *startstops, exception=""):
         return TaskTransition("r1", key, "x", start, finish, startstops=startstops,

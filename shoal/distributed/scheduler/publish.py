@@ -1,21 +1,27 @@
-"""What the scheduler tells its bus about tasks: every step, or each key's state.
+"""What the scheduler tells its bus about tasks: every step, or each key's state in bulk.
 
 ::
 
     SchedulerState._transition(ts, start, finish) --> TaskPublisher.transition()
-        "task" wanted (plugins):  a TaskTransition per transition (state readers get it too)
-        only TASK_STATES wanted (a dashboard):
-            with timings or an error  -> published at once
-            any other                 -> changed[key] = (state before, ts)   (a dict write)
-    Scheduler, every events interval --> SchedulerState.task_state_records()
-                                     --> TaskPublisher.records(): one record per changed key
+        "task" wanted (plugins):   a TaskTransition per transition, at once
+        TASK_STATES wanted (a dashboard), whether or not "task" is:
+            with timings or an error  -> appended to the columns   (kept in order)
+            any other                 -> changed[key] = ts, before.setdefault(key, start)
+    every events interval (Scheduler), and before any other record the state publishes
+        --> TaskPublisher.flush(): TaskRows(those + one per changed key)
 
-A dashboard shows where each key *is*; a 10,000-task map goes through some six
-transitions per task, and building, buffering and encoding a record for each
-cost the scheduler's loop a fifth of its time.  Coalesced, a task costs about
-two records (its timings, and its release), and a transition that nobody needs
-as such costs one dict write.  Keys that never ran and still wait are left out:
-a reader counts them as waiting from their graph's ``GraphSubmitted``.
+A dashboard shows where each key *is*.  A 10,000-task map goes through some six
+transitions per task; a record object per transition, each passed through the
+bus, buffered, coalesced and encoded, cost the scheduler's loop a fifth of its
+time, and the records that lived for an interval, promoted by the garbage
+collector, brought its full collections sooner.  Now a transition costs a dict
+write, or for one that ran, appends to a few columns (values ready for the wire,
+no object per transition); once per interval the columns go to the bus as *one*
+record, which the event stream sends as it is.  Keys that never ran and
+still wait are left out: a reader counts them as waiting from their graph's
+``GraphSubmitted``.  Flushing before any other record the state publishes (a
+``GraphSubmitted``, a ``ComputationFinished``) keeps a reader's order exact: it
+never hears that a computation finished before its last tasks did.
 
 Whether anyone listens is asked once per ``SchedulerState.handle`` call
 (``begin``), since subscriptions change between calls, never during one.
@@ -25,7 +31,7 @@ from __future__ import annotations
 
 from shoal.distributed.scheduler import transitions as T
 from shoal.distributed.scheduler.messages import Publish
-from shoal.events import TASK_STATES
+from shoal.events import TASK_STATES, TaskRows
 
 __all__ = ["NOT_RUN_YET", "TaskPublisher"]
 
@@ -39,39 +45,44 @@ class TaskPublisher:
     def __init__(self, wants) -> None:
         self.wants = wants
         self.every = self.states = False  # "task" / TASK_STATES wanted, as of begin()
-        self._changed: dict = {}  # key -> (state before, SchedTask)
+        self._timed = TaskRows.empty()  # transitions with timings or an error, in order
+        self._changed: dict = {}  # key -> SchedTask
+        self._before: dict = {}  # key -> its state at the last flush (no tuple per change)
 
     def begin(self) -> None:
         self.every, self.states = self.wants("task"), self.wants(TASK_STATES)
 
+    @property
+    def pending(self) -> bool:
+        return bool(self._changed or self._timed.columns["key"])
+
     def transition(self, state, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
         if self.every:
-            record = T.transition_record(ts, start, finish, details)
-            state.emit(Publish(record, stimulus_id=stimulus_id))
-            if self.states:
-                state.emit(Publish(record, stimulus_id=stimulus_id, kind=TASK_STATES))
-        elif self.states:
+            state.emit(Publish(T.transition_record(ts, start, finish, details), stimulus_id=stimulus_id))
+        if self.states:
             if finish == "erred" or details.get("startstops"):
-                record = T.transition_record(ts, start, finish, details)
-                state.emit(Publish(record, stimulus_id=stimulus_id, kind=TASK_STATES))
-                self._changed.pop(ts.key, None)  # this record says where it is now
+                T.append_row(self._timed.columns, ts, start, finish, details)
+                if self._changed.pop(ts.key, None) is not None:  # this says where it is now
+                    del self._before[ts.key]
             else:
-                before = self._changed.get(ts.key)
-                self._changed[ts.key] = (before[0] if before else start, ts)
+                self._changed[ts.key] = ts
+                self._before.setdefault(ts.key, start)
 
-    def records(self, tasks: dict) -> list:
-        """One record per key changed since the last call, from its state then to its
-        state now (``forgotten`` when *tasks* no longer holds it)."""
-        changed, self._changed = self._changed, {}
+    def flush(self, tasks: dict) -> TaskRows | None:
+        """The transitions since the last flush: those with timings or errors, then one
+        per key changed otherwise, from its state then to its state now (``forgotten``
+        when *tasks* no longer holds it); None when there are none."""
+        out, changed, before = self._timed, self._changed, self._before
+        self._timed, self._changed, self._before = TaskRows.empty(), {}, {}
         if not self.wants(TASK_STATES):
-            return []
-        out = []
-        for key, (before, ts) in changed.items():
+            return None
+        columns = out.columns
+        for key, ts in changed.items():
             now = ts.state if tasks.get(key) is ts else "forgotten"
             if ts.run_id == 0 and now in NOT_RUN_YET:
                 continue
             ws = ts.processing_on if now == "processing" else None
             if now == "memory":
                 ws = next(iter(ts.who_has), None)
-            out.append(T.transition_record(ts, before, now, {"ws": ws} if ws is not None else {}))
-        return out
+            T.append_row(columns, ts, before[key], now, {"ws": ws} if ws is not None else {})
+        return out if out.weight else None

@@ -54,7 +54,7 @@ from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.diagnostics import TaskStream, gather_profile
 from shoal.distributed.scheduler.state import SchedulerState
-from shoal.events import TASK_STATES, Bus
+from shoal.events import Bus
 from shoal.local.remote_errors import pack_exception
 
 __all__ = ["Scheduler"]
@@ -222,7 +222,7 @@ class Scheduler(Node):
 
     def _publish_task_states(self) -> None:
         for record in self.state.task_state_records():
-            self.bus.publish(record, TASK_STATES)
+            self.bus.publish(record)
 
     # --- plugins ---------------------------------------------------------------------
 

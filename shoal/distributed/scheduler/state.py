@@ -127,9 +127,11 @@ class SchedulerState:
         return out
 
     def task_state_records(self) -> list:
-        """:data:`~shoal.events.TASK_STATES` records for the keys changed since the
-        last call (see :mod:`.publish`); the server publishes them every events interval."""
-        return self.publisher.records(self.tasks)
+        """The :class:`~shoal.events.TaskRows` of the keys changed since the last call
+        (see :mod:`.publish`), as a list of at most one record; the server publishes
+        them every events interval."""
+        record = self.publisher.flush(self.tasks)
+        return [record] if record is not None else []
 
     def story(self, *keys) -> list:
         """Log entries that concern ``keys`` (as the task or a recommendation), oldest first."""
@@ -221,6 +223,9 @@ class SchedulerState:
 
     def _publish(self, record, stimulus_id: str) -> None:
         if self.wants(record.kind):
+            if self.publisher.pending:  # the task rows so far go first: the order holds
+                for rows in self.task_state_records():
+                    self.emit(Publish(rows, stimulus_id=stimulus_id))
             self.emit(Publish(record, stimulus_id=stimulus_id))
 
     # --- computations (for ComputationFinished) -------------------------------------

@@ -421,6 +421,31 @@ def transition_record(ts, start: str, finish: str, details: dict) -> TaskTransit
     )  # fmt: skip
 
 
+def _lists(value):
+    return [_lists(v) for v in value] if type(value) is tuple else value
+
+
+def append_row(columns: dict, ts, start: str, finish: str, details: dict) -> None:
+    """Append :func:`transition_record`'s values to ``shoal.events.TaskRows`` columns."""
+    ws = details.get("ws")
+    in_memory = finish == "memory"
+    blame = ts.exception_blame if finish == "erred" else None
+    key = ts.key
+    startstops = details.get("startstops")
+    columns["run_id"].append(ts.graph)
+    columns["key"].append(_lists(key) if type(key) is tuple else key)
+    columns["prefix"].append(ts.prefix)
+    columns["start"].append(start)
+    columns["finish"].append(finish)
+    columns["worker"].append(ws.address if ws is not None else "")
+    columns["thread"].append(details.get("thread", 0))
+    columns["startstops"].append([v for triple in startstops for v in triple] if startstops else 0)
+    columns["nbytes"].append(max(ts.nbytes, 0) if in_memory else 0)
+    columns["type"].append(ts.type if in_memory else "")
+    columns["exception"].append(
+        (blame.exception_text or repr(blame.exception)) if blame is not None else "")
+
+
 # --- invariants (SchedulerState.validate_state) ---------------------------------------
 # What each state means, checked after every handle() in tests.
 
