@@ -137,6 +137,10 @@ class TaskRows:
     def empty(cls) -> TaskRows:
         return cls({f: [] for f in TASK_FIELDS})
 
+    def appenders(self) -> tuple:
+        """The columns' ``append`` methods, in :data:`TASK_FIELDS` order."""
+        return tuple(self.columns[f].append for f in TASK_FIELDS)
+
     @property
     def weight(self) -> int:
         """How many transitions this holds (what a :class:`Buffer` counts)."""

@@ -755,8 +755,8 @@ def test_task_states_readers_get_rows_per_flush_timings_first_then_each_keys_sta
         "x", "processing", "memory", "w1", 123)
     assert timed["startstops"][0] == "compute" and len(timed["startstops"]) == 3  # flat triples
     # then one row per changed key, from its state before to its state now; a key that
-    # never ran ("z") is not reported
-    assert (now["key"], now["start"], now["finish"], now["worker"]) == ("y", "released", "processing", "w1")
+    # never ran and waits ("z") is not reported, nor were y's steps before it ran
+    assert (now["key"], now["start"], now["finish"], now["worker"]) == ("y", "waiting", "processing", "w1")
     assert state.task_state_records() == []  # nothing changed since
     state.handle(m.ClientReleasesKeys(keys=["x"], client="c1"))
     assert [(r["key"], r["start"], r["finish"]) for r in _rows(state.task_state_records())] == [

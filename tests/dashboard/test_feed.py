@@ -103,9 +103,9 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
     ts, ws = SchedTask(("x", 0), None, graph="r1"), SchedWorker("tcp://w:1")
     ts.nbytes, ts.type = 8, "int"
     rows = TaskRows.empty()
-    append_row(rows.columns, ts, "processing", "memory", {"ws": ws, "thread": 1, "startstops": (
+    append_row(rows.appenders(), ts, "processing", "memory", {"ws": ws, "thread": 1, "startstops": (
         ("transfer", 0.5, 0.9), ("compute", 1.0, 2.0))})  # fmt: skip
-    append_row(rows.columns, SchedTask("y", None, graph="r1"), "memory", "forgotten", {})
+    append_row(rows.appenders(), SchedTask("y", None, graph="r1"), "memory", "forgotten", {})
     assert rows.weight == 2
     batch = encode_batch([WorkerAdded("tcp://w:1", 2), rows])
     assert [e["kind"] for e in batch] == ["worker-added", "task-columns"]
@@ -123,7 +123,7 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
     assert len(buf) == 2  # 1 + 2
     big = TaskRows.empty()
     for _ in range(3):
-        append_row(big.columns, ts, "waiting", "processing", {})
+        append_row(big.appenders(), ts, "waiting", "processing", {})
     buf.append(big)
     assert buf.since(0)[0] == 3 and len(buf) == 1
     assert buf.drain() == (3, [big]) and len(buf) == 0 and buf.drain() == (3, [])

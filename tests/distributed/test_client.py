@@ -378,7 +378,8 @@ def test_default_client_and_close(servers):
     client = Client(servers[0].address)
     try:
         assert default_client() is client
-        f = Future(client.submit(inc, 1).key)
+        submitted = client.submit(inc, 1)  # held: once dropped, the key may be released
+        f = Future(submitted.key)
         assert f.client is client and f.result() == 2
     finally:
         client.close()

@@ -7,6 +7,7 @@
         TASK_STATES wanted (a dashboard), whether or not "task" is:
             with timings or an error  -> appended to the columns   (kept in order)
             any other                 -> changed[key] = ts, before.setdefault(key, start)
+                                         (not for a key that never ran and still waits)
     every events interval (Scheduler), and before any other record the state publishes
         --> TaskPublisher.flush(): TaskRows(those + one per changed key)
 
@@ -46,6 +47,7 @@ class TaskPublisher:
         self.wants = wants
         self.every = self.states = False  # "task" / TASK_STATES wanted, as of begin()
         self._timed = TaskRows.empty()  # transitions with timings or an error, in order
+        self._append = self._timed.appenders()
         self._changed: dict = {}  # key -> SchedTask
         self._before: dict = {}  # key -> its state at the last flush (no tuple per change)
 
@@ -56,27 +58,34 @@ class TaskPublisher:
     def pending(self) -> bool:
         return bool(self._changed or self._timed.columns["key"])
 
+    @property
+    def active(self) -> bool:
+        """Whether :meth:`transition` has anything to do (as of :meth:`begin`)."""
+        return self.every or self.states
+
     def transition(self, state, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
         if self.every:
             state.emit(Publish(T.transition_record(ts, start, finish, details), stimulus_id=stimulus_id))
         if self.states:
+            key, changed = ts.key, self._changed
             if finish == "erred" or details.get("startstops"):
-                T.append_row(self._timed.columns, ts, start, finish, details)
-                if self._changed.pop(ts.key, None) is not None:  # this says where it is now
-                    del self._before[ts.key]
-            else:
-                self._changed[ts.key] = ts
-                self._before.setdefault(ts.key, start)
+                T.append_row(self._append, ts, start, finish, details)
+                if changed.pop(key, None) is not None:  # this says where it is now
+                    del self._before[key]
+            elif ts.run_id or finish not in NOT_RUN_YET:  # (not yet run: counted as waiting)
+                if key not in changed:
+                    self._before[key] = start
+                changed[key] = ts
 
     def flush(self, tasks: dict) -> TaskRows | None:
         """The transitions since the last flush: those with timings or errors, then one
         per key changed otherwise, from its state then to its state now (``forgotten``
         when *tasks* no longer holds it); None when there are none."""
-        out, changed, before = self._timed, self._changed, self._before
+        out, append, changed, before = self._timed, self._append, self._changed, self._before
         self._timed, self._changed, self._before = TaskRows.empty(), {}, {}
+        self._append = self._timed.appenders()
         if not self.wants(TASK_STATES):
             return None
-        columns = out.columns
         for key, ts in changed.items():
             now = ts.state if tasks.get(key) is ts else "forgotten"
             if ts.run_id == 0 and now in NOT_RUN_YET:
@@ -84,5 +93,5 @@ class TaskPublisher:
             ws = ts.processing_on if now == "processing" else None
             if now == "memory":
                 ws = next(iter(ts.who_has), None)
-            T.append_row(columns, ts, before[key], now, {"ws": ws} if ws is not None else {})
+            T.append_row(append, ts, before[key], now, {"ws": ws} if ws is not None else {})
         return out if out.weight else None

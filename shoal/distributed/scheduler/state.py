@@ -190,7 +190,8 @@ class SchedulerState:
             raise T.InvalidTransition(ts.key, start, finish, self.story(ts.key))
         recs = func(self, ts, stimulus_id, **details)
         self.log.append(Transition(ts.key, start, finish, dict(recs), stimulus_id, self.clock()))
-        self.publisher.transition(self, ts, start, finish, details, stimulus_id)
+        if self.publisher.active:
+            self.publisher.transition(self, ts, start, finish, details, stimulus_id)
         if ts.key in self._awaited and finish in ("memory", "erred", "forgotten"):
             self._computation_progress(ts, finish, stimulus_id)
         return recs

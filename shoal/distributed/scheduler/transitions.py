@@ -425,25 +425,26 @@ def _lists(value):
     return [_lists(v) for v in value] if type(value) is tuple else value
 
 
-def append_row(columns: dict, ts, start: str, finish: str, details: dict) -> None:
-    """Append :func:`transition_record`'s values to ``shoal.events.TaskRows`` columns."""
+def append_row(appenders: tuple, ts, start: str, finish: str, details: dict) -> None:
+    """Append :func:`transition_record`'s values to ``shoal.events.TaskRows`` columns,
+    given as their bound ``append`` methods in ``TASK_FIELDS`` order (:meth:`TaskRows.appenders`)."""
+    run_id, key, prefix, start_, finish_, worker, thread, startstops, nbytes, type_, exc = appenders
     ws = details.get("ws")
     in_memory = finish == "memory"
+    k = ts.key
+    ss = details.get("startstops")
+    run_id(ts.graph)
+    key(_lists(k) if type(k) is tuple else k)
+    prefix(ts.prefix)
+    start_(start)
+    finish_(finish)
+    worker(ws.address if ws is not None else "")
+    thread(details.get("thread", 0))
+    startstops([v for triple in ss for v in triple] if ss else 0)
+    nbytes(max(ts.nbytes, 0) if in_memory else 0)
+    type_(ts.type if in_memory else "")
     blame = ts.exception_blame if finish == "erred" else None
-    key = ts.key
-    startstops = details.get("startstops")
-    columns["run_id"].append(ts.graph)
-    columns["key"].append(_lists(key) if type(key) is tuple else key)
-    columns["prefix"].append(ts.prefix)
-    columns["start"].append(start)
-    columns["finish"].append(finish)
-    columns["worker"].append(ws.address if ws is not None else "")
-    columns["thread"].append(details.get("thread", 0))
-    columns["startstops"].append([v for triple in startstops for v in triple] if startstops else 0)
-    columns["nbytes"].append(max(ts.nbytes, 0) if in_memory else 0)
-    columns["type"].append(ts.type if in_memory else "")
-    columns["exception"].append(
-        (blame.exception_text or repr(blame.exception)) if blame is not None else "")
+    exc((blame.exception_text or repr(blame.exception)) if blame is not None else "")
 
 
 # --- invariants (SchedulerState.validate_state) ---------------------------------------
