@@ -126,8 +126,10 @@ class TaskRows:
     to a few lists creates no object for the garbage collector to track, where
     records that live for an interval get promoted and make the scheduler's full
     collections come sooner.  Values are built ready for the wire: a tuple key is
-    a list, and ``startstops`` a flat ``[action, begin, end, ...]`` list, which a
-    reader turns back (``eventstream.decode_batch``).
+    a list, and ``startstops`` is ragged: the column holds how many ``(action,
+    begin, end)`` triples each transition has, and ``columns["startstops-values"]``
+    all their values one after the other.  A reader turns them back
+    (``eventstream.decode_batch``).
     """
 
     kind = TASK_STATES
@@ -135,11 +137,12 @@ class TaskRows:
 
     @classmethod
     def empty(cls) -> TaskRows:
-        return cls({f: [] for f in TASK_FIELDS})
+        return cls({f: [] for f in (*TASK_FIELDS, "startstops-values")})
 
     def appenders(self) -> tuple:
-        """The columns' ``append`` methods, in :data:`TASK_FIELDS` order."""
-        return tuple(self.columns[f].append for f in TASK_FIELDS)
+        """The columns' ``append`` methods, in :data:`TASK_FIELDS` order, then the
+        ``extend`` of the startstops values."""
+        return (*(self.columns[f].append for f in TASK_FIELDS), self.columns["startstops-values"].extend)
 
     @property
     def weight(self) -> int:

@@ -23,7 +23,8 @@ spares the field names on every record (a third of the bytes, and most of the
 reader's unpacking time).  A distributed scheduler publishes its task
 transitions in bulk already (``shoal.events.TaskRows``: columns, coalesced per
 key at the source), and such a record goes out as one ``task-columns`` entry,
-``{"kind": "task-columns", "columns": {field: [value, ...]}}``.  :func:`decode_batch`
+``{"kind": "task-columns", "columns": {field: [value, ...]}}`` (``startstops``
+ragged: a count per transition, the values in ``"startstops-values"``).  :func:`decode_batch`
 turns a message back into record dicts.  Tuples travel as lists -- msgpack's tuple extension costs some
 30 us a record, lists under 1 us -- and the reading side turns keys (``key``,
 ``keys``) and ``startstops`` back into tuples.
@@ -208,14 +209,16 @@ def decode_batch(entries: list) -> list:
 def _from_columns(columns: dict) -> list:
     """Record dicts from a ``task-columns`` entry (:class:`~shoal.events.TaskRows`)."""
     fields = [f for f in TASK_FIELDS if f in columns]
+    values, at = columns.get("startstops-values") or [], 0
     out = []
-    for values in zip(*(columns[f] for f in fields)):
-        record = dict(zip(fields, values))
+    for row in zip(*(columns[f] for f in fields)):
+        record = dict(zip(fields, row))
         record["kind"] = "task"
         if type(record.get("key")) is list:
             record["key"] = _key(record["key"])
-        flat = record.get("startstops")
-        record["startstops"] = tuple(tuple(flat[i:i + 3]) for i in range(0, len(flat), 3)) if flat else ()
+        n = record.get("startstops") or 0
+        record["startstops"] = tuple(tuple(values[i:i + 3]) for i in range(at, at + 3 * n, 3))
+        at += 3 * n
         out.append(record)
     return out
 

@@ -5,7 +5,8 @@
     SchedulerState._transition(ts, start, finish) --> TaskPublisher.transition()
         "task" wanted (plugins):   a TaskTransition per transition, at once
         TASK_STATES wanted (a dashboard), whether or not "task" is:
-            with timings or an error  -> appended to the columns   (kept in order)
+            with timings or an error,
+            or forgotten              -> appended to the columns   (kept in order)
             any other                 -> changed[key] = ts, before.setdefault(key, start)
                                          (not for a key that never ran and still waits)
     every events interval (Scheduler), and before any other record the state publishes
@@ -14,11 +15,14 @@
 A dashboard shows where each key *is*.  A 10,000-task map goes through some six
 transitions per task; a record object per transition, each passed through the
 bus, buffered, coalesced and encoded, cost the scheduler's loop a fifth of its
-time, and the records that lived for an interval, promoted by the garbage
-collector, brought its full collections sooner.  Now a transition costs a dict
-write, or for one that ran, appends to a few columns (values ready for the wire,
-no object per transition); once per interval the columns go to the bus as *one*
-record, which the event stream sends as it is.  Keys that never ran and
+time.  Now a transition costs a dict write, or for one that ran or is forgotten,
+appends to a few columns (values ready for the wire); once per interval the
+columns go to the bus as *one* record, which the event stream sends as it is.
+Nothing lives from one flush to the next as an object per transition, and no
+forgotten task is kept alive until then: objects that outlive a few young
+collections are promoted, and the more of them, the sooner the garbage
+collector's full collections come, which cost the loop more than the records
+themselves.  Keys that never ran and
 still wait are left out: a reader counts them as waiting from their graph's
 ``GraphSubmitted``.  Flushing before any other record the state publishes (a
 ``GraphSubmitted``, a ``ComputationFinished``) keeps a reader's order exact: it
@@ -68,7 +72,11 @@ class TaskPublisher:
             state.emit(Publish(T.transition_record(ts, start, finish, details), stimulus_id=stimulus_id))
         if self.states:
             key, changed = ts.key, self._changed
-            if finish == "erred" or details.get("startstops"):
+            if finish == "forgotten":  # at once, in order: holding ts would keep it alive
+                if changed.pop(key, None) is not None:
+                    start = self._before.pop(key)
+                T.append_row(self._append, ts, start, finish, details)
+            elif finish == "erred" or details.get("startstops"):
                 T.append_row(self._append, ts, start, finish, details)
                 if changed.pop(key, None) is not None:  # this says where it is now
                     del self._before[key]

@@ -428,7 +428,7 @@ def _lists(value):
 def append_row(appenders: tuple, ts, start: str, finish: str, details: dict) -> None:
     """Append :func:`transition_record`'s values to ``shoal.events.TaskRows`` columns,
     given as their bound ``append`` methods in ``TASK_FIELDS`` order (:meth:`TaskRows.appenders`)."""
-    run_id, key, prefix, start_, finish_, worker, thread, startstops, nbytes, type_, exc = appenders
+    run_id, key, prefix, start_, finish_, worker, thread, startstops, nbytes, type_, exc, values = appenders
     ws = details.get("ws")
     in_memory = finish == "memory"
     k = ts.key
@@ -440,7 +440,12 @@ def append_row(appenders: tuple, ts, start: str, finish: str, details: dict) -> 
     finish_(finish)
     worker(ws.address if ws is not None else "")
     thread(details.get("thread", 0))
-    startstops([v for triple in ss for v in triple] if ss else 0)
+    if ss:
+        startstops(len(ss))
+        for triple in ss:
+            values(triple)
+    else:
+        startstops(0)
     nbytes(max(ts.nbytes, 0) if in_memory else 0)
     type_(ts.type if in_memory else "")
     blame = ts.exception_blame if finish == "erred" else None
