@@ -15,7 +15,8 @@
 
 Keys come back as tuples (they travel as lists, see
 :mod:`shoal.distributed.eventstream`).  The feed does not care what ``state`` is: a :class:`~shoal.dashboard.state.DashboardState`
-(``ingest``), a list (``append``) or any callable gets each record dict.  A
+(``ingest``, which gets bulk task records as ``TaskTransition`` objects and the rest
+as dicts), a list (``append``) or any callable gets each record dict.  A
 reconnected stream starts with a fresh snapshot (workers, tasks), which the
 state folds in like any records.
 """
@@ -72,6 +73,7 @@ class EventFeed:
         self.timeout = timeout
         self.info_source = InfoSource(address, security)
         self._ingest = _ingester(state)
+        self._objects = hasattr(state, "ingest")  # it takes TaskTransition objects as well
         self.hello: dict = {}
         self.records = 0  # records ingested
         self.dropped = 0  # records the source dropped because we fell behind
@@ -123,12 +125,12 @@ class EventFeed:
                         return True
                     continue
                 try:
-                    records = decode_batch(msg)
+                    records = decode_batch(msg, task_objects=self._objects)
                 except Exception:  # a malformed message must not stop the dashboard
                     logger.exception("could not decode a message of %d entries", len(msg))
                     continue
                 for record in records:
-                    if record.get("kind") == "dropped":
+                    if type(record) is dict and record.get("kind") == "dropped":
                         self.dropped += int(record.get("count", 0))
                         continue
                     try:

@@ -180,14 +180,17 @@ def encode_batch(records) -> list:
     return out
 
 
-def decode_batch(entries: list) -> list:
+def decode_batch(entries: list, task_objects: bool = False) -> list:
     """Record dicts (``{"kind": ..., field: value}``, tuples restored) from one
-    stream message made by :func:`encode_batch`."""
+    stream message made by :func:`encode_batch`; with *task_objects*, the bulk task
+    entries (``task-columns``) come as ``TaskTransition`` s instead, which spares a
+    reader that wants objects a dict per task."""
     out: list = []
     for entry in entries:
         kind = entry.get("kind")
         if kind == "task-columns":
-            out += _from_columns(entry.get("columns") or {})
+            columns = entry.get("columns") or {}
+            out += _task_objects(columns) if task_objects else _from_columns(columns)
             continue
         if kind != "task-rows":
             out.append(msg_to_record_fields(entry))
@@ -219,6 +222,24 @@ def _from_columns(columns: dict) -> list:
         n = record.get("startstops") or 0
         record["startstops"] = tuple(tuple(values[i:i + 3]) for i in range(at, at + 3 * n, 3))
         at += 3 * n
+        out.append(record)
+    return out
+
+
+def _task_objects(columns: dict) -> list:
+    """``TaskTransition`` s from a ``task-columns`` entry."""
+    values, at = columns.get("startstops-values") or [], 0
+    out = []
+    for row in zip(*(columns[f] for f in TASK_FIELDS)):
+        key, n = row[_KEY_AT], row[_STARTSTOPS_AT]
+        record = TaskTransition(*row)
+        if type(key) is list:
+            record.key = _key(key)
+        if n:
+            record.startstops = tuple(tuple(values[i:i + 3]) for i in range(at, at + 3 * n, 3))
+            at += 3 * n
+        else:
+            record.startstops = ()
         out.append(record)
     return out
 

@@ -116,6 +116,11 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
         (("transfer", 0.5, 0.9), ("compute", 1.0, 2.0)), 8, "int")  # fmt: skip
     assert (back[2]["key"], back[2]["finish"], back[2]["startstops"], back[2]["nbytes"]) == (
         "y", "forgotten", (), 0)  # fmt: skip
+    # a reader that takes objects gets the same transitions without a dict each
+    objects = decode_batch(loads(dumps(batch)), task_objects=True)
+    assert objects[0]["kind"] == "worker-added"  # other records stay dicts
+    assert objects[1:] == [TaskTransition(**{k: v for k, v in r.items() if k != "kind"})
+                           for r in back[1:]]  # fmt: skip
     # a bounded buffer counts a batch as its transitions: the oldest go, never the newest
     buf = Buffer(maxlen=3)
     buf.append(WorkerAdded("a", 1))
