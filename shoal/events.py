@@ -45,6 +45,7 @@ __all__ = [
     "GraphSubmitted",
     "TaskRows",
     "TaskTransition",
+    "as_lists",
     "graph_shape",
     "WorkerAdded",
     "WorkerMetrics",
@@ -102,6 +103,16 @@ def graph_shape(items, limit: int = GRAPH_SHAPE_LIMIT) -> tuple:
     (('a', ()), ('b', ('a',)))
     """
     return tuple((key, tuple(deps)) for key, deps in itertools.islice(items, limit))
+
+
+def as_lists(value):
+    """*value* with its tuples, nested ones too, as lists: how keys travel (msgpack
+    packs lists natively, tuples only through an extension); readers turn them back.
+
+    >>> as_lists(("x", (1, 2)))
+    ['x', [1, 2]]
+    """
+    return [as_lists(v) for v in value] if type(value) is tuple else value
 
 
 #: The fields of a :class:`TaskTransition`, in order: the columns of :class:`TaskRows`.

@@ -22,12 +22,13 @@ data), or, for a run of task transitions -- nearly all of the traffic --
 spares the field names on every record (a third of the bytes, and most of the
 reader's unpacking time).  A distributed scheduler publishes its task
 transitions in bulk already (``shoal.events.TaskRows``: columns, coalesced per
-key at the source), and such a record goes out as one ``task-columns`` entry,
+key at the source), and such a record goes out as one entry,
 ``{"kind": "task-columns", "columns": {field: [value, ...]}}`` (``startstops``
-ragged: a count per transition, the values in ``"startstops-values"``).  :func:`decode_batch`
-turns a message back into record dicts.  Tuples travel as lists -- msgpack's tuple extension costs some
-30 us a record, lists under 1 us -- and the reading side turns keys (``key``,
-``keys``) and ``startstops`` back into tuples.
+ragged: a count per transition, the values in ``"startstops-values"``).
+:func:`decode_batch` turns a message back into record dicts.  Tuples travel as
+lists -- msgpack's tuple extension costs some 30 us a record, lists under 1 us --
+and the reading side turns keys (``key``, ``keys``) and ``startstops`` back into
+tuples.
 
 Before a batch goes out, :func:`coalesce_tasks` drops the task transitions
 that a reader needs no more: of one key's transitions in the batch it keeps
@@ -60,7 +61,8 @@ from collections import Counter
 from shoal import config
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
-from shoal.events import TASK_FIELDS, Buffer, GraphSubmitted, TaskRows, TaskTransition, WorkerAdded
+from shoal.events import (TASK_FIELDS, Buffer, GraphSubmitted, TaskRows, TaskTransition, WorkerAdded,
+                          as_lists)
 
 __all__ = [
     "BusServer", "EventStreams", "coalesce_tasks", "decode_batch", "encode_batch",
@@ -93,12 +95,8 @@ def record_to_msg(record) -> dict:
     msg["kind"] = kind
     for name in tuples:
         if type(msg[name]) is tuple:
-            msg[name] = _lists(msg[name])
+            msg[name] = as_lists(msg[name])
     return msg
-
-
-def _lists(value):
-    return [_lists(v) for v in value] if type(value) is tuple else value
 
 
 def _key(value):
@@ -156,8 +154,8 @@ def coalesce_tasks(records: list) -> list:
 
 def encode_batch(records) -> list:
     """Wire entries for *records*: runs of task transitions as one ``task-rows``
-    entry, a :class:`~shoal.events.TaskRows` as one such entry (its rows are ready),
-    every other record as :func:`record_to_msg`."""
+    entry, a :class:`~shoal.events.TaskRows` as one ``task-columns`` entry (its
+    columns are ready), every other record as :func:`record_to_msg`."""
     out: list = []
     rows = None
     for r in records:
@@ -170,7 +168,7 @@ def encode_batch(records) -> list:
                 out.append({"kind": "task-rows", "fields": TASK_FIELDS, "rows": rows})
             row = list(_TASK_VALUES(r))
             if type(row[_KEY_AT]) is tuple:
-                row[_KEY_AT] = _lists(row[_KEY_AT])
+                row[_KEY_AT] = as_lists(row[_KEY_AT])
             if row[_STARTSTOPS_AT]:  # (action, start, stop) triples of plain values
                 row[_STARTSTOPS_AT] = [list(ss) for ss in row[_STARTSTOPS_AT]]
             rows.append(row)
@@ -211,18 +209,11 @@ def decode_batch(entries: list, task_objects: bool = False) -> list:
 
 def _from_columns(columns: dict) -> list:
     """Record dicts from a ``task-columns`` entry (:class:`~shoal.events.TaskRows`)."""
-    fields = [f for f in TASK_FIELDS if f in columns]
-    values, at = columns.get("startstops-values") or [], 0
     out = []
-    for row in zip(*(columns[f] for f in fields)):
-        record = dict(zip(fields, row))
-        record["kind"] = "task"
-        if type(record.get("key")) is list:
-            record["key"] = _key(record["key"])
-        n = record.get("startstops") or 0
-        record["startstops"] = tuple(tuple(values[i:i + 3]) for i in range(at, at + 3 * n, 3))
-        at += 3 * n
-        out.append(record)
+    for record in _task_objects(columns):
+        msg = dict(zip(TASK_FIELDS, _TASK_VALUES(record)))
+        msg["kind"] = "task"
+        out.append(msg)
     return out
 
 

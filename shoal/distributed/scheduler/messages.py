@@ -450,7 +450,6 @@ class Publish(Instruction):
     op: ClassVar[str] = "publish"
     record: Any
     stimulus_id: str = _sid()
-    kind: str | None = None  # published as this kind (default: the record's own)
 
 
 _EVENTS = {

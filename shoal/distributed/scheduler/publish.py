@@ -22,9 +22,8 @@ Nothing lives from one flush to the next as an object per transition, and no
 forgotten task is kept alive until then: objects that outlive a few young
 collections are promoted, and the more of them, the sooner the garbage
 collector's full collections come, which cost the loop more than the records
-themselves.  Keys that never ran and
-still wait are left out: a reader counts them as waiting from their graph's
-``GraphSubmitted``.  Flushing before any other record the state publishes (a
+themselves.  Keys that never ran and still wait are left out: a reader counts
+them as waiting from their graph's ``GraphSubmitted``.  Flushing before any other record the state publishes (a
 ``GraphSubmitted``, a ``ComputationFinished``) keeps a reader's order exact: it
 never hears that a computation finished before its last tasks did.
 

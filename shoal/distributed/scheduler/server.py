@@ -261,7 +261,7 @@ class Scheduler(Node):
                 done_and_forgotten.append(ins.key)
                 continue
             if type(ins) is m.Publish:
-                self.bus.publish(ins.record, ins.kind)
+                self.bus.publish(ins.record)
                 continue
             msg = ins.to_msg()
             target = getattr(ins, "worker", None)

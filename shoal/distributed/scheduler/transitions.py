@@ -44,7 +44,7 @@ from shoal.distributed.scheduler.messages import (
     LostData,
 )
 from shoal.distributed.scheduler.policies import free_slots, transfer_time
-from shoal.events import TaskTransition
+from shoal.events import TaskTransition, as_lists
 
 __all__ = [
     "ACTIVE", "STATES", "TRANSITIONS", "InvalidTransition", "LostScatteredData", "add_replica",
@@ -421,10 +421,6 @@ def transition_record(ts, start: str, finish: str, details: dict) -> TaskTransit
     )  # fmt: skip
 
 
-def _lists(value):
-    return [_lists(v) for v in value] if type(value) is tuple else value
-
-
 def append_row(appenders: tuple, ts, start: str, finish: str, details: dict) -> None:
     """Append :func:`transition_record`'s values to ``shoal.events.TaskRows`` columns,
     given as their bound ``append`` methods in ``TASK_FIELDS`` order (:meth:`TaskRows.appenders`)."""
@@ -434,7 +430,7 @@ def append_row(appenders: tuple, ts, start: str, finish: str, details: dict) -> 
     k = ts.key
     ss = details.get("startstops")
     run_id(ts.graph)
-    key(_lists(k) if type(k) is tuple else k)
+    key(as_lists(k) if type(k) is tuple else k)
     prefix(ts.prefix)
     start_(start)
     finish_(finish)
