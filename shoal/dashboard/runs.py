@@ -33,30 +33,41 @@ _DONE = frozenset({"released", "forgotten"})
 
 
 class _Run:
-    __slots__ = ("run_id", "scheduler", "finished", "counts", "new")
+    __slots__ = ("run_id", "scheduler", "finished", "counts", "new", "_live")
 
     def __init__(self, run_id, scheduler="", prefixes=None):
         self.run_id, self.scheduler, self.finished = run_id, scheduler, None
         self.counts: dict = {}  # prefix -> Counter(state -> n)
         self.new = Counter(prefixes or {})  # prefix -> tasks not seen yet
+        self.recount()
+
+    def recount(self) -> None:
+        """Count the live tasks afresh (after ``new`` was changed from outside)."""
+        self._live = sum(self.new.values()) + sum(
+            n for c in self.counts.values() for s, n in c.items() if s not in _DONE)
 
     def take(self, prefix, state) -> None:
         """One task of *prefix* leaves *state* (or the ``new`` pool when absent)."""
         counts = self.counts.get(prefix)
         if state is not None and counts is not None and counts[state] > 0:
             counts[state] -= 1
+            if state not in _DONE:
+                self._live -= 1
         elif self.new[prefix] > 0:
             self.new[prefix] -= 1
+            self._live -= 1
 
     def put(self, prefix, state) -> None:
         counts = self.counts.get(prefix)
         if counts is None:
             counts = self.counts[prefix] = Counter()
         counts[state] += 1
+        if state not in _DONE:
+            self._live += 1
 
     def live(self) -> int:
-        return sum(self.new.values()) + sum(
-            n for c in self.counts.values() for s, n in c.items() if s not in _DONE)
+        """Tasks not yet released or forgotten (kept as a count: asked per record)."""
+        return self._live
 
 
 class TaskBook:
@@ -79,6 +90,7 @@ class TaskBook:
             run.scheduler = scheduler
             for prefix, n in prefixes.items():
                 run.new[prefix] = max(n - sum(run.counts.get(prefix, {}).values()), 0)
+            run.recount()
         for prefix in prefixes:
             self.prefix_order.setdefault(prefix, len(self.prefix_order))
         self._cap_runs()

@@ -301,3 +301,31 @@ def test_records_of_a_real_threads_compute():
         get({"boom-1": (boom, 1)}, "boom-1", bus=bus)
     assert list(s.progress()) == ["boom"]  # the finished local run made way
     assert s.exceptions()[0]["exception"] == "ValueError: boom 1"
+
+
+@pytest.mark.parametrize("keys", [1000, 3])  # followed one by one, or mostly by counts
+def test_live_count_kept_per_record_matches_a_recount(keys):
+    import random
+
+    from shoal.dashboard.runs import _DONE
+
+    rng = random.Random(keys)
+    s = DashboardState(keys=keys)
+    s.ingest(GraphSubmitted("r", "scheduler", 20, {"a": 12, "b": 8}, (), T0))
+    where = {f"{p}-{i}": "released" for p, n in (("a", 12), ("b", 8)) for i in range(n)}
+    steps = {"released": ["waiting"], "waiting": ["processing"], "processing": ["memory", "erred"],
+             "memory": ["released"], "erred": ["released"]}  # fmt: skip
+    for _ in range(200):
+        key = rng.choice(sorted(where))
+        start = where[key]
+        finish = rng.choice(steps[start])
+        s.ingest(tt("r", key, start, finish, W1, t=T0 if finish == "memory" else None))
+        where[key] = finish
+        for run in s._book.runs.values():
+            expected = sum(run.new.values()) + sum(
+                n for c in run.counts.values() for st, n in c.items() if st not in _DONE)
+            assert run.live() == expected
+    s.ingest(GraphSubmitted("r", "scheduler", 20, {"a": 12, "b": 8}, (), T0))  # a repeat recounts
+    run = s._book.runs["r"]
+    assert run.live() == sum(run.new.values()) + sum(
+        n for c in run.counts.values() for st, n in c.items() if st not in _DONE)
