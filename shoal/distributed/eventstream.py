@@ -226,7 +226,10 @@ def _task_objects(columns: dict) -> list:
         record = TaskTransition(*row)
         if type(key) is list:
             record.key = _key(key)
-        if n:
+        if n == 1:  # nearly every task: one compute triple
+            record.startstops = ((values[at], values[at + 1], values[at + 2]),)
+            at += 3
+        elif n:
             record.startstops = tuple(tuple(values[i:i + 3]) for i in range(at, at + 3 * n, 3))
             at += 3 * n
         else:

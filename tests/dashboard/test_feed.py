@@ -106,7 +106,9 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
     append_row(rows.appenders(), ts, "processing", "memory", {"ws": ws, "thread": 1, "startstops": (
         ("transfer", 0.5, 0.9), ("compute", 1.0, 2.0))})  # fmt: skip
     append_row(rows.appenders(), SchedTask("y", None, graph="r1"), "memory", "forgotten", {})
-    assert rows.weight == 2
+    append_row(rows.appenders(), SchedTask("z", None, graph="r1"), "processing", "erred",
+               {"ws": ws, "startstops": (("compute", 3.0, 4.0),)})  # fmt: skip
+    assert rows.weight == 3
     batch = encode_batch([WorkerAdded("tcp://w:1", 2), rows])
     assert [e["kind"] for e in batch] == ["worker-added", "task-columns"]
     assert batch[1]["columns"] is rows.columns  # sent as it is
@@ -116,16 +118,17 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
         (("transfer", 0.5, 0.9), ("compute", 1.0, 2.0)), 8, "int")  # fmt: skip
     assert (back[2]["key"], back[2]["finish"], back[2]["startstops"], back[2]["nbytes"]) == (
         "y", "forgotten", (), 0)  # fmt: skip
+    assert (back[3]["key"], back[3]["startstops"]) == ("z", (("compute", 3.0, 4.0),))
     # a reader that takes objects gets the same transitions without a dict each
     objects = decode_batch(loads(dumps(batch)), task_objects=True)
     assert objects[0]["kind"] == "worker-added"  # other records stay dicts
     assert objects[1:] == [TaskTransition(**{k: v for k, v in r.items() if k != "kind"})
                            for r in back[1:]]  # fmt: skip
     # a bounded buffer counts a batch as its transitions: the oldest go, never the newest
-    buf = Buffer(maxlen=3)
+    buf = Buffer(maxlen=4)
     buf.append(WorkerAdded("a", 1))
     buf.append(rows)
-    assert len(buf) == 2  # 1 + 2
+    assert len(buf) == 2  # 1 + 3
     big = TaskRows.empty()
     for _ in range(3):
         append_row(big.appenders(), ts, "waiting", "processing", {})
