@@ -17,14 +17,13 @@ so one reader (``shoal.dashboard.feed.EventFeed``) handles both.
 The wire: the first message is ``{"op": "stream-start", "source": name, ...}``;
 then every message is a *list* of entries (:func:`encode_batch`): a record
 ``{"kind": record.kind, **fields}`` (records are slotted dataclasses of plain
-data), or, for a run of task transitions -- nearly all of the traffic --
-``{"kind": "task-rows", "fields": [...], "rows": [[value, ...], ...]}``, which
-spares the field names on every record (a third of the bytes, and most of the
-reader's unpacking time).  A distributed scheduler publishes its task
-transitions in bulk already (``shoal.events.TaskRows``: columns, coalesced per
-key at the source), and such a record goes out as one entry,
+data), or, for task transitions -- nearly all of the traffic -- columns,
 ``{"kind": "task-columns", "columns": {field: [value, ...]}}`` (``startstops``
-ragged: a count per transition, the values in ``"startstops-values"``).
+ragged: a count per transition, the values in ``"startstops-values"``), which
+spares the field names and a container per transition.  A distributed scheduler
+publishes its transitions as such columns already (``shoal.events.TaskRows``,
+coalesced per key at the source), sent as they are; runs of ``TaskTransition``
+records (the local schedulers' bus) are turned into the same form.
 :func:`decode_batch` turns a message back into record dicts.  Tuples travel as
 lists -- msgpack's tuple extension costs some 30 us a record, lists under 1 us --
 and the reading side turns keys (``key``, ``keys``) and ``startstops`` back into
@@ -153,57 +152,47 @@ def coalesce_tasks(records: list) -> list:
 
 
 def encode_batch(records) -> list:
-    """Wire entries for *records*: runs of task transitions as one ``task-rows``
-    entry, a :class:`~shoal.events.TaskRows` as one ``task-columns`` entry (its
-    columns are ready), every other record as :func:`record_to_msg`."""
+    """Wire entries for *records*: a :class:`~shoal.events.TaskRows` and each run of
+    ``TaskTransition`` s as one ``task-columns`` entry, every other record as
+    :func:`record_to_msg`."""
     out: list = []
-    rows = None
+    append = None  # the columns' appenders while a run of TaskTransitions goes on
     for r in records:
         if type(r) is TaskRows:
-            rows = None
+            append = None
             out.append({"kind": "task-columns", "columns": r.columns})
         elif type(r) is TaskTransition:
-            if rows is None:
-                rows = []
-                out.append({"kind": "task-rows", "fields": TASK_FIELDS, "rows": rows})
-            row = list(_TASK_VALUES(r))
-            if type(row[_KEY_AT]) is tuple:
-                row[_KEY_AT] = as_lists(row[_KEY_AT])
-            if row[_STARTSTOPS_AT]:  # (action, start, stop) triples of plain values
-                row[_STARTSTOPS_AT] = [list(ss) for ss in row[_STARTSTOPS_AT]]
-            rows.append(row)
+            if append is None:
+                rows = TaskRows.empty()
+                append = rows.appenders()
+                out.append({"kind": "task-columns", "columns": rows.columns})
+            values = list(_TASK_VALUES(r))
+            if type(values[_KEY_AT]) is tuple:
+                values[_KEY_AT] = as_lists(values[_KEY_AT])
+            startstops = values[_STARTSTOPS_AT]
+            values[_STARTSTOPS_AT] = len(startstops)
+            for add, value in zip(append, values):
+                add(value)
+            for triple in startstops:
+                append[-1](triple)
         else:
-            rows = None
+            append = None
             out.append(record_to_msg(r))
     return out
 
 
 def decode_batch(entries: list, task_objects: bool = False) -> list:
     """Record dicts (``{"kind": ..., field: value}``, tuples restored) from one
-    stream message made by :func:`encode_batch`; with *task_objects*, the bulk task
-    entries (``task-columns``) come as ``TaskTransition`` s instead, which spares a
-    reader that wants objects a dict per task."""
+    stream message made by :func:`encode_batch`; with *task_objects*, task
+    transitions come as ``TaskTransition`` s instead, which spares a reader that
+    wants objects a dict per task."""
     out: list = []
     for entry in entries:
-        kind = entry.get("kind")
-        if kind == "task-columns":
+        if entry.get("kind") == "task-columns":
             columns = entry.get("columns") or {}
             out += _task_objects(columns) if task_objects else _from_columns(columns)
-            continue
-        if kind != "task-rows":
+        else:
             out.append(msg_to_record_fields(entry))
-            continue
-        fields = list(entry.get("fields") or ())
-        key_at = fields.index("key") if "key" in fields else None
-        ss_at = fields.index("startstops") if "startstops" in fields else None
-        for row in entry.get("rows") or ():
-            if key_at is not None and type(row[key_at]) is list:
-                row[key_at] = _key(row[key_at])
-            if ss_at is not None and row[ss_at]:
-                row[ss_at] = tuple(map(tuple, row[ss_at]))
-            record = dict(zip(fields, row))
-            record["kind"] = "task"
-            out.append(record)
     return out
 
 

@@ -74,7 +74,7 @@ def test_record_to_msg_is_plain_data_and_comes_back():
     assert back["keys"] == (("x", 0), "y") and back["dependencies"] == shape
 
 
-def test_batches_carry_task_transitions_as_rows_and_come_back_as_records():
+def test_batches_carry_task_transitions_as_columns_and_come_back_as_records():
     from shoal.distributed.protocol import dumps, loads
 
     tasks = [TaskTransition("r1", ("x", i), "x", "processing", "memory", "w", 1,
@@ -82,8 +82,8 @@ def test_batches_carry_task_transitions_as_rows_and_come_back_as_records():
     added = WorkerAdded("tcp://w:1", 2)
     batch = encode_batch([tasks[0], added, *tasks[1:]])
     # runs of task records share one entry; other records travel as they are
-    assert [e["kind"] for e in batch] == ["task-rows", "worker-added", "task-rows"]
-    assert [len(e["rows"]) for e in batch if e["kind"] == "task-rows"] == [1, 2]
+    assert [e["kind"] for e in batch] == ["task-columns", "worker-added", "task-columns"]
+    assert [len(e["columns"]["key"]) for e in batch if e["kind"] == "task-columns"] == [1, 2]
     back = decode_batch(loads(dumps(batch)))
     assert [r["kind"] for r in back] == ["task", "worker-added", "task", "task"]
     assert [TaskTransition(**{k: v for k, v in r.items() if k != "kind"})

@@ -127,9 +127,8 @@ class SchedulerState:
         return out
 
     def task_state_records(self) -> list:
-        """The :class:`~shoal.events.TaskRows` of the keys changed since the last call
-        (see :mod:`.publish`), as a list of at most one record; the server publishes
-        them every events interval."""
+        """At most one :class:`~shoal.events.TaskRows`: the task changes since the last
+        call (see :mod:`.publish`); the server publishes it every events interval."""
         record = self.publisher.flush(self.tasks)
         return [record] if record is not None else []
 
