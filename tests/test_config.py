@@ -135,7 +135,7 @@ def test_set_replaces_non_mapping_with_section_and_restores():
 def test_set_mapping_value_replaces_section():
     with config.set({"local.threads": {"batch-size": 2}}):
         assert config.get("local.threads") == {"batch-size": 2}
-    assert config.get("local.threads") == {"batch-size": "auto"}
+    assert config.get("local.threads") == {"batch-size": "auto", "blas-threads": "auto"}
 
 
 def test_nested_set():

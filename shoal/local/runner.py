@@ -14,7 +14,8 @@ A *backend* is the only thing that differs between schedulers.  It has
 name in events), ``submit(keys, state)``, ``wait()`` (block until at least one
 batch is done; return a list of outcome lists) and ``cancel()``.  ``sync.py``,
 ``threads.py``, ``processes.py`` and ``executor.py`` each define one in a few
-dozen lines.
+dozen lines.  A backend may also have ``limits(ntasks)``, a context manager held
+while the compute runs (threads: the BLAS thread limit of ``blas.py``).
 
 Batch size adapts per task function: the first tasks of a function go one per
 batch; once their duration is measured, a batch holds about ``target`` seconds of
@@ -32,6 +33,7 @@ small ones.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import operator
 import os
@@ -264,8 +266,10 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
     run_id = f"{scheduler}-{_SESSION}-{next(_run_ids)}"
     if bus.active:
         _publish_start(bus, run_id, scheduler, g, flat)
+    limits = getattr(backend, "limits", None)
     try:
-        _drive(state, backend, bus, run_id, _Sizer(target, backend.nworkers, g, fixed))
+        with limits(len(g)) if limits is not None else contextlib.nullcontext():
+            _drive(state, backend, bus, run_id, _Sizer(target, backend.nworkers, g, fixed))
     except BaseException as exc:
         backend.cancel()
         if bus.active:

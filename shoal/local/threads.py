@@ -24,6 +24,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from shoal import config
+from shoal.local import blas
 from shoal.local.batch import execute_batch
 from shoal.local.runner import run
 
@@ -60,6 +61,10 @@ class ThreadBackend:
         self.capacity = nworkers
         self.done: queue.SimpleQueue = queue.SimpleQueue()
         self.cancelled = threading.Event()
+
+    def limits(self, ntasks: int):
+        """BLAS held at one thread per core while the compute runs (``blas.py``)."""
+        return blas.limited(self.nworkers, ntasks)
 
     def submit(self, keys, state):
         self.pool.submit(self._work, keys, state.graph, state.data)
