@@ -136,3 +136,27 @@ def test_blocked_matmul_still_matches_numpy_under_the_limit():
     a, b = rng.random((300, 200)), rng.random((200, 250))
     got = (sa.from_array(a, chunks=100) @ sa.from_array(b, chunks=100)).compute(scheduler="threads")
     np.testing.assert_allclose(got, a @ b)
+
+
+def test_process_pool_workers_start_with_the_limit(monkeypatch):
+    from shoal.local.pool import ProcessPool
+    from shoal.local.processes import ProcessBackend
+    from shoal.local.runner import run
+
+    for name in blas.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    expected = blas.target_threads(2)
+    assert blas.child_environ(2) == {name: str(expected) for name in blas.THREAD_VARIABLES}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own setting wins
+    assert "OMP_NUM_THREADS" not in blas.child_environ(2)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    with shoal.config.set({"local.threads.blas-threads": None}):
+        assert blas.child_environ(2) == {}
+
+    pool = ProcessPool(2)  # a private pool, started under this environment
+    try:
+        g, keys = graph_reading_blas()
+        seen = run(ProcessBackend(pool), g, keys, scheduler="processes")
+    finally:
+        pool.close()
+    assert seen == [[expected]] * 4

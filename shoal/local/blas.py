@@ -14,8 +14,8 @@ workers`` threads (at least 1; ``local.threads.blas-threads``, null turns it
 off).  Computes may overlap (several user threads): the first one to start sets
 the limit and the last one to finish restores what was there before, so the
 user's own setting comes back.  A limit the user already set lower is kept.
-Distributed worker processes get the same from their environment
-(``nanny.PRE_SPAWN_ENVIRON``).
+The process pool's workers start with the same limit in their environment
+(:func:`child_environ`; distributed workers: ``nanny.PRE_SPAWN_ENVIRON``).
 
 `threadpoolctl <https://github.com/joblib/threadpoolctl>`_ finds and drives the
 libraries; without it, or before NumPy is imported, nothing is changed.  Its
@@ -35,7 +35,7 @@ import threading
 
 from shoal import config
 
-__all__ = ["limited", "target_threads"]
+__all__ = ["child_environ", "limited", "target_threads"]
 
 _lock = threading.Lock()
 _active = 0  # computes inside limited() now
@@ -109,3 +109,17 @@ def _limit(target: int) -> list:
             lib.set_num_threads(target)
             changed.append((lib, threads))
     return changed
+
+
+#: the variables BLAS and OpenMP runtimes read their thread count from at start
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def child_environ(nworkers: int) -> dict:
+    """Environment entries for one of *nworkers* worker processes: the same
+    limit, set once at start (the pool is reused), unless the user's own
+    environment already names a thread count."""
+    target = target_threads(nworkers)
+    if target is None:
+        return {}
+    return {name: str(target) for name in THREAD_VARIABLES if name not in os.environ}

@@ -42,6 +42,7 @@ from multiprocessing.connection import Connection, wait
 from shoal import config
 from shoal.core.keys import key_str
 from shoal.local.remote_errors import describe_exit
+from shoal.local import blas
 
 __all__ = ["ProcessPool", "WorkerProcessDied", "get_pool", "live_config", "where_now"]
 
@@ -85,12 +86,13 @@ def _keys_text(keys) -> str:
 class _Worker:
     __slots__ = ("proc", "tasks", "results", "keys", "config_blob", "where")
 
-    def __init__(self, config_blob: str):
+    def __init__(self, config_blob: str, nworkers: int):
         task_r, task_w = os.pipe()
         res_r, res_w = os.pipe()
         env = dict(os.environ)
         env["PYTHONHASHSEED"] = HASH_SEED
         env.update(config.config_for_child())
+        env.update(blas.child_environ(nworkers))  # BLAS threads: cores // workers
         cmd = [sys.executable, "-m", "shoal.local._worker", str(task_r), str(res_w)]
         try:
             self.proc = subprocess.Popen(
@@ -147,7 +149,7 @@ class ProcessPool:
             self.workers.remove(w)
         blob = live_config()
         while len(self.workers) < self.n:
-            self.workers.append(_Worker(blob))
+            self.workers.append(_Worker(blob, self.n))
 
     @property
     def pids(self) -> list:
