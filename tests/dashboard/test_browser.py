@@ -11,7 +11,7 @@
 
 The checks read Bokeh's document state in the page rather than pixels: the
 sources are recognised by their columns (the task stream's has ``duration``
-and ``key``; the progress bars' ``segment`` and ``n``; the memory bars'
+and ``key``; the progress rows' per-segment counts; the memory bars'
 ``nbytes``, ``limit`` and ``info``, the cluster's bar being the one whose only
 worker is ``"cluster"``).  Every page is also saved as a PNG (see
 ``conftest.artifacts``), and any console error or uncaught exception in a page
@@ -52,12 +52,16 @@ SNAPSHOT_JS = """() => {
       let last = 0;
       for (const r of d.right) last = Math.max(last, r);
       out.stream = {n: d.left.length, last: last};
-    } else if (has("segment", "n", "prefix")) {
+    } else if (has("prefix", "released", "memory", "erred", "processing", "total")) {
       let done = 0, processing = 0;
-      Array.from(d.segment).forEach((s, i) => {
-        if (s === "processing") processing += d.n[i]; else done += d.n[i];
+      const prefixes = [];
+      Array.from(d.prefix).forEach((p, i) => {
+        if (p === "") return;  // the summary line
+        prefixes.push(p);
+        done += d.released[i] + d.memory[i] + d.erred[i];
+        processing += d.processing[i];
       });
-      out.progress = {prefixes: [...new Set(d.prefix)], done: done, processing: processing};
+      out.progress = {prefixes: prefixes, done: done, processing: processing};
     } else if (has("nbytes", "limit", "info", "worker")) {
       const workers = [...new Set(d.worker)];
       let bytes = 0;

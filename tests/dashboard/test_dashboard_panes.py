@@ -13,6 +13,7 @@ from shoal.dashboard.panes.graph import graph_layout, layers, node_style  # noqa
 from shoal.dashboard.panes.memory import (  # noqa: E402
     cluster_totals,
     memory_bars,
+    memory_look,
     memory_title,
     prefix_bytes_bars,
     worker_link,
@@ -30,8 +31,9 @@ from shoal.dashboard.panes.system import system_columns  # noqa: E402
 from shoal.dashboard.panes.tasks import (  # noqa: E402
     compute_time_bars,
     exception_columns,
-    progress_bars,
-    progress_title,
+    progress_rows,
+    progress_summary,
+    SUMMARY_Y,
 )
 from shoal.dashboard.panes.workers import worker_bars, worker_table  # noqa: E402
 from shoal.dashboard.profiles import normalize_tree, profile_items  # noqa: E402
@@ -100,20 +102,32 @@ def test_should_clear_after_an_idle_gap():
     assert should_clear(1_000, 7_000, 5)
 
 
-def test_progress_bars_and_title():
+def test_progress_rows_and_summary():
     progress = {
         "inc": {"memory": 2, "erred": 1, "processing": 1, "waiting": 0, "released": 0, "total": 4},
         "sum": {"memory": 0, "erred": 0, "processing": 0, "waiting": 1, "released": 0, "total": 1},
     }
-    bars, labels = progress_bars(progress)
-    assert bars["segment"] == ["in memory", "erred", "processing"]
-    assert bars["left"] == [0.0, 0.5, 0.75]
-    assert bars["right"] == [0.5, 0.75, 1.0]
-    assert bars["color"] == [prefix_color("inc"), "black", prefix_color("inc")]
-    assert bars["n"] == [2, 1, 1]
-    assert labels == {"x": [0.01, 0.01], "y": [0, -1], "text": ["inc: 3 / 4", "sum: 0 / 1"]}
-    assert progress_title(progress) == ("Progress -- total: 5, waiting: 1, processing: 1, "
-                                        "in memory: 2, erred: 1, released: 0")  # fmt: skip
+    rows = progress_rows(progress)
+    assert rows["prefix"] == ["inc", "sum", ""]  # the summary line last, above the bars
+    assert rows["y"] == [0, -1, SUMMARY_Y]
+    assert rows["bottom"][:2] == [-0.4, -1.4] and rows["top"][:2] == [0.4, -0.6]
+    assert rows["bottom"][2] == rows["top"][2] == SUMMARY_Y  # no bar, no hover area
+    assert rows["frame_alpha"] == [1.0, 1.0, 0.0]
+    # released | in memory | erred | processing, left to right; waiting unfilled
+    assert [rows[f"{s}_left"][0] for s in ("released", "memory", "erred", "processing")] == [
+        0.0, 0.0, 0.5, 0.75]
+    assert [rows[f"{s}_right"][0] for s in ("released", "memory", "erred", "processing")] == [
+        0.0, 0.5, 0.75, 1.0]
+    assert all(rows[f"{s}_right"][1] == 0.0 for s in ("released", "memory", "erred", "processing"))
+    assert rows["memory"] == [2, 0, 2] and rows["erred"] == [1, 0, 1] and rows["total"] == [4, 1, 5]
+    assert rows["waiting"] == [0, 1, 1]
+    assert rows["color"][:2] == [prefix_color("inc"), prefix_color("sum")]
+    assert rows["text"] == ["inc: 3 / 4", "sum: 0 / 1", progress_summary(
+        {"total": 5, "waiting": 1, "processing": 1, "memory": 2, "erred": 1, "released": 0})]
+    assert rows["text"][2] == ("total: 5, waiting: 1, processing: 1, in memory: 2, erred: 1, "
+                               "released: 0")  # fmt: skip
+    assert progress_rows({})["text"] == [progress_summary(dict.fromkeys(
+        ("total", "waiting", "processing", "memory", "erred", "released"), 0))]
 
 
 def test_exception_and_compute_time_columns():
@@ -166,6 +180,35 @@ def test_memory_bars():
         300, 1000, 50, 2000)
     assert memory_title(total) == "Bytes stored: 1.27 kiB + 50 B spilled to disk"
     assert prefix_bytes_bars({"a": 10, "b": 20})["prefix"] == ["b", "a"]
+
+
+def test_memory_look_ignores_sub_pixel_growth():
+    gib = 2**30
+    base = [dict(w, memory_limit=4 * gib, managed=gib, unmanaged=gib // 2) for w in workers()]
+    look = memory_look(base, 4 * gib, TH)
+    grown = [dict(w, managed=w["managed"] + 280_000) for w in base]  # 10,000 small results
+    assert memory_look(grown, 4 * gib, TH) == look
+    moved = [dict(w, managed=w["managed"] + gib // 100) for w in base]  # 1% of the axis: visible
+    assert memory_look(moved, 4 * gib, TH) != look
+    hot = [dict(w, unmanaged=3 * gib) for w in base]  # past the thresholds: another colour
+    assert memory_look(hot, 4 * gib, TH)[0][0] != look[0][0]
+    assert memory_look(base[:1], 4 * gib, TH) != look  # a worker left
+
+
+def test_same_look_skips_until_the_settle_time(monkeypatch):
+    from shoal.dashboard.panes import _base
+
+    clock = [100.0]
+    monkeypatch.setattr(_base.time, "monotonic", lambda: clock[0])
+    pane = _base.Pane(DashboardState())
+    assert not pane.same_look(("a", 1))  # first draw
+    clock[0] += 0.2
+    assert pane.same_look(("a", 1))  # nothing visible moved: skip
+    assert not pane.same_look(("a", 2))  # it moved: draw
+    clock[0] += _base.SETTLE - 0.01
+    assert pane.same_look(("a", 2))
+    clock[0] += 0.02
+    assert not pane.same_look(("a", 2))  # exact figures are at most SETTLE late
 
 
 def test_worker_bars_and_table():

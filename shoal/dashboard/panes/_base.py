@@ -7,16 +7,27 @@ did not move; otherwise it calls ``refresh()``, which shapes a snapshot with the
 pure functions of the family module and pushes the result with
 :func:`replace_if_changed` (whole-column replacement, skipped when equal) -- or,
 for the task stream, ``source.stream`` of the new rows only.
+
+A browser repaints a plot's whole canvas for any change to it, which is most of
+what an open page costs (``docs/benchmarks.md``).  A pane whose picture moves
+less than a pixel per tick (memory bars growing by kilobytes against a limit of
+gigabytes) therefore asks :meth:`Pane.same_look` first: it compares what the
+picture shows (widths rounded to a thousandth, texts) with what was last drawn,
+and skips the tick unless the look changed or :data:`SETTLE` seconds passed,
+so tooltips and exact figures are never more than that late.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
 log = logging.getLogger("shoal.dashboard")
+
+SETTLE = 1.0  # seconds: the most a change that the picture does not show waits
 
 
 class Pane:
@@ -31,6 +42,8 @@ class Pane:
         self.options = options
         self._generation = -1
         self._pushed: dict = {}
+        self._look = None
+        self._look_time = 0.0
 
     def update(self) -> None:
         generation = self.state.generation
@@ -44,6 +57,16 @@ class Pane:
 
     def refresh(self) -> None:  # pragma: no cover - every pane overrides it
         raise NotImplementedError
+
+    def same_look(self, look) -> bool:
+        """True when *look* (a hashable summary of what the picture shows) is what
+        was drawn last, less than :data:`SETTLE` seconds ago: skip this update.
+        Otherwise it becomes the drawn look and the caller pushes."""
+        now = time.monotonic()
+        if look == self._look and now - self._look_time < SETTLE:
+            return True
+        self._look, self._look_time = look, now
+        return False
 
     def push(self, source: ColumnDataSource, data: dict) -> bool:
         """Replace *source*'s columns with *data* unless they are equal to what

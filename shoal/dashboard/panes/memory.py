@@ -37,7 +37,7 @@ from shoal.dashboard.panes.tasks import PrefixBars, prefix_bars
 
 __all__ = [
     "ClusterMemory", "MemoryByKey", "WorkersMemory", "cluster_totals", "memory_bars",
-    "memory_title", "prefix_bytes_bars", "worker_link",
+    "memory_look", "memory_title", "prefix_bytes_bars", "worker_link",
 ]  # fmt: skip
 
 COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "worker", "segment", "nbytes",
@@ -85,6 +85,18 @@ def memory_bars(workers: list, thresholds: dict) -> tuple:
             limits["bottom"].append(y - 0.45)
             limits["top"].append(y + 0.45)
     return bars, limits
+
+
+def memory_look(workers: list, xmax: float, thresholds: dict) -> tuple:
+    """What the bars show: per worker its colour and segment ends in thousandths
+    of the axis (under a pixel at any usual width), and its limit mark."""
+    look = []
+    for w in workers:
+        process = w["managed"] + w["unmanaged"]
+        ends = (w["managed"], process, process + w["spilled"])
+        look.append((memory_color(process, w["memory_limit"], thresholds),
+                     *(round(1000 * e / xmax) for e in ends), w["memory_limit"]))  # fmt: skip
+    return tuple(look)
 
 
 def cluster_totals(workers: list) -> dict:
@@ -139,10 +151,13 @@ class WorkersMemory(Pane):
 
     def refresh(self) -> None:
         workers = self.rows()
+        xmax = _xmax(workers)
+        if self.same_look(memory_look(workers, xmax, self.thresholds)):
+            return  # the title's exact figure follows within SETTLE seconds
         bars, limits = memory_bars(workers, self.thresholds)
         changed = self.push(self.source, bars) | self.push(self.limits, limits)
         if changed:
-            self.root.x_range.end = _xmax(workers) * 1.02
+            self.root.x_range.end = xmax * 1.02
             self.root.y_range.start = -max(len(workers), 1) + 0.5
             self.root.title.text = memory_title(cluster_totals(self.state.workers()), self.what)
 

@@ -2,14 +2,14 @@
 
 ::
 
-    state.progress()      --progress_bars()      --> one bar per prefix (segments)
+    state.progress()      --progress_rows()      --> one bar per prefix (segments)
     state.exceptions()    --exception_columns()  --> a table
     state.compute_time()  --compute_time_bars()  --> one bar per prefix
 
 Progress bars run left to right: released (done, result freed; light), in
 memory (solid, the prefix's colour), erred (black), processing (faint); the
 unfilled rest is waiting.  One bar per prefix, top to bottom in the order the
-prefixes first appeared; the title sums them up.
+prefixes first appeared; a line above them sums them up.
 """
 
 from __future__ import annotations
@@ -21,88 +21,98 @@ from shoal.dashboard.panes.style import ERRED, format_seconds, prefix_color
 
 __all__ = [
     "ComputeTime", "Exceptions", "PrefixBars", "Progress", "compute_time_bars",
-    "exception_columns", "prefix_bars", "progress_bars", "progress_title",
+    "exception_columns", "prefix_bars", "progress_rows", "progress_summary",
 ]  # fmt: skip
 
-BAR_COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "prefix", "segment", "n")
-LABEL_COLUMNS = ("x", "y", "text")
+SEGMENTS = ("released", "memory", "erred", "processing")  # left to right
+# segment -> (label, alpha); colour: the prefix's, black for erred
+_STYLE = {"released": ("released", 0.35), "memory": ("in memory", 1.0),
+          "erred": ("erred", 1.0), "processing": ("processing", 0.15)}  # fmt: skip
+ROW_COLUMNS = ("y", "bottom", "top", "frame_alpha", "prefix", "color", "text", "waiting", "total",
+               *SEGMENTS, *(f"{s}_{end}" for s in SEGMENTS for end in ("left", "right")))  # fmt: skip
 MIN_ROWS = 5  # room for this many bars even when fewer prefixes run (no giant bars)
-# segment name, progress field, alpha (colour: the prefix's, black for erred)
-_SEGMENTS = (("released", "released", 0.35), ("in memory", "memory", 1.0),
-             ("erred", "erred", 1.0), ("processing", "processing", 0.15))  # fmt: skip
+SUMMARY_Y = 0.85  # the summary line sits above the first bar
 
 
-def progress_bars(progress: dict) -> tuple:
-    """``(bars, labels)`` columns from ``state.progress()``; bars span [0, 1]."""
-    bars, labels = empty(BAR_COLUMNS), empty(LABEL_COLUMNS)
+def progress_rows(progress: dict) -> dict:
+    """One row per prefix (top to bottom in order of appearance) with each
+    segment's [left, right] in [0, 1] and its count, then a summary row (no bar,
+    only its text) above them: one source for the whole pane, so an update is one
+    message and one repaint in the browser."""
+    out = empty(ROW_COLUMNS)
+    totals = dict.fromkeys(("total", "waiting", *SEGMENTS), 0)
+
+    def add(y, half, frame, prefix, color, text, counts, ends):
+        out["y"].append(y)
+        out["bottom"].append(y - half)
+        out["top"].append(y + half)
+        out["frame_alpha"].append(frame)
+        out["prefix"].append(prefix)
+        out["color"].append(color)
+        out["text"].append(text)
+        for field in ("waiting", "total", *SEGMENTS):
+            out[field].append(counts[field])
+        for segment in SEGMENTS:
+            out[f"{segment}_left"].append(ends[segment][0])
+            out[f"{segment}_right"].append(ends[segment][1])
+
     for i, (prefix, row) in enumerate(progress.items()):
         total = row["total"] or 1
-        y = -i
-        left = 0.0
-        for segment, field, alpha in _SEGMENTS:
-            n = row[field]
-            if not n:
-                continue
-            right = left + n / total
-            bars["left"].append(left)
-            bars["right"].append(right)
-            bars["bottom"].append(y - 0.4)
-            bars["top"].append(y + 0.4)
-            bars["color"].append(ERRED if field == "erred" else prefix_color(prefix))
-            bars["alpha"].append(alpha)
-            bars["prefix"].append(prefix)
-            bars["segment"].append(segment)
-            bars["n"].append(n)
+        ends, left = {}, 0.0
+        for segment in SEGMENTS:
+            right = left + row[segment] / total
+            ends[segment] = (left, right)
             left = right
+        for field in totals:
+            totals[field] += row[field]
         done = row["released"] + row["memory"] + row["erred"]
-        labels["x"].append(0.01)
-        labels["y"].append(y)
-        labels["text"].append(f"{prefix}: {done} / {row['total']}")
-    return bars, labels
+        add(-i, 0.4, 1.0, prefix, prefix_color(prefix), f"{prefix}: {done} / {row['total']}", row,
+            ends)  # fmt: skip
+    add(SUMMARY_Y, 0.0, 0.0, "", "black", progress_summary(totals), totals,
+        dict.fromkeys(SEGMENTS, (0.0, 0.0)))  # fmt: skip
+    return out
 
 
-def progress_title(progress: dict) -> str:
-    t = {f: sum(r[f] for r in progress.values())
-         for f in ("total", "waiting", "processing", "memory", "erred", "released")}  # fmt: skip
-    return (f"Progress -- total: {t['total']}, waiting: {t['waiting']}, processing: "
-            f"{t['processing']}, in memory: {t['memory']}, erred: {t['erred']}, "
-            f"released: {t['released']}")  # fmt: skip
+def progress_summary(totals: dict) -> str:
+    return (f"total: {totals['total']}, waiting: {totals['waiting']}, processing: "
+            f"{totals['processing']}, in memory: {totals['memory']}, erred: {totals['erred']}, "
+            f"released: {totals['released']}")  # fmt: skip
 
 
 class Progress(Pane):
-    """One horizontal bar per task prefix; see the module docstring."""
+    """One horizontal bar per task prefix; see the module docstring.
+
+    The running totals are a line of text inside the plot, not its title: a
+    title that changes makes the browser lay the page out again on every
+    update, which cost more than drawing the bars."""
 
     name, title, interval = "progress", "Progress", 100
 
     def __init__(self, state, height=None, **options):
         super().__init__(state, **options)
-        self.source = ColumnDataSource(empty(BAR_COLUMNS))
-        self.labels = ColumnDataSource(empty(LABEL_COLUMNS))
-        self.frames = ColumnDataSource(empty(("bottom", "top")))
-        fig = make_figure(progress_title({}), height=height, tools="", x_range=Range1d(0, 1),
-                          y_range=Range1d(-MIN_ROWS + 0.5, 0.5),
+        self.source = ColumnDataSource(empty(ROW_COLUMNS))
+        fig = make_figure("Progress", height=height, tools="", x_range=Range1d(0, 1),
+                          y_range=Range1d(-MIN_ROWS + 0.5, SUMMARY_Y + 0.3),
                           toolbar_location=None)  # fmt: skip
-        fig.quad(left=0, right=1, bottom="bottom", top="top", source=self.frames,
-                 fill_color=None, line_color="#cccccc")  # fmt: skip
-        bars = fig.quad(left="left", right="right", bottom="bottom", top="top", source=self.source,
-                        fill_color="color", fill_alpha="alpha", line_color=None)  # fmt: skip
-        fig.text(x="x", y="y", text="text", source=self.labels, text_baseline="middle",
+        frames = fig.quad(left=0, right=1, bottom="bottom", top="top", source=self.source,
+                          fill_color=None, line_color="#cccccc", line_alpha="frame_alpha")  # fmt: skip
+        for segment in SEGMENTS:
+            fig.quad(left=f"{segment}_left", right=f"{segment}_right", bottom="bottom", top="top",
+                     source=self.source, fill_color=ERRED if segment == "erred" else "color",
+                     fill_alpha=_STYLE[segment][1], line_color=None)  # fmt: skip
+        fig.text(x=0.01, y="y", text="text", source=self.source, text_baseline="middle",
                  text_font_size="11px")  # fmt: skip
-        fig.add_tools(HoverTool(renderers=[bars], tooltips=[
-            ("prefix", "@prefix"), ("", "@segment: @n")]))  # fmt: skip
+        fig.add_tools(HoverTool(renderers=[frames], tooltips=[
+            ("prefix", "@prefix"), *((_STYLE[s][0], f"@{s}") for s in SEGMENTS),
+            ("waiting", "@waiting"), ("total", "@total")]))  # fmt: skip
         fig.axis.visible = False
         fig.grid.visible = False
         self.root = fig
 
     def refresh(self) -> None:
         progress = self.state.progress()
-        bars, labels = progress_bars(progress)
-        if self.push(self.source, bars) | self.push(self.labels, labels):
-            n = len(progress)
-            self.push(self.frames, {"bottom": [-i - 0.4 for i in range(n)],
-                                    "top": [-i + 0.4 for i in range(n)]})  # fmt: skip
-            self.root.y_range.start = -max(n, MIN_ROWS) + 0.5
-            self.root.title.text = progress_title(progress)
+        if self.push(self.source, progress_rows(progress)):
+            self.root.y_range.start = -max(len(progress), MIN_ROWS) + 0.5
 
 
 TABLE_COLUMNS = ("key", "prefix", "exception", "workers", "count")
