@@ -73,6 +73,7 @@ class EventFeed:
         self.timeout = timeout
         self.info_source = InfoSource(address, security)
         self._ingest = _ingester(state)
+        self._ingest_many = getattr(state, "ingest_many", None)  # logs what it cannot fold
         self._objects = hasattr(state, "ingest")  # it takes TaskTransition objects as well
         self.hello: dict = {}
         self.records = 0  # records ingested
@@ -129,15 +130,21 @@ class EventFeed:
                 except Exception:  # a malformed message must not stop the dashboard
                     logger.exception("could not decode a message of %d entries", len(msg))
                     continue
+                kept = []
                 for record in records:
                     if type(record) is dict and record.get("kind") == "dropped":
                         self.dropped += int(record.get("count", 0))
-                        continue
-                    try:
-                        self._ingest(record)
-                    except Exception:  # one odd record must not stop the dashboard
-                        logger.exception("could not ingest %r", record)
-                    self.records += 1
+                    else:
+                        kept.append(record)
+                if self._ingest_many is not None:  # one lock for the message
+                    self._ingest_many(kept)
+                else:
+                    for record in kept:
+                        try:
+                            self._ingest(record)
+                        except Exception:  # one odd record must not stop the dashboard
+                            logger.exception("could not ingest %r", record)
+                self.records += len(kept)
         except CommClosedError as exc:
             self.reason = f"connection lost: {exc}"
             return False

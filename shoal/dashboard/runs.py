@@ -140,7 +140,10 @@ class TaskBook:
             self.memory_by_prefix[prefix] += r.nbytes
         elif state == "processing":
             info[4] = r.worker
-            self.processing.setdefault(r.worker, Counter())[prefix] += 1
+            per = self.processing.get(r.worker)
+            if per is None:
+                per = self.processing[r.worker] = Counter()
+            per[prefix] += 1
 
     def _leave(self, info) -> None:
         state, prefix = info[2], info[1]

@@ -32,6 +32,7 @@ with ``time``, ``cpu``, ``memory`` ...) or, when none arrived lately, from
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections import Counter, deque
@@ -50,6 +51,8 @@ from shoal.events import (
 )
 
 __all__ = ["DashboardState", "Limits", "iter_startstops", "process_probe"]
+
+log = logging.getLogger("shoal.dashboard")
 
 UNKNOWN_DURATION = 0.5  # seconds assumed for a prefix never seen finishing (occupancy)
 _RECORDS = {c.kind: (c, frozenset(f.name for f in dataclasses.fields(c)))
@@ -102,6 +105,27 @@ class DashboardState:
 
     def ingest(self, record) -> None:
         """Fold one record (an :mod:`shoal.events` record, or a dict with ``kind``)."""
+        with self._lock:
+            if self._fold(record):
+                self.generation += 1
+
+    def ingest_many(self, records) -> int:
+        """Fold a batch under one lock (the event feed's one message); a record that
+        cannot be folded is logged and skipped.  Returns how many were folded."""
+        done = 0
+        with self._lock:
+            for record in records:
+                try:
+                    done += self._fold(record)
+                except Exception:  # one odd record must not stop the dashboard
+                    log.exception("could not ingest %r", record)
+            if done:
+                self.generation += 1
+        return done
+
+    def _fold(self, record) -> bool:
+        """The body of :meth:`ingest` (the caller holds the lock); False for a kind
+        this state does not follow."""
         if isinstance(record, dict):
             kind = record.get("kind")
             known = _RECORDS.get(kind)
@@ -115,20 +139,15 @@ class DashboardState:
         if kind == "task":
             if record.startstops:
                 self.tasks.append(record)
-            handler = DashboardState._task
+            self._task(record)
         elif kind == "system":
-            handler = DashboardState._system_record
+            self._system_record(record)
         else:
             handler = self._HANDLERS.get(kind)
             if handler is None:
-                return
-        with self._lock:
+                return False
             handler(self, record)
-            self.generation += 1
-
-    def ingest_many(self, records) -> None:
-        for record in records:
-            self.ingest(record)
+        return True
 
     def _graph_submitted(self, r: GraphSubmitted) -> None:
         self._book.graph_submitted(r.run_id, r.scheduler, r.prefixes)
@@ -157,14 +176,26 @@ class DashboardState:
         entry = self._shape.get(r.key)
         if entry is not None:
             entry[3] = r.finish
-        for action, begin, end in iter_startstops(r.startstops):
-            self._actions[action] += end - begin
-            if action == "compute":
-                acc = self._compute.setdefault(prefix, [0.0, 0])
-                acc[0] += end - begin
-                acc[1] += 1
+        startstops = r.startstops
+        if startstops:
+            first = startstops[0]
+            if len(startstops) == 1 and type(first) is tuple:  # nearly every task
+                self._timed(prefix, *first)
+            else:
+                for triple in iter_startstops(startstops):
+                    self._timed(prefix, *triple)
         if r.finish == "erred" and r.start == "processing":
             self._exception(r, prefix)
+
+    def _timed(self, prefix, action, begin, end) -> None:
+        seconds = end - begin
+        self._actions[action] += seconds
+        if action == "compute":
+            acc = self._compute.get(prefix)
+            if acc is None:
+                acc = self._compute[prefix] = [0.0, 0]
+            acc[0] += seconds
+            acc[1] += 1
 
     def _exception(self, r: TaskTransition, prefix) -> None:
         text = r.exception or "(no exception text)"

@@ -150,6 +150,25 @@ def test_dict_records_are_accepted():
     assert s.tasks.count == 1
 
 
+def test_ingest_many_folds_a_batch_and_skips_what_it_cannot(caplog):
+    one, many = DashboardState(), DashboardState()
+    batch = [GraphSubmitted("r", "scheduler", 2, {"inc": 2}, (), T0),
+             tt("r", "inc-1", "processing", "memory", W1, t=T0, nbytes=10),
+             tt("r", "inc-2", "processing", "memory", W1, t=T0, dur=2.0, nbytes=5),
+             tt("r", "inc-2", "memory", "released")]  # fmt: skip
+    for record in batch:
+        one.ingest(record)
+    bad = {"kind": "task", "run_id": "r"}  # no key, no states: cannot be a TaskTransition
+    before = many.generation
+    assert many.ingest_many([*batch[:2], bad, {"kind": "no-such-kind"}, *batch[2:]]) == 4
+    assert many.generation == before + 1  # one update for the whole batch
+    assert "could not ingest" in caplog.text
+    for view in ("progress", "memory_by_prefix", "compute_time", "action_time", "task_counts"):
+        assert getattr(many, view)() == getattr(one, view)(), view
+    assert many.tasks.count == one.tasks.count == 2
+    assert many.ingest_many([]) == 0 and many.generation == before + 1
+
+
 def test_graph_shows_submitted_keys_waiting_then_their_states_with_edges():
     s = DashboardState()
     shape = (("a", ()), ("b", ("a",)), ("c", ("a",)), (("d", 0), ("b", "c")))
