@@ -333,3 +333,17 @@ def test_start_server_without_a_loop_uses_a_thread():
     finally:
         server.stop()
     assert_closed(server.port)
+
+
+def test_dashboard_process_tunes_its_garbage_collector():
+    """The dashboard process freezes what start-up made and collects young objects
+    in larger batches (``__main__._tune_gc``); checked in a child process, since it
+    changes the whole interpreter."""
+    import subprocess
+    import sys
+
+    code = ("import gc; from shoal.dashboard.__main__ import GC_YOUNG, _tune_gc; "
+            "before = gc.get_freeze_count(); _tune_gc(); "
+            "print(gc.get_threshold()[0] == GC_YOUNG, gc.get_freeze_count() > before + 10_000)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["True", "True"], out.stderr
