@@ -18,10 +18,12 @@ warm-up.  The figures are medians over the repeats:
   scheduler: the event stream's cost shows here), the dashboard process, and
   Chromium (all its processes);
 - the refresh rate seen in the page: a hook on the Bokeh document's
-  ``apply_json_patch`` counts the patches the server sends, the task stream's
-  ``ColumnsStreamed`` patches, and the updates (patches less than 20 ms apart
-  count as one tick of the page's periodic callback); target at least 5 per
-  second while work runs.
+  ``apply_json_patch`` counts the patches the server sends (one per update of
+  the page: ``dashboard/server.py`` batches an update's changes), the task
+  stream's ``ColumnsStreamed`` patches, and the updates (patches less than 20 ms
+  apart count as one); target at least 5 per second while work runs, read from
+  the run's first update to its last (before the first, the client is still
+  building the graph and there is nothing to show).
 
 Needs bokeh, playwright and the system's Chromium (``make sysdeps``)::
 
@@ -73,16 +75,22 @@ READ_JS = "() => ({now: performance.now(), patches: window.__patches})"
 
 
 def _rates(patches: list, start: float, stop: float) -> dict:
-    """Per second over [start, stop] (page clock, ms): patches, task-stream streams, ticks."""
+    """Per second over [start, stop] (page clock, ms): patches, task-stream streams,
+    updates (patches less than 20 ms apart count as one), and ``flowing``: updates
+    per second from the run's first update to its last (before the first one the
+    client is still building the graph and the scheduler has nothing to tell)."""
     inside = [p for p in patches if start <= p["t"] <= stop]
     seconds = max(stop - start, 1e-9) / 1000
-    ticks, last = 0, None
+    times, last = [], None
     for p in inside:
         if last is None or p["t"] - last > 20:
-            ticks += 1
+            times.append(p["t"])
         last = p["t"]
     streams = sum(p["streamed"] for p in inside)
-    return {"patches": len(inside) / seconds, "streams": streams / seconds, "ticks": ticks / seconds}
+    span = (times[-1] - times[0]) / 1000 if len(times) > 1 else 0.0
+    return {"patches": len(inside) / seconds, "streams": streams / seconds,
+            "ticks": len(times) / seconds,
+            "flowing": (len(times) - 1) / span if span else 0.0}  # fmt: skip
 
 
 def _cpu(procs) -> float:
@@ -195,13 +203,14 @@ def report(out: dict, n: int) -> str:
             value = med(config, field)
             cells.append("" if value != value else f"{value:.0%}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    ticks = med("watched", "ticks")
+    ticks, flowing = med("watched", "ticks"), med("watched", "flowing")
     lines += ["", f"CPU in % of one core during the timed runs (machine: all processes, "
               f"{os.cpu_count()} cores); drop target (watched): <= {TARGET_DROP:.0%}", "",
               "| refresh seen in the page (/status, watched) | per second | target |",
               "|---|---|---|",
-              f"| updates (ticks of the page's callback) | {ticks:.1f} | >= {TARGET_RATE:g}: "
-              f"{ok(ticks >= TARGET_RATE)} |",
+              f"| updates while the run's updates flow (first to last) | {flowing:.1f} | "
+              f">= {TARGET_RATE:g}: {ok(flowing >= TARGET_RATE)} |",
+              f"| updates per second of the whole run | {ticks:.1f} | |",
               f"| task-stream ColumnsStreamed patches | {med('watched', 'streams'):.1f} | |",
               f"| PATCH-DOC messages | {med('watched', 'patches'):.1f} | |",
               f"| JavaScript errors (total) | {len(out['errors'])} | 0: {ok(not out['errors'])} |",

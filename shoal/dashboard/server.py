@@ -11,7 +11,8 @@
          + a PeriodicCallback sampling system metrics (state.poll_system) every 500 ms
 
 It runs in the dashboard's own process, so rendering never takes a
-scheduler's time.  Two choices keep it usable behind Jupyter's proxy
+scheduler's time.  Each page update goes to the browser as one message
+(:class:`_Connection`), so the browser draws it in one frame.  Two choices keep it usable behind Jupyter's proxy
 (``/proxy/8787/...``): BokehJS and its CSS load from *relative* URLs
 (``static/...``; every Bokeh page sits one level below the prefix) and the
 websocket URL is derived by BokehJS from the page's own location; with
@@ -30,6 +31,7 @@ import socket
 import threading
 
 from bokeh.resources import Resources
+from bokeh.server.connection import ServerConnection
 from bokeh.server.server import BaseServer
 from bokeh.server.tornado import BokehTornado
 from bokeh.server.urls import StaticHandler
@@ -47,13 +49,73 @@ __all__ = ["DashboardServer", "start_server"]
 log = logging.getLogger("shoal.dashboard")
 
 
+class _Connection(ServerConnection):
+    """A websocket connection that sends one ``PATCH-DOC`` per update, not per change.
+
+    Bokeh sends every model change of a callback as a message of its own; the
+    browser handles each in a task of its own and may draw a frame between them,
+    and a frame, not the glyphs in it, is what an open page costs.  A session
+    collects its writes while it holds the document lock (``_pending_writes``) and
+    awaits them once the callback returned: the first change of such a cycle gets
+    an awaitable that sends the cycle's changes together, the later ones an
+    awaitable that is already done.  A Bokeh without ``_pending_writes`` gets
+    Bokeh's own one-message-per-change."""
+
+    _batch = None  # (the session's pending-writes list, events) of the cycle being collected
+
+    def send_patch_document(self, event):
+        cycle = getattr(self._session, "_pending_writes", None)
+        batch = self._batch
+        if cycle is None:
+            return super().send_patch_document(event)
+        if batch is not None and batch[0] is cycle:
+            batch[1].append(event)
+            return _Done()
+        events = [event]
+        self._batch = (cycle, events)
+        return _Send(self, events)
+
+    async def _send(self, events) -> None:
+        if self._batch is not None and self._batch[1] is events:
+            self._batch = None
+        await self._socket.send_message(self.protocol.create("PATCH-DOC", events))
+
+
+class _Send:
+    """Awaitable: send a cycle's events (a coroutine only once awaited, so a cycle
+    whose callback raised leaves nothing unawaited behind, as in Bokeh)."""
+
+    __slots__ = ("connection", "events")
+
+    def __init__(self, connection, events):
+        self.connection, self.events = connection, events
+
+    def __await__(self):
+        return self.connection._send(self.events).__await__()
+
+
+class _Done:
+    """Awaitable that is done at once (a change sent with its cycle's first one)."""
+
+    __slots__ = ()
+
+    def __await__(self):
+        return iter(())
+
+
 class _Tornado(BokehTornado):
-    """BokehTornado whose pages load BokehJS from relative URLs (see above)."""
+    """BokehTornado whose pages load BokehJS from relative URLs (see above) and whose
+    connections batch each update's changes (:class:`_Connection`)."""
 
     def resources(self, absolute_url=None) -> Resources:
         if settings.resources(default="server") not in ("server", "server-dev"):
             return super().resources(absolute_url)
         return Resources(mode="server", root_url="", path_versioner=StaticHandler.append_version)
+
+    def new_connection(self, protocol, socket, application_context, session):
+        connection = _Connection(protocol, socket, application_context, session)
+        self._clients.add(connection)
+        return connection
 
 
 def _url_host(host: str) -> str:

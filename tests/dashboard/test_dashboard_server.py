@@ -271,6 +271,45 @@ def test_websocket_session_gets_live_updates(prefix, caplog):
     assert "failed to update" not in caplog.text
 
 
+def test_an_update_of_several_panes_is_one_message():
+    """/status changes the task stream, the progress bars and the memory bars in one
+    update; the browser gets them as one PATCH-DOC (``server._Connection``), not one
+    message per changed model as Bokeh sends by default.  Counted where the server
+    writes its messages to the websocket."""
+    from bokeh.client import pull_session
+
+    state = busy_state()
+    with DashboardServer(state, port=0) as server:
+        session = pull_session(url=server.address + "/status")
+        sent = []  # events per PATCH-DOC message written
+
+        def wrap():
+            (connection,) = server._server._tornado._clients
+            send = connection._socket.send_message
+
+            async def counting(message):
+                if message.msgtype == "PATCH-DOC":
+                    sent.append(len(message.content["events"]))
+                await send(message)
+
+            connection._socket.send_message = counting
+
+        try:
+            _on_loop(server, wrap)
+            deadline = time.monotonic() + 20
+            for i in range(2, 200):
+                # new results (stream, progress) and new memory figures (memory bars)
+                state.ingest(task(f"inc-{i + 10}", "inc", start=T0 + i))
+                state.ingest(WorkerMetrics(W, T0 + i, 100 * i, 200 * i, 0, 10_000, 25.0, 1, 0, None))
+                if any(n >= 3 for n in sent):
+                    break
+                assert time.monotonic() < deadline, sent
+                time.sleep(0.15)
+        finally:
+            session.close()
+    assert max(sent) >= 3, sent
+
+
 def _on_loop(server, fn):
     """Run *fn* on the server's loop (Bokeh documents belong to that thread)."""
     done, out = threading.Event(), []
