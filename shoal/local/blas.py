@@ -69,9 +69,10 @@ def _blas_libraries():
     if len(sys.modules) != _modules_seen:
         try:
             from threadpoolctl import ThreadpoolController
-        except ImportError:
-            return None
-        _controller = ThreadpoolController().select(user_api="blas")
+
+            _controller = ThreadpoolController().select(user_api="blas")
+        except Exception:  # not installed, or a library it cannot read: leave BLAS alone
+            _controller = None
         _modules_seen = len(sys.modules)
     return _controller
 

@@ -5,7 +5,7 @@ A pane owns a ``ColumnDataSource`` (``self.source``), a root model
 document's thread.  ``update()`` does nothing when the state's ``generation``
 did not move; otherwise it calls ``refresh()``, which shapes a snapshot with the
 pure functions of the family module and pushes the result with
-:func:`replace_if_changed` (whole-column replacement, skipped when equal) -- or,
+:meth:`Pane.push` (whole-column replacement, skipped when equal) -- or,
 for the task stream, ``source.stream`` of the new rows only.
 
 A browser repaints a plot's whole canvas for any change to it, which is most of
