@@ -211,6 +211,34 @@ def test_same_look_skips_until_the_settle_time(monkeypatch):
     assert not pane.same_look(("a", 2))  # exact figures are at most SETTLE late
 
 
+def test_a_skipped_memory_update_is_sent_within_settle_without_new_records(monkeypatch):
+    """Bytes grow by less than the picture shows, then nothing more arrives: the
+    titles' exact figure still arrives once SETTLE has passed."""
+    from shoal.dashboard.panes import _base
+    from shoal.dashboard.panes.memory import ClusterMemory
+
+    clock = [100.0]
+    monkeypatch.setattr(_base.time, "monotonic", lambda: clock[0])
+    state = DashboardState()
+    state.ingest(WorkerAdded("tcp://a:1", 1, 2**32, "a", 0.0))
+    state.ingest(WorkerMetrics("tcp://a:1", 1.0, 2**30, 0, 0, 2**32, 1.0, 0, 0, None))
+    pane = ClusterMemory(state)
+    pane.update()
+    assert pane.root.title.text.startswith("Bytes stored on the cluster: 1.00 GiB")
+    clock[0] += 0.1
+    state.ingest(WorkerMetrics("tcp://a:1", 2.0, 2**30 + 300_000, 0, 0, 2**32, 1.0, 0, 0, None))
+    pane.update()  # under a thousandth of the axis: skipped
+    assert pane.source.data["nbytes"] == [2**30]
+    clock[0] += 0.5
+    pane.update()  # nothing new, not yet due
+    assert pane.source.data["nbytes"] == [2**30]
+    clock[0] += _base.SETTLE
+    pane.update()  # nothing new, but the skipped figure is due
+    assert pane.source.data["nbytes"] == [2**30 + 300_000]
+    pane.update()
+    assert not pane._overdue()
+
+
 def test_worker_bars_and_table():
     data = worker_bars(workers(), "processing")
     assert data["right"] == [1, 5] and data["color"] == ["red", "green"]

@@ -13,7 +13,8 @@ what an open page costs (``docs/benchmarks.md``).  A pane whose picture moves
 less than a pixel per tick (memory bars growing by kilobytes against a limit of
 gigabytes) therefore asks :meth:`Pane.same_look` first: it compares what the
 picture shows (widths rounded to a thousandth, texts) with what was last drawn,
-and skips the tick unless the look changed or :data:`SETTLE` seconds passed,
+and skips the tick unless the look changed or :data:`SETTLE` seconds passed;
+a skipped update is sent once SETTLE has passed even when nothing new arrives,
 so tooltips and exact figures are never more than that late.
 """
 
@@ -44,10 +45,11 @@ class Pane:
         self._pushed: dict = {}
         self._look = None
         self._look_time = 0.0
+        self._skipped = False  # same_look skipped an update not sent since
 
     def update(self) -> None:
         generation = self.state.generation
-        if generation == self._generation:
+        if generation == self._generation and not self._overdue():
             return
         self._generation = generation
         try:
@@ -64,9 +66,14 @@ class Pane:
         Otherwise it becomes the drawn look and the caller pushes."""
         now = time.monotonic()
         if look == self._look and now - self._look_time < SETTLE:
+            self._skipped = True
             return True
-        self._look, self._look_time = look, now
+        self._look, self._look_time, self._skipped = look, now, False
         return False
+
+    def _overdue(self) -> bool:
+        """A skipped update is due (SETTLE passed), even if nothing new came since."""
+        return self._skipped and time.monotonic() - self._look_time >= SETTLE
 
     def push(self, source: ColumnDataSource, data: dict) -> bool:
         """Replace *source*'s columns with *data* unless they are equal to what
