@@ -341,7 +341,6 @@ def processing_erred(state, ts, stimulus_id, ws, exception=None, traceback=None,
     ts.exception, ts.traceback = exception, traceback
     ts.exception_text, ts.traceback_text = exception_text, traceback_text
     ts.exception_blame = ts
-    ts.erred_on.add(ws.address)
     return _settle_erred(state, ts, stimulus_id)
 
 
@@ -372,7 +371,6 @@ def memory_released(state, ts, stimulus_id) -> dict:
 def erred_released(state, ts, stimulus_id) -> dict:
     ts.exception = ts.traceback = ts.exception_blame = None
     ts.exception_text = ts.traceback_text = ""
-    ts.erred_on.clear()
     ts.state = "released"
     recs = {dts.key: "released" for dts in ts.dependents if dts.state == "erred"}
     return settle_released(state, ts, recs)
