@@ -29,6 +29,7 @@ Needs bokeh, playwright and the system's Chromium (``make sysdeps``)::
 
     python -m benchmarks.dashboard_overhead             # 7 repeats of 10,000 tasks
     python -m benchmarks.dashboard_overhead --repeat 3 --tasks 2000 --chromium /usr/bin/chromium
+    python -m benchmarks.dashboard_overhead --floor   # what bare Bokeh pages cost the browser
 """
 
 from __future__ import annotations
@@ -221,13 +222,73 @@ def report(out: dict, n: int) -> str:
     return "\n".join(lines)
 
 
+def browser_floor(chromium: str, plots=(1, 3, 5), seconds: float = 10.0) -> list:
+    """``[(plots, fraction of a core)]``: Chromium's CPU for a bare Bokeh page of *n*
+    small plots, each changing one bar every 200 ms (5 updates a second, the issue's
+    minimum), with nothing else running: what any Bokeh page refreshed that often
+    costs the browser on this machine, whatever the dashboard does."""
+    import random
+    import threading
+
+    import psutil
+    from bokeh.application import Application
+    from bokeh.application.handlers.function import FunctionHandler
+    from bokeh.models import ColumnDataSource
+    from bokeh.plotting import figure
+    from bokeh.server.server import Server
+
+    out = []
+    for n in plots:
+        def make(doc, n=n):
+            sources = []
+            for _ in range(n):
+                source = ColumnDataSource({"right": [1.0]})
+                fig = figure(height=200, width=400, tools="", toolbar_location=None)
+                fig.quad(left=0, right="right", bottom=0, top=1, source=source)
+                doc.add_root(fig)
+                sources.append(source)
+
+            def tick():
+                for source in sources:
+                    source.data = {"right": [random.random()]}
+
+            doc.add_periodic_callback(tick, 200)
+
+        server = Server({"/": Application(FunctionHandler(make))}, port=0, address="127.0.0.1")
+        server.start()
+        thread = threading.Thread(target=server.io_loop.start, daemon=True)
+        thread.start()
+        try:
+            with launch_chromium(chromium) as browser:
+                page = browser.new_page(viewport={"width": 1280, "height": 720})
+                page.goto(f"http://127.0.0.1:{server.port}/")
+                time.sleep(3.0)  # loaded, drawing
+                chrome = _browser_processes(psutil)
+                before = _cpu(chrome)
+                time.sleep(seconds)
+                out.append((n, (_cpu(chrome) - before) / seconds))
+        finally:
+            server.io_loop.add_callback(server.io_loop.stop)
+            thread.join(5)
+            server.stop()
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.dashboard_overhead",
                                 description=__doc__.split("\n")[0])  # fmt: skip
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--tasks", type=int, default=10_000)
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    p.add_argument("--floor", action="store_true",
+                   help="only measure what bare Bokeh pages of 1, 3 and 5 plots refreshed "
+                        "5 times a second cost Chromium here (see browser_floor)")
     args = p.parse_args(argv)
+    if args.floor:
+        print("| bare Bokeh page, plots refreshed 5x/s | Chromium CPU (one core) |\n|---|---|")
+        for n, cpu in browser_floor(args.chromium):
+            print(f"| {n} | {cpu:.0%} |")
+        return 0
     out = measure(args.repeat, args.tasks, args.chromium)
     print(report(out, args.tasks))
     return 0
