@@ -54,7 +54,7 @@ class _Connection(ServerConnection):
 
     Bokeh sends every model change of a callback as a message of its own; the
     browser handles each in a task of its own and may draw a frame between them,
-    and a frame, not the glyphs in it, is what an open page costs.  A session
+    and each repaint, not the glyphs in it, is what an open page costs.  A session
     collects its writes while it holds the document lock (``_pending_writes``) and
     awaits them once the callback returned: the first change of such a cycle gets
     an awaitable that sends the cycle's changes together, the later ones an

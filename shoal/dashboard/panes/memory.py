@@ -146,11 +146,13 @@ class WorkersMemory(Pane):
         fig.xaxis.formatter = NumeralTickFormatter(format="0.0 b")
         self.root = fig
 
-    def rows(self) -> list:
-        return self.state.workers()
+    def rows(self, workers: list) -> list:
+        """The bars' rows, from ``state.workers()``: one per worker."""
+        return workers
 
     def refresh(self) -> None:
-        workers = self.rows()
+        all_workers = self.state.workers()
+        workers = self.rows(all_workers)
         xmax = _xmax(workers)
         if self.same_look(memory_look(workers, xmax, self.thresholds)):
             return  # the title's exact figure follows within SETTLE seconds
@@ -159,7 +161,7 @@ class WorkersMemory(Pane):
         if changed:
             self.root.x_range.end = xmax * 1.02
             self.root.y_range.start = -max(len(workers), 1) + 0.5
-            self.root.title.text = memory_title(cluster_totals(self.state.workers()), self.what)
+            self.root.title.text = memory_title(cluster_totals(all_workers), self.what)
 
 
 class ClusterMemory(WorkersMemory):
@@ -169,8 +171,7 @@ class ClusterMemory(WorkersMemory):
     what = "Bytes stored on the cluster"
     cluster = True
 
-    def rows(self) -> list:
-        workers = self.state.workers()
+    def rows(self, workers: list) -> list:
         return [cluster_totals(workers)] if workers else []
 
 
