@@ -1,7 +1,7 @@
 """What a live dashboard, open in a browser, costs a computation.
 
 Three clusters run side by side, each ``Client(n_workers=2, threads_per_worker=1)``
-(two worker processes of one thread)::
+(two worker processes of one thread; ``--workers`` changes the count)::
 
     plain     dashboard_address=None  no dashboard process
     served    dashboard_address=":0"  its dashboard process, no page open
@@ -25,10 +25,13 @@ warm-up.  The figures are medians over the repeats:
   the run's first update to its last (before the first, the client is still
   building the graph and there is nothing to show).
 
-Needs bokeh, playwright and the system's Chromium (``make sysdeps``)::
+Needs bokeh and the system's Chromium (``make sysdeps``), driven by Playwright, or
+where Playwright is not installed by ``benchmarks.cdp`` (``--driver cdp``: Chromium's
+DevTools protocol over tornado; any Chromium build, a ``chrome-headless-shell`` too)::
 
     python -m benchmarks.dashboard_overhead             # 7 repeats of 10,000 tasks
     python -m benchmarks.dashboard_overhead --repeat 3 --tasks 2000 --chromium /usr/bin/chromium
+    python -m benchmarks.dashboard_overhead --driver cdp --workers 8 --chromium ./chrome-shell
     python -m benchmarks.dashboard_overhead --floor   # what bare Bokeh pages cost the browser
 """
 
@@ -43,13 +46,12 @@ import sys
 import time
 
 from benchmarks.workloads import inc
-from shoal.testing.browser import chromium as launch_chromium
 
 __all__ = ["main", "measure"]
 
 TARGET_DROP = 0.05
 TARGET_RATE = 5.0
-CLIENT_KWARGS = {"n_workers": 2, "threads_per_worker": 1}
+WORKERS = 2  # worker processes of one thread each (--workers)
 CONFIGS = {"plain": "no dashboard", "served": "dashboard process, no page open",
            "watched": "dashboard process, /status open in Chromium"}  # fmt: skip
 
@@ -106,7 +108,7 @@ def _cpu(procs) -> float:
 
 
 def _browser_processes(psutil) -> list:
-    """Chromium's processes (descendants of this one, through Playwright's driver)."""
+    """Chromium's processes (descendants of this one, under either driver)."""
     return [p for p in psutil.Process().children(recursive=True)
             if "chrom" in (p.name() or "").lower()]  # fmt: skip
 
@@ -120,7 +122,23 @@ def _run(client, start: int, n: int) -> float:
     return elapsed
 
 
-def measure(repeat: int, n: int, chromium: str) -> dict:
+def _launcher(driver: str):
+    """The context manager that starts Chromium under *driver*: ``"playwright"``
+    (what the browser tests use) or ``"cdp"`` (``benchmarks.cdp``: the DevTools
+    protocol over tornado, for machines without Playwright)."""
+    if driver == "playwright":
+        from shoal.testing.browser import chromium
+
+        return chromium
+    if driver == "cdp":
+        from benchmarks.cdp import launch
+
+        return launch
+    raise ValueError(f"unknown driver {driver!r}: 'playwright' or 'cdp'")
+
+
+def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
+            workers: int = WORKERS) -> dict:
     """``{config: [run, ...]}``, each run a dict of seconds, CPU fractions and rates."""
     import psutil
 
@@ -128,13 +146,15 @@ def measure(repeat: int, n: int, chromium: str) -> dict:
 
     me = psutil.Process()
     out = {name: [] for name in CONFIGS}
-    with Client(dashboard_address=None, **CLIENT_KWARGS) as plain, \
-            Client(dashboard_address=":0", **CLIENT_KWARGS) as served, \
-            Client(dashboard_address=":0", **CLIENT_KWARGS) as watched, \
-            launch_chromium(chromium) as browser:  # fmt: skip
+    out["workers"] = workers
+    kwargs = {"n_workers": workers, "threads_per_worker": 1}
+    with Client(dashboard_address=None, **kwargs) as plain, \
+            Client(dashboard_address=":0", **kwargs) as served, \
+            Client(dashboard_address=":0", **kwargs) as watched, \
+            _launcher(driver)(chromium) as browser:  # fmt: skip
         clients = {"plain": plain, "served": served, "watched": watched}
         for c in clients.values():
-            c.wait_for_workers(2, timeout=60)
+            c.wait_for_workers(workers, timeout=60)
         if not (served.dashboard_link and watched.dashboard_link):
             raise SystemExit("no dashboard process (is bokeh installed?)")
         dashboards = {name: psutil.Process(clients[name].cluster.scheduler.dashboard.proc.pid)
@@ -190,7 +210,7 @@ def report(out: dict, n: int) -> str:
     plain = med("plain", "seconds")
     ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
     lines = [f"dashboard overhead: {n:,} tasks, {len(out['plain'])} repeats per configuration, "
-             f"Client(n_workers=2, threads_per_worker=1); medians", "",
+             f"Client(n_workers={out['workers']}, threads_per_worker=1); medians", "",
              "| configuration | tasks/s | drop | client+scheduler CPU | workers CPU | "
              "dashboard CPU | Chromium CPU | machine CPU |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -222,7 +242,8 @@ def report(out: dict, n: int) -> str:
     return "\n".join(lines)
 
 
-def browser_floor(chromium: str, plots=(1, 3, 5), seconds: float = 10.0) -> list:
+def browser_floor(chromium: str, plots=(1, 3, 5), seconds: float = 10.0,
+                  driver: str = "playwright") -> list:
     """``[(plots, fraction of a core)]``: Chromium's CPU for a bare Bokeh page of *n*
     small plots, each changing one bar every 200 ms (5 updates a second, the issue's
     minimum), with nothing else running: what any Bokeh page refreshed that often
@@ -259,7 +280,7 @@ def browser_floor(chromium: str, plots=(1, 3, 5), seconds: float = 10.0) -> list
         thread = threading.Thread(target=server.io_loop.start, daemon=True)
         thread.start()
         try:
-            with launch_chromium(chromium) as browser:
+            with _launcher(driver)(chromium) as browser:
                 page = browser.new_page(viewport={"width": 1280, "height": 720})
                 page.goto(f"http://127.0.0.1:{server.port}/")
                 time.sleep(3.0)  # loaded, drawing
@@ -279,17 +300,26 @@ def main(argv=None) -> int:
                                 description=__doc__.split("\n")[0])  # fmt: skip
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--tasks", type=int, default=10_000)
+    p.add_argument("--workers", type=int, default=WORKERS,
+                   help="worker processes (one thread each) per cluster")
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     p.add_argument("--floor", action="store_true",
                    help="only measure what bare Bokeh pages of 1, 3 and 5 plots refreshed "
                         "5 times a second cost Chromium here (see browser_floor)")
+    p.add_argument("--driver", choices=("playwright", "cdp"), default=None,
+                   help="how Chromium is driven: playwright (default where installed) or cdp "
+                        "(its DevTools protocol over tornado; see benchmarks/cdp.py)")
     args = p.parse_args(argv)
+    if args.driver is None:
+        import importlib.util
+
+        args.driver = "playwright" if importlib.util.find_spec("playwright") else "cdp"
     if args.floor:
         print("| bare Bokeh page, plots refreshed 5x/s | Chromium CPU (one core) |\n|---|---|")
-        for n, cpu in browser_floor(args.chromium):
+        for n, cpu in browser_floor(args.chromium, driver=args.driver):
             print(f"| {n} | {cpu:.0%} |")
         return 0
-    out = measure(args.repeat, args.tasks, args.chromium)
+    out = measure(args.repeat, args.tasks, args.chromium, args.driver, args.workers)
     print(report(out, args.tasks))
     return 0
 
