@@ -171,51 +171,56 @@ def is_dask_collection(x) -> bool:
 
 
 def _unpack(args, traverse: bool):
-    """Find collections inside *args*; return them and a function to repack."""
+    """Find collections inside *args*; return them and a function to repack.
+
+    The walk and the fill are module functions, not nested ones: a nested function
+    that calls itself is a reference cycle, and the fill's would hold the computed
+    results until the garbage collector found it."""
+    found: list = []
+    template = [_walk(a, found, traverse) for a in args]
+    return found, functools.partial(_repack, template)
+
+
+def _walk(obj, found: list, traverse: bool):
     from shoal.delayed import Delayed
 
-    found: list = []
-
-    def walk(obj):
-        if isinstance(obj, Delayed) or is_dask_collection(obj):
-            found.append(obj)
-            return _Slot(len(found) - 1)
-        if not traverse:
-            return obj
-        t = type(obj)
-        if t is list or t is tuple or t is set:
-            items = [walk(o) for o in obj]
-            return _Rebuild(t, items) if _holds(items) else obj
-        if t is dict:
-            items = {k: walk(v) for k, v in obj.items()}
-            return _Rebuild(dict, items) if _holds(items.values()) else obj
-        if isinstance(obj, tuple) and hasattr(t, "_fields"):  # a namedtuple
-            items = [walk(o) for o in obj]
-            return _Rebuild(t._make, items) if _holds(items) else obj
-        if hasattr(t, "__dataclass_fields__"):
-            import dataclasses
-
-            items = {f.name: walk(getattr(obj, f.name))
-                     for f in dataclasses.fields(obj) if f.init and hasattr(obj, f.name)}
-            if _holds(items.values()):
-                return _Rebuild(functools.partial(replace_fields, obj), items)
+    if isinstance(obj, Delayed) or is_dask_collection(obj):
+        found.append(obj)
+        return _Slot(len(found) - 1)
+    if not traverse:
         return obj
+    t = type(obj)
+    if t is list or t is tuple or t is set:
+        items = [_walk(o, found, traverse) for o in obj]
+        return _Rebuild(t, items) if _holds(items) else obj
+    if t is dict:
+        items = {k: _walk(v, found, traverse) for k, v in obj.items()}
+        return _Rebuild(dict, items) if _holds(items.values()) else obj
+    if isinstance(obj, tuple) and hasattr(t, "_fields"):  # a namedtuple
+        items = [_walk(o, found, traverse) for o in obj]
+        return _Rebuild(t._make, items) if _holds(items) else obj
+    if hasattr(t, "__dataclass_fields__"):
+        import dataclasses
 
-    template = [walk(a) for a in args]
+        items = {f.name: _walk(getattr(obj, f.name), found, traverse)
+                 for f in dataclasses.fields(obj) if f.init and hasattr(obj, f.name)}  # fmt: skip
+        if _holds(items.values()):
+            return _Rebuild(functools.partial(replace_fields, obj), items)
+    return obj
 
-    def repack(results):
-        def fill(obj):
-            if isinstance(obj, _Slot):
-                return results[obj.index]
-            if isinstance(obj, _Rebuild):
-                if type(obj.items) is dict:
-                    return obj.type({k: fill(v) for k, v in obj.items.items()})
-                return obj.type(fill(i) for i in obj.items)
-            return obj
 
-        return tuple(fill(t) for t in template)
+def _repack(template: list, results) -> tuple:
+    return tuple(_fill(t, results) for t in template)
 
-    return found, repack
+
+def _fill(obj, results):
+    if isinstance(obj, _Slot):
+        return results[obj.index]
+    if isinstance(obj, _Rebuild):
+        if type(obj.items) is dict:
+            return obj.type({k: _fill(v, results) for k, v in obj.items.items()})
+        return obj.type(_fill(i, results) for i in obj.items)
+    return obj
 
 
 def replace_fields(obj, fields: dict):

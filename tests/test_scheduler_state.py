@@ -699,6 +699,25 @@ def test_log_is_bounded(clock):
     assert len(state.log) == 5
 
 
+def test_story_reads_the_packed_part_of_the_log(clock):
+    state = SchedulerState(clock=clock, transition_log_length=20)  # packed 20 at a time
+    add_workers(state, ("w1", 1))
+    sim = Sim(state)
+    sim.feed(graph({"x0": []}, ["x0"], stimulus_id="graph-x0"))
+    sim.feed(graph(DIAMOND, ["d"], stimulus_id="graph-1"))
+    sim.run()
+    assert not state.log._packed and len(state.log) == 18  # nothing packed yet
+    sim.feed(graph({"y": []}, ["y"], stimulus_id="graph-y"))
+    sim.run()
+    assert state.log._packed and len(state.log) == 20  # 21 written, 20 of them packed
+    story = state.story("x0")
+    assert all(type(e) is Transition for e in story) and story
+    # its first transition (released -> waiting) was the oldest entry, now dropped
+    assert [e[1:3] for e in story if e.key == "x0"][:2] == [("waiting", "processing"),
+                                                             ("processing", "memory")]  # fmt: skip
+    assert story[0].stimulus_id == "graph-x0" and story[-1].time == clock.now
+
+
 def test_invalid_transition_carries_story(state):
     add_workers(state, ("w1", 1))
     state.handle(graph({"x": []}, ["x"], stimulus_id="s-1"))

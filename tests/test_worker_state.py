@@ -767,3 +767,17 @@ def test_parse_memory_limit(tmp_path):
     assert mem.read_cgroup_memory_limit([str(tmp_path / "absent"), str(v2)]) == 4 * GiB
     v2.write_text(str(2**63 - 4096))  # cgroup v1 spells "unlimited" as a huge number
     assert mem.read_cgroup_memory_limit([str(v2)]) is None
+
+
+def test_stimulus_log_keeps_events_without_their_payloads():
+    ws = make_ws()
+    ev_compute, ev_done = compute("x"), success("x", value="the result")
+    ev_compute.run_spec = b"the task"
+    ws.handle(ev_compute, ev_done)
+    logged = list(ws.stimulus_log)
+    assert [type(e) for e in logged] == [ComputeTask, ExecuteSuccess]
+    assert logged[0].run_spec is None and logged[1].value is None
+    assert logged[0].key == "x" and logged[1].value_nbytes == 8 and logged[1].stimulus_id == "done-x"
+    assert ev_compute.run_spec == b"the task" and ev_done.value == "the result"  # untouched
+    assert ws.data["x"] == "the result"
+    assert ws.stimulus_story("x") == logged

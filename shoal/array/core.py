@@ -123,13 +123,7 @@ class Array(Collection):
         name, nb = self._name, self.numblocks
         if not nb:
             return [(name,)]
-
-        def build(prefix, d):
-            if d == len(nb):
-                return (name, *prefix)
-            return [build((*prefix, i), d + 1) for i in range(nb[d])]
-
-        return build((), 0)
+        return _nested_keys(name, nb, ())
 
     def __dask_postcompute__(self):
         return _finalize, (self._chunks,)
@@ -366,6 +360,14 @@ def _block_at(nested, idx):
     for i in idx:
         nested = nested[i]
     return nested
+
+
+def _nested_keys(name, numblocks: tuple, prefix: tuple):
+    """Block keys nested one list per axis (a module function: a nested one calling
+    itself would be a reference cycle left for the garbage collector)."""
+    if len(prefix) == len(numblocks):
+        return (name, *prefix)
+    return [_nested_keys(name, numblocks, (*prefix, i)) for i in range(numblocks[len(prefix)])]
 
 
 def _finalize(results, chunks):

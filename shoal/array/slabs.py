@@ -63,29 +63,31 @@ def expression(layers: dict, key, folded: set):
     arguments (refs and literals) the program's integers index.  The names of the
     layers whose tasks went into the program are added to *folded*.
     """
-    leaves: list = []
-    count = [0]
-
-    def node_of(k):
-        return layers.get(_layer(k), {}).get(k)
-
-    def build(node):
-        folded.add(_layer(node.key))
-        count[0] += 1
-        children = []
-        for a in node.args:
-            sub = node_of(a.key) if type(a) is Ref else None
-            if sub is not None and count[0] < MAX_OPS and _elementwise(sub):
-                children.append(build(sub))
-            else:
-                children.append(len(leaves))
-                leaves.append(a)
-        return node.func, node.kwargs, tuple(children)
-
-    top = node_of(key)
+    top = _node_of(layers, key)
     if top is None or not _elementwise(top):
         return None
-    return build(top), leaves
+    leaves: list = []
+    return _build(top, layers, folded, leaves, [0]), leaves
+
+
+def _node_of(layers: dict, k):
+    return layers.get(_layer(k), {}).get(k)
+
+
+def _build(node, layers: dict, folded: set, leaves: list, count: list) -> tuple:
+    """One node of :func:`expression`'s program (a module function: a nested one
+    calling itself would be a reference cycle around the graph)."""
+    folded.add(_layer(node.key))
+    count[0] += 1
+    children = []
+    for a in node.args:
+        sub = _node_of(layers, a.key) if type(a) is Ref else None
+        if sub is not None and count[0] < MAX_OPS and _elementwise(sub):
+            children.append(_build(sub, layers, folded, leaves, count))
+        else:
+            children.append(len(leaves))
+            leaves.append(a)
+    return node.func, node.kwargs, tuple(children)
 
 
 def prune(layers: dict, folded: set) -> dict:

@@ -68,19 +68,20 @@ async def gather(client, futures, errors: str = "raise"):
 
 
 def repack(template, data: dict, bad: set = frozenset()):
-    """``template`` with each Future replaced by its value (those in ``bad`` left out)."""
+    """``template`` with each Future replaced by its value (those in ``bad`` left out).
 
-    def fill(x):
-        t = type(x)
-        if isinstance(x, Future):
-            return data.get(x.key)
-        if t is list or t is tuple or t is set or t is frozenset:
-            return t(fill(i) for i in x if not (isinstance(i, Future) and i.key in bad))
-        if t is dict:
-            return {k: fill(v) for k, v in x.items()}
-        return x
-
-    return fill(template)
+    A plain recursive function, not a closure over ``data``: a nested function
+    that calls itself is a reference cycle, which would keep every gathered
+    value alive until the garbage collector found it, after the caller let go."""
+    t = type(template)
+    if isinstance(template, Future):
+        return data.get(template.key)
+    if t is list or t is tuple or t is set or t is frozenset:
+        return t(repack(i, data, bad) for i in template
+                 if not (isinstance(i, Future) and i.key in bad))  # fmt: skip
+    if t is dict:
+        return {k: repack(v, data, bad) for k, v in template.items()}
+    return template
 
 
 def scatter_request(client, data, workers, broadcast, hash, timeout) -> tuple:

@@ -153,23 +153,35 @@ def _packb(obj, default) -> bytes:
 
 def dumps(msg) -> list:
     """Encode a message into frames: ``[envelope, *payload_frames]``."""
-    payload: list = []
+    encode = _Encoder()
+    return [_packb(msg, encode), *encode.payload]
 
-    def default(obj):
+
+class _Encoder:
+    """msgpack's ``default`` for one message: markers become ext values and their
+    frames go to ``payload``.  An object, not a closure: a nested function that
+    passes itself on to ``_packb`` is a reference cycle (function -> cell ->
+    function) holding ``payload``, so every message's frames, a task's result
+    among them, would live until the garbage collector next got round to them."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self) -> None:
+        self.payload: list = []
+
+    def __call__(self, obj):
         if isinstance(obj, Pickled):
             obj = serialize(obj.obj)
         if isinstance(obj, Serialized):
-            first = len(payload)
-            payload.extend(obj.frames)
-            return msgpack.ExtType(EXT_SERIALIZED, _packb([obj.header, first, len(obj.frames)], default))
+            first = len(self.payload)
+            self.payload.extend(obj.frames)
+            return msgpack.ExtType(EXT_SERIALIZED, _packb([obj.header, first, len(obj.frames)], self))
         if isinstance(obj, tuple):
-            return msgpack.ExtType(EXT_TUPLE, _packb(list(obj), default))
+            return msgpack.ExtType(EXT_TUPLE, _packb(list(obj), self))
         if isinstance(obj, (set, frozenset)):
             code = EXT_FROZENSET if isinstance(obj, frozenset) else EXT_SET
-            return msgpack.ExtType(code, _packb(list(obj), default))
+            return msgpack.ExtType(code, _packb(list(obj), self))
         return _plain(obj)
-
-    return [_packb(msg, default), *payload]
 
 
 def _plain(obj):
@@ -205,24 +217,7 @@ def loads(frames: list, *, deserialize: bool = False):
     """
     if not frames:
         raise ProtocolError("a message needs at least one frame")
-    payload = frames[1:]
-
-    def ext_hook(code, data):
-        if code == EXT_SERIALIZED:
-            ser = _payload_from(_unpackb(data, ext_hook), payload)
-            if not deserialize:
-                return ser
-            try:
-                return ser.deserialize()
-            except Exception as exc:
-                raise _Failed(exc) from exc
-        if code in (EXT_TUPLE, EXT_SET, EXT_FROZENSET):
-            items = _unpackb(data, ext_hook)
-            if not isinstance(items, list):
-                raise ProtocolError(f"ext {code} must hold an array")
-            return {EXT_TUPLE: tuple, EXT_SET: set, EXT_FROZENSET: frozenset}[code](items)
-        raise ProtocolError(f"unknown msgpack ext type {code}")
-
+    ext_hook = _Decoder(frames[1:], deserialize)
     try:
         return _unpackb(frames[0], ext_hook)
     except _Failed as failed:
@@ -231,6 +226,32 @@ def loads(frames: list, *, deserialize: bool = False):
         raise
     except (ValueError, TypeError, RecursionError) as exc:  # msgpack's format errors
         raise ProtocolError(f"malformed message envelope: {exc}") from None
+
+
+class _Decoder:
+    """msgpack's ``ext_hook`` for one message (an object for the reason
+    :class:`_Encoder` gives: no cycle holding the payload frames)."""
+
+    __slots__ = ("payload", "deserialize")
+
+    def __init__(self, payload: list, deserialize: bool) -> None:
+        self.payload, self.deserialize = payload, deserialize
+
+    def __call__(self, code, data):
+        if code == EXT_SERIALIZED:
+            ser = _payload_from(_unpackb(data, self), self.payload)
+            if not self.deserialize:
+                return ser
+            try:
+                return ser.deserialize()
+            except Exception as exc:
+                raise _Failed(exc) from exc
+        if code in (EXT_TUPLE, EXT_SET, EXT_FROZENSET):
+            items = _unpackb(data, self)
+            if not isinstance(items, list):
+                raise ProtocolError(f"ext {code} must hold an array")
+            return {EXT_TUPLE: tuple, EXT_SET: set, EXT_FROZENSET: frozenset}[code](items)
+        raise ProtocolError(f"unknown msgpack ext type {code}")
 
 
 def _unpackb(data, ext_hook):

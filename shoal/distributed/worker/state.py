@@ -58,13 +58,14 @@ import heapq
 import itertools
 import math
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from shoal import config
 from shoal.core.keys import key_split
+from shoal.distributed.storylog import PackedLog
 
 from . import messages as m
 from .handlers import HANDLERS
@@ -236,8 +237,8 @@ class WorkerState:
         self.paused = False
 
         length = conf(log_length, "transition-log-length")
-        self.log: deque = deque(maxlen=length)
-        self.stimulus_log: deque = deque(maxlen=length)
+        self.log = PackedLog(length)  # transitions and notes, for story()
+        self.stimulus_log = PackedLog(length)  # events without payloads, for stimulus_story()
 
     def __repr__(self) -> str:
         counts = defaultdict(int)
@@ -252,7 +253,7 @@ class WorkerState:
         """Apply events in order; return the instructions they call for."""
         instructions: list[m.Instruction] = []
         for ev in events:
-            self.stimulus_log.append(ev)
+            self.stimulus_log.append(ev.loggable())  # no payload: see messages.py
             handler = HANDLERS.get(type(ev))
             if handler is None:
                 raise TypeError(f"WorkerState cannot handle {type(ev).__name__}")

@@ -475,7 +475,7 @@ TRANSITIONS = {
 
 
 def _log(ws, ts, start: str, recs: dict, stimulus_id: str) -> None:
-    summary = {t.key: (f[0] if isinstance(f, tuple) else f) for t, f in recs.items()}
+    summary = {t.key: (f[0] if isinstance(f, tuple) else f) for t, f in recs.items()} if recs else None
     ws.log.append((ts.key, start, ts.state, summary, stimulus_id, ws.clock()))
 
 
