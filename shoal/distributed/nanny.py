@@ -153,7 +153,7 @@ class Nanny(Node):
         handlers = {
             "instantiate": self.instantiate, "kill": self.kill, "restart": self.restart,
             "terminate": self.terminate, "close_gracefully": self.close_gracefully,
-            "identity": self.identity,
+            "identity": self.identity, "run": self.run,
         }  # fmt: skip
         self.server = Server(handlers, security=security, role="worker")
         self.server.id = self.server.id.replace("Server-", "Nanny-")
@@ -226,6 +226,11 @@ class Nanny(Node):
         self._closed.set()
 
     # --- rpc handlers ---
+
+    async def run(self, comm=None, function=None, args=None, kwargs=None):
+        """``Client.run(..., nanny=True)``: the function in this process (``dask_worker``
+        is the nanny)."""
+        return await self._run_here(function, args, kwargs)
 
     async def instantiate(self, comm=None) -> str:
         """Start the worker process unless one is running; ``"running"``."""

@@ -7,11 +7,16 @@
 ``await node.finished()``) and one way to run background work that ``close``
 can cancel: :meth:`_spawn` keeps every task it makes in ``self._tasks``, and
 :meth:`_every` is a periodic tick that logs (never propagates) a failing action.
+:meth:`_run_here` runs a client's function in the node's process
+(``Client.run``, ``Client.run_on_scheduler``): a function with a parameter
+named ``dask_worker`` (on a worker or a nanny) or ``dask_scheduler`` (on the
+scheduler) gets the node itself there, as Dask's users write it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 
 __all__ = ["Node"]
@@ -38,6 +43,28 @@ class Node:
     async def finished(self) -> None:
         """Resolves once the node has closed."""
         await self._closed.wait()
+
+    #: the parameter through which :meth:`_run_here` hands a function this node
+    run_parameter = "dask_worker"
+
+    async def _run_here(self, function, args, kwargs):
+        """``Pickled(function(*args, **kwargs))``, all three maybe still serialized;
+        the node is passed as :attr:`run_parameter` when the function takes one."""
+        from shoal.distributed.protocol import Pickled, Serialized, deserialize
+
+        fn, args, kwargs = (deserialize(x) if isinstance(x, Serialized) else x
+                            for x in (function, args, kwargs))  # fmt: skip
+        kwargs = dict(kwargs or {})
+        try:
+            takes = self.run_parameter in inspect.signature(fn).parameters
+        except (TypeError, ValueError):  # a builtin without a signature
+            takes = False
+        if takes:
+            kwargs[self.run_parameter] = self
+        result = fn(*(args or ()), **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return Pickled(result)
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)

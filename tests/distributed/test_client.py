@@ -365,6 +365,27 @@ def test_run_and_run_on_scheduler(c, servers):
     assert c.run(fail, 8, on_error="ignore") == {}
 
 
+def _address_of(dask_worker, suffix=""):
+    return dask_worker.address + suffix
+
+
+def _scheduler_workers(dask_scheduler):
+    return sorted(dask_scheduler.state.workers)
+
+
+async def _async_address(dask_worker):
+    return dask_worker.address
+
+
+def test_run_hands_the_node_to_functions_that_ask(c, servers):
+    s, workers = servers
+    assert c.run(_address_of) == {w.address: w.address for w in workers}
+    assert c.run(_address_of, suffix="!") == {w.address: w.address + "!" for w in workers}
+    assert c.run(_async_address) == {w.address: w.address for w in workers}
+    assert c.run_on_scheduler(_scheduler_workers) == sorted(w.address for w in workers)
+    assert c.run(len, "abc") == {w.address: 3 for w in workers}  # a builtin: nothing handed
+
+
 def test_worker_restrictions(c, servers):
     target = servers[1][1].address
     f = c.submit(inc, 1, workers=[target])

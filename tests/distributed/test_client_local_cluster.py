@@ -39,6 +39,23 @@ def _pid():
     return os.getpid()
 
 
+def _pid_and_role(dask_worker):
+    import os
+
+    return os.getpid(), type(dask_worker).__name__
+
+
+def test_run_on_the_nannies():
+    with Client(n_workers=2, threads_per_worker=1, dashboard_address=None) as c:
+        workers = c.run(_pid)
+        nannies = c.run(_pid_and_role, nanny=True)
+        assert set(nannies) == set(workers)  # keyed by worker address
+        assert {role for _, role in nannies.values()} == {"Nanny"}
+        # a LocalCluster's nannies live in this process and start the worker processes
+        assert {pid for pid, _ in nannies.values()} == {_pid()}
+        assert _pid() not in workers.values()
+
+
 def test_restart_cancels_futures_and_keeps_the_cluster_usable():
     with Client(n_workers=1, threads_per_worker=1, dashboard_address=None) as c:
         f = c.submit(inc, 1)

@@ -49,7 +49,7 @@ from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.eventstream import EventStreams, scheduler_snapshot
 from shoal.distributed.node import Node
-from shoal.distributed.protocol import Pickled, Serialized, deserialize
+from shoal.distributed.protocol import Serialized, deserialize
 from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.diagnostics import TaskStream, gather_profile
@@ -540,12 +540,10 @@ class Scheduler(Node):
         results = await asyncio.gather(*(one(w) for w in workers))
         return dict(zip(workers, results))
 
+    run_parameter = "dask_scheduler"  # Client.run_on_scheduler(f): f(dask_scheduler=self)
+
     async def run_function(self, comm=None, function=None, args=None, kwargs=None):
-        fn = _loads(function)
-        result = fn(*(_loads(args) or ()), **(_loads(kwargs) or {}))
-        if asyncio.iscoroutine(result):
-            result = await result
-        return Pickled(result)
+        return await self._run_here(function, args, kwargs)
 
     async def restart(self, comm=None, timeout=30):
         """Restart every worker through its nanny; every task is forgotten first."""

@@ -47,7 +47,7 @@ import uuid
 from shoal import config
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError, connect, parse_address
-from shoal.distributed.protocol import Pickled, Serialized, deserialize, serialize
+from shoal.distributed.protocol import Serialized, deserialize, serialize
 from shoal.distributed.node import Node
 from shoal.distributed.rpc import ConnectionPool, Server
 from shoal.distributed.worker import messages as m
@@ -373,11 +373,7 @@ class Worker(Node):
         return {"nbytes": nbytes}
 
     async def run(self, comm=None, function=None, args=None, kwargs=None):
-        fn = _loads(function)
-        result = fn(*(_loads(args) or ()), **(_loads(kwargs) or {}))
-        if asyncio.iscoroutine(result):
-            result = await result
-        return Pickled(result)
+        return await self._run_here(function, args, kwargs)
 
     def identity(self, comm=None) -> dict:
         return {"type": "Worker", "id": self.id, "address": self.address, "name": self.name,
@@ -486,10 +482,6 @@ def _sid(what: str) -> str:
 def _typename(value) -> str:
     cls = type(value)
     return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
-
-
-def _loads(obj):
-    return deserialize(obj) if isinstance(obj, Serialized) else obj
 
 
 def _memory_limit(value) -> int | None:
