@@ -182,9 +182,7 @@ def _unpack(args, traverse: bool):
 
 
 def _walk(obj, found: list, traverse: bool):
-    from shoal.delayed import Delayed
-
-    if isinstance(obj, Delayed) or is_dask_collection(obj):
+    if is_dask_collection(obj):  # a Delayed too
         found.append(obj)
         return _Slot(len(found) - 1)
     if not traverse:

@@ -91,7 +91,7 @@ def test_local_compute_results_are_freed(no_gc):
     import shoal
     from shoal import delayed
 
-    for scheduler in ("sync", "threads"):
+    for scheduler in ("sync", "threads", "processes"):
         (value,) = shoal.compute([delayed(make)(i) for i in range(3)], scheduler=scheduler)
         assert [v.blob[:1] for v in value] == [b"\0"] * 3
         assert Counted.alive == no_gc + 3

@@ -3,8 +3,9 @@
 ``SchedTask``, ``SchedWorker`` and ``SchedClient`` hold the scheduler's view of
 each (cross-referenced: a task's ``who_has`` are workers whose ``has_what``
 holds it, and so on; ``SchedulerState.validate_state`` checks every link).
-``Transition`` and ``Note`` are the entries of the bounded log ``story(key)``
-reads.  Plain data, no behaviour: the transitions live in ``transitions.py``.
+``Transition`` and ``Note`` are what ``story(key)`` returns from the bounded
+log (which keeps them as plain tuples: ``storylog.PackedLog`` pickles those
+five times faster).  Plain data, no behaviour: the transitions live in ``transitions.py``.
 """
 
 from __future__ import annotations

@@ -142,11 +142,9 @@ class WorkerEvent(_Record):
                 break
         else:
             return self
-        copy = object.__new__(type(self))
-        for name in _names(type(self)):
-            setattr(copy, name, getattr(self, name))
+        copy = _rebuild(type(self), _getter(type(self))(self))
         for name in names:
-            setattr(copy, name, None)
+            object.__setattr__(copy, name, None)
         return copy
 
     @classmethod
