@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import marshal
+import pickle
 import random
 import threading
-from collections import deque
+from collections import deque, namedtuple
 
 import pytest
 
 from shoal.distributed.storylog import PackedLog
 
 pytestmark = pytest.mark.timeout(60)
+
+Point = namedtuple("Point", "x y")  # a tuple subclass: marshal refuses it, pickle takes it
 
 
 @pytest.mark.parametrize("maxlen", [0, 1, 2, 5, 7, 100])
@@ -31,7 +35,7 @@ def test_older_entries_are_packed_newer_ones_kept():
     for i in range(2_550):
         log.append((f"k{i}", "memory"))
     assert len(log._packed) == 25 and len(log._open) == 50
-    assert all(type(blob) is bytes for blob, _ in log._packed)
+    assert all(loads is marshal.loads and type(blob) is bytes for loads, blob, _ in log._packed)
     assert [e[0] for e in log][:3] == ["k0", "k1", "k2"] and len(list(log)) == 2_550
     log.clear()
     assert len(log) == 0 and list(log) == [] and not log
@@ -43,7 +47,24 @@ def test_an_entry_pickle_cannot_take_keeps_its_chunk_as_objects():
     for entry in [("a",), ("b", lock), ("c",), ("d",), ("e",), ("f",), ("g",)]:
         log.append(entry)
     assert list(log) == [("b", lock), ("c",), ("d",), ("e",), ("f",), ("g",)]
-    assert [type(blob) for blob, _ in log._packed] == [list, bytes]
+    assert [loads for loads, _, _ in log._packed] == [list, marshal.loads]
+
+
+def test_objects_marshal_does_not_know_are_pickled():
+    log = PackedLog(10, chunk=2)
+    entries = [Point(1, 2), ("plain", 3), Point(3, 4), (Point(5, 6),)]
+    for entry in entries:
+        log.append(entry)
+    assert list(log) == entries
+    assert [loads for loads, _, _ in log._packed] == [pickle.loads, pickle.loads]
+
+
+def test_holds_at_most_two_chunks_more_than_it_shows():
+    log = PackedLog(10, chunk=4)
+    for i in range(1000):
+        log.append((i,))
+        assert log._packed_len + len(log._open) <= 10 + 2 * 4
+    assert [e[0] for e in log] == list(range(990, 1000))
 
 
 def test_iteration_reads_a_snapshot():
