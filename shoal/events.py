@@ -112,7 +112,9 @@ def as_lists(value):
     >>> as_lists(("x", (1, 2)))
     ['x', [1, 2]]
     """
-    return [as_lists(v) for v in value] if type(value) is tuple else value
+    if type(value) is not tuple:
+        return value
+    return [as_lists(v) if type(v) is tuple else v for v in value]  # no call per plain key
 
 
 #: The fields of a :class:`TaskTransition`, in order: the columns of :class:`TaskRows`.
