@@ -141,7 +141,7 @@ def test_distributed_results_are_freed_once_released(no_gc):
         del futures, values, single, computed
         wait_until(lambda: Counted.alive == no_gc, timeout=10)
         # the worker state machines keep their stimulus logs, without the values
-        logged = [ev for w in workers for ev in w.state.stimulus_log
+        logged = [ev for w in workers for ev in w.state.stimuli()
                   if type(ev).__name__ in ("ExecuteSuccess", "ComputeTask")]  # fmt: skip
         assert len(logged) >= 44
         assert all(getattr(ev, "value", None) is None and getattr(ev, "run_spec", None) is None

@@ -774,10 +774,23 @@ def test_stimulus_log_keeps_events_without_their_payloads():
     ev_compute, ev_done = compute("x"), success("x", value="the result")
     ev_compute.run_spec = b"the task"
     ws.handle(ev_compute, ev_done)
-    logged = list(ws.stimulus_log)
+    logged = ws.stimuli()
     assert [type(e) for e in logged] == [ComputeTask, ExecuteSuccess]
     assert logged[0].run_spec is None and logged[1].value is None
     assert logged[0].key == "x" and logged[1].value_nbytes == 8 and logged[1].stimulus_id == "done-x"
     assert ev_compute.run_spec == b"the task" and ev_done.value == "the result"  # untouched
     assert ws.data["x"] == "the result"
     assert ws.stimulus_story("x") == logged
+
+
+def test_stimulus_log_packs_events_as_plain_data():
+    import marshal
+
+    ws = make_ws(log_length=4)  # packed 4 at a time
+    events = []
+    for key in ("a", "b", "c"):
+        events += [compute(key), success(key)]
+        ws.handle(*events[-2:])
+    assert [loads for loads, _, _ in ws.stimulus_log._packed] == [marshal.loads]
+    assert ws.stimuli() == events[2:]  # the newest four, equal but for the payloads
+    assert [e.value for e in ws.stimuli() if isinstance(e, ExecuteSuccess)] == [None, None]

@@ -12,9 +12,9 @@ workers once their logs were full.
 :class:`PackedLog` keeps the newest entries (up to ``chunk``) as objects and
 every older chunk as one ``bytes`` object (about 90 bytes an entry, and no
 Python object per entry): ``marshal`` for plain data (tuples of strings,
-numbers and dicts: 0.14 us an entry), ``pickle`` for the rest (a worker's
-events: about 1.7 us each), the objects themselves for an entry neither takes
-(nothing is lost).  Appending costs a list append and a length check, and once
+numbers and dicts: 0.14 us an entry; the scheduler and the workers log such
+tuples), ``pickle`` for the rest, the objects themselves for an entry neither
+takes (nothing is lost).  Appending costs a list append and a length check, and once
 per chunk the packing; reading (``story``, iteration) unpacks, which only
 debugging does.  What ``len`` and iteration show is exactly what
 ``deque(maxlen=...)`` would hold; up to two chunks more are kept until a whole

@@ -26,8 +26,8 @@ Four families live here:
 Large payloads (a task's result, fetched values, the task's own serialized
 function and arguments) ride on events in fields that are left out of ``repr``
 and of :meth:`to_dict`; the state machine's stimulus log keeps
-:meth:`WorkerEvent.loggable` copies without them, so that a result released by
-the scheduler is freed at once rather than when 100,000 later events have
+:meth:`WorkerEvent.log_entry` tuples without them, so that a result released
+by the scheduler is freed at once rather than when 100,000 later events have
 pushed its event out of the log.
 Exceptions and tracebacks are opaque here: the server serializes them.
 """
@@ -53,6 +53,7 @@ __all__ = [
     # messages to the scheduler
     "TaskFinishedMsg", "TaskErredMsg", "MissingDataMsg", "ReleaseWorkerDataMsg",
     "RescheduleMsg", "StealResponseMsg", "AddKeysMsg",
+    "from_log_entry",
 ]  # fmt: skip
 
 _anonymous = itertools.count()
@@ -87,6 +88,29 @@ def _payloads(cls) -> tuple:
 
 
 @functools.cache
+def _payload_positions(cls) -> frozenset:
+    """Positions of a record class's payload fields among :func:`_names`."""
+    payloads = _payloads(cls)
+    return frozenset(i for i, name in enumerate(_names(cls)) if name in payloads)
+
+
+def from_log_entry(entry: tuple) -> WorkerEvent:
+    """The event a :meth:`WorkerEvent.log_entry` tuple stands for."""
+    return _rebuild(_event_classes()[entry[0]], entry[1:])
+
+
+@functools.cache
+def _event_classes() -> dict:
+    """Every event class by name (subclasses of subclasses too)."""
+    found, todo = {}, [WorkerEvent]
+    while todo:
+        cls = todo.pop()
+        found[cls.__name__] = cls
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+@functools.cache
 def _getter(cls):
     """All fields of a record class in one C call (a tuple, even for one field)."""
     names = _names(cls)
@@ -109,11 +133,6 @@ class _Record:
 
     __slots__ = ()
 
-    def __reduce__(self):
-        # The stimulus log pickles events (storylog.PackedLog): this is about four
-        # times faster than the dataclass's own __getstate__, which calls fields().
-        return _rebuild, (type(self), _getter(type(self))(self))
-
     def to_dict(self) -> dict:
         """The record's fields (payloads left out) plus its class name."""
         out = {"cls": type(self).__name__}
@@ -131,21 +150,16 @@ class WorkerEvent(_Record):
     #: the scheduler ``op`` this event is built from, or None for internal events
     op: ClassVar[str | None] = None
 
-    def loggable(self) -> WorkerEvent:
-        """This event as a log keeps it: itself when it carries no payload, else a
-        copy whose payload fields are None (the state has taken what it needs)."""
-        names = _payloads(type(self))
-        if not names:
-            return self
-        for name in names:
-            if getattr(self, name) is not None:
-                break
-        else:
-            return self
-        copy = _rebuild(type(self), _getter(type(self))(self))
-        for name in names:
-            object.__setattr__(copy, name, None)
-        return copy
+    def log_entry(self) -> tuple:
+        """This event as the stimulus log keeps it: ``(class name, *field values)``,
+        payload fields None (the state has taken what it needs).  Plain data, so
+        the log packs it with marshal; :func:`from_log_entry` makes the event again."""
+        cls = type(self)
+        values = _getter(cls)(self)
+        payloads = _payload_positions(cls)
+        if payloads:
+            values = tuple(None if i in payloads else v for i, v in enumerate(values))
+        return (cls.__name__, *values)
 
     @classmethod
     def from_msg(cls, msg: dict) -> WorkerEvent:

@@ -238,7 +238,7 @@ class WorkerState:
 
         length = conf(log_length, "transition-log-length")
         self.log = PackedLog(length)  # transitions and notes, for story()
-        self.stimulus_log = PackedLog(length)  # events without payloads, for stimulus_story()
+        self.stimulus_log = PackedLog(length)  # event log entries (no payloads): stimuli()
 
     def __repr__(self) -> str:
         counts = defaultdict(int)
@@ -253,7 +253,7 @@ class WorkerState:
         """Apply events in order; return the instructions they call for."""
         instructions: list[m.Instruction] = []
         for ev in events:
-            self.stimulus_log.append(ev.loggable())  # no payload: see messages.py
+            self.stimulus_log.append(ev.log_entry())  # no payload: see messages.py
             handler = HANDLERS.get(type(ev))
             if handler is None:
                 raise TypeError(f"WorkerState cannot handle {type(ev).__name__}")
@@ -450,11 +450,15 @@ class WorkerState:
 
         return [entry for entry in self.log if any(mentions(p) for p in entry)]
 
+    def stimuli(self) -> list[m.WorkerEvent]:
+        """The events handled lately, oldest first, without their payloads."""
+        return [m.from_log_entry(entry) for entry in self.stimulus_log]
+
     def stimulus_story(self, *keys: Any) -> list[m.WorkerEvent]:
         """Events whose fields mention any of ``keys``."""
         wanted = set(keys)
         out = []
-        for ev in self.stimulus_log:
+        for ev in self.stimuli():
             d = ev.to_dict()
             found = [d.get("key"), d.get("worker")] + list(d.get("keys") or ())
             found += list(d.get("who_has") or ()) + list(d.get("data_nbytes") or ())
