@@ -156,28 +156,20 @@ def encode_batch(records) -> list:
     ``TaskTransition`` s as one ``task-columns`` entry, every other record as
     :func:`record_to_msg`."""
     out: list = []
-    append = None  # the columns' appenders while a run of TaskTransitions goes on
+    run: list = []  # rows of the run of TaskTransitions going on
     for r in records:
+        if type(r) is TaskTransition:
+            run.append(_TASK_VALUES(r))
+            continue
+        if run:
+            out.append({"kind": "task-columns", "columns": TaskRows.from_rows(run).columns})
+            run = []
         if type(r) is TaskRows:
-            append = None
             out.append({"kind": "task-columns", "columns": r.columns})
-        elif type(r) is TaskTransition:
-            if append is None:
-                rows = TaskRows.empty()
-                append = rows.appenders()
-                out.append({"kind": "task-columns", "columns": rows.columns})
-            values = list(_TASK_VALUES(r))
-            if type(values[_KEY_AT]) is tuple:
-                values[_KEY_AT] = as_lists(values[_KEY_AT])
-            startstops = values[_STARTSTOPS_AT]
-            values[_STARTSTOPS_AT] = len(startstops)
-            for add, value in zip(append, values):
-                add(value)
-            for triple in startstops:
-                append[-1](triple)
         else:
-            append = None
             out.append(record_to_msg(r))
+    if run:
+        out.append({"kind": "task-columns", "columns": TaskRows.from_rows(run).columns})
     return out
 
 

@@ -96,19 +96,24 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
 
     from shoal.distributed.protocol import dumps, loads
     from shoal.distributed.scheduler.records import SchedTask, SchedWorker
-    from shoal.distributed.scheduler.transitions import append_row
+    from shoal.distributed.scheduler.transitions import forgotten_row, task_row
     from shoal.events import TASK_FIELDS, Buffer, TaskRows
 
     assert TASK_FIELDS == tuple(f.name for f in fields(TaskTransition))  # the columns
     ts, ws = SchedTask(("x", 0), None, graph="r1"), SchedWorker("tcp://w:1")
     ts.nbytes, ts.type = 8, "int"
-    rows = TaskRows.empty()
-    append_row(rows.appenders(), ts, "processing", "memory", {"ws": ws, "thread": 1, "startstops": (
-        ("transfer", 0.5, 0.9), ("compute", 1.0, 2.0))})  # fmt: skip
-    append_row(rows.appenders(), SchedTask("y", None, graph="r1"), "memory", "forgotten", {})
-    append_row(rows.appenders(), SchedTask("z", None, graph="r1"), "processing", "erred",
-               {"ws": ws, "startstops": (("compute", 3.0, 4.0),)})  # fmt: skip
+    y = SchedTask("y", None, graph="r1")
+    rows = TaskRows.from_rows([
+        task_row(ts, "processing", "memory", {"ws": ws, "thread": 1, "startstops": (
+            ("transfer", 0.5, 0.9), ("compute", 1.0, 2.0))}),
+        forgotten_row(y, "memory"),
+        task_row(SchedTask("z", None, graph="r1"), "processing", "erred",
+                 {"ws": ws, "startstops": (("compute", 3.0, 4.0),)}),
+    ])  # fmt: skip
     assert rows.weight == 3
+    assert forgotten_row(y, "memory") == task_row(y, "memory", "forgotten", {})
+    assert rows.columns["key"] == [["x", 0], "y", "z"]  # ready for the wire
+    assert rows.columns["startstops"] == [2, 0, 1] and len(rows.columns["startstops-values"]) == 9
     batch = encode_batch([WorkerAdded("tcp://w:1", 2), rows])
     assert [e["kind"] for e in batch] == ["worker-added", "task-columns"]
     assert batch[1]["columns"] is rows.columns  # sent as it is
@@ -129,9 +134,7 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
     buf.append(WorkerAdded("a", 1))
     buf.append(rows)
     assert len(buf) == 2  # 1 + 3
-    big = TaskRows.empty()
-    for _ in range(3):
-        append_row(big.appenders(), ts, "waiting", "processing", {})
+    big = TaskRows.from_rows([task_row(ts, "waiting", "processing", {})] * 3)
     buf.append(big)
     assert buf.since(0)[0] == 3 and len(buf) == 1
     assert buf.drain() == (3, [big]) and len(buf) == 0 and buf.drain() == (3, [])

@@ -141,8 +141,12 @@ class SchedulerState:
         wanted = set(keys)
         out = []
         for e in self.log:
-            if e[0] in wanted or (len(e) == 6 and not wanted.isdisjoint(e[3])):
-                out.append(Transition._make(e) if len(e) == 6 else Note._make(e))
+            if len(e) == 5:
+                if e[0] in wanted:
+                    out.append(Note._make(e))
+            elif e[0] in wanted or (e[3] and not wanted.isdisjoint(e[3])):
+                key, start, finish, recs, stimulus_id, when = e
+                out.append(Transition(key, start, finish, recs or {}, stimulus_id, when))
         return out
 
     def emit(self, instruction) -> None:
@@ -192,7 +196,8 @@ class SchedulerState:
         if func is None:
             raise T.InvalidTransition(ts.key, start, finish, self.story(ts.key))
         recs = func(self, ts, stimulus_id, **details)
-        self.log.append((ts.key, start, finish, dict(recs), stimulus_id, self.clock()))  # a Transition
+        self.log.append((ts.key, start, finish, dict(recs) if recs else None, stimulus_id,
+                         self.clock()))  # a Transition (None: no recommendations)
         if self.publisher.active:
             self.publisher.transition(self, ts, start, finish, details, stimulus_id)
         if ts.key in self._awaited and finish in ("memory", "erred", "forgotten"):

@@ -44,7 +44,7 @@ from shoal.distributed.scheduler.messages import (
     LostData,
 )
 from shoal.distributed.scheduler.policies import free_slots, transfer_time
-from shoal.events import TaskTransition, as_lists
+from shoal.events import TaskTransition
 
 __all__ = [
     "ACTIVE", "STATES", "TRANSITIONS", "InvalidTransition", "LostScatteredData", "add_replica",
@@ -419,31 +419,24 @@ def transition_record(ts, start: str, finish: str, details: dict) -> TaskTransit
     )  # fmt: skip
 
 
-def append_row(appenders: tuple, ts, start: str, finish: str, details: dict) -> None:
-    """Append :func:`transition_record`'s values to ``shoal.events.TaskRows`` columns,
-    given as their bound ``append`` methods in ``TASK_FIELDS`` order (:meth:`TaskRows.appenders`)."""
-    run_id, key, prefix, start_, finish_, worker, thread, startstops, nbytes, type_, exc, values = appenders
+def task_row(ts, start: str, finish: str, details: dict) -> tuple:
+    """:func:`transition_record`'s values as a plain tuple in ``TASK_FIELDS`` order, for
+    ``TaskRows.from_rows`` (no record object: a tuple of plain values is one the
+    garbage collector soon stops tracking)."""
     ws = details.get("ws")
-    in_memory = finish == "memory"
-    k = ts.key
-    ss = details.get("startstops")
-    run_id(ts.graph)
-    key(as_lists(k) if type(k) is tuple else k)
-    prefix(ts.prefix)
-    start_(start)
-    finish_(finish)
-    worker(ws.address if ws is not None else "")
-    thread(details.get("thread", 0))
-    if ss:
-        startstops(len(ss))
-        for triple in ss:
-            values(triple)
-    else:
-        startstops(0)
-    nbytes(max(ts.nbytes, 0) if in_memory else 0)
-    type_(ts.type if in_memory else "")
+    if finish == "memory":
+        return (ts.graph, ts.key, ts.prefix, start, finish, ws.address if ws is not None else "",
+                details.get("thread", 0), details.get("startstops") or (), max(ts.nbytes, 0),
+                ts.type, "")  # fmt: skip
     blame = ts.exception_blame if finish == "erred" else None
-    exc((blame.exception_text or repr(blame.exception)) if blame is not None else "")
+    return (ts.graph, ts.key, ts.prefix, start, finish, ws.address if ws is not None else "",
+            details.get("thread", 0), details.get("startstops") or (), 0, "",
+            (blame.exception_text or repr(blame.exception)) if blame is not None else "")  # fmt: skip
+
+
+def forgotten_row(ts, start: str) -> tuple:
+    """:func:`task_row` for a transition to ``forgotten`` (all but four fields constant)."""
+    return (ts.graph, ts.key, ts.prefix, start, "forgotten", "", 0, (), 0, "", "")
 
 
 # --- invariants (SchedulerState.validate_state) ---------------------------------------
