@@ -135,11 +135,11 @@ class TaskRows:
     A distributed scheduler publishes one every events interval (and before any
     other record, so the order holds): the transitions that carry timings or an
     error, then, per key that changed otherwise, one from its state then to its
-    state now.  Columns rather than a record or a row per transition: appending
-    to a few lists creates no object for the garbage collector to track, where
-    records that live for an interval get promoted and make the scheduler's full
-    collections come sooner.  Values are ready for the wire: a tuple key is a
-    list, and ``startstops`` is ragged: the column holds how many ``(action,
+    state now.  No record object per transition: records that live for an
+    interval get promoted and make the scheduler's full collections come sooner
+    (the scheduler collects plain tuples, which the collector soon stops
+    tracking, and transposes them once).  Values are ready for the wire: a tuple
+    key is a list, and ``startstops`` is ragged: the column holds how many ``(action,
     begin, end)`` triples each transition has, and ``columns["startstops-values"]``
     all their values one after the other.  Writers collect plain row tuples and
     make the columns once (:meth:`from_rows`); a reader turns them back

@@ -24,8 +24,9 @@ outlive a few young collections are promoted, and the more of them, the sooner
 the garbage collector's full collections come, which cost the loop more than the
 records themselves (a tuple of strings and numbers is untracked by the
 collector's first young pass, so it is never promoted).  Appending a dozen
-columns per row instead cost about twice as much.  Keys that never ran and still wait are left out: a reader counts
-them as waiting from their graph's ``GraphSubmitted``.  Flushing before any other record the state publishes (a
+columns per row instead cost about twice as much.  Keys that never ran and
+still wait are left out: a reader counts them as waiting from their graph's
+``GraphSubmitted``.  Flushing before any other record the state publishes (a
 ``GraphSubmitted``, a ``ComputationFinished``) keeps a reader's order exact: it
 never hears that a computation finished before its last tasks did.
 

@@ -406,23 +406,16 @@ TRANSITIONS = {
 
 
 def transition_record(ts, start: str, finish: str, details: dict) -> TaskTransition:
-    """The :class:`shoal.events.TaskTransition` published for one transition."""
-    ws = details.get("ws")  # the worker chosen, or the one reporting the result
-    in_memory = finish == "memory"
-    blame = ts.exception_blame if finish == "erred" else None
-    return TaskTransition(
-        run_id=ts.graph, key=ts.key, prefix=ts.prefix, start=start, finish=finish,
-        worker=ws.address if ws is not None else "", thread=details.get("thread", 0),
-        startstops=details.get("startstops", ()), nbytes=max(ts.nbytes, 0) if in_memory else 0,
-        type=ts.type if in_memory else "",
-        exception=(blame.exception_text or repr(blame.exception)) if blame is not None else "",
-    )  # fmt: skip
+    """The :class:`shoal.events.TaskTransition` published for one transition (what
+    plugins get; a dashboard gets the same values as :func:`task_row` tuples)."""
+    return TaskTransition(*task_row(ts, start, finish, details))
 
 
 def task_row(ts, start: str, finish: str, details: dict) -> tuple:
-    """:func:`transition_record`'s values as a plain tuple in ``TASK_FIELDS`` order, for
+    """One transition's values as a plain tuple in ``TASK_FIELDS`` order, for
     ``TaskRows.from_rows`` (no record object: a tuple of plain values is one the
-    garbage collector soon stops tracking)."""
+    garbage collector soon stops tracking).  ``details["ws"]`` is the worker chosen,
+    or the one reporting the result."""
     ws = details.get("ws")
     if finish == "memory":
         return (ts.graph, ts.key, ts.prefix, start, finish, ws.address if ws is not None else "",

@@ -82,16 +82,10 @@ def _names(cls) -> tuple:
 
 
 @functools.cache
-def _payloads(cls) -> tuple:
-    """Names of a record class's payload fields (see :func:`_payload_field`)."""
-    return tuple(f.name for f in fields(cls) if f.metadata.get("payload"))
-
-
-@functools.cache
 def _payload_positions(cls) -> frozenset:
-    """Positions of a record class's payload fields among :func:`_names`."""
-    payloads = _payloads(cls)
-    return frozenset(i for i, name in enumerate(_names(cls)) if name in payloads)
+    """Positions among :func:`_names` of a record class's payload fields (see
+    :func:`_payload_field`)."""
+    return frozenset(i for i, f in enumerate(fields(cls)) if f.metadata.get("payload"))
 
 
 def from_log_entry(entry: tuple) -> WorkerEvent:
