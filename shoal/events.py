@@ -31,6 +31,7 @@ bars), or, from a distributed scheduler, in bulk and coalesced per key
 from __future__ import annotations
 
 import itertools
+import operator
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ __all__ = [
     "TaskRows",
     "TaskTransition",
     "as_lists",
+    "record_of",
+    "row_of",
     "graph_shape",
     "WorkerAdded",
     "WorkerMetrics",
@@ -121,6 +124,36 @@ def as_lists(value):
 TASK_FIELDS = ("run_id", "key", "prefix", "start", "finish", "worker", "thread", "startstops",
                "nbytes", "type", "exception")
 
+#: Where a flat row (:func:`row_of`) holds the number of ``startstops`` triples; their
+#: values follow the last field, from ``_ROW_TAIL`` on.
+_STARTSTOPS_AT, _ROW_TAIL = TASK_FIELDS.index("startstops"), len(TASK_FIELDS)
+_FIELD_GETTERS = tuple(map(operator.itemgetter, range(_ROW_TAIL)))
+_TRIPLES = operator.itemgetter(slice(_ROW_TAIL, None))
+
+
+def row_of(record: TaskTransition) -> tuple:
+    """*record* as a flat row: its :data:`TASK_FIELDS` values in order, but the number
+    of ``startstops`` triples in their place and the triples' values after the last
+    field.  A row holds no tuple of its own (a tuple key exists already), so the
+    garbage collector stops tracking it the first time it sees it; a nested tuple
+    would keep it tracked through one collection per level and be promoted.
+
+    >>> row_of(TaskTransition("r", "x", "x", "processing", "memory", "w", 1, (("compute", 1.0, 2.0),)))
+    ('r', 'x', 'x', 'processing', 'memory', 'w', 1, 1, 0, '', '', 'compute', 1.0, 2.0)
+    """
+    ss = record.startstops
+    return (record.run_id, record.key, record.prefix, record.start, record.finish, record.worker,
+            record.thread, len(ss), record.nbytes, record.type, record.exception,
+            *itertools.chain.from_iterable(ss))  # fmt: skip
+
+
+def record_of(row: tuple) -> TaskTransition:
+    """The :class:`TaskTransition` of a flat row (:func:`row_of`)."""
+    flat = row[_ROW_TAIL:]
+    return TaskTransition(*row[:_STARTSTOPS_AT], tuple(zip(flat[0::3], flat[1::3], flat[2::3])),
+                          *row[_STARTSTOPS_AT + 1:_ROW_TAIL])  # fmt: skip
+
+
 #: The kind of :class:`TaskRows` records, for readers that need each key's state
 #: rather than every step (the dashboard).  A subscriber takes either this or
 #: ``"task"``, not both.
@@ -141,8 +174,8 @@ class TaskRows:
     tracking, and transposes them once).  Values are ready for the wire: a tuple
     key is a list, and ``startstops`` is ragged: the column holds how many ``(action,
     begin, end)`` triples each transition has, and ``columns["startstops-values"]``
-    all their values one after the other.  Writers collect plain row tuples and
-    make the columns once (:meth:`from_rows`); a reader turns them back
+    all their values one after the other.  Writers collect flat rows (:func:`row_of`)
+    and make the columns once (:meth:`from_rows`); a reader turns them back
     (``eventstream.decode_batch``).
     """
 
@@ -155,20 +188,18 @@ class TaskRows:
 
     @classmethod
     def from_rows(cls, rows: list) -> TaskRows:
-        """The columns of *rows*, tuples of :data:`TASK_FIELDS` values in order (a
-        tuple key as it is, ``startstops`` a sequence of triples): one transpose in C
-        rather than a dozen appends per transition."""
+        """The columns of *rows*, flat rows as :func:`row_of` makes them (a tuple key
+        as it is): a pass in C per column rather than a dozen appends per transition.
+        (Not ``zip(*rows)``: that makes an iterator object per row, which a garbage
+        collection in the middle of the transpose would promote.)"""
         if not rows:
             return cls.empty()
-        columns = dict(zip(TASK_FIELDS, map(list, zip(*rows))))
+        columns = {f: list(map(get, rows)) for f, get in zip(TASK_FIELDS, _FIELD_GETTERS)}
         keys = columns["key"]
         for i, key in enumerate(keys):
             if type(key) is tuple:
                 keys[i] = as_lists(key)
-        spans = columns["startstops"]
-        flat = itertools.chain.from_iterable
-        columns["startstops-values"] = list(flat(flat(spans)))  # action, begin, end, ...: flat
-        columns["startstops"] = [len(span) for span in spans]
+        columns["startstops-values"] = list(itertools.chain.from_iterable(map(_TRIPLES, rows)))
         return cls(columns)
 
     @property

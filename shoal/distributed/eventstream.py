@@ -61,7 +61,7 @@ from shoal import config
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
 from shoal.events import (TASK_FIELDS, Buffer, GraphSubmitted, TaskRows, TaskTransition, WorkerAdded,
-                          as_lists)
+                          as_lists, row_of)
 
 __all__ = [
     "BusServer", "EventStreams", "coalesce_tasks", "decode_batch", "encode_batch",
@@ -93,9 +93,30 @@ def record_to_msg(record) -> dict:
     msg = dict(zip(names, values(record)))
     msg["kind"] = kind
     for name in tuples:
-        if type(msg[name]) is tuple:
+        if name == "dependencies":
+            msg[name] = _shape_to_wire(msg[name])
+        elif type(msg[name]) is tuple:
             msg[name] = as_lists(msg[name])
     return msg
+
+
+def _shape_to_wire(shape) -> dict:
+    """``GraphSubmitted.dependencies`` as three flat lists: the keys, how many
+    dependencies each has, and those one after the other.  Nested lists would be
+    two containers per task (5,000 of them, made at once), which the garbage
+    collector of the scheduler's process would promote if it ran meanwhile."""
+    keys = [as_lists(k) if type(k) is tuple else k for k, _ in shape]
+    deps = [as_lists(d) if type(d) is tuple else d for _, ds in shape for d in ds]
+    return {"keys": keys, "counts": [len(ds) for _, ds in shape], "deps": deps}
+
+
+def _shape_from_wire(wire) -> tuple:
+    """The ``((key, (dependency, ...)), ...)`` of :func:`_shape_to_wire`'s lists."""
+    deps, at, out = wire.get("deps") or [], 0, []
+    for key, n in zip(wire.get("keys") or (), wire.get("counts") or ()):
+        out.append((_key(key), tuple(_key(d) for d in deps[at:at + n])))
+        at += n
+    return tuple(out)
 
 
 def _key(value):
@@ -116,8 +137,7 @@ def msg_to_record_fields(msg: dict) -> dict:
     if msg.get("startstops"):
         msg["startstops"] = tuple(map(tuple, msg["startstops"]))
     if msg.get("dependencies"):
-        msg["dependencies"] = tuple((_key(k), tuple(_key(d) for d in deps))
-                                    for k, deps in msg["dependencies"])  # fmt: skip
+        msg["dependencies"] = _shape_from_wire(msg["dependencies"])
     return msg
 
 
@@ -159,7 +179,7 @@ def encode_batch(records) -> list:
     run: list = []  # rows of the run of TaskTransitions going on
     for r in records:
         if type(r) is TaskTransition:
-            run.append(_TASK_VALUES(r))
+            run.append(row_of(r))
             continue
         if run:
             out.append({"kind": "task-columns", "columns": TaskRows.from_rows(run).columns})

@@ -70,6 +70,8 @@ def test_record_to_msg_is_plain_data_and_comes_back():
     assert TaskTransition(**{k: v for k, v in back.items() if k != "kind"}) == rec
     shape = ((("x", 0), ()), ("y", (("x", 0),)))
     graph = record_to_msg(GraphSubmitted("r1", "s", 2, {"x": 2}, (("x", 0), "y"), 1.0, shape))
+    # the graph's shape travels as three flat lists, not two containers per task
+    assert graph["dependencies"] == {"keys": [["x", 0], "y"], "counts": [0, 1], "deps": [["x", 0]]}
     back = msg_to_record_fields(loads(dumps([graph]))[0])
     assert back["keys"] == (("x", 0), "y") and back["dependencies"] == shape
 
@@ -138,6 +140,30 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
     buf.append(big)
     assert buf.since(0)[0] == 3 and len(buf) == 1
     assert buf.drain() == (3, [big]) and len(buf) == 0 and buf.drain() == (3, [])
+
+
+def test_task_rows_are_flat_so_the_collector_drops_them_at_its_first_look():
+    """A row that held a tuple of startstops triples stayed tracked through one young
+    collection per level of nesting, and rows waiting for the flush were promoted."""
+    import gc
+
+    from shoal.distributed.scheduler import messages as m
+    from shoal.distributed.scheduler.records import SchedTask, SchedWorker
+    from shoal.distributed.scheduler.transitions import task_row, transition_record
+    from shoal.events import record_of, row_of
+
+    ts, ws = SchedTask("x", None, graph="r1"), SchedWorker("tcp://w:1")
+    for raw in ([{"action": "compute", "start": 1.0, "stop": 2.0}],  # as a worker sends it
+                [["transfer", 0.5, 0.9], ["compute", 1.0, 2.0]], []):
+        ev = m.TaskFinished("tcp://w:1", "x", 1, 8, "int", raw, thread=3)
+        row = task_row(ts, "processing", "memory", {"ws": ws, "startstops": ev.startstops,
+                                                    "thread": ev.thread})  # fmt: skip
+        rec = transition_record(ts, "processing", "memory", {"ws": ws, "startstops": ev.startstops,
+                                                             "thread": ev.thread})  # fmt: skip
+        assert rec.startstops == ev.startstops and rec.thread == 3 and rec.worker == "tcp://w:1"
+        assert row_of(rec) == row and record_of(row) == rec
+        gc.collect(0)
+        assert not gc.is_tracked(row)
 
 
 def test_coalescing_keeps_timings_errors_and_each_keys_last_state():

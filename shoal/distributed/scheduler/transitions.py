@@ -34,6 +34,7 @@ and is forgotten once no dependent refers to it.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from shoal.distributed.scheduler.messages import (
@@ -44,7 +45,7 @@ from shoal.distributed.scheduler.messages import (
     LostData,
 )
 from shoal.distributed.scheduler.policies import free_slots, transfer_time
-from shoal.events import TaskTransition
+from shoal.events import TaskTransition, record_of
 
 __all__ = [
     "ACTIVE", "STATES", "TRANSITIONS", "InvalidTransition", "LostScatteredData", "add_replica",
@@ -407,29 +408,33 @@ TRANSITIONS = {
 
 def transition_record(ts, start: str, finish: str, details: dict) -> TaskTransition:
     """The :class:`shoal.events.TaskTransition` published for one transition (what
-    plugins get; a dashboard gets the same values as :func:`task_row` tuples)."""
-    return TaskTransition(*task_row(ts, start, finish, details))
+    plugins get; a dashboard gets the same values as :func:`task_row` rows)."""
+    return record_of(task_row(ts, start, finish, details))
 
 
 def task_row(ts, start: str, finish: str, details: dict) -> tuple:
-    """One transition's values as a plain tuple in ``TASK_FIELDS`` order, for
-    ``TaskRows.from_rows`` (no record object: a tuple of plain values is one the
-    garbage collector soon stops tracking).  ``details["ws"]`` is the worker chosen,
-    or the one reporting the result."""
+    """One transition as a flat row (:func:`shoal.events.row_of`: no nested tuple, so
+    the garbage collector stops tracking it at its first look and never promotes it),
+    for ``TaskRows.from_rows``.  ``details["ws"]`` is the worker chosen, or the one
+    reporting the result."""
     ws = details.get("ws")
+    ss = details.get("startstops") or ()
     if finish == "memory":
-        return (ts.graph, ts.key, ts.prefix, start, finish, ws.address if ws is not None else "",
-                details.get("thread", 0), details.get("startstops") or (), max(ts.nbytes, 0),
-                ts.type, "")  # fmt: skip
-    blame = ts.exception_blame if finish == "erred" else None
-    return (ts.graph, ts.key, ts.prefix, start, finish, ws.address if ws is not None else "",
-            details.get("thread", 0), details.get("startstops") or (), 0, "",
-            (blame.exception_text or repr(blame.exception)) if blame is not None else "")  # fmt: skip
+        row = (ts.graph, ts.key, ts.prefix, start, finish, ws.address if ws is not None else "",
+               details.get("thread", 0), len(ss), max(ts.nbytes, 0), ts.type, "")  # fmt: skip
+    else:
+        blame = ts.exception_blame if finish == "erred" else None
+        row = (ts.graph, ts.key, ts.prefix, start, finish, ws.address if ws is not None else "",
+               details.get("thread", 0), len(ss), 0, "",
+               (blame.exception_text or repr(blame.exception)) if blame is not None else "")  # fmt: skip
+    if len(ss) == 1:
+        return row + ss[0]
+    return row + tuple(itertools.chain.from_iterable(ss)) if ss else row
 
 
 def forgotten_row(ts, start: str) -> tuple:
     """:func:`task_row` for a transition to ``forgotten`` (all but four fields constant)."""
-    return (ts.graph, ts.key, ts.prefix, start, "forgotten", "", 0, (), 0, "", "")
+    return (ts.graph, ts.key, ts.prefix, start, "forgotten", "", 0, 0, 0, "", "")
 
 
 # --- invariants (SchedulerState.validate_state) ---------------------------------------
