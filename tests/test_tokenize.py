@@ -631,3 +631,19 @@ def test_str_subclass_with_custom_str():
     assert tokenize(Weird("a")) == tokenize(Weird("a"))
     assert tokenize(Weird("a")) != tokenize(Weird("b"))
     assert tokenize(Weird("a")) != tokenize("a")
+
+
+def test_key_split_caches_by_name_so_new_tasks_add_nothing():
+    from shoal.core import keys
+    from shoal.core.tokenize import tokenize
+
+    cases = {"inc-6e1f5a2b9c": "inc", ("sum-aggregate-0f3c9a11", 2): "sum-aggregate", "x": "x",
+             "a-b-c": "a-b-c", "read-csv-0": "read-csv", "<lambda>-0123abcd": "lambda",
+             "<>-abcdef12": "<>-abcdef12", "-": "-", "": "", "x-y-deadbeef-z": "x-y",
+             "split-deadbeefcafe-0": "split", (): "", 5: "5"}  # fmt: skip
+    for key, prefix in cases.items():
+        assert keys.key_split(key) == prefix, key
+        assert keys.key_split(key) == prefix, key  # the same from the cache
+    before = len(keys._prefix_cache)
+    assert {keys.key_split(f"newname-{tokenize(i)}") for i in range(5_000)} == {"newname"}
+    assert len(keys._prefix_cache) <= before + 1  # one entry for the name, none per key

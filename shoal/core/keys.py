@@ -55,7 +55,8 @@ def _is_token(word: str) -> bool:
     return not word.isalpha() or (len(word) >= 8 and _HEX.match(word) is not None)
 
 
-_prefix_cache: dict = {}
+_prefix_cache: dict = {}  # name (or a key without a token) -> its split; see key_split
+_CACHE_LIMIT = 100_000
 
 
 def key_split(key) -> str:
@@ -67,6 +68,11 @@ def key_split(key) -> str:
     'sum-aggregate'
     >>> key_split("x")
     'x'
+
+    Keys are nearly all ``name-token``, a new token per task and few names, so
+    the split is cached by the part before the last ``-`` when what follows is a
+    token: a cache by whole key would miss on every new task and fill up with
+    keys long gone.
     """
     if type(key) is tuple:
         key = key[0] if key else ""
@@ -74,20 +80,25 @@ def key_split(key) -> str:
         key = key.decode(errors="replace")
     if type(key) is not str:
         return str(key)
-    try:
-        return _prefix_cache[key]
-    except KeyError:
-        pass
-    words = key.split("-")
+    head, dash, tail = key.rpartition("-")
+    name = head if dash and _is_token(tail) else key
+    prefix = _prefix_cache.get(name)
+    if prefix is None:
+        prefix = _split(name)
+        if len(_prefix_cache) < _CACHE_LIMIT:
+            _prefix_cache[name] = prefix
+    return prefix or key
+
+
+def _split(name: str) -> str:
+    """The words of *name* up to its first token, without ``<>``; "" when nothing is left."""
+    words = name.split("-")
     kept = [words[0]]
     for word in words[1:]:
         if _is_token(word):
             break
         kept.append(word)
-    prefix = "-".join(kept).strip("<>") or key
-    if len(_prefix_cache) < 100_000:
-        _prefix_cache[key] = prefix
-    return prefix
+    return "-".join(kept).strip("<>")
 
 
 def key_str(key) -> str:
