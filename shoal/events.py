@@ -138,7 +138,8 @@ def row_of(record: TaskTransition) -> tuple:
     garbage collector stops tracking it the first time it sees it; a nested tuple
     would keep it tracked through one collection per level and be promoted.
 
-    >>> row_of(TaskTransition("r", "x", "x", "processing", "memory", "w", 1, (("compute", 1.0, 2.0),)))
+    >>> row_of(TaskTransition("r", "x", "x", "processing", "memory", "w", 1,
+    ...                       (("compute", 1.0, 2.0),)))
     ('r', 'x', 'x', 'processing', 'memory', 'w', 1, 1, 0, '', '', 'compute', 1.0, 2.0)
     """
     ss = record.startstops

@@ -2,12 +2,12 @@
 
 ::
 
-    SchedulerState._transition(ts, start, finish) --> TaskPublisher.transition()
+    SchedulerState._transition(ts, start, finish) --> TaskPublisher.hook(), None when unwatched
         "task" wanted (plugins):   a TaskTransition per transition, at once
         TASK_STATES wanted (a dashboard), whether or not "task" is:
             with timings or an error,
             or forgotten              -> a row tuple appended      (kept in order)
-            any other                 -> changed[key] = ts, before.setdefault(key, start)
+            any other                 -> changed.setdefault(key, start)
                                          (not for a key that never ran and still waits)
     every events interval (Scheduler), and before any other record the state publishes
         --> TaskPublisher.flush(): TaskRows.from_rows(those + one per changed key)
@@ -15,7 +15,7 @@
 A dashboard shows where each key *is*.  A 10,000-task map goes through some six
 transitions per task; a record object per transition, each passed through the
 bus, buffered, coalesced and encoded, cost the scheduler's loop a fifth of its
-time.  Now a transition costs a dict write, or for one that ran or is forgotten,
+time.  Now a transition costs one ``setdefault``, or for one that ran or is forgotten,
 one tuple of plain values appended to a list; once per interval the rows become
 columns in one transpose (``TaskRows.from_rows``) and go to the bus as *one*
 record, which the event stream sends as it is.  No record object lives from one
@@ -51,54 +51,56 @@ _NONE: dict = {}  # no details (never written to)
 class TaskPublisher:
     """Task records for a :class:`~.state.SchedulerState`'s bus; see the module docstring."""
 
-    def __init__(self, wants) -> None:
-        self.wants = wants
+    def __init__(self, wants, emit) -> None:
+        self.wants, self.emit = wants, emit
         self.every = self.states = False  # "task" / TASK_STATES wanted, as of begin()
-        self.active = False  # either: whether transition() has anything to do
+        #: what ``SchedulerState._transition`` calls per transition, None when nobody
+        #: listens: one bound method picked per handle() call, not two tests per transition
+        self.hook = None
         self._timed: list = []  # rows (T.task_row) of transitions with timings or an error
-        self._changed: dict = {}  # key -> SchedTask
-        self._before: dict = {}  # key -> its state at the last flush (no tuple per change)
+        self._changed: dict = {}  # key -> its state at the last flush (one dict write a change)
 
     def begin(self) -> None:
         self.every, self.states = self.wants("task"), self.wants(TASK_STATES)
-        self.active = self.every or self.states
+        self.hook = ((self._record_and_row if self.states else self._record) if self.every
+                     else self._row if self.states else None)  # fmt: skip
 
     @property
     def pending(self) -> bool:
         return bool(self._changed or self._timed)
 
-    def transition(self, state, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
-        if self.every:
-            state.emit(Publish(T.transition_record(ts, start, finish, details), stimulus_id=stimulus_id))
-        if self.states:
-            key, changed = ts.key, self._changed
-            if finish == "forgotten":  # at once, in order: holding ts would keep it alive
-                if changed.pop(key, None) is not None:
-                    start = self._before.pop(key)
-                self._timed.append(T.forgotten_row(ts, start))
-            elif finish == "erred" or details.get("startstops"):
-                self._timed.append(T.task_row(ts, start, finish, details))
-                if changed.pop(key, None) is not None:  # this says where it is now
-                    del self._before[key]
-            elif ts.run_id or finish not in NOT_RUN_YET:  # (not yet run: counted as waiting)
-                if key not in changed:
-                    self._before[key] = start
-                changed[key] = ts
+    def _record(self, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
+        self.emit(Publish(T.transition_record(ts, start, finish, details), stimulus_id=stimulus_id))
+
+    def _row(self, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
+        changed = self._changed
+        if finish == "forgotten":  # at once, in order: holding ts would keep it alive
+            self._timed.append(T.forgotten_row(ts, changed.pop(ts.key, start)))
+        elif finish == "erred" or details.get("startstops"):
+            self._timed.append(T.task_row(ts, start, finish, details))
+            changed.pop(ts.key, None)  # this row says where it is now
+        elif ts.run_id or finish not in NOT_RUN_YET:  # (not yet run: counted as waiting)
+            changed.setdefault(ts.key, start)
+
+    def _record_and_row(self, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
+        self._record(ts, start, finish, details, stimulus_id)
+        self._row(ts, start, finish, details, stimulus_id)
 
     def flush(self, tasks: dict) -> TaskRows | None:
-        """The transitions since the last flush: those with timings or errors, then one
-        per key changed otherwise, from its state then to its state now (``forgotten``
-        when *tasks* no longer holds it); None when there are none."""
-        rows, changed, before = self._timed, self._changed, self._before
-        self._timed, self._changed, self._before = [], {}, {}
+        """The transitions since the last flush: those with timings or errors and those
+        to ``forgotten``, in order, then one per key changed otherwise, from its state
+        then to its state now; None when there are none."""
+        rows, changed = self._timed, self._changed
+        self._timed, self._changed = [], {}
         if not self.wants(TASK_STATES):
             return None
-        for key, ts in changed.items():
-            now = ts.state if tasks.get(key) is ts else "forgotten"
-            if ts.run_id == 0 and now in NOT_RUN_YET:
+        for key, before in changed.items():
+            ts = tasks.get(key)  # (a key forgotten while someone listened left this dict)
+            if ts is None or (ts.run_id == 0 and ts.state in NOT_RUN_YET):
                 continue
+            now = ts.state
             ws = ts.processing_on if now == "processing" else None
             if now == "memory":
                 ws = next(iter(ts.who_has), None)
-            rows.append(T.task_row(ts, before[key], now, {"ws": ws} if ws is not None else _NONE))
+            rows.append(T.task_row(ts, before, now, {"ws": ws} if ws is not None else _NONE))
         return TaskRows.from_rows(rows) if rows else None

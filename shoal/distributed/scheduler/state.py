@@ -107,7 +107,7 @@ class SchedulerState:
         self.computations: dict = {}  # graph id -> _Computation
         self._awaited: dict = {}  # key -> {graph id}
         self.log = PackedLog(int(cfg("transition-log-length", transition_log_length)))
-        self.publisher = TaskPublisher(self.wants)  # task records for the bus (publish.py)
+        self.publisher = TaskPublisher(self.wants, self.emit)  # task records (publish.py)
         self._out: list = []
         self._run_ids = itertools.count(1)
         self._graph_ids = itertools.count(1)
@@ -198,8 +198,9 @@ class SchedulerState:
         recs = func(self, ts, stimulus_id, **details)
         self.log.append((ts.key, start, finish, dict(recs) if recs else None, stimulus_id,
                          self.clock()))  # a Transition (None: no recommendations)
-        if self.publisher.active:
-            self.publisher.transition(self, ts, start, finish, details, stimulus_id)
+        hook = self.publisher.hook
+        if hook is not None:
+            hook(ts, start, finish, details, stimulus_id)
         if ts.key in self._awaited and finish in ("memory", "erred", "forgotten"):
             self._computation_progress(ts, finish, stimulus_id)
         return recs

@@ -424,9 +424,9 @@ def task_row(ts, start: str, finish: str, details: dict) -> tuple:
                details.get("thread", 0), len(ss), max(ts.nbytes, 0), ts.type, "")  # fmt: skip
     else:
         blame = ts.exception_blame if finish == "erred" else None
+        text = (blame.exception_text or repr(blame.exception)) if blame is not None else ""
         row = (ts.graph, ts.key, ts.prefix, start, finish, ws.address if ws is not None else "",
-               details.get("thread", 0), len(ss), 0, "",
-               (blame.exception_text or repr(blame.exception)) if blame is not None else "")  # fmt: skip
+               details.get("thread", 0), len(ss), 0, "", text)  # fmt: skip
     if len(ss) == 1:
         return row + ss[0]
     return row + tuple(itertools.chain.from_iterable(ss)) if ss else row
