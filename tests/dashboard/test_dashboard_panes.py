@@ -252,6 +252,11 @@ def test_worker_bars_and_table():
     assert table["processing"] == [6, 1, 5]
     assert table["info"] == ["", worker_link("tcp://a:1"), worker_link("tcp://b:1")]
     assert worker_table([])["name"] == []
+    # bars grow from zero (no "-1 tasks" while idle), and a count has whole ticks
+    nprocessing, cpu = PANES["nprocessing"](DashboardState()), PANES["cpu"](DashboardState())
+    assert nprocessing.root.x_range.start == 0 and cpu.root.x_range.start == 0
+    assert nprocessing.root.xaxis[0].ticker.min_interval == 1
+    assert cpu.root.xaxis[0].ticker.min_interval != 1
 
 
 def test_icicle_layout_and_zoom():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from bokeh.models import (
     ColumnDataSource,
+    DataRange1d,
     DataTable,
     HoverTool,
     HTMLTemplateFormatter,
@@ -71,8 +72,8 @@ class _WorkerBars(Pane):
     def __init__(self, state, height=None, **options):
         super().__init__(state, **options)
         self.source = ColumnDataSource(empty(BAR_COLUMNS))
-        fig = make_figure(self.heading, height=height, tools="tap,save",
-                          y_range=Range1d(-0.5, 0.5))  # fmt: skip
+        fig = make_figure(self.heading, height=height, tools="tap,save", y_range=Range1d(-0.5, 0.5),
+                          x_range=DataRange1d(start=0, min_interval=1))  # no "-1 tasks" when idle
         bars = fig.quad(left="left", right="right", bottom="bottom", top="top", source=self.source,
                         fill_color="color", line_color=None)  # fmt: skip
         fig.add_tools(HoverTool(renderers=[bars], tooltips=[("worker", "@worker"),
@@ -80,6 +81,8 @@ class _WorkerBars(Pane):
         fig.select_one(TapTool).callback = OpenURL(url="@info")
         fig.yaxis.visible = False
         fig.xaxis.axis_label = self.label
+        if self.field == "processing":  # a count: whole ticks only
+            fig.xaxis.ticker.min_interval = 1
         self.root = fig
 
     def refresh(self) -> None:
