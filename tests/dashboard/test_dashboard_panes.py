@@ -274,6 +274,18 @@ def test_icicle_layout_and_zoom():
     assert subtree(tree, paths[1])["name"] == "f"
     assert subtree(tree, ("nope",)) is tree
     assert icicle(tree, min_fraction=0.3)[0]["name"] == ["root", "f"]
+    # labels fit their rectangles (a canvas label is not clipped): cut, or none at all
+    assert data["label"] == data["name"]  # short names fit
+    wide = normalize_tree({"identifier": "root", "count": 100, "children": [
+        {"identifier": f"f{i};m.py;{i}", "name": f"function_with_a_long_name_{i} (m.py:{i})",
+         "count": n} for i, n in enumerate((90, 9, 1))]})  # fmt: skip
+    cut = icicle(wide)[0]
+    labels = dict(zip(cut["name"], cut["label"]))
+    assert labels["function_with_a_long_name_0 (m.py:0)"] == "function_with_a_long_name_0 (m.py:0)"
+    assert labels["function_with_a_long_name_1 (m.py:1)"] == "function_with_a_…"  # 9%: 17 characters
+    assert labels["function_with_a_long_name_2 (m.py:2)"] == ""  # 1%: no room
+    for name, label in labels.items():
+        assert len(label) <= max(len(name), 1) and name.startswith(label.rstrip("…"))
 
 
 def test_sampler_heartbeat_profile_form():
@@ -418,3 +430,17 @@ def test_json_listings():
     assert plots["Individual Task Stream"] == "/individual-task-stream"
     assert plots["Individual Compute Time Per Key"] == "/individual-compute-time-per-key"
     assert len(plots) == len(PANES) == 14
+
+
+def test_time_axes_show_clock_times():
+    """A datetime axis reads "03:14:16.500", not Bokeh's "500ms" beside a date line."""
+    from bokeh.models import DatetimeTickFormatter
+
+    from shoal.dashboard.panes._base import make_figure
+
+    formatter = make_figure("t", x_axis_type="datetime").xaxis[0].formatter
+    assert isinstance(formatter, DatetimeTickFormatter)
+    assert (formatter.milliseconds, formatter.seconds, formatter.context) == (
+        "%H:%M:%S.%3N", "%H:%M:%S", None)  # fmt: skip
+    stream = PANES["task-stream"](DashboardState())
+    assert stream.root.xaxis[0].formatter.milliseconds == "%H:%M:%S.%3N"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 
-from bokeh.models import ColumnDataSource
+from bokeh.models import ColumnDataSource, DatetimeTickFormatter
 from bokeh.plotting import figure
 
 log = logging.getLogger("shoal.dashboard")
@@ -101,4 +101,8 @@ def make_figure(title: str = "", height=None, **kwargs):
     fig = figure(title=title, **kwargs)
     fig.toolbar.logo = None
     fig.min_border_right = 20
+    if kwargs.get("x_axis_type") == "datetime":  # clock times: "03:14:16.500", not "500ms"
+        fig.xaxis.formatter = DatetimeTickFormatter(
+            milliseconds="%H:%M:%S.%3N", seconds="%H:%M:%S", minsec="%H:%M:%S",
+            minutes="%H:%M", hourmin="%H:%M", context=None)  # fmt: skip
     return fig

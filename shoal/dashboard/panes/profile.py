@@ -9,7 +9,7 @@ The icicle lays a tree ``{name, count, children: {name: node}}`` out top-down:
 the root spans [0, 1] at depth 0 and each child gets a share of its parent's
 width proportional to its count (children in identifier order, so the layout is
 stable from one update to the next); nodes narrower than ``min_fraction`` are
-left out.  Clicking a rectangle zooms into that frame; "Reset" zooms out and
+left out, and each label is cut to its rectangle's width (``fit_label``).  Clicking a rectangle zooms into that frame; "Reset" zooms out and
 clears the time window.  Box-selecting bars of the "Activity over time" chart
 restricts the profile to that period; the Select restricts it to one task
 prefix (the task stream links here with ``?prefix=<prefix>``).
@@ -31,10 +31,15 @@ from bokeh.models import (
 from shoal.dashboard.panes._base import Pane, empty, log, make_figure
 from shoal.dashboard.panes.style import prefix_color
 
-__all__ = ["ALL", "Profile", "activity_bars", "icicle", "subtree"]
+__all__ = ["ALL", "Profile", "activity_bars", "fit_label", "icicle", "subtree"]
 
 ALL = "All"
-ICICLE_COLUMNS = ("left", "right", "bottom", "top", "name", "count", "percent", "color", "depth")
+ICICLE_COLUMNS = ("left", "right", "bottom", "top", "name", "label", "count", "percent", "color",
+                  "depth")  # fmt: skip
+#: Characters of a 9 px label that fit across the whole icicle (about 1,200 px wide):
+#: a narrower frame shows its name cut to its width, so labels never run into the next
+#: frame (a canvas text glyph is not clipped); the tooltip has the whole name.
+ROW_CHARS = 200
 ACTIVITY_COLUMNS = ("x", "width", "count")
 
 
@@ -68,6 +73,7 @@ def icicle(tree: dict, min_fraction: float = 0.001, max_depth: int = 100) -> tup
         out["bottom"].append(-depth - 1)
         out["top"].append(-depth)
         out["name"].append(node["name"])
+        out["label"].append(fit_label(node["name"], width))
         out["count"].append(node["count"])
         out["percent"].append(round(100 * width, 2))
         out["color"].append("#dddddd" if depth == 0 else _frame_color(node))
@@ -86,6 +92,19 @@ def icicle(tree: dict, min_fraction: float = 0.001, max_depth: int = 100) -> tup
             x += w
         stack.extend(reversed(pending))  # visit in name order: stable row order
     return out, paths
+
+
+def fit_label(name: str, width: float, row_chars: int = ROW_CHARS) -> str:
+    """*name* cut to what fits in *width* (a fraction of the row), "" under three
+    characters.
+
+    >>> fit_label("random_block (random.py:40)", 0.05)
+    'random_b…'
+    """
+    room = int(width * row_chars) - 1
+    if len(name) <= room:
+        return name
+    return name[:room - 1] + "…" if room >= 3 else ""
 
 
 def activity_bars(activity: list, prefix=None, bucket: float = 1.0) -> dict:
@@ -122,7 +141,7 @@ class Profile(Pane):
                           x_range=Range1d(0, 1), y_range=Range1d(-10, 0))  # fmt: skip
         rects = fig.quad(left="left", right="right", bottom="bottom", top="top",
                          source=self.source, fill_color="color", line_color="white")  # fmt: skip
-        fig.text(x="left", y="top", text="name", source=self.source, text_font_size="9px",
+        fig.text(x="left", y="top", text="label", source=self.source, text_font_size="9px",
                  x_offset=2, y_offset=2, text_baseline="top")  # fmt: skip
         fig.add_tools(HoverTool(renderers=[rects], tooltips=[
             ("frame", "@name"), ("samples", "@count"), ("share", "@percent %")]))  # fmt: skip
