@@ -113,7 +113,7 @@ def decide_worker(ts, workers, *, bandwidth: float):
     >>> from shoal.distributed.scheduler.state import SchedTask, SchedWorker
     >>> a, b = SchedWorker("a"), SchedWorker("b")
     >>> dep, ts = SchedTask("dep", None), SchedTask("ts", None)
-    >>> ts.dependencies.add(dep); dep.who_has.add(b); dep.nbytes = 10**9
+    >>> ts.dependencies = {dep}; dep.who_has.add(b); dep.nbytes = 10**9
     >>> decide_worker(ts, [a, b], bandwidth=100e6).address   # b holds the input
     'b'
     >>> b.occupancy = 60.0   # a minute of queued work: fetching 1 GB is faster

@@ -46,7 +46,7 @@ from shoal import config
 from shoal.distributed.scheduler import policies
 from shoal.distributed.scheduler import transitions as T
 from shoal.distributed.scheduler.records import (  # re-exported: the records live there
-    Note, SchedClient, SchedTask, SchedWorker, Transition, _Computation,
+    NOTHING, Note, SchedClient, SchedTask, SchedWorker, Transition, _Computation,
 )
 from shoal.distributed.scheduler.messages import (
     AddClient, AddWorker, Balance, CancelKeys, CancelledKeys, ClientDesiresKeys,
@@ -345,11 +345,17 @@ class SchedulerState:
             ts.resource_restrictions = dict(ev.resources[key]) if ev.resources.get(key) else None
             self.tasks[key] = ts
             new.append(ts)
+        tasks = self.tasks
         for ts in new:
-            for dep_key in ev.dependencies.get(ts.key, ()):
-                dep = self.tasks[dep_key]
-                ts.dependencies.add(dep)
-                dep.dependents.add(ts)
+            dep_keys = ev.dependencies.get(ts.key)
+            if not dep_keys:
+                continue
+            ts.dependencies = {tasks[k] for k in dep_keys}
+            for dep in ts.dependencies:
+                if dep.dependents is NOTHING:  # (records.NOTHING: no set until needed)
+                    dep.dependents = {ts}
+                else:
+                    dep.dependents.add(ts)
         wanted = [k for k in ev.keys if k not in lost]
         if self.wants(GraphSubmitted.kind):
             prefixes = Counter(ts.prefix for ts in new)

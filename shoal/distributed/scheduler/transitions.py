@@ -45,6 +45,7 @@ from shoal.distributed.scheduler.messages import (
     LostData,
 )
 from shoal.distributed.scheduler.policies import free_slots, transfer_time
+from shoal.distributed.scheduler.records import NOTHING
 from shoal.events import TaskTransition, record_of
 
 __all__ = [
@@ -153,7 +154,8 @@ def remove_replica(ts, ws) -> None:
 def drop_waiters(ts, recs: dict) -> None:
     """``ts`` no longer reads its inputs; release the inputs nobody else needs."""
     for dep in ts.dependencies:
-        dep.waiters.discard(ts)
+        if dep.waiters:
+            dep.waiters.discard(ts)
         if dep.state not in ("released", "erred") and not needed(dep):
             recs[dep.key] = "released"
 
@@ -171,7 +173,7 @@ def settle_released(state, ts, recs: dict) -> dict:
 
 def _settle_erred(state, ts, stimulus_id) -> dict:
     recs: dict = {}
-    ts.waiting_on.clear()
+    ts.waiting_on = NOTHING
     drop_waiters(ts, recs)
     ts.state = "erred"
     for dts in ts.dependents:
@@ -200,12 +202,13 @@ def _forget(state, ts) -> dict:
     recs: dict = {}
     for dep in ts.dependencies:
         dep.dependents.discard(ts)
-        dep.waiters.discard(ts)
+        if dep.waiters:
+            dep.waiters.discard(ts)
         if not dep.dependents and not dep.who_wants and dep.state in ("released", "erred"):
             recs[dep.key] = "forgotten"
         elif dep.state not in ("released", "erred") and not needed(dep):
             recs[dep.key] = "released"
-    ts.dependencies.clear()
+    ts.dependencies = NOTHING
     ts.state = "forgotten"
     del state.tasks[ts.key]
     return recs
@@ -222,9 +225,15 @@ def released_waiting(state, ts, stimulus_id) -> dict:
     recs: dict = {}
     # highest priority last: the driver pops recommendations last-in first-out
     for dep in sorted(ts.dependencies, key=_priority, reverse=True):
-        dep.waiters.add(ts)
+        if dep.waiters is NOTHING:  # (records.NOTHING: no set until needed)
+            dep.waiters = {ts}
+        else:
+            dep.waiters.add(ts)
         if dep.state != "memory":
-            ts.waiting_on.add(dep)
+            if ts.waiting_on is NOTHING:
+                ts.waiting_on = {dep}
+            else:
+                ts.waiting_on.add(dep)
             if dep.state == "released":
                 recs[dep.key] = "waiting"
     ts.state = "waiting"
@@ -275,7 +284,7 @@ def waiting_erred(state, ts, stimulus_id) -> dict:
 
 
 def waiting_released(state, ts, stimulus_id) -> dict:
-    ts.waiting_on.clear()
+    ts.waiting_on = NOTHING
     ts.state = "released"
     return settle_released(state, ts, {})
 
@@ -360,7 +369,10 @@ def memory_released(state, ts, stimulus_id) -> dict:
         state.emit(FreeKeys(ws.address, [ts.key], stimulus_id=stimulus_id))
     for dts in ts.dependents:
         if dts.state == "waiting":
-            dts.waiting_on.add(ts)
+            if dts.waiting_on is NOTHING:
+                dts.waiting_on = {ts}
+            else:
+                dts.waiting_on.add(ts)
         elif dts.state in ("processing", "queued", "no-worker"):
             recs[dts.key] = "released"  # they start again, waiting for ts
     ts.state = "released"
