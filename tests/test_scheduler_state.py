@@ -356,6 +356,30 @@ def test_key_wanted_by_two_clients_stays_until_both_release(state):
     assert transitions_of(state, "x")[-2:] == [("memory", "released"), ("released", "forgotten")]
 
 
+def test_releasing_many_results_tells_each_worker_once(state):
+    """A client that lets go of 200 results held on two workers: one ``FreeKeys`` per
+    worker with all its keys, not one message per key."""
+    add_workers(state, ("w1", 2), ("w2", 2))
+    keys = [f"x-{i}" for i in range(200)]
+    sim = Sim(state, validate_every=0)
+    sim.feed(graph({k: [] for k in keys}, keys))
+    sim.run()
+    held = {w: {ts.key for ts in ws.has_what} for w, ws in state.workers.items()}
+    assert all(held.values()) and set().union(*held.values()) == set(keys)
+    out = state.handle(m.ClientReleasesKeys(keys, "c1"))
+    frees = sent(out, m.FreeKeys)
+    assert sorted(f.worker for f in frees) == ["w1", "w2"]
+    assert {f.worker: set(f.keys) for f in frees} == held
+    assert state.tasks == {}
+    # what one worker is told keeps its order; different stimuli stay apart
+    free = lambda w, k, sid="s1": m.FreeKeys(w, [k], stimulus_id=sid)  # noqa: E731
+    compute_y = m.ComputeTask("w1", "y", 1, (0,), 1.0, None, {}, {}, stimulus_id="s1")
+    merged = m.merge_free_keys([free("w1", "a"), free("w2", "b"), free("w1", "c"), compute_y,
+                                free("w1", "y"), free("w1", "z", "s2")])  # fmt: skip
+    assert [(i.worker, getattr(i, "keys", "compute")) for i in merged] == [
+        ("w1", ["a", "c"]), ("w2", ["b"]), ("w1", "compute"), ("w1", ["y"]), ("w1", ["z"])]
+
+
 def test_intermediates_freed_and_forgotten(state):
     add_workers(state, ("w1", 1))
     out = state.handle(graph({"a": [], "b": ["a"], "c": ["b"]}, ["c"]))

@@ -74,9 +74,11 @@ class Serialized:
 
     __slots__ = ("header", "frames")
 
-    def __init__(self, header: dict, frames: list):
+    def __init__(self, header: dict, frames):
         self.header = header
-        self.frames = list(frames)
+        # a tuple: of bytes-like frames, one the garbage collector stops tracking at
+        # its first look (a scheduler holds one per task until the task is forgotten)
+        self.frames = tuple(frames)
 
     @property
     def nbytes(self) -> int:

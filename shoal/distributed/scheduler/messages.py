@@ -37,8 +37,8 @@ __all__ = [
     "ClientDesiresKeys", "ClientReleasesKeys", "ClientTaskErred", "ComputeTask", "Event", "FreeKeys", "Heartbeat", "Instruction", "KeyInMemory", "KilledWorker",
     "LostData", "MissingData", "Publish", "ReleaseWorkerData", "RemoveClient",
     "RemoveWorker", "Reschedule", "RetryKeys", "StealRequest", "StealResponse",
-    "TaskErred", "TaskFinished", "TaskRetried", "UpdateData", "UpdateGraph", "parse_event",
-    "parse_instruction",
+    "TaskErred", "TaskFinished", "TaskRetried", "UpdateData", "UpdateGraph", "merge_free_keys",
+    "parse_event", "parse_instruction",
 ]  # fmt: skip
 
 _ids = itertools.count()
@@ -377,6 +377,35 @@ class FreeKeys(Instruction):
     worker: str
     keys: list
     stimulus_id: str = _sid()
+
+
+def merge_free_keys(instructions: list) -> list:
+    """*instructions* with each worker's run of ``FreeKeys`` (same stimulus, nothing else
+    to that worker in between) as one message: releasing a 10,000-task result made
+    10,000 messages, each two objects the garbage collector promoted, and as many
+    handler calls on the workers.  The order of what each worker is told holds.
+
+    >>> free = lambda worker, key: FreeKeys(worker, [key], stimulus_id="s1")
+    >>> compute = ComputeTask("a", "q", 1, (0,), 1.0, None, {}, {}, stimulus_id="s1")
+    >>> merged = merge_free_keys([free("a", "x"), free("b", "y"), free("a", "z"), compute,
+    ...                           free("a", "w")])
+    >>> [(i.worker, getattr(i, "keys", "compute")) for i in merged]
+    [('a', ['x', 'z']), ('b', ['y']), ('a', 'compute'), ('a', ['w'])]
+    """
+    out, open_ = [], {}  # worker -> the FreeKeys still taking keys
+    for ins in instructions:
+        if type(ins) is FreeKeys:
+            first = open_.get(ins.worker)
+            if first is not None and first.stimulus_id == ins.stimulus_id:
+                first.keys.extend(ins.keys)
+                continue
+            open_[ins.worker] = ins
+        else:
+            worker = getattr(ins, "worker", None)
+            if worker is not None:
+                open_.pop(worker, None)  # later keys go after this one
+        out.append(ins)
+    return out
 
 
 @dataclass(slots=True)

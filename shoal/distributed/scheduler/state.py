@@ -53,6 +53,7 @@ from shoal.distributed.scheduler.messages import (
     ClientReleasesKeys, ClientTaskErred, FreeKeys, Heartbeat, KeyInMemory, KilledWorker,
     MissingData, Publish, ReleaseWorkerData, AddKeys, UpdateData, RemoveClient, RemoveWorker, Reschedule,
     RetryKeys, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRetried, UpdateGraph,
+    merge_free_keys,
 )  # fmt: skip
 from shoal.distributed.scheduler.publish import TaskPublisher
 from shoal.distributed.storylog import PackedLog
@@ -109,6 +110,7 @@ class SchedulerState:
         self.log = PackedLog(int(cfg("transition-log-length", transition_log_length)))
         self.publisher = TaskPublisher(self.wants, self.emit)  # task records (publish.py)
         self._out: list = []
+        self._frees = 0  # FreeKeys emitted in this handle() call (merged when several)
         self._run_ids = itertools.count(1)
         self._graph_ids = itertools.count(1)
 
@@ -117,6 +119,7 @@ class SchedulerState:
     def handle(self, *events) -> list:
         """Apply ``events`` in order; return the instructions they caused."""
         self._out = out = []
+        self._frees = 0
         self.publisher.begin()
         for event in events:
             handler = _HANDLERS.get(type(event))
@@ -125,7 +128,7 @@ class SchedulerState:
             handler(self, event)
         if self.validate:
             self.validate_state()
-        return out
+        return merge_free_keys(out) if self._frees > 1 else out
 
     def task_state_records(self) -> list:
         """At most one :class:`~shoal.events.TaskRows`: the task changes since the last
@@ -151,6 +154,12 @@ class SchedulerState:
 
     def emit(self, instruction) -> None:
         self._out.append(instruction)
+
+    def free_keys(self, address: str, keys: list, stimulus_id: str) -> None:
+        """Tell worker *address* to forget *keys* (a fresh list: messages of one
+        handle() call are merged, see ``messages.merge_free_keys``)."""
+        self._frees += 1
+        self._out.append(FreeKeys(address, keys, stimulus_id=stimulus_id))
 
     def next_run_id(self) -> int:
         return next(self._run_ids)
@@ -492,7 +501,7 @@ class SchedulerState:
         self._note(ev.key, f"stale-{what}", f"from {ev.worker} run_id={ev.run_id}; task {state}",
                    ev.stimulus_id)  # fmt: skip
         if ws is not None and (ts is None or (ts.processing_on is not ws and ws not in ts.who_has)):
-            self.emit(FreeKeys(ws.address, [ev.key], stimulus_id=ev.stimulus_id))
+            self.free_keys(ws.address, [ev.key], ev.stimulus_id)
         return None
 
     @_on(TaskFinished)
@@ -546,7 +555,7 @@ class SchedulerState:
             else:
                 stale.append(key)
         if stale:
-            self.emit(FreeKeys(ws.address, stale, stimulus_id=ev.stimulus_id))
+            self.free_keys(ws.address, stale, ev.stimulus_id)
 
     @_on(MissingData)
     def _missing_data(self, ev: MissingData) -> None:

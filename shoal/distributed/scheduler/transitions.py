@@ -40,7 +40,6 @@ import math
 from shoal.distributed.scheduler.messages import (
     ClientTaskErred,
     ComputeTask,
-    FreeKeys,
     KeyInMemory,
     LostData,
 )
@@ -357,7 +356,7 @@ def processing_erred(state, ts, stimulus_id, ws, exception=None, traceback=None,
 def processing_released(state, ts, stimulus_id) -> dict:
     ws = _exit_processing(state, ts)
     if state.workers.get(ws.address) is ws:  # tell a live worker to stop
-        state.emit(FreeKeys(ws.address, [ts.key], stimulus_id=stimulus_id))
+        state.free_keys(ws.address, [ts.key], stimulus_id)
     ts.state = "released"
     return settle_released(state, ts, {})
 
@@ -366,7 +365,7 @@ def memory_released(state, ts, stimulus_id) -> dict:
     recs: dict = {}
     for ws in list(ts.who_has):
         remove_replica(ts, ws)
-        state.emit(FreeKeys(ws.address, [ts.key], stimulus_id=stimulus_id))
+        state.free_keys(ws.address, [ts.key], stimulus_id)
     for dts in ts.dependents:
         if dts.state == "waiting":
             if dts.waiting_on is NOTHING:
