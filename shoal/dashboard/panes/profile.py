@@ -9,8 +9,9 @@ The icicle lays a tree ``{name, count, children: {name: node}}`` out top-down:
 the root spans [0, 1] at depth 0 and each child gets a share of its parent's
 width proportional to its count (children in identifier order, so the layout is
 stable from one update to the next); nodes narrower than ``min_fraction`` are
-left out, and each label is cut to its rectangle's width (``fit_label``).  Clicking a rectangle zooms into that frame; "Reset" zooms out and
-clears the time window.  Box-selecting bars of the "Activity over time" chart
+left out, and each label is cut to its rectangle's width (``fit_label``).
+Clicking a rectangle zooms into that frame; "Reset" zooms out and clears the
+time window.  Box-selecting bars of the "Activity over time" chart
 restricts the profile to that period; the Select restricts it to one task
 prefix (the task stream links here with ``?prefix=<prefix>``).
 """

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-#: A task's dependency-side relations (``dependencies``, ``dependents``, ``waiting_on``,
-#: ``waiters``) start as this one shared empty set and become a set of their own when
-#: they get an element (``if x is NOTHING: x = {y}``): most tasks of a map never do, and four empty sets
-#: per task were a third of the objects the garbage collector scanned in a scheduler
-#: holding 10,000 tasks.  Emptied relations go back to it (``ts.waiting_on = NOTHING``).
-NOTHING: frozenset = frozenset()
-
 from shoal.core.keys import key_split
 
 __all__ = ["NOTHING", "Note", "SchedClient", "SchedTask", "SchedWorker", "Transition"]
+
+
+#: A task's dependency-side relations (``dependencies``, ``dependents``, ``waiting_on``,
+#: ``waiters``) start as this one shared empty set and become a set of their own when
+#: they get an element (``if x is NOTHING: x = {y}``): most tasks of a map never do,
+#: and four empty sets per task were a third of the objects the garbage collector
+#: scanned in a scheduler holding 10,000 tasks.  Emptied relations go back to it
+#: (``ts.waiting_on = NOTHING``).
+NOTHING: frozenset = frozenset()
 
 
 class SchedTask:
