@@ -175,9 +175,12 @@ class TaskRows:
     tracking, and transposes them once).  Values are ready for the wire: a tuple
     key is a list, and ``startstops`` is ragged: the column holds how many ``(action,
     begin, end)`` triples each transition has, and ``columns["startstops-values"]``
-    all their values one after the other.  Writers collect flat rows (:func:`row_of`)
-    and make the columns once (:meth:`from_rows`); a reader turns them back
-    (``eventstream.decode_batch``).
+    all their values one after the other.  A key forgotten that the reader was told
+    of before travels as its key alone (``columns["forgotten"]``, after the first
+    ``columns["forgotten-at"]`` rows): a reader takes its run and prefix from what it
+    knows (``run_id`` None), and half of the rows of a finished map are spared.
+    Writers collect flat rows (:func:`row_of`) and make the columns once
+    (:meth:`from_rows`); a reader turns them back (``eventstream.decode_batch``).
     """
 
     kind = TASK_STATES
@@ -188,25 +191,31 @@ class TaskRows:
         return cls({f: [] for f in (*TASK_FIELDS, "startstops-values")})
 
     @classmethod
-    def from_rows(cls, rows: list) -> TaskRows:
+    def from_rows(cls, rows: list, gone=()) -> TaskRows:
         """The columns of *rows*, flat rows as :func:`row_of` makes them (a tuple key
         as it is): a pass in C per column rather than a dozen appends per transition.
         (Not ``zip(*rows)``: that makes an iterator object per row, which a garbage
-        collection in the middle of the transpose would promote.)"""
+        collection in the middle of the transpose would promote.)  *gone* is
+        ``[at, key, at, key, ...]``: keys forgotten after the first *at* rows, whose
+        reader knows them (``columns["forgotten"]`` and ``["forgotten-at"]``)."""
         if not rows:
-            return cls.empty()
-        columns = {f: list(map(get, rows)) for f, get in zip(TASK_FIELDS, _FIELD_GETTERS)}
-        keys = columns["key"]
-        for i, key in enumerate(keys):
-            if type(key) is tuple:
-                keys[i] = as_lists(key)
-        columns["startstops-values"] = list(itertools.chain.from_iterable(map(_TRIPLES, rows)))
+            columns = cls.empty().columns
+        else:
+            columns = {f: list(map(get, rows)) for f, get in zip(TASK_FIELDS, _FIELD_GETTERS)}
+            keys = columns["key"]
+            for i, key in enumerate(keys):
+                if type(key) is tuple:
+                    keys[i] = as_lists(key)
+            columns["startstops-values"] = list(itertools.chain.from_iterable(map(_TRIPLES, rows)))
+        if gone:
+            columns["forgotten-at"] = gone[0::2]
+            columns["forgotten"] = [as_lists(k) if type(k) is tuple else k for k in gone[1::2]]
         return cls(columns)
 
     @property
     def weight(self) -> int:
         """How many transitions this holds (what a :class:`Buffer` counts)."""
-        return len(self.columns["key"])
+        return len(self.columns["key"]) + len(self.columns.get("forgotten", ()))
 
 
 @dataclass(slots=True)

@@ -802,8 +802,19 @@ def test_task_states_readers_get_rows_per_flush_timings_first_then_each_keys_sta
     assert (now["key"], now["start"], now["finish"], now["worker"]) == ("y", "waiting", "processing", "w1")
     assert state.task_state_records() == []  # nothing changed since
     state.handle(m.ClientReleasesKeys(keys=["x"], client="c1"))
-    assert [(r["key"], r["start"], r["finish"]) for r in _rows(state.task_state_records())] == [
-        ("x", "memory", "forgotten")]  # fmt: skip
+    # a key the reader was told of, forgotten: its key alone, after the rows before it
+    [batch] = state.task_state_records()
+    assert _rows([batch]) == [] and batch.weight == 1
+    assert (batch.columns["forgotten"], batch.columns["forgotten-at"]) == (["x"], [0])
+    from shoal.distributed.eventstream import decode_batch, encode_batch
+
+    [gone] = decode_batch(encode_batch([batch]), task_objects=True)
+    assert (gone.run_id, gone.key, gone.finish) == (None, "x", "forgotten")
+    # one that never ran (counted as waiting from its graph) still comes as a whole row
+    state.handle(m.ClientReleasesKeys(keys=["z"], client="c1"))
+    rows = _rows(state.task_state_records())
+    assert [(r["key"], r["start"], r["finish"], r["run_id"]) for r in rows] == [
+        ("z", "released", "forgotten", "c1-graph-2")]
 
 
 def test_task_rows_go_out_before_the_computation_finished_record(clock):

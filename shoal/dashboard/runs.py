@@ -103,24 +103,29 @@ class TaskBook:
 
     def task(self, r, prefix: str) -> None:
         """Fold one ``TaskTransition`` (its prefix already resolved)."""
+        run_id = r.run_id
+        if run_id is None:  # a key forgotten, named alone: its run is the one it was in
+            run_id = self._run_of_forgotten(r.key, prefix)
+            if run_id is None:
+                return
         self.prefix_order.setdefault(prefix, len(self.prefix_order))
-        run = self.runs.get(r.run_id)
+        run = self.runs.get(run_id)
         if run is None:
             if r.finish in _DONE and r.key not in self.keys:
                 return  # the last words of a dropped run: nothing left to show
-            run = self.runs[r.run_id] = _Run(r.run_id)
+            run = self.runs[run_id] = _Run(run_id)
             self._cap_runs()
         info = self.keys.get(r.key)
         if info is None:
             room = len(self.keys) < self.max_keys
             run.take(prefix, None if room else r.start)
             if room and r.finish != "forgotten":
-                info = self.keys[r.key] = [r.run_id, prefix, r.finish, 0, ""]
+                info = self.keys[r.key] = [run_id, prefix, r.finish, 0, ""]
                 self._enter(info, r)
         else:
             self._leave(info)
             self.runs.get(info[0], run).take(prefix, info[2])
-            info[0], info[2] = r.run_id, r.finish
+            info[0], info[2] = run_id, r.finish
             if r.finish == "forgotten":
                 del self.keys[r.key]
             else:
@@ -128,6 +133,18 @@ class TaskBook:
         run.put(prefix, r.finish)
         if r.finish in _DONE and run.finished is not None and not run.live():
             self._drop_run(run.run_id)
+
+    def _run_of_forgotten(self, key, prefix: str):
+        """The run of a key forgotten that came without one: the run it is followed
+        in, else (a reader that joined late, or keys past ``max_keys``) the oldest
+        run still counting a task of its prefix as not seen; None when none is."""
+        info = self.keys.get(key)
+        if info is not None:
+            return info[0]
+        for run in self.runs.values():
+            if run.new.get(prefix, 0) > 0:
+                return run.run_id
+        return None
 
     def worker_removed(self, worker: str) -> None:
         self.processing.pop(worker, None)

@@ -236,6 +236,14 @@ def _task_objects(columns: dict) -> list:
         else:
             record.startstops = ()
         out.append(record)
+    gone = columns.get("forgotten")
+    if gone:  # keys alone, each after the rows written before it (TaskRows)
+        merged, i = [], 0
+        for at, key in zip(columns.get("forgotten-at") or (), gone):
+            merged += out[i:at]
+            i = max(i, at)
+            merged.append(TaskTransition(None, _key(key), "", "", "forgotten"))
+        out = merged + out[i:]
     return out
 
 

@@ -92,6 +92,31 @@ def test_distributed_run_dropped_once_forgotten():
     assert s.graph_nodes() == []
 
 
+def test_keys_forgotten_by_key_alone_leave_their_run():
+    """A scheduler sends a key it reported before, once forgotten, as its key alone
+    (``run_id`` None): the book finds its run; a key it never followed (a reader
+    that joined late) leaves the oldest run still counting one of its prefix."""
+    s = DashboardState()
+    distributed_run(s)
+    for key, w in (("inc-1", W1), ("inc-2", W2)):
+        s.ingest(tt("c-graph-1", key, "processing", "memory", w, t=T0, nbytes=10))
+    s.ingest(tt("c-graph-1", "sum-1", "waiting", "processing", W1))
+    s.ingest(tt("c-graph-1", "sum-1", "processing", "memory", W1, t=T0, nbytes=1))
+    s.ingest(ComputationFinished("c-graph-1", "finished", T0 + 5))
+    s.ingest(TaskTransition(None, "inc-1", "", "", "forgotten"))
+    assert s.progress()["inc"] == {"memory": 1, "erred": 0, "processing": 0, "waiting": 0,
+                                   "released": 1, "total": 2}  # fmt: skip
+    assert s.memory_by_prefix() == {"inc": 10, "sum": 1}
+    for key in ("inc-2", "sum-1", "never-seen"):
+        s.ingest(TaskTransition(None, key, "", "", "forgotten"))
+    assert s.progress() == {} and s.memory_by_prefix() == {}  # the run is done and dropped
+    # joined late: the graph's tasks are counted, not followed one by one
+    s.ingest(GraphSubmitted("c-graph-2", "scheduler", 2, {"inc": 2}, (), T0))
+    s.ingest(TaskTransition(None, "inc-9", "", "", "forgotten"))
+    assert s.progress()["inc"] == {"memory": 0, "erred": 0, "processing": 0, "waiting": 1,
+                                   "released": 1, "total": 2}  # fmt: skip
+
+
 def test_local_run_kept_until_next_graph():
     s = DashboardState()
     s.ingest(GraphSubmitted("threads-1", "threads", 2, {"a": 2}, ("a-2",), T0))
