@@ -17,6 +17,10 @@ warm-up.  The figures are medians over the repeats:
 - CPU during the runs, in % of one core (psutil): this process (client and
   scheduler: the event stream's cost shows here), the dashboard process, and
   Chromium (all its processes);
+- the event-loop thread's CPU per task (the clients' and schedulers' loop, read
+  from the thread's own clock): what a scheduler pays for its listeners, which
+  becomes the throughput lost once that thread is saturated (many workers), even
+  where the browser has cores of its own;
 - the refresh rate seen in the page: a hook on the Bokeh document's
   ``apply_json_patch`` counts the patches the server sends (one per update of
   the page: ``dashboard/server.py`` batches an update's changes), the task
@@ -43,6 +47,7 @@ import os
 import shutil
 import statistics
 import sys
+import threading
 import time
 
 from benchmarks.workloads import inc
@@ -104,6 +109,19 @@ def _cpu(procs) -> float:
             total += t.user + t.system
         except Exception:  # a process that ended meanwhile
             pass
+    return total
+
+
+def _loop_cpu() -> float:
+    """CPU seconds the process's event-loop threads (``shoal-loop``: clients and
+    schedulers) have used, from each thread's own clock."""
+    total = 0.0
+    for thread in threading.enumerate():
+        if thread.name.startswith("shoal-loop") and thread.ident is not None:
+            try:
+                total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+            except OSError:  # the thread ended meanwhile
+                pass
     return total
 
 
@@ -184,9 +202,10 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
                 if name == "watched":
                     start = page.evaluate(MARK_JS)
                 cpu = (_cpu([me]), _cpu([dash]) if dash else 0.0, _cpu(chrome),
-                       _cpu(workers[name]))  # fmt: skip
+                       _cpu(workers[name]), _loop_cpu())  # fmt: skip
                 elapsed = _run(clients[name], offset, n)
-                run = {"seconds": elapsed, "scheduler_cpu": (_cpu([me]) - cpu[0]) / elapsed,
+                run = {"seconds": elapsed, "loop_us": (_loop_cpu() - cpu[4]) / n * 1e6,
+                       "scheduler_cpu": (_cpu([me]) - cpu[0]) / elapsed,
                        "workers_cpu": (_cpu(workers[name]) - cpu[3]) / elapsed,
                        "machine_cpu": psutil.cpu_percent() / 100 * psutil.cpu_count()}
                 if dash is not None:
@@ -211,14 +230,17 @@ def report(out: dict, n: int) -> str:
     ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
     lines = [f"dashboard overhead: {n:,} tasks, {len(out['plain'])} repeats per configuration, "
              f"Client(n_workers={out['workers']}, threads_per_worker=1); medians", "",
-             "| configuration | tasks/s | drop | client+scheduler CPU | workers CPU | "
-             "dashboard CPU | Chromium CPU | machine CPU |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| configuration | tasks/s | drop | event loop us/task | client+scheduler CPU | "
+             "workers CPU | dashboard CPU | Chromium CPU | machine CPU |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    loop = med("plain", "loop_us")
     for config, label in CONFIGS.items():
         seconds = med(config, "seconds")
         drop = 1 - plain / seconds  # of throughput, n / seconds
         target = f" ({ok(drop <= TARGET_DROP)})" if config == "watched" else ""
+        loop_us = med(config, "loop_us")
         cells = [f"{n / seconds:,.0f}", "" if config == "plain" else f"{drop:+.1%}{target}",
+                 f"{loop_us:.0f}" + ("" if config == "plain" else f" ({loop_us / loop - 1:+.1%})"),
                  f"{med(config, 'scheduler_cpu'):.0%}"]  # fmt: skip
         for field in ("workers_cpu", "dashboard_cpu", "browser_cpu", "machine_cpu"):
             value = med(config, field)
@@ -226,7 +248,9 @@ def report(out: dict, n: int) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     ticks, flowing = med("watched", "ticks"), med("watched", "flowing")
     lines += ["", f"CPU in % of one core during the timed runs (machine: all processes, "
-              f"{os.cpu_count()} cores); drop target (watched): <= {TARGET_DROP:.0%}", "",
+              f"{os.cpu_count()} cores); drop target (watched): <= {TARGET_DROP:.0%}; event "
+              "loop: the clients' and schedulers' loop thread, CPU per task (in brackets: "
+              "more than with no dashboard)", "",
               "| refresh seen in the page (/status, watched) | per second | target |",
               "|---|---|---|",
               f"| updates while the run's updates flow (first to last) | {flowing:.1f} | "
