@@ -62,8 +62,11 @@ class TaskPublisher:
         self.wants, self.emit = wants, emit
         self.every = self.states = False  # "task" / TASK_STATES wanted, as of begin()
         #: what ``SchedulerState._transition`` calls per transition, None when nobody
-        #: listens: one bound method picked per handle() call, not two tests per transition
+        #: listens: one bound method picked per handle() call, not two tests per transition;
+        #: not called for a task that never ran going to a state in ``quiet`` (a dashboard
+        #: counts those from the graph: two of a root task's six transitions)
         self.hook = None
+        self.quiet: frozenset = frozenset()
         self._timed: list = []  # rows (T.task_row) of transitions with timings or an error
         self._changed: dict = {}  # key -> its state at the last flush (one dict write a change)
         self._gone: list = []  # at, key, at, key...: keys forgotten that a reader was told of
@@ -72,6 +75,7 @@ class TaskPublisher:
         self.every, self.states = self.wants("task"), self.wants(TASK_STATES)
         self.hook = ((self._record_and_row if self.states else self._record) if self.every
                      else self._row if self.states else None)  # fmt: skip
+        self.quiet = NOT_RUN_YET if self.states and not self.every else frozenset()
 
     @property
     def pending(self) -> bool:
@@ -91,8 +95,8 @@ class TaskPublisher:
         elif finish == "erred" or details.get("startstops"):
             self._timed.append(T.task_row(ts, start, finish, details))
             changed.pop(ts.key, None)  # this row says where it is now
-        elif ts.run_id or finish not in NOT_RUN_YET:  # (not yet run: counted as waiting)
-            changed.setdefault(ts.key, start)
+        elif ts.run_id or finish not in NOT_RUN_YET:  # (not yet run: counted as waiting;
+            changed.setdefault(ts.key, start)        # SchedulerState skips most: quiet)
 
     def _record_and_row(self, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
         self._record(ts, start, finish, details, stimulus_id)

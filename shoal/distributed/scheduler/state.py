@@ -208,7 +208,7 @@ class SchedulerState:
         self.log.append((ts.key, start, finish, dict(recs) if recs else None, stimulus_id,
                          self.clock()))  # a Transition (None: no recommendations)
         hook = self.publisher.hook
-        if hook is not None:
+        if hook is not None and (ts.run_id or finish not in self.publisher.quiet):
             hook(ts, start, finish, details, stimulus_id)
         if ts.key in self._awaited and finish in ("memory", "erred", "forgotten"):
             self._computation_progress(ts, finish, stimulus_id)
