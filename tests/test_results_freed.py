@@ -146,3 +146,23 @@ def test_distributed_results_are_freed_once_released(no_gc):
         assert len(logged) >= 44
         assert all(getattr(ev, "value", None) is None and getattr(ev, "run_spec", None) is None
                    for ev in logged)  # fmt: skip
+
+
+def test_scheduler_keeps_no_run_spec_or_request_after_it_is_done(no_gc):
+    """A graph's run_specs (the task's pickled function and inputs) leave the scheduler
+    with their tasks, and a request's payload with its answer: the request loop used to
+    keep the last request it read until the next one came."""
+    from shoal.distributed import Client
+    from shoal.distributed.protocol.serialize import Serialized
+
+    def big_payloads():
+        return [o for o in gc.get_objects() if type(o) is Serialized and o.nbytes > 1_000_000]
+
+    with sync_cluster(nworkers=1) as (s, workers), Client(s.address) as c:
+        blob = bytes(3_000_000)
+        future = c.submit(len, blob, pure=False)
+        assert future.result() == 3_000_000
+        assert c.run_on_scheduler(len, bytes(2_000_000)) == 2_000_000  # a request's payload
+        del future
+        wait_until(lambda: not s.state.tasks, timeout=10)
+        assert big_payloads() == []  # the run_spec with the 3 MB input, the request's 2 MB

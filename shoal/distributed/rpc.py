@@ -167,6 +167,7 @@ class Server:
                     break
                 if not await self._answer(comm, msg):
                     break
+                msg = None  # not kept while waiting for the next (a scatter's data, say)
         except CommClosedError:
             pass
         finally:
