@@ -37,6 +37,16 @@ def distributed_run(state, run="c-graph-1"):
     state.ingest(tt(run, "inc-2", "waiting", "processing", W2))
 
 
+def finished_run(state):
+    """:func:`distributed_run` to its end, the results held (10 + 10 + 1 bytes)."""
+    distributed_run(state)
+    for key, w in (("inc-1", W1), ("inc-2", W2)):
+        state.ingest(tt("c-graph-1", key, "processing", "memory", w, t=T0, nbytes=10))
+    state.ingest(tt("c-graph-1", "sum-1", "waiting", "processing", W1))
+    state.ingest(tt("c-graph-1", "sum-1", "processing", "memory", W1, t=T0, nbytes=1))
+    state.ingest(ComputationFinished("c-graph-1", "finished", T0 + 5))
+
+
 def test_progress_counts_follow_each_key():
     s = DashboardState()
     s.ingest(GraphSubmitted("r", "scheduler", 3, {"inc": 2, "sum": 1}, ("sum-1",), T0))
@@ -76,12 +86,7 @@ def test_processing_and_occupancy_per_worker():
 
 def test_distributed_run_dropped_once_forgotten():
     s = DashboardState()
-    distributed_run(s)
-    for key, w in (("inc-1", W1), ("inc-2", W2)):
-        s.ingest(tt("c-graph-1", key, "processing", "memory", w, t=T0, nbytes=10))
-    s.ingest(tt("c-graph-1", "sum-1", "waiting", "processing", W1))
-    s.ingest(tt("c-graph-1", "sum-1", "processing", "memory", W1, t=T0, nbytes=1))
-    s.ingest(ComputationFinished("c-graph-1", "finished", T0 + 5))
+    finished_run(s)
     assert s.progress()["sum"]["memory"] == 1  # results held: still shown
     assert s.computations()[-1]["status"] == "finished"
     for key in ("inc-1", "inc-2", "sum-1"):
@@ -97,12 +102,7 @@ def test_keys_forgotten_by_key_alone_leave_their_run():
     (``run_id`` None): the book finds its run; a key it never followed (a reader
     that joined late) leaves the oldest run still counting one of its prefix."""
     s = DashboardState()
-    distributed_run(s)
-    for key, w in (("inc-1", W1), ("inc-2", W2)):
-        s.ingest(tt("c-graph-1", key, "processing", "memory", w, t=T0, nbytes=10))
-    s.ingest(tt("c-graph-1", "sum-1", "waiting", "processing", W1))
-    s.ingest(tt("c-graph-1", "sum-1", "processing", "memory", W1, t=T0, nbytes=1))
-    s.ingest(ComputationFinished("c-graph-1", "finished", T0 + 5))
+    finished_run(s)
     s.ingest(TaskTransition(None, "inc-1", "", "", "forgotten"))
     assert s.progress()["inc"] == {"memory": 1, "erred": 0, "processing": 0, "waiting": 0,
                                    "released": 1, "total": 2}  # fmt: skip
