@@ -19,8 +19,9 @@ then every message is a *list* of entries (:func:`encode_batch`): a record
 ``{"kind": record.kind, **fields}`` (records are slotted dataclasses of plain
 data), or, for task transitions -- nearly all of the traffic -- columns,
 ``{"kind": "task-columns", "columns": {field: [value, ...]}}`` (``startstops``
-ragged: a count per transition, the values in ``"startstops-values"``), which
-spares the field names and a container per transition.  A distributed scheduler
+ragged: a count per transition, the values in ``"startstops-values"``; a column of
+one value repeated as ``{"same": value, "n": count}``), which spares the field
+names and a container per transition.  A distributed scheduler
 publishes its transitions as such columns already (``shoal.events.TaskRows``,
 coalesced per key at the source), sent as they are; runs of ``TaskTransition``
 records (the local schedulers' bus) are turned into the same form.
@@ -182,15 +183,37 @@ def encode_batch(records) -> list:
             run.append(row_of(r))
             continue
         if run:
-            out.append({"kind": "task-columns", "columns": TaskRows.from_rows(run).columns})
+            out.append(_task_entry(TaskRows.from_rows(run)))
             run = []
         if type(r) is TaskRows:
-            out.append({"kind": "task-columns", "columns": r.columns})
+            out.append(_task_entry(r))
         else:
             out.append(record_to_msg(r))
     if run:
-        out.append({"kind": "task-columns", "columns": TaskRows.from_rows(run).columns})
+        out.append(_task_entry(TaskRows.from_rows(run)))
     return out
+
+
+def _task_entry(rows: TaskRows) -> dict:
+    return {"kind": "task-columns", "columns": _compact(rows.columns)}
+
+
+def _compact(columns: dict) -> dict:
+    """*columns* with each column of one value repeated as ``{"same": value, "n": count}``.
+    In a batch of a map most are (the run id, 47 characters a row, the prefix, the
+    states, the type): msgpack then packs half the bytes in half the time, and the
+    reader unpacks them in half the time too (``_expanded``)."""
+    out = {}
+    for name, column in columns.items():
+        n = len(column)
+        same = n > 1 and column.count(column[0]) == n
+        out[name] = {"same": column[0], "n": n} if same else column
+    return out
+
+
+def _expanded(columns: dict) -> dict:
+    """The columns of a ``task-columns`` entry as lists again (see :func:`_compact`)."""
+    return {name: [c["same"]] * c["n"] if type(c) is dict else c for name, c in columns.items()}
 
 
 def decode_batch(entries: list, task_objects: bool = False) -> list:
@@ -220,6 +243,7 @@ def _from_columns(columns: dict) -> list:
 
 def _task_objects(columns: dict) -> list:
     """``TaskTransition`` s from a ``task-columns`` entry."""
+    columns = _expanded(columns)
     values, at = columns.get("startstops-values") or [], 0
     out = []
     for row in zip(*(columns[f] for f in TASK_FIELDS)):

@@ -118,7 +118,11 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
     assert rows.columns["startstops"] == [2, 0, 1] and len(rows.columns["startstops-values"]) == 9
     batch = encode_batch([WorkerAdded("tcp://w:1", 2), rows])
     assert [e["kind"] for e in batch] == ["worker-added", "task-columns"]
-    assert batch[1]["columns"] is rows.columns  # sent as it is
+    # sent as it is, but a column of one value repeated goes once with its count
+    wire = batch[1]["columns"]
+    assert wire["run_id"] == {"same": "r1", "n": 3} and wire["key"] is rows.columns["key"]
+    assert {k: v for k, v in wire.items() if type(v) is not dict} == {
+        k: v for k, v in rows.columns.items() if k in wire and type(wire[k]) is not dict}
     back = decode_batch(loads(dumps(batch)))
     assert TaskTransition(**{k: v for k, v in back[1].items() if k != "kind"}) == TaskTransition(
         "r1", ("x", 0), "x", "processing", "memory", "tcp://w:1", 1,
@@ -140,6 +144,26 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
     buf.append(big)
     assert buf.since(0)[0] == 3 and len(buf) == 1
     assert buf.drain() == (3, [big]) and len(buf) == 0 and buf.drain() == (3, [])
+
+
+def test_columns_of_one_repeated_value_travel_once():
+    from shoal.distributed.protocol import dumps, loads
+
+    tasks = [TaskTransition("Client-0123456789abcdef0123456789abcdef-graph-1", f"inc-{i:032x}",
+                            "inc", "processing", "memory", f"tcp://w:{i % 2}", 1,
+                            (("compute", float(i), i + 0.5),), 28, "int")
+             for i in range(500)]  # fmt: skip
+    [entry] = encode_batch(tasks)
+    columns = entry["columns"]
+    same = {k for k, v in columns.items() if type(v) is dict}
+    assert same == {"run_id", "prefix", "start", "finish", "thread", "startstops", "nbytes",
+                    "type", "exception"}  # fmt: skip
+    assert columns["run_id"] == {"same": tasks[0].run_id, "n": 500}
+    assert type(columns["worker"]) is list and type(columns["key"]) is list  # they vary
+    assert decode_batch(loads(dumps([entry])), task_objects=True) == tasks
+    plain = sum(map(len, dumps([{**entry, "columns": {k: ([v["same"]] * v["n"] if k in same else v)
+                                                      for k, v in columns.items()}}])))
+    assert sum(map(len, dumps([entry]))) < 0.7 * plain
 
 
 def test_task_rows_are_flat_so_the_collector_drops_them_at_its_first_look():
