@@ -50,6 +50,7 @@ __all__ = [
     "record_of",
     "row_of",
     "graph_shape",
+    "shape_pairs",
     "WorkerAdded",
     "WorkerMetrics",
     "WorkerRemoved",
@@ -67,8 +68,10 @@ class GraphSubmitted:
     prefixes: dict  # prefix -> number of tasks
     keys: tuple  # the requested keys
     time: float
-    #: ``((key, (dependency, ...)), ...)`` for the first :data:`GRAPH_SHAPE_LIMIT`
-    #: tasks, in submission order: enough to draw the graph as it runs
+    #: ``(keys, counts, dependencies)`` for the first :data:`GRAPH_SHAPE_LIMIT` tasks,
+    #: in submission order: the keys, how many dependencies each has, and those one
+    #: after the other (:func:`graph_shape`; :func:`shape_pairs` pairs them up again):
+    #: enough to draw the graph as it runs
     dependencies: tuple = ()
 
 
@@ -100,12 +103,33 @@ GRAPH_SHAPE_LIMIT = 5_000
 
 
 def graph_shape(items, limit: int = GRAPH_SHAPE_LIMIT) -> tuple:
-    """``GraphSubmitted.dependencies`` from ``(key, dependency keys)`` pairs (bounded).
+    """``GraphSubmitted.dependencies`` from ``(key, dependency keys)`` pairs (bounded):
+    three flat sequences, not a tuple per task.  Three containers in all cost a
+    scheduler's loop less to make and send, and leave its garbage collector
+    nothing to promote (5,000 tuples made at once would be, if it ran meanwhile).
 
     >>> graph_shape([("a", ()), ("b", {"a"})])
-    (('a', ()), ('b', ('a',)))
+    (('a', 'b'), (0, 1), ('a',))
     """
-    return tuple((key, tuple(deps)) for key, deps in itertools.islice(items, limit))
+    pairs = list(itertools.islice(items, limit))
+    return (tuple(key for key, _ in pairs), tuple(len(deps) for _, deps in pairs),
+            tuple(dep for _, deps in pairs for dep in deps))  # fmt: skip
+
+
+def shape_pairs(shape) -> list:
+    """``[(key, (dependency, ...)), ...]`` from a :func:`graph_shape`.
+
+    >>> shape_pairs(graph_shape([("a", ()), ("b", ["a"])]))
+    [('a', ()), ('b', ('a',))]
+    """
+    if not shape:
+        return []
+    keys, counts, deps = shape
+    out, at = [], 0
+    for key, n in zip(keys, counts):
+        out.append((key, tuple(deps[at:at + n])))
+        at += n
+    return out
 
 
 def as_lists(value):
@@ -129,6 +153,8 @@ TASK_FIELDS = ("run_id", "key", "prefix", "start", "finish", "worker", "thread",
 _STARTSTOPS_AT, _ROW_TAIL = TASK_FIELDS.index("startstops"), len(TASK_FIELDS)
 _FIELD_GETTERS = tuple(map(operator.itemgetter, range(_ROW_TAIL)))
 _TRIPLES = operator.itemgetter(slice(_ROW_TAIL, None))
+_ONE_TRIPLE = {_ROW_TAIL + 3}  # the length of a row with one startstops triple
+_TRIPLE_GETTERS = tuple(map(operator.itemgetter, range(_ROW_TAIL, _ROW_TAIL + 3)))
 
 
 def row_of(record: TaskTransition) -> tuple:
@@ -203,10 +229,15 @@ class TaskRows:
         else:
             columns = {f: list(map(get, rows)) for f, get in zip(TASK_FIELDS, _FIELD_GETTERS)}
             keys = columns["key"]
-            for i, key in enumerate(keys):
-                if type(key) is tuple:
-                    keys[i] = as_lists(key)
-            columns["startstops-values"] = list(itertools.chain.from_iterable(map(_TRIPLES, rows)))
+            if tuple in set(map(type, keys)):  # (a pass in C, not a test per key)
+                columns["key"] = [as_lists(k) if type(k) is tuple else k for k in keys]
+            if set(map(len, rows)) == _ONE_TRIPLE:  # nearly always: interleave three columns
+                values = [None] * (3 * len(rows))
+                for at, get in enumerate(_TRIPLE_GETTERS):
+                    values[at::3] = map(get, rows)
+            else:
+                values = list(itertools.chain.from_iterable(map(_TRIPLES, rows)))
+            columns["startstops-values"] = values
         if gone:
             columns["forgotten-at"] = gone[0::2]
             columns["forgotten"] = [as_lists(k) if type(k) is tuple else k for k in gone[1::2]]

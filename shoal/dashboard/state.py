@@ -48,6 +48,7 @@ from shoal.events import (
     WorkerAdded,
     WorkerMetrics,
     WorkerRemoved,
+    shape_pairs,
 )
 
 __all__ = ["DashboardState", "Limits", "iter_startstops", "process_probe"]
@@ -154,7 +155,7 @@ class DashboardState:
         live, shape = self._book.runs, self._shape
         if any(entry[0] not in live for entry in shape.values()):
             self._shape = shape = {k: e for k, e in shape.items() if e[0] in live}
-        for key, deps in r.dependencies:
+        for key, deps in shape_pairs(r.dependencies):
             if len(shape) >= self.limits.graph_nodes:
                 break
             if key not in shape:

@@ -102,22 +102,25 @@ def record_to_msg(record) -> dict:
 
 
 def _shape_to_wire(shape) -> dict:
-    """``GraphSubmitted.dependencies`` as three flat lists: the keys, how many
-    dependencies each has, and those one after the other.  Nested lists would be
-    two containers per task (5,000 of them, made at once), which the garbage
-    collector of the scheduler's process would promote if it ran meanwhile."""
-    keys = [as_lists(k) if type(k) is tuple else k for k, _ in shape]
-    deps = [as_lists(d) if type(d) is tuple else d for _, ds in shape for d in ds]
-    return {"keys": keys, "counts": [len(ds) for _, ds in shape], "deps": deps}
+    """``GraphSubmitted.dependencies`` (three flat sequences, ``events.graph_shape``)
+    as three lists: keys, how many dependencies each has, and those one after the
+    other (tuple keys as lists)."""
+    if not shape:
+        return {"keys": [], "counts": [], "deps": []}
+    keys, counts, deps = shape
+    return {"keys": _keys_to_wire(keys), "counts": list(counts), "deps": _keys_to_wire(deps)}
+
+
+def _keys_to_wire(keys) -> list:
+    if tuple in set(map(type, keys)):
+        return [as_lists(k) if type(k) is tuple else k for k in keys]
+    return keys if type(keys) is list else list(keys)
 
 
 def _shape_from_wire(wire) -> tuple:
-    """The ``((key, (dependency, ...)), ...)`` of :func:`_shape_to_wire`'s lists."""
-    deps, at, out = wire.get("deps") or [], 0, []
-    for key, n in zip(wire.get("keys") or (), wire.get("counts") or ()):
-        out.append((_key(key), tuple(_key(d) for d in deps[at:at + n])))
-        at += n
-    return tuple(out)
+    """The ``GraphSubmitted.dependencies`` of :func:`_shape_to_wire`'s lists."""
+    return (tuple(_key(k) for k in wire.get("keys") or ()), tuple(wire.get("counts") or ()),
+            tuple(_key(d) for d in wire.get("deps") or ()))  # fmt: skip
 
 
 def _key(value):

@@ -7,6 +7,7 @@ import pytest
 from shoal.dashboard.profiles import merge_trees, normalize_tree, profile_items
 from shoal.dashboard.state import DashboardState, Limits
 from shoal.events import (
+    graph_shape,
     ComputationFinished,
     GraphSubmitted,
     TaskTransition,
@@ -196,7 +197,7 @@ def test_ingest_many_folds_a_batch_and_skips_what_it_cannot(caplog):
 
 def test_graph_shows_submitted_keys_waiting_then_their_states_with_edges():
     s = DashboardState()
-    shape = (("a", ()), ("b", ("a",)), ("c", ("a",)), (("d", 0), ("b", "c")))
+    shape = graph_shape([("a", ()), ("b", ("a",)), ("c", ("a",)), (("d", 0), ("b", "c"))])
     s.ingest(GraphSubmitted("r", "scheduler", 4, {"a": 1, "b": 1, "c": 1, "d": 1}, (("d", 0),),
                             T0, shape))  # fmt: skip
     nodes, edges = s.graph()

@@ -26,7 +26,8 @@ from shoal.distributed.eventstream import (  # noqa: E402
     BusServer, coalesce_tasks, decode_batch, encode_batch, record_to_msg, scheduler_snapshot,
 )  # fmt: skip
 from shoal.events import (  # noqa: E402
-    TASK_STATES, Bus, GraphSubmitted, TaskTransition, WorkerAdded, default_bus,
+    TASK_STATES, Bus, GraphSubmitted, TaskTransition, WorkerAdded, default_bus, graph_shape,
+    shape_pairs,
 )  # fmt: skip
 from shoal.testing.aio import run  # noqa: E402
 from shoal.testing.cluster import gen_cluster  # noqa: E402
@@ -68,12 +69,13 @@ def test_record_to_msg_is_plain_data_and_comes_back():
     assert msg["kind"] == "task" and msg["key"] == ["x", 0]
     back = msg_to_record_fields(loads(dumps([msg]))[0])
     assert TaskTransition(**{k: v for k, v in back.items() if k != "kind"}) == rec
-    shape = ((("x", 0), ()), ("y", (("x", 0),)))
+    shape = graph_shape([(("x", 0), ()), ("y", [("x", 0)])])
     graph = record_to_msg(GraphSubmitted("r1", "s", 2, {"x": 2}, (("x", 0), "y"), 1.0, shape))
     # the graph's shape travels as three flat lists, not two containers per task
     assert graph["dependencies"] == {"keys": [["x", 0], "y"], "counts": [0, 1], "deps": [["x", 0]]}
     back = msg_to_record_fields(loads(dumps([graph]))[0])
     assert back["keys"] == (("x", 0), "y") and back["dependencies"] == shape
+    assert shape_pairs(back["dependencies"]) == [(("x", 0), ()), ("y", (("x", 0),))]
 
 
 def test_batches_carry_task_transitions_as_columns_and_come_back_as_records():

@@ -85,18 +85,20 @@ class TaskPublisher:
         self.emit(Publish(T.transition_record(ts, start, finish, details), stimulus_id=stimulus_id))
 
     def _row(self, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
-        changed = self._changed
-        if finish == "forgotten":  # at once, in order: holding ts would keep it alive
-            start = changed.pop(ts.key, start)
+        # the most frequent steps are tested first: to processing, then into memory
+        if finish == "processing":
+            self._changed.setdefault(ts.key, start)
+        elif (finish == "memory" and details.get("startstops")) or finish == "erred":
+            self._timed.append(T.task_row(ts, start, finish, details))
+            self._changed.pop(ts.key, None)  # this row says where it is now
+        elif finish == "forgotten":  # at once, in order: holding ts would keep it alive
+            start = self._changed.pop(ts.key, start)
             if ts.run_id or start not in NOT_RUN_YET:  # a reader knows it: its key is enough
                 self._gone += (len(self._timed), ts.key)
             else:  # counted as waiting from its graph: the reader needs its run and prefix
                 self._timed.append(T.forgotten_row(ts, start))
-        elif finish == "erred" or details.get("startstops"):
-            self._timed.append(T.task_row(ts, start, finish, details))
-            changed.pop(ts.key, None)  # this row says where it is now
         elif ts.run_id or finish not in NOT_RUN_YET:  # (not yet run: counted as waiting;
-            changed.setdefault(ts.key, start)        # SchedulerState skips most: quiet)
+            self._changed.setdefault(ts.key, start)  # SchedulerState skips most: quiet)
 
     def _record_and_row(self, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
         self._record(ts, start, finish, details, stimulus_id)

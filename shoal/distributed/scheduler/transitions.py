@@ -427,19 +427,24 @@ def task_row(ts, start: str, finish: str, details: dict) -> tuple:
     """One transition as a flat row (:func:`shoal.events.row_of`: no nested tuple, so
     the garbage collector stops tracking it at its first look and never promotes it),
     for ``TaskRows.from_rows``.  ``details["ws"]`` is the worker chosen, or the one
-    reporting the result."""
+    reporting the result.  Nearly every row is a task computed into memory with one
+    ``(action, begin, end)`` triple: that one is built in a single expression."""
     ws = details.get("ws")
+    where = ws.address if ws is not None else ""
     ss = details.get("startstops") or ()
     if finish == "memory":
-        row = (ts.graph, ts.key, ts.prefix, start, finish, ws.address if ws is not None else "",
-               details.get("thread", 0), len(ss), max(ts.nbytes, 0), ts.type, "")  # fmt: skip
+        nbytes = ts.nbytes
+        if len(ss) == 1:
+            action, begin, end = ss[0]
+            return (ts.graph, ts.key, ts.prefix, start, "memory", where, details.get("thread", 0),
+                    1, nbytes if nbytes > 0 else 0, ts.type, "", action, begin, end)  # fmt: skip
+        row = (ts.graph, ts.key, ts.prefix, start, finish, where, details.get("thread", 0),
+               len(ss), nbytes if nbytes > 0 else 0, ts.type, "")  # fmt: skip
     else:
         blame = ts.exception_blame if finish == "erred" else None
         text = (blame.exception_text or repr(blame.exception)) if blame is not None else ""
-        row = (ts.graph, ts.key, ts.prefix, start, finish, ws.address if ws is not None else "",
-               details.get("thread", 0), len(ss), 0, "", text)  # fmt: skip
-    if len(ss) == 1:
-        return row + ss[0]
+        row = (ts.graph, ts.key, ts.prefix, start, finish, where, details.get("thread", 0),
+               len(ss), 0, "", text)  # fmt: skip
     return row + tuple(itertools.chain.from_iterable(ss)) if ss else row
 
 
