@@ -35,7 +35,7 @@ from shoal.dashboard.panes.tasks import (  # noqa: E402
     progress_summary,
     SUMMARY_Y,
 )
-from shoal.dashboard.panes.workers import worker_bars, worker_table  # noqa: E402
+from shoal.dashboard.panes.workers import cpu_axis_end, worker_bars, worker_table  # noqa: E402
 from shoal.dashboard.profiles import normalize_tree, profile_items  # noqa: E402
 from shoal.dashboard.state import DashboardState  # noqa: E402
 from shoal.events import GraphSubmitted, TaskTransition, WorkerAdded, WorkerMetrics  # noqa: E402
@@ -257,6 +257,12 @@ def test_worker_bars_and_table():
     assert nprocessing.root.x_range.start == 0 and cpu.root.x_range.start == 0
     assert nprocessing.root.xaxis[0].ticker.min_interval == 1
     assert cpu.root.xaxis[0].ticker.min_interval != 1
+    # CPU bars on a scale of what the workers' threads can use, not stretched to the busiest
+    assert cpu_axis_end(workers()) == 200.0 and cpu_axis_end([]) == 100.0
+    assert cpu_axis_end([{"nthreads": 1, "cpu": 180.0}]) == 180.0
+    cpu.state.ingest(WorkerAdded("tcp://w:1", 4))
+    cpu.refresh()
+    assert (cpu.root.x_range.start, cpu.root.x_range.end) == (0, 400.0)
 
 
 def test_icicle_layout_and_zoom():

@@ -9,7 +9,9 @@
 the transitions); ``occupancy`` estimates their run time from the mean compute
 time of each prefix.  Processing bars are blue, green when the worker has more
 than twice as many tasks as threads (saturated), red when it has fewer tasks
-than threads (idle); CPU bars are blue.
+than threads (idle); CPU bars are blue, on an axis that spans what the busiest
+worker's threads can use (100% a thread, :func:`cpu_axis_end`): a worker at 6%
+is a sliver, not a full bar.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from shoal.dashboard.panes._base import Pane, empty, make_figure
 from shoal.dashboard.panes.memory import worker_link
 from shoal.dashboard.panes.style import format_bytes, format_seconds
 
-__all__ = ["Cpu", "NProcessing", "Occupancy", "WorkerTable", "worker_bars", "worker_table"]
+__all__ = ["Cpu", "NProcessing", "Occupancy", "WorkerTable", "cpu_axis_end", "worker_bars",
+           "worker_table"]
 
 BAR_COLUMNS = ("left", "right", "bottom", "top", "color", "worker", "value", "text", "info")
 IDLE, BUSY, SATURATED = "red", "#1f77b4", "green"
@@ -64,6 +67,17 @@ def worker_bars(workers: list, field: str) -> dict:
         out["value"].append(value)
         out["info"].append(worker_link(w["address"]))
     return out
+
+
+def cpu_axis_end(workers: list) -> float:
+    """Where the CPU axis ends: 100% per thread of the worker with the most threads,
+    or further when a worker uses more (threads a library started).
+
+    >>> cpu_axis_end([{"nthreads": 2, "cpu": 30.0}, {"nthreads": 1, "cpu": 250.0}])
+    250.0
+    """
+    capacity = 100.0 * max((w["nthreads"] or 1 for w in workers), default=1)
+    return max([capacity, *(w["cpu"] for w in workers)])
 
 
 class _WorkerBars(Pane):
@@ -104,6 +118,18 @@ class Occupancy(_WorkerBars):
 class Cpu(_WorkerBars):
     name, title, heading = "cpu", "CPU", "CPU use per worker"
     field, label = "cpu", "CPU %"
+
+    def __init__(self, state, height=None, **options):
+        super().__init__(state, height=height, **options)
+        self.root.x_range = Range1d(0, 100)
+
+    def refresh(self) -> None:
+        workers = self.state.workers()
+        if self.push(self.source, worker_bars(workers, self.field)):
+            self.root.y_range.start = -max(len(workers), 1) + 0.5
+            end = cpu_axis_end(workers)
+            if end != self.root.x_range.end:
+                self.root.x_range.end = end
 
 
 TABLE_COLUMNS = ("name", "address", "nthreads", "cpu", "memory", "memory_limit", "memory_pct",
