@@ -44,6 +44,7 @@ __all__ = [
     "Bus",
     "ComputationFinished",
     "GraphSubmitted",
+    "SystemMetrics",
     "TaskRows",
     "TaskTransition",
     "as_lists",
@@ -293,6 +294,18 @@ class WorkerMetrics:
     executing: int = 0
     ready: int = 0
     profile: tuple = field(default=())
+
+
+@dataclass(slots=True)
+class SystemMetrics:
+    """The scheduler's process (a distributed scheduler's, or the user's for the local
+    schedulers): CPU in % of one core, resident memory in bytes, open files."""
+
+    kind = "system"
+    time: float
+    cpu: float = 0.0
+    memory: int = 0
+    num_fds: int = 0
 
 
 class Bus:

@@ -157,9 +157,7 @@ class WorkerPage(_Base):
             self.set_status(404)
             self.html_page(f"Worker {address}", "<p>No such worker (it may have left).</p>", 2)
             return
-        rows = [(_e(k), _e(format_bytes(v) if k in ("managed", "unmanaged", "spilled",
-                                                   "memory_limit") else v))
-                for k, v in w.items()]  # fmt: skip
+        rows = [(_e(k), _e(_worker_field(k, v))) for k, v in w.items()]
         series = self.state.worker_series().get(address, [])[-20:]
         history = _table(("time", "managed", "unmanaged", "spilled", "CPU %"), [
             (_e(time.strftime("%H:%M:%S", time.localtime(t))), _e(format_bytes(m)),
@@ -167,6 +165,15 @@ class WorkerPage(_Base):
             for t, m, u, s, c in reversed(series)])  # fmt: skip
         self.html_page(f"Worker {address}", _table(("field", "value"), rows) +
                        "<h2>Recent metrics</h2>" + history, depth=2)  # fmt: skip
+
+
+def _worker_field(name: str, value) -> str:
+    """A worker's field as text: bytes readable, times as local date and time."""
+    if name in ("managed", "unmanaged", "spilled", "memory_limit"):
+        return format_bytes(value)
+    if name in ("added", "time") and isinstance(value, (int, float)) and value > 0:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+    return str(value)
 
 
 def parse_key(text: str):

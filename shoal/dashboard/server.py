@@ -8,7 +8,8 @@
       -> BokehTornado(applications(state), extra_patterns=routes(state), prefix=prefix)
          + HTTPServer on a socket handed over by the parent process, or bound here
            (port, port+1, ... then any free one: shoal.diagnostics.dashboard.bind_listening)
-         + a PeriodicCallback sampling system metrics (state.poll_system) every 500 ms
+         + a PeriodicCallback sampling system metrics (state.poll_system) every 500 ms,
+           when the state has a probe (the scheduler's process sends its own)
 
 It runs in the dashboard's own process, so rendering never takes a
 scheduler's time.  Each page update goes to the browser as one message

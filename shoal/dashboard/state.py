@@ -25,8 +25,10 @@ Profiles: each ``WorkerMetrics.profile`` is split into per-prefix call trees
 (forms accepted: :func:`shoal.dashboard.profiles.profile_items`) and kept as
 cycles ``(time, prefix, tree)``; a view merges the cycles it needs.  System
 metrics come from records whose ``kind`` is ``"system"`` (a dict or an object
-with ``time``, ``cpu``, ``memory`` ...) or, when none arrived lately, from
-``system_probe()`` -- by default this process, read with psutil.
+with ``time``, ``cpu``, ``memory`` ...: ``shoal.events.SystemMetrics``, which the
+scheduler's process publishes) or, when none arrived lately and one is given,
+from ``system_probe()``.  There is no default probe: the dashboard's own process
+is not the scheduler's, and showing its CPU under the scheduler's name misled.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from shoal.events import (
     shape_pairs,
 )
 
-__all__ = ["DashboardState", "Limits", "iter_startstops", "process_probe"]
+__all__ = ["DashboardState", "Limits", "iter_startstops"]
 
 log = logging.getLogger("shoal.dashboard")
 
@@ -81,7 +83,7 @@ class DashboardState:
     def __init__(self, limits: Limits | None = None, *, system_probe=None, info_source=None,
                  **limit_overrides):  # fmt: skip
         self.limits = dataclasses.replace(limits or Limits(), **limit_overrides)
-        self.system_probe = system_probe or process_probe
+        self.system_probe = system_probe  # () -> sample dict | None; None: records only
         self.info_source = info_source
         self.tasks = Buffer(self.limits.task_stream)
         self.generation = 0
@@ -276,7 +278,7 @@ class DashboardState:
 
     def poll_system(self, quiet: float = 5.0) -> None:
         """Sample ``system_probe()`` unless system records arrived in the last *quiet* s."""
-        if time.monotonic() - self._system_record_time < quiet:
+        if self.system_probe is None or time.monotonic() - self._system_record_time < quiet:
             return
         sample = self.system_probe()
         if sample:
@@ -417,21 +419,3 @@ def iter_startstops(startstops):
         else:
             action, begin, end = ss
             yield action, float(begin), float(end)
-
-
-_probe_process = None
-
-
-def process_probe() -> dict | None:
-    """CPU percent and RSS of this process (psutil; None when psutil is missing)."""
-    global _probe_process
-    try:
-        import psutil
-    except ImportError:
-        return None
-    if _probe_process is None:
-        _probe_process = psutil.Process()
-    p = _probe_process
-    with p.oneshot():
-        return {"time": time.time(), "cpu": p.cpu_percent(None), "memory": p.memory_info().rss,
-                "num_fds": p.num_fds() if hasattr(p, "num_fds") else 0}  # fmt: skip

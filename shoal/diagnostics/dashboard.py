@@ -30,6 +30,10 @@ distributed package; this layer reaches it through the import path in
 :data:`EVENT_SERVER` (resolved on first use), as ``base.named_schedulers``
 does, never by importing it.  ``diagnostics.dashboard.enabled: false`` turns
 ``Dashboard()`` into a no-op (``link`` None), e.g. for notebooks run in CI.
+While it is open, a thread samples this process every half second
+(:class:`shoal.diagnostics.probe.Monitor`): the /system page shows it, and the
+memory and CPU panes show it and its children (a process pool's workers) as the
+local schedulers' one worker.
 
 Links come from the ``distributed.dashboard.link`` template, formatted with
 ``scheme``, ``host``, ``port``, ``prefix`` and every environment variable
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -463,6 +468,7 @@ class Dashboard(Observer):
         self.process: DashboardProcess | None = None
         self._server = None
         self._runner = None
+        self._monitor = None  # probe.Monitor: this process as the local schedulers' worker
 
     @property
     def link(self) -> str | None:
@@ -483,6 +489,7 @@ class Dashboard(Observer):
             host, port = self.address
             self.process = DashboardProcess(self._server.address, host, port, self.prefix).spawn()
             self.process.wait_started(self.timeout)
+            self._monitor = _monitor(self.bus)
         except BaseException:
             self._stop()
             raise
@@ -494,7 +501,10 @@ class Dashboard(Observer):
             return
         self._started = False
         process, self.process = self.process, None
+        monitor, self._monitor = self._monitor, None
         try:
+            if monitor is not None:
+                monitor.stop()
             if process is not None:
                 process.close()
             if self._server is not None:
@@ -518,3 +528,14 @@ class Dashboard(Observer):
             return "<div>Dashboard: closed</div>"
         link = html.escape(self.link)
         return f'<div>Dashboard: <a href="{link}" target="_blank">{link}</a></div>'
+
+
+def _monitor(bus):
+    """A started :class:`~shoal.diagnostics.probe.Monitor` of this process on *bus*
+    (the default bus when None); None without psutil (the panes stay empty)."""
+    if importlib.util.find_spec("psutil") is None:
+        return None
+    from shoal.diagnostics.probe import Monitor
+    from shoal.events import default_bus
+
+    return Monitor(bus if bus is not None else default_bus).start()

@@ -185,6 +185,8 @@ def test_info_pages(served):
     worker = urllib.parse.quote(W, safe="")
     status, _, body = get(f"{server.address}/info/worker/{worker}.html")
     assert status == 200 and "alice" in body and "Recent metrics" in body
+    # times as a date and time, not seconds since 1970
+    assert time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(T0)) in body and str(T0) not in body
     twice = urllib.parse.quote(worker)  # what Bokeh's OpenURL (encodeURI) makes of the link
     assert "alice" in get(f"{server.address}/info/worker/{twice}.html")[2]
     assert get(server.address + "/info/worker/nobody.html")[0] == 404

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import threading
 import time
 import urllib.request
 
 import pytest
 
 pytest.importorskip("msgpack")
+psutil = pytest.importorskip("psutil")
 
 from shoal import config  # noqa: E402
 from shoal.dashboard.feed import EventFeed  # noqa: E402
@@ -409,10 +412,19 @@ def test_local_dashboard_shows_a_threads_compute(capsys):
                 break
             time.sleep(0.05)
         assert b"inc" in metrics
+        # this process is the local schedulers' one worker: its memory and CPU are shown
+        local = rb'shoal_worker_memory_bytes{worker="local",type="unmanaged"} (\d+)'
+        for _ in range(100):
+            found = re.search(local, get(base(link) + "/metrics")[1])
+            if found and int(found.group(1)):  # (added at 0 bytes, sampled twice a second)
+                break
+            time.sleep(0.05)
+        assert found and int(found.group(1)) >= psutil.Process().memory_info().rss // 2
         proc = dash.process.proc
         server = dash._server
     assert proc.poll() == 0 and dash.link is None  # SIGTERM: a clean exit
     assert server.server.status == "closed" and not default_bus.active
+    assert not [t for t in threading.enumerate() if t.name == "shoal-monitor"]
 
 
 def test_local_dashboard_can_be_switched_off():

@@ -141,7 +141,8 @@ def worker_table(workers: list) -> dict:
     out = empty(TABLE_COLUMNS)
     rows = sorted(workers, key=lambda w: str(w.get("name") or w["address"]))
     if rows:
-        total = {"name": "Total", "address": f"{len(rows)} workers", "info": ""}
+        total = {"name": "Total", "address": f"{len(rows)} worker{'' if len(rows) == 1 else 's'}",
+                 "info": ""}
         for f in ("nthreads", "cpu", "managed", "unmanaged", "memory_limit", "spilled",
                   "processing", "executing", "ready"):  # fmt: skip
             total[f] = sum(w[f] for w in rows)

@@ -45,6 +45,7 @@ from shoal import config
 from shoal.diagnostics.dashboard import (
     DashboardProcess, DashboardStartError, bokeh_available, parse_dashboard_address,
 )  # fmt: skip
+from shoal.diagnostics.probe import ProcessProbe
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.eventstream import EventStreams, scheduler_snapshot
@@ -54,12 +55,15 @@ from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.diagnostics import TaskStream, gather_profile
 from shoal.distributed.scheduler.state import SchedulerState
-from shoal.events import Bus
+from shoal.events import Bus, SystemMetrics
 from shoal.local.remote_errors import pack_exception
 
 __all__ = ["Scheduler"]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between samples of this process for a dashboard's /system page.
+SYSTEM_INTERVAL = 0.5
 
 #: What a stream's ``translate`` returns to end the conversation.
 _END = object()
@@ -110,6 +114,7 @@ class Scheduler(Node):
         self.dashboard: DashboardProcess | None = None
         self._dashboard_ready: asyncio.Task | None = None
         self._goodbyes: set = set()  # workers that announced a clean close
+        self._probe: ProcessProbe | None = None  # made when a dashboard first listens
         self._init_node()
         self._worker_joined = asyncio.Condition()
         self.status = "created"
@@ -130,6 +135,7 @@ class Scheduler(Node):
         self._spawn(self._every(1.0, self._check_worker_ttl))
         events = config.parse_timedelta(config.get("distributed.dashboard.events.interval"))
         self._spawn(self._every(events, self._publish_task_states))
+        self._spawn(self._every(SYSTEM_INTERVAL, self._publish_system))
         self.status = "running"
         logger.info("scheduler at %s", self.address)
         await self._spawn_dashboard()
@@ -223,6 +229,16 @@ class Scheduler(Node):
     def _publish_task_states(self) -> None:
         for record in self.state.task_state_records():
             self.bus.publish(record)
+
+    def _publish_system(self) -> None:
+        """This process's CPU, memory and open files, for a dashboard's /system page."""
+        if not self.bus.wants(SystemMetrics.kind):
+            return
+        if self._probe is None:
+            self._probe = ProcessProbe()
+        sample = self._probe.sample()
+        if sample is not None:
+            self.bus.publish(SystemMetrics(**sample))
 
     # --- plugins ---------------------------------------------------------------------
 

@@ -1,0 +1,113 @@
+"""What a process uses: CPU, memory and open files, read with psutil, as event records.
+
+::
+
+    ProcessProbe().sample()                 -> {"time", "cpu", "memory", "num_fds"} | None
+    ProcessProbe(children=True).sample()    -> the same, the process and all its children
+    Monitor(bus, interval).start() / .stop()   a thread publishing, every interval:
+        SystemMetrics  (kind "system"): this process        -> the dashboard's /system
+        WorkerMetrics  for LOCAL_WORKER: this process and its children (a process
+                                         pool's workers)  -> the memory and CPU panes
+
+A distributed scheduler publishes ``SystemMetrics`` of its own process (see
+``Scheduler``); the local schedulers have no workers that report, so while a
+``shoal.diagnostics.Dashboard`` is open, a :class:`Monitor` reports the user's
+process as the one "worker" of the local schedulers: its memory bars and CPU
+then show what a computation takes, as they do for a cluster's workers.  The
+dashboard process never samples itself in their place: its own CPU is not the
+scheduler's.
+
+CPU is in percent of one core since the previous sample (psutil's
+``cpu_percent(None)``; the first sample of a process reads 0).  A child that
+exits between two samples is dropped; one that appears is counted from its
+second sample on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from shoal.events import SystemMetrics, WorkerAdded, WorkerMetrics
+
+__all__ = ["LOCAL_WORKER", "Monitor", "ProcessProbe"]
+
+#: The address the local schedulers' process is reported under (``WorkerMetrics.worker``).
+LOCAL_WORKER = "local"
+
+
+class ProcessProbe:
+    """Samples one process (this one by default), with its children if asked."""
+
+    def __init__(self, pid: int | None = None, children: bool = False):
+        import psutil
+
+        self._psutil = psutil
+        self.process = psutil.Process(pid)
+        self.children = children
+        self._known: dict = {}  # pid -> psutil.Process of a child (its CPU needs two samples)
+        self.process.cpu_percent(None)  # the first reading is 0: start the clock now
+
+    def sample(self) -> dict | None:
+        """``{"time", "cpu", "memory", "num_fds"}``; None once the process is gone."""
+        psutil = self._psutil
+        try:
+            with self.process.oneshot():
+                cpu = self.process.cpu_percent(None)
+                memory = self.process.memory_info().rss
+                fds = self.process.num_fds() if hasattr(self.process, "num_fds") else 0
+            kids = self.process.children(recursive=True) if self.children else ()
+        except psutil.Error:
+            return None
+        known, self._known = self._known, {}
+        for kid in kids:
+            kid = known.get(kid.pid, kid)
+            try:
+                with kid.oneshot():
+                    cpu += kid.cpu_percent(None)
+                    memory += kid.memory_info().rss
+            except psutil.Error:
+                continue
+            self._known[kid.pid] = kid
+        return {"time": time.time(), "cpu": cpu, "memory": memory, "num_fds": fds}
+
+
+class Monitor:
+    """A thread that publishes this process's metrics on *bus* every *interval* s
+    (see the module docstring); ``start()`` / ``stop()`` (joins the thread)."""
+
+    def __init__(self, bus, interval: float = 0.5):
+        self.bus, self.interval = bus, interval
+        self.memory_limit = 0  # the machine's memory, read at start()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Monitor:
+        import psutil
+
+        self.memory_limit = psutil.virtual_memory().total
+        self.bus.publish(WorkerAdded(LOCAL_WORKER, os.cpu_count() or 1, self.memory_limit,
+                                     "this process", time.time()))  # fmt: skip
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="shoal-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        own, family = ProcessProbe(), ProcessProbe(children=True)
+        while not self._stop.wait(self.interval):
+            system, total = own.sample(), family.sample()
+            if system is not None:
+                self.bus.publish(SystemMetrics(**system))
+            if total is not None:
+                self.bus.publish(WorkerMetrics(LOCAL_WORKER, total["time"],
+                                               unmanaged=total["memory"],
+                                               memory_limit=self.memory_limit,
+                                               cpu=total["cpu"]))  # fmt: skip

@@ -1,0 +1,95 @@
+"""``shoal.diagnostics.probe``: what a process uses, read with psutil, as event records.
+
+Real processes: this one, and a child that holds 200 MB, which the probe must
+count only when asked for children.  The scheduler must publish its own
+process's samples (the /system page) once a dashboard listens, and never
+while nobody does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+psutil = pytest.importorskip("psutil")
+
+from shoal.diagnostics.probe import LOCAL_WORKER, Monitor, ProcessProbe  # noqa: E402
+from shoal.distributed.scheduler.server import SYSTEM_INTERVAL  # noqa: E402
+from shoal.events import Bus, SystemMetrics, WorkerAdded, WorkerMetrics  # noqa: E402
+from shoal.testing.cluster import gen_cluster  # noqa: E402
+
+HOLD = 200 * 2**20
+CHILD = f"import sys, time; b = bytearray({HOLD}); b[::4096] = b'x' * len(b[::4096]); " \
+        "print('ready', flush=True); sys.stdin.read()"  # fmt: skip
+
+
+def test_probe_reads_this_process_and_counts_children_only_when_asked():
+    own, family = ProcessProbe(), ProcessProbe(children=True)
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        sum(i * i for i in range(300_000))  # some CPU for this process to show
+        mine, ours = own.sample(), family.sample()
+        rss = psutil.Process().memory_info().rss
+        assert set(mine) == {"time", "cpu", "memory", "num_fds"}
+        assert abs(mine["memory"] - rss) < 50 * 2**20 and mine["cpu"] > 0 and mine["num_fds"] > 0
+        assert ours["memory"] >= mine["memory"] + HOLD * 0.9  # the child's 200 MB
+        assert abs(time.time() - ours["time"]) < 5
+    finally:
+        child.communicate("")
+    assert family.sample()["memory"] < ours["memory"] - HOLD * 0.9  # gone with its child
+
+
+def test_probe_of_a_process_that_exited_gives_none():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    probe = ProcessProbe(child.pid)
+    child.wait()
+    assert probe.sample() is None
+
+
+def test_monitor_publishes_this_process_as_the_local_worker_until_stopped():
+    bus, records = Bus(), []
+    bus.subscribe(records.append)
+    monitor = Monitor(bus, interval=0.05).start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and sum(type(r) is WorkerMetrics for r in records) < 3:
+            time.sleep(0.02)
+    finally:
+        monitor.stop()
+    added = records[0]
+    assert type(added) is WorkerAdded and added.worker == LOCAL_WORKER
+    assert added.memory_limit == psutil.virtual_memory().total and added.nthreads >= 1
+    metrics = [r for r in records if type(r) is WorkerMetrics]
+    system = [r for r in records if type(r) is SystemMetrics]
+    assert len(metrics) >= 3 and len(system) >= 3
+    assert all(m.worker == LOCAL_WORKER and m.unmanaged > 0 and m.memory_limit for m in metrics)
+    assert all(s.memory > 0 for s in system)
+    assert not [t for t in threading.enumerate() if t.name == "shoal-monitor"]
+    count = len(records)
+    time.sleep(0.2)
+    assert len(records) == count  # stopped means stopped
+
+
+@gen_cluster(nworkers=0)
+async def test_scheduler_publishes_its_process_while_someone_listens(s):
+    await asyncio.sleep(2.5 * SYSTEM_INTERVAL)
+    assert not s.bus.wants("system") and s._probe is None  # nobody listens: nothing sampled
+    seen = []
+    token = s.bus.subscribe(seen.append, kinds=["system"])
+    try:
+        for _ in range(100):
+            if len(seen) >= 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        s.bus.unsubscribe(token)
+    assert len(seen) >= 2 and all(type(r) is SystemMetrics for r in seen)
+    rss = psutil.Process().memory_info().rss  # the scheduler runs in this process here
+    assert all(abs(r.memory - rss) < 200 * 2**20 and r.num_fds > 0 for r in seen)
