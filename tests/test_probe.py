@@ -77,6 +77,33 @@ def test_monitor_publishes_this_process_as_the_local_worker_until_stopped():
     assert len(records) == count  # stopped means stopped
 
 
+class CountingBus(Bus):
+    def __init__(self):
+        super().__init__()
+        self.published = []
+
+    def publish(self, record, kind=None):
+        self.published.append(type(record).__name__)
+        super().publish(record, kind)
+
+
+def test_monitor_samples_nothing_while_nobody_listens_then_publishes():
+    bus = CountingBus()
+    monitor = Monitor(bus, interval=0.02).start()
+    try:
+        time.sleep(0.3)  # some fifteen intervals, nobody subscribed
+        assert bus.published == ["WorkerAdded"]
+        records = []
+        token = bus.subscribe(records.append, kinds=["worker-metrics"])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not records:
+            time.sleep(0.02)
+        bus.unsubscribe(token)
+    finally:
+        monitor.stop()
+    assert records and all(type(r) is WorkerMetrics for r in records)
+
+
 @gen_cluster(nworkers=0)
 async def test_scheduler_publishes_its_process_while_someone_listens(s):
     await asyncio.sleep(2.5 * SYSTEM_INTERVAL)

@@ -102,12 +102,14 @@ class Monitor:
 
     def _run(self) -> None:
         own, family = ProcessProbe(), ProcessProbe(children=True)
+        bus = self.bus
         while not self._stop.wait(self.interval):
+            if not (bus.wants(SystemMetrics.kind) or bus.wants(WorkerMetrics.kind)):
+                continue  # nobody listens (yet): no sampling
             system, total = own.sample(), family.sample()
             if system is not None:
-                self.bus.publish(SystemMetrics(**system))
+                bus.publish(SystemMetrics(**system))
             if total is not None:
-                self.bus.publish(WorkerMetrics(LOCAL_WORKER, total["time"],
-                                               unmanaged=total["memory"],
-                                               memory_limit=self.memory_limit,
-                                               cpu=total["cpu"]))  # fmt: skip
+                bus.publish(WorkerMetrics(LOCAL_WORKER, total["time"], unmanaged=total["memory"],
+                                          memory_limit=self.memory_limit,
+                                          cpu=total["cpu"]))  # fmt: skip
