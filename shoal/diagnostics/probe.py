@@ -4,10 +4,11 @@
 
     ProcessProbe().sample()                 -> {"time", "cpu", "memory", "num_fds"} | None
     ProcessProbe(children=True).sample()    -> the same, the process and all its children
-    Monitor(bus, interval).start() / .stop()   a thread publishing, every interval:
+    Monitor(bus, interval, exclude=pids).start() / .stop()   a thread publishing, every interval:
         SystemMetrics  (kind "system"): this process        -> the dashboard's /system
         WorkerMetrics  for LOCAL_WORKER: this process and its children (a process
-                                         pool's workers)  -> the memory and CPU panes
+                                         pool's workers; not the dashboard's process,
+                                         excluded)  -> the memory and CPU panes
 
 A distributed scheduler publishes ``SystemMetrics`` of its own process (see
 ``Scheduler``); the local schedulers have no workers that report, so while a
@@ -40,12 +41,13 @@ LOCAL_WORKER = "local"
 class ProcessProbe:
     """Samples one process (this one by default), with its children if asked."""
 
-    def __init__(self, pid: int | None = None, children: bool = False):
+    def __init__(self, pid: int | None = None, children: bool = False, exclude=()):
         import psutil
 
         self._psutil = psutil
         self.process = psutil.Process(pid)
         self.children = children
+        self.exclude = frozenset(exclude)  # children not counted, with their descendants
         self._known: dict = {}  # pid -> psutil.Process of a child (its CPU needs two samples)
         self.process.cpu_percent(None)  # the first reading is 0: start the clock now
 
@@ -57,7 +59,7 @@ class ProcessProbe:
                 cpu = self.process.cpu_percent(None)
                 memory = self.process.memory_info().rss
                 fds = self.process.num_fds() if hasattr(self.process, "num_fds") else 0
-            kids = self.process.children(recursive=True) if self.children else ()
+            kids = self._children() if self.children else ()
         except psutil.Error:
             return None
         known, self._known = self._known, {}
@@ -72,13 +74,27 @@ class ProcessProbe:
             self._known[kid.pid] = kid
         return {"time": time.time(), "cpu": cpu, "memory": memory, "num_fds": fds}
 
+    def _children(self) -> list:
+        """Descendants, but not those in ``exclude`` nor anything below them."""
+        out, todo = [], self.process.children()
+        while todo:
+            kid = todo.pop()
+            if kid.pid in self.exclude:
+                continue
+            out.append(kid)
+            try:
+                todo += kid.children()
+            except self._psutil.Error:
+                pass
+        return out
+
 
 class Monitor:
     """A thread that publishes this process's metrics on *bus* every *interval* s
     (see the module docstring); ``start()`` / ``stop()`` (joins the thread)."""
 
-    def __init__(self, bus, interval: float = 0.5):
-        self.bus, self.interval = bus, interval
+    def __init__(self, bus, interval: float = 0.5, exclude=()):
+        self.bus, self.interval, self.exclude = bus, interval, tuple(exclude)
         self.memory_limit = 0  # the machine's memory, read at start()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,7 +117,7 @@ class Monitor:
             self._thread = None
 
     def _run(self) -> None:
-        own, family = ProcessProbe(), ProcessProbe(children=True)
+        own, family = ProcessProbe(), ProcessProbe(children=True, exclude=self.exclude)
         bus = self.bus
         while not self._stop.wait(self.interval):
             if not (bus.wants(SystemMetrics.kind) or bus.wants(WorkerMetrics.kind)):

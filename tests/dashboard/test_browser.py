@@ -25,6 +25,7 @@ import json
 import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -204,6 +205,43 @@ def test_status_grows_while_computing(page, cluster, base, compute, artifacts):
     assert len(memory["links"]) == 2 and all(link.startswith("info/worker/")
                                              for link in memory["links"])  # fmt: skip
     assert memory["bytes"] > 0 and second["cluster"]["segments"] >= 1
+
+
+def test_local_dashboard_status_shows_a_threads_compute_and_this_process(page, artifacts):
+    """``Dashboard()`` for the local schedulers: the task stream and progress grow
+    while a threads compute runs, and the memory panes show this process."""
+    from shoal.delayed import delayed
+    from shoal.diagnostics import Dashboard
+
+    results, stop = [], threading.Event()
+
+    def work(pool):  # one compute after another until the checks are done
+        while not stop.is_set():
+            parts = [delayed(time.sleep)(0.01, dask_key_name=f"nap-{len(results)}-{i}")
+                     for i in range(40)]  # fmt: skip
+            results.append(delayed(len)(parts).compute(scheduler="threads", pool=pool))
+
+    # a pool of the test's own (the shared one would outlive the module's leak check)
+    with Dashboard(":0", show=False) as dash, ThreadPoolExecutor(2) as pool:
+        open_page(page, dash.link)
+        assert page.title() == "shoal: Status"
+        thread = threading.Thread(target=work, args=(pool,))
+        thread.start()
+        try:
+            first = wait_for(page, lambda s: s["stream"]["n"] > 0 and s["progress"]["done"] > 0,
+                             "the first task rectangles of a threads compute")  # fmt: skip
+            second = wait_for(page, lambda s: s["stream"]["last"] > first["stream"]["last"] + 500
+                              and s["memory"]["bytes"] > 0,
+                              "half a second more, and this process's memory")  # fmt: skip
+            page.screenshot(path=str(artifacts / "local-status.png"))
+        finally:
+            stop.set()
+            thread.join()
+            page.goto("about:blank")  # before the dashboard goes: no reconnect attempts
+    assert results and set(results) == {40}
+    assert "nap" in second["progress"]["prefixes"], second["progress"]
+    assert [str(w) for w in second["memory"]["workers"]] == ["this process"]
+    assert second["memory"]["bytes"] >= 20 * 2**20  # a Python process with numpy and bokeh
 
 
 # --- every pane on its own --------------------------------------------------------------

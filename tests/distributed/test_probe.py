@@ -46,6 +46,20 @@ def test_probe_reads_this_process_and_counts_children_only_when_asked():
     assert family.sample()["memory"] < ours["memory"] - HOLD * 0.9  # gone with its child
 
 
+def test_probe_leaves_out_the_children_it_is_told_to():
+    # (the local Dashboard leaves out its own dashboard process)
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        own = ProcessProbe().sample()["memory"]
+        left_out = ProcessProbe(children=True, exclude=[child.pid]).sample()["memory"]
+        counted = ProcessProbe(children=True).sample()["memory"]
+    finally:
+        child.communicate("")
+    assert left_out < own + HOLD * 0.5 and counted >= own + HOLD * 0.9
+
+
 def test_probe_of_a_process_that_exited_gives_none():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     probe = ProcessProbe(child.pid)
