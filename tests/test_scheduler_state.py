@@ -771,7 +771,8 @@ def test_graph_submitted_carries_the_graphs_shape(state):
     add_workers(state, ("w1", 1))
     out = state.handle(graph(DIAMOND, ["d"]))
     [submitted] = records(out, GraphSubmitted)
-    assert {k: set(v) for k, v in shape_pairs(submitted.dependencies)} == {k: set(v) for k, v in DIAMOND.items()}
+    shape = shape_pairs(submitted.dependencies)
+    assert {k: set(v) for k, v in shape} == {k: set(v) for k, v in DIAMOND.items()}
 
 
 def _rows(records) -> list:

@@ -32,8 +32,8 @@ does, never by importing it.  ``diagnostics.dashboard.enabled: false`` turns
 ``Dashboard()`` into a no-op (``link`` None), e.g. for notebooks run in CI.
 While it is open, a thread samples this process every half second
 (:class:`shoal.diagnostics.probe.Monitor`): the /system page shows it, and the
-memory and CPU panes show it and its children (a process pool's workers) as the
-local schedulers' one worker.
+memory and CPU panes show it and its children (a process pool's workers, not the
+dashboard's own process) as the local schedulers' one worker.
 
 Links come from the ``distributed.dashboard.link`` template, formatted with
 ``scheme``, ``host``, ``port``, ``prefix`` and every environment variable
