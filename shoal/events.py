@@ -51,6 +51,7 @@ __all__ = [
     "record_of",
     "row_of",
     "graph_shape",
+    "keys_for_wire",
     "shape_pairs",
     "WorkerAdded",
     "WorkerMetrics",
@@ -103,18 +104,22 @@ class TaskTransition:
 GRAPH_SHAPE_LIMIT = 5_000
 
 
-def graph_shape(items, limit: int = GRAPH_SHAPE_LIMIT) -> tuple:
-    """``GraphSubmitted.dependencies`` from ``(key, dependency keys)`` pairs (bounded):
+def graph_shape(items, limit: int = GRAPH_SHAPE_LIMIT, dep_key=None) -> tuple:
+    """``GraphSubmitted.dependencies`` from ``(key, dependencies)`` pairs (bounded):
     three flat sequences, not a tuple per task.  Three containers in all cost a
     scheduler's loop less to make and send, and leave its garbage collector
     nothing to promote (5,000 tuples made at once would be, if it ran meanwhile).
+    *dep_key* gives a dependency's key (the scheduler passes its task records).
 
     >>> graph_shape([("a", ()), ("b", {"a"})])
     (('a', 'b'), (0, 1), ('a',))
     """
-    pairs = list(itertools.islice(items, limit))
-    return (tuple(key for key, _ in pairs), tuple(len(deps) for _, deps in pairs),
-            tuple(dep for _, deps in pairs for dep in deps))  # fmt: skip
+    keys, counts, deps = [], [], []
+    for key, ds in itertools.islice(items, limit):
+        keys.append(key)
+        counts.append(len(ds))
+        deps.extend(ds if dep_key is None else map(dep_key, ds))
+    return tuple(keys), tuple(counts), tuple(deps)
 
 
 def shape_pairs(shape) -> list:
@@ -131,6 +136,18 @@ def shape_pairs(shape) -> list:
         out.append((key, tuple(deps[at:at + n])))
         at += n
     return out
+
+
+def keys_for_wire(keys) -> list:
+    """*keys* as a list, tuple keys as lists (:func:`as_lists`); one pass in C finds
+    whether there is any, not a test per key.
+
+    >>> keys_for_wire(("a", ("b", 1)))
+    ['a', ['b', 1]]
+    """
+    if tuple in set(map(type, keys)):
+        return [as_lists(k) if type(k) is tuple else k for k in keys]
+    return keys if type(keys) is list else list(keys)
 
 
 def as_lists(value):
@@ -229,9 +246,7 @@ class TaskRows:
             columns = cls.empty().columns
         else:
             columns = {f: list(map(get, rows)) for f, get in zip(TASK_FIELDS, _FIELD_GETTERS)}
-            keys = columns["key"]
-            if tuple in set(map(type, keys)):  # (a pass in C, not a test per key)
-                columns["key"] = [as_lists(k) if type(k) is tuple else k for k in keys]
+            columns["key"] = keys_for_wire(columns["key"])
             if set(map(len, rows)) == _ONE_TRIPLE:  # nearly always: interleave three columns
                 values = [None] * (3 * len(rows))
                 for at, get in enumerate(_TRIPLE_GETTERS):
@@ -241,7 +256,7 @@ class TaskRows:
             columns["startstops-values"] = values
         if gone:
             columns["forgotten-at"] = gone[0::2]
-            columns["forgotten"] = [as_lists(k) if type(k) is tuple else k for k in gone[1::2]]
+            columns["forgotten"] = keys_for_wire(gone[1::2])
         return cls(columns)
 
     @property

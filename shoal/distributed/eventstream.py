@@ -62,7 +62,7 @@ from shoal import config
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
 from shoal.events import (TASK_FIELDS, Buffer, GraphSubmitted, TaskRows, TaskTransition, WorkerAdded,
-                          as_lists, row_of)
+                          as_lists, keys_for_wire, row_of)
 
 __all__ = [
     "BusServer", "EventStreams", "coalesce_tasks", "decode_batch", "encode_batch",
@@ -108,13 +108,7 @@ def _shape_to_wire(shape) -> dict:
     if not shape:
         return {"keys": [], "counts": [], "deps": []}
     keys, counts, deps = shape
-    return {"keys": _keys_to_wire(keys), "counts": list(counts), "deps": _keys_to_wire(deps)}
-
-
-def _keys_to_wire(keys) -> list:
-    if tuple in set(map(type, keys)):
-        return [as_lists(k) if type(k) is tuple else k for k in keys]
-    return keys if type(keys) is list else list(keys)
+    return {"keys": keys_for_wire(keys), "counts": list(counts), "deps": keys_for_wire(deps)}
 
 
 def _shape_from_wire(wire) -> tuple:

@@ -58,7 +58,7 @@ from shoal.distributed.scheduler.messages import (
 )  # fmt: skip
 from shoal.distributed.scheduler.publish import TaskPublisher
 from shoal.distributed.storylog import PackedLog
-from shoal.events import GRAPH_SHAPE_LIMIT, TASK_STATES, ComputationFinished, GraphSubmitted
+from shoal.events import TASK_STATES, ComputationFinished, GraphSubmitted, graph_shape
 from shoal.events import WorkerAdded, WorkerMetrics, WorkerRemoved
 
 __all__ = ["Note", "SchedClient", "SchedTask", "SchedWorker", "SchedulerState", "Transition"]
@@ -68,7 +68,7 @@ _NOT_STARTED = frozenset({"ready", "constrained", "waiting", "released", None})
 
 
 _HANDLERS: dict = {}
-_PREFIX = operator.attrgetter("prefix")
+_PREFIX, _KEY = operator.attrgetter("prefix"), operator.attrgetter("key")
 
 
 def _on(event_type):
@@ -370,9 +370,7 @@ class SchedulerState:
         wanted = [k for k in ev.keys if k not in lost]
         if self.wants(GraphSubmitted.kind):
             prefixes = Counter(map(_PREFIX, new))
-            first = new[:GRAPH_SHAPE_LIMIT]  # events.graph_shape's three sequences, made directly
-            shape = ([ts.key for ts in first], [len(ts.dependencies) for ts in first],
-                     [dep.key for ts in first for dep in ts.dependencies])  # fmt: skip
+            shape = graph_shape(((ts.key, ts.dependencies) for ts in new), dep_key=_KEY)
             self._publish(GraphSubmitted(graph, self.name, len(new), dict(prefixes), tuple(wanted),
                                          self.clock(), shape), sid)  # fmt: skip
         recs: dict = {}
