@@ -103,6 +103,10 @@ class _WorkerBars(Pane):
         workers = self.state.workers()
         if self.push(self.source, worker_bars(workers, self.field)):
             self.root.y_range.start = -max(len(workers), 1) + 0.5
+            self.fit_x(workers)
+
+    def fit_x(self, workers: list) -> None:
+        """Set the value axis for *workers* (the data range does it here)."""
 
 
 class NProcessing(_WorkerBars):
@@ -123,13 +127,10 @@ class Cpu(_WorkerBars):
         super().__init__(state, height=height, **options)
         self.root.x_range = Range1d(0, 100)
 
-    def refresh(self) -> None:
-        workers = self.state.workers()
-        if self.push(self.source, worker_bars(workers, self.field)):
-            self.root.y_range.start = -max(len(workers), 1) + 0.5
-            end = cpu_axis_end(workers)
-            if end != self.root.x_range.end:
-                self.root.x_range.end = end
+    def fit_x(self, workers: list) -> None:
+        end = cpu_axis_end(workers)
+        if end != self.root.x_range.end:
+            self.root.x_range.end = end
 
 
 TABLE_COLUMNS = ("name", "address", "nthreads", "cpu", "memory", "memory_limit", "memory_pct",
