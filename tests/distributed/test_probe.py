@@ -19,7 +19,7 @@ import pytest
 psutil = pytest.importorskip("psutil")
 
 from shoal.diagnostics.probe import LOCAL_WORKER, Monitor, ProcessProbe  # noqa: E402
-from shoal.distributed.scheduler.server import SYSTEM_INTERVAL  # noqa: E402
+from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL  # noqa: E402
 from shoal.events import Bus, SystemMetrics, WorkerAdded, WorkerMetrics  # noqa: E402
 from shoal.testing.cluster import gen_cluster  # noqa: E402
 

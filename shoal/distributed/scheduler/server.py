@@ -16,7 +16,7 @@ Observers (the dashboard process) hold a third kind, ``subscribe_events``: the
 bus's records as plain data, batched (:mod:`shoal.distributed.eventstream`).
 With ``dashboard_address`` the scheduler spawns that process
 (``python -m shoal.dashboard``, see :mod:`shoal.diagnostics.dashboard`) and
-stops it on close.
+stops it on close (:mod:`.dashboarding`).
 Everything else is request/reply over :mod:`shoal.distributed.rpc`
 (``gather``, ``scatter``, ``who_has``, ``broadcast``, ``get_task_stream``,
 ``get_profile``, ...), answered from the state or by talking to workers
@@ -42,28 +42,22 @@ import time
 import uuid
 
 from shoal import config
-from shoal.diagnostics.dashboard import (
-    DashboardProcess, DashboardStartError, bokeh_available, parse_dashboard_address,
-)  # fmt: skip
-from shoal.diagnostics.probe import ProcessProbe
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError
-from shoal.distributed.eventstream import EventStreams, scheduler_snapshot
+from shoal.distributed.eventstream import EventStreams
 from shoal.distributed.node import Node
 from shoal.distributed.protocol import Serialized, deserialize
 from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
+from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL, ServesDashboard
 from shoal.distributed.scheduler.diagnostics import TaskStream, gather_profile
 from shoal.distributed.scheduler.state import SchedulerState
-from shoal.events import Bus, SystemMetrics
+from shoal.events import Bus
 from shoal.local.remote_errors import pack_exception
 
 __all__ = ["Scheduler"]
 
 logger = logging.getLogger(__name__)
-
-#: Seconds between samples of this process for a dashboard's /system page.
-SYSTEM_INTERVAL = 0.5
 
 #: What a stream's ``translate`` returns to end the conversation.
 _END = object()
@@ -81,7 +75,7 @@ _CLIENT_EVENTS = frozenset({
 })  # fmt: skip
 
 
-class Scheduler(Node):
+class Scheduler(ServesDashboard, Node):
     """A scheduler listening on ``protocol://host:port`` (loopback by default)."""
 
     def __init__(self, host=None, port=0, protocol="tcp", security=None, validate=False,
@@ -111,10 +105,7 @@ class Scheduler(Node):
         self.client_streams: dict = {}  # client id -> BatchedSend
         self.event_streams = EventStreams()  # subscribe_events streams (dashboards)
         self.task_stream: TaskStream | None = None  # made by the first get_task_stream
-        self.dashboard: DashboardProcess | None = None
-        self._dashboard_ready: asyncio.Task | None = None
         self._goodbyes: set = set()  # workers that announced a clean close
-        self._probe: ProcessProbe | None = None  # made when a dashboard first listens
         self._init_node()
         self._worker_joined = asyncio.Condition()
         self.status = "created"
@@ -165,80 +156,6 @@ class Scheduler(Node):
 
     async def close_op(self, comm=None) -> None:
         self._spawn(self.close())
-
-    # --- the dashboard process ---------------------------------------------------------
-
-    @property
-    def dashboard_link(self) -> str | None:
-        """The dashboard's URL (``distributed.dashboard.link``), None while it has none."""
-        return self.dashboard.link if self.dashboard is not None else None
-
-    async def dashboard_started(self) -> str | None:
-        """Wait until the dashboard process serves (or failed to); its link."""
-        if self._dashboard_ready is not None:
-            await asyncio.shield(self._dashboard_ready)
-        return self.dashboard_link
-
-    async def _spawn_dashboard(self) -> None:
-        """Start ``python -m shoal.dashboard`` against this scheduler; do not wait for it."""
-        where = parse_dashboard_address(self.dashboard_address)
-        if where is None:
-            return
-        if not bokeh_available():
-            logger.warning("no dashboard at %s: it needs bokeh (pip install 'shoal[diagnostics]')",
-                           self.dashboard_address)  # fmt: skip
-            return
-        source = self.address
-        if source.startswith("inproc://"):  # another process cannot reach that: add a loopback port
-            try:
-                source = await self.server.listen("tcp://127.0.0.1:0")
-            except (OSError, ValueError) as exc:
-                logger.warning("no dashboard: cannot listen on loopback for it: %s", exc)
-                return
-        self.dashboard = DashboardProcess(source, *where, security=self.security).spawn()
-        self._dashboard_ready = asyncio.get_running_loop().create_task(self._await_dashboard())
-
-    async def _await_dashboard(self) -> None:
-        try:
-            await self.dashboard.started()
-        except DashboardStartError as exc:
-            logger.warning("the scheduler runs without a dashboard: %s", exc)
-            self.dashboard = None
-            return
-        logger.info("dashboard at %s", self.dashboard_link)
-
-    async def _stop_dashboard(self) -> None:
-        if self._dashboard_ready is not None:
-            self._dashboard_ready.cancel()
-            await asyncio.gather(self._dashboard_ready, return_exceptions=True)
-        await self.event_streams.close()  # goodbye: the dashboard process exits by itself
-        dashboard, self.dashboard = self.dashboard, None
-        if dashboard is not None:
-            await dashboard.aclose()
-
-    async def subscribe_events(self, comm, **_):
-        """Stream this scheduler's event records (a snapshot first) until the comm closes."""
-        if self.status != "running":
-            raise RuntimeError(f"the scheduler is {self.status}")
-        snapshot = scheduler_snapshot(self.state)  # no await until subscribed: nothing is missed
-        # task records coalesced per key (TASK_STATES), not one per transition ("task")
-        return await self.event_streams.serve(comm, self.bus, source=self.id, snapshot=snapshot,
-                                              exclude=("task",), address=self.address,
-                                              name=self.name)  # fmt: skip
-
-    def _publish_task_states(self) -> None:
-        for record in self.state.task_state_records():
-            self.bus.publish(record)
-
-    def _publish_system(self) -> None:
-        """This process's CPU, memory and open files, for a dashboard's /system page."""
-        if not self.bus.wants(SystemMetrics.kind):
-            return
-        if self._probe is None:
-            self._probe = ProcessProbe()
-        sample = self._probe.sample()
-        if sample is not None:
-            self.bus.publish(SystemMetrics(**sample))
 
     # --- plugins ---------------------------------------------------------------------
 

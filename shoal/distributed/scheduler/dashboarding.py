@@ -1,0 +1,117 @@
+"""The scheduler's side of its dashboard: the process it spawns, and what it publishes.
+
+::
+
+    Scheduler.start() --> _spawn_dashboard(): python -m shoal.dashboard against this
+                          scheduler (loopback when it listens in-process only), not
+                          waited for; dashboard_started() waits
+    every events interval  --> _publish_task_states(): the state's TaskRows to the bus
+    every SYSTEM_INTERVAL  --> _publish_system(): SystemMetrics of this process, while
+                               someone listens (the dashboard's /system page)
+    subscribe_events op    --> the bus as a stream (a snapshot first; eventstream.py)
+    Scheduler.close()      --> _stop_dashboard(): goodbye on every stream, then the process
+
+A mixin of :class:`~.server.Scheduler`, kept apart because it is one concern (the
+dashboard's feed and lifetime) beside the scheduler's streams and requests; it
+uses the scheduler's ``server``, ``state``, ``bus``, ``event_streams``,
+``dashboard_address``, ``security`` and ``status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from shoal.diagnostics.dashboard import (
+    DashboardProcess, DashboardStartError, bokeh_available, parse_dashboard_address,
+)  # fmt: skip
+from shoal.diagnostics.probe import ProcessProbe
+from shoal.distributed.eventstream import scheduler_snapshot
+from shoal.events import SystemMetrics
+
+__all__ = ["SYSTEM_INTERVAL", "ServesDashboard"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between samples of this process for a dashboard's /system page.
+SYSTEM_INTERVAL = 0.5
+
+
+class ServesDashboard:
+    """The dashboard process, the event stream and the published samples of a scheduler."""
+
+    dashboard: DashboardProcess | None = None
+    _dashboard_ready: asyncio.Task | None = None
+    _probe: ProcessProbe | None = None  # made when a dashboard first listens
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The dashboard's URL (``distributed.dashboard.link``), None while it has none."""
+        return self.dashboard.link if self.dashboard is not None else None
+
+    async def dashboard_started(self) -> str | None:
+        """Wait until the dashboard process serves (or failed to); its link."""
+        if self._dashboard_ready is not None:
+            await asyncio.shield(self._dashboard_ready)
+        return self.dashboard_link
+
+    async def _spawn_dashboard(self) -> None:
+        """Start ``python -m shoal.dashboard`` against this scheduler; do not wait for it."""
+        where = parse_dashboard_address(self.dashboard_address)
+        if where is None:
+            return
+        if not bokeh_available():
+            logger.warning("no dashboard at %s: it needs bokeh (pip install 'shoal[diagnostics]')",
+                           self.dashboard_address)  # fmt: skip
+            return
+        source = self.address
+        if source.startswith("inproc://"):  # another process cannot reach that: add a loopback port
+            try:
+                source = await self.server.listen("tcp://127.0.0.1:0")
+            except (OSError, ValueError) as exc:
+                logger.warning("no dashboard: cannot listen on loopback for it: %s", exc)
+                return
+        self.dashboard = DashboardProcess(source, *where, security=self.security).spawn()
+        self._dashboard_ready = asyncio.get_running_loop().create_task(self._await_dashboard())
+
+    async def _await_dashboard(self) -> None:
+        try:
+            await self.dashboard.started()
+        except DashboardStartError as exc:
+            logger.warning("the scheduler runs without a dashboard: %s", exc)
+            self.dashboard = None
+            return
+        logger.info("dashboard at %s", self.dashboard_link)
+
+    async def _stop_dashboard(self) -> None:
+        if self._dashboard_ready is not None:
+            self._dashboard_ready.cancel()
+            await asyncio.gather(self._dashboard_ready, return_exceptions=True)
+        await self.event_streams.close()  # goodbye: the dashboard process exits by itself
+        dashboard, self.dashboard = self.dashboard, None
+        if dashboard is not None:
+            await dashboard.aclose()
+
+    async def subscribe_events(self, comm, **_):
+        """Stream this scheduler's event records (a snapshot first) until the comm closes."""
+        if self.status != "running":
+            raise RuntimeError(f"the scheduler is {self.status}")
+        snapshot = scheduler_snapshot(self.state)  # no await until subscribed: nothing is missed
+        # task records coalesced per key (TASK_STATES), not one per transition ("task")
+        return await self.event_streams.serve(comm, self.bus, source=self.id, snapshot=snapshot,
+                                              exclude=("task",), address=self.address,
+                                              name=self.name)  # fmt: skip
+
+    def _publish_task_states(self) -> None:
+        for record in self.state.task_state_records():
+            self.bus.publish(record)
+
+    def _publish_system(self) -> None:
+        """This process's CPU, memory and open files, for a dashboard's /system page."""
+        if not self.bus.wants(SystemMetrics.kind):
+            return
+        if self._probe is None:
+            self._probe = ProcessProbe()
+        sample = self._probe.sample()
+        if sample is not None:
+            self.bus.publish(SystemMetrics(**sample))
