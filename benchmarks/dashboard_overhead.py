@@ -50,6 +50,7 @@ import sys
 import threading
 import time
 
+from benchmarks import pinning
 from benchmarks.workloads import inc
 
 __all__ = ["main", "measure"]
@@ -156,8 +157,9 @@ def _launcher(driver: str):
 
 
 def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
-            workers: int = WORKERS) -> dict:
-    """``{config: [run, ...]}``, each run a dict of seconds, CPU fractions and rates."""
+            workers: int = WORKERS, pin: bool = False) -> dict:
+    """``{config: [run, ...]}``, each run a dict of seconds, CPU fractions and rates;
+    *pin*: each role on CPUs of its own (:mod:`benchmarks.pinning`)."""
     import psutil
 
     from shoal.distributed import Client
@@ -189,6 +191,14 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
         chrome = _browser_processes(psutil)
         workers = {name: [psutil.Process(nanny.pid) for nanny in c.cluster.workers.values()]
                    for name, c in clients.items()}  # the worker processes
+        if pin:
+            out["pinned"] = cpus = pinning.plan(pinning.cores(), workers)
+            pinning.pin(me.pid, cpus["scheduler"], children=False)  # (not the others)
+            for procs in workers.values():
+                for proc, cpu in zip(procs, cpus["workers"]):
+                    pinning.pin(proc.pid, [cpu])
+            for proc in [*dashboards.values(), *chrome]:
+                pinning.pin(proc.pid, cpus["rest"])
         offset = 0
         for c in clients.values():  # warm-up: imports, connections, the page's first rects
             _run(c, offset, min(n, 2000))
@@ -221,6 +231,22 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
     return out
 
 
+def paired_drops(out: dict, config: str) -> list:
+    """Each repeat's throughput drop of *config* from the same repeat's plain run
+    (seconds apart): a slow drift of the machine's speed cancels out of these,
+    where it only blurs the medians of whole configurations."""
+    return [1 - p["seconds"] / r["seconds"] for p, r in zip(out["plain"], out[config])]
+
+
+def quartiles(values: list) -> tuple:
+    """(first quartile, median, third quartile)."""
+    if len(values) < 2:
+        v = values[0] if values else float("nan")
+        return v, v, v
+    q1, q2, q3 = statistics.quantiles(values, n=4)
+    return q1, statistics.median(values), q3
+
+
 def report(out: dict, n: int) -> str:
     def med(config, field):
         values = [r[field] for r in out[config] if field in r]
@@ -230,16 +256,19 @@ def report(out: dict, n: int) -> str:
     ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
     lines = [f"dashboard overhead: {n:,} tasks, {len(out['plain'])} repeats per configuration, "
              f"Client(n_workers={out['workers']}, threads_per_worker=1); medians", "",
-             "| configuration | tasks/s | drop | event loop us/task | client+scheduler CPU | "
-             "workers CPU | dashboard CPU | Chromium CPU | machine CPU |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| configuration | tasks/s | drop | paired drop (quartiles) | event loop us/task | "
+             "client+scheduler CPU | workers CPU | dashboard CPU | Chromium CPU | machine CPU |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     loop = med("plain", "loop_us")
     for config, label in CONFIGS.items():
         seconds = med(config, "seconds")
         drop = 1 - plain / seconds  # of throughput, n / seconds
-        target = f" ({ok(drop <= TARGET_DROP)})" if config == "watched" else ""
+        q1, paired, q3 = quartiles(paired_drops(out, config))
+        target = (f" ({ok(max(drop, paired) <= TARGET_DROP)})"
+                  if config == "watched" else "")  # fmt: skip
         loop_us = med(config, "loop_us")
         cells = [f"{n / seconds:,.0f}", "" if config == "plain" else f"{drop:+.1%}{target}",
+                 "" if config == "plain" else f"{paired:+.1%} ({q1:+.0%} .. {q3:+.0%})",
                  f"{loop_us:.0f}" + ("" if config == "plain" else f" ({loop_us / loop - 1:+.1%})"),
                  f"{med(config, 'scheduler_cpu'):.0%}"]  # fmt: skip
         for field in ("workers_cpu", "dashboard_cpu", "browser_cpu", "machine_cpu"):
@@ -248,9 +277,10 @@ def report(out: dict, n: int) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     ticks, flowing = med("watched", "ticks"), med("watched", "flowing")
     lines += ["", f"CPU in % of one core during the timed runs (machine: all processes, "
-              f"{os.cpu_count()} cores); drop target (watched): <= {TARGET_DROP:.0%}; event "
-              "loop: the clients' and schedulers' loop thread, CPU per task (in brackets: "
-              "more than with no dashboard)", "",
+              f"{os.cpu_count()} cores); drop: from the medians of the configurations' runs; "
+              "paired drop: the median of each repeat's drop from its plain run; target "
+              f"(watched): both <= {TARGET_DROP:.0%}; event loop: the clients' and schedulers' "
+              "loop thread, CPU per task (in brackets: more than with no dashboard)", "",
               "| refresh seen in the page (/status, watched) | per second | target |",
               "|---|---|---|",
               f"| updates while the run's updates flow (first to last) | {flowing:.1f} | "
@@ -260,6 +290,9 @@ def report(out: dict, n: int) -> str:
               f"| PATCH-DOC messages | {med('watched', 'patches'):.1f} | |",
               f"| JavaScript errors (total) | {len(out['errors'])} | 0: {ok(not out['errors'])} |",
               ""]  # fmt: skip
+    if out.get("pinned"):
+        lines.append("pinned (--pin): " + ", ".join(
+            f"{role} on CPUs {','.join(map(str, cpus))}" for role, cpus in out["pinned"].items()))
     for config in CONFIGS:
         lines.append(f"runs (s), {config}: " + " ".join(f"{r['seconds']:.3f}" for r in out[config]))
     lines += [f"JavaScript error: {e}" for e in out["errors"][:5]]
@@ -327,6 +360,9 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=WORKERS,
                    help="worker processes (one thread each) per cluster")
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    p.add_argument("--pin", action="store_true",
+                   help="each role on CPUs of its own: the client and scheduler's process, each "
+                        "worker, the dashboards and the browser (see benchmarks/pinning.py)")
     p.add_argument("--floor", action="store_true",
                    help="only measure what bare Bokeh pages of 1, 3 and 5 plots refreshed "
                         "5 times a second cost Chromium here (see browser_floor)")
@@ -343,7 +379,7 @@ def main(argv=None) -> int:
         for n, cpu in browser_floor(args.chromium, driver=args.driver):
             print(f"| {n} | {cpu:.0%} |")
         return 0
-    out = measure(args.repeat, args.tasks, args.chromium, args.driver, args.workers)
+    out = measure(args.repeat, args.tasks, args.chromium, args.driver, args.workers, args.pin)
     print(report(out, args.tasks))
     return 0
 
