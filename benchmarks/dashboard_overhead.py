@@ -192,7 +192,7 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
         workers = {name: [psutil.Process(nanny.pid) for nanny in c.cluster.workers.values()]
                    for name, c in clients.items()}  # the worker processes
         if pin:
-            out["pinned"] = cpus = pinning.plan(pinning.cores(), workers)
+            out["pinned"] = cpus = pinning.plan(pinning.cores(), out["workers"])
             pinning.pin(me.pid, cpus["scheduler"], children=False)  # (not the others)
             for procs in workers.values():
                 for proc, cpu in zip(procs, cpus["workers"]):
