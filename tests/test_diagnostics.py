@@ -370,3 +370,23 @@ def test_bus_kinds_exclusion_and_publishing_under_another_kind():
     assert not bus.wants("task")
     bus.unsubscribe(t1)
     assert not bus.wants(TASK_STATES) and not bus.active
+
+
+@pytest.mark.parametrize("name", ["sync", "threads", "processes"])
+def test_local_schedulers_report_each_task_processing_before_its_result(name):
+    """A batch handed to a worker is reported ``waiting -> processing`` on the
+    scheduler's worker label (a dashboard's tasks-processing pane and the progress
+    bars' processing segment), and each key's result comes after its start."""
+    records = []
+    token = default_bus.subscribe(records.append, kinds=("task",))
+    try:
+        assert GETS[name](fan_in(6, 0.001), "total") == sum(range(1, 7))
+    finally:
+        default_bus.unsubscribe(token)
+    steps = {}
+    for r in records:
+        steps.setdefault(r.key, []).append((r.start, r.finish, r.worker))
+    assert set(steps) == {*(f"x-{i}" for i in range(6)), "total"}
+    for key, seen in steps.items():
+        assert seen == [("waiting", "processing", name), ("processing", "memory", name)], key
+    assert records[0].finish == "processing" and records[0].run_id == records[-1].run_id

@@ -12,10 +12,12 @@ Progress is counted per *run* (one ``GraphSubmitted``) and per prefix.  A run
 starts with its tasks in a ``new`` pool; each key's first transition takes one
 from that pool, later ones move it between states, so counts stay exact
 whichever scheduler reports (the distributed one reports every transition,
-the local ones only ``processing -> memory|erred``).  The local schedulers never
-report a result freed, so a finished local run is dropped when the next graph
-is submitted; a distributed run is dropped once finished and all its tasks are
-released or forgotten.  Keys beyond ``limits.keys`` are not followed one by
+the local ones ``waiting -> processing`` when a batch is handed to a worker and
+``processing -> memory|erred``).  The local schedulers never report a result
+freed, so a finished local run is dropped when the next graph is submitted (a
+local run that ends in an error counts the tasks it left running released); a
+distributed run is dropped once finished and all its tasks are released or
+forgotten.  Keys beyond ``limits.keys`` are not followed one by
 one; their counts then follow the records' ``start`` field (approximate, never
 negative).  Not thread-safe by itself: :class:`~shoal.dashboard.state.DashboardState`
 calls it under its lock.
@@ -99,7 +101,19 @@ class TaskBook:
         run = self.runs.get(run_id)
         if run is not None:
             run.finished = when
+            if run.scheduler in LOCAL_SCHEDULERS:
+                self._stop_processing(run)
         self._drop_runs(local_finished=False)
+
+    def _stop_processing(self, run) -> None:
+        """A local run ended (an error or an interrupt, when a task is still running):
+        its tasks no longer run, and no scheduler will say so; count them released."""
+        for info in self.keys.values():
+            if info[0] == run.run_id and info[2] == "processing":
+                self._leave(info)
+                run.take(info[1], "processing")
+                info[2] = "released"
+                run.put(info[1], "released")
 
     def task(self, r, prefix: str) -> None:
         """Fold one ``TaskTransition`` (its prefix already resolved)."""

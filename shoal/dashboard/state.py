@@ -41,7 +41,8 @@ from collections import Counter, deque
 
 from shoal.core.keys import key_split, key_str
 from shoal.dashboard.profiles import merge_trees, profile_items, subtract_trees
-from shoal.dashboard.runs import TaskBook
+from shoal.dashboard.runs import LOCAL_SCHEDULERS, TaskBook
+from shoal.diagnostics.probe import LOCAL_WORKER
 from shoal.events import (
     Buffer,
     ComputationFinished,
@@ -300,10 +301,21 @@ class DashboardState:
             rows = [dict(w) for w in self._workers.values()]
             means = {p: s / n for p, (s, n) in self._compute.items() if n}
             for row in rows:
-                per = self._book.processing.get(row["address"], {})
+                per = self._processing_on(row["address"])
                 row["processing"] = sum(per.values())
                 row["occupancy"] = sum(n * means.get(p, UNKNOWN_DURATION) for p, n in per.items())
         return rows
+
+    def _processing_on(self, address: str) -> dict:
+        """``{prefix: n}`` of the tasks processing on worker *address*; the local
+        schedulers' tasks (their records name the scheduler as the worker) run in
+        this process, the one worker that the local monitor reports."""
+        if address != LOCAL_WORKER:
+            return self._book.processing.get(address, {})
+        per: Counter = Counter()
+        for label in LOCAL_SCHEDULERS:
+            per.update(self._book.processing.get(label, ()))
+        return per
 
     def worker_series(self) -> dict:
         with self._lock:

@@ -153,6 +153,14 @@ def _raise_task_error(key, exc):
     raise exc
 
 
+def _publish_started(bus, run_id, backend, keys):
+    """The keys of a batch handed to *backend*: ready (``waiting``) -> ``processing``
+    on its worker, for a dashboard's tasks-processing pane and progress bars."""
+    worker = backend.label
+    for key in keys:
+        bus.publish(TaskTransition(run_id, key, key_split(key), "waiting", "processing", worker))
+
+
 def _publish_outcomes(bus, run_id, backend, outcomes):
     for key, ok, value, start, stop, thread in outcomes:
         bus.publish(
@@ -222,6 +230,8 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
                 skip = set(inline)
                 keys = [k for k in keys if k not in skip]
             backend.submit(keys, state)
+            if watch:
+                _publish_started(bus, run_id, backend, keys)
             inflight += 1
         if not inflight:
             if state.ready or not state.pending:

@@ -376,3 +376,26 @@ def test_live_count_kept_per_record_matches_a_recount(keys):
     run = s._book.runs["r"]
     assert run.live() == sum(run.new.values()) + sum(
         n for c in run.counts.values() for st, n in c.items() if st not in _DONE)
+
+
+def test_local_schedulers_tasks_processing_count_on_the_local_worker():
+    """The local monitor reports "this process" as worker ``local``; the local
+    schedulers' records name the scheduler: its processing tasks count there."""
+    from shoal.diagnostics.probe import LOCAL_WORKER
+
+    s = DashboardState()
+    s.ingest(WorkerAdded(LOCAL_WORKER, 2, 2**30, "this process", T0))
+    s.ingest(GraphSubmitted("threads-1", "threads", 3, {"a": 3}, (), T0))
+    for key in ("a-1", "a-2", "a-3"):
+        s.ingest(tt("threads-1", key, "waiting", "processing", "threads", t=T0))
+    s.ingest(tt("threads-1", "a-1", "processing", "memory", "threads", t=T0, nbytes=5))
+    (row,) = s.workers()
+    assert row["address"] == LOCAL_WORKER and row["processing"] == 2
+    assert s.progress()["a"]["processing"] == 2 and s.progress()["a"]["memory"] == 1
+    s.ingest(ComputationFinished("threads-1", "error", T0 + 1))  # two never came back
+    assert s.workers()[0]["processing"] == 0
+    assert s.progress()["a"] == {"memory": 1, "erred": 0, "processing": 0, "waiting": 0,
+                                 "released": 2, "total": 3}  # fmt: skip
+    s.ingest(GraphSubmitted("sync-2", "sync", 1, {"b": 1}, (), T0))
+    s.ingest(tt("sync-2", "b-1", "waiting", "processing", "sync", t=T0))
+    assert s.workers()[0]["processing"] == 1 and list(s.progress()) == ["b"]

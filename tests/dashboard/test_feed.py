@@ -420,6 +420,29 @@ def test_local_dashboard_shows_a_threads_compute(capsys):
                 break
             time.sleep(0.05)
         assert found and int(found.group(1)) >= psutil.Process().memory_info().rss // 2
+        # tasks running on the threads scheduler count as processing on that worker
+        gate = threading.Event()
+        blocked = delayed(sum)([delayed(gate.wait, pure=False)(30) for _ in range(3)])
+        runner = threading.Thread(target=blocked.compute, kwargs={"scheduler": "threads",
+                                                                  "num_workers": 3})
+        runner.start()
+        try:
+            busy = rb'shoal_worker_processing_tasks{worker="local"} (\d+)'
+            for _ in range(200):
+                found = re.search(busy, get(base(link) + "/metrics")[1])
+                if found and int(found.group(1)) == 3:
+                    break
+                time.sleep(0.05)
+            assert found and int(found.group(1)) == 3
+        finally:
+            gate.set()
+            runner.join(30)
+        for _ in range(200):  # and none once they are done
+            found = re.search(busy, get(base(link) + "/metrics")[1])
+            if found and int(found.group(1)) == 0:
+                break
+            time.sleep(0.05)
+        assert found and int(found.group(1)) == 0
         proc = dash.process.proc
         server = dash._server
     assert proc.poll() == 0 and dash.link is None  # SIGTERM: a clean exit
