@@ -38,6 +38,7 @@ import itertools
 import operator
 import os
 import time
+from collections import Counter
 from collections.abc import Mapping
 
 from shoal.core.graph import cull, dependents_of, flatten_keys
@@ -153,21 +154,23 @@ def _raise_task_error(key, exc):
     raise exc
 
 
-def _publish_started(bus, run_id, backend, keys):
+def _publish_started(bus, run_id, backend, keys, prefixes):
     """The keys of a batch handed to *backend*: ready (``waiting``) -> ``processing``
-    on its worker, for a dashboard's tasks-processing pane and progress bars."""
+    on its worker, for a dashboard's tasks-processing pane and progress bars.
+    *prefixes*: each key's prefix, found once per run (``_publish_start``)."""
     worker = backend.label
     for key in keys:
-        bus.publish(TaskTransition(run_id, key, key_split(key), "waiting", "processing", worker))
+        bus.publish(TaskTransition(run_id, key, prefixes.get(key) or key_split(key), "waiting",
+                                   "processing", worker))  # fmt: skip
 
 
-def _publish_outcomes(bus, run_id, backend, outcomes):
+def _publish_outcomes(bus, run_id, backend, outcomes, prefixes):
     for key, ok, value, start, stop, thread in outcomes:
         bus.publish(
             TaskTransition(
                 run_id=run_id,
                 key=key,
-                prefix=key_split(key),
+                prefix=prefixes.get(key) or key_split(key),  # (a fused group's inner key)
                 start="processing",
                 finish="memory" if ok else "erred",
                 worker=backend.label,
@@ -204,7 +207,7 @@ def _is_inline(node) -> bool:
     )
 
 
-def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
+def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer, prefixes: dict) -> None:
     inflight = 0
     capacity = backend.capacity
     ordered = getattr(backend, "ordered", False)
@@ -213,7 +216,7 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
 
     def finish(outcomes):
         if watch:
-            _publish_outcomes(bus, run_id, backend, outcomes)
+            _publish_outcomes(bus, run_id, backend, outcomes, prefixes)
         for key, ok, value, _, _, _ in outcomes:
             if not ok:
                 _raise_task_error(key, value)
@@ -231,7 +234,7 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer) -> None:
                 keys = [k for k in keys if k not in skip]
             backend.submit(keys, state)
             if watch:
-                _publish_started(bus, run_id, backend, keys)
+                _publish_started(bus, run_id, backend, keys, prefixes)
             inflight += 1
         if not inflight:
             if state.ready or not state.pending:
@@ -274,12 +277,12 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
     g, priority, dependents, flat = prepare(graph, keys, cache=cache, fuse=fuse)
     state = LocalState(g, priority, flat, dependents)
     run_id = f"{scheduler}-{_SESSION}-{next(_run_ids)}"
-    if bus.active:
-        _publish_start(bus, run_id, scheduler, g, flat)
+    prefixes = _publish_start(bus, run_id, scheduler, g, flat) if bus.active else {}
     limits = getattr(backend, "limits", None)
     try:
         with limits(len(g)) if limits is not None else contextlib.nullcontext():
-            _drive(state, backend, bus, run_id, _Sizer(target, backend.nworkers, g, fixed))
+            _drive(state, backend, bus, run_id, _Sizer(target, backend.nworkers, g, fixed),
+                   prefixes)
     except BaseException as exc:
         backend.cancel()
         if bus.active:
@@ -299,12 +302,13 @@ def _batch_size(value):
     return value
 
 
-def _publish_start(bus, run_id, scheduler, graph, flat):
-    prefixes: dict = {}
-    for k in graph:
-        p = key_split(k)
-        prefixes[p] = prefixes.get(p, 0) + 1
+def _publish_start(bus, run_id, scheduler, graph, flat) -> dict:
+    """Publish the run's ``GraphSubmitted``; return ``{key: prefix}`` for its task
+    records (one ``key_split`` per key a run, not one per record)."""
+    of = {k: key_split(k) for k in graph}
     shape = graph_shape((k, getattr(node, "dependencies", ())) for k, node in graph.items())
+    prefixes = dict(Counter(of.values()))
     bus.publish(
         GraphSubmitted(run_id, scheduler, len(graph), prefixes, tuple(flat), time.time(), shape)
     )
+    return of
