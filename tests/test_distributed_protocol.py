@@ -156,3 +156,33 @@ def test_serialize_uses_protocol_5():
     ser = serialize([1])
     assert pickle.loads(ser.frames[0]) == [1]
     assert ser.frames[0][:2] == b"\x80\x05"
+
+
+def test_dumps_leaves_no_cycle_holding_the_payload():
+    """The encoder's packers refer back to it (their ``default``); once ``dumps``
+    returns, nothing but the returned frames holds a payload: it is freed when they
+    are, without waiting for the garbage collector."""
+    import gc
+    import weakref
+
+    class Blob:  # a payload's owner, as a task's result would be
+        pass
+
+    blob = Blob()
+    gone = weakref.ref(blob)
+    msg = {"op": "x", "key": ("k", 1), "items": [(1, {2, 3}), frozenset({4})],
+           "value": Pickled(blob)}  # fmt: skip
+    gc.disable()
+    try:
+        frames = dumps(msg)
+        back = loads(frames, deserialize=True)
+        assert back["key"] == ("k", 1) and back["items"] == [(1, {2, 3}), frozenset({4})]
+        assert isinstance(back["value"], Blob)
+        del msg, blob, back
+        assert gone() is None  # only the frames held its pickle, never the object
+        frames_ref = [weakref.ref(f) for f in frames if isinstance(f, bytearray)]
+        del frames
+        assert all(r() is None for r in frames_ref)
+        assert not [o for o in gc.get_objects() if type(o).__name__ == "_Encoder"]
+    finally:
+        gc.enable()
