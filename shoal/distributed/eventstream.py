@@ -202,8 +202,8 @@ def _compact(columns: dict) -> dict:
     reader unpacks them in half the time too (``_expanded``)."""
     out = {}
     for name, column in columns.items():
-        n = len(column)
-        same = n > 1 and column.count(column[0]) == n
+        n = len(column)  # (a column whose ends differ, a key's, is not counted through)
+        same = n > 1 and column[-1] == column[0] and column.count(column[0]) == n
         out[name] = {"same": column[0], "n": n} if same else column
     return out
 
