@@ -47,6 +47,7 @@ __all__ = [
     "SystemMetrics",
     "TaskRows",
     "TaskTransition",
+    "TasksProcessing",
     "as_lists",
     "record_of",
     "row_of",
@@ -223,6 +224,10 @@ class TaskRows:
     of before travels as its key alone (``columns["forgotten"]``, after the first
     ``columns["forgotten-at"]`` rows): a reader takes its run and prefix from what it
     knows (``run_id`` None), and half of the rows of a finished map are spared.
+    Many keys of one run and prefix that went to ``processing`` on one worker, new to
+    the reader, travel as a count (``columns["processing-counts"]``: ``[run_id,
+    prefix, worker, n]`` each; :class:`TasksProcessing` for a reader), not a row each:
+    with short tasks, a worker holds hundreds at a time.
     Writers collect flat rows (:func:`row_of`) and make the columns once
     (:meth:`from_rows`); a reader turns them back (``eventstream.decode_batch``).
     """
@@ -235,7 +240,7 @@ class TaskRows:
         return cls({f: [] for f in (*TASK_FIELDS, "startstops-values")})
 
     @classmethod
-    def from_rows(cls, rows: list, gone=()) -> TaskRows:
+    def from_rows(cls, rows: list, gone=(), counts=()) -> TaskRows:
         """The columns of *rows*, flat rows as :func:`row_of` makes them (a tuple key
         as it is): a pass in C per column rather than a dozen appends per transition.
         (Not ``zip(*rows)``: that makes an iterator object per row, which a garbage
@@ -257,12 +262,29 @@ class TaskRows:
         if gone:
             columns["forgotten-at"] = gone[0::2]
             columns["forgotten"] = keys_for_wire(gone[1::2])
+        if counts:
+            columns["processing-counts"] = [list(c) for c in counts]
         return cls(columns)
 
     @property
     def weight(self) -> int:
-        """How many transitions this holds (what a :class:`Buffer` counts)."""
-        return len(self.columns["key"]) + len(self.columns.get("forgotten", ()))
+        """How many records this holds (what a :class:`Buffer` counts)."""
+        columns = self.columns
+        return (len(columns["key"]) + len(columns.get("forgotten", ()))
+                + len(columns.get("processing-counts", ())))  # fmt: skip
+
+
+@dataclass(slots=True)
+class TasksProcessing:
+    """``n`` tasks of run ``run_id`` and ``prefix``, not named, went from waiting to
+    ``processing`` on ``worker`` (see :class:`TaskRows`); their next rows name them,
+    from ``processing``."""
+
+    kind = "tasks-processing"
+    run_id: str
+    prefix: str
+    worker: str
+    n: int
 
 
 @dataclass(slots=True)

@@ -1111,3 +1111,90 @@ def test_add_keys_records_replicas_and_frees_unknown_ones(state):
     assert {w.address for w in state.tasks["x"].who_has} == {"a", "b"}
     assert state.workers[other].nbytes == 16
     assert sent(out, m.FreeKeys, worker=other, keys=["ghost"])
+
+
+def test_many_keys_starting_on_one_worker_go_as_a_count_and_a_reader_keeps_them_exact(clock):
+    """Keys new to the reader that went to processing on one worker since the last
+    flush travel as one count per run, prefix and worker from ``COUNT_FROM`` on
+    (short tasks: a worker holds hundreds); fewer go as rows.  Their later rows
+    name them, from processing, and the dashboard's counts stay exact."""
+    from shoal.dashboard.state import DashboardState
+    from shoal.distributed.eventstream import decode_batch, encode_batch
+    from shoal.distributed.protocol import dumps, loads
+    from shoal.distributed.scheduler.publish import COUNT_FROM
+    from shoal.events import TaskRows, TasksProcessing
+
+    state = SchedulerState(clock=clock, wants=lambda kind: kind != "task", validate=True)
+    add_workers(state, ("w1", 20), ("w2", 1))
+    reader = DashboardState()
+    reader.ingest(WorkerAdded("w1", 20, 0, "w1", 0.0))
+    reader.ingest(WorkerAdded("w2", 1, 0, "w2", 0.0))
+
+    def deliver(records):
+        wire = loads(dumps(encode_batch(records)))
+        got = decode_batch(wire, task_objects=True)
+        for record in got:
+            reader.ingest(record)
+        return got
+
+    keys = [f"t-{i}" for i in range(24)]
+    sent = state.handle(graph({k: [] for k in keys}, keys))
+    deliver([i.record for i in sent if isinstance(i, m.Publish)])  # GraphSubmitted
+    on = {w: sorted(ts.key for ts in state.workers[w].processing) for w in ("w1", "w2")}
+    assert len(on["w1"]) >= COUNT_FROM and 0 < len(on["w2"]) < COUNT_FROM, on
+    [batch] = state.task_state_records()
+    assert isinstance(batch, TaskRows)
+    assert batch.columns["processing-counts"] == [["c1-graph-1", "t", "w1", len(on["w1"])]]
+    assert sorted(r["key"] for r in _rows([batch])) == on["w2"]  # rows: too few to count
+    got = deliver([batch])
+    assert [r for r in got if isinstance(r, TasksProcessing)] == [
+        TasksProcessing("c1-graph-1", "t", "w1", len(on["w1"]))]
+
+    def agrees():  # the reader's counts are the scheduler's
+        truth = {w: len(ws.processing) for w, ws in state.workers.items()}
+        assert {w["address"]: w["processing"] for w in reader.workers()} == truth
+        progress = reader.progress()["t"]
+        memory = sum(ts.state == "memory" for ts in state.tasks.values())
+        assert (progress["processing"], progress["memory"], progress["total"]) == (
+            sum(truth.values()), memory, 24)
+
+    agrees()
+    # counted keys finish: each row names its key, from processing; new ones start
+    for key in on["w1"][:3] + on["w2"][:1]:
+        state.handle(finished(compute(sent, key), nbytes=10))
+        deliver(state.task_state_records())
+        agrees()
+    assert reader.key_info(on["w1"][0])["state"] == "memory"
+
+
+def test_a_failing_publisher_never_stops_the_state_machine(clock, monkeypatch, caplog):
+    """A bug on the listener's side (here: making a row raises) is logged and the
+    pending rows dropped; the transition, and the handle() call, go on."""
+    from shoal.distributed.scheduler import publish
+    from shoal.events import TASK_STATES
+
+    state = SchedulerState(clock=clock, wants=lambda kind: kind == TASK_STATES, validate=True)
+    add_workers(state, ("w1", 1))
+    good = publish.T.task_row
+
+    def broken(ts, *args):
+        if ts.key == "x":
+            raise RuntimeError("a broken row")
+        return good(ts, *args)
+
+    monkeypatch.setattr(publish.T, "task_row", broken)
+    sent = state.handle(graph({"x": [], "y": []}, ["x", "y"]))
+    with caplog.at_level("ERROR", logger="shoal.distributed.scheduler.publish"):
+        out = state.handle(finished(compute(sent, "x")))  # the hook raises for x's row
+        assert state.tasks["x"].state == "memory" and state.tasks["y"].state == "processing"
+        assert [i.key for i in out if isinstance(i, m.KeyInMemory)] == ["x"]
+        assert state.task_state_records() == []  # dropped
+        state.handle(graph({"z": ["y"]}, ["z"]))
+        state.publisher._changed["x"] = "processing"  # a flush that raises too
+        assert state.task_state_records() == []
+    assert [r.message.split(";")[0] for r in caplog.records] == [
+        "publishing task states failed in the processing -> memory step of 'x'",
+        "publishing task states failed in a flush"]
+    state.handle(finished(compute(sent, "y")))  # and publishing goes on
+    assert [(r["key"], r["finish"]) for r in _rows(state.task_state_records())] == [
+        ("y", "memory"), ("z", "processing")]

@@ -6,6 +6,9 @@
     TaskTransition(key)  -> keys[key] = [run, prefix, state, nbytes, worker]
                             run.take(prefix, old state or the new pool); run.put(prefix, new state)
                             memory_by_prefix (bytes of keys in memory), processing[worker][prefix]
+    TasksProcessing(n)   -> n from the new pool to processing, unnamed (run.anon[prefix][worker]);
+                            a later row from processing of a key not followed as processing
+                            claims one of them instead of the new pool
     ComputationFinished  -> run.finished; runs with nothing live are dropped
 
 Progress is counted per *run* (one ``GraphSubmitted``) and per prefix.  A run
@@ -35,12 +38,13 @@ _DONE = frozenset({"released", "forgotten"})
 
 
 class _Run:
-    __slots__ = ("run_id", "scheduler", "finished", "counts", "new", "_live")
+    __slots__ = ("run_id", "scheduler", "finished", "counts", "new", "anon", "_live")
 
     def __init__(self, run_id, scheduler="", prefixes=None):
         self.run_id, self.scheduler, self.finished = run_id, scheduler, None
         self.counts: dict = {}  # prefix -> Counter(state -> n)
         self.new = Counter(prefixes or {})  # prefix -> tasks not seen yet
+        self.anon: dict = {}  # prefix -> Counter(worker -> n): processing, not yet named
         self.recount()
 
     def recount(self) -> None:
@@ -59,13 +63,25 @@ class _Run:
             self.new[prefix] -= 1
             self._live -= 1
 
-    def put(self, prefix, state) -> None:
+    def take_new(self, prefix, n: int) -> int:
+        """Up to *n* tasks of *prefix* leave the ``new`` pool; how many did."""
+        moved = min(n, self.new[prefix])
+        self.new[prefix] -= moved
+        self._live -= moved
+        return moved
+
+    def untake_new(self, prefix) -> None:
+        """One task of *prefix* back to the ``new`` pool."""
+        self.new[prefix] += 1
+        self._live += 1
+
+    def put(self, prefix, state, n: int = 1) -> None:
         counts = self.counts.get(prefix)
         if counts is None:
             counts = self.counts[prefix] = Counter()
-        counts[state] += 1
+        counts[state] += n
         if state not in _DONE:
-            self._live += 1
+            self._live += n
 
     def live(self) -> int:
         """Tasks not yet released or forgotten (kept as a count: asked per record)."""
@@ -96,6 +112,44 @@ class TaskBook:
         for prefix in prefixes:
             self.prefix_order.setdefault(prefix, len(self.prefix_order))
         self._cap_runs()
+
+    def tasks_processing(self, run_id, prefix: str, worker: str, n: int) -> None:
+        """*n* tasks of the run and prefix, not named, went to processing on *worker*
+        (``TasksProcessing``): counted there until their next rows name them."""
+        self.prefix_order.setdefault(prefix, len(self.prefix_order))
+        run = self.runs.get(run_id)
+        if run is None:
+            run = self.runs[run_id] = _Run(run_id)
+            self._cap_runs()
+        moved = run.take_new(prefix, n)  # (a reader that joined late has none to move)
+        if moved:
+            run.put(prefix, "processing", moved)
+            self._processing_add(worker, prefix, moved)
+            per = run.anon.get(prefix)
+            if per is None:
+                per = run.anon[prefix] = Counter()
+            per[worker] += moved
+
+    def _claim(self, run, prefix: str, worker: str, known: bool) -> bool:
+        """A row from ``processing`` for a key this book does not have processing: one
+        of the run's unnamed processing tasks of *prefix* (on *worker* if it has
+        one there) is this key.  *known*: the book follows the key in another state,
+        so the count had taken it from the ``new`` pool by mistake (a task run again):
+        that one goes back."""
+        per = run.anon.get(prefix)
+        if not per:
+            return False
+        where = worker if per.get(worker) else next(iter(per))
+        per[where] -= 1
+        if per[where] <= 0:
+            del per[where]
+            if not per:
+                del run.anon[prefix]
+        self._processing_sub(where, prefix, 1)
+        run.take(prefix, "processing")
+        if known:
+            run.untake_new(prefix)
+        return True
 
     def computation_finished(self, run_id, when: float) -> None:
         run = self.runs.get(run_id)
@@ -130,9 +184,12 @@ class TaskBook:
             run = self.runs[run_id] = _Run(run_id)
             self._cap_runs()
         info = self.keys.get(r.key)
+        claimed = (run.anon and r.start == "processing" and (info is None or info[2] != "processing")
+                   and self._claim(run, prefix, r.worker, info is not None))  # fmt: skip
         if info is None:
             room = len(self.keys) < self.max_keys
-            run.take(prefix, None if room else r.start)
+            if not claimed:
+                run.take(prefix, None if room else r.start)
             if room and r.finish != "forgotten":
                 info = self.keys[r.key] = [run_id, prefix, r.finish, 0, ""]
                 self._enter(info, r)
@@ -171,10 +228,7 @@ class TaskBook:
             self.memory_by_prefix[prefix] += r.nbytes
         elif state == "processing":
             info[4] = r.worker
-            per = self.processing.get(r.worker)
-            if per is None:
-                per = self.processing[r.worker] = Counter()
-            per[prefix] += 1
+            self._processing_add(r.worker, prefix, 1)
 
     def _leave(self, info) -> None:
         state, prefix = info[2], info[1]
@@ -184,11 +238,20 @@ class TaskBook:
                 del self.memory_by_prefix[prefix]
             info[3] = 0
         elif state == "processing":
-            per = self.processing.get(info[4])
-            if per is not None:
-                per[prefix] -= 1
-                if per[prefix] <= 0:
-                    del per[prefix]
+            self._processing_sub(info[4], prefix, 1)
+
+    def _processing_add(self, worker: str, prefix: str, n: int) -> None:
+        per = self.processing.get(worker)
+        if per is None:
+            per = self.processing[worker] = Counter()
+        per[prefix] += n
+
+    def _processing_sub(self, worker: str, prefix: str, n: int) -> None:
+        per = self.processing.get(worker)  # (None once the worker was removed)
+        if per is not None:
+            per[prefix] -= n
+            if per[prefix] <= 0:
+                del per[prefix]
 
     def _drop_runs(self, local_finished: bool) -> None:
         for run in list(self.runs.values()):
@@ -204,10 +267,14 @@ class TaskBook:
 
     def _drop_run(self, run_id) -> None:
         """Forget a run and its keys (O(keys), only when a run ends)."""
-        if self.runs.pop(run_id, None) is None:
+        run = self.runs.pop(run_id, None)
+        if run is None:
             return
         for key in [k for k, info in self.keys.items() if info[0] == run_id]:
             self._leave(self.keys.pop(key))
+        for prefix, per in run.anon.items():
+            for worker, n in per.items():
+                self._processing_sub(worker, prefix, n)
 
     # --- views (the caller holds the lock; results are fresh objects) ------------------
 

@@ -47,6 +47,7 @@ from shoal.events import (
     Buffer,
     ComputationFinished,
     GraphSubmitted,
+    TasksProcessing,
     TaskTransition,
     WorkerAdded,
     WorkerMetrics,
@@ -60,8 +61,8 @@ log = logging.getLogger("shoal.dashboard")
 
 UNKNOWN_DURATION = 0.5  # seconds assumed for a prefix never seen finishing (occupancy)
 _RECORDS = {c.kind: (c, frozenset(f.name for f in dataclasses.fields(c)))
-            for c in (GraphSubmitted, TaskTransition, ComputationFinished, WorkerAdded,
-                      WorkerRemoved, WorkerMetrics)}  # fmt: skip
+            for c in (GraphSubmitted, TaskTransition, TasksProcessing, ComputationFinished,
+                      WorkerAdded, WorkerRemoved, WorkerMetrics)}  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -255,8 +256,12 @@ class DashboardState:
         merge_trees(total, tree)
         self.profile_count += 1
 
+    def _tasks_processing(self, r: TasksProcessing) -> None:
+        self._book.tasks_processing(r.run_id, r.prefix, r.worker, r.n)
+
     _HANDLERS = {
         "graph-submitted": _graph_submitted, "computation-finished": _computation_finished,
+        "tasks-processing": _tasks_processing,
         "worker-added": _worker_added, "worker-removed": _worker_removed,
         "worker-metrics": _worker_metrics,
     }  # fmt: skip

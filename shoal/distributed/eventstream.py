@@ -61,8 +61,8 @@ from collections import Counter
 from shoal import config
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
-from shoal.events import (TASK_FIELDS, Buffer, GraphSubmitted, TaskRows, TaskTransition, WorkerAdded,
-                          as_lists, keys_for_wire, row_of)
+from shoal.events import (TASK_FIELDS, Buffer, GraphSubmitted, TaskRows, TasksProcessing,
+                          TaskTransition, WorkerAdded, as_lists, keys_for_wire, row_of)
 
 __all__ = [
     "BusServer", "EventStreams", "coalesce_tasks", "decode_batch", "encode_batch",
@@ -232,6 +232,10 @@ def _from_columns(columns: dict) -> list:
     """Record dicts from a ``task-columns`` entry (:class:`~shoal.events.TaskRows`)."""
     out = []
     for record in _task_objects(columns):
+        if type(record) is TasksProcessing:
+            out.append({"kind": record.kind, "run_id": record.run_id, "prefix": record.prefix,
+                        "worker": record.worker, "n": record.n})  # fmt: skip
+            continue
         msg = dict(zip(TASK_FIELDS, _TASK_VALUES(record)))
         msg["kind"] = "task"
         out.append(msg)
@@ -239,7 +243,8 @@ def _from_columns(columns: dict) -> list:
 
 
 def _task_objects(columns: dict) -> list:
-    """``TaskTransition`` s from a ``task-columns`` entry."""
+    """``TaskTransition`` s from a ``task-columns`` entry, then its
+    ``TasksProcessing`` counts."""
     columns = _expanded(columns)
     values, at = columns.get("startstops-values") or [], 0
     out = []
@@ -265,6 +270,8 @@ def _task_objects(columns: dict) -> list:
             i = max(i, at)
             merged.append(TaskTransition(None, _key(key), "", "", "forgotten"))
         out = merged + out[i:]
+    for run_id, prefix, worker, n in columns.get("processing-counts") or ():
+        out.append(TasksProcessing(run_id, prefix, worker, n))  # (keys new to the reader)
     return out
 
 

@@ -399,3 +399,41 @@ def test_local_schedulers_tasks_processing_count_on_the_local_worker():
     s.ingest(GraphSubmitted("sync-2", "sync", 1, {"b": 1}, (), T0))
     s.ingest(tt("sync-2", "b-1", "waiting", "processing", "sync", t=T0))
     assert s.workers()[0]["processing"] == 1 and list(s.progress()) == ["b"]
+
+
+def test_unnamed_processing_counts_are_claimed_by_later_rows_and_leave_with_their_run():
+    """``TasksProcessing``: n keys to processing, unnamed; each later row from
+    processing names one.  A key followed in another state (a task run again) was
+    counted from the new pool by mistake: it goes back there.  A run dropped takes
+    its unnamed ones off the workers."""
+    from shoal.events import TasksProcessing
+
+    s = DashboardState()
+    s.ingest(WorkerAdded(W1, 4, 1000, "w1", T0))
+    s.ingest(WorkerAdded(W2, 4, 1000, "w2", T0))
+    s.ingest(GraphSubmitted("r", "scheduler", 5, {"t": 5}, (), T0))
+    s.ingest(tt("r", "t-0", "processing", "waiting", W1))  # t-0 followed (ran, back to waiting)
+    s.ingest(TasksProcessing("r", "t", W1, 2))  # t-0 (by mistake), t-1
+    s.ingest(TasksProcessing("r", "t", W2, 2))  # t-2, t-3
+    procs = lambda: {w["address"]: w["processing"] for w in s.workers()}  # noqa: E731
+    assert procs() == {W1: 2, W2: 2}
+    assert s.progress()["t"] == {"memory": 0, "erred": 0, "processing": 4, "waiting": 1,
+                                 "released": 0, "total": 5}  # fmt: skip
+    s.ingest(tt("r", "t-1", "processing", "memory", W1, t=T0, nbytes=8))
+    assert procs() == {W1: 1, W2: 2}
+    s.ingest(tt("r", "t-0", "processing", "memory", W1, t=T0, nbytes=8))  # the known one
+    assert procs() == {W1: 0, W2: 2}
+    assert s.progress()["t"] == {"memory": 2, "erred": 0, "processing": 2, "waiting": 1,
+                                 "released": 0, "total": 5}  # fmt: skip
+    s.ingest(tt("r", "t-3", "processing", "memory", W1, t=T0, nbytes=8))  # stolen: ran on w1
+    assert procs() == {W1: 0, W2: 1}  # none unnamed left on w1: one of w2's
+    assert s.progress()["t"] == {"memory": 3, "erred": 0, "processing": 1, "waiting": 1,
+                                 "released": 0, "total": 5}  # fmt: skip
+    # the run ends with t-2 unnamed still counted: gone with its run
+    s.ingest(ComputationFinished("r", "cancelled", T0 + 1))
+    for key in ("t-0", "t-1", "t-3"):
+        s.ingest(TaskTransition(None, key, "", "", "forgotten"))
+    s.ingest(GraphSubmitted("r2", "scheduler", 1, {"u": 1}, (), T0 + 2))
+    assert "t" in s.progress()  # still live: t-2 and t-4 were never released
+    s._book._drop_run("r")
+    assert procs() == {W1: 0, W2: 0} and "t" not in s.progress()

@@ -148,6 +148,20 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
     big = TaskRows.from_rows([task_row(ts, "waiting", "processing", {})] * 3)
     buf.append(big)
     assert buf.since(0)[0] == 3 and len(buf) == 1
+    # keys counted, not named: a count per run, prefix and worker, after the rows
+    from shoal.dashboard.state import DashboardState
+    from shoal.events import TasksProcessing
+
+    counted = TaskRows.from_rows([], (), [("r1", "t", "tcp://w:1", 40)])
+    assert counted.weight == 1
+    wire = loads(dumps(encode_batch([counted])))
+    assert decode_batch(wire) == [{"kind": "tasks-processing", "run_id": "r1", "prefix": "t",
+                                   "worker": "tcp://w:1", "n": 40}]  # fmt: skip
+    assert decode_batch(wire, task_objects=True) == [TasksProcessing("r1", "t", "tcp://w:1", 40)]
+    reader = DashboardState()  # a reader of dicts gets the same
+    reader.ingest(GraphSubmitted("r1", "scheduler", 50, {"t": 50}, (), 0.0))
+    reader.ingest(decode_batch(wire)[0])
+    assert reader.progress()["t"]["processing"] == 40
     assert buf.drain() == (3, [big]) and len(buf) == 0 and buf.drain() == (3, [])
 
 

@@ -43,16 +43,27 @@ Whether anyone listens is asked once per ``SchedulerState.handle`` call
 
 from __future__ import annotations
 
+import logging
+
 from shoal.distributed.scheduler import transitions as T
 from shoal.distributed.scheduler.messages import Publish
 from shoal.events import TASK_STATES, TaskRows
 
-__all__ = ["NOT_RUN_YET", "TaskPublisher"]
+__all__ = ["COUNT_FROM", "NOT_RUN_YET", "TaskPublisher"]
+
+logger = logging.getLogger(__name__)
 
 #: States of a task that has not run yet: not reported as changes (see the module docstring).
 NOT_RUN_YET = frozenset({"released", "waiting", "queued", "no-worker"})
 
 _NONE: dict = {}  # no details (never written to)
+
+#: Keys of one run and prefix that went to processing on one worker since the last
+#: flush, new to the reader, that go as a count rather than a row each (flush).
+COUNT_FROM = 16
+#: The states a key new to the reader comes from (a key that ran before comes from
+#: memory, released, erred...: the reader knows it, it goes as a row).
+_FIRST_WAITS = frozenset({"waiting", "queued", "no-worker"})
 
 
 class TaskPublisher:
@@ -104,21 +115,47 @@ class TaskPublisher:
         self._record(ts, start, finish, details, stimulus_id)
         self._row(ts, start, finish, details, stimulus_id)
 
+    def failed(self, where: str) -> None:
+        """A step of publishing raised (called from an ``except`` block): log it and
+        drop what is pending.  A reader then misses some changes; the scheduler's
+        state machine, which called, goes on as if nobody listened."""
+        logger.exception("publishing task states failed in %s; dropping %d pending rows",
+                         where, len(self._timed) + len(self._changed) + len(self._gone) // 2)
+        self._timed, self._changed, self._gone = [], {}, []
+
     def flush(self, tasks: dict) -> TaskRows | None:
         """The transitions since the last flush: those with timings or errors and those
         to ``forgotten``, in order, then one per key changed otherwise, from its state
-        then to its state now; None when there are none."""
+        then to its state now; None when there are none.  Keys new to the reader that
+        are processing now go as one count per run, prefix and worker where there are
+        :data:`COUNT_FROM` or more of them (:class:`~shoal.events.TasksProcessing`)."""
         rows, changed, gone = self._timed, self._changed, self._gone
         self._timed, self._changed, self._gone = [], {}, []
         if not self.wants(TASK_STATES):
             return None
+        starting: dict = {}  # (run, prefix, worker) -> [(ts, state before), ...]
         for key, before in changed.items():
             ts = tasks.get(key)  # (a key forgotten while someone listened left this dict)
             if ts is None or (ts.run_id == 0 and ts.state in NOT_RUN_YET):
                 continue
             now = ts.state
             ws = ts.processing_on if now == "processing" else None
+            if ws is not None and before in _FIRST_WAITS and ts.nbytes < 0:  # (never computed)
+                group = (ts.graph, ts.prefix, ws)
+                members = starting.get(group)
+                if members is None:
+                    starting[group] = [(ts, before)]
+                else:
+                    members.append((ts, before))
+                continue
             if now == "memory":
                 ws = next(iter(ts.who_has), None)
             rows.append(T.task_row(ts, before, now, {"ws": ws} if ws is not None else _NONE))
-        return TaskRows.from_rows(rows, gone) if rows or gone else None
+        counts = []
+        for (graph, prefix, ws), members in starting.items():
+            if len(members) >= COUNT_FROM:
+                counts.append((graph, prefix, ws.address, len(members)))
+            else:
+                detail = {"ws": ws}
+                rows += [T.task_row(ts, before, "processing", detail) for ts, before in members]
+        return TaskRows.from_rows(rows, gone, counts) if rows or gone or counts else None

@@ -135,7 +135,11 @@ class SchedulerState:
     def task_state_records(self) -> list:
         """At most one :class:`~shoal.events.TaskRows`: the task changes since the last
         call (see :mod:`.publish`); the server publishes it every events interval."""
-        record = self.publisher.flush(self.tasks)
+        try:
+            record = self.publisher.flush(self.tasks)
+        except Exception:
+            self.publisher.failed("a flush")
+            return []
         return [record] if record is not None else []
 
     def story(self, *keys) -> list:
@@ -211,7 +215,10 @@ class SchedulerState:
                          self.clock()))  # a Transition (None: no recommendations)
         hook = self.publisher.hook
         if hook is not None and (ts.run_id or finish not in self.publisher.quiet):
-            hook(ts, start, finish, details, stimulus_id)
+            try:  # (a listener's bug must not stop the state machine half way)
+                hook(ts, start, finish, details, stimulus_id)
+            except Exception:
+                self.publisher.failed(f"the {start} -> {finish} step of {ts.key!r}")
         if ts.key in self._awaited and finish in ("memory", "erred", "forgotten"):
             self._computation_progress(ts, finish, stimulus_id)
         return recs
