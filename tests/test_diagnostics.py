@@ -390,3 +390,34 @@ def test_local_schedulers_report_each_task_processing_before_its_result(name):
     for key, seen in steps.items():
         assert seen == [("waiting", "processing", name), ("processing", "memory", name)], key
     assert records[0].finish == "processing" and records[0].run_id == records[-1].run_id
+
+
+def test_local_batches_report_their_start_as_counts_and_a_dashboard_stays_exact():
+    """Batches of short tasks: the keys of one prefix in a batch of 16 or more start
+    as one ``TasksProcessing`` count; their results name them, and a dashboard's
+    counts end exact."""
+    pytest.importorskip("bokeh")
+    from shoal.dashboard.state import DashboardState
+    from shoal.events import GraphSubmitted, TasksProcessing
+
+    records = []
+    token = default_bus.subscribe(records.append)
+    try:
+        graph = {f"inc-{i}": (slow_inc, i, 0) for i in range(400)}
+        assert threads.get(graph, list(graph), num_workers=2) == [i + 1 for i in range(400)]
+    finally:
+        default_bus.unsubscribe(token)
+    counted = [r for r in records if isinstance(r, TasksProcessing)]
+    named = [r for r in records if isinstance(r, TaskTransition) and r.finish == "processing"]
+    assert counted, "no batch of 16 or more"
+    assert sum(r.n for r in counted) + len(named) == 400
+    assert {(r.prefix, r.worker) for r in counted} == {("inc", "threads")}
+    state = DashboardState()
+    seen = []
+    for r in records:
+        state.ingest(r)
+        if isinstance(r, (GraphSubmitted, TasksProcessing)) or r.kind == "task":
+            seen.append(state.progress().get("inc", {}).get("processing", 0))
+    assert max(seen) >= 16  # a count was shown processing
+    assert state.progress()["inc"] == {"memory": 400, "erred": 0, "processing": 0, "waiting": 0,
+                                       "released": 0, "total": 400}  # fmt: skip

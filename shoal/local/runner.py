@@ -47,13 +47,16 @@ from shoal.core import optimize
 from shoal.core.order import order
 from shoal.core.spec import Alias, Data, Fused, Task, convert_graph
 from shoal.local.batch import execute_batch
-from shoal.events import ComputationFinished, GraphSubmitted, TaskTransition, default_bus, graph_shape
+from shoal.events import (ComputationFinished, GraphSubmitted, TasksProcessing, TaskTransition,
+                          default_bus, graph_shape)
 from shoal.local.engine import LocalState
 
 __all__ = ["as_graph", "prepare", "run", "pack_results"]
 
 _run_ids = itertools.count()
 MAX_BATCH = 64
+#: Keys of one prefix in a batch from which their start goes as one count.
+COUNT_FROM = 16
 _SESSION = os.urandom(4).hex()
 
 
@@ -156,31 +159,37 @@ def _raise_task_error(key, exc):
 
 def _publish_started(bus, run_id, backend, keys, prefixes):
     """The keys of a batch handed to *backend*: ready (``waiting``) -> ``processing``
-    on its worker, for a dashboard's tasks-processing pane and progress bars.
-    *prefixes*: each key's prefix, found once per run (``_publish_start``)."""
+    on its worker, for a dashboard's tasks-processing pane and progress bars: one
+    ``TasksProcessing`` count per prefix of :data:`COUNT_FROM` keys or more (their
+    results name them), a record per key otherwise.  *prefixes*: each key's prefix,
+    found once per run (``_publish_start``)."""
     worker = backend.label
+    by_prefix: dict = {}
     for key in keys:
-        bus.publish(TaskTransition(run_id, key, prefixes.get(key) or key_split(key), "waiting",
-                                   "processing", worker))  # fmt: skip
+        by_prefix.setdefault(prefixes.get(key) or key_split(key), []).append(key)
+    for prefix, members in by_prefix.items():
+        if len(members) >= COUNT_FROM:
+            bus.publish(TasksProcessing(run_id, prefix, worker, len(members)))
+            continue
+        for key in members:
+            bus.publish(TaskTransition(run_id, key, prefix, "waiting", "processing", worker))
 
 
 def _publish_outcomes(bus, run_id, backend, outcomes, prefixes):
+    """A record per result: ``processing -> memory|erred``, with its timing (fields
+    in ``TASK_FIELDS`` order: positional arguments cost half of keywords here)."""
+    publish, worker = bus.publish, backend.label
     for key, ok, value, start, stop, thread in outcomes:
-        bus.publish(
-            TaskTransition(
-                run_id=run_id,
-                key=key,
-                prefix=prefixes.get(key) or key_split(key),  # (a fused group's inner key)
-                start="processing",
-                finish="memory" if ok else "erred",
-                worker=backend.label,
-                thread=thread,
-                startstops=(("compute", start, stop),),
-                nbytes=_nbytes(value) if ok else 0,
-                type=type(value).__name__ if ok else "",
-                exception="" if ok else f"{type(value).__name__}: {value}",
-            )
-        )
+        prefix = prefixes.get(key) or key_split(key)  # (a fused group's inner key)
+        if ok:
+            record = TaskTransition(run_id, key, prefix, "processing", "memory", worker, thread,
+                                    (("compute", start, stop),), _nbytes(value),
+                                    type(value).__name__)  # fmt: skip
+        else:
+            record = TaskTransition(run_id, key, prefix, "processing", "erred", worker, thread,
+                                    (("compute", start, stop),), 0, "",
+                                    f"{type(value).__name__}: {value}")  # fmt: skip
+        publish(record)
 
 
 def _nbytes(value) -> int:
