@@ -12,7 +12,11 @@
             any other                 -> changed.setdefault(key, start)
                                          (not for a key that never ran and still waits)
     every events interval (Scheduler), and before any other record the state publishes
-        --> TaskPublisher.flush(): TaskRows.from_rows(those + one per changed key)
+        --> TaskPublisher.flush(): TaskRows.from_rows(those + one per changed key,
+                                   but COUNT_FROM+ keys new to the reader that went to
+                                   processing on one worker: one count per run and prefix)
+    a hook or a flush that raises --> TaskPublisher.failed(): logged, pending rows dropped;
+                                   the state machine goes on
 
 A dashboard shows where each key *is*.  A 10,000-task map goes through some six
 transitions per task; a record object per transition, each passed through the
