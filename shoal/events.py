@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "GRAPH_SHAPE_LIMIT",
+    "PROCESSING_COUNT_FROM",
     "TASK_FIELDS",
     "TASK_STATES",
     "Buffer",
@@ -272,6 +273,12 @@ class TaskRows:
         columns = self.columns
         return (len(columns["key"]) + len(columns.get("forgotten", ()))
                 + len(columns.get("processing-counts", ())))  # fmt: skip
+
+
+#: Keys of one run and prefix that start processing on one worker together (in one
+#: flush of a scheduler, in one batch of a local run) from which they go as one
+#: :class:`TasksProcessing` count instead of a record each.
+PROCESSING_COUNT_FROM = 16
 
 
 @dataclass(slots=True)

@@ -1121,7 +1121,7 @@ def test_many_keys_starting_on_one_worker_go_as_a_count_and_a_reader_keeps_them_
     from shoal.dashboard.state import DashboardState
     from shoal.distributed.eventstream import decode_batch, encode_batch
     from shoal.distributed.protocol import dumps, loads
-    from shoal.distributed.scheduler.publish import COUNT_FROM
+    from shoal.events import PROCESSING_COUNT_FROM as COUNT_FROM
     from shoal.events import TaskRows, TasksProcessing
 
     state = SchedulerState(clock=clock, wants=lambda kind: kind != "task", validate=True)

@@ -161,13 +161,21 @@ class TaskBook:
 
     def _stop_processing(self, run) -> None:
         """A local run ended (an error or an interrupt, when a task is still running):
-        its tasks no longer run, and no scheduler will say so; count them released."""
+        its tasks no longer run, and no scheduler will say so; count them released,
+        named or not."""
         for info in self.keys.values():
             if info[0] == run.run_id and info[2] == "processing":
                 self._leave(info)
                 run.take(info[1], "processing")
                 info[2] = "released"
                 run.put(info[1], "released")
+        for prefix, per in run.anon.items():
+            for worker, n in per.items():
+                self._processing_sub(worker, prefix, n)
+                for _ in range(n):
+                    run.take(prefix, "processing")
+                run.put(prefix, "released", n)
+        run.anon.clear()
 
     def task(self, r, prefix: str) -> None:
         """Fold one ``TaskTransition`` (its prefix already resolved)."""

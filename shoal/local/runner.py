@@ -47,16 +47,14 @@ from shoal.core import optimize
 from shoal.core.order import order
 from shoal.core.spec import Alias, Data, Fused, Task, convert_graph
 from shoal.local.batch import execute_batch
-from shoal.events import (ComputationFinished, GraphSubmitted, TasksProcessing, TaskTransition,
-                          default_bus, graph_shape)
+from shoal.events import (PROCESSING_COUNT_FROM, ComputationFinished, GraphSubmitted,
+                          TasksProcessing, TaskTransition, default_bus, graph_shape)
 from shoal.local.engine import LocalState
 
 __all__ = ["as_graph", "prepare", "run", "pack_results"]
 
 _run_ids = itertools.count()
 MAX_BATCH = 64
-#: Keys of one prefix in a batch from which their start goes as one count.
-COUNT_FROM = 16
 _SESSION = os.urandom(4).hex()
 
 
@@ -160,7 +158,7 @@ def _raise_task_error(key, exc):
 def _publish_started(bus, run_id, backend, keys, prefixes):
     """The keys of a batch handed to *backend*: ready (``waiting``) -> ``processing``
     on its worker, for a dashboard's tasks-processing pane and progress bars: one
-    ``TasksProcessing`` count per prefix of :data:`COUNT_FROM` keys or more (their
+    ``TasksProcessing`` count per prefix of ``PROCESSING_COUNT_FROM`` keys or more (their
     results name them), a record per key otherwise.  *prefixes*: each key's prefix,
     found once per run (``_publish_start``)."""
     worker = backend.label
@@ -168,7 +166,7 @@ def _publish_started(bus, run_id, backend, keys, prefixes):
     for key in keys:
         by_prefix.setdefault(prefixes.get(key) or key_split(key), []).append(key)
     for prefix, members in by_prefix.items():
-        if len(members) >= COUNT_FROM:
+        if len(members) >= PROCESSING_COUNT_FROM:
             bus.publish(TasksProcessing(run_id, prefix, worker, len(members)))
             continue
         for key in members:

@@ -437,3 +437,20 @@ def test_unnamed_processing_counts_are_claimed_by_later_rows_and_leave_with_thei
     assert "t" in s.progress()  # still live: t-2 and t-4 were never released
     s._book._drop_run("r")
     assert procs() == {W1: 0, W2: 0} and "t" not in s.progress()
+
+
+def test_a_local_run_ending_in_an_error_leaves_no_unnamed_task_processing():
+    from shoal.diagnostics.probe import LOCAL_WORKER
+    from shoal.events import TasksProcessing
+
+    s = DashboardState()
+    s.ingest(WorkerAdded(LOCAL_WORKER, 2, 2**30, "this process", T0))
+    s.ingest(GraphSubmitted("threads-7", "threads", 40, {"a": 40}, (), T0))
+    s.ingest(TasksProcessing("threads-7", "a", "threads", 20))
+    for i in range(5):
+        s.ingest(tt("threads-7", f"a-{i}", "processing", "memory", "threads", t=T0, nbytes=1))
+    assert s.workers()[0]["processing"] == 15
+    s.ingest(ComputationFinished("threads-7", "error", T0 + 1))
+    assert s.workers()[0]["processing"] == 0
+    assert s.progress()["a"] == {"memory": 5, "erred": 0, "processing": 0, "waiting": 20,
+                                 "released": 15, "total": 40}  # fmt: skip

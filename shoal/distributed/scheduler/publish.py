@@ -13,8 +13,8 @@
                                          (not for a key that never ran and still waits)
     every events interval (Scheduler), and before any other record the state publishes
         --> TaskPublisher.flush(): TaskRows.from_rows(those + one per changed key,
-                                   but COUNT_FROM+ keys new to the reader that went to
-                                   processing on one worker: one count per run and prefix)
+                                   but PROCESSING_COUNT_FROM+ keys new to the reader on
+                                   one worker, processing: one count per run and prefix)
     a hook or a flush that raises --> TaskPublisher.failed(): logged, pending rows dropped;
                                    the state machine goes on
 
@@ -51,9 +51,9 @@ import logging
 
 from shoal.distributed.scheduler import transitions as T
 from shoal.distributed.scheduler.messages import Publish
-from shoal.events import TASK_STATES, TaskRows
+from shoal.events import PROCESSING_COUNT_FROM, TASK_STATES, TaskRows
 
-__all__ = ["COUNT_FROM", "NOT_RUN_YET", "TaskPublisher"]
+__all__ = ["NOT_RUN_YET", "TaskPublisher"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +62,6 @@ NOT_RUN_YET = frozenset({"released", "waiting", "queued", "no-worker"})
 
 _NONE: dict = {}  # no details (never written to)
 
-#: Keys of one run and prefix that went to processing on one worker since the last
-#: flush, new to the reader, that go as a count rather than a row each (flush).
-COUNT_FROM = 16
 #: The states a key new to the reader comes from (a key that ran before comes from
 #: memory, released, erred...: the reader knows it, it goes as a row).
 _FIRST_WAITS = frozenset({"waiting", "queued", "no-worker"})
@@ -132,7 +129,7 @@ class TaskPublisher:
         to ``forgotten``, in order, then one per key changed otherwise, from its state
         then to its state now; None when there are none.  Keys new to the reader that
         are processing now go as one count per run, prefix and worker where there are
-        :data:`COUNT_FROM` or more of them (:class:`~shoal.events.TasksProcessing`)."""
+        ``PROCESSING_COUNT_FROM`` or more of them (:class:`~shoal.events.TasksProcessing`)."""
         rows, changed, gone = self._timed, self._changed, self._gone
         self._timed, self._changed, self._gone = [], {}, []
         if not self.wants(TASK_STATES):
@@ -157,7 +154,7 @@ class TaskPublisher:
             rows.append(T.task_row(ts, before, now, {"ws": ws} if ws is not None else _NONE))
         counts = []
         for (graph, prefix, ws), members in starting.items():
-            if len(members) >= COUNT_FROM:
+            if len(members) >= PROCESSING_COUNT_FROM:
                 counts.append((graph, prefix, ws.address, len(members)))
             else:
                 detail = {"ws": ws}
