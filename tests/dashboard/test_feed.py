@@ -162,6 +162,12 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
     reader.ingest(GraphSubmitted("r1", "scheduler", 50, {"t": 50}, (), 0.0))
     reader.ingest(decode_batch(wire)[0])
     assert reader.progress()["t"]["processing"] == 40
+    # a local run's count travels as a record of its own, to the same reader
+    local = decode_batch(loads(dumps(encode_batch([TasksProcessing("r1", "t", "threads", 5)]))))
+    assert local == [{"kind": "tasks-processing", "run_id": "r1", "prefix": "t",
+                      "worker": "threads", "n": 5}]  # fmt: skip
+    reader.ingest(local[0])
+    assert reader.progress()["t"]["processing"] == 45
     assert buf.drain() == (3, [big]) and len(buf) == 0 and buf.drain() == (3, [])
 
 
