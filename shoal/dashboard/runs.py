@@ -169,13 +169,20 @@ class TaskBook:
                 run.take(info[1], "processing")
                 info[2] = "released"
                 run.put(info[1], "released")
+        for prefix, n in self._drop_unnamed(run).items():
+            for _ in range(n):
+                run.take(prefix, "processing")
+            run.put(prefix, "released", n)
+
+    def _drop_unnamed(self, run) -> dict:
+        """Take the run's unnamed processing tasks off their workers; ``{prefix: n}``."""
+        out = {}
         for prefix, per in run.anon.items():
             for worker, n in per.items():
                 self._processing_sub(worker, prefix, n)
-                for _ in range(n):
-                    run.take(prefix, "processing")
-                run.put(prefix, "released", n)
+            out[prefix] = sum(per.values())
         run.anon.clear()
+        return out
 
     def task(self, r, prefix: str) -> None:
         """Fold one ``TaskTransition`` (its prefix already resolved)."""
@@ -280,9 +287,7 @@ class TaskBook:
             return
         for key in [k for k, info in self.keys.items() if info[0] == run_id]:
             self._leave(self.keys.pop(key))
-        for prefix, per in run.anon.items():
-            for worker, n in per.items():
-                self._processing_sub(worker, prefix, n)
+        self._drop_unnamed(run)
 
     # --- views (the caller holds the lock; results are fresh objects) ------------------
 

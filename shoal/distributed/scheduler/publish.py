@@ -127,9 +127,17 @@ class TaskPublisher:
     def flush(self, tasks: dict) -> TaskRows | None:
         """The transitions since the last flush: those with timings or errors and those
         to ``forgotten``, in order, then one per key changed otherwise, from its state
-        then to its state now; None when there are none.  Keys new to the reader that
-        are processing now go as one count per run, prefix and worker where there are
-        ``PROCESSING_COUNT_FROM`` or more of them (:class:`~shoal.events.TasksProcessing`)."""
+        then to its state now; None when there are none (or when making them raised:
+        see :meth:`failed`).  Keys new to the reader that are processing now go as one
+        count per run, prefix and worker where there are ``PROCESSING_COUNT_FROM`` or
+        more of them (:class:`~shoal.events.TasksProcessing`)."""
+        try:
+            return self._flush(tasks)
+        except Exception:
+            self.failed("a flush")
+            return None
+
+    def _flush(self, tasks: dict) -> TaskRows | None:
         rows, changed, gone = self._timed, self._changed, self._gone
         self._timed, self._changed, self._gone = [], {}, []
         if not self.wants(TASK_STATES):

@@ -135,11 +135,7 @@ class SchedulerState:
     def task_state_records(self) -> list:
         """At most one :class:`~shoal.events.TaskRows`: the task changes since the last
         call (see :mod:`.publish`); the server publishes it every events interval."""
-        try:
-            record = self.publisher.flush(self.tasks)
-        except Exception:
-            self.publisher.failed("a flush")
-            return []
+        record = self.publisher.flush(self.tasks)
         return [record] if record is not None else []
 
     def story(self, *keys) -> list:
