@@ -45,6 +45,7 @@ __all__ = [
     "Bus",
     "ComputationFinished",
     "GraphSubmitted",
+    "PackedTaskRows",
     "SystemMetrics",
     "TaskRows",
     "TaskTransition",
@@ -273,6 +274,23 @@ class TaskRows:
         columns = self.columns
         return (len(columns["key"]) + len(columns.get("forgotten", ()))
                 + len(columns.get("processing-counts", ())))  # fmt: skip
+
+
+@dataclass(slots=True)
+class PackedTaskRows:
+    """A :class:`TaskRows` a worker made and packed (``eventstream.pack_task_rows``):
+    the rows of the tasks it finished, with their timings, which a scheduler passes
+    on to its readers without unpacking them (see ``scheduler/publish.py``).  ``n``
+    is how many rows ``data`` holds (a :class:`Buffer` counts them);
+    ``eventstream.unpack_task_rows`` gives the :class:`TaskRows` back."""
+
+    kind = TASK_STATES
+    data: bytes
+    n: int
+
+    @property
+    def weight(self) -> int:
+        return self.n
 
 
 #: Keys of one run and prefix that start processing on one worker together (in one

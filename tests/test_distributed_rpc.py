@@ -297,6 +297,33 @@ def test_batched_send_flushes_on_close():
     run(main())
 
 
+def test_batched_send_on_write_adds_to_each_batch_and_a_failing_one_loses_only_itself(caplog):
+    async def main():
+        bs, batches, done, listener = await batched_pair("10ms")
+        calls = []
+
+        def lead(batch):  # (a worker puts its packed task rows first this way)
+            calls.append(len(batch))
+            if len(calls) == 2:
+                raise RuntimeError("packing failed")
+            batch.insert(0, {"lead": len(calls)})
+
+        bs.on_write = lead
+        bs.send({"i": 0}, {"i": 1})
+        await asyncio.sleep(0.05)
+        bs.send({"i": 2})
+        await asyncio.sleep(0.05)
+        bs.send({"i": 3})
+        await bs.close()
+        await done
+        assert batches == [[{"lead": 1}, {"i": 0}, {"i": 1}], [{"i": 2}], [{"lead": 3}, {"i": 3}]]
+        assert calls == [2, 1, 1]
+        assert "on_write failed" in caplog.text
+        await listener.stop()
+
+    run(main())
+
+
 class BrokenComm:
     """A comm whose every write finds the connection gone."""
 

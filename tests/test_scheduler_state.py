@@ -880,13 +880,14 @@ EXAMPLES = [
     m.TaskErred("w", "x", 1, ValueError("e"), None, "e", "tb"), m.MissingData("x", "w"),
     m.ReleaseWorkerData("w", "x"), m.Reschedule("w", "x"), m.Heartbeat("w", {"cpu": 1.0}),
     m.StealResponse("w", "x", "ready"), m.Balance(), m.UpdateData({"x": ["w"]}, {"x": 8}, "c1"),
-    m.AddKeys("w", ["x"]),
+    m.AddKeys("w", ["x"]), m.TaskRowsReported("w", b"\x80", 0),
 ]  # fmt: skip
 INSTRUCTIONS = [
     m.ComputeTask("w", "x", 1, (0, 1, 2), 0.5, "spec", {"y": ["w2"]}, {"y": 8}),
     m.FreeKeys("w", ["x"]), m.StealRequest("w", "x"), m.KeyInMemory("c", "x", "int"),
     m.ClientTaskErred("c", "x", ValueError("e"), None), m.TaskRetried("c", "x"),
     m.CancelledKeys("c", ["x"], "why"), m.LostData("c", "x"), m.Publish(WorkerRemoved("w")),
+    m.ReportTaskRows("w", True),
 ]  # fmt: skip
 
 

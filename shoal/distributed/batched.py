@@ -18,6 +18,10 @@ short tasks costs one write per interval instead of one per task), and an
 urgent message sent meanwhile takes them along at once (the worker's last
 report before it goes idle is urgent: whoever waits on it is not delayed).
 
+``on_write``, when set, is called with each batch just before it is written and
+may add messages to it (the worker puts its packed task-stream rows in front of
+the reports they describe, made once per write rather than once per task).
+
 ``close()`` flushes what is buffered (without waiting for the interval), then
 closes the comm.  If the comm breaks, the batched sender stops, keeps the unsent
 messages in ``buffer`` for whoever wants to inspect them, and ``send`` raises
@@ -55,6 +59,8 @@ class BatchedSend:
         self._last_batch = 0  # urgent messages in the previous write
         self._urgent = 0  # urgent messages in the buffer
         self._closing = False
+        #: called with each batch (a list it may change) just before it is written
+        self.on_write = None
 
     def start(self, comm: Comm) -> None:
         """Begin sending on ``comm`` (from inside a running event loop)."""
@@ -99,6 +105,11 @@ class BatchedSend:
             batch, self.buffer = self.buffer, []
             urgent, self._urgent = self._urgent, 0
             if batch:
+                if self.on_write is not None:
+                    try:
+                        self.on_write(batch)
+                    except Exception:  # what it adds is lost; the batch itself goes
+                        logger.exception("BatchedSend to %s: on_write failed", self._peer())
                 try:
                     await self.comm.write(batch)
                 except CommClosedError as exc:

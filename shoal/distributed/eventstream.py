@@ -58,15 +58,19 @@ import operator
 import time
 from collections import Counter
 
+import msgpack
+
 from shoal import config
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
-from shoal.events import (TASK_FIELDS, Buffer, GraphSubmitted, TaskRows, TasksProcessing,
-                          TaskTransition, WorkerAdded, as_lists, keys_for_wire, row_of)
+from shoal.events import (TASK_FIELDS, Buffer, GraphSubmitted, PackedTaskRows, TaskRows,
+                          TasksProcessing, TaskTransition, WorkerAdded, as_lists, keys_for_wire,
+                          row_of)  # fmt: skip
 
 __all__ = [
     "BusServer", "EventStreams", "coalesce_tasks", "decode_batch", "encode_batch",
-    "msg_to_record_fields", "record_to_msg", "scheduler_snapshot", "stream_events",
+    "msg_to_record_fields", "pack_task_rows", "record_to_msg", "scheduler_snapshot",
+    "stream_events", "unpack_task_rows",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -184,6 +188,8 @@ def encode_batch(records) -> list:
             run = []
         if type(r) is TaskRows:
             out.append(_task_entry(r))
+        elif type(r) is PackedTaskRows:  # a worker's, packed already: sent as it is
+            out.append({"kind": "task-columns-packed", "data": r.data})
         else:
             out.append(record_to_msg(r))
     if run:
@@ -193,6 +199,25 @@ def encode_batch(records) -> list:
 
 def _task_entry(rows: TaskRows) -> dict:
     return {"kind": "task-columns", "columns": _compact(rows.columns)}
+
+
+def pack_task_rows(rows: list) -> PackedTaskRows:
+    """Flat rows (:func:`~shoal.events.row_of`) as one packed ``task-columns`` entry:
+    what a worker sends of the tasks it finished, and what the scheduler passes on
+    without unpacking it (a reader's :func:`decode_batch` unpacks it)."""
+    return PackedTaskRows(msgpack.packb(_task_entry(TaskRows.from_rows(rows))), len(rows))
+
+
+def unpack_task_rows(packed: PackedTaskRows) -> TaskRows:
+    """The :class:`~shoal.events.TaskRows` of *packed* (columns as lists, keys as on the wire)."""
+    return TaskRows(_expanded(_unpacked_entry(packed.data)["columns"]))
+
+
+def _unpacked_entry(data) -> dict:
+    entry = msgpack.unpackb(data)
+    if type(entry) is not dict or entry.get("kind") != "task-columns":
+        raise ValueError(f"not a packed task-columns entry: {type(entry).__name__}")
+    return entry
 
 
 def _compact(columns: dict) -> dict:
@@ -220,7 +245,10 @@ def decode_batch(entries: list, task_objects: bool = False) -> list:
     wants objects a dict per task."""
     out: list = []
     for entry in entries:
-        if entry.get("kind") == "task-columns":
+        kind = entry.get("kind")
+        if kind == "task-columns-packed":  # a worker's rows (pack_task_rows)
+            entry, kind = _unpacked_entry(entry["data"]), "task-columns"
+        if kind == "task-columns":
             columns = entry.get("columns") or {}
             out += _task_objects(columns) if task_objects else _from_columns(columns)
         else:

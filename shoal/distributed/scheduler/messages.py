@@ -36,8 +36,9 @@ __all__ = [
     "AddClient", "AddKeys", "AddWorker", "Balance", "CancelKeys", "CancelledKeys",
     "ClientDesiresKeys", "ClientReleasesKeys", "ClientTaskErred", "ComputeTask", "Event", "FreeKeys", "Heartbeat", "Instruction", "KeyInMemory", "KilledWorker",
     "LostData", "MissingData", "Publish", "ReleaseWorkerData", "RemoveClient",
-    "RemoveWorker", "Reschedule", "RetryKeys", "StealRequest", "StealResponse",
-    "TaskErred", "TaskFinished", "TaskRetried", "UpdateData", "UpdateGraph", "merge_free_keys",
+    "RemoveWorker", "ReportTaskRows", "Reschedule", "RetryKeys", "StealRequest", "StealResponse",
+    "TaskErred", "TaskFinished", "TaskRetried", "TaskRowsReported", "UpdateData", "UpdateGraph",
+    "merge_free_keys",
     "parse_event", "parse_instruction",
 ]  # fmt: skip
 
@@ -253,11 +254,25 @@ class TaskFinished(Event):
     type: str = ""
     startstops: Any = ()
     thread: int = 0
+    #: its row is in the worker's TaskRowsReported before it (worker/taskrows.py)
+    reported: bool = False
     stimulus_id: str = _sid()
 
     def __post_init__(self):
         _Message.__post_init__(self)
         self.startstops = _startstops(self.startstops)
+
+
+@dataclass(slots=True)
+class TaskRowsReported(Event):
+    """A worker's packed task-stream rows of the reports that follow in its batch
+    (``worker/taskrows.py``): passed on to the dashboard, never unpacked here."""
+
+    op: ClassVar[str] = "task-rows"
+    worker: str
+    data: bytes = b""
+    n: int = 0
+    stimulus_id: str = _sid()
 
 
 @dataclass(slots=True)
@@ -366,6 +381,7 @@ class ComputeTask(Instruction):
     who_has: dict  # dependency key -> [worker addresses]
     nbytes: dict  # dependency key -> bytes
     resource_restrictions: dict = field(default_factory=dict)
+    graph: str = ""  # its graph (run) id: the worker's task rows name it
     stimulus_id: str = _sid()
 
 
@@ -413,6 +429,17 @@ class StealRequest(Instruction):
     op: ClassVar[str] = "steal-request"
     worker: str
     key: Any
+    stimulus_id: str = _sid()
+
+
+@dataclass(slots=True)
+class ReportTaskRows(Instruction):
+    """``worker`` should (``on``) or should no longer send the rows of the tasks it
+    finishes (a dashboard started or stopped listening; ``worker/taskrows.py``)."""
+
+    op: ClassVar[str] = "report-task-rows"
+    worker: str
+    on: bool
     stimulus_id: str = _sid()
 
 
@@ -487,13 +514,14 @@ _EVENTS = {
         UpdateGraph, ClientDesiresKeys, ClientReleasesKeys, CancelKeys, RetryKeys,
         AddClient, RemoveClient, UpdateData, AddWorker, RemoveWorker, TaskFinished, TaskErred,
         AddKeys, MissingData, ReleaseWorkerData, Reschedule, Heartbeat, StealResponse, Balance,
+        TaskRowsReported,
     )
 }  # fmt: skip
 _INSTRUCTIONS = {
     c.op: c
     for c in (
-        ComputeTask, FreeKeys, StealRequest, KeyInMemory, ClientTaskErred, TaskRetried,
-        CancelledKeys, LostData, Publish,
+        ComputeTask, FreeKeys, StealRequest, ReportTaskRows, KeyInMemory, ClientTaskErred,
+        TaskRetried, CancelledKeys, LostData, Publish,
     )
 }  # fmt: skip
 

@@ -50,8 +50,8 @@ from __future__ import annotations
 import logging
 
 from shoal.distributed.scheduler import transitions as T
-from shoal.distributed.scheduler.messages import Publish
-from shoal.events import PROCESSING_COUNT_FROM, TASK_STATES, TaskRows
+from shoal.distributed.scheduler.messages import Publish, ReportTaskRows
+from shoal.events import PROCESSING_COUNT_FROM, TASK_STATES, PackedTaskRows, TaskRows
 
 __all__ = ["NOT_RUN_YET", "TaskPublisher"]
 
@@ -82,16 +82,30 @@ class TaskPublisher:
         self._timed: list = []  # rows (T.task_row) of transitions with timings or an error
         self._changed: dict = {}  # key -> its state at the last flush (one dict write a change)
         self._gone: list = []  # at, key, at, key...: keys forgotten that a reader was told of
+        #: records to go before those: TaskRows closed when a worker's rows came, and those
+        self._segments: list = []
+        #: a worker's rows came in this handle() call: the state holds back its other
+        #: records (in ``held``) until the reports that follow them are handled
+        self.holding = False
+        self.held: list = []  # (record, stimulus_id)
+        self._asked = False  # workers were told to send their task rows
 
-    def begin(self) -> None:
+    def begin(self, workers=()) -> None:
+        """Called first in each ``handle()``: who listens now; *workers* (addresses)
+        are told to send their task rows when a dashboard came, to stop when it went."""
+        self.holding = False
         self.every, self.states = self.wants("task"), self.wants(TASK_STATES)
+        if self.states is not self._asked:
+            self._asked = self.states
+            for address in workers:
+                self.emit(ReportTaskRows(address, self.states))
         self.hook = ((self._record_and_row if self.states else self._record) if self.every
                      else self._row if self.states else None)  # fmt: skip
         self.quiet = NOT_RUN_YET if self.states and not self.every else frozenset()
 
     @property
     def pending(self) -> bool:
-        return bool(self._changed or self._timed or self._gone)
+        return bool(self._changed or self._timed or self._gone or self._segments)
 
     def _record(self, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
         self.emit(Publish(T.transition_record(ts, start, finish, details), stimulus_id=stimulus_id))
@@ -100,9 +114,13 @@ class TaskPublisher:
         # the most frequent steps are tested first: to processing, then into memory
         if finish == "processing":
             self._changed.setdefault(ts.key, start)
-        elif (finish == "memory" and details.get("startstops")) or finish == "erred":
-            self._timed.append(T.task_row(ts, start, finish, details))
+        elif finish == "memory" and details.get("startstops"):
+            if not details.get("reported"):  # (else its worker's rows, staged, say so)
+                self._timed.append(T.task_row(ts, start, finish, details))
             self._changed.pop(ts.key, None)  # this row says where it is now
+        elif finish == "erred":
+            self._timed.append(T.task_row(ts, start, finish, details))
+            self._changed.pop(ts.key, None)
         elif finish == "forgotten":  # at once, in order: holding ts would keep it alive
             start = self._changed.pop(ts.key, start)
             if ts.run_id or start not in NOT_RUN_YET:  # a reader knows it: its key is enough
@@ -116,18 +134,53 @@ class TaskPublisher:
         self._record(ts, start, finish, details, stimulus_id)
         self._row(ts, start, finish, details, stimulus_id)
 
+    def worker_rows(self, data: bytes, n: int) -> None:
+        """A worker's packed rows (``TaskRowsReported``), first in its batch: staged
+        after everything pending before them, passed on unpacked at the next flush."""
+        if not self.states:
+            return
+        if self._timed or self._gone:
+            self._segments.append(TaskRows.from_rows(self._timed, self._gone))
+            self._timed, self._gone = [], []
+        self._segments.append(PackedTaskRows(data, n))
+        self.holding = True
+
+    def worker_added(self, address: str) -> None:
+        """A worker joined: ask it for its task rows too, while a dashboard listens."""
+        if self._asked:
+            self.emit(ReportTaskRows(address, True))
+
+    def release(self) -> list:
+        """The records held back in this ``handle()`` call (its last step)."""
+        self.holding = False
+        held, self.held = self.held, []
+        return held
+
+    def unreported(self, key, ts) -> None:
+        """A report whose row a worker sent was not taken (stale): a reader was told
+        *key* is in memory; tell it where the key is (forgotten when *ts* is None or
+        has not run since)."""
+        if not self.states:
+            return
+        if ts is None or ts.run_id == 0:
+            self._changed.pop(key, None)
+            self._gone += (len(self._timed), key)
+        else:
+            self._changed[key] = "memory"
+
     def failed(self, where: str) -> None:
         """A step of publishing raised (called from an ``except`` block): log it and
         drop what is pending.  A reader then misses some changes; the scheduler's
         state machine, which called, goes on as if nobody listened."""
         logger.exception("publishing task states failed in %s; dropping %d pending rows",
                          where, len(self._timed) + len(self._changed) + len(self._gone) // 2)
-        self._timed, self._changed, self._gone = [], {}, []
+        self._timed, self._changed, self._gone, self._segments = [], {}, [], []
 
-    def flush(self, tasks: dict) -> TaskRows | None:
-        """The transitions since the last flush: those with timings or errors and those
+    def flush(self, tasks: dict) -> list:
+        """The records of the transitions since the last flush: workers' rows (each
+        after what was pending when it came) and those with timings or errors and those
         to ``forgotten``, in order, then one per key changed otherwise, from its state
-        then to its state now; None when there are none (or when making them raised:
+        then to its state now; none when nothing changed (or when making them raised:
         see :meth:`failed`).  Keys new to the reader that are processing now go as one
         count per run, prefix and worker where there are ``PROCESSING_COUNT_FROM`` or
         more of them (:class:`~shoal.events.TasksProcessing`)."""
@@ -135,13 +188,13 @@ class TaskPublisher:
             return self._flush(tasks)
         except Exception:
             self.failed("a flush")
-            return None
+            return []
 
-    def _flush(self, tasks: dict) -> TaskRows | None:
-        rows, changed, gone = self._timed, self._changed, self._gone
-        self._timed, self._changed, self._gone = [], {}, []
+    def _flush(self, tasks: dict) -> list:
+        rows, changed, gone, out = self._timed, self._changed, self._gone, self._segments
+        self._timed, self._changed, self._gone, self._segments = [], {}, [], []
         if not self.wants(TASK_STATES):
-            return None
+            return []
         starting: dict = {}  # (run, prefix, worker) -> [(ts, state before), ...]
         for key, before in changed.items():
             ts = tasks.get(key)  # (a key forgotten while someone listened left this dict)
@@ -167,4 +220,6 @@ class TaskPublisher:
             else:
                 detail = {"ws": ws}
                 rows += [T.task_row(ts, before, "processing", detail) for ts, before in members]
-        return TaskRows.from_rows(rows, gone, counts) if rows or gone or counts else None
+        if rows or gone or counts:
+            out.append(TaskRows.from_rows(rows, gone, counts))
+        return out

@@ -53,8 +53,8 @@ from shoal.distributed.scheduler.messages import (
     AddClient, AddWorker, Balance, CancelKeys, CancelledKeys, ClientDesiresKeys,
     ClientReleasesKeys, ClientTaskErred, FreeKeys, Heartbeat, KeyInMemory, KilledWorker,
     MissingData, Publish, ReleaseWorkerData, AddKeys, UpdateData, RemoveClient, RemoveWorker, Reschedule,
-    RetryKeys, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRetried, UpdateGraph,
-    merge_free_keys,
+    RetryKeys, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRetried,
+    TaskRowsReported, UpdateGraph, merge_free_keys,
 )  # fmt: skip
 from shoal.distributed.scheduler.publish import TaskPublisher
 from shoal.distributed.storylog import PackedLog
@@ -122,21 +122,23 @@ class SchedulerState:
         """Apply ``events`` in order; return the instructions they caused."""
         self._out = out = []
         self._frees = 0
-        self.publisher.begin()
+        self.publisher.begin(self.workers)
         for event in events:
             handler = _HANDLERS.get(type(event))
             if handler is None:
                 raise TypeError(f"not a scheduler event: {event!r}")
             handler(self, event)
+        for record, stimulus_id in self.publisher.release():  # (held back: see _publish)
+            self._publish(record, stimulus_id)
         if self.validate:
             self.validate_state()
         return merge_free_keys(out) if self._frees > 1 else out
 
     def task_state_records(self) -> list:
-        """At most one :class:`~shoal.events.TaskRows`: the task changes since the last
-        call (see :mod:`.publish`); the server publishes it every events interval."""
-        record = self.publisher.flush(self.tasks)
-        return [record] if record is not None else []
+        """The task changes since the last call, as :class:`~shoal.events.TaskRows`
+        and workers' :class:`~shoal.events.PackedTaskRows` (see :mod:`.publish`); the
+        server publishes them every events interval."""
+        return self.publisher.flush(self.tasks)
 
     def story(self, *keys) -> list:
         """Log entries that concern ``keys`` (as the task or a recommendation), oldest
@@ -247,10 +249,17 @@ class SchedulerState:
 
     def _publish(self, record, stimulus_id: str) -> None:
         if self.wants(record.kind):
+            if self.publisher.holding:  # a worker's rows wait for their reports (publish.py)
+                self.publisher.held.append((record, stimulus_id))
+                return
             if self.publisher.pending:  # the task rows so far go first: the order holds
                 for rows in self.task_state_records():
                     self.emit(Publish(rows, stimulus_id=stimulus_id))
             self.emit(Publish(record, stimulus_id=stimulus_id))
+
+    @_on(TaskRowsReported)
+    def _task_rows_reported(self, ev: TaskRowsReported) -> None:
+        self.publisher.worker_rows(ev.data, ev.n)
 
     # --- computations (for ComputationFinished) -------------------------------------
 
@@ -469,6 +478,7 @@ class SchedulerState:
         self.workers[ws.address] = ws
         self._publish(WorkerAdded(ws.address, ws.nthreads, ws.memory_limit, ws.name, ws.last_seen),
                       ev.stimulus_id)  # fmt: skip
+        self.publisher.worker_added(ws.address)
         self._transitions({ts.key: "processing" for ts in self.unrunnable}, ev.stimulus_id)
 
     @_on(RemoveWorker)
@@ -516,8 +526,10 @@ class SchedulerState:
             ws, ts = found
             recs = self._transition(ts, "memory", ev.stimulus_id, ws=ws, nbytes=int(ev.nbytes or 0),
                                     type=ev.type, startstops=ev.startstops,
-                                    thread=ev.thread)  # fmt: skip
+                                    thread=ev.thread, reported=ev.reported)  # fmt: skip
             self._transitions(recs, ev.stimulus_id)
+        elif ev.reported:  # its worker's rows told the dashboard otherwise
+            self.publisher.unreported(ev.key, self.tasks.get(ev.key))
 
     @_on(TaskErred)
     def _task_erred(self, ev: TaskErred) -> None:

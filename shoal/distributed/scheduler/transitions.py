@@ -114,6 +114,7 @@ def _start_processing(state, ts, ws, stimulus_id) -> None:
             who_has={d.key: [w.address for w in d.who_has] for d in deps},
             nbytes={d.key: d.nbytes for d in deps},
             resource_restrictions=dict(ts.resource_restrictions or {}),
+            graph=ts.graph if state.publisher.states else "",  # (for a worker's task rows)
             stimulus_id=stimulus_id,
         )
     )
@@ -319,7 +320,8 @@ def processing_processing(state, ts, stimulus_id, ws) -> dict:
     return {}
 
 
-def processing_memory(state, ts, stimulus_id, ws, nbytes=0, type="", startstops=(), thread=0):
+def processing_memory(state, ts, stimulus_id, ws, nbytes=0, type="", startstops=(), thread=0,
+                      reported=False):  # (reported: for the publisher alone)
     _exit_processing(state, ts)
     state.learn_duration(ts, startstops)
     ts.type = type

@@ -40,7 +40,7 @@ def _wanted_as_dependency(ts) -> str | None:
 def _compute_task(ws, ev: m.ComputeTask):
     ts = ws.ensure_task(ev.key)
     ws.log.append((ts.key, "compute-task", ts.state, ev.stimulus_id, ws.clock()))
-    ts.run_id = ev.run_id
+    ts.run_id, ts.graph = ev.run_id, ev.graph
     if ts.state == "memory":  # already here: tell the scheduler again
         return {}, [task_finished_msg(ts, ev.stimulus_id)]
     ws.set_priority(ts, ev.priority)

@@ -200,6 +200,7 @@ class ComputeTask(WorkerEvent):
     op: ClassVar[str] = "compute-task"
     key: Any
     run_id: int = -1
+    graph: str = ""
     priority: tuple | None = None
     duration: float | None = None
     run_spec: Any = _payload_field()

@@ -56,6 +56,7 @@ from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, parse_memory_limit, read_cgroup_memory_limit,
 )  # fmt: skip
 from shoal.distributed.worker.state import WorkerState
+from shoal.distributed.worker.taskrows import SWITCH_OP, TaskRowReporter
 from shoal.distributed.worker.threads import Job, Outcome, Reschedule, TaskThreads
 from shoal.local.remote_errors import add_note, pack_exception
 from shoal.sizeof import sizeof
@@ -105,6 +106,7 @@ class Worker(Node):
         self.data = None
         self.state: WorkerState | None = None
         self.stream: BatchedSend | None = None
+        self.task_rows: TaskRowReporter | None = None  # (taskrows.py) made at start
         self.threads: TaskThreads | None = None
         self.profiler = profile.Sampler() if profile.profile_enabled() else None
         self._init_node()
@@ -130,6 +132,7 @@ class Worker(Node):
         self.data = _data_store(self.local_directory, self.memory_limit)
         self.state = WorkerState(address=self.address, nthreads=self.nthreads, data=self.data,
                                  resources=self.resources, validate=self.validate)  # fmt: skip
+        self.task_rows = TaskRowReporter(self.address)
         self.threads = TaskThreads(self.nthreads, self._executed, name=f"shoal-worker-{self.address}",
                                    profiler=self.profiler)  # fmt: skip
         self.threads.start()
@@ -154,6 +157,7 @@ class Worker(Node):
             why = reply.get("reason") if isinstance(reply, dict) else reply
             raise RuntimeError(f"scheduler {self.scheduler_address} refused worker: {why}")
         self.stream = BatchedSend()
+        self.stream.on_write = self.task_rows.attach
         self.stream.start(comm)
         self.status = "running"
         self._spawn(self._read_stream(comm))
@@ -214,8 +218,13 @@ class Worker(Node):
         for ins in instructions:
             kind = type(ins)
             if isinstance(ins, m.SchedulerMsg):
+                msg = ins.to_msg()
+                if kind is m.TaskFinishedMsg and self.task_rows.on:
+                    ts = self.state.tasks.get(ins.key)
+                    if ts is not None:
+                        self.task_rows.add(msg, ts)
                 try:
-                    self.stream.send(ins.to_msg(), can_wait=can_wait)
+                    self.stream.send(msg, can_wait=can_wait)
                 except CommClosedError:
                     pass
             elif kind is m.Execute:
@@ -240,6 +249,8 @@ class Worker(Node):
                     cls = _FROM_SCHEDULER.get(op)
                     if cls is not None:
                         events.append(cls.from_msg(msg))
+                    elif op == SWITCH_OP:  # before this batch's tasks run
+                        self.task_rows.switch(msg.get("on"))
                     elif op == "close":
                         self._spawn(self.close(report=False, reason=msg.get("reason", "")))
                         return

@@ -96,6 +96,7 @@ class WorkerTask:
     key: Any
     state: str = "released"
     prefix: str = ""
+    graph: str = ""  # the scheduler's graph (run) id it was computed for, for task rows
     run_id: int = -1
     priority: tuple | None = None
     duration: float | None = None
