@@ -127,6 +127,8 @@ class TaskPublisher:
                 self._gone += (len(self._timed), ts.key)
             else:  # counted as waiting from its graph: the reader needs its run and prefix
                 self._timed.append(T.forgotten_row(ts, start))
+        elif finish == "released" and not ts.dependents and not ts.who_wants:
+            pass  # forgotten next in this handle() (transitions.settle_released): that says it
         elif ts.run_id or finish not in NOT_RUN_YET:  # (not yet run: counted as waiting;
             self._changed.setdefault(ts.key, start)  # SchedulerState skips most: quiet)
 
