@@ -25,7 +25,8 @@ sent between processes, and wall-clock times (``time.time()``) so records from
 different processes line up.  Task transitions come two ways: one
 :class:`TaskTransition` per step (kind ``"task"``, for plugins and progress
 bars), or, from a distributed scheduler, in bulk and coalesced per key
-(:class:`TaskRows`, kind :data:`TASK_STATES`, for the dashboard).
+(:class:`TaskRows`, kind :data:`TASK_STATES`, for the dashboard; the rows of tasks
+computed come from their workers, packed: :class:`PackedTaskRows`).
 """
 
 from __future__ import annotations

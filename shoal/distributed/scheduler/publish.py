@@ -5,10 +5,13 @@
     SchedulerState._transition(ts, start, finish) --> TaskPublisher.hook(), None when unwatched
         "task" wanted (plugins):   a TaskTransition per transition, at once
         TASK_STATES wanted (a dashboard), whether or not "task" is:
+            into memory, reported     -> its pending change ended (the row is in its
+                                         worker's rows, staged before: see below)
             with timings or an error  -> a row tuple appended      (kept in order)
             forgotten                 -> its key and the row count so far (the reader
                                          was told of it; else a whole row: its graph
                                          counted it as waiting)
+            released, forgotten next  -> nothing (the forgotten step says it)
             any other                 -> changed.setdefault(key, start)
                                          (not for a key that never ran and still waits)
     every events interval (Scheduler), and before any other record the state publishes
@@ -17,6 +20,17 @@
                                    one worker, processing: one count per run and prefix)
     a hook or a flush that raises --> TaskPublisher.failed(): logged, pending rows dropped;
                                    the state machine goes on
+    TASK_STATES wanted: workers asked for their rows (ReportTaskRows, from begin());
+    a worker's batch: TaskRowsReported first --> worker_rows(): staged (PackedTaskRows)
+        after what is pending, which closes a TaskRows of its own; ``holding`` until the
+        handle() call ends: the state's other records wait (held / release())
+    a stale report whose row went out --> unreported(): forgotten, or its state now
+
+Why workers make the rows of the tasks they computed: see ``worker/taskrows.py``
+(about 1.4 us of a listener's ~5 us per task on the scheduler's loop were that row).
+Their rows come first in the worker's batch, so a key's later steps in the same call
+(released when its dependent finished) follow them; nothing is flushed before the call
+ends, so no stale ``processing`` of a key can follow its worker's ``memory``.
 
 A dashboard shows where each key *is*.  A 10,000-task map goes through some six
 transitions per task; a record object per transition, each passed through the
