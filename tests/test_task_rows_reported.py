@@ -8,6 +8,7 @@ real cluster whose dashboard stream carries them.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import pytest
 
@@ -254,3 +255,71 @@ async def test_a_watched_cluster_gets_every_row_from_its_workers(s, a, b):
     assert all(r["thread"] and r["type"] == "int" and r["nbytes"] > 0 for r in ran)
     assert all(r["startstops"][0][0] == "compute" for r in ran)
     assert not set(built) & {r["key"] for r in ran}
+
+
+def test_the_dashboards_counts_end_as_the_schedulers_through_trees_cancels_and_errors():
+    """A dashboard's state fed by a real cluster (workers' rows and the scheduler's own)
+    ends where the scheduler is: a tree's intermediates freed as their dependents finish
+    (in the same batches as their rows), tasks let go while they run (stale reports),
+    errors, and a map held in memory."""
+    import time
+
+    from shoal.dashboard.feed import EventFeed
+    from shoal.dashboard.state import DashboardState
+    from shoal.testing.aio import run
+    from shoal.testing.cluster import cluster
+
+    def nap(x):
+        time.sleep(0.002)
+        return x
+
+    def boom(x):
+        raise ValueError(f"boom {x}")
+
+    async def main():
+        dash = DashboardState()
+        async with cluster(nworkers=2) as (s, workers):
+            feed = await EventFeed(s.address, dash).start()
+            async with Client(s.address, asynchronous=True) as c:
+                for _ in range(300):  # until the workers were asked for their rows
+                    if all(w.task_rows.on for w in workers):
+                        break
+                    await asyncio.sleep(0.01)
+                held = c.map(inc, range(300))
+                level = c.map(inc, range(1000, 1064))
+                while len(level) > 1:
+                    level = [c.submit(add, x, y) for x, y in zip(level[0::2], level[1::2])]
+                assert await level[0] == sum(range(1001, 1065))
+                dropped = c.map(nap, range(400))
+                await asyncio.sleep(0.1)
+                del dropped  # let go while running: some reports come stale
+                bad = c.map(boom, range(3))
+                await c.gather(bad, errors="skip")
+                assert await c.gather(held) == list(range(1, 301))
+                st = s.state
+
+                def truth():
+                    out = {}
+                    for ts in st.tasks.values():
+                        out.setdefault(ts.prefix, Counter())[ts.state] += 1
+                    return out
+
+                want = {p: (n["memory"], n["erred"]) for p, n in truth().items()}
+                for _ in range(500):
+                    seen = dash.progress()
+                    got = {p: (r["memory"], r["erred"]) for p, r in seen.items()
+                           if r["memory"] or r["erred"]}  # fmt: skip
+                    busy = sum(r["processing"] + r["waiting"] for r in seen.values())
+                    if got == want and not busy:
+                        break
+                    await asyncio.sleep(0.02)
+                assert got == want and busy == 0, (got, want, seen)
+                assert all(w["processing"] == 0 for w in dash.workers())
+                assert st.publisher._asked  # (the rows came from the workers)
+            await feed.close()
+
+    run(main(), 60)
+
+
+def add(x, y):
+    return x + y
