@@ -279,11 +279,11 @@ class TaskRows:
 
 @dataclass(slots=True)
 class PackedTaskRows:
-    """A :class:`TaskRows` a worker made and packed (``eventstream.pack_task_rows``):
+    """A :class:`TaskRows` a worker made and packed (``taskcolumns.pack_task_rows``):
     the rows of the tasks it finished, with their timings, which a scheduler passes
     on to its readers without unpacking them (see ``scheduler/publish.py``).  ``n``
     is how many rows ``data`` holds (a :class:`Buffer` counts them);
-    ``eventstream.unpack_task_rows`` gives the :class:`TaskRows` back."""
+    ``taskcolumns.unpack_task_rows`` gives the :class:`TaskRows` back."""
 
     kind = TASK_STATES
     data: bytes

@@ -12,7 +12,8 @@ from collections import Counter
 
 import pytest
 
-from shoal.distributed.eventstream import decode_batch, encode_batch, pack_task_rows, unpack_task_rows
+from shoal.distributed.eventstream import decode_batch, encode_batch
+from shoal.distributed.taskcolumns import pack_task_rows, unpack_task_rows, without_keys
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.state import SchedulerState
 from shoal.distributed.worker.state import WorkerTask
@@ -182,29 +183,50 @@ def test_rows_stay_in_order_with_what_the_scheduler_says_around_them(clock):
     assert isinstance(records[4], ComputationFinished) and state.task_state_records() == []
 
 
-def test_a_stale_report_whose_row_went_out_is_corrected(clock):
+def test_the_row_of_a_report_not_taken_does_not_go_out(clock):
+    """A stale report (the key let go while it ran, or given to another run) makes no
+    row, as before workers made them: its row is taken out of its worker's rows."""
     state = watched(clock)
-    add_workers(state, ("w1", 1), ("w2", 1))
-    out = state.handle(graph({"s-1": [], "s-2": []}, ["s-1", "s-2"]))
+    add_workers(state, ("w1", 3))
+    out = state.handle(graph({"s-1": [], "s-2": [], "s-3": []}, ["s-1", "s-2", "s-3"]))
     gid = state.tasks["s-1"].graph
-    first = compute(out, "s-1")
+    cts = {key: compute(out, key) for key in ("s-1", "s-2", "s-3")}
     state.task_state_records()
-    # the client lets s-1 go before its result comes: the report is stale
-    state.handle(m.ClientReleasesKeys(["s-1"], "c1"))
-    state.handle(*worker_batch(state, [first], gid))
-    assert "s-1" not in state.tasks
-    got = [(r.key, r.finish) for r in
-           decode_batch(encode_batch(state.task_state_records()), task_objects=True)]
-    assert got[-2:] == [("s-1", "memory"), ("s-1", "forgotten")]  # the row, then the truth
-    # a report from a run the scheduler gave to another worker since: its state now
-    ct = compute(out, "s-2")
-    ts = state.tasks["s-2"]
-    ts.run_id += 1  # (as if it was rescheduled meanwhile)
-    state.handle(*worker_batch(state, [ct], gid))
+    state.handle(m.ClientReleasesKeys(["s-1"], "c1"))  # let go while it runs
+    state.tasks["s-3"].run_id += 1  # (as if it was given to another run meanwhile)
+    state.handle(*worker_batch(state, [cts["s-1"], cts["s-2"], cts["s-3"]], gid))
+    assert "s-1" not in state.tasks and state.tasks["s-2"].state == "memory"
     records = state.task_state_records()
-    assert isinstance(records[0], PackedTaskRows)
-    assert [(r["key"], r["start"], r["finish"]) for r in _rows(records[1:])] == [
-        ("s-2", "memory", "processing")]
+    got = [(r.key, r.finish) for r in decode_batch(encode_batch(records), task_objects=True)]
+    assert got == [("s-1", "forgotten"), ("s-2", "memory")]
+    assert [type(r) for r in records] == [TaskRows, PackedTaskRows] and records[1].n == 1
+    # a batch whose every report is stale leaves no rows at all
+    state.handle(*worker_batch(state, [cts["s-3"]], gid))
+    assert state.task_state_records() == []
+
+
+def test_without_keys_keeps_the_other_rows_as_they_were():
+    rows = [row_of(TaskTransition("g1", key, "x", "processing", "memory", "w", 3,
+                                  (("compute", 1.0, 2.0),), 8, "int"))
+            for key in ("x-1", ("x", 2), "x-3")]  # fmt: skip
+    kept = without_keys(pack_task_rows(rows), {("x", 2)})
+    assert _rows([unpack_task_rows(kept)]) == _rows([TaskRows.from_rows([rows[0], rows[2]])])
+    assert without_keys(pack_task_rows(rows[:1]), {"x-1"}) is None
+
+
+def test_a_report_without_timings_or_a_failed_packing_leaves_the_row_to_the_scheduler(caplog):
+    reporter = TaskRowReporter("tcp://w:1")
+    fetched = finished_msg("f-1")
+    fetched["startstops"] = []  # a result fetched from a peer, not run here
+    reporter.add(fetched, WorkerTask("f-1", prefix="f", graph="g1"))
+    assert "reported" not in fetched
+    odd = finished_msg("o-1", type=object())  # (msgpack cannot pack it)
+    reporter.add(odd, WorkerTask("o-1", prefix="o", graph="g1"))
+    assert odd["reported"]
+    batch = [odd]
+    reporter.attach(batch)
+    assert batch == [odd] and "reported" not in odd  # the scheduler makes its row
+    assert "packing 1 task rows failed" in caplog.text
 
 
 # --- a real cluster --------------------------------------------------------------------
@@ -316,6 +338,13 @@ def test_the_dashboards_counts_end_as_the_schedulers_through_trees_cancels_and_e
                 assert got == want and busy == 0, (got, want, seen)
                 assert all(w["processing"] == 0 for w in dash.workers())
                 assert st.publisher._asked  # (the rows came from the workers)
+                # all let go: every run ends, none comes back from a stale report's row
+                del held, level, bad
+                for _ in range(500):
+                    if not st.tasks and not dash.progress():
+                        break
+                    await asyncio.sleep(0.02)
+                assert not st.tasks and dash.progress() == {}
             await feed.close()
 
     run(main(), 60)

@@ -23,8 +23,10 @@ ragged: a count per transition, the values in ``"startstops-values"``; a column 
 one value repeated as ``{"same": value, "n": count}``), which spares the field
 names and a container per transition.  A distributed scheduler
 publishes its transitions as such columns already (``shoal.events.TaskRows``,
-coalesced per key at the source), sent as they are; runs of ``TaskTransition``
-records (the local schedulers' bus) are turned into the same form.
+coalesced per key at the source), sent as they are, and passes its workers' rows on
+packed (``shoal.events.PackedTaskRows``: ``{"kind": "task-columns-packed", "data":
+bytes}``, the same entry in msgpack); runs of ``TaskTransition`` records (the local
+schedulers' bus) are turned into the same form (:mod:`.taskcolumns`).
 :func:`decode_batch` turns a message back into record dicts.  Tuples travel as
 lists -- msgpack's tuple extension costs some 30 us a record, lists under 1 us --
 and the reading side turns keys (``key``, ``keys``) and ``startstops`` back into
@@ -58,19 +60,18 @@ import operator
 import time
 from collections import Counter
 
-import msgpack
-
 from shoal import config
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
+from shoal.distributed import taskcolumns
+from shoal.distributed.taskcolumns import key_from_wire, task_entry
 from shoal.events import (TASK_FIELDS, Buffer, GraphSubmitted, PackedTaskRows, TaskRows,
                           TasksProcessing, TaskTransition, WorkerAdded, as_lists, keys_for_wire,
                           row_of)  # fmt: skip
 
 __all__ = [
     "BusServer", "EventStreams", "coalesce_tasks", "decode_batch", "encode_batch",
-    "msg_to_record_fields", "pack_task_rows", "record_to_msg", "scheduler_snapshot",
-    "stream_events", "unpack_task_rows",
+    "msg_to_record_fields", "record_to_msg", "scheduler_snapshot", "stream_events",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -117,13 +118,9 @@ def _shape_to_wire(shape) -> dict:
 
 def _shape_from_wire(wire) -> tuple:
     """The ``GraphSubmitted.dependencies`` of :func:`_shape_to_wire`'s lists."""
-    return (tuple(_key(k) for k in wire.get("keys") or ()), tuple(wire.get("counts") or ()),
-            tuple(_key(d) for d in wire.get("deps") or ()))  # fmt: skip
-
-
-def _key(value):
-    """A key that travelled as a list, as the tuple it was (a key is never a list)."""
-    return tuple(_key(v) for v in value) if type(value) is list else value
+    return (tuple(key_from_wire(k) for k in wire.get("keys") or ()),
+            tuple(wire.get("counts") or ()),
+            tuple(key_from_wire(d) for d in wire.get("deps") or ()))  # fmt: skip
 
 
 def msg_to_record_fields(msg: dict) -> dict:
@@ -133,9 +130,9 @@ def msg_to_record_fields(msg: dict) -> dict:
     ('x', 1)
     """
     if "key" in msg:
-        msg["key"] = _key(msg["key"])
+        msg["key"] = key_from_wire(msg["key"])
     if "keys" in msg:
-        msg["keys"] = tuple(_key(k) for k in msg["keys"])
+        msg["keys"] = tuple(key_from_wire(k) for k in msg["keys"])
     if msg.get("startstops"):
         msg["startstops"] = tuple(map(tuple, msg["startstops"]))
     if msg.get("dependencies"):
@@ -144,7 +141,6 @@ def msg_to_record_fields(msg: dict) -> dict:
 
 
 _TASK_VALUES = operator.attrgetter(*TASK_FIELDS)
-_KEY_AT, _STARTSTOPS_AT = TASK_FIELDS.index("key"), TASK_FIELDS.index("startstops")
 
 
 def coalesce_tasks(records: list) -> list:
@@ -184,58 +180,17 @@ def encode_batch(records) -> list:
             run.append(row_of(r))
             continue
         if run:
-            out.append(_task_entry(TaskRows.from_rows(run)))
+            out.append(task_entry(TaskRows.from_rows(run)))
             run = []
         if type(r) is TaskRows:
-            out.append(_task_entry(r))
+            out.append(task_entry(r))
         elif type(r) is PackedTaskRows:  # a worker's, packed already: sent as it is
             out.append({"kind": "task-columns-packed", "data": r.data})
         else:
             out.append(record_to_msg(r))
     if run:
-        out.append(_task_entry(TaskRows.from_rows(run)))
+        out.append(task_entry(TaskRows.from_rows(run)))
     return out
-
-
-def _task_entry(rows: TaskRows) -> dict:
-    return {"kind": "task-columns", "columns": _compact(rows.columns)}
-
-
-def pack_task_rows(rows: list) -> PackedTaskRows:
-    """Flat rows (:func:`~shoal.events.row_of`) as one packed ``task-columns`` entry:
-    what a worker sends of the tasks it finished, and what the scheduler passes on
-    without unpacking it (a reader's :func:`decode_batch` unpacks it)."""
-    return PackedTaskRows(msgpack.packb(_task_entry(TaskRows.from_rows(rows))), len(rows))
-
-
-def unpack_task_rows(packed: PackedTaskRows) -> TaskRows:
-    """The :class:`~shoal.events.TaskRows` of *packed* (columns as lists, keys as on the wire)."""
-    return TaskRows(_expanded(_unpacked_entry(packed.data)["columns"]))
-
-
-def _unpacked_entry(data) -> dict:
-    entry = msgpack.unpackb(data)
-    if type(entry) is not dict or entry.get("kind") != "task-columns":
-        raise ValueError(f"not a packed task-columns entry: {type(entry).__name__}")
-    return entry
-
-
-def _compact(columns: dict) -> dict:
-    """*columns* with each column of one value repeated as ``{"same": value, "n": count}``.
-    In a batch of a map most are (the run id, 47 characters a row, the prefix, the
-    states, the type): msgpack then packs half the bytes in half the time, and the
-    reader unpacks them in half the time too (``_expanded``)."""
-    out = {}
-    for name, column in columns.items():
-        n = len(column)  # (a column whose ends differ, a key's, is not counted through)
-        same = n > 1 and column[-1] == column[0] and column.count(column[0]) == n
-        out[name] = {"same": column[0], "n": n} if same else column
-    return out
-
-
-def _expanded(columns: dict) -> dict:
-    """The columns of a ``task-columns`` entry as lists again (see :func:`_compact`)."""
-    return {name: [c["same"]] * c["n"] if type(c) is dict else c for name, c in columns.items()}
 
 
 def decode_batch(entries: list, task_objects: bool = False) -> list:
@@ -247,10 +202,10 @@ def decode_batch(entries: list, task_objects: bool = False) -> list:
     for entry in entries:
         kind = entry.get("kind")
         if kind == "task-columns-packed":  # a worker's rows (pack_task_rows)
-            entry, kind = _unpacked_entry(entry["data"]), "task-columns"
+            entry, kind = taskcolumns.unpacked_entry(entry["data"]), "task-columns"
         if kind == "task-columns":
             columns = entry.get("columns") or {}
-            out += _task_objects(columns) if task_objects else _from_columns(columns)
+            out += taskcolumns.task_objects(columns) if task_objects else _from_columns(columns)
         else:
             out.append(msg_to_record_fields(entry))
     return out
@@ -259,7 +214,7 @@ def decode_batch(entries: list, task_objects: bool = False) -> list:
 def _from_columns(columns: dict) -> list:
     """Record dicts from a ``task-columns`` entry (:class:`~shoal.events.TaskRows`)."""
     out = []
-    for record in _task_objects(columns):
+    for record in taskcolumns.task_objects(columns):
         if type(record) is TasksProcessing:
             out.append({"kind": record.kind, "run_id": record.run_id, "prefix": record.prefix,
                         "worker": record.worker, "n": record.n})  # fmt: skip
@@ -267,39 +222,6 @@ def _from_columns(columns: dict) -> list:
         msg = dict(zip(TASK_FIELDS, _TASK_VALUES(record)))
         msg["kind"] = "task"
         out.append(msg)
-    return out
-
-
-def _task_objects(columns: dict) -> list:
-    """``TaskTransition`` s from a ``task-columns`` entry, then its
-    ``TasksProcessing`` counts."""
-    columns = _expanded(columns)
-    values, at = columns.get("startstops-values") or [], 0
-    out = []
-    for row in zip(*(columns[f] for f in TASK_FIELDS)):
-        key, n = row[_KEY_AT], row[_STARTSTOPS_AT]
-        record = TaskTransition(*row)
-        if type(key) is list:
-            record.key = _key(key)
-        if n == 1:  # nearly every task: one compute triple
-            record.startstops = ((values[at], values[at + 1], values[at + 2]),)
-            at += 3
-        elif n:
-            record.startstops = tuple(tuple(values[i:i + 3]) for i in range(at, at + 3 * n, 3))
-            at += 3 * n
-        else:
-            record.startstops = ()
-        out.append(record)
-    gone = columns.get("forgotten")
-    if gone:  # keys alone, each after the rows written before it (TaskRows)
-        merged, i = [], 0
-        for at, key in zip(columns.get("forgotten-at") or (), gone):
-            merged += out[i:at]
-            i = max(i, at)
-            merged.append(TaskTransition(None, _key(key), "", "", "forgotten"))
-        out = merged + out[i:]
-    for run_id, prefix, worker, n in columns.get("processing-counts") or ():
-        out.append(TasksProcessing(run_id, prefix, worker, n))  # (keys new to the reader)
     return out
 
 

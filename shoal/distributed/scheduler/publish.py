@@ -24,7 +24,8 @@
     a worker's batch: TaskRowsReported first --> worker_rows(): staged (PackedTaskRows)
         after what is pending, which closes a TaskRows of its own; ``holding`` until the
         handle() call ends: the state's other records wait (held / release())
-    a stale report whose row went out --> unreported(): forgotten, or its state now
+    a stale report whose row came --> unreported(): at release(), that row taken out
+                                      (unpacked and packed again: rare)
 
 Why workers make the rows of the tasks they computed: see ``worker/taskrows.py``
 (about 1.4 us of a listener's ~5 us per task on the scheduler's loop were that row).
@@ -65,6 +66,7 @@ import logging
 
 from shoal.distributed.scheduler import transitions as T
 from shoal.distributed.scheduler.messages import Publish, ReportTaskRows
+from shoal.distributed.taskcolumns import without_keys
 from shoal.events import PROCESSING_COUNT_FROM, TASK_STATES, PackedTaskRows, TaskRows
 
 __all__ = ["NOT_RUN_YET", "TaskPublisher"]
@@ -102,6 +104,7 @@ class TaskPublisher:
         #: records (in ``held``) until the reports that follow them are handled
         self.holding = False
         self.held: list = []  # (record, stimulus_id)
+        self._stale: set = set()  # keys of reports not taken, whose rows came in this call
         self._asked = False  # workers were told to send their task rows
 
     def begin(self, workers=()) -> None:
@@ -128,9 +131,10 @@ class TaskPublisher:
         # the most frequent steps are tested first: to processing, then into memory
         if finish == "processing":
             self._changed.setdefault(ts.key, start)
+        elif finish == "memory" and details.get("reported"):
+            self._changed.pop(ts.key, None)  # its worker's rows, staged, say where it is
         elif finish == "memory" and details.get("startstops"):
-            if not details.get("reported"):  # (else its worker's rows, staged, say so)
-                self._timed.append(T.task_row(ts, start, finish, details))
+            self._timed.append(T.task_row(ts, start, finish, details))
             self._changed.pop(ts.key, None)  # this row says where it is now
         elif finish == "erred":
             self._timed.append(T.task_row(ts, start, finish, details))
@@ -167,22 +171,29 @@ class TaskPublisher:
             self.emit(ReportTaskRows(address, True))
 
     def release(self) -> list:
-        """The records held back in this ``handle()`` call (its last step)."""
+        """The records held back in this ``handle()`` call (its last step), once the
+        rows of reports not taken are out of the worker's rows."""
+        if self._stale:
+            stale, self._stale = self._stale, set()
+            try:
+                kept = without_keys(self._segments[-1], stale)  # (this call's worker rows)
+            except Exception:
+                self.failed("taking stale rows out")
+            else:
+                if kept is None:
+                    del self._segments[-1]
+                else:
+                    self._segments[-1] = kept
         self.holding = False
         held, self.held = self.held, []
         return held
 
-    def unreported(self, key, ts) -> None:
-        """A report whose row a worker sent was not taken (stale): a reader was told
-        *key* is in memory; tell it where the key is (forgotten when *ts* is None or
-        has not run since)."""
-        if not self.states:
-            return
-        if ts is None or ts.run_id == 0:
-            self._changed.pop(key, None)
-            self._gone += (len(self._timed), key)
-        else:
-            self._changed[key] = "memory"
+    def unreported(self, key) -> None:
+        """A report whose row its worker sent was not taken (stale: the key was let
+        go or given to another run meanwhile): that row does not go out (a reader
+        would count a result the scheduler threw away, in a run it may have dropped)."""
+        if self.holding:
+            self._stale.add(key)
 
     def failed(self, where: str) -> None:
         """A step of publishing raised (called from an ``except`` block): log it and
@@ -191,6 +202,7 @@ class TaskPublisher:
         logger.exception("publishing task states failed in %s; dropping %d pending rows",
                          where, len(self._timed) + len(self._changed) + len(self._gone) // 2)
         self._timed, self._changed, self._gone, self._segments = [], {}, [], []
+        self._stale = set()
 
     def flush(self, tasks: dict) -> list:
         """The records of the transitions since the last flush: workers' rows (each

@@ -528,8 +528,8 @@ class SchedulerState:
                                     type=ev.type, startstops=ev.startstops,
                                     thread=ev.thread, reported=ev.reported)  # fmt: skip
             self._transitions(recs, ev.stimulus_id)
-        elif ev.reported:  # its worker's rows told the dashboard otherwise
-            self.publisher.unreported(ev.key, self.tasks.get(ev.key))
+        elif ev.reported:  # its row, in its worker's rows, must not go out
+            self.publisher.unreported(ev.key)
 
     @_on(TaskErred)
     def _task_erred(self, ev: TaskErred) -> None:

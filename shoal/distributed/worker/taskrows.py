@@ -19,14 +19,15 @@ limits a cluster of short tasks.  The worker holds those values already, its loo
 has time to spare, and one ``bytes`` object per write costs the scheduler next to
 nothing to pass on.  The scheduler still decides every state: the rows only say
 ``processing -> memory``, which its own step of that report would have said, and
-it corrects a report it does not accept (``publish.TaskPublisher.unreported``).
+it takes out the row of a report it does not accept (``publish.TaskPublisher.unreported``).
+If packing fails, the reports lose their mark and the scheduler makes their rows.
 """
 
 from __future__ import annotations
 
 import logging
 
-from shoal.distributed.eventstream import pack_task_rows
+from shoal.distributed.taskcolumns import pack_task_rows
 
 __all__ = ["ROWS_OP", "SWITCH_OP", "TaskRowReporter"]
 
@@ -53,19 +54,18 @@ class TaskRowReporter:
 
     def add(self, msg: dict, ts) -> None:
         """Keep the row of the task-finished message *msg* (of task *ts*, which knows
-        its graph and prefix) and mark *msg* as reported in the rows.  A task sent
-        before the scheduler was watched does not know its graph: the scheduler
-        makes its row itself."""
-        if not ts.graph:
+        its graph and prefix) and mark *msg* as reported in the rows.  The scheduler
+        makes the row itself of a task sent before it was watched (it does not know
+        its graph) and of one that did not run here (no startstops: a result fetched
+        from a peer that the scheduler then asked this worker to compute)."""
+        ss = msg.get("startstops")
+        if not ts.graph or not ss:
             return
-        ss = msg.get("startstops") or ()
         nbytes = msg.get("nbytes") or 0
         row = (ts.graph, msg["key"], ts.prefix, "processing", "memory", self.address,
                msg.get("thread") or 0, len(ss), nbytes if nbytes > 0 else 0,
                msg.get("type") or "", "")  # fmt: skip
-        if ss:
-            row += tuple(v for s in ss for v in (s["action"], s["start"], s["stop"]))
-        self._rows.append(row)
+        self._rows.append(row + tuple(v for s in ss for v in (s["action"], s["start"], s["stop"])))
         msg["reported"] = True
 
     def attach(self, batch: list) -> None:
@@ -73,5 +73,12 @@ class TaskRowReporter:
         the batch (the reports they describe are in it, after them)."""
         if self._rows:
             rows, self._rows = self._rows, []
-            packed = pack_task_rows(rows)
+            try:
+                packed = pack_task_rows(rows)
+            except Exception:  # the scheduler then makes those rows itself
+                logger.exception("worker %s: packing %d task rows failed", self.address, len(rows))
+                for msg in batch:
+                    if msg.get("op") == "task-finished":
+                        msg.pop("reported", None)
+                return
             batch.insert(0, {"op": ROWS_OP, "data": packed.data, "n": packed.n})
