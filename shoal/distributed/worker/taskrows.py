@@ -58,14 +58,17 @@ class TaskRowReporter:
         makes the row itself of a task sent before it was watched (it does not know
         its graph) and of one that did not run here (no startstops: a result fetched
         from a peer that the scheduler then asked this worker to compute)."""
-        ss = msg.get("startstops")
+        ss = msg["startstops"]
         if not ts.graph or not ss:
             return
-        nbytes = msg.get("nbytes") or 0
+        nbytes = msg["nbytes"] or 0
         row = (ts.graph, msg["key"], ts.prefix, "processing", "memory", self.address,
-               msg.get("thread") or 0, len(ss), nbytes if nbytes > 0 else 0,
-               msg.get("type") or "", "")  # fmt: skip
-        self._rows.append(row + tuple(v for s in ss for v in (s["action"], s["start"], s["stop"])))
+               msg["thread"] or 0, len(ss), nbytes if nbytes > 0 else 0, msg["type"] or "", "")
+        if len(ss) == 1:  # nearly always: one compute triple
+            one = ss[0]
+            self._rows.append((*row, one["action"], one["start"], one["stop"]))
+        else:
+            self._rows.append(row + tuple(v for s in ss for v in (s["action"], s["start"], s["stop"])))
         msg["reported"] = True
 
     def attach(self, batch: list) -> None:
