@@ -489,7 +489,7 @@ class Dashboard(Observer):
             host, port = self.address
             self.process = DashboardProcess(self._server.address, host, port, self.prefix).spawn()
             self.process.wait_started(self.timeout)
-            self._monitor = _monitor(self.bus, exclude=(self.process.proc.pid,))
+            self._monitor = _monitor(self.bus)
         except BaseException:
             self._stop()
             raise
@@ -530,13 +530,13 @@ class Dashboard(Observer):
         return f'<div>Dashboard: <a href="{link}" target="_blank">{link}</a></div>'
 
 
-def _monitor(bus, exclude=()):
-    """A started :class:`~shoal.diagnostics.probe.Monitor` of this process on *bus*
-    (the default bus when None), not counting the child processes in *exclude* (the
-    dashboard's own); None without psutil (the panes stay empty)."""
+def _monitor(bus):
+    """A started :class:`~shoal.diagnostics.probe.Monitor` of this process and its
+    helpers (a process pool's workers, not the dashboard's own process) on *bus* (the
+    default bus when None); None without psutil (the panes stay empty)."""
     if importlib.util.find_spec("psutil") is None:
         return None
     from shoal.diagnostics.probe import Monitor
     from shoal.events import default_bus
 
-    return Monitor(bus if bus is not None else default_bus, exclude=exclude).start()
+    return Monitor(bus if bus is not None else default_bus).start()

@@ -3,12 +3,13 @@
 ::
 
     ProcessProbe().sample()                 -> {"time", "cpu", "memory", "num_fds"} | None
-    ProcessProbe(children=True).sample()    -> the same, the process and all its children
-    Monitor(bus, interval, exclude=pids).start() / .stop()   a thread publishing, every interval:
+    ProcessProbe(helpers=f).sample()        -> the same, the process and those f() names
+    Monitor(bus, interval).start() / .stop()   a thread publishing, every interval:
         SystemMetrics  (kind "system"): this process        -> the dashboard's /system
-        WorkerMetrics  for LOCAL_WORKER: this process and its children (a process
-                                         pool's workers; not the dashboard's process,
-                                         excluded)  -> the memory and CPU panes
+        WorkerMetrics  for LOCAL_WORKER: this process and its helpers (a process
+                                         pool's workers: ``shoal.processes``; not the
+                                         dashboard's process, nor any other child)
+                                         -> the memory and CPU panes
 
 A distributed scheduler publishes ``SystemMetrics`` of its own process (see
 ``Scheduler``); the local schedulers have no workers that report, so while a
@@ -19,7 +20,7 @@ dashboard process never samples itself in their place: its own CPU is not the
 scheduler's.
 
 CPU is in percent of one core since the previous sample (psutil's
-``cpu_percent(None)``; the first sample of a process reads 0).  A child that
+``cpu_percent(None)``; the first sample of a process reads 0).  A helper that
 exits between two samples is dropped; one that appears is counted from its
 second sample on.
 """
@@ -31,6 +32,7 @@ import threading
 import time
 
 from shoal.events import SystemMetrics, WorkerAdded, WorkerMetrics
+from shoal.processes import helper_pids
 
 __all__ = ["LOCAL_WORKER", "Monitor", "ProcessProbe"]
 
@@ -39,16 +41,16 @@ LOCAL_WORKER = "local"
 
 
 class ProcessProbe:
-    """Samples one process (this one by default), with its children if asked."""
+    """Samples one process (this one by default), with the processes *helpers()*
+    names at each sample (PIDs) if given."""
 
-    def __init__(self, pid: int | None = None, children: bool = False, exclude=()):
+    def __init__(self, pid: int | None = None, helpers=None):
         import psutil
 
         self._psutil = psutil
         self.process = psutil.Process(pid)
-        self.children = children
-        self.exclude = frozenset(exclude)  # children not counted, with their descendants
-        self._known: dict = {}  # pid -> psutil.Process of a child (its CPU needs two samples)
+        self.helpers = helpers
+        self._known: dict = {}  # pid -> psutil.Process of a helper (its CPU needs two samples)
         self.process.cpu_percent(None)  # the first reading is 0: start the clock now
 
     def sample(self) -> dict | None:
@@ -59,13 +61,12 @@ class ProcessProbe:
                 cpu = self.process.cpu_percent(None)
                 memory = self.process.memory_info().rss
                 fds = self.process.num_fds() if hasattr(self.process, "num_fds") else 0
-            kids = self._children() if self.children else ()
         except psutil.Error:
             return None
         known, self._known = self._known, {}
-        for kid in kids:
-            kid = known.get(kid.pid, kid)
+        for pid in self.helpers() if self.helpers is not None else ():
             try:
+                kid = known.get(pid) or psutil.Process(pid)
                 with kid.oneshot():
                     cpu += kid.cpu_percent(None)
                     memory += kid.memory_info().rss
@@ -74,27 +75,13 @@ class ProcessProbe:
             self._known[kid.pid] = kid
         return {"time": time.time(), "cpu": cpu, "memory": memory, "num_fds": fds}
 
-    def _children(self) -> list:
-        """Descendants, but not those in ``exclude`` nor anything below them."""
-        out, todo = [], self.process.children()
-        while todo:
-            kid = todo.pop()
-            if kid.pid in self.exclude:
-                continue
-            out.append(kid)
-            try:
-                todo += kid.children()
-            except self._psutil.Error:
-                pass
-        return out
-
 
 class Monitor:
     """A thread that publishes this process's metrics on *bus* every *interval* s
     (see the module docstring); ``start()`` / ``stop()`` (joins the thread)."""
 
-    def __init__(self, bus, interval: float = 0.5, exclude=()):
-        self.bus, self.interval, self.exclude = bus, interval, tuple(exclude)
+    def __init__(self, bus, interval: float = 0.5, helpers=helper_pids):
+        self.bus, self.interval, self.helpers = bus, interval, helpers
         self.memory_limit = 0  # the machine's memory, read at start()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -117,7 +104,7 @@ class Monitor:
             self._thread = None
 
     def _run(self) -> None:
-        own, family = ProcessProbe(), ProcessProbe(children=True, exclude=self.exclude)
+        own, family = ProcessProbe(), ProcessProbe(helpers=self.helpers)
         bus = self.bus
         while not self._stop.wait(self.interval):
             if not (bus.wants(SystemMetrics.kind) or bus.wants(WorkerMetrics.kind)):

@@ -39,7 +39,7 @@ import sys
 import threading
 from multiprocessing.connection import Connection, wait
 
-from shoal import config
+from shoal import config, processes
 from shoal.core.keys import key_str
 from shoal.local.remote_errors import describe_exit
 from shoal.local import blas
@@ -241,6 +241,14 @@ def get_pool(n: int) -> ProcessPool:
     return pool
 
 
+def worker_pids() -> list:
+    """The PIDs of every open shared pool's worker processes (``shoal.processes``: what
+    a local Dashboard counts with this process)."""
+    with _pools_lock:
+        pools = [p for p in _pools.values() if not p.closed]
+    return [pid for p in pools for pid in p.pids]
+
+
 def close_pools() -> None:
     """Shut down every shared pool (also run at interpreter exit)."""
     with _pools_lock:
@@ -251,3 +259,4 @@ def close_pools() -> None:
 
 
 atexit.register(close_pools)
+processes.register(worker_pids)

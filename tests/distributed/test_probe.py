@@ -1,7 +1,7 @@
 """``shoal.diagnostics.probe``: what a process uses, read with psutil, as event records.
 
 Real processes: this one, and a child that holds 200 MB, which the probe must
-count only when asked for children.  The scheduler must publish its own
+count only when it is named a helper (``shoal.processes``: a process pool's workers).  The scheduler must publish its own
 process's samples (the /system page) once a dashboard listens, and never
 while nobody does.
 """
@@ -18,6 +18,7 @@ import pytest
 
 psutil = pytest.importorskip("psutil")
 
+from shoal import processes  # noqa: E402
 from shoal.diagnostics.probe import LOCAL_WORKER, Monitor, ProcessProbe  # noqa: E402
 from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL  # noqa: E402
 from shoal.events import Bus, SystemMetrics, WorkerAdded, WorkerMetrics  # noqa: E402
@@ -28,10 +29,10 @@ CHILD = f"import sys, time; b = bytearray({HOLD}); b[::4096] = b'x' * len(b[::40
         "print('ready', flush=True); sys.stdin.read()"  # fmt: skip
 
 
-def test_probe_reads_this_process_and_counts_children_only_when_asked():
-    own, family = ProcessProbe(), ProcessProbe(children=True)
+def test_probe_reads_this_process_and_counts_the_helpers_it_is_given():
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    own, family = ProcessProbe(), ProcessProbe(helpers=lambda: [child.pid])
     try:
         assert child.stdout.readline().strip() == "ready"
         sum(i * i for i in range(300_000))  # some CPU for this process to show
@@ -43,21 +44,52 @@ def test_probe_reads_this_process_and_counts_children_only_when_asked():
         assert abs(time.time() - ours["time"]) < 5
     finally:
         child.communicate("")
-    assert family.sample()["memory"] < ours["memory"] - HOLD * 0.9  # gone with its child
+    assert family.sample()["memory"] < ours["memory"] - HOLD * 0.9  # gone with its helper
 
 
-def test_probe_leaves_out_the_children_it_is_told_to():
-    # (the local Dashboard leaves out its own dashboard process)
+def test_a_child_that_is_not_a_helper_is_not_counted():
+    """(a LocalCluster's workers, the dashboard's own process, a browser a test
+    started: only a process pool's workers are the local schedulers' work)"""
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert child.stdout.readline().strip() == "ready"
         own = ProcessProbe().sample()["memory"]
-        left_out = ProcessProbe(children=True, exclude=[child.pid]).sample()["memory"]
-        counted = ProcessProbe(children=True).sample()["memory"]
+        family = ProcessProbe(helpers=processes.helper_pids).sample()["memory"]
     finally:
         child.communicate("")
-    assert left_out < own + HOLD * 0.5 and counted >= own + HOLD * 0.9
+    assert family < own + HOLD * 0.5
+
+
+def test_a_process_pools_workers_are_helpers():
+    from shoal.local import pool
+
+    p = pool.get_pool(2)
+    with p.run_lock:
+        p.start()
+    try:
+        pids = set(p.pids)
+        assert len(pids) == 2 and pids <= set(processes.helper_pids())
+    finally:
+        pool.close_pools()
+    assert not pids & set(processes.helper_pids())
+
+
+def test_a_failing_source_of_helpers_is_skipped(caplog):
+    def broken():
+        raise RuntimeError("no pids today")
+
+    def fine():
+        return [12345]
+
+    processes.register(broken)
+    processes.register(fine)
+    try:
+        assert 12345 in processes.helper_pids()
+    finally:
+        processes.unregister(broken)
+        processes.unregister(fine)
+    assert "no pids today" in caplog.text and 12345 not in processes.helper_pids()
 
 
 def test_probe_of_a_process_that_exited_gives_none():
