@@ -937,7 +937,7 @@ def test_killed_worker_pickles():
 
 # --- purity ---------------------------------------------------------------------------------
 
-PURE = ["state.py", "transitions.py", "policies.py", "messages.py", "__init__.py"]
+PURE = ["state.py", "transitions.py", "policies.py", "messages.py", "computations.py", "__init__.py"]
 BANNED = {"asyncio", "socket", "threading", "tornado", "bokeh", "selectors", "concurrent"}
 
 

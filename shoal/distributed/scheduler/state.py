@@ -12,7 +12,7 @@
      |- queued:   TaskQueue of root tasks waiting for a worker slot   (state "queued")
      |- unrunnable: tasks no current worker may run                    (state "no-worker")
      |- in_flight_steals: key -> (victim, thief)
-     |- computations: graph id -> wanted keys not done yet  (-> ComputationFinished)
+     |- computations: graph id -> wanted keys not done yet  (-> ComputationFinished; computations.py)
      '- log:      bounded PackedLog of Transition / Note entries -> story(*keys)
 
 ``handle(*events)`` runs one handler per event (:mod:`.messages`); handlers
@@ -47,7 +47,7 @@ from shoal import config
 from shoal.distributed.scheduler import policies
 from shoal.distributed.scheduler import transitions as T
 from shoal.distributed.scheduler.records import (  # re-exported: the records live there
-    NOTHING, Note, SchedClient, SchedTask, SchedWorker, Transition, _Computation,
+    NOTHING, Note, SchedClient, SchedTask, SchedWorker, Transition,
 )
 from shoal.distributed.scheduler.messages import (
     AddClient, AddWorker, Balance, CancelKeys, CancelledKeys, ClientDesiresKeys,
@@ -56,9 +56,10 @@ from shoal.distributed.scheduler.messages import (
     RetryKeys, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRetried,
     TaskRowsReported, UpdateGraph, merge_free_keys,
 )  # fmt: skip
+from shoal.distributed.scheduler.computations import TracksComputations
 from shoal.distributed.scheduler.publish import TaskPublisher
 from shoal.distributed.storylog import PackedLog
-from shoal.events import TASK_STATES, ComputationFinished, GraphSubmitted, graph_shape
+from shoal.events import TASK_STATES, GraphSubmitted, graph_shape
 from shoal.events import WorkerAdded, WorkerMetrics, WorkerRemoved
 
 __all__ = ["Note", "SchedClient", "SchedTask", "SchedWorker", "SchedulerState", "Transition"]
@@ -80,7 +81,7 @@ def _on(event_type):
 
 
 
-class SchedulerState:
+class SchedulerState(TracksComputations):
     """Tasks, workers and clients, changed only by :meth:`handle`."""
 
     def __init__(self, *, name="scheduler", clock=time.time, validate=False, wants=None,
@@ -260,43 +261,6 @@ class SchedulerState:
     @_on(TaskRowsReported)
     def _task_rows_reported(self, ev: TaskRowsReported) -> None:
         self.publisher.worker_rows(ev.data, ev.n)
-
-    # --- computations (for ComputationFinished) -------------------------------------
-
-    def _start_computation(self, graph: str, client: str, tasks, stimulus_id: str) -> None:
-        comp = self.computations[graph] = _Computation(client)
-        for ts in tasks:
-            comp.pending.add(ts.key)
-            self._awaited.setdefault(ts.key, set()).add(graph)
-        for ts in tasks:
-            if ts.state in ("memory", "erred"):
-                self._computation_progress(ts, ts.state, stimulus_id)
-        if not tasks:
-            self._finish_computation(graph, stimulus_id)
-
-    def _computation_progress(self, ts, outcome: str, stimulus_id: str, client=None) -> None:
-        """``ts`` is in memory, erred or forgotten, or ``client`` stopped wanting
-        it ("cancelled"): publish ComputationFinished for the graphs it completes."""
-        graphs = self._awaited.get(ts.key, set())
-        for graph in list(graphs):
-            comp = self.computations[graph]
-            if client is not None and comp.client != client:
-                continue
-            comp.pending.discard(ts.key)
-            graphs.discard(graph)
-            if outcome == "erred" and comp.status != "error":
-                comp.status, comp.exception = "error", ts.exception_blame.exception_text
-            elif outcome in ("forgotten", "cancelled") and comp.status == "finished":
-                comp.status = "cancelled"
-            if not comp.pending:
-                self._finish_computation(graph, stimulus_id)
-        if not graphs:
-            self._awaited.pop(ts.key, None)
-
-    def _finish_computation(self, graph: str, stimulus_id: str) -> None:
-        comp = self.computations.pop(graph)
-        record = ComputationFinished(graph, comp.status, self.clock(), comp.exception)
-        self._publish(record, stimulus_id)
 
     # --- clients ---------------------------------------------------------------
 
