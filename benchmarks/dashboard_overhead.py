@@ -17,6 +17,9 @@ warm-up.  The figures are medians over the repeats:
 - CPU during the runs, in % of one core (psutil): this process (client and
   scheduler: the event stream's cost shows here), the dashboard process, and
   Chromium (all its processes);
+- the drop read from each configuration's fastest quartile of runs (informative:
+  where runs fall in a fast and a slow mode at random, the fast ones are those
+  nothing else slowed; the target is judged on the median and the paired drops);
 - the event-loop thread's CPU per task (the clients' and schedulers' loop, read
   from the thread's own clock): what a scheduler pays for its listeners, which
   becomes the throughput lost once that thread is saturated (many workers), even
@@ -247,6 +250,20 @@ def quartiles(values: list) -> tuple:
     return q1, statistics.median(values), q3
 
 
+def fast_drop(out: dict, config: str) -> float:
+    """The drop of *config* read from each configuration's fastest quartile of runs
+    (the first quartile of its run times): informative where a machine's runs fall
+    in a fast and a slow mode at random (the 16-core machines did), since the fast
+    runs are the ones nothing else slowed; the target is judged on the other two."""
+    def q1(config):
+        seconds = [r["seconds"] for r in out[config]]
+        if len(seconds) < 2:
+            return seconds[0] if seconds else float("nan")
+        return statistics.quantiles(seconds, n=4, method="inclusive")[0]  # (within the runs)
+
+    return 1 - q1("plain") / q1(config)
+
+
 def report(out: dict, n: int) -> str:
     def med(config, field):
         values = [r[field] for r in out[config] if field in r]
@@ -290,6 +307,9 @@ def report(out: dict, n: int) -> str:
               f"| PATCH-DOC messages | {med('watched', 'patches'):.1f} | |",
               f"| JavaScript errors (total) | {len(out['errors'])} | 0: {ok(not out['errors'])} |",
               ""]  # fmt: skip
+    lines.append("drop of the fastest quartile of runs (first quartile of run times; "
+                 "informative): " + ", ".join(f"{CONFIGS[c]} {fast_drop(out, c):+.1%}"
+                                              for c in CONFIGS if c != "plain"))
     if out.get("pinned"):
         lines.append("pinned (--pin): " + ", ".join(
             f"{role} on CPUs {','.join(map(str, cpus))}" for role, cpus in out["pinned"].items()))

@@ -80,5 +80,9 @@ def test_report_gives_paired_drops_and_judges_on_both():
     watched = next(line for line in text.splitlines() if "/status open" in line)
     assert "+9.1% (MISSED)" in watched and "+9.1% (+9% .. +9%)" in watched
     assert "pinned (--pin): scheduler on CPUs 0, workers on CPUs 1,2, rest on CPUs 3" in text
+    # the fast runs alone (the first quartile of each configuration's run times)
+    out_fast = {**out, "watched": runs([1.05, 2.6, 1.05, 2.6]), "plain": runs([1.0, 1.0, 2.0, 2.0])}
+    assert round(dashboard_overhead.fast_drop(out_fast, "watched"), 4) == round(1 - 1.0 / 1.05, 4)
+    assert "drop of the fastest quartile of runs" in text and "/status open in Chromium +9.1%" in text
     out["watched"] = runs([1.0, 2.0, 1.04])  # median drop 0, paired 0 -> ok
     assert "(ok)" in dashboard_overhead.report(out, 1000)
