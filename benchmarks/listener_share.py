@@ -55,8 +55,9 @@ def measure(repeat: int, n: int, workers: int = 2) -> dict:
     from shoal.distributed import Client
 
     out: dict = {"plain": [], "served": []}
-    with Client(n_workers=workers, threads_per_worker=1, dashboard_address=None) as plain, \
-            Client(n_workers=workers, threads_per_worker=1, dashboard_address=":0") as served:  # fmt: skip
+    kwargs = {"n_workers": workers, "threads_per_worker": 1}
+    with Client(**kwargs, dashboard_address=None) as plain, \
+            Client(**kwargs, dashboard_address=":0") as served:
         _wait_subscribed(served)
         offset = 10**7
         for client in (plain, served):  # warm up: imports, pools, the dashboard's first records

@@ -12,7 +12,7 @@
      |- queued:   TaskQueue of root tasks waiting for a worker slot   (state "queued")
      |- unrunnable: tasks no current worker may run                    (state "no-worker")
      |- in_flight_steals: key -> (victim, thief)
-     |- computations: graph id -> wanted keys not done yet  (-> ComputationFinished; computations.py)
+     |- computations: graph id -> wanted keys not done yet (computations.py: ComputationFinished)
      '- log:      bounded PackedLog of Transition / Note entries -> story(*keys)
 
 ``handle(*events)`` runs one handler per event (:mod:`.messages`); handlers

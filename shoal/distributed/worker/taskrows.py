@@ -68,7 +68,8 @@ class TaskRowReporter:
             one = ss[0]
             self._rows.append((*row, one["action"], one["start"], one["stop"]))
         else:
-            self._rows.append(row + tuple(v for s in ss for v in (s["action"], s["start"], s["stop"])))
+            flat = (v for s in ss for v in (s["action"], s["start"], s["stop"]))
+            self._rows.append(row + tuple(flat))
         msg["reported"] = True
 
     def attach(self, batch: list) -> None:
