@@ -43,6 +43,7 @@ from shoal.core.keys import key_split, key_str
 from shoal.dashboard.profiles import merge_trees, profile_items, subtract_trees
 from shoal.dashboard.runs import LOCAL_SCHEDULERS, TaskBook
 from shoal.diagnostics.probe import LOCAL_WORKER
+from shoal.distributed.taskcolumns import key_from_wire
 from shoal.events import (
     Buffer,
     ComputationFinished,
@@ -138,7 +139,7 @@ class DashboardState:
                 cls, names = known
                 record = cls(**{k: v for k, v in record.items() if k in names})
                 if kind == "task" and isinstance(record.key, list):  # a wire without tuples
-                    record.key = _tuple_key(record.key)
+                    record.key = key_from_wire(record.key)
         else:
             kind = getattr(record, "kind", None)
         if kind == "task":
@@ -418,10 +419,6 @@ class DashboardState:
 
 
 # --- helpers (pure) -----------------------------------------------------------------
-
-
-def _tuple_key(key):
-    return tuple(_tuple_key(k) if isinstance(k, list) else k for k in key)
 
 
 def _empty_tree() -> dict:

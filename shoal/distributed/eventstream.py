@@ -64,7 +64,6 @@ from shoal import config
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
 from shoal.distributed import taskcolumns
-from shoal.distributed.taskcolumns import key_from_wire, task_entry
 from shoal.events import (TASK_FIELDS, Buffer, GraphSubmitted, PackedTaskRows, TaskRows,
                           TasksProcessing, TaskTransition, WorkerAdded, as_lists, keys_for_wire,
                           row_of)  # fmt: skip
@@ -118,9 +117,9 @@ def _shape_to_wire(shape) -> dict:
 
 def _shape_from_wire(wire) -> tuple:
     """The ``GraphSubmitted.dependencies`` of :func:`_shape_to_wire`'s lists."""
-    return (tuple(key_from_wire(k) for k in wire.get("keys") or ()),
+    return (tuple(taskcolumns.key_from_wire(k) for k in wire.get("keys") or ()),
             tuple(wire.get("counts") or ()),
-            tuple(key_from_wire(d) for d in wire.get("deps") or ()))  # fmt: skip
+            tuple(taskcolumns.key_from_wire(d) for d in wire.get("deps") or ()))  # fmt: skip
 
 
 def msg_to_record_fields(msg: dict) -> dict:
@@ -130,9 +129,9 @@ def msg_to_record_fields(msg: dict) -> dict:
     ('x', 1)
     """
     if "key" in msg:
-        msg["key"] = key_from_wire(msg["key"])
+        msg["key"] = taskcolumns.key_from_wire(msg["key"])
     if "keys" in msg:
-        msg["keys"] = tuple(key_from_wire(k) for k in msg["keys"])
+        msg["keys"] = tuple(taskcolumns.key_from_wire(k) for k in msg["keys"])
     if msg.get("startstops"):
         msg["startstops"] = tuple(map(tuple, msg["startstops"]))
     if msg.get("dependencies"):
@@ -180,16 +179,16 @@ def encode_batch(records) -> list:
             run.append(row_of(r))
             continue
         if run:
-            out.append(task_entry(TaskRows.from_rows(run)))
+            out.append(taskcolumns.task_entry(TaskRows.from_rows(run)))
             run = []
         if type(r) is TaskRows:
-            out.append(task_entry(r))
+            out.append(taskcolumns.task_entry(r))
         elif type(r) is PackedTaskRows:  # a worker's, packed already: sent as it is
             out.append({"kind": "task-columns-packed", "data": r.data})
         else:
             out.append(record_to_msg(r))
     if run:
-        out.append(task_entry(TaskRows.from_rows(run)))
+        out.append(taskcolumns.task_entry(TaskRows.from_rows(run)))
     return out
 
 
