@@ -132,6 +132,11 @@ class DashboardState:
     def _fold(self, record) -> bool:
         """The body of :meth:`ingest` (the caller holds the lock); False for a kind
         this state does not follow."""
+        if type(record) is TaskTransition:  # nearly every record (the feed makes objects)
+            if record.startstops:
+                self.tasks.append(record)
+            self._task(record)
+            return True
         if isinstance(record, dict):
             kind = record.get("kind")
             known = _RECORDS.get(kind)
@@ -177,7 +182,10 @@ class DashboardState:
                 break
 
     def _task(self, r: TaskTransition) -> None:
-        prefix = r.prefix or key_split(r.key)
+        prefix = r.prefix
+        if not prefix:  # a key forgotten, named alone: the book knows its prefix
+            info = self._book.keys.get(r.key)
+            prefix = info[1] if info is not None else key_split(r.key)
         self._book.task(r, prefix)
         entry = self._shape.get(r.key)
         if entry is not None:
