@@ -64,9 +64,9 @@ from shoal import config
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
 from shoal.distributed import taskcolumns
-from shoal.events import (TASK_FIELDS, Buffer, GraphSubmitted, PackedTaskRows, TaskRows,
-                          TasksProcessing, TaskTransition, WorkerAdded, as_lists, keys_for_wire,
-                          row_of)  # fmt: skip
+from shoal.events import (TASK_FIELDS, Buffer, ComputationFinished, GraphSubmitted,
+                          PackedTaskRows, TaskRows, TasksProcessing, TaskTransition, WorkerAdded,
+                          as_lists, keys_for_wire, row_of)  # fmt: skip
 
 __all__ = [
     "BusServer", "EventStreams", "coalesce_tasks", "decode_batch", "encode_batch",
@@ -321,32 +321,48 @@ async def _until_closed(comm) -> None:
         return
 
 
-def scheduler_snapshot(state, *, limit: int = 10_000, clock=time.time) -> list:
+def scheduler_snapshot(state, *, limit: int = 100_000, clock=time.time) -> list:
     """Records that bring a late reader up to date with a :class:`SchedulerState`.
 
     Every worker as ``WorkerAdded``; per graph still known a ``GraphSubmitted``
-    with its task count by prefix; then ``released -> <state>`` transitions for
-    at most ``limit`` tasks that are not released (those processing, erred
-    or in memory first), so progress bars start from the right counts.
+    with its task count by prefix, and a ``ComputationFinished`` when the graph
+    is no longer computing ("error" with the first error's text when one of its
+    tasks erred); then ``released -> <state>`` transitions for at most ``limit``
+    tasks that are not released (those processing, erred or in memory first), so
+    progress bars start from the right counts.  A task that raised comes as
+    ``processing -> erred`` with its exception, as it did live, so the reader's
+    exceptions table counts it.  (When and where tasks ran is not kept by the
+    state: a reader that was not listening has no task stream of them.)
     """
     now = clock()
     out: list = [WorkerAdded(ws.address, ws.nthreads, ws.memory_limit or 0, str(ws.name), now)
                  for ws in state.workers.values()]  # fmt: skip
     graphs: dict = {}
+    errors: dict = {}  # graph -> the first exception text of its tasks
     for ts in state.tasks.values():
         graphs.setdefault(ts.graph, Counter())[ts.prefix] += 1
+        if ts.state == "erred" and ts.graph not in errors:
+            blame = ts.exception_blame or ts
+            errors[ts.graph] = blame.exception_text or "error"
     for graph, prefixes in graphs.items():
         out.append(GraphSubmitted(graph, state.name, sum(prefixes.values()), dict(prefixes), (), now))
+    for graph in graphs:
+        if graph not in state.computations:
+            failed = errors.get(graph)
+            out.append(ComputationFinished(graph, "error" if failed else "finished", now, failed or ""))
     order = {"processing": 0, "erred": 1, "memory": 2}
     active = sorted((ts for ts in state.tasks.values() if ts.state != "released"),
                     key=lambda ts: order.get(ts.state, 3))  # fmt: skip
     for ts in active[:limit]:
         ws = ts.processing_on or next(iter(ts.who_has), None)
+        raised = ts.state == "erred" and ts.exception_blame in (None, ts)
         out.append(TaskTransition(
-            run_id=ts.graph, key=ts.key, prefix=ts.prefix, start="released", finish=ts.state,
+            run_id=ts.graph, key=ts.key, prefix=ts.prefix,
+            start="processing" if raised else "released", finish=ts.state,
             worker=ws.address if ws is not None else "",
             nbytes=max(ts.nbytes, 0) if ts.state == "memory" else 0,
             type=ts.type if ts.state == "memory" else "",
+            exception=(ts.exception_text or "error") if raised else "",
         ))  # fmt: skip
     return out
 

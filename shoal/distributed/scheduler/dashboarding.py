@@ -5,16 +5,27 @@
     Scheduler.start() --> _spawn_dashboard(): python -m shoal.dashboard against this
                           scheduler (loopback when it listens in-process only), not
                           waited for; dashboard_started() waits
+                          --> _hold_early(): until it subscribes, the records it would
+                          have had are kept (a bounded Buffer subscribed to the bus)
     every events interval  --> _publish_task_states(): the state's TaskRows to the bus
     every SYSTEM_INTERVAL  --> _publish_system(): SystemMetrics of this process, while
                                someone listens (the dashboard's /system page)
-    subscribe_events op    --> the bus as a stream (a snapshot first; eventstream.py)
+    subscribe_events op    --> the bus as a stream: first the early records (the first
+                               subscriber, when none was lost), else a snapshot
+                               of the state (eventstream.py)
     Scheduler.close()      --> _stop_dashboard(): goodbye on every stream, then the process
 
 A mixin of :class:`~.server.Scheduler`, kept apart because it is one concern (the
 dashboard's feed and lifetime) beside the scheduler's streams and requests; it
 uses the scheduler's ``server``, ``state``, ``bus``, ``event_streams``,
 ``dashboard_address``, ``security`` and ``status``.
+
+Why hold the early records: ``Client()`` returns once its workers are up, about
+half a second before its dashboard process has started and subscribed, and a
+notebook's first computation often runs in that time.  A snapshot of the state
+says where each task is, but not when and where it ran, nor that a computation
+already finished; the records themselves do.  Holding them costs the scheduler
+what any listener costs, for the second or so until the dashboard comes.
 """
 
 from __future__ import annotations
@@ -22,12 +33,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from shoal import config
+
 from shoal.diagnostics.dashboard import (
     DashboardProcess, DashboardStartError, bokeh_available, parse_dashboard_address,
 )  # fmt: skip
 from shoal.diagnostics.probe import ProcessProbe
 from shoal.distributed.eventstream import scheduler_snapshot
-from shoal.events import SystemMetrics
+from shoal.events import Buffer, SystemMetrics
 
 __all__ = ["SYSTEM_INTERVAL", "ServesDashboard"]
 
@@ -43,6 +56,7 @@ class ServesDashboard:
     dashboard: DashboardProcess | None = None
     _dashboard_ready: asyncio.Task | None = None
     _probe: ProcessProbe | None = None  # made when a dashboard first listens
+    _early: tuple | None = None  # (Buffer, bus token) while the dashboard is on its way
 
     @property
     def dashboard_link(self) -> str | None:
@@ -72,18 +86,40 @@ class ServesDashboard:
                 logger.warning("no dashboard: cannot listen on loopback for it: %s", exc)
                 return
         self.dashboard = DashboardProcess(source, *where, security=self.security).spawn()
+        self._hold_early()
         self._dashboard_ready = asyncio.get_running_loop().create_task(self._await_dashboard())
 
     async def _await_dashboard(self) -> None:
         try:
-            await self.dashboard.started()
+            await self.dashboard.started()  # (it subscribes before it says so)
         except DashboardStartError as exc:
             logger.warning("the scheduler runs without a dashboard: %s", exc)
             self.dashboard = None
             return
+        finally:
+            self._take_early()  # none left unless it failed, or another reader took them
         logger.info("dashboard at %s", self.dashboard_link)
 
+    def _hold_early(self) -> None:
+        """Keep what the bus publishes for the first subscriber, from the state's
+        snapshot now (nothing is lost in between: no await)."""
+        buffer = Buffer(int(config.get("distributed.dashboard.events.buffer-length")))
+        for record in scheduler_snapshot(self.state):
+            buffer.append(record)
+        self._early = (buffer, self.bus.subscribe(buffer.append, exclude=("task",)))
+
+    def _take_early(self) -> list | None:
+        """The records held since the dashboard was spawned, None when none are (or
+        some were lost: the buffer is bounded); holding stops."""
+        if self._early is None:
+            return None
+        (buffer, token), self._early = self._early, None
+        self.bus.unsubscribe(token)
+        count, records = buffer.drain()
+        return records if count == len(records) else None
+
     async def _stop_dashboard(self) -> None:
+        self._take_early()
         if self._dashboard_ready is not None:
             self._dashboard_ready.cancel()
             await asyncio.gather(self._dashboard_ready, return_exceptions=True)
@@ -96,7 +132,9 @@ class ServesDashboard:
         """Stream this scheduler's event records (a snapshot first) until the comm closes."""
         if self.status != "running":
             raise RuntimeError(f"the scheduler is {self.status}")
-        snapshot = scheduler_snapshot(self.state)  # no await until subscribed: nothing is missed
+        snapshot = self._take_early()  # what it missed while it started, exactly
+        if snapshot is None:
+            snapshot = scheduler_snapshot(self.state)  # no await until subscribed: nothing is missed
         # task records coalesced per key (TASK_STATES), not one per transition ("task")
         return await self.event_streams.serve(comm, self.bus, source=self.id, snapshot=snapshot,
                                               exclude=("task",), address=self.address,

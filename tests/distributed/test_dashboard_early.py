@@ -1,0 +1,93 @@
+"""A dashboard that subscribes after work began gets what it missed.
+
+``Client()`` returns before its dashboard process has subscribed; the scheduler holds
+the records published meanwhile (``ServesDashboard._hold_early``) and gives them to
+the first subscriber.  A reader that comes later still gets a snapshot of the state:
+finished computations as finished, errors with their text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytest.importorskip("bokeh")
+
+from shoal.dashboard.feed import EventFeed  # noqa: E402
+from shoal.dashboard.state import DashboardState  # noqa: E402
+from shoal.distributed.client import Client  # noqa: E402
+from shoal.testing.cluster import gen_cluster  # noqa: E402
+
+
+def inc(x):
+    return x + 1
+
+
+def boom(x):
+    raise ValueError(f"boom {x}")
+
+
+async def _settled(dash: DashboardState, check, timeout: float = 10.0):
+    for _ in range(int(timeout / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the dashboard did not settle: {dash.progress()} {dash.computations()}")
+
+
+@gen_cluster(nworkers=2)
+async def test_the_first_subscriber_gets_the_records_held_since_the_dashboard_was_spawned(s, a, b):
+    s._hold_early()  # (what Scheduler.start does when it spawns its dashboard)
+    async with Client(s.address, asynchronous=True) as c:
+        held = c.map(inc, range(200))
+        assert await c.gather(held) == list(range(1, 201))
+        await asyncio.sleep(0.3)  # (the rows published at the next events interval)
+        dash = DashboardState()
+        feed = await EventFeed(s.address, dash).start()
+        assert s._early is None  # handed over: holding stopped
+        await _settled(dash, lambda: dash.progress().get("inc", {}).get("memory") == 200)
+        assert dash.tasks.count == 200  # every task's timings: the task stream is whole
+        assert [c["status"] for c in dash.computations()] == ["finished"]
+        assert {w["address"] for w in dash.workers()} == {a.address, b.address}
+        await feed.close()
+
+
+@gen_cluster(nworkers=1)
+async def test_a_late_reader_sees_finished_computations_and_errors(s, a):
+    async with Client(s.address, asynchronous=True) as c:
+        held = c.map(inc, range(50))
+        bad = c.submit(boom, 1)
+        await c.gather(held)
+        with pytest.raises(ValueError):
+            await bad
+        dash = DashboardState()
+        feed = await EventFeed(s.address, dash).start()  # nothing held: a snapshot
+        await _settled(dash, lambda: dash.progress().get("boom", {}).get("erred") == 1)
+        assert dash.progress()["inc"]["memory"] == 50
+        assert all(c["status"] in ("finished", "error") for c in dash.computations())
+        assert [(r["prefix"], r["count"]) for r in dash.exceptions()] == [("boom", 1)]
+        assert "boom 1" in dash.exceptions()[0]["exception"]
+        await feed.close()
+        del held, bad
+
+
+@gen_cluster(nworkers=1)
+async def test_held_records_that_overflowed_give_way_to_a_snapshot(s, a):
+    from shoal import config
+
+    with config.set({"distributed.dashboard.events.buffer-length": 20}):
+        s._hold_early()
+    async with Client(s.address, asynchronous=True) as c:
+        held = c.map(inc, range(100))
+        await c.gather(held)
+        await asyncio.sleep(0.3)
+        assert s._early[0].count > len(s._early[0])  # some were dropped
+        dash = DashboardState()
+        feed = await EventFeed(s.address, dash).start()
+        assert s._early is None
+        await _settled(dash, lambda: dash.progress().get("inc", {}).get("memory") == 100)
+        assert [c["status"] for c in dash.computations()] == ["finished"]
+        assert dash.tasks.count == 0  # (a snapshot has no timings)
+        await feed.close()
+        del held
