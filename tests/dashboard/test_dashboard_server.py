@@ -195,6 +195,9 @@ def test_info_pages(served):
     key = urllib.parse.quote("('sum', 1)")
     status, _, body = get(f"{server.address}/info/task/{key}.html")
     assert status == 200 and "memory" in body
+    for unknown in ("no-such-key", urllib.parse.quote("('nope', 3)"), "%ZZ"):
+        status, _, body = get(f"{server.address}/info/task/{unknown}.html")
+        assert status == 404 and "No such task" in body, unknown
 
 
 def test_info_source_story_and_identity():

@@ -100,8 +100,10 @@ class Progress(Pane):
             fig.quad(left=f"{segment}_left", right=f"{segment}_right", bottom="bottom", top="top",
                      source=self.source, fill_color=ERRED if segment == "erred" else "color",
                      fill_alpha=_STYLE[segment][1], line_color=None)  # fmt: skip
+        # a light box under each label: readable over any segment, the black of erred too
         fig.text(x=0.01, y="y", text="text", source=self.source, text_baseline="middle",
-                 text_font_size="11px")  # fmt: skip
+                 text_font_size="11px", background_fill_color="white",
+                 background_fill_alpha=0.85, padding=1, border_radius=2)  # fmt: skip
         fig.add_tools(HoverTool(renderers=[frames], tooltips=[
             ("prefix", "@prefix"), *((_STYLE[s][0], f"@{s}") for s in SEGMENTS),
             ("waiting", "@waiting"), ("total", "@total")]))  # fmt: skip
