@@ -133,7 +133,7 @@ def parse_dashboard_address(address, default_host: str = "127.0.0.1") -> tuple[s
     if address is True:
         return default_host, DEFAULT_PORT
     if isinstance(address, int):
-        return default_host, address
+        return default_host, _port_in_range(address, address)
     text = str(address).strip()
     if "://" in text:
         text = text.split("://", 1)[1].rstrip("/")
@@ -150,7 +150,14 @@ def parse_dashboard_address(address, default_host: str = "127.0.0.1") -> tuple[s
         port = int(port) if port else DEFAULT_PORT
     except ValueError:
         raise ValueError(f"dashboard address {address!r}: the port must be a number") from None
-    return host or default_host, port
+    return host or default_host, _port_in_range(port, address)
+
+
+def _port_in_range(port: int, address) -> int:
+    if not 0 <= port <= 65535:
+        raise ValueError(f"dashboard address {address!r}: the port must be 0 (any free one) "
+                         f"to 65535, not {port}")  # fmt: skip
+    return port
 
 
 class _KeepUnknown(dict):
@@ -206,10 +213,13 @@ def bind_listening(host: str, port: int, tries: int = 20) -> tuple:
     The parent binds the dashboard's socket and hands it to the child, so the
     link is known (and connections queue) before the child has even started.
     """
-    candidates = [port + i for i in range(tries)] + [0] if port else [0]
+    candidates = [p for p in range(port, port + tries) if p <= 65535] + [0] if port else [0]
     for candidate in candidates:
         try:
             sock = _listen(host, candidate)
+        except socket.gaierror as exc:
+            raise ValueError(f"dashboard host {host!r} is not an address of this machine "
+                             f"nor a name it can resolve: {exc.strerror}") from None
         except OSError as exc:
             if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
                 raise

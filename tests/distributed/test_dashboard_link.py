@@ -65,6 +65,20 @@ def test_parse_dashboard_address():
     assert parse_dashboard_address(None) is None
     with pytest.raises(ValueError, match="port must be a number"):
         parse_dashboard_address("host:http")
+    for bad in (":70000", 70000, ":-1", -5, "[::1]:65536"):
+        with pytest.raises(ValueError, match="port must be 0 .* to 65535"):
+            parse_dashboard_address(bad)
+    assert parse_dashboard_address(":65535") == ("127.0.0.1", 65535)
+
+
+def test_a_bad_dashboard_host_fails_clearly_and_leaves_nothing_behind():
+    import threading
+
+    before = set(threading.enumerate())
+    with pytest.raises(ValueError, match="dashboard host 'no-such-host.invalid' is not an address"):
+        LocalCluster(n_workers=1, processes=False, dashboard_address="no-such-host.invalid:0")
+    assert set(threading.enumerate()) <= before
+    assert psutil.Process().children() == []
 
 
 def test_link_template_environment_and_jupyterhub(monkeypatch):
