@@ -11,7 +11,10 @@ and sends anything else to stderr.  Its garbage collector is tuned for a process
 that keeps many small records (``_tune_gc``).  If ``--port`` is taken it serves on the
 next free port (up to 20 ports further, then any free one).  It
 exits when the source closes (or cannot be reached again within
-``--reconnect`` seconds), and on SIGTERM / SIGINT.  It runs at a lower
+``--reconnect`` seconds), on SIGTERM / SIGINT, and, with ``--parent PID`` (as a
+scheduler or a local ``Dashboard()`` spawns it), soon after that
+process ends, even one killed before it could say goodbye (a kernel that
+crashed): its port is free for the next one at once.  It runs at a lower
 priority (``distributed.dashboard.niceness``, default +10): on a machine whose
 cores the cluster keeps busy, the operating system gives the dashboard the time
 the cluster leaves, so watching a computation does not slow it.
@@ -52,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="", help="URL prefix to serve under, e.g. /dashboard")
     p.add_argument("--reconnect", type=float, default=0.0, metavar="SECONDS",
                    help="when the connection is lost, keep trying this long before exiting")
+    p.add_argument("--parent", type=int, default=None, metavar="PID",
+                   help="exit when the process PID (this one's parent) ends")
     p.add_argument("--tls-ca-file")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
@@ -79,10 +84,21 @@ async def serve(args) -> int:
     state = DashboardState()
     feed = EventFeed(args.scheduler, state, security=_security(args), reconnect=args.reconnect)
     state.info_source = feed.info_source
+    loop = asyncio.get_running_loop()
+    orphaned = loop.create_task(_parent_gone(args.parent))
     try:
-        await feed.start()
+        starting = loop.create_task(feed.start())
+        await asyncio.wait({starting, orphaned}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            logger.info("the parent process %s is gone: exiting", args.parent)
+            await asyncio.gather(starting, return_exceptions=True)
+            await feed.close()
+            return 0
+        starting.result()
     except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
         logger.error("cannot follow the events of %s: %s", args.scheduler, exc)
+        orphaned.cancel()
         await feed.close()
         return 1
     try:
@@ -98,21 +114,31 @@ async def serve(args) -> int:
     print(f"{READY_LINE} http://{host}:{server.port}{prefix}/status", flush=True)
     os.dup2(2, 1)  # the parent reads only that line; the rest goes to stderr
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     done = loop.create_task(feed.finished())
     stopped = loop.create_task(stop.wait())
     try:
         async with server:  # started already; leaving closes connections and sessions
-            await asyncio.wait({done, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({done, stopped, orphaned}, return_when=asyncio.FIRST_COMPLETED)
             if done.done():
                 logger.info("the event source is gone (%s): exiting", done.result())
+            elif orphaned.done():
+                logger.info("the parent process %s is gone: exiting", args.parent)
     finally:
-        for task in (done, stopped):
+        for task in (done, stopped, orphaned):
             task.cancel()
         await feed.close()
     return 0
+
+
+async def _parent_gone(pid) -> None:
+    """Return once process *pid*, this one's parent, has ended (never when None):
+    an orphan is given to another parent, so ``getppid()`` changes."""
+    if pid is None:
+        await asyncio.Event().wait()
+    while os.getppid() == pid:
+        await asyncio.sleep(0.5)
 
 
 #: young-generation threshold of the dashboard process's garbage collector (Python: 700)

@@ -258,7 +258,8 @@ class DashboardProcess:
 
     def command(self, fd: int | None = None) -> list:
         cmd = [sys.executable, "-m", "shoal.dashboard", "--scheduler", self.source,
-               "--host", self.host, "--port", str(self.requested_port)]  # fmt: skip
+               "--host", self.host, "--port", str(self.requested_port),
+               "--parent", str(os.getpid())]  # fmt: skip
         if fd is not None:
             cmd += ["--fd", str(fd)]
         if self.prefix:

@@ -204,6 +204,51 @@ def test_dashboard_process_exits_when_its_source_goes():
     run(main(), 40)
 
 
+def test_dashboard_process_exits_when_its_parent_is_killed():
+    """A kernel killed outright says no goodbye; its dashboard child must not keep the
+    port (the source here lives on: only the parent's end can stop it)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    async def main():
+        server = await BusServer(Bus("test")).start()
+        code = textwrap.dedent(f"""
+            import time
+            from shoal.diagnostics.dashboard import DashboardProcess
+            proc = DashboardProcess({server.address!r}, port=0).spawn()
+            proc.wait_started(timeout=30)
+            print(proc.proc.pid, proc.port, flush=True)
+            time.sleep(120)
+        """)
+        parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        try:
+            line = await asyncio.get_running_loop().run_in_executor(None, parent.stdout.readline)
+            pid, port = map(int, line.split())
+            assert (await http_get(f"http://127.0.0.1:{port}/health"))[0] == 200
+            assert psutil.pid_exists(pid)
+            parent.kill()
+            parent.wait()
+            for _ in range(500):
+                if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                psutil.Process(pid).kill()
+                raise AssertionError("the dashboard outlived its parent by 10 s")
+            with socket.socket() as s:  # its port is free again (as a server binds it)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", port))
+                s.listen()
+        finally:
+            parent.kill()
+            parent.stdout.close()
+            parent.wait()
+            await server.close()
+
+    run(main(), 60)
+
+
 def test_dashboard_process_without_a_source_fails_clearly():
     with socket.socket() as s:  # a port with nobody listening
         s.bind(("127.0.0.1", 0))
