@@ -90,6 +90,8 @@ def test_format_bar():
     assert format_bar(0.2, 40, 1.2).startswith("[" + "#" * 8 + " " * 32 + "] |  20%")
     # the line keeps its width as it fills, so "\r" redraws leave no debris
     assert len({len(format_bar(f / 10, 20, 5.0)) for f in range(11)}) == 1
+    assert format_bar(1.0, 4, 0.5, "1 of 2 erred (ValueError: b)") == (
+        "[####] | 1 of 2 erred (ValueError: b) |  0.5s")
 
 
 # -- ProgressBar ----------------------------------------------------------

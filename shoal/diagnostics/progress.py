@@ -56,12 +56,15 @@ def format_time(seconds: float) -> str:
     return f"{hours}hr {minutes}min"
 
 
-def format_bar(fraction: float, width: int, elapsed: float) -> str:
-    """One line of the text bar: ``[####    ] |  50% Completed |  1.2s``."""
+def format_bar(fraction: float, width: int, elapsed: float, failed: str = "") -> str:
+    """One line of the text bar: ``[####    ] |  50% Completed |  1.2s``; a final
+    line that says what failed in place of "Completed" when *failed* says so
+    (``[########] | 1 of 8 erred (ValueError: b) |  1.2s``)."""
     fraction = min(1.0, max(0.0, fraction))
     filled = int(width * fraction)
     bar = "#" * filled + " " * (width - filled)
-    return f"[{bar}] | {int(100 * fraction):3d}% Completed | {format_time(elapsed)}"
+    middle = failed or f"{int(100 * fraction):3d}% Completed"
+    return f"[{bar}] | {middle} | {format_time(elapsed)}"
 
 
 class _Session:

@@ -321,7 +321,10 @@ def test_text_progress_with_errors_and_collections(c):
     out = io.StringIO()
     good, bad = c.submit(spin, 1, seconds=0), c.submit(fail, 2)
     progress({"a": [good], "b": (bad,)}, out=out, notebook=False)
-    assert bad.status == "error" and "100% Completed" in out.getvalue()
+    assert bad.status == "error"
+    last = out.getvalue().rsplit("\r", 1)[-1]  # the final line says what failed, not "100%"
+    assert last.startswith("[" + "#" * 40 + "] | 1 of 2 erred (") and "Completed" not in last
+    assert f"{type(bad.exception()).__name__}: {bad.exception()}" in last
     out = io.StringIO()
     progress(good, out=out, notebook=False, complete=False)  # nothing left to wait for
     assert "100% Completed" in out.getvalue()
@@ -365,8 +368,11 @@ def test_notebook_progress_returns_at_once_and_fills_the_bars(c):
     assert set(rows) == {"<code>spin</code>", "<code>fail</code>"}
     _, spin_bar, spin_text = rows["<code>spin</code>"]
     assert spin_bar.value == 1.0 and spin_text.value == "4 / 4" and spin_bar.bar_style == "success"
-    assert rows["<code>fail</code>"][1].bar_style == "danger"
-    assert "Finished" in bar.widget.children[0].value
+    fail_bar = rows["<code>fail</code>"][1]
+    assert fail_bar.bar_style == "danger" and fail_bar.style.bar_color is None  # (red shows)
+    assert spin_bar.style.bar_color  # the prefix's colour stays where nothing failed
+    title = bar.widget.children[0].value
+    assert "Failed:" in title and "1 of 5 erred" in title and "Finished" not in title
     assert not on_loop(lambda: any(f._state._waiters for f in futures))  # waiters removed
 
     single = progress(futures, notebook=True, multi=False)

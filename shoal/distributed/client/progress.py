@@ -51,6 +51,7 @@ class _Tracker:
             c = self.counts.setdefault(self.group[s.key], dict.fromkeys(("total", *_ENDS), 0))
             c["total"] += 1
         self.outcome: dict = {}  # key -> its status when last seen done
+        self.first_error = None  # the exception of the first future seen erred
         self.done = 0
         self.start = time.time()
         self.end = None
@@ -80,6 +81,8 @@ class _Tracker:
             counts[old] -= 1
         counts[new] += 1
         self.outcome[key] = new
+        if new == "error" and self.first_error is None:
+            self.first_error = state.exception
         self._check_end()
 
     def _check_end(self) -> None:
@@ -97,6 +100,19 @@ class _Tracker:
     def fraction(self) -> float:
         return self.done / len(self.states) if self.states else 1.0
 
+    def outcome_text(self) -> str:
+        """What went wrong, once done: ``"1 of 5 erred (ValueError: b)"``, the
+        cancelled too; "" when everything finished."""
+        total = len(self.states)
+        parts = []
+        for end in ("error", "cancelled"):
+            n = sum(c[end] for c in self.counts.values())
+            if n:
+                parts.append(f"{n} of {total} {'erred' if end == 'error' else 'cancelled'}")
+        if parts and self.first_error is not None:
+            parts[0] += f" ({_exception_line(self.first_error)})"
+        return ", ".join(parts)
+
     def elapsed(self) -> float:
         return (self.end or time.time()) - self.start
 
@@ -111,7 +127,8 @@ async def _text_progress(tracker: _Tracker, out, width: int, interval: float) ->
             out.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed()))
             out.flush()
             await asyncio.sleep(interval)
-        out.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed()) + "\n")
+        out.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed(),
+                                    tracker.outcome_text()) + "\n")  # fmt: skip
         out.flush()
     finally:
         tracker.detach()
@@ -163,12 +180,23 @@ class ProgressWidget:
         bar.value = done / total if total else 1.0
         text.value = f"{done} / {total}"
         if done >= total:
+            if failed:
+                bar.style.bar_color = None  # (a colour of its own would hide the style's red)
             bar.bar_style = "danger" if failed else "success"
+
+    def _title(self) -> None:
+        t = self.tracker
+        took = format_time(t.elapsed()).strip()
+        if not t.finished:
+            self.title.value = f"<b>Computing:</b> {took}"
+        elif t.failed:
+            self.title.value = f"<b>Failed:</b> {_escape(t.outcome_text())} | {took}"
+        else:
+            self.title.value = f"<b>Finished:</b> {took}"
 
     def update(self) -> None:
         t = self.tracker
-        state = "Finished" if t.finished else "Computing"
-        self.title.value = f"<b>{state}:</b> {format_time(t.elapsed()).strip()}"
+        self._title()
         self._set(self.rows[""], t.done, len(t.states), t.failed)
 
     def _ipython_display_(self, **kwargs):
@@ -193,8 +221,7 @@ class MultiProgressWidget(ProgressWidget):
 
     def update(self) -> None:
         t = self.tracker
-        state = "Finished" if t.finished else "Computing"
-        self.title.value = f"<b>{state}:</b> {format_time(t.elapsed()).strip()}"
+        self._title()
         for group, counts in t.counts.items():
             done = counts["finished"] + counts["error"] + counts["cancelled"]
             self._set(self.rows[group], done, counts["total"], bool(counts["error"] or counts["cancelled"]))
@@ -204,6 +231,12 @@ def _escape(text: str) -> str:
     import html
 
     return html.escape(text)
+
+
+def _exception_line(exc, limit: int = 100) -> str:
+    text = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- the entry point --------------------------------------------------------------------
