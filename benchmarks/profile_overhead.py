@@ -27,7 +27,7 @@ import threading
 import time
 
 from shoal import config
-from shoal.distributed.worker.profile import Sampler
+from shoal.diagnostics.sampler import Sampler
 
 __all__ = ["measure", "spin"]
 

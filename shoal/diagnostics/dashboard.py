@@ -58,7 +58,7 @@ import subprocess
 import sys
 import time
 
-from shoal import config
+from shoal import config, sampling
 from shoal.diagnostics._observer import Observer
 
 __all__ = [
@@ -480,6 +480,7 @@ class Dashboard(Observer):
         self._server = None
         self._runner = None
         self._monitor = None  # probe.Monitor: this process as the local schedulers' worker
+        self._profiler = None  # sampler.Sampler of the sync / threads tasks (shoal.sampling)
 
     @property
     def link(self) -> str | None:
@@ -500,7 +501,8 @@ class Dashboard(Observer):
             host, port = self.address
             self.process = DashboardProcess(self._server.address, host, port, self.prefix).spawn()
             self.process.wait_started(self.timeout)
-            self._monitor = _monitor(self.bus)
+            self._profiler = _profiler()
+            self._monitor = _monitor(self.bus, self._profiler)
         except BaseException:
             self._stop()
             raise
@@ -513,9 +515,14 @@ class Dashboard(Observer):
         self._started = False
         process, self.process = self.process, None
         monitor, self._monitor = self._monitor, None
+        profiler, self._profiler = self._profiler, None
         try:
             if monitor is not None:
                 monitor.stop()
+            if profiler is not None:
+                if sampling.profiler is profiler:
+                    sampling.set_profiler(None)
+                profiler.stop()
             if process is not None:
                 process.close()
             if self._server is not None:
@@ -541,13 +548,28 @@ class Dashboard(Observer):
         return f'<div>Dashboard: <a href="{link}" target="_blank">{link}</a></div>'
 
 
-def _monitor(bus):
+def _monitor(bus, profiler=None):
     """A started :class:`~shoal.diagnostics.probe.Monitor` of this process and its
     helpers (a process pool's workers, not the dashboard's own process) on *bus* (the
-    default bus when None); None without psutil (the panes stay empty)."""
+    default bus when None), with *profiler*'s trees; None without psutil (the panes
+    stay empty)."""
     if importlib.util.find_spec("psutil") is None:
         return None
     from shoal.diagnostics.probe import Monitor
     from shoal.events import default_bus
 
-    return Monitor(bus if bus is not None else default_bus).start()
+    return Monitor(bus if bus is not None else default_bus, profiler=profiler).start()
+
+
+def _profiler():
+    """A started :class:`~shoal.diagnostics.sampler.Sampler` that the local batches
+    register with (``shoal.sampling``), or None: profiling off
+    (``distributed.worker.profile.enabled``), or another Dashboard samples already
+    (its trees reach every dashboard: they share the bus)."""
+    from shoal.diagnostics.sampler import Sampler, profile_enabled
+
+    if not profile_enabled() or sampling.profiler is not None:
+        return None
+    sampler = Sampler().start()
+    sampling.set_profiler(sampler)
+    return sampler

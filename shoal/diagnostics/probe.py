@@ -80,8 +80,9 @@ class Monitor:
     """A thread that publishes this process's metrics on *bus* every *interval* s
     (see the module docstring); ``start()`` / ``stop()`` (joins the thread)."""
 
-    def __init__(self, bus, interval: float = 0.5, helpers=helper_pids):
+    def __init__(self, bus, interval: float = 0.5, helpers=helper_pids, profiler=None):
         self.bus, self.interval, self.helpers = bus, interval, helpers
+        self.profiler = profiler  # a Sampler whose recent trees go with each WorkerMetrics
         self.memory_limit = 0  # the machine's memory, read at start()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,7 +113,8 @@ class Monitor:
             system, total = own.sample(), family.sample()
             if system is not None:
                 bus.publish(SystemMetrics(**system))
+            profile = self.profiler.take_recent() if self.profiler is not None else ()
             if total is not None:
                 bus.publish(WorkerMetrics(LOCAL_WORKER, total["time"], unmanaged=total["memory"],
-                                          memory_limit=self.memory_limit,
-                                          cpu=total["cpu"]))  # fmt: skip
+                                          memory_limit=self.memory_limit, cpu=total["cpu"],
+                                          profile=profile))  # fmt: skip

@@ -14,14 +14,19 @@ as ``cancelled`` is set, so an interrupted compute frees its workers quickly.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+
+from shoal import sampling
 
 __all__ = ["execute_batch"]
 
 
 def execute_batch(keys, graph, data, cancelled=None) -> list:
     """Run the nodes ``graph[k]`` for *keys* in order, reading inputs from *data*."""
+    if sampling.profiler is not None:  # a local Dashboard is open: sample the tasks
+        return _execute_sampled(keys, graph, data, cancelled, sampling.profiler)
     out = []
     append = out.append
     now = time.time
@@ -39,5 +44,33 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
         except BaseException as exc:  # SystemExit too: re-raised by the caller
             append((getattr(exc, "_shoal_key", key), False, exc, start, now(), thread))
             break
+        append((key, True, value, start, now(), thread))
+    return out
+
+
+def _execute_sampled(keys, graph, data, cancelled, profiler) -> list:
+    """:func:`execute_batch` with this thread registered with *profiler* while each
+    task runs, as running that task (its stacks start below this frame)."""
+    out = []
+    append = out.append
+    now = time.time
+    thread = threading.get_ident()
+    here = sys._getframe()
+    is_set = cancelled.is_set if cancelled is not None else None
+    for key in keys:
+        if is_set is not None and is_set():
+            break
+        node = graph[key]
+        profiler.task_started(thread, key, here)
+        start = now()
+        try:
+            value = node(data)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: re-raised by the caller
+            append((getattr(exc, "_shoal_key", key), False, exc, start, now(), thread))
+            break
+        finally:
+            profiler.task_finished(thread)
         append((key, True, value, start, now(), thread))
     return out

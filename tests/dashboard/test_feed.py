@@ -22,6 +22,7 @@ psutil = pytest.importorskip("psutil")
 
 from shoal import config  # noqa: E402
 from shoal.dashboard.feed import EventFeed  # noqa: E402
+from shoal.dashboard.profiles import profile_items  # noqa: E402
 from shoal.diagnostics import Dashboard  # noqa: E402
 from shoal.distributed.client import Client  # noqa: E402
 from shoal.distributed.comm import connect  # noqa: E402
@@ -29,8 +30,8 @@ from shoal.distributed.eventstream import (  # noqa: E402
     BusServer, coalesce_tasks, decode_batch, encode_batch, record_to_msg, scheduler_snapshot,
 )  # fmt: skip
 from shoal.events import (  # noqa: E402
-    TASK_STATES, Bus, GraphSubmitted, TaskTransition, WorkerAdded, default_bus, graph_shape,
-    shape_pairs,
+    TASK_STATES, Buffer, Bus, GraphSubmitted, TaskTransition, WorkerAdded, default_bus,
+    graph_shape, shape_pairs,
 )  # fmt: skip
 from shoal.testing.aio import run  # noqa: E402
 from shoal.testing.cluster import gen_cluster  # noqa: E402
@@ -468,6 +469,57 @@ def test_local_dashboard_shows_a_threads_compute(capsys):
     assert proc.poll() == 0 and dash.link is None  # SIGTERM: a clean exit
     assert server.server.status == "closed" and not default_bus.active
     assert not [t for t in threading.enumerate() if t.name == "shoal-monitor"]
+
+
+def spin_for_profile(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "sync"])
+def test_local_dashboard_profiles_sync_and_threads_tasks(scheduler):
+    """The /profile of a local Dashboard: the threads that run a sync or threads
+    compute's tasks are sampled while it is open; the trees go out with the
+    metrics of this process, named by the task's function."""
+    pytest.importorskip("bokeh")
+    pytest.importorskip("psutil")
+    from shoal import sampling
+    from shoal.delayed import delayed
+    from shoal.events import WorkerMetrics
+
+    seen = Buffer(1000)
+    token = default_bus.subscribe(seen.append, (WorkerMetrics.kind,))
+    try:
+        with Dashboard(":0", show=False) as dash:
+            assert sampling.profiler is dash._profiler and dash._profiler.running
+            parts = [delayed(spin_for_profile)(300_000 + i) for i in range(8)]
+            delayed(sum)(parts).compute(scheduler=scheduler)
+            for _ in range(100):  # published with the next metrics (every 0.5 s)
+                _, records = seen.since(0)
+                names = {name for r in records for prefix, tree in profile_items(r.profile)
+                         for name in _frame_names(tree)}  # fmt: skip
+                if any("spin_for_profile" in n for n in names):
+                    break
+                time.sleep(0.05)
+            assert any("spin_for_profile" in n for n in names), names
+            prefixes = {prefix for r in records for prefix, _ in profile_items(r.profile)}
+            assert "spin_for_profile" in prefixes
+            sampler = dash._profiler
+        assert sampling.profiler is None and not sampler.running  # stopped with it
+        assert not [t for t in threading.enumerate() if t.name == "shoal-profile"]
+    finally:
+        default_bus.unsubscribe(token)
+    with config.set({"distributed.worker.profile.enabled": False}):
+        with Dashboard(":0", show=False) as dash:
+            assert dash._profiler is None and sampling.profiler is None
+
+
+def _frame_names(tree):
+    yield tree.get("name", "")
+    for child in tree.get("children", {}).values():
+        yield from _frame_names(child)
 
 
 def test_local_dashboard_can_be_switched_off():

@@ -1,4 +1,4 @@
-"""The worker profiler (shoal.distributed.worker.profile.Sampler).
+"""The worker profiler (shoal.diagnostics.sampler.Sampler).
 
 Task threads here register the way the worker's ``_run`` does
 (``task_started`` / ``task_finished`` on the task's own thread).  Every test
@@ -28,7 +28,7 @@ import pytest
 
 from shoal import config
 from shoal.diagnostics.calltree import tree_size
-from shoal.distributed.worker.profile import Sampler, profile_enabled
+from shoal.diagnostics.sampler import Sampler, profile_enabled
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -41,6 +41,9 @@ ICICLE_COLUMNS = ("left", "right", "bottom", "top", "name", "label", "count", "p
 #: a narrower frame shows its name cut to its width, so labels never run into the next
 #: frame (a canvas text glyph is not clipped); the tooltip has the whole name.
 ROW_CHARS = 200
+#: the title while no sample came (a process pool's tasks, or no task ran yet)
+NO_SAMPLES = ("Profile: no samples yet (distributed workers' tasks are sampled, and a local "
+              "Dashboard's sync and threads tasks; a process pool's are not)")  # fmt: skip
 ACTIVITY_COLUMNS = ("x", "width", "count")
 
 
@@ -138,7 +141,7 @@ class Profile(Pane):
         self.source = ColumnDataSource(empty(ICICLE_COLUMNS))
         self.activity = ColumnDataSource(empty(ACTIVITY_COLUMNS))
 
-        fig = make_figure("Profile", height=height, tools="tap,xwheel_zoom,xpan,reset,save",
+        fig = make_figure(NO_SAMPLES, height=height, tools="tap,xwheel_zoom,xpan,reset,save",
                           x_range=Range1d(0, 1), y_range=Range1d(-10, 0))  # fmt: skip
         rects = fig.quad(left="left", right="right", bottom="bottom", top="top",
                          source=self.source, fill_color="color", line_color="white")  # fmt: skip
@@ -211,6 +214,13 @@ class Profile(Pane):
         except Exception:
             log.exception("dashboard pane %s failed to update", self.name)
 
+    def _title(self, tree) -> str:
+        if not tree["count"] and not self.zoom:
+            return NO_SAMPLES
+        where = (subtree(tree, self.zoom)["name"] if self.zoom
+                 else f"task prefix {self.prefix}" if self.prefix else "all task threads")  # fmt: skip
+        return f"Profile: {where} ({tree['count']} samples)"
+
     def refresh(self) -> None:
         activity = self.state.profile_activity()
         prefixes = sorted({p for _, _, p in activity if p})
@@ -225,5 +235,4 @@ class Profile(Pane):
         data, self.paths = icicle(subtree(tree, self.zoom))
         if self.push(self.source, data):
             self.figure.y_range.start = -max(data["depth"] or [0]) - 1
-            where = subtree(tree, self.zoom)["name"] if self.zoom else "all task threads"
-            self.figure.title.text = f"Profile: {where} ({tree['count']} samples)"
+            self.figure.title.text = self._title(tree)

@@ -21,7 +21,7 @@ and one deque append in the scheduler's thread.  Times are the scheduler's
 wall-clock seconds.
 
 Profiles are not kept here: each worker's sampler keeps its own history
-(:mod:`shoal.distributed.worker.profile`), and a request fans out to the
+(:mod:`shoal.diagnostics.sampler`), and a request fans out to the
 workers and merges their trees (:func:`shoal.diagnostics.calltree.merge`).  A
 worker that fails to answer (it left meanwhile) is left out and logged.
 """

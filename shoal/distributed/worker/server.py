@@ -22,7 +22,7 @@ Exceptions raised by tasks are packed with :func:`shoal.local.remote_errors.pack
 name, message and the formatted traceback) so a client gets the original type
 and the worker's traceback text; see :mod:`shoal.distributed.client`.
 
-With ``distributed.worker.profile.enabled`` a :class:`~.profile.Sampler` samples
+With ``distributed.worker.profile.enabled`` a :class:`~shoal.diagnostics.sampler.Sampler` samples
 the task threads while they run tasks (``threads._run`` registers them); each heartbeat
 carries the trees sampled since the last one (``profile``), and the ``profile``
 op answers from its history.
@@ -51,7 +51,7 @@ from shoal.distributed.protocol import Serialized, deserialize, serialize
 from shoal.distributed.node import Node
 from shoal.distributed.rpc import ConnectionPool, Server
 from shoal.distributed.worker import messages as m
-from shoal.distributed.worker import profile
+from shoal.diagnostics import sampler as profile
 from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, parse_memory_limit, read_cgroup_memory_limit,
 )  # fmt: skip

@@ -128,7 +128,7 @@ def _run(job: Job, thread: int, profiler) -> Outcome:
     """Run one job on this task thread.
 
     With a profiler, the thread is sampled while the task runs; stacks stop at
-    this frame (see :mod:`shoal.distributed.worker.profile`).
+    this frame (see :mod:`shoal.diagnostics.sampler`).
     """
     if profiler is not None:
         profiler.task_started(thread, job.key)

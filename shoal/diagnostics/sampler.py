@@ -1,4 +1,10 @@
-"""The worker's statistical profiler: samples of the threads running tasks.
+"""The statistical profiler: samples of the threads running tasks.
+
+Used by distributed workers (``worker/server.py``: one per worker, its trees go
+with heartbeats) and by a local ``Dashboard()`` for the sync and threads
+schedulers (``shoal.sampling``: the local batches register their thread while
+one is open; the dashboard's monitor publishes the trees).  The diagram below is
+the worker's; a local batch calls ``task_started`` / ``task_finished`` the same way.
 
 ::
 
