@@ -488,9 +488,8 @@ def _without_echoes(instructions: list, keys) -> list:
     A key the scheduler frees (``FreeKeys``) is one it no longer counts on this
     worker: it dropped the replica, or never took it, before it sent the message.
     Telling it back that the data went is always stale there (a note in its story
-    log), and it was two in three messages a worker sent in a map of short tasks:
-    ~2.5 us of the scheduler's loop a task to parse and file (a drop made on the
-    worker's own account, ``RemoveReplicas`` or a spilled fetch, is still told).
+    log), and it was two in three messages a worker sent in a map of short tasks (a
+    drop made on the worker's own account, ``RemoveReplicas``, is still told).
     """
     if not any(type(i) is m.ReleaseWorkerDataMsg for i in instructions):
         return instructions
