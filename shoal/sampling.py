@@ -2,7 +2,8 @@
 
 ::
 
-    shoal.diagnostics.Dashboard  set_profiler(Sampler)   while it is open (profiling on)
+    shoal.diagnostics.Dashboard  acquire(make) / release()   while it is open (profiling
+                                                         on): one Sampler, shared
     shoal.local.batch            profiler                read once per batch: when set,
                                                          each task's thread registers
                                                          with it while the task runs
@@ -18,10 +19,11 @@ workers are other processes: their tasks are not sampled.
 
 from __future__ import annotations
 
-__all__ = ["profiler", "set_profiler"]
+__all__ = ["acquire", "profiler", "release", "set_profiler"]
 
 #: the Sampler the local batches register with; None: no sampling
 profiler = None
+_users = 0  # open dashboards sharing it (acquire / release)
 
 
 def set_profiler(sampler) -> object:
@@ -29,3 +31,23 @@ def set_profiler(sampler) -> object:
     global profiler
     before, profiler = profiler, sampler
     return before
+
+
+def acquire(make):
+    """The shared profiler, made by ``make()`` (a started sampler) for the first user."""
+    global _users
+    if profiler is None:
+        set_profiler(make())
+        _users = 0
+    _users += 1
+    return profiler
+
+
+def release():
+    """One user less; the profiler to stop when that was the last (else None)."""
+    global _users
+    _users -= 1
+    if _users > 0:
+        return None
+    _users = 0
+    return set_profiler(None)

@@ -520,9 +520,9 @@ class Dashboard(Observer):
             if monitor is not None:
                 monitor.stop()
             if profiler is not None:
-                if sampling.profiler is profiler:
-                    sampling.set_profiler(None)
-                profiler.stop()
+                last = sampling.release()
+                if last is not None:
+                    last.stop()
             if process is not None:
                 process.close()
             if self._server is not None:
@@ -562,14 +562,12 @@ def _monitor(bus, profiler=None):
 
 
 def _profiler():
-    """A started :class:`~shoal.diagnostics.sampler.Sampler` that the local batches
-    register with (``shoal.sampling``), or None: profiling off
-    (``distributed.worker.profile.enabled``), or another Dashboard samples already
-    (its trees reach every dashboard: they share the bus)."""
+    """The started :class:`~shoal.diagnostics.sampler.Sampler` that the local batches
+    register with (``shoal.sampling``: one, shared by the open dashboards; each
+    monitor publishes the trees it takes, which every dashboard on the bus gets), or
+    None when profiling is off (``distributed.worker.profile.enabled``)."""
     from shoal.diagnostics.sampler import Sampler, profile_enabled
 
-    if not profile_enabled() or sampling.profiler is not None:
+    if not profile_enabled():
         return None
-    sampler = Sampler().start()
-    sampling.set_profiler(sampler)
-    return sampler
+    return sampling.acquire(lambda: Sampler().start())

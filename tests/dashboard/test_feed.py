@@ -516,6 +516,27 @@ def test_local_dashboard_profiles_sync_and_threads_tasks(scheduler):
             assert dash._profiler is None and sampling.profiler is None
 
 
+def test_two_local_dashboards_share_one_sampler_until_the_last_closes():
+    pytest.importorskip("bokeh")
+    pytest.importorskip("psutil")
+    from shoal import sampling
+
+    first = Dashboard(":0", show=False)
+    first.register()
+    try:
+        with Dashboard(":0", show=False) as second:
+            sampler = sampling.profiler
+            assert sampler is first._profiler is second._profiler and sampler.running
+        assert sampling.profiler is sampler and sampler.running  # the first still shows it
+        with Dashboard(":0", show=False) as third:
+            assert third._profiler is sampler
+            first.close()
+            assert sampling.profiler is sampler and sampler.running  # the third still does
+    finally:
+        first.close()
+    assert sampling.profiler is None and not sampler.running
+
+
 def _frame_names(tree):
     yield tree.get("name", "")
     for child in tree.get("children", {}).values():
