@@ -423,3 +423,34 @@ def test_local_batches_report_their_start_as_counts_and_a_dashboard_stays_exact(
     assert max(seen) >= 16  # a count was shown processing
     assert state.progress()["inc"] == {"memory": 400, "erred": 0, "processing": 0, "waiting": 0,
                                        "released": 0, "total": 400}  # fmt: skip
+
+
+# -- the local schedulers' tasks sampled (shoal.sampling, a local Dashboard's) --------
+
+
+def test_a_nested_local_compute_gives_the_outer_task_its_samples_back():
+    """A task that runs a sync compute in its own thread: while the inner task runs,
+    the thread is sampled as the inner one; after it, as the outer one again."""
+    from shoal import delayed, sampling
+    from shoal.diagnostics.sampler import Sampler
+
+    sampler = Sampler()  # (not started: the registrations are what is checked)
+    seen = []
+
+    def inner(x):
+        seen.append(("inner", sampler._slots[threading.get_ident()].prefix))
+        return x + 1
+
+    def outer(x):
+        seen.append(("outer", sampler._slots[threading.get_ident()].prefix))
+        y = delayed(inner)(x).compute(scheduler="sync")
+        seen.append(("outer after", sampler._slots[threading.get_ident()].prefix))
+        return y
+
+    before = sampling.set_profiler(sampler)
+    try:
+        assert delayed(outer)(1).compute(scheduler="threads") == 2
+    finally:
+        sampling.set_profiler(before)
+    assert seen == [("outer", "outer"), ("inner", "inner"), ("outer after", "outer")]
+    assert sampler._slots == {}  # nothing left registered

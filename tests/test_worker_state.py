@@ -21,7 +21,7 @@ from shoal.distributed.worker.messages import (
     RetryBusyWorkerLater, StealRequest, StealResponseMsg, TaskErredMsg, TaskFinishedMsg,
     Unpause, UpdateData,
 )  # fmt: skip
-from shoal.distributed.worker.transitions import TRANSITIONS, run_transitions, transition
+from shoal.distributed.worker.transitions import TRANSITIONS, transition
 
 A, B, C = "tcp://a:1", "tcp://b:1", "tcp://c:1"
 
@@ -206,7 +206,7 @@ def test_fetch_dependency_then_compute(ws):
     assert ws.handle(fetched(A, x=90)) == [I(AddKeysMsg, keys=["x"]), I(Execute, key="y")]
     assert ws.data == {"x": "<x>"} and ws.transfer_incoming_bytes == 0
     ws.handle(success("y"))
-    assert ws.handle(FreeKeys(keys=["y"], stimulus_id="f")) == []  # (the scheduler asked)
+    assert ws.handle(FreeKeys(keys=["y"], stimulus_id="f")) == [I(ReleaseWorkerDataMsg, key="y")]
     assert states(ws) == {"x": "memory"}  # the replica stays until the scheduler drops it
 
 
@@ -402,17 +402,9 @@ def test_resumed_then_freed_again_is_cancelled(ws):
     assert ws.handle(success("x")) == [] and ws.tasks == {}
 
 
-def test_data_the_scheduler_frees_is_dropped_without_a_word_back(ws):
-    ws.handle(compute("x"), success("x"), compute("y"), success("y"))
-    assert ws.handle(FreeKeys(keys=["x"], stimulus_id="free")) == []  # it knows: it asked
-    assert "x" not in ws.tasks and ws.data == {"y": "<y>"} and ws.nbytes_in_memory == 8
-
-
-def test_data_dropped_on_the_workers_own_account_is_told():
-    ws = make_ws()
+def test_memory_released_sends_release_worker_data(ws):
     ws.handle(compute("x"), success("x"))
-    recs = {ws.tasks["x"]: "released"}  # (as a RemoveReplicas or a spill-free would)
-    assert run_transitions(ws, recs, stimulus_id="own") == [I(ReleaseWorkerDataMsg, key="x")]
+    assert ws.handle(FreeKeys(keys=["x"], stimulus_id="free")) == [I(ReleaseWorkerDataMsg, key="x")]
     assert ws.tasks == {} and ws.data == {} and ws.nbytes_in_memory == 0
 
 

@@ -96,16 +96,19 @@ async def serve(args) -> int:
             await feed.close()
             return 0
         starting.result()
-    except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
-        logger.error("cannot follow the events of %s: %s", args.scheduler, exc)
+    except BaseException as exc:
         orphaned.cancel()
         await feed.close()
+        if not isinstance(exc, (OSError, ConnectionError, asyncio.TimeoutError)):
+            raise
+        logger.error("cannot follow the events of %s: %s", args.scheduler, exc)
         return 1
     try:
         sock = socket.socket(fileno=args.fd) if args.fd is not None else None
         server = start_server(state, args.host, args.port, args.prefix, sock=sock)
     except OSError as exc:
         logger.error("cannot serve the dashboard on %s:%s: %s", args.host, args.port, exc)
+        orphaned.cancel()
         await feed.close()
         return 1
     prefix = "/" + args.prefix.strip("/") if args.prefix.strip("/") else ""

@@ -203,7 +203,8 @@ class TaskPage(_Base):
                 f"{a} {format_seconds(e - b)}" for a, b, e in _triples(r.startstops))),
               _e(r.exception)) for r in mine])  # fmt: skip
         ok, story = await _ask(self.state.info_source, "story", key)
-        if not (info or mine or (ok and story)):  # nobody knows it: not a page, a 404
+        told = ok or self.state.info_source is None  # (no scheduler to ask: nobody else knows)
+        if told and not (info or mine or (ok and story)):  # nobody knows it: a 404
             self.set_status(404)
             self.html_page(f"Task {key_str(key)}", "<p>No such task: the dashboard does not "
                            "follow it and the scheduler has no story of it.</p>", depth=2)

@@ -186,6 +186,10 @@ class DashboardState:
         if not prefix:  # a key forgotten, named alone: the book knows its prefix
             info = self._book.keys.get(r.key)
             prefix = info[1] if info is not None else key_split(r.key)
+        raised = r.finish == "erred" and r.start == "processing"
+        if raised:  # (counted once: a reconnected stream's snapshot says it again)
+            info = self._book.keys.get(r.key)
+            raised = info is None or info[2] != "erred"
         self._book.task(r, prefix)
         entry = self._shape.get(r.key)
         if entry is not None:
@@ -198,7 +202,7 @@ class DashboardState:
             else:
                 for triple in iter_startstops(startstops):
                     self._timed(prefix, *triple)
-        if r.finish == "erred" and r.start == "processing":
+        if raised:
             self._exception(r, prefix)
 
     def _timed(self, prefix, action, begin, end) -> None:

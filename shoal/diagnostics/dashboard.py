@@ -221,6 +221,9 @@ def bind_listening(host: str, port: int, tries: int = 20) -> tuple:
             raise ValueError(f"dashboard host {host!r} is not an address of this machine "
                              f"nor a name it can resolve: {exc.strerror}") from None
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ValueError(f"dashboard host {host!r} is not an address of this "
+                                 "machine") from None
             if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
                 raise
             continue

@@ -113,8 +113,8 @@ class Monitor:
             system, total = own.sample(), family.sample()
             if system is not None:
                 bus.publish(SystemMetrics(**system))
-            profile = self.profiler.take_recent() if self.profiler is not None else ()
-            if total is not None:
+            if total is not None:  # (the trees wait for a sample that goes out)
+                profile = self.profiler.take_recent() if self.profiler is not None else ()
                 bus.publish(WorkerMetrics(LOCAL_WORKER, total["time"], unmanaged=total["memory"],
                                           memory_limit=self.memory_limit, cpu=total["cpu"],
                                           profile=profile))  # fmt: skip

@@ -268,8 +268,11 @@ class Sampler:
 
     # --- registration (called on the task's own thread) -----------------------------
 
-    def task_started(self, thread_id: int, key, boundary=None) -> None:
-        """Sample this thread from now on, as running ``key``.
+    def task_started(self, thread_id: int, key, boundary=None):
+        """Sample this thread from now on, as running ``key``; returns the thread's
+        registration before (None), for :meth:`task_finished` to restore: a task
+        that runs a computation of its own in its thread (a local compute inside a
+        task) is sampled again once that one is done.
 
         Call it on the thread that runs the task (it registers that thread's
         state).  Frames from ``boundary`` (default: the caller's frame) outwards
@@ -284,11 +287,18 @@ class Sampler:
             tstate = self._api.get_state()
         slot = _Slot(thread_id, tstate, boundary, key_split(key))
         with self._lock:
+            before = self._slots.get(thread_id)
             self._slots[thread_id] = slot
+        return before
 
-    def task_finished(self, thread_id: int) -> None:
+    def task_finished(self, thread_id: int, before=None) -> None:
+        """Stop sampling this thread, or go back to *before* (what
+        :meth:`task_started` returned: the outer task's registration)."""
         with self._lock:  # waits for a sample in progress: the thread state stays valid
-            self._slots.pop(thread_id, None)
+            if before is None:
+                self._slots.pop(thread_id, None)
+            else:
+                self._slots[thread_id] = before
 
     # --- sampling -------------------------------------------------------------------
 

@@ -283,9 +283,11 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
     stopper = loop.create_task(stop.wait())
     try:
         await comm.write({"op": "stream-start", "source": source, "time": time.time(), **hello})
-        first = encode_batch(snapshot)
-        if first:
-            await comm.write(first)
+        snapshot = list(snapshot)
+        for at in range(0, len(snapshot), SNAPSHOT_CHUNK):  # (the loop runs between chunks)
+            first = encode_batch(snapshot[at:at + SNAPSHOT_CHUNK])
+            if first:
+                await comm.write(first)
         while not reader.done():
             stopping = stop.is_set()
             count, records = buffer.drain()
@@ -321,6 +323,10 @@ async def _until_closed(comm) -> None:
         return
 
 
+#: records of a snapshot encoded and written at a time (a late reader of a big graph)
+SNAPSHOT_CHUNK = 10_000
+
+
 def scheduler_snapshot(state, *, limit: int = 100_000, clock=time.time) -> list:
     """Records that bring a late reader up to date with a :class:`SchedulerState`.
 
@@ -328,8 +334,8 @@ def scheduler_snapshot(state, *, limit: int = 100_000, clock=time.time) -> list:
     with its task count by prefix, and a ``ComputationFinished`` when the graph
     is no longer computing ("error" with the first error's text when one of its
     tasks erred); then ``released -> <state>`` transitions for at most ``limit``
-    tasks that are not released (those processing, erred or in memory first), so
-    progress bars start from the right counts.  A task that raised comes as
+    tasks (those processing, erred or in memory first, released last: a finished
+    graph's intermediates, counted done), so progress bars start from the right counts.  A task that raised comes as
     ``processing -> erred`` with its exception, as it did live, so the reader's
     exceptions table counts it.  (When and where tasks ran is not kept by the
     state: a reader that was not listening has no task stream of them.)
@@ -350,10 +356,9 @@ def scheduler_snapshot(state, *, limit: int = 100_000, clock=time.time) -> list:
         if graph not in state.computations:
             failed = errors.get(graph)
             out.append(ComputationFinished(graph, "error" if failed else "finished", now, failed or ""))
-    order = {"processing": 0, "erred": 1, "memory": 2}
-    active = sorted((ts for ts in state.tasks.values() if ts.state != "released"),
-                    key=lambda ts: order.get(ts.state, 3))  # fmt: skip
-    for ts in active[:limit]:
+    order = {"processing": 0, "erred": 1, "memory": 2, "released": 4}
+    tasks = sorted(state.tasks.values(), key=lambda ts: order.get(ts.state, 3))
+    for ts in tasks[:limit]:
         ws = ts.processing_on or next(iter(ts.who_has), None)
         raised = ts.state == "erred" and ts.exception_blame in (None, ts)
         out.append(TaskTransition(

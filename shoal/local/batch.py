@@ -61,9 +61,10 @@ def _execute_sampled(keys, graph, data, cancelled, profiler) -> list:
         if is_set is not None and is_set():
             break
         node = graph[key]
-        profiler.task_started(thread, key, here)
+        before = None
         start = now()
         try:
+            before = profiler.task_started(thread, key, here)  # (an outer task's, nested)
             value = node(data)
         except KeyboardInterrupt:
             raise
@@ -71,6 +72,6 @@ def _execute_sampled(keys, graph, data, cancelled, profiler) -> list:
             append((getattr(exc, "_shoal_key", key), False, exc, start, now(), thread))
             break
         finally:
-            profiler.task_finished(thread)
+            profiler.task_finished(thread, before)
         append((key, True, value, start, now(), thread))
     return out

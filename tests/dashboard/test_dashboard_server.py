@@ -221,6 +221,10 @@ def test_info_source_story_and_identity():
         state.info_source = Broken()
         status, _, body = get(server.address + "/info/task/inc-1.html")
         assert status == 200 and "RuntimeError: scheduler gone" in body
+        # a key the dashboard does not follow, while the scheduler cannot be asked: not a
+        # 404 (the scheduler may know it), the page says why there is no story
+        status, _, body = get(server.address + "/info/task/unknown-9.html")
+        assert status == 200 and "RuntimeError: scheduler gone" in body
 
 
 def test_prefix_mode():

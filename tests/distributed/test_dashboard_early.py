@@ -91,3 +91,41 @@ async def test_held_records_that_overflowed_give_way_to_a_snapshot(s, a):
         assert dash.tasks.count == 0  # (a snapshot has no timings)
         await feed.close()
         del held
+
+
+def add(a, b):
+    return a + b
+
+
+@gen_cluster(nworkers=1)
+async def test_a_late_readers_counts_match_a_live_readers_and_a_second_snapshot_adds_nothing(s, a):
+    """A finished graph's freed intermediates count as released, not waiting; a
+    reconnected stream's snapshot (folded into the same state) counts no error twice."""
+    from shoal.delayed import delayed
+
+    x = delayed(inc)(1, dask_key_name="x-1")
+    left, right = delayed(inc)(x, dask_key_name="left-1"), delayed(inc)(x, dask_key_name="right-1")
+    top = delayed(add)(left, right, dask_key_name="top-1")
+    async with Client(s.address, asynchronous=True) as c:
+        total = c.compute(top)  # one graph: its intermediates are freed once top is in
+        assert await total == 6
+        bad = c.submit(boom, total, key="boom-1")
+        with pytest.raises(ValueError):
+            await bad
+        for _ in range(100):
+            if all(s.state.tasks[k].state == "released" for k in ("x-1", "left-1", "right-1")):
+                break
+            await asyncio.sleep(0.02)
+        assert all(s.state.tasks[k].state == "released" for k in ("x-1", "left-1", "right-1"))
+        dash = DashboardState()
+        for _ in range(2):  # (the second: as a reconnected stream's snapshot)
+            feed = await EventFeed(s.address, dash).start()
+            await _settled(dash, lambda: dash.progress().get("boom", {}).get("erred") == 1)
+            await feed.close()
+        progress = dash.progress()
+        assert all(row["waiting"] == 0 and row["processing"] == 0 for row in progress.values())
+        assert progress["finalize"]["memory"] == 1  # (what c.compute holds)
+        assert {p: progress[p]["released"] for p in ("x", "left", "right")} == {
+            "x": 1, "left": 1, "right": 1}
+        assert [(r["prefix"], r["count"]) for r in dash.exceptions()] == [("boom", 1)]
+        del total, bad

@@ -332,6 +332,29 @@ def test_text_progress_with_errors_and_collections(c):
         progress([1, 2], notebook=False)
 
 
+def test_progress_says_what_failed():
+    from shoal.distributed.client.progress import _Tracker
+
+    class State:  # (what the tracker reads of a future's state)
+        def __init__(self, key):
+            self.key, self.status, self.exception = key, "pending", None
+
+        def done(self):
+            return False
+
+    a, b, c = State("f-1"), State("f-2"), State("g-1")
+    tracker = _Tracker([a, b, c])
+    b.status = "cancelled"
+    tracker._on_done(b)
+    assert tracker.outcome_text() == "1 of 3 cancelled"  # (no error text without an error)
+    a.status, a.exception = "error", ValueError("bad\n  thing")
+    tracker._on_done(a)
+    c.status = "finished"
+    tracker._on_done(c)
+    assert tracker.finished and tracker.failed
+    assert tracker.outcome_text() == "1 of 3 erred (ValueError: bad thing), 1 of 3 cancelled"
+
+
 GATE = threading.Event()  # the workers run in this process: a task can wait for the test
 
 

@@ -105,12 +105,14 @@ class _Tracker:
         cancelled too; "" when everything finished."""
         total = len(self.states)
         parts = []
-        for end in ("error", "cancelled"):
-            n = sum(c[end] for c in self.counts.values())
-            if n:
-                parts.append(f"{n} of {total} {'erred' if end == 'error' else 'cancelled'}")
-        if parts and self.first_error is not None:
-            parts[0] += f" ({_exception_line(self.first_error)})"
+        erred = sum(c["error"] for c in self.counts.values())
+        if erred:
+            parts.append(f"{erred} of {total} erred")
+            if self.first_error is not None:
+                parts[0] += f" ({_exception_line(self.first_error)})"
+        cancelled = sum(c["cancelled"] for c in self.counts.values())
+        if cancelled:
+            parts.append(f"{cancelled} of {total} cancelled")
         return ", ".join(parts)
 
     def elapsed(self) -> float:

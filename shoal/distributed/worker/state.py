@@ -260,10 +260,7 @@ class WorkerState:
                 raise TypeError(f"WorkerState cannot handle {type(ev).__name__}")
             recs, instr = handler(self, ev)
             instructions += instr
-            done = run_transitions(self, recs, stimulus_id=ev.stimulus_id)
-            if type(ev) is m.FreeKeys:  # the scheduler let these go already: no word back
-                done = _without_echoes(done, ev.keys)
-            instructions += done
+            instructions += run_transitions(self, recs, stimulus_id=ev.stimulus_id)
             instructions += self._ensure_progress(ev.stimulus_id)
         if self.validate:
             self.validate_state()
@@ -480,18 +477,3 @@ class WorkerState:
     def processing(self) -> set[WorkerTask]:
         """Tasks this worker will compute or is computing (for heartbeat metrics)."""
         return {ts for ts in self.tasks.values() if ts.state in PROCESSING_STATES}
-
-
-def _without_echoes(instructions: list, keys) -> list:
-    """*instructions* less the ``release-worker-data`` of *keys*.
-
-    A key the scheduler frees (``FreeKeys``) is one it no longer counts on this
-    worker: it dropped the replica, or never took it, before it sent the message.
-    Telling it back that the data went is always stale there (a note in its story
-    log), and it was two in three messages a worker sent in a map of short tasks (a
-    drop made on the worker's own account, ``RemoveReplicas``, is still told).
-    """
-    if not any(type(i) is m.ReleaseWorkerDataMsg for i in instructions):
-        return instructions
-    freed = set(keys)
-    return [i for i in instructions if type(i) is not m.ReleaseWorkerDataMsg or i.key not in freed]

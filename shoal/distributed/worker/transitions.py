@@ -359,6 +359,8 @@ def _memory_released(ws, ts, *, stimulus_id):
             recs[dep] = "waiting"
     more, _ = _release(ws, ts)
     recs.update(more)
+    # told even when the scheduler asked (free-keys): it may have counted this worker
+    # again since (an add-keys of a copy fetched meanwhile), and only this says it went
     return recs, [m.ReleaseWorkerDataMsg(key=ts.key, stimulus_id=stimulus_id)]
 
 
