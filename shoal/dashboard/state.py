@@ -170,6 +170,9 @@ class DashboardState:
                 break
             if key not in shape:
                 shape[key] = [r.run_id, key_split(key), deps, "waiting"]
+        for c in self._computations:  # (a reconnected stream's snapshot names it again)
+            if c["run_id"] == r.run_id:
+                return
         self._computations.append({"run_id": r.run_id, "scheduler": r.scheduler, "ntasks": r.ntasks,
                                    "start": r.time, "stop": None, "status": "running",
                                    "exception": "", "prefixes": dict(r.prefixes)})  # fmt: skip

@@ -128,4 +128,6 @@ async def test_a_late_readers_counts_match_a_live_readers_and_a_second_snapshot_
         assert {p: progress[p]["released"] for p in ("x", "left", "right")} == {
             "x": 1, "left": 1, "right": 1}
         assert [(r["prefix"], r["count"]) for r in dash.exceptions()] == [("boom", 1)]
+        runs = [c["run_id"] for c in dash.computations()]
+        assert len(runs) == 2 == len(set(runs))  # one row a computation, snapshot or two
         del total, bad
