@@ -131,3 +131,18 @@ async def test_a_late_readers_counts_match_a_live_readers_and_a_second_snapshot_
         runs = [c["run_id"] for c in dash.computations()]
         assert len(runs) == 2 == len(set(runs))  # one row a computation, snapshot or two
         del total, bad
+
+
+@gen_cluster(nworkers=1, scheduler_options={"dashboard_address": ":0"})
+async def test_a_scheduler_with_a_dashboard_keeps_its_task_stream_from_the_start(s, a):
+    """As with Dask's dashboard: client.get_task_stream() shows what ran before anyone
+    asked for it (the rows the dashboard gets anyway)."""
+    assert s.task_stream is not None
+    async with Client(s.address, asynchronous=True) as c:
+        futures = c.map(inc, range(20))
+        await c.gather(futures)
+        data = await c.get_task_stream()
+        assert sorted(d["key"] for d in data) == sorted(f.key for f in futures)
+        assert all(d["status"] == "OK" and d["worker"] == a.address for d in data)
+        del futures
+    await s.dashboard_started()

@@ -22,7 +22,7 @@ from shoal import config
 from shoal.distributed import Client, get_task_stream, performance_report, progress
 from shoal.distributed.client.progress import MultiProgressWidget, ProgressWidget
 from shoal.distributed.scheduler.diagnostics import TaskStream
-from shoal.events import Bus, TaskTransition
+from shoal.events import Bus, PackedTaskRows, TaskTransition
 from shoal.testing.aio import run
 from shoal.testing.cluster import cluster, gen_cluster, on_loop, sync_cluster, wait_until
 
@@ -143,34 +143,47 @@ def test_worker_close_joins_its_sampler():
 # --- the task stream ----------------------------------------------------------------------
 
 
-def test_task_stream_records_only_finished_tasks_and_is_bounded():
+def test_task_stream_keeps_finished_tasks_of_the_published_rows_and_is_bounded():
+    from shoal.distributed.taskcolumns import pack_task_rows
+    from shoal.events import TASK_STATES, TaskRows, row_of
+
     bus = Bus("test")
-    assert not bus.wants("task")
-    stream = TaskStream(bus, maxlen=3, clock=iter(range(100)).__next__)
-    assert bus.wants("task")
-    bus.publish(TaskTransition("g", "x-1", "x", "waiting", "processing"))  # not an end
-    for i in range(5):
-        bus.publish(TaskTransition("g", f"x-{i}", "x", "processing", "memory", worker="w", thread=1,
-                                   startstops=(("compute", 1.0, 2.0),), nbytes=8, type="int"))
-    bus.publish(TaskTransition("g", ("y", 0), "y", "processing", "erred", exception="ValueError: bad"))
+    assert not bus.wants(TASK_STATES)
+    stream = TaskStream(bus, maxlen=4, clock=iter(range(100)).__next__)
+    assert bus.wants(TASK_STATES)
+
+    def done(i):
+        return TaskTransition("g", f"x-{i}", "x", "processing", "memory", worker="w", thread=1,
+                              startstops=(("compute", 1.0, 2.0),), nbytes=8, type="int")
+
+    started = TaskTransition("g", "x-9", "x", "waiting", "processing", worker="w")  # not an end
+    bus.publish(TaskRows.from_rows([row_of(started), row_of(done(0))]))  # time 0
+    bus.publish(pack_task_rows([row_of(done(1)), row_of(done(2))]))  # a worker's, packed: 1
+    bus.publish(TaskRows.from_rows([row_of(TaskTransition(
+        "g", ("y", 0), "y", "processing", "erred", exception="ValueError: bad"))]))  # time 2
     data = stream.collect()
-    assert [d["key"] for d in data] == ["x-3", "x-4", ("y", 0)]
+    assert [d["key"] for d in data] == ["x-1", "x-2", ("y", 0)]  # the first rows fell out
     assert data[0]["startstops"] == ({"action": "compute", "start": 1.0, "stop": 2.0},)
+    assert data[0]["worker"] == "w" and data[0]["type"] == "int" and data[0]["nbytes"] == 8
     assert data[-1]["status"] == "error" and data[-1]["exception"] == "ValueError: bad"
     assert [d["key"] for d in stream.collect(count=1)] == [("y", 0)]
     assert stream.collect(count=0) == []
-    assert [d["key"] for d in stream.collect(start=4, stop=4)] == ["x-4"]  # times 0..5 on arrival
+    assert [d["key"] for d in stream.collect(start=1, stop=1)] == ["x-1", "x-2"]
+    bus.publish(PackedTaskRows(b"not msgpack", 1))  # unreadable: left out, logged
+    assert len(stream.collect()) == 3
     stream.close()
-    assert not bus.wants("task")
+    assert not bus.wants(TASK_STATES)
 
 
 @gen_cluster(nworkers=1)
 async def test_the_scheduler_builds_no_task_records_until_asked(s, a):
-    assert s.task_stream is None and not s.bus.wants("task")
+    from shoal.events import TASK_STATES
+
+    assert s.task_stream is None and not s.bus.wants(TASK_STATES)
     async with Client(s.address, asynchronous=True) as c:
         await c.gather(c.map(spin, range(3), seconds=0))
         assert await c.get_task_stream() == []  # nothing kept before the first request
-        assert s.bus.wants("task")
+        assert s.bus.wants(TASK_STATES) and not s.bus.wants("task")
         futures = c.map(spin, range(10, 13), seconds=0)
         await c.gather(futures)
         data = await c.get_task_stream()

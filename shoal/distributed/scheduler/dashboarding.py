@@ -7,6 +7,7 @@
                           waited for; dashboard_started() waits
                           --> _hold_early(): until it subscribes, the records it would
                           have had are kept (a bounded Buffer subscribed to the bus)
+                          --> the task stream kept from now (diagnostics.TaskStream)
     every events interval  --> _publish_task_states(): the state's TaskRows to the bus
     every SYSTEM_INTERVAL  --> _publish_system(): SystemMetrics of this process, while
                                someone listens (the dashboard's /system page)
@@ -18,7 +19,7 @@
 A mixin of :class:`~.server.Scheduler`, kept apart because it is one concern (the
 dashboard's feed and lifetime) beside the scheduler's streams and requests; it
 uses the scheduler's ``server``, ``state``, ``bus``, ``event_streams``,
-``dashboard_address``, ``security`` and ``status``.
+``dashboard_address``, ``security``, ``status`` and ``task_stream``.
 
 Why hold the early records: ``Client()`` returns once its workers are up, about
 half a second before its dashboard process has started and subscribed, and a
@@ -40,6 +41,7 @@ from shoal.diagnostics.dashboard import (
 )  # fmt: skip
 from shoal.diagnostics.probe import ProcessProbe
 from shoal.distributed.eventstream import scheduler_snapshot
+from shoal.distributed.scheduler.diagnostics import TaskStream
 from shoal.events import Buffer, SystemMetrics
 
 __all__ = ["SYSTEM_INTERVAL", "ServesDashboard"]
@@ -87,6 +89,8 @@ class ServesDashboard:
                 return
         self.dashboard = DashboardProcess(source, *where, security=self.security).spawn()
         self._hold_early()
+        if self.task_stream is None:  # (the rows are published for the dashboard anyway)
+            self.task_stream = TaskStream(self.bus)
         self._dashboard_ready = asyncio.get_running_loop().create_task(self._await_dashboard())
 
     async def _await_dashboard(self) -> None:
@@ -95,6 +99,9 @@ class ServesDashboard:
         except DashboardStartError as exc:
             logger.warning("the scheduler runs without a dashboard: %s", exc)
             self.dashboard = None
+            if self.task_stream is not None:  # (kept for the dashboard: a client asking
+                self.task_stream.close()      # makes one again)
+                self.task_stream = None
             return
         finally:
             self._take_early()  # none left unless it failed, or another reader took them

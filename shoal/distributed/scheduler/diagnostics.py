@@ -2,23 +2,27 @@
 
 ::
 
-    SchedulerState --Publish(TaskTransition)--> Scheduler.bus
-                                                  '--(after the first get_task_stream)--> TaskStream._record
-                                                        processing -> memory | erred only
-                                                        (time received, record) --> Buffer (bounded)
-    get_task_stream(start, stop, count) <-- the Buffer, as plain dicts (Dask's shape)
+    SchedulerState --TaskRows, workers' PackedTaskRows (TASK_STATES)--> Scheduler.bus
+                                                  '--> TaskStream._record: (time received, rows)
+                                                        --> Buffer (bounded, in rows)
+    get_task_stream(start, stop, count) <-- the Buffer, unpacked when asked:
+                                            processing -> memory | erred, as plain dicts
+                                            (Dask's shape)
 
     get_profile(start, stop, key, workers) --"profile" rpc, all workers at once-->
         {worker: call tree} --calltree.merge--> one tree
 
-The task stream is Dask's ``TaskStreamPlugin``: nothing is subscribed until a
-client first asks (``Client.get_task_stream``, ``performance_report``), so a
-scheduler nobody asked builds no task records at all (the bus's ``wants``).
-Once subscribed it stays, like Dask's plugin, bounded by
-``distributed.scheduler.task-stream-length``; the subscriber is one comparison
-and one deque append in the scheduler's thread.  Times are the scheduler's
-``time.time()`` when the result arrived, so ``start`` / ``stop`` are
-wall-clock seconds.
+The task stream is Dask's ``TaskStreamPlugin``, fed by the rows a dashboard gets
+(the workers' own rows of the tasks they finished, passed on packed): keeping them
+costs the scheduler one append per flush, and unpacking them is left to a request.
+A scheduler that serves a dashboard keeps them from its start, so
+``client.get_task_stream()`` shows what ran before it was first asked, as with
+Dask's dashboard; otherwise nothing is subscribed until a client first asks
+(``Client.get_task_stream``, ``performance_report``), so a scheduler nobody asked
+publishes no task rows at all (the bus's ``wants``).  Once subscribed it stays,
+bounded by ``distributed.scheduler.task-stream-length`` rows.  Times are the
+scheduler's ``time.time()`` when the rows were published (within an events interval
+of the results' arrival), so ``start`` / ``stop`` are wall-clock seconds.
 
 Profiles are not kept here: each worker's sampler keeps its own history
 (:mod:`shoal.diagnostics.sampler`), and a request fans out to the
@@ -34,7 +38,8 @@ import time
 
 from shoal import config
 from shoal.diagnostics.calltree import merge
-from shoal.events import Buffer
+from shoal.distributed import taskcolumns
+from shoal.events import TASK_STATES, Buffer, PackedTaskRows, TaskTransition
 
 __all__ = ["TaskStream", "gather_profile", "task_dict"]
 
@@ -55,6 +60,16 @@ def task_dict(record) -> dict:
     }  # fmt: skip
 
 
+class _Received:
+    """Rows as published, and when (the Buffer counts their rows)."""
+
+    __slots__ = ("time", "rows", "weight")
+
+    def __init__(self, when: float, rows):
+        self.time, self.rows = when, rows
+        self.weight = getattr(rows, "weight", 1)
+
+
 class TaskStream:
     """Finished and erred task records of one bus, bounded; see the module docstring."""
 
@@ -64,11 +79,10 @@ class TaskStream:
         self.buffer = Buffer(maxlen=maxlen)
         self.clock = clock
         self.bus = bus
-        self.token = bus.subscribe(self._record, ("task",))
+        self.token = bus.subscribe(self._record, (TASK_STATES,))
 
-    def _record(self, record) -> None:
-        if record.start == "processing" and record.finish in _ENDS:
-            self.buffer.append((self.clock(), record))
+    def _record(self, rows) -> None:
+        self.buffer.append(_Received(self.clock(), rows))
 
     def collect(self, start=None, stop=None, count=None) -> list:
         """Records received in [start, stop] (wall-clock seconds), the last ``count`` of them."""
@@ -78,13 +92,30 @@ class TaskStream:
         if start is not None or stop is not None:
             lo = float("-inf") if start is None else float(start)
             hi = float("inf") if stop is None else float(stop)
-            items = [item for item in items if lo <= item[0] <= hi]
+            items = [item for item in items if lo <= item.time <= hi]
+        records = [r for item in items for r in _finished(item.rows)]
         if count is not None:
-            items = items[-int(count):]
-        return [task_dict(record) for _, record in items]
+            records = records[-int(count):]
+        return [task_dict(r) for r in records]
 
     def close(self) -> None:
         self.bus.unsubscribe(self.token)
+
+
+def _finished(rows) -> list:
+    """The ``processing -> memory | erred`` records of a ``TaskRows`` or a worker's
+    ``PackedTaskRows``; none (logged) if they cannot be read."""
+    try:
+        if type(rows) is PackedTaskRows:
+            columns = taskcolumns.unpacked_entry(rows.data)["columns"]
+        else:
+            columns = rows.columns
+        records = taskcolumns.task_objects(columns)
+    except Exception:
+        logger.exception("task stream: could not read %r", type(rows).__name__)
+        return []
+    return [r for r in records
+            if type(r) is TaskTransition and r.start == "processing" and r.finish in _ENDS]  # fmt: skip
 
 
 async def gather_profile(pool, workers, start=None, stop=None, key=None) -> dict:

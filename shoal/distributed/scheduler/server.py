@@ -104,7 +104,8 @@ class Scheduler(ServesDashboard, Node):
         self.worker_streams: dict = {}  # address -> BatchedSend
         self.client_streams: dict = {}  # client id -> BatchedSend
         self.event_streams = EventStreams()  # subscribe_events streams (dashboards)
-        self.task_stream: TaskStream | None = None  # made by the first get_task_stream
+        #: made with the dashboard (dashboarding.py), else by the first get_task_stream
+        self.task_stream: TaskStream | None = None
         self._goodbyes: set = set()  # workers that announced a clean close
         self._init_node()
         self._worker_joined = asyncio.Condition()
@@ -444,9 +445,11 @@ class Scheduler(ServesDashboard, Node):
         return [tuple(map(str, entry)) for entry in self.state.story(*keys)]
 
     def get_task_stream(self, comm=None, start=None, stop=None, count=None) -> list:
-        """Finished tasks as dicts (see :mod:`.diagnostics`); records are kept from the first call."""
+        """Finished tasks as dicts (see :mod:`.diagnostics`); records are kept from the
+        first call, or from the start when this scheduler serves a dashboard."""
         if self.task_stream is None:
             self.task_stream = TaskStream(self.bus)
+        self._publish_task_states()  # the rows pending since the last interval go first
         return self.task_stream.collect(start, stop, count)
 
     async def get_profile(self, comm=None, start=None, stop=None, key=None, workers=None) -> dict:
