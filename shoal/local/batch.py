@@ -24,38 +24,17 @@ __all__ = ["execute_batch"]
 
 
 def execute_batch(keys, graph, data, cancelled=None) -> list:
-    """Run the nodes ``graph[k]`` for *keys* in order, reading inputs from *data*."""
-    if sampling.profiler is not None:  # a local Dashboard is open: sample the tasks
-        return _execute_sampled(keys, graph, data, cancelled, sampling.profiler)
+    """Run the nodes ``graph[k]`` for *keys* in order, reading inputs from *data*.
+
+    While a local Dashboard is open (``shoal.sampling.profiler``), this thread is
+    registered with its sampler as running each task (stacks start below this
+    frame), and an outer task's registration comes back after a nested compute's."""
     out = []
     append = out.append
     now = time.time
     thread = threading.get_ident()
-    is_set = cancelled.is_set if cancelled is not None else None
-    for key in keys:
-        if is_set is not None and is_set():
-            break
-        node = graph[key]
-        start = now()
-        try:
-            value = node(data)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # SystemExit too: re-raised by the caller
-            append((getattr(exc, "_shoal_key", key), False, exc, start, now(), thread))
-            break
-        append((key, True, value, start, now(), thread))
-    return out
-
-
-def _execute_sampled(keys, graph, data, cancelled, profiler) -> list:
-    """:func:`execute_batch` with this thread registered with *profiler* while each
-    task runs, as running that task (its stacks start below this frame)."""
-    out = []
-    append = out.append
-    now = time.time
-    thread = threading.get_ident()
-    here = sys._getframe()
+    profiler = sampling.profiler
+    here = sys._getframe() if profiler is not None else None
     is_set = cancelled.is_set if cancelled is not None else None
     for key in keys:
         if is_set is not None and is_set():
@@ -64,7 +43,8 @@ def _execute_sampled(keys, graph, data, cancelled, profiler) -> list:
         before = None
         start = now()
         try:
-            before = profiler.task_started(thread, key, here)  # (an outer task's, nested)
+            if profiler is not None:
+                before = profiler.task_started(thread, key, here)
             value = node(data)
         except KeyboardInterrupt:
             raise
@@ -72,6 +52,7 @@ def _execute_sampled(keys, graph, data, cancelled, profiler) -> list:
             append((getattr(exc, "_shoal_key", key), False, exc, start, now(), thread))
             break
         finally:
-            profiler.task_finished(thread, before)
+            if profiler is not None:
+                profiler.task_finished(thread, before)
         append((key, True, value, start, now(), thread))
     return out
