@@ -86,8 +86,8 @@ async def serve(args) -> int:
     state.info_source = feed.info_source
     loop = asyncio.get_running_loop()
     orphaned = loop.create_task(_parent_gone(args.parent))
+    starting = loop.create_task(feed.start())
     try:
-        starting = loop.create_task(feed.start())
         await asyncio.wait({starting, orphaned}, return_when=asyncio.FIRST_COMPLETED)
         if not starting.done():
             starting.cancel()
@@ -97,7 +97,8 @@ async def serve(args) -> int:
             return 0
         starting.result()
     except BaseException as exc:
-        orphaned.cancel()
+        for task in (orphaned, starting):
+            task.cancel()
         await feed.close()
         if not isinstance(exc, (OSError, ConnectionError, asyncio.TimeoutError)):
             raise
@@ -106,10 +107,12 @@ async def serve(args) -> int:
     try:
         sock = socket.socket(fileno=args.fd) if args.fd is not None else None
         server = start_server(state, args.host, args.port, args.prefix, sock=sock)
-    except OSError as exc:
-        logger.error("cannot serve the dashboard on %s:%s: %s", args.host, args.port, exc)
+    except BaseException as exc:
         orphaned.cancel()
         await feed.close()
+        if not isinstance(exc, OSError):
+            raise
+        logger.error("cannot serve the dashboard on %s:%s: %s", args.host, args.port, exc)
         return 1
     prefix = "/" + args.prefix.strip("/") if args.prefix.strip("/") else ""
     host = f"[{args.host}]" if ":" in args.host else args.host

@@ -181,7 +181,8 @@ class DashboardState:
         self._book.computation_finished(r.run_id, r.time)
         for c in reversed(self._computations):
             if c["run_id"] == r.run_id:
-                c.update(stop=r.time, status=r.status, exception=r.exception)
+                if c["stop"] is None:  # (a reconnected stream's snapshot says it again)
+                    c.update(stop=r.time, status=r.status, exception=r.exception)
                 break
 
     def _task(self, r: TaskTransition) -> None:
@@ -190,8 +191,8 @@ class DashboardState:
             info = self._book.keys.get(r.key)
             prefix = info[1] if info is not None else key_split(r.key)
         raised = r.finish == "erred" and r.start == "processing"
-        if raised:  # (counted once: a reconnected stream's snapshot says it again)
-            info = self._book.keys.get(r.key)
+        if raised and not r.startstops:  # a snapshot's (a live one has timings): counted
+            info = self._book.keys.get(r.key)  # unless a reconnected stream's says it again
             raised = info is None or info[2] != "erred"
         self._book.task(r, prefix)
         entry = self._shape.get(r.key)

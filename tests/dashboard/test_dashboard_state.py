@@ -146,6 +146,27 @@ def test_exceptions_grouped_by_prefix_and_text():
     assert s.progress()["div"]["erred"] == 3
 
 
+def test_a_retried_failure_counts_each_time_a_snapshots_once():
+    s = DashboardState()
+    s.ingest(GraphSubmitted("r", "scheduler", 1, {"boom": 1}, (), T0))
+    for _ in range(3):  # retried: the publisher coalesces erred -> ... -> processing away
+        s.ingest(tt("r", "boom-1", "processing", "erred", "w", t=T0, exc="ValueError: b"))
+    assert [row["count"] for row in s.exceptions()] == [3]
+    # a reconnected stream's snapshot says it erred again (no timings): not a new error
+    s.ingest(GraphSubmitted("r", "scheduler", 1, {"boom": 1}, (), T0 + 9))
+    s.ingest(tt("r", "boom-1", "processing", "erred", exc="ValueError: b"))
+    assert [row["count"] for row in s.exceptions()] == [3]
+
+
+def test_a_finished_computation_keeps_its_row_and_times_when_named_again():
+    s = DashboardState()
+    finished_run(s)
+    s.ingest(GraphSubmitted("c-graph-1", "scheduler", 3, {"inc": 2, "sum": 1}, (), T0 + 60))
+    s.ingest(ComputationFinished("c-graph-1", "finished", T0 + 60))  # (a snapshot's)
+    (row,) = s.computations()
+    assert (row["start"], row["stop"], row["status"]) == (T0, T0 + 5, "finished")
+
+
 def test_workers_metrics_and_series():
     s = DashboardState(timeseries=3)
     s.ingest(WorkerAdded(W1, 4, 2000, "w1", T0))

@@ -137,12 +137,19 @@ async def test_a_late_readers_counts_match_a_live_readers_and_a_second_snapshot_
 async def test_a_scheduler_with_a_dashboard_keeps_its_task_stream_from_the_start(s, a):
     """As with Dask's dashboard: client.get_task_stream() shows what ran before anyone
     asked for it (the rows the dashboard gets anyway)."""
+    import time
+
     assert s.task_stream is not None
     async with Client(s.address, asynchronous=True) as c:
+        t0 = time.time()
         futures = c.map(inc, range(20))
         await c.gather(futures)
+        t1 = time.time()
         data = await c.get_task_stream()
         assert sorted(d["key"] for d in data) == sorted(f.key for f in futures)
         assert all(d["status"] == "OK" and d["worker"] == a.address for d in data)
+        # windows on when the tasks finished, not when their rows were published
+        assert len(await c.get_task_stream(start=t0, stop=t1)) == 20
+        assert await c.get_task_stream(start=t1) == []
         del futures
     await s.dashboard_started()

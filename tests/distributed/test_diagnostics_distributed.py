@@ -149,28 +149,34 @@ def test_task_stream_keeps_finished_tasks_of_the_published_rows_and_is_bounded()
 
     bus = Bus("test")
     assert not bus.wants(TASK_STATES)
-    stream = TaskStream(bus, maxlen=4, clock=iter(range(100)).__next__)
+    # bounded in finished tasks; kept batches published at 20, 21, 22 (after their tasks)
+    stream = TaskStream(bus, maxlen=3, clock=iter(range(20, 100)).__next__)
     assert bus.wants(TASK_STATES)
 
-    def done(i):
+    def done(i):  # finished at 11 + i
         return TaskTransition("g", f"x-{i}", "x", "processing", "memory", worker="w", thread=1,
-                              startstops=(("compute", 1.0, 2.0),), nbytes=8, type="int")
+                              startstops=(("compute", 10.0 + i, 11.0 + i),), nbytes=8, type="int")
 
     started = TaskTransition("g", "x-9", "x", "waiting", "processing", worker="w")  # not an end
-    bus.publish(TaskRows.from_rows([row_of(started), row_of(done(0))]))  # time 0
-    bus.publish(pack_task_rows([row_of(done(1)), row_of(done(2))]))  # a worker's, packed: 1
-    bus.publish(TaskRows.from_rows([row_of(TaskTransition(
-        "g", ("y", 0), "y", "processing", "erred", exception="ValueError: bad"))]))  # time 2
+    bus.publish(TaskRows.from_rows([row_of(started)]))  # nothing finished: not kept
+    bus.publish(TaskRows.from_rows([row_of(started), row_of(done(0))]))  # published at 20
+    bus.publish(pack_task_rows([row_of(done(1)), row_of(done(2))]))  # a worker's, packed: 21
+    bus.publish(TaskRows.from_rows([row_of(TaskTransition(  # no timings (a KilledWorker): 22
+        "g", ("y", 0), "y", "processing", "erred", exception="ValueError: bad"))]))
     data = stream.collect()
-    assert [d["key"] for d in data] == ["x-1", "x-2", ("y", 0)]  # the first rows fell out
-    assert data[0]["startstops"] == ({"action": "compute", "start": 1.0, "stop": 2.0},)
+    assert [d["key"] for d in data] == ["x-1", "x-2", ("y", 0)]  # x-0's batch fell out
+    assert data[0]["startstops"] == ({"action": "compute", "start": 11.0, "stop": 12.0},)
     assert data[0]["worker"] == "w" and data[0]["type"] == "int" and data[0]["nbytes"] == 8
     assert data[-1]["status"] == "error" and data[-1]["exception"] == "ValueError: bad"
     assert [d["key"] for d in stream.collect(count=1)] == [("y", 0)]
+    assert [d["key"] for d in stream.collect(count=2)] == ["x-2", ("y", 0)]
     assert stream.collect(count=0) == []
-    assert [d["key"] for d in stream.collect(start=1, stop=1)] == ["x-1", "x-2"]
+    # windows on when each task finished (its last step's end; else when published)
+    assert [d["key"] for d in stream.collect(start=12.5, stop=13)] == ["x-2"]
+    assert [d["key"] for d in stream.collect(stop=12)] == ["x-1"]
+    assert [d["key"] for d in stream.collect(start=21.5)] == [("y", 0)]
     bus.publish(PackedTaskRows(b"not msgpack", 1))  # unreadable: left out, logged
-    assert len(stream.collect()) == 3
+    assert [d["key"] for d in stream.collect()] == [("y", 0)]  # (it pushed x-1, x-2 out)
     stream.close()
     assert not bus.wants(TASK_STATES)
 

@@ -13,10 +13,11 @@
 The rpc calls run on the client's loop; figures are built and files written in
 the caller's thread (a sync client's loop thread is shared, so it never does
 file I/O here).  Times (``start`` / ``stop``) are wall-clock seconds, a
-``datetime``, or a string such as ``"30s"``: that long ago.  The scheduler
-keeps task records only after the first request (see
-:mod:`shoal.distributed.scheduler.diagnostics`), so the first
-``get_task_stream()`` without a context manager sees nothing earlier.
+``datetime``, or a string such as ``"30s"``: that long ago.  A scheduler that
+serves a dashboard keeps task records from its start; one without keeps them only
+after the first request (see :mod:`shoal.distributed.scheduler.diagnostics`), so
+there the first ``get_task_stream()`` without a context manager sees nothing
+earlier.
 """
 
 from __future__ import annotations

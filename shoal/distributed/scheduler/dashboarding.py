@@ -99,9 +99,9 @@ class ServesDashboard:
         except DashboardStartError as exc:
             logger.warning("the scheduler runs without a dashboard: %s", exc)
             self.dashboard = None
-            if self.task_stream is not None:  # (kept for the dashboard: a client asking
-                self.task_stream.close()      # makes one again)
-                self.task_stream = None
+            if self.task_stream is not None and not self.task_stream.asked:
+                self.task_stream.close()  # (kept for the dashboard; a client asking
+                self.task_stream = None   # makes one again)
             return
         finally:
             self._take_early()  # none left unless it failed, or another reader took them

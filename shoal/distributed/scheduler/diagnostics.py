@@ -20,9 +20,12 @@ A scheduler that serves a dashboard keeps them from its start, so
 Dask's dashboard; otherwise nothing is subscribed until a client first asks
 (``Client.get_task_stream``, ``performance_report``), so a scheduler nobody asked
 publishes no task rows at all (the bus's ``wants``).  Once subscribed it stays,
-bounded by ``distributed.scheduler.task-stream-length`` rows.  Times are the
-scheduler's ``time.time()`` when the rows were published (within an events interval
-of the results' arrival), so ``start`` / ``stop`` are wall-clock seconds.
+bounded by ``distributed.scheduler.task-stream-length`` finished tasks (batches
+without one are not kept).  A task's time is when it finished (the end of its last
+``startstops`` step, else when its row was published), so ``start`` / ``stop`` are
+wall-clock seconds; rows are published at most an events interval after, and a
+request publishes those pending first.  A request reads the newest batches first
+and stops at ``count`` or at batches published before ``start``.
 
 Profiles are not kept here: each worker's sampler keeps its own history
 (:mod:`shoal.diagnostics.sampler`), and a request fans out to the
@@ -61,13 +64,24 @@ def task_dict(record) -> dict:
 
 
 class _Received:
-    """Rows as published, and when (the Buffer counts their rows)."""
+    """Rows as published, when, and how many finished tasks they hold (the Buffer's
+    weight: ``task-stream-length`` counts finished tasks)."""
 
     __slots__ = ("time", "rows", "weight")
 
-    def __init__(self, when: float, rows):
-        self.time, self.rows = when, rows
-        self.weight = getattr(rows, "weight", 1)
+    def __init__(self, when: float, rows, finished: int):
+        self.time, self.rows, self.weight = when, rows, finished
+
+
+def _finished_count(rows) -> int:
+    """Tasks that finished: a worker's rows are all finished tasks; the scheduler's,
+    those from ``processing`` to ``memory`` or ``erred`` (a task that erred, or ran
+    before its worker was asked for rows)."""
+    if type(rows) is PackedTaskRows:
+        return rows.n
+    columns = rows.columns
+    return sum(1 for start, finish in zip(columns.get("start") or (), columns.get("finish") or ())
+               if start == "processing" and finish in _ENDS)  # fmt: skip
 
 
 class TaskStream:
@@ -79,27 +93,45 @@ class TaskStream:
         self.buffer = Buffer(maxlen=maxlen)
         self.clock = clock
         self.bus = bus
+        self.asked = False  # a client read it (collect)
         self.token = bus.subscribe(self._record, (TASK_STATES,))
 
     def _record(self, rows) -> None:
-        self.buffer.append(_Received(self.clock(), rows))
+        finished = _finished_count(rows)
+        if finished:
+            self.buffer.append(_Received(self.clock(), rows, finished))
 
     def collect(self, start=None, stop=None, count=None) -> list:
-        """Records received in [start, stop] (wall-clock seconds), the last ``count`` of them."""
+        """Tasks that finished in [start, stop] (wall-clock seconds), the last ``count``
+        of them, oldest first."""
+        self.asked = True
         if count is not None and int(count) <= 0:
             return []
+        want = None if count is None else int(count)
+        lo = float("-inf") if start is None else float(start)
+        hi = float("inf") if stop is None else float(stop)
         _, items = self.buffer.since(0)
-        if start is not None or stop is not None:
-            lo = float("-inf") if start is None else float(start)
-            hi = float("inf") if stop is None else float(stop)
-            items = [item for item in items if lo <= item.time <= hi]
-        records = [r for item in items for r in _finished(item.rows)]
-        if count is not None:
-            records = records[-int(count):]
+        picked: list = []  # newest batch first, each batch's tasks oldest first
+        for item in reversed(items):
+            if item.time < lo:
+                break  # published before start: nothing in it finished after
+            records = [r for r in _finished(item.rows) if lo <= _when(r, item.time) <= hi]
+            picked.append(records)
+            if want is not None and sum(map(len, picked)) >= want:
+                break
+        records = [r for batch in reversed(picked) for r in batch]
+        if want is not None:
+            records = records[-want:]
         return [task_dict(r) for r in records]
 
     def close(self) -> None:
         self.bus.unsubscribe(self.token)
+
+
+def _when(record, published: float) -> float:
+    """When a task finished: the end of its last step, else when its row was published."""
+    steps = record.startstops
+    return steps[-1][2] if steps else published
 
 
 def _finished(rows) -> list:
