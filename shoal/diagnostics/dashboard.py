@@ -506,6 +506,9 @@ class Dashboard(Observer):
             self.process.wait_started(self.timeout)
             self._profiler = _profiler()
             self._monitor = _monitor(self.bus, self._profiler)
+            if self._monitor is None and self._profiler is not None:  # (no psutil: nobody
+                self._profiler = None                                  # would publish trees)
+                _release_profiler()
         except BaseException:
             self._stop()
             raise
@@ -523,9 +526,7 @@ class Dashboard(Observer):
             if monitor is not None:
                 monitor.stop()
             if profiler is not None:
-                last = sampling.release()
-                if last is not None:
-                    last.stop()
+                _release_profiler()
             if process is not None:
                 process.close()
             if self._server is not None:
@@ -574,3 +575,10 @@ def _profiler():
     if not profile_enabled():
         return None
     return sampling.acquire(lambda: Sampler().start())
+
+
+def _release_profiler() -> None:
+    """One dashboard less on the shared sampler; stop it after the last."""
+    last = sampling.release()
+    if last is not None:
+        last.stop()

@@ -335,9 +335,9 @@ def scheduler_snapshot(state, *, limit: int = 100_000, clock=time.time) -> list:
     is no longer computing ("error" with the first error's text when one of its
     tasks erred); then ``released -> <state>`` transitions for at most ``limit``
     tasks (those processing, erred or in memory first, released last: a finished
-    graph's intermediates, counted done), so progress bars start from the right counts.  A task that raised comes as
-    ``processing -> erred`` with its exception, as it did live, so the reader's
-    exceptions table counts it.  (When and where tasks ran is not kept by the
+    graph's intermediates, counted done), so progress bars start from the right
+    counts.  A task that raised comes as ``processing -> erred`` with its exception,
+    as it did live (but without timings), so the reader's exceptions table counts it.  (When and where tasks ran is not kept by the
     state: a reader that was not listening has no task stream of them.)
     """
     now = clock()

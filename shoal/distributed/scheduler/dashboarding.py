@@ -35,7 +35,6 @@ import asyncio
 import logging
 
 from shoal import config
-
 from shoal.diagnostics.dashboard import (
     DashboardProcess, DashboardStartError, bokeh_available, parse_dashboard_address,
 )  # fmt: skip
