@@ -449,3 +449,30 @@ def test_javascript_errors_are_caught(page, page_log):
     assert any("thrown on purpose" in e for e in errors if e.startswith("page error"))
     page_log.console.clear()
     page_log.page_errors.clear()
+
+
+@pytest.mark.timeout(90)
+def test_the_workers_table_follows_its_numbers(page, base, compute, artifacts):
+    """The table's cells change with the numbers while its rows stay the same (BokehJS
+    3.9.1-3.9.2 redraw a DataTable only when its row count changes: panes push_table)."""
+    open_page(page, base + "/individual-workers")
+
+    def shown_tasks():  # the "tasks" cell of the table's Total row, as drawn
+        for row in page.locator(".slick-row").all_inner_texts():
+            cells = [c.strip() for c in row.split("\n") if c.strip()]
+            if cells and cells[0] == "Total":
+                return int(cells[8])
+        return None
+
+    deadline = time.monotonic() + 20
+    while shown_tasks() is None and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    first = shown_tasks()
+    assert first is not None, page.locator(".slick-row").all_inner_texts()
+    futures = compute()
+    deadline = time.monotonic() + 30
+    while (shown_tasks() or 0) == first and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    busy = shown_tasks()
+    page.screenshot(path=str(artifacts / "individual-workers-busy.png"))
+    assert busy != first, f"the table still shows {first} tasks while {len(futures)} run"

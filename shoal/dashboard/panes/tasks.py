@@ -147,7 +147,8 @@ class Exceptions(Pane):
         self.root = DataTable(source=self.source, columns=columns, index_position=None, **sizing)
 
     def refresh(self) -> None:
-        self.push(self.source, exception_columns(self.state.exceptions()))
+        if self.push_table(self.root, exception_columns(self.state.exceptions())):
+            self.source = self.root.source
 
 
 PREFIX_BAR_COLUMNS = ("left", "right", "bottom", "top", "prefix", "color", "text", "x", "y")

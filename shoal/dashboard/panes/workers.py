@@ -191,4 +191,5 @@ class WorkerTable(Pane):
         self.root = DataTable(source=self.source, columns=columns, index_position=None, **sizing)
 
     def refresh(self) -> None:
-        self.push(self.source, worker_table(self.state.workers()))
+        if self.push_table(self.root, worker_table(self.state.workers())):
+            self.source = self.root.source
