@@ -319,9 +319,9 @@ class TaskBook:
         return +total
 
     def graph_nodes(self, limit: int) -> list:
-        """``[(key, prefix, state)]`` of at most *limit* keys followed, first seen first."""
+        """``[(key, prefix, state)]`` of at most *limit* keys followed, newest first."""
         out = []
-        for key, info in self.keys.items():
+        for key, info in reversed(self.keys.items()):
             if len(out) >= limit:
                 break
             out.append((key, info[1], info[2]))

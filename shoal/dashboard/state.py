@@ -162,14 +162,15 @@ class DashboardState:
 
     def _graph_submitted(self, r: GraphSubmitted) -> None:
         self._book.graph_submitted(r.run_id, r.scheduler, r.prefixes)
-        live, shape = self._book.runs, self._shape
+        live, shape, limit = self._book.runs, self._shape, self.limits.graph_nodes
         if any(entry[0] not in live for entry in shape.values()):
             self._shape = shape = {k: e for k, e in shape.items() if e[0] in live}
-        for key, deps in shape_pairs(r.dependencies):
-            if len(shape) >= self.limits.graph_nodes:
-                break
-            if key not in shape:
-                shape[key] = [r.run_id, key_split(key), deps, "waiting"]
+        pairs = [(key, deps) for key, deps in shape_pairs(r.dependencies) if key not in shape]
+        keep = limit - min(len(pairs), limit)  # the newest graph shows: older keys make room
+        if len(shape) > keep:
+            self._shape = shape = dict(list(shape.items())[len(shape) - keep:]) if keep else {}
+        for key, deps in pairs[:limit]:
+            shape[key] = [r.run_id, key_split(key), deps, "waiting"]
         for c in self._computations:  # (a reconnected stream's snapshot names it again)
             if c["run_id"] == r.run_id:
                 return
@@ -389,7 +390,7 @@ class DashboardState:
                 j = index.get(key)
                 if j is not None:
                     edges.extend((index[d], j) for d in deps if d in index)
-            if len(nodes) < limit:
+            if len(nodes) < limit:  # (the newest first)
                 for key, prefix, state in self._book.graph_nodes(limit):
                     if len(nodes) >= limit:
                         break

@@ -240,6 +240,20 @@ def test_graph_shows_submitted_keys_waiting_then_their_states_with_edges():
     assert s.graph() == ([], [])
 
 
+def test_the_newest_graph_shows_when_older_ones_fill_the_bound():
+    s = DashboardState(Limits(graph_nodes=4))
+    old = graph_shape([(f"old-{i}", ()) for i in range(6)])  # more than the bound
+    s.ingest(GraphSubmitted("r1", "scheduler", 6, {"old": 6}, (), T0, old))
+    assert [n[0] for n in s.graph_nodes()] == ["old-0", "old-1", "old-2", "old-3"]
+    for i in range(6):  # its results held: the run stays
+        s.ingest(tt("r1", f"old-{i}", "processing", "memory"))
+    new = graph_shape([("new-0", ()), ("new-1", ("new-0",))])
+    s.ingest(GraphSubmitted("r2", "scheduler", 2, {"new": 2}, (), T0 + 1, new))
+    nodes, edges = s.graph()
+    assert [n[0] for n in nodes] == ["old-2", "old-3", "new-0", "new-1"]  # older ones made room
+    assert edges == [(2, 3)]
+
+
 def test_limits_bound_every_view():
     s = DashboardState(Limits(task_stream=5, keys=3, exceptions=2, graph_nodes=2, runs=2))
     s.ingest(GraphSubmitted("r", "threads", 10, {"t": 10}, (), T0))

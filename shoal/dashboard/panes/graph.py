@@ -145,4 +145,7 @@ class Graph(Pane):
         dots, segments = graph_layout(nodes, edges)
         self.push(self.edges, segments)
         self.push(self.source, dots)
-        self.root.title.text = f"Task graph: {len(nodes)} keys, {len(edges)} dependencies"
+        limit = self.state.limits.graph_nodes
+        shown = (f"the newest {len(nodes)} keys (at most {limit} are drawn)"
+                 if len(nodes) >= limit else f"{len(nodes)} keys")  # fmt: skip
+        self.root.title.text = f"Task graph: {shown}, {len(edges)} dependencies"
