@@ -454,3 +454,27 @@ def test_a_nested_local_compute_gives_the_outer_task_its_samples_back():
         sampling.set_profiler(before)
     assert seen == [("outer", "outer"), ("inner", "inner"), ("outer after", "outer")]
     assert sampler._slots == {}  # nothing left registered
+
+
+def test_a_fused_task_that_raises_is_reported_under_its_graph_key():
+    """A fused group's error names the inner task in its message, but its record (what a
+    dashboard counts) is the graph's key, so no task appears that the graph lacks."""
+    import shoal.bag as db
+    from shoal.events import TaskTransition, default_bus
+
+    def boom(x):
+        if x == 7:
+            raise ValueError("bad 7")
+        return x
+
+    bag = db.from_sequence(range(20), npartitions=4).map(boom).sum()
+    seen = []
+    token = default_bus.subscribe(seen.append, ("task",))
+    try:
+        with pytest.raises(ValueError, match="bad 7") as info:
+            bag.compute(scheduler="threads")
+    finally:
+        default_bus.unsubscribe(token)
+    erred = [r for r in seen if type(r) is TaskTransition and r.finish == "erred"]
+    assert len(erred) == 1 and erred[0].prefix == "sum-chunk", erred
+    assert "map-boom" in " ".join(info.value.__notes__)  # the message names the inner task

@@ -35,6 +35,7 @@ __all__ = ["LOCAL_SCHEDULERS", "TaskBook"]
 
 LOCAL_SCHEDULERS = frozenset({"sync", "synchronous", "threads", "processes", "executor", "local"})
 _DONE = frozenset({"released", "forgotten"})
+_STOPPED = frozenset({"processing", "waiting"})  # what a local run that ended leaves behind
 
 
 class _Run:
@@ -160,19 +161,23 @@ class TaskBook:
         self._drop_runs(local_finished=False)
 
     def _stop_processing(self, run) -> None:
-        """A local run ended (an error or an interrupt, when a task is still running):
-        its tasks no longer run, and no scheduler will say so; count them released,
-        named or not."""
+        """A local run ended (an error or an interrupt, when a task is still running
+        or waits): its tasks no longer run, and no scheduler will say so; count them
+        released, named or not, and those that never started too."""
         for info in self.keys.values():
-            if info[0] == run.run_id and info[2] == "processing":
+            if info[0] == run.run_id and info[2] in _STOPPED:
                 self._leave(info)
-                run.take(info[1], "processing")
+                run.take(info[1], info[2])
                 info[2] = "released"
                 run.put(info[1], "released")
         for prefix, n in self._drop_unnamed(run).items():
             for _ in range(n):
                 run.take(prefix, "processing")
             run.put(prefix, "released", n)
+        for prefix in list(run.new):  # never started: they will not
+            moved = run.take_new(prefix, run.new[prefix])
+            if moved:
+                run.put(prefix, "released", moved)
 
     def _drop_unnamed(self, run) -> dict:
         """Take the run's unnamed processing tasks off their workers; ``{prefix: n}``."""

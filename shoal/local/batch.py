@@ -49,7 +49,7 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit too: re-raised by the caller
-            append((getattr(exc, "_shoal_key", key), False, exc, start, now(), thread))
+            append((key, False, exc, start, now(), thread))  # (exc._shoal_key: the inner one)
             break
         finally:
             if profiler is not None:

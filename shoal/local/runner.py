@@ -149,6 +149,7 @@ class _Sizer:
 
 
 def _raise_task_error(key, exc):
+    key = getattr(exc, "_shoal_key", key)  # a fused group's inner task that raised
     notes = getattr(exc, "__notes__", ())
     if hasattr(exc, "add_note") and not any(n.startswith("shoal:") for n in notes):
         exc.add_note(f"shoal: raised by the task computing key {key_str(key)}")
@@ -178,7 +179,7 @@ def _publish_outcomes(bus, run_id, backend, outcomes, prefixes):
     in ``TASK_FIELDS`` order: positional arguments cost half of keywords here)."""
     publish, worker = bus.publish, backend.label
     for key, ok, value, start, stop, thread in outcomes:
-        prefix = prefixes.get(key) or key_split(key)  # (a fused group's inner key)
+        prefix = prefixes.get(key) or key_split(key)
         if ok:
             record = TaskTransition(run_id, key, prefix, "processing", "memory", worker, thread,
                                     (("compute", start, stop),), _nbytes(value),
