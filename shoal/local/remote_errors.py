@@ -73,7 +73,9 @@ def pack_exception(exc: BaseException, stage: str) -> tuple:
 
 
 def add_note(exc: BaseException, key, stage: str) -> BaseException:
-    """Note on *exc* which key failed and at which stage."""
+    """Note on *exc* which key failed and at which stage (a fused group's inner task
+    that raised, when the exception knows it: ``_shoal_key``)."""
+    key = getattr(exc, "_shoal_key", key)
     where = _STAGE_TEXT.get(stage, stage)
     note = f"shoal: raised {where}, computing key {key_str(key)}"
     if hasattr(exc, "add_note") and note not in getattr(exc, "__notes__", ()):
