@@ -157,10 +157,10 @@ class TaskBook:
         if run is not None:
             run.finished = when
             if run.scheduler in LOCAL_SCHEDULERS:
-                self._stop_processing(run)
+                self._stop_local_run(run)
         self._drop_runs(local_finished=False)
 
-    def _stop_processing(self, run) -> None:
+    def _stop_local_run(self, run) -> None:
         """A local run ended (an error or an interrupt, when a task is still running
         or waits): its tasks no longer run, and no scheduler will say so; count them
         released, named or not, and those that never started too."""

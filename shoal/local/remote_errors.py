@@ -25,7 +25,8 @@ import cloudpickle
 
 from shoal.core.keys import key_str
 
-__all__ = ["RemoteTaskError", "RemoteTraceback", "describe_exit", "pack_exception", "unpack_exception"]
+__all__ = ["RemoteTaskError", "RemoteTraceback", "describe_exit", "failed_key", "pack_exception",
+           "unpack_exception"]
 
 _STAGE_TEXT = {
     "unpickle-task": "while unpickling the task in a worker process",
@@ -72,10 +73,15 @@ def pack_exception(exc: BaseException, stage: str) -> tuple:
     return (blob, type(exc).__name__, message, tb, stage)
 
 
+def failed_key(exc: BaseException, key):
+    """The key an error note names: a fused group's inner task that raised, when the
+    exception knows it (``_shoal_key``, set by ``spec.Fused``), else *key*."""
+    return getattr(exc, "_shoal_key", key)
+
+
 def add_note(exc: BaseException, key, stage: str) -> BaseException:
-    """Note on *exc* which key failed and at which stage (a fused group's inner task
-    that raised, when the exception knows it: ``_shoal_key``)."""
-    key = getattr(exc, "_shoal_key", key)
+    """Note on *exc* which key failed (:func:`failed_key`) and at which stage."""
+    key = failed_key(exc, key)
     where = _STAGE_TEXT.get(stage, stage)
     note = f"shoal: raised {where}, computing key {key_str(key)}"
     if hasattr(exc, "add_note") and note not in getattr(exc, "__notes__", ()):

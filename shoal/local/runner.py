@@ -149,7 +149,9 @@ class _Sizer:
 
 
 def _raise_task_error(key, exc):
-    key = getattr(exc, "_shoal_key", key)  # a fused group's inner task that raised
+    from shoal.local.remote_errors import failed_key  # (the error path only: it imports cloudpickle)
+
+    key = failed_key(exc, key)
     notes = getattr(exc, "__notes__", ())
     if hasattr(exc, "add_note") and not any(n.startswith("shoal:") for n in notes):
         exc.add_note(f"shoal: raised by the task computing key {key_str(key)}")

@@ -3,8 +3,8 @@
 ::
 
     SchedulerState --TaskRows, workers' PackedTaskRows (TASK_STATES)--> Scheduler.bus
-                                                  '--> TaskStream._record: (time received, rows)
-                                                        --> Buffer (bounded, in rows)
+                                                  '--> TaskStream._record: (time published, rows)
+                                                        --> Buffer (bounded, in finished tasks)
     get_task_stream(start, stop, count) <-- the Buffer, unpacked when asked:
                                             processing -> memory | erred, as plain dicts
                                             (Dask's shape)
@@ -112,12 +112,14 @@ class TaskStream:
         hi = float("inf") if stop is None else float(stop)
         _, items = self.buffer.since(0)
         picked: list = []  # newest batch first, each batch's tasks oldest first
+        found = 0
         for item in reversed(items):
             if item.time < lo:
                 break  # published before start: nothing in it finished after
             records = [r for r in _finished(item.rows) if lo <= _when(r, item.time) <= hi]
             picked.append(records)
-            if want is not None and sum(map(len, picked)) >= want:
+            found += len(records)
+            if want is not None and found >= want:
                 break
         records = [r for batch in reversed(picked) for r in batch]
         if want is not None:
