@@ -20,7 +20,8 @@ Where values come from, lowest priority first:
 3. Environment variables ``SHOAL_A__B_C=value``, which set key ``a.b-c``: the
    name is lower-cased, ``__`` separates levels, and the value is parsed with
    :func:`ast.literal_eval`, falling back to the raw string (``true``,
-   ``false`` and ``null`` are also understood, as in YAML).  ``SHOAL_CONFIG``,
+   ``false``, ``null``, ``.inf`` and ``.nan`` are also understood, in any case,
+   as in YAML).  ``SHOAL_CONFIG``,
    ``SHOAL_ROOT_CONFIG`` and ``SHOAL_INTERNAL_INHERIT_CONFIG`` are not keys.
 4. ``SHOAL_INTERNAL_INHERIT_CONFIG``: a parent process puts its live
    configuration here (see :func:`config_for_child`) so that a spawned
@@ -188,7 +189,10 @@ def collect_yaml(paths: list[str]) -> list[dict]:
     return [_load_yaml_file(f) for p in paths for f in _yaml_files(p)]
 
 
-_YAML_WORDS = {"true": True, "false": False, "null": None}
+#: YAML's words for what Python's literals spell otherwise (any case, as YAML 1.1 reads them)
+_YAML_WORDS = {"true": True, "false": False, "null": None, "~": None,
+               ".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"),
+               ".nan": float("nan")}  # fmt: skip
 
 
 def _parse_env_value(text: str) -> Any:
@@ -197,7 +201,7 @@ def _parse_env_value(text: str) -> Any:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return _YAML_WORDS.get(text, text)
+        return _YAML_WORDS.get(text.strip().lower(), text)
 
 
 def collect_env(env: Mapping | None = None) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import math
 import os
 import re
 import subprocess
@@ -302,6 +303,17 @@ def test_collect_env_parsing():
         "floaty": 0.5,
     }
 
+
+
+def test_collect_env_reads_yamls_infinity_and_words_in_any_case():
+    # the YAML file's spelling (".inf" turns worker-saturation's queuing off) works
+    # from the environment too, and so does Python's ("inf" stays a string float() reads)
+    got = config.collect(paths=[], env={
+        "SHOAL_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": ".inf", "SHOAL_NEG": "-.Inf",
+        "SHOAL_NAN": ".NaN", "SHOAL_YES": "TRUE", "SHOAL_NOTHING": "~", "SHOAL_WORD": "Infinity"})
+    assert got["distributed"]["scheduler"]["worker-saturation"] == math.inf
+    assert got["neg"] == -math.inf and math.isnan(got["nan"])
+    assert got["yes"] is True and got["nothing"] is None and got["word"] == "Infinity"
 
 def test_refresh_reads_environment(monkeypatch):
     monkeypatch.setenv("SHOAL_VISUALIZATION__ENGINE", "fork")

@@ -13,6 +13,7 @@ import ast
 import itertools
 import math
 import pathlib
+import re
 from collections import deque
 
 import pytest
@@ -316,6 +317,19 @@ def test_queuing_off_sends_everything(clock):
     out = state.handle(graph({k: [] for k in keys}, keys))
     assert len(sent(out, m.ComputeTask)) == 100 and not state.queued
     state.validate_state()
+
+
+def test_worker_saturation_from_config_and_bad_values(clock):
+    from shoal import config
+
+    for spelled in ("inf", float("inf"), "2"):  # Dask's environment spelling, YAML's, a string
+        with config.set({"distributed.scheduler.worker-saturation": spelled}):
+            assert SchedulerState(clock=clock).saturation == float(spelled)
+    for bad in (0, -1, "lots", None, float("nan")):
+        with config.set({"distributed.scheduler.worker-saturation": bad}):
+            with pytest.raises(ValueError, match=r"worker-saturation must be a number > 0.*"
+                                                 + re.escape(repr(bad))):
+                SchedulerState(clock=clock)
 
 
 def test_root_tasks_queue_until_a_worker_joins(state):
