@@ -160,10 +160,9 @@ def _launcher(driver: str):
 
 
 def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
-            workers: int = WORKERS, pin: str = "") -> dict:
+            workers: int = WORKERS, pin: bool = False) -> dict:
     """``{config: [run, ...]}``, each run a dict of seconds, CPU fractions and rates;
-    *pin*: ``"all"``, each role on CPUs of its own, or ``"scheduler"``, the
-    scheduler's process alone on one CPU (:mod:`benchmarks.pinning`)."""
+    *pin*: each role on CPUs of its own (:mod:`benchmarks.pinning`)."""
     import psutil
 
     from shoal.distributed import Client
@@ -196,12 +195,11 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
         workers = {name: [psutil.Process(nanny.pid) for nanny in c.cluster.workers.values()]
                    for name, c in clients.items()}  # the worker processes
         if pin:
-            planner = {"all": pinning.plan, "scheduler": pinning.plan_alone}[pin]
-            out["pinned"] = cpus = planner(pinning.cores(), out["workers"])
+            out["pinned"] = cpus = pinning.plan(pinning.cores(), out["workers"])
             pinning.pin(me.pid, cpus["scheduler"], children=False)  # (not the others)
             for procs in workers.values():
                 for proc, cpu in zip(procs, cpus["workers"]):
-                    pinning.pin(proc.pid, cpu if isinstance(cpu, list) else [cpu])
+                    pinning.pin(proc.pid, [cpu])
             for proc in [*dashboards.values(), *chrome]:
                 pinning.pin(proc.pid, cpus["rest"])
         offset = 0
@@ -313,12 +311,8 @@ def report(out: dict, n: int) -> str:
                  "informative): " + ", ".join(f"{CONFIGS[c]} {fast_drop(out, c):+.1%}"
                                               for c in CONFIGS if c != "plain"))
     if out.get("pinned"):
-        def named(cpus):  # CPUs, or (--pin-scheduler) a list of shared CPUs per worker
-            return ",".join(map(str, sorted({c for x in cpus for c in
-                                              (x if isinstance(x, list) else [x])})))
-
-        lines.append("pinned: " + ", ".join(
-            f"{role} on CPUs {named(cpus)}" for role, cpus in out["pinned"].items()))
+        lines.append("pinned (--pin): " + ", ".join(
+            f"{role} on CPUs {','.join(map(str, cpus))}" for role, cpus in out["pinned"].items()))
     for config in CONFIGS:
         lines.append(f"runs (s), {config}: " + " ".join(f"{r['seconds']:.3f}" for r in out[config]))
     lines += [f"JavaScript error: {e}" for e in out["errors"][:5]]
@@ -389,9 +383,6 @@ def main(argv=None) -> int:
     p.add_argument("--pin", action="store_true",
                    help="each role on CPUs of its own: the client and scheduler's process, each "
                         "worker, the dashboards and the browser (see benchmarks/pinning.py)")
-    p.add_argument("--pin-scheduler", action="store_true",
-                   help="the client and scheduler's process alone on one CPU, everything else "
-                        "on the others: a scheduler saturated on a machine of few cores")
     p.add_argument("--floor", action="store_true",
                    help="only measure what bare Bokeh pages of 1, 3 and 5 plots refreshed "
                         "5 times a second cost Chromium here (see browser_floor)")
@@ -408,10 +399,7 @@ def main(argv=None) -> int:
         for n, cpu in browser_floor(args.chromium, driver=args.driver):
             print(f"| {n} | {cpu:.0%} |")
         return 0
-    if args.pin and args.pin_scheduler:
-        p.error("--pin and --pin-scheduler exclude each other")
-    pin = "all" if args.pin else "scheduler" if args.pin_scheduler else ""
-    out = measure(args.repeat, args.tasks, args.chromium, args.driver, args.workers, pin)
+    out = measure(args.repeat, args.tasks, args.chromium, args.driver, args.workers, args.pin)
     print(report(out, args.tasks))
     return 0
 

@@ -12,13 +12,6 @@ whose difference is a few percent then needs dozens of repeats to see it.  With
     workers    one CPU each (the same CPUs for every cluster: one runs at a time)
     rest       the dashboard processes and the browser: every CPU left
 
-A machine with too few cores for that (this project's 2-core one) can still keep
-the scheduler's core to itself (``--pin-scheduler``, :func:`plan_alone`): the
-workers, the dashboards and the browser share every other CPU.  Tasks that cost
-the scheduler more than the workers then leave the scheduler's core the one that
-is saturated, as on a many-core machine, and what the browser and the dashboard
-process take comes out of the other cores' slack, not the scheduler's time.
-
 :func:`plan` is the pure part (from the machine's cores, read by
 :func:`cores`); :func:`pin` applies a CPU set to every thread of a process and
 of its children (``sched_setaffinity`` on a process id sets its main thread
@@ -30,7 +23,7 @@ from __future__ import annotations
 import glob
 import os
 
-__all__ = ["cores", "pin", "plan", "plan_alone"]
+__all__ = ["cores", "pin", "plan"]
 
 
 def cores(root: str = "/sys/devices/system/cpu") -> list:
@@ -83,19 +76,6 @@ def plan(groups: list, workers: int) -> dict:
                          f"dashboard and browser); this machine has {len(order) + 1} usable "
                          "beside the scheduler's core")  # fmt: skip
     return {"scheduler": scheduler, "workers": order[:workers], "rest": order[workers:]}
-
-
-def plan_alone(groups: list, workers: int) -> dict:
-    """Like :func:`plan`, but only the scheduler's CPU is its own: every worker,
-    the dashboards and the browser share the CPUs of the other cores.
-
-    >>> plan_alone([[0], [1]], 2)
-    {'scheduler': [0], 'workers': [[1], [1]], 'rest': [1]}
-    """
-    if len(groups) < 2:
-        raise ValueError(f"--pin-scheduler needs at least 2 cores, this machine has {len(groups)}")
-    others = [c for g in groups[1:] for c in g]
-    return {"scheduler": groups[0][:1], "workers": [others] * workers, "rest": others}
 
 
 def pin(pid: int, cpus, children: bool = True) -> int:

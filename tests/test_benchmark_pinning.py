@@ -28,21 +28,6 @@ def test_plan_names_what_is_missing():
         pinning.plan([[0], [1], [2], [3], [4]], 8)
 
 
-def test_plan_alone_keeps_only_the_schedulers_cpu_apart():
-    assert pinning.plan_alone([[0], [1]], 2) == {
-        "scheduler": [0], "workers": [[1], [1]], "rest": [1]}
-    got = pinning.plan_alone([[0, 4], [1, 5], [2, 6]], 3)
-    assert got["scheduler"] == [0] and 4 not in got["rest"]  # the sibling stays idle
-    assert got["workers"] == [[1, 5, 2, 6]] * 3 and got["rest"] == [1, 5, 2, 6]
-    with pytest.raises(ValueError, match="--pin-scheduler needs at least 2 cores"):
-        pinning.plan_alone([[0, 1]], 2)
-    out = {"workers": 2, "errors": [], "pinned": pinning.plan_alone([[0], [1]], 2),
-           **{c: [{"seconds": 1.0, "loop_us": 50.0, "scheduler_cpu": 1.0}]
-              for c in ("plain", "served", "watched")}}
-    assert "pinned: scheduler on CPUs 0, workers on CPUs 1, rest on CPUs 1" in \
-        dashboard_overhead.report(out, 1000)
-
-
 def test_cores_reads_the_kernels_sibling_lists(tmp_path):
     usable = sorted(os.sched_getaffinity(0))
     for cpu in usable:  # pretend: CPUs pair up as (0,1), (2,3)...
@@ -94,7 +79,7 @@ def test_report_gives_paired_drops_and_judges_on_both():
     text = dashboard_overhead.report(out, 1000)
     watched = next(line for line in text.splitlines() if "/status open" in line)
     assert "+9.1% (MISSED)" in watched and "+9.1% (+9% .. +9%)" in watched
-    assert "pinned: scheduler on CPUs 0, workers on CPUs 1,2, rest on CPUs 3" in text
+    assert "pinned (--pin): scheduler on CPUs 0, workers on CPUs 1,2, rest on CPUs 3" in text
     # the fast runs alone (the first quartile of each configuration's run times)
     out_fast = {**out, "watched": runs([1.05, 2.6, 1.05, 2.6]), "plain": runs([1.0, 1.0, 2.0, 2.0])}
     assert round(dashboard_overhead.fast_drop(out_fast, "watched"), 4) == round(1 - 1.0 / 1.05, 4)
