@@ -365,6 +365,37 @@ def test_run_and_run_on_scheduler(c, servers):
     assert c.run(fail, 8, on_error="ignore") == {}
 
 
+_RAN: list = []
+
+
+def _slow_append(tag):
+    time.sleep(0.3)
+    _RAN.append(tag)
+
+
+def test_run_without_waiting_returns_at_once_and_logs_a_failure(c, servers, caplog):
+    _RAN.clear()
+    assert c.run(_slow_append, "a", wait=False) is None
+    assert _RAN == []  # back before the function got to its end
+    wait_until(lambda: len(_RAN) == len(servers[1]), timeout=10)
+    assert _RAN == ["a"] * len(servers[1])
+    with caplog.at_level("WARNING", logger="shoal.distributed.client.control"):
+        assert c.run(fail, 7, wait=False) is None
+        wait_until(lambda: "bad input 7" in caplog.text, timeout=10)
+    assert "Client.run(wait=False) failed" in caplog.text
+
+
+def test_story_of_a_key_or_future(c):
+    f = c.submit(inc, 1, key=("story-inc", 0))
+    assert f.result() == 2
+    story = c.story(f)
+    assert [(e[1], e[2]) for e in story] == [
+        ("released", "waiting"), ("waiting", "processing"), ("processing", "memory")]
+    assert all(e[0] == str(("story-inc", 0)) for e in story)
+    assert c.story(("story-inc", 0)) == story  # a tuple key, as it is
+    assert c.story("no-such-key") == []
+
+
 def _address_of(dask_worker, suffix=""):
     return dask_worker.address + suffix
 

@@ -168,6 +168,7 @@ def test_task_stream_keeps_finished_tasks_of_the_published_rows_and_is_bounded()
     assert data[0]["startstops"] == ({"action": "compute", "start": 11.0, "stop": 12.0},)
     assert data[0]["worker"] == "w" and data[0]["type"] == "int" and data[0]["nbytes"] == 8
     assert data[-1]["status"] == "error" and data[-1]["exception"] == "ValueError: bad"
+    assert data[-1]["exception_text"] == "ValueError: bad"  # (Dask's field name too)
     assert [d["key"] for d in stream.collect(count=1)] == [("y", 0)]
     assert [d["key"] for d in stream.collect(count=2)] == ["x-2", ("y", 0)]
     assert stream.collect(count=0) == []
@@ -263,11 +264,24 @@ def test_client_profile(c, servers, tmp_path):
     with pytest.raises(ValueError, match="unknown workers"):
         c.profile(workers=["tcp://127.0.0.1:1"])
     path = tmp_path / "profile.html"
-    again = c.profile(start=start, filename=str(path))
-    assert again["count"] >= tree["count"]
+    again, fig = c.profile(start=start, filename=str(path))  # a file: (tree, figure), as Dask's
+    assert again["count"] >= tree["count"] and fig.renderers
     assert "spin" in path.read_text()
     _, fig = c.profile(start=start, plot=True)
     assert fig.renderers
+    # one tree per worker, each that worker's (their counts add up to the merged tree's)
+    per = c.profile(start=start, merge_workers=False)
+    assert sorted(per) == sorted(w.address for w in servers[1])
+    assert all(t["count"] > 0 for t in per.values())
+    assert sum(t["count"] for t in per.values()) >= tree["count"]
+    with pytest.MonkeyPatch.context() as mp:  # plot="save": Dask's file name, in the cwd
+        mp.chdir(tmp_path)
+        per2, fig = c.profile(start=start, merge_workers=False, plot="save")
+        assert sorted(per2) == sorted(per) and fig.renderers
+        assert "spin" in (tmp_path / "dask-profile.html").read_text()
+    for flag in ("server", "scheduler"):  # Dask's event-loop profiles: not sampled here
+        with pytest.raises(ValueError, match=f"{flag}=True.*only the threads that run tasks"):
+            c.profile(**{flag: True})
 
 
 # --- performance_report -------------------------------------------------------------------
@@ -314,6 +328,17 @@ def test_performance_report_async(tmp_path):
     page = (tmp_path / "r.html").read_text()
     assert "cdn.bokeh.org" in page and len(page) < 500_000  # cdn: small, loads BokehJS from the web
     assert "spin" in _report_data(page)
+
+
+def test_performance_report_takes_dasks_defaults_and_storage_options(c, tmp_path):
+    path = tmp_path / "made" / "for" / "it.html"  # a folder fsspec makes (auto_mkdir)
+    with performance_report(filename=str(path), mode=None, storage_options={"auto_mkdir": True}):
+        c.gather(c.map(spin, range(3), seconds=0))
+    page = path.read_text()
+    assert re.search(r"<script[^>]+src=", page) is None  # mode=None: inlined, as by default
+    assert "spin" in _report_data(page)
+    with pytest.raises(ValueError, match="mode='web'.*'inline', 'cdn' or None"):
+        performance_report(mode="web")
 
 
 def test_performance_report_without_a_client_raises(tmp_path):

@@ -14,11 +14,14 @@ ask each worker separately so one failure does not hide the other answers.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.protocol import Pickled
 
 __all__ = ["ClusterControl", "run_on_workers"]
+
+logger = logging.getLogger(__name__)
 
 
 class ClusterControl:
@@ -39,11 +42,16 @@ class ClusterControl:
 
     def run(self, function, *args, workers=None, wait=True, nanny=False, on_error="raise",
             **kwargs):  # fmt: skip
-        """Run ``function(*args, **kwargs)`` on every worker (or ``workers``): ``{address: result}``."""
+        """Run ``function(*args, **kwargs)`` on every worker (or ``workers``): ``{address: result}``;
+        with ``wait=False`` it is sent and ``None`` returned at once (a failure is logged)."""
         if on_error not in ("raise", "return", "ignore"):
             raise ValueError(f"run: on_error={on_error!r}, expected 'raise', 'return' or 'ignore'")
         if isinstance(workers, str):
             workers = [workers]
+        if not wait:
+            self._call_on_loop(_fire_and_forget, self._run(function, args, kwargs, workers, nanny,
+                                                           on_error))  # fmt: skip
+            return None
         return self.sync(self._run, function, args, kwargs, workers, nanny, on_error)
 
     async def _run(self, function, args, kwargs, workers, nanny, on_error):
@@ -63,6 +71,13 @@ class ClusterControl:
     async def _update_identity(self):
         self._identity = await self.scheduler.identity()
         return self._identity
+
+    def story(self, *keys_or_futures, asynchronous=None) -> list:
+        """The scheduler's log entries about these keys (or futures' keys), oldest first: its
+        transitions ``(key, start, finish, recommendations, stimulus_id, time)`` and notes,
+        each field as text."""
+        keys = [getattr(k, "key", k) for k in keys_or_futures]
+        return self.sync(self.scheduler.story, keys=keys, asynchronous=asynchronous)
 
     def who_has(self, futures=None, asynchronous=None):
         """``{key: [worker addresses]}`` for ``futures`` (or every key)."""
@@ -93,6 +108,15 @@ class ClusterControl:
             await asyncio.sleep(0.05)
 
 
+
+
+def _fire_and_forget(coroutine) -> None:
+    """Run ``coroutine`` on the running loop without waiting; log how it failed, if it did."""
+    def done(task):
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("Client.run(wait=False) failed: %r", task.exception())
+
+    asyncio.ensure_future(coroutine).add_done_callback(done)
 
 
 async def run_on_workers(scheduler, function, args, kwargs, workers, nanny, on_error) -> dict:

@@ -476,12 +476,15 @@ class Client(ClusterControl):
         call on.  ``plot=True``: ``(data, figure)``; ``plot="save"`` also writes ``filename``."""
         return D.task_stream(self, start, stop, count, plot, filename, asynchronous)
 
-    def profile(self, key=None, start=None, stop=None, workers=None, plot=False, filename=None,
-                asynchronous=None):  # fmt: skip
-        """The workers' sampled call tree over [start, stop], merged (of ``key``'s prefix only
-        with ``key``); ``filename`` also writes it as an HTML flame graph, ``plot=True`` returns
-        ``(tree, figure)``."""
-        return D.profile(self, key, start, stop, workers, plot, filename, asynchronous)
+    def profile(self, key=None, start=None, stop=None, workers=None, merge_workers=True, plot=False,
+                filename=None, server=False, scheduler=False, asynchronous=None):  # fmt: skip
+        """The workers' sampled call tree over [start, stop] (of ``key``'s prefix only with
+        ``key``), merged, or ``{worker: tree}`` with ``merge_workers=False``.  ``plot=True``
+        returns ``(tree, figure)``; ``filename`` (or ``plot="save"``: dask-profile.html) also
+        writes the figure as an HTML flame graph.  Only task threads are sampled: ``server``
+        and ``scheduler`` (Dask's event-loop profiles) raise ``ValueError``."""
+        return D.profile(self, key, start, stop, workers, merge_workers, plot, filename, server,
+                         scheduler, asynchronous)  # fmt: skip
 
     def __repr__(self) -> str:
         if self.status == "running" and not self.asynchronous and not self._in_loop():

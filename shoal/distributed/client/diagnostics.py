@@ -129,32 +129,43 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
 # --- profiles ----------------------------------------------------------------------------
 
 
-def profile(client, key=None, start=None, stop=None, workers=None, plot=False, filename=None,
-            asynchronous=None):  # fmt: skip
+def profile(client, key=None, start=None, stop=None, workers=None, merge_workers=True, plot=False,
+            filename=None, server=False, scheduler=False, asynchronous=None):  # fmt: skip
     """What ``Client.profile`` returns (an awaitable for an asynchronous client)."""
+    if server or scheduler:
+        raise ValueError(
+            f"Client.profile({'server' if server else 'scheduler'}=True): shoal samples only the "
+            "threads that run tasks, not the workers' or the scheduler's event loops")
     if isinstance(workers, str):
         workers = [workers]
     if key is not None and not isinstance(key, str):
         key = key_split(key)  # a tuple key: its prefix (the samplers keep trees per prefix)
-    msg = {"start": when(start), "stop": when(stop), "key": key,
+    msg = {"start": when(start), "stop": when(stop), "key": key, "merge_workers": bool(merge_workers),
            "workers": list(workers) if workers is not None else None}  # fmt: skip
+    if filename is None and plot == "save":
+        filename = "dask-profile.html"  # (Dask's name: a notebook that looks for it finds it)
     if _is_async(client, asynchronous):
         async def go():
-            return _profile_result(await client.scheduler.get_profile(**msg), plot, filename)
+            return _profile_result(await client.scheduler.get_profile(**msg), filename, plot,
+                                   merge_workers)  # fmt: skip
 
         return go()
-    return _profile_result(client.sync(client.scheduler.get_profile, **msg), plot, filename)
+    return _profile_result(client.sync(client.scheduler.get_profile, **msg), filename, plot,
+                           merge_workers)  # fmt: skip
 
 
-def _profile_result(tree, plot, filename):
+def _profile_result(tree, filename, plot, merged=True):
+    """The tree, or ``(tree, figure)`` when asked to plot or to write a file (as Dask's);
+    unmerged trees (``{worker: tree}``) are plotted merged."""
     if not plot and not filename:
         return tree
+    from shoal.diagnostics.calltree import merge
     from shoal.diagnostics.report import profile_figure, save_html
 
-    fig = profile_figure(tree)
+    fig = profile_figure(tree if merged else merge(*tree.values()))
     if filename:
         save_html(fig, filename, "shoal profile")
-    return (tree, fig) if plot else tree
+    return tree, fig
 
 
 # --- the performance report --------------------------------------------------------------
@@ -171,14 +182,18 @@ class performance_report:  # noqa: N801 - Dask's spelling
     transfers, erred tasks, the cluster, the calling code), the task stream,
     the workers' profile and the tasks per prefix.  BokehJS is inlined
     (``mode="inline"``), so the file opens offline and can be mailed as it is;
-    ``mode="cdn"`` makes a small file that loads BokehJS from the web.  Uses
-    the default client; ``async with`` for an asynchronous one.
+    ``mode="cdn"`` makes a small file that loads BokehJS from the web (``None``:
+    inline).  ``storage_options`` (for a URL such as ``s3://...``) go to
+    ``fsspec.open``, which must be installed.  Uses the default client;
+    ``async with`` for an asynchronous one.
     """
 
-    def __init__(self, filename="dask-report.html", stacklevel=1, mode="inline"):
+    def __init__(self, filename="dask-report.html", stacklevel=1, mode=None, storage_options=None):
+        mode = "inline" if mode is None else mode
         if mode not in ("inline", "cdn"):
-            raise ValueError(f"mode={mode!r}: expected 'inline' or 'cdn'")
+            raise ValueError(f"mode={mode!r}: expected 'inline', 'cdn' or None (inline)")
         self.filename, self.stacklevel, self.mode = filename, stacklevel, mode
+        self.storage_options = dict(storage_options or {})
         self.start = None
         self.code = ""
 
@@ -229,5 +244,17 @@ class performance_report:  # noqa: N801 - Dask's spelling
                 "Threads": cluster["threads"], "Memory": format_bytes(cluster["memory"]),
                 "shoal version": shoal.__version__}  # fmt: skip
         page = report_html(data, tree, summary, info, self.code, mode=self.mode)
-        with open(self.filename, "w", encoding="utf-8") as f:
+        with _open_for_writing(self.filename, self.storage_options) as f:
             f.write(page)
+
+
+def _open_for_writing(filename, storage_options: dict):
+    """A text file to write: a plain ``open``, or ``fsspec.open`` with storage options."""
+    if not storage_options:
+        return open(filename, "w", encoding="utf-8")
+    try:
+        import fsspec
+    except ImportError as exc:
+        raise ImportError("performance_report(storage_options=...) writes through fsspec: "
+                          "pip install fsspec") from exc  # fmt: skip
+    return fsspec.open(filename, "w", encoding="utf-8", **storage_options)

@@ -59,7 +59,9 @@ def task_dict(record) -> dict:
         "worker": record.worker, "thread": record.thread,
         "startstops": tuple({"action": a, "start": b, "stop": e} for a, b, e in record.startstops),
         "nbytes": record.nbytes, "type": record.type, "typename": record.type,
-        "exception": record.exception, "metadata": {},
+        "exception": record.exception, "exception_text": record.exception,
+        "traceback_text": "",  # (the task rows carry the exception's text only)
+        "metadata": {},
     }  # fmt: skip
 
 
@@ -152,15 +154,18 @@ def _finished(rows) -> list:
             if type(r) is TaskTransition and r.start == "processing" and r.finish in _ENDS]  # fmt: skip
 
 
-async def gather_profile(pool, workers, start=None, stop=None, key=None) -> dict:
-    """One call tree: the ``profile`` of each worker address in ``workers``, merged."""
+async def gather_profile(pool, workers, start=None, stop=None, key=None, merged=True) -> dict:
+    """One call tree: the ``profile`` of each worker address in ``workers``, merged, or
+    ``{address: tree}`` (a worker that did not answer: an empty tree) with ``merged=False``."""
     workers = list(workers)
     replies = await asyncio.gather(
         *(pool(w).profile(start=start, stop=stop, key=key) for w in workers), return_exceptions=True)
-    trees = []
+    trees = {}
     for worker, reply in zip(workers, replies):
         if isinstance(reply, BaseException):
             logger.info("no profile from %s: %s: %s", worker, type(reply).__name__, reply)
-        elif reply:
-            trees.append(reply)
-    return merge(*trees)
+            reply = None
+        trees[worker] = reply or merge()  # (merge(): an empty tree)
+    if not merged:
+        return trees
+    return merge(*trees.values())

@@ -52,6 +52,7 @@ from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL, ServesDashboard
 from shoal.distributed.scheduler.diagnostics import TaskStream, gather_profile
 from shoal.distributed.scheduler.state import SchedulerState
+from shoal.distributed.taskcolumns import key_from_wire
 from shoal.events import Bus
 from shoal.local.remote_errors import pack_exception
 
@@ -442,6 +443,8 @@ class Scheduler(ServesDashboard, Node):
         }  # fmt: skip
 
     def story(self, comm=None, keys=()) -> list:
+        """The state's log entries about ``keys`` (tuple keys arrive as lists), as text."""
+        keys = [key_from_wire(k) for k in keys]
         return [tuple(map(str, entry)) for entry in self.state.story(*keys)]
 
     def get_task_stream(self, comm=None, start=None, stop=None, count=None) -> list:
@@ -452,12 +455,15 @@ class Scheduler(ServesDashboard, Node):
         self._publish_task_states()  # the rows pending since the last interval go first
         return self.task_stream.collect(start, stop, count)
 
-    async def get_profile(self, comm=None, start=None, stop=None, key=None, workers=None) -> dict:
-        """The workers' call trees over [start, stop] (of ``key``'s prefix), merged."""
+    async def get_profile(self, comm=None, start=None, stop=None, key=None, workers=None,
+                          merge_workers=True) -> dict:  # fmt: skip
+        """The workers' call trees over [start, stop] (of ``key``'s prefix), merged, or
+        ``{worker: tree}`` with ``merge_workers=False``."""
         unknown = [w for w in workers or () if w not in self.state.workers]
         if unknown:
             raise ValueError(f"unknown workers {unknown}")
-        return await gather_profile(self.pool, workers or list(self.state.workers), start, stop, key)
+        return await gather_profile(self.pool, workers or list(self.state.workers), start, stop, key,
+                                    merge_workers)  # fmt: skip
 
     async def broadcast(self, comm=None, msg=None, workers=None, nanny=False):
         """Send ``msg`` (an rpc request) to workers (or their nannies); ``{address: result}``."""
