@@ -395,6 +395,8 @@ def test_progress_says_what_failed():
     tracker._on_done(a)
     c.status = "finished"
     tracker._on_done(c)
+    assert not tracker.finished  # (the run ends at the next refresh: its last poll)
+    asyncio.run(tracker.refresh(scheduler=None))  # (no watch: nothing asked)
     assert tracker.finished and tracker.failed
     assert tracker.outcome_text() == "1 of 3 erred (ValueError: bad thing), 1 of 3 cancelled"
 
@@ -417,6 +419,32 @@ def test_text_progress_with_an_asynchronous_client_is_awaited():
                 assert all(f.done() for f in futures) and "100% Completed" in out.getvalue()
 
     run(main())
+
+
+def test_progress_counts_the_tasks_a_persisted_collection_needs(c, servers):
+    from shoal import delayed
+
+    GATE.clear()
+    parts = [delayed(spin)(i, seconds=0, dask_key_name=f"quick-{i}") for i in range(3)]
+    parts += [delayed(gated)(i, dask_key_name=f"gated-{i}") for i in range(3)]
+    total = c.persist(delayed(sum)(parts, dask_key_name="total"))
+    try:
+        bar = progress(total, notebook=True, interval="20ms")  # one future, seven tasks
+        wait_until(lambda: set(bar.rows) == {"quick", "gated", "total"})
+        wait_until(lambda: bar.rows["quick"].children[2].value == "3 / 3")  # before the end
+        assert bar.rows["gated"].children[2].value == "0 / 3"
+        assert bar.rows["total"].children[2].value == "0 / 1" and not bar.tracker.finished
+    finally:
+        GATE.set()
+    wait_until(lambda: bar.tracker.finished)
+    assert [bar.rows[g].children[2].value for g in ("quick", "gated", "total")] == [
+        "3 / 3", "3 / 3", "1 / 1"]
+    watches = servers[0].progress_watches
+    wait_until(lambda: len(watches) == 0)  # the scheduler let the watch go
+    out = io.StringIO()
+    again = c.persist(delayed(sum)([delayed(gated)(i) for i in range(4)]))
+    progress(again, out=out, notebook=False)  # the text bar: the same counts
+    assert "100% Completed" in out.getvalue() and on_loop(lambda: len(watches)) == 0
 
 
 def test_notebook_progress_returns_at_once_and_fills_the_bars(c):

@@ -11,18 +11,21 @@
     notebook:  ipywidgets bars, one per group (multi=True), returned at once; a
                call_later chain on the loop redraws them every `interval` until done
 
-The bars follow the client's own future states, which the scheduler's reports
-change (key-in-memory, task-erred, cancelled-keys): no request is made and the
-scheduler does no extra work.  So a bar counts the futures it was given --
-for a persisted collection, its output partitions -- not the intermediate
-tasks they depend on.  Tasks already done count as done (``complete=False``
-leaves them out).  As in Dask, the notebook form shows when it is the cell's
-value (or passed to ``display``).
+As in Dask, the bars count every task the futures need, not only the futures:
+a persisted aggregation is one future over many tasks.  The futures' own states
+(which the scheduler's reports change: key-in-memory, task-erred,
+cancelled-keys) say when each is done and how it failed; the tasks they need
+come from the scheduler, which lists them once and then, at each redraw, says
+which of them are done since (:mod:`shoal.distributed.scheduler.progress`: a
+lookup per task not yet done, nothing per transition).  Tasks already done
+count as done (``complete=False`` leaves them out).  As in Dask, the notebook
+form shows when it is the cell's value (or passed to ``display``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 
@@ -30,38 +33,94 @@ from shoal import config
 from shoal.core.keys import key_split
 from shoal.diagnostics.progress import _in_kernel, format_bar, format_time
 from shoal.distributed.client.waiting import futures_of
+from shoal.distributed.taskcolumns import key_from_wire
 
 __all__ = ["MultiProgressWidget", "ProgressWidget", "progress"]
+
+logger = logging.getLogger(__name__)
 
 _ENDS = ("finished", "error", "cancelled")
 
 
 class _Tracker:
-    """Counts per group of the states' outcomes; used on the client's loop only."""
+    """Counts per group of the tasks' outcomes; used on the client's loop only.
+
+    The futures' own states say when each of them is done (and how it failed);
+    the tasks they need come from the scheduler (:meth:`start`, then
+    :meth:`refresh` every interval).  The run ends when every future is done and
+    a last poll has counted the tasks that finished with them."""
 
     def __init__(self, states, group_by="prefix", complete=True):
         if group_by == "prefix":
             group_by = key_split
         elif not callable(group_by):
             raise ValueError(f"group_by={group_by!r}: expected 'prefix' or a function of the key")
+        self.group_by, self.complete = group_by, complete
         self.states = [s for s in {id(s): s for s in states}.values() if complete or not s.done()]
-        self.group = {s.key: str(group_by(s.key)) for s in self.states}
+        self.group: dict = {}  # key -> its group
         self.counts: dict = {}  # group -> {"total", "finished", "error", "cancelled"}
-        for s in self.states:
-            c = self.counts.setdefault(self.group[s.key], dict.fromkeys(("total", *_ENDS), 0))
-            c["total"] += 1
+        self._add(s.key for s in self.states)
         self.outcome: dict = {}  # key -> its status when last seen done
         self.first_error = None  # the exception of the first future seen erred
         self.done = 0
+        self.futures_done: set = set()  # keys of the futures seen done
         self.start = time.time()
         self.end = None
         self.attached = False
+        self.token = None  # the scheduler's watch of the tasks the futures need
+
+    def _add(self, keys) -> None:
+        for key in keys:
+            if key not in self.group:
+                group = self.group[key] = str(self.group_by(key))
+                c = self.counts.setdefault(group, dict.fromkeys(("total", *_ENDS), 0))
+                c["total"] += 1
+
+    @property
+    def total(self) -> int:
+        return len(self.group)
+
+    async def start_watch(self, scheduler) -> None:
+        """Ask the scheduler for the tasks the futures need (older schedulers: none)."""
+        if not self.states:
+            return
+        try:
+            reply = await scheduler.progress_watch(keys=[s.key for s in self.states])
+        except Exception as exc:  # noqa: BLE001 - the bars still follow the futures
+            logger.debug("progress: no task counts from the scheduler: %r", exc)
+            return
+        done = {key_from_wire(key): result for key, result in reply["done"]}
+        if not self.complete:  # (tasks done already are left out, as futures are)
+            self._add(key for key in map(key_from_wire, reply["keys"]) if key not in done)
+        else:
+            self._add(map(key_from_wire, reply["keys"]))
+            for key, result in done.items():
+                self._mark(key, result)
+        self.token = reply["token"]
+
+    async def refresh(self, scheduler) -> None:
+        """Count what the scheduler says is done since; end once the futures are."""
+        last = len(self.futures_done) >= len(self.states)  # (before the poll: it counts them all)
+        if self.token is not None:
+            try:
+                for key, result in await scheduler.progress_poll(token=self.token):
+                    self._mark(key_from_wire(key), result)
+            except Exception as exc:  # noqa: BLE001 - the futures still end the run
+                logger.debug("progress: polling the scheduler failed: %r", exc)
+                self.token = None
+        if last and self.end is None:
+            self.end = time.time()
+            if self.token is not None:
+                token, self.token = self.token, None
+                try:
+                    await scheduler.progress_stop(token=token)
+                except Exception:  # noqa: BLE001 - it expires on its own
+                    pass
 
     def attach(self) -> None:
         self.attached = True
         for s in self.states:
             s.add_waiter(self._on_done)  # called at once for states already done
-        self._check_end()
 
     def detach(self) -> None:
         if self.attached:
@@ -70,24 +129,26 @@ class _Tracker:
                 s.remove_waiter(self._on_done)
 
     def _on_done(self, state) -> None:
-        key, new = state.key, state.status
-        old = self.outcome.get(key)
-        if old == new or new not in _ENDS:
+        if state.status not in _ENDS:
             return
-        counts = self.counts[self.group[key]]
+        self.futures_done.add(state.key)
+        self._mark(state.key, state.status)
+        if state.status == "error" and self.first_error is None:
+            self.first_error = state.exception
+
+    def _mark(self, key, new: str) -> None:
+        """``key`` is done with outcome ``new``."""
+        old = self.outcome.get(key)
+        group = self.group.get(key)
+        if old == new or group is None:
+            return
+        counts = self.counts[group]
         if old is None:
             self.done += 1
         else:
             counts[old] -= 1
         counts[new] += 1
         self.outcome[key] = new
-        if new == "error" and self.first_error is None:
-            self.first_error = state.exception
-        self._check_end()
-
-    def _check_end(self) -> None:
-        if self.end is None and self.done >= len(self.states):
-            self.end = time.time()
 
     @property
     def finished(self) -> bool:
@@ -98,12 +159,12 @@ class _Tracker:
         return any(c["error"] or c["cancelled"] for c in self.counts.values())
 
     def fraction(self) -> float:
-        return self.done / len(self.states) if self.states else 1.0
+        return self.done / self.total if self.total else 1.0
 
     def outcome_text(self) -> str:
         """What went wrong, once done: ``"1 of 5 erred (ValueError: b)"``, the
         cancelled too; "" when everything finished."""
-        total = len(self.states)
+        total = self.total
         parts = []
         erred = sum(c["error"] for c in self.counts.values())
         if erred:
@@ -122,10 +183,14 @@ class _Tracker:
 # --- terminal ---------------------------------------------------------------------------
 
 
-async def _text_progress(tracker: _Tracker, out, width: int, interval: float) -> None:
+async def _text_progress(tracker: _Tracker, scheduler, out, width: int, interval: float) -> None:
+    await tracker.start_watch(scheduler)
     tracker.attach()
     try:
-        while not tracker.finished:
+        while True:
+            await tracker.refresh(scheduler)
+            if tracker.finished:
+                break
             out.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed()))
             out.flush()
             await asyncio.sleep(interval)
@@ -166,15 +231,21 @@ class ProgressWidget:
                        w.HTML()])  # fmt: skip
 
     def _attach(self) -> None:  # on the loop
-        self.tracker.attach()
-        self._tick()
+        self._task = asyncio.ensure_future(self._follow())
 
-    def _tick(self) -> None:  # on the loop
-        self.update()
-        if self.tracker.finished or self.client.status != "running":
-            self.tracker.detach()
-            return
-        self.client.loop.call_later(self.interval, self._tick)
+    async def _follow(self) -> None:  # on the loop: redraw every interval until done
+        t, scheduler = self.tracker, self.client.scheduler
+        await t.start_watch(scheduler)
+        t.attach()
+        try:
+            while True:
+                await t.refresh(scheduler)
+                self.update()
+                if t.finished or self.client.status != "running":
+                    return
+                await asyncio.sleep(self.interval)
+        finally:
+            t.detach()
 
     @staticmethod
     def _set(row, done: int, total: int, failed: bool) -> None:
@@ -199,7 +270,7 @@ class ProgressWidget:
     def update(self) -> None:
         t = self.tracker
         self._title()
-        self._set(self.rows[""], t.done, len(t.states), t.failed)
+        self._set(self.rows[""], t.done, t.total, t.failed)
 
     def _ipython_display_(self, **kwargs):
         from IPython.display import display
@@ -208,7 +279,7 @@ class ProgressWidget:
 
     def __repr__(self) -> str:
         t = self.tracker
-        return f"<{type(self).__name__}: {t.done} / {len(t.states)} done>"
+        return f"<{type(self).__name__}: {t.done} / {t.total} done>"
 
 
 class MultiProgressWidget(ProgressWidget):
@@ -224,6 +295,13 @@ class MultiProgressWidget(ProgressWidget):
     def update(self) -> None:
         t = self.tracker
         self._title()
+        if len(self.rows) < len(t.counts):  # groups of the tasks the futures need, once known
+            from shoal.diagnostics.report import prefix_color
+
+            for group in t.counts:
+                if group not in self.rows:
+                    self.rows[group] = self._row(group, prefix_color(group))
+            self.widget.children = (self.title, *self.rows.values())
         for group, counts in t.counts.items():
             done = counts["finished"] + counts["error"] + counts["cancelled"]
             self._set(self.rows[group], done, counts["total"], bool(counts["error"] or counts["cancelled"]))
@@ -269,5 +347,5 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
             return (MultiProgressWidget if multi else ProgressWidget)(tracker, client, seconds)
         except ImportError:  # no ipywidgets: the text bar
             pass
-    return client.sync(_text_progress, tracker, out if out is not None else sys.stderr, int(width),
-                       seconds)  # fmt: skip
+    return client.sync(_text_progress, tracker, client.scheduler,
+                       out if out is not None else sys.stderr, int(width), seconds)  # fmt: skip

@@ -51,6 +51,7 @@ from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL, ServesDashboard
 from shoal.distributed.scheduler.diagnostics import TaskStream, gather_profile
+from shoal.distributed.scheduler.progress import ProgressWatches
 from shoal.distributed.scheduler.state import SchedulerState
 from shoal.distributed.taskcolumns import key_from_wire
 from shoal.events import Bus
@@ -98,6 +99,8 @@ class Scheduler(ServesDashboard, Node):
             "story": self.story, "register_scheduler_plugin": self.register_plugin_op,
             "subscribe_events": self.subscribe_events, "get_task_stream": self.get_task_stream,
             "get_profile": self.get_profile, "profile": self.get_profile,
+            "progress_watch": self.progress_watch, "progress_poll": self.progress_poll,
+            "progress_stop": self.progress_stop,
         }  # fmt: skip
         self.server = Server(handlers, security=security, role="scheduler")
         self.pool = ConnectionPool(security=security, role="scheduler", deserialize=False)
@@ -107,6 +110,7 @@ class Scheduler(ServesDashboard, Node):
         self.event_streams = EventStreams()  # subscribe_events streams (dashboards)
         #: made with the dashboard (dashboarding.py), else by the first get_task_stream
         self.task_stream: TaskStream | None = None
+        self.progress_watches = ProgressWatches(self.state.tasks)  # progress() bars
         self._goodbyes: set = set()  # workers that announced a clean close
         self._init_node()
         self._worker_joined = asyncio.Condition()
@@ -446,6 +450,16 @@ class Scheduler(ServesDashboard, Node):
         """The state's log entries about ``keys`` (tuple keys arrive as lists), as text."""
         keys = [key_from_wire(k) for k in keys]
         return [tuple(map(str, entry)) for entry in self.state.story(*keys)]
+
+    def progress_watch(self, comm=None, keys=()) -> dict:
+        """Start watching ``keys`` and every task they need (see :mod:`.progress`)."""
+        return self.progress_watches.start([key_from_wire(k) for k in keys])
+
+    def progress_poll(self, comm=None, token=0) -> list:
+        return self.progress_watches.poll(token)
+
+    def progress_stop(self, comm=None, token=0) -> None:
+        self.progress_watches.stop(token)
 
     def get_task_stream(self, comm=None, start=None, stop=None, count=None) -> list:
         """Finished tasks as dicts (see :mod:`.diagnostics`); records are kept from the

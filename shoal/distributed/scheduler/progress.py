@@ -1,0 +1,114 @@
+"""What ``progress()`` asks the scheduler: every task a set of keys needs, and which are done.
+
+::
+
+    client progress(futures)  --progress_watch(keys)-->  ProgressWatches.start()
+                                                          the keys and every task they need,
+                              <-- token, keys, done ---   as the state knows them now
+    every interval            --progress_poll(token)-->  ProgressWatches.poll()
+                              <-- [(key, outcome), ...]   the keys done since, once each
+    at the end                --progress_stop(token)-->  forgotten
+
+A client alone sees only the futures it holds: a persisted aggregation is one
+future, so its bar would sit at 0% until it jumps to 100%.  Dask counts every
+task the futures depend on, from a scheduler plugin that hears each transition.
+Here nothing listens: a watch keeps the keys not yet done, and a poll looks each
+of those up in the state (``O(not done)`` per poll, ``O(tasks)`` over a run), so
+the scheduler pays only while a bar is shown and nothing per transition.
+
+A task is done when it is in memory or erred ("finished" / "error"), released
+after it ran (an intermediate whose dependents have their result: its ``nbytes``
+is set once it ran), or forgotten.  A done task that must run again (its worker
+died) stays done: the bar never goes back.  Watches not polled for
+:data:`IDLE_EXPIRY` seconds (a client that went away) are dropped, and there are
+at most :data:`MAX_WATCHES`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+__all__ = ["IDLE_EXPIRY", "MAX_WATCHES", "ProgressWatches", "outcome"]
+
+#: Seconds a watch lives without a poll.
+IDLE_EXPIRY = 120.0
+#: Watches kept at most (the oldest go first).
+MAX_WATCHES = 1_000
+
+
+def outcome(ts) -> str | None:
+    """``"finished"`` or ``"error"`` once the task (None: forgotten) is done, else None."""
+    if ts is None:
+        return "finished"
+    state = ts.state
+    if state == "memory" or (state == "released" and ts.nbytes >= 0):
+        return "finished"
+    if state == "erred":
+        return "error"
+    return None
+
+
+class ProgressWatches:
+    """The watches of one scheduler's state (``tasks``: key -> SchedTask)."""
+
+    def __init__(self, tasks: dict, clock=time.monotonic):
+        self.tasks, self.clock = tasks, clock
+        self._watches: dict = {}  # token -> [last poll, {key: None} not done yet]
+        self._tokens = itertools.count(1)
+
+    def __len__(self) -> int:
+        return len(self._watches)
+
+    def start(self, keys) -> dict:
+        """Watch ``keys`` and every task they need: ``{"token", "keys", "done"}`` (all the
+        keys, and ``[key, outcome]`` of those done already); unknown keys count done."""
+        self._expire()
+        seen: dict = {}
+        todo = list(keys)
+        while todo:
+            key = todo.pop()
+            if key in seen:
+                continue
+            ts = self.tasks.get(key)
+            seen[key] = ts
+            if ts is not None:
+                todo.extend(dep.key for dep in ts.dependencies if dep.key not in seen)
+        done, pending = [], {}
+        for key, ts in seen.items():
+            result = outcome(ts)
+            if result is None:
+                pending[key] = None
+            else:
+                done.append([key, result])
+        token = next(self._tokens)
+        if pending:
+            self._watches[token] = [self.clock(), pending]
+        return {"token": token, "keys": list(seen), "done": done}
+
+    def poll(self, token: int) -> list:
+        """``[key, outcome]`` of the watched tasks done since the last poll (each once)."""
+        watch = self._watches.get(token)
+        if watch is None:
+            return []  # all done at the start, stopped, or expired: nothing more to say
+        watch[0] = self.clock()
+        pending, tasks, done = watch[1], self.tasks, []
+        for key in list(pending):
+            result = outcome(tasks.get(key))
+            if result is not None:
+                del pending[key]
+                done.append([key, result])
+        if not pending:
+            del self._watches[token]
+        self._expire()
+        return done
+
+    def stop(self, token: int) -> None:
+        self._watches.pop(token, None)
+
+    def _expire(self) -> None:
+        limit = self.clock() - IDLE_EXPIRY
+        for token in [t for t, (last, _) in self._watches.items() if last < limit]:
+            del self._watches[token]
+        while len(self._watches) >= MAX_WATCHES:
+            del self._watches[next(iter(self._watches))]
