@@ -340,6 +340,16 @@ def test_information(c, servers):
     s, workers = servers
     info = c.scheduler_info()
     assert info["address"] == s.address and set(info["workers"]) == {w.address for w in workers}
+    # Dask's keys, which notebooks read
+    assert info["n_workers"] == len(workers) and info["total_threads"] == len(workers)
+    assert info["services"] == {} and info["type"] == "Scheduler"  # (no dashboard here)
+    for w in workers:
+        entry = info["workers"][w.address]
+        assert entry["type"] == "Worker" and entry["host"] == "127.0.0.1"
+        assert entry["status"] == "running" and entry["local_directory"] == w.local_directory
+        assert entry["metrics"]["managed_bytes"] >= 0 and "disk" in entry["metrics"]["spilled_bytes"]
+    first = c.scheduler_info(n_workers=1)
+    assert len(first["workers"]) == 1 and first["n_workers"] == len(workers)
     assert c.nthreads() == {w.address: 1 for w in workers} == c.ncores()
     f = c.submit(inc, 1)
     f.result()

@@ -21,6 +21,8 @@ def inc(x):
 def test_client_starts_and_stops_a_local_cluster():
     with Client(n_workers=2, threads_per_worker=1, dashboard_address=None) as c:
         assert c.cluster is not None and c.scheduler_address == c.cluster.scheduler_address
+        workers = c.scheduler_info()["workers"]  # metrics already, before any heartbeat
+        assert all(w["metrics"]["memory"] > 0 and "cpu" in w["metrics"] for w in workers.values())
         assert re.fullmatch(r"<Client: 'tcp://127\.0\.0\.1:\d+' processes=2 threads=2, "
                             r"memory=\d+\.\d\d [kMGT]iB>", repr(c)), repr(c)  # fmt: skip
         assert c.submit(inc, 1).result(timeout=30) == 2

@@ -163,6 +163,8 @@ def test_local_cluster_serves_status_and_links_it():
         with Client(cluster) as client:
             assert client.dashboard_link == link
             assert link in client._repr_html_()
+            port = client.scheduler_info()["services"]["dashboard"]  # Dask's way to the port
+            assert link == f"http://127.0.0.1:{port}/status"
             assert client.submit(sum, [1, 2]).result() == 3
         proc = cluster.scheduler.dashboard.proc
     assert proc.poll() is not None

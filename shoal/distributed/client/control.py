@@ -64,13 +64,17 @@ class ClusterControl:
 
     # --- information ----------------------------------------------------------------------
 
-    def scheduler_info(self, asynchronous=None):
-        """The scheduler's identity: its address and every worker's threads, memory, metrics."""
-        return self.sync(self._update_identity, asynchronous=asynchronous)
+    def scheduler_info(self, n_workers=-1, asynchronous=None):
+        """The scheduler's identity: its address, dashboard port (``services``), and each
+        worker's threads, memory and metrics, in Dask's shape; the first ``n_workers`` workers
+        only (``-1``, the default here: all; Dask's default shows 5)."""
+        return self.sync(self._update_identity, n_workers, asynchronous=asynchronous)
 
-    async def _update_identity(self):
-        self._identity = await self.scheduler.identity()
-        return self._identity
+    async def _update_identity(self, n_workers=-1):
+        info = await self.scheduler.identity(n_workers=n_workers)
+        if n_workers is None or n_workers < 0:  # (the cached one has every worker)
+            self._identity = info
+        return info
 
     def story(self, *keys_or_futures, asynchronous=None) -> list:
         """The scheduler's log entries about these keys (or futures' keys), oldest first: its

@@ -62,6 +62,7 @@ class SchedWorker:
     __slots__ = (
         "address", "name", "nthreads", "memory_limit", "resources", "used_resources",
         "nanny", "processing", "has_what", "nbytes", "occupancy", "metrics", "last_seen",
+        "local_directory",
     )  # fmt: skip
 
     def __init__(self, address, nthreads=1, memory_limit=0, resources=None, name="", nanny=""):
@@ -72,6 +73,7 @@ class SchedWorker:
         self.processing: dict = {}  # SchedTask -> estimated cost (seconds)
         self.has_what: dict = {}  # SchedTask -> None: an insertion-ordered set
         self.nbytes, self.occupancy, self.metrics, self.last_seen = 0, 0.0, {}, 0.0
+        self.local_directory = ""  # (told at registration; for scheduler_info)
 
     def __repr__(self) -> str:
         return f"<SchedWorker {self.address} {len(self.processing)} processing>"

@@ -44,6 +44,7 @@ import uuid
 from shoal import config
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError
+from shoal.distributed.comm.base import parse_address, parse_host_port
 from shoal.distributed.eventstream import EventStreams
 from shoal.distributed.node import Node
 from shoal.distributed.protocol import Serialized, deserialize
@@ -246,7 +247,7 @@ class Scheduler(ServesDashboard, Node):
     # --- streams ------------------------------------------------------------------
 
     async def register_worker(self, comm, address, nthreads, memory_limit=0, resources=None,
-                              name="", nanny="", **_):  # fmt: skip
+                              name="", nanny="", local_directory="", metrics=None, **_):  # fmt: skip
         if address in self.state.workers or self.status != "running":
             why = "scheduler closing" if self.status != "running" else f"{address} already registered"
             await comm.write({"op": "refused", "reason": why})
@@ -257,6 +258,11 @@ class Scheduler(ServesDashboard, Node):
         stream.start(comm)
         self.worker_streams[address] = stream
         self.handle(m.AddWorker(address, nthreads, memory_limit, resources or {}, str(name), nanny))
+        ws = self.state.workers.get(address)
+        if ws is not None:
+            ws.local_directory = str(local_directory or "")
+            if metrics and not ws.metrics:  # what scheduler_info shows until the first heartbeat
+                ws.metrics = dict(metrics)
         async with self._worker_joined:
             self._worker_joined.notify_all()
         reason = "connection lost"
@@ -427,22 +433,30 @@ class Scheduler(ServesDashboard, Node):
         workers = list(ws) if workers is None else workers
         return {w: ws[w].nthreads for w in workers if w in ws}
 
-    def identity(self, comm=None) -> dict:
+    def identity(self, comm=None, n_workers=-1) -> dict:
+        """Who this scheduler is and its workers (the first ``n_workers``; -1: all), with
+        Dask's keys for the same (``services``, ``n_workers``, ``total_threads``...)."""
+        dashboard = None if self.dashboard is None or self.dashboard.port is None else {
+            "scheme": "http", "host": self.dashboard.host, "port": self.dashboard.port,
+            "prefix": self.dashboard.prefix}  # fmt: skip
+        workers = list(self.state.workers.values())
         return {
             "type": "Scheduler", "id": self.id, "address": self.address,
             "started": self.started, "dashboard_address": self.dashboard_address,
-            "dashboard": None if self.dashboard is None or self.dashboard.port is None else {
-                "scheme": "http", "host": self.dashboard.host, "port": self.dashboard.port,
-                "prefix": self.dashboard.prefix,
-            },
+            "dashboard": dashboard, "services": {"dashboard": dashboard["port"]} if dashboard else {},
+            "n_workers": len(workers), "total_threads": sum(ws.nthreads for ws in workers),
+            "total_memory": sum(ws.memory_limit or 0 for ws in workers),
             "workers": {
                 ws.address: {
+                    "type": "Worker", "id": ws.name, "host": parse_host_port(parse_address(ws.address)[1])[0],
                     "name": ws.name, "nthreads": ws.nthreads, "memory_limit": ws.memory_limit,
                     "nanny": ws.nanny, "resources": ws.resources, "metrics": ws.metrics,
+                    "status": "paused" if ws.metrics.get("paused") else "running",
+                    "services": {}, "local_directory": ws.local_directory,
                     "last_seen": ws.last_seen, "nbytes": ws.nbytes,
                     "processing": len(ws.processing), "keys": len(ws.has_what),
                 }
-                for ws in self.state.workers.values()
+                for ws in (workers if n_workers is None or n_workers < 0 else workers[:n_workers])
             },
         }  # fmt: skip
 

@@ -145,7 +145,8 @@ class Worker(Node):
                 "op": "register_worker", "address": self.address, "nthreads": self.nthreads,
                 "memory_limit": self.memory_limit or 0, "resources": self.resources,
                 "name": self.name if self.name is not None else self.address,
-                "nanny": self.nanny or "",
+                "nanny": self.nanny or "", "local_directory": self.local_directory or "",
+                "metrics": self.metrics(),  # (scheduler_info has them before the first heartbeat)
             })  # fmt: skip
             reply = await comm.read()
         except BaseException:
@@ -404,6 +405,8 @@ class Worker(Node):
         return {
             "managed": int(managed), "unmanaged": max(int(rss) - int(managed), 0),
             "spilled": int(spilled), "memory": int(rss), "memory_limit": self.memory_limit or 0,
+            # (Dask's names for the same, which notebooks read from scheduler_info())
+            "managed_bytes": int(managed), "spilled_bytes": {"memory": int(managed), "disk": int(spilled)},
             "cpu": process.cpu_percent(None) if process is not None else 0.0,
             "executing": len(self.state.executing), "ready": len(self.state.ready),
             "in_memory": len(self.data), "paused": self.state.paused, "time": time.time(),
