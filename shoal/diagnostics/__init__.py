@@ -13,7 +13,7 @@ works as a context manager, or globally with ``.register()`` /
     with ProgressBar(), Profiler() as prof, ResourceProfiler(dt=0.25) as rprof:
         threads.get(graph, keys)
     prof.results      # [TaskData(key, task_prefix, start_time, end_time, worker_id), ...]
-    rprof.results     # [ResourceData(time, mem_MB, cpu_percent), ...]
+    rprof.results     # [ResourceData(time, mem, cpu), ...]  (MB, % of a core)
 
 ``Dashboard()`` serves the live Bokeh dashboard (task stream, progress,
 memory, ...) of the computations inside it, from a process of its own; see

@@ -21,10 +21,12 @@ buffer never drops a record: a profile with holes would be wrong.
 :class:`ResourceProfiler` needs a thread anyway (psutil samples take time).
 Its bus subscriber appends the record to a Buffer and sets an event, so the
 sampler wakes the moment a computation starts and samples every ``dt`` while
-one runs.  Used as a context manager it samples for the whole block; after
-:meth:`register` it samples only while computations run.  Memory and CPU are
-summed over this process and its children, which include the process-pool
-workers.  Times are wall-clock (``time.time``), like the task records.
+one runs, and once more as the last one ends if at least ``dt / 2`` passed
+since the sample before (CPU time moves in clock ticks of 10 ms: a CPU share
+read over a few milliseconds could say 400% on two cores).  Used as a context
+manager it samples for the whole block; after :meth:`register` it samples only
+while computations run.  Memory and CPU are summed over this process and the
+process pool's workers (what a local ``Dashboard()`` counts as this process).  Times are wall-clock (``time.time``), like the task records.
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ TaskData = namedtuple("TaskData", "key task_prefix start_time end_time worker_id
 TaskData.__doc__ = """One executed task: wall-clock start/end; ``worker_id`` is the
 thread ident (threads, sync) or the worker's pid (processes)."""
 
-ResourceData = namedtuple("ResourceData", "time mem_MB cpu_percent")
-ResourceData.__doc__ = """One sample: wall-clock time, resident memory in MB and
-CPU percent (100 = one full core), summed over this process and its children."""
+ResourceData = namedtuple("ResourceData", "time mem cpu")
+ResourceData.__doc__ = """One sample (Dask's fields): wall-clock ``time``, resident memory
+``mem`` in MB and ``cpu`` percent (100 = one full core) since the sample before,
+summed over this process and the process pool's workers."""
 
 
 class Profiler(_Observer):
@@ -155,6 +158,7 @@ class ResourceProfiler(_Observer):
         cursor = 0
         running: set = set()
         sampling = False
+        last = 0.0  # monotonic time of the last sample
         while not self._stopping:
             cursor, records = self._buffer.since(cursor)
             for rec in records:
@@ -162,33 +166,42 @@ class ResourceProfiler(_Observer):
                     running.add(rec.run_id)
                 else:
                     running.discard(rec.run_id)
-            # sample while active, and once more at each start or end of a compute
-            if self._entered or running or records:
-                if not sampling:
-                    self._procs = {}  # fresh Process objects: CPU counts from now
-                self._sample()
-            sampling = self._entered or bool(running)
-            self._wake.wait(self.dt if sampling else None)
+            active = self._entered or bool(running)
+            now = time.monotonic()
+            if active and not sampling:  # a start: fresh Process objects, CPU counts from now
+                self._procs = {}
+                last = self._sample()
+            elif now - last >= (self.dt if active else self.dt / 2) and (active or sampling):
+                last = self._sample()  # every dt, and at the end unless the last was just now
+            sampling = active
+            self._wake.wait(max(self.dt - (time.monotonic() - last), 0.0) if sampling else None)
             self._wake.clear()
-        if self._entered:
+        if self._entered and time.monotonic() - last >= self.dt / 2:
             self._sample()  # a last sample as the block ends
 
     def _processes(self):
-        ps = self._ps
-        procs = self._procs
-        try:
-            me = procs.get(os.getpid()) or ps.Process()
-            current = [me, *me.children(recursive=True)]
-        except ps.Error:
-            return []
+        """This process and the process pool's workers (:func:`shoal.processes.helper_pids`),
+        one ``psutil.Process`` kept per PID so that ``cpu_percent`` counts since the last
+        sample.  Not every child: listing them reads every process's ``/proc`` entry, and
+        each read gives the GIL away, which a busy task thread keeps for up to 5 ms a time
+        (a sample took ~0.5 s beside a CPU-bound task); nor is every child ours to count."""
+        from shoal.processes import helper_pids
+
+        ps, procs = self._ps, self._procs
         out = []
-        for p in current:
-            # keep one Process object per pid so cpu_percent measures since the last call
-            out.append(procs.setdefault(p.pid, p))
+        for pid in [os.getpid(), *helper_pids()]:
+            proc = procs.get(pid)
+            if proc is None:
+                try:
+                    proc = ps.Process(pid)
+                except ps.Error:
+                    continue
+            out.append(proc)
         self._procs = {p.pid: p for p in out}
         return out
 
-    def _sample(self) -> None:
+    def _sample(self) -> float:
+        """Append one sample; returns when it was taken (``time.monotonic``)."""
         mem = cpu = 0.0
         for p in self._processes():
             try:
@@ -197,3 +210,4 @@ class ResourceProfiler(_Observer):
             except self._ps.Error:
                 continue
         self.results.append(ResourceData(time.time(), mem / 1e6, cpu))
+        return time.monotonic()
