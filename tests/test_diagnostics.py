@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 import threading
 import time
@@ -281,6 +282,33 @@ def test_profiler_as_dataframe_rows():
         sync.get({"a": (slow_inc, 1, 0)}, "a")
     (row,) = prof.results
     assert row._fields == ("key", "task_prefix", "start_time", "end_time", "worker_id")
+
+
+def test_visualize_plots_profilers_on_one_time_axis(tmp_path):
+    pytest.importorskip("bokeh")
+    pytest.importorskip("psutil")
+    from shoal.diagnostics import visualize
+
+    before = time.time()
+    with Profiler() as prof, ResourceProfiler(dt=0.05) as rprof:
+        threads.get(fan_in(4, 0.05), "total", num_workers=2)
+    assert before <= prof.start_time <= prof.end_time <= time.time()
+    path = tmp_path / "profile.html"
+    layout = visualize([prof, rprof], filename=str(path), show=False)
+    tasks, resources = layout.children
+    assert tasks.x_range is resources.x_range  # one time axis
+    stream = tasks.select_one({"name": "task-stream"}).data
+    assert sorted(stream["key"]) == sorted(map(str, fan_in(4, 0.05)))
+    assert len(set(stream["bottom"])) == 2  # a row per thread that ran tasks
+    lines = resources.renderers[0].data_source.data
+    assert len(lines["mem"]) == len(rprof.results) and min(lines["mem"]) > 0
+    page = path.read_text()
+    assert "total" in page and re.search(r"<script[^>]+src=", page) is None  # offline
+    one = prof.visualize(filename=str(tmp_path / "none.html"), show=False, save=False)
+    assert one.renderers and not (tmp_path / "none.html").exists()
+    assert rprof.visualize(show=False, save=False).renderers
+    with pytest.raises(TypeError, match="a Profiler or a ResourceProfiler, not list"):
+        visualize([[1]], show=False, save=False)
 
 
 # -- ResourceProfiler -----------------------------------------------------

@@ -14,6 +14,7 @@ works as a context manager, or globally with ``.register()`` /
         threads.get(graph, keys)
     prof.results      # [TaskData(key, task_prefix, start_time, end_time, worker_id), ...]
     rprof.results     # [ResourceData(time, mem, cpu), ...]  (MB, % of a core)
+    visualize([prof, rprof])   # Bokeh plots on one time axis (profile.html outside a notebook)
 
 ``Dashboard()`` serves the live Bokeh dashboard (task stream, progress,
 memory, ...) of the computations inside it, from a process of its own; see
@@ -23,5 +24,7 @@ memory, ...) of the computations inside it, from a process of its own; see
 from shoal.diagnostics.dashboard import Dashboard
 from shoal.diagnostics.profile import Profiler, ResourceData, ResourceProfiler, TaskData
 from shoal.diagnostics.progress import ProgressBar
+from shoal.diagnostics.visualize import visualize
 
-__all__ = ["Dashboard", "ProgressBar", "Profiler", "ResourceData", "ResourceProfiler", "TaskData"]
+__all__ = ["Dashboard", "ProgressBar", "Profiler", "ResourceData", "ResourceProfiler", "TaskData",
+           "visualize"]  # fmt: skip

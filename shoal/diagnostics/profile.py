@@ -55,22 +55,34 @@ class Profiler(_Observer):
     """Record the start and end time of every task that runs while active.
 
     ``results`` is a list of :class:`TaskData` in the order tasks finished;
-    ``pandas.DataFrame(prof.results)`` gives a table.
+    ``pandas.DataFrame(prof.results)`` gives a table, :meth:`visualize` a plot.
+    (Dask's ``TaskData`` has the task itself where this has its ``task_prefix``:
+    the local schedulers' records do not carry tasks.)  ``start_time`` and
+    ``end_time``: when it started and stopped observing (None while it runs).
     """
 
     def __init__(self, bus=None):
         self.bus = default_bus if bus is None else bus
         self.results: list = []
         self._token = None
+        self.start_time = self.end_time = None
 
     def _start(self) -> None:
         if self._token is None:
             self._token = self.bus.subscribe(self._record, ("task",))
+            self.start_time, self.end_time = time.time(), None
 
     def _stop(self) -> None:
         if self._token is not None:
             self.bus.unsubscribe(self._token)
             self._token = None
+            self.end_time = time.time()
+
+    def visualize(self, **kwargs):
+        """Plot the tasks; see :func:`shoal.diagnostics.visualize`."""
+        from shoal.diagnostics.visualize import visualize
+
+        return visualize(self, **kwargs)
 
     def _record(self, rec) -> None:
         if rec.finish not in ("memory", "erred"):
@@ -101,7 +113,7 @@ def _psutil():
 class ResourceProfiler(_Observer):
     """Sample memory and CPU every ``dt`` seconds while computations run.
 
-    ``results`` is a list of :class:`ResourceData`.
+    ``results`` is a list of :class:`ResourceData`; :meth:`visualize` plots them.
     """
 
     def __init__(self, dt: float = 1.0, bus=None):
@@ -126,6 +138,12 @@ class ResourceProfiler(_Observer):
 
     def clear(self) -> None:
         self.results = []
+
+    def visualize(self, **kwargs):
+        """Plot memory and CPU over time; see :func:`shoal.diagnostics.visualize`."""
+        from shoal.diagnostics.visualize import visualize
+
+        return visualize(self, **kwargs)
 
     def _start(self) -> None:
         if self._thread is not None:

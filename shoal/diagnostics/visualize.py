@@ -1,0 +1,112 @@
+"""Plots of the local profilers' results, as Dask's ``visualize``: one Bokeh figure each,
+stacked on one time axis.
+
+::
+
+    visualize([prof, rprof], filename="profile.html", show=True, save=None)
+    prof.visualize()   rprof.visualize()          (the same, for one)
+
+    Profiler          --task_figure-->     a rectangle per task, a row per worker_id
+                                            (a thread, or a pool worker's PID), the
+                                            task stream's colours (report.py)
+    ResourceProfiler  --resource_figure--> memory (MB, left axis) and CPU (%, right axis)
+
+The figures share the first one's time axis (wall-clock, as the records).  In a
+Jupyter kernel the layout shows in the notebook (``show=True``) with BokehJS
+inlined (it works offline, on Binder and behind JupyterHub alike), and a file is
+written only with ``save=True``; elsewhere ``save`` defaults to True and
+``show=True`` opens the saved file in a browser.  The layout is returned either way.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["resource_figure", "task_figure", "visualize"]
+
+
+def task_figure(results, title: str = "Tasks", **kwargs):
+    """The task stream of :class:`~shoal.diagnostics.Profiler` results (``TaskData``)."""
+    from shoal.diagnostics.report import task_stream_figure
+
+    records = [{"key": r.key, "prefix": r.task_prefix, "worker": "", "thread": r.worker_id,
+                "startstops": [("compute", r.start_time, r.end_time)]} for r in results]  # fmt: skip
+    return task_stream_figure(records, title=title, **kwargs)
+
+
+def resource_figure(results, title: str = "Memory and CPU", height: int = 300, width: int = 900):
+    """Memory and CPU over time of :class:`~shoal.diagnostics.ResourceProfiler` results."""
+    from bokeh.models import ColumnDataSource, HoverTool, LinearAxis, Range1d
+    from bokeh.plotting import figure
+
+    source = ColumnDataSource({"time": [r.time * 1000 for r in results],
+                               "mem": [r.mem for r in results],
+                               "cpu": [r.cpu for r in results]})  # fmt: skip
+    top_mem = max([r.mem for r in results] or [1.0]) * 1.1 or 1.0
+    top_cpu = max([r.cpu for r in results] or [100.0]) * 1.1 or 100.0
+    fig = figure(title=title, height=height, width=width, x_axis_type="datetime",
+                 y_range=Range1d(0, top_mem), tools="xpan,xwheel_zoom,box_zoom,reset,save",
+                 sizing_mode="stretch_width")  # fmt: skip
+    fig.yaxis.axis_label = "Memory (MB)"
+    fig.extra_y_ranges = {"cpu": Range1d(0, top_cpu)}
+    fig.add_layout(LinearAxis(y_range_name="cpu", axis_label="% CPU"), "right")
+    mem = fig.line("time", "mem", source=source, color="#1f77b4", line_width=2, legend_label="Memory")
+    cpu = fig.line("time", "cpu", source=source, color="#d62728", line_width=2,
+                   y_range_name="cpu", legend_label="% CPU")  # fmt: skip
+    fig.add_tools(HoverTool(renderers=[mem, cpu], mode="vline", tooltips=[
+        ("memory", "@mem{0.0} MB"), ("CPU", "@cpu{0.0} %")]))  # fmt: skip
+    fig.legend.location = "bottom_right"
+    return fig
+
+
+def _figure(profiler):
+    from shoal.diagnostics.profile import Profiler, ResourceProfiler
+
+    if isinstance(profiler, Profiler):
+        return task_figure(profiler.results)
+    if isinstance(profiler, ResourceProfiler):
+        return resource_figure(profiler.results)
+    raise TypeError(f"visualize: a Profiler or a ResourceProfiler, not {type(profiler).__name__}")
+
+
+def visualize(profilers, filename: str = "profile.html", show: bool = True, save=None,
+              mode=None):  # fmt: skip
+    """Plot profilers' results, one figure each on one time axis; returns the layout.
+
+    ``save`` (default: True outside a Jupyter kernel) writes it to ``filename``
+    as one self-contained HTML file (``mode="cdn"`` loads BokehJS from the web);
+    ``show`` displays it in the notebook, or opens the saved file in a browser.
+    """
+    from shoal.diagnostics.progress import _in_kernel
+    from shoal.diagnostics.report import save_html
+
+    if not isinstance(profilers, (list, tuple)):
+        profilers = [profilers]
+    if not profilers:
+        raise ValueError("visualize: no profilers to plot")
+    figures = [_figure(p) for p in profilers]
+    for fig in figures[1:]:
+        fig.x_range = figures[0].x_range
+    if len(figures) == 1:
+        layout = figures[0]
+    else:
+        from bokeh.layouts import column
+
+        layout = column(figures, sizing_mode="stretch_width")
+    in_kernel = _in_kernel()
+    saved = save if save is not None else not in_kernel
+    if saved:
+        save_html(layout, filename, "shoal profile", mode=mode or "inline")
+    if show:
+        if in_kernel:
+            from bokeh.io import output_notebook
+            from bokeh.io import show as show_in_notebook
+            from bokeh.resources import INLINE
+
+            output_notebook(resources=INLINE, hide_banner=True)
+            show_in_notebook(layout)
+        elif saved:
+            import webbrowser
+
+            webbrowser.open("file://" + os.path.abspath(filename))
+    return layout
