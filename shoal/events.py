@@ -27,6 +27,12 @@ different processes line up.  Task transitions come two ways: one
 bars), or, from a distributed scheduler, in bulk and coalesced per key
 (:class:`TaskRows`, kind :data:`TASK_STATES`, for the dashboard; the rows of tasks
 computed come from their workers, packed: :class:`PackedTaskRows`).
+
+A bus also keeps ``runs``: the ``GraphSubmitted`` of each computation in progress
+whose publisher registers it there (the local runner does, from its start to
+its end), so that a reader who subscribes while one runs (a local ``Dashboard()``
+opened meanwhile) can start from it instead of meeting task records of a run it
+was never told of.
 """
 
 from __future__ import annotations
@@ -383,6 +389,8 @@ class Bus:
         self._all = False
         self._all_but: list = []
         self._answers: dict = {}
+        #: run_id -> GraphSubmitted of the computations in progress (see the module docstring)
+        self.runs: dict = {}
 
     def subscribe(self, callback, kinds=None, exclude=()) -> int:
         """Call ``callback(record)`` for records whose ``kind`` is in *kinds*

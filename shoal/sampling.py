@@ -19,11 +19,16 @@ workers are other processes: their tasks are not sampled.
 
 from __future__ import annotations
 
+import threading
+
 __all__ = ["acquire", "profiler", "release", "set_profiler"]
 
 #: the Sampler the local batches register with; None: no sampling
 profiler = None
 _users = 0  # open dashboards sharing it (acquire / release)
+#: dashboards open and close from any thread: the check-and-make of acquire() and the
+#: count of release() happen under it (two at once made two samplers, one left running)
+_lock = threading.Lock()
 
 
 def set_profiler(sampler) -> object:
@@ -36,18 +41,20 @@ def set_profiler(sampler) -> object:
 def acquire(make):
     """The shared profiler, made by ``make()`` (a started sampler) for the first user."""
     global _users
-    if profiler is None:
-        set_profiler(make())
-        _users = 0
-    _users += 1
-    return profiler
+    with _lock:
+        if profiler is None:
+            set_profiler(make())
+            _users = 0
+        _users += 1
+        return profiler
 
 
 def release():
     """One user less; the profiler to stop when that was the last (else None)."""
     global _users
-    _users -= 1
-    if _users > 0:
-        return None
-    _users = 0
-    return set_profiler(None)
+    with _lock:
+        _users -= 1
+        if _users > 0:
+            return None
+        _users = 0
+        return set_profiler(None)

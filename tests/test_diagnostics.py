@@ -513,6 +513,36 @@ def test_a_nested_local_compute_gives_the_outer_task_its_samples_back():
     assert sampler._slots == {}  # nothing left registered
 
 
+def test_dashboards_opening_at_once_share_one_profiler():
+    from shoal import sampling
+
+    made, barrier = [], threading.Barrier(2)
+
+    def make():
+        time.sleep(0.1)  # a slow start (a loaded machine): the other one comes meanwhile
+        made.append(object())
+        return made[-1]
+
+    got = []
+
+    def user():
+        barrier.wait()
+        got.append(sampling.acquire(make))
+
+    users = [threading.Thread(target=user) for _ in range(2)]
+    for t in users:
+        t.start()
+    for t in users:
+        t.join(10)
+    try:
+        assert len(made) == 1 and got == made * 2
+        assert sampling.release() is None  # one still open: it keeps sampling
+        assert sampling.profiler is made[0]
+    finally:
+        assert sampling.release() is made[0]  # the last: stop this one
+    assert sampling.profiler is None
+
+
 def test_a_fused_task_that_raises_is_reported_under_its_graph_key():
     """A fused group's error names the inner task in its message, but its record (what a
     dashboard counts) is the graph's key, so no task appears that the graph lacks."""

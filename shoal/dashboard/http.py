@@ -135,9 +135,9 @@ class WorkersPage(_Base):
                 (_e(r["address"]), _e(r["reason"]), _e(time.ctime(r["time"]))) for r in removed])
         comps = self.state.computations()
         body += "<h2>Computations</h2>" + _table(
-            ("run", "scheduler", "tasks", "status", "duration"),
+            ("run", "scheduler", "tasks", "status", "duration", "error"),
             [(_e(c["run_id"]), _e(c["scheduler"]), c["ntasks"], _e(c["status"]),
-              _e(format_seconds((c["stop"] or time.time()) - c["start"])))
+              _e(format_seconds((c["stop"] or time.time()) - c["start"])), _e(c["exception"]))
              for c in reversed(comps)])  # fmt: skip
         ok, ident = await _ask(self.state.info_source, "identity", timeout=2.0)
         if ok:

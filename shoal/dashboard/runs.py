@@ -152,13 +152,16 @@ class TaskBook:
             run.untake_new(prefix)
         return True
 
-    def computation_finished(self, run_id, when: float) -> None:
+    def computation_finished(self, run_id, when: float) -> bool:
+        """The run ended; True when it was a local run whose left tasks now count released."""
         run = self.runs.get(run_id)
+        stopped = run is not None and run.scheduler in LOCAL_SCHEDULERS
         if run is not None:
             run.finished = when
-            if run.scheduler in LOCAL_SCHEDULERS:
+            if stopped:
                 self._stop_local_run(run)
         self._drop_runs(local_finished=False)
+        return stopped
 
     def _stop_local_run(self, run) -> None:
         """A local run ended (an error or an interrupt, when a task is still running

@@ -179,7 +179,10 @@ class DashboardState:
                                    "exception": "", "prefixes": dict(r.prefixes)})  # fmt: skip
 
     def _computation_finished(self, r: ComputationFinished) -> None:
-        self._book.computation_finished(r.run_id, r.time)
+        if self._book.computation_finished(r.run_id, r.time):  # a local run: the graph's
+            for entry in self._shape.values():                  # left tasks end too
+                if entry[0] == r.run_id and entry[3] in ("processing", "waiting"):
+                    entry[3] = "released"
         for c in reversed(self._computations):
             if c["run_id"] == r.run_id:
                 if c["stop"] is None:  # (a reconnected stream's snapshot says it again)

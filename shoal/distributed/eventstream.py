@@ -372,6 +372,16 @@ def scheduler_snapshot(state, *, limit: int = 100_000, clock=time.time) -> list:
     return out
 
 
+class _RunsInProgress:
+    """The ``GraphSubmitted`` records in ``bus.runs``, listed when iterated."""
+
+    def __init__(self, bus):
+        self.bus = bus
+
+    def __iter__(self):
+        return iter(list(self.bus.runs.values()))  # (one C call: safe beside other threads)
+
+
 class BusServer:
     """A tiny rpc server that streams one in-process bus (``shoal.events.default_bus``).
 
@@ -398,7 +408,11 @@ class BusServer:
         return self
 
     async def subscribe_events(self, comm, **_):
-        return await self.streams.serve(comm, self.bus, source=self.name)
+        # the computations running now first (read once subscribed: a run that starts in
+        # between comes twice, which a reader takes as a repeat), else their task records
+        # would be of runs the reader was never told of
+        return await self.streams.serve(comm, self.bus, source=self.name,
+                                        snapshot=_RunsInProgress(self.bus))  # fmt: skip
 
     def identity(self, comm=None) -> dict:
         return {"type": "BusServer", "id": self.server.id, "address": self.address,

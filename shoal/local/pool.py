@@ -69,7 +69,7 @@ class WorkerProcessDied(RuntimeError):
     def __init__(self, pid, returncode, keys):
         self.pid = pid
         self.returncode = returncode
-        self.keys = list(keys)
+        self.keys = self.lost_keys = list(keys)  # (lost_keys: what the runner reports erred)
         super().__init__(
             f"A worker process (pid {pid}) died {describe_exit(returncode)} while "
             f"running {_keys_text(self.keys)}. The pool has replaced it; "

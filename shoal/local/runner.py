@@ -193,6 +193,16 @@ def _publish_outcomes(bus, run_id, backend, outcomes, prefixes):
         publish(record)
 
 
+def _publish_lost(bus, run_id, backend, keys, prefixes, exc) -> None:
+    """``processing -> erred`` for tasks that failed without raising themselves (a
+    batch that could not be handed over, a worker process that died running them),
+    with the error's text: a dashboard counts them erred and lists the error."""
+    worker, text = backend.label, f"{type(exc).__name__}: {exc}"
+    for key in keys:
+        bus.publish(TaskTransition(run_id, key, prefixes.get(key) or key_split(key), "processing",
+                                   "erred", worker, 0, (), 0, "", text))  # fmt: skip
+
+
 def _nbytes(value) -> int:
     from shoal.sizeof import sizeof
 
@@ -242,22 +252,33 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer, prefixes: dic
                     continue
                 skip = set(inline)
                 keys = [k for k in keys if k not in skip]
-            backend.submit(keys, state)
-            if watch:
+            if watch:  # (before: the sync backend runs the batch in submit)
                 _publish_started(bus, run_id, backend, keys, prefixes)
+            try:
+                backend.submit(keys, state)
+            except Exception as exc:  # none of them runs (a task or an input that cannot pickle)
+                if watch:
+                    _publish_lost(bus, run_id, backend, keys, prefixes, exc)
+                raise
             inflight += 1
         if not inflight:
             if state.ready or not state.pending:
                 continue
             raise RuntimeError("shoal engine stalled: tasks are waiting but none is ready")
-        for outcomes in backend.wait():
-            inflight -= 1
-            sizer.learn(outcomes)
-            finish(outcomes)
-            # drop our references to the results: state.data decides what lives
-            # (the loop variable would otherwise keep the last batch alive while
-            # we block in the next wait())
-            outcomes.clear()
+        try:
+            for outcomes in backend.wait():
+                inflight -= 1
+                sizer.learn(outcomes)
+                finish(outcomes)
+                # drop our references to the results: state.data decides what lives
+                # (the loop variable would otherwise keep the last batch alive while
+                # we block in the next wait())
+                outcomes.clear()
+        except Exception as exc:
+            lost = getattr(exc, "lost_keys", None)  # (a worker process died running them)
+            if watch and lost:
+                _publish_lost(bus, run_id, backend, lost, prefixes, exc)
+            raise
 
 
 # keyword arguments Dask's local schedulers take that mean nothing here
@@ -295,10 +316,12 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
                    prefixes)
     except BaseException as exc:
         backend.cancel()
+        bus.runs.pop(run_id, None)
         if bus.active:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "error"
             bus.publish(ComputationFinished(run_id, status, time.time(), repr(exc)))
         raise
+    bus.runs.pop(run_id, None)
     if bus.active:
         bus.publish(ComputationFinished(run_id, "finished", time.time()))
     return pack_results(keys, state.data)
@@ -313,12 +336,13 @@ def _batch_size(value):
 
 
 def _publish_start(bus, run_id, scheduler, graph, flat) -> dict:
-    """Publish the run's ``GraphSubmitted``; return ``{key: prefix}`` for its task
+    """Publish the run's ``GraphSubmitted`` (and keep it in ``bus.runs`` until the run
+    ends, for readers who come meanwhile); return ``{key: prefix}`` for its task
     records (one ``key_split`` per key a run, not one per record)."""
     of = {k: key_split(k) for k in graph}
     shape = graph_shape((k, getattr(node, "dependencies", ())) for k, node in graph.items())
     prefixes = dict(Counter(of.values()))
-    bus.publish(
-        GraphSubmitted(run_id, scheduler, len(graph), prefixes, tuple(flat), time.time(), shape)
-    )
+    record = GraphSubmitted(run_id, scheduler, len(graph), prefixes, tuple(flat), time.time(), shape)
+    bus.runs[run_id] = record
+    bus.publish(record)
     return of

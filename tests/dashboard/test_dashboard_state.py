@@ -240,6 +240,21 @@ def test_graph_shows_submitted_keys_waiting_then_their_states_with_edges():
     assert s.graph() == ([], [])
 
 
+def test_the_graph_of_a_local_run_that_ended_in_an_error_shows_nothing_still_running():
+    s = DashboardState()
+    shape = graph_shape([("a", ()), ("b", ()), ("c", ("a", "b"))])
+    s.ingest(GraphSubmitted("threads-3", "threads", 3, {"a": 1, "b": 1, "c": 1}, ("c",), T0, shape))
+    s.ingest(tt("threads-3", "a", "processing", "erred", "threads", t=T0))
+    s.ingest(tt("threads-3", "b", "waiting", "processing", "threads"))
+    s.ingest(ComputationFinished("threads-3", "error", T0 + 1))
+    assert [n[2] for n in s.graph()[0]] == ["erred", "released", "released"]
+    # a distributed run's graph is its scheduler's to end (it says what it releases)
+    s.ingest(GraphSubmitted("g", "scheduler", 1, {"d": 1}, ("d",), T0, graph_shape([("d", ())])))
+    s.ingest(tt("g", "d", "waiting", "processing", "w"))
+    s.ingest(ComputationFinished("g", "error", T0 + 2))
+    assert ("d", "d", "processing") in s.graph()[0]
+
+
 def test_the_newest_graph_shows_when_older_ones_fill_the_bound():
     s = DashboardState(Limits(graph_nodes=4))
     old = graph_shape([(f"old-{i}", ()) for i in range(6)])  # more than the bound

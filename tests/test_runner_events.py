@@ -1,0 +1,137 @@
+"""What the local runner tells the bus beyond a task's own outcome: a batch marked
+processing before the sync backend runs it, tasks lost without raising themselves
+(a dead worker process, an input that cannot pickle) as erred, and the runs in
+progress kept in ``bus.runs`` for a reader who subscribes while one runs."""
+
+import asyncio
+import os
+import threading
+
+import pytest
+
+import shoal
+from shoal import delayed
+from shoal.distributed.comm import connect
+from shoal.distributed.eventstream import BusServer, decode_batch
+from shoal.events import Bus, default_bus
+from shoal.local.pool import WorkerProcessDied
+from shoal.testing.aio import run
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Recorder:
+    def __init__(self, bus=default_bus):
+        self.records, self.bus = [], bus
+
+    def __enter__(self):
+        self.token = self.bus.subscribe(self.records.append)
+        return self
+
+    def __exit__(self, *exc):
+        self.bus.unsubscribe(self.token)
+
+    def steps(self, key):
+        return [(r.start, r.finish) for r in self.records if r.kind == "task" and r.key == key]
+
+
+SEEN_BEFORE_RUNNING: list = []
+
+
+def _looks_at_the_bus(x):
+    SEEN_BEFORE_RUNNING.append(list(RECORDER.steps("look")))
+    return x
+
+
+RECORDER = Recorder()
+
+
+def test_a_sync_task_is_processing_while_it_runs():
+    SEEN_BEFORE_RUNNING.clear()
+    with RECORDER:
+        RECORDER.records.clear()
+        assert shoal.compute(delayed(_looks_at_the_bus)(1, dask_key_name="look"),
+                             scheduler="sync") == (1,)  # fmt: skip
+    assert SEEN_BEFORE_RUNNING == [[("waiting", "processing")]]
+    assert RECORDER.steps("look")[-1] == ("processing", "memory")
+
+
+def _dies(x):
+    if x == 2:
+        os._exit(3)
+    return x
+
+
+def test_a_task_whose_worker_process_died_is_erred_with_the_reason():
+    parts = [delayed(_dies)(i, dask_key_name=f"dies-{i}") for i in range(4)]
+    with Recorder() as rec:
+        with pytest.raises(WorkerProcessDied) as info:
+            shoal.compute(delayed(sum)(parts), scheduler="processes", num_workers=2)
+    erred = [r for r in rec.records if r.kind == "task" and r.finish == "erred"]
+    assert [r.key for r in erred] == info.value.keys and "dies-2" in info.value.keys
+    assert all(r.exception.startswith("WorkerProcessDied: A worker process") for r in erred)
+    finished = [r for r in rec.records if r.kind == "computation-finished"]
+    assert finished[-1].status == "error" and not default_bus.runs
+
+
+def _takes(x, lock):
+    return x
+
+
+def test_a_task_that_cannot_be_sent_is_erred_with_the_reason():
+    with Recorder() as rec:
+        with pytest.raises(TypeError, match="pickle"):
+            shoal.compute(delayed(_takes)(1, threading.Lock(), dask_key_name="locked"),
+                          scheduler="processes")  # fmt: skip
+    assert rec.steps("locked") == [("waiting", "processing"), ("processing", "erred")]
+    erred = [r for r in rec.records if r.kind == "task" and r.finish == "erred"]
+    assert "cannot pickle" in erred[0].exception
+
+
+GATE = threading.Event()
+
+
+def _gated(x):
+    assert GATE.wait(20)
+    return x
+
+
+def test_a_reader_who_subscribes_mid_run_is_told_of_the_run_first():
+    bus = Bus("test")
+    keep = bus.subscribe(lambda r: None)  # someone listens from the start: the run is published
+    GATE.clear()
+    graph = {"g-0": (_gated, 0), "g-1": (_gated, 1)}
+    done = []
+    from shoal.local import threads
+
+    worker = threading.Thread(target=lambda: done.append(threads.get(graph, ["g-0", "g-1"], bus=bus)))
+    worker.start()
+
+    async def main():
+        server = await BusServer(bus).start()
+        try:
+            for _ in range(500):
+                if bus.runs:
+                    break
+                await asyncio.sleep(0.01)
+            (run_id,) = bus.runs
+            comm = await connect(server.address)
+            await comm.write({"op": "subscribe_events"})
+            assert (await comm.read())["op"] == "stream-start"
+            GATE.set()
+            records = []
+            while not any(r["kind"] == "computation-finished" for r in records):
+                records += decode_batch(await asyncio.wait_for(comm.read(), 10))
+            assert records[0]["kind"] == "graph-submitted" and records[0]["run_id"] == run_id
+            assert records[0]["ntasks"] == 2 and records[0]["scheduler"] == "threads"
+            await comm.close()
+        finally:
+            await server.close()
+
+    try:
+        run(main(), 30)
+    finally:
+        GATE.set()
+        worker.join(20)
+        bus.unsubscribe(keep)
+    assert done == [[0, 1]] and bus.runs == {}
