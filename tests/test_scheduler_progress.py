@@ -20,7 +20,8 @@ def _tasks(**deps):
 def test_a_watch_covers_every_task_the_keys_need_and_says_each_done_once():
     tasks = _tasks(**{"a-1": [], "a-2": [], "b-1": ["a-1", "a-2"], "c-1": ["b-1"], "other": []})
     tasks["a-1"].state, tasks["a-1"].nbytes = "memory", 8  # done before the watch
-    watches = P.ProgressWatches(tasks)
+    seconds = iter(range(10**6))  # a second between polls: none comes too soon
+    watches = P.ProgressWatches(tasks, clock=lambda: float(next(seconds)))
     got = watches.start(["c-1"])
     assert sorted(got["keys"]) == ["a-1", "a-2", "b-1", "c-1"]  # not "other"
     assert got["done"] == [["a-1", "finished"]]
@@ -36,6 +37,25 @@ def test_a_watch_covers_every_task_the_keys_need_and_says_each_done_once():
     assert watches.poll(token) == [["c-1", "finished"]]
     assert len(watches) == 0  # nothing left to watch: dropped
     assert watches.poll(token) == []
+
+
+def test_polls_take_at_most_their_share_of_the_schedulers_time(monkeypatch):
+    now = [0.0]
+    tasks = _tasks(**{f"t-{i}": [] for i in range(1000)})
+    watches = P.ProgressWatches(tasks, clock=lambda: now[0])
+    token = watches.start(list(tasks))["token"]
+    ticks = iter(range(10**6))  # each perf_counter() call 1 ms later: a scan takes 1 ms
+    monkeypatch.setattr(P.time, "perf_counter", lambda: next(ticks) / 1000)
+    assert watches.poll(token) == []  # scanned: nothing done; the next scan in 0.1 s
+    for i in range(10):
+        tasks[f"t-{i}"].state = "erred"
+    now[0] = 0.05
+    assert watches.poll(token) == []  # too soon: not scanned
+    assert len(watches.poll(token, final=True)) == 10  # the last poll always scans
+    for i in range(10, 20):
+        tasks[f"t-{i}"].state = "erred"
+    now[0] = 0.2
+    assert len(watches.poll(token)) == 10
 
 
 def test_unknown_keys_count_done_and_a_tuple_key_is_a_key():
@@ -58,7 +78,7 @@ def test_watches_expire_when_nobody_polls_and_are_bounded(monkeypatch):
     watches.poll(kept)
     assert len(watches) == 1
     tasks["a"].state = "erred"
-    assert watches.poll(old) == [] and watches.poll(kept) == [["a", "error"]]
+    assert watches.poll(old) == [] and watches.poll(kept, final=True) == [["a", "error"]]
     monkeypatch.setattr(P, "MAX_WATCHES", 3)
     tasks["a"].state = "released"
     tokens = [watches.start(["a"])["token"] for _ in range(5)]

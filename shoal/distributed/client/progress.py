@@ -103,7 +103,7 @@ class _Tracker:
         last = len(self.futures_done) >= len(self.states)  # (before the poll: it counts them all)
         if self.token is not None:
             try:
-                for key, result in await scheduler.progress_poll(token=self.token):
+                for key, result in await scheduler.progress_poll(token=self.token, final=last):
                     self._mark(key_from_wire(key), result)
             except Exception as exc:  # noqa: BLE001 - the futures still end the run
                 logger.debug("progress: polling the scheduler failed: %r", exc)

@@ -14,7 +14,10 @@ future, so its bar would sit at 0% until it jumps to 100%.  Dask counts every
 task the futures depend on, from a scheduler plugin that hears each transition.
 Here nothing listens: a watch keeps the keys not yet done, and a poll looks each
 of those up in the state (``O(not done)`` per poll, ``O(tasks)`` over a run), so
-the scheduler pays only while a bar is shown and nothing per transition.
+the scheduler pays only while a bar is shown and nothing per transition.  A poll
+that comes sooner than :data:`MAX_SHARE` of the scheduler's time allows (100,000
+tasks to look up take ~10 ms: at most one such poll a second) gets nothing new,
+except the last one (``final``), which the client makes once its futures are done.
 
 A task is done when it is in memory or erred ("finished" / "error"), released
 after it ran (an intermediate whose dependents have their result: its ``nbytes``
@@ -29,12 +32,14 @@ from __future__ import annotations
 import itertools
 import time
 
-__all__ = ["IDLE_EXPIRY", "MAX_WATCHES", "ProgressWatches", "outcome"]
+__all__ = ["IDLE_EXPIRY", "MAX_SHARE", "MAX_WATCHES", "ProgressWatches", "outcome"]
 
 #: Seconds a watch lives without a poll.
 IDLE_EXPIRY = 120.0
 #: Watches kept at most (the oldest go first).
 MAX_WATCHES = 1_000
+#: The share of the scheduler's time one watch's polls may take.
+MAX_SHARE = 0.01
 
 
 def outcome(ts) -> str | None:
@@ -54,7 +59,7 @@ class ProgressWatches:
 
     def __init__(self, tasks: dict, clock=time.monotonic):
         self.tasks, self.clock = tasks, clock
-        self._watches: dict = {}  # token -> [last poll, {key: None} not done yet]
+        self._watches: dict = {}  # token -> [last poll, {key: None} not done yet, next scan]
         self._tokens = itertools.count(1)
 
     def __len__(self) -> int:
@@ -83,21 +88,26 @@ class ProgressWatches:
                 done.append([key, result])
         token = next(self._tokens)
         if pending:
-            self._watches[token] = [self.clock(), pending]
+            self._watches[token] = [self.clock(), pending, 0.0]
         return {"token": token, "keys": list(seen), "done": done}
 
-    def poll(self, token: int) -> list:
-        """``[key, outcome]`` of the watched tasks done since the last poll (each once)."""
+    def poll(self, token: int, final: bool = False) -> list:
+        """``[key, outcome]`` of the watched tasks done since the last poll (each once);
+        nothing new when polled sooner than :data:`MAX_SHARE` allows, unless ``final``."""
         watch = self._watches.get(token)
         if watch is None:
             return []  # all done at the start, stopped, or expired: nothing more to say
-        watch[0] = self.clock()
+        now = watch[0] = self.clock()
+        if now < watch[2] and not final:
+            return []
+        began = time.perf_counter()
         pending, tasks, done = watch[1], self.tasks, []
         for key in list(pending):
             result = outcome(tasks.get(key))
             if result is not None:
                 del pending[key]
                 done.append([key, result])
+        watch[2] = now + (time.perf_counter() - began) / MAX_SHARE
         if not pending:
             del self._watches[token]
         self._expire()
@@ -108,7 +118,7 @@ class ProgressWatches:
 
     def _expire(self) -> None:
         limit = self.clock() - IDLE_EXPIRY
-        for token in [t for t, (last, _) in self._watches.items() if last < limit]:
+        for token in [t for t, watch in self._watches.items() if watch[0] < limit]:
             del self._watches[token]
         while len(self._watches) >= MAX_WATCHES:
             del self._watches[next(iter(self._watches))]

@@ -469,8 +469,8 @@ class Scheduler(ServesDashboard, Node):
         """Start watching ``keys`` and every task they need (see :mod:`.progress`)."""
         return self.progress_watches.start([key_from_wire(k) for k in keys])
 
-    def progress_poll(self, comm=None, token=0) -> list:
-        return self.progress_watches.poll(token)
+    def progress_poll(self, comm=None, token=0, final=False) -> list:
+        return self.progress_watches.poll(token, bool(final))
 
     def progress_stop(self, comm=None, token=0) -> None:
         self.progress_watches.stop(token)
