@@ -249,6 +249,38 @@ def test_batched_send_coalesces():
     run(main())
 
 
+def test_batched_send_drops_only_a_message_it_cannot_encode_and_goes_on(caplog):
+    async def main():
+        bs, batches, done, listener = await batched_pair("10ms")
+        bs.send({"op": "a", "i": 0}, {"op": "bad", "key": "k-1", "x": object()}, {"op": "a", "i": 1})
+        for _ in range(300):
+            if sum(map(len, batches)) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        bs.send({"op": "a", "i": 2})  # and the sender still works
+        await asyncio.sleep(0.1)
+        await bs.close()
+        await done
+        assert [m["i"] for b in batches for m in b] == [0, 1, 2]
+        await listener.stop()
+
+    with caplog.at_level(logging.ERROR, logger="shoal.distributed.batched"):
+        run(main())
+    assert "dropped a message that cannot be sent (op 'bad', key 'k-1')" in caplog.text
+
+
+def test_a_lone_surrogate_travels_as_it_is():
+    from shoal.distributed.protocol import dumps, loads
+    from shoal.distributed.taskcolumns import pack_task_rows, unpack_task_rows
+    from shoal.events import TaskTransition, row_of
+
+    msg = {"key": "k\udc80", "text": "bad \udc80 bytes", "t": ("x\ud800", 1)}
+    assert loads(dumps(msg)) == msg
+    rows = unpack_task_rows(pack_task_rows([row_of(TaskTransition(
+        "g", "k\udc80", "k", "processing", "erred", exception="E: \udc80"))]))
+    assert rows.columns["key"] == ["k\udc80"] and rows.columns["exception"] == ["E: \udc80"]
+
+
 def test_batched_send_can_wait_messages_wait_for_company_and_urgent_ones_take_them():
     async def until(cond):
         for _ in range(500):

@@ -22,6 +22,12 @@ report before it goes idle is urgent: whoever waits on it is not delayed).
 may add messages to it (the worker puts its packed task-stream rows in front of
 the reports they describe, made once per write rather than once per task).
 
+A batch that cannot be encoded (a message holding something the protocol does
+not carry, or over the size limits; nothing is sent then) goes out message by
+message, and each message that cannot is dropped with an error naming it: the
+other messages, and the comm, go on (before, the sender's task ended with the
+exception and nothing was sent again, silently: its worker hung).
+
 ``close()`` flushes what is buffered (without waiting for the interval), then
 closes the comm.  If the comm breaks, the batched sender stops, keeps the unsent
 messages in ``buffer`` for whoever wants to inspect them, and ``send`` raises
@@ -111,7 +117,12 @@ class BatchedSend:
                     except Exception:  # what it adds is lost; the batch itself goes
                         logger.exception("BatchedSend to %s: on_write failed", self._peer())
                 try:
-                    await self.comm.write(batch)
+                    try:
+                        await self.comm.write(batch)
+                    except CommClosedError:
+                        raise
+                    except Exception:  # not encodable: nothing went; each on its own
+                        batch = await self._write_one_by_one(batch)
                 except CommClosedError as exc:
                     self.buffer = batch + self.buffer
                     self._urgent += urgent
@@ -124,6 +135,26 @@ class BatchedSend:
                 self._last_batch = urgent
             if self._closing and not self.buffer:
                 return
+
+    async def _write_one_by_one(self, batch: list) -> list:
+        """Write each message of *batch* alone, dropping (and logging) those that cannot
+        be encoded; the messages written.  On ``CommClosedError`` *batch* is left
+        holding the messages not sent (the caller keeps them in the buffer)."""
+        sent = []
+        for i, msg in enumerate(batch):
+            try:
+                await self.comm.write([msg])
+            except CommClosedError:
+                del batch[:i]
+                raise
+            except Exception:
+                op = msg.get("op") if isinstance(msg, dict) else type(msg).__name__
+                logger.exception("BatchedSend to %s: dropped a message that cannot be sent "
+                                 "(op %r, key %r)", self._peer(), op,
+                                 msg.get("key") if isinstance(msg, dict) else None)  # fmt: skip
+                continue
+            sent.append(msg)
+        return sent
 
     async def close(self, timeout: float | None = 10.0) -> None:
         """Flush the buffer, then close the comm."""

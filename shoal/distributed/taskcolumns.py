@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import msgpack
 
+from shoal.distributed.protocol.serialize import UNICODE_ERRORS
 from shoal.events import (TASK_FIELDS, PackedTaskRows, TaskRows, TasksProcessing,
                           TaskTransition, row_of)  # fmt: skip
 
@@ -59,12 +60,13 @@ def pack_task_rows(rows: list) -> PackedTaskRows:
     """Flat rows (:func:`~shoal.events.row_of`) as one packed ``task-columns`` entry:
     what a worker sends of the tasks it finished, and what the scheduler passes on
     without unpacking it (a reader's ``eventstream.decode_batch`` unpacks it)."""
-    return PackedTaskRows(msgpack.packb(task_entry(TaskRows.from_rows(rows))), len(rows))
+    data = msgpack.packb(task_entry(TaskRows.from_rows(rows)), unicode_errors=UNICODE_ERRORS)
+    return PackedTaskRows(data, len(rows))
 
 
 def unpacked_entry(data) -> dict:
     """The ``task-columns`` entry packed in *data*; ``ValueError`` if it is none."""
-    entry = msgpack.unpackb(data)
+    entry = msgpack.unpackb(data, unicode_errors=UNICODE_ERRORS)
     if type(entry) is not dict or entry.get("kind") != "task-columns":
         raise ValueError(f"not a packed task-columns entry: {type(entry).__name__}")
     return entry

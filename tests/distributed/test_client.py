@@ -395,6 +395,17 @@ def test_run_without_waiting_returns_at_once_and_logs_a_failure(c, servers, capl
     assert "Client.run(wait=False) failed" in caplog.text
 
 
+def _raise_surrogate(x):
+    raise ValueError("bad \udc80 bytes")
+
+
+def test_a_lone_surrogate_in_a_key_or_an_error_neither_hangs_nor_breaks_the_worker(c):
+    with pytest.raises(ValueError, match="bad \udc80 bytes"):
+        c.submit(_raise_surrogate, 1, key="surrogate-error").result(timeout=10)
+    assert c.submit(inc, 1, key="surrogate-\udc80-key").result(timeout=10) == 2
+    assert c.submit(inc, 2).result(timeout=10) == 3  # the workers still work
+
+
 def test_story_of_a_key_or_future(c):
     f = c.submit(inc, 1, key=("story-inc", 0))
     assert f.result() == 2

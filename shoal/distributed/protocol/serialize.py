@@ -24,6 +24,10 @@ frame is a memoryview of the array's memory.  On the receiving side the array is
 rebuilt on top of the received frame, again without a copy (writable when the
 transport delivers ``bytearray`` frames, as tcp and inproc do).
 
+Strings are UTF-8 with lone surrogates passed through (``UNICODE_ERRORS``): a
+Python ``str`` may hold one (an exception's message built from undecodable
+bytes, a key made of one), and it must travel as it is, not fail the write.
+
 Pickle never touches the envelope: ``loads`` of an envelope cannot run code
 unless ``deserialize=True``.  Any other object in a message is a ``TypeError``
 naming its type, raised on the sending side.
@@ -39,12 +43,14 @@ import cloudpickle
 import msgpack
 
 __all__ = [
-    "INBAND_LIMIT", "Pickled", "ProtocolError", "Serialized", "deserialize",
+    "INBAND_LIMIT", "Pickled", "ProtocolError", "Serialized", "UNICODE_ERRORS", "deserialize",
     "deserialize_tree", "dumps", "loads", "nbytes", "serialize",
 ]  # fmt: skip
 
 #: Out-of-band buffers smaller than this stay inside the pickle stream.
 INBAND_LIMIT = 4096
+#: How str is encoded and decoded (both ways): lone surrogates pass (see above).
+UNICODE_ERRORS = "surrogatepass"
 
 EXT_TUPLE, EXT_SET, EXT_FROZENSET, EXT_SERIALIZED = 1, 2, 3, 4
 
@@ -183,8 +189,8 @@ class _Encoder:
     def pack(self, obj) -> bytes:
         depth = self._depth
         if depth == len(self._packers):
-            self._packers.append(msgpack.Packer(default=self, strict_types=True,
-                                                use_bin_type=True))  # fmt: skip
+            self._packers.append(msgpack.Packer(default=self, strict_types=True, use_bin_type=True,
+                                                unicode_errors=UNICODE_ERRORS))  # fmt: skip
         self._depth = depth + 1
         try:
             return self._packers[depth].pack(obj)
@@ -280,7 +286,8 @@ class _Decoder:
 
 
 def _unpackb(data, ext_hook):
-    return msgpack.unpackb(data, ext_hook=ext_hook, raw=False, strict_map_key=False)
+    return msgpack.unpackb(data, ext_hook=ext_hook, raw=False, strict_map_key=False,
+                           unicode_errors=UNICODE_ERRORS)  # fmt: skip
 
 
 def _payload_from(ref, payload: list) -> Serialized:
