@@ -10,6 +10,7 @@
                             a later row from processing of a key not followed as processing
                             claims one of them instead of the new pool
     ComputationFinished  -> run.finished; runs with nothing live are dropped
+    more than max_runs   -> the oldest (finished first) merged into one run of older runs
 
 Progress is counted per *run* (one ``GraphSubmitted``) and per prefix.  A run
 starts with its tasks in a ``new`` pool; each key's first transition takes one
@@ -20,7 +21,12 @@ the local ones ``waiting -> processing`` when a batch is handed to a worker and
 freed, so a finished local run is dropped when the next graph is submitted (a
 local run that ends in an error counts the tasks it left running released); a
 distributed run is dropped once finished and all its tasks are released or
-forgotten.  Keys beyond ``limits.keys`` are not followed one by
+forgotten.  Past ``max_runs`` runs (a loop of ``client.submit`` makes one per
+call) the oldest, finished ones first, are merged into one run, :data:`OLDER`, and
+their later records counted there: their tasks stay in the totals, their keys
+followed, until released (dropping one instead lost a computation still running
+from the progress and processing panes, and its next records built a partial
+run).  Keys beyond ``limits.keys`` are not followed one by
 one; their counts then follow the records' ``start`` field (approximate, never
 negative).  Not thread-safe by itself: :class:`~shoal.dashboard.state.DashboardState`
 calls it under its lock.
@@ -31,7 +37,12 @@ from __future__ import annotations
 from collections import Counter
 
 
-__all__ = ["LOCAL_SCHEDULERS", "TaskBook"]
+__all__ = ["LOCAL_SCHEDULERS", "OLDER", "TaskBook"]
+
+#: The run that runs past ``max_runs`` are merged into (see the module docstring).
+OLDER = "(older computations)"
+#: Run ids merged into :data:`OLDER` remembered, to count their later records there.
+MAX_MERGED_IDS = 100_000
 
 LOCAL_SCHEDULERS = frozenset({"sync", "synchronous", "threads", "processes", "executor", "local"})
 _DONE = frozenset({"released", "forgotten"})
@@ -98,10 +109,13 @@ class TaskBook:
         self.runs: dict = {}  # run_id -> _Run, oldest first
         self.prefix_order: dict = {}  # prefix -> first seen (stable bar order)
         self.memory_by_prefix: Counter = Counter()
+        self.merged: dict = {}  # run_id -> None: runs merged into OLDER, oldest first
         self.processing: dict = {}  # worker -> Counter(prefix -> n)
 
     def graph_submitted(self, run_id, scheduler: str, prefixes: dict) -> None:
         self._drop_runs(local_finished=True)
+        if run_id in self.merged:  # (a repeat, of a run counted with the older ones)
+            return
         run = self.runs.get(run_id)
         if run is None:
             self.runs[run_id] = _Run(run_id, scheduler, prefixes)
@@ -118,7 +132,7 @@ class TaskBook:
         """*n* tasks of the run and prefix, not named, went to processing on *worker*
         (``TasksProcessing``): counted there until their next rows name them."""
         self.prefix_order.setdefault(prefix, len(self.prefix_order))
-        run = self.runs.get(run_id)
+        run = self.runs.get(run_id) or self._older(run_id)
         if run is None:
             run = self.runs[run_id] = _Run(run_id)
             self._cap_runs()
@@ -154,7 +168,7 @@ class TaskBook:
 
     def computation_finished(self, run_id, when: float) -> bool:
         """The run ended; True when it was a local run whose left tasks now count released."""
-        run = self.runs.get(run_id)
+        run = self.runs.get(run_id)  # (one merged with the older ones: they end as released)
         stopped = run is not None and run.scheduler in LOCAL_SCHEDULERS
         if run is not None:
             run.finished = when
@@ -204,8 +218,12 @@ class TaskBook:
         if run is None:
             if r.finish in _DONE and r.key not in self.keys:
                 return  # the last words of a dropped run: nothing left to show
-            run = self.runs[run_id] = _Run(run_id)
-            self._cap_runs()
+            run = self._older(run_id)
+            if run is None:
+                run = self.runs[run_id] = _Run(run_id)
+                self._cap_runs()
+            else:
+                run_id = OLDER
         info = self.keys.get(r.key)
         claimed = (run.anon and r.start == "processing" and (info is None or info[2] != "processing")
                    and self._claim(run, prefix, r.worker, info is not None))  # fmt: skip
@@ -285,8 +303,42 @@ class TaskBook:
 
     def _cap_runs(self) -> None:
         while len(self.runs) > self.max_runs:
-            finished = [r.run_id for r in self.runs.values() if r.finished is not None]
-            self._drop_run(finished[0] if finished else next(iter(self.runs)))
+            runs = [r for r in self.runs.values() if r.run_id != OLDER]
+            victim = next((r for r in runs if r.finished is not None), runs[0])
+            if victim.finished is not None and not victim.live():
+                self._drop_run(victim.run_id)
+            else:
+                self._merge_older(victim)
+
+    def _older(self, run_id):
+        """The run of older computations, when *run_id* was merged into it (else None)."""
+        if run_id not in self.merged:
+            return None
+        run = self.runs.get(OLDER)
+        if run is None:  # (it was dropped, nothing live; this run's next record came)
+            run = self.runs[OLDER] = _Run(OLDER)
+            run.finished = 0.0
+        return run
+
+    def _merge_older(self, run) -> None:
+        """Count *run* with the older computations from now on (O(keys), as a drop)."""
+        older = self.runs.get(OLDER)
+        if older is None:
+            older = self.runs[OLDER] = _Run(OLDER)
+            older.finished = 0.0  # dropped once nothing in it is live
+        del self.runs[run.run_id]
+        self.merged[run.run_id] = None
+        if len(self.merged) > MAX_MERGED_IDS:
+            del self.merged[next(iter(self.merged))]
+        for prefix, counts in run.counts.items():
+            older.counts.setdefault(prefix, Counter()).update(counts)
+        older.new.update(run.new)
+        for prefix, per in run.anon.items():
+            older.anon.setdefault(prefix, Counter()).update(per)
+        older.recount()
+        for info in self.keys.values():
+            if info[0] == run.run_id:
+                info[0] = OLDER
 
     def _drop_run(self, run_id) -> None:
         """Forget a run and its keys (O(keys), only when a run ends)."""

@@ -284,6 +284,41 @@ def test_limits_bound_every_view():
     assert len(s._book.runs) == 2
 
 
+def test_runs_past_the_bound_are_counted_with_the_older_ones_not_lost():
+    from shoal.dashboard.runs import OLDER
+
+    s = DashboardState(runs=3)
+    s.ingest(WorkerAdded(W1, 1, 2**30, "a", T0))
+    s.ingest(GraphSubmitted("long", "scheduler", 2, {"long": 2}, (), T0))  # still running
+    for i in range(2):
+        s.ingest(tt("long", f"long-{i}", "waiting", "processing", W1))
+    for i in range(10):  # a burst of one-task submits, all finished, results held
+        s.ingest(GraphSubmitted(f"s{i}", "scheduler", 1, {"inc": 1}, (), T0))
+        s.ingest(tt(f"s{i}", f"inc-{i}", "processing", "memory", W1, t=T0, nbytes=8))
+        s.ingest(ComputationFinished(f"s{i}", "finished", T0 + 1))
+    assert len(s._book.runs) <= 3 and OLDER in s._book.runs
+    assert s.progress()["long"]["processing"] == 2  # the running one is still shown
+    assert s.progress()["inc"]["memory"] == 10  # every held result still counted
+    assert s.workers()[0]["processing"] == 2
+    assert "long" in s._book.runs  # (finished ones made room first)
+    s.ingest(tt("s0", "inc-0", "memory", "released"))  # a merged run's record: counted there
+    assert s.progress()["inc"] == {"memory": 9, "erred": 0, "processing": 0, "waiting": 0,
+                                   "released": 1, "total": 10}  # fmt: skip
+    for i in range(10):  # released: the older computations go once nothing in them is live
+        s.ingest(tt(f"s{i}", f"inc-{i}", "released", "forgotten"))
+    assert OLDER not in s._book.runs and "inc" not in s.progress()
+    assert s.progress()["long"]["processing"] == 2
+    # none finished yet: the oldest running ones are merged, still running, still counted
+    s = DashboardState(runs=2)
+    for i in range(6):
+        s.ingest(GraphSubmitted(f"r{i}", "scheduler", 1, {"job": 1}, (), T0))
+        s.ingest(tt(f"r{i}", f"job-{i}", "waiting", "processing", W1))
+    s.ingest(tt("r0", "job-0", "processing", "memory", W1, t=T0))
+    assert len(s._book.runs) == 2
+    assert s.progress()["job"] == {"memory": 1, "erred": 0, "processing": 5, "waiting": 0,
+                                   "released": 0, "total": 6}  # fmt: skip
+
+
 def test_untracked_keys_never_go_negative():
     s = DashboardState(keys=0)
     s.ingest(GraphSubmitted("r", "scheduler", 1, {"a": 1}, (), T0))
