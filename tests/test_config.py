@@ -541,6 +541,7 @@ _TYPES = {
     "boolean": bool,
     "string": str,
     "object": dict,
+    "array": list,
     "integer": int,
     "number": (int, float),
 }

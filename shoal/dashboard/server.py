@@ -21,7 +21,19 @@ websocket URL is derived by BokehJS from the page's own location; with
 proxies that do not strip it.  It listens on 127.0.0.1 by default; websocket
 connections are accepted from pages served by ``localhost`` / ``127.0.0.1``
 on any port (JupyterLab's own server included) and from the hosts in
-``allow_websocket_origin`` (``["*"]`` for any).
+``allow_websocket_origin`` (``["*"]`` for any; default: the config's
+``distributed.dashboard.allow-websocket-origin``).
+
+Listening on loopback, it also answers only requests whose ``Host`` is this
+machine (``localhost``, a loopback address, its host name) or one of those hosts
+(:func:`host_checker`): a web page whose name an attacker points at 127.0.0.1
+(DNS rebinding) would otherwise read the dashboard as its own origin, since a
+browser sends no ``Origin`` check a same-origin websocket would fail (and
+tornado skips ``check_origin`` when Origin and Host agree).  Jupyter's proxy
+passes the browser's ``Host`` on: a local JupyterLab's is ``localhost`` too, and
+under JupyterHub (``JUPYTERHUB_SERVICE_PREFIX`` set: the dashboard runs in a
+remote container, not on the browser's machine) the check is off, as it is for a
+dashboard served on other interfaces, whose names only its user knows.
 """
 
 from __future__ import annotations
@@ -40,12 +52,13 @@ from bokeh.server.util import create_hosts_allowlist
 from bokeh.settings import settings
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.web import RequestHandler
 
 from shoal.dashboard.http import routes
 from shoal.diagnostics.dashboard import bind_listening
 from shoal.dashboard.pages import applications
 
-__all__ = ["DashboardServer", "start_server"]
+__all__ = ["DashboardServer", "host_checker", "start_server"]
 
 log = logging.getLogger("shoal.dashboard")
 
@@ -104,9 +117,63 @@ class _Done:
         return iter(())
 
 
+class _ForbiddenHost(RequestHandler):
+    def prepare(self):
+        log.warning("refused a request for Host %r (not this machine)", self.request.host)
+        self.set_status(403)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(f"403: Host {self.request.host!r} is not this machine; to serve it, add it "
+                    "to the dashboard's allow_websocket_origin\n")  # fmt: skip
+
+
+def _host_name(host: str) -> str:
+    """``"name:8787"`` / ``"[::1]:8787"`` / ``"name"`` -> the lower-cased name."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def host_checker(bound: str, allowed=(), environ=None):
+    """``Host header -> bool`` for a server listening on *bound*, or None when any
+    host goes (bound to other interfaces, ``"*"`` allowed, or under JupyterHub):
+    this machine's names, loopback addresses and the hosts in *allowed*."""
+    import ipaddress
+    import os
+
+    environ = os.environ if environ is None else environ
+    try:
+        loopback = bound == "localhost" or ipaddress.ip_address(bound).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback or "*" in allowed or environ.get("JUPYTERHUB_SERVICE_PREFIX"):
+        return None
+    names = {"localhost", bound.lower(), socket.gethostname().lower()}
+    names.update(_host_name(h) for h in allowed)
+
+    def ok(host: str) -> bool:
+        name = _host_name(host)
+        if name in names or name.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+
+    return ok
+
+
 class _Tornado(BokehTornado):
-    """BokehTornado whose pages load BokehJS from relative URLs (see above) and whose
-    connections batch each update's changes (:class:`_Connection`)."""
+    """BokehTornado whose pages load BokehJS from relative URLs (see above), whose
+    connections batch each update's changes (:class:`_Connection`), and which
+    answers 403 to a request whose ``Host`` it does not serve (:func:`host_checker`)."""
+
+    host_ok = None  # Host header -> bool; None: any
+
+    def find_handler(self, request, **kwargs):
+        if self.host_ok is not None and not self.host_ok(request.host or ""):
+            return self.get_handler_delegate(request, _ForbiddenHost)
+        return super().find_handler(request, **kwargs)
 
     def resources(self, absolute_url=None) -> Resources:
         if settings.resources(default="server") not in ("server", "server-dev"):
@@ -133,6 +200,10 @@ class DashboardServer:
         self.state, self._sock = state, sock
         self.host, self.requested_port = host, port
         self.prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
+        if allow_websocket_origin is None:
+            from shoal import config
+
+            allow_websocket_origin = config.get("distributed.dashboard.allow-websocket-origin", [])
         if isinstance(allow_websocket_origin, str):
             allow_websocket_origin = [allow_websocket_origin]
         self.allow_websocket_origin = list(allow_websocket_origin or [])
@@ -172,6 +243,7 @@ class DashboardServer:
                            absolute_url="", use_index=False, redirect_root=False,
                            keep_alive_milliseconds=10_000, check_unused_sessions_milliseconds=2_000,
                            unused_session_lifetime_milliseconds=10_000)  # fmt: skip
+            app.host_ok = host_checker(self.host, self.allow_websocket_origin)
             self._http = HTTPServer(app)
             self._http.add_sockets(sockets)
         except Exception:

@@ -334,6 +334,42 @@ def _on_loop(server, fn):
     return out[0]
 
 
+def _status_with_host(port, host):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request("GET", "/status", headers={"Host": host})
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
+def test_only_this_machines_names_are_served_on_loopback(served, monkeypatch):
+    _, server = served
+    port = server.port
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "LOCALHOST",
+                 f"{socket.gethostname()}:{port}", f"app.localhost:{port}"):  # fmt: skip
+        assert _status_with_host(port, host)[0] == 200, host
+    # DNS rebinding: a page of another name pointed at 127.0.0.1 reads nothing, no websocket
+    status, body = _status_with_host(port, f"evil.example:{port}")
+    assert status == 403 and "is not this machine" in body
+    from shoal.dashboard.server import host_checker
+
+    assert host_checker("127.0.0.1", ["dash.example.org"])("dash.example.org:443")
+    assert not host_checker("127.0.0.1", [], environ={})("evil.example")
+    assert host_checker("127.0.0.1", ["*"]) is None  # anything goes, as asked
+    assert host_checker("0.0.0.0", []) is None  # served on other interfaces: its names vary
+    assert host_checker("127.0.0.1", [], environ={"JUPYTERHUB_SERVICE_PREFIX": "/user/a/"}) is None
+    from shoal import config
+
+    with config.set({"distributed.dashboard.allow-websocket-origin": ["tunnel.example:9000"]}):
+        with DashboardServer(DashboardState(), port=0) as other:  # the names the config adds
+            assert _status_with_host(other.port, "tunnel.example:9000")[0] == 200
+            assert _status_with_host(other.port, "evil.example")[0] == 403
+
+
 def test_taken_port_moves_to_the_next(caplog):
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
