@@ -176,33 +176,52 @@ def _worker_field(name: str, value) -> str:
     return str(value)
 
 
-def parse_key(text: str):
-    """A key from its text form: ``"('x', 1)"`` -> ``('x', 1)``; other text as is."""
-    if text.startswith("(") and text.endswith(")"):
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return text
-        if isinstance(value, tuple):
-            return value
-    return text
+def key_candidates(text: str) -> list:
+    """The keys a page's text may name, most literal first: ``"('x', 1)"`` is the tuple
+    or that string, ``"42"`` the int or the string, ``"b'x'"`` bytes; any text is
+    itself.  Only hashable keys of the kinds a scheduler takes (str, int, float,
+    bytes, tuples of those): ``"('a', [1])"`` is text alone, never an error."""
+    out = []
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        value = text
+    if value != text and _is_key(value):
+        out.append(value)
+    out.append(text)
+    return out
+
+
+def _is_key(value) -> bool:
+    if isinstance(value, tuple):
+        return all(_is_key(v) for v in value)
+    return isinstance(value, (str, int, float, bytes)) and not isinstance(value, bool)
 
 
 class TaskPage(_Base):
     async def get(self, text):
-        key = parse_key(text)
+        records = self.state.tasks.since(0)[1]
+        candidates = key_candidates(text)
+        known = [k for k in candidates if self.state.key_info(k) is not None
+                 or any(r.key == k for r in records)]  # fmt: skip
+        key = (known or candidates)[0]
+        ok, story = await _ask(self.state.info_source, "story", key)
+        if ok and not story and not known:  # the scheduler may know it by its other reading
+            for other in candidates[1:]:
+                ok2, story2 = await _ask(self.state.info_source, "story", other)
+                if ok2 and story2:
+                    key, story = other, story2
+                    break
         info = self.state.key_info(key)
         now = [(_e(k), _e(v)) for k, v in info.items()] if info else []
         body = "<h2>Now</h2>" + (_table(("field", "value"), now) if info
                                  else "<p>Not followed by the dashboard now.</p>")  # fmt: skip
-        _, records = self.state.tasks.since(0)
         mine = [r for r in records if r.key == key][-50:]
         body += "<h2>Task stream records</h2>" + _table(
             ("from", "to", "worker", "startstops", "exception"),
             [(_e(r.start), _e(r.finish), _e(r.worker), _e(", ".join(
                 f"{a} {format_seconds(e - b)}" for a, b, e in _triples(r.startstops))),
               _e(r.exception)) for r in mine])  # fmt: skip
-        ok, story = await _ask(self.state.info_source, "story", key)
         told = ok or self.state.info_source is None  # (no scheduler to ask: nobody else knows)
         if told and not (info or mine or (ok and story)):  # nobody knows it: a 404
             self.set_status(404)

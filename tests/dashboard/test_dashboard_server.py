@@ -14,6 +14,8 @@ import urllib.request
 
 import pytest
 
+from shoal.core.keys import key_str
+
 pytest.importorskip("bokeh", reason="pip install bokeh (the test extra has it)")
 pytest.importorskip("tornado", reason="pip install tornado (the test extra has it)")
 
@@ -195,9 +197,26 @@ def test_info_pages(served):
     key = urllib.parse.quote("('sum', 1)")
     status, _, body = get(f"{server.address}/info/task/{key}.html")
     assert status == 200 and "memory" in body
-    for unknown in ("no-such-key", urllib.parse.quote("('nope', 3)"), "%ZZ"):
+    for unknown in ("no-such-key", urllib.parse.quote("('nope', 3)"), "%ZZ",
+                    urllib.parse.quote("('a', [1])"), urllib.parse.quote("('a', {})")):
         status, _, body = get(f"{server.address}/info/task/{unknown}.html")
         assert status == 404 and "No such task" in body, unknown
+    # every kind of key a scheduler takes has its page, whichever reading its text has
+    for key in (42, 3.5, b"raw", "('x', 1)", "7"):
+        state.ingest(task(key, "odd"))
+    for key in (42, 3.5, b"raw", "('x', 1)", "7"):
+        text = urllib.parse.quote(key_str(key), safe="")
+        status, _, body = get(f"{server.address}/info/task/{text}.html")
+        assert status == 200 and "odd" in body, key
+
+
+def test_key_candidates_read_a_page_text_both_ways():
+    from shoal.dashboard.http import key_candidates
+
+    assert key_candidates("('x', 1)") == [("x", 1), "('x', 1)"]
+    assert key_candidates("42") == [42, "42"] and key_candidates("b'r'") == [b"r", "b'r'"]
+    assert key_candidates("inc-1") == ["inc-1"] and key_candidates("('a', [1])") == ["('a', [1])"]
+    assert key_candidates("True") == ["True"] and key_candidates("'q'") == ["q", "'q'"]
 
 
 def test_info_source_story_and_identity():
