@@ -476,3 +476,32 @@ def test_the_workers_table_follows_its_numbers(page, base, compute, artifacts):
     busy = shown_tasks()
     page.screenshot(path=str(artifacts / "individual-workers-busy.png"))
     assert busy != first, f"the table still shows {first} tasks while {len(futures)} run"
+
+
+def test_a_tapped_task_opens_the_profile_of_its_own_prefix(page, base):
+    """The task stream's tap callback, run by Chromium: a prefix with "&", "+", "#" or
+    "%" reaches the profile page whole (Bokeh's OpenURL cut "a&b" to "a")."""
+    from bokeh.models import CustomJS, TapTool
+
+    from shoal.dashboard.panes.stream import TaskStream
+    from shoal.dashboard.state import DashboardState
+
+    pane = TaskStream(DashboardState())
+    (tap,) = pane.root.select(type=TapTool)
+    assert isinstance(tap.callback, CustomJS)
+    page.goto(base + "/health")
+    opened = page.evaluate(
+        """([code, prefix]) => {
+             const urls = [];
+             window.open = (url) => { urls.push(url); };
+             new Function("source", code)({selected: {indices: [0]}, data: {prefix: [prefix]}});
+             new Function("source", code)({selected: {indices: []}, data: {prefix: [prefix]}});
+             return urls;
+           }""", [tap.callback.code, "a&b+c#d 50%"])  # fmt: skip
+    assert opened == ["profile?prefix=a%26b%2Bc%23d%2050%25"]
+    open_page(page, base + "/" + opened[0])
+    selected = page.evaluate("""() => {
+        for (const d of Bokeh.documents) for (const m of d.all_models)
+          if (m.constructor.__name__ === "Select") return m.value;
+        return null; }""")
+    assert selected == "a&b+c#d 50%"

@@ -22,7 +22,7 @@ dropped, so an idle gap never squeezes the new work into a sliver.
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, OpenURL, TapTool
+from bokeh.models import ColumnDataSource, CustomJS, DataRange1d, HoverTool, TapTool
 
 from shoal.core.keys import key_str
 from shoal.dashboard.panes._base import Pane, empty, make_figure
@@ -30,6 +30,16 @@ from shoal.dashboard.panes.style import action_style
 from shoal.dashboard.state import iter_startstops
 
 __all__ = ["COLUMNS", "TaskStream", "should_clear", "task_rectangles"]
+
+#: A tapped rectangle opens the profile of its prefix in a new tab.  The prefix goes
+#: through encodeURIComponent: Bokeh's OpenURL runs encodeURI over the whole link,
+#: which leaves "&", "+" and "#" as they are (a prefix "a&b" showed the profile of "a").
+_OPEN_PROFILE = """
+const i = source.selected.indices[0];
+if (i != null) {
+  window.open("profile?prefix=" + encodeURIComponent(source.data.prefix[i]), "_blank");
+}
+"""
 
 COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "name", "prefix", "key", "duration",
            "worker", "tasks")  # fmt: skip
@@ -110,7 +120,8 @@ class TaskStream(Pane):
         fig.add_tools(HoverTool(renderers=[glyph], point_policy="follow_mouse", tooltips=[
             ("task", "@name"), ("key", "@key"), ("duration", "@duration{0.000} s"),
             ("tasks drawn here", "@tasks"), ("worker", "@worker")]))  # fmt: skip
-        fig.add_tools(TapTool(renderers=[glyph], callback=OpenURL(url="profile?prefix=@prefix")))
+        fig.add_tools(TapTool(renderers=[glyph], callback=CustomJS(args={"source": self.source},
+                                                                   code=_OPEN_PROFILE)))
         self.root = fig
 
     def refresh(self) -> None:
