@@ -130,6 +130,22 @@ def test_progress_rows_and_summary():
         ("total", "waiting", "processing", "memory", "erred", "released"), 0))]
 
 
+def test_progress_keeps_the_busy_prefixes_and_sums_up_the_rest_past_its_bars():
+    def row(done, waiting):
+        return {"memory": done, "erred": 0, "processing": 0, "waiting": waiting, "released": 0,
+                "total": done + waiting}  # fmt: skip
+
+    progress = {f"p{i}": row(1, 1 if i in (3, 150) else 0) for i in range(200)}
+    rows = progress_rows(progress, max_rows=10)
+    bars = rows["prefix"][:-1]
+    assert len(bars) == 10 and bars[-1] == "191 other prefixes"
+    assert bars[:-1] == ["p3", "p150", *[f"p{i}" for i in range(193, 200)]]  # busy, then newest
+    assert rows["text"][-2] == "191 other prefixes: 191 / 191" and rows["color"][-2] == "#999999"
+    assert rows["text"][-1].startswith("total: 202, waiting: 2,")  # the sum is still of all
+    assert progress_rows(dict(list(progress.items())[:10]), max_rows=10)["prefix"][:-1] == [
+        f"p{i}" for i in range(10)]  # (no more than fit: all of them)
+
+
 def test_exception_and_compute_time_columns():
     rows = [{"key": "a-1", "prefix": "a", "exception": "E1", "workers": ["w1", "w2"], "count": 2},
             {"key": "b-1", "prefix": "b", "exception": "E2", "workers": [], "count": 1}]

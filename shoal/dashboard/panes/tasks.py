@@ -9,7 +9,9 @@
 Progress bars run left to right: released (done, result freed; light), in
 memory (solid, the prefix's colour), erred (black), processing (faint); the
 unfilled rest is waiting.  One bar per prefix, top to bottom in the order the
-prefixes first appeared; a line above them sums them up.
+prefixes first appeared; a line above them sums them up.  Past :data:`MAX_ROWS`
+prefixes (their labels would overlap into noise) the prefixes with tasks still to
+do keep their bars, the rest share one grey bar ("N other prefixes").
 """
 
 from __future__ import annotations
@@ -31,15 +33,38 @@ _STYLE = {"released": ("released", 0.35), "memory": ("in memory", 1.0),
 ROW_COLUMNS = ("y", "bottom", "top", "frame_alpha", "prefix", "color", "text", "waiting", "total",
                *SEGMENTS, *(f"{s}_{end}" for s in SEGMENTS for end in ("left", "right")))  # fmt: skip
 MIN_ROWS = 5  # room for this many bars even when fewer prefixes run (no giant bars)
+MAX_ROWS = 20  # bars at most (the last sums up the prefixes left out): 16 px each on /status
+OTHERS_COLOR = "#999999"
 SUMMARY_Y = 0.85  # the summary line sits above the first bar
 
 
-def progress_rows(progress: dict) -> dict:
-    """One row per prefix (top to bottom in order of appearance) with each
-    segment's [left, right] in [0, 1] and its count, then a summary row (no bar,
-    only its text) above them: one source for the whole pane, so an update is one
-    message and one repaint in the browser."""
+def _at_most(progress: dict, rows: int) -> dict:
+    """*progress* with at most *rows* bars: the prefixes with tasks to do first (then
+    the newest), in order of appearance, and one row summing up the others."""
+    if len(progress) <= rows:
+        return progress
+    items = list(progress.items())
+    busy = [i for i, (_, r) in enumerate(items) if r["waiting"] or r["processing"]]
+    idle = [i for i, (_, r) in enumerate(items) if not (r["waiting"] or r["processing"])]
+    kept = sorted((busy + idle[::-1])[: rows - 1])
+    out = {items[i][0]: items[i][1] for i in kept}
+    others = dict.fromkeys(items[0][1], 0)
+    left = set(range(len(items))) - set(kept)
+    for i in left:
+        for field, n in items[i][1].items():
+            others[field] += n
+    out[f"{len(left)} other prefixes"] = others
+    return out
+
+
+def progress_rows(progress: dict, max_rows: int = MAX_ROWS) -> dict:
+    """One row per prefix (top to bottom in order of appearance; at most *max_rows*,
+    see :func:`_at_most`) with each segment's [left, right] in [0, 1] and its count,
+    then a summary row (no bar, only its text) above them: one source for the whole
+    pane, so an update is one message and one repaint in the browser."""
     out = empty(ROW_COLUMNS)
+    shown = _at_most(progress, max_rows)
+    others = next(reversed(shown)) if shown is not progress else None
     totals = dict.fromkeys(("total", "waiting", *SEGMENTS), 0)
 
     def add(y, half, frame, prefix, color, text, counts, ends):
@@ -56,7 +81,7 @@ def progress_rows(progress: dict) -> dict:
             out[f"{segment}_left"].append(ends[segment][0])
             out[f"{segment}_right"].append(ends[segment][1])
 
-    for i, (prefix, row) in enumerate(progress.items()):
+    for i, (prefix, row) in enumerate(shown.items()):
         total = row["total"] or 1
         ends, left = {}, 0.0
         for segment in SEGMENTS:
@@ -66,8 +91,8 @@ def progress_rows(progress: dict) -> dict:
         for field in totals:
             totals[field] += row[field]
         done = row["released"] + row["memory"] + row["erred"]
-        add(-i, 0.4, 1.0, prefix, prefix_color(prefix), f"{prefix}: {done} / {row['total']}", row,
-            ends)  # fmt: skip
+        color = OTHERS_COLOR if prefix == others else prefix_color(prefix)
+        add(-i, 0.4, 1.0, prefix, color, f"{prefix}: {done} / {row['total']}", row, ends)
     add(SUMMARY_Y, 0.0, 0.0, "", "black", progress_summary(totals), totals,
         dict.fromkeys(SEGMENTS, (0.0, 0.0)))  # fmt: skip
     return out
@@ -114,7 +139,7 @@ class Progress(Pane):
     def refresh(self) -> None:
         progress = self.state.progress()
         if self.push(self.source, progress_rows(progress)):
-            self.root.y_range.start = -max(len(progress), MIN_ROWS) + 0.5
+            self.root.y_range.start = -max(min(len(progress), MAX_ROWS), MIN_ROWS) + 0.5
 
 
 TABLE_COLUMNS = ("key", "prefix", "exception", "workers", "count")
