@@ -25,7 +25,7 @@ on any port (JupyterLab's own server included) and from the hosts in
 ``distributed.dashboard.allow-websocket-origin``).
 
 Listening on loopback, it also answers only requests whose ``Host`` is this
-machine (``localhost``, a loopback address, its host name) or one of those hosts
+machine (``localhost``, its host name), an IP address, or one of those hosts
 (:func:`host_checker`): a web page whose name an attacker points at 127.0.0.1
 (DNS rebinding) would otherwise read the dashboard as its own origin, since a
 browser sends no ``Origin`` check a same-origin websocket would fail (and
@@ -137,7 +137,8 @@ def _host_name(host: str) -> str:
 def host_checker(bound: str, allowed=(), environ=None):
     """``Host header -> bool`` for a server listening on *bound*, or None when any
     host goes (bound to other interfaces, ``"*"`` allowed, or under JupyterHub):
-    this machine's names, loopback addresses and the hosts in *allowed*."""
+    this machine's names, IP addresses (a rebinding needs a name) and the hosts in
+    *allowed*."""
     import ipaddress
     import os
 
@@ -149,16 +150,21 @@ def host_checker(bound: str, allowed=(), environ=None):
     if not loopback or "*" in allowed or environ.get("JUPYTERHUB_SERVICE_PREFIX"):
         return None
     names = {"localhost", bound.lower(), socket.gethostname().lower()}
+    try:
+        names.add(socket.getfqdn().lower())
+    except OSError:
+        pass
     names.update(_host_name(h) for h in allowed)
 
     def ok(host: str) -> bool:
         name = _host_name(host)
         if name in names or name.endswith(".localhost"):
             return True
-        try:
-            return ipaddress.ip_address(name).is_loopback
+        try:  # an address, not a name: no DNS to rebind (Jupyter reached by its LAN IP)
+            ipaddress.ip_address(name)
         except ValueError:
             return False
+        return True
 
     return ok
 

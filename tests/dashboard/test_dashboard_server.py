@@ -369,7 +369,9 @@ def test_only_this_machines_names_are_served_on_loopback(served, monkeypatch):
     _, server = served
     port = server.port
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "LOCALHOST",
-                 f"{socket.gethostname()}:{port}", f"app.localhost:{port}"):  # fmt: skip
+                 f"{socket.gethostname()}:{port}", f"app.localhost:{port}",
+                 "192.168.1.5:8888"):  # (Jupyter reached by its LAN address, proxying this)
+
         assert _status_with_host(port, host)[0] == 200, host
     # DNS rebinding: a page of another name pointed at 127.0.0.1 reads nothing, no websocket
     status, body = _status_with_host(port, f"evil.example:{port}")
