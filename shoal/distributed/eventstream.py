@@ -350,12 +350,15 @@ def scheduler_snapshot(state, *, limit: int = 100_000, clock=time.time) -> list:
         if ts.state == "erred" and ts.graph not in errors:
             blame = ts.exception_blame or ts
             errors[ts.graph] = blame.exception_text or "error"
+    times = getattr(state, "graph_times", {})  # [submitted, finished], when still kept
     for graph, prefixes in graphs.items():
-        out.append(GraphSubmitted(graph, state.name, sum(prefixes.values()), dict(prefixes), (), now))
+        start = (times.get(graph) or (now,))[0]
+        out.append(GraphSubmitted(graph, state.name, sum(prefixes.values()), dict(prefixes), (), start))
     for graph in graphs:
         if graph not in state.computations:
             failed = errors.get(graph)
-            out.append(ComputationFinished(graph, "error" if failed else "finished", now, failed or ""))
+            stop = (times.get(graph) or (None, None))[1] or now
+            out.append(ComputationFinished(graph, "error" if failed else "finished", stop, failed or ""))
     order = {"processing": 0, "erred": 1, "memory": 2, "released": 4}
     tasks = sorted(state.tasks.values(), key=lambda ts: order.get(ts.state, 3))
     for ts in tasks[:limit]:

@@ -319,9 +319,16 @@ async def test_dashboard_and_a_plugin_both_see_every_task(s, a):
 @gen_cluster(nworkers=1)
 async def test_late_subscriber_gets_a_snapshot_of_tasks(s, a):
     async with Client(s.address, asynchronous=True) as c:
+        before = time.time()
         futures = c.map(inc, range(5))
         await c.gather(futures)
+        await asyncio.sleep(0.2)
         snap = scheduler_snapshot(s.state)
+        # each computation with its own times, not the snapshot's: a late reader's
+        # computations table shows how long they took
+        (submitted,) = [r for r in snap if isinstance(r, GraphSubmitted)]
+        (finished,) = [r for r in snap if type(r).__name__ == "ComputationFinished"]
+        assert before <= submitted.time <= finished.time <= time.time() - 0.1
         memory = [r for r in snap if isinstance(r, TaskTransition) and r.finish == "memory"]
         assert len(memory) == 5 and all(r.worker == a.address for r in memory)
         assert isinstance(snap[0], WorkerAdded)

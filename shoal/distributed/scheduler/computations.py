@@ -10,6 +10,7 @@
                       --> _computation_progress(): off the pending sets it was in
     a graph with nothing pending --> ComputationFinished(graph, status, time, exception)
                                      published ("finished", "error" or "cancelled")
+    graph_times[graph] = [submitted, finished]: the newest GRAPH_TIMES graphs' times
 
 A mixin of :class:`~.state.SchedulerState` (it uses the state's ``computations``,
 ``_awaited``, ``clock`` and ``_publish``), kept apart because it is one concern beside
@@ -23,7 +24,10 @@ from __future__ import annotations
 from shoal.distributed.scheduler.records import _Computation
 from shoal.events import ComputationFinished
 
-__all__ = ["TracksComputations"]
+__all__ = ["GRAPH_TIMES", "TracksComputations"]
+
+#: Graphs whose submission and finish times are kept (``SchedulerState.graph_times``).
+GRAPH_TIMES = 10_000
 
 
 class TracksComputations:
@@ -31,6 +35,10 @@ class TracksComputations:
 
     def _start_computation(self, graph: str, client: str, tasks, stimulus_id: str) -> None:
         comp = self.computations[graph] = _Computation(client)
+        times = self.graph_times
+        times[graph] = [self.clock(), None]
+        if len(times) > GRAPH_TIMES:
+            del times[next(iter(times))]
         for ts in tasks:
             comp.pending.add(ts.key)
             self._awaited.setdefault(ts.key, set()).add(graph)
@@ -62,4 +70,7 @@ class TracksComputations:
     def _finish_computation(self, graph: str, stimulus_id: str) -> None:
         comp = self.computations.pop(graph)
         record = ComputationFinished(graph, comp.status, self.clock(), comp.exception)
+        times = self.graph_times.get(graph)
+        if times is not None:
+            times[1] = record.time
         self._publish(record, stimulus_id)

@@ -121,6 +121,9 @@ class SchedulerState(TracksComputations):
         self.in_flight_steals: dict = {}  # key -> (victim, thief)
         self.durations: dict = {}  # prefix -> average compute seconds
         self.computations: dict = {}  # graph id -> _Computation
+        #: graph id -> [submitted, finished or None], the newest GRAPH_TIMES graphs (a late
+        #: dashboard's snapshot shows how long each took)
+        self.graph_times: dict = {}
         self._awaited: dict = {}  # key -> {graph id}
         self.log = PackedLog(int(cfg("transition-log-length", transition_log_length)))
         self.publisher = TaskPublisher(self.wants, self.emit)  # task records (publish.py)
