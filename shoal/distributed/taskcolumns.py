@@ -60,7 +60,11 @@ def pack_task_rows(rows: list) -> PackedTaskRows:
     """Flat rows (:func:`~shoal.events.row_of`) as one packed ``task-columns`` entry:
     what a worker sends of the tasks it finished, and what the scheduler passes on
     without unpacking it (a reader's ``eventstream.decode_batch`` unpacks it)."""
-    data = msgpack.packb(task_entry(TaskRows.from_rows(rows)), unicode_errors=UNICODE_ERRORS)
+    entry = task_entry(TaskRows.from_rows(rows))
+    try:
+        data = msgpack.packb(entry)
+    except UnicodeEncodeError:  # a lone surrogate (see protocol.serialize): the slower way
+        data = msgpack.packb(entry, unicode_errors=UNICODE_ERRORS)
     return PackedTaskRows(data, len(rows))
 
 
