@@ -24,16 +24,15 @@ on any port (JupyterLab's own server included) and from the hosts in
 ``allow_websocket_origin`` (``["*"]`` for any; default: the config's
 ``distributed.dashboard.allow-websocket-origin``).
 
-Listening on loopback, it also answers only requests whose ``Host`` is this
-machine (``localhost``, its host name), an IP address, or one of those hosts
-(:func:`host_checker`): a web page whose name an attacker points at 127.0.0.1
-(DNS rebinding) would otherwise read the dashboard as its own origin, since a
-browser sends no ``Origin`` check a same-origin websocket would fail (and
-tornado skips ``check_origin`` when Origin and Host agree).  Jupyter's proxy
-passes the browser's ``Host`` on: a local JupyterLab's is ``localhost`` too, and
-under JupyterHub (``JUPYTERHUB_SERVICE_PREFIX`` set: the dashboard runs in a
-remote container, not on the browser's machine) the check is off, as it is for a
-dashboard served on other interfaces, whose names only its user knows.
+Listening on loopback, it refuses (403) a request for its own port whose ``Host``
+is a name other than this machine's (``localhost``, its host name) or one of
+those hosts (:func:`host_checker`): a web page whose name an attacker points at
+127.0.0.1 (DNS rebinding) would otherwise read the dashboard as its own origin
+(tornado skips ``check_origin`` when Origin and Host agree).  A proxy in front
+(Jupyter's passes the browser's ``Host`` on, with its own port) is not
+affected; under JupyterHub (``JUPYTERHUB_SERVICE_PREFIX`` set: the dashboard
+runs in a remote container, not on the browser's machine) the check is off, as
+it is for a dashboard served on other interfaces, whose names only its user knows.
 """
 
 from __future__ import annotations
@@ -126,21 +125,34 @@ class _ForbiddenHost(RequestHandler):
                     "to the dashboard's allow_websocket_origin\n")  # fmt: skip
 
 
-def _host_name(host: str) -> str:
-    """``"name:8787"`` / ``"[::1]:8787"`` / ``"name"`` -> the lower-cased name."""
+def _split_host(host: str) -> tuple:
+    """``"name:8787"`` / ``"[::1]:8787"`` / ``"name"`` -> (lower-cased name, port or None)."""
     host = host.strip().lower()
     if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name, _, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif host.count(":") == 1:
+        name, port = host.split(":")
+    else:
+        name, port = host, ""
+    return name.rstrip("."), int(port) if port.isdigit() else None
 
 
-def host_checker(bound: str, allowed=(), environ=None):
-    """``Host header -> bool`` for a server listening on *bound*, or None when any
-    host goes (bound to other interfaces, ``"*"`` allowed, or under JupyterHub):
-    this machine's names, IP addresses (a rebinding needs a name) and the hosts in
-    *allowed*."""
+def host_checker(bound: str, port: int, allowed=(), environ=None):
+    """``Host header -> bool`` for a server listening on *bound*:*port*, or None when
+    any host goes (bound to other interfaces, ``"*"`` allowed, or under JupyterHub).
+
+    A browser sends the name and port it connected to; a page whose name an attacker
+    points at 127.0.0.1 (DNS rebinding) connects to *this* port under a foreign
+    name.  So a request for this port (or for none, on port 80) must name this
+    machine (``localhost``, its host name), an address (a rebinding needs a name)
+    or a host in *allowed* (Bokeh's patterns: ``*.example.org``).  Another port
+    in ``Host`` is a proxy's, in front of this server (Jupyter's, nginx): the
+    browser never reached this port, so no rebinding is possible there."""
     import ipaddress
     import os
+
+    from bokeh.server.util import match_host
 
     environ = os.environ if environ is None else environ
     try:
@@ -150,21 +162,20 @@ def host_checker(bound: str, allowed=(), environ=None):
     if not loopback or "*" in allowed or environ.get("JUPYTERHUB_SERVICE_PREFIX"):
         return None
     names = {"localhost", bound.lower(), socket.gethostname().lower()}
-    try:
-        names.add(socket.getfqdn().lower())
-    except OSError:
-        pass
-    names.update(_host_name(h) for h in allowed)
+    patterns = [h if ":" in h.lstrip("[") else f"{h}:{port}" for h in allowed]
 
     def ok(host: str) -> bool:
-        name = _host_name(host)
+        name, asked = _split_host(host)
+        if (asked if asked is not None else 80) != port:
+            return True  # a proxy's Host: this port was not what the browser reached
         if name in names or name.endswith(".localhost"):
             return True
         try:  # an address, not a name: no DNS to rebind (Jupyter reached by its LAN IP)
             ipaddress.ip_address(name)
+            return True
         except ValueError:
-            return False
-        return True
+            pass
+        return any(match_host(f"{name}:{port}", p) for p in patterns)
 
     return ok
 
@@ -249,7 +260,7 @@ class DashboardServer:
                            absolute_url="", use_index=False, redirect_root=False,
                            keep_alive_milliseconds=10_000, check_unused_sessions_milliseconds=2_000,
                            unused_session_lifetime_milliseconds=10_000)  # fmt: skip
-            app.host_ok = host_checker(self.host, self.allow_websocket_origin)
+            app.host_ok = host_checker(self.host, self.port, self.allow_websocket_origin)
             self._http = HTTPServer(app)
             self._http.add_sockets(sockets)
         except Exception:

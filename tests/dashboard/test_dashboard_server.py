@@ -369,26 +369,28 @@ def test_only_this_machines_names_are_served_on_loopback(served, monkeypatch):
     _, server = served
     port = server.port
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "LOCALHOST",
-                 f"{socket.gethostname()}:{port}", f"app.localhost:{port}",
-                 "192.168.1.5:8888"):  # (Jupyter reached by its LAN address, proxying this)
-
+                 f"{socket.gethostname()}:{port}", f"app.localhost:{port}", f"localhost.:{port}",
+                 f"192.168.1.5:{port}",  # an address: nothing to rebind
+                 "jupyter.example.org", "jupyter.example.org:8888"):  # a proxy's (Jupyter's)
         assert _status_with_host(port, host)[0] == 200, host
-    # DNS rebinding: a page of another name pointed at 127.0.0.1 reads nothing, no websocket
+    # DNS rebinding: a page of another name pointed at 127.0.0.1:port reads nothing
     status, body = _status_with_host(port, f"evil.example:{port}")
     assert status == 403 and "is not this machine" in body
     from shoal.dashboard.server import host_checker
 
-    assert host_checker("127.0.0.1", ["dash.example.org"])("dash.example.org:443")
-    assert not host_checker("127.0.0.1", [], environ={})("evil.example")
-    assert host_checker("127.0.0.1", ["*"]) is None  # anything goes, as asked
-    assert host_checker("0.0.0.0", []) is None  # served on other interfaces: its names vary
-    assert host_checker("127.0.0.1", [], environ={"JUPYTERHUB_SERVICE_PREFIX": "/user/a/"}) is None
+    assert host_checker("127.0.0.1", 443, ["dash.example.org"])("dash.example.org:443")
+    assert host_checker("127.0.0.1", 80, ["*.example.org"])("jupyter.example.org")
+    assert not host_checker("127.0.0.1", 80, ["*.example.org"])("example.com")
+    assert not host_checker("127.0.0.1", 80, [], environ={})("evil.example")
+    assert host_checker("127.0.0.1", 80, ["*"]) is None  # anything goes, as asked
+    assert host_checker("0.0.0.0", 80, []) is None  # served on other interfaces: names vary
+    assert host_checker("127.0.0.1", 80, [], environ={"JUPYTERHUB_SERVICE_PREFIX": "/u/"}) is None
     from shoal import config
 
-    with config.set({"distributed.dashboard.allow-websocket-origin": ["tunnel.example:9000"]}):
+    with config.set({"distributed.dashboard.allow-websocket-origin": ["tunnel.example"]}):
         with DashboardServer(DashboardState(), port=0) as other:  # the names the config adds
-            assert _status_with_host(other.port, "tunnel.example:9000")[0] == 200
-            assert _status_with_host(other.port, "evil.example")[0] == 403
+            assert _status_with_host(other.port, f"tunnel.example:{other.port}")[0] == 200
+            assert _status_with_host(other.port, f"evil.example:{other.port}")[0] == 403
 
 
 def test_taken_port_moves_to_the_next(caplog):
