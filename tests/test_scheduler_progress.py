@@ -33,8 +33,8 @@ def test_a_watch_covers_every_task_the_keys_need_and_says_each_done_once():
     tasks["b-1"].state = "erred"
     assert sorted(watches.poll(token)) == [["a-2", "finished"], ["b-1", "error"]]
     assert watches.poll(token) == []  # once each
-    del tasks["c-1"]  # forgotten (its client let it go): done
-    assert watches.poll(token) == [["c-1", "finished"]]
+    del tasks["c-1"]  # forgotten before it ran (its client let it go): cancelled
+    assert watches.poll(token) == [["c-1", "cancelled"]]
     assert len(watches) == 0  # nothing left to watch: dropped
     assert watches.poll(token) == []
 
@@ -56,6 +56,17 @@ def test_polls_take_at_most_their_share_of_the_schedulers_time(monkeypatch):
         tasks[f"t-{i}"].state = "erred"
     now[0] = 0.2
     assert len(watches.poll(token)) == 10
+
+
+def test_a_task_forgotten_after_it_ran_finished():
+    tasks = _tasks(**{"r": [], "s": []})
+    watches = P.ProgressWatches(tasks)
+    token = watches.start(["r", "s"])["token"]
+    tasks["r"].state, tasks["r"].nbytes = "forgotten", 8  # ran, then let go
+    del tasks["r"]
+    tasks["s"] = SchedTask("s", None)  # a new task of the same key: the watched one went
+    assert sorted(watches.poll(token, final=True)) == [["r", "finished"], ["s", "cancelled"]]
+    assert not watches.missing(["s"]) and watches.missing(["s", "r"])
 
 
 def test_unknown_keys_count_done_and_a_tuple_key_is_a_key():

@@ -47,11 +47,18 @@ class _Base(RequestHandler):
         nav = " | ".join(f'<a href="{up}{link}">{label}</a>' for label, link in (
             ("Status", "status"), ("Workers", "workers"), ("Info", "info/main/workers.html")))
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.write(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>shoal: "
-                   f"{html.escape(title)}</title><style>body{{font-family:system-ui,sans-serif;"
-                   f"margin:1em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;"
-                   f"padding:2px 8px;text-align:left}}</style></head><body><nav>{nav}</nav>"
-                   f"<h1>{html.escape(title)}</h1>{body}</body></html>")  # fmt: skip
+        self.write(_utf8(
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>shoal: "
+            f"{html.escape(title)}</title><style>body{{font-family:system-ui,sans-serif;"
+            f"margin:1em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;"
+            f"padding:2px 8px;text-align:left}}</style></head><body><nav>{nav}</nav>"
+            f"<h1>{html.escape(title)}</h1>{body}</body></html>"))  # fmt: skip
+
+
+def _utf8(text: str) -> bytes:
+    """*text* as UTF-8, a lone surrogate (an error message made of undecodable bytes,
+    which the protocol carries as it is) written as its escape instead of a 500."""
+    return text.encode("utf-8", "backslashreplace")
 
 
 def _relative_redirect(handler: RequestHandler, target: str) -> None:
@@ -81,7 +88,7 @@ class Health(_Base):
 class Metrics(_Base):
     def get(self):
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        self.write(prometheus_text(self.state))
+        self.write(_utf8(prometheus_text(self.state)))
 
 
 class Json(_Base):

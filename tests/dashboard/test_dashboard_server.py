@@ -23,6 +23,7 @@ from shoal.dashboard import DashboardServer, DashboardState, start_server  # noq
 from shoal.dashboard.pages import PAGES  # noqa: E402
 from shoal.dashboard.panes import PANES  # noqa: E402
 from shoal.events import (  # noqa: E402
+    ComputationFinished,
     GraphSubmitted,
     TaskTransition,
     WorkerAdded,
@@ -208,6 +209,17 @@ def test_info_pages(served):
         text = urllib.parse.quote(key_str(key), safe="")
         status, _, body = get(f"{server.address}/info/task/{text}.html")
         assert status == 200 and "odd" in body, key
+
+
+def test_pages_with_a_lone_surrogate_are_served(served):
+    state, server = served
+    state.ingest(TaskTransition("r", "odd-1", "odd\udc80", "processing", "erred", W, 1,
+                                (("compute", T0, T0 + 0.1),), 0, "", "E: bad \udc80 bytes"))
+    state.ingest(ComputationFinished("r", "error", T0 + 1, "E: bad \udc80 bytes"))
+    for path in ("/info/main/workers.html", "/metrics", "/info/task/odd-1.html"):
+        status, _, body = get(server.address + path)
+        assert status == 200, path
+    assert "bad \\udc80 bytes" in body  # written as its escape
 
 
 def test_key_candidates_read_a_page_text_both_ways():

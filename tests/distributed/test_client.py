@@ -348,6 +348,10 @@ def test_information(c, servers):
         assert entry["type"] == "Worker" and entry["host"] == "127.0.0.1"
         assert entry["status"] == "running" and entry["local_directory"] == w.local_directory
         assert entry["metrics"]["managed_bytes"] >= 0 and "disk" in entry["metrics"]["spilled_bytes"]
+    from shoal.distributed.scheduler.server import _host_of
+
+    assert _host_of("inproc://127.0.0.1/1234/5") == "127.0.0.1" == _host_of("tcp://127.0.0.1:1")
+    assert _host_of("tls://[::1]:8786") == "::1"
     first = c.scheduler_info(n_workers=1)
     assert len(first["workers"]) == 1 and first["n_workers"] == len(workers)
     assert c.nthreads() == {w.address: 1 for w in workers} == c.ncores()

@@ -447,6 +447,39 @@ def test_progress_counts_the_tasks_a_persisted_collection_needs(c, servers):
     assert "100% Completed" in out.getvalue() and on_loop(lambda: len(watches)) == 0
 
 
+def test_a_progress_watch_waits_for_its_graph_to_arrive(c):
+    """The graph travels on the client's batched stream, the watch on an rpc of its own:
+    a watch that comes first waits for the keys, and then lists what they need."""
+    got = []
+    asker = threading.Thread(target=lambda: got.append(
+        c.sync(c.scheduler.progress_watch, keys=["late-y"])))  # fmt: skip
+    asker.start()
+    time.sleep(0.3)
+    x = c.submit(add, 1, 1, key="late-x")
+    y = c.submit(add, x, 1, key="late-y")
+    asker.join(10)
+    assert sorted(got[0]["keys"]) == ["late-x", "late-y"]
+    assert y.result() == 3
+
+
+def test_progress_of_a_cancelled_future_says_so(c):
+    GATE.clear()
+    a, b = c.submit(gated, 1, key="gated-a"), c.submit(gated, 2, key="gated-b")
+    out = io.StringIO()
+    try:
+        done = threading.Thread(target=progress, args=([a, b],),
+                                kwargs={"out": out, "notebook": False, "interval": "20ms"})
+        done.start()
+        time.sleep(0.2)
+        c.cancel([b])
+    finally:
+        GATE.set()
+    done.join(20)
+    assert a.result() == 1 and b.status == "cancelled"
+    last = out.getvalue().rsplit("\r", 1)[-1]
+    assert "1 of 2 cancelled" in last and "Completed" not in last
+
+
 def test_notebook_progress_returns_at_once_and_fills_the_bars(c):
     GATE.clear()
     futures = c.map(gated, range(4), key="spin") + [c.submit(fail, 5)]

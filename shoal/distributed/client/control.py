@@ -114,13 +114,19 @@ class ClusterControl:
 
 
 
+_RUNNING: set = set()  # fire-and-forget tasks: a strong reference until each ends
+
+
 def _fire_and_forget(coroutine) -> None:
     """Run ``coroutine`` on the running loop without waiting; log how it failed, if it did."""
     def done(task):
+        _RUNNING.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.warning("Client.run(wait=False) failed: %r", task.exception())
 
-    asyncio.ensure_future(coroutine).add_done_callback(done)
+    task = asyncio.ensure_future(coroutine)
+    _RUNNING.add(task)  # (the loop keeps only a weak reference to a task)
+    task.add_done_callback(done)
 
 
 async def run_on_workers(scheduler, function, args, kwargs, workers, nanny, on_error) -> dict:

@@ -480,8 +480,8 @@ class Client(ClusterControl):
                 filename=None, server=False, scheduler=False, asynchronous=None):  # fmt: skip
         """The workers' sampled call tree over [start, stop] (of ``key``'s prefix only with
         ``key``), merged, or ``{worker: tree}`` with ``merge_workers=False``.  ``plot=True``
-        returns ``(tree, figure)``; ``filename`` (or ``plot="save"``: dask-profile.html) also
-        writes the figure as an HTML flame graph.  Only task threads are sampled: ``server``
+        or a ``filename`` returns ``(tree, figure)``; ``filename`` (or ``plot="save"``:
+        dask-profile.html) also writes the figure as an HTML flame graph.  Only task threads are sampled: ``server``
         and ``scheduler`` (Dask's event-loop profiles) raise ``ValueError``."""
         return D.profile(self, key, start, stop, workers, merge_workers, plot, filename, server,
                          scheduler, asynchronous)  # fmt: skip

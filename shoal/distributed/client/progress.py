@@ -104,7 +104,9 @@ class _Tracker:
         if self.token is not None:
             try:
                 for key, result in await scheduler.progress_poll(token=self.token, final=last):
-                    self._mark(key_from_wire(key), result)
+                    key = key_from_wire(key)
+                    if key not in self.futures_done:  # (a future's own ending says more)
+                        self._mark(key, result)
             except Exception as exc:  # noqa: BLE001 - the futures still end the run
                 logger.debug("progress: polling the scheduler failed: %r", exc)
                 self.token = None

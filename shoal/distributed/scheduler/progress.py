@@ -21,7 +21,11 @@ except the last one (``final``), which the client makes once its futures are don
 
 A task is done when it is in memory or erred ("finished" / "error"), released
 after it ran (an intermediate whose dependents have their result: its ``nbytes``
-is set once it ran), or forgotten.  A done task that must run again (its worker
+is set once it ran), or forgotten: "finished" if it ran, else "cancelled" (the
+watch holds each task's record, which says so after the state let it go).  The
+scheduler's ``progress_watch`` first waits (up to :data:`ARRIVAL_WAIT`) for the
+keys to arrive: the client's graph travels on its batched stream, the request on
+a connection of its own, and may come first (the bar then read 1 of 1 done).  A done task that must run again (its worker
 died) stays done: the bar never goes back.  Watches not polled for
 :data:`IDLE_EXPIRY` seconds (a client that went away) are dropped, and there are
 at most :data:`MAX_WATCHES`.
@@ -32,7 +36,11 @@ from __future__ import annotations
 import itertools
 import time
 
-__all__ = ["IDLE_EXPIRY", "MAX_SHARE", "MAX_WATCHES", "ProgressWatches", "outcome"]
+__all__ = ["ARRIVAL_WAIT", "IDLE_EXPIRY", "MAX_SHARE", "MAX_WATCHES", "ProgressWatches",
+           "outcome"]  # fmt: skip
+
+#: Seconds a watch waits for its keys to reach the scheduler before it starts.
+ARRIVAL_WAIT = 5.0
 
 #: Seconds a watch lives without a poll.
 IDLE_EXPIRY = 120.0
@@ -42,8 +50,12 @@ MAX_WATCHES = 1_000
 MAX_SHARE = 0.01
 
 
-def outcome(ts) -> str | None:
-    """``"finished"`` or ``"error"`` once the task (None: forgotten) is done, else None."""
+def outcome(ts, now=...) -> str | None:
+    """``"finished"``, ``"error"`` or ``"cancelled"`` once the task is done, else None;
+    *now*: the state's record of its key now (None: forgotten), when not *ts* itself."""
+    if now is not ... and now is not ts:  # let go (or a new task of the same key)
+        return "finished" if ts.nbytes >= 0 or ts.state == "memory" else (
+            "error" if ts.state == "erred" else "cancelled")  # fmt: skip
     if ts is None:
         return "finished"
     state = ts.state
@@ -59,16 +71,21 @@ class ProgressWatches:
 
     def __init__(self, tasks: dict, clock=time.monotonic):
         self.tasks, self.clock = tasks, clock
-        self._watches: dict = {}  # token -> [last poll, {key: None} not done yet, next scan]
+        self._watches: dict = {}  # token -> [last poll, {key: SchedTask} not done, next scan]
         self._tokens = itertools.count(1)
 
     def __len__(self) -> int:
         return len(self._watches)
 
+    def missing(self, keys) -> bool:
+        """Whether some of ``keys`` are not (yet) known to the state."""
+        tasks = self.tasks
+        return any(key not in tasks for key in keys)
+
     def start(self, keys) -> dict:
         """Watch ``keys`` and every task they need: ``{"token", "keys", "done"}`` (all the
         keys, and ``[key, outcome]`` of those done already); unknown keys count done."""
-        self._expire()
+        self._expire(adding=True)
         seen: dict = {}
         todo = list(keys)
         while todo:
@@ -83,7 +100,7 @@ class ProgressWatches:
         for key, ts in seen.items():
             result = outcome(ts)
             if result is None:
-                pending[key] = None
+                pending[key] = ts
             else:
                 done.append([key, result])
         token = next(self._tokens)
@@ -102,8 +119,8 @@ class ProgressWatches:
             return []
         began = time.perf_counter()
         pending, tasks, done = watch[1], self.tasks, []
-        for key in list(pending):
-            result = outcome(tasks.get(key))
+        for key, ts in list(pending.items()):
+            result = outcome(ts, tasks.get(key))
             if result is not None:
                 del pending[key]
                 done.append([key, result])
@@ -116,9 +133,11 @@ class ProgressWatches:
     def stop(self, token: int) -> None:
         self._watches.pop(token, None)
 
-    def _expire(self) -> None:
+    def _expire(self, adding: bool = False) -> None:
+        """Drop watches idle too long, and the oldest past MAX_WATCHES (one more to come
+        when *adding*)."""
         limit = self.clock() - IDLE_EXPIRY
         for token in [t for t, watch in self._watches.items() if watch[0] < limit]:
             del self._watches[token]
-        while len(self._watches) >= MAX_WATCHES:
+        while len(self._watches) > MAX_WATCHES - adding:
             del self._watches[next(iter(self._watches))]

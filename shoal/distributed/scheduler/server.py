@@ -52,7 +52,7 @@ from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL, ServesDashboard
 from shoal.distributed.scheduler.diagnostics import TaskStream, gather_profile
-from shoal.distributed.scheduler.progress import ProgressWatches
+from shoal.distributed.scheduler.progress import ARRIVAL_WAIT, ProgressWatches
 from shoal.distributed.scheduler.state import SchedulerState
 from shoal.distributed.taskcolumns import key_from_wire
 from shoal.events import Bus
@@ -448,7 +448,7 @@ class Scheduler(ServesDashboard, Node):
             "total_memory": sum(ws.memory_limit or 0 for ws in workers),
             "workers": {
                 ws.address: {
-                    "type": "Worker", "id": ws.name, "host": parse_host_port(parse_address(ws.address)[1])[0],
+                    "type": "Worker", "id": ws.name, "host": _host_of(ws.address),
                     "name": ws.name, "nthreads": ws.nthreads, "memory_limit": ws.memory_limit,
                     "nanny": ws.nanny, "resources": ws.resources, "metrics": ws.metrics,
                     "status": "paused" if ws.metrics.get("paused") else "running",
@@ -465,9 +465,14 @@ class Scheduler(ServesDashboard, Node):
         keys = [key_from_wire(k) for k in keys]
         return [tuple(map(str, entry)) for entry in self.state.story(*keys)]
 
-    def progress_watch(self, comm=None, keys=()) -> dict:
-        """Start watching ``keys`` and every task they need (see :mod:`.progress`)."""
-        return self.progress_watches.start([key_from_wire(k) for k in keys])
+    async def progress_watch(self, comm=None, keys=()) -> dict:
+        """Start watching ``keys`` and every task they need, once they are here (the
+        client's graph may still be on its way; see :mod:`.progress`)."""
+        keys = [key_from_wire(k) for k in keys]
+        deadline = time.monotonic() + ARRIVAL_WAIT
+        while self.progress_watches.missing(keys) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return self.progress_watches.start(keys)
 
     def progress_poll(self, comm=None, token=0, final=False) -> list:
         return self.progress_watches.poll(token, bool(final))
@@ -557,6 +562,15 @@ class Scheduler(ServesDashboard, Node):
             except OSError:  # already gone: its stream closing tells the state
                 pass
         return workers
+
+
+def _host_of(address: str) -> str:
+    """The host of a worker's address: ``tcp://10.0.0.2:4000`` -> ``10.0.0.2``,
+    ``inproc://127.0.0.1/1234/5`` -> ``127.0.0.1``."""
+    scheme, location = parse_address(address)
+    if scheme == "inproc":
+        return location.split("/", 1)[0]
+    return parse_host_port(location)[0]
 
 
 def _listen_address(protocol: str, host, port) -> str:
