@@ -186,6 +186,43 @@ def test_worker_refuses_to_start_without_a_scheduler():
     run(main(), 20)
 
 
+def test_a_worker_closed_while_it_starts_leaves_nothing_running():
+    """A cluster that scales down may close a worker still registering: its start must
+    not bring it back to life after the close (its sampler and task threads leaked)."""
+    import threading
+
+    from shoal.distributed.comm import listen
+    from shoal.testing.aio import run
+
+    async def main():
+        got, reply = asyncio.Event(), asyncio.Event()
+
+        async def slow_scheduler(comm):  # takes the registration, answers when told
+            await comm.read()
+            got.set()
+            await reply.wait()
+            await comm.write({"op": "registered", "address": "", "time": 0, "scheduler": "s"})
+            try:
+                await comm.read()
+            except Exception:
+                pass
+
+        listener = await listen("tcp://127.0.0.1:0", slow_scheduler)
+        w = Worker(listener.contact_address, nthreads=1, memory_limit=None)
+        starting = asyncio.ensure_future(w.start())
+        await asyncio.wait_for(got.wait(), 10)
+        await w.close()
+        reply.set()
+        await asyncio.wait_for(starting, 10)
+        assert w.status == "closed"
+        alive = [t.name for t in threading.enumerate() if t.name == "shoal-profile"
+                 or t.name.startswith("shoal-worker-")]  # fmt: skip
+        assert alive == []
+        await listener.stop()
+
+    run(main(), 20)
+
+
 def test_scheduler_close_closes_its_workers():
     from shoal.testing.aio import run
 

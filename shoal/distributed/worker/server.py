@@ -157,6 +157,10 @@ class Worker(Node):
             await self._release()
             why = reply.get("reason") if isinstance(reply, dict) else reply
             raise RuntimeError(f"scheduler {self.scheduler_address} refused worker: {why}")
+        if self.status in ("closing", "closed"):  # closed while it started (a cluster scaled
+            await comm.close()  # down meanwhile): what the start made after close() goes too
+            await self._release()
+            return self
         self.stream = BatchedSend()
         self.stream.on_write = self.task_rows.attach
         self.stream.start(comm)
