@@ -26,7 +26,7 @@ import cloudpickle
 from shoal.core.keys import key_str
 
 __all__ = ["RemoteTaskError", "RemoteTraceback", "describe_exit", "failed_key", "pack_exception",
-           "unpack_exception"]
+           "raisable", "unpack_exception"]
 
 _STAGE_TEXT = {
     "unpickle-task": "while unpickling the task in a worker process",
@@ -108,6 +108,24 @@ def unpack_exception(packed: tuple, key) -> BaseException:
         exc.code = exc.args[0]
     exc.__cause__ = RemoteTraceback(tb)
     return add_note(exc, key, stage)
+
+
+def raisable(exc: BaseException) -> BaseException:
+    """A copy of *exc* to raise, kept exception untouched (its cause, context and notes
+    carried over).  Raising a kept exception itself hangs on it every frame it passes
+    through, the caller's future and a notebook cell's globals among them, for as long
+    as it is kept: an erred future whose ``result()`` raised was never released."""
+    import copy
+
+    try:
+        fresh = copy.copy(exc)
+    except Exception:  # noqa: BLE001 - an exception that cannot be rebuilt: raise it as is
+        return exc.with_traceback(None)
+    if type(fresh) is not type(exc):
+        return exc.with_traceback(None)
+    fresh.__cause__, fresh.__context__ = exc.__cause__, exc.__context__
+    fresh.__suppress_context__ = exc.__suppress_context__
+    return fresh.with_traceback(None)
 
 
 def describe_exit(returncode) -> str:

@@ -586,3 +586,25 @@ def test_futures_dropped_after_their_dependents_were_submitted(c):
     while len(layer) > 1:
         layer = [c.submit(add, layer[i], layer[i + 1]) for i in range(0, len(layer), 2)]
     assert layer[0].result(timeout=30) == sum(range(1, 65))
+
+
+def _bad(x):
+    raise RuntimeError(f"nope {x}")
+
+
+def test_an_erred_future_whose_result_raised_is_released(c, servers):
+    """Raising the kept exception itself hung the frames it passed through on it, the
+    future among them: the client never released the key, the scheduler kept the task."""
+    import gc
+
+    scheduler = servers[0]
+    for i in range(3):
+        f = c.submit(_bad, i, key=f"bad-{i}")
+        with pytest.raises(RuntimeError, match=f"nope {i}") as info:
+            f.result()
+        assert f.exception() is not info.value and type(f.exception()) is RuntimeError
+        with pytest.raises(RuntimeError, match=f"nope {i}"):
+            c.gather([f])
+        del f, info
+    gc.collect()
+    wait_until(lambda: not any(k.startswith("bad-") for k in scheduler.state.tasks), timeout=10)

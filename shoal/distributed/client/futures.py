@@ -32,7 +32,7 @@ import pickle
 
 from shoal.core.keys import key_str
 from shoal.distributed.protocol import Serialized
-from shoal.local.remote_errors import RemoteTaskError, RemoteTraceback, add_note
+from shoal.local.remote_errors import RemoteTaskError, RemoteTraceback, add_note, raisable
 
 __all__ = ["Future", "FutureCancelledError", "FutureState", "unpack_error"]
 
@@ -180,11 +180,11 @@ class Future:
         state = self._state
         if state.status == "error":
             if raiseit:
-                raise state.exception.with_traceback(None)
+                raise raisable(state.exception)
             return state.exception
         if state.status == "cancelled":
             if raiseit:
-                raise state.exception.with_traceback(None)
+                raise raisable(state.exception)
             return state.exception
         return await self.client._gather_one(self)
 

@@ -17,7 +17,7 @@ from shoal.distributed.client.futures import Future
 from shoal.distributed.client.naming import scatter_key
 from shoal.distributed.client.serialize import dumps_payload
 from shoal.distributed.client.waiting import futures_of, wait_states
-from shoal.local.remote_errors import unpack_exception
+from shoal.local.remote_errors import raisable, unpack_exception
 
 __all__ = ["gather", "repack", "scatter_request", "scatter_results"]
 
@@ -42,7 +42,7 @@ async def gather(client, futures, errors: str = "raise"):
         for key, state in states.items():
             if state.status in ("error", "cancelled"):
                 if errors == "raise":
-                    raise state.exception.with_traceback(None)
+                    raise raisable(state.exception)
                 bad.add(key)
         want = [k for k, s in states.items() if s.status == "finished" and k not in data]
         if want:

@@ -23,6 +23,7 @@ from collections import deque, namedtuple
 from shoal.base import is_dask_collection
 from shoal.core.spec import Data
 from shoal.distributed.client.futures import Future
+from shoal.local.remote_errors import raisable
 
 __all__ = [
     "ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "DoneAndNotDoneFutures",
@@ -126,7 +127,7 @@ async def _wait(fs, return_when):
     if return_when == ALL_COMPLETED:
         for f in done:
             if f.status == "cancelled":
-                raise f._state.exception.with_traceback(None)
+                raise raisable(f._state.exception)
     return DoneAndNotDoneFutures(done, {f for f in fs if f not in done})
 
 
@@ -265,7 +266,7 @@ class as_completed:  # noqa: N801 - Dask's spelling
         else:
             self.futures[future] = n - 1
         if isinstance(item, tuple) and self.raise_errors and isinstance(item[1], BaseException):
-            raise item[1].with_traceback(None)
+            raise raisable(item[1])
         return item
 
     def __iter__(self):
