@@ -447,6 +447,23 @@ def test_progress_counts_the_tasks_a_persisted_collection_needs(c, servers):
     assert "100% Completed" in out.getvalue() and on_loop(lambda: len(watches)) == 0
 
 
+def test_the_bars_of_a_failed_run_end_red_even_where_tasks_never_ran(c):
+    from shoal import delayed
+
+    GATE.clear()
+    parts = [delayed(gated)(i, dask_key_name=f"held-{i}") for i in range(3)]
+    parts.append(delayed(fail)(9, dask_key_name="boom-9"))
+    total = c.persist(delayed(sum)(parts, dask_key_name="all-of-it"))
+    try:
+        bar = progress(total, notebook=True, interval="20ms")
+        wait_until(lambda: bar.tracker.finished, timeout=20)
+        held = bar.rows["held"].children
+        assert held[2].value == "0 / 3" and held[1].bar_style == "danger"  # not left blue
+        assert bar.rows["boom"].children[1].bar_style == "danger"
+    finally:
+        GATE.set()
+
+
 def test_a_progress_watch_waits_for_its_graph_to_arrive(c):
     """The graph travels on the client's batched stream, the watch on an rpc of its own:
     a watch that comes first waits for the keys, and then lists what they need."""
@@ -498,7 +515,7 @@ def test_notebook_progress_returns_at_once_and_fills_the_bars(c):
     assert spin_bar.value == 1.0 and spin_text.value == "4 / 4" and spin_bar.bar_style == "success"
     fail_bar = rows["<code>fail</code>"][1]
     assert fail_bar.bar_style == "danger" and fail_bar.style.bar_color is None  # (red shows)
-    assert spin_bar.style.bar_color  # the prefix's colour stays where nothing failed
+    assert spin_bar.style.bar_color is None  # (the green shows)
     title = bar.widget.children[0].value
     assert "Failed:" in title and "1 of 5 erred" in title and "Finished" not in title
     assert not on_loop(lambda: any(f._state._waiters for f in futures))  # waiters removed

@@ -250,14 +250,15 @@ class ProgressWidget:
             t.detach()
 
     @staticmethod
-    def _set(row, done: int, total: int, failed: bool) -> None:
+    def _set(row, done: int, total: int, failed: bool, ended: bool) -> None:
+        """A bar's value and text; once full or once the run *ended*, green, or red when
+        it *failed* or ended short (tasks a failed run never ran)."""
         _, bar, text = row.children
         bar.value = done / total if total else 1.0
         text.value = f"{done} / {total}"
-        if done >= total:
-            if failed:
-                bar.style.bar_color = None  # (a colour of its own would hide the style's red)
-            bar.bar_style = "danger" if failed else "success"
+        if done >= total or ended:
+            bar.style.bar_color = None  # (a colour of its own would hide the style's)
+            bar.bar_style = "danger" if failed or done < total else "success"
 
     def _title(self) -> None:
         t = self.tracker
@@ -272,7 +273,7 @@ class ProgressWidget:
     def update(self) -> None:
         t = self.tracker
         self._title()
-        self._set(self.rows[""], t.done, t.total, t.failed)
+        self._set(self.rows[""], t.done, t.total, t.failed, t.finished)
 
     def _ipython_display_(self, **kwargs):
         from IPython.display import display
@@ -306,7 +307,8 @@ class MultiProgressWidget(ProgressWidget):
             self.widget.children = (self.title, *self.rows.values())
         for group, counts in t.counts.items():
             done = counts["finished"] + counts["error"] + counts["cancelled"]
-            self._set(self.rows[group], done, counts["total"], bool(counts["error"] or counts["cancelled"]))
+            self._set(self.rows[group], done, counts["total"],
+                      bool(counts["error"] or counts["cancelled"]), t.finished)  # fmt: skip
 
 
 def _escape(text: str) -> str:
