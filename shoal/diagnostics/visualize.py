@@ -13,9 +13,10 @@ stacked on one time axis.
 
 The figures share the first one's time axis (wall-clock, as the records).  In a
 Jupyter kernel the layout shows in the notebook (``show=True``) with BokehJS
-inlined (it works offline, on Binder and behind JupyterHub alike), and a file is
-written only with ``save=True``; elsewhere ``save`` defaults to True and
-``show=True`` opens the saved file in a browser.  The layout is returned either way.
+inlined, once per kernel (it works offline, on Binder and behind JupyterHub alike;
+each copy is ~8 MB of output), and a file is written only with ``save=True``;
+elsewhere ``save`` defaults to True and ``show=True`` opens the saved file in a
+browser.  The layout is returned either way.
 """
 
 from __future__ import annotations
@@ -69,6 +70,20 @@ def _figure(profiler):
     raise TypeError(f"visualize: a Profiler or a ResourceProfiler, not {type(profiler).__name__}")
 
 
+_bokehjs_loaded = False
+
+
+def _load_bokehjs() -> None:
+    """Put BokehJS (inlined: ~8 MB of output) into the notebook once per kernel."""
+    global _bokehjs_loaded
+    if not _bokehjs_loaded:
+        from bokeh.io import output_notebook
+        from bokeh.resources import INLINE
+
+        output_notebook(resources=INLINE, hide_banner=True)
+        _bokehjs_loaded = True
+
+
 def visualize(profilers, filename: str = "profile.html", show: bool = True, save=None,
               mode=None):  # fmt: skip
     """Plot profilers' results, one figure each on one time axis; returns the layout.
@@ -99,11 +114,9 @@ def visualize(profilers, filename: str = "profile.html", show: bool = True, save
         save_html(layout, filename, "shoal profile", mode=mode or "inline")
     if show:
         if in_kernel:
-            from bokeh.io import output_notebook
             from bokeh.io import show as show_in_notebook
-            from bokeh.resources import INLINE
 
-            output_notebook(resources=INLINE, hide_banner=True)
+            _load_bokehjs()
             show_in_notebook(layout)
         elif saved:
             import webbrowser
