@@ -4,12 +4,13 @@
 
     progress(*futures) --futures_of--> FutureStates --group_by (prefix)--> _Tracker
         on the client's loop: one waiter per state; a state that is done adjusts
-        its group's counts (finished / error / cancelled), O(1) per change
+        its group's counts (finished / error / cancelled), O(1) per change;
+        progress_watch (the tasks they need), then a progress_poll per redraw
     terminal:  a coroutine on the loop redraws a text bar on stderr every `interval`
                until every state is done; progress() blocks for it (an asynchronous
                client gets the awaitable)
     notebook:  ipywidgets bars, one per group (multi=True), returned at once; a
-               call_later chain on the loop redraws them every `interval` until done
+               task on the loop (_follow) redraws them every `interval` until done
 
 As in Dask, the bars count every task the futures need, not only the futures:
 a persisted aggregation is one future over many tasks.  The futures' own states
@@ -46,7 +47,7 @@ class _Tracker:
     """Counts per group of the tasks' outcomes; used on the client's loop only.
 
     The futures' own states say when each of them is done (and how it failed);
-    the tasks they need come from the scheduler (:meth:`start`, then
+    the tasks they need come from the scheduler (:meth:`start_watch`, then
     :meth:`refresh` every interval).  The run ends when every future is done and
     a last poll has counted the tasks that finished with them."""
 
