@@ -24,15 +24,17 @@ on any port (JupyterLab's own server included) and from the hosts in
 ``allow_websocket_origin`` (``["*"]`` for any; default: the config's
 ``distributed.dashboard.allow-websocket-origin``).
 
-Listening on loopback, it refuses (403) a request for its own port whose ``Host``
-is a name other than this machine's (``localhost``, its host name) or one of
-those hosts (:func:`host_checker`): a web page whose name an attacker points at
-127.0.0.1 (DNS rebinding) would otherwise read the dashboard as its own origin
-(tornado skips ``check_origin`` when Origin and Host agree).  A proxy in front
-(Jupyter's passes the browser's ``Host`` on, with its own port) is not
-affected; under JupyterHub (``JUPYTERHUB_SERVICE_PREFIX`` set: the dashboard
-runs in a remote container, not on the browser's machine) the check is off, as
-it is for a dashboard served on other interfaces, whose names only its user knows.
+Listening on loopback, it refuses (403) a request whose ``Host`` is a name other
+than this machine's (``localhost``, its host name) or one of those hosts
+(:func:`host_checker`; IP addresses go): a web page whose name an attacker points
+at 127.0.0.1 (DNS rebinding) would otherwise read the dashboard as its own origin
+(tornado skips ``check_origin`` when Origin and Host agree), also through a port
+forward.  shoal's Jupyter proxy (``shoal/lab/proxy.py``) presents the
+dashboard's own host; another proxy in front of a loopback dashboard under a
+public name needs that name allowed.  Under JupyterHub (``JUPYTERHUB_SERVICE_PREFIX``
+set: the dashboard runs in a remote container, not on the browser's machine) the
+check is off, as it is for a dashboard served on other interfaces, whose names only
+its user knows.
 """
 
 from __future__ import annotations
@@ -140,15 +142,11 @@ def _split_host(host: str) -> tuple:
 
 def host_checker(bound: str, port: int, allowed=(), environ=None):
     """``Host header -> bool`` for a server listening on *bound*:*port*, or None when
-    any host goes (bound to other interfaces, ``"*"`` allowed, or under JupyterHub).
-
-    A browser sends the name and port it connected to; a page whose name an attacker
-    points at 127.0.0.1 (DNS rebinding) connects to *this* port under a foreign
-    name.  So a request for this port (or for none, on port 80) must name this
-    machine (``localhost``, its host name), an address (a rebinding needs a name)
-    or a host in *allowed* (Bokeh's patterns: ``*.example.org``).  Another port
-    in ``Host`` is a proxy's, in front of this server (Jupyter's, nginx): the
-    browser never reached this port, so no rebinding is possible there."""
+    any host goes (bound to other interfaces, ``"*"`` allowed, or under JupyterHub):
+    this machine's names (``localhost``, its host name), any IP address (a rebinding
+    needs a name) and the hosts in *allowed* (Bokeh's patterns: ``*.example.org``;
+    without a port, any).  The port does not matter: a port forward (``ssh -L``)
+    passes the browser's name on with its own port."""
     import ipaddress
     import os
 
@@ -162,20 +160,19 @@ def host_checker(bound: str, port: int, allowed=(), environ=None):
     if not loopback or "*" in allowed or environ.get("JUPYTERHUB_SERVICE_PREFIX"):
         return None
     names = {"localhost", bound.lower(), socket.gethostname().lower()}
-    patterns = [h if ":" in h.lstrip("[") else f"{h}:{port}" for h in allowed]
+    patterns = [h if ":" in h.lstrip("[") else f"{h}:*" for h in allowed]
 
     def ok(host: str) -> bool:
         name, asked = _split_host(host)
-        if (asked if asked is not None else 80) != port:
-            return True  # a proxy's Host: this port was not what the browser reached
         if name in names or name.endswith(".localhost"):
             return True
-        try:  # an address, not a name: no DNS to rebind (Jupyter reached by its LAN IP)
+        try:  # an address, not a name: no DNS to rebind (reached by its LAN IP)
             ipaddress.ip_address(name)
             return True
         except ValueError:
             pass
-        return any(match_host(f"{name}:{port}", p) for p in patterns)
+        where = f"{name}:{asked if asked is not None else 80}"
+        return any(match_host(where, p) for p in patterns)
 
     return ok
 

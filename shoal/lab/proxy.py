@@ -2,9 +2,10 @@
 
 jupyter-server-proxy's handler (its authentication, hop-by-hop header and
 websocket subprotocol handling) with two changes: it only reaches this
-machine's loopback, and it presents the dashboard's own origin on websocket
-upgrades.  Bokeh checks ``Origin``, and under Binder/JupyterHub the browser's
-origin is the hub's, which the dashboard has never heard of; the Jupyter
+machine's loopback, and it presents the dashboard's own host (``Host``, and
+``Origin`` on websocket upgrades).  Bokeh checks ``Origin``, the dashboard
+``Host`` (DNS rebinding), and the browser's are the Jupyter server's (a hub's,
+a name behind nginx...), which the dashboard has never heard of; the Jupyter
 server has checked the browser's origin already (its own rules,
 ``allow_origin``), and only an authenticated user gets this far.
 """
@@ -20,9 +21,10 @@ class DashboardProxyHandler(ProxyHandler):
     """``shoal/proxy/<port>/<path>`` -> ``http://127.0.0.1:<port>/<path>`` (and websockets)."""
 
     def get_request_headers_override(self):
+        here = f"127.0.0.1:{self.path_args[0]}"
         if self.request.headers.get("Upgrade", "").lower() == "websocket":
-            return {"Origin": f"http://127.0.0.1:{self.path_args[0]}"}
-        return {}
+            return {"Host": here, "Origin": f"http://{here}"}
+        return {"Host": here}
 
     async def http_get(self, port, path):
         return await self.proxy("127.0.0.1", port, path)

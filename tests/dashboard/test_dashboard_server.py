@@ -382,16 +382,17 @@ def test_only_this_machines_names_are_served_on_loopback(served, monkeypatch):
     port = server.port
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "LOCALHOST",
                  f"{socket.gethostname()}:{port}", f"app.localhost:{port}", f"localhost.:{port}",
-                 f"192.168.1.5:{port}",  # an address: nothing to rebind
-                 "jupyter.example.org", "jupyter.example.org:8888"):  # a proxy's (Jupyter's)
+                 f"192.168.1.5:{port}", "10.0.0.7:9999"):  # addresses: nothing to rebind
         assert _status_with_host(port, host)[0] == 200, host
-    # DNS rebinding: a page of another name pointed at 127.0.0.1:port reads nothing
-    status, body = _status_with_host(port, f"evil.example:{port}")
-    assert status == 403 and "is not this machine" in body
+    # DNS rebinding: a page of another name pointed at 127.0.0.1 reads nothing, also
+    # through a port forward (ssh -L 9999:localhost:port passes its own port on)
+    for host in (f"evil.example:{port}", "evil.example:9999", "evil.example"):
+        status, body = _status_with_host(port, host)
+        assert status == 403 and "is not this machine" in body, host
     from shoal.dashboard.server import host_checker
 
     assert host_checker("127.0.0.1", 443, ["dash.example.org"])("dash.example.org:443")
-    assert host_checker("127.0.0.1", 80, ["*.example.org"])("jupyter.example.org")
+    assert host_checker("127.0.0.1", 80, ["*.example.org"])("jupyter.example.org:8443")
     assert not host_checker("127.0.0.1", 80, ["*.example.org"])("example.com")
     assert not host_checker("127.0.0.1", 80, [], environ={})("evil.example")
     assert host_checker("127.0.0.1", 80, ["*"]) is None  # anything goes, as asked

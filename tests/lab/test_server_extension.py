@@ -187,7 +187,12 @@ class _Echo(websocket.WebSocketHandler):
         return origin == f"http://127.0.0.1:{self.application.settings['port']}"
 
     def on_message(self, message):
-        self.write_message(message)
+        self.write_message(f"{message} to {self.request.host}")
+
+
+class _Host(web.RequestHandler):
+    def get(self):
+        self.write(self.request.host)
 
 
 def test_websocket_is_proxied_with_the_dashboards_origin(call, jp_fetch, jp_ws_fetch, jp_http_port):
@@ -196,7 +201,7 @@ def test_websocket_is_proxied_with_the_dashboards_origin(call, jp_fetch, jp_ws_f
 
     sock = bind_sockets(0, "127.0.0.1")
     port = sock[0].getsockname()[1]
-    app = web.Application([(r"/ws", _Echo)], port=port)
+    app = web.Application([(r"/ws", _Echo), (r"/host", _Host)], port=port)
 
     async def echo():
         server = HTTPServer(app)
@@ -208,11 +213,13 @@ def test_websocket_is_proxied_with_the_dashboards_origin(call, jp_fetch, jp_ws_f
             await ws.write_message("hello")
             reply = await ws.read_message()
             ws.close()
-            return reply
+            # and the dashboard's own host, which its DNS-rebinding check accepts
+            page = await jp_fetch("shoal", "proxy", str(port), "host")
+            return reply, page.body.decode()
         finally:
             server.stop()
 
-    assert call(echo()) == "hello"
+    assert call(echo()) == (f"hello to 127.0.0.1:{port}", f"127.0.0.1:{port}")
 
 
 # --- clusters ----------------------------------------------------------------------------
