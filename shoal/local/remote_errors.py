@@ -111,18 +111,30 @@ def unpack_exception(packed: tuple, key) -> BaseException:
 
 
 def raisable(exc: BaseException) -> BaseException:
-    """A copy of *exc* to raise, kept exception untouched (its cause, context and notes
-    carried over).  Raising a kept exception itself hangs on it every frame it passes
-    through, the caller's future and a notebook cell's globals among them, for as long
-    as it is kept: an erred future whose ``result()`` raised was never released."""
+    """A copy of *exc* to raise, the kept exception untouched: raising a kept exception
+    itself hangs on it every frame it passes through, the caller's future and a
+    notebook cell's globals among them, for as long as it is kept (an erred future
+    whose ``result()`` raised was never released).  A user's class is copied without
+    calling its ``__init__`` again (its arguments, attributes, notes, cause and
+    context as they are), a builtin one as it pickles; an exception that cannot be
+    copied is raised itself."""
     import copy
 
+    cls = type(exc)
     try:
-        fresh = copy.copy(exc)
-    except Exception:  # noqa: BLE001 - an exception that cannot be rebuilt: raise it as is
+        if cls.__module__ == "builtins":  # its own reduce keeps what __init__ parsed
+            fresh = copy.copy(exc)
+        else:
+            fresh = cls.__new__(cls, *exc.args)
+            fresh.__dict__.update(exc.__dict__)
+            if isinstance(exc, OSError):  # (attributes outside args and __dict__)
+                for name in ("filename", "filename2"):
+                    if getattr(exc, name) is not None:
+                        setattr(fresh, name, getattr(exc, name))
+    except Exception:  # noqa: BLE001 - a class that takes no such copy: raise it as is
         return exc.with_traceback(None)
-    if type(fresh) is not type(exc):
-        return exc.with_traceback(None)
+    if "__notes__" in exc.__dict__:
+        fresh.__notes__ = list(exc.__notes__)  # (a note the caller adds stays its own)
     fresh.__cause__, fresh.__context__ = exc.__cause__, exc.__context__
     fresh.__suppress_context__ = exc.__suppress_context__
     return fresh.with_traceback(None)

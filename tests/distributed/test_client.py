@@ -592,6 +592,15 @@ def _bad(x):
     raise RuntimeError(f"nope {x}")
 
 
+class _TwoArgs(Exception):  # travels back as a RemoteTaskError (its __init__ takes two)
+    def __init__(self, a, b):
+        super().__init__(f"{a}/{b}")
+
+
+def _bad_two(x):
+    raise _TwoArgs(x, x)
+
+
 def test_an_erred_future_whose_result_raised_is_released(c, servers):
     """Raising the kept exception itself hung the frames it passed through on it, the
     future among them: the client never released the key, the scheduler kept the task."""
@@ -606,5 +615,9 @@ def test_an_erred_future_whose_result_raised_is_released(c, servers):
         with pytest.raises(RuntimeError, match=f"nope {i}"):
             c.gather([f])
         del f, info
+        g = c.submit(_bad_two, i, key=f"bad-two-{i}")
+        with pytest.raises(Exception, match=f"{i}/{i}"):
+            g.result()
+        del g
     gc.collect()
     wait_until(lambda: not any(k.startswith("bad-") for k in scheduler.state.tasks), timeout=10)
