@@ -53,10 +53,11 @@ def test_notes_cause_and_context_are_carried_and_the_kept_one_stays_as_it_was():
 
 def test_an_exception_that_cannot_be_copied_is_raised_itself():
     class Odd(Exception):
-        def __new__(cls, *args, **kwargs):
-            if kwargs.get("made") is not True:
+        def __new__(cls, *args):
+            if args != ("made",):
                 raise TypeError("only made one way")
-            return super().__new__(cls)
+            return super().__new__(cls, *args)
 
-    odd = Odd(made=True)
+    odd = Odd("made")
+    odd.args = ("changed since",)
     assert raisable(odd) is odd
