@@ -66,7 +66,7 @@ def test_a_task_forgotten_after_it_ran_finished():
     del tasks["r"]
     tasks["s"] = SchedTask("s", None)  # a new task of the same key: the watched one went
     assert sorted(watches.poll(token, final=True)) == [["r", "finished"], ["s", "cancelled"]]
-    assert not watches.missing(["s"]) and watches.missing(["s", "r"])
+    assert watches.missing(["s"]) == [] and watches.missing(["s", "r"]) == ["r"]
 
 
 def test_unknown_keys_count_done_and_a_tuple_key_is_a_key():

@@ -464,6 +464,38 @@ def test_the_bars_of_a_failed_run_end_red_even_where_tasks_never_ran(c):
         GATE.set()
 
 
+def test_an_interrupted_progress_lets_its_watch_go():
+    async def main():
+        async with cluster(nworkers=1) as (s, _):
+            async with Client(s.address, asynchronous=True) as c:
+                GATE.clear()
+                futures = c.map(gated, range(3))
+                try:
+                    bar = asyncio.ensure_future(progress(futures, out=io.StringIO(),
+                                                         notebook=False, interval="20ms"))
+                    for _ in range(500):
+                        if len(s.progress_watches):
+                            break
+                        await asyncio.sleep(0.01)
+                    assert len(s.progress_watches) == 1
+                    bar.cancel()  # (a Ctrl-C in a terminal)
+                    for _ in range(500):
+                        if not len(s.progress_watches):
+                            break
+                        await asyncio.sleep(0.01)
+                    assert len(s.progress_watches) == 0
+                finally:
+                    GATE.set()
+                await c.gather(futures)
+                t0 = time.monotonic()  # a cancelled future: no wait for a key that went
+                doomed = c.submit(gated, 9)
+                await c.cancel([doomed])
+                await progress([doomed], out=io.StringIO(), notebook=False)
+                assert time.monotonic() - t0 < 3
+
+    run(main())
+
+
 def test_a_progress_watch_waits_for_its_graph_to_arrive(c):
     """The graph travels on the client's batched stream, the watch on an rpc of its own:
     a watch that comes first waits for the keys, and then lists what they need."""

@@ -83,10 +83,11 @@ class _Tracker:
 
     async def start_watch(self, scheduler) -> None:
         """Ask the scheduler for the tasks the futures need (older schedulers: none)."""
-        if not self.states:
+        keys = [s.key for s in self.states if s.status != "cancelled"]  # (the scheduler let
+        if not keys:                                                     # those go)
             return
         try:
-            reply = await scheduler.progress_watch(keys=[s.key for s in self.states])
+            reply = await scheduler.progress_watch(keys=keys)
         except Exception as exc:  # noqa: BLE001 - the bars still follow the futures
             logger.debug("progress: no task counts from the scheduler: %r", exc)
             return
@@ -113,12 +114,16 @@ class _Tracker:
                 self.token = None
         if last and self.end is None:
             self.end = time.time()
-            if self.token is not None:
-                token, self.token = self.token, None
-                try:
-                    await scheduler.progress_stop(token=token)
-                except Exception:  # noqa: BLE001 - it expires on its own
-                    pass
+            await self.stop_watch(scheduler)
+
+    async def stop_watch(self, scheduler) -> None:
+        """Let the scheduler drop the watch now (a bar interrupted or abandoned)."""
+        token, self.token = self.token, None
+        if token is not None:
+            try:
+                await scheduler.progress_stop(token=token)
+            except Exception:  # noqa: BLE001 - it expires on its own
+                pass
 
     def attach(self) -> None:
         self.attached = True
@@ -202,6 +207,19 @@ async def _text_progress(tracker: _Tracker, scheduler, out, width: int, interval
         out.flush()
     finally:
         tracker.detach()
+        _stop_later(tracker, scheduler)
+
+
+_STOPPING: set = set()  # stop_watch tasks of interrupted bars, referenced until they end
+
+
+def _stop_later(tracker: _Tracker, scheduler) -> None:
+    """An interrupted or abandoned bar's watch goes at once, in a task of its own (the
+    bar's own task may be being cancelled)."""
+    if tracker.token is not None:
+        task = asyncio.ensure_future(tracker.stop_watch(scheduler))
+        _STOPPING.add(task)
+        task.add_done_callback(_STOPPING.discard)
 
 
 # --- notebook ---------------------------------------------------------------------------
@@ -249,6 +267,7 @@ class ProgressWidget:
                 await asyncio.sleep(self.interval)
         finally:
             t.detach()
+            _stop_later(t, scheduler)
 
     @staticmethod
     def _set(row, done: int, total: int, failed: bool, ended: bool) -> None:

@@ -28,7 +28,8 @@ keys to arrive: the client's graph travels on its batched stream, the request on
 a connection of its own, and may come first (the bar then read 1 of 1 done).  A done task that must run again (its worker
 died) stays done: the bar never goes back.  Watches not polled for
 :data:`IDLE_EXPIRY` seconds (a client that went away) are dropped, and there are
-at most :data:`MAX_WATCHES`.
+at most :data:`MAX_WATCHES`; the client stops its watch when its bar ends or is
+interrupted.
 """
 
 from __future__ import annotations
@@ -77,10 +78,10 @@ class ProgressWatches:
     def __len__(self) -> int:
         return len(self._watches)
 
-    def missing(self, keys) -> bool:
-        """Whether some of ``keys`` are not (yet) known to the state."""
+    def missing(self, keys) -> list:
+        """Those of ``keys`` not (yet) known to the state."""
         tasks = self.tasks
-        return any(key not in tasks for key in keys)
+        return [key for key in keys if key not in tasks]
 
     def start(self, keys) -> dict:
         """Watch ``keys`` and every task they need: ``{"token", "keys", "done"}`` (all the
@@ -132,6 +133,11 @@ class ProgressWatches:
 
     def stop(self, token: int) -> None:
         self._watches.pop(token, None)
+
+    def expire(self) -> None:
+        """Drop watches nobody polled for :data:`IDLE_EXPIRY` (the scheduler calls it
+        every few seconds: an interrupted ``progress()`` holds the tasks' records)."""
+        self._expire()
 
     def _expire(self, adding: bool = False) -> None:
         """Drop watches idle too long, and the oldest past MAX_WATCHES (one more to come

@@ -131,6 +131,7 @@ class Scheduler(ServesDashboard, Node):
         interval = config.parse_timedelta(config.get("distributed.scheduler.work-stealing-interval"))
         self._spawn(self._every(interval, lambda: self.handle(m.Balance())))
         self._spawn(self._every(1.0, self._check_worker_ttl))
+        self._spawn(self._every(10.0, self.progress_watches.expire))  # (clients that went)
         events = config.parse_timedelta(config.get("distributed.dashboard.events.interval"))
         self._spawn(self._every(events, self._publish_task_states))
         self._spawn(self._every(SYSTEM_INTERVAL, self._publish_system))
@@ -470,8 +471,10 @@ class Scheduler(ServesDashboard, Node):
         client's graph may still be on its way; see :mod:`.progress`)."""
         keys = [key_from_wire(k) for k in keys]
         deadline = time.monotonic() + ARRIVAL_WAIT
-        while self.progress_watches.missing(keys) and time.monotonic() < deadline:
+        missing = self.progress_watches.missing(keys)
+        while missing and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+            missing = self.progress_watches.missing(missing)
         return self.progress_watches.start(keys)
 
     def progress_poll(self, comm=None, token=0, final=False) -> list:
