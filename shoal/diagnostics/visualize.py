@@ -74,9 +74,12 @@ _bokehjs_loaded = False
 
 
 def _load_bokehjs() -> None:
-    """Put BokehJS (inlined: ~8 MB of output) into the notebook once per kernel."""
+    """Put BokehJS (inlined: ~8 MB of output) into the notebook once per kernel, and
+    again when Bokeh's notebook mode was turned off meanwhile (``reset_output()``)."""
     global _bokehjs_loaded
-    if not _bokehjs_loaded:
+    from bokeh.io.state import curstate
+
+    if not _bokehjs_loaded or not curstate().notebook:
         from bokeh.io import output_notebook
         from bokeh.resources import INLINE
 

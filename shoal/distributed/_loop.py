@@ -139,17 +139,26 @@ class LoopRunner:
                 "(it would wait for itself); await it instead"
             )
 
+        async def guarded():
+            try:
+                return await func(*args, **kwargs)
+            except (KeyboardInterrupt, SystemExit) as exc:  # a task's: the caller's to raise,
+                return _Raise(exc)  # not the loop's (asyncio would stop the loop thread)
+
         async def call():
             if timeout is None:
-                return await func(*args, **kwargs)
-            return await asyncio.wait_for(func(*args, **kwargs), timeout)
+                return await guarded()
+            return await asyncio.wait_for(guarded(), timeout)
 
         future = asyncio.run_coroutine_threadsafe(call(), loop)
         try:
-            return future.result()
+            result = future.result()
         except BaseException:
             future.cancel()
             raise
+        if type(result) is _Raise:
+            raise result.exc
+        return result
 
     def call_soon(self, callback, *args) -> None:
         """Schedule ``callback(*args)`` on the loop from any thread."""
@@ -164,6 +173,15 @@ class LoopRunner:
     def __repr__(self):
         state = "running" if self._loop is not None else "stopped"
         return f"<LoopRunner {self.name!r}: {state}, {self._users} users>"
+
+
+class _Raise:
+    """A ``KeyboardInterrupt`` / ``SystemExit`` carried out of the loop to the caller."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
 
 
 def _run_forever(loop: asyncio.AbstractEventLoop, started: threading.Event) -> None:

@@ -592,6 +592,20 @@ def _bad(x):
     raise RuntimeError(f"nope {x}")
 
 
+def _interrupts(kind):
+    raise KeyboardInterrupt("from a task") if kind == "ki" else SystemExit(3)
+
+
+def test_a_task_raising_keyboardinterrupt_or_systemexit_leaves_the_client_working(c):
+    """asyncio lets these two out of run_forever: raised on the client's loop, they
+    stopped its thread, and every later call failed with 'Event loop is closed'."""
+    with pytest.raises(KeyboardInterrupt, match="from a task"):
+        c.submit(_interrupts, "ki", pure=False).result(timeout=10)
+    with pytest.raises(SystemExit):
+        c.submit(_interrupts, "se", pure=False).result(timeout=10)
+    assert c.submit(inc, 1).result(timeout=10) == 2
+
+
 class _TwoArgs(Exception):  # travels back as a RemoteTaskError (its __init__ takes two)
     def __init__(self, a, b):
         super().__init__(f"{a}/{b}")

@@ -464,6 +464,15 @@ def test_the_bars_of_a_failed_run_end_red_even_where_tasks_never_ran(c):
         GATE.set()
 
 
+def test_progress_of_two_clients_futures_of_one_key_ends(c, servers):
+    with Client(servers[0].address) as other:
+        mine, theirs = c.submit(add, 1, 1), other.submit(add, 1, 1)
+        assert mine.key == theirs.key and mine.result() == theirs.result() == 2
+        out = io.StringIO()
+        progress(mine, theirs, out=out, notebook=False)  # (it never ended: counted by key)
+        assert "100% Completed" in out.getvalue()
+
+
 def test_an_interrupted_progress_lets_its_watch_go():
     async def main():
         async with cluster(nworkers=1) as (s, _):

@@ -65,6 +65,8 @@ class _Tracker:
         self.first_error = None  # the exception of the first future seen erred
         self.done = 0
         self.futures_done: set = set()  # keys of the futures seen done
+        self._states_done: set = set()  # id() of each future state seen done (two clients'
+        #                                 futures may share a key)
         self.start = time.time()
         self.end = None
         self.attached = False
@@ -102,7 +104,7 @@ class _Tracker:
 
     async def refresh(self, scheduler) -> None:
         """Count what the scheduler says is done since; end once the futures are."""
-        last = len(self.futures_done) >= len(self.states)  # (before the poll: it counts them all)
+        last = len(self._states_done) >= len(self.states)  # (before the poll: it counts them all)
         if self.token is not None:
             try:
                 for key, result in await scheduler.progress_poll(token=self.token, final=last):
@@ -140,6 +142,7 @@ class _Tracker:
         if state.status not in _ENDS:
             return
         self.futures_done.add(state.key)
+        self._states_done.add(id(state))
         self._mark(state.key, state.status)
         if state.status == "error" and self.first_error is None:
             self.first_error = state.exception

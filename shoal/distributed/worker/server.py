@@ -127,6 +127,9 @@ class Worker(Node):
         if self.status == "running":
             return self
         await self.server.listen(self._listen_at)
+        if self.status in ("closing", "closed"):  # closed while it started listening
+            await self.server.close()
+            return self
         self.local_directory = tempfile.mkdtemp(
             prefix="shoal-worker-", dir=self._local_directory or config.get("temporary-directory"))
         self.data = _data_store(self.local_directory, self.memory_limit)
@@ -149,8 +152,10 @@ class Worker(Node):
                 "metrics": self.metrics(),  # (scheduler_info has them before the first heartbeat)
             })  # fmt: skip
             reply = await comm.read()
-        except BaseException:
+        except BaseException as exc:
             await self._release()
+            if isinstance(exc, Exception) and self.status in ("closing", "closed"):
+                return self  # closed on purpose meanwhile: its connection's end is no failure
             raise
         if not isinstance(reply, dict) or reply.get("op") != "registered":
             await comm.close()
