@@ -22,12 +22,22 @@ class MyOSError(OSError):
     pass
 
 
+@pytest.fixture(params=["plain", "tblib"])
+def reduce_patched(request):
+    """Also with tblib's pickling support installed (importing dask.distributed, the
+    tests' oracle, installs it for every exception class: copy.copy then differed)."""
+    if request.param == "tblib":
+        tblib = pytest.importorskip("tblib.pickling_support")
+        tblib.install()
+    return request.param
+
+
 @pytest.mark.parametrize("exc", [
     Field("x"), Coded(code=3), RemoteTaskError("Custom", "msg"), KeyError("k"),
     FileNotFoundError(2, "nope", "f.txt"), MyOSError(2, "nope", "g.txt"),
     SyntaxError("bad", ("f.py", 3, 4, "x = ", 3, 5)), SystemExit(3), StopIteration(7),
 ], ids=lambda e: type(e).__name__)  # fmt: skip
-def test_a_copy_that_says_the_same(exc):
+def test_a_copy_that_says_the_same(exc, reduce_patched):
     fresh = raisable(exc)
     assert fresh is not exc and type(fresh) is type(exc)
     assert str(fresh) == str(exc) and fresh.args == exc.args
@@ -35,7 +45,7 @@ def test_a_copy_that_says_the_same(exc):
         assert getattr(fresh, name, None) == getattr(exc, name, None), name
 
 
-def test_notes_cause_and_context_are_carried_and_the_kept_one_stays_as_it_was():
+def test_notes_cause_and_context_are_carried_and_the_kept_one_stays_as_it_was(reduce_patched):
     cause = ValueError("root")
     exc = RuntimeError("top")
     exc.__cause__ = cause

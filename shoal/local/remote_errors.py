@@ -116,21 +116,19 @@ def raisable(exc: BaseException) -> BaseException:
     notebook cell's globals among them, for as long as it is kept (an erred future
     whose ``result()`` raised was never released).  A user's class is copied without
     calling its ``__init__`` again (its arguments, attributes, notes, cause and
-    context as they are), a builtin one as it pickles; an exception that cannot be
-    copied is raised itself."""
-    import copy
-
+    context as they are; a builtin one's ``__init__`` only parses its arguments, so
+    it runs); an exception that cannot be copied is raised itself.  Not
+    ``copy.copy``: its result depends on who patched ``__reduce_ex__`` (tblib)."""
     cls = type(exc)
     try:
-        if cls.__module__ == "builtins":  # its own reduce keeps what __init__ parsed
-            fresh = copy.copy(exc)
-        else:
-            fresh = cls.__new__(cls, *exc.args)
-            fresh.__dict__.update(exc.__dict__)
-            if isinstance(exc, OSError):  # (attributes outside args and __dict__)
-                for name in ("filename", "filename2"):
-                    if getattr(exc, name) is not None:
-                        setattr(fresh, name, getattr(exc, name))
+        fresh = cls.__new__(cls, *exc.args)
+        if cls.__module__ == "builtins":  # its __init__ parses args into attributes
+            cls.__init__(fresh, *exc.args)  # (SystemExit.code...), nothing else
+        fresh.__dict__.update(exc.__dict__)
+        if isinstance(exc, OSError):  # (attributes outside args and __dict__)
+            for name in ("filename", "filename2"):
+                if getattr(exc, name) is not None:
+                    setattr(fresh, name, getattr(exc, name))
     except Exception:  # noqa: BLE001 - a class that takes no such copy: raise it as is
         return exc.with_traceback(None)
     if "__notes__" in exc.__dict__:
