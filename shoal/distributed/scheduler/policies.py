@@ -48,7 +48,7 @@ import math
 
 __all__ = [
     "TaskQueue", "admit_graph", "cancel_scope", "choose_worker", "decide_worker", "free_slots",
-    "is_rootish", "pick_rootish_worker", "queues", "retry_roots", "steal_candidates",
+    "is_rootish", "pick_rootish_worker", "queues", "retry_roots", "saturation", "steal_candidates",
     "transfer_time", "valid_workers", "worker_allowed", "worker_objective",
 ]  # fmt: skip
 
@@ -220,6 +220,18 @@ def retry_roots(tasks) -> list:
 
 
 # --- root-task queuing ---------------------------------------------------------
+
+
+def saturation(value) -> float:
+    """``distributed.scheduler.worker-saturation`` as a number > 0 (``inf``: no queuing)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0:
+        raise ValueError("distributed.scheduler.worker-saturation must be a number > 0, or "
+                         f"inf to send every task to the workers at once; got {value!r}")
+    return number
 
 
 def queues(ts, saturation: float) -> bool:

@@ -72,18 +72,6 @@ _HANDLERS: dict = {}
 _PREFIX, _KEY = operator.attrgetter("prefix"), operator.attrgetter("key")
 
 
-def _saturation(value) -> float:
-    """``distributed.scheduler.worker-saturation`` as a number > 0 (``inf``: no queuing)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number > 0:
-        raise ValueError("distributed.scheduler.worker-saturation must be a number > 0, or "
-                         f"inf to send every task to the workers at once; got {value!r}")
-    return number
-
-
 def _on(event_type):
     def register(fn):
         _HANDLERS[event_type] = fn
@@ -108,7 +96,7 @@ class SchedulerState(TracksComputations):
         # (TASK_STATES is a coalesced view of the "task" records: not both)
         self.wants = wants or (lambda kind: kind != TASK_STATES)
         self.allowed_failures = int(cfg("allowed-failures", allowed_failures))
-        self.saturation = _saturation(cfg("worker-saturation", worker_saturation))
+        self.saturation = policies.saturation(cfg("worker-saturation", worker_saturation))
         self.bandwidth = float(config.parse_bytes(cfg("bandwidth", bandwidth)))
         self.unknown_duration = config.parse_timedelta(
             cfg("unknown-task-duration", unknown_task_duration))  # fmt: skip
