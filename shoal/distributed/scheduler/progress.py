@@ -51,12 +51,8 @@ MAX_WATCHES = 1_000
 MAX_SHARE = 0.01
 
 
-def outcome(ts, now=...) -> str | None:
-    """``"finished"``, ``"error"`` or ``"cancelled"`` once the task is done, else None;
-    *now*: the state's record of its key now (None: forgotten), when not *ts* itself."""
-    if now is not ... and now is not ts:  # let go (or a new task of the same key)
-        return "finished" if ts.nbytes >= 0 or ts.state == "memory" else (
-            "error" if ts.state == "erred" else "cancelled")  # fmt: skip
+def outcome(ts) -> str | None:
+    """``"finished"`` or ``"error"`` once the task (None: unknown) is done, else None."""
     if ts is None:
         return "finished"
     state = ts.state
@@ -65,6 +61,16 @@ def outcome(ts, now=...) -> str | None:
     if state == "erred":
         return "error"
     return None
+
+
+def _watched_outcome(ts, now) -> str | None:
+    """:func:`outcome` of the watched task *ts*, whose key's record is *now* (None:
+    forgotten): a task let go counts "finished" if it ran, else "cancelled"."""
+    if now is ts:
+        return outcome(ts)
+    if ts.nbytes >= 0 or ts.state == "memory":
+        return "finished"
+    return "error" if ts.state == "erred" else "cancelled"
 
 
 class ProgressWatches:
@@ -86,7 +92,7 @@ class ProgressWatches:
     def start(self, keys) -> dict:
         """Watch ``keys`` and every task they need: ``{"token", "keys", "done"}`` (all the
         keys, and ``[key, outcome]`` of those done already); unknown keys count done."""
-        self._expire(adding=True)
+        self.expire(adding=True)
         seen: dict = {}
         todo = list(keys)
         while todo:
@@ -121,27 +127,23 @@ class ProgressWatches:
         began = time.perf_counter()
         pending, tasks, done = watch[1], self.tasks, []
         for key, ts in list(pending.items()):
-            result = outcome(ts, tasks.get(key))
+            result = _watched_outcome(ts, tasks.get(key))
             if result is not None:
                 del pending[key]
                 done.append([key, result])
         watch[2] = now + (time.perf_counter() - began) / MAX_SHARE
         if not pending:
             del self._watches[token]
-        self._expire()
+        self.expire()
         return done
 
     def stop(self, token: int) -> None:
         self._watches.pop(token, None)
 
-    def expire(self) -> None:
-        """Drop watches nobody polled for :data:`IDLE_EXPIRY` (the scheduler calls it
-        every few seconds: an interrupted ``progress()`` holds the tasks' records)."""
-        self._expire()
-
-    def _expire(self, adding: bool = False) -> None:
-        """Drop watches idle too long, and the oldest past MAX_WATCHES (one more to come
-        when *adding*)."""
+    def expire(self, adding: bool = False) -> None:
+        """Drop watches nobody polled for :data:`IDLE_EXPIRY` (the scheduler also calls
+        it every 10 s: an interrupted ``progress()`` holds the tasks' records), and the
+        oldest past :data:`MAX_WATCHES` (one more to come when *adding*)."""
         limit = self.clock() - IDLE_EXPIRY
         for token in [t for t, watch in self._watches.items() if watch[0] < limit]:
             del self._watches[token]
