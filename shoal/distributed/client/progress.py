@@ -194,23 +194,32 @@ class _Tracker:
 # --- terminal ---------------------------------------------------------------------------
 
 
-async def _text_progress(tracker: _Tracker, scheduler, out, width: int, interval: float) -> None:
+async def _follow(tracker: _Tracker, scheduler, interval: float, draw, stopped=None) -> None:
+    """Watch, then refresh *tracker* and ``draw()`` every *interval* until the run ends
+    (or ``stopped()``); the watch goes however this ends."""
     await tracker.start_watch(scheduler)
     tracker.attach()
     try:
         while True:
             await tracker.refresh(scheduler)
-            if tracker.finished:
-                break
-            out.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed()))
-            out.flush()
+            if tracker.finished or (stopped is not None and stopped()):
+                return
+            draw()
             await asyncio.sleep(interval)
-        out.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed(),
-                                    tracker.outcome_text()) + "\n")  # fmt: skip
-        out.flush()
     finally:
         tracker.detach()
         _stop_later(tracker, scheduler)
+
+
+async def _text_progress(tracker: _Tracker, scheduler, out, width: int, interval: float) -> None:
+    def draw():
+        out.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed()))
+        out.flush()
+
+    await _follow(tracker, scheduler, interval, draw)
+    out.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed(),
+                                tracker.outcome_text()) + "\n")  # fmt: skip
+    out.flush()
 
 
 _STOPPING: set = set()  # stop_watch tasks of interrupted bars, referenced until they end
@@ -258,19 +267,9 @@ class ProgressWidget:
         self._task = asyncio.ensure_future(self._follow())
 
     async def _follow(self) -> None:  # on the loop: redraw every interval until done
-        t, scheduler = self.tracker, self.client.scheduler
-        await t.start_watch(scheduler)
-        t.attach()
-        try:
-            while True:
-                await t.refresh(scheduler)
-                self.update()
-                if t.finished or self.client.status != "running":
-                    return
-                await asyncio.sleep(self.interval)
-        finally:
-            t.detach()
-            _stop_later(t, scheduler)
+        await _follow(self.tracker, self.client.scheduler, self.interval, self.update,
+                      stopped=lambda: self.client.status != "running")  # fmt: skip
+        self.update()
 
     @staticmethod
     def _set(row, done: int, total: int, failed: bool, ended: bool) -> None:
