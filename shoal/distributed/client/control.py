@@ -19,7 +19,7 @@ import logging
 from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.protocol import Pickled
 
-__all__ = ["ClusterControl", "run_on_workers"]
+__all__ = ["ClusterControl", "fire_and_forget", "run_on_workers"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class ClusterControl:
         if isinstance(workers, str):
             workers = [workers]
         if not wait:
-            self._call_on_loop(_fire_and_forget, self._run(function, args, kwargs, workers, nanny,
+            self._call_on_loop(fire_and_forget, self._run(function, args, kwargs, workers, nanny,
                                                            on_error))  # fmt: skip
             return None
         return self.sync(self._run, function, args, kwargs, workers, nanny, on_error)
@@ -117,12 +117,13 @@ class ClusterControl:
 _RUNNING: set = set()  # fire-and-forget tasks: a strong reference until each ends
 
 
-def _fire_and_forget(coroutine) -> None:
-    """Run ``coroutine`` on the running loop without waiting; log how it failed, if it did."""
+def fire_and_forget(coroutine, what: str = "Client.run(wait=False)") -> None:
+    """Run ``coroutine`` on the running loop without waiting; log how *what* failed,
+    if it did."""
     def done(task):
         _RUNNING.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            logger.warning("Client.run(wait=False) failed: %r", task.exception())
+            logger.warning("%s failed: %r", what, task.exception())
 
     task = asyncio.ensure_future(coroutine)
     _RUNNING.add(task)  # (the loop keeps only a weak reference to a task)

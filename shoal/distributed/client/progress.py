@@ -33,6 +33,7 @@ import time
 from shoal import config
 from shoal.core.keys import key_split
 from shoal.diagnostics.progress import _in_kernel, format_bar, format_time
+from shoal.distributed.client.control import fire_and_forget
 from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.taskcolumns import key_from_wire
 
@@ -222,16 +223,11 @@ async def _text_progress(tracker: _Tracker, scheduler, out, width: int, interval
     out.flush()
 
 
-_STOPPING: set = set()  # stop_watch tasks of interrupted bars, referenced until they end
-
-
 def _stop_later(tracker: _Tracker, scheduler) -> None:
     """An interrupted or abandoned bar's watch goes at once, in a task of its own (the
     bar's own task may be being cancelled)."""
     if tracker.token is not None:
-        task = asyncio.ensure_future(tracker.stop_watch(scheduler))
-        _STOPPING.add(task)
-        task.add_done_callback(_STOPPING.discard)
+        fire_and_forget(tracker.stop_watch(scheduler), "stopping a progress watch")
 
 
 # --- notebook ---------------------------------------------------------------------------
