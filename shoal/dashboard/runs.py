@@ -168,7 +168,7 @@ class TaskBook:
 
     def computation_finished(self, run_id, when: float) -> bool:
         """The run ended; True when it was a local run whose left tasks now count released."""
-        run = self.runs.get(run_id)  # (one merged with the older ones: they end as released)
+        run = self.runs.get(run_id)  # (None for one merged with the older ones: nothing to do)
         stopped = run is not None and run.scheduler in LOCAL_SCHEDULERS
         if run is not None:
             run.finished = when
@@ -312,20 +312,19 @@ class TaskBook:
 
     def _older(self, run_id):
         """The run of older computations, when *run_id* was merged into it (else None)."""
-        if run_id not in self.merged:
-            return None
+        return self._older_run() if run_id in self.merged else None
+
+    def _older_run(self):
+        """The run of older computations, made anew if it was dropped (nothing live)."""
         run = self.runs.get(OLDER)
-        if run is None:  # (it was dropped, nothing live; this run's next record came)
+        if run is None:
             run = self.runs[OLDER] = _Run(OLDER)
-            run.finished = 0.0
+            run.finished = 0.0  # dropped once nothing in it is live
         return run
 
     def _merge_older(self, run) -> None:
         """Count *run* with the older computations from now on (O(keys), as a drop)."""
-        older = self.runs.get(OLDER)
-        if older is None:
-            older = self.runs[OLDER] = _Run(OLDER)
-            older.finished = 0.0  # dropped once nothing in it is live
+        older = self._older_run()
         del self.runs[run.run_id]
         self.merged[run.run_id] = None
         if len(self.merged) > MAX_MERGED_IDS:
