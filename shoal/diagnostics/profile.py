@@ -26,12 +26,12 @@ since the sample before (CPU time moves in clock ticks of 10 ms: a CPU share
 read over a few milliseconds could say 400% on two cores).  Used as a context
 manager it samples for the whole block; after :meth:`register` it samples only
 while computations run.  Memory and CPU are summed over this process and the
-process pool's workers (what a local ``Dashboard()`` counts as this process).  Times are wall-clock (``time.time``), like the task records.
+process pool's workers (what a local ``Dashboard()`` counts as this process).
+Times are wall-clock (``time.time``), like the task records.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import namedtuple
@@ -117,7 +117,7 @@ class ResourceProfiler(_Observer):
     """
 
     def __init__(self, dt: float = 1.0, bus=None):
-        self._ps = _psutil()
+        _psutil()  # (a clear error now, not in the thread)
         self.dt = float(dt)
         self.bus = default_bus if bus is None else bus
         self.results: list = []
@@ -151,7 +151,7 @@ class ResourceProfiler(_Observer):
         self._buffer = Buffer(maxlen=10_000)
         self._wake = threading.Event()
         self._stopping = False
-        self._procs: dict = {}
+        self._probe = None
         self._token = self.bus.subscribe(
             self._on_event, ("graph-submitted", "computation-finished")
         )
@@ -166,7 +166,7 @@ class ResourceProfiler(_Observer):
         self._wake.set()
         self._thread.join()
         self._thread = None
-        self._procs = {}
+        self._probe = None
 
     def _on_event(self, rec) -> None:  # publisher's thread: keep it tiny
         self._buffer.append(rec)
@@ -186,9 +186,8 @@ class ResourceProfiler(_Observer):
                     running.discard(rec.run_id)
             active = self._entered or bool(running)
             now = time.monotonic()
-            if active and not sampling:  # a start: fresh Process objects, CPU counts from now
-                self._procs = {}
-                last = self._sample()
+            if active and not sampling:  # a start: a fresh probe, CPU counted from now
+                last = self._sample(start=True)
             elif now - last >= (self.dt if active else self.dt / 2) and (active or sampling):
                 last = self._sample()  # every dt, and at the end unless the last was just now
             sampling = active
@@ -197,35 +196,21 @@ class ResourceProfiler(_Observer):
         if self._entered and time.monotonic() - last >= self.dt / 2:
             self._sample()  # a last sample as the block ends
 
-    def _processes(self):
-        """This process and the process pool's workers (:func:`shoal.processes.helper_pids`),
-        one ``psutil.Process`` kept per PID so that ``cpu_percent`` counts since the last
-        sample.  Not every child: listing them reads every process's ``/proc`` entry, and
-        each read gives the GIL away, which a busy task thread keeps for up to 5 ms a time
-        (a sample took ~0.5 s beside a CPU-bound task); nor is every child ours to count."""
-        from shoal.processes import helper_pids
+    def _sample(self, start: bool = False) -> float:
+        """Append one sample; returns when it was taken (``time.monotonic``).  This
+        process and the process pool's workers, as a local ``Dashboard()`` counts them
+        (:class:`~shoal.diagnostics.probe.ProcessProbe`), not every child: listing
+        them reads every process's ``/proc`` entry, each read giving the GIL away, which
+        a busy task thread keeps for up to 5 ms at a time (a sample took ~0.5 s beside
+        a CPU-bound task); nor is every child ours to count.  A *start* has no CPU
+        share yet (0)."""
+        if start or self._probe is None:
+            from shoal.diagnostics.probe import ProcessProbe
+            from shoal.processes import helper_pids
 
-        ps, procs = self._ps, self._procs
-        out = []
-        for pid in [os.getpid(), *helper_pids()]:
-            proc = procs.get(pid)
-            if proc is None:
-                try:
-                    proc = ps.Process(pid)
-                except ps.Error:
-                    continue
-            out.append(proc)
-        self._procs = {p.pid: p for p in out}
-        return out
-
-    def _sample(self) -> float:
-        """Append one sample; returns when it was taken (``time.monotonic``)."""
-        mem = cpu = 0.0
-        for p in self._processes():
-            try:
-                mem += p.memory_info().rss
-                cpu += p.cpu_percent(None)
-            except self._ps.Error:
-                continue
-        self.results.append(ResourceData(time.time(), mem / 1e6, cpu))
+            self._probe = ProcessProbe(helpers=helper_pids)
+            start = True
+        reading = self._probe.sample() or {"time": time.time(), "memory": 0, "cpu": 0.0}
+        self.results.append(ResourceData(reading["time"], reading["memory"] / 1e6,
+                                         0.0 if start else reading["cpu"]))  # fmt: skip
         return time.monotonic()
