@@ -127,21 +127,8 @@ class _ForbiddenHost(RequestHandler):
                     "to the dashboard's allow_websocket_origin\n")  # fmt: skip
 
 
-def _split_host(host: str) -> tuple:
-    """``"name:8787"`` / ``"[::1]:8787"`` / ``"name"`` -> (lower-cased name, port or None)."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        name, _, rest = host[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif host.count(":") == 1:
-        name, port = host.split(":")
-    else:
-        name, port = host, ""
-    return name.rstrip("."), int(port) if port.isdigit() else None
-
-
-def host_checker(bound: str, port: int, allowed=(), environ=None):
-    """``Host header -> bool`` for a server listening on *bound*:*port*, or None when
+def host_checker(bound: str, allowed=(), environ=None):
+    """``Host header -> bool`` for a server listening on *bound*, or None when
     any host goes (bound to other interfaces, ``"*"`` allowed, or under JupyterHub):
     this machine's names (``localhost``, its host name), any IP address (a rebinding
     needs a name) and the hosts in *allowed* (Bokeh's patterns: ``*.example.org``;
@@ -151,6 +138,8 @@ def host_checker(bound: str, port: int, allowed=(), environ=None):
     import os
 
     from bokeh.server.util import match_host
+
+    from shoal.distributed.comm.base import parse_host_port
 
     environ = os.environ if environ is None else environ
     try:
@@ -163,7 +152,11 @@ def host_checker(bound: str, port: int, allowed=(), environ=None):
     patterns = [h if ":" in h.lstrip("[") else f"{h}:*" for h in allowed]
 
     def ok(host: str) -> bool:
-        name, asked = _split_host(host)
+        try:
+            name, asked = parse_host_port(host.strip().lower(), default_port=80)
+        except ValueError:  # (a port that is no number)
+            return False
+        name = name.rstrip(".")
         if name in names or name.endswith(".localhost"):
             return True
         try:  # an address, not a name: no DNS to rebind (reached by its LAN IP)
@@ -171,8 +164,7 @@ def host_checker(bound: str, port: int, allowed=(), environ=None):
             return True
         except ValueError:
             pass
-        where = f"{name}:{asked if asked is not None else 80}"
-        return any(match_host(where, p) for p in patterns)
+        return any(match_host(f"{name}:{asked}", p) for p in patterns)
 
     return ok
 
@@ -257,7 +249,7 @@ class DashboardServer:
                            absolute_url="", use_index=False, redirect_root=False,
                            keep_alive_milliseconds=10_000, check_unused_sessions_milliseconds=2_000,
                            unused_session_lifetime_milliseconds=10_000)  # fmt: skip
-            app.host_ok = host_checker(self.host, self.port, self.allow_websocket_origin)
+            app.host_ok = host_checker(self.host, self.allow_websocket_origin)
             self._http = HTTPServer(app)
             self._http.add_sockets(sockets)
         except Exception:

@@ -391,13 +391,13 @@ def test_only_this_machines_names_are_served_on_loopback(served, monkeypatch):
         assert status == 403 and "is not this machine" in body, host
     from shoal.dashboard.server import host_checker
 
-    assert host_checker("127.0.0.1", 443, ["dash.example.org"])("dash.example.org:443")
-    assert host_checker("127.0.0.1", 80, ["*.example.org"])("jupyter.example.org:8443")
-    assert not host_checker("127.0.0.1", 80, ["*.example.org"])("example.com")
-    assert not host_checker("127.0.0.1", 80, [], environ={})("evil.example")
-    assert host_checker("127.0.0.1", 80, ["*"]) is None  # anything goes, as asked
-    assert host_checker("0.0.0.0", 80, []) is None  # served on other interfaces: names vary
-    assert host_checker("127.0.0.1", 80, [], environ={"JUPYTERHUB_SERVICE_PREFIX": "/u/"}) is None
+    assert host_checker("127.0.0.1", ["dash.example.org"])("dash.example.org:443")
+    assert host_checker("127.0.0.1", ["*.example.org"])("jupyter.example.org:8443")
+    assert not host_checker("127.0.0.1", ["*.example.org"])("example.com")
+    assert not host_checker("127.0.0.1", [], environ={})("evil.example")
+    assert host_checker("127.0.0.1", ["*"]) is None  # anything goes, as asked
+    assert host_checker("0.0.0.0", []) is None  # served on other interfaces: names vary
+    assert host_checker("127.0.0.1", [], environ={"JUPYTERHUB_SERVICE_PREFIX": "/u/"}) is None
     from shoal import config
 
     with config.set({"distributed.dashboard.allow-websocket-origin": ["tunnel.example"]}):
