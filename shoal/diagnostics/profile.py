@@ -197,7 +197,10 @@ class ResourceProfiler(_Observer):
             self._sample()  # a last sample as the block ends
 
     def _sample(self, start: bool = False) -> float:
-        """Append one sample; returns when it was taken (``time.monotonic``).  This
+        """Append one sample; returns when it began (``time.monotonic``): the next comes
+        ``dt`` after this one began, not after it ended (beside a busy task a sample
+        takes tens of ms, which the spacing gained each time), and each is stamped
+        with the time it began, so the spacing of the stamps is ``dt``.  This
         process and the process pool's workers, as a local ``Dashboard()`` counts them
         (:class:`~shoal.diagnostics.probe.ProcessProbe`), not every child: listing
         them reads every process's ``/proc`` entry, each read giving the GIL away, which
@@ -210,7 +213,8 @@ class ResourceProfiler(_Observer):
 
             self._probe = ProcessProbe(helpers=helper_pids)
             start = True
-        reading = self._probe.sample() or {"time": time.time(), "memory": 0, "cpu": 0.0}
-        self.results.append(ResourceData(reading["time"], reading["memory"] / 1e6,
+        begun, stamp = time.monotonic(), time.time()
+        reading = self._probe.sample() or {"memory": 0, "cpu": 0.0}
+        self.results.append(ResourceData(stamp, reading["memory"] / 1e6,
                                          0.0 if start else reading["cpu"]))  # fmt: skip
-        return time.monotonic()
+        return begun

@@ -205,25 +205,21 @@ class Nanny(Node):
         self._monitor = asyncio.get_running_loop().create_task(self._watch_memory())
         return self
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Close the worker gracefully (killing it after ``timeout``), then stop serving."""
-        if self.status in ("closing", "closed"):
-            await self._closed.wait()
-            return
+    async def _close(self, timeout: float = 5.0) -> None:
+        """``close(timeout=)``: the worker gracefully (killed after ``timeout``), then the
+        nanny stops serving."""
         if self.status == "created":  # never started: nothing to stop
-            self.status = "closed"
-            self._closed.set()
             return
         self.status = "closing"
-        if self._monitor is not None:
-            self._monitor.cancel()
-            await asyncio.gather(self._monitor, return_exceptions=True)
-        async with self._lock:
-            await self._stop_worker(timeout)
-        await self._cancel_tasks()
-        await self.server.close()
-        self.status = "closed"
-        self._closed.set()
+        try:
+            if self._monitor is not None:
+                self._monitor.cancel()
+                await asyncio.gather(self._monitor, return_exceptions=True)
+            async with self._lock:
+                await self._stop_worker(timeout)
+            await self._cancel_tasks()
+        finally:
+            await self.server.close()
 
     # --- rpc handlers ---
 

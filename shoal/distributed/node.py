@@ -2,10 +2,19 @@
 
 ``Node`` is a mixin for :class:`~shoal.distributed.scheduler.server.Scheduler`,
 :class:`~shoal.distributed.worker.server.Worker` and
-:class:`~shoal.distributed.nanny.Nanny`.  Each defines ``start()`` and ``close()``;
+:class:`~shoal.distributed.nanny.Nanny`.  Each defines ``start()`` and ``_close()``;
 ``Node`` gives them the same spellings (``await node``, ``async with node``,
-``await node.finished()``) and one way to run background work that ``close``
-can cancel: :meth:`_spawn` keeps every task it makes in ``self._tasks``, and
+``await node.finished()``), one ``close()`` and one way to run background work
+that the close can cancel.
+
+``close()`` runs ``_close()`` once, in a task of its own, and every caller waits
+for that task through :func:`asyncio.shield`: a caller cancelled meanwhile (an
+adaptive cluster stopped while it scaled down, a caller's timeout) stops only
+its own wait, never the close half done (that left a worker's sampler thread
+running, the worker already gone from its cluster).  Whatever ``_close`` does or
+raises, the node ends ``closed`` and :meth:`finished` resolves.
+
+:meth:`_spawn` keeps every task it makes in ``self._tasks``, and :meth:`_spawn` keeps every task it makes in ``self._tasks``, and
 :meth:`_every` is a periodic tick that logs (never propagates) a failing action.
 :meth:`_run_here` runs a client's function in the node's process
 (``Client.run``, ``Client.run_on_scheduler``): a function with a parameter
@@ -30,6 +39,7 @@ class Node:
     def _init_node(self) -> None:
         self._tasks: set = set()
         self._closed = asyncio.Event()
+        self._closing: asyncio.Task | None = None
 
     def __await__(self):
         return self.start().__await__()
@@ -39,6 +49,23 @@ class Node:
 
     async def __aexit__(self, *exc):
         await self.close()
+
+    async def close(self, *args, **kwargs) -> None:
+        """Close this node (``_close``'s arguments); returns once it is closed."""
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close_once(*args, **kwargs))
+        await asyncio.shield(self._closing)
+
+    async def _close_once(self, *args, **kwargs) -> None:
+        try:
+            if self.status != "closed":  # (a failed start may have closed it already)
+                await self._close(*args, **kwargs)
+        finally:
+            self.status = "closed"
+            self._closed.set()
+
+    async def _close(self, *args, **kwargs) -> None:
+        raise NotImplementedError
 
     async def finished(self) -> None:
         """Resolves once the node has closed."""

@@ -294,6 +294,30 @@ def test_adapt_follows_the_load():
         assert cluster._adaptive._task is None and len(cluster.workers) == n
 
 
+def test_a_scale_down_cancelled_halfway_still_closes_the_workers_it_took_out():
+    """Stopping an adaptive cluster cancels a scale-down under way: the workers it had
+    already taken out of the cluster closed halfway and kept their sampler threads
+    (the leak check at this test's end sees them)."""
+    import threading
+
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False) as cluster:
+        taken = [w for name, w in cluster.workers.items() if name != 0]
+
+        async def scale_down_then_cancel():
+            task = asyncio.ensure_future(cluster._scale(1, close=[1, 2]))
+            while len(cluster.workers) > 1:
+                await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.wait_for(asyncio.gather(*(w.finished() for w in taken)), 10)
+
+        cluster._sync(scale_down_then_cancel)
+        assert [w.status for w in taken] == ["closed", "closed"]
+        assert not any(w.profiler.running for w in taken)
+        names = {t.name for t in threading.enumerate()}
+        assert not any(w.address in " ".join(names) for w in taken)
+
+
 def test_silence_logs_is_restored(caplog):
     log = logging.getLogger("shoal.distributed")
     before = log.level

@@ -207,18 +207,64 @@ def test_a_worker_closed_while_it_starts_leaves_nothing_running():
             except Exception:
                 pass
 
+        before = set(threading.enumerate())  # (only this test's threads count)
         listener = await listen("tcp://127.0.0.1:0", slow_scheduler)
         w = Worker(listener.contact_address, nthreads=1, memory_limit=None)
         starting = asyncio.ensure_future(w.start())
-        await asyncio.wait_for(got.wait(), 10)
-        await w.close()
-        reply.set()
-        await asyncio.wait_for(starting, 10)
-        assert w.status == "closed"
-        alive = [t.name for t in threading.enumerate() if t.name == "shoal-profile"
-                 or t.name.startswith("shoal-worker-")]  # fmt: skip
-        assert alive == []
-        await listener.stop()
+        try:
+            await asyncio.wait_for(got.wait(), 10)
+            await w.close()
+            reply.set()
+            await asyncio.wait_for(starting, 10)
+            assert w.status == "closed"
+            alive = [t.name for t in set(threading.enumerate()) - before]
+            assert alive == []
+        finally:
+            await listener.stop()
+
+    run(main(), 20)
+
+
+def test_a_close_whose_caller_is_cancelled_still_ends_everything():
+    """An adaptive cluster stopped while it scaled down cancels its ``close()`` calls:
+    the workers, already out of the cluster, must close all the same (their sampler
+    threads were left running)."""
+    import threading
+
+    from shoal.testing.aio import run
+
+    async def main():
+        async with Scheduler() as s:
+            before = set(threading.enumerate())
+            for steps in (1, 2, 3, 5, 8, 13):  # the caller cancelled at points along the close
+                w = await Worker(s.address, nthreads=2, memory_limit=None)
+                assert w.profiler is not None and w.profiler.running
+                caller = asyncio.ensure_future(w.close())
+                for _ in range(steps):
+                    await asyncio.sleep(0)
+                caller.cancel()
+                await asyncio.gather(caller, return_exceptions=True)
+                await asyncio.wait_for(w.finished(), 10)
+                assert w.status == "closed" and not w.profiler.running, steps
+                assert [t.name for t in set(threading.enumerate()) - before] == [], steps
+                await asyncio.wait_for(w.close(), 1)  # again: returns at once
+
+    run(main(), 30)
+
+
+def test_a_scheduler_plugin_failing_to_close_does_not_stop_the_close():
+    from shoal.distributed.scheduler.plugins import SchedulerPlugin
+    from shoal.testing.aio import run
+
+    class Broken(SchedulerPlugin):
+        def close(self):
+            raise RuntimeError("plugin broke on close")
+
+    async def main():
+        s = await Scheduler()
+        await s.add_plugin(Broken(), name="broken")
+        await asyncio.wait_for(s.close(), 10)
+        assert s.status == "closed" and s.server.status == "closed"  # (its socket: the leak check)
 
     run(main(), 20)
 

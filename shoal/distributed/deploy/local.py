@@ -369,7 +369,9 @@ class LocalCluster:
 
     async def _remove_workers(self, names) -> None:
         workers = [self.workers.pop(name) for name in names if name in self.workers]
-        await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
+        # shielded: a scale-down cancelled now (an adaptive cluster stopped) still closes
+        # the workers it took out, or they would run on outside the cluster
+        await asyncio.shield(asyncio.gather(*(w.close() for w in workers), return_exceptions=True))
 
     def adapt(self, minimum: int = 0, maximum: float = math.inf, interval=None, wait_count=None,
               **_) -> Adaptive:  # fmt: skip

@@ -140,15 +140,16 @@ class Scheduler(ServesDashboard, Node):
         await self._spawn_dashboard()
         return self
 
-    async def close(self) -> None:
-        """Tell workers and clients goodbye, stop listening, free every resource."""
-        if self.status in ("closing", "closed"):
-            await self._closed.wait()
-            return
+    async def _close(self) -> None:
+        """``close()``: tell workers and clients goodbye, stop listening, free every
+        resource (a plugin whose ``close`` fails is logged; the rest still goes)."""
         self.status = "closing"
         await self._cancel_tasks()
         for name in list(self.plugins):
-            await self.remove_plugin(name)
+            try:
+                await self.remove_plugin(name)
+            except Exception:
+                logger.exception("scheduler plugin %r failed to close", name)
         await self._stop_dashboard()
         for stream in [*self.worker_streams.values(), *self.client_streams.values()]:
             try:
@@ -159,8 +160,6 @@ class Scheduler(ServesDashboard, Node):
                                                            *self.client_streams.values()]))
         await self.server.close()
         await self.pool.close()
-        self.status = "closed"
-        self._closed.set()
 
     async def close_op(self, comm=None) -> None:
         self._spawn(self.close())

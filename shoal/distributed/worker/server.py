@@ -179,23 +179,21 @@ class Worker(Node):
         logger.info("worker %s joined %s", self.address, self.scheduler_address)
         return self
 
-    async def close(self, report: bool = True, reason: str = "worker closed") -> None:
-        if self.status in ("closing", "closed"):
-            await self._closed.wait()
-            return
+    async def _close(self, report: bool = True, reason: str = "worker closed") -> None:
+        """(``close(report=, reason=)``, see :class:`~shoal.distributed.node.Node`)"""
         self.status = "closing"
         self.close_reason = reason  # the nanny reads it: lost scheduler vs told to close
-        if self.stream is not None:
-            try:
-                if report:
-                    self.stream.send({"op": "goodbye", "reason": reason})
-                await self.stream.close(timeout=2)
-            except CommClosedError:
-                pass
-        await self._cancel_tasks()
-        await self._release()
-        self.status = "closed"
-        self._closed.set()
+        try:
+            if self.stream is not None:
+                try:
+                    if report:
+                        self.stream.send({"op": "goodbye", "reason": reason})
+                    await self.stream.close(timeout=2)
+                except CommClosedError:
+                    pass
+            await self._cancel_tasks()
+        finally:
+            await self._release()
 
     async def _release(self) -> None:
         await self.server.close()
