@@ -40,6 +40,8 @@ import operator
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from shoal.distributed.taskcolumns import key_from_wire
+
 __all__ = [
     "WorkerEvent", "Instruction", "SchedulerMsg",
     # events from the scheduler
@@ -57,17 +59,6 @@ __all__ = [
 ]  # fmt: skip
 
 _anonymous = itertools.count()
-
-
-def as_key(key: Any) -> Any:
-    """Undo msgpack's tuple -> list conversion of a key.
-
-    >>> as_key(["x", 1, ["y", 2]])
-    ('x', 1, ('y', 2))
-    """
-    if type(key) is list or type(key) is tuple:
-        return tuple(as_key(part) for part in key)
-    return key
 
 
 def _payload_field() -> Any:
@@ -210,11 +201,11 @@ class ComputeTask(WorkerEvent):
 
     def __post_init__(self) -> None:
         # msgpack turns tuples into lists: restore keys and the priority
-        self.key = as_key(self.key)
+        self.key = key_from_wire(self.key)
         if self.priority is not None:
             self.priority = tuple(self.priority)
-        self.who_has = {as_key(k): list(v) for k, v in (self.who_has or {}).items()}
-        self.nbytes = {as_key(k): v for k, v in (self.nbytes or {}).items()}
+        self.who_has = {key_from_wire(k): list(v) for k, v in (self.who_has or {}).items()}
+        self.nbytes = {key_from_wire(k): v for k, v in (self.nbytes or {}).items()}
         self.resource_restrictions = dict(self.resource_restrictions or {})
 
 
@@ -226,7 +217,7 @@ class FreeKeys(WorkerEvent):
     keys: list
 
     def __post_init__(self) -> None:
-        self.keys = [as_key(k) for k in self.keys]
+        self.keys = [key_from_wire(k) for k in self.keys]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -237,7 +228,7 @@ class StealRequest(WorkerEvent):
     key: Any
 
     def __post_init__(self) -> None:
-        self.key = as_key(self.key)
+        self.key = key_from_wire(self.key)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -249,8 +240,8 @@ class AcquireReplicas(WorkerEvent):
     nbytes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.who_has = {as_key(k): list(v) for k, v in self.who_has.items()}
-        self.nbytes = {as_key(k): v for k, v in (self.nbytes or {}).items()}
+        self.who_has = {key_from_wire(k): list(v) for k, v in self.who_has.items()}
+        self.nbytes = {key_from_wire(k): v for k, v in (self.nbytes or {}).items()}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -261,7 +252,7 @@ class RemoveReplicas(WorkerEvent):
     keys: list
 
     def __post_init__(self) -> None:
-        self.keys = [as_key(k) for k in self.keys]
+        self.keys = [key_from_wire(k) for k in self.keys]
 
 
 # --------------------------------------------------------------------------
@@ -382,7 +373,7 @@ class RefreshWhoHas(WorkerEvent):
     who_has: dict
 
     def __post_init__(self) -> None:
-        self.who_has = {as_key(k): list(v) for k, v in self.who_has.items()}
+        self.who_has = {key_from_wire(k): list(v) for k, v in self.who_has.items()}
 
 
 # --------------------------------------------------------------------------
