@@ -34,6 +34,7 @@ from shoal.core.keys import key_str
 from shoal.dashboard.pages import individual_plots, pane_routes
 from shoal.dashboard.panes.style import format_bytes, format_seconds
 from shoal.dashboard.state import iter_startstops
+from shoal.distributed.taskcolumns import key_from_wire
 
 __all__ = ["prometheus_text", "routes"]
 
@@ -236,14 +237,35 @@ class TaskPage(_Base):
                            "follow it and the scheduler has no story of it.</p>", depth=2)
             return
         if ok:
-            rows = [[_e(c) for c in (e.values() if isinstance(e, dict) else
-                                     e if isinstance(e, (list, tuple)) else (e,))]
-                    for e in story or ()]  # fmt: skip
+            rows = [[_e(c) for c in _story_cells(e)] for e in story or ()]
             width = max(map(len, rows), default=1)
-            body += "<h2>Story (scheduler)</h2>" + _table(("",) * width, rows)
+            head = _STORY_HEAD if width == len(_STORY_HEAD) else ("",) * width
+            body += "<h2>Story (scheduler)</h2>" + _table(head, rows)
         else:
             body += f"<h2>Story (scheduler)</h2><p>{_e(story)}</p>"
         self.html_page(f"Task {key_str(key)}", body, depth=2)
+
+
+_STORY_HEAD = ("key", "from / what", "to / detail", "recommendations", "stimulus", "time")
+
+
+def _story_cells(entry) -> list:
+    """The cells of one story entry: a scheduler's transition
+    ``[key, start, finish, [[key, state], ...], stimulus_id, time]`` or note
+    ``[key, what, detail, stimulus_id, time]`` under :data:`_STORY_HEAD`; anything
+    else cell by cell, as it came."""
+    if isinstance(entry, dict):
+        return list(entry.values())
+    if not isinstance(entry, (list, tuple)):
+        return [entry]
+    if len(entry) in (5, 6) and isinstance(entry[-1], (int, float)):
+        key = key_str(key_from_wire(entry[0]))
+        recs = entry[3] if len(entry) == 6 else ()
+        recs = ", ".join(f"{key_str(key_from_wire(k))}: {v}" for k, v in
+                         (recs.items() if isinstance(recs, dict) else recs))  # fmt: skip
+        when = time.strftime("%H:%M:%S", time.localtime(entry[-1])) + f".{int(entry[-1] * 1000) % 1000:03d}"
+        return [key, entry[1], entry[2], recs, entry[-2], when]
+    return list(entry)
 
 
 def _triples(startstops):

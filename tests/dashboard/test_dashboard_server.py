@@ -5,6 +5,7 @@ import asyncio
 import http.client
 import json
 import re
+import time
 import socket
 import threading
 import time
@@ -237,6 +238,9 @@ def test_info_source_story_and_identity():
             return {"type": "Scheduler", "address": "tcp://sched:1"}
 
         async def story(self, key):
+            if key == "inc-2":  # what a scheduler sends: a transition and a note
+                return [[key, "waiting", "processing", [[["x", 1], "memory"]], "stim-3", 1.5e9],
+                        [key, "stale", "from tcp://w:1", "stim-4", 1.5e9 + 0.25]]  # fmt: skip
             return [(key, "waiting", "processing", "stim-1"), (key, "processing", "memory", "s2")]
 
     class Broken:
@@ -248,6 +252,10 @@ def test_info_source_story_and_identity():
     with DashboardServer(state, port=0) as server:
         body = get(server.address + "/info/task/inc-1.html")[2]
         assert "stim-1" in body and "processing" in body
+        body = get(server.address + "/info/task/inc-2.html")[2]
+        assert "<th>recommendations</th>" in body and "(&#x27;x&#x27;, 1): memory" in body
+        assert "stale" in body and "from tcp://w:1" in body and "stim-4" in body
+        assert time.strftime("%H:%M:%S", time.localtime(1.5e9 + 0.25)) + ".250" in body
         assert "tcp://sched:1" in get(server.address + "/info/main/workers.html")[2]
         state.info_source = Broken()
         status, _, body = get(server.address + "/info/task/inc-1.html")

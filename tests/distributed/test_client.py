@@ -416,7 +416,11 @@ def test_story_of_a_key_or_future(c):
     story = c.story(f)
     assert [(e[1], e[2]) for e in story] == [
         ("released", "waiting"), ("waiting", "processing"), ("processing", "memory")]
-    assert all(e[0] == str(("story-inc", 0)) for e in story)
+    now = time.time()
+    for key, start, finish, recs, stimulus_id, when in story:  # typed, as logged
+        assert key == ("story-inc", 0) and isinstance(recs, dict)
+        assert isinstance(stimulus_id, str) and now - 60 < when <= now
+    assert story[0][3] == {("story-inc", 0): "processing"}  # waiting recommends processing
     assert c.story(("story-inc", 0)) == story  # a tuple key, as it is
     assert c.story("no-such-key") == []
 

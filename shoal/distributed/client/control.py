@@ -18,6 +18,7 @@ import logging
 
 from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.protocol import Pickled
+from shoal.distributed.taskcolumns import key_from_wire
 
 __all__ = ["ClusterControl", "fire_and_forget", "run_on_workers"]
 
@@ -77,11 +78,16 @@ class ClusterControl:
         return info
 
     def story(self, *keys_or_futures, asynchronous=None) -> list:
-        """The scheduler's log entries about these keys (or futures' keys), oldest first: its
-        transitions ``(key, start, finish, recommendations, stimulus_id, time)`` and notes,
-        each field as text."""
+        """The scheduler's log entries about these keys (or futures' keys), oldest first, as
+        tuples: its transitions ``(key, start, finish, recommendations, stimulus_id, time)``
+        (``recommendations`` a dict, ``time`` from ``time.time()``) and its notes of what
+        changed nothing ``(key, what, detail, stimulus_id, time)``."""
         keys = [getattr(k, "key", k) for k in keys_or_futures]
-        return self.sync(self.scheduler.story, keys=keys, asynchronous=asynchronous)
+        return self.sync(self._story, keys, asynchronous=asynchronous)
+
+    async def _story(self, keys) -> list:
+        entries = await self.scheduler.story(keys=keys)
+        return [_story_entry(e) for e in entries]
 
     def who_has(self, futures=None, asynchronous=None):
         """``{key: [worker addresses]}`` for ``futures`` (or every key)."""
@@ -151,3 +157,13 @@ async def run_on_workers(scheduler, function, args, kwargs, workers, nanny, on_e
             if not (on_error == "ignore" and isinstance(result, Exception)):
                 out[worker] = result
     return out
+
+
+def _story_entry(entry) -> tuple:
+    """A story entry as it came over the wire (lists for tuples; a transition's
+    recommendations as ``[key, state]`` pairs) as the tuple the scheduler logged."""
+    key = key_from_wire(entry[0])
+    if len(entry) == 6:
+        recs = {key_from_wire(k): state for k, state in entry[3]}
+        return (key, entry[1], entry[2], recs, *entry[4:])
+    return (key, *entry[1:])

@@ -461,9 +461,12 @@ class Scheduler(ServesDashboard, Node):
         }  # fmt: skip
 
     def story(self, comm=None, keys=()) -> list:
-        """The state's log entries about ``keys`` (tuple keys arrive as lists), as text."""
+        """The state's log entries about ``keys`` (tuple keys arrive as lists), each as it
+        travels: a transition's recommendations as ``[key, state]`` pairs (a key may be a
+        tuple, which no msgpack map takes); ``Client.story`` makes them tuples again."""
         keys = [key_from_wire(k) for k in keys]
-        return [tuple(map(str, entry)) for entry in self.state.story(*keys)]
+        return [[*e[:3], list(e[3].items()), *e[4:]] if len(e) == 6 else list(e)
+                for e in self.state.story(*keys)]  # fmt: skip
 
     async def progress_watch(self, comm=None, keys=()) -> dict:
         """Start watching ``keys`` and every task they need, once they are here (the
