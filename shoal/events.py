@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "GRAPH_SHAPE_LIMIT",
+    "IN_PROCESS_KINDS",
     "PROCESSING_COUNT_FROM",
     "TASK_FIELDS",
     "TASK_STATES",
@@ -53,6 +54,7 @@ __all__ = [
     "ComputationFinished",
     "GraphSubmitted",
     "PackedTaskRows",
+    "ResultsCached",
     "SystemMetrics",
     "TaskRows",
     "TaskTransition",
@@ -328,6 +330,27 @@ class ComputationFinished:
     status: str
     time: float
     exception: str = ""
+
+
+#: Kinds of record that stay in their process: an event stream never sends them (nor
+#: does its subscription make a scheduler publish them).
+IN_PROCESS_KINDS = frozenset({"cache"})
+
+
+@dataclass(slots=True)
+class ResultsCached:
+    """What a local computation's results did in one step of its engine: the
+    results it stored, as ``(key, prefix, value)``, and the keys of results it
+    freed (no task left needs them).  Published only while someone wants kind
+    ``"cache"`` (a :class:`~shoal.diagnostics.CacheProfiler`, which measures the
+    values in the publisher's thread and keeps none); never sent between
+    processes."""
+
+    kind = "cache"
+    run_id: str
+    stored: list
+    freed: list
+    time: float
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""Tests for shoal.diagnostics: ProgressBar, Profiler, ResourceProfiler."""
+"""Tests for shoal.diagnostics: ProgressBar, Profiler, ResourceProfiler, CacheProfiler."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from operator import add
 import pytest
 
 import shoal.config
-from shoal.diagnostics import Profiler, ProgressBar, ResourceProfiler
+from shoal.diagnostics import CacheProfiler, Profiler, ProgressBar, ResourceProfiler
 from shoal.diagnostics import progress as progress_mod
 from shoal.diagnostics.progress import format_bar, format_time
 from shoal.events import Bus, TaskTransition, default_bus
@@ -307,8 +307,117 @@ def test_visualize_plots_profilers_on_one_time_axis(tmp_path):
     one = prof.visualize(filename=str(tmp_path / "none.html"), show=False, save=False)
     assert one.renderers and not (tmp_path / "none.html").exists()
     assert rprof.visualize(show=False, save=False).renderers
-    with pytest.raises(TypeError, match="a Profiler or a ResourceProfiler, not list"):
+    with pytest.raises(TypeError, match="a ResourceProfiler or a CacheProfiler, not list"):
         visualize([[1]], show=False, save=False)
+
+
+# -- CacheProfiler --------------------------------------------------------
+
+
+def _pair(a, b):
+    return [a, b]
+
+
+@pytest.mark.parametrize("name", list(GETS))
+def test_cache_profiler_follows_each_result_from_stored_to_freed(name):
+    from shoal.sizeof import sizeof
+
+    graph = {"a": (list, range(100)), "b": (len, "a"), "c": (_pair, "a", "b"), "d": (len, "c"),
+             "e": (_pair, "c", "d")}  # fmt: skip
+    with CacheProfiler(metric=sizeof, metric_name="bytes") as cprof:
+        assert list(GETS[name](graph, ["e", "b"])) == [[[list(range(100)), 100], 2], 100]
+    done = time.time()
+    got = {r.key: r for r in cprof.results}
+    assert sorted(got) == ["a", "b", "c", "d", "e"] and cprof.metric_name == "bytes"
+    assert got["a"].metric == sizeof(list(range(100))) and got["b"].metric == sizeof(100)
+    assert got["a"].task_prefix == "a"
+    for r in got.values():
+        assert r.cache_time <= r.free_time <= done
+    # "a" goes once "c" (its last dependent) is stored, "c" and "d" once "e" is; the
+    # results the computation returns ("b", "e") stay until its end
+    assert got["a"].free_time == got["c"].cache_time
+    assert got["c"].free_time == got["d"].free_time == got["e"].cache_time
+    assert got["b"].free_time == got["e"].free_time >= got["e"].cache_time
+    assert cprof.results[0].key == "a"  # in the order they were freed
+
+
+def test_cache_profiler_counts_by_default_and_keeps_no_value():
+    import gc
+    import weakref
+
+    class Big:
+        pass
+
+    refs = []
+
+    def make(i):
+        obj = Big()
+        refs.append(weakref.ref(obj))
+        return obj
+
+    graph = {f"m-{i}": (make, i) for i in range(5)}
+    graph["n"] = (len, [f"m-{i}" for i in range(5)])
+    cprof = CacheProfiler()
+    cprof.register()
+    try:
+        assert sync.get(graph, "n") == 5
+        assert threads.get(graph, "n") == 5
+    finally:
+        cprof.unregister()
+    gc.collect()
+    assert refs and all(r() is None for r in refs)  # no result outlives its computation
+    assert cprof.metric_name == "count" and {r.metric for r in cprof.results} == {1}
+    assert len(cprof.results) == 12 and {r.task_prefix for r in cprof.results} == {"m", "n"}
+    cprof.clear()
+    assert cprof.results == []
+
+
+def test_cache_profiler_metric_errors_are_named_at_the_end_and_lose_nothing():
+    def metric(value):
+        if value == 2:
+            raise ValueError("cannot weigh two")
+        return value
+
+    graph = {"one": 1, "two": (slow_inc, "one", 0), "three": (add, "one", "two"),
+             "five": (add, "two", "three")}  # fmt: skip
+    with pytest.raises(RuntimeError, match="metric 'metric' failed on the result of 'two'"
+                                          ".*ValueError: cannot weigh two"):  # fmt: skip
+        with CacheProfiler(metric=metric) as cprof:
+            result = sync.get(graph, "five")
+    assert result == 5  # the computation was not disturbed
+    assert sorted((r.key, r.metric) for r in cprof.results) == [("five", 5), ("one", 1), ("three", 3)]
+    with pytest.raises(TypeError, match="metric must be a function"):
+        CacheProfiler(metric="nbytes")
+
+
+def test_cache_profiler_frees_what_an_erred_computation_held():
+    graph = {"x": 1, "y": (div, "x", 0), "z": (add, "x", "y")}
+    with CacheProfiler() as cprof:
+        with pytest.raises(ZeroDivisionError):
+            sync.get(graph, "z")
+        assert [r.key for r in cprof.results] == ["x"]  # freed as the computation failed
+    assert cprof.results[0].free_time >= cprof.results[0].cache_time
+
+
+def test_cache_figure_draws_a_step_line_per_prefix_at_most_ten(tmp_path):
+    pytest.importorskip("bokeh")
+    from shoal.diagnostics import CacheData, visualize
+    from shoal.diagnostics.visualize import CACHE_LINES, cache_steps
+
+    results = [CacheData(f"p{i}-0", f"p{i}", i + 1, 10.0 + i, 30.0) for i in range(12)]
+    lines = cache_steps(results)
+    assert list(lines)[: CACHE_LINES - 1] == [f"p{i}" for i in range(11, 2, -1)]  # heaviest first
+    assert lines["other"] == ([10.0, 11.0, 12.0, 30.0], [1, 3, 6, 0])  # p0, p1, p2 summed
+    assert len(lines) == CACHE_LINES
+
+    with CacheProfiler() as cprof:
+        sync.get(fan_in(3, 0), "total")
+    fig = cprof.visualize(filename=str(tmp_path / "cache.html"), show=False)
+    legend = sorted(item.label.value for item in fig.legend.items)
+    assert legend == ["total", "x"] and "Results in memory (count)" == fig.yaxis.axis_label
+    steps = {r.data_source.data["prefix"][0]: r.data_source.data["total"] for r in fig.renderers}
+    assert max(steps["x"]) == 3 and steps["x"][-1] == 0
+    assert (tmp_path / "cache.html").exists()
 
 
 # -- ResourceProfiler -----------------------------------------------------

@@ -975,16 +975,6 @@ def test_ids_are_unique_per_event():
     assert len({m.Balance().stimulus_id for _ in range(10)}) == 10
 
 
-def test_docstring_examples():
-    import doctest
-
-    from shoal.distributed.scheduler import messages, policies, state as state_mod, transitions
-
-    for module in (messages, policies, state_mod, transitions):
-        failed, _ = doctest.testmod(module)
-        assert not failed, module.__name__
-
-
 # --- chaos: random events, invariants after every step -------------------------------------
 
 

@@ -8,13 +8,15 @@ observer can never reach into, or slow down, a scheduler's state.  Each tool
 works as a context manager, or globally with ``.register()`` /
 ``.unregister()``::
 
-    from shoal.diagnostics import ProgressBar, Profiler, ResourceProfiler
+    from shoal.diagnostics import CacheProfiler, ProgressBar, Profiler, ResourceProfiler
 
-    with ProgressBar(), Profiler() as prof, ResourceProfiler(dt=0.25) as rprof:
+    with ProgressBar(), Profiler() as prof, ResourceProfiler(dt=0.25) as rprof, \
+            CacheProfiler() as cprof:
         threads.get(graph, keys)
     prof.results      # [TaskData(key, task_prefix, start_time, end_time, worker_id), ...]
     rprof.results     # [ResourceData(time, mem, cpu), ...]  (MB, % of a core)
-    visualize([prof, rprof])   # Bokeh plots on one time axis (profile.html outside a notebook)
+    cprof.results     # [CacheData(key, task_prefix, metric, cache_time, free_time), ...]
+    visualize([prof, rprof, cprof])   # Bokeh plots on one time axis (profile.html outside a notebook)
 
 ``Dashboard()`` serves the live Bokeh dashboard (task stream, progress,
 memory, ...) of the computations inside it, from a process of its own; see
@@ -22,9 +24,10 @@ memory, ...) of the computations inside it, from a process of its own; see
 """
 
 from shoal.diagnostics.dashboard import Dashboard
-from shoal.diagnostics.profile import Profiler, ResourceData, ResourceProfiler, TaskData
+from shoal.diagnostics.profile import (CacheData, CacheProfiler, Profiler, ResourceData,
+                                      ResourceProfiler, TaskData)  # fmt: skip
 from shoal.diagnostics.progress import ProgressBar
 from shoal.diagnostics.visualize import visualize
 
-__all__ = ["Dashboard", "ProgressBar", "Profiler", "ResourceData", "ResourceProfiler", "TaskData",
-           "visualize"]  # fmt: skip
+__all__ = ["CacheData", "CacheProfiler", "Dashboard", "ProgressBar", "Profiler", "ResourceData",
+           "ResourceProfiler", "TaskData", "visualize"]  # fmt: skip

@@ -39,7 +39,7 @@ from collections import namedtuple
 from shoal.diagnostics._observer import Observer as _Observer
 from shoal.events import Buffer, default_bus
 
-__all__ = ["Profiler", "ResourceData", "ResourceProfiler", "TaskData"]
+__all__ = ["CacheData", "CacheProfiler", "Profiler", "ResourceData", "ResourceProfiler", "TaskData"]
 
 TaskData = namedtuple("TaskData", "key task_prefix start_time end_time worker_id")
 TaskData.__doc__ = """One executed task: wall-clock start/end; ``worker_id`` is the
@@ -98,6 +98,109 @@ class Profiler(_Observer):
     def clear(self) -> None:
         """Forget the recorded tasks."""
         self.results = []
+
+
+CacheData = namedtuple("CacheData", "key task_prefix metric cache_time free_time")
+CacheData.__doc__ = """One result's stay in a local computation's memory (Dask's fields, with the
+task's prefix for its task): ``metric`` of the value, wall-clock ``cache_time`` when it
+was stored and ``free_time`` when no task needed it any more (or its computation ended)."""
+
+
+class CacheProfiler(_Observer):
+    """Record how long each result of a local computation stays in memory, and what
+    it weighs there.
+
+    ``metric`` measures a result (default: every result counts 1, ``metric_name``
+    "count"); ``CacheProfiler(metric=shoal.sizeof.sizeof, metric_name="bytes")``
+    weighs them.  ``results`` is a list of :class:`CacheData` in the order results
+    were freed; :meth:`visualize` plots what memory held over time, per task prefix.
+
+    The local schedulers tell it each step's stored results and freed keys
+    (``ResultsCached``, made only while one watches); ``metric`` runs in the
+    scheduler's thread as the results arrive, as Dask's does, so it should be
+    quick, and the profiler keeps no value.  A ``metric`` that raises leaves its
+    result out and, once the block ends (or at ``unregister()``), raises a
+    ``RuntimeError`` naming the key (the computation is not disturbed: an observer
+    never fails one).  Results still held when a computation ends (the ones it
+    returns) are freed at its end.  Distributed computations are not followed
+    (their results stay on the workers).
+    """
+
+    def __init__(self, metric=None, metric_name: str | None = None, bus=None):
+        if metric is not None and not callable(metric):
+            raise TypeError(f"CacheProfiler: metric must be a function of a result, not {metric!r}")
+        self._metric = metric
+        self.metric_name = metric_name or (getattr(metric, "__name__", "metric") if metric else "count")
+        self.bus = default_bus if bus is None else bus
+        self.results: list = []
+        self._held: dict = {}  # (run_id, key) -> (prefix, metric, cache time)
+        self._failure = None  # the metric's first error: (key, exception)
+        self._token = None
+        self.start_time = self.end_time = None
+
+    def _start(self) -> None:
+        if self._token is None:
+            self._token = self.bus.subscribe(self._record, ("cache", "computation-finished"))
+            self.start_time, self.end_time = time.time(), None
+
+    def _stop(self) -> None:
+        if self._token is not None:
+            self.bus.unsubscribe(self._token)
+            self._token = None
+            self.end_time = time.time()
+            self._free_all(lambda run_id: True, self.end_time)
+
+    def __exit__(self, exc_type, *exc):
+        self._stop()
+        if exc_type is None:
+            self._raise_failure()
+
+    def unregister(self) -> None:
+        self._stop()
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            (key, exc), self._failure = self._failure, None
+            raise RuntimeError(f"CacheProfiler: metric {self.metric_name!r} failed on the result "
+                               f"of {key!r} ({type(exc).__name__}: {exc}); that result and any "
+                               "others it failed on are left out") from exc  # fmt: skip
+
+    def visualize(self, **kwargs):
+        """Plot what memory held over time; see :func:`shoal.diagnostics.visualize`."""
+        from shoal.diagnostics.visualize import visualize
+
+        return visualize(self, **kwargs)
+
+    def clear(self) -> None:
+        """Forget the recorded results."""
+        self.results = []
+
+    def _record(self, rec) -> None:  # the scheduler's thread
+        if rec.kind == "computation-finished":
+            self._free_all(lambda run_id: run_id == rec.run_id, rec.time)
+            return
+        held, measure = self._held, self._metric
+        for key, prefix, value in rec.stored:
+            if measure is None:
+                weight = 1
+            else:
+                try:
+                    weight = measure(value)
+                except Exception as exc:
+                    if self._failure is None:
+                        self._failure = (key, exc)
+                    continue
+            held[rec.run_id, key] = (prefix, weight, rec.time)
+        for key in rec.freed:
+            entry = held.pop((rec.run_id, key), None)
+            if entry is not None:
+                self.results.append(CacheData(key, entry[0], entry[1], entry[2], rec.time))
+
+    def _free_all(self, of_run, when: float) -> None:
+        for run_key in [k for k in self._held if of_run(k[0])]:
+            prefix, weight, since = self._held.pop(run_key)
+            self.results.append(CacheData(run_key[1], prefix, weight, since, when))
 
 
 def _psutil():

@@ -10,6 +10,8 @@ stacked on one time axis.
                                             (a thread, or a pool worker's PID), the
                                             task stream's colours (report.py)
     ResourceProfiler  --resource_figure--> memory (MB, left axis) and CPU (%, right axis)
+    CacheProfiler     --cache_figure-->    results held in memory (their metric), a step
+                                            line per task prefix (cache_steps)
 
 The figures share the first one's time axis (wall-clock, as the records).  In a
 Jupyter kernel the layout shows in the notebook (``show=True``) with BokehJS
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["resource_figure", "task_figure", "visualize"]
+__all__ = ["cache_figure", "cache_steps", "resource_figure", "task_figure", "visualize"]
 
 
 def task_figure(results, title: str = "Tasks", **kwargs):
@@ -60,14 +62,81 @@ def resource_figure(results, title: str = "Memory and CPU", height: int = 300, w
     return fig
 
 
+def cache_steps(results) -> dict:
+    """``{prefix: (times, totals)}``: what results of each task prefix weighed in memory
+    over time, as steps (each change at its time), from ``CacheData`` results; the
+    prefixes that weighed most at their peak first, the rest summed as "other" past
+    :data:`CACHE_LINES`.
+
+    >>> from shoal.diagnostics.profile import CacheData
+    >>> cache_steps([CacheData("a-1", "a", 1, 0.0, 2.0), CacheData("a-2", "a", 1, 1.0, 3.0)])
+    {'a': ([0.0, 1.0, 2.0, 3.0], [1, 2, 1, 0])}
+    """
+    changes: dict = {}
+    for r in results:
+        changes.setdefault(r.task_prefix, []).extend(((r.cache_time, r.metric), (r.free_time, -r.metric)))
+    lines = {}
+    for prefix, moves in changes.items():
+        moves.sort(key=lambda move: move[0])
+        times, totals, total = [], [], 0
+        for when, delta in moves:
+            total += delta
+            if times and times[-1] == when:
+                totals[-1] = total
+            else:
+                times.append(when)
+                totals.append(total)
+        lines[prefix] = (times, totals)
+    ranked = sorted(lines, key=lambda p: -max(lines[p][1], default=0))
+    if len(ranked) <= CACHE_LINES:
+        return {p: lines[p] for p in ranked}
+    rest = [r for r in results if r.task_prefix in set(ranked[CACHE_LINES - 1:])]
+    out = {p: lines[p] for p in ranked[: CACHE_LINES - 1]}
+    out.update(cache_steps([r._replace(task_prefix="other") for r in rest]))
+    return out
+
+
+#: Lines of the cache figure at most (one per task prefix, the rest as "other").
+CACHE_LINES = 10
+
+
+def cache_figure(results, metric_name: str = "count", title: str = "Results in memory",
+                 height: int = 300, width: int = 900):  # fmt: skip
+    """What :class:`~shoal.diagnostics.CacheProfiler` results held in memory over time,
+    a step line per task prefix (its ``metric``, summed)."""
+    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.plotting import figure
+
+    from shoal.diagnostics.colors import prefix_color
+
+    fig = figure(title=title, height=height, width=width, x_axis_type="datetime",
+                 tools="xpan,xwheel_zoom,box_zoom,reset,save", sizing_mode="stretch_width")  # fmt: skip
+    fig.yaxis.axis_label = f"Results in memory ({metric_name})"
+    renderers = []
+    for prefix, (times, totals) in cache_steps(results).items():
+        source = ColumnDataSource({"time": [t * 1000 for t in times], "total": totals,
+                                   "prefix": [prefix] * len(times)})  # fmt: skip
+        renderers.append(fig.step("time", "total", source=source, mode="after", line_width=2,
+                                  color=prefix_color(prefix), legend_label=prefix))  # fmt: skip
+    fig.add_tools(HoverTool(renderers=renderers, tooltips=[("prefix", "@prefix"),
+                                                           (metric_name, "@total")]))  # fmt: skip
+    if renderers:
+        fig.legend.location = "top_left"
+        fig.legend.click_policy = "hide"
+    return fig
+
+
 def _figure(profiler):
-    from shoal.diagnostics.profile import Profiler, ResourceProfiler
+    from shoal.diagnostics.profile import CacheProfiler, Profiler, ResourceProfiler
 
     if isinstance(profiler, Profiler):
         return task_figure(profiler.results)
     if isinstance(profiler, ResourceProfiler):
         return resource_figure(profiler.results)
-    raise TypeError(f"visualize: a Profiler or a ResourceProfiler, not {type(profiler).__name__}")
+    if isinstance(profiler, CacheProfiler):
+        return cache_figure(profiler.results, profiler.metric_name)
+    raise TypeError("visualize: a Profiler, a ResourceProfiler or a CacheProfiler, not "
+                    f"{type(profiler).__name__}")  # fmt: skip
 
 
 _bokehjs_loaded = False

@@ -64,9 +64,10 @@ from shoal import config
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
 from shoal.distributed import taskcolumns
-from shoal.events import (TASK_FIELDS, Buffer, ComputationFinished, GraphSubmitted,
-                          PackedTaskRows, TaskRows, TasksProcessing, TaskTransition, WorkerAdded,
-                          as_lists, keys_for_wire, row_of)  # fmt: skip
+from shoal.events import (IN_PROCESS_KINDS, TASK_FIELDS, Buffer, ComputationFinished,
+                          GraphSubmitted, PackedTaskRows, TaskRows, TasksProcessing,
+                          TaskTransition, WorkerAdded, as_lists, keys_for_wire,
+                          row_of)  # fmt: skip
 
 __all__ = [
     "BusServer", "EventStreams", "coalesce_tasks", "decode_batch", "encode_batch",
@@ -265,7 +266,8 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
 
     ``interval`` (seconds between writes) and ``maxlen`` (records held for a
     slow reader) default to ``distributed.dashboard.events.interval`` and
-    ``.buffer-length``; records of the kinds in ``exclude`` are not sent.  When
+    ``.buffer-length``; records of the kinds in ``exclude`` are not sent, nor those of
+    ``IN_PROCESS_KINDS`` (a local computation's results, for a ``CacheProfiler``).  When
     ``stop`` is set the stream flushes, says goodbye and returns.
     """
     if interval is None:
@@ -276,7 +278,7 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
     stop = stop or asyncio.Event()
     buffer = Buffer(maxlen=maxlen)
     # subscribed before the snapshot is sent: nothing falls in between
-    token = bus.subscribe(buffer.append, exclude=exclude)
+    token = bus.subscribe(buffer.append, exclude=(*exclude, *IN_PROCESS_KINDS))
     cursor = 0
     loop = asyncio.get_running_loop()
     reader = loop.create_task(_until_closed(comm))

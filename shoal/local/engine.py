@@ -11,6 +11,8 @@ Pure bookkeeping, no threads and no I/O; ``runner.py`` drives it.  State layout:
     data        key -> value           results still needed by someone
     wanted      set of requested keys  never released
     pending     int                    tasks not finished yet
+    freed       list | None            keys dropped from data, appended while a list
+                                       (the runner sets one while a CacheProfiler watches)
 
 Life of a key::
 
@@ -53,6 +55,7 @@ class LocalState:
         "data",
         "wanted",
         "pending",
+        "freed",
     )
 
     def __init__(self, graph: dict, priority: dict, wanted, dependents=None):
@@ -79,6 +82,7 @@ class LocalState:
         self.waiting = waiting
         self.ready = ready
         self.pending = len(graph)
+        self.freed = None
 
     @property
     def done(self) -> bool:
@@ -144,6 +148,8 @@ class LocalState:
         self.remaining[key] = n
         if n == 0 and key not in self.wanted:
             self.data.pop(key, None)
+            if self.freed is not None:
+                self.freed.append(key)
 
     def inputs_of(self, key) -> dict:
         """The values a task needs (for executors that cannot share ``data``)."""

@@ -48,7 +48,7 @@ from shoal.core.order import order
 from shoal.core.spec import Alias, Data, Fused, Task, convert_graph
 from shoal.local.batch import execute_batch
 from shoal.events import (PROCESSING_COUNT_FROM, ComputationFinished, GraphSubmitted,
-                          TasksProcessing, TaskTransition, default_bus, graph_shape)
+                          ResultsCached, TasksProcessing, TaskTransition, default_bus, graph_shape)
 from shoal.local.engine import LocalState
 
 __all__ = ["as_graph", "prepare", "run", "pack_results"]
@@ -232,15 +232,22 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer, prefixes: dic
     capacity = backend.capacity
     ordered = getattr(backend, "ordered", False)
     watch = bus.wants("task")
+    cache = bus.wants("cache")
     graph = state.graph
 
     def finish(outcomes):
         if watch:
             _publish_outcomes(bus, run_id, backend, outcomes, prefixes)
+        if cache:
+            state.freed = []
         for key, ok, value, _, _, _ in outcomes:
             if not ok:
                 _raise_task_error(key, value)
             state.finish(key, value)
+        if cache:
+            stored = [(key, prefixes.get(key) or key_split(key), value)
+                      for key, ok, value, _, _, _ in outcomes]  # fmt: skip
+            bus.publish(ResultsCached(run_id, stored, state.freed, time.time()))
 
     while state.pending:
         while state.ready and inflight < capacity:

@@ -417,6 +417,28 @@ def test_bus_server_drops_old_records_for_a_slow_reader():
         run(main(), 20)
 
 
+def test_an_event_stream_never_asks_for_a_computations_results():
+    """A ``CacheProfiler``'s records carry a local computation's values: a dashboard's
+    stream must not make the engine publish them, nor send them."""
+    from shoal.events import ResultsCached
+
+    async def main():
+        bus = Bus("test")
+        server = await BusServer(bus).start()
+        comm = await connect(server.address)
+        await comm.write({"op": "subscribe_events"})
+        assert (await comm.read())["op"] == "stream-start"
+        assert bus.wants("task") and bus.wants("worker-added") and not bus.wants("cache")
+        bus.publish(ResultsCached("r", [("k", "k", object())], [], 0.0))  # (nothing to encode)
+        bus.publish(WorkerAdded("tcp://w:1", 1))
+        got = await read_until(comm, lambda rs: any(r["kind"] == "worker-added" for r in rs))
+        assert [r["kind"] for r in got] == ["worker-added"]
+        await comm.close()
+        await server.close()
+
+    run(main(), 20)
+
+
 # --- the local schedulers' Dashboard ------------------------------------------------
 
 
