@@ -401,7 +401,7 @@ def test_cache_profiler_frees_what_an_erred_computation_held():
 
 def test_cache_figure_draws_a_step_line_per_prefix_at_most_ten(tmp_path):
     pytest.importorskip("bokeh")
-    from shoal.diagnostics import CacheData, visualize
+    from shoal.diagnostics import CacheData
     from shoal.diagnostics.visualize import CACHE_LINES, cache_steps
 
     results = [CacheData(f"p{i}-0", f"p{i}", i + 1, 10.0 + i, 30.0) for i in range(12)]
