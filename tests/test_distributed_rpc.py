@@ -228,18 +228,24 @@ async def batched_pair(interval):
     return bs, batches, done, listener
 
 
+async def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
 def test_batched_send_coalesces():
     async def main():
-        bs, batches, done, listener = await batched_pair("50ms")
+        bs, batches, done, listener = await batched_pair("1s")
         for i in range(100):  # all before the sender runs: one write
             bs.send({"i": i})
-        await asyncio.sleep(0.02)
-        assert bs.batch_count == 1
-        for i in range(100, 110):  # within the interval of that write: one more
+        await wait_until(lambda: bs.batch_count == 1)
+        for i in range(100, 110):  # spread over the interval that follows that write: one more
             bs.send({"i": i})
             await asyncio.sleep(0.001)
-        await asyncio.sleep(0.1)
-        assert bs.batch_count == 2 and bs.message_count == 110
+        await wait_until(lambda: bs.message_count == 110)
+        assert bs.batch_count == 2
         await bs.close()
         await done
         assert [len(b) for b in batches] == [100, 10]

@@ -270,6 +270,8 @@ class DashboardServer:
         """Run the server on its own event loop in a daemon thread; returns once
         it listens (or raises what made starting fail)."""
         ready, failure = threading.Event(), []
+        verdict = threading.Lock()  # (started vs. given up: one or the other, never both)
+        given_up = []
 
         async def main():
             self._stop_event = asyncio.Event()
@@ -279,8 +281,10 @@ class DashboardServer:
                 failure.append(exc)
                 return
             finally:
-                ready.set()
-            await self._stop_event.wait()
+                with verdict:
+                    ready.set()
+            if not given_up:  # (a server that started after its caller gave up stops)
+                await self._stop_event.wait()
             await self._shutdown()
 
         def run():
@@ -289,7 +293,10 @@ class DashboardServer:
         self._thread = threading.Thread(target=run, name="shoal-dashboard", daemon=True)
         self._thread.start()
         if not ready.wait(timeout):
-            raise TimeoutError("the dashboard server did not start in time")
+            with verdict:
+                if not ready.is_set():
+                    given_up.append(True)
+                    raise TimeoutError(f"the dashboard server did not start within {timeout} s")
         if failure:
             self._thread.join(timeout)
             raise failure[0]

@@ -522,19 +522,27 @@ class Dashboard(Observer):
         process, self.process = self.process, None
         monitor, self._monitor = self._monitor, None
         profiler, self._profiler = self._profiler, None
+        # each step in a finally of the one before: one that fails (or a Ctrl-C in the
+        # middle) still lets the others go
         try:
             if monitor is not None:
                 monitor.stop()
-            if profiler is not None:
-                _release_profiler()
-            if process is not None:
-                process.close()
-            if self._server is not None:
-                self._runner.sync(self._server.close)
         finally:
-            self._server = None
-            runner, self._runner = self._runner, None
-            runner.release()
+            try:
+                if profiler is not None:
+                    _release_profiler()
+            finally:
+                try:
+                    if process is not None:
+                        process.close()
+                finally:
+                    try:
+                        if self._server is not None:
+                            self._runner.sync(self._server.close)
+                    finally:
+                        self._server = None
+                        runner, self._runner = self._runner, None
+                        runner.release()
 
     def close(self) -> None:
         """Stop the dashboard process and the event server."""

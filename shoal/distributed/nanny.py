@@ -195,11 +195,8 @@ class Nanny(Node):
             await self.instantiate()
             if self.status != "starting":
                 raise RuntimeError(f"{self!r} was closed while it started")
-        except BaseException:
-            if self.status == "starting":
-                await self.server.close()
-                self.status = "closed"
-                self._closed.set()
+        except BaseException:  # a start that failed (or a close meanwhile) leaves nothing running
+            await self.close()
             raise
         self.status = "running"
         self._monitor = asyncio.get_running_loop().create_task(self._watch_memory())

@@ -7,15 +7,15 @@
 ``await node.finished()``), one ``close()`` and one way to run background work
 that the close can cancel.
 
-``close()`` runs ``_close()`` once, in a task of its own, and every caller waits
-for that task through :func:`asyncio.shield`: a caller cancelled meanwhile (an
-adaptive cluster stopped while it scaled down, a caller's timeout) stops only
-its own wait, never the close half done (that left a worker's sampler thread
-running, the worker already gone from its cluster).  Whatever ``_close`` does or
-raises, the node ends ``closed`` and :meth:`finished` resolves.
+``close()`` runs ``_close()`` once, to its end (:class:`Once`): a caller
+cancelled meanwhile (an adaptive cluster stopped while it scaled down, a
+caller's timeout) stops only its own wait, never the close half done (that left
+a worker's sampler thread running, the worker already gone from its cluster).
+Whatever ``_close`` does or raises, the node ends ``closed`` and
+:meth:`finished` resolves.  The ``Client`` and the ``LocalCluster`` close
+through a :class:`Once` too.
 
-:meth:`_spawn` keeps every task it makes in ``self._tasks``, and :meth:`_spawn` keeps every task it makes in ``self._tasks``, and
-:meth:`_every` is a periodic tick that logs (never propagates) a failing action.
+:meth:`_spawn` keeps every task it makes in ``self._tasks``, and :meth:`_every` is a periodic tick that logs (never propagates) a failing action.
 :meth:`_run_here` runs a client's function in the node's process
 (``Client.run``, ``Client.run_on_scheduler``): a function with a parameter
 named ``dask_worker`` (on a worker or a nanny) or ``dask_scheduler`` (on the
@@ -28,18 +28,35 @@ import asyncio
 import inspect
 import logging
 
-__all__ = ["Node"]
+__all__ = ["Node", "Once"]
 
 logger = logging.getLogger(__name__)
 
 
+class Once:
+    """An async action that runs once and to its end: the first call starts it in a
+    task of its own, and every call (the first too) waits for that task through
+    :func:`asyncio.shield`, so a caller cancelled meanwhile ends only its own wait.
+    Later calls' arguments are not used: the action under way is the one awaited."""
+
+    __slots__ = ("task",)
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task | None = None
+
+    async def __call__(self, action, *args, **kwargs):
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(action(*args, **kwargs))
+        return await asyncio.shield(self.task)
+
+
 class Node:
-    """Mixin: call :meth:`_init_node` in ``__init__``; define ``start`` and ``close``."""
+    """Mixin: call :meth:`_init_node` in ``__init__``; define ``start`` and ``_close``."""
 
     def _init_node(self) -> None:
         self._tasks: set = set()
         self._closed = asyncio.Event()
-        self._closing: asyncio.Task | None = None
+        self._closing = Once()
 
     def __await__(self):
         return self.start().__await__()
@@ -52,9 +69,7 @@ class Node:
 
     async def close(self, *args, **kwargs) -> None:
         """Close this node (``_close``'s arguments); returns once it is closed."""
-        if self._closing is None:
-            self._closing = asyncio.get_running_loop().create_task(self._close_once(*args, **kwargs))
-        await asyncio.shield(self._closing)
+        await self._closing(self._close_once, *args, **kwargs)
 
     async def _close_once(self, *args, **kwargs) -> None:
         try:

@@ -123,6 +123,17 @@ async def send_recv(comm: Comm, *, deserialize: bool = True, **msg):
 # --- server ---
 
 
+_stopping: set = set()  # (tasks stopping unwanted listeners: a task needs a reference)
+
+
+def _stop_unwanted(starting: asyncio.Task) -> None:
+    """Stop a listener its caller stopped waiting for (see ``Server.listen``)."""
+    if not starting.cancelled() and starting.exception() is None:
+        task = asyncio.get_running_loop().create_task(starting.result().stop())
+        _stopping.add(task)
+        task.add_done_callback(_stopping.discard)
+
+
 class Server:
     """Serves ``{"op": ...}`` messages on any number of listeners.
 
@@ -146,9 +157,24 @@ class Server:
         return self.listeners[0].contact_address if self.listeners else None
 
     async def listen(self, address: str = "tcp://", **kwargs) -> str:
-        """Listen on ``address`` too; returns the contact address."""
-        listener = await listen(address, self.handle_comm, security=self.security, role=self.role,
-                                deserialize=self.deserialize, **kwargs)  # fmt: skip
+        """Listen on ``address`` too; returns the contact address.
+
+        The listening runs in a task of its own that the caller waits for shielded: a
+        caller cancelled meanwhile (or a server closed meanwhile) leaves no socket
+        listening, since the listener, once made, is stopped if it cannot be kept."""
+        if self.status == "closed":
+            raise RuntimeError(f"{self.id} is closed: it listens no more")
+        starting = asyncio.get_running_loop().create_task(listen(
+            address, self.handle_comm, security=self.security, role=self.role,
+            deserialize=self.deserialize, **kwargs))  # fmt: skip
+        try:
+            listener = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            starting.add_done_callback(_stop_unwanted)
+            raise
+        if self.status == "closed":  # closed while it started listening
+            await listener.stop()
+            raise RuntimeError(f"{self.id} was closed while it started listening")
         self.listeners.append(listener)
         return listener.contact_address
 

@@ -219,13 +219,17 @@ class ProcessPool:
                 w.tasks.close()  # EOF: the worker exits by itself
             except OSError:
                 pass
-        for w in self.workers:
-            try:
-                w.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                pass
-            w.kill()
-        self.workers.clear()
+        try:
+            for w in self.workers:
+                try:
+                    w.proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    pass
+                w.kill()
+        finally:  # (a Ctrl-C in the waits above: none of them outlives the pool)
+            for w in self.workers:
+                w.kill()
+            self.workers.clear()
 
 
 _pools: dict = {}

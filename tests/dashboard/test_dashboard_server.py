@@ -5,7 +5,6 @@ import asyncio
 import http.client
 import json
 import re
-import time
 import socket
 import threading
 import time
@@ -76,6 +75,22 @@ def get(url, follow=True):
 def assert_closed(port):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_a_server_that_starts_after_its_caller_gave_up_stops(monkeypatch):
+    server = DashboardServer(busy_state(), port=0)
+    start = server.start
+
+    def slow_start():
+        time.sleep(0.5)
+        return start()
+
+    monkeypatch.setattr(server, "start", slow_start)
+    with pytest.raises(TimeoutError, match="did not start within 0.1 s"):
+        server.start_in_thread(timeout=0.1)
+    server._thread.join(10)
+    assert not server._thread.is_alive()  # it started, then stopped: nothing serves
+    assert_closed(server.port)
 
 
 @pytest.fixture

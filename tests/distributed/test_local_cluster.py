@@ -318,6 +318,82 @@ def test_a_scale_down_cancelled_halfway_still_closes_the_workers_it_took_out():
         assert not any(w.address in " ".join(names) for w in taken)
 
 
+def _sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def test_the_close_of_a_cluster_waits_for_the_workers_a_cancelled_scale_down_is_closing():
+    """A scale-down cut short (an adaptive cluster stopped) hands its workers' closes
+    to the cluster's own close: ``close()`` returning with one still closing left its
+    sampler thread to the loop's shutdown, which cancelled that close halfway."""
+    from shoal.distributed import Client
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    victim = cluster.workers[1]
+    with Client(cluster) as c:
+        c.submit(_sleep, 0.5, workers=[victim.address], pure=False)
+        deadline = time.monotonic() + 10
+        while not victim.state or not victim.state.executing:  # (its close waits for it)
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    async def scale_down_cut_short():
+        task = asyncio.ensure_future(cluster._scale(1, close=[1]))
+        while 1 in cluster.workers:
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    cluster._sync(scale_down_cut_short)
+    cluster.close()
+    assert victim.status == "closed" and not victim.profiler.running
+    assert not victim.threads.threads or not any(t.is_alive() for t in victim.threads.threads)
+
+
+def test_a_cancelled_close_of_a_cluster_or_client_is_finished_by_the_next():
+    """``wait_for(cluster.close(), t)`` that times out left the cluster "closing" for
+    good: a second close hung, the scheduler kept listening; a client's cancelled close
+    left its own cluster running and made every later close a no-op."""
+    from shoal.distributed import Client
+    from shoal.testing.aio import run
+
+    async def main():
+        cluster = await LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                     dashboard_address=None, asynchronous=True)  # fmt: skip
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(cluster.close(), 0.001)
+        await asyncio.wait_for(cluster.close(), 10)
+        assert cluster.status == "closed" and cluster.scheduler.status == "closed"
+        for steps in (1, 2, 4):
+            client = await Client(asynchronous=True, processes=False, n_workers=1,
+                                  dashboard_address=None)  # fmt: skip
+            closing = asyncio.ensure_future(client.close())
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            closing.cancel()
+            await asyncio.gather(closing, return_exceptions=True)
+            await asyncio.wait_for(client.close(), 10)
+            assert client.status == "closed" and client.cluster.status == "closed", steps
+            assert client.cluster.scheduler.status == "closed"
+
+    run(main(), 60)
+
+
+def test_adapt_then_close_leaves_no_adaptive_running():
+    from shoal.testing.aio import run
+
+    async def main():
+        cluster = await LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                     dashboard_address=None, asynchronous=True)  # fmt: skip
+        adaptive = cluster.adapt(minimum=2, maximum=3, interval=0.05)  # (its swap still to run)
+        await cluster.close()
+        await asyncio.sleep(0.2)
+        assert adaptive._task is None and len(cluster.workers) == 0
+
+    run(main(), 30)
+
+
 def test_silence_logs_is_restored(caplog):
     log = logging.getLogger("shoal.distributed")
     before = log.level

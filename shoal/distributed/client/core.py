@@ -53,6 +53,7 @@ from shoal.distributed.client.graphs import call_tasks, update_graph_msg
 from shoal.distributed.client.naming import call_key, map_keys
 from shoal.distributed.client.table import KeyTable
 from shoal.distributed.client.waiting import futures_of
+from shoal.distributed.node import Once
 
 __all__ = ["Client", "default_client", "default_client_get"]
 
@@ -145,6 +146,7 @@ class Client(ClusterControl):
         self._runner = None
         self.loop = None
         self.status = "newly-created"
+        self._closing = Once()
         self._started: asyncio.Future | None = None
         if not self.asynchronous:
             self._start_sync()
@@ -528,20 +530,30 @@ class Client(ClusterControl):
         return None
 
     async def _close(self) -> None:
-        if self.status in ("closing", "closed"):
-            return
+        """Close once, to the end: a caller cancelled meanwhile ends only its own wait
+        (a half-done close left the client "closing" for good, and its own cluster
+        running: see :class:`~shoal.distributed.node.Once`)."""
+        if self.status == "closed" and self._closing.task is None:
+            return  # (a start that failed closed what it had opened)
+        await self._closing(self._close_once)
+
+    async def _close_once(self) -> None:
         self.status = "closing"
         if self in _clients:
             _clients.remove(self)
-        await self._close_comms()
-        for state in self._keys.clear():
-            if not state.done():
-                state.cancel("the client closed")
-        if self.asynchronous:
-            if self._own_cluster and self.cluster is not None:
-                await self.cluster.close()
-            self._stop_callbacks()
-        self.status = "closed"
+        try:
+            await self._close_comms()
+        finally:
+            for state in self._keys.clear():
+                if not state.done():
+                    state.cancel("the client closed")
+            try:
+                if self.asynchronous and self._own_cluster and self.cluster is not None:
+                    await self.cluster.close()
+            finally:
+                if self.asynchronous:
+                    self._stop_callbacks()
+                self.status = "closed"
 
     async def _close_comms(self) -> None:
         if self._conn is not None:

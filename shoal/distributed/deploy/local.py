@@ -45,6 +45,7 @@ import uuid
 from shoal.core.units import format_bytes
 from shoal.distributed.deploy.adaptive import Adaptive, Load
 from shoal.distributed.nanny import cpu_count, system_memory
+from shoal.distributed.node import Once
 from shoal.distributed.worker.memory import parse_memory_limit, read_cgroup_memory_limit
 
 __all__ = ["LocalCluster", "default_sizing", "nprocesses_nthreads"]
@@ -164,7 +165,8 @@ class LocalCluster:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._adaptive: Adaptive | None = None
         self._scale_lock: asyncio.Lock | None = None
-        self._closed: asyncio.Event | None = None
+        self._closing = Once()
+        self._leaving: set = set()  # workers a scale-down took out, until they are closed
         self._next_name = 0
         self._old_log_level = None
         self._runner = None
@@ -208,30 +210,38 @@ class LocalCluster:
         except BaseException:
             await self._close()
             raise
-        self.status = "running"
+        if self.status == "starting":  # (not closed meanwhile)
+            self.status = "running"
         return self
 
     async def _close(self) -> None:
-        if self._closed is not None:  # closed, or closing in another task
-            await self._closed.wait()
-            return
-        self._closed = asyncio.Event()
+        """Close once, to the end (a cancelled caller cancels only its wait; see
+        :class:`~shoal.distributed.node.Once`)."""
+        await self._closing(self._close_once)
+
+    async def _close_once(self) -> None:
         self.status = "closing"
-        if self._adaptive is not None:
-            await self._adaptive._stop()  # cancels a scaling it had started
-        if self._scale_lock is not None:
-            async with self._scale_lock:  # let a scale() the user started finish first
+        try:
+            if self._adaptive is not None:
+                await self._adaptive._stop()  # cancels a scaling it had started
+            if self._scale_lock is not None:
+                async with self._scale_lock:  # let a scale() the user started finish first
+                    await self._close_workers()
+            else:
                 await self._close_workers()
-        if self.scheduler is not None:
-            await self.scheduler.close()
-        if self._own_security:
-            self.security.close()
-        self._restore_logs()
-        self.status = "closed"
-        self._closed.set()
+        finally:
+            try:
+                if self.scheduler is not None:
+                    await self.scheduler.close()
+            finally:
+                if self._own_security:
+                    self.security.close()
+                self._restore_logs()
+                self.status = "closed"
 
     async def _close_workers(self) -> None:
-        workers, self.workers = list(self.workers.values()), {}
+        # with those a cancelled scale-down took out and is still closing
+        workers, self.workers = [*self.workers.values(), *self._leaving], {}
         results = await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
         for worker, result in zip(workers, results):
             if isinstance(result, BaseException):
@@ -369,9 +379,14 @@ class LocalCluster:
 
     async def _remove_workers(self, names) -> None:
         workers = [self.workers.pop(name) for name in names if name in self.workers]
-        # shielded: a scale-down cancelled now (an adaptive cluster stopped) still closes
-        # the workers it took out, or they would run on outside the cluster
-        await asyncio.shield(asyncio.gather(*(w.close() for w in workers), return_exceptions=True))
+        # a scale-down cancelled now (an adaptive cluster stopped) still closes the workers
+        # it took out (their close runs to its end), and the cluster's close waits for them
+        self._leaving.update(workers)
+        try:
+            await asyncio.shield(asyncio.gather(*(w.close() for w in workers), return_exceptions=True))
+        finally:
+            self._leaving.difference_update(
+                w for w in workers if getattr(w, "status", "closed") == "closed")
 
     def adapt(self, minimum: int = 0, maximum: float = math.inf, interval=None, wait_count=None,
               **_) -> Adaptive:  # fmt: skip
@@ -381,6 +396,8 @@ class LocalCluster:
         async def swap():
             if self._adaptive is not None:
                 await self._adaptive._stop()
+            if self.status in ("closing", "closed"):  # closed meanwhile: nothing to adapt
+                return
             self._adaptive = adaptive
             adaptive.start()
 

@@ -127,39 +127,52 @@ class Scheduler(ServesDashboard, Node):
     async def start(self) -> Scheduler:
         if self.status == "running":
             return self
-        await self.server.listen(self._listen_at)
-        interval = config.parse_timedelta(config.get("distributed.scheduler.work-stealing-interval"))
-        self._spawn(self._every(interval, lambda: self.handle(m.Balance())))
-        self._spawn(self._every(1.0, self._check_worker_ttl))
-        self._spawn(self._every(10.0, self.progress_watches.expire))  # (clients that went)
-        events = config.parse_timedelta(config.get("distributed.dashboard.events.interval"))
-        self._spawn(self._every(events, self._publish_task_states))
-        self._spawn(self._every(SYSTEM_INTERVAL, self._publish_system))
-        self.status = "running"
-        logger.info("scheduler at %s", self.address)
-        await self._spawn_dashboard()
+        if self.status != "created":
+            raise RuntimeError(f"this scheduler is {self.status}; a scheduler starts once")
+        self.status = "starting"
+        try:  # a start that fails (or a close meanwhile) leaves nothing running
+            await self.server.listen(self._listen_at)
+            if self.status != "starting":
+                raise RuntimeError("the scheduler was closed while it started")
+            interval = config.parse_timedelta(config.get("distributed.scheduler.work-stealing-interval"))
+            self._spawn(self._every(interval, lambda: self.handle(m.Balance())))
+            self._spawn(self._every(1.0, self._check_worker_ttl))
+            self._spawn(self._every(10.0, self.progress_watches.expire))  # (clients that went)
+            events = config.parse_timedelta(config.get("distributed.dashboard.events.interval"))
+            self._spawn(self._every(events, self._publish_task_states))
+            self._spawn(self._every(SYSTEM_INTERVAL, self._publish_system))
+            self.status = "running"
+            logger.info("scheduler at %s", self.address)
+            await self._spawn_dashboard()
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def _close(self) -> None:
         """``close()``: tell workers and clients goodbye, stop listening, free every
         resource (a plugin whose ``close`` fails is logged; the rest still goes)."""
         self.status = "closing"
-        await self._cancel_tasks()
-        for name in list(self.plugins):
+        try:
+            await self._cancel_tasks()
+            for name in list(self.plugins):
+                try:
+                    await self.remove_plugin(name)
+                except Exception:
+                    logger.exception("scheduler plugin %r failed to close", name)
+        finally:
             try:
-                await self.remove_plugin(name)
-            except Exception:
-                logger.exception("scheduler plugin %r failed to close", name)
-        await self._stop_dashboard()
-        for stream in [*self.worker_streams.values(), *self.client_streams.values()]:
-            try:
-                stream.send({"op": "close", "reason": "scheduler-close"})
-            except CommClosedError:
-                pass
-        await asyncio.gather(*(s.close(timeout=2) for s in [*self.worker_streams.values(),
-                                                           *self.client_streams.values()]))
-        await self.server.close()
-        await self.pool.close()
+                await self._stop_dashboard()
+                streams = [*self.worker_streams.values(), *self.client_streams.values()]
+                for stream in streams:
+                    try:
+                        stream.send({"op": "close", "reason": "scheduler-close"})
+                    except CommClosedError:
+                        pass
+                await asyncio.gather(*(s.close(timeout=2) for s in streams), return_exceptions=True)
+            finally:
+                await self.server.close()
+                await self.pool.close()
 
     async def close_op(self, comm=None) -> None:
         self._spawn(self.close())

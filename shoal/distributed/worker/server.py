@@ -126,7 +126,12 @@ class Worker(Node):
     async def start(self) -> Worker:
         if self.status == "running":
             return self
-        await self.server.listen(self._listen_at)
+        try:
+            await self.server.listen(self._listen_at)
+        except RuntimeError:
+            if self.status in ("closing", "closed"):  # closed while it started listening
+                return self
+            raise
         if self.status in ("closing", "closed"):  # closed while it started listening
             await self.server.close()
             return self
@@ -196,16 +201,19 @@ class Worker(Node):
             await self._release()
 
     async def _release(self) -> None:
+        # the threads are told to stop before the first await: a close cancelled from
+        # outside (the loop's own shutdown) still leaves none running
+        if self.threads is not None:
+            self.threads.stop()
+        if self.profiler is not None:
+            self.profiler.stop()  # joins the sampler thread: it wakes at once, ms at most
         await self.server.close()
         await self.peers.close()
         if self.threads is not None:
-            self.threads.stop()
             threads = self.threads.threads
             deadline = time.monotonic() + 5
             while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
-        if self.profiler is not None:
-            self.profiler.stop()  # joins the sampler thread: it wakes at once, ms at most
         if self.data is not None and hasattr(self.data, "close"):
             self.data.close()
         if self.local_directory:
