@@ -51,15 +51,12 @@ ResourceData.__doc__ = """One sample (Dask's fields): wall-clock ``time``, resid
 summed over this process and the process pool's workers."""
 
 
-class Profiler(_Observer):
-    """Record the start and end time of every task that runs while active.
+class _Recorder(_Observer):
+    """What :class:`Profiler` and :class:`CacheProfiler` share: ``results``, a bus
+    subscription to :attr:`kinds` calling ``_record`` in the publisher's thread while
+    observing, ``start_time`` / ``end_time``, :meth:`clear` and :meth:`visualize`."""
 
-    ``results`` is a list of :class:`TaskData` in the order tasks finished;
-    ``pandas.DataFrame(prof.results)`` gives a table, :meth:`visualize` a plot.
-    (Dask's ``TaskData`` has the task itself where this has its ``task_prefix``:
-    the local schedulers' records do not carry tasks.)  ``start_time`` and
-    ``end_time``: when it started and stopped observing (None while it runs).
-    """
+    kinds: tuple = ()
 
     def __init__(self, bus=None):
         self.bus = default_bus if bus is None else bus
@@ -69,7 +66,7 @@ class Profiler(_Observer):
 
     def _start(self) -> None:
         if self._token is None:
-            self._token = self.bus.subscribe(self._record, ("task",))
+            self._token = self.bus.subscribe(self._record, self.kinds)
             self.start_time, self.end_time = time.time(), None
 
     def _stop(self) -> None:
@@ -78,11 +75,31 @@ class Profiler(_Observer):
             self._token = None
             self.end_time = time.time()
 
+    def _record(self, rec) -> None:
+        raise NotImplementedError
+
     def visualize(self, **kwargs):
-        """Plot the tasks; see :func:`shoal.diagnostics.visualize`."""
+        """Plot the results; see :func:`shoal.diagnostics.visualize`."""
         from shoal.diagnostics.visualize import visualize
 
         return visualize(self, **kwargs)
+
+    def clear(self) -> None:
+        """Forget the recorded results."""
+        self.results = []
+
+
+class Profiler(_Recorder):
+    """Record the start and end time of every task that runs while active.
+
+    ``results`` is a list of :class:`TaskData` in the order tasks finished;
+    ``pandas.DataFrame(prof.results)`` gives a table, :meth:`visualize` a plot.
+    (Dask's ``TaskData`` has the task itself where this has its ``task_prefix``:
+    the local schedulers' records do not carry tasks.)  ``start_time`` and
+    ``end_time``: when it started and stopped observing (None while it runs).
+    """
+
+    kinds = ("task",)
 
     def _record(self, rec) -> None:
         if rec.finish not in ("memory", "erred"):
@@ -95,10 +112,6 @@ class Profiler(_Observer):
             return
         self.results.append(TaskData(rec.key, rec.prefix, start, end, rec.thread))
 
-    def clear(self) -> None:
-        """Forget the recorded tasks."""
-        self.results = []
-
 
 CacheData = namedtuple("CacheData", "key task_prefix metric cache_time free_time")
 CacheData.__doc__ = """One result's stay in a local computation's memory (Dask's fields, with the
@@ -106,7 +119,7 @@ task's prefix for its task): ``metric`` of the value, wall-clock ``cache_time`` 
 was stored and ``free_time`` when no task needed it any more (or its computation ended)."""
 
 
-class CacheProfiler(_Observer):
+class CacheProfiler(_Recorder):
     """Record how long each result of a local computation stays in memory, and what
     it weighs there.
 
@@ -129,25 +142,17 @@ class CacheProfiler(_Observer):
     def __init__(self, metric=None, metric_name: str | None = None, bus=None):
         if metric is not None and not callable(metric):
             raise TypeError(f"CacheProfiler: metric must be a function of a result, not {metric!r}")
+        super().__init__(bus)
         self._metric = metric
         self.metric_name = metric_name or (getattr(metric, "__name__", "metric") if metric else "count")
-        self.bus = default_bus if bus is None else bus
-        self.results: list = []
         self._held: dict = {}  # (run_id, key) -> (prefix, metric, cache time)
         self._failure = None  # the metric's first error: (key, exception)
-        self._token = None
-        self.start_time = self.end_time = None
 
-    def _start(self) -> None:
-        if self._token is None:
-            self._token = self.bus.subscribe(self._record, ("cache", "computation-finished"))
-            self.start_time, self.end_time = time.time(), None
+    kinds = ("cache", "computation-finished")
 
     def _stop(self) -> None:
         if self._token is not None:
-            self.bus.unsubscribe(self._token)
-            self._token = None
-            self.end_time = time.time()
+            super()._stop()
             self._free_all(lambda run_id: True, self.end_time)
 
     def __exit__(self, exc_type, *exc):
@@ -165,16 +170,6 @@ class CacheProfiler(_Observer):
             raise RuntimeError(f"CacheProfiler: metric {self.metric_name!r} failed on the result "
                                f"of {key!r} ({type(exc).__name__}: {exc}); that result and any "
                                "others it failed on are left out") from exc  # fmt: skip
-
-    def visualize(self, **kwargs):
-        """Plot what memory held over time; see :func:`shoal.diagnostics.visualize`."""
-        from shoal.diagnostics.visualize import visualize
-
-        return visualize(self, **kwargs)
-
-    def clear(self) -> None:
-        """Forget the recorded results."""
-        self.results = []
 
     def _record(self, rec) -> None:  # the scheduler's thread
         if rec.kind == "computation-finished":

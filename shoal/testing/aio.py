@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["run"]
+__all__ = ["cancel_after", "run"]
 
 
 def run(coro, timeout=20):
@@ -21,3 +21,13 @@ def run(coro, timeout=20):
             handle.cancel()
 
     return asyncio.run(guarded())
+
+
+async def cancel_after(coro, steps: int) -> None:
+    """Run *coro* as a task for *steps* turns of the loop, then cancel it and wait for
+    it to end (whatever it raised is dropped): a caller cancelled at that point."""
+    task = asyncio.ensure_future(coro)
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -397,13 +397,19 @@ def test_feed_reconnect_gives_up_after_its_window():
     run(main(), 20)
 
 
+async def subscribed(bus):
+    """A ``BusServer`` of *bus* and a comm subscribed to its events (past the start)."""
+    server = await BusServer(bus).start()
+    comm = await connect(server.address)
+    await comm.write({"op": "subscribe_events"})
+    assert (await comm.read())["op"] == "stream-start"
+    return server, comm
+
+
 def test_bus_server_drops_old_records_for_a_slow_reader():
     async def main():
         bus = Bus("test")
-        server = await BusServer(bus).start()
-        comm = await connect(server.address)
-        await comm.write({"op": "subscribe_events"})
-        assert (await comm.read())["op"] == "stream-start"
+        server, comm = await subscribed(bus)
         for i in range(50):  # all between two ticks: only the newest 10 are held
             bus.publish(WorkerAdded(f"tcp://w:{i}", 1))
         got = await read_until(comm, lambda rs: any(r["kind"] == "worker-added" for r in rs))
@@ -424,10 +430,7 @@ def test_an_event_stream_never_asks_for_a_computations_results():
 
     async def main():
         bus = Bus("test")
-        server = await BusServer(bus).start()
-        comm = await connect(server.address)
-        await comm.write({"op": "subscribe_events"})
-        assert (await comm.read())["op"] == "stream-start"
+        server, comm = await subscribed(bus)
         assert bus.wants("task") and bus.wants("worker-added") and not bus.wants("cache")
         bus.publish(ResultsCached("r", [("k", "k", object())], [], 0.0))  # (nothing to encode)
         bus.publish(WorkerAdded("tcp://w:1", 1))

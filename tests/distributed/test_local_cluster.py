@@ -356,7 +356,7 @@ def test_a_cancelled_close_of_a_cluster_or_client_is_finished_by_the_next():
     good: a second close hung, the scheduler kept listening; a client's cancelled close
     left its own cluster running and made every later close a no-op."""
     from shoal.distributed import Client
-    from shoal.testing.aio import run
+    from shoal.testing.aio import cancel_after, run
 
     async def main():
         cluster = await LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
@@ -368,11 +368,7 @@ def test_a_cancelled_close_of_a_cluster_or_client_is_finished_by_the_next():
         for steps in (1, 2, 4):
             client = await Client(asynchronous=True, processes=False, n_workers=1,
                                   dashboard_address=None)  # fmt: skip
-            closing = asyncio.ensure_future(client.close())
-            for _ in range(steps):
-                await asyncio.sleep(0)
-            closing.cancel()
-            await asyncio.gather(closing, return_exceptions=True)
+            await cancel_after(client.close(), steps)
             await asyncio.wait_for(client.close(), 10)
             assert client.status == "closed" and client.cluster.status == "closed", steps
             assert client.cluster.scheduler.status == "closed"

@@ -231,7 +231,7 @@ def test_a_close_whose_caller_is_cancelled_still_ends_everything():
     threads were left running)."""
     import threading
 
-    from shoal.testing.aio import run
+    from shoal.testing.aio import cancel_after, run
 
     async def main():
         async with Scheduler() as s:
@@ -239,11 +239,7 @@ def test_a_close_whose_caller_is_cancelled_still_ends_everything():
             for steps in (1, 2, 3, 5, 8, 13):  # the caller cancelled at points along the close
                 w = await Worker(s.address, nthreads=2, memory_limit=None)
                 assert w.profiler is not None and w.profiler.running
-                caller = asyncio.ensure_future(w.close())
-                for _ in range(steps):
-                    await asyncio.sleep(0)
-                caller.cancel()
-                await asyncio.gather(caller, return_exceptions=True)
+                await cancel_after(w.close(), steps)
                 await asyncio.wait_for(w.finished(), 10)
                 assert w.status == "closed" and not w.profiler.running, steps
                 assert [t.name for t in set(threading.enumerate()) - before] == [], steps
@@ -277,17 +273,13 @@ def test_a_scheduler_start_that_fails_or_is_closed_leaves_nothing_running():
 def test_a_start_cancelled_while_it_listens_leaves_no_socket():
     """Python's ``start_server`` serves before it returns: a caller cancelled in between
     lost a listening socket (the leak check at the end sees one)."""
-    from shoal.testing.aio import run
+    from shoal.testing.aio import cancel_after, run
 
     async def main():
         async with Scheduler(dashboard_address=None) as s:
             for steps in range(1, 7):
                 w = Worker(s.address, nthreads=1, memory_limit=None)
-                starting = asyncio.ensure_future(w.start())
-                for _ in range(steps):
-                    await asyncio.sleep(0)
-                starting.cancel()
-                await asyncio.gather(starting, return_exceptions=True)
+                await cancel_after(w.start(), steps)
                 await w.close()
             await asyncio.sleep(0.05)  # (the listeners given up are stopping)
 
