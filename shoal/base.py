@@ -22,7 +22,11 @@ Choosing a scheduler, first match wins:
 3. the default distributed client, when one exists (found through hooks that the
    distributed package registers with :func:`register_client_lookup`, so this
    module never imports it),
-4. the collection's own ``__dask_scheduler__`` (threads for delayed),
+4. the collection's own ``__dask_scheduler__`` (threads for delayed); a Dask
+   collection's (Dask's own threaded, multiprocessing or synchronous ``get``) means
+   shoal's scheduler of that kind: ``shoal.compute`` runs Dask's collections on
+   shoal's engine, where shoal's diagnostics and dashboard see them, unless
+   ``scheduler=`` names Dask's,
 5. threads.
 
 A scheduler may be given as a name (see ``named_schedulers``), a ``get``
@@ -149,8 +153,17 @@ def get_scheduler(scheduler=None, collections=()):
     for c in collections:
         get = getattr(c, "__dask_scheduler__", None)
         if get is not None:
-            return get
+            ours = _DASK_LOCAL_GETS.get((getattr(get, "__module__", None), getattr(get, "__name__", None)))
+            return _resolve_name(ours) if ours else get
     return _resolve_name("threads")
+
+
+#: Dask's local schedulers' ``get`` (module, name) -> shoal's scheduler of the same kind
+_DASK_LOCAL_GETS = {
+    ("dask.threaded", "get"): "threads",
+    ("dask.multiprocessing", "get"): "processes",
+    ("dask.local", "get_sync"): "sync",
+}
 
 
 def is_dask_collection(x) -> bool:

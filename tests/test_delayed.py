@@ -199,12 +199,23 @@ def test_dask_compute_of_shoal_collections_on_any_scheduler(scheduler):
 
 
 def test_shoal_compute_of_dask_collections_with_their_own_scheduler():
-    # no scheduler given: a Dask collection's own get (Dask's threads) is used and
-    # must receive the graph in Dask's spec, not shoal's nodes (it returned them)
+    # no scheduler given: a Dask collection's own get (Dask's threads, processes or sync)
+    # means shoal's of the same kind, whose diagnostics see it (Dask's ran unobserved)
     dask = pytest.importorskip("dask")
     da = pytest.importorskip("dask.array")
+    db = pytest.importorskip("dask.bag")
+    from shoal.base import get_scheduler
+    from shoal.diagnostics import Profiler
+
     x = da.arange(10, chunks=5).sum()
-    assert shoal.compute(x) == (45,)
+    with Profiler() as prof:
+        assert shoal.compute(x) == (45,)
+    assert prof.results and get_scheduler(collections=[x]).__module__ == "shoal.local.threads"
+    bag = db.from_sequence([1, 2, 3], npartitions=2).map(inc)
+    assert get_scheduler(collections=[bag]).__module__ == "shoal.local.processes"
+    with dask.config.set(scheduler="sync"):  # (Dask's own config is Dask's business)
+        assert get_scheduler(collections=[x]).__module__ == "shoal.local.threads"
+    assert shoal.compute(bag.sum(), scheduler="sync") == (9,)
     assert shoal.compute(dask.delayed(sum)([1, dask.delayed(abs)(-2)]), delayed(sum)([1, 2])) == (3, 3)
     assert shoal.compute(delayed(inc)(1), scheduler=dask.threaded.get) == (2,)
     assert persist(delayed(inc)(1), scheduler=dask.get)[0].compute() == 2

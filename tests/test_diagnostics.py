@@ -420,6 +420,63 @@ def test_cache_figure_draws_a_step_line_per_prefix_at_most_ten(tmp_path):
     assert (tmp_path / "cache.html").exists()
 
 
+def test_a_profiler_reused_by_a_second_block_records_that_block_only():
+    pytest.importorskip("psutil")
+    prof, cprof, rprof = Profiler(), CacheProfiler(), ResourceProfiler(dt=0.05)
+    for _ in range(2):
+        with prof, cprof, rprof:
+            threads.get(fan_in(3, 0.05), "total", num_workers=2)
+        assert len(prof.results) == 4 and len(cprof.results) == 4, "as Dask's: cleared at entry"
+        assert all(r.time >= rprof.start_time for r in rprof.results)
+        assert prof.start_time <= prof.end_time and rprof.start_time <= rprof.end_time
+    prof.clear()
+    assert prof.results == [] and prof.start_time is None and prof.end_time is None
+    rprof.register()
+    rprof.close()  # (Dask's spelling of unregister for it)
+    assert not our_threads()
+
+
+def test_visualize_takes_dasks_figure_options(tmp_path):
+    pytest.importorskip("bokeh")
+    pytest.importorskip("psutil")
+    from shoal.diagnostics import visualize
+
+    with Profiler() as prof, CacheProfiler() as cprof, ResourceProfiler(dt=0.05) as rprof:
+        threads.get(fan_in(4, 0.02), "total", num_workers=2)
+    path = tmp_path / "dask-spelling.html"
+    layout = visualize([prof, rprof, cprof], file_path=str(path), show=False, save=True,
+                       plot_width=500, height=200, title="T", palette="Viridis", label_size="7pt")
+    assert path.exists()
+    tasks, resources, cache = layout.children
+    assert [f.width for f in layout.children] == [500] * 3 and {f.height for f in layout.children} == {200}
+    assert {f.title.text for f in layout.children} == {"T"}
+    from bokeh.palettes import all_palettes
+
+    viridis = set(all_palettes["Viridis"][256])
+    colors = set(tasks.select_one({"name": "task-stream"}).data["color"])
+    assert colors and colors <= viridis
+    assert tasks.yaxis[0].axis_label == "Worker ID" and tasks.yaxis[0].visible
+    assert len(tasks.yaxis[0].major_label_overrides) == 2  # a labelled row per thread
+    assert tasks.yaxis[0].major_label_text_font_size == "7pt"
+    assert {r.glyph.line_color for r in cache.renderers} <= viridis
+    custom = prof.visualize(show=False, save=False, palette=["#123456"])
+    assert set(custom.select_one({"name": "task-stream"}).data["color"]) == {"#123456"}
+    with pytest.raises(TypeError, match="unknown option.*'colour'.*it takes width"):
+        visualize(prof, show=False, save=False, colour="red")
+    with pytest.raises(ValueError, match="no Bokeh palette named 'Nope'"):
+        visualize(prof, show=False, save=False, palette="Nope")
+
+
+def test_cache_figure_gives_each_prefix_a_colour_of_its_own():
+    pytest.importorskip("bokeh")
+    from shoal.diagnostics import CacheData
+    from shoal.diagnostics.visualize import cache_figure
+
+    prefixes = [f"p{i}" for i in range(10)]
+    fig = cache_figure([CacheData(f"{p}-0", p, 1, 1.0, 2.0) for p in prefixes])
+    assert len({r.glyph.line_color for r in fig.renderers}) == 10
+
+
 # -- ResourceProfiler -----------------------------------------------------
 
 

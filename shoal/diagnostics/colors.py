@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["ERRED", "PALETTE", "SPILLED", "action_style", "prefix_color"]
+__all__ = ["ERRED", "PALETTE", "SPILLED", "action_style", "distinct_colors", "prefix_color"]
 
 # 24 distinguishable mid-tone colours: none close to black (erred), red (transfer),
 # orange (disk) or grey (deserialisation, spilled), none so dark that black labels vanish
@@ -29,17 +29,44 @@ _ACTIONS = {
 }
 
 
-def prefix_color(prefix: str) -> str:
-    """The colour of a task prefix, the same everywhere.
+def prefix_color(prefix: str, palette=PALETTE) -> str:
+    """The colour of a task prefix, the same everywhere (from *palette*, a sequence of
+    colours, :data:`PALETTE` unless a plot was asked for another).
 
     >>> prefix_color("inc") == prefix_color("inc")
     True
+    >>> prefix_color("inc", ["red"])
+    'red'
     """
-    return PALETTE[zlib.crc32(str(prefix).encode()) % len(PALETTE)]
+    return palette[zlib.crc32(str(prefix).encode()) % len(palette)]
 
 
-def action_style(action: str, prefix: str, erred: bool = False) -> tuple:
+def distinct_colors(prefixes, palette=PALETTE) -> dict:
+    """``{prefix: colour}`` for prefixes drawn side by side (a plot's legend): each its
+    :func:`prefix_color` unless an earlier one took it, then the next free colour of
+    *palette* (all free colours taken: shared again).
+
+    >>> distinct_colors(["a", "b"], ["red"])
+    {'a': 'red', 'b': 'red'}
+    >>> len(set(distinct_colors(["a", "b", "c"], ["red", "green", "blue"]).values()))
+    3
+    """
+    out, taken = {}, set()
+    for prefix in prefixes:
+        start = zlib.crc32(str(prefix).encode()) % len(palette)
+        for step in range(len(palette)):
+            color = palette[(start + step) % len(palette)]
+            if color not in taken:
+                break
+        else:
+            color = palette[start]
+        out[prefix] = color
+        taken.add(color)
+    return out
+
+
+def action_style(action: str, prefix: str, erred: bool = False, palette=PALETTE) -> tuple:
     """``(colour, alpha)`` of one startstop rectangle."""
     if action == "compute":
-        return (ERRED, 1.0) if erred else (prefix_color(prefix), 1.0)
+        return (ERRED, 1.0) if erred else (prefix_color(prefix, palette), 1.0)
     return _ACTIONS.get(action, ("grey", 0.4))

@@ -64,6 +64,10 @@ class _Recorder(_Observer):
         self._token = None
         self.start_time = self.end_time = None
 
+    def __enter__(self):
+        self.clear()  # a block records its own computations only, as Dask's profilers do
+        return super().__enter__()
+
     def _start(self) -> None:
         if self._token is None:
             self._token = self.bus.subscribe(self._record, self.kinds)
@@ -85,14 +89,16 @@ class _Recorder(_Observer):
         return visualize(self, **kwargs)
 
     def clear(self) -> None:
-        """Forget the recorded results."""
+        """Forget the recorded results (and when observing started and ended)."""
         self.results = []
+        self.start_time = self.end_time = None
 
 
 class Profiler(_Recorder):
     """Record the start and end time of every task that runs while active.
 
-    ``results`` is a list of :class:`TaskData` in the order tasks finished;
+    ``results`` is a list of :class:`TaskData` in the order tasks finished (one
+    that raised too, unlike Dask's, which leaves it out: its row shows when it failed);
     ``pandas.DataFrame(prof.results)`` gives a table, :meth:`visualize` a plot.
     (Dask's ``TaskData`` has the task itself where this has its ``task_prefix``:
     the local schedulers' records do not carry tasks.)  ``start_time`` and
@@ -208,23 +214,23 @@ def _psutil():
     return psutil
 
 
-class ResourceProfiler(_Observer):
+class ResourceProfiler(_Recorder):
     """Sample memory and CPU every ``dt`` seconds while computations run.
 
-    ``results`` is a list of :class:`ResourceData`; :meth:`visualize` plots them.
+    ``results`` is a list of :class:`ResourceData`; :meth:`visualize` plots them;
+    :meth:`close` (or ``unregister()``) stops the sampler.
     """
 
     def __init__(self, dt: float = 1.0, bus=None):
         _psutil()  # (a clear error now, not in the thread)
+        super().__init__(bus)
         self.dt = float(dt)
-        self.bus = default_bus if bus is None else bus
-        self.results: list = []
         self._thread = None
         self._entered = False
 
     def __enter__(self):
         self._entered = True
-        self._start()
+        super().__enter__()
         self._wake.set()  # a registered, idle sampler starts at once
         return self
 
@@ -234,18 +240,14 @@ class ResourceProfiler(_Observer):
         finally:
             self._entered = False
 
-    def clear(self) -> None:
-        self.results = []
-
-    def visualize(self, **kwargs):
-        """Plot memory and CPU over time; see :func:`shoal.diagnostics.visualize`."""
-        from shoal.diagnostics.visualize import visualize
-
-        return visualize(self, **kwargs)
+    def close(self) -> None:
+        """Stop sampling (Dask's spelling of ``unregister()`` for this profiler)."""
+        self._stop()
 
     def _start(self) -> None:
         if self._thread is not None:
             return
+        self.start_time, self.end_time = time.time(), None
         self._buffer = Buffer(maxlen=10_000)
         self._wake = threading.Event()
         self._stopping = False
@@ -265,6 +267,7 @@ class ResourceProfiler(_Observer):
         self._thread.join()
         self._thread = None
         self._probe = None
+        self.end_time = time.time()
 
     def _on_event(self, rec) -> None:  # publisher's thread: keep it tiny
         self._buffer.append(rec)

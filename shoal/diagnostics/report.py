@@ -100,11 +100,15 @@ def summarize(records, start=None, stop=None) -> dict:
 # --- figures ------------------------------------------------------------------------
 
 
-def task_stream_figure(records, title: str = "Task Stream", height: int = 400, width: int = 900):
-    """One rectangle per startstop, one row per (worker, thread); x is wall-clock time."""
+def task_stream_figure(records, title: str = "Task Stream", height: int = 400, width: int = 900,
+                       palette=PALETTE, row_label: str | None = None, label_size=None):  # fmt: skip
+    """One rectangle per startstop, one row per (worker, thread); x is wall-clock time.
+    With *row_label* the y axis numbers the rows under that title, in *label_size* (a
+    CSS size such as ``"8pt"``)."""
     from bokeh.models import ColumnDataSource, HoverTool
     from bokeh.plotting import figure
 
+    palette = palette or PALETTE
     rows = {where: i for i, where in enumerate(sorted(
         {(str(r.get("worker", "")), int(r.get("thread") or 0)) for r in records}))}  # fmt: skip
     cols: dict = {c: [] for c in ("left", "right", "bottom", "top", "color", "alpha", "name",
@@ -113,7 +117,7 @@ def task_stream_figure(records, title: str = "Task Stream", height: int = 400, w
         prefix, erred = _prefix(r), r.get("status") == "error"
         row = rows[(str(r.get("worker", "")), int(r.get("thread") or 0))]
         for action, begin, end in _startstops(r):
-            color, alpha = action_style(action, prefix, erred)
+            color, alpha = action_style(action, prefix, erred, palette)
             for name, value in (("left", begin * 1000), ("right", end * 1000), ("bottom", row - 0.4),
                                 ("top", row + 0.4), ("color", color), ("alpha", alpha),
                                 ("name", prefix if action == "compute" else f"{action}-{prefix}"),
@@ -128,8 +132,15 @@ def task_stream_figure(records, title: str = "Task Stream", height: int = 400, w
     fig.add_tools(HoverTool(renderers=[glyph], point_policy="follow_mouse", tooltips=[
         ("task", "@name"), ("key", "@key"), ("duration", "@duration{0.000} s"),
         ("worker", "@worker")]))  # fmt: skip
-    fig.yaxis.visible = False
     fig.ygrid.visible = False
+    if row_label is None:
+        fig.yaxis.visible = False
+    else:
+        fig.yaxis.ticker = list(rows.values())  # rows numbered from 0 (a hover names each)
+        fig.yaxis.major_label_overrides = {i: str(i) for i in rows.values()}
+        fig.yaxis.axis_label = row_label
+        if label_size is not None:
+            fig.yaxis.major_label_text_font_size = label_size
     return fig
 
 

@@ -29,15 +29,18 @@ __all__ = ["cache_figure", "cache_steps", "resource_figure", "task_figure", "vis
 
 
 def task_figure(results, title: str = "Tasks", **kwargs):
-    """The task stream of :class:`~shoal.diagnostics.Profiler` results (``TaskData``)."""
+    """The task stream of :class:`~shoal.diagnostics.Profiler` results (``TaskData``), a
+    row per worker id (``height``, ``width``, ``palette``, ``label_size`` as
+    :func:`~shoal.diagnostics.report.task_stream_figure`)."""
     from shoal.diagnostics.report import task_stream_figure
 
     records = [{"key": r.key, "prefix": r.task_prefix, "worker": "", "thread": r.worker_id,
                 "startstops": [("compute", r.start_time, r.end_time)]} for r in results]  # fmt: skip
-    return task_stream_figure(records, title=title, **kwargs)
+    return task_stream_figure(records, title=title, row_label="Worker ID", **kwargs)
 
 
-def resource_figure(results, title: str = "Memory and CPU", height: int = 300, width: int = 900):
+def resource_figure(results, title: str = "Memory and CPU", height: int = 300, width: int = 900,
+                    label_size=None, palette=None):  # fmt: skip
     """Memory and CPU over time of :class:`~shoal.diagnostics.ResourceProfiler` results."""
     from bokeh.models import ColumnDataSource, HoverTool, LinearAxis, Range1d
     from bokeh.plotting import figure
@@ -59,7 +62,14 @@ def resource_figure(results, title: str = "Memory and CPU", height: int = 300, w
     fig.add_tools(HoverTool(renderers=[mem, cpu], mode="vline", tooltips=[
         ("memory", "@mem{0.0} MB"), ("CPU", "@cpu{0.0} %")]))  # fmt: skip
     fig.legend.location = "bottom_right"
+    _label_size(fig, label_size)
     return fig
+
+
+def _label_size(fig, size) -> None:
+    if size is not None:
+        for axis in (*fig.xaxis, *fig.yaxis):
+            axis.major_label_text_font_size = size
 
 
 def cache_steps(results) -> dict:
@@ -101,40 +111,43 @@ CACHE_LINES = 10
 
 
 def cache_figure(results, metric_name: str = "count", title: str = "Results in memory",
-                 height: int = 300, width: int = 900):  # fmt: skip
+                 height: int = 300, width: int = 900, palette=None, label_size=None):  # fmt: skip
     """What :class:`~shoal.diagnostics.CacheProfiler` results held in memory over time,
-    a step line per task prefix (its ``metric``, summed)."""
+    a step line per task prefix (its ``metric``, summed), each in a colour of its own."""
     from bokeh.models import ColumnDataSource, HoverTool
     from bokeh.plotting import figure
 
-    from shoal.diagnostics.colors import prefix_color
+    from shoal.diagnostics.colors import PALETTE, distinct_colors
 
     fig = figure(title=title, height=height, width=width, x_axis_type="datetime",
                  tools="xpan,xwheel_zoom,box_zoom,reset,save", sizing_mode="stretch_width")  # fmt: skip
     fig.yaxis.axis_label = f"Results in memory ({metric_name})"
     renderers = []
-    for prefix, (times, totals) in cache_steps(results).items():
+    lines = cache_steps(results)
+    colors = distinct_colors(lines, palette or PALETTE)
+    for prefix, (times, totals) in lines.items():
         source = ColumnDataSource({"time": [t * 1000 for t in times], "total": totals,
                                    "prefix": [prefix] * len(times)})  # fmt: skip
         renderers.append(fig.step("time", "total", source=source, mode="after", line_width=2,
-                                  color=prefix_color(prefix), legend_label=prefix))  # fmt: skip
+                                  color=colors[prefix], legend_label=prefix))  # fmt: skip
     fig.add_tools(HoverTool(renderers=renderers, tooltips=[("prefix", "@prefix"),
                                                            (metric_name, "@total")]))  # fmt: skip
     if renderers:
         fig.legend.location = "top_left"
         fig.legend.click_policy = "hide"
+    _label_size(fig, label_size)
     return fig
 
 
-def _figure(profiler):
+def _figure(profiler, options: dict):
     from shoal.diagnostics.profile import CacheProfiler, Profiler, ResourceProfiler
 
     if isinstance(profiler, Profiler):
-        return task_figure(profiler.results)
+        return task_figure(profiler.results, **options)
     if isinstance(profiler, ResourceProfiler):
-        return resource_figure(profiler.results)
+        return resource_figure(profiler.results, **options)
     if isinstance(profiler, CacheProfiler):
-        return cache_figure(profiler.results, profiler.metric_name)
+        return cache_figure(profiler.results, profiler.metric_name, **options)
     raise TypeError("visualize: a Profiler, a ResourceProfiler or a CacheProfiler, not "
                     f"{type(profiler).__name__}")  # fmt: skip
 
@@ -156,22 +169,58 @@ def _load_bokehjs() -> None:
         _bokehjs_loaded = True
 
 
+def _palette(palette) -> tuple:
+    """A list of colours, or a Bokeh palette's name (its largest size), as colours."""
+    if isinstance(palette, str):
+        from bokeh.palettes import all_palettes
+
+        sizes = all_palettes.get(palette)
+        if sizes is None:
+            raise ValueError(f"visualize: no Bokeh palette named {palette!r}; some are "
+                             f"{', '.join(sorted(all_palettes)[:8])}, ...")  # fmt: skip
+        return tuple(sizes[max(sizes)])
+    colors = tuple(palette)
+    if not colors or not all(isinstance(c, str) for c in colors):
+        raise TypeError(f"visualize: palette must be colours (strings) or a palette's name, "
+                        f"not {palette!r}")  # fmt: skip
+    return colors
+
+
+#: Dask's ``visualize`` options for the figures that this one takes too
+FIGURE_OPTIONS = ("width", "height", "title", "palette", "label_size")
+_BOKEH2_NAMES = {"plot_width": "width", "plot_height": "height"}  # (Bokeh 2's spellings)
+
+
 def visualize(profilers, filename: str = "profile.html", show: bool = True, save=None,
-              mode=None):  # fmt: skip
+              mode=None, file_path=None, **options):  # fmt: skip
     """Plot profilers' results, one figure each on one time axis; returns the layout.
 
     ``save`` (default: True outside a Jupyter kernel) writes it to ``filename``
-    as one self-contained HTML file (``mode="cdn"`` loads BokehJS from the web);
-    ``show`` displays it in the notebook, or opens the saved file in a browser.
+    (``file_path``, Dask's older name, too) as one self-contained HTML file
+    (``mode="cdn"`` loads BokehJS from the web); ``show`` displays it in the
+    notebook, or opens the saved file in a browser.  Each figure takes Dask's
+    options: ``width``, ``height`` (or ``plot_width``, ``plot_height``), ``title``,
+    ``palette`` (a list of colours for the task prefixes, or the name of one of
+    Bokeh's palettes such as ``"Viridis"``, as Dask takes it) and ``label_size`` (a CSS
+    font size for the axes' labels, e.g. ``"8pt"``); any other is an error.
     """
     from shoal.diagnostics.progress import _in_kernel
     from shoal.diagnostics.report import save_html
 
+    if file_path is not None:
+        filename = file_path
+    options = {_BOKEH2_NAMES.get(k, k): v for k, v in options.items()}
+    unknown = sorted(set(options) - set(FIGURE_OPTIONS))
+    if unknown:
+        raise TypeError(f"visualize: unknown option(s) {', '.join(map(repr, unknown))}; it takes "
+                        f"{', '.join(FIGURE_OPTIONS)} (and plot_width, plot_height)")  # fmt: skip
+    if options.get("palette") is not None:
+        options["palette"] = _palette(options["palette"])
     if not isinstance(profilers, (list, tuple)):
         profilers = [profilers]
     if not profilers:
         raise ValueError("visualize: no profilers to plot")
-    figures = [_figure(p) for p in profilers]
+    figures = [_figure(p, options) for p in profilers]
     for fig in figures[1:]:
         fig.x_range = figures[0].x_range
     if len(figures) == 1:
