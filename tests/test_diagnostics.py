@@ -390,6 +390,45 @@ def test_cache_profiler_metric_errors_are_named_at_the_end_and_lose_nothing():
         CacheProfiler(metric="nbytes")
 
 
+def _inner_compute(i):
+    graph = {f"y{i}-{j}": (slow_inc, j, 0) for j in range(20)}
+    graph["t"] = (total, *graph)
+    return sync.get(graph, "t", fuse=False)
+
+
+def test_cache_profiler_follows_computations_that_run_at_once():
+    """Tasks of a threads computation computing graphs of their own publish from several
+    threads at once: the profiler was dropped from the bus (a dict changed while another
+    thread walked it) and recorded nothing more, silently."""
+    outer = {f"o-{i}": (_inner_compute, i) for i in range(40)}
+    outer["s"] = (total, *outer)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: the race shows at once
+    try:
+        with CacheProfiler() as cprof:
+            for _ in range(6):
+                assert threads.get(outer, "s", num_workers=4, fuse=False) == 40 * 210
+            assert cprof._token in default_bus._subs  # still subscribed
+    finally:
+        sys.setswitchinterval(switch)
+    assert len(cprof.results) == 6 * (41 + 40 * 21)  # every result of every run
+
+
+def test_cache_profiler_failure_of_a_block_ended_by_an_error_is_not_raised_later():
+    def metric(value):
+        if value == 2:
+            raise ValueError("cannot weigh two")
+        return value
+
+    cprof = CacheProfiler(metric=metric)
+    with pytest.raises(KeyError):
+        with cprof:
+            sync.get({"one": 1, "two": (slow_inc, "one", 0), "three": (add, "one", "two")}, "three")
+            raise KeyError("the user's own error wins")
+    with cprof:  # a clean block: nothing of the first one's is raised
+        assert sync.get({"a": 5, "b": (slow_inc, "a", 0)}, "b") == 6
+
+
 def test_cache_profiler_frees_what_an_erred_computation_held():
     graph = {"x": 1, "y": (div, "x", 0), "z": (add, "x", "y")}
     with CacheProfiler() as cprof:
@@ -407,8 +446,10 @@ def test_cache_figure_draws_a_step_line_per_prefix_at_most_ten(tmp_path):
     results = [CacheData(f"p{i}-0", f"p{i}", i + 1, 10.0 + i, 30.0) for i in range(12)]
     lines = cache_steps(results)
     assert list(lines)[: CACHE_LINES - 1] == [f"p{i}" for i in range(11, 2, -1)]  # heaviest first
-    assert lines["other"] == ([10.0, 11.0, 12.0, 30.0], [1, 3, 6, 0])  # p0, p1, p2 summed
+    assert lines["(other prefixes)"] == ([10.0, 11.0, 12.0, 30.0], [1, 3, 6, 0])  # p0-p2 summed
     assert len(lines) == CACHE_LINES
+    results.append(CacheData("other-0", "other", 100, 10.0, 30.0))  # a prefix named so is kept
+    assert cache_steps(results)["other"] == ([10.0, 30.0], [100, 0])
 
     with CacheProfiler() as cprof:
         sync.get(fan_in(3, 0), "total")

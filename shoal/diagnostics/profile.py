@@ -151,15 +151,25 @@ class CacheProfiler(_Recorder):
         super().__init__(bus)
         self._metric = metric
         self.metric_name = metric_name or (getattr(metric, "__name__", "metric") if metric else "count")
-        self._held: dict = {}  # (run_id, key) -> (prefix, metric, cache time)
+        self._held: dict = {}  # run_id -> {key: (prefix, metric, cache time)}
         self._failure = None  # the metric's first error: (key, exception)
+        # two computations may publish at once (threads, or one inside a task of another)
+        self._lock = threading.Lock()
 
     kinds = ("cache", "computation-finished")
+
+    def _start(self) -> None:
+        if self._token is None:
+            self._failure = None  # (one a block ended by an exception left unreported)
+        super()._start()
 
     def _stop(self) -> None:
         if self._token is not None:
             super()._stop()
-            self._free_all(lambda run_id: True, self.end_time)
+            with self._lock:  # what any run still holds is freed now
+                runs, self._held = self._held, {}
+                for held in runs.values():
+                    self._free(held, self.end_time)
 
     def __exit__(self, exc_type, *exc):
         self._stop()
@@ -179,29 +189,31 @@ class CacheProfiler(_Recorder):
 
     def _record(self, rec) -> None:  # the scheduler's thread
         if rec.kind == "computation-finished":
-            self._free_all(lambda run_id: run_id == rec.run_id, rec.time)
+            with self._lock:
+                self._free(self._held.pop(rec.run_id, {}), rec.time)
             return
-        held, measure = self._held, self._metric
-        for key, prefix, value in rec.stored:
+        measure, weighed = self._metric, []
+        for key, prefix, value in rec.stored:  # (the metric runs outside the lock)
             if measure is None:
-                weight = 1
-            else:
-                try:
-                    weight = measure(value)
-                except Exception as exc:
-                    if self._failure is None:
-                        self._failure = (key, exc)
-                    continue
-            held[rec.run_id, key] = (prefix, weight, rec.time)
-        for key in rec.freed:
-            entry = held.pop((rec.run_id, key), None)
-            if entry is not None:
-                self.results.append(CacheData(key, entry[0], entry[1], entry[2], rec.time))
+                weighed.append((key, (prefix, 1, rec.time)))
+                continue
+            try:
+                weighed.append((key, (prefix, measure(value), rec.time)))
+            except Exception as exc:
+                if self._failure is None:
+                    self._failure = (key, exc)
+        with self._lock:
+            held = self._held.setdefault(rec.run_id, {})
+            held.update(weighed)
+            for key in rec.freed:
+                entry = held.pop(key, None)
+                if entry is not None:
+                    self.results.append(CacheData(key, entry[0], entry[1], entry[2], rec.time))
 
-    def _free_all(self, of_run, when: float) -> None:
-        for run_key in [k for k in self._held if of_run(k[0])]:
-            prefix, weight, since = self._held.pop(run_key)
-            self.results.append(CacheData(run_key[1], prefix, weight, since, when))
+    def _free(self, held: dict, when: float) -> None:
+        """The results a run still *held* freed at *when* (under the lock)."""
+        for key, (prefix, weight, since) in held.items():
+            self.results.append(CacheData(key, prefix, weight, since, when))
 
 
 def _psutil():
@@ -292,7 +304,9 @@ class ResourceProfiler(_Recorder):
             elif now - last >= (self.dt if active else self.dt / 2) and (active or sampling):
                 last = self._sample()  # every dt, and at the end unless the last was just now
             sampling = active
-            self._wake.wait(max(self.dt - (time.monotonic() - last), 0.0) if sampling else None)
+            # every dt from each sample's start, but never back to back (a sample beside a
+            # task holding the GIL can take most of dt): at least a quarter of dt between
+            self._wake.wait(max(self.dt - (time.monotonic() - last), self.dt / 4) if sampling else None)
             self._wake.clear()
         if self._entered and time.monotonic() - last >= self.dt / 2:
             self._sample()  # a last sample as the block ends

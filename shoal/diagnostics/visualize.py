@@ -75,8 +75,8 @@ def _label_size(fig, size) -> None:
 def cache_steps(results) -> dict:
     """``{prefix: (times, totals)}``: what results of each task prefix weighed in memory
     over time, as steps (each change at its time), from ``CacheData`` results; the
-    prefixes that weighed most at their peak first, the rest summed as "other" past
-    :data:`CACHE_LINES`.
+    prefixes that weighed most at their peak first, the rest summed as :data:`OTHERS`
+    past :data:`CACHE_LINES`.
 
     >>> from shoal.diagnostics.profile import CacheData
     >>> cache_steps([CacheData("a-1", "a", 1, 0.0, 2.0), CacheData("a-2", "a", 1, 1.0, 3.0)])
@@ -100,10 +100,15 @@ def cache_steps(results) -> dict:
     ranked = sorted(lines, key=lambda p: -max(lines[p][1], default=0))
     if len(ranked) <= CACHE_LINES:
         return {p: lines[p] for p in ranked}
-    rest = [r for r in results if r.task_prefix in set(ranked[CACHE_LINES - 1:])]
-    out = {p: lines[p] for p in ranked[: CACHE_LINES - 1]}
-    out.update(cache_steps([r._replace(task_prefix="other") for r in rest]))
+    shown = [p for p in ranked if p != OTHERS][: CACHE_LINES - 1]
+    rest = [r._replace(task_prefix=OTHERS) for r in results if r.task_prefix not in shown]
+    out = {p: lines[p] for p in shown}
+    out.update(cache_steps(rest))
     return out
+
+
+#: The line of the cache figure summing the prefixes past :data:`CACHE_LINES`.
+OTHERS = "(other prefixes)"
 
 
 #: Lines of the cache figure at most (one per task prefix, the rest as "other").

@@ -225,8 +225,7 @@ class ProcessPool:
                     w.proc.wait(timeout=2)
                 except subprocess.TimeoutExpired:
                     pass
-                w.kill()
-        finally:  # (a Ctrl-C in the waits above: none of them outlives the pool)
+        finally:  # (also after a Ctrl-C in the waits above: none outlives the pool)
             for w in self.workers:
                 w.kill()
             self.workers.clear()
