@@ -487,12 +487,36 @@ def test_retry_op_reruns_erred_chain(state):
     out = state.handle(graph({"a": [], "b": ["a"]}, ["b"]))
     state.handle(erred(compute(out, "a")))
     out = state.handle(m.RetryKeys(["b"], "c1"))
-    assert sent(out) == [M(m.TaskRetried, key="b"), M(m.ComputeTask, key="a")]
+    # the worker "a" raised on lets go of its error first, then computes it again
+    assert sent(out) == [M(m.TaskRetried, key="b"), M(m.FreeKeys, worker="w1", keys=["a"]),
+                         M(m.ComputeTask, key="a")]  # fmt: skip
     assert state.tasks["b"].state == "waiting"
     out = state.handle(finished(compute(out, "a")))
     out = state.handle(finished(compute(out, "b")))
     assert sent(out, m.KeyInMemory) == [M(m.KeyInMemory, key="b")]
     assert transitions_of(state, "a").count(("erred", "released")) == 1
+
+
+def test_a_released_error_is_freed_on_the_worker_it_raised_on(state):
+    """The worker kept every erred task (its error, traceback and their frames) after
+    the client let go of it: a loop of failing tasks grew the worker without end."""
+    add_workers(state, ("w1", 1), ("w2", 1))
+    out = state.handle(graph({"a": [], "b": ["a"]}, ["b"]))
+    worker = compute(out, "a").worker
+    out = state.handle(erred(compute(out, "a")))
+    assert state.tasks["a"].erred_on == worker and state.tasks["b"].erred_on is None
+    out = state.handle(m.ClientReleasesKeys(["b"], "c1"))
+    assert sent(out, m.FreeKeys) == [M(m.FreeKeys, worker=worker, keys=["a"])]  # ("b" never ran)
+    assert "a" not in state.tasks and "b" not in state.tasks
+
+
+def test_an_error_on_a_worker_that_left_is_not_freed_there(state):
+    add_workers(state, ("w1", 1))
+    out = state.handle(graph({"a": []}, ["a"]))
+    state.handle(erred(compute(out, "a")))
+    state.handle(m.RemoveWorker("w1", reason="gone", safe=True))
+    out = state.handle(m.ClientReleasesKeys(["a"], "c1"))
+    assert sent(out, m.FreeKeys) == [] and "a" not in state.tasks
 
 
 # --- worker loss ---------------------------------------------------------------------

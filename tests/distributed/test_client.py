@@ -194,6 +194,22 @@ def test_many_futures_released_in_one_message(c, servers):
     wait_until(lambda: not any(k in servers[0].state.tasks for k in keys))
 
 
+def _fail(x):
+    raise ValueError(f"fail {x}")
+
+
+def test_released_errors_leave_the_workers(c, servers):
+    """Workers kept every erred task, error and traceback after its futures went."""
+    fs = c.map(_fail, range(50), pure=False)
+    assert c.gather(fs, errors="skip") == []
+    keys = [f.key for f in fs]
+    del fs
+    gc.collect()
+    workers = servers[1]
+    wait_until(lambda: not any(k in w.state.tasks for w in workers for k in keys))
+    wait_until(lambda: not any(k in servers[0].state.tasks for k in keys))
+
+
 def test_resubmitting_a_released_key_computes_it_again(c):
     f = c.submit(inc, 1)
     assert f.result() == 2

@@ -33,7 +33,7 @@ class SchedTask:
         "key", "prefix", "run_spec", "priority", "graph", "state", "dependencies",
         "dependents", "waiting_on", "waiters", "who_wants", "who_has", "processing_on",
         "run_id", "nbytes", "type", "exception", "traceback", "exception_text",
-        "traceback_text", "exception_blame", "retries", "suspicious",
+        "traceback_text", "exception_blame", "erred_on", "retries", "suspicious",
         "worker_restrictions", "loose_restrictions", "resource_restrictions",
     )  # fmt: skip
 
@@ -47,6 +47,7 @@ class SchedTask:
         self.run_id, self.nbytes, self.type = 0, -1, ""  # nbytes -1: not computed yet
         self.exception = self.traceback = self.exception_blame = None
         self.exception_text = self.traceback_text = ""
+        self.erred_on = None  # the address of the worker it raised on (which keeps its error)
         self.retries = self.suspicious = 0
         self.worker_restrictions = None  # set of addresses / names
         self.loose_restrictions = False

@@ -352,6 +352,7 @@ def processing_erred(state, ts, stimulus_id, ws, exception=None, traceback=None,
     ts.exception, ts.traceback = exception, traceback
     ts.exception_text, ts.traceback_text = exception_text, traceback_text
     ts.exception_blame = ts
+    ts.erred_on = ws.address if ws is not None else None
     return _settle_erred(state, ts, stimulus_id)
 
 
@@ -382,7 +383,16 @@ def memory_released(state, ts, stimulus_id) -> dict:
     return settle_released(state, ts, recs)
 
 
+def _free_error(state, ts, stimulus_id) -> None:
+    """Tell the worker a task raised on to let go of it: it keeps the task, its error
+    and traceback (and what their frames hold) until told (they piled up there)."""
+    address, ts.erred_on = ts.erred_on, None
+    if address is not None and address in state.workers:
+        state.free_keys(address, [ts.key], stimulus_id)
+
+
 def erred_released(state, ts, stimulus_id) -> dict:
+    _free_error(state, ts, stimulus_id)
     ts.exception = ts.traceback = ts.exception_blame = None
     ts.exception_text = ts.traceback_text = ""
     ts.state = "released"
@@ -391,6 +401,7 @@ def erred_released(state, ts, stimulus_id) -> dict:
 
 
 def erred_forgotten(state, ts, stimulus_id) -> dict:
+    _free_error(state, ts, stimulus_id)
     return _forget(state, ts)
 
 
