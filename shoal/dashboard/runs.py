@@ -103,8 +103,8 @@ class _Run:
 class TaskBook:
     """Runs and keys; see the module docstring."""
 
-    def __init__(self, max_keys: int, max_runs: int):
-        self.max_keys, self.max_runs = max_keys, max_runs
+    def __init__(self, max_keys: int, max_runs: int, max_prefixes: int = 1_000):
+        self.max_keys, self.max_runs, self.max_prefixes = max_keys, max_runs, max_prefixes
         self.keys: dict = {}  # key -> [run_id, prefix, state, nbytes, worker]
         self.runs: dict = {}  # run_id -> _Run, oldest first
         self.prefix_order: dict = {}  # prefix -> first seen (stable bar order)
@@ -347,6 +347,17 @@ class TaskBook:
         for key in [k for k, info in self.keys.items() if info[0] == run_id]:
             self._leave(self.keys.pop(key))
         self._drop_unnamed(run)
+        if len(self.prefix_order) > 2 * self.max_prefixes:
+            self._trim_prefix_order()
+
+    def _trim_prefix_order(self) -> None:
+        """Keep the order of the prefixes the kept runs count (and the latest seen up to
+        ``max_prefixes``), renumbered in the same order: one entry per prefix ever seen
+        grew without end in a session that names keys uniquely."""
+        counted = {p for run in self.runs.values() for p in (*run.new, *run.counts)}
+        order = list(self.prefix_order)
+        recent = set(order[-self.max_prefixes:])
+        self.prefix_order = {p: i for i, p in enumerate(p for p in order if p in counted or p in recent)}
 
     # --- views (the caller holds the lock; results are fresh objects) ------------------
 

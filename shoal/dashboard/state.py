@@ -78,6 +78,8 @@ class Limits:
     timeseries: int = 1_200  # samples per worker and for the system series
     profile_cycles: int = 2_000  # profile trees kept (one per metrics record and prefix)
     removed_workers: int = 100
+    prefixes: int = 1_000  # task prefixes with compute times kept (the heaviest), and
+    #                        about as many in the progress bars' order beyond the kept runs'
 
 
 class DashboardState:
@@ -92,7 +94,7 @@ class DashboardState:
         self.generation = 0
         self.started = time.time()
         self._lock = threading.RLock()
-        self._book = TaskBook(self.limits.keys, self.limits.runs)
+        self._book = TaskBook(self.limits.keys, self.limits.runs, self.limits.prefixes)
         self._shape: dict = {}  # key -> [run, prefix, dependencies, state]: the graph pane's keys
         self._compute: dict = {}  # prefix -> [seconds, tasks]
         self._actions: Counter = Counter()  # action -> seconds
@@ -219,9 +221,18 @@ class DashboardState:
         if action == "compute":
             acc = self._compute.get(prefix)
             if acc is None:
+                if len(self._compute) >= self.limits.prefixes:
+                    self._trim_compute()
                 acc = self._compute[prefix] = [0.0, 0]
             acc[0] += seconds
             acc[1] += 1
+
+    def _trim_compute(self) -> None:
+        """Keep the nine tenths of the prefixes' compute times that weigh most (a session
+        that names keys uniquely made a prefix each: one bar and one metric line each,
+        and ever slower refreshes)."""
+        keep = sorted(self._compute.items(), key=lambda item: -item[1][0])
+        self._compute = dict(keep[: self.limits.prefixes * 9 // 10])
 
     def _exception(self, r: TaskTransition, prefix) -> None:
         text = r.exception or "(no exception text)"
@@ -325,12 +336,15 @@ class DashboardState:
         """One dict per worker (metrics + tasks processing and occupancy)."""
         with self._lock:
             rows = [dict(w) for w in self._workers.values()]
-            means = {p: s / n for p, (s, n) in self._compute.items() if n}
-            for row in rows:
+            for row in rows:  # (the means of the prefixes processing only: asked per refresh)
                 per = self._processing_on(row["address"])
                 row["processing"] = sum(per.values())
-                row["occupancy"] = sum(n * means.get(p, UNKNOWN_DURATION) for p, n in per.items())
+                row["occupancy"] = sum(n * self._mean_compute(p) for p, n in per.items())
         return rows
+
+    def _mean_compute(self, prefix) -> float:
+        acc = self._compute.get(prefix)
+        return acc[0] / acc[1] if acc is not None and acc[1] else UNKNOWN_DURATION
 
     def _processing_on(self, address: str) -> dict:
         """``{prefix: n}`` of the tasks processing on worker *address*; the local
@@ -356,7 +370,8 @@ class DashboardState:
             return dict(self._book.memory_by_prefix)
 
     def compute_time(self) -> dict:
-        """``{prefix: (seconds, tasks)}`` of compute time, all time."""
+        """``{prefix: (seconds, tasks)}`` of compute time, all time (of the
+        ``Limits.prefixes`` prefixes that weigh most)."""
         with self._lock:
             return {p: (s, n) for p, (s, n) in self._compute.items()}
 

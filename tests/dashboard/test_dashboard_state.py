@@ -284,6 +284,27 @@ def test_limits_bound_every_view():
     assert len(s._book.runs) == 2
 
 
+def test_a_session_of_ever_new_prefixes_keeps_a_bounded_number_of_them():
+    """One prefix per uniquely named key: compute times, the progress bars' order and
+    ``/metrics`` lines grew by one entry per prefix ever seen, and each refresh of
+    ``workers()`` walked them all."""
+    s = DashboardState(prefixes=50, runs=3)
+    s.ingest(WorkerAdded(W1, 1, 2**30, "a", T0))
+    for i in range(400):  # a run of one task, its own prefix, finished and released
+        run, key = f"r{i}", f"p{i}-x"
+        s.ingest(GraphSubmitted(run, "scheduler", 1, {f"p{i}": 1}, (), T0))
+        s.ingest(tt(run, key, "processing", "memory", W1, t=T0, dur=1.0 + (i == 7) * 100))
+        s.ingest(tt(run, key, "memory", "forgotten", W1))
+        s.ingest(ComputationFinished(run, "finished", T0 + 1))
+    times = s.compute_time()
+    assert len(times) <= 50 and times["p7"] == (101.0, 1)  # the heaviest is kept
+    assert "p399" in times  # and the latest
+    assert len(s._book.prefix_order) <= 2 * 50 + 1
+    s.ingest(GraphSubmitted("live", "scheduler", 2, {"live": 2}, (), T0))
+    s.ingest(tt("live", "live-1", "waiting", "processing", W1))
+    assert s.workers()[0]["processing"] == 1 and list(s.progress()) == ["live"]
+
+
 def test_runs_past_the_bound_are_counted_with_the_older_ones_not_lost():
     from shoal.dashboard.runs import OLDER
 
