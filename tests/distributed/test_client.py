@@ -441,6 +441,15 @@ def test_story_of_a_key_or_future(c):
     assert c.story("no-such-key") == []
 
 
+
+def test_a_workers_story_of_a_tuple_key_that_came_as_a_list(c, servers):
+    f = c.submit(inc, 1, key=("story-inc", 1))
+    assert f.result() == 2
+    (worker,) = [w for w in servers[1] if w.address in c.who_has([f])[f.key]]
+    told = on_loop(lambda: worker.story(keys=[["story-inc", 1]]))  # (msgpack's form: unhashable)
+    assert told and all("story-inc" in entry[0] for entry in told)
+
+
 def _address_of(dask_worker, suffix=""):
     return dask_worker.address + suffix
 

@@ -50,6 +50,7 @@ from shoal.distributed.comm import CommClosedError, connect, parse_address
 from shoal.distributed.protocol import Serialized, deserialize, serialize
 from shoal.distributed.node import Node
 from shoal.distributed.rpc import ConnectionPool, Server
+from shoal.distributed.taskcolumns import key_from_wire
 from shoal.distributed.worker import messages as m
 from shoal.diagnostics import sampler as profile
 from shoal.distributed.worker.memory import (
@@ -408,7 +409,10 @@ class Worker(Node):
                 "scheduler": self.scheduler_address, "nanny": self.nanny, "pid": os.getpid()}  # fmt: skip
 
     def story(self, comm=None, keys=()) -> list:
-        return [tuple(map(str, e)) for e in self.state.story(*keys)]
+        """The log entries about ``keys`` (tuple keys arrive as lists), each field as text
+        (entries of many shapes; in the worker, ``dask_worker.state.story(key)`` has them
+        typed)."""
+        return [tuple(map(str, e)) for e in self.state.story(*map(key_from_wire, keys))]
 
     def metrics(self, comm=None) -> dict:
         process = _process(self)
