@@ -441,7 +441,6 @@ def test_story_of_a_key_or_future(c):
     assert c.story("no-such-key") == []
 
 
-
 def test_a_workers_story_of_a_tuple_key_that_came_as_a_list(c, servers):
     f = c.submit(inc, 1, key=("story-inc", 1))
     assert f.result() == 2
