@@ -429,6 +429,19 @@ def test_cache_profiler_failure_of_a_block_ended_by_an_error_is_not_raised_later
         assert sync.get({"a": 5, "b": (slow_inc, "a", 0)}, "b") == 6
 
 
+def test_cache_profiler_ignores_a_record_delivered_after_its_block():
+    from shoal.events import ResultsCached
+
+    cprof = CacheProfiler()
+    with cprof:
+        pass
+    # a publisher that took its list of subscribers before the block ended delivers late
+    cprof._record(ResultsCached("late-run", [("k", "k", 1)], [], time.time()))
+    with cprof:
+        pass
+    assert cprof.results == [] and cprof._held == {}
+
+
 def test_cache_profiler_frees_what_an_erred_computation_held():
     graph = {"x": 1, "y": (div, "x", 0), "z": (add, "x", "y")}
     with CacheProfiler() as cprof:

@@ -504,10 +504,29 @@ def test_a_released_error_is_freed_on_the_worker_it_raised_on(state):
     out = state.handle(graph({"a": [], "b": ["a"]}, ["b"]))
     worker = compute(out, "a").worker
     out = state.handle(erred(compute(out, "a")))
-    assert state.tasks["a"].erred_on == worker and state.tasks["b"].erred_on is None
+    assert state.tasks["a"].erred_on.address == worker and state.tasks["b"].erred_on is None
     out = state.handle(m.ClientReleasesKeys(["b"], "c1"))
     assert sent(out, m.FreeKeys) == [M(m.FreeKeys, worker=worker, keys=["a"])]  # ("b" never ran)
     assert "a" not in state.tasks and "b" not in state.tasks
+
+
+def test_a_value_scattered_over_an_error_is_not_freed_on_its_worker(state):
+    add_workers(state, ("w1", 1))
+    out = state.handle(graph({"a": []}, ["a"]))
+    state.handle(erred(compute(out, "a")))
+    out = state.handle(m.UpdateData({"a": ["w1"]}, {"a": 8}, "c1", {}))  # (w1 holds 42 now)
+    assert sent(out, m.FreeKeys) == [] and state.tasks["a"].state == "memory"
+
+
+def test_an_error_is_not_freed_on_a_new_worker_at_the_same_address(state):
+    add_workers(state, ("w1", 1))
+    state.handle(graph({"a": []}, ["a"]))
+    for _ in range(4):  # KilledWorker: the last one dies too
+        state.handle(m.RemoveWorker("w1", reason="died", safe=False))
+        add_workers(state, ("w1", 1))
+    assert state.tasks["a"].state == "erred"
+    out = state.handle(m.ClientReleasesKeys(["a"], "c1"))
+    assert sent(out, m.FreeKeys) == []
 
 
 def test_an_error_on_a_worker_that_left_is_not_freed_there(state):

@@ -105,6 +105,7 @@ class TaskBook:
 
     def __init__(self, max_keys: int, max_runs: int, max_prefixes: int = 1_000):
         self.max_keys, self.max_runs, self.max_prefixes = max_keys, max_runs, max_prefixes
+        self._trim_order_at = 2 * max_prefixes  # (prefix_order's size that trims it next)
         self.keys: dict = {}  # key -> [run_id, prefix, state, nbytes, worker]
         self.runs: dict = {}  # run_id -> _Run, oldest first
         self.prefix_order: dict = {}  # prefix -> first seen (stable bar order)
@@ -347,17 +348,26 @@ class TaskBook:
         for key in [k for k, info in self.keys.items() if info[0] == run_id]:
             self._leave(self.keys.pop(key))
         self._drop_unnamed(run)
-        if len(self.prefix_order) > 2 * self.max_prefixes:
+        if len(self.prefix_order) > self._trim_order_at:
             self._trim_prefix_order()
 
-    def _trim_prefix_order(self) -> None:
-        """Keep the order of the prefixes the kept runs count (and the latest seen up to
-        ``max_prefixes``), renumbered in the same order: one entry per prefix ever seen
-        grew without end in a session that names keys uniquely."""
+    def counted_prefixes(self) -> set:
+        """The prefixes the kept runs count or that are processing somewhere."""
         counted = {p for run in self.runs.values() for p in (*run.new, *run.counts)}
+        for per in self.processing.values():
+            counted.update(per)
+        return counted
+
+    def _trim_prefix_order(self) -> None:
+        """Keep the order of the prefixes still counted (and the latest seen up to
+        ``max_prefixes``), renumbered in the same order: one entry per prefix ever seen
+        grew without end in a session that names keys uniquely.  The next trim comes
+        once ``max_prefixes`` more were seen (kept runs may count more than that)."""
+        counted = self.counted_prefixes()
         order = list(self.prefix_order)
         recent = set(order[-self.max_prefixes:])
         self.prefix_order = {p: i for i, p in enumerate(p for p in order if p in counted or p in recent)}
+        self._trim_order_at = max(len(self.prefix_order), self.max_prefixes) + self.max_prefixes
 
     # --- views (the caller holds the lock; results are fresh objects) ------------------
 

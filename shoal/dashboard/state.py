@@ -97,6 +97,7 @@ class DashboardState:
         self._book = TaskBook(self.limits.keys, self.limits.runs, self.limits.prefixes)
         self._shape: dict = {}  # key -> [run, prefix, dependencies, state]: the graph pane's keys
         self._compute: dict = {}  # prefix -> [seconds, tasks]
+        self._compute_trim_at = self.limits.prefixes  # (its size that trims it next)
         self._actions: Counter = Counter()  # action -> seconds
         self._exceptions: dict = {}  # (prefix, text) -> row dict
         self._workers: dict = {}  # address -> info dict
@@ -221,18 +222,26 @@ class DashboardState:
         if action == "compute":
             acc = self._compute.get(prefix)
             if acc is None:
-                if len(self._compute) >= self.limits.prefixes:
+                if len(self._compute) >= self._compute_trim_at:
                     self._trim_compute()
                 acc = self._compute[prefix] = [0.0, 0]
             acc[0] += seconds
             acc[1] += 1
 
     def _trim_compute(self) -> None:
-        """Keep the nine tenths of the prefixes' compute times that weigh most (a session
-        that names keys uniquely made a prefix each: one bar and one metric line each,
-        and ever slower refreshes)."""
-        keep = sorted(self._compute.items(), key=lambda item: -item[1][0])
-        self._compute = dict(keep[: self.limits.prefixes * 9 // 10])
+        """Keep the compute times of the prefixes still counted (a kept run's, or
+        processing: the workers' occupancy needs them) and of those that weigh most, to
+        nine tenths of the bound (a session that names keys uniquely made a prefix each:
+        one bar and one metric line each, and ever slower refreshes)."""
+        counted = self._book.counted_prefixes()
+        rest = sorted((item for item in self._compute.items() if item[0] not in counted),
+                      key=lambda item: -item[1][0])  # fmt: skip
+        room = max(self.limits.prefixes * 9 // 10 - len(counted), 0)
+        self._compute = {p: acc for p, acc in self._compute.items() if p in counted}
+        self._compute.update(rest[:room])
+        # (counted prefixes may be more than the bound: the next trim waits for a tenth more)
+        self._compute_trim_at = max(len(self._compute) + self.limits.prefixes // 10 + 1,
+                                    self.limits.prefixes)  # fmt: skip
 
     def _exception(self, r: TaskTransition, prefix) -> None:
         text = r.exception or "(no exception text)"

@@ -203,6 +203,8 @@ class CacheProfiler(_Recorder):
                 if self._failure is None:
                     self._failure = (key, exc)
         with self._lock:
+            if self._token is None:  # (delivered as the block ended: not this block's)
+                return
             held = self._held.setdefault(rec.run_id, {})
             held.update(weighed)
             for key in rec.freed:
@@ -289,7 +291,7 @@ class ResourceProfiler(_Recorder):
         cursor = 0
         running: set = set()
         sampling = False
-        last = 0.0  # monotonic time of the last sample
+        last = ended = 0.0  # monotonic times the last sample began and ended
         while not self._stopping:
             cursor, records = self._buffer.since(cursor)
             for rec in records:
@@ -300,13 +302,15 @@ class ResourceProfiler(_Recorder):
             active = self._entered or bool(running)
             now = time.monotonic()
             if active and not sampling:  # a start: a fresh probe, CPU counted from now
-                last = self._sample(start=True)
+                last, ended = self._sample(start=True), time.monotonic()
             elif now - last >= (self.dt if active else self.dt / 2) and (active or sampling):
-                last = self._sample()  # every dt, and at the end unless the last was just now
-            sampling = active
+                last, ended = self._sample(), time.monotonic()  # every dt, and at the end
+            sampling = active  # (unless the last was just now)
             # every dt from each sample's start, but never back to back (a sample beside a
-            # task holding the GIL can take most of dt): at least a quarter of dt between
-            self._wake.wait(max(self.dt - (time.monotonic() - last), self.dt / 4) if sampling else None)
+            # task holding the GIL can take most of dt): a quarter of dt after one ended
+            now = time.monotonic()
+            self._wake.wait(max(self.dt - (now - last), self.dt / 4 - (now - ended), 0.0)
+                            if sampling else None)  # fmt: skip
             self._wake.clear()
         if self._entered and time.monotonic() - last >= self.dt / 2:
             self._sample()  # a last sample as the block ends

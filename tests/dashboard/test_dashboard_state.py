@@ -305,6 +305,29 @@ def test_a_session_of_ever_new_prefixes_keeps_a_bounded_number_of_them():
     assert s.workers()[0]["processing"] == 1 and list(s.progress()) == ["live"]
 
 
+def test_the_prefix_bound_keeps_what_a_kept_run_still_counts():
+    """A light, recurring prefix of a run still going (its tasks processing) lost its
+    compute times to heavier one-off prefixes: the workers' occupancy fell back to the
+    default duration."""
+    s = DashboardState(prefixes=50, runs=3)
+    s.ingest(WorkerAdded(W1, 4, 2**30, "a", T0))
+    s.ingest(GraphSubmitted("live", "scheduler", 204, {"inc": 204}, (), T0))
+    for i in range(200):
+        s.ingest(tt("live", f"inc-{i}", "processing", "memory", W1, t=T0, dur=0.001))
+    for i in range(200, 204):
+        s.ingest(tt("live", f"inc-{i}", "waiting", "processing", W1))
+    before = s.workers()[0]["occupancy"]
+    for i in range(60):  # heavier one-off prefixes
+        run, key = f"r{i}", f"p{i}-x"
+        s.ingest(GraphSubmitted(run, "scheduler", 1, {f"p{i}": 1}, (), T0))
+        s.ingest(tt(run, key, "processing", "memory", W1, t=T0, dur=1.0))
+        s.ingest(tt(run, key, "memory", "forgotten", W1))
+        s.ingest(ComputationFinished(run, "finished", T0 + 1))
+    assert s.compute_time()["inc"][1] == 200 and len(s.compute_time()) <= 50
+    assert s.workers()[0]["occupancy"] == before == pytest.approx(4 * 0.001, rel=1e-3)
+    assert list(s.progress())[0] == "inc"
+
+
 def test_runs_past_the_bound_are_counted_with_the_older_ones_not_lost():
     from shoal.dashboard.runs import OLDER
 

@@ -47,7 +47,7 @@ class SchedTask:
         self.run_id, self.nbytes, self.type = 0, -1, ""  # nbytes -1: not computed yet
         self.exception = self.traceback = self.exception_blame = None
         self.exception_text = self.traceback_text = ""
-        self.erred_on = None  # the address of the worker it raised on (which keeps its error)
+        self.erred_on = None  # the SchedWorker it raised on (which keeps its error)
         self.retries = self.suspicious = 0
         self.worker_restrictions = None  # set of addresses / names
         self.loose_restrictions = False

@@ -424,6 +424,8 @@ class SchedulerState(TracksComputations):
                 for ws in holders:
                     T.add_replica(ts, ws, int(ev.nbytes.get(key, ts.nbytes)))
             else:
+                if ts.erred_on in holders:  # the value replaced the error there: keep it
+                    ts.erred_on = None
                 if ts.state != "released":  # computing it is moot now: the value is here
                     self._transition(ts, "released", sid)  # its "wait again" advice is moot
                 recs.update(self._transition(ts, "memory", sid, who_has=holders,

@@ -352,7 +352,7 @@ def processing_erred(state, ts, stimulus_id, ws, exception=None, traceback=None,
     ts.exception, ts.traceback = exception, traceback
     ts.exception_text, ts.traceback_text = exception_text, traceback_text
     ts.exception_blame = ts
-    ts.erred_on = ws.address if ws is not None else None
+    ts.erred_on = ws
     return _settle_erred(state, ts, stimulus_id)
 
 
@@ -386,9 +386,9 @@ def memory_released(state, ts, stimulus_id) -> dict:
 def _free_error(state, ts, stimulus_id) -> None:
     """Tell the worker a task raised on to let go of it: it keeps the task, its error
     and traceback (and what their frames hold) until told (they piled up there)."""
-    address, ts.erred_on = ts.erred_on, None
-    if address is not None and address in state.workers:
-        state.free_keys(address, [ts.key], stimulus_id)
+    ws, ts.erred_on = ts.erred_on, None
+    if ws is not None and state.workers.get(ws.address) is ws:  # (not one that left, nor
+        state.free_keys(ws.address, [ts.key], stimulus_id)  # a new one at its address)
 
 
 def erred_released(state, ts, stimulus_id) -> dict:
