@@ -15,7 +15,8 @@ Whatever ``_close`` does or raises, the node ends ``closed`` and
 :meth:`finished` resolves.  The ``Client`` and the ``LocalCluster`` close
 through a :class:`Once` too.
 
-:meth:`_spawn` keeps every task it makes in ``self._tasks``, and :meth:`_every` is a periodic tick that logs (never propagates) a failing action.
+:meth:`_spawn` keeps every task it makes in ``self._tasks``, and :meth:`_every`
+is a periodic tick that logs (never propagates) a failing action.
 :meth:`_run_here` runs a client's function in the node's process
 (``Client.run``, ``Client.run_on_scheduler``): a function with a parameter
 named ``dask_worker`` (on a worker or a nanny) or ``dask_scheduler`` (on the
