@@ -34,7 +34,7 @@ from shoal.core.keys import key_str
 from shoal.dashboard.pages import individual_plots, pane_routes
 from shoal.dashboard.panes.style import format_bytes, format_seconds
 from shoal.dashboard.state import iter_startstops
-from shoal.distributed.taskcolumns import key_from_wire
+from shoal.distributed.taskcolumns import story_from_wire
 
 __all__ = ["prometheus_text", "routes"]
 
@@ -259,12 +259,11 @@ def _story_cells(entry) -> list:
     if not isinstance(entry, (list, tuple)):
         return [entry]
     if len(entry) in (5, 6) and isinstance(entry[-1], (int, float)):
-        key = key_str(key_from_wire(entry[0]))
-        recs = entry[3] if len(entry) == 6 else ()
-        recs = ", ".join(f"{key_str(key_from_wire(k))}: {v}" for k, v in
-                         (recs.items() if isinstance(recs, dict) else recs))  # fmt: skip
+        entry = story_from_wire(entry)
+        recs = entry[3] if len(entry) == 6 else {}
+        recs = ", ".join(f"{key_str(k)}: {v}" for k, v in recs.items())
         when = time.strftime("%H:%M:%S", time.localtime(entry[-1])) + f".{int(entry[-1] * 1000) % 1000:03d}"
-        return [key, entry[1], entry[2], recs, entry[-2], when]
+        return [key_str(entry[0]), entry[1], entry[2], recs, entry[-2], when]
     return list(entry)
 
 

@@ -38,7 +38,11 @@ def prefix_color(prefix: str, palette=PALETTE) -> str:
     >>> prefix_color("inc", ["red"])
     'red'
     """
-    return palette[zlib.crc32(str(prefix).encode()) % len(palette)]
+    return palette[_slot(prefix, palette)]
+
+
+def _slot(prefix, palette) -> int:
+    return zlib.crc32(str(prefix).encode()) % len(palette)
 
 
 def distinct_colors(prefixes, palette=PALETTE) -> dict:
@@ -53,7 +57,7 @@ def distinct_colors(prefixes, palette=PALETTE) -> dict:
     """
     out, taken = {}, set()
     for prefix in prefixes:
-        start = zlib.crc32(str(prefix).encode()) % len(palette)
+        start = _slot(prefix, palette)
         for step in range(len(palette)):
             color = palette[(start + step) % len(palette)]
             if color not in taken:

@@ -101,10 +101,9 @@ def summarize(records, start=None, stop=None) -> dict:
 
 
 def task_stream_figure(records, title: str = "Task Stream", height: int = 400, width: int = 900,
-                       palette=PALETTE, row_label: str | None = None, label_size=None):  # fmt: skip
+                       palette=PALETTE, row_label: str | None = None):  # fmt: skip
     """One rectangle per startstop, one row per (worker, thread); x is wall-clock time.
-    With *row_label* the y axis numbers the rows under that title, in *label_size* (a
-    CSS size such as ``"8pt"``)."""
+    With *row_label* the y axis numbers the rows under that title."""
     from bokeh.models import ColumnDataSource, HoverTool
     from bokeh.plotting import figure
 
@@ -139,8 +138,6 @@ def task_stream_figure(records, title: str = "Task Stream", height: int = 400, w
         fig.yaxis.ticker = list(rows.values())  # rows numbered from 0 (a hover names each)
         fig.yaxis.major_label_overrides = {i: str(i) for i in rows.values()}
         fig.yaxis.axis_label = row_label
-        if label_size is not None:
-            fig.yaxis.major_label_text_font_size = label_size
     return fig
 
 

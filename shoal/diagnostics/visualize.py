@@ -28,15 +28,17 @@ import os
 __all__ = ["cache_figure", "cache_steps", "resource_figure", "task_figure", "visualize"]
 
 
-def task_figure(results, title: str = "Tasks", **kwargs):
+def task_figure(results, title: str = "Tasks", label_size=None, **kwargs):
     """The task stream of :class:`~shoal.diagnostics.Profiler` results (``TaskData``), a
-    row per worker id (``height``, ``width``, ``palette``, ``label_size`` as
+    row per worker id (``height``, ``width``, ``palette`` as
     :func:`~shoal.diagnostics.report.task_stream_figure`)."""
     from shoal.diagnostics.report import task_stream_figure
 
     records = [{"key": r.key, "prefix": r.task_prefix, "worker": "", "thread": r.worker_id,
                 "startstops": [("compute", r.start_time, r.end_time)]} for r in results]  # fmt: skip
-    return task_stream_figure(records, title=title, row_label="Worker ID", **kwargs)
+    fig = task_stream_figure(records, title=title, row_label="Worker ID", **kwargs)
+    _label_size(fig, label_size)
+    return fig
 
 
 def resource_figure(results, title: str = "Memory and CPU", height: int = 300, width: int = 900,
@@ -111,7 +113,7 @@ def cache_steps(results) -> dict:
 OTHERS = "(other prefixes)"
 
 
-#: Lines of the cache figure at most (one per task prefix, the rest as "other").
+#: Lines of the cache figure at most (one per task prefix, the rest as :data:`OTHERS`).
 CACHE_LINES = 10
 
 

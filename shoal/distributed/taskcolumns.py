@@ -25,8 +25,9 @@ from shoal.distributed.protocol.serialize import UNICODE_ERRORS
 from shoal.events import (TASK_FIELDS, PackedTaskRows, TaskRows, TasksProcessing,
                           TaskTransition, row_of)  # fmt: skip
 
-__all__ = ["compact", "expanded", "key_from_wire", "pack_task_rows", "task_entry",
-           "task_objects", "unpack_task_rows", "unpacked_entry", "without_keys"]  # fmt: skip
+__all__ = ["compact", "expanded", "key_from_wire", "pack_task_rows", "story_from_wire",
+           "story_to_wire", "task_entry", "task_objects", "unpack_task_rows", "unpacked_entry",
+           "without_keys"]  # fmt: skip
 
 _KEY_AT, _STARTSTOPS_AT = TASK_FIELDS.index("key"), TASK_FIELDS.index("startstops")
 
@@ -34,6 +35,28 @@ _KEY_AT, _STARTSTOPS_AT = TASK_FIELDS.index("key"), TASK_FIELDS.index("startstop
 def key_from_wire(value):
     """A key that travelled as a list, as the tuple it was (a key is never a list)."""
     return tuple(key_from_wire(v) for v in value) if type(value) is list else value
+
+
+def story_to_wire(entry) -> list:
+    """A scheduler's story entry as it travels: a transition ``(key, start, finish,
+    {key: state}, stimulus_id, time)`` with its recommendations as ``[key, state]``
+    pairs (a key may be a tuple, which no msgpack map takes); a note as it is.
+
+    >>> story_from_wire(story_to_wire((("x", 1), "a", "b", {("x", 2): "c"}, "s", 1.0)))
+    (('x', 1), 'a', 'b', {('x', 2): 'c'}, 's', 1.0)
+    """
+    if len(entry) == 6:
+        return [*entry[:3], list(entry[3].items()), *entry[4:]]
+    return list(entry)
+
+
+def story_from_wire(entry) -> tuple:
+    """:func:`story_to_wire`'s list (tuples came as lists) as the tuple it was."""
+    key = key_from_wire(entry[0])
+    if len(entry) == 6:
+        recs = {key_from_wire(k): state for k, state in entry[3]}
+        return (key, entry[1], entry[2], recs, *entry[4:])
+    return (key, *entry[1:])
 
 
 def task_entry(rows: TaskRows) -> dict:

@@ -18,7 +18,7 @@ import logging
 
 from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.protocol import Pickled
-from shoal.distributed.taskcolumns import key_from_wire
+from shoal.distributed.taskcolumns import story_from_wire
 
 __all__ = ["ClusterControl", "fire_and_forget", "run_on_workers"]
 
@@ -87,7 +87,7 @@ class ClusterControl:
 
     async def _story(self, keys) -> list:
         entries = await self.scheduler.story(keys=keys)
-        return [_story_entry(e) for e in entries]
+        return [story_from_wire(e) for e in entries]
 
     def who_has(self, futures=None, asynchronous=None):
         """``{key: [worker addresses]}`` for ``futures`` (or every key)."""
@@ -157,13 +157,3 @@ async def run_on_workers(scheduler, function, args, kwargs, workers, nanny, on_e
             if not (on_error == "ignore" and isinstance(result, Exception)):
                 out[worker] = result
     return out
-
-
-def _story_entry(entry) -> tuple:
-    """A story entry as it came over the wire (lists for tuples; a transition's
-    recommendations as ``[key, state]`` pairs) as the tuple the scheduler logged."""
-    key = key_from_wire(entry[0])
-    if len(entry) == 6:
-        recs = {key_from_wire(k): state for k, state in entry[3]}
-        return (key, entry[1], entry[2], recs, *entry[4:])
-    return (key, *entry[1:])

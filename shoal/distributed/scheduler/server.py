@@ -54,7 +54,7 @@ from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL, ServesDash
 from shoal.distributed.scheduler.diagnostics import TaskStream, gather_profile
 from shoal.distributed.scheduler.progress import ARRIVAL_WAIT, ProgressWatches
 from shoal.distributed.scheduler.state import SchedulerState
-from shoal.distributed.taskcolumns import key_from_wire
+from shoal.distributed.taskcolumns import key_from_wire, story_to_wire
 from shoal.events import Bus
 from shoal.local.remote_errors import pack_exception
 
@@ -475,11 +475,8 @@ class Scheduler(ServesDashboard, Node):
 
     def story(self, comm=None, keys=()) -> list:
         """The state's log entries about ``keys`` (tuple keys arrive as lists), each as it
-        travels: a transition's recommendations as ``[key, state]`` pairs (a key may be a
-        tuple, which no msgpack map takes); ``Client.story`` makes them tuples again."""
-        keys = [key_from_wire(k) for k in keys]
-        return [[*e[:3], list(e[3].items()), *e[4:]] if len(e) == 6 else list(e)
-                for e in self.state.story(*keys)]  # fmt: skip
+        travels (``taskcolumns.story_to_wire``)."""
+        return [story_to_wire(e) for e in self.state.story(*map(key_from_wire, keys))]
 
     async def progress_watch(self, comm=None, keys=()) -> dict:
         """Start watching ``keys`` and every task they need, once they are here (the
