@@ -44,6 +44,7 @@ goes through Jupyter's proxy: ``{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status``
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import importlib.util
@@ -522,27 +523,20 @@ class Dashboard(Observer):
         process, self.process = self.process, None
         monitor, self._monitor = self._monitor, None
         profiler, self._profiler = self._profiler, None
-        # each step in a finally of the one before: one that fails (or a Ctrl-C in the
-        # middle) still lets the others go
-        try:
+        server, self._server = self._server, None
+        runner, self._runner = self._runner, None
+        # every step runs even when one before it fails (or a Ctrl-C comes in the middle):
+        # an ExitStack calls them last registered first
+        with contextlib.ExitStack() as steps:
+            steps.callback(runner.release)
+            if server is not None:
+                steps.callback(runner.sync, server.close)
+            if process is not None:
+                steps.callback(process.close)
+            if profiler is not None:
+                steps.callback(_release_profiler)
             if monitor is not None:
-                monitor.stop()
-        finally:
-            try:
-                if profiler is not None:
-                    _release_profiler()
-            finally:
-                try:
-                    if process is not None:
-                        process.close()
-                finally:
-                    try:
-                        if self._server is not None:
-                            self._runner.sync(self._server.close)
-                    finally:
-                        self._server = None
-                        runner, self._runner = self._runner, None
-                        runner.release()
+                steps.callback(monitor.stop)
 
     def close(self) -> None:
         """Stop the dashboard process and the event server."""
