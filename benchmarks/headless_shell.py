@@ -26,7 +26,7 @@ import sys
 import tarfile
 import tempfile
 
-__all__ = ["main", "unpack"]
+__all__ = ["fetch", "install", "main", "unpack", "version"]
 
 PACKAGE = "@sparticuz/chromium@153.0.0"
 
@@ -52,27 +52,39 @@ for (const [src, dst] of JSON.parse(process.argv[1])) {
 }"""
 
 
-def unpack(folder: pathlib.Path, package: str = PACKAGE) -> pathlib.Path:
-    """Fetch and unpack *package* into *folder*; the wrapper's path."""
+def fetch(into: pathlib.Path, package: str = PACKAGE) -> pathlib.Path:
+    """Fetch *package* with ``npm pack`` into *into*; its folder of ``.br`` files."""
     for tool in ("npm", "node"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed to fetch {package} (install Node.js)")
+    subprocess.run(["npm", "pack", package, "--pack-destination", str(into), "--loglevel=error"],
+                   check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    (tgz,) = into.glob("*.tgz")
+    with tarfile.open(tgz) as tar:
+        tar.extractall(into, filter="data")
+    return into / "package" / "bin"
+
+
+def node_inflate(pairs: list) -> None:
+    """Decompress each ``[source.br, destination]`` pair with Node's zlib."""
+    subprocess.run(["node", "-e", INFLATE_JS, json.dumps(pairs)], check=True)
+
+
+def install(bin_dir: pathlib.Path, folder: pathlib.Path, inflate=node_inflate) -> pathlib.Path:
+    """Unpack the package's ``.br`` files from *bin_dir* into *folder*; the wrapper's path.
+
+    *inflate* decompresses ``[source, destination]`` pairs: Node's by default, or
+    Python's ``brotli`` module where Node is missing (``benchmarks.device_kit``).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = pathlib.Path(tmp)
-        subprocess.run(["npm", "pack", package, "--pack-destination", str(tmp), "--loglevel=error"],
-                       check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
-        (tgz,) = tmp.glob("*.tgz")
-        with tarfile.open(tgz) as tar:
-            tar.extractall(tmp, filter="data")
-        bin_dir = tmp / "package" / "bin"
         pairs = [[str(bin_dir / "chromium.br"), str(folder / "chromium")]]
         tars = []
         for br in sorted(bin_dir.glob("*.tar.br")):
-            tars.append(tmp / br.name[: -len(".br")])
+            tars.append(pathlib.Path(tmp) / br.name[: -len(".br")])
             pairs.append([str(br), str(tars[-1])])
-        subprocess.run(["node", "-e", INFLATE_JS, json.dumps(pairs)], check=True)
+        inflate(pairs)
         for inner in tars:  # libraries (lib/), SwiftShader, fonts
             with tarfile.open(inner) as tar:
                 tar.extractall(folder, filter="data")
@@ -84,6 +96,18 @@ def unpack(folder: pathlib.Path, package: str = PACKAGE) -> pathlib.Path:
     return wrapper
 
 
+def unpack(folder: pathlib.Path, package: str = PACKAGE) -> pathlib.Path:
+    """Fetch and unpack *package* into *folder*; the wrapper's path."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return install(fetch(pathlib.Path(tmp), package), folder)
+
+
+def version(wrapper: pathlib.Path) -> subprocess.CompletedProcess:
+    """``chrome-shell --version``: proves the build runs on this machine."""
+    return subprocess.run([str(wrapper), "--version"], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.headless_shell",
                                 description=__doc__.split("\n")[0])  # fmt: skip
@@ -91,10 +115,9 @@ def main(argv=None) -> int:
     p.add_argument("--package", default=PACKAGE)
     args = p.parse_args(argv)
     wrapper = unpack(args.folder, args.package)
-    version = subprocess.run([str(wrapper), "--version"], capture_output=True, text=True,
-                             timeout=60)  # fmt: skip
-    print(f"{wrapper}: {version.stdout.strip() or version.stderr.strip()}")
-    return 0 if version.returncode == 0 else 1
+    done = version(wrapper)
+    print(f"{wrapper}: {done.stdout.strip() or done.stderr.strip()}")
+    return 0 if done.returncode == 0 else 1
 
 
 if __name__ == "__main__":
