@@ -179,13 +179,30 @@ def _lower_priority() -> None:
             logger.info("could not lower the dashboard's priority: %s", exc)
 
 
+#: loggers that speak of what browsers do (see _configure_logging)
+BROWSER_LOGGERS = ("bokeh", "tornado.access", "py.warnings")
+
+
+def _configure_logging(level: str) -> None:
+    """This process's log goes to stderr, which its parent shares: in a notebook, the
+    output of whatever cell runs.  So at the default level (``warning``) what browsers
+    do is not printed there: a tab closed mid-update, a request for a page that is
+    not there (tornado's access log: 404), a page left open that reconnects to the
+    next dashboard on the same port (Bokeh's "reference already known" warnings).
+    Errors still are, and ``--log-level info`` or ``debug`` shows everything."""
+    level = getattr(logging, level.upper())
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
+    logging.captureWarnings(True)  # Python warnings as log records of "py.warnings"
+    if level >= logging.WARNING:
+        for name in BROWSER_LOGGERS:
+            logging.getLogger(name).setLevel(max(level, logging.ERROR))
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     _lower_priority()
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
-    # a browser tab closed mid-update is normal, not something to print in the user's kernel
-    logging.getLogger("bokeh.server.views.ws").setLevel(logging.ERROR)
+    _configure_logging(args.log_level)
     try:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:  # pragma: no cover - SIGINT before the handler is in place

@@ -260,3 +260,66 @@ def test_dashboard_process_without_a_source_fails_clearly():
         with pytest.raises(DashboardStartError, match="exited with code 1"):
             proc.wait_started(timeout=30)
     assert proc.proc.poll() == 1
+
+
+def test_dashboard_process_keeps_what_browsers_do_out_of_its_parents_output():
+    """The child's stderr is its parent's: in a notebook, the running cell's output.
+    A page that is not there (404) and a warning of Bokeh's (what a page left open
+    says when it reconnects to the next dashboard on its port) print nothing there;
+    an error still does."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import asyncio, urllib.error, urllib.request
+        from shoal.distributed.eventstream import BusServer
+        from shoal.diagnostics.dashboard import DashboardProcess
+        from shoal.events import Bus
+
+        async def main():
+            server = await BusServer(Bus("test")).start()
+            proc = DashboardProcess(server.address, port=0).spawn()
+            port = await proc.started()
+            def fetch(path):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10)
+                except urllib.error.HTTPError as exc:
+                    return exc.code
+                return 200
+            loop = asyncio.get_running_loop()
+            codes = [await loop.run_in_executor(None, fetch, p)
+                     for p in ("/individual-nope", "/nope/panes.json", "/health")]
+            print(codes, flush=True)
+            await proc.aclose()
+            await server.close()
+
+        asyncio.run(main())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[0] == "[404, 404, 200]"
+    assert "404" not in out.stderr and "tornado.access" not in out.stderr, out.stderr
+
+    # the same configuration, applied in a process of its own
+    probe = textwrap.dedent("""
+        import logging, warnings
+        from bokeh.util.warnings import BokehUserWarning
+        from shoal.dashboard.__main__ import _configure_logging
+        _configure_logging("warning")
+        warnings.warn("reference already known 'p1013'", BokehUserWarning)
+        logging.getLogger("tornado.access").warning("404 GET /individual-nope")
+        logging.getLogger("bokeh.server.views.ws").warning("connection closed")
+        logging.getLogger("tornado.application").error("Uncaught exception")
+        logging.getLogger("shoal.dashboard").error("cannot follow the events")
+    """)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert [line.split(" ", 2)[2] for line in lines] == [
+        "tornado.application ERROR Uncaught exception",
+        "shoal.dashboard ERROR cannot follow the events",
+    ], out.stderr
+    verbose = probe.replace('_configure_logging("warning")', '_configure_logging("info")')
+    out = subprocess.run([sys.executable, "-c", verbose], capture_output=True, text=True, timeout=60)
+    assert "reference already known" in out.stderr and "404 GET" in out.stderr
