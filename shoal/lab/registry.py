@@ -106,14 +106,19 @@ def kernel_id(connection_file: str | None, kernels: dict) -> str | None:
 
 
 def _local_port(url: str, base_url: str = "/") -> tuple[int, str] | None:
-    """``(port, path prefix)`` if ``url`` names a dashboard this server can proxy."""
+    """``(port, path prefix)`` if ``url`` names a dashboard this server can proxy.
+
+    That is a direct link to this machine (``http://127.0.0.1:8787/status``, also
+    typed without its scheme: see :func:`_typed`), or a path through this server's
+    proxy, with whatever host name the browser reached the server by (a hub's or
+    Binder's public name: ``https://hub.example.org/user/me/proxy/8787/status``)."""
     parts = urlsplit(url)
     path = parts.path
-    if parts.scheme in ("http", "https", "ws", "wss"):
+    proxied = re.search(r"(^|/)(shoal/)?proxy/\d+(/|$)", path)
+    if parts.scheme in ("http", "https", "ws", "wss") and not proxied:  # a direct link
         if (parts.hostname or "") not in _LOCAL_HOSTS or parts.port is None:
             return None
-        if not re.search(r"(^|/)(shoal/)?proxy/\d+(/|$)", path):  # a direct link
-            return parts.port, path
+        return parts.port, path
     if path.startswith(base_url):
         path = path[len(base_url):]
     match = re.match(r"/?(?:shoal/)?proxy/(\d+)(/.*)?$", path)
@@ -122,7 +127,19 @@ def _local_port(url: str, base_url: str = "/") -> tuple[int, str] | None:
     return None
 
 
-_TAIL = re.compile(r"/(status|panes\.json|individual-plots\.json)?/?$")
+_HOST_PORT = re.compile(r"^[\w.-]+:\d+(/|$)")
+
+
+def _typed(url: str) -> str:
+    """*url* as typed, with ``http://`` before a bare ``host:port`` (``localhost:8787``,
+    which ``urlsplit`` reads as the scheme ``localhost``)."""
+    url = url.strip()
+    return "http://" + url if _HOST_PORT.match(url) else url
+
+
+#: what follows a dashboard's root in the links users copy: a page, a pane, the listings
+_TAIL = re.compile(r"/(status|workers|tasks|system|profile|graph|info(/.*)?|individual-[\w-]+"
+                   r"|panes\.json|individual-plots\.json)?/?$")  # fmt: skip
 
 
 def _strip(path: str) -> str:
@@ -140,7 +157,8 @@ def embeddable(url: str, base_url: str = "/", proxied: bool = True) -> str:
     """What the front end embeds: ``shoal/proxy/<port>/<prefix>/`` (relative to
     Jupyter's base URL) for a dashboard on this machine, else the URL's root.
     Without the proxy (jupyter-server-proxy missing) the browser goes direct."""
-    local = _local_port(url.strip(), base_url)
+    url = _typed(url)
+    local = _local_port(url, base_url)
     if local is None:
         return _root(url)
     port, path = local
@@ -152,7 +170,8 @@ def embeddable(url: str, base_url: str = "/", proxied: bool = True) -> str:
 def upstream(url: str, base_url: str = "/") -> str | None:
     """The direct ``http://127.0.0.1:<port>/<prefix>/`` to fetch ``panes.json`` from,
     or the URL's root for a remote dashboard (None for one we cannot reach)."""
-    local = _local_port(url.strip(), base_url)
+    url = _typed(url)
+    local = _local_port(url, base_url)
     if local is not None:
         port, path = local
         return f"http://127.0.0.1:{port}{_strip(path)}/"

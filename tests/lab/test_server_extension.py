@@ -76,6 +76,22 @@ def write_record(folder, name, **record):
     ("shoal/proxy/8787/", "shoal/proxy/8787/", "http://127.0.0.1:8787/"),
     ("http://cluster.example.org:8787/status", "http://cluster.example.org:8787/",
      "http://cluster.example.org:8787/"),
+    # as the browser shows them behind a hub or Binder: this server's proxy, by its public name
+    ("https://hub.example.org/user/me/proxy/8787/status", "shoal/proxy/8787/",
+     "http://127.0.0.1:8787/"),
+    ("http://hub.example.org:18889/user/me/shoal/proxy/8787/workers", "shoal/proxy/8787/",
+     "http://127.0.0.1:8787/"),
+    # typed without a scheme, or a page or pane's link rather than the status page
+    ("localhost:8787", "shoal/proxy/8787/", "http://127.0.0.1:8787/"),
+    ("  127.0.0.1:8787/status ", "shoal/proxy/8787/", "http://127.0.0.1:8787/"),
+    ("cluster.example.org:8787/status", "http://cluster.example.org:8787/",
+     "http://cluster.example.org:8787/"),
+    ("http://127.0.0.1:8787/individual-task-stream", "shoal/proxy/8787/", "http://127.0.0.1:8787/"),
+    ("http://127.0.0.1:8787/dash/info/main/workers.html", "shoal/proxy/8787/dash/",
+     "http://127.0.0.1:8787/dash/"),
+    ("/user/me/proxy/8787/individual-progress", "shoal/proxy/8787/", "http://127.0.0.1:8787/"),
+    ("http://cluster.example.org:8787/tasks", "http://cluster.example.org:8787/",
+     "http://cluster.example.org:8787/"),
 ])  # fmt: skip
 def test_embeddable_and_upstream(url, embed, upstream):
     assert registry.embeddable(url, "/user/me/") == embed
