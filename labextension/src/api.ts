@@ -58,8 +58,9 @@ export function absolute(url: string): string {
   return URLExt.join(PageConfig.getBaseUrl(), url);
 }
 
-/** Where the sidebar's dashboard came from. */
-export type Source = 'user' | 'kernel' | 'cluster' | 'restored';
+/** Where the sidebar's dashboard came from ('other-kernel': the kernel of a notebook
+ * that was active before; the active one's kernel has none). */
+export type Source = 'user' | 'kernel' | 'other-kernel' | 'cluster' | 'restored';
 
 /** The dashboard the sidebar and every open pane show. */
 export class DashboardModel {
@@ -95,6 +96,14 @@ export class DashboardModel {
       return;
     }
     await this._check(url);
+  }
+
+  /** Say the same dashboard comes from elsewhere now (see `Source`). */
+  relabel(source: Source): void {
+    if (source !== this._source) {
+      this._source = source;
+      this._changed.emit();
+    }
   }
 
   /** Check the current dashboard again (it may have gone, or come back). */

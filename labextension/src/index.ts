@@ -90,8 +90,10 @@ function activate(
       if (!model.active) {
         await follow();
       }
-      if (!model.active) {
-        Notification.warning('No shoal dashboard yet: run Client() in the notebook first.');
+      if (!model.active || model.source === 'other-kernel') {
+        Notification.warning(
+          "This notebook's kernel has no shoal dashboard yet: run Client() in it first."
+        );
         return;
       }
       const opened: { [title: string]: string } = {};
@@ -107,6 +109,8 @@ function activate(
   palette?.addItem({ command: CommandIDs.layout, category: 'shoal' });
 
   // --- following the active notebook's kernel --------------------------------------
+  // A notebook whose kernel has no dashboard keeps the panes of the last one found
+  // (another notebook's: still worth watching), labelled as such ('other-kernel').
   let detected = '';
   async function follow(): Promise<void> {
     const kernel = notebooks.currentWidget?.sessionContext.session?.kernel;
@@ -115,10 +119,17 @@ function activate(
     }
     const query = 'dashboards?kernel=' + encodeURIComponent(kernel.id);
     const { dashboards } = await request<{ dashboards: IDashboard[] }>(query);
+    if (notebooks.currentWidget?.sessionContext.session?.kernel !== kernel) {
+      return; // the user moved on meanwhile: the next call answers for that notebook
+    }
     const newest = dashboards[dashboards.length - 1];
     if (newest && newest.url !== detected) {
       detected = newest.url;
       await model.setUrl(newest.url, 'kernel', newest.link ?? newest.url);
+    } else if (newest && model.source === 'other-kernel') {
+      model.relabel('kernel');
+    } else if (!newest && model.source === 'kernel') {
+      model.relabel('other-kernel');
     }
   }
   notebooks.currentChanged.connect(() => void follow().catch(() => undefined));

@@ -132,6 +132,7 @@ function statusText(model: DashboardModel): string {
   }
   const from = {
     kernel: "this notebook's kernel",
+    'other-kernel': "another notebook's kernel (this notebook's has none yet)",
     cluster: 'a cluster started here',
     user: 'the URL above',
     restored: 'the last session'

@@ -154,6 +154,22 @@ def _walk(lab, page, artifacts):
     _wait(lambda: frame.evaluate(STREAM_JS) >= 1, "task rectangles after a reload")
     page.locator(".shoal-Sidebar-status", has_text="this notebook's kernel").wait_for()
     page.screenshot(path=str(artifacts / "restored.png"))
+
+    # another notebook, whose kernel has no dashboard: the panes stay, said to be another's,
+    # and the layout command asks for a Client in this one instead of opening another's
+    (lab.root / "other.ipynb").write_text(json.dumps({**json.loads((lab.root / NOTEBOOK).read_text()),
+                                                      "cells": []}))  # fmt: skip
+    page.evaluate("() => jupyterapp.commands.execute('docmanager:open', {path: 'other.ipynb'})")
+    status = page.locator(".shoal-Sidebar-status")
+    status.filter(has_text="another notebook's kernel").wait_for(timeout=30_000)
+    assert page.locator("#shoal-sidebar .shoal-Sidebar-pane", has_text="Progress").count() == 1
+    page.locator(".lm-MenuBar-itemLabel", has_text="View").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Launch shoal dashboard layout").click()
+    page.locator(".jp-Notification-Status").click()  # the notification centre lists it
+    page.get_by_text("This notebook's kernel has no shoal dashboard yet").first.wait_for()
+    page.screenshot(path=str(artifacts / "other-notebook.png"))
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tabLabel", has_text=NOTEBOOK).click()
+    status.filter(has_text="this notebook's kernel").wait_for(timeout=30_000)
     assert not page.log.errors, page.log.errors
 
 
