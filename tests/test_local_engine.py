@@ -489,3 +489,15 @@ def test_fusion_names_inner_nodes_by_their_graph_keys():
     fused, deps = fuse(g, dependents_of(g), keep={("r", 0)})
     assert list(fused) == [("r", 0)] and fused[("r", 0)].dependencies == frozenset()
     assert threads.get(g, ("r", 0)) == 3
+
+
+def test_legacy_graphs_refer_to_int_float_and_bytes_keys_as_dask_does():
+    """In a legacy graph, an argument equal to one of its keys is that key's value
+    if it is a str, tuple, int or float (Dask's rule); bytes, a bool, or a number no
+    key has, stay literal."""
+    dsk = {"a": 1, 5: (inc, "a"), "b": (inc, 5), 2.5: (inc, "a"), "c": (inc, 2.5),
+           b"k": (inc, "a"), "d": (len, b"k"), ("t", 0): (inc, "a"), "e": (inc, ("t", 0)),
+           "f": (add, 7, 5), "g": (add, True, 0), "h": 5}  # fmt: skip
+    for get in (sync.get, threads.get):
+        assert get(dsk, ["b", "c", "d", "e", "f", "g", "h"]) == [3, 3, 1, 3, 9, 1, 2]
+    assert get({"x": (add, 1, 2)}, "x") == 3  # no key 1 or 2: literals

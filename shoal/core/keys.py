@@ -2,9 +2,11 @@
 
 A key is a ``str`` or a tuple whose first element is a ``str`` name followed by
 indices, e.g. ``("read-csv-1f2e", 3)``.  Other hashables (``int``, ``bytes``,
-``float``) are accepted as graph keys for Dask compatibility, but only ``str`` and
-``tuple`` values are *recognised as references* inside task arguments, so a literal
-``1`` in an argument list never turns into a dependency by accident.
+``float``) are accepted as graph keys for Dask compatibility.  Inside a legacy
+task's arguments a ``str``, ``tuple``, ``int`` or ``float`` that is a key of its
+graph is a reference to it, as in Dask (``{5: (inc, "a"), "b": (inc, 5)}``: ``b``
+is ``inc`` of key 5's value); ``bytes`` and a ``bool`` never are.  So a literal
+``1`` turns into a dependency only in a graph that has a key ``1``.
 
 ``key_split`` gives a key's *prefix*: the human part of its name that groups tasks
 in progress bars and the dashboard (``"inc-8f1e..."`` -> ``"inc"``,
@@ -24,10 +26,13 @@ _KEY_TYPES = (str, bytes, int, float, tuple)
 def is_key_like(x) -> bool:
     """True for values that may stand for a key inside task arguments.
 
-    >>> is_key_like("x"), is_key_like(("x", 0)), is_key_like(1)
-    (True, True, False)
+    >>> is_key_like("x"), is_key_like(("x", 0)), is_key_like(1), is_key_like(True)
+    (True, True, True, False)
     """
-    return type(x) is str or type(x) is tuple
+    return type(x) in _REFERABLE
+
+
+_REFERABLE = frozenset({str, tuple, int, float})  # exact types: a bool is no key
 
 
 def validate_key(key) -> None:

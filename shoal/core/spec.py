@@ -323,6 +323,8 @@ def _convert_arg(arg, keys):
         return [_convert_arg(a, keys) for a in arg]
     if t is dict:
         return {k: _convert_arg(v, keys) for k, v in arg.items()}
+    if t is int or t is float:  # as Dask reads its graphs (never a bool, nor bytes)
+        return Ref(arg) if arg in keys else arg
     if getattr(arg, "key", 0) is None and is_node(arg):
         # an inline (keyless) node nested in the arguments: run it in place
         return Task(None, _call_node, arg, {d: Ref(d) for d in arg.dependencies})
