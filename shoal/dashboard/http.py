@@ -85,11 +85,15 @@ class Health(_Base):
         self.set_header("Content-Type", "text/plain")
         self.write("ok")
 
+    head = get  # uptime checks and load balancers probe with HEAD (tornado sends no body)
+
 
 class Metrics(_Base):
     def get(self):
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.write(_utf8(prometheus_text(self.state)))
+
+    head = get
 
 
 class Json(_Base):
@@ -100,6 +104,8 @@ class Json(_Base):
         self.set_header("Content-Type", "application/json")
         self.set_header("Access-Control-Allow-Origin", "*")  # the lab extension reads it
         self.write(json.dumps(self.make()))
+
+    head = get
 
 
 def _table(header, rows) -> str:

@@ -283,7 +283,8 @@ class rpc(_Proxy):  # noqa: N801 - Dask's spelling
     """``await rpc(address).op(**kwargs)``: requests to one address on private comms.
 
     Comms are opened on demand (one per concurrent call) and kept for reuse
-    until :meth:`close_rpc` (or ``async with``).
+    until :meth:`close_rpc` (or ``async with``); a call after that raises
+    ``CommClosedError`` instead of opening a comm that nobody would close.
     """
 
     def __init__(self, address: str, *, timeout=None, security=None, role: str = "client",
@@ -294,8 +295,11 @@ class rpc(_Proxy):  # noqa: N801 - Dask's spelling
         self._connection_args = connection_args
         self._idle: list = []
         self._busy: set = set()
+        self._closed = False
 
     async def _borrow(self) -> Comm:
+        if self._closed:
+            raise CommClosedError(f"{self!r} is closed")
         while self._idle:
             comm = self._idle.pop()
             if not comm.closed():
@@ -303,17 +307,21 @@ class rpc(_Proxy):  # noqa: N801 - Dask's spelling
                 return comm
         comm = await connect(self.address, self._timeout, self._security, role=self._role,
                              **self._connection_args)  # fmt: skip
+        if self._closed:  # closed while connecting
+            comm.abort()
+            raise CommClosedError(f"{self!r} was closed while it connected")
         self._busy.add(comm)
         return comm
 
     def _give_back(self, comm: Comm, healthy: bool) -> None:
         self._busy.discard(comm)
-        if healthy and not comm.closed():
+        if healthy and not comm.closed() and not self._closed:
             self._idle.append(comm)
         else:
             comm.abort()
 
     async def close_rpc(self) -> None:
+        self._closed = True
         comms, self._idle = self._idle + list(self._busy), []
         self._busy.clear()
         await asyncio.gather(*(_close_politely(c) for c in comms))
@@ -325,6 +333,8 @@ class rpc(_Proxy):  # noqa: N801 - Dask's spelling
         await self.close_rpc()
 
     def __repr__(self):
+        if self._closed:
+            return f"<rpc to {self.address}: closed>"
         return f"<rpc to {self.address}: {len(self._idle)} idle, {len(self._busy)} busy comms>"
 
 

@@ -155,6 +155,26 @@ def test_health_and_json_listings(served):
         assert get(server.address + route)[0] == 200
 
 
+def test_health_metrics_and_listings_answer_head(served):
+    """Uptime checks and load balancers probe with HEAD: the answer GET gives, no body."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    _, server = served
+    where = urlsplit(server.address)
+    for path, kind in (("/health", "text/plain"), ("/metrics", "text/plain"),
+                       ("/panes.json", "application/json")):  # fmt: skip
+        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+        try:
+            conn.request("HEAD", path)
+            response = conn.getresponse()
+            assert response.status == 200, (path, response.status)
+            assert response.getheader("Content-Type").startswith(kind)
+            assert response.read() == b""
+        finally:
+            conn.close()
+
+
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
                      r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)?\})? (\S+)$')
 

@@ -19,6 +19,7 @@ import time
 import pytest
 
 from shoal import config
+from shoal.core.keys import key_split
 from shoal.distributed import Client, get_task_stream, performance_report, progress
 from shoal.distributed.client.progress import MultiProgressWidget, ProgressWidget
 from shoal.distributed.scheduler.diagnostics import TaskStream
@@ -176,6 +177,12 @@ def test_task_stream_keeps_finished_tasks_of_the_published_rows_and_is_bounded()
     assert [d["key"] for d in stream.collect(start=12.5, stop=13)] == ["x-2"]
     assert [d["key"] for d in stream.collect(stop=12)] == ["x-1"]
     assert [d["key"] for d in stream.collect(start=21.5)] == [("y", 0)]
+    # with count, as Dask's: the first since start, the last before stop (or of all);
+    # both bounds given: count is ignored
+    assert [d["key"] for d in stream.collect(start=11.5, count=1)] == ["x-1"]
+    assert [d["key"] for d in stream.collect(start=0, count=2)] == ["x-1", "x-2"]
+    assert [d["key"] for d in stream.collect(stop=13, count=1)] == ["x-2"]
+    assert [d["key"] for d in stream.collect(start=0, stop=13, count=1)] == ["x-1", "x-2"]
     bus.publish(PackedTaskRows(b"not msgpack", 1))  # unreadable: left out, logged
     assert [d["key"] for d in stream.collect()] == [("y", 0)]  # (it pushed x-1, x-2 out)
     stream.close()
@@ -565,6 +572,52 @@ def test_notebook_progress_returns_at_once_and_fills_the_bars(c):
     assert type(single) is ProgressWidget
     wait_until(lambda: single.tracker.finished)
     assert single.rows[""].children[2].value == "5 / 5"
+
+
+def test_notebook_progress_of_futures_nobody_keeps_ends_then_lets_them_go(c):
+    """``progress(client.map(...))`` as a notebook cell's value: the widget keeps the
+    futures until their run ends (else the client released them at once and the bar
+    waited forever, polling), then lets them go."""
+    import gc
+
+    GATE.clear()
+    try:
+        bar = progress(c.map(gated, range(20)), notebook=True, interval="20ms")
+        gc.collect()
+        time.sleep(0.3)  # (a release would have reached the scheduler)
+    finally:
+        GATE.set()
+    wait_until(lambda: bar.tracker.finished)
+    wait_until(lambda: bar._task.done())
+    assert bar.rows["gated"].children[2].value == "20 / 20"
+    assert bar.rows["gated"].children[1].bar_style == "success"
+    assert "Finished" in bar.widget.children[0].value
+    gc.collect()
+    wait_until(lambda: not any(key_split(k) == "gated" for k in c.futures))  # the keys went
+
+
+def test_a_progress_widget_still_following_at_close_opens_no_new_socket():
+    """Closing the client ends a widget's run; its watch's goodbye then finds the rpc
+    closed instead of opening a comm that nobody closes (a socket left in CLOSE_WAIT)."""
+    import psutil
+
+    me = psutil.Process()
+    before = {c.laddr for c in me.net_connections(kind="inet")}
+    with sync_cluster(nworkers=1, nthreads=1) as (s, _), Client(s.address) as client:
+        GATE.clear()
+        try:
+            futures = client.map(gated, range(3))
+            bar = progress(futures, notebook=True, interval="20ms")
+            wait_until(lambda: bar.tracker.token is not None)
+            client.close()
+        finally:
+            GATE.set()
+        wait_until(lambda: bar._task.done())
+        time.sleep(0.2)  # (a goodbye in a task of its own)
+    deadline = time.monotonic() + 10  # (the shared loop has stopped: no wait_until)
+    while {c.laddr for c in me.net_connections(kind="inet")} - before:
+        assert time.monotonic() < deadline, me.net_connections(kind="inet")
+        time.sleep(0.05)
 
 
 # --- the report's pure parts --------------------------------------------------------------

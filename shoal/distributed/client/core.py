@@ -473,8 +473,9 @@ class Client(ClusterControl):
 
     def get_task_stream(self, start=None, stop=None, count=None, plot=False,
                         filename="task-stream.html", asynchronous=None):  # fmt: skip
-        """Tasks that finished in [start, stop] (or the last ``count``): dicts with key, prefix,
-        status, worker, thread, startstops, nbytes, type.  The scheduler keeps them from the first
+        """Tasks that finished in [start, stop], oldest first: dicts with key, prefix, status,
+        worker, thread, startstops, nbytes, type.  ``count``: the first that many since
+        ``start``, else the last (before ``stop``); ignored with both bounds, as in Dask.  The scheduler keeps them from the first
         call on.  ``plot=True``: ``(data, figure)``; ``plot="save"`` also writes ``filename``."""
         return D.task_stream(self, start, stop, count, plot, filename, asynchronous)
 

@@ -10,7 +10,8 @@
                until every state is done; progress() blocks for it (an asynchronous
                client gets the awaitable)
     notebook:  ipywidgets bars, one per group (multi=True), returned at once; a
-               task on the loop (_follow) redraws them every `interval` until done
+               task on the loop (_follow) redraws them every `interval` until done;
+               the widget holds the futures until then (see ProgressWidget)
 
 As in Dask, the bars count every task the futures need, not only the futures:
 a persisted aggregation is one future over many tasks.  The futures' own states
@@ -234,14 +235,21 @@ def _stop_later(tracker: _Tracker, scheduler) -> None:
 
 
 class ProgressWidget:
-    """One ipywidgets bar for all the futures; see :func:`progress`."""
+    """One ipywidgets bar for all the futures; see :func:`progress`.
+
+    It holds the futures until their run ends, then lets them go: in a notebook
+    ``progress(client.map(f, xs))`` or ``progress(x.persist())`` keeps no future
+    of its own, and without the widget's the client would release the keys at
+    once (the scheduler then drops the work, and the bar would wait for futures
+    that never end)."""
 
     multi = False
 
-    def __init__(self, tracker: _Tracker, client, interval: float):
+    def __init__(self, tracker: _Tracker, client, interval: float, futures=()):
         import ipywidgets
 
         self.tracker, self.client, self.interval = tracker, client, interval
+        self._futures = list(futures)  # until the run ends (see above)
         self._w = ipywidgets
         self.title = ipywidgets.HTML()
         self.rows = self._make_rows()
@@ -263,8 +271,11 @@ class ProgressWidget:
         self._task = asyncio.ensure_future(self._follow())
 
     async def _follow(self) -> None:  # on the loop: redraw every interval until done
-        await _follow(self.tracker, self.client.scheduler, self.interval, self.update,
-                      stopped=lambda: self.client.status != "running")  # fmt: skip
+        try:
+            await _follow(self.tracker, self.client.scheduler, self.interval, self.update,
+                          stopped=lambda: self.client.status != "running")  # fmt: skip
+        finally:
+            self._futures = []
         self.update()
 
     @staticmethod
@@ -366,7 +377,7 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
         notebook = _in_kernel()
     if notebook:
         try:
-            return (MultiProgressWidget if multi else ProgressWidget)(tracker, client, seconds)
+            return (MultiProgressWidget if multi else ProgressWidget)(tracker, client, seconds, fs)
         except ImportError:  # no ipywidgets: the text bar
             pass
     return client.sync(_text_progress, tracker, client.scheduler,

@@ -104,28 +104,35 @@ class TaskStream:
             self.buffer.append(_Received(self.clock(), rows, finished))
 
     def collect(self, start=None, stop=None, count=None) -> list:
-        """Tasks that finished in [start, stop] (wall-clock seconds), the last ``count``
-        of them, oldest first."""
+        """Tasks that finished in [start, stop] (wall-clock seconds), oldest first; as
+        Dask's: with ``start`` alone, the first ``count`` since then, else the last
+        ``count`` (before ``stop``); ``count`` is ignored when both bounds are given."""
         self.asked = True
-        if count is not None and int(count) <= 0:
+        want = None if count is None or (start is not None and stop is not None) else int(count)
+        if want is not None and want <= 0:
             return []
-        want = None if count is None else int(count)
         lo = float("-inf") if start is None else float(start)
         hi = float("inf") if stop is None else float(stop)
         _, items = self.buffer.since(0)
-        picked: list = []  # newest batch first, each batch's tasks oldest first
+        first = start is not None and want is not None  # the first `want` since start
+        picked: list = []  # each batch's tasks oldest first, in the order walked
         found = 0
-        for item in reversed(items):
-            if item.time < lo:
-                break  # published before start: nothing in it finished after
+        for item in (items if first else reversed(items)):
+            if item.time < lo:  # published before start: nothing in it finished after
+                if first:
+                    continue
+                break
             records = [r for r in _finished(item.rows) if lo <= _when(r, item.time) <= hi]
             picked.append(records)
             found += len(records)
             if want is not None and found >= want:
                 break
-        records = [r for batch in reversed(picked) for r in batch]
-        if want is not None:
-            records = records[-want:]
+        if first:
+            records = [r for batch in picked for r in batch][:want]
+        else:
+            records = [r for batch in reversed(picked) for r in batch]
+            if want is not None:
+                records = records[-want:]
         return [task_dict(r) for r in records]
 
     def close(self) -> None:
