@@ -47,14 +47,19 @@ def registry_dir() -> str:
 
 
 def alive(pid) -> bool:
-    """Whether process ``pid`` exists (it may belong to another user: still alive)."""
+    """Whether process ``pid`` runs (it may belong to another user: still alive).  A
+    zombie does not: a dashboard killed while its parent has not reaped it yet."""
     try:
         os.kill(int(pid), 0)
     except (ProcessLookupError, ValueError, TypeError):
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:  # "pid (name) S ...": S the state
+            return f.read().rpartition(b") ")[2][:1] != b"Z"
+    except OSError:  # no /proc (macOS): as signal 0 said
+        return True
 
 
 def read_records(folder: str | None = None, prune: bool = True) -> list[dict]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 import urllib.request
 
 import pytest
@@ -116,6 +117,73 @@ async def test_scheduler_spawns_a_dashboard_that_answers(s, a):
     assert psutil.Process(proc.pid).nice() == expected
     await s.close()
     assert proc.poll() is not None and s.dashboard is None
+
+
+def test_a_dashboard_process_that_dies_is_started_again_on_its_port(monkeypatch, caplog, tmp_path):
+    """Killed (its memory, a crash): the scheduler says so and starts it again on the same
+    port, so the link and the open pages still work; past RESTARTS it goes on without
+    one, and its link is None.  Nothing dead stays behind (reaped, record removed)."""
+    import signal
+
+    from shoal.distributed.scheduler import dashboarding
+    from shoal.lab import registry
+
+    monkeypatch.setattr(dashboarding, "WATCH_INTERVAL", 0.05)
+    monkeypatch.setattr(dashboarding, "RESTARTS", 1)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+
+    @gen_cluster(nworkers=1, scheduler_options={"dashboard_address": ":0"})
+    async def main(s, a):
+        link = await s.dashboard_started()
+        first = s.dashboard
+        assert [r["pid"] for r in registry.read_records()] == [first.proc.pid]
+        with caplog.at_level(logging.WARNING, logger="shoal.distributed.scheduler.dashboarding"):
+            first.proc.send_signal(signal.SIGKILL)
+            for _ in range(500):
+                if s.dashboard is not first and s.dashboard is not None and s.dashboard.url:
+                    break
+                await asyncio.sleep(0.02)
+            second = s.dashboard
+            assert second is not first and second.port == first.port and s.dashboard_link == link
+            assert (await http_get(base(link) + "/health"))[0] == 200
+            assert first.proc.returncode == -signal.SIGKILL  # reaped
+            assert [r["pid"] for r in registry.read_records()] == [second.proc.pid]
+            assert "exited with code -9; starting it again" in caplog.text
+
+            second.proc.send_signal(signal.SIGKILL)  # once more: past RESTARTS
+            for _ in range(500):
+                if s.dashboard is None:
+                    break
+                await asyncio.sleep(0.02)
+            assert s.dashboard is None and s.dashboard_link is None
+            assert second.proc.returncode == -signal.SIGKILL
+            assert registry.read_records() == []
+            assert "goes on without a dashboard" in caplog.text
+        async with Client(s.address, asynchronous=True) as c:  # the cluster is unharmed
+            assert await c.submit(sum, [1, 2]) == 3
+
+    main()
+
+
+def test_a_zombie_is_not_alive_for_the_registry():
+    import subprocess
+    import sys
+
+    from shoal.lab import registry
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert registry.alive(child.pid)
+        child.kill()
+        for _ in range(500):  # killed, not reaped yet: a zombie
+            if psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE:
+                break
+            time.sleep(0.01)
+        assert not registry.alive(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert not registry.alive(child.pid)
 
 
 def test_taken_port_gives_the_next_free_one_with_a_warning(caplog):

@@ -11,6 +11,9 @@
     every events interval  --> _publish_task_states(): the state's TaskRows to the bus
     every SYSTEM_INTERVAL  --> _publish_system(): SystemMetrics of this process, while
                                someone listens (the dashboard's /system page)
+    once it serves         --> _watch_dashboard(): a process that dies (killed for its
+                               memory, say) is told and started again on its port,
+                               RESTARTS times at most, then the link goes (None)
     subscribe_events op    --> the bus as a stream: first the early records (the first
                                subscriber, when none was lost), else a snapshot
                                of the state (eventstream.py)
@@ -49,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between samples of this process for a dashboard's /system page.
 SYSTEM_INTERVAL = 0.5
+#: How often a dashboard process that died is started again (then the scheduler goes on
+#: without one), and how often the scheduler looks whether it runs (seconds).
+RESTARTS = 3
+WATCH_INTERVAL = 1.0
 
 
 class ServesDashboard:
@@ -56,6 +63,9 @@ class ServesDashboard:
 
     dashboard: DashboardProcess | None = None
     _dashboard_ready: asyncio.Task | None = None
+    _dashboard_watch: asyncio.Task | None = None
+    _dashboard_source: str | None = None  # the address it follows
+    _dashboard_restarts = 0
     _probe: ProcessProbe | None = None  # made when a dashboard first listens
     _early: tuple | None = None  # (Buffer, bus token) while the dashboard is on its way
 
@@ -86,6 +96,7 @@ class ServesDashboard:
             except (OSError, ValueError) as exc:
                 logger.warning("no dashboard: cannot listen on loopback for it: %s", exc)
                 return
+        self._dashboard_source = source
         self.dashboard = DashboardProcess(source, *where, security=self.security).spawn()
         self._hold_early()
         if self.task_stream is None:  # (the rows are published for the dashboard anyway)
@@ -105,6 +116,36 @@ class ServesDashboard:
         finally:
             self._take_early()  # none left unless it failed, or another reader took them
         logger.info("dashboard at %s", self.dashboard_link)
+        self._dashboard_watch = asyncio.get_running_loop().create_task(self._watch_dashboard())
+
+    async def _watch_dashboard(self) -> None:
+        """Start the dashboard process again, on its port, each time it dies while the
+        scheduler runs (``RESTARTS`` times at most; then the link goes).  Open pages
+        reconnect to the new one by themselves; it starts from a snapshot of the state."""
+        while True:
+            dashboard = self.dashboard
+            while dashboard is self.dashboard and dashboard.proc.poll() is None:
+                await asyncio.sleep(WATCH_INTERVAL)
+            if dashboard is not self.dashboard or self.status != "running":
+                return  # closing: _stop_dashboard stops it
+            code = await dashboard.aclose()  # (reaped, its registry record removed)
+            if self._dashboard_restarts >= RESTARTS:
+                logger.warning("the dashboard process exited (code %s), %d times now; the "
+                               "scheduler goes on without a dashboard", code,
+                               self._dashboard_restarts + 1)  # fmt: skip
+                self.dashboard = None
+                return
+            self._dashboard_restarts += 1
+            logger.warning("the dashboard process (%s) exited with code %s; starting it again",
+                           dashboard.link, code)  # fmt: skip
+            self.dashboard = DashboardProcess(self._dashboard_source, dashboard.host, dashboard.port,
+                                              dashboard.prefix, security=self.security).spawn()  # fmt: skip
+            try:
+                await self.dashboard.started()
+            except DashboardStartError as exc:
+                logger.warning("the scheduler runs without a dashboard: %s", exc)
+                self.dashboard = None
+                return
 
     def _hold_early(self) -> None:
         """Keep what the bus publishes for the first subscriber, from the state's
@@ -126,9 +167,10 @@ class ServesDashboard:
 
     async def _stop_dashboard(self) -> None:
         self._take_early()
-        if self._dashboard_ready is not None:
-            self._dashboard_ready.cancel()
-            await asyncio.gather(self._dashboard_ready, return_exceptions=True)
+        for task in (self._dashboard_ready, self._dashboard_watch):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.event_streams.close()  # goodbye: the dashboard process exits by itself
         dashboard, self.dashboard = self.dashboard, None
         if dashboard is not None:
