@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import os
 import sys
 import time
 
@@ -35,15 +36,46 @@ __all__ = ["get_task_stream", "performance_report", "profile", "task_stream"]
 MAX_CODE = 20_000  # characters of calling code kept in a report
 
 
-def when(value):
-    """Wall-clock seconds from a number, a ``datetime`` or a duration string ("10s" ago)."""
-    if value is None or isinstance(value, (int, float)):
+def when(value, name: str = "time"):
+    """Wall-clock seconds from a number, a ``datetime`` or a duration string ("10s" ago);
+    *name* (the argument's) is in the error for anything else."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return value
     if isinstance(value, datetime.datetime):
         return value.timestamp()
     if isinstance(value, str):
-        return time.time() - config.parse_timedelta(value)
-    raise TypeError(f"a time is seconds, a datetime or a duration string, not {type(value).__name__}")
+        try:
+            return time.time() - config.parse_timedelta(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}={value!r}: not a duration ({exc})") from None
+    raise TypeError(f"{name}={value!r}: expected seconds since the epoch, a datetime or a "
+                    f"duration string ('10s': that long ago), not {type(value).__name__}")
+
+
+def _count(count):
+    """``count`` as an int (None stays None), naming it when it is not one."""
+    if count is None:
+        return None
+    try:
+        return int(count)
+    except (TypeError, ValueError):
+        raise TypeError(f"count={count!r}: expected a number of tasks") from None
+
+
+def _workers(workers):
+    """``workers`` as a list of addresses (None stays None), naming it when it is not one."""
+    if workers is None:
+        return None
+    if isinstance(workers, str):
+        return [workers]
+    try:
+        listed = list(workers)
+    except TypeError:
+        raise TypeError(f"workers={workers!r}: expected a worker's address or a list of them") from None
+    bad = [w for w in listed if not isinstance(w, str)]
+    if bad:
+        raise TypeError(f"workers={workers!r}: {bad[0]!r} is not a worker's address")
+    return listed
 
 
 def _is_async(client, asynchronous) -> bool:
@@ -56,7 +88,7 @@ def _is_async(client, asynchronous) -> bool:
 def task_stream(client, start=None, stop=None, count=None, plot=False, filename="task-stream.html",
                 asynchronous=None):  # fmt: skip
     """What ``Client.get_task_stream`` returns (an awaitable for an asynchronous client)."""
-    msg = {"start": when(start), "stop": when(stop), "count": count}
+    msg = {"start": when(start, "start"), "stop": when(stop, "stop"), "count": _count(count)}
     if _is_async(client, asynchronous):
         async def go():
             return _stream_result(await client.scheduler.get_task_stream(**msg), plot, filename)
@@ -136,12 +168,11 @@ def profile(client, key=None, start=None, stop=None, workers=None, merge_workers
         raise ValueError(
             f"Client.profile({'server' if server else 'scheduler'}=True): shoal samples only the "
             "threads that run tasks, not the workers' or the scheduler's event loops")
-    if isinstance(workers, str):
-        workers = [workers]
+    workers = _workers(workers)
     if key is not None and not isinstance(key, str):
         key = key_split(key)  # a tuple key: its prefix (the samplers keep trees per prefix)
-    msg = {"start": when(start), "stop": when(stop), "key": key, "merge_workers": bool(merge_workers),
-           "workers": list(workers) if workers is not None else None}  # fmt: skip
+    msg = {"start": when(start, "start"), "stop": when(stop, "stop"), "key": key,
+           "merge_workers": bool(merge_workers), "workers": workers}  # fmt: skip
     if filename is None and plot == "save":
         filename = "dask-profile.html"  # (Dask's name: a notebook that looks for it finds it)
     if _is_async(client, asynchronous):
@@ -192,6 +223,8 @@ class performance_report:  # noqa: N801 - Dask's spelling
         mode = "inline" if mode is None else mode
         if mode not in ("inline", "cdn"):
             raise ValueError(f"mode={mode!r}: expected 'inline', 'cdn' or None (inline)")
+        if not isinstance(filename, (str, os.PathLike)):  # (named now, not after the work)
+            raise TypeError(f"filename={filename!r}: expected the path of the HTML file to write")
         self.filename, self.stacklevel, self.mode = filename, stacklevel, mode
         self.storage_options = dict(storage_options or {})
         self.start = None

@@ -371,7 +371,15 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
         raise ValueError("progress: no futures found in the arguments; pass futures or "
                          "persisted collections (x = client.persist(x))")  # fmt: skip
     client = fs[0].client
-    seconds = float(config.parse_timedelta(interval))
+    try:
+        seconds = float(config.parse_timedelta(interval))
+    except (TypeError, ValueError):
+        raise ValueError(f"progress: interval={interval!r}: expected a duration ('100ms') "
+                         "or seconds") from None
+    try:
+        width = int(width)
+    except (TypeError, ValueError):
+        raise ValueError(f"progress: width={width!r}: expected a number of characters") from None
     tracker = _Tracker([f._state for f in fs], group_by, complete)
     if notebook is None:
         notebook = _in_kernel()
@@ -381,4 +389,4 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
         except ImportError:  # no ipywidgets: the text bar
             pass
     return client.sync(_text_progress, tracker, client.scheduler,
-                       out if out is not None else sys.stderr, int(width), seconds)  # fmt: skip
+                       out if out is not None else sys.stderr, width, seconds)  # fmt: skip

@@ -1,0 +1,42 @@
+"""Bad arguments to the diagnostics are named in the error, before any work is done."""
+
+from __future__ import annotations
+
+import pytest
+
+from shoal.distributed import performance_report, progress
+
+
+def inc(x):
+    return x + 1
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda c: c.get_task_stream(count="abc"), r"count='abc': expected a number of tasks"),
+    (lambda c: c.get_task_stream(start=[1]), r"start=\[1\]: expected seconds since the epoch"),
+    (lambda c: c.get_task_stream(stop={}), r"stop=\{\}: expected seconds"),
+    (lambda c: c.get_task_stream(start="soon"), r"start='soon': not a duration"),
+    (lambda c: c.profile(start=True), r"start=True: expected seconds"),
+    (lambda c: c.profile(workers=5), r"workers=5: expected a worker's address or a list"),
+    (lambda c: c.profile(workers=["tcp://a:1", 2]), r"workers=.*: 2 is not a worker's address"),
+])  # fmt: skip
+def test_task_stream_and_profile_name_the_bad_argument(c, call, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        call(c)
+
+
+def test_progress_names_a_bad_interval_or_width(c):
+    f = c.submit(inc, 1)
+    assert f.result() == 2
+    with pytest.raises(ValueError, match=r"interval='bogus': expected a duration"):
+        progress(f, interval="bogus", notebook=False)
+    with pytest.raises(ValueError, match=r"width='x': expected a number of characters"):
+        progress(f, width="x", notebook=False)
+
+
+def test_performance_report_names_a_missing_filename_before_the_block_runs(c):
+    ran = []
+    with pytest.raises(TypeError, match=r"filename=None: expected the path"):
+        with performance_report(filename=None):
+            ran.append(c.submit(inc, 1).result())
+    assert ran == []  # (not after the computation it was to report on)
