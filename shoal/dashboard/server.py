@@ -40,16 +40,19 @@ its user knows.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import logging
 import socket
 import threading
 
+from bokeh.protocol.exceptions import ProtocolError
 from bokeh.resources import Resources
 from bokeh.server.connection import ServerConnection
 from bokeh.server.server import BaseServer
 from bokeh.server.tornado import BokehTornado
 from bokeh.server.urls import StaticHandler
 from bokeh.server.util import create_hosts_allowlist
+from bokeh.server.views.ws import WSHandler
 from bokeh.settings import settings
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
@@ -169,12 +172,34 @@ def host_checker(bound: str, allowed=(), environ=None):
     return ok
 
 
+class _WSHandler(WSHandler):
+    """Bokeh's websocket handler, whose refusals of a bad opening (no or a malformed
+    session token, a wrong subprotocol) close the socket with a log line instead of
+    a traceback (at the info level: a page left open past its session's expiry says
+    so too): tornado logs whatever ``open`` raises as an uncaught error, and this
+    process's errors show in the user's notebook."""
+
+    def open(self):
+        try:
+            return super().open()
+        except (ProtocolError, ValueError, TypeError, KeyError, binascii.Error) as exc:
+            log.info("refused a websocket opening (%s: %s)", type(exc).__name__, exc)
+            self.close()
+
+
 class _Tornado(BokehTornado):
     """BokehTornado whose pages load BokehJS from relative URLs (see above), whose
-    connections batch each update's changes (:class:`_Connection`), and which
-    answers 403 to a request whose ``Host`` it does not serve (:func:`host_checker`)."""
+    connections batch each update's changes (:class:`_Connection`) and refuse a bad
+    opening quietly (:class:`_WSHandler`), and which answers 403 to a request whose
+    ``Host`` it does not serve (:func:`host_checker`)."""
 
     host_ok = None  # Host header -> bool; None: any
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for rule in self.wildcard_router.rules:  # (Bokeh builds its routes in __init__)
+            if rule.target is WSHandler:
+                rule.target = _WSHandler
 
     def find_handler(self, request, **kwargs):
         if self.host_ok is not None and not self.host_ok(request.host or ""):

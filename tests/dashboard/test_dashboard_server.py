@@ -155,6 +155,35 @@ def test_health_and_json_listings(served):
         assert get(server.address + route)[0] == 200
 
 
+def test_a_bad_websocket_opening_is_refused_without_a_traceback(served, caplog):
+    """No token, a malformed one, a foreign subprotocol: the socket closes; nothing is
+    logged as an uncaught error (this process's errors show in the user's notebook)."""
+    import logging
+    import socket
+    from urllib.parse import urlsplit
+
+    _, server = served
+    where = urlsplit(server.address)
+    caplog.set_level(logging.INFO)
+    for protocols in ("bokeh, !!!notatoken", "bokeh, a", "bokeh, abcde.fgh", "bokeh", "other, x"):
+        with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+            sock.sendall((f"GET /status/ws HTTP/1.1\r\nHost: {where.netloc}\r\n"
+                          "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                          f"Sec-WebSocket-Protocol: {protocols}\r\n\r\n").encode())  # fmt: skip
+            received = b""
+            while chunk := sock.recv(4096):  # until the server closes it, or says it will
+                received += chunk
+                head, _, frames = received.partition(b"\r\n\r\n")
+                if frames[:1] == b"\x88":  # a websocket close frame
+                    break
+        assert received.startswith(b"HTTP/1.1 101") or received.startswith(b"HTTP/1.1 4"), received
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+    refused = [r for r in caplog.records if "refused a websocket opening" in r.getMessage()]
+    assert len(refused) >= 3 and all(r.levelno == logging.INFO for r in refused)
+
+
 def test_health_metrics_and_listings_answer_head(served):
     """Uptime checks and load balancers probe with HEAD: the answer GET gives, no body."""
     import http.client
