@@ -216,3 +216,26 @@ def test_calltree_is_pure():
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert names <= {"__future__", "heapq", "itertools", "os"}
+
+
+def test_client_profile_trees_carry_dasks_descriptions():
+    """``Client.profile()`` gives every node Dask's ``description`` as well, so code
+    written for Dask's trees (``node["description"]["name"]``...) reads shoal's."""
+    import inspect
+
+    from shoal.distributed.client.diagnostics import describe_nodes
+
+    here = inspect.getsourcefile(test_client_profile_trees_carry_dasks_descriptions)
+    first = test_client_profile_trees_carry_dasks_descriptions.__code__.co_firstlineno
+    tree = node()
+    stack = [describe("test_client_profile_trees_carry_dasks_descriptions", here, first)]
+    add_stack(tree, stack)
+    add_stack(tree, [describe("g", "/nowhere/g.py", 3)] * 2, room=1)  # folded: "other"
+    assert describe_nodes(tree) is tree
+    assert tree["description"] == {"filename": "", "name": "root", "line_number": 0, "line": ""}
+    (child,) = [n for n in tree["children"].values() if n["identifier"] != OTHER]
+    assert child["description"] == {
+        "filename": here, "name": "test_client_profile_trees_carry_dasks_descriptions",
+        "line_number": first, "line": "def test_client_profile_trees_carry_dasks_descriptions():"}
+    other = tree["children"][OTHER]
+    assert other["description"]["name"] == "other" and other["description"]["line_number"] == 0

@@ -264,6 +264,14 @@ def test_client_profile(c, servers, tmp_path):
     tree = c.profile(start=start)
     assert tree["count"] > 0
     assert any(name.startswith("spin ") for name in _tree_names(tree))
+    described, todo = [], [tree]  # Dask's description of each node too
+    while todo:
+        node = todo.pop()
+        described.append(node["description"])
+        todo.extend(node["children"].values())
+    assert {"name": "spin", "line_number": spin.__code__.co_firstlineno,
+            "line": "def spin(x, seconds=0.05):"}.items() <= next(
+        d for d in described if d["name"] == "spin").items()  # fmt: skip
     assert c.profile(key="spin", start=start)["count"] > 0
     assert c.profile(key=("nothing-like-it", 0))["count"] == 0
     one = c.profile(workers=[servers[1][0].address], start=start)
@@ -279,6 +287,7 @@ def test_client_profile(c, servers, tmp_path):
     # one tree per worker, each that worker's (their counts add up to the merged tree's)
     per = c.profile(start=start, merge_workers=False)
     assert sorted(per) == sorted(w.address for w in servers[1])
+    assert all(t["description"]["name"] == "root" for t in per.values())
     assert all(t["count"] > 0 for t in per.values())
     assert sum(t["count"] for t in per.values()) >= tree["count"]
     with pytest.MonkeyPatch.context() as mp:  # plot="save": Dask's file name, in the cwd
@@ -525,6 +534,15 @@ def test_a_progress_watch_waits_for_its_graph_to_arrive(c):
     asker.join(10)
     assert sorted(got[0]["keys"]) == ["late-x", "late-y"]
     assert y.result() == 3
+
+
+def test_text_progress_goes_to_stdout(c, capsys):
+    """As Dask's, and as the local ``ProgressBar``."""
+    futures = c.map(add, range(5), [1] * 5)
+    progress(futures, notebook=False)
+    out, err = capsys.readouterr()
+    assert "100% Completed" in out and "Completed" not in err
+    assert [f.result() for f in futures] == [1, 2, 3, 4, 5]
 
 
 def test_progress_of_a_cancelled_future_says_so(c):

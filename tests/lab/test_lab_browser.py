@@ -170,6 +170,9 @@ def _walk(lab, page, artifacts):
     page.screenshot(path=str(artifacts / "other-notebook.png"))
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tabLabel", has_text=NOTEBOOK).click()
     status.filter(has_text="this notebook's kernel").wait_for(timeout=30_000)
+    page.evaluate("""() => { for (const w of Array.from(jupyterapp.shell.widgets('main'))) {
+                               if (w.title.label === 'other.ipynb') w.dispose(); } }""")
+    page.locator(".lm-TabBar-tabLabel", has_text="other.ipynb").wait_for(state="detached")
     assert not page.log.errors, page.log.errors
 
 
@@ -192,7 +195,7 @@ def _clusters(lab, page, artifacts):
     notebook = {"cells": [], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                 "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}  # fmt: skip
     (lab.root / "clusters.ipynb").write_text(json.dumps(notebook))
-    page.goto(f"{lab.url}/lab/tree/clusters.ipynb?token={lab.token}")
+    page.goto(f"{lab.url}/lab/tree/clusters.ipynb?reset&token={lab.token}")  # (a fresh workspace)
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
     if not page.locator("#shoal-sidebar").is_visible():
         page.locator(".jp-SideBar [data-id='shoal-sidebar']").click()

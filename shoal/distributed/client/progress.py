@@ -6,7 +6,7 @@
         on the client's loop: one waiter per state; a state that is done adjusts
         its group's counts (finished / error / cancelled), O(1) per change;
         progress_watch (the tasks they need), then a progress_poll per redraw
-    terminal:  a coroutine on the loop redraws a text bar on stderr every `interval`
+    terminal:  a coroutine on the loop redraws a text bar on stdout every `interval`
                until every state is done; progress() blocks for it (an asynchronous
                client gets the awaitable)
     notebook:  ipywidgets bars, one per group (multi=True), returned at once; a
@@ -361,8 +361,9 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
 
     In a Jupyter kernel (``notebook=None`` detects it): ipywidgets bars, one per
     task prefix with ``multi=True``, returned at once while the work goes on.
-    Elsewhere: a text bar on ``out`` (stderr), and the call blocks until every
-    future is done (with an asynchronous client, await the result).
+    Elsewhere: a text bar on ``out`` (stdout, as Dask's and the local ``ProgressBar``),
+    and the call blocks until every future is done (with an asynchronous client,
+    await the result).
     ``complete=False`` leaves out futures done already; ``group_by`` is
     ``"prefix"`` or a function of the key.
     """
@@ -389,4 +390,4 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
         except ImportError:  # no ipywidgets: the text bar
             pass
     return client.sync(_text_progress, tracker, client.scheduler,
-                       out if out is not None else sys.stderr, width, seconds)  # fmt: skip
+                       out if out is not None else sys.stdout, width, seconds)  # fmt: skip
