@@ -142,13 +142,35 @@ def _run(args: list, kit: pathlib.Path, log: pathlib.Path, timeout: float) -> in
         try:
             rc = proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # its clusters and browser too
+            _kill_tree(proc.pid)
             proc.wait()
             rc = 124
         reader.join(10)
         if rc == 124:
             f.write(f"stopped at its limit ({timeout:.0f} s)\n")
     return rc
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL process *pid* and every process it started, also those in sessions of
+    their own (shoal's workers and dashboard processes: see ``_worker_main``), which
+    its process group does not hold; they would go on measuring beside the next run,
+    and hold the output pipe open."""
+    try:
+        import psutil
+
+        family = psutil.Process(pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - no psutil, or gone: its group is what is left
+        family = []
+    try:
+        os.killpg(pid, signal.SIGKILL)  # (the group too: a child started meanwhile)
+    except ProcessLookupError:
+        pass
+    for child in family:
+        try:
+            child.kill()
+        except Exception:  # noqa: BLE001 - gone already
+            pass
 
 
 def step1(kit: pathlib.Path, source: pathlib.Path, budget: float, quick: bool = False) -> int:

@@ -223,7 +223,9 @@ def test_client_profile_trees_carry_dasks_descriptions():
     written for Dask's trees (``node["description"]["name"]``...) reads shoal's."""
     import inspect
 
-    from shoal.distributed.client.diagnostics import describe_nodes
+    import linecache
+
+    from shoal.diagnostics.calltree import describe_nodes
 
     here = inspect.getsourcefile(test_client_profile_trees_carry_dasks_descriptions)
     first = test_client_profile_trees_carry_dasks_descriptions.__code__.co_firstlineno
@@ -231,8 +233,8 @@ def test_client_profile_trees_carry_dasks_descriptions():
     stack = [describe("test_client_profile_trees_carry_dasks_descriptions", here, first)]
     add_stack(tree, stack)
     add_stack(tree, [describe("g", "/nowhere/g.py", 3)] * 2, room=1)  # folded: "other"
-    assert describe_nodes(tree) is tree
-    assert tree["description"] == {"filename": "", "name": "root", "line_number": 0, "line": ""}
+    assert describe_nodes(tree, linecache.getline) is tree
+    assert tree["description"] == {"filename": "", "name": "", "line_number": 0, "line": ""}
     (child,) = [n for n in tree["children"].values() if n["identifier"] != OTHER]
     assert child["description"] == {
         "filename": here, "name": "test_client_profile_trees_carry_dasks_descriptions",

@@ -87,8 +87,8 @@ function activate(
     label: 'Launch shoal dashboard layout',
     caption: 'Open task stream, progress and workers memory beside the notebook',
     execute: async () => {
-      if (!model.active) {
-        await follow();
+      if (!model.active || model.source === 'other-kernel') {
+        await follow(); // (a Client run in this notebook since the last poll)
       }
       if (!model.active || model.source === 'other-kernel') {
         Notification.warning(

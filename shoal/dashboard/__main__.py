@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-ca-file")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
-    p.add_argument("--log-level", default="warning")
+    p.add_argument("--log-level", default="warning", type=str.lower,
+                   choices=["debug", "info", "warning", "error", "critical"])
     return p  # fmt: skip
 
 

@@ -29,8 +29,8 @@ import itertools
 import os
 
 __all__ = [
-    "OTHER", "ROOT", "add_stack", "cap", "describe", "merge", "node", "plot_data", "prune",
-    "tree_size",
+    "OTHER", "ROOT", "add_stack", "cap", "describe", "describe_nodes", "merge", "node", "plot_data",
+    "prune", "tree_size",
 ]  # fmt: skip
 
 ROOT = "root"
@@ -48,6 +48,36 @@ def describe(function: str, filename: str, line: int) -> tuple:
     """The descriptor of one function: ``(identifier, name, filename, line)``."""
     base = os.path.basename(filename) or filename
     return (f"{function};{filename};{line}", f"{function} ({base}:{line})", filename, line)
+
+
+def describe_nodes(tree: dict, getline=None) -> dict:
+    """Add Dask's ``description`` to every node of ``tree``, in place: ``{"name": the
+    function, "filename", "line_number": its first line, "line": that line's source}``,
+    so code written for Dask's ``Client.profile()`` trees reads these.  (Dask's
+    ``line_number`` and ``line`` are those of the line running when the function was
+    first sampled; a node here is a whole function.)  ``getline(filename, line)``
+    gives the source (``linecache.getline``; none without it).  The root's name is
+    ``""`` as in Dask, a folded node's ``"other"``.
+
+    >>> t = node()
+    >>> _ = add_stack(t, [describe("inc", "/src/mod.py", 12)])
+    >>> describe_nodes(t)["children"]["inc;/src/mod.py;12"]["description"]
+    {'filename': '/src/mod.py', 'name': 'inc', 'line_number': 12, 'line': ''}
+    """
+    todo = [tree]
+    while todo:
+        one = todo.pop()
+        identifier = one.get("identifier", ROOT)
+        if identifier in (ROOT, OTHER):
+            name = "" if identifier == ROOT else OTHER
+            one["description"] = {"filename": "", "name": name, "line_number": 0, "line": ""}
+        else:
+            filename, line = one.get("filename", ""), int(one.get("line", 0))
+            text = getline(filename, line).strip() if getline is not None and line else ""
+            one["description"] = {"filename": filename, "name": identifier.split(";", 1)[0],
+                                  "line_number": line, "line": text}  # fmt: skip
+        todo.extend(one.get("children", {}).values())
+    return tree
 
 
 def add_stack(tree: dict, stack, count: int = 1, room: int | None = None) -> int:

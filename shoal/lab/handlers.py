@@ -75,10 +75,10 @@ class PanesHandler(APIHandler):
         url = self.get_argument("url", "").strip()
         if not url:
             raise web.HTTPError(400, "?url= is required")
-        base = self.base_url
-        target = registry.upstream(url, base)
+        base, host = self.base_url, self.request.host  # (the name the browser used for us)
+        target = registry.upstream(url, base, host)
         panes = await fetch_panes(target) if target else None
-        embed = registry.embeddable(url, base, PROXY_AVAILABLE)
+        embed = registry.embeddable(url, base, PROXY_AVAILABLE, host)
         self.finish(json.dumps({"url": embed, "panes": panes}))
 
 

@@ -110,20 +110,24 @@ def kernel_id(connection_file: str | None, kernels: dict) -> str | None:
     return match.group(1) if match and match.group(1) in kernels else None
 
 
-def _local_port(url: str, base_url: str = "/") -> tuple[int, str] | None:
+def _local_port(url: str, base_url: str = "/", server_host: str | None = None) -> tuple[int, str] | None:
     """``(port, path prefix)`` if ``url`` names a dashboard this server can proxy.
 
     That is a direct link to this machine (``http://127.0.0.1:8787/status``, also
     typed without its scheme: see :func:`_typed`), or a path through this server's
-    proxy, with whatever host name the browser reached the server by (a hub's or
-    Binder's public name: ``https://hub.example.org/user/me/proxy/8787/status``)."""
+    proxy: relative, on this machine, or under the name the browser reached this
+    server by (*server_host*, the request's ``Host``: a hub's or Binder's public
+    name, ``https://hub.example.org/user/me/proxy/8787/status``).  The same path on
+    another server (``http://gpu-box:8888/proxy/8787/status``) is that server's."""
     parts = urlsplit(url)
     path = parts.path
-    proxied = re.search(r"(^|/)(shoal/)?proxy/\d+(/|$)", path)
-    if parts.scheme in ("http", "https", "ws", "wss") and not proxied:  # a direct link
-        if (parts.hostname or "") not in _LOCAL_HOSTS or parts.port is None:
+    if parts.scheme in ("http", "https", "ws", "wss"):
+        proxied = re.search(r"(^|/)(shoal/)?proxy/\d+(/|$)", path)
+        local = (parts.hostname or "") in _LOCAL_HOSTS
+        if not proxied:  # a direct link
+            return (parts.port, path) if local and parts.port is not None else None
+        if not local and not _same_server(parts, server_host):
             return None
-        return parts.port, path
     if path.startswith(base_url):
         path = path[len(base_url):]
     match = re.match(r"/?(?:shoal/)?proxy/(\d+)(/.*)?$", path)
@@ -132,7 +136,20 @@ def _local_port(url: str, base_url: str = "/") -> tuple[int, str] | None:
     return None
 
 
-_HOST_PORT = re.compile(r"^[\w.-]+:\d+(/|$)")
+def _same_server(parts, server_host: str | None) -> bool:
+    """Whether the URL (split) names the server the browser reached as *server_host*."""
+    if not server_host:
+        return False
+    default = 443 if parts.scheme in ("https", "wss") else 80
+    server = urlsplit("//" + server_host)
+    try:
+        return (parts.hostname == server.hostname
+                and (parts.port or default) == (server.port or default))  # fmt: skip
+    except ValueError:  # a port that is not a number
+        return False
+
+
+_HOST_PORT = re.compile(r"^([\w.-]+|\[[0-9a-fA-F:.]+\]):\d+(/|$)")
 
 
 def _typed(url: str) -> str:
@@ -158,12 +175,14 @@ def _root(url: str) -> str:
     return _TAIL.sub("", url.strip()) + "/"
 
 
-def embeddable(url: str, base_url: str = "/", proxied: bool = True) -> str:
+def embeddable(url: str, base_url: str = "/", proxied: bool = True,
+               server_host: str | None = None) -> str:  # fmt: skip
     """What the front end embeds: ``shoal/proxy/<port>/<prefix>/`` (relative to
     Jupyter's base URL) for a dashboard on this machine, else the URL's root.
-    Without the proxy (jupyter-server-proxy missing) the browser goes direct."""
+    Without the proxy (jupyter-server-proxy missing) the browser goes direct.
+    *server_host*: see :func:`_local_port`."""
     url = _typed(url)
-    local = _local_port(url, base_url)
+    local = _local_port(url, base_url, server_host)
     if local is None:
         return _root(url)
     port, path = local
@@ -172,11 +191,11 @@ def embeddable(url: str, base_url: str = "/", proxied: bool = True) -> str:
     return f"{PROXY}/{port}{_strip(path)}/"
 
 
-def upstream(url: str, base_url: str = "/") -> str | None:
+def upstream(url: str, base_url: str = "/", server_host: str | None = None) -> str | None:
     """The direct ``http://127.0.0.1:<port>/<prefix>/`` to fetch ``panes.json`` from,
     or the URL's root for a remote dashboard (None for one we cannot reach)."""
     url = _typed(url)
-    local = _local_port(url, base_url)
+    local = _local_port(url, base_url, server_host)
     if local is not None:
         port, path = local
         return f"http://127.0.0.1:{port}{_strip(path)}/"

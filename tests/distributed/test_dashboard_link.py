@@ -158,9 +158,42 @@ def test_a_dashboard_process_that_dies_is_started_again_on_its_port(monkeypatch,
             assert s.dashboard is None and s.dashboard_link is None
             assert second.proc.returncode == -signal.SIGKILL
             assert registry.read_records() == []
-            assert "goes on without a dashboard" in caplog.text
+            assert "runs without a dashboard: its process exited (code -9), 2 times" in caplog.text
         async with Client(s.address, asynchronous=True) as c:  # the cluster is unharmed
             assert await c.submit(sum, [1, 2]) == 3
+
+    main()
+
+
+def test_a_dashboard_that_cannot_be_started_again_leaves_no_dead_link(monkeypatch, caplog):
+    """What killed it (no file descriptors or memory left) can stop the new one's spawn
+    too: the scheduler says so and its link goes, instead of pointing at a dead one."""
+    import signal
+
+    from shoal.diagnostics.dashboard import DashboardProcess
+    from shoal.distributed.scheduler import dashboarding
+
+    monkeypatch.setattr(dashboarding, "WATCH_INTERVAL", 0.05)
+
+    @gen_cluster(nworkers=1, scheduler_options={"dashboard_address": ":0"})
+    async def main(s, a):
+        await s.dashboard_started()
+        first = s.dashboard
+
+        def no_files(self):
+            raise OSError(24, "Too many open files")
+
+        monkeypatch.setattr(DashboardProcess, "spawn", no_files)
+        with caplog.at_level(logging.WARNING, logger="shoal.distributed.scheduler.dashboarding"):
+            first.proc.send_signal(signal.SIGKILL)
+            for _ in range(500):
+                if s.dashboard is None:
+                    break
+                await asyncio.sleep(0.02)
+        assert s.dashboard is None and s.dashboard_link is None
+        assert first.proc.returncode == -signal.SIGKILL
+        assert "runs without a dashboard: [Errno 24] Too many open files" in caplog.text
+        assert s._dashboard_watch.done() and s._dashboard_watch.exception() is None
 
     main()
 

@@ -287,7 +287,7 @@ def test_client_profile(c, servers, tmp_path):
     # one tree per worker, each that worker's (their counts add up to the merged tree's)
     per = c.profile(start=start, merge_workers=False)
     assert sorted(per) == sorted(w.address for w in servers[1])
-    assert all(t["description"]["name"] == "root" for t in per.values())
+    assert all(t["description"]["name"] == "" for t in per.values())  # (Dask's root)
     assert all(t["count"] > 0 for t in per.values())
     assert sum(t["count"] for t in per.values()) >= tree["count"]
     with pytest.MonkeyPatch.context() as mp:  # plot="save": Dask's file name, in the cwd

@@ -94,8 +94,30 @@ def write_record(folder, name, **record):
      "http://cluster.example.org:8787/"),
 ])  # fmt: skip
 def test_embeddable_and_upstream(url, embed, upstream):
-    assert registry.embeddable(url, "/user/me/") == embed
-    assert registry.upstream(url, "/user/me/") == upstream
+    host = "hub.example.org:18889" if ":18889/" in url else "hub.example.org"  # the browser's
+    assert registry.embeddable(url, "/user/me/", server_host=host) == embed
+    assert registry.upstream(url, "/user/me/", server_host=host) == upstream
+
+
+@pytest.mark.parametrize("url, server_host, embed, upstream", [
+    # another server's proxy path is that server's (a plain lab: base_url "/")
+    ("http://gpu-box.lan:8888/proxy/8787/status", "localhost:8888",
+     "http://gpu-box.lan:8888/proxy/8787/", "http://gpu-box.lan:8888/proxy/8787/"),
+    ("http://gpu-box.lan:8888/proxy/8787/status", "gpu-box.lan:8889",
+     "http://gpu-box.lan:8888/proxy/8787/", "http://gpu-box.lan:8888/proxy/8787/"),
+    ("http://gpu-box.lan:8888/proxy/8787/status", None,
+     "http://gpu-box.lan:8888/proxy/8787/", "http://gpu-box.lan:8888/proxy/8787/"),
+    # ... and this server's, under the name the browser reached it by
+    ("http://gpu-box.lan:8888/proxy/8787/status", "gpu-box.lan:8888", "shoal/proxy/8787/",
+     "http://127.0.0.1:8787/"),
+    ("https://hub.example.org/proxy/8787/status", "hub.example.org:443", "shoal/proxy/8787/",
+     "http://127.0.0.1:8787/"),
+    ("http://localhost:8888/proxy/8787/", "somewhere:1", "shoal/proxy/8787/", "http://127.0.0.1:8787/"),
+    ("[::1]:8787/status", None, "shoal/proxy/8787/", "http://127.0.0.1:8787/"),
+])  # fmt: skip
+def test_a_proxy_path_is_this_servers_only_under_its_own_name(url, server_host, embed, upstream):
+    assert registry.embeddable(url, "/", server_host=server_host) == embed
+    assert registry.upstream(url, "/", server_host=server_host) == upstream
 
 
 def test_without_the_proxy_dashboards_are_embedded_directly():

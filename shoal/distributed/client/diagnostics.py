@@ -189,8 +189,12 @@ def _profile_result(tree, filename, plot, merged=True):
     """The tree, or ``(tree, figure)`` when asked to plot or to write a file (as Dask's);
     unmerged trees (``{worker: tree}``) are plotted merged.  Each node gets Dask's
     ``description`` too (:func:`describe_nodes`)."""
+    import linecache
+
+    from shoal.diagnostics.calltree import describe_nodes
+
     for one in [tree] if merged else tree.values():
-        describe_nodes(one)
+        describe_nodes(one, linecache.getline)
     if not plot and not filename:
         return tree
     from shoal.diagnostics.calltree import merge
@@ -200,29 +204,6 @@ def _profile_result(tree, filename, plot, merged=True):
     if filename:
         save_html(fig, filename, "shoal profile")
     return tree, fig
-
-
-def describe_nodes(tree: dict) -> dict:
-    """Add Dask's ``description`` to every node of a call tree, in place: ``{"name": the
-    function, "filename", "line_number": its first line, "line": that line's source}``
-    (the root's and a folded ``"other"`` node's name are their identifiers), so code
-    written for Dask's ``Client.profile()`` trees reads these.  The source comes from
-    this process's ``linecache`` (empty where the file is not here)."""
-    import linecache
-
-    todo = [tree]
-    while todo:
-        node = todo.pop()
-        function, _, rest = node.get("identifier", "").partition(";")
-        if rest:
-            filename, line = node.get("filename", ""), int(node.get("line", 0))
-            text = linecache.getline(filename, line).strip() if line else ""
-            node["description"] = {"filename": filename, "name": function,
-                                   "line_number": line, "line": text}  # fmt: skip
-        else:  # root, other
-            node["description"] = {"filename": "", "name": function, "line_number": 0, "line": ""}
-        todo.extend(node.get("children", {}).values())
-    return tree
 
 
 # --- the performance report --------------------------------------------------------------

@@ -103,15 +103,19 @@ class ServesDashboard:
             self.task_stream = TaskStream(self.bus)
         self._dashboard_ready = asyncio.get_running_loop().create_task(self._await_dashboard())
 
+    def _without_dashboard(self, why) -> None:
+        """Go on without a dashboard (its link is None from now), saying *why*."""
+        logger.warning("the scheduler runs without a dashboard: %s", why)
+        self.dashboard = None
+        if self.task_stream is not None and not self.task_stream.asked:
+            self.task_stream.close()  # (kept for the dashboard; a client asking
+            self.task_stream = None   # makes one again)
+
     async def _await_dashboard(self) -> None:
         try:
             await self.dashboard.started()  # (it subscribes before it says so)
         except DashboardStartError as exc:
-            logger.warning("the scheduler runs without a dashboard: %s", exc)
-            self.dashboard = None
-            if self.task_stream is not None and not self.task_stream.asked:
-                self.task_stream.close()  # (kept for the dashboard; a client asking
-                self.task_stream = None   # makes one again)
+            self._without_dashboard(exc)
             return
         finally:
             self._take_early()  # none left unless it failed, or another reader took them
@@ -130,21 +134,19 @@ class ServesDashboard:
                 return  # closing: _stop_dashboard stops it
             code = await dashboard.aclose()  # (reaped, its registry record removed)
             if self._dashboard_restarts >= RESTARTS:
-                logger.warning("the dashboard process exited (code %s), %d times now; the "
-                               "scheduler goes on without a dashboard", code,
-                               self._dashboard_restarts + 1)  # fmt: skip
-                self.dashboard = None
+                self._without_dashboard(f"its process exited (code {code}), "
+                                        f"{self._dashboard_restarts + 1} times now")  # fmt: skip
                 return
             self._dashboard_restarts += 1
             logger.warning("the dashboard process (%s) exited with code %s; starting it again",
                            dashboard.link, code)  # fmt: skip
-            self.dashboard = DashboardProcess(self._dashboard_source, dashboard.host, dashboard.port,
-                                              dashboard.prefix, security=self.security).spawn()  # fmt: skip
-            try:
+            try:  # (what killed it, no memory or no files left, may stop a new one too)
+                self.dashboard = DashboardProcess(
+                    self._dashboard_source, dashboard.host, dashboard.port, dashboard.prefix,
+                    security=self.security).spawn()  # fmt: skip
                 await self.dashboard.started()
-            except DashboardStartError as exc:
-                logger.warning("the scheduler runs without a dashboard: %s", exc)
-                self.dashboard = None
+            except (DashboardStartError, OSError, ValueError) as exc:
+                self._without_dashboard(exc)
                 return
 
     def _hold_early(self) -> None:
