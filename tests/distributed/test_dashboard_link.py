@@ -119,6 +119,19 @@ async def test_scheduler_spawns_a_dashboard_that_answers(s, a):
     assert proc.poll() is not None and s.dashboard is None
 
 
+async def _kill_until_gone(scheduler, dashboard):
+    """SIGKILL *dashboard*'s process; wait until its scheduler goes on without one."""
+    import signal
+
+    dashboard.proc.send_signal(signal.SIGKILL)
+    for _ in range(500):
+        if scheduler.dashboard is None:
+            break
+        await asyncio.sleep(0.02)
+    assert scheduler.dashboard is None and scheduler.dashboard_link is None
+    assert dashboard.proc.returncode == -signal.SIGKILL  # reaped
+
+
 def test_a_dashboard_process_that_dies_is_started_again_on_its_port(monkeypatch, caplog, tmp_path):
     """Killed (its memory, a crash): the scheduler says so and starts it again on the same
     port, so the link and the open pages still work; past RESTARTS it goes on without
@@ -150,13 +163,7 @@ def test_a_dashboard_process_that_dies_is_started_again_on_its_port(monkeypatch,
             assert [r["pid"] for r in registry.read_records()] == [second.proc.pid]
             assert "exited with code -9; starting it again" in caplog.text
 
-            second.proc.send_signal(signal.SIGKILL)  # once more: past RESTARTS
-            for _ in range(500):
-                if s.dashboard is None:
-                    break
-                await asyncio.sleep(0.02)
-            assert s.dashboard is None and s.dashboard_link is None
-            assert second.proc.returncode == -signal.SIGKILL
+            await _kill_until_gone(s, second)  # once more: past RESTARTS
             assert registry.read_records() == []
             assert "runs without a dashboard: its process exited (code -9), 2 times" in caplog.text
         async with Client(s.address, asynchronous=True) as c:  # the cluster is unharmed
@@ -168,8 +175,6 @@ def test_a_dashboard_process_that_dies_is_started_again_on_its_port(monkeypatch,
 def test_a_dashboard_that_cannot_be_started_again_leaves_no_dead_link(monkeypatch, caplog):
     """What killed it (no file descriptors or memory left) can stop the new one's spawn
     too: the scheduler says so and its link goes, instead of pointing at a dead one."""
-    import signal
-
     from shoal.diagnostics.dashboard import DashboardProcess
     from shoal.distributed.scheduler import dashboarding
 
@@ -185,13 +190,7 @@ def test_a_dashboard_that_cannot_be_started_again_leaves_no_dead_link(monkeypatc
 
         monkeypatch.setattr(DashboardProcess, "spawn", no_files)
         with caplog.at_level(logging.WARNING, logger="shoal.distributed.scheduler.dashboarding"):
-            first.proc.send_signal(signal.SIGKILL)
-            for _ in range(500):
-                if s.dashboard is None:
-                    break
-                await asyncio.sleep(0.02)
-        assert s.dashboard is None and s.dashboard_link is None
-        assert first.proc.returncode == -signal.SIGKILL
+            await _kill_until_gone(s, first)
         assert "runs without a dashboard: [Errno 24] Too many open files" in caplog.text
         assert s._dashboard_watch.done() and s._dashboard_watch.exception() is None
 
