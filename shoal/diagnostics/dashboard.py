@@ -255,9 +255,14 @@ class DashboardProcess:
     @property
     def link(self) -> str | None:
         """The user-facing link (see :func:`format_dashboard_link`), once spawned (the
-        socket is bound by then: a browser's connection waits until the child serves)."""
-        if self.port is None:
+        socket is bound by then: a browser's connection waits until the child serves);
+        None once the process has ended (closed, or killed: a link to nothing)."""
+        if self.port is None or (self.proc is not None and self.proc.poll() is not None):
             return None
+        return self.address_link()
+
+    def address_link(self) -> str:
+        """The link of the port it was given, whether or not it still serves there."""
         return format_dashboard_link(self.host, self.port, "http", self.prefix)
 
     def command(self, fd: int | None = None) -> list:

@@ -579,3 +579,18 @@ def test_local_dashboard_can_be_switched_off():
     with config.set({"diagnostics.dashboard.enabled": False}):
         with Dashboard(":0") as dash:
             assert dash.link is None and dash.process is None
+
+
+def test_a_local_dashboard_whose_process_died_has_no_link():
+    """Killed (its memory, a crash): its link goes rather than point at nothing, and
+    closing it still cleans up."""
+    import signal
+
+    with Dashboard(":0", show=False) as dash:
+        link = dash.link
+        assert link is not None and link in repr(dash)
+        dash.process.proc.send_signal(signal.SIGKILL)
+        dash.process.proc.wait(10)
+        assert dash.link is None and "closed" in repr(dash)
+        assert dash.process.address_link() == link
+    assert dash.process is None

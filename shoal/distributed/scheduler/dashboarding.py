@@ -139,7 +139,7 @@ class ServesDashboard:
                 return
             self._dashboard_restarts += 1
             logger.warning("the dashboard process (%s) exited with code %s; starting it again",
-                           dashboard.link, code)  # fmt: skip
+                           dashboard.address_link(), code)  # fmt: skip
             try:  # (what killed it, no memory or no files left, may stop a new one too)
                 self.dashboard = DashboardProcess(
                     self._dashboard_source, dashboard.host, dashboard.port, dashboard.prefix,
