@@ -120,42 +120,49 @@ def _quick(args: list) -> list:
 
 
 def _run(args: list, kit: pathlib.Path, log: pathlib.Path, timeout: float) -> int:
-    """Run ``python -m *args*`` with the kit's packages, its output into *log* too.
-
-    The call's ``output_tail`` shows the end of what it prints, ``$OUT`` all of it,
-    line by line, so a run stopped at its limit still leaves what it printed.
-    """
+    """Run ``python -m *args*`` with the kit's packages, its output into *log*, which is
+    echoed line by line: the call's ``output_tail`` shows the end of it, ``$OUT`` all
+    of it, so a run stopped at its limit still leaves what it printed.  The output goes
+    to the file itself, not through a pipe, which a process that outlived the run
+    (in a session of its own) would hold open."""
     print(f"$ python -m {' '.join(args)}  (at most {timeout:.0f} s)", flush=True)
-    with open(log, "w") as f, subprocess.Popen(
-            [sys.executable, "-m", *args], cwd=ROOT, env=_env(kit), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True) as proc:
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=_env(kit), stdout=f,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    finished = threading.Event()
 
-        def copy():
-            for line in proc.stdout:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-                f.write(line)
-                f.flush()
+    def echo():
+        with open(log) as r:
+            while True:
+                line = r.readline()
+                if line:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                elif finished.is_set():
+                    return
+                else:
+                    time.sleep(0.05)
 
-        reader = threading.Thread(target=copy, daemon=True)
-        reader.start()
-        try:
-            rc = proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            _kill_tree(proc.pid)
-            proc.wait()
-            rc = 124
-        reader.join(10)
-        if rc == 124:
+    echoing = threading.Thread(target=echo, daemon=True)
+    echoing.start()
+    try:
+        rc = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc.pid)
+        proc.wait()
+        rc = 124
+        with open(log, "a") as f:
             f.write(f"stopped at its limit ({timeout:.0f} s)\n")
+    finished.set()
+    echoing.join(10)
     return rc
 
 
 def _kill_tree(pid: int) -> None:
     """SIGKILL process *pid* and every process it started, also those in sessions of
     their own (shoal's workers and dashboard processes: see ``_worker_main``), which
-    its process group does not hold; they would go on measuring beside the next run,
-    and hold the output pipe open."""
+    its process group does not hold, and would go on measuring beside the next run
+    (without psutil: the group only)."""
     try:
         import psutil
 

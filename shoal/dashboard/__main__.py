@@ -133,6 +133,14 @@ async def serve(args) -> int:
             elif orphaned.done():
                 logger.info("the parent process %s is gone: exiting", args.parent)
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            # On the way out already: a SIGTERM that comes now (its parent closing it
+            # while the source's goodbye ends it) is ignored.  Left to asyncio, it could
+            # come while the loop closes, after its wakeup pipe but before its handlers
+            # go, and Python would print "Exception ignored when trying to write to the
+            # signal wakeup fd" in the user's notebook.
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
         for task in (done, stopped, orphaned):
             task.cancel()
         await feed.close()

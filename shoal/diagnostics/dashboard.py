@@ -343,8 +343,9 @@ class DashboardProcess:
         """Read what the child printed (waiting up to ``wait`` s); True once it is up or gone."""
         if self.url is not None or self._error is not None:
             return True
-        ready, _, _ = select.select([self._fd], [], [], max(wait, 0.0))
-        if ready:
+        poller = select.poll()  # (select.select fails on a descriptor past 1023: a busy process)
+        poller.register(self._fd, select.POLLIN)
+        if poller.poll(max(wait, 0.0) * 1000):
             chunk = os.read(self._fd, 4096)
             self._out += chunk
             match = re.search(rb"listening on (\S+)", self._out)

@@ -423,3 +423,62 @@ def test_dashboard_process_keeps_what_browsers_do_out_of_its_parents_output():
     verbose = probe.replace('_configure_logging("warning")', '_configure_logging("info")')
     out = subprocess.run([sys.executable, "-c", verbose], capture_output=True, text=True, timeout=60)
     assert "reference already known" in out.stderr and "404 GET" in out.stderr
+
+
+def test_a_dashboard_starts_from_a_process_with_a_thousand_files_open():
+    """Its start-up pipe then gets a descriptor past 1023, which ``select.select`` refuses
+    ("filedescriptor out of range"): a busy scheduler could not start, or restart, one."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1200
+    if soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            pytest.skip(f"this machine allows {hard} open files; the test needs {want}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+
+    async def main():
+        server = await BusServer(Bus("test")).start()
+        proc = DashboardProcess(server.address, port=0).spawn()
+        try:
+            assert proc._fd > 1023
+            port = await proc.started()
+            assert (await http_get(f"http://127.0.0.1:{port}/health"))[0] == 200
+        finally:
+            await proc.aclose()
+            await server.close()
+
+    try:
+        run(main(), 40)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_dashboard_told_to_stop_while_it_stops_prints_nothing(capfd):
+    """Its parent's SIGTERM often comes while the source's goodbye already ends it; one
+    that came while asyncio closed the loop printed "Exception ignored when trying to
+    write to the signal wakeup fd" (in a notebook: the cell's output)."""
+    import signal
+
+    async def main():
+        server = await BusServer(Bus("test")).start()
+        proc = DashboardProcess(server.address, port=0).spawn()
+        await proc.started()
+        closing = asyncio.ensure_future(server.close())  # goodbye: it exits by itself
+        while proc.proc.poll() is None:  # ... and is told to, again and again meanwhile
+            try:
+                proc.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.002)
+        await closing
+        await proc.aclose()
+        return proc.proc.returncode
+
+    assert run(main(), 40) == 0
+    err = capfd.readouterr().err
+    assert "wakeup fd" not in err and "Traceback" not in err, err

@@ -56,6 +56,9 @@ SYSTEM_INTERVAL = 0.5
 #: without one), and how often the scheduler looks whether it runs (seconds).
 RESTARTS = 3
 WATCH_INTERVAL = 1.0
+#: What a dashboard's start may fail with: its own error, or the machine's (no free
+#: port, no file descriptors or memory left: the state that may have killed the last one)
+_START_ERRORS = (DashboardStartError, OSError, ValueError)
 
 
 class ServesDashboard:
@@ -113,8 +116,8 @@ class ServesDashboard:
 
     async def _await_dashboard(self) -> None:
         try:
-            await self.dashboard.started()  # (it subscribes before it says so)
-        except DashboardStartError as exc:
+            await self._started(self.dashboard)  # (it subscribes before it says so)
+        except _START_ERRORS as exc:
             self._without_dashboard(exc)
             return
         finally:
@@ -144,10 +147,19 @@ class ServesDashboard:
                 self.dashboard = DashboardProcess(
                     self._dashboard_source, dashboard.host, dashboard.port, dashboard.prefix,
                     security=self.security).spawn()  # fmt: skip
-                await self.dashboard.started()
-            except (DashboardStartError, OSError, ValueError) as exc:
+                await self._started(self.dashboard)
+            except _START_ERRORS as exc:
                 self._without_dashboard(exc)
                 return
+
+    @staticmethod
+    async def _started(dashboard: DashboardProcess) -> None:
+        """Wait until *dashboard* serves; a start that fails leaves no process behind."""
+        try:
+            await dashboard.started()
+        except _START_ERRORS:
+            await dashboard.aclose()  # (started() closes it only for its own errors)
+            raise
 
     def _hold_early(self) -> None:
         """Keep what the bus publishes for the first subscriber, from the state's
