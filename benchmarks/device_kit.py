@@ -132,13 +132,14 @@ def _run(args: list, kit: pathlib.Path, log: pathlib.Path, timeout: float) -> in
     finished = threading.Event()
 
     def echo():
-        with open(log) as r:
+        with open(log, errors="replace") as r:  # (a stray byte must not end the echo)
             while True:
+                done = finished.is_set()  # before reading: all is in the file once set
                 line = r.readline()
                 if line:
                     sys.stdout.write(line)
                     sys.stdout.flush()
-                elif finished.is_set():
+                elif done:
                     return
                 else:
                     time.sleep(0.05)

@@ -62,3 +62,15 @@ def test_run_gives_the_exit_status(tmp_path):
     assert "usage" in log.read_text()
     assert device_kit._run(["json.tool", "no-such-file"], tmp_path, log, timeout=30) not in (0, 124)
 
+
+
+def test_run_echoes_everything_even_past_a_byte_that_is_not_utf8(tmp_path, monkeypatch, capsys):
+    pkg = tmp_path / "oddbench"
+    pkg.mkdir()
+    pkg.joinpath("__init__.py").write_text("")
+    pkg.joinpath("__main__.py").write_text(
+        "import sys\nsys.stdout.buffer.write(b'first\\nbad \\xff byte\\n')\nprint('last figure')\n")
+    monkeypatch.setattr(device_kit, "ROOT", tmp_path)
+    assert device_kit._run(["oddbench"], tmp_path / "kit", tmp_path / "log.txt", timeout=30) == 0
+    out = capsys.readouterr().out
+    assert "first\n" in out and "bad \ufffd byte\n" in out and out.endswith("last figure\n")

@@ -121,7 +121,8 @@ async def serve(args) -> int:
     print(f"{READY_LINE} http://{host}:{server.port}{prefix}/status", flush=True)
     os.dup2(2, 1)  # the parent reads only that line; the rest goes to stderr
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in before:
         loop.add_signal_handler(sig, stop.set)
     done = loop.create_task(feed.finished())
     stopped = loop.create_task(stop.wait())
@@ -133,14 +134,15 @@ async def serve(args) -> int:
             elif orphaned.done():
                 logger.info("the parent process %s is gone: exiting", args.parent)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            # On the way out already: a SIGTERM that comes now (its parent closing it
-            # while the source's goodbye ends it) is ignored.  Left to asyncio, it could
-            # come while the loop closes, after its wakeup pipe but before its handlers
-            # go, and Python would print "Exception ignored when trying to write to the
-            # signal wakeup fd" in the user's notebook.
+        for sig, handler in before.items():
+            # On the way out already, the handlers this put in go now, while the loop
+            # is open.  Left to asyncio, they went as it closed, after its wakeup pipe:
+            # a SIGTERM in between (its parent closing it while the source's goodbye
+            # already ends it) made Python print "Exception ignored when trying to write
+            # to the signal wakeup fd" in the user's notebook.  Now such a late one
+            # finds the handler this process had before (in the dashboard's: ends it).
             loop.remove_signal_handler(sig)
-            signal.signal(sig, signal.SIG_IGN)
+            signal.signal(sig, handler)
         for task in (done, stopped, orphaned):
             task.cancel()
         await feed.close()

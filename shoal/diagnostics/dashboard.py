@@ -354,9 +354,13 @@ class DashboardProcess:
                 self._close_pipe()
                 return True
             if not chunk:  # stdout closed without the line: it failed
-                code = self.proc.wait(timeout=5)
-                self._error = (f"the dashboard process exited with code {code} before serving "
-                               f"(its error is on stderr above)")  # fmt: skip
+                try:
+                    code = self.proc.wait(timeout=1)
+                except subprocess.TimeoutExpired:  # (still running: closed by the caller)
+                    self._error = "the dashboard process closed its output before serving"
+                else:
+                    self._error = (f"the dashboard process exited with code {code} before "
+                                   f"serving (its error is on stderr above)")  # fmt: skip
                 self._close_pipe()
                 return True
         return False

@@ -479,6 +479,6 @@ def test_a_dashboard_told_to_stop_while_it_stops_prints_nothing(capfd):
         await proc.aclose()
         return proc.proc.returncode
 
-    assert run(main(), 40) == 0
+    assert run(main(), 40) in (0, -signal.SIGTERM)  # (a late one may end it: quietly)
     err = capfd.readouterr().err
     assert "wakeup fd" not in err and "Traceback" not in err, err
