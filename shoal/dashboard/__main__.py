@@ -199,7 +199,8 @@ def _configure_logging(level: str) -> None:
     output of whatever cell runs.  So at the default level (``warning``) what browsers
     do is not printed there: a tab closed mid-update, a request for a page that is
     not there (tornado's access log: 404), a page left open that reconnects to the
-    next dashboard on the same port (Bokeh's "reference already known" warnings).
+    next dashboard on the same port (Bokeh's "reference already known" warnings; all
+    Python warnings of this process go with them: none is the user's to act on).
     Errors still are, and ``--log-level info`` or ``debug`` shows everything."""
     level = getattr(logging, level.upper())
     logging.basicConfig(level=level, stream=sys.stderr,
