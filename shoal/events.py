@@ -373,7 +373,9 @@ class WorkerRemoved:
 
 @dataclass(slots=True)
 class WorkerMetrics:
-    """Periodic worker health: memory split, CPU, and optional profile samples."""
+    """Periodic worker health: memory split, CPU, whether it is paused (it runs no new
+    task until its memory falls below the pause threshold, less a margin), and optional
+    profile samples."""
 
     kind = "worker-metrics"
     worker: str
@@ -386,6 +388,7 @@ class WorkerMetrics:
     executing: int = 0
     ready: int = 0
     profile: tuple = field(default=())
+    paused: bool = False
 
 
 @dataclass(slots=True)

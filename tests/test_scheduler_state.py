@@ -725,6 +725,9 @@ def test_heartbeat_publishes_metrics(state, clock):
     (rec,) = records(out, WorkerMetrics)
     assert rec.worker == "w1" and rec.managed == 10 and rec.cpu == 50.0 and rec.time == clock.now
     assert state.workers["w1"].last_seen == clock.now
+    assert rec.paused is False
+    (rec,) = records(state.handle(m.Heartbeat("w1", {"managed": 10, "paused": True})), WorkerMetrics)
+    assert rec.paused is True  # (a dashboard shows it: see tests/dashboard)
 
 
 # --- cancellation -----------------------------------------------------------------------

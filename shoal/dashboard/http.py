@@ -312,6 +312,8 @@ def prometheus_text(state) -> str:
            [({"worker": w["address"]}, w["processing"]) for w in workers])
     metric("worker_cpu_percent", "gauge", "CPU use of each worker process.",
            [({"worker": w["address"]}, w["cpu"]) for w in workers])
+    metric("worker_paused", "gauge", "1 while a worker is paused (its memory is too high).",
+           [({"worker": w["address"]}, int(bool(w.get("paused")))) for w in workers])
     metric("task_records_total", "counter", "Task records with timings received.",
            [({}, state.tasks.count)])
     metric("compute_seconds_total", "counter", "Compute time by task prefix.",

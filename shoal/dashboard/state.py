@@ -260,7 +260,8 @@ class DashboardState:
         self._workers[r.worker] = {
             "address": r.worker, "name": r.name or r.worker, "nthreads": r.nthreads,
             "memory_limit": r.memory_limit, "added": r.time, "managed": 0, "unmanaged": 0,
-            "spilled": 0, "cpu": 0.0, "executing": 0, "ready": 0, "time": r.time}  # fmt: skip
+            "spilled": 0, "cpu": 0.0, "executing": 0, "ready": 0, "paused": False,
+            "time": r.time}  # fmt: skip
         self._series[r.worker] = deque(maxlen=self.limits.timeseries)
 
     def _worker_removed(self, r: WorkerRemoved) -> None:
@@ -275,7 +276,8 @@ class DashboardState:
             self._worker_added(WorkerAdded(r.worker, 0, r.memory_limit, "", r.time))
             info = self._workers[r.worker]
         info.update(managed=r.managed, unmanaged=r.unmanaged, spilled=r.spilled, cpu=r.cpu,
-                    executing=r.executing, ready=r.ready, time=r.time)  # fmt: skip
+                    executing=r.executing, ready=r.ready, paused=bool(r.paused),
+                    time=r.time)  # fmt: skip
         if r.memory_limit:
             info["memory_limit"] = r.memory_limit
         self._series[r.worker].append((r.time, r.managed, r.unmanaged, r.spilled, r.cpu))

@@ -164,6 +164,9 @@ def test_memory_colours_follow_the_thresholds():
     assert memory_color(600, 1000, TH) == "orange"
     assert memory_color(800, 1000, TH) == "red"
     assert memory_color(10**9, 0, TH) == "#1f77b4"  # no limit
+    # paused: red until it resumes, which it does only some way below the pause threshold
+    assert memory_color(600, 1000, TH, paused=True) == "red"
+    assert memory_color(0, 0, TH, paused=True) == "red"
     off = dict(TH, target=None, spill=None)
     assert memory_color(750, 1000, off) == "#1f77b4"
     assert memory_thresholds(lambda k, d=None: {"distributed.worker.memory.spill": False}.get(
@@ -196,6 +199,10 @@ def test_memory_bars():
         300, 1000, 50, 2000)
     assert memory_title(total) == "Bytes stored: 1.27 kiB + 50 B spilled to disk"
     assert prefix_bytes_bars({"a": 10, "b": 20})["prefix"] == ["b", "a"]
+    paused = workers()
+    paused[0]["paused"] = True  # (400 of 1000: blue by its memory alone)
+    assert memory_bars(paused, TH)[0]["color"] == ["red", "red", "grey", "red"]
+    assert memory_look(paused, 1000, TH)[0][0] == "red"
 
 
 def test_memory_look_ignores_sub_pixel_growth():

@@ -242,6 +242,24 @@ def test_metrics_parse(served):
     assert samples["shoal_task_records_total"] == [("", 3.0)]
     assert types["shoal_compute_seconds_total"] == "counter"
     assert samples["shoal_erred_tasks_total"] == [("", 1.0)]
+    assert samples["shoal_worker_paused"] == [(f'{{worker="{W}"}}', 0.0)]
+
+
+def test_a_paused_worker_is_red_and_counted(served):
+    """A worker resumes only some way below the pause threshold: its memory alone can
+    look like spilling while it runs no task.  Its heartbeat says it is paused."""
+    from shoal.dashboard.http import prometheus_text
+    from shoal.dashboard.panes.memory import memory_bars
+    from shoal.dashboard.panes.style import memory_thresholds
+
+    state, _ = served
+    state.ingest(WorkerMetrics(W, T0 + 1, 100, 200, 50, 10_000, 25.0, 0, 0, (), True))
+    (info,) = state.workers()
+    assert info["paused"] is True
+    assert set(memory_bars([info], memory_thresholds())[0]["color"]) <= {"red", "grey"}
+    assert f'shoal_worker_paused{{worker="{W}"}} 1' in prometheus_text(state)
+    state.ingest(WorkerMetrics(W, T0 + 2, 100, 200, 50, 10_000, 25.0, 0, 0))  # resumed
+    assert state.workers()[0]["paused"] is False
 
 
 def test_info_pages(served):

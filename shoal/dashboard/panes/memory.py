@@ -58,7 +58,7 @@ def memory_bars(workers: list, thresholds: dict) -> tuple:
     for i, w in enumerate(workers):
         y = -i
         process = w["managed"] + w["unmanaged"]
-        color = memory_color(process, w["memory_limit"], thresholds)
+        color = memory_color(process, w["memory_limit"], thresholds, w.get("paused", False))
         left = 0
         for segment, nbytes, seg_color, alpha in (
             ("managed", w["managed"], color, 1.0),
@@ -94,7 +94,7 @@ def memory_look(workers: list, xmax: float, thresholds: dict) -> tuple:
     for w in workers:
         process = w["managed"] + w["unmanaged"]
         ends = (w["managed"], process, process + w["spilled"])
-        look.append((memory_color(process, w["memory_limit"], thresholds),
+        look.append((memory_color(process, w["memory_limit"], thresholds, w.get("paused", False)),
                      *(round(1000 * e / xmax) for e in ends), w["memory_limit"]))  # fmt: skip
     return tuple(look)
 

@@ -31,9 +31,12 @@ def memory_thresholds(config_get=None) -> dict:
     return out
 
 
-def memory_color(process: float, limit: float, thresholds: dict) -> str:
+def memory_color(process: float, limit: float, thresholds: dict, paused: bool = False) -> str:
     """Blue below the spill zone, orange from ``min(target, spill)``, red from
-    ``min(pause, terminate)``; blue when there is no limit."""
+    ``min(pause, terminate)``, and while the worker is *paused* (it resumes only some
+    way below the pause threshold); blue when there is no limit."""
+    if paused:
+        return MEMORY_FULL
     if not limit:
         return MEMORY_OK
     fraction = process / limit

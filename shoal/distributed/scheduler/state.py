@@ -567,7 +567,8 @@ class SchedulerState(TracksComputations):
             return
         ws.last_seen = now = self.clock()
         ws.metrics = {k: v for k, v in ev.metrics.items() if k != "profile"}  # trees go to the bus only
-        fields = ("managed", "unmanaged", "spilled", "memory_limit", "cpu", "executing", "ready")
+        fields = ("managed", "unmanaged", "spilled", "memory_limit", "cpu", "executing", "ready",
+                  "paused")  # fmt: skip
         values = {f: ev.metrics[f] for f in fields if f in ev.metrics}
         values["profile"] = tuple(ev.metrics.get("profile") or ())  # (time, tree, {prefix: tree}) or ()
         self._publish(WorkerMetrics(ws.address, now, **values), ev.stimulus_id)
