@@ -473,3 +473,40 @@ def test_time_axes_show_clock_times():
         "%H:%M:%S.%3N", "%H:%M:%S", None)  # fmt: skip
     stream = PANES["task-stream"](DashboardState())
     assert stream.root.xaxis[0].formatter.milliseconds == "%H:%M:%S.%3N"
+
+
+def test_profile_pane_zooms_within_a_zoom_counts_the_frame_and_selects_whole_buckets():
+    """A click on a frame inside a zoomed view zooms further (not back to the whole
+    tree); the title counts the frame shown; a selected activity bar covers its
+    whole second, not the 0.9 of it drawn."""
+    from shoal.dashboard.panes.profile import Profile
+    from shoal.dashboard.state import DashboardState
+    from shoal.events import WorkerMetrics
+
+    tree = {"name": "root", "count": 10, "children": [
+        {"name": "a", "count": 10, "children": [
+            {"name": "b", "count": 9, "children": [{"name": "c", "count": 6}]}]}]}  # fmt: skip
+    state = DashboardState()
+    for t in (100.02, 100.5, 100.97):  # three cycles, one one-second bar
+        state.ingest(WorkerMetrics("tcp://w:1", t, profile=(("x", tree),)))
+    pane = Profile(state)
+    pane.refresh()
+    assert pane.figure.title.text == "Profile: all task threads (30 samples)"
+
+    def click(name):
+        i = pane.source.data["name"].index(name)
+        pane._on_tap("indices", [], [i])
+
+    click("a")
+    assert pane.zoom == ("a",) and pane.figure.title.text == "Profile: a (30 samples)"
+    click("b")
+    assert pane.zoom == ("a", "b") and pane.figure.title.text == "Profile: b (27 samples)"
+    click("c")
+    assert pane.zoom == ("a", "b", "c") and pane.figure.title.text == "Profile: c (18 samples)"
+    pane._on_reset()
+    assert pane.zoom == () and pane.window is None
+
+    (bar,) = range(len(pane.activity.data["x"]))
+    pane._on_select("indices", [], [bar])
+    assert pane.window == (100.0, 101.0)
+    assert pane.figure.title.text == "Profile: all task threads (30 samples)"  # all three

@@ -111,8 +111,13 @@ def fit_label(name: str, width: float, row_chars: int = ROW_CHARS) -> str:
     return name[:room - 1] + "…" if room >= 3 else ""
 
 
-def activity_bars(activity: list, prefix=None, bucket: float = 1.0) -> dict:
-    """Profile samples summed per *bucket* seconds (x: bucket centre, in ms)."""
+#: seconds of profile samples per bar of the activity timeline
+ACTIVITY_BUCKET = 1.0
+
+
+def activity_bars(activity: list, prefix=None, bucket: float = ACTIVITY_BUCKET) -> dict:
+    """Profile samples summed per *bucket* seconds (x: bucket centre, in ms; bars are
+    drawn 0.9 of a bucket wide)."""
     counts: dict = {}
     for t, count, p in activity:
         if prefix is not None and p != prefix:
@@ -176,17 +181,17 @@ class Profile(Pane):
 
     def _on_tap(self, attr, old, new) -> None:
         if new and new[0] < len(self.paths):
-            self.zoom = self.paths[new[0]]
+            self.zoom = (*self.zoom, *self.paths[new[0]])  # (paths are the drawn subtree's)
             self.source.selected.indices = []
             self.refresh()
 
     def _on_select(self, attr, old, new) -> None:
-        xs, widths = self.activity.data["x"], self.activity.data["width"]
+        xs = self.activity.data["x"]
         chosen = [i for i in new if i < len(xs)]
-        if chosen:
-            start = min(xs[i] - widths[i] / 2 for i in chosen) / 1000
-            stop = max(xs[i] + widths[i] / 2 for i in chosen) / 1000
-            self.window = (start, stop)
+        if chosen:  # the whole buckets that the chosen bars count, not the drawn 0.9 of them
+            half = ACTIVITY_BUCKET / 2
+            self.window = (min(xs[i] for i in chosen) / 1000 - half,
+                           max(xs[i] for i in chosen) / 1000 + half)  # fmt: skip
         else:
             self.window = None
         self.refresh()
@@ -217,9 +222,10 @@ class Profile(Pane):
     def _title(self, tree) -> str:
         if not tree["count"] and not self.zoom:
             return NO_SAMPLES
-        where = (subtree(tree, self.zoom)["name"] if self.zoom
+        shown = subtree(tree, self.zoom)
+        where = (shown["name"] if self.zoom
                  else f"task prefix {self.prefix}" if self.prefix else "all task threads")  # fmt: skip
-        return f"Profile: {where} ({tree['count']} samples)"
+        return f"Profile: {where} ({shown['count']} samples)"
 
     def refresh(self) -> None:
         activity = self.state.profile_activity()
