@@ -835,6 +835,24 @@ def test_graph_submitted_carries_the_graphs_shape(state):
     assert {k: set(v) for k, v in shape} == {k: set(v) for k, v in DIAMOND.items()}
 
 
+def test_a_large_graphs_shape_holds_its_wanted_keys_with_what_they_need(state):
+    """Past GRAPH_SHAPE_LIMIT, the shape is each wanted key then its dependencies (a
+    dashboard draws them with their edges), not the first keys as submitted: those
+    were 5,000 leaves, drawn without one edge."""
+    from shoal.events import GRAPH_SHAPE_LIMIT
+
+    add_workers(state, ("w1", 1))
+    n = GRAPH_SHAPE_LIMIT  # leaves first, as a client may order them, then a pair per leaf
+    deps = {f"leaf-{i}": [] for i in range(n)} | {f"pair-{i}": [f"leaf-{i}"] for i in range(n)}
+    [submitted] = records(state.handle(graph(deps, [f"pair-{i}" for i in range(n)])), GraphSubmitted)
+    shape = dict(shape_pairs(submitted.dependencies))
+    assert len(shape) == GRAPH_SHAPE_LIMIT
+    pairs = [k for k in shape if k.startswith("pair-")]
+    assert len(pairs) == GRAPH_SHAPE_LIMIT // 2
+    assert all(shape[k] == (k.replace("pair", "leaf"),) and k.replace("pair", "leaf") in shape
+               for k in pairs)  # fmt: skip
+
+
 def _rows(records) -> list:
     from shoal.events import TASK_FIELDS, TaskRows
 

@@ -146,6 +146,7 @@ class Graph(Pane):
         self.push(self.edges, segments)
         self.push(self.source, dots)
         limit = self.state.limits.graph_nodes
-        shown = (f"the newest {len(nodes)} keys (at most {limit} are drawn)"
-                 if len(nodes) >= limit else f"{len(nodes)} keys")  # fmt: skip
+        shown = (f"{len(nodes)} keys (at most {limit} are drawn: the newest graphs' "
+                 "results and what they need)" if len(nodes) >= limit
+                 else f"{len(nodes)} keys")  # fmt: skip
         self.root.title.text = f"Task graph: {shown}, {len(edges)} dependencies"

@@ -58,6 +58,9 @@ scheduler's loop.
 
 Whether anyone listens is asked once per ``SchedulerState.handle`` call
 (``begin``), since subscriptions change between calls, never during one.
+
+A submitted graph's shape (``GraphSubmitted.dependencies``, bounded) lists its tasks
+through :func:`shape_items`: a large graph's wanted keys each with what they need.
 """
 
 from __future__ import annotations
@@ -67,9 +70,11 @@ import logging
 from shoal.distributed.scheduler import transitions as T
 from shoal.distributed.scheduler.messages import Publish, ReportTaskRows
 from shoal.distributed.taskcolumns import without_keys
-from shoal.events import PROCESSING_COUNT_FROM, TASK_STATES, PackedTaskRows, TaskRows
+from shoal.events import (
+    GRAPH_SHAPE_LIMIT, PROCESSING_COUNT_FROM, TASK_STATES, PackedTaskRows, TaskRows,
+)  # fmt: skip
 
-__all__ = ["NOT_RUN_YET", "TaskPublisher"]
+__all__ = ["NOT_RUN_YET", "TaskPublisher", "shape_items"]
 
 logger = logging.getLogger(__name__)
 
@@ -251,3 +256,28 @@ class TaskPublisher:
         if rows or gone or counts:
             out.append(TaskRows.from_rows(rows, gone, counts))
         return out
+
+
+def shape_items(new: list, wanted: list):
+    """``(key, dependencies)`` of the tasks of a graph for its ``GraphSubmitted`` shape,
+    which keeps the first ``GRAPH_SHAPE_LIMIT``.  A larger graph's come as each wanted
+    key followed by what it needs (depth first), so the part a dashboard draws holds
+    its dependencies: in submission order, the first 5,000 of 10,000 leaves and 10,000
+    tasks on them were the leaves alone, drawn as dots without one edge."""
+    if len(new) <= GRAPH_SHAPE_LIMIT:
+        for ts in new:
+            yield ts.key, ts.dependencies
+        return
+    members, seen = set(new), set()
+    for root in wanted:
+        stack = [root]
+        while stack:
+            ts = stack.pop()
+            if ts in seen or ts not in members:
+                continue
+            seen.add(ts)
+            yield ts.key, ts.dependencies
+            stack.extend(ts.dependencies)
+    for ts in new:
+        if ts not in seen:
+            yield ts.key, ts.dependencies

@@ -57,7 +57,7 @@ from shoal.distributed.scheduler.messages import (
     TaskRowsReported, UpdateGraph, merge_free_keys,
 )  # fmt: skip
 from shoal.distributed.scheduler.computations import TracksComputations
-from shoal.distributed.scheduler.publish import TaskPublisher
+from shoal.distributed.scheduler.publish import TaskPublisher, shape_items
 from shoal.distributed.storylog import PackedLog
 from shoal.events import TASK_STATES, GraphSubmitted, graph_shape
 from shoal.events import WorkerAdded, WorkerMetrics, WorkerRemoved
@@ -78,6 +78,7 @@ def _on(event_type):
         return fn
 
     return register
+
 
 
 
@@ -349,7 +350,8 @@ class SchedulerState(TracksComputations):
         wanted = [k for k in ev.keys if k not in lost]
         if self.wants(GraphSubmitted.kind):
             prefixes = Counter(map(_PREFIX, new))
-            shape = graph_shape(((ts.key, ts.dependencies) for ts in new), dep_key=_KEY)
+            shape = graph_shape(shape_items(new, [tasks[k] for k in wanted if k in tasks]),
+                                dep_key=_KEY)  # fmt: skip
             self._publish(GraphSubmitted(graph, self.name, len(new), dict(prefixes), tuple(wanted),
                                          self.clock(), shape), sid)  # fmt: skip
         recs: dict = {}
