@@ -103,7 +103,7 @@ from shoal import config
 from shoal.core.keys import key_split
 from shoal.diagnostics.calltree import add_stack, cap, describe, merge, node
 
-__all__ = ["Sampler", "profile_enabled"]
+__all__ = ["FOLDED", "Sampler", "profile_enabled"]
 
 logger = logging.getLogger(__name__)
 
@@ -189,19 +189,24 @@ class _Acc:
         self.count += 1
 
 
+#: The frame that stands for the middle of a stack deeper than ``max_depth`` (one for
+#: every depth, so the trees of such stacks merge).
+FOLDED = ("...;(frames folded);0", "... (frames folded)", "(frames folded)", 0)
+
 class Sampler:
     """Sample the stacks of threads running tasks; keep call trees per prefix and over time.
 
     ``interval`` and ``cycle`` (seconds or strings like ``"10ms"``) default to
     ``distributed.worker.profile.interval`` / ``.cycle``.  ``history`` bounds
-    the cycles kept, ``max_depth`` the frames per stack (the outermost are
-    kept) and ``max_nodes`` the nodes of the trees filled between two
-    cycles (or two :meth:`take_recent` calls).  The thread is not a daemon:
+    the cycles kept, ``max_depth`` the frames per stack (the outermost third and
+    the innermost are kept, the middle folded: see ``_describe``; 96, under the
+    100 rows a dashboard's flame graph draws) and ``max_nodes`` the nodes of the
+    trees filled between two cycles (or two :meth:`take_recent` calls).  The thread is not a daemon:
     :meth:`stop` (or leaving the ``with`` block) ends and joins it; it also ends
     on its own once the main thread has finished.
     """
 
-    def __init__(self, interval=None, cycle=None, history: int = 1000, max_depth: int = 128,
+    def __init__(self, interval=None, cycle=None, history: int = 1000, max_depth: int = 96,
                  max_nodes: int = 1000, clock=time.time):  # fmt: skip
         self.interval = _seconds(interval, "distributed.worker.profile.interval", "10ms")
         self.cycle = _seconds(cycle, "distributed.worker.profile.cycle", "1000ms")
@@ -347,17 +352,26 @@ class Sampler:
         return out
 
     def _describe(self, codes: list) -> list:
-        """Descriptors, outermost first, without this module's own frames."""
+        """Descriptors, outermost first, without this module's own frames.  A stack
+        deeper than ``max_depth`` keeps its outermost third and its innermost frames,
+        the middle folded into one :data:`FOLDED` frame: the innermost are where the
+        time goes (a deep recursion's work happens at its bottom)."""
         while codes and codes[0].co_filename == _HERE:
             del codes[0]  # the thread is inside task_started / task_finished
         codes.reverse()
-        if len(codes) > self.max_depth:
-            del codes[self.max_depth:]
+        folded = len(codes) > self.max_depth
+        if folded:
+            outer = self.max_depth // 3
+            inner = self.max_depth - outer - 1
+            codes[outer:len(codes) - inner] = [None]
         cache = self._descriptions
         if len(cache) > 50_000:
             cache.clear()
         out = []
         for code in codes:
+            if code is None:
+                out.append(FOLDED)
+                continue
             desc = cache.get(code)
             if desc is None:
                 name = getattr(code, "co_qualname", code.co_name)

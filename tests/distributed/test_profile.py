@@ -260,23 +260,34 @@ def test_the_thread_cycles_by_itself():
     assert times == sorted(times)
 
 
-def test_stacks_are_cut_at_max_depth():
+def test_a_deep_stack_keeps_its_outer_third_and_its_innermost_frames():
+    """The middle of a stack past max_depth is folded into one frame: a deep
+    recursion's work, at its bottom, still shows (the outermost frames alone were
+    100 rows of the recursive function)."""
+    from shoal.diagnostics.sampler import FOLDED
+
     event = threading.Event()
 
     def deep(n):
         return deep(n - 1) if n else beta_wait(event)
 
-    sampler = Sampler(interval=1, cycle=60, max_depth=20)
+    sampler = Sampler(interval=1, cycle=60, max_depth=21)
     t = start_task(sampler, "deep-0123456789abcdef", deep, 200)
     try:  # until a sample caught it waiting, 200 calls deep
-        wait_until(lambda: sampler.sample() and tree_depth(sampler.get_profile()) >= 20)
+        wait_until(lambda: sampler.sample() and "beta_wait" in names(sampler.get_profile()))
         sampler.sample()
     finally:
         event.set()
         t.join()
     tree = sampler.get_profile()
-    assert tree_depth(tree) == 20  # the outermost 20 frames
-    assert set(names(tree)) == {"root", "test_stacks_are_cut_at_max_depth.<locals>.deep"}
+    assert tree_depth(tree) == 21  # 7 outermost, the fold, 13 innermost
+    path, node = [], tree
+    while node["children"]:
+        node = max(node["children"].values(), key=lambda n: n["count"])
+        path.append(node["name"].split(" (")[0])
+    deep_name = "test_a_deep_stack_keeps_its_outer_third_and_its_innermost_frames.<locals>.deep"
+    assert path[:7] == [deep_name] * 7 and path[7] == FOLDED[1].split(" (")[0]
+    assert "beta_wait" in path[-4:] and deep_name in path[8:]  # (then Event.wait, inside)
 
 
 def test_trees_stay_bounded():
