@@ -82,9 +82,10 @@ class GraphSubmitted:
     prefixes: dict  # prefix -> number of tasks
     keys: tuple  # the requested keys
     time: float
-    #: ``(keys, counts, dependencies)`` for the first :data:`GRAPH_SHAPE_LIMIT` tasks,
-    #: in submission order: the keys, how many dependencies each has, and those one
-    #: after the other (:func:`graph_shape`; :func:`shape_pairs` pairs them up again):
+    #: ``(keys, counts, dependencies)`` for up to :data:`GRAPH_SHAPE_LIMIT` tasks (in
+    #: submission order; a larger graph's requested keys each with what they need: a
+    #: distributed scheduler's ``publish.shape_items``): the keys, how many dependencies
+    #: each has, and those one after the other (:func:`graph_shape`; :func:`shape_pairs` pairs them up again):
     #: enough to draw the graph as it runs
     dependencies: tuple = ()
 

@@ -5,7 +5,8 @@
     state.graph() --graph_layout(nodes, edges, rows per column)--> dots + edge segments
 
 The keys come from the live runs' ``GraphSubmitted`` records (each carries the
-dependencies of its first tasks, see ``shoal.events.graph_shape``), so the whole
+dependencies of up to 5,000 of its tasks, see ``shoal.events.graph_shape``: of a
+larger graph, its results each with what they need), so the whole
 graph shows from the start, waiting keys light grey, then each key coloured by
 its state as records arrive: processing the prefix's colour faint, in memory
 the prefix's colour, erred black, released or forgotten white with a grey ring.
