@@ -193,6 +193,7 @@ class _Acc:
 #: every depth, so the trees of such stacks merge).
 FOLDED = ("...;(frames folded);0", "... (frames folded)", "(frames folded)", 0)
 
+
 class Sampler:
     """Sample the stacks of threads running tasks; keep call trees per prefix and over time.
 
@@ -201,9 +202,9 @@ class Sampler:
     the cycles kept, ``max_depth`` the frames per stack (the outermost third and
     the innermost are kept, the middle folded: see ``_describe``; 96, under the
     100 rows a dashboard's flame graph draws) and ``max_nodes`` the nodes of the
-    trees filled between two cycles (or two :meth:`take_recent` calls).  The thread is not a daemon:
-    :meth:`stop` (or leaving the ``with`` block) ends and joins it; it also ends
-    on its own once the main thread has finished.
+    trees filled between two cycles (or two :meth:`take_recent` calls).  The thread
+    is not a daemon: :meth:`stop` (or leaving the ``with`` block) ends and joins it;
+    it also ends on its own once the main thread has finished.
     """
 
     def __init__(self, interval=None, cycle=None, history: int = 1000, max_depth: int = 96,
@@ -359,8 +360,7 @@ class Sampler:
         while codes and codes[0].co_filename == _HERE:
             del codes[0]  # the thread is inside task_started / task_finished
         codes.reverse()
-        folded = len(codes) > self.max_depth
-        if folded:
+        if len(codes) > self.max_depth:
             outer = self.max_depth // 3
             inner = self.max_depth - outer - 1
             codes[outer:len(codes) - inner] = [None]
