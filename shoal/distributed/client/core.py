@@ -475,8 +475,9 @@ class Client(ClusterControl):
                         filename="task-stream.html", asynchronous=None):  # fmt: skip
         """Tasks that finished in [start, stop], oldest first: dicts with key, prefix, status,
         worker, thread, startstops, nbytes, type.  ``count``: the first that many since
-        ``start``, else the last (before ``stop``); ignored with both bounds, as in Dask.  The scheduler keeps them from the first
-        call on.  ``plot=True``: ``(data, figure)``; ``plot="save"`` also writes ``filename``."""
+        ``start``, else the last (before ``stop``); ignored with both bounds, as in Dask.
+        The scheduler keeps them from the first call on.  ``plot=True``: ``(data, figure)``;
+        ``plot="save"`` also writes ``filename``."""
         return D.task_stream(self, start, stop, count, plot, filename, asynchronous)
 
     def profile(self, key=None, start=None, stop=None, workers=None, merge_workers=True, plot=False,

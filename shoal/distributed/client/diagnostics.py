@@ -191,13 +191,12 @@ def _profile_result(tree, filename, plot, merged=True):
     ``description`` too (:func:`describe_nodes`)."""
     import linecache
 
-    from shoal.diagnostics.calltree import describe_nodes
+    from shoal.diagnostics.calltree import describe_nodes, merge
 
     for one in [tree] if merged else tree.values():
         describe_nodes(one, linecache.getline)
     if not plot and not filename:
         return tree
-    from shoal.diagnostics.calltree import merge
     from shoal.diagnostics.report import profile_figure, save_html
 
     fig = profile_figure(tree if merged else merge(*tree.values()))
