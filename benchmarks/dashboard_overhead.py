@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import os
 import shutil
 import statistics
@@ -63,6 +64,12 @@ TARGET_RATE = 5.0
 WORKERS = 2  # worker processes of one thread each (--workers)
 CONFIGS = {"plain": "no dashboard", "served": "dashboard process, no page open",
            "watched": "dashboard process, /status open in Chromium"}  # fmt: skip
+# Dask's dashboard is a Bokeh server inside its scheduler (in this process, beside
+# the clients): the same three configurations, labelled for what they are there.
+DASK_CONFIGS = {"plain": "Dask, no dashboard", "served": "Dask, dashboard, no page open",
+                "watched": "Dask, dashboard, /status open in Chromium"}  # fmt: skip
+FRAMEWORKS = ("shoal", "dask")
+LOOP_THREADS = {"shoal": "shoal-loop", "dask": "IO loop"}  # the event loops' thread names
 
 # Installed once the page is up: every PATCH-DOC the server sends goes through
 # Document.apply_json_patch (ClientSession._handle_patch calls it on the document).
@@ -116,12 +123,12 @@ def _cpu(procs) -> float:
     return total
 
 
-def _loop_cpu() -> float:
-    """CPU seconds the process's event-loop threads (``shoal-loop``: clients and
-    schedulers) have used, from each thread's own clock."""
+def _loop_cpu(framework: str = "shoal") -> float:
+    """CPU seconds the process's event-loop threads (*framework*'s clients' and
+    schedulers' loops, ``LOOP_THREADS``) have used, from each thread's own clock."""
     total = 0.0
     for thread in threading.enumerate():
-        if thread.name.startswith("shoal-loop") and thread.ident is not None:
+        if thread.name.startswith(LOOP_THREADS[framework]) and thread.ident is not None:
             try:
                 total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
             except OSError:  # the thread ended meanwhile
@@ -159,18 +166,36 @@ def _launcher(driver: str):
     raise ValueError(f"unknown driver {driver!r}: 'playwright' or 'cdp'")
 
 
+def _client_class(framework: str):
+    if framework == "shoal":
+        from shoal.distributed import Client
+    elif framework == "dask":
+        from dask.distributed import Client
+    else:
+        raise ValueError(f"unknown framework {framework!r}: one of {', '.join(FRAMEWORKS)}")
+    return Client
+
+
+def labels(framework: str) -> dict:
+    """The configurations' labels in *framework*'s table."""
+    return DASK_CONFIGS if framework == "dask" else CONFIGS
+
+
 def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
-            workers: int = WORKERS, pin: bool = False) -> dict:
+            workers: int = WORKERS, pin: bool = False, framework: str = "shoal") -> dict:
     """``{config: [run, ...]}``, each run a dict of seconds, CPU fractions and rates;
-    *pin*: each role on CPUs of its own (:mod:`benchmarks.pinning`)."""
+    *pin*: each role on CPUs of its own (:mod:`benchmarks.pinning`); *framework*:
+    ``"shoal"`` or ``"dask"`` (``dask.distributed``, the same clusters and page)."""
     import psutil
 
-    from shoal.distributed import Client
+    from benchmarks.distributed_workloads import worker_env
 
+    Client = _client_class(framework)
+    worker_env()  # the workers import benchmarks.workloads.inc by name
     me = psutil.Process()
     out = {name: [] for name in CONFIGS}
-    out["workers"] = workers
-    kwargs = {"n_workers": workers, "threads_per_worker": 1}
+    out["workers"], out["framework"] = workers, framework
+    kwargs = {"n_workers": workers, "threads_per_worker": 1, "processes": True}
     with Client(dashboard_address=None, **kwargs) as plain, \
             Client(dashboard_address=":0", **kwargs) as served, \
             Client(dashboard_address=":0", **kwargs) as watched, \
@@ -179,9 +204,12 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
         for c in clients.values():
             c.wait_for_workers(workers, timeout=60)
         if not (served.dashboard_link and watched.dashboard_link):
-            raise SystemExit("no dashboard process (is bokeh installed?)")
-        dashboards = {name: psutil.Process(clients[name].cluster.scheduler.dashboard.proc.pid)
-                      for name in ("served", "watched")}  # fmt: skip
+            raise SystemExit("no dashboard (is bokeh installed?)")
+        if framework == "shoal":
+            dashboards = {name: psutil.Process(clients[name].cluster.scheduler.dashboard.proc.pid)
+                          for name in ("served", "watched")}  # fmt: skip
+        else:  # Dask's is in its scheduler: its CPU counts as the client+scheduler's
+            dashboards = {}
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -192,7 +220,7 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
         if not page.evaluate(HOOK_JS):
             raise SystemExit("no task-stream source found on /status")
         chrome = _browser_processes(psutil)
-        workers = {name: [psutil.Process(nanny.pid) for nanny in c.cluster.workers.values()]
+        workers = {name: [psutil.Process(pid) for pid in c.run(os.getpid).values()]
                    for name, c in clients.items()}  # the worker processes
         if pin:
             out["pinned"] = cpus = pinning.plan(pinning.cores(), out["workers"])
@@ -215,9 +243,9 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
                 if name == "watched":
                     start = page.evaluate(MARK_JS)
                 cpu = (_cpu([me]), _cpu([dash]) if dash else 0.0, _cpu(chrome),
-                       _cpu(workers[name]), _loop_cpu())  # fmt: skip
+                       _cpu(workers[name]), _loop_cpu(framework))  # fmt: skip
                 elapsed = _run(clients[name], offset, n)
-                run = {"seconds": elapsed, "loop_us": (_loop_cpu() - cpu[4]) / n * 1e6,
+                run = {"seconds": elapsed, "loop_us": (_loop_cpu(framework) - cpu[4]) / n * 1e6,
                        "scheduler_cpu": (_cpu([me]) - cpu[0]) / elapsed,
                        "workers_cpu": (_cpu(workers[name]) - cpu[3]) / elapsed,
                        "machine_cpu": psutil.cpu_percent() / 100 * psutil.cpu_count()}
@@ -270,19 +298,23 @@ def report(out: dict, n: int) -> str:
         return statistics.median(values) if values else float("nan")
 
     plain = med("plain", "seconds")
-    ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
-    lines = [f"dashboard overhead: {n:,} tasks, {len(out['plain'])} repeats per configuration, "
-             f"Client(n_workers={out['workers']}, threads_per_worker=1); medians", "",
+    framework = out.get("framework", "shoal")
+    names = labels(framework)
+    judged = framework == "shoal"  # the issue's targets are shoal's; Dask's figures inform
+    ok = lambda good: ("ok" if good else "MISSED") if judged else "-"  # noqa: E731
+    lines = [f"dashboard overhead ({framework}): {n:,} tasks, {len(out['plain'])} repeats per "
+             f"configuration, Client(n_workers={out['workers']}, threads_per_worker=1); medians",
+             "",
              "| configuration | tasks/s | drop | paired drop (quartiles) | event loop us/task | "
              "client+scheduler CPU | workers CPU | dashboard CPU | Chromium CPU | machine CPU |",
              "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     loop = med("plain", "loop_us")
-    for config, label in CONFIGS.items():
+    for config, label in names.items():
         seconds = med(config, "seconds")
         drop = 1 - plain / seconds  # of throughput, n / seconds
         q1, paired, q3 = quartiles(paired_drops(out, config))
         target = (f" ({ok(max(drop, paired) <= TARGET_DROP)})"
-                  if config == "watched" else "")  # fmt: skip
+                  if config == "watched" and judged else "")  # fmt: skip
         loop_us = med(config, "loop_us")
         cells = [f"{n / seconds:,.0f}", "" if config == "plain" else f"{drop:+.1%}{target}",
                  "" if config == "plain" else f"{paired:+.1%} ({q1:+.0%} .. {q3:+.0%})",
@@ -308,14 +340,45 @@ def report(out: dict, n: int) -> str:
               f"| JavaScript errors (total) | {len(out['errors'])} | 0: {ok(not out['errors'])} |",
               ""]  # fmt: skip
     lines.append("drop of the fastest quartile of runs (first quartile of run times; "
-                 "informative): " + ", ".join(f"{CONFIGS[c]} {fast_drop(out, c):+.1%}"
-                                              for c in CONFIGS if c != "plain"))
+                 "informative): " + ", ".join(f"{names[c]} {fast_drop(out, c):+.1%}"
+                                              for c in names if c != "plain"))
     if out.get("pinned"):
         lines.append("pinned (--pin): " + ", ".join(
             f"{role} on CPUs {','.join(map(str, cpus))}" for role, cpus in out["pinned"].items()))
     for config in CONFIGS:
         lines.append(f"runs (s), {config}: " + " ".join(f"{r['seconds']:.3f}" for r in out[config]))
     lines += [f"JavaScript error: {e}" for e in out["errors"][:5]]
+    return "\n".join(lines)
+
+
+def compare(outs: dict, n: int) -> str:
+    """shoal's figures beside Dask's, each framework's drops read from its own plain
+    runs of the same pass: what opening a dashboard costs each."""
+    def med(out, config, field):
+        values = [r[field] for r in out[config] if field in r]
+        return statistics.median(values) if values else float("nan")
+
+    def pct(value):
+        return "" if value != value else f"{value:.0%}"
+
+    rows = {"tasks/s, no dashboard": lambda o: f"{n / med(o, 'plain', 'seconds'):,.0f}"}
+    for config in ("served", "watched"):
+        label = "dashboard, no page" if config == "served" else "/status open in Chromium"
+        rows[f"drop, {label}"] = lambda o, c=config: (
+            f"{1 - med(o, 'plain', 'seconds') / med(o, c, 'seconds'):+.1%}")
+        rows[f"paired drop, {label}"] = lambda o, c=config: (
+            f"{quartiles(paired_drops(o, c))[1]:+.1%}")
+    rows["client+scheduler CPU, /status open"] = lambda o: pct(med(o, "watched", "scheduler_cpu"))
+    rows["dashboard process CPU, /status open"] = lambda o: pct(med(o, "watched", "dashboard_cpu"))
+    rows["Chromium CPU, /status open"] = lambda o: pct(med(o, "watched", "browser_cpu"))
+    rows["page updates/s while updates flow"] = lambda o: f"{med(o, 'watched', 'flowing'):.1f}"
+    names = list(outs)
+    lines = [f"| {n:,} tasks, medians | " + " | ".join(names) + " |",
+             "|---|" + "---:|" * len(names)]
+    for label, cell in rows.items():
+        lines.append(f"| {label} | " + " | ".join(cell(outs[name]) for name in names) + " |")
+    lines.append("(Dask's dashboard runs inside its scheduler, in the client's process: its "
+                 "CPU is in the client+scheduler column)")
     return "\n".join(lines)
 
 
@@ -372,6 +435,16 @@ def browser_floor(chromium: str, plots=(1, 3, 5), seconds: float = 10.0,
     return out
 
 
+def _frameworks(text: str) -> tuple:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in FRAMEWORKS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown framework(s) {', '.join(unknown) or repr(text)}: "
+            f"a comma-separated list of {', '.join(FRAMEWORKS)}")
+    return names
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.dashboard_overhead",
                                 description=__doc__.split("\n")[0])  # fmt: skip
@@ -389,18 +462,27 @@ def main(argv=None) -> int:
     p.add_argument("--driver", choices=("playwright", "cdp"), default=None,
                    help="how Chromium is driven: playwright (default where installed) or cdp "
                         "(its DevTools protocol over tornado; see benchmarks/cdp.py)")
+    p.add_argument("--frameworks", type=_frameworks, default=FRAMEWORKS,
+                   help="comma-separated, run in turn: shoal,dask (default) or one of them")
     args = p.parse_args(argv)
     if args.driver is None:
-        import importlib.util
-
         args.driver = "playwright" if importlib.util.find_spec("playwright") else "cdp"
     if args.floor:
         print("| bare Bokeh page, plots refreshed 5x/s | Chromium CPU (one core) |\n|---|---|")
         for n, cpu in browser_floor(args.chromium, driver=args.driver):
             print(f"| {n} | {cpu:.0%} |")
         return 0
-    out = measure(args.repeat, args.tasks, args.chromium, args.driver, args.workers, args.pin)
-    print(report(out, args.tasks))
+    outs = {}
+    for framework in args.frameworks:
+        if framework == "dask" and importlib.util.find_spec("distributed") is None:
+            print("Dask's arm skipped: dask.distributed is not installed "
+                  "(pip install -e '.[bench]')\n", flush=True)  # fmt: skip
+            continue
+        outs[framework] = measure(args.repeat, args.tasks, args.chromium, args.driver,
+                                  args.workers, args.pin, framework)  # fmt: skip
+        print(report(outs[framework], args.tasks) + "\n", flush=True)
+    if len(outs) > 1:
+        print(compare(outs, args.tasks))
     return 0
 
 

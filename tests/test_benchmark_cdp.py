@@ -102,6 +102,7 @@ def test_dashboard_overhead_runs_under_the_cdp_driver(chromium_path, capsys):
     from benchmarks import dashboard_overhead
 
     assert dashboard_overhead.main(["--repeat", "1", "--tasks", "4000", "--driver", "cdp",
+                                    "--frameworks", "shoal",
                                     "--chromium", chromium_path]) == 0  # fmt: skip
     out = capsys.readouterr().out
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}

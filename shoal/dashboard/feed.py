@@ -47,12 +47,13 @@ class InfoSource:
         self.last_identity = await self._rpc.identity()
         return self.last_identity
 
-    async def story(self, *keys) -> list:
+    async def story(self, *keys) -> list | None:
+        """The scheduler's story of *keys*; None from a source that keeps none."""
         try:
             return await self._rpc.story(keys=list(keys))
         except ValueError as exc:  # a local BusServer keeps no story (UnknownOpError)
             logger.debug("no story from %s: %s", self.address, exc)
-            return []
+            return None
 
     async def close(self) -> None:
         await self._rpc.close_rpc()

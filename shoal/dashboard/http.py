@@ -242,13 +242,19 @@ class TaskPage(_Base):
             self.html_page(f"Task {key_str(key)}", "<p>No such task: the dashboard does not "
                            "follow it and the scheduler has no story of it.</p>", depth=2)
             return
-        if ok:
-            rows = [[_e(c) for c in _story_cells(e)] for e in story or ()]
+        body += "<h2>Story (scheduler)</h2>"
+        if ok and story is None:
+            body += ("<p>This scheduler keeps no story of its tasks (a local scheduler): "
+                     "the records above are all there is.</p>")  # fmt: skip
+        elif ok and not story:
+            body += "<p>The scheduler has no story of this key.</p>"
+        elif ok:
+            rows = [[_e(c) for c in _story_cells(e)] for e in story]
             width = max(map(len, rows), default=1)
             head = _STORY_HEAD if width == len(_STORY_HEAD) else ("",) * width
-            body += "<h2>Story (scheduler)</h2>" + _table(head, rows)
+            body += _table(head, rows)
         else:
-            body += f"<h2>Story (scheduler)</h2><p>{_e(story)}</p>"
+            body += f"<p>{_e(story)}</p>"
         self.html_page(f"Task {key_str(key)}", body, depth=2)
 
 

@@ -47,6 +47,7 @@ MAX_MERGED_IDS = 100_000
 LOCAL_SCHEDULERS = frozenset({"sync", "synchronous", "threads", "processes", "executor", "local"})
 _DONE = frozenset({"released", "forgotten"})
 _STOPPED = frozenset({"processing", "waiting"})  # what a local run that ended leaves behind
+_ON_A_WORKER = frozenset({"processing", "memory", "erred"})  # a key's worker, in key_info
 
 
 class _Run:
@@ -263,13 +264,14 @@ class TaskBook:
         self.processing.pop(worker, None)
 
     def _enter(self, info, r) -> None:
-        """Count the key's new state in the per-prefix / per-worker views."""
+        """Count the key's new state in the per-prefix / per-worker views, and note
+        its worker: where it runs, is held, or failed (none in any other state)."""
         state, prefix = info[2], info[1]
+        info[4] = r.worker if state in _ON_A_WORKER else ""
         if state == "memory":
             info[3] = r.nbytes
             self.memory_by_prefix[prefix] += r.nbytes
         elif state == "processing":
-            info[4] = r.worker
             self._processing_add(r.worker, prefix, 1)
 
     def _leave(self, info) -> None:

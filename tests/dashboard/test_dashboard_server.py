@@ -329,6 +329,13 @@ def test_info_source_story_and_identity():
         def story(self, key):
             raise RuntimeError("scheduler gone")
 
+    class Keeps:
+        def __init__(self, story):
+            self._story = story
+
+        async def story(self, key):
+            return self._story
+
     state = busy_state()
     state.info_source = Source()
     with DashboardServer(state, port=0) as server:
@@ -346,6 +353,12 @@ def test_info_source_story_and_identity():
         # 404 (the scheduler may know it), the page says why there is no story
         status, _, body = get(server.address + "/info/task/unknown-9.html")
         assert status == 200 and "RuntimeError: scheduler gone" in body
+        state.info_source = Keeps(None)  # a local scheduler keeps no story
+        body = get(server.address + "/info/task/inc-1.html")[2]
+        assert "keeps no story of its tasks (a local scheduler)" in body and "<th>stimulus</th>" not in body
+        state.info_source = Keeps([])
+        body = get(server.address + "/info/task/inc-1.html")[2]
+        assert "The scheduler has no story of this key." in body
 
 
 def test_prefix_mode():

@@ -184,6 +184,21 @@ def test_workers_metrics_and_series():
     assert s.removed_workers() == [{"address": W1, "reason": "closed", "time": T0 + 9}]
 
 
+def test_key_info_names_the_worker_a_key_runs_is_held_or_failed_on():
+    s = DashboardState()
+    finished_run(s)
+    assert s.key_info("inc-2") == {"run_id": "c-graph-1", "prefix": "inc", "state": "memory",
+                                   "nbytes": 10, "worker": W2}  # fmt: skip
+    s.ingest(tt("r2", "bad-1", "released", "waiting"))
+    assert s.key_info("bad-1")["worker"] == ""
+    s.ingest(tt("r2", "bad-1", "waiting", "processing", W1))
+    assert s.key_info("bad-1")["worker"] == W1
+    s.ingest(tt("r2", "bad-1", "processing", "erred", W1, exc="ZeroDivisionError"))
+    assert s.key_info("bad-1")["worker"] == W1
+    s.ingest(tt("c-graph-1", "inc-2", "memory", "released"))  # no longer held anywhere
+    assert s.key_info("inc-2")["worker"] == ""
+
+
 def test_dict_records_are_accepted():
     s = DashboardState()
     s.ingest({"kind": "worker-added", "worker": W1, "nthreads": 1, "from_the_future": 1})

@@ -13,6 +13,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -465,6 +466,12 @@ def test_local_dashboard_shows_a_threads_compute(capsys):
                 break
             time.sleep(0.05)
         assert b"inc" in metrics
+        # a task's page: which "worker" ran it, and that a local scheduler keeps no story
+        key = next(k for k in total.__dask_graph__() if str(k).startswith("inc"))
+        status, page = get(base(link) + "/info/task/" + urllib.parse.quote(str(key), safe="")
+                           + ".html")  # fmt: skip
+        assert status == 200 and b"<td>worker</td><td>threads</td>" in page, page
+        assert b"keeps no story of its tasks (a local scheduler)" in page
         # this process is the local schedulers' one worker: its memory and CPU are shown
         local = rb'shoal_worker_memory_bytes{worker="local",type="unmanaged"} (\d+)'
         for _ in range(100):
