@@ -239,12 +239,26 @@ def summary_html(summary: dict, info: dict | None = None, code: str = "") -> str
     return "".join(out)
 
 
-def _resources(mode: str):
-    from bokeh.resources import CDN, INLINE
+#: Where a written page gets BokehJS (Bokeh's resource modes): "inline" puts it in the
+#: file, which then opens offline; "cdn" loads it from the web; the others from a
+#: Bokeh server or the installed package (relative or absolute paths).
+MODES = ("inline", "cdn", "server", "relative", "absolute", "server-dev", "relative-dev",
+         "absolute-dev")  # fmt: skip
 
-    if mode not in ("inline", "cdn"):
-        raise ValueError(f"mode={mode!r}: expected 'inline' (opens offline) or 'cdn'")
-    return INLINE if mode == "inline" else CDN
+
+def check_mode(mode) -> str:
+    """*mode* (None: "inline"), or a ValueError naming the modes there are."""
+    mode = "inline" if mode is None else mode
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {', '.join(map(repr, MODES))} or None "
+                         "(inline: the file opens offline)")  # fmt: skip
+    return mode
+
+
+def _resources(mode: str):
+    from bokeh.resources import Resources
+
+    return Resources(mode=check_mode(mode))
 
 
 def report_html(records, tree: dict, summary: dict | None = None, info: dict | None = None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import re
 import threading
 import time
@@ -255,6 +256,29 @@ def test_async_get_task_stream_context_manager():
     run(main())
 
 
+def _clock_behind(seconds):
+    """In a worker process: its wall clock *seconds* behind (a host without NTP)."""
+    real = time.time
+    time.time = lambda: real() - seconds
+
+
+def test_blocks_keep_the_tasks_of_a_worker_whose_clock_is_behind(tmp_path):
+    """``with get_task_stream()`` and ``performance_report`` take the scheduler's
+    cursor, not the client's time: a worker's late clock loses no task."""
+    with Client(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        c.run(_clock_behind, 60)
+        with get_task_stream() as ts:
+            futures = c.map(spin, range(5), seconds=0)
+            c.gather(futures)
+        assert sorted(d["key"] for d in ts.data) == sorted(f.key for f in futures)
+        assert all(d["startstops"][-1]["stop"] < time.time() - 50 for d in ts.data)  # (skewed)
+        with performance_report(filename=str(tmp_path / "r.html")):
+            later = c.map(spin, range(10, 14), seconds=0)
+            c.gather(later)
+        data = _report_data((tmp_path / "r.html").read_text())
+        assert all(f.key in data for f in later) and not any(f.key in data for f in futures)
+
+
 # --- Client.profile -----------------------------------------------------------------------
 
 
@@ -353,8 +377,48 @@ def test_performance_report_takes_dasks_defaults_and_storage_options(c, tmp_path
     page = path.read_text()
     assert re.search(r"<script[^>]+src=", page) is None  # mode=None: inlined, as by default
     assert "spin" in _report_data(page)
-    with pytest.raises(ValueError, match="mode='web'.*'inline', 'cdn' or None"):
+    with pytest.raises(ValueError, match="mode='web': expected one of 'inline', 'cdn', 'server'"):
         performance_report(mode="web")
+
+
+def test_performance_report_files_as_dasks_are_written(c, tmp_path):
+    """Through fsspec, as Dask's: folders made, ``.gz`` compressed, any URL; Bokeh's
+    other modes; a stacklevel under 1 still shows the caller's code."""
+    import gzip
+
+    import fsspec
+
+    targets = {"plain": tmp_path / "new" / "dir" / "r.html", "gz": tmp_path / "r.html.gz",
+               "url": "memory://reports/r.html", "relative": tmp_path / "rel.html"}  # fmt: skip
+    for name, target in targets.items():
+        mode = "relative" if name == "relative" else None
+        with performance_report(filename=str(target), stacklevel=0, mode=mode):
+            c.gather(c.map(spin, range(20, 22), seconds=0))  # here: the calling code
+    code = _report_data(targets["plain"].read_text())
+    assert "performance_report(filename=str(target), stacklevel=0" in code
+    assert "self." + "_begin()" not in code  # (spelled apart: this source is the code shown)
+    with gzip.open(targets["gz"], "rt", encoding="utf-8") as f:
+        assert "spin" in _report_data(f.read())
+    with fsspec.open(targets["url"], "r", encoding="utf-8") as f:
+        assert "spin" in _report_data(f.read())
+    page = targets["relative"].read_text()
+    assert re.search(r'<script[^>]+src="[^"]*bokeh[^"]*\.js"', page)  # BokehJS from the package
+    with pytest.raises(TypeError, match="stacklevel='2': expected a number of frames"):
+        performance_report(stacklevel="2")
+
+
+def test_a_report_that_cannot_be_written_is_kept_elsewhere(c, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    target = tmp_path / "a-file" / "r.html"
+    with pytest.raises(OSError, match=r"could not write .*a-file/r\.html.*the report is in") as e:
+        with performance_report(filename=str(target)):
+            assert c.submit(spin, 30, seconds=0).result() == 31
+    kept = str(e.value).rsplit("the report is in ", 1)[1]
+    try:
+        with open(kept, encoding="utf-8") as f:
+            assert "spin" in _report_data(f.read())
+    finally:
+        os.remove(kept)
 
 
 def test_performance_report_without_a_client_raises(tmp_path):

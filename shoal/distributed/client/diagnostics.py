@@ -5,9 +5,10 @@
     Client.get_task_stream(start, stop, count) --rpc get_task_stream--> scheduler's TaskStream
     Client.profile(key, start, stop, workers)  --rpc get_profile------> scheduler --profile--> workers
     with get_task_stream() as ts: ...          ts.data: the tasks that finished inside the block
+        enter: the scheduler's task-stream cursor; exit: the tasks it received since
     with performance_report("report.html"): ...
-        enter: subscribe the task stream (count=0), note the time and the calling code
-        exit:  task stream + merged profile since then, cluster info
+        enter: the task-stream cursor, the time and the calling code
+        exit:  task stream since the cursor + merged profile since the time, cluster info
                --shoal.diagnostics.report.report_html--> one self-contained HTML file
 
 The rpc calls run on the client's loop; figures are built and files written in
@@ -23,9 +24,11 @@ earlier.
 from __future__ import annotations
 
 import datetime
+import gzip
 import inspect
 import os
 import sys
+import tempfile
 import time
 
 from shoal import config
@@ -128,6 +131,7 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
         self.data: list = []
         self.figure = None
         self.start = None
+        self.cursor = None  # the scheduler's: what it receives after it is inside the block
 
     def _get_client(self):
         from shoal.distributed.client.core import default_client
@@ -136,20 +140,21 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
         return self.client
 
     def __enter__(self):
-        self._get_client().get_task_stream(count=0)  # the scheduler keeps records from now on
+        c = self._get_client()
+        self.cursor = c.sync(c.scheduler.task_stream_cursor)  # (records are kept from now on)
         self.start = time.time()
         return self
 
     def __exit__(self, *exc):
-        self._collect(self.client.get_task_stream(start=self.start))
+        self._collect(self.client.sync(self.client.scheduler.get_task_stream, since=self.cursor))
 
     async def __aenter__(self):
-        await self._get_client().get_task_stream(count=0, asynchronous=True)
+        self.cursor = await self._get_client().scheduler.task_stream_cursor()
         self.start = time.time()
         return self
 
     async def __aexit__(self, *exc):
-        self._collect(await self.client.get_task_stream(start=self.start, asynchronous=True))
+        self._collect(await self.client.scheduler.get_task_stream(since=self.cursor))
 
     def _collect(self, data) -> None:
         result = _stream_result(data, self.plot, self.filename)
@@ -220,19 +225,30 @@ class performance_report:  # noqa: N801 - Dask's spelling
     the workers' profile and the tasks per prefix.  BokehJS is inlined
     (``mode="inline"``), so the file opens offline and can be mailed as it is;
     ``mode="cdn"`` makes a small file that loads BokehJS from the web (``None``:
-    inline).  ``storage_options`` (for a URL such as ``s3://...``) go to
-    ``fsspec.open``, which must be installed.  Uses the default client;
-    ``async with`` for an asynchronous one.
+    inline; Bokeh's other modes too).  The file is written as Dask writes it,
+    through ``fsspec.open`` where fsspec is installed: any URL (``s3://...``,
+    with ``storage_options``), missing folders made, compressed by its suffix
+    (``report.html.gz``); without fsspec, a local path the same way.  A file
+    that cannot be written raises after the report was saved to a temporary
+    file the error names.  Uses the default client; ``async with`` for an
+    asynchronous one.
     """
 
     def __init__(self, filename="dask-report.html", stacklevel=1, mode=None, storage_options=None):
-        mode = "inline" if mode is None else mode
-        if mode not in ("inline", "cdn"):
-            raise ValueError(f"mode={mode!r}: expected 'inline', 'cdn' or None (inline)")
+        from shoal.diagnostics.report import check_mode
+
+        mode = check_mode(mode)
         if not isinstance(filename, (str, os.PathLike)):  # (named now, not after the work)
             raise TypeError(f"filename={filename!r}: expected the path of the HTML file to write")
-        self.filename, self.stacklevel, self.mode = filename, stacklevel, mode
+        if isinstance(stacklevel, bool) or not isinstance(stacklevel, int):
+            raise TypeError(f"stacklevel={stacklevel!r}: expected a number of frames (1: the "
+                            "code with the `with` block)")  # fmt: skip
         self.storage_options = dict(storage_options or {})
+        if _fsspec() is None and (self.storage_options or "://" in os.fspath(filename)):
+            raise ImportError(f"performance_report(filename={filename!r}, storage_options=...) "
+                              "writes through fsspec: pip install fsspec")  # fmt: skip
+        # as Dask's: 0 or less would show shoal's own code, not the caller's
+        self.filename, self.stacklevel, self.mode = filename, max(stacklevel, 1), mode
         self.start = None
         self.code = ""
 
@@ -248,26 +264,27 @@ class performance_report:  # noqa: N801 - Dask's spelling
         return self.client
 
     def __enter__(self):
-        self._begin().get_task_stream(count=0)
+        c = self._begin()
+        self.cursor = c.sync(c.scheduler.task_stream_cursor)  # (as get_task_stream's)
         self.start = time.time()
         return self
 
     def __exit__(self, *exc):
         stop = time.time()
         c = self.client
-        data = c.get_task_stream(start=self.start)
+        data = c.sync(c.scheduler.get_task_stream, since=self.cursor)
         tree = c.profile(start=self.start)
         self._write(data, tree, c.scheduler_info(), stop)
 
     async def __aenter__(self):
-        await self._begin().get_task_stream(count=0, asynchronous=True)
+        self.cursor = await self._begin().scheduler.task_stream_cursor()
         self.start = time.time()
         return self
 
     async def __aexit__(self, *exc):
         stop = time.time()
         c = self.client
-        data = await c.get_task_stream(start=self.start, asynchronous=True)
+        data = await c.scheduler.get_task_stream(since=self.cursor)
         tree = await c.profile(start=self.start, asynchronous=True)
         self._write(data, tree, await c.scheduler_info(asynchronous=True), stop)
 
@@ -283,17 +300,33 @@ class performance_report:  # noqa: N801 - Dask's spelling
                 "Threads": cluster["threads"], "Memory": format_bytes(cluster["memory"]),
                 "shoal version": shoal.__version__}  # fmt: skip
         page = report_html(data, tree, summary, info, self.code, mode=self.mode)
-        with _open_for_writing(self.filename, self.storage_options) as f:
-            f.write(page)
+        try:
+            with _open_for_writing(self.filename, self.storage_options) as f:
+                f.write(page)
+        except OSError as exc:  # the report is not lost: it goes where it can
+            fd, kept = tempfile.mkstemp(prefix="shoal-report-", suffix=".html")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(page)
+            raise OSError(exc.errno, f"performance_report could not write {self.filename!r} "
+                          f"({exc.strerror or exc}); the report is in {kept}") from exc
+
+
+def _fsspec():
+    try:
+        import fsspec
+    except ImportError:
+        return None
+    return fsspec
 
 
 def _open_for_writing(filename, storage_options: dict):
-    """A text file to write: a plain ``open``, or ``fsspec.open`` with storage options."""
-    if not storage_options:
-        return open(filename, "w", encoding="utf-8")
-    try:
-        import fsspec
-    except ImportError as exc:
-        raise ImportError("performance_report(storage_options=...) writes through fsspec: "
-                          "pip install fsspec") from exc  # fmt: skip
-    return fsspec.open(filename, "w", encoding="utf-8", **storage_options)
+    """A text file to write, as Dask's: ``fsspec.open`` (any URL, the folders made,
+    ``.gz`` and the like compressed by their suffix), else a local file the same way."""
+    fsspec = _fsspec()
+    if fsspec is not None:
+        return fsspec.open(filename, "w", compression="infer", encoding="utf-8", **storage_options)
+    path = os.fspath(filename)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if path.endswith(".gz"):
+        return gzip.open(path, "wt", encoding="utf-8")
+    return open(path, "w", encoding="utf-8")

@@ -5,9 +5,10 @@
     SchedulerState --TaskRows, workers' PackedTaskRows (TASK_STATES)--> Scheduler.bus
                                                   '--> TaskStream._record: (time published, rows)
                                                         --> Buffer (bounded, in finished tasks)
-    get_task_stream(start, stop, count) <-- the Buffer, unpacked when asked:
+    get_task_stream(start, stop, count, since) <-- the Buffer, unpacked when asked:
                                             processing -> memory | erred, as plain dicts
                                             (Dask's shape)
+    task_stream_cursor() --> the Buffer's count: a ``since`` for later
 
     get_profile(start, stop, key, workers) --"profile" rpc, all workers at once-->
         {worker: call tree} --calltree.merge--> one tree
@@ -25,7 +26,10 @@ without one are not kept).  A task's time is when it finished (the end of its la
 ``startstops`` step, else when its row was published), so ``start`` / ``stop`` are
 wall-clock seconds; rows are published at most an events interval after, and a
 request publishes those pending first.  A request reads the newest batches first
-and stops at ``count`` or at batches published before ``start``.
+and stops at ``count`` or at batches published before ``start``.  ``with
+get_task_stream()`` and ``performance_report`` take a cursor on entry and ask for
+what came after it, as Dask's do with an index: a time from the client's clock
+would lose the tasks of a worker whose clock is behind.
 
 Profiles are not kept here: each worker's sampler keeps its own history
 (:mod:`shoal.diagnostics.sampler`), and a request fans out to the
@@ -103,17 +107,25 @@ class TaskStream:
         if finished:
             self.buffer.append(_Received(self.clock(), rows, finished))
 
-    def collect(self, start=None, stop=None, count=None) -> list:
+    def cursor(self) -> int:
+        """Where the records end now: ``collect(since=cursor)`` later gives the tasks
+        this scheduler heard of finishing in between, whatever the workers' clocks
+        say (a worker's clock behind the client's loses no task, as with times)."""
+        self.asked = True
+        return self.buffer.count
+
+    def collect(self, start=None, stop=None, count=None, since=None) -> list:
         """Tasks that finished in [start, stop] (wall-clock seconds), oldest first; as
         Dask's: with ``start`` alone, the first ``count`` since then, else the last
-        ``count`` (before ``stop``); ``count`` is ignored when both bounds are given."""
+        ``count`` (before ``stop``); ``count`` is ignored when both bounds are given.
+        ``since``: only those received after that :meth:`cursor`."""
         self.asked = True
         want = None if count is None or (start is not None and stop is not None) else int(count)
         if want is not None and want <= 0:
             return []
         lo = float("-inf") if start is None else float(start)
         hi = float("inf") if stop is None else float(stop)
-        _, items = self.buffer.since(0)
+        _, items = self.buffer.since(since or 0)
         first = start is not None and want is not None  # the first `want` since start
         picked: list = []  # each batch's tasks oldest first, in the order walked
         found = 0

@@ -99,6 +99,7 @@ class Scheduler(ServesDashboard, Node):
             "retire_workers": self.retire_workers, "close": self.close_op,
             "story": self.story, "register_scheduler_plugin": self.register_plugin_op,
             "subscribe_events": self.subscribe_events, "get_task_stream": self.get_task_stream,
+            "task_stream_cursor": self.task_stream_cursor,
             "get_profile": self.get_profile, "profile": self.get_profile,
             "progress_watch": self.progress_watch, "progress_poll": self.progress_poll,
             "progress_stop": self.progress_stop,
@@ -495,13 +496,20 @@ class Scheduler(ServesDashboard, Node):
     def progress_stop(self, comm=None, token=0) -> None:
         self.progress_watches.stop(token)
 
-    def get_task_stream(self, comm=None, start=None, stop=None, count=None) -> list:
+    def get_task_stream(self, comm=None, start=None, stop=None, count=None, since=None) -> list:
         """Finished tasks as dicts (see :mod:`.diagnostics`); records are kept from the
         first call, or from the start when this scheduler serves a dashboard."""
+        return self._task_stream().collect(start, stop, count, since)
+
+    def task_stream_cursor(self, comm=None) -> int:
+        """A ``since`` for ``get_task_stream``: the tasks that finish after this call."""
+        return self._task_stream().cursor()
+
+    def _task_stream(self) -> TaskStream:
         if self.task_stream is None:
             self.task_stream = TaskStream(self.bus)
         self._publish_task_states()  # the rows pending since the last interval go first
-        return self.task_stream.collect(start, stop, count)
+        return self.task_stream
 
     async def get_profile(self, comm=None, start=None, stop=None, key=None, workers=None,
                           merge_workers=True) -> dict:  # fmt: skip
