@@ -103,7 +103,7 @@ class ServesDashboard:
         self.dashboard = DashboardProcess(source, *where, security=self.security).spawn()
         self._hold_early()
         if self.task_stream is None:  # (the rows are published for the dashboard anyway)
-            self.task_stream = TaskStream(self.bus)
+            self.task_stream = TaskStream(self.bus, tasks=self.state.tasks)
         self._dashboard_ready = asyncio.get_running_loop().create_task(self._await_dashboard())
 
     def _without_dashboard(self, why) -> None:

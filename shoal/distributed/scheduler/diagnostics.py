@@ -55,16 +55,18 @@ logger = logging.getLogger(__name__)
 _ENDS = frozenset({"memory", "erred"})
 
 
-def task_dict(record) -> dict:
-    """One task record in the shape of Dask's task stream entries (plain data)."""
+def task_dict(record, tasks=None) -> dict:
+    """One task record in the shape of Dask's task stream entries (plain data); an
+    erred task's traceback comes from *tasks* (the scheduler's, while it has it)."""
     erred = record.finish == "erred"
+    ts = tasks.get(record.key) if erred and tasks is not None else None
     return {
         "key": record.key, "prefix": record.prefix, "status": "error" if erred else "OK",
         "worker": record.worker, "thread": record.thread,
         "startstops": tuple({"action": a, "start": b, "stop": e} for a, b, e in record.startstops),
         "nbytes": record.nbytes, "type": record.type, "typename": record.type,
         "exception": record.exception, "exception_text": record.exception,
-        "traceback_text": "",  # (the task rows carry the exception's text only)
+        "traceback_text": getattr(ts, "traceback_text", "") or "",  # (rows carry none)
         "metadata": {},
     }  # fmt: skip
 
@@ -93,12 +95,12 @@ def _finished_count(rows) -> int:
 class TaskStream:
     """Finished and erred task records of one bus, bounded; see the module docstring."""
 
-    def __init__(self, bus, maxlen: int | None = None, clock=time.time):
+    def __init__(self, bus, maxlen: int | None = None, clock=time.time, tasks=None):
         if maxlen is None:
             maxlen = int(config.get("distributed.scheduler.task-stream-length", 100_000))
         self.buffer = Buffer(maxlen=maxlen)
         self.clock = clock
-        self.bus = bus
+        self.bus, self.tasks = bus, tasks  # tasks: key -> the scheduler's TaskState
         self.asked = False  # a client read it (collect)
         self.token = bus.subscribe(self._record, (TASK_STATES,))
 
@@ -145,7 +147,7 @@ class TaskStream:
             records = [r for batch in reversed(picked) for r in batch]
             if want is not None:
                 records = records[-want:]
-        return [task_dict(r) for r in records]
+        return [task_dict(r, self.tasks) for r in records]
 
     def close(self) -> None:
         self.bus.unsubscribe(self.token)

@@ -507,7 +507,7 @@ class Scheduler(ServesDashboard, Node):
 
     def _task_stream(self) -> TaskStream:
         if self.task_stream is None:
-            self.task_stream = TaskStream(self.bus)
+            self.task_stream = TaskStream(self.bus, tasks=self.state.tasks)
         self._publish_task_states()  # the rows pending since the last interval go first
         return self.task_stream
 
