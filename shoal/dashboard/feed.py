@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from shoal.distributed.comm import CommClosedError, connect
 from shoal.distributed.eventstream import decode_batch
 from shoal.distributed.rpc import rpc, unwrap_reply
 
 __all__ = ["EventFeed", "InfoSource"]
+
+_LOST = frozenset({"dropped", "resync"})  # the source lost records for this reader
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +116,9 @@ class EventFeed:
                 self._comm = None
                 if closed or not await self._reconnect():
                     return
+                # what came and went while it was away is not in the new stream, whose
+                # snapshot says where everything is now: the state starts over from it
+                self._fold_now([{"kind": "resync", "count": 0, "time": time.time()}])
         finally:
             self._done.set()
 
@@ -133,24 +139,28 @@ class EventFeed:
                     continue
                 kept = []
                 for record in records:
-                    if type(record) is dict and record.get("kind") == "dropped":
+                    if type(record) is dict and record.get("kind") in _LOST:
                         self.dropped += int(record.get("count", 0))
-                    else:
-                        kept.append(record)
-                if self._ingest_many is not None:  # one lock for the message
-                    self._ingest_many(kept)
-                else:
-                    for record in kept:
-                        try:
-                            self._ingest(record)
-                        except Exception:  # one odd record must not stop the dashboard
-                            logger.exception("could not ingest %r", record)
-                self.records += len(kept)
+                        if record["kind"] == "dropped":  # (a resync goes on to the state)
+                            continue
+                    kept.append(record)
+                self._fold_now(kept)
         except CommClosedError as exc:
             self.reason = f"connection lost: {exc}"
             return False
         finally:
             comm.abort()
+
+    def _fold_now(self, records: list) -> None:
+        if self._ingest_many is not None:  # one lock for the message
+            self._ingest_many(records)
+        else:
+            for record in records:
+                try:
+                    self._ingest(record)
+                except Exception:  # one odd record must not stop the dashboard
+                    logger.exception("could not ingest %r", record)
+        self.records += len(records)
 
     async def _reconnect(self) -> bool:
         if self.reconnect <= 0:

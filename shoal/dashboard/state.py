@@ -18,7 +18,10 @@ never live dicts.  The task stream is the exception: it is a
 was appended since its cursor.  Every view is bounded (see :class:`Limits`);
 ``generation`` counts ingested records so a pane can skip an update when
 nothing happened.  Records may be :mod:`shoal.events` dataclasses or their
-dicts (``{"kind": ..., field: value}``, as the event stream carries them).
+dicts (``{"kind": ..., field: value}``, as the event stream carries them).  A
+``{"kind": "resync"}`` record (the source lost records for this reader, or the
+feed reconnected) says a fresh snapshot follows: the book and the workers start
+over from it, the history stays.
 
 Progress and the per-key views are kept by :class:`shoal.dashboard.runs.TaskBook`.
 Profiles: each ``WorkerMetrics.profile`` is split into per-prefix call trees
@@ -102,6 +105,8 @@ class DashboardState:
         self._exceptions: dict = {}  # (prefix, text) -> row dict
         self._workers: dict = {}  # address -> info dict
         self._series: dict = {}  # address -> deque[(time, managed, unmanaged, spilled, cpu)]
+        self._series_kept: dict = {}  # the series of workers before a resync, till re-added
+        self.resyncs = 0  # times the source lost records for us and sent a fresh snapshot
         self._removed: deque = deque(maxlen=self.limits.removed_workers)
         self._computations: deque = deque(maxlen=self.limits.runs)
         self._profile: deque = deque()  # (time, prefix, tree), at most limits.profile_cycles
@@ -262,7 +267,22 @@ class DashboardState:
             "memory_limit": r.memory_limit, "added": r.time, "managed": 0, "unmanaged": 0,
             "spilled": 0, "cpu": 0.0, "executing": 0, "ready": 0, "paused": False,
             "time": r.time}  # fmt: skip
-        self._series[r.worker] = deque(maxlen=self.limits.timeseries)
+        kept = self._series_kept.pop(r.worker, None)
+        self._series[r.worker] = kept if kept is not None else deque(maxlen=self.limits.timeseries)
+
+    def _resync(self, r) -> None:
+        """The source lost records for this reader and sends a fresh snapshot next:
+        where tasks and workers are starts over from it (a new book, no workers till
+        the snapshot names them); what was seen stays (the task stream, compute
+        times, exceptions, computations, profiles, a worker's memory history)."""
+        old = self._book
+        self._book = TaskBook(self.limits.keys, self.limits.runs, self.limits.prefixes)
+        self._book.prefix_order.update(old.prefix_order)  # (the bars keep their order)
+        self._series_kept, self._series = self._series, {}
+        self._workers = {}
+        self.resyncs += 1
+        log.info("the event source lost %s records for this dashboard: starting over from "
+                 "its snapshot", r.get("count", "some"))  # fmt: skip
 
     def _worker_removed(self, r: WorkerRemoved) -> None:
         self._workers.pop(r.worker, None)
@@ -306,7 +326,7 @@ class DashboardState:
         "graph-submitted": _graph_submitted, "computation-finished": _computation_finished,
         "tasks-processing": _tasks_processing,
         "worker-added": _worker_added, "worker-removed": _worker_removed,
-        "worker-metrics": _worker_metrics,
+        "worker-metrics": _worker_metrics, "resync": _resync,
     }  # fmt: skip
 
     # --- system metrics ------------------------------------------------------------

@@ -40,7 +40,9 @@ every key's state stays exact.  A snapshot of what the source
 already knows (current workers, tasks) comes first, so a reader that joins
 late still shows the right picture.
 When records were dropped because the reader fell behind, a ``{"kind":
-"dropped", "count": n}`` entry says how many.  The source says goodbye with
+"resync", "count": n}`` entry says how many, and a fresh snapshot follows it: the
+reader starts over from that (where its source can make one: a scheduler; a
+local bus sends ``{"kind": "dropped", "count": n}`` alone).  The source says goodbye with
 ``{"op": "close", "reason": ...}`` before it closes on purpose; a stream that
 ends without it was lost.
 
@@ -235,13 +237,14 @@ class EventStreams:
         return len(self._live)
 
     async def serve(self, comm, bus, *, source: str, snapshot=(), interval=None, maxlen=None,
-                    exclude=(), **hello):  # fmt: skip
+                    exclude=(), resync=None, **hello):  # fmt: skip
         """Stream ``bus`` to ``comm`` until it closes or :meth:`close` is called; ``NO_REPLY``."""
         stop, finished = asyncio.Event(), asyncio.Event()
         self._live[comm] = (stop, finished)
         try:
             await stream_events(comm, bus, source=source, snapshot=snapshot, interval=interval,
-                                maxlen=maxlen, stop=stop, exclude=exclude, **hello)  # fmt: skip
+                                maxlen=maxlen, stop=stop, exclude=exclude, resync=resync,
+                                **hello)  # fmt: skip
         finally:
             self._live.pop(comm, None)
             finished.set()
@@ -261,14 +264,19 @@ class EventStreams:
 
 
 async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, maxlen=None,
-                        stop: asyncio.Event | None = None, exclude=(), **hello) -> None:  # fmt: skip
+                        stop: asyncio.Event | None = None, exclude=(), resync=None,
+                        **hello) -> None:  # fmt: skip
     """Send ``snapshot`` and then every record ``bus`` publishes, until ``comm`` closes.
 
     ``interval`` (seconds between writes) and ``maxlen`` (records held for a
     slow reader) default to ``distributed.dashboard.events.interval`` and
     ``.buffer-length``; records of the kinds in ``exclude`` are not sent, nor those of
     ``IN_PROCESS_KINDS`` (a local computation's results, for a ``CacheProfiler``).  When
-    ``stop`` is set the stream flushes, says goodbye and returns.
+    ``stop`` is set the stream flushes, says goodbye and returns.  ``resync``: a
+    function (called on the loop, so nothing changes while it runs) that gives a
+    fresh snapshot; when the reader fell behind and records were lost, it gets
+    what was still held, a ``{"kind": "resync"}`` entry, then that snapshot,
+    instead of a view that stays wrong (without ``resync``: a ``"dropped"`` entry).
     """
     if interval is None:
         interval = config.get("distributed.dashboard.events.interval")
@@ -285,21 +293,26 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
     stopper = loop.create_task(stop.wait())
     try:
         await comm.write({"op": "stream-start", "source": source, "time": time.time(), **hello})
-        snapshot = list(snapshot)
-        for at in range(0, len(snapshot), SNAPSHOT_CHUNK):  # (the loop runs between chunks)
-            first = encode_batch(snapshot[at:at + SNAPSHOT_CHUNK])
-            if first:
-                await comm.write(first)
+        await _send_snapshot(comm, list(snapshot))
         while not reader.done():
             stopping = stop.is_set()
             count, records = buffer.drain()
             if records or count > cursor:
-                batch = encode_batch(coalesce_tasks(records))
                 lost = count - cursor - len(records)
-                if lost > 0:
-                    batch.insert(0, {"kind": "dropped", "count": lost, "time": time.time()})
+                fresh = None
+                if lost > 0 and resync is not None:
+                    fresh = list(resync())  # (it may publish; what it did is in it)
+                    count, more = buffer.drain()
+                    records += more
+                batch = encode_batch(coalesce_tasks(records))
+                if lost > 0:  # (what was still held, then the snapshot that comes after)
+                    marker = {"kind": "dropped" if fresh is None else "resync", "count": lost,
+                              "time": time.time()}  # fmt: skip
+                    batch.insert(0 if fresh is None else len(batch), marker)
                 cursor = count
                 await comm.write(batch)
+                if fresh is not None:
+                    await _send_snapshot(comm, fresh)
             if stopping:
                 await comm.write({"op": "close", "reason": "source closing"})
                 break
@@ -312,6 +325,13 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
             task.cancel()
         await asyncio.gather(reader, stopper, return_exceptions=True)
         await comm.close()
+
+
+async def _send_snapshot(comm, snapshot: list) -> None:
+    for at in range(0, len(snapshot), SNAPSHOT_CHUNK):  # (the loop runs between chunks)
+        batch = encode_batch(snapshot[at:at + SNAPSHOT_CHUNK])
+        if batch:
+            await comm.write(batch)
 
 
 async def _until_closed(comm) -> None:

@@ -199,6 +199,25 @@ def test_key_info_names_the_worker_a_key_runs_is_held_or_failed_on():
     assert s.key_info("inc-2")["worker"] == ""
 
 
+def test_a_resync_starts_the_picture_over_and_keeps_the_history():
+    s = DashboardState()
+    finished_run(s)  # inc-1, inc-2, sum-1 in memory on W1 and W2
+    s.ingest(WorkerMetrics(W1, T0 + 1, managed=30))
+    s.ingest(tt("r2", "bad-1", "processing", "erred", W2, t=T0, exc="ZeroDivisionError"))
+    streamed = s.tasks.count
+    # the source lost records: W2 left, inc-1 and inc-2 were forgotten meanwhile
+    s.ingest({"kind": "resync", "count": 40, "time": T0 + 9})
+    s.ingest(WorkerAdded(W1, 2, 1000, "w1", T0))  # the snapshot: what is, now
+    s.ingest(GraphSubmitted("c-graph-1", "scheduler", 1, {"sum": 1}, (), T0))
+    s.ingest(tt("c-graph-1", "sum-1", "released", "memory", W1, nbytes=1))
+    assert s.resyncs == 1 and [w["address"] for w in s.workers()] == [W1]
+    assert s.memory_by_prefix() == {"sum": 1} and s.key_info("inc-1") is None
+    assert s.progress()["sum"]["memory"] == 1 and "inc" not in s.progress()
+    assert [row[1] for row in s.worker_series()[W1]] == [30]  # its memory history stays
+    assert W2 not in s.worker_series()
+    assert s.tasks.count == streamed and s.exceptions()[0]["count"] == 1  # history stays
+
+
 def test_dict_records_are_accepted():
     s = DashboardState()
     s.ingest({"kind": "worker-added", "worker": W1, "nthreads": 1, "from_the_future": 1})

@@ -290,6 +290,55 @@ async def test_subscribe_events_streams_records_of_a_computation(s, a, b):
 
 
 @gen_cluster(nworkers=1)
+async def test_a_reader_that_lost_records_starts_over_from_a_fresh_snapshot(s, a):
+    """Records lost for a slow reader are made up for: what was still held, a
+    ``resync`` entry, then the scheduler's state as it is; a DashboardState folding
+    the stream ends with the scheduler's picture, not with what it last heard."""
+    from shoal.dashboard.state import DashboardState
+
+    state = DashboardState()
+    with config.set({"distributed.dashboard.events.buffer-length": 10,
+                     "distributed.dashboard.events.interval": "100ms"}):  # fmt: skip
+        comm = await connect(s.address)
+        await comm.write({"op": "subscribe_events"})
+        assert (await comm.read())["op"] == "stream-start"
+        async with Client(s.address, asynchronous=True) as c:
+            futures = c.map(inc, range(20))
+            assert await c.gather(futures) == list(range(1, 21))
+            for i in range(50):  # between two ticks: 40 of them are lost for this reader
+                s.bus.publish(WorkerAdded(f"tcp://gone:{i}", 1))
+            records = await read_until(comm, lambda rs: any(r["kind"] == "resync" for r in rs))
+            marker = next(r for r in records if r["kind"] == "resync")
+            assert marker["count"] >= 40
+            state.ingest_many(records)
+            del futures  # released: the scheduler forgets them
+            for _ in range(500):
+                if not s.state.tasks:
+                    break
+                await asyncio.sleep(0.01)
+            assert not s.state.tasks
+            records = await read_until(comm, lambda rs: any(
+                r["kind"] == "task" and r["finish"] == "forgotten" for r in rs))  # fmt: skip
+            await asyncio.sleep(0.3)  # (the rest of the forgetting, a tick or two)
+            state.ingest_many(records + await read_all(comm))
+    assert state.resyncs >= 1
+    assert [w["address"] for w in state.workers()] == [a.address]  # the lost ones are gone
+    assert state.task_counts()["memory"] == 0 and state.memory_by_prefix() == {}
+    await comm.close()
+
+
+async def read_all(comm, wait: float = 0.3) -> list:
+    """The record batches that arrive within *wait* seconds of each other."""
+    records = []
+    while True:
+        try:
+            msg = await asyncio.wait_for(comm.read(), wait)
+        except asyncio.TimeoutError:
+            return records
+        records += decode_batch(msg)
+
+
+@gen_cluster(nworkers=1)
 async def test_dashboard_and_a_plugin_both_see_every_task(s, a):
     from shoal.distributed.scheduler.plugins import SchedulerPlugin
 
@@ -372,6 +421,33 @@ def test_feed_ingests_into_dashboard_state_and_ends_with_the_scheduler():
         await feed.close()
 
     run(main(), 30)
+
+
+@gen_cluster(nworkers=1)
+async def test_a_reconnected_feed_starts_over_from_the_new_snapshot(s, a):
+    """What came and went while the feed was away is not in the new stream: the
+    state starts over from its snapshot instead of keeping what it last heard."""
+    from shoal.dashboard.state import DashboardState
+
+    state = DashboardState()
+    feed = await EventFeed(s.address, state, reconnect=5).start()
+    try:
+        s.bus.publish(WorkerAdded("tcp://gone:1", 1))  # (a worker that leaves unheard)
+        for _ in range(500):
+            if len(state.workers()) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert {w["address"] for w in state.workers()} == {a.address, "tcp://gone:1"}
+        for comm in list(s.event_streams._live):  # the connection is lost, no goodbye
+            comm.abort()
+        for _ in range(500):
+            if state.resyncs and [w["address"] for w in state.workers()] == [a.address]:
+                break
+            await asyncio.sleep(0.01)
+        assert state.resyncs == 1 and [w["address"] for w in state.workers()] == [a.address]
+        assert feed.running
+    finally:
+        await feed.close()
 
 
 def test_feed_reconnect_gives_up_after_its_window():

@@ -16,7 +16,9 @@
                                RESTARTS times at most, then the link goes (None)
     subscribe_events op    --> the bus as a stream: first the early records (the first
                                subscriber, when none was lost), else a snapshot
-                               of the state (eventstream.py)
+                               of the state (eventstream.py); a reader that fell
+                               behind and lost records gets a fresh one
+                               (_resync_snapshot)
     Scheduler.close()      --> _stop_dashboard(): goodbye on every stream, then the process
 
 A mixin of :class:`~.server.Scheduler`, kept apart because it is one concern (the
@@ -199,8 +201,14 @@ class ServesDashboard:
             snapshot = scheduler_snapshot(self.state)  # no await until subscribed: nothing is missed
         # task records coalesced per key (TASK_STATES), not one per transition ("task")
         return await self.event_streams.serve(comm, self.bus, source=self.id, snapshot=snapshot,
-                                              exclude=("task",), address=self.address,
-                                              name=self.name)  # fmt: skip
+                                              exclude=("task",), resync=self._resync_snapshot,
+                                              address=self.address, name=self.name)  # fmt: skip
+
+    def _resync_snapshot(self) -> list:
+        """For a reader that fell behind and lost records: the state as it is now
+        (the rows pending publication first, so none comes after it)."""
+        self._publish_task_states()
+        return scheduler_snapshot(self.state)
 
     def _publish_task_states(self) -> None:
         for record in self.state.task_state_records():
