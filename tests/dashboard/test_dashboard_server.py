@@ -243,6 +243,7 @@ def test_metrics_parse(served):
     assert types["shoal_compute_seconds_total"] == "counter"
     assert samples["shoal_erred_tasks_total"] == [("", 1.0)]
     assert samples["shoal_worker_paused"] == [(f'{{worker="{W}"}}', 0.0)]
+    assert samples["shoal_resyncs_total"] == [("", 0.0)]
 
 
 def test_a_paused_worker_is_red_and_counted(served):

@@ -200,6 +200,9 @@ def test_key_info_names_the_worker_a_key_runs_is_held_or_failed_on():
 
 
 def test_a_resync_starts_the_picture_over_and_keeps_the_history():
+    pytest.importorskip("tornado")
+    from shoal.dashboard.http import prometheus_text
+
     s = DashboardState()
     finished_run(s)  # inc-1, inc-2, sum-1 in memory on W1 and W2
     s.ingest(WorkerMetrics(W1, T0 + 1, managed=30))
@@ -211,6 +214,7 @@ def test_a_resync_starts_the_picture_over_and_keeps_the_history():
     s.ingest(GraphSubmitted("c-graph-1", "scheduler", 1, {"sum": 1}, (), T0))
     s.ingest(tt("c-graph-1", "sum-1", "released", "memory", W1, nbytes=1))
     assert s.resyncs == 1 and [w["address"] for w in s.workers()] == [W1]
+    assert "shoal_resyncs_total 1\n" in prometheus_text(s)
     assert s.memory_by_prefix() == {"sum": 1} and s.key_info("inc-1") is None
     assert s.progress()["sum"]["memory"] == 1 and "inc" not in s.progress()
     assert [row[1] for row in s.worker_series()[W1]] == [30]  # its memory history stays
