@@ -9,7 +9,13 @@ Three clusters run side by side, each ``Client(n_workers=2, threads_per_worker=1
 
 and each repeat times ``client.gather(client.map(inc, range(i*N, (i+1)*N)))``
 (N = 10,000; fresh keys every time) once on each, the order rotating, after a
-warm-up.  The figures are medians over the repeats:
+warm-up.  The page is opened (and drawn) just before each watched run and left
+for ``about:blank`` after it, so the other clusters' runs are not slowed by a page
+they do not have: Dask's dashboard runs in its scheduler, in this process, where
+an open page's updates would share the interpreter with every cluster's runs.
+``--frameworks dask`` (or the default ``shoal,dask``) runs the same on
+``dask.distributed``, and a last table sets the two side by side.  The figures
+are medians over the repeats:
 
 - throughput (tasks/s) of each and its drop from plain (target for watched: at
   most 5%; that drop also counts the browser, which competes for the same
@@ -214,11 +220,16 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.goto(watched.dashboard_link)
-        page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                               "Bokeh.documents[Bokeh.documents.length - 1].is_idle")  # fmt: skip
-        if not page.evaluate(HOOK_JS):
-            raise SystemExit("no task-stream source found on /status")
+
+        def open_status():  # (only for the watched cluster's runs: see the module docstring)
+            page.goto(watched.dashboard_link)
+            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
+                                   "Bokeh.documents[Bokeh.documents.length - 1].is_idle")  # fmt: skip
+            if not page.evaluate(HOOK_JS):
+                raise SystemExit("no task-stream source found on /status")
+            time.sleep(0.5)  # drawn, idle
+
+        open_status()
         chrome = _browser_processes(psutil)
         workers = {name: [psutil.Process(pid) for pid in c.run(os.getpid).values()]
                    for name, c in clients.items()}  # the worker processes
@@ -234,11 +245,15 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
         for c in clients.values():  # warm-up: imports, connections, the page's first rects
             _run(c, offset, min(n, 2000))
             offset += n
+        page.goto("about:blank")
         time.sleep(1.0)
         names = list(CONFIGS)
         for i in range(repeat):
             for name in names[i % 3:] + names[: i % 3]:  # rotate the order
                 dash = dashboards.get(name)
+                if name == "watched":
+                    open_status()
+                    chrome = _browser_processes(psutil)  # (a new page may have a new renderer)
                 psutil.cpu_percent()  # starts the machine-wide count
                 if name == "watched":
                     start = page.evaluate(MARK_JS)
@@ -255,6 +270,7 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
                     run["browser_cpu"] = (_cpu(chrome) - cpu[2]) / elapsed
                     seen = page.evaluate(READ_JS)
                     run.update(_rates(seen["patches"], start, seen["now"]))
+                    page.goto("about:blank")
                 out[name].append(run)
                 offset += n
                 time.sleep(0.5)  # the dashboards catch up; every cluster idle

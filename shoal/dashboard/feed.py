@@ -29,7 +29,7 @@ import time
 
 from shoal.distributed.comm import CommClosedError, connect
 from shoal.distributed.eventstream import decode_batch
-from shoal.distributed.rpc import rpc, unwrap_reply
+from shoal.distributed.rpc import UnknownOpError, rpc, unwrap_reply
 
 __all__ = ["EventFeed", "InfoSource"]
 
@@ -54,7 +54,7 @@ class InfoSource:
         """The scheduler's story of *keys*; None from a source that keeps none."""
         try:
             return await self._rpc.story(keys=list(keys))
-        except ValueError as exc:  # a local BusServer keeps no story (UnknownOpError)
+        except UnknownOpError as exc:  # a local BusServer keeps no story
             logger.debug("no story from %s: %s", self.address, exc)
             return None
 
@@ -116,9 +116,10 @@ class EventFeed:
                 self._comm = None
                 if closed or not await self._reconnect():
                     return
-                # what came and went while it was away is not in the new stream, whose
-                # snapshot says where everything is now: the state starts over from it
-                self._fold_now([{"kind": "resync", "count": 0, "time": time.time()}])
+                if self.hello.get("snapshot") == "full":  # (a scheduler's, not a local bus's)
+                    # what came and went while it was away is not in the new stream, whose
+                    # snapshot says where everything is now: the state starts over from it
+                    self._fold_now([{"kind": "resync", "count": 0, "time": time.time()}])
         finally:
             self._done.set()
 

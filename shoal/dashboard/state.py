@@ -106,6 +106,8 @@ class DashboardState:
         self._workers: dict = {}  # address -> info dict
         self._series: dict = {}  # address -> deque[(time, managed, unmanaged, spilled, cpu)]
         self._series_kept: dict = {}  # the series of workers before a resync, till re-added
+        self._erred_kept: frozenset = frozenset()  # keys erred before a resync (counted)
+        self._named: set | None = None  # runs a resync's snapshot named, until its end
         self.resyncs = 0  # times the source lost records for us and sent a fresh snapshot
         self._removed: deque = deque(maxlen=self.limits.removed_workers)
         self._computations: deque = deque(maxlen=self.limits.runs)
@@ -170,6 +172,8 @@ class DashboardState:
 
     def _graph_submitted(self, r: GraphSubmitted) -> None:
         self._book.graph_submitted(r.run_id, r.scheduler, r.prefixes)
+        if self._named is not None:
+            self._named.add(r.run_id)
         live, shape, limit = self._book.runs, self._shape, self.limits.graph_nodes
         if any(entry[0] not in live for entry in shape.values()):
             self._shape = shape = {k: e for k, e in shape.items() if e[0] in live}
@@ -204,8 +208,8 @@ class DashboardState:
             prefix = info[1] if info is not None else key_split(r.key)
         raised = r.finish == "erred" and r.start == "processing"
         if raised and not r.startstops:  # a snapshot's (a live one has timings): counted
-            info = self._book.keys.get(r.key)  # unless a reconnected stream's says it again
-            raised = info is None or info[2] != "erred"
+            info = self._book.keys.get(r.key)  # unless a later snapshot says it again
+            raised = (info is None or info[2] != "erred") and r.key not in self._erred_kept
         self._book.task(r, prefix)
         entry = self._shape.get(r.key)
         if entry is not None:
@@ -278,11 +282,24 @@ class DashboardState:
         old = self._book
         self._book = TaskBook(self.limits.keys, self.limits.runs, self.limits.prefixes)
         self._book.prefix_order.update(old.prefix_order)  # (the bars keep their order)
+        self._erred_kept = frozenset(k for k, info in old.keys.items() if info[2] == "erred")
         self._series_kept, self._series = self._series, {}
         self._workers = {}
+        for entry in self._shape.values():  # the graph's keys: the snapshot says which are
+            entry[3] = "forgotten"
+        self._named = set()
         self.resyncs += 1
         log.info("the event source lost %s records for this dashboard: starting over from "
                  "its snapshot", r.get("count", "some"))  # fmt: skip
+
+    def _snapshot_end(self, r) -> None:
+        """A resync's snapshot is over: a computation it did not name ended unseen."""
+        named, self._named = self._named, None
+        if named is None:
+            return
+        for c in self._computations:
+            if c["stop"] is None and c["run_id"] not in named:
+                c.update(stop=r.get("time") or time.time(), status="unknown")
 
     def _worker_removed(self, r: WorkerRemoved) -> None:
         self._workers.pop(r.worker, None)
@@ -326,7 +343,7 @@ class DashboardState:
         "graph-submitted": _graph_submitted, "computation-finished": _computation_finished,
         "tasks-processing": _tasks_processing,
         "worker-added": _worker_added, "worker-removed": _worker_removed,
-        "worker-metrics": _worker_metrics, "resync": _resync,
+        "worker-metrics": _worker_metrics, "resync": _resync, "snapshot-end": _snapshot_end,
     }  # fmt: skip
 
     # --- system metrics ------------------------------------------------------------

@@ -237,14 +237,14 @@ class EventStreams:
         return len(self._live)
 
     async def serve(self, comm, bus, *, source: str, snapshot=(), interval=None, maxlen=None,
-                    exclude=(), resync=None, **hello):  # fmt: skip
+                    exclude=(), resync=None, full=False, **hello):  # fmt: skip
         """Stream ``bus`` to ``comm`` until it closes or :meth:`close` is called; ``NO_REPLY``."""
         stop, finished = asyncio.Event(), asyncio.Event()
         self._live[comm] = (stop, finished)
         try:
             await stream_events(comm, bus, source=source, snapshot=snapshot, interval=interval,
                                 maxlen=maxlen, stop=stop, exclude=exclude, resync=resync,
-                                **hello)  # fmt: skip
+                                full=full, **hello)  # fmt: skip
         finally:
             self._live.pop(comm, None)
             finished.set()
@@ -265,7 +265,7 @@ class EventStreams:
 
 async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, maxlen=None,
                         stop: asyncio.Event | None = None, exclude=(), resync=None,
-                        **hello) -> None:  # fmt: skip
+                        full: bool = False, **hello) -> None:  # fmt: skip
     """Send ``snapshot`` and then every record ``bus`` publishes, until ``comm`` closes.
 
     ``interval`` (seconds between writes) and ``maxlen`` (records held for a
@@ -275,8 +275,15 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
     ``stop`` is set the stream flushes, says goodbye and returns.  ``resync``: a
     function (called on the loop, so nothing changes while it runs) that gives a
     fresh snapshot; when the reader fell behind and records were lost, it gets
-    what was still held, a ``{"kind": "resync"}`` entry, then that snapshot,
-    instead of a view that stays wrong (without ``resync``: a ``"dropped"`` entry).
+    what was still held, a ``{"kind": "resync"}`` entry, then that snapshot and a
+    ``{"kind": "snapshot-end"}``, instead of a view that stays wrong (without
+    ``resync``: a ``"dropped"`` entry).  A snapshot blocks the loop while it is
+    made (most of a second for 200,000 tasks), so a reader that keeps falling
+    behind gets one at most every ``RESYNC_SHARE`` of the time the last one took
+    (``RESYNC_MIN_INTERVAL`` at least), the records between applied to its
+    wrong view until then.  ``full``: ``snapshot`` is the whole state (a
+    scheduler's), so the hello says ``"snapshot": "full"`` (a reader that
+    reconnects starts over from it) and it ends with a ``snapshot-end`` too.
     """
     if interval is None:
         interval = config.get("distributed.dashboard.events.interval")
@@ -291,28 +298,38 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
     loop = asyncio.get_running_loop()
     reader = loop.create_task(_until_closed(comm))
     stopper = loop.create_task(stop.wait())
+    owed = 0  # records lost since the last snapshot this reader got (resync)
+    next_resync = 0.0  # loop time before which no snapshot is made for it
     try:
+        if full:
+            hello["snapshot"] = "full"
         await comm.write({"op": "stream-start", "source": source, "time": time.time(), **hello})
-        await _send_snapshot(comm, list(snapshot))
+        await _send_snapshot(comm, list(snapshot), end=full)
         while not reader.done():
             stopping = stop.is_set()
             count, records = buffer.drain()
-            if records or count > cursor:
-                lost = count - cursor - len(records)
-                fresh = None
-                if lost > 0 and resync is not None:
-                    fresh = list(resync())  # (it may publish; what it did is in it)
-                    count, more = buffer.drain()
-                    records += more
+            lost = count - cursor - len(records)
+            if lost > 0 and resync is not None:
+                owed += lost
+            fresh = None
+            if owed and loop.time() >= next_resync:
+                began = loop.time()
+                fresh = list(resync())  # (it may publish; what it did is in it)
+                count, more = buffer.drain()
+                records += more
+                took = loop.time() - began
+                next_resync = loop.time() + max(RESYNC_MIN_INTERVAL, took / RESYNC_SHARE)
+            if records or count > cursor or fresh is not None:
                 batch = encode_batch(coalesce_tasks(records))
-                if lost > 0:  # (what was still held, then the snapshot that comes after)
-                    marker = {"kind": "dropped" if fresh is None else "resync", "count": lost,
-                              "time": time.time()}  # fmt: skip
-                    batch.insert(0 if fresh is None else len(batch), marker)
+                if lost > 0 and resync is None:
+                    batch.insert(0, {"kind": "dropped", "count": lost, "time": time.time()})
+                if fresh is not None:  # what was still held, then the snapshot, after it
+                    batch.append({"kind": "resync", "count": owed, "time": time.time()})
+                    owed = 0
                 cursor = count
                 await comm.write(batch)
                 if fresh is not None:
-                    await _send_snapshot(comm, fresh)
+                    await _send_snapshot(comm, fresh, end=True)
             if stopping:
                 await comm.write({"op": "close", "reason": "source closing"})
                 break
@@ -327,11 +344,13 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
         await comm.close()
 
 
-async def _send_snapshot(comm, snapshot: list) -> None:
+async def _send_snapshot(comm, snapshot: list, end: bool = False) -> None:
     for at in range(0, len(snapshot), SNAPSHOT_CHUNK):  # (the loop runs between chunks)
         batch = encode_batch(snapshot[at:at + SNAPSHOT_CHUNK])
         if batch:
             await comm.write(batch)
+    if end:  # (a reader closes what the snapshot no longer names)
+        await comm.write([{"kind": "snapshot-end", "time": time.time()}])
 
 
 async def _until_closed(comm) -> None:
@@ -347,6 +366,9 @@ async def _until_closed(comm) -> None:
 
 #: records of a snapshot encoded and written at a time (a late reader of a big graph)
 SNAPSHOT_CHUNK = 10_000
+#: a reader that keeps falling behind costs the loop at most this share in snapshots
+RESYNC_SHARE = 0.05
+RESYNC_MIN_INTERVAL = 1.0  # seconds between two snapshots for one reader, at least
 
 
 def scheduler_snapshot(state, *, limit: int = 100_000, clock=time.time) -> list:
@@ -384,7 +406,7 @@ def scheduler_snapshot(state, *, limit: int = 100_000, clock=time.time) -> list:
     order = {"processing": 0, "erred": 1, "memory": 2, "released": 4}
     tasks = sorted(state.tasks.values(), key=lambda ts: order.get(ts.state, 3))
     for ts in tasks[:limit]:
-        ws = ts.processing_on or next(iter(ts.who_has), None)
+        ws = ts.processing_on or next(iter(ts.who_has), None) or ts.erred_on
         raised = ts.state == "erred" and ts.exception_blame in (None, ts)
         out.append(TaskTransition(
             run_id=ts.graph, key=ts.key, prefix=ts.prefix,

@@ -204,22 +204,39 @@ def test_a_resync_starts_the_picture_over_and_keeps_the_history():
     from shoal.dashboard.http import prometheus_text
 
     s = DashboardState()
+    s.ingest(GraphSubmitted("c-graph-1", "scheduler", 3, {"inc": 2, "sum": 1}, ("sum-1",), T0,
+                            graph_shape([("inc-1", ()), ("inc-2", ()),
+                                         ("sum-1", ("inc-1", "inc-2"))])))  # fmt: skip
     finished_run(s)  # inc-1, inc-2, sum-1 in memory on W1 and W2
     s.ingest(WorkerMetrics(W1, T0 + 1, managed=30))
+    s.ingest(GraphSubmitted("r2", "scheduler", 1, {"bad": 1}, (), T0))
     s.ingest(tt("r2", "bad-1", "processing", "erred", W2, t=T0, exc="ZeroDivisionError"))
+    s.ingest(GraphSubmitted("r3", "scheduler", 1, {"gone": 1}, (), T0))  # ends unseen
     streamed = s.tasks.count
-    # the source lost records: W2 left, inc-1 and inc-2 were forgotten meanwhile
+    # the source lost records: W2 left, inc-1 and inc-2 were forgotten and r3 ran and
+    # was forgotten meanwhile
     s.ingest({"kind": "resync", "count": 40, "time": T0 + 9})
     s.ingest(WorkerAdded(W1, 2, 1000, "w1", T0))  # the snapshot: what is, now
     s.ingest(GraphSubmitted("c-graph-1", "scheduler", 1, {"sum": 1}, (), T0))
+    s.ingest(GraphSubmitted("r2", "scheduler", 1, {"bad": 1}, (), T0))
     s.ingest(tt("c-graph-1", "sum-1", "released", "memory", W1, nbytes=1))
+    s.ingest(tt("r2", "bad-1", "processing", "erred", W2, exc="ZeroDivisionError"))  # again
+    s.ingest({"kind": "snapshot-end", "time": T0 + 10})
     assert s.resyncs == 1 and [w["address"] for w in s.workers()] == [W1]
+    assert s.exceptions()[0]["count"] == 1  # the snapshot's erred key was counted before
+    ends = {c["run_id"]: (c["status"], c["stop"]) for c in s.computations()}
+    assert ends["r3"] == ("unknown", T0 + 10) and ends["c-graph-1"][0] == "finished"
+    assert ends["r2"] == ("running", None)  # (named by the snapshot: its end will come)
+    states = {key: state for key, _, state in s.graph_nodes()}
+    assert states["sum-1"] == "memory" and states["inc-1"] == "forgotten"
     assert "shoal_resyncs_total 1\n" in prometheus_text(s)
     assert s.memory_by_prefix() == {"sum": 1} and s.key_info("inc-1") is None
     assert s.progress()["sum"]["memory"] == 1 and "inc" not in s.progress()
     assert [row[1] for row in s.worker_series()[W1]] == [30]  # its memory history stays
     assert W2 not in s.worker_series()
-    assert s.tasks.count == streamed and s.exceptions()[0]["count"] == 1  # history stays
+    assert s.tasks.count == streamed  # the history stays
+    s.ingest({"kind": "snapshot-end", "time": T0 + 11})  # a first connection's: no resync
+    assert {c["run_id"]: c["status"] for c in s.computations()}["r2"] == "running"
 
 
 def test_dict_records_are_accepted():

@@ -303,12 +303,13 @@ class performance_report:  # noqa: N801 - Dask's spelling
         try:
             with _open_for_writing(self.filename, self.storage_options) as f:
                 f.write(page)
-        except OSError as exc:  # the report is not lost: it goes where it can
+        except Exception as exc:  # (fsspec's too) the report is not lost: it goes where it can
             fd, kept = tempfile.mkstemp(prefix="shoal-report-", suffix=".html")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(page)
-            raise OSError(exc.errno, f"performance_report could not write {self.filename!r} "
-                          f"({exc.strerror or exc}); the report is in {kept}") from exc
+            why = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+            raise OSError(f"performance_report could not write {self.filename!r} ({why}); "
+                          f"the report is in {kept}") from exc
 
 
 def _fsspec():

@@ -197,12 +197,14 @@ class ServesDashboard:
         if self.status != "running":
             raise RuntimeError(f"the scheduler is {self.status}")
         snapshot = self._take_early()  # what it missed while it started, exactly
-        if snapshot is None:
+        full = snapshot is None
+        if full:
             snapshot = scheduler_snapshot(self.state)  # no await until subscribed: nothing is missed
         # task records coalesced per key (TASK_STATES), not one per transition ("task")
         return await self.event_streams.serve(comm, self.bus, source=self.id, snapshot=snapshot,
                                               exclude=("task",), resync=self._resync_snapshot,
-                                              address=self.address, name=self.name)  # fmt: skip
+                                              full=full, address=self.address,
+                                              name=self.name)  # fmt: skip
 
     def _resync_snapshot(self) -> list:
         """For a reader that fell behind and lost records: the state as it is now
