@@ -75,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--protocol", choices=("tcp", "tls"), help="tcp or tls (default: tls with TLS flags)")
     sched.add_argument("--scheduler-file", metavar="FILE",
                        help="write the scheduler's address to this JSON file (removed on exit)")
-    sched.add_argument("--dashboard-address", metavar="ADDR", help="where to serve the dashboard (host:port)")
+    sched.add_argument("--dashboard-address", metavar="ADDR", type=_dashboard_address,
+                       default=":8787", help="where to serve the dashboard: [host]:port, on --host's "
+                       "interface when no host is given; a taken port moves to the next free one "
+                       "(default :8787)")  # fmt: skip
+    sched.add_argument("--no-dashboard", dest="dashboard", action="store_false",
+                       help="serve no dashboard")
     _add_tls(sched)
     sched.set_defaults(func=cmd_scheduler, subparser=sched)
 
@@ -118,6 +123,23 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535")
     return port
+
+
+def _dashboard_address(text: str) -> str:
+    import socket
+
+    from shoal.diagnostics.dashboard import parse_dashboard_address
+
+    try:
+        host, _ = parse_dashboard_address(text, default_host="")
+        if host:
+            socket.getaddrinfo(host, None)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"dashboard host {host!r} cannot be resolved: "
+                                         f"{exc.strerror or exc}") from None  # fmt: skip
+    return text
 
 
 def _positive_int(text: str) -> int:
@@ -302,7 +324,7 @@ async def run_scheduler(args, security) -> int:
     protocol = args.protocol or ("tls" if security else "tcp")
     stop = _stop_event()
     scheduler = Scheduler(host=args.host, port=args.port, protocol=protocol, security=security,
-                          dashboard_address=args.dashboard_address)  # fmt: skip
+                          dashboard_address=args.dashboard_address if args.dashboard else None)  # fmt: skip
     try:
         await scheduler.start()
     except OSError as exc:

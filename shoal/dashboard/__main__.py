@@ -43,6 +43,16 @@ __all__ = ["main", "serve"]
 
 logger = logging.getLogger("shoal.dashboard")
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535 (0: any free one)")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m shoal.dashboard", description=__doc__.split("\n")[0])
     p.add_argument("--scheduler", required=True, metavar="ADDRESS",
@@ -50,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to serve on (default 127.0.0.1)")
     p.add_argument("--fd", type=int, default=None,
                    help="serve on this inherited listening socket (the parent bound it)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT,
                    help=f"port to serve on (default {DEFAULT_PORT}; the next free one if taken; 0: any)")
     p.add_argument("--prefix", default="", help="URL prefix to serve under, e.g. /dashboard")
     p.add_argument("--reconnect", type=float, default=0.0, metavar="SECONDS",
@@ -101,6 +111,10 @@ async def serve(args) -> int:
         for task in (orphaned, starting):
             task.cancel()
         await feed.close()
+        if isinstance(exc, ValueError) and "tls" in str(exc).lower():  # (Security's words)
+            logger.error("cannot follow the events of %s: %s (from the command line: "
+                         "--tls-ca-file, --tls-cert and --tls-key)", args.scheduler, exc)  # fmt: skip
+            return 1
         if not isinstance(exc, (OSError, ConnectionError, asyncio.TimeoutError)):
             raise
         logger.error("cannot follow the events of %s: %s", args.scheduler, exc)
@@ -111,7 +125,7 @@ async def serve(args) -> int:
     except BaseException as exc:
         orphaned.cancel()
         await feed.close()
-        if not isinstance(exc, OSError):
+        if not isinstance(exc, (OSError, ValueError)):  # (ValueError: a --host not of here)
             raise
         logger.error("cannot serve the dashboard on %s:%s: %s", args.host, args.port, exc)
         return 1

@@ -48,6 +48,7 @@ import contextlib
 import errno
 import importlib
 import importlib.util
+import ipaddress
 import json
 import logging
 import os
@@ -175,7 +176,8 @@ def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: st
     """
     if template is None:
         template = config.get("distributed.dashboard.link")
-        if template == DEFAULT_LINK and os.environ.get("JUPYTERHUB_SERVICE_PREFIX"):
+        if (template == DEFAULT_LINK and os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+                and _on_this_machine(host)):  # (Jupyter's proxy reaches this machine's ports)
             template = JUPYTERHUB_LINK
     prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
     if prefix and "{prefix}" not in template and template.endswith("/status"):
@@ -187,6 +189,23 @@ def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: st
     values = _KeepUnknown(os.environ)
     values.update(scheme=scheme, host=host, port=port, prefix=prefix)
     return os.path.expandvars(template).format_map(values)
+
+
+def _on_this_machine(host: str) -> bool:
+    """Whether *host* (an address or a name; no DNS asked for a name) is this machine."""
+    if host in ("", "localhost", socket.gethostname()):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if ip.is_loopback or ip.is_unspecified:
+        return True
+    with contextlib.suppress(OSError), socket.socket(
+            socket.AF_INET6 if ip.version == 6 else socket.AF_INET) as probe:  # fmt: skip
+        probe.bind((str(ip), 0))  # only an address of this machine binds
+        return True
+    return False
 
 
 # --- the process -----------------------------------------------------------------------
@@ -283,7 +302,11 @@ class DashboardProcess:
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         if self.security is not None:
-            env[SECURITY_VAR] = json.dumps({f: getattr(self.security, f, None) for f in _SECURITY_FIELDS})
+            fields = {f: getattr(self.security, f, None) for f in _SECURITY_FIELDS}
+            if not fields["tls_client_cert"]:  # the scheduler's own child: its certificate
+                fields["tls_client_cert"] = fields["tls_scheduler_cert"]
+                fields["tls_client_key"] = fields["tls_scheduler_key"]
+            env[SECURITY_VAR] = json.dumps(fields)
         return env
 
     def spawn(self) -> DashboardProcess:

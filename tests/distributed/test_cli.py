@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -39,6 +40,8 @@ def test_scheduler_defaults():
     args = parse("scheduler")
     assert (args.host, args.port, args.protocol, args.scheduler_file) == (None, 8786, None, None)
     assert args.func.__name__ == "cmd_scheduler"
+    assert (args.dashboard_address, args.dashboard) == (":8787", True)  # as `dask scheduler`
+    assert parse("scheduler", "--no-dashboard").dashboard is False
 
 
 def test_worker_defaults_and_flags():
@@ -58,6 +61,11 @@ def test_worker_defaults_and_flags():
         (["worker", "x:1", "--nworkers", "many"], "--nworkers: not an integer: 'many'"),
         (["worker", "x:1", "--nanny", "--no-nanny"], "not allowed with argument"),
         (["scheduler", "--protocol", "udp"], "invalid choice: 'udp'"),
+        (["scheduler", "--dashboard-address", ":99999"],
+         "--dashboard-address: dashboard address ':99999': the port must be 0"),
+        (["scheduler", "--dashboard-address", "abc:def"], "the port must be a number"),
+        (["scheduler", "--dashboard-address", "no-such-host.invalid:0"],
+         "--dashboard-address: dashboard host 'no-such-host.invalid' cannot be resolved"),
         ([], "required: COMMAND"),
     ],
 )
@@ -359,6 +367,14 @@ def test_tls_scheduler_and_worker(tmp_path):
             assert info["nanny"].startswith("tls://")
             with pytest.raises(Exception):  # a plain tcp:// peer is refused
                 identity(address.replace("tls://", "tcp://"))
+            # its dashboard (by default, as `dask scheduler`'s) follows it with its certificate
+            deadline = time.monotonic() + 30
+            while not (where := identity(address, sec)["dashboard"]):
+                assert time.monotonic() < deadline, "no dashboard"
+                time.sleep(0.1)
+            url = f"http://127.0.0.1:{where['port']}/health"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert response.status == 200
         finally:
             if worker is not None:
                 assert stop(worker)[0] == 0

@@ -239,6 +239,21 @@ def test_taken_port_gives_the_next_free_one_with_a_warning(caplog):
     assert f"port {port} is taken" in caplog.text
 
 
+def test_jupyterhub_proxies_only_this_machines_dashboards(monkeypatch):
+    """Jupyter's proxy reaches ports of the machine it runs on: a scheduler elsewhere
+    keeps its own link, as with Dask's."""
+    from shoal.diagnostics.dashboard import _on_this_machine
+
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
+    assert format_dashboard_link("127.0.0.1", 8787) == "/user/alice/proxy/8787/status"
+    assert format_dashboard_link("0.0.0.0", 8787) == "/user/alice/proxy/8787/status"
+    assert format_dashboard_link("203.0.113.5", 8787) == "http://203.0.113.5:8787/status"
+    assert format_dashboard_link("scheduler.example.org", 8787) == (
+        "http://scheduler.example.org:8787/status")  # (a name: no DNS asked)
+    assert _on_this_machine(socket.gethostname()) and _on_this_machine("::1")
+    assert not _on_this_machine("203.0.113.5") and not _on_this_machine("2001:db8::1")
+
+
 def test_jupyterhub_link(monkeypatch):
     monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
 
@@ -277,6 +292,70 @@ def test_dashboard_of_a_tls_cluster():
         assert cluster.scheduler_address.startswith("tls://")
         status, body = get(base(cluster.dashboard_link) + "/health")
         assert status == 200 and body.strip() == b"ok"
+
+
+def test_tls_clusters_clients_and_dashboards_as_dasks():
+    """``Client(security=True)`` starts a TLS cluster and connects to it; ``Client(cluster)``
+    takes the cluster's certificates; an in-process TLS cluster has a dashboard too."""
+    pytest.importorskip("cryptography")
+    from shoal.distributed.security import Security
+
+    with Client(n_workers=1, threads_per_worker=1, processes=False, security=True,
+                dashboard_address=":0") as client:  # fmt: skip
+        assert client.scheduler_address.startswith("tls://")
+        assert client.submit(sum, [1, 2]).result() == 3
+        assert get(base(client.dashboard_link) + "/health")[0] == 200
+    with LocalCluster(n_workers=1, processes=False, security=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            assert client.security is cluster.security and client.submit(sum, [2]).result() == 2
+    with pytest.raises(ValueError, match=r"security=True\): temporary certificates are for a "
+                                         r"cluster this Client starts"):  # fmt: skip
+        Client("tls://127.0.0.1:1", security=True)
+    with LocalCluster(n_workers=1, processes=False, protocol="inproc", dashboard_address=":0",
+                      security=Security.temporary()) as cluster:  # fmt: skip
+        assert cluster.scheduler_address.startswith("inproc://")
+        assert cluster.scheduler._dashboard_source.startswith("tls://127.0.0.1:")
+        assert get(base(cluster.dashboard_link) + "/health")[0] == 200
+        cluster.security.close()
+
+
+def test_a_scheduler_with_only_its_own_certificate_has_a_dashboard():
+    """What ``shoal scheduler --tls-ca-file --tls-cert --tls-key`` builds: the dashboard
+    process, the scheduler's own child, follows it with the scheduler's certificate."""
+    pytest.importorskip("cryptography")
+    from shoal.distributed.scheduler.server import Scheduler
+    from shoal.distributed.security import Security
+
+    made = Security.temporary()
+    own = Security(tls_ca_file=made.tls_ca_file, tls_scheduler_cert=made.tls_scheduler_cert,
+                   tls_scheduler_key=made.tls_scheduler_key)  # fmt: skip
+
+    async def main():
+        async with Scheduler(protocol="tls", security=own, dashboard_address=":0") as s:
+            link = await s.dashboard_started()
+            assert link is not None
+            assert (await http_get(base(link) + "/health"))[0] == 200
+
+    try:
+        run(main(), 40)
+    finally:
+        made.close()
+
+
+def test_a_dashboard_listens_where_its_scheduler_does():
+    """No host in the dashboard address: on the scheduler's interface (``--host``), not
+    only on loopback, so a remote browser reaches it where it reaches the scheduler."""
+    from shoal.distributed.scheduler.server import Scheduler
+
+    async def main():
+        async with Scheduler(host="127.0.0.2", dashboard_address=":0") as s:
+            link = await s.dashboard_started()
+            assert s.dashboard.host == "127.0.0.2" and link.startswith("http://127.0.0.2:")
+            assert (await http_get(base(link) + "/health"))[0] == 200
+        async with Scheduler(host="127.0.0.2", dashboard_address="127.0.0.1:0") as s:
+            assert s.dashboard.host == "127.0.0.1"  # (a host given is kept)
+
+    run(main(), 40)
 
 
 def test_no_dashboard_when_disabled():
@@ -349,6 +428,17 @@ def test_dashboard_process_exits_when_its_parent_is_killed():
             await server.close()
 
     run(main(), 60)
+
+
+@pytest.mark.parametrize("port, message", [("99999", "port 99999 is outside 0-65535"),
+                                           ("-5", "port -5 is outside 0-65535"),
+                                           ("http", "not a port number: 'http'")])
+def test_dashboard_process_names_a_bad_port(port, message, capsys):
+    from shoal.dashboard.__main__ import _parser
+
+    with pytest.raises(SystemExit) as exc:
+        _parser().parse_args(["--scheduler", "tcp://127.0.0.1:1", "--port", port])
+    assert exc.value.code == 2 and f"--port: {message}" in capsys.readouterr().err
 
 
 def test_dashboard_process_without_a_source_fails_clearly():

@@ -135,6 +135,10 @@ class Client(ClusterControl):
             raise TypeError(f"unexpected keyword arguments {sorted(cluster_kwargs)} "
                             "(they are LocalCluster options: only Client() without an address "
                             "starts a cluster)")  # fmt: skip
+        if security is True and self._address is not None:
+            raise ValueError(f"Client({self._address!r}, security=True): temporary certificates "
+                             "are for a cluster this Client starts; a running scheduler needs "
+                             "its own: security=Security(...)")  # fmt: skip
         self._set_as_default = set_as_default
         self._release_scheduled = False
         self._unsent: deque = deque()  # numbers of messages queued for the loop, not sent yet
@@ -207,6 +211,8 @@ class Client(ClusterControl):
 
     async def _start(self) -> None:
         self.status = "connecting"
+        if self.cluster is not None and self.security in (None, True):  # as Dask's: the
+            self.security = getattr(self.cluster, "security", None)      # cluster's own
         self._loop_thread = threading.get_ident()
         self._conn = Connection(self.scheduler_address, self.id, timeout=self.timeout,
                                 security=self.security)  # fmt: skip

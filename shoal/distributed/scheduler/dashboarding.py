@@ -24,7 +24,7 @@
 A mixin of :class:`~.server.Scheduler`, kept apart because it is one concern (the
 dashboard's feed and lifetime) beside the scheduler's streams and requests; it
 uses the scheduler's ``server``, ``state``, ``bus``, ``event_streams``,
-``dashboard_address``, ``security``, ``status`` and ``task_stream``.
+``dashboard_address`` (on the scheduler's ``_listen_at`` host when it names none), ``security``, ``status`` and ``task_stream``.
 
 Why hold the early records: ``Client()`` returns once its workers are up, about
 half a second before its dashboard process has started and subscribed, and a
@@ -44,6 +44,7 @@ from shoal.diagnostics.dashboard import (
     DashboardProcess, DashboardStartError, bokeh_available, parse_dashboard_address,
 )  # fmt: skip
 from shoal.diagnostics.probe import ProcessProbe
+from shoal.distributed.comm.base import parse_address, parse_host_port
 from shoal.distributed.eventstream import scheduler_snapshot
 from shoal.distributed.scheduler.diagnostics import TaskStream
 from shoal.events import Buffer, SystemMetrics
@@ -87,7 +88,7 @@ class ServesDashboard:
 
     async def _spawn_dashboard(self) -> None:
         """Start ``python -m shoal.dashboard`` against this scheduler; do not wait for it."""
-        where = parse_dashboard_address(self.dashboard_address)
+        where = parse_dashboard_address(self.dashboard_address, default_host=self._listen_host())
         if where is None:
             return
         if not bokeh_available():
@@ -96,8 +97,9 @@ class ServesDashboard:
             return
         source = self.address
         if source.startswith("inproc://"):  # another process cannot reach that: add a loopback port
+            tls = self.security is not None and self.security.cert_for("scheduler")[0]
             try:
-                source = await self.server.listen("tcp://127.0.0.1:0")
+                source = await self.server.listen(f"{'tls' if tls else 'tcp'}://127.0.0.1:0")
             except (OSError, ValueError) as exc:
                 logger.warning("no dashboard: cannot listen on loopback for it: %s", exc)
                 return
@@ -107,6 +109,16 @@ class ServesDashboard:
         if self.task_stream is None:  # (the rows are published for the dashboard anyway)
             self.task_stream = TaskStream(self.bus, tasks=self.state.tasks)
         self._dashboard_ready = asyncio.get_running_loop().create_task(self._await_dashboard())
+
+    def _listen_host(self) -> str:
+        """Where a dashboard address without a host listens: where this scheduler
+        does (``host=`` / ``--host``), else loopback."""
+        protocol, location = parse_address(self._listen_at)
+        if protocol in ("tcp", "tls"):
+            host = parse_host_port(location)[0]
+            if host:
+                return host
+        return "127.0.0.1"
 
     def _without_dashboard(self, why) -> None:
         """Go on without a dashboard (its link is None from now), saying *why*."""
