@@ -37,20 +37,20 @@ import socket
 import sys
 
 from shoal.dashboard.feed import EventFeed
-from shoal.diagnostics.dashboard import DEFAULT_PORT, READY_LINE, SECURITY_VAR
+from shoal.diagnostics.dashboard import (
+    DEFAULT_PORT, READY_LINE, SECURITY_VAR, parse_dashboard_address,
+)  # fmt: skip
 
 __all__ = ["main", "serve"]
 
 logger = logging.getLogger("shoal.dashboard")
 
 def _port(text: str) -> int:
+    """``--port``: the dashboard addresses' own check (``parse_dashboard_address``)."""
     try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535 (0: any free one)")
-    return port
+        return parse_dashboard_address(f":{text}")[1]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:

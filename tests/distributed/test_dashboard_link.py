@@ -430,9 +430,11 @@ def test_dashboard_process_exits_when_its_parent_is_killed():
     run(main(), 60)
 
 
-@pytest.mark.parametrize("port, message", [("99999", "port 99999 is outside 0-65535"),
-                                           ("-5", "port -5 is outside 0-65535"),
-                                           ("http", "not a port number: 'http'")])
+@pytest.mark.parametrize("port, message", [
+    ("99999", "dashboard address ':99999': the port must be 0 (any free one) to 65535, not 99999"),
+    ("-5", "dashboard address ':-5': the port must be 0 (any free one) to 65535, not -5"),
+    ("http", "dashboard address ':http': the port must be a number"),
+])
 def test_dashboard_process_names_a_bad_port(port, message, capsys):
     from shoal.dashboard.__main__ import _parser
 
