@@ -35,11 +35,9 @@ While it is open, a thread samples this process every half second
 memory and CPU panes show it and its children (a process pool's workers, not the
 dashboard's own process) as the local schedulers' one worker.
 
-Links come from the ``distributed.dashboard.link`` template, formatted with
-``scheme``, ``host``, ``port``, ``prefix`` and every environment variable
-(``$VAR`` / ``${VAR}`` are expanded too).  Under JupyterHub
-(``JUPYTERHUB_SERVICE_PREFIX`` set) the default template becomes the one that
-goes through Jupyter's proxy: ``{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status``.
+Where it listens and the link it shows (the ``distributed.dashboard.link``
+template, Jupyter's proxy under JupyterHub) are pure functions of their own:
+:mod:`shoal.diagnostics.links`.
 """
 
 from __future__ import annotations
@@ -48,7 +46,6 @@ import contextlib
 import errno
 import importlib
 import importlib.util
-import ipaddress
 import json
 import logging
 import os
@@ -62,6 +59,7 @@ import time
 
 from shoal import config, sampling
 from shoal.diagnostics._observer import Observer
+from shoal.diagnostics.links import DEFAULT_PORT, format_dashboard_link, parse_dashboard_address
 
 __all__ = [
     "DEFAULT_PORT", "Dashboard", "DashboardProcess", "DashboardStartError",
@@ -70,9 +68,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PORT = 8787
-DEFAULT_LINK = "{scheme}://{host}:{port}/status"
-JUPYTERHUB_LINK = "{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status"
 #: What the child prints on stdout once it serves (the only thing it prints there).
 READY_LINE = "shoal-dashboard listening on"
 #: Environment variable carrying the TLS settings (file paths) to the child.
@@ -115,97 +110,6 @@ def _kernel_connection_file() -> str | None:
 
 class DashboardStartError(RuntimeError):
     """The dashboard process could not start (bokeh missing, no source, ...)."""
-
-
-# --- addresses and links --------------------------------------------------------------
-
-
-def parse_dashboard_address(address, default_host: str = "127.0.0.1") -> tuple[str, int] | None:
-    """``(host, port)`` to serve on, or None for "no dashboard".
-
-    >>> parse_dashboard_address(":8787"), parse_dashboard_address(8790)
-    (('127.0.0.1', 8787), ('127.0.0.1', 8790))
-    >>> parse_dashboard_address("0.0.0.0:0"), parse_dashboard_address("http://[::1]:9000")
-    (('0.0.0.0', 0), ('::1', 9000))
-    >>> parse_dashboard_address(None), parse_dashboard_address(False), parse_dashboard_address(True)
-    (None, None, ('127.0.0.1', 8787))
-    """
-    if address is None or address is False:
-        return None
-    if address is True:
-        return default_host, DEFAULT_PORT
-    if isinstance(address, int):
-        return default_host, _port_in_range(address, address)
-    text = str(address).strip()
-    if "://" in text:
-        text = text.split("://", 1)[1].rstrip("/")
-    if text.startswith("["):  # [ipv6]:port
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":")
-    elif ":" in text:
-        host, _, port = text.rpartition(":")
-    elif text.isdigit():
-        host, port = "", text
-    else:
-        host, port = text, ""
-    try:
-        port = int(port) if port else DEFAULT_PORT
-    except ValueError:
-        raise ValueError(f"dashboard address {address!r}: the port must be a number") from None
-    return host or default_host, _port_in_range(port, address)
-
-
-def _port_in_range(port: int, address) -> int:
-    if not 0 <= port <= 65535:
-        raise ValueError(f"dashboard address {address!r}: the port must be 0 (any free one) "
-                         f"to 65535, not {port}")  # fmt: skip
-    return port
-
-
-class _KeepUnknown(dict):
-    def __missing__(self, key):
-        return "{" + key + "}"
-
-
-def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: str = "",
-                          template: str | None = None) -> str:  # fmt: skip
-    """The link users see, from ``distributed.dashboard.link`` (see the module docstring).
-
-    >>> format_dashboard_link("127.0.0.1", 8787, template=DEFAULT_LINK)
-    'http://127.0.0.1:8787/status'
-    """
-    if template is None:
-        template = config.get("distributed.dashboard.link")
-        if (template == DEFAULT_LINK and os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-                and _on_this_machine(host)):  # (Jupyter's proxy reaches this machine's ports)
-            template = JUPYTERHUB_LINK
-    prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
-    if prefix and "{prefix}" not in template and template.endswith("/status"):
-        template = template[: -len("/status")] + "{prefix}/status"
-    if host in ("", "0.0.0.0", "::"):  # listening everywhere: name this machine
-        host = socket.gethostname()
-    elif ":" in host:
-        host = f"[{host}]"
-    values = _KeepUnknown(os.environ)
-    values.update(scheme=scheme, host=host, port=port, prefix=prefix)
-    return os.path.expandvars(template).format_map(values)
-
-
-def _on_this_machine(host: str) -> bool:
-    """Whether *host* (an address or a name; no DNS asked for a name) is this machine."""
-    if host in ("", "localhost", socket.gethostname()):
-        return True
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    if ip.is_loopback or ip.is_unspecified:
-        return True
-    with contextlib.suppress(OSError), socket.socket(
-            socket.AF_INET6 if ip.version == 6 else socket.AF_INET) as probe:  # fmt: skip
-        probe.bind((str(ip), 0))  # only an address of this machine binds
-        return True
-    return False
 
 
 # --- the process -----------------------------------------------------------------------

@@ -242,7 +242,7 @@ def test_taken_port_gives_the_next_free_one_with_a_warning(caplog):
 def test_jupyterhub_proxies_only_this_machines_dashboards(monkeypatch):
     """Jupyter's proxy reaches ports of the machine it runs on: a scheduler elsewhere
     keeps its own link, as with Dask's."""
-    from shoal.diagnostics.dashboard import _on_this_machine
+    from shoal.diagnostics.links import _on_this_machine
 
     monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
     assert format_dashboard_link("127.0.0.1", 8787) == "/user/alice/proxy/8787/status"

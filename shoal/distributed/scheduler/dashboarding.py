@@ -24,7 +24,8 @@
 A mixin of :class:`~.server.Scheduler`, kept apart because it is one concern (the
 dashboard's feed and lifetime) beside the scheduler's streams and requests; it
 uses the scheduler's ``server``, ``state``, ``bus``, ``event_streams``,
-``dashboard_address`` (on the scheduler's ``_listen_at`` host when it names none), ``security``, ``status`` and ``task_stream``.
+``dashboard_address`` (on the host of ``_listen_at`` when it names none),
+``security``, ``status`` and its task stream (``_keep_task_stream``).
 
 Why hold the early records: ``Client()`` returns once its workers are up, about
 half a second before its dashboard process has started and subscribed, and a
@@ -46,7 +47,6 @@ from shoal.diagnostics.dashboard import (
 from shoal.diagnostics.probe import ProcessProbe
 from shoal.distributed.comm.base import parse_address, parse_host_port
 from shoal.distributed.eventstream import scheduler_snapshot
-from shoal.distributed.scheduler.diagnostics import TaskStream
 from shoal.events import Buffer, SystemMetrics
 
 __all__ = ["SYSTEM_INTERVAL", "ServesDashboard"]
@@ -106,8 +106,7 @@ class ServesDashboard:
         self._dashboard_source = source
         self.dashboard = DashboardProcess(source, *where, security=self.security).spawn()
         self._hold_early()
-        if self.task_stream is None:  # (the rows are published for the dashboard anyway)
-            self.task_stream = TaskStream(self.bus, tasks=self.state.tasks)
+        self._keep_task_stream()  # (the rows are published for the dashboard anyway)
         self._dashboard_ready = asyncio.get_running_loop().create_task(self._await_dashboard())
 
     def _listen_host(self) -> str:

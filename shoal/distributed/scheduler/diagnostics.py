@@ -48,7 +48,7 @@ from shoal.diagnostics.calltree import merge
 from shoal.distributed import taskcolumns
 from shoal.events import TASK_STATES, Buffer, PackedTaskRows, TaskTransition
 
-__all__ = ["TaskStream", "gather_profile", "task_dict"]
+__all__ = ["AnswersDiagnostics", "TaskStream", "gather_profile", "task_dict"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,3 +190,40 @@ async def gather_profile(pool, workers, start=None, stop=None, key=None, merged=
     if not merged:
         return trees
     return merge(*trees.values())
+
+
+class AnswersDiagnostics:
+    """The scheduler's diagnostics requests (a mixin of :class:`~.server.Scheduler`,
+    using its ``bus``, ``state``, ``pool``, ``task_stream`` and
+    ``_publish_task_states``): ``get_task_stream``, ``task_stream_cursor`` and
+    ``get_profile``."""
+
+    def get_task_stream(self, comm=None, start=None, stop=None, count=None, since=None) -> list:
+        """Finished tasks as dicts (see :mod:`.diagnostics`); records are kept from the
+        first call, or from the start when this scheduler serves a dashboard."""
+        return self._task_stream().collect(start, stop, count, since)
+
+    def task_stream_cursor(self, comm=None) -> int:
+        """A ``since`` for ``get_task_stream``: the tasks that finish after this call."""
+        return self._task_stream().cursor()
+
+    def _task_stream(self) -> TaskStream:
+        """The task stream, the rows pending since the last interval published first."""
+        self._publish_task_states()
+        return self._keep_task_stream()
+
+    def _keep_task_stream(self) -> TaskStream:
+        """The task stream, kept from now on if it was not."""
+        if self.task_stream is None:
+            self.task_stream = TaskStream(self.bus, tasks=self.state.tasks)
+        return self.task_stream
+
+    async def get_profile(self, comm=None, start=None, stop=None, key=None, workers=None,
+                          merge_workers=True) -> dict:  # fmt: skip
+        """The workers' call trees over [start, stop] (of ``key``'s prefix), merged, or
+        ``{worker: tree}`` with ``merge_workers=False``."""
+        unknown = [w for w in workers or () if w not in self.state.workers]
+        if unknown:
+            raise ValueError(f"unknown workers {unknown}")
+        return await gather_profile(self.pool, workers or list(self.state.workers), start, stop, key,
+                                    merge_workers)  # fmt: skip

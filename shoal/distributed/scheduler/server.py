@@ -51,7 +51,7 @@ from shoal.distributed.protocol import Serialized, deserialize
 from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL, ServesDashboard
-from shoal.distributed.scheduler.diagnostics import TaskStream, gather_profile
+from shoal.distributed.scheduler.diagnostics import AnswersDiagnostics, TaskStream
 from shoal.distributed.scheduler.progress import ARRIVAL_WAIT, ProgressWatches
 from shoal.distributed.scheduler.state import SchedulerState
 from shoal.distributed.taskcolumns import key_from_wire, story_to_wire
@@ -78,7 +78,7 @@ _CLIENT_EVENTS = frozenset({
 })  # fmt: skip
 
 
-class Scheduler(ServesDashboard, Node):
+class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
     """A scheduler listening on ``protocol://host:port`` (loopback by default)."""
 
     def __init__(self, host=None, port=0, protocol="tcp", security=None, validate=False,
@@ -495,31 +495,6 @@ class Scheduler(ServesDashboard, Node):
 
     def progress_stop(self, comm=None, token=0) -> None:
         self.progress_watches.stop(token)
-
-    def get_task_stream(self, comm=None, start=None, stop=None, count=None, since=None) -> list:
-        """Finished tasks as dicts (see :mod:`.diagnostics`); records are kept from the
-        first call, or from the start when this scheduler serves a dashboard."""
-        return self._task_stream().collect(start, stop, count, since)
-
-    def task_stream_cursor(self, comm=None) -> int:
-        """A ``since`` for ``get_task_stream``: the tasks that finish after this call."""
-        return self._task_stream().cursor()
-
-    def _task_stream(self) -> TaskStream:
-        if self.task_stream is None:
-            self.task_stream = TaskStream(self.bus, tasks=self.state.tasks)
-        self._publish_task_states()  # the rows pending since the last interval go first
-        return self.task_stream
-
-    async def get_profile(self, comm=None, start=None, stop=None, key=None, workers=None,
-                          merge_workers=True) -> dict:  # fmt: skip
-        """The workers' call trees over [start, stop] (of ``key``'s prefix), merged, or
-        ``{worker: tree}`` with ``merge_workers=False``."""
-        unknown = [w for w in workers or () if w not in self.state.workers]
-        if unknown:
-            raise ValueError(f"unknown workers {unknown}")
-        return await gather_profile(self.pool, workers or list(self.state.workers), start, stop, key,
-                                    merge_workers)  # fmt: skip
 
     async def broadcast(self, comm=None, msg=None, workers=None, nanny=False):
         """Send ``msg`` (an rpc request) to workers (or their nannies); ``{address: result}``."""
