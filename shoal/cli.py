@@ -17,7 +17,10 @@ Everything binds 127.0.0.1 unless ``--host`` says otherwise.  Whoever can
 connect to a shoal port can run arbitrary Python there: listen on other
 interfaces only on trusted networks or with TLS (``--tls-ca-file``,
 ``--tls-cert``, ``--tls-key``; mutual certificates, ``tls://`` only).  The comm
-layer logs a warning when a listener binds a public interface without TLS.
+layer logs a warning when a listener binds a public interface without TLS.  The
+scheduler's dashboard (on ``:8787`` by default, as ``dask scheduler``'s) stays on
+127.0.0.1 unless ``--dashboard-address`` names a host, with a warning too: it is
+plain HTTP without a login.
 
 Flag mistakes (a missing certificate file, ``--port`` with several workers, a
 bad ``--memory-limit``) end with argparse's usage line and a message naming
@@ -76,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--scheduler-file", metavar="FILE",
                        help="write the scheduler's address to this JSON file (removed on exit)")
     sched.add_argument("--dashboard-address", metavar="ADDR", type=_dashboard_address,
-                       default=":8787", help="where to serve the dashboard: [host]:port, on --host's "
-                       "interface when no host is given; a taken port moves to the next free one "
-                       "(default :8787)")  # fmt: skip
+                       default=":8787", help="where to serve the dashboard: [host]:port, on "
+                       "127.0.0.1 when no host is given (0.0.0.0:8787 for every interface); a "
+                       "taken port moves to the next free one (default :8787)")  # fmt: skip
     sched.add_argument("--no-dashboard", dest="dashboard", action="store_false",
                        help="serve no dashboard")
     _add_tls(sched)
@@ -125,20 +128,26 @@ def _port(text: str) -> int:
     return port
 
 
+def _dashboard_host(text: str) -> str:
+    from shoal.diagnostics.dashboard import parse_dashboard_address
+
+    return parse_dashboard_address(text, default_host="")[0]
+
+
 def _dashboard_address(text: str) -> str:
     import socket
 
-    from shoal.diagnostics.dashboard import parse_dashboard_address
-
     try:
-        host, _ = parse_dashboard_address(text, default_host="")
-        if host:
-            socket.getaddrinfo(host, None)
+        host = _dashboard_host(text)
+        if host:  # an address of this machine: one it can listen on
+            family, kind, proto, _, addr = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+            with socket.socket(family, kind, proto) as probe:
+                probe.bind(addr)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     except OSError as exc:
-        raise argparse.ArgumentTypeError(f"dashboard host {host!r} cannot be resolved: "
-                                         f"{exc.strerror or exc}") from None  # fmt: skip
+        raise argparse.ArgumentTypeError(f"dashboard host {host!r} is not an address of this "
+                                         f"machine: {exc.strerror or exc}") from None  # fmt: skip
     return text
 
 
@@ -330,6 +339,10 @@ async def run_scheduler(args, security) -> int:
     except OSError as exc:
         logger.error("cannot listen on %s:%s (--host/--port): %s", args.host or "127.0.0.1", args.port, exc)
         return 1
+    if args.host and args.dashboard and not _dashboard_host(args.dashboard_address):
+        logger.info("the dashboard stays on 127.0.0.1 (--host is for the scheduler): "
+                    "--dashboard-address 0.0.0.0:8787 serves it on every interface, or reach it "
+                    "through a tunnel (ssh -L 8787:localhost:8787)")  # fmt: skip
     wrote = False
     try:
         if args.scheduler_file:

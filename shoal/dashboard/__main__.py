@@ -46,11 +46,12 @@ __all__ = ["main", "serve"]
 logger = logging.getLogger("shoal.dashboard")
 
 def _port(text: str) -> int:
-    """``--port``: the dashboard addresses' own check (``parse_dashboard_address``)."""
+    """``--port``: a number, in the range the dashboard addresses' own check allows."""
     try:
-        return parse_dashboard_address(f":{text}")[1]
+        return parse_dashboard_address(int(text))[1]
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        message = str(exc) if text.strip().lstrip("-").isdigit() else f"not a port number: {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def _parser() -> argparse.ArgumentParser:

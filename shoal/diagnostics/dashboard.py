@@ -46,6 +46,7 @@ import contextlib
 import errno
 import importlib
 import importlib.util
+import ipaddress
 import json
 import logging
 import os
@@ -221,6 +222,11 @@ class DashboardProcess:
         if self.requested_port not in (0, port):
             logger.warning("port %d is taken (another dashboard?); the dashboard is at port "
                            "%d instead", self.requested_port, port)  # fmt: skip
+        if not _loopback(self.host):
+            logger.warning("the dashboard listens on %s port %d: plain HTTP without a login, so "
+                           "anyone who can reach this port sees task names, tracebacks and "
+                           "worker addresses (a dashboard address without a host keeps it on "
+                           "this machine)", self.host or "every interface", port)  # fmt: skip
         read, write = os.pipe()
         try:
             self.proc = subprocess.Popen(
@@ -377,6 +383,13 @@ class DashboardProcess:
     def __repr__(self):
         state = f"port {self.port}" if self.port else ("failed" if self._error else "starting")
         return f"<DashboardProcess for {self.source} {state}>"
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _startup_timeout(timeout) -> float:

@@ -11,13 +11,13 @@ the ``distributed.dashboard.link`` template and the environment.
 Links come from the template, formatted with ``scheme``, ``host``, ``port``,
 ``prefix`` and every environment variable (``$VAR`` / ``${VAR}`` are expanded
 too; an unknown ``{name}`` is left as it is).  Under JupyterHub the default
-template becomes the one through Jupyter's proxy, which reaches the ports of the
-machine it runs on only: a dashboard elsewhere keeps its own link, as Dask's does.
+template becomes the one through Jupyter's proxy, which forwards to this machine's
+``localhost`` ports only: a dashboard elsewhere (or bound to another address)
+keeps its own link, as Dask's does.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import socket
@@ -104,17 +104,11 @@ def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: st
 
 
 def _on_this_machine(host: str) -> bool:
-    """Whether *host* (an address or a name; no DNS asked for a name) is this machine."""
-    if host in ("", "localhost", socket.gethostname()):
+    """Whether Jupyter's proxy, which forwards to ``localhost:<port>``, reaches a
+    dashboard listening on *host*: loopback, or every interface."""
+    if host in ("", "localhost", "0.0.0.0", "::"):
         return True
     try:
-        ip = ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-    if ip.is_loopback or ip.is_unspecified:
-        return True
-    with contextlib.suppress(OSError), socket.socket(
-            socket.AF_INET6 if ip.version == 6 else socket.AF_INET) as probe:  # fmt: skip
-        probe.bind((str(ip), 0))  # only an address of this machine binds
-        return True
-    return False

@@ -65,7 +65,9 @@ def test_worker_defaults_and_flags():
          "--dashboard-address: dashboard address ':99999': the port must be 0"),
         (["scheduler", "--dashboard-address", "abc:def"], "the port must be a number"),
         (["scheduler", "--dashboard-address", "no-such-host.invalid:0"],
-         "--dashboard-address: dashboard host 'no-such-host.invalid' cannot be resolved"),
+         "--dashboard-address: dashboard host 'no-such-host.invalid' is not an address of this"),
+        (["scheduler", "--dashboard-address", "203.0.113.7:8787"],
+         "--dashboard-address: dashboard host '203.0.113.7' is not an address of this machine"),
         ([], "required: COMMAND"),
     ],
 )

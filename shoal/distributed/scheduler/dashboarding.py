@@ -24,8 +24,8 @@
 A mixin of :class:`~.server.Scheduler`, kept apart because it is one concern (the
 dashboard's feed and lifetime) beside the scheduler's streams and requests; it
 uses the scheduler's ``server``, ``state``, ``bus``, ``event_streams``,
-``dashboard_address`` (on the host of ``_listen_at`` when it names none),
-``security``, ``status`` and its task stream (``_keep_task_stream``).
+``dashboard_address``, ``security``, ``status`` and its task stream
+(``_keep_task_stream``).
 
 Why hold the early records: ``Client()`` returns once its workers are up, about
 half a second before its dashboard process has started and subscribed, and a
@@ -45,7 +45,6 @@ from shoal.diagnostics.dashboard import (
     DashboardProcess, DashboardStartError, bokeh_available, parse_dashboard_address,
 )  # fmt: skip
 from shoal.diagnostics.probe import ProcessProbe
-from shoal.distributed.comm.base import parse_address, parse_host_port
 from shoal.distributed.eventstream import scheduler_snapshot
 from shoal.events import Buffer, SystemMetrics
 
@@ -88,7 +87,7 @@ class ServesDashboard:
 
     async def _spawn_dashboard(self) -> None:
         """Start ``python -m shoal.dashboard`` against this scheduler; do not wait for it."""
-        where = parse_dashboard_address(self.dashboard_address, default_host=self._listen_host())
+        where = parse_dashboard_address(self.dashboard_address)  # (loopback unless it names a host)
         if where is None:
             return
         if not bokeh_available():
@@ -108,16 +107,6 @@ class ServesDashboard:
         self._hold_early()
         self._keep_task_stream()  # (the rows are published for the dashboard anyway)
         self._dashboard_ready = asyncio.get_running_loop().create_task(self._await_dashboard())
-
-    def _listen_host(self) -> str:
-        """Where a dashboard address without a host listens: where this scheduler
-        does (``host=`` / ``--host``), else loopback."""
-        protocol, location = parse_address(self._listen_at)
-        if protocol in ("tcp", "tls"):
-            host = parse_host_port(location)[0]
-            if host:
-                return host
-        return "127.0.0.1"
 
     def _without_dashboard(self, why) -> None:
         """Go on without a dashboard (its link is None from now), saying *why*."""

@@ -208,9 +208,10 @@ class AnswersDiagnostics:
         return self._task_stream().cursor()
 
     def _task_stream(self) -> TaskStream:
-        """The task stream, the rows pending since the last interval published first."""
+        """The task stream, with the rows pending since the last interval in it."""
+        stream = self._keep_task_stream()
         self._publish_task_states()
-        return self._keep_task_stream()
+        return stream
 
     def _keep_task_stream(self) -> TaskStream:
         """The task stream, kept from now on if it was not."""
