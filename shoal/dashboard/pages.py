@@ -42,9 +42,17 @@ STATUS_INTERVAL = 130  # ms between refreshes of /status
 NAV = (("Status", "status"), ("Workers", "workers"), ("Tasks", "tasks"), ("System", "system"),
        ("Profile", "profile"), ("Graph", "graph"), ("Info", "info/main/workers.html"))  # fmt: skip
 
+# Why every page patches BokehJS's ``ClientConnection.connect``: a page reconnects by
+# itself when its dashboard process died and the scheduler started a new one on the
+# same port, but BokehJS keeps one message receiver per connection, not per socket.
+# A process killed in the middle of a message (a header sent, not its content) left
+# it half full, and it then read every message of the new server one fragment out of
+# step ("No msgid in header", "First message was not an ACK", close code 1002, which
+# a browser refuses): the page stayed stuck, in about one restart of three.  Each
+# socket now starts with a receiver of its own.
 _TEMPLATE = """\
 {% extends "file.html.jinja" %}
-{% block preamble %}
+{% block preamble %}{% if nav %}
 <style>
   body { font-family: system-ui, sans-serif; }
   .shoal-nav { height: 34px; display: flex; align-items: center; gap: 4px;
@@ -54,15 +62,32 @@ _TEMPLATE = """\
   .shoal-nav .brand { color: #fff; font-weight: bold; margin-right: 12px; }
   .shoal-main { height: calc(100% - 34px); }
 </style>
+{% endif %}{% endblock %}
+{% block postamble %}
+<script>
+(function () {  // a fresh receiver per socket: see above _TEMPLATE in pages.py
+  const {ClientConnection} = Bokeh.require("client/connection");
+  const connect = ClientConnection.prototype.connect;
+  if (connect.shoal_fresh_receiver) return;
+  ClientConnection.prototype.connect = function () {
+    if (this._receiver) this._receiver = new this._receiver.constructor();
+    return connect.call(this);
+  };
+  ClientConnection.prototype.connect.shoal_fresh_receiver = true;
+})();
+</script>
 {% endblock %}
 {% block contents %}
+{% if nav %}
 <nav class="shoal-nav"><span class="brand">shoal</span>
 {% for label, link in nav %}
 <a href="{{ link }}"{% if link == active %} class="active"{% endif %}>{{ label }}</a>
 {% endfor %}</nav>
 <div class="shoal-main">{{ super() }}</div>
+{% else %}{{ super() }}{% endif %}
 {% endblock %}
 """
+
 _page_template = None
 
 
@@ -78,8 +103,8 @@ def _finish(doc, panes, layout, interval: int, title: str, active=None, shown=No
     ``shown(pane)`` is true, when given: a pane in a hidden tab waits until it is shown)."""
     doc.title = f"shoal: {title}"
     doc.add_root(layout)
+    doc.template = page_template()  # (every page: its reconnection fix; pages: the nav bar)
     if active is not None:
-        doc.template = page_template()
         doc.template_variables.update(nav=NAV, active=active)
 
     def tick():

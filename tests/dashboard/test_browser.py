@@ -434,6 +434,44 @@ def test_status_through_stripping_proxy(page, base, proxy, compute, artifacts):
     page.wait_for_function(RENDERED_JS)
 
 
+# Capture a page's connection and count the messages it handles from a new socket.
+CONNECTION_JS = """() => {
+  const {ClientConnection} = Bokeh.require("client/connection");
+  const proto = ClientConnection.prototype;
+  const on_message = proto._on_message, steady = proto._steady_state_handler;
+  window.__handled = 0;
+  proto._on_message = function (e) { window.__conn = this; return on_message.call(this, e); };
+  proto._steady_state_handler = function (m) {  // (a message of a socket opened since)
+    if (this.socket !== window.__old) window.__handled += 1;
+    return steady.call(this, m);
+  };
+  return proto.connect.shoal_fresh_receiver === true;
+}"""
+
+
+def test_a_page_whose_server_died_mid_message_reconnects_and_goes_on(page, base, compute):
+    """A dashboard process killed between a message's header and its content left
+    BokehJS's receiver half full, and the page that reconnected to the next process
+    misread all it sent and stayed stuck (see pages.py, above ``_TEMPLATE``).  Here
+    the half message is put in the receiver and the socket closed, as that death
+    leaves them; every page, an individual pane's too, reconnects and goes on."""
+    compute(1000)
+    for path in ("/status", "/individual-task-stream"):
+        open_page(page, base + path)
+        has_fix = page.evaluate(CONNECTION_JS)
+        page.wait_for_function("() => window.__conn !== undefined", timeout=20_000)
+        page.evaluate("""() => {
+          const c = window.__conn;
+          c._receiver.consume(JSON.stringify({msgid: "half", msgtype: "PATCH-DOC", num_buffers: 0}));
+          window.__handled = 0;
+          window.__old = c.socket;
+          c.socket.close();
+        }""")  # fmt: skip
+        page.wait_for_function("() => window.__handled >= 3 && window.__conn.socket !== null "
+                               "&& window.__conn.socket.readyState === 1", timeout=20_000)  # fmt: skip
+        assert has_fix is True, path  # (the patch in every page's template)
+
+
 # --- the guard itself -------------------------------------------------------------------
 
 
