@@ -129,7 +129,7 @@ def _port(text: str) -> int:
 
 
 def _dashboard_host(text: str) -> str:
-    from shoal.diagnostics.dashboard import parse_dashboard_address
+    from shoal.diagnostics.links import parse_dashboard_address
 
     return parse_dashboard_address(text, default_host="")[0]
 

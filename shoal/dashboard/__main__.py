@@ -45,6 +45,7 @@ __all__ = ["main", "serve"]
 
 logger = logging.getLogger("shoal.dashboard")
 
+
 def _port(text: str) -> int:
     """``--port``: a number, in the range the dashboard addresses' own check allows."""
     try:
@@ -112,13 +113,11 @@ async def serve(args) -> int:
         for task in (orphaned, starting):
             task.cancel()
         await feed.close()
-        if isinstance(exc, ValueError) and "tls" in str(exc).lower():  # (Security's words)
-            logger.error("cannot follow the events of %s: %s (from the command line: "
-                         "--tls-ca-file, --tls-cert and --tls-key)", args.scheduler, exc)  # fmt: skip
-            return 1
-        if not isinstance(exc, (OSError, ConnectionError, asyncio.TimeoutError)):
-            raise
-        logger.error("cannot follow the events of %s: %s", args.scheduler, exc)
+        if not isinstance(exc, (OSError, ConnectionError, asyncio.TimeoutError, ValueError)):
+            raise  # (ValueError: a tls:// source and its certificates)
+        hint = (" (the certificates: --tls-ca-file, --tls-cert and --tls-key)"
+                if args.scheduler.startswith("tls://") else "")  # fmt: skip
+        logger.error("cannot follow the events of %s: %s%s", args.scheduler, exc, hint)
         return 1
     try:
         sock = socket.socket(fileno=args.fd) if args.fd is not None else None

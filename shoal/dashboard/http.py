@@ -323,7 +323,7 @@ def prometheus_text(state) -> str:
     metric("task_records_total", "counter", "Task records with timings received.",
            [({}, state.tasks.count)])
     metric("resyncs_total", "counter", "Times the dashboard fell behind (or reconnected) and "
-           "started over from a fresh snapshot.", [({}, getattr(state, "resyncs", 0))])
+           "started over from a fresh snapshot.", [({}, state.resyncs)])
     metric("compute_seconds_total", "counter", "Compute time by task prefix.",
            [({"prefix": p}, s) for p, (s, _) in sorted(state.compute_time().items())])
     metric("erred_tasks_total", "counter", "Tasks that raised, as counted in the exceptions table.",

@@ -46,7 +46,6 @@ import contextlib
 import errno
 import importlib
 import importlib.util
-import ipaddress
 import json
 import logging
 import os
@@ -60,7 +59,9 @@ import time
 
 from shoal import config, sampling
 from shoal.diagnostics._observer import Observer
-from shoal.diagnostics.links import DEFAULT_PORT, format_dashboard_link, parse_dashboard_address
+from shoal.diagnostics.links import (
+    DEFAULT_PORT, format_dashboard_link, is_loopback, parse_dashboard_address,
+)  # fmt: skip
 
 __all__ = [
     "DEFAULT_PORT", "Dashboard", "DashboardProcess", "DashboardStartError",
@@ -222,7 +223,7 @@ class DashboardProcess:
         if self.requested_port not in (0, port):
             logger.warning("port %d is taken (another dashboard?); the dashboard is at port "
                            "%d instead", self.requested_port, port)  # fmt: skip
-        if not _loopback(self.host):
+        if not is_loopback(self.host):
             logger.warning("the dashboard listens on %s port %d: plain HTTP without a login, so "
                            "anyone who can reach this port sees task names, tracebacks and "
                            "worker addresses (a dashboard address without a host keeps it on "
@@ -383,13 +384,6 @@ class DashboardProcess:
     def __repr__(self):
         state = f"port {self.port}" if self.port else ("failed" if self._error else "starting")
         return f"<DashboardProcess for {self.source} {state}>"
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def _startup_timeout(timeout) -> float:

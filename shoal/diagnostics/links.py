@@ -25,7 +25,7 @@ import socket
 from shoal import config
 
 __all__ = ["DEFAULT_LINK", "DEFAULT_PORT", "JUPYTERHUB_LINK", "format_dashboard_link",
-           "parse_dashboard_address"]  # fmt: skip
+           "is_loopback", "parse_dashboard_address"]  # fmt: skip
 
 DEFAULT_PORT = 8787
 DEFAULT_LINK = "{scheme}://{host}:{port}/status"
@@ -103,12 +103,15 @@ def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: st
     return os.path.expandvars(template).format_map(values)
 
 
-def _on_this_machine(host: str) -> bool:
-    """Whether Jupyter's proxy, which forwards to ``localhost:<port>``, reaches a
-    dashboard listening on *host*: loopback, or every interface."""
-    if host in ("", "localhost", "0.0.0.0", "::"):
-        return True
+def is_loopback(host: str) -> bool:
+    """Whether *host* (an address, or ``localhost``; no DNS asked) is this machine's loopback."""
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
-        return False
+        return host == "localhost"
+
+
+def _on_this_machine(host: str) -> bool:
+    """Whether Jupyter's proxy, which forwards to ``localhost:<port>``, reaches a
+    dashboard listening on *host*: loopback, or every interface."""
+    return host in ("", "0.0.0.0", "::") or is_loopback(host)
