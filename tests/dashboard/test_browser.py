@@ -449,7 +449,12 @@ CONNECTION_JS = """() => {
 }"""
 
 
-def test_a_page_whose_server_died_mid_message_reconnects_and_goes_on(page, base, compute):
+# What a page says when it sends while its socket is closing: the close this test makes
+# (as a server's death does) may come between BokehJS's sends; not the page's fault.
+CLOSING_SENDS = ("WebSocket is already in CLOSING or CLOSED state.", "not connected so cannot send")
+
+
+def test_a_page_whose_server_died_mid_message_reconnects_and_goes_on(page, page_log, base, compute):
     """A dashboard process killed between a message's header and its content left
     BokehJS's receiver half full, and the page that reconnected to the next process
     misread all it sent and stayed stuck (see pages.py, above ``_TEMPLATE``).  Here
@@ -470,6 +475,8 @@ def test_a_page_whose_server_died_mid_message_reconnects_and_goes_on(page, base,
         page.wait_for_function("() => window.__handled >= 3 && window.__conn.socket !== null "
                                "&& window.__conn.socket.readyState === 1", timeout=20_000)  # fmt: skip
         assert has_fix is True, path  # (the patch in every page's template)
+    page_log.console[:] = [entry for entry in page_log.console
+                           if not any(text in entry[1] for text in CLOSING_SENDS)]  # fmt: skip
 
 
 # --- the guard itself -------------------------------------------------------------------
