@@ -186,6 +186,36 @@ def test_worker_refuses_to_start_without_a_scheduler():
     run(main(), 20)
 
 
+def _ipv6_loopback() -> bool:
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_an_ipv6_host_is_bracketed_in_the_listen_address(host):
+    """``Scheduler(host="::1")`` used to listen at ``tcp://::1:0``, which no socket
+    could bind; an IPv6 host, bracketed or not, now gives ``tcp://[::1]:<port>``."""
+    from shoal.testing.aio import run
+
+    if not _ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback (::1) to bind")
+
+    async def main():
+        async with Scheduler(host=host) as s:
+            assert s.address.startswith("tcp://[::1]:")
+            async with Worker(s.address, host=host, nthreads=1, memory_limit=None) as w:
+                assert w.address.startswith("tcp://[::1]:")
+                async with rpc(s.address) as r:
+                    assert w.address in (await r.identity())["workers"]
+
+    run(main(), 30)
+
+
 def test_a_worker_closed_while_it_starts_leaves_nothing_running():
     """A cluster that scales down may close a worker still registering: its start must
     not bring it back to life after the close (its sampler and task threads leaked)."""

@@ -214,6 +214,12 @@ def unparse_host_port(host: str, port: int | None = None) -> str:
     return host if port is None else f"{host}:{port}"
 
 
+def listen_address(scheme: str, host: str, port) -> str:
+    """The address a server listens at: ``("tcp", "::1", 0)`` -> ``"tcp://[::1]:0"``
+    (an IPv6 host is bracketed, given with brackets or without)."""
+    return unparse_address(scheme, unparse_host_port(host.strip("[]"), int(port or 0)))
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

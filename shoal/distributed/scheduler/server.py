@@ -44,7 +44,7 @@ import uuid
 from shoal import config
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError
-from shoal.distributed.comm.base import parse_address, parse_host_port
+from shoal.distributed.comm.base import listen_address, parse_address, parse_host_port
 from shoal.distributed.eventstream import EventStreams
 from shoal.distributed.node import Node
 from shoal.distributed.protocol import Serialized, deserialize
@@ -577,8 +577,7 @@ def _listen_address(protocol: str, host, port) -> str:
         return protocol
     if protocol == "inproc":
         return "inproc://"
-    host = host or config.get("distributed.comm.default-host")
-    return f"{protocol}://{host}:{int(port or 0)}"
+    return listen_address(protocol, host or config.get("distributed.comm.default-host"), port)
 
 
 def _portable(obj):

@@ -47,6 +47,7 @@ import uuid
 from shoal import config
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.comm import CommClosedError, connect, parse_address
+from shoal.distributed.comm.base import listen_address
 from shoal.distributed.protocol import Serialized, deserialize, serialize
 from shoal.distributed.node import Node
 from shoal.distributed.rpc import ConnectionPool, Server
@@ -92,8 +93,8 @@ class Worker(Node):
         if scheme == "inproc":
             self._listen_at = "inproc://"
         else:
-            host = host or config.get("distributed.comm.default-host")
-            self._listen_at = f"{scheme}://{host}:{int(port or 0)}"
+            self._listen_at = listen_address(
+                scheme, host or config.get("distributed.comm.default-host"), port)
         self._local_directory = local_directory
         self.local_directory = None
         self.id = f"Worker-{uuid.uuid4().hex[:12]}"
