@@ -5,7 +5,7 @@
     EventFeed (subscribe_events stream) --ingest--> DashboardState <--pull-- panes (HTTP :port)
 
 One asyncio loop runs both.  Once it serves, the process prints exactly one
-line on stdout, ``shoal-dashboard listening on http://HOST:PORT/status`` (the
+line on stdout, ``shoal-dashboard listening on http(s)://HOST:PORT/status`` (the
 parent reads the port there; see :class:`shoal.diagnostics.dashboard.DashboardProcess`)
 and sends anything else to stderr.  Its garbage collector is tuned for a process
 that keeps many small records (``_tune_gc``).  If ``--port`` is taken it serves on the
@@ -19,8 +19,9 @@ priority (``distributed.dashboard.niceness``, default +10): on a machine whose
 cores the cluster keeps busy, the operating system gives the dashboard the time
 the cluster leaves, so watching a computation does not slow it.
 
-TLS: ``--tls-ca-file``, ``--tls-cert``, ``--tls-key``, or the settings a parent
-passes in ``SHOAL_INTERNAL_DASHBOARD_SECURITY``.  The live config (comm token,
+TLS to the source: ``--tls-ca-file``, ``--tls-cert``, ``--tls-key``, or the settings a
+parent passes in ``SHOAL_INTERNAL_DASHBOARD_SECURITY``.  HTTPS to the browsers: the
+``distributed.dashboard.tls`` settings.  The live config (comm token,
 link template, ...) is inherited as for workers.
 """
 
@@ -38,7 +39,7 @@ import sys
 
 from shoal.dashboard.feed import EventFeed
 from shoal.diagnostics.dashboard import (
-    DEFAULT_PORT, READY_LINE, SECURITY_VAR, parse_dashboard_address,
+    DEFAULT_PORT, READY_LINE, SECURITY_VAR, https_context, parse_dashboard_address,
 )  # fmt: skip
 
 __all__ = ["main", "serve"]
@@ -121,7 +122,8 @@ async def serve(args) -> int:
         return 1
     try:
         sock = socket.socket(fileno=args.fd) if args.fd is not None else None
-        server = start_server(state, args.host, args.port, args.prefix, sock=sock)
+        server = start_server(state, args.host, args.port, args.prefix, sock=sock,
+                              ssl_options=https_context())  # fmt: skip
     except BaseException as exc:
         orphaned.cancel()
         await feed.close()
@@ -129,10 +131,8 @@ async def serve(args) -> int:
             raise
         logger.error("cannot serve the dashboard on %s:%s: %s", args.host, args.port, exc)
         return 1
-    prefix = "/" + args.prefix.strip("/") if args.prefix.strip("/") else ""
-    host = f"[{args.host}]" if ":" in args.host else args.host
     _tune_gc()
-    print(f"{READY_LINE} http://{host}:{server.port}{prefix}/status", flush=True)
+    print(f"{READY_LINE} {server.link}", flush=True)
     os.dup2(2, 1)  # the parent reads only that line; the rest goes to stderr
     stop = asyncio.Event()
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -6,7 +6,7 @@
         .start()            on the current thread's running event loop
         .start_in_thread()  in a thread of its own with its own loop
       -> BokehTornado(applications(state), extra_patterns=routes(state), prefix=prefix)
-         + HTTPServer on a socket handed over by the parent process, or bound here
+         + HTTPServer (HTTPS with ssl_options) on a socket handed over by the parent, or bound here
            (port, port+1, ... then any free one: shoal.diagnostics.dashboard.bind_listening)
          + a PeriodicCallback sampling system metrics (state.poll_system) every 500 ms,
            when the state has a probe (the scheduler's process sends its own)
@@ -227,8 +227,8 @@ class DashboardServer:
     """Serve a :class:`~shoal.dashboard.state.DashboardState`; see the module docstring."""
 
     def __init__(self, state, host: str = "127.0.0.1", port: int = 8787, prefix: str = "",
-                 allow_websocket_origin=None, sock=None):  # fmt: skip
-        self.state, self._sock = state, sock
+                 allow_websocket_origin=None, sock=None, ssl_options=None):  # fmt: skip
+        self.state, self._sock, self.ssl_options = state, sock, ssl_options
         self.host, self.requested_port = host, port
         self.prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
         if allow_websocket_origin is None:
@@ -244,8 +244,9 @@ class DashboardServer:
 
     @property
     def address(self) -> str:
-        """``http://host:port[/prefix]`` (no trailing slash)."""
-        return f"http://{_url_host(self.host)}:{self.port}{self.prefix}"
+        """``http(s)://host:port[/prefix]`` (no trailing slash)."""
+        scheme = "http" if self.ssl_options is None else "https"
+        return f"{scheme}://{_url_host(self.host)}:{self.port}{self.prefix}"
 
     @property
     def link(self) -> str:
@@ -275,7 +276,7 @@ class DashboardServer:
                            keep_alive_milliseconds=10_000, check_unused_sessions_milliseconds=2_000,
                            unused_session_lifetime_milliseconds=10_000)  # fmt: skip
             app.host_ok = host_checker(self.host, self.allow_websocket_origin)
-            self._http = HTTPServer(app)
+            self._http = HTTPServer(app, ssl_options=self.ssl_options)
             self._http.add_sockets(sockets)
         except Exception:
             for s in sockets:
@@ -398,11 +399,12 @@ class DashboardServer:
 
 
 def start_server(state, host: str = "127.0.0.1", port: int = 8787, prefix: str = "",
-                 allow_websocket_origin=None, sock=None) -> DashboardServer:  # fmt: skip
+                 allow_websocket_origin=None, sock=None, ssl_options=None) -> DashboardServer:  # fmt: skip
     """Start a dashboard for *state*: on the running event loop of this thread
     if there is one, otherwise in a thread of its own.  ``sock``: a listening
-    socket to serve on instead of binding ``host:port``."""
-    server = DashboardServer(state, host, port, prefix, allow_websocket_origin, sock)
+    socket to serve on instead of binding ``host:port``; ``ssl_options``: an
+    :class:`ssl.SSLContext` to serve HTTPS with."""
+    server = DashboardServer(state, host, port, prefix, allow_websocket_origin, sock, ssl_options)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

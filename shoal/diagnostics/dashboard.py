@@ -35,6 +35,12 @@ While it is open, a thread samples this process every half second
 memory and CPU panes show it and its children (a process pool's workers, not the
 dashboard's own process) as the local schedulers' one worker.
 
+HTTPS: with ``distributed.dashboard.tls.cert`` (and ``.key``) set, the dashboard
+serves HTTPS and its links say ``https``; ``.ca-file`` also asks every browser for a
+certificate that CA signed (the one login this dashboard has).  The parent checks
+the files before it spawns (:func:`https_context`), so a wrong path is an error
+naming the setting, not a child that dies.
+
 Where it listens and the link it shows (the ``distributed.dashboard.link``
 template, Jupyter's proxy under JupyterHub) are pure functions of their own:
 :mod:`shoal.diagnostics.links`.
@@ -53,6 +59,7 @@ import re
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -117,6 +124,41 @@ class DashboardStartError(RuntimeError):
 # --- the process -----------------------------------------------------------------------
 
 
+_TLS_SETTING = "distributed.dashboard.tls"
+
+
+def https_context() -> ssl.SSLContext | None:
+    """The server side of ``distributed.dashboard.tls`` (``cert``, ``key``,
+    ``ca-file``), or None to serve plain HTTP.  Raises ValueError naming the setting
+    and the file when a file is missing or is not what the setting says."""
+    tls = config.get(_TLS_SETTING, None) or {}
+    cert, key, ca_file = (tls.get(name) for name in ("cert", "key", "ca-file"))
+    if not cert:
+        if key or ca_file:
+            given = "key" if key else "ca-file"
+            raise ValueError(f"{_TLS_SETTING}.{given} is set but {_TLS_SETTING}.cert is not: "
+                             f"the dashboard needs a certificate to serve HTTPS")  # fmt: skip
+        return None
+    for name, path in (("cert", cert), ("key", key), ("ca-file", ca_file)):
+        if path and not os.path.isfile(path):
+            raise ValueError(f"{_TLS_SETTING}.{name}: no such file: {path!r}")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key or None)
+    except (ssl.SSLError, OSError) as exc:
+        files = f"{cert!r} and {key!r}" if key else repr(cert)
+        raise ValueError(f"{_TLS_SETTING}.cert / .key: cannot load a certificate and its "
+                         f"private key from {files}: {exc}") from None  # fmt: skip
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"{_TLS_SETTING}.ca-file: not a CA certificate file: "
+                             f"{ca_file!r}: {exc}") from None  # fmt: skip
+        context.verify_mode = ssl.CERT_REQUIRED  # a browser shows a certificate that CA signed
+    return context
+
+
 def _listen(host: str, port: int) -> socket.socket:
     """One listening, non-blocking socket (closed again if binding fails)."""
     family, kind, proto, _, addr = socket.getaddrinfo(
@@ -171,6 +213,7 @@ class DashboardProcess:
         self.prefix, self.security, self.reconnect = prefix, security, float(reconnect)
         self.port: int | None = None
         self.url: str | None = None
+        self.scheme = "http"  # "https" once spawned with distributed.dashboard.tls set
         self.proc: subprocess.Popen | None = None
         self._fd: int | None = None
         self._out = b""
@@ -188,7 +231,7 @@ class DashboardProcess:
 
     def address_link(self) -> str:
         """The link of the port it was given, whether or not it still serves there."""
-        return format_dashboard_link(self.host, self.port, "http", self.prefix)
+        return format_dashboard_link(self.host, self.port, self.scheme, self.prefix)
 
     def command(self, fd: int | None = None) -> list:
         cmd = [sys.executable, "-m", "shoal.dashboard", "--scheduler", self.source,
@@ -219,15 +262,19 @@ class DashboardProcess:
         """Start the child (returns at once)."""
         if self.proc is not None:
             return self
+        tls = https_context()  # (checks the files: a wrong path fails here, named)
+        self.scheme = "http" if tls is None else "https"
         sock, port = bind_listening(self.host, self.requested_port)
         if self.requested_port not in (0, port):
             logger.warning("port %d is taken (another dashboard?); the dashboard is at port "
                            "%d instead", self.requested_port, port)  # fmt: skip
-        if not is_loopback(self.host):
-            logger.warning("the dashboard listens on %s port %d: plain HTTP without a login, so "
+        if not is_loopback(self.host) and (tls is None or tls.verify_mode != ssl.CERT_REQUIRED):
+            logger.warning("the dashboard listens on %s port %d: %s without a login, so "
                            "anyone who can reach this port sees task names, tracebacks and "
                            "worker addresses (a dashboard address without a host keeps it on "
-                           "this machine)", self.host or "every interface", port)  # fmt: skip
+                           "this machine; distributed.dashboard.tls.ca-file asks browsers for "
+                           "a certificate)", self.host or "every interface", port,
+                           "plain HTTP" if tls is None else "HTTPS")  # fmt: skip
         read, write = os.pipe()
         try:
             self.proc = subprocess.Popen(

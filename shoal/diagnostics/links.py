@@ -89,7 +89,8 @@ def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: st
     if template is None:
         template = config.get("distributed.dashboard.link")
         if (template == DEFAULT_LINK and os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-                and _on_this_machine(host)):  # (Jupyter's proxy reaches this machine's ports)
+                and scheme == "http" and _on_this_machine(host)):
+            # (Jupyter's proxy reaches this machine's plain-HTTP ports)
             template = JUPYTERHUB_LINK
     prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
     if prefix and "{prefix}" not in template and template.endswith("/status"):

@@ -113,7 +113,7 @@ def kernel_id(connection_file: str | None, kernels: dict) -> str | None:
 def _local_port(url: str, base_url: str = "/", server_host: str | None = None) -> tuple[int, str] | None:
     """``(port, path prefix)`` if ``url`` names a dashboard this server can proxy.
 
-    That is a direct link to this machine (``http://127.0.0.1:8787/status``, also
+    That is a direct plain-HTTP link to this machine (``http://127.0.0.1:8787/status``, also
     typed without its scheme: see :func:`_typed`), or a path through this server's
     proxy: relative, on this machine, or under the name the browser reached this
     server by (*server_host*, the request's ``Host``: a hub's or Binder's public
@@ -124,8 +124,9 @@ def _local_port(url: str, base_url: str = "/", server_host: str | None = None) -
     if parts.scheme in ("http", "https", "ws", "wss"):
         proxied = re.search(r"(^|/)(shoal/)?proxy/\d+(/|$)", path)
         local = (parts.hostname or "") in _LOCAL_HOSTS
-        if not proxied:  # a direct link
-            return (parts.port, path) if local and parts.port is not None else None
+        if not proxied:  # a direct link (an HTTPS dashboard's: the browser's to reach)
+            plain = parts.scheme in ("http", "ws")
+            return (parts.port, path) if local and plain and parts.port is not None else None
         if not local and not _same_server(parts, server_host):
             return None
     if path.startswith(base_url):
@@ -208,6 +209,8 @@ def describe(record: dict, kernels: dict, proxied: bool = True) -> dict:
     """The JSON the front end sees for one record."""
     port, prefix = record["port"], record.get("prefix") or ""
     root = f"{PROXY}/{port}" if proxied else f"http://127.0.0.1:{port}"
+    if urlsplit(record.get("link") or "").scheme == "https":  # (the proxy speaks plain HTTP)
+        root = f"https://127.0.0.1:{port}"
     return {
         "pid": record.get("pid"),
         "port": port,

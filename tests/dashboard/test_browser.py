@@ -320,6 +320,36 @@ def test_status_under_prefix(page, cluster, compute, artifacts):
     assert get_json(f"{prefix}/panes.json")
 
 
+@pytest.mark.timeout(90)
+def test_status_over_https(context, browser, page_log, cluster, compute, artifacts):
+    """With ``distributed.dashboard.tls`` set the dashboard serves HTTPS (its
+    websocket too, ``wss``); plain HTTP on that port gets no page."""
+    pytest.importorskip("cryptography", reason="pip install cryptography (for Security.temporary)")
+    from shoal import config
+    from shoal.diagnostics.dashboard import DashboardProcess
+    from shoal.distributed.security import Security
+
+    from tests.dashboard.conftest import watch
+
+    sec = Security.temporary()
+    tls = {"cert": sec.tls_scheduler_cert, "key": sec.tls_scheduler_key}
+    with config.set({"distributed.dashboard.tls": tls}):
+        dash = DashboardProcess(cluster[0].scheduler_address, port=0).spawn()
+    secure = browser.new_context(viewport={"width": 1280, "height": 720}, ignore_https_errors=True)
+    try:
+        port = dash.wait_started(30)
+        assert dash.link == f"https://127.0.0.1:{port}/status"
+        assert dash.url == dash.link  # what the process itself said
+        check_live_status(watch(secure.new_page(), page_log), dash.link, compute,
+                          str(artifacts / "https-status.png"))  # fmt: skip
+        with pytest.raises(OSError):  # (the TLS server resets a plain request)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read()
+    finally:
+        secure.close()
+        dash.close()
+        sec.close()
+
+
 class StrippingProxy:
     """A stand-in for jupyter-server-proxy: ``/proxy/<port>/<path>`` is forwarded to
     ``http://127.0.0.1:<port>/<path>`` (prefix stripped), websockets included; on a

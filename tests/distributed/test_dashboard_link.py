@@ -369,6 +369,89 @@ def test_a_dashboard_stays_on_loopback_unless_told_and_says_when_it_is_not(caplo
     assert "plain HTTP without a login" in caplog.text
 
 
+def https_get(url: str, ca_file: str, cert=None) -> tuple[int, bytes]:
+    import ssl
+
+    context = ssl.create_default_context(cafile=ca_file)
+    context.check_hostname = False  # (the temporary certificates name no host)
+    if cert is not None:
+        context.load_cert_chain(*cert)
+    with urllib.request.urlopen(url, timeout=10, context=context) as r:
+        return r.status, r.read()
+
+
+def test_an_https_dashboard_links_https_and_a_ca_file_asks_browsers_for_a_certificate(
+        monkeypatch, caplog):  # fmt: skip
+    """``distributed.dashboard.tls``: HTTPS, its link (the Client's too, read from the
+    scheduler), no JupyterHub proxy link (that proxy speaks plain HTTP), and with
+    ``ca-file`` a client certificate required (no warning then on 0.0.0.0)."""
+    pytest.importorskip("cryptography")
+    import ssl
+
+    from shoal.distributed.scheduler.server import Scheduler
+    from shoal.distributed.security import Security
+
+    sec = Security.temporary()
+    tls = {"cert": sec.tls_scheduler_cert, "key": sec.tls_scheduler_key}
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
+
+    async def main():
+        with config.set({"distributed.dashboard.tls": tls}):
+            async with Scheduler(dashboard_address="0.0.0.0:0") as s:
+                link = await s.dashboard_started()
+                assert link == f"https://{socket.gethostname()}:{s.dashboard.port}/status"
+                async with Client(s.address, asynchronous=True) as c:
+                    assert c.dashboard_link == f"https://127.0.0.1:{s.dashboard.port}/status"
+                url = f"https://127.0.0.1:{s.dashboard.port}/health"
+                assert await asyncio.to_thread(https_get, url, sec.tls_ca_file) == (200, b"ok")
+            assert "HTTPS without a login" in caplog.text
+            caplog.clear()
+        with config.set({"distributed.dashboard.tls": dict(tls, **{"ca-file": sec.tls_ca_file})}):
+            async with Scheduler(dashboard_address="0.0.0.0:0") as s:
+                await s.dashboard_started()
+                url = f"https://127.0.0.1:{s.dashboard.port}/health"
+                with pytest.raises((ssl.SSLError, OSError)):  # no certificate: refused
+                    await asyncio.to_thread(https_get, url, sec.tls_ca_file)
+                mine = (sec.tls_client_cert, sec.tls_client_key)
+                assert await asyncio.to_thread(https_get, url, sec.tls_ca_file, mine) == (200, b"ok")
+            assert "without a login" not in caplog.text
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="shoal.diagnostics.dashboard"):
+            run(main(), 60)
+    finally:
+        sec.close()
+
+
+def test_wrong_https_settings_are_named_and_leave_nothing_running(tmp_path):
+    from shoal.diagnostics.dashboard import https_context
+
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    cases = [
+        ({"cert": str(tmp_path / "missing.pem")},
+         "distributed.dashboard.tls.cert: no such file: '.*missing.pem'"),
+        ({"key": str(garbage)}, "tls.key is set but distributed.dashboard.tls.cert is not"),
+        ({"cert": str(garbage)}, "cannot load a certificate and its private key from '.*garbage"),
+    ]  # fmt: skip
+    for tls, message in cases:
+        with config.set({"distributed.dashboard.tls": tls}):
+            with pytest.raises(ValueError, match=message):
+                https_context()
+    import threading
+
+    threads, children = set(threading.enumerate()), psutil.Process().children()
+    with config.set({"distributed.dashboard.tls": cases[0][0]}):
+        with pytest.raises(ValueError, match="tls.cert: no such file"):  # as a bad host
+            LocalCluster(n_workers=1, processes=False, dashboard_address=":0")
+        with pytest.raises(ValueError, match="no such file"):
+            DashboardProcess("tcp://127.0.0.1:1", port=0).spawn()
+        with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+            assert cluster.dashboard_link is None  # (no dashboard asked: no HTTPS to check)
+    assert set(threading.enumerate()) <= threads
+    assert psutil.Process().children() == children
+
+
 def test_no_dashboard_when_disabled():
     with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
         assert cluster.dashboard_link is None

@@ -92,6 +92,8 @@ def write_record(folder, name, **record):
     ("/user/me/proxy/8787/individual-progress", "shoal/proxy/8787/", "http://127.0.0.1:8787/"),
     ("http://cluster.example.org:8787/tasks", "http://cluster.example.org:8787/",
      "http://cluster.example.org:8787/"),
+    # an HTTPS dashboard (distributed.dashboard.tls): direct, the proxy speaks plain HTTP
+    ("https://127.0.0.1:8787/status", "https://127.0.0.1:8787/", "https://127.0.0.1:8787/"),
 ])  # fmt: skip
 def test_embeddable_and_upstream(url, embed, upstream):
     host = "hub.example.org:18889" if ":18889/" in url else "hub.example.org"  # the browser's
@@ -125,6 +127,8 @@ def test_without_the_proxy_dashboards_are_embedded_directly():
     record = {"pid": 1, "port": 8787, "prefix": "/dash", "kernel": None}
     assert registry.describe(record, {}, proxied=False)["url"] == "http://127.0.0.1:8787/dash/"
     assert registry.describe(record, {})["url"] == "shoal/proxy/8787/dash/"
+    https = dict(record, link="https://127.0.0.1:8787/dash/status")
+    assert registry.describe(https, {})["url"] == "https://127.0.0.1:8787/dash/"
 
 
 def test_kernel_id_from_connection_file(tmp_path):

@@ -451,7 +451,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
         """Who this scheduler is and its workers (the first ``n_workers``; -1: all), with
         Dask's keys for the same (``services``, ``n_workers``, ``total_threads``...)."""
         dashboard = None if self.dashboard is None or self.dashboard.port is None else {
-            "scheme": "http", "host": self.dashboard.host, "port": self.dashboard.port,
+            "scheme": self.dashboard.scheme, "host": self.dashboard.host, "port": self.dashboard.port,
             "prefix": self.dashboard.prefix}  # fmt: skip
         workers = list(self.state.workers.values())
         return {
