@@ -34,6 +34,24 @@ def test_progress_names_a_bad_interval_or_width(c):
         progress(f, width="x", notebook=False)
 
 
+def test_progress_of_nothing_draws_a_full_bar_and_of_an_unpersisted_collection_says_so(c):
+    """As Dask's: ``progress([])`` (a list that came out empty) draws a finished bar;
+    something that holds no futures is an error; Dask's ``scheduler=`` is taken."""
+    import io
+
+    from shoal import delayed
+
+    for args in [(), ([],), ({}, [()]), ({"a": []},)]:
+        out = io.StringIO()
+        assert progress(*args, out=out, notebook=False, scheduler=c.scheduler_address) is None
+        assert out.getvalue() == "\r[" + "#" * 40 + "] | 100% Completed |  0.0s\n", args
+    for args in [(delayed(inc)(1),), (5,), ([[], 5],)]:
+        with pytest.raises(ValueError, match="no futures found in the arguments"):
+            progress(*args, notebook=False)
+    with pytest.raises(ValueError, match=r"group_by='spans': .* \(shoal has no spans\)"):
+        progress(c.submit(inc, 1), group_by="spans", notebook=False)
+
+
 def test_performance_report_names_a_missing_filename_before_the_block_runs(c):
     ran = []
     with pytest.raises(TypeError, match=r"filename=None: expected the path"):

@@ -57,7 +57,9 @@ class _Tracker:
         if group_by == "prefix":
             group_by = key_split
         elif not callable(group_by):
-            raise ValueError(f"group_by={group_by!r}: expected 'prefix' or a function of the key")
+            spans = " (shoal has no spans)" if group_by == "spans" else ""
+            raise ValueError(f"group_by={group_by!r}: expected 'prefix' or a function of the "
+                             f"key{spans}")  # fmt: skip
         self.group_by, self.complete = group_by, complete
         self.states = [s for s in {id(s): s for s in states}.values() if complete or not s.done()]
         self.group: dict = {}  # key -> its group
@@ -356,7 +358,7 @@ def _exception_line(exc, limit: int = 100) -> str:
 
 
 def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefix",
-             interval="100ms", width=40, out=None):  # fmt: skip
+             interval="100ms", width=40, out=None, scheduler=None, loop=None):  # fmt: skip
     """Show the progress of futures (or persisted collections, or containers of them).
 
     In a Jupyter kernel (``notebook=None`` detects it): ipywidgets bars, one per
@@ -365,13 +367,11 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
     and the call blocks until every future is done (with an asynchronous client,
     await the result).
     ``complete=False`` leaves out futures done already; ``group_by`` is
-    ``"prefix"`` or a function of the key.
+    ``"prefix"`` or a function of the key.  Nothing to follow (no arguments, or
+    empty containers) draws a full bar, as Dask's does; a collection that was never
+    persisted is an error (it has no futures to follow).  ``scheduler`` and ``loop``
+    are taken for Dask's sake and not needed: the bar follows the futures' own client.
     """
-    fs = futures_of(futures)
-    if not fs:
-        raise ValueError("progress: no futures found in the arguments; pass futures or "
-                         "persisted collections (x = client.persist(x))")  # fmt: skip
-    client = fs[0].client
     try:
         seconds = float(config.parse_timedelta(interval))
     except (TypeError, ValueError):
@@ -381,6 +381,16 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
         width = int(width)
     except (TypeError, ValueError):
         raise ValueError(f"progress: width={width!r}: expected a number of characters") from None
+    fs = futures_of(futures)
+    if not fs:
+        if not _only_empty(futures):
+            raise ValueError("progress: no futures found in the arguments; pass futures or "
+                             "persisted collections (x = client.persist(x))")  # fmt: skip
+        out = out if out is not None else sys.stdout
+        out.write("\r" + format_bar(1.0, width, 0.0) + "\n")
+        out.flush()
+        return None
+    client = fs[0].client
     tracker = _Tracker([f._state for f in fs], group_by, complete)
     if notebook is None:
         notebook = _in_kernel()
@@ -391,3 +401,12 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
             pass
     return client.sync(_text_progress, tracker, client.scheduler,
                        out if out is not None else sys.stdout, width, seconds)  # fmt: skip
+
+
+def _only_empty(value) -> bool:
+    """Whether *value* is nothing but (nested) empty lists, tuples, sets and dicts."""
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, (list, tuple, set, frozenset)):
+        return False
+    return all(_only_empty(item) for item in value)
