@@ -350,8 +350,37 @@ def test_config_keys_and_defaults():
         assert (sampler.interval, sampler.cycle) == (0.005, 2.0)
         assert profile_enabled() is False
     assert Sampler(interval="20ms", cycle=0.5).interval == 0.02
-    with pytest.raises(ValueError):
-        Sampler(interval=0)
+    for bad in (0, -1, float("inf"), float("nan"), "1e12s"):  # (inf killed the thread)
+        with pytest.raises(ValueError, match=r"interval=.*positive, finite duration "
+                                             r"\(distributed.worker.profile.interval\)"):
+            Sampler(interval=bad)
+        with pytest.raises(ValueError, match=r"cycle=.*\(distributed.worker.profile.cycle\)"):
+            Sampler(cycle=bad)
+
+
+def test_a_sampler_never_stopped_lets_the_interpreter_exit_at_once():
+    """Its thread is not a daemon; one left running with a long interval used to keep
+    the process alive until that interval ended."""
+    code = ("from shoal.diagnostics.sampler import Sampler\n"
+            "s = Sampler(interval='60s', cycle='120s').start()\n"
+            "print('started', s.running, flush=True)\n")  # fmt: skip
+    begin = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=50, cwd=REPO)  # fmt: skip
+    assert done.returncode == 0 and done.stdout == "started True\n", done
+    assert time.monotonic() - begin < 30  # (not the 60 s interval: at once, less start-up)
+
+
+def test_the_descriptor_cache_is_bounded():
+    """Its keys are code objects, which keep their constants alive: generated code
+    (exec'd kernels, templated functions) must not pile them up."""
+    from shoal.diagnostics import sampler as sampler_module
+
+    sampler = Sampler()
+    codes = [compile(f"def f{i}(): pass", "<gen>", "exec").co_consts[0] for i in range(10_000)]
+    for i in range(0, len(codes), 100):
+        sampler._describe(codes[i:i + 100])
+    assert len(sampler._descriptions) <= sampler_module._DESCRIPTIONS + 100
 
 
 # --- Python 3.11 safety under load ------------------------------------------------------
