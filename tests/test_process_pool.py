@@ -177,6 +177,10 @@ def test_python_error(stage):
     assert type(err) is CrashError and str(err) == "crash-matrix failure (error)"
     notes = [n for n in getattr(err, "__notes__", ()) if key_str(KEY) in n]
     assert notes and STAGE_NOTE[stage] in notes[0]
+    if stage == "run":  # the worker's text starts at the task's own code, as Dask's
+        frames = err.__cause__.tb.split("Traceback (most recent call last):")[-1]
+        assert frames.lstrip().startswith('File "') and "in fail" in frames.splitlines()[1]
+        assert "batch.py" not in frames and "spec.py" not in frames, frames
     check_follow_up()
 
 

@@ -59,9 +59,25 @@ class RemoteTaskError(Exception):
         self.message = message
 
 
+#: Modules that run a task (a worker's thread, a pool's batch, the task's call): their
+#: frames above the task's own are left out of the traceback text the user reads.
+_RUNNING_MODULES = ("shoal.core.spec", "shoal.local.", "shoal.distributed.worker.")
+
+
+def _from_the_task(tb):
+    """*tb* from its first frame that is not shoal running the task; all of it when
+    every frame is (an error of shoal's own, where its frames are the story)."""
+    first = tb
+    while first is not None and first.tb_frame.f_globals.get("__name__", "").startswith(
+            _RUNNING_MODULES):  # fmt: skip
+        first = first.tb_next
+    return first if first is not None else tb
+
+
 def pack_exception(exc: BaseException, stage: str) -> tuple:
-    """Turn *exc* into plain data that always pickles."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """Turn *exc* into plain data that always pickles.  The traceback text starts at
+    the task's own code, as Dask's does (:func:`_from_the_task`)."""
+    tb = "".join(traceback.format_exception(type(exc), exc, _from_the_task(exc.__traceback__)))
     try:
         blob = cloudpickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException:  # noqa: BLE001 - any failure means "send the text only"
