@@ -289,7 +289,11 @@ class DashboardProcess:
             os.close(write)
             sock.close()  # the child has its own copy
         self.port, self._fd = port, read
-        self._register()
+        try:
+            self._register()
+        except BaseException:  # (a Ctrl-C in there: no child left running unowned)
+            self.close()
+            raise
         return self
 
     def _register(self) -> None:
@@ -482,7 +486,10 @@ class Dashboard(Observer):
         return self.process.link if self.process is not None else None
 
     def _start(self) -> None:
-        if self._started or not config.get("diagnostics.dashboard.enabled"):
+        if self._started:
+            self._revive()
+            return
+        if not config.get("diagnostics.dashboard.enabled"):
             return
         if not bokeh_available():
             raise DashboardStartError("the dashboard needs bokeh: pip install 'shoal[diagnostics]'")
@@ -494,7 +501,8 @@ class Dashboard(Observer):
             server_cls = _load(EVENT_SERVER)
             self._server = runner.sync(server_cls(self.bus).start)
             host, port = self.address
-            self.process = DashboardProcess(self._server.address, host, port, self.prefix).spawn()
+            self.process = DashboardProcess(self._server.address, host, port, self.prefix)
+            self.process.spawn()  # (kept first: a Ctrl-C in spawn leaves it for _stop)
             self.process.wait_started(self.timeout)
             self._profiler = _profiler()
             self._monitor = _monitor(self.bus, self._profiler)
@@ -503,6 +511,30 @@ class Dashboard(Observer):
                 _release_profiler()
         except BaseException:
             self._stop()
+            raise
+        if self.show:
+            print(f"Dashboard: {self.link}")
+
+    def _dead(self) -> bool:
+        """Whether its process ended by itself (killed, out of memory) while open."""
+        proc = self.process.proc if self.process is not None else None
+        return proc is not None and proc.poll() is not None
+
+    def _revive(self) -> None:
+        """Used again (``with``, ``register()``) after its process died: a new one, on
+        the same port, fed by the same event server; it shows what runs from now."""
+        if not self._dead():
+            return
+        dead = self.process
+        code = dead.close()
+        logger.warning("the dashboard process (%s) had exited with code %s; starting it again",
+                       dead.address_link(), code)  # fmt: skip
+        self.process = DashboardProcess(self._server.address, dead.host, dead.port, self.prefix)
+        try:
+            self.process.spawn()
+            self.process.wait_started(self.timeout)
+        except BaseException:
+            self.process.close()
             raise
         if self.show:
             print(f"Dashboard: {self.link}")
@@ -529,18 +561,20 @@ class Dashboard(Observer):
             if monitor is not None:
                 steps.callback(monitor.stop)
 
-    def close(self) -> None:
-        """Stop the dashboard process and the event server."""
-        self._stop()
+    def _state(self) -> str:
+        if self._dead():
+            return (f"its process exited (code {self.process.proc.returncode}); "
+                    f"register() or a with block starts it again")  # fmt: skip
+        return self.link or "closed"
 
     def __repr__(self):
-        return f"<Dashboard {self.link or 'closed'}>"
+        return f"<Dashboard {self._state()}>"
 
     def _repr_html_(self):
         import html
 
         if self.link is None:
-            return "<div>Dashboard: closed</div>"
+            return f"<div>Dashboard: {html.escape(self._state())}</div>"
         link = html.escape(self.link)
         return f'<div>Dashboard: <a href="{link}" target="_blank">{link}</a></div>'
 

@@ -232,7 +232,7 @@ class ResourceProfiler(_Recorder):
     """Sample memory and CPU every ``dt`` seconds while computations run.
 
     ``results`` is a list of :class:`ResourceData`; :meth:`visualize` plots them;
-    :meth:`close` (or ``unregister()``) stops the sampler.
+    :meth:`close` (Dask's spelling of ``unregister()`` for it) stops the sampler.
     """
 
     def __init__(self, dt: float = 1.0, bus=None):
@@ -253,10 +253,6 @@ class ResourceProfiler(_Recorder):
             super().__exit__(*exc)
         finally:
             self._entered = False
-
-    def close(self) -> None:
-        """Stop sampling (Dask's spelling of ``unregister()`` for this profiler)."""
-        self._stop()
 
     def _start(self) -> None:
         if self._thread is not None:

@@ -749,9 +749,10 @@ def test_local_dashboard_can_be_switched_off():
             assert dash.link is None and dash.process is None
 
 
-def test_a_local_dashboard_whose_process_died_has_no_link():
-    """Killed (its memory, a crash): its link goes rather than point at nothing, and
-    closing it still cleans up."""
+def test_a_local_dashboard_whose_process_died_has_no_link_and_starts_again_when_used():
+    """Killed (its memory, a crash): its link goes rather than point at nothing, its
+    repr says so, the next ``with`` or ``register()`` starts it again on its port (it
+    used to stay dead until close()), and closing it still cleans up."""
     import signal
 
     with Dashboard(":0", show=False) as dash:
@@ -759,6 +760,55 @@ def test_a_local_dashboard_whose_process_died_has_no_link():
         assert link is not None and link in repr(dash)
         dash.process.proc.send_signal(signal.SIGKILL)
         dash.process.proc.wait(10)
-        assert dash.link is None and "closed" in repr(dash)
+        assert dash.link is None and "its process exited (code -9)" in repr(dash)
         assert dash.process.address_link() == link
-    assert dash.process is None
+        with dash:  # used again: a new process, the same link
+            assert dash.link == link and get(link.replace("/status", "/health"))[0] == 200
+            assert b"# TYPE shoal_tasks gauge" in get(link.replace("/status", "/metrics"))[1]
+        assert dash.link == link  # (the outer block still holds it)
+    assert dash.process is None and dash.link is None
+
+
+def test_a_ctrl_c_while_a_dashboard_spawns_leaves_no_process(monkeypatch):
+    """A KeyboardInterrupt after the child started but before ``spawn()`` returned left
+    that child running, unowned, until it gave up on its source with an error line."""
+    import psutil
+
+    from shoal.diagnostics import dashboard as dashboard_module
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    before = {p.pid for p in psutil.Process().children()}
+    monkeypatch.setattr(dashboard_module, "registry_dir", interrupted)
+    dash = Dashboard(":0", show=False)
+    with pytest.raises(KeyboardInterrupt):
+        dash.register()
+    assert dash.process is None and not dash._started
+    assert {p.pid for p in psutil.Process().children()} == before
+
+
+def test_a_registered_dashboard_outlives_a_with_block_that_also_uses_it():
+    """Stopped by the end of its last use: a cell's ``with dash:`` on a registered
+    dashboard (or a ``with`` inside another) used to close it for every cell after."""
+    dash = Dashboard(":0", show=False)
+    dash.register()
+    try:
+        link = dash.link
+        with dash:
+            with dash:
+                pass
+            assert dash.link == link
+        assert dash.link == link and dash.process.proc.poll() is None
+        dash.unregister()
+        assert dash.link is None
+        with dash:  # a plain with block: closed at its end
+            assert dash.link is not None
+        assert dash.link is None
+        dash.register()
+        with dash:
+            dash.close()  # close() ends it, however it was opened
+            assert dash.link is None
+        assert dash.link is None
+    finally:
+        dash.close()
