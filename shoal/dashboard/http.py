@@ -25,6 +25,7 @@ import asyncio
 import html
 import inspect
 import json
+import re
 import time
 from urllib.parse import quote, unquote
 
@@ -286,8 +287,15 @@ def _triples(startstops):
 # --- Prometheus ----------------------------------------------------------------------
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _label(value) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A label value, escaped as the text format allows (``\\``, ``\"``, ``\n``); a lone
+    surrogate (a file name's undecodable bytes in a key) becomes U+FFFD, since an
+    escape of it is not one of those three and fails a scrape."""
+    text = _SURROGATE.sub("\ufffd", str(value))
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def prometheus_text(state) -> str:

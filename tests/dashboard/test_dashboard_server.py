@@ -246,6 +246,23 @@ def test_metrics_parse(served):
     assert samples["shoal_resyncs_total"] == [("", 0.0)]
 
 
+def test_metric_labels_are_escaped_as_the_text_format_allows():
+    r"""Only ``\\``, ``\"`` and ``\n`` are escapes in a label value; a lone surrogate (a
+    key made from a file name's undecodable bytes) was written as ``\udcff``, which a
+    scraper reads as something else or refuses."""
+    import re
+
+    from shoal.dashboard.http import _label
+
+    escapes = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+    for value in ['a\\b"c\nd', "data_\udcff.csv", "x<y>#{}"]:
+        text = _label(value)
+        assert re.fullmatch(r'(?:[^\\"\n]|\\[\\"n])*', text), text  # only the three escapes
+        assert text.encode("utf-8")  # (a lone surrogate does not encode)
+        decoded = re.sub(r'\\[\\"n]', lambda m: escapes[m.group()], text)
+        assert decoded == value.replace("\udcff", "\ufffd"), (value, text)
+
+
 def test_a_paused_worker_is_red_and_counted(served):
     """A worker resumes only some way below the pause threshold: its memory alone can
     look like spilling while it runs no task.  Its heartbeat says it is paused."""
