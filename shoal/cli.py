@@ -389,6 +389,13 @@ async def run_workers(args, address: str, plans: list, security) -> int:
 
 def cmd_scheduler(args, parser) -> int:
     security = security_from_args(args, "scheduler")
+    if args.dashboard:
+        from shoal.diagnostics.dashboard import https_context
+
+        try:
+            https_context()  # (distributed.dashboard.tls: its files, named, before starting)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
     return asyncio.run(run_scheduler(args, security))
 
 

@@ -789,3 +789,62 @@ def test_a_fused_task_that_raises_is_reported_under_its_graph_key():
     erred = [r for r in seen if type(r) is TaskTransition and r.finish == "erred"]
     assert len(erred) == 1 and erred[0].prefix == "sum-chunk", erred
     assert "map-boom" in " ".join(info.value.__notes__)  # the message names the inner task
+
+
+# --- lifetime: with blocks and register() nest --------------------------------------------
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ProgressBar(out=io.StringIO()), Profiler, CacheProfiler,
+    lambda: ResourceProfiler(dt=0.05),
+], ids=["ProgressBar", "Profiler", "CacheProfiler", "ResourceProfiler"])  # fmt: skip
+def test_every_diagnostic_stops_at_the_end_of_its_last_use(make):
+    """A registered tool that a block also uses (or a block inside another on the same
+    tool) still observes after it; unregister() or close() ends it."""
+    tool = make()
+    tool.register()
+    try:
+        threads.get(fan_in(2, 0), "total")
+        with tool:
+            with tool:
+                pass
+            assert default_bus.active
+        assert default_bus.active  # still registered
+        threads.get(fan_in(2, 0), "total")
+        if isinstance(tool, (Profiler, CacheProfiler)):  # nothing lost to the block's entry
+            assert len(tool.results) == 6
+        tool.unregister()
+        assert not default_bus.active
+        with tool:
+            assert default_bus.active
+        assert not default_bus.active
+        tool.register()
+        with tool:
+            tool.close()
+            assert not default_bus.active
+        assert not default_bus.active and not our_threads()
+    finally:
+        tool.close()
+
+
+def test_a_resource_profiler_samples_through_a_nested_block():
+    """Inside a with block it samples without computations; an inner block's end used
+    to stop that for the rest of the outer one."""
+    with ResourceProfiler(dt=0.05) as rprof:
+        with rprof:
+            pass
+        before = len(rprof.results)
+        time.sleep(0.4)
+        assert len(rprof.results) >= before + 3
+
+
+def test_a_cache_profiler_reports_a_failed_metric_when_its_last_use_ends():
+    def bad(value):
+        raise ValueError("no size")
+
+    cprof = CacheProfiler(metric=bad)
+    cprof.register()
+    with cprof:
+        threads.get(fan_in(2, 0), "total")
+    with pytest.raises(RuntimeError, match="metric 'bad' failed"):
+        cprof.close()

@@ -132,7 +132,13 @@ def https_context() -> ssl.SSLContext | None:
     ``ca-file``), or None to serve plain HTTP.  Raises ValueError naming the setting
     and the file when a file is missing or is not what the setting says."""
     tls = config.get(_TLS_SETTING, None) or {}
+    if not isinstance(tls, dict):
+        raise ValueError(f"{_TLS_SETTING}: expected the settings cert, key and ca-file "
+                         f"(file paths), not {tls!r}")  # fmt: skip
     cert, key, ca_file = (tls.get(name) for name in ("cert", "key", "ca-file"))
+    for name, path in (("cert", cert), ("key", key), ("ca-file", ca_file)):
+        if path and not isinstance(path, (str, os.PathLike)):
+            raise ValueError(f"{_TLS_SETTING}.{name}: expected a file path, not {path!r}")
     if not cert:
         if key or ca_file:
             given = "key" if key else "ca-file"
@@ -142,9 +148,13 @@ def https_context() -> ssl.SSLContext | None:
     for name, path in (("cert", cert), ("key", key), ("ca-file", ca_file)):
         if path and not os.path.isfile(path):
             raise ValueError(f"{_TLS_SETTING}.{name}: no such file: {path!r}")
+    def encrypted():  # (without it OpenSSL asks for the password on the terminal)
+        raise ValueError(f"{_TLS_SETTING}.key: the private key in {key or cert!r} is "
+                         f"encrypted; the dashboard takes none that needs a password")  # fmt: skip
+
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(cert, key or None)
+        context.load_cert_chain(cert, key or None, password=encrypted)
     except (ssl.SSLError, OSError) as exc:
         files = f"{cert!r} and {key!r}" if key else repr(cert)
         raise ValueError(f"{_TLS_SETTING}.cert / .key: cannot load a certificate and its "
@@ -535,6 +545,7 @@ class Dashboard(Observer):
             self.process.wait_started(self.timeout)
         except BaseException:
             self.process.close()
+            self.process = dead  # (still dead: the next use tries again)
             raise
         if self.show:
             print(f"Dashboard: {self.link}")

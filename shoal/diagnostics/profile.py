@@ -65,7 +65,8 @@ class _Recorder(_Observer):
         self.start_time = self.end_time = None
 
     def __enter__(self):
-        self.clear()  # a block records its own computations only, as Dask's profilers do
+        if self._token is None:  # a block records its own computations only, as Dask's
+            self.clear()         # profilers do (but one observing already keeps its own)
         return super().__enter__()
 
     def _start(self) -> None:
@@ -172,12 +173,17 @@ class CacheProfiler(_Recorder):
                     self._free(held, self.end_time)
 
     def __exit__(self, exc_type, *exc):
-        self._stop()
-        if exc_type is None:
+        super().__exit__(exc_type, *exc)
+        if exc_type is None and self._token is None:  # (stopped: its last use ended)
             self._raise_failure()
 
     def unregister(self) -> None:
-        self._stop()
+        super().unregister()
+        if self._token is None:
+            self._raise_failure()
+
+    def close(self) -> None:
+        super().close()
         self._raise_failure()
 
     def _raise_failure(self) -> None:
@@ -240,19 +246,19 @@ class ResourceProfiler(_Recorder):
         super().__init__(bus)
         self.dt = float(dt)
         self._thread = None
-        self._entered = False
+        self._block_ending = False  # a with block's end stops it: one last sample
 
     def __enter__(self):
-        self._entered = True
         super().__enter__()
         self._wake.set()  # a registered, idle sampler starts at once
         return self
 
     def __exit__(self, *exc):
+        self._block_ending = True
         try:
             super().__exit__(*exc)
         finally:
-            self._entered = False
+            self._block_ending = False
 
     def _start(self) -> None:
         if self._thread is not None:
@@ -272,6 +278,7 @@ class ResourceProfiler(_Recorder):
         if self._thread is None:
             return
         self.bus.unsubscribe(self._token)
+        self._token = None
         self._stopping = True
         self._wake.set()
         self._thread.join()
@@ -295,7 +302,7 @@ class ResourceProfiler(_Recorder):
                     running.add(rec.run_id)
                 else:
                     running.discard(rec.run_id)
-            active = self._entered or bool(running)
+            active = self._blocks > 0 or bool(running)  # (inside a with block: always)
             now = time.monotonic()
             if active and not sampling:  # a start: a fresh probe, CPU counted from now
                 last, ended = self._sample(start=True), time.monotonic()
@@ -308,7 +315,7 @@ class ResourceProfiler(_Recorder):
             self._wake.wait(max(self.dt - (now - last), self.dt / 4 - (now - ended), 0.0)
                             if sampling else None)  # fmt: skip
             self._wake.clear()
-        if self._entered and time.monotonic() - last >= self.dt / 2:
+        if self._block_ending and time.monotonic() - last >= self.dt / 2:
             self._sample()  # a last sample as the block ends
 
     def _sample(self, start: bool = False) -> float:

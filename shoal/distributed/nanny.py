@@ -52,7 +52,8 @@ from collections import deque
 
 from shoal import config
 from shoal.distributed._worker_main import WorkerProcess, WorkerStartError, describe_exit
-from shoal.distributed.comm import parse_address, unparse_host_port
+from shoal.distributed.comm import parse_address
+from shoal.distributed.comm.base import listen_address
 from shoal.distributed.node import Node
 from shoal.distributed.rpc import Server, rpc
 from shoal.distributed.worker.memory import (
@@ -191,7 +192,7 @@ class Nanny(Node):
         self.status = "starting"
         host = self.host or config.get("distributed.comm.default-host")
         try:
-            await self.server.listen(f"{self.protocol}://{unparse_host_port(host, int(self.port or 0))}")
+            await self.server.listen(listen_address(self.protocol, host, self.port))
             await self.instantiate()
             if self.status != "starting":
                 raise RuntimeError(f"{self!r} was closed while it started")

@@ -207,16 +207,19 @@ def upstream(url: str, base_url: str = "/", server_host: str | None = None) -> s
 
 def describe(record: dict, kernels: dict, proxied: bool = True) -> dict:
     """The JSON the front end sees for one record."""
-    port, prefix = record["port"], record.get("prefix") or ""
-    root = f"{PROXY}/{port}" if proxied else f"http://127.0.0.1:{port}"
-    if urlsplit(record.get("link") or "").scheme == "https":  # (the proxy speaks plain HTTP)
-        root = f"https://127.0.0.1:{port}"
+    port, prefix, link = record["port"], record.get("prefix") or "", record.get("link")
+    if urlsplit(link or "").scheme == "https":  # its own link: the proxy speaks plain HTTP
+        url = _root(link)
+    elif proxied:
+        url = f"{PROXY}/{port}{_strip(prefix)}/"
+    else:
+        url = f"http://127.0.0.1:{port}{_strip(prefix)}/"
     return {
         "pid": record.get("pid"),
         "port": port,
-        "link": record.get("link"),
+        "link": link,
         "scheduler": record.get("scheduler"),
         "kernel": kernel_id(record.get("kernel"), kernels),
-        "url": f"{root}{_strip(prefix)}/",
+        "url": url,
         "started": record.get("started"),
     }

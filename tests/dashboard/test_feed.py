@@ -762,6 +762,10 @@ def test_a_local_dashboard_whose_process_died_has_no_link_and_starts_again_when_
         dash.process.proc.wait(10)
         assert dash.link is None and "its process exited (code -9)" in repr(dash)
         assert dash.process.address_link() == link
+        with config.set({"distributed.dashboard.tls.cert": "/nonexistent.pem"}):
+            with pytest.raises(ValueError, match="no such file"):  # a new one cannot start...
+                dash.register()
+        assert "its process exited (code -9)" in repr(dash)  # ...and the next use tries again
         with dash:  # used again: a new process, the same link
             assert dash.link == link and get(link.replace("/status", "/health"))[0] == 200
             assert b"# TYPE shoal_tasks gauge" in get(link.replace("/status", "/metrics"))[1]

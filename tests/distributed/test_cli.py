@@ -169,6 +169,19 @@ def test_cli_errors_go_through_argparse(tmp_path, capsys):
     assert "usage: shoal worker" in err and f"--tls-ca-file: no such file: {tmp_path}/missing.pem" in err
 
 
+def test_a_wrong_dashboard_https_setting_exits_2_naming_it(tmp_path, capsys):
+    from shoal import config
+
+    missing = tmp_path / "cert.pem"
+    with config.set({"distributed.dashboard.tls.cert": str(missing)}):
+        with pytest.raises(SystemExit) as info:
+            main(["scheduler", "--port", "0"])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert "usage: shoal scheduler" in err
+        assert f"distributed.dashboard.tls.cert: no such file: '{missing}'" in err
+
+
 def test_info_json(capsys):
     assert main(["info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

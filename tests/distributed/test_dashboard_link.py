@@ -423,17 +423,48 @@ def test_an_https_dashboard_links_https_and_a_ca_file_asks_browsers_for_a_certif
         sec.close()
 
 
+def _encrypted_pair(folder):
+    """A self-signed certificate and its private key, encrypted with a password."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dashboard")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))  # fmt: skip
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret")))  # fmt: skip
+    return cert_path, key_path
+
+
 def test_wrong_https_settings_are_named_and_leave_nothing_running(tmp_path):
+    pytest.importorskip("cryptography")
     from shoal.diagnostics.dashboard import https_context
 
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate")
+    encrypted_cert, encrypted_key = _encrypted_pair(tmp_path)
     cases = [
         ({"cert": str(tmp_path / "missing.pem")},
          "distributed.dashboard.tls.cert: no such file: '.*missing.pem'"),
         ({"key": str(garbage)}, "tls.key is set but distributed.dashboard.tls.cert is not"),
         ({"cert": str(garbage)}, "cannot load a certificate and its private key from '.*garbage"),
+        ({"cert": str(encrypted_cert), "key": str(encrypted_key)},
+         "tls.key: the private key in '.*key.pem' is encrypted"),
+        ({"cert": 5}, r"tls.cert: expected a file path, not 5"),
     ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"tls: expected the settings cert, key and ca-file"):
+        with config.set({"distributed.dashboard.tls": True}):
+            https_context()
     for tls, message in cases:
         with config.set({"distributed.dashboard.tls": tls}):
             with pytest.raises(ValueError, match=message):

@@ -212,8 +212,13 @@ def test_an_ipv6_host_is_bracketed_in_the_listen_address(host):
                 assert w.address.startswith("tcp://[::1]:")
                 async with rpc(s.address) as r:
                     assert w.address in (await r.identity())["workers"]
+            if host.startswith("["):  # (the nanny kept its own copy of the old formatting)
+                from shoal.distributed.nanny import Nanny
 
-    run(main(), 30)
+                async with Nanny(s.address, host=host, nthreads=1, memory_limit=None) as n:
+                    assert n.address.startswith("tcp://[::1]:")
+
+    run(main(), 60)
 
 
 def test_a_worker_closed_while_it_starts_leaves_nothing_running():

@@ -129,6 +129,8 @@ def test_without_the_proxy_dashboards_are_embedded_directly():
     assert registry.describe(record, {})["url"] == "shoal/proxy/8787/dash/"
     https = dict(record, link="https://127.0.0.1:8787/dash/status")
     assert registry.describe(https, {})["url"] == "https://127.0.0.1:8787/dash/"
+    named = dict(record, link="https://10.0.0.5:8787/dash/status")  # (the name its certificate has)
+    assert registry.describe(named, {})["url"] == "https://10.0.0.5:8787/dash/"
 
 
 def test_kernel_id_from_connection_file(tmp_path):
@@ -214,6 +216,27 @@ def test_panes_through_the_proxy(call, jp_fetch, dashboard):
     page = call(jp_fetch("shoal", "proxy", str(port), "individual-task-stream"))
     html = page.body.decode()
     assert page.code == 200 and "static/" in html and 'src="/static' not in html  # relative URLs
+
+
+def test_panes_of_an_https_dashboard_on_this_machine(call, jp_fetch):
+    """``distributed.dashboard.tls``: embedded by its own link (the proxy speaks plain
+    HTTP), its pane list read though its certificate names no host."""
+    pytest.importorskip("bokeh", reason="pip install bokeh (the test extra has it)")
+    pytest.importorskip("cryptography", reason="pip install cryptography (for Security.temporary)")
+    from shoal import config
+    from shoal.diagnostics import Dashboard
+    from shoal.distributed.security import Security
+
+    sec = Security.temporary()
+    tls = {"cert": sec.tls_scheduler_cert, "key": sec.tls_scheduler_key}
+    try:
+        with config.set({"distributed.dashboard.tls": tls}), Dashboard(":0", show=False) as dash:
+            assert dash.link.startswith("https://127.0.0.1:")
+            answer = get_json(call, jp_fetch, "shoal", "panes", params={"url": dash.link})
+            assert answer["url"] == dash.link.removesuffix("status")
+            assert answer["panes"]["Task Stream"] == "/individual-task-stream"
+    finally:
+        sec.close()
 
 
 def test_panes_of_a_dashboard_that_does_not_answer(call, jp_fetch):
