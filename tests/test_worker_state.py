@@ -723,6 +723,14 @@ def test_memory_decisions(process, managed, paused, spill, pause, terminate):
     assert (d.spill_bytes, d.pause, d.terminate) == (spill, pause, terminate)
 
 
+def test_a_pause_and_its_end_say_why():
+    """The worker logs "paused: <reason>" and "resumed: <reason>" (the latter was empty)."""
+    still = mem.decide(mem.MemoryReading(process=780, managed=0), 1000, T, paused=True)
+    assert still.pause and still.reason == "process 780 >= resume 750"
+    over = mem.decide(mem.MemoryReading(process=740, managed=0), 1000, T, paused=True)
+    assert not over.pause and over.reason == "process 740 < resume 750"
+
+
 def test_memory_rules_can_be_switched_off():
     off = mem.MemoryThresholds(target=None, spill=None, pause=None, terminate=None)
     d = mem.decide(mem.MemoryReading(process=990, managed=990), 1000, off, paused=True)

@@ -289,6 +289,23 @@ async def test_subscribe_events_streams_records_of_a_computation(s, a, b):
     assert not len(s.event_streams) and not s.bus.active
 
 
+@gen_cluster(nworkers=0)
+async def test_a_worker_that_joins_shows_its_memory_before_its_first_heartbeat(s):
+    """The metrics a worker registers with go out as its first metrics record: a
+    dashboard showed it at 0 B until its first heartbeat."""
+    from shoal.distributed.worker.server import Worker
+
+    comm = await connect(s.address)
+    await comm.write({"op": "subscribe_events"})
+    assert (await comm.read())["op"] == "stream-start"
+    async with Worker(s.address, nthreads=1, heartbeat_interval="60s") as w:
+        records = await read_until(comm, lambda rs: any(
+            r["kind"] == "worker-metrics" and r["worker"] == w.address for r in rs))  # fmt: skip
+        (first,) = [r for r in records if r["kind"] == "worker-metrics"]
+        assert first["unmanaged"] + first["managed"] > 10 * 2**20  # (a process: tens of MiB)
+    await comm.close()
+
+
 @gen_cluster(nworkers=1)
 async def test_a_reader_that_lost_records_starts_over_from_a_fresh_snapshot(s, a):
     """Records lost for a slow reader are made up for: what was still held, a

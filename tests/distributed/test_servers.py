@@ -444,6 +444,27 @@ def test_spill_keeps_every_result_gettable():
     run(main(), 30)
 
 
+def test_a_workers_spilled_bytes_on_disk_are_the_files_sizes():
+    """Dask's ``spilled_bytes["disk"]``: what the spill files hold, not the values' size
+    in memory (a list of small ints pickles to a fraction of it)."""
+    from shoal.testing.aio import run
+
+    async def main():
+        async with Scheduler() as s, Worker(s.address, nthreads=1, memory_limit=10**9) as w:
+            c = await StreamClient.open(s.address)
+            tasks = {f"l-{i}": Task(f"l-{i}", list, range(20_000)) for i in range(2)}
+            await c.submit(tasks, list(tasks))
+            await c.wait_for(2)
+            w.data.evict(1)
+            spilled = w.metrics()["spilled_bytes"]
+            assert spilled["memory"] == w.data.spilled_bytes > 0
+            assert spilled["disk"] == w.data.spilled_disk_bytes > 0
+            assert spilled["disk"] < spilled["memory"] / 2
+            await c.close()
+
+    run(main(), 30)
+
+
 @gen_cluster(nworkers=1)
 async def test_scheduler_plugin_sees_transitions_and_workers(s, a):
     from shoal.distributed.scheduler.plugins import SchedulerPlugin

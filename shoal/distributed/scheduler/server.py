@@ -275,8 +275,8 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
         ws = self.state.workers.get(address)
         if ws is not None:
             ws.local_directory = str(local_directory or "")
-            if metrics and not ws.metrics:  # what scheduler_info shows until the first heartbeat
-                ws.metrics = dict(metrics)
+            if metrics and not ws.metrics:  # what scheduler_info and the dashboard show
+                self.handle(m.Heartbeat(address, dict(metrics)))  # until the first heartbeat
         async with self._worker_joined:
             self._worker_joined.notify_all()
         reason = "connection lost"

@@ -148,8 +148,8 @@ def decide(
         # hysteresis: stay paused until clearly under the line
         resume_at = (thresholds.pause - thresholds.unpause_margin) * memory_limit
         pause = reading.process >= resume_at
-        if pause:
-            reasons.append(f"process {reading.process} >= resume {resume_at:.0f}")
+        sign = ">=" if pause else "<"  # (the reason it stays paused, or resumes)
+        reasons.append(f"process {reading.process} {sign} resume {resume_at:.0f}")
     else:
         pause = False
 

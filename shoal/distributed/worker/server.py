@@ -422,13 +422,14 @@ class Worker(Node):
         if managed is None:
             managed = self.state.nbytes_in_memory
         spilled = getattr(self.data, "spilled_bytes", 0)
+        on_disk = getattr(self.data, "spilled_disk_bytes", spilled)
         return {
             "managed": int(managed), "unmanaged": max(int(rss) - int(managed), 0),
             "spilled": int(spilled), "memory": int(rss), "memory_limit": self.memory_limit or 0,
             # Dask's names, which notebooks read from scheduler_info(): all results, and
             # of the spilled ones their size in memory and on disk (sizes as measured)
             "managed_bytes": int(managed) + int(spilled),
-            "spilled_bytes": {"memory": int(spilled), "disk": int(spilled)},
+            "spilled_bytes": {"memory": int(spilled), "disk": int(on_disk)},
             "cpu": process.cpu_percent(None) if process is not None else 0.0,
             "executing": len(self.state.executing), "ready": len(self.state.ready),
             "in_memory": len(self.data), "paused": self.state.paused, "time": time.time(),
