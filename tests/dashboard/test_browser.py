@@ -529,7 +529,7 @@ def test_javascript_errors_are_caught(page, page_log):
 @pytest.mark.timeout(90)
 def test_the_workers_table_follows_its_numbers(page, base, compute, artifacts):
     """The table's cells change with the numbers while its rows stay the same (BokehJS
-    3.9.1-3.9.2 redraw a DataTable only when its row count changes: panes push_table)."""
+    3.9.1-3.9.2 redraw a DataTable only when its row count changes: panes.live_table)."""
     open_page(page, base + "/individual-workers")
 
     def shown_tasks():  # the "tasks" cell of the table's Total row, as drawn
@@ -551,6 +551,45 @@ def test_the_workers_table_follows_its_numbers(page, base, compute, artifacts):
     busy = shown_tasks()
     page.screenshot(path=str(artifacts / "individual-workers-busy.png"))
     assert busy != first, f"the table still shows {first} tasks while {len(futures)} run"
+
+
+ROWS_JS = """(rows) => rows
+  .sort((a, b) => parseInt(a.style.top || 0) - parseInt(b.style.top || 0))
+  .map((r) => r.innerText.split(/\\s+/)[0])"""
+
+
+@pytest.mark.timeout(90)
+def test_the_workers_table_keeps_its_sort_and_scroll_while_it_updates(page, base, compute):
+    """Each update used to give the table a new source, which rebuilt it: the reader's
+    sort and scroll position were gone within a second (reading a table of more workers
+    than fit was impossible)."""
+    page.set_viewport_size({"width": 1280, "height": 100})  # (fewer rows fit than there are)
+    open_page(page, base + "/individual-workers")
+    rows = page.locator(".slick-row")  # (in the table's shadow root: a locator reaches it)
+    deadline = time.monotonic() + 20
+    while rows.count() < 3 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    header = page.locator(".slick-header-column", has_text="name").first
+    before = rows.evaluate_all(ROWS_JS)  # "Total" first, then the workers
+    header.click()  # ascending by name: "Total" last
+    sorted_rows = rows.evaluate_all(ROWS_JS)
+    assert sorted_rows == sorted(before) != before, (before, sorted_rows)
+    viewport = page.locator(".slick-viewport").first
+    viewport.evaluate("(e) => { e.scrollTop = e.scrollHeight; }")
+    bottom = viewport.evaluate("(e) => e.scrollTop")
+    assert bottom > 0
+    compute(n=200)
+    updates = page.evaluate("""() => new Promise((done) => {
+      const doc = Bokeh.documents[Bokeh.documents.length - 1];
+      const source = [...doc.all_models].find((m) => m.type === "ColumnDataSource"
+                                               && "nthreads" in m.data);
+      let n = 0;
+      source.properties.data.change.connect(() => { if (++n === 3) done(n); });
+      setTimeout(() => done(n), 15000);
+    })""")
+    assert updates == 3, "the table got no updates while tasks ran"
+    assert rows.evaluate_all(ROWS_JS) == sorted_rows  # its sort...
+    assert viewport.evaluate("(e) => e.scrollTop") == bottom  # ...and where it was read
 
 
 def test_a_tapped_task_opens_the_profile_of_its_own_prefix(page, base):

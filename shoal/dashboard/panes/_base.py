@@ -43,7 +43,6 @@ class Pane:
         self.options = options
         self._generation = -1
         self._pushed: dict = {}
-        self._spares: dict = {}  # id(table) -> its source not shown now (push_table)
         self._look = None
         self._look_time = 0.0
         self._skipped = False  # same_look skipped an update not sent since
@@ -85,23 +84,20 @@ class Pane:
         source.data = data
         return True
 
-    def push_table(self, table, data: dict) -> bool:
-        """:meth:`push` for a ``DataTable``: the data goes to a second source that then
-        becomes the table's (they take turns).  BokehJS 3.9.1 and 3.9.2 redraw a table
-        only when its number of rows changes, whether its source's data is replaced or
-        patched (bokeh/bokeh#15328: the workers table kept showing its first numbers);
-        a new source rebuilds it.  ``table.source`` is the current one afterwards."""
-        shown = table.source
-        if self._pushed.get(id(table)) == data:
-            return False
-        self._pushed[id(table)] = data
-        spare = self._spares.get(id(table))
-        if spare is None:
-            spare = ColumnDataSource({name: [] for name in data})
-        spare.data = data
-        table.source = spare
-        self._spares[id(table)] = shown
-        return True
+#: BokehJS 3.9.1 and 3.9.2 redraw a table only when its number of rows changes
+#: (bokeh/bokeh#15328: its view's indices are compared, and equal ones say nothing).
+#: A table whose source's data is replaced tells its view itself, which redraws the
+#: grid keeping the reader's scroll position and sort (a new source would rebuild it).
+_REDRAW_JS = "view.change.emit()"
+
+
+def live_table(source: ColumnDataSource, columns, **options):
+    """A ``DataTable`` of *source* that shows each new ``source.data`` (see :data:`_REDRAW_JS`)."""
+    from bokeh.models import CustomJS, DataTable
+
+    table = DataTable(source=source, columns=columns, **options)
+    source.js_on_change("data", CustomJS(args={"view": table.view}, code=_REDRAW_JS))
+    return table
 
 
 def empty(columns) -> dict:

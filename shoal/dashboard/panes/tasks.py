@@ -16,9 +16,9 @@ do keep their bars, the rest share one grey bar ("N other prefixes").
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, DataTable, HoverTool, Range1d, TableColumn
+from bokeh.models import ColumnDataSource, HoverTool, Range1d, TableColumn
 
-from shoal.dashboard.panes._base import Pane, empty, make_figure
+from shoal.dashboard.panes._base import Pane, empty, live_table, make_figure
 from shoal.dashboard.panes.style import ERRED, format_seconds, prefix_color
 
 __all__ = [
@@ -169,11 +169,10 @@ class Exceptions(Pane):
         columns = [TableColumn(field=c, title=c, width=widths[c]) for c in TABLE_COLUMNS]
         sizing = {"height": height, "sizing_mode": "stretch_width"} if height else {
             "sizing_mode": "stretch_both"}  # fmt: skip
-        self.root = DataTable(source=self.source, columns=columns, index_position=None, **sizing)
+        self.root = live_table(self.source, columns, index_position=None, **sizing)
 
     def refresh(self) -> None:
-        if self.push_table(self.root, exception_columns(self.state.exceptions())):
-            self.source = self.root.source
+        self.push(self.source, exception_columns(self.state.exceptions()))
 
 
 PREFIX_BAR_COLUMNS = ("left", "right", "bottom", "top", "prefix", "color", "text", "x", "y")

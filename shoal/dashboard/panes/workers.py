@@ -19,7 +19,6 @@ from __future__ import annotations
 from bokeh.models import (
     ColumnDataSource,
     DataRange1d,
-    DataTable,
     HoverTool,
     HTMLTemplateFormatter,
     NumberFormatter,
@@ -29,7 +28,7 @@ from bokeh.models import (
     TapTool,
 )
 
-from shoal.dashboard.panes._base import Pane, empty, make_figure
+from shoal.dashboard.panes._base import Pane, empty, live_table, make_figure
 from shoal.dashboard.panes.memory import worker_link
 from shoal.dashboard.panes.style import format_bytes, format_seconds
 
@@ -188,8 +187,7 @@ class WorkerTable(Pane):
             columns.append(TableColumn(field=c, title=titles.get(c, c), **kw))
         sizing = {"height": height, "sizing_mode": "stretch_width"} if height else {
             "sizing_mode": "stretch_both"}  # fmt: skip
-        self.root = DataTable(source=self.source, columns=columns, index_position=None, **sizing)
+        self.root = live_table(self.source, columns, index_position=None, **sizing)
 
     def refresh(self) -> None:
-        if self.push_table(self.root, worker_table(self.state.workers())):
-            self.source = self.root.source
+        self.push(self.source, worker_table(self.state.workers()))
