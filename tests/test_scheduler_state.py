@@ -853,6 +853,27 @@ def test_a_large_graphs_shape_holds_its_wanted_keys_with_what_they_need(state):
                for k in pairs)  # fmt: skip
 
 
+def test_an_ordered_large_graphs_shape_is_what_runs_first_with_its_edges(state):
+    """With the client's order (a collection's graph), the shape holds the tasks that run
+    first, each after what it needs: a tree reduction drew the branch that runs last."""
+    from shoal.events import GRAPH_SHAPE_LIMIT
+
+    add_workers(state, ("w1", 1))
+    n = GRAPH_SHAPE_LIMIT  # a leaf then its pair, for each leaf: the order a client gives
+    deps = {f"leaf-{i}": [] for i in range(n)} | {f"pair-{i}": [f"leaf-{i}"] for i in range(n)}
+    deps["total"] = [f"pair-{i}" for i in range(n)]
+    order = {}
+    for i in range(n):
+        order[f"leaf-{i}"], order[f"pair-{i}"] = 2 * i, 2 * i + 1
+    order["total"] = 2 * n
+    [submitted] = records(state.handle(graph(deps, ["total"], priority=order)), GraphSubmitted)
+    shape = dict(shape_pairs(submitted.dependencies))
+    assert len(shape) == GRAPH_SHAPE_LIMIT
+    half = GRAPH_SHAPE_LIMIT // 2  # the first pairs to run, each with its leaf and edge
+    assert set(shape) == {f"{kind}-{i}" for i in range(half) for kind in ("leaf", "pair")}
+    assert all(shape[f"pair-{i}"] == (f"leaf-{i}",) for i in range(half))
+
+
 def _rows(records) -> list:
     from shoal.events import TASK_FIELDS, TaskRows
 

@@ -60,11 +60,13 @@ Whether anyone listens is asked once per ``SchedulerState.handle`` call
 (``begin``), since subscriptions change between calls, never during one.
 
 A submitted graph's shape (``GraphSubmitted.dependencies``, bounded) lists its tasks
-through :func:`shape_items`: a large graph's wanted keys each with what they need.
+through :func:`shape_items`: a large graph's first tasks to run, each after what it
+needs (or, unordered, its wanted keys each with what they need).
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 
 from shoal.distributed.scheduler import transitions as T
@@ -260,24 +262,41 @@ class TaskPublisher:
 
 def shape_items(new: list, wanted: list):
     """``(key, dependencies)`` of the tasks of a graph for its ``GraphSubmitted`` shape,
-    which keeps the first ``GRAPH_SHAPE_LIMIT``.  A larger graph's come as each wanted
-    key followed by what it needs (depth first), so the part a dashboard draws holds
-    its dependencies: in submission order, the first 5,000 of 10,000 leaves and 10,000
-    tasks on them were the leaves alone, drawn as dots without one edge."""
+    which keeps the first ``GRAPH_SHAPE_LIMIT``.  A larger graph's come so that the part
+    a dashboard draws holds its edges and shows what runs: in the order the tasks will
+    run when the client ordered them (each after the dependencies it still needs), so
+    the drawing moves from the start of the run; otherwise each wanted key followed by
+    what it needs (depth first).  In submission order the first 5,000 of 10,000 leaves
+    and 10,000 tasks on them were the leaves alone, drawn as dots without one edge; and
+    depth first from the keys alone, a 50,000-task reduction drew the branch that runs
+    last, grey until the last seconds."""
     if len(new) <= GRAPH_SHAPE_LIMIT:
         for ts in new:
             yield ts.key, ts.dependencies
         return
     members, seen = set(new), set()
-    for root in wanted:
-        stack = [root]
+    ordered = any(ts.priority[-1] for ts in new)  # (the client's order: 0 for all without)
+    starts = heapq.nsmallest(GRAPH_SHAPE_LIMIT, new, key=_priority) if ordered else wanted
+    for start in starts:
+        stack = [start]
         while stack:
-            ts = stack.pop()
+            ts = stack[-1]
             if ts in seen or ts not in members:
+                stack.pop()
                 continue
+            needed = [dep for dep in ts.dependencies if dep not in seen and dep in members]
+            if ordered and needed:  # (its dependencies first: each comes with its edges)
+                stack.extend(sorted(needed, key=_priority, reverse=True))
+                continue
+            stack.pop()
             seen.add(ts)
             yield ts.key, ts.dependencies
-            stack.extend(ts.dependencies)
+            if not ordered:
+                stack.extend(ts.dependencies)
     for ts in new:
         if ts not in seen:
             yield ts.key, ts.dependencies
+
+
+def _priority(ts):
+    return ts.priority
