@@ -288,6 +288,39 @@ def test_worker_bars_and_table():
     assert (cpu.root.x_range.start, cpu.root.x_range.end) == (0, 400.0)
 
 
+def test_many_workers_are_drawn_as_histograms():
+    """Past HISTOGRAM_FROM workers a bar each is a pixel or two high: the per-worker
+    panes count workers per level instead, as Dask's do."""
+    from shoal.dashboard.panes.memory import memory_histogram
+    from shoal.dashboard.panes.style import HISTOGRAM_FROM
+    from shoal.dashboard.panes.workers import worker_histogram
+
+    bars, limits = memory_histogram(workers(), TH, 1000)
+    assert bars["top"] == [1, 1] and bars["bottom"] == [0, 0]  # one worker at 400 B, one at 900
+    assert (bars["left"], bars["right"]) == ([400.0, 900.0], [450.0, 950.0])
+    assert bars["color"] == ["#1f77b4", "red"] and bars["worker"] == ["1 worker", "1 worker"]
+    assert bars["info"] == ["workers", "workers"] and limits["x"] == []
+    load = worker_histogram(workers() * 3, "processing", 5)
+    assert sum(load["top"]) == 6 and load["color"] == ["red", "green"]  # idle, saturated
+    assert load["worker"] == ["3 workers", "3 workers"]
+    assert (load["left"], load["right"], load["text"]) == ([1, 5], [2, 6], ["1", "5"])
+    many = [dict(workers()[0], processing=p) for p in range(45)]  # whole bins of 3 tasks
+    assert worker_histogram(many, "processing", 44)["text"][:2] == ["0 to 2", "3 to 5"]
+    state = DashboardState()
+    for i in range(HISTOGRAM_FROM + 1):
+        state.ingest(WorkerAdded(f"tcp://w:{i}", 1, 1000, str(i), T0))
+        state.ingest(WorkerMetrics(f"tcp://w:{i}", T0 + 1, 10 * i, 0, 0, 1000, 1.0, 0, 0, None))
+    for name in ("workers-memory", "nprocessing", "occupancy", "cpu"):
+        pane = PANES[name](state)
+        pane.update()
+        data = pane.source.data
+        assert sum(data["top"]) == HISTOGRAM_FROM + 1 and len(data["top"]) <= 20, name
+        assert pane.root.yaxis[0].visible and pane.root.y_range.start == 0, name
+    cluster = PANES["cluster-memory"](state)  # (one bar, however many workers)
+    cluster.update()
+    assert cluster.source.data["worker"] == ["cluster"]
+
+
 def test_icicle_layout_and_zoom():
     tree = normalize_tree({"identifier": "root", "count": 4, "children": [
         {"identifier": "f;a.py;1", "name": "f", "filename": "a.py", "count": 3,

@@ -6,6 +6,9 @@
                              --memory_bars(cluster)----> one stacked bar
     state.memory_by_prefix() --prefix_bytes_bars()-----> one bar per prefix
 
+Past ``HISTOGRAM_FROM`` workers the per-worker pane is a histogram instead: how
+many workers hold each level of memory, a bin coloured as its fullest worker.
+
 A worker's bar stacks managed memory (alpha 1), unmanaged memory (alpha 0.6)
 and spilled bytes (grey).  Its colour says how full the worker's process is
 against the config thresholds ``distributed.worker.memory.*``: blue, orange from
@@ -28,16 +31,19 @@ from bokeh.models import (
 
 from shoal.dashboard.panes._base import Pane, empty, make_figure
 from shoal.dashboard.panes.style import (
+    HISTOGRAM_FROM,
     SPILLED,
+    bins_of,
     format_bytes,
     memory_color,
     memory_thresholds,
+    worst_color,
 )
 from shoal.dashboard.panes.tasks import PrefixBars, prefix_bars
 
 __all__ = [
     "ClusterMemory", "MemoryByKey", "WorkersMemory", "cluster_totals", "memory_bars",
-    "memory_look", "memory_title", "prefix_bytes_bars", "worker_link",
+    "memory_histogram", "memory_look", "memory_title", "prefix_bytes_bars", "worker_link",
 ]  # fmt: skip
 
 COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "worker", "segment", "nbytes",
@@ -84,6 +90,32 @@ def memory_bars(workers: list, thresholds: dict) -> tuple:
             limits["x"].append(w["memory_limit"])
             limits["bottom"].append(y - 0.45)
             limits["top"].append(y + 0.45)
+    return bars, limits
+
+
+def memory_histogram(workers: list, thresholds: dict, xmax: float) -> tuple:
+    """``(bars, limits)`` for many workers: how many workers hold each level of memory
+    (their process's bytes, in bins over ``[0, xmax]``), each bin coloured as its
+    fullest worker; a click opens the workers' table.  No limit marks."""
+    bars, limits = empty(COLUMNS), empty(LIMIT_COLUMNS)
+    process = [w["managed"] + w["unmanaged"] for w in workers]
+    for left, right, members in bins_of(process, xmax):
+        if not members:
+            continue
+        colors = [memory_color(process[i], workers[i]["memory_limit"], thresholds,
+                               workers[i].get("paused", False)) for i in members]  # fmt: skip
+        bars["left"].append(left)
+        bars["right"].append(right)
+        bars["bottom"].append(0)
+        bars["top"].append(len(members))
+        bars["color"].append(worst_color(colors))
+        bars["alpha"].append(1.0)
+        bars["worker"].append(f"{len(members)} worker{'' if len(members) == 1 else 's'}")
+        bars["segment"].append("holding")
+        bars["nbytes"].append(sum(process[i] for i in members))
+        bars["text"].append(f"{format_bytes(left)} to {format_bytes(right)}")
+        bars["limit"].append("")
+        bars["info"].append("workers")
     return bars, limits
 
 
@@ -142,6 +174,7 @@ class WorkersMemory(Pane):
         if not self.cluster:
             fig.select_one(TapTool).callback = OpenURL(url="@info")
         fig.yaxis.visible = False
+        fig.yaxis.axis_label = "workers"  # (shown for the histogram of many workers)
         fig.xaxis.axis_label = "bytes"
         fig.xaxis.formatter = NumeralTickFormatter(format="0.0 b")
         self.root = fig
@@ -156,12 +189,21 @@ class WorkersMemory(Pane):
         xmax = _xmax(workers)
         if self.same_look(memory_look(workers, xmax, self.thresholds)):
             return  # the title's exact figure follows within SETTLE seconds
-        bars, limits = memory_bars(workers, self.thresholds)
+        many = len(workers) > HISTOGRAM_FROM
+        if many:
+            bars, limits = memory_histogram(workers, self.thresholds, xmax)
+        else:
+            bars, limits = memory_bars(workers, self.thresholds)
         changed = self.push(self.source, bars) | self.push(self.limits, limits)
         if changed:
-            self.root.x_range.end = xmax * 1.02
-            self.root.y_range.start = -max(len(workers), 1) + 0.5
-            self.root.title.text = memory_title(cluster_totals(all_workers), self.what)
+            fig = self.root
+            fig.x_range.end = xmax * 1.02
+            if many:  # (the y axis counts workers)
+                fig.y_range.start, fig.y_range.end = 0, max(bars["top"], default=1) * 1.1
+            else:
+                fig.y_range.start, fig.y_range.end = -max(len(workers), 1) + 0.5, 0.5
+            fig.yaxis.visible = many
+            fig.title.text = memory_title(cluster_totals(all_workers), self.what)
 
 
 class ClusterMemory(WorkersMemory):

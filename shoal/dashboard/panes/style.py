@@ -11,11 +11,40 @@ from shoal.core.units import format_bytes, format_seconds  # re-exported for the
 from shoal.diagnostics.colors import ERRED, PALETTE, SPILLED, action_style, prefix_color
 
 __all__ = [
-    "ERRED", "PALETTE", "SPILLED", "action_style", "format_bytes", "format_seconds",
-    "memory_color", "memory_thresholds", "prefix_color",
+    "ERRED", "HISTOGRAM_BINS", "HISTOGRAM_FROM", "PALETTE", "SPILLED", "action_style", "bins_of", "format_bytes",
+    "format_seconds", "memory_color", "memory_thresholds", "prefix_color", "worst_color",
 ]  # fmt: skip
 
 MEMORY_OK, MEMORY_HIGH, MEMORY_FULL = "#1f77b4", "orange", "red"
+#: Past this many workers, the per-worker panes (memory, tasks processing, occupancy,
+#: CPU) draw a histogram of the workers (how many at each level), as Dask's do: a bar
+#: each would be a pixel or two high, too thin to read or to click.
+HISTOGRAM_FROM = 100
+HISTOGRAM_BINS = 20
+
+
+def bins_of(values: list, end: float, bins: int = HISTOGRAM_BINS) -> list:
+    """``[(left, right, [index, ...]), ...]``: *bins* equal bins over ``[0, end]`` and
+    the indices of the *values* in each (a value at or past *end* in the last).
+
+    >>> bins_of([0, 1, 9, 10], 10, bins=2)
+    [(0.0, 5.0, [0, 1]), (5.0, 10.0, [2, 3])]
+    """
+    end = float(end) or 1.0
+    width = end / bins
+    members: list = [[] for _ in range(bins)]
+    for i, value in enumerate(values):
+        members[min(max(int(value / width), 0), bins - 1)].append(i)
+    return [(b * width, (b + 1) * width, m) for b, m in enumerate(members)]
+
+
+def worst_color(colors) -> str:
+    """The most alarming of memory *colors* (red, then orange, then blue)."""
+    colors = set(colors)
+    for color in (MEMORY_FULL, MEMORY_HIGH):
+        if color in colors:
+            return color
+    return MEMORY_OK
 
 
 def memory_thresholds(config_get=None) -> dict:

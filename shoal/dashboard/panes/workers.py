@@ -3,6 +3,8 @@
 ::
 
     state.workers() --worker_bars(field)--> one bar per worker
+                    --worker_histogram()---> past HISTOGRAM_FROM workers: how many
+                                             workers at each level (as Dask's)
                     --worker_table()-------> a DataTable row per worker
 
 ``processing`` counts the tasks the scheduler has assigned to the worker (from
@@ -30,10 +32,12 @@ from bokeh.models import (
 
 from shoal.dashboard.panes._base import Pane, empty, live_table, make_figure
 from shoal.dashboard.panes.memory import worker_link
-from shoal.dashboard.panes.style import format_bytes, format_seconds
+from shoal.dashboard.panes.style import (
+    HISTOGRAM_BINS, HISTOGRAM_FROM, bins_of, format_bytes, format_seconds,
+)  # fmt: skip
 
 __all__ = ["Cpu", "NProcessing", "Occupancy", "WorkerTable", "cpu_axis_end", "worker_bars",
-           "worker_table"]
+           "worker_histogram", "worker_table"]
 
 BAR_COLUMNS = ("left", "right", "bottom", "top", "color", "worker", "value", "text", "info")
 IDLE, BUSY, SATURATED = "red", "#1f77b4", "green"
@@ -68,6 +72,45 @@ def worker_bars(workers: list, field: str) -> dict:
     return out
 
 
+def worker_histogram(workers: list, field: str, end: float) -> dict:
+    """For many workers: how many have each level of ``processing``, ``occupancy`` or
+    ``cpu`` (bins over ``[0, end]``); a bin's colour says whether its workers are idle,
+    busy or saturated, as each worker's bar did (the most idle of them first: idle
+    workers are what to look for).  A click opens the workers' table."""
+    out = empty(BAR_COLUMNS)
+    values = [w[field] for w in workers]
+    bins = HISTOGRAM_BINS
+    if field == "processing":  # a count: whole bins (0, 1, 2... or 0-4, 5-9...)
+        n = int(max(values, default=0)) + 1
+        width = -(-n // HISTOGRAM_BINS)
+        bins = -(-n // width)
+        end = bins * width
+    for left, right, members in bins_of(values, end, bins):
+        if not members:
+            continue
+        if field == "cpu":
+            color, text = BUSY, f"{left:.0f} to {right:.0f} %"
+        else:
+            colors = {load_color(workers[i]["processing"], workers[i]["nthreads"] or 1)
+                      for i in members}  # fmt: skip
+            color = next(c for c in (IDLE, BUSY, SATURATED) if c in colors)
+            if field == "occupancy":
+                text = f"{format_seconds(left)} to {format_seconds(right)}"
+            else:
+                last = round(right) - 1
+                text = f"{left:.0f}" if last <= left else f"{left:.0f} to {last}"
+        out["left"].append(left)
+        out["right"].append(right)
+        out["bottom"].append(0)
+        out["top"].append(len(members))
+        out["color"].append(color)
+        out["worker"].append(f"{len(members)} worker{'' if len(members) == 1 else 's'}")
+        out["value"].append(len(members))
+        out["text"].append(text)
+        out["info"].append("workers")
+    return out
+
+
 def cpu_axis_end(workers: list) -> float:
     """Where the CPU axis ends: 100% per thread of the worker with the most threads,
     or further when a worker uses more (threads a library started).
@@ -93,6 +136,7 @@ class _WorkerBars(Pane):
                                                             (self.label, "@text")]))  # fmt: skip
         fig.select_one(TapTool).callback = OpenURL(url="@info")
         fig.yaxis.visible = False
+        fig.yaxis.axis_label = "workers"  # (shown for the histogram of many workers)
         fig.xaxis.axis_label = self.label
         if self.field == "processing":  # a count: whole ticks only
             fig.xaxis.ticker.min_interval = 1
@@ -100,9 +144,23 @@ class _WorkerBars(Pane):
 
     def refresh(self) -> None:
         workers = self.state.workers()
-        if self.push(self.source, worker_bars(workers, self.field)):
-            self.root.y_range.start = -max(len(workers), 1) + 0.5
+        many = len(workers) > HISTOGRAM_FROM
+        if many:
+            bars = worker_histogram(workers, self.field, self.value_end(workers))
+        else:
+            bars = worker_bars(workers, self.field)
+        if self.push(self.source, bars):
+            fig = self.root
+            if many:  # (the y axis counts workers)
+                fig.y_range.start, fig.y_range.end = 0, max(bars["top"], default=1) * 1.1
+            else:
+                fig.y_range.start, fig.y_range.end = -max(len(workers), 1) + 0.5, 0.5
+            fig.yaxis.visible = many
             self.fit_x(workers)
+
+    def value_end(self, workers: list) -> float:
+        """Where the histogram's bins end: the largest value (at least 1)."""
+        return max([w[self.field] for w in workers] + [1])
 
     def fit_x(self, workers: list) -> None:
         """Set the value axis for *workers* (the data range does it here)."""
@@ -125,6 +183,9 @@ class Cpu(_WorkerBars):
     def __init__(self, state, height=None, **options):
         super().__init__(state, height=height, **options)
         self.root.x_range = Range1d(0, 100)
+
+    def value_end(self, workers: list) -> float:
+        return cpu_axis_end(workers)
 
     def fit_x(self, workers: list) -> None:
         end = cpu_axis_end(workers)
