@@ -83,8 +83,9 @@ class GraphSubmitted:
     keys: tuple  # the requested keys
     time: float
     #: ``(keys, counts, dependencies)`` for up to :data:`GRAPH_SHAPE_LIMIT` tasks (in
-    #: submission order; a larger graph's requested keys each with what they need: a
-    #: distributed scheduler's ``publish.shape_items``): the keys, how many dependencies
+    #: submission order; of a larger graph, the first to run in the client's order each
+    #: after what it needs, or without an order its requested keys each with what they
+    #: need: a distributed scheduler's ``publish.shape_items``): the keys, how many dependencies
     #: each has, and those one after the other (:func:`graph_shape`; :func:`shape_pairs` pairs them up again):
     #: enough to draw the graph as it runs
     dependencies: tuple = ()

@@ -866,12 +866,21 @@ def test_an_ordered_large_graphs_shape_is_what_runs_first_with_its_edges(state):
     for i in range(n):
         order[f"leaf-{i}"], order[f"pair-{i}"] = 2 * i, 2 * i + 1
     order["total"] = 2 * n
+    deps["late"] = []  # an input the order puts last, needed by the first pair
+    deps["pair-0"] = ["leaf-0", "late"]
+    order["late"] = 2 * n + 1
     [submitted] = records(state.handle(graph(deps, ["total"], priority=order)), GraphSubmitted)
-    shape = dict(shape_pairs(submitted.dependencies))
+    pairs = shape_pairs(submitted.dependencies)
+    shape = dict(pairs)
     assert len(shape) == GRAPH_SHAPE_LIMIT
-    half = GRAPH_SHAPE_LIMIT // 2  # the first pairs to run, each with its leaf and edge
-    assert set(shape) == {f"{kind}-{i}" for i in range(half) for kind in ("leaf", "pair")}
-    assert all(shape[f"pair-{i}"] == (f"leaf-{i}",) for i in range(half))
+    half = GRAPH_SHAPE_LIMIT // 2  # the first pairs to run, each with its leaves and edges
+    assert "late" in shape and set(shape["pair-0"]) == {"leaf-0", "late"}
+    assert {f"pair-{i}" for i in range(half - 1)} <= set(shape)
+    assert all(set(shape[f"pair-{i}"]) == {f"leaf-{i}"} for i in range(1, half - 1))
+    placed = {}
+    for position, (key, needs) in enumerate(pairs):  # each after what it needs
+        assert all(placed[dep] < position for dep in needs), key
+        placed[key] = position
 
 
 def _rows(records) -> list:

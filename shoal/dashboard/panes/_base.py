@@ -84,6 +84,7 @@ class Pane:
         source.data = data
         return True
 
+
 #: BokehJS 3.9.1 and 3.9.2 redraw a table only when its number of rows changes
 #: (bokeh/bokeh#15328: its view's indices are compared, and equal ones say nothing).
 #: A table whose source's data is replaced tells its view itself, which redraws the
@@ -92,9 +93,12 @@ _REDRAW_JS = "view.change.emit()"
 
 
 def live_table(source: ColumnDataSource, columns, **options):
-    """A ``DataTable`` of *source* that shows each new ``source.data`` (see :data:`_REDRAW_JS`)."""
+    """A ``DataTable`` of *source* that shows each new ``source.data`` (see :data:`_REDRAW_JS`).
+    Its rows are not selectable: a selection is a row's position, which the next data
+    may give to another worker, and the redraw scrolls back to a selected row."""
     from bokeh.models import CustomJS, DataTable
 
+    options.setdefault("selectable", False)
     table = DataTable(source=source, columns=columns, **options)
     source.js_on_change("data", CustomJS(args={"view": table.view}, code=_REDRAW_JS))
     return table

@@ -6,7 +6,7 @@
 
 The keys come from the live runs' ``GraphSubmitted`` records (each carries the
 dependencies of up to 5,000 of its tasks, see ``shoal.events.graph_shape``: of a
-larger graph, its results each with what they need), so the whole
+larger graph, the first to run each with what it needs), so the whole
 graph shows from the start, waiting keys light grey, then each key coloured by
 its state as records arrive: processing the prefix's colour faint, in memory
 the prefix's colour, erred black, released or forgotten white with a grey ring.
