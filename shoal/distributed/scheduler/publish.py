@@ -67,7 +67,9 @@ needs (or, unordered, its wanted keys each with what they need).
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
+import operator
 
 from shoal.distributed.scheduler import transitions as T
 from shoal.distributed.scheduler.messages import Publish, ReportTaskRows
@@ -276,27 +278,43 @@ def shape_items(new: list, wanted: list):
         return
     members, seen = set(new), set()
     ordered = any(ts.priority[-1] for ts in new)  # (the client's order: 0 for all without)
-    starts = heapq.nsmallest(GRAPH_SHAPE_LIMIT, new, key=_priority) if ordered else wanted
-    for start in starts:
-        stack = [start]
-        while stack:
-            ts = stack[-1]
-            if ts in seen or ts not in members:
+    if ordered:
+        starts = new  # (a client submits in its order, mostly: sort only if not)
+        if any(a.priority > b.priority for a, b in zip(new, itertools.islice(new, 1, None))):
+            starts = heapq.nsmallest(GRAPH_SHAPE_LIMIT, new, key=_PRIORITY)
+        for start in starts:  # each after what it still needs (depth first, in order)
+            if start in seen:
+                continue
+            if not start.dependencies:  # (most tasks of a large graph: leaves of a map)
+                seen.add(start)
+                yield start.key, start.dependencies
+                continue
+            stack = [start]
+            while stack:
+                ts = stack[-1]
+                if ts in seen or ts not in members:
+                    stack.pop()
+                    continue
+                needed = [dep for dep in ts.dependencies if dep not in seen and dep in members]
+                if needed:
+                    stack.extend(sorted(needed, key=_PRIORITY, reverse=True))
+                    continue
                 stack.pop()
-                continue
-            needed = [dep for dep in ts.dependencies if dep not in seen and dep in members]
-            if ordered and needed:  # (its dependencies first: each comes with its edges)
-                stack.extend(sorted(needed, key=_priority, reverse=True))
-                continue
-            stack.pop()
-            seen.add(ts)
-            yield ts.key, ts.dependencies
-            if not ordered:
+                seen.add(ts)
+                yield ts.key, ts.dependencies
+    else:
+        for root in wanted:
+            stack = [root]
+            while stack:
+                ts = stack.pop()
+                if ts in seen or ts not in members:
+                    continue
+                seen.add(ts)
+                yield ts.key, ts.dependencies
                 stack.extend(ts.dependencies)
     for ts in new:
         if ts not in seen:
             yield ts.key, ts.dependencies
 
 
-def _priority(ts):
-    return ts.priority
+_PRIORITY = operator.attrgetter("priority")
