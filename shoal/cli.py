@@ -390,7 +390,7 @@ async def run_workers(args, address: str, plans: list, security) -> int:
 def cmd_scheduler(args, parser) -> int:
     security = security_from_args(args, "scheduler")
     if args.dashboard:
-        from shoal.diagnostics.dashboard import https_context
+        from shoal.diagnostics.https import https_context
 
         try:
             https_context()  # (distributed.dashboard.tls: its files, named, before starting)

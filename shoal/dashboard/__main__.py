@@ -39,8 +39,9 @@ import sys
 
 from shoal.dashboard.feed import EventFeed
 from shoal.diagnostics.dashboard import (
-    DEFAULT_PORT, READY_LINE, SECURITY_VAR, https_context, parse_dashboard_address,
+    DEFAULT_PORT, READY_LINE, SECURITY_VAR, parse_dashboard_address,
 )  # fmt: skip
+from shoal.diagnostics.https import https_context
 
 __all__ = ["main", "serve"]
 

@@ -38,8 +38,8 @@ dashboard's own process) as the local schedulers' one worker.
 HTTPS: with ``distributed.dashboard.tls.cert`` (and ``.key``) set, the dashboard
 serves HTTPS and its links say ``https``; ``.ca-file`` also asks every browser for a
 certificate that CA signed (the one login this dashboard has).  The parent checks
-the files before it spawns (:func:`https_context`), so a wrong path is an error
-naming the setting, not a child that dies.
+the files before it spawns (:func:`shoal.diagnostics.https.https_context`), so a
+wrong path is an error naming the setting, not a child that dies.
 
 Where it listens and the link it shows (the ``distributed.dashboard.link``
 template, Jupyter's proxy under JupyterHub) are pure functions of their own:
@@ -66,6 +66,7 @@ import time
 
 from shoal import config, sampling
 from shoal.diagnostics._observer import Observer
+from shoal.diagnostics.https import https_context
 from shoal.diagnostics.links import (
     DEFAULT_PORT, format_dashboard_link, is_loopback, parse_dashboard_address,
 )  # fmt: skip
@@ -122,51 +123,6 @@ class DashboardStartError(RuntimeError):
 
 
 # --- the process -----------------------------------------------------------------------
-
-
-_TLS_SETTING = "distributed.dashboard.tls"
-
-
-def https_context() -> ssl.SSLContext | None:
-    """The server side of ``distributed.dashboard.tls`` (``cert``, ``key``,
-    ``ca-file``), or None to serve plain HTTP.  Raises ValueError naming the setting
-    and the file when a file is missing or is not what the setting says."""
-    tls = config.get(_TLS_SETTING, None) or {}
-    if not isinstance(tls, dict):
-        raise ValueError(f"{_TLS_SETTING}: expected the settings cert, key and ca-file "
-                         f"(file paths), not {tls!r}")  # fmt: skip
-    cert, key, ca_file = (tls.get(name) for name in ("cert", "key", "ca-file"))
-    for name, path in (("cert", cert), ("key", key), ("ca-file", ca_file)):
-        if path and not isinstance(path, (str, os.PathLike)):
-            raise ValueError(f"{_TLS_SETTING}.{name}: expected a file path, not {path!r}")
-    if not cert:
-        if key or ca_file:
-            given = "key" if key else "ca-file"
-            raise ValueError(f"{_TLS_SETTING}.{given} is set but {_TLS_SETTING}.cert is not: "
-                             f"the dashboard needs a certificate to serve HTTPS")  # fmt: skip
-        return None
-    for name, path in (("cert", cert), ("key", key), ("ca-file", ca_file)):
-        if path and not os.path.isfile(path):
-            raise ValueError(f"{_TLS_SETTING}.{name}: no such file: {path!r}")
-    def encrypted():  # (without it OpenSSL asks for the password on the terminal)
-        raise ValueError(f"{_TLS_SETTING}.key: the private key in {key or cert!r} is "
-                         f"encrypted; the dashboard takes none that needs a password")  # fmt: skip
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(cert, key or None, password=encrypted)
-    except (ssl.SSLError, OSError) as exc:
-        files = f"{cert!r} and {key!r}" if key else repr(cert)
-        raise ValueError(f"{_TLS_SETTING}.cert / .key: cannot load a certificate and its "
-                         f"private key from {files}: {exc}") from None  # fmt: skip
-    if ca_file:
-        try:
-            context.load_verify_locations(cafile=ca_file)
-        except (ssl.SSLError, OSError) as exc:
-            raise ValueError(f"{_TLS_SETTING}.ca-file: not a CA certificate file: "
-                             f"{ca_file!r}: {exc}") from None  # fmt: skip
-        context.verify_mode = ssl.CERT_REQUIRED  # a browser shows a certificate that CA signed
-    return context
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -448,7 +448,7 @@ def _encrypted_pair(folder):
 
 def test_wrong_https_settings_are_named_and_leave_nothing_running(tmp_path):
     pytest.importorskip("cryptography")
-    from shoal.diagnostics.dashboard import https_context
+    from shoal.diagnostics.https import https_context
 
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate")

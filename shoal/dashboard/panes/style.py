@@ -11,8 +11,9 @@ from shoal.core.units import format_bytes, format_seconds  # re-exported for the
 from shoal.diagnostics.colors import ERRED, PALETTE, SPILLED, action_style, prefix_color
 
 __all__ = [
-    "ERRED", "HISTOGRAM_BINS", "HISTOGRAM_FROM", "PALETTE", "SPILLED", "action_style", "bins_of", "format_bytes",
-    "format_seconds", "memory_color", "memory_thresholds", "prefix_color", "worst_color",
+    "ERRED", "HISTOGRAM_BINS", "HISTOGRAM_FROM", "PALETTE", "SPILLED", "action_style", "bins_of",
+    "format_bytes", "format_seconds", "memory_color", "memory_thresholds", "prefix_color",
+    "worst_color",
 ]  # fmt: skip
 
 MEMORY_OK, MEMORY_HIGH, MEMORY_FULL = "#1f77b4", "orange", "red"
