@@ -19,10 +19,11 @@ then show what a computation takes, as they do for a cluster's workers.  The
 dashboard process never samples itself in their place: its own CPU is not the
 scheduler's.
 
-CPU is in percent of one core since the previous sample (psutil's
-``cpu_percent(None)``; the first sample of a process reads 0).  A helper that
-exits between two samples is dropped; one that appears is counted from its
-second sample on.
+CPU is in percent of one core since the previous sample: for this process from its
+own CPU clock (``time.process_time``, nanoseconds), for others psutil's
+``cpu_percent(None)`` (CPU time in 10 ms ticks: over a 100 ms window a reading is
+off by up to 20 points either way; its first reading is 0).  A helper that exits
+between two samples is dropped; one that appears is counted from its second sample on.
 """
 
 from __future__ import annotations
@@ -51,14 +52,25 @@ class ProcessProbe:
         self.process = psutil.Process(pid)
         self.helpers = helpers
         self._known: dict = {}  # pid -> psutil.Process of a helper (its CPU needs two samples)
+        self._own = pid is None or pid == os.getpid()
+        self._clock = (time.process_time(), time.monotonic())  # this process: its own clock
         self.process.cpu_percent(None)  # the first reading is 0: start the clock now
+
+    def _own_cpu(self) -> float:
+        """This process's CPU share since the last reading, from its own CPU clock; 0
+        for a window under a millisecond (the probe just made: as psutil's first)."""
+        (cpu0, wall0), (cpu1, wall1) = self._clock, (time.process_time(), time.monotonic())
+        if wall1 - wall0 < 1e-3:
+            return 0.0
+        self._clock = (cpu1, wall1)
+        return 100.0 * (cpu1 - cpu0) / (wall1 - wall0)
 
     def sample(self) -> dict | None:
         """``{"time", "cpu", "memory", "num_fds"}``; None once the process is gone."""
         psutil = self._psutil
         try:
             with self.process.oneshot():
-                cpu = self.process.cpu_percent(None)
+                cpu = self._own_cpu() if self._own else self.process.cpu_percent(None)
                 memory = self.process.memory_info().rss
                 fds = self.process.num_fds() if hasattr(self.process, "num_fds") else 0
         except psutil.Error:

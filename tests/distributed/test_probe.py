@@ -47,6 +47,23 @@ def test_probe_reads_this_process_and_counts_the_helpers_it_is_given():
     assert family.sample()["memory"] < ours["memory"] - HOLD * 0.9  # gone with its helper
 
 
+def test_this_process_cpu_is_read_from_its_own_clock():
+    """psutil counts CPU time in 10 ms ticks: over a 100 ms window a busy thread read
+    90-131%, which failed a bound in CI.  This process's share comes from its own
+    clock: one thread busy for each window reads 100% within a few points."""
+    probe = ProcessProbe()
+    readings = []
+    for _ in range(10):
+        end = time.perf_counter() + 0.05
+        while time.perf_counter() < end:
+            pass
+        readings.append(probe.sample()["cpu"])
+    # never more than the one busy thread (and this test's few other threads): 10 ms
+    # ticks over 50 ms windows read 80, 100 or 120; a loaded machine may read less
+    assert all(10 <= r <= 110 for r in readings), readings
+    assert ProcessProbe().sample()["cpu"] == 0.0  # a window under 1 ms: nothing to say
+
+
 def test_a_child_that_is_not_a_helper_is_not_counted():
     """(a LocalCluster's workers, the dashboard's own process, a browser a test
     started: only a process pool's workers are the local schedulers' work)"""
