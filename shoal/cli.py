@@ -19,8 +19,8 @@ interfaces only on trusted networks or with TLS (``--tls-ca-file``,
 ``--tls-cert``, ``--tls-key``; mutual certificates, ``tls://`` only).  The comm
 layer logs a warning when a listener binds a public interface without TLS.  The
 scheduler's dashboard (on ``:8787`` by default, as ``dask scheduler``'s) stays on
-127.0.0.1 unless ``--dashboard-address`` names a host, with a warning too: it is
-plain HTTP without a login.
+127.0.0.1 unless ``--dashboard-address`` names a host, with a warning too: it has no
+login (plain HTTP, unless ``distributed.dashboard.tls`` gives it a certificate).
 
 Flag mistakes (a missing certificate file, ``--port`` with several workers, a
 bad ``--memory-limit``) end with argparse's usage line and a message naming
@@ -135,19 +135,14 @@ def _dashboard_host(text: str) -> str:
 
 
 def _dashboard_address(text: str) -> str:
-    import socket
+    from shoal.diagnostics.dashboard import bind_listening
 
     try:
         host = _dashboard_host(text)
-        if host:  # an address of this machine: one it can listen on
-            family, kind, proto, _, addr = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
-            with socket.socket(family, kind, proto) as probe:
-                probe.bind(addr)
-    except ValueError as exc:
+        if host:  # an address of this machine: one it can listen on (the dashboard's check)
+            bind_listening(host, 0)[0].close()
+    except (ValueError, OSError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(f"dashboard host {host!r} is not an address of this "
-                                         f"machine: {exc.strerror or exc}") from None  # fmt: skip
     return text
 
 

@@ -54,7 +54,8 @@ class ProcessProbe:
         self._known: dict = {}  # pid -> psutil.Process of a helper (its CPU needs two samples)
         self._own = pid is None or pid == os.getpid()
         self._clock = (time.process_time(), time.monotonic())  # this process: its own clock
-        self.process.cpu_percent(None)  # the first reading is 0: start the clock now
+        if not self._own:
+            self.process.cpu_percent(None)  # the first reading is 0: start the clock now
 
     def _own_cpu(self) -> float:
         """This process's CPU share since the last reading, from its own CPU clock; 0

@@ -20,6 +20,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import httpclient, web
 
+from shoal.diagnostics.links import is_loopback
 from shoal.lab import registry
 
 try:
@@ -60,7 +61,7 @@ async def fetch_panes(url: str, timeout: float = 5.0) -> dict | None:
     (titles without "Individual "); None when neither answers."""
     client = httpclient.AsyncHTTPClient()
     # an HTTPS dashboard on this machine: its certificate is for browsers elsewhere
-    validate = urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1")
+    validate = not is_loopback(urlsplit(url).hostname or "")
     for name in ("panes.json", "individual-plots.json"):
         try:
             response = await client.fetch(url + name, request_timeout=timeout,

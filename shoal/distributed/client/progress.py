@@ -381,12 +381,12 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
         width = int(width)
     except (TypeError, ValueError):
         raise ValueError(f"progress: width={width!r}: expected a number of characters") from None
+    out = sys.stdout if out is None else out
     fs = futures_of(futures)
     if not fs:
         if not _only_empty(futures):
             raise ValueError("progress: no futures found in the arguments; pass futures or "
                              "persisted collections (x = client.persist(x))")  # fmt: skip
-        out = out if out is not None else sys.stdout
         out.write("\r" + format_bar(1.0, width, 0.0) + "\n")
         out.flush()
         return None
@@ -399,8 +399,7 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
             return (MultiProgressWidget if multi else ProgressWidget)(tracker, client, seconds, fs)
         except ImportError:  # no ipywidgets: the text bar
             pass
-    return client.sync(_text_progress, tracker, client.scheduler,
-                       out if out is not None else sys.stdout, width, seconds)  # fmt: skip
+    return client.sync(_text_progress, tracker, client.scheduler, out, width, seconds)
 
 
 def _only_empty(value) -> bool:
