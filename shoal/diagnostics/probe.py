@@ -35,10 +35,28 @@ import time
 from shoal.events import SystemMetrics, WorkerAdded, WorkerMetrics
 from shoal.processes import helper_pids
 
-__all__ = ["LOCAL_WORKER", "Monitor", "ProcessProbe"]
+__all__ = ["LOCAL_WORKER", "CpuClock", "Monitor", "ProcessProbe"]
 
 #: The address the local schedulers' process is reported under (``WorkerMetrics.worker``).
 LOCAL_WORKER = "local"
+
+
+class CpuClock:
+    """This process's CPU share (percent of one core) since the previous reading, from
+    its own CPU clock (``time.process_time``, nanoseconds, not psutil's 10 ms ticks);
+    0 for a window under a millisecond (a clock just made: as psutil's first reading)."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self):
+        self._last = (time.process_time(), time.monotonic())
+
+    def percent(self) -> float:
+        (cpu0, wall0), (cpu1, wall1) = self._last, (time.process_time(), time.monotonic())
+        if wall1 - wall0 < 1e-3:
+            return 0.0
+        self._last = (cpu1, wall1)
+        return 100.0 * (cpu1 - cpu0) / (wall1 - wall0)
 
 
 class ProcessProbe:
@@ -52,26 +70,18 @@ class ProcessProbe:
         self.process = psutil.Process(pid)
         self.helpers = helpers
         self._known: dict = {}  # pid -> psutil.Process of a helper (its CPU needs two samples)
-        self._own = pid is None or pid == os.getpid()
-        self._clock = (time.process_time(), time.monotonic())  # this process: its own clock
-        if not self._own:
-            self.process.cpu_percent(None)  # the first reading is 0: start the clock now
-
-    def _own_cpu(self) -> float:
-        """This process's CPU share since the last reading, from its own CPU clock; 0
-        for a window under a millisecond (the probe just made: as psutil's first)."""
-        (cpu0, wall0), (cpu1, wall1) = self._clock, (time.process_time(), time.monotonic())
-        if wall1 - wall0 < 1e-3:
-            return 0.0
-        self._clock = (cpu1, wall1)
-        return 100.0 * (cpu1 - cpu0) / (wall1 - wall0)
+        # this process: its own clock; another: psutil's, whose first reading is 0
+        self._clock = CpuClock() if pid is None or pid == os.getpid() else None
+        if self._clock is None:
+            self.process.cpu_percent(None)  # start that clock now
 
     def sample(self) -> dict | None:
         """``{"time", "cpu", "memory", "num_fds"}``; None once the process is gone."""
         psutil = self._psutil
         try:
             with self.process.oneshot():
-                cpu = self._own_cpu() if self._own else self.process.cpu_percent(None)
+                cpu = (self._clock.percent() if self._clock is not None
+                       else self.process.cpu_percent(None))  # fmt: skip
                 memory = self.process.memory_info().rss
                 fds = self.process.num_fds() if hasattr(self.process, "num_fds") else 0
         except psutil.Error:

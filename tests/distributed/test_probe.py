@@ -183,3 +183,18 @@ async def test_scheduler_publishes_its_process_while_someone_listens(s):
     assert len(seen) >= 2 and all(type(r) is SystemMetrics for r in seen)
     rss = psutil.Process().memory_info().rss  # the scheduler runs in this process here
     assert all(abs(r.memory - rss) < 200 * 2**20 and r.num_fds > 0 for r in seen)
+
+
+@gen_cluster(nworkers=1)
+async def test_a_worker_reads_its_cpu_from_its_own_clock(s, w):
+    """A worker's metrics (its heartbeats, the CPU pane) take its CPU share from the
+    process's own clock, as the probe does: a busy thread over 50 ms windows reads
+    100% within a few points, where psutil's ticks read 80, 100 or 120."""
+    w.metrics()  # the window starts here
+    readings = []
+    for _ in range(5):
+        end = time.perf_counter() + 0.05
+        while time.perf_counter() < end:  # this thread busy: the loop waits
+            pass
+        readings.append(w.metrics()["cpu"])
+    assert all(10 <= r <= 110 for r in readings), readings

@@ -54,6 +54,7 @@ from shoal.distributed.rpc import ConnectionPool, Server
 from shoal.distributed.taskcolumns import key_from_wire
 from shoal.distributed.worker import messages as m
 from shoal.diagnostics import sampler as profile
+from shoal.diagnostics.probe import CpuClock
 from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, parse_memory_limit, read_cgroup_memory_limit,
 )  # fmt: skip
@@ -116,6 +117,7 @@ class Worker(Node):
         self._incoming_limit = int(config.get("distributed.worker.connections.incoming"))
         self._thresholds = MemoryThresholds.from_config()
         self._process = None
+        self._cpu = CpuClock()  # this process's CPU share between two metrics()
         self.status = "created"
         self.close_reason = ""
 
@@ -430,7 +432,7 @@ class Worker(Node):
             # of the spilled ones their size in memory and on disk (sizes as measured)
             "managed_bytes": int(managed) + int(spilled),
             "spilled_bytes": {"memory": int(spilled), "disk": int(on_disk)},
-            "cpu": process.cpu_percent(None) if process is not None else 0.0,
+            "cpu": self._cpu.percent(),
             "executing": len(self.state.executing), "ready": len(self.state.ready),
             "in_memory": len(self.data), "paused": self.state.paused, "time": time.time(),
         }  # fmt: skip
