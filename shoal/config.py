@@ -1,7 +1,7 @@
 """Runtime configuration for shoal.
 
 The live configuration is one nested dictionary, :data:`config`.  Keys are
-addressed with dotted paths such as ``"local.processes.context"``; hyphens and
+addressed with dotted paths such as ``"distributed.scheduler.allowed-failures"``; hyphens and
 underscores in a key are interchangeable everywhere (``get``, ``set``,
 environment variables, YAML files), and keys are stored with hyphens.
 
@@ -281,7 +281,7 @@ def _missing_key_error(key: str, parts: list, depth: int, node: Any) -> KeyError
 
 
 def get(key: str, default: Any = _MISSING, config: dict = config, override_with: Any = None) -> Any:
-    """Return the value at dotted ``key`` (e.g. ``"local.processes.context"``).
+    """Return the value at dotted ``key`` (e.g. ``"distributed.scheduler.allowed-failures"``).
 
     ``override_with``, when not None, is returned instead (for function
     arguments that override config).  A missing key without ``default`` raises

@@ -15,7 +15,8 @@
 Pages are small server-rendered HTML with relative links; values are escaped.
 ``info_source`` (optional, set on the state by the feed) is any object with
 ``story(key)`` and ``identity()``, plain or ``async``; its answers are shown as
-they come, and a failure or a 5 s timeout is shown as text, never a 500.
+they come, and a failure or a timeout (5 s for a story, 2 s for the identity) is
+shown as text, never a 500.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ scheduler's time.  Each page update goes to the browser as one message
 (``/proxy/8787/...``): BokehJS and its CSS load from *relative* URLs
 (``static/...``; every Bokeh page sits one level below the prefix) and the
 websocket URL is derived by BokehJS from the page's own location; with
-``prefix="/proxy/8787"`` every route is also served under that prefix, for
-proxies that do not strip it.  It listens on 127.0.0.1 by default; websocket
+``prefix="/proxy/8787"`` every route is served under that prefix (and only
+there), for proxies that do not strip it.  It listens on 127.0.0.1 by default; websocket
 connections are accepted from pages served by ``localhost`` / ``127.0.0.1``
 on any port (JupyterLab's own server included) and from the hosts in
 ``allow_websocket_origin`` (``["*"]`` for any; default: the config's

@@ -16,8 +16,9 @@ kernel pays for drawing::
     stop it (SIGTERM, then SIGKILL) when the scheduler or the Dashboard closes.
 
 The child exits by itself when its source goes away, so a crashed parent
-leaves nothing behind.  If the port asked for is taken, the child takes the
-next free one (a warning here says which).
+leaves nothing behind.  The parent binds the port and hands the listening
+socket to the child (``--fd``); if the port asked for is taken, it takes the next
+free one (a warning here says which).
 
 ``Dashboard()`` is the local schedulers' way in::
 

@@ -1,12 +1,13 @@
-"""The scheduler's own health over time: CPU and memory (and open files).
+"""The scheduler's own health over time: CPU and memory.
 
 ::
 
     system records / system_probe() --> state.system() --system_columns()--> two line charts
 
 Samples come from ``{"kind": "system", ...}`` records the feed forwards from the
-scheduler's process; without them the dashboard samples its own process (see
-:mod:`shoal.dashboard.state`).
+scheduler's process (or the local schedulers' ``Monitor``); without them the charts
+stay empty: the dashboard never samples its own process in the scheduler's place
+(see :mod:`shoal.dashboard.state`).  Open files are kept in the samples, not drawn.
 """
 
 from __future__ import annotations
