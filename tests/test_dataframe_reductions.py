@@ -148,6 +148,23 @@ def test_reduction_tree_shape():
     check_scalar(df.i.sum(split_every=False), pdf.i.sum())
 
 
+def test_reduction_phases_are_prefixes_of_their_own():
+    """The dashboard's progress bars and task stream group tasks by prefix: a tree
+    reduction's chunks, combines and aggregate were all "sum", one bar mixing their
+    times.  Each phase is named before the token, as shoal.array's reductions are."""
+    from collections import Counter
+
+    from shoal.core.keys import key_split
+
+    df = dd.from_pandas(make_pdf(), npartitions=11)
+    total = df.i.sum(split_every=2)
+    prefixes = Counter(key_split(k) for k in total._layers[total._name])
+    assert prefixes == {"sum-chunk": 11, "sum-combine": 6 + 3 + 2, "sum": 1}
+    mean = df.groupby("i").b.mean()
+    assert {key_split(k) for k in mean._layers[mean._name]} == {
+        "groupby-mean-chunk", "groupby-mean-combine", "groupby-mean"}
+
+
 def test_axis_one(frames):
     pdf, df = frames
     num, pnum = df[["i", "f"]], pdf[["i", "f"]]

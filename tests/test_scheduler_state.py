@@ -15,6 +15,7 @@ import math
 import pathlib
 import re
 from collections import deque
+from types import SimpleNamespace
 
 import pytest
 
@@ -1212,58 +1213,108 @@ def test_add_keys_records_replicas_and_frees_unknown_ones(state):
     assert sent(out, m.FreeKeys, worker=other, keys=["ghost"])
 
 
+class _Dashboard:
+    """A dashboard's state fed with what *state* publishes, through the event
+    stream's encoding, as the dashboard process gets it."""
+
+    def __init__(self, state):
+        from shoal.dashboard.state import DashboardState
+
+        self.state, self.reader = state, DashboardState()
+        for address, ws in state.workers.items():
+            self.reader.ingest(WorkerAdded(address, ws.nthreads, 0, address, 0.0))
+
+    def deliver(self, records) -> list:
+        from shoal.distributed.eventstream import decode_batch, encode_batch
+        from shoal.distributed.protocol import dumps, loads
+
+        got = decode_batch(loads(dumps(encode_batch(records))), task_objects=True)
+        for record in got:
+            self.reader.ingest(record)
+        return got
+
+    def handle(self, *events) -> list:
+        """Handle *events*; what they published, and then the task rows, delivered."""
+        out = self.state.handle(*events)
+        self.deliver([i.record for i in out if isinstance(i, m.Publish)])
+        self.deliver(self.state.task_state_records())
+        return out
+
+    def agrees(self, prefix: str, total: int) -> None:
+        """The reader's counts are the scheduler's: per worker and per state."""
+        truth = {w: len(ws.processing) for w, ws in self.state.workers.items()}
+        assert {w["address"]: w["processing"] for w in self.reader.workers()} == truth
+        progress = self.reader.progress()[prefix]
+        memory = sum(ts.state == "memory" for ts in self.state.tasks.values())
+        assert (progress["processing"], progress["memory"], progress["total"]) == (
+            sum(truth.values()), memory, total)
+
+
 def test_many_keys_starting_on_one_worker_go_as_a_count_and_a_reader_keeps_them_exact(clock):
     """Keys new to the reader that went to processing on one worker since the last
     flush travel as one count per run, prefix and worker from ``COUNT_FROM`` on
     (short tasks: a worker holds hundreds); fewer go as rows.  Their later rows
     name them, from processing, and the dashboard's counts stay exact."""
-    from shoal.dashboard.state import DashboardState
-    from shoal.distributed.eventstream import decode_batch, encode_batch
-    from shoal.distributed.protocol import dumps, loads
     from shoal.events import PROCESSING_COUNT_FROM as COUNT_FROM
     from shoal.events import TaskRows, TasksProcessing
 
     state = SchedulerState(clock=clock, wants=lambda kind: kind != "task", validate=True)
     add_workers(state, ("w1", 20), ("w2", 1))
-    reader = DashboardState()
-    reader.ingest(WorkerAdded("w1", 20, 0, "w1", 0.0))
-    reader.ingest(WorkerAdded("w2", 1, 0, "w2", 0.0))
-
-    def deliver(records):
-        wire = loads(dumps(encode_batch(records)))
-        got = decode_batch(wire, task_objects=True)
-        for record in got:
-            reader.ingest(record)
-        return got
-
+    dash = _Dashboard(state)
     keys = [f"t-{i}" for i in range(24)]
     sent = state.handle(graph({k: [] for k in keys}, keys))
-    deliver([i.record for i in sent if isinstance(i, m.Publish)])  # GraphSubmitted
+    dash.deliver([i.record for i in sent if isinstance(i, m.Publish)])  # GraphSubmitted
     on = {w: sorted(ts.key for ts in state.workers[w].processing) for w in ("w1", "w2")}
     assert len(on["w1"]) >= COUNT_FROM and 0 < len(on["w2"]) < COUNT_FROM, on
     [batch] = state.task_state_records()
     assert isinstance(batch, TaskRows)
     assert batch.columns["processing-counts"] == [["c1-graph-1", "t", "w1", len(on["w1"])]]
     assert sorted(r["key"] for r in _rows([batch])) == on["w2"]  # rows: too few to count
-    got = deliver([batch])
+    got = dash.deliver([batch])
     assert [r for r in got if isinstance(r, TasksProcessing)] == [
         TasksProcessing("c1-graph-1", "t", "w1", len(on["w1"]))]
-
-    def agrees():  # the reader's counts are the scheduler's
-        truth = {w: len(ws.processing) for w, ws in state.workers.items()}
-        assert {w["address"]: w["processing"] for w in reader.workers()} == truth
-        progress = reader.progress()["t"]
-        memory = sum(ts.state == "memory" for ts in state.tasks.values())
-        assert (progress["processing"], progress["memory"], progress["total"]) == (
-            sum(truth.values()), memory, 24)
-
-    agrees()
+    dash.agrees("t", 24)
     # counted keys finish: each row names its key, from processing; new ones start
     for key in on["w1"][:3] + on["w2"][:1]:
-        state.handle(finished(compute(sent, key), nbytes=10))
-        deliver(state.task_state_records())
-        agrees()
-    assert reader.key_info(on["w1"][0])["state"] == "memory"
+        dash.handle(finished(compute(sent, key), nbytes=10))
+        dash.agrees("t", 24)
+    assert dash.reader.key_info(on["w1"][0])["state"] == "memory"
+
+
+def test_counted_keys_that_move_are_named_where_they_were_first(clock):
+    """A key a reader knows only from a count that leaves its worker without finishing
+    there (stolen, its worker gone, released) is named processing there first: the
+    reader took a stolen task off whichever worker had tasks of its prefix counted,
+    and kept a dead worker's, and its per-worker counts stayed wrong for the run."""
+    from shoal.events import TasksProcessing
+
+    state = SchedulerState(clock=clock, wants=lambda kind: kind != "task", validate=True,
+                           worker_saturation=math.inf)  # fmt: skip
+    add_workers(state, ("w1", 2), ("w2", 2))
+    dash = _Dashboard(state)
+    keys = [f"t-{i}" for i in range(40)]
+    sent = state.handle(graph({k: [] for k in keys}, keys))
+    dash.deliver([i.record for i in sent if isinstance(i, m.Publish)])
+    counts = [r for r in dash.deliver(state.task_state_records()) if isinstance(r, TasksProcessing)]
+    assert sorted((r.worker, r.n) for r in counts) == [("w1", 20), ("w2", 20)]
+    dash.handle(m.AddWorker("w3", 2))
+    steals = [i for i in dash.handle(m.Balance()) if isinstance(i, m.StealRequest)]
+    assert steals and {i.worker for i in steals} <= {"w1", "w2"}
+    for request in steals:  # the victims had not started them: they move to w3
+        dash.handle(m.StealResponse(request.worker, request.key, "ready"))
+    assert len(state.workers["w3"].processing) == len(steals)
+    dash.agrees("t", 40)
+    dash.handle(m.RemoveWorker("w2", "died"))  # its tasks go to the others
+    dash.agrees("t", 40)
+    assert "w2" not in dash.reader._book.processing  # nothing left of it
+    dash.handle(m.ClientReleasesKeys(keys[:5], "c1"))  # released while processing
+    dash.agrees("t", 40)
+    while any(ws.processing for ws in state.workers.values()):
+        for ws in list(state.workers.values()):
+            for ts in list(ws.processing):
+                dash.handle(finished(SimpleNamespace(worker=ws.address, key=ts.key,
+                                                     run_id=ts.run_id)))  # fmt: skip
+        dash.agrees("t", 40)
 
 
 def test_a_failing_publisher_never_stops_the_state_machine(clock, monkeypatch, caplog):

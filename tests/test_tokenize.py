@@ -633,14 +633,34 @@ def test_str_subclass_with_custom_str():
     assert tokenize(Weird("a")) != tokenize("a")
 
 
+def test_key_split_gives_dasks_prefixes():
+    """The prefixes Dask's dashboard shows for the same keys (its progress bars and
+    task stream group by them): keys of Dask's dataframe and array graphs, tuple keys
+    written as text, private functions, bare tokens, odd keys."""
+    from shoal.core.keys import key_split
+
+    cases = {"_mean_chunk-0f3c9a11aa": "mean_chunk", ("_mean_agg-0f3c9a11aa", 0): "mean_agg",
+             "('sum-aggregate-0f3c9a11', 0, 1)": "sum-aggregate", "('x', 1)": "x",
+             "6e1f5a2b9c0d4e3f6e1f5a2b9c0d4e3f": "data", "<function foo at 0x7f>-abc": "function",
+             "finalize-hlgfinalizecompute-0f3c9a11aa": "finalize-hlgfinalizecompute",
+             "x-defacedbeef": "x-defacedbeef", "x-defacedb": "x", "x-defacedbeef-0": "x-defacedbeef",
+             "sum-chunk-0f3c9a11aa": "sum-chunk", 42: "Other", 4.5: "Other", None: "Other",
+             b"inc-6e1f5a2b9c": "inc", "getitem-2-0f3c": "getitem"}  # fmt: skip
+    for key, prefix in cases.items():
+        assert key_split(key) == prefix, key
+    dask_utils = pytest.importorskip("dask.utils")  # the oracle, where installed
+    for key in cases:
+        assert key_split(key) == dask_utils.key_split(key), key
+
+
 def test_key_split_caches_by_name_so_new_tasks_add_nothing():
     from shoal.core import keys
     from shoal.core.tokenize import tokenize
 
     cases = {"inc-6e1f5a2b9c": "inc", ("sum-aggregate-0f3c9a11", 2): "sum-aggregate", "x": "x",
              "a-b-c": "a-b-c", "read-csv-0": "read-csv", "<lambda>-0123abcd": "lambda",
-             "<>-abcdef12": "<>-abcdef12", "-": "-", "": "", "x-y-deadbeef-z": "x-y",
-             "split-deadbeefcafe-0": "split", (): "", 5: "5"}  # fmt: skip
+             "<>-abcdef12": "Other", "-": "Other", "": "Other", "x-y-deadbeef-z": "x-y",
+             "split-deadbeefcafe-0": "split-deadbeefcafe", (): "Other", 5: "Other"}  # fmt: skip
     for key, prefix in cases.items():
         assert keys.key_split(key) == prefix, key
         assert keys.key_split(key) == prefix, key  # the same from the cache

@@ -19,7 +19,6 @@ import re
 
 __all__ = ["is_key_like", "key_split", "key_str", "validate_key"]
 
-_HEX = re.compile(r"[0-9a-f]{8,}$")
 _KEY_TYPES = (str, bytes, int, float, tuple)
 
 
@@ -57,22 +56,35 @@ def validate_key(key) -> None:
 
 
 def _is_token(word: str) -> bool:
-    return not word.isalpha() or (len(word) >= 8 and _HEX.match(word) is not None)
+    """A word that ends a name: anything but letters (``6e1f5a2b``, ``0``, ``x1``) or
+    eight hex letters (a short token that happens to have no digit)."""
+    return not word.isalpha() or (len(word) == 8 and _HEX_LETTERS.match(word) is not None)
 
 
+_HEX_LETTERS = re.compile(r"[a-f]{8}$")
+_DATA = re.compile(r"[0-9a-f]{32}$")  # a bare token: scattered or stored data
 _prefix_cache: dict = {}  # name (or a key without a token) -> its split; see key_split
 _CACHE_LIMIT = 100_000
 
 
 def key_split(key) -> str:
-    """The prefix of a key: its name without tokens and indices.
+    """The prefix of a key: its name without tokens and indices, as Dask's progress
+    bars and dashboard group tasks (the same prefix for the same key).
 
     >>> key_split("inc-6e1f5a2b9c")
     'inc'
     >>> key_split(("sum-aggregate-0f3c9a11", 2))
     'sum-aggregate'
-    >>> key_split("x")
-    'x'
+    >>> key_split("_mean_chunk-0f3c9a11"), key_split("<lambda>-0f3c9a11")
+    ('mean_chunk', 'lambda')
+    >>> key_split("0f3c9a110f3c9a110f3c9a110f3c9a11"), key_split(42)
+    ('data', 'Other')
+
+    The first word is kept whatever it is; one that does not start with a letter
+    loses its quotes, brackets and underscores (a tuple key written as text, a
+    private function's name).  The words after it are kept up to the first token
+    (:func:`_is_token`).  A 32-hex name is ``data``; ``<name ...>`` gives ``name``;
+    a key that is no text, or leaves nothing, is ``Other``.
 
     Keys are nearly all ``name-token``, a new token per task and few names, so
     the split is cached by the part before the last ``-`` when what follows is a
@@ -84,7 +96,7 @@ def key_split(key) -> str:
     if type(key) is bytes:
         key = key.decode(errors="replace")
     if type(key) is not str:
-        return str(key)
+        return "Other"
     head, dash, tail = key.rpartition("-")
     name = head if dash and _is_token(tail) else key
     prefix = _prefix_cache.get(name)
@@ -92,18 +104,27 @@ def key_split(key) -> str:
         prefix = _split(name)
         if len(_prefix_cache) < _CACHE_LIMIT:
             _prefix_cache[name] = prefix
-    return prefix or key
+    return prefix
 
 
 def _split(name: str) -> str:
-    """The words of *name* up to its first token, without ``<>``; "" when nothing is left."""
+    """*name*'s prefix (see :func:`key_split`)."""
     words = name.split("-")
-    kept = [words[0]]
+    first = words[0]
+    if not first[:1].isalpha():
+        first = first.split(",")[0].strip("_'()\"")
+    kept = [first]
     for word in words[1:]:
         if _is_token(word):
             break
         kept.append(word)
-    return "-".join(kept).strip("<>")
+    prefix = "-".join(kept)
+    if _DATA.match(prefix):
+        return "data"
+    if prefix[:1] == "<":
+        inner = prefix.strip("<>").split()
+        prefix = inner[0].split(".")[-1] if inner else ""
+    return prefix or "Other"
 
 
 def key_str(key) -> str:

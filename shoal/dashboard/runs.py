@@ -8,7 +8,9 @@
                             memory_by_prefix (bytes of keys in memory), processing[worker][prefix]
     TasksProcessing(n)   -> n from the new pool to processing, unnamed (run.anon[prefix][worker]);
                             a later row from processing of a key not followed as processing
-                            claims one of them instead of the new pool
+                            claims one of them on its worker instead of the new pool (the
+                            scheduler names a counted key on the worker it leaves before
+                            any other row of it: stolen, its worker gone)
     ComputationFinished  -> run.finished; runs with nothing live are dropped
     more than max_runs   -> the oldest (finished first) merged into one run of older runs
 
@@ -296,6 +298,8 @@ class TaskBook:
             per[prefix] -= n
             if per[prefix] <= 0:
                 del per[prefix]
+                if not per:  # (a removed worker's, named after it went, leaves nothing)
+                    del self.processing[worker]
 
     def _drop_runs(self, local_finished: bool) -> None:
         for run in list(self.runs.values()):

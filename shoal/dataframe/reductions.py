@@ -64,9 +64,12 @@ def reduction(frame, chunk, aggregate, combine=None, *, token, meta=no_default,
         raise ValueError(f"split_every must be at least 2, got {split_every}")
     if meta is no_default:
         meta = aggregate([chunk(frame._meta, **ck)], **ak)
-    name = f"{token}-{tokenize(frame, chunk, combine, aggregate, ck, cbk, ak, split_every)}"
+    tok = tokenize(frame, chunk, combine, aggregate, ck, cbk, ak, split_every)
+    name = f"{token}-{tok}"
     layer = {}
-    level = [(f"{name}-chunk", i) for i in range(frame.npartitions)]
+    # each phase a name of its own before the token, so the dashboard and progress
+    # show it apart (prefixes "sum-chunk", "sum-combine", "sum"), as shoal.array's
+    level = [(f"{token}-chunk-{tok}", i) for i in range(frame.npartitions)]
     for i, key in enumerate(level):
         layer[key] = Task(key, _apply_one, chunk, Ref((frame._name, i)), ck)
     depth = 0
@@ -74,7 +77,7 @@ def reduction(frame, chunk, aggregate, combine=None, *, token, meta=no_default,
         depth += 1
         nxt = []
         for j in range(0, len(level), split_every):
-            key = (f"{name}-combine-{depth}", j // split_every)
+            key = (f"{token}-combine-{tok}-{depth}", j // split_every)
             layer[key] = Task(key, _apply_list, combine, [Ref(k) for k in level[j: j + split_every]], cbk)
             nxt.append(key)
         level = nxt

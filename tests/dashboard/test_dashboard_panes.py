@@ -96,6 +96,19 @@ def test_tiny_back_to_back_tasks_are_drawn_as_one_rectangle():
     assert len(task_rectangles(records, {})["left"]) == len(records)
 
 
+def test_prefixes_that_share_a_colour_are_never_drawn_as_one_rectangle():
+    """24 colours for any number of prefixes: "inc" and "dec" get the same one, and
+    their tiny tasks back to back were one rectangle labelled "inc"."""
+    assert prefix_color("inc") == prefix_color("dec")  # (the palette's clash this covers)
+    records = []
+    for i in range(6):
+        start = T0 + i * 0.0001
+        records.append(rec(f"{'inc' if i < 3 else 'dec'}-{i}", "inc" if i < 3 else "dec",
+                           startstops=(("compute", start, start + 0.00001),)))  # fmt: skip
+    data = task_rectangles(records, {}, merge_below=0.002)
+    assert data["name"] == ["inc", "dec"] and data["tasks"] == [3, 3]
+
+
 def test_should_clear_after_an_idle_gap():
     assert not should_clear(None, 5_000, 5)
     assert not should_clear(1_000, 5_000, 5)

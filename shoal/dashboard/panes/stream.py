@@ -7,7 +7,7 @@
 
 Only the records appended since the pane's cursor are shaped and sent, so an
 update costs O(new tasks) whatever the history.  Tiny tasks are drawn together:
-within one update, back-to-back rectangles of a row with the same colour, each
+within one update, back-to-back rectangles of a row of the same prefix, each
 shorter than ``merge_below`` (2 ms; about a pixel at the usual zoom) and less
 than that apart, become one rectangle whose tooltip counts its tasks.  Ten
 thousand 5-microsecond tasks are then a few dozen rectangles rather than ten
@@ -51,7 +51,8 @@ def task_rectangles(records, rows: dict, merge_below: float = 0.0) -> dict:
     """Columns of rectangles for *records*; *rows* maps ``(worker, thread)`` to a
     row number and grows as new threads appear (owned by the caller).  With
     ``merge_below`` (seconds), back-to-back rectangles of a row with the same
-    colour, each shorter than that and less than that apart, become one."""
+    prefix, action and colour, each shorter than that and less than that apart, become
+    one (prefixes may share a colour: never one rectangle for two of them)."""
     out = empty(COLUMNS)
     last: dict = {}  # row -> index of its latest rectangle in out, while it may grow
     for r in records:
@@ -62,9 +63,10 @@ def task_rectangles(records, rows: dict, merge_below: float = 0.0) -> dict:
         erred = r.finish == "erred"
         for action, begin, end in iter_startstops(r.startstops):
             color, alpha = action_style(action, r.prefix, erred)
+            name = r.prefix if action == "compute" else f"{action}-{r.prefix}"
             i = last.get(row)
-            if (i is not None and end - begin < merge_below and out["color"][i] == color
-                    and out["alpha"][i] == alpha
+            if (i is not None and end - begin < merge_below and out["name"][i] == name
+                    and out["color"][i] == color and out["alpha"][i] == alpha
                     and 0 <= begin * 1000 - out["right"][i] < merge_below * 1000):  # fmt: skip
                 out["right"][i] = end * 1000
                 out["duration"][i] += end - begin
@@ -77,7 +79,7 @@ def task_rectangles(records, rows: dict, merge_below: float = 0.0) -> dict:
             out["top"].append(row + 0.4)
             out["color"].append(color)
             out["alpha"].append(alpha)
-            out["name"].append(r.prefix if action == "compute" else f"{action}-{r.prefix}")
+            out["name"].append(name)
             out["prefix"].append(r.prefix)
             out["key"].append(key_str(r.key))
             out["duration"].append(end - begin)

@@ -14,6 +14,9 @@
             released, forgotten next  -> nothing (the forgotten step says it)
             any other                 -> changed.setdefault(key, start)
                                          (not for a key that never ran and still waits)
+            from processing, a key a reader knows only from a count (see below), not
+            into memory or erred there -> first a row naming it processing on the
+                                         worker it leaves (stolen, its worker gone)
     every events interval (Scheduler), and before any other record the state publishes
         --> TaskPublisher.flush(): TaskRows.from_rows(those + one per changed key,
                                    but PROCESSING_COUNT_FROM+ keys new to the reader on
@@ -109,6 +112,9 @@ class TaskPublisher:
         self._gone: list = []  # at, key, at, key...: keys forgotten that a reader was told of
         #: records to go before those: TaskRows closed when a worker's rows came, and those
         self._segments: list = []
+        #: key -> worker address of the keys a reader knows only from a count
+        #: (``TasksProcessing``) while they are processing there: see :meth:`_name`
+        self._counted: dict = {}
         #: a worker's rows came in this handle() call: the state holds back its other
         #: records (in ``held``) until the reports that follow them are handled
         self.holding = False
@@ -128,6 +134,8 @@ class TaskPublisher:
         self.hook = ((self._record_and_row if self.states else self._record) if self.every
                      else self._row if self.states else None)  # fmt: skip
         self.quiet = NOT_RUN_YET if self.states and not self.every else frozenset()
+        if not self.states:
+            self._counted.clear()
 
     @property
     def pending(self) -> bool:
@@ -137,6 +145,8 @@ class TaskPublisher:
         self.emit(Publish(T.transition_record(ts, start, finish, details), stimulus_id=stimulus_id))
 
     def _row(self, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
+        if start == "processing" and self._counted:
+            self._name(ts.key, ts, finish)
         # the most frequent steps are tested first: to processing, then into memory
         if finish == "processing":
             self._changed.setdefault(ts.key, start)
@@ -158,6 +168,16 @@ class TaskPublisher:
             pass  # forgotten next in this handle() (transitions.settle_released): that says it
         elif ts.run_id or finish not in NOT_RUN_YET:  # (not yet run: counted as waiting;
             self._changed.setdefault(ts.key, start)  # SchedulerState skips most: quiet)
+
+    def _name(self, key, ts, finish: str) -> None:
+        """A key the reader knows only as one of a count on a worker leaves it: unless it
+        finished there (that row names its worker), a row first names it processing
+        there.  Without it a reader took a stolen task, or one of a worker that died, off
+        whichever worker had tasks of its prefix counted: the workers' processing counts
+        went wrong for the rest of the run."""
+        address = self._counted.pop(key, None)
+        if address is not None and finish not in ("memory", "erred"):
+            self._timed.append(T.task_row(ts, "processing", "processing", {"address": address}))
 
     def _record_and_row(self, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
         self._record(ts, start, finish, details, stimulus_id)
@@ -212,6 +232,7 @@ class TaskPublisher:
                          where, len(self._timed) + len(self._changed) + len(self._gone) // 2)
         self._timed, self._changed, self._gone, self._segments = [], {}, [], []
         self._stale = set()
+        self._counted.clear()  # (rows naming them may be among those dropped)
 
     def flush(self, tasks: dict) -> list:
         """The records of the transitions since the last flush: workers' rows (each
@@ -254,6 +275,7 @@ class TaskPublisher:
         for (graph, prefix, ws), members in starting.items():
             if len(members) >= PROCESSING_COUNT_FROM:
                 counts.append((graph, prefix, ws.address, len(members)))
+                self._counted.update(dict.fromkeys([ts.key for ts, _ in members], ws.address))
             else:
                 detail = {"ws": ws}
                 rows += [T.task_row(ts, before, "processing", detail) for ts, before in members]

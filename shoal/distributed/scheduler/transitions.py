@@ -443,7 +443,7 @@ def task_row(ts, start: str, finish: str, details: dict) -> tuple:
     reporting the result.  Nearly every row is a task computed into memory with one
     ``(action, begin, end)`` triple: that one is built in a single expression."""
     ws = details.get("ws")
-    where = ws.address if ws is not None else ""
+    where = ws.address if ws is not None else details.get("address", "")
     ss = details.get("startstops") or ()
     if finish == "memory":
         nbytes = ts.nbytes
