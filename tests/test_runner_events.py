@@ -88,6 +88,55 @@ def test_a_task_that_cannot_be_sent_is_erred_with_the_reason():
     assert "cannot pickle" in erred[0].exception
 
 
+def _tiny(x):
+    return x
+
+
+def _interrupts(x):
+    raise KeyboardInterrupt("the task's own")
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_a_task_raising_keyboard_interrupt_in_a_pool_is_its_own_error(scheduler):
+    """On a pool's thread (or in a pool's process, which ignores SIGINT) a
+    ``KeyboardInterrupt`` can only be the task's: it is that task's error, with its
+    times, after the batch's tasks that finished.  It was the batch's first key's,
+    at time 0 (a 1970 rectangle that stretched the task stream's axis over 56 years)
+    and the finished ones were lost; in a process it killed the worker."""
+    parts = [delayed(_tiny)(i, dask_key_name=f"tiny-{i}") for i in range(3)]
+    parts.append(delayed(_interrupts)(0, dask_key_name="zstop-0"))
+    with Recorder() as rec:
+        with pytest.raises(KeyboardInterrupt, match="the task's own") as info:
+            shoal.compute(delayed(list)(parts), scheduler=scheduler, num_workers=1,
+                          batch_size=8)  # fmt: skip
+    assert "zstop-0" in " ".join(getattr(info.value, "__notes__", []))
+    done = {r.key: r for r in rec.records if r.kind == "task" and r.finish in ("memory", "erred")}
+    assert {k: r.finish for k, r in done.items()} == {
+        "tiny-0": "memory", "tiny-1": "memory", "tiny-2": "memory", "zstop-0": "erred"}
+    (_, begin, end), = done["zstop-0"].startstops
+    assert 0 < end - begin < 60 and begin > 1.6e9  # real times, not the epoch
+    assert done["zstop-0"].exception.startswith("KeyboardInterrupt")
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        return (_refuse, ())
+
+
+def _refuse():
+    raise RuntimeError("cannot be rebuilt here")
+
+
+def test_a_batch_that_cannot_be_unpickled_in_the_worker_has_real_times():
+    with Recorder() as rec:
+        with pytest.raises(RuntimeError, match="cannot be rebuilt"):
+            shoal.compute(delayed(_takes)(1, _Unpicklable(), dask_key_name="use-0"),
+                          scheduler="processes")  # fmt: skip
+    (erred,) = [r for r in rec.records if r.kind == "task" and r.finish == "erred"]
+    (_, begin, end), = erred.startstops
+    assert begin > 1.6e9 and 0 <= end - begin < 60
+
+
 GATE = threading.Event()
 
 

@@ -20,6 +20,7 @@ import os
 import pickle
 import signal
 import sys
+import time
 
 
 def _dumps(value) -> bytes:
@@ -37,10 +38,11 @@ def _run(keys, blob, pid) -> list:
     from shoal.local.batch import execute_batch
     from shoal.local.remote_errors import pack_exception
 
+    start = time.time()
     try:
         nodes, inputs = pickle.loads(blob)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        return [(keys[0], False, pack_exception(exc, "unpickle-task"), 0.0, 0.0, pid)]
+        return [(keys[0], False, pack_exception(exc, "unpickle-task"), start, time.time(), pid)]
     graph = dict(zip(keys, nodes))
     out = []
     for key, ok, value, start, stop, _ in execute_batch(keys, graph, inputs):

@@ -14,6 +14,7 @@ as ``cancelled`` is set, so an interrupted compute frees its workers quickly.
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -28,7 +29,12 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
 
     While a local Dashboard is open (``shoal.sampling.profiler``), this thread is
     registered with its sampler as running each task (stacks start below this
-    frame), and an outer task's registration comes back after a nested compute's."""
+    frame), and an outer task's registration comes back after a nested compute's.
+
+    A task's exception ends the batch as its outcome, ``KeyboardInterrupt`` too
+    unless Ctrl-C can reach this thread (the main thread, SIGINT raising it: the sync
+    scheduler), where it is the user's and goes up at once; on a pool's thread, or in
+    a pool's process (which ignores SIGINT), it can only be the task's own."""
     out = []
     append = out.append
     now = time.time
@@ -36,6 +42,8 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
     profiler = sampling.profiler
     here = sys._getframe() if profiler is not None else None
     is_set = cancelled.is_set if cancelled is not None else None
+    interruptible = (threading.current_thread() is threading.main_thread()
+                     and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
     for key in keys:
         if is_set is not None and is_set():
             break
@@ -46,9 +54,9 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
             if profiler is not None:
                 before = profiler.task_started(thread, key, here)
             value = node(data)
-        except KeyboardInterrupt:
-            raise
         except BaseException as exc:  # SystemExit too: re-raised by the caller
+            if interruptible and isinstance(exc, KeyboardInterrupt):
+                raise
             append((key, False, exc, start, now(), thread))  # (exc._shoal_key: the inner one)
             break
         finally:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from shoal import config
@@ -75,7 +76,8 @@ class ThreadBackend:
         try:
             out = execute_batch(keys, graph, data, self.cancelled)
         except BaseException as exc:  # pragma: no cover - execute_batch catches task errors
-            out = [(keys[0], False, exc, 0.0, 0.0, threading.get_ident())]
+            now = time.time()
+            out = [(keys[0], False, exc, now, now, threading.get_ident())]
         finally:
             _local.in_pool = outer
         self.done.put(out)
