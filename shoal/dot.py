@@ -64,7 +64,8 @@ def to_graphviz(graph, rankdir="BT", **graph_attr):
     name = _namer()
     for key, node in graph.items():
         kid = name("k", key)
-        dot.node(kid, label=key_split(key), shape="box", tooltip=key_str(key))
+        label = key_split(key) if isinstance(key, (str, tuple)) else key_str(key)  # (5: "5")
+        dot.node(kid, label=label, shape="box", tooltip=key_str(key))
         if isinstance(node, (Data,)):
             continue
         fid = name("f", key)

@@ -71,3 +71,12 @@ def test_missing_dot_program_message(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` on PATH
     with pytest.raises(RuntimeError, match="'dot' program was not found"):
         graph_object().visualize(filename=str(tmp_path / "g.png"))
+
+
+def test_a_key_that_is_no_name_is_labelled_by_itself(dot_program):
+    """Dask's integer keys (``{5: (inc, 1)}``): the box says 5, not the "Other" that
+    their prefix is in progress bars."""
+    from shoal.dot import to_graphviz
+
+    src = to_graphviz({5: (inc, 1), "b": (inc, 5)}).source
+    assert "label=5 " in src and "label=b " in src and "Other" not in src
