@@ -182,6 +182,11 @@ def test_memory_colours_follow_the_thresholds():
     assert memory_color(0, 0, TH, paused=True) == "red"
     off = dict(TH, target=None, spill=None)
     assert memory_color(750, 1000, off) == "#1f77b4"
+    # over its limit is red whatever is switched off (it was orange, or blue)
+    no_stops = dict(TH, pause=None, terminate=None)
+    assert memory_color(999, 1000, no_stops) == "orange"
+    assert memory_color(1420, 1000, no_stops) == "red"
+    assert memory_color(1000, 1000, dict.fromkeys(TH)) == "red"
     assert memory_thresholds(lambda k, d=None: {"distributed.worker.memory.spill": False}.get(
         k, 0.5))["spill"] is None  # fmt: skip
     assert memory_thresholds()["terminate"] == 0.95
@@ -216,6 +221,25 @@ def test_memory_bars():
     paused[0]["paused"] = True  # (400 of 1000: blue by its memory alone)
     assert memory_bars(paused, TH)[0]["color"] == ["red", "red", "grey", "red"]
     assert memory_look(paused, 1000, TH)[0][0] == "red"
+
+
+def test_the_cluster_bar_is_coloured_as_its_fullest_worker():
+    """Summed usage over summed limits diluted a paused (red) worker with the others'
+    room: the cluster's bar stayed blue."""
+    from shoal.dashboard.panes.memory import ClusterMemory
+
+    state = DashboardState()
+    for name, held in (("a", 100), ("b", 920)):
+        state.ingest(WorkerAdded(f"tcp://{name}:1", 1, 1000, name, 0.0))
+        state.ingest(WorkerMetrics(f"tcp://{name}:1", 1.0, managed=held, memory_limit=1000,
+                                   paused=name == "b"))  # fmt: skip
+    pane = ClusterMemory(state)
+    pane.refresh()
+    assert set(pane.source.data["color"]) == {"red"}
+    state.ingest(WorkerMetrics("tcp://b:1", 2.0, managed=650, memory_limit=1000))
+    pane.refresh()
+    assert set(pane.source.data["color"]) == {memory_color(650, 1000, pane.thresholds)} == {
+        "orange"}
 
 
 def test_memory_look_ignores_sub_pixel_growth():

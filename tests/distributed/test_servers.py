@@ -460,6 +460,30 @@ def test_a_workers_spilled_bytes_on_disk_are_the_files_sizes():
             assert spilled["memory"] == w.data.spilled_bytes > 0
             assert spilled["disk"] == w.data.spilled_disk_bytes > 0
             assert spilled["disk"] < spilled["memory"] / 2
+            # the memory bars' spilled segment is what is on disk, as Dask's
+            assert w.metrics()["spilled"] == spilled["disk"]
+            await c.close()
+
+    run(main(), 30)
+
+
+def test_a_workers_managed_memory_is_at_most_its_process():
+    """A result's measured size can count pages never touched (``np.zeros``: 4 GiB
+    measured, nothing resident): the bars drew managed memory past the process's
+    size.  Managed is at most the process (as Dask's); ``managed_bytes`` keeps the
+    measured sizes."""
+    np = pytest.importorskip("numpy")
+    from shoal.testing.aio import run
+
+    async def main():
+        async with Scheduler() as s, Worker(s.address, nthreads=1) as w:
+            c = await StreamClient.open(s.address)
+            await c.submit({"z": Task("z", np.zeros, 2**29)}, ["z"])  # 4 GiB of float64
+            await c.wait_for(1)
+            metrics = w.metrics()
+            assert metrics["managed_bytes"] >= 2**32 > metrics["memory"]
+            assert metrics["managed"] + metrics["unmanaged"] == metrics["memory"]
+            assert metrics["managed"] <= metrics["memory"] and metrics["unmanaged"] >= 0
             await c.close()
 
     run(main(), 30)

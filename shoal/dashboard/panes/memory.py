@@ -12,8 +12,10 @@ many workers hold each level of memory, a bin coloured as its fullest worker.
 A worker's bar stacks managed memory (alpha 1), unmanaged memory (alpha 0.6)
 and spilled bytes (grey).  Its colour says how full the worker's process is
 against the config thresholds ``distributed.worker.memory.*``: blue, orange from
-``min(target, spill)``, red from ``min(pause, terminate)``; a dashed line marks
-each worker's limit.
+``min(target, spill)``, red from ``min(pause, terminate, 1)`` or while it is
+paused; a dashed line marks each worker's limit.  The cluster's bar takes the colour
+of its fullest worker.  Managed memory is at most the process's (a result's measured
+size may count pages never touched), spilled bytes are those in the spill files.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from shoal.dashboard.panes.style import (
 from shoal.dashboard.panes.tasks import PrefixBars, prefix_bars
 
 __all__ = [
-    "ClusterMemory", "MemoryByKey", "WorkersMemory", "cluster_totals", "memory_bars",
+    "ClusterMemory", "MemoryByKey", "WorkersMemory", "bar_color", "cluster_totals", "memory_bars",
     "memory_histogram", "memory_look", "memory_title", "prefix_bytes_bars", "worker_link",
 ]  # fmt: skip
 
@@ -57,14 +59,20 @@ def worker_link(address: str) -> str:
     return f"info/worker/{quote(address, safe='')}.html"
 
 
+def bar_color(w: dict, thresholds: dict) -> str:
+    """A worker's bar colour (:func:`~.style.memory_color` of its process), or the
+    row's own ``color`` (the cluster's: that of its fullest worker)."""
+    return w.get("color") or memory_color(w["managed"] + w["unmanaged"], w["memory_limit"],
+                                          thresholds, w.get("paused", False))  # fmt: skip
+
+
 def memory_bars(workers: list, thresholds: dict) -> tuple:
     """``(bars, limits)``: stacked segments per worker row (zero widths dropped)
     and each worker's limit as a vertical mark."""
     bars, limits = empty(COLUMNS), empty(LIMIT_COLUMNS)
     for i, w in enumerate(workers):
         y = -i
-        process = w["managed"] + w["unmanaged"]
-        color = memory_color(process, w["memory_limit"], thresholds, w.get("paused", False))
+        color = bar_color(w, thresholds)
         left = 0
         for segment, nbytes, seg_color, alpha in (
             ("managed", w["managed"], color, 1.0),
@@ -102,8 +110,7 @@ def memory_histogram(workers: list, thresholds: dict, xmax: float) -> tuple:
     for left, right, members in bins_of(process, xmax):
         if not members:
             continue
-        colors = [memory_color(process[i], workers[i]["memory_limit"], thresholds,
-                               workers[i].get("paused", False)) for i in members]  # fmt: skip
+        colors = [bar_color(workers[i], thresholds) for i in members]
         bars["left"].append(left)
         bars["right"].append(right)
         bars["bottom"].append(0)
@@ -126,8 +133,8 @@ def memory_look(workers: list, xmax: float, thresholds: dict) -> tuple:
     for w in workers:
         process = w["managed"] + w["unmanaged"]
         ends = (w["managed"], process, process + w["spilled"])
-        look.append((memory_color(process, w["memory_limit"], thresholds, w.get("paused", False)),
-                     *(round(1000 * e / xmax) for e in ends), w["memory_limit"]))  # fmt: skip
+        look.append((bar_color(w, thresholds), *(round(1000 * e / xmax) for e in ends),
+                     w["memory_limit"]))  # fmt: skip
     return tuple(look)
 
 
@@ -214,7 +221,13 @@ class ClusterMemory(WorkersMemory):
     cluster = True
 
     def rows(self, workers: list) -> list:
-        return [cluster_totals(workers)] if workers else []
+        """One row summing the workers, coloured as the fullest of them (a paused
+        worker's red is not diluted by idle ones' room)."""
+        if not workers:
+            return []
+        total = cluster_totals(workers)
+        total["color"] = worst_color(bar_color(w, self.thresholds) for w in workers)
+        return [total]
 
 
 def prefix_bytes_bars(memory: dict) -> dict:

@@ -63,15 +63,16 @@ def memory_thresholds(config_get=None) -> dict:
 
 def memory_color(process: float, limit: float, thresholds: dict, paused: bool = False) -> str:
     """Blue below the spill zone, orange from ``min(target, spill)``, red from
-    ``min(pause, terminate)``, and while the worker is *paused* (it resumes only some
-    way below the pause threshold); blue when there is no limit."""
+    ``min(pause, terminate, 1)`` (over its limit is red whatever is switched off), and
+    while the worker is *paused* (it resumes only some way below the pause threshold);
+    blue when there is no limit."""
     if paused:
         return MEMORY_FULL
     if not limit:
         return MEMORY_OK
     fraction = process / limit
     high = [t for t in (thresholds.get("pause"), thresholds.get("terminate")) if t]
-    if high and fraction >= min(high):
+    if fraction >= min(high, default=1.0) or fraction >= 1.0:
         return MEMORY_FULL
     spill = [t for t in (thresholds.get("target"), thresholds.get("spill")) if t]
     if spill and fraction >= min(spill):

@@ -425,9 +425,13 @@ class Worker(Node):
             managed = self.state.nbytes_in_memory
         spilled = getattr(self.data, "spilled_bytes", 0)
         on_disk = getattr(self.data, "spilled_disk_bytes", spilled)
+        # what the memory bars draw: the process's bytes split into results (at most
+        # the process: a result's measured size may count pages never touched, a
+        # np.zeros) and the rest; spilled: the bytes in the spill files, as Dask's
+        in_process = min(int(managed), int(rss)) if process is not None else int(managed)
         return {
-            "managed": int(managed), "unmanaged": max(int(rss) - int(managed), 0),
-            "spilled": int(spilled), "memory": int(rss), "memory_limit": self.memory_limit or 0,
+            "managed": in_process, "unmanaged": max(int(rss) - in_process, 0),
+            "spilled": int(on_disk), "memory": int(rss), "memory_limit": self.memory_limit or 0,
             # Dask's names, which notebooks read from scheduler_info(): all results, and
             # of the spilled ones their size in memory and on disk (sizes as measured)
             "managed_bytes": int(managed) + int(spilled),
