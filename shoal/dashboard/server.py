@@ -58,6 +58,7 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.web import RequestHandler
 
+from shoal.dashboard import clientfaults
 from shoal.dashboard.http import routes
 from shoal.diagnostics.dashboard import bind_listening
 from shoal.dashboard.pages import applications
@@ -121,12 +122,23 @@ class _Done:
         return iter(())
 
 
+_refusals = clientfaults.Throttle()  # (any web page can make a browser knock in a loop)
+
+
+def _log_refusal(kind: str, line: str, level=logging.WARNING) -> None:
+    quiet = _refusals.allow(kind)
+    if quiet is not None:
+        log.log(level, "%s%s", line, f" (and {quiet} more in the last {_refusals.period:g} s)"
+                if quiet else "")  # fmt: skip
+
+
 class _ForbiddenHost(RequestHandler):
     def prepare(self):
-        log.warning("refused a request for Host %r (not this machine)", self.request.host)
+        host = clientfaults.short(self.request.host)
+        _log_refusal("host", f"refused a request for Host {host} (not this machine)")
         self.set_status(403)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(f"403: Host {self.request.host!r} is not this machine; to serve it, add it "
+        self.finish(f"403: Host {host} is not this machine; to serve it, add it "
                     "to the dashboard's allow_websocket_origin\n")  # fmt: skip
 
 
@@ -183,7 +195,8 @@ class _WSHandler(WSHandler):
         try:
             return super().open()
         except (ProtocolError, ValueError, TypeError, KeyError, binascii.Error) as exc:
-            log.info("refused a websocket opening (%s: %s)", type(exc).__name__, exc)
+            what = clientfaults.short(f"{type(exc).__name__}: {exc}")[1:-1]
+            _log_refusal("opening", f"refused a websocket opening ({what})", logging.INFO)
             self.close()
 
 
@@ -265,6 +278,7 @@ class DashboardServer:
         else:
             sock, self.port = bind_listening(self.host, self.requested_port)
             sockets = [sock]
+        clientfaults.install()  # what clients send wrong: short lines, now and then
         origins = {"localhost:*", "127.0.0.1:*", f"{_url_host(self.host)}:{self.port}"}
         if self.allow_websocket_origin:
             origins.update(create_hosts_allowlist(self.allow_websocket_origin, self.port))

@@ -42,7 +42,8 @@ def prefix_color(prefix: str, palette=PALETTE) -> str:
 
 
 def _slot(prefix, palette) -> int:
-    return zlib.crc32(str(prefix).encode()) % len(palette)
+    # (surrogatepass: a key from a file name's undecodable bytes has lone surrogates)
+    return zlib.crc32(str(prefix).encode(errors="surrogatepass")) % len(palette)
 
 
 def distinct_colors(prefixes, palette=PALETTE) -> dict:

@@ -51,6 +51,12 @@ def rec(key, prefix, finish="memory", worker="w", thread=1, startstops=(("comput
 def test_prefix_colours_are_stable_and_shared():
     assert prefix_color("inc") == prefix_color("inc") in PALETTE
     assert len({prefix_color(f"p{i}") for i in range(200)}) == len(PALETTE)
+    # a key from a file name's undecodable bytes (lone surrogates) has a colour too:
+    # it raised, and the task stream and progress panes stopped updating
+    odd = b"r\xe9sum\xe9".decode("utf-8", "surrogateescape")
+    assert prefix_color(odd) == prefix_color(odd) in PALETTE
+    data = task_rectangles([rec(f"{odd}-1", odd, startstops=(("compute", T0, T0 + 1),))], {})
+    assert data["name"] == [odd]
 
 
 def test_task_rectangles():

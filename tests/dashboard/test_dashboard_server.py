@@ -155,13 +155,16 @@ def test_health_and_json_listings(served):
         assert get(server.address + route)[0] == 200
 
 
-def test_a_bad_websocket_opening_is_refused_without_a_traceback(served, caplog):
+def test_a_bad_websocket_opening_is_refused_without_a_traceback(served, caplog, monkeypatch):
     """No token, a malformed one, a foreign subprotocol: the socket closes; nothing is
     logged as an uncaught error (this process's errors show in the user's notebook)."""
     import logging
     import socket
     from urllib.parse import urlsplit
 
+    from shoal.dashboard import clientfaults, server as server_module
+
+    monkeypatch.setattr(server_module, "_refusals", clientfaults.Throttle(period=0))  # each line
     _, server = served
     where = urlsplit(server.address)
     caplog.set_level(logging.INFO)
@@ -182,6 +185,107 @@ def test_a_bad_websocket_opening_is_refused_without_a_traceback(served, caplog):
     assert not errors, [r.getMessage() for r in errors]
     refused = [r for r in caplog.records if "refused a websocket opening" in r.getMessage()]
     assert len(refused) >= 3 and all(r.levelno == logging.INFO for r in refused)
+
+
+def test_refusals_are_logged_as_short_lines_now_and_then(served, caplog, monkeypatch):
+    """Any web page can make a browser knock on the dashboard in a loop: a line per
+    refusal, each repeating a 10 kB Host header, filled the user's notebook (the
+    dashboard's stderr); a foreign Origin logged an error per websocket."""
+    import logging
+    from urllib.parse import urlsplit
+
+    from tornado.httpclient import HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    from shoal.dashboard import clientfaults, server as server_module
+
+    throttle = clientfaults.Throttle(period=60)
+    monkeypatch.setattr(server_module, "_refusals", throttle)
+    _, server = served
+    monkeypatch.setattr(_installed_filter(), "throttle", throttle)
+    port = urlsplit(server.address).port
+    caplog.set_level(logging.INFO)
+    for _ in range(20):
+        assert _status_with_host(port, "evil-" + "x" * 10_000 + ".example")[0] == 403
+
+    async def foreign_origins():
+        for _ in range(20):
+            with pytest.raises(HTTPClientError, match="403"):
+                await websocket_connect(HTTPRequest(f"ws://127.0.0.1:{port}/status/ws",
+                                                    headers={"Origin": "http://evil.example"}))
+
+    asyncio.run(foreign_origins())
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith(("shoal", "bokeh"))]
+    hosts = [m for m in lines if "refused a request for Host" in m]
+    origins = [m for m in lines if "refused a websocket from Origin" in m]
+    assert len(hosts) == 1 and len(hosts[0]) < 300, hosts
+    assert origins == ["refused a websocket from Origin 'http://evil.example'"], lines
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    throttle.period = 0  # the next line counts those kept quiet
+    assert _status_with_host(port, "evil.example")[0] == 403
+    last = [r.getMessage() for r in caplog.records if r.name == "shoal.dashboard"][-1]
+    assert last.endswith("(not this machine) (and 19 more in the last 0 s)"), last
+
+
+def test_a_malformed_websocket_message_is_one_line_not_a_traceback(served, caplog, monkeypatch):
+    """Frames Bokeh cannot read or handle, from a client with a session token (any
+    local page gets one): one line each, no traceback; the page's connection closes
+    and the dashboard goes on.  A traceback through shoal's own code is kept whole."""
+    import logging
+    import sys
+    from urllib.parse import urlsplit
+
+    from tornado.httpclient import AsyncHTTPClient
+    from tornado.websocket import websocket_connect
+
+    from shoal.dashboard import clientfaults
+
+    _, server = served
+    monkeypatch.setattr(_installed_filter(), "throttle", clientfaults.Throttle(period=0))
+    where = f"127.0.0.1:{urlsplit(server.address).port}"
+    caplog.set_level(logging.INFO)
+    frames = ([{"msgid": "1", "msgtype": "NOPE"}, {}, {}],
+              [{"msgid": "2", "msgtype": "PATCH-DOC"}, {}, {"events": [{}]}],
+              [{"msgid": "3", "msgtype": "PATCH-DOC"}, {}, {"events": "x"}])  # fmt: skip
+
+    async def send_all():
+        for message in frames:
+            body = (await AsyncHTTPClient().fetch(f"http://{where}/status")).body
+            token = re.search(rb'"token":\s*"([^"]+)"', body).group(1).decode()
+            conn = await websocket_connect(f"ws://{where}/status/ws",
+                                           subprotocols=["bokeh", token])  # fmt: skip
+            try:
+                await conn.read_message()  # ACK
+                for part in message:
+                    await conn.write_message(json.dumps(part))
+                await asyncio.sleep(0.3)
+            finally:
+                conn.close()
+
+    asyncio.run(send_all())
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+    refused = [r.getMessage() for r in caplog.records if "refused a websocket message" in r.getMessage()]
+    assert len(refused) == 3 and all(len(m) < 200 for m in refused), refused
+    assert get(server.address + "/health")[0] == 200
+    # an exception raised through shoal's code keeps its traceback (a bug of ours)
+    try:
+        clientfaults.Throttle(clock=None).allow("x")  # raises in shoal's code
+    except TypeError:
+        ours = logging.LogRecord("bokeh.server.views.ws", logging.ERROR, __file__, 1,
+                                 "Handler or its work threw an exception: %r", ("x",), sys.exc_info())  # fmt: skip
+    assert _installed_filter().filter(ours) and ours.exc_info is not None
+
+
+def _installed_filter():
+    """The filter a started dashboard put on Bokeh's websocket loggers."""
+    import logging
+
+    from shoal.dashboard.clientfaults import BOKEH_LOGGERS, ClientFaults
+
+    found = {id(f): f for name in BOKEH_LOGGERS for f in logging.getLogger(name).filters
+             if isinstance(f, ClientFaults)}  # fmt: skip
+    assert len(found) == 1, "a started dashboard installs one filter on each logger"
+    return next(iter(found.values()))
 
 
 def test_health_metrics_and_listings_answer_head(served):
