@@ -45,6 +45,7 @@ import logging
 import socket
 import threading
 
+from bokeh.io import doc as bokeh_doc
 from bokeh.protocol.exceptions import ProtocolError
 from bokeh.resources import Resources
 from bokeh.server.connection import ServerConnection
@@ -189,7 +190,22 @@ class _WSHandler(WSHandler):
     session token, a wrong subprotocol) close the socket with a log line instead of
     a traceback (at the info level: a page left open past its session's expiry says
     so too): tornado logs whatever ``open`` raises as an uncaught error, and this
-    process's errors show in the user's notebook."""
+    process's errors show in the user's notebook.
+
+    A message whose handling raises inside Bokeh's ``patch_curdoc`` (a malformed
+    ``PATCH-DOC``) leaves that document on Bokeh's stack of current documents (the
+    context manager has no ``finally``): once the document went, ``curdoc()`` raised
+    for the rest of the process (``file_html``, a task-stream plot, in a test run).
+    Those contexts are synchronous, so between two awaits the stack is as it was
+    when the message came: it is put back so after each message."""
+
+    async def on_message(self, fragment):
+        stack = bokeh_doc._PATCHED_CURDOCS
+        depth = len(stack)
+        try:
+            return await super().on_message(fragment)
+        finally:
+            del stack[depth:]
 
     def open(self):
         try:

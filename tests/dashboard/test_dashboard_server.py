@@ -262,7 +262,13 @@ def test_a_malformed_websocket_message_is_one_line_not_a_traceback(served, caplo
             finally:
                 conn.close()
 
+    from bokeh.io import doc as bokeh_doc
+
+    depth = len(bokeh_doc._PATCHED_CURDOCS)
     asyncio.run(send_all())
+    # Bokeh's current-document stack is as it was: a PATCH-DOC that raised inside its
+    # patch_curdoc left its document there, and curdoc() raised once it was gone
+    assert len(bokeh_doc._PATCHED_CURDOCS) == depth
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
     refused = [r.getMessage() for r in caplog.records if "refused a websocket message" in r.getMessage()]
     assert len(refused) == 3 and all(len(m) < 200 for m in refused), refused
