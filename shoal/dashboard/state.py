@@ -61,6 +61,9 @@ from shoal.events import (
 
 __all__ = ["DashboardState", "Limits", "iter_startstops"]
 
+#: States of a key whose work is done: the graph's first to give room (see ``graph``).
+_DONE_ON_GRAPH = frozenset({"memory", "released", "forgotten"})
+
 log = logging.getLogger("shoal.dashboard")
 
 UNKNOWN_DURATION = 0.5  # seconds assumed for a prefix never seen finishing (occupancy)
@@ -442,26 +445,36 @@ class DashboardState:
     def graph(self) -> tuple:
         """``(nodes, edges)``: nodes ``[(key text, prefix, state)]`` -- the keys of the
         live runs' ``GraphSubmitted.dependencies`` (waiting until a record says
-        otherwise), then keys known only from their records -- at most
-        ``Limits.graph_nodes``; edges ``[(dependency index, key index)]``."""
+        otherwise), then keys known only from their records, newest first -- at most
+        ``Limits.graph_nodes``; edges ``[(dependency index, key index)]``.
+
+        The shape of a graph over the bound is its first tasks to run: once they are
+        done, the pane showed them for the rest of the run and nothing of what ran.
+        Keys known from records get a fifth of the bound when they need it, taken from
+        the shape's keys that are done (the first to run first)."""
         with self._lock:
             live, limit = self._book.runs, self.limits.graph_nodes
-            index: dict = {}
-            nodes, edges = [], []
-            for key, (run, prefix, deps, state) in self._shape.items():
-                if run in live:
-                    index[key] = len(nodes)
-                    nodes.append((key_str(key), prefix, state))
-            for key, (run, prefix, deps, state) in self._shape.items():
-                j = index.get(key)
-                if j is not None:
-                    edges.extend((index[d], j) for d in deps if d in index)
-            if len(nodes) < limit:  # (the newest first)
-                for key, prefix, state in self._book.graph_nodes(limit):
-                    if len(nodes) >= limit:
+            shape = [(key, entry) for key, entry in self._shape.items() if entry[0] in live]
+            extra = []  # keys known only from their records, newest first
+            for key, prefix, state in self._book.graph_nodes(limit):
+                if len(extra) >= limit:
+                    break
+                if key not in self._shape or self._shape[key][0] not in live:
+                    extra.append((key_str(key), prefix, state))
+            over = len(shape) + min(len(extra), max(limit - len(shape), limit // 5)) - limit
+            if over > 0:  # room for what runs now: the shape's done keys go first
+                drop = set()
+                for key, entry in shape:
+                    if len(drop) >= over:
                         break
-                    if key not in index:
-                        nodes.append((key_str(key), prefix, state))
+                    if entry[3] in _DONE_ON_GRAPH:
+                        drop.add(key)
+                shape = [(key, entry) for key, entry in shape if key not in drop]
+            index = {key: i for i, (key, _) in enumerate(shape)}
+            nodes = [(key_str(key), entry[1], entry[3]) for key, entry in shape]
+            edges = [(index[d], j) for j, (_, entry) in enumerate(shape) for d in entry[2]
+                     if d in index]  # fmt: skip
+            nodes += extra[: max(limit - len(nodes), 0)]
             return nodes, edges
 
     def key_info(self, key) -> dict | None:

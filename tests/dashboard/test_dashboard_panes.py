@@ -19,7 +19,7 @@ from shoal.dashboard.panes.memory import (  # noqa: E402
     worker_link,
 )
 from shoal.dashboard.panes.profile import activity_bars, icicle, subtree  # noqa: E402
-from shoal.dashboard.panes.stream import TaskStream, should_clear, task_rectangles  # noqa: E402
+from shoal.dashboard.panes.stream import TaskStream, last_gap, task_rectangles  # noqa: E402
 from shoal.dashboard.panes.style import (  # noqa: E402
     PALETTE,
     format_bytes,
@@ -115,10 +115,15 @@ def test_prefixes_that_share_a_colour_are_never_drawn_as_one_rectangle():
     assert data["name"] == ["inc", "dec"] and data["tasks"] == [3, 3]
 
 
-def test_should_clear_after_an_idle_gap():
-    assert not should_clear(None, 5_000, 5)
-    assert not should_clear(1_000, 5_000, 5)
-    assert should_clear(1_000, 7_000, 5)
+def test_the_work_after_the_last_idle_gap():
+    assert last_gap([5_000], [6_000], None, 5) is None  # nothing before
+    assert last_gap([5_000], [6_000], 1_000, 5) is None  # 4 s after: no gap
+    assert last_gap([7_000], [8_000], 1_000, 5) == 7_000  # 6 s after
+    # within one update (a page opened later): the last gap counts, work that
+    # overlaps the gap (a long task) closes it
+    assert last_gap([0, 500, 20_000, 40_000, 40_100], [400, 900, 21_000, 41_000, 40_200],
+                    None, 5) == 40_000  # fmt: skip
+    assert last_gap([0, 500, 20_000], [400, 30_000, 21_000], None, 5) is None
 
 
 def test_progress_rows_and_summary():
@@ -524,9 +529,12 @@ def test_task_stream_pulls_only_new_records_with_rollover():
     s.ingest(rec("late", "x", startstops=(("compute", T0 + 60, T0 + 61),)))
     pane.update()  # after an idle gap the old rectangles go
     assert pane.source.data["key"] == ["late"]
-    late = TaskStream(s, n_rectangles=2)  # a new session starts from recent history
+    late = TaskStream(s, n_rectangles=2)  # a new page starts from recent history...
     late.update()
-    assert late.source.data["key"] == ["x-4", "late"]
+    assert late.source.data["key"] == ["late"]  # ...after its last idle gap (as the open one)
+    s.ingest(rec("later", "x", startstops=(("compute", T0 + 62, T0 + 63),)))
+    late.update()
+    assert late.source.data["key"] == ["late", "later"]
 
 
 def test_json_listings():

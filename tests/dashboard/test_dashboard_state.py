@@ -324,6 +324,30 @@ def test_the_newest_graph_shows_when_older_ones_fill_the_bound():
     assert edges == [(2, 3)]
 
 
+def test_a_graph_over_the_bound_shows_what_runs_until_its_end():
+    """The shape of a large graph is its first tasks to run: once they were done, the
+    pane showed them (white) for the rest of the run and nothing of what ran."""
+    s = DashboardState(Limits(graph_nodes=10))
+    shape = graph_shape([(f"a-{i}", ()) for i in range(10)])  # the first 10 of 30
+    s.ingest(GraphSubmitted("r", "scheduler", 30, {"a": 30}, (), T0, shape))
+    for i in range(10):
+        s.ingest(tt("r", f"a-{i}", "processing", "memory"))
+    assert [n[0] for n in s.graph_nodes()] == [f"a-{i}" for i in range(10)]
+    for i in range(10, 14):  # beyond the shape: known from their records
+        s.ingest(tt("r", f"a-{i}", "waiting", "processing"))
+    nodes = s.graph_nodes()  # the newest, in a fifth of the bound
+    assert len(nodes) == 10 and [n[0] for n in nodes[-2:]] == ["a-13", "a-12"]
+    assert all(n[2] == "processing" for n in nodes[-2:])
+    assert [n[0] for n in nodes[:8]] == [f"a-{i}" for i in range(2, 10)]  # the first gave way
+    # a fifth of the bound at most: the shape's keys stay while still to run
+    s2 = DashboardState(Limits(graph_nodes=10))
+    s2.ingest(GraphSubmitted("r", "scheduler", 30, {"a": 30}, (), T0, shape))
+    for i in range(10, 20):
+        s2.ingest(tt("r", f"a-{i}", "waiting", "processing"))
+    nodes = s2.graph_nodes()
+    assert [n[0] for n in nodes] == [f"a-{i}" for i in range(10)]  # none done: none go
+
+
 def test_limits_bound_every_view():
     s = DashboardState(Limits(task_stream=5, keys=3, exceptions=2, graph_nodes=2, runs=2))
     s.ingest(GraphSubmitted("r", "threads", 10, {"t": 10}, (), T0))

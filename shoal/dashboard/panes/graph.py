@@ -10,7 +10,9 @@ larger graph, the first to run each with what it needs), so the whole
 graph shows from the start, waiting keys light grey, then each key coloured by
 its state as records arrive: processing the prefix's colour faint, in memory
 the prefix's colour, erred black, released or forgotten white with a grey ring.
-Keys known only from their records (beyond that bound) follow, without edges.
+Keys known only from their records (beyond that bound) follow, without edges; once
+the bound is reached they get a fifth of it, taken from the shape's keys that are
+done, so a graph larger than the bound shows what runs until its end.
 
 Layout: a key's layer is one more than its deepest dependency, so layers run
 left to right in the order things can run; within a layer keys are grouped by
@@ -147,7 +149,7 @@ class Graph(Pane):
         self.push(self.edges, segments)
         self.push(self.source, dots)
         limit = self.state.limits.graph_nodes
-        shown = (f"{len(nodes)} keys (at most {limit} are drawn: the newest graphs' "
-                 "results and what they need)" if len(nodes) >= limit
+        shown = (f"{len(nodes)} keys (at most {limit} are drawn: each graph's first tasks "
+                 "to run, those done giving way to the newest)" if len(nodes) >= limit
                  else f"{len(nodes)} keys")  # fmt: skip
         self.root.title.text = f"Task graph: {shown}, {len(edges)} dependencies"

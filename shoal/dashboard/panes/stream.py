@@ -17,7 +17,9 @@ milliseconds (a Bokeh datetime axis).  Compute rectangles take the prefix's
 colour (black when the task erred); transfers are red, disk reads/writes orange
 and deserialisation grey, all at alpha 0.4.  When new work starts more than
 ``clear_interval`` seconds after the last rectangle ended, the old rectangles are
-dropped, so an idle gap never squeezes the new work into a sliver.
+dropped, so an idle gap never squeezes the new work into a sliver; a page opened
+later, whose first update is the recent history, shows it from its last idle gap on
+(:func:`last_gap`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from shoal.dashboard.panes._base import Pane, empty, make_figure
 from shoal.dashboard.panes.style import action_style
 from shoal.dashboard.state import iter_startstops
 
-__all__ = ["COLUMNS", "TaskStream", "should_clear", "task_rectangles"]
+__all__ = ["COLUMNS", "TaskStream", "last_gap", "task_rectangles"]
 
 #: A tapped rectangle opens the profile of its prefix in a new tab.  The prefix goes
 #: through encodeURIComponent: Bokeh's OpenURL runs encodeURI over the whole link,
@@ -88,11 +90,19 @@ def task_rectangles(records, rows: dict, merge_below: float = 0.0) -> dict:
     return out
 
 
-def should_clear(last_stop_ms, new_start_ms, clear_interval_s: float) -> bool:
-    """True when new rectangles start after an idle gap longer than the interval."""
-    if last_stop_ms is None or new_start_ms is None:
-        return False
-    return new_start_ms - last_stop_ms > clear_interval_s * 1000
+def last_gap(left: list, right: list, last_stop, clear_interval_s: float):
+    """Where the work after the last idle gap starts (ms), or None: the earliest start
+    of rectangles (*left*, *right*, ms) that came more than *clear_interval_s* after
+    all earlier work ended, the rectangles drawn before (ending at *last_stop*, None
+    for none) included.  Within one update too: a page opened after a pause gets the
+    work before it and after it in its first update."""
+    gap = clear_interval_s * 1000
+    reach, cut = last_stop, None
+    for i in sorted(range(len(left)), key=left.__getitem__):
+        if reach is not None and left[i] - reach > gap:
+            cut = left[i]
+        reach = right[i] if reach is None else max(reach, right[i])
+    return cut
 
 
 class TaskStream(Pane):
@@ -133,7 +143,10 @@ class TaskStream(Pane):
         data = task_rectangles(records, self.rows, self.merge_below)
         if not data["left"]:
             return
-        if should_clear(self.last_stop, min(data["left"]), self.clear_interval):
+        cut = last_gap(data["left"], data["right"], self.last_stop, self.clear_interval)
+        if cut is not None:  # an idle gap: what came before it goes
+            keep = [i for i, left in enumerate(data["left"]) if left >= cut]
+            data = {name: [column[i] for i in keep] for name, column in data.items()}
             self.source.data = empty(COLUMNS)
         stop = max(data["right"])
         self.last_stop = stop if self.last_stop is None else max(self.last_stop, stop)
