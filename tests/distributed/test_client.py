@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import html
 import os
 import threading
 import time
@@ -508,6 +509,33 @@ def test_set_as_default_false(c, servers):
     with Client(servers[0].address, set_as_default=False) as other:
         assert default_client() is c
         assert other.submit(inc, 1).result() == 2
+
+
+def test_as_current_makes_a_client_the_default_in_its_block_only(c, servers, tmp_path):
+    """Dask's ``with client.as_current():``: ``compute``, ``performance_report`` and
+    ``get_task_stream`` of another client than the newest (a report of the first
+    of two clients recorded none of its tasks), in this thread only."""
+    import threading
+
+    from shoal import delayed
+    from shoal.distributed import get_task_stream, performance_report
+
+    with Client(servers[0].address) as newest:
+        assert default_client() is newest
+        with c.as_current() as same:
+            assert same is c and default_client() is c
+            seen = []
+            thread = threading.Thread(target=lambda: seen.append(default_client()))
+            thread.start()
+            thread.join(10)
+            assert seen == [newest]  # another thread keeps its default
+            with performance_report(filename=str(tmp_path / "r.html")), get_task_stream() as ts:
+                assert delayed(inc)(41).compute() == 42  # on c
+                c.gather(c.map(inc, range(5)))
+            assert len(ts.data) == 6
+        assert default_client() is newest
+    summary = html.unescape((tmp_path / "r.html").read_text())  # (in the document's JSON)
+    assert "<td>Tasks</td><td>6</td>" in summary  # the summary's count: c's tasks
 
 
 def test_two_clients_share_a_key(c, servers):

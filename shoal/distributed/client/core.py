@@ -40,13 +40,14 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from shoal import config
-from shoal.base import register_client_lookup
 from shoal.distributed import _loop
 from shoal.distributed.client import compute as C
 from shoal.distributed.client import diagnostics as D
 from shoal.distributed.client import results
 from shoal.distributed.client.connection import Connection
+from shoal.distributed.client import current
 from shoal.distributed.client.control import ClusterControl
+from shoal.distributed.client.current import default_client, default_client_get
 from shoal.distributed.client.display import client_html, client_repr, dashboard_link
 from shoal.distributed.client.futures import Future, FutureState
 from shoal.distributed.client.graphs import call_tasks, update_graph_msg
@@ -58,35 +59,6 @@ from shoal.distributed.node import Once
 __all__ = ["Client", "default_client", "default_client_get"]
 
 logger = logging.getLogger(__name__)
-
-_clients: list = []  # running clients that asked to be the default, most recent last
-
-
-def default_client(c=None):
-    """The client ``compute`` and ``Future`` use when none is given."""
-    if c is not None:
-        return c
-    for client in reversed(_clients):
-        if client.status == "running":
-            return client
-    raise ValueError("No running Client: start one with `from shoal.distributed import Client; "
-                     "client = Client()` (or Client('tcp://scheduler-address:8786'))")  # fmt: skip
-
-
-def default_client_get(dsk, keys, **kwargs):
-    """The ``get`` of the default client (the scheduler named "distributed")."""
-    return default_client().get(dsk, keys, **kwargs)
-
-
-def _lookup_default_get():
-    for client in reversed(_clients):
-        if client.status == "running" and not client.asynchronous:
-            return client.get
-    return None
-
-
-register_client_lookup(_lookup_default_get)
-
 
 class Client(ClusterControl):
     """Connect to a shoal cluster (or start a ``LocalCluster``) and run work on it.
@@ -221,13 +193,18 @@ class Client(ClusterControl):
         self._identity = await self.scheduler.identity()
         self.status = "running"
         if self._set_as_default:
-            _clients.append(self)
+            current.register(self)
 
     @property
     def scheduler_address(self) -> str | None:
         if self.cluster is not None:
             return self.cluster.scheduler_address
         return self._address
+
+    def as_current(self):
+        """A ``with`` block in which this client is the default (``compute``,
+        ``performance_report``, ``get_task_stream``), in this thread or task only."""
+        return current.as_current(self)
 
     @property
     def dashboard_link(self) -> str | None:
@@ -320,8 +297,7 @@ class Client(ClusterControl):
 
     def _lost_scheduler(self, reason: str) -> None:
         self.status = "disconnected"
-        if self in _clients:
-            _clients.remove(self)
+        current.unregister(self)
         self._keys.cancel_pending(reason)
 
     # --- submitting -----------------------------------------------------------------
@@ -547,8 +523,7 @@ class Client(ClusterControl):
 
     async def _close_once(self) -> None:
         self.status = "closing"
-        if self in _clients:
-            _clients.remove(self)
+        current.unregister(self)
         try:
             await self._close_comms()
         finally:

@@ -134,7 +134,7 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
         self.cursor = None  # the scheduler's: what it receives after it is inside the block
 
     def _get_client(self):
-        from shoal.distributed.client.core import default_client
+        from shoal.distributed.client.current import default_client
 
         self.client = default_client(self._client)
         return self.client
@@ -253,7 +253,7 @@ class performance_report:  # noqa: N801 - Dask's spelling
         self.code = ""
 
     def _begin(self):
-        from shoal.distributed.client.core import default_client
+        from shoal.distributed.client.current import default_client
 
         self.client = default_client()
         try:  # the code of the caller, as Dask's report shows it

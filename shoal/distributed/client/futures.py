@@ -145,7 +145,7 @@ class Future:
 
     def __init__(self, key, client=None, inform: bool = True, state=None):
         if client is None:
-            from shoal.distributed.client.core import default_client
+            from shoal.distributed.client.current import default_client
 
             client = default_client()
         self.key = key

@@ -61,7 +61,7 @@ def futures_of(obj) -> list:
 def _client_of(futures):
     for f in futures:
         return f.client
-    from shoal.distributed.client.core import default_client
+    from shoal.distributed.client.current import default_client
 
     return default_client()
 

@@ -1,0 +1,77 @@
+"""Which client is the default: the one ``compute``, ``Future`` and the diagnostics use
+when none is given.
+
+::
+
+    with client.as_current():   -> this client, in this thread / asyncio task, for the block
+    otherwise                   -> the newest running client made with set_as_default=True
+
+``as_current`` is a context variable, so a block in one thread (or asyncio task)
+does not change another's default: two clients side by side each make their own
+``performance_report``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+
+from shoal.base import register_client_lookup
+
+__all__ = ["as_current", "default_client", "default_client_get", "register", "unregister"]
+
+_clients: list = []  # running clients that asked to be the default, most recent last
+_current: contextvars.ContextVar = contextvars.ContextVar("shoal_current_client", default=None)
+
+
+def register(client) -> None:
+    """*client* is running and asked to be the default (the newest is)."""
+    _clients.append(client)
+
+
+def unregister(client) -> None:
+    if client in _clients:
+        _clients.remove(client)
+
+
+@contextlib.contextmanager
+def as_current(client):
+    """*client* is the default inside the block (see the module docstring)."""
+    token = _current.set(client)
+    try:
+        yield client
+    finally:
+        _current.reset(token)
+
+
+def _candidates():
+    current = _current.get()
+    if current is not None:
+        yield current
+    yield from reversed(_clients)
+
+
+def default_client(c=None):
+    """The client ``compute`` and ``Future`` use when none is given."""
+    if c is not None:
+        return c
+    for client in _candidates():
+        if client.status == "running":
+            return client
+    raise ValueError("No running Client: start one with `from shoal.distributed import Client; "
+                     "client = Client()` (or Client('tcp://scheduler-address:8786'))")  # fmt: skip
+
+
+def default_client_get(dsk, keys, **kwargs):
+    """The ``get`` of the default client (the scheduler named "distributed")."""
+    return default_client().get(dsk, keys, **kwargs)
+
+
+def _lookup_default_get():
+    for client in _candidates():
+        if client.status == "running" and not client.asynchronous:
+            return client.get
+    return None
+
+
+register_client_lookup(_lookup_default_get)
