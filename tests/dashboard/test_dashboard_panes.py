@@ -593,4 +593,31 @@ def test_profile_pane_zooms_within_a_zoom_counts_the_frame_and_selects_whole_buc
     (bar,) = range(len(pane.activity.data["x"]))
     pane._on_select("indices", [], [bar])
     assert pane.window == (100.0, 101.0)
-    assert pane.figure.title.text == "Profile: all task threads (30 samples)"  # all three
+    assert pane.figure.title.text == ("Profile: all task threads (30 samples, in the period "
+                                      "selected below)")  # all three  # fmt: skip
+
+
+def test_another_prefix_is_profiled_whole_and_an_empty_view_says_why():
+    """The period chosen on one prefix's bars stayed on the next prefix (hidden; its
+    bars at the same positions looked selected), and an empty view said no sample
+    was ever taken."""
+    from shoal.dashboard.panes.profile import NO_SAMPLES, Profile
+    from shoal.dashboard.state import DashboardState
+    from shoal.events import WorkerMetrics
+
+    tree = {"name": "root", "count": 5, "children": [{"name": "a", "count": 5}]}
+    state = DashboardState()
+    state.ingest(WorkerMetrics("tcp://w:1", 100.5, profile=(("f", tree),)))
+    state.ingest(WorkerMetrics("tcp://w:1", 110.5, profile=(("g", tree),)))
+    pane = Profile(state)
+    pane.refresh()
+    pane.select.value = "f"
+    pane.activity.selected.indices = [0]  # f's one bar: second 100
+    assert pane.window == (100.0, 101.0)
+    pane.select.value = "g"
+    assert pane.window is None and pane.activity.selected.indices == []
+    assert pane.figure.title.text == "Profile: task prefix g (5 samples)"
+    pane.window = (100.0, 101.0)  # a period without g's samples
+    pane.refresh()
+    assert pane.figure.title.text == ("Profile: task prefix g (0 samples, in the period selected "
+                                      "below)") != NO_SAMPLES  # fmt: skip

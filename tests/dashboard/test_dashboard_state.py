@@ -534,6 +534,26 @@ def test_profile_window_keeps_running_totals_exact():
     assert s.profile() == s.profile(start=T0 - 1)  # the totals match a walk over the cycles
 
 
+def test_profile_cycles_of_one_second_and_prefix_are_kept_as_one():
+    """Every worker sends a tree per prefix each heartbeat: kept apart, the bound of
+    kept trees was 20 s of two workers running 25 prefixes, and the profile pane had
+    lost a prefix that Client.profile() still had.  Trees of one second and prefix are
+    merged (the timeline and its selection count whole seconds)."""
+    tree = {"identifier": "root", "count": 1, "children": [{"identifier": "f;a.py;1", "count": 1}]}
+    s = DashboardState(profile_cycles=3)
+    for i in range(8):  # two workers, four heartbeats each, in second 100
+        s.ingest(WorkerMetrics(f"tcp://w{i % 2}:1", 100 + i / 8, profile=(("early", tree),)))
+    for t in (101.1, 101.6, 102.2, 102.7):  # two more seconds of another prefix
+        s.ingest(WorkerMetrics(W1, t, profile=(("late", tree),)))
+    assert len(s._profile) == 3 and s.profile_count == 12
+    assert s.profile(prefix="early")["count"] == 8  # kept, whole
+    assert s.profile_activity() == [(100.0, 8, "early"), (101.1, 2, "late"), (102.2, 2, "late")]
+    assert s.profile(start=101.0, stop=102.0)["count"] == 2
+    s.ingest(WorkerMetrics(W1, 103.5, profile=(("late", tree),)))  # the oldest second leaves
+    assert s.profile(prefix="early")["count"] == 0 and s.profile()["count"] == 5
+    assert s.profile() == s.profile(start=0)  # the totals match a walk over the kept trees
+
+
 def test_records_of_a_real_threads_compute():
     from shoal.events import Bus
     from shoal.local.threads import get

@@ -31,6 +31,7 @@ from bokeh.models import (
 
 from shoal.dashboard.panes._base import Pane, empty, log, make_figure
 from shoal.dashboard.panes.style import prefix_color
+from shoal.dashboard.state import PROFILE_BUCKET
 
 __all__ = ["ALL", "Profile", "activity_bars", "fit_label", "icicle", "subtree"]
 
@@ -111,8 +112,8 @@ def fit_label(name: str, width: float, row_chars: int = ROW_CHARS) -> str:
     return name[:room - 1] + "…" if room >= 3 else ""
 
 
-#: seconds of profile samples per bar of the activity timeline
-ACTIVITY_BUCKET = 1.0
+#: seconds of profile samples per bar of the activity timeline (the state's trees)
+ACTIVITY_BUCKET = PROFILE_BUCKET
 
 
 def activity_bars(activity: list, prefix=None, bucket: float = ACTIVITY_BUCKET) -> dict:
@@ -197,8 +198,11 @@ class Profile(Pane):
         self.refresh()
 
     def _on_prefix(self, attr, old, new) -> None:
+        """Another prefix: its whole profile (the period chosen on the other prefix's
+        bars, and the bars selected, mean nothing for this one's)."""
         self.prefix = None if new == ALL else new
-        self.zoom = ()
+        self.zoom, self.window = (), None
+        self.activity.selected.indices = []
         self.refresh()
 
     def _on_reset(self) -> None:
@@ -220,12 +224,13 @@ class Profile(Pane):
             log.exception("dashboard pane %s failed to update", self.name)
 
     def _title(self, tree) -> str:
-        if not tree["count"] and not self.zoom:
+        if not tree["count"] and not self.zoom and not self.prefix and self.window is None:
             return NO_SAMPLES
         shown = subtree(tree, self.zoom)
         where = (shown["name"] if self.zoom
                  else f"task prefix {self.prefix}" if self.prefix else "all task threads")  # fmt: skip
-        return f"Profile: {where} ({shown['count']} samples)"
+        when = ", in the period selected below" if self.window is not None else ""
+        return f"Profile: {where} ({shown['count']} samples{when})"
 
     def refresh(self) -> None:
         activity = self.state.profile_activity()
@@ -241,4 +246,6 @@ class Profile(Pane):
         data, self.paths = icicle(subtree(tree, self.zoom))
         if self.push(self.source, data):
             self.figure.y_range.start = -max(data["depth"] or [0]) - 1
-            self.figure.title.text = self._title(tree)
+        title = self._title(tree)  # (the same drawing may be of another prefix or period)
+        if self.figure.title.text != title:
+            self.figure.title.text = title
