@@ -74,10 +74,12 @@ def summarize(records, start=None, stop=None) -> dict:
         p["tasks"] += 1
         p["erred"] += r.get("status") == "error"
         p["nbytes"] += int(r.get("nbytes") or 0)
-        workers.add(r.get("worker"))
+        spans = list(_startstops(r))
+        if spans or r.get("thread"):  # a worker used (not one a task was lost with:
+            workers.add(r.get("worker"))  # erred, with no thread and no startstops)
         if r.get("thread"):  # an erred task's record may not say which thread
             threads.add((r.get("worker"), r.get("thread")))
-        for action, begin, end in _startstops(r):
+        for action, begin, end in spans:
             lo, hi = min(lo, begin), max(hi, end)
             if action == "compute":
                 p["compute"] += end - begin

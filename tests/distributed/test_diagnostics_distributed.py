@@ -725,3 +725,6 @@ def test_summarize_counts_prefixes_transfers_and_errors():
     assert s["prefixes"]["b"]["erred"] == 1 and list(s["prefixes"]) == ["a", "b"]
     assert summarize(records, start=10.0, stop=14.0)["duration"] == 4.0
     assert summarize([])["tasks"] == 0
+    # a task lost with its worker (KilledWorker: no thread, nothing ran) used no worker
+    lost = {"key": "c-1", "status": "error", "worker": "w3", "thread": 0, "startstops": ()}
+    assert summarize([*records, lost])["workers"] == 2
