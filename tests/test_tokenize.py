@@ -645,7 +645,7 @@ def test_key_split_gives_dasks_prefixes():
              "finalize-hlgfinalizecompute-0f3c9a11aa": "finalize-hlgfinalizecompute",
              "x-defacedbeef": "x-defacedbeef", "x-defacedb": "x", "x-defacedbeef-0": "x-defacedbeef",
              "sum-chunk-0f3c9a11aa": "sum-chunk", 42: "Other", 4.5: "Other", None: "Other",
-             b"inc-6e1f5a2b9c": "inc", "getitem-2-0f3c": "getitem"}  # fmt: skip
+             b"inc-6e1f5a2b9c": "inc", "getitem-2-0f3c": "getitem", "-foo-abc12345": "Other"}  # fmt: skip
     for key, prefix in cases.items():
         assert key_split(key) == prefix, key
     dask_utils = pytest.importorskip("dask.utils")  # the oracle, where installed

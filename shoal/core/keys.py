@@ -111,6 +111,8 @@ def _split(name: str) -> str:
     """*name*'s prefix (see :func:`key_split`)."""
     words = name.split("-")
     first = words[0]
+    if not first:  # ("-x": no name at all)
+        return "Other"
     if not first[:1].isalpha():
         first = first.split(",")[0].strip("_'()\"")
     kept = [first]

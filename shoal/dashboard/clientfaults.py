@@ -3,7 +3,8 @@
 ::
 
     a refusal (foreign Host, foreign websocket Origin, a bad opening)
-        --> Throttle.allow(kind) --> one line per kind per PERIOD s, "(N more)" after
+        --> Throttle.allow(kind) --> one line per kind per PERIOD s, "(and N more since
+                                     the last such line)" after
     Bokeh's websocket loggers: a message a client sent that Bokeh could not read or
     handle (a traceback, the whole message in it)
         --> ClientFaults filter --> one short line, throttled; kept whole when the
@@ -23,7 +24,7 @@ import logging
 import os
 import time
 
-__all__ = ["PERIOD", "SHOWN", "ClientFaults", "Throttle", "install", "short"]
+__all__ = ["PERIOD", "SHOWN", "ClientFaults", "Throttle", "install", "more", "short"]
 
 #: Seconds between two lines of one kind of refusal.
 PERIOD = 10.0
@@ -34,6 +35,11 @@ SHOWN = 120
 BOKEH_LOGGERS = ("bokeh.server.views.ws", "bokeh.server.protocol_handler")
 
 _SHOAL = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the package's directory
+
+
+def more(quiet: int) -> str:
+    """What follows a line when *quiet* were kept quiet since the last of its kind."""
+    return f" (and {quiet} more since the last such line)" if quiet else ""
 
 
 def short(text) -> str:
@@ -98,8 +104,7 @@ class ClientFaults(logging.Filter):
         quiet = self.throttle.allow(kind)
         if quiet is None:
             return False
-        record.msg = line + (f" (and {quiet} more in the last {self.throttle.period:g} s)"
-                             if quiet else "")  # fmt: skip
+        record.msg = line + more(quiet)
         record.args, record.exc_info, record.exc_text = (), None, None
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True

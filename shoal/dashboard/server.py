@@ -129,8 +129,7 @@ _refusals = clientfaults.Throttle()  # (any web page can make a browser knock in
 def _log_refusal(kind: str, line: str, level=logging.WARNING) -> None:
     quiet = _refusals.allow(kind)
     if quiet is not None:
-        log.log(level, "%s%s", line, f" (and {quiet} more in the last {_refusals.period:g} s)"
-                if quiet else "")  # fmt: skip
+        log.log(level, "%s%s", line, clientfaults.more(quiet))
 
 
 class _ForbiddenHost(RequestHandler):
@@ -196,8 +195,9 @@ class _WSHandler(WSHandler):
     ``PATCH-DOC``) leaves that document on Bokeh's stack of current documents (the
     context manager has no ``finally``): once the document went, ``curdoc()`` raised
     for the rest of the process (``file_html``, a task-stream plot, in a test run).
-    Those contexts are synchronous, so between two awaits the stack is as it was
-    when the message came: it is put back so after each message."""
+    Those contexts are synchronous, so once the message is handled no entry of this
+    session's document (or a document gone) above where the stack stood is in use:
+    those are taken off."""
 
     async def on_message(self, fragment):
         stack = bokeh_doc._PATCHED_CURDOCS
@@ -205,7 +205,8 @@ class _WSHandler(WSHandler):
         try:
             return await super().on_message(fragment)
         finally:
-            del stack[depth:]
+            if len(stack) > depth:
+                _drop_stale_curdocs(stack, depth, getattr(self.connection, "session", None))
 
     def open(self):
         try:
@@ -214,6 +215,16 @@ class _WSHandler(WSHandler):
             what = clientfaults.short(f"{type(exc).__name__}: {exc}")[1:-1]
             _log_refusal("opening", f"refused a websocket opening ({what})", logging.INFO)
             self.close()
+
+
+def _drop_stale_curdocs(stack: list, depth: int, session) -> None:
+    """Take off *stack* (Bokeh's current documents, weak references) the entries above
+    *depth* of *session*'s document (itself, or a proxy of it) or of a document gone."""
+    doc = getattr(session, "document", None)
+    for i in range(len(stack) - 1, depth - 1, -1):
+        held = stack[i]()
+        if held is None or held is doc or getattr(held, "_doc", None) is doc:
+            del stack[i]
 
 
 class _Tornado(BokehTornado):

@@ -43,7 +43,7 @@ import time
 from collections import Counter, deque
 
 from shoal.core.keys import key_split, key_str
-from shoal.dashboard.profiles import merge_trees, profile_items, subtract_trees
+from shoal.dashboard.profiles import merge_trees, normalize_tree, profile_items, subtract_trees
 from shoal.dashboard.runs import LOCAL_SCHEDULERS, TaskBook
 from shoal.diagnostics.probe import LOCAL_WORKER
 from shoal.distributed.taskcolumns import key_from_wire
@@ -118,8 +118,9 @@ class DashboardState:
         self.resyncs = 0  # times the source lost records for us and sent a fresh snapshot
         self._removed: deque = deque(maxlen=self.limits.removed_workers)
         self._computations: deque = deque(maxlen=self.limits.runs)
-        self._profile: deque = deque()  # (time, prefix, tree), at most limits.profile_cycles
-        self._profile_slots: dict = {}  # (second, prefix) -> its tree in _profile (merged into)
+        self._profile: deque = deque()  # [time, prefix, tree, taken by a reader], at most
+        #                                 limits.profile_cycles
+        self._profile_slots: dict = {}  # (second, prefix) -> its [time, prefix, tree] in _profile
         self._profile_totals: dict = {}  # prefix -> merged tree of the kept cycles
         self.profile_count = 0  # profile cycles ever kept (panes skip work while unchanged)
         self._system: deque = deque(maxlen=self.limits.timeseries)
@@ -333,26 +334,32 @@ class DashboardState:
         """Keep one cycle, merged into the tree of its second and prefix when there is
         one (every worker sends one per heartbeat: kept apart, 2,000 trees were 20 s of
         two workers running 25 prefixes, while the timeline and its selection count
-        whole seconds); running per-prefix totals make the default view cheap."""
+        whole seconds); running per-prefix totals make the default view cheap.  A kept
+        tree that a reader took (``profile(start, stop)`` walks them without the lock)
+        is copied before it is merged into, once."""
+        slot = (int(when // PROFILE_BUCKET), prefix)
+        entry = self._profile_slots.get(slot)
+        if entry is not None:
+            if entry[3]:  # a reader may be walking it
+                entry[2], entry[3] = normalize_tree(entry[2]), False
+            merge_trees(entry[2], tree)
+        else:
+            while self._profile and len(self._profile) >= self.limits.profile_cycles:
+                old = self._profile.popleft()
+                old_slot = (int(old[0] // PROFILE_BUCKET), old[1])
+                if self._profile_slots.get(old_slot) is old:
+                    del self._profile_slots[old_slot]
+                old_total = self._profile_totals[old[1]]
+                subtract_trees(old_total, old[2])
+                if old_total["count"] <= 0 and not old_total["children"]:
+                    del self._profile_totals[old[1]]
+            entry = self._profile_slots[slot] = [when, prefix, tree, False]
+            self._profile.append(entry)
         total = self._profile_totals.get(prefix)
         if total is None:
             total = self._profile_totals[prefix] = _empty_tree()
         merge_trees(total, tree)
         self.profile_count += 1
-        slot = (int(when // PROFILE_BUCKET), prefix)
-        kept = self._profile_slots.get(slot)
-        if kept is not None:
-            merge_trees(kept, tree)
-            return
-        while self._profile and len(self._profile) >= self.limits.profile_cycles:
-            old_when, old_prefix, old = self._profile.popleft()
-            self._profile_slots.pop((int(old_when // PROFILE_BUCKET), old_prefix), None)
-            old_total = self._profile_totals[old_prefix]
-            subtract_trees(old_total, old)
-            if old_total["count"] <= 0 and not old_total["children"]:
-                del self._profile_totals[old_prefix]
-        self._profile.append((when, prefix, tree))
-        self._profile_slots[slot] = tree
 
     def _tasks_processing(self, r: TasksProcessing) -> None:
         self._book.tasks_processing(r.run_id, r.prefix, r.worker, r.n)
@@ -471,7 +478,9 @@ class DashboardState:
             live, limit = self._book.runs, self.limits.graph_nodes
             shape = [(key, entry) for key, entry in self._shape.items() if entry[0] in live]
             extra = []  # keys known only from their records, newest first
-            for key, prefix, state in self._book.graph_nodes(limit):
+            # (once the shape fills the bound, a fifth of it is all they may get)
+            for key, prefix, state in self._book.graph_nodes(limit if len(shape) < limit
+                                                              else limit // 5):  # fmt: skip
                 if len(extra) >= limit:
                     break
                 if key not in self._shape or self._shape[key][0] not in live:
@@ -512,7 +521,10 @@ class DashboardState:
                     if prefix is None or p == prefix:
                         merge_trees(root, total)
                 return root
-            cycles = list(self._profile)
+            cycles = []
+            for entry in self._profile:  # (a merge copies a tree taken here first)
+                entry[3] = True
+                cycles.append(entry[:3])
         for t, p, tree in cycles:
             if (start is None or t >= start) and (stop is None or t <= stop) and (
                     prefix is None or p == prefix):  # fmt: skip
@@ -522,7 +534,7 @@ class DashboardState:
     def profile_activity(self) -> list:
         """``[(time, samples, prefix)]`` per kept profile cycle (for the timeline)."""
         with self._lock:
-            return [(t, tree["count"], p) for t, p, tree in self._profile]
+            return [(t, tree["count"], p) for t, p, tree, _ in self._profile]
 
     def system(self) -> list:
         with self._lock:

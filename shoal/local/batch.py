@@ -32,9 +32,10 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
     frame), and an outer task's registration comes back after a nested compute's.
 
     A task's exception ends the batch as its outcome, ``KeyboardInterrupt`` too
-    unless Ctrl-C can reach this thread (the main thread, SIGINT raising it: the sync
-    scheduler), where it is the user's and goes up at once; on a pool's thread, or in
-    a pool's process (which ignores SIGINT), it can only be the task's own."""
+    unless Ctrl-C can reach this thread (the main thread, SIGINT not ignored: the sync
+    scheduler, also under asyncio's or a kernel's handler), where it is the user's and
+    goes up at once; on a pool's thread, or in a pool's process (which ignores
+    SIGINT), it can only be the task's own."""
     out = []
     append = out.append
     now = time.time
@@ -43,7 +44,7 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
     here = sys._getframe() if profiler is not None else None
     is_set = cancelled.is_set if cancelled is not None else None
     interruptible = (threading.current_thread() is threading.main_thread()
-                     and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+                     and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN)
     for key in keys:
         if is_set is not None and is_set():
             break

@@ -554,6 +554,44 @@ def test_profile_cycles_of_one_second_and_prefix_are_kept_as_one():
     assert s.profile() == s.profile(start=0)  # the totals match a walk over the kept trees
 
 
+def test_a_kept_profile_tree_being_read_is_not_changed_under_its_reader():
+    """``profile(start, stop)`` walks the kept trees outside the lock while heartbeats
+    of the same second are merged into them (dictionary changed size during
+    iteration); an empty tree evicting its prefix's last one left the totals wrong."""
+    big = {"identifier": "root", "count": 3000, "children": [
+        {"identifier": f"f{i}", "count": 1} for i in range(3000)]}  # fmt: skip
+    s = DashboardState()
+    s.ingest(WorkerMetrics(W1, 100.0, profile=(("inc", big),)))
+    errors, stop = [], threading.Event()
+
+    def read():
+        while not stop.is_set():
+            try:
+                s.profile(0, 1e9, "inc")
+            except Exception as exc:  # noqa: BLE001 - what the test looks for
+                errors.append(exc)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in range(300):
+            one = {"identifier": "root", "count": 1, "children": [{"identifier": f"g{n}", "count": 1}]}
+            s.ingest(WorkerMetrics(W1, 100.5, profile=(("inc", one),)))
+    finally:
+        stop.set()
+        reader.join(10)
+    assert not errors, errors[0]
+    assert s.profile(0, 1e9)["count"] == s.profile()["count"] == 3300
+    # eviction before the new tree is counted: an empty tree never loses a total
+    empty = DashboardState(profile_cycles=1)
+    empty.ingest(WorkerMetrics(W1, 100.0, profile=(("p", {"count": 5, "children": [
+        {"identifier": "f", "count": 5}]}),)))  # fmt: skip
+    empty.ingest(WorkerMetrics(W1, 101.0, profile=(("p", {"count": 0, "children": []}),)))
+    empty.ingest(WorkerMetrics(W1, 102.0, profile=(("q", {"count": 3, "children": []}),)))
+    assert empty.profile()["count"] == empty.profile(start=0)["count"] == 3
+
+
 def test_records_of_a_real_threads_compute():
     from shoal.events import Bus
     from shoal.local.threads import get

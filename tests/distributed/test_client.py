@@ -520,7 +520,7 @@ def test_as_current_makes_a_client_the_default_in_its_block_only(c, servers, tmp
     from shoal import delayed
     from shoal.distributed import get_task_stream, performance_report
 
-    with Client(servers[0].address) as newest:
+    with sync_cluster(nworkers=1) as (other, _), Client(other.address) as newest:
         assert default_client() is newest
         with c.as_current() as same:
             assert same is c and default_client() is c
@@ -530,10 +530,16 @@ def test_as_current_makes_a_client_the_default_in_its_block_only(c, servers, tmp
             thread.join(10)
             assert seen == [newest]  # another thread keeps its default
             with performance_report(filename=str(tmp_path / "r.html")), get_task_stream() as ts:
-                assert delayed(inc)(41).compute() == 42  # on c
+                assert delayed(inc)(41).compute() == 42  # on c's scheduler, not newest's
                 c.gather(c.map(inc, range(5)))
             assert len(ts.data) == 6
         assert default_client() is newest
+        closed = Client(other.address, set_as_default=False)
+        closed.close()
+        with closed.as_current():  # the block's client even closed: it says so when used
+            assert default_client() is closed
+            with pytest.raises(RuntimeError, match="not running"):
+                delayed(inc)(1).compute()
     summary = html.unescape((tmp_path / "r.html").read_text())  # (in the document's JSON)
     assert "<td>Tasks</td><td>6</td>" in summary  # the summary's count: c's tasks
 

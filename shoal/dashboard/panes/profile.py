@@ -202,8 +202,10 @@ class Profile(Pane):
         bars, and the bars selected, mean nothing for this one's)."""
         self.prefix = None if new == ALL else new
         self.zoom, self.window = (), None
-        self.activity.selected.indices = []
-        self.refresh()
+        if self.activity.selected.indices:
+            self.activity.selected.indices = []  # (its callback refreshes)
+        else:
+            self.refresh()
 
     def _on_reset(self) -> None:
         self.zoom, self.window = (), None

@@ -44,18 +44,15 @@ def as_current(client):
         _current.reset(token)
 
 
-def _candidates():
-    current = _current.get()
-    if current is not None:
-        yield current
-    yield from reversed(_clients)
-
-
 def default_client(c=None):
-    """The client ``compute`` and ``Future`` use when none is given."""
+    """The client ``compute`` and ``Future`` use when none is given: the block's
+    (whatever its state: a closed one says so when used), else the newest running."""
     if c is not None:
         return c
-    for client in _candidates():
+    current = _current.get()
+    if current is not None:
+        return current
+    for client in reversed(_clients):
         if client.status == "running":
             return client
     raise ValueError("No running Client: start one with `from shoal.distributed import Client; "
@@ -68,7 +65,10 @@ def default_client_get(dsk, keys, **kwargs):
 
 
 def _lookup_default_get():
-    for client in _candidates():
+    current = _current.get()
+    if current is not None:
+        return current.get
+    for client in reversed(_clients):
         if client.status == "running" and not client.asynchronous:
             return client.get
     return None

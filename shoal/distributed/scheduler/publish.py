@@ -90,6 +90,9 @@ NOT_RUN_YET = frozenset({"released", "waiting", "queued", "no-worker"})
 
 _NONE: dict = {}  # no details (never written to)
 
+#: Where a key leaving processing on its worker finished there (its row names the worker).
+_FINISHED_THERE = frozenset({"memory", "erred"})
+
 #: The states a key new to the reader comes from (a key that ran before comes from
 #: memory, released, erred...: the reader knows it, it goes as a row).
 _FIRST_WAITS = frozenset({"waiting", "queued", "no-worker"})
@@ -146,7 +149,9 @@ class TaskPublisher:
 
     def _row(self, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
         if start == "processing" and self._counted:
-            self._name(ts.key, ts, finish)
+            address = self._counted.pop(ts.key, None)
+            if address is not None and finish not in _FINISHED_THERE:
+                self._name(ts, address)
         # the most frequent steps are tested first: to processing, then into memory
         if finish == "processing":
             self._changed.setdefault(ts.key, start)
@@ -169,15 +174,13 @@ class TaskPublisher:
         elif ts.run_id or finish not in NOT_RUN_YET:  # (not yet run: counted as waiting;
             self._changed.setdefault(ts.key, start)  # SchedulerState skips most: quiet)
 
-    def _name(self, key, ts, finish: str) -> None:
-        """A key the reader knows only as one of a count on a worker leaves it: unless it
-        finished there (that row names its worker), a row first names it processing
-        there.  Without it a reader took a stolen task, or one of a worker that died, off
-        whichever worker had tasks of its prefix counted: the workers' processing counts
-        went wrong for the rest of the run."""
-        address = self._counted.pop(key, None)
-        if address is not None and finish not in ("memory", "erred"):
-            self._timed.append(T.task_row(ts, "processing", "processing", {"address": address}))
+    def _name(self, ts, address: str) -> None:
+        """A key the reader knows only as one of a count on worker *address* leaves it,
+        not finished there (that row would name its worker): a row first names it
+        processing there.  Without it a reader took a stolen task, or one of a worker
+        that died, off whichever worker had tasks of its prefix counted: the workers'
+        processing counts went wrong for the rest of the run."""
+        self._timed.append(T.task_row(ts, "processing", "processing", {"address": address}))
 
     def _record_and_row(self, ts, start: str, finish: str, details: dict, stimulus_id: str) -> None:
         self._record(ts, start, finish, details, stimulus_id)
