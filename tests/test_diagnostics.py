@@ -8,6 +8,7 @@ import re
 import sys
 import threading
 import time
+import types
 from operator import add
 
 import pytest
@@ -214,7 +215,7 @@ def test_progressbar_unregistered_mid_compute_ends_its_line():
 
 def test_progressbar_widget_in_kernel(monkeypatch):
     pytest.importorskip("ipywidgets")
-    shown = []
+    shown = _Shown()
     monkeypatch.setattr(progress_mod, "_in_kernel", lambda: True)
     monkeypatch.setattr(progress_mod._WidgetView, "__init__", lambda self: _init_view(self, shown))
     with ProgressBar(dt=0.01):
@@ -223,11 +224,29 @@ def test_progressbar_widget_in_kernel(monkeypatch):
     bar, label = box.children
     assert bar.value == 1.0 and bar.bar_style == "success"
     assert label.value.startswith("100% Completed")
+    # at its end the output is a plain bar a saved notebook keeps (a widget is
+    # "model not found" once the notebook is opened again)
+    (done,) = shown.updates
+    bundle = done._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("[" + "#" * 40 + "] | 100% Completed")
+    assert "100% Completed" in bundle["text/html"] and "#5cb85c" in bundle["text/html"]
+
+
+class _Shown(list):
+    """A stand-in for IPython's display: what was shown, and each handle's updates."""
+
+    def __init__(self):
+        super().__init__()
+        self.updates = []
+
+    def __call__(self, obj, display_id=None):
+        self.append(obj)
+        return types.SimpleNamespace(update=self.updates.append)
 
 
 def _init_view(view, shown):
-    view._display = shown.append
-    view.bar = None
+    view._display = shown
+    view.bar = view._handle = None
 
 
 def test_progressbar_widget_falls_back_to_text(monkeypatch):

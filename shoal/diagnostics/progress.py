@@ -95,28 +95,55 @@ class _TextView:
 
 
 class _WidgetView:
-    """An ipywidgets bar; created and displayed on the first draw."""
+    """An ipywidgets bar while the computation runs, created and displayed on the first
+    draw; at its end the output becomes a :class:`_Done` bar.  A widget lives only in
+    the kernel's session: in a notebook saved and opened again (JupyterLab keeps no
+    widget state by default) it was "model not found", and its saved text the empty
+    ``HBox(...)`` it started as; Dask's text bar kept the record."""
 
     def __init__(self, display=None):
         import ipywidgets  # noqa: F401 - fail here, at choose time, when missing
 
         self._display = display
-        self.bar = None
+        self.bar = self._handle = None
 
     def draw(self, fraction, elapsed, final=False, failed=False):
+        label = f"{int(100 * fraction)}% Completed | {format_time(elapsed).strip()}"
         if self.bar is None:
             import ipywidgets
 
-            self.bar = ipywidgets.FloatProgress(min=0.0, max=1.0, value=0.0)
-            self.label = ipywidgets.HTML()
+            self.bar = ipywidgets.FloatProgress(min=0.0, max=1.0, value=fraction)
+            self.label = ipywidgets.HTML(label)
             display = self._display
             if display is None:
                 from IPython.display import display
-            display(ipywidgets.HBox([self.bar, self.label]))
+            self._handle = display(ipywidgets.HBox([self.bar, self.label]), display_id=True)
         self.bar.value = fraction
-        self.label.value = f"{int(100 * fraction)}% Completed | {format_time(elapsed).strip()}"
+        self.label.value = label
         if final:
             self.bar.bar_style = "danger" if failed else "success"
+            if self._handle is not None:
+                self._handle.update(_Done(fraction, label, failed))
+
+
+class _Done:
+    """A finished bar as plain output (HTML, and text for text-only viewers), which a
+    saved notebook keeps."""
+
+    def __init__(self, fraction: float, label: str, failed: bool):
+        self.fraction, self.label, self.failed = fraction, label, failed
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        import html
+
+        color = "#d9534f" if self.failed else "#5cb85c"
+        width = round(100 * self.fraction, 1)
+        page = (f'<div style="display:flex;align-items:center;gap:8px">'
+                f'<div style="width:300px;height:14px;background:#eee;border-radius:2px">'
+                f'<div style="width:{width}%;height:100%;background:{color};border-radius:2px">'
+                f'</div></div><span>{html.escape(self.label)}</span></div>')  # fmt: skip
+        text = f"[{'#' * int(40 * self.fraction):<40}] | {self.label}"
+        return {"text/plain": text, "text/html": page}
 
 
 def _in_kernel() -> bool:
