@@ -616,6 +616,48 @@ def test_records_of_a_real_threads_compute():
     assert s.exceptions()[0]["exception"] == "ValueError: boom 1"
 
 
+def _check_run_keys(book):
+    """Each key followed is indexed under its run, and only there."""
+    indexed = {k: run for run, keys in book.run_keys.items() for k in keys}
+    assert indexed == {k: info[0] for k, info in book.keys.items()}
+
+
+def test_one_held_future_keeps_the_older_runs_bounded_and_runs_touch_their_own_keys():
+    """A client.submit loop makes a run per call; past the bound they are merged into
+    the older computations, which one held future keeps.  Every merged run's prefixes
+    stayed there (a prefix per unique name, past the bound on prefixes), and each run
+    that ended scanned every key followed."""
+    from shoal.dashboard.runs import OLDER
+
+    s = DashboardState(Limits(runs=3, prefixes=10))
+    book = s._book
+    s.ingest(GraphSubmitted("held", "scheduler", 1, {"held": 1}, (), T0))
+    s.ingest(tt("held", "held-1", "processing", "memory", W1, t=T0))  # never released
+    def start(i):
+        s.ingest(GraphSubmitted(f"r{i}", "scheduler", 1, {f"job{i}": 1}, (), T0))
+        s.ingest(tt(f"r{i}", f"job{i}-1", "waiting", "processing", W1))
+
+    def end(i):  # (the run may have been merged with the older ones meanwhile)
+        run, key = f"r{i}", f"job{i}-1"
+        s.ingest(tt(run, key, "processing", "memory", W1, t=T0))
+        s.ingest(ComputationFinished(run, "finished", "", T0))
+        s.ingest(tt(run, key, "memory", "released"))
+        s.ingest(tt(run, key, "released", "forgotten"))
+
+    for i in range(60):  # five at a time: past the bound of three runs
+        start(i)
+        if i >= 4:
+            end(i - 4)
+        _check_run_keys(book)
+    assert OLDER in book.runs and book.keys["held-1"][0] == OLDER  # merged, held
+    for i in range(56, 60):
+        end(i)
+        _check_run_keys(book)
+    assert set(book.runs[OLDER].counts) == {"held"}, book.runs[OLDER].counts
+    assert book.counted_prefixes() == {"held"} and list(s.progress()) == ["held"]
+    assert set(book.keys) == {"held-1"} and book.run_keys == {OLDER: {"held-1": None}}
+
+
 @pytest.mark.parametrize("keys", [1000, 3])  # followed one by one, or mostly by counts
 def test_live_count_kept_per_record_matches_a_recount(keys):
     import random
