@@ -67,13 +67,17 @@ class _Run:
         self._live = sum(self.new.values()) + sum(
             n for c in self.counts.values() for s, n in c.items() if s not in _DONE)
 
-    def take(self, prefix, state) -> None:
-        """One task of *prefix* leaves *state* (or the ``new`` pool when absent)."""
+    def take(self, prefix, state, counted: bool = False) -> None:
+        """One task of *prefix* leaves *state* (or the ``new`` pool when absent, unless
+        it is *counted* in this run: a key it follows, whose done state
+        :meth:`forget_done` may have let go)."""
         counts = self.counts.get(prefix)
         if state is not None and counts is not None and counts[state] > 0:
             counts[state] -= 1
             if state not in _DONE:
                 self._live -= 1
+        elif counted:
+            return
         elif self.new[prefix] > 0:
             self.new[prefix] -= 1
             self._live -= 1
@@ -257,7 +261,11 @@ class TaskBook:
                 self._enter(info, r)
         else:
             self._leave(info)
-            self.runs.get(info[0], run).take(prefix, info[2])
+            owner = self.runs.get(info[0])  # (None: its run was dropped, it runs again)
+            if owner is not None:
+                owner.take(prefix, info[2], counted=True)
+            else:
+                run.take(prefix, info[2])
             if info[0] != run_id or r.finish == "forgotten":  # (rare: run again, or gone)
                 self.run_keys.get(info[0], {}).pop(r.key, None)
                 if r.finish != "forgotten":

@@ -478,10 +478,9 @@ class DashboardState:
             live, limit = self._book.runs, self.limits.graph_nodes
             shape = [(key, entry) for key, entry in self._shape.items() if entry[0] in live]
             extra = []  # keys known only from their records, newest first
-            # (once the shape fills the bound, a fifth of it is all they may get)
-            for key, prefix, state in self._book.graph_nodes(limit if len(shape) < limit
-                                                              else limit // 5):  # fmt: skip
-                if len(extra) >= limit:
+            room = limit if len(shape) < limit else limit // 5  # (all they may get)
+            for key, prefix, state in self._book.graph_nodes(limit):
+                if len(extra) >= room:
                     break
                 if key not in self._shape or self._shape[key][0] not in live:
                     extra.append((key_str(key), prefix, state))
@@ -521,14 +520,15 @@ class DashboardState:
                     if prefix is None or p == prefix:
                         merge_trees(root, total)
                 return root
-            cycles = []
-            for entry in self._profile:  # (a merge copies a tree taken here first)
-                entry[3] = True
-                cycles.append(entry[:3])
-        for t, p, tree in cycles:
-            if (start is None or t >= start) and (stop is None or t <= stop) and (
-                    prefix is None or p == prefix):  # fmt: skip
-                merge_trees(root, tree)
+            trees = []
+            for entry in self._profile:
+                t, p = entry[0], entry[1]
+                if (start is None or t >= start) and (stop is None or t <= stop) and (
+                        prefix is None or p == prefix):  # fmt: skip
+                    entry[3] = True  # (a merge into it copies it first)
+                    trees.append(entry[2])
+        for tree in trees:
+            merge_trees(root, tree)
         return root
 
     def profile_activity(self) -> list:

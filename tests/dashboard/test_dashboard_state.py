@@ -340,6 +340,15 @@ def test_a_graph_over_the_bound_shows_what_runs_until_its_end():
     assert all(n[2] == "processing" for n in nodes[-2:])
     assert [n[0] for n in nodes[:8]] == [f"a-{i}" for i in range(2, 10)]  # the first gave way
     # a fifth of the bound at most: the shape's keys stay while still to run
+    # record-only keys get their fifth even when the newest keys followed are the shape's
+    s3 = DashboardState(Limits(graph_nodes=10))
+    s3.ingest(GraphSubmitted("b", "scheduler", 5, {"b": 5}, (), T0))
+    for i in range(5):
+        s3.ingest(tt("b", f"b-{i}", "waiting", "processing"))
+    s3.ingest(GraphSubmitted("r", "scheduler", 30, {"a": 30}, (), T0, shape))
+    for i in range(2):
+        s3.ingest(tt("r", f"a-{i}", "processing", "memory"))
+    assert [n[0] for n in s3.graph_nodes()[-2:]] == ["b-4", "b-3"]
     s2 = DashboardState(Limits(graph_nodes=10))
     s2.ingest(GraphSubmitted("r", "scheduler", 30, {"a": 30}, (), T0, shape))
     for i in range(10, 20):
@@ -656,6 +665,36 @@ def test_one_held_future_keeps_the_older_runs_bounded_and_runs_touch_their_own_k
     assert set(book.runs[OLDER].counts) == {"held"}, book.runs[OLDER].counts
     assert book.counted_prefixes() == {"held"} and list(s.progress()) == ["held"]
     assert set(book.keys) == {"held-1"} and book.run_keys == {OLDER: {"held-1": None}}
+
+
+def test_a_followed_key_whose_prefix_the_older_runs_forgot_takes_nothing_unseen():
+    """The older runs forget a prefix with nothing live while one of its released keys
+    stays followed; that key's next row (forgotten) took an unseen task of the same
+    prefix from a later run merged with them: a pending task vanished from progress."""
+    from shoal.dashboard.runs import OLDER
+
+    s = DashboardState(Limits(runs=3))
+
+    def run(run_id, key, *steps):
+        s.ingest(GraphSubmitted(run_id, "scheduler", 1, {key.split("-")[0]: 1}, (), T0))
+        for start, finish in steps:
+            s.ingest(tt(run_id, key, start, finish, W1))
+
+    ran = (("released", "waiting"), ("waiting", "processing"), ("processing", "memory"))
+    run("held", "held-1", *ran)
+    run("a", "inc-1", *ran)
+    run("b", "x-1")
+    run("c", "y-1")  # held and a merged with the older runs
+    assert s._book.keys["inc-1"][0] == OLDER
+    s.ingest(tt("a", "inc-1", "memory", "released"))  # inc: nothing live, forgotten
+    run("d", "inc-2")  # a new computation of inc, not started...
+    run("e", "z-1")
+    run("f", "w-1")  # ...merged with the older ones too
+    assert s.progress()["inc"]["waiting"] == 1
+    s.ingest(tt("a", "inc-1", "released", "forgotten"))
+    assert s.progress()["inc"]["waiting"] == 1  # still pending
+    s.ingest(tt("held", "held-1", "memory", "released"))
+    assert OLDER in s._book.runs and s.progress()["inc"]["waiting"] == 1
 
 
 @pytest.mark.parametrize("keys", [1000, 3])  # followed one by one, or mostly by counts
