@@ -505,6 +505,13 @@ def test_text_progress_with_an_asynchronous_client_is_awaited():
     run(main())
 
 
+def _drawn(bar) -> bool:
+    """The notebook bar's run ended and its last draw is done (its tracker says
+    finished a moment before that draw, on the client's loop)."""
+    task = getattr(bar, "_task", None)
+    return task is not None and task.done()
+
+
 def test_progress_counts_the_tasks_a_persisted_collection_needs(c, servers):
     from shoal import delayed
 
@@ -520,7 +527,8 @@ def test_progress_counts_the_tasks_a_persisted_collection_needs(c, servers):
         assert bar.rows["total"].children[2].value == "0 / 1" and not bar.tracker.finished
     finally:
         GATE.set()
-    wait_until(lambda: bar.tracker.finished)
+    wait_until(lambda: _drawn(bar))
+    assert bar.tracker.finished
     assert [bar.rows[g].children[2].value for g in ("quick", "gated", "total")] == [
         "3 / 3", "3 / 3", "1 / 1"]
     watches = servers[0].progress_watches
@@ -540,7 +548,7 @@ def test_the_bars_of_a_failed_run_end_red_even_where_tasks_never_ran(c):
     total = c.persist(delayed(sum)(parts, dask_key_name="all-of-it"))
     try:
         bar = progress(total, notebook=True, interval="20ms")
-        wait_until(lambda: bar.tracker.finished, timeout=20)
+        wait_until(lambda: _drawn(bar), timeout=20)
         held = bar.rows["held"].children
         assert held[2].value == "0 / 3" and held[1].bar_style == "danger"  # not left blue
         assert bar.rows["boom"].children[1].bar_style == "danger"
@@ -641,8 +649,7 @@ def test_notebook_progress_returns_at_once_and_fills_the_bars(c):
         wait_until(lambda: "0 / 4" in bar.rows["spin"].children[2].value)
     finally:
         GATE.set()
-    wait_until(lambda: bar.tracker.finished)
-    time.sleep(0.1)
+    wait_until(lambda: _drawn(bar))
     rows = {r.children[0].value: r.children for r in bar.widget.children[1:]}
     assert set(rows) == {"<code>spin</code>", "<code>fail</code>"}
     _, spin_bar, spin_text = rows["<code>spin</code>"]
@@ -656,7 +663,7 @@ def test_notebook_progress_returns_at_once_and_fills_the_bars(c):
 
     single = progress(futures, notebook=True, multi=False)
     assert type(single) is ProgressWidget
-    wait_until(lambda: single.tracker.finished)
+    wait_until(lambda: _drawn(single))
     assert single.rows[""].children[2].value == "5 / 5"
 
 
@@ -673,8 +680,7 @@ def test_notebook_progress_of_futures_nobody_keeps_ends_then_lets_them_go(c):
         time.sleep(0.3)  # (a release would have reached the scheduler)
     finally:
         GATE.set()
-    wait_until(lambda: bar.tracker.finished)
-    wait_until(lambda: bar._task.done())
+    wait_until(lambda: _drawn(bar))
     assert bar.rows["gated"].children[2].value == "20 / 20"
     assert bar.rows["gated"].children[1].bar_style == "success"
     assert "Finished" in bar.widget.children[0].value
