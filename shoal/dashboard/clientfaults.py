@@ -24,7 +24,7 @@ import logging
 import os
 import time
 
-__all__ = ["PERIOD", "SHOWN", "ClientFaults", "Throttle", "install", "more", "short"]
+__all__ = ["PERIOD", "SHOWN", "ClientFaults", "Throttle", "install", "log_refusal", "more", "short"]
 
 #: Seconds between two lines of one kind of refusal.
 PERIOD = 10.0
@@ -67,6 +67,18 @@ class Throttle:
         return quiet
 
 
+#: The process's throttle: refusals logged by shoal (:func:`log_refusal`) and Bokeh's
+#: reports (:class:`ClientFaults`), each kind on its own.
+refusals = Throttle()
+
+
+def log_refusal(logger: logging.Logger, kind: str, line: str, level=logging.WARNING) -> None:
+    """Log *line* on *logger* unless a line of its *kind* went within the period."""
+    quiet = refusals.allow(kind)
+    if quiet is not None:
+        logger.log(level, "%s%s", line, more(quiet))
+
+
 def _ours(tb) -> bool:
     """Whether the traceback *tb* passes through shoal's own code."""
     while tb is not None:
@@ -82,7 +94,7 @@ class ClientFaults(logging.Filter):
 
     def __init__(self, throttle: Throttle | None = None):
         super().__init__()
-        self.throttle = throttle or Throttle()
+        self.throttle = throttle or refusals
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = str(record.msg)

@@ -123,19 +123,10 @@ class _Done:
         return iter(())
 
 
-_refusals = clientfaults.Throttle()  # (any web page can make a browser knock in a loop)
-
-
-def _log_refusal(kind: str, line: str, level=logging.WARNING) -> None:
-    quiet = _refusals.allow(kind)
-    if quiet is not None:
-        log.log(level, "%s%s", line, clientfaults.more(quiet))
-
-
 class _ForbiddenHost(RequestHandler):
     def prepare(self):
         host = clientfaults.short(self.request.host)
-        _log_refusal("host", f"refused a request for Host {host} (not this machine)")
+        clientfaults.log_refusal(log, "host", f"refused a request for Host {host} (not this machine)")
         self.set_status(403)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(f"403: Host {host} is not this machine; to serve it, add it "
@@ -213,7 +204,8 @@ class _WSHandler(WSHandler):
             return super().open()
         except (ProtocolError, ValueError, TypeError, KeyError, binascii.Error) as exc:
             what = clientfaults.short(f"{type(exc).__name__}: {exc}")[1:-1]
-            _log_refusal("opening", f"refused a websocket opening ({what})", logging.INFO)
+            clientfaults.log_refusal(log, "opening", f"refused a websocket opening ({what})",
+                                     logging.INFO)  # fmt: skip
             self.close()
 
 

@@ -120,7 +120,7 @@ class DashboardState:
         self._computations: deque = deque(maxlen=self.limits.runs)
         self._profile: deque = deque()  # [time, prefix, tree, taken by a reader], at most
         #                                 limits.profile_cycles
-        self._profile_slots: dict = {}  # (second, prefix) -> its [time, prefix, tree] in _profile
+        self._profile_slots: dict = {}  # (second, prefix) -> its entry in _profile
         self._profile_totals: dict = {}  # prefix -> merged tree of the kept cycles
         self.profile_count = 0  # profile cycles ever kept (panes skip work while unchanged)
         self._system: deque = deque(maxlen=self.limits.timeseries)

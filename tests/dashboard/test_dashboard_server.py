@@ -162,9 +162,9 @@ def test_a_bad_websocket_opening_is_refused_without_a_traceback(served, caplog, 
     import socket
     from urllib.parse import urlsplit
 
-    from shoal.dashboard import clientfaults, server as server_module
+    from shoal.dashboard import clientfaults
 
-    monkeypatch.setattr(server_module, "_refusals", clientfaults.Throttle(period=0))  # each line
+    monkeypatch.setattr(clientfaults, "refusals", clientfaults.Throttle(period=0))  # each line
     _, server = served
     where = urlsplit(server.address)
     caplog.set_level(logging.INFO)
@@ -197,10 +197,10 @@ def test_refusals_are_logged_as_short_lines_now_and_then(served, caplog, monkeyp
     from tornado.httpclient import HTTPClientError, HTTPRequest
     from tornado.websocket import websocket_connect
 
-    from shoal.dashboard import clientfaults, server as server_module
+    from shoal.dashboard import clientfaults
 
     throttle = clientfaults.Throttle(period=60)
-    monkeypatch.setattr(server_module, "_refusals", throttle)
+    monkeypatch.setattr(clientfaults, "refusals", throttle)
     _, server = served
     monkeypatch.setattr(_installed_filter(), "throttle", throttle)
     port = urlsplit(server.address).port
