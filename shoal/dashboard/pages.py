@@ -49,7 +49,10 @@ NAV = (("Status", "status"), ("Workers", "workers"), ("Tasks", "tasks"), ("Syste
 # it half full, and it then read every message of the new server one fragment out of
 # step ("No msgid in header", "First message was not an ACK", close code 1002, which
 # a browser refuses): the page stayed stuck, in about one restart of three.  Each
-# socket now starts with a receiver of its own.
+# socket now starts with a receiver of its own.  And a change the page makes while
+# its new socket still connects (a range that follows new data) is not sent: the
+# browser threw "Still in CONNECTING state" from BokehJS's send, an uncaught error in
+# the page (a CI run); the new session's document follows anyway.
 _TEMPLATE = """\
 {% extends "file.html.jinja" %}
 {% block preamble %}{% if nav %}
@@ -65,7 +68,7 @@ _TEMPLATE = """\
 {% endif %}{% endblock %}
 {% block postamble %}
 <script>
-(function () {  // a fresh receiver per socket: see above _TEMPLATE in pages.py
+(function () {  // a fresh receiver per socket, no send before it opens: see pages.py
   const {ClientConnection} = Bokeh.require("client/connection");
   const connect = ClientConnection.prototype.connect;
   if (connect.shoal_fresh_receiver) return;
@@ -74,6 +77,11 @@ _TEMPLATE = """\
     return connect.call(this);
   };
   ClientConnection.prototype.connect.shoal_fresh_receiver = true;
+  const send = ClientConnection.prototype.send;
+  ClientConnection.prototype.send = function (message) {
+    if (this.socket != null && this.socket.readyState !== WebSocket.OPEN) return;
+    return send.call(this, message);
+  };
 })();
 </script>
 {% endblock %}

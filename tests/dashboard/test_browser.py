@@ -505,6 +505,15 @@ def test_a_page_whose_server_died_mid_message_reconnects_and_goes_on(page, page_
         page.wait_for_function("() => window.__handled >= 3 && window.__conn.socket !== null "
                                "&& window.__conn.socket.readyState === 1", timeout=20_000)  # fmt: skip
         assert has_fix is True, path  # (the patch in every page's template)
+        # a change the page makes while its new socket connects is not sent (it threw
+        # "Still in CONNECTING state", an uncaught error, in a CI run of this test)
+        assert page.evaluate("""() => {
+          const {ClientConnection} = Bokeh.require("client/connection");
+          const connecting = {socket: {readyState: WebSocket.CONNECTING}};
+          const message = {send() { throw new Error("sent while connecting"); }};
+          ClientConnection.prototype.send.call(connecting, message);
+          return true;
+        }""")  # fmt: skip
     page_log.console[:] = [entry for entry in page_log.console
                            if not any(text in entry[1] for text in CLOSING_SENDS)]  # fmt: skip
 
