@@ -123,15 +123,16 @@ class _WidgetView:
         if final:
             self.bar.bar_style = "danger" if failed else "success"
             if self._handle is not None:
-                self._handle.update(_Done(fraction, label, failed))
+                self._handle.update(_Done(fraction, label, failed,
+                                          format_bar(fraction, 40, elapsed)))  # fmt: skip
 
 
 class _Done:
     """A finished bar as plain output (HTML, and text for text-only viewers), which a
     saved notebook keeps."""
 
-    def __init__(self, fraction: float, label: str, failed: bool):
-        self.fraction, self.label, self.failed = fraction, label, failed
+    def __init__(self, fraction: float, label: str, failed: bool, text: str):
+        self.fraction, self.label, self.failed, self.text = fraction, label, failed, text
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         import html
@@ -142,8 +143,7 @@ class _Done:
                 f'<div style="width:300px;height:14px;background:#eee;border-radius:2px">'
                 f'<div style="width:{width}%;height:100%;background:{color};border-radius:2px">'
                 f'</div></div><span>{html.escape(self.label)}</span></div>')  # fmt: skip
-        text = f"[{'#' * int(40 * self.fraction):<40}] | {self.label}"
-        return {"text/plain": text, "text/html": page}
+        return {"text/plain": self.text, "text/html": page}
 
 
 def _in_kernel() -> bool:
