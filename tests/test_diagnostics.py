@@ -216,7 +216,7 @@ def test_progressbar_unregistered_mid_compute_ends_its_line():
 def test_progressbar_widget_in_kernel(monkeypatch):
     pytest.importorskip("ipywidgets")
     shown = _Shown()
-    monkeypatch.setattr(progress_mod, "_in_kernel", lambda: True)
+    monkeypatch.setattr(progress_mod, "in_kernel", lambda: True)
     monkeypatch.setattr(progress_mod._WidgetView, "__init__", lambda self: _init_view(self, shown))
     with ProgressBar(dt=0.01):
         threads.get(fan_in(6), "total", num_workers=2)
@@ -250,7 +250,7 @@ def _init_view(view, shown):
 
 
 def test_progressbar_widget_falls_back_to_text(monkeypatch):
-    monkeypatch.setattr(progress_mod, "_in_kernel", lambda: True)
+    monkeypatch.setattr(progress_mod, "in_kernel", lambda: True)
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import fails
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)

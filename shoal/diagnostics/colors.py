@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["ERRED", "PALETTE", "SPILLED", "action_style", "distinct_colors", "prefix_color"]
+__all__ = ["ERRED", "FAILED", "PALETTE", "SPILLED", "SUCCEEDED", "action_style", "distinct_colors", "prefix_color"]
 
 # 24 distinguishable mid-tone colours: none close to black (erred), red (transfer),
 # orange (disk) or grey (deserialisation, spilled), none so dark that black labels vanish
@@ -20,6 +20,8 @@ PALETTE = (
 )  # fmt: skip
 ERRED = "black"
 SPILLED = "grey"
+#: a finished progress bar's colours (Bootstrap's "success" / "danger": ipywidgets' bar styles)
+SUCCEEDED, FAILED = "#5cb85c", "#d9534f"
 # action -> (colour, alpha) for the non-compute parts of a task's startstops
 _ACTIONS = {
     "transfer": ("red", 0.4),

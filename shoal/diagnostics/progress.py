@@ -37,6 +37,7 @@ import time
 
 from shoal import config
 from shoal.diagnostics._observer import Observer
+from shoal.diagnostics.notebook import FinishedBars, in_kernel
 from shoal.events import Buffer, default_bus
 
 __all__ = ["ProgressBar", "format_bar", "format_time"]
@@ -96,10 +97,8 @@ class _TextView:
 
 class _WidgetView:
     """An ipywidgets bar while the computation runs, created and displayed on the first
-    draw; at its end the output becomes a :class:`_Done` bar.  A widget lives only in
-    the kernel's session: in a notebook saved and opened again (JupyterLab keeps no
-    widget state by default) it was "model not found", and its saved text the empty
-    ``HBox(...)`` it started as; Dask's text bar kept the record."""
+    draw; at its end the output becomes a plain bar a saved notebook keeps
+    (:class:`~shoal.diagnostics.notebook.FinishedBars`)."""
 
     def __init__(self, display=None):
         import ipywidgets  # noqa: F401 - fail here, at choose time, when missing
@@ -123,38 +122,8 @@ class _WidgetView:
         if final:
             self.bar.bar_style = "danger" if failed else "success"
             if self._handle is not None:
-                self._handle.update(_Done(fraction, label, failed,
-                                          format_bar(fraction, 40, elapsed)))  # fmt: skip
-
-
-class _Done:
-    """A finished bar as plain output (HTML, and text for text-only viewers), which a
-    saved notebook keeps."""
-
-    def __init__(self, fraction: float, label: str, failed: bool, text: str):
-        self.fraction, self.label, self.failed, self.text = fraction, label, failed, text
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        import html
-
-        color = "#d9534f" if self.failed else "#5cb85c"
-        width = round(100 * self.fraction, 1)
-        page = (f'<div style="display:flex;align-items:center;gap:8px">'
-                f'<div style="width:300px;height:14px;background:#eee;border-radius:2px">'
-                f'<div style="width:{width}%;height:100%;background:{color};border-radius:2px">'
-                f'</div></div><span>{html.escape(self.label)}</span></div>')  # fmt: skip
-        return {"text/plain": self.text, "text/html": page}
-
-
-def _in_kernel() -> bool:
-    if "ipykernel" not in sys.modules:
-        return False
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+                self._handle.update(FinishedBars([("", fraction, failed, label)],
+                                                 format_bar(fraction, 40, elapsed)))  # fmt: skip
 
 
 class ProgressBar(Observer):
@@ -267,7 +236,7 @@ class ProgressBar(Observer):
         self._view.draw(fraction, elapsed, final=final, failed=failed)
 
     def _make_view(self):
-        if self.out is None and _in_kernel():
+        if self.out is None and in_kernel():
             try:
                 return _WidgetView()
             except ImportError:

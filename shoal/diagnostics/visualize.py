@@ -211,7 +211,7 @@ def visualize(profilers, filename: str = "profile.html", show: bool = True, save
     Bokeh's palettes such as ``"Viridis"``, as Dask takes it) and ``label_size`` (a CSS
     font size for the axes' labels, e.g. ``"8pt"``); any other is an error.
     """
-    from shoal.diagnostics.progress import _in_kernel
+    from shoal.diagnostics import notebook
     from shoal.diagnostics.report import save_html
 
     if file_path is not None:
@@ -236,7 +236,7 @@ def visualize(profilers, filename: str = "profile.html", show: bool = True, save
         from bokeh.layouts import column
 
         layout = column(figures, sizing_mode="stretch_width")
-    in_kernel = _in_kernel()
+    in_kernel = notebook.in_kernel()
     saved = save if save is not None else not in_kernel
     if saved:
         save_html(layout, filename, "shoal profile", mode=mode or "inline")

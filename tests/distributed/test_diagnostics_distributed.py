@@ -734,3 +734,42 @@ def test_summarize_counts_prefixes_transfers_and_errors():
     # a task lost with its worker (KilledWorker: no thread, nothing ran) used no worker
     lost = {"key": "c-1", "status": "error", "worker": "w3", "thread": 0, "startstops": ()}
     assert summarize([*records, lost])["workers"] == 2
+
+
+def test_a_displayed_notebook_progress_ends_as_plain_bars(c, monkeypatch):
+    """Where the widget was displayed, the finished run replaces it with plain output
+    (HTML and the text bar) that a saved notebook keeps: a widget is "model not
+    found" once the notebook is opened again."""
+    import types
+
+    import IPython.display
+
+    from shoal.diagnostics.colors import FAILED, SUCCEEDED
+
+    shown = []  # (what was displayed, the updates of its handle)
+
+    def display(obj, display_id=None):
+        assert display_id is True
+        shown.append((obj, []))
+        return types.SimpleNamespace(update=shown[-1][1].append)
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    GATE.clear()
+    try:
+        bar = progress(c.map(gated, range(3)) + [c.submit(fail, 5)], notebook=True,
+                       interval="20ms")  # fmt: skip
+        bar._ipython_display_()
+        assert shown[0][0] is bar.widget and shown[0][1] == []  # a live widget meanwhile
+    finally:
+        GATE.set()
+    wait_until(lambda: _drawn(bar))
+    (final,) = shown[0][1]
+    bundle = final._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("[" + "#" * 40 + "] | 1 of 4 erred (ValueError: bad 5)")
+    page = bundle["text/html"]
+    assert "<b>Failed: 1 of 4 erred (ValueError: bad 5) | " in page
+    assert sorted(final.rows) == [("fail", 1.0, True, "1 / 1"), ("gated", 1.0, False, "3 / 3")]
+    assert "<code" in page and ">gated</code>" in page and page.count(FAILED) == 1
+    assert page.count(SUCCEEDED) == 1
+    bar._ipython_display_()  # displayed again after the end: the plain bars at once
+    assert shown[1][0] is bar.widget and shown[1][1] == [final]

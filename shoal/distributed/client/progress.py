@@ -27,13 +27,16 @@ form shows when it is the cell's value (or passed to ``display``).
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import sys
 import time
 
 from shoal import config
 from shoal.core.keys import key_split
-from shoal.diagnostics.progress import _in_kernel, format_bar, format_time
+from shoal.diagnostics.colors import PALETTE, prefix_color
+from shoal.diagnostics.notebook import FinishedBars, in_kernel
+from shoal.diagnostics.progress import format_bar, format_time
 from shoal.distributed.client.control import fire_and_forget
 from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.taskcolumns import key_from_wire
@@ -243,7 +246,9 @@ class ProgressWidget:
     ``progress(client.map(f, xs))`` or ``progress(x.persist())`` keeps no future
     of its own, and without the widget's the client would release the keys at
     once (the scheduler then drops the work, and the bar would wait for futures
-    that never end)."""
+    that never end).  Where it was displayed, the finished run replaces it with
+    :meth:`finished_bars`, plain output a saved notebook keeps (a widget is "model
+    not found" there: see :mod:`shoal.diagnostics.notebook`)."""
 
     multi = False
 
@@ -256,17 +261,19 @@ class ProgressWidget:
         self.title = ipywidgets.HTML()
         self.rows = self._make_rows()
         self.widget = ipywidgets.VBox([self.title, *self.rows.values()])
+        self._handles: list = []  # where it was displayed
+        self._final = None  # its finished_bars(), once the run ended
         self.update()
         client._call_on_loop(self._attach)
 
     def _make_rows(self) -> dict:
-        return {"": self._row("", "#1f77b4")}
+        return {"": self._row("", PALETTE[0])}
 
     def _row(self, label: str, color: str):
         w = self._w
         bar = w.FloatProgress(min=0.0, max=1.0, value=0.0, style={"bar_color": color},
                               layout=w.Layout(width="60%"))  # fmt: skip
-        return w.HBox([w.HTML(f"<code>{_escape(label)}</code>", layout=w.Layout(width="20%")), bar,
+        return w.HBox([w.HTML(f"<code>{html.escape(label)}</code>", layout=w.Layout(width="20%")), bar,
                        w.HTML()])  # fmt: skip
 
     def _attach(self) -> None:  # on the loop
@@ -279,6 +286,10 @@ class ProgressWidget:
         finally:
             self._futures = []
         self.update()
+        if self.tracker.finished:
+            self._final = final = self.finished_bars()
+            for handle in list(self._handles):  # (a display now updates itself: see there)
+                handle.update(final)
 
     @staticmethod
     def _set(row, done: int, total: int, failed: bool, ended: bool) -> None:
@@ -291,15 +302,27 @@ class ProgressWidget:
             bar.style.bar_color = None  # (a colour of its own would hide the style's)
             bar.bar_style = "danger" if failed or done < total else "success"
 
-    def _title(self) -> None:
+    def _title_parts(self) -> tuple:
+        """``("Failed", "1 of 5 erred (...) | 1.2s")``: the title's head and its text."""
         t = self.tracker
         took = format_time(t.elapsed()).strip()
         if not t.finished:
-            self.title.value = f"<b>Computing:</b> {took}"
-        elif t.failed:
-            self.title.value = f"<b>Failed:</b> {_escape(t.outcome_text())} | {took}"
-        else:
-            self.title.value = f"<b>Finished:</b> {took}"
+            return "Computing", took
+        if t.failed:
+            return "Failed", f"{t.outcome_text()} | {took}"
+        return "Finished", took
+
+    def _title(self) -> None:
+        head, text = self._title_parts()
+        self.title.value = f"<b>{head}:</b> {html.escape(text)}"
+
+    def finished_bars(self) -> FinishedBars:
+        """The bars as drawn now, as plain output (HTML, and the terminal's text bar)."""
+        t = self.tracker
+        rows = [(name, row.children[1].value, row.children[1].bar_style == "danger",
+                 row.children[2].value) for name, row in self.rows.items()]  # fmt: skip
+        text = format_bar(t.fraction(), 40, t.elapsed(), t.outcome_text())
+        return FinishedBars(rows, text, "{}: {}".format(*self._title_parts()))
 
     def update(self) -> None:
         t = self.tracker
@@ -309,7 +332,11 @@ class ProgressWidget:
     def _ipython_display_(self, **kwargs):
         from IPython.display import display
 
-        display(self.widget)
+        handle = display(self.widget, display_id=True)
+        if handle is not None:
+            self._handles.append(handle)
+            if self._final is not None:  # the run ended meanwhile, maybe before the append
+                handle.update(self._final)
 
     def __repr__(self) -> str:
         t = self.tracker
@@ -322,16 +349,12 @@ class MultiProgressWidget(ProgressWidget):
     multi = True
 
     def _make_rows(self) -> dict:
-        from shoal.diagnostics.report import prefix_color
-
         return {g: self._row(g, prefix_color(g)) for g in self.tracker.counts}
 
     def update(self) -> None:
         t = self.tracker
         self._title()
         if len(self.rows) < len(t.counts):  # groups of the tasks the futures need, once known
-            from shoal.diagnostics.report import prefix_color
-
             for group in t.counts:
                 if group not in self.rows:
                     self.rows[group] = self._row(group, prefix_color(group))
@@ -340,12 +363,6 @@ class MultiProgressWidget(ProgressWidget):
             done = counts["finished"] + counts["error"] + counts["cancelled"]
             self._set(self.rows[group], done, counts["total"],
                       bool(counts["error"] or counts["cancelled"]), t.finished)  # fmt: skip
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
 
 
 def _exception_line(exc, limit: int = 100) -> str:
@@ -393,7 +410,7 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
     client = fs[0].client
     tracker = _Tracker([f._state for f in fs], group_by, complete)
     if notebook is None:
-        notebook = _in_kernel()
+        notebook = in_kernel()
     if notebook:
         try:
             return (MultiProgressWidget if multi else ProgressWidget)(tracker, client, seconds, fs)
