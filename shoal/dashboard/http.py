@@ -184,9 +184,14 @@ class WorkerPage(_Base):
 
 
 def _worker_field(name: str, value) -> str:
-    """A worker's field as text: bytes readable, times as local date and time."""
+    """A worker's field as text: bytes readable, CPU in %, occupancy in seconds, times
+    as local date and time (as the workers table shows them)."""
     if name in ("managed", "unmanaged", "spilled", "memory_limit"):
         return format_bytes(value)
+    if name == "cpu":
+        return f"{value:.0f} %"
+    if name == "occupancy":
+        return format_seconds(value)
     if name in ("added", "time") and isinstance(value, (int, float)) and value > 0:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
     return str(value)
@@ -335,8 +340,7 @@ def prometheus_text(state) -> str:
            "started over from a fresh snapshot.", [({}, state.resyncs)])
     metric("compute_seconds_total", "counter", "Compute time by task prefix.",
            [({"prefix": p}, s) for p, (s, _) in sorted(state.compute_time().items())])
-    metric("erred_tasks_total", "counter", "Tasks that raised, as counted in the exceptions table.",
-           [({}, sum(r["count"] for r in state.exceptions()))])
+    metric("erred_tasks_total", "counter", "Tasks that raised.", [({}, state.erred)])
     status = {}
     for c in state.computations():
         status[c["status"]] = status.get(c["status"], 0) + 1

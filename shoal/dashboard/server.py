@@ -8,8 +8,6 @@
       -> BokehTornado(applications(state), extra_patterns=routes(state), prefix=prefix)
          + HTTPServer (HTTPS with ssl_options) on a socket handed over by the parent, or bound here
            (port, port+1, ... then any free one: shoal.diagnostics.dashboard.bind_listening)
-         + a PeriodicCallback sampling system metrics (state.poll_system) every 500 ms,
-           when the state has a probe (the scheduler's process sends its own)
 
 It runs in the dashboard's own process, so rendering never takes a
 scheduler's time.  Each page update goes to the browser as one message
@@ -56,7 +54,7 @@ from bokeh.server.util import create_hosts_allowlist
 from bokeh.server.views.ws import WSHandler
 from bokeh.settings import settings
 from tornado.httpserver import HTTPServer
-from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
 from shoal.dashboard import clientfaults
@@ -271,7 +269,7 @@ class DashboardServer:
             allow_websocket_origin = [allow_websocket_origin]
         self.allow_websocket_origin = list(allow_websocket_origin or [])
         self.port = None
-        self._server = self._http = self._poll = self._loop = None
+        self._server = self._http = self._loop = None
         self._thread = self._stop_event = None
 
     @property
@@ -318,8 +316,6 @@ class DashboardServer:
         self._loop = IOLoop.current()
         self._server = BaseServer(self._loop, app, self._http)
         self._server.start()
-        self._poll = PeriodicCallback(self._poll_system, 500)
-        self._poll.start()
         moved = "" if self.port == self.requested_port or not self.requested_port else (
             f" (port {self.requested_port} was taken)")  # fmt: skip
         log.info("shoal dashboard at %s%s", self.link, moved)
@@ -361,12 +357,6 @@ class DashboardServer:
             raise failure[0]
         return self
 
-    def _poll_system(self) -> None:
-        try:
-            self.state.poll_system()
-        except Exception:
-            log.exception("system metrics probe failed")
-
     # --- stopping -------------------------------------------------------------------
 
     def stop(self, timeout: float = 10.0):
@@ -399,7 +389,6 @@ class DashboardServer:
         server, self._server = self._server, None
         if server is None:
             return
-        self._poll.stop()
         tornado_app = server._tornado
         clients = list(getattr(tornado_app, "_clients", ()))
         server.stop(wait=False)

@@ -29,9 +29,9 @@ Profiles: each ``WorkerMetrics.profile`` is split into per-prefix call trees
 cycles ``(time, prefix, tree)``; a view merges the cycles it needs.  System
 metrics come from records whose ``kind`` is ``"system"`` (a dict or an object
 with ``time``, ``cpu``, ``memory`` ...: ``shoal.events.SystemMetrics``, which the
-scheduler's process publishes) or, when none arrived lately and one is given,
-from ``system_probe()``.  There is no default probe: the dashboard's own process
-is not the scheduler's, and showing its CPU under the scheduler's name misled.
+scheduler's process publishes, or a local ``Dashboard``'s monitor).  The dashboard
+never samples its own process in their place: it is not the scheduler's, and showing
+its CPU under the scheduler's name misled.
 """
 
 from __future__ import annotations
@@ -95,21 +95,19 @@ class Limits:
 class DashboardState:
     """Event records in, bounded views out; see the module docstring."""
 
-    def __init__(self, limits: Limits | None = None, *, system_probe=None, info_source=None,
+    def __init__(self, limits: Limits | None = None, *, info_source=None,
                  **limit_overrides):  # fmt: skip
         self.limits = dataclasses.replace(limits or Limits(), **limit_overrides)
-        self.system_probe = system_probe  # () -> sample dict | None; None: records only
         self.info_source = info_source
         self.tasks = Buffer(self.limits.task_stream)
         self.generation = 0
-        self.started = time.time()
         self._lock = threading.RLock()
         self._book = TaskBook(self.limits.keys, self.limits.runs, self.limits.prefixes)
         self._shape: dict = {}  # key -> [run, prefix, dependencies, state]: the graph pane's keys
         self._compute: dict = {}  # prefix -> [seconds, tasks]
         self._compute_trim_at = self.limits.prefixes  # (its size that trims it next)
-        self._actions: Counter = Counter()  # action -> seconds
         self._exceptions: dict = {}  # (prefix, text) -> row dict
+        self.erred = 0  # tasks that raised, all time (the table forgets its oldest rows)
         self._workers: dict = {}  # address -> info dict
         self._series: dict = {}  # address -> deque[(time, managed, unmanaged, spilled, cpu)]
         self._series_kept: dict = {}  # the series of workers before a resync, till re-added
@@ -124,7 +122,6 @@ class DashboardState:
         self._profile_totals: dict = {}  # prefix -> merged tree of the kept cycles
         self.profile_count = 0  # profile cycles ever kept (panes skip work while unchanged)
         self._system: deque = deque(maxlen=self.limits.timeseries)
-        self._system_record_time = 0.0
 
     # --- ingest -----------------------------------------------------------------
 
@@ -236,7 +233,6 @@ class DashboardState:
 
     def _timed(self, prefix, action, begin, end) -> None:
         seconds = end - begin
-        self._actions[action] += seconds
         if action == "compute":
             acc = self._compute.get(prefix)
             if acc is None:
@@ -271,6 +267,7 @@ class DashboardState:
                 "key": key_str(r.key), "prefix": prefix, "exception": text, "workers": [],
                 "count": 0, "time": time.time()}  # fmt: skip
         row["count"] += 1
+        self.erred += 1
         if r.worker and r.worker not in row["workers"] and len(row["workers"]) < 20:
             row["workers"].append(r.worker)
 
@@ -374,9 +371,6 @@ class DashboardState:
     # --- system metrics ------------------------------------------------------------
 
     def _system_record(self, record) -> None:
-        self._system_sample(record, external=True)
-
-    def _system_sample(self, record, external: bool) -> None:
         get = record.get if isinstance(record, dict) else (lambda k, d=None: getattr(record, k, d))
         sample = {"time": float(get("time", None) or time.time()),
                   "cpu": float(get("cpu", 0.0) or 0.0), "memory": int(get("memory", 0) or 0)}
@@ -384,18 +378,6 @@ class DashboardState:
             if get(extra, None) is not None:
                 sample[extra] = get(extra)
         self._system.append(sample)
-        if external:
-            self._system_record_time = time.monotonic()
-
-    def poll_system(self, quiet: float = 5.0) -> None:
-        """Sample ``system_probe()`` unless system records arrived in the last *quiet* s."""
-        if self.system_probe is None or time.monotonic() - self._system_record_time < quiet:
-            return
-        sample = self.system_probe()
-        if sample:
-            with self._lock:
-                self._system_sample(sample, external=False)
-                self.generation += 1
 
     # --- snapshots (copies, safe to use without the lock) --------------------------
 
@@ -447,10 +429,6 @@ class DashboardState:
         ``Limits.prefixes`` prefixes that weigh most)."""
         with self._lock:
             return {p: (s, n) for p, (s, n) in self._compute.items()}
-
-    def action_time(self) -> dict:
-        with self._lock:
-            return dict(self._actions)
 
     def exceptions(self) -> list:
         with self._lock:

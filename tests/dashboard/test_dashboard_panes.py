@@ -38,7 +38,8 @@ from shoal.dashboard.panes.tasks import (  # noqa: E402
 from shoal.dashboard.panes.workers import cpu_axis_end, worker_bars, worker_table  # noqa: E402
 from shoal.dashboard.profiles import normalize_tree, profile_items  # noqa: E402
 from shoal.dashboard.state import DashboardState  # noqa: E402
-from shoal.events import GraphSubmitted, TaskTransition, WorkerAdded, WorkerMetrics  # noqa: E402
+from shoal.events import (GraphSubmitted, SystemMetrics, TaskTransition, WorkerAdded,  # noqa: E402
+                          WorkerMetrics)  # fmt: skip
 
 T0 = 1_700_000_000.0
 TH = {"target": 0.6, "spill": 0.7, "pause": 0.8, "terminate": 0.95}
@@ -456,14 +457,14 @@ def test_system_columns_and_formats():
 
 
 def busy_state():
-    s = DashboardState(system_probe=lambda: {"time": T0, "cpu": 3.0, "memory": 100})
+    s = DashboardState()
+    s.ingest(SystemMetrics(T0, cpu=3.0, memory=100))
     s.ingest(WorkerAdded("tcp://a:1", 2, 1000, "a", T0))
     s.ingest(GraphSubmitted("r", "threads", 3, {"inc": 2, "sum": 1}, (), T0))
     s.ingest(rec("inc-1", "inc", worker="tcp://a:1"))
     s.ingest(rec("inc-2", "inc", "erred", worker="tcp://a:1"))
     tree = {"identifier": "root", "count": 2, "children": [{"identifier": "f;a.py;1", "count": 2}]}
     s.ingest(WorkerMetrics("tcp://a:1", T0, 10, 20, 0, 1000, 50.0, 1, 0, (("inc", tree),)))
-    s.poll_system()
     return s
 
 

@@ -25,6 +25,7 @@ from shoal.dashboard.panes import PANES  # noqa: E402
 from shoal.events import (  # noqa: E402
     ComputationFinished,
     GraphSubmitted,
+    SystemMetrics,
     TaskTransition,
     WorkerAdded,
     WorkerMetrics,
@@ -42,8 +43,8 @@ def task(key, prefix, finish="memory", start=T0, worker=W):
 
 
 def busy_state(**kwargs):
-    s = DashboardState(system_probe=lambda: {"time": time.time(), "cpu": 2.0, "memory": 10},
-                       **kwargs)  # fmt: skip
+    s = DashboardState(**kwargs)
+    s.ingest(SystemMetrics(time.time(), cpu=2.0, memory=10))
     s.ingest(WorkerAdded(W, 2, 10_000, "alice", T0))
     s.ingest(GraphSubmitted("r", "scheduler", 3, {"inc": 2, "sum": 1}, ("sum-1",), T0))
     s.ingest(task("inc-1", "inc"))
@@ -399,6 +400,7 @@ def test_info_pages(served):
     worker = urllib.parse.quote(W, safe="")
     status, _, body = get(f"{server.address}/info/worker/{worker}.html")
     assert status == 200 and "alice" in body and "Recent metrics" in body
+    assert "<td>cpu</td><td>25 %</td>" in body and "<td>occupancy</td><td>0.0 ms</td>" in body
     # times as a date and time, not seconds since 1970
     assert time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(T0)) in body and str(T0) not in body
     twice = urllib.parse.quote(worker)  # what Bokeh's OpenURL (encodeURI) makes of the link

@@ -69,7 +69,6 @@ def test_progress_counts_follow_each_key():
     }
     assert s.memory_by_prefix() == {"inc": 50}
     assert s.compute_time() == {"inc": (4.0, 2)}
-    assert s.action_time() == {"compute": 4.0}
     assert s.task_counts() == {"memory": 1, "released": 1, "processing": 1}
 
 
@@ -144,6 +143,22 @@ def test_exceptions_grouped_by_prefix_and_text():
     assert rows == [{"key": "div-0", "prefix": "div", "exception": "ZeroDivisionError: x",
                      "workers": ["a", "b"], "count": 3, "time": rows[0]["time"]}]  # fmt: skip
     assert s.progress()["div"]["erred"] == 3
+
+
+def test_the_erred_counter_outlives_the_bounded_exceptions_table():
+    """``shoal_erred_tasks_total`` is a Prometheus counter: it counts every task that
+    raised, though the table keeps only its newest rows (a counter that falls reads as
+    a restart, and rate() lies)."""
+    from shoal.dashboard.http import prometheus_text
+
+    s = DashboardState(exceptions=2)
+    s.ingest(GraphSubmitted("r", "threads", 5, {"div": 5}, (), T0))
+    seen = []
+    for i in range(5):
+        s.ingest(tt("r", f"div-{i}", "processing", "erred", "w", t=T0, exc=f"E: {i}"))
+        seen.append(s.erred)
+    assert seen == [1, 2, 3, 4, 5] and len(s.exceptions()) == 2
+    assert "shoal_erred_tasks_total 5\n" in prometheus_text(s)
 
 
 def test_a_retried_failure_counts_each_time_a_snapshots_once():
@@ -266,7 +281,7 @@ def test_ingest_many_folds_a_batch_and_skips_what_it_cannot(caplog):
     assert many.ingest_many([*batch[:2], bad, {"kind": "no-such-kind"}, *batch[2:]]) == 4
     assert many.generation == before + 1  # one update for the whole batch
     assert "could not ingest" in caplog.text
-    for view in ("progress", "memory_by_prefix", "compute_time", "action_time", "task_counts"):
+    for view in ("progress", "memory_by_prefix", "compute_time", "task_counts"):
         assert getattr(many, view)() == getattr(one, view)(), view
     assert many.tasks.count == one.tasks.count == 2
     assert many.ingest_many([]) == 0 and many.generation == before + 1
@@ -484,29 +499,14 @@ def test_profile_trees_merge_by_summing_counts():
     assert s.profile_activity() == [(T0, 3, "inc"), (T0 + 10, 2, "sum")]
 
 
-def test_system_records_win_over_the_probe():
-    calls = []
-
-    def probe():
-        calls.append(1)
-        return {"time": T0, "cpu": 1.0, "memory": 10}
-
-    s = DashboardState(system_probe=probe)
-    s.poll_system()
-    assert s.system() == [{"time": T0, "cpu": 1.0, "memory": 10}]
-    s.ingest({"kind": "system", "time": T0 + 1, "cpu": 50.0, "memory": 20, "num_fds": 7})
-    s.poll_system()
-    assert len(calls) == 1
-    assert s.system()[-1] == {"time": T0 + 1, "cpu": 50.0, "memory": 20, "num_fds": 7}
-
-
-def test_without_a_probe_only_records_feed_the_system_pane():
+def test_only_records_feed_the_system_pane():
     # the dashboard's own process is not the scheduler's: it never samples itself
     s = DashboardState()
-    s.poll_system()
     assert s.system() == []
     s.ingest(SystemMetrics(T0, cpu=12.5, memory=2**20, num_fds=9))
-    assert s.system() == [{"time": T0, "cpu": 12.5, "memory": 2**20, "num_fds": 9}]
+    s.ingest({"kind": "system", "time": T0 + 1, "cpu": 50.0, "memory": 20, "num_fds": 7})
+    assert s.system() == [{"time": T0, "cpu": 12.5, "memory": 2**20, "num_fds": 9},
+                          {"time": T0 + 1, "cpu": 50.0, "memory": 20, "num_fds": 7}]
 
 
 def test_ingest_from_another_thread_while_reading():

@@ -2,7 +2,7 @@
 
 ::
 
-    system records / system_probe() --> state.system() --system_columns()--> two line charts
+    system records --> state.system() --system_columns()--> two line charts
 
 Samples come from ``{"kind": "system", ...}`` records the feed forwards from the
 scheduler's process (or the local schedulers' ``Monitor``); without them the charts
