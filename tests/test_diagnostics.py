@@ -182,6 +182,24 @@ def test_progressbar_register_unregister():
     assert not {t for t in new if not t.name.startswith("shoal-threads")}
 
 
+def test_progressbar_draws_the_finished_bar_before_compute_returns():
+    """The last line belongs to the compute that drew it: it is written before that
+    compute returns, not whenever the bar's thread wakes next (in a notebook a late
+    final draw went to no cell and left the live widget saved)."""
+    out = io.StringIO()
+    pb = ProgressBar(dt=30, out=out)  # (its thread does not wake during the test)
+    pb.register()
+    try:
+        threads.get(fan_in(6, 0.001), "total", num_workers=2)
+        first = out.getvalue()
+        assert first.startswith("\r[" + "#" * 40 + "] | 100% Completed") and first.endswith("\n")
+        with pytest.raises(ZeroDivisionError):
+            sync.get({"bad": (div, 1, 0)}, "bad")
+        assert out.getvalue().count("\n") == 2  # the failed run's line too
+    finally:
+        pb.unregister()
+
+
 def test_progressbar_error_stays_below_100():
     graph = fan_in(10, 0.01)
     graph["bad"] = (div, 1, 0)

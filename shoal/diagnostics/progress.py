@@ -11,7 +11,10 @@ Event flow::
 
 The bar subscribes one :class:`~shoal.events.Buffer` to the bus, so the engine
 pays one deque append per record and nothing else.  Our own thread wakes every
-``dt`` seconds, reads what arrived, and redraws.
+``dt`` seconds, reads what arrived, and redraws.  ``ComputationFinished`` is the
+exception: the engine's thread reads and draws at once, so the finished bar is
+drawn before ``compute()`` returns (a line that came later broke into what the
+caller printed next, and in a notebook it belonged to no cell any more).
 
 A *session* is what one bar shows.  It opens at the first ``GraphSubmitted``
 seen while no run is open; runs submitted while it is open (a nested compute,
@@ -150,7 +153,7 @@ class ProgressBar(Observer):
         self.bus = default_bus if bus is None else bus
         self.last_duration = 0.0
         self._thread = None
-        self._token = None
+        self._tokens = ()
         self._lock = threading.Lock()
 
     # -- lifetime (context manager / register: see _observer.py) -------------
@@ -163,14 +166,16 @@ class ProgressBar(Observer):
         self._session = None
         self._view = None
         self._stopping = threading.Event()
-        self._token = self.bus.subscribe(self._buffer, KINDS)
+        self._tokens = (self.bus.subscribe(self._buffer, KINDS[:2]),
+                        self.bus.subscribe(self._finished, KINDS[2:]))  # fmt: skip
         self._thread = threading.Thread(target=self._loop, name="shoal-progress", daemon=True)
         self._thread.start()
 
     def _stop(self) -> None:
         if self._thread is None:
             return
-        self.bus.unsubscribe(self._token)
+        for token in self._tokens:
+            self.bus.unsubscribe(token)
         self._stopping.set()
         self._thread.join()
         self._thread = None
@@ -185,6 +190,10 @@ class ProgressBar(Observer):
     def _loop(self) -> None:
         while not self._stopping.wait(self.dt):
             self._poll()
+
+    def _finished(self, rec) -> None:  # in the engine's thread, as its run ends
+        self._buffer.append(rec)
+        self._poll()
 
     def _poll(self) -> None:
         with self._lock:
