@@ -42,6 +42,7 @@ import threading
 import time
 from collections import Counter, deque
 
+from shoal import config
 from shoal.core.keys import key_split, key_str
 from shoal.dashboard.profiles import merge_trees, normalize_tree, profile_items, subtract_trees
 from shoal.dashboard.runs import LOCAL_SCHEDULERS, TaskBook
@@ -70,7 +71,6 @@ _DONE_ON_GRAPH = frozenset({"memory", "released", "forgotten"})
 
 log = logging.getLogger("shoal.dashboard")
 
-UNKNOWN_DURATION = 0.5  # seconds assumed for a prefix never seen finishing (occupancy)
 _RECORDS = {c.kind: (c, frozenset(f.name for f in dataclasses.fields(c)))
             for c in (GraphSubmitted, TaskTransition, TasksProcessing, ComputationFinished,
                       WorkerAdded, WorkerRemoved, WorkerMetrics)}  # fmt: skip
@@ -104,7 +104,11 @@ class DashboardState:
         self._lock = threading.RLock()
         self._book = TaskBook(self.limits.keys, self.limits.runs, self.limits.prefixes)
         self._shape: dict = {}  # key -> [run, prefix, dependencies, state]: the graph pane's keys
-        self._compute: dict = {}  # prefix -> [seconds, tasks]
+        self._compute: dict = {}  # prefix -> [seconds, tasks, expected seconds of the next]
+        #: seconds expected of a task whose prefix never finished (occupancy): the
+        #: scheduler's setting, which this process inherits with the live config
+        self.unknown_duration = float(config.parse_timedelta(
+            config.get("distributed.scheduler.unknown-task-duration")))  # fmt: skip
         self._compute_trim_at = self.limits.prefixes  # (its size that trims it next)
         self._exceptions: dict = {}  # (prefix, text) -> row dict
         self.erred = 0  # tasks that raised, all time (the table forgets its oldest rows)
@@ -224,23 +228,28 @@ class DashboardState:
         if startstops:
             first = startstops[0]
             if len(startstops) == 1 and type(first) is tuple:  # nearly every task
-                self._timed(prefix, *first)
+                took = self._timed(prefix, *first)
             else:
-                for triple in iter_startstops(startstops):
-                    self._timed(prefix, *triple)
+                took = sum(self._timed(prefix, *triple) for triple in iter_startstops(startstops))
+            if took > 0 and r.finish == "memory":  # what the scheduler expects of the next
+                acc = self._compute[prefix]  # task of the prefix (its occupancy): the same rule
+                acc[2] = took if acc[2] is None else 0.5 * (acc[2] + took)
         if raised:
             self._exception(r, prefix)
 
-    def _timed(self, prefix, action, begin, end) -> None:
+    def _timed(self, prefix, action, begin, end) -> float:
+        """Count a compute part of a task; its seconds (0 for other actions)."""
+        if action != "compute":
+            return 0.0
         seconds = end - begin
-        if action == "compute":
-            acc = self._compute.get(prefix)
-            if acc is None:
-                if len(self._compute) >= self._compute_trim_at:
-                    self._trim_compute()
-                acc = self._compute[prefix] = [0.0, 0]
-            acc[0] += seconds
-            acc[1] += 1
+        acc = self._compute.get(prefix)
+        if acc is None:
+            if len(self._compute) >= self._compute_trim_at:
+                self._trim_compute()
+            acc = self._compute[prefix] = [0.0, 0, None]
+        acc[0] += seconds
+        acc[1] += 1
+        return seconds
 
     def _trim_compute(self) -> None:
         """Keep the compute times of the prefixes still counted (a kept run's, or
@@ -394,12 +403,12 @@ class DashboardState:
             for row in rows:  # (the means of the prefixes processing only: asked per refresh)
                 per = self._processing_on(row["address"])
                 row["processing"] = sum(per.values())
-                row["occupancy"] = sum(n * self._mean_compute(p) for p, n in per.items())
+                row["occupancy"] = sum(n * self._expected(p) for p, n in per.items())
         return rows
 
-    def _mean_compute(self, prefix) -> float:
+    def _expected(self, prefix) -> float:
         acc = self._compute.get(prefix)
-        return acc[0] / acc[1] if acc is not None and acc[1] else UNKNOWN_DURATION
+        return acc[2] if acc is not None and acc[2] is not None else self.unknown_duration
 
     def _processing_on(self, address: str) -> dict:
         """``{prefix: n}`` of the tasks processing on worker *address*; the local
@@ -428,7 +437,7 @@ class DashboardState:
         """``{prefix: (seconds, tasks)}`` of compute time, all time (of the
         ``Limits.prefixes`` prefixes that weigh most)."""
         with self._lock:
-            return {p: (s, n) for p, (s, n) in self._compute.items()}
+            return {p: (s, n) for p, (s, n, _) in self._compute.items()}
 
     def exceptions(self) -> list:
         with self._lock:

@@ -85,6 +85,26 @@ def test_processing_and_occupancy_per_worker():
     assert rows[W2]["occupancy"] == 2.0  # the mean compute time of "inc"
 
 
+def test_occupancy_expects_what_the_scheduler_expects():
+    """The scheduler expects a prefix's next task to take halfway between its last
+    estimate and the task that finished, and ``unknown-task-duration`` before the
+    first: the pane shows the scheduler's occupancy, not the all-time mean."""
+    from shoal import config
+
+    with config.set({"distributed.scheduler.unknown-task-duration": "5s"}):
+        s = DashboardState()
+    distributed_run(s)
+    assert [w["occupancy"] for w in s.workers()] == [5.0, 5.0]
+    s.ingest(GraphSubmitted("more", "scheduler", 3, {"inc": 3}, (), T0))
+    for i, (dur, erred) in enumerate(((2.0, False), (4.0, False), (1.0, False), (60.0, True))):
+        s.ingest(tt("more", f"inc-{10 + i}", "waiting", "processing", W2))
+        s.ingest(tt("more", f"inc-{10 + i}", "processing", "erred" if erred else "memory", W2,
+                    t=T0, dur=dur))  # fmt: skip
+    occupancy = {w["address"]: w["occupancy"] for w in s.workers()}
+    assert occupancy == {W1: 2.0, W2: 2.0}  # (2 + 4) / 2, then (3 + 1) / 2; no erred one
+    assert s.compute_time()["inc"] == (67.0, 4)  # (the bars still add every compute)
+
+
 def test_distributed_run_dropped_once_forgotten():
     s = DashboardState()
     finished_run(s)

@@ -8,8 +8,10 @@
                     --worker_table()-------> a DataTable row per worker
 
 ``processing`` counts the tasks the scheduler has assigned to the worker (from
-the transitions); ``occupancy`` estimates their run time from the mean compute
-time of each prefix.  Processing bars are blue, green when the worker has more
+the transitions); ``occupancy`` estimates their run time as the scheduler does:
+each prefix's expected compute time, halfway from the last estimate to each task
+that finishes (``distributed.scheduler.unknown-task-duration`` before the first).
+Processing bars are blue, green when the worker has more
 than twice as many tasks as threads (saturated), red when it has fewer tasks
 than threads (idle); CPU bars are blue, on an axis that spans what the busiest
 worker's threads can use (100% a thread, :func:`cpu_axis_end`): a worker at 6%
