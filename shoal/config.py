@@ -40,6 +40,7 @@ their ``with`` blocks in reverse order of entry; different keys are safe.
 from __future__ import annotations
 
 import builtins
+import math
 import os
 import re
 import sys
@@ -52,7 +53,7 @@ import yaml
 __all__ = [
     "collect", "config", "config_for_child", "config_paths", "defaults", "deserialize",
     "expand_environment_variables", "get", "merge", "parse_bytes", "parse_timedelta",
-    "refresh", "serialize", "set", "update", "update_defaults",
+    "period", "refresh", "serialize", "set", "update", "update_defaults",
 ]  # fmt: skip
 
 #: The live, nested configuration dictionary.
@@ -479,6 +480,21 @@ def parse_timedelta(value: Any, default: str | None = "seconds") -> float | None
     if unit not in _TIME_UNITS:
         raise _unknown_unit("a time interval", value, unit, "ns, us, ms, s, m/minutes, h, d, w")
     return number * _TIME_UNITS[unit]
+
+
+def period(value: Any, name: str, key: str | None = None) -> float:
+    """*value* (seconds, or a duration such as ``"100ms"``) as the positive, finite
+    seconds a thread may wait between two rounds; ValueError naming ``name`` (and the
+    setting *key* it came from) otherwise: 0 or less made a thread spin, inf killed it."""
+    where = f" ({key})" if key else ""
+    try:
+        seconds = parse_timedelta(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}={value!r}: expected a positive, finite duration{where}: "
+                         f"{exc}") from None  # fmt: skip
+    if seconds is None or not (math.isfinite(seconds) and 0 < seconds <= threading.TIMEOUT_MAX):
+        raise ValueError(f"{name}={value!r}: expected a positive, finite duration{where}")
+    return seconds
 
 
 set = _ConfigSet  # noqa: A001 - Dask's public spelling; builtins.set is used above

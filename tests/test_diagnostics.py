@@ -160,6 +160,16 @@ def test_progressbar_config_defaults():
     assert ProgressBar(minimum=1, dt=0.2).dt == 0.2
 
 
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "soon"])
+def test_a_period_that_would_spin_or_never_wake_is_refused(bad):
+    """dt=0 made the drawing (sampling) thread spin on a core; inf killed it."""
+    with pytest.raises(ValueError, match=r"dt=.*expected a positive, finite duration"):
+        ProgressBar(dt=bad)
+    with pytest.raises(ValueError, match=r"dt=.*expected a positive, finite duration"):
+        ResourceProfiler(dt=bad)
+    assert ProgressBar(dt="50ms").dt == 0.05 and ResourceProfiler(dt=2).dt == 2.0
+
+
 def test_progressbar_register_unregister():
     threads.get(fan_in(4, 0.001), "total")  # start the shared pool's threads first
     before = set(threading.enumerate())

@@ -36,6 +36,7 @@ import threading
 import time
 from collections import namedtuple
 
+from shoal import config
 from shoal.diagnostics._observer import Observer as _Observer
 from shoal.events import Buffer, default_bus
 
@@ -244,7 +245,7 @@ class ResourceProfiler(_Recorder):
     def __init__(self, dt: float = 1.0, bus=None):
         _psutil()  # (a clear error now, not in the thread)
         super().__init__(bus)
-        self.dt = float(dt)
+        self.dt = config.period(dt, "dt")
         self._thread = None
         self._block_ending = False  # a with block's end stops it: one last sample
 

@@ -147,7 +147,7 @@ class ProgressBar(Observer):
     def __init__(self, minimum=None, width=40, dt=None, out=None, bus=None):
         get = config.get
         self.minimum = float(get("diagnostics.progress.minimum", 0.0, override_with=minimum))
-        self.dt = float(get("diagnostics.progress.dt", 0.1, override_with=dt))
+        self.dt = config.period(get("diagnostics.progress.dt", 0.1, override_with=dt), "dt")
         self.width = int(width)
         self.out = out
         self.bus = default_bus if bus is None else bus

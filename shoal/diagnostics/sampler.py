@@ -106,7 +106,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import sys
 import threading
 import time
@@ -132,15 +131,9 @@ def profile_enabled() -> bool:
 
 
 def _seconds(value, key: str, default: str) -> float:
-    """A positive, finite number of seconds that ``Event.wait`` takes, from *value* or
-    the setting *key*; ValueError naming it otherwise."""
-    if value is None:
-        value = config.get(key, default)
-    seconds = float(config.parse_timedelta(value))
-    if not (math.isfinite(seconds) and 0 < seconds <= threading.TIMEOUT_MAX):
-        raise ValueError(f"{key.rsplit('.', 1)[-1]}={value!r}: the profiler needs a positive, "
-                         f"finite duration ({key})")  # fmt: skip
-    return seconds
+    """Seconds between samples (or cycles), from *value* or the setting *key*."""
+    return config.period(config.get(key, default) if value is None else value,
+                         key.rsplit(".", 1)[-1], key)  # fmt: skip
 
 
 #: Samplers running now, stopped when the interpreter starts to exit (see the docstring).

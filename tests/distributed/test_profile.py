@@ -351,7 +351,7 @@ def test_config_keys_and_defaults():
         assert profile_enabled() is False
     assert Sampler(interval="20ms", cycle=0.5).interval == 0.02
     for bad in (0, -1, float("inf"), float("nan"), "1e12s"):  # (inf killed the thread)
-        with pytest.raises(ValueError, match=r"interval=.*positive, finite duration "
+        with pytest.raises(ValueError, match=r"interval=.*expected a positive, finite duration "
                                              r"\(distributed.worker.profile.interval\)"):
             Sampler(interval=bad)
         with pytest.raises(ValueError, match=r"cycle=.*\(distributed.worker.profile.cycle\)"):
