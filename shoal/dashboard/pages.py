@@ -59,11 +59,16 @@ _TEMPLATE = """\
 <style>
   body { font-family: system-ui, sans-serif; }
   .shoal-nav { height: 34px; display: flex; align-items: center; gap: 4px;
-               background: #2b3a42; padding: 0 8px; }
+               background: #2b3a42; padding: 0 8px; overflow-x: auto; }
+  .shoal-nav a, .shoal-nav span { flex: none; }
   .shoal-nav a { color: #eee; text-decoration: none; padding: 6px 10px; font-size: 14px; }
   .shoal-nav a.active { background: #4a6170; border-radius: 4px; }
   .shoal-nav .brand { color: #fff; font-weight: bold; margin-right: 12px; }
   .shoal-main { height: calc(100% - 34px); }
+  @media (max-width: 520px) {  /* a side panel: the bar scrolls, if it must, not the page */
+    .shoal-nav a { padding: 6px 5px; font-size: 13px; }
+    .shoal-nav .brand { margin-right: 2px; }
+  }
 </style>
 {% endif %}{% endblock %}
 {% block postamble %}
@@ -134,9 +139,11 @@ def status_doc(state, doc) -> None:
                       TabPanel(child=cpu.root, title="CPU"),
                       TabPanel(child=occupancy.root, title="Occupancy")],
                 sizing_mode="stretch_width")  # fmt: skip
-    left = column(cluster.root, workers.root, tabs, sizing_mode="stretch_width")
-    right = column(stream.root, progress.root, sizing_mode="stretch_width")
-    layout = row(left, right, sizing_mode="stretch_width")
+    left = column(cluster.root, workers.root, tabs, sizing_mode="stretch_width",
+                  styles={"flex": "1 1 380px"})
+    right = column(stream.root, progress.root, sizing_mode="stretch_width",
+                   styles={"flex": "1 1 380px"})
+    layout = row(left, right, sizing_mode="stretch_width", styles={"flex-wrap": "wrap"})
     panes = [cluster, workers, nprocessing, cpu, occupancy, stream, progress]
     tabbed = [nprocessing, cpu, occupancy]  # in tab order; only the active tab refreshes
 

@@ -297,6 +297,29 @@ def test_nav_bar_pages_render(page, base, compute, artifacts):
     assert not problems, "\n".join(problems)
 
 
+def test_status_fits_a_narrow_side_panel(page, base, compute, artifacts):
+    """At a JupyterLab side panel's width, /status stacks its two columns and the page
+    scrolls down, never sideways; the navigation bar keeps its background under every
+    link (white links on white had hidden the last ones)."""
+    page.set_viewport_size({"width": 420, "height": 800})
+    try:
+        open_page(page, f"{base}/status")
+        compute()
+        page.wait_for_timeout(500)
+        width, height = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        assert width <= 420 and height > 800, (width, height)
+        nav = page.evaluate("""() => { const n = document.querySelector('nav.shoal-nav');
+            const r = n.getBoundingClientRect();
+            return [r.right, n.scrollWidth, ...[...n.querySelectorAll('a')].map(a =>
+                a.offsetLeft + a.offsetWidth)]; }""")
+        right, scroll, *ends = nav
+        assert right <= 420 and max(ends) <= scroll, nav  # (each link inside the dark bar)
+        page.screenshot(path=str(artifacts / "status-420px.png"), full_page=True)
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 720})
+
+
 # --- behind a path prefix (Jupyter's proxy) -----------------------------------------------
 
 
