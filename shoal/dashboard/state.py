@@ -46,6 +46,7 @@ from shoal import config
 from shoal.core.keys import key_split, key_str
 from shoal.dashboard.profiles import merge_trees, normalize_tree, profile_items, subtract_trees
 from shoal.dashboard.runs import LOCAL_SCHEDULERS, TaskBook
+from shoal.diagnostics.colors import PrefixColors
 from shoal.diagnostics.probe import LOCAL_WORKER
 from shoal.distributed.taskcolumns import key_from_wire
 from shoal.events import (
@@ -111,6 +112,8 @@ class DashboardState:
             config.get("distributed.scheduler.unknown-task-duration")))  # fmt: skip
         self._compute_trim_at = self.limits.prefixes  # (its size that trims it next)
         self._exceptions: dict = {}  # (prefix, text) -> row dict
+        #: each prefix's colour in every pane, two shown at once told apart (colors.py)
+        self.colors = PrefixColors(in_use=self._prefixes_in_use)
         self.erred = 0  # tasks that raised, all time (the table forgets its oldest rows)
         self._workers: dict = {}  # address -> info dict
         self._series: dict = {}  # address -> deque[(time, managed, unmanaged, spilled, cpu)]
@@ -405,6 +408,10 @@ class DashboardState:
                 row["processing"] = sum(per.values())
                 row["occupancy"] = sum(n * self._expected(p) for p, n in per.items())
         return rows
+
+    def _prefixes_in_use(self) -> set:  # (the prefixes the progress bars show)
+        with self._lock:
+            return self._book.counted_prefixes()
 
     def _expected(self, prefix) -> float:
         acc = self._compute.get(prefix)

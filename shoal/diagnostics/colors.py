@@ -1,15 +1,19 @@
 """Task colours shared by every view of a computation (pure: no Bokeh).
 
 A task prefix gets its colour from a CRC32 of its name into a fixed palette, so
-the dashboard's panes (layer 4) and ``performance_report`` (this layer) agree in
-every process without sharing any state.
+the views of a computation (a dashboard's panes, ``performance_report``, progress
+bars) agree in every process without sharing any state.  Where prefixes are drawn
+side by side, :class:`PrefixColors` moves a prefix whose colour another one took
+to the next free colour, so two phases of one computation are told apart (the
+dashboard keeps one for all its panes).
 """
 
 from __future__ import annotations
 
 import zlib
 
-__all__ = ["ERRED", "FAILED", "PALETTE", "SPILLED", "SUCCEEDED", "action_style", "distinct_colors", "prefix_color"]
+__all__ = ["ERRED", "FAILED", "PALETTE", "SPILLED", "SUCCEEDED", "PrefixColors", "action_style",
+           "distinct_colors", "prefix_color"]
 
 # 24 distinguishable mid-tone colours: none close to black (erred), red (transfer),
 # orange (disk) or grey (deserialisation, spilled), none so dark that black labels vanish
@@ -49,17 +53,44 @@ def _slot(prefix, palette) -> int:
 
 
 def distinct_colors(prefixes, palette=PALETTE) -> dict:
-    """``{prefix: colour}`` for prefixes drawn side by side (a plot's legend): each its
-    :func:`prefix_color` unless an earlier one took it, then the next free colour of
-    *palette* (all free colours taken: shared again).
+    """``{prefix: colour}`` for prefixes drawn side by side (a plot's legend): see
+    :class:`PrefixColors`.
 
     >>> distinct_colors(["a", "b"], ["red"])
     {'a': 'red', 'b': 'red'}
     >>> len(set(distinct_colors(["a", "b", "c"], ["red", "green", "blue"]).values()))
     3
     """
-    out, taken = {}, set()
-    for prefix in prefixes:
+    colors = PrefixColors(palette)
+    return {prefix: colors(prefix) for prefix in prefixes}
+
+
+class PrefixColors:
+    """``colors(prefix)``: the colour of each prefix in one view (a dashboard's panes, a
+    plot's legend), told apart where the palette allows.
+
+    A prefix gets its :func:`prefix_color` unless a prefix given a colour before took
+    it, then the next free colour of *palette*; it keeps that colour while remembered.
+    With every colour given, the prefixes that ``in_use()`` (a set) leaves out are
+    forgotten to free theirs; failing that, a prefix shares its own colour.  A hash
+    alone gave ``groupby-mean-chunk`` and ``groupby-mean-combine``, the two phases of
+    the tutorial's groupby, the same pink.  Lookups of known prefixes take no lock:
+    one thread gives colours (a dashboard's server loop)."""
+
+    def __init__(self, palette=PALETTE, in_use=None):
+        self.palette = tuple(palette)
+        self._in_use = in_use
+        self._given: dict = {}  # prefix -> colour
+        self._taken: dict = {}  # colour -> prefixes given it
+
+    def __call__(self, prefix: str) -> str:
+        color = self._given.get(prefix)
+        return color if color is not None else self._give(prefix)
+
+    def _give(self, prefix) -> str:
+        palette, taken = self.palette, self._taken
+        if len(taken) >= len(palette) and self._in_use is not None:
+            self._forget(self._in_use())
         start = _slot(prefix, palette)
         for step in range(len(palette)):
             color = palette[(start + step) % len(palette)]
@@ -67,13 +98,26 @@ def distinct_colors(prefixes, palette=PALETTE) -> dict:
                 break
         else:
             color = palette[start]
-        out[prefix] = color
-        taken.add(color)
-    return out
+        self._given[prefix] = color
+        taken[color] = taken.get(color, 0) + 1
+        return color
+
+    def _forget(self, keep) -> None:
+        for prefix in [p for p in self._given if p not in keep]:
+            color = self._given.pop(prefix)
+            left = self._taken[color] - 1
+            if left:
+                self._taken[color] = left
+            else:
+                del self._taken[color]
 
 
-def action_style(action: str, prefix: str, erred: bool = False, palette=PALETTE) -> tuple:
-    """``(colour, alpha)`` of one startstop rectangle."""
+def action_style(action: str, prefix: str, erred: bool = False, palette=PALETTE,
+                 colors=None) -> tuple:  # fmt: skip
+    """``(colour, alpha)`` of one startstop rectangle (its prefix's colour from
+    *colors*, a :class:`PrefixColors`, when given)."""
     if action == "compute":
-        return (ERRED, 1.0) if erred else (prefix_color(prefix, palette), 1.0)
+        if erred:
+            return ERRED, 1.0
+        return (colors(prefix) if colors is not None else prefix_color(prefix, palette)), 1.0
     return _ACTIONS.get(action, ("grey", 0.4))

@@ -60,6 +60,34 @@ def test_prefix_colours_are_stable_and_shared():
     assert data["name"] == [odd]
 
 
+def test_prefixes_shown_together_get_colours_apart():
+    """The tutorial's groupby has two phases whose names hash to one colour: the
+    dashboard gives the second the next free colour, in every pane, and takes colours
+    back only from prefixes no longer shown once the palette is used up."""
+    from shoal.diagnostics.colors import PrefixColors
+
+    chunk, combine = "groupby-mean-chunk", "groupby-mean-combine"
+    assert prefix_color(chunk) == prefix_color(combine)  # (what made them one pink)
+    s = DashboardState()
+    s.ingest(GraphSubmitted("r", "threads", 2, {chunk: 1, combine: 1}, (), T0))
+    s.ingest(rec(f"{chunk}-1", chunk))
+    s.ingest(rec(f"{combine}-1", combine))
+    bars = {p: c for p, c in zip(*(progress_rows(s.progress(), colors=s.colors)[k]
+                                   for k in ("prefix", "color"))) if p}  # fmt: skip
+    stream = task_rectangles(s.tasks.since(0)[1], {}, colors=s.colors)
+    assert bars[chunk] == prefix_color(chunk) != bars[combine] in PALETTE
+    assert dict(zip(stream["name"], stream["color"])) == bars  # the same in each pane
+    assert compute_time_bars(s.compute_time(), s.colors)["color"] == [bars[chunk], bars[combine]]
+
+    palette, shown = ["red", "green"], {"a", "b"}
+    colors = PrefixColors(palette, in_use=lambda: shown)
+    a, b = colors("a"), colors("b")
+    assert {a, b} == set(palette) and a == prefix_color("a", palette)
+    assert colors("c") == prefix_color("c", palette)  # all shown: it shares its own
+    shown = {"a"}  # "b" and "c" left the view: the next prefix takes a freed colour
+    assert colors("d") == b and colors("a") == a
+
+
 def test_task_rectangles():
     rows = {}
     data = task_rectangles([

@@ -37,12 +37,12 @@ COLUMNS = ("x", "y", "key", "prefix", "state", "color", "alpha", "line")
 EDGE_COLUMNS = ("x0", "y0", "x1", "y1")
 
 
-def node_style(prefix: str, state: str) -> tuple:
-    """``(fill colour, alpha, outline colour)`` of one key."""
+def node_style(prefix: str, state: str, colors=prefix_color) -> tuple:
+    """``(fill colour, alpha, outline colour)`` of one key (*colors*: prefix -> colour)."""
     if state == "memory":
-        return prefix_color(prefix), 1.0, prefix_color(prefix)
+        return colors(prefix), 1.0, colors(prefix)
     if state == "processing":
-        return prefix_color(prefix), 0.35, prefix_color(prefix)
+        return colors(prefix), 0.35, colors(prefix)
     if state == "erred":
         return ERRED, 1.0, ERRED
     if state in ("released", "forgotten"):
@@ -78,7 +78,7 @@ def layers(n: int, edges) -> list:
 MAX_ROWS = 100  # a larger group wraps into several columns
 
 
-def graph_layout(nodes: list, edges=(), rows: int | None = None) -> tuple:
+def graph_layout(nodes: list, edges=(), rows: int | None = None, colors=prefix_color) -> tuple:
     """``(dots, segments)`` for ``[(key text, prefix, state)]`` and ``[(i, j)]`` edges;
     *rows* dots per column (default: the largest group's size, at most :data:`MAX_ROWS`)."""
     depth = layers(len(nodes), edges)
@@ -104,7 +104,7 @@ def graph_layout(nodes: list, edges=(), rows: int | None = None) -> tuple:
         for n, i in enumerate(members):
             placed[i] = len(out["x"])
             key, prefix, state = nodes[i]
-            color, alpha, line = node_style(prefix, state)
+            color, alpha, line = node_style(prefix, state, colors)
             where[i] = (x0 + n // rows, top - n % rows)
             out["x"].append(where[i][0])
             out["y"].append(where[i][1])
@@ -145,7 +145,7 @@ class Graph(Pane):
 
     def refresh(self) -> None:
         nodes, edges = self.state.graph()
-        dots, segments = graph_layout(nodes, edges)
+        dots, segments = graph_layout(nodes, edges, colors=self.state.colors)
         self.push(self.edges, segments)
         self.push(self.source, dots)
         limit = self.state.limits.graph_nodes

@@ -39,6 +39,7 @@ from shoal.dashboard.panes.style import (
     format_bytes,
     memory_color,
     memory_thresholds,
+    prefix_color,
     worst_color,
 )
 from shoal.dashboard.panes.tasks import PrefixBars, prefix_bars
@@ -230,11 +231,11 @@ class ClusterMemory(WorkersMemory):
         return [total]
 
 
-def prefix_bytes_bars(memory: dict) -> dict:
+def prefix_bytes_bars(memory: dict, colors=prefix_color) -> dict:
     """One bar per prefix holding results in memory, largest on top."""
     ordered = sorted(memory.items(), key=lambda kv: (-kv[1], kv[0]))
     return prefix_bars(((prefix, nbytes, format_bytes(nbytes), (nbytes,))
-                        for prefix, nbytes in ordered), ("nbytes",))  # fmt: skip
+                        for prefix, nbytes in ordered), ("nbytes",), colors)  # fmt: skip
 
 
 class MemoryByKey(PrefixBars):
@@ -250,4 +251,4 @@ class MemoryByKey(PrefixBars):
         self.root.xaxis.formatter = NumeralTickFormatter(format="0.0 b")
 
     def bars(self) -> dict:
-        return prefix_bytes_bars(self.state.memory_by_prefix())
+        return prefix_bytes_bars(self.state.memory_by_prefix(), self.state.colors)

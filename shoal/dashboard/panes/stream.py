@@ -49,12 +49,13 @@ COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "name", "prefix",
 MERGE_BELOW = 0.002  # seconds: shorter rectangles this close together are drawn as one
 
 
-def task_rectangles(records, rows: dict, merge_below: float = 0.0) -> dict:
+def task_rectangles(records, rows: dict, merge_below: float = 0.0, colors=None) -> dict:
     """Columns of rectangles for *records*; *rows* maps ``(worker, thread)`` to a
     row number and grows as new threads appear (owned by the caller).  With
     ``merge_below`` (seconds), back-to-back rectangles of a row with the same
     prefix, action and colour, each shorter than that and less than that apart, become
-    one (prefixes may share a colour: never one rectangle for two of them)."""
+    one (prefixes may share a colour: never one rectangle for two of them).  *colors*:
+    a prefix's colour (:func:`~shoal.diagnostics.colors.action_style`'s)."""
     out = empty(COLUMNS)
     last: dict = {}  # row -> index of its latest rectangle in out, while it may grow
     for r in records:
@@ -64,7 +65,7 @@ def task_rectangles(records, rows: dict, merge_below: float = 0.0) -> dict:
             row = rows[where] = len(rows)
         erred = r.finish == "erred"
         for action, begin, end in iter_startstops(r.startstops):
-            color, alpha = action_style(action, r.prefix, erred)
+            color, alpha = action_style(action, r.prefix, erred, colors=colors)
             name = r.prefix if action == "compute" else f"{action}-{r.prefix}"
             i = last.get(row)
             if (i is not None and end - begin < merge_below and out["name"][i] == name
@@ -140,7 +141,7 @@ class TaskStream(Pane):
         self.cursor, records = self.state.tasks.since(self.cursor)
         if not records:
             return
-        data = task_rectangles(records, self.rows, self.merge_below)
+        data = task_rectangles(records, self.rows, self.merge_below, self.state.colors)
         if not data["left"]:
             return
         cut = last_gap(data["left"], data["right"], self.last_stop, self.clear_interval)

@@ -57,7 +57,7 @@ def _at_most(progress: dict, rows: int) -> dict:
     return out
 
 
-def progress_rows(progress: dict, max_rows: int = MAX_ROWS) -> dict:
+def progress_rows(progress: dict, max_rows: int = MAX_ROWS, colors=prefix_color) -> dict:
     """One row per prefix (top to bottom in order of appearance; at most *max_rows*,
     see :func:`_at_most`) with each segment's [left, right] in [0, 1] and its count,
     then a summary row (no bar, only its text) above them: one source for the whole
@@ -91,7 +91,7 @@ def progress_rows(progress: dict, max_rows: int = MAX_ROWS) -> dict:
         for field in totals:
             totals[field] += row[field]
         done = row["released"] + row["memory"] + row["erred"]
-        color = OTHERS_COLOR if prefix == others else prefix_color(prefix)
+        color = OTHERS_COLOR if prefix == others else colors(prefix)
         add(-i, 0.4, 1.0, prefix, color, f"{prefix}: {done} / {row['total']}", row, ends)
     add(SUMMARY_Y, 0.0, 0.0, "", "black", progress_summary(totals), totals,
         dict.fromkeys(SEGMENTS, (0.0, 0.0)))  # fmt: skip
@@ -138,7 +138,7 @@ class Progress(Pane):
 
     def refresh(self) -> None:
         progress = self.state.progress()
-        if self.push(self.source, progress_rows(progress)):
+        if self.push(self.source, progress_rows(progress, colors=self.state.colors)):
             self.root.y_range.start = -max(min(len(progress), MAX_ROWS), MIN_ROWS) + 0.5
 
 
@@ -178,7 +178,7 @@ class Exceptions(Pane):
 PREFIX_BAR_COLUMNS = ("left", "right", "bottom", "top", "prefix", "color", "text", "x", "y")
 
 
-def prefix_bars(rows, extra: tuple = ()) -> dict:
+def prefix_bars(rows, extra: tuple = (), colors=prefix_color) -> dict:
     """One bar per prefix, first on top, from ``[(prefix, value, label, extra values)]``:
     the bar spans [0, value], the label sits at its left end; *extra* names the
     columns the extra values go to (what a pane's tooltip shows)."""
@@ -189,7 +189,7 @@ def prefix_bars(rows, extra: tuple = ()) -> dict:
         out["bottom"].append(-i - 0.4)
         out["top"].append(-i + 0.4)
         out["prefix"].append(prefix)
-        out["color"].append(prefix_color(prefix))
+        out["color"].append(colors(prefix))
         out["text"].append(f"{prefix}: {label}")
         out["x"].append(0)
         out["y"].append(-i)
@@ -230,13 +230,13 @@ class PrefixBars(Pane):
             self.root.y_range.start = -max(len(data["prefix"]), MIN_ROWS) + 0.5
 
 
-def compute_time_bars(compute_time: dict) -> dict:
+def compute_time_bars(compute_time: dict, colors=prefix_color) -> dict:
     """One bar per prefix, longest on top, from ``state.compute_time()``."""
     ordered = sorted(compute_time.items(), key=lambda kv: (-kv[1][0], kv[0]))
     return prefix_bars(((prefix, seconds, format_seconds(seconds),
                          (seconds, tasks, seconds / tasks if tasks else 0.0))
                         for prefix, (seconds, tasks) in ordered),
-                       ("seconds", "tasks", "mean"))  # fmt: skip
+                       ("seconds", "tasks", "mean"), colors)  # fmt: skip
 
 
 class ComputeTime(PrefixBars):
@@ -248,4 +248,4 @@ class ComputeTime(PrefixBars):
     tooltips = [("compute", "@seconds{0.000} s"), ("tasks", "@tasks"), ("mean", "@mean{0.000} s")]
 
     def bars(self) -> dict:
-        return compute_time_bars(self.state.compute_time())
+        return compute_time_bars(self.state.compute_time(), self.state.colors)
