@@ -221,7 +221,7 @@ def test_progressbar_error_stays_below_100():
     text = out.getvalue()
     assert text.endswith("\n")
     assert "100%" not in text
-    assert "% Completed" in final_line(text)
+    assert "failed (ZeroDivisionError(" in final_line(text)  # (where "% Completed" stood)
     assert not our_threads()
 
 
@@ -275,6 +275,30 @@ class _Shown(list):
 def _init_view(view, shown):
     view._display = shown
     view.bar = view._handle = None
+
+
+def test_a_failed_compute_says_so_in_every_form_of_the_bar(monkeypatch):
+    """A failed compute's last line says what failed, where "100% Completed" stood
+    (the text bar, the live widget's label and the plain bar a notebook keeps)."""
+    pytest.importorskip("ipywidgets")
+    out = io.StringIO()
+    with pytest.raises(ZeroDivisionError):
+        with ProgressBar(dt=0.01, out=out):
+            sync.get({"a": (slow_inc, 1, 0), "bad": (div, "a", 0)}, "bad")
+    last = final_line(out.getvalue())
+    assert "failed (ZeroDivisionError(" in last and "Completed" not in last
+    shown = _Shown()
+    monkeypatch.setattr(progress_mod, "in_kernel", lambda: True)
+    monkeypatch.setattr(progress_mod._WidgetView, "__init__", lambda self: _init_view(self, shown))
+    with pytest.raises(ZeroDivisionError):
+        with ProgressBar(dt=0.01):
+            sync.get({"a": (slow_inc, 1, 0), "bad": (div, "a", 0)}, "bad")
+    (box,) = shown
+    assert box.children[0].bar_style == "danger"
+    assert box.children[1].value.startswith("failed (ZeroDivisionError(")
+    bundle = shown.updates[0]._repr_mimebundle_()
+    assert "failed (ZeroDivisionError(" in bundle["text/plain"] and "Completed" not in (
+        bundle["text/plain"] + bundle["text/html"])  # fmt: skip
 
 
 def test_progressbar_widget_falls_back_to_text(monkeypatch):

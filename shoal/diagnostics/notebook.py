@@ -37,22 +37,27 @@ class FinishedBars:
 
     ``rows``: ``(name, fraction, failed, caption)`` for each bar, in order (an empty
     name draws no name column); ``text``: the whole as text (``text/plain``);
-    ``title``: a plain-text line above the bars."""
+    ``title``: ``(heading, text)`` of a line above the bars, as the live widget's
+    ("Finished", "1.2s")."""
 
-    def __init__(self, rows, text: str, title: str = ""):
+    def __init__(self, rows, text: str, title: tuple = ()):
         self.rows = [(str(name), min(1.0, max(0.0, float(fraction))), bool(failed), str(caption))
                      for name, fraction, failed, caption in rows]  # fmt: skip
         self.text, self.title = text, title
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         e = html.escape
-        lines = [f"<div><b>{e(self.title)}</b></div>"] if self.title else []
-        for name, fraction, failed, caption in self.rows:
-            named = f'<code style="min-width:20%">{e(name)}</code>' if name else ""
+        lines = []
+        if self.title:
+            heading, text = self.title
+            lines.append(f"<div><b>{e(heading)}:</b> {e(text)}</div>")
+        for name, fraction, failed, caption in self.rows:  # (laid out as the live widget)
+            named = (f'<span style="width:20%;font-family:monospace;overflow:hidden">'
+                     f"{e(name)}</span>" if name else "")  # fmt: skip
             lines.append(
-                f'<div style="display:flex;align-items:center;gap:8px">{named}'
-                f'<div style="width:300px;height:14px;background:#eee;border-radius:2px">'
-                f'<div style="width:{round(100 * fraction, 1)}%;height:100%;'
+                f'<div style="display:flex;align-items:center;gap:8px;margin:4px 0">{named}'
+                f'<div style="width:{"60%" if name else "300px"};height:14px;background:#eee;'
+                f'border-radius:2px"><div style="width:{round(100 * fraction, 1)}%;height:100%;'
                 f'background:{FAILED if failed else SUCCEEDED};border-radius:2px"></div></div>'
                 f"<span>{e(caption)}</span></div>")  # fmt: skip
         return {"text/plain": self.text, "text/html": "".join(lines)}

@@ -43,7 +43,7 @@ from shoal.diagnostics._observer import Observer
 from shoal.diagnostics.notebook import FinishedBars, in_kernel
 from shoal.events import Buffer, default_bus
 
-__all__ = ["ProgressBar", "format_bar", "format_time"]
+__all__ = ["ProgressBar", "exception_line", "format_bar", "format_time"]
 
 KINDS = ("graph-submitted", "task", "computation-finished")
 
@@ -71,6 +71,13 @@ def format_bar(fraction: float, width: int, elapsed: float, failed: str = "") ->
     return f"[{bar}] | {middle} | {format_time(elapsed)}"
 
 
+def exception_line(exc, limit: int = 100) -> str:
+    """An error on one line, at most *limit* characters: ``"ValueError: bad 5"``."""
+    text = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class _Session:
     """Counts for one bar: runs open, tasks expected and done."""
 
@@ -80,7 +87,7 @@ class _Session:
         self.runs: set = set()
         self.total = 0
         self.done = 0
-        self.failed = False
+        self.failed = ""  # what went wrong, once a run did not finish
         self.end = None
 
     def fraction(self) -> float:
@@ -93,8 +100,9 @@ class _TextView:
     def __init__(self, out, width: int):
         self.out, self.width = out, width
 
-    def draw(self, fraction, elapsed, final=False, failed=False):
-        self.out.write("\r" + format_bar(fraction, self.width, elapsed) + ("\n" if final else ""))
+    def draw(self, fraction, elapsed, final=False, failed=""):
+        line = format_bar(fraction, self.width, elapsed, failed if final else "")
+        self.out.write("\r" + line + ("\n" if final else ""))
         self.out.flush()
 
 
@@ -109,8 +117,9 @@ class _WidgetView:
         self._display = display
         self.bar = self._handle = None
 
-    def draw(self, fraction, elapsed, final=False, failed=False):
-        label = f"{int(100 * fraction)}% Completed | {format_time(elapsed).strip()}"
+    def draw(self, fraction, elapsed, final=False, failed=""):
+        middle = failed if final and failed else f"{int(100 * fraction)}% Completed"
+        label = f"{middle} | {format_time(elapsed).strip()}"
         if self.bar is None:
             import ipywidgets
 
@@ -125,8 +134,8 @@ class _WidgetView:
         if final:
             self.bar.bar_style = "danger" if failed else "success"
             if self._handle is not None:
-                self._handle.update(FinishedBars([("", fraction, failed, label)],
-                                                 format_bar(fraction, 40, elapsed)))  # fmt: skip
+                self._handle.update(FinishedBars([("", fraction, bool(failed), label)],
+                                                 format_bar(fraction, 40, elapsed, failed)))  # fmt: skip
 
 
 class ProgressBar(Observer):
@@ -226,7 +235,9 @@ class ProgressBar(Observer):
                 s.done += 1
         elif rec.run_id in s.open:  # computation-finished
             s.open.discard(rec.run_id)
-            s.failed = s.failed or rec.status != "finished"
+            if rec.status != "finished" and not s.failed:
+                s.failed = (f"failed ({exception_line(rec.exception)})" if rec.exception
+                            else "failed" if rec.status == "error" else rec.status)  # fmt: skip
             if not s.open:
                 s.end = rec.time
                 self._close(s)
@@ -239,7 +250,7 @@ class ProgressBar(Observer):
         self._session = None
         self._view = None
 
-    def _draw(self, fraction, elapsed, final=False, failed=False) -> None:
+    def _draw(self, fraction, elapsed, final=False, failed="") -> None:
         if self._view is None:
             self._view = self._make_view()
         self._view.draw(fraction, elapsed, final=final, failed=failed)

@@ -36,7 +36,7 @@ from shoal import config
 from shoal.core.keys import key_split
 from shoal.diagnostics.colors import PALETTE, prefix_color
 from shoal.diagnostics.notebook import FinishedBars, in_kernel
-from shoal.diagnostics.progress import format_bar, format_time
+from shoal.diagnostics.progress import exception_line, format_bar, format_time
 from shoal.distributed.client.control import fire_and_forget
 from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.taskcolumns import key_from_wire
@@ -188,7 +188,7 @@ class _Tracker:
         if erred:
             parts.append(f"{erred} of {total} erred")
             if self.first_error is not None:
-                parts[0] += f" ({_exception_line(self.first_error)})"
+                parts[0] += f" ({exception_line(self.first_error)})"
         cancelled = sum(c["cancelled"] for c in self.counts.values())
         if cancelled:
             parts.append(f"{cancelled} of {total} cancelled")
@@ -322,7 +322,7 @@ class ProgressWidget:
         rows = [(name, row.children[1].value, row.children[1].bar_style == "danger",
                  row.children[2].value) for name, row in self.rows.items()]  # fmt: skip
         text = format_bar(t.fraction(), 40, t.elapsed(), t.outcome_text())
-        return FinishedBars(rows, text, "{}: {}".format(*self._title_parts()))
+        return FinishedBars(rows, text, self._title_parts())
 
     def update(self) -> None:
         t = self.tracker
@@ -363,12 +363,6 @@ class MultiProgressWidget(ProgressWidget):
             done = counts["finished"] + counts["error"] + counts["cancelled"]
             self._set(self.rows[group], done, counts["total"],
                       bool(counts["error"] or counts["cancelled"]), t.finished)  # fmt: skip
-
-
-def _exception_line(exc, limit: int = 100) -> str:
-    text = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- the entry point --------------------------------------------------------------------
