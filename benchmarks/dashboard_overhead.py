@@ -61,6 +61,7 @@ import threading
 import time
 
 from benchmarks import pinning
+from benchmarks.stats import quartiles
 from benchmarks.workloads import inc
 
 __all__ = ["main", "measure"]
@@ -85,11 +86,20 @@ HOOK_JS = """() => {
   for (const m of doc.all_models) {
     if (m.type === "ColumnDataSource" && "duration" in m.data && "key" in m.data) stream = m.id;
   }
+  const owner = {};  // data source id -> the title of the plot drawing it (its pane)
+  for (const m of doc.all_models) {
+    if (m.renderers !== undefined && m.title != null && typeof m.title.text === "string") {
+      const label = m.title.text.split(":")[0].trim() || m.type;
+      for (const r of m.renderers) if (r.data_source) owner[r.data_source.id] = label;
+    }
+  }
   window.__patches = [];
   const apply = doc.apply_json_patch.bind(doc);
   doc.apply_json_patch = (patch, buffers) => {
     const events = (patch && patch.events) || [];
-    window.__patches.push({t: performance.now(), streamed: events.some(
+    const panes = new Set();
+    for (const e of events) if (e.model && e.model.id in owner) panes.add(owner[e.model.id]);
+    window.__patches.push({t: performance.now(), panes: [...panes], streamed: events.some(
       (e) => e.kind === "ColumnsStreamed" && e.model && e.model.id === stream)});
     return apply(patch, buffers);
   };
@@ -99,23 +109,33 @@ MARK_JS = "() => { window.__patches = []; return performance.now(); }"
 READ_JS = "() => ({now: performance.now(), patches: window.__patches})"
 
 
+def _updates(times: list) -> list:
+    """The times of updates: patches less than 20 ms apart count as one."""
+    out, last = [], None
+    for t in times:
+        if last is None or t - last > 20:
+            out.append(t)
+        last = t
+    return out
+
+
 def _rates(patches: list, start: float, stop: float) -> dict:
     """Per second over [start, stop] (page clock, ms): patches, task-stream streams,
-    updates (patches less than 20 ms apart count as one), and ``flowing``: updates
-    per second from the run's first update to its last (before the first one the
-    client is still building the graph and the scheduler has nothing to tell)."""
+    updates, and ``flowing``: updates per second from the run's first update to its
+    last (before the first one the scheduler is still taking in and dispatching the
+    graph, and has nothing to tell); ``panes``: each pane's updates per second over
+    that same span (a pane sends one only when what it draws changed)."""
     inside = [p for p in patches if start <= p["t"] <= stop]
     seconds = max(stop - start, 1e-9) / 1000
-    times, last = [], None
-    for p in inside:
-        if last is None or p["t"] - last > 20:
-            times.append(p["t"])
-        last = p["t"]
+    times = _updates([p["t"] for p in inside])
     streams = sum(p["streamed"] for p in inside)
     span = (times[-1] - times[0]) / 1000 if len(times) > 1 else 0.0
+    labels = sorted({label for p in inside for label in p.get("panes", ())})
+    panes = {label: len(_updates([p["t"] for p in inside if label in p.get("panes", ())])) / span
+             for label in labels} if span else {}  # fmt: skip
     return {"patches": len(inside) / seconds, "streams": streams / seconds,
-            "ticks": len(times) / seconds,
-            "flowing": (len(times) - 1) / span if span else 0.0}  # fmt: skip
+            "ticks": len(times) / seconds, "flowing": (len(times) - 1) / span if span else 0.0,
+            "panes": panes}  # fmt: skip
 
 
 def _cpu(procs) -> float:
@@ -285,15 +305,6 @@ def paired_drops(out: dict, config: str) -> list:
     return [1 - p["seconds"] / r["seconds"] for p, r in zip(out["plain"], out[config])]
 
 
-def quartiles(values: list) -> tuple:
-    """(first quartile, median, third quartile)."""
-    if len(values) < 2:
-        v = values[0] if values else float("nan")
-        return v, v, v
-    q1, q2, q3 = statistics.quantiles(values, n=4)
-    return q1, statistics.median(values), q3
-
-
 def fast_drop(out: dict, config: str) -> float:
     """The drop of *config* read from each configuration's fastest quartile of runs
     (the first quartile of its run times): informative where a machine's runs fall
@@ -353,6 +364,8 @@ def report(out: dict, n: int) -> str:
               f"| updates per second of the whole run | {ticks:.1f} | |",
               f"| task-stream ColumnsStreamed patches | {med('watched', 'streams'):.1f} | |",
               f"| PATCH-DOC messages | {med('watched', 'patches'):.1f} | |",
+              *(f"| pane: {label} (while updates flow) | {rate:.1f} | |"
+                for label, rate in pane_rates(out["watched"]).items()),
               f"| JavaScript errors (total) | {len(out['errors'])} | 0: {ok(not out['errors'])} |",
               ""]  # fmt: skip
     lines.append("drop of the fastest quartile of runs (first quartile of run times; "
@@ -365,6 +378,13 @@ def report(out: dict, n: int) -> str:
         lines.append(f"runs (s), {config}: " + " ".join(f"{r['seconds']:.3f}" for r in out[config]))
     lines += [f"JavaScript error: {e}" for e in out["errors"][:5]]
     return "\n".join(lines)
+
+
+def pane_rates(runs: list) -> dict:
+    """``{pane: median updates per second}`` over the watched runs (0 where a run saw none)."""
+    labels = sorted({label for r in runs for label in r.get("panes", {})})
+    return {label: statistics.median(r.get("panes", {}).get(label, 0.0) for r in runs)
+            for label in labels}  # fmt: skip
 
 
 def compare(outs: dict, n: int) -> str:

@@ -30,7 +30,8 @@ import statistics
 import sys
 import time
 
-from benchmarks.dashboard_overhead import _loop_cpu, quartiles
+from benchmarks.dashboard_overhead import _loop_cpu
+from benchmarks.stats import quartiles
 from benchmarks.workloads import inc
 
 __all__ = ["main", "measure", "report"]

@@ -43,6 +43,24 @@ def test_compare_sets_each_frameworks_drops_from_its_own_plain_runs():
     assert rows["page updates/s while updates flow"] == ["7.5", "8.0"]
 
 
+def test_each_panes_updates_are_counted_over_the_span_updates_flow():
+    """The page's rate alone could hide a pane below 5 a second: each pane's own
+    updates (patches less than 20 ms apart count as one) over the same span."""
+    patches = [{"t": t, "panes": panes, "streamed": "Task Stream" in panes} for t, panes in (
+        (0, ["Task Stream", "Progress"]), (10, ["Task Stream"]), (200, ["Task Stream"]),
+        (400, ["Task Stream", "Bytes stored per worker"]), (600, ["Progress"]),
+        (1000, ["Task Stream"]))]  # fmt: skip
+    rates = dashboard_overhead._rates(patches, 0, 2000)
+    assert rates["flowing"] == 4.0 and rates["ticks"] == 2.5  # 5 updates, 1 s apart first-last
+    assert rates["panes"] == {"Bytes stored per worker": 1.0, "Progress": 2.0, "Task Stream": 4.0}
+    runs = [{"panes": {"Progress": 6.0, "Task Stream": 12.0}}, {"panes": {"Task Stream": 10.0}},
+            {"panes": {"Progress": 5.0, "Task Stream": 11.0}}]  # fmt: skip
+    assert dashboard_overhead.pane_rates(runs) == {"Progress": 5.0, "Task Stream": 11.0}
+    out = made_up("shoal", [1.0], [1.0], [1.0], flowing=6.0, ticks=5.0, streams=4.0, patches=6.0,
+                  panes={"Progress": 6.0})  # fmt: skip
+    assert "| pane: Progress (while updates flow) | 6.0 | |" in dashboard_overhead.report(out, 10)
+
+
 def test_dasks_table_is_labelled_as_dasks_and_not_judged_by_shoals_target():
     out = made_up("dask", [1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [2.0, 2.0, 2.0])
     text = dashboard_overhead.report(out, 1000)
@@ -77,4 +95,5 @@ def test_the_dask_arm_measures_dasks_own_dashboard_page(capsys):
     # the hook found Dask's task-stream source and saw its page update
     assert float(rows["task-stream ColumnsStreamed patches"][0]) > 0, out
     assert float(rows["PATCH-DOC messages"][0]) > 0, out
+    assert any(label.startswith("pane: ") and float(rate[0]) > 0 for label, rate in rows.items())
     assert float(rows[dashboard_overhead.DASK_CONFIGS["watched"]][7].rstrip("%")) > 0  # Chromium
