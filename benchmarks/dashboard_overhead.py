@@ -35,8 +35,10 @@ are medians over the repeats:
   the page: ``dashboard/server.py`` batches an update's changes), the task
   stream's ``ColumnsStreamed`` patches, and the updates (patches less than 20 ms
   apart count as one); target at least 5 per second while work runs, read from
-  the run's first update to its last (before the first, the client is still
-  building the graph and there is nothing to show).
+  the run's first update to its last (before the first, the scheduler is still
+  taking in and dispatching the graph, and there is nothing to show); and each
+  pane's own updates over that span, by the title of the plot whose data changed
+  (a pane sends one only when what it draws changed).
 
 Needs bokeh and the system's Chromium (``make sysdeps``), driven by Playwright, or
 where Playwright is not installed by ``benchmarks.cdp`` (``--driver cdp``: Chromium's

@@ -33,7 +33,7 @@ from urllib.parse import quote, unquote
 from tornado.web import RequestHandler
 
 from shoal.core.keys import key_str
-from shoal.dashboard.pages import individual_plots, pane_routes
+from shoal.dashboard.pages import NAV, NAV_CSS, individual_plots, pane_routes
 from shoal.dashboard.panes.style import format_bytes, format_seconds
 from shoal.dashboard.state import iter_startstops
 from shoal.distributed.taskcolumns import story_from_wire
@@ -46,16 +46,19 @@ class _Base(RequestHandler):
         self.state = state
 
     def html_page(self, title: str, body: str, depth: int) -> None:
+        """A page under /info, *depth* folders below the root, with the Bokeh pages'
+        navigation bar ("Info" active)."""
         up = "../" * depth
-        nav = " | ".join(f'<a href="{up}{link}">{label}</a>' for label, link in (
-            ("Status", "status"), ("Workers", "workers"), ("Info", "info/main/workers.html")))
+        nav = "".join(f'<a href="{up}{link}"{" class=active" if label == "Info" else ""}>'
+                      f"{label}</a>" for label, link in NAV)  # fmt: skip
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.write(_utf8(
             f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>shoal: "
-            f"{html.escape(title)}</title><style>body{{font-family:system-ui,sans-serif;"
-            f"margin:1em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;"
-            f"padding:2px 8px;text-align:left}}</style></head><body><nav>{nav}</nav>"
-            f"<h1>{html.escape(title)}</h1>{body}</body></html>"))  # fmt: skip
+            f"{html.escape(title)}</title><style>{NAV_CSS} body{{margin:0}} main{{margin:1em}} "
+            f"table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 8px;"
+            f"text-align:left}}</style></head><body><nav class='shoal-nav'><span class='brand'>"
+            f"shoal</span>{nav}</nav><main><h1>{html.escape(title)}</h1>{body}</main>"
+            f"</body></html>"))  # fmt: skip
 
 
 def _utf8(text: str) -> bytes:

@@ -34,7 +34,7 @@ from shoal.dashboard.panes.system import System
 from shoal.dashboard.panes.tasks import Progress
 from shoal.dashboard.panes.workers import Cpu, NProcessing, Occupancy, WorkerTable
 
-__all__ = ["NAV", "PAGES", "STATUS_INTERVAL", "applications", "individual_plots", "pane_routes"]
+__all__ = ["NAV", "NAV_CSS", "PAGES", "STATUS_INTERVAL", "applications", "individual_plots", "pane_routes"]
 
 STATUS_INTERVAL = 130  # ms between refreshes of /status
 
@@ -53,10 +53,8 @@ NAV = (("Status", "status"), ("Workers", "workers"), ("Tasks", "tasks"), ("Syste
 # its new socket still connects (a range that follows new data) is not sent: the
 # browser threw "Still in CONNECTING state" from BokehJS's send, an uncaught error in
 # the page (a CI run); the new session's document follows anyway.
-_TEMPLATE = """\
-{% extends "file.html.jinja" %}
-{% block preamble %}{% if nav %}
-<style>
+# the navigation bar's look, on the Bokeh pages and the /info pages alike
+NAV_CSS = """\
   body { font-family: system-ui, sans-serif; }
   .shoal-nav { height: 34px; display: flex; align-items: center; gap: 4px;
                background: #2b3a42; padding: 0 8px; overflow-x: auto; }
@@ -69,6 +67,13 @@ _TEMPLATE = """\
     .shoal-nav a { padding: 6px 5px; font-size: 13px; }
     .shoal-nav .brand { margin-right: 2px; }
   }
+"""
+
+_TEMPLATE = """\
+{% extends "file.html.jinja" %}
+{% block preamble %}{% if nav %}
+<style>
+""" + NAV_CSS + """\
 </style>
 {% endif %}{% endblock %}
 {% block postamble %}

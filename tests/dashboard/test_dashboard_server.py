@@ -397,6 +397,11 @@ def test_info_pages(served):
     assert status == 302 and headers["Location"] == "info/main/workers.html"
     status, _, body = get(server.address + "/info")
     assert status == 200 and "alice" in body and "../worker/tcp%3A%2F%2F127.0.0.1%3A4001" in body
+    # the Bokeh pages' navigation bar, every page of it (it had Status, Workers, Info)
+    for label, link in (("Tasks", "tasks"), ("System", "system"), ("Profile", "profile"),
+                        ("Graph", "graph"), ("Info", "info/main/workers.html")):  # fmt: skip
+        assert f'href="../../{link}"' in body and f">{label}</a>" in body
+    assert "<nav class='shoal-nav'>" in body and 'workers.html" class=active>Info' in body
     worker = urllib.parse.quote(W, safe="")
     status, _, body = get(f"{server.address}/info/worker/{worker}.html")
     assert status == 200 and "alice" in body and "Recent metrics" in body
