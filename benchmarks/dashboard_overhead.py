@@ -125,19 +125,19 @@ def _rates(patches: list, start: float, stop: float) -> dict:
     """Per second over [start, stop] (page clock, ms): patches, task-stream streams,
     updates, and ``flowing``: updates per second from the run's first update to its
     last (before the first one the scheduler is still taking in and dispatching the
-    graph, and has nothing to tell); ``panes``: each pane's updates per second over
-    that same span (a pane sends one only when what it draws changed)."""
+    graph, and has nothing to tell); ``panes``: each pane's share of those updates,
+    at that rate (a pane sends one only when what it draws changed)."""
     inside = [p for p in patches if start <= p["t"] <= stop]
     seconds = max(stop - start, 1e-9) / 1000
     times = _updates([p["t"] for p in inside])
     streams = sum(p["streamed"] for p in inside)
     span = (times[-1] - times[0]) / 1000 if len(times) > 1 else 0.0
     labels = sorted({label for p in inside for label in p.get("panes", ())})
-    panes = {label: len(_updates([p["t"] for p in inside if label in p.get("panes", ())])) / span
-             for label in labels} if span else {}  # fmt: skip
+    flowing = (len(times) - 1) / span if span else 0.0
+    panes = {label: flowing * len(_updates([p["t"] for p in inside if label in p.get("panes", ())]))
+             / len(times) for label in labels}  # fmt: skip
     return {"patches": len(inside) / seconds, "streams": streams / seconds,
-            "ticks": len(times) / seconds, "flowing": (len(times) - 1) / span if span else 0.0,
-            "panes": panes}  # fmt: skip
+            "ticks": len(times) / seconds, "flowing": flowing, "panes": panes}  # fmt: skip
 
 
 def _cpu(procs) -> float:

@@ -44,15 +44,15 @@ def test_compare_sets_each_frameworks_drops_from_its_own_plain_runs():
 
 
 def test_each_panes_updates_are_counted_over_the_span_updates_flow():
-    """The page's rate alone could hide a pane below 5 a second: each pane's own
-    updates (patches less than 20 ms apart count as one) over the same span."""
+    """The page's rate alone could hide a pane below 5 a second: each pane's share of
+    the page's updates (patches less than 20 ms apart count as one), at its rate."""
     patches = [{"t": t, "panes": panes, "streamed": "Task Stream" in panes} for t, panes in (
         (0, ["Task Stream", "Progress"]), (10, ["Task Stream"]), (200, ["Task Stream"]),
         (400, ["Task Stream", "Bytes stored per worker"]), (600, ["Progress"]),
         (1000, ["Task Stream"]))]  # fmt: skip
     rates = dashboard_overhead._rates(patches, 0, 2000)
     assert rates["flowing"] == 4.0 and rates["ticks"] == 2.5  # 5 updates, 1 s apart first-last
-    assert rates["panes"] == {"Bytes stored per worker": 1.0, "Progress": 2.0, "Task Stream": 4.0}
+    assert rates["panes"] == {"Bytes stored per worker": 0.8, "Progress": 1.6, "Task Stream": 3.2}
     runs = [{"panes": {"Progress": 6.0, "Task Stream": 12.0}}, {"panes": {"Task Stream": 10.0}},
             {"panes": {"Progress": 5.0, "Task Stream": 11.0}}]  # fmt: skip
     assert dashboard_overhead.pane_rates(runs) == {"Progress": 5.0, "Task Stream": 11.0}
