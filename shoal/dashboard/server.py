@@ -57,6 +57,7 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
+from shoal.core.hosts import is_loopback, url_host
 from shoal.dashboard import clientfaults
 from shoal.dashboard.http import routes
 from shoal.diagnostics.dashboard import bind_listening
@@ -146,11 +147,7 @@ def host_checker(bound: str, allowed=(), environ=None):
     from shoal.distributed.comm.base import parse_host_port
 
     environ = os.environ if environ is None else environ
-    try:
-        loopback = bound == "localhost" or ipaddress.ip_address(bound).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback or "*" in allowed or environ.get("JUPYTERHUB_SERVICE_PREFIX"):
+    if not is_loopback(bound) or "*" in allowed or environ.get("JUPYTERHUB_SERVICE_PREFIX"):
         return None
     names = {"localhost", bound.lower(), socket.gethostname().lower()}
     patterns = [h if ":" in h.lstrip("[") else f"{h}:*" for h in allowed]
@@ -247,12 +244,6 @@ class _Tornado(BokehTornado):
         return connection
 
 
-def _url_host(host: str) -> str:
-    if host in ("", "0.0.0.0", "::"):
-        host = socket.gethostname()
-    return f"[{host}]" if ":" in host else host
-
-
 class DashboardServer:
     """Serve a :class:`~shoal.dashboard.state.DashboardState`; see the module docstring."""
 
@@ -276,7 +267,7 @@ class DashboardServer:
     def address(self) -> str:
         """``http(s)://host:port[/prefix]`` (no trailing slash)."""
         scheme = "http" if self.ssl_options is None else "https"
-        return f"{scheme}://{_url_host(self.host)}:{self.port}{self.prefix}"
+        return f"{scheme}://{url_host(self.host)}:{self.port}{self.prefix}"
 
     @property
     def link(self) -> str:
@@ -296,7 +287,7 @@ class DashboardServer:
             sock, self.port = bind_listening(self.host, self.requested_port)
             sockets = [sock]
         clientfaults.install()  # what clients send wrong: short lines, now and then
-        origins = {"localhost:*", "127.0.0.1:*", f"{_url_host(self.host)}:{self.port}"}
+        origins = {"localhost:*", "127.0.0.1:*", f"{url_host(self.host)}:{self.port}"}
         if self.allow_websocket_origin:
             origins.update(create_hosts_allowlist(self.allow_websocket_origin, self.port))
         try:

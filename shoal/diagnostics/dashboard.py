@@ -66,10 +66,11 @@ import sys
 import time
 
 from shoal import config, sampling
+from shoal.core.hosts import is_loopback
 from shoal.diagnostics._observer import Observer
 from shoal.diagnostics.https import https_context
 from shoal.diagnostics.links import (
-    DEFAULT_PORT, format_dashboard_link, is_loopback, parse_dashboard_address,
+    DEFAULT_PORT, format_dashboard_link, parse_dashboard_address,
 )  # fmt: skip
 
 __all__ = [

@@ -18,14 +18,13 @@ keeps its own link, as Dask's does.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 
 from shoal import config
+from shoal.core.hosts import ANY_HOST, is_loopback, url_host
 
 __all__ = ["DEFAULT_LINK", "DEFAULT_PORT", "JUPYTERHUB_LINK", "format_dashboard_link",
-           "is_loopback", "parse_dashboard_address"]  # fmt: skip
+           "parse_dashboard_address"]  # fmt: skip
 
 DEFAULT_PORT = 8787
 DEFAULT_LINK = "{scheme}://{host}:{port}/status"
@@ -95,24 +94,13 @@ def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: st
     prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
     if prefix and "{prefix}" not in template and template.endswith("/status"):
         template = template[: -len("/status")] + "{prefix}/status"
-    if host in ("", "0.0.0.0", "::"):  # listening everywhere: name this machine
-        host = socket.gethostname()
-    elif ":" in host:
-        host = f"[{host}]"
+    host = url_host(host)  # (listening everywhere: this machine's name)
     values = _KeepUnknown(os.environ)
     values.update(scheme=scheme, host=host, port=port, prefix=prefix)
     return os.path.expandvars(template).format_map(values)
 
 
-def is_loopback(host: str) -> bool:
-    """Whether *host* (an address, or ``localhost``; no DNS asked) is this machine's loopback."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def _on_this_machine(host: str) -> bool:
     """Whether Jupyter's proxy, which forwards to ``localhost:<port>``, reaches a
     dashboard listening on *host*: loopback, or every interface."""
-    return host in ("", "0.0.0.0", "::") or is_loopback(host)
+    return host in ANY_HOST or is_loopback(host)

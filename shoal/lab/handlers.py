@@ -20,7 +20,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import httpclient, web
 
-from shoal.diagnostics.links import is_loopback
+from shoal.core.hosts import is_loopback
 from shoal.lab import registry
 
 try:

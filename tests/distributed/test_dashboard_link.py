@@ -701,3 +701,20 @@ def test_a_dashboard_told_to_stop_while_it_stops_prints_nothing(capfd):
     assert run(main(), 40) in (0, -signal.SIGTERM)  # (a late one may end it: quietly)
     err = capfd.readouterr().err
     assert "wakeup fd" not in err and "Traceback" not in err, err
+
+
+def test_a_bracketed_ipv6_loopback_is_loopback_everywhere():
+    """The comm layer, the dashboard's Host check and its links read ``[::1]`` alike
+    (the comm layer and the Host check had said no: one of three spellings)."""
+    from shoal.core.hosts import is_loopback, url_host
+    from shoal.dashboard.server import host_checker
+    from shoal.distributed.comm import is_loopback as comm_is_loopback
+
+    assert comm_is_loopback is is_loopback
+    for host in ("[::1]", "::1", "127.0.0.2", "localhost", "LOCALHOST"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "", "10.1.2.3", "example.org", "[fe80::1]"):
+        assert not is_loopback(host), host
+    check = host_checker("[::1]", [], environ={})
+    assert check is not None and check("localhost:8787") and not check("evil.example:8787")
+    assert url_host("[::1]") == url_host("::1") == "[::1]"

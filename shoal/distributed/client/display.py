@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 
+from shoal.core.hosts import ANY_HOST
 from shoal.core.units import format_bytes
 
 __all__ = ["client_html", "client_repr", "dashboard_link", "summarize"]
@@ -39,7 +40,7 @@ def dashboard_link(client) -> str | None:
     from shoal.diagnostics.dashboard import format_dashboard_link
 
     host = where.get("host") or ""
-    if host in ("", "0.0.0.0", "::"):  # it listens everywhere: the scheduler's host reaches it
+    if host in ANY_HOST:  # it listens everywhere: the scheduler's host reaches it
         address = client.scheduler_address or ""
         location = address.split("://", 1)[-1]
         host = location.rsplit(":", 1)[0].strip("[]") or host

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import ipaddress
 import logging
 import random
 import socket
@@ -33,6 +32,7 @@ from abc import ABC, abstractmethod
 from typing import Awaitable, Callable
 
 from shoal import config
+from shoal.core.hosts import is_loopback  # (re-exported: comm's public name for it)
 from shoal.distributed.protocol import nbytes
 
 __all__ = [
@@ -218,15 +218,6 @@ def listen_address(scheme: str, host: str, port) -> str:
     """The address a server listens at: ``("tcp", "::1", 0)`` -> ``"tcp://[::1]:0"``
     (an IPv6 host is bracketed, given with brackets or without)."""
     return unparse_address(scheme, unparse_host_port(host.strip("[]"), int(port or 0)))
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def get_ip() -> str:
