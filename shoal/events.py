@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "GRAPH_SHAPE_LIMIT",
     "IN_PROCESS_KINDS",
+    "LOCAL_SCHEDULERS",
     "PROCESSING_COUNT_FROM",
     "TASK_FIELDS",
     "TASK_STATES",
@@ -70,6 +71,12 @@ __all__ = [
     "WorkerRemoved",
     "default_bus",
 ]
+
+#: ``GraphSubmitted.scheduler`` of the local schedulers (``shoal.local``'s runner refuses
+#: any other label): their tasks run in the publishing process, which is their only
+#: worker, and a run ends with its computation (a dashboard forgets it then)
+LOCAL_SCHEDULERS = frozenset({"sync", "threads", "processes", "executor", "local"})
+
 
 @dataclass(slots=True)
 class GraphSubmitted:

@@ -184,3 +184,16 @@ def test_a_reader_who_subscribes_mid_run_is_told_of_the_run_first():
         worker.join(20)
         bus.unsubscribe(keep)
     assert done == [[0, 1]] and bus.runs == {}
+
+
+def test_a_local_run_names_one_of_the_labels_the_dashboard_reads():
+    """The dashboard ends a local run with its computation by its scheduler label
+    (``shoal.events.LOCAL_SCHEDULERS``): a backend with another label is refused."""
+    from shoal.events import LOCAL_SCHEDULERS
+    from shoal.local.runner import run
+    from shoal.local.sync import SyncBackend
+
+    with pytest.raises(ValueError, match=r"scheduler='synchronous' is not one of the local "):
+        run(SyncBackend(), {"a": 1}, "a", scheduler="synchronous")
+    assert run(SyncBackend(), {"a": 1}, "a", scheduler="sync") == 1
+    assert {"sync", "threads", "processes", "executor", "local"} == LOCAL_SCHEDULERS

@@ -38,15 +38,15 @@ from __future__ import annotations
 
 from collections import Counter
 
+from shoal.events import LOCAL_SCHEDULERS
 
-__all__ = ["LOCAL_SCHEDULERS", "OLDER", "TaskBook"]
+__all__ = ["OLDER", "TaskBook"]
 
 #: The run that runs past ``max_runs`` are merged into (see the module docstring).
 OLDER = "(older computations)"
 #: Run ids merged into :data:`OLDER` remembered, to count their later records there.
 MAX_MERGED_IDS = 100_000
 
-LOCAL_SCHEDULERS = frozenset({"sync", "synchronous", "threads", "processes", "executor", "local"})
 _DONE = frozenset({"released", "forgotten"})
 _STOPPED = frozenset({"processing", "waiting"})  # what a local run that ended leaves behind
 _ON_A_WORKER = frozenset({"processing", "memory", "erred"})  # a key's worker, in key_info

@@ -45,11 +45,12 @@ from collections import Counter, deque
 from shoal import config
 from shoal.core.keys import key_split, key_str
 from shoal.dashboard.profiles import merge_trees, normalize_tree, profile_items, subtract_trees
-from shoal.dashboard.runs import LOCAL_SCHEDULERS, TaskBook
+from shoal.dashboard.runs import TaskBook
 from shoal.diagnostics.colors import PrefixColors
 from shoal.diagnostics.probe import LOCAL_WORKER
 from shoal.distributed.taskcolumns import key_from_wire
 from shoal.events import (
+    LOCAL_SCHEDULERS,
     Buffer,
     ComputationFinished,
     GraphSubmitted,

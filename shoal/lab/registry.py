@@ -29,21 +29,13 @@ import os
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["FOLDER", "alive", "describe", "embeddable", "kernel_id", "read_records", "registry_dir",
-           "upstream"]  # fmt: skip
+from shoal.diagnostics.dashboard import registry_dir
 
-#: The registry's folder name under Jupyter's runtime dir.  The writer
-#: (``shoal.diagnostics.dashboard``) uses the same rule.
-FOLDER = "shoal-dashboards"
+__all__ = ["alive", "describe", "embeddable", "kernel_id", "read_records", "upstream"]
+
 PROXY = "shoal/proxy"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::", ""}
 _KERNEL_FILE = re.compile(r"kernel-([0-9a-fA-F-]+)\.json$")
-
-
-def registry_dir() -> str:
-    from jupyter_core.paths import jupyter_runtime_dir
-
-    return os.path.join(jupyter_runtime_dir(), FOLDER)
 
 
 def alive(pid) -> bool:
@@ -64,7 +56,9 @@ def alive(pid) -> bool:
 
 def read_records(folder: str | None = None, prune: bool = True) -> list[dict]:
     """The records of live dashboards, oldest first; dead ones are deleted if ``prune``."""
-    folder = folder or registry_dir()
+    folder = folder or registry_dir()  # (the writer's rule: shoal.diagnostics.dashboard)
+    if folder is None:  # no jupyter_core: nobody writes records
+        return []
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
     except FileNotFoundError:

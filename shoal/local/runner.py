@@ -47,8 +47,9 @@ from shoal.core import optimize
 from shoal.core.order import order
 from shoal.core.spec import Alias, Data, Fused, Task, convert_graph
 from shoal.local.batch import execute_batch
-from shoal.events import (PROCESSING_COUNT_FROM, ComputationFinished, GraphSubmitted,
-                          ResultsCached, TasksProcessing, TaskTransition, default_bus, graph_shape)
+from shoal.events import (LOCAL_SCHEDULERS, PROCESSING_COUNT_FROM, ComputationFinished,
+                          GraphSubmitted, ResultsCached, TasksProcessing, TaskTransition,
+                          default_bus, graph_shape)
 from shoal.local.engine import LocalState
 
 __all__ = ["as_graph", "prepare", "run", "pack_results"]
@@ -301,6 +302,9 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
     to adapt (see above).  Dask-only options are accepted and ignored; any other
     keyword is an error naming it.
     """
+    if scheduler not in LOCAL_SCHEDULERS:  # (a dashboard reads runs by this label)
+        raise ValueError(f"run: scheduler={scheduler!r} is not one of the local schedulers' "
+                         f"labels ({', '.join(sorted(LOCAL_SCHEDULERS))}: shoal.events)")
     unknown = sorted(set(extra) - _DASK_ONLY)
     if unknown:
         raise TypeError(

@@ -163,7 +163,9 @@ def test_extension_is_enabled_and_lists_nothing(call, jp_fetch, jp_serverapp):
 def test_dashboards_by_kernel(call, jp_fetch, jp_serverapp):
     kid = get_json(call, jp_fetch, "api", "kernels", method="POST", body=json.dumps({"name": "echo"}))["id"]
     connection_file = jp_serverapp.kernel_manager.get_kernel(kid).connection_file
-    folder = registry.registry_dir()
+    from shoal.diagnostics.dashboard import registry_dir
+
+    folder = registry_dir()
     assert folder.startswith(str(jp_serverapp.runtime_dir))
     write_record(folder, "mine", pid=os.getpid(), port=8801, kernel=connection_file, started=1,
                  link="http://127.0.0.1:8801/status", scheduler="tcp://127.0.0.1:1")  # fmt: skip
