@@ -318,3 +318,14 @@ def test_key_table_applies_reports():
     table.apply("something-new", {})  # ignored
     table.cancel_pending("gone")
     assert states["a"].status == "cancelled" and "gone" in str(states["a"].exception)
+
+
+def test_the_clients_html_lists_workers_by_name_in_number_order():
+    """A LocalCluster's workers are named 0, 1, ... 10 on random ports: the repr's table
+    lists them by name (numbers by value), not by address."""
+    from shoal.distributed.client.display import _by_name
+
+    workers = {f"tcp://127.0.0.1:{port}": {"name": name} for port, name in (
+        (4003, 0), (4001, 10), (4002, 2), (4000, "gpu"), (4004, "1"), (4005, None))}  # fmt: skip
+    ordered = [w["name"] for _, w in sorted(workers.items(), key=_by_name)]
+    assert ordered == [0, "1", 2, 10, None, "gpu"]

@@ -86,10 +86,21 @@ def client_html(client) -> str:
             f"<tr><td>{e(str(addr))}</td><td>{e(str(w.get('name', '')))}</td>"
             f"<td>{int(w.get('nthreads', 0) or 0)}</td>"
             f"<td>{format_bytes(w.get('memory_limit', 0))}</td></tr>"
-            for addr, w in sorted(workers.items())
+            for addr, w in sorted(workers.items(), key=_by_name)
         )
         detail = (
             "<details><summary>Workers</summary><table><tr><th>Address</th><th>Name</th>"
             f"<th>Threads</th><th>Memory limit</th></tr>{lines}</table></details>"
         )
     return f"<div><h3 style='margin-bottom: 0'>shoal Client</h3><table>{body}</table>{detail}</div>"
+
+
+def _by_name(item) -> tuple:
+    """A worker's place in the table: by name, a number's by its value (a LocalCluster's
+    workers are 0, 1, ... 10, in that order; their addresses' ports are random)."""
+    address, info = item
+    name = info.get("name")
+    try:
+        return (0, int(name), "", address)
+    except (TypeError, ValueError):
+        return (1, 0, "" if name is None else str(name), address)
