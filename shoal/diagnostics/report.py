@@ -34,7 +34,7 @@ from shoal.diagnostics.calltree import plot_data
 from shoal.diagnostics.colors import PALETTE, action_style, prefix_color
 
 __all__ = [
-    "prefix_color", "prefix_figure", "profile_figure", "report_html", "save_html",
+    "clock_axis", "prefix_figure", "profile_figure", "report_html", "save_html",
     "summarize", "task_stream_figure",
 ]  # fmt: skip
 
@@ -102,6 +102,16 @@ def summarize(records, start=None, stop=None) -> dict:
 # --- figures ------------------------------------------------------------------------
 
 
+def clock_axis(fig) -> None:
+    """Label *fig*'s datetime x axis with clock times ("03:14:16.500", not "500ms"), as
+    every live pane, report and profile plot does."""
+    from bokeh.models import DatetimeTickFormatter
+
+    fig.xaxis.formatter = DatetimeTickFormatter(
+        milliseconds="%H:%M:%S.%3N", seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M",
+        hourmin="%H:%M", context=None)  # fmt: skip
+
+
 def task_stream_figure(records, title: str = "Task Stream", height: int = 400, width: int = 900,
                        palette=PALETTE, row_label: str | None = None):  # fmt: skip
     """One rectangle per startstop, one row per (worker, thread); x is wall-clock time.
@@ -128,6 +138,7 @@ def task_stream_figure(records, title: str = "Task Stream", height: int = 400, w
     source = ColumnDataSource(cols, name="task-stream")
     fig = figure(title=title, height=height, width=width, x_axis_type="datetime",
                  tools="xpan,xwheel_zoom,box_zoom,reset,save", sizing_mode="stretch_width")  # fmt: skip
+    clock_axis(fig)
     glyph = fig.quad(left="left", right="right", bottom="bottom", top="top", source=source,
                      fill_color="color", fill_alpha="alpha", line_color=None)  # fmt: skip
     fig.add_tools(HoverTool(renderers=[glyph], point_policy="follow_mouse", tooltips=[

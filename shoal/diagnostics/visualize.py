@@ -47,6 +47,8 @@ def resource_figure(results, title: str = "Memory and CPU", height: int = 300, w
     from bokeh.models import ColumnDataSource, HoverTool, LinearAxis, Range1d
     from bokeh.plotting import figure
 
+    from shoal.diagnostics.report import clock_axis
+
     source = ColumnDataSource({"time": [r.time * 1000 for r in results],
                                "mem": [r.mem for r in results],
                                "cpu": [r.cpu for r in results]})  # fmt: skip
@@ -55,6 +57,7 @@ def resource_figure(results, title: str = "Memory and CPU", height: int = 300, w
     fig = figure(title=title, height=height, width=width, x_axis_type="datetime",
                  y_range=Range1d(0, top_mem), tools="xpan,xwheel_zoom,box_zoom,reset,save",
                  sizing_mode="stretch_width")  # fmt: skip
+    clock_axis(fig)
     fig.yaxis.axis_label = "Memory (MB)"
     fig.extra_y_ranges = {"cpu": Range1d(0, top_cpu)}
     fig.add_layout(LinearAxis(y_range_name="cpu", axis_label="% CPU"), "right")
@@ -125,9 +128,11 @@ def cache_figure(results, metric_name: str = "count", title: str = "Results in m
     from bokeh.plotting import figure
 
     from shoal.diagnostics.colors import PALETTE, distinct_colors
+    from shoal.diagnostics.report import clock_axis
 
     fig = figure(title=title, height=height, width=width, x_axis_type="datetime",
                  tools="xpan,xwheel_zoom,box_zoom,reset,save", sizing_mode="stretch_width")  # fmt: skip
+    clock_axis(fig)
     fig.yaxis.axis_label = f"Results in memory ({metric_name})"
     renderers = []
     lines = cache_steps(results)

@@ -586,6 +586,16 @@ def test_time_axes_show_clock_times():
         "%H:%M:%S.%3N", "%H:%M:%S", None)  # fmt: skip
     stream = PANES["task-stream"](DashboardState())
     assert stream.root.xaxis[0].formatter.milliseconds == "%H:%M:%S.%3N"
+    # the same in a performance report and in visualize()'s plots (they read "500ms")
+    from shoal.diagnostics.profile import CacheData, ResourceData, TaskData
+    from shoal.diagnostics.report import task_stream_figure
+    from shoal.diagnostics.visualize import cache_figure, resource_figure, task_figure
+
+    record = {"key": "a-1", "prefix": "a", "startstops": [("compute", T0, T0 + 1)]}
+    for fig in (task_stream_figure([record]), task_figure([TaskData("a-1", "a", T0, T0 + 1, 0)]),
+                resource_figure([ResourceData(T0, 1.0, 2.0)]),
+                cache_figure([CacheData("a-1", "a", 1, T0, T0 + 1)])):  # fmt: skip
+        assert fig.xaxis[0].formatter.milliseconds == "%H:%M:%S.%3N", fig.title.text
 
 
 def test_profile_pane_zooms_within_a_zoom_counts_the_frame_and_selects_whole_buckets():

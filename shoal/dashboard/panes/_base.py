@@ -23,8 +23,10 @@ from __future__ import annotations
 import logging
 import time
 
-from bokeh.models import ColumnDataSource, DatetimeTickFormatter
+from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
+
+from shoal.diagnostics.report import clock_axis
 
 log = logging.getLogger("shoal.dashboard")
 
@@ -120,8 +122,6 @@ def make_figure(title: str = "", height=None, **kwargs):
     fig = figure(title=title, **kwargs)
     fig.toolbar.logo = None
     fig.min_border_right = 20
-    if kwargs.get("x_axis_type") == "datetime":  # clock times: "03:14:16.500", not "500ms"
-        fig.xaxis.formatter = DatetimeTickFormatter(
-            milliseconds="%H:%M:%S.%3N", seconds="%H:%M:%S", minsec="%H:%M:%S",
-            minutes="%H:%M", hourmin="%H:%M", context=None)  # fmt: skip
+    if kwargs.get("x_axis_type") == "datetime":
+        clock_axis(fig)
     return fig
