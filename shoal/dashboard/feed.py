@@ -5,8 +5,10 @@
     scheduler (or the local BusServer)              this (dashboard) process
     ----------------------------------              ------------------------
     subscribe_events  --{"op": "stream-start"}-->   EventFeed.start(): connected
-                      --[record, record, ...]--->   EventFeed._run(): state.ingest(record)
-                      --[...]                  -->      (records are {"kind": ..., fields})
+                      --[entry, entry, ...]--->   EventFeed._run(): decoded, then
+                      --[...]                  -->      state.ingest_many(records): task
+                                                        columns as TaskTransition objects,
+                                                        the rest {"kind": ..., fields}
                       --{"op": "close"}        -->   finished: the source closed on purpose
                       (connection lost)        -->   reconnect for `reconnect` s, else finished
 

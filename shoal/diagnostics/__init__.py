@@ -1,12 +1,12 @@
 """Diagnostics for the local schedulers: progress bar, task and resource profiles.
 
-Every tool here is a consumer of the event bus (:mod:`shoal.events`): the
-schedulers publish ``GraphSubmitted`` / ``TaskTransition`` /
-``ComputationFinished`` records and these tools subscribe, so there are no
-scheduler callbacks (no ``start``/``pretask``/``posttask`` hooks) and an
-observer can never reach into, or slow down, a scheduler's state.  Each tool
-works as a context manager, or globally with ``.register()`` /
-``.unregister()``::
+The tools a user opens here (``ProgressBar``, the profilers, ``Dashboard``) are
+consumers of the event bus (:mod:`shoal.events`): the schedulers publish
+``GraphSubmitted`` / ``TaskTransition`` / ``ComputationFinished`` records and
+these tools subscribe, so there are no scheduler callbacks (no
+``start``/``pretask``/``posttask`` hooks) and an observer can never reach into,
+or slow down, a scheduler's state.  Each tool works as a context manager, or
+globally with ``.register()`` / ``.unregister()``::
 
     from shoal.diagnostics import CacheProfiler, ProgressBar, Profiler, ResourceProfiler
 
@@ -21,6 +21,11 @@ works as a context manager, or globally with ``.register()`` /
 ``Dashboard()`` serves the live Bokeh dashboard (task stream, progress,
 memory, ...) of the computations inside it, from a process of its own; see
 :mod:`shoal.diagnostics.dashboard`.
+
+The package also holds what those tools and the distributed ones share: the
+worker profiler (``sampler``, ``calltree``), colours, links and HTTPS settings,
+the process probe, ``performance_report``'s figures (``report``) and notebook
+output (``notebook``).
 """
 
 from shoal.diagnostics.dashboard import Dashboard

@@ -19,7 +19,8 @@ keep a tree bounded, either while stacks are added (:func:`add_stack` with
 
 Everything here is pure: no threads, no frames, no clocks.  Frames are turned
 into descriptors (:func:`describe`) by the sampler that reads them
-(:mod:`shoal.diagnostics.sampler`); panes call :func:`plot_data`.
+(:mod:`shoal.diagnostics.sampler`); ``performance_report`` and ``Client.profile``'s
+figure lay a tree out with :func:`plot_data`.
 """
 
 from __future__ import annotations

@@ -1,17 +1,18 @@
-"""Profilers for local computations: per-task timings and resource samples.
+"""Profilers for local computations: per-task timings, resource samples, results held.
 
 Event flow::
 
     scheduler thread                           observer
     ----------------                           --------
     TaskTransition(startstops) --bus--> Profiler._record --> results (TaskData)
+    ResultsCached(stored, freed) --bus--> CacheProfiler --> results (CacheData)
 
     GraphSubmitted ----------+
                              +--bus--> Buffer + wake --> sampler thread --psutil-->
     ComputationFinished -----+                           results (ResourceData)
 
-Both are pure event consumers: they subscribe to :data:`shoal.events.default_bus`
-and never look at scheduler state.
+All three are pure event consumers: they subscribe to
+:data:`shoal.events.default_bus` and never look at scheduler state.
 
 :class:`Profiler` turns each finished task record into one small namedtuple
 right in the publisher's thread.  That is as cheap as the usual Buffer append

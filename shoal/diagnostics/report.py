@@ -18,9 +18,9 @@ opens anywhere, offline: BokehJS is inlined, so nothing is fetched), the
 one.  :func:`summarize` is pure and needs no Bokeh; Bokeh is imported by the
 figure functions only.
 
-Colours: a task prefix takes the colour the dashboard gives it (a CRC32 of the
-name into the same palette as ``shoal/dashboard/panes/style.py``, which this
-layer cannot import), transfers are red, erred tasks black.
+Colours (:mod:`shoal.diagnostics.colors`, which the dashboard's panes use too): a
+task prefix takes its own colour (a CRC32 of its name into one palette), transfers
+are red, erred tasks black.
 """
 
 from __future__ import annotations

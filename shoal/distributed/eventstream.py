@@ -4,7 +4,7 @@
 
     publisher thread(s)                          event loop (one task per subscriber)
     -------------------                          -------------------------------------
-    bus.publish(record) --> Buffer.append        every `interval`: buffer.since(cursor)
+    bus.publish(record) --> Buffer.append        every `interval`: buffer.drain()
        (one bounded deque append, nothing else)     -> [{"kind": ..., field: value}, ...]
                                                     -> comm.write(list)   (one write per tick)
 
