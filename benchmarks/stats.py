@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from fractions import Fraction
 
 __all__ = ["median_ci", "quartiles"]
 
@@ -37,12 +38,14 @@ def median_ci(values: list, level: float = 0.95) -> tuple:
     n = len(xs)
     if not n:
         return float("nan"), float("nan")
-    tail, below, j = (1.0 - level) / 2, 0.0, 0
-    while j < n // 2:  # the largest j with P(count below the median < j) <= tail
-        p = math.comb(n, j) / 2.0**n
-        if below + p > tail:
+    # the largest j with P(count below the median < j) <= the tail, in whole numbers of
+    # the 2**n equally likely outcomes (exact: 2.0**n overflows past 1023 values)
+    tail, below, j = Fraction((1.0 - level) / 2) * 2**n, 0, 0
+    while j < n // 2:
+        count = math.comb(n, j)
+        if below + count > tail:
             break
-        below += p
+        below += count
         j += 1
     if j == 0:
         return xs[0], xs[-1]

@@ -21,6 +21,7 @@ def test_the_median_interval_comes_from_order_statistics():
     assert median_ci(list(range(41, 0, -1))) == (14, 28)  # (sorted first)
     assert median_ci([5.0, 1.0, 3.0]) == (1.0, 5.0)  # too few for 95%: the range
     assert all(math.isnan(v) for v in median_ci([]))
+    assert median_ci(list(range(2000))) == (955, 1044)  # (2.0**n overflowed past 1023 values)
     # the coverage it promises: at least 95% of the binomial mass lies inside
     n, (low, high) = 30, median_ci(list(range(30)))
     inside = sum(math.comb(n, k) for k in range(low + 1, high + 1)) / 2**n

@@ -221,7 +221,7 @@ def test_progressbar_error_stays_below_100():
     text = out.getvalue()
     assert text.endswith("\n")
     assert "100%" not in text
-    assert "failed (ZeroDivisionError(" in final_line(text)  # (where "% Completed" stood)
+    assert "failed (ZeroDivisionError: division by zero)" in final_line(text)  # ("% Completed")
     assert not our_threads()
 
 
@@ -286,7 +286,7 @@ def test_a_failed_compute_says_so_in_every_form_of_the_bar(monkeypatch):
         with ProgressBar(dt=0.01, out=out):
             sync.get({"a": (slow_inc, 1, 0), "bad": (div, "a", 0)}, "bad")
     last = final_line(out.getvalue())
-    assert "failed (ZeroDivisionError(" in last and "Completed" not in last
+    assert "failed (ZeroDivisionError: division by zero)" in last and "Completed" not in last
     shown = _Shown()
     monkeypatch.setattr(progress_mod, "in_kernel", lambda: True)
     monkeypatch.setattr(progress_mod._WidgetView, "__init__", lambda self: _init_view(self, shown))
@@ -295,10 +295,26 @@ def test_a_failed_compute_says_so_in_every_form_of_the_bar(monkeypatch):
             sync.get({"a": (slow_inc, 1, 0), "bad": (div, "a", 0)}, "bad")
     (box,) = shown
     assert box.children[0].bar_style == "danger"
-    assert box.children[1].value.startswith("failed (ZeroDivisionError(")
+    assert box.children[1].value.startswith("failed (ZeroDivisionError: division by zero)")
     bundle = shown.updates[0]._repr_mimebundle_()
-    assert "failed (ZeroDivisionError(" in bundle["text/plain"] and "Completed" not in (
+    assert "failed (ZeroDivisionError: division by zero)" in bundle["text/plain"] and "Completed" not in (
         bundle["text/plain"] + bundle["text/html"])  # fmt: skip
+
+
+def test_an_interrupted_compute_reads_cancelled_and_a_bad_setting_is_named():
+    out = io.StringIO()
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with ProgressBar(dt=0.01, out=out):
+            sync.get({"stop": (interrupt,)}, "stop")
+    assert final_line(out.getvalue()).startswith("[" + " " * 40 + "] | cancelled |")
+    with shoal.config.set({"diagnostics.progress.dt": 0}):
+        with pytest.raises(ValueError, match=r"dt=0: expected a positive, finite duration "
+                                             r"\(diagnostics.progress.dt\)"):  # fmt: skip
+            ProgressBar()
 
 
 def test_progressbar_widget_falls_back_to_text(monkeypatch):

@@ -39,7 +39,7 @@ import sys
 
 from shoal.dashboard.feed import EventFeed
 from shoal.diagnostics.dashboard import (
-    DEFAULT_PORT, READY_LINE, SECURITY_VAR, parse_dashboard_address,
+    DEFAULT_PORT, READY_LINE, SECURITY_VAR, TICKET_VAR, parse_dashboard_address,
 )  # fmt: skip
 from shoal.diagnostics.https import https_context
 
@@ -97,7 +97,8 @@ async def serve(args) -> int:
     from shoal.dashboard.state import DashboardState
 
     state = DashboardState()
-    feed = EventFeed(args.scheduler, state, security=_security(args), reconnect=args.reconnect)
+    feed = EventFeed(args.scheduler, state, security=_security(args), reconnect=args.reconnect,
+                     ticket=os.environ.pop(TICKET_VAR, None))  # fmt: skip
     state.info_source = feed.info_source
     loop = asyncio.get_running_loop()
     orphaned = loop.create_task(_parent_gone(args.parent))

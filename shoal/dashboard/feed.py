@@ -73,9 +73,11 @@ class EventFeed:
     connection was lost rather than closed), ``await feed.close()`` stops it.
     """
 
-    def __init__(self, address: str, state, security=None, reconnect: float = 0.0, timeout=None):
+    def __init__(self, address: str, state, security=None, reconnect: float = 0.0, timeout=None,
+                 ticket=None):  # fmt: skip
         self.address, self.state, self.security = address, state, security
         self.reconnect = float(reconnect)
+        self.ticket = ticket  # the spawning scheduler's: its held early records are ours
         self.timeout = timeout
         self.info_source = InfoSource(address, security)
         self._ingest = _ingester(state)
@@ -99,7 +101,8 @@ class EventFeed:
         timeout = self.timeout if timeout is None else timeout
         comm = await connect(self.address, timeout, self.security, role="client")
         try:
-            await comm.write({"op": "subscribe_events"})
+            await comm.write({"op": "subscribe_events", **({"ticket": self.ticket}
+                                                            if self.ticket else {})})
             hello = await comm.read()
             if not (isinstance(hello, dict) and hello.get("op") == "stream-start"):
                 unwrap_reply(hello)  # raises the source's error

@@ -1,11 +1,12 @@
 """Task colours shared by every view of a computation (pure: no Bokeh).
 
-A task prefix gets its colour from a CRC32 of its name into a fixed palette, so
-the views of a computation (a dashboard's panes, ``performance_report``, progress
-bars) agree in every process without sharing any state.  Where prefixes are drawn
-side by side, :class:`PrefixColors` moves a prefix whose colour another one took
-to the next free colour, so two phases of one computation are told apart (the
-dashboard keeps one for all its panes).
+A task prefix gets its colour from a CRC32 of its name into a fixed palette, the
+same in every process without sharing any state.  Where prefixes are drawn side by
+side, :class:`PrefixColors` moves a prefix whose colour another one took to the next
+free colour, so two phases of one computation are told apart: the dashboard keeps
+one for all its panes, a performance report one for its tabs, a progress widget one
+for its bars.  Such a prefix's colour may then differ between those views; a prefix
+whose own colour is free has it everywhere.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ class PrefixColors:
     A prefix gets its :func:`prefix_color` unless a prefix given a colour before took
     it, then the next free colour of *palette*; it keeps that colour while remembered.
     With every colour given, the prefixes that ``in_use()`` (a set) leaves out are
-    forgotten to free theirs; failing that, a prefix shares its own colour.  A hash
+    forgotten to free theirs, at most once each time the remembered prefixes have
+    doubled (so a session that names every key uniquely pays a constant per prefix);
+    failing that, a prefix shares its own colour.  A hash
     alone gave ``groupby-mean-chunk`` and ``groupby-mean-combine``, the two phases of
     the tutorial's groupby, the same pink.  Lookups of known prefixes take no lock:
     one thread gives colours (a dashboard's server loop)."""
@@ -82,6 +85,7 @@ class PrefixColors:
         self._in_use = in_use
         self._given: dict = {}  # prefix -> colour
         self._taken: dict = {}  # colour -> prefixes given it
+        self._forget_at = len(self.palette)  # remembered prefixes that make the next forget
 
     def __call__(self, prefix: str) -> str:
         color = self._given.get(prefix)
@@ -89,8 +93,10 @@ class PrefixColors:
 
     def _give(self, prefix) -> str:
         palette, taken = self.palette, self._taken
-        if len(taken) >= len(palette) and self._in_use is not None:
+        if (len(taken) >= len(palette) and self._in_use is not None
+                and len(self._given) >= self._forget_at):  # fmt: skip
             self._forget(self._in_use())
+            self._forget_at = max(2 * len(self._given), len(palette))
         start = _slot(prefix, palette)
         for step in range(len(palette)):
             color = palette[(start + step) % len(palette)]

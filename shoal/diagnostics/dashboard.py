@@ -57,6 +57,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import select
 import signal
 import socket
@@ -84,6 +85,9 @@ logger = logging.getLogger(__name__)
 READY_LINE = "shoal-dashboard listening on"
 #: Environment variable carrying the TLS settings (file paths) to the child.
 SECURITY_VAR = "SHOAL_INTERNAL_DASHBOARD_SECURITY"
+#: The child's ticket for the records its scheduler held while it started: the event
+#: stream gives them to the subscriber that shows it, not to whichever came first.
+TICKET_VAR = "SHOAL_INTERNAL_DASHBOARD_TICKET"
 #: Import path of the loopback server that streams a bus: ``cls(bus)``, ``await .start()``,
 #: ``.address``, ``await .close()``.  A registry entry, so this layer never imports it.
 EVENT_SERVER = "shoal.distributed.eventstream:BusServer"
@@ -187,6 +191,7 @@ class DashboardProcess:
         self._out = b""
         self._error: str | None = None
         self._record: str | None = None  # registry file, see registry_dir()
+        self.ticket = secrets.token_hex(16)  # (see TICKET_VAR)
 
     @property
     def link(self) -> str | None:
@@ -224,6 +229,7 @@ class DashboardProcess:
                 fields["tls_client_cert"] = fields["tls_scheduler_cert"]
                 fields["tls_client_key"] = fields["tls_scheduler_key"]
             env[SECURITY_VAR] = json.dumps(fields)
+        env[TICKET_VAR] = self.ticket
         return env
 
     def spawn(self) -> DashboardProcess:

@@ -156,7 +156,8 @@ class ProgressBar(Observer):
     def __init__(self, minimum=None, width=40, dt=None, out=None, bus=None):
         get = config.get
         self.minimum = float(get("diagnostics.progress.minimum", 0.0, override_with=minimum))
-        self.dt = config.period(get("diagnostics.progress.dt", 0.1, override_with=dt), "dt")
+        self.dt = config.period(get("diagnostics.progress.dt", 0.1, override_with=dt), "dt",
+                                None if dt is not None else "diagnostics.progress.dt")  # fmt: skip
         self.width = int(width)
         self.out = out
         self.bus = default_bus if bus is None else bus
@@ -235,9 +236,11 @@ class ProgressBar(Observer):
                 s.done += 1
         elif rec.run_id in s.open:  # computation-finished
             s.open.discard(rec.run_id)
-            if rec.status != "finished" and not s.failed:
+            if rec.status == "cancelled" and not s.failed:
+                s.failed = "cancelled"
+            elif rec.status != "finished" and not s.failed:
                 s.failed = (f"failed ({exception_line(rec.exception)})" if rec.exception
-                            else "failed" if rec.status == "error" else rec.status)  # fmt: skip
+                            else "failed")  # fmt: skip
             if not s.open:
                 s.end = rec.time
                 self._close(s)

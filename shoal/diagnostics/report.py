@@ -31,7 +31,7 @@ import html
 from shoal.core.keys import key_split, key_str
 from shoal.core.units import format_bytes, format_seconds
 from shoal.diagnostics.calltree import plot_data
-from shoal.diagnostics.colors import PALETTE, action_style, prefix_color
+from shoal.diagnostics.colors import PALETTE, PrefixColors, action_style
 
 __all__ = [
     "clock_axis", "prefix_figure", "profile_figure", "report_html", "save_html",
@@ -113,13 +113,15 @@ def clock_axis(fig) -> None:
 
 
 def task_stream_figure(records, title: str = "Task Stream", height: int = 400, width: int = 900,
-                       palette=PALETTE, row_label: str | None = None):  # fmt: skip
+                       palette=PALETTE, row_label: str | None = None, colors=None):  # fmt: skip
     """One rectangle per startstop, one row per (worker, thread); x is wall-clock time.
-    With *row_label* the y axis numbers the rows under that title."""
+    With *row_label* the y axis numbers the rows under that title.  *colors*: a
+    :class:`~shoal.diagnostics.colors.PrefixColors` the report's figures share (default:
+    one of this figure's own, over *palette*)."""
     from bokeh.models import ColumnDataSource, HoverTool
     from bokeh.plotting import figure
 
-    palette = palette or PALETTE
+    colors = colors or PrefixColors(palette or PALETTE)
     rows = {where: i for i, where in enumerate(sorted(
         {(str(r.get("worker", "")), int(r.get("thread") or 0)) for r in records}))}  # fmt: skip
     cols: dict = {c: [] for c in ("left", "right", "bottom", "top", "color", "alpha", "name",
@@ -128,7 +130,7 @@ def task_stream_figure(records, title: str = "Task Stream", height: int = 400, w
         prefix, erred = _prefix(r), r.get("status") == "error"
         row = rows[(str(r.get("worker", "")), int(r.get("thread") or 0))]
         for action, begin, end in _startstops(r):
-            color, alpha = action_style(action, prefix, erred, palette)
+            color, alpha = action_style(action, prefix, erred, colors=colors)
             for name, value in (("left", begin * 1000), ("right", end * 1000), ("bottom", row - 0.4),
                                 ("top", row + 0.4), ("color", color), ("alpha", alpha),
                                 ("name", prefix if action == "compute" else f"{action}-{prefix}"),
@@ -186,8 +188,9 @@ def profile_figure(tree: dict, title: str = "Profile", height: int = 500, width:
     return fig
 
 
-def prefix_figure(summary: dict, title: str = "Tasks per prefix", width: int = 900):
-    """Horizontal bars: tasks finished and erred per prefix (the progress of the block)."""
+def prefix_figure(summary: dict, title: str = "Tasks per prefix", width: int = 900, colors=None):
+    """Horizontal bars: tasks finished and erred per prefix (the progress of the block);
+    *colors* as :func:`task_stream_figure`'s."""
     from bokeh.models import ColumnDataSource, HoverTool
     from bokeh.plotting import figure
 
@@ -198,7 +201,7 @@ def prefix_figure(summary: dict, title: str = "Tasks per prefix", width: int = 9
         "ok": [ps[n]["tasks"] - ps[n]["erred"] if n in ps else 0 for n in names],
         "erred": [ps[n]["erred"] if n in ps else 0 for n in names],
         "compute": [format_seconds(ps[n]["compute"]) if n in ps else "" for n in names],
-        "color": [prefix_color(n) for n in names],
+        "color": [(colors or PrefixColors())(n) for n in names],
     }
     data["end"] = [o + e for o, e in zip(data["ok"], data["erred"])]
     source = ColumnDataSource(data, name="prefixes")
@@ -281,12 +284,15 @@ def report_html(records, tree: dict, summary: dict | None = None, info: dict | N
     from bokeh.models import Div, TabPanel, Tabs
 
     summary = summary if summary is not None else summarize(records)
+    colors = PrefixColors()  # (one colour per prefix in every tab, two phases apart)
+    for prefix in summary["prefixes"]:  # (in the order they ran)
+        colors(prefix)
     panels = [
         TabPanel(child=Div(text=summary_html(summary, info, code), sizing_mode="stretch_width"),
                  title="Summary"),
-        TabPanel(child=task_stream_figure(records), title="Task Stream"),
+        TabPanel(child=task_stream_figure(records, colors=colors), title="Task Stream"),
         TabPanel(child=profile_figure(tree, title="Worker Profile (compute)"), title="Worker Profile"),
-        TabPanel(child=prefix_figure(summary), title="Progress"),
+        TabPanel(child=prefix_figure(summary, colors=colors), title="Progress"),
     ]  # fmt: skip
     return file_html(Tabs(tabs=panels, sizing_mode="stretch_width"), _resources(mode), title)
 

@@ -29,12 +29,12 @@ import os
 import re
 from urllib.parse import urlsplit
 
+from shoal.core.hosts import ANY_HOST, is_loopback
 from shoal.diagnostics.dashboard import registry_dir
 
 __all__ = ["alive", "describe", "embeddable", "kernel_id", "read_records", "upstream"]
 
 PROXY = "shoal/proxy"
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::", ""}
 _KERNEL_FILE = re.compile(r"kernel-([0-9a-fA-F-]+)\.json$")
 
 
@@ -117,7 +117,8 @@ def _local_port(url: str, base_url: str = "/", server_host: str | None = None) -
     path = parts.path
     if parts.scheme in ("http", "https", "ws", "wss"):
         proxied = re.search(r"(^|/)(shoal/)?proxy/\d+(/|$)", path)
-        local = (parts.hostname or "") in _LOCAL_HOSTS
+        host = parts.hostname or ""
+        local = host in ANY_HOST or is_loopback(host)
         if not proxied:  # a direct link (an HTTPS dashboard's: the browser's to reach)
             plain = parts.scheme in ("http", "ws")
             return (parts.port, path) if local and plain and parts.port is not None else None

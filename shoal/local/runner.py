@@ -330,7 +330,8 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
         bus.runs.pop(run_id, None)
         if bus.active:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "error"
-            bus.publish(ComputationFinished(run_id, status, time.time(), repr(exc)))
+            bus.publish(ComputationFinished(run_id, status, time.time(),
+                                            f"{type(exc).__name__}: {exc}"))  # fmt: skip
         raise
     bus.runs.pop(run_id, None)
     if bus.active:

@@ -88,6 +88,23 @@ def test_prefixes_shown_together_get_colours_apart():
     assert colors("d") == b and colors("a") == a
 
 
+def test_prefix_colours_stay_cheap_when_every_key_names_its_own_prefix():
+    """Once the palette is used up, the prefixes out of view are forgotten at most each
+    time the remembered ones doubled: a session naming every key uniquely asked the
+    state for the prefixes in use at every new one (quadratic, on the server's loop)."""
+    from shoal.diagnostics.colors import PrefixColors
+
+    asked = []
+
+    def in_use():
+        asked.append(1)
+        return {f"p{i}" for i in range(5000)}  # (all still shown: nothing to free)
+
+    colors = PrefixColors(in_use=in_use)
+    assert len({colors(f"p{i}") for i in range(5000)}) == len(PALETTE)
+    assert len(asked) <= 10  # 24, 48, 96, ... 3072: about log2(5000 / 24)
+
+
 def test_task_rectangles():
     rows = {}
     data = task_rectangles([

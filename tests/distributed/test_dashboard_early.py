@@ -2,8 +2,8 @@
 
 ``Client()`` returns before its dashboard process has subscribed; the scheduler holds
 the records published meanwhile (``ServesDashboard._hold_early``) and gives them to
-the first subscriber.  A reader that comes later still gets a snapshot of the state:
-finished computations as finished, errors with their text.
+the dashboard process, which shows its ticket; another reader, first or later, gets
+a snapshot of the state: finished computations as finished, errors with their text.
 """
 
 from __future__ import annotations
@@ -37,20 +37,25 @@ async def _settled(dash: DashboardState, check, timeout: float = 10.0):
 
 
 @gen_cluster(nworkers=2)
-async def test_the_first_subscriber_gets_the_records_held_since_the_dashboard_was_spawned(s, a, b):
-    s._hold_early()  # (what Scheduler.start does when it spawns its dashboard)
+async def test_the_dashboard_gets_the_records_held_since_it_was_spawned(s, a, b):
+    s._hold_early("ticket")  # (what Scheduler.start does when it spawns its dashboard)
     async with Client(s.address, asynchronous=True) as c:
         held = c.map(inc, range(200))
         assert await c.gather(held) == list(range(1, 201))
         await asyncio.sleep(0.3)  # (the rows published at the next events interval)
+        other = DashboardState()  # another reader, first: a snapshot, the records stay held
+        first = await EventFeed(s.address, other, ticket="not it").start()
+        await _settled(other, lambda: other.progress().get("inc", {}).get("memory") == 200)
+        assert other.tasks.count == 0 and s._early is not None
         dash = DashboardState()
-        feed = await EventFeed(s.address, dash).start()
+        feed = await EventFeed(s.address, dash, ticket="ticket").start()
         assert s._early is None  # handed over: holding stopped
         await _settled(dash, lambda: dash.progress().get("inc", {}).get("memory") == 200)
         assert dash.tasks.count == 200  # every task's timings: the task stream is whole
         assert [c["status"] for c in dash.computations()] == ["finished"]
         assert {w["address"] for w in dash.workers()} == {a.address, b.address}
         await feed.close()
+        await first.close()
 
 
 @gen_cluster(nworkers=1)
@@ -77,14 +82,14 @@ async def test_held_records_that_overflowed_give_way_to_a_snapshot(s, a):
     from shoal import config
 
     with config.set({"distributed.dashboard.events.buffer-length": 20}):
-        s._hold_early()
+        s._hold_early("ticket")
     async with Client(s.address, asynchronous=True) as c:
         held = c.map(inc, range(100))
         await c.gather(held)
         await asyncio.sleep(0.3)
         assert s._early[0].count > len(s._early[0])  # some were dropped
         dash = DashboardState()
-        feed = await EventFeed(s.address, dash).start()
+        feed = await EventFeed(s.address, dash, ticket="ticket").start()
         assert s._early is None
         await _settled(dash, lambda: dash.progress().get("inc", {}).get("memory") == 100)
         assert [c["status"] for c in dash.computations()] == ["finished"]

@@ -715,6 +715,25 @@ def test_a_progress_widget_still_following_at_close_opens_no_new_socket():
 # --- the report's pure parts --------------------------------------------------------------
 
 
+def test_a_reports_figures_tell_two_phases_apart_in_one_colour_each():
+    """The tutorial groupby's chunk and combine phases hash to one colour: in a report
+    they get two, the same in the task stream and the progress tab."""
+    from shoal.diagnostics.colors import PrefixColors
+    from shoal.diagnostics.report import prefix_figure, summarize, task_stream_figure
+
+    chunk, combine = "groupby-mean-chunk", "groupby-mean-combine"
+    records = [{"key": f"{p}-1", "prefix": p, "status": "OK", "worker": "w", "thread": 1,
+                "startstops": [("compute", t, t + 1.0)]} for t, p in ((0.0, chunk), (1.0, combine))]
+    colors = PrefixColors()
+    stream = task_stream_figure(records, colors=colors).select_one({"name": "task-stream"}).data
+    bars = prefix_figure(summarize(records), colors=colors).select_one({"name": "prefixes"}).data
+    by_stream = dict(zip(stream["name"], stream["color"]))
+    assert by_stream[chunk] != by_stream[combine]
+    assert dict(zip(bars["prefix"], bars["color"])) == by_stream
+    alone = task_stream_figure(records).select_one({"name": "task-stream"}).data  # its own
+    assert len(set(alone["color"])) == 2
+
+
 def test_summarize_counts_prefixes_transfers_and_errors():
     from shoal.diagnostics.report import summarize
 

@@ -87,6 +87,8 @@ def write_record(folder, name, **record):
     ("cluster.example.org:8787/status", "http://cluster.example.org:8787/",
      "http://cluster.example.org:8787/"),
     ("http://127.0.0.1:8787/individual-task-stream", "shoal/proxy/8787/", "http://127.0.0.1:8787/"),
+    # any loopback address, as shoal.core.hosts says (127.0.0.2 was left unproxied)
+    ("http://127.0.0.2:8787/status", "shoal/proxy/8787/", "http://127.0.0.1:8787/"),
     ("http://127.0.0.1:8787/dash/info/main/workers.html", "shoal/proxy/8787/dash/",
      "http://127.0.0.1:8787/dash/"),
     ("/user/me/proxy/8787/individual-progress", "shoal/proxy/8787/", "http://127.0.0.1:8787/"),

@@ -34,7 +34,7 @@ import time
 
 from shoal import config
 from shoal.core.keys import key_split
-from shoal.diagnostics.colors import PALETTE, prefix_color
+from shoal.diagnostics.colors import PALETTE, PrefixColors
 from shoal.diagnostics.notebook import FinishedBars, in_kernel
 from shoal.diagnostics.progress import exception_line, format_bar, format_time
 from shoal.distributed.client.control import fire_and_forget
@@ -349,7 +349,8 @@ class MultiProgressWidget(ProgressWidget):
     multi = True
 
     def _make_rows(self) -> dict:
-        return {g: self._row(g, prefix_color(g)) for g in self.tracker.counts}
+        self._colors = PrefixColors()  # (its groups told apart: colors.py)
+        return {g: self._row(g, self._colors(g)) for g in self.tracker.counts}
 
     def update(self) -> None:
         t = self.tracker
@@ -357,7 +358,7 @@ class MultiProgressWidget(ProgressWidget):
         if len(self.rows) < len(t.counts):  # groups of the tasks the futures need, once known
             for group in t.counts:
                 if group not in self.rows:
-                    self.rows[group] = self._row(group, prefix_color(group))
+                    self.rows[group] = self._row(group, self._colors(group))
             self.widget.children = (self.title, *self.rows.values())
         for group, counts in t.counts.items():
             done = counts["finished"] + counts["error"] + counts["cancelled"]

@@ -14,8 +14,9 @@
     once it serves         --> _watch_dashboard(): a process that dies (killed for its
                                memory, say) is told and started again on its port,
                                RESTARTS times at most, then the link goes (None)
-    subscribe_events op    --> the bus as a stream: first the early records (the first
-                               subscriber, when none was lost), else a snapshot
+    subscribe_events op    --> the bus as a stream: first the early records (to the
+                               dashboard process, named by its ticket, when none
+                               was lost; another reader does not take them), else a snapshot
                                of the state (eventstream.py); a reader that fell
                                behind and lost records gets a fresh one
                                (_resync_snapshot)
@@ -104,7 +105,7 @@ class ServesDashboard:
                 return
         self._dashboard_source = source
         self.dashboard = DashboardProcess(source, *where, security=self.security).spawn()
-        self._hold_early()
+        self._hold_early(self.dashboard.ticket)
         self._keep_task_stream()  # (the rows are published for the dashboard anyway)
         self._dashboard_ready = asyncio.get_running_loop().create_task(self._await_dashboard())
 
@@ -163,20 +164,21 @@ class ServesDashboard:
             await dashboard.aclose()  # (started() closes it only for its own errors)
             raise
 
-    def _hold_early(self) -> None:
-        """Keep what the bus publishes for the first subscriber, from the state's
-        snapshot now (nothing is lost in between: no await)."""
+    def _hold_early(self, ticket: str) -> None:
+        """Keep what the bus publishes for the dashboard process (the subscriber that
+        shows *ticket*), from the state's snapshot now (nothing is lost in between: no
+        await)."""
         buffer = Buffer(int(config.get("distributed.dashboard.events.buffer-length")))
         for record in scheduler_snapshot(self.state):
             buffer.append(record)
-        self._early = (buffer, self.bus.subscribe(buffer.append, exclude=("task",)))
+        self._early = (buffer, self.bus.subscribe(buffer.append, exclude=("task",)), ticket)
 
     def _take_early(self) -> list | None:
         """The records held since the dashboard was spawned, None when none are (or
         some were lost: the buffer is bounded); holding stops."""
         if self._early is None:
             return None
-        (buffer, token), self._early = self._early, None
+        (buffer, token, _), self._early = self._early, None
         self.bus.unsubscribe(token)
         count, records = buffer.drain()
         return records if count == len(records) else None
@@ -192,11 +194,13 @@ class ServesDashboard:
         if dashboard is not None:
             await dashboard.aclose()
 
-    async def subscribe_events(self, comm, **_):
-        """Stream this scheduler's event records (a snapshot first) until the comm closes."""
+    async def subscribe_events(self, comm, ticket=None, **_):
+        """Stream this scheduler's event records (a snapshot first) until the comm closes;
+        the dashboard process it spawned (its *ticket*) gets the records held for it."""
         if self.status != "running":
             raise RuntimeError(f"the scheduler is {self.status}")
-        snapshot = self._take_early()  # what it missed while it started, exactly
+        ours = self._early is not None and ticket is not None and ticket == self._early[2]
+        snapshot = self._take_early() if ours else None  # what it missed while it started
         full = snapshot is None
         if full:
             snapshot = scheduler_snapshot(self.state)  # no await until subscribed: nothing is missed
