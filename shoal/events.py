@@ -64,6 +64,7 @@ __all__ = [
     "record_of",
     "row_of",
     "graph_shape",
+    "iter_startstops",
     "keys_for_wire",
     "shape_pairs",
     "WorkerAdded",
@@ -410,6 +411,18 @@ class SystemMetrics:
     cpu: float = 0.0
     memory: int = 0
     num_fds: int = 0
+
+
+def iter_startstops(startstops):
+    """``(action, start, stop)`` of a task's startstops, given as triples (shoal's) or
+    as ``{"action", "start", "stop"}`` dicts (Dask's ``get_task_stream`` shape); a dict
+    without an action is a compute."""
+    for ss in startstops or ():
+        if isinstance(ss, dict):
+            yield ss.get("action", "compute"), float(ss["start"]), float(ss["stop"])
+        else:
+            action, begin, end = ss
+            yield action, float(begin), float(end)
 
 
 class Bus:

@@ -35,8 +35,8 @@ from tornado.web import RequestHandler
 from shoal.core.keys import key_str
 from shoal.dashboard.pages import NAV, NAV_CSS, individual_plots, pane_routes
 from shoal.dashboard.panes.style import format_bytes, format_seconds
-from shoal.dashboard.state import iter_startstops
 from shoal.distributed.taskcolumns import story_from_wire
+from shoal.events import iter_startstops
 
 __all__ = ["prometheus_text", "routes"]
 
@@ -244,7 +244,7 @@ class TaskPage(_Base):
         body += "<h2>Task stream records</h2>" + _table(
             ("from", "to", "worker", "startstops", "exception"),
             [(_e(r.start), _e(r.finish), _e(r.worker), _e(", ".join(
-                f"{a} {format_seconds(e - b)}" for a, b, e in _triples(r.startstops))),
+                f"{a} {format_seconds(e - b)}" for a, b, e in iter_startstops(r.startstops))),
               _e(r.exception)) for r in mine])  # fmt: skip
         told = ok or self.state.info_source is None  # (no scheduler to ask: nobody else knows)
         if told and not (info or mine or (ok and story)):  # nobody knows it: a 404
@@ -287,10 +287,6 @@ def _story_cells(entry) -> list:
         when = time.strftime("%H:%M:%S", time.localtime(entry[-1])) + f".{int(entry[-1] * 1000) % 1000:03d}"
         return [key_str(entry[0]), entry[1], entry[2], recs, entry[-2], when]
     return list(entry)
-
-
-def _triples(startstops):
-    return list(iter_startstops(startstops))
 
 
 # --- Prometheus ----------------------------------------------------------------------

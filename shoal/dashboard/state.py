@@ -59,10 +59,11 @@ from shoal.events import (
     WorkerAdded,
     WorkerMetrics,
     WorkerRemoved,
+    iter_startstops,
     shape_pairs,
 )
 
-__all__ = ["DashboardState", "Limits", "iter_startstops"]
+__all__ = ["DashboardState", "Limits"]
 
 #: Seconds of profile samples merged into one kept tree per prefix (the profile pane's
 #: timeline draws and selects whole buckets of this size).
@@ -542,12 +543,3 @@ class DashboardState:
 def _empty_tree() -> dict:
     return {"identifier": "root", "name": "all", "filename": "", "count": 0, "children": {}}
 
-
-def iter_startstops(startstops):
-    """Yield ``(action, begin, end)`` from triples or ``{action, start, stop}`` dicts."""
-    for ss in startstops:
-        if isinstance(ss, dict):
-            yield ss.get("action", "compute"), float(ss["start"]), float(ss["stop"])
-        else:
-            action, begin, end = ss
-            yield action, float(begin), float(end)

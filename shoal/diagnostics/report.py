@@ -32,21 +32,12 @@ from shoal.core.keys import key_split, key_str
 from shoal.core.units import format_bytes, format_seconds
 from shoal.diagnostics.calltree import plot_data
 from shoal.diagnostics.colors import PALETTE, PrefixColors, action_style
+from shoal.events import iter_startstops
 
 __all__ = [
     "clock_axis", "prefix_figure", "profile_figure", "report_html", "save_html",
     "summarize", "task_stream_figure",
 ]  # fmt: skip
-
-def _startstops(record) -> list:
-    out = []
-    for ss in record.get("startstops") or ():
-        if isinstance(ss, dict):
-            out.append((ss.get("action", ""), float(ss.get("start", 0.0)), float(ss.get("stop", 0.0))))
-        else:
-            out.append((ss[0], float(ss[1]), float(ss[2])))
-    return out
-
 
 def _prefix(record) -> str:
     if record.get("prefix"):
@@ -74,7 +65,7 @@ def summarize(records, start=None, stop=None) -> dict:
         p["tasks"] += 1
         p["erred"] += r.get("status") == "error"
         p["nbytes"] += int(r.get("nbytes") or 0)
-        spans = list(_startstops(r))
+        spans = list(iter_startstops(r.get("startstops")))
         if spans or r.get("thread"):  # a worker used (not one a task was lost with:
             workers.add(r.get("worker"))  # erred, with no thread and no startstops)
         if r.get("thread"):  # an erred task's record may not say which thread
@@ -129,7 +120,7 @@ def task_stream_figure(records, title: str = "Task Stream", height: int = 400, w
     for r in records:
         prefix, erred = _prefix(r), r.get("status") == "error"
         row = rows[(str(r.get("worker", "")), int(r.get("thread") or 0))]
-        for action, begin, end in _startstops(r):
+        for action, begin, end in iter_startstops(r.get("startstops")):
             color, alpha = action_style(action, prefix, erred, colors=colors)
             for name, value in (("left", begin * 1000), ("right", end * 1000), ("bottom", row - 0.4),
                                 ("top", row + 0.4), ("color", color), ("alpha", alpha),

@@ -29,7 +29,7 @@ from bokeh.models import ColumnDataSource, CustomJS, DataRange1d, HoverTool, Tap
 from shoal.core.keys import key_str
 from shoal.dashboard.panes._base import Pane, empty, make_figure
 from shoal.dashboard.panes.style import action_style
-from shoal.dashboard.state import iter_startstops
+from shoal.events import iter_startstops
 
 __all__ = ["COLUMNS", "TaskStream", "last_gap", "task_rectangles"]
 
