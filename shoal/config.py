@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 import os
 import re
 import sys
@@ -52,8 +53,8 @@ import yaml
 
 __all__ = [
     "collect", "config", "config_for_child", "config_paths", "defaults", "deserialize",
-    "expand_environment_variables", "get", "merge", "parse_bytes", "parse_timedelta",
-    "period", "refresh", "serialize", "set", "update", "update_defaults",
+    "count", "expand_environment_variables", "flag", "get", "merge", "parse_bytes",
+    "parse_timedelta", "period", "refresh", "serialize", "set", "update", "update_defaults",
 ]  # fmt: skip
 
 #: The live, nested configuration dictionary.
@@ -191,7 +192,8 @@ def collect_yaml(paths: list[str]) -> list[dict]:
 
 
 #: YAML's words for what Python's literals spell otherwise (any case, as YAML 1.1 reads them)
-_YAML_WORDS = {"true": True, "false": False, "null": None, "~": None,
+_YAML_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True,
+               "off": False, "null": None, "~": None,
                ".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"),
                ".nan": float("nan")}  # fmt: skip
 
@@ -482,19 +484,56 @@ def parse_timedelta(value: Any, default: str | None = "seconds") -> float | None
     return number * _TIME_UNITS[unit]
 
 
-def period(value: Any, name: str, key: str | None = None) -> float:
+# Checked readers of one value: a bad setting is an error naming it (``name``, and the
+# setting ``key`` it came from), not a traceback deep inside, a spinning thread or a
+# process that dies without a word.
+
+
+def period(value: Any, name: str, key: str | None = None, zero: bool = False) -> float:
     """*value* (seconds, or a duration such as ``"100ms"``) as the positive, finite
-    seconds a thread may wait between two rounds; ValueError naming ``name`` (and the
-    setting *key* it came from) otherwise: 0 or less made a thread spin, inf killed it."""
+    seconds a thread may wait between two rounds (``zero``: 0 too, a wait that may be
+    none); ValueError otherwise: 0 or less made a thread spin, inf killed it."""
+    what = "a finite duration of 0 or more" if zero else "a positive, finite duration"
     where = f" ({key})" if key else ""
     try:
         seconds = parse_timedelta(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}={value!r}: expected a positive, finite duration{where}: "
-                         f"{exc}") from None  # fmt: skip
-    if seconds is None or not (math.isfinite(seconds) and 0 < seconds <= threading.TIMEOUT_MAX):
-        raise ValueError(f"{name}={value!r}: expected a positive, finite duration{where}")
+        raise ValueError(f"{name}={value!r}: expected {what}{where}: {exc}") from None
+    low = 0 <= seconds if zero and seconds is not None else seconds is not None and 0 < seconds
+    if not (low and math.isfinite(seconds) and seconds <= threading.TIMEOUT_MAX):
+        raise ValueError(f"{name}={value!r}: expected {what}{where}")
     return seconds
+
+
+def count(value: Any, name: str, key: str | None = None, minimum: int = 1) -> int:
+    """*value* as a whole number of at least *minimum* (a length, a bound); ValueError
+    otherwise (``True`` is no count)."""
+    where = f" ({key})" if key else ""
+    try:
+        number = operator.index(value) if not isinstance(value, str) else int(value.strip())
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool) or number < minimum:
+        raise ValueError(f"{name}={value!r}: expected a whole number of at least {minimum}{where}")
+    return number
+
+
+#: the words a switch takes (YAML 1.1's, which PyYAML reads in a file, case-insensitive)
+_SWITCH_WORDS = {"true": True, "yes": True, "on": True, "1": True,
+                 "false": False, "no": False, "off": False, "0": False}  # fmt: skip
+
+
+def flag(value: Any, name: str, key: str | None = None) -> bool:
+    """*value* as a switch: ``True``/``False``, 1/0, or ``"true"``, ``"yes"``, ``"on"``
+    (``"false"``, ``"no"``, ``"off"``); ValueError otherwise (``"false"`` was true)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _SWITCH_WORDS:
+        return _SWITCH_WORDS[value.strip().lower()]
+    where = f" ({key})" if key else ""
+    raise ValueError(f"{name}={value!r}: expected true or false{where}")
 
 
 set = _ConfigSet  # noqa: A001 - Dask's public spelling; builtins.set is used above

@@ -678,3 +678,67 @@ def test_every_key_the_code_reads_is_documented():
         except KeyError:
             missing.append(key)
     assert not missing, f"keys read by the code but absent from shoal.yaml: {missing}"
+
+
+@pytest.mark.parametrize("value, expected", [
+    (True, True), (False, False), (1, True), (0, False), ("yes", True), ("Off", False),
+    ("false", False), (" TRUE ", True), ("no", False), ("on", True)])  # fmt: skip
+def test_a_switch_reads_yamls_words(value, expected):
+    assert config.flag(value, "enabled", "a.enabled") is expected
+
+
+@pytest.mark.parametrize("value", ["maybe", 2, None, 0.5, ""])
+def test_a_switch_refuses_anything_else_naming_the_setting(value):
+    with pytest.raises(ValueError, match=r"enabled=.*: expected true or false \(a.enabled\)"):
+        config.flag(value, "enabled", "a.enabled")
+
+
+def test_counts_and_periods_name_the_setting():
+    assert config.count("12", "n") == 12 and config.count(-5, "nice", minimum=-20) == -5
+    for bad in ("abc", None, 0, -1, True, 2.5):
+        with pytest.raises(ValueError, match=r"buffer-length=.*: expected a whole number of at "
+                                             r"least 1 \(k.buffer-length\)"):  # fmt: skip
+            config.count(bad, "buffer-length", "k.buffer-length")
+    assert config.period(0, "minimum", zero=True) == 0.0 and config.period("1s", "m", zero=True) == 1
+    for bad in (-1, "abc", float("nan")):
+        with pytest.raises(ValueError, match=r"minimum=.*expected a finite duration of 0 or more"):
+            config.period(bad, "minimum", zero=True)
+
+
+def test_an_environment_switch_reads_as_in_yaml(monkeypatch):
+    monkeypatch.setenv("SHOAL_DISTRIBUTED__WORKER__PROFILE__ENABLED", "off")
+    assert config.collect_env()["distributed"]["worker"]["profile"]["enabled"] is False
+
+
+def test_bad_dashboard_and_profiler_settings_name_their_key():
+    """Bad values were a bare int()/float() traceback, a silent spin (an events interval
+    of 0), or a switch "false" that counted as on."""
+    from shoal.diagnostics.dashboard import Dashboard
+    from shoal.diagnostics.progress import ProgressBar
+    from shoal.diagnostics.sampler import profile_enabled
+    from shoal.distributed.eventstream import stream_events
+    from shoal.distributed.scheduler.diagnostics import TaskStream
+    from shoal.events import Bus
+
+    with config.set({"distributed.worker.profile.enabled": "false"}):
+        assert profile_enabled() is False
+    with config.set({"distributed.worker.profile.enabled": "sometimes"}):
+        with pytest.raises(ValueError, match=r"\(distributed.worker.profile.enabled\)"):
+            profile_enabled()
+    with config.set({"diagnostics.dashboard.enabled": "no"}):
+        with Dashboard() as dash:  # switched off: no process, no link
+            assert dash.link is None
+    with config.set({"diagnostics.progress.minimum": "abc"}):
+        with pytest.raises(ValueError, match=r"\(diagnostics.progress.minimum\)"):
+            ProgressBar()
+    assert ProgressBar(minimum="1s").minimum == 1.0
+    with config.set({"distributed.scheduler.task-stream-length": 0}):
+        with pytest.raises(ValueError, match=r"\(distributed.scheduler.task-stream-length\)"):
+            TaskStream(Bus())
+    for key, value in (("distributed.dashboard.events.interval", 0),
+                       ("distributed.dashboard.events.buffer-length", "abc")):  # fmt: skip
+        with config.set({key: value}):
+            with pytest.raises(ValueError, match=rf"\({key}\)"):
+                import asyncio
+
+                asyncio.run(stream_events(None, Bus(), source="test"))

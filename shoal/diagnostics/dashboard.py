@@ -192,6 +192,9 @@ class DashboardProcess:
         self._error: str | None = None
         self._record: str | None = None  # registry file, see registry_dir()
         self.ticket = secrets.token_hex(16)  # (see TICKET_VAR)
+        #: the config as it is when made, for its process (a successor takes it over: a
+        #: dashboard restarted after a `with config.set(...)` block keeps its settings)
+        self.child_config = config.config_for_child()
 
     @property
     def link(self) -> str | None:
@@ -220,7 +223,7 @@ class DashboardProcess:
 
     def environment(self) -> dict:
         env = dict(os.environ)
-        env.update(config.config_for_child())
+        env.update(self.child_config)
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         if self.security is not None:
@@ -412,9 +415,9 @@ class DashboardProcess:
 
 
 def _startup_timeout(timeout) -> float:
-    if timeout is None:
-        timeout = config.get("distributed.dashboard.startup-timeout")
-    return config.parse_timedelta(timeout)
+    key = "distributed.dashboard.startup-timeout"
+    return config.period(config.get(key) if timeout is None else timeout, "timeout",
+                         key if timeout is None else None)  # fmt: skip
 
 
 def bokeh_available() -> bool:
@@ -463,7 +466,8 @@ class Dashboard(Observer):
         if self._started:
             self._revive()
             return
-        if not config.get("diagnostics.dashboard.enabled"):
+        key = "diagnostics.dashboard.enabled"
+        if not config.flag(config.get(key), "enabled", key):
             return
         if not bokeh_available():
             raise DashboardStartError("the dashboard needs bokeh: pip install 'shoal[diagnostics]'")
@@ -501,9 +505,10 @@ class Dashboard(Observer):
             return
         dead = self.process
         code = dead.close()
-        logger.warning("the dashboard process (%s) had exited with code %s; starting it again",
-                       dead.address_link(), code)  # fmt: skip
+        logger.warning("the dashboard process (port %s) had exited with code %s; starting it "
+                       "again", dead.port, code)  # fmt: skip
         self.process = DashboardProcess(self._server.address, dead.host, dead.port, self.prefix)
+        self.process.child_config = dead.child_config
         try:
             self.process.spawn()
             self.process.wait_started(self.timeout)

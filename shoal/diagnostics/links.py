@@ -85,19 +85,27 @@ def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: st
     >>> format_dashboard_link("127.0.0.1", 8787, template=DEFAULT_LINK)
     'http://127.0.0.1:8787/status'
     """
+    key = "distributed.dashboard.link" if template is None else "template"
     if template is None:
         template = config.get("distributed.dashboard.link")
         if (template == DEFAULT_LINK and os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
                 and scheme == "http" and _on_this_machine(host)):
             # (Jupyter's proxy reaches this machine's plain-HTTP ports)
             template = JUPYTERHUB_LINK
+    if not isinstance(template, str):
+        raise ValueError(f"{key}={template!r}: expected a link template such as {DEFAULT_LINK!r}")
+    given = template
     prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
     if prefix and "{prefix}" not in template and template.endswith("/status"):
         template = template[: -len("/status")] + "{prefix}/status"
     host = url_host(host)  # (listening everywhere: this machine's name)
     values = _KeepUnknown(os.environ)
     values.update(scheme=scheme, host=host, port=port, prefix=prefix)
-    return os.path.expandvars(template).format_map(values)
+    try:
+        return os.path.expandvars(template).format_map(values)
+    except (ValueError, IndexError, AttributeError, KeyError) as exc:  # ("{", "{}", "{0.x}")
+        raise ValueError(f"{key}={given!r}: not a link template ({exc}); expected one such "
+                         f"as {DEFAULT_LINK!r}") from None  # fmt: skip
 
 
 def _on_this_machine(host: str) -> bool:

@@ -127,7 +127,8 @@ _DESCRIPTIONS = 4096
 
 def profile_enabled() -> bool:
     """``distributed.worker.profile.enabled`` (True until the key exists)."""
-    return bool(config.get("distributed.worker.profile.enabled", True))
+    key = "distributed.worker.profile.enabled"
+    return config.flag(config.get(key, True), "enabled", key)
 
 
 def _seconds(value, key: str, default: str) -> float:

@@ -285,11 +285,12 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
     scheduler's), so the hello says ``"snapshot": "full"`` (a reader that
     reconnects starts over from it) and it ends with a ``snapshot-end`` too.
     """
-    if interval is None:
-        interval = config.get("distributed.dashboard.events.interval")
-    interval = config.parse_timedelta(interval)
-    if maxlen is None:
-        maxlen = int(config.get("distributed.dashboard.events.buffer-length"))
+    key = "distributed.dashboard.events.interval"
+    interval = config.period(config.get(key) if interval is None else interval, "interval",
+                             key if interval is None else None)  # fmt: skip
+    key = "distributed.dashboard.events.buffer-length"
+    maxlen = config.count(config.get(key) if maxlen is None else maxlen, "buffer-length",
+                          key if maxlen is None else None)  # fmt: skip
     stop = stop or asyncio.Event()
     buffer = Buffer(maxlen=maxlen)
     # subscribed before the snapshot is sent: nothing falls in between

@@ -143,6 +143,9 @@ class Nanny(Node):
         self.security, self.resources = security, dict(resources or {})
         self.local_directory = local_directory or config.get("temporary-directory") or tempfile.gettempdir()
         self.env = dict(env or {})
+        # the config as it is now, for every worker this nanny starts: one restarted after a
+        # `with config.set(...)` block ended kept its settings (as Dask's nanny does)
+        self._child_config = config.config_for_child()
         self.startup_timeout = config.parse_timedelta(
             startup_timeout or config.get("distributed.nanny.startup-timeout", default="60s")
         )
@@ -296,7 +299,7 @@ class Nanny(Node):
             env.setdefault(key, value)
         env.update({str(k): str(v) for k, v in self.env.items()})
         env["PYTHONHASHSEED"] = HASH_SEED
-        env.update(config.config_for_child())
+        env.update(self._child_config)
         return env
 
     async def _instantiate(self) -> None:

@@ -172,6 +172,38 @@ def test_a_dashboard_process_that_dies_is_started_again_on_its_port(monkeypatch,
     main()
 
 
+def test_a_bad_link_template_is_named_and_the_dashboard_is_still_watched(caplog):
+    """A malformed ``distributed.dashboard.link`` raised from deep in str.format, made the
+    Client's and the cluster's HTML repr raise, and ended the scheduler's task before it
+    started the watch that restarts a dying dashboard process."""
+    from shoal.diagnostics.links import format_dashboard_link
+
+    bad = "{scheme}://{host}:{port/status"
+    for template in (bad, "{}/status", 123):
+        with config.set({"distributed.dashboard.link": template}):
+            with pytest.raises(ValueError, match=r"distributed.dashboard.link=.*(not a link "
+                                                 r"template|expected a link template)"):
+                format_dashboard_link("127.0.0.1", 8787)
+    with config.set({"distributed.dashboard.link": bad}):
+
+        @gen_cluster(nworkers=1, scheduler_options={"dashboard_address": ":0"})
+        async def main(s, a):
+            with caplog.at_level(logging.WARNING, logger="shoal.distributed.scheduler.dashboarding"):
+                with pytest.raises(ValueError, match="distributed.dashboard.link"):
+                    await s.dashboard_started()
+                for _ in range(250):
+                    if s._dashboard_watch is not None:
+                        break
+                    await asyncio.sleep(0.02)
+            assert s._dashboard_watch is not None and not s._dashboard_watch.done()
+            assert "its link: distributed.dashboard.link=" in caplog.text
+            async with Client(s.address, asynchronous=True) as c:
+                html = c._repr_html_()
+                assert "not a link template" in html and s.address in html
+
+        main()
+
+
 def test_a_dashboard_that_cannot_be_started_again_leaves_no_dead_link(monkeypatch, caplog):
     """What killed it (no file descriptors or memory left) can stop the new one's spawn
     too: the scheduler says so and its link goes, instead of pointing at a dead one."""

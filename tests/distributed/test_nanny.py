@@ -307,3 +307,31 @@ def test_worker_that_lost_a_live_scheduler_is_restarted():
                 assert [e["reason"] for e in closed] == ["scheduler lost"]
 
     run(main(), 30)
+
+
+def test_a_restarted_worker_keeps_the_config_its_nanny_was_made_with():
+    """``with config.set(...)`` around a cluster's start: a worker the nanny starts again
+    after the block ended had its settings back at the defaults (as Dask's nanny, the
+    config is taken when the nanny is made)."""
+    from shoal import config
+    from shoal.distributed.client import Client
+
+    def interval():
+        from shoal import config
+
+        return config.get("distributed.worker.profile.interval")
+
+    async def main():
+        async with Scheduler() as s:
+            with config.set({"distributed.worker.profile.interval": "50ms"}):
+                n = await Nanny(s.address, nthreads=1)
+            try:
+                async with Client(s.address, asynchronous=True) as c:
+                    assert list((await c.run(interval)).values()) == ["50ms"]
+                    async with rpc(n.address) as r:
+                        assert await r.restart(timeout=20) == "OK"
+                    assert list((await c.run(interval)).values()) == ["50ms"]
+            finally:
+                await n.close()
+
+    run(main(), 40)

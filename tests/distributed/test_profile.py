@@ -521,10 +521,10 @@ def test_control_naive_sampling_deadlocks_in_this_scenario():
 def test_overhead_on_a_cpu_bound_task_is_printed(capsys):
     from benchmarks.profile_overhead import format_result, measure
 
-    result = measure(repeat=9, seconds=0.15, interval=0.01)
+    result = measure(repeat=9, seconds=0.05, interval=0.01)
     with capsys.disabled():
         print("\n" + format_result(result))
-    assert result["samples_per_run"] > 0
+    assert result["samples_per_s"] > 0  # (the sampled slices were sampled)
     assert statistics.median([result["without_s"], result["with_s"]]) > 0
 
 

@@ -71,9 +71,13 @@ def client_html(client) -> str:
     cluster = client.cluster
     if cluster is not None:
         rows.insert(2, ("Cluster", type(cluster).__name__))
-    link = client.dashboard_link
-    if link:
-        rows.append(("Dashboard", f'<a href="{e(link)}" target="_blank">{e(link)}</a>'))
+    try:
+        link = client.dashboard_link
+    except ValueError as exc:  # (a bad distributed.dashboard.link: say so, show the rest)
+        rows.append(("Dashboard", e(str(exc))))
+    else:
+        if link:
+            rows.append(("Dashboard", f'<a href="{e(link)}" target="_blank">{e(link)}</a>'))
     body = "".join(
         f"<tr><th style='text-align: left'>{e(k)}</th><td style='text-align: left'>"
         f"{v if k == 'Dashboard' else e(v)}</td></tr>"

@@ -451,8 +451,13 @@ class LocalCluster:
 
     def _repr_html_(self):
         n, threads, memory = self._summary()
-        link = self.dashboard_link
-        dash = f'<a href="{html.escape(link)}" target="_blank">{html.escape(link)}</a>' if link else "none"
+        try:
+            link = self.dashboard_link
+        except ValueError as exc:  # (a bad distributed.dashboard.link: say so, show the rest)
+            link, dash = None, html.escape(str(exc))
+        else:
+            dash = (f'<a href="{html.escape(link)}" target="_blank">{html.escape(link)}</a>'
+                    if link else "none")  # fmt: skip
         rows = [
             ("Scheduler", html.escape(str(self.scheduler_address))), ("Dashboard", dash),
             ("Workers", n), ("Threads", threads), ("Memory", format_limit(memory)),

@@ -125,7 +125,11 @@ class ServesDashboard:
             return
         finally:
             self._take_early()  # none left unless it failed, or another reader took them
-        logger.info("dashboard at %s", self.dashboard_link)
+        try:
+            logger.info("dashboard at %s", self.dashboard_link)
+        except ValueError as exc:  # (a bad distributed.dashboard.link: it serves anyway)
+            logger.warning("the dashboard serves on port %s; its link: %s", self.dashboard.port,
+                           exc)  # fmt: skip
         self._dashboard_watch = asyncio.get_running_loop().create_task(self._watch_dashboard())
 
     async def _watch_dashboard(self) -> None:
@@ -144,12 +148,14 @@ class ServesDashboard:
                                         f"{self._dashboard_restarts + 1} times now")  # fmt: skip
                 return
             self._dashboard_restarts += 1
-            logger.warning("the dashboard process (%s) exited with code %s; starting it again",
-                           dashboard.address_link(), code)  # fmt: skip
+            logger.warning("the dashboard process (port %s) exited with code %s; starting it "
+                           "again", dashboard.port, code)  # fmt: skip
             try:  # (what killed it, no memory or no files left, may stop a new one too)
                 self.dashboard = DashboardProcess(
                     self._dashboard_source, dashboard.host, dashboard.port, dashboard.prefix,
-                    security=self.security).spawn()  # fmt: skip
+                    security=self.security)  # fmt: skip
+                self.dashboard.child_config = dashboard.child_config  # (the settings it had)
+                self.dashboard.spawn()
                 await self._started(self.dashboard)
             except _START_ERRORS as exc:
                 self._without_dashboard(exc)
@@ -168,7 +174,8 @@ class ServesDashboard:
         """Keep what the bus publishes for the dashboard process (the subscriber that
         shows *ticket*), from the state's snapshot now (nothing is lost in between: no
         await)."""
-        buffer = Buffer(int(config.get("distributed.dashboard.events.buffer-length")))
+        key = "distributed.dashboard.events.buffer-length"
+        buffer = Buffer(config.count(config.get(key), "buffer-length", key))
         for record in scheduler_snapshot(self.state):
             buffer.append(record)
         self._early = (buffer, self.bus.subscribe(buffer.append, exclude=("task",)), ticket)
