@@ -462,9 +462,11 @@ def test_activity_bars():
 def test_graph_layout():
     nodes = [("a-1", "a", "memory"), ("a-2", "a", "processing"), ("a-3", "a", "waiting"),
              ("b-1", "b", "erred")]
-    dots, segments = graph_layout(nodes, rows=2)  # no edges: one layer, a block per prefix
-    assert dots["x"] == [0, 0, 1, 3]
-    assert dots["y"] == [0, -1, 0, -0.5]  # a short group is centred
+    dots, segments = graph_layout(nodes, rows=2)  # no edges: one layer, a blank between
+    assert dots["x"] == [0, 0, 1, 2]  # prefixes (a-3, blank; b-1: the column wraps)
+    assert dots["y"] == [0, -1, 0, 0]
+    dots, _ = graph_layout(nodes)  # one column: the 4 dots and the blank row, 5 rows
+    assert dots["x"] == [0, 0, 0, 0] and dots["y"] == [0, -1, -2, -4]
     assert dots["color"] == [prefix_color("a"), prefix_color("a"), "#dddddd", "black"]
     assert dots["alpha"] == [1.0, 0.35, 1.0, 1.0]
     assert segments == {"x0": [], "y0": [], "x1": [], "y1": []}
@@ -479,7 +481,7 @@ def test_graph_layout_puts_each_key_right_of_its_dependencies():
     assert layers(5, edges) == [2, 1, 0, 1, 0]
     dots, segments = graph_layout(nodes, edges, rows=40)
     x = dict(zip(dots["key"], dots["x"]))
-    assert x["a"] < x["b"] == x["c"] < x["d"] and x["e"] == x["a"] + 2  # another prefix
+    assert x["a"] < x["b"] == x["c"] < x["d"] and x["e"] == x["a"]  # one column per layer
     pos = {k: (x[k], y) for k, y in zip(dots["key"], dots["y"])}
     got = set(zip(segments["x0"], segments["y0"], segments["x1"], segments["y1"]))
     assert got == {(*pos[nodes[i][0]], *pos[nodes[j][0]]) for i, j in edges}
@@ -490,6 +492,16 @@ def test_graph_layout_puts_each_key_right_of_its_dependencies():
     dots, _ = graph_layout(leaves + inner, tree_edges)
     y = dict(zip(dots["key"], dots["y"]))
     assert [y[f"a{k}"] for k in range(4)] == [-2, -3, -4, -5]  # in order, centred on 8 rows
+    # an edge between two layers passes by no dot of another group (a column per
+    # group drew a read -> split edge through an unrelated random_sample between them)
+    nodes = ([(f"read-{i}", "read", "memory") for i in range(3)]
+             + [(f"rand-{i}", "rand", "memory") for i in range(4)]
+             + [(f"split-{i}", "split", "waiting") for i in range(3)])  # fmt: skip
+    dots, segments = graph_layout(nodes, [(i, 7 + i) for i in range(3)])
+    at = set(zip(dots["x"], dots["y"]))
+    for x0, y0, x1, y1 in zip(*(segments[c] for c in ("x0", "y0", "x1", "y1"))):
+        assert x1 - x0 == 2  # (neighbouring layers: nothing drawn in between)
+        assert not {(x, y) for x, y in at if x0 < x < x1}
     # a long chain needs no recursion and stays linear
     chain = [(i, i + 1) for i in range(4_999)]
     assert layers(5_000, chain)[-1] == 4_999

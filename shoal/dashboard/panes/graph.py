@@ -15,11 +15,13 @@ the bound is reached they get a fifth of it, taken from the shape's keys that ar
 done, so a graph larger than the bound shows what runs until its end.
 
 Layout: a key's layer is one more than its deepest dependency, so layers run
-left to right in the order things can run; within a layer keys are grouped by
-prefix (in the order prefixes first appear), each group centred in one column
-(up to :data:`MAX_ROWS` dots, else several) with a blank column between groups;
-keys past the first layer are sorted by the mean place of their dependencies,
-so the edges of a tree do not cross.  At most ``Limits.graph_nodes`` keys are
+left to right in the order things can run; each layer is one column (up to
+:data:`MAX_ROWS` dots, else several), centred, with a blank column between layers;
+within it keys are grouped by prefix (in the order prefixes first appear), a blank
+row between groups, and keys past the first layer are sorted by the mean place of
+their dependencies, so the edges of a tree do not cross.  (Each group had a column
+of its own: the edges between two layers then ran straight through the dots of the
+groups beside them, drawing dependencies that do not exist.)  At most ``Limits.graph_nodes`` keys are
 shown.  Edges change only when keys come or go, and ``push`` sends a source only
 when it changed, so a running graph costs the browser its dots.
 """
@@ -82,13 +84,14 @@ def graph_layout(nodes: list, edges=(), rows: int | None = None, colors=prefix_c
     """``(dots, segments)`` for ``[(key text, prefix, state)]`` and ``[(i, j)]`` edges;
     *rows* dots per column (default: the largest group's size, at most :data:`MAX_ROWS`)."""
     depth = layers(len(nodes), edges)
-    groups: dict = {}  # (layer, prefix order) -> node indices, in order
+    by_layer: dict = {}  # layer -> {prefix order: node indices, in order}
     order: dict = {}
     for i, (_, prefix, _) in enumerate(nodes):
         rank = order.setdefault(prefix, len(order))
-        groups.setdefault((depth[i], rank), []).append(i)
-    if rows is None:
-        rows = min(max((len(g) for g in groups.values()), default=1), MAX_ROWS)
+        by_layer.setdefault(depth[i], {}).setdefault(rank, []).append(i)
+    if rows is None:  # (each layer's dots and the blank rows between its groups)
+        rows = min(max((sum(map(len, g.values())) + len(g) - 1 for g in by_layer.values()),
+                       default=1), MAX_ROWS)  # fmt: skip
     deps: list = [[] for _ in nodes]
     for i, j in edges:
         deps[j].append(i)
@@ -96,12 +99,17 @@ def graph_layout(nodes: list, edges=(), rows: int | None = None, colors=prefix_c
     where = [None] * len(nodes)
     placed: list = [0] * len(nodes)  # order in which keys were placed
     x0 = 0
-    for group in sorted(groups):
-        members = groups[group]
-        if group[0]:  # next to its dependencies (their mean place): fewer crossing edges
-            members = sorted(members, key=lambda j: sum(placed[i] for i in deps[j]) / len(deps[j]))
-        top = -(rows - min(len(members), rows)) / 2  # a short group is centred
-        for n, i in enumerate(members):
+    for layer in sorted(by_layer):
+        slots: list = []  # node indices, None for the blank row between two groups
+        for rank in sorted(by_layer[layer]):
+            members = by_layer[layer][rank]
+            if layer:  # next to its dependencies (their mean place): fewer crossing edges
+                members = sorted(members, key=lambda j: sum(placed[i] for i in deps[j]) / len(deps[j]))
+            slots.extend(([None] if slots else []) + members)
+        top = -(rows - min(len(slots), rows)) / 2  # a short layer is centred
+        for n, i in enumerate(slots):
+            if i is None:
+                continue
             placed[i] = len(out["x"])
             key, prefix, state = nodes[i]
             color, alpha, line = node_style(prefix, state, colors)
@@ -114,7 +122,7 @@ def graph_layout(nodes: list, edges=(), rows: int | None = None, colors=prefix_c
             out["color"].append(color)
             out["alpha"].append(alpha)
             out["line"].append(line)
-        x0 += (len(members) - 1) // rows + 2  # a blank column between groups
+        x0 += (len(slots) - 1) // rows + 2  # a blank column between layers
     segments = empty(EDGE_COLUMNS)
     for i, j in edges:
         segments["x0"].append(where[i][0])
