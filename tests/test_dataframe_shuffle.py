@@ -78,6 +78,16 @@ def test_shuffle_keeps_rows_and_groups_keys(pdf, ddf, on):
             assert seen.setdefault(key, j) == j, f"key {key} in partitions {seen[key]} and {j}"
 
 
+def test_the_dataframe_method_is_dasks_spelling(pdf, ddf):
+    """``df.shuffle(on)`` as in Dask (it was only ``shoal.dataframe.shuffle.shuffle``)."""
+    out = ddf.shuffle("s", npartitions=3, shuffle_method="tasks", ignore_index=True)
+    assert out.npartitions == 3
+    assert_rows_equal(out.compute(), pdf)
+    parts = [set(out.get_partition(j).compute()["s"]) for j in range(3)]
+    assert all(a.isdisjoint(b) for i, a in enumerate(parts) for b in parts[i + 1:])
+    assert ddf.shuffle(on_index=True).npartitions == ddf.npartitions
+
+
 def test_shuffle_layers_and_empty_partitions(pdf):
     empty = pdf.iloc[:0]
     df = dd.from_pandas(pdf, npartitions=3)
