@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["ERRED", "FAILED", "PALETTE", "SPILLED", "SUCCEEDED", "PrefixColors", "action_style",
-           "distinct_colors", "prefix_color"]
+__all__ = ["ERRED", "FAILED", "MUTED", "NEUTRAL", "PALETTE", "PRIMARY", "SPILLED", "SUCCEEDED",
+           "PrefixColors", "action_style", "distinct_colors", "prefix_color"]
 
 # 24 distinguishable mid-tone colours: none close to black (erred), red (transfer),
 # orange (disk) or grey (deserialisation, spilled), none so dark that black labels vanish
@@ -25,6 +25,9 @@ PALETTE = (
 )  # fmt: skip
 ERRED = "black"
 SPILLED = "grey"
+#: one colour for one quantity (memory bars, a busy worker, a time line), light grey for
+#: what has not happened yet (waiting keys, a profile's root), grey for what is set apart
+PRIMARY, NEUTRAL, MUTED = PALETTE[0], "#dddddd", "#999999"
 #: a finished progress bar's colours (Bootstrap's "success" / "danger": ipywidgets' bar styles)
 SUCCEEDED, FAILED = "#5cb85c", "#d9534f"
 # action -> (colour, alpha) for the non-compute parts of a task's startstops

@@ -31,7 +31,7 @@ import html
 from shoal.core.keys import key_split, key_str
 from shoal.core.units import format_bytes, format_seconds
 from shoal.diagnostics.calltree import plot_data
-from shoal.diagnostics.colors import PALETTE, PrefixColors, action_style
+from shoal.diagnostics.colors import NEUTRAL, PALETTE, PrefixColors, action_style
 from shoal.events import iter_startstops
 
 __all__ = [
@@ -158,7 +158,7 @@ def profile_figure(tree: dict, title: str = "Profile", height: int = 500, width:
     data["right"] = [x + w for x, w in zip(data["x"], data["width"])]
     data["bottom"] = [float(d) for d in data["depth"]]
     data["top"] = [d + 1.0 for d in data["depth"]]
-    data["fill"] = ["#dddddd" if d == 0 else PALETTE[c % len(PALETTE)]
+    data["fill"] = [NEUTRAL if d == 0 else PALETTE[c % len(PALETTE)]
                     for d, c in zip(data["depth"], data["color"])]  # fmt: skip
     data["label"] = [n if w >= 0.04 else "" for n, w in zip(data["name"], data["width"])]
     source = ColumnDataSource(data, name="profile")

@@ -47,6 +47,7 @@ def resource_figure(results, title: str = "Memory and CPU", height: int = 300, w
     from bokeh.models import ColumnDataSource, HoverTool, LinearAxis, Range1d
     from bokeh.plotting import figure
 
+    from shoal.diagnostics.colors import PRIMARY
     from shoal.diagnostics.report import clock_axis
 
     source = ColumnDataSource({"time": [r.time * 1000 for r in results],
@@ -61,7 +62,7 @@ def resource_figure(results, title: str = "Memory and CPU", height: int = 300, w
     fig.yaxis.axis_label = "Memory (MB)"
     fig.extra_y_ranges = {"cpu": Range1d(0, top_cpu)}
     fig.add_layout(LinearAxis(y_range_name="cpu", axis_label="% CPU"), "right")
-    mem = fig.line("time", "mem", source=source, color="#1f77b4", line_width=2, legend_label="Memory")
+    mem = fig.line("time", "mem", source=source, color=PRIMARY, line_width=2, legend_label="Memory")
     cpu = fig.line("time", "cpu", source=source, color="#d62728", line_width=2,
                    y_range_name="cpu", legend_label="% CPU")  # fmt: skip
     fig.add_tools(HoverTool(renderers=[mem, cpu], mode="vline", tooltips=[

@@ -31,7 +31,7 @@ from __future__ import annotations
 from bokeh.models import ColumnDataSource, HoverTool
 
 from shoal.dashboard.panes._base import Pane, empty, make_figure
-from shoal.dashboard.panes.style import ERRED, prefix_color
+from shoal.dashboard.panes.style import ERRED, MUTED, NEUTRAL, prefix_color
 
 __all__ = ["Graph", "graph_layout", "layers", "node_style"]
 
@@ -48,8 +48,8 @@ def node_style(prefix: str, state: str, colors=prefix_color) -> tuple:
     if state == "erred":
         return ERRED, 1.0, ERRED
     if state in ("released", "forgotten"):
-        return "white", 1.0, "#999999"
-    return "#dddddd", 1.0, "#dddddd"  # waiting, queued, no-worker
+        return "white", 1.0, MUTED
+    return NEUTRAL, 1.0, NEUTRAL  # waiting, queued, no-worker
 
 
 def layers(n: int, edges) -> list:

@@ -30,7 +30,7 @@ from bokeh.models import (
 )
 
 from shoal.dashboard.panes._base import Pane, empty, log, make_figure
-from shoal.dashboard.panes.style import prefix_color
+from shoal.dashboard.panes.style import NEUTRAL, PRIMARY, prefix_color
 from shoal.dashboard.state import PROFILE_BUCKET
 
 __all__ = ["ALL", "Profile", "activity_bars", "fit_label", "icicle", "subtree"]
@@ -81,7 +81,7 @@ def icicle(tree: dict, min_fraction: float = 0.001, max_depth: int = 100) -> tup
         out["label"].append(fit_label(node["name"], width))
         out["count"].append(node["count"])
         out["percent"].append(round(100 * width, 2))
-        out["color"].append("#dddddd" if depth == 0 else _frame_color(node))
+        out["color"].append(NEUTRAL if depth == 0 else _frame_color(node))
         out["depth"].append(depth)
         paths.append(path)
         if depth >= max_depth:
@@ -162,7 +162,7 @@ class Profile(Pane):
 
         timeline = make_figure("Activity over time", height=150, x_axis_type="datetime",
                                tools="xpan,xwheel_zoom,reset")  # fmt: skip
-        timeline.vbar(x="x", width="width", top="count", source=self.activity, color="#1f77b4")
+        timeline.vbar(x="x", width="width", top="count", source=self.activity, color=PRIMARY)
         timeline.add_tools(BoxSelectTool(dimensions="width"))
         timeline.yaxis.axis_label = "samples"
         self.activity.selected.on_change("indices", self._on_select)

@@ -1,22 +1,24 @@
 """Colours and number formats shared by every pane (pure: no Bokeh).
 
-Task colours come from :mod:`shoal.diagnostics.colors` (re-exported here), so
-the task stream, the progress bars, the graph, the per-prefix bar charts and
-``performance_report`` agree in every process.
+Colours come from :mod:`shoal.diagnostics.colors` (re-exported here): a task
+prefix's colour is the same in the task stream, the progress bars, the graph and the
+per-prefix bar charts (one ``PrefixColors`` per dashboard), and the few named colours
+are shared with ``performance_report`` and the progress widgets.
 """
 
 from __future__ import annotations
 
 from shoal.core.units import format_bytes, format_seconds  # re-exported for the panes
-from shoal.diagnostics.colors import ERRED, PALETTE, SPILLED, action_style, prefix_color
+from shoal.diagnostics.colors import (ERRED, MUTED, NEUTRAL, PALETTE, PRIMARY, SPILLED,
+                                      action_style, prefix_color)  # fmt: skip
 
 __all__ = [
-    "ERRED", "HISTOGRAM_BINS", "HISTOGRAM_FROM", "PALETTE", "SPILLED", "action_style", "bins_of",
-    "format_bytes", "format_seconds", "memory_color", "memory_thresholds", "prefix_color",
-    "worst_color",
+    "ERRED", "HISTOGRAM_BINS", "HISTOGRAM_FROM", "MUTED", "NEUTRAL", "PALETTE", "PRIMARY",
+    "SPILLED", "action_style", "bins_of", "format_bytes", "format_seconds", "memory_color",
+    "memory_thresholds", "prefix_color", "worst_color",
 ]  # fmt: skip
 
-MEMORY_OK, MEMORY_HIGH, MEMORY_FULL = "#1f77b4", "orange", "red"
+MEMORY_OK, MEMORY_HIGH, MEMORY_FULL = PRIMARY, "orange", "red"
 #: Past this many workers, the per-worker panes (memory, tasks processing, occupancy,
 #: CPU) draw a histogram of the workers (how many at each level), as Dask's do: a bar
 #: each would be a pixel or two high, too thin to read or to click.

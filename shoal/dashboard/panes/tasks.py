@@ -19,7 +19,7 @@ from __future__ import annotations
 from bokeh.models import ColumnDataSource, HoverTool, Range1d, TableColumn
 
 from shoal.dashboard.panes._base import Pane, empty, live_table, make_figure
-from shoal.dashboard.panes.style import ERRED, format_seconds, prefix_color
+from shoal.dashboard.panes.style import ERRED, MUTED, format_seconds, prefix_color
 
 __all__ = [
     "ComputeTime", "Exceptions", "PrefixBars", "Progress", "compute_time_bars",
@@ -34,7 +34,7 @@ ROW_COLUMNS = ("y", "bottom", "top", "frame_alpha", "prefix", "color", "text", "
                *SEGMENTS, *(f"{s}_{end}" for s in SEGMENTS for end in ("left", "right")))  # fmt: skip
 MIN_ROWS = 5  # room for this many bars even when fewer prefixes run (no giant bars)
 MAX_ROWS = 20  # bars at most (the last sums up the prefixes left out): 16 px each on /status
-OTHERS_COLOR = "#999999"
+OTHERS_COLOR = MUTED
 SUMMARY_Y = 0.85  # the summary line sits above the first bar
 
 

@@ -35,14 +35,14 @@ from bokeh.models import (
 from shoal.dashboard.panes._base import Pane, empty, live_table, make_figure
 from shoal.dashboard.panes.memory import worker_link
 from shoal.dashboard.panes.style import (
-    HISTOGRAM_BINS, HISTOGRAM_FROM, bins_of, format_bytes, format_seconds,
+    HISTOGRAM_BINS, HISTOGRAM_FROM, PRIMARY, bins_of, format_bytes, format_seconds,
 )  # fmt: skip
 
 __all__ = ["Cpu", "NProcessing", "Occupancy", "WorkerTable", "cpu_axis_end", "worker_bars",
            "worker_histogram", "worker_table"]
 
 BAR_COLUMNS = ("left", "right", "bottom", "top", "color", "worker", "value", "text", "info")
-IDLE, BUSY, SATURATED = "red", "#1f77b4", "green"
+IDLE, BUSY, SATURATED = "red", PRIMARY, "green"
 
 
 def load_color(processing: int, nthreads: int) -> str:
