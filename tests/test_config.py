@@ -717,7 +717,7 @@ def test_bad_dashboard_and_profiler_settings_name_their_key():
     from shoal.diagnostics.progress import ProgressBar
     from shoal.diagnostics.sampler import profile_enabled
     from shoal.distributed.eventstream import stream_events
-    from shoal.distributed.scheduler.diagnostics import TaskStream
+    from shoal.distributed.scheduler.diagnostics import TaskStreamLog
     from shoal.events import Bus
 
     with config.set({"distributed.worker.profile.enabled": "false"}):
@@ -734,7 +734,7 @@ def test_bad_dashboard_and_profiler_settings_name_their_key():
     assert ProgressBar(minimum="1s").minimum == 1.0
     with config.set({"distributed.scheduler.task-stream-length": 0}):
         with pytest.raises(ValueError, match=r"\(distributed.scheduler.task-stream-length\)"):
-            TaskStream(Bus())
+            TaskStreamLog(Bus())
     for key, value in (("distributed.dashboard.events.interval", 0),
                        ("distributed.dashboard.events.buffer-length", "abc")):  # fmt: skip
         with config.set({key: value}):

@@ -23,7 +23,7 @@ from shoal import config
 from shoal.core.keys import key_split
 from shoal.distributed import Client, get_task_stream, performance_report, progress
 from shoal.distributed.client.progress import MultiProgressWidget, ProgressWidget
-from shoal.distributed.scheduler.diagnostics import TaskStream
+from shoal.distributed.scheduler.diagnostics import TaskStreamLog
 from shoal.events import Bus, PackedTaskRows, TaskTransition
 from shoal.testing.aio import run
 from shoal.testing.cluster import cluster, gen_cluster, on_loop, sync_cluster, wait_until
@@ -152,7 +152,7 @@ def test_task_stream_keeps_finished_tasks_of_the_published_rows_and_is_bounded()
     bus = Bus("test")
     assert not bus.wants(TASK_STATES)
     # bounded in finished tasks; kept batches published at 20, 21, 22 (after their tasks)
-    stream = TaskStream(bus, maxlen=3, clock=iter(range(20, 100)).__next__)
+    stream = TaskStreamLog(bus, maxlen=3, clock=iter(range(20, 100)).__next__)
     assert bus.wants(TASK_STATES)
 
     def done(i):  # finished at 11 + i

@@ -2,7 +2,7 @@
 
 ::
 
-    Client.get_task_stream(start, stop, count) --rpc get_task_stream--> scheduler's TaskStream
+    Client.get_task_stream(start, stop, count) --rpc get_task_stream--> scheduler's TaskStreamLog
     Client.profile(key, start, stop, workers)  --rpc get_profile------> scheduler --profile--> workers
     with get_task_stream() as ts: ...          ts.data: the tasks that finished inside the block
         enter: the scheduler's task-stream cursor; exit: the tasks it received since

@@ -7,7 +7,7 @@
                           waited for; dashboard_started() waits
                           --> _hold_early(): until it subscribes, the records it would
                           have had are kept (a bounded Buffer subscribed to the bus)
-                          --> the task stream kept from now (diagnostics.TaskStream)
+                          --> the task stream kept from now (diagnostics.TaskStreamLog)
     every events interval  --> _publish_task_states(): the state's TaskRows to the bus
     every SYSTEM_INTERVAL  --> _publish_system(): SystemMetrics of this process, while
                                someone listens (the dashboard's /system page)

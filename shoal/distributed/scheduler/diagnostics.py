@@ -3,7 +3,7 @@
 ::
 
     SchedulerState --TaskRows, workers' PackedTaskRows (TASK_STATES)--> Scheduler.bus
-                                                  '--> TaskStream._record: (time published, rows)
+                                                  '--> TaskStreamLog._record: (time published, rows)
                                                         --> Buffer (bounded, in finished tasks)
     get_task_stream(start, stop, count, since) <-- the Buffer, unpacked when asked:
                                             processing -> memory | erred, as plain dicts
@@ -48,7 +48,7 @@ from shoal.diagnostics.calltree import merge
 from shoal.distributed import taskcolumns
 from shoal.events import TASK_STATES, Buffer, PackedTaskRows, TaskTransition
 
-__all__ = ["AnswersDiagnostics", "TaskStream", "gather_profile", "task_dict"]
+__all__ = ["AnswersDiagnostics", "TaskStreamLog", "gather_profile", "task_dict"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def _finished_count(rows) -> int:
                if start == "processing" and finish in _ENDS)  # fmt: skip
 
 
-class TaskStream:
+class TaskStreamLog:
     """Finished and erred task records of one bus, bounded; see the module docstring."""
 
     def __init__(self, bus, maxlen: int | None = None, clock=time.time, tasks=None):
@@ -208,16 +208,16 @@ class AnswersDiagnostics:
         """A ``since`` for ``get_task_stream``: the tasks that finish after this call."""
         return self._task_stream().cursor()
 
-    def _task_stream(self) -> TaskStream:
+    def _task_stream(self) -> TaskStreamLog:
         """The task stream, with the rows pending since the last interval in it."""
         stream = self._keep_task_stream()
         self._publish_task_states()
         return stream
 
-    def _keep_task_stream(self) -> TaskStream:
+    def _keep_task_stream(self) -> TaskStreamLog:
         """The task stream, kept from now on if it was not."""
         if self.task_stream is None:
-            self.task_stream = TaskStream(self.bus, tasks=self.state.tasks)
+            self.task_stream = TaskStreamLog(self.bus, tasks=self.state.tasks)
         return self.task_stream
 
     async def get_profile(self, comm=None, start=None, stop=None, key=None, workers=None,

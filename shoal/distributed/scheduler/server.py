@@ -51,7 +51,7 @@ from shoal.distributed.protocol import Serialized, deserialize
 from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL, ServesDashboard
-from shoal.distributed.scheduler.diagnostics import AnswersDiagnostics, TaskStream
+from shoal.distributed.scheduler.diagnostics import AnswersDiagnostics, TaskStreamLog
 from shoal.distributed.scheduler.progress import ARRIVAL_WAIT, ProgressWatches
 from shoal.distributed.scheduler.state import SchedulerState
 from shoal.distributed.taskcolumns import key_from_wire, story_to_wire
@@ -111,7 +111,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
         self.client_streams: dict = {}  # client id -> BatchedSend
         self.event_streams = EventStreams()  # subscribe_events streams (dashboards)
         #: made with the dashboard (dashboarding.py), else by the first get_task_stream
-        self.task_stream: TaskStream | None = None
+        self.task_stream: TaskStreamLog | None = None
         self.progress_watches = ProgressWatches(self.state.tasks)  # progress() bars
         self._goodbyes: set = set()  # workers that announced a clean close
         self._init_node()
