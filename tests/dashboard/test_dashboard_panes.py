@@ -382,6 +382,24 @@ def test_worker_bars_and_table():
     assert (cpu.root.x_range.start, cpu.root.x_range.end) == (0, 400.0)
 
 
+def test_the_workers_page_table_shrinks_to_its_rows_and_gives_the_address_room():
+    """/workers' table kept 320 px for two workers (a gap above the plots), and its
+    equal columns cut the address to "tcp://127.0.0.1:4…"."""
+    s = DashboardState()
+    table = PANES["workers"](s, height=320)
+    for i in range(2):
+        s.ingest(WorkerAdded(f"tcp://127.0.0.1:{4000 + i}", 1))
+    table.refresh()
+    assert table.root.height == 25 * 4 + 10  # header, total and two workers
+    for i in range(2, 30):
+        s.ingest(WorkerAdded(f"tcp://127.0.0.1:{4000 + i}", 1))
+    table.refresh()
+    assert table.root.height == 320  # at most its given height: then it scrolls
+    widths = {c.field: c.width for c in table.root.columns}
+    assert widths["address"] == max(widths.values()) > widths["nthreads"]
+    assert PANES["workers"](s).root.sizing_mode == "stretch_both"  # (alone: the whole page)
+
+
 def test_many_workers_are_drawn_as_histograms():
     """Past HISTOGRAM_FROM workers a bar each is a pixel or two high: the per-worker
     panes count workers per level instead, as Dask's do."""

@@ -228,6 +228,11 @@ def worker_table(workers: list) -> dict:
     return out
 
 
+#: a column's share of the table's width: the address needs room ("tcp://127.0.0.1:4…")
+_WIDTHS = {"name": 80, "address": 200, "memory": 90, "memory_limit": 90, "spilled": 80}
+_ROW_PX = 25  # BokehJS's row (and header) height
+
+
 class WorkerTable(Pane):
     """Address, name, threads, CPU, memory, limit, spilled and tasks per worker."""
 
@@ -240,7 +245,7 @@ class WorkerTable(Pane):
                   "memory_pct": "memory %", "processing": "tasks"}  # fmt: skip
         columns = []
         for c in TABLE_COLUMNS[:-1]:
-            kw = {}
+            kw = {"width": _WIDTHS.get(c, 70)}  # (shares of the table's width)
             if c in ("cpu", "memory_pct"):
                 kw["formatter"] = NumberFormatter(format="0.0")
             elif c == "address":
@@ -250,7 +255,14 @@ class WorkerTable(Pane):
             columns.append(TableColumn(field=c, title=titles.get(c, c), **kw))
         sizing = {"height": height, "sizing_mode": "stretch_width"} if height else {
             "sizing_mode": "stretch_both"}  # fmt: skip
-        self.root = live_table(self.source, columns, index_position=None, **sizing)
+        self.most = height  # a table of a given height shrinks to its rows (the page's
+        self.root = live_table(self.source, columns, index_position=None, **sizing)  # panes
+        #                                                      below it move up to them)
 
     def refresh(self) -> None:
-        self.push(self.source, worker_table(self.state.workers()))
+        data = worker_table(self.state.workers())
+        self.push(self.source, data)
+        if self.most:
+            height = min(self.most, _ROW_PX * (len(data["name"]) + 1) + 10)
+            if self.root.height != height:  # (only when the number of workers changed)
+                self.root.height = height
