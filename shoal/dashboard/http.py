@@ -303,6 +303,11 @@ def _label(value) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+#: every state ``shoal_tasks`` reports, with no task in it too (as Dask's gauge does)
+_TASK_STATES = ("new", "released", "waiting", "queued", "no-worker", "processing", "memory",
+                "erred")  # fmt: skip
+
+
 def prometheus_text(state) -> str:
     """The state as Prometheus text exposition format 0.0.4 (namespace ``shoal``)."""
     lines = []
@@ -314,7 +319,8 @@ def prometheus_text(state) -> str:
             text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
             lines.append(f"shoal_{name}{{{text}}} {value}" if text else f"shoal_{name} {value}")
 
-    counts = state.task_counts()
+    counts = dict.fromkeys(_TASK_STATES, 0)  # (a state with no task reads 0: no gap)
+    counts.update(state.task_counts())
     metric("tasks", "gauge", "Tasks of the kept computations, by state (new: not started).",
            [({"state": s}, n) for s, n in sorted(counts.items())])
     workers = state.workers()
