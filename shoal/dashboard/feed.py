@@ -151,6 +151,9 @@ class EventFeed:
                             continue
                     kept.append(record)
                 self._fold_now(kept)
+                # the server's pages share this loop: a backlog (the process was stopped,
+                # or starved) read from the socket's buffer never yielded to them
+                await asyncio.sleep(0)
         except CommClosedError as exc:
             self.reason = f"connection lost: {exc}"
             return False

@@ -833,3 +833,39 @@ def test_a_registered_dashboard_outlives_a_with_block_that_also_uses_it():
         assert dash.link is None
     finally:
         dash.close()
+
+
+def test_a_backlog_of_messages_lets_the_dashboards_pages_run_between_them():
+    """The feed shares its loop with the Bokeh server: a backlog already in the socket's
+    buffer (the process was stopped, then continued) was read without ever yielding, and
+    held the pages' callbacks off for tens of seconds."""
+    from shoal.dashboard.state import DashboardState
+
+    class Backlog:  # a comm whose messages have all arrived already
+        def __init__(self, n):
+            self.left = n
+
+        async def read(self):
+            if not self.left:
+                return {"op": "close", "reason": "done"}
+            self.left -= 1
+            return []  # (an empty batch)
+
+        def abort(self):
+            pass
+
+    async def main():
+        comm, seen = Backlog(50), []
+
+        async def page():
+            while True:
+                seen.append(comm.left)
+                await asyncio.sleep(0)
+
+        other = asyncio.ensure_future(page())
+        await asyncio.sleep(0)
+        assert await EventFeed("tcp://127.0.0.1:1", DashboardState())._follow(comm) is True
+        other.cancel()
+        assert len(set(seen)) > 40  # it ran between the messages, not only at the end
+
+    run(main(), 10)
