@@ -510,6 +510,8 @@ def count(value: Any, name: str, key: str | None = None, minimum: int = 1) -> in
     otherwise (``True`` is no count)."""
     where = f" ({key})" if key else ""
     try:
+        if isinstance(value, float) and value.is_integer():  # (1e6 from YAML or SHOAL_*)
+            value = int(value)
         number = operator.index(value) if not isinstance(value, str) else int(value.strip())
     except (TypeError, ValueError):
         number = None

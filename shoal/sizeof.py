@@ -59,26 +59,28 @@ def sizeof(obj) -> int:
 
 def _frame_objects(obj) -> int:
     """What a frame's (or series') columns of Python objects hold beyond the pointers
-    that ``memory_usage(deep=False)`` counts: evenly spaced items measured, times the
-    column's length.  Text read as ``object`` (the flights tutorial's ``TailNum``) was
-    counted at 8 bytes a row, an eighth of its size, in the memory panes and spilling."""
-    columns = [obj] if not hasattr(obj, "columns") else [
-        obj.iloc[:, i] for i, dtype in enumerate(obj.dtypes) if _holds_objects(dtype)]  # fmt: skip
-    extra = sum(_objects(c.to_numpy()) for c in columns if _holds_objects(c.dtype))
+    that ``memory_usage(deep=False)`` counts: the items of evenly spaced rows measured,
+    times the number of rows.  Text read as ``object`` (the flights tutorial's
+    ``TailNum``) was counted at 8 bytes a row, an eighth of its size, in the memory
+    panes and spilling.  Only real object storage is sampled: a categorical, period or
+    interval column (``kind`` "O" too) holds its values in arrays, which ``memory_usage``
+    counts already, and turning them into objects took a second a million rows."""
+    n = len(obj)
+    if not n:
+        return 0
+    rows = list(range(0, n, max(1, n // _OBJECTS_SAMPLE)))[:_OBJECTS_SAMPLE]
+    if hasattr(obj, "columns"):
+        cols = [i for i, dtype in enumerate(obj.dtypes) if _holds_objects(dtype)]
+        sample = obj.iloc[rows, cols].to_numpy(dtype=object).ravel() if cols else ()
+    else:
+        sample = obj.iloc[rows].to_numpy(dtype=object) if _holds_objects(obj.dtype) else ()
     index = obj.index
-    if _holds_objects(index.dtype):
-        extra += _objects(index.to_numpy())
-    return extra
+    if index.nlevels == 1 and _holds_objects(index.dtype):
+        sample = [*sample, *index[rows]]
+    return int(sum(sys.getsizeof(v) for v in sample) / len(rows) * n)
 
 
 def _holds_objects(dtype) -> bool:
     # numpy's object dtype, or pandas' "string" stored as Python objects (not arrow's)
-    return getattr(dtype, "kind", "") == "O" and getattr(dtype, "storage", "python") == "python"
-
-
-def _objects(values) -> int:
-    n = len(values)
-    if not n:
-        return 0
-    sample = values[:: max(1, n // _OBJECTS_SAMPLE)][:_OBJECTS_SAMPLE]
-    return int(sum(sys.getsizeof(v) for v in sample) / len(sample) * n)
+    return getattr(dtype, "kind", "") == "O" and (
+        dtype == object or getattr(dtype, "storage", None) == "python")

@@ -695,7 +695,8 @@ def test_a_switch_refuses_anything_else_naming_the_setting(value):
 
 def test_counts_and_periods_name_the_setting():
     assert config.count("12", "n") == 12 and config.count(-5, "nice", minimum=-20) == -5
-    for bad in ("abc", None, 0, -1, True, 2.5):
+    assert config.count(1e6, "n") == 1_000_000  # (YAML's 1.0e+6, a SHOAL_* 1e6)
+    for bad in ("abc", None, 0, -1, True, 2.5, float("inf")):
         with pytest.raises(ValueError, match=r"buffer-length=.*: expected a whole number of at "
                                              r"least 1 \(k.buffer-length\)"):  # fmt: skip
             config.count(bad, "buffer-length", "k.buffer-length")

@@ -86,6 +86,10 @@ def test_the_dataframe_method_is_dasks_spelling(pdf, ddf):
     parts = [set(out.get_partition(j).compute()["s"]) for j in range(3)]
     assert all(a.isdisjoint(b) for i, a in enumerate(parts) for b in parts[i + 1:])
     assert ddf.shuffle(on_index=True).npartitions == ddf.npartitions
+    assert ddf.shuffle("s", True).npartitions == ddf.npartitions  # (Dask's order: ignore_index)
+    for wrong in ({}, {"on": "s", "on_index": True}):
+        with pytest.raises(TypeError, match="give the column"):
+            ddf.shuffle(**wrong)
 
 
 def test_shuffle_layers_and_empty_partitions(pdf):

@@ -305,7 +305,7 @@ def _label(value) -> str:
 
 #: every state ``shoal_tasks`` reports, with no task in it too (as Dask's gauge does)
 _TASK_STATES = ("new", "released", "waiting", "queued", "no-worker", "processing", "memory",
-                "erred")  # fmt: skip
+                "erred", "forgotten")  # fmt: skip
 
 
 def prometheus_text(state) -> str:

@@ -150,15 +150,18 @@ class DataFrame(_Frame):
 
         return join(self, other, on=on, how=how, lsuffix=lsuffix, rsuffix=rsuffix, **kwargs)
 
-    def shuffle(self, on=None, npartitions=None, ignore_index=False, shuffle_method=None,
+    def shuffle(self, on=None, ignore_index=False, npartitions=None, shuffle_method=None,
                 on_index=False):  # fmt: skip
-        """Hash-partition the rows so that those with equal *on* (a column, a list of
-        columns, or the index: ``None`` / ``on_index=True``) share a partition, into
-        *npartitions* (default: as many as now).  Dask's spelling; ``ignore_index`` and
-        ``shuffle_method`` are taken for its sake (the index is kept; one method)."""
+        """Hash-partition the rows so that those with equal *on* (a column or a list of
+        columns; the index with ``on_index=True``) share a partition, into *npartitions*
+        (default: as many as now).  Dask's spelling and argument order; ``ignore_index``
+        and ``shuffle_method`` are taken for its sake (the index is kept; one method)."""
         from shoal.dataframe.shuffle import shuffle
 
-        return shuffle(self, None if on_index else on, npartitions)
+        if (on is None) == (not on_index):
+            raise TypeError("shuffle: give the column(s) to shuffle on, or on_index=True, "
+                            f"not {'both' if on_index else 'neither'}")
+        return shuffle(self, on, npartitions)
 
     def set_index(self, other, **kwargs):
         from shoal.dataframe.shuffle import set_index

@@ -491,7 +491,7 @@ class Dashboard(Observer):
             self._stop()
             raise
         if self.show:
-            print(f"Dashboard: {self.link}")
+            print(f"Dashboard: {self._state()}")
 
     def _dead(self) -> bool:
         """Whether its process ended by itself (killed, out of memory) while open."""
@@ -517,7 +517,7 @@ class Dashboard(Observer):
             self.process = dead  # (still dead: the next use tries again)
             raise
         if self.show:
-            print(f"Dashboard: {self.link}")
+            print(f"Dashboard: {self._state()}")
 
     def _stop(self) -> None:
         if not self._started:
@@ -545,7 +545,10 @@ class Dashboard(Observer):
         if self._dead():
             return (f"its process exited (code {self.process.proc.returncode}); "
                     f"register() or a with block starts it again")  # fmt: skip
-        return self.link or "closed"
+        try:
+            return self.link or "closed"
+        except ValueError as exc:  # (a bad distributed.dashboard.link: it serves anyway)
+            return f"serving on port {self.process.port}; {exc}"
 
     def __repr__(self):
         return f"<Dashboard {self._state()}>"
@@ -553,9 +556,13 @@ class Dashboard(Observer):
     def _repr_html_(self):
         import html
 
-        if self.link is None:
+        try:
+            link = self.link
+        except ValueError:
+            link = None
+        if link is None:
             return f"<div>Dashboard: {html.escape(self._state())}</div>"
-        link = html.escape(self.link)
+        link = html.escape(link)
         return f'<div>Dashboard: <a href="{link}" target="_blank">{link}</a></div>'
 
 

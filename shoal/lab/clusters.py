@@ -43,7 +43,10 @@ class ClusterManager:
     def model(self, cid: str) -> dict:
         cluster = self.clusters[cid]
         n = len(cluster.workers)
-        link = cluster.dashboard_link
+        try:
+            link = cluster.dashboard_link
+        except ValueError:  # (a bad distributed.dashboard.link: the cluster is listed anyway)
+            link = None
         return {
             "id": cid, "name": cluster.name, "scheduler_address": cluster.scheduler_address,
             "dashboard_link": link, "url": embeddable(link, self.base_url, self.proxied) if link else None,

@@ -348,6 +348,7 @@ def test_metrics_parse(served):
     assert ('{state="memory"}', 2.0) in samples["shoal_tasks"]
     assert ('{state="erred"}', 1.0) in samples["shoal_tasks"]
     assert ('{state="queued"}', 0.0) in samples["shoal_tasks"]  # (no gap in a dashboard's line)
+    assert ('{state="forgotten"}', 0.0) in samples["shoal_tasks"]
     assert samples["shoal_workers"] == [("", 1.0)]
     assert samples["shoal_threads"] == [("", 2.0)]
     assert ('{type="managed"}', 100.0) in samples["shoal_memory_bytes"]

@@ -203,6 +203,14 @@ def test_a_bad_link_template_is_named_and_the_dashboard_is_still_watched(caplog)
 
         main()
 
+    # the local Dashboard serves too, and says what is wrong where it shows its link
+    from shoal.diagnostics import Dashboard
+
+    with config.set({"distributed.dashboard.link": bad}):
+        with Dashboard(address=":0", show=False) as dash:
+            assert "serving on port" in repr(dash) and "not a link template" in repr(dash)
+            assert "not a link template" in dash._repr_html_()
+
 
 def test_a_dashboard_that_cannot_be_started_again_leaves_no_dead_link(monkeypatch, caplog):
     """What killed it (no file descriptors or memory left) can stop the new one's spawn

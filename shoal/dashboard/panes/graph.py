@@ -82,7 +82,8 @@ MAX_ROWS = 100  # a larger group wraps into several columns
 
 def graph_layout(nodes: list, edges=(), rows: int | None = None, colors=prefix_color) -> tuple:
     """``(dots, segments)`` for ``[(key text, prefix, state)]`` and ``[(i, j)]`` edges;
-    *rows* dots per column (default: the largest group's size, at most :data:`MAX_ROWS`)."""
+    *rows* dots per column (default: the largest layer's, blank rows included, at most
+    :data:`MAX_ROWS`)."""
     depth = layers(len(nodes), edges)
     by_layer: dict = {}  # layer -> {prefix order: node indices, in order}
     order: dict = {}
