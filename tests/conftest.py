@@ -9,12 +9,14 @@ skip locally with a message saying how to install it:
   below so that a missing package (all of them are in the test extra) fails.
 
 The browser suites (``tests/dashboard``, ``tests/lab``) share :func:`launch_chromium`,
-:func:`artifacts_dir` and :func:`child_pids`.
+:func:`artifacts_dir` and :func:`child_pids`; the benchmarks' tests :func:`run_benchmark`.
 """
 
 import os
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -28,6 +30,14 @@ if os.environ.get("CI") == "true":
             pytest.fail(f"CI: required test package missing ({exc}); it belongs in the test extra")
 
     pytest.importorskip = _import_or_fail
+
+
+def run_benchmark(module: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    """``python -m benchmarks.<module> args`` from the repository (its output captured)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *args], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
 def require_program(name: str, how: str) -> str:

@@ -1,25 +1,17 @@
 """``benchmarks.listener_share`` runs end to end (small sizes); speed is never asserted."""
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 pytest.importorskip("bokeh")
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import run_benchmark  # noqa: E402
 
 
 @pytest.mark.timeout(120)
 def test_listener_share_reports_both_clusters_and_the_paired_difference():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.listener_share", "--repeat", "2", "--tasks", "300"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=110,
-    )  # fmt: skip
+    proc = run_benchmark("listener_share", "--repeat", "2", "--tasks", "300", timeout=110)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     line = proc.stdout.strip().splitlines()[-1]
     match = re.fullmatch(

@@ -2,17 +2,14 @@
 speed is never asserted."""
 
 import math
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from benchmarks.profile_overhead import verdict
 from benchmarks.stats import median_ci
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import run_benchmark
 
 
 def test_the_median_interval_comes_from_order_statistics():
@@ -35,11 +32,7 @@ def test_the_target_is_judged_on_the_intervals_upper_bound():
 
 @pytest.mark.timeout(120)
 def test_profile_overhead_reports_the_overhead_its_interval_and_a_null_arm():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.profile_overhead", "--repeat", "9", "--slice", "0.01"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=100)  # fmt: skip
+    proc = run_benchmark("profile_overhead", "--repeat", "9", "--slice", "0.01", timeout=100)
     assert proc.returncode == 0, proc.stderr
     first, second = proc.stdout.strip().splitlines()[-2:]
     number = r"[+-][\d.]+"

@@ -1,27 +1,18 @@
 """The benchmark suite runs end to end (small sizes).  Speed is never asserted here."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 pytest.importorskip("dask")
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import run_benchmark  # noqa: E402
 
 
 def test_benchmarks_quick_smoke(tmp_path):
     out_json = tmp_path / "bench.json"
     out_md = tmp_path / "bench.md"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--quick", "--repeat", "1",
-         "--only", "sum-of-incs,graph-construction",
-         "--json", str(out_json), "--markdown", str(out_md)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=50,
-    )
+    proc = run_benchmark("run", "--quick", "--repeat", "1", "--only",
+                         "sum-of-incs,graph-construction", "--json", str(out_json),
+                         "--markdown", str(out_md), timeout=50)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("workload"))
@@ -51,13 +42,9 @@ def test_distributed_suite_quick_smoke(tmp_path):
     """``--suite distributed``: both clients start, run map + gather, close; shoal must not fail."""
     pytest.importorskip("distributed")
     out_md = tmp_path / "bench.md"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--suite", "distributed", "--quick",
-         "--repeat", "1", "--only", "map-gather,client-start", "--markdown", str(out_md)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-    )
+    proc = run_benchmark("run", "--suite", "distributed", "--quick", "--repeat", "1",
+                         "--only", "map-gather,client-start", "--markdown", str(out_md),
+                         timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("workload"))
