@@ -53,7 +53,7 @@ import yaml
 
 __all__ = [
     "collect", "config", "config_for_child", "config_paths", "defaults", "deserialize",
-    "count", "expand_environment_variables", "flag", "get", "merge", "parse_bytes",
+    "checked", "count", "expand_environment_variables", "flag", "get", "merge", "parse_bytes",
     "parse_timedelta", "period", "refresh", "serialize", "set", "update", "update_defaults",
 ]  # fmt: skip
 
@@ -499,8 +499,8 @@ def period(value: Any, name: str, key: str | None = None, zero: bool = False) ->
         seconds = parse_timedelta(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name}={value!r}: expected {what}{where}: {exc}") from None
-    low = 0 <= seconds if zero and seconds is not None else seconds is not None and 0 < seconds
-    if not (low and math.isfinite(seconds) and seconds <= threading.TIMEOUT_MAX):
+    if (seconds is None or not math.isfinite(seconds) or seconds > threading.TIMEOUT_MAX
+            or seconds < 0 or (seconds == 0 and not zero)):  # fmt: skip
         raise ValueError(f"{name}={value!r}: expected {what}{where}")
     return seconds
 
@@ -536,6 +536,16 @@ def flag(value: Any, name: str, key: str | None = None) -> bool:
         return _SWITCH_WORDS[value.strip().lower()]
     where = f" ({key})" if key else ""
     raise ValueError(f"{name}={value!r}: expected true or false{where}")
+
+
+def checked(read, key: str, value: Any = None, name: str | None = None, **options):
+    """*value* through *read* (:func:`period`, :func:`count` or :func:`flag`), or the
+    setting *key* when *value* is None; an error names the argument (*name*, by default
+    the key's last part) and, for the setting, the key."""
+    name = name or key.rsplit(".", 1)[-1]
+    if value is None:
+        return read(get(key), name, key, **options)
+    return read(value, name, None, **options)
 
 
 set = _ConfigSet  # noqa: A001 - Dask's public spelling; builtins.set is used above

@@ -198,8 +198,7 @@ def _lower_priority() -> None:
     """Yield the CPU to the cluster on a busy machine (``distributed.dashboard.niceness``)."""
     from shoal import config
 
-    key = "distributed.dashboard.niceness"
-    niceness = config.count(config.get(key), "niceness", key, minimum=-20)
+    niceness = config.checked(config.count, "distributed.dashboard.niceness", minimum=-20)
     if niceness and hasattr(os, "nice"):
         try:
             os.nice(niceness)

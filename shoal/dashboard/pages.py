@@ -34,7 +34,8 @@ from shoal.dashboard.panes.system import System
 from shoal.dashboard.panes.tasks import Progress
 from shoal.dashboard.panes.workers import Cpu, NProcessing, Occupancy, WorkerTable
 
-__all__ = ["NAV", "NAV_CSS", "PAGES", "STATUS_INTERVAL", "applications", "individual_plots", "pane_routes"]
+__all__ = ["NAV", "NAV_CSS", "PAGES", "STATUS_INTERVAL", "applications", "individual_plots",
+           "pane_routes"]
 
 STATUS_INTERVAL = 130  # ms between refreshes of /status
 

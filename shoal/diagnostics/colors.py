@@ -78,9 +78,9 @@ class PrefixColors:
     With every colour given, the prefixes that ``in_use()`` (a set) leaves out are
     forgotten to free theirs, at most once each time the remembered prefixes have
     doubled (so a session that names every key uniquely pays a constant per prefix);
-    failing that, a prefix shares its own colour.  A hash
-    alone gave ``groupby-mean-chunk`` and ``groupby-mean-combine``, the two phases of
-    the tutorial's groupby, the same pink.  Lookups of known prefixes take no lock:
+    failing that, a prefix shares its own colour.  A hash alone gave
+    ``groupby-mean-chunk`` and ``groupby-mean-combine``, the two phases of the
+    tutorial's groupby, the same pink.  Lookups of known prefixes take no lock:
     one thread gives colours (a dashboard's server loop)."""
 
     def __init__(self, palette=PALETTE, in_use=None):

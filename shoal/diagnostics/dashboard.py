@@ -415,9 +415,8 @@ class DashboardProcess:
 
 
 def _startup_timeout(timeout) -> float:
-    key = "distributed.dashboard.startup-timeout"
-    return config.period(config.get(key) if timeout is None else timeout, "timeout",
-                         key if timeout is None else None)  # fmt: skip
+    return config.checked(config.period, "distributed.dashboard.startup-timeout", timeout,
+                          "timeout")  # fmt: skip
 
 
 def bokeh_available() -> bool:
@@ -466,8 +465,7 @@ class Dashboard(Observer):
         if self._started:
             self._revive()
             return
-        key = "diagnostics.dashboard.enabled"
-        if not config.flag(config.get(key), "enabled", key):
+        if not config.checked(config.flag, "diagnostics.dashboard.enabled"):
             return
         if not bokeh_available():
             raise DashboardStartError("the dashboard needs bokeh: pip install 'shoal[diagnostics]'")

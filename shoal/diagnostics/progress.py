@@ -154,12 +154,9 @@ class ProgressBar(Observer):
     """
 
     def __init__(self, minimum=None, width=40, dt=None, out=None, bus=None):
-        get = config.get
-        self.minimum = config.period(get("diagnostics.progress.minimum", 0.0, override_with=minimum),
-                                     "minimum", None if minimum is not None else
-                                     "diagnostics.progress.minimum", zero=True)  # fmt: skip
-        self.dt = config.period(get("diagnostics.progress.dt", 0.1, override_with=dt), "dt",
-                                None if dt is not None else "diagnostics.progress.dt")  # fmt: skip
+        self.minimum = config.checked(config.period, "diagnostics.progress.minimum", minimum,
+                                      zero=True)  # fmt: skip
+        self.dt = config.checked(config.period, "diagnostics.progress.dt", dt)
         self.width = int(width)
         self.out = out
         self.bus = default_bus if bus is None else bus

@@ -285,12 +285,9 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
     scheduler's), so the hello says ``"snapshot": "full"`` (a reader that
     reconnects starts over from it) and it ends with a ``snapshot-end`` too.
     """
-    key = "distributed.dashboard.events.interval"
-    interval = config.period(config.get(key) if interval is None else interval, "interval",
-                             key if interval is None else None)  # fmt: skip
-    key = "distributed.dashboard.events.buffer-length"
-    maxlen = config.count(config.get(key) if maxlen is None else maxlen, "buffer-length",
-                          key if maxlen is None else None)  # fmt: skip
+    interval = config.checked(config.period, "distributed.dashboard.events.interval", interval)
+    maxlen = config.checked(config.count, "distributed.dashboard.events.buffer-length", maxlen,
+                            "maxlen")  # fmt: skip
     stop = stop or asyncio.Event()
     buffer = Buffer(maxlen=maxlen)
     # subscribed before the snapshot is sent: nothing falls in between

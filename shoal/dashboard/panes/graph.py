@@ -21,8 +21,8 @@ within it keys are grouped by prefix (in the order prefixes first appear), a bla
 row between groups, and keys past the first layer are sorted by the mean place of
 their dependencies, so the edges of a tree do not cross.  (Each group had a column
 of its own: the edges between two layers then ran straight through the dots of the
-groups beside them, drawing dependencies that do not exist.)  At most ``Limits.graph_nodes`` keys are
-shown.  Edges change only when keys come or go, and ``push`` sends a source only
+groups beside them, drawing dependencies that do not exist.)  At most
+``Limits.graph_nodes`` keys are shown.  Edges change only when keys come or go, and ``push`` sends a source only
 when it changed, so a running graph costs the browser its dots.
 """
 

@@ -255,9 +255,9 @@ class WorkerTable(Pane):
             columns.append(TableColumn(field=c, title=titles.get(c, c), **kw))
         sizing = {"height": height, "sizing_mode": "stretch_width"} if height else {
             "sizing_mode": "stretch_both"}  # fmt: skip
-        self.most = height  # a table of a given height shrinks to its rows (the page's
-        self.root = live_table(self.source, columns, index_position=None, **sizing)  # panes
-        #                                                      below it move up to them)
+        # a table given a height shrinks to its rows: the page's panes below move up
+        self.most = height
+        self.root = live_table(self.source, columns, index_position=None, **sizing)
 
     def refresh(self) -> None:
         data = worker_table(self.state.workers())

@@ -174,8 +174,7 @@ class ServesDashboard:
         """Keep what the bus publishes for the dashboard process (the subscriber that
         shows *ticket*), from the state's snapshot now (nothing is lost in between: no
         await)."""
-        key = "distributed.dashboard.events.buffer-length"
-        buffer = Buffer(config.count(config.get(key), "buffer-length", key))
+        buffer = Buffer(config.checked(config.count, "distributed.dashboard.events.buffer-length"))
         for record in scheduler_snapshot(self.state):
             buffer.append(record)
         self._early = (buffer, self.bus.subscribe(buffer.append, exclude=("task",)), ticket)

@@ -96,9 +96,8 @@ class TaskStreamLog:
     """Finished and erred task records of one bus, bounded; see the module docstring."""
 
     def __init__(self, bus, maxlen: int | None = None, clock=time.time, tasks=None):
-        key = "distributed.scheduler.task-stream-length"
-        maxlen = config.count(config.get(key, 100_000) if maxlen is None else maxlen, "maxlen",
-                              key if maxlen is None else None)  # fmt: skip
+        maxlen = config.checked(config.count, "distributed.scheduler.task-stream-length",
+                                maxlen, "maxlen")  # fmt: skip
         self.buffer = Buffer(maxlen=maxlen)
         self.clock = clock
         self.bus, self.tasks = bus, tasks  # tasks: key -> the scheduler's TaskState

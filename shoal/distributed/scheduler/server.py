@@ -139,8 +139,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
             self._spawn(self._every(interval, lambda: self.handle(m.Balance())))
             self._spawn(self._every(1.0, self._check_worker_ttl))
             self._spawn(self._every(10.0, self.progress_watches.expire))  # (clients that went)
-            key = "distributed.dashboard.events.interval"
-            events = config.period(config.get(key), "interval", key)
+            events = config.checked(config.period, "distributed.dashboard.events.interval")
             self._spawn(self._every(events, self._publish_task_states))
             self._spawn(self._every(SYSTEM_INTERVAL, self._publish_system))
             self.status = "running"
