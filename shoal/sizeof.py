@@ -4,8 +4,8 @@ Used for the ``nbytes`` of task events and worker memory accounting (the memory
 panes, spilling).  Arrays and frames report their buffers (``nbytes`` /
 ``memory_usage``; a frame's columns of Python objects, text read as ``object``, a
 sample of their items besides), built-in containers a sampled sum of their items,
-anything else ``sys.getsizeof``.  The
-goal is a fast, roughly right figure, not an exact one.
+anything else ``sys.getsizeof``.  The goal is a fast, roughly right figure, not an
+exact one.
 """
 
 from __future__ import annotations
@@ -45,9 +45,14 @@ def sizeof(obj) -> int:
     if usage is not None and callable(usage) and hasattr(obj, "dtypes"):
         try:
             total = usage(deep=False, index=True)
-            return int(getattr(total, "sum", lambda: total)()) + _frame_objects(obj)
+            size = int(getattr(total, "sum", lambda: total)())
         except Exception:
             pass
+        else:
+            try:
+                return size + _frame_objects(obj)
+            except Exception:  # (an odd frame: its buffers at least)
+                return size
     nbytes = getattr(obj, "nbytes", None)
     if type(nbytes) is int:
         return nbytes + 100

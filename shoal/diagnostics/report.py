@@ -185,6 +185,7 @@ def prefix_figure(summary: dict, title: str = "Tasks per prefix", width: int = 9
     from bokeh.models import ColumnDataSource, HoverTool
     from bokeh.plotting import figure
 
+    colors = colors or PrefixColors()
     names = list(summary["prefixes"])[::-1] or [""]
     ps = summary["prefixes"]
     data = {
@@ -192,7 +193,7 @@ def prefix_figure(summary: dict, title: str = "Tasks per prefix", width: int = 9
         "ok": [ps[n]["tasks"] - ps[n]["erred"] if n in ps else 0 for n in names],
         "erred": [ps[n]["erred"] if n in ps else 0 for n in names],
         "compute": [format_seconds(ps[n]["compute"]) if n in ps else "" for n in names],
-        "color": [(colors or PrefixColors())(n) for n in names],
+        "color": [colors(n) for n in names],
     }
     data["end"] = [o + e for o, e in zip(data["ok"], data["erred"])]
     source = ColumnDataSource(data, name="prefixes")

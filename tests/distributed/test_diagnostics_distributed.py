@@ -732,6 +732,8 @@ def test_a_reports_figures_tell_two_phases_apart_in_one_colour_each():
     assert dict(zip(bars["prefix"], bars["color"])) == by_stream
     alone = task_stream_figure(records).select_one({"name": "task-stream"}).data  # its own
     assert len(set(alone["color"])) == 2
+    alone = prefix_figure(summarize(records)).select_one({"name": "prefixes"}).data
+    assert len(set(alone["color"])) == 2
 
 
 def test_summarize_counts_prefixes_transfers_and_errors():

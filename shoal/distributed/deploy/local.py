@@ -454,7 +454,7 @@ class LocalCluster:
         try:
             link = self.dashboard_link
         except ValueError as exc:  # (a bad distributed.dashboard.link: say so, show the rest)
-            link, dash = None, html.escape(str(exc))
+            dash = html.escape(str(exc))
         else:
             dash = (f'<a href="{html.escape(link)}" target="_blank">{html.escape(link)}</a>'
                     if link else "none")  # fmt: skip
