@@ -49,6 +49,15 @@ def inc(x):
     return x + 1
 
 
+def spin(x, us: float):
+    """``x + 1`` after about *us* microseconds of CPU, the GIL held (a task that
+    takes a while, as most real ones do)."""
+    end = time.perf_counter() + us / 1e6
+    while time.perf_counter() < end:
+        pass
+    return x + 1
+
+
 add = operator.add
 
 

@@ -43,10 +43,10 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib
 
 from shoal import config
 from shoal.core import optimize
+from shoal.core.loading import load_object
 from shoal.core.spec import convert_graph, to_dask_graph
 
 __all__ = [
@@ -97,14 +97,9 @@ def _resolve_name(name: str):
             f"or a Client.{hint}"
         ) from None
     try:
-        return _load(path)
+        return load_object(path)
     except ImportError as exc:
         raise ValueError(f"Scheduler {name!r} is not available: {exc}") from exc
-
-
-def _load(path: str):
-    module, attr = path.split(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def scheduler_get(name: str):
@@ -127,7 +122,7 @@ def _as_get(scheduler):
     from concurrent.futures import Executor  # here, not at import: keeps `import shoal` light
 
     if isinstance(scheduler, Executor):
-        return _load(executor_adapter)(scheduler)
+        return load_object(executor_adapter)(scheduler)
     get = getattr(scheduler, "get", None)
     if get is not None and callable(get) and not isinstance(scheduler, type):
         return get

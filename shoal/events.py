@@ -24,9 +24,12 @@ Records carry plain data (str, int, float, tuples) so they can be pickled and
 sent between processes, and wall-clock times (``time.time()``) so records from
 different processes line up.  Task transitions come two ways: one
 :class:`TaskTransition` per step (kind ``"task"``, for plugins and progress
-bars), or, from a distributed scheduler, in bulk and coalesced per key
-(:class:`TaskRows`, kind :data:`TASK_STATES`, for the dashboard; the rows of tasks
-computed come from their workers, packed: :class:`PackedTaskRows`).
+bars), or in bulk (:class:`TaskRows`, kind :data:`TASK_STATES`, for the
+dashboard): from a distributed scheduler coalesced per key (the rows of tasks
+computed come from their workers, packed: :class:`PackedTaskRows`), from a local
+run the rows of many batches at a time.  A publisher that holds rows registers
+with :meth:`Bus.hold`; a reader calls :meth:`Bus.flush` before it reads, so
+nothing it holds waits longer than the reader's own interval.
 
 A bus also keeps ``runs``: the ``GraphSubmitted`` of each computation in progress
 whose publisher registers it there (the local runner does, from its start to
@@ -215,10 +218,20 @@ def row_of(record: TaskTransition) -> tuple:
 
 
 def record_of(row: tuple) -> TaskTransition:
-    """The :class:`TaskTransition` of a flat row (:func:`row_of`)."""
-    flat = row[_ROW_TAIL:]
-    return TaskTransition(*row[:_STARTSTOPS_AT], tuple(zip(flat[0::3], flat[1::3], flat[2::3])),
-                          *row[_STARTSTOPS_AT + 1:_ROW_TAIL])  # fmt: skip
+    """The :class:`TaskTransition` of a flat row (:func:`row_of`).
+
+    >>> record_of(row_of(TaskTransition("r", "x", "x", "a", "b", startstops=(("c", 1, 2),))))
+    TaskTransition(run_id='r', key='x', prefix='x', start='a', finish='b', worker='', thread=0, startstops=(('c', 1, 2),), nbytes=0, type='', exception='')
+    """
+    n = len(row) - _ROW_TAIL
+    if n == 3:  # nearly every task that ran: one triple, without a zip
+        startstops = (row[_ROW_TAIL:],)
+    elif n:
+        flat = row[_ROW_TAIL:]
+        startstops = tuple(zip(flat[0::3], flat[1::3], flat[2::3]))
+    else:
+        startstops = ()
+    return TaskTransition(*row[:_STARTSTOPS_AT], startstops, *row[_STARTSTOPS_AT + 1:_ROW_TAIL])
 
 
 #: The kind of :class:`TaskRows` records, for readers that need each key's state
@@ -439,6 +452,7 @@ class Bus:
         self._answers: dict = {}
         #: run_id -> GraphSubmitted of the computations in progress (see the module docstring)
         self.runs: dict = {}
+        self._holders: dict = {}  # token -> flush() of a publisher holding records
 
     def subscribe(self, callback, kinds=None, exclude=()) -> int:
         """Call ``callback(record)`` for records whose ``kind`` is in *kinds*
@@ -482,6 +496,35 @@ class Bus:
     def active(self) -> bool:
         return bool(self._subs)
 
+    def hold(self, flush) -> int:
+        """Register a publisher that holds records between its own publications (a
+        local run's rows): :meth:`flush` calls ``flush()``, which publishes them.
+        Returns a token for :meth:`release`."""
+        with self._lock:
+            token = next(self._tokens)
+            self._holders[token] = flush
+        return token
+
+    def release(self, token) -> None:
+        with self._lock:
+            self._holders.pop(token, None)
+
+    def flush(self) -> None:
+        """Have every holding publisher publish what it holds, in this thread: a
+        reader calls it before it reads (the event stream, each interval), so
+        nothing waits on a publisher longer than that.  A ``flush`` that raises is
+        released and logged, as a subscriber that raises is removed."""
+        for token, flush in list(self._holders.items()):
+            try:
+                flush()
+            except Exception:
+                import logging  # only on this error path
+
+                logging.getLogger(__name__).exception(
+                    "a publisher's flush %r raised and was released from %s", flush, self.name
+                )
+                self.release(token)
+
     def publish(self, record, kind: str | None = None) -> None:
         """Give *record* to its subscribers, as a record of ``kind`` (default ``record.kind``)."""
         kind = kind or record.kind
@@ -523,14 +566,29 @@ class Buffer:
     def append(self, record) -> None:
         w = getattr(record, "weight", 1)
         with self._lock:
-            items = self._items
-            items.append((record, w))
+            self._items.append((record, w))
             self.count += 1
             self._weight += w
-            while self._weight > self.maxlen and len(items) > 1:
-                self._weight -= items.popleft()[1]
+            self._trim()
 
     __call__ = append
+
+    def extend(self, records) -> None:
+        """:meth:`append` each of *records*, under one lock."""
+        items = [(r, getattr(r, "weight", 1)) for r in records]
+        if not items:
+            return
+        with self._lock:
+            self._items.extend(items)
+            self.count += len(items)
+            self._weight += sum(w for _, w in items)
+            self._trim()
+
+    def _trim(self) -> None:
+        """The oldest records out, past the bound (the caller holds the lock)."""
+        items = self._items
+        while self._weight > self.maxlen and len(items) > 1:
+            self._weight -= items.popleft()[1]
 
     def since(self, cursor: int) -> tuple[int, list]:
         """Return ``(new_cursor, records appended after cursor)`` still held.

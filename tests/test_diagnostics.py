@@ -714,6 +714,32 @@ def test_raising_subscriber_is_removed_and_compute_goes_on(caplog):
     assert "observer bug" in caplog.text
 
 
+def test_a_publisher_holding_records_publishes_them_when_a_reader_flushes(caplog):
+    """``Bus.hold``: a reader's ``flush()`` has every holder publish, in the reader's
+    thread; a released holder is not asked, and one whose flush raises is released and
+    logged, the others still asked."""
+    bus = Bus("test")
+    got, held = [], ["a", "b"]
+
+    def flush():
+        while held:
+            bus.publish(TaskTransition("r", held.pop(0), "x", "waiting", "processing"))
+
+    def broken():
+        raise RuntimeError("holder bug")
+
+    token = bus.hold(flush)
+    bad = bus.hold(broken)
+    bus.subscribe(got.append)
+    bus.flush()
+    assert [r.key for r in got] == ["a", "b"]
+    assert "holder bug" in caplog.text and bad not in bus._holders
+    held.append("c")
+    bus.release(token)
+    bus.flush()
+    assert [r.key for r in got] == ["a", "b"] and held == ["c"]
+
+
 def test_private_bus():
     bus = Bus("test")
     prof = Profiler(bus=bus)
@@ -764,19 +790,22 @@ def test_local_schedulers_report_each_task_processing_before_its_result(name):
 
 def test_local_batches_report_their_start_as_counts_and_a_dashboard_stays_exact():
     """Batches of short tasks: the keys of one prefix in a batch of 16 or more start
-    as one ``TasksProcessing`` count; their results name them, and a dashboard's
-    counts end exact."""
+    as one ``TasksProcessing`` count in the rows a dashboard reads; their results name
+    them, and a dashboard's counts end exact."""
     pytest.importorskip("bokeh")
     from shoal.dashboard.state import DashboardState
-    from shoal.events import GraphSubmitted, TasksProcessing
+    from shoal.distributed.taskcolumns import task_objects
+    from shoal.events import GraphSubmitted, TaskRows, TasksProcessing
 
-    records = []
-    token = default_bus.subscribe(records.append)
+    got = []
+    token = default_bus.subscribe(got.append, exclude=("task",))  # as a dashboard's stream
     try:
         graph = {f"inc-{i}": (slow_inc, i, 0) for i in range(400)}
         assert threads.get(graph, list(graph), num_workers=2) == [i + 1 for i in range(400)]
     finally:
         default_bus.unsubscribe(token)
+    assert not [r for r in got if type(r) is TaskTransition]  # rows only, no step records
+    records = [x for r in got for x in (task_objects(r.columns) if type(r) is TaskRows else [r])]
     counted = [r for r in records if isinstance(r, TasksProcessing)]
     named = [r for r in records if isinstance(r, TaskTransition) and r.finish == "processing"]
     assert counted, "no batch of 16 or more"
@@ -806,13 +835,13 @@ def test_a_nested_local_compute_gives_the_outer_task_its_samples_back():
     seen = []
 
     def inner(x):
-        seen.append(("inner", sampler._slots[threading.get_ident()].prefix))
+        seen.append(("inner", sampler._slots[threading.get_ident()].prefix()))
         return x + 1
 
     def outer(x):
-        seen.append(("outer", sampler._slots[threading.get_ident()].prefix))
+        seen.append(("outer", sampler._slots[threading.get_ident()].prefix()))
         y = delayed(inner)(x).compute(scheduler="sync")
-        seen.append(("outer after", sampler._slots[threading.get_ident()].prefix))
+        seen.append(("outer after", sampler._slots[threading.get_ident()].prefix()))
         return y
 
     before = sampling.set_profiler(sampler)

@@ -197,3 +197,129 @@ def test_a_local_run_names_one_of_the_labels_the_dashboard_reads():
         run(SyncBackend(), {"a": 1}, "a", scheduler="synchronous")
     assert run(SyncBackend(), {"a": 1}, "a", scheduler="sync") == 1
     assert {"sync", "threads", "processes", "executor", "local"} == LOCAL_SCHEDULERS
+
+
+def _decoded(got: list) -> list:
+    """What a dashboard's stream reader makes of *got*: ``TaskRows`` as their records."""
+    from shoal.distributed.taskcolumns import task_objects
+    from shoal.events import TaskRows
+
+    return [x for r in got for x in (task_objects(r.columns) if type(r) is TaskRows else [r])]
+
+
+def _fails(x):
+    raise ValueError(f"bad {x}")
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads", "processes"])
+def test_a_dashboard_is_told_in_rows_what_step_records_tell_a_progress_bar(scheduler):
+    """A dashboard's stream (everything but ``"task"``) gets the run's rows, held and
+    published in bulk; a ``"task"`` reader gets a record per step.  Both say the same of
+    every result (state, worker, thread, timings, size, type, error), and the rows'
+    counts of keys started come before the results that name those keys."""
+    from shoal.events import IN_PROCESS_KINDS, TASK_STATES, TaskRows, TasksProcessing, TaskTransition
+    from shoal.local import processes, sync, threads
+
+    get = {"sync": sync.get, "threads": threads.get, "processes": processes.get}[scheduler]
+    bus = Bus("test")
+    steps, rows = [], []
+    bus.subscribe(steps.append, kinds=("task",))
+    bus.subscribe(rows.append, exclude=("task", *IN_PROCESS_KINDS))  # as the event stream
+    assert bus.wants(TASK_STATES)
+    graph = {f"inc-{i}": (_tiny, i) for i in range(200)}
+    assert get(graph, list(graph), bus=bus) == list(range(200))
+    with pytest.raises(ValueError, match="bad 1"):
+        get({"fails-1": (_fails, 1)}, ["fails-1"], bus=bus)
+    assert any(type(r) is TaskRows for r in rows) and not any(
+        type(r) is TaskTransition for r in rows)  # fmt: skip
+    told = _decoded(rows)
+
+    def results(records):
+        return {r.key: (r.run_id, r.prefix, r.start, r.finish, r.worker, r.thread, r.startstops,
+                        r.nbytes, r.type, r.exception)
+                for r in records if type(r) is TaskTransition and r.start == "processing"}  # fmt: skip
+
+    assert len(results(steps)) == 201 and results(told) == results(steps)
+    assert results(told)["fails-1"][3:4] == ("erred",)
+    assert results(told)["fails-1"][-1] == "ValueError: bad 1"
+    started, counted = set(), {}
+    for r in told:  # each result after its key's start: a row, or a count it claims
+        if type(r) is TasksProcessing:
+            counted[r.prefix] = counted.get(r.prefix, 0) + r.n
+        elif type(r) is TaskTransition and r.finish == "processing":
+            started.add(r.key)
+        elif type(r) is TaskTransition and r.start == "processing" and r.key not in started:
+            assert counted.get(r.prefix, 0) > 0, r.key
+            counted[r.prefix] -= 1
+    kinds = [r.kind for r in told if type(r) not in (TaskTransition, TasksProcessing)]
+    assert kinds == ["graph-submitted", "computation-finished"] * 2
+    ends = {r.run_id: i for i, r in enumerate(told) if r.kind == "computation-finished"}
+    assert all(i < ends[r.run_id] for i, r in enumerate(told) if type(r) is TaskTransition)
+
+
+def test_a_long_sync_task_is_seen_processing_by_a_stream_reader_while_it_runs():
+    """A local run holds its rows between batches; the event stream asks for them
+    (``bus.flush()``) before each read, so a reader sees a task that runs for long
+    in the caller's thread (sync) as processing while it runs, not after."""
+    bus = Bus("test")
+    GATE.clear()
+    done = []
+    from shoal.local import sync
+
+    async def main():
+        server = await BusServer(bus).start()
+        try:
+            comm = await connect(server.address)
+            await comm.write({"op": "subscribe_events"})
+            assert (await comm.read())["op"] == "stream-start"
+            worker = threading.Thread(target=lambda: done.append(
+                sync.get({"long-0": (_gated, 0)}, "long-0", bus=bus)))  # fmt: skip
+            worker.start()
+            records = []
+            while not any(r.get("key") == "long-0" and r.get("finish") == "processing"
+                          for r in records):  # fmt: skip
+                records += decode_batch(await asyncio.wait_for(comm.read(), 10))
+            assert not done  # still running
+            GATE.set()
+            while not any(r["kind"] == "computation-finished" for r in records):
+                records += decode_batch(await asyncio.wait_for(comm.read(), 10))
+            worker.join(10)
+            await comm.close()
+        finally:
+            await server.close()
+
+    try:
+        run(main(), 30)
+    finally:
+        GATE.set()
+    assert done == [0] and not bus._holders  # the run let go of the bus
+
+
+def test_a_dashboard_opened_while_a_watched_run_goes_on_gets_the_rest_of_its_tasks():
+    """A run that a progress bar watches (``"task"``) asks per batch who listens: a
+    dashboard's stream that subscribes meanwhile gets the rows of what follows."""
+    from shoal.events import TASK_STATES
+    from shoal.local import sync
+
+    bus = Bus("test")
+    steps, rows = [], []
+    bus.subscribe(steps.append, kinds=("task",))
+    GATE.clear()
+    done = []
+    worker = threading.Thread(target=lambda: done.append(sync.get(
+        {"a-0": (_gated, 0), "b-0": (_tiny, "a-0")}, "b-0", bus=bus, fuse=False)))  # fmt: skip
+    worker.start()
+    try:
+        for _ in range(500):
+            if any(r.key == "a-0" for r in steps):
+                break
+            threading.Event().wait(0.01)
+        assert any(r.key == "a-0" for r in steps), "a-0 never started"
+        bus.subscribe(rows.append, kinds=(TASK_STATES,))
+    finally:
+        GATE.set()
+        worker.join(20)
+    assert done == [0]
+    told = [(r.key, r.start, r.finish) for r in _decoded(rows)]
+    assert ("a-0", "processing", "memory") in told and ("b-0", "processing", "memory") in told
+    assert not bus._holders

@@ -11,7 +11,10 @@
                             claims one of them on its worker instead of the new pool (the
                             scheduler names a counted key on the worker it leaves before
                             any other row of it: stolen, its worker gone)
-    ComputationFinished  -> run.finished; runs with nothing live are dropped
+    ComputationFinished  -> run.finished; runs with nothing live are dropped (their ids and
+                            end times remembered: a key of one that runs again, a
+                            dependency recomputed or resubmitted under the run that made
+                            it, brings it back finished, so it goes again once released)
     more than max_runs   -> the oldest (finished first) merged into one run of older runs
 
 Progress is counted per *run* (one ``GraphSubmitted``) and per prefix.  A run
@@ -44,7 +47,8 @@ __all__ = ["OLDER", "TaskBook"]
 
 #: The run that runs past ``max_runs`` are merged into (see the module docstring).
 OLDER = "(older computations)"
-#: Run ids merged into :data:`OLDER` remembered, to count their later records there.
+#: Run ids merged into :data:`OLDER` remembered, to count their later records there, and
+#: ids of finished runs dropped, at most.
 MAX_MERGED_IDS = 100_000
 
 _DONE = frozenset({"released", "forgotten"})
@@ -133,12 +137,14 @@ class TaskBook:
         self.prefix_order: dict = {}  # prefix -> first seen (stable bar order)
         self.memory_by_prefix: Counter = Counter()
         self.merged: dict = {}  # run_id -> None: runs merged into OLDER, oldest first
+        self.dropped: dict = {}  # run_id -> when it finished: finished runs dropped, oldest first
         self.processing: dict = {}  # worker -> Counter(prefix -> n)
 
     def graph_submitted(self, run_id, scheduler: str, prefixes: dict) -> None:
         self._drop_runs(local_finished=True)
         if run_id in self.merged:  # (a repeat, of a run counted with the older ones)
             return
+        self.dropped.pop(run_id, None)  # (submitted again: a computation of its own)
         run = self.runs.get(run_id)
         if run is None:
             self.runs[run_id] = _Run(run_id, scheduler, prefixes)
@@ -157,8 +163,7 @@ class TaskBook:
         self.prefix_order.setdefault(prefix, len(self.prefix_order))
         run = self.runs.get(run_id) or self._older(run_id)
         if run is None:
-            run = self.runs[run_id] = _Run(run_id)
-            self._cap_runs()
+            run = self._run_again(run_id)
         moved = run.take_new(prefix, n)  # (a reader that joined late has none to move)
         if moved:
             run.put(prefix, "processing", moved)
@@ -244,8 +249,7 @@ class TaskBook:
                 return  # the last words of a dropped run: nothing left to show
             run = self._older(run_id)
             if run is None:
-                run = self.runs[run_id] = _Run(run_id)
-                self._cap_runs()
+                run = self._run_again(run_id)
             else:
                 run_id = OLDER
         info = self.keys.get(r.key)
@@ -355,6 +359,15 @@ class TaskBook:
             else:
                 self._merge_older(victim)
 
+    def _run_again(self, run_id) -> _Run:
+        """A run for records of *run_id*, which this book does not have (a reader that
+        joined late, or a key of a dropped run that runs again: that one is finished
+        already, and no scheduler will say so again)."""
+        run = self.runs[run_id] = _Run(run_id)
+        run.finished = self.dropped.pop(run_id, None)
+        self._cap_runs()
+        return run
+
     def _older(self, run_id):
         """The run of older computations, when *run_id* was merged into it (else None)."""
         return self._older_run() if run_id in self.merged else None
@@ -392,6 +405,10 @@ class TaskBook:
         run = self.runs.pop(run_id, None)
         if run is None:
             return
+        if run.finished is not None and run_id != OLDER:
+            self.dropped[run_id] = run.finished
+            if len(self.dropped) > MAX_MERGED_IDS:
+                del self.dropped[next(iter(self.dropped))]
         for key in self.run_keys.pop(run_id, ()):
             self._leave(self.keys.pop(key))
         self._drop_unnamed(run)

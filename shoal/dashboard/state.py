@@ -137,29 +137,34 @@ class DashboardState:
     def ingest(self, record) -> None:
         """Fold one record (an :mod:`shoal.events` record, or a dict with ``kind``)."""
         with self._lock:
-            if self._fold(record):
+            timed: list = []
+            if self._fold(record, timed):
                 self.generation += 1
+            self.tasks.extend(timed)
 
     def ingest_many(self, records) -> int:
         """Fold a batch under one lock (the event feed's one message); a record that
         cannot be folded is logged and skipped.  Returns how many were folded."""
         done = 0
+        timed: list = []  # records for the task stream, added in one go (one lock, not one each)
         with self._lock:
             for record in records:
                 try:
-                    done += self._fold(record)
+                    done += self._fold(record, timed)
                 except Exception:  # one odd record must not stop the dashboard
                     log.exception("could not ingest %r", record)
+            self.tasks.extend(timed)
             if done:
                 self.generation += 1
         return done
 
-    def _fold(self, record) -> bool:
-        """The body of :meth:`ingest` (the caller holds the lock); False for a kind
-        this state does not follow."""
+    def _fold(self, record, timed: list) -> bool:
+        """The body of :meth:`ingest` (the caller holds the lock): a task's record with
+        timings also goes to *timed*, for :attr:`tasks`; False for a kind this state
+        does not follow."""
         if type(record) is TaskTransition:  # nearly every record (the feed makes objects)
             if record.startstops:
-                self.tasks.append(record)
+                timed.append(record)
             self._task(record)
             return True
         if isinstance(record, dict):
@@ -174,7 +179,7 @@ class DashboardState:
             kind = getattr(record, "kind", None)
         if kind == "task":
             if record.startstops:
-                self.tasks.append(record)
+                timed.append(record)
             self._task(record)
         elif kind == "system":
             self._system_record(record)

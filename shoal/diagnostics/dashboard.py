@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
 import importlib.util
 import json
 import logging
@@ -68,6 +67,7 @@ import time
 
 from shoal import config, sampling
 from shoal.core.hosts import is_loopback
+from shoal.core.loading import load_object
 from shoal.diagnostics._observer import Observer
 from shoal.diagnostics.https import https_context
 from shoal.diagnostics.links import (
@@ -426,11 +426,6 @@ def bokeh_available() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
-def _load(path: str):
-    module, attr = path.split(":")
-    return getattr(importlib.import_module(module), attr)
-
-
 # --- the local schedulers' Dashboard ---------------------------------------------------
 
 
@@ -469,12 +464,12 @@ class Dashboard(Observer):
             return
         if not bokeh_available():
             raise DashboardStartError("the dashboard needs bokeh: pip install 'shoal[diagnostics]'")
-        runner = _load(LOOP_RUNNER)()
+        runner = load_object(LOOP_RUNNER)()
         runner.acquire()
         self._runner = runner
         self._started = True
         try:
-            server_cls = _load(EVENT_SERVER)
+            server_cls = load_object(EVENT_SERVER)
             self._server = runner.sync(server_cls(self.bus).start)
             host, port = self.address
             self.process = DashboardProcess(self._server.address, host, port, self.prefix)

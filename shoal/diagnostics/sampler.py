@@ -4,14 +4,17 @@ Used by distributed workers (``worker/server.py``: one per worker, its trees go
 with heartbeats) and by a local ``Dashboard()`` for the sync and threads
 schedulers (``shoal.sampling``: the local batches register their thread while
 one is open; the dashboard's monitor publishes the trees).  The diagram below is
-the worker's; a local batch calls ``task_started`` / ``task_finished`` the same way.
+the worker's; a local batch registers once (``task_started``, ``task_finished``) and
+names each task it runs in the registration (``slot.key = key``): the prefix is found
+only for the keys sampled (a ``key_split`` per task cost a 10,000-task sync compute a
+tenth of its time).
 
 ::
 
     pool thread, in _run                sampler thread, every `interval`           event loop
     --------------------                --------------------------------           ----------
     task_started(tid, key) --+
-                             +-> slots {tid: thread state, boundary frame, prefix}
+                             +-> slots {tid: thread state, boundary frame, key}
     task_finished(tid) ------+        |
                                       v
                        sample(): innermost frame of each slot, f_back up to the
@@ -193,10 +196,23 @@ def _load_api():
 
 
 class _Slot:
-    __slots__ = ("thread_id", "tstate", "boundary", "prefix")
+    """A thread's registration: what :meth:`Sampler.task_started` returns.  ``key``
+    is the task it runs now; a batch of tasks registers once and names each task
+    here (one attribute write), and the prefix is found only for the keys sampled.
+    ``before``: the registration it replaced (an outer task's), for
+    :meth:`Sampler.task_finished`."""
 
-    def __init__(self, thread_id, tstate, boundary, prefix):
-        self.thread_id, self.tstate, self.boundary, self.prefix = thread_id, tstate, boundary, prefix
+    __slots__ = ("thread_id", "tstate", "boundary", "key", "before", "_key", "_prefix")
+
+    def __init__(self, thread_id, tstate, boundary, key, before):
+        self.thread_id, self.tstate, self.boundary, self.key = thread_id, tstate, boundary, key
+        self.before, self._key, self._prefix = before, None, ""
+
+    def prefix(self) -> str:
+        key = self.key
+        if key is not self._key:
+            self._key, self._prefix = key, key_split(key)
+        return self._prefix
 
 
 class _Acc:
@@ -303,11 +319,13 @@ class Sampler:
 
     # --- registration (called on the task's own thread) -----------------------------
 
-    def task_started(self, thread_id: int, key, boundary=None):
-        """Sample this thread from now on, as running ``key``; returns the thread's
-        registration before (None), for :meth:`task_finished` to restore: a task
-        that runs a computation of its own in its thread (a local compute inside a
-        task) is sampled again once that one is done.
+    def task_started(self, thread_id: int, key, boundary=None) -> _Slot:
+        """Sample this thread from now on, as running ``key``; returns its
+        registration, whose ``key`` the caller may set to each next task it runs (a
+        local batch registers once), and whose ``before`` (the registration it
+        replaced, or None) goes to :meth:`task_finished`: a task that runs a
+        computation of its own in its thread (a local compute inside a task) is
+        sampled again once that one is done.
 
         Call it on the thread that runs the task (it registers that thread's
         state).  Frames from ``boundary`` (default: the caller's frame) outwards
@@ -320,14 +338,13 @@ class Sampler:
             if thread_id != threading.get_ident():
                 raise ValueError("task_started() must be called on the thread that runs the task")
             tstate = self._api.get_state()
-        slot = _Slot(thread_id, tstate, boundary, key_split(key))
         with self._lock:
-            before = self._slots.get(thread_id)
-            self._slots[thread_id] = slot
-        return before
+            slot = self._slots[thread_id] = _Slot(thread_id, tstate, boundary, key,
+                                                  self._slots.get(thread_id))  # fmt: skip
+        return slot
 
     def task_finished(self, thread_id: int, before=None) -> None:
-        """Stop sampling this thread, or go back to *before* (what
+        """Stop sampling this thread, or go back to *before* (the ``before`` of what
         :meth:`task_started` returned: the outer task's registration)."""
         with self._lock:  # waits for a sample in progress: the thread state stays valid
             if before is None:
@@ -352,9 +369,10 @@ class Sampler:
                 if enabled:
                     gc.enable()
             counted = 0
-            for prefix, codes in raw:
+            for slot, codes in raw:
                 stack = self._describe(codes)
-                if stack:
+                if stack:  # (none while a batch's own loop runs, between its tasks)
+                    prefix = slot.prefix()
                     self._recent.add(prefix, stack)
                     self._cycle.add(prefix, stack)
                     counted += 1
@@ -363,7 +381,7 @@ class Sampler:
         return counted
 
     def _read(self) -> list:
-        """``[(prefix, [code, ...] innermost first)]`` for the registered threads."""
+        """``[(slot, [code, ...] innermost first)]`` for the registered threads."""
         me = threading.get_ident()
         if self._api is not None:
             frames = [(s, self._api.frame(s.tstate)) for s in self._slots.values() if s.thread_id != me]
@@ -378,7 +396,7 @@ class Sampler:
                 codes.append(frame.f_code)
                 frame = frame.f_back
             if frame is not None:  # else the boundary is not on the stack (yet / any more)
-                out.append((slot.prefix, codes))
+                out.append((slot, codes))
         return out
 
     def _describe(self, codes: list) -> list:

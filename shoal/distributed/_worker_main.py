@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 
+from shoal.core.loading import load_object
 from shoal.local.remote_errors import describe_exit
 
 __all__ = ["KILL_GRACE", "WorkerProcess", "WorkerStartError", "describe_exit", "main"]
@@ -252,12 +253,6 @@ def _security(fields):
     return Security(**{k: v for k, v in fields.items() if v is not None})
 
 
-def _import(path: str):
-    """``"package.module:Name"`` -> the object."""
-    import importlib
-
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 async def _serve(spec: dict, control_fd: int, status_fd: int) -> int:
@@ -265,7 +260,7 @@ async def _serve(spec: dict, control_fd: int, status_fd: int) -> int:
 
     log = logging.getLogger("shoal.distributed.worker")
     try:
-        Worker = _import(spec.pop("worker_class", None) or "shoal.distributed.worker.server:Worker")
+        Worker = load_object(spec.pop("worker_class", None) or "shoal.distributed.worker.server:Worker")
         kwargs = {k: v for k, v in spec.items() if v is not None}
         kwargs["security"] = _security(spec.get("security"))
         worker = Worker(kwargs.pop("scheduler_address"), **kwargs)

@@ -305,6 +305,7 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
         await _send_snapshot(comm, list(snapshot), end=full)
         while not reader.done():
             stopping = stop.is_set()
+            bus.flush()  # (what a publisher holds: a local run's rows)
             count, records = buffer.drain()
             lost = count - cursor - len(records)
             if lost > 0 and resync is not None:
@@ -456,7 +457,8 @@ class BusServer:
         # the computations running now first (read once subscribed: a run that starts in
         # between comes twice, which a reader takes as a repeat), else their task records
         # would be of runs the reader was never told of
-        return await self.streams.serve(comm, self.bus, source=self.name,
+        # task records as the runs' rows (TASK_STATES), not a record per step ("task")
+        return await self.streams.serve(comm, self.bus, source=self.name, exclude=("task",),
                                         snapshot=_RunsInProgress(self.bus))  # fmt: skip
 
     def identity(self, comm=None) -> dict:

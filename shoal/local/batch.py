@@ -28,8 +28,9 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
     """Run the nodes ``graph[k]`` for *keys* in order, reading inputs from *data*.
 
     While a local Dashboard is open (``shoal.sampling.profiler``), this thread is
-    registered with its sampler as running each task (stacks start below this
-    frame), and an outer task's registration comes back after a nested compute's.
+    registered with its sampler for the batch and names each task it runs there
+    (stacks start below this frame), and an outer task's registration comes back
+    after a nested compute's.
 
     A task's exception ends the batch as its outcome, ``KeyboardInterrupt`` too
     unless Ctrl-C can reach this thread (the main thread, SIGINT not ignored: the sync
@@ -41,27 +42,27 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
     now = time.time
     thread = threading.get_ident()
     profiler = sampling.profiler
-    here = sys._getframe() if profiler is not None else None
     is_set = cancelled.is_set if cancelled is not None else None
     interruptible = (threading.current_thread() is threading.main_thread()
                      and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN)
-    for key in keys:
-        if is_set is not None and is_set():
-            break
-        node = graph[key]
-        before = None
-        start = now()
-        try:
-            if profiler is not None:
-                before = profiler.task_started(thread, key, here)
-            value = node(data)
-        except BaseException as exc:  # SystemExit too: re-raised by the caller
-            if interruptible and isinstance(exc, KeyboardInterrupt):
-                raise
-            append((key, False, exc, start, now(), thread))  # (exc._shoal_key: the inner one)
-            break
-        finally:
-            if profiler is not None:
-                profiler.task_finished(thread, before)
-        append((key, True, value, start, now(), thread))
+    slot = profiler.task_started(thread, None, sys._getframe()) if profiler is not None else None
+    try:
+        for key in keys:
+            if is_set is not None and is_set():
+                break
+            node = graph[key]
+            if slot is not None:
+                slot.key = key
+            start = now()
+            try:
+                value = node(data)
+            except BaseException as exc:  # SystemExit too: re-raised by the caller
+                if interruptible and isinstance(exc, KeyboardInterrupt):
+                    raise
+                append((key, False, exc, start, now(), thread))  # (exc._shoal_key: the inner one)
+                break
+            append((key, True, value, start, now(), thread))
+    finally:
+        if slot is not None:
+            profiler.task_finished(thread, slot.before)
     return out

@@ -47,10 +47,10 @@ from shoal.core import optimize
 from shoal.core.order import order
 from shoal.core.spec import Alias, Data, Fused, Task, convert_graph
 from shoal.local.batch import execute_batch
-from shoal.events import (LOCAL_SCHEDULERS, PROCESSING_COUNT_FROM, ComputationFinished,
-                          GraphSubmitted, ResultsCached, TasksProcessing, TaskTransition,
+from shoal.events import (LOCAL_SCHEDULERS, ComputationFinished, GraphSubmitted, ResultsCached,
                           default_bus, graph_shape)
 from shoal.local.engine import LocalState
+from shoal.local.publish import RunPublisher
 
 __all__ = ["as_graph", "prepare", "run", "pack_results"]
 
@@ -159,60 +159,6 @@ def _raise_task_error(key, exc):
     raise exc
 
 
-def _publish_started(bus, run_id, backend, keys, prefixes):
-    """The keys of a batch handed to *backend*: ready (``waiting``) -> ``processing``
-    on its worker, for a dashboard's tasks-processing pane and progress bars: one
-    ``TasksProcessing`` count per prefix of ``PROCESSING_COUNT_FROM`` keys or more (their
-    results name them), a record per key otherwise.  *prefixes*: each key's prefix,
-    found once per run (``_publish_start``)."""
-    worker = backend.label
-    by_prefix: dict = {}
-    for key in keys:
-        by_prefix.setdefault(prefixes.get(key) or key_split(key), []).append(key)
-    for prefix, members in by_prefix.items():
-        if len(members) >= PROCESSING_COUNT_FROM:
-            bus.publish(TasksProcessing(run_id, prefix, worker, len(members)))
-            continue
-        for key in members:
-            bus.publish(TaskTransition(run_id, key, prefix, "waiting", "processing", worker))
-
-
-def _publish_outcomes(bus, run_id, backend, outcomes, prefixes):
-    """A record per result: ``processing -> memory|erred``, with its timing (fields
-    in ``TASK_FIELDS`` order: positional arguments cost half of keywords here)."""
-    publish, worker = bus.publish, backend.label
-    for key, ok, value, start, stop, thread in outcomes:
-        prefix = prefixes.get(key) or key_split(key)
-        if ok:
-            record = TaskTransition(run_id, key, prefix, "processing", "memory", worker, thread,
-                                    (("compute", start, stop),), _nbytes(value),
-                                    type(value).__name__)  # fmt: skip
-        else:
-            record = TaskTransition(run_id, key, prefix, "processing", "erred", worker, thread,
-                                    (("compute", start, stop),), 0, "",
-                                    f"{type(value).__name__}: {value}")  # fmt: skip
-        publish(record)
-
-
-def _publish_lost(bus, run_id, backend, keys, prefixes, exc) -> None:
-    """``processing -> erred`` for tasks that failed without raising themselves (a
-    batch that could not be handed over, a worker process that died running them),
-    with the error's text: a dashboard counts them erred and lists the error."""
-    worker, text = backend.label, f"{type(exc).__name__}: {exc}"
-    for key in keys:
-        bus.publish(TaskTransition(run_id, key, prefixes.get(key) or key_split(key), "processing",
-                                   "erred", worker, 0, (), 0, "", text))  # fmt: skip
-
-
-def _nbytes(value) -> int:
-    from shoal.sizeof import sizeof
-
-    try:
-        return sizeof(value)
-    except Exception:
-        return 0
-
-
 def _is_inline(node) -> bool:
     """Nodes the loop runs itself: literals, aliases and item selection.
 
@@ -228,17 +174,17 @@ def _is_inline(node) -> bool:
     )
 
 
-def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer, prefixes: dict) -> None:
+def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer,
+           publisher: RunPublisher | None, prefixes: dict) -> None:  # fmt: skip
     inflight = 0
     capacity = backend.capacity
     ordered = getattr(backend, "ordered", False)
-    watch = bus.wants("task")
     cache = bus.wants("cache")
     graph = state.graph
 
     def finish(outcomes):
-        if watch:
-            _publish_outcomes(bus, run_id, backend, outcomes, prefixes)
+        if publisher is not None:
+            publisher.finished(outcomes)
         if cache:
             state.freed = []
         for key, ok, value, _, _, _ in outcomes:
@@ -260,13 +206,13 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer, prefixes: dic
                     continue
                 skip = set(inline)
                 keys = [k for k in keys if k not in skip]
-            if watch:  # (before: the sync backend runs the batch in submit)
-                _publish_started(bus, run_id, backend, keys, prefixes)
+            if publisher is not None:  # (before: the sync backend runs the batch in submit)
+                publisher.started(keys)
             try:
                 backend.submit(keys, state)
             except Exception as exc:  # none of them runs (a task or an input that cannot pickle)
-                if watch:
-                    _publish_lost(bus, run_id, backend, keys, prefixes, exc)
+                if publisher is not None:
+                    publisher.lost(keys, exc)
                 raise
             inflight += 1
         if not inflight:
@@ -284,8 +230,8 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer, prefixes: dic
                 outcomes.clear()
         except Exception as exc:
             lost = getattr(exc, "lost_keys", None)  # (a worker process died running them)
-            if watch and lost:
-                _publish_lost(bus, run_id, backend, lost, prefixes, exc)
+            if publisher is not None and lost:
+                publisher.lost(lost, exc)
             raise
 
 
@@ -320,20 +266,25 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
     state = LocalState(g, priority, flat, dependents)
     run_id = f"{scheduler}-{_SESSION}-{next(_run_ids)}"
     prefixes = _publish_start(bus, run_id, scheduler, g, flat) if bus.active else {}
+    publisher = RunPublisher.for_run(bus, run_id, backend.label, prefixes) if bus.active else None
     limits = getattr(backend, "limits", None)
     try:
         with limits(len(g)) if limits is not None else contextlib.nullcontext():
             _drive(state, backend, bus, run_id, _Sizer(target, backend.nworkers, g, fixed),
-                   prefixes)
+                   publisher, prefixes)
     except BaseException as exc:
         backend.cancel()
         bus.runs.pop(run_id, None)
+        if publisher is not None:
+            publisher.close()
         if bus.active:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "error"
             bus.publish(ComputationFinished(run_id, status, time.time(),
                                             f"{type(exc).__name__}: {exc}"))  # fmt: skip
         raise
     bus.runs.pop(run_id, None)
+    if publisher is not None:
+        publisher.close()
     if bus.active:
         bus.publish(ComputationFinished(run_id, "finished", time.time()))
     return pack_results(keys, state.data)

@@ -118,6 +118,32 @@ def test_distributed_run_dropped_once_forgotten():
     assert s.graph_nodes() == []
 
 
+def test_a_key_of_a_dropped_run_that_runs_again_leaves_with_it():
+    """A scheduler names a key's rows by the computation that made it.  ``x-1`` is
+    released (``y-1``, of another computation, needs it) and its finished run is
+    dropped; then ``x-1`` runs again (resubmitted, or recomputed for a lost worker)
+    under that run.  The run comes back finished (no scheduler says so twice), so
+    once both keys are let go nothing is left: the bar of ``x`` stayed for good."""
+    s = DashboardState()
+    for run, key, deps in (("c-graph-1", "x-1", 0), ("c-graph-2", "y-1", 1)):
+        s.ingest(GraphSubmitted(run, "scheduler", 1, {key[0]: 1}, (key,), T0))
+        for start, finish in (("released", "waiting"), ("waiting", "processing"),
+                              ("processing", "memory")):  # fmt: skip
+            s.ingest(tt(run, key, start, finish, W1, t=T0 if finish == "memory" else None))
+        s.ingest(ComputationFinished(run, "finished", T0 + 1))
+    s.ingest(tt("c-graph-1", "x-1", "memory", "released"))
+    assert set(s.progress()) == {"y"}  # x's run: finished, nothing live, dropped
+    for start, finish in (("released", "waiting"), ("waiting", "processing"),
+                          ("processing", "memory")):  # fmt: skip
+        s.ingest(tt("c-graph-1", "x-1", start, finish, W2, t=T0 + 5 if finish == "memory" else None))
+    assert s.progress()["x"]["memory"] == 1  # running again: shown again
+    for run, key in (("c-graph-1", "x-1"), ("c-graph-2", "y-1")):
+        s.ingest(tt(run, key, "memory", "released"))
+        s.ingest(tt(run, key, "released", "forgotten"))
+    assert s.progress() == {} and s.memory_by_prefix() == {}
+    assert [c["status"] for c in s.computations()] in ([], ["finished"] * 2)
+
+
 def test_keys_forgotten_by_key_alone_leave_their_run():
     """A scheduler sends a key it reported before, once forgotten, as its key alone
     (``run_id`` None): the book finds its run; a key it never followed (a reader

@@ -31,8 +31,8 @@ from shoal.distributed.eventstream import (  # noqa: E402
     BusServer, coalesce_tasks, decode_batch, encode_batch, record_to_msg, scheduler_snapshot,
 )  # fmt: skip
 from shoal.events import (  # noqa: E402
-    TASK_STATES, Buffer, Bus, GraphSubmitted, TaskTransition, WorkerAdded, default_bus,
-    graph_shape, shape_pairs,
+    TASK_STATES, Buffer, Bus, GraphSubmitted, TaskRows, TaskTransition, WorkerAdded, default_bus,
+    graph_shape, row_of, shape_pairs,
 )  # fmt: skip
 from shoal.testing.aio import run  # noqa: E402
 from shoal.testing.cluster import gen_cluster  # noqa: E402
@@ -528,9 +528,9 @@ def test_a_feed_reconnected_to_a_local_bus_keeps_what_it_knows():
         feed = await EventFeed(server.address, state, reconnect=5).start()
         try:
             bus.publish(GraphSubmitted("threads-1", "threads", 2, {"inc": 2}, (), time.time()))
-            for key in ("inc-1", "inc-2"):
-                bus.publish(TaskTransition("threads-1", key, "inc", "processing", "memory",
-                                           "threads", 1, (("compute", 1.0, 2.0),)))  # fmt: skip
+            bus.publish(TaskRows.from_rows([row_of(TaskTransition(  # as a local run publishes
+                "threads-1", key, "inc", "processing", "memory", "threads", 1,
+                (("compute", 1.0, 2.0),))) for key in ("inc-1", "inc-2")]))  # fmt: skip
             for _ in range(500):
                 if state.task_counts()["memory"] == 2:
                     break
@@ -610,7 +610,8 @@ def test_an_event_stream_never_asks_for_a_computations_results():
     async def main():
         bus = Bus("test")
         server, comm = await subscribed(bus)
-        assert bus.wants("task") and bus.wants("worker-added") and not bus.wants("cache")
+        assert bus.wants(TASK_STATES) and bus.wants("worker-added") and not bus.wants("cache")
+        assert not bus.wants("task")  # a local run's rows, not a record per step
         bus.publish(ResultsCached("r", [("k", "k", object())], [], 0.0))  # (nothing to encode)
         bus.publish(WorkerAdded("tcp://w:1", 1))
         got = await read_until(comm, lambda rs: any(r["kind"] == "worker-added" for r in rs))
