@@ -834,14 +834,18 @@ def test_a_nested_local_compute_gives_the_outer_task_its_samples_back():
     sampler = Sampler()  # (not started: the registrations are what is checked)
     seen = []
 
+    def running():  # the prefix this thread is registered as running
+        slot = sampler._slots[threading.get_ident()]
+        return slot.prefix(slot.key)
+
     def inner(x):
-        seen.append(("inner", sampler._slots[threading.get_ident()].prefix()))
+        seen.append(("inner", running()))
         return x + 1
 
     def outer(x):
-        seen.append(("outer", sampler._slots[threading.get_ident()].prefix()))
+        seen.append(("outer", running()))
         y = delayed(inner)(x).compute(scheduler="sync")
-        seen.append(("outer after", sampler._slots[threading.get_ident()].prefix()))
+        seen.append(("outer after", running()))
         return y
 
     before = sampling.set_profiler(sampler)

@@ -350,9 +350,11 @@ class TaskBook:
             if (local_finished and run.scheduler in LOCAL_SCHEDULERS) or not run.live():
                 self._drop_run(run.run_id)
 
-    def _cap_runs(self) -> None:
+    def _cap_runs(self, keep=None) -> None:
+        """Past ``max_runs``, drop or merge the oldest runs, finished ones first (never
+        *keep*, a run just made for a record about to be counted in it)."""
         while len(self.runs) > self.max_runs:
-            runs = [r for r in self.runs.values() if r.run_id != OLDER]
+            runs = [r for r in self.runs.values() if r.run_id != OLDER and r.run_id != keep]
             victim = next((r for r in runs if r.finished is not None), runs[0])
             if victim.finished is not None and not victim.live():
                 self._drop_run(victim.run_id)
@@ -365,7 +367,7 @@ class TaskBook:
         already, and no scheduler will say so again)."""
         run = self.runs[run_id] = _Run(run_id)
         run.finished = self.dropped.pop(run_id, None)
-        self._cap_runs()
+        self._cap_runs(keep=run_id)
         return run
 
     def _older(self, run_id):

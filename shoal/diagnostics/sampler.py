@@ -208,8 +208,8 @@ class _Slot:
         self.thread_id, self.tstate, self.boundary, self.key = thread_id, tstate, boundary, key
         self.before, self._key, self._prefix = before, None, ""
 
-    def prefix(self) -> str:
-        key = self.key
+    def prefix(self, key) -> str:
+        """*key*'s prefix (the last one asked for is kept: a long task is sampled often)."""
         if key is not self._key:
             self._key, self._prefix = key, key_split(key)
         return self._prefix
@@ -369,10 +369,12 @@ class Sampler:
                 if enabled:
                     gc.enable()
             counted = 0
-            for slot, codes in raw:
+            for slot, key, codes in raw:
+                if key is None:  # a batch's own code, between its tasks
+                    continue
                 stack = self._describe(codes)
-                if stack:  # (none while a batch's own loop runs, between its tasks)
-                    prefix = slot.prefix()
+                if stack:
+                    prefix = slot.prefix(key)
                     self._recent.add(prefix, stack)
                     self._cycle.add(prefix, stack)
                     counted += 1
@@ -381,7 +383,7 @@ class Sampler:
         return counted
 
     def _read(self) -> list:
-        """``[(slot, [code, ...] innermost first)]`` for the registered threads."""
+        """``[(slot, its key then, [code, ...] innermost first)]`` for the registered threads."""
         me = threading.get_ident()
         if self._api is not None:
             frames = [(s, self._api.frame(s.tstate)) for s in self._slots.values() if s.thread_id != me]
@@ -390,13 +392,14 @@ class Sampler:
             frames = [(s, current.get(s.thread_id)) for s in self._slots.values() if s.thread_id != me]
         out = []
         for slot, frame in frames:
+            key = slot.key  # (read with the frame: the thread may name its next task meanwhile)
             codes = []
             boundary = slot.boundary
             while frame is not None and frame is not boundary:
                 codes.append(frame.f_code)
                 frame = frame.f_back
             if frame is not None:  # else the boundary is not on the stack (yet / any more)
-                out.append((slot, codes))
+                out.append((slot, key, codes))
         return out
 
     def _describe(self, codes: list) -> list:

@@ -253,8 +253,6 @@ def _security(fields):
     return Security(**{k: v for k, v in fields.items() if v is not None})
 
 
-
-
 async def _serve(spec: dict, control_fd: int, status_fd: int) -> int:
     import traceback
 

@@ -61,6 +61,9 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
                     raise
                 append((key, False, exc, start, now(), thread))  # (exc._shoal_key: the inner one)
                 break
+            finally:
+                if slot is not None:
+                    slot.key = None  # (the batch's own code is no task's)
             append((key, True, value, start, now(), thread))
     finally:
         if slot is not None:

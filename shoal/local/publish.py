@@ -10,10 +10,10 @@
 
     "task" wanted (ProgressBar, Profiler):   a TaskTransition per step, at once (not the
         start of keys a count stands for: their results say they ran)
-    TASK_STATES wanted (a Dashboard()'s event stream): flat rows held, published as one
-        TaskRows when the run ends, when HOLD_AT rows are held, when a count must
-        follow rows it would otherwise overtake, or when a reader asks (bus.flush(),
-        which the event stream calls before each read, from its own thread)
+    TASK_STATES wanted (a Dashboard()'s event stream): flat rows and counts held, published
+        as a TaskRows of the counts and one of the rows when the run ends, when HOLD_AT
+        rows are held, or when a reader asks (bus.flush(), which the event stream calls
+        before each read, from its own thread)
 
 The two kinds are the distributed scheduler's (``scheduler/publish.py``): a
 subscriber takes one or the other.  A batch of ``PROCESSING_COUNT_FROM`` keys or
@@ -73,8 +73,7 @@ class RunPublisher:
     @classmethod
     def for_run(cls, bus, run_id: str, worker: str, prefixes: dict) -> RunPublisher | None:
         """A publisher for the run, or None when no subscriber wants task records as it
-        starts (such a run is not in ``bus.runs`` either: a reader who comes later
-        sees nothing of it)."""
+        starts (a reader who comes later sees the run start and end, not its tasks)."""
         if not (bus.wants("task") or bus.wants(TASK_STATES)):
             return None
         return cls(bus, run_id, worker, prefixes)
@@ -152,8 +151,6 @@ class RunPublisher:
 
     def _add(self, rows: list, counts) -> None:
         with self._lock:
-            if rows and self._counts:  # (a reader takes a TaskRows' counts after its rows)
-                self._flush_held()
             self._rows += rows
             self._counts += counts
             if len(self._rows) >= HOLD_AT:
@@ -165,10 +162,16 @@ class RunPublisher:
             self._flush_held()
 
     def _flush_held(self) -> None:
+        """The counts held, then the rows: a reader takes a ``TaskRows``' counts after
+        its rows, and a result of a key counted must come after its count.  Within one
+        flush a count may come before rows of batches started earlier: those are other
+        keys, and the reader takes the whole message in at once."""
         rows, counts = self._rows, self._counts
-        if rows or counts:
-            self._rows, self._counts = [], []
-            self.bus.publish(TaskRows.from_rows(rows, counts=counts))
+        self._rows, self._counts = [], []
+        if counts:
+            self.bus.publish(TaskRows.from_rows([], counts=counts))
+        if rows:
+            self.bus.publish(TaskRows.from_rows(rows))
 
     def close(self) -> None:
         """Publish what is held and stop answering the bus's flushes: before the run's

@@ -274,17 +274,17 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
                    publisher, prefixes)
     except BaseException as exc:
         backend.cancel()
-        bus.runs.pop(run_id, None)
-        if publisher is not None:
+        if publisher is not None:  # (first: a reader that comes now still sees the run)
             publisher.close()
+        bus.runs.pop(run_id, None)
         if bus.active:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "error"
             bus.publish(ComputationFinished(run_id, status, time.time(),
                                             f"{type(exc).__name__}: {exc}"))  # fmt: skip
         raise
-    bus.runs.pop(run_id, None)
     if publisher is not None:
         publisher.close()
+    bus.runs.pop(run_id, None)
     if bus.active:
         bus.publish(ComputationFinished(run_id, "finished", time.time()))
     return pack_results(keys, state.data)

@@ -144,6 +144,26 @@ def test_a_key_of_a_dropped_run_that_runs_again_leaves_with_it():
     assert [c["status"] for c in s.computations()] in ([], ["finished"] * 2)
 
 
+def test_a_dropped_run_back_for_a_key_is_not_dropped_again_by_the_runs_bound():
+    """The run brought back is finished: past ``limits.runs`` (many computations still
+    running), the bound chose it, the only finished one, and dropped it before its key
+    was counted, so the key ran under a run the book no longer had."""
+    s = DashboardState(runs=3)
+    s.ingest(GraphSubmitted("c-graph-1", "scheduler", 1, {"x": 1}, ("x-1",), T0))
+    s.ingest(tt("c-graph-1", "x-1", "processing", "memory", W1, t=T0, nbytes=8))
+    s.ingest(ComputationFinished("c-graph-1", "finished", T0 + 1))
+    s.ingest(tt("c-graph-1", "x-1", "memory", "released"))
+    for i in range(2, 5):  # running, none finished
+        s.ingest(GraphSubmitted(f"c-graph-{i}", "scheduler", 1, {"y": 1}, (f"y-{i}",), T0))
+    s.ingest(tt("c-graph-1", "x-1", "released", "waiting"))
+    s.ingest(tt("c-graph-1", "x-1", "waiting", "processing", W1))
+    s.ingest(tt("c-graph-1", "x-1", "processing", "memory", W1, t=T0 + 5, nbytes=8))
+    assert s.progress()["x"]["memory"] == 1 and s.memory_by_prefix()["x"] == 8
+    s.ingest(tt("c-graph-1", "x-1", "memory", "released"))
+    s.ingest(tt("c-graph-1", "x-1", "released", "forgotten"))
+    assert "x" not in s.progress() and "x" not in s.memory_by_prefix()
+
+
 def test_keys_forgotten_by_key_alone_leave_their_run():
     """A scheduler sends a key it reported before, once forgotten, as its key alone
     (``run_id`` None): the book finds its run; a key it never followed (a reader

@@ -197,6 +197,39 @@ def test_take_recent_gives_what_is_new_once():
     assert sampler.take_recent() == ()  # nothing new since
 
 
+def test_a_batch_samples_only_while_it_names_a_task():
+    """A local batch registers its thread once and names each task in the registration
+    (``slot.key``), None between tasks: its own code then is no task's and is not
+    sampled (it had been counted under the task before, or under an empty prefix)."""
+    event, named = threading.Event(), threading.Event()
+    sampler = Sampler(interval=1, cycle=60)
+    slots = []
+
+    def batch():
+        slot = sampler.task_started(threading.get_ident(), None)
+        slots.append(slot)
+        try:
+            named.wait(30)  # between tasks: no key
+            slot.key = "alpha-0123"
+            alpha_work(event)
+        finally:
+            sampler.task_finished(threading.get_ident(), slot.before)
+
+    t = threading.Thread(target=batch)
+    t.start()
+    try:
+        wait_until(lambda: slots)
+        assert sampler.sample() == 0 and sampler.take_recent() == ()
+        named.set()
+        wait_until(lambda: sampler.sample() and "alpha_work" in names(sampler.get_profile()))
+    finally:
+        named.set()
+        event.set()
+        t.join()
+    assert set(sampler.take_recent()[2]) == {"alpha"}
+    assert sampler._slots == {}
+
+
 def test_heartbeat_payload_travels_over_the_protocol():
     from shoal.distributed.protocol import dumps, loads
 
