@@ -63,6 +63,7 @@ __all__ = [
     "TaskRows",
     "TaskTransition",
     "TasksProcessing",
+    "TasksQueued",
     "as_lists",
     "record_of",
     "row_of",
@@ -261,7 +262,9 @@ class TaskRows:
     Many keys of one run and prefix that went to ``processing`` on one worker, new to
     the reader, travel as a count (``columns["processing-counts"]``: ``[run_id,
     prefix, worker, n]`` each; :class:`TasksProcessing` for a reader), not a row each:
-    with short tasks, a worker holds hundreds at a time.
+    with short tasks, a worker holds hundreds at a time.  How many tasks of a run and
+    prefix wait in the scheduler's queue, where that changed, travel as
+    ``columns["queued-counts"]`` (``[run_id, prefix, n]``; :class:`TasksQueued`).
     Writers collect flat rows (:func:`row_of`) and make the columns once
     (:meth:`from_rows`); a reader turns them back (``eventstream.decode_batch``).
     """
@@ -274,7 +277,7 @@ class TaskRows:
         return cls({f: [] for f in (*TASK_FIELDS, "startstops-values")})
 
     @classmethod
-    def from_rows(cls, rows: list, gone=(), counts=()) -> TaskRows:
+    def from_rows(cls, rows: list, gone=(), counts=(), queued=()) -> TaskRows:
         """The columns of *rows*, flat rows as :func:`row_of` makes them (a tuple key
         as it is): a pass in C per column rather than a dozen appends per transition.
         (Not ``zip(*rows)``: that makes an iterator object per row, which a garbage
@@ -298,6 +301,8 @@ class TaskRows:
             columns["forgotten"] = keys_for_wire(gone[1::2])
         if counts:
             columns["processing-counts"] = [list(c) for c in counts]
+        if queued:
+            columns["queued-counts"] = [list(q) for q in queued]
         return cls(columns)
 
     @property
@@ -305,7 +310,8 @@ class TaskRows:
         """How many records this holds (what a :class:`Buffer` counts)."""
         columns = self.columns
         return (len(columns["key"]) + len(columns.get("forgotten", ()))
-                + len(columns.get("processing-counts", ())))  # fmt: skip
+                + len(columns.get("processing-counts", ()))
+                + len(columns.get("queued-counts", ())))  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -341,6 +347,19 @@ class TasksProcessing:
     run_id: str
     prefix: str
     worker: str
+    n: int
+
+
+@dataclass(slots=True)
+class TasksQueued:
+    """``n`` tasks of run ``run_id`` and ``prefix`` wait in the scheduler's queue now
+    (root tasks held back until a worker has room: ``worker-saturation``).  A gauge,
+    sent when it changed: the keys themselves are not reported until they run (see
+    :class:`TaskRows`), so a reader tells queued from waiting by it."""
+
+    kind = "tasks-queued"
+    run_id: str
+    prefix: str
     n: int
 
 

@@ -818,7 +818,7 @@ def test_local_batches_report_their_start_as_counts_and_a_dashboard_stays_exact(
         if isinstance(r, (GraphSubmitted, TasksProcessing)) or r.kind == "task":
             seen.append(state.progress().get("inc", {}).get("processing", 0))
     assert max(seen) >= 16  # a count was shown processing
-    assert state.progress()["inc"] == {"memory": 400, "erred": 0, "processing": 0, "waiting": 0,
+    assert state.progress()["inc"] == {"memory": 400, "erred": 0, "processing": 0, "queued": 0, "waiting": 0,
                                        "released": 0, "total": 400}  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from shoal.distributed.scheduler import (
 )
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.policies import TaskQueue, decide_worker, steal_candidates
+from shoal.distributed.scheduler.records import SchedTask
 from shoal.distributed.scheduler.transitions import TRANSITIONS
 from shoal.events import (
     shape_pairs,
@@ -343,16 +344,43 @@ def test_root_tasks_queue_until_a_worker_joins(state):
 def test_task_queue_orders_by_priority():
     class T:
         def __init__(self, key, priority):
-            self.key, self.priority = key, priority
+            self.key, self.priority, self.graph, self.prefix = key, priority, "g", "t"
 
     q, ts = TaskQueue(), [T(i, (0, 1, -i)) for i in range(200)]
     for t in ts:
         q.add(t)
     for t in ts[:150]:
         q.discard(t)  # compaction kicks in
+    assert q.counts == {("g", "t"): 50}
     assert [q.pop().key for _ in range(len(q))] == list(range(199, 149, -1))
     with pytest.raises(IndexError):
         q.pop()
+    assert q.counts == {}
+
+
+def test_the_queue_counts_its_tasks_per_graph_and_prefix_and_says_which_changed():
+    """What a dashboard is told of queued tasks (never reported one by one): the counts
+    per graph and prefix that changed since it was last told, all of them when it
+    starts watching, 0 for a group whose tasks all left."""
+    q = TaskQueue()
+    a = [SchedTask(f"a-{i}", None, (0, i), graph="g1") for i in range(3)]
+    b = [SchedTask(f"b-{i}", None, (0, i), graph="g2") for i in range(2)]
+    for t in a + b:
+        q.add(t)
+    q.add(a[0])  # (again: counted once)
+    assert q.counts == {("g1", "a"): 3, ("g2", "b"): 2}
+    assert q.take_changes() == []  # nobody watches: nothing noted
+    q.track(True)
+    assert sorted(q.take_changes()) == [("g1", "a", 3), ("g2", "b", 2)]
+    assert q.take_changes() == []
+    q.discard(a[0])
+    q.discard(a[0])  # (gone already: no change)
+    for t in b:
+        q.discard(t)
+    assert sorted(q.take_changes()) == [("g1", "a", 2), ("g2", "b", 0)]
+    q.track(False)
+    q.discard(a[1])
+    assert q.take_changes() == [] and q.counts == {("g1", "a"): 1}
 
 
 # --- memory and reference counts ------------------------------------------------------
@@ -1221,6 +1249,7 @@ class _Dashboard:
         from shoal.dashboard.state import DashboardState
 
         self.state, self.reader = state, DashboardState()
+        self.delivered: list = []
         for address, ws in state.workers.items():
             self.reader.ingest(WorkerAdded(address, ws.nthreads, 0, address, 0.0))
 
@@ -1231,6 +1260,7 @@ class _Dashboard:
         got = decode_batch(loads(dumps(encode_batch(records))), task_objects=True)
         for record in got:
             self.reader.ingest(record)
+        self.delivered += got
         return got
 
     def handle(self, *events) -> list:
@@ -1279,6 +1309,35 @@ def test_many_keys_starting_on_one_worker_go_as_a_count_and_a_reader_keeps_them_
         dash.handle(finished(compute(sent, key), nbytes=10))
         dash.agrees("t", 24)
     assert dash.reader.key_info(on["w1"][0])["state"] == "memory"
+
+
+def test_a_dashboard_tells_queued_tasks_from_waiting_ones(clock):
+    """Root tasks past the workers' room wait in the scheduler's queue, unreported one
+    by one: each flush where a run and prefix's count in the queue changed carries it
+    (``queued-counts``), and the reader's progress shows them queued, not waiting,
+    down to 0 as they run."""
+    from shoal.events import TasksQueued
+
+    state = SchedulerState(clock=clock, wants=lambda kind: kind != "task", validate=True,
+                           worker_saturation=1.0)  # fmt: skip
+    add_workers(state, ("w1", 2))
+    dash = _Dashboard(state)
+    keys = [f"t-{i}" for i in range(10)]
+    sent = dash.handle(graph({k: [] for k in keys}, keys))
+    told = {i.key: i for i in sent if isinstance(i, m.ComputeTask)}  # key -> its ComputeTask
+    assert len(state.queued) == 8
+    row = dash.reader.progress()["t"]
+    assert (row["processing"], row["queued"], row["waiting"], row["total"]) == (2, 8, 0, 10)
+    assert dash.reader.task_counts()["queued"] == 8
+    seen = []
+    while len(state.queued) or any(ws.processing for ws in state.workers.values()):
+        running = [ts.key for ws in state.workers.values() for ts in ws.processing]
+        sent = dash.handle(finished(told[running[0]], nbytes=10))
+        told.update((i.key, i) for i in sent if isinstance(i, m.ComputeTask))
+        seen.append(dash.reader.progress()["t"]["queued"])
+        assert seen[-1] == len(state.queued)
+    assert seen[-1] == 0 and dash.reader.progress()["t"]["memory"] == 10
+    assert TasksQueued("c1-graph-1", "t", 0) in dash.delivered
 
 
 def test_counted_keys_that_move_are_named_where_they_were_first(clock):

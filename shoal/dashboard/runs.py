@@ -6,6 +6,8 @@
     TaskTransition(key)  -> keys[key] = [run, prefix, state, nbytes, worker]
                             run.take(prefix, old state or the new pool); run.put(prefix, new state)
                             memory_by_prefix (bytes of keys in memory), processing[worker][prefix]
+    TasksQueued(n)       -> queued[(run, prefix)] = n: how many of the tasks not started wait
+                            in the scheduler's queue (a gauge; the keys are not reported)
     TasksProcessing(n)   -> n from the new pool to processing, unnamed (run.anon[prefix][worker]);
                             a later row from processing of a key not followed as processing
                             claims one of them on its worker instead of the new pool (the
@@ -139,6 +141,7 @@ class TaskBook:
         self.merged: dict = {}  # run_id -> None: runs merged into OLDER, oldest first
         self.dropped: dict = {}  # run_id -> when it finished: finished runs dropped, oldest first
         self.processing: dict = {}  # worker -> Counter(prefix -> n)
+        self.queued: dict = {}  # (run_id, prefix) -> tasks in the scheduler's queue (TasksQueued)
 
     def graph_submitted(self, run_id, scheduler: str, prefixes: dict) -> None:
         self._drop_runs(local_finished=True)
@@ -156,6 +159,13 @@ class TaskBook:
         for prefix in prefixes:
             self.prefix_order.setdefault(prefix, len(self.prefix_order))
         self._cap_runs()
+
+    def tasks_queued(self, run_id, prefix: str, n: int) -> None:
+        """*n* tasks of the run and prefix wait in the scheduler's queue now."""
+        if n > 0 and (run_id in self.runs or run_id in self.merged):
+            self.queued[(run_id, prefix)] = n
+        else:  # (none left, or a run this book does not keep: nothing to show)
+            self.queued.pop((run_id, prefix), None)
 
     def tasks_processing(self, run_id, prefix: str, worker: str, n: int) -> None:
         """*n* tasks of the run and prefix, not named, went to processing on *worker*
@@ -407,6 +417,9 @@ class TaskBook:
         run = self.runs.pop(run_id, None)
         if run is None:
             return
+        if self.queued:
+            for group in [g for g in self.queued if g[0] == run_id]:
+                del self.queued[group]
         if run.finished is not None and run_id != OLDER:
             self.dropped[run_id] = run.finished
             if len(self.dropped) > MAX_MERGED_IDS:
@@ -445,11 +458,17 @@ class TaskBook:
                     merged.setdefault(prefix, Counter())["new"] += n
             for prefix, counts in run.counts.items():
                 merged.setdefault(prefix, Counter()).update(counts)
+        gauges: Counter = Counter()
+        for (run_id, prefix), n in self.queued.items():
+            gauges[prefix] += n
         out = {}
         for prefix in sorted(merged, key=lambda p: self.prefix_order.get(p, 0)):
             c = merged[prefix]
+            waiting = c["waiting"] + c["queued"] + c["no-worker"] + c["new"]
+            # the gauge, or the queued keys a snapshot named (the same tasks: the larger)
+            queued = min(max(gauges[prefix], c["queued"]), waiting)
             row = {"memory": c["memory"], "erred": c["erred"], "processing": c["processing"],
-                   "waiting": c["waiting"] + c["queued"] + c["no-worker"] + c["new"],
+                   "queued": queued, "waiting": waiting - queued,
                    "released": c["released"] + c["forgotten"]}  # fmt: skip
             row["total"] = sum(row.values())
             if row["total"]:
@@ -462,6 +481,11 @@ class TaskBook:
             total["new"] += sum(run.new.values())
             for counts in run.counts.values():
                 total.update(counts)
+        # tasks the scheduler's queue holds are not reported one by one: of those not
+        # seen yet ("new"), as many as its gauges say are queued
+        moved = min(max(sum(self.queued.values()) - total["queued"], 0), total["new"])
+        total["new"] -= moved
+        total["queued"] += moved
         return +total
 
     def graph_nodes(self, limit: int) -> list:

@@ -55,6 +55,7 @@ from shoal.events import (
     ComputationFinished,
     GraphSubmitted,
     TasksProcessing,
+    TasksQueued,
     TaskTransition,
     WorkerAdded,
     WorkerMetrics,
@@ -75,7 +76,7 @@ _DONE_ON_GRAPH = frozenset({"memory", "released", "forgotten"})
 log = logging.getLogger("shoal.dashboard")
 
 _RECORDS = {c.kind: (c, frozenset(f.name for f in dataclasses.fields(c)))
-            for c in (GraphSubmitted, TaskTransition, TasksProcessing, ComputationFinished,
+            for c in (GraphSubmitted, TaskTransition, TasksProcessing, TasksQueued, ComputationFinished,
                       WorkerAdded, WorkerRemoved, WorkerMetrics)}  # fmt: skip
 
 
@@ -380,9 +381,12 @@ class DashboardState:
     def _tasks_processing(self, r: TasksProcessing) -> None:
         self._book.tasks_processing(r.run_id, r.prefix, r.worker, r.n)
 
+    def _tasks_queued(self, r: TasksQueued) -> None:
+        self._book.tasks_queued(r.run_id, r.prefix, r.n)
+
     _HANDLERS = {
         "graph-submitted": _graph_submitted, "computation-finished": _computation_finished,
-        "tasks-processing": _tasks_processing,
+        "tasks-processing": _tasks_processing, "tasks-queued": _tasks_queued,
         "worker-added": _worker_added, "worker-removed": _worker_removed,
         "worker-metrics": _worker_metrics, "resync": _resync, "snapshot-end": _snapshot_end,
     }  # fmt: skip
@@ -401,8 +405,9 @@ class DashboardState:
     # --- snapshots (copies, safe to use without the lock) --------------------------
 
     def progress(self) -> dict:
-        """``{prefix: {total, memory, erred, processing, waiting, released}}`` over
-        the kept runs, in the order prefixes first appeared."""
+        """``{prefix: {total, memory, erred, processing, queued, waiting, released}}``
+        over the kept runs, in the order prefixes first appeared (``queued``: of the
+        tasks not started, those in the scheduler's queue)."""
         with self._lock:
             return self._book.progress()
 

@@ -67,7 +67,7 @@ from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
 from shoal.distributed import taskcolumns
 from shoal.events import (IN_PROCESS_KINDS, TASK_FIELDS, Buffer, ComputationFinished,
-                          GraphSubmitted, PackedTaskRows, TaskRows, TasksProcessing,
+                          GraphSubmitted, PackedTaskRows, TaskRows, TasksProcessing, TasksQueued,
                           TaskTransition, WorkerAdded, as_lists, keys_for_wire,
                           row_of)  # fmt: skip
 
@@ -220,6 +220,10 @@ def _from_columns(columns: dict) -> list:
         if type(record) is TasksProcessing:
             out.append({"kind": record.kind, "run_id": record.run_id, "prefix": record.prefix,
                         "worker": record.worker, "n": record.n})  # fmt: skip
+            continue
+        if type(record) is TasksQueued:
+            out.append({"kind": record.kind, "run_id": record.run_id, "prefix": record.prefix,
+                        "n": record.n})  # fmt: skip
             continue
         msg = dict(zip(TASK_FIELDS, _TASK_VALUES(record)))
         msg["kind"] = "task"

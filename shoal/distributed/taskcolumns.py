@@ -4,7 +4,8 @@
 
     TaskRows (columns) --task_entry()--> {"kind": "task-columns", "columns": compacted}
     flat rows --pack_task_rows()--> PackedTaskRows (that entry, msgpack: a worker's rows)
-    entry / packed --task_objects() / unpack_task_rows()--> TaskTransition, TasksProcessing
+    entry / packed --task_objects() / unpack_task_rows()--> TaskTransition, TasksProcessing,
+                                                            TasksQueued
 
 The event stream (``eventstream.py``) sends a scheduler's ``TaskRows`` as an entry and
 a worker's ``PackedTaskRows`` as the bytes they are; its reader turns both back into
@@ -22,7 +23,7 @@ from __future__ import annotations
 import msgpack
 
 from shoal.distributed.protocol.serialize import UNICODE_ERRORS
-from shoal.events import (TASK_FIELDS, PackedTaskRows, TaskRows, TasksProcessing,
+from shoal.events import (TASK_FIELDS, PackedTaskRows, TaskRows, TasksProcessing, TasksQueued,
                           TaskTransition, row_of)  # fmt: skip
 
 __all__ = ["compact", "expanded", "key_from_wire", "pack_task_rows", "story_from_wire",
@@ -114,7 +115,7 @@ def without_keys(packed: PackedTaskRows, keys) -> PackedTaskRows | None:
 
 def task_objects(columns: dict) -> list:
     """``TaskTransition`` s from a ``task-columns`` entry's columns (compacted or not),
-    then its ``TasksProcessing`` counts."""
+    then its ``TasksProcessing`` counts and its ``TasksQueued`` gauges."""
     columns = expanded(columns)
     values, at = columns.get("startstops-values") or [], 0
     out = []
@@ -142,4 +143,6 @@ def task_objects(columns: dict) -> list:
         out = merged + out[i:]
     for run_id, prefix, worker, n in columns.get("processing-counts") or ():
         out.append(TasksProcessing(run_id, prefix, worker, n))  # (keys new to the reader)
+    for run_id, prefix, n in columns.get("queued-counts") or ():
+        out.append(TasksQueued(run_id, prefix, n))
     return out

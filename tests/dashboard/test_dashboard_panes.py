@@ -174,8 +174,9 @@ def test_the_work_after_the_last_idle_gap():
 
 def test_progress_rows_and_summary():
     progress = {
-        "inc": {"memory": 2, "erred": 1, "processing": 1, "waiting": 0, "released": 0, "total": 4},
-        "sum": {"memory": 0, "erred": 0, "processing": 0, "waiting": 1, "released": 0, "total": 1},
+        "inc": {"memory": 2, "erred": 1, "processing": 1, "queued": 0, "waiting": 0, "released": 0, "total": 4},
+        "sum": {"memory": 0, "erred": 0, "processing": 0, "queued": 2, "waiting": 2, "released": 0,
+                "total": 4},
     }
     rows = progress_rows(progress)
     assert rows["prefix"] == ["inc", "sum", ""]  # the summary line last, above the bars
@@ -189,20 +190,24 @@ def test_progress_rows_and_summary():
     assert [rows[f"{s}_right"][0] for s in ("released", "memory", "erred", "processing")] == [
         0.0, 0.5, 0.75, 1.0]
     assert all(rows[f"{s}_right"][1] == 0.0 for s in ("released", "memory", "erred", "processing"))
-    assert rows["memory"] == [2, 0, 2] and rows["erred"] == [1, 0, 1] and rows["total"] == [4, 1, 5]
-    assert rows["waiting"] == [0, 1, 1]
+    # queued (hatched) after processing: half of sum's bar; the rest waiting
+    assert (rows["queued_left"][1], rows["queued_right"][1]) == (0.0, 0.5)
+    assert rows["queued_left"][0] == rows["queued_right"][0] == 1.0  # none queued
+    assert rows["memory"] == [2, 0, 2] and rows["erred"] == [1, 0, 1] and rows["total"] == [4, 4, 8]
+    assert rows["waiting"] == [0, 2, 2] and rows["queued"] == [0, 2, 2]
     assert rows["color"][:2] == [prefix_color("inc"), prefix_color("sum")]
-    assert rows["text"] == ["inc: 3 / 4", "sum: 0 / 1", progress_summary(
-        {"total": 5, "waiting": 1, "processing": 1, "memory": 2, "erred": 1, "released": 0})]
-    assert rows["text"][2] == ("total: 5, waiting: 1, processing: 1, in memory: 2, erred: 1, "
-                               "released: 0")  # fmt: skip
+    assert rows["text"] == ["inc: 3 / 4", "sum: 0 / 4", progress_summary(
+        {"total": 8, "waiting": 2, "queued": 2, "processing": 1, "memory": 2, "erred": 1,
+         "released": 0})]  # fmt: skip
+    assert rows["text"][2] == ("total: 8, waiting: 2, queued: 2, processing: 1, in memory: 2, "
+                               "erred: 1, released: 0")  # fmt: skip
     assert progress_rows({})["text"] == [progress_summary(dict.fromkeys(
         ("total", "waiting", "processing", "memory", "erred", "released"), 0))]
 
 
 def test_progress_keeps_the_busy_prefixes_and_sums_up_the_rest_past_its_bars():
     def row(done, waiting):
-        return {"memory": done, "erred": 0, "processing": 0, "waiting": waiting, "released": 0,
+        return {"memory": done, "erred": 0, "processing": 0, "queued": 0, "waiting": waiting, "released": 0,
                 "total": done + waiting}  # fmt: skip
 
     progress = {f"p{i}": row(1, 1 if i in (3, 150) else 0) for i in range(200)}

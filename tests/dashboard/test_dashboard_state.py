@@ -53,19 +53,19 @@ def test_progress_counts_follow_each_key():
     s = DashboardState()
     s.ingest(GraphSubmitted("r", "scheduler", 3, {"inc": 2, "sum": 1}, ("sum-1",), T0))
     assert s.progress() == {
-        "inc": {"memory": 0, "erred": 0, "processing": 0, "waiting": 2, "released": 0, "total": 2},
-        "sum": {"memory": 0, "erred": 0, "processing": 0, "waiting": 1, "released": 0, "total": 1},
+        "inc": {"memory": 0, "erred": 0, "processing": 0, "queued": 0, "waiting": 2, "released": 0, "total": 2},
+        "sum": {"memory": 0, "erred": 0, "processing": 0, "queued": 0, "waiting": 1, "released": 0, "total": 1},
     }
     distributed_run(s, "r")
-    assert s.progress()["inc"] == {"memory": 0, "erred": 0, "processing": 2, "waiting": 0,
+    assert s.progress()["inc"] == {"memory": 0, "erred": 0, "processing": 2, "queued": 0, "waiting": 0,
                                    "released": 0, "total": 2}  # fmt: skip
     s.ingest(tt("r", "inc-1", "processing", "memory", W1, t=T0, nbytes=100))
     s.ingest(tt("r", "inc-2", "processing", "memory", W2, t=T0, dur=3.0, nbytes=50))
     s.ingest(tt("r", "sum-1", "waiting", "processing", W1))
     s.ingest(tt("r", "inc-1", "memory", "released"))
     assert s.progress() == {
-        "inc": {"memory": 1, "erred": 0, "processing": 0, "waiting": 0, "released": 1, "total": 2},
-        "sum": {"memory": 0, "erred": 0, "processing": 1, "waiting": 0, "released": 0, "total": 1},
+        "inc": {"memory": 1, "erred": 0, "processing": 0, "queued": 0, "waiting": 0, "released": 1, "total": 2},
+        "sum": {"memory": 0, "erred": 0, "processing": 1, "queued": 0, "waiting": 0, "released": 0, "total": 1},
     }
     assert s.memory_by_prefix() == {"inc": 50}
     assert s.compute_time() == {"inc": (4.0, 2)}
@@ -171,7 +171,7 @@ def test_keys_forgotten_by_key_alone_leave_their_run():
     s = DashboardState()
     finished_run(s)
     s.ingest(TaskTransition(None, "inc-1", "", "", "forgotten"))
-    assert s.progress()["inc"] == {"memory": 1, "erred": 0, "processing": 0, "waiting": 0,
+    assert s.progress()["inc"] == {"memory": 1, "erred": 0, "processing": 0, "queued": 0, "waiting": 0,
                                    "released": 1, "total": 2}  # fmt: skip
     assert s.memory_by_prefix() == {"inc": 10, "sum": 1}
     for key in ("inc-2", "sum-1", "never-seen"):
@@ -180,7 +180,7 @@ def test_keys_forgotten_by_key_alone_leave_their_run():
     # joined late: the graph's tasks are counted, not followed one by one
     s.ingest(GraphSubmitted("c-graph-2", "scheduler", 2, {"inc": 2}, (), T0))
     s.ingest(TaskTransition(None, "inc-9", "", "", "forgotten"))
-    assert s.progress()["inc"] == {"memory": 0, "erred": 0, "processing": 0, "waiting": 1,
+    assert s.progress()["inc"] == {"memory": 0, "erred": 0, "processing": 0, "queued": 0, "waiting": 1,
                                    "released": 1, "total": 2}  # fmt: skip
 
 
@@ -190,7 +190,7 @@ def test_local_run_kept_until_next_graph():
     s.ingest(tt("threads-1", "a-1", "processing", "memory", "threads", t=T0, nbytes=5))
     s.ingest(tt("threads-1", "a-2", "processing", "memory", "threads", t=T0, nbytes=7))
     s.ingest(ComputationFinished("threads-1", "finished", T0 + 1))
-    assert s.progress()["a"] == {"memory": 2, "erred": 0, "processing": 0, "waiting": 0,
+    assert s.progress()["a"] == {"memory": 2, "erred": 0, "processing": 0, "queued": 0, "waiting": 0,
                                  "released": 0, "total": 2}  # fmt: skip
     assert s.memory_by_prefix() == {"a": 12}
     s.ingest(GraphSubmitted("threads-2", "threads", 1, {"b": 1}, ("b-1",), T0 + 2))
@@ -515,7 +515,7 @@ def test_runs_past_the_bound_are_counted_with_the_older_ones_not_lost():
     assert s.workers()[0]["processing"] == 2
     assert "long" in s._book.runs  # (finished ones made room first)
     s.ingest(tt("s0", "inc-0", "memory", "released"))  # a merged run's record: counted there
-    assert s.progress()["inc"] == {"memory": 9, "erred": 0, "processing": 0, "waiting": 0,
+    assert s.progress()["inc"] == {"memory": 9, "erred": 0, "processing": 0, "queued": 0, "waiting": 0,
                                    "released": 1, "total": 10}  # fmt: skip
     for i in range(10):  # released: the older computations go once nothing in them is live
         s.ingest(tt(f"s{i}", f"inc-{i}", "released", "forgotten"))
@@ -528,7 +528,7 @@ def test_runs_past_the_bound_are_counted_with_the_older_ones_not_lost():
         s.ingest(tt(f"r{i}", f"job-{i}", "waiting", "processing", W1))
     s.ingest(tt("r0", "job-0", "processing", "memory", W1, t=T0))
     assert len(s._book.runs) == 2
-    assert s.progress()["job"] == {"memory": 1, "erred": 0, "processing": 5, "waiting": 0,
+    assert s.progress()["job"] == {"memory": 1, "erred": 0, "processing": 5, "queued": 0, "waiting": 0,
                                    "released": 0, "total": 6}  # fmt: skip
 
 
@@ -538,7 +538,7 @@ def test_untracked_keys_never_go_negative():
     s.ingest(tt("r", "a-1", "released", "waiting"))
     s.ingest(tt("r", "a-1", "waiting", "processing", W1))
     s.ingest(tt("r", "a-1", "processing", "memory", W1, t=T0))
-    assert s.progress()["a"] == {"memory": 1, "erred": 0, "processing": 0, "waiting": 0,
+    assert s.progress()["a"] == {"memory": 1, "erred": 0, "processing": 0, "queued": 0, "waiting": 0,
                                  "released": 0, "total": 1}  # fmt: skip
 
 
@@ -680,7 +680,7 @@ def test_records_of_a_real_threads_compute():
     graph["total"] = (sum, [f"inc-{i}" for i in range(8)])
     assert get(graph, "total", bus=bus, fuse=False) == 36
     progress = s.progress()
-    assert progress["inc"] == {"memory": 8, "erred": 0, "processing": 0, "waiting": 0,
+    assert progress["inc"] == {"memory": 8, "erred": 0, "processing": 0, "queued": 0, "waiting": 0,
                                "released": 0, "total": 8}  # fmt: skip
     assert progress["total"]["memory"] == 1
     assert s.tasks.count == 9 and s.compute_time()["inc"][1] == 8
@@ -807,7 +807,7 @@ def test_local_schedulers_tasks_processing_count_on_the_local_worker():
     assert s.progress()["a"]["processing"] == 2 and s.progress()["a"]["memory"] == 1
     s.ingest(ComputationFinished("threads-1", "error", T0 + 1))  # two never came back
     assert s.workers()[0]["processing"] == 0
-    assert s.progress()["a"] == {"memory": 1, "erred": 0, "processing": 0, "waiting": 0,
+    assert s.progress()["a"] == {"memory": 1, "erred": 0, "processing": 0, "queued": 0, "waiting": 0,
                                  "released": 2, "total": 3}  # fmt: skip
     s.ingest(GraphSubmitted("sync-2", "sync", 1, {"b": 1}, (), T0))
     s.ingest(tt("sync-2", "b-1", "waiting", "processing", "sync", t=T0))
@@ -830,17 +830,17 @@ def test_unnamed_processing_counts_are_claimed_by_later_rows_and_leave_with_thei
     s.ingest(TasksProcessing("r", "t", W2, 2))  # t-2, t-3
     procs = lambda: {w["address"]: w["processing"] for w in s.workers()}  # noqa: E731
     assert procs() == {W1: 2, W2: 2}
-    assert s.progress()["t"] == {"memory": 0, "erred": 0, "processing": 4, "waiting": 1,
+    assert s.progress()["t"] == {"memory": 0, "erred": 0, "processing": 4, "queued": 0, "waiting": 1,
                                  "released": 0, "total": 5}  # fmt: skip
     s.ingest(tt("r", "t-1", "processing", "memory", W1, t=T0, nbytes=8))
     assert procs() == {W1: 1, W2: 2}
     s.ingest(tt("r", "t-0", "processing", "memory", W1, t=T0, nbytes=8))  # the known one
     assert procs() == {W1: 0, W2: 2}
-    assert s.progress()["t"] == {"memory": 2, "erred": 0, "processing": 2, "waiting": 1,
+    assert s.progress()["t"] == {"memory": 2, "erred": 0, "processing": 2, "queued": 0, "waiting": 1,
                                  "released": 0, "total": 5}  # fmt: skip
     s.ingest(tt("r", "t-3", "processing", "memory", W1, t=T0, nbytes=8))  # stolen: ran on w1
     assert procs() == {W1: 0, W2: 1}  # none unnamed left on w1: one of w2's
-    assert s.progress()["t"] == {"memory": 3, "erred": 0, "processing": 1, "waiting": 1,
+    assert s.progress()["t"] == {"memory": 3, "erred": 0, "processing": 1, "queued": 0, "waiting": 1,
                                  "released": 0, "total": 5}  # fmt: skip
     # the run ends with t-2 unnamed still counted: gone with its run
     s.ingest(ComputationFinished("r", "cancelled", T0 + 1))
@@ -867,5 +867,5 @@ def test_a_local_run_ending_in_an_error_leaves_no_unnamed_task_processing():
     s.ingest(ComputationFinished("threads-7", "error", T0 + 1))
     assert s.workers()[0]["processing"] == 0
     # nothing left waiting for good: what never started will not (the run is over)
-    assert s.progress()["a"] == {"memory": 5, "erred": 0, "processing": 0, "waiting": 0,
+    assert s.progress()["a"] == {"memory": 5, "erred": 0, "processing": 0, "queued": 0, "waiting": 0,
                                  "released": 35, "total": 40}  # fmt: skip

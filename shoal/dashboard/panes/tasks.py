@@ -7,7 +7,8 @@
     state.compute_time()  --compute_time_bars()  --> one bar per prefix
 
 Progress bars run left to right: released (done, result freed; light), in
-memory (solid, the prefix's colour), erred (black), processing (faint); the
+memory (solid, the prefix's colour), erred (black), processing (faint), queued
+(hatched: root tasks the scheduler holds back until a worker has room); the
 unfilled rest is waiting.  One bar per prefix, top to bottom in the order the
 prefixes first appeared; a line above them sums them up.  Past :data:`MAX_ROWS`
 prefixes (their labels would overlap into noise) the prefixes with tasks still to
@@ -26,10 +27,11 @@ __all__ = [
     "exception_columns", "prefix_bars", "progress_rows", "progress_summary",
 ]  # fmt: skip
 
-SEGMENTS = ("released", "memory", "erred", "processing")  # left to right
+SEGMENTS = ("released", "memory", "erred", "processing", "queued")  # left to right
 # segment -> (label, alpha); colour: the prefix's, black for erred
 _STYLE = {"released": ("released", 0.35), "memory": ("in memory", 1.0),
-          "erred": ("erred", 1.0), "processing": ("processing", 0.15)}  # fmt: skip
+          "erred": ("erred", 1.0), "processing": ("processing", 0.15), "queued": ("queued", 0.0)}
+_HATCHED = "queued"  # drawn as hatching in the prefix's colour, over no fill
 ROW_COLUMNS = ("y", "bottom", "top", "frame_alpha", "prefix", "color", "text", "waiting", "total",
                *SEGMENTS, *(f"{s}_{end}" for s in SEGMENTS for end in ("left", "right")))  # fmt: skip
 MIN_ROWS = 5  # room for this many bars even when fewer prefixes run (no giant bars)
@@ -76,7 +78,7 @@ def progress_rows(progress: dict, max_rows: int = MAX_ROWS, colors=prefix_color)
         out["color"].append(color)
         out["text"].append(text)
         for field in ("waiting", "total", *SEGMENTS):
-            out[field].append(counts[field])
+            out[field].append(counts.get(field, 0))
         for segment in SEGMENTS:
             out[f"{segment}_left"].append(ends[segment][0])
             out[f"{segment}_right"].append(ends[segment][1])
@@ -85,11 +87,11 @@ def progress_rows(progress: dict, max_rows: int = MAX_ROWS, colors=prefix_color)
         total = row["total"] or 1
         ends, left = {}, 0.0
         for segment in SEGMENTS:
-            right = left + row[segment] / total
+            right = left + row.get(segment, 0) / total
             ends[segment] = (left, right)
             left = right
         for field in totals:
-            totals[field] += row[field]
+            totals[field] += row.get(field, 0)
         done = row["released"] + row["memory"] + row["erred"]
         color = OTHERS_COLOR if prefix == others else colors(prefix)
         add(-i, 0.4, 1.0, prefix, color, f"{prefix}: {done} / {row['total']}", row, ends)
@@ -99,9 +101,9 @@ def progress_rows(progress: dict, max_rows: int = MAX_ROWS, colors=prefix_color)
 
 
 def progress_summary(totals: dict) -> str:
-    return (f"total: {totals['total']}, waiting: {totals['waiting']}, processing: "
-            f"{totals['processing']}, in memory: {totals['memory']}, erred: {totals['erred']}, "
-            f"released: {totals['released']}")  # fmt: skip
+    return (f"total: {totals['total']}, waiting: {totals['waiting']}, queued: "
+            f"{totals.get('queued', 0)}, processing: {totals['processing']}, in memory: "
+            f"{totals['memory']}, erred: {totals['erred']}, released: {totals['released']}")
 
 
 class Progress(Pane):
@@ -122,9 +124,11 @@ class Progress(Pane):
         frames = fig.quad(left=0, right=1, bottom="bottom", top="top", source=self.source,
                           fill_color=None, line_color="#cccccc", line_alpha="frame_alpha")  # fmt: skip
         for segment in SEGMENTS:
+            hatch = ({"hatch_pattern": "/", "hatch_color": "color", "hatch_alpha": 0.6,
+                      "hatch_scale": 6} if segment == _HATCHED else {})  # fmt: skip
             fig.quad(left=f"{segment}_left", right=f"{segment}_right", bottom="bottom", top="top",
                      source=self.source, fill_color=ERRED if segment == "erred" else "color",
-                     fill_alpha=_STYLE[segment][1], line_color=None)  # fmt: skip
+                     fill_alpha=_STYLE[segment][1], line_color=None, **hatch)  # fmt: skip
         # a light box under each label: readable over any segment, the black of erred too
         fig.text(x=0.01, y="y", text="text", source=self.source, text_baseline="middle",
                  text_font_size="11px", background_fill_color="white",

@@ -290,6 +290,10 @@ class TaskQueue:
     A heap with lazy deletion: ``discard`` forgets membership at once and the
     stale heap entry is dropped when it reaches the top (or at compaction).
 
+    It also counts its tasks per graph and prefix (``counts``: a dashboard's queued
+    tasks, which are never reported one by one) and, while ``tracking`` (someone
+    watches), which of those counts changed since :meth:`take_changes`.
+
     >>> from shoal.distributed.scheduler.state import SchedTask
     >>> q = TaskQueue()
     >>> a, b, c = (SchedTask(k, None, (0, p)) for k, p in [("a", 2), ("b", 1), ("c", 3)])
@@ -303,17 +307,51 @@ class TaskQueue:
         self._heap: list = []
         self._members: dict = {}  # task -> sequence number of its live entry
         self._seq = itertools.count()
+        self.counts: dict = {}  # (graph, prefix) -> tasks queued
+        self.tracking = False
+        self._changed: set = set()  # (graph, prefix) whose count changed, while tracking
 
     def add(self, ts) -> None:
         seq = next(self._seq)
+        if ts not in self._members:
+            group = (ts.graph, ts.prefix)
+            self.counts[group] = self.counts.get(group, 0) + 1
+            if self.tracking:
+                self._changed.add(group)
         self._members[ts] = seq
         heapq.heappush(self._heap, (ts.priority, seq, ts))
 
     def discard(self, ts) -> None:
         gone = self._members.pop(ts, None) is not None
-        if gone and len(self._heap) > 2 * len(self._members) + 64:  # compact
+        if not gone:
+            return
+        group = (ts.graph, ts.prefix)
+        n = self.counts[group] - 1
+        if n:
+            self.counts[group] = n
+        else:
+            del self.counts[group]
+        if self.tracking:
+            self._changed.add(group)
+        if len(self._heap) > 2 * len(self._members) + 64:  # compact
             self._heap = [e for e in self._heap if self._members.get(e[2]) == e[1]]
             heapq.heapify(self._heap)
+
+    def track(self, on: bool) -> None:
+        """Note which counts change from now on (when *on* starts it, all of them
+        count as changed: a new watcher is told every one)."""
+        if on and not self.tracking:
+            self._changed = set(self.counts)
+        elif not on:
+            self._changed = set()
+        self.tracking = on
+
+    def take_changes(self) -> list:
+        """``[(graph, prefix, n), ...]`` of the counts changed since the last call (0 for
+        a group whose tasks all left), while tracking."""
+        changed, self._changed = self._changed, set()
+        counts = self.counts
+        return [(graph, prefix, counts.get((graph, prefix), 0)) for graph, prefix in changed]
 
     def peek(self):
         heap, members = self._heap, self._members

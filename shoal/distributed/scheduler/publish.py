@@ -20,7 +20,8 @@
     every events interval (Scheduler), and before any other record the state publishes
         --> TaskPublisher.flush(): TaskRows.from_rows(those + one per changed key,
                                    but PROCESSING_COUNT_FROM+ keys new to the reader on
-                                   one worker, processing: one count per run and prefix)
+                                   one worker, processing: one count per run and prefix;
+                                   and the queue's counts per run and prefix that changed)
     a hook or a flush that raises --> TaskPublisher.failed(): logged, pending rows dropped;
                                    the state machine goes on
     TASK_STATES wanted: workers asked for their rows (ReportTaskRows, from begin());
@@ -101,8 +102,9 @@ _FIRST_WAITS = frozenset({"waiting", "queued", "no-worker"})
 class TaskPublisher:
     """Task records for a :class:`~.state.SchedulerState`'s bus; see the module docstring."""
 
-    def __init__(self, wants, emit) -> None:
+    def __init__(self, wants, emit, queue=None) -> None:
         self.wants, self.emit = wants, emit
+        self.queue = queue  # the state's TaskQueue: its counts go with each flush that changed them
         self.every = self.states = False  # "task" / TASK_STATES wanted, as of begin()
         #: what ``SchedulerState._transition`` calls per transition, None when nobody
         #: listens: one bound method picked per handle() call, not two tests per transition;
@@ -137,6 +139,8 @@ class TaskPublisher:
         self.hook = ((self._record_and_row if self.states else self._record) if self.every
                      else self._row if self.states else None)  # fmt: skip
         self.quiet = NOT_RUN_YET if self.states and not self.every else frozenset()
+        if self.queue is not None and self.queue.tracking is not self.states:
+            self.queue.track(self.states)
         if not self.states:
             self._counted.clear()
 
@@ -282,8 +286,9 @@ class TaskPublisher:
             else:
                 detail = {"ws": ws}
                 rows += [T.task_row(ts, before, "processing", detail) for ts, before in members]
-        if rows or gone or counts:
-            out.append(TaskRows.from_rows(rows, gone, counts))
+        queued = self.queue.take_changes() if self.queue is not None else ()
+        if rows or gone or counts or queued:
+            out.append(TaskRows.from_rows(rows, gone, counts, queued))
         return out
 
 

@@ -115,7 +115,7 @@ class SchedulerState(TracksComputations):
         self.graph_times: dict = {}
         self._awaited: dict = {}  # key -> {graph id}
         self.log = PackedLog(int(cfg("transition-log-length", transition_log_length)))
-        self.publisher = TaskPublisher(self.wants, self.emit)  # task records (publish.py)
+        self.publisher = TaskPublisher(self.wants, self.emit, self.queued)  # (publish.py)
         self._out: list = []
         self._frees = 0  # FreeKeys emitted in this handle() call (merged when several)
         self._run_ids = itertools.count(1)
