@@ -618,6 +618,27 @@ def test_task_stream_pulls_only_new_records_with_rollover():
     assert late.source.data["key"] == ["late", "later"]
 
 
+def test_the_task_streams_rows_start_over_after_an_idle_gap():
+    """One row per worker thread: workers that come and go (an adaptive cluster) took
+    a new row each for good; after an idle gap the rows are those of the threads
+    that work from then on, numbered from the top again."""
+    s = DashboardState()
+    pane = TaskStream(s, clear_interval=5)
+    for i in range(4):  # four workers' threads, one task each
+        s.ingest(rec(f"x-{i}", "x", worker=f"tcp://w{i}:1", thread=1))
+    pane.update()
+    assert len(pane.rows) == 4 and sorted(pane.source.data["bottom"]) == [-0.4, 0.6, 1.6, 2.6]
+    s.ingest(rec("before", "x", worker="tcp://w0:1", thread=1,
+                 startstops=(("compute", T0 + 1, T0 + 2),)))  # fmt: skip
+    for i, worker in enumerate(("tcp://w9:1", "tcp://w3:1")):  # after a gap: two workers
+        s.ingest(rec(f"y-{i}", "y", worker=worker, thread=1,
+                     startstops=(("compute", T0 + 60, T0 + 61),)))  # fmt: skip
+    pane.update()  # (the records before and after the gap in one update)
+    assert pane.source.data["key"] == ["y-0", "y-1"]
+    assert pane.rows == {("tcp://w9:1", 1): 0, ("tcp://w3:1", 1): 1}
+    assert pane.source.data["bottom"] == [-0.4, 0.6]
+
+
 def test_json_listings():
     assert pages.pane_routes()["Task Stream"] == "/individual-task-stream"
     plots = pages.individual_plots()

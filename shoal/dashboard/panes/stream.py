@@ -17,7 +17,9 @@ milliseconds (a Bokeh datetime axis).  Compute rectangles take the prefix's
 colour (black when the task erred); transfers are red, disk reads/writes orange
 and deserialisation grey, all at alpha 0.4.  When new work starts more than
 ``clear_interval`` seconds after the last rectangle ended, the old rectangles are
-dropped, so an idle gap never squeezes the new work into a sliver; a page opened
+dropped and the rows numbered again from the threads that work after it (so rows
+of workers long gone neither stay nor push new ones down), so an idle gap never
+squeezes the new work into a sliver; a page opened
 later, whose first update is the recent history, shows it from its last idle gap on
 (:func:`last_gap`).
 """
@@ -91,6 +93,11 @@ def task_rectangles(records, rows: dict, merge_below: float = 0.0, colors=None) 
     return out
 
 
+def _first_begin(record) -> float:
+    """When *record*'s first action began (s); work after an idle gap began after it."""
+    return min((begin for _, begin, _ in iter_startstops(record.startstops)), default=0.0)
+
+
 def last_gap(left: list, right: list, last_stop, clear_interval_s: float):
     """Where the work after the last idle gap starts (ms), or None: the earliest start
     of rectangles (*left*, *right*, ms) that came more than *clear_interval_s* after
@@ -145,9 +152,10 @@ class TaskStream(Pane):
         if not data["left"]:
             return
         cut = last_gap(data["left"], data["right"], self.last_stop, self.clear_interval)
-        if cut is not None:  # an idle gap: what came before it goes
-            keep = [i for i, left in enumerate(data["left"]) if left >= cut]
-            data = {name: [column[i] for i in keep] for name, column in data.items()}
+        if cut is not None:  # an idle gap: what came before it goes, and the rows start over
+            self.rows = {}  # (only the threads that work from now on: workers come and go)
+            after = [r for r in records if _first_begin(r) * 1000 >= cut]
+            data = task_rectangles(after, self.rows, self.merge_below, self.state.colors)
             self.source.data = empty(COLUMNS)
         stop = max(data["right"])
         self.last_stop = stop if self.last_stop is None else max(self.last_stop, stop)
