@@ -26,7 +26,8 @@ whichever scheduler reports (the distributed one reports every transition,
 the local ones ``waiting -> processing`` when a batch is handed to a worker and
 ``processing -> memory|erred``).  The local schedulers never report a result
 freed, so a finished local run is dropped when the next graph is submitted (a
-local run that ends in an error counts the tasks it left running released); a
+local run that ends in an error counts the tasks it left running released, one that
+finished those it was not seen to end in memory: a reader that came meanwhile); a
 distributed run is dropped once finished and all its tasks are released or
 forgotten.  Past ``max_runs`` runs (a loop of ``client.submit`` makes one per
 call) the oldest, finished ones first, are merged into one run, :data:`OLDER`, and
@@ -204,36 +205,41 @@ class TaskBook:
             run.untake_new(prefix)
         return True
 
-    def computation_finished(self, run_id, when: float) -> bool:
-        """The run ended; True when it was a local run whose left tasks now count released."""
+    def computation_finished(self, run_id, when: float, status: str = "finished"):
+        """The run ended; for a local run, the state its left tasks now count in
+        (else None)."""
         run = self.runs.get(run_id)  # (None for one merged with the older ones: nothing to do)
-        stopped = run is not None and run.scheduler in LOCAL_SCHEDULERS
+        ended = None
         if run is not None:
             run.finished = when
-            if stopped:
-                self._stop_local_run(run)
+            if run.scheduler in LOCAL_SCHEDULERS:
+                ended = "memory" if status == "finished" else "released"
+                self._stop_local_run(run, ended)
         self._drop_runs(local_finished=False)
-        return stopped
+        return ended
 
-    def _stop_local_run(self, run) -> None:
-        """A local run ended (an error or an interrupt, when a task is still running
-        or waits): its tasks no longer run, and no scheduler will say so; count them
-        released, named or not, and those that never started too."""
+    def _stop_local_run(self, run, ended: str) -> None:
+        """A local run ended and no scheduler will say more of its tasks: count those
+        this book did not see end in *ended*, named or not, and those it never saw
+        start too.  After an error or an interrupt (``released``) they no longer run;
+        after a run that finished (``memory``) they all ran, but this reader came
+        while the run went on (a ``Dashboard()`` opened meanwhile: the local bus keeps
+        no past rows) and counted them released, most of a finished run."""
         for key in self.run_keys.get(run.run_id, ()):
             info = self.keys[key]
             if info[2] in _STOPPED:
                 self._leave(info)
                 run.take(info[1], info[2])
-                info[2] = "released"
-                run.put(info[1], "released")
+                info[2], info[3], info[4] = ended, 0, ""  # (its size and worker unknown)
+                run.put(info[1], ended)
         for prefix, n in self._drop_unnamed(run).items():
             for _ in range(n):
                 run.take(prefix, "processing")
-            run.put(prefix, "released", n)
-        for prefix in list(run.new):  # never started: they will not
+            run.put(prefix, ended, n)
+        for prefix in list(run.new):  # never seen to start
             moved = run.take_new(prefix, run.new[prefix])
             if moved:
-                run.put(prefix, "released", moved)
+                run.put(prefix, ended, moved)
 
     def _drop_unnamed(self, run) -> dict:
         """Take the run's unnamed processing tasks off their workers; ``{prefix: n}``."""

@@ -212,10 +212,11 @@ class DashboardState:
                                    "exception": "", "prefixes": dict(r.prefixes)})  # fmt: skip
 
     def _computation_finished(self, r: ComputationFinished) -> None:
-        if self._book.computation_finished(r.run_id, r.time):  # a local run: the graph's
-            for entry in self._shape.values():                  # left tasks end too
+        ended = self._book.computation_finished(r.run_id, r.time, r.status)
+        if ended is not None:  # a local run: the graph's left tasks end too
+            for entry in self._shape.values():
                 if entry[0] == r.run_id and entry[3] in ("processing", "waiting"):
-                    entry[3] = "released"
+                    entry[3] = ended
         for c in reversed(self._computations):
             if c["run_id"] == r.run_id:
                 if c["stop"] is None:  # (a reconnected stream's snapshot says it again)

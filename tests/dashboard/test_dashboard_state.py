@@ -164,6 +164,26 @@ def test_a_dropped_run_back_for_a_key_is_not_dropped_again_by_the_runs_bound():
     assert "x" not in s.progress() and "x" not in s.memory_by_prefix()
 
 
+def test_a_local_run_met_halfway_that_finished_counts_every_task_done():
+    """A ``Dashboard()`` opened while a local run goes on learns of it (the bus's runs
+    in progress) but not of the tasks that ended before; at its successful end those
+    count in memory, not released (it read 9 in memory, 32 released, of 41 done)."""
+    s = DashboardState()
+    s.ingest(GraphSubmitted("threads-1", "threads", 41, {"slow": 40, "sum": 1}, (), T0))
+    for i in range(30, 40):
+        s.ingest(tt("threads-1", f"slow-{i}", "processing", "memory", "threads", t=T0 + 1))
+    s.ingest(tt("threads-1", "sum-1", "waiting", "processing", "threads"))
+    s.ingest(tt("threads-1", "sum-1", "processing", "memory", "threads", t=T0 + 2))
+    s.ingest(ComputationFinished("threads-1", "finished", T0 + 3))
+    assert s.progress()["slow"]["memory"] == 40 and s.progress()["sum"]["memory"] == 1
+    assert s.task_counts()["memory"] == 41 and not s.task_counts()["released"]
+    s.ingest(GraphSubmitted("threads-2", "threads", 3, {"slow": 3}, (), T0 + 4))
+    s.ingest(tt("threads-2", "slow-x", "processing", "erred", "threads", t=T0 + 5, exc="E: x"))
+    s.ingest(ComputationFinished("threads-2", "error", T0 + 6, "E: x"))
+    assert s.progress()["slow"] == {"memory": 0, "erred": 1, "processing": 0, "queued": 0,
+                                    "waiting": 0, "released": 2, "total": 3}  # fmt: skip
+
+
 def test_keys_forgotten_by_key_alone_leave_their_run():
     """A scheduler sends a key it reported before, once forgotten, as its key alone
     (``run_id`` None): the book finds its run; a key it never followed (a reader
