@@ -140,6 +140,17 @@ def _rates(patches: list, start: float, stop: float) -> dict:
             "ticks": len(times) / seconds, "flowing": flowing, "panes": panes}  # fmt: skip
 
 
+def open_hooked(page, link: str) -> None:
+    """Open the /status page at *link* in *page*, drawn and idle, with :data:`HOOK_JS`
+    counting the updates it gets."""
+    page.goto(link)
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
+                           "Bokeh.documents[Bokeh.documents.length - 1].is_idle")  # fmt: skip
+    if not page.evaluate(HOOK_JS):
+        raise SystemExit("no task-stream source found on /status")
+    time.sleep(0.5)  # drawn, idle
+
+
 def _cpu(procs) -> float:
     total = 0.0
     for p in procs:
@@ -244,12 +255,7 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
         page.on("console", lambda m: m.type == "error" and errors.append(m.text))
 
         def open_status():  # (only for the watched cluster's runs: see the module docstring)
-            page.goto(watched.dashboard_link)
-            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                                   "Bokeh.documents[Bokeh.documents.length - 1].is_idle")  # fmt: skip
-            if not page.evaluate(HOOK_JS):
-                raise SystemExit("no task-stream source found on /status")
-            time.sleep(0.5)  # drawn, idle
+            open_hooked(page, watched.dashboard_link)
 
         open_status()
         chrome = _browser_processes(psutil)
@@ -473,14 +479,19 @@ def browser_floor(chromium: str, plots=(1, 3, 5), seconds: float = 10.0,
     return out
 
 
-def _frameworks(text: str) -> tuple:
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in FRAMEWORKS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown framework(s) {', '.join(unknown) or repr(text)}: "
-            f"a comma-separated list of {', '.join(FRAMEWORKS)}")
-    return names
+def comma_list(allowed: tuple, what: str):
+    """An argparse ``type`` for a comma-separated list of names from *allowed*; an
+    unknown one is an error that names it (*what*: "framework", "scheduler")."""
+    def parse(text: str) -> tuple:
+        names = tuple(name.strip() for name in text.split(",") if name.strip())
+        unknown = [name for name in names if name not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what}(s) {', '.join(unknown) or repr(text)}: "
+                f"a comma-separated list of {', '.join(allowed)}")
+        return names
+
+    return parse
 
 
 def main(argv=None) -> int:
@@ -500,7 +511,7 @@ def main(argv=None) -> int:
     p.add_argument("--driver", choices=("playwright", "cdp"), default=None,
                    help="how Chromium is driven: playwright (default where installed) or cdp "
                         "(its DevTools protocol over tornado; see benchmarks/cdp.py)")
-    p.add_argument("--frameworks", type=_frameworks, default=FRAMEWORKS,
+    p.add_argument("--frameworks", type=comma_list(FRAMEWORKS, "framework"), default=FRAMEWORKS,
                    help="comma-separated, run in turn: shoal,dask (default) or one of them")
     args = p.parse_args(argv)
     if args.driver is None:

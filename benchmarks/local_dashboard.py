@@ -34,8 +34,9 @@ import statistics
 import sys
 import time
 
-from benchmarks.dashboard_overhead import (HOOK_JS, MARK_JS, READ_JS, _browser_processes, _cpu,
-                                           _launcher, _rates, pane_rates, paired_drops)
+from benchmarks.dashboard_overhead import (MARK_JS, READ_JS, _browser_processes, _cpu, _launcher,
+                                           _rates, comma_list, open_hooked, pane_rates,
+                                           paired_drops)  # fmt: skip
 from benchmarks.stats import quartiles
 from benchmarks.workloads import inc, spin
 from shoal.core.loading import load_object
@@ -103,14 +104,6 @@ def measure(scheduler: str, repeat: int, n: int, chromium: str, driver: str = "p
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: m.type == "error" and errors.append(m.text))
 
-        def open_status():
-            page.goto(dash.link)
-            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                                   "Bokeh.documents[Bokeh.documents.length - 1].is_idle")  # fmt: skip
-            if not page.evaluate(HOOK_JS):
-                raise SystemExit("no task-stream source found on /status")
-            time.sleep(0.5)  # drawn, idle
-
         for config in out:  # warm-up: imports, the pool, the page's first rectangles
             if config != "scheduler":
                 timed(config)
@@ -118,7 +111,7 @@ def measure(scheduler: str, repeat: int, n: int, chromium: str, driver: str = "p
         for i in range(repeat):
             for config in names[i % len(names):] + names[:i % len(names)]:
                 if config == "watched":
-                    open_status()
+                    open_hooked(page, dash.link)
                     start = page.evaluate(MARK_JS)
                 chrome = _browser_processes(psutil)
                 before = (_cpu([board]), _cpu(chrome))
@@ -201,16 +194,6 @@ def report(out: dict, n: int) -> str:
     return "\n".join(lines)
 
 
-def _schedulers(text: str) -> tuple:
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in SCHEDULERS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown scheduler(s) {', '.join(unknown) or repr(text)}: a comma-separated "
-            f"list of {', '.join(SCHEDULERS)}")  # fmt: skip
-    return names
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.local_dashboard",
                                 description=__doc__.split("\n")[0])  # fmt: skip
@@ -218,7 +201,7 @@ def main(argv=None) -> int:
     p.add_argument("--tasks", type=int, default=50_000)
     p.add_argument("--task-us", type=float, default=0.0,
                    help="each task spins this many microseconds (default: inc, next to nothing)")
-    p.add_argument("--schedulers", type=_schedulers, default=SCHEDULERS,
+    p.add_argument("--schedulers", type=comma_list(SCHEDULERS, "scheduler"), default=SCHEDULERS,
                    help="comma-separated, run in turn: " + ",".join(SCHEDULERS))
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     p.add_argument("--driver", choices=("playwright", "cdp"), default=None,

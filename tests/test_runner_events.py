@@ -145,6 +145,13 @@ def _gated(x):
     return x
 
 
+async def _read_to_the_end(comm, records: list) -> list:
+    """*records* and what the stream sends after them, up to a run's end."""
+    while not any(r["kind"] == "computation-finished" for r in records):
+        records += decode_batch(await asyncio.wait_for(comm.read(), 10))
+    return records
+
+
 def test_a_reader_who_subscribes_mid_run_is_told_of_the_run_first():
     bus = Bus("test")
     keep = bus.subscribe(lambda r: None)  # someone listens from the start: the run is published
@@ -168,9 +175,7 @@ def test_a_reader_who_subscribes_mid_run_is_told_of_the_run_first():
             await comm.write({"op": "subscribe_events"})
             assert (await comm.read())["op"] == "stream-start"
             GATE.set()
-            records = []
-            while not any(r["kind"] == "computation-finished" for r in records):
-                records += decode_batch(await asyncio.wait_for(comm.read(), 10))
+            records = await _read_to_the_end(comm, [])
             assert records[0]["kind"] == "graph-submitted" and records[0]["run_id"] == run_id
             assert records[0]["ntasks"] == 2 and records[0]["scheduler"] == "threads"
             await comm.close()
@@ -281,8 +286,7 @@ def test_a_long_sync_task_is_seen_processing_by_a_stream_reader_while_it_runs():
                 records += decode_batch(await asyncio.wait_for(comm.read(), 10))
             assert not done  # still running
             GATE.set()
-            while not any(r["kind"] == "computation-finished" for r in records):
-                records += decode_batch(await asyncio.wait_for(comm.read(), 10))
+            await _read_to_the_end(comm, records)
             worker.join(10)
             await comm.close()
         finally:
