@@ -1340,6 +1340,44 @@ def test_a_dashboard_tells_queued_tasks_from_waiting_ones(clock):
     assert TasksQueued("c1-graph-1", "t", 0) in dash.delivered
 
 
+def test_a_reader_that_joins_late_is_told_the_queue_as_it_is(clock):
+    """A reader that subscribes while others watch (a second page's process, a
+    restarted dashboard, a resync) gets the queue's counts in its snapshot, which
+    leaves out the tasks that never ran (as the live stream does): it showed graph 1's
+    queued tasks from their named keys only, hidden behind graph 2's count, and
+    counted keys that ran as queued."""
+    from shoal.distributed.eventstream import scheduler_snapshot
+
+    state = SchedulerState(clock=clock, wants=lambda kind: kind != "task", validate=True,
+                           worker_saturation=1.0)  # fmt: skip
+    add_workers(state, ("w1", 2))
+    first = _Dashboard(state)
+    keys = [f"t-{i}" for i in range(10)]
+    sent = first.handle(graph({k: [] for k in keys}, keys))
+    late = _Dashboard(state)
+    late.deliver(scheduler_snapshot(state))
+    late.reader.ingest({"kind": "snapshot-end", "time": 0.0})
+    more = [f"t-{i}" for i in range(10, 20)] + [f"u-{i}" for i in range(5)]
+    out = state.handle(graph({k: [] for k in more}, more, priority={}, user_priority=10))
+    records = [i.record for i in out if isinstance(i, m.Publish)] + state.task_state_records()
+    for reader in (first, late):
+        reader.deliver(records)
+    truth = {"t": sum(ts.prefix == "t" for ts in state.queued), "u": 5}
+    assert truth == {"t": 18, "u": 5}
+    for reader in (first, late):
+        progress = reader.reader.progress()
+        assert {p: row["queued"] for p, row in progress.items()} == truth
+        assert reader.reader.task_counts()["queued"] == 23
+        assert progress["t"]["processing"] == 2 and progress["t"]["total"] == 20
+    running = [ts.key for ws in state.workers.values() for ts in ws.processing]
+    ct = next(i for i in sent if isinstance(i, m.ComputeTask) and i.key == running[0])
+    out = state.handle(finished(ct))
+    records = [i.record for i in out if isinstance(i, m.Publish)] + state.task_state_records()
+    for reader in (first, late):
+        reader.deliver(records)
+        assert reader.reader.progress()["u"]["queued"] == len(state.queued) - 18
+
+
 def test_counted_keys_that_move_are_named_where_they_were_first(clock):
     """A key a reader knows only from a count that leaves its worker without finishing
     there (stolen, its worker gone, released) is named processing there first: the

@@ -380,10 +380,12 @@ def scheduler_snapshot(state, *, limit: int = 100_000, clock=time.time) -> list:
     Every worker as ``WorkerAdded``; per graph still known a ``GraphSubmitted``
     with its task count by prefix, and a ``ComputationFinished`` when the graph
     is no longer computing ("error" with the first error's text when one of its
-    tasks erred); then ``released -> <state>`` transitions for at most ``limit``
-    tasks (those processing, erred or in memory first, released last: a finished
-    graph's intermediates, counted done), so progress bars start from the right
-    counts.  A task that raised comes as ``processing -> erred`` with its exception,
+    tasks erred); a ``TasksQueued`` per graph and prefix with tasks in the queue;
+    then ``released -> <state>`` transitions for at most ``limit`` tasks (those
+    processing, erred or in memory first, released last: a finished graph's
+    intermediates, counted done; not the tasks that never ran and wait, as the live
+    stream leaves them out: their graph's counts stand for them), so progress bars
+    start from the right counts.  A task that raised comes as ``processing -> erred`` with its exception,
     as it did live (but without timings), so the reader's exceptions table counts it.  (When and where tasks ran is not kept by the
     state: a reader that was not listening has no task stream of them.)
     """
@@ -406,8 +408,15 @@ def scheduler_snapshot(state, *, limit: int = 100_000, clock=time.time) -> list:
             failed = errors.get(graph)
             stop = (times.get(graph) or (None, None))[1] or now
             out.append(ComputationFinished(graph, "error" if failed else "finished", stop, failed or ""))
+    queue = getattr(state, "queued", None)
+    for (graph, prefix), n in getattr(queue, "counts", {}).items():
+        out.append(TasksQueued(graph, prefix, n))
+    from shoal.distributed.scheduler.publish import NOT_RUN_YET  # (that package imports this one)
+
     order = {"processing": 0, "erred": 1, "memory": 2, "released": 4}
-    tasks = sorted(state.tasks.values(), key=lambda ts: order.get(ts.state, 3))
+    tasks = sorted((ts for ts in state.tasks.values()
+                    if not (ts.run_id == 0 and ts.state in NOT_RUN_YET)),
+                   key=lambda ts: order.get(ts.state, 3))  # fmt: skip
     for ts in tasks[:limit]:
         ws = ts.processing_on or next(iter(ts.who_has), None) or ts.erred_on
         raised = ts.state == "erred" and ts.exception_blame in (None, ts)

@@ -637,6 +637,22 @@ def test_the_task_streams_rows_start_over_after_an_idle_gap():
     assert pane.source.data["key"] == ["y-0", "y-1"]
     assert pane.rows == {("tcp://w9:1", 1): 0, ("tcp://w3:1", 1): 1}
     assert pane.source.data["bottom"] == [-0.4, 0.6]
+    # a task whose input came before a gap and which ran after it: its compute stays
+    s.ingest(rec("z-0", "z", startstops=(("transfer", T0 + 62, T0 + 63),
+                                         ("compute", T0 + 90, T0 + 91))))  # fmt: skip
+    pane.update()
+    assert pane.source.data["key"] == ["z-0"] and pane.source.data["name"] == ["z"]
+
+
+def test_a_prefix_with_only_queued_tasks_keeps_its_bar_among_many():
+    """Past ``MAX_ROWS`` prefixes the idle ones share a bar; one whose tasks are all
+    queued (held back by the scheduler) has work to do and keeps its own."""
+    row = {"memory": 1, "erred": 0, "processing": 0, "queued": 0, "waiting": 0, "released": 0,
+           "total": 1}  # fmt: skip
+    progress = {"roots": {**row, "memory": 0, "queued": 1000, "total": 1000}}
+    progress.update({f"p{i}": dict(row) for i in range(30)})
+    rows = progress_rows(progress)
+    assert "roots" in rows["prefix"] and "12 other prefixes" in rows["prefix"]  # 31 - 19 shown
 
 
 def test_json_listings():

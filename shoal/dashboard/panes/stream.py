@@ -93,9 +93,10 @@ def task_rectangles(records, rows: dict, merge_below: float = 0.0, colors=None) 
     return out
 
 
-def _first_begin(record) -> float:
-    """When *record*'s first action began (s); work after an idle gap began after it."""
-    return min((begin for _, begin, _ in iter_startstops(record.startstops)), default=0.0)
+def _last_end(record) -> float:
+    """When *record*'s last action ended (s): a task with any part after an idle gap
+    (its compute, after a transfer before the gap) ends after the gap began."""
+    return max((end for _, _, end in iter_startstops(record.startstops)), default=0.0)
 
 
 def last_gap(left: list, right: list, last_stop, clear_interval_s: float):
@@ -154,9 +155,14 @@ class TaskStream(Pane):
         cut = last_gap(data["left"], data["right"], self.last_stop, self.clear_interval)
         if cut is not None:  # an idle gap: what came before it goes, and the rows start over
             self.rows = {}  # (only the threads that work from now on: workers come and go)
-            after = [r for r in records if _first_begin(r) * 1000 >= cut]
+            after = [r for r in records if _last_end(r) * 1000 >= cut]
             data = task_rectangles(after, self.rows, self.merge_below, self.state.colors)
+            # of a task with a part before the gap (a transfer), the part after it
+            keep = [i for i, left in enumerate(data["left"]) if left >= cut]
+            data = {name: [column[i] for i in keep] for name, column in data.items()}
             self.source.data = empty(COLUMNS)
+            if not keep:
+                return
         stop = max(data["right"])
         self.last_stop = stop if self.last_stop is None else max(self.last_stop, stop)
         self.source.stream(data, rollover=self.n_rectangles)

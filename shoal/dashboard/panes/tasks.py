@@ -40,14 +40,19 @@ OTHERS_COLOR = MUTED
 SUMMARY_Y = 0.85  # the summary line sits above the first bar
 
 
+def _to_do(row: dict) -> int:
+    """The tasks of a progress row not done: waiting, queued or processing."""
+    return row["waiting"] + row.get("queued", 0) + row["processing"]
+
+
 def _at_most(progress: dict, rows: int) -> dict:
     """*progress* with at most *rows* bars: the prefixes with tasks to do first (then
     the newest), in order of appearance, and one row summing up the others."""
     if len(progress) <= rows:
         return progress
     items = list(progress.items())
-    busy = [i for i, (_, r) in enumerate(items) if r["waiting"] or r["processing"]]
-    idle = [i for i, (_, r) in enumerate(items) if not (r["waiting"] or r["processing"])]
+    busy = [i for i, (_, r) in enumerate(items) if _to_do(r)]
+    idle = [i for i, (_, r) in enumerate(items) if not _to_do(r)]
     kept = sorted((busy + idle[::-1])[: rows - 1])
     out = {items[i][0]: items[i][1] for i in kept}
     others = dict.fromkeys(items[0][1], 0)
