@@ -64,7 +64,7 @@ def measure(scheduler: str, repeat: int, n: int, chromium: str, driver: str = "p
 
     from shoal import sampling
     from shoal.diagnostics import Dashboard
-    from shoal.events import Bus, default_bus
+    from shoal.bus import Bus, default_bus
 
     get = _getter(scheduler)
     if task_us:

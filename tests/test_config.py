@@ -719,7 +719,7 @@ def test_bad_dashboard_and_profiler_settings_name_their_key():
     from shoal.diagnostics.sampler import profile_enabled
     from shoal.distributed.eventstream import stream_events
     from shoal.distributed.scheduler.diagnostics import TaskStreamLog
-    from shoal.events import Bus
+    from shoal.bus import Bus
 
     with config.set({"distributed.worker.profile.enabled": "false"}):
         assert profile_enabled() is False

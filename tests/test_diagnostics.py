@@ -17,7 +17,8 @@ import shoal.config
 from shoal.diagnostics import CacheProfiler, Profiler, ProgressBar, ResourceProfiler
 from shoal.diagnostics import progress as progress_mod
 from shoal.diagnostics.progress import format_bar, format_time
-from shoal.events import Bus, TaskTransition, default_bus
+from shoal.bus import Bus, default_bus
+from shoal.events import TaskTransition
 from shoal.local import processes, sync, threads
 
 pytestmark = pytest.mark.timeout(10)
@@ -891,7 +892,8 @@ def test_a_fused_task_that_raises_is_reported_under_its_graph_key():
     """A fused group's error names the inner task in its message, but its record (what a
     dashboard counts) is the graph's key, so no task appears that the graph lacks."""
     import shoal.bag as db
-    from shoal.events import TaskTransition, default_bus
+    from shoal.bus import default_bus
+    from shoal.events import TaskTransition
 
     def boom(x):
         if x == 7:

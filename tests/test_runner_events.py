@@ -13,7 +13,7 @@ import shoal
 from shoal import delayed
 from shoal.distributed.comm import connect
 from shoal.distributed.eventstream import BusServer, decode_batch
-from shoal.events import Bus, default_bus
+from shoal.bus import Bus, default_bus
 from shoal.local.pool import WorkerProcessDied
 from shoal.testing.aio import run
 

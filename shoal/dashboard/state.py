@@ -14,7 +14,7 @@
 Records arrive from one thread and are read from another, so every mutable view
 sits behind one lock, and readers get copies (small: per prefix, per worker),
 never live dicts.  The task stream is the exception: it is a
-:class:`shoal.events.Buffer` (with its own lock), and each pane pulls only what
+:class:`shoal.bus.Buffer` (with its own lock), and each pane pulls only what
 was appended since its cursor.  Every view is bounded (see :class:`Limits`);
 ``generation`` counts ingested records so a pane can skip an update when
 nothing happened.  Records may be :mod:`shoal.events` dataclasses or their
@@ -49,9 +49,9 @@ from shoal.dashboard.runs import TaskBook
 from shoal.diagnostics.colors import PrefixColors
 from shoal.diagnostics.probe import LOCAL_WORKER
 from shoal.distributed.taskcolumns import key_from_wire
+from shoal.bus import Buffer
 from shoal.events import (
     LOCAL_SCHEDULERS,
-    Buffer,
     ComputationFinished,
     GraphSubmitted,
     TasksProcessing,

@@ -567,7 +567,7 @@ def _monitor(bus, profiler=None):
     if importlib.util.find_spec("psutil") is None:
         return None
     from shoal.diagnostics.probe import Monitor
-    from shoal.events import default_bus
+    from shoal.bus import default_bus
 
     return Monitor(bus if bus is not None else default_bus, profiler=profiler).start()
 

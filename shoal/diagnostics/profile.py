@@ -12,7 +12,7 @@ Event flow::
     ComputationFinished -----+                           results (ResourceData)
 
 All three are pure event consumers: they subscribe to
-:data:`shoal.events.default_bus` and never look at scheduler state.
+:data:`shoal.bus.default_bus` and never look at scheduler state.
 
 :class:`Profiler` turns each finished task record into one small namedtuple
 right in the publisher's thread.  That is as cheap as the usual Buffer append
@@ -39,7 +39,7 @@ from collections import namedtuple
 
 from shoal import config
 from shoal.diagnostics._observer import Observer as _Observer
-from shoal.events import Buffer, default_bus
+from shoal.bus import Buffer, default_bus
 
 __all__ = ["CacheData", "CacheProfiler", "Profiler", "ResourceData", "ResourceProfiler", "TaskData"]
 

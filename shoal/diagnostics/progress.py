@@ -9,7 +9,7 @@ Event flow::
     ComputationFinished   ---+                                      (counts)   (text bar
                                                                                or widget)
 
-The bar subscribes one :class:`~shoal.events.Buffer` to the bus, so the engine
+The bar subscribes one :class:`~shoal.bus.Buffer` to the bus, so the engine
 pays one deque append per record and nothing else.  Our own thread wakes every
 ``dt`` seconds, reads what arrived, and redraws.  ``ComputationFinished`` is the
 exception: the engine's thread reads and draws at once, so the finished bar is
@@ -41,7 +41,7 @@ import time
 from shoal import config
 from shoal.diagnostics._observer import Observer
 from shoal.diagnostics.notebook import FinishedBars, in_kernel
-from shoal.events import Buffer, default_bus
+from shoal.bus import Buffer, default_bus
 
 __all__ = ["ProgressBar", "exception_line", "format_bar", "format_time"]
 

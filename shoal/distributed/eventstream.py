@@ -47,7 +47,7 @@ local bus sends ``{"kind": "dropped", "count": n}`` alone).  The source says goo
 ends without it was lost.
 
 Why a buffer and a timer rather than a write per record: the publisher pays one
-deque append per record (rule 3 of :mod:`shoal.events`); a slow reader loses
+deque append per record (rule 3 of :mod:`shoal.bus`); a slow reader loses
 old records instead of growing a queue in the scheduler (the buffer is bounded,
 where a ``BatchedSend``'s queue is not); and the scheduler makes at most one
 write per subscriber per ``interval``.
@@ -66,10 +66,10 @@ from shoal import config
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY, Server
 from shoal.distributed import taskcolumns
-from shoal.events import (IN_PROCESS_KINDS, TASK_FIELDS, Buffer, ComputationFinished,
-                          GraphSubmitted, PackedTaskRows, TaskRows, TasksProcessing, TasksQueued,
-                          TaskTransition, WorkerAdded, as_lists, keys_for_wire,
-                          row_of)  # fmt: skip
+from shoal.bus import Buffer
+from shoal.events import (IN_PROCESS_KINDS, TASK_FIELDS, ComputationFinished, GraphSubmitted,
+                          PackedTaskRows, TaskRows, TasksProcessing, TasksQueued, TaskTransition,
+                          WorkerAdded, as_lists, keys_for_wire, row_of)  # fmt: skip
 
 __all__ = [
     "BusServer", "EventStreams", "coalesce_tasks", "decode_batch", "encode_batch",
@@ -442,7 +442,7 @@ class _RunsInProgress:
 
 
 class BusServer:
-    """A tiny rpc server that streams one in-process bus (``shoal.events.default_bus``).
+    """A tiny rpc server that streams one in-process bus (``shoal.bus.default_bus``).
 
     It lets the dashboard process watch the local schedulers (sync, threads,
     processes) through the same ``subscribe_events`` stream a distributed
@@ -451,7 +451,7 @@ class BusServer:
 
     def __init__(self, bus=None, name: str = "local", security=None):
         if bus is None:
-            from shoal.events import default_bus as bus
+            from shoal.bus import default_bus as bus
         self.bus, self.name = bus, name
         self.streams = EventStreams()
         self.started = time.time()

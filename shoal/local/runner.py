@@ -47,8 +47,9 @@ from shoal.core import optimize
 from shoal.core.order import order
 from shoal.core.spec import Alias, Data, Fused, Task, convert_graph
 from shoal.local.batch import execute_batch
+from shoal.bus import default_bus
 from shoal.events import (LOCAL_SCHEDULERS, ComputationFinished, GraphSubmitted, ResultsCached,
-                          default_bus, graph_shape)
+                          graph_shape)  # fmt: skip
 from shoal.local.engine import LocalState
 from shoal.local.publish import RunPublisher
 

@@ -688,7 +688,7 @@ def test_a_kept_profile_tree_being_read_is_not_changed_under_its_reader():
 
 
 def test_records_of_a_real_threads_compute():
-    from shoal.events import Bus
+    from shoal.bus import Bus
     from shoal.local.threads import get
 
     def boom(x):

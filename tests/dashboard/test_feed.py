@@ -30,9 +30,10 @@ from shoal.distributed.comm import connect  # noqa: E402
 from shoal.distributed.eventstream import (  # noqa: E402
     BusServer, coalesce_tasks, decode_batch, encode_batch, record_to_msg, scheduler_snapshot,
 )  # fmt: skip
+from shoal.bus import Buffer, Bus, default_bus  # noqa: E402
 from shoal.events import (  # noqa: E402
-    TASK_STATES, Buffer, Bus, GraphSubmitted, TaskRows, TaskTransition, WorkerAdded, default_bus,
-    graph_shape, row_of, shape_pairs,
+    TASK_STATES, GraphSubmitted, TaskRows, TaskTransition, WorkerAdded, graph_shape, row_of,
+    shape_pairs,
 )  # fmt: skip
 from shoal.testing.aio import run  # noqa: E402
 from shoal.testing.cluster import gen_cluster  # noqa: E402
@@ -106,7 +107,8 @@ def test_task_rows_records_travel_as_columns_and_decode_like_transitions():
     from shoal.distributed.protocol import dumps, loads
     from shoal.distributed.scheduler.records import SchedTask, SchedWorker
     from shoal.distributed.scheduler.transitions import forgotten_row, task_row
-    from shoal.events import TASK_FIELDS, Buffer, TaskRows
+    from shoal.bus import Buffer
+    from shoal.events import TASK_FIELDS, TaskRows
 
     assert TASK_FIELDS == tuple(f.name for f in fields(TaskTransition))  # the columns
     ts, ws = SchedTask(("x", 0), None, graph="r1"), SchedWorker("tcp://w:1")

@@ -27,7 +27,7 @@ from shoal.diagnostics.dashboard import (  # noqa: E402
 from shoal.distributed.client import Client  # noqa: E402
 from shoal.distributed.deploy import LocalCluster  # noqa: E402
 from shoal.distributed.eventstream import BusServer  # noqa: E402
-from shoal.events import Bus  # noqa: E402
+from shoal.bus import Bus
 from shoal.testing.aio import run  # noqa: E402
 from shoal.testing.cluster import gen_cluster  # noqa: E402
 
@@ -634,7 +634,7 @@ def test_dashboard_process_keeps_what_browsers_do_out_of_its_parents_output():
         import asyncio, urllib.error, urllib.request
         from shoal.distributed.eventstream import BusServer
         from shoal.diagnostics.dashboard import DashboardProcess
-        from shoal.events import Bus
+        from shoal.bus import Bus
 
         async def main():
             server = await BusServer(Bus("test")).start()

@@ -24,7 +24,8 @@ from shoal.core.keys import key_split
 from shoal.distributed import Client, get_task_stream, performance_report, progress
 from shoal.distributed.client.progress import MultiProgressWidget, ProgressWidget
 from shoal.distributed.scheduler.diagnostics import TaskStreamLog
-from shoal.events import Bus, PackedTaskRows, TaskTransition
+from shoal.bus import Bus
+from shoal.events import PackedTaskRows, TaskTransition
 from shoal.testing.aio import run
 from shoal.testing.cluster import cluster, gen_cluster, on_loop, sync_cluster, wait_until
 

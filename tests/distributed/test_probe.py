@@ -21,7 +21,8 @@ psutil = pytest.importorskip("psutil")
 from shoal import processes  # noqa: E402
 from shoal.diagnostics.probe import LOCAL_WORKER, Monitor, ProcessProbe  # noqa: E402
 from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL  # noqa: E402
-from shoal.events import Bus, SystemMetrics, WorkerAdded, WorkerMetrics  # noqa: E402
+from shoal.bus import Bus
+from shoal.events import SystemMetrics, WorkerAdded, WorkerMetrics
 from shoal.testing.cluster import gen_cluster  # noqa: E402
 
 HOLD = 200 * 2**20
@@ -67,6 +68,9 @@ def test_this_process_cpu_is_read_from_its_own_clock():
 def test_a_child_that_is_not_a_helper_is_not_counted():
     """(a LocalCluster's workers, the dashboard's own process, a browser a test
     started: only a process pool's workers are the local schedulers' work)"""
+    from shoal.local import pool
+
+    pool.close_pools()  # (a pool an earlier test left running: its workers are helpers)
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:

@@ -47,7 +47,8 @@ from shoal.diagnostics.dashboard import (
 )  # fmt: skip
 from shoal.diagnostics.probe import ProcessProbe
 from shoal.distributed.eventstream import scheduler_snapshot
-from shoal.events import Buffer, SystemMetrics
+from shoal.bus import Buffer
+from shoal.events import SystemMetrics
 
 __all__ = ["SYSTEM_INTERVAL", "ServesDashboard"]
 

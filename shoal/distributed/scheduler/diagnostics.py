@@ -46,7 +46,8 @@ import time
 from shoal import config
 from shoal.diagnostics.calltree import merge
 from shoal.distributed import taskcolumns
-from shoal.events import TASK_STATES, Buffer, PackedTaskRows, TaskTransition
+from shoal.bus import Buffer
+from shoal.events import TASK_STATES, PackedTaskRows, TaskTransition
 
 __all__ = ["AnswersDiagnostics", "TaskStreamLog", "gather_profile", "task_dict"]
 

@@ -55,7 +55,7 @@ from shoal.distributed.scheduler.diagnostics import AnswersDiagnostics, TaskStre
 from shoal.distributed.scheduler.progress import ARRIVAL_WAIT, ProgressWatches
 from shoal.distributed.scheduler.state import SchedulerState
 from shoal.distributed.taskcolumns import key_from_wire, story_to_wire
-from shoal.events import Bus
+from shoal.bus import Bus
 from shoal.local.remote_errors import pack_exception
 
 __all__ = ["Scheduler"]
