@@ -6,8 +6,8 @@ schedulers (``shoal.sampling``: the local batches register their thread while
 one is open; the dashboard's monitor publishes the trees).  The diagram below is
 the worker's; a local batch registers once (``task_started``, ``task_finished``) and
 names each task it runs in the registration (``slot.key = key``): the prefix is found
-only for the keys sampled (a ``key_split`` per task cost a 10,000-task sync compute a
-tenth of its time).
+only for the keys sampled (registering each task, with its ``key_split``, cost a
+10,000-task sync compute about a tenth of its time).
 
 ::
 

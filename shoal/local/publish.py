@@ -62,7 +62,7 @@ class RunPublisher:
     def __init__(self, bus, run_id: str, worker: str, prefixes: dict):
         self.bus, self.run_id, self.worker, self.prefixes = bus, run_id, worker, prefixes
         self._rows: list = []  # flat rows (events.row_of's layout), in order
-        self._counts: list = []  # [run_id, prefix, worker, n], after those rows
+        self._counts: list = []  # [run_id, prefix, worker, n]: published before the rows
         self._lock = threading.Lock()
         self._token = None
         self._ask()
@@ -157,7 +157,7 @@ class RunPublisher:
                 self._flush_held()
 
     def flush(self) -> None:
-        """Publish the rows and counts held, as one ``TaskRows`` (any thread)."""
+        """Publish the counts and rows held (:meth:`_flush_held`; any thread)."""
         with self._lock:
             self._flush_held()
 
