@@ -1311,6 +1311,17 @@ def test_many_keys_starting_on_one_worker_go_as_a_count_and_a_reader_keeps_them_
     assert dash.reader.key_info(on["w1"][0])["state"] == "memory"
 
 
+def _queued_run(clock):
+    """Ten root tasks on one worker of two threads, watched: eight wait in the queue.
+    Returns the state, its dashboard and what the graph's submission sent."""
+    state = SchedulerState(clock=clock, wants=lambda kind: kind != "task", validate=True,
+                           worker_saturation=1.0)  # fmt: skip
+    add_workers(state, ("w1", 2))
+    dash = _Dashboard(state)
+    keys = [f"t-{i}" for i in range(10)]
+    return state, dash, dash.handle(graph({k: [] for k in keys}, keys))
+
+
 def test_a_dashboard_tells_queued_tasks_from_waiting_ones(clock):
     """Root tasks past the workers' room wait in the scheduler's queue, unreported one
     by one: each flush where a run and prefix's count in the queue changed carries it
@@ -1318,12 +1329,7 @@ def test_a_dashboard_tells_queued_tasks_from_waiting_ones(clock):
     down to 0 as they run."""
     from shoal.events import TasksQueued
 
-    state = SchedulerState(clock=clock, wants=lambda kind: kind != "task", validate=True,
-                           worker_saturation=1.0)  # fmt: skip
-    add_workers(state, ("w1", 2))
-    dash = _Dashboard(state)
-    keys = [f"t-{i}" for i in range(10)]
-    sent = dash.handle(graph({k: [] for k in keys}, keys))
+    state, dash, sent = _queued_run(clock)
     told = {i.key: i for i in sent if isinstance(i, m.ComputeTask)}  # key -> its ComputeTask
     assert len(state.queued) == 8
     row = dash.reader.progress()["t"]
@@ -1348,12 +1354,7 @@ def test_a_reader_that_joins_late_is_told_the_queue_as_it_is(clock):
     counted keys that ran as queued."""
     from shoal.distributed.eventstream import scheduler_snapshot
 
-    state = SchedulerState(clock=clock, wants=lambda kind: kind != "task", validate=True,
-                           worker_saturation=1.0)  # fmt: skip
-    add_workers(state, ("w1", 2))
-    first = _Dashboard(state)
-    keys = [f"t-{i}" for i in range(10)]
-    sent = first.handle(graph({k: [] for k in keys}, keys))
+    state, first, sent = _queued_run(clock)
     late = _Dashboard(state)
     late.deliver(scheduler_snapshot(state))
     late.reader.ingest({"kind": "snapshot-end", "time": 0.0})

@@ -68,7 +68,7 @@ from shoal.distributed.rpc import NO_REPLY, Server
 from shoal.distributed import taskcolumns
 from shoal.bus import Buffer
 from shoal.events import (IN_PROCESS_KINDS, TASK_FIELDS, ComputationFinished, GraphSubmitted,
-                          PackedTaskRows, TaskRows, TasksProcessing, TasksQueued, TaskTransition,
+                          PackedTaskRows, TaskRows, TasksQueued, TaskTransition,
                           WorkerAdded, as_lists, keys_for_wire, row_of)  # fmt: skip
 
 __all__ = [
@@ -217,13 +217,8 @@ def _from_columns(columns: dict) -> list:
     """Record dicts from a ``task-columns`` entry (:class:`~shoal.events.TaskRows`)."""
     out = []
     for record in taskcolumns.task_objects(columns):
-        if type(record) is TasksProcessing:
-            out.append({"kind": record.kind, "run_id": record.run_id, "prefix": record.prefix,
-                        "worker": record.worker, "n": record.n})  # fmt: skip
-            continue
-        if type(record) is TasksQueued:
-            out.append({"kind": record.kind, "run_id": record.run_id, "prefix": record.prefix,
-                        "n": record.n})  # fmt: skip
+        if type(record) is not TaskTransition:  # a count: TasksProcessing, TasksQueued
+            out.append(record_to_msg(record))
             continue
         msg = dict(zip(TASK_FIELDS, _TASK_VALUES(record)))
         msg["kind"] = "task"
