@@ -653,3 +653,59 @@ def test_a_tapped_task_opens_the_profile_of_its_own_prefix(page, base):
           if (m.constructor.__name__ === "Select") return m.value;
         return null; }""")
     assert selected == "a&b+c#d 50%"
+
+
+# The task stream page's plot: its paints and its document's streamed updates counted,
+# and where its x range and newest rectangle are (ms).
+STREAM_VIEW_JS = """() => {
+  const doc = Bokeh.documents[Bokeh.documents.length - 1];
+  const plot = doc.roots()[0], view = Bokeh.index.get(plot);
+  if (window.__counts === undefined) {
+    window.__counts = {paints: 0, streams: 0};
+    const paint = view.paint.bind(view);
+    view.paint = () => { window.__counts.paints += 1; return paint(); };
+    const apply = doc.apply_json_patch.bind(doc);
+    doc.apply_json_patch = (patch, buffers) => {
+      if ((patch.events || []).some((e) => e.kind === "ColumnsStreamed")) window.__counts.streams += 1;
+      return apply(patch, buffers);
+    };
+  }
+  const source = plot.renderers[0].data_source;
+  const box = view.frame.bbox, at = view.el.getBoundingClientRect();
+  return {...window.__counts, start: plot.x_range.start, end: plot.x_range.end,
+          last: Math.max(...source.data.right), first: Math.min(...source.data.left),
+          x: at.left + box.left + box.width / 2, y: at.top + box.top + box.height / 2};
+}"""
+
+
+@pytest.mark.timeout(90)
+def test_the_task_stream_paints_once_per_update_and_follows_until_panned(page, base, compute):
+    """BokehJS fits a ``DataRange1d`` while it paints and paints again when the range
+    moved: the task stream, whose range moves with every update, was painted twice per
+    update (the browser's main cost of an open page).  Its ranges now come with the
+    rectangles; they follow the work until the reader pans, and again after Reset."""
+    compute()
+    open_page(page, f"{base}/individual-task-stream")
+    wait_for(page, lambda s: s["stream"]["n"] > 0, "the first task rectangles")
+    start = page.evaluate(STREAM_VIEW_JS)
+    page.wait_for_timeout(3000)
+    now = page.evaluate(STREAM_VIEW_JS)
+    streams, paints = now["streams"] - start["streams"], now["paints"] - start["paints"]
+    assert streams >= 5, now
+    assert paints <= streams + 2, f"{paints} paints for {streams} updates"
+    assert now["start"] <= now["first"] and now["last"] <= now["end"], now  # it follows
+
+    page.mouse.move(now["x"], now["y"])  # the reader drags the view to earlier work
+    page.mouse.down()
+    page.mouse.move(now["x"] + 200, now["y"], steps=5)
+    page.mouse.up()
+    panned = page.evaluate(STREAM_VIEW_JS)
+    assert panned["end"] < now["end"], (now, panned)
+    page.wait_for_timeout(1500)
+    later = page.evaluate(STREAM_VIEW_JS)
+    assert later["last"] > panned["last"], "no new rectangles"
+    assert (later["start"], later["end"]) == (panned["start"], panned["end"])  # stays put
+
+    page.locator(".bk-tool-icon-reset").first.click()  # Reset: it follows again
+    page.wait_for_function(f"() => ({STREAM_VIEW_JS})().end >= ({STREAM_VIEW_JS})().last"
+                           f" && ({STREAM_VIEW_JS})().end > {later['end']}", timeout=10_000)

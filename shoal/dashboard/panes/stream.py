@@ -22,18 +22,27 @@ of workers long gone neither stay nor push new ones down), so an idle gap never
 squeezes the new work into a sliver; a page opened
 later, whose first update is the recent history, shows it from its last idle gap on
 (:func:`last_gap`).
+
+The axes' ranges are set here, in the same update as the rectangles
+(:func:`task_extent`), not left to a ``DataRange1d``: BokehJS fits a data range
+while it paints, and a range that moved asks for another paint, so every update
+of the stream was painted twice.  As a data range does, the view stops following
+the data once the reader pans or zooms (the page changes the ranges: any change
+not made here) and follows it again on Reset, or when new work starts after an
+idle gap.
 """
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, CustomJS, DataRange1d, HoverTool, TapTool
+from bokeh.events import Reset
+from bokeh.models import ColumnDataSource, CustomJS, HoverTool, Range1d, TapTool
 
 from shoal.core.keys import key_str
 from shoal.dashboard.panes._base import Pane, empty, make_figure
 from shoal.dashboard.panes.style import action_style
 from shoal.events import iter_startstops
 
-__all__ = ["COLUMNS", "TaskStream", "last_gap", "task_rectangles"]
+__all__ = ["COLUMNS", "TaskStream", "last_gap", "task_extent", "task_rectangles"]
 
 #: A tapped rectangle opens the profile of its prefix in a new tab.  The prefix goes
 #: through encodeURIComponent: Bokeh's OpenURL runs encodeURI over the whole link,
@@ -93,6 +102,22 @@ def task_rectangles(records, rows: dict, merge_below: float = 0.0, colors=None) 
     return out
 
 
+def task_extent(data: dict, pad: float = 0.01):
+    """The view of rectangles *data* (``left`` / ``right`` in ms, ``bottom`` / ``top``
+    rows): ``(x0, x1, y0, y1)`` with *pad* of the time span (at least 1 ms) on either
+    side and half a row above and below; None when there are none.
+
+    >>> task_extent({"left": [1000.0, 1500.0], "right": [1200.0, 2000.0],
+    ...              "bottom": [-0.4, 0.6], "top": [0.4, 1.6]})
+    (990.0, 2010.0, -0.9, 2.1)
+    """
+    if not data["left"]:
+        return None
+    x0, x1 = min(data["left"]), max(data["right"])
+    margin = max((x1 - x0) * pad, 1.0)
+    return x0 - margin, x1 + margin, min(data["bottom"]) - 0.5, max(data["top"]) + 0.5
+
+
 def _last_end(record) -> float:
     """When *record*'s last action ended (s): a task with any part after an idle gap
     (its compute, after a transfer before the gap) ends after the gap began."""
@@ -129,10 +154,10 @@ class TaskStream(Pane):
         # start with the most recent history: about one record per rectangle
         self.cursor = max(0, state.tasks.count - n_rectangles)
         self.source = ColumnDataSource(empty(COLUMNS))
-        fig = make_figure(self.title, height=height, x_axis_type="datetime",
-                          x_range=DataRange1d(range_padding=0.02, range_padding_units="percent"),
-                          y_range=DataRange1d(range_padding=0.5, range_padding_units="absolute"),
-                          tools="xpan,xwheel_zoom,box_zoom,reset,save")  # fmt: skip
+        self.follow = True  # the ranges follow the data (until the reader pans or zooms)
+        self._fitting = False  # fit() is setting the ranges
+        fig = make_figure(self.title, height=height, x_axis_type="datetime", x_range=Range1d(0, 1),
+                          y_range=Range1d(-0.5, 0.5), tools="xpan,xwheel_zoom,box_zoom,reset,save")
         glyph = fig.quad(left="left", right="right", bottom="bottom", top="top",
                          source=self.source, fill_color="color", fill_alpha="alpha",
                          line_color=None)  # fmt: skip
@@ -143,7 +168,34 @@ class TaskStream(Pane):
             ("tasks drawn here", "@tasks"), ("worker", "@worker")]))  # fmt: skip
         fig.add_tools(TapTool(renderers=[glyph], callback=CustomJS(args={"source": self.source},
                                                                    code=_OPEN_PROFILE)))
+        for axis in (fig.x_range, fig.y_range):
+            axis.on_change("start", self._moved)
+            axis.on_change("end", self._moved)
+        fig.on_event(Reset, self._reset)
         self.root = fig
+
+    def _moved(self, attr, old, new) -> None:
+        if not self._fitting:  # the reader moved the view (or Reset put it back)
+            self.follow = False
+
+    def _reset(self, event) -> None:
+        self.follow = True
+        self.fit()
+
+    def fit(self) -> None:
+        """Set the axes to the rectangles drawn, while following them."""
+        box = task_extent(self.source.data) if self.follow else None
+        if box is None:
+            return
+        x_range, y_range = self.root.x_range, self.root.y_range
+        self._fitting = True
+        try:
+            if (x_range.start, x_range.end) != box[:2]:
+                x_range.update(start=box[0], end=box[1])
+            if (y_range.start, y_range.end) != box[2:]:
+                y_range.update(start=box[2], end=box[3])
+        finally:
+            self._fitting = False
 
     def refresh(self) -> None:
         self.cursor, records = self.state.tasks.since(self.cursor)
@@ -161,8 +213,10 @@ class TaskStream(Pane):
             keep = [i for i, left in enumerate(data["left"]) if left >= cut]
             data = {name: [column[i] for i in keep] for name, column in data.items()}
             self.source.data = empty(COLUMNS)
+            self.follow = True  # new work: show it
             if not keep:
                 return
         stop = max(data["right"])
         self.last_stop = stop if self.last_stop is None else max(self.last_stop, stop)
         self.source.stream(data, rollover=self.n_rectangles)
+        self.fit()

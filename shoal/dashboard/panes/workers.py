@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from bokeh.models import (
     ColumnDataSource,
-    DataRange1d,
     HoverTool,
     HTMLTemplateFormatter,
     NumberFormatter,
@@ -131,7 +130,7 @@ class _WorkerBars(Pane):
         super().__init__(state, **options)
         self.source = ColumnDataSource(empty(BAR_COLUMNS))
         fig = make_figure(self.heading, height=height, tools="tap,save", y_range=Range1d(-0.5, 0.5),
-                          x_range=DataRange1d(start=0, min_interval=1))  # no "-1 tasks" when idle
+                          x_range=Range1d(0, 1))  # from zero: no "-1 tasks" when idle
         bars = fig.quad(left="left", right="right", bottom="bottom", top="top", source=self.source,
                         fill_color="color", line_color=None)  # fmt: skip
         fig.add_tools(HoverTool(renderers=[bars], tooltips=[("worker", "@worker"),
@@ -158,14 +157,20 @@ class _WorkerBars(Pane):
             else:
                 fig.y_range.start, fig.y_range.end = -max(len(workers), 1) + 0.5, 0.5
             fig.yaxis.visible = many
-            self.fit_x(workers)
+            self.fit_x(workers, bars)
 
     def value_end(self, workers: list) -> float:
         """Where the histogram's bins end: the largest value (at least 1)."""
         return max([w[self.field] for w in workers] + [1])
 
-    def fit_x(self, workers: list) -> None:
-        """Set the value axis for *workers* (the data range does it here)."""
+    def fit_x(self, workers: list, bars: dict) -> None:
+        """Set the value axis for *workers*, drawn as *bars*: from zero to a little
+        past the longest bar, at least 1.  (Set here with the bars, not by a
+        ``DataRange1d``, which BokehJS fits while it paints, and then paints again:
+        see :mod:`~shoal.dashboard.panes.stream`.)"""
+        end = max(1.0, 1.05 * max(bars["right"], default=0))
+        if end != self.root.x_range.end:
+            self.root.x_range.end = end
 
 
 class NProcessing(_WorkerBars):
@@ -184,12 +189,12 @@ class Cpu(_WorkerBars):
 
     def __init__(self, state, height=None, **options):
         super().__init__(state, height=height, **options)
-        self.root.x_range = Range1d(0, 100)
+        self.root.x_range.end = 100
 
     def value_end(self, workers: list) -> float:
         return cpu_axis_end(workers)
 
-    def fit_x(self, workers: list) -> None:
+    def fit_x(self, workers: list, bars: dict) -> None:
         end = cpu_axis_end(workers)
         if end != self.root.x_range.end:
             self.root.x_range.end = end
