@@ -284,6 +284,11 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
         def translate(msg):
             nonlocal reason
             op = msg.get("op")
+            if op == "heartbeat" and "sent" in msg:  # echoed: the worker's clock offset (clock.py)
+                try:
+                    stream.send({"op": "clock", "sent": msg.pop("sent"), "time": time.time()})
+                except CommClosedError:
+                    pass
             if op in _WORKER_EVENTS:
                 if op != "missing-data":
                     msg["worker"] = address

@@ -46,6 +46,7 @@ import uuid
 
 from shoal import config
 from shoal.distributed.batched import BatchedSend
+from shoal.distributed.clock import SchedulerClock
 from shoal.distributed.comm import CommClosedError, connect, parse_address
 from shoal.distributed.comm.base import listen_address
 from shoal.distributed.protocol import Serialized, deserialize, serialize
@@ -111,7 +112,10 @@ class Worker(Node):
         self.stream: BatchedSend | None = None
         self.task_rows: TaskRowReporter | None = None  # (taskrows.py) made at start
         self.threads: TaskThreads | None = None
-        self.profiler = profile.Sampler() if profile.profile_enabled() else None
+        # what it reports is stamped on the scheduler's clock (clock.py)
+        self.scheduler_clock = SchedulerClock()
+        now = self.scheduler_clock.now
+        self.profiler = profile.Sampler(clock=now) if profile.profile_enabled() else None
         self._init_node()
         self._serving = 0
         self._incoming_limit = int(config.get("distributed.worker.connections.incoming"))
@@ -143,16 +147,18 @@ class Worker(Node):
             prefix="shoal-worker-", dir=self._local_directory or config.get("temporary-directory"))
         self.data = _data_store(self.local_directory, self.memory_limit)
         self.state = WorkerState(address=self.address, nthreads=self.nthreads, data=self.data,
-                                 resources=self.resources, validate=self.validate)  # fmt: skip
+                                 resources=self.resources, validate=self.validate,
+                                 clock=self.scheduler_clock.now)  # fmt: skip
         self.task_rows = TaskRowReporter(self.address)
         self.threads = TaskThreads(self.nthreads, self._executed, name=f"shoal-worker-{self.address}",
-                                   profiler=self.profiler)  # fmt: skip
+                                   profiler=self.profiler, clock=self.scheduler_clock.now)  # fmt: skip
         self.threads.start()
         if self.profiler is not None:
             self.profiler.start()
         try:
             comm = await connect(self.scheduler_address, self.death_timeout, self.security,
                                  role="worker")  # fmt: skip
+            sent = time.time()
             await comm.write({
                 "op": "register_worker", "address": self.address, "nthreads": self.nthreads,
                 "memory_limit": self.memory_limit or 0, "resources": self.resources,
@@ -161,6 +167,8 @@ class Worker(Node):
                 "metrics": self.metrics(),  # (scheduler_info has them before the first heartbeat)
             })  # fmt: skip
             reply = await comm.read()
+            if isinstance(reply, dict):
+                self.scheduler_clock.sample(sent, reply.get("time"), time.time())
         except BaseException as exc:
             await self._release()
             if isinstance(exc, Exception) and self.status in ("closing", "closed"):
@@ -271,6 +279,8 @@ class Worker(Node):
                         events.append(cls.from_msg(msg))
                     elif op == SWITCH_OP:  # before this batch's tasks run
                         self.task_rows.switch(msg.get("on"))
+                    elif op == "clock":  # a heartbeat's echo
+                        self.scheduler_clock.sample(msg.get("sent", 0.0), msg.get("time"), time.time())
                     elif op == "close":
                         self._spawn(self.close(report=False, reason=msg.get("reason", "")))
                         return
@@ -334,7 +344,7 @@ class Worker(Node):
     # --- transfers ------------------------------------------------------------------
 
     async def _gather_dep(self, worker: str, keys: list, total: int, stimulus_id: str) -> None:
-        start = time.time()
+        start = self.scheduler_clock.now()
         try:
             reply = await self.peers(worker).get_data(keys=keys, who=self.address)
         except OSError as exc:
@@ -361,7 +371,7 @@ class Worker(Node):
             return
         self.handle(m.GatherDepSuccess(
             worker=worker, data=data, data_nbytes={k: sizeof(v) for k, v in data.items()},
-            total_nbytes=total, start=start, stop=time.time(), stimulus_id=_sid("gather-dep-success"),
+            total_nbytes=total, start=start, stop=self.scheduler_clock.now(), stimulus_id=_sid("gather-dep-success"),
         ))  # fmt: skip
 
     async def _who_has(self, keys: list, stimulus_id: str) -> None:
@@ -438,7 +448,7 @@ class Worker(Node):
             "spilled_bytes": {"memory": int(spilled), "disk": int(on_disk)},
             "cpu": self._cpu.percent(),
             "executing": len(self.state.executing), "ready": len(self.state.ready),
-            "in_memory": len(self.data), "paused": self.state.paused, "time": time.time(),
+            "in_memory": len(self.data), "paused": self.state.paused, "time": self.scheduler_clock.now(),
         }  # fmt: skip
 
     def get_profile(self, comm=None, start=None, stop=None, key=None) -> dict:
@@ -459,7 +469,7 @@ class Worker(Node):
         if self.profiler is not None:  # here, not in metrics(): get_metrics must not drain it
             metrics["profile"] = self.profiler.take_recent()
         try:
-            self.stream.send({"op": "heartbeat", "metrics": metrics})
+            self.stream.send({"op": "heartbeat", "metrics": metrics, "sent": time.time()})
         except CommClosedError:
             pass
 

@@ -66,8 +66,9 @@ class TaskThreads:
     """``nthreads`` threads running :class:`Job` s; outcomes go to ``on_done`` on the loop."""
 
     def __init__(self, nthreads: int, on_done: Callable[[list], None], name: str = "shoal-worker",
-                 profiler=None) -> None:  # fmt: skip
+                 profiler=None, clock=time.time) -> None:  # fmt: skip
         self.nthreads = nthreads
+        self.clock = clock  # stamps the tasks' start and stop (the scheduler's, on a worker)
         self.on_done = on_done
         self.profiler = profiler
         self.name = name
@@ -100,13 +101,13 @@ class TaskThreads:
     # --- task threads ---------------------------------------------------------------
 
     def _work(self) -> None:
-        jobs, done, profiler = self._jobs, self._done, self.profiler
+        jobs, done, profiler, clock = self._jobs, self._done, self.profiler, self.clock
         ident = threading.get_ident()
         while True:
             job = jobs.get()
             if job is None or self._stopped:
                 return
-            done.append(_run(job, ident, profiler))
+            done.append(_run(job, ident, profiler, clock))
             if not self._pending:
                 self._pending = True
                 try:
@@ -124,7 +125,7 @@ class TaskThreads:
             self.on_done(outcomes)
 
 
-def _run(job: Job, thread: int, profiler) -> Outcome:
+def _run(job: Job, thread: int, profiler, clock=time.time) -> Outcome:
     """Run one job on this task thread.
 
     With a profiler, the thread is sampled while the task runs; stacks stop at
@@ -132,14 +133,14 @@ def _run(job: Job, thread: int, profiler) -> Outcome:
     """
     if profiler is not None:
         profiler.task_started(thread, job.key)
-    start = time.time()
+    start = clock()
     try:
         value = job.spec(job.values)
     except Reschedule:
         return Outcome(job.key, job.run_id, "reschedule")
     except BaseException as exc:  # noqa: BLE001 - every failure is the task's result
-        return Outcome(job.key, job.run_id, "failed", start, time.time(), thread, exc=exc)
+        return Outcome(job.key, job.run_id, "failed", start, clock(), thread, exc=exc)
     finally:
         if profiler is not None:
             profiler.task_finished(thread)
-    return Outcome(job.key, job.run_id, "ok", start, time.time(), thread, value=value)
+    return Outcome(job.key, job.run_id, "ok", start, clock(), thread, value=value)

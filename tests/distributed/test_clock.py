@@ -1,0 +1,85 @@
+"""A worker whose wall clock is off reports on the scheduler's clock (``clock.py``).
+
+A real worker process whose ``time.time`` runs 30 s behind (a ``sitecustomize``
+on its ``PYTHONPATH`` shifts it, as a host without NTP would): its tasks'
+timings, its profile samples and its story are read against the client's and
+the scheduler's clock, and windows over them (``get_task_stream(start=)``,
+``Client.profile(start=)``) find them.  Before, its tasks sat 30 s before the
+others' and such windows came back without them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from shoal.distributed import Client, LocalCluster, get_task_stream
+
+SKEW_S = -30.0
+
+SITECUSTOMIZE = """
+import os, time
+_skew = float(os.environ.get("SHOAL_TEST_CLOCK_SKEW", "0"))
+if _skew:
+    _time, _time_ns = time.time, time.time_ns
+    time.time = lambda: _time() + _skew
+    time.time_ns = lambda: _time_ns() + int(_skew * 1e9)
+"""
+
+
+def spin(x, seconds=0.3):
+    """CPU-bound for ``seconds`` (of the monotonic clock): the profiler sees it."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sum(range(500))
+    return x + 1
+
+
+@pytest.fixture
+def skewed(tmp_path):
+    """A LocalCluster of one worker process whose clock is SKEW_S off, and its Client."""
+    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    env = {"PYTHONPATH": path, "SHOAL_TEST_CLOCK_SKEW": str(SKEW_S)}
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, env=env) as lc, \
+            Client(lc) as client:  # fmt: skip
+        yield client
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_whose_clock_is_off_reports_on_the_schedulers_clock(skewed):
+    client = skewed
+    [(worker, there)] = client.run(time.time).items()
+    assert there - time.time() == pytest.approx(SKEW_S, abs=1.0)  # its clock is off
+
+    t0 = time.time()
+    with get_task_stream(client) as ts:
+        assert client.gather(client.map(spin, range(4))) == [1, 2, 3, 4]
+    t1 = time.time()
+    # its tasks' timings, on this clock: within the window, and all of them found
+    spans = [(s["start"], s["stop"]) for r in ts.data for s in r["startstops"]]
+    assert len(ts.data) == 4 and all(t0 <= a <= b <= t1 for a, b in spans), (t0, spans, t1)
+    assert len(client.get_task_stream(start=t0)) == 4
+    # its profile samples, in a window of this clock
+    assert client.profile(start=t0)["count"] > 0
+    # its story, beside the scheduler's
+    story = client.run(lambda dask_worker: [e[-1] for e in dask_worker.state.log])[worker]
+    assert story and all(t0 - 1 <= when <= t1 for when in story[-4:]), (t0, story[-4:], t1)
+    # its metrics' time (scheduler_info), as any reader of "now - time" expects
+    metrics = client.scheduler_info()["workers"][worker]["metrics"]
+    assert metrics["time"] == pytest.approx(time.time(), abs=5.0)
+    # each heartbeat's echo is one more estimate (registration gave the first)
+    deadline = time.monotonic() + 10
+    while client.run(lambda dask_worker: len(dask_worker.scheduler_clock._samples))[worker] < 3:
+        assert time.monotonic() < deadline, "no heartbeat echoes"
+        time.sleep(0.1)
+    assert client.run(lambda dask_worker: dask_worker.scheduler_clock.offset)[worker] == \
+        pytest.approx(-SKEW_S, abs=1.0)  # fmt: skip
+
+
+def test_the_workers_of_one_machine_keep_their_clock(c):
+    """(In-process workers: an offset that cannot be told from none counts as none.)"""
+    offsets = c.run(lambda dask_worker: dask_worker.scheduler_clock.offset)
+    assert len(offsets) == 2 and set(offsets.values()) == {0.0}
