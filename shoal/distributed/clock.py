@@ -18,7 +18,14 @@ one with the shortest round trip counts (a round trip slowed by a busy loop or a
 full batch is the least certain).  An offset within half that round trip of zero
 counts as zero: it cannot be told from none, and the workers of one machine (a
 ``LocalCluster``) then keep their own clock exactly, whatever a busy loop did to a
-round trip.
+round trip.  A sample that cannot be reconciled with the one that counts (their
+ranges, offset plus or minus half the round trip, do not meet) means a clock was
+stepped: the older samples go.
+
+Only the loop thread samples; task threads and the profiler read ``offset`` (one
+float).  A duration is never the difference of two readings of :meth:`now` (the
+offset may move between them): it is measured on a local clock and added to the
+start (``worker/threads.py``).
 """
 
 from __future__ import annotations
@@ -56,9 +63,17 @@ class SchedulerClock:
         >>> same = SchedulerClock(); same.sample(10.0, 10.004, 10.01)  # 1 ms, within 5
         >>> same.offset
         0.0
+        >>> clock.sample(105.0, 195.0, 105.1)      # stepped by a minute: starts over
+        >>> round(clock.offset, 3)
+        89.95
         """
-        if not isinstance(there, (int, float)) or received < sent:
+        if not all(isinstance(t, (int, float)) for t in (sent, there, received)) or received < sent:
             return
-        self._samples.append((received - sent, there - (sent + received) / 2))
+        trip, offset = received - sent, there - (sent + received) / 2
+        if self._samples:
+            best_trip, best = min(self._samples)
+            if abs(offset - best) > (trip + best_trip) / 2:  # ranges apart: a clock was stepped
+                self._samples.clear()
+        self._samples.append((trip, offset))
         trip, offset = min(self._samples)
-        self.offset = offset if abs(offset) > trip / 2 else 0.0
+        self.offset = offset if abs(offset) > trip / 2 + 1e-6 else 0.0

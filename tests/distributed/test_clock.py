@@ -51,6 +51,8 @@ def skewed(tmp_path):
 @pytest.mark.timeout(60)
 def test_a_worker_whose_clock_is_off_reports_on_the_schedulers_clock(skewed):
     client = skewed
+    metrics = client.scheduler_info()["workers"]  # (those it registered with, or a heartbeat's)
+    assert [w["metrics"]["time"] for w in metrics.values()] == [pytest.approx(time.time(), abs=5.0)]
     [(worker, there)] = client.run(time.time).items()
     assert there - time.time() == pytest.approx(SKEW_S, abs=1.0)  # its clock is off
 
@@ -83,3 +85,15 @@ def test_the_workers_of_one_machine_keep_their_clock(c):
     """(In-process workers: an offset that cannot be told from none counts as none.)"""
     offsets = c.run(lambda dask_worker: dask_worker.scheduler_clock.offset)
     assert len(offsets) == 2 and set(offsets.values()) == {0.0}
+
+
+def test_a_tasks_duration_is_measured_on_a_local_clock():
+    """The offset may move while a task runs (a heartbeat's echo): its stop is its start
+    plus what a local clock measured, never a second reading of the moving clock."""
+    from shoal.distributed.worker.threads import Job, _run
+
+    readings = iter([100.0, 40.0])  # the scheduler's clock, as read before and after an echo
+    outcome = _run(Job("k", 1, lambda values: time.sleep(0.01), {}), 1, None,
+                   clock=lambda: next(readings))  # fmt: skip
+    assert outcome.kind == "ok" and outcome.start == 100.0
+    assert 0.01 <= outcome.stop - outcome.start < 1.0

@@ -269,14 +269,15 @@ def _clock_behind(seconds):
 
 def test_blocks_keep_the_tasks_of_a_worker_whose_clock_is_behind(tmp_path):
     """``with get_task_stream()`` and ``performance_report`` take the scheduler's
-    cursor, not the client's time: a worker's late clock loses no task."""
+    cursor, not the client's time: a worker's late clock loses no task.  (Its clock
+    goes back after it registered: the tasks' stamps are skewed until its next
+    heartbeat's echo corrects them, see ``test_clock.py``; found either way.)"""
     with Client(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c:
         c.run(_clock_behind, 60)
         with get_task_stream() as ts:
             futures = c.map(spin, range(5), seconds=0)
             c.gather(futures)
         assert sorted(d["key"] for d in ts.data) == sorted(f.key for f in futures)
-        assert all(d["startstops"][-1]["stop"] < time.time() - 50 for d in ts.data)  # (skewed)
         with performance_report(filename=str(tmp_path / "r.html")):
             later = c.map(spin, range(10, 14), seconds=0)
             c.gather(later)

@@ -276,7 +276,8 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
         if ws is not None:
             ws.local_directory = str(local_directory or "")
             if metrics and not ws.metrics:  # what scheduler_info and the dashboard show
-                self.handle(m.Heartbeat(address, dict(metrics)))  # until the first heartbeat
+                # until the first heartbeat (stamped here: the worker's offset was not known)
+                self.handle(m.Heartbeat(address, dict(metrics, time=time.time())))
         async with self._worker_joined:
             self._worker_joined.notify_all()
         reason = "connection lost"

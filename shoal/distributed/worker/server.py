@@ -344,7 +344,7 @@ class Worker(Node):
     # --- transfers ------------------------------------------------------------------
 
     async def _gather_dep(self, worker: str, keys: list, total: int, stimulus_id: str) -> None:
-        start = self.scheduler_clock.now()
+        start, began = self.scheduler_clock.now(), time.perf_counter()  # (clock.py)
         try:
             reply = await self.peers(worker).get_data(keys=keys, who=self.address)
         except OSError as exc:
@@ -371,7 +371,7 @@ class Worker(Node):
             return
         self.handle(m.GatherDepSuccess(
             worker=worker, data=data, data_nbytes={k: sizeof(v) for k, v in data.items()},
-            total_nbytes=total, start=start, stop=self.scheduler_clock.now(), stimulus_id=_sid("gather-dep-success"),
+            total_nbytes=total, start=start, stop=start + (time.perf_counter() - began), stimulus_id=_sid("gather-dep-success"),
         ))  # fmt: skip
 
     async def _who_has(self, keys: list, stimulus_id: str) -> None:
