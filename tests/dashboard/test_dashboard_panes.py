@@ -19,7 +19,7 @@ from shoal.dashboard.panes.memory import (  # noqa: E402
     worker_link,
 )
 from shoal.dashboard.panes.profile import activity_bars, icicle, subtree  # noqa: E402
-from shoal.dashboard.panes.stream import TaskStream, last_gap, task_extent, task_rectangles  # noqa: E402
+from shoal.dashboard.panes.stream import TaskStream, last_gap, task_rectangles  # noqa: E402
 from shoal.dashboard.panes.style import (  # noqa: E402
     PALETTE,
     format_bytes,
@@ -383,6 +383,9 @@ def test_worker_bars_and_table():
     assert (nprocessing.root.x_range.start, nprocessing.root.x_range.end) == (0, 5.25)
     nprocessing.fit_x([], worker_bars([], "processing"))
     assert nprocessing.root.x_range.end == 1.0  # (idle: one task's room)
+    occupancy = PANES["occupancy"](DashboardState())  # seconds: small loads are not slivers
+    occupancy.fit_x(workers(), worker_bars([dict(w, occupancy=0.04) for w in workers()], "occupancy"))
+    assert occupancy.root.x_range.end == 0.1
     assert cpu.root.xaxis[0].ticker.min_interval != 1
     # CPU bars on a scale of what the workers' threads can use, not stretched to the busiest
     assert cpu_axis_end(workers()) == 200.0 and cpu_axis_end([]) == 100.0
@@ -647,40 +650,6 @@ def test_the_task_streams_rows_start_over_after_an_idle_gap():
                                          ("compute", T0 + 90, T0 + 91))))  # fmt: skip
     pane.update()
     assert pane.source.data["key"] == ["z-0"] and pane.source.data["name"] == ["z"]
-
-
-def test_the_task_streams_view_follows_the_work_until_the_reader_moves_it():
-    """The ranges come with the rectangles (a data range, fitted by the browser while
-    it paints, made it paint twice); a change the page makes (a pan, a zoom) stops
-    the following, Reset and new work after an idle gap start it again."""
-    from bokeh.events import Reset
-
-    s = DashboardState()
-    pane = TaskStream(s, clear_interval=5)
-    x_range, y_range = pane.root.x_range, pane.root.y_range
-
-    def view():
-        return x_range.start, x_range.end, y_range.start, y_range.end
-
-    s.ingest(rec("x-0", "x", startstops=(("compute", T0, T0 + 1),)))
-    s.ingest(rec("x-1", "x", thread=2, startstops=(("compute", T0 + 1, T0 + 3),)))
-    pane.update()
-    assert view() == task_extent(pane.source.data)
-    assert view() == pytest.approx((T0 * 1000 - 30, T0 * 1000 + 3030, -0.9, 1.9))
-    assert pane.follow
-    x_range.update(start=T0 * 1000, end=T0 * 1000 + 500)  # the page: the reader zoomed in
-    assert not pane.follow
-    s.ingest(rec("x-2", "x", startstops=(("compute", T0 + 3, T0 + 4),)))
-    pane.update()
-    assert view()[:2] == (T0 * 1000, T0 * 1000 + 500)  # the view stays where the reader put it
-    pane.root._trigger_event(Reset(pane.root))
-    assert pane.follow and view() == task_extent(pane.source.data)  # Reset: the work again
-    x_range.start = 0
-    s.ingest(rec("y-0", "y", startstops=(("compute", T0 + 60, T0 + 61),)))
-    pane.update()  # new work after an idle gap: shown, though the reader had moved the view
-    assert pane.follow and view() == pytest.approx((T0 * 1000 + 59_990, T0 * 1000 + 61_010, -0.9, 0.9))
-    assert task_extent({"left": [], "right": [], "bottom": [], "top": []}) is None
-    assert task_extent({"left": [5.0], "right": [5.0], "bottom": [0], "top": [1]})[:2] == (4, 6)
 
 
 def test_a_prefix_with_only_queued_tasks_keeps_its_bar_among_many():

@@ -23,16 +23,21 @@ squeezes the new work into a sliver; a page opened
 later, whose first update is the recent history, shows it from its last idle gap on
 (:func:`last_gap`).
 
-The axes' ranges are set here, in the same update as the rectangles
-(:func:`task_extent`), not left to a ``DataRange1d``: BokehJS fits a data range
-while it paints, and a range that moved asks for another paint, so every update
-of the stream was painted twice.  As a data range does, the view stops following
-the data once the reader pans or zooms (the page changes the ranges: any change
-not made here) and follows it again on Reset, or when new work starts after an
-idle gap.
+The axes' ranges are fitted in the page as the rectangles arrive
+(:data:`_FOLLOW_JS`, run by the source's ``streaming`` signal, before the frame is
+drawn), not left to a ``DataRange1d``: BokehJS fits a data range while it
+paints, and a range that moved asks for another paint, so every update of the
+stream was painted twice.  As a data range does, the view stops following the
+work once the reader pans or zooms (a range changed other than by the fit) and
+follows it again on Reset, or when new work starts after an idle gap (the
+source's data replaced).  All of it in the page: ranges set by the server
+raced the reader's pan (a fit on its way undid the pan), and Reset showed the
+page's first view until the server's answer came.
 """
 
 from __future__ import annotations
+
+import time
 
 from bokeh.events import Reset
 from bokeh.models import ColumnDataSource, CustomJS, HoverTool, Range1d, TapTool
@@ -42,7 +47,7 @@ from shoal.dashboard.panes._base import Pane, empty, make_figure
 from shoal.dashboard.panes.style import action_style
 from shoal.events import iter_startstops
 
-__all__ = ["COLUMNS", "TaskStream", "last_gap", "task_extent", "task_rectangles"]
+__all__ = ["COLUMNS", "TaskStream", "last_gap", "task_rectangles"]
 
 #: A tapped rectangle opens the profile of its prefix in a new tab.  The prefix goes
 #: through encodeURIComponent: Bokeh's OpenURL runs encodeURI over the whole link,
@@ -52,6 +57,37 @@ const i = source.selected.indices[0];
 if (i != null) {
   window.open("profile?prefix=" + encodeURIComponent(source.data.prefix[i]), "_blank");
 }
+"""
+
+#: Fits the view to the rectangles (a pad of 1% of the time span, at least 1 ms, on
+#: either side; half a row above and below) unless the reader moved it.  ``what``:
+#: "streamed" (new rectangles), "replaced" (new work after an idle gap: follow again),
+#: "moved" (a range changed: unless to the view this code fitted last, by a tool:
+#: stop following, from a drag's first step on), "reset" (follow again).  (BokehJS
+#: runs a callback after its signal, once its code is compiled: the view fitted is
+#: compared, not a flag set while fitting.)
+_FOLLOW_JS = """
+const view = [x_range.start, x_range.end, y_range.start, y_range.end];
+if (what === "moved") {
+  const fit = x_range.shoal_fit;
+  if (fit === undefined || view.some((v, i) => v !== fit[i])) x_range.shoal_free = true;
+  return;
+}
+if (what !== "streamed") x_range.shoal_free = false;
+if (x_range.shoal_free) return;
+const d = source.data, n = d.left.length;
+if (n === 0) return;
+let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+for (let i = 0; i < n; i++) {
+  if (d.left[i] < x0) x0 = d.left[i];
+  if (d.right[i] > x1) x1 = d.right[i];
+  if (d.bottom[i] < y0) y0 = d.bottom[i];
+  if (d.top[i] > y1) y1 = d.top[i];
+}
+const pad = Math.max((x1 - x0) * 0.01, 1);
+x_range.shoal_fit = [x0 - pad, x1 + pad, y0 - 0.5, y1 + 0.5];
+x_range.setv({start: x0 - pad, end: x1 + pad});
+y_range.setv({start: y0 - 0.5, end: y1 + 0.5});
 """
 
 COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "name", "prefix", "key", "duration",
@@ -102,22 +138,6 @@ def task_rectangles(records, rows: dict, merge_below: float = 0.0, colors=None) 
     return out
 
 
-def task_extent(data: dict, pad: float = 0.01):
-    """The view of rectangles *data* (``left`` / ``right`` in ms, ``bottom`` / ``top``
-    rows): ``(x0, x1, y0, y1)`` with *pad* of the time span (at least 1 ms) on either
-    side and half a row above and below; None when there are none.
-
-    >>> task_extent({"left": [1000.0, 1500.0], "right": [1200.0, 2000.0],
-    ...              "bottom": [-0.4, 0.6], "top": [0.4, 1.6]})
-    (990.0, 2010.0, -0.9, 2.1)
-    """
-    if not data["left"]:
-        return None
-    x0, x1 = min(data["left"]), max(data["right"])
-    margin = max((x1 - x0) * pad, 1.0)
-    return x0 - margin, x1 + margin, min(data["bottom"]) - 0.5, max(data["top"]) + 0.5
-
-
 def _last_end(record) -> float:
     """When *record*'s last action ended (s): a task with any part after an idle gap
     (its compute, after a transfer before the gap) ends after the gap began."""
@@ -154,10 +174,10 @@ class TaskStream(Pane):
         # start with the most recent history: about one record per rectangle
         self.cursor = max(0, state.tasks.count - n_rectangles)
         self.source = ColumnDataSource(empty(COLUMNS))
-        self.follow = True  # the ranges follow the data (until the reader pans or zooms)
-        self._fitting = False  # fit() is setting the ranges
-        fig = make_figure(self.title, height=height, x_axis_type="datetime", x_range=Range1d(0, 1),
-                          y_range=Range1d(-0.5, 0.5), tools="xpan,xwheel_zoom,box_zoom,reset,save")
+        now = time.time() * 1000  # (before any work: the last ten seconds, not 1970)
+        fig = make_figure(self.title, height=height, x_axis_type="datetime",
+                          x_range=Range1d(now - 10_000, now), y_range=Range1d(-0.5, 0.5),
+                          tools="xpan,xwheel_zoom,box_zoom,reset,save")  # fmt: skip
         glyph = fig.quad(left="left", right="right", bottom="bottom", top="top",
                          source=self.source, fill_color="color", fill_alpha="alpha",
                          line_color=None)  # fmt: skip
@@ -168,34 +188,16 @@ class TaskStream(Pane):
             ("tasks drawn here", "@tasks"), ("worker", "@worker")]))  # fmt: skip
         fig.add_tools(TapTool(renderers=[glyph], callback=CustomJS(args={"source": self.source},
                                                                    code=_OPEN_PROFILE)))
+        follow = {"source": self.source, "x_range": fig.x_range, "y_range": fig.y_range}
+        self.source.js_on_change("streaming", CustomJS(args=dict(follow, what="streamed"),
+                                                       code=_FOLLOW_JS))  # fmt: skip
+        self.source.js_on_change("data", CustomJS(args=dict(follow, what="replaced"), code=_FOLLOW_JS))
+        moved = CustomJS(args=dict(follow, what="moved"), code=_FOLLOW_JS)
         for axis in (fig.x_range, fig.y_range):
-            axis.on_change("start", self._moved)
-            axis.on_change("end", self._moved)
-        fig.on_event(Reset, self._reset)
+            axis.js_on_change("start", moved)
+            axis.js_on_change("end", moved)
+        fig.js_on_event(Reset, CustomJS(args=dict(follow, what="reset"), code=_FOLLOW_JS))
         self.root = fig
-
-    def _moved(self, attr, old, new) -> None:
-        if not self._fitting:  # the reader moved the view (or Reset put it back)
-            self.follow = False
-
-    def _reset(self, event) -> None:
-        self.follow = True
-        self.fit()
-
-    def fit(self) -> None:
-        """Set the axes to the rectangles drawn, while following them."""
-        box = task_extent(self.source.data) if self.follow else None
-        if box is None:
-            return
-        x_range, y_range = self.root.x_range, self.root.y_range
-        self._fitting = True
-        try:
-            if (x_range.start, x_range.end) != box[:2]:
-                x_range.update(start=box[0], end=box[1])
-            if (y_range.start, y_range.end) != box[2:]:
-                y_range.update(start=box[2], end=box[3])
-        finally:
-            self._fitting = False
 
     def refresh(self) -> None:
         self.cursor, records = self.state.tasks.since(self.cursor)
@@ -212,11 +214,9 @@ class TaskStream(Pane):
             # of a task with a part before the gap (a transfer), the part after it
             keep = [i for i, left in enumerate(data["left"]) if left >= cut]
             data = {name: [column[i] for i in keep] for name, column in data.items()}
-            self.source.data = empty(COLUMNS)
-            self.follow = True  # new work: show it
+            self.source.data = empty(COLUMNS)  # (the page follows the new work: _FOLLOW_JS)
             if not keep:
                 return
         stop = max(data["right"])
         self.last_stop = stop if self.last_stop is None else max(self.last_stop, stop)
         self.source.stream(data, rollover=self.n_rectangles)
-        self.fit()

@@ -125,6 +125,7 @@ def cpu_axis_end(workers: list) -> float:
 
 class _WorkerBars(Pane):
     field, label, interval = "processing", "tasks", 100
+    axis_floor = 1.0  # the value axis reaches at least this far (a task; 0.1 s of occupancy)
 
     def __init__(self, state, height=None, **options):
         super().__init__(state, **options)
@@ -165,10 +166,10 @@ class _WorkerBars(Pane):
 
     def fit_x(self, workers: list, bars: dict) -> None:
         """Set the value axis for *workers*, drawn as *bars*: from zero to a little
-        past the longest bar, at least 1.  (Set here with the bars, not by a
+        past the longest bar, at least :attr:`axis_floor`.  (Set here with the bars, not by a
         ``DataRange1d``, which BokehJS fits while it paints, and then paints again:
         see :mod:`~shoal.dashboard.panes.stream`.)"""
-        end = max(1.0, 1.05 * max(bars["right"], default=0))
+        end = max(self.axis_floor, 1.05 * max(bars["right"], default=0))
         if end != self.root.x_range.end:
             self.root.x_range.end = end
 
@@ -181,6 +182,7 @@ class NProcessing(_WorkerBars):
 class Occupancy(_WorkerBars):
     name, title, heading = "occupancy", "Occupancy", "Expected work per worker (occupancy)"
     field, label = "occupancy", "seconds"
+    axis_floor = 0.1  # (a worker with 40 ms of work to do shows a bar, not a sliver)
 
 
 class Cpu(_WorkerBars):
