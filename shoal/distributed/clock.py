@@ -7,7 +7,8 @@ windows, in the dashboard's idle-gap test.  A worker whose clock is off by secon
 (a host without NTP, a VM after a suspend) put its tasks seconds away from the
 others', and windows missed them.  So a worker stamps everything it reports with
 :meth:`SchedulerClock.now`: its own ``time.time()`` plus its estimate of how far the
-scheduler's clock is ahead.
+scheduler's clock is ahead.  A client keeps one too (``Connection.clock``, from its
+registration) and takes its own windows on it (``performance_report``, "10s" ago).
 
 Each estimate is a round trip: the worker's clock when it asked (``sent``), the
 scheduler's when it answered (``there``), the worker's when the answer came

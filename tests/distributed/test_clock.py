@@ -97,3 +97,50 @@ def test_a_tasks_duration_is_measured_on_a_local_clock():
                    clock=lambda: next(readings))  # fmt: skip
     assert outcome.kind == "ok" and outcome.start == 100.0
     assert 0.01 <= outcome.stop - outcome.start < 1.0
+
+
+@pytest.mark.timeout(90)
+def test_a_client_whose_clock_differs_from_the_schedulers_takes_its_windows_on_the_schedulers(
+        tmp_path):  # fmt: skip
+    """The scheduler (a process of its own, its clock 30 s behind this one) and a
+    worker on this clock (put on the scheduler's): the client's own windows, a
+    duration string's "10s ago" and a performance report's profile, are taken on
+    the scheduler's clock.  Before, the report asked for samples from 30 s in the
+    scheduler's future and held no profile."""
+    import json
+    import re
+    import subprocess
+    import sys
+
+    from shoal.distributed import performance_report
+
+    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    skewed = dict(os.environ, PYTHONPATH=path, SHOAL_TEST_CLOCK_SKEW=str(SKEW_S))
+    file = tmp_path / "scheduler.json"
+    cmd = [sys.executable, "-m", "shoal.cli"]
+    procs = [subprocess.Popen([*cmd, "scheduler", "--port", "0", "--scheduler-file", str(file),
+                               "--no-dashboard"], env=skewed)]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not file.exists():
+            assert procs[0].poll() is None and time.monotonic() < deadline, "no scheduler"
+            time.sleep(0.05)
+        address = json.loads(file.read_text())["address"]
+        here = os.pathsep.join(filter(None, [os.path.dirname(__file__), os.environ.get("PYTHONPATH")]))
+        procs.append(subprocess.Popen([*cmd, "worker", address, "--nthreads", "1", "--no-nanny"],
+                                      env=dict(os.environ, PYTHONPATH=here)))  # (spin's module)
+        with Client(address) as client:
+            client.wait_for_workers(1, timeout=30)
+            assert client._scheduler_now() - time.time() == pytest.approx(SKEW_S, abs=1.0)
+            report = tmp_path / "report.html"
+            with performance_report(filename=str(report)):
+                assert client.gather(client.map(spin, range(3))) == [1, 2, 3]
+            [samples] = re.findall(r"Worker Profile \(compute\) \((\d+) samples\)", report.read_text())
+            assert int(samples) > 0
+            assert len(client.get_task_stream(start="10s")) == 3
+            assert client.profile(start="10s")["count"] > 0
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=20)

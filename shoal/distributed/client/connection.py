@@ -8,6 +8,10 @@
                 scheduler -> client: key-in-memory, task-erred, ...  -> on_report(op, msg)
       rpc       scheduler.gather(...), .scatter(...), .identity(), ... (pooled comms)
 
+The registration's round trip also gives ``clock``: the scheduler's wall clock as
+this process reads it (:mod:`shoal.distributed.clock`), on which the client's own
+time windows (``performance_report``, ``get_task_stream(start="10s")``) are taken.
+
 Everything here runs on the client's event loop.  When the stream breaks (or
 the scheduler says ``close``) ``on_lost(reason)`` is called once, unless the
 client is closing the connection itself.
@@ -17,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from shoal.distributed.batched import BatchedSend
+from shoal.distributed.clock import SchedulerClock
 from shoal.distributed.comm import CommClosedError, connect
 from shoal.distributed.rpc import rpc
 
@@ -37,13 +43,16 @@ class Connection:
         self.stream: BatchedSend | None = None
         self._reader: asyncio.Task | None = None
         self._closing = False
+        self.clock = SchedulerClock()  # the scheduler's clock, from the registration's round trip
 
     async def open(self, on_report, on_lost) -> None:
         """Register the client's stream; reports go to ``on_report(op, msg)``."""
         comm = await connect(self.address, self.timeout, self.security, role="client")
         try:
+            sent = time.time()
             await comm.write({"op": "register_client", "client": self.client_id, "reply": False})
             first = await asyncio.wait_for(comm.read(), self.timeout)
+            received = time.time()
         except BaseException:
             comm.abort()
             raise
@@ -52,6 +61,7 @@ class Connection:
         if not isinstance(first, dict) or first.get("op") != "stream-start":
             comm.abort()
             raise ConnectionError(f"{self.address} did not accept the client: {first!r:.200}")
+        self.clock.sample(sent, first.get("time"), received)
         self.stream = BatchedSend()
         self.stream.start(comm)
         self._reader = asyncio.get_running_loop().create_task(self._read(comm, on_report, on_lost))

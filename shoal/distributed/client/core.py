@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -232,6 +233,11 @@ class Client(ClusterControl):
             fn(*args)
         elif self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(fn, *args)
+
+    def _scheduler_now(self) -> float:
+        """This moment on the scheduler's wall clock (``shoal/distributed/clock.py``): the
+        client's own time windows are taken on it, as the workers' timings are."""
+        return self._conn.clock.now() if self._conn is not None else time.time()
 
     def _send(self, msg: dict) -> None:
         """Queue a stream message for the scheduler (from any thread, in order)."""

@@ -13,8 +13,11 @@
 
 The rpc calls run on the client's loop; figures are built and files written in
 the caller's thread (a sync client's loop thread is shared, so it never does
-file I/O here).  Times (``start`` / ``stop``) are wall-clock seconds, a
-``datetime``, or a string such as ``"30s"``: that long ago.  A scheduler that
+file I/O here).  Times (``start`` / ``stop``) are wall-clock seconds on the
+scheduler's clock (which the workers' timings are put on), a ``datetime``, or a
+string such as ``"30s"``: that long ago, by the scheduler's clock, as are the
+times the blocks take (``Client._scheduler_now``: a client whose clock is off
+still gets the block's profile and the report's duration).  A scheduler that
 serves a dashboard keeps task records from its start; one without keeps them only
 after the first request (see :mod:`shoal.distributed.scheduler.diagnostics`), so
 there the first ``get_task_stream()`` without a context manager sees nothing
@@ -39,16 +42,16 @@ __all__ = ["get_task_stream", "performance_report", "profile", "task_stream"]
 MAX_CODE = 20_000  # characters of calling code kept in a report
 
 
-def when(value, name: str = "time"):
-    """Wall-clock seconds from a number, a ``datetime`` or a duration string ("10s" ago);
-    *name* (the argument's) is in the error for anything else."""
+def when(value, name: str = "time", now=time.time):
+    """Wall-clock seconds from a number, a ``datetime`` or a duration string ("10s" before
+    ``now()``); *name* (the argument's) is in the error for anything else."""
     if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return value
     if isinstance(value, datetime.datetime):
         return value.timestamp()
     if isinstance(value, str):
         try:
-            return time.time() - config.parse_timedelta(value)
+            return now() - config.parse_timedelta(value)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name}={value!r}: not a duration ({exc})") from None
     raise TypeError(f"{name}={value!r}: expected seconds since the epoch, a datetime or a "
@@ -91,7 +94,8 @@ def _is_async(client, asynchronous) -> bool:
 def task_stream(client, start=None, stop=None, count=None, plot=False, filename="task-stream.html",
                 asynchronous=None):  # fmt: skip
     """What ``Client.get_task_stream`` returns (an awaitable for an asynchronous client)."""
-    msg = {"start": when(start, "start"), "stop": when(stop, "stop"), "count": _count(count)}
+    now = client._scheduler_now
+    msg = {"start": when(start, "start", now), "stop": when(stop, "stop", now), "count": _count(count)}
     if _is_async(client, asynchronous):
         async def go():
             return _stream_result(await client.scheduler.get_task_stream(**msg), plot, filename)
@@ -142,7 +146,7 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
     def __enter__(self):
         c = self._get_client()
         self.cursor = c.sync(c.scheduler.task_stream_cursor)  # (records are kept from now on)
-        self.start = time.time()
+        self.start = self.client._scheduler_now()
         return self
 
     def __exit__(self, *exc):
@@ -150,7 +154,7 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
 
     async def __aenter__(self):
         self.cursor = await self._get_client().scheduler.task_stream_cursor()
-        self.start = time.time()
+        self.start = self.client._scheduler_now()
         return self
 
     async def __aexit__(self, *exc):
@@ -176,7 +180,8 @@ def profile(client, key=None, start=None, stop=None, workers=None, merge_workers
     workers = _workers(workers)
     if key is not None and not isinstance(key, str):
         key = key_split(key)  # a tuple key: its prefix (the samplers keep trees per prefix)
-    msg = {"start": when(start, "start"), "stop": when(stop, "stop"), "key": key,
+    now = client._scheduler_now
+    msg = {"start": when(start, "start", now), "stop": when(stop, "stop", now), "key": key,
            "merge_workers": bool(merge_workers), "workers": workers}  # fmt: skip
     if filename is None and plot == "save":
         filename = "dask-profile.html"  # (Dask's name: a notebook that looks for it finds it)
@@ -266,11 +271,11 @@ class performance_report:  # noqa: N801 - Dask's spelling
     def __enter__(self):
         c = self._begin()
         self.cursor = c.sync(c.scheduler.task_stream_cursor)  # (as get_task_stream's)
-        self.start = time.time()
+        self.start = self.client._scheduler_now()
         return self
 
     def __exit__(self, *exc):
-        stop = time.time()
+        stop = self.client._scheduler_now()
         c = self.client
         data = c.sync(c.scheduler.get_task_stream, since=self.cursor)
         tree = c.profile(start=self.start)
@@ -278,11 +283,11 @@ class performance_report:  # noqa: N801 - Dask's spelling
 
     async def __aenter__(self):
         self.cursor = await self._begin().scheduler.task_stream_cursor()
-        self.start = time.time()
+        self.start = self.client._scheduler_now()
         return self
 
     async def __aexit__(self, *exc):
-        stop = time.time()
+        stop = self.client._scheduler_now()
         c = self.client
         data = await c.scheduler.get_task_stream(since=self.cursor)
         tree = await c.profile(start=self.start, asynchronous=True)

@@ -336,7 +336,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
             pass
 
     async def register_client(self, comm, client, **_):
-        await comm.write({"op": "stream-start", "scheduler": self.id})
+        await comm.write({"op": "stream-start", "scheduler": self.id, "time": time.time()})
         stream = BatchedSend()
         stream.start(comm)
         self.client_streams[client] = stream
