@@ -585,9 +585,11 @@ def test_the_workers_table_follows_its_numbers(page, base, compute, artifacts):
     assert busy != first, f"the table still shows {first} tasks while {len(futures)} run"
 
 
+# The rows' first cells (the names), top to bottom.  (Not the row's innerText split at
+# whitespace: a row not laid out yet gives its cells' text run together, "Total2".)
 ROWS_JS = """(rows) => rows
   .sort((a, b) => parseInt(a.style.top || 0) - parseInt(b.style.top || 0))
-  .map((r) => r.innerText.split(/\\s+/)[0])"""
+  .map((r) => r.querySelector(".slick-cell").textContent.trim())"""
 
 
 @pytest.mark.timeout(90)
