@@ -35,7 +35,7 @@ from shoal.diagnostics.colors import NEUTRAL, PALETTE, PrefixColors, action_styl
 from shoal.events import iter_startstops
 
 __all__ = [
-    "clock_axis", "prefix_figure", "profile_figure", "report_html", "save_html",
+    "LOCAL_CLOCK_JS", "clock_axis", "prefix_figure", "profile_figure", "report_html", "save_html",
     "summarize", "task_stream_figure",
 ]  # fmt: skip
 
@@ -93,14 +93,28 @@ def summarize(records, start=None, stop=None) -> dict:
 # --- figures ------------------------------------------------------------------------
 
 
-def clock_axis(fig) -> None:
-    """Label *fig*'s datetime x axis with clock times ("03:14:16.500", not "500ms"), as
-    every live pane, report and profile plot does."""
-    from bokeh.models import DatetimeTickFormatter
+#: A datetime tick's label in the reader's own time zone: "14:03:16.500" when ticks are
+#: under a second apart, "14:03:16" under a minute, "14:03" under a day, else the date.
+#: (Bokeh's DatetimeTickFormatter writes UTC, and has no time zone to set: a reader in
+#: New York saw the task stream five hours off the clock on the wall.)
+LOCAL_CLOCK_JS = """
+const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1000;
+const d = new Date(tick), two = (n) => String(n).padStart(2, "0");
+if (step >= 86400000) return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+let text = `${two(d.getHours())}:${two(d.getMinutes())}`;
+if (step < 60000) text += `:${two(d.getSeconds())}`;
+if (step < 1000) text += `.${String(d.getMilliseconds()).padStart(3, "0")}`;
+return text;
+"""
 
-    fig.xaxis.formatter = DatetimeTickFormatter(
-        milliseconds="%H:%M:%S.%3N", seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M",
-        hourmin="%H:%M", context=None)  # fmt: skip
+
+def clock_axis(fig) -> None:
+    """Label *fig*'s datetime x axis with clock times in the reader's time zone
+    (:data:`LOCAL_CLOCK_JS`: "03:14:16.500", not "500ms"), as every live pane, report
+    and profile plot does."""
+    from bokeh.models import CustomJSTickFormatter
+
+    fig.xaxis.formatter = CustomJSTickFormatter(code=LOCAL_CLOCK_JS)
 
 
 def task_stream_figure(records, title: str = "Task Stream", height: int = 400, width: int = 900,

@@ -711,3 +711,26 @@ def test_the_task_stream_paints_once_per_update_and_follows_until_panned(page, b
     page.locator(".bk-tool-icon-reset").first.click()  # Reset: it follows again
     page.wait_for_function(f"() => ({STREAM_VIEW_JS})().end >= ({STREAM_VIEW_JS})().last"
                            f" && ({STREAM_VIEW_JS})().end > {later['end']}", timeout=10_000)
+
+
+@pytest.mark.parametrize("zone, labels", [
+    ("UTC", ["16:30:05.250", "16:30:05", "16:30", "2026-07-01"]),
+    ("America/New_York", ["12:30:05.250", "12:30:05", "12:30", "2026-07-01"]),
+    ("Asia/Kolkata", ["22:00:05.250", "22:00:05", "22:00", "2026-07-01"]),
+])  # fmt: skip
+def test_time_axes_label_clock_times_in_the_readers_time_zone(browser, zone, labels):
+    """The live panes', reports' and visualize()'s time axes, as Chromium formats them in
+    the reader's time zone; Bokeh's DatetimeTickFormatter wrote UTC."""
+    from shoal.diagnostics.report import LOCAL_CLOCK_JS
+
+    tick = 1_782_923_405_250  # 2026-07-01 16:30:05.250 UTC
+    context = browser.new_context(timezone_id=zone)
+    try:
+        page = context.new_page()
+        shown = page.evaluate("""([code, tick]) => {
+            const label = new Function("tick", "index", "ticks", code);
+            return [100, 5_000, 600_000, 2 * 86_400_000].map((step) => label(tick, 0, [tick, tick + step]));
+        }""", [LOCAL_CLOCK_JS, tick])  # fmt: skip
+    finally:
+        context.close()
+    assert shown == labels
