@@ -644,11 +644,12 @@ def test_a_tapped_task_opens_the_profile_of_its_own_prefix(page, base):
         """([code, prefix]) => {
              const urls = [];
              window.open = (url) => { urls.push(url); };
-             new Function("source", code)({selected: {indices: [0]}, data: {prefix: [prefix]}});
+             const tapped = {selected: {indices: [0]}, data: {prefix: [prefix]}};
+             new Function("source", code)(tapped);
              new Function("source", code)({selected: {indices: []}, data: {prefix: [prefix]}});
-             return urls;
+             return [...urls, tapped.selected.indices.length];
            }""", [tap.callback.code, "a&b+c#d 50%"])  # fmt: skip
-    assert opened == ["profile?prefix=a%26b%2Bc%23d%2050%25"]
+    assert opened == ["profile?prefix=a%26b%2Bc%23d%2050%25", 0]  # (and the selection cleared)
     open_page(page, base + "/" + opened[0])
     selected = page.evaluate("""() => {
         for (const d of Bokeh.documents) for (const m of d.all_models)
@@ -734,3 +735,12 @@ def test_time_axes_label_clock_times_in_the_readers_time_zone(browser, zone, lab
     finally:
         context.close()
     assert shown == labels
+
+
+def test_the_table_pages_log_no_warnings(page, page_log, base):
+    """BokehJS warned on every page with a table that reordering its columns needs
+    jquery-ui (the tables asked for it by Bokeh's default)."""
+    for pane in ("workers", "exceptions"):
+        open_page(page, f"{base}/individual-{pane}")
+        page.wait_for_timeout(300)
+    assert page_log.warnings() == []

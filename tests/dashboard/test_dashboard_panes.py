@@ -31,6 +31,7 @@ from shoal.dashboard.panes.system import system_columns  # noqa: E402
 from shoal.dashboard.panes.tasks import (  # noqa: E402
     compute_time_bars,
     exception_columns,
+    task_link,
     progress_rows,
     progress_summary,
     SUMMARY_Y,
@@ -226,7 +227,9 @@ def test_exception_and_compute_time_columns():
             {"key": "b-1", "prefix": "b", "exception": "E2", "workers": [], "count": 1}]
     assert exception_columns(rows) == {"key": ["b-1", "a-1"], "prefix": ["b", "a"],
                                        "exception": ["E2", "E1"], "workers": ["", "w1, w2"],
-                                       "count": [1, 2]}  # fmt: skip
+                                       "count": [1, 2],
+                                       "info": ["info/task/b-1.html", "info/task/a-1.html"]}  # fmt: skip
+    assert task_link("('x-1', 0)") == "info/task/%28%27x-1%27%2C%200%29.html"  # (one segment)
     data = compute_time_bars({"a": (1.0, 4), "b": (3.0, 1)})
     assert data["prefix"] == ["b", "a"]
     assert data["right"] == [3.0, 1.0]
@@ -699,8 +702,8 @@ def test_time_axes_show_clock_times():
 
 def test_profile_pane_zooms_within_a_zoom_counts_the_frame_and_selects_whole_buckets():
     """A click on a frame inside a zoomed view zooms further (not back to the whole
-    tree); the title counts the frame shown; a selected activity bar covers its
-    whole second, not the 0.9 of it drawn."""
+    tree); the title counts the frame shown, which stays a row high; a selected
+    activity bar covers its whole second, not the 0.9 of it drawn."""
     from shoal.dashboard.panes.profile import Profile
     from shoal.dashboard.state import DashboardState
     from shoal.events import WorkerMetrics
@@ -725,6 +728,7 @@ def test_profile_pane_zooms_within_a_zoom_counts_the_frame_and_selects_whole_buc
     assert pane.zoom == ("a", "b") and pane.figure.title.text == "Profile: b (27 samples)"
     click("c")
     assert pane.zoom == ("a", "b", "c") and pane.figure.title.text == "Profile: c (18 samples)"
+    assert pane.figure.y_range.start == -10  # a leaf is one row of ten, not a plot-high block
     pane._on_reset()
     assert pane.zoom == () and pane.window is None
 

@@ -101,6 +101,7 @@ def live_table(source: ColumnDataSource, columns, **options):
     from bokeh.models import CustomJS, DataTable
 
     options.setdefault("selectable", False)
+    options.setdefault("reorderable", False)  # (BokehJS wants jquery-ui for it: a console warning)
     table = DataTable(source=source, columns=columns, **options)
     source.js_on_change("data", CustomJS(args={"view": table.view}, code=_REDRAW_JS))
     return table

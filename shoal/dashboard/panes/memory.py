@@ -244,7 +244,7 @@ class MemoryByKey(PrefixBars):
     name, title = "memory-by-key", "Memory by Key"
     columns = ("nbytes",)
     heading, axis_label = "Bytes in memory per task prefix", "bytes"
-    tooltips = [("bytes", "@text")]
+    tooltips = [("bytes", "@nbytes{0.00 b}")]
 
     def __init__(self, state, height=None, **options):
         super().__init__(state, height, **options)

@@ -112,6 +112,8 @@ def fit_label(name: str, width: float, row_chars: int = ROW_CHARS) -> str:
     return name[:room - 1] + "…" if room >= 3 else ""
 
 
+MIN_DEPTH = 10  # rows the icicle shows at least (its y range: frames are a row high)
+
 #: seconds of profile samples per bar of the activity timeline (the state's trees)
 ACTIVITY_BUCKET = PROFILE_BUCKET
 
@@ -148,13 +150,13 @@ class Profile(Pane):
         self.activity = ColumnDataSource(empty(ACTIVITY_COLUMNS))
 
         fig = make_figure(NO_SAMPLES, height=height, tools="tap,xwheel_zoom,xpan,reset,save",
-                          x_range=Range1d(0, 1), y_range=Range1d(-10, 0))  # fmt: skip
+                          x_range=Range1d(0, 1), y_range=Range1d(-MIN_DEPTH, 0))  # fmt: skip
         rects = fig.quad(left="left", right="right", bottom="bottom", top="top",
                          source=self.source, fill_color="color", line_color="white")  # fmt: skip
         fig.text(x="left", y="top", text="label", source=self.source, text_font_size="9px",
                  x_offset=2, y_offset=2, text_baseline="top")  # fmt: skip
         fig.add_tools(HoverTool(renderers=[rects], tooltips=[
-            ("frame", "@name"), ("samples", "@count"), ("share", "@percent %")]))  # fmt: skip
+            ("frame", "@name"), ("samples", "@count"), ("share", "@percent{0.00} %")]))  # fmt: skip
         fig.select_one(TapTool).renderers = [rects]
         fig.axis.visible = False
         fig.grid.visible = False
@@ -247,7 +249,8 @@ class Profile(Pane):
         tree = self.state.profile(start, stop, self.prefix)
         data, self.paths = icicle(subtree(tree, self.zoom))
         if self.push(self.source, data):
-            self.figure.y_range.start = -max(data["depth"] or [0]) - 1
+            # at least MIN_DEPTH rows: a frame zoomed into was one block filling the plot
+            self.figure.y_range.start = -max(max(data["depth"] or [0]) + 1, MIN_DEPTH)
         title = self._title(tree)  # (the same drawing may be of another prefix or period)
         if self.figure.title.text != title:
             self.figure.title.text = title

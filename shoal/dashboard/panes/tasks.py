@@ -17,7 +17,9 @@ do keep their bars, the rest share one grey bar ("N other prefixes").
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, HoverTool, Range1d, TableColumn
+from urllib.parse import quote
+
+from bokeh.models import ColumnDataSource, HoverTool, HTMLTemplateFormatter, Range1d, TableColumn
 
 from shoal.dashboard.panes._base import Pane, empty, live_table, make_figure
 from shoal.dashboard.panes.style import ERRED, MUTED, format_seconds, prefix_color
@@ -151,14 +153,20 @@ class Progress(Pane):
             self.root.y_range.start = -max(min(len(progress), MAX_ROWS), MIN_ROWS) + 0.5
 
 
-TABLE_COLUMNS = ("key", "prefix", "exception", "workers", "count")
+TABLE_COLUMNS = ("key", "prefix", "exception", "workers", "count", "info")
+
+
+def task_link(key: str) -> str:
+    """Relative link to a key's info page (its story), the key escaped as one segment."""
+    return f"info/task/{quote(key, safe='')}.html"
 
 
 def exception_columns(rows: list) -> dict:
-    """Table columns, newest first."""
+    """Table columns, newest first; ``info`` links each key to its story."""
     out = empty(TABLE_COLUMNS)
     for row in reversed(rows):
         out["key"].append(row["key"])
+        out["info"].append(task_link(row["key"]))
         out["prefix"].append(row["prefix"])
         out["exception"].append(row["exception"])
         out["workers"].append(", ".join(row["workers"]))
@@ -175,7 +183,9 @@ class Exceptions(Pane):
         super().__init__(state, **options)
         self.source = ColumnDataSource(empty(TABLE_COLUMNS))
         widths = {"key": 160, "prefix": 100, "exception": 400, "workers": 160, "count": 50}
-        columns = [TableColumn(field=c, title=c, width=widths[c]) for c in TABLE_COLUMNS]
+        link = HTMLTemplateFormatter(template='<a href="<%- info %>"><%- value %></a>')
+        columns = [TableColumn(field=c, title=c, width=widths[c], **({"formatter": link} if c == "key" else {}))
+                   for c in TABLE_COLUMNS if c != "info"]  # fmt: skip
         sizing = {"height": height, "sizing_mode": "stretch_width"} if height else {
             "sizing_mode": "stretch_both"}  # fmt: skip
         self.root = live_table(self.source, columns, index_position=None, **sizing)

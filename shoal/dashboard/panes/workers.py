@@ -135,7 +135,7 @@ class _WorkerBars(Pane):
         bars = fig.quad(left="left", right="right", bottom="bottom", top="top", source=self.source,
                         fill_color="color", line_color=None)  # fmt: skip
         fig.add_tools(HoverTool(renderers=[bars], tooltips=[("worker", "@worker"),
-                                                            (self.label, "@text")]))  # fmt: skip
+                                                            (self.field, "@text")]))  # fmt: skip
         fig.select_one(TapTool).callback = OpenURL(url="@info")
         fig.yaxis.visible = False
         fig.yaxis.axis_label = "workers"  # (shown for the histogram of many workers)
