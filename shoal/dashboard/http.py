@@ -179,11 +179,20 @@ class WorkerPage(_Base):
         rows = [(_e(k), _e(_worker_field(k, v))) for k, v in w.items()]
         series = self.state.worker_series().get(address, [])[-20:]
         history = _table(("time", "managed", "unmanaged", "spilled", "CPU %"), [
-            (_e(time.strftime("%H:%M:%S", time.localtime(t))), _e(format_bytes(m)),
+            (_e(clock_text(t)), _e(format_bytes(m)),
              _e(format_bytes(u)), _e(format_bytes(s)), f"{c:.0f}")
             for t, m, u, s, c in reversed(series)])  # fmt: skip
         self.html_page(f"Worker {address}", _table(("field", "value"), rows) +
                        "<h2>Recent metrics</h2>" + history, depth=2)  # fmt: skip
+
+
+def clock_text(t: float, form: str = "%H:%M:%S") -> str:
+    """*t* (epoch seconds) as this machine's local time, its zone named (the plots' axes
+    are in the reader's zone, which may not be this one): "14:03:05 UTC"; ``{ms}`` in
+    *form* is the milliseconds."""
+    local = time.localtime(t)
+    text = time.strftime(form, local).replace("{ms}", f"{int(t * 1000) % 1000:03d}")
+    return f"{text} {time.strftime('%Z', local)}"
 
 
 def _worker_field(name: str, value) -> str:
@@ -196,7 +205,7 @@ def _worker_field(name: str, value) -> str:
     if name == "occupancy":
         return format_seconds(value)
     if name in ("added", "time") and isinstance(value, (int, float)) and value > 0:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+        return clock_text(value, "%Y-%m-%d %H:%M:%S")
     return str(value)
 
 
@@ -284,7 +293,7 @@ def _story_cells(entry) -> list:
         entry = story_from_wire(entry)
         recs = entry[3] if len(entry) == 6 else {}
         recs = ", ".join(f"{key_str(k)}: {v}" for k, v in recs.items())
-        when = time.strftime("%H:%M:%S", time.localtime(entry[-1])) + f".{int(entry[-1] * 1000) % 1000:03d}"
+        when = clock_text(entry[-1], "%H:%M:%S.{ms}")
         return [key_str(entry[0]), entry[1], entry[2], recs, entry[-2], when]
     return list(entry)
 

@@ -408,8 +408,9 @@ def test_info_pages(served):
     status, _, body = get(f"{server.address}/info/worker/{worker}.html")
     assert status == 200 and "alice" in body and "Recent metrics" in body
     assert "<td>cpu</td><td>25 %</td>" in body and "<td>occupancy</td><td>0.0 ms</td>" in body
-    # times as a date and time, not seconds since 1970
-    assert time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(T0)) in body and str(T0) not in body
+    # times as a date and time, not seconds since 1970, their zone named
+    when = time.localtime(T0)
+    assert time.strftime("%Y-%m-%d %H:%M:%S %Z", when) in body and str(T0) not in body
     twice = urllib.parse.quote(worker)  # what Bokeh's OpenURL (encodeURI) makes of the link
     assert "alice" in get(f"{server.address}/info/worker/{twice}.html")[2]
     assert get(server.address + "/info/worker/nobody.html")[0] == 404
@@ -707,3 +708,18 @@ def test_dashboard_process_tunes_its_garbage_collector():
             "print(gc.get_threshold()[0] == GC_YOUNG, gc.get_freeze_count() > before + 10_000)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["True", "True"], out.stderr
+
+
+def test_info_pages_name_the_zone_of_their_times(monkeypatch):
+    """The plots' axes are in the reader's time zone; an /info page's times are in the
+    dashboard's machine's, and say which."""
+    from shoal.dashboard.http import clock_text
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert clock_text(1_782_923_405.25) == "12:30:05 EDT"  # 16:30:05.250 UTC
+        assert clock_text(1_782_923_405.25, "%H:%M:%S.{ms}") == "12:30:05.250 EDT"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
