@@ -175,7 +175,8 @@ class _WSHandler(WSHandler):
     session token, a wrong subprotocol) close the socket with a log line instead of
     a traceback (at the info level: a page left open past its session's expiry says
     so too): tornado logs whatever ``open`` raises as an uncaught error, and this
-    process's errors show in the user's notebook.
+    process's errors show in the user's notebook.  So is a socket that closes under
+    Bokeh's keep-alive (:meth:`on_close`).
 
     A message whose handling raises inside Bokeh's ``patch_curdoc`` (a malformed
     ``PATCH-DOC``) leaves that document on Bokeh's stack of current documents (the
@@ -193,6 +194,15 @@ class _WSHandler(WSHandler):
         finally:
             if len(stack) > depth:
                 _drop_stale_curdocs(stack, depth, getattr(self.connection, "session", None))
+
+    def on_close(self):
+        # Bokeh's keep-alive drops the session of a socket it finds closing; tornado
+        # then calls this, whose session was asked for again (an AssertionError
+        # traceback in the notebook for a tab closed at that moment): nothing is left
+        connection = self.connection
+        if connection is not None and getattr(connection, "_session", True) is None:
+            return
+        super().on_close()
 
     def open(self):
         try:

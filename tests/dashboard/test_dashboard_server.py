@@ -4,6 +4,7 @@ sessions, port fallback, start/stop on a running loop (no browser)."""
 import asyncio
 import http.client
 import json
+import logging
 import re
 import socket
 import threading
@@ -723,3 +724,32 @@ def test_info_pages_name_the_zone_of_their_times(monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_socket_that_closes_under_the_keep_alive_closes_quietly(caplog):
+    """Bokeh's keep-alive pings every socket; one that is closing answers
+    ``WebSocketClosedError`` and the keep-alive drops its session, then tornado calls
+    the handler's ``on_close``, which asked that session again: an AssertionError's
+    traceback in the user's notebook for a tab closed at that moment."""
+    from bokeh.client import pull_session
+
+    with DashboardServer(busy_state(), port=0) as server:
+        session = pull_session(url=server.address + "/individual-progress")
+        try:
+            def close_then_ping():  # (the order a tab closed during a keep-alive gives)
+                app = server._server._tornado
+                [connection] = list(app._clients)
+                connection._socket.close()
+                app._keep_alive()
+                return connection
+
+            connection = _on_loop(server, close_then_ping)
+            deadline = time.monotonic() + 10
+            while _on_loop(server, lambda: connection in server._server._tornado._clients
+                           or connection._socket.ws_connection is not None):  # fmt: skip
+                assert time.monotonic() < deadline, "the socket did not close"
+                time.sleep(0.05)
+        finally:
+            session.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
