@@ -1,13 +1,16 @@
-"""Human-readable sizes and durations, the one spelling every view uses.
+"""Human-readable sizes, durations and clock times, the one spelling every view uses.
 
 Reprs (arrays, clusters, clients), the CLI, the dashboard and
-``performance_report`` all print bytes and seconds through these two, so the
-same quantity reads the same everywhere.
+``performance_report`` all print bytes and seconds through these, so the
+same quantity reads the same everywhere.  A clock time written on the server
+names its zone: the plots' axes are in the reader's zone, which may be another.
 """
 
 from __future__ import annotations
 
-__all__ = ["format_bytes", "format_seconds"]
+import time
+
+__all__ = ["format_bytes", "format_clock", "format_seconds"]
 
 _BYTE_UNITS = (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("kiB", 2**10))
 
@@ -23,6 +26,19 @@ def format_bytes(n) -> str:
         if abs(n) >= size * 0.9:
             return f"{n / size:.2f} {unit}"
     return f"{n} B"
+
+
+def format_clock(t: float, form: str = "%H:%M:%S") -> str:
+    """*t* (epoch seconds) as this machine's local time, its zone named: "14:03:05 UTC";
+    ``{ms}`` in *form* is the milliseconds.
+
+    >>> format_clock(0.25, "%Y-%m-%d %H:%M:%S.{ms}") == time.strftime(
+    ...     "%Y-%m-%d %H:%M:%S.250 %Z", time.localtime(0.25))
+    True
+    """
+    local = time.localtime(t)
+    text = time.strftime(form, local).replace("{ms}", f"{int(t * 1000) % 1000:03d}")
+    return f"{text} {time.strftime('%Z', local)}"
 
 
 def format_seconds(s) -> str:

@@ -34,6 +34,7 @@ from tornado.web import RequestHandler
 
 from shoal.core.keys import key_str
 from shoal.dashboard.pages import NAV, NAV_CSS, individual_plots, pane_routes
+from shoal.core.units import format_clock
 from shoal.dashboard.panes.style import format_bytes, format_seconds
 from shoal.distributed.taskcolumns import story_from_wire
 from shoal.events import iter_startstops
@@ -179,20 +180,11 @@ class WorkerPage(_Base):
         rows = [(_e(k), _e(_worker_field(k, v))) for k, v in w.items()]
         series = self.state.worker_series().get(address, [])[-20:]
         history = _table(("time", "managed", "unmanaged", "spilled", "CPU %"), [
-            (_e(clock_text(t)), _e(format_bytes(m)),
+            (_e(format_clock(t)), _e(format_bytes(m)),
              _e(format_bytes(u)), _e(format_bytes(s)), f"{c:.0f}")
             for t, m, u, s, c in reversed(series)])  # fmt: skip
         self.html_page(f"Worker {address}", _table(("field", "value"), rows) +
                        "<h2>Recent metrics</h2>" + history, depth=2)  # fmt: skip
-
-
-def clock_text(t: float, form: str = "%H:%M:%S") -> str:
-    """*t* (epoch seconds) as this machine's local time, its zone named (the plots' axes
-    are in the reader's zone, which may not be this one): "14:03:05 UTC"; ``{ms}`` in
-    *form* is the milliseconds."""
-    local = time.localtime(t)
-    text = time.strftime(form, local).replace("{ms}", f"{int(t * 1000) % 1000:03d}")
-    return f"{text} {time.strftime('%Z', local)}"
 
 
 def _worker_field(name: str, value) -> str:
@@ -205,7 +197,7 @@ def _worker_field(name: str, value) -> str:
     if name == "occupancy":
         return format_seconds(value)
     if name in ("added", "time") and isinstance(value, (int, float)) and value > 0:
-        return clock_text(value, "%Y-%m-%d %H:%M:%S")
+        return format_clock(value, "%Y-%m-%d %H:%M:%S")
     return str(value)
 
 
@@ -293,7 +285,7 @@ def _story_cells(entry) -> list:
         entry = story_from_wire(entry)
         recs = entry[3] if len(entry) == 6 else {}
         recs = ", ".join(f"{key_str(k)}: {v}" for k, v in recs.items())
-        when = clock_text(entry[-1], "%H:%M:%S.{ms}")
+        when = format_clock(entry[-1], "%H:%M:%S.{ms}")
         return [key_str(entry[0]), entry[1], entry[2], recs, entry[-2], when]
     return list(entry)
 

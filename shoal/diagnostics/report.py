@@ -25,11 +25,10 @@ are red, erred tasks black.
 
 from __future__ import annotations
 
-import datetime
 import html
 
 from shoal.core.keys import key_split, key_str
-from shoal.core.units import format_bytes, format_seconds
+from shoal.core.units import format_bytes, format_clock, format_seconds
 from shoal.diagnostics.calltree import plot_data
 from shoal.diagnostics.colors import NEUTRAL, PALETTE, PrefixColors, action_style
 from shoal.events import iter_startstops
@@ -94,16 +93,20 @@ def summarize(records, start=None, stop=None) -> dict:
 
 
 #: A datetime tick's label in the reader's own time zone: "14:03:16.500" when ticks are
-#: under a second apart, "14:03:16" under a minute, "14:03" under a day, else the date.
-#: (Bokeh's DatetimeTickFormatter writes UTC, and has no time zone to set: a reader in
-#: New York saw the task stream five hours off the clock on the wall.)
+#: under a second apart ("14:03:16.500250" under a millisecond), "14:03:16" under a
+#: minute, "14:03" under a day, else the date (of the UTC midnight Bokeh's ticker puts
+#: a day's tick at: in local time, west of UTC, the evening before).  (Bokeh's
+#: DatetimeTickFormatter writes UTC, and has no time zone to set: a reader in New York
+#: saw the task stream five hours off the clock on the wall.)
 LOCAL_CLOCK_JS = """
+if (!Number.isFinite(tick)) return "";
 const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1000;
 const d = new Date(tick), two = (n) => String(n).padStart(2, "0");
-if (step >= 86400000) return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+if (step >= 86400000) return `${d.getUTCFullYear()}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}`;
 let text = `${two(d.getHours())}:${two(d.getMinutes())}`;
 if (step < 60000) text += `:${two(d.getSeconds())}`;
 if (step < 1000) text += `.${String(d.getMilliseconds()).padStart(3, "0")}`;
+if (step < 1) text += String(Math.floor((tick - Math.floor(tick)) * 1000)).padStart(3, "0");
 return text;
 """
 
@@ -235,8 +238,7 @@ def summary_html(summary: dict, info: dict | None = None, code: str = "") -> str
     info = info or {}
     when = summary.get("start")
     rows = [
-        ("Date", datetime.datetime.fromtimestamp(when).isoformat(sep=" ", timespec="seconds")
-         if when else ""),
+        ("Date", format_clock(when, "%Y-%m-%d %H:%M:%S") if when else ""),  # (its zone named)
         ("Duration", format_seconds(summary["duration"])),
         ("Tasks", summary["tasks"]), ("Erred", summary["erred"]),
         ("Compute time", format_seconds(summary["compute"])),

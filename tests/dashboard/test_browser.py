@@ -715,23 +715,28 @@ def test_the_task_stream_paints_once_per_update_and_follows_until_panned(page, b
 
 
 @pytest.mark.parametrize("zone, labels", [
-    ("UTC", ["16:30:05.250", "16:30:05", "16:30", "2026-07-01"]),
-    ("America/New_York", ["12:30:05.250", "12:30:05", "12:30", "2026-07-01"]),
-    ("Asia/Kolkata", ["22:00:05.250", "22:00:05", "22:00", "2026-07-01"]),
+    ("UTC", ["16:30:05.250125", "16:30:05.250", "16:30:05", "16:30", "2026-07-01", "2026-07-01"]),
+    ("America/New_York", ["12:30:05.250125", "12:30:05.250", "12:30:05", "12:30", "2026-07-01",
+                          "2026-07-01"]),
+    ("Asia/Kolkata", ["22:00:05.250125", "22:00:05.250", "22:00:05", "22:00", "2026-07-01",
+                      "2026-07-01"]),
 ])  # fmt: skip
 def test_time_axes_label_clock_times_in_the_readers_time_zone(browser, zone, labels):
     """The live panes', reports' and visualize()'s time axes, as Chromium formats them in
     the reader's time zone; Bokeh's DatetimeTickFormatter wrote UTC."""
     from shoal.diagnostics.report import LOCAL_CLOCK_JS
 
-    tick = 1_782_923_405_250  # 2026-07-01 16:30:05.250 UTC
+    tick = 1_782_923_405_250.125  # 2026-07-01 16:30:05.250125 UTC
+    midnight = 1_782_864_000_000  # 2026-07-01 00:00 UTC: a day's tick (the evening before in NY)
     context = browser.new_context(timezone_id=zone)
     try:
         page = context.new_page()
-        shown = page.evaluate("""([code, tick]) => {
+        shown = page.evaluate("""([code, tick, midnight]) => {
             const label = new Function("tick", "index", "ticks", code);
-            return [100, 5_000, 600_000, 2 * 86_400_000].map((step) => label(tick, 0, [tick, tick + step]));
-        }""", [LOCAL_CLOCK_JS, tick])  # fmt: skip
+            return [...[0.5, 100, 5_000, 600_000, 2 * 86_400_000].map(
+                      (step) => label(tick, 0, [tick, tick + step])),
+                    label(midnight, 0, [midnight, midnight + 86_400_000])];
+        }""", [LOCAL_CLOCK_JS, tick, midnight])  # fmt: skip
     finally:
         context.close()
     assert shown == labels

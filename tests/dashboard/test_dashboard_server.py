@@ -714,7 +714,7 @@ def test_dashboard_process_tunes_its_garbage_collector():
 def test_info_pages_name_the_zone_of_their_times(monkeypatch):
     """The plots' axes are in the reader's time zone; an /info page's times are in the
     dashboard's machine's, and say which."""
-    from shoal.dashboard.http import clock_text
+    from shoal.core.units import format_clock as clock_text
 
     monkeypatch.setenv("TZ", "America/New_York")
     time.tzset()

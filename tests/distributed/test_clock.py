@@ -19,14 +19,38 @@ from shoal.distributed import Client, LocalCluster, get_task_stream
 
 SKEW_S = -30.0
 
+# The skew is read from the file SHOAL_TEST_CLOCK_SKEW_FILE names (at most every 0.1 s):
+# writing another number there steps the clock.
 SITECUSTOMIZE = """
 import os, time
-_skew = float(os.environ.get("SHOAL_TEST_CLOCK_SKEW", "0"))
-if _skew:
-    _time, _time_ns = time.time, time.time_ns
-    time.time = lambda: _time() + _skew
-    time.time_ns = lambda: _time_ns() + int(_skew * 1e9)
+_file = os.environ.get("SHOAL_TEST_CLOCK_SKEW_FILE")
+if _file:
+    _time, _time_ns, _monotonic = time.time, time.time_ns, time.monotonic
+    _read = [0.0, -1.0]  # the skew, when it was read
+
+    def _skew():
+        now = _monotonic()
+        if now - _read[1] > 0.1:
+            try:
+                with open(_file) as f:
+                    _read[0] = float(f.read())
+            except (OSError, ValueError):
+                pass
+            _read[1] = now
+        return _read[0]
+
+    time.time = lambda: _time() + _skew()
+    time.time_ns = lambda: _time_ns() + int(_skew() * 1e9)
 """
+
+
+def skewed_env(tmp_path, skew: float) -> dict:
+    """Environment variables for a process whose clock runs *skew* s off this one's
+    (the skew file is ``tmp_path / "skew"``)."""
+    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    (tmp_path / "skew").write_text(str(skew))
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path, "SHOAL_TEST_CLOCK_SKEW_FILE": str(tmp_path / "skew")}
 
 
 def spin(x, seconds=0.3):
@@ -40,9 +64,7 @@ def spin(x, seconds=0.3):
 @pytest.fixture
 def skewed(tmp_path):
     """A LocalCluster of one worker process whose clock is SKEW_S off, and its Client."""
-    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
-    env = {"PYTHONPATH": path, "SHOAL_TEST_CLOCK_SKEW": str(SKEW_S)}
+    env = skewed_env(tmp_path, SKEW_S)
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, env=env) as lc, \
             Client(lc) as client:  # fmt: skip
         yield client
@@ -107,7 +129,9 @@ def test_a_client_whose_clock_differs_from_the_schedulers_takes_its_windows_on_t
     worker on this clock (put on the scheduler's): the client's own windows, a
     duration string's "10s ago" and a performance report's profile, are taken on
     the scheduler's clock.  Before, the report asked for samples from 30 s in the
-    scheduler's future and held no profile."""
+    scheduler's future and held no profile.  Then the scheduler's clock steps back 30 s
+    more: the worker starts its estimate over, and the client samples again at the
+    next block."""
     import json
     import re
     import subprocess
@@ -115,9 +139,7 @@ def test_a_client_whose_clock_differs_from_the_schedulers_takes_its_windows_on_t
 
     from shoal.distributed import performance_report
 
-    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
-    skewed = dict(os.environ, PYTHONPATH=path, SHOAL_TEST_CLOCK_SKEW=str(SKEW_S))
+    skewed = dict(os.environ, **skewed_env(tmp_path, SKEW_S))
     file = tmp_path / "scheduler.json"
     cmd = [sys.executable, "-m", "shoal.cli"]
     procs = [subprocess.Popen([*cmd, "scheduler", "--port", "0", "--scheduler-file", str(file),
@@ -135,12 +157,22 @@ def test_a_client_whose_clock_differs_from_the_schedulers_takes_its_windows_on_t
             client.wait_for_workers(1, timeout=30)
             assert client._scheduler_now() - time.time() == pytest.approx(SKEW_S, abs=1.0)
             report = tmp_path / "report.html"
-            with performance_report(filename=str(report)):
-                assert client.gather(client.map(spin, range(3))) == [1, 2, 3]
-            [samples] = re.findall(r"Worker Profile \(compute\) \((\d+) samples\)", report.read_text())
-            assert int(samples) > 0
+
+            def profiled(start) -> int:  # samples in a report around three spins from *start*
+                with performance_report(filename=str(report)):
+                    assert client.gather(client.map(spin, range(start, start + 3))) == [
+                        start + 1, start + 2, start + 3]  # fmt: skip
+                [samples] = re.findall(r"Worker Profile \(compute\) \((\d+) samples\)",
+                                       report.read_text())  # fmt: skip
+                return int(samples)
+
+            assert profiled(0) > 0
             assert len(client.get_task_stream(start="10s")) == 3
             assert client.profile(start="10s")["count"] > 0
+            (tmp_path / "skew").write_text(str(2 * SKEW_S))  # the scheduler's clock steps back
+            time.sleep(1.5)  # (a heartbeat's echo or two: the worker's estimate starts over)
+            assert profiled(10) > 0
+            assert client._scheduler_now() - time.time() == pytest.approx(2 * SKEW_S, abs=1.0)
     finally:
         for proc in reversed(procs):
             proc.terminate()

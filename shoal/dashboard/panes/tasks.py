@@ -183,9 +183,9 @@ class Exceptions(Pane):
         super().__init__(state, **options)
         self.source = ColumnDataSource(empty(TABLE_COLUMNS))
         widths = {"key": 160, "prefix": 100, "exception": 400, "workers": 160, "count": 50}
-        link = HTMLTemplateFormatter(template='<a href="<%- info %>"><%- value %></a>')
-        columns = [TableColumn(field=c, title=c, width=widths[c], **({"formatter": link} if c == "key" else {}))
-                   for c in TABLE_COLUMNS if c != "info"]  # fmt: skip
+        columns = [TableColumn(field=c, title=c, width=widths[c]) for c in TABLE_COLUMNS[:-1]]
+        columns[0].formatter = HTMLTemplateFormatter(  # the key: a link to its story
+            template='<a href="<%- info %>" target="_blank"><%- value %></a>')
         sizing = {"height": height, "sizing_mode": "stretch_width"} if height else {
             "sizing_mode": "stretch_both"}  # fmt: skip
         self.root = live_table(self.source, columns, index_position=None, **sizing)

@@ -91,6 +91,16 @@ def _is_async(client, asynchronous) -> bool:
 # --- task stream -------------------------------------------------------------------------
 
 
+async def _open_window(client) -> tuple:
+    """A block's start: the scheduler's task-stream cursor, and this moment on its clock
+    sampled again (this machine's clock may have been stepped since the client
+    registered: a laptop that slept, NTP catching up)."""
+    sent = time.time()
+    there = await client.scheduler.clock()
+    client._conn.clock.sample(sent, there, time.time())
+    return await client.scheduler.task_stream_cursor(), client._scheduler_now()
+
+
 def task_stream(client, start=None, stop=None, count=None, plot=False, filename="task-stream.html",
                 asynchronous=None):  # fmt: skip
     """What ``Client.get_task_stream`` returns (an awaitable for an asynchronous client)."""
@@ -145,16 +155,14 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
 
     def __enter__(self):
         c = self._get_client()
-        self.cursor = c.sync(c.scheduler.task_stream_cursor)  # (records are kept from now on)
-        self.start = self.client._scheduler_now()
+        self.cursor, self.start = c.sync(_open_window, c)  # (records are kept from now on)
         return self
 
     def __exit__(self, *exc):
         self._collect(self.client.sync(self.client.scheduler.get_task_stream, since=self.cursor))
 
     async def __aenter__(self):
-        self.cursor = await self._get_client().scheduler.task_stream_cursor()
-        self.start = self.client._scheduler_now()
+        self.cursor, self.start = await _open_window(self._get_client())
         return self
 
     async def __aexit__(self, *exc):
@@ -270,8 +278,7 @@ class performance_report:  # noqa: N801 - Dask's spelling
 
     def __enter__(self):
         c = self._begin()
-        self.cursor = c.sync(c.scheduler.task_stream_cursor)  # (as get_task_stream's)
-        self.start = self.client._scheduler_now()
+        self.cursor, self.start = c.sync(_open_window, c)  # (as get_task_stream's)
         return self
 
     def __exit__(self, *exc):
@@ -282,8 +289,7 @@ class performance_report:  # noqa: N801 - Dask's spelling
         self._write(data, tree, c.scheduler_info(), stop)
 
     async def __aenter__(self):
-        self.cursor = await self._begin().scheduler.task_stream_cursor()
-        self.start = self.client._scheduler_now()
+        self.cursor, self.start = await _open_window(self._begin())
         return self
 
     async def __aexit__(self, *exc):
