@@ -45,8 +45,12 @@ def format_seconds(s) -> str:
     """
     >>> format_seconds(0.0123), format_seconds(4.5), format_seconds(125), format_seconds(7200)
     ('12.3 ms', '4.50 s', '2.1 min', '2.0 h')
+    >>> format_seconds(0.0000018), format_seconds(0)   # a tiny task's mean: not "0.0 ms"
+    ('1.8 us', '0.0 ms')
     """
     s = float(s or 0)
+    if 0 < s < 0.001:
+        return f"{s * 1e6:.1f} us"
     if s < 1:
         return f"{s * 1000:.1f} ms"
     if s < 60:

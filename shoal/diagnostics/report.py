@@ -233,6 +233,16 @@ def _table(rows, header=None) -> str:
     return f"<table class='shoal-summary'>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
 
 
+def _tasks_text(summary: dict) -> str:
+    """The summary's task count; with ``finished`` (how many finished in the block) past
+    the records it has, says that the figures are of the last of them."""
+    tasks, finished = summary["tasks"], summary.get("finished", 0)
+    if finished <= tasks:
+        return f"{tasks:,}"
+    return (f"{finished:,}: the task stream kept the last {tasks:,} "
+            "(distributed.scheduler.task-stream-length), which the figures and totals show")
+
+
 def summary_html(summary: dict, info: dict | None = None, code: str = "") -> str:
     """The summary tab: the computation's totals, per prefix, the cluster, the calling code."""
     info = info or {}
@@ -240,7 +250,7 @@ def summary_html(summary: dict, info: dict | None = None, code: str = "") -> str
     rows = [
         ("Date", format_clock(when, "%Y-%m-%d %H:%M:%S") if when else ""),  # (its zone named)
         ("Duration", format_seconds(summary["duration"])),
-        ("Tasks", summary["tasks"]), ("Erred", summary["erred"]),
+        ("Tasks", _tasks_text(summary)), ("Erred", summary["erred"]),
         ("Compute time", format_seconds(summary["compute"])),
         ("Transfers", f"{summary['transfers']} ({format_seconds(summary['transfer'])})"),
         ("Result bytes", format_bytes(summary["nbytes"])),

@@ -10,6 +10,7 @@ holding the figures' data.  The notebook form of ``progress`` is driven with
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import json
 import os
@@ -796,3 +797,21 @@ def test_a_displayed_notebook_progress_ends_as_plain_bars(c, monkeypatch):
     assert page.count(SUCCEEDED) == 1
     bar._ipython_display_()  # displayed again after the end: the plain bars at once
     assert shown[1][0] is bar.widget and shown[1][1] == [final]
+
+
+def test_a_report_of_more_tasks_than_the_task_stream_keeps_says_so(tmp_path):
+    """The scheduler's task stream keeps the last ``task-stream-length`` tasks; a report
+    of more counted only those and said nothing (300,000 tasks read "100000")."""
+    path = tmp_path / "report.html"
+    with config.set({"distributed.scheduler.task-stream-length": 10}), \
+            sync_cluster(nworkers=1, nthreads=1) as (s, _), Client(s.address) as client:  # fmt: skip
+        for i in range(3):  # (a few batches, of which the oldest go)
+            with performance_report(filename=str(path)):
+                client.gather(client.map(add, range(i * 100, i * 100 + 40), range(40)))
+            page = html.unescape(path.read_text())  # (in the document's JSON)
+            [(finished, kept)] = re.findall(
+                r"<td>Tasks</td><td>([\d,]+): the task stream kept the last ([\d,]+) ", page)
+            assert finished == "40" and 0 < int(kept) < 40, (finished, kept)
+        with performance_report(filename=str(path)):  # within the bound: just the count
+            client.gather(client.map(add, range(1000, 1005), range(5)))
+        assert "<td>Tasks</td><td>5</td>" in html.unescape(path.read_text())

@@ -279,33 +279,38 @@ class performance_report:  # noqa: N801 - Dask's spelling
     def __enter__(self):
         c = self._begin()
         self.cursor, self.start = c.sync(_open_window, c)  # (as get_task_stream's)
+        self.finished = c.sync(c.scheduler.task_stream_finished)
         return self
 
     def __exit__(self, *exc):
         stop = self.client._scheduler_now()
         c = self.client
         data = c.sync(c.scheduler.get_task_stream, since=self.cursor)
+        finished = c.sync(c.scheduler.task_stream_finished) - self.finished
         tree = c.profile(start=self.start)
-        self._write(data, tree, c.scheduler_info(), stop)
+        self._write(data, tree, c.scheduler_info(), stop, finished)
 
     async def __aenter__(self):
         self.cursor, self.start = await _open_window(self._begin())
+        self.finished = await self.client.scheduler.task_stream_finished()
         return self
 
     async def __aexit__(self, *exc):
         stop = self.client._scheduler_now()
         c = self.client
         data = await c.scheduler.get_task_stream(since=self.cursor)
+        finished = await c.scheduler.task_stream_finished() - self.finished
         tree = await c.profile(start=self.start, asynchronous=True)
-        self._write(data, tree, await c.scheduler_info(asynchronous=True), stop)
+        self._write(data, tree, await c.scheduler_info(asynchronous=True), stop, finished)
 
-    def _write(self, data, tree, identity, stop) -> None:
+    def _write(self, data, tree, identity, stop, finished: int = 0) -> None:
         import shoal
         from shoal.diagnostics.report import report_html, summarize
         from shoal.core.units import format_bytes
         from shoal.distributed.client.display import summarize as cluster_summary
 
         summary = summarize(data, self.start, stop)
+        summary["finished"] = max(finished, summary["tasks"])  # (more than the log held?)
         cluster = cluster_summary(identity)
         info = {"Scheduler": self.client.scheduler_address or "", "Workers": cluster["workers"],
                 "Threads": cluster["threads"], "Memory": format_bytes(cluster["memory"]),

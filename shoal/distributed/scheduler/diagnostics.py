@@ -103,11 +103,13 @@ class TaskStreamLog:
         self.clock = clock
         self.bus, self.tasks = bus, tasks  # tasks: key -> the scheduler's TaskState
         self.asked = False  # a client read it (collect)
+        self.finished = 0  # tasks ever recorded (the buffer holds the last maxlen of them)
         self.token = bus.subscribe(self._record, (TASK_STATES,))
 
     def _record(self, rows) -> None:
         finished = _finished_count(rows)
         if finished:
+            self.finished += finished
             self.buffer.append(_Received(self.clock(), rows, finished))
 
     def cursor(self) -> int:
@@ -207,6 +209,11 @@ class AnswersDiagnostics:
     def task_stream_cursor(self, comm=None) -> int:
         """A ``since`` for ``get_task_stream``: the tasks that finish after this call."""
         return self._task_stream().cursor()
+
+    def task_stream_finished(self, comm=None) -> int:
+        """How many tasks the task stream has recorded finishing (it holds the last
+        ``task-stream-length``): a report tells what it could not show."""
+        return self._task_stream().finished
 
     def _task_stream(self) -> TaskStreamLog:
         """The task stream, with the rows pending since the last interval in it."""
