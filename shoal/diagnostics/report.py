@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import html
 
-from shoal.core.keys import key_split, key_str
+from shoal.core.keys import key_split
 from shoal.core.units import format_bytes, format_clock, format_seconds
 from shoal.diagnostics.calltree import plot_data
-from shoal.diagnostics.colors import NEUTRAL, PALETTE, PrefixColors, action_style
+from shoal.diagnostics.colors import NEUTRAL, PALETTE, PrefixColors
+from shoal.diagnostics.rectangles import MERGE_BELOW, from_dicts, task_rectangles
 from shoal.events import iter_startstops
 
 __all__ = [
@@ -122,29 +123,18 @@ def clock_axis(fig) -> None:
 
 def task_stream_figure(records, title: str = "Task Stream", height: int = 400, width: int = 900,
                        palette=PALETTE, row_label: str | None = None, colors=None):  # fmt: skip
-    """One rectangle per startstop, one row per (worker, thread); x is wall-clock time.
-    With *row_label* the y axis numbers the rows under that title.  *colors*: a
-    :class:`~shoal.diagnostics.colors.PrefixColors` the report's figures share (default:
-    one of this figure's own, over *palette*)."""
+    """One rectangle per startstop, one row per (worker, thread), tiny back-to-back
+    tasks as one (:mod:`~shoal.diagnostics.rectangles`, as the live task stream draws
+    them); x is wall-clock time.  With *row_label* the y axis numbers the rows under
+    that title.  *colors*: a :class:`~shoal.diagnostics.colors.PrefixColors` the
+    report's figures share (default: one of this figure's own, over *palette*)."""
     from bokeh.models import ColumnDataSource, HoverTool
     from bokeh.plotting import figure
 
     colors = colors or PrefixColors(palette or PALETTE)
-    rows = {where: i for i, where in enumerate(sorted(
-        {(str(r.get("worker", "")), int(r.get("thread") or 0)) for r in records}))}  # fmt: skip
-    cols: dict = {c: [] for c in ("left", "right", "bottom", "top", "color", "alpha", "name",
-                                  "key", "duration", "worker")}  # fmt: skip
-    for r in records:
-        prefix, erred = _prefix(r), r.get("status") == "error"
-        row = rows[(str(r.get("worker", "")), int(r.get("thread") or 0))]
-        for action, begin, end in iter_startstops(r.get("startstops")):
-            color, alpha = action_style(action, prefix, erred, colors=colors)
-            for name, value in (("left", begin * 1000), ("right", end * 1000), ("bottom", row - 0.4),
-                                ("top", row + 0.4), ("color", color), ("alpha", alpha),
-                                ("name", prefix if action == "compute" else f"{action}-{prefix}"),
-                                ("key", key_str(r.get("key"))), ("duration", end - begin),
-                                ("worker", f"{r.get('worker', '')} thread {r.get('thread', 0)}")):  # fmt: skip
-                cols[name].append(value)
+    tasks = from_dicts(records)  # (a worker thread's in the order they ran)
+    rows = {where: i for i, where in enumerate(sorted({(t.worker, t.thread) for t in tasks}))}
+    cols = task_rectangles(tasks, rows, MERGE_BELOW, colors)
     source = ColumnDataSource(cols, name="task-stream")
     fig = figure(title=title, height=height, width=width, x_axis_type="datetime",
                  tools="xpan,xwheel_zoom,box_zoom,reset,save", sizing_mode="stretch_width")  # fmt: skip
@@ -153,7 +143,7 @@ def task_stream_figure(records, title: str = "Task Stream", height: int = 400, w
                      fill_color="color", fill_alpha="alpha", line_color=None)  # fmt: skip
     fig.add_tools(HoverTool(renderers=[glyph], point_policy="follow_mouse", tooltips=[
         ("task", "@name"), ("key", "@key"), ("duration", "@duration{0.000} s"),
-        ("worker", "@worker")]))  # fmt: skip
+        ("tasks drawn here", "@tasks"), ("worker", "@worker")]))  # fmt: skip
     fig.ygrid.visible = False
     if row_label is None:
         fig.yaxis.visible = False

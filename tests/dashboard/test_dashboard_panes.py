@@ -19,7 +19,8 @@ from shoal.dashboard.panes.memory import (  # noqa: E402
     worker_link,
 )
 from shoal.dashboard.panes.profile import activity_bars, icicle, subtree  # noqa: E402
-from shoal.dashboard.panes.stream import TaskStream, last_gap, task_rectangles  # noqa: E402
+from shoal.dashboard.panes.stream import TaskStream, last_gap  # noqa: E402
+from shoal.diagnostics.rectangles import task_rectangles  # noqa: E402
 from shoal.dashboard.panes.style import (  # noqa: E402
     PALETTE,
     format_bytes,
@@ -763,3 +764,23 @@ def test_another_prefix_is_profiled_whole_and_an_empty_view_says_why():
     pane.refresh()
     assert pane.figure.title.text == ("Profile: task prefix g (0 samples, in the period selected "
                                       "below)") != NO_SAMPLES  # fmt: skip
+
+
+def test_a_reports_task_stream_draws_tiny_tasks_together():
+    """A report drew a rectangle per task: 100,000 tiny tasks were 19 MB of sub-pixel
+    rectangles.  It shapes them as the live task stream does (rectangles.py)."""
+    from shoal.diagnostics.report import task_stream_figure
+
+    tiny = [{"key": f"inc-{i}", "prefix": "inc", "status": "OK", "worker": "tcp://w:1", "thread": 7,
+             "startstops": ({"action": "compute", "start": T0 + i * 1e-5,
+                             "stop": T0 + i * 1e-5 + 5e-6},)} for i in range(1000)]  # fmt: skip
+    slow = {"key": "slow-1", "prefix": "slow", "status": "error", "worker": "tcp://w:2",
+            "thread": 1, "startstops": ({"action": "compute", "start": T0, "stop": T0 + 1},)}
+    fig = task_stream_figure([*tiny, slow])
+    (source,) = [m for m in fig.references() if getattr(m, "name", None) == "task-stream"]
+    data = source.data
+    assert len(data["left"]) == 2 and sorted(data["tasks"]) == [1, 1000]
+    i = data["tasks"].index(1000)
+    assert (data["left"][i], data["right"][i]) == (T0 * 1000, pytest.approx((T0 + 0.009995) * 1000))
+    assert data["key"][i] == "inc-0" and data["worker"][i] == "tcp://w:1 thread 7"
+    assert data["color"][data["tasks"].index(1)] == "black"  # (the erred one)

@@ -6,16 +6,14 @@
         --since(cursor)--> task_rectangles(records, rows) --> source.stream(rollover=n)
 
 Only the records appended since the pane's cursor are shaped and sent, so an
-update costs O(new tasks) whatever the history.  Tiny tasks are drawn together:
-within one update, back-to-back rectangles of a row of the same prefix, each
-shorter than ``merge_below`` (2 ms; about a pixel at the usual zoom) and less
-than that apart, become one rectangle whose tooltip counts its tasks.  Ten
-thousand 5-microsecond tasks are then a few dozen rectangles rather than ten
+update costs O(new tasks) whatever the history.  The rectangles are shaped by
+:mod:`shoal.diagnostics.rectangles` (as a report's are): within one update, tiny
+back-to-back tasks of a row are drawn as one rectangle whose tooltip counts them,
+so ten thousand 5-microsecond tasks are a few dozen rectangles rather than ten
 thousand sub-pixel ones, which is what the browser and the dashboard spend
-their time on.  Times are wall-clock
-milliseconds (a Bokeh datetime axis).  Compute rectangles take the prefix's
-colour (black when the task erred); transfers are red, disk reads/writes orange
-and deserialisation grey, all at alpha 0.4.  When new work starts more than
+their time on.  Compute rectangles take the prefix's colour (black when the task
+erred); transfers are red, disk reads/writes orange and deserialisation grey,
+all at alpha 0.4.  When new work starts more than
 ``clear_interval`` seconds after the last rectangle ended, the old rectangles are
 dropped and the rows numbered again from the threads that work after it (so rows
 of workers long gone neither stay nor push new ones down), so an idle gap never
@@ -42,12 +40,11 @@ import time
 from bokeh.events import Reset
 from bokeh.models import ColumnDataSource, CustomJS, HoverTool, Range1d, TapTool
 
-from shoal.core.keys import key_str
 from shoal.dashboard.panes._base import Pane, empty, make_figure
-from shoal.dashboard.panes.style import action_style
+from shoal.diagnostics.rectangles import COLUMNS, MERGE_BELOW, task_rectangles
 from shoal.events import iter_startstops
 
-__all__ = ["COLUMNS", "TaskStream", "last_gap", "task_rectangles"]
+__all__ = ["TaskStream", "last_gap"]
 
 #: A tapped rectangle opens the profile of its prefix in a new tab.  The prefix goes
 #: through encodeURIComponent: Bokeh's OpenURL runs encodeURI over the whole link,
@@ -92,54 +89,6 @@ x_range.shoal_fit = [x0 - pad, x1 + pad, y0 - 0.5, y1 + 0.5];
 x_range.setv({start: x0 - pad, end: x1 + pad});
 y_range.setv({start: y0 - 0.5, end: y1 + 0.5});
 """
-
-COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "name", "prefix", "key", "duration",
-           "worker", "tasks")  # fmt: skip
-
-MERGE_BELOW = 0.002  # seconds: shorter rectangles this close together are drawn as one
-
-
-def task_rectangles(records, rows: dict, merge_below: float = 0.0, colors=None) -> dict:
-    """Columns of rectangles for *records*; *rows* maps ``(worker, thread)`` to a
-    row number and grows as new threads appear (owned by the caller).  With
-    ``merge_below`` (seconds), back-to-back rectangles of a row with the same
-    prefix, action and colour, each shorter than that and less than that apart, become
-    one (prefixes may share a colour: never one rectangle for two of them).  *colors*:
-    a prefix's colour (:func:`~shoal.diagnostics.colors.action_style`'s)."""
-    out = empty(COLUMNS)
-    last: dict = {}  # row -> index of its latest rectangle in out, while it may grow
-    for r in records:
-        where = (r.worker, r.thread)
-        row = rows.get(where)
-        if row is None:
-            row = rows[where] = len(rows)
-        erred = r.finish == "erred"
-        for action, begin, end in iter_startstops(r.startstops):
-            color, alpha = action_style(action, r.prefix, erred, colors=colors)
-            name = r.prefix if action == "compute" else f"{action}-{r.prefix}"
-            i = last.get(row)
-            if (i is not None and end - begin < merge_below and out["name"][i] == name
-                    and out["color"][i] == color and out["alpha"][i] == alpha
-                    and 0 <= begin * 1000 - out["right"][i] < merge_below * 1000):  # fmt: skip
-                out["right"][i] = end * 1000
-                out["duration"][i] += end - begin
-                out["tasks"][i] += 1
-                continue
-            last[row] = len(out["left"]) if end - begin < merge_below else None
-            out["left"].append(begin * 1000)
-            out["right"].append(end * 1000)
-            out["bottom"].append(row - 0.4)
-            out["top"].append(row + 0.4)
-            out["color"].append(color)
-            out["alpha"].append(alpha)
-            out["name"].append(name)
-            out["prefix"].append(r.prefix)
-            out["key"].append(key_str(r.key))
-            out["duration"].append(end - begin)
-            out["worker"].append(f"{r.worker} thread {r.thread}")
-            out["tasks"].append(1)
-    return out
-
 
 def _last_end(record) -> float:
     """When *record*'s last action ended (s): a task with any part after an idle gap
