@@ -8,8 +8,10 @@
 One rectangle per startstop, one row per ``(worker, thread)``; x in wall-clock
 milliseconds (a Bokeh datetime axis).  Tiny tasks are drawn together: back-to-back
 rectangles of a row of the same prefix and action, each shorter than ``merge_below``
-(:data:`MERGE_BELOW`, 2 ms: about a pixel at the usual zoom) and less than that
-apart, become one rectangle whose ``tasks`` counts them.  A hundred thousand
+(:data:`MERGE_BELOW`, 2 ms: about a pixel at the usual zoom) and less than a quarter
+of that apart, become one rectangle whose ``tasks`` counts them (and ``duration``
+their compute time).  (Tasks further apart stay apart: a 5-microsecond task every
+1.9 ms, a thread nearly idle, was one solid bar across a report.)  A hundred thousand
 5-microsecond tasks are then a few thousand rectangles, not a hundred thousand
 sub-pixel ones (a report of them was 19 MB of rectangles nobody could see).
 
@@ -56,7 +58,8 @@ def task_rectangles(records, rows: dict, merge_below: float = 0.0, colors=None) 
     """Columns of rectangles for *records*; *rows* maps ``(worker, thread)`` to a
     row number and grows as new threads appear (owned by the caller).  With
     ``merge_below`` (seconds), back-to-back rectangles of a row with the same
-    prefix, action and colour, each shorter than that and less than that apart, become
+    prefix, action and colour, each shorter than that and less than a quarter of that
+    apart, become
     one (prefixes may share a colour: never one rectangle for two of them).  *colors*:
     a prefix's colour (:func:`~shoal.diagnostics.colors.action_style`'s)."""
     out: dict = {c: [] for c in COLUMNS}
@@ -73,7 +76,7 @@ def task_rectangles(records, rows: dict, merge_below: float = 0.0, colors=None) 
             i = last.get(row)
             if (i is not None and end - begin < merge_below and out["name"][i] == name
                     and out["color"][i] == color and out["alpha"][i] == alpha
-                    and 0 <= begin * 1000 - out["right"][i] < merge_below * 1000):  # fmt: skip
+                    and 0 <= begin * 1000 - out["right"][i] < merge_below * 250):  # fmt: skip
                 out["right"][i] = end * 1000
                 out["duration"][i] += end - begin
                 out["tasks"][i] += 1

@@ -139,8 +139,9 @@ def test_tiny_back_to_back_tasks_are_drawn_as_one_rectangle():
     records += [rec("long", "inc", startstops=(("compute", T0 + 1, T0 + 2),))]  # too long to merge
     records += [tiny(i) for i in range(20_000, 20_002)]  # after a gap of 2 s
     records += [tiny(20_002, finish="erred")]  # black, not the prefix colour
+    records += [tiny(i, thread=3, gap=0.0019) for i in range(3)]  # sparse: a nearly idle thread
     data = task_rectangles(records, {}, merge_below=0.002)
-    assert data["tasks"] == [100, 1, 3, 1, 2, 1]
+    assert data["tasks"] == [100, 1, 3, 1, 2, 1, 1, 1, 1]
     assert data["key"][:3] == ["inc-0", "sum-100", "inc-0"] and data["name"][:2] == ["inc", "sum"]
     assert data["left"][0] == T0 * 1000
     assert data["right"][0] == pytest.approx((T0 + 99 * 0.00011 + 0.00001) * 1000)

@@ -817,3 +817,11 @@ def test_a_report_of_more_tasks_than_the_task_stream_keeps_says_so(tmp_path):
         with performance_report(filename=str(path)):  # within the bound: just the count
             client.gather(client.map(add, range(1000, 1005), range(5)))
         assert "<td>Tasks</td><td>5</td>" in html.unescape(path.read_text())
+    with sync_cluster(nworkers=2, nthreads=2) as (s, _), Client(s.address) as client:
+        for i in range(2):  # tasks still finishing as the block ends: counted with the records
+            with performance_report(filename=str(path)):  # (read apart, they were "dropped")
+                futures = client.map(spin, range(1500 * i, 1500 * i + 1500), seconds=0.0005)
+                time.sleep(0.3)
+            [tasks] = re.findall(r"<td>Tasks</td><td>([^<]*)</td>", html.unescape(path.read_text()))
+            assert "kept" not in tasks, tasks  # (the calling code, in the report too, says it)
+            client.gather(futures)

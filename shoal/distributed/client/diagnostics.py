@@ -92,13 +92,15 @@ def _is_async(client, asynchronous) -> bool:
 
 
 async def _open_window(client) -> tuple:
-    """A block's start: the scheduler's task-stream cursor, and this moment on its clock
-    sampled again (this machine's clock may have been stepped since the client
-    registered: a laptop that slept, NTP catching up)."""
+    """A block's start: the scheduler's task-stream cursor and its count of the tasks
+    it recorded (read together), and this moment on its clock sampled again (this
+    machine's clock may have been stepped since the client registered: a laptop that
+    slept, NTP catching up)."""
     sent = time.time()
     there = await client.scheduler.clock()
     client._conn.clock.sample(sent, there, time.time())
-    return await client.scheduler.task_stream_cursor(), client._scheduler_now()
+    cursor, finished = await client.scheduler.task_stream_cursor(finished=True)
+    return cursor, finished, client._scheduler_now()
 
 
 def task_stream(client, start=None, stop=None, count=None, plot=False, filename="task-stream.html",
@@ -155,14 +157,14 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
 
     def __enter__(self):
         c = self._get_client()
-        self.cursor, self.start = c.sync(_open_window, c)  # (records are kept from now on)
+        self.cursor, _, self.start = c.sync(_open_window, c)  # (records are kept from now on)
         return self
 
     def __exit__(self, *exc):
         self._collect(self.client.sync(self.client.scheduler.get_task_stream, since=self.cursor))
 
     async def __aenter__(self):
-        self.cursor, self.start = await _open_window(self._get_client())
+        self.cursor, _, self.start = await _open_window(self._get_client())
         return self
 
     async def __aexit__(self, *exc):
@@ -278,30 +280,27 @@ class performance_report:  # noqa: N801 - Dask's spelling
 
     def __enter__(self):
         c = self._begin()
-        self.cursor, self.start = c.sync(_open_window, c)  # (as get_task_stream's)
-        self.finished = c.sync(c.scheduler.task_stream_finished)
+        self.cursor, self.finished, self.start = c.sync(_open_window, c)  # (as get_task_stream's)
         return self
 
     def __exit__(self, *exc):
         stop = self.client._scheduler_now()
         c = self.client
-        data = c.sync(c.scheduler.get_task_stream, since=self.cursor)
-        finished = c.sync(c.scheduler.task_stream_finished) - self.finished
+        got = c.sync(c.scheduler.get_task_stream, since=self.cursor, finished=True)
         tree = c.profile(start=self.start)
-        self._write(data, tree, c.scheduler_info(), stop, finished)
+        self._write(got["tasks"], tree, c.scheduler_info(), stop, got["finished"] - self.finished)
 
     async def __aenter__(self):
-        self.cursor, self.start = await _open_window(self._begin())
-        self.finished = await self.client.scheduler.task_stream_finished()
+        self.cursor, self.finished, self.start = await _open_window(self._begin())
         return self
 
     async def __aexit__(self, *exc):
         stop = self.client._scheduler_now()
         c = self.client
-        data = await c.scheduler.get_task_stream(since=self.cursor)
-        finished = await c.scheduler.task_stream_finished() - self.finished
+        got = await c.scheduler.get_task_stream(since=self.cursor, finished=True)
         tree = await c.profile(start=self.start, asynchronous=True)
-        self._write(data, tree, await c.scheduler_info(asynchronous=True), stop, finished)
+        self._write(got["tasks"], tree, await c.scheduler_info(asynchronous=True), stop,
+                    got["finished"] - self.finished)  # fmt: skip
 
     def _write(self, data, tree, identity, stop, finished: int = 0) -> None:
         import shoal
@@ -310,7 +309,7 @@ class performance_report:  # noqa: N801 - Dask's spelling
         from shoal.distributed.client.display import summarize as cluster_summary
 
         summary = summarize(data, self.start, stop)
-        summary["finished"] = max(finished, summary["tasks"])  # (more than the log held?)
+        summary["finished"] = finished  # (more than the log held? the summary says so)
         cluster = cluster_summary(identity)
         info = {"Scheduler": self.client.scheduler_address or "", "Workers": cluster["workers"],
                 "Threads": cluster["threads"], "Memory": format_bytes(cluster["memory"]),

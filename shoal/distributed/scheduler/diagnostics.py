@@ -201,19 +201,23 @@ class AnswersDiagnostics:
     ``_publish_task_states``): ``get_task_stream``, ``task_stream_cursor`` and
     ``get_profile``."""
 
-    def get_task_stream(self, comm=None, start=None, stop=None, count=None, since=None) -> list:
+    def get_task_stream(self, comm=None, start=None, stop=None, count=None, since=None,
+                        finished=False):  # fmt: skip
         """Finished tasks as dicts (see :mod:`.diagnostics`); records are kept from the
-        first call, or from the start when this scheduler serves a dashboard."""
-        return self._task_stream().collect(start, stop, count, since)
+        first call, or from the start when this scheduler serves a dashboard.  With
+        ``finished``: ``{"tasks": ..., "finished": how many the log recorded ever}``,
+        read together (it holds the last ``task-stream-length``: a report says what it
+        could not show)."""
+        stream = self._task_stream()
+        tasks = stream.collect(start, stop, count, since)
+        return {"tasks": tasks, "finished": stream.finished} if finished else tasks
 
-    def task_stream_cursor(self, comm=None) -> int:
-        """A ``since`` for ``get_task_stream``: the tasks that finish after this call."""
-        return self._task_stream().cursor()
-
-    def task_stream_finished(self, comm=None) -> int:
-        """How many tasks the task stream has recorded finishing (it holds the last
-        ``task-stream-length``): a report tells what it could not show."""
-        return self._task_stream().finished
+    def task_stream_cursor(self, comm=None, finished=False):
+        """A ``since`` for ``get_task_stream``: the tasks that finish after this call;
+        with ``finished``, ``[cursor, how many the log recorded ever]``, read together."""
+        stream = self._task_stream()
+        cursor = stream.cursor()
+        return [cursor, stream.finished] if finished else cursor
 
     def _task_stream(self) -> TaskStreamLog:
         """The task stream, with the rows pending since the last interval in it."""

@@ -100,7 +100,6 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
             "story": self.story, "register_scheduler_plugin": self.register_plugin_op,
             "subscribe_events": self.subscribe_events, "get_task_stream": self.get_task_stream,
             "task_stream_cursor": self.task_stream_cursor, "clock": lambda comm=None: time.time(),
-            "task_stream_finished": self.task_stream_finished,
             "get_profile": self.get_profile, "profile": self.get_profile,
             "progress_watch": self.progress_watch, "progress_poll": self.progress_poll,
             "progress_stop": self.progress_stop,
