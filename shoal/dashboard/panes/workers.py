@@ -166,9 +166,9 @@ class _WorkerBars(Pane):
 
     def fit_x(self, workers: list, bars: dict) -> None:
         """Set the value axis for *workers*, drawn as *bars*: from zero to a little
-        past the longest bar, at least :attr:`axis_floor`.  (Set here with the bars, not by a
-        ``DataRange1d``, which BokehJS fits while it paints, and then paints again:
-        see :mod:`~shoal.dashboard.panes.stream`.)"""
+        past the longest bar, at least :attr:`axis_floor`.  (Set here with the bars,
+        not by a ``DataRange1d``, which BokehJS fits while it paints, and then paints
+        again: see :mod:`~shoal.dashboard.panes.stream`.)"""
         end = max(self.axis_floor, 1.05 * max(bars["right"], default=0))
         if end != self.root.x_range.end:
             self.root.x_range.end = end

@@ -114,8 +114,8 @@ class Worker(Node):
         self.threads: TaskThreads | None = None
         # what it reports is stamped on the scheduler's clock (clock.py)
         self.scheduler_clock = SchedulerClock()
-        now = self.scheduler_clock.now
-        self.profiler = profile.Sampler(clock=now) if profile.profile_enabled() else None
+        self.profiler = (profile.Sampler(clock=self.scheduler_clock.now)
+                         if profile.profile_enabled() else None)  # fmt: skip
         self._init_node()
         self._serving = 0
         self._incoming_limit = int(config.get("distributed.worker.connections.incoming"))
@@ -371,7 +371,8 @@ class Worker(Node):
             return
         self.handle(m.GatherDepSuccess(
             worker=worker, data=data, data_nbytes={k: sizeof(v) for k, v in data.items()},
-            total_nbytes=total, start=start, stop=start + (time.perf_counter() - began), stimulus_id=_sid("gather-dep-success"),
+            total_nbytes=total, start=start, stop=start + (time.perf_counter() - began),
+            stimulus_id=_sid("gather-dep-success"),
         ))  # fmt: skip
 
     async def _who_has(self, keys: list, stimulus_id: str) -> None:
@@ -448,7 +449,8 @@ class Worker(Node):
             "spilled_bytes": {"memory": int(spilled), "disk": int(on_disk)},
             "cpu": self._cpu.percent(),
             "executing": len(self.state.executing), "ready": len(self.state.ready),
-            "in_memory": len(self.data), "paused": self.state.paused, "time": self.scheduler_clock.now(),
+            "in_memory": len(self.data), "paused": self.state.paused,
+            "time": self.scheduler_clock.now(),
         }  # fmt: skip
 
     def get_profile(self, comm=None, start=None, stop=None, key=None) -> dict:
