@@ -26,7 +26,7 @@ from shoal.distributed.protocol.serialize import UNICODE_ERRORS
 from shoal.events import (TASK_FIELDS, PackedTaskRows, TaskRows, TasksProcessing, TasksQueued,
                           TaskTransition, row_of)  # fmt: skip
 
-__all__ = ["compact", "expanded", "key_from_wire", "pack_task_rows", "story_from_wire",
+__all__ = ["compact", "expanded", "key_from_wire", "pack_entry", "pack_task_rows", "story_from_wire",
            "story_to_wire", "task_entry", "task_objects", "unpack_task_rows", "unpacked_entry",
            "without_keys"]  # fmt: skip
 
@@ -84,12 +84,15 @@ def pack_task_rows(rows: list) -> PackedTaskRows:
     """Flat rows (:func:`~shoal.events.row_of`) as one packed ``task-columns`` entry:
     what a worker sends of the tasks it finished, and what the scheduler passes on
     without unpacking it (a reader's ``eventstream.decode_batch`` unpacks it)."""
-    entry = task_entry(TaskRows.from_rows(rows))
+    return PackedTaskRows(pack_entry(task_entry(TaskRows.from_rows(rows))), len(rows))
+
+
+def pack_entry(entry: dict) -> bytes:
+    """A ``task-columns`` entry as msgpack bytes."""
     try:
-        data = msgpack.packb(entry)
+        return msgpack.packb(entry)
     except UnicodeEncodeError:  # a lone surrogate (see protocol.serialize): the slower way
-        data = msgpack.packb(entry, unicode_errors=UNICODE_ERRORS)
-    return PackedTaskRows(data, len(rows))
+        return msgpack.packb(entry, unicode_errors=UNICODE_ERRORS)
 
 
 def unpacked_entry(data) -> dict:

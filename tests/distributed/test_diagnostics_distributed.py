@@ -149,6 +149,7 @@ def test_worker_close_joins_its_sampler():
 
 def test_task_stream_keeps_finished_tasks_of_the_published_rows_and_is_bounded():
     from shoal.distributed.taskcolumns import pack_task_rows
+    from shoal.distributed.taskstream import task_dicts
     from shoal.events import TASK_STATES, TaskRows, row_of
 
     bus = Bus("test")
@@ -161,33 +162,36 @@ def test_task_stream_keeps_finished_tasks_of_the_published_rows_and_is_bounded()
         return TaskTransition("g", f"x-{i}", "x", "processing", "memory", worker="w", thread=1,
                               startstops=(("compute", 10.0 + i, 11.0 + i),), nbytes=8, type="int")
 
+    def collect(*args, **kwargs):  # as the client reads the reply
+        return task_dicts(stream.collect(*args, **kwargs))
+
     started = TaskTransition("g", "x-9", "x", "waiting", "processing", worker="w")  # not an end
     bus.publish(TaskRows.from_rows([row_of(started)]))  # nothing finished: not kept
     bus.publish(TaskRows.from_rows([row_of(started), row_of(done(0))]))  # published at 20
     bus.publish(pack_task_rows([row_of(done(1)), row_of(done(2))]))  # a worker's, packed: 21
     bus.publish(TaskRows.from_rows([row_of(TaskTransition(  # no timings (a KilledWorker): 22
         "g", ("y", 0), "y", "processing", "erred", exception="ValueError: bad"))]))
-    data = stream.collect()
+    data = collect()
     assert [d["key"] for d in data] == ["x-1", "x-2", ("y", 0)]  # x-0's batch fell out
     assert data[0]["startstops"] == ({"action": "compute", "start": 11.0, "stop": 12.0},)
     assert data[0]["worker"] == "w" and data[0]["type"] == "int" and data[0]["nbytes"] == 8
     assert data[-1]["status"] == "error" and data[-1]["exception"] == "ValueError: bad"
     assert data[-1]["exception_text"] == "ValueError: bad"  # (Dask's field name too)
-    assert [d["key"] for d in stream.collect(count=1)] == [("y", 0)]
-    assert [d["key"] for d in stream.collect(count=2)] == ["x-2", ("y", 0)]
-    assert stream.collect(count=0) == []
+    assert [d["key"] for d in collect(count=1)] == [("y", 0)]
+    assert [d["key"] for d in collect(count=2)] == ["x-2", ("y", 0)]
+    assert collect(count=0) == []
     # windows on when each task finished (its last step's end; else when published)
-    assert [d["key"] for d in stream.collect(start=12.5, stop=13)] == ["x-2"]
-    assert [d["key"] for d in stream.collect(stop=12)] == ["x-1"]
-    assert [d["key"] for d in stream.collect(start=21.5)] == [("y", 0)]
+    assert [d["key"] for d in collect(start=12.5, stop=13)] == ["x-2"]
+    assert [d["key"] for d in collect(stop=12)] == ["x-1"]
+    assert [d["key"] for d in collect(start=21.5)] == [("y", 0)]
     # with count, as Dask's: the first since start, the last before stop (or of all);
     # both bounds given: count is ignored
-    assert [d["key"] for d in stream.collect(start=11.5, count=1)] == ["x-1"]
-    assert [d["key"] for d in stream.collect(start=0, count=2)] == ["x-1", "x-2"]
-    assert [d["key"] for d in stream.collect(stop=13, count=1)] == ["x-2"]
-    assert [d["key"] for d in stream.collect(start=0, stop=13, count=1)] == ["x-1", "x-2"]
+    assert [d["key"] for d in collect(start=11.5, count=1)] == ["x-1"]
+    assert [d["key"] for d in collect(start=0, count=2)] == ["x-1", "x-2"]
+    assert [d["key"] for d in collect(stop=13, count=1)] == ["x-2"]
+    assert [d["key"] for d in collect(start=0, stop=13, count=1)] == ["x-1", "x-2"]
     bus.publish(PackedTaskRows(b"not msgpack", 1))  # unreadable: left out, logged
-    assert [d["key"] for d in stream.collect()] == [("y", 0)]  # (it pushed x-1, x-2 out)
+    assert [d["key"] for d in collect()] == [("y", 0)]  # (it pushed x-1, x-2 out)
     stream.close()
     assert not bus.wants(TASK_STATES)
 

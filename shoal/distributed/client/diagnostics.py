@@ -11,8 +11,9 @@
         exit:  task stream since the cursor + merged profile since the time, cluster info
                --shoal.diagnostics.report.report_html--> one self-contained HTML file
 
-The rpc calls run on the client's loop; figures are built and files written in
-the caller's thread (a sync client's loop thread is shared, so it never does
+The rpc calls run on the client's loop; the task stream's dicts are made from the
+scheduler's packed rows (:func:`~shoal.distributed.taskstream.task_dicts`), figures
+built and files written in the caller's thread (a sync client's loop thread is shared, so it never does
 file I/O here).  Times (``start`` / ``stop``) are wall-clock seconds on the
 scheduler's clock (which the workers' timings are put on), a ``datetime``, or a
 string such as ``"30s"``: that long ago, by the scheduler's clock, as are the
@@ -36,6 +37,7 @@ import time
 
 from shoal import config
 from shoal.core.keys import key_split
+from shoal.distributed.taskstream import task_dicts
 
 __all__ = ["get_task_stream", "performance_report", "profile", "task_stream"]
 
@@ -116,8 +118,8 @@ def task_stream(client, start=None, stop=None, count=None, plot=False, filename=
     return _stream_result(client.sync(client.scheduler.get_task_stream, **msg), plot, filename)
 
 
-def _stream_result(data, plot, filename):
-    data = list(data)
+def _stream_result(reply, plot, filename):
+    data = task_dicts(reply)
     if not plot:
         return data
     from shoal.diagnostics.report import save_html, task_stream_figure
@@ -286,9 +288,9 @@ class performance_report:  # noqa: N801 - Dask's spelling
     def __exit__(self, *exc):
         stop = self.client._scheduler_now()
         c = self.client
-        got = c.sync(c.scheduler.get_task_stream, since=self.cursor, finished=True)
+        got = c.sync(c.scheduler.get_task_stream, since=self.cursor)
         tree = c.profile(start=self.start)
-        self._write(got["tasks"], tree, c.scheduler_info(), stop, got["finished"] - self.finished)
+        self._write(task_dicts(got), tree, c.scheduler_info(), stop, got["finished"] - self.finished)
 
     async def __aenter__(self):
         self.cursor, self.finished, self.start = await _open_window(self._begin())
@@ -297,9 +299,9 @@ class performance_report:  # noqa: N801 - Dask's spelling
     async def __aexit__(self, *exc):
         stop = self.client._scheduler_now()
         c = self.client
-        got = await c.scheduler.get_task_stream(since=self.cursor, finished=True)
+        got = await c.scheduler.get_task_stream(since=self.cursor)
         tree = await c.profile(start=self.start, asynchronous=True)
-        self._write(got["tasks"], tree, await c.scheduler_info(asynchronous=True), stop,
+        self._write(task_dicts(got), tree, await c.scheduler_info(asynchronous=True), stop,
                     got["finished"] - self.finished)  # fmt: skip
 
     def _write(self, data, tree, identity, stop, finished: int = 0) -> None:

@@ -5,9 +5,9 @@
     SchedulerState --TaskRows, workers' PackedTaskRows (TASK_STATES)--> Scheduler.bus
                                                   '--> TaskStreamLog._record: (time published, rows)
                                                         --> Buffer (bounded, in finished tasks)
-    get_task_stream(start, stop, count, since) <-- the Buffer, unpacked when asked:
-                                            processing -> memory | erred, as plain dicts
-                                            (Dask's shape)
+    get_task_stream(start, stop, count, since) <-- the Buffer, the batches walked read
+                                            when asked: processing -> memory | erred rows
+                                            picked, sent packed (taskstream.py)
     task_stream_cursor() --> the Buffer's count: a ``since`` for later
 
     get_profile(start, stop, key, workers) --"profile" rpc, all workers at once-->
@@ -15,7 +15,10 @@
 
 The task stream is Dask's ``TaskStreamPlugin``, fed by the rows a dashboard gets
 (the workers' own rows of the tasks they finished, passed on packed): keeping them
-costs the scheduler one append per flush, and unpacking them is left to a request.
+costs the scheduler one append per flush, and reading them is left to a request,
+which reads only the states and times of the batches it walks and sends them as
+they were packed, with the rows it picked: the client makes Dask's dicts of them
+(:mod:`shoal.distributed.taskstream`), not the scheduler's event loop.
 A scheduler that serves a dashboard keeps them from its start, so
 ``client.get_task_stream()`` shows what ran before it was first asked, as with
 Dask's dashboard; otherwise nothing is subscribed until a client first asks
@@ -45,32 +48,14 @@ import time
 
 from shoal import config
 from shoal.diagnostics.calltree import merge
-from shoal.distributed import taskcolumns
+from shoal.distributed import taskcolumns, taskstream
+from shoal.distributed.taskcolumns import expanded, key_from_wire
 from shoal.bus import Buffer
-from shoal.events import TASK_STATES, PackedTaskRows, TaskTransition
+from shoal.events import TASK_STATES, PackedTaskRows
 
-__all__ = ["AnswersDiagnostics", "TaskStreamLog", "gather_profile", "task_dict"]
+__all__ = ["AnswersDiagnostics", "TaskStreamLog", "gather_profile"]
 
 logger = logging.getLogger(__name__)
-
-_ENDS = frozenset({"memory", "erred"})
-
-
-def task_dict(record, tasks=None) -> dict:
-    """One task record in the shape of Dask's task stream entries (plain data); an
-    erred task's traceback comes from *tasks* (the scheduler's, while it has it)."""
-    erred = record.finish == "erred"
-    ts = tasks.get(record.key) if erred and tasks is not None else None
-    return {
-        "key": record.key, "prefix": record.prefix, "status": "error" if erred else "OK",
-        "worker": record.worker, "thread": record.thread,
-        "startstops": tuple({"action": a, "start": b, "stop": e} for a, b, e in record.startstops),
-        "nbytes": record.nbytes, "type": record.type, "typename": record.type,
-        "exception": record.exception, "exception_text": record.exception,
-        "traceback_text": getattr(ts, "traceback_text", "") or "",  # (rows carry none)
-        "metadata": {},
-    }  # fmt: skip
-
 
 class _Received:
     """Rows as published, when, and how many finished tasks they hold (the Buffer's
@@ -81,6 +66,13 @@ class _Received:
     def __init__(self, when: float, rows, finished: int):
         self.time, self.rows, self.weight = when, rows, finished
 
+    def packed(self) -> bytes:
+        """The rows as a packed ``task-columns`` entry: a worker's as they came."""
+        rows = self.rows
+        if type(rows) is PackedTaskRows:
+            return rows.data
+        return taskcolumns.pack_entry(taskcolumns.task_entry(rows))
+
 
 def _finished_count(rows) -> int:
     """Tasks that finished: a worker's rows are all finished tasks; the scheduler's,
@@ -89,8 +81,9 @@ def _finished_count(rows) -> int:
     if type(rows) is PackedTaskRows:
         return rows.n
     columns = rows.columns
+    ends = taskstream.ENDS
     return sum(1 for start, finish in zip(columns.get("start") or (), columns.get("finish") or ())
-               if start == "processing" and finish in _ENDS)  # fmt: skip
+               if start == "processing" and finish in ends)  # fmt: skip
 
 
 class TaskStreamLog:
@@ -119,63 +112,63 @@ class TaskStreamLog:
         self.asked = True
         return self.buffer.count
 
-    def collect(self, start=None, stop=None, count=None, since=None) -> list:
-        """Tasks that finished in [start, stop] (wall-clock seconds), oldest first; as
-        Dask's: with ``start`` alone, the first ``count`` since then, else the last
-        ``count`` (before ``stop``); ``count`` is ignored when both bounds are given.
-        ``since``: only those received after that :meth:`cursor`."""
+    def collect(self, start=None, stop=None, count=None, since=None) -> dict:
+        """The tasks that finished in [start, stop] (wall-clock seconds), oldest first,
+        as :mod:`shoal.distributed.taskstream` sends them (``task_dicts`` makes Dask's
+        entries of them); which, as Dask's: with ``start`` alone, the first ``count``
+        since then, else the last ``count`` (before ``stop``); ``count`` is ignored when
+        both bounds are given.  ``since``: only those received after that :meth:`cursor`.
+        A batch that cannot be read is left out (logged)."""
         self.asked = True
-        want = None if count is None or (start is not None and stop is not None) else int(count)
-        if want is not None and want <= 0:
-            return []
-        lo = float("-inf") if start is None else float(start)
-        hi = float("inf") if stop is None else float(stop)
         _, items = self.buffer.since(since or 0)
-        first = start is not None and want is not None  # the first `want` since start
-        picked: list = []  # each batch's tasks oldest first, in the order walked
-        found = 0
-        for item in (items if first else reversed(items)):
-            if item.time < lo:  # published before start: nothing in it finished after
-                if first:
-                    continue
-                break
-            records = [r for r in _finished(item.rows) if lo <= _when(r, item.time) <= hi]
-            picked.append(records)
-            found += len(records)
-            if want is not None and found >= want:
-                break
-        if first:
-            records = [r for batch in picked for r in batch][:want]
-        else:
-            records = [r for batch in reversed(picked) for r in batch]
-            if want is not None:
-                records = records[-want:]
-        return [task_dict(r, self.tasks) for r in records]
+        readers = [_Reader(item) for item in items]
+        picked = taskstream.pick([(r, r.item.time, r) for r in readers], start, stop, count)
+        tracebacks = []
+        for batch, indices in picked:
+            columns = batch.columns  # (None: a worker's batch, not read; no erred task in it)
+            for i in indices if columns is not None else ():
+                if columns["finish"][i] == "erred":
+                    ts = self.tasks.get(key_from_wire(columns["key"][i])) if self.tasks else None
+                    text = getattr(ts, "traceback_text", "") or ""  # (rows carry none)
+                    if text:
+                        tracebacks.append([columns["key"][i], text])
+        return {"batches": [[batch.item.packed(), None if len(indices) == batch.n else list(indices)]
+                            for batch, indices in picked],
+                "tracebacks": tracebacks}  # fmt: skip
 
     def close(self) -> None:
         self.bus.unsubscribe(self.token)
 
 
-def _when(record, published: float) -> float:
-    """When a task finished: the end of its last step, else when its row was published."""
-    steps = record.startstops
-    return steps[-1][2] if steps else published
+class _Reader:
+    """A batch's finished rows, read when a request walks it (``taskstream.pick``);
+    its columns (expanded) and number of rows stay here for the request's reply, not
+    on the batch: the log keeps no object per task."""
 
+    __slots__ = ("item", "columns", "n")
 
-def _finished(rows) -> list:
-    """The ``processing -> memory | erred`` records of a ``TaskRows`` or a worker's
-    ``PackedTaskRows``; none (logged) if they cannot be read."""
-    try:
-        if type(rows) is PackedTaskRows:
-            columns = taskcolumns.unpacked_entry(rows.data)["columns"]
-        else:
-            columns = rows.columns
-        records = taskcolumns.task_objects(columns)
-    except Exception:
-        logger.exception("task stream: could not read %r", type(rows).__name__)
-        return []
-    return [r for r in records
-            if type(r) is TaskTransition and r.start == "processing" and r.finish in _ENDS]  # fmt: skip
+    def __init__(self, item):
+        self.item, self.columns, self.n = item, None, 0
+
+    def __call__(self, timed: bool) -> tuple:
+        item = self.item
+        rows = item.rows
+        if type(rows) is PackedTaskRows and not timed:  # a worker's: all finished tasks
+            self.n = rows.n
+            return range(rows.n), None
+        try:
+            if type(rows) is PackedTaskRows:
+                columns = expanded(taskcolumns.unpacked_entry(rows.data)["columns"])
+            else:
+                columns = expanded(rows.columns)
+            indices, ends = taskstream.finished_rows(columns, item.time)
+        except Exception:
+            logger.exception("task stream: could not read %r", type(rows).__name__)
+            return [], []
+        if type(rows) is not PackedTaskRows:
+            self.columns = columns  # (its erred tasks' tracebacks)
+        self.n = len(columns.get("key") or ())
+        return indices, ends
 
 
 async def gather_profile(pool, workers, start=None, stop=None, key=None, merged=True) -> dict:
@@ -201,16 +194,14 @@ class AnswersDiagnostics:
     ``_publish_task_states``): ``get_task_stream``, ``task_stream_cursor`` and
     ``get_profile``."""
 
-    def get_task_stream(self, comm=None, start=None, stop=None, count=None, since=None,
-                        finished=False):  # fmt: skip
-        """Finished tasks as dicts (see :mod:`.diagnostics`); records are kept from the
-        first call, or from the start when this scheduler serves a dashboard.  With
-        ``finished``: ``{"tasks": ..., "finished": how many the log recorded ever}``,
-        read together (it holds the last ``task-stream-length``: a report says what it
-        could not show)."""
+    def get_task_stream(self, comm=None, start=None, stop=None, count=None, since=None) -> dict:
+        """The finished tasks picked, packed (``TaskStreamLog.collect``; the client makes
+        Dask's dicts of them), and ``"finished"``: how many the log recorded ever, read
+        with them (it holds the last ``task-stream-length``: a report says what it could
+        not show).  Records are kept from the first call, or from the start when this
+        scheduler serves a dashboard."""
         stream = self._task_stream()
-        tasks = stream.collect(start, stop, count, since)
-        return {"tasks": tasks, "finished": stream.finished} if finished else tasks
+        return {**stream.collect(start, stop, count, since), "finished": stream.finished}
 
     def task_stream_cursor(self, comm=None, finished=False):
         """A ``since`` for ``get_task_stream``: the tasks that finish after this call;
