@@ -22,8 +22,10 @@ from __future__ import annotations
 from bokeh.application import Application
 from bokeh.application.handlers.function import FunctionHandler
 from bokeh.core.templates import get_env
+from bokeh.core.properties import Bool
 from bokeh.layouts import column, row
-from bokeh.models import TabPanel, Tabs
+from bokeh.model import DataModel
+from bokeh.models import CustomJS, TabPanel, Tabs
 
 from shoal.dashboard.panes import PANES, individual_route
 from shoal.dashboard.panes.graph import Graph
@@ -34,8 +36,8 @@ from shoal.dashboard.panes.system import System
 from shoal.dashboard.panes.tasks import Progress
 from shoal.dashboard.panes.workers import Cpu, NProcessing, Occupancy, WorkerTable
 
-__all__ = ["NAV", "NAV_CSS", "PAGES", "STATUS_INTERVAL", "applications", "individual_plots",
-           "pane_routes"]
+__all__ = ["NAV", "NAV_CSS", "PAGES", "PageShown", "STATUS_INTERVAL", "applications",
+           "individual_plots", "pane_routes"]
 
 STATUS_INTERVAL = 130  # ms between refreshes of /status
 
@@ -117,16 +119,53 @@ def page_template():
     return _page_template
 
 
+class PageShown(DataModel):
+    """Whether the reader can see the page (:data:`SHOWN_JS` keeps it true or false)."""
+
+    shown = Bool(True)
+
+
+# Keeps a page's ``PageShown`` true while the reader can see it: the tab shown
+# (the Page Visibility API) and the page on screen.  A page in a hidden tab, in a
+# JupyterLab panel behind another (its iframe undisplayed) or in an iframe scrolled
+# out of a notebook's view has nothing on screen (no intersection with the
+# viewport).  Its session then stops refreshing its panes: the browser applies
+# no update nobody sees (a hidden tab's page applied them all, each one script
+# time, and a tab the browser froze got them all at once when it woke: a backlog
+# replayed), and the next refresh once shown brings every pane up to date.
+SHOWN_JS = """
+let on_screen = true;
+const update = () => {
+  const shown = on_screen && document.visibilityState !== "hidden";
+  if (page.shown !== shown) page.shown = shown;
+};
+document.addEventListener("visibilitychange", update);
+if (typeof IntersectionObserver === "function") {
+  new IntersectionObserver((entries) => {
+    on_screen = entries[entries.length - 1].isIntersecting;
+    update();
+  }).observe(document.documentElement);
+}
+update();
+"""
+
+
 def _finish(doc, panes, layout, interval: int, title: str, active=None, shown=None) -> None:
-    """Add *layout* to *doc* and refresh *panes* every *interval* ms (those for which
-    ``shown(pane)`` is true, when given: a pane in a hidden tab waits until it is shown)."""
+    """Add *layout* to *doc* and refresh *panes* every *interval* ms while the reader can
+    see the page (:data:`SHOWN_JS`), those for which ``shown(pane)`` is true when given
+    (a pane in a hidden tab of the page waits until it is shown)."""
     doc.title = f"shoal: {title}"
-    doc.add_root(layout)
     doc.template = page_template()  # (every page: its reconnection fix; pages: the nav bar)
     if active is not None:
         doc.template_variables.update(nav=NAV, active=active)
+    page = PageShown()
+    layout.tags = [*layout.tags, page]  # (in the document, so the page's changes reach here)
+    doc.add_root(layout)
+    doc.js_on_event("document_ready", CustomJS(args={"page": page}, code=SHOWN_JS))
 
     def tick():
+        if not page.shown:
+            return
         for pane in panes:
             if shown is None or shown(pane):
                 pane.update()

@@ -749,3 +749,41 @@ def test_the_table_pages_log_no_warnings(page, page_log, base):
         open_page(page, f"{base}/individual-{pane}")
         page.wait_for_timeout(300)
     assert page_log.warnings() == []
+
+
+@pytest.mark.timeout(90)
+def test_a_page_out_of_sight_stops_refreshing_and_catches_up_when_shown(page, base, compute):
+    """A pane in an iframe that is not displayed (a JupyterLab panel behind another)
+    gets no update: nobody sees it, and its browser would apply each one; shown
+    again, its next refresh brings it up to date."""
+    page.set_content(f'<iframe id="pane" src="{base}/individual-progress" '
+                     'style="width:700px;height:400px"></iframe>')  # fmt: skip
+    frame = page.frame_locator("#pane")  # (waits for the frame)
+    frame.locator(".bk-Figure, .bk-Row, .bk-Column").first.wait_for(timeout=20_000)
+    pane = next(f for f in page.frames if f.url.startswith(base))
+    pane.wait_for_function(RENDERED_JS, timeout=20_000)
+
+    def done() -> int:
+        progress = pane.evaluate(SNAPSHOT_JS)["progress"]
+        return progress["done"] if progress else 0
+
+    futures = compute()
+    deadline = time.monotonic() + 20
+    while done() == 0:
+        assert time.monotonic() < deadline, "no progress shown"
+        page.wait_for_timeout(100)
+
+    page.evaluate("document.getElementById('pane').style.display = 'none'")
+    page.wait_for_timeout(1000)  # (an update on its way when it was hidden may arrive)
+    hidden = done()
+    finished_then = sum(f.done() for f in futures)
+    page.wait_for_timeout(2000)
+    assert sum(f.done() for f in futures) > finished_then + 20, "the work did not go on"
+    assert done() == hidden, "a page out of sight kept refreshing"
+
+    page.evaluate("document.getElementById('pane').style.display = 'block'")
+    finished_now = sum(f.done() for f in futures)
+    deadline = time.monotonic() + 10
+    while done() < finished_now:  # (counting what the page had before this test's tasks too)
+        assert time.monotonic() < deadline, (done(), finished_now)
+        page.wait_for_timeout(100)
