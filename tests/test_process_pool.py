@@ -240,6 +240,52 @@ def test_parent_side_crash_kills_the_parent(stage, kind, code):
     assert wait_gone(workers) == []  # the orphaned workers exit on their own
 
 
+BUSY_PARENT_SCRIPT = """
+import os, sys, time
+sys.path[:0] = [{here!r}, {root!r}]
+from test_process_pool import get, pool
+
+def spin(seconds):  # a task that runs on long after its parent is gone
+    end = time.time() + seconds
+    while time.time() < end:
+        pass
+
+get({{"warm": (sum, [1, 2])}}, "warm")
+print("workers", *pool().pids, flush=True)
+get({{"a": (spin, 120), "b": (spin, 120)}}, ["a", "b"])
+"""
+
+
+@pytest.mark.timeout(60)
+def test_workers_busy_when_their_parent_is_killed_exit_at_once(tmp_path):
+    """A Jupyter kernel killed or restarted while a ``processes`` compute runs: its
+    workers, each in a session of its own, ran their tasks to the end as orphans."""
+    script = BUSY_PARENT_SCRIPT.format(here=HERE, root=ROOT)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=ROOT)  # fmt: skip
+    try:
+        workers = [int(p) for p in parent.stdout.readline().split()[1:]]
+        assert len(workers) == N
+        busy = time.monotonic() + 20
+        while not all(_cpu_seconds(p) > 0.3 for p in workers):  # both spinning
+            assert time.monotonic() < busy, "the tasks did not start"
+            time.sleep(0.1)
+        parent.kill()
+        parent.wait(10)
+        assert wait_gone(workers, timeout=5.0) == []
+    finally:
+        parent.kill()
+        parent.stdout.close()
+        parent.wait(10)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process *pid* so far (Linux's /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- more ways to crash ---
 
 

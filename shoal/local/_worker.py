@@ -1,4 +1,4 @@
-"""The main loop of a process-pool worker (``python -m shoal.local._worker R W``).
+"""The main loop of a process-pool worker (``python -m shoal.local._worker R W PARENT``).
 
 Messages from the parent (pickled tuples on the task pipe, fd ``R``)::
 
@@ -11,7 +11,11 @@ outcomes ``(key, ok, payload, start, stop, pid)``: ``payload`` is the pickled
 result, or a packed exception (``remote_errors``) saying at which stage it
 failed.  Results are pickled one by one so a result that cannot be pickled fails
 only its own key.  EOF on the task pipe (the parent closed the pool or died)
-ends the loop.
+ends the loop.  A parent that dies while this worker runs a task (a Jupyter kernel
+killed or restarted: the worker is in a session of its own, so the kernel's process
+group does not take it along) is seen by a watcher thread within half a second,
+which ends the process: the task was the dead parent's, and an endless one would
+hold a core of the user's next kernel for good.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
+
+#: exit status of a worker whose parent died (ended by its watcher thread)
+ORPHANED = 3
 
 
 def _dumps(value) -> bytes:
@@ -59,10 +67,21 @@ def _run(keys, blob, pid) -> list:
     return out
 
 
-def main(task_fd: int, result_fd: int) -> None:
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    """End this process once its parent *parent* is gone (an orphan gets another
+    parent, so ``getppid()`` changes), whatever the main thread is running."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(ORPHANED)
+
+
+def main(task_fd: int, result_fd: int, parent: int | None = None) -> None:
     from multiprocessing.connection import Connection
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        threading.Thread(target=_watch_parent, args=(parent,), name="shoal-parent-watch",
+                         daemon=True).start()  # fmt: skip
     tasks = Connection(task_fd, writable=False)
     results = Connection(result_fd, readable=False)
     pid = os.getpid()
@@ -88,4 +107,4 @@ def main(task_fd: int, result_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else None)

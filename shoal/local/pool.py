@@ -93,7 +93,7 @@ class _Worker:
         env["PYTHONHASHSEED"] = HASH_SEED
         env.update(config.config_for_child())
         env.update(blas.child_environ(nworkers))  # BLAS threads: cores // workers
-        cmd = [sys.executable, "-m", "shoal.local._worker", str(task_r), str(res_w)]
+        cmd = [sys.executable, "-m", "shoal.local._worker", str(task_r), str(res_w), str(os.getpid())]
         try:
             self.proc = subprocess.Popen(
                 cmd, pass_fds=(task_r, res_w), env=env, start_new_session=True,
