@@ -1,5 +1,8 @@
 """HTTPS for the dashboard's pages: ``distributed.dashboard.tls`` as an SSL context.
 
+Dask's ``distributed.scheduler.dashboard.tls`` (the same three settings) is read
+when shoal's is unset, so a Dask user's configuration serves HTTPS here too.
+
 ``cert`` (PEM) and ``key`` (unless ``cert`` holds both) make the dashboard serve
 HTTPS; ``ca-file`` also asks every browser for a certificate that CA signed (mutual
 TLS, the one login the dashboard has).  The parent process checks the files before
@@ -17,14 +20,24 @@ from shoal import config
 
 __all__ = ["https_context"]
 
-_TLS_SETTING = "distributed.dashboard.tls"
+#: where the settings are read: shoal's key, else Dask's (a Dask user's config works as it is)
+TLS_SETTINGS = ("distributed.dashboard.tls", "distributed.scheduler.dashboard.tls")
+
+
+def _settings() -> tuple:
+    """``(name, value)`` of the first of :data:`TLS_SETTINGS` with something set."""
+    for name in TLS_SETTINGS:
+        tls = config.get(name, None)
+        if tls and (not isinstance(tls, dict) or any(tls.values())):
+            return name, tls
+    return TLS_SETTINGS[0], {}
 
 
 def https_context() -> ssl.SSLContext | None:
     """The server side of ``distributed.dashboard.tls`` (``cert``, ``key``,
-    ``ca-file``), or None to serve plain HTTP.  Raises ValueError naming the setting
+    ``ca-file``; else Dask's key), or None to serve plain HTTP.  Raises ValueError naming the setting
     and the file when a file is missing or is not what the setting says."""
-    tls = config.get(_TLS_SETTING, None) or {}
+    _TLS_SETTING, tls = _settings()
     if not isinstance(tls, dict):
         raise ValueError(f"{_TLS_SETTING}: expected the settings cert, key and ca-file "
                          f"(file paths), not {tls!r}")  # fmt: skip

@@ -10,10 +10,11 @@ the ``distributed.dashboard.link`` template and the environment.
 
 Links come from the template, formatted with ``scheme``, ``host``, ``port``,
 ``prefix`` and every environment variable (``$VAR`` / ``${VAR}`` are expanded
-too; an unknown ``{name}`` is left as it is).  Under JupyterHub the default
-template becomes the one through Jupyter's proxy, which forwards to this machine's
-``localhost`` ports only: a dashboard elsewhere (or bound to another address)
-keeps its own link, as Dask's does.
+too; an unknown ``{name}`` is left as it is).  Unset, the template is
+:data:`DEFAULT_LINK`, or under JupyterHub the one through Jupyter's proxy, which
+forwards to this machine's ``localhost`` ports only: a dashboard elsewhere (or
+bound to another address) keeps its own link, as Dask's does.  A template the user
+sets is used as it is, Dask's default too (a hub without Jupyter's proxy).
 """
 
 from __future__ import annotations
@@ -87,11 +88,11 @@ def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: st
     """
     key = "distributed.dashboard.link" if template is None else "template"
     if template is None:
-        template = config.get("distributed.dashboard.link")
-        if (template == DEFAULT_LINK and os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-                and scheme == "http" and _on_this_machine(host)):
-            # (Jupyter's proxy reaches this machine's plain-HTTP ports)
-            template = JUPYTERHUB_LINK
+        template = config.get("distributed.dashboard.link", None)
+        if template is None:  # unset: ours, or through Jupyter's proxy under JupyterHub
+            hub = (os.environ.get("JUPYTERHUB_SERVICE_PREFIX") and scheme == "http"
+                   and _on_this_machine(host))  # (the proxy reaches this machine's HTTP ports)
+            template = JUPYTERHUB_LINK if hub else DEFAULT_LINK
     if not isinstance(template, str):
         raise ValueError(f"{key}={template!r}: expected a link template such as {DEFAULT_LINK!r}")
     given = template

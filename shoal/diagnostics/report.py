@@ -305,11 +305,14 @@ def report_html(records, tree: dict, summary: dict | None = None, info: dict | N
     return file_html(Tabs(tabs=panels, sizing_mode="stretch_width"), _resources(mode), title)
 
 
-def save_html(model, filename: str, title: str, mode: str = "inline") -> str:
-    """Write one Bokeh model (a figure) as a standalone HTML file; returns ``filename``."""
+def save_html(model, filename: str, title: str, mode="inline") -> str:
+    """Write one Bokeh model (a figure) as a standalone HTML file; returns ``filename``.
+    *mode*: how the page gets BokehJS (:data:`MODES`, None: inlined), or Bokeh's
+    ``Resources`` (Dask's ``bokeh_resources``)."""
     from bokeh.embed import file_html
+    from bokeh.resources import Resources
 
-    page = file_html(model, _resources(mode), title)
+    page = file_html(model, mode if isinstance(mode, Resources) else _resources(mode), title)
     with open(filename, "w", encoding="utf-8") as f:
         f.write(page)
     return filename

@@ -106,8 +106,9 @@ def pick(batches, start=None, stop=None, count=None) -> list:
 
 def task_dicts(reply: dict) -> list:
     """The task stream entries of a scheduler's reply (see the module docstring), in
-    the shape of Dask's: key, prefix, status, worker, thread, startstops (dicts),
-    nbytes, type, exception and its text, the traceback's text, metadata."""
+    the shape of Dask's: key, prefix, status, worker, thread, startstops (a list of
+    dicts), nbytes, type, metadata, and for an erred task the exception, its text and
+    the traceback's text."""
     tracebacks = {key_from_wire(k): text for k, text in reply.get("tracebacks") or ()}
     out = []
     for data, indices in reply.get("batches") or ():
@@ -125,14 +126,15 @@ def task_dicts(reply: dict) -> list:
             key = keys[i]
             if type(key) is list:
                 key = key_from_wire(key)
-            erred = finishes[i] == "erred"
-            steps = tuple({"action": values[j], "start": values[j + 1], "stop": values[j + 2]}
-                          for j in range(at[i], at[i + 1], 3))  # fmt: skip
-            out.append({
-                "key": key, "prefix": prefixes[i], "status": "error" if erred else "OK",
-                "worker": workers[i], "thread": threads[i], "startstops": steps,
-                "nbytes": nbytes[i], "type": types[i], "typename": types[i],
-                "exception": errors[i], "exception_text": errors[i],
-                "traceback_text": (tracebacks.get(key) or "") if erred else "", "metadata": {},
-            })  # fmt: skip
+            steps = [{"action": values[j], "start": values[j + 1], "stop": values[j + 2]}
+                     for j in range(at[i], at[i + 1], 3)]  # fmt: skip
+            entry = {
+                "key": key, "prefix": prefixes[i], "status": "OK", "worker": workers[i],
+                "thread": threads[i], "startstops": steps, "nbytes": nbytes[i], "type": types[i],
+                "typename": types[i], "metadata": {},
+            }  # fmt: skip
+            if finishes[i] == "erred":  # (as Dask's: an error's fields on an erred task only)
+                entry.update(status="error", exception=errors[i], exception_text=errors[i],
+                             traceback_text=tracebacks.get(key) or "")  # fmt: skip
+            out.append(entry)
     return out

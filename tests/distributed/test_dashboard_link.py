@@ -92,6 +92,9 @@ def test_link_template_environment_and_jupyterhub(monkeypatch):
     with config.set({"distributed.dashboard.link": "$MY_PROXY/proxy/{port}/{USER_ID}/status"}):
         link = format_dashboard_link("127.0.0.1", 8790)  # an explicit template wins over the hub default
     assert link == "https://hub.example/proxy/8790/{USER_ID}/status"  # unknown fields stay as they are
+    with config.set({"distributed.dashboard.link": "{scheme}://{host}:{port}/status"}):
+        link = format_dashboard_link("127.0.0.1", 8790)  # Dask's default, set: a hub without the proxy
+    assert link == "http://127.0.0.1:8790/status"
     monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX")
     assert format_dashboard_link("0.0.0.0", 1) == f"http://{socket.gethostname()}:1/status"
 
@@ -459,6 +462,36 @@ def test_an_https_dashboard_links_https_and_a_ca_file_asks_browsers_for_a_certif
     try:
         with caplog.at_level(logging.WARNING, logger="shoal.diagnostics.dashboard"):
             run(main(), 60)
+    finally:
+        sec.close()
+
+
+def test_dasks_dashboard_tls_setting_serves_https_too():
+    """A Dask user's ``distributed.scheduler.dashboard.tls`` (shoal's own key unset)
+    is read as shoal's: it served plain HTTP, silently."""
+    pytest.importorskip("cryptography")
+    from shoal.diagnostics.https import TLS_SETTINGS, _settings
+    from shoal.distributed.scheduler.server import Scheduler
+    from shoal.distributed.security import Security
+
+    sec = Security.temporary()
+    tls = {"cert": sec.tls_scheduler_cert, "key": sec.tls_scheduler_key, "ca-file": None}
+    assert TLS_SETTINGS[1] == "distributed.scheduler.dashboard.tls"
+
+    async def main():
+        with config.set({"distributed.scheduler.dashboard.tls": tls}):
+            assert _settings() == ("distributed.scheduler.dashboard.tls", tls)
+            async with Scheduler(dashboard_address=":0") as s:
+                link = await s.dashboard_started()
+                assert link == f"https://127.0.0.1:{s.dashboard.port}/status"
+                url = f"https://127.0.0.1:{s.dashboard.port}/health"
+                assert await asyncio.to_thread(https_get, url, sec.tls_ca_file) == (200, b"ok")
+            ours = {"cert": "/elsewhere.pem"}  # both set: shoal's own key wins
+            with config.set({"distributed.dashboard.tls": ours}):
+                assert _settings() == ("distributed.dashboard.tls", ours)
+
+    try:
+        run(main(), 60)
     finally:
         sec.close()
 

@@ -460,13 +460,16 @@ class Client(ClusterControl):
     # --- diagnostics (diagnostics.py) -----------------------------------------------------
 
     def get_task_stream(self, start=None, stop=None, count=None, plot=False,
-                        filename="task-stream.html", asynchronous=None):  # fmt: skip
+                        filename="task-stream.html", bokeh_resources=None,
+                        asynchronous=None):  # fmt: skip
         """Tasks that finished in [start, stop], oldest first: dicts with key, prefix, status,
         worker, thread, startstops, nbytes, type.  ``count``: the first that many since
         ``start``, else the last (before ``stop``); ignored with both bounds, as in Dask.
         The scheduler keeps them from the first call on.  ``plot=True``: ``(data, figure)``;
-        ``plot="save"`` also writes ``filename``."""
-        return D.task_stream(self, start, stop, count, plot, filename, asynchronous)
+        ``plot="save"`` also writes ``filename``, with BokehJS inlined (it opens offline)
+        unless ``bokeh_resources`` says otherwise (Bokeh's ``CDN``, ``INLINE``, or "cdn")."""
+        return D.task_stream(self, start, stop, count, plot, filename, asynchronous,
+                             bokeh_resources)  # fmt: skip
 
     def profile(self, key=None, start=None, stop=None, workers=None, merge_workers=True, plot=False,
                 filename=None, server=False, scheduler=False, asynchronous=None):  # fmt: skip

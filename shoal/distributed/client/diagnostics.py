@@ -106,19 +106,28 @@ async def _open_window(client) -> tuple:
 
 
 def task_stream(client, start=None, stop=None, count=None, plot=False, filename="task-stream.html",
-                asynchronous=None):  # fmt: skip
+                asynchronous=None, resources=None):  # fmt: skip
     """What ``Client.get_task_stream`` returns (an awaitable for an asynchronous client)."""
+    if resources is not None and plot == "save":  # (checked before the request)
+        from bokeh.resources import Resources
+
+        from shoal.diagnostics.report import check_mode
+
+        if not isinstance(resources, Resources):
+            check_mode(resources)
     now = client._scheduler_now
     msg = {"start": when(start, "start", now), "stop": when(stop, "stop", now), "count": _count(count)}
     if _is_async(client, asynchronous):
         async def go():
-            return _stream_result(await client.scheduler.get_task_stream(**msg), plot, filename)
+            return _stream_result(await client.scheduler.get_task_stream(**msg), plot, filename,
+                                  resources)  # fmt: skip
 
         return go()
-    return _stream_result(client.sync(client.scheduler.get_task_stream, **msg), plot, filename)
+    return _stream_result(client.sync(client.scheduler.get_task_stream, **msg), plot, filename,
+                          resources)  # fmt: skip
 
 
-def _stream_result(reply, plot, filename):
+def _stream_result(reply, plot, filename, resources=None):
     data = task_dicts(reply)
     if not plot:
         return data
@@ -126,7 +135,7 @@ def _stream_result(reply, plot, filename):
 
     fig = task_stream_figure(data)
     if plot == "save":
-        save_html(fig, filename, "shoal task stream")
+        save_html(fig, filename, "shoal task stream", resources)
     return data, fig
 
 
