@@ -10,8 +10,8 @@ Every dashboard process leaves one small JSON record in
      "scheduler": "tcp://127.0.0.1:38211",             its event source
      "kernel": "/run/user/1000/jupyter/runtime/kernel-<id>.json" or null}
 
-A record whose process is gone (a kernel killed with SIGKILL) is skipped and
-removed.  ``kernel`` is the spawning process's ``ipykernel`` connection file,
+A record whose process is gone (a kernel killed with SIGKILL), or whose process id
+another program has since, is skipped and removed.  ``kernel`` is the spawning process's ``ipykernel`` connection file,
 which names the Jupyter kernel id: that is how the sidebar follows the active
 notebook's kernel without anyone copying a link.
 
@@ -39,8 +39,11 @@ _KERNEL_FILE = re.compile(r"kernel-([0-9a-fA-F-]+)\.json$")
 
 
 def alive(pid) -> bool:
-    """Whether process ``pid`` runs (it may belong to another user: still alive).  A
-    zombie does not: a dashboard killed while its parent has not reaped it yet."""
+    """Whether process ``pid`` runs a dashboard (it may belong to another user: still
+    alive).  A zombie does not: a dashboard killed while its parent has not reaped it
+    yet; nor another program: a dashboard's record outlives a kernel killed outright,
+    and its process id is given to a new process sooner or later (the kernel counts
+    to 32,768 by default)."""
     try:
         os.kill(int(pid), 0)
     except (ProcessLookupError, ValueError, TypeError):
@@ -49,8 +52,11 @@ def alive(pid) -> bool:
         return True
     try:
         with open(f"/proc/{int(pid)}/stat", "rb") as f:  # "pid (name) S ...": S the state
-            return f.read().rpartition(b") ")[2][:1] != b"Z"
-    except OSError:  # no /proc (macOS): as signal 0 said
+            if f.read().rpartition(b") ")[2][:1] == b"Z":
+                return False
+        with open(f"/proc/{int(pid)}/cmdline", "rb") as f:  # (arguments, NUL-separated)
+            return b"\0shoal.dashboard\0" in f.read()
+    except OSError:  # no /proc (macOS), or not allowed: as signal 0 said
         return True
 
 

@@ -55,6 +55,18 @@ def dead_pid() -> int:
     return proc.pid
 
 
+@pytest.fixture
+def dashboard_pid():
+    """A process that a record may name as its dashboard: its arguments say
+    ``shoal.dashboard`` (the registry checks that a record's process id was not given
+    to another program since)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                             "shoal.dashboard"])  # fmt: skip
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
 def write_record(folder, name, **record):
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"dashboard-{name}.json")
@@ -143,14 +155,16 @@ def test_kernel_id_from_connection_file(tmp_path):
     assert registry.kernel_id(None, kernels) is None
 
 
-def test_read_records_prunes_dead_and_skips_junk(tmp_path):
-    live = write_record(tmp_path, "live", pid=os.getpid(), port=8787, started=2)
-    older = write_record(tmp_path, "older", pid=os.getpid(), port=8788, started=1)
+def test_read_records_prunes_dead_and_skips_junk(tmp_path, dashboard_pid):
+    live = write_record(tmp_path, "live", pid=dashboard_pid, port=8787, started=2)
+    older = write_record(tmp_path, "older", pid=dashboard_pid, port=8788, started=1)
     dead = write_record(tmp_path, "dead", pid=dead_pid(), port=8789)
+    reused = write_record(tmp_path, "reused", pid=os.getpid(), port=8790)  # another program now
     (tmp_path / "junk.json").write_text("{not json")
     (tmp_path / "other.txt").write_text("ignored")
     assert [r["port"] for r in registry.read_records(str(tmp_path))] == [8788, 8787]
     assert os.path.exists(live) and os.path.exists(older) and not os.path.exists(dead)
+    assert not os.path.exists(reused)
     assert registry.read_records(str(tmp_path / "missing")) == []
 
 
@@ -162,16 +176,16 @@ def test_extension_is_enabled_and_lists_nothing(call, jp_fetch, jp_serverapp):
     assert get_json(call, jp_fetch, "shoal", "dashboards") == {"dashboards": []}
 
 
-def test_dashboards_by_kernel(call, jp_fetch, jp_serverapp):
+def test_dashboards_by_kernel(call, jp_fetch, jp_serverapp, dashboard_pid):
     kid = get_json(call, jp_fetch, "api", "kernels", method="POST", body=json.dumps({"name": "echo"}))["id"]
     connection_file = jp_serverapp.kernel_manager.get_kernel(kid).connection_file
     from shoal.diagnostics.dashboard import registry_dir
 
     folder = registry_dir()
     assert folder.startswith(str(jp_serverapp.runtime_dir))
-    write_record(folder, "mine", pid=os.getpid(), port=8801, kernel=connection_file, started=1,
+    write_record(folder, "mine", pid=dashboard_pid, port=8801, kernel=connection_file, started=1,
                  link="http://127.0.0.1:8801/status", scheduler="tcp://127.0.0.1:1")  # fmt: skip
-    write_record(folder, "other", pid=os.getpid(), port=8802, kernel=None, started=2)
+    write_record(folder, "other", pid=dashboard_pid, port=8802, kernel=None, started=2)
     gone = write_record(folder, "gone", pid=dead_pid(), port=8803, kernel=connection_file)
 
     everything = get_json(call, jp_fetch, "shoal", "dashboards")["dashboards"]
