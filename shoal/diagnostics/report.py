@@ -108,6 +108,11 @@ let text = `${two(d.getHours())}:${two(d.getMinutes())}`;
 if (step < 60000) text += `:${two(d.getSeconds())}`;
 if (step < 1000) text += `.${String(d.getMilliseconds()).padStart(3, "0")}`;
 if (step < 1) text += String(Math.floor((tick - Math.floor(tick)) * 1000)).padStart(3, "0");
+const day = (t) => new Date(t).toDateString();  // (the reader's day)
+if (ticks.length > 1 && day(ticks[0]) !== day(ticks[ticks.length - 1])
+    && (index === 0 || day(ticks[index - 1]) !== day(tick))) {  // ticks across days: say which
+  text = `${two(d.getMonth() + 1)}-${two(d.getDate())} ${text}`;
+}
 return text;
 """
 

@@ -715,11 +715,12 @@ def test_the_task_stream_paints_once_per_update_and_follows_until_panned(page, b
 
 
 @pytest.mark.parametrize("zone, labels", [
-    ("UTC", ["16:30:05.250125", "16:30:05.250", "16:30:05", "16:30", "2026-07-01", "2026-07-01"]),
+    ("UTC", ["16:30:05.250125", "16:30:05.250", "16:30:05", "16:30", "2026-07-01", "2026-07-01",
+             "07-01 07:00 | 13:00 | 19:00 | 07-02 01:00"]),  # (hours across days: which day)
     ("America/New_York", ["12:30:05.250125", "12:30:05.250", "12:30:05", "12:30", "2026-07-01",
-                          "2026-07-01"]),
+                          "2026-07-01", "03:00 | 09:00 | 15:00 | 21:00"]),  # (one day: no date)
     ("Asia/Kolkata", ["22:00:05.250125", "22:00:05.250", "22:00:05", "22:00", "2026-07-01",
-                      "2026-07-01"]),
+                      "2026-07-01", "07-01 12:30 | 18:30 | 07-02 00:30 | 06:30"]),
 ])  # fmt: skip
 def test_time_axes_label_clock_times_in_the_readers_time_zone(browser, zone, labels):
     """The live panes', reports' and visualize()'s time axes, as Chromium formats them in
@@ -733,9 +734,11 @@ def test_time_axes_label_clock_times_in_the_readers_time_zone(browser, zone, lab
         page = context.new_page()
         shown = page.evaluate("""([code, tick, midnight]) => {
             const label = new Function("tick", "index", "ticks", code);
+            const hours = [0, 1, 2, 3].map((i) => midnight + (7 + 6 * i) * 3_600_000);
             return [...[0.5, 100, 5_000, 600_000, 2 * 86_400_000].map(
                       (step) => label(tick, 0, [tick, tick + step])),
-                    label(midnight, 0, [midnight, midnight + 86_400_000])];
+                    label(midnight, 0, [midnight, midnight + 86_400_000]),
+                    hours.map((t, i) => label(t, i, hours)).join(" | ")];
         }""", [LOCAL_CLOCK_JS, tick, midnight])  # fmt: skip
     finally:
         context.close()
