@@ -108,3 +108,21 @@ def test_the_client_leaves_out_a_batch_it_cannot_read(caplog):
         data = task_dicts({"batches": [[b"not msgpack", None], [good.data, None]], "tracebacks": []})
     assert [d["key"] for d in data] == ["a"]
     assert "could not be read" in caplog.text
+
+
+def test_keys_that_compare_equal_stay_apart_and_odd_values_pack():
+    import numpy as np
+
+    from shoal.distributed.taskcolumns import compact, pack_entry, task_entry, unpacked_entry
+
+    rows = [row_of(done(1, 5.0)), row_of(done(1.0, 6.0)), row_of(done(True, 7.0))]
+    assert compact({"key": [1, 1.0, True]}) == {"key": [1, 1.0, True]}  # not one value three times
+    bus = Bus("test")
+    log = TaskStreamLog(bus, maxlen=10, clock=lambda: 100.0)
+    bus.publish(TaskRows.from_rows(rows))
+    assert [(d["key"], type(d["key"])) for d in task_dicts(log.collect())] == [
+        (1, int), (1.0, float), (True, bool)]
+    log.close()
+    odd = TaskRows.from_rows([row_of(done("a", 5.0))])
+    odd.columns["nbytes"] = [np.int64(8)]  # (a size from a numpy scalar)
+    assert unpacked_entry(pack_entry(task_entry(odd)))["columns"]["nbytes"] == [8]

@@ -65,12 +65,17 @@ def task_entry(rows: TaskRows) -> dict:
     return {"kind": "task-columns", "columns": compact(rows.columns)}
 
 
+#: Columns of keys: never one value repeated, though keys may compare equal (1, 1.0, True)
+_KEY_COLUMNS = frozenset({"key", "forgotten"})
+
+
 def compact(columns: dict) -> dict:
     """*columns* with each column of one value repeated as ``{"same": value, "n": count}``."""
     out = {}
     for name, column in columns.items():
         n = len(column)  # (a column whose ends differ, a key's, is not counted through)
-        same = n > 1 and column[-1] == column[0] and column.count(column[0]) == n
+        same = (n > 1 and column[-1] == column[0] and column.count(column[0]) == n
+                and name not in _KEY_COLUMNS)  # fmt: skip
         out[name] = {"same": column[0], "n": n} if same else column
     return out
 
@@ -88,11 +93,16 @@ def pack_task_rows(rows: list) -> PackedTaskRows:
 
 
 def pack_entry(entry: dict) -> bytes:
-    """A ``task-columns`` entry as msgpack bytes."""
+    """A ``task-columns`` entry as msgpack bytes (a value msgpack has no type for, such
+    as a numpy integer for a size, as a plain int, else as its text)."""
     try:
-        return msgpack.packb(entry)
+        return msgpack.packb(entry, default=_plain)
     except UnicodeEncodeError:  # a lone surrogate (see protocol.serialize): the slower way
-        return msgpack.packb(entry, unicode_errors=UNICODE_ERRORS)
+        return msgpack.packb(entry, default=_plain, unicode_errors=UNICODE_ERRORS)
+
+
+def _plain(value):
+    return int(value) if hasattr(value, "__index__") else str(value)
 
 
 def unpacked_entry(data) -> dict:

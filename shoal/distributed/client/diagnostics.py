@@ -145,7 +145,7 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
     >>> with get_task_stream() as ts:      # doctest: +SKIP
     ...     x.compute()
     >>> ts.data                            # doctest: +SKIP
-    [{'key': ..., 'worker': ..., 'thread': ..., 'startstops': ({'action': 'compute', ...},), ...}]
+    [{'key': ..., 'worker': ..., 'thread': ..., 'startstops': [{'action': 'compute', ...}], ...}]
 
     ``plot=True`` also makes ``ts.figure`` (a Bokeh figure); ``plot="save"``
     writes it to ``filename`` too.  Works with ``async with`` for an
