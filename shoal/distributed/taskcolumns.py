@@ -92,13 +92,15 @@ def pack_task_rows(rows: list) -> PackedTaskRows:
     return PackedTaskRows(pack_entry(task_entry(TaskRows.from_rows(rows))), len(rows))
 
 
-def pack_entry(entry: dict) -> bytes:
-    """A ``task-columns`` entry as msgpack bytes (a value msgpack has no type for, such
-    as a numpy integer for a size, as a plain int, else as its text)."""
+def pack_entry(entry: dict, lenient: bool = False) -> bytes:
+    """A ``task-columns`` entry as msgpack bytes.  A value msgpack has no type for raises
+    TypeError (a worker then leaves its row to the scheduler), or with *lenient* is
+    packed as a plain int (a numpy integer for a size), else as its text."""
+    default = _plain if lenient else None
     try:
-        return msgpack.packb(entry, default=_plain)
+        return msgpack.packb(entry, default=default)
     except UnicodeEncodeError:  # a lone surrogate (see protocol.serialize): the slower way
-        return msgpack.packb(entry, default=_plain, unicode_errors=UNICODE_ERRORS)
+        return msgpack.packb(entry, default=default, unicode_errors=UNICODE_ERRORS)
 
 
 def _plain(value):

@@ -71,7 +71,7 @@ class _Received:
         rows = self.rows
         if type(rows) is PackedTaskRows:
             return rows.data
-        return taskcolumns.pack_entry(taskcolumns.task_entry(rows))
+        return taskcolumns.pack_entry(taskcolumns.task_entry(rows), lenient=True)
 
 
 def _finished_count(rows) -> int:
