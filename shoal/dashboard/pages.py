@@ -163,9 +163,16 @@ def _finish(doc, panes, layout, interval: int, title: str, active=None, shown=No
     doc.add_root(layout)
     doc.js_on_event("document_ready", CustomJS(args={"page": page}, code=SHOWN_JS))
 
+    away = [False]  # the page was out of sight at a tick
+
     def tick():
         if not page.shown:
+            away[0] = True
             return
+        if away[0]:
+            away[0] = False
+            for pane in panes:
+                pane.resume()
         for pane in panes:
             if shown is None or shown(pane):
                 pane.update()

@@ -48,8 +48,8 @@ def alive(pid) -> bool:
         os.kill(int(pid), 0)
     except (ProcessLookupError, ValueError, TypeError):
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # (another user's: a process id reused on a shared machine?)
+        pass
     try:
         with open(f"/proc/{int(pid)}/stat", "rb") as f:  # "pid (name) S ...": S the state
             if f.read().rpartition(b") ")[2][:1] == b"Z":

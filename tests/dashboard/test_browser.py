@@ -756,11 +756,11 @@ def test_the_table_pages_log_no_warnings(page, page_log, base):
 
 @pytest.mark.timeout(90)
 def test_a_page_out_of_sight_stops_refreshing_and_catches_up_when_shown(page, base, compute):
-    """A pane in an iframe that is not displayed (a JupyterLab panel behind another)
+    """A page in an iframe that is not displayed (a JupyterLab panel behind another)
     gets no update: nobody sees it, and its browser would apply each one; shown
-    again, its next refresh brings it up to date."""
-    page.set_content(f'<iframe id="pane" src="{base}/individual-progress" '
-                     'style="width:700px;height:400px"></iframe>')  # fmt: skip
+    again, its next refresh brings it up to date (the task stream from recent work)."""
+    page.set_content(f'<iframe id="pane" src="{base}/status" '
+                     'style="width:1000px;height:800px"></iframe>')  # fmt: skip
     frame = page.frame_locator("#pane")  # (waits for the frame)
     frame.locator(".bk-Figure, .bk-Row, .bk-Column").first.wait_for(timeout=20_000)
     pane = next(f for f in page.frames if f.url.startswith(base))
@@ -790,3 +790,5 @@ def test_a_page_out_of_sight_stops_refreshing_and_catches_up_when_shown(page, ba
     while done() < finished_now:  # (counting what the page had before this test's tasks too)
         assert time.monotonic() < deadline, (done(), finished_now)
         page.wait_for_timeout(100)
+    stream = pane.evaluate(SNAPSHOT_JS)["stream"]  # (the task stream resumed from recent work)
+    assert 0 < stream["n"] <= ROLLOVER and time.time() * 1000 - stream["last"] < 5_000, stream

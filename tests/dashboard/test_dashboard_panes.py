@@ -631,6 +631,35 @@ def test_task_stream_pulls_only_new_records_with_rollover():
     assert late.source.data["key"] == ["late", "later"]
 
 
+def test_the_task_stream_sends_no_more_than_it_keeps_and_resumes_from_recent_history():
+    """A page back in sight after a while out of it got every task finished meanwhile
+    in its first update (a megabyte for 8,000 tasks), most of it rolled over at once."""
+    s = DashboardState()
+    pane = TaskStream(s, n_rectangles=3, clear_interval=5)
+    s.ingest(rec("x-0", "x"))
+    pane.update()
+    for i in range(1, 9):  # back-to-back one-second tasks: no idle gap, no merging
+        s.ingest(rec(f"x-{i}", "x", startstops=(("compute", T0 + i, T0 + i + 1),)))
+    from bokeh.document import Document
+    from bokeh.document.events import ColumnsStreamedEvent
+
+    doc, sent = Document(), []  # (how many rectangles each update sends the page)
+    doc.add_root(pane.root)
+    doc.on_change(lambda e: sent.append(len(e.data["key"])) if isinstance(e, ColumnsStreamedEvent)
+                  else None)  # fmt: skip
+    pane.update()
+    assert sent == [3] and pane.source.data["key"] == ["x-6", "x-7", "x-8"]
+
+    for i in range(9, 20):  # out of sight meanwhile
+        s.ingest(rec(f"x-{i}", "x", startstops=(("compute", T0 + i, T0 + i + 1),)))
+    pane.resume()
+    assert pane.cursor == s.tasks.count - 3 and pane.source.data["key"] == []
+    pane.update()
+    assert sent == [3, 3] and pane.source.data["key"] == ["x-17", "x-18", "x-19"]
+    pane.resume()  # nothing missed: nothing dropped
+    assert pane.source.data["key"] == ["x-17", "x-18", "x-19"]
+
+
 def test_the_task_streams_rows_start_over_after_an_idle_gap():
     """One row per worker thread: workers that come and go (an adaptive cluster) took
     a new row each for good; after an idle gap the rows are those of the threads

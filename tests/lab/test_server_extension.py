@@ -165,6 +165,7 @@ def test_read_records_prunes_dead_and_skips_junk(tmp_path, dashboard_pid):
     assert [r["port"] for r in registry.read_records(str(tmp_path))] == [8788, 8787]
     assert os.path.exists(live) and os.path.exists(older) and not os.path.exists(dead)
     assert not os.path.exists(reused)
+    assert not registry.alive(1)  # (init: never a dashboard, a user's own or not)
     assert registry.read_records(str(tmp_path / "missing")) == []
 
 

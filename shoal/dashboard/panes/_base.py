@@ -62,6 +62,11 @@ class Pane:
     def refresh(self) -> None:  # pragma: no cover - every pane overrides it
         raise NotImplementedError
 
+    def resume(self) -> None:
+        """The page is in sight again after a while out of it (``pages.SHOWN_JS``): the
+        next :meth:`update` brings the pane up to date.  A pane that sends only what
+        is new (the task stream) starts over from the recent history here."""
+
     def same_look(self, look) -> bool:
         """True when *look* (a hashable summary of what the picture shows) is what
         was drawn last, less than :data:`SETTLE` seconds ago: skip this update.

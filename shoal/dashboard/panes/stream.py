@@ -151,6 +151,15 @@ class TaskStream(Pane):
         fig.js_on_event(Reset, CustomJS(args=dict(follow, what="reset"), code=_FOLLOW_JS))
         self.root = fig
 
+    def resume(self) -> None:
+        """Back in sight: what finished meanwhile beyond the last ``n_rectangles``
+        records is left out, as for a page opened now (the whole backlog shaped and
+        sent was a megabyte a frame for 8,000 tasks, most of it rolled over at once)."""
+        recent = max(0, self.state.tasks.count - self.n_rectangles)
+        if recent > self.cursor:
+            self.cursor, self.rows, self.last_stop = recent, {}, None
+            self.source.data = empty(COLUMNS)  # (the page follows the new work: _FOLLOW_JS)
+
     def refresh(self) -> None:
         self.cursor, records = self.state.tasks.since(self.cursor)
         if not records:
@@ -171,4 +180,6 @@ class TaskStream(Pane):
                 return
         stop = max(data["right"])
         self.last_stop = stop if self.last_stop is None else max(self.last_stop, stop)
+        if len(data["left"]) > self.n_rectangles:  # (the rollover would drop the rest at once)
+            data = {name: column[-self.n_rectangles:] for name, column in data.items()}
         self.source.stream(data, rollover=self.n_rectangles)
