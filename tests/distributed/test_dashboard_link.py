@@ -175,6 +175,46 @@ def test_a_dashboard_process_that_dies_is_started_again_on_its_port(monkeypatch,
     main()
 
 
+def _inc(x):
+    return x + 1
+
+
+def test_a_restarted_dashboard_gets_what_ran_while_it_was_down(monkeypatch):
+    """The records published from a dashboard process's death until the next one
+    subscribed were lost: a run in between never showed in its task stream."""
+    import signal
+
+    from shoal.distributed.scheduler import dashboarding
+
+    monkeypatch.setattr(dashboarding, "WATCH_INTERVAL", 0.05)
+
+    @gen_cluster(nworkers=1, scheduler_options={"dashboard_address": ":0"})
+    async def main(s, a):
+        link = await s.dashboard_started()
+        first = s.dashboard
+        async with Client(s.address, asynchronous=True) as c:
+            first.proc.send_signal(signal.SIGKILL)
+            for _ in range(500):  # its stream ended: held from now
+                if s._early is not None:
+                    break
+                await asyncio.sleep(0.01)
+            assert s._early is not None
+            await c.gather(c.map(_inc, range(20), key=[f"gap-{i}" for i in range(20)]))
+            for _ in range(1000):
+                if s.dashboard is not first and s.dashboard is not None and s.dashboard.url:
+                    break
+                await asyncio.sleep(0.02)
+            assert s._early is None  # (taken by the new process)
+            for _ in range(100):
+                status, body = await http_get(base(link) + "/metrics")
+                if b'shoal_compute_seconds_total{prefix="gap"}' in body:
+                    break
+                await asyncio.sleep(0.05)
+            assert status == 200 and b'shoal_compute_seconds_total{prefix="gap"}' in body
+
+    main()
+
+
 def test_a_bad_link_template_is_named_and_the_dashboard_is_still_watched(caplog):
     """A malformed ``distributed.dashboard.link`` raised from deep in str.format, made the
     Client's and the cluster's HTML repr raise, and ended the scheduler's task before it
@@ -246,7 +286,8 @@ def test_a_zombie_is_not_alive_for_the_registry():
 
     from shoal.lab import registry
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)",
+                              "shoal.dashboard"])  # (its arguments say what it is)
     try:
         assert registry.alive(child.pid)
         child.kill()

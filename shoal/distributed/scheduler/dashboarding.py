@@ -13,7 +13,8 @@
                                someone listens (the dashboard's /system page)
     once it serves         --> _watch_dashboard(): a process that dies (killed for its
                                memory, say) is told and started again on its port,
-                               RESTARTS times at most, then the link goes (None)
+                               RESTARTS times at most, then the link goes (None); the
+                               records from when its stream ended are held for the next
     subscribe_events op    --> the bus as a stream: first the early records (to the
                                dashboard process, named by its ticket, when none
                                was lost; another reader does not take them), else a snapshot
@@ -114,6 +115,7 @@ class ServesDashboard:
         """Go on without a dashboard (its link is None from now), saying *why*."""
         logger.warning("the scheduler runs without a dashboard: %s", why)
         self.dashboard = None
+        self._take_early()
         if self.task_stream is not None and not self.task_stream.asked:
             self.task_stream.close()  # (kept for the dashboard; a client asking
             self.task_stream = None   # makes one again)
@@ -156,11 +158,14 @@ class ServesDashboard:
                     self._dashboard_source, dashboard.host, dashboard.port, dashboard.prefix,
                     security=self.security)  # fmt: skip
                 self.dashboard.child_config = dashboard.child_config  # (the settings it had)
+                self._hold_early(self.dashboard.ticket)  # (held since its stream ended)
                 self.dashboard.spawn()
                 await self._started(self.dashboard)
             except _START_ERRORS as exc:
                 self._without_dashboard(exc)
                 return
+            finally:
+                self._take_early()
 
     @staticmethod
     async def _started(dashboard: DashboardProcess) -> None:
@@ -174,7 +179,10 @@ class ServesDashboard:
     def _hold_early(self, ticket: str) -> None:
         """Keep what the bus publishes for the dashboard process (the subscriber that
         shows *ticket*), from the state's snapshot now (nothing is lost in between: no
-        await)."""
+        await); already held (since the last one's stream ended), for *ticket* now."""
+        if self._early is not None:
+            self._early = (*self._early[:2], ticket)
+            return
         buffer = Buffer(config.checked(config.count, "distributed.dashboard.events.buffer-length"))
         for record in scheduler_snapshot(self.state):
             buffer.append(record)
@@ -212,10 +220,18 @@ class ServesDashboard:
         if full:
             snapshot = scheduler_snapshot(self.state)  # no await until subscribed: nothing is missed
         # task records coalesced per key (TASK_STATES), not one per transition ("task")
-        return await self.event_streams.serve(comm, self.bus, source=self.id, snapshot=snapshot,
-                                              exclude=("task",), resync=self._resync_snapshot,
-                                              full=full, address=self.address,
-                                              name=self.name)  # fmt: skip
+        try:
+            return await self.event_streams.serve(comm, self.bus, source=self.id,
+                                                  snapshot=snapshot, exclude=("task",),
+                                                  resync=self._resync_snapshot, full=full,
+                                                  address=self.address, name=self.name)  # fmt: skip
+        finally:
+            dashboard = self.dashboard
+            if (ticket is not None and dashboard is not None and ticket == dashboard.ticket
+                    and self.status == "running" and self._early is None):
+                # its process died (or its feed reconnects): what comes until the next one
+                # subscribes is held for it, as at the start (its task stream had a hole)
+                self._hold_early(ticket)
 
     def _resync_snapshot(self) -> list:
         """For a reader that fell behind and lost records: the state as it is now
