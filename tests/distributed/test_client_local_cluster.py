@@ -98,3 +98,34 @@ def test_asynchronous_client_with_its_own_cluster():
 
     c = asyncio.run(main())
     assert c.status == "closed"
+
+
+EXIT_SCRIPT = """
+import os, sys
+sys.path.insert(0, {root!r})
+from shoal.distributed import Client, LocalCluster
+own = Client(n_workers=1, threads_per_worker=1, dashboard_address=":0")
+print(own.submit(sum, [1, 2]).result(), flush=True)
+if {external!r}:
+    other = Client(LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0"))
+    print(other.submit(sum, [3, 4]).result(), flush=True)
+print("exiting without close", flush=True)
+"""
+
+
+@pytest.mark.parametrize("external", [False, True])
+@pytest.mark.timeout(90)
+def test_a_script_that_never_closes_its_client_exits_quietly(external):
+    """Clients left open at exit are closed before the clusters: their connection's
+    pending tasks were torn down with the loop, and asyncio printed "Task was destroyed
+    but it is pending!" at the end of every such script."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-c", EXIT_SCRIPT.format(root=root, external=external)],
+                          capture_output=True, text=True, timeout=80)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == (["3", "7"] if external else ["3"]) + ["exiting", "without", "close"]
+    assert proc.stderr == "", proc.stderr

@@ -500,6 +500,9 @@ def _workers_for(n, cores, memory, threads_per_worker, memory_limit) -> int:
 
 
 def _close_live_clusters() -> None:  # pragma: no cover - runs at interpreter exit
+    from shoal.distributed.client.core import close_live_clients
+
+    close_live_clients()  # (first: registered after theirs, this hook runs before it)
     for cluster in list(_live):
         try:
             cluster.close(timeout=10)
