@@ -838,3 +838,21 @@ def test_a_report_of_more_tasks_than_the_task_stream_keeps_says_so(tmp_path):
             [tasks] = re.findall(r"<td>Tasks</td><td>([^<]*)</td>", html.unescape(path.read_text()))
             assert "kept" not in tasks, tasks  # (the calling code, in the report too, says it)
             client.gather(futures)
+
+
+def test_an_interrupted_text_progress_ends_its_line(c):
+    """Ctrl-C during ``progress()`` in a terminal: the traceback began on the bar's line."""
+    import signal
+
+    futures = c.map(time.sleep, [1.5] * 2, pure=False)
+    out = io.StringIO()
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))  # (a Ctrl-C)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            progress(futures, out=out, notebook=False, interval="20ms")
+    finally:
+        timer.cancel()
+    c.gather(futures)
+    text = out.getvalue()
+    assert "|" in text and text.endswith("\n") and "100%" not in text, repr(text)

@@ -30,6 +30,7 @@ import asyncio
 import html
 import logging
 import sys
+import threading
 import time
 
 from shoal import config
@@ -218,15 +219,35 @@ async def _follow(tracker: _Tracker, scheduler, interval: float, draw, stopped=N
         _stop_later(tracker, scheduler)
 
 
-async def _text_progress(tracker: _Tracker, scheduler, out, width: int, interval: float) -> None:
+class _Line:
+    """The terminal line a text bar draws on, from the loop's thread, until the caller
+    ends it (interrupted: a newline, and no more drawing after it)."""
+
+    def __init__(self, out):
+        self.out, self.lock, self.ended = out, threading.Lock(), False
+
+    def write(self, text: str) -> None:
+        with self.lock:
+            if not self.ended:
+                self.out.write(text)
+                self.out.flush()
+
+    def end(self) -> None:
+        with self.lock:
+            if not self.ended:
+                self.ended = True
+                self.out.write("\n")
+                self.out.flush()
+
+
+async def _text_progress(tracker: _Tracker, scheduler, line: _Line, width: int,
+                         interval: float) -> None:  # fmt: skip
     def draw():
-        out.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed()))
-        out.flush()
+        line.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed()))
 
     await _follow(tracker, scheduler, interval, draw)
-    out.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed(),
-                                tracker.outcome_text()) + "\n")  # fmt: skip
-    out.flush()
+    line.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed(),
+                                 tracker.outcome_text()) + "\n")  # fmt: skip
 
 
 def _stop_later(tracker: _Tracker, scheduler) -> None:
@@ -411,7 +432,12 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
             return (MultiProgressWidget if multi else ProgressWidget)(tracker, client, seconds, fs)
         except ImportError:  # no ipywidgets: the text bar
             pass
-    return client.sync(_text_progress, tracker, client.scheduler, out, width, seconds)
+    line = _Line(out)
+    try:
+        return client.sync(_text_progress, tracker, client.scheduler, line, width, seconds)
+    except BaseException:  # (Ctrl-C) the bar's line ends: a traceback starts on its own line,
+        line.end()         # and the bar, still drawing until its task is cancelled, is not
+        raise              # drawn over it
 
 
 def _only_empty(value) -> bool:
