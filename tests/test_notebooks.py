@@ -182,6 +182,7 @@ def run_notebook(name, workdir) -> Ran:
     assert not alive, f"{name} left processes behind: {[p.cmdline() for p in alive]}"
     ran = Ran(nb)
     assert not re.search(r"\w+Warning\b", ran.stderr()), ran.stderr()
+    assert "flights:" not in ran.stderr()  # (the data's messages: stdout, no red box)
     return ran
 
 

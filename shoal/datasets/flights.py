@@ -128,7 +128,7 @@ def flights(dest="data", scale=1, progress=True) -> pathlib.Path:
     Writes ``<dest>/nycflights/<year>-<month>.csv`` (12 * *scale* files) and
     ``<dest>/flightjson/<year>-<month>.json``.  Does nothing when a manifest
     shows the files are already there for this *scale*.  *progress* draws a
-    one-line bar on stderr.
+    one-line bar on stderr (stdout in a notebook).
     """
     scale = _check_scale(scale)
     csv_dir, json_dir = flights_path(dest), pathlib.Path(dest) / "flightjson"
@@ -366,8 +366,16 @@ def _remove_stale(directory: pathlib.Path, keep: set) -> None:
             path.unlink()
 
 
+def _out():
+    """Where the messages go: stderr in a terminal (beside ``make``'s own), stdout in a
+    notebook, where a stderr output is a red box that reads as an error."""
+    from shoal.diagnostics.notebook import in_kernel
+
+    return sys.stdout if in_kernel() else sys.stderr
+
+
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(msg, file=_out(), flush=True)
 
 
 class _Progress:
@@ -383,12 +391,12 @@ class _Progress:
 
     def close(self) -> None:
         if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            _out().write("\n")
+            _out().flush()
 
     def _draw(self) -> None:
         if self.enabled:
             filled = self.width * self.done // max(self.total, 1)
             bar = "#" * filled + " " * (self.width - filled)
-            sys.stderr.write(f"\rflights: [{bar}] {self.done}/{self.total} files")
-            sys.stderr.flush()
+            _out().write(f"\rflights: [{bar}] {self.done}/{self.total} files")
+            _out().flush()
