@@ -344,7 +344,6 @@ async def run_scheduler(args, security) -> int:
             _write_scheduler_file(args.scheduler_file, {"type": "Scheduler", "id": scheduler.id,
                                                         "address": scheduler.address})  # fmt: skip
             wrote = True
-        logger.info("scheduler at %s", scheduler.address)
         await _first(stop.wait(), scheduler.finished())
     finally:
         await scheduler.close()

@@ -129,3 +129,22 @@ def test_a_script_that_never_closes_its_client_exits_quietly(external):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == (["3", "7"] if external else ["3"]) + ["exiting", "without", "close"]
     assert proc.stderr == "", proc.stderr
+
+
+def test_a_script_with_a_cluster_and_no_client_exits_quietly():
+    """The exit hook that closes clients first must not import the client's module at
+    exit ("can't register atexit after shutdown", printed by every such script)."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    script = (f"import sys; sys.path.insert(0, {root!r})\n"
+              "from shoal.distributed.deploy.local import LocalCluster\n"
+              "cluster = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None)\n"
+              "print('up', flush=True)\n")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout == "up\n", proc.stderr
+    assert proc.stderr == "", proc.stderr
+

@@ -40,6 +40,7 @@ import atexit
 import html
 import logging
 import math
+import sys
 import uuid
 
 from shoal.core.units import format_bytes
@@ -500,9 +501,9 @@ def _workers_for(n, cores, memory, threads_per_worker, memory_limit) -> int:
 
 
 def _close_live_clusters() -> None:  # pragma: no cover - runs at interpreter exit
-    from shoal.distributed.client.core import close_live_clients
-
-    close_live_clients()  # (first: registered after theirs, this hook runs before it)
+    clients = sys.modules.get("shoal.distributed.client.core")  # (no import at exit: none then)
+    if clients is not None:
+        clients.close_live_clients()  # (first: registered after theirs, this hook runs before it)
     for cluster in list(_live):
         try:
             cluster.close(timeout=10)
