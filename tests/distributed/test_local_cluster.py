@@ -452,3 +452,46 @@ def test_close_while_scaling_leaves_nothing_behind():
         assert _live_children(before) == []
 
     run(main(), 30)
+
+
+INTERRUPTED_START = """
+import os, signal, sys, threading, time
+sys.path.insert(0, {root!r})
+import psutil
+from shoal.distributed import Client
+from shoal.distributed.deploy import local
+
+scale = local.LocalCluster._scale
+
+async def interrupted(self, n):  # a Ctrl-C while the workers start
+    os.kill(os.getpid(), signal.SIGINT)
+    await scale(self, n)
+
+local.LocalCluster._scale = interrupted
+t0 = time.monotonic()
+try:
+    Client(n_workers=2, threads_per_worker=1, dashboard_address=":0")
+except KeyboardInterrupt:
+    print("interrupted after", round(time.monotonic() - t0, 1), flush=True)
+time.sleep(0.5)
+print("children", len(psutil.Process().children(recursive=True)),
+      "threads", sorted(t.name for t in threading.enumerate()), flush=True)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_start_interrupted_closes_what_it_started_at_once():
+    """Ctrl-C while ``Client()`` started its cluster: the loop went first, cancelling
+    the cluster's closing, and waited 10 s for it ("the shoal-loop thread did not stop
+    within 10 s"), leaving the dashboard and the worker processes running."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-c", INTERRUPTED_START.format(root=root)],
+                          capture_output=True, text=True, timeout=50)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    took, rest = proc.stdout.split("interrupted after ")[1].split("\n", 1)
+    assert float(took) < 8, proc.stdout
+    assert rest.split() == ["children", "0", "threads", "['MainThread']"], proc.stdout
+    assert "did not stop" not in proc.stderr, proc.stderr

@@ -54,6 +54,7 @@ __all__ = ["LocalCluster", "default_sizing", "nprocesses_nthreads"]
 logger = logging.getLogger(__name__)
 
 _live: set = set()  # synchronous clusters not closed yet: closed at interpreter exit
+_ABORT_TIMEOUT = 20  # seconds to close what an interrupted start had started
 
 
 def nprocesses_nthreads(cores: int) -> tuple[int, int]:
@@ -180,8 +181,13 @@ class LocalCluster:
             try:
                 runner.sync(self._start)
             except BaseException:
-                self._runner = None
-                runner.release()
+                try:  # (a Ctrl-C while it started: what it started is closed before the
+                    runner.sync(self._close, timeout=_ABORT_TIMEOUT)  # loop goes, which
+                except BaseException:  # noqa: BLE001 - (a second Ctrl-C: as before)
+                    pass  # cancelled the closing and waited 10 s for it, leaving processes)
+                finally:
+                    self._runner = None
+                    runner.release()
                 raise
             _live.add(self)
 
