@@ -103,7 +103,16 @@ class WorkerProcess:
         self._control = ctrl_w
         reader = asyncio.StreamReader(limit=1 << 20)
         pipe = os.fdopen(stat_r, "rb", buffering=0)
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        try:
+            transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                        pipe)  # fmt: skip
+        except BaseException:  # (cancelled: a Ctrl-C as the cluster started) not watched yet,
+            self._signal(signal.SIGKILL)  # so ended and reaped here (it stayed a zombie)
+            self.proc.wait()  # (killed: at once)
+            pipe.close()
+            os.close(ctrl_w)
+            self._control = None
+            raise
         self._watch = loop.create_task(self._read_status(reader, transport))
         try:
             self.address = await asyncio.wait_for(asyncio.shield(self._started), timeout)
