@@ -209,9 +209,12 @@ class DashboardProcess:
         """The link of the port it was given, whether or not it still serves there."""
         return format_dashboard_link(self.host, self.port, self.scheme, self.prefix)
 
-    def command(self, fd: int | None = None) -> list:
+    def command(self, fd: int | None = None, port: int | None = None) -> list:
+        """The child's command line: *fd* a socket bound for it, on *port* (named on the
+        command line as the port it serves, not the one asked for and found taken)."""
+        port = self.requested_port if port is None else port
         cmd = [sys.executable, "-m", "shoal.dashboard", "--scheduler", self.source,
-               "--host", self.host, "--port", str(self.requested_port),
+               "--host", self.host, "--port", str(port),
                "--parent", str(os.getpid())]  # fmt: skip
         if fd is not None:
             cmd += ["--fd", str(fd)]
@@ -255,7 +258,7 @@ class DashboardProcess:
         read, write = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                self.command(sock.fileno()), env=self.environment(), stdin=subprocess.DEVNULL,
+                self.command(sock.fileno(), port), env=self.environment(), stdin=subprocess.DEVNULL,
                 stdout=write, pass_fds=(sock.fileno(),),
                 start_new_session=True,  # a Ctrl-C in the kernel is not for the dashboard
             )  # fmt: skip

@@ -89,7 +89,8 @@ def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: st
     key = "distributed.dashboard.link" if template is None else "template"
     if template is None:
         template = config.get("distributed.dashboard.link", None)
-        if template is None:  # unset: ours, or through Jupyter's proxy under JupyterHub
+        if template is None or template == "":  # unset (or set empty in the environment):
+            # ours, or through Jupyter's proxy under JupyterHub
             hub = (os.environ.get("JUPYTERHUB_SERVICE_PREFIX") and scheme == "http"
                    and _on_this_machine(host))  # (the proxy reaches this machine's HTTP ports)
             template = JUPYTERHUB_LINK if hub else DEFAULT_LINK

@@ -95,6 +95,8 @@ def test_link_template_environment_and_jupyterhub(monkeypatch):
     with config.set({"distributed.dashboard.link": "{scheme}://{host}:{port}/status"}):
         link = format_dashboard_link("127.0.0.1", 8790)  # Dask's default, set: a hub without the proxy
     assert link == "http://127.0.0.1:8790/status"
+    with config.set({"distributed.dashboard.link": ""}):  # (SHOAL_..._LINK= : as unset)
+        assert format_dashboard_link("127.0.0.1", 8790) == "/user/alice/proxy/8790/status"
     monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX")
     assert format_dashboard_link("0.0.0.0", 1) == f"http://{socket.gethostname()}:1/status"
 
@@ -316,6 +318,8 @@ def test_taken_port_gives_the_next_free_one_with_a_warning(caplog):
                 assert link == f"http://127.0.0.1:{s.dashboard.port}/status"
                 status, _ = await http_get(base(link) + "/health")
                 assert status == 200
+                args = s.dashboard.proc.args  # (its command line names the port it serves)
+                assert args[args.index("--port") + 1] == str(s.dashboard.port)
         return port
 
     with caplog.at_level(logging.WARNING, logger="shoal.diagnostics.dashboard"):
