@@ -108,7 +108,8 @@ class WorkerProcess:
                                                         pipe)  # fmt: skip
         except BaseException:  # (cancelled: a Ctrl-C as the cluster started) not watched yet,
             self._signal(signal.SIGKILL)  # so ended and reaped here (it stayed a zombie)
-            self.proc.wait()  # (killed: at once)
+            self.returncode = self.proc.wait()  # (killed: at once)
+            self._exited.set_result(self.returncode)  # (wait(), kill(), stop() return)
             pipe.close()
             os.close(ctrl_w)
             self._control = None

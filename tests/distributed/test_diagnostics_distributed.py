@@ -589,9 +589,10 @@ def test_an_interrupted_progress_lets_its_watch_go():
             async with Client(s.address, asynchronous=True) as c:
                 GATE.clear()
                 futures = c.map(gated, range(3))
+                out = io.StringIO()
                 try:
-                    bar = asyncio.ensure_future(progress(futures, out=io.StringIO(),
-                                                         notebook=False, interval="20ms"))
+                    bar = asyncio.ensure_future(progress(futures, out=out, notebook=False,
+                                                         interval="20ms"))  # fmt: skip
                     for _ in range(500):
                         if len(s.progress_watches):
                             break
@@ -603,7 +604,8 @@ def test_an_interrupted_progress_lets_its_watch_go():
                             break
                         await asyncio.sleep(0.01)
                     assert len(s.progress_watches) == 0
-                finally:
+                    assert out.getvalue().endswith("\n")  # (its line ended: what follows
+                finally:                                    # starts on its own)
                     GATE.set()
                 await c.gather(futures)
                 t0 = time.monotonic()  # a cancelled future: no wait for a key that went

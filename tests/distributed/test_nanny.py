@@ -335,3 +335,37 @@ def test_a_restarted_worker_keeps_the_config_its_nanny_was_made_with():
                 await n.close()
 
     run(main(), 40)
+
+
+def test_a_worker_process_whose_start_is_cancelled_early_is_reaped_and_reads_exited():
+    """Cancelled before its status pipe was watched (a Ctrl-C as a cluster starts):
+    the process stayed a zombie; then, killed and reaped, it still read as alive and
+    ``kill()`` / ``stop()`` / ``wait()`` never returned."""
+    import os
+
+    from shoal.distributed._worker_main import WorkerProcess
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        connect, reached = loop.connect_read_pipe, asyncio.Event()
+
+        async def slow_connect(*args, **kwargs):  # (the window: cancelled in here)
+            reached.set()
+            await asyncio.sleep(30)
+            return await connect(*args, **kwargs)
+
+        loop.connect_read_pipe = slow_connect
+        try:
+            wp = WorkerProcess({"scheduler_address": "tcp://127.0.0.1:1"}, dict(os.environ))
+            start = asyncio.ensure_future(wp.start(10))
+            await asyncio.wait_for(reached.wait(), 10)
+            start.cancel()
+            await asyncio.gather(start, return_exceptions=True)
+        finally:
+            del loop.connect_read_pipe
+        assert not wp.alive and wp.returncode == -9
+        assert await asyncio.wait_for(wp.kill(), 5) == -9
+        assert await asyncio.wait_for(wp.stop(), 5) == -9
+        assert psutil.Process().children() == []  # reaped: no zombie
+
+    run(main(), 30)

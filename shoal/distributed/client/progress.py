@@ -245,7 +245,11 @@ async def _text_progress(tracker: _Tracker, scheduler, line: _Line, width: int,
     def draw():
         line.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed()))
 
-    await _follow(tracker, scheduler, interval, draw)
+    try:
+        await _follow(tracker, scheduler, interval, draw)
+    except BaseException:  # (cancelled: an asynchronous client's bar, a Ctrl-C)
+        line.end()
+        raise
     line.write("\r" + format_bar(tracker.fraction(), width, tracker.elapsed(),
                                  tracker.outcome_text()) + "\n")  # fmt: skip
 
