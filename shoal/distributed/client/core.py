@@ -33,7 +33,6 @@ diagnostics in :mod:`.diagnostics`.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import logging
 import threading
 import time
@@ -61,9 +60,6 @@ from shoal.distributed.node import Once
 __all__ = ["Client", "default_client", "default_client_get"]
 
 logger = logging.getLogger(__name__)
-
-#: Synchronous clients not closed yet: closed at interpreter exit (:func:`close_live_clients`)
-_live: set = set()
 
 class Client(ClusterControl):
     """Connect to a shoal cluster (or start a ``LocalCluster``) and run work on it.
@@ -145,7 +141,7 @@ class Client(ClusterControl):
         self.loop = self._runner.acquire()
         try:
             self._runner.sync(self._start, timeout=self.timeout + 5)
-            _live.add(self)
+            current.track(self)
         except BaseException:
             try:
                 self._runner.sync(self._close_comms)
@@ -516,7 +512,7 @@ class Client(ClusterControl):
             return self._close()
         if self._runner is None:
             return None
-        _live.discard(self)
+        current.untrack(self)
         try:
             if self.status in ("running", "disconnected", "connecting"):
                 self._runner.sync(self._close, timeout=timeout)
@@ -588,17 +584,3 @@ def _run_callback(fn, future) -> None:
 def _is_thread_of(executor) -> bool:
     return threading.current_thread() in getattr(executor, "_threads", ())
 
-
-def close_live_clients() -> None:  # pragma: no cover - runs at interpreter exit
-    """Close the synchronous clients still open, as the interpreter exits (a script
-    that never called ``close()``): their connection's tasks, still pending on the
-    shared loop when it was torn down, made asyncio print "Task was destroyed but it
-    is pending!".  Clients close before the clusters (``deploy.local``)."""
-    for client in list(_live):
-        try:
-            client.close(timeout=5)
-        except Exception:  # noqa: BLE001 - exiting: the next one still closes
-            pass
-
-
-atexit.register(close_live_clients)

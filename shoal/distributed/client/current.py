@@ -9,16 +9,21 @@ when none is given.
 ``as_current`` is a context variable, so a block in one thread (or asyncio task)
 does not change another's default: two clients side by side each make their own
 ``performance_report``.
+
+The synchronous clients still open are kept here too (:func:`track`), and closed
+as the interpreter exits (:func:`close_live_clients`).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
 
 from shoal.base import register_client_lookup
 
-__all__ = ["as_current", "default_client", "default_client_get", "register", "unregister"]
+__all__ = ["as_current", "close_live_clients", "default_client", "default_client_get", "register",
+           "track", "unregister", "untrack"]
 
 _clients: list = []  # running clients that asked to be the default, most recent last
 _current: contextvars.ContextVar = contextvars.ContextVar("shoal_current_client", default=None)
@@ -75,3 +80,30 @@ def _lookup_default_get():
 
 
 register_client_lookup(_lookup_default_get)
+
+
+_live: set = set()  # synchronous clients not closed yet
+
+
+def track(client) -> None:
+    """*client* (synchronous) runs: it is closed at interpreter exit unless closed before."""
+    _live.add(client)
+
+
+def untrack(client) -> None:
+    _live.discard(client)
+
+
+def close_live_clients() -> None:  # pragma: no cover - runs at interpreter exit
+    """Close the synchronous clients still open, as the interpreter exits (a script
+    that never called ``close()``): their connection's tasks, still pending on the
+    shared loop when it was torn down, made asyncio print "Task was destroyed but it
+    is pending!".  Clients close before the clusters (``deploy.local``)."""
+    for client in list(_live):
+        try:
+            client.close(timeout=5)
+        except Exception:  # noqa: BLE001 - exiting: the next one still closes
+            pass
+
+
+atexit.register(close_live_clients)

@@ -507,7 +507,7 @@ def _workers_for(n, cores, memory, threads_per_worker, memory_limit) -> int:
 
 
 def _close_live_clusters() -> None:  # pragma: no cover - runs at interpreter exit
-    clients = sys.modules.get("shoal.distributed.client.core")  # (no import at exit: none then)
+    clients = sys.modules.get("shoal.distributed.client.current")  # (no import at exit: none then)
     if clients is not None:
         clients.close_live_clients()  # (first: registered after theirs, this hook runs before it)
     for cluster in list(_live):
