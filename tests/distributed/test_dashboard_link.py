@@ -177,6 +177,40 @@ def test_a_dashboard_process_that_dies_is_started_again_on_its_port(monkeypatch,
     main()
 
 
+def test_a_dashboard_killed_again_before_it_served_is_started_again(monkeypatch, caplog):
+    """A restarted dashboard process that died before it served counted as a start
+    that failed: the scheduler went on without a dashboard after one restart of three."""
+    import signal
+
+    from shoal.distributed.scheduler import dashboarding
+
+    monkeypatch.setattr(dashboarding, "WATCH_INTERVAL", 0.05)
+
+    @gen_cluster(nworkers=1, scheduler_options={"dashboard_address": ":0"})
+    async def main(s, a):
+        link = await s.dashboard_started()
+        first = s.dashboard
+        first.proc.send_signal(signal.SIGKILL)
+        for _ in range(500):
+            if s.dashboard is not first and s.dashboard.proc is not None:
+                break
+            await asyncio.sleep(0.01)
+        second = s.dashboard
+        assert second is not first and not second.url  # (not serving yet: bokeh imports)
+        second.proc.send_signal(signal.SIGKILL)
+        for _ in range(1000):
+            if s.dashboard not in (first, second) and s.dashboard is not None and s.dashboard.url:
+                break
+            await asyncio.sleep(0.02)
+        assert s.dashboard not in (first, second, None) and s.dashboard_link == link
+        assert (await http_get(base(link) + "/health"))[0] == 200
+        assert s._dashboard_restarts == 2 and s._early is None
+
+    with caplog.at_level(logging.WARNING, logger="shoal.distributed.scheduler.dashboarding"):
+        main()
+    assert "did not start again" in caplog.text and "without a dashboard" not in caplog.text
+
+
 def _inc(x):
     return x + 1
 

@@ -162,10 +162,13 @@ class ServesDashboard:
                 self.dashboard.spawn()
                 await self._started(self.dashboard)
             except _START_ERRORS as exc:
-                self._without_dashboard(exc)
-                return
-            finally:
-                self._take_early()
+                if self.dashboard.proc is None or self._dashboard_restarts >= RESTARTS:
+                    self._without_dashboard(exc)
+                    return
+                # its process died before it served (killed again): started again, counted
+                logger.warning("the dashboard process did not start again: %s", exc)
+                continue  # (the records still held)
+            self._take_early()  # (none left: it took them as it subscribed)
 
     @staticmethod
     async def _started(dashboard: DashboardProcess) -> None:
