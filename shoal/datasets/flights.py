@@ -391,12 +391,14 @@ class _Progress:
 
     def close(self) -> None:
         if self.enabled:
-            _out().write("\n")
-            _out().flush()
+            out = _out()
+            out.write("\n")
+            out.flush()
 
     def _draw(self) -> None:
         if self.enabled:
             filled = self.width * self.done // max(self.total, 1)
             bar = "#" * filled + " " * (self.width - filled)
-            _out().write(f"\rflights: [{bar}] {self.done}/{self.total} files")
-            _out().flush()
+            out = _out()
+            out.write(f"\rflights: [{bar}] {self.done}/{self.total} files")
+            out.flush()

@@ -104,8 +104,8 @@ class WorkerProcess:
         reader = asyncio.StreamReader(limit=1 << 20)
         pipe = os.fdopen(stat_r, "rb", buffering=0)
         try:
-            transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
-                                                        pipe)  # fmt: skip
+            transport, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), pipe)  # fmt: skip
         except BaseException:  # (cancelled: a Ctrl-C as the cluster started) not watched yet,
             self._signal(signal.SIGKILL)  # so ended and reaped here (it stayed a zombie)
             self.returncode = self.proc.wait()  # (killed: at once)

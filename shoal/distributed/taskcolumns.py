@@ -26,9 +26,9 @@ from shoal.distributed.protocol.serialize import UNICODE_ERRORS
 from shoal.events import (TASK_FIELDS, PackedTaskRows, TaskRows, TasksProcessing, TasksQueued,
                           TaskTransition, row_of)  # fmt: skip
 
-__all__ = ["compact", "expanded", "key_from_wire", "pack_entry", "pack_task_rows", "story_from_wire",
-           "story_to_wire", "task_entry", "task_objects", "unpack_task_rows", "unpacked_entry",
-           "without_keys"]  # fmt: skip
+__all__ = ["compact", "expanded", "key_from_wire", "pack_entry", "pack_task_rows",
+           "story_from_wire", "story_to_wire", "task_entry", "task_objects", "unpack_task_rows",
+           "unpacked_entry", "without_keys"]  # fmt: skip
 
 _KEY_AT, _STARTSTOPS_AT = TASK_FIELDS.index("key"), TASK_FIELDS.index("startstops")
 
@@ -74,8 +74,8 @@ def compact(columns: dict) -> dict:
     out = {}
     for name, column in columns.items():
         n = len(column)  # (a column whose ends differ, a key's, is not counted through)
-        same = (n > 1 and column[-1] == column[0] and column.count(column[0]) == n
-                and name not in _KEY_COLUMNS)  # fmt: skip
+        same = (n > 1 and name not in _KEY_COLUMNS and column[-1] == column[0]
+                and column.count(column[0]) == n)  # fmt: skip
         out[name] = {"same": column[0], "n": n} if same else column
     return out
 

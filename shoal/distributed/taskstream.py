@@ -18,8 +18,9 @@ ends as one slice) and sends the batches as they were packed, each with the
 indices of the rows it picked (``None``: all of them); the dicts are made on the
 client, in the caller's thread.  A request without ``start`` or ``stop`` (a
 report's, a ``with get_task_stream()`` block's, ``count`` alone) reads no worker's
-batch at all: those hold finished tasks only, so their counts are known.  A scheduler's own rows (an erred task, a task
-that ran before its worker made rows) are packed when asked, as a worker's are.
+batch at all: those hold finished tasks only, so their counts are known.  A
+scheduler's own rows (an erred task, a task that ran before its worker made rows)
+are packed when asked, as a worker's are.
 
 A row counts when it went from ``processing`` to ``memory`` or ``erred``; it
 finished at the end of its last ``startstops`` step, else (no timings: a task
@@ -65,11 +66,11 @@ def pick(batches, start=None, stop=None, count=None) -> list:
     as Dask's task stream selects them: with ``start`` alone, the first ``count``
     since then, else the last ``count`` (before ``stop``); ``count`` is ignored when
     both bounds are given.  *batches*: ``(batch, published, rows)`` oldest first,
-    ``rows()`` giving :func:`finished_rows` of that batch (called only for the
-    batches walked); ``published``: when it was published, after all its rows
-    finished, so a batch published before ``start`` holds none after it.  ``rows(timed)``:
-    without bounds (``timed`` false) the ends may be ``None``, and the indices any
-    sequence (a worker's batch is all finished rows, counted without reading it)."""
+    ``rows(timed)`` giving :func:`finished_rows` of that batch (called only for the
+    batches walked; without bounds, ``timed`` false, the ends may be ``None`` and the
+    indices any sequence: a worker's batch is all finished rows, counted unread);
+    ``published``: when it was published, after all its rows finished, so a batch
+    published before ``start`` holds none after it."""
     want = None if count is None or (start is not None and stop is not None) else int(count)
     if want is not None and want <= 0:
         return []

@@ -11,9 +11,9 @@ Every dashboard process leaves one small JSON record in
      "kernel": "/run/user/1000/jupyter/runtime/kernel-<id>.json" or null}
 
 A record whose process is gone (a kernel killed with SIGKILL), or whose process id
-another program has since, is skipped and removed.  ``kernel`` is the spawning process's ``ipykernel`` connection file,
-which names the Jupyter kernel id: that is how the sidebar follows the active
-notebook's kernel without anyone copying a link.
+another program has since, is skipped and removed.  ``kernel`` is the spawning
+process's ``ipykernel`` connection file, which names the Jupyter kernel id: that is
+how the sidebar follows the active notebook's kernel without anyone copying a link.
 
 A dashboard is *embedded* through this server's proxy, ``shoal/proxy/<port>/``
 (relative to Jupyter's base URL), so only Jupyter's port has to be reachable

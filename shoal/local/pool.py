@@ -93,7 +93,8 @@ class _Worker:
         env["PYTHONHASHSEED"] = HASH_SEED
         env.update(config.config_for_child())
         env.update(blas.child_environ(nworkers))  # BLAS threads: cores // workers
-        cmd = [sys.executable, "-m", "shoal.local._worker", str(task_r), str(res_w), str(os.getpid())]
+        cmd = [sys.executable, "-m", "shoal.local._worker", str(task_r), str(res_w),
+               str(os.getpid())]  # (its parent: it ends when this process is gone)
         try:
             self.proc = subprocess.Popen(
                 cmd, pass_fds=(task_r, res_w), env=env, start_new_session=True,

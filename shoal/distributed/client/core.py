@@ -583,4 +583,3 @@ def _run_callback(fn, future) -> None:
 
 def _is_thread_of(executor) -> bool:
     return threading.current_thread() in getattr(executor, "_threads", ())
-

@@ -13,8 +13,8 @@
 
 The rpc calls run on the client's loop; the task stream's dicts are made from the
 scheduler's packed rows (:func:`~shoal.distributed.taskstream.task_dicts`), figures
-built and files written in the caller's thread (a sync client's loop thread is shared, so it never does
-file I/O here).  Times (``start`` / ``stop``) are wall-clock seconds on the
+built and files written in the caller's thread (a sync client's loop thread is
+shared, so it never does file I/O here).  Times (``start`` / ``stop``) are wall-clock seconds on the
 scheduler's clock (which the workers' timings are put on), a ``datetime``, or a
 string such as ``"30s"``: that long ago, by the scheduler's clock, as are the
 times the blocks take (``Client._scheduler_now``: a client whose clock is off
@@ -299,7 +299,8 @@ class performance_report:  # noqa: N801 - Dask's spelling
         c = self.client
         got = c.sync(c.scheduler.get_task_stream, since=self.cursor)
         tree = c.profile(start=self.start)
-        self._write(task_dicts(got), tree, c.scheduler_info(), stop, got["finished"] - self.finished)
+        self._write(task_dicts(got), tree, c.scheduler_info(), stop,
+                    got["finished"] - self.finished)  # fmt: skip
 
     async def __aenter__(self):
         self.cursor, self.finished, self.start = await _open_window(self._begin())

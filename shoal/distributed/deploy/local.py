@@ -181,10 +181,13 @@ class LocalCluster:
             try:
                 runner.sync(self._start)
             except BaseException:
-                try:  # (a Ctrl-C while it started: what it started is closed before the
-                    runner.sync(self._close, timeout=_ABORT_TIMEOUT)  # loop goes, which
-                except BaseException:  # noqa: BLE001 - (a second Ctrl-C: as before)
-                    pass  # cancelled the closing and waited 10 s for it, leaving processes)
+                # (a Ctrl-C while it started) what it started is closed before the runner
+                # goes: the loop stopping first cancelled the closing, waited 10 s for it
+                # and left the processes running
+                try:
+                    runner.sync(self._close, timeout=_ABORT_TIMEOUT)
+                except BaseException:  # noqa: BLE001 - a second Ctrl-C: let go as it is
+                    pass
                 finally:
                     self._runner = None
                     runner.release()

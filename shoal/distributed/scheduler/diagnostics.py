@@ -132,9 +132,9 @@ class TaskStreamLog:
                     text = getattr(ts, "traceback_text", "") or ""  # (rows carry none)
                     if text:
                         tracebacks.append([columns["key"][i], text])
-        return {"batches": [[batch.item.packed(), None if len(indices) == batch.n else list(indices)]
-                            for batch, indices in picked],
-                "tracebacks": tracebacks}  # fmt: skip
+        batches = [[batch.item.packed(), None if len(indices) == batch.n else list(indices)]
+                   for batch, indices in picked]  # fmt: skip
+        return {"batches": batches, "tracebacks": tracebacks}
 
     def close(self) -> None:
         self.bus.unsubscribe(self.token)
