@@ -267,19 +267,6 @@ async def _serve(spec: dict, control_fd: int, status_fd: int) -> int:
     import traceback
 
     log = logging.getLogger("shoal.distributed.worker")
-    try:
-        Worker = load_object(spec.pop("worker_class", None) or "shoal.distributed.worker.server:Worker")
-        kwargs = {k: v for k, v in spec.items() if v is not None}
-        kwargs["security"] = _security(spec.get("security"))
-        worker = Worker(kwargs.pop("scheduler_address"), **kwargs)
-        await worker.start()
-    except BaseException as exc:  # noqa: BLE001 - reported to the nanny
-        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        log.error("worker failed to start: %s", text, exc_info=not isinstance(exc, OSError))
-        _report(status_fd, op="start-failed", error=text)
-        return 1
-    _report(status_fd, op="started", address=worker.address, pid=os.getpid())
-
     loop = asyncio.get_running_loop()
     asked = asyncio.Event()
     why = []
@@ -294,9 +281,32 @@ async def _serve(spec: dict, control_fd: int, status_fd: int) -> int:
             loop.remove_reader(control_fd)
             asked.set()
 
+    # Watched from the start: a nanny that goes (its process killed) while the Worker
+    # still connects to a scheduler that went with it ends us now, not after the
+    # connect timeout.
     loop.add_reader(control_fd, on_control)
-    finished = asyncio.ensure_future(worker.finished())
     request = asyncio.ensure_future(asked.wait())
+    try:
+        Worker = load_object(spec.pop("worker_class", None) or "shoal.distributed.worker.server:Worker")
+        kwargs = {k: v for k, v in spec.items() if v is not None}
+        kwargs["security"] = _security(spec.get("security"))
+        worker = Worker(kwargs.pop("scheduler_address"), **kwargs)
+        starting = asyncio.ensure_future(worker.start())
+        await asyncio.wait({starting, request}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():  # (its start releases what it made when cancelled)
+            starting.cancel()
+            await asyncio.wait({starting}, timeout=2)
+            log.info("worker stopped while it started (%s)", why[0])
+            return 0
+        starting.result()
+    except BaseException as exc:  # noqa: BLE001 - reported to the nanny
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        log.error("worker failed to start: %s", text, exc_info=not isinstance(exc, OSError))
+        _report(status_fd, op="start-failed", error=text)
+        return 1
+    _report(status_fd, op="started", address=worker.address, pid=os.getpid())
+
+    finished = asyncio.ensure_future(worker.finished())
     await asyncio.wait({finished, request}, return_when=asyncio.FIRST_COMPLETED)
     if finished.done():
         request.cancel()

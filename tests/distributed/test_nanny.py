@@ -239,8 +239,9 @@ def test_unreachable_scheduler_fails_start_with_a_clear_error():
     run(main(), 30)
 
 
-def test_graceful_close_escalates_to_signals(monkeypatch):
+def test_graceful_close_escalates_to_signals(tmp_path):
     """A worker that ignores the close request (stuck loop) is SIGTERMed, then SIGKILLed."""
+    ready = tmp_path / "ignoring"
 
     async def main():
         async with Scheduler() as s:
@@ -248,8 +249,9 @@ def test_graceful_close_escalates_to_signals(monkeypatch):
             pid = n.pid
             async with rpc(n.worker_address) as r:
                 # ignore SIGTERM and block the worker's event loop: only SIGKILL ends it
-                await r.run(function=Pickled(_stubborn), reply=False)
-            await asyncio.sleep(0.3)
+                await r.run(function=Pickled(_stubborn), args=Pickled((str(ready),)), reply=False)
+            # (a fixed sleep here raced the worker on a busy machine: SIGTERM came first)
+            await wait_until(ready.exists, what="the worker to ignore SIGTERM")
             t0 = time.monotonic()
             await n.close(timeout=0.5)
             assert gone(pid)
@@ -260,8 +262,9 @@ def test_graceful_close_escalates_to_signals(monkeypatch):
     run(main(), 30)
 
 
-def _stubborn():
+def _stubborn(ready):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    open(ready, "w").close()
     time.sleep(30)
 
 
@@ -370,3 +373,25 @@ def test_a_worker_process_whose_start_is_cancelled_early_is_reaped_and_reads_exi
         assert wp.proc.pid not in mine  # reaped: no zombie
 
     run(main(), 30)
+
+
+def test_a_worker_whose_nanny_dies_while_it_starts_exits_at_once():
+    """A client killed as its cluster started: the worker, still trying to reach the
+    scheduler that went with it, outlived its nanny until its connect timeout."""
+    from shoal.distributed._worker_main import WorkerProcess
+
+    async def main():
+        spec = {"scheduler_address": "tcp://127.0.0.1:9", "nthreads": 1, "death_timeout": 60}
+        wp = WorkerProcess(spec, dict(os.environ))
+        start = asyncio.ensure_future(wp.start(90))
+        await wait_until(lambda: wp.proc is not None and wp._control is not None)
+        await asyncio.sleep(1.0)  # (its Worker is importing or connecting: either way)
+        os.close(wp._control)  # what the nanny's death does to the control pipe
+        wp._control = None
+        t0 = time.monotonic()
+        with pytest.raises(WorkerStartError, match="exited"):
+            await asyncio.wait_for(start, 30)
+        assert time.monotonic() - t0 < 10, "the worker waited for its connect timeout"
+        assert wp.returncode == 0 and not wp.alive
+
+    run(main(), 60)
