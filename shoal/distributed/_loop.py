@@ -20,7 +20,9 @@ The runner is reference counted: the thread starts on the first
 cluster shares (one thread, however many clients).
 
 ``sync`` refuses to run on the loop's own thread (it would wait for itself):
-code running on that loop must ``await`` the coroutine instead.  After
+code running on that loop must ``await`` the coroutine instead.  Code on another
+loop (a notebook cell's top-level ``await`` with a synchronous client) awaits
+:func:`on_loop`, which runs the coroutine here and hands its result over.  After
 ``os.fork`` the child forgets the parent's (now absent) thread.
 """
 
@@ -31,7 +33,7 @@ import logging
 import os
 import threading
 
-__all__ = ["LoopRunner", "get_runner"]
+__all__ = ["LoopRunner", "get_runner", "on_loop"]
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +175,16 @@ class LoopRunner:
     def __repr__(self):
         state = "running" if self._loop is not None else "stopped"
         return f"<LoopRunner {self.name!r}: {state}, {self._users} users>"
+
+
+async def on_loop(coro, loop: asyncio.AbstractEventLoop):
+    """``await coro`` run on ``loop``, awaited from whichever loop the caller runs:
+    directly on ``loop`` itself, else handed over (cancelling the caller cancels it).
+    The connections a coroutine uses belong to one loop; awaited on another, asyncio
+    raises "attached to a different loop" halfway through a request."""
+    if asyncio.get_running_loop() is loop:
+        return await coro
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
 
 class _Raise:

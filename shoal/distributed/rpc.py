@@ -269,14 +269,19 @@ class _Proxy:
 
     async def _request(self, msg: dict):
         comm = await self._borrow()
+        wants_reply = msg.get("reply", True) is not False
         try:
-            result = await send_recv(comm, deserialize=self._deserialize, **msg)
-        except BaseException as exc:
-            # the comm is reusable only if the exchange finished (an error reply did)
-            self._give_back(comm, healthy=not isinstance(exc, (OSError, asyncio.CancelledError)))
+            await comm.write(msg)
+            reply = await comm.read(deserialize=False) if wants_reply else None
+        except BaseException:
+            # Reusable only once its reply is read: a request that failed between its
+            # write and its read (cancelled, the connection lost, or awaited on a loop
+            # not the comm's) leaves a reply on the way that the next request would
+            # have taken for its own.
+            self._give_back(comm, healthy=False)
             raise
-        self._give_back(comm, healthy=True)
-        return result
+        self._give_back(comm, healthy=True)  # (an error reply too: the exchange finished)
+        return unwrap_reply(reply, deserialize=self._deserialize) if wants_reply else None
 
 
 class rpc(_Proxy):  # noqa: N801 - Dask's spelling

@@ -9,6 +9,7 @@ from operator import add
 import pytest
 
 from shoal.delayed import delayed
+from shoal.distributed import get_task_stream, performance_report
 from shoal.distributed.client import (
     Client, Future, FutureCancelledError, as_completed, futures_of, wait,
 )  # fmt: skip
@@ -123,3 +124,72 @@ async def test_await_client_and_close(s, a):
     with pytest.raises(TypeError, match="async with"):
         with c:
             pass
+
+
+# --- loops: a synchronous client awaited, an asynchronous one used as if blocking ---------
+
+
+def test_a_request_that_failed_before_its_reply_does_not_hand_that_reply_to_the_next(c):
+    """Awaited on a loop not its own, a sync client's request fails after it was sent:
+    its connection, still holding the reply on its way, was reused, and every later
+    request got the answer of the one before it (silently wrong results)."""
+    with pytest.raises(RuntimeError, match="different loop"):
+        asyncio.run(c.scheduler.clock())
+    for _ in range(3):
+        assert c.sync(c.scheduler.identity)["type"] == "Scheduler"
+        assert isinstance(c.sync(c.scheduler.clock), float)
+    assert c.submit(inc, 1).result() == 2
+
+
+def test_async_with_diagnostics_blocks_on_a_synchronous_client(c, tmp_path):
+    """A notebook cell's top-level ``await``: ``async with`` around work done with a
+    synchronous client (its requests run on the client's own loop)."""
+    report = tmp_path / "report.html"
+
+    async def cell():
+        async with get_task_stream() as ts:
+            c.gather(c.map(inc, range(5)))
+        async with performance_report(filename=str(report)):
+            c.gather(c.map(inc, range(10, 13)))
+        tree = await c.profile(asynchronous=True)
+        info = await c.scheduler_info(asynchronous=True)
+        stream = await c.get_task_stream(asynchronous=True)
+        return ts, tree, info, stream
+
+    ts, tree, info, stream = asyncio.run(cell())
+    assert len(ts.data) == 5 and {t["key"].split("-")[0] for t in ts.data} == {"inc"}
+    assert "<html" in report.read_text()[:2000].lower()
+    assert "count" in tree and info["type"] == "Scheduler" and len(stream) >= 8
+    assert c.submit(inc, 2).result() == 3  # (and the client goes on as before)
+
+
+@gen_cluster(nworkers=1)
+async def test_an_asynchronous_client_says_to_await_where_a_blocking_call_is_asked(s, a):
+    from shoal.distributed import get_task_stream, performance_report
+
+    async with Client(s.address, asynchronous=True) as c:
+        with pytest.raises(RuntimeError, match=r"asynchronous: use `async with get_task_stream"):
+            with get_task_stream(c):
+                pass
+        with pytest.raises(RuntimeError, match=r"asynchronous: use `async with performance_report"):
+            with performance_report(filename="never-written.html"):
+                pass
+        for call in (lambda: c.get_task_stream(asynchronous=False),
+                     lambda: c.profile(asynchronous=False),
+                     lambda: c.get({"x": (inc, 1)}, ["x"], asynchronous=False)):
+            with pytest.raises(RuntimeError, match="is asynchronous: await"):
+                call()
+        assert await c.submit(inc, 1) == 2
+
+
+@gen_cluster(nworkers=2)
+async def test_an_asynchronous_clients_scheduler_info_is_a_dict_and_awaitable(s, a, b):
+    """Dask's contract: the identity the client read last, at once; shoal's too: awaited,
+    a fresh one."""
+    async with Client(s.address, asynchronous=True) as c:
+        info = c.scheduler_info()
+        assert set(info["workers"]) == {a.address, b.address}
+        assert len(c.scheduler_info(n_workers=1)["workers"]) == 1
+        fresh = await c.scheduler_info()
+        assert fresh["type"] == "Scheduler" and set(fresh["workers"]) == {a.address, b.address}
+        assert len((await c.scheduler_info(n_workers=1))["workers"]) == 1

@@ -20,9 +20,30 @@ from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.protocol import Pickled
 from shoal.distributed.taskcolumns import story_from_wire
 
-__all__ = ["ClusterControl", "fire_and_forget", "run_on_workers"]
+__all__ = ["ClusterControl", "SchedulerInfo", "fire_and_forget", "run_on_workers"]
 
 logger = logging.getLogger(__name__)
+
+
+class SchedulerInfo(dict):
+    """An asynchronous client's ``scheduler_info()``: the identity it read last, a dict
+    (Dask's contract), that is also awaitable: ``await`` reads a fresh one from the
+    scheduler (as shoal's asynchronous methods do).  Only awaiting it makes a request."""
+
+    def __init__(self, info: dict, refresh):
+        super().__init__(info)
+        self._refresh = refresh
+
+    def __await__(self):
+        return self._refresh().__await__()
+
+
+def _first_workers(info: dict, n_workers) -> dict:
+    """``info`` with its first ``n_workers`` workers only (all when None or negative)."""
+    if n_workers is None or n_workers < 0 or "workers" not in info:
+        return dict(info)
+    workers = dict(list(info["workers"].items())[:n_workers])
+    return {**info, "workers": workers}
 
 
 class ClusterControl:
@@ -68,7 +89,14 @@ class ClusterControl:
     def scheduler_info(self, n_workers=-1, asynchronous=None):
         """The scheduler's identity: its address, dashboard port (``services``), and each
         worker's threads, memory and metrics, in Dask's shape; the first ``n_workers`` workers
-        only (``-1``, the default here: all; Dask's default shows 5)."""
+        only (``-1``, the default here: all; Dask's default shows 5).
+
+        An asynchronous client returns, as Dask's does, the identity it read last, at
+        once (``c.scheduler_info()["workers"]``); awaited, it reads a fresh one
+        (``await c.scheduler_info()``): see :class:`SchedulerInfo`."""
+        if asynchronous is None and self.asynchronous:
+            return SchedulerInfo(_first_workers(self._identity, n_workers),
+                                 lambda: self._update_identity(n_workers))  # fmt: skip
         return self.sync(self._update_identity, n_workers, asynchronous=asynchronous)
 
     async def _update_identity(self, n_workers=-1):

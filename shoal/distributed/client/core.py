@@ -216,13 +216,26 @@ class Client(ClusterControl):
     # --- the facade -------------------------------------------------------------
 
     def sync(self, func, *args, asynchronous=None, callback_timeout=None, **kwargs):
-        """Run the coroutine function ``func``: awaitable when asynchronous, else its result."""
+        """Run the coroutine function ``func``: awaitable when asynchronous, else its result.
+
+        A synchronous client's awaitable (``asynchronous=True``, or ``async with`` a
+        diagnostics block in a notebook cell) runs on the client's own loop, where its
+        connections are, whatever loop awaits it.  An asynchronous client has no
+        blocking calls: ``asynchronous=False`` is an error that says to await."""
         if asynchronous is None:
             asynchronous = self.asynchronous
         if asynchronous:
             coro = func(*args, **kwargs)
-            return coro if callback_timeout is None else asyncio.wait_for(coro, callback_timeout)
+            if callback_timeout is not None:
+                coro = asyncio.wait_for(coro, callback_timeout)
+            return coro if self._runner is None else _loop.on_loop(coro, self.loop)
         if self._runner is None:
+            if self.asynchronous and self.status not in ("closing", "closed"):
+                name = getattr(func, "__name__", "this call").lstrip("_")
+                raise RuntimeError(
+                    f"{self!r} is asynchronous: await {name} (and use `async with` for "
+                    "get_task_stream / performance_report blocks); asynchronous=False "
+                    "is for a synchronous client")  # fmt: skip
             raise RuntimeError(f"{self!r} is not running (status {self.status!r})")
         return self._runner.sync(func, *args, timeout=callback_timeout, **kwargs)
 

@@ -90,6 +90,14 @@ def _is_async(client, asynchronous) -> bool:
     return client.asynchronous if asynchronous is None else bool(asynchronous)
 
 
+def _blocking(client, what: str):
+    """``client``, for a ``with`` block: an asynchronous client has none (it would block
+    the loop its own requests need)."""
+    if client.asynchronous:
+        raise RuntimeError(f"{what}: {client!r} is asynchronous: use `async with {what}(...)`")
+    return client
+
+
 # --- task stream -------------------------------------------------------------------------
 
 
@@ -119,12 +127,12 @@ def task_stream(client, start=None, stop=None, count=None, plot=False, filename=
     msg = {"start": when(start, "start", now), "stop": when(stop, "stop", now), "count": _count(count)}
     if _is_async(client, asynchronous):
         async def go():
-            return _stream_result(await client.scheduler.get_task_stream(**msg), plot, filename,
-                                  resources)  # fmt: skip
+            got = await client.sync(client.scheduler.get_task_stream, asynchronous=True, **msg)
+            return _stream_result(got, plot, filename, resources)
 
         return go()
-    return _stream_result(client.sync(client.scheduler.get_task_stream, **msg), plot, filename,
-                          resources)  # fmt: skip
+    got = client.sync(client.scheduler.get_task_stream, asynchronous=False, **msg)
+    return _stream_result(got, plot, filename, resources)
 
 
 def _stream_result(reply, plot, filename, resources=None):
@@ -167,19 +175,21 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
         return self.client
 
     def __enter__(self):
-        c = self._get_client()
+        c = _blocking(self._get_client(), "get_task_stream")
         self.cursor, _, self.start = c.sync(_open_window, c)  # (records are kept from now on)
         return self
 
     def __exit__(self, *exc):
         self._collect(self.client.sync(self.client.scheduler.get_task_stream, since=self.cursor))
 
-    async def __aenter__(self):
-        self.cursor, _, self.start = await _open_window(self._get_client())
+    async def __aenter__(self):  # (a synchronous client's requests run on its own loop)
+        c = self._get_client()
+        self.cursor, _, self.start = await c.sync(_open_window, c, asynchronous=True)
         return self
 
     async def __aexit__(self, *exc):
-        self._collect(await self.client.scheduler.get_task_stream(since=self.cursor))
+        c = self.client
+        self._collect(await c.sync(c.scheduler.get_task_stream, since=self.cursor, asynchronous=True))
 
     def _collect(self, data) -> None:
         result = _stream_result(data, self.plot, self.filename)
@@ -208,12 +218,12 @@ def profile(client, key=None, start=None, stop=None, workers=None, merge_workers
         filename = "dask-profile.html"  # (Dask's name: a notebook that looks for it finds it)
     if _is_async(client, asynchronous):
         async def go():
-            return _profile_result(await client.scheduler.get_profile(**msg), filename, plot,
-                                   merge_workers)  # fmt: skip
+            tree = await client.sync(client.scheduler.get_profile, asynchronous=True, **msg)
+            return _profile_result(tree, filename, plot, merge_workers)
 
         return go()
-    return _profile_result(client.sync(client.scheduler.get_profile, **msg), filename, plot,
-                           merge_workers)  # fmt: skip
+    tree = client.sync(client.scheduler.get_profile, asynchronous=False, **msg)
+    return _profile_result(tree, filename, plot, merge_workers)
 
 
 def _profile_result(tree, filename, plot, merged=True):
@@ -290,7 +300,7 @@ class performance_report:  # noqa: N801 - Dask's spelling
         return self.client
 
     def __enter__(self):
-        c = self._begin()
+        c = _blocking(self._begin(), "performance_report")
         self.cursor, self.finished, self.start = c.sync(_open_window, c)  # (as get_task_stream's)
         return self
 
@@ -302,14 +312,15 @@ class performance_report:  # noqa: N801 - Dask's spelling
         self._write(task_dicts(got), tree, c.scheduler_info(), stop,
                     got["finished"] - self.finished)  # fmt: skip
 
-    async def __aenter__(self):
-        self.cursor, self.finished, self.start = await _open_window(self._begin())
+    async def __aenter__(self):  # (a synchronous client's requests run on its own loop)
+        c = self._begin()
+        self.cursor, self.finished, self.start = await c.sync(_open_window, c, asynchronous=True)
         return self
 
     async def __aexit__(self, *exc):
         stop = self.client._scheduler_now()
         c = self.client
-        got = await c.scheduler.get_task_stream(since=self.cursor)
+        got = await c.sync(c.scheduler.get_task_stream, since=self.cursor, asynchronous=True)
         tree = await c.profile(start=self.start, asynchronous=True)
         self._write(task_dicts(got), tree, await c.scheduler_info(asynchronous=True), stop,
                     got["finished"] - self.finished)  # fmt: skip

@@ -80,8 +80,6 @@ def _on(event_type):
     return register
 
 
-
-
 class SchedulerState(TracksComputations):
     """Tasks, workers and clients, changed only by :meth:`handle`."""
 
