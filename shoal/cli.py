@@ -394,8 +394,7 @@ def cmd_scheduler(args, parser) -> int:
 
 
 def cmd_worker(args, parser) -> int:
-    from shoal.distributed.nanny import cpu_count, system_memory
-    from shoal.distributed.worker.memory import read_cgroup_memory_limit
+    from shoal.core.machine import cpu_count, read_cgroup_memory_limit, system_memory
 
     security = security_from_args(args, "worker")
     address = scheduler_address_from_args(args, security)
@@ -405,7 +404,7 @@ def cmd_worker(args, parser) -> int:
 
 # --- info -------------------------------------------------------------------------------
 
-_PACKAGES = ("cloudpickle", "toolz", "pyyaml", "msgpack", "psutil", "tblib", "cryptography", "tornado",
+_PACKAGES = ("cloudpickle", "toolz", "pyyaml", "msgpack", "psutil", "cryptography", "tornado",
              "bokeh", "numpy", "pandas", "pyarrow", "dask", "distributed")  # fmt: skip
 
 
@@ -415,8 +414,7 @@ def collect_info() -> dict:
     from importlib import metadata
 
     from shoal import config
-    from shoal.distributed.nanny import cpu_count, system_memory
-    from shoal.distributed.worker.memory import read_cgroup_memory_limit
+    from shoal.core.machine import cpu_count, read_cgroup_memory_limit, system_memory
 
     def version(name):
         try:

@@ -11,6 +11,7 @@ import random
 
 import pytest
 
+from shoal.core.machine import read_cgroup_memory_limit
 from shoal.distributed.worker import InvalidTransition, WorkerState, WorkerTask
 from shoal.distributed.worker import memory as mem
 from shoal.distributed.worker.messages import (
@@ -770,11 +771,11 @@ def test_parse_memory_limit(tmp_path):
     assert mem.parse_memory_limit(0, total_memory=16) is None
     v2 = tmp_path / "memory.max"
     v2.write_text("max\n")
-    assert mem.read_cgroup_memory_limit([str(v2)]) is None
+    assert read_cgroup_memory_limit([str(v2)]) is None
     v2.write_text("4294967296\n")
-    assert mem.read_cgroup_memory_limit([str(tmp_path / "absent"), str(v2)]) == 4 * GiB
+    assert read_cgroup_memory_limit([str(tmp_path / "absent"), str(v2)]) == 4 * GiB
     v2.write_text(str(2**63 - 4096))  # cgroup v1 spells "unlimited" as a huge number
-    assert mem.read_cgroup_memory_limit([str(v2)]) is None
+    assert read_cgroup_memory_limit([str(v2)]) is None
 
 
 def test_stimulus_log_keeps_events_without_their_payloads():

@@ -12,6 +12,10 @@ equal NumPy's on the whole data.  The names below are the public surface;
 ``shoal.array.random`` holds the random constructors.
 """
 
+from shoal.core.extras import require as _require
+
+_require("array", "numpy", what="shoal.array")
+
 import numpy as _np
 
 from shoal.array import random

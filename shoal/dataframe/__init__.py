@@ -12,6 +12,10 @@ The public surface (pinned by tests/test_exports.py)::
 Needs the ``dataframe`` extra (pandas, pyarrow).
 """
 
+from shoal.core.extras import require as _require
+
+_require("dataframe", "numpy", "pandas", what="shoal.dataframe")
+
 from shoal.base import compute
 from shoal.dataframe.core import DataFrame, Scalar, Series, concat, from_pandas, map_partitions
 from shoal.dataframe.io import read_csv, read_json, read_parquet, to_csv, to_json, to_parquet

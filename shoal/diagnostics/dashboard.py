@@ -66,6 +66,7 @@ import sys
 import time
 
 from shoal import config, sampling
+from shoal.core.extras import require
 from shoal.core.hosts import is_loopback
 from shoal.core.loading import load_object
 from shoal.diagnostics._observer import Observer
@@ -465,8 +466,10 @@ class Dashboard(Observer):
             return
         if not config.checked(config.flag, "diagnostics.dashboard.enabled"):
             return
-        if not bokeh_available():
-            raise DashboardStartError("the dashboard needs bokeh: pip install 'shoal[diagnostics]'")
+        try:  # (its process serves Bokeh; both ends speak the event stream's protocol)
+            require("diagnostics", "bokeh", "msgpack", "tornado", what="the dashboard")
+        except ModuleNotFoundError as exc:
+            raise DashboardStartError(str(exc)) from None
         runner = load_object(LOOP_RUNNER)()
         runner.acquire()
         self._runner = runner

@@ -26,6 +26,10 @@ listeners bind 127.0.0.1 unless told otherwise; expose them only on trusted
 networks or behind TLS (``tls://`` with :class:`~shoal.distributed.security.Security`).
 """
 
+from shoal.core.extras import require as _require
+
+_require("distributed", "msgpack", "tornado", "psutil", what="shoal.distributed")
+
 _LAZY = {
     "Client": "shoal.distributed.client", "Future": "shoal.distributed.client",
     "as_completed": "shoal.distributed.client", "wait": "shoal.distributed.client",

@@ -51,16 +51,17 @@ import weakref
 from collections import deque
 
 from shoal import config
+from shoal.core.machine import cpu_count, read_cgroup_memory_limit, system_memory
 from shoal.distributed._worker_main import WorkerProcess, WorkerStartError, describe_exit
 from shoal.distributed.comm import parse_address
 from shoal.distributed.comm.base import listen_address
 from shoal.distributed.node import Node
 from shoal.distributed.rpc import Server, rpc
 from shoal.distributed.worker.memory import (
-    MemoryReading, MemoryThresholds, decide, parse_memory_limit, read_cgroup_memory_limit,
+    MemoryReading, MemoryThresholds, decide, parse_memory_limit,
 )  # fmt: skip
 
-__all__ = ["Nanny", "WorkerProcess", "WorkerStartError", "cpu_count", "describe_exit", "system_memory"]
+__all__ = ["Nanny", "WorkerProcess", "WorkerStartError", "describe_exit"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,29 +71,6 @@ _SECURITY_FIELDS = (
     "tls_ca_file", "tls_client_cert", "tls_client_key", "tls_scheduler_cert",
     "tls_scheduler_key", "tls_worker_cert", "tls_worker_key", "require_encryption", "tls_ciphers",
 )  # fmt: skip
-
-
-# --- the machine --------------------------------------------------------------------
-
-
-def cpu_count() -> int:
-    """Cores this process may use (CPU affinity respected)."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def system_memory() -> int:
-    """Total memory of the machine in bytes, capped by this process's cgroup limit."""
-    try:
-        import psutil
-
-        total = psutil.virtual_memory().total
-    except ImportError:  # pragma: no cover - psutil is in the distributed extra
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    cgroup = read_cgroup_memory_limit()
-    return min(total, cgroup) if cgroup else total
 
 
 # --- the nanny -----------------------------------------------------------------------

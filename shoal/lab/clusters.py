@@ -118,6 +118,8 @@ class ClusterHandler(APIHandler):
             model = await self.manager.start(body.get("workers"), body.get("threads_per_worker"))
         except (TypeError, ValueError) as exc:
             raise web.HTTPError(400, str(exc)) from exc
+        except ImportError as exc:  # (a server without the distributed extra: it says which)
+            raise web.HTTPError(503, f"cannot start a cluster here: {exc}") from exc
         self.set_status(201)
         self.finish(json.dumps(model))
 

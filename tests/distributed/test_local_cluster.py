@@ -21,7 +21,8 @@ from shoal.distributed.deploy.adaptive import AdaptiveCore, Load, workers_to_clo
 from shoal.distributed.deploy.local import (
     _pick_protocol, _workers_for, default_sizing, format_limit, nprocesses_nthreads,
 )  # fmt: skip
-from shoal.distributed.nanny import Nanny, cpu_count, system_memory
+from shoal.core.machine import cpu_count, system_memory
+from shoal.distributed.nanny import Nanny
 from shoal.testing.aio import run
 
 # --- sizing -----------------------------------------------------------------------------

@@ -43,11 +43,11 @@ import math
 import sys
 import uuid
 
+from shoal.core.machine import cpu_count, read_cgroup_memory_limit, system_memory
 from shoal.core.units import format_bytes
 from shoal.distributed.deploy.adaptive import Adaptive, Load
-from shoal.distributed.nanny import cpu_count, system_memory
 from shoal.distributed.node import Once
-from shoal.distributed.worker.memory import parse_memory_limit, read_cgroup_memory_limit
+from shoal.distributed.worker.memory import parse_memory_limit
 
 __all__ = ["LocalCluster", "default_sizing", "nprocesses_nthreads"]
 

@@ -31,7 +31,7 @@ Any threshold may be ``False``/``None`` to switch that rule off, and a
 :func:`spill_order` gives the keys to evict for a byte amount, least recently
 used first.  :func:`parse_memory_limit` turns a ``memory_limit`` argument
 (``"auto"``, ``"4 GiB"``, a fraction, bytes) into bytes; the caller passes the
-machine's total memory, the cgroup limit (:func:`read_cgroup_memory_limit`)
+machine's total memory, the cgroup limit (:mod:`shoal.core.machine`)
 and the worker count, so this module never touches psutil.
 """
 
@@ -45,15 +45,8 @@ from shoal import config
 
 __all__ = [
     "MemoryThresholds", "MemoryReading", "MemoryDecision",
-    "decide", "spill_order", "parse_memory_limit", "read_cgroup_memory_limit",
+    "decide", "spill_order", "parse_memory_limit",
 ]  # fmt: skip
-
-# cgroup v2 then v1; "max" or a huge number means unlimited
-_CGROUP_FILES = (
-    "/sys/fs/cgroup/memory.max",
-    "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-)
-_UNLIMITED = 2**60
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,21 +221,3 @@ def parse_memory_limit(
         return int(usable * value)
     limit = config.parse_bytes(value)
     return min(limit, usable) if limit else None
-
-
-def read_cgroup_memory_limit(paths: Iterable[str] = _CGROUP_FILES) -> int | None:
-    """The memory limit of this process's cgroup in bytes, or None if unlimited/unreadable."""
-    for path in paths:
-        try:
-            with open(path) as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        if text == "max":
-            return None
-        try:
-            limit = int(text)
-        except ValueError:
-            continue
-        return limit if 0 < limit < _UNLIMITED else None
-    return None

@@ -45,6 +45,7 @@ import time
 import uuid
 
 from shoal import config
+from shoal.core.machine import read_cgroup_memory_limit
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.clock import SchedulerClock
 from shoal.distributed.comm import CommClosedError, connect, parse_address
@@ -57,7 +58,7 @@ from shoal.distributed.worker import messages as m
 from shoal.diagnostics import sampler as profile
 from shoal.diagnostics.probe import CpuClock
 from shoal.distributed.worker.memory import (
-    MemoryReading, MemoryThresholds, decide, parse_memory_limit, read_cgroup_memory_limit,
+    MemoryReading, MemoryThresholds, decide, parse_memory_limit,
 )  # fmt: skip
 from shoal.distributed.worker.state import WorkerState
 from shoal.distributed.worker.taskrows import SWITCH_OP, TaskRowReporter
