@@ -39,6 +39,8 @@ def parse_dashboard_address(address, default_host: str = "127.0.0.1") -> tuple[s
     (('127.0.0.1', 8787), ('127.0.0.1', 8790))
     >>> parse_dashboard_address("0.0.0.0:0"), parse_dashboard_address("http://[::1]:9000")
     (('0.0.0.0', 0), ('::1', 9000))
+    >>> parse_dashboard_address("::1"), parse_dashboard_address("[::1]")
+    (('::1', 8787), ('::1', 8787))
     >>> parse_dashboard_address(None), parse_dashboard_address(False), parse_dashboard_address(True)
     (None, None, ('127.0.0.1', 8787))
     """
@@ -48,12 +50,23 @@ def parse_dashboard_address(address, default_host: str = "127.0.0.1") -> tuple[s
         return default_host, DEFAULT_PORT
     if isinstance(address, int):
         return default_host, _port_in_range(address, address)
-    text = str(address).strip()
+    if not isinstance(address, str):
+        raise TypeError(f"dashboard address {address!r}: expected 'host:port', ':port' or a port "
+                        f"number, not {type(address).__name__}")  # fmt: skip
+    text = address.strip()
     if "://" in text:
         text = text.split("://", 1)[1].rstrip("/")
     if text.startswith("["):  # [ipv6]:port
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":")
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or not host or (rest and not rest.startswith(":")):
+            raise ValueError(f"dashboard address {address!r}: an IPv6 host is written "
+                             "'[host]:port', as '[::1]:8787'")  # fmt: skip
+        port = rest[1:]
+    elif text.count(":") > 1:  # an IPv6 address alone (with a port it takes brackets)
+        if not _is_ip(text):
+            raise ValueError(f"dashboard address {address!r}: an IPv6 host with a port is "
+                             "written in brackets, as '[::1]:8787'")  # fmt: skip
+        host, port = text, ""
     elif ":" in text:
         host, _, port = text.rpartition(":")
     elif text.isdigit():
@@ -65,6 +78,16 @@ def parse_dashboard_address(address, default_host: str = "127.0.0.1") -> tuple[s
     except ValueError:
         raise ValueError(f"dashboard address {address!r}: the port must be a number") from None
     return host or default_host, _port_in_range(port, address)
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _port_in_range(port: int, address) -> int:

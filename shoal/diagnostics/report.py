@@ -35,8 +35,8 @@ from shoal.diagnostics.rectangles import MERGE_BELOW, from_dicts, task_rectangle
 from shoal.events import iter_startstops
 
 __all__ = [
-    "LOCAL_CLOCK_JS", "clock_axis", "prefix_figure", "profile_figure", "report_html", "save_html",
-    "summarize", "task_stream_figure",
+    "LOCAL_CLOCK_JS", "check_filename", "clock_axis", "prefix_figure", "profile_figure",
+    "report_html", "save_html", "summarize", "task_stream_figure", "write_page",
 ]  # fmt: skip
 
 def _prefix(record) -> str:
@@ -310,14 +310,49 @@ def report_html(records, tree: dict, summary: dict | None = None, info: dict | N
     return file_html(Tabs(tabs=panels, sizing_mode="stretch_width"), _resources(mode), title)
 
 
-def save_html(model, filename: str, title: str, mode="inline") -> str:
-    """Write one Bokeh model (a figure) as a standalone HTML file; returns ``filename``.
-    *mode*: how the page gets BokehJS (:data:`MODES`, None: inlined), or Bokeh's
-    ``Resources`` (Dask's ``bokeh_resources``)."""
+def save_html(model, filename, title: str, mode="inline") -> str:
+    """Write one Bokeh model (a figure) as a standalone HTML file (:func:`write_page`);
+    returns ``filename``.  *mode*: how the page gets BokehJS (:data:`MODES`, None:
+    inlined), or Bokeh's ``Resources`` (Dask's ``bokeh_resources``)."""
     from bokeh.embed import file_html
     from bokeh.resources import Resources
 
+    check_filename(filename)
     page = file_html(model, mode if isinstance(mode, Resources) else _resources(mode), title)
-    with open(filename, "w", encoding="utf-8") as f:
-        f.write(page)
+    return write_page(page, filename, title)
+
+
+def check_filename(filename, name: str = "filename"):
+    """*filename* if it is a path (``str`` or ``os.PathLike``); TypeError naming *name*
+    otherwise (an int is a file descriptor to ``open``: the page went into whatever file
+    it was, which was then closed)."""
+    import os
+
+    if isinstance(filename, bool) or not isinstance(filename, (str, os.PathLike)) or not os.fspath(filename):
+        raise TypeError(f"{name}={filename!r}: expected the path of the HTML file to write")
+    return filename
+
+
+def write_page(page: str, filename, what: str, opener=None):
+    """Write *page* to *filename* (``opener(filename)``, else a local file: its missing
+    folders made); one that cannot be written is kept in a temporary file, which the
+    ``OSError`` raised names: the page is not lost."""
+    import os
+    import tempfile
+
+    try:
+        if opener is None:
+            path = os.fspath(filename)
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            f = open(path, "w", encoding="utf-8")
+        else:
+            f = opener(filename)
+        with f as out:  # (an fsspec OpenFile gives its file here)
+            out.write(page)
+    except Exception as exc:  # (fsspec's too)
+        fd, kept = tempfile.mkstemp(prefix="shoal-", suffix=".html")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(page)
+        why = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+        raise OSError(f"{what} could not be written to {filename!r} ({why}); it is in {kept}") from exc
     return filename

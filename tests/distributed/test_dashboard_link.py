@@ -70,6 +70,17 @@ def test_parse_dashboard_address():
         with pytest.raises(ValueError, match="port must be 0 .* to 65535"):
             parse_dashboard_address(bad)
     assert parse_dashboard_address(":65535") == ("127.0.0.1", 65535)
+    # an IPv6 host alone, or bracketed with a port; anything else about brackets is named
+    assert parse_dashboard_address("::1") == parse_dashboard_address("[::1]") == ("::1", 8787)
+    assert parse_dashboard_address("http://[::1]:9000/") == ("::1", 9000)
+    for bad in ("[", "[::1", "[]:80", "[::1]x"):  # ("[" was taken for 127.0.0.1:8787)
+        with pytest.raises(ValueError, match=r"an IPv6 host is written '\[host\]:port'"):
+            parse_dashboard_address(bad)
+    with pytest.raises(ValueError, match="with a port is written in brackets"):
+        parse_dashboard_address("localhost::8787")
+    for bad in (8787.5, b":0", [":0"]):  # (8787.5 was taken for a host named '8787.5')
+        with pytest.raises(TypeError, match="expected 'host:port', ':port' or a port number"):
+            parse_dashboard_address(bad)
 
 
 def test_a_bad_dashboard_host_fails_clearly_and_leaves_nothing_behind():

@@ -28,8 +28,13 @@ def test_task_stream_and_profile_name_the_bad_argument(c, call, message):
 def test_progress_names_a_bad_interval_or_width(c):
     f = c.submit(inc, 1)
     assert f.result() == 2
-    with pytest.raises(ValueError, match=r"interval='bogus': expected a duration"):
+    with pytest.raises(ValueError, match=r"interval='bogus': expected a positive, finite duration"):
         progress(f, interval="bogus", notebook=False)
+    for bad in (float("inf"), float("nan"), -1, 0):  # (inf never redrew: the call hung)
+        with pytest.raises(ValueError, match=r"interval=.*: expected a positive, finite duration"):
+            progress(f, interval=bad, notebook=False)
+    with pytest.raises(TypeError, match=r"out=5: expected a text stream"):
+        progress(f, out=5, notebook=False)  # (was an AttributeError at the first redraw)
     with pytest.raises(ValueError, match=r"width='x': expected a number of characters"):
         progress(f, width="x", notebook=False)
 

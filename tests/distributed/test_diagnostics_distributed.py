@@ -432,15 +432,52 @@ def test_performance_report_files_as_dasks_are_written(c, tmp_path):
 def test_a_report_that_cannot_be_written_is_kept_elsewhere(c, tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
     target = tmp_path / "a-file" / "r.html"
-    with pytest.raises(OSError, match=r"could not write .*a-file/r\.html.*the report is in") as e:
+    with pytest.raises(OSError, match=r"report could not be written to .*a-file/r\.html.*it is in") as e:
         with performance_report(filename=str(target)):
             assert c.submit(spin, 30, seconds=0).result() == 31
-    kept = str(e.value).rsplit("the report is in ", 1)[1]
+    kept = str(e.value).rsplit("it is in ", 1)[1]
     try:
         with open(kept, encoding="utf-8") as f:
             assert "spin" in _report_data(f.read())
     finally:
         os.remove(kept)
+    # a block that raised keeps its own exception (the report's error is a note on it)
+    with pytest.raises(KeyError, match="from the block") as e:
+        with performance_report(filename=str(target)):
+            c.submit(spin, 31, seconds=0).result()
+            raise KeyError("from the block")
+    (note,) = e.value.__notes__
+    kept = note.rsplit("it is in ", 1)[1]
+    try:
+        with open(kept, encoding="utf-8") as f:
+            assert "spin" in _report_data(f.read())
+    finally:
+        os.remove(kept)
+
+
+def test_a_task_stream_or_profile_file_is_checked_first_and_a_failed_one_loses_nothing(c, tmp_path):
+    """A file descriptor for ``filename`` took the page into whatever file it was and closed
+    it; a file that could not be written lost the block's records."""
+    from shoal.distributed import get_task_stream
+
+    for call in (lambda: c.profile(filename=1), lambda: c.get_task_stream(plot="save", filename=1),
+                 lambda: get_task_stream(plot="save", filename=None)):
+        with pytest.raises(TypeError, match=r"filename=(1|None): expected the path of the HTML file"):
+            call()
+    (tmp_path / "a-file").write_text("not a folder")
+    target = tmp_path / "a-file" / "ts.html"
+    with pytest.raises(OSError, match=r"shoal task stream could not be written to .*ts\.html") as e:
+        with get_task_stream(plot="save", filename=str(target)) as ts:
+            c.gather(c.map(spin, range(4), seconds=0))
+    assert len(ts.data) == 4  # (it was empty)
+    kept = str(e.value).rsplit("it is in ", 1)[1]
+    try:
+        assert os.path.getsize(kept) > 1000
+    finally:
+        os.remove(kept)
+    nested = tmp_path / "new" / "folder" / "ts.html"  # (missing folders are made, as for reports)
+    data, _ = c.get_task_stream(plot="save", filename=str(nested))
+    assert data and nested.stat().st_size > 1000
 
 
 def test_performance_report_without_a_client_raises(tmp_path):

@@ -32,7 +32,6 @@ import gzip
 import inspect
 import os
 import sys
-import tempfile
 import time
 
 from shoal import config
@@ -116,13 +115,15 @@ async def _open_window(client) -> tuple:
 def task_stream(client, start=None, stop=None, count=None, plot=False, filename="task-stream.html",
                 asynchronous=None, resources=None):  # fmt: skip
     """What ``Client.get_task_stream`` returns (an awaitable for an asynchronous client)."""
-    if resources is not None and plot == "save":  # (checked before the request)
-        from bokeh.resources import Resources
+    if plot == "save":  # (checked before the request)
+        from shoal.diagnostics.report import check_filename, check_mode
 
-        from shoal.diagnostics.report import check_mode
+        check_filename(filename)
+        if resources is not None:
+            from bokeh.resources import Resources
 
-        if not isinstance(resources, Resources):
-            check_mode(resources)
+            if not isinstance(resources, Resources):
+                check_mode(resources)
     now = client._scheduler_now
     msg = {"start": when(start, "start", now), "stop": when(stop, "stop", now), "count": _count(count)}
     if _is_async(client, asynchronous):
@@ -139,12 +140,18 @@ def _stream_result(reply, plot, filename, resources=None):
     data = task_dicts(reply)
     if not plot:
         return data
+    return data, _stream_figure(data, plot, filename, resources)
+
+
+def _stream_figure(data, plot, filename, resources=None):
+    """The task stream's figure, written to *filename* too with ``plot="save"`` (a file
+    that cannot be written: kept in a temporary file the error names)."""
     from shoal.diagnostics.report import save_html, task_stream_figure
 
     fig = task_stream_figure(data)
     if plot == "save":
         save_html(fig, filename, "shoal task stream", resources)
-    return data, fig
+    return fig
 
 
 class get_task_stream:  # noqa: N801 - Dask's spelling
@@ -161,6 +168,10 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
     """
 
     def __init__(self, client=None, plot=False, filename="task-stream.html"):
+        if plot == "save":  # (named now, not after the work)
+            from shoal.diagnostics.report import check_filename
+
+            check_filename(filename)
         self._client = client
         self.plot, self.filename = plot, filename
         self.data: list = []
@@ -191,11 +202,11 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
         c = self.client
         self._collect(await c.sync(c.scheduler.get_task_stream, since=self.cursor, asynchronous=True))
 
-    def _collect(self, data) -> None:
-        result = _stream_result(data, self.plot, self.filename)
+    def _collect(self, reply) -> None:
+        data = task_dicts(reply)
+        self.data.extend(data)  # (first: a file that cannot be written loses none of it)
         if self.plot:
-            result, self.figure = result
-        self.data.extend(result)
+            self.figure = _stream_figure(data, self.plot, self.filename)
 
 
 # --- profiles ----------------------------------------------------------------------------
@@ -216,6 +227,10 @@ def profile(client, key=None, start=None, stop=None, workers=None, merge_workers
            "merge_workers": bool(merge_workers), "workers": workers}  # fmt: skip
     if filename is None and plot == "save":
         filename = "dask-profile.html"  # (Dask's name: a notebook that looks for it finds it)
+    if filename is not None:  # (named before the request)
+        from shoal.diagnostics.report import check_filename
+
+        check_filename(filename)
     if _is_async(client, asynchronous):
         async def go():
             tree = await client.sync(client.scheduler.get_profile, asynchronous=True, **msg)
@@ -271,11 +286,10 @@ class performance_report:  # noqa: N801 - Dask's spelling
     """
 
     def __init__(self, filename="dask-report.html", stacklevel=1, mode=None, storage_options=None):
-        from shoal.diagnostics.report import check_mode
+        from shoal.diagnostics.report import check_filename, check_mode
 
         mode = check_mode(mode)
-        if not isinstance(filename, (str, os.PathLike)):  # (named now, not after the work)
-            raise TypeError(f"filename={filename!r}: expected the path of the HTML file to write")
+        check_filename(filename)  # (named now, not after the work)
         if isinstance(stacklevel, bool) or not isinstance(stacklevel, int):
             raise TypeError(f"stacklevel={stacklevel!r}: expected a number of frames (1: the "
                             "code with the `with` block)")  # fmt: skip
@@ -309,8 +323,8 @@ class performance_report:  # noqa: N801 - Dask's spelling
         c = self.client
         got = c.sync(c.scheduler.get_task_stream, since=self.cursor)
         tree = c.profile(start=self.start)
-        self._write(task_dicts(got), tree, c.scheduler_info(), stop,
-                    got["finished"] - self.finished)  # fmt: skip
+        self._write(task_dicts(got), tree, c.scheduler_info(), stop, got["finished"] - self.finished,
+                    exc[1])  # fmt: skip
 
     async def __aenter__(self):  # (a synchronous client's requests run on its own loop)
         c = self._begin()
@@ -323,11 +337,14 @@ class performance_report:  # noqa: N801 - Dask's spelling
         got = await c.sync(c.scheduler.get_task_stream, since=self.cursor, asynchronous=True)
         tree = await c.profile(start=self.start, asynchronous=True)
         self._write(task_dicts(got), tree, await c.scheduler_info(asynchronous=True), stop,
-                    got["finished"] - self.finished)  # fmt: skip
+                    got["finished"] - self.finished, exc[1])  # fmt: skip
 
-    def _write(self, data, tree, identity, stop, finished: int = 0) -> None:
+    def _write(self, data, tree, identity, stop, finished: int = 0, raised=None) -> None:
+        """Write the report; where it cannot be written, it is kept in a temporary file
+        the error names, and a block that raised keeps its own exception (with that
+        error as a note: ``except KeyError`` around the block still catches it)."""
         import shoal
-        from shoal.diagnostics.report import report_html, summarize
+        from shoal.diagnostics.report import report_html, summarize, write_page
         from shoal.core.units import format_bytes
         from shoal.distributed.client.display import summarize as cluster_summary
 
@@ -339,15 +356,17 @@ class performance_report:  # noqa: N801 - Dask's spelling
                 "shoal version": shoal.__version__}  # fmt: skip
         page = report_html(data, tree, summary, info, self.code, mode=self.mode)
         try:
-            with _open_for_writing(self.filename, self.storage_options) as f:
-                f.write(page)
-        except Exception as exc:  # (fsspec's too) the report is not lost: it goes where it can
-            fd, kept = tempfile.mkstemp(prefix="shoal-report-", suffix=".html")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(page)
-            why = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
-            raise OSError(f"performance_report could not write {self.filename!r} ({why}); "
-                          f"the report is in {kept}") from exc
+            write_page(page, self.filename, "the performance report",
+                       lambda name: _open_for_writing(name, self.storage_options))  # fmt: skip
+        except OSError as exc:
+            if raised is None:
+                raise
+            if hasattr(raised, "add_note"):  # (Python 3.11)
+                raised.add_note(str(exc))
+            else:  # pragma: no cover - Python 3.10
+                import warnings
+
+                warnings.warn(str(exc), RuntimeWarning, stacklevel=3)
 
 
 def _fsspec():

@@ -409,16 +409,17 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
     persisted is an error (it has no futures to follow).  ``scheduler`` and ``loop``
     are taken for Dask's sake and not needed: the bar follows the futures' own client.
     """
-    try:
-        seconds = float(config.parse_timedelta(interval))
-    except (TypeError, ValueError):
-        raise ValueError(f"progress: interval={interval!r}: expected a duration ('100ms') "
-                         "or seconds") from None
+    try:  # (inf never redrew, nan waited at random, 0 or less redrew without pause)
+        seconds = config.period(interval, "interval")
+    except ValueError as exc:
+        raise ValueError(f"progress: {exc} ('100ms', or seconds)") from None
     try:
         width = int(width)
     except (TypeError, ValueError):
         raise ValueError(f"progress: width={width!r}: expected a number of characters") from None
     out = sys.stdout if out is None else out
+    if not callable(getattr(out, "write", None)):
+        raise TypeError(f"progress: out={out!r}: expected a text stream (with write), as sys.stdout")
     fs = futures_of(futures)
     if not fs:
         if not _only_empty(futures):
