@@ -61,6 +61,7 @@ from shoal.core.hosts import is_loopback, url_host
 from shoal.dashboard import clientfaults
 from shoal.dashboard.http import routes
 from shoal.diagnostics.dashboard import bind_listening
+from shoal.diagnostics.links import websocket_origins
 from shoal.dashboard.pages import applications
 
 __all__ = ["DashboardServer", "host_checker", "start_server"]
@@ -262,13 +263,7 @@ class DashboardServer:
         self.state, self._sock, self.ssl_options = state, sock, ssl_options
         self.host, self.requested_port = host, port
         self.prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
-        if allow_websocket_origin is None:
-            from shoal import config
-
-            allow_websocket_origin = config.get("distributed.dashboard.allow-websocket-origin", [])
-        if isinstance(allow_websocket_origin, str):
-            allow_websocket_origin = [allow_websocket_origin]
-        self.allow_websocket_origin = list(allow_websocket_origin or [])
+        self.allow_websocket_origin = websocket_origins(allow_websocket_origin)
         self.port = None
         self._server = self._http = self._loop = None
         self._thread = self._stop_event = None

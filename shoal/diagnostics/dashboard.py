@@ -72,7 +72,7 @@ from shoal.core.loading import load_object
 from shoal.diagnostics._observer import Observer
 from shoal.diagnostics.https import https_context
 from shoal.diagnostics.links import (
-    DEFAULT_PORT, format_dashboard_link, parse_dashboard_address,
+    DEFAULT_PORT, format_dashboard_link, parse_dashboard_address, websocket_origins,
 )  # fmt: skip
 
 __all__ = [
@@ -244,6 +244,7 @@ class DashboardProcess:
         if self.proc is not None:
             return self
         tls = https_context()  # (checks the files: a wrong path fails here, named)
+        websocket_origins()  # (as the child will read it: named here)
         self.scheme = "http" if tls is None else "https"
         sock, port = bind_listening(self.host, self.requested_port)
         if self.requested_port not in (0, port):
@@ -425,8 +426,6 @@ def _startup_timeout(timeout) -> float:
 
 def bokeh_available() -> bool:
     """Whether the dashboard can run here (bokeh importable), without importing it."""
-    import importlib.util
-
     return importlib.util.find_spec("bokeh") is not None
 
 
@@ -449,6 +448,10 @@ class Dashboard(Observer):
         self.address = parse_dashboard_address(address)
         if self.address is None:
             raise ValueError(f"Dashboard: no address to serve on ({address!r})")
+        if not isinstance(prefix, str):
+            raise TypeError(f"Dashboard: prefix={prefix!r}: expected a URL path ('' for none)")
+        if bus is not None and not callable(getattr(bus, "subscribe", None)):
+            raise TypeError(f"Dashboard: bus={bus!r}: expected an event bus (shoal.bus.Bus) or None")
         self.prefix, self.show, self.timeout, self.bus = prefix, show, timeout, bus
         self.process: DashboardProcess | None = None
         self._server = None

@@ -25,7 +25,7 @@ from shoal import config
 from shoal.core.hosts import ANY_HOST, is_loopback, url_host
 
 __all__ = ["DEFAULT_LINK", "DEFAULT_PORT", "JUPYTERHUB_LINK", "format_dashboard_link",
-           "parse_dashboard_address"]  # fmt: skip
+           "parse_dashboard_address", "websocket_origins"]  # fmt: skip
 
 DEFAULT_PORT = 8787
 DEFAULT_LINK = "{scheme}://{host}:{port}/status"
@@ -78,6 +78,28 @@ def parse_dashboard_address(address, default_host: str = "127.0.0.1") -> tuple[s
     except ValueError:
         raise ValueError(f"dashboard address {address!r}: the port must be a number") from None
     return host or default_host, _port_in_range(port, address)
+
+
+def websocket_origins(value=None) -> list:
+    """The origins besides its own whose pages may open the dashboard's websocket
+    (``["*"]``: any): *value*, or ``distributed.dashboard.allow-websocket-origin``; one
+    string counts as a list of it.  Checked where the dashboard is started, so a wrong
+    setting is named there (in its own process it was a traceback on stderr)."""
+    key = "distributed.dashboard.allow-websocket-origin"
+    if value is None:
+        from shoal import config
+
+        value, where = config.get(key, None), f" ({key})"
+    else:
+        where = ""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"allow_websocket_origin={value!r}{where}: expected a list of origins "
+                         "as 'host:port' (or '*' for any)")  # fmt: skip
+    return list(value)
 
 
 def _is_ip(text: str) -> bool:

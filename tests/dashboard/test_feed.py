@@ -769,6 +769,27 @@ def test_local_dashboard_can_be_switched_off():
             assert dash.link is None and dash.process is None
 
 
+def test_a_local_dashboards_bad_arguments_and_settings_are_named_before_anything_starts():
+    """``prefix=123`` failed inside ``subprocess``, ``bus="x"`` in the child, and a wrong
+    ``allow-websocket-origin`` killed the child with a traceback naming no setting."""
+    import psutil
+
+    with pytest.raises(TypeError, match=r"Dashboard: prefix=123: expected a URL path"):
+        Dashboard(":0", prefix=123)
+    with pytest.raises(TypeError, match=r"Dashboard: bus='x': expected an event bus"):
+        Dashboard(":0", bus="x")
+    key = "distributed.dashboard.allow-websocket-origin"
+    for bad in (5, [5], [""], {"a": 1}):
+        with config.set({key: bad}):
+            with pytest.raises(ValueError, match=rf"allow_websocket_origin=.* \({key}\): expected"):
+                with Dashboard(":0", show=False):
+                    pass
+    assert [p for p in psutil.Process().children() if "shoal.dashboard" in " ".join(p.cmdline())] == []
+    with config.set({key: "tunnel.example:8000"}):  # (one string: a list of it)
+        with Dashboard(":0", show=False) as dash:
+            assert dash.link is not None
+
+
 def test_a_local_dashboard_whose_process_died_has_no_link_and_starts_again_when_used():
     """Killed (its memory, a crash): its link goes rather than point at nothing, its
     repr says so, the next ``with`` or ``register()`` starts it again on its port (it
