@@ -178,6 +178,8 @@ def _finish(doc, panes, layout, interval: int, title: str, active=None, shown=No
                 pane.update()
 
     tick()
+    for pane in panes:
+        pane.opening()
     doc.add_periodic_callback(tick, interval)
 
 

@@ -631,6 +631,26 @@ def test_task_stream_pulls_only_new_records_with_rollover():
     assert late.source.data["key"] == ["late", "later"]
 
 
+@pytest.mark.parametrize("route", ["/status", "/tasks", "task-stream"])
+def test_a_page_opened_after_the_work_shows_it(route, no_pane_errors):
+    """The history a page opens with goes in with its document, where no ``streaming``
+    signal fits the view to it: the view stayed on the ten seconds before the page
+    opened, and the work (long before) showed only after Reset."""
+    from bokeh.models import Range1d
+
+    doc = Document()
+    if route.startswith("/"):  # (its tasks ran at T0: long ago)
+        pages.PAGES[route](busy_state(), doc)
+    else:
+        pages.individual_doc(busy_state(), route, doc)
+    [stream] = [m for m in doc.models if type(m).__name__ == "ColumnDataSource" and "duration" in m.data]
+    x_ranges = [m for m in doc.models if isinstance(m, Range1d) and m.start > 1e12]  # (ms: time)
+    assert len(x_ranges) == 1
+    (x,) = x_ranges
+    left, right = min(stream.data["left"]), max(stream.data["right"])
+    assert x.start < left and right < x.end and x.end - x.start < 2 * (right - left) + 10
+
+
 def test_the_task_stream_sends_no_more_than_it_keeps_and_resumes_from_recent_history():
     """A page back in sight after a while out of it got every task finished meanwhile
     in its first update (a megabyte for 8,000 tasks), most of it rolled over at once."""

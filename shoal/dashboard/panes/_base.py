@@ -62,6 +62,11 @@ class Pane:
     def refresh(self) -> None:  # pragma: no cover - every pane overrides it
         raise NotImplementedError
 
+    def opening(self) -> None:
+        """The page's first refresh is done and its document is about to go to the
+        browser: a pane whose view the page fits as data arrives (the task stream)
+        fits it to what that first refresh put in."""
+
     def resume(self) -> None:
         """The page is in sight again after a while out of it (``pages.SHOWN_JS``): the
         next :meth:`update` brings the pane up to date.  A pane that sends only what

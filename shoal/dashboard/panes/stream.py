@@ -151,6 +151,19 @@ class TaskStream(Pane):
         fig.js_on_event(Reset, CustomJS(args=dict(follow, what="reset"), code=_FOLLOW_JS))
         self.root = fig
 
+    def opening(self) -> None:
+        """Fit the view to the history the page opens with (it went in with the
+        document: no ``streaming`` signal in the page fits it), as :data:`_FOLLOW_JS`
+        fits later rectangles.  The view stayed on the ten seconds before the page
+        opened: a page opened after the work showed none of it until Reset."""
+        d = self.source.data
+        if not d["left"]:
+            return
+        x0, x1 = min(d["left"]), max(d["right"])
+        pad = max((x1 - x0) * 0.01, 1)
+        self.root.x_range.update(start=x0 - pad, end=x1 + pad)
+        self.root.y_range.update(start=min(d["bottom"]) - 0.5, end=max(d["top"]) + 0.5)
+
     def resume(self) -> None:
         """Back in sight: what finished meanwhile beyond the last ``n_rectangles``
         records is left out, as for a page opened now (the whole backlog shaped and
