@@ -55,7 +55,7 @@ class _Base(RequestHandler):
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.write(_utf8(
             f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>shoal: "
-            f"{html.escape(title)}</title><style>{NAV_CSS} body{{margin:0}} main{{margin:1em}} "
+            f"{html.escape(title)}</title><style>{NAV_CSS} body{{margin:0}} main{{margin:1em;overflow-x:auto}} "
             f"table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 8px;"
             f"text-align:left}}</style></head><body><nav class='shoal-nav'><span class='brand'>"
             f"shoal</span>{nav}</nav><main><h1>{html.escape(title)}</h1>{body}</main>"
@@ -163,7 +163,7 @@ class WorkersPage(_Base):
         if ok:
             text = json.dumps(ident, indent=1, default=str)
             body += f"<h2>Scheduler</h2><pre>{_e(text)}</pre>"
-        self.html_page("Workers", body, depth=2)
+        self.html_page("Cluster", body, depth=2)  # (its first part: "Workers")
 
 
 class WorkerPage(_Base):

@@ -25,7 +25,7 @@ from bokeh.core.templates import get_env
 from bokeh.core.properties import Bool
 from bokeh.layouts import column, row
 from bokeh.model import DataModel
-from bokeh.models import CustomJS, TabPanel, Tabs
+from bokeh.models import CustomJS, InlineStyleSheet, TabPanel, Tabs
 
 from shoal.dashboard.panes import PANES, individual_route
 from shoal.dashboard.panes.graph import Graph
@@ -66,11 +66,16 @@ NAV_CSS = """\
   .shoal-nav a.active { background: #4a6170; border-radius: 4px; }
   .shoal-nav .brand { color: #fff; font-weight: bold; margin-right: 12px; }
   .shoal-main { height: calc(100% - 34px); }
-  @media (max-width: 520px) {  /* a side panel: the bar scrolls, if it must, not the page */
-    .shoal-nav a { padding: 6px 5px; font-size: 13px; }
-    .shoal-nav .brand { margin-right: 2px; }
+  @media (max-width: 520px) {  /* a side panel: every link fits (the bar scrolls, if it must) */
+    .shoal-nav { gap: 0; padding: 0 4px; }
+    .shoal-nav a { padding: 6px 4px; font-size: 13px; }
+    .shoal-nav .brand { display: none; }
   }
 """
+
+#: Below this width /status's two columns stack, each pane at its least height, and the
+#: page scrolls; above it the page fills the window (the panes share its height).
+NARROW_CSS = "@media (max-width: 799px) { :host { height: auto !important; } }"
 
 _TEMPLATE = """\
 {% extends "file.html.jinja" %}
@@ -184,20 +189,23 @@ def _finish(doc, panes, layout, interval: int, title: str, active=None, shown=No
 
 
 def status_doc(state, doc) -> None:
-    cluster, workers = ClusterMemory(state, height=110), WorkersMemory(state, height=260)
-    nprocessing, cpu, occupancy = (NProcessing(state, height=260), Cpu(state, height=260),
-                                   Occupancy(state, height=260))  # fmt: skip
-    stream = TaskStream(state, n_rectangles=1000, clear_interval=5.0, height=330)
-    progress = Progress(state, height=330)
+    cluster, workers = ClusterMemory(state, height=110), WorkersMemory(state)
+    nprocessing, cpu, occupancy = NProcessing(state), Cpu(state), Occupancy(state)
+    stream, progress = TaskStream(state, n_rectangles=1000, clear_interval=5.0), Progress(state)
+    for pane, least in ((workers, 220), (nprocessing, 220), (cpu, 220), (occupancy, 220),
+                        (stream, 300), (progress, 300)):
+        pane.root.min_height = least
     tabs = Tabs(tabs=[TabPanel(child=nprocessing.root, title="Processing"),
                       TabPanel(child=cpu.root, title="CPU"),
                       TabPanel(child=occupancy.root, title="Occupancy")],
-                sizing_mode="stretch_width")  # fmt: skip
-    left = column(cluster.root, workers.root, tabs, sizing_mode="stretch_width",
-                  styles={"flex": "1 1 380px"})
-    right = column(stream.root, progress.root, sizing_mode="stretch_width",
-                   styles={"flex": "1 1 380px"})
-    layout = row(left, right, sizing_mode="stretch_width", styles={"flex-wrap": "wrap"})
+                sizing_mode="stretch_both", min_height=250)  # fmt: skip
+    narrow = InlineStyleSheet(css=NARROW_CSS)
+    left = column(cluster.root, workers.root, tabs, sizing_mode="stretch_both",
+                  styles={"flex": "1 1 380px"}, stylesheets=[narrow])
+    right = column(stream.root, progress.root, sizing_mode="stretch_both",
+                   styles={"flex": "1 1 380px"}, stylesheets=[narrow])
+    layout = row(left, right, sizing_mode="stretch_both", styles={"flex-wrap": "wrap"},
+                 stylesheets=[narrow])
     panes = [cluster, workers, nprocessing, cpu, occupancy, stream, progress]
     tabbed = [nprocessing, cpu, occupancy]  # in tab order; only the active tab refreshes
 
@@ -210,8 +218,10 @@ def status_doc(state, doc) -> None:
 def workers_doc(state, doc) -> None:
     table, memory, cpu = (WorkerTable(state, height=320), WorkersMemory(state, height=260),
                           Cpu(state, height=260))  # fmt: skip
-    layout = column(table.root, row(memory.root, cpu.root, sizing_mode="stretch_width"),
-                    sizing_mode="stretch_width")  # fmt: skip
+    for pane in (memory, cpu):  # (side by side, or one above the other in a narrow panel)
+        pane.root.styles = {**pane.root.styles, "flex": "1 1 380px"}
+    plots = row(memory.root, cpu.root, sizing_mode="stretch_width", styles={"flex-wrap": "wrap"})
+    layout = column(table.root, plots, sizing_mode="stretch_width")
     _finish(doc, [table, memory, cpu], layout, 500, "Workers", active="workers")
 
 

@@ -93,8 +93,9 @@ def summarize(records, start=None, stop=None) -> dict:
 # --- figures ------------------------------------------------------------------------
 
 
-#: A datetime tick's label in the reader's own time zone: "14:03:16.500" when ticks are
-#: under a second apart ("14:03:16.500250" under a millisecond), "14:03:16" under a
+#: A datetime tick's label in the reader's own time zone: "14:03:16.5" when ticks are
+#: under a second apart (as many decimals as the step needs: "14:03:16.500250" under a
+#: millisecond), "14:03:16" under a
 #: minute, "14:03" under a day, else the date (of the UTC midnight Bokeh's ticker puts
 #: a day's tick at: in local time, west of UTC, the evening before).  (Bokeh's
 #: DatetimeTickFormatter writes UTC, and has no time zone to set: a reader in New York
@@ -106,7 +107,11 @@ const d = new Date(tick), two = (n) => String(n).padStart(2, "0");
 if (step >= 86400000) return `${d.getUTCFullYear()}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}`;
 let text = `${two(d.getHours())}:${two(d.getMinutes())}`;
 if (step < 60000) text += `:${two(d.getSeconds())}`;
-if (step < 1000) text += `.${String(d.getMilliseconds()).padStart(3, "0")}`;
+if (step < 1000) {  // as many decimals as the step needs: "14:03:16.5" every 500 ms
+  const ms = Math.round(step);
+  const digits = ms >= 100 && ms % 100 === 0 ? 1 : ms >= 10 && ms % 10 === 0 ? 2 : 3;
+  text += `.${String(d.getMilliseconds()).padStart(3, "0").slice(0, digits)}`;
+}
 if (step < 1) text += String(Math.floor((tick - Math.floor(tick)) * 1000)).padStart(3, "0");
 const day = (t) => new Date(t).toDateString();  // (the reader's day)
 if (ticks.length > 1 && day(ticks[0]) !== day(ticks[ticks.length - 1])

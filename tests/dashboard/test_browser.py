@@ -286,7 +286,8 @@ def test_nav_bar_pages_render(page, base, compute, artifacts):
             response = page.goto(f"{base}/{link}", wait_until="load")
             assert response is not None and response.ok, response and response.status
             if link.startswith("info/"):  # plain HTML
-                assert page.locator("h1").inner_text() == "Workers"
+                assert page.locator("h1").inner_text() == "Cluster"  # (and not "Workers" twice)
+                assert page.locator("h2").first.inner_text() == "Workers"
                 assert page.locator("table").count() >= 1
             else:
                 page.wait_for_function(RENDERED_JS)
@@ -315,7 +316,53 @@ def test_status_fits_a_narrow_side_panel(page, base, compute, artifacts):
                 a.offsetLeft + a.offsetWidth)]; }""")
         right, scroll, *ends = nav
         assert right <= 420 and max(ends) <= scroll, nav  # (each link inside the dark bar)
-        page.screenshot(path=str(artifacts / "status-420px.png"), full_page=True)
+        assert max(ends) <= 420, nav  # (every link in sight: "Info" was cut to "In")
+        boxes = page.evaluate(PLOT_BOXES_JS)
+        assert len(boxes) >= 5 and not _overlapping(boxes), boxes  # (the tabs' plot was under
+        page.screenshot(path=str(artifacts / "status-420px.png"), full_page=True)  # the stream)
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 720})
+
+
+#: The boxes [top, bottom, left, right] of every plot on the page (Bokeh's canvases,
+#: inside its shadow roots).
+PLOT_BOXES_JS = """() => {
+  const boxes = [];
+  const walk = (node) => {
+    for (const el of node.children || []) {
+      if (el.classList && el.classList.contains("bk-Canvas")) {
+        const r = el.getBoundingClientRect();
+        if (r.width > 0 && r.height > 0) boxes.push([r.top, r.bottom, r.left, r.right]);
+      }
+      if (el.shadowRoot) walk(el.shadowRoot);
+      walk(el);
+    }
+  };
+  walk(document.body);
+  return boxes;
+}"""
+
+
+def _overlapping(boxes) -> list:
+    boxes = sorted(set(map(tuple, boxes)))  # (the tabs' plots share one box)
+    return [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+            if a[0] < b[1] - 1 and b[0] < a[1] - 1 and a[2] < b[3] - 1 and b[2] < a[3] - 1]
+
+
+def test_status_fills_a_large_window(page, base, compute, artifacts):
+    """At 1920 x 1080 the panes of /status had fixed heights and the bottom third of the
+    window stayed blank; they now share its height, and the page does not scroll."""
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    try:
+        open_page(page, f"{base}/status")
+        compute()
+        page.wait_for_timeout(500)
+        boxes = page.evaluate(PLOT_BOXES_JS)
+        assert len(boxes) >= 5 and not _overlapping(boxes), boxes
+        assert max(bottom for _, bottom, _, _ in boxes) > 1080 - 40, boxes
+        height = page.evaluate("document.documentElement.scrollHeight")
+        assert height <= 1080, height
+        page.screenshot(path=str(artifacts / "status-1920px.png"))
     finally:
         page.set_viewport_size({"width": 1280, "height": 720})
 
@@ -715,11 +762,11 @@ def test_the_task_stream_paints_once_per_update_and_follows_until_panned(page, b
 
 
 @pytest.mark.parametrize("zone, labels", [
-    ("UTC", ["16:30:05.250125", "16:30:05.250", "16:30:05", "16:30", "2026-07-01", "2026-07-01",
+    ("UTC", ["16:30:05.250125", "16:30:05.25", "16:30:05", "16:30", "2026-07-01", "2026-07-01",
              "07-01 07:00 | 13:00 | 19:00 | 07-02 01:00"]),  # (hours across days: which day)
-    ("America/New_York", ["12:30:05.250125", "12:30:05.250", "12:30:05", "12:30", "2026-07-01",
+    ("America/New_York", ["12:30:05.250125", "12:30:05.25", "12:30:05", "12:30", "2026-07-01",
                           "2026-07-01", "03:00 | 09:00 | 15:00 | 21:00"]),  # (one day: no date)
-    ("Asia/Kolkata", ["22:00:05.250125", "22:00:05.250", "22:00:05", "22:00", "2026-07-01",
+    ("Asia/Kolkata", ["22:00:05.250125", "22:00:05.25", "22:00:05", "22:00", "2026-07-01",
                       "2026-07-01", "07-01 12:30 | 18:30 | 07-02 00:30 | 06:30"]),
 ])  # fmt: skip
 def test_time_axes_label_clock_times_in_the_readers_time_zone(browser, zone, labels):
@@ -735,7 +782,7 @@ def test_time_axes_label_clock_times_in_the_readers_time_zone(browser, zone, lab
         shown = page.evaluate("""([code, tick, midnight]) => {
             const label = new Function("tick", "index", "ticks", code);
             const hours = [0, 1, 2, 3].map((i) => midnight + (7 + 6 * i) * 3_600_000);
-            return [...[0.5, 100, 5_000, 600_000, 2 * 86_400_000].map(
+            return [...[0.5, 10, 5_000, 600_000, 2 * 86_400_000].map(
                       (step) => label(tick, 0, [tick, tick + step])),
                     label(midnight, 0, [midnight, midnight + 86_400_000]),
                     hours.map((t, i) => label(t, i, hours)).join(" | ")];

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 
-from bokeh.models import ColumnDataSource
+from bokeh.models import AdaptiveTicker, ColumnDataSource, NumeralTickFormatter
 from bokeh.plotting import figure
 
 from shoal.diagnostics.report import clock_axis
@@ -119,6 +119,15 @@ def live_table(source: ColumnDataSource, columns, **options):
 
 def empty(columns) -> dict:
     return {c: [] for c in columns}
+
+
+def bytes_axis(axis) -> None:
+    """An axis of bytes: ticks at round binary steps (1, 2 or 5 KiB, MiB, GiB... and
+    tens, hundreds of them), labelled in binary units.  Bokeh's decimal steps written
+    in binary units read "4.7, 9.3, 14.0 GiB"."""
+    axis.ticker = AdaptiveTicker(base=1024, mantissas=[1, 2, 5, 10, 20, 50, 100, 200, 500],
+                                 min_interval=1, num_minor_ticks=0)  # fmt: skip
+    axis.formatter = NumeralTickFormatter(format="0 b")
 
 
 def make_figure(title: str = "", height=None, **kwargs):

@@ -25,13 +25,12 @@ from urllib.parse import quote
 from bokeh.models import (
     ColumnDataSource,
     HoverTool,
-    NumeralTickFormatter,
     OpenURL,
     Range1d,
     TapTool,
 )
 
-from shoal.dashboard.panes._base import Pane, empty, make_figure
+from shoal.dashboard.panes._base import Pane, bytes_axis, empty, make_figure
 from shoal.dashboard.panes.style import (
     HISTOGRAM_FROM,
     SPILLED,
@@ -184,7 +183,7 @@ class WorkersMemory(Pane):
         fig.yaxis.visible = False
         fig.yaxis.axis_label = "workers"  # (shown for the histogram of many workers)
         fig.xaxis.axis_label = "bytes"
-        fig.xaxis.formatter = NumeralTickFormatter(format="0.0 b")
+        bytes_axis(fig.xaxis)
         self.root = fig
 
     def rows(self, workers: list) -> list:
@@ -244,11 +243,12 @@ class MemoryByKey(PrefixBars):
     name, title = "memory-by-key", "Memory by Key"
     columns = ("nbytes",)
     heading, axis_label = "Bytes in memory per task prefix", "bytes"
+    empty_note = "no result is held"
     tooltips = [("bytes", "@nbytes{0.00 b}")]
 
     def __init__(self, state, height=None, **options):
         super().__init__(state, height, **options)
-        self.root.xaxis.formatter = NumeralTickFormatter(format="0.0 b")
+        bytes_axis(self.root.xaxis)
 
     def bars(self) -> dict:
         return prefix_bytes_bars(self.state.memory_by_prefix(), self.state.colors)

@@ -170,12 +170,13 @@ class Profile(Pane):
         self.activity.selected.on_change("indices", self._on_select)
 
         self.select = Select(title="Task prefix", value=self.prefix or ALL, options=[ALL],
-                             width=240)  # fmt: skip
+                             width=220)  # fmt: skip
         self.select.on_change("value", self._on_prefix)
-        update, reset = Button(label="Update", width=90), Button(label="Reset", width=90)
+        update, reset = Button(label="Update", width=80), Button(label="Reset", width=80)
         update.on_click(self.refresh)
         reset.on_click(self._on_reset)
-        controls = row(self.select, update, reset)
+        controls = row(self.select, update, reset, styles={"flex-wrap": "wrap"})  # (a side panel)
+        fig.min_height = 200  # (a short panel scrolls: the frames' labels stay readable)
         sizing = {"sizing_mode": "stretch_width"} if height else {"sizing_mode": "stretch_both"}
         self.root = column(controls, fig, timeline, **sizing)
         self.figure = fig

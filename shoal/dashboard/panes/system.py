@@ -13,9 +13,9 @@ stay empty: the dashboard never samples its own process in the scheduler's place
 from __future__ import annotations
 
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
+from bokeh.models import ColumnDataSource, HoverTool
 
-from shoal.dashboard.panes._base import Pane, empty, make_figure
+from shoal.dashboard.panes._base import Pane, bytes_axis, empty, make_figure
 
 __all__ = ["System", "system_columns"]
 
@@ -41,16 +41,17 @@ class System(Pane):
     def __init__(self, state, height=None, **options):
         super().__init__(state, **options)
         self.source = ColumnDataSource(empty(COLUMNS))
-        h = max(int(height / 2), 120) if height else None
-        cpu = make_figure("Scheduler CPU (%)", height=h or 250, x_axis_type="datetime",
+        h = max(int(height / 2), 120) if height else None  # (None: the two share the page)
+        cpu = make_figure("Scheduler CPU (%)", height=h, x_axis_type="datetime",
                           tools="xpan,xwheel_zoom,reset,save")  # fmt: skip
         cpu.line(x="time", y="cpu", source=self.source, line_width=2)
         cpu.add_tools(HoverTool(tooltips=[("CPU", "@cpu{0.0} %")], mode="vline"))
-        memory = make_figure("Scheduler memory", height=h or 250, x_axis_type="datetime",
+        memory = make_figure("Scheduler memory", height=h, x_axis_type="datetime",
                              x_range=cpu.x_range, tools="xpan,xwheel_zoom,reset,save")  # fmt: skip
         memory.line(x="time", y="memory", source=self.source, line_width=2, color="orange")
-        memory.yaxis.formatter = NumeralTickFormatter(format="0.0 b")
+        bytes_axis(memory.yaxis)
         memory.add_tools(HoverTool(tooltips=[("memory", "@memory{0.00 b}")], mode="vline"))
+        cpu.min_height = memory.min_height = 150
         sizing = "stretch_width" if height else "stretch_both"
         self.root = column(cpu, memory, sizing_mode=sizing)
 

@@ -107,10 +107,18 @@ def progress_rows(progress: dict, max_rows: int = MAX_ROWS, colors=prefix_color)
     return out
 
 
+#: The summary line's counts, erred first: on a narrow page (a JupyterLab side panel)
+#: the line is cut at the right, and an error count there went unseen.
+_SUMMARY = (("erred", "erred"), ("memory", "in memory"), ("processing", "processing"),
+            ("queued", "queued"), ("waiting", "waiting"), ("released", "released"))
+
+
 def progress_summary(totals: dict) -> str:
-    return (f"total: {totals['total']}, waiting: {totals['waiting']}, queued: "
-            f"{totals.get('queued', 0)}, processing: {totals['processing']}, in memory: "
-            f"{totals['memory']}, erred: {totals['erred']}, released: {totals['released']}")
+    """"8 tasks: 1 erred, 2 in memory, 1 processing, 2 queued, 2 waiting": the counts
+    that are not zero (each bar's tooltip has them all)."""
+    counts = [f"{totals.get(field, 0)} {label}" for field, label in _SUMMARY if totals.get(field)]
+    head = f"{totals['total']} task{'' if totals['total'] == 1 else 's'}"
+    return f"{head}: {', '.join(counts)}" if counts else head
 
 
 class Progress(Pane):
@@ -219,11 +227,12 @@ def prefix_bars(rows, extra: tuple = (), colors=prefix_color) -> dict:
 
 class PrefixBars(Pane):
     """A pane of :func:`prefix_bars`: subclasses give ``columns`` (the extra ones),
-    ``heading``, ``tooltips``, ``axis_label`` and ``bars()`` (the shaped data)."""
+    ``heading``, ``empty_note`` (in the title while there is no bar: an empty frame
+    said nothing), ``tooltips``, ``axis_label`` and ``bars()`` (the shaped data)."""
 
     interval = 500
     columns: tuple = ()
-    heading = axis_label = ""
+    heading = axis_label = empty_note = ""
     tooltips: list = []
 
     def __init__(self, state, height=None, **options):
@@ -245,6 +254,9 @@ class PrefixBars(Pane):
 
     def refresh(self) -> None:
         data = self.bars()
+        title = self.heading if data["prefix"] else f"{self.heading} ({self.empty_note})"
+        if self.root.title.text != title:
+            self.root.title.text = title
         if self.push(self.source, data):
             self.root.y_range.start = -max(len(data["prefix"]), MIN_ROWS) + 0.5
 
@@ -264,6 +276,7 @@ class ComputeTime(PrefixBars):
     name, title = "compute-time-per-key", "Compute Time per Key"
     columns = ("seconds", "tasks", "mean")
     heading, axis_label = "Compute time per task prefix", "seconds"
+    empty_note = "no task has finished yet"
     tooltips = [("compute", "@seconds{0.000} s"), ("tasks", "@tasks"), ("mean", "@mean{0.000} s")]
 
     def bars(self) -> dict:
