@@ -470,7 +470,7 @@ class Dashboard(Observer):
         if not config.checked(config.flag, "diagnostics.dashboard.enabled"):
             return
         try:  # (its process serves Bokeh; both ends speak the event stream's protocol)
-            require("diagnostics", "bokeh", "msgpack", "tornado", what="the dashboard")
+            require("diagnostics", "bokeh", "msgpack", "tornado", "psutil", what="the dashboard")
         except ModuleNotFoundError as exc:
             raise DashboardStartError(str(exc)) from None
         runner = load_object(LOOP_RUNNER)()

@@ -19,6 +19,7 @@ sets is used as it is, Dask's default too (a hub without Jupyter's proxy).
 
 from __future__ import annotations
 
+import numbers
 import os
 
 from shoal import config
@@ -48,8 +49,8 @@ def parse_dashboard_address(address, default_host: str = "127.0.0.1") -> tuple[s
         return None
     if address is True:
         return default_host, DEFAULT_PORT
-    if isinstance(address, int):
-        return default_host, _port_in_range(address, address)
+    if isinstance(address, numbers.Integral):  # (numpy's too)
+        return default_host, _port_in_range(int(address), address)
     if not isinstance(address, str):
         raise TypeError(f"dashboard address {address!r}: expected 'host:port', ':port' or a port "
                         f"number, not {type(address).__name__}")  # fmt: skip
@@ -62,7 +63,8 @@ def parse_dashboard_address(address, default_host: str = "127.0.0.1") -> tuple[s
             raise ValueError(f"dashboard address {address!r}: an IPv6 host is written "
                              "'[host]:port', as '[::1]:8787'")  # fmt: skip
         port = rest[1:]
-    elif text.count(":") > 1:  # an IPv6 address alone (with a port it takes brackets)
+    elif text.count(":") > 1:  # an IPv6 address alone: with a port it takes brackets, as
+        # in a URL ("::1:8787" is itself an address, 0:0:0:0:0:0:1:8787, not ::1's port)
         if not _is_ip(text):
             raise ValueError(f"dashboard address {address!r}: an IPv6 host with a port is "
                              "written in brackets, as '[::1]:8787'")  # fmt: skip
@@ -87,8 +89,6 @@ def websocket_origins(value=None) -> list:
     setting is named there (in its own process it was a traceback on stderr)."""
     key = "distributed.dashboard.allow-websocket-origin"
     if value is None:
-        from shoal import config
-
         value, where = config.get(key, None), f" ({key})"
     else:
         where = ""

@@ -333,7 +333,7 @@ def check_filename(filename, name: str = "filename"):
     it was, which was then closed)."""
     import os
 
-    if isinstance(filename, bool) or not isinstance(filename, (str, os.PathLike)) or not os.fspath(filename):
+    if not isinstance(filename, (str, bytes, os.PathLike)) or not os.fspath(filename):
         raise TypeError(f"{name}={filename!r}: expected the path of the HTML file to write")
     return filename
 

@@ -295,7 +295,7 @@ async def _serve(spec: dict, control_fd: int, status_fd: int) -> int:
         await asyncio.wait({starting, request}, return_when=asyncio.FIRST_COMPLETED)
         if not starting.done():  # (its start releases what it made when cancelled)
             starting.cancel()
-            await asyncio.wait({starting}, timeout=2)
+            await asyncio.wait({starting}, timeout=10)  # (its threads: up to 5 s, then rmtree)
             log.info("worker stopped while it started (%s)", why[0])
             return 0
         starting.result()

@@ -792,6 +792,42 @@ def test_time_axes_label_clock_times_in_the_readers_time_zone(browser, zone, lab
     assert shown == labels
 
 
+def test_byte_axes_tick_at_round_binary_steps_labelled_exactly(browser, tmp_path):
+    """BokehJS's own ticker and formatter of a byte axis: decimal steps in binary units
+    read "4.7, 9.3 GiB", and binary 1-2-5 steps labelled in whole units read "1000 MiB,
+    1 GiB, 2 GiB, 2 GiB" (1500 and 2500 MiB rounded)."""
+    from bokeh.embed import file_html
+    from bokeh.plotting import figure
+    from bokeh.resources import INLINE
+
+    from shoal.dashboard.panes._base import bytes_axis
+
+    fig = figure(width=600, height=200)
+    fig.line([0, 1], [0, 1])
+    bytes_axis(fig.xaxis)
+    fig.xaxis[0].name = "bytes"
+    html = tmp_path / "axis.html"
+    html.write_text(file_html(fig, INLINE, "bytes"))
+    page = browser.new_page()
+    try:
+        page.goto(html.as_uri())
+        page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
+        GiB, MiB = 2**30, 2**20
+        labels = page.evaluate("""(ends) => ends.map((end) => {
+            const axis = Bokeh.documents[0].get_model_by_name("bytes");
+            return axis.formatter.doFormat(axis.ticker.get_ticks(0, end, null, null).major, axis)
+                .join(" | "); })""", [2.5 * GiB, 1.5 * GiB, 23.59 * GiB, 700 * MiB, 300])  # fmt: skip
+    finally:
+        page.close()
+    assert labels == [
+        "0 | 512 MiB | 1 GiB | 1.5 GiB | 2 GiB | 2.5 GiB",
+        "0 | 256 MiB | 512 MiB | 768 MiB | 1 GiB | 1.25 GiB | 1.5 GiB",
+        "0 | 4 GiB | 8 GiB | 12 GiB | 16 GiB | 20 GiB",
+        "0 | 128 MiB | 256 MiB | 384 MiB | 512 MiB | 640 MiB",
+        "0 | 64 B | 128 B | 192 B | 256 B",
+    ]
+
+
 def test_the_table_pages_log_no_warnings(page, page_log, base):
     """BokehJS warned on every page with a table that reordering its columns needs
     jquery-ui (the tables asked for it by Bokeh's default)."""

@@ -133,12 +133,20 @@ def test_a_request_that_failed_before_its_reply_does_not_hand_that_reply_to_the_
     """Awaited on a loop not its own, a sync client's request fails after it was sent:
     its connection, still holding the reply on its way, was reused, and every later
     request got the answer of the one before it (silently wrong results)."""
-    with pytest.raises(RuntimeError, match="different loop"):
-        asyncio.run(c.scheduler.clock())
+    from shoal.distributed.protocol import Pickled
+
+    late = {"function": Pickled(_late_reply), "args": Pickled(()), "kwargs": Pickled({})}
+    with pytest.raises(RuntimeError, match="different loop"):  # (its reply comes 0.3 s later:
+        asyncio.run(c.scheduler.run_function(**late))          # the read waits, on that loop)
     for _ in range(3):
-        assert c.sync(c.scheduler.identity)["type"] == "Scheduler"
+        assert c.sync(c.scheduler.identity)["type"] == "Scheduler"  # (not "late")
         assert isinstance(c.sync(c.scheduler.clock), float)
     assert c.submit(inc, 1).result() == 2
+
+
+async def _late_reply():
+    await asyncio.sleep(0.3)
+    return "late"
 
 
 def test_async_with_diagnostics_blocks_on_a_synchronous_client(c, tmp_path):
@@ -193,3 +201,16 @@ async def test_an_asynchronous_clients_scheduler_info_is_a_dict_and_awaitable(s,
         fresh = await c.scheduler_info()
         assert fresh["type"] == "Scheduler" and set(fresh["workers"]) == {a.address, b.address}
         assert len((await c.scheduler_info(n_workers=1))["workers"]) == 1
+        import pickle
+
+        assert type(pickle.loads(pickle.dumps(info))) is dict  # (a plain dict of it)
+        # Dask's async clients refresh it in the background: a loop waiting for a worker
+        # this way sees it come (each call reads a fresh one for the next)
+        from shoal.distributed.worker.server import Worker
+
+        async with Worker(s.address, nthreads=1) as w:
+            for _ in range(200):
+                if w.address in c.scheduler_info()["workers"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert w.address in c.scheduler_info()["workers"]

@@ -72,6 +72,10 @@ def test_parse_dashboard_address():
     assert parse_dashboard_address(":65535") == ("127.0.0.1", 65535)
     # an IPv6 host alone, or bracketed with a port; anything else about brackets is named
     assert parse_dashboard_address("::1") == parse_dashboard_address("[::1]") == ("::1", 8787)
+    assert parse_dashboard_address("::1:8787") == ("::1:8787", 8787)  # (an address itself)
+    import numpy as np
+
+    assert parse_dashboard_address(np.int64(8790)) == ("127.0.0.1", 8790)
     assert parse_dashboard_address("http://[::1]:9000/") == ("::1", 9000)
     for bad in ("[", "[::1", "[]:80", "[::1]x"):  # ("[" was taken for 127.0.0.1:8787)
         with pytest.raises(ValueError, match=r"an IPv6 host is written '\[host\]:port'"):

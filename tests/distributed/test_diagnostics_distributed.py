@@ -475,6 +475,14 @@ def test_a_task_stream_or_profile_file_is_checked_first_and_a_failed_one_loses_n
         assert os.path.getsize(kept) > 1000
     finally:
         os.remove(kept)
+    with pytest.raises(KeyError, match="from the block") as e:  # (the block's own, kept)
+        with get_task_stream(plot="save", filename=str(target)) as ts:
+            c.gather(c.map(spin, range(10, 12), seconds=0))
+            raise KeyError("from the block")
+    assert len(ts.data) == 2
+    (note,) = e.value.__notes__
+    os.remove(note.rsplit("it is in ", 1)[1])
+    assert isinstance(c.profile(filename=""), dict)  # ("" is no file, as in Dask)
     nested = tmp_path / "new" / "folder" / "ts.html"  # (missing folders are made, as for reports)
     data, _ = c.get_task_stream(plot="save", filename=str(nested))
     assert data and nested.stat().st_size > 1000

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 
-from bokeh.models import AdaptiveTicker, ColumnDataSource, NumeralTickFormatter
+from bokeh.models import AdaptiveTicker, ColumnDataSource, CustomJSTickFormatter
 from bokeh.plotting import figure
 
 from shoal.diagnostics.report import clock_axis
@@ -121,13 +121,24 @@ def empty(columns) -> dict:
     return {c: [] for c in columns}
 
 
+#: A byte tick's label in its own binary unit, exact to three decimals ("1.5 GiB",
+#: "768 MiB"): :func:`bytes_axis`'s ticks fall on powers of two, which those write exactly.
+BYTES_JS = """
+if (!Number.isFinite(tick) || tick === 0) return "0";
+const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+let value = Math.abs(tick), unit = 0;
+while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+return `${tick < 0 ? "-" : ""}${Number(value.toFixed(3))} ${units[unit]}`;
+"""
+
+
 def bytes_axis(axis) -> None:
-    """An axis of bytes: ticks at round binary steps (1, 2 or 5 KiB, MiB, GiB... and
-    tens, hundreds of them), labelled in binary units.  Bokeh's decimal steps written
-    in binary units read "4.7, 9.3, 14.0 GiB"."""
-    axis.ticker = AdaptiveTicker(base=1024, mantissas=[1, 2, 5, 10, 20, 50, 100, 200, 500],
-                                 min_interval=1, num_minor_ticks=0)  # fmt: skip
-    axis.formatter = NumeralTickFormatter(format="0 b")
+    """An axis of bytes: ticks a power of two apart (512 MiB, 2 GiB, 4 GiB...), labelled
+    in binary units (:data:`BYTES_JS`).  Bokeh's decimal steps written in binary units
+    read "4.7, 9.3, 14.0 GiB", and steps of 1, 2 or 5 binary units labelled as whole
+    ones read "1000 MiB, 1 GiB, 2 GiB, 2 GiB" (1500 and 2500 MiB rounded)."""
+    axis.ticker = AdaptiveTicker(base=2, mantissas=[1], min_interval=1, num_minor_ticks=0)
+    axis.formatter = CustomJSTickFormatter(code=BYTES_JS)
 
 
 def make_figure(title: str = "", height=None, **kwargs):

@@ -37,6 +37,9 @@ class SchedulerInfo(dict):
     def __await__(self):
         return self._refresh().__await__()
 
+    def __reduce__(self):  # (pickled, copied: a plain dict of it)
+        return dict, (dict(self),)
+
 
 def _first_workers(info: dict, n_workers) -> dict:
     """``info`` with its first ``n_workers`` workers only (all when None or negative)."""
@@ -92,12 +95,27 @@ class ClusterControl:
         only (``-1``, the default here: all; Dask's default shows 5).
 
         An asynchronous client returns, as Dask's does, the identity it read last, at
-        once (``c.scheduler_info()["workers"]``); awaited, it reads a fresh one
-        (``await c.scheduler_info()``): see :class:`SchedulerInfo`."""
+        once (``c.scheduler_info()["workers"]``), and reads a fresh one for the next call
+        meanwhile (Dask's refreshes every 2 s: a loop that waits for workers this way
+        sees them come); awaited, it reads a fresh one (``await c.scheduler_info()``):
+        see :class:`SchedulerInfo`."""
         if asynchronous is None and self.asynchronous:
+            self._refresh_identity()
             return SchedulerInfo(_first_workers(self._identity, n_workers),
                                  lambda: self._update_identity(n_workers))  # fmt: skip
         return self.sync(self._update_identity, n_workers, asynchronous=asynchronous)
+
+    def _refresh_identity(self) -> None:
+        """Read the identity again in the background (one read at a time)."""
+        running = getattr(self, "_identity_task", None)
+        if self.status != "running" or (running is not None and not running.done()):
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._update_identity())
+        except RuntimeError:  # (no loop running here: asked from another thread)
+            return
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # (a closed client's)
+        self._identity_task = task
 
     async def _update_identity(self, n_workers=-1):
         info = await self.scheduler.identity(n_workers=n_workers)

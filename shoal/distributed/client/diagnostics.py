@@ -191,7 +191,8 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
         return self
 
     def __exit__(self, *exc):
-        self._collect(self.client.sync(self.client.scheduler.get_task_stream, since=self.cursor))
+        self._collect(self.client.sync(self.client.scheduler.get_task_stream, since=self.cursor),
+                      exc[1])  # fmt: skip
 
     async def __aenter__(self):  # (a synchronous client's requests run on its own loop)
         c = self._get_client()
@@ -200,13 +201,17 @@ class get_task_stream:  # noqa: N801 - Dask's spelling
 
     async def __aexit__(self, *exc):
         c = self.client
-        self._collect(await c.sync(c.scheduler.get_task_stream, since=self.cursor, asynchronous=True))
+        got = await c.sync(c.scheduler.get_task_stream, since=self.cursor, asynchronous=True)
+        self._collect(got, exc[1])
 
-    def _collect(self, reply) -> None:
+    def _collect(self, reply, raised=None) -> None:
         data = task_dicts(reply)
         self.data.extend(data)  # (first: a file that cannot be written loses none of it)
         if self.plot:
-            self.figure = _stream_figure(data, self.plot, self.filename)
+            try:
+                self.figure = _stream_figure(data, self.plot, self.filename)
+            except OSError as exc:
+                _raise_unless_raised(exc, raised)
 
 
 # --- profiles ----------------------------------------------------------------------------
@@ -227,7 +232,7 @@ def profile(client, key=None, start=None, stop=None, workers=None, merge_workers
            "merge_workers": bool(merge_workers), "workers": workers}  # fmt: skip
     if filename is None and plot == "save":
         filename = "dask-profile.html"  # (Dask's name: a notebook that looks for it finds it)
-    if filename is not None:  # (named before the request)
+    if filename:  # (named before the request; "" is no file, as in Dask)
         from shoal.diagnostics.report import check_filename
 
         check_filename(filename)
@@ -359,14 +364,21 @@ class performance_report:  # noqa: N801 - Dask's spelling
             write_page(page, self.filename, "the performance report",
                        lambda name: _open_for_writing(name, self.storage_options))  # fmt: skip
         except OSError as exc:
-            if raised is None:
-                raise
-            if hasattr(raised, "add_note"):  # (Python 3.11)
-                raised.add_note(str(exc))
-            else:  # pragma: no cover - Python 3.10
-                import warnings
+            _raise_unless_raised(exc, raised)
 
-                warnings.warn(str(exc), RuntimeWarning, stacklevel=3)
+
+def _raise_unless_raised(error: OSError, raised) -> None:
+    """A block's file that could not be written (*error*, naming where its page went):
+    raised, unless the block itself *raised*, which then keeps its own exception with
+    *error* as a note (``except KeyError`` around the block still catches it)."""
+    if raised is None:
+        raise error
+    if hasattr(raised, "add_note"):  # (Python 3.11)
+        raised.add_note(str(error))
+    else:  # pragma: no cover - Python 3.10
+        import warnings
+
+        warnings.warn(str(error), RuntimeWarning, stacklevel=3)
 
 
 def _fsspec():
