@@ -70,6 +70,7 @@ from shoal.core.extras import require
 from shoal.core.hosts import is_loopback
 from shoal.core.loading import load_object
 from shoal.diagnostics._observer import Observer
+from shoal.diagnostics.announce import announce, kernel_connection_file, withdraw
 from shoal.diagnostics.https import https_context
 from shoal.diagnostics.links import (
     DEFAULT_PORT, format_dashboard_link, parse_dashboard_address, websocket_origins,
@@ -98,31 +99,6 @@ _SECURITY_FIELDS = (
     "tls_ca_file", "tls_client_cert", "tls_client_key", "tls_scheduler_cert",
     "tls_scheduler_key", "tls_worker_cert", "tls_worker_key", "require_encryption", "tls_ciphers",
 )  # fmt: skip
-
-
-#: Each running dashboard leaves a record in ``<jupyter runtime dir>/shoal-dashboards/``
-#: (pid, port, link, scheduler, the kernel's connection file) for the JupyterLab
-#: extension to find it (``shoal.lab.registry`` reads them); removed by ``close()``.
-REGISTRY_FOLDER = "shoal-dashboards"
-
-
-def registry_dir() -> str | None:
-    """Where the records go; None without ``jupyter_core`` (then nobody reads them)."""
-    try:
-        from jupyter_core.paths import jupyter_runtime_dir
-    except ImportError:
-        return None
-    return os.path.join(jupyter_runtime_dir(), REGISTRY_FOLDER)
-
-
-def _kernel_connection_file() -> str | None:
-    """This process's Jupyter kernel connection file, when it is a running ipykernel."""
-    if "ipykernel" not in sys.modules:
-        return None
-    try:
-        return sys.modules["ipykernel"].get_connection_file()
-    except Exception:  # ipykernel imported, but no kernel app runs here
-        return None
 
 
 class DashboardStartError(RuntimeError):
@@ -191,7 +167,7 @@ class DashboardProcess:
         self._fd: int | None = None
         self._out = b""
         self._error: str | None = None
-        self._record: str | None = None  # registry file, see registry_dir()
+        self._record: str | None = None  # registry file (announce.py)
         self.ticket = secrets.token_hex(16)  # (see TICKET_VAR)
         #: the config as it is when made, for its process (a successor takes it over: a
         #: dashboard restarted after a `with config.set(...)` block keeps its settings)
@@ -279,32 +255,15 @@ class DashboardProcess:
         return self
 
     def _register(self) -> None:
-        """Write this dashboard's registry record (best effort: never fails a spawn)."""
-        try:
-            folder = registry_dir()
-            if folder is None:
-                return
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            record = {
-                "pid": self.proc.pid, "parent": os.getpid(), "host": self.host, "port": self.port,
-                "prefix": self.prefix, "link": self.link, "scheduler": self.source,
-                "kernel": _kernel_connection_file(), "started": time.time(),
-            }  # fmt: skip
-            path = os.path.join(folder, f"dashboard-{self.proc.pid}.json")
-            with open(path + ".tmp", "w") as f:
-                json.dump(record, f)
-            os.replace(path + ".tmp", path)  # readers never see half a record
-            self._record = path
-        except Exception as exc:
-            logger.debug("could not write the dashboard registry record: %r", exc)
+        """Announce this dashboard to the lab extension (:mod:`.announce`, best effort)."""
+        self._record = announce(self.proc.pid, {
+            "parent": os.getpid(), "host": self.host, "port": self.port, "prefix": self.prefix,
+            "link": self.link, "scheduler": self.source, "kernel": kernel_connection_file(),
+            "started": time.time()})  # fmt: skip
 
     def _unregister(self) -> None:
         path, self._record = self._record, None
-        if path is not None:
-            try:
-                os.remove(path)
-            except OSError:
-                pass
+        withdraw(path)
 
     def _step(self, wait: float) -> bool:
         """Read what the child printed (waiting up to ``wait`` s); True once it is up or gone."""

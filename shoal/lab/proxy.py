@@ -1,9 +1,11 @@
 """``shoal/proxy/<port>/<path>``: dashboard HTTP and websockets through Jupyter's port.
 
 jupyter-server-proxy's handler (its authentication, hop-by-hop header and
-websocket subprotocol handling) with two changes: it only reaches this
-machine's loopback, and it presents the dashboard's own host (``Host``, and
-``Origin`` on websocket upgrades).  Bokeh checks ``Origin``, the dashboard
+websocket subprotocol handling) with three changes: it only reaches this
+machine's loopback, it presents the dashboard's own host (``Host``, and
+``Origin`` on websocket upgrades), and it keeps the user's Jupyter credentials
+(cookies, ``Authorization``) to itself: a dashboard needs none, and a port another
+user's process holds would have got them.  Bokeh checks ``Origin``, the dashboard
 ``Host`` (DNS rebinding), and the browser's are the Jupyter server's (a hub's,
 a name behind nginx...), which the dashboard has never heard of; the Jupyter
 server has checked the browser's origin already (its own rules,
@@ -19,6 +21,16 @@ __all__ = ["DashboardProxyHandler"]
 
 class DashboardProxyHandler(ProxyHandler):
     """``shoal/proxy/<port>/<path>`` -> ``http://127.0.0.1:<port>/<path>`` (and websockets)."""
+
+    #: the Jupyter user's credentials, never sent on: whatever listens on the port (another
+    #: user's process, on a shared machine) would get this user's Jupyter login
+    PRIVATE_HEADERS = ("Cookie", "Authorization", "X-XSRFToken")
+
+    def proxy_request_headers(self):
+        headers = super().proxy_request_headers()
+        for name in self.PRIVATE_HEADERS:
+            headers.pop(name, None)
+        return headers
 
     def get_request_headers_override(self):
         here = f"127.0.0.1:{self.path_args[0]}"

@@ -30,7 +30,7 @@ import re
 from urllib.parse import urlsplit
 
 from shoal.core.hosts import ANY_HOST, is_loopback
-from shoal.diagnostics.dashboard import registry_dir
+from shoal.diagnostics.announce import registry_dir
 
 __all__ = ["alive", "describe", "embeddable", "kernel_id", "read_records", "upstream"]
 
@@ -62,7 +62,7 @@ def alive(pid) -> bool:
 
 def read_records(folder: str | None = None, prune: bool = True) -> list[dict]:
     """The records of live dashboards, oldest first; dead ones are deleted if ``prune``."""
-    folder = folder or registry_dir()  # (the writer's rule: shoal.diagnostics.dashboard)
+    folder = folder or registry_dir()  # (the writer's rule: shoal.diagnostics.announce)
     if folder is None:  # no jupyter_core: nobody writes records
         return []
     try:

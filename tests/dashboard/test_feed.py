@@ -819,13 +819,13 @@ def test_a_ctrl_c_while_a_dashboard_spawns_leaves_no_process(monkeypatch):
     that child running, unowned, until it gave up on its source with an error line."""
     import psutil
 
-    from shoal.diagnostics import dashboard as dashboard_module
+    from shoal.diagnostics import announce
 
     def interrupted():
         raise KeyboardInterrupt
 
     before = {p.pid for p in psutil.Process().children()}
-    monkeypatch.setattr(dashboard_module, "registry_dir", interrupted)
+    monkeypatch.setattr(announce, "registry_dir", interrupted)
     dash = Dashboard(":0", show=False)
     with pytest.raises(KeyboardInterrupt):
         dash.register()

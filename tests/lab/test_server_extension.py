@@ -169,6 +169,33 @@ def test_read_records_prunes_dead_and_skips_junk(tmp_path, dashboard_pid):
     assert registry.read_records(str(tmp_path / "missing")) == []
 
 
+def test_a_record_written_before_jupyter_ever_ran_keeps_jupyters_folder_private(tmp_path, monkeypatch):
+    """The runtime folder, made as a parent of the registry's by a dashboard started
+    before Jupyter's first run on the account, got the umask's 0755; Jupyter then wrote
+    its servers' tokens into it, readable by every user of the machine."""
+    import stat
+
+    from shoal.diagnostics.announce import announce, withdraw
+
+    runtime = tmp_path / "share" / "jupyter" / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    umask = os.umask(0o022)
+    try:
+        path = announce(os.getpid(), {"port": 8787})
+    finally:
+        os.umask(umask)
+
+    def mode(p):
+        return stat.S_IMODE(os.stat(p).st_mode)
+
+    assert path == str(runtime / "shoal-dashboards" / f"dashboard-{os.getpid()}.json")
+    assert (mode(runtime), mode(runtime / "shoal-dashboards"), mode(path)) == (0o700, 0o700, 0o600)
+    with open(path) as f:
+        assert json.load(f) == {"pid": os.getpid(), "port": 8787}
+    withdraw(path)
+    assert not os.path.exists(path)
+
+
 # --- discovery ---------------------------------------------------------------------------
 
 
@@ -180,7 +207,7 @@ def test_extension_is_enabled_and_lists_nothing(call, jp_fetch, jp_serverapp):
 def test_dashboards_by_kernel(call, jp_fetch, jp_serverapp, dashboard_pid):
     kid = get_json(call, jp_fetch, "api", "kernels", method="POST", body=json.dumps({"name": "echo"}))["id"]
     connection_file = jp_serverapp.kernel_manager.get_kernel(kid).connection_file
-    from shoal.diagnostics.dashboard import registry_dir
+    from shoal.diagnostics.announce import registry_dir
 
     folder = registry_dir()
     assert folder.startswith(str(jp_serverapp.runtime_dir))
@@ -277,6 +304,35 @@ class _Echo(websocket.WebSocketHandler):
 class _Host(web.RequestHandler):
     def get(self):
         self.write(self.request.host)
+
+
+class _Credentials(web.RequestHandler):
+    def get(self):
+        self.write({name: self.request.headers.get(name) for name in
+                    ("Cookie", "Authorization", "X-XSRFToken", "X-Other")})  # fmt: skip
+
+
+def test_the_proxy_keeps_the_users_jupyter_credentials(call, jp_fetch):
+    """Whatever listens on a proxied port (on a shared machine, another user's process
+    that took a dashboard's port) got the Jupyter user's cookie and token."""
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+
+    sock = bind_sockets(0, "127.0.0.1")
+    port = sock[0].getsockname()[1]
+
+    async def fetch():
+        server = HTTPServer(web.Application([(r"/creds", _Credentials)]))
+        server.add_sockets(sock)
+        try:
+            page = await jp_fetch("shoal", "proxy", str(port), "creds", headers={
+                "Cookie": "username-127-0-0-1=secret", "X-XSRFToken": "xsrf", "X-Other": "kept"})
+            return json.loads(page.body)
+        finally:
+            server.stop()
+
+    assert call(fetch()) == {"Cookie": None, "Authorization": None, "X-XSRFToken": None,
+                             "X-Other": "kept"}  # fmt: skip
 
 
 def test_websocket_is_proxied_with_the_dashboards_origin(call, jp_fetch, jp_ws_fetch, jp_http_port):
