@@ -111,25 +111,43 @@ function activate(
   // --- following the active notebook's kernel --------------------------------------
   // A notebook whose kernel has no dashboard keeps the panes of the last one found
   // (another notebook's: still worth watching), labelled as such ('other-kernel').
+  // The notebook shown in the main area when there is one (activated by a tab click or a
+  // command: focus events, which the tracker's current widget waits for, may not come),
+  // else the last one the user worked in (while a pane or the file browser has focus).
+  const currentNotebook = () => {
+    const shown = app.shell.currentWidget;
+    return shown && notebooks.has(shown)
+      ? (shown as typeof notebooks.currentWidget)
+      : notebooks.currentWidget;
+  };
   let detected = '';
   async function follow(): Promise<void> {
-    const kernel = notebooks.currentWidget?.sessionContext.session?.kernel;
+    const kernel = currentNotebook()?.sessionContext.session?.kernel;
     if (!autoDetect || !kernel) {
       return;
     }
     const query = 'dashboards?kernel=' + encodeURIComponent(kernel.id);
     const { dashboards } = await request<{ dashboards: IDashboard[] }>(query);
-    if (notebooks.currentWidget?.sessionContext.session?.kernel !== kernel) {
+    if (currentNotebook()?.sessionContext.session?.kernel !== kernel) {
       return; // the user moved on meanwhile: the next call answers for that notebook
     }
     const newest = dashboards[dashboards.length - 1];
     if (newest && newest.url !== detected) {
       detected = newest.url;
       await model.setUrl(newest.url, 'kernel', newest.link ?? newest.url);
-    } else if (newest && model.source === 'other-kernel') {
+      return;
+    }
+    if (newest && model.source === 'other-kernel') {
       model.relabel('kernel');
     } else if (!newest && model.source === 'kernel') {
       model.relabel('other-kernel');
+    }
+    // The kernel's dashboard came back at the same address (a new Client or Dashboard()
+    // on the default port), or went: say so now, not at the next periodic check (up to
+    // 6 s: a short computation was over before its panes showed it).
+    const followed = model.source === 'kernel' || model.source === 'other-kernel';
+    if (newest ? !model.active : model.active && followed) {
+      await model.refresh();
     }
   }
   notebooks.currentChanged.connect(() => void follow().catch(() => undefined));
