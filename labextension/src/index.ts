@@ -121,6 +121,7 @@ function activate(
       : notebooks.currentWidget;
   };
   let detected = '';
+  let listed = ''; // the kernel's dashboard process the last call found ('': none)
   async function follow(): Promise<void> {
     const kernel = currentNotebook()?.sessionContext.session?.kernel;
     if (!autoDetect || !kernel) {
@@ -132,6 +133,9 @@ function activate(
       return; // the user moved on meanwhile: the next call answers for that notebook
     }
     const newest = dashboards[dashboards.length - 1];
+    const process = newest ? `${newest.pid} ${newest.url}` : '';
+    const changed = process !== listed;
+    listed = process;
     if (newest && newest.url !== detected) {
       detected = newest.url;
       await model.setUrl(newest.url, 'kernel', newest.link ?? newest.url);
@@ -142,11 +146,10 @@ function activate(
     } else if (!newest && model.source === 'kernel') {
       model.relabel('other-kernel');
     }
-    // The kernel's dashboard came back at the same address (a new Client or Dashboard()
-    // on the default port), or went: say so now, not at the next periodic check (up to
-    // 6 s: a short computation was over before its panes showed it).
-    const followed = model.source === 'kernel' || model.source === 'other-kernel';
-    if (newest ? !model.active : model.active && followed) {
+    // The kernel's dashboard came back at the same address (another process: a new Client
+    // or Dashboard() on the default port), or went: check the panes once, now, not at the
+    // next periodic check (up to 6 s: a short computation was over before they showed it).
+    if (changed && (model.source === 'kernel' || model.source === 'other-kernel')) {
       await model.refresh();
     }
   }
