@@ -55,7 +55,8 @@ class _Base(RequestHandler):
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.write(_utf8(
             f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>shoal: "
-            f"{html.escape(title)}</title><style>{NAV_CSS} body{{margin:0}} main{{margin:1em;overflow-x:auto}} "
+            f"{html.escape(title)}</title><style>{NAV_CSS} body{{margin:0}} "
+            f"main{{margin:1em;overflow-x:auto}} "
             f"table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 8px;"
             f"text-align:left}}</style></head><body><nav class='shoal-nav'><span class='brand'>"
             f"shoal</span>{nav}</nav><main><h1>{html.escape(title)}</h1>{body}</main>"

@@ -410,7 +410,7 @@ class Dashboard(Observer):
         if not isinstance(prefix, str):
             raise TypeError(f"Dashboard: prefix={prefix!r}: expected a URL path ('' for none)")
         if bus is not None and not callable(getattr(bus, "subscribe", None)):
-            raise TypeError(f"Dashboard: bus={bus!r}: expected an event bus (shoal.bus.Bus) or None")
+            raise TypeError(f"Dashboard: bus={bus!r}: expected an event bus (a shoal.bus.Bus)")
         self.prefix, self.show, self.timeout, self.bus = prefix, show, timeout, bus
         self.process: DashboardProcess | None = None
         self._server = None

@@ -95,9 +95,9 @@ def summarize(records, start=None, stop=None) -> dict:
 
 #: A datetime tick's label in the reader's own time zone: "14:03:16.5" when ticks are
 #: under a second apart (as many decimals as the step needs: "14:03:16.500250" under a
-#: millisecond), "14:03:16" under a
-#: minute, "14:03" under a day, else the date (of the UTC midnight Bokeh's ticker puts
-#: a day's tick at: in local time, west of UTC, the evening before).  (Bokeh's
+#: millisecond), "14:03:16" under a minute, "14:03" under a day, else the date (of the
+#: UTC midnight Bokeh's ticker puts a day's tick at: in local time, west of UTC, the
+#: evening before).  (Bokeh's
 #: DatetimeTickFormatter writes UTC, and has no time zone to set: a reader in New York
 #: saw the task stream five hours off the clock on the wall.)
 LOCAL_CLOCK_JS = """
@@ -359,5 +359,6 @@ def write_page(page: str, filename, what: str, opener=None):
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(page)
         why = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
-        raise OSError(f"{what} could not be written to {filename!r} ({why}); it is in {kept}") from exc
+        raise OSError(f"{what} could not be written to {filename!r} ({why}); "
+                      f"it is in {kept}") from exc
     return filename

@@ -287,7 +287,8 @@ async def _serve(spec: dict, control_fd: int, status_fd: int) -> int:
     loop.add_reader(control_fd, on_control)
     request = asyncio.ensure_future(asked.wait())
     try:
-        Worker = load_object(spec.pop("worker_class", None) or "shoal.distributed.worker.server:Worker")
+        Worker = load_object(spec.pop("worker_class", None)
+                             or "shoal.distributed.worker.server:Worker")  # fmt: skip
         kwargs = {k: v for k, v in spec.items() if v is not None}
         kwargs["security"] = _security(spec.get("security"))
         worker = Worker(kwargs.pop("scheduler_address"), **kwargs)

@@ -643,7 +643,8 @@ def test_a_page_opened_after_the_work_shows_it(route, no_pane_errors):
         pages.PAGES[route](busy_state(), doc)
     else:
         pages.individual_doc(busy_state(), route, doc)
-    [stream] = [m for m in doc.models if type(m).__name__ == "ColumnDataSource" and "duration" in m.data]
+    [stream] = [m for m in doc.models
+                if type(m).__name__ == "ColumnDataSource" and "duration" in m.data]  # fmt: skip
     x_ranges = [m for m in doc.models if isinstance(m, Range1d) and m.start > 1e12]  # (ms: time)
     assert len(x_ranges) == 1
     (x,) = x_ranges
@@ -843,7 +844,8 @@ def test_per_prefix_bar_panes_say_why_they_are_empty():
     panes = {name: PANES[name](s) for name in ("memory-by-key", "compute-time-per-key")}
     for pane in panes.values():
         pane.refresh()
-    assert panes["memory-by-key"].root.title.text == "Bytes in memory per task prefix (no result is held)"
+    assert panes["memory-by-key"].root.title.text == (
+        "Bytes in memory per task prefix (no result is held)")  # fmt: skip
     assert panes["compute-time-per-key"].root.title.text == (
         "Compute time per task prefix (no task has finished yet)")  # fmt: skip
     s.ingest(rec("inc-1", "inc", worker="tcp://a:1"))

@@ -328,8 +328,8 @@ class performance_report:  # noqa: N801 - Dask's spelling
         c = self.client
         got = c.sync(c.scheduler.get_task_stream, since=self.cursor)
         tree = c.profile(start=self.start)
-        self._write(task_dicts(got), tree, c.scheduler_info(), stop, got["finished"] - self.finished,
-                    exc[1])  # fmt: skip
+        self._write(task_dicts(got), tree, c.scheduler_info(), stop,
+                    got["finished"] - self.finished, exc[1])  # fmt: skip
 
     async def __aenter__(self):  # (a synchronous client's requests run on its own loop)
         c = self._begin()

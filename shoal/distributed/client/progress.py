@@ -419,7 +419,8 @@ def progress(*futures, notebook=None, multi=True, complete=True, group_by="prefi
         raise ValueError(f"progress: width={width!r}: expected a number of characters") from None
     out = sys.stdout if out is None else out
     if not callable(getattr(out, "write", None)):
-        raise TypeError(f"progress: out={out!r}: expected a text stream (with write), as sys.stdout")
+        raise TypeError(f"progress: out={out!r}: expected a text stream (with write), "
+                        "as sys.stdout")
     fs = futures_of(futures)
     if not fs:
         if not _only_empty(futures):
