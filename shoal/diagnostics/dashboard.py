@@ -255,10 +255,16 @@ class DashboardProcess:
         return self
 
     def _register(self) -> None:
-        """Announce this dashboard to the lab extension (:mod:`.announce`, best effort)."""
+        """Announce this dashboard to the lab extension (:mod:`.announce`, best effort:
+        a bad ``distributed.dashboard.link`` is said where the link is shown, and the
+        record goes without it)."""
+        try:
+            link = self.link
+        except ValueError:
+            link = None
         self._record = announce(self.proc.pid, {
             "parent": os.getpid(), "host": self.host, "port": self.port, "prefix": self.prefix,
-            "link": self.link, "scheduler": self.source, "kernel": kernel_connection_file(),
+            "link": link, "scheduler": self.source, "kernel": kernel_connection_file(),
             "started": time.time()})  # fmt: skip
 
     def _unregister(self) -> None:
