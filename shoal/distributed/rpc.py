@@ -114,10 +114,19 @@ def unwrap_reply(reply, *, deserialize: bool = True):
 
 async def send_recv(comm: Comm, *, deserialize: bool = True, **msg):
     """Send ``msg`` (must hold ``op``), wait for the reply and unwrap it."""
+    reply = await _exchange(comm, msg)
+    return None if reply is _NO_REPLY else unwrap_reply(reply, deserialize=deserialize)
+
+
+_NO_REPLY = object()  # (a message sent with ``reply=False``)
+
+
+async def _exchange(comm: Comm, msg: dict):
+    """Send ``msg`` and read its reply as it came (``_NO_REPLY`` for ``reply=False``)."""
     await comm.write(msg)
     if msg.get("reply", True) is False:
-        return None
-    return unwrap_reply(await comm.read(deserialize=False), deserialize=deserialize)
+        return _NO_REPLY
+    return await comm.read(deserialize=False)
 
 
 # --- server ---
@@ -269,10 +278,8 @@ class _Proxy:
 
     async def _request(self, msg: dict):
         comm = await self._borrow()
-        wants_reply = msg.get("reply", True) is not False
         try:
-            await comm.write(msg)
-            reply = await comm.read(deserialize=False) if wants_reply else None
+            reply = await _exchange(comm, msg)
         except BaseException:
             # Reusable only once its reply is read: a request that failed between its
             # write and its read (cancelled, the connection lost, or awaited on a loop
@@ -281,7 +288,7 @@ class _Proxy:
             self._give_back(comm, healthy=False)
             raise
         self._give_back(comm, healthy=True)  # (an error reply too: the exchange finished)
-        return unwrap_reply(reply, deserialize=self._deserialize) if wants_reply else None
+        return None if reply is _NO_REPLY else unwrap_reply(reply, deserialize=self._deserialize)
 
 
 class rpc(_Proxy):  # noqa: N801 - Dask's spelling
