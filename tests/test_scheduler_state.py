@@ -1060,9 +1060,12 @@ def test_malformed_messages():
 
 
 def test_all_events_have_handlers():
-    from shoal.distributed.scheduler.state import _HANDLERS
+    from shoal.distributed.scheduler.messages import HANDLERS
+    from shoal.distributed.scheduler.state import SchedulerState
 
-    assert set(_HANDLERS) == {type(e) for e in EXAMPLES}
+    assert set(HANDLERS) == {type(e) for e in EXAMPLES}
+    # each handler is a method of the state (defined there or in one of its mixins)
+    assert all(getattr(SchedulerState, fn.__name__) is fn for fn in HANDLERS.values())
 
 
 def test_killed_worker_pickles():

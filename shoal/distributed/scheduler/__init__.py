@@ -13,7 +13,9 @@
   ``from_msg`` for the wire.
 - :mod:`.state`: the records (:class:`SchedTask`, :class:`SchedWorker`,
   :class:`SchedClient`), :class:`SchedulerState` with ``handle``,
-  ``validate_state`` and ``story``.
+  ``validate_state`` and ``story``; its mixins :mod:`.clients` (what clients ask:
+  wanting, releasing, cancelling, retrying keys) and :mod:`.computations` (when an
+  update-graph is done).
 - :mod:`.transitions`: the one ``(start, finish) -> function`` table.
 - :mod:`.policies`: where a task runs, root-task queuing, stealing candidates.
 - :mod:`.publish`: the task records put on the bus (every transition for

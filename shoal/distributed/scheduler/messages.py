@@ -38,7 +38,7 @@ __all__ = [
     "LostData", "MissingData", "Publish", "ReleaseWorkerData", "RemoveClient",
     "RemoveWorker", "ReportTaskRows", "Reschedule", "RetryKeys", "StealRequest", "StealResponse",
     "TaskErred", "TaskFinished", "TaskRetried", "TaskRowsReported", "UpdateData", "UpdateGraph",
-    "merge_free_keys",
+    "HANDLERS", "handles", "merge_free_keys",
     "parse_event", "parse_instruction",
 ]  # fmt: skip
 
@@ -524,6 +524,20 @@ _INSTRUCTIONS = {
         TaskRetried, CancelledKeys, LostData, Publish,
     )
 }  # fmt: skip
+
+
+#: Event type -> the SchedulerState method that consumes it (``SchedulerState.handle``);
+#: filled by :func:`handles` where the methods are defined (state.py and its mixins).
+HANDLERS: dict = {}
+
+
+def handles(event_type):
+    """Register the decorated method as the state's handler of ``event_type``."""
+    def register(fn):
+        HANDLERS[event_type] = fn
+        return fn
+
+    return register
 
 
 def parse_event(msg: dict) -> Event:

@@ -50,12 +50,12 @@ from shoal.distributed.scheduler.records import (  # re-exported: the records li
     NOTHING, Note, SchedClient, SchedTask, SchedWorker, Transition,
 )
 from shoal.distributed.scheduler.messages import (
-    AddClient, AddWorker, Balance, CancelKeys, CancelledKeys, ClientDesiresKeys,
-    ClientReleasesKeys, ClientTaskErred, FreeKeys, Heartbeat, KeyInMemory, KilledWorker,
-    MissingData, Publish, ReleaseWorkerData, AddKeys, UpdateData, RemoveClient, RemoveWorker, Reschedule,
-    RetryKeys, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRetried,
-    TaskRowsReported, UpdateGraph, merge_free_keys,
+    HANDLERS, AddKeys, AddWorker, Balance, CancelledKeys, FreeKeys,
+    Heartbeat, KilledWorker, MissingData, Publish, ReleaseWorkerData, RemoveWorker,
+    Reschedule, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRowsReported,
+    UpdateData, UpdateGraph, handles, merge_free_keys,
 )  # fmt: skip
+from shoal.distributed.scheduler.clients import ServesClients
 from shoal.distributed.scheduler.computations import TracksComputations
 from shoal.distributed.scheduler.publish import TaskPublisher, shape_items
 from shoal.distributed.storylog import PackedLog
@@ -68,19 +68,10 @@ __all__ = ["Note", "SchedClient", "SchedTask", "SchedWorker", "SchedulerState", 
 _NOT_STARTED = frozenset({"ready", "constrained", "waiting", "released", None})
 
 
-_HANDLERS: dict = {}
 _PREFIX, _KEY = operator.attrgetter("prefix"), operator.attrgetter("key")
 
 
-def _on(event_type):
-    def register(fn):
-        _HANDLERS[event_type] = fn
-        return fn
-
-    return register
-
-
-class SchedulerState(TracksComputations):
+class SchedulerState(ServesClients, TracksComputations):
     """Tasks, workers and clients, changed only by :meth:`handle`."""
 
     def __init__(self, *, name="scheduler", clock=time.time, validate=False, wants=None,
@@ -127,7 +118,7 @@ class SchedulerState(TracksComputations):
         self._frees = 0
         self.publisher.begin(self.workers)
         for event in events:
-            handler = _HANDLERS.get(type(event))
+            handler = HANDLERS.get(type(event))
             if handler is None:
                 raise TypeError(f"not a scheduler event: {event!r}")
             handler(self, event)
@@ -260,58 +251,11 @@ class SchedulerState(TracksComputations):
                     self.emit(Publish(rows, stimulus_id=stimulus_id))
             self.emit(Publish(record, stimulus_id=stimulus_id))
 
-    @_on(TaskRowsReported)
+    @handles(TaskRowsReported)
     def _task_rows_reported(self, ev: TaskRowsReported) -> None:
         self.publisher.worker_rows(ev.data, ev.n)
 
-    # --- clients ---------------------------------------------------------------
-
-    def _client(self, name: str) -> SchedClient:
-        client = self.clients.get(name)
-        if client is None:
-            client = self.clients[name] = SchedClient(name)
-        return client
-
-    def _desire(self, ts, client, recs: dict, stimulus_id: str) -> None:
-        ts.who_wants.add(client)
-        client.wants_what.add(ts)
-        if ts.state == "memory":
-            self.emit(KeyInMemory(client.name, ts.key, ts.type, stimulus_id=stimulus_id))
-        elif ts.state == "erred":
-            blame = ts.exception_blame
-            self.emit(ClientTaskErred(client.name, ts.key, blame.exception, blame.traceback,
-                                      stimulus_id=stimulus_id))  # fmt: skip
-        elif ts.state == "released":
-            recs[ts.key] = "waiting"
-
-    def _undesire(self, ts, client, recs: dict, stimulus_id: str) -> None:
-        ts.who_wants.discard(client)
-        client.wants_what.discard(ts)
-        if ts.key in self._awaited:
-            self._computation_progress(ts, "cancelled", stimulus_id, client=client.name)
-        if T.needed(ts):
-            return
-        if ts.state in ("released", "erred"):
-            if not ts.dependents:
-                recs[ts.key] = "forgotten"
-        else:
-            recs[ts.key] = "released"
-
-    @_on(AddClient)
-    def _add_client(self, ev: AddClient) -> None:
-        self._client(ev.client)
-
-    @_on(RemoveClient)
-    def _remove_client(self, ev: RemoveClient) -> None:
-        client = self.clients.pop(ev.client, None)
-        if client is None:
-            return
-        recs: dict = {}
-        for ts in list(client.wants_what):
-            self._undesire(ts, client, recs, ev.stimulus_id)
-        self._transitions(recs, ev.stimulus_id)
-
-    @_on(UpdateGraph)
+    @handles(UpdateGraph)
     def _update_graph(self, ev: UpdateGraph) -> None:
         sid, client = ev.stimulus_id, self._client(ev.client)
         fresh, lost = policies.admit_graph(ev.tasks, ev.dependencies, ev.keys, self.tasks)
@@ -359,56 +303,7 @@ class SchedulerState(TracksComputations):
         self._start_computation(graph, client.name, [self.tasks[k] for k in wanted], sid)
         self._transitions(recs, sid)
 
-    @_on(ClientDesiresKeys)
-    def _client_desires_keys(self, ev: ClientDesiresKeys) -> None:
-        client, recs = self._client(ev.client), {}
-        unknown = [k for k in ev.keys if k not in self.tasks]
-        if unknown:
-            self.emit(CancelledKeys(client.name, unknown, "unknown keys",
-                                    stimulus_id=ev.stimulus_id))  # fmt: skip
-        for key in ev.keys:
-            if key in self.tasks:
-                self._desire(self.tasks[key], client, recs, ev.stimulus_id)
-        self._transitions(recs, ev.stimulus_id)
-
-    @_on(ClientReleasesKeys)
-    def _client_releases_keys(self, ev: ClientReleasesKeys) -> None:
-        client = self.clients.get(ev.client)
-        if client is None:
-            return
-        recs: dict = {}
-        for key in ev.keys:
-            ts = self.tasks.get(key)
-            if ts is not None and client in ts.who_wants:
-                self._undesire(ts, client, recs, ev.stimulus_id)
-        self._transitions(recs, ev.stimulus_id)
-
-    @_on(CancelKeys)
-    def _cancel_keys(self, ev: CancelKeys) -> None:
-        sid, recs, told = ev.stimulus_id, {}, {}
-        targets = [self.tasks[k] for k in ev.keys if k in self.tasks]
-        me = self.clients.get(ev.client)
-        for ts, clients, whole in policies.cancel_scope(targets, me, ev.force):
-            for client in clients:
-                told.setdefault(client.name, []).append(ts.key)
-                self._undesire(ts, client, recs, sid)
-            self._note(ts.key, "cancel", f"client={ev.client} force={ev.force}", sid)
-            if whole and ts.state not in ("released", "erred", "forgotten") and not T.needed(ts):
-                recs[ts.key] = "released"
-        for name, keys in told.items():
-            self.emit(CancelledKeys(name, keys, stimulus_id=sid))
-        self._transitions(recs, sid)
-
-    @_on(RetryKeys)
-    def _retry(self, ev: RetryKeys) -> None:
-        sid = ev.stimulus_id
-        erred = [ts for ts in map(self.tasks.get, ev.keys) if ts and ts.state == "erred"]
-        for ts in erred:
-            for client in ts.who_wants:
-                self.emit(TaskRetried(client.name, ts.key, stimulus_id=sid))
-        self._transitions({ts.key: "released" for ts in policies.retry_roots(erred)}, sid)
-
-    @_on(UpdateData)
+    @handles(UpdateData)
     def _update_data(self, ev: UpdateData) -> None:
         """Scattered values: each key enters memory on the workers that got it."""
         sid, client, recs = ev.stimulus_id, self._client(ev.client), {}
@@ -437,7 +332,7 @@ class SchedulerState(TracksComputations):
 
     # --- workers ---------------------------------------------------------------
 
-    @_on(AddWorker)
+    @handles(AddWorker)
     def _add_worker(self, ev: AddWorker) -> None:
         if ev.address in self.workers:
             self._note(None, "duplicate-worker", ev.address, ev.stimulus_id)
@@ -450,7 +345,7 @@ class SchedulerState(TracksComputations):
         self.publisher.worker_added(ws.address)
         self._transitions({ts.key: "processing" for ts in self.unrunnable}, ev.stimulus_id)
 
-    @_on(RemoveWorker)
+    @handles(RemoveWorker)
     def _remove_worker(self, ev: RemoveWorker) -> None:
         sid = ev.stimulus_id
         ws = self.workers.pop(ev.address, None)
@@ -488,7 +383,7 @@ class SchedulerState(TracksComputations):
             self.free_keys(ws.address, [ev.key], ev.stimulus_id)
         return None
 
-    @_on(TaskFinished)
+    @handles(TaskFinished)
     def _task_finished(self, ev: TaskFinished) -> None:
         found = self._worker_task(ev, "task-finished")
         if found is not None:
@@ -500,7 +395,7 @@ class SchedulerState(TracksComputations):
         elif ev.reported:  # its row, in its worker's rows, must not go out
             self.publisher.unreported(ev.key)
 
-    @_on(TaskErred)
+    @handles(TaskErred)
     def _task_erred(self, ev: TaskErred) -> None:
         found = self._worker_task(ev, "task-erred")
         if found is None:
@@ -527,7 +422,7 @@ class SchedulerState(TracksComputations):
         if not ts.who_has:
             self._transitions({key: "released"}, stimulus_id)
 
-    @_on(AddKeys)
+    @handles(AddKeys)
     def _add_keys(self, ev: AddKeys) -> None:
         """A worker holds new replicas (inputs it fetched); unknown or stale ones it frees."""
         ws, stale = self.workers.get(ev.worker), []
@@ -543,15 +438,15 @@ class SchedulerState(TracksComputations):
         if stale:
             self.free_keys(ws.address, stale, ev.stimulus_id)
 
-    @_on(MissingData)
+    @handles(MissingData)
     def _missing_data(self, ev: MissingData) -> None:
         self._drop_replica(ev.key, ev.errant_worker, "missing-data", ev.stimulus_id)
 
-    @_on(ReleaseWorkerData)
+    @handles(ReleaseWorkerData)
     def _release_worker_data(self, ev: ReleaseWorkerData) -> None:
         self._drop_replica(ev.key, ev.worker, "release-worker-data", ev.stimulus_id)
 
-    @_on(Reschedule)
+    @handles(Reschedule)
     def _reschedule(self, ev: Reschedule) -> None:
         ts, ws = self.tasks.get(ev.key), self.workers.get(ev.worker)
         if ts is None or ws is None or ts.processing_on is not ws:
@@ -559,7 +454,7 @@ class SchedulerState(TracksComputations):
             return
         self._transitions(self._transition(ts, "released", ev.stimulus_id), ev.stimulus_id)
 
-    @_on(Heartbeat)
+    @handles(Heartbeat)
     def _heartbeat(self, ev: Heartbeat) -> None:
         ws = self.workers.get(ev.worker)
         if ws is None:
@@ -575,7 +470,7 @@ class SchedulerState(TracksComputations):
 
     # --- work stealing -----------------------------------------------------------
 
-    @_on(Balance)
+    @handles(Balance)
     def _balance(self, ev: Balance) -> None:
         if not self.work_stealing:
             return
@@ -585,7 +480,7 @@ class SchedulerState(TracksComputations):
             self._note(ts.key, "steal-request", move, ev.stimulus_id)
             self.emit(StealRequest(victim.address, ts.key, stimulus_id=ev.stimulus_id))
 
-    @_on(StealResponse)
+    @handles(StealResponse)
     def _steal_response(self, ev: StealResponse) -> None:
         sid = ev.stimulus_id
         victim, thief = self.in_flight_steals.pop(ev.key, (None, None))
