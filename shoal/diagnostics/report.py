@@ -125,10 +125,12 @@ return text;
 def clock_axis(fig) -> None:
     """Label *fig*'s datetime x axis with clock times in the reader's time zone
     (:data:`LOCAL_CLOCK_JS`: "03:14:16.500", not "500ms"), as every live pane, report
-    and profile plot does."""
-    from bokeh.models import CustomJSTickFormatter
+    and profile plot does).  Labels that would touch are left out (a clock time is wider
+    than Bokeh's tick spacing assumes: in a side panel they ran into each other)."""
+    from bokeh.models import CustomJSTickFormatter, NoOverlap
 
     fig.xaxis.formatter = CustomJSTickFormatter(code=LOCAL_CLOCK_JS)
+    fig.xaxis.major_label_policy = NoOverlap(min_distance=8)
 
 
 def task_stream_figure(records, title: str = "Task Stream", height: int = 400, width: int = 900,

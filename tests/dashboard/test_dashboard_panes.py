@@ -728,18 +728,26 @@ def test_json_listings():
 
 def test_time_axes_show_clock_times():
     """A datetime axis reads "03:14:16.500" in the reader's time zone, not Bokeh's "500ms"
-    beside a date line, in UTC (the labels themselves: test_browser.py)."""
-    from bokeh.models import CustomJSTickFormatter
+    beside a date line, in UTC (the labels themselves: test_browser.py); labels that
+    would touch are left out (in a 300 px pane they ran into each other)."""
+    from bokeh.models import CustomJSTickFormatter, NoOverlap
 
     from shoal.dashboard.panes._base import make_figure
     from shoal.diagnostics.report import LOCAL_CLOCK_JS
 
     def local_clock(fig):
-        formatter = fig.xaxis[0].formatter
-        return isinstance(formatter, CustomJSTickFormatter) and formatter.code == LOCAL_CLOCK_JS
+        formatter, policy = fig.xaxis[0].formatter, fig.xaxis[0].major_label_policy
+        return (isinstance(formatter, CustomJSTickFormatter) and formatter.code == LOCAL_CLOCK_JS
+                and isinstance(policy, NoOverlap))
 
     assert local_clock(make_figure("t", x_axis_type="datetime"))
     assert local_clock(PANES["task-stream"](DashboardState()).root)
+    for name in ("system", "profile"):  # every datetime axis of these panes
+        doc = Document()
+        pages.individual_doc(busy_state(), name, doc)
+        axes = [f for f in doc.models if hasattr(f, "xaxis") and f.xaxis
+                and type(f.xaxis[0]).__name__ == "DatetimeAxis"]
+        assert axes and all(map(local_clock, axes)), name
     # the same in a performance report and in visualize()'s plots (they read "500ms")
     from shoal.diagnostics.profile import CacheData, ResourceData, TaskData
     from shoal.diagnostics.report import task_stream_figure
