@@ -62,6 +62,36 @@ def test_prefix_colours_are_stable_and_shared():
     assert data["name"] == [odd]
 
 
+def test_palette_colours_stand_out_from_the_empty_bar_and_from_each_other():
+    """A progress bar's done part is its prefix's colour at alpha 0.35 over the empty
+    bar's light grey: pastels (#dbdb8d, 1.06 to 1 against it) could not be told from it.
+    Every colour keeps WCAG contrast 1.45 with NEUTRAL and 2 with black (labels), and no
+    two are nearer than 20 in RGB."""
+    import itertools
+    import math
+
+    from shoal.diagnostics.colors import NEUTRAL
+
+    def luminance(colour):
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    def contrast(a, b):
+        high, low = sorted((luminance(a), luminance(b)), reverse=True)
+        return (high + 0.05) / (low + 0.05)
+
+    def rgb(colour):
+        return [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+
+    assert len(set(PALETTE)) == 24
+    pale = {c: round(contrast(c, NEUTRAL), 2) for c in PALETTE if contrast(c, NEUTRAL) < 1.45}
+    assert not pale, pale
+    assert all(contrast(c, "#000000") >= 2.0 for c in PALETTE)
+    near = [(a, b) for a, b in itertools.combinations(PALETTE, 2) if math.dist(rgb(a), rgb(b)) < 20]
+    assert not near, near
+
+
 def test_prefixes_shown_together_get_colours_apart():
     """The tutorial's groupby has two phases whose names hash to one colour: the
     dashboard gives the second the next free colour, in every pane, and takes colours
