@@ -423,6 +423,7 @@ class Dashboard(Observer):
         self._runner = None
         self._monitor = None  # probe.Monitor: this process as the local schedulers' worker
         self._profiler = None  # sampler.Sampler of the sync / threads tasks (shoal.sampling)
+        self._shown = False  # its link was printed: its end is printed too
 
     @property
     def link(self) -> str | None:
@@ -459,6 +460,7 @@ class Dashboard(Observer):
             raise
         if self.show:
             print(f"Dashboard: {self._state()}")
+            self._shown = True
 
     def _dead(self) -> bool:
         """Whether its process ended by itself (killed, out of memory) while open."""
@@ -490,6 +492,11 @@ class Dashboard(Observer):
         if not self._started:
             return
         self._started = False
+        if self._shown and not self._dead():  # (a dead process was said so)
+            # its lab panes go blank now: say why, and how to keep one across cells
+            print(f"Dashboard closed (port {self.process.port}); register() keeps one open "
+                  "across cells")  # fmt: skip
+        self._shown = False
         process, self.process = self.process, None
         monitor, self._monitor = self._monitor, None
         profiler, self._profiler = self._profiler, None

@@ -686,7 +686,12 @@ def test_local_dashboard_shows_a_threads_compute(capsys):
         assert found and int(found.group(1)) == 0
         proc = dash.process.proc
         server = dash._server
+        port = dash.process.port
+        capsys.readouterr()
     assert proc.poll() == 0 and dash.link is None  # SIGTERM: a clean exit
+    # its lab panes go blank at the block's end: the user is told, and how to keep one
+    assert capsys.readouterr().out == (f"Dashboard closed (port {port}); register() keeps one "
+                                       "open across cells\n")
     assert server.server.status == "closed" and not default_bus.active
     assert not [t for t in threading.enumerate() if t.name == "shoal-monitor"]
 
