@@ -59,8 +59,15 @@ export function absolute(url: string): string {
 }
 
 /** Where the sidebar's dashboard came from ('other-kernel': the kernel of a notebook
- * that was active before; the active one's kernel has none). */
-export type Source = 'user' | 'kernel' | 'other-kernel' | 'cluster' | 'restored';
+ * that was active before; the active one's kernel has none; 'closed-notebook': no notebook
+ * is open, and its kernel's dashboard stays shown: the kernel may still run). */
+export type Source =
+  | 'user'
+  | 'kernel'
+  | 'other-kernel'
+  | 'closed-notebook'
+  | 'cluster'
+  | 'restored';
 
 /** The dashboard the sidebar and every open pane show. */
 export class DashboardModel {

@@ -8,6 +8,7 @@ import { InputDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { ICluster, request } from './api';
+import { onActivateKey } from './sidebar';
 
 export interface IClusterListOptions {
   /** Show this cluster's dashboard in the sidebar and panes. */
@@ -81,12 +82,14 @@ export class ClusterList extends Widget {
           <button class="jp-mod-styled" data-action="client" title="Insert client = Client(...) into the notebook">Client</button>
           <button class="jp-mod-styled jp-mod-warn" data-action="shutdown">Shut down</button>
         </div>`;
-      item.querySelector('.shoal-ClusterList-name')!.textContent = cluster.name;
+      const name = item.querySelector<HTMLElement>('.shoal-ClusterList-name')!;
+      name.textContent = cluster.name;
+      name.tabIndex = 0;
+      name.setAttribute('role', 'button');
+      onActivateKey(name, () => this._options.select(cluster));
       item.querySelector('.shoal-ClusterList-info')!.textContent =
         `${cluster.workers} workers · ${cluster.threads} threads${memory} · ${cluster.scheduler_address}`;
-      item.querySelector('.shoal-ClusterList-name')!.addEventListener('click', () =>
-        this._options.select(cluster)
-      );
+      name.addEventListener('click', () => this._options.select(cluster));
       const actions: { [name: string]: () => Promise<void> } = {
         scale: () => this._scale(cluster),
         client: async () => this._options.insert(clientCode(cluster)),

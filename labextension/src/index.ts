@@ -87,10 +87,11 @@ function activate(
     label: 'Launch shoal dashboard layout',
     caption: 'Open task stream, progress and workers memory beside the notebook',
     execute: async () => {
-      if (!model.active || model.source === 'other-kernel') {
+      const notOurs = () => model.source === 'other-kernel' || model.source === 'closed-notebook';
+      if (!model.active || notOurs()) {
         await follow(); // (a Client run in this notebook since the last poll)
       }
-      if (!model.active || model.source === 'other-kernel') {
+      if (!model.active || notOurs()) {
         Notification.warning(
           "This notebook's kernel has no shoal dashboard yet: run Client() in it first."
         );
@@ -122,9 +123,21 @@ function activate(
   };
   let detected = '';
   let listed = ''; // the kernel's dashboard process the last call found ('': none)
+  const kernels = (source: string | null) =>
+    source === 'kernel' || source === 'other-kernel' || source === 'closed-notebook';
   async function follow(): Promise<void> {
-    const kernel = currentNotebook()?.sessionContext.session?.kernel;
-    if (!autoDetect || !kernel) {
+    const notebook = currentNotebook();
+    if (!autoDetect) {
+      return;
+    }
+    if (!notebook) {  // (every notebook closed: its kernel, and its dashboard, may still run)
+      if (model.source === 'kernel' || model.source === 'other-kernel') {
+        model.relabel('closed-notebook');
+      }
+      return;
+    }
+    const kernel = notebook.sessionContext.session?.kernel;
+    if (!kernel) {
       return;
     }
     const query = 'dashboards?kernel=' + encodeURIComponent(kernel.id);
@@ -136,20 +149,25 @@ function activate(
     const process = newest ? `${newest.pid} ${newest.url}` : '';
     const changed = process !== listed;
     listed = process;
-    if (newest && newest.url !== detected) {
+    // A cluster picked in the sidebar is kept while it answers; once it stops (shut down)
+    // the kernel's own dashboard comes back (the sidebar stayed on the dead one), as it
+    // does for the last session's and another kernel's.  A typed URL stays: the user
+    // asked for it, and it may not answer yet (a tunnel being opened).
+    const gone = !model.active && model.source !== 'kernel' && model.source !== 'user';
+    if (newest && (newest.url !== detected || gone)) {
       detected = newest.url;
       await model.setUrl(newest.url, 'kernel', newest.link ?? newest.url);
       return;
     }
-    if (newest && model.source === 'other-kernel') {
+    if (newest && kernels(model.source) && model.source !== 'kernel') {
       model.relabel('kernel');
-    } else if (!newest && model.source === 'kernel') {
+    } else if (!newest && (model.source === 'kernel' || model.source === 'closed-notebook')) {
       model.relabel('other-kernel');
     }
     // The kernel's dashboard came back at the same address (another process: a new Client
     // or Dashboard() on the default port), or went: check the panes once, now, not at the
     // next periodic check (up to 6 s: a short computation was over before they showed it).
-    if (changed && (model.source === 'kernel' || model.source === 'other-kernel')) {
+    if (changed && kernels(model.source)) {
       await model.refresh();
     }
   }

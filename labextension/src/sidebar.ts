@@ -39,12 +39,13 @@ export class ShoalSidebar extends Panel {
       <header class="shoal-Sidebar-header">Dashboard</header>
       <form class="shoal-Sidebar-url">
         <input class="jp-mod-styled" type="text" spellcheck="false"
-               placeholder="found by itself, or type a dashboard URL"
+               placeholder="found by itself, or a URL"
+               title="The dashboard whose panes are listed: found from the notebook's kernel by itself, or type a dashboard URL"
                aria-label="Dashboard URL" />
         <button class="jp-mod-styled jp-mod-accept" type="submit">Show</button>
       </form>
       <div class="shoal-Sidebar-status"></div>
-      <ul class="shoal-Sidebar-panes"></ul>`;
+      <ul class="shoal-Sidebar-panes" aria-label="Dashboard panes"></ul>`;
     this._input = top.node.querySelector('input')!;
     this._status = top.node.querySelector('.shoal-Sidebar-status')!;
     this._list = top.node.querySelector('ul')!;
@@ -80,7 +81,10 @@ export class ShoalSidebar extends Panel {
       item.textContent = title;
       item.title = `Open ${title} beside the notebook (or drag it anywhere)`;
       item.dataset.route = route;
+      item.tabIndex = 0; // (reached with Tab; Enter or Space opens it, as a click does)
+      item.setAttribute('role', 'button');
       item.addEventListener('mousedown', event => this._press(event, title, route));
+      onActivateKey(item, () => this._options.open(title, route));
       this._list.appendChild(item);
     }
   }
@@ -123,6 +127,16 @@ export class ShoalSidebar extends Panel {
   private _list: HTMLElement;
 }
 
+/** Run `action` when Enter or Space is pressed on `element` (a keyboard's click). */
+export function onActivateKey(element: HTMLElement, action: () => void): void {
+  element.addEventListener('keydown', event => {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      action();
+    }
+  });
+}
+
 function statusText(model: DashboardModel): string {
   if (!model.label) {
     return 'No dashboard yet: run Client() or Dashboard() in a notebook, or start a cluster below.';
@@ -132,6 +146,7 @@ function statusText(model: DashboardModel): string {
   }
   const from = {
     kernel: "this notebook's kernel",
+    'closed-notebook': 'the kernel of a notebook no longer open',
     'other-kernel': "another notebook's kernel (this notebook's has none yet)",
     cluster: 'a cluster started here',
     user: 'the URL above',

@@ -55,7 +55,9 @@ NAV = (("Status", "status"), ("Workers", "workers"), ("Tasks", "tasks"), ("Syste
 # socket now starts with a receiver of its own.  And a change the page makes while
 # its new socket still connects (a range that follows new data) is not sent: the
 # browser threw "Still in CONNECTING state" from BokehJS's send, an uncaught error in
-# the page (a CI run); the new session's document follows anyway.
+# the page (a CI run); the new session's document follows anyway.  Nor is one made
+# once the socket is gone (a lab pane hidden as its dashboard closed: BokehJS logged
+# "not connected so cannot send" in the console).
 # the navigation bar's look, on the Bokeh pages and the /info pages alike
 NAV_CSS = """\
   body { font-family: system-ui, sans-serif; }
@@ -97,7 +99,7 @@ _TEMPLATE = """\
   ClientConnection.prototype.connect.shoal_fresh_receiver = true;
   const send = ClientConnection.prototype.send;
   ClientConnection.prototype.send = function (message) {
-    if (this.socket != null && this.socket.readyState !== WebSocket.OPEN) return;
+    if (this.socket == null || this.socket.readyState !== WebSocket.OPEN) return;
     return send.call(this, message);
   };
 })();

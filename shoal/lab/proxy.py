@@ -15,6 +15,7 @@ server has checked the browser's origin already (its own rules,
 from __future__ import annotations
 
 from jupyter_server_proxy.handlers import ProxyHandler
+from tornado.httpclient import HTTPClientError
 
 __all__ = ["DashboardProxyHandler"]
 
@@ -42,7 +43,13 @@ class DashboardProxyHandler(ProxyHandler):
         return await self.proxy("127.0.0.1", port, path)
 
     async def open(self, port, path):
-        return await self.proxy_open("127.0.0.1", port, path)
+        try:
+            return await self.proxy_open("127.0.0.1", port, path)
+        except (OSError, HTTPClientError) as exc:  # (a dashboard that went: its kernel restarted)
+            # one line and a closed socket (the pane shows it does not answer), not an
+            # "Uncaught exception" traceback in Jupyter's log for every open pane
+            self.log.info("shoal: no dashboard answers on port %s (%s)", port, exc)
+            self.close(1011, "the dashboard does not answer")
 
     def post(self, port, path):
         return self.proxy("127.0.0.1", port, path)

@@ -582,6 +582,9 @@ def test_a_page_whose_server_died_mid_message_reconnects_and_goes_on(page, page_
           const connecting = {socket: {readyState: WebSocket.CONNECTING}};
           const message = {send() { throw new Error("sent while connecting"); }};
           ClientConnection.prototype.send.call(connecting, message);
+          // nor one made once its server went (a pane in the lab whose dashboard just
+          // closed, hidden by the sidebar: BokehJS logged "not connected so cannot send")
+          ClientConnection.prototype.send.call({socket: null}, message);
           return true;
         }""")  # fmt: skip
     page_log.console[:] = [entry for entry in page_log.console

@@ -90,6 +90,12 @@ def jupyter_lab(tmp_path_factory, leak_check):
     config = {"ServerApp": {"jpserver_extensions": {"shoal.lab": True}},
               "ShoalLab": {"cluster_kwargs": {"processes": False, "dashboard_address": ":0"}}}
     (dirs["config"] / "jupyter_server_config.json").write_text(json.dumps(config))
+    # JupyterLab's debugger asks a notebook's kernel for its state as the notebook comes to
+    # the front, and logs a console error when the notebook closes before the answer: not
+    # ours, and the tests fail on console errors (a closed notebook is a step they take)
+    (dirs["config"] / "labconfig").mkdir()
+    (dirs["config"] / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/debugger-extension": True}}))
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
            f"--ServerApp.root_dir={dirs['root']}", f"--IdentityProvider.token={token}",

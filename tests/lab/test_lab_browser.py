@@ -173,6 +173,13 @@ def _walk(lab, page, artifacts):
     page.evaluate("""() => { for (const w of Array.from(jupyterapp.shell.widgets('main'))) {
                                if (w.title.label === 'other.ipynb') w.dispose(); } }""")
     page.locator(".lm-TabBar-tabLabel", has_text="other.ipynb").wait_for(state="detached")
+
+    # the notebook closed, its kernel (and its Client) may still run: the panes stay, no
+    # longer said to be "this notebook's"
+    page.evaluate("""() => { for (const w of Array.from(jupyterapp.shell.widgets('main'))) {
+                               if (w.sessionContext) w.dispose(); } }""")
+    status.filter(has_text="a notebook no longer open").wait_for(timeout=30_000)
+    assert page.locator("#shoal-sidebar .shoal-Sidebar-pane", has_text="Progress").count() == 1
     assert not page.log.errors, page.log.errors
 
 
@@ -192,7 +199,9 @@ def test_clusters_and_url_box_from_the_sidebar(jupyter_lab, page, artifacts):
 
 
 def _clusters(lab, page, artifacts):
-    notebook = {"cells": [], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+    own = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+           "source": CELLS[0].replace("client", "own")}
+    notebook = {"cells": [own], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                 "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}  # fmt: skip
     (lab.root / "clusters.ipynb").write_text(json.dumps(notebook))
     page.goto(f"{lab.url}/lab/tree/clusters.ipynb?reset&token={lab.token}")  # (a fresh workspace)
@@ -200,13 +209,24 @@ def _clusters(lab, page, artifacts):
     if not page.locator("#shoal-sidebar").is_visible():
         page.locator(".jp-SideBar [data-id='shoal-sidebar']").click()
     sidebar = page.locator("#shoal-sidebar")
+    status = sidebar.locator(".shoal-Sidebar-status")
+    # the notebook's own Client first: the sidebar comes back to it after the cluster goes
+    assert _run_cell(page, 0).startswith("'http://127.0.0.1:")
+    status.filter(has_text="this notebook's kernel").wait_for(timeout=60_000)
 
     sidebar.locator(".shoal-ClusterList-new").click()
     item = sidebar.locator(".shoal-ClusterList-item")
     item.wait_for(timeout=60_000)
-    sidebar.locator(".shoal-Sidebar-status", has_text="a cluster started here").wait_for()
+    status.filter(has_text="a cluster started here").wait_for()
     sidebar.locator(".shoal-Sidebar-pane", has_text="Task Stream").click()
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tabLabel", has_text="Task Stream").wait_for()
+    # from the keyboard: each pane is a button in the tab order, Enter opens it
+    progress = sidebar.locator(".shoal-Sidebar-pane", has_text="Progress")
+    assert (progress.get_attribute("tabindex"), progress.get_attribute("role")) == ("0", "button")
+    progress.focus()
+    page.keyboard.press("Enter")
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tabLabel", has_text="Progress").wait_for()
+    _check_hover_contrast(page, sidebar, artifacts)
 
     item.locator("button[data-action='client']").click()
     cell = page.locator(".jp-Notebook .jp-Cell").last
@@ -231,7 +251,62 @@ def _clusters(lab, page, artifacts):
     sidebar.locator(".shoal-Sidebar-status", has_text="the URL above").wait_for()
     assert sidebar.locator(".shoal-Sidebar-pane", has_text="Progress").count() == 1
 
+    # picked again (from the keyboard), then shut down: the sidebar does not stay on the
+    # dead cluster, it comes back to the notebook's own dashboard
+    item.locator(".shoal-ClusterList-name").focus()
+    page.keyboard.press("Enter")
+    status.filter(has_text="a cluster started here").wait_for()
     item.locator("button[data-action='shutdown']").click()
     sidebar.locator(".shoal-ClusterList-empty").wait_for()
     assert lab.api("/shoal/clusters") == {"clusters": []}
+    status.filter(has_text="this notebook's kernel").wait_for(timeout=30_000)
+    own = lab.api("/shoal/dashboards")["dashboards"]
+    assert sidebar.locator("input").input_value() in [d["link"] for d in own], own
     assert not page.log.errors, page.log.errors
+    # the panes closed before the kernel is shut down: a page still loading from a server
+    # that goes logs BokehJS's "Failed to load Bokeh session" (not this test's concern)
+    page.evaluate("""() => { for (const w of Array.from(jupyterapp.shell.widgets('main'))) {
+                               if (w.id.startsWith('shoal-pane-')) w.dispose(); } }""")
+
+
+def _contrast(foreground: str, background: str) -> float:
+    """WCAG contrast of two CSS colours ("rgb(...)" / "rgba(...)"; the foreground's
+    alpha blended over the background)."""
+    def parse(css):
+        parts = [float(x) for x in re.findall(r"[\d.]+", css)]
+        return parts[:3], (parts[3] if len(parts) > 3 else 1.0)
+
+    (fg, alpha), (bg, _) = parse(foreground), parse(background)
+    fg = [alpha * f + (1 - alpha) * b for f, b in zip(fg, bg)]
+
+    def luminance(rgb):
+        c = [v / 255 for v in rgb]
+        c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    high, low = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+HOVER_STYLE_JS = """(el) => { const s = getComputedStyle(el); return [s.color, s.backgroundColor]; }"""
+
+
+def _check_hover_contrast(page, sidebar, artifacts):
+    """A hovered pane's name stays readable in the light and the dark theme (under the
+    dark theme's light text a light-blue hover made it vanish: 1.4 to 1)."""
+    item = sidebar.locator(".shoal-Sidebar-pane", has_text="Workers Memory")
+    try:
+        for theme in ("JupyterLab Light", "JupyterLab Dark"):
+            page.evaluate("(theme) => jupyterapp.commands.execute('apputils:change-theme', "
+                          "{theme})", theme)  # fmt: skip
+            page.wait_for_function("(theme) => document.body.dataset.jpThemeName === theme "
+                                   "&& !document.body.dataset.jpThemeLoading", arg=theme)  # fmt: skip
+            page.wait_for_timeout(300)  # (the theme's stylesheet applied)
+            item.hover()
+            color, background = item.evaluate(HOVER_STYLE_JS)
+            assert _contrast(color, background) >= 4.5, (theme, color, background)
+            page.screenshot(path=str(artifacts / f"sidebar-hover-{theme.split()[-1].lower()}.png"))
+    finally:
+        page.evaluate("() => jupyterapp.commands.execute('apputils:change-theme', "
+                      "{theme: 'JupyterLab Light'})")  # fmt: skip
+        page.wait_for_function("() => document.body.dataset.jpThemeName === 'JupyterLab Light'")

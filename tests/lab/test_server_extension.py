@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -360,6 +361,31 @@ def test_websocket_is_proxied_with_the_dashboards_origin(call, jp_fetch, jp_ws_f
             server.stop()
 
     assert call(echo()) == (f"hello to 127.0.0.1:{port}", f"127.0.0.1:{port}")
+
+
+def test_a_websocket_to_a_dashboard_that_went_is_closed_with_one_line(call, jp_ws_fetch, caplog):
+    """A pane's socket to a port where nothing listens any more (its kernel restarted) is
+    closed, with one line in Jupyter's log, not an "Uncaught exception" traceback."""
+    port = _closed_port()
+
+    async def connect():
+        ws = await jp_ws_fetch("shoal", "proxy", str(port), "ws")
+        try:
+            return await ws.read_message(), ws.close_code  # None: closed
+        finally:
+            ws.close()
+
+    with caplog.at_level("INFO"):
+        message, code = call(connect())
+    assert (message, code) == (None, 1011)
+    assert f"no dashboard answers on port {port}" in caplog.text
+    assert "Uncaught exception" not in caplog.text, caplog.text
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # --- clusters ----------------------------------------------------------------------------
