@@ -6,26 +6,61 @@ panes, spilling).  Arrays and frames report their buffers (``nbytes`` /
 sample of their items besides), built-in containers a sampled sum of their items,
 anything else ``sys.getsizeof``.  The goal is a fast, roughly right figure, not an
 exact one.
+
+A figure is always given: ``__sizeof__``, ``nbytes`` and ``memory_usage`` are user
+code, and one that raises, or says less than nothing, counts as :data:`UNKNOWN_SIZE`
+(a warning names the type, once); one beyond :data:`MAX_SIZE` counts as that.  A
+worker's result whose ``__sizeof__`` raised left the worker stuck with the result
+and every task after it, and a size past 2**64 could not be sent: the worker's
+reports and heartbeats were dropped from then on.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 
-__all__ = ["sizeof"]
+__all__ = ["MAX_SIZE", "UNKNOWN_SIZE", "sizeof"]
+
+logger = logging.getLogger(__name__)
 
 _SAMPLE = 10
 _OBJECTS_SAMPLE = 20  # items measured per column of Python objects
+#: The size of a value whose own measure failed (Dask's guess too: a megabyte).
+UNKNOWN_SIZE = 1_000_000
+#: The largest size given (256 TiB): sums of many such still fit the 64 bits that
+#: messages carry.
+MAX_SIZE = 2**48
+_warned: set = set()  # types whose failure was logged (bounded: at most 100 names)
 
 
 def sizeof(obj) -> int:
-    """Approximate size of *obj* in bytes.
+    """Approximate size of *obj* in bytes, from 0 to :data:`MAX_SIZE`; never raises.
 
     >>> sizeof(b"x" * 1000) >= 1000
     True
     >>> sizeof(list(range(100))) > sizeof([])
     True
     """
+    try:
+        size = _estimate(obj)
+    except Exception as exc:  # noqa: BLE001 - a __sizeof__ / nbytes of user code
+        return _unknown(obj, exc)
+    if size < 0:
+        return _unknown(obj, f"a size of {size}")
+    return size if size <= MAX_SIZE else MAX_SIZE
+
+
+def _unknown(obj, why) -> int:
+    name = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    if name not in _warned and len(_warned) < 100:
+        _warned.add(name)
+        logger.warning("sizeof: a %s could not be measured (%s); counted as %d bytes",
+                       name, why if isinstance(why, str) else repr(why), UNKNOWN_SIZE)  # fmt: skip
+    return UNKNOWN_SIZE
+
+
+def _estimate(obj) -> int:
     t = type(obj)
     if t is bytes or t is str or t is int or t is float or obj is None:
         return sys.getsizeof(obj)
@@ -58,7 +93,7 @@ def sizeof(obj) -> int:
         return nbytes + 100
     try:
         return sys.getsizeof(obj)
-    except TypeError:
+    except TypeError:  # (a __sizeof__ that does not give an int; other failures: sizeof())
         return 64
 
 

@@ -88,6 +88,38 @@ def test_a_task_that_cannot_be_sent_is_erred_with_the_reason():
     assert "cannot pickle" in erred[0].exception
 
 
+class UnprintableError(Exception):
+    def __str__(self):
+        raise RuntimeError("no text for you")
+
+
+def _unprintable():
+    raise UnprintableError()
+
+
+def _long_message():
+    raise ValueError("y" * 1_000_000)
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_an_error_whose_text_fails_or_runs_long_is_the_tasks_own_and_told_clipped(scheduler):
+    """With a reader on the bus (a local Dashboard), an exception whose ``__str__`` raised
+    was replaced by that error (no key named); a 1 MB message went whole into every
+    record and the dashboard's pages (3 MB after three runs)."""
+    with Recorder() as rec:
+        with pytest.raises(UnprintableError) as info:
+            shoal.compute(delayed(_unprintable)(dask_key_name="unprintable"), scheduler=scheduler)
+        assert any("unprintable" in note for note in info.value.__notes__)
+        with pytest.raises(ValueError):
+            shoal.compute(delayed(_long_message)(dask_key_name="long"), scheduler=scheduler)
+    erred = {r.key: r.exception for r in rec.records if r.kind == "task" and r.finish == "erred"}
+    assert erred["unprintable"] == "UnprintableError: <unprintable exception>"
+    assert erred["long"].startswith("ValueError: yyy") and "characters clipped" in erred["long"]
+    assert len(erred["long"]) < 11_000
+    ends = [r.exception for r in rec.records if r.kind == "computation-finished"]
+    assert ends == ["UnprintableError: <unprintable exception>", erred["long"]], ends
+
+
 def _tiny(x):
     return x
 

@@ -47,3 +47,41 @@ def test_arrays_pandas_shows_as_objects_are_not_counted_as_objects():
         deep = int(getattr(deep, "sum", lambda: deep)())
         assert abs(sizeof(value) - deep) <= 0.1 * deep + 200, value.dtypes if hasattr(
             value, "columns") else value.dtype  # fmt: skip
+
+
+class _Raises:
+    def __sizeof__(self):
+        raise ValueError("cannot say")
+
+
+class _Negative:
+    def __sizeof__(self):
+        return -7
+
+
+class _Enormous:
+    def __sizeof__(self):
+        return 10**30
+
+
+class _Buffer:
+    def __init__(self, nbytes):
+        self.nbytes = nbytes
+
+
+def test_a_size_that_cannot_be_had_is_a_guess_and_a_huge_one_is_capped(caplog):
+    """``__sizeof__`` and ``nbytes`` are user code: a failure or a negative size counts as
+    UNKNOWN_SIZE (one warning per type), a size past MAX_SIZE as MAX_SIZE, so a worker's
+    accounting and its messages (64-bit sizes) never fail on a result."""
+    from shoal.sizeof import MAX_SIZE, UNKNOWN_SIZE
+
+    with caplog.at_level("WARNING", logger="shoal.sizeof"):
+        assert sizeof(_Raises()) == sizeof(_Raises()) == UNKNOWN_SIZE
+        assert sizeof(_Negative()) == sizeof(_Enormous()) == UNKNOWN_SIZE
+        assert sizeof(_Buffer(-100_000)) == UNKNOWN_SIZE
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 4 and "test_sizeof._Raises could not be measured" in warned[0], warned
+    assert sizeof(_Buffer(10**30)) == MAX_SIZE
+    assert sizeof([_Buffer(2**62)] * 5) == MAX_SIZE  # (five of them: past 2**64 unclamped)
+    assert sizeof({"a": _Raises()}) > UNKNOWN_SIZE  # a container of one still adds up
+    assert sizeof(_Buffer(1000)) == 1100

@@ -122,8 +122,10 @@ class RunPublisher:
                 rows.append((run_id, key, prefix, "processing", "memory", worker, thread, 1,
                              nbytes(value), type(value).__name__, "", "compute", start, stop))
             else:
+                from shoal.local.remote_errors import exception_text  # (errors only: cloudpickle)
+
                 rows.append((run_id, key, prefix, "processing", "erred", worker, thread, 1, 0, "",
-                             f"{type(value).__name__}: {value}", "compute", start, stop))
+                             exception_text(value), "compute", start, stop))
         self._publish(rows)
 
     def _nbytes(self, value) -> int:
@@ -136,7 +138,9 @@ class RunPublisher:
         """``processing -> erred`` for tasks that failed without raising themselves (a
         batch that could not be handed over, a worker process that died running them),
         with the error's text: a dashboard counts them erred and lists the error."""
-        run_id, worker, text = self.run_id, self.worker, f"{type(exc).__name__}: {exc}"
+        from shoal.local.remote_errors import exception_text  # (errors only: cloudpickle)
+
+        run_id, worker, text = self.run_id, self.worker, exception_text(exc)
         self._publish([(run_id, key, self._prefix(key), "processing", "erred", worker, 0, 0, 0, "",
                         text) for key in keys])  # fmt: skip
 

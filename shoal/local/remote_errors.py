@@ -25,8 +25,13 @@ import cloudpickle
 
 from shoal.core.keys import key_str
 
-__all__ = ["RemoteTaskError", "RemoteTraceback", "describe_exit", "failed_key", "pack_exception",
-           "raisable", "unpack_exception"]
+__all__ = ["MAX_ERROR_LENGTH", "RemoteTaskError", "RemoteTraceback", "clip_text", "describe_exit",
+           "exception_text", "failed_key", "message_of", "pack_exception", "raisable",
+           "unpack_exception"]
+
+#: Longest exception message sent on or shown (a worker's report, a task record, a
+#: dashboard's page); beyond it the text is clipped in its middle (:func:`clip_text`).
+MAX_ERROR_LENGTH = 10_000
 
 _STAGE_TEXT = {
     "unpickle-task": "while unpickling the task in a worker process",
@@ -74,6 +79,37 @@ def _from_the_task(tb):
     return first if first is not None else tb
 
 
+def clip_text(text: str, limit: int = MAX_ERROR_LENGTH) -> str:
+    """*text* with its middle cut out when longer than *limit* characters.
+
+    >>> clip_text("a" * 6 + "b" * 6, 4)
+    'aa\\n... (8 characters clipped) ...\\nbb'
+    """
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n... ({len(text) - 2 * half:,} characters clipped) ...\n{text[-half:]}"
+
+
+def message_of(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when that raises (an exception's ``__str__`` is
+    user code: its failure must not replace the task's own error)."""
+    try:
+        return str(exc)
+    except BaseException:  # noqa: BLE001
+        return "<unprintable exception>"
+
+
+def exception_text(exc: BaseException) -> str:
+    """``"TypeName: message"``, clipped (:data:`MAX_ERROR_LENGTH`), for task records and
+    pages; never raises.
+
+    >>> exception_text(ValueError("no"))
+    'ValueError: no'
+    """
+    return f"{type(exc).__name__}: {clip_text(message_of(exc))}"
+
+
 def pack_exception(exc: BaseException, stage: str) -> tuple:
     """Turn *exc* into plain data that always pickles.  The traceback text starts at
     the task's own code, as Dask's does (:func:`_from_the_task`)."""
@@ -82,11 +118,7 @@ def pack_exception(exc: BaseException, stage: str) -> tuple:
         blob = cloudpickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException:  # noqa: BLE001 - any failure means "send the text only"
         blob = None
-    try:
-        message = str(exc)
-    except BaseException:  # noqa: BLE001
-        message = "<unprintable exception>"
-    return (blob, type(exc).__name__, message, tb, stage)
+    return (blob, type(exc).__name__, message_of(exc), tb, stage)
 
 
 def failed_key(exc: BaseException, key):

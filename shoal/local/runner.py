@@ -280,8 +280,9 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
         bus.runs.pop(run_id, None)
         if bus.active:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "error"
-            bus.publish(ComputationFinished(run_id, status, time.time(),
-                                            f"{type(exc).__name__}: {exc}"))  # fmt: skip
+            from shoal.local.remote_errors import exception_text  # (see _raise_task_error)
+
+            bus.publish(ComputationFinished(run_id, status, time.time(), exception_text(exc)))
         raise
     if publisher is not None:
         publisher.close()

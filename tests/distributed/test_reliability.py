@@ -64,6 +64,8 @@ def test_07_task_raises(c):
     with pytest.raises(ValueError) as info:
         c.submit(raise_long).result()
     assert len(str(info.value)) < 20_000 and "clipped" in str(info.value)
+    # and the traceback text, which ends with the message, too (it carried all 100,000)
+    assert len(str(info.value.__cause__)) < 25_000, len(str(info.value.__cause__))
     with pytest.raises(Exception, match="a message that must still arrive") as info:
         c.submit(raise_unpicklable).result()
     assert "Unpicklable" in str(info.value)
@@ -124,6 +126,34 @@ def test_10_result_that_cannot_leave_the_worker(c, servers):
         f.result()
     assert all(w.status == "running" for w in servers[1])
     assert c.submit(inc, 41).result() == 42
+
+
+class RaisingSize:
+    def __sizeof__(self):
+        raise ValueError("cannot say")
+
+
+class NegativeSize:
+    def __sizeof__(self):
+        return -1
+
+
+class HugeBuffer:
+    nbytes = 2**62  # five in a list: a size past the 64 bits a message carries
+
+
+def test_10_results_that_cannot_be_measured(c, servers):
+    """A result whose ``__sizeof__`` raised left its worker stuck (the result never came,
+    nor did any later task's there); a size past 2**64 could not be sent, and the worker's
+    reports and heartbeats were dropped from then on.  Now each counts as a guess."""
+    futures = [c.submit(RaisingSize, pure=False), c.submit(NegativeSize, pure=False),
+               c.submit(lambda: [HugeBuffer()] * 5, pure=False)]  # fmt: skip
+    results = c.gather(futures)
+    assert [type(r).__name__ for r in results] == ["RaisingSize", "NegativeSize", "list"]
+    assert all(w.status == "running" for w in servers[1])
+    assert c.gather(c.map(inc, range(20))) == list(range(1, 21))
+    sizes = on_loop(lambda: {ts.key: ts.nbytes for ts in servers[0].state.tasks.values()})
+    assert 0 < max(sizes[f.key] for f in futures) <= 2**48, sizes
 
 
 # --- 11. a worker dies after computing ------------------------------------------------

@@ -63,7 +63,7 @@ from shoal.distributed.worker.memory import (
 from shoal.distributed.worker.state import WorkerState
 from shoal.distributed.worker.taskrows import SWITCH_OP, TaskRowReporter
 from shoal.distributed.worker.threads import Job, Outcome, Reschedule, TaskThreads
-from shoal.local.remote_errors import add_note, pack_exception
+from shoal.local.remote_errors import MAX_ERROR_LENGTH, add_note, clip_text, pack_exception
 from shoal.sizeof import sizeof
 
 __all__ = ["Worker", "Reschedule"]
@@ -497,19 +497,15 @@ class Worker(Node):
         return f"<Worker {self.address!r} {self.status} threads={self.nthreads}>"
 
 
-#: Longest exception message sent on; beyond it the text is clipped (and the
-#: exception rebuilt with the clipped text when its type allows, else sent as text).
-MAX_ERROR_LENGTH = 10_000
-
-
 def _clip(packed: tuple) -> tuple:
-    """``packed`` (see ``pack_exception``) with its message cut to :data:`MAX_ERROR_LENGTH`."""
+    """``packed`` (see ``pack_exception``) with its message cut to ``MAX_ERROR_LENGTH`` (and
+    the exception rebuilt with the clipped text when its type allows, else sent as text),
+    and its traceback text, which ends with the message, to twice that."""
     blob, type_name, message, tb, stage = packed
+    tb = clip_text(tb, 2 * MAX_ERROR_LENGTH)
     if len(message) <= MAX_ERROR_LENGTH:
-        return packed
-    half = MAX_ERROR_LENGTH // 2
-    cut = len(message) - 2 * half
-    message = f"{message[:half]}\n... ({cut:,} characters clipped) ...\n{message[-half:]}"
+        return blob, type_name, message, tb, stage
+    message = clip_text(message)
     rebuilt = _same_type(blob, message)
     blob = pack_exception(rebuilt, stage)[0] if rebuilt is not None else None
     return blob, type_name, message, tb, stage
