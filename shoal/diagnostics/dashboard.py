@@ -291,8 +291,10 @@ class DashboardProcess:
                 except subprocess.TimeoutExpired:  # (still running: closed by the caller)
                     self._error = "the dashboard process closed its output before serving"
                 else:
-                    self._error = (f"the dashboard process exited with code {code} before "
-                                   f"serving (its error is on stderr above)")  # fmt: skip
+                    self._error = (f"the dashboard process was killed ({_signal_name(-code)}) "
+                                   "before serving" if code < 0 else
+                                   f"the dashboard process exited with code {code} before "
+                                   "serving (its error is on stderr above)")  # fmt: skip
                 self._close_pipe()
                 return True
         return False
@@ -300,7 +302,8 @@ class DashboardProcess:
     def _fail(self, timeout: float):
         if self._error is None:
             self._error = f"the dashboard process did not start within {timeout:g} s"
-        return DashboardStartError(f"{self._error}; command: {' '.join(self.command())}")
+        return DashboardStartError(f"{self._error}; command: "
+                                   f"{' '.join(self.command(port=self.port))}")  # fmt: skip
 
     def wait_started(self, timeout: float | None = None) -> int:
         """Block until the child serves; its port.  Raises :class:`DashboardStartError`."""
@@ -373,15 +376,24 @@ class DashboardProcess:
         if self.proc is None or self.proc.poll() is not None:
             return False
         self._signal(signal.SIGTERM)
+        self._signal(signal.SIGCONT)  # (a stopped one: it had waited out the timeout)
         return True
 
     def _kill(self) -> None:
-        logger.warning("the dashboard process %s ignored SIGTERM; killing it", self.proc.pid)
+        logger.warning("the dashboard process %s did not end on SIGTERM; killing it",
+                       self.proc.pid)  # fmt: skip
         self._signal(signal.SIGKILL)
 
     def __repr__(self):
         state = f"port {self.port}" if self.port else ("failed" if self._error else "starting")
         return f"<DashboardProcess for {self.source} {state}>"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _startup_timeout(timeout) -> float:

@@ -55,7 +55,10 @@ def alive(pid) -> bool:
             if f.read().rpartition(b") ")[2][:1] == b"Z":
                 return False
         with open(f"/proc/{int(pid)}/cmdline", "rb") as f:  # (arguments, NUL-separated)
-            return b"\0shoal.dashboard\0" in f.read()
+            arguments = f.read()
+        # (empty for a moment as a process starts: a record read then was pruned, and a
+        # live dashboard went missing from the lab for good)
+        return not arguments or b"\0shoal.dashboard\0" in arguments
     except OSError:  # no /proc (macOS), or not allowed: as signal 0 said
         return True
 

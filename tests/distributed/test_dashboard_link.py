@@ -226,6 +226,97 @@ def test_a_dashboard_killed_again_before_it_served_is_started_again(monkeypatch,
     assert "did not start again" in caplog.text and "without a dashboard" not in caplog.text
 
 
+def test_a_first_dashboard_killed_before_it_served_is_started_again(monkeypatch, caplog):
+    """The first process killed before it served (the OOM killer as a cluster starts) was
+    taken for a start that failed: the cluster went on without a dashboard for good, and
+    the log sent the user to a stderr that had nothing."""
+    import signal
+
+    from shoal.distributed.scheduler import dashboarding
+
+    monkeypatch.setattr(dashboarding, "WATCH_INTERVAL", 0.05)
+    spawn, spawned = DashboardProcess.spawn, []
+
+    def spawn_and_kill_the_first(self):
+        spawn(self)
+        if not spawned:
+            self.proc.send_signal(signal.SIGKILL)  # (long before it can serve: bokeh imports)
+        spawned.append(self)
+        return self
+
+    monkeypatch.setattr(DashboardProcess, "spawn", spawn_and_kill_the_first)
+
+    @gen_cluster(nworkers=1, scheduler_options={"dashboard_address": ":0"})
+    async def main(s, a):
+        await s.dashboard_started()
+        for _ in range(1000):
+            if s.dashboard is not None and s.dashboard.url:
+                break
+            await asyncio.sleep(0.02)
+        first, second = spawned
+        assert s.dashboard is second and second.port == first.port
+        assert first.proc.returncode == -signal.SIGKILL
+        assert (await http_get(base(s.dashboard_link) + "/health"))[0] == 200
+        assert s._dashboard_restarts == 1
+
+    with caplog.at_level(logging.WARNING, logger="shoal.distributed.scheduler.dashboarding"):
+        main()
+    assert "was killed (SIGKILL) before serving" in caplog.text
+    assert f"--port {spawned[0].port} " in caplog.text  # (the port it had, not the ":0" asked)
+    assert "without a dashboard" not in caplog.text and "stderr" not in caplog.text
+
+
+def test_a_dashboard_that_served_a_while_starts_its_restart_count_over(monkeypatch, caplog):
+    """Four deaths spread over a day (a dropped connection now and then) ended the
+    dashboard for good: the count of restarts never went down."""
+    import signal
+
+    from shoal.distributed.scheduler import dashboarding
+
+    monkeypatch.setattr(dashboarding, "WATCH_INTERVAL", 0.05)
+    monkeypatch.setattr(dashboarding, "RESTARTS", 1)
+    monkeypatch.setattr(dashboarding, "RESTARTS_FORGOTTEN", 0.0)  # (each one served "a while")
+
+    @gen_cluster(nworkers=1, scheduler_options={"dashboard_address": ":0"})
+    async def main(s, a):
+        link = await s.dashboard_started()
+        for _ in range(3):  # past RESTARTS=1 twice over
+            dead = s.dashboard
+            dead.proc.send_signal(signal.SIGKILL)
+            for _ in range(1000):
+                if s.dashboard not in (dead, None) and s.dashboard.url:
+                    break
+                await asyncio.sleep(0.02)
+            assert s.dashboard not in (dead, None) and s.dashboard_link == link
+        assert s._dashboard_restarts == 1
+
+    with caplog.at_level(logging.WARNING, logger="shoal.distributed.scheduler.dashboarding"):
+        main()
+    assert caplog.text.count("starting it again") == 3 and "without a dashboard" not in caplog.text
+
+
+def test_a_stopped_dashboard_process_ends_on_sigterm(caplog):
+    """A dashboard process stopped (SIGSTOP, a debugger) waited out the close's timeout
+    and was killed ("ignored SIGTERM"): it is woken to take the SIGTERM."""
+    import signal
+
+    async def main():
+        server = await BusServer(Bus("test")).start()
+        dashboard = DashboardProcess(server.address, "127.0.0.1", 0).spawn()
+        try:
+            await dashboard.started()
+            dashboard.proc.send_signal(signal.SIGSTOP)
+            with caplog.at_level(logging.WARNING, logger="shoal.diagnostics.dashboard"):
+                code = await dashboard.aclose(timeout=20)
+        finally:
+            await dashboard.aclose()
+            await server.close()
+        return code
+
+    assert run(main(), 90) == 0  # (its clean exit on SIGTERM; SIGKILL's is -9)
+    assert "killing it" not in caplog.text
+
+
 def _inc(x):
     return x + 1
 
@@ -340,7 +431,7 @@ def test_a_zombie_is_not_alive_for_the_registry():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)",
                               "shoal.dashboard"])  # (its arguments say what it is)
     try:
-        assert registry.alive(child.pid)
+        assert registry.alive(child.pid)  # (also in the moment its arguments are still empty)
         child.kill()
         for _ in range(500):  # killed, not reaped yet: a zombie
             if psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from shoal import config
 from shoal.diagnostics.dashboard import (
@@ -57,13 +58,22 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between samples of this process for a dashboard's /system page.
 SYSTEM_INTERVAL = 0.5
-#: How often a dashboard process that died is started again (then the scheduler goes on
-#: without one), and how often the scheduler looks whether it runs (seconds).
+#: How often in a row a dashboard process that died is started again (then the scheduler
+#: goes on without one); one that served RESTARTS_FORGOTTEN seconds starts the count over
+#: (a dropped connection now and then is no crash loop: four over a day had ended the
+#: dashboard).  How often the scheduler looks whether it runs (seconds).
 RESTARTS = 3
+RESTARTS_FORGOTTEN = 60.0
 WATCH_INTERVAL = 1.0
 #: What a dashboard's start may fail with: its own error, or the machine's (no free
 #: port, no file descriptors or memory left: the state that may have killed the last one)
 _START_ERRORS = (DashboardStartError, OSError, ValueError)
+
+
+def _killed(dashboard: DashboardProcess) -> bool:
+    """Whether *dashboard*'s process ended by a signal (not by an error of its own)."""
+    code = dashboard.proc.poll() if dashboard.proc is not None else None
+    return code is not None and code < 0
 
 
 class ServesDashboard:
@@ -124,15 +134,19 @@ class ServesDashboard:
         try:
             await self._started(self.dashboard)  # (it subscribes before it says so)
         except _START_ERRORS as exc:
-            self._without_dashboard(exc)
-            return
-        finally:
-            self._take_early()  # none left unless it failed, or another reader took them
-        try:
-            logger.info("dashboard at %s", self.dashboard_link)
-        except ValueError as exc:  # (a bad distributed.dashboard.link: it serves anyway)
-            logger.warning("the dashboard serves on port %s; its link: %s", self.dashboard.port,
-                           exc)  # fmt: skip
+            if not _killed(self.dashboard) or self.status != "running":
+                self._without_dashboard(exc)  # (its own error: a new one would fail the same)
+                return
+            # killed before it served (the machine's OOM killer, a kill): started again as
+            # a later death is, and counted (it went without a dashboard for good)
+            logger.warning("%s", exc)
+        else:
+            self._take_early()  # none left, unless another reader took them
+            try:
+                logger.info("dashboard at %s", self.dashboard_link)
+            except ValueError as exc:  # (a bad distributed.dashboard.link: it serves anyway)
+                logger.warning("the dashboard serves on port %s; its link: %s",
+                               self.dashboard.port, exc)  # fmt: skip
         self._dashboard_watch = asyncio.get_running_loop().create_task(self._watch_dashboard())
 
     async def _watch_dashboard(self) -> None:
@@ -140,12 +154,14 @@ class ServesDashboard:
         scheduler runs (``RESTARTS`` times at most; then the link goes).  Open pages
         reconnect to the new one by themselves; it starts from a snapshot of the state."""
         while True:
-            dashboard = self.dashboard
+            dashboard, since = self.dashboard, time.monotonic()
             while dashboard is self.dashboard and dashboard.proc.poll() is None:
                 await asyncio.sleep(WATCH_INTERVAL)
             if dashboard is not self.dashboard or self.status != "running":
                 return  # closing: _stop_dashboard stops it
             code = await dashboard.aclose()  # (reaped, its registry record removed)
+            if time.monotonic() - since > RESTARTS_FORGOTTEN:  # (served a while: a death now
+                self._dashboard_restarts = 0                   # and then is no crash loop)
             if self._dashboard_restarts >= RESTARTS:
                 self._without_dashboard(f"its process exited (code {code}), "
                                         f"{self._dashboard_restarts + 1} times now")  # fmt: skip
