@@ -74,3 +74,31 @@ def test_shoal_info_needs_no_extra():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=ROOT, check=True).stdout  # fmt: skip
     assert out.split() == ["True", "True", "[]"]
+
+
+def test_a_package_too_old_to_work_is_named_with_the_release_needed(monkeypatch):
+    """Bokeh before 3.9 imports but has no "file.html.jinja" page template: every
+    dashboard page answered HTTP 500 while pyproject asked for 3.4 or newer."""
+    from importlib import metadata
+
+    from shoal.core import extras
+    from shoal.diagnostics.dashboard import bokeh_missing
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    floors = {re.split(r"[<>=]", r, maxsplit=1)[0]: r.split(">=")[1]
+              for deps in declared.values() for r in deps if ">=" in r}
+    assert {name: floors[name] for name in extras.MINIMUM_VERSIONS} == extras.MINIMUM_VERSIONS
+    assert extras.outdated("bokeh") == [] and bokeh_missing() is None  # (this environment's)
+
+    real = metadata.version
+    monkeypatch.setattr(extras.metadata, "version",
+                        lambda name: "3.8.2" if name == "bokeh" else real(name))
+    assert extras.outdated("bokeh", "json") == ["bokeh 3.8.2 (3.9 or newer)"]
+    with pytest.raises(ImportError) as info:
+        require("diagnostics", "bokeh", "msgpack", what="the dashboard")
+    assert str(info.value) == ("the dashboard needs a newer bokeh 3.8.2 (3.9 or newer): "
+                               "pip install --upgrade 'shoal[diagnostics]'")  # fmt: skip
+    assert bokeh_missing() == str(info.value)  # (a scheduler spawns no dashboard, and says so)
+    monkeypatch.setattr(extras.metadata, "version",
+                        lambda name: "3.10.0rc1" if name == "bokeh" else real(name))
+    assert extras.outdated("bokeh") == []  # (3.10 is newer than 3.9: numbers, not text)

@@ -401,9 +401,14 @@ def _startup_timeout(timeout) -> float:
                           "timeout")  # fmt: skip
 
 
-def bokeh_available() -> bool:
-    """Whether the dashboard can run here (bokeh importable), without importing it."""
-    return importlib.util.find_spec("bokeh") is not None
+def bokeh_missing() -> str | None:
+    """Why the dashboard cannot run here (bokeh not installed, or too old), else None;
+    without importing bokeh."""
+    try:
+        require("diagnostics", "bokeh", what="the dashboard")
+    except ImportError as exc:
+        return str(exc)
+    return None
 
 
 # --- the local schedulers' Dashboard ---------------------------------------------------
@@ -449,7 +454,7 @@ class Dashboard(Observer):
             return
         try:  # (its process serves Bokeh; both ends speak the event stream's protocol)
             require("diagnostics", "bokeh", "msgpack", "tornado", "psutil", what="the dashboard")
-        except ModuleNotFoundError as exc:
+        except ImportError as exc:  # (not installed, or too old)
             raise DashboardStartError(str(exc)) from None
         runner = load_object(LOOP_RUNNER)()
         runner.acquire()

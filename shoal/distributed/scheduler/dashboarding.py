@@ -45,7 +45,7 @@ import time
 
 from shoal import config
 from shoal.diagnostics.dashboard import (
-    DashboardProcess, DashboardStartError, bokeh_available, parse_dashboard_address,
+    DashboardProcess, DashboardStartError, bokeh_missing, parse_dashboard_address,
 )  # fmt: skip
 from shoal.diagnostics.probe import ProcessProbe
 from shoal.distributed.eventstream import scheduler_snapshot
@@ -103,9 +103,9 @@ class ServesDashboard:
         where = parse_dashboard_address(self.dashboard_address)  # (loopback unless it names a host)
         if where is None:
             return
-        if not bokeh_available():
-            logger.warning("no dashboard at %s: it needs bokeh (pip install 'shoal[diagnostics]')",
-                           self.dashboard_address)  # fmt: skip
+        missing = bokeh_missing()
+        if missing is not None:
+            logger.warning("no dashboard at %s: %s", self.dashboard_address, missing)
             return
         source = self.address
         if source.startswith("inproc://"):  # another process cannot reach that: add a loopback port
