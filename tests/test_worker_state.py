@@ -304,13 +304,21 @@ def test_busy_peer_is_skipped_for_another_holder(ws):
     assert instr == [I(RetryBusyWorkerLater, worker=A), I(GatherDep, worker=B)]
 
 
-def test_failed_transfer_errs_the_key(ws):
-    ws.handle(compute("y", {"x": [A]}))
+def test_an_input_that_arrives_unusable_errs_the_tasks_waiting_for_it(ws):
+    """The input itself was reported erred, which the scheduler (holding it in memory
+    elsewhere) dropped as stale, and the task waiting for it waited for good."""
+    ws.handle(compute("y", {"x": [A]}), compute("z", {"x": [A]}, sid="z"))
     ev = GatherDepFailure(
         worker=A, exception="E", exception_text="cannot unpickle", stimulus_id="bad"
     )
-    assert ws.handle(ev) == [I(TaskErredMsg, key="x", exception_text="cannot unpickle")]
-    assert states(ws) == {"x": "error", "y": "waiting"}
+    text = "its input x could not be fetched: cannot unpickle"
+    instr = ws.handle(ev)
+    assert sorted(instr, key=lambda i: i.key) == [
+        I(TaskErredMsg, key="y", exception="E", exception_text=text),
+        I(TaskErredMsg, key="z", exception="E", exception_text=text)]  # fmt: skip
+    assert states(ws) == {"x": "released", "y": "error", "z": "error"}
+    ws.handle(FreeKeys(keys=["y", "z"], stimulus_id="free"))  # the scheduler lets them go
+    assert states(ws) == {}  # (and the input with them)
 
 
 def test_missing_dependency_reported_by_compute(ws):

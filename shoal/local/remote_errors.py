@@ -12,7 +12,8 @@ unpickle here), the parent gets a :class:`RemoteTaskError` with the same type
 name and message instead: never a hang, never a lost error.
 
 ``stage`` says where it happened: ``"unpickle-task"``, ``"run"``,
-``"pickle-result"`` (in the worker) or ``"unpickle-result"`` (in the parent).
+``"pickle-result"`` (in the worker) or ``"unpickle-result"`` (in the parent), or
+``"unpickle-input"`` (a distributed worker, an input fetched from a peer).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _STAGE_TEXT = {
     "run": "while running the task in a worker process",
     "pickle-result": "while pickling the task's result in a worker process",
     "unpickle-result": "while unpickling the task's result in the parent process",
+    "unpickle-input": "while unpickling an input fetched from another worker",
     "pickle-task": "while pickling the task to send it to a worker process",
     "executor": "by the executor running the batch",
     "scheduler": "by the distributed scheduler",

@@ -156,6 +156,30 @@ def test_10_results_that_cannot_be_measured(c, servers):
     assert 0 < max(sizes[f.key] for f in futures) <= 2**48, sizes
 
 
+def _cannot_be_rebuilt(text):
+    raise RuntimeError(text)
+
+
+class RebuildFails:
+    def __reduce__(self):
+        return _cannot_be_rebuilt, ("cannot be rebuilt elsewhere",)
+
+
+def test_10_an_input_that_cannot_move_errs_the_task_that_needs_it(c, servers):
+    """An input that pickles on its worker but fails to unpickle on another: the task
+    waiting for it there waited for good (Dask's does too); it errs now, with the
+    input's error, and the input stays in memory on its own worker."""
+    a, b = sorted(w.address for w in servers[1])
+    x = c.submit(RebuildFails, workers=[a], pure=False)
+    wait_until(lambda: x.status == "finished", timeout=30)
+    y = c.submit(type, x, workers=[b])
+    with pytest.raises(RuntimeError, match="cannot be rebuilt elsewhere") as info:
+        y.result(timeout=30)
+    assert any("an input fetched from another worker" in note for note in info.value.__notes__)
+    assert x.status == "finished" and all(w.status == "running" for w in servers[1])
+    assert c.submit(inc, 1, workers=[b]).result() == 2
+
+
 # --- 11. a worker dies after computing ------------------------------------------------
 
 

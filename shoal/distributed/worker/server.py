@@ -353,7 +353,7 @@ class Worker(Node):
                                                   stimulus_id=_sid("gather-dep-network-failure")))
             return
         except Exception as exc:
-            packed = pack_exception(exc, "unpickle-result")
+            packed = pack_exception(exc, "unpickle-input")
             self.handle(m.GatherDepFailure(worker=worker, exception=packed,
                                            exception_text=f"{packed[1]}: {packed[2]}",
                                            traceback_text=packed[3],

@@ -31,6 +31,8 @@ Cancellation and resumption::
 
 from __future__ import annotations
 
+from shoal.core.keys import key_str
+
 from . import messages as m
 
 __all__ = ["TRANSITIONS", "InvalidTransition", "transition", "run_transitions", "PROCESSING_STATES"]
@@ -121,6 +123,18 @@ def _to_error(ws, ts, failure, stimulus_id: str) -> tuple[dict, list]:
     ts.exception_text, ts.traceback_text = failure.exception_text, failure.traceback_text
     ts.state = "error"
     return {}, [_erred_msg(ts, stimulus_id)]
+
+
+class _InputFailure:
+    """Failure record of a task whose input ``key`` arrived unusable: the input's error,
+    its text saying which input it was."""
+
+    __slots__ = ("exception", "traceback", "exception_text", "traceback_text")
+
+    def __init__(self, key, failure) -> None:
+        self.exception, self.traceback = failure.exception, failure.traceback
+        self.exception_text = f"its input {key_str(key)} could not be fetched: {failure.exception_text}"
+        self.traceback_text = failure.traceback_text
 
 
 class _StoreFailure:
@@ -308,7 +322,20 @@ def _flight_missing(ws, ts, *, stimulus_id):
 
 
 def _flight_error(ws, ts, failure, *, stimulus_id):
+    """An input that arrived unusable (it failed to unpickle here, or its holder could not
+    pickle it).  It stays in memory where it is; the tasks here that wait for it cannot
+    run, so each errs, its error naming the input.  (Reported as the input's own error,
+    it was dropped by the scheduler, which holds that key in memory: they waited for good.)"""
     _leave_flight(ws, ts)
+    blame = _InputFailure(ts.key, failure)
+    recs = {dts: ("error", blame) for dts in ts.dependents if dts.state == "waiting"}
+    released, instr = _release(ws, ts)
+    return {**recs, **released}, instr
+
+
+def _waiting_error(ws, ts, failure, *, stimulus_id):
+    """An input it waits for cannot be had here (see :func:`_flight_error`)."""
+    ts.waiting_for_data.clear()
     return _to_error(ws, ts, failure, stimulus_id)
 
 
@@ -437,6 +464,7 @@ TRANSITIONS = {
     ("waiting", "ready"): _waiting_ready,
     ("waiting", "constrained"): _waiting_constrained,
     ("waiting", "released"): _waiting_released,
+    ("waiting", "error"): _waiting_error,
     ("ready", "executing"): _ready_executing,
     ("ready", "released"): _queued_released,
     ("ready", "waiting"): _queued_waiting,
