@@ -276,7 +276,9 @@ class _Proxy:
         call.__name__ = op
         return call
 
-    async def _request(self, msg: dict):
+    async def _request(self, msg: dict, deserialize: bool | None = None):
+        """One request; its result's payloads unpickled unless ``deserialize`` (default:
+        the proxy's own setting) is false (a caller that unpickles them one by one)."""
         comm = await self._borrow()
         try:
             reply = await _exchange(comm, msg)
@@ -288,7 +290,9 @@ class _Proxy:
             self._give_back(comm, healthy=False)
             raise
         self._give_back(comm, healthy=True)  # (an error reply too: the exchange finished)
-        return None if reply is _NO_REPLY else unwrap_reply(reply, deserialize=self._deserialize)
+        if deserialize is None:
+            deserialize = self._deserialize
+        return None if reply is _NO_REPLY else unwrap_reply(reply, deserialize=deserialize)
 
 
 class rpc(_Proxy):  # noqa: N801 - Dask's spelling

@@ -180,6 +180,19 @@ def test_10_an_input_that_cannot_move_errs_the_task_that_needs_it(c, servers):
     assert c.submit(inc, 1, workers=[b]).result() == 2
 
 
+def test_10_a_result_that_cannot_be_rebuilt_in_the_client_names_its_key(c, servers):
+    """It raised a bare error from deep in the rpc layer, no key named; now its note says
+    which key and where (as the processes scheduler's does), and the others arrive."""
+    bad = c.submit(RebuildFails, pure=False)
+    good = c.submit(inc, 1)
+    with pytest.raises(RuntimeError, match="cannot be rebuilt elsewhere") as info:
+        c.gather([bad, good])
+    assert (f"shoal: raised while unpickling the task's result in the client, computing key "
+            f"{bad.key}") in info.value.__notes__  # fmt: skip
+    assert c.gather([bad, good], errors="skip") == [2]
+    assert bad.status == "finished" and c.submit(inc, 2).result() == 3
+
+
 # --- 11. a worker dies after computing ------------------------------------------------
 
 

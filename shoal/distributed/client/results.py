@@ -17,7 +17,8 @@ from shoal.distributed.client.futures import Future
 from shoal.distributed.client.naming import scatter_key
 from shoal.distributed.client.serialize import dumps_payload
 from shoal.distributed.client.waiting import futures_of, wait_states
-from shoal.local.remote_errors import raisable, unpack_exception
+from shoal.distributed.protocol import deserialize_tree
+from shoal.local.remote_errors import add_note, raisable, unpack_exception
 
 __all__ = ["gather", "repack", "scatter_request", "scatter_results"]
 
@@ -45,13 +46,13 @@ async def gather(client, futures, errors: str = "raise"):
                     raise raisable(state.exception)
                 bad.add(key)
         want = [k for k, s in states.items() if s.status == "finished" and k not in data]
-        if want:
-            reply = await client.scheduler.gather(keys=want)
+        if want:  # (unpickled here, value by value: one that fails names its key)
+            reply = await client.scheduler._request({"op": "gather", "keys": want},
+                                                    deserialize=False)  # fmt: skip
             status = reply.get("status")
-            if status == "OK":
-                data.update(reply["data"])
-            elif status == "error":  # values that exist but cannot leave their workers
-                data.update(reply.get("data", {}))
+            if status in ("OK", "error"):
+                _unpickle_into(data, reply.get("data", {}), bad, errors)
+            if status == "error":  # values that exist but cannot leave their workers
                 for key, packed in reply["errors"].items():
                     if errors == "raise":
                         raise unpack_exception(packed, key)
@@ -65,6 +66,18 @@ async def gather(client, futures, errors: str = "raise"):
     lost = [k for k in states if k not in data and k not in bad]
     raise RuntimeError(f"gather: {len(lost)} keys were lost again and again on the cluster "
                        f"(the first: {lost[0]!r})")  # fmt: skip
+
+
+def _unpickle_into(data: dict, payloads: dict, bad: set, errors: str) -> None:
+    """``data[key]`` = each payload unpickled; one that fails is raised with a note
+    naming its key (``errors="raise"``) or left out as ``bad``."""
+    for key, payload in payloads.items():
+        try:
+            data[key] = deserialize_tree(payload)
+        except Exception as exc:
+            if errors == "raise":
+                raise add_note(exc, key, "client-unpickle-result") from None
+            bad.add(key)
 
 
 def repack(template, data: dict, bad: set = frozenset()):
