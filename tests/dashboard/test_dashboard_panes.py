@@ -890,3 +890,35 @@ def test_per_prefix_bar_panes_say_why_they_are_empty():
     for pane in panes.values():
         pane.refresh()
         assert pane.root.title.text == pane.heading and pane.source.data["prefix"] == ["inc"]
+
+
+def test_a_failing_pane_logs_its_traceback_once_a_minute_for_all_its_pages(caplog, monkeypatch):
+    """Each open page updates its panes several times a second: a pane that fails on some
+    state logged the same traceback each time, per page."""
+    from shoal.dashboard.panes import _base
+
+    class Broken(_base.Pane):
+        name = "broken-for-this-test"
+
+        def refresh(self):
+            raise ZeroDivisionError("a bug in a pane")
+
+    state = DashboardState()
+    pages_open = [Broken(state), Broken(state)]  # (two pages showing it)
+    clock = [1000.0]
+    monkeypatch.setattr(_base.time, "monotonic", lambda: clock[0])
+    with caplog.at_level("ERROR", logger="shoal.dashboard"):
+        for _ in range(5):
+            state.generation += 1
+            for pane in pages_open:
+                pane.update()  # (never raises: the page's callbacks go on)
+        clock[0] += _base.FAILURE_LOG_INTERVAL
+        state.generation += 1
+        pages_open[0].update()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "dashboard pane broken-for-this-test failed to update (1 times in all its pages since "
+        "the last such report)",
+        "dashboard pane broken-for-this-test failed to update (10 times in all its pages since "
+        "the last such report)"], lines  # fmt: skip
+    assert "ZeroDivisionError: a bug in a pane" in caplog.text

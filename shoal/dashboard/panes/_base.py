@@ -31,6 +31,11 @@ from shoal.diagnostics.report import clock_axis
 log = logging.getLogger("shoal.dashboard")
 
 SETTLE = 1.0  # seconds: the most a change that the picture does not show waits
+#: A pane whose updates fail logs its traceback once per this many seconds (with how many
+#: failed since), for all its sessions together: each open page updates it 2-8 times a
+#: second, and the dashboard's log, its parent's cell output, would fill with the same one.
+FAILURE_LOG_INTERVAL = 60.0
+_failures: dict = {}  # pane name -> [failures since the last log line, when that was]
 
 
 class Pane:
@@ -57,7 +62,13 @@ class Pane:
         try:
             self.refresh()
         except Exception:  # a pane must never kill its session's callbacks
-            log.exception("dashboard pane %s failed to update", self.name)
+            record = _failures.setdefault(self.name, [0, -FAILURE_LOG_INTERVAL])
+            record[0] += 1
+            now = time.monotonic()
+            if now - record[1] >= FAILURE_LOG_INTERVAL:
+                log.exception("dashboard pane %s failed to update (%d times in all its pages "
+                              "since the last such report)", self.name, record[0])  # fmt: skip
+                record[:] = [0, now]
 
     def refresh(self) -> None:  # pragma: no cover - every pane overrides it
         raise NotImplementedError
