@@ -276,3 +276,32 @@ def check_flights_chapter(flightjson):
         lambda kv: (kv[0], sum(r["Cancelled"] for r in kv[1]))).compute())
     origins = {r["Origin"] for r in records}
     assert groups == {o: sum(r["Cancelled"] for r in records if r["Origin"] == o) for o in origins}
+
+
+def test_read_text_takes_relative_paths_where_the_bag_is_built_and_names_like_globs_as_themselves(
+        tmp_path, monkeypatch):
+    """A relative path was read in the task's working directory (after an os.chdir, or on
+    a worker started elsewhere: another file); ``data[1].txt`` was taken for a glob."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, text in ((a, "from a\n"), (b, "from b\n")):
+        d.mkdir()
+        (d / "t.txt").write_text(text)
+    (a / "data[1].txt").write_text("literal\n")
+    (a / "data1.txt").write_text("glob match\n")
+    monkeypatch.chdir(a)
+    bag, literal = shoal.bag.read_text("t.txt"), shoal.bag.read_text("data[1].txt")
+    monkeypatch.chdir(b)
+    assert bag.compute(scheduler="sync") == ["from a\n"]
+    assert literal.compute(scheduler="sync") == ["literal\n"]
+    assert shoal.bag.read_text(f"file://{a}/t.txt").compute() == ["from a\n"]
+    out = shoal.bag.from_sequence(["x"], npartitions=1).to_textfiles(f"file://{a}/o/*.txt")
+    assert out == [str(a / "o" / "0.txt")] and not (b / "file:").exists()
+
+
+def test_read_text_does_not_cut_utf16_into_blocks(tmp_path):
+    path = tmp_path / "u16.txt"
+    path.write_text("\u0a9a\u0100\n" * 200, encoding="utf-16-le")
+    with pytest.raises(ValueError, match="files in utf-16-le cannot be split into blocks"):
+        shoal.bag.read_text(str(path), encoding="utf-16-le", blocksize=100)
+    lines = shoal.bag.read_text(str(path), encoding="utf-16-le").compute()
+    assert lines == ["\u0a9a\u0100\n"] * 200

@@ -429,3 +429,96 @@ def test_tutorial_flights_dataset(tmp_path):
     _same(result, pd.concat(frames))
     js = read_json(str(tmp_path / "flightjson" / "*.json"))
     assert len(js) == 120000 and list(js.columns) == FLIGHT_COLUMNS
+
+
+# --- paths, schemas and errors that named no file (a hunt for I/O edge cases) -----------
+
+
+def test_relative_paths_are_taken_where_the_graph_is_built(tmp_path, monkeypatch):
+    """The tasks resolved them in their own working directory: after an os.chdir (or on a
+    worker that started elsewhere) another file was read, or files went elsewhere."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, x in ((a, 1), (b, 2)):
+        d.mkdir()
+        (d / "data.csv").write_text(f"x\n{x}\n")
+    monkeypatch.chdir(a)
+    df = read_csv("data.csv")
+    monkeypatch.chdir(b)
+    assert df.compute(scheduler="sync").x.tolist() == [1]
+    monkeypatch.chdir(a)
+    written = from_pandas(pd.DataFrame({"x": [5]}), npartitions=1).to_csv("out/*.csv", index=False)
+    assert written == [str(a / "out" / "0.csv")] and (a / "out" / "0.csv").exists()
+
+
+def test_file_urls_and_home_in_writers(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    df = from_pandas(pd.DataFrame({"x": [1, 2]}), npartitions=1)
+    assert df.to_json("~/j/*.json") == [str(tmp_path / "home" / "j" / "0.json")]
+    assert df.to_csv(f"file://{tmp_path}/c/*.csv") == [str(tmp_path / "c" / "0.csv")]
+    df.to_parquet(f"file://{tmp_path}/p")
+    assert read_parquet(str(tmp_path / "p")).compute().x.tolist() == [1, 2]
+    assert not (tmp_path / "~").exists() and not (tmp_path / "file:").exists()
+
+
+def test_a_file_whose_name_looks_like_a_glob_is_read_as_itself(tmp_path):
+    (tmp_path / "data[1].csv").write_text("x\n111\n")
+    (tmp_path / "data1.csv").write_text("x\n999\n")
+    assert read_csv(str(tmp_path / "data[1].csv")).compute().x.tolist() == [111]
+    assert read_csv(str(tmp_path / "data[0-9].csv")).compute().x.tolist() == [999]  # a glob
+
+
+def test_overwriting_the_parquet_files_a_frame_reads_is_refused_before_anything_goes(tmp_path):
+    from_pandas(pd.DataFrame({"x": range(4)}), npartitions=2).to_parquet(str(tmp_path / "d"))
+    df = read_parquet(str(tmp_path / "d"))
+    with pytest.raises(ValueError, match=r"overwrite=True would delete .*part\.\d\.parquet', "
+                                         r"which this dataframe reads"):
+        df.to_parquet(str(tmp_path / "d"), overwrite=True)
+    assert read_parquet(str(tmp_path / "d")).compute().x.tolist() == [0, 1, 2, 3]
+    (df + 1).to_parquet(str(tmp_path / "e"))
+    other = read_parquet(str(tmp_path / "e"))
+    other.to_parquet(str(tmp_path / "d"), overwrite=True)  # (another dataset's: allowed)
+    assert read_parquet(str(tmp_path / "d")).compute().x.tolist() == [1, 2, 3, 4]
+
+
+def test_parquet_files_of_another_schema_are_an_error_naming_the_file(tmp_path):
+    d = tmp_path / "mixed"
+    d.mkdir()
+    pd.DataFrame({"x": [1, 2], "y": ["a", "b"]}).to_parquet(d / "part.0.parquet")
+    pd.DataFrame({"x": [0.5, None], "z": [1, 2]}).to_parquet(d / "part.1.parquet")
+    with pytest.raises(ValueError, match=r"part\.1\.parquet' does not have the schema of the "
+                                         r"first file read: 'x': float64 \(expected int64\); "
+                                         r"'y': missing .*'z': int64 \(expected no such column\)"):
+        read_parquet(str(d)).compute(scheduler="sync")
+
+
+def test_a_partitioned_parquet_dataset_is_said_to_be_unsupported(tmp_path):
+    df = pd.DataFrame({"x": range(6), "year": [2020, 2021, 2022] * 2})
+    df.to_parquet(tmp_path / "hive", partition_cols=["year"])
+    with pytest.raises(NotImplementedError, match=r"is a partitioned dataset \(subdirectories "
+                                                  r"such as 'year=2020'\)"):
+        read_parquet(str(tmp_path / "hive"))
+    with pytest.raises(NotImplementedError, match="partition_on is not supported"):
+        from_pandas(df, npartitions=1).to_parquet(str(tmp_path / "out"), partition_on=["year"])
+
+
+def test_utf16_files_are_not_cut_at_newline_bytes(tmp_path):
+    path = tmp_path / "u16.csv"
+    pd.DataFrame({"x": range(500), "y": ["é"] * 500}).to_csv(path, index=False, encoding="utf-16")
+    with pytest.raises(ValueError, match="files in utf-16 cannot be split into blocks at newlines"):
+        read_csv(str(path), encoding="utf-16", blocksize=1000)
+    whole = read_csv(str(path), encoding="utf-16", blocksize=None).compute()
+    assert whole.x.tolist() == list(range(500))
+
+
+def test_a_parse_error_names_the_file_and_bytes_and_an_empty_file_is_empty(tmp_path):
+    rows = "".join(f'{i},"line1\nline2 {i}",{i}\n' for i in range(2000))  # (newlines in quotes)
+    (tmp_path / "q.csv").write_text("a,b,c\n" + rows)
+    with pytest.raises(pd.errors.ParserError) as info:
+        read_csv(str(tmp_path / "q.csv"), blocksize=4000).compute(scheduler="sync")
+    [note] = [n for n in info.value.__notes__ if n.startswith("read_csv")]
+    assert "q.csv' (bytes " in note and "pass blocksize=None" in note
+    (tmp_path / "0.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "1.csv").write_text("")
+    paths = [str(tmp_path / "0.csv"), str(tmp_path / "1.csv")]
+    assert read_csv(paths, blocksize=None).compute().shape == (1, 2)  # (it raised EmptyDataError)

@@ -40,6 +40,7 @@ import re
 from shoal.bag import chunk
 from shoal.bag.core import Bag
 from shoal.collection import merge_layers
+from shoal.core.paths import check_block_encoding, is_pattern, local_path
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 
@@ -80,8 +81,8 @@ def expand_paths(urlpath) -> list:
     items = urlpath if isinstance(urlpath, (list, tuple)) else [urlpath]
     out = []
     for item in items:
-        item = os.path.expanduser(os.fspath(item))
-        if glob.has_magic(item):
+        item = local_path(item)  # (absolute here: see shoal.core.paths)
+        if is_pattern(item):
             out.extend(sorted(glob.glob(item)))
         elif os.path.exists(item):
             out.append(item)
@@ -188,6 +189,7 @@ def read_text(urlpath, blocksize=None, compression="infer", encoding="utf-8", er
             tasks.append((read_files, paths[i:i + step], comps[i:i + step], *opts))
     else:
         blocksize = parse_bytes(blocksize)
+        check_block_encoding(encoding, "read_text")
         if _overlaps_itself(linedelimiter):
             raise ValueError(
                 f"read_text: the delimiter {linedelimiter!r} can overlap itself, so a block "
@@ -235,8 +237,8 @@ def output_paths(path, n, name_function=None) -> list:
     if isinstance(path, (list, tuple)):
         if len(path) != n:
             raise ValueError(f"to_textfiles: {len(path)} paths given for {n} partitions")
-        return [os.fspath(p) for p in path]
-    path = os.path.expanduser(os.fspath(path))
+        return [local_path(p) for p in path]
+    path = local_path(path)  # (absolute here: see shoal.core.paths)
     if "*" in path:
         if path.count("*") > 1:
             raise ValueError(f"to_textfiles: the path {path!r} may hold only one '*'")

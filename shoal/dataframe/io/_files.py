@@ -31,9 +31,10 @@ import re
 import numpy as np
 import pandas as pd
 
+from shoal.core.paths import is_pattern, local_path
+
 __all__ = ["boundary", "conform", "expand_paths", "file_token", "natural_key", "read_line_block"]
 
-_GLOB_CHARS = re.compile(r"[*?\[]")
 _CHUNK = 1 << 16
 COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
 
@@ -45,6 +46,13 @@ def natural_key(path: str):
 
 def _dir_files(path: str, suffixes=None) -> list:
     names = [n for n in os.listdir(path) if not n.startswith((".", "_"))]
+    hive = sorted(n for n in names if "=" in n and os.path.isdir(os.path.join(path, n)))
+    if hive:  # (its files were never read: the rows in them left out without a word)
+        raise NotImplementedError(
+            f"{path!r} is a partitioned dataset (subdirectories such as {hive[0]!r}), which "
+            "shoal does not read as one: read each partition's directory, or a glob of "
+            f"their files (e.g. {os.path.join(path, '*', '*')!r}, without the partition "
+            "column)")  # fmt: skip
     files = [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
     if suffixes:
         files = [f for f in files if f.endswith(suffixes)]
@@ -55,7 +63,8 @@ def expand_paths(urlpath, suffixes=None) -> list:
     """Local file paths for a path, a glob, a directory, or a list of those.
 
     Glob matches and directory listings are sorted (naturally); a list keeps
-    its order.  Nothing found raises FileNotFoundError naming the pattern.
+    its order.  Nothing found raises FileNotFoundError naming the pattern.  The
+    paths are absolute (:func:`shoal.core.paths.local_path`).
     """
     if isinstance(urlpath, (list, tuple)):
         if not urlpath:
@@ -64,11 +73,8 @@ def expand_paths(urlpath, suffixes=None) -> list:
         for p in urlpath:
             out.extend(expand_paths(p, suffixes))
         return out
-    path = os.fspath(urlpath)
-    if path.startswith("file://"):
-        path = path[len("file://"):]
-    path = os.path.expanduser(path)
-    if _GLOB_CHARS.search(path):
+    path = local_path(urlpath)  # (absolute here: see shoal.core.paths)
+    if is_pattern(path):
         found = sorted((p for p in _glob.glob(path) if os.path.isfile(p)), key=natural_key)
         if not found:
             raise FileNotFoundError(f"No files match the pattern {path!r}")

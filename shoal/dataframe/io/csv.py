@@ -44,6 +44,7 @@ import os
 
 import pandas as pd
 
+from shoal.core.paths import check_block_encoding, local_path
 from shoal.config import parse_bytes
 from shoal.core.spec import Task
 from shoal.core.tokenize import tokenize
@@ -102,6 +103,8 @@ def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=Non
                     "or assume_missing=True for integer columns also helps.)")
 
     tokens = [_files.file_token(p) for p in paths]
+    if blocksize is not None and any(size > blocksize for _, size, _ in tokens):
+        check_block_encoding(kwargs.get("encoding"), "read_csv")
     name = "read-csv-" + tokenize(tokens, blocksize, sample, kwargs, post, assume_missing)
     layer = {}
     for path, (_, size, _) in zip(paths, tokens):
@@ -182,7 +185,15 @@ def _read_block(path, start, end, preamble, kwargs, meta, post):
     source, where = _files.block_source(path, start, end, preamble)
     if source is None:
         return _files.empty_like(meta)
-    df = pd.read_csv(source, **kwargs)
+    try:
+        df = pd.read_csv(source, **kwargs)
+    except pd.errors.EmptyDataError:  # an empty file (a block of one is skipped the same)
+        return _files.empty_like(meta)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:  # (pandas names no file)
+        hint = ("; a quoted field that holds a newline cannot be split into blocks: pass "
+                "blocksize=None" if end is not None else "")  # fmt: skip
+        exc.add_note(f"read_csv: while parsing {where}{hint}")
+        raise
     if end is not None and not len(df):
         return _files.empty_like(meta)
     df = _postprocess(df, post, path)
@@ -231,7 +242,7 @@ def to_csv(df, filename, single_file=False, index=True, name_function=None, comp
     ``0.part``, ``1.part``, ...  Returns the list of paths written, or with
     ``compute=False`` a list of Delayed values that write when computed.
     """
-    filename = os.fspath(filename)
+    filename = local_path(filename)  # (absolute here: see shoal.core.paths)
     kwargs = {**kwargs, "index": index}
     if single_file:
         _ensure_parent(filename)

@@ -27,6 +27,7 @@ import os
 
 import pandas as pd
 
+from shoal.core.paths import local_path
 from shoal.config import parse_bytes
 from shoal.core.spec import Task
 from shoal.core.tokenize import tokenize
@@ -116,7 +117,7 @@ def to_json(df, url_path, orient="records", lines=None, name_function=None, comp
     """Write one JSON file per partition; returns the paths (or Delayed values)."""
     if lines is None:
         lines = orient == "records"
-    url_path = os.fspath(url_path)
+    url_path = local_path(url_path)  # (absolute here: see shoal.core.paths)
     if "*" not in url_path:
         os.makedirs(url_path, exist_ok=True)
         url_path = os.path.join(url_path, "*.part")

@@ -29,6 +29,7 @@ import os
 
 import pandas as pd
 
+from shoal.core.paths import local_path
 from shoal.core.spec import Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe.core import new_collection
@@ -84,6 +85,7 @@ def read_parquet(path, columns=None, filters=None, index=None, split_row_groups=
         else:
             parts.append((p, None))
     name = "read-parquet-" + tokenize(tokens, columns, filters, index, split_row_groups, kwargs)
+    opts["meta"] = meta  # (each partition is held to it: _same_schema)
     layer = {(name, i): Task((name, i), _read_part, p, g, opts) for i, (p, g) in enumerate(parts)}
     divisions = _divisions(stats) if calculate_divisions and index in (None, True) else None
     return new_collection({name: layer}, name, meta, divisions or (None,) * (len(parts) + 1))
@@ -117,7 +119,35 @@ def _read_part(path, row_groups, opts):
         table = f.read_row_groups(row_groups, columns=want, use_pandas_metadata=True)
     if opts["filters"]:
         table = table.filter(pq.filters_to_expression(opts["filters"]))
-    return _finish(table, opts)
+    return _same_schema(_finish(table, opts), opts["meta"], path)
+
+
+def _same_schema(part, meta, path):
+    """*part* when its columns and dtypes are the metadata's (the first file's schema),
+    else a ValueError naming the file and the differences (a file of another schema was
+    read as it was: other dtypes, extra columns, missing ones filled, without a word)."""
+    if isinstance(part, pd.Series):
+        same = part.name == meta.name and _same_dtype(part.dtype, meta.dtype)
+        found, expected = {part.name: part.dtype}, {meta.name: meta.dtype}
+    else:
+        found, expected = dict(part.dtypes.items()), dict(meta.dtypes.items())
+        same = list(found) == list(expected) and all(
+            _same_dtype(found[c], expected[c]) for c in expected)
+    if same:
+        return part
+    differ = [f"{c!r}: {found.get(c, 'missing')} (expected {expected.get(c, 'no such column')})"
+              for c in dict.fromkeys([*expected, *found])
+              if c not in found or c not in expected or not _same_dtype(found[c], expected[c])]
+    raise ValueError(f"read_parquet: {path!r} does not have the schema of the first file "
+                     f"read: {'; '.join(differ) or 'the columns come in another order'}. The "
+                     "files of one read must share a schema: read those apart, or rewrite "
+                     "them with one.")  # fmt: skip
+
+
+def _same_dtype(found, expected) -> bool:
+    # (the categories of a categorical column differ from file to file, as with pandas)
+    return found == expected or (isinstance(found, pd.CategoricalDtype)
+                                 and isinstance(expected, pd.CategoricalDtype))
 
 
 def _finish(table, opts):
@@ -185,7 +215,10 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
     Existing Parquet files that this write would not replace raise
     FileExistsError unless ``overwrite=True``, which deletes them first.
     """
-    path = os.fspath(path)
+    if kwargs.get("partition_on"):
+        raise NotImplementedError("to_parquet: partition_on is not supported: write one "
+                                  "directory per partition of the column instead")  # fmt: skip
+    path = local_path(path)  # (absolute here: see shoal.core.paths)
     os.makedirs(path, exist_ok=True)
     name_function = name_function or (lambda i: f"part.{i}.parquet")
     names = [name_function(i) for i in range(df.npartitions)]
@@ -197,8 +230,13 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
             f"({stale[:3]}...); reading the directory would mix old and new data. "
             "Pass overwrite=True to delete them first, or write to another directory.")
     if overwrite:
-        for n in existing:
-            os.remove(os.path.join(path, n))
+        doomed = {os.path.join(path, n) for n in existing}
+        read = _reads_from(df.__shoal_graph__(), doomed)
+        if read is not None:  # (deleted first, then read: every row was lost)
+            raise ValueError(f"to_parquet: overwrite=True would delete {read!r}, which this "
+                             "dataframe reads; write to another directory")  # fmt: skip
+        for f in doomed:
+            os.remove(f)
     opts = {"write_index": write_index, "compression": compression, **kwargs}
     calls = [(_write_part, i, (os.path.join(path, n), opts)) for i, n in enumerate(names)]
     out = run_writers(df, "to-parquet", calls, compute, compute_kwargs)
@@ -206,6 +244,27 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
         from shoal.delayed import delayed
 
         return delayed(_done, pure=True)(out)
+    return None
+
+
+def _reads_from(graph, files: set):
+    """A file of *files* that a task of *graph* names (its path as an argument), or None."""
+    from shoal.core.spec import Fused, Task
+
+    stack = list(graph.values())
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Task):
+            stack.extend(node.args)
+            stack.extend(node.kwargs.values())
+        elif isinstance(node, Fused):
+            stack.extend(node.nodes)
+        elif isinstance(node, (list, tuple, set, frozenset)):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, str) and node in files:
+            return node
     return None
 
 
