@@ -8,8 +8,9 @@ anything else ``sys.getsizeof``.  The goal is a fast, roughly right figure, not 
 exact one.
 
 A figure is always given: ``__sizeof__``, ``nbytes`` and ``memory_usage`` are user
-code, and one that raises, or says less than nothing, counts as :data:`UNKNOWN_SIZE`
-(a warning names the type, once); one beyond :data:`MAX_SIZE` counts as that.  A
+code, and one that raises, or says less than nothing, makes the whole value count as
+:data:`UNKNOWN_SIZE` (a warning names the type, once; a list of a hundred thousand such
+items is one guess, not a hundred thousand); one beyond :data:`MAX_SIZE` counts as that.  A
 worker's result whose ``__sizeof__`` raised left the worker stuck with the result
 and every task after it, and a size past 2**64 could not be sent: the worker's
 reports and heartbeats were dropped from then on.
@@ -55,8 +56,13 @@ def _unknown(obj, why) -> int:
     name = f"{type(obj).__module__}.{type(obj).__qualname__}"
     if name not in _warned and len(_warned) < 100:
         _warned.add(name)
+        if not isinstance(why, str):
+            try:
+                why = f"{type(why).__name__}: {why}"
+            except Exception:  # noqa: BLE001 - (its __str__ is user code too)
+                why = type(why).__name__
         logger.warning("sizeof: a %s could not be measured (%s); counted as %d bytes",
-                       name, why if isinstance(why, str) else repr(why), UNKNOWN_SIZE)  # fmt: skip
+                       name, why, UNKNOWN_SIZE)  # fmt: skip
     return UNKNOWN_SIZE
 
 
@@ -69,12 +75,12 @@ def _estimate(obj) -> int:
         if not n:
             return sys.getsizeof(obj)
         items = list(obj)[:_SAMPLE] if t in (set, frozenset) else obj[:_SAMPLE]
-        each = sum(sizeof(i) for i in items) / len(items)
+        each = sum(_estimate(i) for i in items) / len(items)  # (a failure: one guess in all)
         return int(sys.getsizeof(obj) + each * n)
     if t is dict:
         n = len(obj)
         items = list(obj.items())[:_SAMPLE]
-        each = sum(sizeof(k) + sizeof(v) for k, v in items) / max(len(items), 1)
+        each = sum(_estimate(k) + _estimate(v) for k, v in items) / max(len(items), 1)
         return int(sys.getsizeof(obj) + each * n)
     usage = getattr(obj, "memory_usage", None)
     if usage is not None and callable(usage) and hasattr(obj, "dtypes"):
@@ -90,11 +96,15 @@ def _estimate(obj) -> int:
                 return size
     nbytes = getattr(obj, "nbytes", None)
     if type(nbytes) is int:
+        if nbytes < 0:
+            raise ValueError(f"nbytes is {nbytes}")
         return nbytes + 100
     try:
         return sys.getsizeof(obj)
     except TypeError:  # (a __sizeof__ that does not give an int; other failures: sizeof())
         return 64
+    except OverflowError:  # (past what a C size holds: the cap, not a guess)
+        return MAX_SIZE
 
 
 def _frame_objects(obj) -> int:

@@ -970,3 +970,15 @@ def test_a_cache_profiler_reports_a_failed_metric_when_its_last_use_ends():
         threads.get(fan_in(2, 0), "total")
     with pytest.raises(RuntimeError, match="metric 'bad' failed"):
         cprof.close()
+
+
+def test_a_bars_error_line_survives_an_exception_whose_text_raises():
+    """``progress(f)`` of a task raising such an exception raised that text's error."""
+    from shoal.diagnostics.progress import exception_line
+
+    class NoText(Exception):
+        def __str__(self):
+            raise RuntimeError("no text for you")
+
+    assert exception_line(NoText()) == "NoText: <unprintable exception>"
+    assert exception_line(ValueError("x" * 500), limit=20) == "ValueError: xxxxx..."

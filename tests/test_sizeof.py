@@ -69,19 +69,35 @@ class _Buffer:
         self.nbytes = nbytes
 
 
-def test_a_size_that_cannot_be_had_is_a_guess_and_a_huge_one_is_capped(caplog):
+class _Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+class _RaisesUnprintable:
+    def __sizeof__(self):
+        raise _Unprintable()
+
+
+def test_a_size_that_cannot_be_had_is_a_guess_and_a_huge_one_is_capped(caplog, monkeypatch):
     """``__sizeof__`` and ``nbytes`` are user code: a failure or a negative size counts as
     UNKNOWN_SIZE (one warning per type), a size past MAX_SIZE as MAX_SIZE, so a worker's
     accounting and its messages (64-bit sizes) never fail on a result."""
+    from shoal import sizeof as module
     from shoal.sizeof import MAX_SIZE, UNKNOWN_SIZE
 
+    monkeypatch.setattr(module, "_warned", set())  # (the warnings of earlier runs forgotten)
     with caplog.at_level("WARNING", logger="shoal.sizeof"):
         assert sizeof(_Raises()) == sizeof(_Raises()) == UNKNOWN_SIZE
-        assert sizeof(_Negative()) == sizeof(_Enormous()) == UNKNOWN_SIZE
-        assert sizeof(_Buffer(-100_000)) == UNKNOWN_SIZE
+        assert sizeof(_Negative()) == sizeof(_Buffer(-100_000)) == UNKNOWN_SIZE
+        assert sizeof(_RaisesUnprintable()) == UNKNOWN_SIZE  # (its error's text raises too)
     warned = [r.getMessage() for r in caplog.records]
     assert len(warned) == 4 and "test_sizeof._Raises could not be measured" in warned[0], warned
-    assert sizeof(_Buffer(10**30)) == MAX_SIZE
+    assert "(_Unprintable)" in warned[3], warned
+    assert sizeof(_Enormous()) == sizeof(_Buffer(10**30)) == MAX_SIZE
     assert sizeof([_Buffer(2**62)] * 5) == MAX_SIZE  # (five of them: past 2**64 unclamped)
-    assert sizeof({"a": _Raises()}) > UNKNOWN_SIZE  # a container of one still adds up
+    # a container holding what cannot be measured is one guess, not one per item
+    assert sizeof([_Raises()] * 100_000) == sizeof({"a": _Negative()}) == UNKNOWN_SIZE
     assert sizeof(_Buffer(1000)) == 1100

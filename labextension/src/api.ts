@@ -81,6 +81,11 @@ export class DashboardModel {
   get active(): boolean {
     return this._active;
   }
+  /** How many checks of this URL in a row it did not answer (0 while its first check
+   * is on the way: `active` is still the last URL's then). */
+  get misses(): number {
+    return this._misses;
+  }
   /** What the user sees in the URL box: the link as typed or as the kernel prints it. */
   get label(): string {
     return this._label;
@@ -98,6 +103,7 @@ export class DashboardModel {
     this._source = source;
     this._label = label ?? url;
     this._requested = url;
+    this._misses = 0;
     if (!url.trim()) {
       this._update('', {}, false);
       return;
@@ -129,6 +135,7 @@ export class DashboardModel {
       answer = { url: this._url, panes: null };
     }
     if (url === this._requested) {
+      this._misses = answer.panes === null ? this._misses + 1 : 0;
       this._update(answer.url, answer.panes || this._panes, answer.panes !== null);
     }
   }
@@ -153,6 +160,7 @@ export class DashboardModel {
   private _relabelled = false;
   private _panes: Panes = {};
   private _active = false;
+  private _misses = 0;
   private _source: Source | null = null;
   private _changed = new Signal<this, void>(this);
 }

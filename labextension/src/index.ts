@@ -149,11 +149,12 @@ function activate(
     const process = newest ? `${newest.pid} ${newest.url}` : '';
     const changed = process !== listed;
     listed = process;
-    // A cluster picked in the sidebar is kept while it answers; once it stops (shut down)
-    // the kernel's own dashboard comes back (the sidebar stayed on the dead one), as it
-    // does for the last session's and another kernel's.  A typed URL stays: the user
-    // asked for it, and it may not answer yet (a tunnel being opened).
-    const gone = !model.active && model.source !== 'kernel' && model.source !== 'user';
+    // A cluster picked in the sidebar is kept while it answers; once it stops (shut down:
+    // two checks in a row unanswered, so a dashboard restarting is not dropped) the
+    // kernel's own dashboard comes back (the sidebar stayed on the dead one), as it does
+    // for the last session's and another kernel's.  A typed URL stays: the user asked
+    // for it, and it may not answer yet (a tunnel being opened).
+    const gone = model.misses >= 2 && model.source !== 'kernel' && model.source !== 'user';
     if (newest && (newest.url !== detected || gone)) {
       detected = newest.url;
       await model.setUrl(newest.url, 'kernel', newest.link ?? newest.url);

@@ -168,6 +168,7 @@ class DashboardProcess:
         self._out = b""
         self._error: str | None = None
         self._record: str | None = None  # registry file (announce.py)
+        self.terminated = False  # this side sent it SIGTERM (closed, or a start timed out)
         self.ticket = secrets.token_hex(16)  # (see TICKET_VAR)
         #: the config as it is when made, for its process (a successor takes it over: a
         #: dashboard restarted after a `with config.set(...)` block keeps its settings)
@@ -375,6 +376,7 @@ class DashboardProcess:
         self._unregister()
         if self.proc is None or self.proc.poll() is not None:
             return False
+        self.terminated = True
         self._signal(signal.SIGTERM)
         self._signal(signal.SIGCONT)  # (a stopped one: it had waited out the timeout)
         return True
@@ -441,6 +443,7 @@ class Dashboard(Observer):
         self._monitor = None  # probe.Monitor: this process as the local schedulers' worker
         self._profiler = None  # sampler.Sampler of the sync / threads tasks (shoal.sampling)
         self._shown = False  # its link was printed: its end is printed too
+        self._block_ending = False  # (a with block's end closes it)
 
     @property
     def link(self) -> str | None:
@@ -479,6 +482,13 @@ class Dashboard(Observer):
             print(f"Dashboard: {self._state()}")
             self._shown = True
 
+    def __exit__(self, *exc):
+        self._block_ending = True
+        try:
+            super().__exit__(*exc)
+        finally:
+            self._block_ending = False
+
     def _dead(self) -> bool:
         """Whether its process ended by itself (killed, out of memory) while open."""
         proc = self.process.proc if self.process is not None else None
@@ -509,10 +519,12 @@ class Dashboard(Observer):
         if not self._started:
             return
         self._started = False
-        if self._shown and not self._dead():  # (a dead process was said so)
-            # its lab panes go blank now: say why, and how to keep one across cells
-            print(f"Dashboard closed (port {self.process.port}); register() keeps one open "
-                  "across cells")  # fmt: skip
+        if self._shown:  # its lab panes go blank now: say why (and, at a with block's end,
+            dead = self._dead()  # how to keep one across cells)
+            print(f"Dashboard closed (port {self.process.port}"
+                  + (f"; its process had exited with code {self.process.proc.returncode})"
+                     if dead else ")")
+                  + ("; register() keeps one open across cells" if self._block_ending else ""))
         self._shown = False
         process, self.process = self.process, None
         monitor, self._monitor = self._monitor, None

@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 
+from shoal.core.errortext import exception_text
 from shoal import config
 from shoal.diagnostics._observer import Observer
 from shoal.diagnostics.notebook import FinishedBars, in_kernel
@@ -73,7 +74,7 @@ def format_bar(fraction: float, width: int, elapsed: float, failed: str = "") ->
 
 def exception_line(exc, limit: int = 100) -> str:
     """An error on one line, at most *limit* characters: ``"ValueError: bad 5"``."""
-    text = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc)
+    text = exception_text(exc) if isinstance(exc, BaseException) else str(exc)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from jupyter_server_proxy.handlers import ProxyHandler
 from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketError
 
 __all__ = ["DashboardProxyHandler"]
 
@@ -45,7 +46,7 @@ class DashboardProxyHandler(ProxyHandler):
     async def open(self, port, path):
         try:
             return await self.proxy_open("127.0.0.1", port, path)
-        except (OSError, HTTPClientError) as exc:  # (a dashboard that went: its kernel restarted)
+        except (OSError, HTTPClientError, WebSocketError) as exc:  # (a dashboard that went)
             # one line and a closed socket (the pane shows it does not answer), not an
             # "Uncaught exception" traceback in Jupyter's log for every open pane
             self.log.info("shoal: no dashboard answers on port %s (%s)", port, exc)

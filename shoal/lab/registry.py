@@ -38,6 +38,9 @@ PROXY = "shoal/proxy"
 _KERNEL_FILE = re.compile(r"kernel-([0-9a-fA-F-]+)\.json$")
 
 
+_KERNEL_THREAD = 0x00200000  # PF_KTHREAD: a process id given to one of the kernel's
+
+
 def alive(pid) -> bool:
     """Whether process ``pid`` runs a dashboard (it may belong to another user: still
     alive).  A zombie does not: a dashboard killed while its parent has not reaped it
@@ -52,15 +55,16 @@ def alive(pid) -> bool:
         pass
     try:
         with open(f"/proc/{int(pid)}/stat", "rb") as f:  # "pid (name) S ...": S the state
-            if f.read().rpartition(b") ")[2][:1] == b"Z":
-                return False
+            fields = f.read().rpartition(b") ")[2].split()
+        if fields[:1] == [b"Z"] or int(fields[6]) & _KERNEL_THREAD:  # (flags: field 9)
+            return False
         with open(f"/proc/{int(pid)}/cmdline", "rb") as f:  # (arguments, NUL-separated)
             arguments = f.read()
         # (empty for a moment as a process starts: a record read then was pruned, and a
         # live dashboard went missing from the lab for good)
         return not arguments or b"\0shoal.dashboard\0" in arguments
-    except OSError:  # no /proc (macOS), or not allowed: as signal 0 said
-        return True
+    except (OSError, IndexError, ValueError):  # no /proc (macOS), or not allowed: as
+        return True                               # signal 0 said
 
 
 def read_records(folder: str | None = None, prune: bool = True) -> list[dict]:

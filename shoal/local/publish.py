@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import threading
 
+from shoal.core.errortext import exception_text
 from shoal.core.keys import key_split
 from shoal.events import PROCESSING_COUNT_FROM, TASK_STATES, TaskRows, record_of
 
@@ -122,8 +123,6 @@ class RunPublisher:
                 rows.append((run_id, key, prefix, "processing", "memory", worker, thread, 1,
                              nbytes(value), type(value).__name__, "", "compute", start, stop))
             else:
-                from shoal.local.remote_errors import exception_text  # (errors only: cloudpickle)
-
                 rows.append((run_id, key, prefix, "processing", "erred", worker, thread, 1, 0, "",
                              exception_text(value), "compute", start, stop))
         self._publish(rows)
@@ -138,8 +137,6 @@ class RunPublisher:
         """``processing -> erred`` for tasks that failed without raising themselves (a
         batch that could not be handed over, a worker process that died running them),
         with the error's text: a dashboard counts them erred and lists the error."""
-        from shoal.local.remote_errors import exception_text  # (errors only: cloudpickle)
-
         run_id, worker, text = self.run_id, self.worker, exception_text(exc)
         self._publish([(run_id, key, self._prefix(key), "processing", "erred", worker, 0, 0, 0, "",
                         text) for key in keys])  # fmt: skip

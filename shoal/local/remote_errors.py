@@ -24,15 +24,13 @@ import traceback
 
 import cloudpickle
 
+from shoal.core.errortext import message_of
 from shoal.core.keys import key_str
 
-__all__ = ["MAX_ERROR_LENGTH", "RemoteTaskError", "RemoteTraceback", "clip_text", "describe_exit",
-           "exception_text", "failed_key", "message_of", "pack_exception", "raisable",
-           "unpack_exception"]
+__all__ = ["RemoteTaskError", "RemoteTraceback", "describe_exit", "failed_key", "pack_exception",
+           "raisable", "unpack_exception"]
 
-#: Longest exception message sent on or shown (a worker's report, a task record, a
-#: dashboard's page); beyond it the text is clipped in its middle (:func:`clip_text`).
-MAX_ERROR_LENGTH = 10_000
+
 
 _STAGE_TEXT = {
     "unpickle-task": "while unpickling the task in a worker process",
@@ -80,37 +78,6 @@ def _from_the_task(tb):
             _RUNNING_MODULES):  # fmt: skip
         first = first.tb_next
     return first if first is not None else tb
-
-
-def clip_text(text: str, limit: int = MAX_ERROR_LENGTH) -> str:
-    """*text* with its middle cut out when longer than *limit* characters.
-
-    >>> clip_text("a" * 6 + "b" * 6, 4)
-    'aa\\n... (8 characters clipped) ...\\nbb'
-    """
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n... ({len(text) - 2 * half:,} characters clipped) ...\n{text[-half:]}"
-
-
-def message_of(exc: BaseException) -> str:
-    """``str(exc)``, or a placeholder when that raises (an exception's ``__str__`` is
-    user code: its failure must not replace the task's own error)."""
-    try:
-        return str(exc)
-    except BaseException:  # noqa: BLE001
-        return "<unprintable exception>"
-
-
-def exception_text(exc: BaseException) -> str:
-    """``"TypeName: message"``, clipped (:data:`MAX_ERROR_LENGTH`), for task records and
-    pages; never raises.
-
-    >>> exception_text(ValueError("no"))
-    'ValueError: no'
-    """
-    return f"{type(exc).__name__}: {clip_text(message_of(exc))}"
 
 
 def pack_exception(exc: BaseException, stage: str) -> tuple:

@@ -41,6 +41,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 
+from shoal.core.errortext import exception_text
 from shoal.core.graph import cull, dependents_of, flatten_keys
 from shoal.core.keys import key_split, key_str
 from shoal.core import optimize
@@ -280,8 +281,6 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
         bus.runs.pop(run_id, None)
         if bus.active:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "error"
-            from shoal.local.remote_errors import exception_text  # (see _raise_task_error)
-
             bus.publish(ComputationFinished(run_id, status, time.time(), exception_text(exc)))
         raise
     if publisher is not None:

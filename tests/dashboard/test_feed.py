@@ -692,6 +692,18 @@ def test_local_dashboard_shows_a_threads_compute(capsys):
     # its lab panes go blank at the block's end: the user is told, and how to keep one
     assert capsys.readouterr().out == (f"Dashboard closed (port {port}); register() keeps one "
                                        "open across cells\n")
+    # registered: no advice to register at its end; a process that died: said so
+    dash.register()
+    port = dash.process.port
+    dash.unregister()
+    assert capsys.readouterr().out.splitlines()[-1] == f"Dashboard closed (port {port})"
+    with Dashboard(":0") as dash:
+        port = dash.process.port
+        dash.process.proc.kill()
+        dash.process.proc.wait()
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"Dashboard closed (port {port}; its process had exited with code -9); register() keeps "
+        "one open across cells")  # fmt: skip
     assert server.server.status == "closed" and not default_bus.active
     assert not [t for t in threading.enumerate() if t.name == "shoal-monitor"]
 

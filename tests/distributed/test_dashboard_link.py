@@ -248,11 +248,8 @@ def test_a_first_dashboard_killed_before_it_served_is_started_again(monkeypatch,
 
     @gen_cluster(nworkers=1, scheduler_options={"dashboard_address": ":0"})
     async def main(s, a):
-        await s.dashboard_started()
-        for _ in range(1000):
-            if s.dashboard is not None and s.dashboard.url:
-                break
-            await asyncio.sleep(0.02)
+        link = await s.dashboard_started()  # (it answers once the new one serves)
+        assert link is not None and link == s.dashboard_link and s.dashboard.url
         first, second = spawned
         assert s.dashboard is second and second.port == first.port
         assert first.proc.returncode == -signal.SIGKILL
@@ -264,6 +261,29 @@ def test_a_first_dashboard_killed_before_it_served_is_started_again(monkeypatch,
     assert "was killed (SIGKILL) before serving" in caplog.text
     assert f"--port {spawned[0].port} " in caplog.text  # (the port it had, not the ":0" asked)
     assert "without a dashboard" not in caplog.text and "stderr" not in caplog.text
+
+
+def test_a_first_dashboard_that_does_not_start_in_time_is_not_started_again(caplog):
+    """A start that timed out (its process SIGTERMed by this side) was taken for a kill
+    from elsewhere, and three more slow processes were spawned before giving up."""
+    spawned = []
+    spawn = DashboardProcess.spawn
+
+    def counting(self):
+        spawned.append(self)
+        return spawn(self)
+
+    @gen_cluster(nworkers=1, scheduler_options={"dashboard_address": ":0"})
+    async def main(s, a):
+        assert await s.dashboard_started() is None and s.dashboard is None
+
+    with pytest.MonkeyPatch.context() as mp, config.set(
+            {"distributed.dashboard.startup-timeout": "0.05s"}):  # (far less than its imports)
+        mp.setattr(DashboardProcess, "spawn", counting)
+        with caplog.at_level(logging.WARNING, logger="shoal.distributed.scheduler.dashboarding"):
+            main()
+    assert len(spawned) == 1 and "did not start within" in caplog.text
+    assert "starting it again" not in caplog.text
 
 
 def test_a_dashboard_that_served_a_while_starts_its_restart_count_over(monkeypatch, caplog):

@@ -120,12 +120,27 @@ class BadResult:
         return 10**12  # reports a huge size: would be first to spill
 
 
+class _NoText(Exception):
+    def __str__(self):
+        raise RuntimeError("no text for you")
+
+
+class BadResultBadText:
+    def __reduce__(self):
+        raise _NoText()
+
+
 def test_10_result_that_cannot_leave_the_worker(c, servers):
     f = c.submit(BadResult, pure=False)
     with pytest.raises(Exception, match=f"failed to pickle the result of '{f.key}'"):
         f.result()
     assert all(w.status == "running" for w in servers[1])
     assert c.submit(inc, 41).result() == 42
+    # its pickling error's own text raising too: it came as that RuntimeError, no key named
+    g = c.submit(BadResultBadText, pure=False)
+    with pytest.raises(Exception, match=f"failed to pickle the result of '{g.key}': "
+                                        "_NoText: <unprintable exception>"):
+        g.result()
 
 
 class RaisingSize:

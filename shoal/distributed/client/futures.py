@@ -30,6 +30,7 @@ import concurrent.futures
 import html
 import pickle
 
+from shoal.core.errortext import message_of
 from shoal.core.keys import key_str
 from shoal.distributed.protocol import Serialized
 from shoal.local.remote_errors import RemoteTaskError, RemoteTraceback, add_note, raisable
@@ -286,7 +287,7 @@ def unpack_error(exception, traceback, key):
         traceback = _loads(traceback)
     except Exception as exc:  # noqa: BLE001 - cannot unpickle here: keep the text
         exception = RemoteTaskError(type(exc).__name__, f"the task's error could not be "
-                                    f"unpickled in the client: {exc}")  # fmt: skip
+                                    f"unpickled in the client: {message_of(exc)}")  # fmt: skip
     text = traceback if isinstance(traceback, str) else None
     stage = "run"
     if isinstance(exception, (tuple, list)) and len(exception) == 5:

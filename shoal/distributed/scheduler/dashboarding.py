@@ -13,8 +13,10 @@
                                someone listens (the dashboard's /system page)
     once it serves         --> _watch_dashboard(): a process that dies (killed for its
                                memory, say) is told and started again on its port,
-                               RESTARTS times at most, then the link goes (None); the
-                               records from when its stream ended are held for the next
+                               RESTARTS times in a row at most, then the link goes (None);
+                               the records from when its stream ended are held for the
+                               next (_restart_dashboard; also for a first process killed
+                               before it served, before dashboard_started() answers)
     subscribe_events op    --> the bus as a stream: first the early records (to the
                                dashboard process, named by its ticket, when none
                                was lost; another reader does not take them), else a snapshot
@@ -71,9 +73,10 @@ _START_ERRORS = (DashboardStartError, OSError, ValueError)
 
 
 def _killed(dashboard: DashboardProcess) -> bool:
-    """Whether *dashboard*'s process ended by a signal (not by an error of its own)."""
+    """Whether *dashboard*'s process ended by a signal from elsewhere (not by an error of
+    its own, nor by the SIGTERM of a start that timed out)."""
     code = dashboard.proc.poll() if dashboard.proc is not None else None
-    return code is not None and code < 0
+    return code is not None and code < 0 and not dashboard.terminated
 
 
 class ServesDashboard:
@@ -138,53 +141,66 @@ class ServesDashboard:
                 self._without_dashboard(exc)  # (its own error: a new one would fail the same)
                 return
             # killed before it served (the machine's OOM killer, a kill): started again as
-            # a later death is, and counted (it went without a dashboard for good)
+            # a later death is, and counted (it went without a dashboard for good), before
+            # dashboard_started() answers
             logger.warning("%s", exc)
+            if not await self._restart_dashboard(self.dashboard):
+                return
         else:
             self._take_early()  # none left, unless another reader took them
-            try:
-                logger.info("dashboard at %s", self.dashboard_link)
-            except ValueError as exc:  # (a bad distributed.dashboard.link: it serves anyway)
-                logger.warning("the dashboard serves on port %s; its link: %s",
-                               self.dashboard.port, exc)  # fmt: skip
+        try:
+            logger.info("dashboard at %s", self.dashboard_link)
+        except ValueError as exc:  # (a bad distributed.dashboard.link: it serves anyway)
+            logger.warning("the dashboard serves on port %s; its link: %s",
+                           self.dashboard.port, exc)  # fmt: skip
         self._dashboard_watch = asyncio.get_running_loop().create_task(self._watch_dashboard())
 
     async def _watch_dashboard(self) -> None:
         """Start the dashboard process again, on its port, each time it dies while the
-        scheduler runs (``RESTARTS`` times at most; then the link goes).  Open pages
-        reconnect to the new one by themselves; it starts from a snapshot of the state."""
+        scheduler runs (``RESTARTS`` times in a row at most; then the link goes).  Open
+        pages reconnect to the new one by themselves; it starts from a snapshot."""
         while True:
             dashboard, since = self.dashboard, time.monotonic()
             while dashboard is self.dashboard and dashboard.proc.poll() is None:
                 await asyncio.sleep(WATCH_INTERVAL)
             if dashboard is not self.dashboard or self.status != "running":
                 return  # closing: _stop_dashboard stops it
-            code = await dashboard.aclose()  # (reaped, its registry record removed)
             if time.monotonic() - since > RESTARTS_FORGOTTEN:  # (served a while: a death now
                 self._dashboard_restarts = 0                   # and then is no crash loop)
+            if not await self._restart_dashboard(dashboard):
+                return
+
+    async def _restart_dashboard(self, dead: DashboardProcess) -> bool:
+        """Start a new process on *dead*'s port, again while one dies before it serves
+        (each start counted); True once one serves, False when the scheduler goes on
+        without a dashboard (``RESTARTS`` used up, or a start impossible)."""
+        code = await dead.aclose()  # (reaped, its registry record removed)
+        while True:
             if self._dashboard_restarts >= RESTARTS:
                 self._without_dashboard(f"its process exited (code {code}), "
                                         f"{self._dashboard_restarts + 1} times now")  # fmt: skip
-                return
+                return False
             self._dashboard_restarts += 1
             logger.warning("the dashboard process (port %s) exited with code %s; starting it "
-                           "again", dashboard.port, code)  # fmt: skip
+                           "again", dead.port, code)  # fmt: skip
+            new = DashboardProcess(self._dashboard_source, dead.host, dead.port, dead.prefix,
+                                   security=self.security)  # fmt: skip
+            new.child_config = dead.child_config  # (the settings it had)
+            self.dashboard = new
             try:  # (what killed it, no memory or no files left, may stop a new one too)
-                self.dashboard = DashboardProcess(
-                    self._dashboard_source, dashboard.host, dashboard.port, dashboard.prefix,
-                    security=self.security)  # fmt: skip
-                self.dashboard.child_config = dashboard.child_config  # (the settings it had)
-                self._hold_early(self.dashboard.ticket)  # (held since its stream ended)
-                self.dashboard.spawn()
-                await self._started(self.dashboard)
+                self._hold_early(new.ticket)  # (held since its stream ended)
+                new.spawn()
+                await self._started(new)
             except _START_ERRORS as exc:
-                if self.dashboard.proc is None or self._dashboard_restarts >= RESTARTS:
+                if new.proc is None:
                     self._without_dashboard(exc)
-                    return
+                    return False
                 # its process died before it served (killed again): started again, counted
                 logger.warning("the dashboard process did not start again: %s", exc)
-                continue  # (the records still held)
+                dead, code = new, new.proc.returncode  # (the records still held)
+                continue
             self._take_early()  # (none left: it took them as it subscribed)
+            return True
 
     @staticmethod
     async def _started(dashboard: DashboardProcess) -> None:

@@ -63,7 +63,8 @@ from shoal.distributed.worker.memory import (
 from shoal.distributed.worker.state import WorkerState
 from shoal.distributed.worker.taskrows import SWITCH_OP, TaskRowReporter
 from shoal.distributed.worker.threads import Job, Outcome, Reschedule, TaskThreads
-from shoal.local.remote_errors import MAX_ERROR_LENGTH, add_note, clip_text, pack_exception
+from shoal.core.errortext import MAX_ERROR_LENGTH, clip_text, exception_text
+from shoal.local.remote_errors import add_note, pack_exception
 from shoal.sizeof import sizeof
 
 __all__ = ["Worker", "Reschedule"]
@@ -397,9 +398,9 @@ class Worker(Node):
                 try:  # pickled here, not in the comm, so one bad value spoils only its key
                     data[key] = serialize(self.data[key])
                 except Exception as exc:
-                    logger.warning("worker %s failed to pickle %r: %s", self.address, key, exc)
-                    exc = RuntimeError(f"failed to pickle the result of {key!r}: "
-                                       f"{type(exc).__name__}: {exc}")  # fmt: skip
+                    text = exception_text(exc)  # (its __str__ may raise: user code)
+                    logger.warning("worker %s failed to pickle %r: %s", self.address, key, text)
+                    exc = RuntimeError(f"failed to pickle the result of {key!r}: {text}")
                     errors[key] = pack_exception(exc, "pickle-result")
             reply = {"status": "OK", "data": data}
             if errors:

@@ -31,6 +31,7 @@ Cancellation and resumption::
 
 from __future__ import annotations
 
+from shoal.core.errortext import exception_text
 from shoal.core.keys import key_str
 
 from . import messages as m
@@ -144,7 +145,7 @@ class _StoreFailure:
 
     def __init__(self, key, exc: BaseException) -> None:
         self.exception, self.traceback = exc, exc.__traceback__
-        self.exception_text = f"could not store {key!r}: {type(exc).__name__}: {exc}"
+        self.exception_text = f"could not store {key!r}: {exception_text(exc)}"
         self.traceback_text = ""
 
 
