@@ -522,3 +522,14 @@ def test_a_parse_error_names_the_file_and_bytes_and_an_empty_file_is_empty(tmp_p
     (tmp_path / "1.csv").write_text("")
     paths = [str(tmp_path / "0.csv"), str(tmp_path / "1.csv")]
     assert read_csv(paths, blocksize=None).compute().shape == (1, 2)  # (it raised EmptyDataError)
+
+
+def test_a_parquet_file_rewritten_since_the_graph_was_built_is_named_in_the_error(tmp_path):
+    path = tmp_path / "p.parquet"
+    pd.DataFrame({"x": range(100)}).to_parquet(path, row_group_size=10)
+    df = read_parquet(str(path), split_row_groups=True)
+    pd.DataFrame({"x": range(20)}).to_parquet(path, row_group_size=10)  # (2 groups, not 10)
+    with pytest.raises(Exception) as info:
+        df.compute(scheduler="sync")
+    assert any(f"read_parquet: while reading {str(path)!r} (row groups [" in note
+               for note in info.value.__notes__), info.value.__notes__

@@ -112,11 +112,16 @@ def _read_part(path, row_groups, opts):
         index = opts["index"]
         named = [index] if isinstance(index, str) else list(index) if isinstance(index, list) else []
         want = list(dict.fromkeys(cols + opts["filter_cols"] + named))
-    f = pq.ParquetFile(path)
-    if row_groups is None:
-        table = f.read(columns=want, use_pandas_metadata=True)
-    else:
-        table = f.read_row_groups(row_groups, columns=want, use_pandas_metadata=True)
+    try:  # (pyarrow's errors name no file: a file rewritten since the graph was built)
+        f = pq.ParquetFile(path)
+        if row_groups is None:
+            table = f.read(columns=want, use_pandas_metadata=True)
+        else:
+            table = f.read_row_groups(row_groups, columns=want, use_pandas_metadata=True)
+    except Exception as exc:
+        exc.add_note(f"read_parquet: while reading {path!r}"
+                     + (f" (row groups {row_groups})" if row_groups is not None else ""))
+        raise
     if opts["filters"]:
         table = table.filter(pq.filters_to_expression(opts["filters"]))
     return _same_schema(_finish(table, opts), opts["meta"], path)
