@@ -552,3 +552,14 @@ def test_system_exit_keeps_its_code_under_foreign_pickling_hooks():
         else:
             copyreg.dispatch_table[SystemExit] = saved
     assert type(exc) is SystemExit and exc.code == 7
+
+
+def test_a_nan_key_is_refused_before_it_reaches_a_worker_process():
+    """Unpickled in the worker, the NaN of a dependency's key was another NaN, unequal to
+    the task's: a bare KeyError from the worker (sync and threads keep one object)."""
+    nan = float("nan")
+    with pytest.raises(ValueError, match="processes: the key nan holds a NaN"):
+        get({nan: 1, "b": (abs, nan)}, "b")
+    from shoal.local.threads import get as threads_get
+
+    assert threads_get({nan: 1, "b": (abs, nan)}, "b") == 1

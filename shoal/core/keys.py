@@ -8,6 +8,10 @@ graph is a reference to it, as in Dask (``{5: (inc, "a"), "b": (inc, 5)}``: ``b`
 is ``inc`` of key 5's value); ``bytes`` and a ``bool`` never are.  So a literal
 ``1`` turns into a dependency only in a graph that has a key ``1``.
 
+Keys that go to another process (the process pool, the cluster) must name the same
+task there: :func:`check_portable_keys` refuses a NaN (unequal to itself) and types a
+message cannot carry, naming the key, before anything is sent.
+
 ``key_split`` gives a key's *prefix*: the human part of its name that groups tasks
 in progress bars and the dashboard (``"inc-8f1e..."`` -> ``"inc"``,
 ``("sum-aggregate-ab12", 0)`` -> ``"sum-aggregate"``).
@@ -15,9 +19,10 @@ in progress bars and the dashboard (``"inc-8f1e..."`` -> ``"inc"``,
 
 from __future__ import annotations
 
+import numbers
 import re
 
-__all__ = ["is_key_like", "key_split", "key_str", "validate_key"]
+__all__ = ["check_portable_keys", "is_key_like", "key_split", "key_str", "validate_key"]
 
 _KEY_TYPES = (str, bytes, int, float, tuple)
 
@@ -53,6 +58,48 @@ def validate_key(key) -> None:
             f"unexpected key type {t.__name__} (key {key!r}): "
             "keys are str or tuples like ('name', 0)"
         )
+
+
+def check_portable_keys(keys, where: str) -> None:
+    """Raise naming the first of *keys* that cannot go to another process and still name
+    the same task there: keys are str, bytes, bool, None, integers (64 bits), floats other
+    than NaN, or tuples of those, for the process pool and the cluster.  (A NaN is not
+    equal to itself, so read in another process it named no task: a task waited for good,
+    or failed with a bare KeyError; a key a message cannot carry, ``1j``, was dropped with
+    its whole graph, and its futures waited for good.)
+
+    >>> check_portable_keys(["x", ("x", 1), 2.5, None], "submit")
+    >>> check_portable_keys([("x", float("nan"))], "submit")
+    Traceback (most recent call last):
+    ...
+    ValueError: submit: the key ('x', nan) holds a NaN, which is not equal to itself: in another process it would name no task
+    """
+    for key in keys:
+        if type(key) is str:
+            continue
+        problem = _portable_problem(key)
+        if problem is not None:
+            error = ValueError if "NaN" in problem else TypeError
+            raise error(f"{where}: the key {key!r} {problem}")
+
+
+def _portable_problem(key):
+    t = type(key)
+    if t is str or t is bytes or t is bool or key is None:
+        return None
+    if t is tuple:
+        for part in key:
+            problem = _portable_problem(part)
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(key, numbers.Integral):
+        return None if -2**63 <= int(key) < 2**64 else "is an integer past 64 bits"
+    if isinstance(key, numbers.Real):
+        return None if key == key else ("holds a NaN, which is not equal to itself: in another "
+                                        "process it would name no task")  # fmt: skip
+    return (f"is of type {t.__name__}: keys sent to another process are str, bytes, int, "
+            "float or tuples of them")
 
 
 def _is_token(word: str) -> bool:

@@ -56,6 +56,7 @@ write per subscriber per ``interval``.
 from __future__ import annotations
 
 import asyncio
+import numbers
 import dataclasses
 import logging
 import operator
@@ -325,7 +326,7 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
                     batch.append({"kind": "resync", "count": owed, "time": time.time()})
                     owed = 0
                 cursor = count
-                await comm.write(batch)
+                await _write(comm, batch)
                 if fresh is not None:
                     await _send_snapshot(comm, fresh, end=True)
             if stopping:
@@ -342,11 +343,41 @@ async def stream_events(comm, bus, *, source: str, snapshot=(), interval=None, m
         await comm.close()
 
 
+async def _write(comm, batch: list) -> None:
+    """Write *batch*; one whose records hold a value a message cannot carry (a local
+    run's key of another type: ``1j``, an object) goes with that value as its text.  The
+    encoding error had ended the stream, and the dashboard process with it, for good."""
+    try:
+        await comm.write(batch)
+    except TypeError:
+        await comm.write(_as_plain(batch))
+
+
+def _as_plain(value):
+    """*value* with what msgpack has no type for made plain: numbers as int or float,
+    the rest as text (tuples stay tuples: keys are)."""
+    t = type(value)
+    if value is None or t in (str, bytes, bool, int, float):
+        return value
+    if t is dict:
+        return {_as_plain(k): _as_plain(v) for k, v in value.items()}
+    if t in (list, tuple):
+        return t(_as_plain(v) for v in value)
+    if isinstance(value, numbers.Integral) and -2**63 <= int(value) < 2**64:
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - (a __str__ of user code)
+        return f"<{type(value).__name__}>"
+
+
 async def _send_snapshot(comm, snapshot: list, end: bool = False) -> None:
     for at in range(0, len(snapshot), SNAPSHOT_CHUNK):  # (the loop runs between chunks)
         batch = encode_batch(snapshot[at:at + SNAPSHOT_CHUNK])
         if batch:
-            await comm.write(batch)
+            await _write(comm, batch)
     if end:  # (a reader closes what the snapshot no longer names)
         await comm.write([{"kind": "snapshot-end", "time": time.time()}])
 

@@ -910,3 +910,21 @@ def test_a_backlog_of_messages_lets_the_dashboards_pages_run_between_them():
         assert len(set(seen)) > 40  # it ran between the messages, not only at the end
 
     run(main(), 10)
+
+
+def test_a_local_key_a_message_cannot_carry_does_not_end_the_dashboard():
+    """A sync run's key of another type (``1j``, an object): its record failed to encode,
+    which ended the stream, and the dashboard process with it, for good."""
+    pytest.importorskip("bokeh")
+    from shoal.local.sync import get as sync_get
+
+    with Dashboard(":0", show=False) as dash:
+        assert sync_get({1j: 1, "odd-after": (abs, -5)}, [1j, "odd-after"]) == [1, 5]
+        for _ in range(200):  # the records reached it: its prefixes are counted
+            status, metrics = get(base(dash.link) + "/metrics")
+            if b'prefix="odd-after"' in metrics:
+                break
+            time.sleep(0.05)
+        assert status == 200 and b'prefix="odd-after"' in metrics, metrics[-2000:]
+        assert b'prefix="Other"' in metrics  # (its prefix: key_split of a key of another type)
+        assert dash.process.proc.poll() is None

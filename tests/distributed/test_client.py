@@ -697,3 +697,24 @@ def test_an_erred_future_whose_result_raised_is_released(c, servers):
         del g
     gc.collect()
     wait_until(lambda: not any(k.startswith("bad-") for k in scheduler.state.tasks), timeout=10)
+
+
+def test_keys_that_cannot_name_a_task_on_the_cluster_are_refused_at_once(c, servers):
+    """A key a message cannot carry (``1j``) was dropped with its whole graph, and its
+    future waited for good; a NaN key (unequal to itself once read on the other side)
+    waited for good too, or failed with a bare KeyError, or was "lost again and again"."""
+    nan = float("nan")
+    with pytest.raises(TypeError, match=r"submit: the key 1j is of type complex"):
+        c.submit(abs, 1, key=1j)
+    with pytest.raises(ValueError, match=r"the graph: the key \('x', nan\) holds a NaN"):
+        c.get({("x", nan): 1}, ("x", nan))
+    with pytest.raises(ValueError, match=r"the graph: the key nan holds a NaN"):
+        c.get({nan: 1, "b": (abs, nan)}, "b")
+    with pytest.raises(ValueError, match=r"scatter: the key nan holds a NaN"):
+        c.scatter({nan: 1})
+    with pytest.raises(TypeError, match=r"is an integer past 64 bits"):
+        c.get({2**70: 1}, 2**70)
+    # what does travel: ints, floats, bytes, None, numpy numbers, tuples of them
+    np = pytest.importorskip("numpy")
+    graph = {1: 1, 2.5: 2, b"k": 3, None: 4, ("t", np.int64(3)): 5, "sum": (sum, [1, 2.5])}
+    assert c.get(graph, ["sum", b"k", None, ("t", 3)]) == [3, 3, 4, 5]

@@ -20,6 +20,7 @@ malformed graph raises there with the precise error (``UnknownKeyError``,
 
 from __future__ import annotations
 
+from shoal.core.keys import check_portable_keys
 from shoal.core import optimize
 from shoal.core.graph import cull, dependents_of
 from shoal.core.order import order
@@ -113,6 +114,7 @@ def prepare_graph(dsk, keys: list, held, cache=None, fuse=None, keep=()) -> Prep
         if key not in graph:
             graph[key] = _Held(key)
     graph = cull(graph, keys)
+    check_portable_keys(graph, "the graph")  # (one the wire cannot carry waited for good)
     priority = order(graph, keys)
     if fuse is None:
         fuse = optimize.active()
@@ -151,6 +153,7 @@ def call_tasks(func, keys: list, calls: list, kwargs: dict) -> tuple:
     Futures in the arguments become refs; ``futures`` maps their keys to them.
     A key given twice is built once; priorities follow the calls' order.
     """
+    check_portable_keys(keys, "submit")  # (one the wire cannot carry waited for good)
     found: dict = {}
     kw = replace_futures(kwargs, found)
     kw_deps = list(found)

@@ -13,6 +13,7 @@ memory and wanted by this client.
 
 from __future__ import annotations
 
+from shoal.core.keys import check_portable_keys
 from shoal.distributed.client.futures import Future
 from shoal.distributed.client.naming import scatter_key
 from shoal.distributed.client.serialize import dumps_payload
@@ -104,6 +105,7 @@ def scatter_request(client, data, workers, broadcast, hash, timeout) -> tuple:
     if isinstance(data, dict):
         named = dict(data)
         order = list(named)
+        check_portable_keys(order, "scatter")  # (a NaN: "lost again and again")
     elif isinstance(data, (list, tuple, set, frozenset)):
         order = [scatter_key(v, hash) for v in data]
         named = dict(zip(order, data))
