@@ -21,6 +21,9 @@ class Observer:
     _started = False
     _registered = False  # register() until unregister()
     _blocks = 0  # with blocks open
+    #: True while a with block's end stops it (a tool may do or say more then: a last
+    #: sample, how to keep it open across cells)
+    _block_ending = False
 
     def __enter__(self):
         self._start()  # (first: a start that fails opened no block)
@@ -29,7 +32,11 @@ class Observer:
 
     def __exit__(self, *exc):
         self._blocks = max(0, self._blocks - 1)
-        self._stop_when_unused()
+        self._block_ending = True
+        try:
+            self._stop_when_unused()
+        finally:
+            self._block_ending = False
 
     def register(self) -> None:
         """Observe every computation until :meth:`unregister`."""

@@ -443,7 +443,6 @@ class Dashboard(Observer):
         self._monitor = None  # probe.Monitor: this process as the local schedulers' worker
         self._profiler = None  # sampler.Sampler of the sync / threads tasks (shoal.sampling)
         self._shown = False  # its link was printed: its end is printed too
-        self._block_ending = False  # (a with block's end closes it)
 
     @property
     def link(self) -> str | None:
@@ -481,13 +480,6 @@ class Dashboard(Observer):
         if self.show:
             print(f"Dashboard: {self._state()}")
             self._shown = True
-
-    def __exit__(self, *exc):
-        self._block_ending = True
-        try:
-            super().__exit__(*exc)
-        finally:
-            self._block_ending = False
 
     def _dead(self) -> bool:
         """Whether its process ended by itself (killed, out of memory) while open."""

@@ -248,19 +248,11 @@ class ResourceProfiler(_Recorder):
         super().__init__(bus)
         self.dt = config.period(dt, "dt")
         self._thread = None
-        self._block_ending = False  # a with block's end stops it: one last sample
 
     def __enter__(self):
         super().__enter__()
         self._wake.set()  # a registered, idle sampler starts at once
         return self
-
-    def __exit__(self, *exc):
-        self._block_ending = True
-        try:
-            super().__exit__(*exc)
-        finally:
-            self._block_ending = False
 
     def _start(self) -> None:
         if self._thread is not None:
