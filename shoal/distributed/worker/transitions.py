@@ -12,7 +12,9 @@ key's story, with one exception: a task at rest (waiting, ready, constrained,
 fetch, missing, memory, error) may reach a state that ``released`` leads to by
 passing through ``released`` (``fetch -> released -> waiting``).  Tasks with
 a result pending (executing, flight, cancelled, resumed) never take that
-shortcut: releasing them *cancels* them instead.
+shortcut: releasing them *cancels* them instead.  An input fetched from a peer
+that arrives unusable (``flight -> error``) is released, and the tasks here waiting for
+it err instead (``waiting -> error``), each naming it.
 
 Cancellation and resumption::
 
@@ -134,7 +136,8 @@ class _InputFailure:
 
     def __init__(self, key, failure) -> None:
         self.exception, self.traceback = failure.exception, failure.traceback
-        self.exception_text = f"its input {key_str(key)} could not be fetched: {failure.exception_text}"
+        self.exception_text = (f"its input {key_str(key)} could not be fetched: "
+                               f"{failure.exception_text}")  # fmt: skip
         self.traceback_text = failure.traceback_text
 
 
