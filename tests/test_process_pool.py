@@ -563,3 +563,4 @@ def test_a_nan_key_is_refused_before_it_reaches_a_worker_process():
     from shoal.local.threads import get as threads_get
 
     assert threads_get({nan: 1, "b": (abs, nan)}, "b") == 1
+    assert get({1j: -3}, 1j) == -3  # (pickled, any other key is the same key there)

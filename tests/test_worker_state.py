@@ -304,6 +304,22 @@ def test_busy_peer_is_skipped_for_another_holder(ws):
     assert instr == [I(RetryBusyWorkerLater, worker=A), I(GatherDep, worker=B)]
 
 
+def test_one_input_of_a_transfer_that_cannot_move_spoils_only_the_tasks_that_need_it(ws):
+    """Inputs from one peer travel together: a failure for one of them failed them all,
+    and the tasks that needed only the others erred, blaming an input they never used."""
+    ws.handle(compute("y", {"x1": [A], "x2": [A]}), compute("z", {"x2": [A]}, sid="z"))
+    packed = (None, "RuntimeError", "failed to pickle x1", "tb", "pickle-result")
+    ev = GatherDepSuccess(worker=A, data={"x2": 2}, data_nbytes={"x2": 28},
+                          errors={"x1": packed}, stimulus_id="some")  # fmt: skip
+    instr = ws.handle(ev)
+    assert [i.key for i in instr if isinstance(i, TaskErredMsg)] == ["y"]
+    [erred] = [i for i in instr if isinstance(i, TaskErredMsg)]
+    assert erred.exception == packed
+    assert erred.exception_text == "its input x1 could not be fetched: RuntimeError: failed to pickle x1"
+    assert states(ws)["x2"] == "memory" and states(ws)["z"] != "error"
+    assert states(ws)["y"] == "error" and states(ws)["x1"] == "released"
+
+
 def test_an_input_that_arrives_unusable_errs_the_tasks_waiting_for_it(ws):
     """The input itself was reported erred, which the scheduler (holding it in memory
     elsewhere) dropped as stale, and the task waiting for it waited for good."""

@@ -60,45 +60,50 @@ def validate_key(key) -> None:
         )
 
 
-def check_portable_keys(keys, where: str) -> None:
+def check_portable_keys(keys, where: str, wire: bool = True) -> None:
     """Raise naming the first of *keys* that cannot go to another process and still name
-    the same task there: keys are str, bytes, bool, None, integers (64 bits), floats other
-    than NaN, or tuples of those, for the process pool and the cluster.  (A NaN is not
-    equal to itself, so read in another process it named no task: a task waited for good,
-    or failed with a bare KeyError; a key a message cannot carry, ``1j``, was dropped with
-    its whole graph, and its futures waited for good.)
+    the same task there: a NaN anywhere in it (unequal to itself: read in another process
+    it named no task, and a task waited for good or failed with a bare KeyError), and with
+    *wire* (the cluster's messages, not the process pool's pickles) a key other than str,
+    bytes, bool, None, a 64-bit integer, a float or tuples of those (``1j`` was dropped
+    with its whole graph, and its futures waited for good).
 
     >>> check_portable_keys(["x", ("x", 1), 2.5, None], "submit")
     >>> check_portable_keys([("x", float("nan"))], "submit")
     Traceback (most recent call last):
     ...
     ValueError: submit: the key ('x', nan) holds a NaN, which is not equal to itself: in another process it would name no task
+    >>> check_portable_keys([1j], "processes", wire=False)
     """
     for key in keys:
-        if type(key) is str:
+        t = type(key)
+        if t is str or (t is tuple and all(type(p) is str or type(p) is int for p in key)
+                        and (not wire or all(type(p) is str or -2**63 <= p < 2**64
+                                             for p in key))):  # (the common keys: at once)
             continue
-        problem = _portable_problem(key)
+        problem = _portable_problem(key, wire)
         if problem is not None:
             error = ValueError if "NaN" in problem else TypeError
             raise error(f"{where}: the key {key!r} {problem}")
 
 
-def _portable_problem(key):
-    t = type(key)
-    if t is str or t is bytes or t is bool or key is None:
+def _portable_problem(key, wire: bool):
+    if isinstance(key, (str, bytes, bool)) or key is None:
         return None
-    if t is tuple:
+    if isinstance(key, tuple):
         for part in key:
-            problem = _portable_problem(part)
+            problem = _portable_problem(part, wire)
             if problem is not None:
                 return problem
         return None
     if isinstance(key, numbers.Integral):
-        return None if -2**63 <= int(key) < 2**64 else "is an integer past 64 bits"
-    if isinstance(key, numbers.Real):
-        return None if key == key else ("holds a NaN, which is not equal to itself: in another "
-                                        "process it would name no task")  # fmt: skip
-    return (f"is of type {t.__name__}: keys sent to another process are str, bytes, int, "
+        return None if not wire or -2**63 <= int(key) < 2**64 else "is an integer past 64 bits"
+    if isinstance(key, numbers.Number) and key != key:
+        return ("holds a NaN, which is not equal to itself: in another process it would name "
+                "no task")
+    if isinstance(key, numbers.Real) or not wire:
+        return None
+    return (f"is of type {type(key).__name__}: keys sent to the cluster are str, bytes, int, "
             "float or tuples of them")
 
 

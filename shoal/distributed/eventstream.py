@@ -349,7 +349,7 @@ async def _write(comm, batch: list) -> None:
     encoding error had ended the stream, and the dashboard process with it, for good."""
     try:
         await comm.write(batch)
-    except TypeError:
+    except (TypeError, OverflowError, ValueError):  # (raised as it encodes: nothing sent)
         await comm.write(_as_plain(batch))
 
 
@@ -357,7 +357,7 @@ def _as_plain(value):
     """*value* with what msgpack has no type for made plain: numbers as int or float,
     the rest as text (tuples stay tuples: keys are)."""
     t = type(value)
-    if value is None or t in (str, bytes, bool, int, float):
+    if value is None or t in (str, bytes, bool, float) or (t is int and -2**63 <= value < 2**64):
         return value
     if t is dict:
         return {_as_plain(k): _as_plain(v) for k, v in value.items()}

@@ -109,7 +109,7 @@ def get(graph, keys, *, num_workers=None, cache=None, **kwargs):
     n = num_workers or config.get("num-workers", None) or os.cpu_count() or 1
     pool = get_pool(n)
     kwargs.setdefault("batch_size", config.get("local.processes.batch-size", "auto"))
-    check_portable_keys(graph, "processes")  # (see there: a NaN named no task in a worker)
+    check_portable_keys(graph, "processes", wire=False)  # (a NaN named no task in a worker)
     with pool.run_lock:
         backend = ProcessBackend(pool)
         return run(backend, graph, keys, cache=cache, scheduler="processes", target=0.02, **kwargs)

@@ -38,6 +38,7 @@ _STAGE_TEXT = {
     "pickle-result": "while pickling the task's result in a worker process",
     "unpickle-result": "while unpickling the task's result in the parent process",
     "unpickle-input": "while unpickling an input fetched from another worker",
+    "fetch-input": "while fetching an input from another worker",
     "client-unpickle-result": "while unpickling the task's result in the client",
     "pickle-task": "while pickling the task to send it to a worker process",
     "executor": "by the executor running the batch",

@@ -913,13 +913,13 @@ def test_a_backlog_of_messages_lets_the_dashboards_pages_run_between_them():
 
 
 def test_a_local_key_a_message_cannot_carry_does_not_end_the_dashboard():
-    """A sync run's key of another type (``1j``, an object): its record failed to encode,
-    which ended the stream, and the dashboard process with it, for good."""
+    """A sync run's key of another type (``1j``, an object, an int past 64 bits): its record
+    failed to encode, which ended the stream, and the dashboard process with it, for good."""
     pytest.importorskip("bokeh")
     from shoal.local.sync import get as sync_get
 
     with Dashboard(":0", show=False) as dash:
-        assert sync_get({1j: 1, "odd-after": (abs, -5)}, [1j, "odd-after"]) == [1, 5]
+        assert sync_get({1j: 1, 2**70: 2, "odd-after": (abs, -5)}, [1j, 2**70, "odd-after"]) == [1, 2, 5]
         for _ in range(200):  # the records reached it: its prefixes are counted
             status, metrics = get(base(dash.link) + "/metrics")
             if b'prefix="odd-after"' in metrics:

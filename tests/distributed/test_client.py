@@ -718,3 +718,9 @@ def test_keys_that_cannot_name_a_task_on_the_cluster_are_refused_at_once(c, serv
     np = pytest.importorskip("numpy")
     graph = {1: 1, 2.5: 2, b"k": 3, None: 4, ("t", np.int64(3)): 5, "sum": (sum, [1, 2.5])}
     assert c.get(graph, ["sum", b"k", None, ("t", 3)]) == [3, 3, 4, 5]
+    # and subclasses of str and tuple (a NumPy string, a named tuple), as before
+    from collections import namedtuple
+
+    Part = namedtuple("Part", "name index")
+    assert c.submit(inc, 1, key=np.str_("np-key")).result() == 2
+    assert c.get({Part("p", 0): 5}, Part("p", 0)) == 5

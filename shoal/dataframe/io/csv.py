@@ -103,8 +103,6 @@ def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=Non
                     "or assume_missing=True for integer columns also helps.)")
 
     tokens = [_files.file_token(p) for p in paths]
-    if blocksize is not None and any(size > blocksize for _, size, _ in tokens):
-        check_block_encoding(kwargs.get("encoding"), "read_csv")
     name = "read-csv-" + tokenize(tokens, blocksize, sample, kwargs, post, assume_missing)
     layer = {}
     for path, (_, size, _) in zip(paths, tokens):
@@ -112,6 +110,8 @@ def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=Non
             ranges, preamble = [(0, None)], b""
         else:
             ranges = _files.block_ranges(size, blocksize)
+            if len(ranges) > 1:  # (cut at newline bytes: not in UTF-16)
+                check_block_encoding(kwargs.get("encoding"), "read_csv")
             preamble = _preamble(path, kwargs) if len(ranges) > 1 else b""
         for start, end in ranges:
             key = (name, len(layer))

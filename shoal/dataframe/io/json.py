@@ -27,7 +27,7 @@ import os
 
 import pandas as pd
 
-from shoal.core.paths import local_path
+from shoal.core.paths import check_block_encoding, local_path
 from shoal.config import parse_bytes
 from shoal.core.spec import Task
 from shoal.core.tokenize import tokenize
@@ -71,7 +71,11 @@ def read_json(url_path, orient="records", lines=None, blocksize=None, sample="1M
     layer = {}
     for path, (_, size, _) in zip(paths, tokens):
         ranges = _files.block_ranges(size, blocksize if lines else None)
-        for start, end in ([(0, None)] if _files.is_compressed(path, compression) else ranges):
+        if _files.is_compressed(path, compression):
+            ranges = [(0, None)]
+        elif len(ranges) > 1:  # (cut at newline bytes: not in UTF-16)
+            check_block_encoding(encoding, "read_json")
+        for start, end in ranges:
             key = (name, len(layer))
             layer[key] = Task(key, _read_block, path, start, end, kwargs, meta, post)
     return new_collection({name: layer}, name, meta, (None,) * (len(layer) + 1))

@@ -85,7 +85,7 @@ def read_parquet(path, columns=None, filters=None, index=None, split_row_groups=
         else:
             parts.append((p, None))
     name = "read-parquet-" + tokenize(tokens, columns, filters, index, split_row_groups, kwargs)
-    opts["meta"] = meta  # (each partition is held to it: _same_schema)
+    opts["first"] = {f.name: f.type for f in schema}  # (each partition is held to it)
     layer = {(name, i): Task((name, i), _read_part, p, g, opts) for i, (p, g) in enumerate(parts)}
     divisions = _divisions(stats) if calculate_divisions and index in (None, True) else None
     return new_collection({name: layer}, name, meta, divisions or (None,) * (len(parts) + 1))
@@ -124,35 +124,47 @@ def _read_part(path, row_groups, opts):
         raise
     if opts["filters"]:
         table = table.filter(pq.filters_to_expression(opts["filters"]))
-    return _same_schema(_finish(table, opts), opts["meta"], path)
+    _same_schema(table, opts["first"], path, whole=opts["columns"] is None)
+    return _finish(table, opts)
 
 
-def _same_schema(part, meta, path):
-    """*part* when its columns and dtypes are the metadata's (the first file's schema),
-    else a ValueError naming the file and the differences (a file of another schema was
-    read as it was: other dtypes, extra columns, missing ones filled, without a word)."""
-    if isinstance(part, pd.Series):
-        same = part.name == meta.name and _same_dtype(part.dtype, meta.dtype)
-        found, expected = {part.name: part.dtype}, {meta.name: meta.dtype}
-    else:
-        found, expected = dict(part.dtypes.items()), dict(meta.dtypes.items())
-        same = list(found) == list(expected) and all(
-            _same_dtype(found[c], expected[c]) for c in expected)
-    if same:
-        return part
-    differ = [f"{c!r}: {found.get(c, 'missing')} (expected {expected.get(c, 'no such column')})"
-              for c in dict.fromkeys([*expected, *found])
-              if c not in found or c not in expected or not _same_dtype(found[c], expected[c])]
-    raise ValueError(f"read_parquet: {path!r} does not have the schema of the first file "
-                     f"read: {'; '.join(differ) or 'the columns come in another order'}. The "
-                     "files of one read must share a schema: read those apart, or rewrite "
-                     "them with one.")  # fmt: skip
+def _same_schema(table, first: dict, path, whole: bool) -> None:
+    """Raise a ValueError naming the file and the columns when *table* (one partition, as
+    read) disagrees with the first file's schema (*first*: column -> Arrow type): another
+    type, a column that file lacks, or (*whole*: every column read) one it has.  (A
+    file of another schema was read as it was: other dtypes, extra columns, missing ones
+    filled, without a word.)  Arrow types, not pandas dtypes, are compared: an int column
+    with a null is float in pandas, an all-null one object; both are the same column."""
+    got = {f.name: f.type for f in table.schema}
+    differ = [f"{name!r}: {got[name]} (expected {first.get(name, 'no such column')})"
+              for name in got if not _same_type(got[name], first.get(name))]  # fmt: skip
+    if whole:
+        differ += [f"{name!r}: missing (expected {first[name]})" for name in first
+                   if name not in got]  # fmt: skip
+    if differ:
+        raise ValueError(f"read_parquet: {path!r} does not have the schema of the first file "
+                         f"read: {'; '.join(differ)}. The files of one read must share a "
+                         "schema: read those apart, or rewrite them with one.")  # fmt: skip
 
 
-def _same_dtype(found, expected) -> bool:
-    # (the categories of a categorical column differ from file to file, as with pandas)
-    return found == expected or (isinstance(found, pd.CategoricalDtype)
-                                 and isinstance(expected, pd.CategoricalDtype))
+def _same_type(found, expected) -> bool:
+    """Whether two Arrow types hold the same column (string and large_string alike, a
+    dictionary's indices any width, a timestamp any unit, a null column anything)."""
+    import pyarrow as pa
+
+    if expected is None:
+        return False
+    if found == expected or pa.types.is_null(found) or pa.types.is_null(expected):
+        return True
+    for kind in (pa.types.is_string, pa.types.is_large_string):
+        if kind(found) or kind(expected):
+            return (pa.types.is_string(found) or pa.types.is_large_string(found)) and (
+                pa.types.is_string(expected) or pa.types.is_large_string(expected))
+    if pa.types.is_dictionary(found) and pa.types.is_dictionary(expected):
+        return _same_type(found.value_type, expected.value_type)
+    if pa.types.is_timestamp(found) and pa.types.is_timestamp(expected):
+        return found.tz == expected.tz
+    return False
 
 
 def _finish(table, opts):

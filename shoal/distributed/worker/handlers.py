@@ -13,6 +13,8 @@ transfers) are routed by the task's state: ``cancelled`` -> ``released``
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from shoal.sizeof import sizeof
 
 from . import messages as m
@@ -206,9 +208,12 @@ def _after_transfer(ts, ok):
 def _gather_dep_success(ws, ev: m.GatherDepSuccess):
     ws.busy_workers.discard(ev.worker)
     data = ev.data if ev.data is not None else {}
+    errors = ev.errors or {}
     recs, instr, arrived = {}, [], []
     for ts in _transfer_done(ws, ev, "gather-dep-success"):
-        if ts.key in data or ts.key in ev.data_nbytes:
+        if ts.key in errors:  # (it cannot move: the tasks waiting for it err, see _flight_error)
+            recs[ts] = _after_transfer(ts, ("error", _packed_failure(errors[ts.key])))
+        elif ts.key in data or ts.key in ev.data_nbytes:
             arrived.append(ts)
             nbytes = ev.data_nbytes.get(ts.key, ts.transfer_nbytes)
             recs[ts] = _after_transfer(ts, ("memory", data.get(ts.key), nbytes))
@@ -221,6 +226,13 @@ def _gather_dep_success(ws, ev: m.GatherDepSuccess):
     if ev.start is not None:
         _file_transfer(arrived, ev)
     return recs, instr
+
+
+def _packed_failure(packed):
+    """The failure record (``exception``, ``traceback`` and their texts) of a packed
+    exception (:func:`shoal.local.remote_errors.pack_exception`)."""
+    return SimpleNamespace(exception=packed, traceback=None, traceback_text=packed[3],
+                           exception_text=f"{packed[1]}: {packed[2]}")  # fmt: skip
 
 
 def _file_transfer(arrived, ev) -> None:

@@ -308,10 +308,13 @@ class ExecuteReschedule(WorkerEvent):
 
 @dataclass(slots=True, kw_only=True)
 class GatherDepSuccess(WorkerEvent):
-    """A peer answered; requested keys missing from ``data_nbytes`` it did not hold."""
+    """A peer answered; requested keys missing from ``data_nbytes`` it did not hold, and
+    those in ``errors`` (key -> packed exception) it could not send or this worker could
+    not unpickle (the others arrived: one bad value spoils only its key)."""
 
     worker: str
     data: dict = _payload_field()
+    errors: dict = _payload_field()
     data_nbytes: dict = field(default_factory=dict)
     total_nbytes: int = 0
     start: float | None = None

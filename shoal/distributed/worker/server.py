@@ -50,7 +50,7 @@ from shoal.distributed.batched import BatchedSend
 from shoal.distributed.clock import SchedulerClock
 from shoal.distributed.comm import CommClosedError, connect, parse_address
 from shoal.distributed.comm.base import listen_address
-from shoal.distributed.protocol import Serialized, deserialize, serialize
+from shoal.distributed.protocol import Serialized, deserialize, deserialize_tree, serialize
 from shoal.distributed.node import Node
 from shoal.distributed.rpc import ConnectionPool, Server
 from shoal.distributed.taskcolumns import key_from_wire
@@ -347,14 +347,15 @@ class Worker(Node):
 
     async def _gather_dep(self, worker: str, keys: list, total: int, stimulus_id: str) -> None:
         start, began = self.scheduler_clock.now(), time.perf_counter()  # (clock.py)
-        try:
-            reply = await self.peers(worker).get_data(keys=keys, who=self.address)
+        try:  # (unpickled here, value by value: one that fails spoils only its key)
+            reply = await self.peers(worker)._request(
+                {"op": "get_data", "keys": keys, "who": self.address}, deserialize=False)
         except OSError as exc:
             self.handle(m.GatherDepNetworkFailure(worker=worker, exception_text=str(exc),
                                                   stimulus_id=_sid("gather-dep-network-failure")))
             return
-        except Exception as exc:
-            packed = pack_exception(exc, "unpickle-input")
+        except Exception as exc:  # (the peer's answer was an error)
+            packed = pack_exception(exc, "fetch-input")
             self.handle(m.GatherDepFailure(worker=worker, exception=packed,
                                            exception_text=f"{packed[1]}: {packed[2]}",
                                            traceback_text=packed[3],
@@ -363,16 +364,15 @@ class Worker(Node):
         if reply.get("status") == "busy":
             self.handle(m.GatherDepBusy(worker=worker, stimulus_id=_sid("gather-dep-busy")))
             return
-        data = reply.get("data", {})
-        if reply.get("errors"):
-            packed = next(iter(reply["errors"].values()))
-            self.handle(m.GatherDepFailure(worker=worker, exception=packed,
-                                           exception_text=f"{packed[1]}: {packed[2]}",
-                                           traceback_text=packed[3],
-                                           stimulus_id=_sid("gather-dep-failure")))  # fmt: skip
-            return
+        data, errors = {}, dict(reply.get("errors") or {})  # (those its holder could not send)
+        for key, payload in reply.get("data", {}).items():
+            try:
+                data[key] = deserialize_tree(payload)
+            except Exception as exc:
+                errors[key] = pack_exception(exc, "unpickle-input")
         self.handle(m.GatherDepSuccess(
-            worker=worker, data=data, data_nbytes={k: sizeof(v) for k, v in data.items()},
+            worker=worker, data=data, errors=errors,
+            data_nbytes={k: sizeof(v) for k, v in data.items()},
             total_nbytes=total, start=start, stop=start + (time.perf_counter() - began),
             stimulus_id=_sid("gather-dep-success"),
         ))  # fmt: skip

@@ -327,8 +327,9 @@ def _flight_missing(ws, ts, *, stimulus_id):
 
 def _flight_error(ws, ts, failure, *, stimulus_id):
     """An input that arrived unusable (it failed to unpickle here, or its holder could not
-    pickle it).  It stays in memory where it is; the tasks here that wait for it cannot
-    run, so each errs, its error naming the input.  (Reported as the input's own error,
+    pickle it).  It stays in memory where it is; the tasks here that wait for it (state
+    waiting: a resumed one computes it instead) cannot run, so each errs, its error naming
+    the input.  (Reported as the input's own error,
     it was dropped by the scheduler, which holds that key in memory: they waited for good.)"""
     _leave_flight(ws, ts)
     blame = _InputFailure(ts.key, failure)
