@@ -82,3 +82,15 @@ def test_reopened_dataset_gets_the_same_name(tmp_path, data):
     with h5py.File(path, "r") as f:
         assert da.from_array(f["x"], chunks=5).name == da.from_array(f["x"], chunks=5).name
         assert da.from_array(f["x"], chunks=5).name != da.from_array(f["y"], chunks=5).name
+
+
+@pytest.mark.parametrize("chunks", [(3, 1), (1, 2), (3, 4)])
+def test_store_into_a_region_that_names_fewer_dimensions(chunks):
+    """``regions=(slice(1, 4),)`` for a 2-d source: the other dimension is whole, as in
+    NumPy's ``target[1:4] = x`` (each block's target lost that dimension, and broadcasting
+    wrote every column as the last one)."""
+    x = np.arange(12).reshape(3, 4)
+    target = np.zeros((5, 4), dtype=int)
+    da.store(da.from_array(x, chunks=chunks), target, regions=(slice(1, 4),))
+    assert_array_equal(target[1:4], x)
+    assert not target[0].any() and not target[4].any()

@@ -369,3 +369,54 @@ def test_shared_elementwise_input_is_kept_for_its_other_users():
     both = da.stack([d.sum(axis=0), d[0]])  # d's first row is still needed as a block
     assert {k[0].split("-")[0] for k in both.__shoal_graph__()} >= {"subtract", "sum"}
     assert_allclose(both.compute(), np.stack([(a - 1).sum(axis=0), (a - 1)[0]]))
+
+
+# --- reductions a hunt found silently wrong or failing ----------------------------------
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 4])
+def test_object_reductions_keep_their_values_and_dtype(chunks):
+    """An object array's reduction read its dtype from a Python int (int64): every partial
+    and the result were cast, 1.5 + 2.5 + 3 + 4 gave 10, Fractions gave 0."""
+    from fractions import Fraction
+
+    for values in ([1.5, 2.5, 3, 4], [Fraction(1, 3), Fraction(1, 2)]):
+        x = np.array(values, dtype=object)
+        a = da.from_array(x, chunks=chunks)
+        for name in ("sum", "prod", "min", "max"):
+            got = getattr(a, name)()
+            assert got.dtype == object and got.compute() == getattr(x, name)(), (name, values)
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 4])
+def test_nat_is_the_arg_extreme_whatever_the_chunks(chunks):
+    x = np.array(["2020-01-01", "NaT", "2019-01-01", "2021-01-01"], dtype="M8[D]")
+    for values in (x, x - x[0]):  # datetimes, then timedeltas
+        a = da.from_array(values, chunks=chunks)
+        assert a.argmin().compute() == values.argmin() == 1
+        assert a.argmax().compute() == values.argmax() == 1
+
+
+def test_timedelta_sums_and_float16_sums_in_float64_partials():
+    t = np.array([1, 2, 3], dtype="m8[s]")
+    assert da.from_array(t, chunks=2).sum().compute() == t.sum()  # (it raised)
+    h = np.random.default_rng(0).random(100_000).astype(np.float16)
+    got = da.from_array(h, chunks=1000).sum()
+    assert got.dtype == np.float16
+    assert got.compute() == np.float16(h.astype(np.float64).sum())
+
+
+def test_zero_length_chunks_take_no_part_in_extremes():
+    x = np.array([3.0, 1.0, 2.0])
+    a = da.from_array(x, chunks=((2, 0, 1),))
+    assert (a.min().compute(), a.max().compute()) == (1.0, 3.0)
+    assert (a.argmin().compute(), a.argmax().compute()) == (1, 0)
+    with pytest.raises(ValueError, match="zero-size array"):
+        da.from_array(np.zeros(0), chunks=1).min()
+
+
+@pytest.mark.parametrize("chunks", [1, 3, 7, 100])
+def test_arange_with_a_float_step_in_integers_is_numpys_whatever_the_chunks(chunks):
+    for args, dtype in (((0, 10, 1.5), np.int64), ((0.5, 7, 0.7), np.int32), ((3, 50, 4), None)):
+        assert_array_equal(da.arange(*args, dtype=dtype, chunks=chunks).compute(),
+                           np.arange(*args, dtype=dtype))

@@ -34,6 +34,7 @@ data far from zero.
 
 from __future__ import annotations
 
+import builtins
 import functools
 
 import numpy as np
@@ -148,11 +149,19 @@ def add_all(parts):
 # -- simple reductions: sum, prod, min, max, any, all ------------------------------
 
 def reduce_chunk(block, func, axis, kwargs):
+    if func in (np.min, np.max) and builtins.any(block.shape[a] == 0 for a in axis):
+        return None  # (a zero-length chunk: nothing to take part; see _present)
     return np.asarray(func(block, axis=axis, keepdims=True, **kwargs))
 
 
+def _present(merge, parts):
+    """*parts* merged, leaving out those of zero-length chunks (None when all are)."""
+    parts = [p for p in parts if p is not None]
+    return functools.reduce(merge, parts) if parts else None
+
+
 def reduce_combine(parts, merge):
-    return functools.reduce(merge, parts)
+    return _present(merge, parts)
 
 
 def _finish(out, axis, keepdims, dtype):
@@ -165,7 +174,7 @@ def _finish(out, axis, keepdims, dtype):
 
 
 def reduce_aggregate(parts, merge, axis, keepdims, dtype):
-    return _finish(functools.reduce(merge, parts), axis, keepdims, dtype)
+    return _finish(_present(merge, parts), axis, keepdims, dtype)
 
 
 # -- mean ----------------------------------------------------------------------------
@@ -250,6 +259,8 @@ def arg_chunk(block, axis, how, offset, shape):
     ``axis`` is ``None`` (flat indices into ``shape``, C order) or a 1-tuple.
     """
     func = np.argmin if how == "min" else np.argmax
+    if block.size == 0 and (axis is None or block.shape[axis[0]] == 0):
+        return None  # (a zero-length chunk: see _present)
     if axis is None:
         local = int(func(block))
         value = block.reshape(-1)[local]
@@ -267,8 +278,9 @@ def _arg_merge(a, b, how):
     ia, va = a
     ib, vb = b
     better = (vb < va) if how == "min" else (vb > va)
-    if va.dtype.kind in "fc":
-        na, nb = np.isnan(va), np.isnan(vb)
+    if va.dtype.kind in "fcmM":  # (a NaN or NaT is the answer, as in NumPy: the first one)
+        na, nb = (np.isnat(va), np.isnat(vb)) if va.dtype.kind in "mM" else (np.isnan(va),
+                                                                            np.isnan(vb))
         better = (better & ~na) | (nb & ~na)
         tie = (vb == va) | (na & nb)
     else:
@@ -278,7 +290,7 @@ def _arg_merge(a, b, how):
 
 
 def arg_combine(parts, how):
-    return functools.reduce(functools.partial(_arg_merge, how=how), parts)
+    return _present(functools.partial(_arg_merge, how=how), parts)
 
 
 def arg_aggregate(parts, axis, keepdims, how):

@@ -102,7 +102,11 @@ def full_like(a, fill_value, dtype=None, chunks=None):
 # -- ranges ------------------------------------------------------------------------
 
 def _arange_block(start, step, delta, lo, hi, dtype):
-    if np.dtype(dtype).kind in "iub":
+    if np.dtype(dtype).kind in "iu":  # NumPy's: the first two values in the dtype, then
+        first = np.array(start).astype(dtype)  # their difference (a float step of 1.5 in
+        delta = np.array(start + step).astype(dtype) - first  # ints is 1): not per block
+        return first + np.arange(lo, hi, dtype=dtype) * delta
+    if np.dtype(dtype).kind == "b":
         return np.arange(start + lo * delta, start + hi * delta, delta, dtype=dtype)
     y = start + np.arange(lo, hi, dtype=np.float64) * delta
     if lo <= 1 < hi:  # NumPy stores start + step there, then fills from its delta

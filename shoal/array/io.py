@@ -87,7 +87,12 @@ def _region_starts(region, target_shape, source_shape):
             raise ValueError(f"store: source shape {source_shape} does not match target shape "
                              f"{tuple(target_shape)}; pass regions= to write into part of it")
         return (0,) * len(source_shape)
-    starts = []
+    region = tuple(region) if isinstance(region, (tuple, list)) else (region,)
+    if len(region) > len(source_shape):
+        raise ValueError(f"store: region {region} has more dimensions than the source's "
+                         f"{len(source_shape)}")  # fmt: skip
+    region += (slice(None),) * (len(source_shape) - len(region))  # (the rest whole: as
+    starts = []                                                    # NumPy's a[region] = x)
     for d, (s, n) in enumerate(zip(region, source_shape)):
         start, stop, step = s.indices(target_shape[d])
         if step != 1 or stop - start != n:

@@ -153,8 +153,10 @@ def _group(level, axis, factors, name, func, kwargs, layer, final=False, keepdim
 
 
 def _result_dtype(func, x, **kwargs):
+    # (along one axis of a 2 x 1 array: an array, whose dtype is the reduction's; a
+    # whole object array reduces to a Python int, which read as int64 cast every result)
     with np.errstate(all="ignore"):
-        return np.asarray(func(np.ones((1,) * builtins.max(x.ndim, 1), dtype=x.dtype), **kwargs)).dtype
+        return np.asarray(func(np.ones((2, 1), dtype=x.dtype), axis=0, **kwargs)).dtype
 
 
 def _as_array(x):
@@ -172,8 +174,10 @@ def _simple(x, how, func, merge, axis, keepdims, split_every, dtype=None):
     axes = normalize_axis(axis, x.ndim)
     kw = {"dtype": dtype} if dtype is not None else {}
     out_dtype = _result_dtype(func, x, **kw)
-    if how in ("sum", "prod") and dtype is None:
-        kw = {"dtype": out_dtype}
+    if how in ("sum", "prod") and dtype is None and out_dtype.kind in "biufc":
+        # the partials in the result's dtype (float64 for a float16 sum: its rounding
+        # grew with the number of chunks); times and objects add up as they are
+        kw = {"dtype": np.float64 if out_dtype == np.float16 else out_dtype}
     if how in ("min", "max") and x.size == 0 and builtins.any(x.shape[a] == 0 for a in axes):
         raise ValueError(f"zero-size array to reduction operation {how}imum which has no identity")
     return reduction(
