@@ -555,3 +555,32 @@ def test_index_and_reset_index(frames):
     assert_eq(df[df.i > 2].index, pdf[pdf.i > 2].index, exact=False)
     assert_eq(df.reset_index(drop=True).i.sum(), pdf.i.sum())
     assert len(df.select_dtypes("number").columns) == 2
+
+
+# --- .loc and categories a hunt found silently wrong ------------------------------------
+
+
+def test_loc_over_an_index_with_nan_labels_finds_the_rows():
+    """from_pandas took NaN (sorted last) as the last division, and .loc found no
+    partition at all: 0 rows; after set_index a slice bound missing from the partition
+    holding the NaN rows raised a bare KeyError."""
+    pdf = pd.DataFrame({"b": [1, 2, 3, 4, 5]}, index=[1.0, np.nan, 3.0, 2.0, 4.0])
+    for n in (1, 2, 3):
+        ddf = dd.from_pandas(pdf, npartitions=n)
+        expected = pdf.sort_index()
+        tm.assert_frame_equal(ddf.loc[2:3].compute(), expected.loc[2:3])
+        assert len(ddf.loc[2].compute()) == 1 and len(ddf.loc[[2.0, 3.0]].compute()) == 2
+    frame = pd.DataFrame({"a": [1.0, 2.0, np.nan, 3.0, 4.0, 5.0], "b": range(6)})
+    indexed = dd.from_pandas(frame, npartitions=2).set_index("a")
+    got = indexed.loc[2:4].compute()
+    assert got.index.tolist() == [2.0, 3.0, 4.0] and got.b.tolist() == [1, 3, 4]
+
+
+def test_category_codes_need_known_categories():
+    """Each partition numbered its own categories: ["a", "b", "c", "d"] in two
+    partitions had codes [0, 1, 0, 1]."""
+    s = dd.from_pandas(pd.Series(list("abcd")), npartitions=2).astype("category")
+    with pytest.raises(NotImplementedError, match="cat.codes with unknown categories"):
+        s.cat.codes
+    known = s.astype(pd.CategoricalDtype(list("abcd")))
+    assert known.cat.codes.compute().tolist() == [0, 1, 2, 3]

@@ -163,3 +163,12 @@ class CategoricalAccessor(_Accessor):
     def known(self) -> bool:
         """Whether the metadata knows the categories (``astype("category")`` does not)."""
         return len(self._meta_accessor.categories) > 0
+
+    def __getattr__(self, name):
+        if name == "codes" and not self.known:  # (each partition numbered its own: wrong)
+            raise NotImplementedError(
+                ".cat.codes with unknown categories (astype('category')): each partition "
+                "would number its own categories, so a code would mean different values in "
+                "different partitions; give the categories first, e.g. "
+                "s.astype(pd.CategoricalDtype(categories))")  # fmt: skip
+        return super().__getattr__(name)

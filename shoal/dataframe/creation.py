@@ -60,7 +60,7 @@ def from_pandas(data, npartitions=None, chunksize=None, sort=True):
     name = f"from-pandas-{tokenize(data, npartitions, sort)}"
     ends = starts[1:] + [nrows]
     layer = {(name, i): Data((name, i), data.iloc[s:e]) for i, (s, e) in enumerate(zip(starts, ends))}
-    if sort and nrows:
+    if sort and nrows and not data.index.hasnans:  # (NaN labels sort last: no division)
         divisions = [data.index[s] for s in starts] + [data.index[-1]]
     else:
         divisions = [None] * (len(starts) + 1)

@@ -47,7 +47,16 @@ def _is_all(cols) -> bool:
 def _select(part, mode, arg, cols):
     """The rows (and columns) of one partition that a ``.loc`` key picks."""
     if mode == "slice":
-        part = part.loc[arg]
+        try:
+            part = part.loc[arg]
+        except KeyError:  # (a partition whose index is not sorted: NaN labels last, after
+            index = part.index  # a set_index; a missing bound cannot be placed then)
+            keep = np.ones(len(part), dtype=bool)
+            if arg.start is not None:
+                keep &= np.asarray(index >= arg.start)
+            if arg.stop is not None:
+                keep &= np.asarray(index <= arg.stop)
+            part = part[keep]
     elif mode == "labels":
         index = part.index
         found = [label for label in arg if label in index]
@@ -112,8 +121,8 @@ class LocIndexer:
         bounds = pd.Index(list(frame.divisions))
         try:
             lo, hi = bounds.slice_locs(start, stop)
-        except (TypeError, ValueError, KeyError):
-            return range(0)
+        except (TypeError, ValueError, KeyError):  # (divisions it cannot place the bounds
+            return range(frame.npartitions)        # among: every partition looks; none did)
         return range(max(lo - 1, 0), min(hi, frame.npartitions))
 
     def _build(self, parts, mode, args, cols, meta):
