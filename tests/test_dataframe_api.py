@@ -1,6 +1,8 @@
 """The dd namespace: exports, concat, writer methods."""
 
+import numpy as np
 import pandas as pd
+import pandas.testing as tm
 import pytest
 
 import shoal.dataframe as dd
@@ -40,3 +42,41 @@ def test_writer_methods_round_trip(tmp_path):
     df.to_json(str(tmp_path / "js-*.json"))
     back = dd.read_json(str(tmp_path / "js-*.json")).compute().reset_index(drop=True)
     pd.testing.assert_frame_equal(back, pdf, check_dtype=False)
+
+
+# --- cumulative methods and Series.sort_values (Dask has them; shoal had not) ----------
+
+
+@pytest.mark.parametrize("npartitions", [1, 2, 3, 7, 20])
+def test_cumulative_methods_across_partitions_are_pandas(npartitions):
+    """A scan: each partition starts from what those before it add up to, NaN rules
+    (skipna or not) as in one frame, including NaNs at a partition's end."""
+    rng = np.random.default_rng(0)
+    pdf = pd.DataFrame({"a": rng.integers(0, 10, 20), "b": rng.random(20), "c": rng.random(20),
+                        "t": pd.date_range("2024-01-01", periods=20, freq="h")[::-1]})  # fmt: skip
+    pdf.loc[[3, 7, 8, 15, 19], "b"] = np.nan
+    pdf.loc[[5, 6, 7, 8, 9], "c"] = np.nan
+    pdf.loc[[4, 11], "t"] = pd.NaT
+    ddf = dd.from_pandas(pdf, npartitions=npartitions)
+    numbers = ["a", "b", "c"]
+    for method in ("cumsum", "cumprod", "cummax", "cummin"):
+        for skipna in (True, False):
+            tm.assert_frame_equal(getattr(ddf[numbers], method)(skipna=skipna).compute(),
+                                  getattr(pdf[numbers], method)(skipna=skipna))  # fmt: skip
+            tm.assert_series_equal(getattr(ddf.b, method)(skipna=skipna).compute(),
+                                   getattr(pdf.b, method)(skipna=skipna))  # fmt: skip
+    tm.assert_series_equal(ddf.t.cummax().compute(), pdf.t.cummax())
+    tm.assert_frame_equal(ddf[numbers].cumsum(axis=1).compute(), pdf[numbers].cumsum(axis=1))
+    assert ddf[numbers].cumsum().divisions == ddf.divisions
+    with pytest.raises(ValueError, match="cumsum: no axis 2"):
+        ddf.cumsum(axis=2)
+
+
+@pytest.mark.parametrize("npartitions", [1, 3])
+def test_series_sort_values_is_pandas_stable_sort(npartitions):
+    values = pd.Series([3.0, np.nan, 1.0, 2.0, 1.0, np.nan, 5.0], name=0)
+    s = dd.from_pandas(values, npartitions=npartitions)
+    tm.assert_series_equal(s.sort_values().compute(), values.sort_values(kind="stable"))
+    got = s.sort_values(ascending=False, na_position="first").compute()
+    tm.assert_series_equal(got, values.sort_values(ascending=False, na_position="first",
+                                                   kind="stable"))  # fmt: skip

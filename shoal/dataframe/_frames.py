@@ -252,6 +252,18 @@ class Series(_Frame):
     def to_frame(self, name=no_default):
         return self._call("to_frame", *(() if name is no_default else (name,)))
 
+    def sort_values(self, ascending=True, na_position="last", npartitions=None,
+                    split_every=None):  # fmt: skip
+        """The values in order (``pandas.Series.sort_values``, stable): a frame's sort of
+        its one column (``DataFrame.sort_values``)."""
+        from shoal.dataframe.shuffle import sort_values
+
+        column = "__shoal_sort__"  # (a Series may have no name, or a name like a number)
+        frame = sort_values(self.to_frame(column), column, ascending=ascending,
+                            npartitions=npartitions, na_position=na_position,
+                            split_every=split_every)  # fmt: skip
+        return frame[column].rename(self.name)
+
     def rename(self, index=None, sorted_index=False):
         """A new name (scalar *index*), or new index labels (a function/dict/Series)."""
         if index is None or pd.api.types.is_scalar(index) or isinstance(index, tuple):

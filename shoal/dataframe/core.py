@@ -264,6 +264,28 @@ class _Frame(Collection):
 
         return reductions.top(self, "nsmallest", n, args, kwargs, split_every)
 
+    # -- cumulative: a scan across partitions (cumulative.py) ---------------------
+    def _cumulative(self, method, axis, skipna):
+        if axis in (1, "columns"):  # (along each row: within its partition)
+            return self._call(method, axis=1, skipna=skipna)
+        if axis not in (None, 0, "index"):
+            raise ValueError(f"{method}: no axis {axis!r} (0 or 'index', 1 or 'columns')")
+        from shoal.dataframe.cumulative import cumulative
+
+        return cumulative(self, method, skipna)
+
+    def cumsum(self, axis=None, skipna=True):
+        return self._cumulative("cumsum", axis, skipna)
+
+    def cumprod(self, axis=None, skipna=True):
+        return self._cumulative("cumprod", axis, skipna)
+
+    def cummax(self, axis=None, skipna=True):
+        return self._cumulative("cummax", axis, skipna)
+
+    def cummin(self, axis=None, skipna=True):
+        return self._cumulative("cummin", axis, skipna)
+
     # -- looking at data -----------------------------------------------------
     def _edge(self, kind, n, npartitions):
         total = self.npartitions
