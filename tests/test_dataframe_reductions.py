@@ -261,3 +261,15 @@ def test_scalar_arithmetic_between_reductions(frames):
     check_scalar(df.i.sum() / df.i.count(), pdf.i.sum() / pdf.i.count())
     check_scalar((df.f.max() - df.f.min()) * 2, (pdf.f.max() - pdf.f.min()) * 2)
     check_scalar(-df.i.min(), -pdf.i.min())
+
+
+def test_repeated_column_names_are_named_before_a_reduction_or_group_by():
+    """Each was a bare error from deep inside ("Length of values (4) does not match length
+    of index (2)", "Reindexing only valid with uniquely valued Index objects")."""
+    pdf = pd.DataFrame([[1, 2, "x"], [3, 4, "y"]], columns=["a", "a", "s"])
+    ddf = dd.from_pandas(pdf, npartitions=1)
+    for call, what in ((lambda: ddf[["a"]].mean(), "mean"), (lambda: ddf.describe(), "describe"),
+                       (lambda: ddf.groupby("s").sum(), "groupby")):  # fmt: skip
+        with pytest.raises(ValueError, match=rf"{what}: the column names \['a'\] appear more "
+                                             "than once"):
+            call()

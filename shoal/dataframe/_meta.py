@@ -26,7 +26,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-__all__ = ["infer", "is_meta_like", "labelled", "make_meta", "meta_from_value", "nonempty", "scalar_dtype", "scalar_meta"]
+__all__ = ["check_unique_columns", "infer", "is_meta_like", "labelled", "make_meta",
+           "meta_from_value", "nonempty", "scalar_dtype", "scalar_meta"]
 
 
 def is_meta_like(x) -> bool:
@@ -205,3 +206,15 @@ def infer(func, args, kwargs, what: str, udf=True):
         "meta=('name', 'f8') for a Series, meta={'col': 'i8'} for a DataFrame, or an "
         "empty pandas object."
     ) from first
+
+
+def check_unique_columns(meta, what: str) -> None:
+    """Raise ValueError naming the repeated labels when *meta*'s columns repeat one: the
+    reductions and group-bys that select columns by label would take each twice (a bare
+    "Length of values (4) does not match length of index (2)" from deep inside)."""
+    columns = getattr(meta, "columns", None)
+    if columns is not None and not columns.is_unique:
+        repeated = list(dict.fromkeys(columns[columns.duplicated()]))
+        raise ValueError(f"{what}: the column names {repeated} appear more than once; give "
+                         "each column its own name first (df.columns = [...])")
+

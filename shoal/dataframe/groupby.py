@@ -58,7 +58,7 @@ from __future__ import annotations
 import pandas as pd
 
 from shoal.dataframe import _groupby_stats as stats
-from shoal.dataframe._meta import make_meta, nonempty
+from shoal.dataframe._meta import check_unique_columns, make_meta, nonempty
 from shoal.dataframe.core import DataFrame, Series, _Frame, map_partitions
 from shoal.dataframe.reductions import reduction
 
@@ -176,6 +176,7 @@ class GroupBy:
         if not isinstance(frame, (DataFrame, Series)):
             raise TypeError("groupby needs a shoal DataFrame or Series, "
                             f"got {type(frame).__name__}")
+        check_unique_columns(frame._meta, "groupby")
         self._spec = _Spec(frame, by, sort, dropna, observed)
         self._selection = _VALUE if isinstance(frame, Series) else None
 

@@ -32,7 +32,7 @@ import pandas as pd
 from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
-from shoal.dataframe._meta import make_meta, meta_from_value, nonempty
+from shoal.dataframe._meta import check_unique_columns, make_meta, meta_from_value, nonempty
 from shoal.dataframe.core import map_partitions, new_collection, no_default
 from shoal.dataframe.methods import unify_categoricals
 
@@ -232,6 +232,7 @@ def _agg_moments(parts, how, ddof, columns, empty=None, kwargs=None):
 
 def moments(frame, how, ddof=1, split_every=None, skipna=True, numeric_only=False):
     """``mean``/``var``/``std`` (with ``ddof``) from merged per-partition moments."""
+    check_unique_columns(frame._meta, how)
     kwargs = {"skipna": skipna, "numeric_only": numeric_only}
     if how != "mean":
         kwargs["ddof"] = ddof
@@ -478,6 +479,7 @@ def describe(frame, percentiles=None, split_every=None):
     min, quantiles, max; other (and bool) data: count, unique, top, freq.  A
     frame describes its numeric and datetime columns, or all when it has none.
     """
+    check_unique_columns(frame._meta, "describe")
     if percentiles is None:
         qs = [0.25, 0.5, 0.75]
     else:  # pandas 3 takes them as given; earlier versions always add the median
