@@ -420,3 +420,7 @@ def test_arange_with_a_float_step_in_integers_is_numpys_whatever_the_chunks(chun
     for args, dtype in (((0, 10, 1.5), np.int64), ((0.5, 7, 0.7), np.int32), ((3, 50, 4), None)):
         assert_array_equal(da.arange(*args, dtype=dtype, chunks=chunks).compute(),
                            np.arange(*args, dtype=dtype))
+    with pytest.raises(OverflowError):  # (a start the dtype cannot hold, as NumPy says)
+        da.arange(-1, 5, dtype=np.uint8, chunks=chunks).compute()
+    assert_array_equal(da.arange(0, 200, dtype=np.int8, chunks=chunks).compute(),
+                       np.arange(0, 200, dtype=np.int8))  # (it wraps as NumPy's does)

@@ -576,6 +576,17 @@ def test_loc_over_an_index_with_nan_labels_finds_the_rows():
     assert got.index.tolist() == [2.0, 3.0, 4.0] and got.b.tolist() == [1, 3, 4]
 
 
+def test_loc_slices_of_unsorted_partitions_take_dates_as_pandas_does():
+    """The fallback for a partition with unsorted labels compared "2020-03" as the first
+    instant of March: 30 rows of 60."""
+    days = pd.date_range("2020-01-01", "2020-04-30", freq="D")
+    pdf = pd.DataFrame({"x": range(len(days))}, index=days).sample(frac=1, random_state=0)
+    ddf = dd.from_pandas(pdf, npartitions=3, sort=False)
+    got = ddf.loc["2020-02":"2020-03"].compute().sort_index()
+    tm.assert_frame_equal(got, pdf.sort_index().loc["2020-02":"2020-03"])
+    assert len(dd.from_pandas(pdf, npartitions=3).loc[5:7].compute()) == 0  # (no such labels)
+
+
 def test_category_codes_need_known_categories():
     """Each partition numbered its own categories: ["a", "b", "c", "d"] in two
     partitions had codes [0, 1, 0, 1]."""
@@ -584,3 +595,8 @@ def test_category_codes_need_known_categories():
         s.cat.codes
     known = s.astype(pd.CategoricalDtype(list("abcd")))
     assert known.cat.codes.compute().tolist() == [0, 1, 2, 3]
+    for edited in (s.cat.add_categories(["z"]), s.cat.as_ordered()):  # (still unknown)
+        assert not edited.cat.known
+        with pytest.raises(NotImplementedError, match="cat.codes with unknown categories"):
+            edited.cat.codes
+    assert s.cat.set_categories(list("abcd")).cat.codes.compute().tolist() == [0, 1, 2, 3]

@@ -498,6 +498,15 @@ def test_parquet_files_of_another_schema_are_an_error_naming_the_file(tmp_path):
     pd.DataFrame({"a": pd.array([3, None], dtype="Int64"), "s": [None, None]}).to_parquet(
         e / "part.1.parquet")
     assert read_parquet(str(e)).compute(scheduler="sync").s.tolist()[:2] == ["x", "y"]
+    # an index stored in one file and kept as metadata in another (a filtered frame's
+    # parts), and columns in another order: one schema, read in the first file's order
+    f = tmp_path / "ordered"
+    f.mkdir()
+    pd.DataFrame({"a": [1, 2], "b": [3.0, 4.0]}).to_parquet(f / "part.0.parquet")
+    pd.DataFrame({"b": [5.0], "a": [6]}, index=[7]).to_parquet(f / "part.1.parquet")
+    got = read_parquet(str(f)).compute(scheduler="sync")
+    assert list(got.columns) == ["a", "b"] and got.a.tolist() == [1, 2, 6]
+    assert got.index.tolist() == [0, 1, 7]
 
 
 def test_a_partitioned_parquet_dataset_is_said_to_be_unsupported(tmp_path):

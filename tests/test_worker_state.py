@@ -318,6 +318,9 @@ def test_one_input_of_a_transfer_that_cannot_move_spoils_only_the_tasks_that_nee
     assert erred.exception_text == "its input x1 could not be fetched: RuntimeError: failed to pickle x1"
     assert states(ws)["x2"] == "memory" and states(ws)["z"] != "error"
     assert states(ws)["y"] == "error" and states(ws)["x1"] == "released"
+    # the story keeps it: the event that erred x1, rebuilt from the log with its errors
+    [told] = [e for e in ws.stimulus_story("x1") if isinstance(e, GatherDepSuccess)]
+    assert told.errors == {"x1": packed}
 
 
 def test_an_input_that_arrives_unusable_errs_the_tasks_waiting_for_it(ws):

@@ -103,9 +103,10 @@ def full_like(a, fill_value, dtype=None, chunks=None):
 
 def _arange_block(start, step, delta, lo, hi, dtype):
     if np.dtype(dtype).kind in "iu":  # NumPy's: the first two values in the dtype, then
-        first = np.array(start).astype(dtype)  # their difference (a float step of 1.5 in
-        delta = np.array(start + step).astype(dtype) - first  # ints is 1): not per block
-        return first + np.arange(lo, hi, dtype=dtype) * delta
+        first = int(np.array(start, dtype=dtype))  # their difference (a float step of 1.5
+        delta = int(np.array(start + step, dtype=dtype)) - first  # in ints is 1): not per
+        values = first + np.arange(lo, hi, dtype=np.int64) * delta  # block (and a start the
+        return values.astype(dtype)  # dtype cannot hold is NumPy's OverflowError; the rest wraps)
     if np.dtype(dtype).kind == "b":
         return np.arange(start + lo * delta, start + hi * delta, delta, dtype=dtype)
     y = start + np.arange(lo, hi, dtype=np.float64) * delta

@@ -172,3 +172,16 @@ class CategoricalAccessor(_Accessor):
                 "different partitions; give the categories first, e.g. "
                 "s.astype(pd.CategoricalDtype(categories))")  # fmt: skip
         return super().__getattr__(name)
+
+    def _call(self, name, args, kwargs):
+        out = super()._call(name, args, kwargs)
+        meta = out._meta
+        if (self.known or name == "set_categories"
+                or not isinstance(getattr(meta, "dtype", None), pd.CategoricalDtype)):  # fmt: skip
+            return out
+        # unknown categories stay unknown (add_categories, as_ordered... made its metadata's
+        # look known, and .codes numbered each partition's own categories again)
+        from shoal.dataframe.core import new_collection
+
+        unknown = meta.cat.set_categories([])
+        return new_collection(out._layers, out._name, unknown, out.divisions)

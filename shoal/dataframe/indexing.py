@@ -44,19 +44,25 @@ def _is_all(cols) -> bool:
     return isinstance(cols, slice) and cols == _ALL
 
 
+def _unsorted_slice(part, arg):
+    """The rows of *part* whose labels a ``.loc`` slice takes, its index unsorted: the
+    bounds are placed in the sorted labels (as pandas places them, a partial date string
+    "2020-03" meaning all of March), then every row between them is kept."""
+    index = part.index
+    labels = index.dropna().sort_values()
+    lo, hi = labels.slice_locs(arg.start, arg.stop)
+    if lo >= hi:
+        return part.iloc[:0]
+    return part[np.asarray((index >= labels[lo]) & (index <= labels[hi - 1]))]
+
+
 def _select(part, mode, arg, cols):
     """The rows (and columns) of one partition that a ``.loc`` key picks."""
     if mode == "slice":
         try:
             part = part.loc[arg]
         except KeyError:  # (a partition whose index is not sorted: NaN labels last, after
-            index = part.index  # a set_index; a missing bound cannot be placed then)
-            keep = np.ones(len(part), dtype=bool)
-            if arg.start is not None:
-                keep &= np.asarray(index >= arg.start)
-            if arg.stop is not None:
-                keep &= np.asarray(index <= arg.stop)
-            part = part[keep]
+            part = _unsorted_slice(part, arg)  # a set_index: a missing bound has no place)
     elif mode == "labels":
         index = part.index
         found = [label for label in arg if label in index]
@@ -121,8 +127,10 @@ class LocIndexer:
         bounds = pd.Index(list(frame.divisions))
         try:
             lo, hi = bounds.slice_locs(start, stop)
-        except (TypeError, ValueError, KeyError):  # (divisions it cannot place the bounds
-            return range(frame.npartitions)        # among: every partition looks; none did)
+        except KeyError:  # (divisions out of order: each partition looks for itself)
+            return range(frame.npartitions)
+        except (TypeError, ValueError):  # (bounds of another type: no partition holds them)
+            return range(0)
         return range(max(lo - 1, 0), min(hi, frame.npartitions))
 
     def _build(self, parts, mode, args, cols, meta):

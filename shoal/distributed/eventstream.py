@@ -363,8 +363,8 @@ def _as_plain(value):
         return {_as_plain(k): _as_plain(v) for k, v in value.items()}
     if t in (list, tuple):
         return t(_as_plain(v) for v in value)
-    if isinstance(value, numbers.Integral) and -2**63 <= int(value) < 2**64:
-        return int(value)
+    if isinstance(value, numbers.Integral):  # (past 64 bits: as text, as the key is shown)
+        return int(value) if -2**63 <= int(value) < 2**64 else str(int(value))
     if isinstance(value, numbers.Real):
         return float(value)
     try:

@@ -85,7 +85,7 @@ def read_parquet(path, columns=None, filters=None, index=None, split_row_groups=
         else:
             parts.append((p, None))
     name = "read-parquet-" + tokenize(tokens, columns, filters, index, split_row_groups, kwargs)
-    opts["first"] = {f.name: f.type for f in schema}  # (each partition is held to it)
+    opts["first"] = _data_fields(schema)  # (each partition is held to it)
     layer = {(name, i): Task((name, i), _read_part, p, g, opts) for i, (p, g) in enumerate(parts)}
     divisions = _divisions(stats) if calculate_divisions and index in (None, True) else None
     return new_collection({name: layer}, name, meta, divisions or (None,) * (len(parts) + 1))
@@ -124,18 +124,33 @@ def _read_part(path, row_groups, opts):
         raise
     if opts["filters"]:
         table = table.filter(pq.filters_to_expression(opts["filters"]))
-    _same_schema(table, opts["first"], path, whole=opts["columns"] is None)
+    whole = opts["columns"] is None
+    got = _same_schema(table, opts["first"], path, whole)
+    if whole and list(got) != [name for name in opts["first"] if name in got]:
+        # the first file's column order (the metadata's), the stored index kept
+        rest = [name for name in table.column_names if name not in got]
+        table = table.select([name for name in opts["first"] if name in got] + rest)
     return _finish(table, opts)
 
 
-def _same_schema(table, first: dict, path, whole: bool) -> None:
+def _data_fields(schema) -> dict:
+    """*schema*'s columns but a stored index (pandas keeps a RangeIndex as metadata, any
+    other index as columns: one file of a frame may have either) -> their Arrow types."""
+    index = {c for c in (schema.pandas_metadata or {}).get("index_columns", [])
+             if isinstance(c, str)}  # fmt: skip
+    return {f.name: f.type for f in schema
+            if f.name not in index and not f.name.startswith("__index_level_")}
+
+
+def _same_schema(table, first: dict, path, whole: bool) -> dict:
     """Raise a ValueError naming the file and the columns when *table* (one partition, as
     read) disagrees with the first file's schema (*first*: column -> Arrow type): another
     type, a column that file lacks, or (*whole*: every column read) one it has.  (A
     file of another schema was read as it was: other dtypes, extra columns, missing ones
     filled, without a word.)  Arrow types, not pandas dtypes, are compared: an int column
-    with a null is float in pandas, an all-null one object; both are the same column."""
-    got = {f.name: f.type for f in table.schema}
+    with a null is float in pandas, an all-null one object; both are the same column.
+    Stored index columns are left out (:func:`_data_fields`); the data columns found."""
+    got = _data_fields(table.schema)
     differ = [f"{name!r}: {got[name]} (expected {first.get(name, 'no such column')})"
               for name in got if not _same_type(got[name], first.get(name))]  # fmt: skip
     if whole:
@@ -145,6 +160,7 @@ def _same_schema(table, first: dict, path, whole: bool) -> None:
         raise ValueError(f"read_parquet: {path!r} does not have the schema of the first file "
                          f"read: {'; '.join(differ)}. The files of one read must share a "
                          "schema: read those apart, or rewrite them with one.")  # fmt: skip
+    return got
 
 
 def _same_type(found, expected) -> bool:

@@ -314,7 +314,7 @@ class GatherDepSuccess(WorkerEvent):
 
     worker: str
     data: dict = _payload_field()
-    errors: dict = _payload_field()
+    errors: dict = field(default_factory=dict)  # (kept in the story: the keys that erred)
     data_nbytes: dict = field(default_factory=dict)
     total_nbytes: int = 0
     start: float | None = None

@@ -463,6 +463,7 @@ class WorkerState:
             d = ev.to_dict()
             found = [d.get("key"), d.get("worker")] + list(d.get("keys") or ())
             found += list(d.get("who_has") or ()) + list(d.get("data_nbytes") or ())
+            found += list(d.get("errors") or ())  # (a transfer's keys that could not move)
             if any(k in wanted for k in found if k is not None):
                 out.append(ev)
         return out
