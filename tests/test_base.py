@@ -145,3 +145,32 @@ def test_nested_compute_on_a_user_thread_pool_does_not_deadlock():
             assert shoal.compute(*[delayed(inner)(i) for i in range(3)]) == (0, 1, 2)
     finally:
         pool.shutdown(wait=False)  # a regression must fail the test, not hang the run
+
+
+@pytest.mark.timeout(60)
+def test_a_compute_from_a_thread_a_task_waits_for_does_not_deadlock():
+    """A task that starts a thread which computes, and waits for it: the thread's compute
+    went to the shared pool, whose only thread was that waiting task (Dask gives each
+    calling thread a pool of its own; so does shoal now, for the compute)."""
+    def inner():
+        out = []
+        helper = threading.Thread(target=lambda: out.append(
+            delayed(abs)(-42).compute(scheduler="threads", num_workers=1)))
+        helper.start()
+        helper.join(20)
+        assert not helper.is_alive(), "the helper thread's compute never ran"
+        return out[0]
+
+    assert delayed(inner)().compute(scheduler="threads", num_workers=1) == 42
+    # and many user threads at once, each with its own graph
+    results = [None] * 6
+
+    def user(i):
+        results[i] = shoal.compute(*[delayed(abs)(-j * i) for j in range(20)], scheduler="threads")
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [tuple(j * i for j in range(20)) for i in range(6)]

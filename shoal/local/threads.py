@@ -13,7 +13,10 @@ thread is left working for a computation nobody waits on.
 
 A compute started *from inside* a pool thread (a task that calls ``compute``)
 runs synchronously in that thread instead, so nested computes cannot deadlock
-the pool (a user's ``ThreadPoolExecutor`` given as the scheduler included).
+the pool (a user's ``ThreadPoolExecutor`` given as the scheduler included).  One
+started from any other thread than the main one gets a pool of its own for that
+compute (as Dask gives each calling thread one): a thread that a task started, and then
+waited for, found every thread of the shared pool busy with tasks waiting for it.
 """
 
 from __future__ import annotations
@@ -111,9 +114,21 @@ def get(graph, keys, *, num_workers=None, pool=None, cache=None, **kwargs):
         from shoal.local.sync import get as sync_get
 
         return sync_get(graph, keys, cache=cache, **kwargs)
-    if pool is None:
+    own = None
+    if pool is None and threading.current_thread() is not threading.main_thread():
+        # a pool of its own for this compute: a thread a task started (which the task then
+        # waits for) found the shared pool's threads all busy with tasks waiting for it
+        n = num_workers or config.get("num-workers", None) or os.cpu_count() or 1
+        pool = own = ThreadPoolExecutor(n, thread_name_prefix=f"shoal-threads-{n}-own",
+                                        initializer=_mark_pool_thread)  # fmt: skip
+    elif pool is None:
         pool = default_pool(num_workers)
     n = num_workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
     backend = ThreadBackend(pool, n)
     kwargs.setdefault("batch_size", config.get("local.threads.batch-size", "auto"))
-    return run(backend, graph, keys, cache=cache, scheduler="threads", **kwargs)
+    try:
+        return run(backend, graph, keys, cache=cache, scheduler="threads", **kwargs)
+    finally:
+        if own is not None:
+            own.shutdown(wait=False, cancel_futures=True)  # (its running batches see
+                                                           # the run cancelled and end)
