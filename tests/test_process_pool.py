@@ -564,3 +564,31 @@ def test_a_nan_key_is_refused_before_it_reaches_a_worker_process():
 
     assert threads_get({nan: 1, "b": (abs, nan)}, "b") == 1
     assert get({1j: -3}, 1j) == -3  # (pickled, any other key is the same key there)
+
+
+def _nested_pid(x):
+    from shoal.delayed import delayed as _delayed
+
+    return _delayed(os.getpid)().compute(), os.getpid()  # (scheduler: the live config's)
+
+
+class _ComputesOnGetitem:
+    def __getitem__(self, i):
+        from shoal.delayed import delayed as _delayed
+
+        return _delayed(abs)(-i).compute(scheduler="processes")
+
+
+@pytest.mark.timeout(120)
+def test_computes_started_inside_a_processes_run_neither_multiply_pools_nor_wait_for_good():
+    """A task's compute in a pool worker started a pool of processes in every worker
+    (config.set(scheduler="processes") reaches them); a getitem run inline by the driver
+    whose __getitem__ computes waited for the pool's lock that its own run held."""
+    from shoal import config
+    from shoal.delayed import delayed
+
+    with config.set(scheduler="processes"):
+        inner, outer = delayed(_nested_pid)(1).compute(num_workers=N)
+    assert inner == outer  # (on threads in the same worker process)
+    lazy = delayed(_ComputesOnGetitem())
+    assert shoal.compute(lazy[1], lazy[2], scheduler="processes", num_workers=N) == (1, 2)

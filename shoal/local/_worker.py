@@ -29,6 +29,9 @@ import time
 
 #: exit status of a worker whose parent died (ended by its watcher thread)
 ORPHANED = 3
+#: set in a worker's environment: a processes compute that one of its tasks starts runs on
+#: threads there (a pool of processes in every worker multiplied the processes per level)
+IN_WORKER_VAR = "SHOAL_INTERNAL_POOL_WORKER"
 
 
 def _dumps(value) -> bytes:
@@ -79,6 +82,7 @@ def main(task_fd: int, result_fd: int, parent: int | None = None) -> None:
     from multiprocessing.connection import Connection
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ[IN_WORKER_VAR] = "1"  # (a compute a task starts here: see processes.get)
     if parent is not None:
         threading.Thread(target=_watch_parent, args=(parent,), name="shoal-parent-watch",
                          daemon=True).start()  # fmt: skip

@@ -22,16 +22,21 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 
 import cloudpickle
 
 from shoal.core.keys import check_portable_keys
 from shoal import config
+from shoal.local._worker import IN_WORKER_VAR
 from shoal.local.pool import get_pool, live_config, where_now
 from shoal.local.remote_errors import add_note, unpack_exception
 from shoal.local.runner import run
 
 __all__ = ["get"]
+
+
+_local = threading.local()  # running: this thread is in a processes run (see get)
 
 
 def _dumps_batch(keys, nodes, inputs) -> bytes:
@@ -105,12 +110,31 @@ class ProcessBackend:
 
 
 def get(graph, keys, *, num_workers=None, cache=None, **kwargs):
-    """Compute *keys* of *graph* on the shared process pool; see ``runner.run``."""
+    """Compute *keys* of *graph* on the shared process pool; see ``runner.run``.
+
+    A compute started by a task in a pool worker runs on threads there (a pool of
+    processes in every worker multiplied them at each level), and one started in the
+    middle of this thread's own run (an inline ``getitem`` whose ``__getitem__``
+    computes: the pool is this run's) runs synchronously; it waited for the pool's lock
+    it held, for good."""
+    if os.environ.get(IN_WORKER_VAR) == "1":
+        from shoal.local.threads import get as threads_get
+
+        return threads_get(graph, keys, num_workers=num_workers, cache=cache, **kwargs)
+    if getattr(_local, "running", False):
+        from shoal.local.sync import get as sync_get
+
+        return sync_get(graph, keys, cache=cache, **kwargs)
     n = num_workers or config.get("num-workers", None) or os.cpu_count() or 1
     pool = get_pool(n)
     kwargs.setdefault("batch_size", config.get("local.processes.batch-size", "auto"))
     check_portable_keys(graph, "processes", wire=False)  # (a NaN named no task in a worker)
     with pool.run_lock:
         backend = ProcessBackend(pool)
-        return run(backend, graph, keys, cache=cache, scheduler="processes", target=0.02, **kwargs)
+        _local.running = True
+        try:
+            return run(backend, graph, keys, cache=cache, scheduler="processes", target=0.02,
+                       **kwargs)  # fmt: skip
+        finally:
+            _local.running = False
 
