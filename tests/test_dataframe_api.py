@@ -80,3 +80,28 @@ def test_series_sort_values_is_pandas_stable_sort(npartitions):
     got = s.sort_values(ascending=False, na_position="first").compute()
     tm.assert_series_equal(got, values.sort_values(ascending=False, na_position="first",
                                                    kind="stable"))  # fmt: skip
+
+
+def test_cumulative_methods_keep_dtypes_index_and_order_through_carries():
+    """What a review of the first scan found: a carry cast to a bool or uint8 column's dtype
+    (2 became True, 300 wrapped to 44), an empty partition's NaN maximum ending every later
+    value, a DatetimeIndex that failed, text added in the wrong order, Int64 as object."""
+    idx = pd.date_range("2024-01-01", periods=6, freq="D")
+    pdf = pd.DataFrame({"b": [True, False, True, False, True, True],
+                        "u": pd.array([200, 100, 3, 4, 5, 6], dtype="uint8"),
+                        "n": pd.array([1, None, 3, 4, None, 6], dtype="Int64"),
+                        "s": list("abcdef")}, index=idx)  # fmt: skip
+    ddf = dd.from_pandas(pdf, npartitions=3)
+    for cols, method in ((["b", "u"], "cumsum"), (["n"], "cumsum"), (["n"], "cummax"),
+                         (["s"], "cumsum"), (["s"], "cummin"), (["b", "u", "n"], "cumprod")):
+        for skipna in (True, False):
+            tm.assert_frame_equal(getattr(ddf[cols], method)(skipna=skipna).compute(),
+                                  getattr(pdf[cols], method)(skipna=skipna))  # fmt: skip
+    series = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    emptied = dd.from_pandas(series, npartitions=3)
+    emptied = emptied[(emptied < 3) | (emptied > 4)]  # (the middle partition empty)
+    tm.assert_series_equal(emptied.cummax(skipna=False).compute(),
+                           series[(series < 3) | (series > 4)].cummax(skipna=False))
+    repeated = pd.DataFrame([[1, 2], [3, 4], [5, 6]], columns=["a", "a"])
+    tm.assert_frame_equal(dd.from_pandas(repeated, npartitions=2).cumsum().compute(),
+                          repeated.cumsum())

@@ -572,6 +572,12 @@ def _nested_pid(x):
     return _delayed(os.getpid)().compute(), os.getpid()  # (scheduler: the live config's)
 
 
+def _worker_flag_and_env():
+    from shoal.local import _worker
+
+    return _worker.IN_WORKER, dict(os.environ)
+
+
 class _ComputesOnGetitem:
     def __getitem__(self, i):
         from shoal.delayed import delayed as _delayed
@@ -592,3 +598,6 @@ def test_computes_started_inside_a_processes_run_neither_multiply_pools_nor_wait
     assert inner == outer  # (on threads in the same worker process)
     lazy = delayed(_ComputesOnGetitem())
     assert shoal.compute(lazy[1], lazy[2], scheduler="processes", num_workers=N) == (1, 2)
+    # a worker knows it is one, and a program its task launches does not inherit that
+    flag, env = delayed(_worker_flag_and_env)().compute(scheduler="processes", num_workers=N)
+    assert flag is True and not any(k.startswith("SHOAL_INTERNAL_POOL") for k in env)

@@ -2,16 +2,19 @@
 
 ::
 
-    partition i:  total_i  = agg(part_i)                       (sum, prod, max or min)
+    partition i:  total_i  = agg(part_i)                       (sum, prod, max or min;
+                                                                None for an empty one)
                   carry_i  = agg([carry_{i-1}, total_{i-1}])    (carry_0: none)
-                  result_i = cum(carry_i prepended to part_i), that row dropped
+                  result_i = part_i.cumX() combined with carry_i, element by element
 
 Each partition's running values start from what the partitions before it add up to:
-the carry, prepended as one row, so pandas' own cumulative method applies its rules
-(``skipna``: a NaN stays NaN at its place and is skipped after it, or without
-``skipna`` everything after it is NaN) across the partition boundary exactly as in one
-frame.  The carry is an aggregate, not the last cumulative row: that row is NaN where
-the partition ends in a NaN, while the running value goes on.
+the carry, an aggregate (not the last cumulative row: that row is NaN where the
+partition ends in a NaN, while the running value goes on).  pandas computes the
+partition's own cumulative values, so their dtype and index are its own; the carry is
+then added (``cumsum``), multiplied (``cumprod``) or taken where it is more extreme
+(``cummax``, ``cummin``), leaving NaN where pandas leaves NaN: at a NaN's place with
+``skipna``, from the first NaN on without it (a NaN carry then).  With ``skipna`` a NaN
+carry of a maximum or minimum means nothing came before, and is ignored.
 
 The carries form a chain (each waits for the one before), but a chain of small
 aggregates; the partitions themselves are scanned in parallel.
@@ -19,6 +22,7 @@ aggregates; the partitions themselves are scanned in parallel.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from shoal.collection import merge_layers
@@ -53,25 +57,51 @@ def cumulative(frame, method: str, skipna: bool = True):
 
 
 def _total(part, agg: str, skipna: bool):
-    """The partition's aggregate: a row (a Series by column) or, for a Series, a value."""
-    return getattr(part, agg)(skipna=skipna)
+    """The partition's aggregate: a row (a Series by column) or, for a Series, a value;
+    None for an empty partition (its NaN maximum had ended every later running value)."""
+    if len(part) == 0:
+        return None
+    if isinstance(part, pd.DataFrame):  # (column by column: a frame's row of totals would
+        return pd.Series([getattr(part.iloc[:, i], agg)(skipna=skipna)  # make an int
+                          for i in range(part.shape[1])], index=part.columns, dtype=object)
+    return getattr(part, agg)(skipna=skipna)  # column's total a float beside a float one)
 
 
 def _carry(before, total, agg: str, skipna: bool):
-    """The aggregate of everything before the next partition."""
-    if before is None:
-        return total
-    if isinstance(total, pd.Series):
-        return getattr(pd.DataFrame([before, total]), agg)(skipna=skipna)
+    """The aggregate of everything before the next partition (None: nothing yet)."""
+    if before is None or total is None:
+        return total if before is None else before
+    if isinstance(total, pd.Series):  # (column by column, by position: each pair keeps its
+        return pd.Series([_carry(before.iloc[i], total.iloc[i], agg, skipna)  # own dtype)
+                          for i in range(len(total))], index=total.index, dtype=object)
     return getattr(pd.Series([before, total]), agg)(skipna=skipna)
 
 
 def _scan(part, carry, method: str, skipna: bool):
-    if carry is None:
-        return getattr(part, method)(skipna=skipna)
-    if isinstance(part, pd.DataFrame):
-        head = pd.DataFrame([carry], columns=part.columns).astype(part.dtypes, errors="ignore")
-    else:
-        head = pd.Series([carry], name=part.name)
-    joined = pd.concat([head, part])
-    return getattr(joined, method)(skipna=skipna).iloc[1:]
+    out = getattr(part, method)(skipna=skipna)
+    if carry is None or len(part) == 0:
+        return out
+    frame = isinstance(out, pd.DataFrame)
+    if method == "cumsum":  # (the carry first: text adds up in order)
+        return _columns(out, lambda col, c: c + col, carry) if frame else carry + out
+    if method == "cumprod":
+        return _columns(out, lambda col, c: c * col, carry) if frame else carry * out
+    return _columns(out, lambda col, c: _extreme(col, c, method, skipna), carry) if frame \
+        else _extreme(out, carry, method, skipna)
+
+
+def _extreme(cum, carry, method: str, skipna: bool):
+    """*cum* (a column's running maxima or minima) with *carry* where it is more extreme;
+    NaN kept where *cum* is NaN, and a NaN *carry* ignored with *skipna* (nothing before)."""
+    if pd.isna(carry):  # (without skipna: a NaN before made every later value NaN)
+        return cum if skipna else cum.where(np.zeros(len(cum), dtype=bool), carry)
+    beyond = cum >= carry if method == "cummax" else cum <= carry
+    return cum.where(cum.isna() | beyond.fillna(False).astype(bool), carry)
+
+
+def _columns(frame, combine, carry):
+    """*frame* with ``combine(column, its carry)`` applied to each column, by position."""
+    out = frame.copy()
+    for i in range(frame.shape[1]):
+        out.isetitem(i, combine(frame.iloc[:, i], carry.iloc[i]))
+    return out

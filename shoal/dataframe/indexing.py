@@ -129,7 +129,10 @@ class LocIndexer:
             lo, hi = bounds.slice_locs(start, stop)
         except KeyError:  # (divisions out of order: each partition looks for itself)
             return range(frame.npartitions)
-        except (TypeError, ValueError):  # (bounds of another type: no partition holds them)
+        except TypeError:  # (as pandas: a silent empty result hid a wrong bound)
+            raise TypeError(f".loc: the bounds {start!r}, {stop!r} cannot be compared with the "
+                            f"index's labels ({frame.divisions[0]!r}, ...)") from None
+        except ValueError:
             return range(0)
         return range(max(lo - 1, 0), min(hi, frame.npartitions))
 

@@ -29,9 +29,11 @@ import time
 
 #: exit status of a worker whose parent died (ended by its watcher thread)
 ORPHANED = 3
-#: set in a worker's environment: a processes compute that one of its tasks starts runs on
-#: threads there (a pool of processes in every worker multiplied the processes per level)
-IN_WORKER_VAR = "SHOAL_INTERNAL_POOL_WORKER"
+#: True in a pool worker (set by :func:`main` on this module as imported, not on the
+#: ``__main__`` copy it runs as): a processes compute that one of its tasks starts runs on
+#: threads there (a pool of processes in every worker multiplied the processes per level).
+#: Not an environment variable: a program a task launches would have inherited it.
+IN_WORKER = False
 
 
 def _dumps(value) -> bytes:
@@ -82,7 +84,9 @@ def main(task_fd: int, result_fd: int, parent: int | None = None) -> None:
     from multiprocessing.connection import Connection
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ[IN_WORKER_VAR] = "1"  # (a compute a task starts here: see processes.get)
+    import shoal.local._worker as imported  # (see IN_WORKER)
+
+    imported.IN_WORKER = True
     if parent is not None:
         threading.Thread(target=_watch_parent, args=(parent,), name="shoal-parent-watch",
                          daemon=True).start()  # fmt: skip

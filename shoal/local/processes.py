@@ -28,7 +28,7 @@ import cloudpickle
 
 from shoal.core.keys import check_portable_keys
 from shoal import config
-from shoal.local._worker import IN_WORKER_VAR
+from shoal.local import _worker
 from shoal.local.pool import get_pool, live_config, where_now
 from shoal.local.remote_errors import add_note, unpack_exception
 from shoal.local.runner import run
@@ -117,7 +117,7 @@ def get(graph, keys, *, num_workers=None, cache=None, **kwargs):
     middle of this thread's own run (an inline ``getitem`` whose ``__getitem__``
     computes: the pool is this run's) runs synchronously; it waited for the pool's lock
     it held, for good."""
-    if os.environ.get(IN_WORKER_VAR) == "1":
+    if _worker.IN_WORKER:
         from shoal.local.threads import get as threads_get
 
         return threads_get(graph, keys, num_workers=num_workers, cache=cache, **kwargs)
