@@ -56,9 +56,9 @@ write per subscriber per ``interval``.
 from __future__ import annotations
 
 import asyncio
-import numbers
 import dataclasses
 import logging
+import numbers
 import operator
 import time
 from collections import Counter
