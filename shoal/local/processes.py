@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import pickle
 import threading
+from collections.abc import Mapping
 
 import cloudpickle
 
@@ -128,7 +129,8 @@ def get(graph, keys, *, num_workers=None, cache=None, **kwargs):
     n = num_workers or config.get("num-workers", None) or os.cpu_count() or 1
     pool = get_pool(n)
     kwargs.setdefault("batch_size", config.get("local.processes.batch-size", "auto"))
-    check_portable_keys(graph, "processes", wire=False)  # (a NaN named no task in a worker)
+    if isinstance(graph, Mapping):  # (an object with __dask_graph__: the runner reads it)
+        check_portable_keys(graph, "processes", wire=False)  # (a NaN named no task there)
     with pool.run_lock:
         backend = ProcessBackend(pool)
         _local.running = True
