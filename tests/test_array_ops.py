@@ -424,3 +424,18 @@ def test_arange_with_a_float_step_in_integers_is_numpys_whatever_the_chunks(chun
         da.arange(-1, 5, dtype=np.uint8, chunks=chunks).compute()
     assert_array_equal(da.arange(0, 200, dtype=np.int8, chunks=chunks).compute(),
                        np.arange(0, 200, dtype=np.int8))  # (it wraps as NumPy's does)
+
+
+def test_numpy_reductions_read_their_arguments_as_numpy_does():
+    """``np.min(x, 0, None, True)`` reached shoal's own order (split_every third): "split_every
+    must be at least 2, got True"; ``initial=``/``where=`` were unexpected keywords."""
+    x = np.arange(12.0).reshape(3, 4)
+    a = da.from_array(x, chunks=2)
+    assert_array_equal(np.min(a, 0, None, True).compute(), np.min(x, 0, None, True))
+    assert_allclose(np.sum(a, 0, None, None, True).compute(), np.sum(x, 0, None, None, True))
+    assert_allclose(np.var(a, 0, None, None, 1).compute(), np.var(x, 0, None, None, 1))
+    assert_array_equal(np.argmax(a, axis=1).compute(), np.argmax(x, axis=1))
+    with pytest.raises(NotImplementedError, match=r"numpy\.max of a shoal array: initial="):
+        np.max(a, initial=3)
+    with pytest.raises(NotImplementedError, match=r"numpy\.sum of a shoal array: where="):
+        np.sum(a, where=x > 2)

@@ -339,12 +339,34 @@ def _handled():
 
 
 _TABLE: dict = {}
+#: NumPy reductions whose arguments are read by NumPy's own signature (``np.sum(x, 0,
+#: None, None, True)``: its fifth is keepdims; shoal's own order differs)
+_REDUCTIONS = frozenset({np.sum, np.prod, np.mean, np.var, np.std, np.min, np.max, np.amin,
+                         np.amax, np.any, np.all, np.argmin, np.argmax})
+
+
+def _as_numpy_called(func, impl, args, kwargs) -> tuple:
+    """``(array, kwargs)`` for *impl*, from a call written against NumPy's *func*: the
+    arguments given (not left at NumPy's defaults) by name, each one *impl* takes; one it
+    does not (``out=``, ``where=``, ``initial=``) is named in a NotImplementedError."""
+    signature = inspect.signature(func)
+    bound = signature.bind(*args, **kwargs).arguments
+    x = bound.pop(next(iter(signature.parameters)))
+    given = {k: v for k, v in bound.items() if v is not signature.parameters[k].default}
+    unknown = sorted(set(given) - set(inspect.signature(impl).parameters))
+    if unknown:
+        raise NotImplementedError(f"numpy.{func.__name__} of a shoal array: "
+                                  f"{', '.join(f'{k}=' for k in unknown)} not supported")
+    return x, given
 
 
 def array_function(func, types, args, kwargs):
     if not _TABLE:
         _TABLE.update(_handled())
     impl = _TABLE.get(func)
+    if impl is not None and func in _REDUCTIONS:
+        x, given = _as_numpy_called(func, impl, args, kwargs)
+        return impl(x, **given)
     if impl is not None:
         return impl(*args, **kwargs)
     warnings.warn(
