@@ -279,8 +279,8 @@ def _arg_merge(a, b, how):
     ib, vb = b
     better = (vb < va) if how == "min" else (vb > va)
     if va.dtype.kind in "fcmM":  # (a NaN or NaT is the answer, as in NumPy: the first one)
-        na, nb = (np.isnat(va), np.isnat(vb)) if va.dtype.kind in "mM" else (np.isnan(va),
-                                                                            np.isnan(vb))
+        isna = np.isnat if va.dtype.kind in "mM" else np.isnan
+        na, nb = isna(va), isna(vb)
         better = (better & ~na) | (nb & ~na)
         tie = (vb == va) | (na & nb)
     else:

@@ -76,10 +76,9 @@ def check_portable_keys(keys, where: str, wire: bool = True) -> None:
     >>> check_portable_keys([1j], "processes", wire=False)
     """
     for key in keys:
-        t = type(key)
-        if t is str or (t is tuple and all(type(p) is str or type(p) is int for p in key)
-                        and (not wire or all(type(p) is str or -2**63 <= p < 2**64
-                                             for p in key))):  # (the common keys: at once)
+        t = type(key)  # (the common keys, names and tuples of names and indices, at once)
+        if t is str or t is tuple and all(type(p) is str or type(p) is int and -2**63 <= p < 2**64
+                                          for p in key):  # fmt: skip
             continue
         problem = _portable_problem(key, wire)
         if problem is not None:

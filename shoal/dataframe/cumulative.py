@@ -41,7 +41,8 @@ def cumulative(frame, method: str, skipna: bool = True):
     agg = AGGREGATES[method]
     meta = getattr(frame._meta, method)(skipna=skipna)
     token = tokenize(frame, method, skipna)
-    name, totals, carries = f"{method}-{token}", f"{method}-total-{token}", f"{method}-carry-{token}"
+    name, totals, carries = (f"{method}-{token}", f"{method}-total-{token}",
+                             f"{method}-carry-{token}")  # fmt: skip
     layer = {}
     for i in range(frame.npartitions):
         part = Ref((frame._name, i))
@@ -81,13 +82,13 @@ def _scan(part, carry, method: str, skipna: bool):
     out = getattr(part, method)(skipna=skipna)
     if carry is None or len(part) == 0:
         return out
-    frame = isinstance(out, pd.DataFrame)
     if method == "cumsum":  # (the carry first: text adds up in order)
-        return _columns(out, lambda col, c: c + col, carry) if frame else carry + out
-    if method == "cumprod":
-        return _columns(out, lambda col, c: c * col, carry) if frame else carry * out
-    return _columns(out, lambda col, c: _extreme(col, c, method, skipna), carry) if frame \
-        else _extreme(out, carry, method, skipna)
+        combine = lambda col, c: c + col  # noqa: E731
+    elif method == "cumprod":
+        combine = lambda col, c: c * col  # noqa: E731
+    else:
+        combine = lambda col, c: _extreme(col, c, method, skipna)  # noqa: E731
+    return _columns(out, combine, carry) if isinstance(out, pd.DataFrame) else combine(out, carry)
 
 
 def _extreme(cum, carry, method: str, skipna: bool):

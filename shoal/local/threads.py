@@ -43,16 +43,21 @@ def _mark_pool_thread():
     _local.in_pool = True
 
 
+def _pool_size(num_workers) -> int:
+    return num_workers or config.get("num-workers", None) or os.cpu_count() or 1
+
+
+def _new_pool(n: int, name: str) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(n, thread_name_prefix=name, initializer=_mark_pool_thread)
+
+
 def default_pool(num_workers: int | None = None) -> ThreadPoolExecutor:
     """The shared pool with *num_workers* threads (created on first use)."""
-    n = num_workers or config.get("num-workers", None) or os.cpu_count() or 1
+    n = _pool_size(num_workers)
     with _pools_lock:
         pool = _pools.get(n)
         if pool is None:
-            pool = ThreadPoolExecutor(
-                n, thread_name_prefix=f"shoal-threads-{n}", initializer=_mark_pool_thread
-            )
-            _pools[n] = pool
+            pool = _pools[n] = _new_pool(n, f"shoal-threads-{n}")
     return pool
 
 
@@ -116,11 +121,8 @@ def get(graph, keys, *, num_workers=None, pool=None, cache=None, **kwargs):
         return sync_get(graph, keys, cache=cache, **kwargs)
     own = None
     if pool is None and threading.current_thread() is not threading.main_thread():
-        # a pool of its own for this compute: a thread a task started (which the task then
-        # waits for) found the shared pool's threads all busy with tasks waiting for it
-        n = num_workers or config.get("num-workers", None) or os.cpu_count() or 1
-        pool = own = ThreadPoolExecutor(n, thread_name_prefix=f"shoal-threads-{n}-own",
-                                        initializer=_mark_pool_thread)  # fmt: skip
+        n = _pool_size(num_workers)  # (a pool of its own: see the module docstring)
+        pool = own = _new_pool(n, f"shoal-threads-{n}-own")
     elif pool is None:
         pool = default_pool(num_workers)
     n = num_workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1

@@ -30,7 +30,7 @@ import os
 import pandas as pd
 
 from shoal.core.paths import local_path
-from shoal.core.spec import Task
+from shoal.core.spec import Fused, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe.core import new_collection
 from shoal.dataframe.io import _files
@@ -126,10 +126,9 @@ def _read_part(path, row_groups, opts):
         table = table.filter(pq.filters_to_expression(opts["filters"]))
     whole = opts["columns"] is None
     got = _same_schema(table, opts["first"], path, whole)
-    if whole and list(got) != [name for name in opts["first"] if name in got]:
-        # the first file's column order (the metadata's), the stored index kept
-        rest = [name for name in table.column_names if name not in got]
-        table = table.select([name for name in opts["first"] if name in got] + rest)
+    order = [name for name in opts["first"] if name in got]  # (the metadata's)
+    if whole and list(got) != order:  # (the stored index kept, after them)
+        table = table.select(order + [name for name in table.column_names if name not in got])
     return _finish(table, opts)
 
 
@@ -172,10 +171,11 @@ def _same_type(found, expected) -> bool:
         return False
     if found == expected or pa.types.is_null(found) or pa.types.is_null(expected):
         return True
-    for kind in (pa.types.is_string, pa.types.is_large_string):
-        if kind(found) or kind(expected):
-            return (pa.types.is_string(found) or pa.types.is_large_string(found)) and (
-                pa.types.is_string(expected) or pa.types.is_large_string(expected))
+    def text(t):
+        return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+    if text(found) or text(expected):
+        return text(found) and text(expected)
     if pa.types.is_dictionary(found) and pa.types.is_dictionary(expected):
         return _same_type(found.value_type, expected.value_type)
     if pa.types.is_timestamp(found) and pa.types.is_timestamp(expected):
@@ -282,8 +282,6 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
 
 def _reads_from(graph, files: set):
     """A file of *files* that a task of *graph* names (its path as an argument), or None."""
-    from shoal.core.spec import Fused, Task
-
     stack = list(graph.values())
     while stack:
         node = stack.pop()
