@@ -64,6 +64,8 @@ def test_default_client_hook_comes_after_config():
 
     import shoal.local.sync
 
+    before = list(_client_lookups)  # (shoal.distributed's own, when imported: kept)
+    _client_lookups.clear()
     register_client_lookup(lambda: fake_client_get)
     try:
         assert delayed(sum)([1, 2]).compute() == 3
@@ -72,7 +74,7 @@ def test_default_client_hook_comes_after_config():
             delayed(sum)([1, 2]).compute()
         assert len(calls) == 1
     finally:
-        _client_lookups.clear()
+        _client_lookups[:] = before
 
 
 def test_thread_pool_executor_as_scheduler():
