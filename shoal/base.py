@@ -19,9 +19,10 @@ Choosing a scheduler, first match wins:
 
 1. ``compute(scheduler=...)``,
 2. ``config.set(scheduler=...)``,
-3. the default distributed client, when one exists (found through hooks that the
-   distributed package registers with :func:`register_client_lookup`, so this
-   module never imports it),
+3. in a task on a distributed worker, the worker's client; else the default
+   distributed client, when one exists (found through hooks that the distributed
+   package registers with :func:`register_client_lookup`, so this module never
+   imports it),
 4. the collection's own ``__dask_scheduler__`` (threads for delayed); a Dask
    collection's (Dask's own threaded, multiprocessing or synchronous ``get``) means
    shoal's scheduler of that kind: ``shoal.compute`` runs Dask's collections on
@@ -79,10 +80,11 @@ executor_adapter = "shoal.local.executor:getter"
 _client_lookups: list = []
 
 
-def register_client_lookup(fn) -> None:
-    """Register ``fn() -> get or None`` that finds the default distributed client."""
+def register_client_lookup(fn, first: bool = False) -> None:
+    """Register ``fn() -> get or None`` that finds the default distributed client
+    (``first``: asked before the others)."""
     if fn not in _client_lookups:
-        _client_lookups.append(fn)
+        _client_lookups.insert(0 if first else len(_client_lookups), fn)
 
 
 def _resolve_name(name: str):

@@ -312,6 +312,38 @@ def test_root_tasks_are_queued(state):
     assert order == keys[4:]  # released in priority order
 
 
+def test_a_long_running_task_frees_its_slot_and_teaches_its_duration(state):
+    """A task whose thread seceded (to wait on other tasks) takes no root-task slot, costs
+    its worker nothing more, and its prefix's duration is what it ran before seceding."""
+    add_workers(state, ("w1", 1))
+    keys = [f"t-{i}" for i in range(6)]
+    out = state.handle(graph({k: [] for k in keys}, keys, priority={k: i for i, k in enumerate(keys)}))
+    first, second = sent(out, m.ComputeTask)  # ceil(1 * 1.1) == 2 slots
+    ws = state.workers["w1"]
+    out = state.handle(m.LongRunning("w1", first.key, first.run_id, 0.25))
+    assert [c.key for c in sent(out, m.ComputeTask)] == ["t-2"]  # the freed slot is taken
+    assert ws.long_running == {state.tasks[first.key]} and ws.processing[state.tasks[first.key]] == 0
+    assert state.durations["t"] == 0.25
+    assert math.isclose(ws.occupancy, sum(ws.processing.values()))
+    assert "long-running" in [e.what for e in state.story(first.key) if isinstance(e, Note)]
+    state.validate_state()
+    # it finishes after a long wait: the estimate is not taught that wait
+    out = state.handle(finished(first, took=30.0))
+    assert not ws.long_running and state.durations["t"] == 0.25
+    assert sent(out, m.ComputeTask) == []  # (it took no slot)
+    # a stale report (another run) changes nothing
+    assert sent(state.handle(m.LongRunning("w1", second.key, second.run_id + 99, 1.0))) == []
+    assert not ws.long_running
+
+
+def test_a_long_running_task_is_never_stolen(state):
+    out = _backlog(state)
+    assert steal_candidates(state)
+    for ct in sent(out, m.ComputeTask):
+        state.handle(m.LongRunning("w1", ct.key, ct.run_id, 0.0))
+    assert steal_candidates(state) == []  # w1's tasks run: they take none of its threads
+
+
 def test_queuing_off_sends_everything(clock):
     state = SchedulerState(clock=clock, worker_saturation=math.inf)
     add_workers(state, ("w1", 1), ("w2", 1))
@@ -1015,7 +1047,8 @@ EXAMPLES = [
     m.RemoveClient("c1"), m.AddWorker("w", 2, 10, {"GPU": 1}, "n", "nanny"),
     m.RemoveWorker("w", "bye", True), m.TaskFinished("w", "x", 1, 8, "int", (), 3),
     m.TaskErred("w", "x", 1, ValueError("e"), None, "e", "tb"), m.MissingData("x", "w"),
-    m.ReleaseWorkerData("w", "x"), m.Reschedule("w", "x"), m.Heartbeat("w", {"cpu": 1.0}),
+    m.ReleaseWorkerData("w", "x"), m.Reschedule("w", "x"), m.LongRunning("w", "x", 1, 0.25),
+    m.Heartbeat("w", {"cpu": 1.0}),
     m.StealResponse("w", "x", "ready"), m.Balance(), m.UpdateData({"x": ["w"]}, {"x": 8}, "c1"),
     m.AddKeys("w", ["x"]), m.TaskRowsReported("w", b"\x80", 0),
 ]  # fmt: skip

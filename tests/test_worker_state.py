@@ -19,7 +19,7 @@ from shoal.distributed.worker.messages import (
     ExecuteSuccess, FindMissing, FreeKeys, GatherDep, GatherDepBusy, GatherDepFailure,
     GatherDepNetworkFailure, GatherDepSuccess, MissingDataMsg, Pause, RefreshWhoHas,
     ReleaseWorkerDataMsg, RemoveReplicas, RequestWhoHas, RescheduleMsg, RetryBusyWorker,
-    RetryBusyWorkerLater, StealRequest, StealResponseMsg, TaskErredMsg, TaskFinishedMsg,
+    RetryBusyWorkerLater, Secede, LongRunningMsg, StealRequest, StealResponseMsg, TaskErredMsg, TaskFinishedMsg,
     Unpause, UpdateData,
 )  # fmt: skip
 from shoal.distributed.worker.transitions import TRANSITIONS, transition
@@ -365,6 +365,60 @@ def test_free_keys_forgets_waiting_task_and_its_fetches():
     assert states(ws) == {"x": "cancelled"} and not ws.data_needed
     assert ws.handle(fetched(A, x=1)) == []
     assert ws.tasks == {} and ws.data == {} and ws.transfer_incoming_bytes == 0
+    ws.validate_state()
+
+
+def secede(key, seconds=0.5):
+    return Secede(key=key, run_id=1, compute_duration=seconds, stimulus_id=f"secede-{key}")
+
+
+def test_a_seceded_task_frees_its_thread_and_is_reported_long_running():
+    ws = make_ws(nthreads=1)
+    ws.handle(compute("x"), compute("y"), compute("z"))
+    assert [ts.key for ts in ws.executing] == ["x"]
+    # x waits on other tasks: its slot goes to the next task
+    assert ws.handle(secede("x", 0.25)) == [
+        I(LongRunningMsg, key="x", run_id=1, compute_duration=0.25), I(Execute, key="y"),
+    ]  # fmt: skip
+    assert ws.long_running == {ws.tasks["x"]} and ws.executing == {ws.tasks["y"]}
+    assert ws.handle(secede("x")) == []  # (once)
+    assert ws.handle(success("y")) == [I(TaskFinishedMsg, key="y"), I(Execute, key="z")]
+    assert ws.handle(success("x", value=3)) == [I(TaskFinishedMsg, key="x")]
+    assert not ws.long_running and ws.data["x"] == 3
+    assert ("x", "secede", "executing", "secede-x") in [e[:4] for e in ws.story("x")]
+    ws.validate_state()
+
+
+def test_a_secede_after_the_result_or_for_a_task_not_running_is_ignored(ws):
+    ws.handle(compute("x"), success("x"))
+    assert ws.handle(secede("x"), secede("never")) == []
+    assert not ws.long_running and ws.tasks["x"].state == "memory"
+
+
+def test_a_seceded_task_freed_meanwhile_is_dropped_without_a_report():
+    ws = make_ws(nthreads=1)
+    ws.handle(compute("x"), secede("x"), FreeKeys(keys=["x"], stimulus_id="free"))
+    assert ws.tasks["x"].state == "cancelled" and ws.long_running == {ws.tasks["x"]}
+    ws.validate_state()
+    assert ws.handle(compute("y")) == [I(Execute, key="y")]  # x holds no thread
+    assert ws.handle(success("x")) == [] and "x" not in ws.tasks and not ws.long_running
+    ws.validate_state()
+
+
+def test_a_cancelled_task_that_secedes_tells_the_scheduler_nothing():
+    ws = make_ws(nthreads=1)
+    ws.handle(compute("x"), FreeKeys(keys=["x"], stimulus_id="free"))
+    assert ws.handle(secede("x")) == [] and ws.long_running == {ws.tasks["x"]}
+    ws.validate_state()
+
+
+def test_a_seceded_task_keeps_its_resources_until_it_ends():
+    ws = make_ws(nthreads=2, resources={"GPU": 1})
+    ws.handle(compute("x", resources={"GPU": 1}), compute("y", resources={"GPU": 1}))
+    assert [ts.key for ts in ws.executing] == ["x"]
+    assert ws.handle(secede("x"))[1:] == []  # the thread is free, the GPU is not
+    ws.validate_state()
+    assert ws.handle(success("x"))[1:] == [I(Execute, key="y")]
     ws.validate_state()
 
 

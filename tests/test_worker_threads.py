@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from shoal.distributed.worker.threads import Job, Reschedule, TaskThreads
+from shoal.distributed.worker.threads import Job, Reschedule, TaskThreads, current
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -92,3 +92,119 @@ def test_stop_lets_the_running_task_finish_and_drops_queued_ones():
         assert not threads.threads[0].is_alive() and ran == []
 
     run(main())
+
+
+def alive(threads: TaskThreads) -> int:
+    return sum(t.is_alive() for t in threads.threads)
+
+
+def test_a_seceded_task_frees_its_slot_and_rejoins_when_one_is_free():
+    """One thread: "a" secedes, so "b" runs meanwhile on the thread started in its
+    place; "a"'s rejoin waits until "b" is done with that slot."""
+
+    async def main():
+        batches, seceded = [], []
+        threads = TaskThreads(1, batches.append, name="t",
+                              on_secede=lambda *args: seceded.append((threading.get_ident(), *args)))
+        threads.start()
+        loop_thread = threading.get_ident()
+        b_started, b_go, order = threading.Event(), threading.Event(), []
+
+        def a(values):
+            pool, job = current()
+            assert job.key == "a" and pool is threads
+            assert pool.secede() is True and pool.secede() is False  # (once)
+            b_started.wait(5)  # "b" runs although "a" has not finished
+            order.append("a rejoins")
+            pool.rejoin()
+            order.append("a rejoined")
+            return "A"
+
+        def b(values):
+            b_started.set()
+            b_go.wait(5)
+            order.append("b ends")
+            return "B"
+
+        threads.submit(Job("a", 1, a, {}))
+        threads.submit(Job("b", 2, b, {}))
+        await asyncio.sleep(0.1)
+        assert order == ["a rejoins"]  # waits for the slot "b" holds
+        assert len(seceded) == 1 and seceded[0][0] == loop_thread  # reported on the loop
+        assert seceded[0][1:3] == ("a", 1) and 0 < seceded[0][3] < 5
+        b_go.set()
+        await collect(threads, batches, 2)
+        assert order == ["a rejoins", "b ends", "a rejoined"]
+        assert {o.key: o.value for batch in batches for o in batch} == {"a": "A", "b": "B"}
+        # the thread that ran "b" handed its slot to "a" and ended: one pool thread again
+        for _ in range(100):
+            if alive(threads) == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert alive(threads) == 1
+        threads.submit(Job("c", 3, lambda v: threading.get_ident(), {}))
+        await collect(threads, batches, 3)
+        assert batches[-1][-1].value == [t for t in threads.threads if t.is_alive()][0].ident
+        threads.stop()
+
+    run(main())
+
+
+def test_a_seceded_thread_that_never_rejoins_ends_with_its_task():
+    async def main():
+        batches = []
+        threads = TaskThreads(1, batches.append, name="t")
+        threads.start()
+        first = threads.threads[0]
+        threads.submit(Job("a", 1, lambda v: current()[0].secede(), {}))
+        await collect(threads, batches, 1)
+        first.join(5)
+        assert not first.is_alive() and alive(threads) == 1  # its replacement serves on
+        threads.submit(Job("b", 2, lambda v: 2, {}))
+        await collect(threads, batches, 2)
+        threads.stop()
+
+    run(main())
+
+
+def test_a_rejoin_waiting_while_the_threads_stop_returns():
+    async def main():
+        batches, returned = [], threading.Event()
+        threads = TaskThreads(1, batches.append, name="t")
+        threads.start()
+        gate = threading.Event()
+
+        def a(values):
+            current()[0].secede()
+            gate.wait(5)
+            current()[0].rejoin()  # the slot is held by "b" until the stop
+            returned.set()
+
+        b_go = threading.Event()
+        threads.submit(Job("a", 1, a, {}))
+        threads.submit(Job("b", 2, lambda v: b_go.wait(5), {}))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.sleep(0.05)
+        assert not returned.is_set()  # "b" holds the one slot
+        threads.stop()
+        for _ in range(100):  # returns without the slot, "b" still running
+            if returned.is_set():
+                break
+            await asyncio.sleep(0.01)
+        assert returned.is_set()
+        b_go.set()
+        for t in threads.threads:
+            t.join(5)
+            assert not t.is_alive()
+
+    run(main())
+
+
+def test_current_is_none_off_the_task_threads():
+    assert current() is None
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(current()))
+    t.start()
+    t.join()
+    assert seen == [None]

@@ -56,6 +56,7 @@ from shoal.distributed.client.naming import call_key, map_keys
 from shoal.distributed.client.table import KeyTable
 from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.node import Once
+from shoal.distributed.worker.context import seceded
 
 __all__ = ["Client", "default_client", "default_client_get"]
 
@@ -237,7 +238,8 @@ class Client(ClusterControl):
                     "get_task_stream / performance_report blocks); asynchronous=False "
                     "is for a synchronous client")  # fmt: skip
             raise RuntimeError(f"{self!r} is not running (status {self.status!r})")
-        return self._runner.sync(func, *args, timeout=callback_timeout, **kwargs)
+        with seceded():  # in a worker's task: out of its thread pool while it waits
+            return self._runner.sync(func, *args, timeout=callback_timeout, **kwargs)
 
     def _in_loop(self) -> bool:
         return threading.get_ident() == self._loop_thread

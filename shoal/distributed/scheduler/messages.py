@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AddClient", "AddKeys", "AddWorker", "Balance", "CancelKeys", "CancelledKeys",
     "ClientDesiresKeys", "ClientReleasesKeys", "ClientTaskErred", "ComputeTask", "Event", "FreeKeys", "Heartbeat", "Instruction", "KeyInMemory", "KilledWorker",
-    "LostData", "MissingData", "Publish", "ReleaseWorkerData", "RemoveClient",
+    "LongRunning", "LostData", "MissingData", "Publish", "ReleaseWorkerData", "RemoveClient",
     "RemoveWorker", "ReportTaskRows", "Reschedule", "RetryKeys", "StealRequest", "StealResponse",
     "TaskErred", "TaskFinished", "TaskRetried", "TaskRowsReported", "UpdateData", "UpdateGraph",
     "HANDLERS", "handles", "merge_free_keys",
@@ -337,6 +337,19 @@ class Reschedule(Event):
 
 
 @dataclass(slots=True)
+class LongRunning(Event):
+    """``key``'s thread on ``worker`` seceded after ``compute_duration`` seconds: it runs
+    on there but no longer takes one of the worker's threads."""
+
+    op: ClassVar[str] = "long-running"
+    worker: str
+    key: Any
+    run_id: int
+    compute_duration: float = 0.0
+    stimulus_id: str = _sid()
+
+
+@dataclass(slots=True)
 class Heartbeat(Event):
     op: ClassVar[str] = "heartbeat"
     worker: str
@@ -513,8 +526,8 @@ _EVENTS = {
     for c in (
         UpdateGraph, ClientDesiresKeys, ClientReleasesKeys, CancelKeys, RetryKeys,
         AddClient, RemoveClient, UpdateData, AddWorker, RemoveWorker, TaskFinished, TaskErred,
-        AddKeys, MissingData, ReleaseWorkerData, Reschedule, Heartbeat, StealResponse, Balance,
-        TaskRowsReported,
+        AddKeys, MissingData, ReleaseWorkerData, Reschedule, LongRunning, Heartbeat,
+        StealResponse, Balance, TaskRowsReported,
     )
 }  # fmt: skip
 _INSTRUCTIONS = {

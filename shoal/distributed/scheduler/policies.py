@@ -257,17 +257,20 @@ def free_slots(ws, saturation: float) -> float:
     the tasks processing there (``inf`` when queuing is off), or one more while
     the estimated work there is under :data:`SHORT_WORK_WINDOW` per thread.
 
+    Long-running tasks (seceded: see ``worker/context.py``) take no slot.
+
     >>> from types import SimpleNamespace as NS
-    >>> free_slots(NS(nthreads=4, processing={1: 0, 2: 0}, occupancy=2.0), 1.1)
+    >>> free_slots(NS(nthreads=4, processing={1: 0, 2: 0}, long_running=set(), occupancy=2.0), 1.1)
     3
-    >>> free_slots(NS(nthreads=1, processing={1: 0, 2: 0}, occupancy=0.0002), 1.1)
+    >>> free_slots(NS(nthreads=1, processing={1: 0, 2: 0}, long_running=set(), occupancy=0.0002), 1.1)
     1
     """
     if math.isinf(saturation):
         return math.inf
-    slots = max(math.ceil(ws.nthreads * saturation), 1) - len(ws.processing)
+    running = len(ws.processing) - len(ws.long_running)
+    slots = max(math.ceil(ws.nthreads * saturation), 1) - running
     if (slots <= 0 and ws.occupancy < SHORT_WORK_WINDOW * ws.nthreads
-            and len(ws.processing) < SHORT_WORK_MAX_PER_THREAD * ws.nthreads):  # fmt: skip
+            and running < SHORT_WORK_MAX_PER_THREAD * ws.nthreads):  # fmt: skip
         return 1
     return slots
 
@@ -278,7 +281,8 @@ def pick_rootish_worker(workers, saturation: float):
     for ws in workers:
         if free_slots(ws, saturation) <= 0:
             continue
-        key = (len(ws.processing) / ws.nthreads, ws.occupancy / ws.nthreads, ws.address)
+        key = ((len(ws.processing) - len(ws.long_running)) / ws.nthreads,
+               ws.occupancy / ws.nthreads, ws.address)  # fmt: skip
         if best_key is None or key < best_key:
             best, best_key = ws, key
     return best
@@ -389,7 +393,7 @@ def steal_candidates(state, *, max_transfer_ratio: float = 0.5) -> list:
     """
     workers = list(state.workers.values())
     occupancy = {ws: ws.occupancy for ws in workers}
-    count = {ws: len(ws.processing) for ws in workers}
+    count = {ws: len(ws.processing) - len(ws.long_running) for ws in workers}
     thieves = [ws for ws in workers if count[ws] < ws.nthreads]
     victims = [ws for ws in workers if count[ws] > ws.nthreads]
     if not thieves or not victims:
@@ -401,7 +405,7 @@ def steal_candidates(state, *, max_transfer_ratio: float = 0.5) -> list:
         for ts in sorted(victim.processing, key=lambda t: t.priority, reverse=True):
             if count[victim] <= victim.nthreads:
                 break
-            if ts.key in state.in_flight_steals:
+            if ts.key in state.in_flight_steals or ts in victim.long_running:
                 continue
             duration = state.task_duration(ts)
             thief = _best_thief(ts, victim, thieves, occupancy, count, duration, state.bandwidth,

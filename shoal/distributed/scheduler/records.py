@@ -62,8 +62,8 @@ class SchedWorker:
 
     __slots__ = (
         "address", "name", "nthreads", "memory_limit", "resources", "used_resources",
-        "nanny", "processing", "has_what", "nbytes", "occupancy", "metrics", "last_seen",
-        "local_directory",
+        "nanny", "processing", "long_running", "has_what", "nbytes", "occupancy", "metrics",
+        "last_seen", "local_directory",
     )  # fmt: skip
 
     def __init__(self, address, nthreads=1, memory_limit=0, resources=None, name="", nanny=""):
@@ -72,6 +72,8 @@ class SchedWorker:
         self.resources = dict(resources or {})
         self.used_resources = {k: 0 for k in self.resources}
         self.processing: dict = {}  # SchedTask -> estimated cost (seconds)
+        #: the processing tasks whose thread seceded: they cost 0 and take no thread
+        self.long_running: set = set()
         self.has_what: dict = {}  # SchedTask -> None: an insertion-ordered set
         self.nbytes, self.occupancy, self.metrics, self.last_seen = 0, 0.0, {}, 0.0
         self.local_directory = ""  # (told at registration; for scheduler_info)

@@ -70,7 +70,7 @@ FIRE_AND_FORGET = "fire-and-forget"
 #: Stream ops a worker sends that the state machine handles (the server adds ``worker``).
 _WORKER_EVENTS = frozenset({
     "task-finished", "task-erred", "add-keys", "release-worker-data", "reschedule",
-    "steal-response", "missing-data", "heartbeat", "task-rows",
+    "long-running", "steal-response", "missing-data", "heartbeat", "task-rows",
 })  # fmt: skip
 #: Stream ops a client sends that the state machine handles (they carry ``client``).
 _CLIENT_EVENTS = frozenset({

@@ -51,7 +51,7 @@ from shoal.distributed.scheduler.records import (  # re-exported: the records li
 )
 from shoal.distributed.scheduler.messages import (
     HANDLERS, AddKeys, AddWorker, Balance, CancelledKeys, FreeKeys,
-    Heartbeat, KilledWorker, MissingData, Publish, ReleaseWorkerData, RemoveWorker,
+    Heartbeat, KilledWorker, LongRunning, MissingData, Publish, ReleaseWorkerData, RemoveWorker,
     Reschedule, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRowsReported,
     UpdateData, UpdateGraph, handles, merge_free_keys,
 )  # fmt: skip
@@ -453,6 +453,23 @@ class SchedulerState(ServesClients, TracksComputations):
             self._note(ev.key, "stale-reschedule", f"from {ev.worker}", ev.stimulus_id)
             return
         self._transitions(self._transition(ts, "released", ev.stimulus_id), ev.stimulus_id)
+
+    @handles(LongRunning)
+    def _long_running(self, ev: LongRunning) -> None:
+        """The task's thread seceded: it costs its worker nothing more, and a free slot
+        may take a queued task."""
+        found = self._worker_task(ev, "long-running")
+        if found is None:
+            return
+        ws, ts = found
+        ws.occupancy = max(ws.occupancy - ws.processing[ts], 0.0)
+        ws.processing[ts] = 0.0
+        ws.long_running.add(ts)
+        if ev.compute_duration > 0:
+            self.learn_duration(ts, [("compute", 0.0, ev.compute_duration)])
+        self._note(ts.key, "long-running", f"on {ws.address} after {ev.compute_duration:.3f} s",
+                   ev.stimulus_id)  # fmt: skip
+        self._transitions({}, ev.stimulus_id)
 
     @handles(Heartbeat)
     def _heartbeat(self, ev: Heartbeat) -> None:

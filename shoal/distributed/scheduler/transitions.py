@@ -124,6 +124,7 @@ def _exit_processing(state, ts):
     """Take ``ts`` off its worker's books; return that worker."""
     ws = ts.processing_on
     ws.occupancy -= ws.processing.pop(ts)
+    ws.long_running.discard(ts)
     if not ws.processing or ws.occupancy < 0:
         ws.occupancy = 0.0  # drop accumulated float error
     for name, amount in (ts.resource_restrictions or {}).items():
@@ -322,8 +323,9 @@ def processing_processing(state, ts, stimulus_id, ws) -> dict:
 
 def processing_memory(state, ts, stimulus_id, ws, nbytes=0, type="", startstops=(), thread=0,
                       reported=False):  # (reported: for the publisher alone)
+    if ts not in ts.processing_on.long_running:  # (its duration was learnt as it seceded)
+        state.learn_duration(ts, startstops)
     _exit_processing(state, ts)
-    state.learn_duration(ts, startstops)
     ts.type = type
     add_replica(ts, ws, nbytes)
     recs: dict = {}
@@ -524,6 +526,8 @@ def check_task(state, ts) -> None:
 def check_worker(state, ws) -> None:
     for ts in ws.processing:
         assert ts.processing_on is ws and state.tasks.get(ts.key) is ts, (ws, ts)
+    for ts in ws.long_running:
+        assert ts in ws.processing and ws.processing[ts] == 0, ("long-running", ws, ts)
     for ts in ws.has_what:
         assert ws in ts.who_has and ts.state == "memory", (ws, ts)
     assert ws.nbytes == sum(ts.nbytes for ts in ws.has_what), ws

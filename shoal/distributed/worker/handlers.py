@@ -46,7 +46,7 @@ def _compute_task(ws, ev: m.ComputeTask):
     if ts.state == "memory":  # already here: tell the scheduler again
         return {}, [task_finished_msg(ts, ev.stimulus_id)]
     ws.set_priority(ts, ev.priority)
-    if ts not in ws.executing:
+    if ts not in ws.executing and ts not in ws.long_running:
         # a task given to the threads keeps the spec and estimate it was given with
         ts.duration, ts.run_spec = ev.duration, ev.run_spec
         if ts.state not in ("ready", "constrained"):
@@ -278,6 +278,22 @@ def _retry_busy_worker(ws, ev: m.RetryBusyWorker):
     return {}, []
 
 
+def _secede(ws, ev: m.Secede):
+    """The task's thread left the pool: its slot goes to the next task."""
+    ts = ws.tasks.get(ev.key)
+    if ts is None or ts not in ws.executing:  # (one run of a key at a time: no run_id check)
+        ws.log.append((ev.key, "ignored-secede", ev.stimulus_id, ws.clock()))
+        return {}, []
+    ws.executing.discard(ts)
+    ws.long_running.add(ts)
+    ws.log.append((ts.key, "secede", ts.state, ev.stimulus_id, ws.clock()))
+    if ts.state != "executing":  # cancelled or resumed: the scheduler no longer counts it here
+        return {}, []
+    return {}, [m.LongRunningMsg(key=ts.key, run_id=ts.run_id,
+                                 compute_duration=ev.compute_duration,
+                                 stimulus_id=ev.stimulus_id)]  # fmt: skip
+
+
 def _pause(ws, ev):
     ws.paused = isinstance(ev, m.Pause)
     ws.log.append(("worker", "pause" if ws.paused else "unpause", ev.stimulus_id, ws.clock()))
@@ -324,6 +340,7 @@ HANDLERS = {
     m.GatherDepNetworkFailure: _gather_dep_network_failure,
     m.GatherDepBusy: _gather_dep_busy,
     m.RetryBusyWorker: _retry_busy_worker,
+    m.Secede: _secede,
     m.Pause: _pause,
     m.Unpause: _pause,
     m.FindMissing: _find_missing,

@@ -47,14 +47,14 @@ __all__ = [
     # events from the scheduler
     "ComputeTask", "FreeKeys", "StealRequest", "AcquireReplicas", "RemoveReplicas",
     # events from the server layer
-    "UpdateData", "ExecuteSuccess", "ExecuteFailure", "ExecuteReschedule",
+    "UpdateData", "ExecuteSuccess", "ExecuteFailure", "ExecuteReschedule", "Secede",
     "GatherDepSuccess", "GatherDepFailure", "GatherDepNetworkFailure", "GatherDepBusy",
     "Pause", "Unpause", "RetryBusyWorker", "FindMissing", "RefreshWhoHas",
     # instructions for the server layer
     "Execute", "GatherDep", "RetryBusyWorkerLater", "RequestWhoHas",
     # messages to the scheduler
     "TaskFinishedMsg", "TaskErredMsg", "MissingDataMsg", "ReleaseWorkerDataMsg",
-    "RescheduleMsg", "StealResponseMsg", "AddKeysMsg",
+    "RescheduleMsg", "LongRunningMsg", "StealResponseMsg", "AddKeysMsg",
     "from_log_entry",
 ]  # fmt: skip
 
@@ -307,6 +307,15 @@ class ExecuteReschedule(WorkerEvent):
 
 
 @dataclass(slots=True, kw_only=True)
+class Secede(WorkerEvent):
+    """The thread running ``key`` left the pool to wait (``secede()``): it frees its slot."""
+
+    key: Any
+    run_id: int = -1
+    compute_duration: float = 0.0
+
+
+@dataclass(slots=True, kw_only=True)
 class GatherDepSuccess(WorkerEvent):
     """A peer answered; requested keys missing from ``data_nbytes`` it did not hold, and
     those in ``errors`` (key -> packed exception) it could not send or this worker could
@@ -471,6 +480,16 @@ class RescheduleMsg(SchedulerMsg):
 
     op: ClassVar[str] = "reschedule"
     key: Any
+
+
+@dataclass(slots=True, kw_only=True)
+class LongRunningMsg(SchedulerMsg):
+    """``key`` seceded here: it runs on, but no longer takes one of this worker's threads."""
+
+    op: ClassVar[str] = "long-running"
+    key: Any
+    run_id: int
+    compute_duration: float
 
 
 @dataclass(slots=True, kw_only=True)

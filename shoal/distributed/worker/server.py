@@ -60,6 +60,7 @@ from shoal.diagnostics.probe import CpuClock
 from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, parse_memory_limit,
 )  # fmt: skip
+from shoal.distributed.worker.context import TaskClient
 from shoal.distributed.worker.state import WorkerState
 from shoal.distributed.worker.taskrows import SWITCH_OP, TaskRowReporter
 from shoal.distributed.worker.threads import Job, Outcome, Reschedule, TaskThreads
@@ -114,6 +115,7 @@ class Worker(Node):
         self.stream: BatchedSend | None = None
         self.task_rows: TaskRowReporter | None = None  # (taskrows.py) made at start
         self.threads: TaskThreads | None = None
+        self.task_client = TaskClient(self)  # get_client() in its tasks (context.py)
         # what it reports is stamped on the scheduler's clock (clock.py)
         self.scheduler_clock = SchedulerClock()
         self.profiler = (profile.Sampler(clock=self.scheduler_clock.now)
@@ -153,7 +155,8 @@ class Worker(Node):
                                  clock=self.scheduler_clock.now)  # fmt: skip
         self.task_rows = TaskRowReporter(self.address)
         self.threads = TaskThreads(self.nthreads, self._executed, name=f"shoal-worker-{self.address}",
-                                   profiler=self.profiler, clock=self.scheduler_clock.now)  # fmt: skip
+                                   profiler=self.profiler, clock=self.scheduler_clock.now,
+                                   on_secede=self._seceded, owner=self)  # fmt: skip
         self.threads.start()
         if self.profiler is not None:
             self.profiler.start()
@@ -221,6 +224,7 @@ class Worker(Node):
             self.threads.stop()
         if self.profiler is not None:
             self.profiler.stop()  # joins the sampler thread: it wakes at once, ms at most
+        await self.task_client.close()  # (a seceded task waiting on it ends)
         await self.server.close()
         await self.peers.close()
         if self.threads is not None:
@@ -331,6 +335,10 @@ class Worker(Node):
                 events.append(m.ExecuteReschedule(key=o.key, run_id=o.run_id,
                                                   stimulus_id=_sid("reschedule")))  # fmt: skip
         self.handle(*events)
+
+    def _seceded(self, key, run_id: int, seconds: float) -> None:
+        self.handle(m.Secede(key=key, run_id=run_id, compute_duration=seconds,
+                             stimulus_id=_sid("secede")))  # fmt: skip
 
     def _failure(self, key, run_id, exc, stage, start, stop, thread) -> m.ExecuteFailure:
         # name the task that raised (a fused node knows its inner key): the client
@@ -450,7 +458,8 @@ class Worker(Node):
             "managed_bytes": int(managed) + int(spilled),
             "spilled_bytes": {"memory": int(spilled), "disk": int(on_disk)},
             "cpu": self._cpu.percent(),
-            "executing": len(self.state.executing), "ready": len(self.state.ready),
+            "executing": len(self.state.executing) + len(self.state.long_running),
+            "ready": len(self.state.ready),
             "in_memory": len(self.data), "paused": self.state.paused,
             "time": self.scheduler_clock.now(),
         }  # fmt: skip
@@ -486,7 +495,8 @@ class Worker(Node):
                                 int(getattr(self.data, "spilled_bytes", 0)))  # fmt: skip
         decision = decide(reading, self.memory_limit, self._thresholds, paused=self.state.paused)
         if decision.spill_bytes and hasattr(self.data, "evict"):
-            busy = {dep.key for ts in self.state.executing for dep in ts.dependencies}
+            running = (*self.state.executing, *self.state.long_running)
+            busy = {dep.key for ts in running for dep in ts.dependencies}
             self.data.evict(decision.spill_bytes, exclude=busy)
         if decision.pause != self.state.paused:
             logger.warning("worker %s %s: %s", self.address,

@@ -36,6 +36,9 @@ executing              tasks given to the threads: ``executing``, and ``cancelle
                        or ``resumed`` tasks whose ``previous`` is ``executing``;
                        at most ``nthreads``, plus short tasks queued for them
                        (see :meth:`WorkerState.may_queue`)
+long_running           the same states, for tasks whose thread seceded (left the
+                       pool to wait on other tasks, :mod:`.context`): they run on
+                       but take no thread's slot; never also in ``executing``
 data_needed            peer -> priority queue of ``fetch`` tasks it holds
 in_flight_tasks        ``flight`` tasks, and ``cancelled``/``resumed`` whose
                        ``previous`` is ``flight``
@@ -224,6 +227,7 @@ class WorkerState:
         self.ready = TaskQueue()
         self.constrained = TaskQueue()
         self.executing: set[WorkerTask] = set()
+        self.long_running: set[WorkerTask] = set()
         self.data_needed: dict[str, TaskQueue] = {}
         self.in_flight_tasks: set[WorkerTask] = set()
         self.in_flight_workers: dict[str, set] = {}

@@ -77,6 +77,7 @@ def _release(ws, ts) -> tuple[dict, list]:
 
 def _leave_executing(ws, ts) -> None:
     ws.executing.discard(ts)
+    ws.long_running.discard(ts)
     for resource, amount in ts.resource_restrictions.items():
         if resource in ws.available_resources:
             ws.available_resources[resource] += amount

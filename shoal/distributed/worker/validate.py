@@ -52,9 +52,11 @@ def _validate_task(ws, ts) -> None:
     if s == "constrained":
         _check(ts in ws.constrained and bool(ts.resource_restrictions), ts, "bad constrained entry")
     if s == "executing" or (s in ("cancelled", "resumed") and ts.previous == "executing"):
-        _check(ts in ws.executing, ts, "not in the executing set")
+        _check((ts in ws.executing) != (ts in ws.long_running), ts,
+               "not in exactly one of the executing and long-running sets")
     else:
-        _check(ts not in ws.executing, ts, "in the executing set")
+        _check(ts not in ws.executing and ts not in ws.long_running, ts,
+               "in the executing or long-running set")
     if s == "flight" or (s in ("cancelled", "resumed") and ts.previous == "flight"):
         _check(ts in ws.in_flight_tasks, ts, "not in in_flight_tasks")
         _check(ts.key in ws.in_flight_workers.get(ts.coming_from, ()), ts, "not in its GatherDep")
@@ -94,9 +96,9 @@ def validate_worker_state(ws) -> None:
         _check(owned(ts) and ts.state == "ready", ts, "in the ready queue")
     for ts in ws.constrained:
         _check(owned(ts) and ts.state == "constrained", ts, "in the constrained queue")
-    for ts in ws.executing:
+    for ts in (*ws.executing, *ws.long_running):
         ok = owned(ts) and (ts.state == "executing" or ts.previous == "executing")
-        _check(ok, ts, "in the executing set")
+        _check(ok, ts, "in the executing or long-running set")
     from .state import QUEUED_PER_THREAD  # here: state imports this module
 
     n, most = len(ws.executing), (1 + QUEUED_PER_THREAD) * ws.nthreads
@@ -140,6 +142,7 @@ def validate_worker_state(ws) -> None:
     _check(ws.nbytes_in_memory == managed, f"nbytes_in_memory {ws.nbytes_in_memory} != {managed}")
 
     for resource, total in ws.total_resources.items():
-        used = sum(ts.resource_restrictions.get(resource, 0) for ts in ws.executing)
+        used = sum(ts.resource_restrictions.get(resource, 0)
+                   for ts in (*ws.executing, *ws.long_running))  # fmt: skip
         free = ws.available_resources.get(resource, 0)
         _check(free == total - used, f"resource {resource}: {free} free != {total} - {used} used")
