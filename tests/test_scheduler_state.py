@@ -725,6 +725,48 @@ def test_stealing_disabled(clock):
     state.validate_state()
 
 
+def test_a_paused_worker_gets_no_tasks_and_gives_back_those_it_has_not_started(state):
+    add_workers(state, ("w1", 1), ("w2", 1))
+    _hold(state, "x", "w1", 100)
+    deps = {f"t-{i}": ["x"] for i in range(4)}
+    out = state.handle(m.UpdateGraph({k: "f" for k in deps}, deps, list(deps), "c1"))
+    on_w1 = {c.key for c in sent(out, m.ComputeTask) if c.worker == "w1"}
+    assert on_w1  # (x is there)
+    out = state.handle(m.WorkerStatusChange("w1", "paused"))
+    assert {r.key for r in sent(out, m.StealRequest, worker="w1")} == on_w1
+    assert "w1" not in state.running and state.workers["w1"].paused
+    started, *waiting = sorted(on_w1)
+    state.handle(m.StealResponse("w1", started, "executing"))  # it runs on there
+    for key in waiting:  # not started: placed again, on w2
+        assert compute(state.handle(m.StealResponse("w1", key, "released"))).worker == "w2"
+    # a new root task waits for a slot on w2, though the paused w1 has one free
+    assert sent(state.handle(graph({"r": []}, ["r"])), m.ComputeTask) == []
+    assert states(state)["r"] == "queued"
+    state.validate_state()
+    state.handle(m.WorkerStatusChange("w1", "running"))
+    assert state.running.keys() == {"w1", "w2"} and not state.workers["w1"].paused
+
+
+def test_tasks_wait_while_every_worker_is_paused_and_go_when_one_runs_again(state):
+    add_workers(state, ("w1", 1))
+    assert sent(state.handle(m.WorkerStatusChange("w1", "paused"))) == []  # nowhere to send
+    out = state.handle(graph({"a": [], "b": ["a"]}, ["b"]))
+    assert sent(out, m.ComputeTask) == [] and states(state)["a"] == "queued"
+    out = state.handle(m.WorkerStatusChange("w1", "running"))
+    assert compute(out).key == "a"
+    sim = Sim(state)
+    sim.todo.append(compute(out))
+    assert sent(sim.run(), m.KeyInMemory, key="b")
+    # a status from an unknown worker is noted, nothing more
+    assert sent(state.handle(m.WorkerStatusChange("nobody", "paused"))) == []
+
+
+def test_a_paused_worker_is_no_thief(state):
+    _backlog(state)
+    state.handle(m.WorkerStatusChange("w2", "paused"))
+    assert steal_candidates(state) == []
+
+
 def test_steal_candidates_skip_expensive_transfers(state):
     _backlog(state)
     assert steal_candidates(state)
@@ -1048,6 +1090,7 @@ EXAMPLES = [
     m.RemoveWorker("w", "bye", True), m.TaskFinished("w", "x", 1, 8, "int", (), 3),
     m.TaskErred("w", "x", 1, ValueError("e"), None, "e", "tb"), m.MissingData("x", "w"),
     m.ReleaseWorkerData("w", "x"), m.Reschedule("w", "x"), m.LongRunning("w", "x", 1, 0.25),
+    m.WorkerStatusChange("w", "paused"),
     m.Heartbeat("w", {"cpu": 1.0}),
     m.StealResponse("w", "x", "ready"), m.Balance(), m.UpdateData({"x": ["w"]}, {"x": 8}, "c1"),
     m.AddKeys("w", ["x"]), m.TaskRowsReported("w", b"\x80", 0),

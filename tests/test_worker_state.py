@@ -19,7 +19,7 @@ from shoal.distributed.worker.messages import (
     ExecuteSuccess, FindMissing, FreeKeys, GatherDep, GatherDepBusy, GatherDepFailure,
     GatherDepNetworkFailure, GatherDepSuccess, MissingDataMsg, Pause, RefreshWhoHas,
     ReleaseWorkerDataMsg, RemoveReplicas, RequestWhoHas, RescheduleMsg, RetryBusyWorker,
-    RetryBusyWorkerLater, Secede, LongRunningMsg, StealRequest, StealResponseMsg, TaskErredMsg, TaskFinishedMsg,
+    RetryBusyWorkerLater, Secede, LongRunningMsg, StealRequest, WorkerStatusMsg, StealResponseMsg, TaskErredMsg, TaskFinishedMsg,
     Unpause, UpdateData,
 )  # fmt: skip
 from shoal.distributed.worker.transitions import TRANSITIONS, transition
@@ -564,11 +564,17 @@ def test_resources_constrain_execution():
     ws.validate_state()
 
 
-def test_pause_stops_execution_and_unpause_resumes(ws):
-    ws.handle(Pause(stimulus_id="pause"))
+def test_pause_stops_execution_and_unpause_resumes_and_the_scheduler_is_told(ws):
+    assert ws.handle(Pause(stimulus_id="pause")) == [I(WorkerStatusMsg, status="paused")]
+    assert ws.handle(Pause(stimulus_id="again")) == []  # (only changes are told)
     assert ws.handle(compute("x")) == []
     assert ws.tasks["x"].state == "ready"
-    assert ws.handle(Unpause(stimulus_id="unpause")) == [I(Execute, key="x")]
+    assert ws.handle(Unpause(stimulus_id="unpause")) == [
+        I(WorkerStatusMsg, status="running"), I(Execute, key="x"),
+    ]  # fmt: skip
+    assert WorkerStatusMsg(status="paused", stimulus_id="s").to_msg() == {
+        "op": "worker-status-change", "status": "paused", "stimulus_id": "s",
+    }  # fmt: skip
 
 
 def test_pause_lets_only_a_trickle_of_transfers():

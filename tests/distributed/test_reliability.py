@@ -303,6 +303,54 @@ def test_16_spill_to_disk_keeps_results_gettable():
         assert w.data.spilled_disk_bytes <= 1200
 
 
+# --- 17. a worker paused for memory ------------------------------------------------------
+
+
+def hold_memory(nbytes):
+    import builtins
+
+    import numpy as np
+
+    builtins._shoal_test_held = np.ones(nbytes // 8)  # past the pause threshold: it pauses
+
+
+def let_go():
+    import builtins
+    import gc
+
+    builtins._shoal_test_held = None
+    gc.collect()
+
+
+def pid_after(delay):
+    time.sleep(delay)
+    return os.getpid()
+
+
+def test_17_a_paused_worker_gets_no_new_tasks(tmp_path):
+    """A worker past its pause threshold starts nothing new: the scheduler must send the
+    work elsewhere (it sent tasks there, and one waited until memory was freed by hand)."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="300MB",
+                      dashboard_address=":0", local_directory=str(tmp_path)) as cluster, \
+            Client(cluster) as c:  # fmt: skip
+        w0, w1 = sorted(c.scheduler_info()["workers"])
+        pids = c.run(os.getpid)
+        c.submit(hold_memory, 200_000_000, workers=[w0], pure=False).result(timeout=30)
+        deadline = time.monotonic() + 20
+        while c.scheduler_info()["workers"][w0]["status"] != "paused":
+            assert time.monotonic() < deadline, "the worker did not pause"
+            time.sleep(0.05)
+        futures = c.map(pid_after, [0.05] * 20, pure=False)
+        ran = c.gather(futures)
+        assert set(ran) == {pids[w1]}  # all on the running worker, none waiting on w0
+        c.run(let_go, workers=[w0])
+        deadline = time.monotonic() + 20
+        while c.scheduler_info()["workers"][w0]["status"] != "running":
+            assert time.monotonic() < deadline, "the worker did not resume"
+            time.sleep(0.05)
+        assert c.submit(pid_after, 0, workers=[w0], pure=False).result(timeout=30) == pids[w0]
+
+
 # --- 19. a client killed mid-computation -------------------------------------------------
 
 CHILD = """

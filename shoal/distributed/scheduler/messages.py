@@ -38,6 +38,7 @@ __all__ = [
     "LongRunning", "LostData", "MissingData", "Publish", "ReleaseWorkerData", "RemoveClient",
     "RemoveWorker", "ReportTaskRows", "Reschedule", "RetryKeys", "StealRequest", "StealResponse",
     "TaskErred", "TaskFinished", "TaskRetried", "TaskRowsReported", "UpdateData", "UpdateGraph",
+    "WorkerStatusChange",
     "HANDLERS", "handles", "merge_free_keys",
     "parse_event", "parse_instruction",
 ]  # fmt: skip
@@ -350,6 +351,17 @@ class LongRunning(Event):
 
 
 @dataclass(slots=True)
+class WorkerStatusChange(Event):
+    """``worker`` paused (its memory is past the pause threshold: it starts nothing new)
+    or runs again (``status`` "paused" or "running")."""
+
+    op: ClassVar[str] = "worker-status-change"
+    worker: str
+    status: str
+    stimulus_id: str = _sid()
+
+
+@dataclass(slots=True)
 class Heartbeat(Event):
     op: ClassVar[str] = "heartbeat"
     worker: str
@@ -527,7 +539,7 @@ _EVENTS = {
         UpdateGraph, ClientDesiresKeys, ClientReleasesKeys, CancelKeys, RetryKeys,
         AddClient, RemoveClient, UpdateData, AddWorker, RemoveWorker, TaskFinished, TaskErred,
         AddKeys, MissingData, ReleaseWorkerData, Reschedule, LongRunning, Heartbeat,
-        StealResponse, Balance, TaskRowsReported,
+        StealResponse, Balance, TaskRowsReported, WorkerStatusChange,
     )
 }  # fmt: skip
 _INSTRUCTIONS = {

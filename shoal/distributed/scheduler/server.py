@@ -70,7 +70,7 @@ FIRE_AND_FORGET = "fire-and-forget"
 #: Stream ops a worker sends that the state machine handles (the server adds ``worker``).
 _WORKER_EVENTS = frozenset({
     "task-finished", "task-erred", "add-keys", "release-worker-data", "reschedule",
-    "long-running", "steal-response", "missing-data", "heartbeat", "task-rows",
+    "long-running", "worker-status-change", "steal-response", "missing-data", "heartbeat", "task-rows",
 })  # fmt: skip
 #: Stream ops a client sends that the state machine handles (they carry ``client``).
 _CLIENT_EVENTS = frozenset({
@@ -471,7 +471,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
                     "type": "Worker", "id": ws.name, "host": _host_of(ws.address),
                     "name": ws.name, "nthreads": ws.nthreads, "memory_limit": ws.memory_limit,
                     "nanny": ws.nanny, "resources": ws.resources, "metrics": ws.metrics,
-                    "status": "paused" if ws.metrics.get("paused") else "running",
+                    "status": "paused" if ws.paused else "running",
                     "services": {}, "local_directory": ws.local_directory,
                     "last_seen": ws.last_seen, "nbytes": ws.nbytes,
                     "processing": len(ws.processing), "keys": len(ws.has_what),

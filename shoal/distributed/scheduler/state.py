@@ -8,10 +8,11 @@
      |              who_wants --------+   waiters:     active dependents that need it
      |              who_has ------+   |   processing_on: the SchedWorker running it
      |- workers:  address -> SchedWorker: processing {task: cost}, has_what, occupancy
+     |- running:  the workers not paused (memory past the pause threshold): tasks go there
      |- clients:  name -> SchedClient: wants_what
      |- queued:   TaskQueue of root tasks waiting for a worker slot   (state "queued")
      |- unrunnable: tasks no current worker may run                    (state "no-worker")
-     |- in_flight_steals: key -> (victim, thief)
+     |- in_flight_steals: key -> (victim, thief); thief None: asked back from a paused worker
      |- computations: graph id -> wanted keys not done yet (computations.py: ComputationFinished)
      '- log:      bounded PackedLog of Transition / Note entries -> story(*keys)
 
@@ -53,7 +54,7 @@ from shoal.distributed.scheduler.messages import (
     HANDLERS, AddKeys, AddWorker, Balance, CancelledKeys, FreeKeys,
     Heartbeat, KilledWorker, LongRunning, MissingData, Publish, ReleaseWorkerData, RemoveWorker,
     Reschedule, StealRequest, StealResponse, TaskErred, TaskFinished, TaskRowsReported,
-    UpdateData, UpdateGraph, handles, merge_free_keys,
+    UpdateData, UpdateGraph, WorkerStatusChange, handles, merge_free_keys,
 )  # fmt: skip
 from shoal.distributed.scheduler.clients import ServesClients
 from shoal.distributed.scheduler.computations import TracksComputations
@@ -93,6 +94,7 @@ class SchedulerState(ServesClients, TracksComputations):
         self.work_stealing = bool(cfg("work-stealing", work_stealing))
         self.tasks: dict = {}
         self.workers: dict = {}
+        self.running: dict = {}  # the workers not paused: where tasks are placed
         self.clients: dict = {}
         self.queued = policies.TaskQueue()
         self.unrunnable: dict = {}  # SchedTask -> None, insertion ordered
@@ -184,7 +186,7 @@ class SchedulerState(ServesClients, TracksComputations):
                     recs.update(self._transition(ts, finish, stimulus_id))
             if not self.queued:
                 return
-            ws = policies.pick_rootish_worker(self.workers.values(), self.saturation)
+            ws = policies.pick_rootish_worker(self.running.values(), self.saturation)
             if ws is None:
                 return
             recs.update(self._transition(self.queued.peek(), "processing", stimulus_id, ws=ws))
@@ -221,7 +223,7 @@ class SchedulerState(ServesClients, TracksComputations):
         if finish == "processing":
             if start == "processing" or (start == "waiting" and ts.waiting_on):
                 return None
-            ws = policies.choose_worker(ts, self.workers.values(), self.queued, self.saturation,
+            ws = policies.choose_worker(ts, self.running.values(), self.queued, self.saturation,
                                         self.bandwidth)  # fmt: skip
             if ws is not None:
                 return "processing", {"ws": ws}
@@ -339,7 +341,7 @@ class SchedulerState(ServesClients, TracksComputations):
             return
         ws = SchedWorker(ev.address, ev.nthreads, ev.memory_limit, ev.resources, ev.name, ev.nanny)
         ws.last_seen = self.clock()
-        self.workers[ws.address] = ws
+        self.workers[ws.address] = self.running[ws.address] = ws
         self._publish(WorkerAdded(ws.address, ws.nthreads, ws.memory_limit, ws.name, ws.last_seen),
                       ev.stimulus_id)  # fmt: skip
         self.publisher.worker_added(ws.address)
@@ -352,6 +354,7 @@ class SchedulerState(ServesClients, TracksComputations):
         if ws is None:
             self._note(None, "unknown-worker", f"remove-worker {ev.address}", sid)
             return
+        self.running.pop(ev.address, None)
         self._publish(WorkerRemoved(ws.address, ev.reason, self.clock()), sid)
         recs: dict = {}
         for ts in list(ws.processing):
@@ -485,6 +488,32 @@ class SchedulerState(ServesClients, TracksComputations):
         values["profile"] = tuple(ev.metrics.get("profile") or ())  # (time, tree, {prefix: tree}) or ()
         self._publish(WorkerMetrics(ws.address, now, **values), ev.stimulus_id)
 
+    @handles(WorkerStatusChange)
+    def _worker_status_change(self, ev: WorkerStatusChange) -> None:
+        """A paused worker gets no new tasks, and those it has not started go elsewhere
+        (asked back as steals without a thief); one running again takes tasks anew."""
+        sid, ws = ev.stimulus_id, self.workers.get(ev.worker)
+        if ws is None:
+            self._note(None, "unknown-worker", f"worker-status-change {ev.worker}", sid)
+            return
+        paused = ev.status == "paused"
+        if paused == ws.paused:
+            return
+        ws.paused = paused
+        self._note(None, "worker-status-change", f"{ws.address} {ev.status}", sid)
+        if not paused:
+            self.running[ws.address] = ws
+            self._transitions({ts.key: "processing" for ts in self.unrunnable}, sid)
+            return
+        del self.running[ws.address]
+        if not self.running:  # nowhere else to go: they wait there
+            return
+        for ts in ws.processing:
+            if ts not in ws.long_running and ts.key not in self.in_flight_steals:
+                self.in_flight_steals[ts.key] = (ws, None)
+                self._note(ts.key, "steal-request", f"{ws.address} paused", sid)
+                self.emit(StealRequest(ws.address, ts.key, stimulus_id=sid))
+
     # --- work stealing -----------------------------------------------------------
 
     @handles(Balance)
@@ -509,9 +538,10 @@ class SchedulerState(ServesClients, TracksComputations):
         if ev.state not in _NOT_STARTED:
             self._note(ev.key, "steal-cancelled", f"{ev.worker} has it {ev.state}", sid)
             return
-        if self.workers.get(thief.address) is thief and policies.worker_allowed(ts, thief):
+        if (thief is not None and self.running.get(thief.address) is thief
+                and policies.worker_allowed(ts, thief)):  # fmt: skip
             recs = self._transition(ts, "processing", sid, ws=thief)
-        else:  # the thief left meanwhile: place it afresh
+        else:  # asked back from a paused worker, or the thief left or paused: place it afresh
             recs = self._transition(ts, "released", sid)
         self._transitions(recs, sid)
 

@@ -295,9 +295,13 @@ def _secede(ws, ev: m.Secede):
 
 
 def _pause(ws, ev):
-    ws.paused = isinstance(ev, m.Pause)
-    ws.log.append(("worker", "pause" if ws.paused else "unpause", ev.stimulus_id, ws.clock()))
-    return {}, []
+    paused = isinstance(ev, m.Pause)
+    ws.log.append(("worker", "pause" if paused else "unpause", ev.stimulus_id, ws.clock()))
+    if paused == ws.paused:
+        return {}, []
+    ws.paused = paused  # the scheduler sends no new tasks while it is paused
+    status = "paused" if paused else "running"
+    return {}, [m.WorkerStatusMsg(status=status, stimulus_id=ev.stimulus_id)]
 
 
 def _find_missing(ws, ev: m.FindMissing):

@@ -54,7 +54,7 @@ __all__ = [
     "Execute", "GatherDep", "RetryBusyWorkerLater", "RequestWhoHas",
     # messages to the scheduler
     "TaskFinishedMsg", "TaskErredMsg", "MissingDataMsg", "ReleaseWorkerDataMsg",
-    "RescheduleMsg", "LongRunningMsg", "StealResponseMsg", "AddKeysMsg",
+    "RescheduleMsg", "LongRunningMsg", "WorkerStatusMsg", "StealResponseMsg", "AddKeysMsg",
     "from_log_entry",
 ]  # fmt: skip
 
@@ -490,6 +490,14 @@ class LongRunningMsg(SchedulerMsg):
     key: Any
     run_id: int
     compute_duration: float
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkerStatusMsg(SchedulerMsg):
+    """This worker paused (memory past the pause threshold) or runs again."""
+
+    op: ClassVar[str] = "worker-status-change"
+    status: str  # "paused" or "running"
 
 
 @dataclass(slots=True, kw_only=True)
