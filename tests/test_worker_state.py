@@ -817,6 +817,10 @@ def test_a_pause_and_its_end_say_why():
     assert still.pause and still.reason == "process 780 >= resume 750"
     over = mem.decide(mem.MemoryReading(process=740, managed=0), 1000, T, paused=True)
     assert not over.pause and over.reason == "process 740 < resume 750"
+    # past the terminate line too: the pause is logged with the pause rule, not the worst one
+    worst = mem.decide(mem.MemoryReading(process=960, managed=0), 1000, T)
+    assert worst.reason == "process 960 > terminate 950"
+    assert worst.pause_reason == "process 960 > pause 800"
 
 
 def test_memory_rules_can_be_switched_off():
@@ -846,16 +850,30 @@ def test_spill_order_is_least_recently_used():
     assert mem.spill_order(nbytes, access, 10**9) == ["b", "d", "c", "a"]
 
 
-def test_parse_memory_limit(tmp_path):
+def test_parse_memory_limit(tmp_path, caplog):
     GiB = 2**30
     assert mem.parse_memory_limit("auto", total_memory=16 * GiB, n_workers=4) == 4 * GiB
     limit = mem.parse_memory_limit("auto", total_memory=16 * GiB, n_workers=4, cgroup_limit=8 * GiB)
     assert limit == 2 * GiB
     assert mem.parse_memory_limit("2 GiB", total_memory=16 * GiB) == 2 * GiB
-    assert mem.parse_memory_limit("64 GiB", total_memory=16 * GiB) == 16 * GiB  # capped
+    with caplog.at_level("WARNING", logger="shoal.distributed.worker.memory"):
+        assert mem.parse_memory_limit("64 GiB", total_memory=16 * GiB) == 16 * GiB  # capped
+    assert "64 GiB is more than this machine's" in caplog.text
     assert mem.parse_memory_limit(0.25, total_memory=16 * GiB) == 4 * GiB
     assert mem.parse_memory_limit(None, total_memory=16) is None
     assert mem.parse_memory_limit(0, total_memory=16) is None
+    # Dask's reading: any number up to 1 is a fraction, also in a string (it was 1 byte,
+    # and "0.5" no limit at all)
+    for value, expected in [("0.5", 8 * GiB), (1, 16 * GiB), ("1", 16 * GiB), (" 0.25 ", 4 * GiB),
+                            ("0", None), (0.0, None), ("2e9", 2 * 10**9), (3 * GiB, 3 * GiB)]:
+        assert mem.parse_memory_limit(value, total_memory=16 * GiB) == expected, value
+    # a lone worker's "auto" is its share of the machine: 2 of 8 cores
+    assert mem.parse_memory_limit("auto", total_memory=16 * GiB, n_workers=8 / 2) == 4 * GiB
+    assert mem.parse_memory_limit("auto", total_memory=16 * GiB, n_workers=8 / 16) == 16 * GiB
+    for bad, error in [(-1, ValueError), ("-0.5", ValueError), ("lots", ValueError),
+                       (True, TypeError), ([1], TypeError)]:  # fmt: skip
+        with pytest.raises(error, match="memory_limit|lots"):
+            mem.parse_memory_limit(bad, total_memory=16 * GiB)
     v2 = tmp_path / "memory.max"
     v2.write_text("max\n")
     assert read_cgroup_memory_limit([str(v2)]) is None

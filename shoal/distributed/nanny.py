@@ -113,9 +113,10 @@ class Nanny(Node):
         self.scheduler_address = scheduler_address
         self.protocol = protocol or scheme
         self.nthreads = int(nthreads or cpu_count())
-        self.memory_limit = parse_memory_limit(
-            memory_limit, total_memory=system_memory(), n_workers=1, cgroup_limit=read_cgroup_memory_limit()
-        )
+        self.memory_limit = parse_memory_limit(  # "auto": its share of the machine, as Dask's
+            memory_limit, total_memory=system_memory(), n_workers=cpu_count() / self.nthreads,
+            cgroup_limit=read_cgroup_memory_limit(),
+        )  # fmt: skip
         self.name = name
         self.host, self.port, self.worker_port = host, port, worker_port
         self.security, self.resources = security, dict(resources or {})

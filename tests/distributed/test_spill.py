@@ -252,8 +252,36 @@ def test_disk_full_keeps_value_and_leaves_no_partial_file(buf, directory, caplog
     check(buf)
 
     monkeypatch.setattr(spill_module, "_write_frames", write)  # space again
+    assert buf.evict(100) == 0  # not tried again at once
+    monkeypatch.setattr(spill_module, "RETRY_AFTER", 0.0)  # (as if the time had passed)
     assert buf.evict(100) == 20
     check(buf)
+
+
+def test_a_refusal_is_not_tried_again_at_every_tick(directory, monkeypatch):
+    """The memory monitor evicts ten times a second: after a refusal nothing is pickled
+    again until a spill file is freed or RETRY_AFTER has passed (an idle worker spent half
+    a core pickling a value it could not write)."""
+    pickled = []
+
+    def counting(value, *args, **kwargs):
+        pickled.append(value)
+        return serialize(value, *args, **kwargs)
+
+    serialize = spill_module.serialize
+    monkeypatch.setattr(spill_module, "serialize", counting)
+    buf = SpillBuffer(directory, sizeof=size, clock=Clock(), max_spill=1500)
+    buf["a"], buf["b"] = b"a" * 1000, b"b" * 1000
+    assert buf.evict(10**6) == 1000 and len(pickled) == 1  # "b" measured too big: not pickled
+    for _ in range(50):
+        assert buf.evict(10**6) == 0
+    assert len(pickled) == 1
+    del buf["a"]  # a file freed: room again, tried at once
+    assert buf.evict(10**6) == 1000 and set(buf.slow) == {"b"} and len(pickled) == 2
+    buf["huge"] = b"h" * 5000  # larger than max_spill: refused by its size, never pickled
+    assert buf.evict(10**6) == 0 and len(pickled) == 2
+    check(buf)
+    buf.close()
 
 
 def test_max_spill(directory, caplog):

@@ -37,11 +37,14 @@ and the worker count, so this module never touches psutil.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from shoal import config
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "MemoryThresholds", "MemoryReading", "MemoryDecision",
@@ -89,13 +92,16 @@ class MemoryDecision:
     """What the server should do now.
 
     ``pause`` is the paused state the worker should be in afterwards (the
-    server feeds ``Pause``/``Unpause`` when it differs from the current one).
+    server feeds ``Pause``/``Unpause`` when it differs from the current one);
+    ``reason`` names the worst rule that fired, ``pause_reason`` the pause rule's
+    verdict (what a pause or resume is logged with).
     """
 
     spill_bytes: int = 0
     pause: bool = False
     terminate: bool = False
     reason: str = ""
+    pause_reason: str = ""
 
 
 def _at(limit: int, fraction: float | None) -> float:
@@ -115,7 +121,7 @@ def decide(
     >>> decide(MemoryReading(process=650, managed=650), 1000, t).spill_bytes
     50
     >>> decide(MemoryReading(process=850, managed=500), 1000, t)
-    MemoryDecision(spill_bytes=250, pause=True, terminate=False, reason='process 850 > pause 800')
+    MemoryDecision(spill_bytes=250, pause=True, terminate=False, reason='process 850 > pause 800', pause_reason='process 850 > pause 800')
     """
     if not memory_limit:
         return MemoryDecision(pause=False)
@@ -134,15 +140,16 @@ def decide(
     spill_bytes = int(min(math.ceil(spill), reading.managed))
 
     pause_at = _at(memory_limit, thresholds.pause)
+    pause_reason = ""
     if reading.process > pause_at:
         pause = True
-        reasons.append(f"process {reading.process} > pause {pause_at:.0f}")
+        reasons.append(pause_reason := f"process {reading.process} > pause {pause_at:.0f}")
     elif paused and thresholds.pause:
         # hysteresis: stay paused until clearly under the line
         resume_at = (thresholds.pause - thresholds.unpause_margin) * memory_limit
         pause = reading.process >= resume_at
         sign = ">=" if pause else "<"  # (the reason it stays paused, or resumes)
-        reasons.append(f"process {reading.process} {sign} resume {resume_at:.0f}")
+        reasons.append(pause_reason := f"process {reading.process} {sign} resume {resume_at:.0f}")
     else:
         pause = False
 
@@ -151,7 +158,7 @@ def decide(
     if terminate:
         reasons.append(f"process {reading.process} > terminate {terminate_at:.0f}")
     # rules fire in order of severity: report the worst
-    return MemoryDecision(spill_bytes, pause, terminate, "; ".join(reasons[-1:]))
+    return MemoryDecision(spill_bytes, pause, terminate, "; ".join(reasons[-1:]), pause_reason)
 
 
 def spill_order(
@@ -187,19 +194,22 @@ def parse_memory_limit(
     value,
     *,
     total_memory: int,
-    n_workers: int = 1,
+    n_workers: float = 1,
     cgroup_limit: int | None = None,
 ) -> int | None:
     """Bytes for a ``memory_limit`` argument, or None for no limit.
 
     - ``None``, ``0``, ``"0"``: no limit;
     - ``"auto"``: the machine's memory (capped by the cgroup limit) split
-      evenly between the ``n_workers`` workers;
-    - a float in (0, 1]: that fraction of the machine's memory;
+      evenly between the ``n_workers`` workers (at least one: a lone worker
+      passes ``cores / nthreads``, its share of the machine);
+    - a number in (0, 1], also spelled as a string (``"0.5"``, ``1``): that
+      fraction of the machine's memory, as Dask reads it (``1`` was one byte);
     - bytes (``4e9``) or a size string (``"4 GiB"``).
 
     Any result is capped by the usable memory (the smaller of total and
-    cgroup limit): a limit the machine cannot honour protects nothing.
+    cgroup limit), with a warning: a limit the machine cannot honour protects
+    nothing.
 
     >>> parse_memory_limit("auto", total_memory=16_000, n_workers=4)
     4000
@@ -207,17 +217,31 @@ def parse_memory_limit(
     2000
     >>> parse_memory_limit("1 kB", total_memory=16_000)
     1000
-    >>> parse_memory_limit(0.5, total_memory=16_000)
-    8000
+    >>> parse_memory_limit("0.5", total_memory=16_000), parse_memory_limit(1, total_memory=16_000)
+    (8000, 16000)
     """
     usable = total_memory
     if cgroup_limit and cgroup_limit < usable:
         usable = cgroup_limit
-    if value is None or value == 0 or value == "0" or value is False:
+    if value is None or value is False:
         return None
     if isinstance(value, str) and value.strip().lower() == "auto":
         return int(usable // max(n_workers, 1))
-    if isinstance(value, float) and 0 < value <= 1:
-        return int(usable * value)
-    limit = config.parse_bytes(value)
-    return min(limit, usable) if limit else None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"memory_limit must be bytes, a size string, a fraction or 'auto', "
+                        f"got {value!r}")  # fmt: skip
+    try:
+        number = float(value)
+    except ValueError:  # a size string
+        limit = config.parse_bytes(value)
+    else:
+        if number < 0 or math.isnan(number):
+            raise ValueError(f"memory_limit must be >= 0, got {value!r}")
+        limit = int(usable * number) if number <= 1 else int(number)
+    if not limit:
+        return None
+    if limit > usable:
+        logger.warning("memory_limit %s is more than this machine's %d bytes: using those",
+                       value, usable)  # fmt: skip
+        return usable
+    return limit

@@ -45,7 +45,7 @@ import time
 import uuid
 
 from shoal import config
-from shoal.core.machine import read_cgroup_memory_limit
+from shoal.core.machine import cpu_count, read_cgroup_memory_limit, system_memory
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.clock import SchedulerClock
 from shoal.distributed.comm import CommClosedError, connect, parse_address
@@ -91,7 +91,10 @@ class Worker(Node):
         self.security, self.nanny, self.validate = security, nanny, validate
         self.resources = dict(resources or {})
         self.death_timeout = death_timeout
-        self.memory_limit = _memory_limit(memory_limit)
+        self.memory_limit = parse_memory_limit(  # "auto": its share of the machine, as Dask's
+            memory_limit, total_memory=system_memory(), n_workers=cpu_count() / self.nthreads,
+            cgroup_limit=read_cgroup_memory_limit(),
+        )  # fmt: skip
         self.heartbeat_interval = config.parse_timedelta(
             heartbeat_interval or config.get("distributed.worker.heartbeat-interval"))
         scheme = protocol or parse_address(scheduler_address)[0]
@@ -500,7 +503,8 @@ class Worker(Node):
             self.data.evict(decision.spill_bytes, exclude=busy)
         if decision.pause != self.state.paused:
             logger.warning("worker %s %s: %s", self.address,
-                           "paused" if decision.pause else "resumed", decision.reason)  # fmt: skip
+                           "paused" if decision.pause else "resumed",
+                           decision.pause_reason)  # fmt: skip
             event = m.Pause if decision.pause else m.Unpause
             self.handle(event(stimulus_id=_sid("memory-monitor")))
 
@@ -545,15 +549,6 @@ def _sid(what: str) -> str:
 def _typename(value) -> str:
     cls = type(value)
     return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
-
-
-def _memory_limit(value) -> int | None:
-    if value is None or value == 0:
-        return None
-    import psutil
-
-    return parse_memory_limit(value, total_memory=psutil.virtual_memory().total,
-                              cgroup_limit=read_cgroup_memory_limit())  # fmt: skip
 
 
 def _process(worker):

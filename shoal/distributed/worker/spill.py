@@ -36,7 +36,11 @@ How keys move:
 Failures never lose a value: one that does not pickle stays in memory, is
 logged once and is skipped by later evictions; a disk error (``ENOSPC``, the
 directory removed) or reaching ``max_spill`` keeps the value in memory, logs
-and ends that eviction.
+and ends that eviction.  After such a refusal, evictions do nothing until a
+spill file is freed or :data:`RETRY_AFTER` seconds have passed: the memory
+monitor asks ten times a second, and each try pickled the value again (half a
+core on an idle worker).  A value is held to ``max_spill`` by its measured
+size before it is pickled.
 
 Threads: the event loop is the only writer, but task threads read inputs
 while an eviction runs.  Every change of the containers happens under one
@@ -67,6 +71,8 @@ __all__ = ["SpillBuffer"]
 logger = logging.getLogger(__name__)
 
 _U64 = struct.Struct("<Q")
+#: Seconds an eviction waits after the disk or ``max_spill`` refused, unless a file is freed.
+RETRY_AFTER = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +115,7 @@ class SpillBuffer(MutableMapping):
         self._names = itertools.count(1)
         self._made_directory: bool | None = None  # None: not tried yet
         self._last_refusal: str | None = None
+        self._refused_at: float | None = None  # monotonic time of the last refusal
 
     # --- views and counters ---
 
@@ -196,7 +203,7 @@ class SpillBuffer(MutableMapping):
         spilled = self._slow.pop(key)
         self._spilled -= size
         self._disk -= spilled.size
-        self._last_refusal = None  # room on disk again: report the next refusal
+        self._last_refusal = self._refused_at = None  # room on disk again: try, report anew
         _unlink(spilled.path)
 
     # --- unspill ---
@@ -220,6 +227,8 @@ class SpillBuffer(MutableMapping):
         tasks).  Returns the bytes freed (``sizeof`` sizes), which is less
         than ``amount`` when too little can be spilled.
         """
+        if self._refused_at is not None and time.monotonic() - self._refused_at < RETRY_AFTER:
+            return 0  # refused a moment ago, and no file was freed since
         exclude = set(exclude)
         freed = 0
         try:
@@ -242,6 +251,8 @@ class SpillBuffer(MutableMapping):
             if key not in self._fast:
                 return 0  # deleted meanwhile
             value = self._fast[key]
+            if self.max_spill is not None and self._disk + self.nbytes[key] > self.max_spill:
+                self._refuse(f"max_spill {self.max_spill} B reached ({self._disk} B on disk)")
         ser = self._serialize(key, value)
         if ser is None:
             return 0
@@ -288,6 +299,7 @@ class SpillBuffer(MutableMapping):
         return _SpillFile(path, size)
 
     def _refuse(self, why: str):
+        self._refused_at = time.monotonic()
         if why != self._last_refusal:  # log each new reason once, not every monitor tick
             logger.warning("not spilling to %s, keeping values in memory: %s", self.directory, why)
             self._last_refusal = why
