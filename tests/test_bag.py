@@ -330,6 +330,46 @@ def test_stable_hash_agrees_across_equal_values():
     assert chunk.stable_hash(b"abc") != chunk.stable_hash("abc")
 
 
+def test_groupby_keeps_equal_keys_of_other_types_together():
+    """A namedtuple equals the plain tuple, a str Enum its value: one group each (they
+    were hashed apart and split in two)."""
+    import collections
+    import enum
+
+    class Color(str, enum.Enum):
+        R = "r"
+
+    P = collections.namedtuple("P", "a b")
+    for keys in (["r", Color.R], [(0, "x"), P(0, "x")]):
+        b = db.from_sequence(keys * 6, npartitions=3)
+        for scheduler in ("sync", "processes"):
+            sizes = b.groupby(lambda x: x).map(lambda kv: len(kv[1])).compute(scheduler=scheduler)
+            assert sizes == [12], (keys, scheduler)
+
+
+def test_map_over_bags_of_unequal_partitions_is_refused():
+    b = db.from_sequence(range(10), npartitions=2)
+    with pytest.raises(ValueError, match="partitions of different lengths"):
+        db.map(operator.add, b, b.filter(lambda x: x % 3)).compute(scheduler="sync")
+    assert db.map(operator.add, b, b.map(inc)).compute() == [2 * i + 1 for i in range(10)]
+
+
+def test_bags_where_only_values_fit_are_refused_by_name():
+    b = db.from_sequence([(1, 2), (3, 4), (5, 6)], npartitions=2)
+    with pytest.raises(TypeError, match=r"starmap: c= is a Bag"):
+        b.starmap(lambda x, y, c=0: (x, y, c), c=b.pluck(0))
+    assert b.starmap(lambda x, y, c=0: x + y + c, c=b.count()).compute() == [6, 10, 14]
+    with pytest.raises(TypeError, match=r"Item.apply: args\[0\] is a Bag"):
+        b.count().apply(lambda v, p: (v, p), b)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        b.count() + b
+
+
+def test_an_item_converts_to_a_number_by_computing():
+    b = db.from_sequence([1.5, 2.5, 3], npartitions=2)
+    assert int(b.count()) == 3 and float(b.sum()) == 7.0 and complex(b.count()) == 3 + 0j
+
+
 # -- take, repartition ------------------------------------------------------------------------
 
 def test_from_delayed_of_to_delayed_shares_the_graph():
@@ -387,6 +427,11 @@ def test_repartition_splits_evenly():
     assert parts == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
     with pytest.raises(ValueError):
         db.range(3, 1).repartition(0)
+    np = pytest.importorskip("numpy")
+    assert db.range(10, 1).repartition(np.int64(3)).npartitions == 3  # (Dask accepts it)
+    for bad in (2.5, "2", None):
+        with pytest.raises(ValueError, match="npartitions must be a positive int"):
+            db.range(3, 1).repartition(bad)
 
 
 def test_concat():

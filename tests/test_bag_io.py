@@ -104,6 +104,14 @@ def test_read_text_other_delimiters(tmp_path, blocksize, delimiter):
     assert got == [w + delimiter for w in words]
 
 
+@pytest.mark.parametrize("blocksize", [None, 1, 3, 100])
+def test_windows_line_ends_are_read_as_newlines_as_dask_reads_them(tmp_path, blocksize):
+    p = tmp_path / "crlf.txt"
+    p.write_bytes(b"a\r\nb\r\n\r\nmixed\nend\r")
+    got = db.read_text(str(p), blocksize=blocksize).compute()
+    assert got == ["a\n", "b\n", "\n", "mixed\n", "end\r"]
+
+
 def test_read_text_errors(tmp_path, text_files):
     with pytest.raises(ValueError, match="no files found"):
         db.read_text(str(tmp_path / "nothing-*.txt"))
@@ -178,6 +186,23 @@ def test_to_dataframe():
     assert df3.compute()["x"].dtype == "float64"
     with pytest.raises(ValueError, match="meta="):
         db.from_sequence([], npartitions=2).to_dataframe()
+
+
+def test_to_dataframe_refuses_data_that_does_not_fit_the_dtypes():
+    """A later record's values that the learned (or given) dtype cannot hold: a clear
+    error naming the column (they were cut, or the partition kept other dtypes)."""
+    pytest.importorskip("pandas")
+    cut = db.from_sequence([{"a": 1}, {"a": 2.7}], npartitions=2).to_dataframe()
+    with pytest.raises(ValueError, match=r"column 'a' holds float64 .* int64 .*meta=.*cut"):
+        cut.compute()
+    missing = db.from_sequence([{"a": 1, "b": 2}, {"a": 3}], npartitions=2).to_dataframe()
+    with pytest.raises(ValueError, match=r"column 'b' holds float64 values .* int64"):
+        missing.compute()
+    whole = db.from_sequence([{"a": 1}, {"a": 2.0}], npartitions=2).to_dataframe().compute()
+    assert whole["a"].tolist() == [1, 2] and whole["a"].dtype == "int64"
+    given = db.from_sequence([{"a": 1, "b": 2}, {"a": 3}], npartitions=2).to_dataframe(
+        meta={"a": "i8", "b": "f8"}).compute()
+    assert given["b"].isna().tolist() == [False, True]
 
 
 # -- the seeds' examples ------------------------------------------------------------------

@@ -69,6 +69,11 @@ def map_zip(func, args, kwargs, zipped, zipped_kw):
     args = list(args)
     kwargs = dict(kwargs)
     iters = [args[i] for i in zipped] + [kwargs[k] for k in zipped_kw]
+    lengths = sorted({len(it) for it in iters})
+    if len(lengths) > 1:
+        raise ValueError(f"map: the bags zipped element by element have partitions of "
+                         f"different lengths ({', '.join(map(str, lengths))}): each partition "
+                         "must hold as many elements in every bag")  # fmt: skip
     out = []
     nz = len(zipped)
     for items in zip(*iters):
@@ -402,7 +407,7 @@ def stable_hash(x) -> int:
         return zlib.crc32(x.encode("utf-8", "surrogatepass"))
     if t is int or t is float or t is bool:
         return hash(x)
-    if t is tuple:
+    if isinstance(x, tuple):  # (a namedtuple equals the plain tuple of its items)
         h = 0x345678
         for item in x:
             h = (h * 1000003) ^ stable_hash(item)
@@ -412,8 +417,8 @@ def stable_hash(x) -> int:
         return zlib.crc32(x) ^ 0x5BD1E995
     if x is None:
         return 0
-    if isinstance(x, str):
-        return zlib.crc32(str(x).encode("utf-8", "surrogatepass"))
+    if isinstance(x, str):  # (a str Enum's str() is its name, not its value)
+        return zlib.crc32(str.encode(x, "utf-8", "surrogatepass"))
     if isinstance(x, (frozenset, set)):
         h = 0
         for item in x:
@@ -495,10 +500,26 @@ def to_frame(part, columns, dtypes, meta):
     if not part:
         return meta.iloc[:0].copy()
     frame = pd.DataFrame(part, columns=columns)
-    try:
-        return frame.astype(dtypes)
-    except (TypeError, ValueError):
-        return frame
+    for name, dtype in dtypes.items():
+        column = frame[name]
+        if column.dtype == dtype:
+            continue
+        try:
+            cast = column.astype(dtype)
+            lossy = column.dtype.kind == "f" and cast.dtype.kind in "iu" and not (cast == column).all()
+        except (TypeError, ValueError) as exc:
+            why = f"{type(exc).__name__}: {exc}"
+        else:
+            if not lossy:
+                frame[name] = cast
+                continue
+            why = "non-integer values would be cut"
+        raise ValueError(
+            f"to_dataframe: column {name!r} holds {column.dtype} values that do not fit its dtype "
+            f"{dtype} (pass meta= with the dtypes the data has; without it they are learned from "
+            f"the first element): {why}"
+        )
+    return frame
 
 
 def call_star(func, x):

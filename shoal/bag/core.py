@@ -109,7 +109,9 @@ class Bag(Collection):
         return map(func, self, *args, **kwargs)
 
     def starmap(self, func, **kwargs):
-        """``func(*x, **kwargs)`` for every element x (a tuple)."""
+        """``func(*x, **kwargs)`` for every element x (a tuple); keyword arguments may be
+        Items or Delayed (computed first), not Bags."""
+        _refuse_bags("starmap", kwargs)
         return partitionwise(chunk.starmap_chunk, "starmap-" + funcname(func), func, self,
                              _Pack(kwargs))
 
@@ -294,7 +296,11 @@ class Bag(Collection):
         if partition_size is not None:
             raise NotImplementedError("repartition(partition_size=...) is not supported; "
                                       "pass npartitions=")
-        if not isinstance(npartitions, int) or npartitions < 1:
+        try:
+            npartitions = operator.index(npartitions)  # (a NumPy integer too)
+        except TypeError:
+            npartitions = None
+        if npartitions is None or npartitions < 1:
             raise ValueError(f"npartitions must be a positive int, got {npartitions!r}")
         from shoal.bag.create import repartition
 
@@ -366,7 +372,8 @@ class Item(Collection):
         return Item({value.key: collect_delayed([value], {})}, value.key, value.key)
 
     def apply(self, func, *args, **kwargs):
-        """An Item holding ``func(value, *args, **kwargs)``."""
+        """An Item holding ``func(value, *args, **kwargs)`` (arguments: values, Items, Delayed)."""
+        _refuse_bags("Item.apply", {**dict(enumerate(args)), **kwargs})
         name = f"{funcname(func)}-{tokenize(self, func, args, kwargs)}"
         layers = merge_layers(self)
         targs = [_arg_ref(a, 0, layers) for a in args]
@@ -380,6 +387,8 @@ class Item(Collection):
         return Delayed(self.key, graph[self.key], (), layer=graph)
 
     def _binop(self, op, other, reverse=False):
+        if isinstance(other, Bag):
+            return NotImplemented
         name = f"{op.__name__.strip('_')}-{tokenize(op, self, other, reverse)}"
         layers = merge_layers(self)
         o = _arg_ref(other, 0, layers)
@@ -411,6 +420,23 @@ for _n in ("neg", "pos", "abs", "invert"):
     setattr(Item, f"__{_n}__", (lambda op: lambda self: self.apply(op))(getattr(operator, _n)))
 Item.__hash__ = object.__hash__
 del _n, _op, _dunder
+
+
+def _item_value(convert):
+    return lambda self: convert(self.compute())
+
+
+for _n in (int, float, complex):  # int(b.count()) computes it, as Dask's Item does
+    setattr(Item, f"__{_n.__name__}__", _item_value(_n))
+del _n
+
+
+def _refuse_bags(where: str, arguments: dict) -> None:
+    for name, value in arguments.items():
+        if isinstance(value, Bag):
+            which = f"args[{name}]" if isinstance(name, int) else f"{name}="
+            raise TypeError(f"{where}: {which} is a Bag; pass Items, Delayed or plain values "
+                            "(for elements zipped with a bag's, use shoal.bag.map)")
 
 
 # -- the partitionwise builder -------------------------------------------------------

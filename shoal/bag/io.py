@@ -14,7 +14,8 @@ Compressed files (``.gz``, ``.bz2``, ``.xz``: chosen by extension with
 ``compression="infer"``) cannot be split and are read whole, and neither can
 files whose delimiter may overlap itself (``"||"``, ``"\\n\\n"``: from the middle
 of a run of ``|`` one cannot tell which pairs are delimiters).  Lines keep their
-delimiter (``"\\n"`` by default; no newline translation), like Dask.
+delimiter (``"\\n"`` by default), and with the default one a Windows line end
+``"\\r\\n"`` is read as ``"\\n"``, as Dask reads it.
 
 ``to_textfiles`` writes one file per partition, one element per line: an
 element already ending with ``"\\n"`` is written as it is, others get one, and
@@ -98,7 +99,10 @@ def split_lines(text: str, delimiter: str) -> list:
     if not text:
         return []
     if delimiter == "\n":
-        return io.StringIO(text, newline="\n").readlines()
+        lines = io.StringIO(text, newline="\n").readlines()
+        if "\r" in text:  # Windows line ends, read as Dask reads them
+            lines = [s[:-2] + "\n" if s.endswith("\r\n") else s for s in lines]
+        return lines
     parts = text.split(delimiter)
     last = parts.pop()
     out = [p + delimiter for p in parts]
