@@ -202,6 +202,10 @@ def _walk(obj, found: list, traverse: bool):
         items = [_walk(o, found, traverse) for o in obj]
         return _Rebuild(t, items) if _holds(items) else obj
     if t is dict:
+        keys = [_walk(k, found, traverse) for k in obj]
+        if _holds(keys):  # collections as keys: the dict is made again from its pairs
+            pairs = [_Rebuild(tuple, [k, _walk(v, found, traverse)]) for k, v in zip(keys, obj.values())]
+            return _Rebuild(dict, pairs)
         items = {k: _walk(v, found, traverse) for k, v in obj.items()}
         return _Rebuild(dict, items) if _holds(items.values()) else obj
     if isinstance(obj, tuple) and hasattr(t, "_fields"):  # a namedtuple

@@ -69,6 +69,8 @@ def _unpack(obj, deps: list):
             return obj
         return items if t is list else t(items)
     if t is dict:
+        if any(type(k) not in _ATOMIC and _is_lazy(k) for k in obj):  # Delayed keys
+            return Task(None, dict, [[_unpack(k, deps), _unpack(v, deps)] for k, v in obj.items()])
         items = {k: _unpack(v, deps) for k, v in obj.items()}
         if all(items[k] is v for k, v in obj.items()):
             return obj
@@ -98,6 +100,10 @@ def _unpack(obj, deps: list):
             return obj
         return Task(None, replace_fields, obj, items)
     return obj
+
+
+def _is_lazy(obj) -> bool:
+    return isinstance(obj, Delayed) or (hasattr(obj, "__dask_graph__") and not isinstance(obj, type))
 
 
 def _from_collection(coll) -> "Delayed":

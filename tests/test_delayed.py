@@ -113,6 +113,13 @@ def test_compute_repacks_structures():
     assert compute(scheduler="sync") == ()
 
 
+def test_delayed_objects_as_dict_keys_are_computed():
+    x, y = delayed(inc)(1), delayed(inc)(10)
+    assert compute({x: "v", "k": y}, scheduler="sync") == ({2: "v", "k": 11},)
+    assert delayed(dict)({x: [y]}).compute(scheduler="sync") == {2: [11]}
+    assert delayed(len)({x: 1, y: 2}).compute(scheduler="threads") == 2
+
+
 def test_persist_keeps_results():
     calls = []
 

@@ -150,7 +150,21 @@ class LoopRunner:
         async def call():
             if timeout is None:
                 return await guarded()
-            return await asyncio.wait_for(guarded(), timeout)
+            own = []  # a TimeoutError of the call's own, not of the deadline
+
+            async def timed():
+                try:
+                    return await guarded()
+                except (TimeoutError, asyncio.TimeoutError):
+                    own.append(True)
+                    raise
+
+            try:
+                return await asyncio.wait_for(timed(), timeout)
+            except (TimeoutError, asyncio.TimeoutError):
+                if own:
+                    raise
+                raise TimeoutError(f"timed out after {timeout} s") from None
 
         future = asyncio.run_coroutine_threadsafe(call(), loop)
         try:

@@ -85,11 +85,44 @@ def pack_exception(exc: BaseException, stage: str) -> tuple:
     """Turn *exc* into plain data that always pickles.  The traceback text starts at
     the task's own code, as Dask's does (:func:`_from_the_task`)."""
     tb = "".join(traceback.format_exception(type(exc), exc, _from_the_task(exc.__traceback__)))
+    return (_dumps_exception(exc), type(exc).__name__, message_of(exc), tb, stage)
+
+
+def _dumps_exception(exc: BaseException) -> bytes | None:
+    """*exc* pickled so that it unpickles as its own type, or None ("send the text only").
+    An exception's pickle calls its class with its ``args``; a class whose ``__init__``
+    takes others (``def __init__(self, a, b): super().__init__(a)``) cannot be made so
+    and is pickled as its args and attributes instead (:class:`_Rebuilt`)."""
     try:
         blob = cloudpickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
-    except BaseException:  # noqa: BLE001 - any failure means "send the text only"
-        blob = None
-    return (blob, type(exc).__name__, message_of(exc), tb, stage)
+        pickle.loads(blob)
+        return blob
+    except BaseException:  # noqa: BLE001 - any failure: try the other way, then the text
+        pass
+    try:
+        return cloudpickle.dumps(_Rebuilt(exc), protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:  # noqa: BLE001
+        return None
+
+
+class _Rebuilt:
+    """Pickles as *exc* made again without its ``__init__``: its class, args and attributes."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+    def __reduce__(self):
+        exc = self.exc
+        return _rebuild_exception, (type(exc), exc.args, dict(getattr(exc, "__dict__", {})))
+
+
+def _rebuild_exception(cls, args, state):
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 def failed_key(exc: BaseException, key):

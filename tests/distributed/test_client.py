@@ -138,6 +138,32 @@ def test_remote_exception_has_its_type_traceback_and_key(c):
     assert "error" in repr(f)
 
 
+class TwoArgs(Exception):
+    """Its ``__init__`` takes other arguments than its ``args``: pickle cannot make it again."""
+
+    def __init__(self, a, b):
+        super().__init__(a)
+        self.b = b
+
+
+def raise_two_args():
+    raise TwoArgs("a", "bee")
+
+
+def test_an_exception_whose_init_differs_from_its_args_keeps_its_type(c):
+    with pytest.raises(TwoArgs) as info:  # (it came back as a RemoteTaskError)
+        c.submit(raise_two_args).result()
+    assert info.value.args == ("a",) and info.value.b == "bee"
+
+
+def test_gather_and_scatter_take_iterators(c):
+    futures = [c.submit(inc, 1), c.submit(inc, 2)]
+    got = c.gather(iter(futures))
+    assert not isinstance(got, list) and list(got) == [2, 3]  # one by one, as Dask's
+    scattered = c.scatter(iter([10, 20]))
+    assert isinstance(scattered, list) and c.gather(scattered) == [10, 20]
+
+
 def test_dependents_of_an_erred_task_err_too(c):
     bad = c.submit(fail, 1)
     after = c.submit(inc, bad)
@@ -582,8 +608,10 @@ def test_client_address_argument_types():
 def test_result_timeout(c):
     new_event("timeout")
     f = c.submit(wait_for_event, "timeout", pure=False)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError, match=r"timed out after 0.1 s"):
         f.result(timeout=0.1)
+    with pytest.raises(TimeoutError, match=r"timed out after 0.1 s"):
+        wait([f], timeout=0.1)
     EVENTS["timeout"].set()
     assert f.result(timeout=10) == 1
 

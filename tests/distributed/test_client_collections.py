@@ -89,6 +89,18 @@ def test_compute_delayed(c):
     assert c.compute([x, y, 5], sync=True) == [2, 12, 5]
 
 
+def test_compute_computes_the_collections_inside_containers_as_dask_does(c):
+    """traverse=True (the default): a container given among the collections is one value
+    with its collections computed (they came back as Delayed objects)."""
+    x, y = delayed(inc)(1), delayed(inc)(2)
+    assert c.gather(c.compute([[x, y]])) == [[2, 3]]
+    assert c.gather(c.compute({"a": x, "b": [y, 7]})) == {"a": 2, "b": [3, 7]}
+    assert c.gather(c.compute((x, {y}))) == [2, {3}]
+    assert c.gather(c.compute(iter([x, y]))) == [2, 3]
+    [kept] = c.compute([[x]], traverse=False)
+    assert kept == [x]  # not traversed: the container as it is
+
+
 def test_default_client_is_the_default_scheduler(c):
     x = delayed(inc)(1)
     assert x.compute() == 2

@@ -13,6 +13,8 @@ holds futures, which :mod:`.graphs` turns back into keys the cluster holds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from shoal.base import collections_to_graph, is_dask_collection
 from shoal.core.graph import flatten_keys
 from shoal.core.spec import Ref, Task
@@ -23,6 +25,9 @@ __all__ = [
     "compute", "finalize_graph", "get", "pack", "persist", "persist_graph", "rebuild_persisted",
     "submit_graph",
 ]  # fmt: skip
+
+
+_CONTAINERS = (list, tuple, set, frozenset, dict, Iterator)
 
 
 def _refs(keys):
@@ -116,8 +121,13 @@ async def _gather_and_release(client, packed, futures):
             f.release()
 
 
-def compute(client, collections, sync, optimize_graph, options):
+def compute(client, collections, sync, optimize_graph, traverse, options):
     items, singleton = split(collections)
+    if traverse:  # (as Dask's: the collections inside a container are computed in it)
+        from shoal.delayed import delayed
+
+        items = [delayed(list(item) if isinstance(item, Iterator) else item)
+                 if isinstance(item, _CONTAINERS) else item for item in items]  # fmt: skip
     graph, finals = finalize_graph(items)
     futures = {}
     if finals:

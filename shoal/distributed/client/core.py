@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 import threading
 import time
 import uuid
@@ -405,8 +406,10 @@ class Client(ClusterControl):
         return C.get(self, dsk, keys, sync, asynchronous, cache, options)
 
     def compute(self, collections, sync=False, optimize_graph=True, traverse=True, **options):
-        """Compute collections on the cluster: a Future per collection (results if ``sync``)."""
-        return C.compute(self, collections, sync, optimize_graph, options)
+        """Compute collections on the cluster: a Future per collection (results if ``sync``);
+        with ``traverse``, a list, tuple, set, dict or iterator given among them is one value
+        computed with the collections inside it."""
+        return C.compute(self, collections, sync, optimize_graph, traverse, options)
 
     def persist(self, collections, optimize_graph=True, **options):
         """Start computing collections; return them rebuilt on their futures."""
@@ -418,6 +421,8 @@ class Client(ClusterControl):
         """Values of the futures in ``futures`` (nested lists, tuples, sets, dicts keep shape)."""
         if errors not in ("raise", "skip"):
             raise ValueError(f"gather: errors={errors!r}, expected 'raise' or 'skip'")
+        if isinstance(futures, Iterator) and not (asynchronous or self.asynchronous):
+            return (self.gather(f, errors=errors) for f in futures)  # (as Dask's: one by one)
         return self.sync(self._gather, futures, errors=errors, asynchronous=asynchronous)
 
     async def _gather_one(self, future):
@@ -430,12 +435,14 @@ class Client(ClusterControl):
                 asynchronous=None):  # fmt: skip
         """Move local data to the cluster; Futures in the shape of ``data``.
 
-        A list, tuple or set gives one Future per item (keys from the values'
+        A list, tuple, set or iterator gives one Future per item (keys from the values'
         tokens, or random with ``hash=False``); a dict keeps its keys; anything
         else is one value.  ``workers`` limits where the data goes;
         ``broadcast`` puts a copy on each of them.
         """
         self._check_running("scatter")
+        if isinstance(data, Iterator):
+            data = list(data)  # (one Future per item, as for a list)
         order, msg = results.scatter_request(self, data, workers, broadcast, hash, timeout)
         return self.sync(self._scatter, data, order, msg, asynchronous=asynchronous)
 
