@@ -105,3 +105,86 @@ def test_cumulative_methods_keep_dtypes_index_and_order_through_carries():
     repeated = pd.DataFrame([[1, 2], [3, 4], [5, 6]], columns=["a", "a"])
     tm.assert_frame_equal(dd.from_pandas(repeated, npartitions=2).cumsum().compute(),
                           repeated.cumsum())
+
+
+@pytest.fixture
+def frame():
+    pdf = pd.DataFrame({"x": [3, 1, 4, 1, 5, 9, 2, 6], "y": [2.5, np.nan, 7.1, 0.3, 9.9, 9.9, -1, 4],
+                        "z": list("abcdefgh")}, index=list("pqrstuvw"))  # fmt: skip
+    return pdf, dd.from_pandas(pdf, npartitions=3)
+
+
+def test_quantile_exact_as_pandas(frame):
+    pdf, df = frame
+    num, dnum = pdf[["x", "y"]], df[["x", "y"]]
+    assert df.x.quantile(0.3).compute() == pdf.x.quantile(0.3)
+    tm.assert_series_equal(df.y.quantile([0.1, 0.5, 0.9]).compute(), pdf.y.quantile([0.1, 0.5, 0.9]))
+    tm.assert_series_equal(dnum.quantile(0.5).compute(), num.quantile(0.5))
+    tm.assert_frame_equal(dnum.quantile([0.25, 0.75]).compute(), num.quantile([0.25, 0.75]))
+    tm.assert_frame_equal((dnum - dnum.quantile(0.5)).compute(), num - num.quantile(0.5))
+    with pytest.raises(ValueError, match="q must be numbers between 0 and 1"):
+        df.x.quantile(1.5)
+
+
+def test_idxmax_idxmin_first_extreme_across_partitions(frame):
+    pdf, df = frame
+    num, dnum = pdf[["x", "y"]], df[["x", "y"]]
+    assert df.x.idxmax().compute() == pdf.x.idxmax() == "u"
+    assert df.y.idxmax().compute() == pdf.y.idxmax() == "t"  # the first of two 9.9
+    assert df.y.idxmin().compute() == pdf.y.idxmin()
+    tm.assert_series_equal(dnum.idxmax().compute(), num.idxmax())
+    tm.assert_series_equal(dnum.idxmin(split_every=2).compute(), num.idxmin())
+    tm.assert_series_equal(dnum.idxmax(axis=1).compute(), num.idxmax(axis=1))
+    with pytest.raises(NotImplementedError, match="skipna=False"):
+        df.x.idxmax(skipna=False)
+
+
+def test_shape_query_eval_and_iloc_columns(frame):
+    pdf, df = frame
+    rows, columns = df.shape
+    assert rows.compute() == 8 and columns == 3 and df.x.shape[0].compute() == 8
+    tm.assert_frame_equal(df.query("x > 2 and y < 9").compute(), pdf.query("x > 2 and y < 9"))
+    tm.assert_frame_equal(df.eval("w = x + y").compute(), pdf.eval("w = x + y"))
+    tm.assert_series_equal(df.eval("x * 2").compute(), pdf.eval("x * 2"))
+    tm.assert_frame_equal(df.iloc[:, [0, 2]].compute(), pdf.iloc[:, [0, 2]])
+    tm.assert_frame_equal(df.iloc[:, 1:].compute(), pdf.iloc[:, 1:])
+    tm.assert_series_equal(df.iloc[:, 1].compute(), pdf.iloc[:, 1])
+    with pytest.raises(NotImplementedError, match="iloc selects columns only"):
+        df.iloc[1:3]
+
+
+def test_map_through_a_dict_says_the_dtype_its_misses_give(frame):
+    pdf, df = frame
+    for mapping in ({3: 30, 1: 10}, {3: True}, {3: "three"}):
+        got = df.x.map(mapping)
+        assert got.dtype == got.compute().dtype == pdf.x.map(mapping).dtype, mapping
+
+
+def test_unique_and_nunique_of_an_index(frame):
+    pdf, df = frame
+    index = df.set_index("x").index
+    got = index.unique().compute()
+    assert isinstance(got, pd.Index) and sorted(got) == sorted(set(pdf.x))
+    assert index.nunique().compute() == pdf.x.nunique()
+
+
+def test_to_datetime_and_to_numeric():
+    pdf = pd.DataFrame({"d": [f"2024-01-0{i}" for i in range(1, 8)], "n": list("12x4567")})
+    df = dd.from_pandas(pdf, npartitions=3)
+    when = dd.to_datetime(df.d)
+    tm.assert_series_equal(when.compute(), pd.to_datetime(pdf.d))
+    assert when.dtype == when.compute().dtype
+    assert dd.to_datetime(df.d, utc=True).dtype == pd.to_datetime(pdf.d, utc=True).dtype
+    numbers = dd.to_numeric(df.n, errors="coerce")
+    tm.assert_series_equal(numbers.compute(), pd.to_numeric(pdf.n, errors="coerce"))
+    assert numbers.dtype == "float64"
+    assert dd.to_datetime("2024-01-02") == pd.Timestamp("2024-01-02")  # plain data: pandas'
+    with pytest.raises(ValueError):
+        dd.to_numeric(df.n).compute()  # "x" is no number
+
+
+def test_a_time_index_tells_its_fields(frame):
+    pdf = pd.DataFrame({"x": range(6)}, index=pd.date_range("2024-03-01", periods=6, freq="D"))
+    df = dd.from_pandas(pdf, npartitions=2)
+    tm.assert_index_equal(df.index.day_of_week.compute(), pdf.index.day_of_week)
+    tm.assert_index_equal(df.index.month.compute(), pdf.index.month)

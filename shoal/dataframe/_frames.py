@@ -21,7 +21,43 @@ from shoal.delayed import Delayed
 __all__ = ["DataFrame", "Index", "Series"]
 
 
-class DataFrame(_Frame):
+class _Statistics:
+    """Reductions that DataFrame and Series share beyond ``core._Frame``'s."""
+
+    def quantile(self, q=0.5, split_every=None):
+        """Exact quantiles (each column's non-null values gathered into one task)."""
+        from shoal.dataframe import reductions
+
+        out = reductions.quantile(self, q, split_every=split_every)
+        if isinstance(self._meta, pd.DataFrame) and np.ndim(q) == 0:
+            return reductions._broadcastable(out, self._meta.columns)
+        return out
+
+    def idxmax(self, axis=None, skipna=True, split_every=None):
+        """The label of the (first) maximum, by column for a DataFrame."""
+        return self._arg_extreme("idxmax", axis, skipna, split_every)
+
+    def idxmin(self, axis=None, skipna=True, split_every=None):
+        """The label of the (first) minimum, by column for a DataFrame."""
+        return self._arg_extreme("idxmin", axis, skipna, split_every)
+
+    def _arg_extreme(self, how, axis, skipna, split_every):
+        from shoal.dataframe import reductions
+
+        if axis in (1, "columns"):
+            return self._call(how, axis=1, skipna=skipna)
+        return reductions.arg_extreme(self, how, skipna=skipna, split_every=split_every)
+
+    @property
+    def shape(self):
+        """``(rows, columns)``: the rows a Scalar to compute, as Dask's."""
+        from shoal.dataframe.reductions import length
+
+        rows = length(self)
+        return (rows,) if self._meta.ndim == 1 else (rows, len(self._meta.columns))
+
+
+class DataFrame(_Statistics, _Frame):
     """A pandas DataFrame split into partitions along the index."""
 
     @property
@@ -202,8 +238,37 @@ class DataFrame(_Frame):
 
         return LocIndexer(self)
 
+    @property
+    def iloc(self):
+        """``df.iloc[:, positions]``: columns by position (rows cannot be: use ``loc``)."""
+        return _ColumnPositions(self)
 
-class Series(_Frame):
+    def query(self, expr, **kwargs):
+        """The rows for which ``expr`` holds (pandas' ``DataFrame.query``, per partition)."""
+        return self._call("query", expr, **kwargs)
+
+    def eval(self, expr, **kwargs):
+        """pandas' ``DataFrame.eval``, per partition (an assignment gives a new frame)."""
+        if kwargs.get("inplace"):
+            raise NotImplementedError("eval(inplace=True) is not supported; assign the result")
+        return self._call("eval", expr, **kwargs)
+
+
+class _ColumnPositions:
+    def __init__(self, frame):
+        self.frame = frame
+
+    def __getitem__(self, key):
+        if not (isinstance(key, tuple) and len(key) == 2 and key[0] == slice(None)):
+            raise NotImplementedError("iloc selects columns only, as df.iloc[:, positions]; "
+                                      "rows by position are not supported (use loc)")
+        columns = self.frame._meta.columns[key[1]]
+        if not isinstance(columns, pd.Index):  # one position: a Series
+            return self.frame[columns]
+        return self.frame[list(columns)]
+
+
+class Series(_Statistics, _Frame):
     """A pandas Series split into partitions along the index."""
 
     @property
@@ -239,10 +304,13 @@ class Series(_Frame):
         return self._call("between", left, right, inclusive=inclusive)
 
     def map(self, arg, na_action=None, meta=no_default):
-        """Map values through a dict, Series or function (``meta=`` avoids inference)."""
+        """Map values through a dict, Series or function (``meta=`` avoids inference).
+        A dict's or Series' values give the dtype, as values a key missing from it makes
+        NaN: an int mapping gives floats (it said int64), a bool one objects."""
         if meta is no_default and isinstance(arg, (dict, pd.Series)) and len(arg):
             values = pd.Series(arg) if isinstance(arg, dict) else arg
-            meta = pd.Series([], dtype=values.dtype, name=self.name, index=self._meta.index)
+            with_missing = values.iloc[:1].reset_index(drop=True).reindex([0, 1])  # (a miss)
+            meta = pd.Series([], dtype=with_missing.dtype, name=self.name, index=self._meta.index)
         return map_partitions(methods.call_method, self, "map", arg, na_action=na_action,
                               meta=meta, token="map")
 
@@ -323,6 +391,14 @@ class Series(_Frame):
 
 class Index(Series):
     """The index of a partitioned frame (one pandas Index per partition)."""
+
+    def __getattr__(self, key):
+        # pandas' Index properties (a time index's year, hour, dayofweek, ...), per partition
+        if not key.startswith("_") and isinstance(getattr(type(self._meta), key, None), property):
+            import operator
+
+            return map_partitions(operator.attrgetter(key), self, token=f"index-{key}")
+        return super().__getattr__(key)
 
     def to_series(self):
         return self._call("to_series")

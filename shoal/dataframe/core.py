@@ -48,6 +48,7 @@ from shoal.core.tokenize import tokenize
 from shoal.dataframe import methods
 from shoal.dataframe._meta import infer, is_meta_like, labelled, make_meta, scalar_dtype
 from shoal.dataframe._operators import wire_frame, wire_scalar
+from shoal.dataframe.neighbours import Neighbours
 from shoal.delayed import Delayed, collect_delayed
 
 __all__ = ["DataFrame", "Index", "Scalar", "Series", "from_pandas", "map_partitions",
@@ -94,7 +95,7 @@ def cull_layers(collection, keys) -> dict:
     return out
 
 
-class _Frame(Collection):
+class _Frame(Neighbours, Collection):
     """What DataFrame, Series and Index share."""
 
     # a one-partition per-column reduction result (``df.mean()``): the column labels;
@@ -186,8 +187,8 @@ class _Frame(Collection):
                               meta=self._meta.astype(dtype))
 
     def fillna(self, value=None, axis=None, **kwargs):
-        if value is None and not kwargs:
-            raise ValueError("fillna needs a value (forward/backward filling is not supported)")
+        if kwargs.get("method") is not None or value is None and not kwargs:
+            raise ValueError("fillna needs a value (to fill from neighbouring rows: ffill, bfill)")
         return self._call("fillna", value, axis=axis, **kwargs)
 
     def dropna(self, **kwargs):

@@ -2,7 +2,9 @@
 
 - :func:`from_pandas` splits a pandas object into partitions (sorted by index
   first, so divisions are known and ``loc`` can skip partitions);
-- :func:`concat` stacks collections, partitions one after the other.
+- :func:`concat` stacks collections, partitions one after the other;
+- :func:`to_datetime` and :func:`to_numeric` convert a Series (pandas' functions,
+  partition by partition).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from shoal.dataframe import methods
 from shoal.dataframe._meta import make_meta
 from shoal.dataframe.core import _Frame, new_collection
 
-__all__ = ["concat", "from_pandas"]
+__all__ = ["concat", "from_pandas", "to_datetime", "to_numeric"]
 
 
 def _starts(index, nrows, npartitions):
@@ -98,3 +100,31 @@ def concat(frames, interleave_partitions=False):
     else:
         divisions = [None] * (i + 1)
     return new_collection(merge_layers(*frames, name=name, layer=layer), name, meta, divisions)
+
+
+def _convert(func, arg, meta, kwargs):
+    from shoal.dataframe.core import map_partitions
+
+    if not isinstance(arg, _Frame):
+        return func(arg, **kwargs)  # (pandas data: pandas' answer)
+    return map_partitions(func, arg, meta=meta, token=func.__name__.replace("_", "-"), **kwargs)
+
+
+def to_datetime(arg, meta=None, **kwargs):
+    """``pd.to_datetime`` of a Series (or of a frame of year/month/day columns), per
+    partition; the dtype is pandas' for a Timestamp (UTC with ``utc=True``), as Dask's,
+    unless ``meta=`` says another."""
+    if meta is None and isinstance(arg, _Frame):
+        stamp = pd.Timestamp("2000", tz="UTC" if kwargs.get("utc") else None)
+        name = getattr(arg._meta, "name", None)
+        meta = pd.Series([stamp], name=name).iloc[:0].set_axis(arg._meta.index[:0])
+    return _convert(pd.to_datetime, arg, meta, kwargs)
+
+
+def to_numeric(arg, errors="raise", meta=None, **kwargs):
+    """``pd.to_numeric`` of a Series, per partition (``errors="coerce"``: NaN where a value
+    is no number).  Text becomes float64 unless ``meta=`` says otherwise (as Dask's)."""
+    if meta is None and isinstance(arg, _Frame):
+        numeric = pd.api.types.is_numeric_dtype(arg._meta.dtype)
+        meta = arg._meta if numeric else arg._meta.astype("float64")
+    return _convert(pd.to_numeric, arg, meta, {"errors": errors, **kwargs})

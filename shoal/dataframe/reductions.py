@@ -36,8 +36,8 @@ from shoal.dataframe._meta import check_unique_columns, make_meta, meta_from_val
 from shoal.dataframe.core import map_partitions, new_collection, no_default
 from shoal.dataframe.methods import unify_categoricals
 
-__all__ = ["describe", "length", "moments", "nunique", "reduction", "simple", "top",
-           "unique", "value_counts"]
+__all__ = ["arg_extreme", "describe", "length", "moments", "nunique", "quantile", "reduction",
+           "simple", "top", "unique", "value_counts"]
 
 SPLIT_EVERY = 8
 _PANDAS_MAJOR = int(pd.__version__.split(".")[0])
@@ -297,6 +297,8 @@ def _distinct(part, dropna):
 def _combine_distinct(parts):
     if isinstance(parts[0], list):
         return [_combine_distinct([p[j] for p in parts]) for j in range(len(parts[0]))]
+    if isinstance(parts[0], pd.Index):  # (pd.concat takes no Index)
+        return parts[0].append(list(parts[1:])).drop_duplicates()
     return pd.concat(parts).drop_duplicates()
 
 
@@ -317,13 +319,18 @@ def nunique(frame, split_every=None, dropna=True):
 
 
 def _agg_unique(parts, name):
-    out = _combine_distinct(parts).reset_index(drop=True)
+    out = _combine_distinct(parts)
+    if not isinstance(out, pd.Index):
+        out = out.reset_index(drop=True)
     out.name = name
     return out
 
 
 def unique(series, split_every=None):
-    meta = series._meta.iloc[:0].reset_index(drop=True)
+    """The distinct values in order of appearance: a Series (an Index of an Index)."""
+    meta = series._meta[:0]
+    if not isinstance(meta, pd.Index):
+        meta = meta.reset_index(drop=True)
     return reduction(series, _distinct, _agg_unique, _combine_distinct, token="unique",
                      meta=meta, split_every=split_every, chunk_kwargs={"dropna": False},
                      aggregate_kwargs={"name": series._meta.name})
@@ -411,6 +418,61 @@ def _quantiles(x, qs, split_every):
     return reduction(x, _identity if is_frame else _non_null, _agg_quantiles, _concat,
                      token="quantiles", meta=nonempty(x._meta).quantile(qs),
                      split_every=split_every, aggregate_kwargs={"qs": qs})
+
+
+def _agg_quantile(parts, q):
+    values = pd.concat(parts)
+    if isinstance(values, pd.Series) and not len(values):
+        return np.nan if np.ndim(q) == 0 else pd.Series(np.nan, index=list(q), name=values.name)
+    return values.quantile(q)
+
+
+def quantile(x, q=0.5, split_every=None):
+    """Exact quantiles (every non-null value of a column gathered into one task): a value
+    for one ``q`` and a Series for several, of a Series; a frame's are by column."""
+    qs = [q] if np.ndim(q) == 0 else list(q)
+    if not all(isinstance(v, (int, float, np.number)) and 0 <= v <= 1 for v in qs):
+        raise ValueError(f"quantile: q must be numbers between 0 and 1, got {q!r}")
+    is_frame = isinstance(x._meta, pd.DataFrame)
+    return reduction(x, _identity if is_frame else _non_null, _agg_quantile, _concat,
+                     token="quantile", meta=nonempty(x._meta).quantile(q),
+                     split_every=split_every, aggregate_kwargs={"q": q})
+
+
+def _extreme_rows(part, how, skipna=True):
+    """The row holding the column's maximum (``how="idxmax"``) or minimum: a one-row
+    Series (none for an empty or all-NaN one); a frame's, column by column."""
+    if isinstance(part, pd.DataFrame):
+        return [_extreme_rows(part.iloc[:, j], how) for j in range(part.shape[1])]
+    valid = part.dropna()
+    if not len(valid):
+        return valid
+    return valid.iloc[[getattr(valid.reset_index(drop=True), how)()]]
+
+
+def _combine_extremes(parts, how):
+    if isinstance(parts[0], list):
+        return [_combine_extremes([p[j] for p in parts], how) for j in range(len(parts[0]))]
+    return _extreme_rows(pd.concat(parts), how)
+
+
+def _agg_extremes(parts, how, columns):
+    best = _combine_extremes(parts, how)
+    if columns is None:
+        return getattr(best, how)()
+    return pd.Series([getattr(b, how)() for b in best], index=columns)
+
+
+def arg_extreme(frame, how, skipna=True, split_every=None):
+    """The label of each column's first maximum (``idxmax``) or minimum (``idxmin``)."""
+    if not skipna:
+        raise NotImplementedError(f"{how}(skipna=False) is not supported")
+    meta = getattr(nonempty(frame._meta), how)()
+    columns = frame._meta.columns if isinstance(frame._meta, pd.DataFrame) else None
+    out = reduction(frame, _extreme_rows, _agg_extremes, _combine_extremes, token=how, meta=meta,
+                    split_every=split_every, chunk_kwargs={"how": how},
+                    combine_kwargs={"how": how}, aggregate_kwargs={"how": how, "columns": columns})
+    return _broadcastable(out, columns) if columns is not None else out
 
 
 def _assemble_numeric(count, mean, std, mn, quantiles, mx, labels, name):
