@@ -439,3 +439,125 @@ def test_numpy_reductions_read_their_arguments_as_numpy_does():
         np.max(a, initial=3)
     with pytest.raises(NotImplementedError, match=r"numpy\.sum of a shoal array: where="):
         np.sum(a, where=x > 2)
+
+
+# -- NaN-skipping reductions, running sums, ufuncs of two outputs ---------------------
+
+NANS = ["nansum", "nanprod", "nanmin", "nanmax", "nanmean", "nanvar", "nanstd"]
+
+
+@pytest.mark.parametrize("how", NANS)
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+def test_nan_reductions_match_numpy(how, chunks):
+    a = make(np.float64) / 10
+    a[np.random.default_rng(3).random(a.shape) < 0.3] = np.nan
+    a[2, :] = np.nan  # a slice of nothing but NaN
+    x = da.from_array(a, chunks=chunks)
+    for axis in (None, 0, 1, (0, 1)):
+        with np.errstate(all="ignore"), _quiet():
+            expected = getattr(np, how)(a, axis=axis)
+            got = getattr(da, how)(x, axis=axis, split_every=2)
+            through_numpy = getattr(np, how)(x, axis=axis)
+        assert got.dtype == expected.dtype
+        assert_allclose(got.compute(), expected, rtol=1e-10, equal_nan=True)
+        assert_allclose(through_numpy.compute(), expected, rtol=1e-10, equal_nan=True)
+    if how in ("nanvar", "nanstd"):
+        assert_allclose(getattr(da, how)(x, axis=0, ddof=1).compute(),
+                        _quietly(getattr(np, how), a, axis=0, ddof=1), equal_nan=True)
+
+
+def _quiet():
+    import warnings
+
+    class Quiet:
+        def __enter__(self):
+            self.ctx = warnings.catch_warnings()
+            self.ctx.__enter__()
+            warnings.simplefilter("ignore", RuntimeWarning)
+
+        def __exit__(self, *exc):
+            return self.ctx.__exit__(*exc)
+
+    return Quiet()
+
+
+def _quietly(func, *args, **kwargs):
+    with _quiet():
+        return func(*args, **kwargs)
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+@pytest.mark.parametrize("dtype", [np.int64, np.float64, bool])
+def test_cumsum_and_cumprod_along_every_axis(chunks, dtype):
+    a = make(dtype)
+    if dtype is np.float64:
+        a = a / 50
+    x = da.from_array(a, chunks=chunks)
+    for axis in (None, 0, 1, -1):
+        assert_allclose(x.cumsum(axis).compute(), np.cumsum(a, axis), rtol=1e-12, atol=1e-12)
+        assert_allclose(np.cumprod(x, axis).compute(), np.cumprod(a, axis), rtol=1e-9)
+        assert x.cumsum(axis).dtype == np.cumsum(a, axis).dtype
+    assert_allclose(da.cumsum(x, 1, dtype=np.float32).compute(), np.cumsum(a, 1, dtype=np.float32),
+                    rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="axis 2 is out of bounds"):
+        x.cumsum(2)
+
+
+def test_ufuncs_of_two_outputs_give_two_arrays():
+    a = make(np.float64)
+    x = da.from_array(a, chunks=(4, 5))
+    mantissa, exponent = np.frexp(x)  # (it was one array of both, stacked)
+    assert mantissa.shape == exponent.shape == a.shape
+    assert_array_equal(mantissa.compute(), np.frexp(a)[0])
+    assert_array_equal(exponent.compute(), np.frexp(a)[1])
+    fraction, whole = np.modf(x)
+    assert_array_equal(whole.compute(), np.modf(a)[1])
+    i = da.from_array(make(np.int64), chunks=(4, 5))
+    q, r = divmod(i, 7)
+    assert_array_equal(q.compute(), make(np.int64) // 7)
+    assert_array_equal(r.compute(), make(np.int64) % 7)
+
+
+def test_clip_in_numpy_spellings_and_with_array_bounds():
+    a = make(np.int64)
+    x = da.from_array(a, chunks=(4, 5))
+    assert x.clip(0.5, 3.5).dtype == np.clip(a, 0.5, 3.5).dtype == x.clip(0.5, 3.5).compute().dtype
+    low = np.linspace(-5, 0, 17)
+    assert_array_equal(x.clip(low, 3).compute(), np.clip(a, low, 3))
+    assert_array_equal(np.clip(x, a_min=0, a_max=3).compute(), np.clip(a, 0, 3))
+    assert_array_equal(np.clip(x, min=-2, max=2).compute(), np.clip(a, -2, 2))
+    assert np.size(x, 0) == 13 and np.size(x) == a.size
+
+
+def test_object_arrays_infer_object_results():
+    x = da.from_array(np.array(["a", "bb", "c"], dtype=object), chunks=2)
+    got = (x + "x").compute()
+    assert got.dtype == object and got.tolist() == ["ax", "bbx", "cx"]
+
+
+def test_masked_assignment_and_what_is_refused():
+    a = make(np.int64)
+    x = da.from_array(a, chunks=(4, 5))
+    x[x > 5] = 0  # lazy, as where(mask, 0, x)
+    assert_array_equal(x.compute(), np.where(a > 5, 0, a))
+    assert x.dtype == a.dtype
+    with pytest.raises(NotImplementedError, match=r"x\[mask\] = value"):
+        x[0] = 1
+    with pytest.raises(TypeError, match="only integer scalar arrays"):
+        [1, 2, 3][x]  # (it computed the whole array first)
+
+
+def test_map_blocks_gives_block_info_and_takes_meta():
+    a = make(np.float64)
+    x = da.from_array(a, chunks=(4, 5))
+
+    def where_am_i(block, block_info=None):
+        (r0, _), (c0, _) = block_info[0]["array-location"]
+        assert block_info[None]["shape"] == a.shape and block_info[0]["num-chunks"] == (4, 4)
+        return np.full(block.shape, r0 * 100 + c0)
+
+    got = x.map_blocks(where_am_i).compute()
+    assert got[0, 0] == 0 and got[4, 5] == 405 and got[12, 16] == 1215
+    assert x.map_blocks(lambda b: b * 2, meta=np.array((), dtype=np.float32)).dtype == np.float32
+    with pytest.raises(ValueError, match="enforce_ndim"):
+        x.map_blocks(lambda b: b.sum(), enforce_ndim=True).compute()

@@ -249,3 +249,13 @@ def test_concatenate_and_stack(a):
         da.stack([x, x[:3]])
     with pytest.raises(ValueError):
         da.concatenate([])
+
+
+def test_empty_and_tuple_indexes_as_numpy_reads_them():
+    a = np.arange(24.0).reshape(4, 6)
+    x = da.from_array(a, chunks=(2, 4))
+    for index in [([],), ([], slice(None)), (slice(None), []), ((0, 1),), ((0, 2), slice(1, 3)),
+                  ((3, 0, 3),)]:  # fmt: skip
+        got, expected = x[index], a[index]
+        assert got.shape == expected.shape and got.dtype == expected.dtype, index
+        np.testing.assert_array_equal(got.compute(), expected)

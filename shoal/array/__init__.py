@@ -22,13 +22,14 @@ from shoal.array import random
 from shoal.array.blockwise import UFUNCS as _UFUNCS
 from shoal.array.blockwise import elemwise, map_blocks, where, wrap_ufunc
 from shoal.array.core import AUTO_CHUNK_BYTES, Array, asarray, from_array, normalize_chunks
+from shoal.array.cumulative import cumprod, cumsum
 from shoal.array.creation import (arange, concatenate, empty, eye, from_delayed, full, full_like,
                                   linspace, ones, ones_like, stack, zeros, zeros_like)
 from shoal.array.io import store, to_hdf5
 from shoal.array.linalg import dot, matmul, tensordot
 from shoal.array.rechunk import rechunk, reshape, squeeze, transpose
-from shoal.array.reductions import (all, any, argmax, argmin, max, mean, min, prod, std, sum,
-                                    var)
+from shoal.array.reductions import (all, any, argmax, argmin, max, mean, min, nanmax, nanmean,
+                                    nanmin, nanprod, nanstd, nansum, nanvar, prod, std, sum, var)
 from shoal.base import compute, persist
 
 for _name in _UFUNCS:

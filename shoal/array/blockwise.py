@@ -26,6 +26,7 @@ output chunks, dropped axes and new axes given by the caller.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
 import warnings
@@ -135,8 +136,20 @@ def _trial(x):
 def _infer_dtype(op, args, kwargs):
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = op(*[_trial(a) for a in args], **kwargs)
+        try:
+            out = op(*[_trial(a) for a in args], **kwargs)
+        except Exception:
+            # an object array's stand-in holds the int 1, which text does not add to:
+            # object in, object out (NumPy's answer for object operands)
+            if any(getattr(a, "dtype", None) == object for a in args):
+                return np.dtype(object)
+            raise
     return np.asarray(out).dtype
+
+
+def _output(ufunc, index, *blocks, **kwargs):
+    """Output *index* of a ufunc with several (``np.modf``: fractional and integral parts)."""
+    return ufunc(*blocks, **kwargs)[index]
 
 
 def _block_args(args, idx, ndim) -> list:
@@ -199,15 +212,41 @@ def where(condition, x=None, y=None):
 
 # -- map_blocks ----------------------------------------------------------------------
 
-def _wants_block_id(func) -> bool:
+def _takes(func, name: str) -> bool:
     try:
-        return "block_id" in inspect.signature(func).parameters
+        return name in inspect.signature(func).parameters
     except (TypeError, ValueError):
         return False
 
 
+def _locations(chunks, idx) -> list:
+    """``[(start, stop), ...]`` of block *idx* along each dimension."""
+    out = []
+    for c, i in zip(chunks, idx):
+        start = sum(c[:i])
+        out.append((start, start + c[i]))
+    return out
+
+
+def _block_info(args, in_idx, ndim, out_chunks, idx, dtype) -> dict:
+    """Dask's ``block_info``: by argument position, each array's shape, number of blocks,
+    this block's place and its element range; under None, the output's."""
+    info = {}
+    for pos, a in enumerate(args):
+        if isinstance(a, Array):
+            off = ndim - a.ndim
+            where = [in_idx[k + off] if n > 1 else 0 for k, n in enumerate(a.numblocks)]
+            info[pos] = {"shape": a.shape, "num-chunks": a.numblocks, "chunk-location": tuple(where),
+                         "array-location": _locations(a.chunks, where)}  # fmt: skip
+    info[None] = {"shape": tuple(sum(c) for c in out_chunks),
+                  "num-chunks": tuple(len(c) for c in out_chunks), "chunk-location": idx,
+                  "array-location": _locations(out_chunks, idx),
+                  "chunk-shape": tuple(c[i] for c, i in zip(out_chunks, idx)), "dtype": dtype}
+    return info
+
+
 def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=(), new_axis=None, name=None,
-               token=None, **kwargs):
+               token=None, meta=None, enforce_ndim=False, **kwargs):
     """Apply ``func`` to the aligned blocks of the arrays in *args*.
 
     Arrays are aligned like NumPy broadcasting aligns dimensions (right to left);
@@ -216,10 +255,14 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=(), new_axis=None
     dimension meaning every block has it); by default they are the inputs'.
     ``drop_axis`` removes dimensions (inputs are rechunked to one block along them)
     and ``new_axis`` inserts new ones (length 1 unless ``chunks`` says otherwise).
-    ``func`` gets ``block_id=(i, j, ...)`` when it takes that argument.
-    ``dtype`` defaults to what ``func`` returns on small arrays of ones, or else the
-    first array's dtype.
+    ``func`` gets ``block_id=(i, j, ...)`` and ``block_info`` (Dask's: the blocks'
+    shapes and places, by argument position, the output's under None) when it takes
+    them.  ``dtype`` (or ``meta``'s) defaults to what ``func`` returns on small arrays
+    of ones, or else the first array's dtype.  ``enforce_ndim`` checks each block's
+    result has the output's number of dimensions.
     """
+    if dtype is None and meta is not None:
+        dtype = np.asarray(meta).dtype
     arrays = [a for a in args if isinstance(a, Array)]
     if not arrays:
         raise ValueError("map_blocks needs at least one shoal array among the arguments")
@@ -271,7 +314,7 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=(), new_axis=None
                 dtype = np.asarray(func(*trial, **kwargs)).dtype
         except Exception:
             dtype = arrays[0].dtype
-    block_id = _wants_block_id(func)
+    block_id, block_info = _takes(func, "block_id"), _takes(func, "block_info")
     name = name or f"{token or _funcname(func)}-{tokenize(func, args, kwargs, dtype, out_chunks, drop, new)}"
     kept = [d for d in range(out_ndim) if d not in new]  # output dims that come from inputs
     layer = {}
@@ -284,8 +327,21 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=(), new_axis=None
         targs = _block_args(args, in_idx, ndim)
         key = (name, *idx)
         kw = dict(kwargs, block_id=idx) if block_id else kwargs
-        layer[key] = Task(key, func, *targs, **kw)
+        if block_info:
+            kw = dict(kw, block_info=_block_info(args, in_idx, ndim, out_chunks, idx, dtype))
+        if enforce_ndim:
+            layer[key] = Task(key, _with_ndim, func, out_ndim, list(targs), kw)
+        else:
+            layer[key] = Task(key, func, *targs, **kw)
     return Array(merge_layers(*args, name=name, layer=layer), name, out_chunks, dtype)
+
+
+def _with_ndim(func, ndim, args, kwargs):
+    out = func(*args, **kwargs)
+    if np.ndim(out) != ndim:
+        raise ValueError(f"map_blocks(enforce_ndim=True): a block's result has {np.ndim(out)} "
+                         f"dimensions, the output {ndim}")
+    return out
 
 
 # -- NumPy protocols ---------------------------------------------------------------------
@@ -305,6 +361,9 @@ def array_ufunc(ufunc, method, inputs, kwargs):
             from shoal.array.linalg import matmul
 
             return matmul(*inputs)
+        if ufunc.nout > 1:  # one lazy array per output (it was one array of them stacked)
+            return tuple(elemwise(functools.partial(_output, ufunc, i), *inputs, op_kwargs=kwargs,
+                                  token=f"{ufunc.__name__}-{i}") for i in range(ufunc.nout))
         return elemwise(ufunc, *inputs, op_kwargs=kwargs)
     if method == "reduce" and len(inputs) == 1 and isinstance(inputs[0], Array):
         from shoal.array import reductions
@@ -318,8 +377,28 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     return NotImplemented
 
 
+def _np_clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kwargs):
+    """``np.clip`` of a shoal array, in NumPy's spellings (``a_min``/``a_max`` or ``min``/``max``)."""
+    if out is not None or kwargs:
+        given = ["out="] if out is not None else []
+        raise NotImplementedError(f"numpy.clip of a shoal array: "
+                                  f"{', '.join(given + [f'{k}=' for k in kwargs])} not supported")
+    return Array.clip(a, a_min if min is None else min, a_max if max is None else max)
+
+
+def _no_out(impl):
+    """*impl* for NumPy's spelling ``f(a, axis=None, dtype=None, out=None)``."""
+
+    def call(a, axis=None, dtype=None, out=None):
+        if out is not None:
+            raise NotImplementedError(f"numpy.{impl.__name__} of a shoal array: out= not supported")
+        return impl(a, axis=axis, dtype=dtype)
+
+    return call
+
+
 def _handled():
-    from shoal.array import creation, linalg, reductions
+    from shoal.array import creation, cumulative, linalg, reductions
     from shoal.array.rechunk import reshape, squeeze, transpose
 
     table = {
@@ -327,12 +406,16 @@ def _handled():
         np.var: reductions.var, np.std: reductions.std, np.min: reductions.min,
         np.max: reductions.max, np.amin: reductions.min, np.amax: reductions.max,
         np.any: reductions.any, np.all: reductions.all, np.argmin: reductions.argmin,
-        np.argmax: reductions.argmax, np.where: where, np.concatenate: creation.concatenate,
+        np.argmax: reductions.argmax, np.nansum: reductions.nansum,
+        np.nanprod: reductions.nanprod, np.nanmin: reductions.nanmin,
+        np.nanmax: reductions.nanmax, np.nanmean: reductions.nanmean,
+        np.nanvar: reductions.nanvar, np.nanstd: reductions.nanstd, np.where: where,
+        np.cumsum: _no_out(cumulative.cumsum), np.cumprod: _no_out(cumulative.cumprod), np.concatenate: creation.concatenate,
         np.stack: creation.stack, np.transpose: transpose, np.reshape: reshape,
         np.ravel: lambda x: reshape(x, (-1,)), np.squeeze: squeeze,
         np.dot: linalg.dot, np.tensordot: linalg.tensordot, np.round: Array.round,
-        np.clip: Array.clip, np.shape: lambda x: x.shape, np.ndim: lambda x: x.ndim,
-        np.size: lambda x: x.size,
+        np.clip: _np_clip, np.shape: lambda x: x.shape, np.ndim: lambda x: x.ndim,
+        np.size: lambda x, axis=None: x.size if axis is None else x.shape[axis],
         np.result_type: lambda *a: np.result_type(*[x.dtype if isinstance(x, Array) else x for x in a]),
     }
     return table
@@ -342,7 +425,8 @@ _TABLE: dict = {}
 #: NumPy reductions whose arguments are read by NumPy's own signature (``np.sum(x, 0,
 #: None, None, True)``: its fifth is keepdims; shoal's own order differs)
 _REDUCTIONS = frozenset({np.sum, np.prod, np.mean, np.var, np.std, np.min, np.max, np.amin,
-                         np.amax, np.any, np.all, np.argmin, np.argmax})
+                         np.amax, np.any, np.all, np.argmin, np.argmax, np.nansum, np.nanprod,
+                         np.nanmin, np.nanmax, np.nanmean, np.nanvar, np.nanstd})
 
 
 def _as_numpy_called(func, impl, args, kwargs) -> tuple:

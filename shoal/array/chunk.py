@@ -148,8 +148,18 @@ def add_all(parts):
 
 # -- simple reductions: sum, prod, min, max, any, all ------------------------------
 
+def nanmin(block, axis=None, keepdims=False, **kwargs):
+    """``np.nanmin`` without its all-NaN warning: NaN is skipped (``fmin``), an all-NaN
+    slice is NaN."""
+    return np.fmin.reduce(block, axis=axis, keepdims=keepdims, **kwargs)
+
+
+def nanmax(block, axis=None, keepdims=False, **kwargs):
+    return np.fmax.reduce(block, axis=axis, keepdims=keepdims, **kwargs)
+
+
 def reduce_chunk(block, func, axis, kwargs):
-    if func in (np.min, np.max) and builtins.any(block.shape[a] == 0 for a in axis):
+    if func in (np.min, np.max, nanmin, nanmax) and builtins.any(block.shape[a] == 0 for a in axis):
         return None  # (a zero-length chunk: nothing to take part; see _present)
     return np.asarray(func(block, axis=axis, keepdims=True, **kwargs))
 
@@ -205,6 +215,12 @@ def mean_aggregate(parts, axis, keepdims, dtype):
     return _finish(out, axis, keepdims, dtype)
 
 
+def nanmean_chunk(block, axis, acc):
+    """``(count, sum)`` of the non-NaN values, both by element of the result."""
+    return (np.sum(~np.isnan(block), axis=axis, keepdims=True),
+            np.nansum(block, axis=axis, keepdims=True, dtype=acc))  # fmt: skip
+
+
 # -- var / std (Chan's pairwise moments) --------------------------------------------
 
 def moment_chunk(block, axis, acc):
@@ -240,6 +256,44 @@ def _merge_two(a, b):
 
 def moment_combine(parts):
     return functools.reduce(_merge_two, parts)
+
+
+def nanmoment_chunk(block, axis, acc):
+    """Moments of the non-NaN values: counts by element (they differ from one to another)."""
+    x = block.astype(acc, copy=False)
+    valid = ~np.isnan(x)
+    n = np.sum(valid, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(x, axis=axis, keepdims=True) / n, 0)
+    dev = np.where(valid, x - mean, 0)
+    m2 = np.sum((dev * dev.conj()).real if np.iscomplexobj(dev) else dev * dev, axis=axis,
+                keepdims=True)  # fmt: skip
+    return n, mean, m2
+
+
+def _nan_merge_two(a, b):
+    na, ma, m2a = a
+    nb, mb, m2b = b
+    n = na + nb
+    delta = mb - ma
+    sq = (delta * delta.conj()).real if np.iscomplexobj(delta) else delta * delta
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = ma + delta * np.where(n > 0, nb / n, 0)
+        m2 = m2a + m2b + sq * np.where(n > 0, na * nb / n, 0)
+    return n, mean, m2
+
+
+def nanmoment_combine(parts):
+    return functools.reduce(_nan_merge_two, parts)
+
+
+def nanmoment_aggregate(parts, axis, keepdims, dtype, ddof, how):
+    n, mean, m2 = nanmoment_combine(parts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(n - ddof > 0, m2 / np.maximum(n - ddof, 1), np.nan)
+    if how == "nanstd":
+        out = np.sqrt(out)
+    return _finish(out, axis, keepdims, dtype)
 
 
 def moment_aggregate(parts, axis, keepdims, dtype, ddof, how):

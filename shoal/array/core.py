@@ -160,7 +160,39 @@ class Array(Collection):
         return complex(self.compute())
 
     def __index__(self):
+        if self.ndim or self._dtype.kind not in "iub":  # (Python asks this of any key)
+            raise TypeError(f"only integer scalar arrays can be converted to an index, "
+                            f"not a {self.ndim}-d {self._dtype} shoal array")
         return operator.index(self.compute())
+
+    def __setitem__(self, key, value):
+        """``x[mask] = value`` for a boolean shoal array ``mask`` of x's shape (lazy, as
+        ``where(mask, value, x)``: this Array then stands for the result)."""
+        from shoal.array.blockwise import where
+
+        if not (isinstance(key, Array) and key.dtype == bool and key.shape == self.shape):
+            raise NotImplementedError("shoal arrays take assignment only as x[mask] = value, "
+                                      "mask a boolean shoal array of x's shape; otherwise "
+                                      "build a new array (shoal.array.where(cond, value, x))")
+        out = where(key, value, self).astype(self._dtype)
+        self.__dict__.update(out.__dict__)
+
+    def cumsum(self, axis=None, dtype=None):
+        """Running sums along ``axis`` (of the flattened array with ``axis=None``)."""
+        from shoal.array.cumulative import cumsum
+
+        return cumsum(self, axis, dtype)
+
+    def cumprod(self, axis=None, dtype=None):
+        from shoal.array.cumulative import cumprod
+
+        return cumprod(self, axis, dtype)
+
+    def __divmod__(self, other):
+        return np.divmod(self, other)
+
+    def __rdivmod__(self, other):
+        return np.divmod(other, self)
 
     # -- numpy protocols (implemented in blockwise.py) ----------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -208,7 +240,10 @@ class Array(Collection):
         return self.map_blocks(np.round, decimals=decimals, dtype=self._dtype, token="round")
 
     def clip(self, min=None, max=None):
-        return self.map_blocks(np.clip, min, max, dtype=self._dtype, token="clip")
+        """Values limited to [min, max] (either may be an array, broadcast as NumPy does)."""
+        from shoal.array.blockwise import elemwise
+
+        return elemwise(np.clip, self, min, max, token="clip")
 
     def conj(self):
         return np.conjugate(self)

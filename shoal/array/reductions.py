@@ -42,8 +42,9 @@ from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 
-__all__ = ["SPLIT_EVERY", "all", "any", "argmax", "argmin", "max", "mean", "min", "prod",
-           "reduction", "std", "sum", "var"]
+__all__ = ["SPLIT_EVERY", "all", "any", "argmax", "argmin", "max", "mean", "min", "nanmax",
+           "nanmean", "nanmin", "nanprod", "nanstd", "nansum", "nanvar", "prod", "reduction",
+           "std", "sum", "var"]
 
 SPLIT_EVERY = 16
 """Default fan-in of a combine task."""
@@ -292,3 +293,59 @@ def argmin(x, axis=None, keepdims=False, split_every=None):
 def argmax(x, axis=None, keepdims=False, split_every=None):
     return _arg(x, "max", axis, keepdims, split_every)
 
+
+
+# -- the NaN-skipping ones ---------------------------------------------------------------
+
+def nansum(x, axis=None, dtype=None, keepdims=False, split_every=None):
+    """The sum of the values that are not NaN."""
+    return _simple(x, "nansum", np.nansum, np.add, axis, keepdims, split_every, dtype)
+
+
+def nanprod(x, axis=None, dtype=None, keepdims=False, split_every=None):
+    return _simple(x, "nanprod", np.nanprod, np.multiply, axis, keepdims, split_every, dtype)
+
+
+def nanmin(x, axis=None, keepdims=False, split_every=None):
+    """The least value that is not NaN (NaN where a slice holds nothing else)."""
+    return _simple(x, "nanmin", chunk.nanmin, np.fmin, axis, keepdims, split_every)
+
+
+def nanmax(x, axis=None, keepdims=False, split_every=None):
+    return _simple(x, "nanmax", chunk.nanmax, np.fmax, axis, keepdims, split_every)
+
+
+def nanmean(x, axis=None, dtype=None, keepdims=False, split_every=None):
+    """The mean of the values that are not NaN (counted element by element)."""
+    x = _as_array(x)
+    axes = normalize_axis(axis, x.ndim)
+    out_dtype = _result_dtype(np.nanmean, x, **({"dtype": dtype} if dtype is not None else {}))
+    acc = _accumulator(out_dtype if dtype is not None else x.dtype)
+    return reduction(
+        x, axes, keepdims, out_dtype, chunk.nanmean_chunk, chunk.mean_combine, chunk.mean_aggregate,
+        prefix="nanmean", split_every=split_every, chunk_kwargs={"axis": axes, "acc": acc},
+        aggregate_kwargs={"axis": axes, "keepdims": keepdims, "dtype": out_dtype},
+    )
+
+
+def _nanmoments(x, how, axis, dtype, ddof, keepdims, split_every):
+    x = _as_array(x)
+    axes = normalize_axis(axis, x.ndim)
+    kw = {"dtype": dtype} if dtype is not None else {}
+    out_dtype = _result_dtype(np.nanvar, x, **kw)
+    acc = _accumulator(dtype if dtype is not None else x.dtype)
+    return reduction(
+        x, axes, keepdims, out_dtype, chunk.nanmoment_chunk, chunk.nanmoment_combine,
+        chunk.nanmoment_aggregate, prefix=how, split_every=split_every,
+        chunk_kwargs={"axis": axes, "acc": acc},
+        aggregate_kwargs={"axis": axes, "keepdims": keepdims, "dtype": out_dtype, "ddof": ddof,
+                          "how": how},
+    )
+
+
+def nanvar(x, axis=None, dtype=None, ddof=0, keepdims=False, split_every=None):
+    return _nanmoments(x, "nanvar", axis, dtype, ddof, keepdims, split_every)
+
+
+def nanstd(x, axis=None, dtype=None, ddof=0, keepdims=False, split_every=None):
+    return _nanmoments(x, "nanstd", axis, dtype, ddof, keepdims, split_every)

@@ -49,8 +49,10 @@ def normalize_index(index, shape) -> list:
             raise NotImplementedError(
                 "indexing with a shoal array is not supported: its values (and so the "
                 "result's shape) are unknown until computed; compute the index first")
-        if isinstance(i, (list, np.ndarray)):
+        if isinstance(i, (list, tuple, np.ndarray)):  # (a tuple inside the index: a list)
             i = np.asarray(i)
+            if i.size == 0 and i.dtype.kind == "f":  # [] is float to NumPy, an index to it
+                i = i.astype(np.intp)
             if i.ndim == 0 and i.dtype.kind in "iu":
                 i = int(i)
         elif _is_int(i):
