@@ -410,6 +410,10 @@ def test_a_cancelled_task_that_secedes_tells_the_scheduler_nothing():
     ws.handle(compute("x"), FreeKeys(keys=["x"], stimulus_id="free"))
     assert ws.handle(secede("x")) == [] and ws.long_running == {ws.tasks["x"]}
     ws.validate_state()
+    # asked for again while the seceded run goes on: the new run is long-running too
+    assert ws.handle(compute("x", run_id=2)) == [I(LongRunningMsg, key="x", run_id=2)]
+    assert ws.tasks["x"].state == "executing" and ws.long_running == {ws.tasks["x"]}
+    ws.validate_state()
 
 
 def test_a_seceded_task_keeps_its_resources_until_it_ends():

@@ -208,3 +208,29 @@ def test_current_is_none_off_the_task_threads():
     t.start()
     t.join()
     assert seen == [None]
+
+
+def test_an_idle_thread_holds_nothing_of_its_last_task():
+    """The task's inputs go with it: an idle thread kept its last job (and so a 400 MB
+    input) alive until its next task."""
+    import gc
+    import weakref
+
+    class Big:
+        pass
+
+    async def main():
+        batches = []
+        threads = TaskThreads(1, batches.append, name="t")
+        threads.start()
+        value = Big()
+        ref = weakref.ref(value)
+        threads.submit(Job("x", 1, lambda v: None, {"input": value}))
+        del value
+        await collect(threads, batches, 1)
+        batches.clear()
+        gc.collect()
+        assert ref() is None
+        threads.stop()
+
+    run(main())

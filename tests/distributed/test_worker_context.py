@@ -141,3 +141,75 @@ def test_compute_in_a_task_on_a_worker_process():
         start = time.monotonic()
         assert client.submit(fib, 6).result(timeout=60) == 8
         assert time.monotonic() - start < 50
+
+
+def who_has_quickly():
+    start = time.monotonic()
+    get_client().who_has()  # a cheap call: it waits on no task
+    return time.monotonic() - start
+
+
+def test_a_cheap_client_call_in_a_task_keeps_its_thread(c, servers):
+    """Only calls that wait on unfinished futures secede: a who_has that seceded let the
+    queued task take the slot, and the call then waited for that task to end."""
+    s = servers[0]
+    first = c.submit(who_has_quickly)
+    queued = c.submit(time.sleep, 1.5, pure=False)  # behind it on the one thread
+    assert first.result(timeout=20) < 1.0
+    queued.result(timeout=20)
+    assert "long-running" not in [getattr(e, "what", None) for e in s.state.story(first.key)]
+
+
+def make_a_client():
+    try:
+        get_client(timeout=5)
+        return "client"
+    except RuntimeError as exc:
+        return str(exc)
+
+
+def test_a_worker_closing_while_its_task_makes_a_client_keeps_the_loop_running(servers, monkeypatch):
+    """The task made its client holding a lock the worker's close (on the shared loop)
+    needed: the loop, the scheduler and every client in the process hung for good."""
+    from shoal.distributed import _loop
+    from shoal.distributed.worker import context
+
+    s, (w,) = servers
+    making, original = threading.Event(), context.TaskClient._make
+
+    def slow_make(self, timeout):  # (a connection that takes a second: a wide window)
+        making.set()
+        time.sleep(1.0)
+        return original(self, timeout)
+
+    monkeypatch.setattr(context.TaskClient, "_make", slow_make)
+    with Client(s.address, set_as_default=False) as client:
+        future = client.submit(make_a_client)
+        assert making.wait(10)
+        runner = _loop.get_runner()
+        closing = threading.Thread(target=lambda: runner.sync(w.close, timeout=30))
+        closing.start()
+        time.sleep(0.2)
+
+        async def nothing():
+            return None
+
+        start = time.monotonic()
+        runner.sync(nothing, timeout=10)
+        assert time.monotonic() - start < 0.5  # the loop runs while the worker closes
+        closing.join(30)
+        assert not closing.is_alive() and w.status == "closed"
+        assert w.task_client.client is None  # the client made after the close was closed
+
+
+def test_the_worker_client_uses_the_worker_certificate_when_it_has_no_client_one(tmp_path):
+    from shoal.distributed.security import Security
+    from shoal.distributed.worker.context import _as_client
+
+    full = Security.temporary()
+    worker_only = Security(tls_ca_file=full.tls_ca_file, tls_worker_cert=full.tls_worker_cert,
+                           tls_worker_key=full.tls_worker_key)  # fmt: skip
+    as_client = _as_client(worker_only)
+    assert as_client.cert_for("client") == (full.tls_worker_cert, full.tls_worker_key)
+    as_client.get_tls_context("client", server_side=False)  # (it raised: no client certificate)
+    assert _as_client(full) is full and _as_client(None) is None

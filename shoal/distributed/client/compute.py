@@ -107,7 +107,7 @@ def get(client, dsk, keys, sync, asynchronous, cache, options):
     if asynchronous or (asynchronous is None and client.asynchronous):
         return _gather_and_release(client, packed, futures)
     try:
-        return client.sync(client._gather, packed, asynchronous=False)
+        return client.sync(client._gather, packed, asynchronous=False, waits_on=list(futures.values()))
     finally:
         for f in futures.values():
             f.release()  # now, not when the garbage collector gets to them

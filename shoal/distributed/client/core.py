@@ -217,8 +217,12 @@ class Client(ClusterControl):
 
     # --- the facade -------------------------------------------------------------
 
-    def sync(self, func, *args, asynchronous=None, callback_timeout=None, **kwargs):
+    def sync(self, func, *args, asynchronous=None, callback_timeout=None, waits_on=None, **kwargs):
         """Run the coroutine function ``func``: awaitable when asynchronous, else its result.
+
+        ``waits_on``: the futures a blocking call waits for.  Called in a worker's task
+        while one of them is unfinished, the task's thread secedes for the wait (their
+        tasks may need it: ``worker/context.py``); other calls keep the thread.
 
         A synchronous client's awaitable (``asynchronous=True``, or ``async with`` a
         diagnostics block in a notebook cell) runs on the client's own loop, where its
@@ -239,7 +243,9 @@ class Client(ClusterControl):
                     "get_task_stream / performance_report blocks); asynchronous=False "
                     "is for a synchronous client")  # fmt: skip
             raise RuntimeError(f"{self!r} is not running (status {self.status!r})")
-        with seceded():  # in a worker's task: out of its thread pool while it waits
+        if waits_on is None:
+            return self._runner.sync(func, *args, timeout=callback_timeout, **kwargs)
+        with seceded(waits_on):
             return self._runner.sync(func, *args, timeout=callback_timeout, **kwargs)
 
     def _in_loop(self) -> bool:
@@ -423,7 +429,8 @@ class Client(ClusterControl):
             raise ValueError(f"gather: errors={errors!r}, expected 'raise' or 'skip'")
         if isinstance(futures, Iterator) and not (asynchronous or self.asynchronous):
             return (self.gather(f, errors=errors) for f in futures)  # (as Dask's: one by one)
-        return self.sync(self._gather, futures, errors=errors, asynchronous=asynchronous)
+        return self.sync(self._gather, futures, errors=errors, asynchronous=asynchronous,
+                         waits_on=futures_of(futures))  # fmt: skip
 
     async def _gather_one(self, future):
         return (await self._gather([future]))[0]

@@ -174,7 +174,7 @@ class Future:
 
     def result(self, timeout=None):
         """The value (blocking up to ``timeout`` seconds), or raise the task's exception."""
-        return self.client.sync(self._result, callback_timeout=timeout)
+        return self.client.sync(self._result, callback_timeout=timeout, waits_on=(self,))
 
     async def _result(self, raiseit: bool = True):
         await self._state.wait()
@@ -191,7 +191,7 @@ class Future:
 
     def exception(self, timeout=None):
         """The task's exception once it is done (None when it succeeded)."""
-        return self.client.sync(self._exception, callback_timeout=timeout)
+        return self.client.sync(self._exception, callback_timeout=timeout, waits_on=(self,))
 
     async def _exception(self):
         await self._state.wait()
@@ -199,7 +199,7 @@ class Future:
 
     def traceback(self, timeout=None):
         """The worker's traceback text of the task's exception (None when it succeeded)."""
-        return self.client.sync(self._traceback, callback_timeout=timeout)
+        return self.client.sync(self._traceback, callback_timeout=timeout, waits_on=(self,))
 
     async def _traceback(self):
         await self._state.wait()

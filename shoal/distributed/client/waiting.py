@@ -109,7 +109,7 @@ def wait(fs, timeout=None, return_when=ALL_COMPLETED):
     if not fs:
         return DoneAndNotDoneFutures(set(), set())
     client = _client_of(fs)
-    return client.sync(_wait, fs, return_when, callback_timeout=timeout)
+    return client.sync(_wait, fs, return_when, callback_timeout=timeout, waits_on=fs)
 
 
 async def _wait(fs, return_when):

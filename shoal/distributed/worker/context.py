@@ -12,9 +12,10 @@ other tasks without holding one of its worker's threads.
 
 A task that waits for other tasks holds a thread, and on a worker with one
 thread the tasks it waits for could never start there.  So a synchronous
-client's blocking call made on a task thread (``compute``, ``gather``,
-``Future.result``, ``wait``, ...) secedes for the wait and rejoins after
-(:func:`seceded`, used by ``Client.sync``), and ``compute()`` in a task with no
+client's call made on a task thread that waits on unfinished futures
+(``compute``, ``gather``, ``Future.result``, ``wait``) secedes for the wait and
+rejoins after (:func:`seceded`, ``Client.sync(waits_on=...)``; a cheap call, or
+one on finished futures, keeps the thread), and ``compute()`` in a task with no
 scheduler named runs on the worker's client (:func:`_task_client_get`, the first
 of ``shoal.base``'s client lookups).  Dask secedes in ``Client.get`` only: there,
 ``get_client().submit(f).result()`` in a task waits for good on a full cluster.
@@ -97,11 +98,12 @@ def worker_client(timeout=None, separate_thread=True):
 
 
 @contextlib.contextmanager
-def seceded():
-    """For a blocking client call: on a task thread still in the pool, secede for the
-    block and rejoin after; anywhere else, nothing."""
+def seceded(waits_on=()):
+    """For a client call that waits on the futures *waits_on*: on a task thread still in
+    the pool, while one of them is unfinished, secede for the block and rejoin after;
+    anywhere else, nothing (a cheap call, or one on finished futures, keeps the thread)."""
     found = current()
-    if found is None or not found[0].secede():
+    if found is None or all(f.done() for f in waits_on) or not found[0].secede():
         yield
         return
     try:
@@ -111,23 +113,40 @@ def seceded():
 
 
 class TaskClient:
-    """The client a worker's tasks share: made on first use, closed with the worker."""
+    """The client a worker's tasks share: made on first use, closed with the worker.
+
+    Its lock guards two assignments only, never a connection: the client connects
+    through the shared loop, which in an in-process cluster is the worker's own, and
+    the worker's close (on that loop) takes the lock too."""
 
     def __init__(self, worker) -> None:
         self.worker = worker
         self.client = None
         self._own = False
+        self._closed = False
         self._lock = threading.Lock()
 
     def get(self, timeout=None):
         with self._lock:
             client = self.client
-            if client is None or client.status in ("closing", "closed"):
-                if self.worker.status != "running":
-                    raise RuntimeError(f"get_client(): worker {self.worker.address} is "
-                                       f"{self.worker.status}")  # fmt: skip
-                self.client, self._own = self._make(timeout)
-            return self.client
+            if client is not None and client.status not in ("closing", "closed"):
+                return client
+        if self._closed or self.worker.status != "running":
+            raise RuntimeError(f"get_client(): worker {self.worker.address} is "
+                               f"{'closing' if self._closed else self.worker.status}")  # fmt: skip
+        made, own = self._make(timeout)
+        with self._lock:
+            spare = self._closed or (self.client is not None
+                                     and self.client.status not in ("closing", "closed"))
+            if not spare:
+                self.client, self._own = made, own
+            client = self.client
+        if spare:  # another task made one meanwhile, or the worker closed
+            if own:
+                made.close()
+            if self._closed:
+                raise RuntimeError(f"get_client(): worker {self.worker.address} closed")
+        return client
 
     def _make(self, timeout):
         from shoal.distributed.client import Client
@@ -141,14 +160,14 @@ class TaskClient:
         if (found is not None and not found.asynchronous and found.status == "running"
                 and found.scheduler_address == address):  # fmt: skip
             return found, False
-        client = Client(address, timeout=timeout, security=self.worker.security,
+        client = Client(address, timeout=timeout, security=_as_client(self.worker.security),
                         set_as_default=False, name=f"client of worker {self.worker.address}")  # fmt: skip
         return client, True
 
     async def close(self) -> None:
         """Close the client this worker made (off the loop: its close blocks)."""
-        with self._lock:
-            client, own, self.client = self.client, self._own, None
+        with self._lock:  # (held for assignments only: never long)
+            client, own, self.client, self._closed = self.client, self._own, None, True
         if client is None or not own:
             return
         loop = asyncio.get_running_loop()
@@ -167,6 +186,22 @@ class TaskClient:
         thread.start()
         await closed
         thread.join()
+
+
+def _as_client(security):
+    """The worker's TLS settings for a client: its own certificate when none is given for
+    the client role (a worker started with a worker certificate only)."""
+    if security is None or getattr(security, "tls_client_cert", None) or not getattr(
+            security, "tls_worker_cert", None):  # fmt: skip
+        return security
+    from shoal.distributed.security import Security
+
+    return Security(tls_ca_file=security.tls_ca_file, tls_client_cert=security.tls_worker_cert,
+                    tls_client_key=security.tls_worker_key,
+                    tls_worker_cert=security.tls_worker_cert,
+                    tls_worker_key=security.tls_worker_key,
+                    require_encryption=security.require_encryption,
+                    tls_ciphers=security.tls_ciphers)  # fmt: skip
 
 
 def _task_client_get():

@@ -180,6 +180,7 @@ class TaskThreads:
                 return
             local.job = job
             done.append(_run(job, ident, profiler, clock))
+            local.job = job = None  # (an idle thread held the last task's inputs alive)
             if not self._pending:
                 self._pending = True
                 try:
@@ -201,11 +202,11 @@ class TaskThreads:
 
 
 def current() -> tuple[TaskThreads, Job] | None:
-    """``(pool, job)`` on a thread that runs a worker's task, else None."""
-    pool = getattr(_local, "pool", None)
-    if pool is None:
+    """``(pool, job)`` on a thread while it runs a worker's task, else None."""
+    job = getattr(_local, "job", None)
+    if job is None:
         return None
-    return pool, _local.job
+    return _local.pool, job
 
 
 def _run(job: Job, thread: int, profiler, clock=time.time) -> Outcome:

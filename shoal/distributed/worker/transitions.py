@@ -423,9 +423,18 @@ def _cancelled_fetch(ws, ts, *, stimulus_id):
 def _cancelled_waiting(ws, ts, *, stimulus_id):
     if ts.previous == "executing":
         ts.state, ts.previous = "executing", None
-    else:
-        ts.state, ts.next = "resumed", "waiting"
+        return {}, _still_long_running(ws, ts, stimulus_id)
+    ts.state, ts.next = "resumed", "waiting"
     return {}, []
+
+
+def _still_long_running(ws, ts, stimulus_id) -> list:
+    """A computation asked for again while its seceded run goes on: the scheduler's new
+    run of it is long-running too (it had stopped counting the cancelled one)."""
+    if ts not in ws.long_running:
+        return []
+    return [m.LongRunningMsg(key=ts.key, run_id=ts.run_id, compute_duration=0.0,
+                             stimulus_id=stimulus_id)]  # fmt: skip
 
 
 def _resumed_memory(ws, ts, value, nbytes, *, stimulus_id):
@@ -450,7 +459,7 @@ def _resumed_fetch(ws, ts, *, stimulus_id):
 def _resumed_waiting(ws, ts, *, stimulus_id):
     if ts.previous == "executing":  # asked to compute it again: keep computing
         ts.state, ts.previous, ts.next = "executing", None, None
-        return {}, []
+        return {}, _still_long_running(ws, ts, stimulus_id)
     _leave_flight(ws, ts)  # the transfer ended without a value: compute it
     ts.state, ts.previous, ts.next = "released", None, None
     return _released_waiting(ws, ts, stimulus_id=stimulus_id)
