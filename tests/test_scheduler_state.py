@@ -734,7 +734,7 @@ def test_a_paused_worker_gets_no_tasks_and_gives_back_those_it_has_not_started(s
     assert on_w1  # (x is there)
     out = state.handle(m.WorkerStatusChange("w1", "paused"))
     assert {r.key for r in sent(out, m.StealRequest, worker="w1")} == on_w1
-    assert "w1" not in state.running and state.workers["w1"].paused
+    assert "w1" not in state.running and state.workers["w1"].status == "paused"
     started, *waiting = sorted(on_w1)
     state.handle(m.StealResponse("w1", started, "executing"))  # it runs on there
     for key in waiting:  # not started: placed again, on w2
@@ -744,7 +744,7 @@ def test_a_paused_worker_gets_no_tasks_and_gives_back_those_it_has_not_started(s
     assert states(state)["r"] == "queued"
     state.validate_state()
     state.handle(m.WorkerStatusChange("w1", "running"))
-    assert state.running.keys() == {"w1", "w2"} and not state.workers["w1"].paused
+    assert state.running.keys() == {"w1", "w2"} and state.workers["w1"].status == "running"
 
 
 def test_tasks_wait_while_every_worker_is_paused_and_go_when_one_runs_again(state):
@@ -759,6 +759,28 @@ def test_tasks_wait_while_every_worker_is_paused_and_go_when_one_runs_again(stat
     assert sent(sim.run(), m.KeyInMemory, key="b")
     # a status from an unknown worker is noted, nothing more
     assert sent(state.handle(m.WorkerStatusChange("nobody", "paused"))) == []
+
+
+def test_a_retiring_worker_stays_so_and_its_unique_results_are_planned_elsewhere(state):
+    from shoal.distributed.scheduler.retiring import copies_to_make
+
+    add_workers(state, ("w1", 1), ("w2", 1), ("w3", 1))
+    _hold(state, "a", "w1", 100)
+    _hold(state, "b", "w1", 50)
+    _hold(state, "c", "w2", 10)
+    state.tasks["a"].who_has.add(state.workers["w3"])  # (a replica elsewhere: no copy needed)
+    state.workers["w3"].has_what[state.tasks["a"]] = None
+    state.workers["w3"].nbytes += 100
+    w1, w2, w3 = (state.workers[w] for w in ("w1", "w2", "w3"))
+    assert copies_to_make([w1], [w2, w3]) == {w2: {"b": ["w1"]}}  # the one holding least
+    assert copies_to_make([w1, w2], [w3]) == {w3: {"b": ["w1"], "c": ["w2"]}}
+    assert copies_to_make([w1], []) == {}
+    state.handle(m.WorkerStatusChange("w1", "closing_gracefully"))
+    assert "w1" not in state.running and w1.status == "closing_gracefully"
+    state.handle(m.WorkerStatusChange("w1", "running"))  # (a pause's end): it stays retiring
+    assert "w1" not in state.running and w1.status == "closing_gracefully"
+    state.handle(m.WorkerStatusChange("w2", "resting"))  # an unknown status is only noted
+    assert w2.status == "running"
 
 
 def test_a_paused_worker_is_no_thief(state):

@@ -463,3 +463,38 @@ def test_29_tls_cluster_with_nannies_and_client():
                 Client(plain, timeout=2)
     finally:
         sec.close()
+
+
+# --- 18. workers leaving on purpose --------------------------------------------------------
+
+
+def test_18_retired_and_scaled_down_workers_leave_nothing_behind():
+    """What only a leaving worker holds is copied to one that stays first: scattered data
+    was lost (LostScatteredData) and results were computed again."""
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as c:  # fmt: skip
+        data = c.scatter(list(range(30)))
+        results = c.map(inc, range(30))
+        c.gather(results)
+        holders = {w: len(keys) for w, keys in c.has_what().items()}
+        busiest = max(holders, key=holders.get)
+        assert c.retire_workers(workers=[busiest]) == [busiest]
+        assert busiest not in c.scheduler_info()["workers"]
+        assert c.gather(data) == list(range(30)) and c.gather(results) == list(range(1, 31))
+        cluster.scale(1)
+        assert len(c.scheduler_info()["workers"]) == 1
+        assert c.gather(data) == list(range(30)) and c.gather(results) == list(range(1, 31))
+        story = [e for key in [f.key for f in results] for e in cluster.scheduler.state.story(key)]
+        assert not [e for e in story if getattr(e, "finish", None) == "processing"
+                    and getattr(e, "start", None) == "released"]  # nothing computed again
+
+
+def test_18_client_shutdown_closes_a_scheduler_it_did_not_start():
+    with sync_cluster(nworkers=1) as (s, (w,)):
+        c = Client(s.address)
+        c.shutdown()
+        assert c.status == "closed"
+        deadline = time.monotonic() + 10
+        while s.status != "closed":
+            assert time.monotonic() < deadline, s.status
+            time.sleep(0.02)

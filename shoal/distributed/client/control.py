@@ -63,6 +63,24 @@ class ClusterControl:
         self._identity = await self.scheduler.identity()
         return self
 
+    def retire_workers(self, workers=None, close_workers=True, n=None, asynchronous=None):
+        """Close ``workers`` (addresses; or the ``n`` holding least) gracefully: what only they
+        hold is copied to the workers that stay first.  The addresses retired."""
+        if isinstance(workers, str):
+            workers = [workers]
+        return self.sync(self.scheduler.retire_workers, workers=workers, n=n,
+                         close=close_workers, asynchronous=asynchronous)  # fmt: skip
+
+    def shutdown(self):
+        """Close the scheduler (its workers follow), then this client; a cluster this
+        client started is closed with it."""
+        if not self._own_cluster and self.status == "running":
+            try:
+                self.sync(self.scheduler.terminate)
+            except OSError:  # (it closed as it answered)
+                pass
+        return self.close()
+
     # --- running functions --------------------------------------------------------------
 
     def run(self, function, *args, workers=None, wait=True, nanny=False, on_error="raise",

@@ -393,7 +393,13 @@ class LocalCluster:
         # it took out (their close runs to its end), and the cluster's close waits for them
         self._leaving.update(workers)
         try:
-            await asyncio.shield(asyncio.gather(*(w.close() for w in workers), return_exceptions=True))
+            try:  # what only they hold is copied to the workers that stay first
+                addresses = [a for a in (_address_of(w) for w in workers) if a]
+                if addresses and self.scheduler is not None and self.status == "running":
+                    await self.scheduler.evacuate(addresses)
+            finally:
+                await asyncio.shield(asyncio.gather(*(w.close() for w in workers),
+                                                    return_exceptions=True))  # fmt: skip
         finally:
             self._leaving.difference_update(
                 w for w in workers if getattr(w, "status", "closed") == "closed")
@@ -521,3 +527,8 @@ def _close_live_clusters() -> None:  # pragma: no cover - runs at interpreter ex
 
 
 atexit.register(_close_live_clusters)
+
+
+def _address_of(worker) -> str | None:
+    """The address a cluster's worker (or its nanny's worker) is known by to the scheduler."""
+    return getattr(worker, "worker_address", None) or getattr(worker, "address", None)

@@ -394,7 +394,7 @@ def steal_candidates(state, *, max_transfer_ratio: float = 0.5) -> list:
     workers = list(state.workers.values())
     occupancy = {ws: ws.occupancy for ws in workers}
     count = {ws: len(ws.processing) - len(ws.long_running) for ws in workers}
-    thieves = [ws for ws in workers if count[ws] < ws.nthreads and not ws.paused]
+    thieves = [ws for ws in workers if count[ws] < ws.nthreads and ws.status == "running"]
     victims = [ws for ws in workers if count[ws] > ws.nthreads]
     if not thieves or not victims:
         return []

@@ -63,7 +63,7 @@ class SchedWorker:
     __slots__ = (
         "address", "name", "nthreads", "memory_limit", "resources", "used_resources",
         "nanny", "processing", "long_running", "has_what", "nbytes", "occupancy", "metrics",
-        "last_seen", "local_directory", "paused",
+        "last_seen", "local_directory", "status",
     )  # fmt: skip
 
     def __init__(self, address, nthreads=1, memory_limit=0, resources=None, name="", nanny=""):
@@ -77,7 +77,9 @@ class SchedWorker:
         self.has_what: dict = {}  # SchedTask -> None: an insertion-ordered set
         self.nbytes, self.occupancy, self.metrics, self.last_seen = 0, 0.0, {}, 0.0
         self.local_directory = ""  # (told at registration; for scheduler_info)
-        self.paused = False  # past its pause threshold: no new tasks go there
+        # "running"; "paused" (memory past its pause threshold) or "closing_gracefully"
+        # (retiring: its results are being copied elsewhere): no new tasks go there
+        self.status = "running"
 
     def __repr__(self) -> str:
         return f"<SchedWorker {self.address} {len(self.processing)} processing>"

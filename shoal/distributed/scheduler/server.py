@@ -53,6 +53,7 @@ from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL, ServesDashboard
 from shoal.distributed.scheduler.diagnostics import AnswersDiagnostics, TaskStreamLog
 from shoal.distributed.scheduler.progress import ARRIVAL_WAIT, ProgressWatches
+from shoal.distributed.scheduler.retiring import RetiresWorkers
 from shoal.distributed.scheduler.state import SchedulerState
 from shoal.distributed.taskcolumns import key_from_wire, story_to_wire
 from shoal.bus import Bus
@@ -78,7 +79,7 @@ _CLIENT_EVENTS = frozenset({
 })  # fmt: skip
 
 
-class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
+class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Node):
     """A scheduler listening on ``protocol://host:port`` (loopback by default)."""
 
     def __init__(self, host=None, port=0, protocol="tcp", security=None, validate=False,
@@ -97,6 +98,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
             "identity": self.identity, "broadcast": self.broadcast,
             "run_function": self.run_function, "restart": self.restart,
             "retire_workers": self.retire_workers, "close": self.close_op,
+            "terminate": self.close_op,  # ("close" only ends an rpc conversation)
             "story": self.story, "register_scheduler_plugin": self.register_plugin_op,
             "subscribe_events": self.subscribe_events, "get_task_stream": self.get_task_stream,
             "task_stream_cursor": self.task_stream_cursor, "clock": lambda comm=None: time.time(),
@@ -471,7 +473,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
                     "type": "Worker", "id": ws.name, "host": _host_of(ws.address),
                     "name": ws.name, "nthreads": ws.nthreads, "memory_limit": ws.memory_limit,
                     "nanny": ws.nanny, "resources": ws.resources, "metrics": ws.metrics,
-                    "status": "paused" if ws.paused else "running",
+                    "status": ws.status,
                     "services": {}, "local_directory": ws.local_directory,
                     "last_seen": ws.last_seen, "nbytes": ws.nbytes,
                     "processing": len(ws.processing), "keys": len(ws.has_what),
@@ -549,23 +551,6 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, Node):
                 except asyncio.TimeoutError:
                     pass
         return "OK"
-
-    async def retire_workers(self, comm=None, workers=None, n=None, close=True):
-        """Close ``workers`` (or the ``n`` holding the least data) gracefully."""
-        states = self.state.workers
-        if workers is None:
-            order = sorted(states.values(), key=lambda ws: (ws.nbytes, len(ws.processing)))
-            workers = [ws.address for ws in order[: int(n or 0)]]
-        workers = [w for w in workers if w in states]
-        for address in workers:
-            self._goodbyes.add(address)
-            ws = states[address]
-            target = ws.nanny or address
-            try:  # "close" would only end the rpc conversation
-                await self.pool(target).terminate()
-            except OSError:  # already gone: its stream closing tells the state
-                pass
-        return workers
 
 
 def _host_of(address: str) -> str:

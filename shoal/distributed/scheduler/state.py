@@ -490,20 +490,25 @@ class SchedulerState(ServesClients, TracksComputations):
 
     @handles(WorkerStatusChange)
     def _worker_status_change(self, ev: WorkerStatusChange) -> None:
-        """A paused worker gets no new tasks, and those it has not started go elsewhere
-        (asked back as steals without a thief); one running again takes tasks anew."""
+        """A paused or retiring worker gets no new tasks, and those it has not started go
+        elsewhere (asked back as steals without a thief); one running again takes tasks
+        anew.  A retiring one stays so (a pause or its end changes nothing)."""
         sid, ws = ev.stimulus_id, self.workers.get(ev.worker)
         if ws is None:
             self._note(None, "unknown-worker", f"worker-status-change {ev.worker}", sid)
             return
-        paused = ev.status == "paused"
-        if paused == ws.paused:
+        if ev.status not in ("running", "paused", "closing_gracefully"):
+            self._note(None, "unknown-status", f"{ws.address} {ev.status!r}", sid)
             return
-        ws.paused = paused
+        if ev.status == ws.status or ws.status == "closing_gracefully":
+            return
+        was_running, ws.status = ws.status == "running", ev.status
         self._note(None, "worker-status-change", f"{ws.address} {ev.status}", sid)
-        if not paused:
+        if ev.status == "running":
             self.running[ws.address] = ws
             self._transitions({ts.key: "processing" for ts in self.unrunnable}, sid)
+            return
+        if not was_running:  # (paused, now retiring: asked back already)
             return
         del self.running[ws.address]
         if not self.running:  # nowhere else to go: they wait there

@@ -484,7 +484,7 @@ def check_state(state) -> None:
             assert client in ts.who_wants and state.tasks.get(ts.key) is ts, (client, ts)
     assert set(state.queued) == {t for t in state.tasks.values() if t.state == "queued"}
     assert set(state.unrunnable) == {t for t in state.tasks.values() if t.state == "no-worker"}
-    assert state.running == {a: ws for a, ws in state.workers.items() if not ws.paused}
+    assert state.running == {a: ws for a, ws in state.workers.items() if ws.status == "running"}
     for key, (victim, _) in state.in_flight_steals.items():
         assert state.tasks[key].processing_on is victim, key
 
@@ -536,5 +536,5 @@ def check_worker(state, ws) -> None:
     for name, used in ws.used_resources.items():
         want = sum((t.resource_restrictions or {}).get(name, 0) for t in ws.processing)
         assert math.isclose(used, want), (ws, name)
-    if state.queued and not ws.paused:  # tasks queue only while every running worker is full
+    if state.queued and ws.status == "running":  # tasks queue only while every running worker is full
         assert free_slots(ws, state.saturation) <= 0, ("queued with free slots", ws)
