@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -107,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--name", help="worker name (with --nworkers N: NAME-0 ... NAME-(N-1))")
     work.add_argument("--local-directory", metavar="DIR", help="where workers put spill files")
     work.add_argument("--resources", metavar="'GPU=2 FOO=1'", help="abstract resources for task restrictions")
-    work.add_argument("--death-timeout", type=float, metavar="SECONDS",
-                      help="give up if the scheduler cannot be reached for this long")
+    work.add_argument("--death-timeout", type=_seconds, metavar="SECONDS",
+                      help="give up if the scheduler cannot be reached for this long "
+                           "(default: wait for it)")
     _add_tls(work)
     work.set_defaults(func=cmd_worker, subparser=work)
 
@@ -144,6 +146,16 @@ def _dashboard_address(text: str) -> str:
     except (ValueError, OSError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -192,7 +204,7 @@ def scheduler_address_from_args(args, security) -> str:
     if args.address and args.scheduler_file:
         raise CLIError("give the scheduler ADDRESS or --scheduler-file, not both")
     if args.scheduler_file:
-        address = read_scheduler_file(args.scheduler_file, timeout=args.death_timeout or 60.0)
+        address = read_scheduler_file(args.scheduler_file, timeout=_waits(args))
     elif args.address:
         address = args.address
     else:
@@ -209,24 +221,21 @@ def scheduler_address_from_args(args, security) -> str:
     return address
 
 
+def _waits(args) -> float:
+    """How long a worker waits for its scheduler: ``--death-timeout``, else for good."""
+    return args.death_timeout if args.death_timeout is not None else math.inf
+
+
 def read_scheduler_file(path: str, timeout: float = 60.0, poll: float = 0.1) -> str:
     """The address in a scheduler file, waiting up to ``timeout`` s for it to appear."""
-    import time
+    from shoal.distributed.schedulerfile import read_scheduler_file as read
 
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with open(path) as f:
-                return json.load(f)["address"]
-        except FileNotFoundError:
-            pass
-        except (ValueError, KeyError, TypeError):
-            pass  # half written: the scheduler writes it atomically, but other tools may not
-        except OSError as exc:
-            raise CLIError(f"--scheduler-file: cannot read {path}: {exc}") from None
-        if time.monotonic() > deadline:
-            raise CLIError(f"--scheduler-file: {path} did not appear (or hold an address) within {timeout:g} s")
-        time.sleep(poll)
+    try:
+        return read(path, timeout, poll)
+    except TimeoutError as exc:
+        raise CLIError(f"--scheduler-file: {exc}") from None
+    except OSError as exc:
+        raise CLIError(f"--scheduler-file: cannot read {path}: {exc}") from None
 
 
 def parse_resources(text: str | None) -> dict:
@@ -270,9 +279,9 @@ def worker_plan(args, cores: int, total_memory: int, cgroup_limit=None) -> list[
         plan = {"nthreads": nthreads, "memory_limit": memory or 0, "name": name, "host": args.host,
                 "resources": resources, "local_directory": args.local_directory}  # fmt: skip
         if args.nanny:
-            plan.update(port=args.nanny_port, worker_port=args.port, death_timeout=args.death_timeout)
+            plan.update(port=args.nanny_port, worker_port=args.port, death_timeout=_waits(args))
         else:
-            plan.update(port=args.port, death_timeout=args.death_timeout)
+            plan.update(port=args.port, death_timeout=_waits(args))
         plans.append(plan)
     return plans
 
@@ -366,7 +375,15 @@ async def run_workers(args, address: str, plans: list, security) -> int:
         from shoal.distributed.worker.server import Worker
 
         servers = [Worker(address, security=security, **plan) for plan in plans]
-    started = await asyncio.gather(*(s.start() for s in servers), return_exceptions=True)
+    starting = asyncio.ensure_future(asyncio.gather(*(s.start() for s in servers),
+                                                    return_exceptions=True))  # fmt: skip
+    await _first(stop.wait(), asyncio.shield(starting))
+    if not starting.done():  # a signal while they started (waiting for the scheduler, say)
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await asyncio.gather(*(s.close() for s in servers), return_exceptions=True)
+        return 0
+    started = starting.result()
     failed = [r for r in started if isinstance(r, BaseException)]
     if failed:
         logger.error("%d of %d workers failed to start: %s", len(failed), len(servers), failed[0])

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import shutil
 import sys
@@ -272,6 +273,14 @@ class Nanny(Node):
             "cwd": os.getcwd(),
         }
 
+    def _start_timeout(self) -> float | None:
+        """How long a worker may take to start: at least as long as it may wait for its
+        scheduler (``death_timeout``; None: for good)."""
+        wait = self.startup_timeout
+        if self.death_timeout is not None:
+            wait = max(wait, config.parse_timedelta(self.death_timeout))
+        return None if math.isinf(wait) else wait
+
     def _worker_env(self) -> dict:
         env = dict(os.environ)
         for key, value in PRE_SPAWN_ENVIRON.items():
@@ -293,7 +302,7 @@ class Nanny(Node):
         self._scratch[proc] = weakref.finalize(proc, shutil.rmtree, scratch, True)
         self.process = proc
         try:
-            await proc.start(self.startup_timeout)
+            await proc.start(self._start_timeout())
         except BaseException:
             self._cleanup(proc)
             self.process = None

@@ -157,8 +157,42 @@ def test_scheduler_address_from_args(tmp_path):
 
 
 def test_scheduler_file_that_never_appears_names_the_file(tmp_path):
-    with pytest.raises(CLIError, match=f"--scheduler-file: {tmp_path}/none.json did not appear"):
+    with pytest.raises(CLIError, match=f"--scheduler-file: scheduler file {tmp_path}/none.json "
+                                       "did not appear"):
         read_scheduler_file(str(tmp_path / "none.json"), timeout=0.2, poll=0.05)
+
+
+def test_a_client_given_a_scheduler_file_waits_for_it(tmp_path):
+    """As Dask's: the client may start before the scheduler has written its file."""
+    import threading
+
+    from shoal.distributed import Client
+    from shoal.testing.cluster import sync_cluster
+
+    path = tmp_path / "scheduler.json"
+    with sync_cluster(nworkers=1) as (s, _):
+        timer = threading.Timer(0.5, lambda: path.write_text(json.dumps({"address": s.address})))
+        timer.start()
+        try:
+            with Client(scheduler_file=str(path), timeout=10) as client:
+                assert client.submit(lambda: 3).result(timeout=10) == 3
+        finally:
+            timer.join()
+    with pytest.raises(TimeoutError, match="none.json did not appear"):
+        Client(scheduler_file=str(tmp_path / "none.json"), timeout=0.3)
+
+
+def test_death_timeout_must_be_positive_and_defaults_to_waiting_for_good(capsys):
+    import math
+
+    from shoal.cli import _waits
+
+    for bad in ("0", "-3", "soon"):
+        with pytest.raises(SystemExit):
+            parse("worker", "tcp://127.0.0.1:1", "--death-timeout", bad)
+        assert "--death-timeout" in capsys.readouterr().err
+    assert _waits(parse("worker", "tcp://127.0.0.1:1")) == math.inf
+    assert _waits(parse("worker", "tcp://127.0.0.1:1", "--death-timeout", "2.5")) == 2.5
 
 
 def test_cli_errors_go_through_argparse(tmp_path, capsys):
@@ -396,3 +430,32 @@ def test_tls_scheduler_and_worker(tmp_path):
             assert stop(sched)[0] == 0
     finally:
         sec.close()
+
+
+def test_a_worker_waits_for_its_scheduler_and_leaves_on_a_signal_meanwhile(tmp_path):
+    """Without --death-timeout a worker waits for its scheduler (it gave up after the 10 s
+    connect timeout, 1 s here), joins it when it comes, and a SIGTERM while it waits ends
+    it at once (it was ignored until the wait ended)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SHOAL_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
+    waiting = shoal("worker", f"tcp://127.0.0.1:{port}", "--local-directory", str(tmp_path),
+                    env=env)  # fmt: skip
+    joining = shoal("worker", f"tcp://127.0.0.1:{port}", "--no-nanny", env=env)
+    sched = None
+    try:
+        time.sleep(3)
+        assert waiting.poll() is None and joining.poll() is None  # still waiting
+        start = time.monotonic()
+        code, out = stop(waiting)
+        assert code == 0 and time.monotonic() - start < 10, out
+        assert os.listdir(tmp_path) == []  # its scratch directory went with it
+        sched = shoal("scheduler", "--port", str(port), "--no-dashboard")
+        wait_for_workers(f"tcp://127.0.0.1:{port}", 1)
+    finally:
+        for proc in (joining, sched):
+            if proc is not None and proc.poll() is None:
+                stop(proc)

@@ -78,11 +78,11 @@ class Client(ClusterControl):
         if loop is not None:
             raise TypeError("Client(loop=...) is not supported: a sync client runs on shoal's "
                             "own loop thread; use asynchronous=True to run on yours")  # fmt: skip
-        if scheduler_file is not None:
-            import json
+        if scheduler_file is not None:  # (waits for a scheduler still starting, as Dask's)
+            from shoal.distributed.schedulerfile import read_scheduler_file
 
-            with open(scheduler_file) as f:
-                address = json.load(f)["address"]
+            address = read_scheduler_file(scheduler_file, config.parse_timedelta(
+                timeout or config.get("distributed.comm.timeouts.connect")))
         self.id = f"Client-{uuid.uuid4().hex}"
         self.name = name or self.id
         self.asynchronous = bool(asynchronous)

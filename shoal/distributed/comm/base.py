@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import math
 import random
 import socket
 from abc import ABC, abstractmethod
@@ -283,7 +284,8 @@ async def connect(
     deserialize: bool = False,
     **kwargs,
 ) -> Comm:
-    """Open a comm to ``address``, retrying while it is refused, until ``timeout``.
+    """Open a comm to ``address``, retrying while it is refused, until ``timeout``
+    (``math.inf``: for good; each try gives up after the configured connect timeout).
 
     ``role`` ("client", "worker", "scheduler") picks the TLS certificate of
     ``security``.  Extra keyword arguments go to the backend (e.g. ``token``).
@@ -294,6 +296,7 @@ async def connect(
     timeout = config.parse_timedelta(
         timeout if timeout is not None else config.get("distributed.comm.timeouts.connect")
     )
+    per_try = config.parse_timedelta(config.get("distributed.comm.timeouts.connect"))  # (for good)
     connector = backend.get_connector()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -303,7 +306,7 @@ async def connect(
         try:
             return await asyncio.wait_for(
                 connector.connect(location, deserialize=deserialize, security=security, role=role, **kwargs),
-                max(remaining, 0.001),
+                max(remaining if math.isfinite(timeout) else per_try, 0.001),
             )
         except (ConnectionError, asyncio.TimeoutError) as exc:
             # refused / reset / no answer yet: the listener may still be starting
