@@ -124,6 +124,61 @@ def test_large_numpy_payload(scheme_security):
     run(main(), timeout=40)
 
 
+def test_frames_of_every_size_around_the_direct_read_threshold(scheme_security):
+    """Small frames are read from what arrived with them, large ones straight into their
+    own buffer (comm/stream.py): sizes on both sides of the line, several per message,
+    in one stream of messages, arrive intact and in order."""
+    scheme, sec = scheme_security
+    sizes = [0, 1, 65535, 65536, 65537, 300_000, 2**20 + 3, 5, 4 * 2**20]
+
+    async def main():
+        arrived = []
+        done = asyncio.get_running_loop().create_future()
+
+        async def collect(comm):  # (an echo would deadlock: both ends writing megabytes)
+            for _ in range(12):
+                arrived.append(await comm.read(deserialize=True))
+            done.set_result(None)
+            await comm.close()
+
+        listener = await listen(f"{scheme}://", collect, security=sec)
+        comm = await connect(listener.contact_address, security=sec)
+        messages = [{"i": i, "parts": [Pickled(bytes([i % 251]) * n) for n in sizes[i % 3::2]]}
+                    for i in range(12)]  # fmt: skip
+        for msg in messages:
+            await comm.write(msg)
+        await done
+        for msg, got in zip(messages, arrived):
+            assert got["i"] == msg["i"]
+            assert [len(p) for p in got["parts"]] == [len(p.obj) for p in msg["parts"]]
+            assert all(a == b.obj for a, b in zip(got["parts"], msg["parts"]))
+        await comm.close()
+        await listener.stop()
+
+    run(main(), timeout=60)
+
+
+def test_a_message_sent_just_before_the_peer_closes_is_read(scheme_security):
+    scheme, sec = scheme_security
+
+    async def main():
+        async def say_and_leave(comm):
+            await comm.write({"last": "words", "blob": Pickled(b"z" * 3 * 2**20)})
+            await comm.close()
+
+        listener = await listen(f"{scheme}://", say_and_leave, security=sec)
+        comm = await connect(listener.contact_address, security=sec)
+        await asyncio.sleep(0.2)  # (the peer has closed: its message and its end wait here)
+        msg = await comm.read(deserialize=True)
+        assert msg["last"] == "words" and msg["blob"] == b"z" * 3 * 2**20
+        with pytest.raises(CommClosedError):
+            await comm.read()
+        await comm.close()
+        await listener.stop()
+
+    run(main(), timeout=30)
+
+
 def test_payloads_route_through_a_middle_that_never_unpickles(scheme_security):
     scheme, sec = scheme_security
     Bomb.unpickled = 0

@@ -15,10 +15,11 @@ Wire format (both directions; integers are unsigned 64-bit little-endian)::
 
 The reader checks all of that *before* allocating anything: a violation (a
 length of 2**62, say) logs one line naming the peer and closes the connection,
-and the listener goes on serving others.  Each frame is read into a
-preallocated ``bytearray`` (so NumPy arrays rebuilt on top of it are writable)
-in chunks, with no second copy.  Large frames are written in slices, draining
-between them, so a 100 MB payload is never duplicated in the write buffer.
+and the listener goes on serving others.  After the handshake the comm reads
+through :class:`~shoal.distributed.comm.stream.FrameStream`: a large frame is
+received straight into its preallocated ``bytearray`` (so NumPy arrays rebuilt on
+top of it are writable), with no copy.  Large frames are written in slices,
+draining between them, so a 100 MB payload is never duplicated in the write buffer.
 
 Listeners bind ``distributed.comm.default-host`` (127.0.0.1) when the address
 names no host.  Binding any other interface without TLS logs one warning per
@@ -41,6 +42,7 @@ from shoal.distributed.comm.base import (
 from shoal.distributed.comm.handshake import (
     MAGIC, VERSION, NotShoal, handshake, handshake_timeout, refuse, resolve_token,
 )  # fmt: skip
+from shoal.distributed.comm.stream import FrameStream
 from shoal.distributed.protocol import ProtocolError, dumps, loads
 
 __all__ = ["MAGIC", "MAX_FRAMES", "VERSION", "TCPBackend", "TCPComm", "TCPConnector", "TCPListener"]
@@ -62,7 +64,7 @@ class _Violation(Exception):
 # --- frames ---
 
 
-async def _read_frames(reader: asyncio.StreamReader, limits: tuple[int, int], comm: TCPComm) -> list:
+async def _read_frames(reader: FrameStream, limits: tuple[int, int], comm: TCPComm) -> list:
     max_frame, max_message = limits
     try:
         head = await reader.readexactly(8)
@@ -86,18 +88,10 @@ async def _read_frames(reader: asyncio.StreamReader, limits: tuple[int, int], co
     return frames
 
 
-async def _read_frame(reader: asyncio.StreamReader, size: int) -> bytearray:
+async def _read_frame(reader: FrameStream, size: int) -> bytearray:
     if size <= _SMALL:
         return bytearray(await reader.readexactly(size))
-    buf = bytearray(size)
-    view, pos = memoryview(buf), 0
-    while pos < size:
-        chunk = await reader.read(size - pos)
-        if not chunk:
-            raise asyncio.IncompleteReadError(bytes(view[:pos]), size)
-        view[pos : pos + len(chunk)] = chunk
-        pos += len(chunk)
-    return buf
+    return await reader.readinto(bytearray(size))
 
 
 # --- the comm ---
@@ -108,14 +102,16 @@ class TCPComm(Comm):
 
     def __init__(self, reader, writer, local: str, peer: str, deserialize: bool = False):
         super().__init__(local, peer, deserialize)
-        self._reader, self._writer = reader, writer
+        self._writer = writer
+        self._reader = FrameStream.take_over(reader, writer, _STREAM_LIMIT)
         self._closed = False
         self._mid_message = False
         self._write_lock = asyncio.Lock()
         self._limits = frame_limits()
 
     def closed(self) -> bool:
-        return self._closed or self._writer.transport.is_closing() or self._reader.at_eof()
+        stream = self._reader  # (at its end once nothing it received is left to read)
+        return self._closed or self._writer.transport.is_closing() or (stream.eof and not stream.pending)
 
     async def read(self, deserialize: bool | None = None):
         if self.closed():
@@ -177,10 +173,10 @@ class TCPComm(Comm):
             view = memoryview(frame).cast("B")
             for start in range(0, size, _SLICE):
                 writer.write(view[start : start + _SLICE])
-                await writer.drain()
+                await self._reader.drain()
         if pending:
             writer.write(b"".join(pending))
-        await writer.drain()
+        await self._reader.drain()
 
     async def close(self) -> None:
         if self._closed:
@@ -188,7 +184,7 @@ class TCPComm(Comm):
         self._closed = True
         self._writer.close()
         try:
-            await asyncio.wait_for(self._writer.wait_closed(), 1.0)
+            await asyncio.wait_for(asyncio.shield(self._reader.closed), 1.0)
         except Exception:  # reset, TLS error, a peer that stopped reading
             self._writer.transport.abort()
 
