@@ -561,3 +561,15 @@ def test_map_blocks_gives_block_info_and_takes_meta():
     assert x.map_blocks(lambda b: b * 2, meta=np.array((), dtype=np.float32)).dtype == np.float32
     with pytest.raises(ValueError, match="enforce_ndim"):
         x.map_blocks(lambda b: b.sum(), enforce_ndim=True).compute()
+
+
+def test_what_nan_extremes_and_masked_assignment_refuse_as_numpy_does():
+    empty = da.from_array(np.zeros((0, 3)), chunks=2)
+    for how in ("nanmin", "nanmax"):
+        with pytest.raises(ValueError, match="zero-size array"):
+            getattr(da, how)(empty, axis=0)
+    x = da.from_array(np.arange(4), chunks=2)
+    with pytest.raises(ValueError, match="NaN"):
+        x[x > 1] = np.nan  # (it wrote INT64_MIN)
+    x[x > 1] = 1.5  # cut to 1, as NumPy casts
+    assert_array_equal(x.compute(), [0, 1, 1, 1])

@@ -107,9 +107,9 @@ def test_read_text_other_delimiters(tmp_path, blocksize, delimiter):
 @pytest.mark.parametrize("blocksize", [None, 1, 3, 100])
 def test_windows_line_ends_are_read_as_newlines_as_dask_reads_them(tmp_path, blocksize):
     p = tmp_path / "crlf.txt"
-    p.write_bytes(b"a\r\nb\r\n\r\nmixed\nend\r")
+    p.write_bytes(b"a\r\nb\r\n\r\nmixed\nold\rmac\nend\r")
     got = db.read_text(str(p), blocksize=blocksize).compute()
-    assert got == ["a\n", "b\n", "\n", "mixed\n", "end\r"]
+    assert got == ["a\n", "b\n", "\n", "mixed\n", "old\n", "mac\n", "end\n"]
 
 
 def test_read_text_errors(tmp_path, text_files):

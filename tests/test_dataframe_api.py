@@ -188,3 +188,24 @@ def test_a_time_index_tells_its_fields(frame):
     df = dd.from_pandas(pdf, npartitions=2)
     tm.assert_index_equal(df.index.day_of_week.compute(), pdf.index.day_of_week)
     tm.assert_index_equal(df.index.month.compute(), pdf.index.month)
+
+
+def test_conversions_declare_the_dtype_every_partition_has():
+    pdf = pd.DataFrame({"n": list("1234567"),
+                        "t": pd.to_datetime([f"2024-01-0{i}" for i in range(1, 8)]).astype("datetime64[ms]")})
+    df = dd.from_pandas(pdf, npartitions=3)
+    numbers = dd.to_numeric(df.n)  # all ints: still the declared float64 in every partition
+    assert numbers.dtype == numbers.compute().dtype == "float64"
+    times = dd.to_datetime(df.t)
+    assert times.dtype == times.compute().dtype == "datetime64[ms]"
+    with pytest.raises(ValueError, match="downcast.*meta="):
+        dd.to_numeric(df.n, downcast="integer")
+    assert dd.to_numeric(df.n, downcast="integer", meta=("n", "i1")).compute().dtype == "int8"
+
+
+def test_an_index_gives_only_its_time_fields_per_partition():
+    pdf = pd.DataFrame({"x": range(6)}, index=pd.date_range("2024-03-01", periods=6, freq="D"))
+    df = dd.from_pandas(pdf, npartitions=2)
+    for name in ("nbytes", "is_monotonic_increasing", "empty"):
+        with pytest.raises(AttributeError, match=name):
+            getattr(df.index, name)

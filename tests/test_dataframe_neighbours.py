@@ -112,3 +112,27 @@ def test_the_chain_holds_only_the_rows_it_needs(pdf):
     assert list(_head(b, a, 2).index) == list(pdf.index[:2])
     assert list(_tail(a, b, pd.Timedelta("1h")).index) == list(pdf.index[1:3])
     assert _tail(a, pdf.iloc[:0], 1).index.tolist() == [pdf.index[1]]
+
+
+def test_windows_that_leave_the_row_out_reach_one_row_further():
+    pdf = pd.DataFrame({"x": np.arange(10.0)})
+    df = sd.from_pandas(pdf, npartitions=4)
+    for closed in ("both", "left", "right", "neither"):
+        got = df.x.rolling(3, closed=closed).sum().compute()
+        pd.testing.assert_series_equal(got, pdf.x.rolling(3, closed=closed).sum())
+
+
+def test_shift_by_a_frequency_moves_the_divisions_too(pdf):
+    df = sd.from_pandas(pdf, npartitions=4)
+    moved = df.shift(1, freq="D")
+    assert moved.divisions == tuple(pd.Index(df.divisions).shift(1, "D"))
+    pd.testing.assert_frame_equal(moved.loc["2024-01-02"].compute(), pdf.shift(1, freq="D").loc["2024-01-02"])
+
+
+def test_fills_along_rows_and_what_rolling_refuses():
+    pdf = pd.DataFrame({"a": [1.0, np.nan], "b": [np.nan, np.nan]})
+    df = sd.from_pandas(pdf, npartitions=1)
+    pd.testing.assert_frame_equal(df.ffill(axis=1).compute(), pdf.ffill(axis=1))
+    pd.testing.assert_frame_equal(df.bfill(axis=1).compute(), pdf.bfill(axis=1))
+    with pytest.raises(NotImplementedError, match="rolling.axis=1"):
+        df.rolling(2, axis=1)

@@ -174,6 +174,8 @@ class Array(Collection):
             raise NotImplementedError("shoal arrays take assignment only as x[mask] = value, "
                                       "mask a boolean shoal array of x's shape; otherwise "
                                       "build a new array (shoal.array.where(cond, value, x))")
+        if not isinstance(value, Array):
+            np.zeros(1, dtype=self._dtype)[0] = value  # (NumPy's error for one it cannot hold)
         out = where(key, value, self).astype(self._dtype)
         self.__dict__.update(out.__dict__)
 

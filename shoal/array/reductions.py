@@ -179,8 +179,10 @@ def _simple(x, how, func, merge, axis, keepdims, split_every, dtype=None):
         # the partials in the result's dtype (float64 for a float16 sum: its rounding
         # grew with the number of chunks); times and objects add up as they are
         kw = {"dtype": np.float64 if out_dtype == np.float16 else out_dtype}
-    if how in ("min", "max") and x.size == 0 and builtins.any(x.shape[a] == 0 for a in axes):
-        raise ValueError(f"zero-size array to reduction operation {how}imum which has no identity")
+    if how in ("min", "max", "nanmin", "nanmax") and x.size == 0 and builtins.any(
+            x.shape[a] == 0 for a in axes):  # fmt: skip
+        op = {"min": "minimum", "max": "maximum", "nanmin": "fmin", "nanmax": "fmax"}[how]
+        raise ValueError(f"zero-size array to reduction operation {op} which has no identity")
     return reduction(
         x, axes, keepdims, out_dtype, chunk.reduce_chunk, chunk.reduce_combine, chunk.reduce_aggregate,
         prefix=how, split_every=split_every,

@@ -14,8 +14,8 @@ Compressed files (``.gz``, ``.bz2``, ``.xz``: chosen by extension with
 ``compression="infer"``) cannot be split and are read whole, and neither can
 files whose delimiter may overlap itself (``"||"``, ``"\\n\\n"``: from the middle
 of a run of ``|`` one cannot tell which pairs are delimiters).  Lines keep their
-delimiter (``"\\n"`` by default), and with the default one a Windows line end
-``"\\r\\n"`` is read as ``"\\n"``, as Dask reads it.
+delimiter (``"\\n"`` by default), and with the default one ``"\\r\\n"`` and ``"\\r"``
+end lines too, read as ``"\\n"`` (universal newlines), as Dask reads them.
 
 ``to_textfiles`` writes one file per partition, one element per line: an
 element already ending with ``"\\n"`` is written as it is, others get one, and
@@ -98,11 +98,8 @@ def split_lines(text: str, delimiter: str) -> list:
     """Lines of *text*, each keeping its delimiter (the last may lack it)."""
     if not text:
         return []
-    if delimiter == "\n":
-        lines = io.StringIO(text, newline="\n").readlines()
-        if "\r" in text:  # Windows line ends, read as Dask reads them
-            lines = [s[:-2] + "\n" if s.endswith("\r\n") else s for s in lines]
-        return lines
+    if delimiter == "\n":  # universal newlines, as Dask reads text: \r\n and \r end lines too
+        return io.StringIO(text, newline=None).readlines()
     parts = text.split(delimiter)
     last = parts.pop()
     out = [p + delimiter for p in parts]

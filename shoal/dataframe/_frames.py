@@ -393,8 +393,10 @@ class Index(Series):
     """The index of a partitioned frame (one pandas Index per partition)."""
 
     def __getattr__(self, key):
-        # pandas' Index properties (a time index's year, hour, dayofweek, ...), per partition
-        if not key.startswith("_") and isinstance(getattr(type(self._meta), key, None), property):
+        # a time index's fields (year, hour, day_of_week, ...), element by element; not
+        # its other properties (nbytes, is_monotonic_increasing: per partition they lie)
+        if key in _TIME_FIELDS and isinstance(self._meta, (pd.DatetimeIndex, pd.TimedeltaIndex,
+                                                           pd.PeriodIndex)):  # fmt: skip
             import operator
 
             return map_partitions(operator.attrgetter(key), self, token=f"index-{key}")
@@ -405,3 +407,13 @@ class Index(Series):
 
     def to_frame(self, name=no_default):
         return self._call("to_frame", *(() if name is no_default else (name,)))
+
+
+#: the element-wise fields of a time index that ``Index.__getattr__`` gives per partition
+_TIME_FIELDS = frozenset({
+    "year", "month", "day", "hour", "minute", "second", "microsecond", "nanosecond",
+    "day_of_week", "dayofweek", "weekday", "day_of_year", "dayofyear", "quarter",
+    "days_in_month", "daysinmonth", "is_month_start", "is_month_end", "is_quarter_start",
+    "is_quarter_end", "is_year_start", "is_year_end", "is_leap_year", "date", "time",
+    "days", "seconds", "microseconds", "nanoseconds", "start_time", "end_time",
+})  # fmt: skip

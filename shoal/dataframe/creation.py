@@ -103,28 +103,48 @@ def concat(frames, interleave_partitions=False):
 
 
 def _convert(func, arg, meta, kwargs):
+    """``func`` per partition of *arg*, each result cast to *meta*'s dtype: pandas picks
+    one from the values (a time unit from the text, int or float from the digits), and the
+    partitions must agree with each other and with the declared dtype."""
     from shoal.dataframe.core import map_partitions
 
     if not isinstance(arg, _Frame):
         return func(arg, **kwargs)  # (pandas data: pandas' answer)
-    return map_partitions(func, arg, meta=meta, token=func.__name__.replace("_", "-"), **kwargs)
+    meta = make_meta(meta, index=arg._meta.index)
+    return map_partitions(_converted, func, arg, getattr(meta, "dtype", None), kwargs, meta=meta,
+                          token=func.__name__.replace("_", "-"))  # fmt: skip
+
+
+def _converted(func, part, dtype, kwargs):
+    out = func(part, **kwargs)
+    if dtype is not None and getattr(out, "dtype", dtype) != dtype:
+        out = out.astype(dtype)
+    return out
 
 
 def to_datetime(arg, meta=None, **kwargs):
     """``pd.to_datetime`` of a Series (or of a frame of year/month/day columns), per
-    partition; the dtype is pandas' for a Timestamp (UTC with ``utc=True``), as Dask's,
-    unless ``meta=`` says another."""
+    partition.  Times keep their unit; text gets pandas' unit for a Timestamp (UTC with
+    ``utc=True``), as Dask's, unless ``meta=`` says another."""
     if meta is None and isinstance(arg, _Frame):
-        stamp = pd.Timestamp("2000", tz="UTC" if kwargs.get("utc") else None)
-        name = getattr(arg._meta, "name", None)
-        meta = pd.Series([stamp], name=name).iloc[:0].set_axis(arg._meta.index[:0])
+        if isinstance(arg._meta, pd.Series) and arg._meta.dtype.kind == "M":
+            meta = pd.to_datetime(arg._meta, **kwargs)
+        else:
+            stamp = pd.Timestamp("2000", tz="UTC" if kwargs.get("utc") else None)
+            name = getattr(arg._meta, "name", None)
+            meta = pd.Series([stamp], name=name).iloc[:0].set_axis(arg._meta.index[:0])
     return _convert(pd.to_datetime, arg, meta, kwargs)
 
 
 def to_numeric(arg, errors="raise", meta=None, **kwargs):
     """``pd.to_numeric`` of a Series, per partition (``errors="coerce"``: NaN where a value
-    is no number).  Text becomes float64 unless ``meta=`` says otherwise (as Dask's)."""
+    is no number).  Numbers keep their dtype; text becomes float64 (an int column then, as
+    no other dtype holds every partition's values), unless ``meta=`` says another, which
+    ``downcast=`` needs (its dtype would depend on each partition's values)."""
     if meta is None and isinstance(arg, _Frame):
+        if kwargs.get("downcast") is not None:
+            raise ValueError("to_numeric(downcast=...) of a shoal Series: pass meta= with the "
+                             "dtype wanted (each partition's values would pick their own)")
         numeric = pd.api.types.is_numeric_dtype(arg._meta.dtype)
         meta = arg._meta if numeric else arg._meta.astype("float64")
     return _convert(pd.to_numeric, arg, meta, {"errors": errors, **kwargs})

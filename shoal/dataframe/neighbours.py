@@ -189,7 +189,13 @@ class Neighbours:
         if freq is not None or axis not in (0, "index"):  # within each partition
             from shoal.dataframe.core import map_partitions
 
-            return map_partitions(_call, self, method, (), kwargs, meta=meta, token=method)
+            divisions = None
+            if freq is not None and self.known_divisions:  # the index moves: its bounds too
+                divisions = tuple(pd.Index(self.divisions).shift(int(periods), freq))
+            elif freq is not None:
+                divisions = (None,) * (self.npartitions + 1)
+            return map_partitions(_call, self, method, (), kwargs, meta=meta, token=method,
+                                  divisions=divisions)  # fmt: skip
         n = int(periods)
         return map_overlap(_call, self, max(n, 0), max(-n, 0), method, (), kwargs, meta=meta,
                            token=method)  # fmt: skip
@@ -202,24 +208,30 @@ class Neighbours:
         """Each row minus the one ``periods`` rows before (across partitions)."""
         return self._shifting("diff", periods, None, axis)
 
-    def _filling(self, method, limit):
+    def _filling(self, method, limit, axis):
         if limit is not None:
             raise NotImplementedError(f"{method}(limit=...) is not supported")
         meta = getattr(self._meta, method)()
+        if axis in (1, "columns"):  # along each row: within the partition
+            from shoal.dataframe.core import map_partitions
+
+            return map_partitions(_call, self, method, (), {"axis": 1}, meta=meta, token=method)
         return scan(self, method, _fill_step, _fill, meta=meta, reverse=method == "bfill",
                     args=(method,))
 
     def ffill(self, axis=None, limit=None):
         """Missing values filled with the last value before them (across partitions)."""
-        return self._filling("ffill", limit)
+        return self._filling("ffill", limit, axis)
 
     def bfill(self, axis=None, limit=None):
         """Missing values filled with the next value after them (across partitions)."""
-        return self._filling("bfill", limit)
+        return self._filling("bfill", limit, axis)
 
     def rolling(self, window, min_periods=None, center=False, win_type=None, axis=0,
                 closed=None):  # fmt: skip
         """A moving window of ``window`` rows, or a time span over a time index."""
+        if axis not in (0, "index"):
+            raise NotImplementedError("rolling(axis=1) is not supported")
         return Rolling(self, window, min_periods=min_periods, center=center,
                        win_type=win_type, closed=closed)  # fmt: skip
 
@@ -232,7 +244,8 @@ class Rolling:
         if isinstance(window, numbers.Integral) and not isinstance(window, bool):
             if window < 1:
                 raise ValueError(f"rolling: window must be >= 1, got {window}")
-            reach = int(window) - 1
+            # rows before a row its window reaches: one more when it leaves the row out
+            reach = int(window) - (0 if options.get("closed") in ("left", "both") else 1)
         else:
             try:
                 reach = pd.Timedelta(window)
