@@ -570,3 +570,17 @@ def test_inproc_across_event_loops():
     finally:
         box["loop"].call_soon_threadsafe(stop.set)
         thread.join(5)
+
+
+def test_connect_retries_a_name_that_does_not_resolve_yet():
+    """A worker started before its scheduler's host name exists (a service coming up):
+    the name's lookup error is retried like a refusal, until the timeout."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(TimeoutError, match="no-such-host.invalid"):
+            await connect("tcp://no-such-host.invalid:8786", timeout=0.5)
+        assert 0.4 < loop.time() - start < 5  # (it failed at once before)
+
+    run(main())

@@ -601,3 +601,37 @@ def test_computes_started_inside_a_processes_run_neither_multiply_pools_nor_wait
     # a worker knows it is one, and a program its task launches does not inherit that
     flag, env = delayed(_worker_flag_and_env)().compute(scheduler="processes", num_workers=N)
     assert flag is True and not any(k.startswith("SHOAL_INTERNAL_POOL") for k in env)
+
+
+class _Slotted(Exception):
+    __slots__ = ("code",)
+
+    def __init__(self, code, extra):
+        super().__init__(f"code {code}")
+        self.code = code
+
+
+class _OddNew(Exception):
+    def __new__(cls, a, b):
+        return super().__new__(cls, a)
+
+    def __init__(self, a, b):
+        super().__init__(a)
+        self.b = b
+
+
+class _NoErrno(OSError):
+    def __init__(self, what):
+        super().__init__(2, what)
+
+
+def test_exceptions_that_pickle_cannot_make_again_keep_their_type_and_attributes():
+    """Their class is called with their args on unpickling, which their __init__ (or
+    __new__) refuses: they are made again from their args and attributes instead."""
+    from shoal.local.remote_errors import pack_exception, unpack_exception
+
+    for exc, check in [(_Slotted(3, "x"), lambda e: e.code == 3),
+                       (_OddNew("n", 8), lambda e: e.b == 8 and e.args == ("n",)),
+                       (_NoErrno("gone"), lambda e: e.errno == 2 and e.strerror == "gone")]:
+        back = unpack_exception(pack_exception(exc, "run"), "k")
+        assert type(back) is type(exc) and check(back), (exc, back.__dict__)

@@ -18,6 +18,7 @@ name and message instead: never a hang, never a lost error.
 
 from __future__ import annotations
 
+import copyreg
 import pickle
 import signal
 import traceback
@@ -100,7 +101,9 @@ def _dumps_exception(exc: BaseException) -> bytes | None:
     except BaseException:  # noqa: BLE001 - any failure: try the other way, then the text
         pass
     try:
-        return cloudpickle.dumps(_Rebuilt(exc), protocol=pickle.HIGHEST_PROTOCOL)
+        blob = cloudpickle.dumps(_Rebuilt(exc), protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(blob)
+        return blob
     except BaseException:  # noqa: BLE001
         return None
 
@@ -115,13 +118,21 @@ class _Rebuilt:
 
     def __reduce__(self):
         exc = self.exc
-        return _rebuild_exception, (type(exc), exc.args, dict(getattr(exc, "__dict__", {})))
+        state = dict(getattr(exc, "__dict__", {}))
+        for name in copyreg._slotnames(type(exc)):  # (attributes in __slots__ too)
+            if hasattr(exc, name):
+                state[name] = getattr(exc, name)
+        return _rebuild_exception, (type(exc), exc.args, state)
 
 
 def _rebuild_exception(cls, args, state):
-    exc = cls.__new__(cls, *args)
-    exc.args = args
-    exc.__dict__.update(state)
+    # the nearest builtin's __new__: a class's own may take other arguments (and
+    # BaseException's refuses an OSError); it sets what the builtin keeps (errno, ...)
+    base = next(c for c in cls.__mro__ if c.__module__ == "builtins")
+    exc = base.__new__(cls, *args)
+    base.__init__(exc, *args)  # (the builtin's own: an OSError's errno and strerror)
+    for name, value in state.items():
+        object.__setattr__(exc, name, value)
     return exc
 
 

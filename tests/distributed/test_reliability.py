@@ -498,3 +498,28 @@ def test_18_client_shutdown_closes_a_scheduler_it_did_not_start():
         while s.status != "closed":
             assert time.monotonic() < deadline, s.status
             time.sleep(0.02)
+
+
+def test_18_two_retirements_at_once_and_one_with_nowhere_to_go():
+    """A copy made to a worker another retirement takes away was lost with it (and the
+    first retirement waited 60 s for it); the last worker, with nowhere to copy to, is kept."""
+    import threading
+
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as c:  # fmt: skip
+        data = c.scatter(list(range(12)))
+        first, second, last = sorted(c.scheduler_info()["workers"])
+        done = {}
+        threads = [threading.Thread(target=lambda w=w: done.setdefault(w, c.retire_workers([w])))
+                   for w in (first, second)]  # fmt: skip
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert time.monotonic() - start < 20 and done == {first: [first], second: [second]}
+        assert c.gather(data) == list(range(12))
+        assert c.retire_workers([last]) == []  # its data has nowhere to go: kept
+        info = c.scheduler_info()["workers"]
+        assert list(info) == [last] and info[last]["status"] == "running"
+        assert c.gather(data) == list(range(12)) and c.submit(inc, 1).result() == 2

@@ -78,7 +78,10 @@ class Client(ClusterControl):
         if loop is not None:
             raise TypeError("Client(loop=...) is not supported: a sync client runs on shoal's "
                             "own loop thread; use asynchronous=True to run on yours")  # fmt: skip
-        if scheduler_file is not None:  # (waits for a scheduler still starting, as Dask's)
+        self._scheduler_file = None
+        if scheduler_file is not None and asynchronous:  # read as it starts: on its loop
+            self._scheduler_file = scheduler_file
+        elif scheduler_file is not None:  # (waits for a scheduler still starting, as Dask's)
             from shoal.distributed.schedulerfile import read_scheduler_file
 
             address = read_scheduler_file(scheduler_file, config.parse_timedelta(
@@ -106,7 +109,7 @@ class Client(ClusterControl):
         else:
             raise TypeError(f"Client(address=...) takes an address string or a cluster, "
                             f"got {type(address).__name__}")  # fmt: skip
-        if cluster_kwargs and (address is not None):
+        if cluster_kwargs and (address is not None or self._scheduler_file):
             raise TypeError(f"unexpected keyword arguments {sorted(cluster_kwargs)} "
                             "(they are LocalCluster options: only Client() without an address "
                             "starts a cluster)")  # fmt: skip
@@ -164,6 +167,11 @@ class Client(ClusterControl):
         if self._started is None:
             self._started = asyncio.get_running_loop().create_future()
             try:
+                if self._scheduler_file is not None and self._address is None:
+                    from shoal.distributed.schedulerfile import read_scheduler_file
+
+                    self._address = await asyncio.to_thread(
+                        read_scheduler_file, self._scheduler_file, self.timeout)  # fmt: skip
                 if self.cluster is None and self._address is None:
                     from shoal.distributed.deploy.local import LocalCluster
 

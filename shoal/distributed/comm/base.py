@@ -308,8 +308,11 @@ async def connect(
                 connector.connect(location, deserialize=deserialize, security=security, role=role, **kwargs),
                 max(remaining if math.isfinite(timeout) else per_try, 0.001),
             )
-        except (ConnectionError, asyncio.TimeoutError) as exc:
-            # refused / reset / no answer yet: the listener may still be starting
+        except (OSError, asyncio.TimeoutError) as exc:
+            # refused / reset / no answer / no such host yet: the listener (or its name)
+            # may still be coming; a peer that answered wrongly is no such case
+            if isinstance(exc, CommError):
+                raise
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(

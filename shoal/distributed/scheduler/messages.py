@@ -359,6 +359,9 @@ class WorkerStatusChange(Event):
     worker: str
     status: str
     stimulus_id: str = _sid()
+    #: the scheduler's own "running" for a worker it retired: a retirement called off
+    #: (a worker's own "running", the end of a pause, leaves a retiring one retiring)
+    retire_cancelled: bool = False
 
 
 @dataclass(slots=True)

@@ -408,21 +408,23 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Node):
         """Put ``data`` on workers and record it as in memory, wanted by ``client``."""
         data, nbytes = dict(data or {}), dict(nbytes or {})
         deadline = time.monotonic() + float(timeout)
-        while not self.state.workers:
+        while not self.state.running:  # (none, or every one paused or leaving)
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no worker joined within {timeout} s to scatter to")
+                raise TimeoutError(f"no running worker within {timeout} s to scatter to")
             async with self._worker_joined:
                 try:
-                    await asyncio.wait_for(self._worker_joined.wait(), deadline - time.monotonic())
+                    await asyncio.wait_for(self._worker_joined.wait(),
+                                           min(0.1, deadline - time.monotonic()))  # fmt: skip
                 except asyncio.TimeoutError:
                     pass
         if workers:
             unknown = [w for w in workers if w not in self.state.workers]
             if unknown:
                 raise ValueError(f"scatter: unknown workers {unknown}")
-            targets = list(workers)
+            # the running ones among them (a paused or leaving one only when all are)
+            targets = [w for w in workers if w in self.state.running] or list(workers)
         else:
-            targets = list(self.state.workers)
+            targets = list(self.state.running)
         plan: dict = {}  # worker -> {key: payload}
         if broadcast:
             plan = {w: dict(data) for w in targets}

@@ -500,7 +500,7 @@ class SchedulerState(ServesClients, TracksComputations):
         if ev.status not in ("running", "paused", "closing_gracefully"):
             self._note(None, "unknown-status", f"{ws.address} {ev.status!r}", sid)
             return
-        if ev.status == ws.status or ws.status == "closing_gracefully":
+        if ev.status == ws.status or (ws.status == "closing_gracefully" and not ev.retire_cancelled):
             return
         was_running, ws.status = ws.status == "running", ev.status
         self._note(None, "worker-status-change", f"{ws.address} {ev.status}", sid)
