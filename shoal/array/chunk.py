@@ -291,7 +291,7 @@ def nanmoment_aggregate(parts, axis, keepdims, dtype, ddof, how):
     n, mean, m2 = nanmoment_combine(parts)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(n - ddof > 0, m2 / np.maximum(n - ddof, 1), np.nan)
-    if how == "nanstd":
+    if how.endswith("std"):
         out = np.sqrt(out)
     return _finish(out, axis, keepdims, dtype)
 
@@ -300,7 +300,7 @@ def moment_aggregate(parts, axis, keepdims, dtype, ddof, how):
     n, mean, m2 = moment_combine(parts)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = m2 / max(n - ddof, 0)
-    if how == "std":
+    if how.endswith("std"):
         out = np.sqrt(out)
     return _finish(out, axis, keepdims, dtype)
 

@@ -228,28 +228,42 @@ def _accumulator(dtype) -> np.dtype:
 
 
 def mean(x, axis=None, dtype=None, keepdims=False, split_every=None):
+    return _mean(x, "mean", axis, dtype, keepdims, split_every)
+
+
+def _mean(x, how, axis, dtype, keepdims, split_every):
+    """``mean``, or ``nanmean`` (its counts by element: the values that are not NaN)."""
     x = _as_array(x)
     axes = normalize_axis(axis, x.ndim)
-    out_dtype = _result_dtype(np.mean, x, **({"dtype": dtype} if dtype is not None else {}))
+    nan = how == "nanmean"
+    func, chunk_func = (np.nanmean, chunk.nanmean_chunk) if nan else (np.mean, chunk.mean_chunk)
+    out_dtype = _result_dtype(func, x, **({"dtype": dtype} if dtype is not None else {}))
     acc = _accumulator(out_dtype if dtype is not None else x.dtype)
     return reduction(
-        x, axes, keepdims, out_dtype, chunk.mean_chunk, chunk.mean_combine, chunk.mean_aggregate,
-        prefix="mean", split_every=split_every,
+        x, axes, keepdims, out_dtype, chunk_func, chunk.mean_combine, chunk.mean_aggregate,
+        prefix=how, split_every=split_every,
         chunk_kwargs={"axis": axes, "acc": acc},
         aggregate_kwargs={"axis": axes, "keepdims": keepdims, "dtype": out_dtype},
     )
+
+
+#: var/std, nanvar/nanstd: NumPy's function (for the dtype), chunk, combine, aggregate
+_MOMENTS = {
+    False: (np.var, chunk.moment_chunk, chunk.moment_combine, chunk.moment_aggregate),
+    True: (np.nanvar, chunk.nanmoment_chunk, chunk.nanmoment_combine, chunk.nanmoment_aggregate),
+}
 
 
 def _moments(x, how, axis, dtype, ddof, keepdims, split_every):
     x = _as_array(x)
     axes = normalize_axis(axis, x.ndim)
     kw = {"dtype": dtype} if dtype is not None else {}
-    out_dtype = _result_dtype(np.var, x, **kw)
+    func, chunk_func, combine, aggregate = _MOMENTS[how.startswith("nan")]
+    out_dtype = _result_dtype(func, x, **kw)
     acc = _accumulator(dtype if dtype is not None else x.dtype)
     return reduction(
-        x, axes, keepdims, out_dtype, chunk.moment_chunk, chunk.moment_combine,
-        chunk.moment_aggregate, prefix=how, split_every=split_every,
-        chunk_kwargs={"axis": axes, "acc": acc},
+        x, axes, keepdims, out_dtype, chunk_func, combine, aggregate, prefix=how,
+        split_every=split_every, chunk_kwargs={"axis": axes, "acc": acc},
         aggregate_kwargs={"axis": axes, "keepdims": keepdims, "dtype": out_dtype, "ddof": ddof,
                           "how": how},
     )
@@ -319,35 +333,12 @@ def nanmax(x, axis=None, keepdims=False, split_every=None):
 
 def nanmean(x, axis=None, dtype=None, keepdims=False, split_every=None):
     """The mean of the values that are not NaN (counted element by element)."""
-    x = _as_array(x)
-    axes = normalize_axis(axis, x.ndim)
-    out_dtype = _result_dtype(np.nanmean, x, **({"dtype": dtype} if dtype is not None else {}))
-    acc = _accumulator(out_dtype if dtype is not None else x.dtype)
-    return reduction(
-        x, axes, keepdims, out_dtype, chunk.nanmean_chunk, chunk.mean_combine, chunk.mean_aggregate,
-        prefix="nanmean", split_every=split_every, chunk_kwargs={"axis": axes, "acc": acc},
-        aggregate_kwargs={"axis": axes, "keepdims": keepdims, "dtype": out_dtype},
-    )
-
-
-def _nanmoments(x, how, axis, dtype, ddof, keepdims, split_every):
-    x = _as_array(x)
-    axes = normalize_axis(axis, x.ndim)
-    kw = {"dtype": dtype} if dtype is not None else {}
-    out_dtype = _result_dtype(np.nanvar, x, **kw)
-    acc = _accumulator(dtype if dtype is not None else x.dtype)
-    return reduction(
-        x, axes, keepdims, out_dtype, chunk.nanmoment_chunk, chunk.nanmoment_combine,
-        chunk.nanmoment_aggregate, prefix=how, split_every=split_every,
-        chunk_kwargs={"axis": axes, "acc": acc},
-        aggregate_kwargs={"axis": axes, "keepdims": keepdims, "dtype": out_dtype, "ddof": ddof,
-                          "how": how},
-    )
+    return _mean(x, "nanmean", axis, dtype, keepdims, split_every)
 
 
 def nanvar(x, axis=None, dtype=None, ddof=0, keepdims=False, split_every=None):
-    return _nanmoments(x, "nanvar", axis, dtype, ddof, keepdims, split_every)
+    return _moments(x, "nanvar", axis, dtype, ddof, keepdims, split_every)
 
 
 def nanstd(x, axis=None, dtype=None, ddof=0, keepdims=False, split_every=None):
-    return _nanmoments(x, "nanstd", axis, dtype, ddof, keepdims, split_every)
+    return _moments(x, "nanstd", axis, dtype, ddof, keepdims, split_every)
