@@ -28,7 +28,7 @@ from shoal.distributed.clock import SchedulerClock
 from shoal.distributed.comm import CommClosedError, connect
 from shoal.distributed.rpc import rpc
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "target"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +103,40 @@ class Connection:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
         await self.scheduler.close_rpc()
+
+
+def target(address, scheduler_file, asynchronous: bool, timeout: float, cluster_kwargs: dict,
+           security) -> tuple:  # fmt: skip
+    """``(address, cluster, scheduler file)`` a Client connects to, from its arguments: an
+    address string (``tcp://`` by default), a cluster object, an object with an
+    ``address``, or a scheduler file (read now; an asynchronous client reads it as it
+    starts, off its loop); all None: a LocalCluster of its own."""
+    if scheduler_file is not None and asynchronous:
+        address, pending = None, scheduler_file
+    else:
+        pending = None
+        if scheduler_file is not None:  # (waits for a scheduler still starting, as Dask's)
+            from shoal.distributed.schedulerfile import read_scheduler_file
+
+            address = read_scheduler_file(scheduler_file, timeout)
+    out, cluster = None, None
+    if address is None:
+        pass
+    elif isinstance(address, str):
+        out = address if "://" in address else f"tcp://{address}"
+    elif hasattr(address, "scheduler_address"):
+        cluster = address
+    elif isinstance(getattr(address, "address", None), str):
+        out = address.address
+    else:
+        raise TypeError(f"Client(address=...) takes an address string or a cluster, "
+                        f"got {type(address).__name__}")  # fmt: skip
+    if cluster_kwargs and (address is not None or pending):
+        raise TypeError(f"unexpected keyword arguments {sorted(cluster_kwargs)} "
+                        "(they are LocalCluster options: only Client() without an address "
+                        "starts a cluster)")  # fmt: skip
+    if security is True and out is not None:
+        raise ValueError(f"Client({out!r}, security=True): temporary certificates "
+                         "are for a cluster this Client starts; a running scheduler needs "
+                         "its own: security=Security(...)")  # fmt: skip
+    return out, cluster, pending

@@ -46,7 +46,7 @@ from shoal.distributed import _loop
 from shoal.distributed.client import compute as C
 from shoal.distributed.client import diagnostics as D
 from shoal.distributed.client import results
-from shoal.distributed.client.connection import Connection
+from shoal.distributed.client.connection import Connection, target
 from shoal.distributed.client import current
 from shoal.distributed.client.control import ClusterControl
 from shoal.distributed.client.current import default_client, default_client_get
@@ -78,14 +78,6 @@ class Client(ClusterControl):
         if loop is not None:
             raise TypeError("Client(loop=...) is not supported: a sync client runs on shoal's "
                             "own loop thread; use asynchronous=True to run on yours")  # fmt: skip
-        self._scheduler_file = None
-        if scheduler_file is not None and asynchronous:  # read as it starts: on its loop
-            self._scheduler_file = scheduler_file
-        elif scheduler_file is not None:  # (waits for a scheduler still starting, as Dask's)
-            from shoal.distributed.schedulerfile import read_scheduler_file
-
-            address = read_scheduler_file(scheduler_file, config.parse_timedelta(
-                timeout or config.get("distributed.comm.timeouts.connect")))
         self.id = f"Client-{uuid.uuid4().hex}"
         self.name = name or self.id
         self.asynchronous = bool(asynchronous)
@@ -94,29 +86,10 @@ class Client(ClusterControl):
             timeout or config.get("distributed.comm.timeouts.connect"))
         self._keys = KeyTable()
         self.futures = self._keys.states  # key -> FutureState
-        self.cluster = None
         self._own_cluster = False
         self._cluster_kwargs = cluster_kwargs
-        self._address = None
-        if address is None:
-            pass
-        elif isinstance(address, str):
-            self._address = address if "://" in address else f"tcp://{address}"
-        elif hasattr(address, "scheduler_address"):
-            self.cluster = address
-        elif isinstance(getattr(address, "address", None), str):
-            self._address = address.address
-        else:
-            raise TypeError(f"Client(address=...) takes an address string or a cluster, "
-                            f"got {type(address).__name__}")  # fmt: skip
-        if cluster_kwargs and (address is not None or self._scheduler_file):
-            raise TypeError(f"unexpected keyword arguments {sorted(cluster_kwargs)} "
-                            "(they are LocalCluster options: only Client() without an address "
-                            "starts a cluster)")  # fmt: skip
-        if security is True and self._address is not None:
-            raise ValueError(f"Client({self._address!r}, security=True): temporary certificates "
-                             "are for a cluster this Client starts; a running scheduler needs "
-                             "its own: security=Security(...)")  # fmt: skip
+        self._address, self.cluster, self._scheduler_file = target(
+            address, scheduler_file, self.asynchronous, self.timeout, cluster_kwargs, security)
         self._set_as_default = set_as_default
         self._release_scheduled = False
         self._unsent: deque = deque()  # numbers of messages queued for the loop, not sent yet
