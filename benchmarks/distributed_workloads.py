@@ -85,8 +85,8 @@ IMPORTS = {
 
 def sizes(quick: bool) -> dict:
     if quick:
-        return {"tasks": 1_000, "round_trips": 50, "leaves": 256}
-    return {"tasks": 10_000, "round_trips": 200, "leaves": 4_096}
+        return {"tasks": 1_000, "round_trips": 50, "leaves": 256, "transfer_mb": 20}
+    return {"tasks": 10_000, "round_trips": 200, "leaves": 4_096, "transfer_mb": 200}
 
 
 def client_class(lib: Lib):
@@ -242,6 +242,31 @@ def round_trips(lib: Lib, n: int) -> dict:
     return {"": [guarded(lib, go)]}
 
 
+def _filled(nbytes: int):
+    import numpy as np
+
+    return np.full(nbytes // 8, 1.0)
+
+
+def _total(x) -> float:
+    return float(x.sum())
+
+
+def transfer(lib: Lib, mb: int) -> dict:
+    """``mb`` MB made on one worker, then a task on the other that takes it as input: the
+    time of that task is the move between the two processes (a comm's large frame)."""
+
+    def go():
+        with running_client(lib) as client:
+            first, second = sorted(client.scheduler_info()["workers"])
+            x = client.submit(_filled, mb * 2**20, workers=[first], pure=False)
+            while x.status == "pending":
+                time.sleep(0.001)
+            return timed(lambda: client.submit(_total, x, workers=[second], pure=False).result())
+
+    return {"": [guarded(lib, go)]}
+
+
 # -- client-start, in a fresh process per sample --------------------------------------
 CHILD = """\
 import time
@@ -310,12 +335,13 @@ def _median(samples: dict, variant: str) -> float:
 
 
 # -- the cases -------------------------------------------------------------------------
-WORKLOADS = ("map-gather", "delayed-graph", "round-trip", "tree-reduction", "client-start")
+WORKLOADS = ("map-gather", "delayed-graph", "round-trip", "tree-reduction", "transfer",
+             "client-start")  # fmt: skip
 
 
 def make_distributed_cases(quick: bool = False) -> list[Case]:
     s = sizes(quick)
-    n, r, leaves = s["tasks"], s["round_trips"], s["leaves"]
+    n, r, leaves, mb = s["tasks"], s["round_trips"], s["leaves"], s["transfer_mb"]
     # Dask needs ~20-30 s per 10,000-task case on 2 cores: those run at most 3 repeats.
     cap = None if quick else 3
     where = "Client(2 procs x 1 thread)"
@@ -336,6 +362,9 @@ def make_distributed_cases(quick: bool = False) -> list[Case]:
              scheduler=where, measure=lambda lib: compute_graph(lib, lambda lb: tree_reduction(lb, leaves)),
              expected=sum(range(1, leaves + 1)), tasks=2 * leaves - 1, unit="tasks/s",
              targets={"": TARGET_TASKS}, max_repeat=cap),
+        Case(workload="transfer", title=f"move {mb} MB between workers (a task's input)",
+             scheduler=where, measure=lambda lib: transfer(lib, mb),
+             expected=float(mb * 2**20 // 8), unit="s"),
         Case(workload="client-start", title="Client() start to close, 2 worker processes",
              scheduler="fresh process", measure=client_start, variants=START_VARIANTS,
              expected=(N_WORKERS, 0), unit="s", reduce=_median,

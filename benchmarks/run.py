@@ -36,7 +36,8 @@ SUITES = {
     "bag": ("bag-letters", "bag-json"),
     "dataframe": ("flights", "flights-memory"),
     "array": ("array-mean", "array-sum-transpose", "array-matmul"),
-    "distributed": ("map-gather", "delayed-graph", "round-trip", "tree-reduction", "client-start"),
+    "distributed": ("map-gather", "delayed-graph", "round-trip", "tree-reduction", "transfer",
+                    "client-start"),
 }
 WORKLOADS = tuple(dict.fromkeys(w for names in SUITES.values() for w in names))
 

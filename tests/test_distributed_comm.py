@@ -584,3 +584,45 @@ def test_connect_retries_a_name_that_does_not_resolve_yet():
         assert 0.4 < loop.time() - start < 5  # (it failed at once before)
 
     run(main())
+
+
+def test_the_end_of_a_connection_after_its_last_message(scheme_security):
+    """A peer that writes and leaves at once: its message is read, then the end is seen
+    (a read hung for good when both came before the comm took its stream over, and a
+    small last message was dropped once the end had been seen)."""
+    scheme, sec = scheme_security
+
+    async def main():
+        for size in (10, 100_000):
+            async def say_and_leave(comm, size=size):
+                await comm.write({"last": Pickled(b"w" * size)})
+                await comm.close()
+
+            listener = await listen(f"{scheme}://", say_and_leave, security=sec)
+            comm = await connect(listener.contact_address, security=sec)
+            await asyncio.sleep(0.2)  # (the message and the end are both here before we read)
+            assert (await comm.read(deserialize=True))["last"] == b"w" * size
+            with pytest.raises(CommClosedError):
+                await asyncio.wait_for(comm.read(), 5)
+            await comm.close()
+            await listener.stop()
+
+    run(main(), timeout=30)
+
+
+def test_one_reader_at_a_time_and_a_write_to_a_lost_connection_fails():
+    async def main():
+        listener = await listen("tcp://", echo)
+        comm = await connect(listener.contact_address)
+        first = asyncio.ensure_future(comm.read())
+        await asyncio.sleep(0.05)
+        with pytest.raises(RuntimeError, match="one reader at a time"):
+            await comm.read()
+        await comm.write({"x": 1})
+        assert await asyncio.wait_for(first, 5) == {"x": 1}  # (the first reader still gets it)
+        comm.abort()
+        with pytest.raises(CommClosedError):
+            await comm.write({"x": Pickled(b"z" * 2**20)})
+        await listener.stop()
+
+    run(main(), timeout=30)

@@ -23,11 +23,22 @@ as the streams did.  A connection that ends makes the read under way raise
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 __all__ = ["FrameStream"]
 
 #: Bytes the transport may receive at once when no large frame is being read.
 SCRATCH = 1 << 18
+#: one scratch buffer per event loop, shared by its connections: the transport fills it
+#: and ``buffer_updated`` empties it in one step (one each was 256 KiB per idle comm)
+_SCRATCH: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _scratch(loop) -> memoryview:
+    buf = _SCRATCH.get(loop)
+    if buf is None:  # (a view: TLS reads into slices of it)
+        buf = _SCRATCH[loop] = memoryview(bytearray(SCRATCH))
+    return buf
 
 
 class FrameStream(asyncio.BufferedProtocol):
@@ -37,7 +48,6 @@ class FrameStream(asyncio.BufferedProtocol):
         self.transport = transport
         self.limit = limit
         self.pending = bytearray(pending)  # received, not read yet
-        self._scratch = memoryview(bytearray(SCRATCH))  # (a view: TLS reads into slices of it)
         self._target: memoryview | None = None  # the large read's buffer, and how far filled
         self._filled = 0
         self._want = 0  # bytes a small read waits to find in ``pending``
@@ -45,11 +55,13 @@ class FrameStream(asyncio.BufferedProtocol):
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiter: asyncio.Future | None = None
-        self.eof = False
+        self.eof = False  # the peer's end (or the connection's) came
+        self.lost = False  # the connection is gone: nothing more can be written
         self.error: BaseException | None = None
         # futures on the connection's loop: awaited from another, they raise "attached to a
         # different loop" (a read waiting there would never be woken)
         self._loop = asyncio.get_running_loop()
+        self._scratch = _scratch(self._loop)
         self.closed = self._loop.create_future()
 
     @classmethod
@@ -57,11 +69,12 @@ class FrameStream(asyncio.BufferedProtocol):
         """The stream of a connection asyncio's reader and writer handled until now (what
         the reader had received and not handed out yet is read first)."""
         transport = writer.transport
-        stream = cls(transport, bytes(reader._buffer), limit)  # (no public way to take it)
+        stream = cls(transport, bytes(reader._buffer), limit)  # (no public way to take these)
+        stream._writing_paused = bool(getattr(writer._protocol, "_paused", False))
         if reader.exception() is not None:
             stream.error, stream.eof = reader.exception(), True
-        elif reader.at_eof() or transport.is_closing():
-            stream.eof = True
+        elif getattr(reader, "_eof", False) or reader.at_eof() or transport.is_closing():
+            stream.eof = True  # (the peer's end, maybe after the data still to read)
         transport.set_protocol(stream)
         if not stream.eof:
             transport.resume_reading()  # (the reader may have paused it)
@@ -96,7 +109,7 @@ class FrameStream(asyncio.BufferedProtocol):
         return False  # (the transport closes itself)
 
     def connection_lost(self, exc) -> None:
-        self.eof = True
+        self.eof = self.lost = True
         if exc is not None and self.error is None:
             self.error = exc
         self._lost()
@@ -136,8 +149,13 @@ class FrameStream(asyncio.BufferedProtocol):
         finally:
             self._waiter = None
 
+    def _one_reader(self) -> None:
+        if self._waiter is not None or self._target is not None:  # (before touching state)
+            raise RuntimeError("a FrameStream is read by one reader at a time")
+
     async def readexactly(self, n: int) -> bytes:
         """The next *n* bytes (for small reads: they arrive with what follows them)."""
+        self._one_reader()
         while len(self.pending) < n:
             if self.eof:
                 if self.error is not None:
@@ -154,6 +172,7 @@ class FrameStream(asyncio.BufferedProtocol):
 
     async def readinto(self, buf: bytearray) -> bytearray:
         """*buf* filled with the next ``len(buf)`` bytes, received straight into it."""
+        self._one_reader()
         view = memoryview(buf)
         size = len(view)
         have = min(size, len(self.pending))
@@ -175,10 +194,13 @@ class FrameStream(asyncio.BufferedProtocol):
         return buf
 
     async def drain(self) -> None:
-        """Wait while the transport's write buffer is over its high-water mark."""
-        if self.eof and self.error is not None:
-            raise ConnectionResetError(f"connection lost: {self.error}") from self.error
-        while self._writing_paused and not self.eof:
+        """Wait while the transport's write buffer is over its high-water mark; raise
+        ``ConnectionResetError`` once the connection is gone (what was written is lost)."""
+        while True:
+            if self.lost or self.transport.is_closing():
+                raise ConnectionResetError(f"connection lost{f': {self.error}' if self.error else ''}")
+            if not self._writing_paused:
+                return
             self._drain_waiter = self._loop.create_future()
             try:
                 await self._drain_waiter

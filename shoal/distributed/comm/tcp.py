@@ -110,8 +110,8 @@ class TCPComm(Comm):
         self._limits = frame_limits()
 
     def closed(self) -> bool:
-        stream = self._reader  # (at its end once nothing it received is left to read)
-        return self._closed or self._writer.transport.is_closing() or (stream.eof and not stream.pending)
+        stream = self._reader  # (at its end once nothing it received is left to read: the
+        return self._closed or (stream.eof and not stream.pending)  # last message is read)
 
     async def read(self, deserialize: bool | None = None):
         if self.closed():
