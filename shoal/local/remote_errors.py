@@ -94,12 +94,13 @@ def _dumps_exception(exc: BaseException) -> bytes | None:
     An exception's pickle calls its class with its ``args``; a class whose ``__init__``
     takes others (``def __init__(self, a, b): super().__init__(a)``) cannot be made so
     and is pickled as its args and attributes instead (:class:`_Rebuilt`)."""
-    try:
-        blob = cloudpickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.loads(blob)
-        return blob
-    except BaseException:  # noqa: BLE001 - any failure: try the other way, then the text
-        pass
+    if not _slots(exc):  # (an exception's own pickle leaves its __slots__ out)
+        try:
+            blob = cloudpickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.loads(blob)
+            return blob
+        except BaseException:  # noqa: BLE001 - any failure: try the other way, then the text
+            pass
     try:
         blob = cloudpickle.dumps(_Rebuilt(exc), protocol=pickle.HIGHEST_PROTOCOL)
         pickle.loads(blob)
@@ -118,11 +119,14 @@ class _Rebuilt:
 
     def __reduce__(self):
         exc = self.exc
-        state = dict(getattr(exc, "__dict__", {}))
-        for name in copyreg._slotnames(type(exc)):  # (attributes in __slots__ too)
-            if hasattr(exc, name):
-                state[name] = getattr(exc, name)
+        state = {**getattr(exc, "__dict__", {}), **_slots(exc)}
         return _rebuild_exception, (type(exc), exc.args, state)
+
+
+def _slots(exc) -> dict:
+    """The attributes *exc* keeps in ``__slots__`` (set ones)."""
+    return {name: getattr(exc, name) for name in copyreg._slotnames(type(exc))
+            if hasattr(exc, name)}
 
 
 def _rebuild_exception(cls, args, state):
