@@ -496,3 +496,17 @@ def test_a_start_interrupted_closes_what_it_started_at_once():
     assert float(took) < 8, proc.stdout
     assert rest.split() == ["children", "0", "threads", "['MainThread']"], proc.stdout
     assert "did not stop" not in proc.stderr, proc.stderr
+
+
+def test_adapt_bounds_in_cores_and_memory_and_refuses_what_it_does_not_do():
+    """Dask's ``*_cores``/``*_memory`` bounds are read; its other options are refused by
+    name (they were accepted and did nothing: adapt(maximum_cores=2) scaled without limit)."""
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, memory_limit="1GB",
+                      dashboard_address=":0") as cluster:  # fmt: skip
+        adaptive = cluster.adapt(minimum_cores=4, maximum_cores=6, interval=0.02)
+        assert (adaptive.core.minimum, adaptive.core.maximum) == (2, 3)
+        adaptive = cluster.adapt(maximum_memory="2GB", interval=0.02)
+        assert adaptive.core.maximum == 2
+        with pytest.raises(TypeError, match="target_duration not supported"):
+            cluster.adapt(target_duration="5s")
+        cluster._adaptive.stop()

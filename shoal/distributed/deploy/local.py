@@ -405,8 +405,26 @@ class LocalCluster:
                 w for w in workers if getattr(w, "status", "closed") == "closed")
 
     def adapt(self, minimum: int = 0, maximum: float = math.inf, interval=None, wait_count=None,
-              **_) -> Adaptive:  # fmt: skip
-        """Scale between ``minimum`` and ``maximum`` workers following the load; returns the Adaptive."""
+              minimum_cores=None, maximum_cores=None, minimum_memory=None, maximum_memory=None,
+              **unsupported) -> Adaptive:  # fmt: skip
+        """Scale between ``minimum`` and ``maximum`` workers following the load (bounds in
+        threads, ``*_cores``, or bytes, ``*_memory``, too: the tighter wins); returns the
+        Adaptive.  Dask's other options (``target_duration``, ...) are refused by name: they
+        were accepted and did nothing."""
+        if unsupported:
+            raise TypeError(f"adapt: {', '.join(sorted(unsupported))} not supported (shoal scales "
+                            "by the tasks waiting and the threads)")  # fmt: skip
+        if minimum_cores is not None or minimum_memory is not None:
+            minimum = max(minimum, _workers_for(0, minimum_cores, minimum_memory,
+                                                self.threads_per_worker, self.memory_limit))
+        if maximum_cores is not None:
+            maximum = min(maximum, maximum_cores // self.threads_per_worker)
+        if maximum_memory is not None:
+            if not self.memory_limit:
+                raise ValueError("adapt(maximum_memory=...) needs workers with a memory_limit")
+            from shoal import config
+
+            maximum = min(maximum, config.parse_bytes(maximum_memory) // self.memory_limit)
         adaptive = Adaptive(self, minimum=minimum, maximum=maximum, interval=interval, wait_count=wait_count)
 
         async def swap():
