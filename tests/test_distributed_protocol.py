@@ -186,3 +186,28 @@ def test_dumps_leaves_no_cycle_holding_the_payload():
         assert not [o for o in gc.get_objects() if type(o).__name__ == "_Encoder"]
     finally:
         gc.enable()
+
+
+def test_values_pickle_would_copy_travel_out_of_band():
+    """A broadcast array travels as its one row (it became its whole virtual size), a
+    non-contiguous one in one copy, large bytes and a memoryview as buffers (a memoryview
+    came back as bytes)."""
+    np = pytest.importorskip("numpy")
+    from shoal.distributed.protocol.serialize import deserialize, serialize
+
+    wide = np.broadcast_to(np.arange(1000.0), (100_000, 1000))  # 800 MB to look at
+    ser = serialize(wide)
+    assert sum(len(f) if not isinstance(f, memoryview) else f.nbytes for f in ser.frames) < 20_000
+    back = deserialize(ser)
+    assert back.shape == wide.shape and np.array_equal(back[123], wide[123])
+    strided = np.arange(200_000.0).reshape(100, 2000)[:, ::2]
+    back = deserialize(serialize(strided))
+    assert np.array_equal(back, strided) and back.flags.c_contiguous
+    blob = b"z" * 100_000
+    ser = serialize(blob)
+    assert len(ser.frames) == 2 and len(ser.frames[0]) < 1000  # the bytes: a frame of their own
+    assert deserialize(ser) == blob
+    view = memoryview(np.arange(3000, dtype="i4").reshape(3, 1000))
+    back = deserialize(serialize(view))
+    assert type(back) is memoryview and back.format == "i" and back.shape == (3, 1000)
+    assert back.tolist() == view.tolist()

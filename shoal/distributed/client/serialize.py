@@ -28,7 +28,8 @@ import pickle
 import cloudpickle
 
 from shoal.core.spec import Task
-from shoal.distributed.protocol import INBAND_LIMIT, Serialized
+from shoal.distributed.protocol import Serialized
+from shoal.distributed.protocol.serialize import pickle_frames
 
 __all__ = ["dumps_payload", "dumps_task"]
 
@@ -56,30 +57,12 @@ def _header(obj) -> dict:
     return header
 
 
-def _pickle(obj, dumps) -> list:
-    """``[stream, *out-of-band buffers]`` pickled with ``dumps``."""
-    buffers: list = []
-
-    def out_of_band(buf: pickle.PickleBuffer):
-        try:
-            view = buf.raw()
-        except BufferError:  # not contiguous: pickle copies it in-band
-            return True
-        if view.nbytes < INBAND_LIMIT:
-            return True
-        buffers.append(view)
-        return False
-
-    data = dumps(obj, protocol=5, buffer_callback=out_of_band)
-    return [data, *buffers]
-
-
 def _plain(obj, allowed_main: int = 0) -> list | None:
     """Frames from plain pickle, or None when it fails or would be wrong remotely."""
     if _by_value_modules():
         return None
     try:
-        frames = _pickle(obj, pickle.dumps)
+        frames = pickle_frames(obj, pickle.dumps)
     except Exception:  # not picklable by reference: a lambda, a local class, ...
         return None
     if frames[0].count(_MAIN) > allowed_main:
@@ -91,7 +74,7 @@ def dumps_payload(obj) -> Serialized:
     """Pickle any value (a scattered value, a foreign node, a function)."""
     frames = _plain(obj)
     if frames is None:
-        frames = _pickle(obj, cloudpickle.dumps)
+        frames = pickle_frames(obj, cloudpickle.dumps)
     return Serialized(_header(obj), frames)
 
 
@@ -110,7 +93,7 @@ def dumps_task(node) -> Serialized:
     if frames is None and type(node) is Task:
         frames = _task_with_blob(node)
     if frames is None:
-        frames = _pickle(node, cloudpickle.dumps)
+        frames = pickle_frames(node, cloudpickle.dumps)
     return Serialized(_header(node), frames)
 
 

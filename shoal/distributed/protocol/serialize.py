@@ -46,7 +46,7 @@ import msgpack
 
 __all__ = [
     "INBAND_LIMIT", "Pickled", "ProtocolError", "Serialized", "UNICODE_ERRORS", "deserialize",
-    "deserialize_tree", "dumps", "loads", "nbytes", "serialize",
+    "deserialize_tree", "dumps", "loads", "nbytes", "pickle_frames", "serialize",
 ]  # fmt: skip
 
 #: Out-of-band buffers smaller than this stay inside the pickle stream.
@@ -118,22 +118,72 @@ def nbytes(frame) -> int:
 
 def serialize(obj) -> Serialized:
     """Pickle ``obj`` with protocol 5; large buffers become zero-copy frames."""
+    cls = type(obj)
+    header = {"serializer": "pickle", "type": f"{cls.__module__}.{cls.__qualname__}"}
+    return Serialized(header, pickle_frames(obj, cloudpickle.dumps))
+
+
+def pickle_frames(obj, dumps) -> list:
+    """``[stream, *out-of-band buffers]``: *obj* pickled with ``dumps`` (pickle's or
+    cloudpickle's), protocol 5, buffers of ``INBAND_LIMIT`` bytes or more as frames of
+    their own without a copy.  A large value of its own that pickle would copy is given
+    to it in a form it need not (:func:`_bufferable`)."""
     buffers: list = []
 
     def out_of_band(buf: pickle.PickleBuffer):
         try:
             view = buf.raw()
-        except BufferError:  # not contiguous: let pickle copy it in-band
+        except BufferError:  # not contiguous: pickle copies it in-band
             return True
         if view.nbytes < INBAND_LIMIT:
             return True
         buffers.append(view)
         return False
 
-    data = cloudpickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
-    cls = type(obj)
-    header = {"serializer": "pickle", "type": f"{cls.__module__}.{cls.__qualname__}"}
-    return Serialized(header, [data, *buffers])
+    data = dumps(_bufferable(obj), protocol=5, buffer_callback=out_of_band)
+    return [data, *buffers]
+
+
+def _bufferable(obj):
+    """*obj*, or what pickles as it with its bytes out of band: a large ``bytes`` (pickle
+    copies it into the stream, and its reader copies it out again), a ``memoryview``
+    (cloudpickle makes it ``bytes``), a NumPy array broadcast along an axis (pickle made
+    its whole virtual size: 8 KB that looked like 800 MB became 800 MB) or not contiguous
+    (pickle copied it twice).  Only the value itself: one inside a container travels as
+    before."""
+    t = type(obj)
+    if t is bytes and len(obj) >= INBAND_LIMIT:
+        return _Rebuilt(bytes, (pickle.PickleBuffer(obj),))
+    if t is memoryview and obj.nbytes >= INBAND_LIMIT and obj.contiguous:
+        return _Rebuilt(_memoryview, (pickle.PickleBuffer(obj.cast("B")), obj.format, obj.shape))
+    if t.__name__ == "ndarray" and t.__module__ == "numpy" and obj.nbytes >= INBAND_LIMIT:
+        if 0 in obj.strides and obj.size and not obj.dtype.hasobject:
+            import numpy as np
+
+            compact = np.ascontiguousarray(obj[tuple(slice(0, 1) if s == 0 else slice(None)
+                                                     for s in obj.strides)])  # fmt: skip
+            return _Rebuilt(np.broadcast_to, (compact, obj.shape))
+        if not (obj.flags.c_contiguous or obj.flags.f_contiguous or obj.dtype.hasobject):
+            import numpy as np
+
+            return np.ascontiguousarray(obj)  # (one copy, sent without another)
+    return obj
+
+
+class _Rebuilt:
+    """Pickles as ``func(*args)``."""
+
+    __slots__ = ("func", "args")
+
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _memoryview(buf, fmt, shape):
+    return memoryview(buf).cast("B").cast(fmt, shape)
 
 
 def deserialize(ser: Serialized):
