@@ -270,13 +270,11 @@ def test_errors_when_building(frames):
         ddf.groupby("k").mean()
     with pytest.raises(TypeError):
         ddf.groupby("k").s.mean()
-    for unsupported in [lambda g: g.apply(len), lambda g: g.transform("mean"),
-                        lambda g: g.x.apply(len), lambda g: g.agg(np.mean),
-                        lambda g: g.x.agg("median")]:
+    for unsupported in [lambda g: g.agg(np.mean), lambda g: g.x.agg("median")]:
         with pytest.raises(NotImplementedError):
             unsupported(ddf.groupby("k"))
-    with pytest.raises(NotImplementedError, match="map_partitions"):
-        ddf.groupby("k").apply(len)
+    with pytest.raises(ValueError, match="groupby.*apply.*meta="):  # a function the stand-in
+        ddf.groupby("k").apply(lambda g: g["no such column"])       # cannot run
     with pytest.raises(NotImplementedError):
         ddf.groupby(lambda i: i % 2)
     with pytest.raises(NotImplementedError):
@@ -326,3 +324,30 @@ def test_schedulers(scheduler):
     spec = {"DepDelay": ["mean", "var", "first", "last"], "Distance": ["sum", "nunique"]}
     got = df.groupby("Origin").agg(spec, split_every=2).compute(scheduler=scheduler)
     assert_eq(got, pdf.groupby("Origin").agg(spec))
+
+
+def test_apply_and_transform_see_each_group_whole():
+    """The rows are shuffled by the keys first, then pandas' own method runs per partition:
+    groups that span partitions are whole (the rows come in the shuffle's order)."""
+    rng = np.random.default_rng(2)
+    pdf = pd.DataFrame({"k": rng.integers(0, 5, 60), "j": rng.integers(0, 2, 60),
+                        "v": rng.random(60)})  # fmt: skip
+    df = dd.from_pandas(pdf, npartitions=4)
+
+    def top(g):
+        return g.nlargest(2, "v")
+
+    def same(got, expected):
+        got = got.compute().sort_index()
+        expected = expected.sort_index()
+        pd.testing.assert_frame_equal(got, expected) if isinstance(expected, pd.DataFrame) \
+            else pd.testing.assert_series_equal(got, expected)  # fmt: skip
+
+    same(df.groupby("k").apply(top), pdf.groupby("k").apply(top))
+    same(df.groupby("k").v.transform("mean"), pdf.groupby("k").v.transform("mean"))
+    same(df.groupby(["k", "j"]).v.apply(lambda s: s.max() - s.min()),
+         pdf.groupby(["k", "j"]).v.apply(lambda s: s.max() - s.min()))
+    same(df.groupby(df.k % 2).v.transform(lambda s: s - s.mean()),
+         pdf.groupby(pdf.k % 2).v.transform(lambda s: s - s.mean()))
+    same(df.v.groupby(df.k).transform("sum"), pdf.v.groupby(pdf.k).transform("sum"))
+    assert df.groupby("k").v.transform("mean").divisions == (None,) * 5

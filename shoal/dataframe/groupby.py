@@ -46,8 +46,11 @@ group, so its memory is bounded by the number of such pairs.  Partial sums skip
 all-null groups (``min_count=1``) and the final step fills pandas' empty sum
 back (0, ``''``), so object columns of strings concatenate as in pandas.
 
-Not supported (clear errors): ``apply`` / ``transform`` (use ``map_partitions``
-or a shuffle), callables in ``agg``, ``level=``, ``as_index=False``,
+``apply`` and ``transform`` need each group whole: the rows are first shuffled by
+the keys (``shuffle.shuffle``, hash partitions), then pandas' own method runs per
+partition; the result's rows come in the shuffle's order, as Dask's.
+
+Not supported (clear errors): callables in ``agg``, ``level=``, ``as_index=False``,
 ``split_out > 1``, ``mean``/``var``/``std`` of datetime or timedelta columns,
 keyword arguments other than ``numeric_only``, ``ddof`` and ``dropna``
 (``nunique``).  ``group_keys`` is accepted and ignored (it only affects ``apply``).
@@ -141,16 +144,29 @@ class _Spec:
         """Columns a selection may name."""
         return [c for c in self.frame._meta.columns if c not in self.temps]
 
+    @property
+    def recipe(self) -> tuple:
+        """What :func:`_grouped` needs to group a partition as the user wrote it (plain
+        data: it travels with each task)."""
+        return (self.exprs, tuple(self.temps), self.is_series, self.value_name,
+                self.by_is_list, self.gkw)  # fmt: skip
+
     def sample(self, selection):
         """pandas' group-by of the two-row stand-in, as the user wrote it."""
-        sample = nonempty(self.frame._meta)
-        if self.is_series:
-            obj = sample[_VALUE].rename(self.value_name)
-        else:
-            obj = sample.drop(columns=self.temps)
-        by = [e[1] if e[0] == "column" else sample[e[1]].rename(e[2]).copy() for e in self.exprs]
-        g = obj.groupby(by if self.by_is_list else by[0], **self.gkw)
-        return g if selection is None else g[selection]
+        return _grouped(nonempty(self.frame._meta), self.recipe, selection)
+
+
+def _grouped(part, recipe, selection):
+    """pandas' group-by of *part* (a partition with the keys attached), as the user wrote it."""
+    exprs, temps, is_series, value_name, by_is_list, gkw = recipe
+    obj = part[_VALUE].rename(value_name) if is_series else part.drop(columns=list(temps))
+    by = [e[1] if e[0] == "column" else part[e[1]].rename(e[2]).copy() for e in exprs]
+    g = obj.groupby(by if by_is_list else by[0], **gkw)
+    return g if selection is None else g[selection]
+
+
+def _apply_groups(part, recipe, selection, how, func, args, kwargs):
+    return getattr(_grouped(part, recipe, selection), how)(func, *args, **kwargs)
 
 
 class GroupBy:
@@ -341,18 +357,31 @@ class GroupBy:
 
     aggregate = agg
 
-    # -- not supported --------------------------------------------------------------
-    def apply(self, func, *args, **kwargs):
-        raise NotImplementedError(
-            "groupby(...).apply is not supported by shoal: it needs every group in one partition. "
-            "Use map_partitions when groups never span partitions, or shuffle first "
-            "(df.set_index(key)) and then map_partitions(lambda p: p.groupby(...).apply(func)).")
+    # -- whole groups: after a shuffle ----------------------------------------------
+    def apply(self, func, *args, meta=None, **kwargs):
+        """pandas' ``groupby(...).apply(func)``, each group whole: the rows are shuffled so
+        that a group's rows share a partition (its order: the shuffle's, not the frame's)."""
+        return self._whole_groups("apply", func, args, kwargs, meta)
 
-    def transform(self, func, *args, **kwargs):
-        raise NotImplementedError(
-            "groupby(...).transform is not supported by shoal; compute the aggregation and merge "
-            "it back (df.merge(agg, left_on=key, right_index=True)), or use map_partitions "
-            "after a shuffle (df.set_index(key)).")
+    def transform(self, func, *args, meta=None, **kwargs):
+        """pandas' ``groupby(...).transform(func)`` (a function or a name such as
+        ``"mean"``), each group whole, after a shuffle as for :meth:`apply`."""
+        return self._whole_groups("transform", func, args, kwargs, meta)
+
+    def _whole_groups(self, how, func, args, kwargs, meta):
+        from shoal.dataframe.shuffle import shuffle
+
+        spec, selection = self._spec, self._user_selection()
+        if meta is None:
+            try:
+                meta = getattr(self._sample(), how)(func, *args, **kwargs).iloc[:0]
+            except Exception as exc:
+                raise ValueError(
+                    f"shoal could not infer the output of groupby(...).{how} by running it on "
+                    f"sample data ({type(exc).__name__}: {exc}); pass meta= describing it") from exc
+        moved = shuffle(spec.frame, on=spec.keys if len(spec.keys) > 1 else spec.keys[0])
+        return map_partitions(_apply_groups, moved, spec.recipe, selection, how, func, args,
+                              kwargs, meta=meta, token=f"groupby-{how}", clear_divisions=True)  # fmt: skip
 
     def __repr__(self):
         keys = [e[1] if e[0] == "column" else e[2] for e in self._spec.exprs]
