@@ -513,3 +513,30 @@ def test_functools_partial_names():
     b = db.from_sequence(DATA).map(functools.partial(operator.mul, 2))
     assert b.name.startswith("map-mul-")
     assert b.compute() == [2 * x for x in DATA]
+
+
+@pytest.mark.parametrize("npartitions", [1, 2, 3, 5])
+def test_accumulate_runs_across_partitions(npartitions):
+    import itertools
+
+    b = db.from_sequence([1, 2, 3, 4, 5], npartitions=npartitions)
+    assert b.accumulate(operator.add).compute() == list(itertools.accumulate([1, 2, 3, 4, 5]))
+    assert b.accumulate(operator.add, initial=-1).compute(scheduler="processes") == [-1, 0, 2, 5, 9, 14]
+    assert db.from_sequence([], npartitions=1).accumulate(operator.add).compute() == []
+
+
+def test_join_a_small_list_and_random_sample():
+    people = db.from_sequence(["Alice", "Bob", "Charlie"], npartitions=2)
+    fruit = ["Apple", "Apricot", "Banana"]
+    assert people.join(fruit, lambda x: x[0]).compute() == [
+        ("Apple", "Alice"), ("Apricot", "Alice"), ("Banana", "Bob")]
+    with pytest.raises(TypeError, match="join: other must be a list"):
+        people.join(people, len)
+    numbers = db.range(2000, npartitions=4)
+    kept = numbers.random_sample(0.1, random_state=3).compute()
+    assert kept == numbers.random_sample(0.1, random_state=3).compute()  # reproducible
+    assert 100 < len(kept) < 300 and set(kept) <= set(range(2000))
+    assert numbers.random_sample(0.0).compute() == []
+    assert len(numbers.random_sample(1.0).compute()) == 2000
+    with pytest.raises(ValueError, match="prob must be between 0 and 1"):
+        numbers.random_sample(1.5)

@@ -525,3 +525,39 @@ def to_frame(part, columns, dtypes, meta):
 def call_star(func, x):
     """``func(*x)``: a key function of several arguments applied to a tuple."""
     return func(*x)
+
+
+# -- sampling, running values, joining a small list ----------------------------------
+
+def sample_chunk(part, prob, seed):
+    import random
+
+    rng = random.Random(seed)
+    return [x for x in part if rng.random() < prob]
+
+
+def accumulate_chunk(binop, part, before, first: bool):
+    """The running values of *part* from *before* (NOTHING: none); the first partition's
+    ``initial`` comes out first, as ``itertools.accumulate`` gives it."""
+    import itertools
+
+    if before is NOTHING:
+        return list(itertools.accumulate(part, binop))
+    out = list(itertools.accumulate(part, binop, initial=before))
+    return out if first else out[1:]
+
+
+def accumulate_last(binop, part, before):
+    """The last running value after *part* (NOTHING when there is none yet)."""
+    value = before
+    for x in part:
+        value = x if value is NOTHING else binop(value, x)
+    return value
+
+
+def join_chunk(part, packed, on_self, on_other):
+    (other,) = packed
+    index: dict = {}
+    for o in other:
+        index.setdefault(on_other(o), []).append(o)
+    return [(o, x) for x in part for o in index.get(on_self(x), ())]

@@ -286,6 +286,48 @@ class Bag(Collection):
         graph = self.__shoal_graph__()
         return [Delayed(k, graph[k], (), layer=graph) for k in self.__dask_keys__()]
 
+    def random_sample(self, prob, random_state=None):
+        """Each element kept with probability *prob* (reproducible with ``random_state``)."""
+        import random
+
+        if not 0 <= prob <= 1:
+            raise ValueError(f"random_sample: prob must be between 0 and 1, got {prob!r}")
+        rng = random.Random(random_state)
+        seeds = [rng.getrandbits(64) for _ in builtins.range(self.npartitions)]
+        return self._per_partition(chunk.sample_chunk, f"random-sample-{tokenize(self, prob, seeds)}",
+                                   lambda i: (prob, seeds[i]))  # fmt: skip
+
+    def accumulate(self, binop, initial=no_default):
+        """The running ``binop`` of the elements in order (``initial`` first when given), as
+        ``itertools.accumulate``: each partition starts from the last value before it."""
+        token = tokenize(self, binop, initial)
+        name, carries = f"accumulate-{token}", f"accumulate-carry-{token}"
+        layer: dict = {}
+        for i in builtins.range(self.npartitions):
+            part = Ref((self._name, i))
+            before = Ref((carries, i)) if i else initial  # (no_default: chunk.NOTHING, none)
+            layer[(name, i)] = Task((name, i), chunk.accumulate_chunk, binop, part, before, i == 0)
+            if i + 1 < self.npartitions:
+                layer[(carries, i + 1)] = Task((carries, i + 1), chunk.accumulate_last, binop,
+                                               part, before)  # fmt: skip
+        return Bag(merge_layers(self, name=name, layer=layer), name, self.npartitions)
+
+    def join(self, other, on_self, on_other=None):
+        """``(o, x)`` for each element *x* and each *o* of *other* (a small list, or an
+        Item/Delayed of one) whose key ``on_other(o)`` equals ``on_self(x)``."""
+        if isinstance(other, Bag):
+            raise TypeError("join: other must be a list (or an Item/Delayed of one) held in "
+                            "memory; for two Bags, use groupby or foldby on a shared key")
+        if not isinstance(other, (Item, Delayed)):
+            other = list(other)
+        return partitionwise(chunk.join_chunk, "join-" + funcname(on_self), self, _Pack([other]),
+                             on_self, on_other or on_self)  # fmt: skip
+
+    def _per_partition(self, kernel, name, extra):
+        layer = {(name, i): Task((name, i), kernel, Ref((self._name, i)), *extra(i))
+                 for i in builtins.range(self.npartitions)}  # fmt: skip
+        return Bag(merge_layers(self, name=name, layer=layer), name, self.npartitions)
+
     def repartition(self, npartitions=None, partition_size=None):
         """The same elements in *npartitions* partitions (order kept).
 
