@@ -209,3 +209,25 @@ def test_an_index_gives_only_its_time_fields_per_partition():
     for name in ("nbytes", "is_monotonic_increasing", "empty"):
         with pytest.raises(AttributeError, match=name):
             getattr(df.index, name)
+
+
+def test_cov_and_corr_pair_by_pair_as_pandas():
+    rng = np.random.default_rng(5)
+    pdf = pd.DataFrame({"a": rng.random(50) + 1e9, "b": rng.random(50),  # (far from 0: a shift)
+                        "c": rng.integers(0, 9, 50).astype(float), "d": 2.0})  # fmt: skip
+    pdf.loc[pdf.index[3:20], "b"] = np.nan  # pairs with b use the other rows
+    df = dd.from_pandas(pdf, npartitions=5)
+    for how in ("cov", "corr"):
+        got = getattr(df, how)(split_every=2).compute()
+        tm.assert_frame_equal(got, getattr(pdf, how)(), rtol=1e-5)  # (1e9: 7 digits left)
+    tm.assert_frame_equal(df.corr(min_periods=40).compute(), pdf.corr(min_periods=40), rtol=1e-5)
+    whole = pdf.dropna()
+    tm.assert_frame_equal(dd.from_pandas(whole, 3).cov(ddof=0).compute(), whole.cov(ddof=0),
+                          rtol=1e-5)  # fmt: skip
+    text = pdf.assign(s="x")
+    with pytest.raises(ValueError):
+        dd.from_pandas(text, 2).cov()  # pandas' own error, before anything runs
+    tm.assert_frame_equal(dd.from_pandas(text, 2).corr(numeric_only=True).compute(),
+                          text.corr(numeric_only=True), rtol=1e-5)  # fmt: skip
+    with pytest.raises(NotImplementedError, match="pearson"):
+        df.corr(method="spearman")

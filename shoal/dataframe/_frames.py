@@ -243,6 +243,22 @@ class DataFrame(_Statistics, _Frame):
         """``df.iloc[:, positions]``: columns by position (rows cannot be: use ``loc``)."""
         return _ColumnPositions(self)
 
+    def cov(self, min_periods=None, ddof=1, numeric_only=False, split_every=None):
+        """The columns' covariances, each pair over the rows where both are present."""
+        from shoal.dataframe.pairwise import pairwise
+
+        frame = self.select_dtypes("number") if numeric_only else self
+        return pairwise(frame, "cov", ddof=ddof, min_periods=min_periods, split_every=split_every)
+
+    def corr(self, method="pearson", min_periods=None, numeric_only=False, split_every=None):
+        """The columns' Pearson correlations, each pair over the rows where both are present."""
+        from shoal.dataframe.pairwise import pairwise
+
+        if method != "pearson":
+            raise NotImplementedError(f"corr(method={method!r}): only 'pearson' is supported")
+        frame = self.select_dtypes("number") if numeric_only else self
+        return pairwise(frame, "corr", min_periods=min_periods, split_every=split_every)
+
     def query(self, expr, **kwargs):
         """The rows for which ``expr`` holds (pandas' ``DataFrame.query``, per partition)."""
         return self._call("query", expr, **kwargs)
