@@ -573,3 +573,17 @@ def test_what_nan_extremes_and_masked_assignment_refuse_as_numpy_does():
         x[x > 1] = np.nan  # (it wrote INT64_MIN)
     x[x > 1] = 1.5  # cut to 1, as NumPy casts
     assert_array_equal(x.compute(), [0, 1, 1, 1])
+
+
+def test_histogram_sums_the_blocks_counts():
+    a = np.random.default_rng(0).normal(size=(300, 200))
+    x = da.from_array(a, chunks=(70, 90))
+    counts, edges = da.histogram(x, bins=20, range=(-3, 3))
+    expected, expected_edges = np.histogram(a, bins=20, range=(-3, 3))
+    assert counts.shape == (20,)
+    assert_array_equal(counts.compute(), expected)
+    assert_array_equal(edges, expected_edges)
+    counts, _ = np.histogram(x, bins=[-1, 0, 0.5, 2])  # (NumPy's spelling, still lazy)
+    assert_array_equal(counts.compute(), np.histogram(a, bins=[-1, 0, 0.5, 2])[0])
+    with pytest.raises(ValueError, match="range="):
+        da.histogram(x, bins=10)

@@ -28,8 +28,9 @@ from shoal.array.creation import (arange, concatenate, empty, eye, from_delayed,
 from shoal.array.io import store, to_hdf5
 from shoal.array.linalg import dot, matmul, tensordot
 from shoal.array.rechunk import rechunk, reshape, squeeze, transpose
-from shoal.array.reductions import (all, any, argmax, argmin, max, mean, min, nanmax, nanmean,
-                                    nanmin, nanprod, nanstd, nansum, nanvar, prod, std, sum, var)
+from shoal.array.reductions import (all, any, argmax, argmin, histogram, max, mean, min, nanmax,
+                                    nanmean, nanmin, nanprod, nanstd, nansum, nanvar, prod, std,
+                                    sum, var)
 from shoal.base import compute, persist
 
 for _name in _UFUNCS:

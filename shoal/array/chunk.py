@@ -352,3 +352,7 @@ def arg_aggregate(parts, axis, keepdims, how):
     if axis is None:
         return np.asarray(index).reshape(() if not keepdims else index.shape)
     return _finish(index, axis, keepdims, np.intp)
+
+
+def histogram_chunk(block, edges):
+    return np.histogram(block, bins=edges)[0]

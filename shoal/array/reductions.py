@@ -342,3 +342,30 @@ def nanvar(x, axis=None, dtype=None, ddof=0, keepdims=False, split_every=None):
 
 def nanstd(x, axis=None, dtype=None, ddof=0, keepdims=False, split_every=None):
     return _moments(x, "nanstd", axis, dtype, ddof, keepdims, split_every)
+
+
+# -- histogram -------------------------------------------------------------------------
+
+def histogram(a, bins=10, range=None, weights=None, density=False):
+    """``(counts, edges)`` as ``numpy.histogram``: the counts a lazy array summed over the
+    blocks, the edges known now, so ``bins`` is a sequence of edges, or a number with
+    ``range`` (without it the edges would need the data's extremes first)."""
+    a = _as_array(a)
+    if weights is not None or density:
+        raise NotImplementedError("histogram(weights=..., density=True) of a shoal array is "
+                                  "not supported")
+    if np.ndim(bins) == 0:
+        if range is None:
+            raise ValueError("histogram of a shoal array: give range=(low, high) with a number "
+                             "of bins, or the bin edges (the data's extremes are not known yet)")
+        edges = np.histogram_bin_edges([], bins=int(bins), range=range)
+    else:
+        edges = np.asarray(bins, dtype=float)
+    token = tokenize(a, edges)
+    name, parts = f"histogram-{token}", f"histogram-chunk-{token}"
+    layer = {(parts, i): Task((parts, i), chunk.histogram_chunk, Ref(a._key(idx)), edges)
+             for i, idx in enumerate(np.ndindex(*a.numblocks))}  # fmt: skip
+    layer[(name, 0)] = Task((name, 0), chunk.add_all, [Ref(k) for k in list(layer)])
+    counts = Array(merge_layers(a, name=name, layer=layer), name, ((len(edges) - 1,),),
+                   np.dtype(np.intp))  # fmt: skip
+    return counts, edges
