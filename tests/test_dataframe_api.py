@@ -231,3 +231,19 @@ def test_cov_and_corr_pair_by_pair_as_pandas():
                           text.corr(numeric_only=True), rtol=1e-5)  # fmt: skip
     with pytest.raises(NotImplementedError, match="pearson"):
         df.corr(method="spearman")
+
+
+def test_explode_melt_and_mode_as_pandas():
+    pdf = pd.DataFrame({"a": [[1, 2], [], [3], [4, 5, 6]] * 3, "b": range(12), "c": list("xyzw") * 3})
+    df = dd.from_pandas(pdf, npartitions=3)
+    tm.assert_frame_equal(df.explode("a").compute(), pdf.explode("a"))
+    tm.assert_series_equal(df.a.explode().compute(), pdf.a.explode())
+    assert df.explode("a").divisions == df.divisions  # (the index is kept)
+    melted = df.melt(id_vars=["b"], value_vars=["c"])
+    assert melted.divisions == (None,) * 4
+    got = melted.compute().sort_values("b", ignore_index=True)
+    tm.assert_frame_equal(got, pdf.melt(id_vars=["b"], value_vars=["c"]), check_dtype=False)
+    s = pd.Series([1, 2, 2, 3, 3, np.nan, np.nan, np.nan], name="s")
+    ds = dd.from_pandas(s, npartitions=3)
+    tm.assert_series_equal(ds.mode().compute(), s.mode())
+    tm.assert_series_equal(ds.mode(dropna=False).compute(), s.mode(dropna=False))

@@ -259,6 +259,20 @@ class DataFrame(_Statistics, _Frame):
         frame = self.select_dtypes("number") if numeric_only else self
         return pairwise(frame, "corr", min_periods=min_periods, split_every=split_every)
 
+    def explode(self, column, ignore_index=False):
+        """Each list-like in ``column`` as rows of its own (per partition, index kept)."""
+        if ignore_index:
+            return self._call("explode", column, ignore_index=True).clear_divisions()
+        return self._call("explode", column)
+
+    def melt(self, id_vars=None, value_vars=None, var_name=None, value_name="value",
+             col_level=None):  # fmt: skip
+        """pandas' ``melt`` per partition (wide to long; the index is renumbered, so the
+        divisions are unknown)."""
+        kwargs = {"id_vars": id_vars, "value_vars": value_vars, "var_name": var_name,
+                  "value_name": value_name, "col_level": col_level}  # fmt: skip
+        return self._call("melt", **kwargs).clear_divisions()
+
     def query(self, expr, **kwargs):
         """The rows for which ``expr`` holds (pandas' ``DataFrame.query``, per partition)."""
         return self._call("query", expr, **kwargs)
@@ -360,6 +374,19 @@ class Series(_Statistics, _Frame):
 
         return reductions.value_counts(self, sort=sort, ascending=ascending, dropna=dropna,
                                        normalize=normalize, split_every=split_every)
+
+    def explode(self, ignore_index=False):
+        """Each list-like as values of its own (per partition, index kept)."""
+        if ignore_index:
+            return self._call("explode", ignore_index=True).clear_divisions()
+        return self._call("explode")
+
+    def mode(self, dropna=True, split_every=None):
+        """The most frequent values, sorted (pandas' ``Series.mode``)."""
+        from shoal.dataframe.methods import modes
+
+        counts = self.value_counts(dropna=dropna, sort=False, split_every=split_every)
+        return counts.map_partitions(modes, self.name, meta=self._meta.mode(), token="mode")
 
     def unique(self, split_every=None):
         """The distinct values in order of appearance, as a Series."""

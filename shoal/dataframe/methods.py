@@ -204,3 +204,12 @@ def conform(part, meta):
         part = part.reindex(columns=meta.columns)
         return part.astype({c: t for c, t in meta.dtypes.items() if part[c].dtype != t}, errors="ignore")
     return part
+
+
+def modes(counts, name):
+    """The values of *counts* (a value_counts) that are most frequent, sorted, as
+    ``Series.mode`` gives them."""
+    if not len(counts):
+        return pd.Series([], dtype=counts.index.dtype, name=name)
+    values = counts.index[counts.to_numpy() == counts.max()]
+    return pd.Series(values, name=name).sort_values(ignore_index=True)
