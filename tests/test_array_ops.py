@@ -587,3 +587,14 @@ def test_histogram_sums_the_blocks_counts():
     assert_array_equal(counts.compute(), np.histogram(a, bins=[-1, 0, 0.5, 2])[0])
     with pytest.raises(ValueError, match="range="):
         da.histogram(x, bins=10)
+
+
+def test_histogram_edges_as_numpy_gives_them_and_bad_bins():
+    x = da.from_array(np.arange(20), chunks=7)
+    counts, edges = da.histogram(x, bins=[0, 5, 10, 20])
+    assert edges.dtype == np.histogram(np.arange(20), bins=[0, 5, 10, 20])[1].dtype
+    assert_array_equal(counts.compute(), [5, 5, 10])
+    with pytest.raises(ValueError, match="increase monotonically"):
+        da.histogram(x, bins=[0, 10, 5])
+    with pytest.raises(TypeError):
+        da.histogram(x, bins=2.5, range=(0, 20))

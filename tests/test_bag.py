@@ -540,3 +540,17 @@ def test_join_a_small_list_and_random_sample():
     assert len(numbers.random_sample(1.0).compute()) == 2000
     with pytest.raises(ValueError, match="prob must be between 0 and 1"):
         numbers.random_sample(1.5)
+
+
+def test_accumulate_with_a_none_initial_and_sampling_with_a_random_instance():
+    import random
+
+    def pair(acc, x):
+        return (acc, x)
+
+    b = db.from_sequence([1, 2, 3], npartitions=3)
+    assert b.accumulate(pair, initial=None).compute() == [None, (None, 1), ((None, 1), 2),
+                                                          (((None, 1), 2), 3)]  # fmt: skip
+    numbers = db.range(500, npartitions=2)
+    first = numbers.random_sample(0.5, random_state=random.Random(7)).compute()
+    assert first == numbers.random_sample(0.5, random_state=random.Random(7)).compute()

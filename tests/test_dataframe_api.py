@@ -247,3 +247,20 @@ def test_explode_melt_and_mode_as_pandas():
     ds = dd.from_pandas(s, npartitions=3)
     tm.assert_series_equal(ds.mode().compute(), s.mode())
     tm.assert_series_equal(ds.mode(dropna=False).compute(), s.mode(dropna=False))
+
+
+def test_mode_of_categoricals_and_text_and_what_explode_declares():
+    cat = pd.Series(pd.Categorical([None, None], categories=["y", "z"]), name="c")
+    assert dd.from_pandas(cat, 2).mode().compute().tolist() == cat.mode().tolist() == []
+    text = pd.Series(["a", "b", "b", "c"], dtype=object, name="t")
+    got = dd.from_pandas(text, 2).mode()
+    assert got.dtype == got.compute().dtype == text.mode().dtype
+    assert got.compute().tolist() == ["b"]
+    mixed = pd.Series([1, "a", 1, "a"], dtype=object)
+    assert sorted(map(str, dd.from_pandas(mixed, 2).mode().compute())) == ["1", "a"]
+    pdf = pd.DataFrame({"a": [["x", "y"], [], ["z"]], "b": ["p", "q", "r"]})
+    exploded = dd.from_pandas(pdf, 2).explode("a")
+    assert exploded.dtypes.to_dict() == exploded.compute().dtypes.to_dict()
+    flags = pd.DataFrame({"x": [1.0, 2.0, 4.0], "t": [True, False, True], "s": list("abc")})
+    tm.assert_frame_equal(dd.from_pandas(flags, 2).cov(numeric_only=True).compute(),
+                          flags.cov(numeric_only=True))  # (bools counted, as pandas does)

@@ -351,3 +351,13 @@ def test_apply_and_transform_see_each_group_whole():
          pdf.groupby(pdf.k % 2).v.transform(lambda s: s - s.mean()))
     same(df.v.groupby(df.k).transform("sum"), pdf.v.groupby(pdf.k).transform("sum"))
     assert df.groupby("k").v.transform("mean").divisions == (None,) * 5
+
+
+def test_apply_keeps_group_keys_off_and_refuses_unobserved_categories():
+    pdf = pd.DataFrame({"k": [1, 2, 1, 3, 2, 1], "v": [1.0, 2, 3, 4, 5, 6]})
+    df = dd.from_pandas(pdf, npartitions=3)
+    got = df.groupby("k", group_keys=False).apply(lambda g: g.v * 2).compute().sort_index()
+    pd.testing.assert_series_equal(got, pdf.groupby("k", group_keys=False).apply(lambda g: g.v * 2).sort_index())
+    cats = pdf.assign(k=pdf.k.astype("category"))
+    with pytest.raises(NotImplementedError, match="observed=False"):
+        dd.from_pandas(cats, 2).groupby("k", observed=False).apply(len)

@@ -211,3 +211,17 @@ def test_values_pickle_would_copy_travel_out_of_band():
     back = deserialize(serialize(view))
     assert type(back) is memoryview and back.format == "i" and back.shape == (3, 1000)
     assert back.tolist() == view.tolist()
+
+
+def test_what_stays_as_pickle_made_it():
+    """Writeable arrays stay writeable (a length-1 axis has stride 0 too), and memoryviews
+    a cast cannot make again (float16, big-endian, F order) travel as before."""
+    np = pytest.importorskip("numpy")
+    from shoal.distributed.protocol.serialize import deserialize, serialize
+
+    row = np.arange(100_000.0)[None]  # strides (0, 8), writeable
+    back = deserialize(serialize(row))
+    back[0, 0] = 5.0
+    for view in (memoryview(np.zeros(10_000, dtype="e")), memoryview(np.zeros(10_000, dtype=">d")),
+                 memoryview(np.asfortranarray(np.zeros((100, 100))))):
+        assert bytes(deserialize(serialize(view))) == view.tobytes()

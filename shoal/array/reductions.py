@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import builtins
 import numbers
+import operator
 
 import numpy as np
 
@@ -355,12 +356,14 @@ def histogram(a, bins=10, range=None, weights=None, density=False):
         raise NotImplementedError("histogram(weights=..., density=True) of a shoal array is "
                                   "not supported")
     if np.ndim(bins) == 0:
-        if range is None:
+        if range is None or isinstance(bins, str):
             raise ValueError("histogram of a shoal array: give range=(low, high) with a number "
                              "of bins, or the bin edges (the data's extremes are not known yet)")
-        edges = np.histogram_bin_edges([], bins=int(bins), range=range)
+        edges = np.histogram_bin_edges([], bins=operator.index(bins), range=range)
     else:
-        edges = np.asarray(bins, dtype=float)
+        edges = np.asarray(bins)
+        if edges.ndim != 1 or np.any(edges[1:] < edges[:-1]):
+            raise ValueError("histogram: bins must increase monotonically")
     token = tokenize(a, edges)
     name, parts = f"histogram-{token}", f"histogram-chunk-{token}"
     layer = {(parts, i): Task((parts, i), chunk.histogram_chunk, Ref(a._key(idx)), edges)

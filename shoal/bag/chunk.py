@@ -543,7 +543,9 @@ def accumulate_chunk(binop, part, before, first: bool):
 
     if before is NOTHING:
         return list(itertools.accumulate(part, binop))
-    out = list(itertools.accumulate(part, binop, initial=before))
+    out = [before]  # (not itertools' initial=: it takes None for "none")
+    for x in part:
+        out.append(binop(out[-1], x))
     return out if first else out[1:]
 
 

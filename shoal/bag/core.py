@@ -292,7 +292,7 @@ class Bag(Collection):
 
         if not 0 <= prob <= 1:
             raise ValueError(f"random_sample: prob must be between 0 and 1, got {prob!r}")
-        rng = random.Random(random_state)
+        rng = random_state if isinstance(random_state, random.Random) else random.Random(random_state)
         seeds = [rng.getrandbits(64) for _ in builtins.range(self.npartitions)]
         return self._per_partition(chunk.sample_chunk, f"random-sample-{tokenize(self, prob, seeds)}",
                                    lambda i: (prob, seeds[i]))  # fmt: skip

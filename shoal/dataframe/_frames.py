@@ -247,7 +247,7 @@ class DataFrame(_Statistics, _Frame):
         """The columns' covariances, each pair over the rows where both are present."""
         from shoal.dataframe.pairwise import pairwise
 
-        frame = self.select_dtypes("number") if numeric_only else self
+        frame = self.select_dtypes(["number", "bool"]) if numeric_only else self
         return pairwise(frame, "cov", ddof=ddof, min_periods=min_periods, split_every=split_every)
 
     def corr(self, method="pearson", min_periods=None, numeric_only=False, split_every=None):
@@ -256,14 +256,12 @@ class DataFrame(_Statistics, _Frame):
 
         if method != "pearson":
             raise NotImplementedError(f"corr(method={method!r}): only 'pearson' is supported")
-        frame = self.select_dtypes("number") if numeric_only else self
+        frame = self.select_dtypes(["number", "bool"]) if numeric_only else self
         return pairwise(frame, "corr", min_periods=min_periods, split_every=split_every)
 
     def explode(self, column, ignore_index=False):
         """Each list-like in ``column`` as rows of its own (per partition, index kept)."""
-        if ignore_index:
-            return self._call("explode", column, ignore_index=True).clear_divisions()
-        return self._call("explode", column)
+        return methods.exploded(self, column, ignore_index)
 
     def melt(self, id_vars=None, value_vars=None, var_name=None, value_name="value",
              col_level=None):  # fmt: skip
@@ -271,7 +269,8 @@ class DataFrame(_Statistics, _Frame):
         divisions are unknown)."""
         kwargs = {"id_vars": id_vars, "value_vars": value_vars, "var_name": var_name,
                   "value_name": value_name, "col_level": col_level}  # fmt: skip
-        return self._call("melt", **kwargs).clear_divisions()
+        return map_partitions(methods.call_method, self, "melt", meta=self._meta.melt(**kwargs),
+                              token="melt", clear_divisions=True, **kwargs)  # fmt: skip
 
     def query(self, expr, **kwargs):
         """The rows for which ``expr`` holds (pandas' ``DataFrame.query``, per partition)."""
@@ -377,16 +376,15 @@ class Series(_Statistics, _Frame):
 
     def explode(self, ignore_index=False):
         """Each list-like as values of its own (per partition, index kept)."""
-        if ignore_index:
-            return self._call("explode", ignore_index=True).clear_divisions()
-        return self._call("explode")
+        return methods.exploded(self, None, ignore_index)
 
     def mode(self, dropna=True, split_every=None):
         """The most frequent values, sorted (pandas' ``Series.mode``)."""
         from shoal.dataframe.methods import modes
 
         counts = self.value_counts(dropna=dropna, sort=False, split_every=split_every)
-        return counts.map_partitions(modes, self.name, meta=self._meta.mode(), token="mode")
+        return counts.map_partitions(modes, self.name, self._meta.dtype, meta=self._meta.mode(),
+                                     token="mode")  # fmt: skip
 
     def unique(self, split_every=None):
         """The distinct values in order of appearance, as a Series."""

@@ -53,7 +53,7 @@ partition; the result's rows come in the shuffle's order, as Dask's.
 Not supported (clear errors): callables in ``agg``, ``level=``, ``as_index=False``,
 ``split_out > 1``, ``mean``/``var``/``std`` of datetime or timedelta columns,
 keyword arguments other than ``numeric_only``, ``ddof`` and ``dropna``
-(``nunique``).  ``group_keys`` is accepted and ignored (it only affects ``apply``).
+(``nunique``).  ``group_keys`` goes to pandas (it only affects ``apply``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _missing(labels, columns):
 class _Spec:
     """What a group-by and its column selections share."""
 
-    def __init__(self, frame, by, sort, dropna, observed):
+    def __init__(self, frame, by, sort, dropna, observed, group_keys=True):
         self.is_series = isinstance(frame, Series)
         if by is None:
             raise ValueError("groupby needs by= (a column label, a list of them or an aligned "
@@ -137,7 +137,7 @@ class _Spec:
         else:
             self.frame = frame
         self.value_name = frame._meta.name if self.is_series else None
-        self.gkw = {"sort": sort, "dropna": dropna, "observed": observed}
+        self.gkw = {"sort": sort, "dropna": dropna, "observed": observed, "group_keys": group_keys}
 
     @property
     def columns(self):
@@ -165,8 +165,20 @@ def _grouped(part, recipe, selection):
     return g if selection is None else g[selection]
 
 
-def _apply_groups(part, recipe, selection, how, func, args, kwargs):
-    return getattr(_grouped(part, recipe, selection), how)(func, *args, **kwargs)
+def _apply_groups(part, recipe, selection, how, func, args, kwargs, series):
+    out = getattr(_grouped(part, recipe, selection), how)(func, *args, **kwargs)
+    if series[0] and isinstance(out, pd.DataFrame):
+        # pandas lays Series results out as rows when every group's has the same index,
+        # which one group alone always has: a partition holding one group would give a
+        # frame where the others give the Series (stacked back, as on the whole data)
+        out = out.stack()
+        if not recipe[5]["group_keys"]:
+            out = out.droplevel(list(range(out.index.nlevels - 1)))
+        names = list(out.index.names)
+        names[-1] = part.index.name  # (stack named it after the frame's columns)
+        out.index = out.index.set_names(names)
+        out.name = series[1]
+    return out
 
 
 class GroupBy:
@@ -193,7 +205,7 @@ class GroupBy:
             raise TypeError("groupby needs a shoal DataFrame or Series, "
                             f"got {type(frame).__name__}")
         check_unique_columns(frame._meta, "groupby")
-        self._spec = _Spec(frame, by, sort, dropna, observed)
+        self._spec = _Spec(frame, by, sort, dropna, observed, group_keys)
         self._selection = _VALUE if isinstance(frame, Series) else None
 
     @classmethod
@@ -372,6 +384,9 @@ class GroupBy:
         from shoal.dataframe.shuffle import shuffle
 
         spec, selection = self._spec, self._user_selection()
+        if how == "apply" and not spec.gkw["observed"]:  # (each partition would add every
+            raise NotImplementedError(  # category's empty group: repeated in the result)
+                "groupby(observed=False).apply is not supported; use observed=True")
         if meta is None:
             try:
                 meta = getattr(self._sample(), how)(func, *args, **kwargs).iloc[:0]
@@ -381,7 +396,9 @@ class GroupBy:
                     f"sample data ({type(exc).__name__}: {exc}); pass meta= describing it") from exc
         moved = shuffle(spec.frame, on=spec.keys if len(spec.keys) > 1 else spec.keys[0])
         return map_partitions(_apply_groups, moved, spec.recipe, selection, how, func, args,
-                              kwargs, meta=meta, token=f"groupby-{how}", clear_divisions=True)  # fmt: skip
+                              kwargs, (isinstance(meta, pd.Series), getattr(meta, "name", None)),
+                              meta=meta,
+                              token=f"groupby-{how}", clear_divisions=True)  # fmt: skip
 
     def __repr__(self):
         keys = [e[1] if e[0] == "column" else e[2] for e in self._spec.exprs]

@@ -206,10 +206,35 @@ def conform(part, meta):
     return part
 
 
-def modes(counts, name):
+def modes(counts, name, dtype):
     """The values of *counts* (a value_counts) that are most frequent, sorted, as
     ``Series.mode`` gives them."""
+    counts = counts[counts > 0]  # (a categorical's unseen categories count 0)
     if not len(counts):
-        return pd.Series([], dtype=counts.index.dtype, name=name)
-    values = counts.index[counts.to_numpy() == counts.max()]
-    return pd.Series(values, name=name).sort_values(ignore_index=True)
+        return pd.Series([], dtype=dtype, name=name)
+    values = pd.Series(counts.index[counts.to_numpy() == counts.max()], dtype=dtype, name=name)
+    try:
+        return values.sort_values(ignore_index=True)
+    except TypeError:  # values of several types: unsorted, as pandas gives them
+        return values.reset_index(drop=True)
+
+
+def exploded(frame, column, ignore_index):
+    """``frame.explode(column)`` per partition.  pandas picks the exploded values' dtype
+    from them (lists of text: str, of numbers: object); every partition here has the
+    declared one, the empty frame's (object)."""
+    from shoal.dataframe.core import map_partitions
+
+    args = () if column is None else (column,)
+    meta = frame._meta.explode(*args)
+    dtype = (meta if column is None else meta[column]).dtype
+    return map_partitions(_explode, frame, column, ignore_index, dtype, meta=meta,
+                          token="explode", clear_divisions=ignore_index)  # fmt: skip
+
+
+def _explode(part, column, ignore_index, dtype):
+    if column is None:
+        return part.explode(ignore_index=ignore_index).astype(dtype)
+    out = part.explode(column, ignore_index=ignore_index)
+    out[column] = out[column].astype(dtype)
+    return out

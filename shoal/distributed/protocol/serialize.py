@@ -154,10 +154,12 @@ def _bufferable(obj):
     t = type(obj)
     if t is bytes and len(obj) >= INBAND_LIMIT:
         return _Rebuilt(bytes, (pickle.PickleBuffer(obj),))
-    if t is memoryview and obj.nbytes >= INBAND_LIMIT and obj.contiguous:
+    if (t is memoryview and obj.nbytes >= INBAND_LIMIT and obj.c_contiguous
+            and obj.format.lstrip("@") in _CASTABLE):  # (what memoryview.cast makes again)
         return _Rebuilt(_memoryview, (pickle.PickleBuffer(obj.cast("B")), obj.format, obj.shape))
     if t.__name__ == "ndarray" and t.__module__ == "numpy" and obj.nbytes >= INBAND_LIMIT:
-        if 0 in obj.strides and obj.size and not obj.dtype.hasobject:
+        broadcast = any(s == 0 and n > 1 for s, n in zip(obj.strides, obj.shape))
+        if broadcast and not obj.flags.writeable and not obj.dtype.hasobject:
             import numpy as np
 
             compact = np.ascontiguousarray(obj[tuple(slice(0, 1) if s == 0 else slice(None)
@@ -180,6 +182,10 @@ class _Rebuilt:
 
     def __reduce__(self):
         return self.func, self.args
+
+
+#: memoryview formats a cast gives back (native, one character)
+_CASTABLE = frozenset("cbB?hHiIlLqQnNfdP")
 
 
 def _memoryview(buf, fmt, shape):
