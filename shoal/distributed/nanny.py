@@ -52,14 +52,14 @@ import weakref
 from collections import deque
 
 from shoal import config
-from shoal.core.machine import cpu_count, read_cgroup_memory_limit, system_memory
+from shoal.core.machine import cpu_count
 from shoal.distributed._worker_main import WorkerProcess, WorkerStartError, describe_exit
 from shoal.distributed.comm import parse_address
 from shoal.distributed.comm.base import listen_address
 from shoal.distributed.node import Node
 from shoal.distributed.rpc import Server, rpc
 from shoal.distributed.worker.memory import (
-    MemoryReading, MemoryThresholds, decide, parse_memory_limit,
+    MemoryReading, MemoryThresholds, decide, worker_memory_limit,
 )  # fmt: skip
 
 __all__ = ["Nanny", "WorkerProcess", "WorkerStartError", "describe_exit"]
@@ -114,10 +114,7 @@ class Nanny(Node):
         self.scheduler_address = scheduler_address
         self.protocol = protocol or scheme
         self.nthreads = int(nthreads or cpu_count())
-        self.memory_limit = parse_memory_limit(  # "auto": its share of the machine, as Dask's
-            memory_limit, total_memory=system_memory(), n_workers=cpu_count() / self.nthreads,
-            cgroup_limit=read_cgroup_memory_limit(),
-        )  # fmt: skip
+        self.memory_limit = worker_memory_limit(memory_limit, self.nthreads)
         self.name = name
         self.host, self.port, self.worker_port = host, port, worker_port
         self.security, self.resources = security, dict(resources or {})

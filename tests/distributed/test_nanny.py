@@ -60,7 +60,7 @@ def test_inproc_scheduler_is_refused_with_a_clear_error():
 
 
 def test_memory_limit_is_parsed_and_capped():
-    from shoal.distributed.nanny import system_memory
+    from shoal.core.machine import system_memory
 
     assert Nanny("tcp://127.0.0.1:1", memory_limit="1 GiB").memory_limit == min(2**30, system_memory())
     assert Nanny("tcp://127.0.0.1:1", memory_limit=0).memory_limit is None

@@ -49,7 +49,7 @@ import math
 __all__ = [
     "TaskQueue", "admit_graph", "cancel_scope", "choose_worker", "decide_worker", "free_slots",
     "is_rootish", "pick_rootish_worker", "queues", "retry_roots", "saturation", "steal_candidates",
-    "transfer_time", "valid_workers", "worker_allowed", "worker_objective",
+    "tasks_running", "transfer_time", "valid_workers", "worker_allowed", "worker_objective",
 ]  # fmt: skip
 
 #: With more valid workers than this, only those holding inputs are scored.
@@ -252,6 +252,11 @@ SHORT_WORK_WINDOW = 0.005
 SHORT_WORK_MAX_PER_THREAD = 250
 
 
+def tasks_running(ws) -> int:
+    """The tasks processing on ``ws`` that take one of its threads (not the seceded ones)."""
+    return len(ws.processing) - len(ws.long_running)
+
+
 def free_slots(ws, saturation: float) -> float:
     """Root tasks ``ws`` may still take: ``ceil(nthreads * saturation)`` minus
     the tasks processing there (``inf`` when queuing is off), or one more while
@@ -267,7 +272,7 @@ def free_slots(ws, saturation: float) -> float:
     """
     if math.isinf(saturation):
         return math.inf
-    running = len(ws.processing) - len(ws.long_running)
+    running = tasks_running(ws)
     slots = max(math.ceil(ws.nthreads * saturation), 1) - running
     if (slots <= 0 and ws.occupancy < SHORT_WORK_WINDOW * ws.nthreads
             and running < SHORT_WORK_MAX_PER_THREAD * ws.nthreads):  # fmt: skip
@@ -281,8 +286,7 @@ def pick_rootish_worker(workers, saturation: float):
     for ws in workers:
         if free_slots(ws, saturation) <= 0:
             continue
-        key = ((len(ws.processing) - len(ws.long_running)) / ws.nthreads,
-               ws.occupancy / ws.nthreads, ws.address)  # fmt: skip
+        key = (tasks_running(ws) / ws.nthreads, ws.occupancy / ws.nthreads, ws.address)
         if best_key is None or key < best_key:
             best, best_key = ws, key
     return best
@@ -393,7 +397,7 @@ def steal_candidates(state, *, max_transfer_ratio: float = 0.5) -> list:
     """
     workers = list(state.workers.values())
     occupancy = {ws: ws.occupancy for ws in workers}
-    count = {ws: len(ws.processing) - len(ws.long_running) for ws in workers}
+    count = {ws: tasks_running(ws) for ws in workers}
     thieves = [ws for ws in workers if count[ws] < ws.nthreads and ws.status == "running"]
     victims = [ws for ws in workers if count[ws] > ws.nthreads]
     if not thieves or not victims:

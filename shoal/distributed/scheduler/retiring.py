@@ -74,7 +74,7 @@ class RetiresWorkers:
         deadline = time.monotonic() + float(timeout)
         asked: dict = {}  # key -> (target, when asked)
         while True:
-            alone = _held_only_by(state, leaving)
+            alone = _held_only_by(leaving)
             staying = list(state.running.values())
             if not alone or not staying or time.monotonic() > deadline:
                 break
@@ -144,7 +144,7 @@ def _asked(previous, state, now) -> bool:
     return state.running.get(target.address) is target and now - when < ASK_AGAIN
 
 
-def _held_only_by(state, leaving) -> list:
+def _held_only_by(leaving) -> list:
     """The keys of *leaving* workers that no running or paused worker holds."""
     return list({ts.key: None for ws in leaving for ts in ws.has_what
                  if all(w.status == "closing_gracefully" for w in ts.who_has)})

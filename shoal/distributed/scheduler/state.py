@@ -8,7 +8,7 @@
      |              who_wants --------+   waiters:     active dependents that need it
      |              who_has ------+   |   processing_on: the SchedWorker running it
      |- workers:  address -> SchedWorker: processing {task: cost}, has_what, occupancy
-     |- running:  the workers not paused (memory past the pause threshold): tasks go there
+     |- running:  the workers neither paused (memory) nor retiring: tasks go there
      |- clients:  name -> SchedClient: wants_what
      |- queued:   TaskQueue of root tasks waiting for a worker slot   (state "queued")
      |- unrunnable: tasks no current worker may run                    (state "no-worker")
@@ -516,7 +516,7 @@ class SchedulerState(ServesClients, TracksComputations):
         for ts in ws.processing:
             if ts not in ws.long_running and ts.key not in self.in_flight_steals:
                 self.in_flight_steals[ts.key] = (ws, None)
-                self._note(ts.key, "steal-request", f"{ws.address} paused", sid)
+                self._note(ts.key, "steal-request", f"{ws.address} {ev.status}", sid)
                 self.emit(StealRequest(ws.address, ts.key, stimulus_id=sid))
 
     # --- work stealing -----------------------------------------------------------

@@ -40,12 +40,18 @@ __all__ = ["TaskClient", "get_client", "get_worker", "rejoin", "secede", "secede
 logger = logging.getLogger(__name__)
 
 
-def _task(what: str):
+def _pool():
+    """The worker's TaskThreads running the calling task, or None off a worker's task."""
     found = current()
-    if found is None or found[0].owner is None:
+    return found[0] if found is not None and found[0].owner is not None else None
+
+
+def _task(what: str):
+    pool = _pool()
+    if pool is None:
         raise ValueError(f"{what}: this thread runs no task of a shoal worker (call it inside a "
                          "task running on a distributed cluster)")  # fmt: skip
-    return found[0]
+    return pool
 
 
 def get_worker():
@@ -56,8 +62,8 @@ def get_worker():
 def get_client(address=None, timeout=None):
     """A synchronous client: in a task, one of the scheduler its worker serves (shared
     by the worker's tasks, closed with the worker); elsewhere the default client."""
-    found = current()
-    if found is None or found[0].owner is None:
+    pool = _pool()
+    if pool is None:
         from shoal.distributed.client.current import default_client
 
         client = default_client()
@@ -65,7 +71,7 @@ def get_client(address=None, timeout=None):
             raise ValueError(f"get_client(address={address!r}): the default client talks to "
                              f"{client.scheduler_address}; connect with Client({address!r})")
         return client
-    worker = found[0].owner
+    worker = pool.owner
     if address is not None and address != worker.scheduler_address:
         raise ValueError(f"get_client(address={address!r}): this task's worker serves "
                          f"{worker.scheduler_address}; connect with Client({address!r})")
@@ -102,14 +108,14 @@ def seceded(waits_on=()):
     """For a client call that waits on the futures *waits_on*: on a task thread still in
     the pool, while one of them is unfinished, secede for the block and rejoin after;
     anywhere else, nothing (a cheap call, or one on finished futures, keeps the thread)."""
-    found = current()
-    if found is None or all(f.done() for f in waits_on) or not found[0].secede():
+    pool = _pool()
+    if pool is None or all(f.done() for f in waits_on) or not pool.secede():
         yield
         return
     try:
         yield
     finally:
-        found[0].rejoin()
+        pool.rejoin()
 
 
 class TaskClient:
@@ -206,10 +212,8 @@ def _as_client(security):
 
 def _task_client_get():
     """``shoal.base``'s lookup: on a worker's task thread, its client's ``get``."""
-    found = current()
-    if found is None or found[0].owner is None:
-        return None
-    return found[0].owner.task_client.get().get
+    pool = _pool()
+    return None if pool is None else pool.owner.task_client.get().get
 
 
 register_client_lookup(_task_client_get, first=True)

@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "MemoryThresholds", "MemoryReading", "MemoryDecision",
-    "decide", "spill_order", "parse_memory_limit",
+    "decide", "spill_order", "parse_memory_limit", "worker_memory_limit",
 ]  # fmt: skip
 
 
@@ -245,3 +245,13 @@ def parse_memory_limit(
                        value, usable)  # fmt: skip
         return usable
     return limit
+
+
+def worker_memory_limit(value, nthreads: int) -> int | None:
+    """A lone worker's (or nanny's) ``memory_limit``, read against this machine (the one
+    place here that looks at it): ``"auto"`` is its share, ``nthreads / cores``, as Dask's."""
+    from shoal.core.machine import cpu_count, read_cgroup_memory_limit, system_memory
+
+    return parse_memory_limit(value, total_memory=system_memory(),
+                              n_workers=cpu_count() / max(nthreads, 1),
+                              cgroup_limit=read_cgroup_memory_limit())  # fmt: skip

@@ -45,7 +45,6 @@ import time
 import uuid
 
 from shoal import config
-from shoal.core.machine import cpu_count, read_cgroup_memory_limit, system_memory
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.clock import SchedulerClock
 from shoal.distributed.comm import CommClosedError, connect, parse_address
@@ -58,7 +57,7 @@ from shoal.distributed.worker import messages as m
 from shoal.diagnostics import sampler as profile
 from shoal.diagnostics.probe import CpuClock
 from shoal.distributed.worker.memory import (
-    MemoryReading, MemoryThresholds, decide, parse_memory_limit,
+    MemoryReading, MemoryThresholds, decide, worker_memory_limit,
 )  # fmt: skip
 from shoal.distributed.worker.context import TaskClient
 from shoal.distributed.worker.state import WorkerState
@@ -91,10 +90,7 @@ class Worker(Node):
         self.security, self.nanny, self.validate = security, nanny, validate
         self.resources = dict(resources or {})
         self.death_timeout = death_timeout
-        self.memory_limit = parse_memory_limit(  # "auto": its share of the machine, as Dask's
-            memory_limit, total_memory=system_memory(), n_workers=cpu_count() / self.nthreads,
-            cgroup_limit=read_cgroup_memory_limit(),
-        )  # fmt: skip
+        self.memory_limit = worker_memory_limit(memory_limit, self.nthreads)
         self.heartbeat_interval = config.parse_timedelta(
             heartbeat_interval or config.get("distributed.worker.heartbeat-interval"))
         scheme = protocol or parse_address(scheduler_address)[0]

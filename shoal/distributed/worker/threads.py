@@ -43,7 +43,7 @@ from typing import Any, Callable
 
 __all__ = ["Job", "Outcome", "TaskThreads", "Reschedule", "current"]
 
-#: per task thread: ``pool`` (its TaskThreads) and ``job`` (the Job it runs or ran last)
+#: per task thread: ``pool`` (its TaskThreads) and ``job`` (the Job it runs; None between)
 _local = threading.local()
 
 
