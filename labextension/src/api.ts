@@ -69,6 +69,15 @@ export type Source =
   | 'cluster'
   | 'restored';
 
+/** A pane's look, as the dashboard's pages spell it (`?theme=dark`). */
+export type Theme = 'light' | 'dark';
+
+/** A pane's address: the dashboard's `url` and the pane's `route`, in the `theme`'s look. */
+export function paneUrl(url: string, route: string, theme: Theme): string {
+  const src = absolute(url) + route.replace(/^\//, '');
+  return theme === 'dark' ? src + (src.includes('?') ? '&' : '?') + 'theme=dark' : src;
+}
+
 /** The dashboard the sidebar and every open pane show. */
 export class DashboardModel {
   get url(): string {
@@ -95,6 +104,16 @@ export class DashboardModel {
   }
   get changed(): ISignal<this, void> {
     return this._changed;
+  }
+  /** The panes' look: the lab's theme, light or dark (the dashboard draws either). */
+  get theme(): Theme {
+    return this._theme;
+  }
+  set theme(theme: Theme) {
+    if (theme !== this._theme) {
+      this._theme = theme;
+      this._changed.emit();
+    }
   }
 
   /** Show the dashboard at `url` (anything a user may type; the server normalises it). */
@@ -162,5 +181,6 @@ export class DashboardModel {
   private _active = false;
   private _misses = 0;
   private _source: Source | null = null;
+  private _theme: Theme = 'light';
   private _changed = new Signal<this, void>(this);
 }

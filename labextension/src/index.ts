@@ -13,7 +13,12 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, Notification, WidgetTracker } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  IThemeManager,
+  Notification,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
@@ -40,7 +45,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: "shoal's dashboard panes beside the notebook",
   autoStart: true,
   requires: [INotebookTracker, ISettingRegistry],
-  optional: [ILayoutRestorer, ICommandPalette, IStateDB],
+  optional: [ILayoutRestorer, ICommandPalette, IStateDB, IThemeManager],
   activate
 };
 
@@ -50,9 +55,17 @@ function activate(
   registry: ISettingRegistry,
   restorer: ILayoutRestorer | null,
   palette: ICommandPalette | null,
-  state: IStateDB | null
+  state: IStateDB | null,
+  themes: IThemeManager | null
 ): void {
   const model = new DashboardModel();
+  // the panes in the lab's look (a theme not known yet, or light: Bokeh's own)
+  const followTheme = () => {
+    const theme = themes?.theme;
+    model.theme = theme && !themes.isLight(theme) ? 'dark' : 'light';
+  };
+  themes?.themeChanged.connect(followTheme);
+  followTheme();
   const tracker = new WidgetTracker<DashboardPane>({ namespace: 'shoal-dashboard' });
   let autoDetect = true;
   let layout: Layout = {};

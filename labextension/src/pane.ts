@@ -3,12 +3,13 @@
  *
  * The pane follows the model: when the sidebar switches dashboards (another
  * notebook's kernel, a URL typed, a cluster picked) every open pane reloads
- * from the new one; while no dashboard answers it says so instead.
+ * from the new one, and when the lab's theme turns dark or light, in that look;
+ * while no dashboard answers it says so instead.
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { IFrame } from '@jupyterlab/ui-components';
 
-import { DashboardModel, absolute } from './api';
+import { DashboardModel, paneUrl } from './api';
 import { shoalIcon } from './icon';
 
 export class DashboardPane extends MainAreaWidget<IFrame> {
@@ -50,9 +51,9 @@ export class DashboardPane extends MainAreaWidget<IFrame> {
   }
 
   private _render(): void {
-    const { url, active } = this.model;
+    const { url, active, theme } = this.model;
     if (active && url) {
-      const src = absolute(url) + this.route.replace(/^\//, '');
+      const src = paneUrl(url, this.route, theme);
       if (this.content.url !== src) {
         this.content.url = src;
       }

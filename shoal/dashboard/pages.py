@@ -27,6 +27,7 @@ from bokeh.layouts import column, row
 from bokeh.model import DataModel
 from bokeh.models import CustomJS, InlineStyleSheet, TabPanel, Tabs
 
+from shoal.dashboard import theme
 from shoal.dashboard.panes import PANES, individual_route
 from shoal.dashboard.panes.graph import Graph
 from shoal.dashboard.panes.memory import ClusterMemory, WorkersMemory
@@ -81,9 +82,9 @@ NARROW_CSS = "@media (max-width: 799px) { :host { height: auto !important; } }"
 
 _TEMPLATE = """\
 {% extends "file.html.jinja" %}
-{% block preamble %}{% if nav %}
+{% block preamble %}{% if nav or theme_css %}
 <style>
-""" + NAV_CSS + """\
+{% if nav %}""" + NAV_CSS + """{% endif %}{{ theme_css }}\
 </style>
 {% endif %}{% endblock %}
 {% block postamble %}
@@ -109,7 +110,7 @@ _TEMPLATE = """\
 {% if nav %}
 <nav class="shoal-nav"><span class="brand">shoal</span>
 {% for label, link in nav %}
-<a href="{{ link }}"{% if link == active %} class="active"{% endif %}>{{ label }}</a>
+<a href="{{ link }}{{ nav_query }}"{% if link == active %} class="active"{% endif %}>{{ label }}</a>
 {% endfor %}</nav>
 <div class="shoal-main">{{ super() }}</div>
 {% else %}{{ super() }}{% endif %}
@@ -163,8 +164,12 @@ def _finish(doc, panes, layout, interval: int, title: str, active=None, shown=No
     (a pane in a hidden tab of the page waits until it is shown)."""
     doc.title = f"shoal: {title}"
     doc.template = page_template()  # (every page: its reconnection fix; pages: the nav bar)
-    if active is not None:
-        doc.template_variables.update(nav=NAV, active=active)
+    look = theme.page_theme(_arguments(doc))
+    theme.apply(doc, layout, look)
+    doc.template_variables.update(theme_css=theme.page_css(look))
+    if active is not None:  # (a dark page's links keep it dark)
+        doc.template_variables.update(nav=NAV, active=active,
+                                      nav_query="?theme=dark" if look == "dark" else "")
     page = PageShown()
     layout.tags = [*layout.tags, page]  # (in the document, so the page's changes reach here)
     doc.add_root(layout)
@@ -233,8 +238,7 @@ def tasks_doc(state, doc) -> None:
 
 
 def profile_doc(state, doc) -> None:
-    args = doc.session_context.request.arguments if doc.session_context else {}
-    prefix = (args.get("prefix") or [b""])[0]
+    prefix = (_arguments(doc).get("prefix") or [b""])[0]
     pane = Profile(state, prefix=prefix.decode(errors="replace") if prefix else None)
     _finish(doc, [pane], pane.root, 1000, "Profile", active="profile")
 
@@ -252,8 +256,8 @@ def system_doc(state, doc) -> None:
 def individual_doc(state, name, doc) -> None:
     cls = PANES[name]
     options = {"n_rectangles": 1000, "clear_interval": 10.0} if cls is TaskStream else {}
-    if cls is Profile and doc.session_context is not None:
-        prefix = (doc.session_context.request.arguments.get("prefix") or [b""])[0]
+    if cls is Profile:
+        prefix = (_arguments(doc).get("prefix") or [b""])[0]
         options["prefix"] = prefix.decode(errors="replace") or None
     pane = cls(state, **options)
     _finish(doc, [pane], pane.root, pane.interval, pane.title)
@@ -272,6 +276,13 @@ def applications(state) -> dict:
         make = _bind(individual_doc, state, name)
         apps[individual_route(name)] = Application(FunctionHandler(make))
     return apps
+
+
+def _arguments(doc) -> dict:
+    """The page request's query arguments (none for a document made outside a server)."""
+    context = doc.session_context
+    request = getattr(context, "request", None) if context is not None else None
+    return getattr(request, "arguments", None) or {}
 
 
 def _bind(make, *args):

@@ -298,6 +298,38 @@ def test_nav_bar_pages_render(page, base, compute, artifacts):
     assert not problems, "\n".join(problems)
 
 
+# The colours a dark page shows: the page's, a plot's, a table cell's (in its shadow DOM).
+DARK_JS = """() => {
+  const deep = (root, selector) => {  // the first match, through shadow roots
+    const found = root.querySelector(selector);
+    if (found) return found;
+    for (const el of root.querySelectorAll("*")) {
+      if (el.shadowRoot) { const inner = deep(el.shadowRoot, selector); if (inner) return inner; }
+    }
+    return null;
+  };
+  const cell = deep(document, ".slick-cell");
+  return {page: getComputedStyle(document.body).backgroundColor,
+          cell: cell && getComputedStyle(cell).backgroundColor,
+          cellText: cell && getComputedStyle(cell).color};
+}"""
+
+
+def test_workers_page_in_the_dark_theme(page, base, artifacts):
+    """``?theme=dark`` (what the lab's panes ask for under a dark theme): a dark page,
+    a dark table whose text is light, and links that keep the theme."""
+    open_page(page, f"{base}/workers?theme=dark")
+    page.wait_for_function(f"() => ({DARK_JS})().cell !== null", timeout=20_000)
+    page.wait_for_timeout(300)
+    colours = page.evaluate(DARK_JS)
+    page.screenshot(path=str(artifacts / "workers-dark.png"))
+    assert colours["page"] == "rgb(17, 17, 17)", colours
+    assert colours["cell"] in ("rgb(27, 27, 27)", "rgb(32, 32, 32)"), colours
+    assert colours["cellText"] == "rgb(222, 222, 222)", colours
+    links = page.eval_on_selector_all("nav a", "as => as.map(a => a.getAttribute('href'))")
+    assert "status?theme=dark" in links, links
+
+
 def test_status_fits_a_narrow_side_panel(page, base, compute, artifacts):
     """At a JupyterLab side panel's width, /status stacks its two columns and the page
     scrolls down, never sideways; the navigation bar keeps its background under every

@@ -89,9 +89,21 @@ def _stream_frame(page):
     if not iframe.count():
         return None
     frame = iframe.element_handle().content_frame()
-    if frame is None or not re.search(r"/shoal/proxy/\d+/individual-task-stream$", frame.url):
+    if frame is None or not re.search(r"/shoal/proxy/\d+/individual-task-stream(\?theme=dark)?$",
+                                      frame.url):  # fmt: skip
         return None
     return frame
+
+
+# The colour behind a page's panes (the dark theme's is JupyterLab's own #111111).
+BACKGROUND_JS = "() => getComputedStyle(document.body).backgroundColor"
+
+
+def _change_theme(page, name: str) -> None:
+    page.evaluate("(name) => jupyterapp.commands.execute('apputils:change-theme', {theme: name})",
+                  name)  # fmt: skip
+    _wait(lambda: page.evaluate("() => document.body.dataset.jpThemeName") == name,
+          f"the lab's {name} theme")
 
 
 def test_notebook_client_to_panes(jupyter_lab, page, artifacts):
@@ -145,6 +157,19 @@ def _walk(lab, page, artifacts):
     assert n >= 1
     page.wait_for_timeout(500)  # let the canvas paint for the screenshot
     page.screenshot(path=str(artifacts / "layout.png"))
+
+    # the lab turns dark: the panes follow (a dark plot behind the rectangles), and back
+    _change_theme(page, "JupyterLab Dark")
+    frame = _wait(lambda: (f := _stream_frame(page)) and f.url.endswith("?theme=dark") and f,
+                  "the task-stream pane in the dark theme")  # fmt: skip
+    _wait(lambda: frame.evaluate(STREAM_JS) >= 1, "task rectangles in the dark pane")
+    assert frame.evaluate(BACKGROUND_JS) == "rgb(17, 17, 17)"
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(artifacts / "layout-dark.png"))
+    _change_theme(page, "JupyterLab Light")
+    frame = _wait(lambda: (f := _stream_frame(page)) and not f.url.endswith("?theme=dark") and f,
+                  "the task-stream pane in the light theme again")  # fmt: skip
+    _wait(lambda: frame.evaluate(STREAM_JS) >= 1, "task rectangles in the light pane")
 
     # a reload brings the panes back
     page.reload()
