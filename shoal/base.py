@@ -46,6 +46,7 @@ import difflib
 import functools
 
 from shoal import config
+from shoal.core import annotations as task_annotations
 from shoal.core import optimize
 from shoal.core.loading import load_object
 from shoal.core.spec import convert_graph, to_dask_graph
@@ -262,8 +263,10 @@ class _Rebuild:
         self.items = items
 
 
-def collections_to_graph(collections):
-    """One graph for all *collections* and the list of their keys."""
+def collections_to_graph(collections, annotations: dict | None = None):
+    """One graph for all *collections* and the list of their keys; with an *annotations*
+    dict, the per-key annotations of Dask collections' layers are added to it
+    (``core/annotations.py``)."""
     from shoal.delayed import Delayed, collect_delayed
 
     graph: dict = {}
@@ -272,24 +275,28 @@ def collections_to_graph(collections):
         collect_delayed(delayed, graph)
     for c in collections:
         if not isinstance(c, Delayed):
-            for k, v in graph_of(c).items():
+            for k, v in graph_of(c, annotations).items():
                 if k not in graph:
                     graph[k] = v
     keys = [c.__dask_keys__() for c in collections]
     return graph, keys
 
 
-def graph_of(collection) -> dict:
+def graph_of(collection, annotations: dict | None = None) -> dict:
     """A collection's graph as shoal nodes.
 
     shoal collections offer ``__shoal_graph__()`` (nodes, no conversion); their
     ``__dask_graph__()`` exports Dask's spec for Dask's schedulers.  Other
-    collections' graphs are converted from whatever spec they use.
+    collections' graphs are converted from whatever spec they use, their layers'
+    annotations added to *annotations* when it is given.
     """
     method = getattr(collection, "__shoal_graph__", None)
     if method is not None:
         return method()
-    return convert_graph(collection.__dask_graph__())
+    graph = collection.__dask_graph__()
+    if annotations is not None:
+        task_annotations.collect(graph, annotations)
+    return convert_graph(graph)
 
 
 def _takes_nodes(get) -> bool:

@@ -186,3 +186,85 @@ def test_dask_compute_with_the_client_as_scheduler(c):
     y = dask.delayed(add)(x, x)
     assert dask.compute(y, scheduler=c.get) == (4,)
     assert dask.compute(delayed(inc)(1), scheduler=c.get) == (2,)
+
+
+# --- dask.annotate ---------------------------------------------------------------------------
+
+
+class Flaky:
+    """Fails its first ``fails`` calls in this process, then gives how many calls it took."""
+
+    calls: dict = {}
+
+    def __init__(self, name, fails):
+        self.name, self.fails = name, fails
+
+    def __call__(self, *_):
+        n = Flaky.calls[self.name] = Flaky.calls.get(self.name, 0) + 1
+        if n <= self.fails:
+            raise RuntimeError(f"{self.name}: call {n} fails")
+        return n
+
+
+def _where(*_):
+    from shoal.distributed import get_worker
+
+    return get_worker().address
+
+
+def test_dask_annotations_apply_per_task(c, servers):
+    """``dask.annotate`` on a Dask collection's layers: retries, workers and priority
+    reach the scheduler per key, through client.compute, persist and dask.compute."""
+    dask = pytest.importorskip("dask")
+    from shoal.testing.cluster import on_loop
+
+    with dask.annotate(retries=2):
+        x = dask.delayed(Flaky("annotated", 2), pure=False)()
+    y = dask.delayed(inc)(x)  # (not annotated: fusion must not fold x into it)
+    assert c.compute(y, sync=True) == 4  # two failures retried
+    with dask.annotate(retries=2):
+        z = dask.delayed(Flaky("through-dask", 2), pure=False)()
+    assert dask.compute(z, scheduler=c) == (3,)
+    with pytest.raises(RuntimeError, match="plain: call 1 fails"):
+        c.compute(dask.delayed(Flaky("plain", 1), pure=False)(), sync=True)  # no retries
+
+    [a, b] = sorted(w.address for w in servers[1])
+    with dask.annotate(workers=[b], allow_other_workers=False, priority=7):
+        where = [dask.delayed(_where, pure=False)(i) for i in range(6)]
+    assert set(c.compute(where, sync=True)) == {b}
+    px = c.persist(where)
+    wait(futures_of(px))
+    keys = [w.key for w in where]
+    tasks = on_loop(lambda: {k: servers[0].state.tasks[k] for k in keys})
+    assert all(ts.worker_restrictions == {b} and not ts.loose_restrictions for ts in tasks.values())
+    assert all(ts.priority[0] == -7 for ts in tasks.values())
+    del px
+
+    with dask.annotate(workers=a, allow_other_workers=True):  # a name, loose
+        loose = dask.delayed(_where, pure=False)()
+    assert c.compute(loose, sync=True) in (a, b)
+
+
+def test_dask_annotate_around_a_call_applies_to_all_its_tasks(c):
+    """Dask's rule: what ``dask.annotate`` says at the call applies to every task of
+    it (submit, map, compute of shoal's collections), a keyword argument over it."""
+    dask = pytest.importorskip("dask")
+    with dask.annotate(retries=1):
+        assert c.submit(Flaky("submit", 1), pure=False).result() == 2
+        assert c.compute(delayed(Flaky("shoal-delayed", 1), pure=False)(), sync=True) == 2
+        assert c.submit(Flaky("keyword", 3), retries=3, pure=False).result() == 4
+    with pytest.raises(RuntimeError, match="after: call 1 fails"):
+        c.submit(Flaky("after", 1), pure=False).result()
+
+
+def test_bad_annotations_are_refused_naming_the_task(c):
+    dask = pytest.importorskip("dask")
+    with dask.annotate(retries=lambda key: "twice"):  # (Dask checks values, not what calls give)
+        x = dask.delayed(inc)(1, dask_key_name="annotated-inc")
+    with pytest.raises(TypeError, match=r"retries='twice' of task 'annotated-inc': a whole number"):
+        c.compute(x)
+    with dask.annotate(resources=lambda key: 4):
+        y = dask.delayed(inc)(1, dask_key_name="resourced-inc")
+    with pytest.raises(TypeError, match="resources=4 of task 'resourced-inc'"):
+        c.compute(y)
+    assert c.compute(dask.delayed(inc)(1), sync=True) == 2  # the client goes on

@@ -329,3 +329,25 @@ def test_the_clients_html_lists_workers_by_name_in_number_order():
         (4003, 0), (4001, 10), (4002, 2), (4000, "gpu"), (4004, "1"), (4005, None))}  # fmt: skip
     ordered = [w["name"] for _, w in sorted(workers.items(), key=_by_name)]
     assert ordered == [0, "1", 2, 10, None, "gpu"]
+
+
+def test_a_future_unpickled_where_no_client_runs_says_why_without_noise():
+    """A Future inside data that reaches a process with no Client (a Dask-optimized graph
+    fusing a persisted collection's Futures in): one clear error, and no "Exception
+    ignored in __del__" of the Future that failed to build."""
+    import subprocess
+    import sys
+
+    code = ("import pickle\n"
+            "from shoal.distributed.client.futures import _future_in_this_process\n"
+            "try:\n"
+            "    _future_in_this_process(('x', 1))\n"
+            "except ValueError as e:\n"
+            "    print('ERROR:', e)\n"
+            "import gc; gc.collect()\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "ERROR: a Future of \"('x', 1)\" was unpickled in a process with no running Client" \
+        in done.stdout and "client.compute(...)" in done.stdout  # fmt: skip
+    assert "Exception ignored" not in done.stderr and "_released" not in done.stderr, done.stderr

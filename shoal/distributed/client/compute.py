@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shoal.base import collections_to_graph, is_dask_collection
+from shoal.core import annotations as task_annotations
 from shoal.core.graph import flatten_keys
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
@@ -43,12 +44,13 @@ def split(collections):
     return [collections], True
 
 
-def finalize_graph(items: list):
-    """``(graph, {index: finalize key})`` for the collections among ``items``."""
+def finalize_graph(items: list, annotations: dict | None = None):
+    """``(graph, {index: finalize key})`` for the collections among ``items`` (their
+    layers' annotations added to *annotations*, when given)."""
     variables = [(i, c) for i, c in enumerate(items) if is_dask_collection(c)]
     if not variables:
         return {}, {}
-    graph, keys = collections_to_graph([c for _, c in variables])
+    graph, keys = collections_to_graph([c for _, c in variables], annotations)
     finals = {}
     for (i, c), ks in zip(variables, keys):
         func, extra = c.__dask_postcompute__()
@@ -58,12 +60,12 @@ def finalize_graph(items: list):
     return graph, finals
 
 
-def persist_graph(items: list):
+def persist_graph(items: list, annotations: dict | None = None):
     """``(graph, flat keys, [(index, collection, keys)])`` for the collections in ``items``."""
     variables = [(i, c) for i, c in enumerate(items) if is_dask_collection(c)]
     if not variables:
         return {}, [], []
-    graph, keys = collections_to_graph([c for _, c in variables])
+    graph, keys = collections_to_graph([c for _, c in variables], annotations)
     flat: list = []
     parts = []
     for (i, c), ks in zip(variables, keys):
@@ -88,14 +90,23 @@ def pack(keys, values: dict):
 # --- the Client's methods (``client`` is running) ----------------------------------------
 
 
-def submit_graph(client, dsk, keys: list, *, cache=None, fuse=None, keep=(), **options) -> dict:
-    """Send graph ``dsk``, wanting ``keys`` (flat); ``{key: Future}``."""
+def submit_graph(client, dsk, keys: list, *, cache=None, fuse=None, keep=(), annotations=None,
+                 **options) -> dict:  # fmt: skip
+    """Send graph ``dsk``, wanting ``keys`` (flat); ``{key: Future}``.  A Dask graph's
+    layers' *annotations* (``{name: {key: value}}``) apply per key; fusion keeps the
+    keys they name (a key fused into another would lose them)."""
+    if annotations is None:
+        annotations = {}
+        task_annotations.collect(dsk, annotations)  # (a HighLevelGraph given to get)
+    if annotations:
+        keep = {*keep, *(k for values in annotations.values() for k in values)}
     prepared = prepare_graph(dsk, keys, client.futures, cache=cache, fuse=fuse, keep=keep)
     client._check_owned(prepared.futures)
     wanted = list(dict.fromkeys(keys))
     futures, _ = client._new_futures(wanted)
     client._send(update_graph_msg(client.id, prepared.tasks, prepared.dependencies, wanted,
-                                  prepared.priority, **_graph_options(options)))  # fmt: skip
+                                  prepared.priority, annotations=annotations,
+                                  **_graph_options(options)))  # fmt: skip
     return futures
 
 
@@ -128,10 +139,11 @@ def compute(client, collections, sync, optimize_graph, traverse, options):
 
         items = [delayed(list(item) if isinstance(item, Iterator) else item)
                  if isinstance(item, _CONTAINERS) else item for item in items]  # fmt: skip
-    graph, finals = finalize_graph(items)
+    annotations: dict = {}
+    graph, finals = finalize_graph(items, annotations)
     futures = {}
     if finals:
-        futures = client._submit_graph(graph, list(finals.values()),
+        futures = client._submit_graph(graph, list(finals.values()), annotations=annotations,
                                        fuse=None if optimize_graph else False, **options)
     out = [futures[finals[i]] if i in finals else item for i, item in enumerate(items)]
     if sync:
@@ -141,10 +153,11 @@ def compute(client, collections, sync, optimize_graph, traverse, options):
 
 def persist(client, collections, optimize_graph, options):
     items, singleton = split(collections)
-    graph, flat, parts = persist_graph(items)
+    annotations: dict = {}
+    graph, flat, parts = persist_graph(items, annotations)
     if parts:
         futures = client._submit_graph(graph, flat, fuse=None if optimize_graph else False,
-                                       keep=flat, **options)  # fmt: skip
+                                       keep=flat, annotations=annotations, **options)  # fmt: skip
         for i, coll, keys in parts:
             items[i] = rebuild_persisted(coll, keys, futures)
     return items[0] if singleton else items

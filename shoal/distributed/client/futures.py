@@ -145,6 +145,7 @@ class Future:
     __slots__ = ("key", "client", "_state", "_released", "__weakref__")
 
     def __init__(self, key, client=None, inform: bool = True, state=None):
+        self._released = True  # (until it holds the key: __del__ of one that failed here)
         if client is None:
             from shoal.distributed.client.current import default_client
 
@@ -268,8 +269,18 @@ def _short_type(name: str) -> str:
 
 
 def _future_in_this_process(key):
-    """Unpickle a Future: bound to this process's default client."""
-    return Future(key)
+    """Unpickle a Future: bound to this process's default client.  A process with none
+    got it inside some data (on a worker: inside a task's data, not as its input)."""
+    try:
+        return Future(key)
+    except ValueError:
+        raise ValueError(
+            f"a Future of {key_str(key)!r} was unpickled in a process with no running Client. "
+            "On a worker this is a Future inside a task's data rather than one of its inputs: "
+            "a graph holding Futures (a Dask collection persisted on a shoal Client, then "
+            "optimized by Dask, fuses them in) must be computed with client.compute(...) or "
+            "shoal.compute(...), which send them as inputs"
+        ) from None
 
 
 # --- errors from workers -------------------------------------------------------------

@@ -20,6 +20,9 @@ malformed graph raises there with the precise error (``UnknownKeyError``,
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
+from shoal.core import annotations as task_annotations
 from shoal.core.keys import check_portable_keys
 from shoal.core import optimize
 from shoal.core.graph import cull, dependents_of
@@ -172,12 +175,25 @@ def call_tasks(func, keys: list, calls: list, kwargs: dict) -> tuple:
 
 def update_graph_msg(client_id: str, tasks: dict, dependencies: dict, keys: list, priority: dict,
                      workers=None, allow_other_workers=False, resources=None, retries=None,
-                     user_priority=0) -> dict:  # fmt: skip
-    """The ``update-graph`` stream message; each task pickled on its own (see serialize.py)."""
+                     user_priority=0, annotations=None) -> dict:  # fmt: skip
+    """The ``update-graph`` stream message; each task pickled on its own (see serialize.py).
+
+    The options given apply to every task, over what ``dask.annotate`` says at this call;
+    *annotations* (``{name: {key: value}}``, a Dask graph's layers') over both, per key.
+    """
     msg = {"op": "update-graph", "tasks": {k: dumps_task(t) for k, t in tasks.items()},
            "dependencies": dependencies, "keys": keys, "client": client_id}  # fmt: skip
     if priority:
         msg["priority"] = priority
+    overall = task_annotations.current()
+    if annotations or overall:  # per key: a Dask graph's layers, or dask.annotate
+        explicit = {"workers": workers, "allow_other_workers": allow_other_workers or None,
+                    "resources": resources or None, "retries": retries or None,
+                    "priority": user_priority or None}  # fmt: skip
+        overall.update((name, value) for name, value in explicit.items() if value is not None)
+        per_key = task_annotations.merge(annotations or {}, overall, tasks)
+        msg.update(_per_key_options(per_key, tasks))
+        return msg
     if user_priority:
         msg["user_priority"] = int(user_priority)
     if workers is not None:
@@ -190,3 +206,45 @@ def update_graph_msg(client_id: str, tasks: dict, dependencies: dict, keys: list
     if retries:
         msg["retries"] = {k: int(retries) for k in tasks}
     return msg
+
+
+def _per_key_options(per_key: dict, tasks) -> dict:
+    """update-graph fields from per-key annotations (only for the *tasks* sent); a value
+    of the wrong kind is refused naming the annotation and the key."""
+    out: dict = {}
+
+    def values(name):
+        for key, value in per_key.get(name, {}).items():
+            if key in tasks and value is not None:
+                yield key, value
+
+    def number(name, key, value, kinds):
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise TypeError(f"annotation {name}={value!r} of task {key!r}: "
+                            f"{'a whole number' if kinds is Integral else 'a number'}, please")
+        return value
+
+    if retries := {k: int(number("retries", k, v, Integral)) for k, v in values("retries") if v}:
+        out["retries"] = retries
+    if priorities := {k: number("priority", k, v, Real) for k, v in values("priority") if v}:
+        out["user_priorities"] = priorities
+    restrictions = {}
+    for key, value in values("workers"):
+        names = [value] if isinstance(value, str) else list(value)
+        if names:
+            restrictions[key] = names
+    if restrictions:
+        out["restrictions"] = restrictions
+        loose = [k for k, v in values("allow_other_workers") if v and k in restrictions]
+        if loose:
+            out["loose_restrictions"] = loose
+    resources = {}
+    for key, value in values("resources"):
+        if not isinstance(value, dict):
+            raise TypeError(f"annotation resources={value!r} of task {key!r}: a dict of "
+                            f"resource names and amounts, please")  # fmt: skip
+        if value:
+            resources[key] = dict(value)
+    if resources:
+        out["resources"] = resources
+    return out

@@ -147,6 +147,7 @@ class UpdateGraph(Event):
     client: str
     priority: dict = field(default_factory=dict)
     user_priority: int = 0
+    user_priorities: dict = field(default_factory=dict)  # key -> int, over user_priority
     restrictions: dict = field(default_factory=dict)
     loose_restrictions: list = field(default_factory=list)
     resources: dict = field(default_factory=dict)

@@ -271,7 +271,9 @@ class SchedulerState(ServesClients, TracksComputations):
         new = []
         for key in fresh:
             run_spec = ev.tasks[key]
-            priority = (-ev.user_priority, generation, ev.priority.get(key, 0))
+            user = ev.user_priorities.get(key, ev.user_priority) if ev.user_priorities \
+                else ev.user_priority  # fmt: skip
+            priority = (-user, generation, ev.priority.get(key, 0))
             ts = SchedTask(key, run_spec, priority, graph)
             ts.retries = int(ev.retries.get(key, 0) or 0)
             if ev.restrictions.get(key):
