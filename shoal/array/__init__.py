@@ -25,12 +25,16 @@ from shoal.array.core import AUTO_CHUNK_BYTES, Array, asarray, from_array, norma
 from shoal.array.cumulative import cumprod, cumsum
 from shoal.array.creation import (arange, concatenate, empty, eye, from_delayed, full, full_like,
                                   linspace, ones, ones_like, stack, zeros, zeros_like)
+from shoal.array.differences import diff
+from shoal.array.halo import map_overlap, overlap, trim_internal
 from shoal.array.io import store, to_hdf5
 from shoal.array.linalg import dot, matmul, tensordot
+from shoal.array.percentile import percentile
 from shoal.array.rechunk import rechunk, reshape, squeeze, transpose
 from shoal.array.reductions import (all, any, argmax, argmin, histogram, max, mean, min, nanmax,
                                     nanmean, nanmin, nanprod, nanstd, nansum, nanvar, prod, std,
                                     sum, var)
+from shoal.array.setops import unique
 from shoal.base import compute, persist
 
 for _name in _UFUNCS:
@@ -57,4 +61,6 @@ __all__ = [
     "normalize_chunks", "ones", "ones_like", "persist", "prod", "random", "ravel", "rechunk",
     "reshape", "round", "squeeze", "stack", "std", "store", "sum", "tensordot", "to_hdf5",
     "transpose", "var", "where", "zeros", "zeros_like", *_UFUNCS,
+    "cumprod", "cumsum", "diff", "histogram", "map_overlap", "nanmax", "nanmean", "nanmin",
+    "nanprod", "nanstd", "nansum", "nanvar", "overlap", "percentile", "trim_internal", "unique",
 ]

@@ -19,6 +19,11 @@ the work by the shape of the task graph each operation builds:
 ``slicing.py``     ``x[...]``: basic indexing and one integer array
 ``rechunk.py``     ``rechunk``, ``reshape``, ``transpose``
 ``linalg.py``      ``tensordot`` / ``dot`` / ``@`` (sum over the contracted blocks)
+``cumulative.py``  ``cumsum`` / ``cumprod`` (a scan carrying block totals)
+``differences.py`` ``diff`` (each block borrows the head of the next)
+``halo.py``        ``overlap`` / ``map_overlap`` / ``trim_internal`` (blocks + neighbours' edges)
+``percentile.py``  exact 1-D ``percentile`` (sort, sample, bracket, window, select)
+``setops.py``      ``unique`` (a merge tree, computed on call: no unknown chunk sizes)
 ``creation.py``    ``ones``, ``arange``, ``eye``, ``stack``, ``concatenate`` ...
 ``random.py``      per-block seeded generators
 ``io.py``          ``store`` / ``to_hdf5``
@@ -237,6 +242,12 @@ class Array(Collection):
         from shoal.array.blockwise import map_blocks
 
         return map_blocks(func, self, *args, **kwargs)
+
+    def map_overlap(self, func, depth, boundary=None, trim=True, **kwargs):
+        """``map_overlap(func, self, depth=depth, ...)``; see :func:`map_overlap`."""
+        from shoal.array.halo import map_overlap
+
+        return map_overlap(func, self, depth=depth, boundary=boundary, trim=trim, **kwargs)
 
     def round(self, decimals=0):
         return self.map_blocks(np.round, decimals=decimals, dtype=self._dtype, token="round")
