@@ -270,7 +270,7 @@ def test_errors_when_building(frames):
         ddf.groupby("k").mean()
     with pytest.raises(TypeError):
         ddf.groupby("k").s.mean()
-    for unsupported in [lambda g: g.agg(np.mean), lambda g: g.x.agg("median")]:
+    for unsupported in [lambda g: g.agg(np.mean), lambda g: g.x.agg("sem")]:
         with pytest.raises(NotImplementedError):
             unsupported(ddf.groupby("k"))
     with pytest.raises(ValueError, match="groupby.*apply.*meta="):  # a function the stand-in

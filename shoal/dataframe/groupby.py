@@ -46,6 +46,9 @@ group, so its memory is bounded by the number of such pairs.  Partial sums skip
 all-null groups (``min_count=1``) and the final step fills pandas' empty sum
 back (0, ``''``), so object columns of strings concatenate as in pandas.
 
+``median`` (also inside ``agg``) and the row-aligned ``cumsum``, ``cumprod``,
+``cummax``, ``cummin``, ``cumcount`` and ``shift`` are built in ``groupby_scan.py``.
+
 ``apply`` and ``transform`` need each group whole: the rows are first shuffled by
 the keys (``shuffle.shuffle``, hash partitions), then pandas' own method runs per
 partition; the result's rows come in the shuffle's order, as Dask's.
@@ -221,16 +224,21 @@ class GroupBy:
     def _sample(self):
         return self._spec.sample(self._user_selection())
 
-    def _reduce(self, call, plan_of, split_every=None, split_out=None, token="groupby"):
-        """Run *call* on the stand-in for metadata, then build the tree reduction."""
+    def _reduce(self, op, plan_of, split_every=None, split_out=None, token="groupby"):
+        """Run ``op = (method, args, kwargs)`` on the stand-in for metadata, then build the
+        tree reduction (or, for a median, the whole-group reduction of ``groupby_scan``)."""
         if split_out not in (None, 1):
             raise NotImplementedError("split_out > 1 is not supported: a group-by result is one "
                                       "partition (use set_index for a shuffle)")
-        meta = call(self._sample())
+        meta = getattr(self._sample(), op[0])(*op[1], **op[2])
         plan = plan_of(meta)
         width = 1 if isinstance(meta, pd.Series) else len(meta.columns)
         if len(plan) != width:
             raise NotImplementedError("this aggregation layout is not supported by shoal")
+        if any(func == "median" for func, _, _ in plan):  # exact: each group whole
+            from shoal.dataframe.groupby_scan import whole_group_agg
+
+            return whole_group_agg(self, op, plan, meta, FUNCS, split_every, token)
         spec = self._spec
         dtypes = spec.frame._meta.dtypes
         columns, positions, stat_pos, distinct = [], [], {}, []
@@ -274,9 +282,6 @@ class GroupBy:
         )
 
     def _method(self, func, split_every=None, split_out=None, **kwargs):
-        def call(g):
-            return getattr(g, func)(**kwargs)
-
         def plan_of(meta):
             if func == "size":
                 return [("size", None, {})]
@@ -284,7 +289,8 @@ class GroupBy:
                 return [(func, self._selection, kwargs)]
             return [(func, c, kwargs) for c in meta.columns]
 
-        return self._reduce(call, plan_of, split_every, split_out, token=f"groupby-{func}")
+        return self._reduce((func, (), kwargs), plan_of, split_every, split_out,
+                            token=f"groupby-{func}")
 
     # -- aggregations -------------------------------------------------------------
     def count(self, split_every=None, split_out=None):
@@ -325,6 +331,32 @@ class GroupBy:
     def nunique(self, dropna=True, split_every=None, split_out=None):
         return self._method("nunique", split_every, split_out, dropna=dropna)
 
+    def median(self, numeric_only=False, split_every=None, split_out=None, shuffle_method=None):
+        """Exact median per group: the rows are shuffled by the keys first, each group
+        whole in one partition (``groupby_scan``); ``shuffle_method`` is ignored."""
+        return self._method("median", split_every, split_out, numeric_only=numeric_only)
+
+    # -- row-aligned: a carry of each group's state along the partitions (groupby_scan) --
+    def cumsum(self, numeric_only=False, skipna=True):
+        return _scan.cumulative(self, "cumsum", numeric_only, skipna)
+
+    def cumprod(self, numeric_only=False, skipna=True):
+        return _scan.cumulative(self, "cumprod", numeric_only, skipna)
+
+    def cummax(self, numeric_only=False, skipna=True):
+        return _scan.cumulative(self, "cummax", numeric_only, skipna)
+
+    def cummin(self, numeric_only=False, skipna=True):
+        return _scan.cumulative(self, "cummin", numeric_only, skipna)
+
+    def cumcount(self, ascending=True):
+        """Position of each row in its group (from the end without *ascending*)."""
+        return _scan.cumcount(self, ascending)
+
+    def shift(self, periods=1, freq=None, fill_value=None, meta=None):
+        """Each group's rows moved down by *periods* (up when negative), rows in place."""
+        return _scan.shift(self, periods, freq, fill_value, meta)
+
     def agg(self, arg=None, *args, split_every=None, split_out=None, **kwargs):
         """``agg('mean')``, ``agg(['mean', 'max'])``, ``agg({'a': 'sum', 'b': ['min', 'max']})``
         or named ``agg(total=('a', 'sum'))`` (``total='sum'`` on a column)."""
@@ -340,7 +372,7 @@ class GroupBy:
                 plan = [(f, self._selection, {}) for f in kwargs.values()]
             else:
                 plan = [(tuple(v)[1], tuple(v)[0], {}) for v in kwargs.values()]
-            return self._reduce(lambda g: g.agg(**kwargs), lambda meta: plan, split_every,
+            return self._reduce(("agg", (), kwargs), lambda meta: plan, split_every,
                                 split_out, token="groupby-agg")
         if kwargs:
             raise NotImplementedError("keyword arguments with a list or dict agg are not supported")
@@ -364,7 +396,7 @@ class GroupBy:
                 if not isinstance(name, str):
                     raise NotImplementedError("agg takes aggregation names ('mean', 'sum', ...), "
                                               f"not {name!r}")
-        return self._reduce(lambda g: g.agg(arg), plan_of, split_every, split_out,
+        return self._reduce(("agg", (arg,), {}), plan_of, split_every, split_out,
                             token="groupby-agg")
 
     aggregate = agg
@@ -403,6 +435,9 @@ class GroupBy:
     def __repr__(self):
         keys = [e[1] if e[0] == "column" else e[2] for e in self._spec.exprs]
         return f"<shoal {type(self).__name__} by {keys}>"
+
+
+from shoal.dataframe import groupby_scan as _scan  # noqa: E402  (it imports this module)
 
 
 class DataFrameGroupBy(GroupBy):
