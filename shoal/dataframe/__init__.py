@@ -6,12 +6,17 @@ The public surface (pinned by tests/test_exports.py)::
     from_pandas, map_partitions        building blocks
     read_csv, read_parquet, read_json  readers (io/)
     to_csv, to_parquet, to_json        writers (also DataFrame methods)
-    concat, merge                      combining frames
+    concat, merge                      combining frames (concat(axis=1): realign.py)
+    from_delayed                       a frame from Delayed pandas objects (fromdelayed.py)
+    get_dummies, pivot_table           reshaping by known categories (reshape.py; see
+                                       DataFrame.categorize, Series.cat.as_known)
     to_datetime, to_numeric            conversions of a Series
     compute                            shoal.compute, for convenience
 
 Needs the ``dataframe`` extra (pandas, pyarrow).
 """
+
+from importlib import import_module as _import_module
 
 from shoal.core.extras import require as _require
 
@@ -20,11 +25,16 @@ _require("dataframe", "numpy", "pandas", what="shoal.dataframe")
 from shoal.base import compute
 from shoal.dataframe.core import DataFrame, Scalar, Series, concat, from_pandas, map_partitions
 from shoal.dataframe.creation import to_datetime, to_numeric
+from shoal.dataframe.fromdelayed import from_delayed
 from shoal.dataframe.io import read_csv, read_json, read_parquet, to_csv, to_json, to_parquet
+from shoal.dataframe.reshape import get_dummies, pivot_table
 from shoal.dataframe.shuffle import merge
 
+# realign.py attaches repartition(divisions=...) to the frame classes when imported
+_import_module("shoal.dataframe.realign")
+
 __all__ = [
-    "DataFrame", "Scalar", "Series", "compute", "concat", "from_pandas", "map_partitions",
-    "merge", "read_csv", "read_json", "read_parquet", "to_csv", "to_datetime", "to_json",
-    "to_numeric", "to_parquet",
+    "DataFrame", "Scalar", "Series", "compute", "concat", "from_delayed", "from_pandas",
+    "get_dummies", "map_partitions", "merge", "pivot_table", "read_csv", "read_json",
+    "read_parquet", "to_csv", "to_datetime", "to_json", "to_numeric", "to_parquet",
 ]

@@ -139,7 +139,15 @@ class DataFrame(_Statistics, _Frame):
             if isinstance(v, DataFrame):
                 raise TypeError(f"cannot assign a DataFrame to the single column {k!r}")
             args.extend([k, v])
-        return map_partitions(methods.assign, self, *args, token="assign")
+        out = map_partitions(methods.assign, self, *args, token="assign")
+        # a categorical whose categories are unknown stays unknown (the stand-in values
+        # used to infer the schema would otherwise pass as its categories)
+        unknown = {k: v._meta.dtype for k, v in zip(args[::2], args[1::2]) if isinstance(v, _Frame)
+                   and isinstance(v._meta, pd.Series) and isinstance(v._meta.dtype, pd.CategoricalDtype)
+                   and not len(v._meta.dtype.categories)}  # fmt: skip
+        if unknown and isinstance(out._meta, pd.DataFrame):
+            out._meta = out._meta.astype(unknown)
+        return out
 
     def assign(self, **kwargs):
         """New columns from Series, Scalars, callables (called with this frame) or constants."""
@@ -271,6 +279,12 @@ class DataFrame(_Statistics, _Frame):
                   "value_name": value_name, "col_level": col_level}  # fmt: skip
         return map_partitions(methods.call_method, self, "melt", meta=self._meta.melt(**kwargs),
                               token="melt", clear_divisions=True, **kwargs)  # fmt: skip
+
+    def categorize(self, columns=None, index=None, split_every=None):
+        """Text columns (or *columns*) as categoricals with known categories (reshape.py)."""
+        from shoal.dataframe.reshape import categorize
+
+        return categorize(self, columns=columns, index=index, split_every=split_every)
 
     def query(self, expr, **kwargs):
         """The rows for which ``expr`` holds (pandas' ``DataFrame.query``, per partition)."""

@@ -173,6 +173,18 @@ class CategoricalAccessor(_Accessor):
                 "s.astype(pd.CategoricalDtype(categories))")  # fmt: skip
         return super().__getattr__(name)
 
+    def as_known(self, **kwargs):
+        """The Series with its categories computed from the data (now) and known."""
+        from shoal.dataframe.reshape import as_known
+
+        return as_known(self._series, **kwargs)
+
+    def as_unknown(self):
+        """The Series with its schema no longer listing the categories."""
+        from shoal.dataframe.reshape import as_unknown
+
+        return as_unknown(self._series)
+
     def _call(self, name, args, kwargs):
         out = super()._call(name, args, kwargs)
         meta = out._meta

@@ -71,22 +71,33 @@ def from_pandas(data, npartitions=None, chunksize=None, sort=True):
 
 
 
-def concat(frames, interleave_partitions=False):
+def concat(dfs, axis=0, join="outer", interleave_partitions=False, ignore_unknown_divisions=False):
     """Stack collections (or pandas objects) vertically, partitions in order.
 
     The result's partitions are the inputs' partitions one after the other;
     divisions stay known when every input's are known and they do not overlap.
-    Columns are unified like ``pandas.concat`` (missing ones become NaN).
+    Columns are unified like ``pandas.concat`` (missing ones become NaN; with
+    ``join="inner"`` only the shared ones are kept).  ``axis=1`` puts frames side by
+    side, aligned on their divisions (``realign.concat_columns``).
     """
+    frames = dfs
     if not frames:
         raise ValueError("concat needs at least one frame")
+    if axis in (1, "columns"):
+        from shoal.dataframe.realign import concat_columns
+
+        return concat_columns(frames, join, ignore_unknown_divisions)
+    if axis not in (0, "index"):
+        raise ValueError(f"concat: no axis {axis!r} (0 or 'index', 1 or 'columns')")
+    if join not in ("outer", "inner"):
+        raise ValueError(f"concat(join=...) must be 'outer' or 'inner', got {join!r}")
     frames = [from_pandas(f, npartitions=1) if isinstance(f, (pd.DataFrame, pd.Series)) else f
               for f in frames]
     for f in frames:
         if not isinstance(f, _Frame):
             raise TypeError(f"concat expects shoal or pandas frames, got {type(f).__name__}")
-    meta = pd.concat([f._meta for f in frames])
-    name = f"concat-{tokenize(*frames)}"
+    meta = pd.concat([f._meta for f in frames], join=join)
+    name = f"concat-{tokenize(*frames, join)}"
     layer = {}
     i = 0
     for f in frames:
