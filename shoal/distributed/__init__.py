@@ -48,6 +48,8 @@ _LAZY = {
     "progress": "shoal.distributed.client.progress",
     "get_task_stream": "shoal.distributed.client.diagnostics",
     "performance_report": "shoal.distributed.client.diagnostics",
+    "Variable": "shoal.distributed.coordination", "Queue": "shoal.distributed.coordination",
+    "Lock": "shoal.distributed.coordination", "Event": "shoal.distributed.coordination",
 }  # fmt: skip
 
 

@@ -50,6 +50,7 @@ from shoal.distributed.node import Node
 from shoal.distributed.protocol import Serialized, deserialize
 from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
+from shoal.distributed.scheduler.coordination import Coordinates
 from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL, ServesDashboard
 from shoal.distributed.scheduler.diagnostics import AnswersDiagnostics, TaskStreamLog
 from shoal.distributed.scheduler.progress import ARRIVAL_WAIT, ProgressWatches
@@ -79,7 +80,7 @@ _CLIENT_EVENTS = frozenset({
 })  # fmt: skip
 
 
-class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Node):
+class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates, Node):
     """A scheduler listening on ``protocol://host:port`` (loopback by default)."""
 
     def __init__(self, host=None, port=0, protocol="tcp", security=None, validate=False,
@@ -105,6 +106,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Node):
             "get_profile": self.get_profile, "profile": self.get_profile,
             "progress_watch": self.progress_watch, "progress_poll": self.progress_poll,
             "progress_stop": self.progress_stop,
+            **self.coordination_handlers(),  # Variable, Queue, Lock, Event (coordination.py)
         }  # fmt: skip
         self.server = Server(handlers, security=security, role="scheduler")
         self.pool = ConnectionPool(security=security, role="scheduler", deserialize=False)

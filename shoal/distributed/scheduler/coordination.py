@@ -1,0 +1,308 @@
+"""The scheduler's side of ``Variable``, ``Queue``, ``Lock`` and ``Event``
+(:mod:`shoal.distributed.coordination`): named state every client shares.
+
+::
+
+    variables  name -> ("value", Serialized) | ("future", key)
+    queues     name -> _Queue: deque of the same items, maxsize, a count per held key
+    locks      name -> _Lock: holder (instance id, client id), when that client was last seen
+    events     name -> bool
+
+    variable_set / queue_put            item in; a Future's key desired by the
+                                        pseudo-client "variable-<name>" / "queue-<name>"
+    variable_get / queue_get            (waits until there is one) -> {"ok": True, item};
+                                        a key is desired by the getter's client first,
+                                        then (queue) released by the pseudo-client
+                                        ``GRACE`` seconds later
+    lock_acquire / event_wait /
+    queue_put on a full queue           wait; timeout -> {"ok": False}, never an error
+
+A value stays ``Serialized``: this process never unpickles it.  A key is held
+alive as Dask holds it: by a pseudo-client of the scheduler's state, whatever
+happens to the client that set it, until the variable is deleted or set again or
+the item leaves the queue.
+
+Every wait is a request that waits on the loop (no thread): it wakes when its
+name changes (``_Changes``), and every ``POLL`` seconds to see whether the
+asking comm closed: a caller gone (its client closed, its wait abandoned) is
+not handed an item, a lock or a value, and its wait ends.  Timeouts are the
+caller's ``timeout`` seconds, measured here; ``None`` waits for good and ``0``
+answers at once (the client first asks with ``0``, so that a task's thread
+secedes only for a wait that really waits: ``coordination.py``).
+
+Locks, as Dask's (a ``Semaphore`` of one lease): a lock is held until released
+by the ``Lock`` object that acquired it; one whose holder's client has been gone
+(its stream closed) for ``lock_lease_timeout`` seconds (30, Dask's
+``distributed.scheduler.locks.lease-timeout``) is released then, as Dask's lease
+expires once its client no longer refreshes it.  It is not released when the
+holder merely drops its ``Lock`` object, nor at once when its client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, deque
+
+from shoal.distributed.scheduler import messages as m
+from shoal.distributed.taskcolumns import key_from_wire
+
+__all__ = ["Coordinates"]
+
+#: Seconds between a waiting request's checks that its comm is still open.
+POLL = 0.2
+#: Seconds a request naming a Future's key waits for that key's graph to arrive
+#: (it travels on the client's stream, the request on another comm).
+KEY_ARRIVAL = 10.0
+#: Seconds a queue holds a key after a getter took it: the getter's client may
+#: still send the release of an older Future of that key before its new wish.
+GRACE = 2.0
+
+
+class _Changes:
+    """Wake-ups by name: ``wait(name, seconds)`` returns when ``notify(name)`` is called
+    or after ``seconds``, whichever first."""
+
+    def __init__(self) -> None:
+        self._events: dict = {}
+
+    async def wait(self, name, seconds: float) -> None:
+        event = self._events.get(name)
+        if event is None:
+            event = self._events[name] = asyncio.Event()
+        try:
+            await asyncio.wait_for(event.wait(), max(seconds, 0))
+        except asyncio.TimeoutError:
+            pass
+
+    def notify(self, name) -> None:
+        event = self._events.pop(name, None)
+        if event is not None:
+            event.set()
+
+
+class _Queue:
+    __slots__ = ("items", "maxsize", "held")
+
+    def __init__(self, maxsize: int) -> None:
+        self.items: deque = deque()
+        self.maxsize = maxsize
+        self.held: Counter = Counter()  # key -> how many of the items name it
+
+
+class _Lock:
+    __slots__ = ("holder", "client", "seen")
+
+    def __init__(self) -> None:
+        self.holder = None  # the acquiring Lock object's id
+        self.client = None  # its client's id
+        self.seen = 0.0  # monotonic time its client was last known connected
+
+
+class _State:
+    def __init__(self) -> None:
+        self.variables: dict = {}
+        self.queues: dict = {}
+        self.locks: dict = {}
+        self.events: dict = {}
+        self.changes = _Changes()
+        self.lease_check = None  # the task releasing locks of departed clients
+
+
+class Coordinates:
+    """The handlers of the coordination primitives (a mixin of
+    :class:`~.server.Scheduler`, using its ``state``, ``handle``, ``client_streams`` and
+    ``_spawn``); see the module docstring."""
+
+    #: Seconds a lock stays held after its holder's client went away (Dask's lease timeout).
+    lock_lease_timeout = 30.0
+
+    @property
+    def _coord(self) -> _State:
+        try:
+            return self.__dict__["_coordination"]
+        except KeyError:
+            state = self.__dict__["_coordination"] = _State()
+            return state
+
+    def coordination_handlers(self) -> dict:
+        return {
+            "variable_set": self.variable_set, "variable_get": self.variable_get,
+            "variable_delete": self.variable_delete,
+            "queue_put": self.queue_put, "queue_get": self.queue_get, "queue_qsize": self.queue_qsize,
+            "lock_acquire": self.lock_acquire, "lock_release": self.lock_release,
+            "lock_locked": self.lock_locked,
+            "event_set": self.event_set, "event_clear": self.event_clear,
+            "event_wait": self.event_wait, "event_is_set": self.event_is_set,
+        }  # fmt: skip
+
+    # --- helpers ------------------------------------------------------------------------
+
+    async def _wait_for(self, comm, name, ready, timeout) -> bool:
+        """Wait until ``ready()`` (True), ``timeout`` seconds pass or ``comm`` closes (False)."""
+        deadline = None if timeout is None else time.monotonic() + float(timeout)
+        while not ready():
+            if comm is not None and comm.closed():
+                return False
+            left = POLL if deadline is None else min(POLL, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            await self._coord.changes.wait(name, left)
+        return comm is None or not comm.closed()
+
+    async def _item(self, value, key):
+        """What a set or put stores: ``("future", key)`` once the key's task is known."""
+        if key is None:
+            return ("value", value)
+        key = key_from_wire(key)
+        deadline = time.monotonic() + KEY_ARRIVAL
+        while key not in self.state.tasks:
+            if time.monotonic() > deadline:
+                raise ValueError(f"unknown key {key!r}: its Future was released or never submitted")
+            await asyncio.sleep(0.01)
+        return ("future", key)
+
+    def _hold(self, key, holder: str) -> None:
+        self.handle(m.ClientDesiresKeys([key], holder, stimulus_id=f"{holder}-{time.time()}"))
+
+    def _drop(self, key, holder: str) -> None:
+        self.handle(m.ClientReleasesKeys([key], holder, stimulus_id=f"{holder}-{time.time()}"))
+
+    def _reply(self, item, client) -> dict:
+        kind, payload = item
+        if kind == "future":
+            if client:  # the getter's client holds it before anyone may release it
+                self._hold(payload, client)
+            return {"ok": True, "key": payload}
+        return {"ok": True, "value": payload}
+
+    # --- Variable -----------------------------------------------------------------------
+
+    async def variable_set(self, comm=None, name=None, value=None, key=None):
+        item = await self._item(value, key)
+        if item[0] == "future":
+            self._hold(item[1], f"variable-{name}")
+        old = self._coord.variables.get(name)
+        self._coord.variables[name] = item
+        if old is not None and old[0] == "future" and old != item:
+            self._drop(old[1], f"variable-{name}")
+        self._coord.changes.notify(("variable", name))
+
+    async def variable_get(self, comm=None, name=None, timeout=None, client=None):
+        variables = self._coord.variables
+        if not await self._wait_for(comm, ("variable", name), lambda: name in variables, timeout):
+            return {"ok": False}
+        return self._reply(variables[name], client)
+
+    def variable_delete(self, comm=None, name=None) -> None:
+        old = self._coord.variables.pop(name, None)
+        if old is not None and old[0] == "future":
+            self._drop(old[1], f"variable-{name}")
+
+    # --- Queue --------------------------------------------------------------------------
+
+    def _queue(self, name, maxsize) -> _Queue:
+        queue = self._coord.queues.get(name)
+        if queue is None:
+            queue = self._coord.queues[name] = _Queue(int(maxsize or 0))
+        return queue
+
+    async def queue_put(self, comm=None, name=None, value=None, key=None, timeout=None, maxsize=0):
+        queue = self._queue(name, maxsize)
+        item = await self._item(value, key)
+
+        def room():
+            return queue.maxsize <= 0 or len(queue.items) < queue.maxsize
+
+        if not await self._wait_for(comm, ("queue", name), room, timeout):
+            return {"ok": False}
+        if item[0] == "future":
+            self._hold(item[1], f"queue-{name}")
+            queue.held[item[1]] += 1
+        queue.items.append(item)
+        self._coord.changes.notify(("queue", name))
+        return {"ok": True}
+
+    async def queue_get(self, comm=None, name=None, timeout=None, batch=False, client=None,
+                        maxsize=0):  # fmt: skip
+        queue = self._queue(name, maxsize)
+        if batch is True:
+            count = len(queue.items)
+        else:
+            count = 1 if batch is False else int(batch)
+        if not await self._wait_for(comm, ("queue", name), lambda: len(queue.items) >= count,
+                                    timeout):  # fmt: skip
+            return {"ok": False}
+        out = []
+        for _ in range(count):
+            item = queue.items.popleft()
+            out.append(self._reply(item, client))
+            if item[0] == "future":
+                queue.held[item[1]] -= 1
+                if queue.held[item[1]] <= 0:
+                    del queue.held[item[1]]
+                    asyncio.get_running_loop().call_later(GRACE, self._unqueue, name, item[1])
+        self._coord.changes.notify(("queue", name))
+        return {"ok": True, "items": out}
+
+    def _unqueue(self, name, key) -> None:
+        """The queue's hold on a key taken from it ends, unless the key is queued again."""
+        queue = self._coord.queues.get(name)
+        if self.status == "running" and (queue is None or not queue.held.get(key)):
+            self._drop(key, f"queue-{name}")
+
+    def queue_qsize(self, comm=None, name=None, maxsize=0) -> int:
+        return len(self._queue(name, maxsize).items)
+
+    # --- Lock ---------------------------------------------------------------------------
+
+    async def lock_acquire(self, comm=None, name=None, id=None, client=None, timeout=None):
+        locks = self._coord.locks  # (a lock released is taken out)
+        if not await self._wait_for(comm, ("lock", name), lambda: name not in locks, timeout):
+            return False
+        lock = locks[name] = _Lock()
+        lock.holder, lock.client, lock.seen = id, client, time.monotonic()
+        if self._coord.lease_check is None:
+            self._coord.lease_check = self._spawn(self._every(1.0, self._expire_leases))
+        return True
+
+    def lock_release(self, comm=None, name=None, id=None) -> None:
+        lock = self._coord.locks.get(name)
+        if lock is None or lock.holder is None:
+            raise RuntimeError(f"Lock {name!r} is not held: released more often than acquired")
+        if lock.holder != id:
+            raise RuntimeError(f"Lock {name!r} is held by another Lock object: only the one "
+                               "that acquired it may release it")  # fmt: skip
+        del self._coord.locks[name]
+        self._coord.changes.notify(("lock", name))
+
+    def lock_locked(self, comm=None, name=None) -> bool:
+        lock = self._coord.locks.get(name)
+        return lock is not None and lock.holder is not None
+
+    def _expire_leases(self) -> None:
+        now = time.monotonic()
+        for name, lock in list(self._coord.locks.items()):
+            if lock.holder is None:
+                continue
+            if lock.client in self.client_streams:
+                lock.seen = now
+            elif now - lock.seen > self.lock_lease_timeout:
+                del self._coord.locks[name]
+                self._coord.changes.notify(("lock", name))
+
+    # --- Event --------------------------------------------------------------------------
+
+    def event_set(self, comm=None, name=None) -> None:
+        self._coord.events[name] = True
+        self._coord.changes.notify(("event", name))
+
+    def event_clear(self, comm=None, name=None) -> None:
+        self._coord.events.pop(name, None)
+
+    async def event_wait(self, comm=None, name=None, timeout=None) -> bool:
+        events = self._coord.events
+        return await self._wait_for(comm, ("event", name), lambda: name in events, timeout)
+
+    def event_is_set(self, comm=None, name=None) -> bool:
+        return name in self._coord.events
