@@ -345,3 +345,70 @@ def test_pivot_table_matches_dask():
                                  values="c", aggfunc=aggfunc)
         assert ours.dtypes.tolist() == theirs.dtypes.tolist()
         tm.assert_frame_equal(ours.compute(), theirs.compute(), check_column_type=False)
+
+
+# -- review fixes ------------------------------------------------------------------------
+
+
+def test_unknown_categories_stay_unknown_through_inferred_schemas():
+    """An unknown categorical's stand-in values never pass as its categories: after any
+    function whose schema is inferred, it is still unknown, and get_dummies refuses it
+    (it made columns of the stand-ins while the data made others)."""
+    parts = [pd.DataFrame({"x": [1, 2], "c": pd.Categorical(list("pq"))}),
+             pd.DataFrame({"x": [3], "c": pd.Categorical(["s"])})]  # fmt: skip
+    f = dd.from_delayed([shoal.delayed(p) for p in parts], meta={"x": "i8", "c": "category"})
+    for g in (f.assign(y=1), f.map_partitions(lambda d: d), f.rename(columns={"x": "z"}),
+              f[f.x > 0], f.fillna(0)):
+        assert list(g._meta.c.cat.categories) == [], g._meta.c.dtype
+        with pytest.raises(NotImplementedError, match=r"\['c'\] have unknown categories"):
+            dd.get_dummies(g, columns=["c"])
+    assert list(f.c[f.x > 0]._meta.cat.categories) == []
+    known = f.categorize(columns=["c"])
+    assert list(dd.get_dummies(known, columns=["c"]).compute().columns) == ["x", "c_p", "c_q", "c_s"]
+
+
+def test_pivot_table_orders_values_keeps_index_categories_and_refuses_text():
+    pdf = pd.DataFrame({"i": pd.Categorical(list("aabb"), categories=list("abz")),
+                        "b": pd.Categorical(list("xyxy")), "v": [1.0, 2, 3, 4],
+                        "f": [5.0, 6, 7, 8], "s": list("pqrs")})  # fmt: skip
+    f = dd.from_pandas(pdf, npartitions=2)
+    got = dd.pivot_table(f, index="i", columns="b", values=["v", "f"], aggfunc="sum")
+    want = pdf.pivot_table(index="i", columns="b", values=["v", "f"], aggfunc="sum",
+                           observed=False).astype("float64")  # fmt: skip
+    result = got.compute()
+    assert list(result.columns) == list(want.columns) == [("f", "x"), ("f", "y"), ("v", "x"),
+                                                          ("v", "y")]  # fmt: skip
+    assert list(result.index) == ["a", "b", "z"]  # every category of the index, as Dask's
+    tm.assert_frame_equal(result.loc[["a", "b"]], want.loc[["a", "b"]], check_names=False,
+                          check_index_type=False, check_column_type=False)  # fmt: skip
+    with pytest.raises(ValueError, match=r"values must be numeric columns.*\['s'\]"):
+        dd.pivot_table(f, index="i", columns="b", values="s", aggfunc="first")
+
+
+def test_from_delayed_checks_unnamed_series_duplicate_columns_and_divisions():
+    series = [shoal.delayed(pd.Series)([1.0, 2.0]), shoal.delayed(pd.Series)([3.0])]
+    s = dd.from_delayed(series)  # unnamed (NaN name is not "another name")
+    assert s.compute().tolist() == [1.0, 2.0, 3.0]
+    twice = pd.DataFrame([[1, "t"]], columns=["a", "a"])
+    meta = pd.DataFrame({"a": pd.Series([], dtype="i8"), "b": pd.Series([], dtype="i8")})
+    meta.columns = ["a", "a"]
+    f = dd.from_delayed([shoal.delayed(twice)], meta=meta)
+    with pytest.raises(ValueError, match="partition 0 does not match meta"):
+        f.compute()
+    parts = [shoal.delayed(p) for p in (pd.DataFrame({"x": [1]}), pd.DataFrame({"x": [2]}))]
+    with pytest.raises(ValueError, match="mix None with values"):
+        dd.from_delayed(parts, meta={"x": "i8"}, divisions=[0, None, 9])
+    with pytest.raises(ValueError, match="must be sorted"):
+        dd.from_delayed(parts, meta={"x": "i8"}, divisions=[5, 0, 9])
+
+
+def test_repartition_takes_divisions_positionally_as_dask_and_survives_a_reload():
+    import importlib
+
+    import shoal.dataframe.realign as realign
+
+    f = dd.from_pandas(pd.DataFrame({"x": range(4)}), npartitions=2)
+    assert f.repartition([0, 2, 3]).divisions == (0, 2, 3)
+    importlib.reload(realign)  # (its repartition wraps core's once, not itself)
+    assert f.repartition(npartitions=1).npartitions == 1
+    assert f.repartition(divisions=[0, 1, 3]).compute().x.tolist() == [0, 1, 2, 3]

@@ -139,15 +139,7 @@ class DataFrame(_Statistics, _Frame):
             if isinstance(v, DataFrame):
                 raise TypeError(f"cannot assign a DataFrame to the single column {k!r}")
             args.extend([k, v])
-        out = map_partitions(methods.assign, self, *args, token="assign")
-        # a categorical whose categories are unknown stays unknown (the stand-in values
-        # used to infer the schema would otherwise pass as its categories)
-        unknown = {k: v._meta.dtype for k, v in zip(args[::2], args[1::2]) if isinstance(v, _Frame)
-                   and isinstance(v._meta, pd.Series) and isinstance(v._meta.dtype, pd.CategoricalDtype)
-                   and not len(v._meta.dtype.categories)}  # fmt: skip
-        if unknown and isinstance(out._meta, pd.DataFrame):
-            out._meta = out._meta.astype(unknown)
-        return out
+        return map_partitions(methods.assign, self, *args, token="assign")
 
     def assign(self, **kwargs):
         """New columns from Series, Scalars, callables (called with this frame) or constants."""

@@ -89,7 +89,7 @@ def _nonempty_values(dtype, n=2):
         if len(cats):
             codes = [i % len(cats) for i in range(n)]
             return pd.Categorical.from_codes(codes, dtype=dtype)
-        return pd.Categorical(["a", "b"][:n] * n, ordered=dtype.ordered)[:n]
+        return pd.Categorical([UNKNOWN_CATEGORY] * n, ordered=dtype.ordered)
     if isinstance(dtype, pd.DatetimeTZDtype):
         return pd.array(pd.date_range("2000-01-01", periods=n, tz=dtype.tz)).astype(dtype)
     kind = getattr(dtype, "kind", "O")
@@ -111,8 +111,38 @@ def _nonempty_values(dtype, n=2):
         return pd.array([None] * n, dtype=dtype)
 
 
+#: The one category of an unknown categorical's stand-in values: what a function makes
+#: of them is known to be unknown again afterwards (:func:`forget_stand_in_categories`),
+#: so no stand-in passes as a real category (get_dummies would make columns of it).
+UNKNOWN_CATEGORY = "__UNKNOWN_CATEGORIES__"
+
+
+def forget_stand_in_categories(meta):
+    """*meta* with every categorical of the stand-in category unknown again (no categories)."""
+    def unknown(dtype):
+        return isinstance(dtype, pd.CategoricalDtype) and UNKNOWN_CATEGORY in dtype.categories
+
+    def forget(dtype):
+        return pd.CategoricalDtype([], ordered=dtype.ordered)
+
+    if isinstance(meta, pd.DataFrame):
+        columns = [i for i, dt in enumerate(meta.dtypes) if unknown(dt)]
+        if columns:
+            meta = meta.copy()
+            for i in columns:
+                meta.isetitem(i, meta.iloc[:, i].astype(forget(meta.dtypes.iloc[i])))
+    elif isinstance(meta, pd.Series) and unknown(meta.dtype):
+        meta = meta.astype(forget(meta.dtype))
+    if isinstance(meta, (pd.DataFrame, pd.Series)) and unknown(meta.index.dtype):
+        meta = meta.copy()
+        meta.index = meta.index.astype(forget(meta.index.dtype))
+    elif isinstance(meta, pd.Index) and unknown(meta.dtype):
+        meta = meta.astype(forget(meta.dtype))
+    return meta
+
+
 def _stand_in(dtype, n, **kwargs):
-    """A Series of *n* stand-in values of *dtype* (unknown categories get "a", "b")."""
+    """A Series of *n* stand-in values of *dtype* (unknown categories: :data:`UNKNOWN_CATEGORY`)."""
     unknown = isinstance(dtype, pd.CategoricalDtype) and not len(dtype.categories)
     return pd.Series(_nonempty_values(dtype, n), dtype=None if unknown else dtype, **kwargs)
 
@@ -171,8 +201,9 @@ def _swap(obj, convert):
 
 
 def meta_from_value(value):
-    """Metadata for a computed sample: pandas objects emptied, anything else as it is."""
-    return make_meta(value) if is_meta_like(value) else value
+    """Metadata for a computed sample: pandas objects emptied (a stand-in category unknown
+    again), anything else as it is."""
+    return forget_stand_in_categories(make_meta(value)) if is_meta_like(value) else value
 
 
 def _check(result, what):

@@ -48,6 +48,11 @@ def _compatible(found, expected) -> bool:
 def _mismatch(part, meta) -> list:
     """(column, found, expected) for each difference of *part* from *meta*."""
     if isinstance(meta, pd.DataFrame):
+        if part.columns.has_duplicates or meta.columns.has_duplicates:  # position by position
+            if list(part.columns) != list(meta.columns):
+                return [("(columns)", list(part.columns), list(meta.columns))]
+            return [(c, f, e) for c, f, e in zip(meta.columns, part.dtypes, meta.dtypes)
+                    if not _compatible(f, e)]
         found, expected = part.dtypes.to_dict(), meta.dtypes.to_dict()
         rows = [(c, found.get(c, "-"), expected.get(c, "-"))
                 for c in list(expected) + [c for c in found if c not in expected]]
@@ -55,7 +60,7 @@ def _mismatch(part, meta) -> list:
         if not rows and list(part.columns) != list(meta.columns):
             rows = [("(column order)", list(part.columns), list(meta.columns))]
         return rows
-    if part.name != meta.name:
+    if part.name != meta.name and not (pd.isna(part.name) and pd.isna(meta.name)):
         return [("(name)", part.name, meta.name)]
     return [] if _compatible(part.dtype, meta.dtype) else [(part.name, part.dtype, meta.dtype)]
 
@@ -103,6 +108,12 @@ def from_delayed(dfs, meta=None, divisions=None, prefix=None, verify_meta=True):
         if len(divisions) != len(dfs) + 1:
             raise ValueError(f"from_delayed: divisions must have len(dfs) + 1 = {len(dfs) + 1} "
                              f"values, got {len(divisions)}")
+        missing = [d is None for d in divisions]
+        if any(missing) and not all(missing):
+            raise ValueError(f"from_delayed: divisions {list(divisions)} mix None with values: "
+                             "give every boundary, or none (unknown divisions)")
+        if not any(missing) and list(divisions) != sorted(divisions):
+            raise ValueError(f"from_delayed: divisions {list(divisions)} must be sorted")
     else:
         divisions = (None,) * (len(dfs) + 1)
     if meta is None:

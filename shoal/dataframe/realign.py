@@ -108,7 +108,9 @@ def repartition_divisions(frame, divisions, force=False):
     return new_collection(merge_layers(frame, name=name, layer=layer), name, frame._meta, divisions)
 
 
-_by_count = _Frame.repartition  # core's: neighbours merged or partitions split by rows
+#: core's: neighbours merged or partitions split by rows (the original, also when this
+#: module is loaded again: its own repartition says which that was)
+_by_count = getattr(_Frame.repartition, "by_count", _Frame.repartition)
 
 
 def repartition(self, npartitions=None, divisions=None, force=False, partition_size=None,
@@ -120,6 +122,8 @@ def repartition(self, npartitions=None, divisions=None, force=False, partition_s
     if partition_size is not None or freq is not None:
         raise NotImplementedError("repartition(partition_size=/freq=) is not supported; pass "
                                   "npartitions= or divisions=")
+    if isinstance(npartitions, (list, tuple, pd.Index)) and divisions is None:
+        npartitions, divisions = None, npartitions  # (Dask's first argument is divisions)
     if (npartitions is None) == (divisions is None):
         raise ValueError("repartition needs exactly one of npartitions= or divisions=")
     if divisions is not None:
@@ -127,6 +131,7 @@ def repartition(self, npartitions=None, divisions=None, force=False, partition_s
     return _by_count(self, npartitions)
 
 
+repartition.by_count = _by_count
 _Frame.repartition = repartition
 
 

@@ -19,8 +19,8 @@ becomes a column in every partition, present or not, so the partitions agree.
 ``(index, columns)`` and aggregates ``values`` (sum, count, first, last; mean as
 sum and count), partials are combined by the same rule, and the last step
 spreads the categories out as columns (all of them, in the categorical's order,
-as Dask) -- one output partition with unknown divisions and float64 columns, the
-dtypes Dask gives.
+as Dask) -- one output partition with unknown divisions and float64 columns (Dask
+keeps an int column's sum int64; numeric values only: text is refused).
 """
 
 from __future__ import annotations
@@ -241,6 +241,8 @@ def _spread(partial, meta):
     out.columns = meta.columns
     out = out.sort_index()
     out.index = out.index.astype(meta.index.dtype) if len(out) else out.index
+    if isinstance(meta.index.dtype, pd.CategoricalDtype) and len(meta.index.dtype.categories):
+        out = out.reindex(pd.CategoricalIndex(meta.index.dtype.categories, dtype=meta.index.dtype))
     out.index.name = meta.index.name
     return out
 
@@ -256,7 +258,8 @@ def _pivot_aggregate(chunks, aggfunc, meta):
 
 def _pivot_meta(meta, index, columns, values):
     cats = pd.CategoricalIndex(meta[columns].cat.categories, dtype=meta[columns].dtype, name=columns)
-    if isinstance(values, list):
+    if isinstance(values, list):  # (the value level sorted, as pandas' is)
+        values = sorted(values, key=str)
         cols = pd.MultiIndex.from_arrays(
             [pd.Index([v for v in values for _ in cats]), pd.CategoricalIndex(
                 list(cats) * len(values), dtype=cats.dtype, name=columns)], names=[None, columns])
@@ -294,6 +297,12 @@ def pivot_table(df, index=None, columns=None, values=None, aggfunc="mean"):
     if values is None or bad or (isinstance(values, list) and not values):
         raise ValueError(f"pivot_table: values must be an existing column or a list of them; "
                          f"not found: {bad or values!r}")
+    numeric = [v for v in (values if isinstance(values, list) else [values])
+               if pd.api.types.is_numeric_dtype(meta[v].dtype)]
+    if len(numeric) < (len(values) if isinstance(values, list) else 1):
+        other = [v for v in (values if isinstance(values, list) else [values]) if v not in numeric]
+        raise ValueError(f"pivot_table: values must be numeric columns (the table is float64); "
+                         f"{other} are {[str(meta[v].dtype) for v in other]}")
     if not isinstance(aggfunc, str) or aggfunc not in _AGGFUNCS:
         raise ValueError(f"pivot_table: aggfunc must be one of {list(_AGGFUNCS)}, got {aggfunc!r}")
     from shoal.dataframe.reductions import reduction
