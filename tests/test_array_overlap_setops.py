@@ -89,8 +89,6 @@ def test_overlap_bad_arguments():
     with pytest.raises(ValueError, match="depth"):
         sa.overlap(x, (1, 1, 1), "reflect")
     with pytest.raises(ValueError, match="depth"):
-        sa.map_overlap(lambda b: b, x)
-    with pytest.raises(ValueError, match="depth"):
         sa.overlap(x, {5: 1}, "none")
 
 
@@ -282,3 +280,78 @@ def test_percentile_bad_arguments():
         sa.percentile(sa.from_array(X2, chunks=2), 50)
     with pytest.raises(ValueError, match="a is empty"):
         sa.percentile(sa.from_array(np.zeros(0)), 50)
+
+
+# -- review fixes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunks,depth", [((1, 1, 4), 2), ((3, 3), 4), ((0, 2, 1, 3), 3),
+                                          ((4, 1, 1), {0: (1, 2)})])  # fmt: skip
+def test_trim_internal_undoes_overlap_under_none_when_edge_blocks_are_short(chunks, depth):
+    x = np.arange(6)
+    d = sa.from_array(x, chunks=(chunks,))
+    g = sa.overlap(d, depth, "none")
+    axes = depth if isinstance(depth, dict) else {0: depth}
+    np.testing.assert_array_equal(sa.trim_internal(g, axes, "none").compute(), x)
+
+
+def test_percentile_windows_send_distinct_values_with_counts():
+    """Repeated values travel once with their count: a constant array, or ints 0-9, sent
+    the whole array into the last task; the result stays NumPy's."""
+    from shoal.array.percentile import _window
+
+    for x in (np.full(20_000, 3.0), np.arange(20_000) % 10):
+        d = sa.from_array(x, chunks=2_000)
+        q = [0, 25, 50, 75, 100]
+        np.testing.assert_array_equal(sa.percentile(d, q).compute(), np.percentile(x, q))
+    [(start, values, counts)] = _window(np.sort(np.arange(1000) % 10), [(2, 7)])
+    assert start == 300 and values.tolist() == [3, 4, 5, 6, 7] and counts.tolist() == [100] * 5
+
+
+def test_percentile_brackets_match_a_search_per_block():
+    """The brackets from sorted last samples equal those of a search per block."""
+    from shoal.array.percentile import _brackets, _sample
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        blocks = [np.sort(rng.integers(0, 50, int(rng.integers(0, 40)))) for _ in range(7)]
+        n = sum(map(len, blocks))
+        if not n:
+            continue
+        m = int(rng.integers(1, 5))
+        samples = [_sample(b, m) for b in blocks]
+        cands = np.sort(np.concatenate([s for s, _, _ in samples]))
+        ranks = sorted({int(r) for r in rng.integers(0, n, 4)})
+        low = sum(np.searchsorted(s, cands, side="right") * m for s, _, _ in samples)
+        high = sum(np.minimum((np.searchsorted(s, cands, side="right") + 1) * m - 1, length)
+                   for s, length, _ in samples)  # fmt: skip
+        want = []
+        for r in ranks:
+            i = int(np.searchsorted(high, r, side="right")) - 1
+            j = int(np.searchsorted(low, r + 1, side="left"))
+            want.append((cands[i] if i >= 0 else None, cands[j] if j < len(cands) else None))
+        assert _brackets(samples, ranks, m) == want
+
+
+def test_percentile_of_the_same_array_and_q_in_two_dtypes_does_not_share_keys():
+    x = sa.from_array(np.arange(10, dtype=np.float16), chunks=3)
+    a, b = sa.percentile(x, 50), sa.percentile(x, np.array(50.0))
+    assert a.name != b.name
+    ra, rb = sa.compute(a, b)
+    assert ra.dtype == np.float16 and rb.dtype == np.float64
+
+
+def test_unique_inverse_of_complex_nans_of_other_payloads():
+    x = np.array([1 + 1j, complex(np.nan, 0), 1 + 1j, complex(0, np.nan)])
+    values, inverse = sa.unique(sa.from_array(x, chunks=2), return_inverse=True)
+    values, inverse = values.compute(), inverse.compute()
+    assert inverse.tolist() == [0, 1, 0, 1] and len(values) == 2
+    assert np.isnan(values[inverse][[1, 3]]).all()
+
+
+def test_map_overlap_defaults_to_no_depth_and_takes_equal_constants_per_axis():
+    x = np.arange(12.0).reshape(3, 4)
+    d = sa.from_array(x, chunks=2)
+    np.testing.assert_array_equal(sa.map_overlap(lambda b: b * 2, d).compute(), x * 2)
+    g = sa.overlap(d, 1, {0: 0, 1: 0.0})
+    assert g.compute()[0, 0] == 0

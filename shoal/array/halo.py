@@ -24,7 +24,8 @@ a number       that constant
 =============  =================================================================
 
 A depth deeper than a neighbouring block (or than the array) reads from as many
-blocks as it needs, so nothing is rechunked.  A depth is one number per axis or a
+blocks as it needs, so nothing is rechunked (but for ``overlap`` under ``"none"``: edge
+blocks shorter than the depth are merged inwards, so that ``trim_internal`` can undo it).  A depth is one number per axis or a
 ``(before, after)`` pair.  ``map_overlap`` trims by what was really added to each
 block, so edge blocks under ``"none"`` come out right; ``trim_internal`` is Dask's
 public form, cutting ``depth`` from both sides of every block (from the inner
@@ -219,7 +220,7 @@ def _overlap(x: Array, depths: dict, rules: dict):
                        for a in range(x.ndim))
     fills = {a: r for a, r in rules.items() if not isinstance(r, str)}
     fill = next(iter(fills.values()), 0)
-    if len({repr(v) for v in fills.values()}) > 1:
+    if any(v != fill for v in fills.values()):
         raise NotImplementedError("boundary: one constant for all axes is supported, got "
                                   f"{sorted(fills.values())}")
     token = tokenize(x, depths, rules)
@@ -234,14 +235,41 @@ def _overlap(x: Array, depths: dict, rules: dict):
     return Array(merge_layers(x, name=name, layer=layer), name, out_chunks, x.dtype), added
 
 
+def _edge_blocks_deep_enough(x: Array, depths: dict, rules: dict) -> Array:
+    """*x* with, along each ``"none"`` axis, its first block at least as long as the depth
+    before and its last as the depth after (leading / trailing blocks merged): then every
+    inner side gets the whole depth, which :func:`trim_internal` cuts off again.  (An
+    inner block nearer an end than the depth got less, and trimming the whole depth
+    lost elements: [0 1 2 3 4 5] in blocks (1, 1, 4), depth 2, came back [0 2 3 4 5].)"""
+    chunks = list(x.chunks)
+    for a, rule in rules.items():
+        if rule != "none":
+            continue
+        before, after = depths[a]
+        dim = list(chunks[a])
+        while len(dim) > 1 and dim[0] < before:
+            dim[:2] = [dim[0] + dim[1]]
+        while len(dim) > 1 and dim[-1] < after:
+            dim[-2:] = [dim[-2] + dim[-1]]
+        chunks[a] = tuple(dim)
+    if tuple(chunks) == x.chunks:
+        return x
+    from shoal.array.rechunk import rechunk
+
+    return rechunk(x, tuple(chunks))
+
+
 def overlap(x, depth, boundary=None):
     """Each block of *x* extended by ``depth`` elements of its neighbours on each side
     (``boundary`` past the array's ends; see the module docstring).  ``depth`` and
-    ``boundary`` may be given per axis as a tuple or a dict ``{axis: value}``."""
+    ``boundary`` may be given per axis as a tuple or a dict ``{axis: value}``.  Along
+    a ``"none"`` axis, edge blocks shorter than the depth are merged with their
+    neighbours first (as Dask rechunks), so :func:`trim_internal` undoes it exactly."""
     x = asarray(x)
     if x.ndim == 0:
         return x
-    return _overlap(x, _depths(depth, x.ndim), _boundaries(boundary, x.ndim))[0]
+    depths, rules = _depths(depth, x.ndim), _boundaries(boundary, x.ndim)
+    return _overlap(_edge_blocks_deep_enough(x, depths, rules), depths, rules)[0]
 
 
 def _trimmed(x: Array, added: dict) -> Array:
@@ -296,6 +324,8 @@ def map_overlap(func, *args, depth=None, boundary=None, trim=True, align_arrays=
             depth, args = args[1], args[:1] + args[2:]
     if not callable(func):
         raise TypeError(f"map_overlap: func must be callable, got {type(func).__name__}")
+    if depth is None:  # (Dask's default: no neighbours)
+        depth = 0
     arrays = [i for i, a in enumerate(args) if isinstance(a, (Array, np.ndarray))]
     if not arrays:
         raise ValueError("map_overlap needs at least one array among the arguments")

@@ -9,7 +9,7 @@
     bracket:      (lo, hi) per rank         from the samples alone: values with
                 /      |      \\            surely fewer / surely more elements below
     window:   w0      w1      w2           per block: count <= lo, and the values in (lo, hi]
-                \\      |      /
+                \\      |      /            (distinct values with their counts)
     select:      x[r] for every rank r     sort the few windowed values, pick, interpolate
 
 Sample ``t`` of a sorted block of length ``L`` is its element ``t*m - 1``, so a
@@ -59,16 +59,24 @@ def _sample(s, m):
 
 
 def _brackets(samples, ranks, m):
-    """Per rank ``(lo or None, hi or None)``; None if the data hold a NaN."""
+    """Per rank ``(lo or None, hi or None)``; None if the data hold a NaN.
+
+    For a candidate ``v`` with ``T`` samples at or below it, ``T m`` elements surely are;
+    at most ``(t + 1) m - 1`` of a block whose ``t`` samples are, until ``v`` passes its
+    last sample (then all its ``L``): summed, ``T m + (m - 1) (K - D) + sum of L - m S``
+    over the ``D`` blocks passed.  One sort of the candidates and of the blocks' last
+    samples, not a search per block (that grew as K^1.5 sqrt(N))."""
     if any(nans for _, _, nans in samples):
         return None
     cands = np.sort(np.concatenate([s for s, _, _ in samples]))
-    low = np.zeros(len(cands), dtype=np.int64)   # surely at least this many <= v
-    high = np.zeros(len(cands), dtype=np.int64)  # surely at most this many <= v
-    for s, length, _ in samples:
-        t = np.searchsorted(s, cands, side="right")
-        low += t * m
-        high += np.minimum((t + 1) * m - 1, length)
+    low = np.searchsorted(cands, cands, side="right").astype(np.int64) * m
+    lasts = np.array([s[-1] for s, _, _ in samples if len(s)], dtype=cands.dtype)
+    rest = np.array([length - m * len(s) for s, length, _ in samples if len(s)], dtype=np.int64)
+    order = np.argsort(lasts, kind="stable")
+    lasts, rest = lasts[order], np.concatenate([[0], np.cumsum(rest[order])])
+    empty = sum(length for s, length, _ in samples if not len(s))  # (no sample: always all)
+    passed = np.searchsorted(lasts, cands, side="right")
+    high = low + (m - 1) * (len(lasts) - passed) + rest[passed] + empty
     out = []
     for r in ranks:
         i = int(np.searchsorted(high, r, side="right")) - 1  # last with high <= r
@@ -78,6 +86,8 @@ def _brackets(samples, ranks, m):
 
 
 def _window(s, brackets):
+    """Per rank: how many of the block's values are ``<= lo``, and those in ``(lo, hi]``
+    as distinct values and their counts (a value repeated a million times is one)."""
     if brackets is None:
         return None
     valid, _ = _valid(s)
@@ -85,7 +95,14 @@ def _window(s, brackets):
     for lo, hi in brackets:
         start = 0 if lo is None else int(np.searchsorted(valid, lo, side="right"))
         stop = len(valid) if hi is None else int(np.searchsorted(valid, hi, side="right"))
-        out.append((start, valid[start:stop]))
+        values = valid[start:stop]
+        if len(values):
+            edges = np.flatnonzero(values[1:] != values[:-1]) + 1
+            counts = np.diff(np.concatenate([[0], edges, [len(values)]]))
+            values = values[np.concatenate([[0], edges])]
+        else:
+            counts = np.zeros(0, dtype=np.int64)
+        out.append((start, values, counts))
     return out
 
 
@@ -102,8 +119,11 @@ def _select(windows, ranks, n, virtual, method, dtype, scalar):
         stats = {}
         for k, r in enumerate(ranks):
             below = sum(w[k][0] for w in windows)
-            merged = np.sort(np.concatenate([w[k][1] for w in windows]))
-            stats[r] = merged[r - below]
+            values = np.concatenate([w[k][1] for w in windows])
+            counts = np.concatenate([w[k][2] for w in windows])
+            order = np.argsort(values, kind="stable")
+            ends = np.cumsum(counts[order])
+            stats[r] = values[order][int(np.searchsorted(ends, r - below, side="right"))]
         lo = np.floor(virtual).astype(np.int64)
         hi = np.minimum(lo + 1, n - 1)
         a = np.array([stats[int(i)] for i in lo])
@@ -150,7 +170,7 @@ def percentile(a, q, method="linear", internal_method="default", **kwargs):
     ranks = sorted({int(r) for r in lo} | {int(min(r + 1, n - 1)) for r in lo})
     k = a.numblocks[0]
     m = max(1, math.isqrt(n // (2 * k)))
-    token = tokenize(a, qs, method)
+    token = tokenize(a, qs, method, dtype)
     name = f"percentile-{token}"
     sort, sample, bracket, window = (f"{name}-{s}" for s in ("sort", "sample", "bracket", "window"))
     layer = {}

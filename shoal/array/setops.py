@@ -58,7 +58,13 @@ def _merge(parts):
 
 
 def _inverse(block, values):
-    return np.searchsorted(values, block).astype(np.intp)
+    """Each element's position in the sorted unique *values*; every NaN at the one NaN
+    they collapsed into, last (complex NaNs of other payloads sort apart, past it)."""
+    block = np.asarray(block)
+    out = np.searchsorted(values, block).astype(np.intp)
+    if values.dtype.kind in "fc" and len(values) and np.isnan(values[-1]):
+        out[np.isnan(block)] = len(values) - 1
+    return out
 
 
 def _tree(x: Array):
