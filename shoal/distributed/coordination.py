@@ -96,7 +96,8 @@ class _Primitive:
         the request names, referenced until the reply (an awaitable may outlive the
         caller's own reference, and a released key is forgotten)."""
         client = self.client
-        return client.sync(_holding, getattr(client.scheduler, op)(name=self.name, **kwargs), keep)
+        call = functools.partial(getattr(client.scheduler, op), name=self.name, **kwargs)
+        return client.sync(_holding, call, keep)  # (made once the client is known to run)
 
     def _wait(self, op: str, finish, timeout, keep=None, **kwargs):
         """A request that may wait on the scheduler up to ``timeout`` seconds; its reply
@@ -105,7 +106,8 @@ class _Primitive:
         call = getattr(client.scheduler, op)
         if client.asynchronous:
             async def wait():
-                return finish(await _holding(call(name=self.name, timeout=timeout, **kwargs), keep))
+                request = functools.partial(call, name=self.name, timeout=timeout, **kwargs)
+                return finish(await _holding(request, keep))
 
             return client.sync(wait)
         start = time.monotonic()  # (partial: the loop's own sync() takes a timeout too)
@@ -127,13 +129,17 @@ class _Primitive:
         from shoal.distributed.client.futures import Future
 
         if isinstance(value, Future):
+            if value.status == "cancelled" or value._released:
+                raise ValueError(f"{type(self).__name__} {self.name!r}: the Future of "
+                                 f"{value.key!r} was {'released' if value._released else 'cancelled'}"
+                                 "; only a live Future can be stored")  # fmt: skip
             return {"key": value.key}
         return {"value": Pickled(value)}
 
 
-async def _holding(awaitable, keep):
-    """``await awaitable``, with ``keep`` referenced by this frame meanwhile."""
-    return await awaitable
+async def _holding(call, keep):
+    """``await call()``, with ``keep`` referenced by this frame meanwhile."""
+    return await call()
 
 
 def _ready(reply) -> bool:
@@ -145,9 +151,11 @@ class Variable(_Primitive):
 
     _prefix = "variable"
 
-    def set(self, value, timeout=None):
-        """Store ``value``; a Future is kept alive by the scheduler while it is stored."""
-        return self._call("variable_set", keep=value, **self._pack(value))
+    def set(self, value, timeout="30s"):
+        """Store ``value``; a Future is kept alive by the scheduler while it is stored (its
+        task must reach the scheduler within ``timeout``, as Dask's default 30 s)."""
+        timeout = _timeout(timeout, "Variable.set")
+        return self._call("variable_set", keep=value, timeout=timeout, **self._pack(value))
 
     def get(self, timeout=None):
         """The value (a Future of this client for a stored Future); waits until one is set,
@@ -190,7 +198,7 @@ class Queue(_Primitive):
                 raise TimeoutError(f"Queue {self.name!r} stayed full for {_seconds(timeout)}")
 
         return self._wait("queue_put", finish, timeout, keep=value, maxsize=self.maxsize,
-                          **self._pack(value))  # fmt: skip
+                          client=self.client.id, **self._pack(value))  # fmt: skip
 
     def get(self, timeout=None, batch=False):
         """The oldest item, waiting up to ``timeout`` seconds for one (then ``TimeoutError``).
@@ -204,7 +212,7 @@ class Queue(_Primitive):
 
         def finish(reply):
             if not reply["ok"]:
-                n = "an item" if batch is False else f"{batch} items"
+                n = "item" if batch is False else f"{batch} items"
                 raise TimeoutError(f"Queue {self.name!r}: no {n} to get within {_seconds(timeout)}")
             items = [self._unpack(item) for item in reply["items"]]
             return items[0] if batch is False else items
@@ -277,4 +285,4 @@ class Event(_Primitive):
     def wait(self, timeout=None):
         """True once the event is set; False if it was not within ``timeout`` seconds."""
         timeout = _timeout(timeout, "Event.wait")
-        return self._wait("event_wait", bool, timeout)
+        return self._wait("event_wait", bool, timeout, client=self.client.id)

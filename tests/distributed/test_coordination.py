@@ -199,7 +199,7 @@ def test_an_abandoned_wait_takes_nothing(c, servers):
 
     async def abandon():
         proxy = rpc(s.address)
-        waiting = asyncio.ensure_future(proxy.queue_get(name="gone", timeout=None, client="nobody"))
+        waiting = asyncio.ensure_future(proxy.queue_get(name="gone", timeout=None, client=c.id))
         await asyncio.sleep(0.3)
         waiting.cancel()  # the proxy drops that comm: the scheduler sees it close
         await asyncio.gather(waiting, return_exceptions=True)
@@ -211,6 +211,103 @@ def test_an_abandoned_wait_takes_nothing(c, servers):
     q.put("kept")
     time.sleep(0.3)
     assert q.qsize() == 1
+
+
+def test_a_client_that_closes_while_it_waits_takes_nothing(c, servers):
+    """Over TCP a closing client's polite "close" sits unread on the comm its wait holds,
+    so the comm does not look closed: its wait must end with its client's stream, take
+    no item and no lock, and leave no client or key behind on the scheduler."""
+    s = servers[0]
+    other = Client(s.address, set_as_default=False)
+    ghost, ended = other.id, {}
+
+    def call(name, fn):
+        try:
+            ended[name] = fn()
+        except BaseException as exc:  # (its client closes under it)
+            ended[name] = exc
+
+    held = Lock("ghost-lock")
+    held.acquire()
+    threads = [threading.Thread(target=call, args=("q", Queue("ghost-q", client=other).get)),
+               threading.Thread(target=call, args=("l", Lock("ghost-lock", client=other).acquire)),
+               threading.Thread(target=call, args=("e", Event("ghost-e", client=other).wait))]
+    for t in threads:
+        t.start()
+    wait_until(lambda: s._coord.queues.get("ghost-q") is not None
+               and s._coord.queues["ghost-q"].waiting == 1)  # fmt: skip
+    other.close()
+    for t in threads:
+        t.join(10)
+    assert set(ended) == {"q", "l", "e"} and not any(t.is_alive() for t in threads)
+    future = c.submit(inc, 1)
+    key = future.key
+    Queue("ghost-q").put(future)
+    del future
+    held.release()
+    time.sleep(0.5)
+    assert Queue("ghost-q").qsize() == 1 and not Lock("ghost-lock").locked()
+    assert on_loop(lambda: ghost not in s.state.clients and not s._coord.changes._events)
+    who = on_loop(lambda: sorted(cl.name for cl in s.state.tasks[key].who_wants))
+    assert who == ["queue-ghost-q"]
+
+
+def test_names_leave_nothing_behind_once_deleted_or_emptied(c, servers, monkeypatch):
+    from shoal.distributed.scheduler import coordination
+
+    monkeypatch.setattr(coordination, "GRACE", 0.2)
+    s = servers[0]
+    clients = on_loop(lambda: len(s.state.clients))
+    for i in range(20):
+        v, q = Variable(f"v{i}"), Queue(f"q{i}")
+        v.set(c.submit(inc, i))
+        v.get().result()
+        v.delete()
+        q.put(c.submit(inc, i))
+        assert q.get().result() == i + 1
+        assert q.qsize() == 0
+        with pytest.raises(TimeoutError, match=f"Queue 'q{i}': no item to get within 0.01 s"):
+            q.get(timeout=0.01)
+        assert not Event(f"e{i}").wait(timeout=0.01)
+    wait_until(lambda: len(s.state.clients) == clients)
+    state = on_loop(lambda: (dict(s._coord.queues), dict(s._coord.changes._events),
+                             dict(s._coord.handovers), dict(s._coord.variables)))  # fmt: skip
+    assert state == ({}, {}, {}, {})
+    wait_until(lambda: not s.state.tasks)  # every key released
+
+
+def test_a_handed_over_key_is_held_while_the_getter_may_still_release_an_old_future(c, servers,
+                                                                                    monkeypatch):
+    """The getter's client may send the release of an older Future of the key after the
+    reply: the hand-over holds the key for GRACE seconds meanwhile."""
+    from shoal.distributed.scheduler import coordination
+
+    monkeypatch.setattr(coordination, "GRACE", 0.5)
+    s = servers[0]
+    v = Variable("handed")
+    old = c.submit(inc, 1)
+    v.set(old)
+    got = v.get()
+    who = on_loop(lambda: {cl.name for cl in s.state.tasks[got.key].who_wants})
+    assert coordination.HANDOVER in who and "variable-handed" in who
+    v.set("something else")
+    assert got.result(timeout=10) == 2
+    key = got.key
+    del old, got
+    gc.collect()
+    wait_until(lambda: key not in s.state.tasks)  # after GRACE, nobody holds it
+
+
+def test_a_released_future_is_refused_at_once(c):
+    future = c.submit(inc, 1)
+    future.release()
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="was released; only a live Future can be stored"):
+        Variable("r").set(future)
+    with pytest.raises(ValueError, match="was released"):
+        Queue("r").put(future)
+    assert time.monotonic() - start < 1
+    assert Lock("r").acquire() and Lock("r").locked()
 
 
 def test_spelled_as_dask():

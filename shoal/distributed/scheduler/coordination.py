@@ -11,9 +11,10 @@
     variable_set / queue_put            item in; a Future's key desired by the
                                         pseudo-client "variable-<name>" / "queue-<name>"
     variable_get / queue_get            (waits until there is one) -> {"ok": True, item};
-                                        a key is desired by the getter's client first,
-                                        then (queue) released by the pseudo-client
-                                        ``GRACE`` seconds later
+                                        a key is desired by the getter's client, and by
+                                        the pseudo-client "coordination-handover" for
+                                        ``GRACE`` seconds (the getter's client may still
+                                        send the release of an older Future of that key)
     lock_acquire / event_wait /
     queue_put on a full queue           wait; timeout -> {"ok": False}, never an error
 
@@ -24,8 +25,13 @@ the item leaves the queue.
 
 Every wait is a request that waits on the loop (no thread): it wakes when its
 name changes (``_Changes``), and every ``POLL`` seconds to see whether the
-asking comm closed: a caller gone (its client closed, its wait abandoned) is
-not handed an item, a lock or a value, and its wait ends.  Timeouts are the
+asking comm closed or the asking client's stream is gone: a caller gone (its
+client closed, its wait abandoned) is not handed an item, a lock or a value, and
+its wait ends.  (A client closing while its request waits writes its polite
+"close" onto that comm, which nobody reads then: over TCP the comm does not look
+closed, so the client's stream is what tells.)  Pseudo-clients that hold keys
+for a variable or queue are removed once they hold none, an empty queue nobody
+waits on is forgotten, and so is a name's wake-up once nobody waits on it.  Timeouts are the
 caller's ``timeout`` seconds, measured here; ``None`` waits for good and ``0``
 answers at once (the client first asks with ``0``, so that a task's thread
 secedes only for a wait that really waits: ``coordination.py``).
@@ -54,9 +60,11 @@ POLL = 0.2
 #: Seconds a request naming a Future's key waits for that key's graph to arrive
 #: (it travels on the client's stream, the request on another comm).
 KEY_ARRIVAL = 10.0
-#: Seconds a queue holds a key after a getter took it: the getter's client may
-#: still send the release of an older Future of that key before its new wish.
+#: Seconds a key handed to a getter stays held: the getter's client may still send
+#: the release of an older Future of that key before its new wish.
 GRACE = 2.0
+#: The pseudo-client holding keys handed over, for GRACE seconds.
+HANDOVER = "coordination-handover"
 
 
 class _Changes:
@@ -64,30 +72,36 @@ class _Changes:
     or after ``seconds``, whichever first."""
 
     def __init__(self) -> None:
-        self._events: dict = {}
+        self._events: dict = {}  # name -> [asyncio.Event, how many wait on it]
 
     async def wait(self, name, seconds: float) -> None:
-        event = self._events.get(name)
-        if event is None:
-            event = self._events[name] = asyncio.Event()
+        entry = self._events.get(name)
+        if entry is None:
+            entry = self._events[name] = [asyncio.Event(), 0]
+        entry[1] += 1
         try:
-            await asyncio.wait_for(event.wait(), max(seconds, 0))
+            await asyncio.wait_for(entry[0].wait(), max(seconds, 0))
         except asyncio.TimeoutError:
             pass
+        finally:
+            entry[1] -= 1
+            if not entry[1] and self._events.get(name) is entry:  # (the last one leaves)
+                del self._events[name]
 
     def notify(self, name) -> None:
-        event = self._events.pop(name, None)
-        if event is not None:
-            event.set()
+        entry = self._events.pop(name, None)
+        if entry is not None:
+            entry[0].set()
 
 
 class _Queue:
-    __slots__ = ("items", "maxsize", "held")
+    __slots__ = ("items", "maxsize", "held", "waiting")
 
     def __init__(self, maxsize: int) -> None:
         self.items: deque = deque()
         self.maxsize = maxsize
         self.held: Counter = Counter()  # key -> how many of the items name it
+        self.waiting = 0  # requests waiting on it (it is not forgotten meanwhile)
 
 
 class _Lock:
@@ -105,6 +119,7 @@ class _State:
         self.queues: dict = {}
         self.locks: dict = {}
         self.events: dict = {}
+        self.handovers: Counter = Counter()  # key -> hand-overs within their GRACE
         self.changes = _Changes()
         self.lease_check = None  # the task releasing locks of departed clients
 
@@ -138,24 +153,31 @@ class Coordinates:
 
     # --- helpers ------------------------------------------------------------------------
 
-    async def _wait_for(self, comm, name, ready, timeout) -> bool:
-        """Wait until ``ready()`` (True), ``timeout`` seconds pass or ``comm`` closes (False)."""
+    def _gone(self, comm, client) -> bool:
+        """The asking comm closed, or the asking client's stream is gone."""
+        return (comm is not None and comm.closed()) or (
+            client is not None and client not in self.client_streams)
+
+    async def _wait_for(self, comm, name, ready, timeout, client=None) -> bool:
+        """Wait until ``ready()`` (True), ``timeout`` seconds pass or the caller is gone
+        (False; see :meth:`_gone`)."""
         deadline = None if timeout is None else time.monotonic() + float(timeout)
         while not ready():
-            if comm is not None and comm.closed():
+            if self._gone(comm, client):
                 return False
             left = POLL if deadline is None else min(POLL, deadline - time.monotonic())
             if left <= 0:
                 return False
             await self._coord.changes.wait(name, left)
-        return comm is None or not comm.closed()
+        return not self._gone(comm, client)
 
-    async def _item(self, value, key):
-        """What a set or put stores: ``("future", key)`` once the key's task is known."""
+    async def _item(self, value, key, timeout=None):
+        """What a set or put stores: ``("future", key)`` once the key's task is known
+        (within ``timeout`` seconds, else ``KEY_ARRIVAL``)."""
         if key is None:
             return ("value", value)
         key = key_from_wire(key)
-        deadline = time.monotonic() + KEY_ARRIVAL
+        deadline = time.monotonic() + (KEY_ARRIVAL if timeout is None else float(timeout))
         while key not in self.state.tasks:
             if time.monotonic() > deadline:
                 raise ValueError(f"unknown key {key!r}: its Future was released or never submitted")
@@ -166,20 +188,36 @@ class Coordinates:
         self.handle(m.ClientDesiresKeys([key], holder, stimulus_id=f"{holder}-{time.time()}"))
 
     def _drop(self, key, holder: str) -> None:
-        self.handle(m.ClientReleasesKeys([key], holder, stimulus_id=f"{holder}-{time.time()}"))
+        """*holder* (a pseudo-client) no longer holds *key*; one that holds nothing goes."""
+        sid = f"{holder}-{time.time()}"
+        self.handle(m.ClientReleasesKeys([key], holder, stimulus_id=sid))
+        pseudo = self.state.clients.get(holder)
+        if pseudo is not None and not pseudo.wants_what:
+            self.handle(m.RemoveClient(holder, stimulus_id=sid))
 
     def _reply(self, item, client) -> dict:
         kind, payload = item
         if kind == "future":
-            if client:  # the getter's client holds it before anyone may release it
+            if client in self.client_streams:  # the getter's client holds it at once
                 self._hold(payload, client)
+            self._coord.handovers[payload] += 1  # and (see GRACE) the hand-over a while
+            self._hold(payload, HANDOVER)
+            asyncio.get_running_loop().call_later(GRACE, self._handed_over, payload)
             return {"ok": True, "key": payload}
         return {"ok": True, "value": payload}
 
+    def _handed_over(self, key) -> None:
+        handovers = self._coord.handovers
+        handovers[key] -= 1
+        if handovers[key] <= 0:
+            del handovers[key]
+            if self.status == "running":
+                self._drop(key, HANDOVER)
+
     # --- Variable -----------------------------------------------------------------------
 
-    async def variable_set(self, comm=None, name=None, value=None, key=None):
-        item = await self._item(value, key)
+    async def variable_set(self, comm=None, name=None, value=None, key=None, timeout=None):
+        item = await self._item(value, key, timeout)
         if item[0] == "future":
             self._hold(item[1], f"variable-{name}")
         old = self._coord.variables.get(name)
@@ -190,7 +228,8 @@ class Coordinates:
 
     async def variable_get(self, comm=None, name=None, timeout=None, client=None):
         variables = self._coord.variables
-        if not await self._wait_for(comm, ("variable", name), lambda: name in variables, timeout):
+        if not await self._wait_for(comm, ("variable", name), lambda: name in variables, timeout,
+                                    client):  # fmt: skip
             return {"ok": False}
         return self._reply(variables[name], client)
 
@@ -207,21 +246,48 @@ class Coordinates:
             queue = self._coord.queues[name] = _Queue(int(maxsize or 0))
         return queue
 
-    async def queue_put(self, comm=None, name=None, value=None, key=None, timeout=None, maxsize=0):
+    def _tidy(self, name, queue: _Queue) -> None:
+        """An empty queue nobody waits on is forgotten (a later use makes it anew)."""
+        if not queue.items and not queue.waiting and self._coord.queues.get(name) is queue:
+            del self._coord.queues[name]
+
+    async def _queue_wait(self, comm, name, queue, ready, timeout, client) -> bool:
+        queue.waiting += 1
+        try:
+            return await self._wait_for(comm, ("queue", name), ready, timeout, client)
+        finally:
+            queue.waiting -= 1
+
+    async def queue_put(self, comm=None, name=None, value=None, key=None, timeout=None, maxsize=0,
+                        client=None):  # fmt: skip
         queue = self._queue(name, maxsize)
-        item = await self._item(value, key)
+        queue.waiting += 1  # (while the key arrives too; timeout is for room: the client
+        try:  # asks with 0 first, and a Future's task may still be on its way here)
+            item = await self._item(value, key)
+        finally:
+            queue.waiting -= 1
+        if item[0] == "future":  # held from now: a put that ends after its caller left
+            self._hold(item[1], f"queue-{name}")  # must not queue a forgotten key
+            queue.held[item[1]] += 1
 
         def room():
             return queue.maxsize <= 0 or len(queue.items) < queue.maxsize
 
-        if not await self._wait_for(comm, ("queue", name), room, timeout):
+        if not await self._queue_wait(comm, name, queue, room, timeout, client):
+            if item[0] == "future":
+                self._unhold(name, queue, item[1])
+            self._tidy(name, queue)
             return {"ok": False}
-        if item[0] == "future":
-            self._hold(item[1], f"queue-{name}")
-            queue.held[item[1]] += 1
         queue.items.append(item)
+        self._coord.queues.setdefault(name, queue)  # (the same queue, also if tidied meanwhile)
         self._coord.changes.notify(("queue", name))
         return {"ok": True}
+
+    def _unhold(self, name, queue: _Queue, key) -> None:
+        queue.held[key] -= 1
+        if queue.held[key] <= 0:
+            del queue.held[key]
+            self._drop(key, f"queue-{name}")
 
     async def queue_get(self, comm=None, name=None, timeout=None, batch=False, client=None,
                         maxsize=0):  # fmt: skip
@@ -230,35 +296,30 @@ class Coordinates:
             count = len(queue.items)
         else:
             count = 1 if batch is False else int(batch)
-        if not await self._wait_for(comm, ("queue", name), lambda: len(queue.items) >= count,
-                                    timeout):  # fmt: skip
+        if not await self._queue_wait(comm, name, queue, lambda: len(queue.items) >= count,
+                                      timeout, client):  # fmt: skip
+            self._tidy(name, queue)
             return {"ok": False}
         out = []
         for _ in range(count):
             item = queue.items.popleft()
             out.append(self._reply(item, client))
             if item[0] == "future":
-                queue.held[item[1]] -= 1
-                if queue.held[item[1]] <= 0:
-                    del queue.held[item[1]]
-                    asyncio.get_running_loop().call_later(GRACE, self._unqueue, name, item[1])
+                self._unhold(name, queue, item[1])
+        self._tidy(name, queue)
         self._coord.changes.notify(("queue", name))
         return {"ok": True, "items": out}
 
-    def _unqueue(self, name, key) -> None:
-        """The queue's hold on a key taken from it ends, unless the key is queued again."""
-        queue = self._coord.queues.get(name)
-        if self.status == "running" and (queue is None or not queue.held.get(key)):
-            self._drop(key, f"queue-{name}")
-
     def queue_qsize(self, comm=None, name=None, maxsize=0) -> int:
-        return len(self._queue(name, maxsize).items)
+        queue = self._coord.queues.get(name)
+        return 0 if queue is None else len(queue.items)
 
     # --- Lock ---------------------------------------------------------------------------
 
     async def lock_acquire(self, comm=None, name=None, id=None, client=None, timeout=None):
         locks = self._coord.locks  # (a lock released is taken out)
-        if not await self._wait_for(comm, ("lock", name), lambda: name not in locks, timeout):
+        if not await self._wait_for(comm, ("lock", name), lambda: name not in locks, timeout,
+                                    client):  # fmt: skip
             return False
         lock = locks[name] = _Lock()
         lock.holder, lock.client, lock.seen = id, client, time.monotonic()
@@ -266,7 +327,7 @@ class Coordinates:
             self._coord.lease_check = self._spawn(self._every(1.0, self._expire_leases))
         return True
 
-    def lock_release(self, comm=None, name=None, id=None) -> None:
+    def lock_release(self, comm=None, name=None, id=None) -> bool:
         lock = self._coord.locks.get(name)
         if lock is None or lock.holder is None:
             raise RuntimeError(f"Lock {name!r} is not held: released more often than acquired")
@@ -275,6 +336,7 @@ class Coordinates:
                                "that acquired it may release it")  # fmt: skip
         del self._coord.locks[name]
         self._coord.changes.notify(("lock", name))
+        return True
 
     def lock_locked(self, comm=None, name=None) -> bool:
         lock = self._coord.locks.get(name)
@@ -300,9 +362,9 @@ class Coordinates:
     def event_clear(self, comm=None, name=None) -> None:
         self._coord.events.pop(name, None)
 
-    async def event_wait(self, comm=None, name=None, timeout=None) -> bool:
+    async def event_wait(self, comm=None, name=None, timeout=None, client=None) -> bool:
         events = self._coord.events
-        return await self._wait_for(comm, ("event", name), lambda: name in events, timeout)
+        return await self._wait_for(comm, ("event", name), lambda: name in events, timeout, client)
 
     def event_is_set(self, comm=None, name=None) -> bool:
         return name in self._coord.events
