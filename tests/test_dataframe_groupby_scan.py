@@ -172,3 +172,21 @@ def test_errors(frames):
         cat.groupby("c", observed=False).v.median()
     with pytest.raises(TypeError):  # pandas' own error, when the expression is written
         ddf.assign(t=pd.Timestamp("2020")).groupby("k").t.cumsum()
+
+
+def test_cumsum_and_cumprod_of_boolean_columns_across_partitions():
+    """Bools sum to ints: a carried total (ints) beside a partition's bools made an object
+    column that pandas refused for the nullable and Arrow booleans."""
+    pdf = pd.DataFrame({"k": [1, 1, 2, 1, 2, 1],
+                        "b": pd.array([True, None, True, True, False, True], dtype="boolean"),
+                        "nb": [True, False, True, True, False, True],
+                        "pb": pd.array([True, False, None, True, False, True],
+                                       dtype="bool[pyarrow]")})  # fmt: skip
+    ddf = dd.from_pandas(pdf, npartitions=3)
+    for method in ("cumsum", "cumprod"):
+        got = getattr(ddf.groupby("k"), method)()
+        want = getattr(pdf.groupby("k"), method)()
+        pd.testing.assert_frame_equal(got.compute(), want)
+        assert dict(got.dtypes) == dict(want.dtypes)
+        pd.testing.assert_series_equal(getattr(ddf.groupby("k").b, method)().compute(),
+                                       getattr(pdf.groupby("k").b, method)())  # fmt: skip

@@ -217,10 +217,21 @@ def _cum_finish(part, carry, keys, values, dropna, agg, skipna, recipe, selectio
                 kwargs, meta):
     if carry is None or not len(carry) or not len(part):
         return _conform(getattr(_grouped(part, recipe, selection), method)(**kwargs), meta)
+    if agg in ("sum", "prod"):  # bools sum to ints: the stand-ins hold ints, and a column
+        part = _as_result_dtype(part, values, meta)  # of bools and ints becomes object
     rows = _stand_ins(carry, keys, part)
     both = pd.concat([rows, part])
     out = getattr(_grouped(both, recipe, selection), method)(**kwargs).iloc[len(rows):]
     return _conform(out, meta)
+
+
+def _as_result_dtype(part, values, meta):
+    """*part* with its boolean value columns cast to the result's dtype (Int64 for the
+    nullable boolean, int64[pyarrow] for bool[pyarrow], int64 for bool)."""
+    dtypes = {values[0]: meta.dtype} if isinstance(meta, pd.Series) else dict(meta.dtypes)
+    cast = {v: dtypes[v] for v in values
+            if v in dtypes and v in part and pd.api.types.is_bool_dtype(part[v].dtype)}
+    return part.astype(cast) if cast else part
 
 
 def cumulative(gb, method, numeric_only, skipna):
