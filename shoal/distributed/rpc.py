@@ -447,6 +447,18 @@ class ConnectionPool:
         comm.abort()
         self._slots[address].release()
 
+    def remove(self, address: str) -> None:
+        """Forget *address* (a worker that left): its idle comms are closed, and its
+        entries go once none is borrowed (a pool outlives many workers: a scheduler's
+        kept a closed comm and a semaphore for every worker it ever had)."""
+        for comm in self._idle.pop(address, ()):
+            comm.abort()
+        if not self._busy.get(address):
+            self._busy.pop(address, None)
+            slots = self._slots.get(address)
+            if slots is not None and slots._value == self.limit_per_address:  # (none waits)
+                del self._slots[address]
+
     async def close(self) -> None:
         """Close every idle comm; comms still borrowed are closed when given back."""
         self._closed = True

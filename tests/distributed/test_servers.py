@@ -124,6 +124,26 @@ async def test_scatter_then_compute_on_scattered_data(s, a, b):
 
 
 @gen_cluster(nworkers=2)
+async def test_the_scheduler_forgets_its_comms_to_a_worker_that_left(s, a, b):
+    """A scheduler outlives many workers (restarts, adaptive scaling): its pool kept a
+    closed comm and a semaphore for every worker it ever talked to."""
+    async with rpc(s.address) as r:  # the scheduler talks to both workers (gather)
+        await r.scatter(data={"d": Pickled(1)}, nbytes={"d": 8}, client="c1", broadcast=True)
+        assert (await r.gather(keys=["d"]))["data"] == {"d": 1}
+    await s.pool(b.address).identity()  # (a comm to b, idle in the pool now)
+    assert b.address in s.pool._idle and b.address in s.pool._slots
+    await b.close()
+    for _ in range(200):
+        if b.address not in s.state.workers:
+            break
+        await asyncio.sleep(0.01)
+    assert b.address not in s.pool._idle and b.address not in s.pool._slots
+    assert b.address not in s.pool._busy
+    await s.pool(a.address).identity()  # the pool goes on for the others
+    assert a.address in s.pool._slots
+
+
+@gen_cluster(nworkers=2)
 async def test_identity_lists_workers_and_broadcast_runs_everywhere(s, a, b):
     import os
 

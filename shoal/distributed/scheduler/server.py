@@ -253,6 +253,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
                 if stream is not None:
                     stream.abort()
                 self.handle(m.RemoveWorker(ws.address, f"no heartbeat for {ttl:g} s"))
+                self.pool.remove(ws.address)
                 if ws.nanny:  # a hung worker (its event loop blocked): have it replaced
                     self._spawn(self._restart_silent(ws.nanny))
 
@@ -317,6 +318,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
                     logger.warning("worker %s left without a goodbye (%s)", address, reason)
                 if address in self.state.workers:
                     self.handle(m.RemoveWorker(address, reason, safe=safe))
+                self.pool.remove(address)
         return NO_REPLY
 
     async def _consume(self, comm, translate) -> None:
