@@ -554,3 +554,29 @@ def test_accumulate_with_a_none_initial_and_sampling_with_a_random_instance():
     numbers = db.range(500, npartitions=2)
     first = numbers.random_sample(0.5, random_state=random.Random(7)).compute()
     assert first == numbers.random_sample(0.5, random_state=random.Random(7)).compute()
+
+
+def test_product_pairs_every_element_partition_by_partition():
+    a = db.from_sequence([1, 2, 3], npartitions=2)
+    b = db.from_sequence(["x", "y", "z"], npartitions=3)
+    p = a.product(b)
+    assert p.npartitions == 6
+    assert sorted(p.compute()) == sorted((x, y) for x in [1, 2, 3] for y in "xyz")
+    assert p.name == a.product(b).name and p.name != b.product(a).name
+    assert sorted(b.product(a).compute()) == sorted((y, x) for x in [1, 2, 3] for y in "xyz")
+    with pytest.raises(TypeError, match="other must be a Bag"):
+        a.product([1, 2])
+
+
+def test_fold_out_type_bag_gives_the_results_elements():
+    b = db.from_sequence([[1], [2], [3, 4]], npartitions=2)
+    out = b.fold(lambda acc, x: acc + x, out_type=db.Bag)
+    assert isinstance(out, db.Bag) and out.npartitions == 1
+    assert out.compute() == [1, 2, 3, 4]
+    assert out.map(lambda x: x * 10).compute() == [10, 20, 30, 40]
+    assert b.fold(lambda acc, x: acc + x).compute() == [1, 2, 3, 4]  # an Item, as before
+    with pytest.raises(TypeError, match="out_type must be Item or Bag"):
+        b.fold(lambda acc, x: acc + x, out_type=list)
+    numbers = db.from_sequence([1, 2, 3], npartitions=2).fold(lambda a, x: a + x, out_type=db.Bag)
+    with pytest.raises(TypeError, match="the result int is not iterable"):
+        numbers.compute(scheduler="sync")

@@ -296,6 +296,20 @@ def finish_fold(combine, initial, pieces):
     return value
 
 
+def finish_fold_list(combine, initial, pieces):
+    """:func:`finish_fold` as a partition (``fold(out_type=Bag)``): its result's elements."""
+    value = finish_fold(combine, initial, pieces)
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(f"fold(out_type=Bag): the result {type(value).__name__} is not "
+                        "iterable (a Bag holds its elements); use out_type=Item") from None
+
+
+def product_chunk(left, right):
+    return [(x, y) for x in left for y in right]
+
+
 def frequencies_chunk(part):
     counts: dict = {}
     get = counts.get

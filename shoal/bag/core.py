@@ -158,11 +158,18 @@ class Bag(Collection):
         return reductions.user_reduction(self, perpartition, aggregate, split_every,
                                          out_type or Item, name)
 
-    def fold(self, binop, combine=None, initial=no_default, split_every=None):
-        """``functools.reduce(binop, ...)`` per partition, then ``combine`` the results."""
+    def fold(self, binop, combine=None, initial=no_default, split_every=None, out_type=None):
+        """``functools.reduce(binop, ...)`` per partition, then ``combine`` the results: an
+        Item, or with ``out_type=Bag`` a one-partition Bag of the result's elements."""
         from shoal.bag import reductions
 
-        return reductions.fold(self, binop, combine, initial, split_every)
+        return reductions.fold(self, binop, combine, initial, split_every, out_type)
+
+    def product(self, other):
+        """Every pair ``(x, y)`` of an element of this bag and one of *other*."""
+        from shoal.bag.create import product
+
+        return product(self, other)
 
     def _simple(self, how, split_every):
         from shoal.bag import reductions

@@ -1,5 +1,5 @@
-"""Creating bags (``from_sequence``, ``range``, ``from_delayed``, ``concat``) and
-``repartition``.
+"""Creating bags (``from_sequence``, ``range``, ``from_delayed``, ``concat``,
+``product``) and ``repartition``.
 
 Data given in Python (``from_sequence``) is split once, when the graph is
 built, into ``Data`` nodes holding list slices; the engine fuses each into the
@@ -20,7 +20,7 @@ from shoal.core.spec import Alias, Data, Ref, Task
 from shoal.core.tokenize import tokenize
 from shoal.delayed import Delayed, collect_delayed
 
-__all__ = ["concat", "from_delayed", "from_sequence", "range", "repartition"]
+__all__ = ["concat", "from_delayed", "from_sequence", "product", "range", "repartition"]
 
 DEFAULT_PARTITIONS = 100
 
@@ -114,3 +114,18 @@ def repartition(bag, n):
                                         piece, b - a)
                 j += 1
     return Bag(merge_layers(bag, name=name, layer=layer), name, n)
+
+
+def product(bag, other):
+    """``bag.product(other)``: partition ``(i, j)`` holds the pairs of ``bag``'s partition
+    ``i`` with ``other``'s partition ``j``, in that order (n x m partitions, as Dask's)."""
+    if not isinstance(other, Bag):
+        raise TypeError(f"product: other must be a Bag, got {type(other).__name__}")
+    name = f"product-{tokenize(bag, other)}"
+    layer = {}
+    m = other.npartitions
+    for i in builtins.range(bag.npartitions):
+        for j in builtins.range(m):
+            key = (name, i * m + j)
+            layer[key] = Task(key, chunk.product_chunk, Ref((bag._name, i)), Ref((other._name, j)))
+    return Bag(merge_layers(bag, other, name=name, layer=layer), name, bag.npartitions * m)

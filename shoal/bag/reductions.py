@@ -112,10 +112,14 @@ def user_reduction(bag, perpartition, aggregate, split_every, out_type, name):
     return tree(bag, (perpartition,), (aggregate,), final, token, split_every, out_type)
 
 
-def fold(bag, binop, combine, initial, split_every=None):
+def fold(bag, binop, combine, initial, split_every=None, out_type=None):
     combine = binop if combine is None else combine
+    if out_type not in (None, Item, Bag):
+        raise TypeError(f"fold: out_type must be Item or Bag, got {out_type!r}")
+    final = chunk.finish_fold_list if out_type is Bag else chunk.finish_fold
     return tree(bag, (chunk.fold_chunk, binop, initial), (chunk.fold_pieces, combine, NOTHING),
-                (chunk.finish_fold, combine, initial), f"fold-{funcname(binop)}", split_every)
+                (final, combine, initial), f"fold-{funcname(binop)}", split_every,
+                Bag if out_type is Bag else Item)  # fmt: skip
 
 
 def frequencies(bag, sort=False, split_every=None):
