@@ -32,7 +32,8 @@ restart follows.  The scheduler notices the lost worker by its stream closing.
 
 Each worker incarnation gets a private scratch directory (mode 0700, under
 ``local_directory``) for its spill files; the nanny deletes it once the process
-is gone, however it ended.
+is gone, however it ended, and one left by a nanny that was killed too is purged
+by the next nanny or worker started in that folder (``scratch.py``).
 
 RPC ops: ``instantiate``, ``kill``, ``restart``, ``terminate`` (close the nanny
 and its worker), ``close_gracefully``, ``identity``.
@@ -44,7 +45,6 @@ import asyncio
 import logging
 import math
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -55,6 +55,7 @@ from shoal import config
 from shoal.core.machine import cpu_count
 from shoal.distributed._worker_main import WorkerProcess, WorkerStartError, describe_exit
 from shoal.distributed.comm import parse_address
+from shoal.distributed import scratch
 from shoal.distributed.comm.base import listen_address
 from shoal.distributed.node import Node
 from shoal.distributed.rpc import Server, rpc
@@ -247,7 +248,7 @@ class Nanny(Node):
 
     # --- the worker process ---
 
-    def _worker_spec(self, scratch: str) -> dict:
+    def _worker_spec(self, directory: str) -> dict:
         sec = self.security
         host = self.host or config.get("distributed.comm.default-host")
         return {
@@ -260,7 +261,7 @@ class Nanny(Node):
             "protocol": self.protocol,
             "security": None if sec is None else {f: getattr(sec, f, None) for f in _SECURITY_FIELDS},
             "resources": self.resources,
-            "local_directory": scratch,
+            "local_directory": directory,
             "nanny": self.address,
             "validate": self.validate,
             "death_timeout": self.death_timeout,
@@ -292,11 +293,10 @@ class Nanny(Node):
             raise RuntimeError(f"{self!r} is {self.status}: it starts no more workers")
         if self.process is not None and self.process.alive:
             return
-        os.makedirs(self.local_directory, exist_ok=True)
-        scratch = tempfile.mkdtemp(prefix="shoal-worker-", dir=self.local_directory)  # mode 0700
-        proc = WorkerProcess(self._worker_spec(scratch), self._worker_env(), on_exit=self._on_exit)
+        made = scratch.make(self.local_directory)  # mode 0700, locked: see scratch.py
+        proc = WorkerProcess(self._worker_spec(made.path), self._worker_env(), on_exit=self._on_exit)
         # removed once the process is gone, or at interpreter exit at the latest
-        self._scratch[proc] = weakref.finalize(proc, shutil.rmtree, scratch, True)
+        self._scratch[proc] = weakref.finalize(proc, made.remove)
         self.process = proc
         try:
             await proc.start(self._start_timeout())

@@ -39,12 +39,11 @@ import asyncio
 import logging
 import os
 import pickle
-import shutil
-import tempfile
 import time
 import uuid
 
 from shoal import config
+from shoal.distributed import scratch
 from shoal.distributed.batched import BatchedSend
 from shoal.distributed.clock import SchedulerClock
 from shoal.distributed.comm import CommClosedError, connect, parse_address
@@ -101,6 +100,7 @@ class Worker(Node):
                 scheme, host or config.get("distributed.comm.default-host"), port)
         self._local_directory = local_directory
         self.local_directory = None
+        self._scratch = None  # scratch.Scratch, from start()
         self.id = f"Worker-{uuid.uuid4().hex[:12]}"
         self.server = Server({
             "get_data": self.get_data, "update_data": self.update_data, "run": self.run,
@@ -146,8 +146,8 @@ class Worker(Node):
         if self.status in ("closing", "closed"):  # closed while it started listening
             await self.server.close()
             return self
-        self.local_directory = tempfile.mkdtemp(
-            prefix="shoal-worker-", dir=self._local_directory or config.get("temporary-directory"))
+        self._scratch = scratch.make(self._local_directory or config.get("temporary-directory"))
+        self.local_directory = self._scratch.path  # (locked while this process lives)
         self.data = _data_store(self.local_directory, self.memory_limit)
         self.state = WorkerState(address=self.address, nthreads=self.nthreads, data=self.data,
                                  resources=self.resources, validate=self.validate,
@@ -233,8 +233,8 @@ class Worker(Node):
                 await asyncio.sleep(0.01)
         if self.data is not None and hasattr(self.data, "close"):
             self.data.close()
-        if self.local_directory:
-            shutil.rmtree(self.local_directory, ignore_errors=True)
+        if self._scratch is not None:
+            self._scratch.remove()
 
     async def close_op(self, comm=None, **_) -> str:
         self._spawn(self.close(reason="asked to close"))
