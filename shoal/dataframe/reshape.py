@@ -89,6 +89,16 @@ def _first_value(collection):
     return parts
 
 
+def _named_columns(meta, columns, what: str) -> list:
+    """*columns* (one label or a list) as a list, each a column of *meta*, else a KeyError."""
+    columns = [columns] if not isinstance(columns, (list, tuple, pd.Index)) else list(columns)
+    missing = [c for c in columns if c not in meta.columns]
+    if missing:
+        raise KeyError(f"{what}(columns=...): no columns {missing} in the frame "
+                       f"(columns: {list(meta.columns)})")
+    return columns
+
+
 def categorize(df, columns=None, index=None, split_every=None):
     """*df* with the chosen columns (default: text columns and categoricals whose categories
     are unknown) and, with ``index=True`` (default: when it holds text), its index made
@@ -100,12 +110,7 @@ def categorize(df, columns=None, index=None, split_every=None):
     if columns is None:
         columns = [c for c, dt in meta.dtypes.items() if _texty(dt) or _unknown_categorical(dt)]
     else:
-        columns = [columns] if not isinstance(columns, (list, tuple, pd.Index)) else list(columns)
-        missing = [c for c in columns if c not in meta.columns]
-        if missing:
-            raise KeyError(f"categorize(columns=...): no columns {missing} in the frame "
-                           f"(columns: {list(meta.columns)})")
-        columns = [c for c in columns
+        columns = [c for c in _named_columns(meta, columns, "categorize")
                    if not isinstance(meta[c].dtype, pd.CategoricalDtype) or _unknown_categorical(meta[c].dtype)]
     if index is None:
         index = _texty(meta.index.dtype) or _unknown_categorical(meta.index.dtype)
@@ -182,11 +187,7 @@ def get_dummies(data, prefix=None, prefix_sep="_", dummy_na=False, columns=None,
             chosen = [c for c, dt in meta.dtypes.items()
                       if _texty(dt) or isinstance(dt, pd.CategoricalDtype)]
         else:
-            chosen = [columns] if not isinstance(columns, (list, tuple, pd.Index)) else list(columns)
-            missing = [c for c in chosen if c not in meta.columns]
-            if missing:
-                raise KeyError(f"get_dummies(columns=...): no columns {missing} in the frame "
-                               f"(columns: {list(meta.columns)})")
+            chosen = _named_columns(meta, columns, "get_dummies")
         checked = {c: meta[c].dtype for c in chosen}
         what = "columns"
     plain = [c for c, dt in checked.items() if not isinstance(dt, pd.CategoricalDtype)]
