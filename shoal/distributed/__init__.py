@@ -43,6 +43,7 @@ _LAZY = {
     "secede": "shoal.distributed.worker.context", "rejoin": "shoal.distributed.worker.context",
     "worker_client": "shoal.distributed.worker.context",
     "SchedulerPlugin": "shoal.distributed.scheduler.plugins",
+    "WorkerPlugin": "shoal.distributed.plugins", "UploadFile": "shoal.distributed.plugins",
     "KilledWorker": "shoal.distributed.scheduler.messages",
     "Security": "shoal.distributed.security",
     "progress": "shoal.distributed.client.progress",

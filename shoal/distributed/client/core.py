@@ -47,7 +47,7 @@ from shoal.distributed.client import compute as C
 from shoal.distributed.client import diagnostics as D
 from shoal.distributed.client import results
 from shoal.distributed.client.connection import Connection, target
-from shoal.distributed.client import current
+from shoal.distributed.client import current, plugins
 from shoal.distributed.client.control import ClusterControl
 from shoal.distributed.client.current import default_client, default_client_get
 from shoal.distributed.client.display import client_html, client_repr, dashboard_link
@@ -63,7 +63,7 @@ __all__ = ["Client", "default_client", "default_client_get"]
 
 logger = logging.getLogger(__name__)
 
-class Client(ClusterControl):
+class Client(ClusterControl, plugins.PluginControl):  # (plugins.py: register_plugin...)
     """Connect to a shoal cluster (or start a ``LocalCluster``) and run work on it.
 
     ``Client()`` starts a LocalCluster (extra keyword arguments go to it);

@@ -56,6 +56,7 @@ from shoal.distributed.scheduler.diagnostics import AnswersDiagnostics, TaskStre
 from shoal.distributed.scheduler.progress import ARRIVAL_WAIT, ProgressWatches
 from shoal.distributed.scheduler.retiring import RetiresWorkers
 from shoal.distributed.scheduler.state import SchedulerState
+from shoal.distributed.scheduler.worker_plugins import KeepsWorkerPlugins
 from shoal.distributed.taskcolumns import key_from_wire, story_to_wire
 from shoal.bus import Bus
 from shoal.local.remote_errors import pack_exception
@@ -80,7 +81,8 @@ _CLIENT_EVENTS = frozenset({
 })  # fmt: skip
 
 
-class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates, Node):
+class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates,
+                KeepsWorkerPlugins, Node):
     """A scheduler listening on ``protocol://host:port`` (loopback by default)."""
 
     def __init__(self, host=None, port=0, protocol="tcp", security=None, validate=False,
@@ -107,6 +109,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             "progress_watch": self.progress_watch, "progress_poll": self.progress_poll,
             "progress_stop": self.progress_stop,
             **self.coordination_handlers(),  # Variable, Queue, Lock, Event (coordination.py)
+            **self.worker_plugin_handlers(),  # WorkerPlugin, upload_file (worker_plugins.py)
         }  # fmt: skip
         self.server = Server(handlers, security=security, role="scheduler")
         self.pool = ConnectionPool(security=security, role="scheduler", deserialize=False)
@@ -271,12 +274,14 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             why = "scheduler closing" if self.status != "running" else f"{address} already registered"
             await comm.write({"op": "refused", "reason": why})
             return NO_REPLY
+        plugins = self.worker_plugin_reply()  # (worker_plugins.py)
         await comm.write({"op": "registered", "address": address, "time": time.time(),
-                          "scheduler": self.id})  # fmt: skip
+                          "scheduler": self.id, **plugins})  # fmt: skip
         stream = BatchedSend()
         stream.start(comm)
         self.worker_streams[address] = stream
         self.handle(m.AddWorker(address, nthreads, memory_limit, resources or {}, str(name), nanny))
+        self.worker_plugins_missed(address, plugins)
         ws = self.state.workers.get(address)
         if ws is not None:
             ws.local_directory = str(local_directory or "")

@@ -59,6 +59,7 @@ from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, worker_memory_limit,
 )  # fmt: skip
 from shoal.distributed.worker.context import TaskClient
+from shoal.distributed.worker.plugins import RunsPlugins
 from shoal.distributed.worker.state import WorkerState
 from shoal.distributed.worker.taskrows import SWITCH_OP, TaskRowReporter
 from shoal.distributed.worker.threads import Job, Outcome, Reschedule, TaskThreads
@@ -76,7 +77,7 @@ _FROM_SCHEDULER = {
 }  # fmt: skip
 
 
-class Worker(Node):
+class Worker(RunsPlugins, Node):
     """One worker: a thread pool, its state machine, a listener for peers."""
 
     def __init__(self, scheduler_address: str, nthreads=None, memory_limit="auto", name=None,
@@ -107,6 +108,7 @@ class Worker(Node):
             "close": self.close_op, "terminate": self.close_op, "get_metrics": self.metrics,
             "identity": self.identity, "story": self.story, "profile": self.get_profile,
             "get_profile": self.get_profile, "profile_metadata": self.get_profile_metadata,
+            **self.plugin_handlers(),  # WorkerPlugin (worker/plugins.py)
         }, security=security, role="worker")  # fmt: skip
         self.peers = ConnectionPool(security=security, role="worker")
         self.data = None
@@ -191,6 +193,7 @@ class Worker(Node):
         self.stream.on_write = self.task_rows.attach
         self.stream.start(comm)
         self.status = "running"
+        await self._setup_plugins(reply.get("worker-plugins"))  # before its first task
         self._spawn(self._read_stream(comm))
         self._spawn(self._every(self.heartbeat_interval, self._heartbeat))
         monitor = config.parse_timedelta(config.get("distributed.worker.memory.monitor-interval"))
@@ -213,6 +216,7 @@ class Worker(Node):
                 except CommClosedError:
                     pass
             await self._cancel_tasks()
+            await self._teardown_plugins()
         finally:
             await self._release()
 

@@ -243,6 +243,7 @@ class WorkerState:
 
         length = conf(log_length, "transition-log-length")
         self.log = PackedLog(length)  # transitions and notes, for story()
+        self.on_transition = None  # (key, start, finish) -> None: worker plugins' (plugins.py)
         self.stimulus_log = PackedLog(length)  # event log entries (no payloads): stimuli()
 
     def __repr__(self) -> str:

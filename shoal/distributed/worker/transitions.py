@@ -522,6 +522,8 @@ TRANSITIONS = {
 def _log(ws, ts, start: str, recs: dict, stimulus_id: str) -> None:
     summary = {t.key: (f[0] if isinstance(f, tuple) else f) for t, f in recs.items()} if recs else None
     ws.log.append((ts.key, start, ts.state, summary, stimulus_id, ws.clock()))
+    if ws.on_transition is not None:  # worker plugins' (worker/plugins.py)
+        ws.on_transition(ts.key, start, ts.state)
 
 
 def transition(ws, ts, finish: str, *args, stimulus_id: str) -> tuple[dict, list]:

@@ -1,0 +1,110 @@
+"""The worker's side of worker plugins (:mod:`shoal.distributed.plugins`): a mixin of
+:class:`~shoal.distributed.worker.server.Worker`.
+
+::
+
+    rpc plugin_add(plugin, name)      unpickle, replace a plugin of that name
+                                      (its teardown first), await setup(worker)
+    rpc plugin_remove(name)           await teardown(worker)
+    registration reply "worker-plugins"   the scheduler's plugins, set up before
+                                          the worker reads its first task
+    close                             every plugin's teardown, before the
+                                      worker's resources go
+
+Both ops answer ``{"status": "OK"}`` or ``{"status": "error", "exception":
+pack_exception(...), "worker": address}``: a plugin that raises never stops
+the worker, and the client re-raises the error naming the worker.  An errant
+plugin stays registered (its teardown still comes), as in Dask.
+
+Transitions: the state machine calls ``state.on_transition(key, start,
+finish)`` after each task state change (``worker/transitions.py``); it is set
+only while some plugin overrides ``transition``, so a worker without such
+plugins pays one attribute read per transition.  A ``transition`` that raises
+is logged and the others still run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+from shoal.distributed.plugins import overrides, plugin_name
+from shoal.distributed.protocol import Serialized, deserialize
+from shoal.local.remote_errors import pack_exception
+
+__all__ = ["RunsPlugins"]
+
+logger = logging.getLogger(__name__)
+
+
+class RunsPlugins:
+    """Worker plugins on a worker; see the module docstring."""
+
+    def plugin_handlers(self) -> dict:
+        """The rpc handlers (and the empty plugin table: called from ``__init__``)."""
+        self.plugins: dict = {}  # name -> plugin
+        self._transition_plugins: list = []
+        return {"plugin_add": self.plugin_add, "plugin_remove": self.plugin_remove}
+
+    async def plugin_add(self, comm=None, plugin=None, name=None) -> dict:
+        try:
+            if isinstance(plugin, Serialized):
+                plugin = deserialize(plugin)
+            name = name or plugin_name(plugin)
+        except Exception as exc:  # noqa: BLE001 - e.g. its class's module is missing here
+            logger.exception("worker %s: could not load worker plugin %r", self.address, name)
+            return self._plugin_error(exc, "plugin-load")
+        if name in self.plugins:
+            await self.plugin_remove(name=name)
+        self.plugins[name] = plugin
+        self._hook_transitions()
+        setup = getattr(plugin, "setup", None)
+        if setup is not None:
+            try:
+                result = setup(worker=self)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:  # noqa: BLE001 - reported, the worker goes on
+                logger.exception("worker %s: worker plugin %r failed to set up", self.address, name)
+                return self._plugin_error(exc, "plugin-setup")
+        return {"status": "OK"}
+
+    async def plugin_remove(self, comm=None, name=None) -> dict:
+        plugin = self.plugins.pop(name, None)
+        self._hook_transitions()
+        teardown = getattr(plugin, "teardown", None)
+        if teardown is not None:
+            try:
+                result = teardown(worker=self)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:  # noqa: BLE001 - reported, the worker goes on
+                logger.exception("worker %s: worker plugin %r failed to tear down",
+                                 self.address, name)  # fmt: skip
+                return self._plugin_error(exc, "plugin-teardown")
+        return {"status": "OK"}
+
+    async def _setup_plugins(self, plugins) -> None:
+        """Set up the plugins of a registration reply (an error is logged: nobody asked)."""
+        for name, plugin in (plugins or {}).items():
+            await self.plugin_add(plugin=plugin, name=name)
+
+    async def _teardown_plugins(self) -> None:
+        for name in list(getattr(self, "plugins", ())):
+            await self.plugin_remove(name=name)
+
+    def _hook_transitions(self) -> None:
+        self._transition_plugins = [p for p in self.plugins.values() if overrides(p, "transition")]
+        if self.state is not None:
+            self.state.on_transition = self._notify_transition if self._transition_plugins else None
+
+    def _notify_transition(self, key, start: str, finish: str) -> None:
+        for plugin in self._transition_plugins:
+            try:
+                plugin.transition(key, start, finish)
+            except Exception:  # noqa: BLE001 - one plugin's failure stops nothing
+                logger.exception("worker %s: worker plugin %r failed in transition(%r, %r, %r)",
+                                 self.address, plugin, key, start, finish)  # fmt: skip
+
+    def _plugin_error(self, exc: BaseException, stage: str) -> dict:
+        return {"status": "error", "exception": pack_exception(exc, stage), "worker": self.address}
