@@ -35,6 +35,18 @@ from shoal.array.reductions import (all, any, argmax, argmin, histogram, max, me
                                     nanmean, nanmin, nanprod, nanstd, nansum, nanvar, prod, std,
                                     sum, var)
 from shoal.array.setops import unique
+from shoal.array.construct import array, empty_like, fromfunction, indices, meshgrid
+from shoal.array.manipulation import (atleast_1d, atleast_2d, atleast_3d, block, broadcast_arrays,
+                                      broadcast_to, dstack, expand_dims, flip, fliplr, flipud,
+                                      hstack, moveaxis, outer, repeat, roll, rollaxis, rot90,
+                                      swapaxes, take, tile, vstack)
+from shoal.array.padding import pad
+from shoal.array.triangles import diag, diagonal, trace, tril, triu
+# NumPy's constants and scalar types, as dask.array re-exports them (``bool`` is
+# NumPy's ``bool_`` here, as there: this namespace shadows builtins, like ``sum``)
+from numpy import bool_ as bool
+from numpy import (complex64, complex128, e, euler_gamma, float32, float64, inf, int8, int16, int32,
+                   int64, nan, newaxis, pi, uint8, uint16, uint32, uint64)
 from shoal.base import compute, persist
 
 for _name in _UFUNCS:
@@ -63,4 +75,10 @@ __all__ = [
     "transpose", "var", "where", "zeros", "zeros_like", *_UFUNCS,
     "cumprod", "cumsum", "diff", "histogram", "map_overlap", "nanmax", "nanmean", "nanmin",
     "nanprod", "nanstd", "nansum", "nanvar", "overlap", "percentile", "trim_internal", "unique",
+    "array", "atleast_1d", "atleast_2d", "atleast_3d", "block", "broadcast_arrays", "broadcast_to",
+    "diag", "diagonal", "dstack", "empty_like", "expand_dims", "flip", "fliplr", "flipud",
+    "fromfunction", "hstack", "indices", "meshgrid", "moveaxis", "outer", "pad", "repeat", "roll",
+    "rollaxis", "rot90", "swapaxes", "take", "tile", "trace", "tril", "triu", "vstack",
+    "bool", "complex64", "complex128", "e", "euler_gamma", "float32", "float64", "inf", "int8",
+    "int16", "int32", "int64", "nan", "newaxis", "pi", "uint8", "uint16", "uint32", "uint64",
 ]
