@@ -248,3 +248,17 @@ def test_complex_parts_and_small_methods():
     with pytest.warns(UserWarning, match="no blocked implementation"):
         assert_array_equal(np.diff(y, axis=0), np.diff(f, axis=0))
     assert_array_equal(np.cumsum(y, axis=0).compute(), np.cumsum(f, axis=0))  # (blocked)
+
+
+def test_a_one_block_result_is_a_copy_of_its_source_and_of_persisted_data():
+    """Writing into a computed result must not write into the array it came from, nor into
+    persisted data the next compute gives again (Dask copies a one-block result too)."""
+    source = np.arange(5)
+    out = da.from_array(source).compute()
+    out[0] = 99
+    assert source[0] == 0
+    kept = da.ones(5).persist()
+    first = kept.compute()
+    first[:] = 7
+    assert kept.compute().tolist() == [1.0] * 5
+    assert da.broadcast_to(da.from_array(np.arange(3)), (4, 3)).compute().flags.writeable

@@ -18,7 +18,7 @@ _require("array", "numpy", what="shoal.array")
 
 import numpy as _np
 
-from shoal.array import random
+from shoal.array import fft, linalg, random
 from shoal.array.blockwise import UFUNCS as _UFUNCS
 from shoal.array.blockwise import elemwise, map_blocks, where, wrap_ufunc
 from shoal.array.core import AUTO_CHUNK_BYTES, Array, asarray, from_array, normalize_chunks
@@ -35,6 +35,12 @@ from shoal.array.reductions import (all, any, argmax, argmin, histogram, max, me
                                     nanmean, nanmin, nanprod, nanstd, nansum, nanvar, prod, std,
                                     sum, var)
 from shoal.array.setops import unique
+from shoal.array.einsum import einsum
+from shoal.array.quantiles import median, nanmedian, nanpercentile, nanquantile, quantile
+from shoal.array.search import bincount, digitize, searchsorted
+from shoal.array.statistics import (allclose, average, corrcoef, count_nonzero, cov, isclose, isin,
+                                    moment, nanargmax, nanargmin, nancumprod, nancumsum, ptp)
+from shoal.array.topk import argtopk, topk
 from shoal.array.construct import array, empty_like, fromfunction, indices, meshgrid
 from shoal.array.manipulation import (atleast_1d, atleast_2d, atleast_3d, block, broadcast_arrays,
                                       broadcast_to, dstack, expand_dims, flip, fliplr, flipud,
@@ -75,6 +81,11 @@ __all__ = [
     "transpose", "var", "where", "zeros", "zeros_like", *_UFUNCS,
     "cumprod", "cumsum", "diff", "histogram", "map_overlap", "nanmax", "nanmean", "nanmin",
     "nanprod", "nanstd", "nansum", "nanvar", "overlap", "percentile", "trim_internal", "unique",
+    "allclose", "argtopk", "average", "bincount", "corrcoef", "count_nonzero", "cov", "digitize",
+    "einsum", "isclose", "isin", "median", "moment", "nanargmax", "nanargmin", "nancumprod",
+    "nancumsum", "nanmedian", "nanpercentile", "nanquantile", "ptp", "quantile", "searchsorted",
+    "topk",
+    "fft", "linalg",
     "array", "atleast_1d", "atleast_2d", "atleast_3d", "block", "broadcast_arrays", "broadcast_to",
     "diag", "diagonal", "dstack", "empty_like", "expand_dims", "flip", "fliplr", "flipud",
     "fromfunction", "hstack", "indices", "meshgrid", "moveaxis", "outer", "pad", "repeat", "roll",

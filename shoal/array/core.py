@@ -18,7 +18,18 @@ the work by the shape of the task graph each operation builds:
 ``reductions.py``  trees ``chunk -> combine (split_every at a time) -> aggregate``
 ``slicing.py``     ``x[...]``: basic indexing and one integer array
 ``rechunk.py``     ``rechunk``, ``reshape``, ``transpose``
-``linalg.py``      ``tensordot`` / ``dot`` / ``@`` (sum over the contracted blocks)
+``linalg.py``      ``tensordot`` / ``dot`` / ``@`` (sum over the contracted blocks), and
+                   the ``shoal.array.linalg`` namespace: ``decompositions.py`` (TSQR
+                   ``qr``, ``svd``, ``svd_compressed``, ``lstsq``), ``solvers.py``
+                   (``solve``, ``inv``, ``cholesky``: one block; ``norm``)
+``fft.py``         ``shoal.array.fft``: one task per block, transformed axes whole
+``manipulation.py`` ``broadcast_to``, stacking, ``flip``, ``roll``, ``take``, ``repeat`` ...
+                   (``padding.py``: ``pad``; ``triangles.py``: ``tril``, ``diag``, ``trace``;
+                   ``construct.py``: ``array``, ``indices``, ``meshgrid``, ``fromfunction``)
+``statistics.py``  ``isclose``, ``average``, ``moment``, ``cov``, nan-arg/cum reductions;
+                   ``quantiles.py`` (``median``, ``quantile``: reduced axes in one block),
+                   ``search.py`` (``bincount``, ``digitize``, ``searchsorted``),
+                   ``topk.py`` (a tree keeping the k best), ``einsum.py``
 ``cumulative.py``  ``cumsum`` / ``cumprod`` (a scan carrying block totals)
 ``differences.py`` ``diff`` (each block borrows the head of the next)
 ``halo.py``        ``overlap`` / ``map_overlap`` / ``trim_internal`` (blocks + neighbours' edges)
@@ -33,7 +44,8 @@ the work by the shape of the task graph each operation builds:
 =================  ================================================================
 
 Computing gathers the blocks into one preallocated ``numpy.ndarray`` (a 0-d
-result comes back as a NumPy scalar, as NumPy's reductions return).  Arrays run on
+result comes back as a NumPy scalar, as NumPy's reductions return; a one-block
+result is a copy, since its block may be the source array or persisted data).  Arrays run on
 the threaded scheduler unless told otherwise: NumPy releases the GIL.
 
 ``chunks="auto"`` aims for blocks of about :data:`AUTO_CHUNK_BYTES` (128 MiB, a
@@ -422,6 +434,8 @@ def _finalize(results, chunks):
     if not chunks:
         value = results[0]
         return value[()] if isinstance(value, np.ndarray) else value
+    if all(len(c) == 1 for c in chunks):  # the block itself: a copy, as Dask's, since it may
+        return np.array(_block_at(results, (0,) * len(chunks)))  # be the source or persisted
     return concatenate_blocks(results, chunks)
 
 

@@ -15,6 +15,10 @@ accumulator, and the static order finishes an output block before the next.
 ``matmul`` broadcasts leading "batch" dimensions like NumPy (inputs of length 1
 there reuse their one block).  A 1-d operand of ``matmul`` with an operand of
 more than two dimensions is not supported.
+
+This module is also the ``shoal.array.linalg`` namespace (as ``dask.array.linalg``):
+the factorizations ``tsqr`` / ``qr`` / ``svd`` / ``svd_compressed`` / ``lstsq`` live
+in ``decompositions.py``; ``solve`` / ``inv`` / ``cholesky`` / ``norm`` in ``solvers.py``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,11 @@ from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 
-__all__ = ["dot", "matmul", "tensordot"]
+from shoal.array.decompositions import lstsq, qr, svd, svd_compressed, tsqr
+from shoal.array.solvers import cholesky, inv, norm, solve
+
+__all__ = ["cholesky", "dot", "inv", "lstsq", "matmul", "norm", "qr", "solve", "svd",
+           "svd_compressed", "tensordot", "tsqr"]
 
 
 def _as(x):

@@ -1,0 +1,123 @@
+"""``einsum``: one output block = the sum, over the blocks of the contracted
+indices, of ``np.einsum`` on the matching blocks of every operand.
+
+::
+
+    "ij,jk->ik", j split in 3:    out[i, k] = einsum(A[i,0], B[0,k]) + einsum(A[i,1], B[1,k])
+                                            + einsum(A[i,2], B[2,k])
+                                  one task per term, added split_every at a time
+
+Every axis labelled with the same letter (in any operand) is first rechunked to
+the common refinement of their chunks, so blocks pair up; a letter repeated in
+one operand (a diagonal, ``"ii->i"``) then only meets its diagonal blocks.  The
+operands must be numeric arrays (NumPy ones are split like the shoal ones).
+Not handled, with NotImplementedError: ``...`` (ellipsis) subscripts and the
+``einsum(op, sublist, ...)`` interleaved form.  ``optimize`` is accepted and
+ignored (each task is small).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shoal.array import chunk
+from shoal.array.blockwise import common_refinement
+from shoal.array.core import Array, asarray
+from shoal.array.reductions import SPLIT_EVERY
+from shoal.collection import merge_layers
+from shoal.core.spec import Ref, Task
+from shoal.core.tokenize import tokenize
+
+__all__ = ["einsum"]
+
+
+def einsum_block(subscripts, *blocks, dtype=None, casting="safe"):
+    return np.asarray(np.einsum(subscripts, *blocks, dtype=dtype, casting=casting))
+
+
+def _parse(subscripts, operands):
+    if not isinstance(subscripts, str):
+        raise NotImplementedError("einsum: only the subscripts-string form is supported, not "
+                                  "einsum(op, sublist, ...)")
+    subscripts = subscripts.replace(" ", "")
+    if "." in subscripts:
+        raise NotImplementedError("einsum: ellipsis ('...') subscripts are not supported")
+    if "->" in subscripts:
+        inputs, output = subscripts.split("->")
+    else:
+        inputs = subscripts
+        letters = inputs.replace(",", "")
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    inputs = inputs.split(",")
+    if len(inputs) != len(operands):
+        raise ValueError(f"einsum: subscripts name {len(inputs)} operands, "
+                         f"{len(operands)} given")
+    for term, op in zip(inputs, operands):
+        if not term.isalpha() and term:
+            raise ValueError(f"einsum: invalid subscripts {term!r}")
+        if len(term) != op.ndim:
+            raise ValueError(f"einsum: subscripts {term!r} name {len(term)} axes of an operand "
+                             f"with {op.ndim}")
+    seen = set("".join(inputs))
+    for c in output:
+        if c not in seen:
+            raise ValueError(f"einsum: output subscript {c!r} is not among the inputs'")
+        if output.count(c) > 1:
+            raise ValueError(f"einsum: output subscript {c!r} appears more than once")
+    return inputs, output
+
+
+def einsum(subscripts, *operands, dtype=None, optimize=False, split_every=None, casting="safe"):
+    """``numpy.einsum(subscripts, *operands)`` over blocks; see the module docstring."""
+    operands = [op if isinstance(op, Array) else asarray(op) for op in operands]
+    inputs, output = _parse(subscripts, operands)
+    split_every = SPLIT_EVERY if split_every is None else int(split_every)
+    if split_every < 2:
+        raise ValueError(f"einsum: split_every must be at least 2, got {split_every}")
+    sizes: dict = {}
+    candidates: dict = {}
+    for term, op in zip(inputs, operands):
+        for c, n, ch in zip(term, op.shape, op.chunks):
+            if sizes.setdefault(c, n) != n:
+                raise ValueError(f"einsum: subscript {c!r} has lengths {sizes[c]} and {n}")
+            candidates.setdefault(c, []).append(ch)
+    common = {c: common_refinement(cs) for c, cs in candidates.items()}
+    operands = [op.rechunk(tuple(common[c] for c in term))
+                if any(op.chunks[d] != common[c] for d, c in enumerate(term)) else op
+                for term, op in zip(inputs, operands)]
+    trial = [np.ones((1,) * op.ndim, dtype=op.dtype) for op in operands]
+    out_dtype = einsum_block(f"{','.join(inputs)}->{output}", *trial, dtype=dtype,
+                             casting=casting).dtype
+    full = f"{','.join(inputs)}->{output}"
+    summed = sorted(set("".join(inputs)) - set(output))
+    token = tokenize(full, operands, dtype, casting, split_every)
+    name, parts = f"einsum-{token}", f"einsum-part-{token}"
+    layer = {}
+    nblocks = {c: len(ch) for c, ch in common.items()}
+    for out_idx in np.ndindex(*[nblocks[c] for c in output]):
+        where = dict(zip(output, out_idx))
+        keys = []
+        for n, inner in enumerate(np.ndindex(*[nblocks[c] for c in summed])):
+            where.update(zip(summed, inner))
+            refs = [Ref(op._key(tuple(where[c] for c in term)))
+                    for term, op in zip(inputs, operands)]
+            key = (parts, *out_idx, n)
+            layer[key] = Task(key, einsum_block, full, *refs, dtype=out_dtype, casting=casting)
+            keys.append(key)
+        level, depth = keys, 0
+        while True:
+            if len(level) <= split_every:
+                key = (name, *out_idx)
+                layer[key] = Task(key, chunk.add_all, [Ref(k) for k in level])
+                break
+            depth += 1
+            level = [_add(layer, f"{parts}-{depth}", out_idx, g // split_every,
+                          level[g:g + split_every]) for g in range(0, len(level), split_every)]
+    chunks = tuple(common[c] for c in output)
+    return Array(merge_layers(*operands, name=name, layer=layer), name, chunks, out_dtype)
+
+
+def _add(layer, name, out_idx, g, keys):
+    key = (name, *out_idx, g)
+    layer[key] = Task(key, chunk.add_all, [Ref(k) for k in keys])
+    return key
