@@ -10,7 +10,14 @@ The public surface (pinned by tests/test_exports.py)::
     from_delayed                       a frame from Delayed pandas objects (fromdelayed.py)
     get_dummies, pivot_table           reshaping by known categories (reshape.py; see
                                        DataFrame.categorize, Series.cat.as_known)
-    to_datetime, to_numeric            conversions of a Series
+    to_datetime, to_numeric,           conversions of a Series
+    to_timedelta, isna                 (construction.py)
+    from_array, from_dict, from_map    frames from arrays, dicts, a function per input
+    read_table                         read_csv with sep="\\t"
+    repartition                        repartition(df, divisions) (realign.py)
+    Aggregation                        custom group-by aggregations (aggregation.py)
+    merge_asof                         nearest-key join by known divisions (asof.py)
+    (DataFrame/Series.resample         time bins by known divisions: resample.py)
     compute                            shoal.compute, for convenience
 
 Needs the ``dataframe`` extra (pandas, pyarrow).
@@ -23,7 +30,11 @@ from shoal.core.extras import require as _require
 _require("dataframe", "numpy", "pandas", what="shoal.dataframe")
 
 from shoal.base import compute
+from shoal.dataframe.aggregation import Aggregation
+from shoal.dataframe.asof import merge_asof
 from shoal.dataframe.core import DataFrame, Scalar, Series, concat, from_pandas, map_partitions
+from shoal.dataframe.construction import (from_array, from_dict, from_map, isna, read_table,
+                                          repartition, to_timedelta)
 from shoal.dataframe.creation import to_datetime, to_numeric
 from shoal.dataframe.fromdelayed import from_delayed
 from shoal.dataframe.io import read_csv, read_json, read_parquet, to_csv, to_json, to_parquet
@@ -32,9 +43,17 @@ from shoal.dataframe.shuffle import merge
 
 # realign.py attaches repartition(divisions=...) to the frame classes when imported
 _import_module("shoal.dataframe.realign")
+# and these attach sem/skew/kurtosis/median, sample/random_split, replace/map/pipe/...,
+# memory_usage/info, values/to_dask_array/to_records/to_bag
+for _name in ("moments", "sampling", "elementwise", "frameinfo", "conversion"):
+    _import_module(f"shoal.dataframe.{_name}")
+# resample.py attaches DataFrame.resample / Series.resample
+_import_module("shoal.dataframe.resample")
 
 __all__ = [
-    "DataFrame", "Scalar", "Series", "compute", "concat", "from_delayed", "from_pandas",
-    "get_dummies", "map_partitions", "merge", "pivot_table", "read_csv", "read_json",
-    "read_parquet", "to_csv", "to_datetime", "to_json", "to_numeric", "to_parquet",
+    "Aggregation", "DataFrame", "Scalar", "Series", "compute", "concat", "from_array",
+    "from_delayed", "from_dict", "from_map", "from_pandas", "get_dummies", "isna",
+    "map_partitions", "merge", "merge_asof",
+    "pivot_table", "read_csv", "read_json", "read_parquet", "read_table", "repartition",
+    "to_csv", "to_datetime", "to_json", "to_numeric", "to_parquet", "to_timedelta",
 ]

@@ -53,7 +53,10 @@ back (0, ``''``), so object columns of strings concatenate as in pandas.
 the keys (``shuffle.shuffle``, hash partitions), then pandas' own method runs per
 partition; the result's rows come in the shuffle's order, as Dask's.
 
-Not supported (clear errors): callables in ``agg``, ``level=``, ``as_index=False``,
+Custom ``dd.Aggregation`` objects in ``agg`` (alone or mixed with names) are built in
+``aggregation.py``.
+
+Not supported (clear errors): plain callables in ``agg``, ``level=``, ``as_index=False``,
 ``split_out > 1``, ``mean``/``var``/``std`` of datetime or timedelta columns,
 keyword arguments other than ``numeric_only``, ``ddof`` and ``dropna``
 (``nunique``).  ``group_keys`` goes to pandas (it only affects ``apply``).
@@ -362,6 +365,10 @@ class GroupBy:
         or named ``agg(total=('a', 'sum'))`` (``total='sum'`` on a column)."""
         if args:
             raise NotImplementedError("positional arguments to agg are not supported")
+        from shoal.dataframe import aggregation  # (it imports this module)
+
+        if aggregation.has_custom(arg, kwargs):  # dd.Aggregation: aggregation.py
+            return aggregation.custom_agg(self, arg, kwargs, split_every, split_out)
         if isinstance(arg, str):
             return self._method(arg, split_every, split_out, **kwargs)
         series = self._selection is not None and not isinstance(self._selection, list)

@@ -1,0 +1,210 @@
+"""Time resampling of a frame with a DatetimeIndex (``df.resample("1h").mean()``).
+
+A bin of the resample must be whole in one partition, so the rows are first moved
+to partitions whose boundaries are bin edges; then pandas' own resample runs on
+every partition, each given the bins it *owns*::
+
+    divisions    d0 ......... d1 ............ d2 ...... d3   (known; DatetimeIndex)
+    bins         |b0 |b1 |b2 |b3 |b4 |b5 |b6 |b7 |b8 |b9 |   edges: pandas on [d0, d3]
+    repartition  [b0 b1 b2 b3) [b4 ... b7] [b8 b9]           inner divisions snapped down
+                                             to a bin's first point (its edge; closed='right':
+                                             edge + 1 unit, "ME", "W"...: the next day)
+    per part:    s + rows + s  -> pandas resample -> agg -> keep the owned bins (by label)
+                 (s: one stand-in row in the bin just before / just after the owned ones)
+
+The stand-in rows do two jobs.  pandas only makes the bins from a partition's first
+row to its last, so the owned bins that hold no rows (between partitions, or a whole
+empty partition) would be missing; with a stand-in on either side, pandas makes every
+owned bin itself and fills the empty ones as it does on the whole data (sum and count
+0, mean NaN, an int column turned float...).  And for rules whose bin phase pandas
+takes from the first row (``"2D"``, ``"2ME"``), a stand-in on an edge gives every
+partition the phase of the whole data.  The stand-ins' own bins are dropped.  For
+``Tick`` rules (``"7h"``, ``"30min"``) pandas' default origin, midnight of the first
+day, is passed explicitly.
+
+Output divisions are the labels of the first bin of each partition (and of the last
+bin).  Bins run over the whole range of the divisions, so a frame whose divisions
+enclose its rows with slack (not the first and last labels, as ``from_pandas`` and
+``set_index`` give) gets empty bins at its ends -- as in Dask.  Unknown divisions are
+refused (the bins cannot be put in partitions without them).  ``closed`` / ``label``
+default as in pandas (right for month/quarter/year-end and weekly rules).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+from shoal.collection import merge_layers
+from shoal.core.spec import Ref, Task
+from shoal.core.tokenize import tokenize
+from shoal.dataframe._meta import make_meta, nonempty
+from shoal.dataframe.core import DataFrame, Series, new_collection
+from shoal.dataframe.realign import repartition_divisions
+
+__all__ = ["Resampler", "resample"]
+
+#: rules pandas closes and labels on the right by default
+_END_RULES = {"ME", "YE", "QE", "BME", "BYE", "BQE", "W"}
+METHODS = ("count", "first", "last", "max", "mean", "median", "min", "nunique", "ohlc",
+           "prod", "size", "std", "sum", "var")
+
+
+def _pandas_resample(obj, rule, closed, label, origin):
+    kw = {} if origin is None else {"origin": origin}
+    return obj.resample(rule, closed=closed, label=label, **kw)
+
+
+def _apply(resampler, how, args, kwargs):
+    if how == "agg":
+        return resampler.agg(*args, **kwargs)
+    return getattr(resampler, how)(*args, **kwargs)
+
+
+def _resample_part(part, before, after, owned, rule, closed, label, origin, how, args,
+                   kwargs, sample):  # fmt: skip
+    """pandas' resample of *part*, with stand-in rows at *before* and *after* (outside the
+    owned bins: ``owned = (first label, last label, count)``), whose bins are dropped again."""
+    row = part.iloc[:1] if len(part) else sample.iloc[:1]
+    unit = getattr(part.index, "unit", None)
+
+    def stand_in(when):
+        idx = pd.DatetimeIndex([when], name=part.index.name)
+        idx = idx.as_unit(unit) if unit else idx
+        return row.set_axis(idx, axis=0)
+
+    data = pd.concat([stand_in(before), part, stand_in(after)])
+    out = _apply(_pandas_resample(data, rule, closed, label, origin), how, args, kwargs)
+    first, last, count = owned
+    out = out.loc[first:last]
+    if len(out) != count or out.index[0] != first or out.index[-1] != last:
+        got = (out.index[0], out.index[-1]) if len(out) else "no bins"
+        raise RuntimeError(f"resample({rule!r}): the bins of a partition did not line up with "
+                           f"those of the whole frame (expected {first} .. {last}, got {got})")
+    return out
+
+
+def _check_side(value, what):
+    if value not in (None, "left", "right"):
+        raise ValueError(f"resample({what}=...) must be 'left', 'right' or None, got {value!r}")
+    return value
+
+
+def _default_side(offset):
+    code = offset.rule_code
+    return "right" if code in _END_RULES or code.split("-")[0] in _END_RULES else "left"
+
+
+def _bin_edges(d0, dn, rule, closed, origin):
+    """Edges E_0 .. E_m of the m bins covering [d0, dn] (bin i runs from E_i to E_i+1)."""
+    probe = pd.Series([0, 0], index=pd.DatetimeIndex([d0, dn]))
+    lefts = _pandas_resample(probe, rule, closed, "left", origin).count().index
+    rights = _pandas_resample(probe, rule, closed, "right", origin).count().index
+    return list(lefts) + [rights[-1]]
+
+
+class Resampler:
+    """``frame.resample(rule, closed=None, label=None)``: aggregate with ``.sum()``,
+    ``.mean()``, ``.agg(...)`` ... (see the module docstring)."""
+
+    def __init__(self, frame, rule, closed=None, label=None):
+        if not isinstance(frame, (DataFrame, Series)):
+            raise TypeError("resample needs a shoal DataFrame or Series, "
+                            f"got {type(frame).__name__}")
+        if not isinstance(frame._meta.index, pd.DatetimeIndex):
+            raise TypeError("resample needs a DatetimeIndex; this frame's index is "
+                            f"{type(frame._meta.index).__name__} (set_index a datetime column "
+                            "first)")
+        try:
+            self._offset = to_offset(rule)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"resample(rule=...): {rule!r} is not a frequency ({exc})") from None
+        self._frame, self._rule = frame, rule
+        self._closed, self._label = _check_side(closed, "closed"), _check_side(label, "label")
+        if not frame.known_divisions:
+            raise ValueError("resample needs known divisions and this frame's are unknown; "
+                             "use set_index(...) on a datetime column or from_pandas(sort=True) "
+                             "first")
+
+    def _build(self, how, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        frame, rule, offset = self._frame, self._rule, self._offset
+        closed, label = self._closed, self._label
+        side = closed or _default_side(offset)
+        d0, dn = pd.Timestamp(frame.divisions[0]), pd.Timestamp(frame.divisions[-1])
+        origin = d0.normalize() if isinstance(offset, pd.offsets.Tick) else None
+        sample = nonempty(frame._meta)
+        meta = make_meta(_apply(_pandas_resample(sample, rule, closed, label, origin), how,
+                                args, kwargs))
+        edges = _bin_edges(d0, dn, rule, closed, origin)
+        m = len(edges) - 1
+        # first point of bin i: its left edge, or just after it when bins are closed right
+        # (pandas counts the whole day of an edge of "ME", "W"... in the bin that ends there)
+        after = pd.Timedelta(1, getattr(frame._meta.index, "unit", "ns"))  # (the index's unit)
+        if side == "right" and _default_side(offset) == "right":
+            after = pd.offsets.Day(1)
+        start = [e + after if side == "right" else e for e in edges]  # (start[m]: bin m's)
+        # owned bins per partition: split at the bin starting at or below each old division
+        cuts = []
+        for d in frame.divisions[1:-1]:
+            i = max(bisect_right(start, d, 0, m) - 1, 0)
+            if i > 0 and start[i] > d0 and (not cuts or cuts[-1] < i):
+                cuts.append(i)
+        cuts = [i for i in cuts if start[i] < dn]
+        bounds = [0, *cuts, m]
+        moved = repartition_divisions(frame, [d0, *(start[i] for i in cuts), dn])
+        labels = edges[1:] if (label or _default_side(offset)) == "right" else edges[:-1]
+
+        def before(i):  # an edge in bin i - 1 (pandas takes the bins' phase from it)
+            if side == "right":
+                return edges[i]
+            return edges[0] - offset if i == 0 else edges[i - 1]
+
+        tok = tokenize(frame, rule, closed, label, how, args, kwargs)
+        name = f"resample-{how}-{tok}"
+        layer = {}
+        for j in range(len(bounds) - 1):
+            lo, hi = bounds[j], bounds[j + 1]
+            layer[(name, j)] = Task((name, j), _resample_part, Ref((moved._name, j)),
+                                    before(lo), start[hi], (labels[lo], labels[hi - 1], hi - lo),
+                                    rule, closed, label, origin, how, args, kwargs, sample)
+        divisions = [labels[b] for b in bounds[:-1]] + [labels[m - 1]]
+        return new_collection(merge_layers(moved, name=name, layer=layer), name, meta, divisions)
+
+    def agg(self, arg=None, *args, **kwargs):
+        """pandas' ``Resampler.agg``: a name, a list, a dict or a function (run per bin)."""
+        if arg is None and not kwargs:
+            raise TypeError("resample(...).agg needs a function name, a list or a dict")
+        return self._build("agg", (arg, *args) if arg is not None else args, kwargs)
+
+    aggregate = agg
+
+    def __getattr__(self, key):
+        if key in METHODS:
+            def method(*args, **kwargs):
+                return self._build(key, args, kwargs)
+
+            method.__name__ = key
+            return method
+        raise AttributeError(f"'Resampler' object has no attribute {key!r}")
+
+    def __dir__(self):
+        return sorted(set(dir(type(self))) | set(METHODS))
+
+    def __repr__(self):
+        return f"<shoal Resampler rule={self._rule!r} closed={self._closed} label={self._label}>"
+
+
+def resample(self, rule, closed=None, label=None, **kwargs):
+    """Group rows into time bins of *rule* (``"1h"``, ``"D"``, ``"ME"``...); aggregate the
+    :class:`Resampler` (``.sum()``, ``.mean()``, ``.agg(...)``).  Needs known divisions."""
+    if kwargs:
+        raise NotImplementedError(f"resample({', '.join(kwargs)}=...) is not supported; "
+                                  "pass rule, closed and label")
+    return Resampler(self, rule, closed, label)
+
+
+DataFrame.resample = resample
+Series.resample = resample
