@@ -370,3 +370,58 @@ def test_empty_arrays():
     close(da.ptp(x, axis=1), np.ptp(e, axis=1))
     close(da.digitize(x, [0.5]), np.digitize(e, [0.5]))
     close(da.searchsorted(np.arange(3.0), x), np.searchsorted(np.arange(3.0), e).astype(np.intp))
+
+
+# -- review fixes ------------------------------------------------------------------------
+
+
+def test_cov_and_corrcoef_do_not_transpose_one_dimensional_variables():
+    x = np.array([1.0, 3.0, 2.0, 7.0, 4.0])
+    d = da.from_array(x, chunks=2)
+    assert float(da.cov(d, rowvar=False).compute()) == pytest.approx(np.cov(x, rowvar=False))
+    assert float(da.corrcoef(d, rowvar=False).compute()) == pytest.approx(1.0)
+    np.testing.assert_allclose(da.cov(d, d[::-1], rowvar=False).compute(),
+                               np.cov(x, x[::-1], rowvar=False))  # fmt: skip
+    m = np.arange(21.0).reshape(7, 3) ** 1.5
+    got = da.cov(da.from_array(m, chunks=3), y=da.arange(7.0, chunks=3), rowvar=False)
+    np.testing.assert_allclose(got.compute(), np.cov(m, y=np.arange(7.0), rowvar=False))
+
+
+@pytest.mark.parametrize("data", [[np.inf, -np.inf, np.inf, 1, 2], [1, np.inf, np.inf, 3],
+                                  [np.inf] * 4, [3, 1, 2, 4]])  # fmt: skip
+def test_median_of_many_blocks_is_numpys_median(data):
+    x = np.array(data, dtype=float)
+    for chunks in (1, 2, len(x)):
+        got = da.median(da.from_array(x, chunks=chunks)).compute()
+        np.testing.assert_equal(got, np.median(x))
+    b = np.array([True, False, True, True])
+    assert da.median(da.from_array(b, chunks=2)).compute() == np.median(b)
+
+
+def test_a_scalar_q_keeps_a_float32_quantile_float32():
+    a = np.random.default_rng(0).random((6, 4)).astype(np.float32)
+    d = da.from_array(a, chunks=2)
+    for got, want in ((da.quantile(d, 0.3, axis=0), np.quantile(a, 0.3, axis=0)),
+                      (da.nanpercentile(d, 30, axis=1), np.nanpercentile(a, 30, axis=1))):
+        assert got.dtype == want.dtype == np.float32
+        np.testing.assert_allclose(got.compute(), want, rtol=1e-6)
+
+
+def test_count_nonzero_of_strings_counts_the_non_empty_ones():
+    s = np.array(["a", "", "b", ""])
+    assert int(da.count_nonzero(da.from_array(s, chunks=3)).compute()) == np.count_nonzero(s) == 2
+
+
+def test_in_memory_tables_are_held_once_in_the_graph():
+    """searchsorted's a, digitize's bins, isin's elements: one Data node every task refers
+    to, not a copy pickled into each task."""
+    import pickle
+
+    table = np.arange(100_000.0)
+    v = da.from_array(np.arange(0.5, 20.5), chunks=1)  # 20 blocks
+    for lazy in (da.searchsorted(table, v), da.digitize(v, table), da.isin(v, table)):
+        layer = lazy.__shoal_graph__()
+        tasks = [t for k, t in layer.items() if isinstance(k, tuple) and k[0] == lazy.name]
+        assert len(tasks) == 20 and all(len(pickle.dumps(t)) < 10_000 for t in tasks)
+    np.testing.assert_array_equal(da.searchsorted(table, v).compute(),
+                                  np.searchsorted(table, np.arange(0.5, 20.5)))  # fmt: skip

@@ -52,19 +52,24 @@ def _along(a, how, q, axis, keepdims, method):
     func = _FUNCS[how]
     if q is not None:
         q = np.asarray(q)
-        if q.dtype.kind not in "biuf":
+        if q.ndim == 0:  # (a Python float: weak in NumPy's promotion, float32 stays float32)
+            q = q.item()
+            if not isinstance(q, (int, float)):
+                raise TypeError(f"{how}: q must be real numbers, got {q!r}")
+            q = np.asarray(q, dtype=np.float64) if isinstance(q, bool) else q
+        if np.asarray(q).dtype.kind not in "biuf":
             raise TypeError(f"{how}: q must be real numbers, got dtype {q.dtype}")
         hi = 100 if "percentile" in how else 1
-        if np.any(np.isnan(q)) or np.any((q < 0) | (q > hi)):
+        if np.any(np.isnan(q)) or np.any((np.asarray(q) < 0) | (np.asarray(q) > hi)):
             raise ValueError(f"{how}: q must be in the range [0, {hi}]")
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trial_q = () if q is None else (q,)
         kw = {} if q is None else {"method": method}
         dtype = np.asarray(func(np.zeros(2, dtype=a.dtype), *trial_q, **kw)).dtype
-    q_shape = () if q is None else q.shape
+    q_shape = () if q is None else np.shape(q)
     if (len(axes) == a.ndim and a.npartitions > 1 and not how.startswith("nan")
-            and method in METHODS and a.dtype.kind in "biuf" and a.size and len(q_shape) <= 1):
+            and method in METHODS and a.dtype.kind in "iuf" and a.size and len(q_shape) <= 1):
         return _exact(a, how, q, keepdims, method)
     if any(a.numblocks[d] > 1 for d in axes):
         a = a.rechunk({d: -1 for d in axes})
@@ -81,13 +86,31 @@ def _along(a, how, q, axis, keepdims, method):
 
 
 def _exact(a, how, q, keepdims, method):
-    """The flattened array through percentile.py's exact 1-D algorithm."""
+    """The flattened array through percentile.py's exact 1-D algorithm.  A median is the
+    mean of the two middle values (NumPy's: the infinities of both signs give NaN only
+    when they are the two in the middle), not an interpolation between them."""
+    flat = a.reshape((-1,))
+    if how == "median":
+        from shoal.array.blockwise import elemwise
+
+        low, high = (percentile(flat, 50.0, method=m) for m in ("lower", "higher"))
+        out = elemwise(_middle, low, high, dtype=np.result_type(a.dtype, np.float64),
+                       token="median-middle")  # fmt: skip
+        return out.reshape((1,) * a.ndim) if keepdims else out
     scale = 1 if how == "percentile" else 100
-    qs = 50.0 if q is None else (q.astype(np.float64) * scale if q.ndim else float(q) * scale)
-    out = percentile(a.reshape((-1,)), qs, method=method)
+    qs = float(q) * scale if np.ndim(q) == 0 else np.asarray(q, dtype=np.float64) * scale
+    out = percentile(flat, qs, method=method)
     if keepdims:
         out = out.reshape(out.shape + (1,) * a.ndim)
     return out
+
+
+def _middle(low, high):
+    """NumPy's median of the two middle values: their mean, or one of them when equal
+    (``inf`` and ``inf`` give ``inf``, where ``inf + (inf - inf) / 2`` is NaN)."""
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(low == high, low, (low + high) / 2)
 
 
 def median(a, axis=None, keepdims=False):

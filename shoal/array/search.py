@@ -30,7 +30,6 @@ import numbers
 import numpy as np
 
 from shoal.array import chunk
-from shoal.array.blockwise import elemwise
 from shoal.array.core import Array, asarray
 from shoal.array.reductions import SPLIT_EVERY
 from shoal.collection import merge_layers
@@ -111,8 +110,20 @@ def digitize(a, bins, right=False):
     bins = np.asarray(bins)
     if bins.ndim != 1:
         raise ValueError(f"digitize: bins must be 1-D, got {bins.ndim} dimensions")
-    return elemwise(_digitize_block, a, op_kwargs={"bins": bins, "right": bool(right)},
-                    dtype=np.dtype(np.intp), token="digitize")
+    return _against(asarray(a), bins, _digitize_block, bool(right), "digitize")
+
+
+def _against(x, table, func, option, token):
+    """``func(block, table, option)`` for every block of *x*, the in-memory *table* held
+    once in the graph (a Data node every task refers to: as an argument it was pickled
+    into each task, 100 blocks x an 800 KB table = 80 MB)."""
+    from shoal.array.core import from_array
+
+    held = from_array(table, chunks=-1)
+    name = f"{token}-{tokenize(x, held, option)}"
+    layer = {(name, *idx): Task((name, *idx), func, Ref(x._key(idx)), Ref(held._key((0,))), option)
+             for idx in np.ndindex(*x.numblocks)}  # fmt: skip
+    return Array(merge_layers(x, held, name=name, layer=layer), name, x.chunks, np.dtype(np.intp))
 
 
 def _digitize_block(block, bins, right):
@@ -136,8 +147,7 @@ def searchsorted(a, v, side="left", sorter=None, split_every=None):
             raise ValueError(f"searchsorted: a must be 1-D, got {a.ndim} dimensions")
         if sorter is not None:
             a = a[np.asarray(sorter)]
-        return elemwise(_search_block, v, op_kwargs={"sorted_a": a, "side": side},
-                        dtype=np.dtype(np.intp), token="searchsorted")
+        return _against(v, a, _search_block, side, "searchsorted")
     if a.ndim != 1:
         raise ValueError(f"searchsorted: a must be 1-D, got {a.ndim} dimensions")
     if sorter is not None:

@@ -75,9 +75,12 @@ def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None
         tests = test_elements
         test_keys = [tests._key(idx) for idx in np.ndindex(*tests.numblocks)]
         refs = [Ref(k) for k in test_keys]
-    else:
-        tests = np.asarray(test_elements)
-        refs = [tests]
+    else:  # held once in the graph (as an argument it was pickled into every task)
+        from shoal.array.core import from_array
+
+        flat = np.asarray(test_elements).ravel()
+        tests = from_array(flat, chunks=-1)
+        refs = [Ref(tests._key((0,)))]
     token = tokenize(element, tests, assume_unique, invert, kind)
     name = f"isin-{token}"
     layer = {}
@@ -92,7 +95,11 @@ def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None
 # -- counting, averaging -----------------------------------------------------------------
 
 def _nonzero(block):
-    return block != 0 if block.dtype.kind not in "bO" else block.astype(bool)
+    """Where NumPy counts a value as nonzero (an empty string is zero; any falsy object)."""
+    kind = block.dtype.kind
+    if kind in "USV":
+        return block != block.dtype.type()
+    return block != 0 if kind not in "bO" else block.astype(bool)
 
 
 def count_nonzero(a, axis=None, keepdims=False):
@@ -221,12 +228,14 @@ def nancumprod(x, axis=None, dtype=None):
 # -- covariance ------------------------------------------------------------------------------
 
 def _variables(m, rowvar):
+    """*m* as variables x observations: 1-D is one variable (never transposed, as NumPy),
+    and with ``rowvar=False`` a 2-D one of several rows is transposed."""
     m = _as(m)
     if m.ndim > 2:
         raise ValueError(f"cov: m (or y) has {m.ndim} dimensions, at most 2 allowed")
     if m.ndim < 2:
-        m = m.reshape((1, m.size))
-    return m if rowvar else m.T
+        return m.reshape((1, m.size))
+    return m if rowvar or m.shape[0] == 1 else m.T
 
 
 def cov(m, y=None, rowvar=True, bias=False, ddof=None, *, dtype=None):
