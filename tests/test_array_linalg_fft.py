@@ -299,3 +299,44 @@ def test_namespaces_exported():
                  "irfft2", "fftn", "ifftn", "rfftn", "irfftn", "fftfreq", "rfftfreq",
                  "fftshift", "ifftshift", "fft_wrap"]:
         assert callable(getattr(sa.fft, name)), name
+
+
+# -- review fixes ------------------------------------------------------------------------
+
+
+def test_svd_of_a_wide_matrix_does_not_depend_on_its_column_blocks():
+    a = np.random.default_rng(4).standard_normal((6, 40))
+    results = [sa.linalg.svd(sa.from_array(a, chunks=chunks)) for chunks in ((6, 40), (6, 10))]
+    (u1, s1, v1), (u2, s2, v2) = (sa.compute(*r) for r in results)
+    np.testing.assert_allclose(v1, v2, atol=1e-12)
+    np.testing.assert_allclose(u1, u2, atol=1e-12)
+    np.testing.assert_allclose((u2 * s2) @ v2, a, atol=1e-10)
+    assert (v2[np.arange(6), np.abs(v2).argmax(axis=1)] > 0).all()
+
+
+def test_lstsq_cuts_off_at_numpys_tolerance_for_the_whole_matrix():
+    """R is n x n: its own default cutoff is rows / n times too small, so a nearly
+    rank-deficient A was solved as full rank (x near 4e8)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((20_000, 4))
+    a[:, 3] = a[:, 0] + 1e-12 * rng.standard_normal(20_000)
+    b = rng.standard_normal(20_000)
+    x, _, rank, _ = sa.linalg.lstsq(sa.from_array(a, chunks=(2_000, 4)), sa.from_array(b, chunks=2_000))
+    x, rank = sa.compute(x, rank)
+    want_x, _, want_rank, _ = np.linalg.lstsq(a, b, rcond=None)
+    assert int(rank) == want_rank == 3
+    np.testing.assert_allclose(x, want_x, atol=1e-8)
+
+
+def test_svd_compressed_keeps_complex64():
+    rng = np.random.default_rng(1)
+    a = (rng.standard_normal((30, 8)) + 1j * rng.standard_normal((30, 8))).astype(np.complex64)
+    u, s, v = sa.linalg.svd_compressed(sa.from_array(a, chunks=10), 3, seed=0)
+    assert (u.dtype, s.dtype, v.dtype) == (np.complex64, np.float32, np.complex64)
+    assert tuple(x.compute().dtype for x in (u, s, v)) == (np.complex64, np.float32, np.complex64)
+
+
+def test_fft2_takes_any_number_of_axes_as_numpy():
+    x = np.random.default_rng(2).standard_normal((4, 6, 5))
+    got = sa.fft.fft2(sa.from_array(x, chunks=(4, 6, 5)), axes=(0, 1, 2)).compute()
+    np.testing.assert_allclose(got, np.fft.fft2(x, axes=(0, 1, 2)))

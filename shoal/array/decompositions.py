@@ -90,6 +90,36 @@ def small_svd(r, coerce_signs):
     return u, s, vh
 
 
+def column_peaks(block):
+    """Per column of *block*: the entry of largest magnitude (the first such)."""
+    if block.shape[0] == 0:
+        return np.zeros(block.shape[1], dtype=block.dtype)
+    return block[np.abs(block).argmax(axis=0), np.arange(block.shape[1])]
+
+
+def peak_phases(peaks):
+    """The phase of each column's largest entry over all the blocks' *peaks*."""
+    stacked = np.stack(peaks)
+    big = stacked[np.abs(stacked).argmax(axis=0), np.arange(stacked.shape[1])]
+    return np.where(big == 0, 1, big / np.where(big == 0, 1, np.abs(big)))
+
+
+def _coerce_columns(u, v):
+    """``u`` (tall, chunked) and the small ``v`` rephased so that each column of ``u`` has
+    its largest entry real and positive (``small_svd``'s rule for the transposed matrix)."""
+    from shoal.array.blockwise import elemwise
+
+    name = f"svd-phases-{tokenize(u)}"
+    peaks = f"{name}-peaks"
+    layer = {(peaks, i): Task((peaks, i), column_peaks, Ref(u._key((i, 0))))
+             for i in range(u.numblocks[0])}  # fmt: skip
+    layer[(name, 0)] = Task((name, 0), peak_phases, [Ref((peaks, i)) for i in range(u.numblocks[0])])
+    phase = Array(merge_layers(u, name=name, layer=layer), name, ((u.shape[1],),), u.dtype)
+    u = elemwise(np.true_divide, u, phase, dtype=u.dtype, token="svd-phase")
+    v = elemwise(np.multiply, v, phase[:, None], dtype=v.dtype, token="svd-phase")
+    return u, v
+
+
 def take(parts, i):
     return parts[i]
 
@@ -102,13 +132,20 @@ def transpose_block(a):
     return a.T
 
 
-def solve_r(r, qtb):
+def _cutoff(r, rows):
+    """NumPy's default cutoff for an ``rows`` x n matrix (R is n x n: its own default was
+    rows / n times too small, and a nearly rank-deficient A solved as if full rank)."""
+    return np.finfo(r.dtype).eps * max(rows, r.shape[1])
+
+
+def solve_r(r, qtb, rows):
     """``x`` from ``R x = Q^H b`` (least squares, so a singular ``R`` still answers)."""
-    return np.linalg.lstsq(r, qtb, rcond=None)[0]
+    return np.linalg.lstsq(r, qtb, rcond=_cutoff(r, rows))[0]
 
 
-def matrix_rank(r):
-    return np.asarray(np.linalg.matrix_rank(r))
+def matrix_rank(r, rows):
+    s = np.linalg.svd(r, compute_uv=False)
+    return np.asarray(int(np.count_nonzero(s > s.max(initial=0) * _cutoff(r, rows))))
 
 
 def singular_values(r):
@@ -256,8 +293,10 @@ def svd(a, coerce_signs=True):
         raise ValueError(f"svd: a must be 2-dimensional, got shape {a.shape}")
     if a.numblocks[1] == 1:
         return tsqr(a, compute_svd=True, coerce_signs=coerce_signs)
-    if a.numblocks[0] == 1:
-        u, s, v = tsqr(a.T, compute_svd=True, coerce_signs=coerce_signs)
+    if a.numblocks[0] == 1:  # (the signs are ruled on the final v: u of the transpose)
+        u, s, v = tsqr(a.T, compute_svd=True, coerce_signs=False)
+        if coerce_signs:
+            u, v = _coerce_columns(u, v)
         return v.T, s, u.T
     raise ValueError(f"svd: a must have one block of columns (tall-and-skinny) or one block of "
                      f"rows (short-and-fat); it has chunks {a.chunks}. Rechunk it, e.g. "
@@ -285,8 +324,8 @@ def svd_compressed(a, k, iterator="power", n_power_iter=0, n_oversamples=10, see
     width = min(k + int(n_oversamples), min(a.shape))
     omega = random.standard_normal(size=(a.shape[1], width), chunks=(a.chunks[1], (width,)),
                                    seed=seed)
-    if a.dtype.kind != "c":
-        omega = omega.astype(np.result_type(a.dtype, np.float32))
+    real = np.finfo(a.dtype).dtype if a.dtype.kind == "c" else np.result_type(a.dtype, np.float32)
+    omega = omega.astype(real)  # (float64 made a complex64 matrix's factors complex128)
     q, _ = tsqr(matmul(a, omega).rechunk({1: -1}))
     for _ in range(int(n_power_iter)):
         q, _ = tsqr(matmul(a.conj().T, q).rechunk({1: -1}))
@@ -335,7 +374,8 @@ def lstsq(a, b):
     b2 = b2.rechunk({0: q.chunks[0]})
     qtb = matmul(q.conj().T, b2).rechunk({1: -1})
     name = f"lstsq-x-{tokenize(r, qtb)}"
-    xl = {(name, 0, 0): Task((name, 0, 0), solve_r, Ref(r._key((0, 0))), Ref(qtb._key((0, 0))))}
+    xl = {(name, 0, 0): Task((name, 0, 0), solve_r, Ref(r._key((0, 0))), Ref(qtb._key((0, 0))),
+                             a.shape[0])}  # fmt: skip
     dtype = np.result_type(r.dtype, qtb.dtype)
     x = Array(merge_layers(r, qtb, name=name, layer=xl), name, ((a.shape[1],), (b2.shape[1],)),
               dtype)
@@ -344,7 +384,8 @@ def lstsq(a, b):
     resid = sq.sum(axis=0)
     rank_name, s_name = f"lstsq-rank-{tokenize(r)}", f"lstsq-s-{tokenize(r)}"
     rank = Array(merge_layers(r, name=rank_name, layer={(rank_name,): Task(
-        (rank_name,), matrix_rank, Ref(r._key((0, 0))))}), rank_name, (), np.dtype(int))
+        (rank_name,), matrix_rank, Ref(r._key((0, 0))), a.shape[0])}), rank_name, (),
+        np.dtype(int))  # fmt: skip
     s = Array(merge_layers(r, name=s_name, layer={(s_name, 0): Task(
         (s_name, 0), singular_values, Ref(r._key((0, 0))))}), s_name, ((r.shape[0],),),
         np.linalg.svd(np.ones((1, 1), dtype), compute_uv=False).dtype)

@@ -130,8 +130,6 @@ def fft_wrap(fft_func, kind=None, dtype=None):
 
 
 def _apply(func, kind, x, axes, lengths, kwargs, dtype, name):
-    if kind.endswith("2") and len(axes) != 2:
-        raise ValueError(f"{name}: needs exactly two axes, got {len(axes)}")
     chunks = list(x.chunks)
     last = axes[-1]
     for i, d in enumerate(axes):
