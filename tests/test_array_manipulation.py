@@ -331,13 +331,15 @@ def test_repeat(a, x):
             check(da.repeat(x, counts, axis), np.repeat(a, counts, axis))
 
 
-def test_repeat_output_split_like_input():
+def test_repeat_gives_an_output_block_per_input_block_up_to_a_size():
     x = da.from_array(np.arange(10), chunks=3)
     got = da.repeat(x, 1000)
-    assert max(got.chunks[0]) == 3
+    assert got.chunks == ((3000, 3000, 3000, 1000),)  # (as Dask: not 3,334 blocks of 3)
     check(got, np.repeat(np.arange(10), 1000))
     got = da.repeat(x, np.arange(10) % 2, 0)
     assert got.chunks == ((1, 2, 1, 1),)
+    huge = da.repeat(x, 10_000_000)  # 30 M elements per input block: cut at ~128 MiB
+    assert max(huge.chunks[0]) * 8 <= da.AUTO_CHUNK_BYTES and huge.shape == (100_000_000,)
     with pytest.raises(ValueError, match="negative"):
         da.repeat(x, -1)
     with pytest.raises(ValueError, match="broadcast"):

@@ -409,6 +409,19 @@ def _repeat_plan(counts, dim_chunks, size):
     return plan or [(0, 0, 0, 0)]
 
 
+def _repeat_block_length(a, axis, counts) -> int:
+    """Output blocks along *axis*: an input block's length times the largest count (each
+    input block one output block, as Dask), but at most about AUTO_CHUNK_BYTES each, and
+    never shorter than the input's blocks.  (Cut at the input's block length, 100 blocks
+    of 4 repeated 1000 times made 100,000 tasks.)"""
+    from shoal.array.core import AUTO_CHUNK_BYTES
+
+    longest = max(max(a.chunks[axis]), 1)
+    across = int(np.prod([max(c) if c else 1 for d, c in enumerate(a.chunks) if d != axis]))
+    cap = AUTO_CHUNK_BYTES // max(a.dtype.itemsize * max(across, 1), 1)
+    return int(max(longest, min(longest * int(counts.max(initial=1)), cap)))
+
+
 def repeat(a, repeats, axis=None):
     """Each element repeated *repeats* times (one count, or one per element along
     *axis*), as ``numpy.repeat``; ``axis=None`` repeats the flattened array."""
@@ -431,7 +444,7 @@ def repeat(a, repeats, axis=None):
     counts = np.broadcast_to(counts.reshape(-1).astype(np.int64), (n,))
     if (counts == 1).all():
         return a
-    plan = _repeat_plan(counts, a.chunks[axis], max(max(a.chunks[axis]), 1))
+    plan = _repeat_plan(counts, a.chunks[axis], _repeat_block_length(a, axis, counts))
     chunks = list(a.chunks)
     chunks[axis] = tuple(int(np.sum(np.broadcast_to(c, (hi - lo,)))) for _, lo, hi, c in plan)
     name = f"repeat-{tokenize(a, counts, axis)}"
