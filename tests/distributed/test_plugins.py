@@ -259,3 +259,56 @@ def test_plugin_registered_while_a_worker_joins_reaches_it(c, servers):
     assert w.recorder_setups == 2 and "gone" not in w.plugins
     assert workers[1].recorder_setups == 1
     c.unregister_worker_plugin("recorder")
+
+
+EVENTS: list = []  # (plugin version, what) of SlowSetup, in-process
+
+
+class SlowSetup(WorkerPlugin):
+    """An async setup that takes a while (a connection opened, say)."""
+
+    name = "slow"
+
+    def __init__(self, version):
+        self.version = version
+
+    async def setup(self, worker):
+        import asyncio
+
+        EVENTS.append((self.version, "setup-start"))
+        await asyncio.sleep(0.5)
+        EVENTS.append((self.version, "setup-end"))
+
+    def teardown(self, worker):
+        EVENTS.append((self.version, "teardown"))
+
+
+def test_a_plugin_change_waits_for_a_setup_in_progress(c, servers):
+    """A teardown or a replacement that came while an async setup still awaited ran
+    before it ended, and what the setup opened afterwards was never closed."""
+    import asyncio
+
+    from shoal.distributed._loop import get_runner
+
+    s, workers = servers
+    w = workers[0]
+    EVENTS.clear()
+
+    async def race(change):
+        setup = asyncio.ensure_future(w.plugin_add(plugin=SlowSetup(1), name="slow"))
+        await asyncio.sleep(0.1)  # (the setup awaits)
+        await change()
+        await setup
+
+    get_runner().sync(race, lambda: w.plugin_remove(name="slow"))
+    assert EVENTS == [(1, "setup-start"), (1, "setup-end"), (1, "teardown")]
+    EVENTS.clear()
+    get_runner().sync(race, lambda: w.plugin_add(plugin=SlowSetup(2), name="slow"))
+    assert EVENTS == [(1, "setup-start"), (1, "setup-end"), (1, "teardown"),
+                      (2, "setup-start"), (2, "setup-end")]  # fmt: skip
+    assert w.plugins["slow"].version == 2
+    get_runner().sync(lambda: w.plugin_remove(name="slow"))
+
+    bad = get_runner().sync(lambda: w.plugin_add(plugin=None, name="x"))
+    assert bad["status"] == "error" and "not a worker plugin: NoneType" in bad["exception"][2]
+    assert "x" not in w.plugins

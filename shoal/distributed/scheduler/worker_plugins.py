@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from shoal.distributed.protocol import Serialized
 from shoal.local.remote_errors import pack_exception
 
 __all__ = ["KeepsWorkerPlugins"]
@@ -68,8 +69,12 @@ class KeepsWorkerPlugins:
     async def register_worker_plugin(self, comm=None, plugin=None, name=None, idempotent=False):
         if not isinstance(name, str) or not name:
             raise ValueError(f"register_worker_plugin: name must be a non-empty str, got {name!r}")
-        if plugin is None:
-            raise ValueError("register_worker_plugin: plugin is missing")
+        if not isinstance(plugin, Serialized):  # (pickled by the client, kept so)
+            raise ValueError(f"register_worker_plugin: plugin must come pickled by a client, "
+                             f"got {type(plugin).__name__}")  # fmt: skip
+        if not isinstance(idempotent, bool):
+            raise ValueError(f"register_worker_plugin: idempotent must be True or False, "
+                             f"got {idempotent!r}")  # fmt: skip
         if idempotent and name in self.worker_plugins:
             return {}
         self.worker_plugins.pop(name, None)  # (a replaced one moves to the end)

@@ -6,6 +6,7 @@
     rpc plugin_add(plugin, name)      unpickle, replace a plugin of that name
                                       (its teardown first), await setup(worker)
     rpc plugin_remove(name)           await teardown(worker)
+    (one change at a time, the registration reply's setups too: ``_plugin_lock``)
     registration reply "worker-plugins"   the scheduler's plugins, set up before
                                           the worker reads its first task
     close                             every plugin's teardown, before the
@@ -25,10 +26,11 @@ is logged and the others still run.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 
-from shoal.distributed.plugins import overrides, plugin_name
+from shoal.distributed.plugins import is_worker_plugin, overrides, plugin_name
 from shoal.distributed.protocol import Serialized, deserialize
 from shoal.local.remote_errors import pack_exception
 
@@ -44,18 +46,36 @@ class RunsPlugins:
         """The rpc handlers (and the empty plugin table: called from ``__init__``)."""
         self.plugins: dict = {}  # name -> plugin
         self._transition_plugins: list = []
+        # one plugin change at a time: a teardown (or a replacement) that came while a
+        # setup still awaited ran before it, and what the setup opened then stayed open
+        self._plugin_lock = asyncio.Lock()
         return {"plugin_add": self.plugin_add, "plugin_remove": self.plugin_remove}
 
     async def plugin_add(self, comm=None, plugin=None, name=None) -> dict:
+        async with self._plugin_lock:
+            return await self._add_plugin(plugin, name)
+
+    async def plugin_remove(self, comm=None, name=None) -> dict:
+        if not isinstance(name, str):
+            raise TypeError(f"plugin_remove: name must be a str, got {name!r}")
+        async with self._plugin_lock:
+            return await self._remove_plugin(name)
+
+    async def _add_plugin(self, plugin, name) -> dict:
         try:
             if isinstance(plugin, Serialized):
                 plugin = deserialize(plugin)
+            if not is_worker_plugin(plugin):
+                raise TypeError(f"not a worker plugin: {type(plugin).__name__} (one with setup, "
+                                "teardown or transition methods)")  # fmt: skip
             name = name or plugin_name(plugin)
+            if not isinstance(name, str):
+                raise TypeError(f"a worker plugin's name must be a str, got {name!r}")
         except Exception as exc:  # noqa: BLE001 - e.g. its class's module is missing here
             logger.exception("worker %s: could not load worker plugin %r", self.address, name)
             return self._plugin_error(exc, "plugin-load")
         if name in self.plugins:
-            await self.plugin_remove(name=name)
+            await self._remove_plugin(name)
         self.plugins[name] = plugin
         self._hook_transitions()
         setup = getattr(plugin, "setup", None)
@@ -69,7 +89,7 @@ class RunsPlugins:
                 return self._plugin_error(exc, "plugin-setup")
         return {"status": "OK"}
 
-    async def plugin_remove(self, comm=None, name=None) -> dict:
+    async def _remove_plugin(self, name) -> dict:
         plugin = self.plugins.pop(name, None)
         self._hook_transitions()
         teardown = getattr(plugin, "teardown", None)
@@ -86,12 +106,14 @@ class RunsPlugins:
 
     async def _setup_plugins(self, plugins) -> None:
         """Set up the plugins of a registration reply (an error is logged: nobody asked)."""
-        for name, plugin in (plugins or {}).items():
-            await self.plugin_add(plugin=plugin, name=name)
+        async with self._plugin_lock:
+            for name, plugin in (plugins or {}).items():
+                await self._add_plugin(plugin, name)
 
     async def _teardown_plugins(self) -> None:
-        for name in list(getattr(self, "plugins", ())):
-            await self.plugin_remove(name=name)
+        async with self._plugin_lock:
+            for name in list(self.plugins):
+                await self._remove_plugin(name)
 
     def _hook_transitions(self) -> None:
         self._transition_plugins = [p for p in self.plugins.values() if overrides(p, "transition")]
