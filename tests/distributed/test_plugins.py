@@ -312,3 +312,25 @@ def test_a_plugin_change_waits_for_a_setup_in_progress(c, servers):
     bad = get_runner().sync(lambda: w.plugin_add(plugin=None, name="x"))
     assert bad["status"] == "error" and "not a worker plugin: NoneType" in bad["exception"][2]
     assert "x" not in w.plugins
+
+
+class NeverTornDown(WorkerPlugin):
+    name = "never"
+
+    async def teardown(self, worker):
+        import asyncio
+
+        await asyncio.Event().wait()  # (a connection that never answers, say)
+
+
+def test_a_teardown_that_never_returns_does_not_keep_the_cluster_from_closing(monkeypatch):
+    import time
+
+    from shoal.distributed.worker import plugins as worker_plugins
+    from shoal.testing.cluster import sync_cluster
+
+    monkeypatch.setattr(worker_plugins, "CLOSE_TEARDOWN", 0.3)
+    start = time.monotonic()
+    with sync_cluster(1, 1) as (s, _), Client(s.address, set_as_default=False) as client:
+        client.register_plugin(NeverTornDown())
+    assert time.monotonic() - start < 15

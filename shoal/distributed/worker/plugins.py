@@ -38,6 +38,9 @@ __all__ = ["RunsPlugins"]
 
 logger = logging.getLogger(__name__)
 
+#: Seconds an async teardown may take while its worker closes.
+CLOSE_TEARDOWN = 10.0
+
 
 class RunsPlugins:
     """Worker plugins on a worker; see the module docstring."""
@@ -89,7 +92,7 @@ class RunsPlugins:
                 return self._plugin_error(exc, "plugin-setup")
         return {"status": "OK"}
 
-    async def _remove_plugin(self, name) -> dict:
+    async def _remove_plugin(self, name, timeout=None) -> dict:
         plugin = self.plugins.pop(name, None)
         self._hook_transitions()
         teardown = getattr(plugin, "teardown", None)
@@ -97,7 +100,7 @@ class RunsPlugins:
             try:
                 result = teardown(worker=self)
                 if inspect.isawaitable(result):
-                    await result
+                    await asyncio.wait_for(result, timeout)
             except Exception as exc:  # noqa: BLE001 - reported, the worker goes on
                 logger.exception("worker %s: worker plugin %r failed to tear down",
                                  self.address, name)  # fmt: skip
@@ -111,9 +114,12 @@ class RunsPlugins:
                 await self._add_plugin(plugin, name)
 
     async def _teardown_plugins(self) -> None:
+        """Every plugin's teardown as the worker closes, an async one given at most
+        :data:`CLOSE_TEARDOWN` seconds (one that never returned kept the worker, and
+        an in-process cluster's close, waiting for good)."""
         async with self._plugin_lock:
             for name in list(self.plugins):
-                await self._remove_plugin(name)
+                await self._remove_plugin(name, timeout=CLOSE_TEARDOWN)
 
     def _hook_transitions(self) -> None:
         self._transition_plugins = [p for p in self.plugins.values() if overrides(p, "transition")]
