@@ -246,3 +246,51 @@ def test_merge_asof_matches_dask_and_bad_input():
         dd.merge_asof(dl, dr, left_on="x", right_on="y")
     with pytest.raises(TypeError, match="right"):
         dd.merge_asof(dl, [1, 2], left_index=True, right_index=True)
+
+
+# -- review fixes ------------------------------------------------------------------------
+
+
+def test_resample_across_a_dst_change_at_midnight():
+    """America/Sao_Paulo skips 2018-11-04 00:00: pandas cannot start or end its bins on that
+    edge (a partition's first or last), only meet it inside, as the whole data does."""
+    idx = pd.date_range("2018-10-01", "2018-12-31", freq="11h", tz="America/Sao_Paulo")
+    pdf = pd.DataFrame({"a": np.arange(len(idx))}, index=idx)
+    want = pdf.resample("W").sum()
+    for n in (3, 10):
+        got = dd.from_pandas(pdf, npartitions=n).resample("W").sum().compute()
+        pd.testing.assert_frame_equal(got, want, check_freq=False)
+
+
+@pytest.mark.parametrize("rule", ["7h", "2D", "h"])
+def test_resample_bins_start_from_the_first_row_when_divisions_start_earlier(rule):
+    idx = pd.date_range("2020-01-01 03:00", periods=60, freq="50min")
+    pdf = pd.DataFrame({"a": np.arange(60.0)}, index=idx)
+    df = dd.from_pandas(pdf, npartitions=3)
+    early = df.repartition(divisions=[pd.Timestamp("2019-12-31 10:00"), *df.divisions[1:]],
+                           force=True)  # fmt: skip
+    got = early.resample(rule).sum().compute()
+    want = pdf.resample(rule).sum()
+    pd.testing.assert_series_equal(got.a[got.a != 0], want.a[want.a != 0], check_freq=False)
+
+
+def test_resample_of_bools_keeps_the_schemas_dtype_in_every_partition():
+    idx = pd.to_datetime(["2020-01-01 00:10", "2020-01-01 01:10", "2020-01-01 05:10",
+                          "2020-01-01 06:10"])  # fmt: skip
+    pdf = pd.DataFrame({"b": [True, True, False, False]}, index=idx)
+    df = dd.from_pandas(pdf, npartitions=2)
+    for how in ("first", "last", "min", "max"):
+        got = getattr(df.resample("h"), how)()
+        want = getattr(pdf.resample("h"), how)()
+        assert got.b.dtype == want.b.dtype == "float64"
+        pd.testing.assert_frame_equal(got.compute(), want, check_freq=False)
+
+
+def test_merge_asof_on_an_unsorted_key_raises_as_pandas():
+    left = pd.DataFrame({"t": [1, 5, 3, 7], "x": range(4)})
+    right = pd.DataFrame({"t": [0, 4, 6], "y": range(3)})
+    with pytest.raises(ValueError, match="left keys must be sorted"):
+        pd.merge_asof(left, right, on="t")
+    with pytest.raises(ValueError, match="left keys must be sorted"):
+        dd.merge_asof(dd.from_pandas(left, npartitions=2, sort=False),
+                      dd.from_pandas(right, npartitions=2), on="t")  # fmt: skip

@@ -28,7 +28,7 @@ import pandas as pd
 from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
-from shoal.dataframe.core import DataFrame, Series, new_collection
+from shoal.dataframe.core import DataFrame, Series, map_partitions, new_collection
 from shoal.dataframe.realign import repartition_divisions
 
 __all__ = ["merge_asof"]
@@ -71,6 +71,25 @@ def _frame_arg(x, what):
     return x.to_frame() if isinstance(x, Series) else x
 
 
+def _sorted_by(frame, on, what):
+    """*frame* indexed by its column *on*, which must be sorted already (within each
+    partition and across them: pandas' error otherwise)."""
+    checked = map_partitions(_keys_sorted, frame, on, what, meta=frame._meta, token="asof-sorted")
+    try:
+        return checked.set_index(on, sorted=True)
+    except ValueError as exc:
+        if "overlap" not in str(exc):
+            raise
+        raise ValueError(f"{what} keys must be sorted (merge_asof(on={on!r}): its partitions' "
+                         "values overlap)") from None
+
+
+def _keys_sorted(part, on, what):
+    if not part[on].is_monotonic_increasing:
+        raise ValueError(f"{what} keys must be sorted (merge_asof(on={on!r}))")
+    return part
+
+
 def merge_asof(left, right, on=None, left_on=None, right_on=None, left_index=False,
                right_index=False, by=None, left_by=None, right_by=None, suffixes=("_x", "_y"),
                tolerance=None, allow_exact_matches=True, direction="backward"):  # fmt: skip
@@ -92,8 +111,9 @@ def merge_asof(left, right, on=None, left_on=None, right_on=None, left_index=Fal
             if on not in f._meta.columns:
                 raise KeyError(f"merge_asof(on=...): {on!r} is not a column of {what}")
         meta = pd.merge_asof(left._meta, right._meta, on=on, **kwargs)
-        out = merge_asof(left.set_index(on), right.set_index(on), left_index=True,
-                         right_index=True, **kwargs)
+        # sorted keys, as pandas wants them (sorting them reordered the rows it refuses)
+        left, right = (_sorted_by(f, on, what) for f, what in ((left, "left"), (right, "right")))
+        out = merge_asof(left, right, left_index=True, right_index=True, **kwargs)
         return out.reset_index()[list(meta.columns)]
     if not (left_index and right_index):
         raise NotImplementedError("merge_asof needs on= (a column of both) or left_index=True "

@@ -63,8 +63,28 @@ def _apply(resampler, how, args, kwargs):
     return getattr(resampler, how)(*args, **kwargs)
 
 
+def _period(rule) -> pd.Timedelta:
+    """About one bin of *rule* as a Timedelta (an anchored rule's whole period)."""
+    offset, t0 = to_offset(rule), pd.Timestamp("2000-01-01")
+    return (t0 + 2 * offset) - (t0 + offset)
+
+
+def _like(out, meta):
+    """*out* in *meta*'s dtypes where they differ (a bin left empty in one partition made
+    its bools floats there, and bools beside floats became objects when concatenated)."""
+    if isinstance(out, pd.Series):
+        return out.astype(meta.dtype) if out.dtype != meta.dtype else out
+    for column, dtype in meta.dtypes.items():
+        if column in out and out[column].dtype != dtype:
+            try:
+                out[column] = out[column].astype(dtype)
+            except (TypeError, ValueError):
+                pass
+    return out
+
+
 def _resample_part(part, before, after, owned, rule, closed, label, origin, how, args,
-                   kwargs, sample):  # fmt: skip
+                   kwargs, sample, meta):  # fmt: skip
     """pandas' resample of *part*, with stand-in rows at *before* and *after* (outside the
     owned bins: ``owned = (first label, last label, count)``), whose bins are dropped again."""
     row = part.iloc[:1] if len(part) else sample.iloc[:1]
@@ -75,15 +95,50 @@ def _resample_part(part, before, after, owned, rule, closed, label, origin, how,
         idx = idx.as_unit(unit) if unit else idx
         return row.set_axis(idx, axis=0)
 
-    data = pd.concat([stand_in(before), part, stand_in(after)])
-    out = _apply(_pandas_resample(data, rule, closed, label, origin), how, args, kwargs)
+    # pandas' first and last bin edges lie beyond the first and last rows; a midnight a
+    # DST change skips cannot be one (pandas raises), while inside the bins, where the
+    # whole data meets it, it can: the stand-ins move out a bin until it is inside
+    for attempt in range(4):
+        data = pd.concat([stand_in(before), part, stand_in(after)])
+        try:
+            out = _apply(_pandas_resample(data, rule, closed, label, origin), how, args, kwargs)
+            break
+        except ValueError as exc:
+            if "nonexistent" not in str(exc) or attempt == 3:
+                raise
+            step = _period(rule)  # (a bin's length in absolute time: calendar arithmetic
+            before, after = before - step, after + step  # may land on the skipped midnight)
     first, last, count = owned
-    out = out.loc[first:last]
+    out = _like(out.loc[first:last], meta)
+    # (no freq: concatenating the partitions' indexes steps along it, through the midnight
+    # a DST change skips too)
+    out.index = pd.DatetimeIndex(out.index, freq=None)
     if len(out) != count or out.index[0] != first or out.index[-1] != last:
         got = (out.index[0], out.index[-1]) if len(out) else "no bins"
         raise RuntimeError(f"resample({rule!r}): the bins of a partition did not line up with "
                            f"those of the whole frame (expected {first} .. {last}, got {got})")
     return out
+
+
+def _origin(frame, offset, d0):
+    """pandas' default origin (the first row's midnight) for a fixed-length rule (hours,
+    days...), None otherwise.
+    Divisions may start before the first row (repartition(force=True)); for rules whose
+    bins do not tile a day ("7h", "2D") the phase then depends on which day, so the first
+    row's is computed (the first partition holding one)."""
+    if isinstance(offset, pd.offsets.Day) and getattr(frame._meta.index, "tz", None) is not None:
+        return None  # (pandas takes no origin for days of a zone's calendar)
+    if not isinstance(offset, (pd.offsets.Tick, pd.offsets.Day)):  # (Day is no Tick in pandas 3)
+        return None
+    day = pd.Timedelta(days=1)
+    step = pd.Timedelta(offset)
+    if step <= day and day % step == pd.Timedelta(0):
+        return d0.normalize()  # (every midnight gives these bins the same phase)
+    for i in range(frame.npartitions):
+        first = frame.get_partition(i).index.min().compute()
+        if not pd.isna(first):
+            return pd.Timestamp(first).normalize()
+    return d0.normalize()
 
 
 def _check_side(value, what):
@@ -134,7 +189,7 @@ class Resampler:
         closed, label = self._closed, self._label
         side = closed or _default_side(offset)
         d0, dn = pd.Timestamp(frame.divisions[0]), pd.Timestamp(frame.divisions[-1])
-        origin = d0.normalize() if isinstance(offset, pd.offsets.Tick) else None
+        origin = _origin(frame, offset, d0)
         sample = nonempty(frame._meta)
         meta = make_meta(_apply(_pandas_resample(sample, rule, closed, label, origin), how,
                                 args, kwargs))
@@ -142,7 +197,7 @@ class Resampler:
         m = len(edges) - 1
         # first point of bin i: its left edge, or just after it when bins are closed right
         # (pandas counts the whole day of an edge of "ME", "W"... in the bin that ends there)
-        after = pd.Timedelta(1, getattr(frame._meta.index, "unit", "ns"))  # (the index's unit)
+        unit = after = pd.Timedelta(1, getattr(frame._meta.index, "unit", "ns"))  # (the index's)
         if side == "right" and _default_side(offset) == "right":
             after = pd.offsets.Day(1)
         start = [e + after if side == "right" else e for e in edges]  # (start[m]: bin m's)
@@ -157,9 +212,9 @@ class Resampler:
         moved = repartition_divisions(frame, [d0, *(start[i] for i in cuts), dn])
         labels = edges[1:] if (label or _default_side(offset)) == "right" else edges[:-1]
 
-        def before(i):  # an edge in bin i - 1 (pandas takes the bins' phase from it)
-            if side == "right":
-                return edges[i]
+        def before(i):  # a point of bin i - 1 (pandas takes the bins' phase from it)
+            if side == "right":  # (just before its right edge: a midnight a DST change skips
+                return edges[i] - unit  # cannot be normalized, and the edge may be one)
             return edges[0] - offset if i == 0 else edges[i - 1]
 
         tok = tokenize(frame, rule, closed, label, how, args, kwargs)
@@ -169,7 +224,8 @@ class Resampler:
             lo, hi = bounds[j], bounds[j + 1]
             layer[(name, j)] = Task((name, j), _resample_part, Ref((moved._name, j)),
                                     before(lo), start[hi], (labels[lo], labels[hi - 1], hi - lo),
-                                    rule, closed, label, origin, how, args, kwargs, sample)
+                                    rule, closed, label, origin, how, args, kwargs, sample,
+                                    meta)  # fmt: skip
         divisions = [labels[b] for b in bounds[:-1]] + [labels[m - 1]]
         return new_collection(merge_layers(moved, name=name, layer=layer), name, meta, divisions)
 
