@@ -302,15 +302,7 @@ def unpack_error(exception, traceback, key):
     text = traceback if isinstance(traceback, str) else None
     stage = "run"
     if isinstance(exception, (tuple, list)) and len(exception) == 5:
-        blob, type_name, message, text, stage = exception
-        exception = None
-        if blob is not None:
-            try:
-                exception = pickle.loads(blob)
-            except Exception:  # noqa: BLE001 - a class this process cannot import
-                exception = None
-        if not isinstance(exception, BaseException):
-            exception = RemoteTaskError(type_name, message)
+        exception, text, stage = rebuild_packed(exception)
     if not isinstance(exception, BaseException):
         exception = RemoteTaskError("Exception", repr(exception))
     if text:
@@ -319,6 +311,21 @@ def unpack_error(exception, traceback, key):
     if not any(str(n).startswith("shoal:") for n in notes):
         add_note(exception, getattr(exception, "_shoal_key", key), stage)
     return exception, text
+
+
+def rebuild_packed(packed) -> tuple:
+    """``(exception, traceback text, stage)`` from ``pack_exception``'s tuple: the original
+    exception when it unpickles here, else a :class:`RemoteTaskError` of its type and text."""
+    blob, type_name, message, text, stage = packed
+    exception = None
+    if blob is not None:
+        try:
+            exception = pickle.loads(blob)
+        except Exception:  # noqa: BLE001 - a class this process cannot import
+            exception = None
+    if not isinstance(exception, BaseException):
+        exception = RemoteTaskError(type_name, message)
+    return exception, text, stage
 
 
 def _loads(obj):

@@ -23,11 +23,11 @@ registering a fixed version under the same name replaces it.
 from __future__ import annotations
 
 import os
-import pickle
 
+from shoal.distributed.client.futures import rebuild_packed
 from shoal.distributed.plugins import UPLOAD_SUFFIXES, UploadFile, is_worker_plugin, plugin_name
 from shoal.distributed.protocol import Pickled
-from shoal.local.remote_errors import RemoteTaskError, RemoteTraceback
+from shoal.local.remote_errors import RemoteTraceback
 
 __all__ = ["PluginControl", "raise_worker_errors"]
 
@@ -142,15 +142,7 @@ def raise_worker_errors(replies: dict, what: str) -> None:
     if not failed:
         return
     worker, reply = failed[0]
-    blob, type_name, message, tb, stage = reply["exception"]
-    exc = None
-    if blob is not None:
-        try:
-            exc = pickle.loads(blob)
-        except Exception:  # noqa: BLE001 - the text still says what happened
-            exc = None
-    if not isinstance(exc, BaseException):
-        exc = RemoteTaskError(type_name, message)
+    exc, tb, stage = rebuild_packed(reply["exception"])
     exc.__cause__ = RemoteTraceback(tb)
     others = f" (and on {len(failed) - 1} other worker(s): {[w for w, _ in failed[1:]]})" if len(
         failed) > 1 else ""  # fmt: skip

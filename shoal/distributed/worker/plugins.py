@@ -81,30 +81,26 @@ class RunsPlugins:
             await self._remove_plugin(name)
         self.plugins[name] = plugin
         self._hook_transitions()
-        setup = getattr(plugin, "setup", None)
-        if setup is not None:
-            try:
-                result = setup(worker=self)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception as exc:  # noqa: BLE001 - reported, the worker goes on
-                logger.exception("worker %s: worker plugin %r failed to set up", self.address, name)
-                return self._plugin_error(exc, "plugin-setup")
-        return {"status": "OK"}
+        return await self._run_hook(plugin, name, "setup", None)
 
     async def _remove_plugin(self, name, timeout=None) -> dict:
         plugin = self.plugins.pop(name, None)
         self._hook_transitions()
-        teardown = getattr(plugin, "teardown", None)
-        if teardown is not None:
+        return await self._run_hook(plugin, name, "teardown", timeout)
+
+    async def _run_hook(self, plugin, name, hook: str, timeout) -> dict:
+        """``plugin.<hook>(worker=self)``, awaited (at most *timeout* s) when async; an error
+        is logged and answered packed: the worker goes on."""
+        method = getattr(plugin, hook, None)
+        if method is not None:
             try:
-                result = teardown(worker=self)
+                result = method(worker=self)
                 if inspect.isawaitable(result):
                     await asyncio.wait_for(result, timeout)
             except Exception as exc:  # noqa: BLE001 - reported, the worker goes on
-                logger.exception("worker %s: worker plugin %r failed to tear down",
-                                 self.address, name)  # fmt: skip
-                return self._plugin_error(exc, "plugin-teardown")
+                logger.exception("worker %s: worker plugin %r failed in %s", self.address, name,
+                                 hook)  # fmt: skip
+                return self._plugin_error(exc, f"plugin-{hook}")
         return {"status": "OK"}
 
     async def _setup_plugins(self, plugins) -> None:
