@@ -33,6 +33,7 @@ from urllib.parse import quote, unquote
 from tornado.web import RequestHandler
 
 from shoal.core.keys import key_str
+from shoal.dashboard import theme
 from shoal.dashboard.pages import NAV, NAV_CSS, individual_plots, pane_routes
 from shoal.core.units import format_clock
 from shoal.dashboard.panes.style import format_bytes, format_seconds
@@ -48,19 +49,33 @@ class _Base(RequestHandler):
 
     def html_page(self, title: str, body: str, depth: int) -> None:
         """A page under /info, *depth* folders below the root, with the Bokeh pages'
-        navigation bar ("Info" active)."""
+        navigation bar ("Info" active), in the theme its link asks for (``theme.py``:
+        its links, the bar's and the body's, keep asking for it)."""
+        look = theme.page_theme(self.request.query_arguments)
         up = "../" * depth
         nav = "".join(f'<a href="{up}{link}"{" class=active" if label == "Info" else ""}>'
                       f"{label}</a>" for label, link in NAV)  # fmt: skip
+        page = (f"<nav class='shoal-nav'><span class='brand'>shoal</span>{nav}</nav><main><h1>"
+                f"{html.escape(title)}</h1>{body}</main>")  # fmt: skip
+        if look == "dark":
+            page = _RELATIVE_LINK.sub(_dark_link, page)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.write(_utf8(
             f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>shoal: "
             f"{html.escape(title)}</title><style>{NAV_CSS} body{{margin:0}} "
             f"main{{margin:1em;overflow-x:auto}} "
             f"table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 8px;"
-            f"text-align:left}}</style></head><body><nav class='shoal-nav'><span class='brand'>"
-            f"shoal</span>{nav}</nav><main><h1>{html.escape(title)}</h1>{body}</main>"
-            f"</body></html>"))  # fmt: skip
+            f"text-align:left}}{theme.info_css(look)}</style></head><body>{page}</body></html>"))
+
+
+#: A link to another page of this dashboard (relative: no scheme, no leading slash).
+_RELATIVE_LINK = re.compile(r'href=(["\'])(?![a-zA-Z][a-zA-Z0-9+.-]*:|/|#)([^"\']*)\1')
+
+
+def _dark_link(match) -> str:
+    quote_, link = match.group(1), match.group(2)
+    joiner = "&amp;" if "?" in link else "?"
+    return f"href={quote_}{link}{joiner}theme=dark{quote_}"
 
 
 def _utf8(text: str) -> bytes:

@@ -165,7 +165,7 @@ def _finish(doc, panes, layout, interval: int, title: str, active=None, shown=No
     doc.title = f"shoal: {title}"
     doc.template = page_template()  # (every page: its reconnection fix; pages: the nav bar)
     look = theme.page_theme(_arguments(doc))
-    theme.apply(doc, layout, look)
+    theme.apply(doc, layout, look, panes)
     doc.template_variables.update(theme_css=theme.page_css(look))
     if active is not None:  # (a dark page's links keep it dark)
         doc.template_variables.update(nav=NAV, active=active,

@@ -7,6 +7,7 @@
         --> page_theme(arguments) --> apply(doc, layout, name):
               doc.theme        the Bokeh models' defaults (plot, axes, grid, titles, text)
               recolor(layout)  the few colours panes set themselves, light -> dark
+              pane.data_colors the state colours in their data (erred, released, waiting)
               stylesheets      tables, tabs, selects and buttons (their shadow DOM)
               page_css(name)   the page's own background and the navigation bar
 
@@ -16,7 +17,9 @@ explicit colours are few (a limit line, label boxes, table frames), and
 colour shows as it is on a dark page until its colour is added there (a test walks
 every pane's models for explicit colours the map lacks).  Only colours change, never
 fonts or sizes: a page lays out the same in both themes.  The prefix colours of the
-task stream and progress bars are mid-tone and read on either background.
+task stream and progress bars are mid-tone and read on either background; the state
+colours panes put in their data (black for erred, white for released, pale grey for
+waiting) are mapped as each update is pushed (:data:`DARK_DATA_COLORS`).
 
 Dark values follow JupyterLab's dark theme (its layout colours ``#111111`` and
 ``#212121``, its text ``rgba(255,255,255,.87)``), so a pane shows as part of the lab.
@@ -26,7 +29,8 @@ from __future__ import annotations
 
 from bokeh.themes import Theme
 
-__all__ = ["DARK", "DARK_COLORS", "THEMES", "apply", "page_css", "page_theme", "recolor"]
+__all__ = ["DARK", "DARK_COLORS", "DARK_DATA_COLORS", "THEMES", "apply", "explicit_colors", "page_css",
+           "info_css", "page_theme", "recolor"]
 
 THEMES = ("light", "dark")
 
@@ -53,6 +57,14 @@ DARK_COLORS = {
     "#cccccc": "#4a4a4a",  # frames around progress bars
     "#aaaaaa": "#777777",  # graph edges
     "#dddddd": "#3a3a3a",  # NEUTRAL: waiting tasks, empty bars
+}
+
+#: The state colours panes put in their data (``shoal.diagnostics.colors``) -> a dark
+#: page's: erred stays the strongest, released and waiting recede as on a light page.
+DARK_DATA_COLORS = {
+    "black": "#e6e6e6",  # ERRED: task stream, graph, profile
+    "white": "#5c5c5c",  # released keys in the graph
+    "#dddddd": "#3e3e3e",  # NEUTRAL: waiting keys, a profile's root
 }
 
 #: Properties that hold a colour on glyphs and annotations.
@@ -141,18 +153,28 @@ def _all_models(models):
                 yield model
 
 
-def apply(doc, layout, name: str) -> None:
-    """Give *doc* (whose root is *layout*) the look of theme *name*."""
+def apply(doc, layout, name: str, panes=()) -> None:
+    """Give *doc* (whose root is *layout*, drawn by *panes*) the look of theme *name*."""
     if name != "dark":
         return
     from bokeh.models import InlineStyleSheet, Tabs, Widget
 
     doc.theme = DARK
     recolor([layout])
+    for pane in panes:  # (the colours they put in their data, at every push)
+        pane.data_colors = DARK_DATA_COLORS
     sheet = InlineStyleSheet(css=_WIDGET_CSS)
     for model in _all_models([layout]):
         if isinstance(model, (Widget, Tabs)):
             model.stylesheets = [*model.stylesheets, sheet]
+
+
+def info_css(name: str) -> str:
+    """The /info pages' CSS for theme *name* (plain HTML: the page, its tables, links)."""
+    if name != "dark":
+        return ""
+    return page_css(name) + (f" td,th {{ border-color: #3a3a3a; }} th {{ background: #242424; }}"
+                             f" a {{ color: #8ab4f8; }} pre {{ background: {PLOT}; }}")
 
 
 def page_css(name: str) -> str:

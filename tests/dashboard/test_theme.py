@@ -1,6 +1,8 @@
 """Light and dark pages (shoal/dashboard/theme.py): which theme a page gets, what a dark
 page's models and HTML carry, and that no pane keeps a colour the dark page lacks."""
 
+import re
+
 import pytest
 
 pytest.importorskip("bokeh", reason="pip install bokeh (the test extra has it)")
@@ -111,5 +113,33 @@ def test_served_pages_in_the_dark_theme():
         assert "#111111" not in light and 'href="workers"' in light
         _, _, odd = get(server.address + "/status?theme=%3Cb%3Ex%3C/b%3E")  # opens, light
         assert "#111111" not in odd and "<b>x</b>" not in odd and 'href="workers"' in odd
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("name", ["graph", "task-stream", "profile"])
+def test_a_dark_pages_state_colours_in_the_data_are_dark_ones(name):
+    """Erred black, released white and waiting pale grey came from the panes' data, which
+    the explicit-colour map does not reach: black bars vanished on the dark plot."""
+    light, dark = page(pages.individual_doc, name), page(pages.individual_doc, name, theme="dark")
+
+    def colours(doc):
+        return {c for m in doc.models if type(m).__name__ == "ColumnDataSource"
+                for column in ("color", "line") for c in m.data.get(column, ())}  # fmt: skip
+
+    assert colours(light) & set(theme.DARK_DATA_COLORS), name  # (the busy state has them)
+    assert not colours(dark) & set(theme.DARK_DATA_COLORS), colours(dark)
+
+
+def test_info_pages_follow_the_theme_and_keep_it_in_their_links():
+    server = DashboardServer(busy_state(), port=0).start_in_thread()
+    try:
+        _, _, dark = get(server.address + "/info/main/workers.html?theme=dark")
+        assert "background: #111111" in dark
+        assert 'href="../../status?theme=dark"' in dark
+        links = [link for link in re.findall(r'href="([^"]+)"', dark) if not link.startswith("http")]
+        assert links and all("theme=dark" in link for link in links), links
+        _, _, light = get(server.address + "/info/main/workers.html")
+        assert "#111111" not in light and 'href="../../status"' in light
     finally:
         server.stop()

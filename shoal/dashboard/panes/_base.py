@@ -31,6 +31,8 @@ from shoal.diagnostics.report import clock_axis
 log = logging.getLogger("shoal.dashboard")
 
 SETTLE = 1.0  # seconds: the most a change that the picture does not show waits
+#: The data columns that hold colours (``Pane.themed``).
+DATA_COLOR_COLUMNS = ("color", "line")
 #: A pane whose updates fail logs its traceback once per this many seconds (with how many
 #: failed since), for all its sessions together: each open page updates it 2-8 times a
 #: second, and the dashboard's log, its parent's cell output, would fill with the same one.
@@ -53,6 +55,8 @@ class Pane:
         self._look = None
         self._look_time = 0.0
         self._skipped = False  # same_look skipped an update not sent since
+        #: colour -> colour for the data columns of a dark page (``theme.apply``)
+        self.data_colors: dict | None = None
 
     def update(self) -> None:
         generation = self.state.generation
@@ -104,8 +108,20 @@ class Pane:
         if self._pushed.get(id(source)) == data:
             return False
         self._pushed[id(source)] = data
-        source.data = data
+        source.data = self.themed(data)
         return True
+
+    def themed(self, data: dict) -> dict:
+        """*data* with its colour columns in the page's theme (as it is on a light page:
+        the panes' state colours, black for erred, white for released, are light-page ones)."""
+        colors = self.data_colors
+        if not colors:
+            return data
+        out = dict(data)
+        for column in DATA_COLOR_COLUMNS:
+            if column in out:
+                out[column] = [colors.get(c, c) if isinstance(c, str) else c for c in out[column]]
+        return out
 
 
 #: BokehJS 3.9.1 and 3.9.2 redraw a table only when its number of rows changes

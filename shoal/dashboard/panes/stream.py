@@ -195,4 +195,4 @@ class TaskStream(Pane):
         self.last_stop = stop if self.last_stop is None else max(self.last_stop, stop)
         if len(data["left"]) > self.n_rectangles:  # (the rollover would drop the rest at once)
             data = {name: column[-self.n_rectangles:] for name, column in data.items()}
-        self.source.stream(data, rollover=self.n_rectangles)
+        self.source.stream(self.themed(data), rollover=self.n_rectangles)
