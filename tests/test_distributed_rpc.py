@@ -156,6 +156,34 @@ def test_pool_limit_is_respected_and_comms_reused():
     run(main())
 
 
+def test_a_removed_address_is_forgotten_also_while_a_comm_to_it_is_borrowed():
+    """A worker leaving while a gather holds a comm to it: the pool's entries for it went
+    never (the comm's return did not forget them); and an address used again by a new
+    worker starts afresh."""
+    async def main():
+        async def slow(comm):
+            await asyncio.sleep(0.2)
+            return "late"
+
+        async with Server({"slow": slow, "ping": lambda comm: "pong"}) as server:
+            address = await server.listen()
+            pool = ConnectionPool(limit_per_address=2)
+            assert await pool(address).ping() == "pong"  # (an idle comm)
+            borrowed = asyncio.ensure_future(pool(address).slow())
+            await asyncio.sleep(0.05)
+            pool.remove(address)  # the worker leaves while the call is in flight
+            assert not pool._idle.get(address) and address in pool._slots
+            assert await borrowed == "late"
+            assert address not in pool._slots and address not in pool._busy
+            assert address not in pool._idle and not pool._removed and not pool._held
+            assert pool.open == 0
+            assert await pool(address).ping() == "pong"  # the address used again
+            assert pool.open == 1
+            await pool.close()
+
+    run(main())
+
+
 def test_close_leaves_no_sockets_and_no_tasks():
     psutil = pytest.importorskip("psutil")
 

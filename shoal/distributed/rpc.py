@@ -40,7 +40,7 @@ import logging
 import os
 import traceback
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from shoal.distributed.comm import Comm, CommClosedError, connect, listen
 from shoal.distributed.protocol import ProtocolError, Serialized, deserialize_tree, serialize
@@ -397,6 +397,8 @@ class ConnectionPool:
         self._idle: dict = defaultdict(list)
         self._busy: dict = defaultdict(set)
         self._slots: dict = {}
+        self._held: Counter = Counter()  # address -> slots held or waited for
+        self._removed: set = set()  # addresses forgotten once their comms come back
         self._closed = False
 
     def __call__(self, address: str) -> _PooledProxy:
@@ -415,8 +417,14 @@ class ConnectionPool:
             raise RuntimeError("the ConnectionPool is closed")
         # a slot per borrower; a comm is opened only when none is idle, so the
         # comms open to an address never outnumber the slots either
+        self._removed.discard(address)  # (an address used again: a new worker there)
         slots = self._slots.setdefault(address, asyncio.Semaphore(self.limit_per_address))
-        await slots.acquire()
+        self._held[address] += 1  # (a slot held or waited for, until given back)
+        try:
+            await slots.acquire()
+        except BaseException:
+            self._held[address] -= 1
+            raise
         idle = self._idle[address]
         while idle:
             comm = idle.pop()
@@ -427,7 +435,7 @@ class ConnectionPool:
             comm = await connect(address, self.timeout, self.security, role=self.role,
                                  **self.connection_args)  # fmt: skip
         except BaseException:
-            slots.release()
+            self._give_back(address)
             raise
         self._busy[address].add(comm)
         return comm
@@ -435,29 +443,39 @@ class ConnectionPool:
     def reuse(self, address: str, comm: Comm) -> None:
         """Give a borrowed comm back for the next caller."""
         self._busy[address].discard(comm)
-        if comm.closed() or self._closed:
+        if comm.closed() or self._closed or address in self._removed:
             comm.abort()
         else:
             self._idle[address].append(comm)
-        self._slots[address].release()
+        self._give_back(address)
 
     def discard(self, address: str, comm: Comm) -> None:
         """Give back a comm that must not be reused."""
         self._busy[address].discard(comm)
         comm.abort()
+        self._give_back(address)
+
+    def _give_back(self, address: str) -> None:
         self._slots[address].release()
+        self._held[address] -= 1
+        if address in self._removed:
+            self._forget(address)
 
     def remove(self, address: str) -> None:
         """Forget *address* (a worker that left): its idle comms are closed, and its
-        entries go once none is borrowed (a pool outlives many workers: a scheduler's
-        kept a closed comm and a semaphore for every worker it ever had)."""
+        entries go once none is borrowed, or as the last borrowed one comes back (a pool
+        outlives many workers: a scheduler's kept a closed comm and a semaphore for every
+        worker it ever had).  Connecting to it again starts it afresh."""
+        self._removed.add(address)
         for comm in self._idle.pop(address, ()):
             comm.abort()
-        if not self._busy.get(address):
-            self._busy.pop(address, None)
-            slots = self._slots.get(address)
-            if slots is not None and slots._value == self.limit_per_address:  # (none waits)
-                del self._slots[address]
+        self._forget(address)
+
+    def _forget(self, address: str) -> None:
+        if self._held.get(address, 0) <= 0:  # (nobody borrows, or waits for, a slot)
+            for table in (self._idle, self._busy, self._slots, self._held):
+                table.pop(address, None)
+            self._removed.discard(address)
 
     async def close(self) -> None:
         """Close every idle comm; comms still borrowed are closed when given back."""

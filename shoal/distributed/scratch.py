@@ -36,6 +36,7 @@ __all__ = ["PREFIX", "Scratch", "make", "purge_stale"]
 logger = logging.getLogger(__name__)
 
 PREFIX = "shoal-worker-"
+MAKING = ".shoal-making-"  # (a directory being made: locked, then renamed to PREFIX...)
 LOCK = ".owner.lock"
 
 
@@ -96,13 +97,24 @@ def purge_stale(parent: str) -> list:
 
 def make(parent: str | None) -> Scratch:
     """A new private (0700) scratch directory in *parent* (the temporary directory when
-    None), locked by this process; stale siblings are purged first."""
+    None), locked by this process; stale siblings are purged first.
+
+    It is made and locked under a name the purge does not look at (``MAKING``), then
+    renamed: a sibling's purge between the lock file's creation and its lock found it
+    unlocked, took it, and deleted a directory about to be used."""
     parent = parent or tempfile.gettempdir()
     os.makedirs(parent, exist_ok=True)
     try:
         purge_stale(parent)
     except OSError as exc:  # (a folder we may not list: nothing to purge, then)
         logger.debug("could not look for stale scratch directories in %s: %s", parent, exc)
-    path = tempfile.mkdtemp(prefix=PREFIX, dir=parent)
-    fd = _try_lock(os.path.join(path, LOCK)) if fcntl is not None else None
+    if fcntl is None:
+        return Scratch(tempfile.mkdtemp(prefix=PREFIX, dir=parent), None)
+    making = tempfile.mkdtemp(prefix=MAKING, dir=parent)
+    fd = _try_lock(os.path.join(making, LOCK))
+    if fd is None:  # (nobody else knows this name: only a failing file system says no)
+        shutil.rmtree(making, ignore_errors=True)
+        raise OSError(f"could not lock the new scratch directory {making}")
+    path = os.path.join(parent, PREFIX + os.path.basename(making)[len(MAKING):])
+    os.rename(making, path)
     return Scratch(path, fd)

@@ -95,3 +95,19 @@ def test_a_sigkilled_nanny_and_worker_leave_nothing_after_the_next_start(tmp_pat
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
         proc.stdout.close()
+
+
+def test_a_directory_being_made_is_never_purged(tmp_path):
+    """Made and locked under another name, then renamed: a sibling's purge between the lock
+    file's creation and its lock took it unlocked and deleted it (200 times in 200)."""
+    being_made = tmp_path / (scratch.MAKING + "x")
+    being_made.mkdir()
+    (being_made / scratch.LOCK).touch()  # (not locked yet: its maker is between two calls)
+    assert scratch.purge_stale(str(tmp_path)) == [] and being_made.is_dir()
+    made = scratch.make(str(tmp_path))
+    try:
+        assert os.path.basename(made.path).startswith(scratch.PREFIX)
+        assert scratch._try_lock(os.path.join(made.path, scratch.LOCK)) is None  # held
+        assert not list(tmp_path.glob(scratch.MAKING + "*" + made.path[-8:]))
+    finally:
+        made.remove()
