@@ -598,3 +598,26 @@ def test_histogram_edges_as_numpy_gives_them_and_bad_bins():
         da.histogram(x, bins=[0, 10, 5])
     with pytest.raises(TypeError):
         da.histogram(x, bins=2.5, range=(0, 20))
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, x: m.median(x, axis=0), lambda m, x: m.flip(x, axis=1), lambda m, x: m.tril(x, -1),
+    lambda m, x: m.diff(x, axis=0), lambda m, x: m.pad(x, 1, mode="reflect"),
+    lambda m, x: m.roll(x, 2), lambda m, x: m.take(x, [0, 5, 7]),
+    lambda m, x: m.take(x, [0, 2], axis=1), lambda m, x: m.isin(x, [1.0, 5.0]),
+    lambda m, x: m.quantile(x, 0.3, axis=1), lambda m, x: m.unique(x),
+    lambda m, x: m.linalg.norm(x), lambda m, x: m.fft.fft(x[:, :4], axis=1),
+    lambda m, x: m.cov(x), lambda m, x: m.trace(x),
+])  # fmt: skip
+def test_numpy_functions_of_a_shoal_array_build_its_graph(call):
+    """``np.median(x)`` of a shoal array is shoal's (lazy, blocked), as ``np.sum(x)`` is: it
+    warned and computed the whole array first."""
+    import warnings
+
+    a = np.arange(24.0).reshape(4, 6) ** 1.3
+    x = da.from_array(a, chunks=(2, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no "computed first" warning)
+        lazy = call(np, x)
+    assert isinstance(lazy, da.Array)
+    assert_allclose(lazy.compute(), call(np, a))

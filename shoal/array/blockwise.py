@@ -419,7 +419,39 @@ def _handled():
         np.size: lambda x, axis=None: x.size if axis is None else x.shape[axis],
         np.result_type: lambda *a: np.result_type(*[x.dtype if isinstance(x, Array) else x for x in a]),
     }
+    import shoal.array as sa
+
+    table[np.take] = _np_take  # (NumPy's axis defaults to None, Dask's to 0)
+
+    for module, ours, names in ((np, sa, _SAME_NAMES), (np.linalg, sa.linalg, _LINALG_NAMES),
+                                (np.fft, sa.fft, _FFT_NAMES)):  # fmt: skip
+        for name in names:
+            table.setdefault(getattr(module, name), getattr(ours, name))
     return table
+
+
+def _np_take(a, indices, axis=None, out=None, mode="raise"):
+    if out is not None or mode != "raise":
+        raise NotImplementedError("numpy.take of a shoal array: out= and mode= not supported")
+    from shoal.array.manipulation import take
+
+    return take(a, indices, axis=axis)
+
+
+#: NumPy functions shoal.array has under the same name and arguments (``np.median(x)``
+#: of a shoal array builds shoal's graph, as ``np.sum(x)`` does).
+_SAME_NAMES = (
+    "allclose", "atleast_1d", "atleast_2d", "atleast_3d", "average", "bincount", "block",
+    "broadcast_arrays", "broadcast_to", "corrcoef", "count_nonzero", "cov", "diag", "diagonal",
+    "diff", "digitize", "dstack", "einsum", "expand_dims", "flip", "fliplr", "flipud", "hstack",
+    "isclose", "isin", "median", "meshgrid", "moveaxis", "nanargmax", "nanargmin", "nancumprod",
+    "nancumsum", "nanmedian", "nanpercentile", "nanquantile", "outer", "pad", "ptp", "quantile",
+    "repeat", "roll", "rollaxis", "rot90", "searchsorted", "swapaxes", "tile", "trace", "tril",
+    "triu", "unique", "vstack",
+)  # fmt: skip
+_LINALG_NAMES = ("cholesky", "inv", "lstsq", "norm", "qr", "solve", "svd")
+_FFT_NAMES = ("fft", "fft2", "fftn", "fftshift", "hfft", "ifft", "ifft2", "ifftn", "ifftshift",
+              "ihfft", "irfft", "irfft2", "irfftn", "rfft", "rfft2", "rfftn")  # fmt: skip
 
 
 _TABLE: dict = {}
