@@ -246,7 +246,8 @@ def test_complex_parts_and_small_methods():
     assert [v.compute() for v in da.arange(3, chunks=2)] == [0, 1, 2]
     assert y.copy() is y
     with pytest.warns(UserWarning, match="no blocked implementation"):
-        assert_array_equal(np.diff(y, axis=0), np.diff(f, axis=0))
+        assert_array_equal(np.gradient(y, axis=0), np.gradient(f, axis=0))
+    assert_array_equal(np.diff(y, axis=0).compute(), np.diff(f, axis=0))  # (blocked now)
     assert_array_equal(np.cumsum(y, axis=0).compute(), np.cumsum(f, axis=0))  # (blocked)
 
 
@@ -262,3 +263,32 @@ def test_a_one_block_result_is_a_copy_of_its_source_and_of_persisted_data():
     first[:] = 7
     assert kept.compute().tolist() == [1.0] * 5
     assert da.broadcast_to(da.from_array(np.arange(3)), (4, 3)).compute().flags.writeable
+
+
+def test_blocks_selects_whole_blocks_without_moving_data():
+    a = np.arange(24.0).reshape(4, 6)
+    x = da.from_array(a, chunks=(2, 2))
+    picked = x.blocks[1, 1:]
+    assert picked.chunks == ((2,), (2, 2))
+    np.testing.assert_array_equal(picked.compute(), a[2:, 2:])
+    np.testing.assert_array_equal(x.blocks[[1, 0], ::2].compute(),
+                                  np.concatenate([a[2:], a[:2]])[:, [0, 1, 4, 5]])  # fmt: skip
+    assert x.blocks[..., 0].chunks == ((2, 2), (2,)) and x.partitions[0].chunks[0] == (2,)
+    assert x.blocks.shape == (2, 3) and x.blocks.size == 6
+    assert x.blocks[1, 1:].name == picked.name != x.blocks[1, :2].name
+    with pytest.raises(IndexError, match="block 5 is out of range for block axis 0"):
+        x.blocks[5]
+    with pytest.raises(IndexError, match="3 indexes for 2 block axes"):
+        x.blocks[0, 0, 0]
+
+
+def test_array_methods_dask_has():
+    a = np.arange(24.0).reshape(4, 6) ** 1.2
+    x = da.from_array(a, chunks=(2, 4))
+    np.testing.assert_allclose(x.topk(2).compute(), -np.sort(-a, axis=-1)[:, :2])
+    np.testing.assert_array_equal(x.argtopk(-1, axis=0).compute(), a.argmin(axis=0)[None])
+    assert float(x.trace().compute()) == pytest.approx(np.trace(a))
+    np.testing.assert_array_equal(x.swapaxes(0, 1).compute(), a.T)
+    np.testing.assert_array_equal(x.repeat(2, axis=1).compute(), a.repeat(2, axis=1))
+    np.testing.assert_allclose(x.moment(2, axis=0).compute(), ((a - a.mean(0)) ** 2).mean(0))
+    assert x.to_dask_dataframe(columns=list("abcdef")).compute().shape == (4, 6)

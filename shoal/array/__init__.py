@@ -54,6 +54,7 @@ from numpy import bool_ as bool
 from numpy import (complex64, complex128, e, euler_gamma, float32, float64, inf, int8, int16, int32,
                    int64, nan, newaxis, pi, uint8, uint16, uint32, uint64)
 from shoal.base import compute, persist
+from shoal.array import methods as _methods  # noqa: F401 (Array.blocks, .topk, .trace ...)
 
 for _name in _UFUNCS:
     globals()[_name] = wrap_ufunc(getattr(_np, _name))
