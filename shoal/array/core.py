@@ -35,6 +35,7 @@ the work by the shape of the task graph each operation builds:
 ``halo.py``        ``overlap`` / ``map_overlap`` / ``trim_internal`` (blocks + neighbours' edges)
 ``percentile.py``  exact 1-D ``percentile`` (sort, sample, bracket, window, select)
 ``setops.py``      ``unique`` (a merge tree, computed on call: no unknown chunk sizes)
+``methods.py``     ``x.blocks`` (whole blocks, as aliases) and methods forwarding to the above
 ``creation.py``    ``ones``, ``arange``, ``eye``, ``stack``, ``concatenate`` ...
 ``random.py``      per-block seeded generators
 ``io.py``          ``store`` / ``to_hdf5``
