@@ -562,3 +562,39 @@ def test_utf16_json_lines_are_not_cut_and_a_compressed_utf16_csv_is_read_whole(t
     df.to_csv(tmp_path / "u16.csv.gz", index=False, encoding="utf-16", compression="gzip")
     got = read_csv(str(tmp_path / "u16.csv.gz"), encoding="utf-16", blocksize=1000).compute()
     assert got.x.tolist() == list(range(300))  # (a compressed file is never cut: allowed)
+
+
+def test_parquet_takes_dasks_keywords(tmp_path):
+    """engine=, write_metadata_file=, append=, custom_metadata=, storage_options={} and the
+    read side's planning options went to pyarrow and failed there (TypeError)."""
+    import pyarrow.parquet as pq
+
+    pdf = pd.DataFrame({"a": range(6), "b": list("xyzxyz")})
+    df = from_pandas(pdf, npartitions=2)
+    out = tmp_path / "p"
+    df.to_parquet(out, engine="pyarrow", write_metadata_file=True, schema="infer",
+                  storage_options={}, custom_metadata={"owner": "shoal"})  # fmt: skip
+    assert sorted(os.listdir(out)) == ["_common_metadata", "_metadata", "part.0.parquet",
+                                       "part.1.parquet"]  # fmt: skip
+    assert pq.read_metadata(out / "_metadata").num_rows == 6
+    assert pq.read_schema(out / "part.0.parquet").metadata[b"owner"] == b"shoal"
+    df.to_parquet(out, append=True, engine="auto")
+    assert sorted(n for n in os.listdir(out) if n.startswith("part")) == [
+        f"part.{i}.parquet" for i in range(4)]
+    back = read_parquet(out, engine="pyarrow", ignore_metadata_file=True, blocksize=None,
+                           storage_options={}, dtype_backend="pyarrow")  # fmt: skip
+    got = back.compute()
+    assert len(got) == 12 and str(got.a.dtype) == "int64[pyarrow]"
+    with pytest.raises(NotImplementedError, match="local paths only"):
+        df.to_parquet(tmp_path / "q", storage_options={"anon": True})
+    with pytest.raises(ValueError, match="engine='pyarrow' only"):
+        df.to_parquet(tmp_path / "q", engine="fastparquet")
+
+
+def test_read_csv_sample_rows(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("x\n" + "\n".join(["1"] * 20 + ["2.5"]) + "\n")
+    assert read_csv(path, sample_rows=5).x.dtype == "int64"  # (the first 5 rows say ints)
+    assert read_csv(path).x.dtype == "float64"
+    with pytest.raises(ValueError, match="sample_rows"):
+        read_csv(path, sample_rows=0)

@@ -75,6 +75,9 @@ def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=Non
                              + ("use .set_index() afterwards" if bad == "index_col"
                                 else "use .head() or .partitions instead"))
     kwargs.pop("index_col", None)
+    sample_rows = kwargs.pop("sample_rows", None)  # (Dask's: the sample's rows read for dtypes)
+    if sample_rows is not None and (not isinstance(sample_rows, int) or sample_rows < 1):
+        raise ValueError(f"read_csv(sample_rows=...) must be a positive int, got {sample_rows!r}")
     paths = _files.expand_paths(urlpath)
     blocksize = parse_bytes(blocksize) if isinstance(blocksize, str) else blocksize
     sample = parse_bytes(sample) if isinstance(sample, str) else int(sample or 0)
@@ -94,7 +97,7 @@ def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=Non
             "fixed": _fixed(dtype)}
     compression = kwargs.get("compression", "infer")
 
-    meta = _sample_meta(paths[0], sample, kwargs, post)
+    meta = _sample_meta(paths[0], sample, kwargs, post, sample_rows)
     if dtype is not None and not isinstance(dtype, dict):
         post["fixed"] = frozenset(meta.columns)
     if assume_missing:
@@ -166,9 +169,11 @@ def _date_specs(parse_dates):
     return None
 
 
-def _sample_meta(path, sample, kwargs, post) -> pd.DataFrame:
+def _sample_meta(path, sample, kwargs, post, rows=None) -> pd.DataFrame:
+    """The schema from the first *sample* bytes of *path* (at most its first *rows* rows)."""
+    limit = {} if rows is None else {"nrows": rows}
     if _files.is_compressed(path, kwargs.get("compression", "infer")):
-        df = pd.read_csv(path, **{**kwargs, "nrows": 1000})
+        df = pd.read_csv(path, **{**kwargs, "nrows": rows or 1000})
     else:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -176,7 +181,7 @@ def _sample_meta(path, sample, kwargs, post) -> pd.DataFrame:
             end = _files.boundary(f, max(sample, lead + 1), size)
             f.seek(0)
             data = f.read(end)
-        df = pd.read_csv(io.BytesIO(data), **kwargs)
+        df = pd.read_csv(io.BytesIO(data), **kwargs, **limit)
     return _postprocess(df, post, path).iloc[:0]
 
 

@@ -26,6 +26,7 @@ stored with a different type there.  No ``_metadata`` summary file is written.
 from __future__ import annotations
 
 import os
+import re
 
 import pandas as pd
 
@@ -55,6 +56,7 @@ def read_parquet(path, columns=None, filters=None, index=None, split_row_groups=
     """
     if engine not in ("pyarrow", "auto"):
         raise ValueError(f"read_parquet supports engine='pyarrow' only, got {engine!r}")
+    kwargs = _dask_read_options(kwargs)
     pq = _pq()
     paths = _files.expand_paths(path, suffixes=_SUFFIXES)
     schema = pq.read_schema(paths[0])
@@ -183,9 +185,45 @@ def _same_type(found, expected) -> bool:
     return False
 
 
+#: Dask's read_parquet keywords that tune how it plans the read (shoal reads each file's
+#: footer itself and needs no metadata file): taken and left alone.
+_PLANNING = ("ignore_metadata_file", "metadata_task_size", "aggregate_files", "blocksize",
+             "parquet_file_extension", "open_file_options", "gather_statistics")  # fmt: skip
+
+
+def _local_only(storage_options, what: str) -> None:
+    if storage_options:
+        raise NotImplementedError(f"{what}(storage_options=...): shoal reads and writes local "
+                                  f"paths only, got {storage_options!r}")  # fmt: skip
+
+
+def _dask_read_options(kwargs: dict) -> dict:
+    """*kwargs* less Dask's own read_parquet keywords (they went to pyarrow's
+    ``to_pandas`` and failed there), ``dtype_backend`` kept for :func:`_finish`."""
+    kwargs = dict(kwargs)
+    for name in _PLANNING:
+        kwargs.pop(name, None)
+    _local_only(kwargs.pop("storage_options", None), "read_parquet")
+    backend = kwargs.get("dtype_backend")
+    if backend not in (None, "numpy_nullable", "pyarrow"):
+        raise ValueError(f"read_parquet(dtype_backend=...) must be 'numpy_nullable' or "
+                         f"'pyarrow', got {backend!r}")  # fmt: skip
+    return kwargs
+
+
+def _to_pandas(table, kwargs: dict):
+    kwargs = dict(kwargs)
+    backend = kwargs.pop("dtype_backend", None)
+    if backend == "pyarrow":
+        kwargs.setdefault("types_mapper", pd.ArrowDtype)
+    elif backend == "numpy_nullable":
+        return table.to_pandas(**kwargs).convert_dtypes(dtype_backend="numpy_nullable")
+    return table.to_pandas(**kwargs)
+
+
 def _finish(table, opts):
     """The pandas partition for a pyarrow table: columns, index and filters applied."""
-    df = table.to_pandas(**opts["kwargs"])
+    df = _to_pandas(table, opts["kwargs"])
     index = opts["index"]
     if index is False:
         df = df.reset_index(drop=isinstance(df.index, pd.RangeIndex))
@@ -241,8 +279,10 @@ def _divisions(stats):
 # -- writing ----------------------------------------------------------------------
 
 def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_function=None,
-               compression="snappy", compute_kwargs=None, **kwargs):
-    """Write one ``part.{i}.parquet`` file per partition into directory *path*.
+               compression="snappy", compute_kwargs=None, write_metadata_file=None, **kwargs):
+    """Write one ``part.{i}.parquet`` file per partition into directory *path*
+    (``write_metadata_file=True``: and a ``_metadata`` file of all their row groups, made
+    from their footers once they are written; shoal's own reads do not need it).
 
     Returns None (``compute=True``), or a Delayed that writes when computed.
     Existing Parquet files that this write would not replace raise
@@ -251,12 +291,17 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
     if kwargs.get("partition_on"):
         raise NotImplementedError("to_parquet: partition_on is not supported: write one "
                                   "directory per partition of the column instead")  # fmt: skip
+    kwargs, append = _dask_write_options(kwargs)
     path = local_path(path)  # (absolute here: see shoal.core.paths)
     os.makedirs(path, exist_ok=True)
-    name_function = name_function or (lambda i: f"part.{i}.parquet")
-    names = [name_function(i) for i in range(df.npartitions)]
     existing = [n for n in os.listdir(path) if n.endswith(_SUFFIXES)]
-    stale = sorted(set(existing) - set(names))
+    start = _next_part(existing) if append else 0  # (append: numbered after what is there)
+    name_function = name_function or (lambda i: f"part.{i}.parquet")
+    names = [name_function(start + i) for i in range(df.npartitions)]
+    if append and set(names) & set(existing):
+        raise FileExistsError(f"to_parquet(append=True): {sorted(set(names) & set(existing))[:3]} "
+                              f"already exist in {path!r}; a name_function must give new names")
+    stale = [] if append else sorted(set(existing) - set(names))
     if stale and not overwrite:
         raise FileExistsError(
             f"{path!r} already holds Parquet files this write would not replace "
@@ -273,11 +318,65 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
     opts = {"write_index": write_index, "compression": compression, **kwargs}
     calls = [(_write_part, i, (os.path.join(path, n), opts)) for i, n in enumerate(names)]
     out = run_writers(df, "to-parquet", calls, compute, compute_kwargs)
+    finish = _write_metadata if write_metadata_file else _done
     if not compute:
         from shoal.delayed import delayed
 
-        return delayed(_done, pure=True)(out)
+        return delayed(finish, pure=True)(out, path)
+    finish(out, path)
     return None
+
+
+def _write_metadata(paths, folder):
+    """``_metadata`` and ``_common_metadata`` in *folder*, from every part file's footer."""
+    pq = _pq()
+    files = sorted((n for n in os.listdir(folder) if n.endswith(_SUFFIXES)), key=_part_order)
+    merged = None
+    for name in files:
+        footer = pq.read_metadata(os.path.join(folder, name))
+        footer.set_file_path(name)
+        if merged is None:
+            merged = footer
+        else:
+            merged.append_row_groups(footer)
+    if merged is not None:
+        schema = pq.read_schema(os.path.join(folder, files[0]))
+        pq.write_metadata(schema, os.path.join(folder, "_common_metadata"))
+        merged.write_metadata_file(os.path.join(folder, "_metadata"))
+
+
+def _part_order(name):
+    m = re.match(r"part\.(\d+)\.", name)
+    return (0, int(m.group(1)), name) if m else (1, 0, name)
+
+
+def _dask_write_options(kwargs: dict):
+    """``(pyarrow keywords, append)`` from a to_parquet call in Dask's spelling: ``engine``,
+    ``schema="infer"``, ``storage_options`` (local: none), ``append``, and
+    ``custom_metadata`` (key-value pairs in every part's schema)."""
+    kwargs = dict(kwargs)
+    engine = kwargs.pop("engine", "pyarrow")
+    if engine not in ("pyarrow", "auto"):
+        raise ValueError(f"to_parquet supports engine='pyarrow' only, got {engine!r}")
+    if kwargs.pop("schema", "infer") not in ("infer", None):
+        raise NotImplementedError("to_parquet(schema=...): only 'infer' (each part's schema "
+                                  "from its data) is supported")  # fmt: skip
+    _local_only(kwargs.pop("storage_options", None), "to_parquet")
+    kwargs.pop("ignore_divisions", None)
+    custom = kwargs.pop("custom_metadata", None)
+    if custom is not None:
+        if not isinstance(custom, dict):
+            raise TypeError(f"to_parquet(custom_metadata=...) must be a dict, got {custom!r}")
+        kwargs["_custom_metadata"] = {str(k).encode() if not isinstance(k, bytes) else k:
+                                      str(v).encode() if not isinstance(v, bytes) else v
+                                      for k, v in custom.items()}  # fmt: skip
+    return kwargs, bool(kwargs.pop("append", False))
+
+
+def _next_part(existing: list) -> int:
+    """The number after the highest ``part.N`` among *existing* names (0 when none)."""
+    numbers = [int(m.group(1)) for n in existing if (m := re.match(r"part\.(\d+)\.", n))]
+    return max(numbers, default=-1) + 1
 
 
 def _reads_from(graph, files: set):
@@ -299,7 +398,7 @@ def _reads_from(graph, files: set):
     return None
 
 
-def _done(_paths):
+def _done(_paths, _folder=None):
     return None
 
 
@@ -310,6 +409,9 @@ def _write_part(part, path, opts):
     preserve = None if opts.pop("write_index") else False
     if isinstance(part, pd.Series):
         part = part.to_frame()
+    custom = opts.pop("_custom_metadata", None)
     table = pa.Table.from_pandas(part, preserve_index=preserve)
+    if custom:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **custom})
     _pq().write_table(table, path, **opts)
     return path
