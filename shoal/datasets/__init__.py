@@ -3,7 +3,8 @@
 ``flights`` writes the NYC flights of 2013 in the airline on-time layout the
 dataframe chapter reads (``data/nycflights/*.csv``) plus JSON-lines extracts
 for the bag chapter (``data/flightjson/*.json``); ``flights_path`` says where
-the CSVs live.  From a shell: ``python -m shoal.datasets flights``.
+the CSVs live.  From a shell: ``python -m shoal.datasets flights``.  ``timeseries()``
+is a random time-indexed DataFrame, made in its tasks (as Dask's ``dask.datasets``).
 
 Importing this package is cheap: pandas and numpy are imported only when data
 is actually generated.  The function ``flights`` shadows the submodule of the
@@ -12,5 +13,6 @@ same name as an attribute; reach the module itself with
 """
 
 from shoal.datasets.flights import flights, flights_path
+from shoal.datasets.timeseries import timeseries
 
-__all__ = ["flights", "flights_path"]
+__all__ = ["flights", "flights_path", "timeseries"]
