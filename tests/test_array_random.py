@@ -74,8 +74,8 @@ def test_distributions():
     assert_array_equal(da.random.default_rng(8).integers(0, 3, size=600, chunks=100, endpoint=True).compute(), i)
     assert rng.random(5).shape == (5,)
     assert da.random.random(size=None, seed=1).shape == ()
-    with pytest.raises(NotImplementedError, match="scalars"):
-        da.random.normal(np.zeros(3), 1, size=3, chunks=1)
+    spread = da.random.normal(np.zeros(3), np.array([1.0, 2.0, 3.0]), size=3, chunks=1, seed=2)
+    assert spread.shape == (3,) and spread.compute().shape == (3,)  # (array parameters broadcast)
 
 
 def test_random_blocks_fuse_with_their_reduction():

@@ -71,8 +71,6 @@ def test_slicing_errors(a):
         x["a"]
     with pytest.raises(NotImplementedError, match="more than one array"):
         x[[0, 1], [0, 1]]
-    with pytest.raises(NotImplementedError, match="computed"):
-        x[x > 3]
     with pytest.raises(NotImplementedError):
         x[np.ones((2, 2), dtype=int)]
 

@@ -35,6 +35,7 @@ from shoal.array.reductions import (all, any, argmax, argmin, histogram, max, me
                                     nanmean, nanmin, nanprod, nanstd, nansum, nanvar, prod, std,
                                     sum, var)
 from shoal.array.setops import unique
+from shoal.array.selection import argwhere, flatnonzero, nonzero
 from shoal.array.einsum import einsum
 from shoal.array.quantiles import median, nanmedian, nanpercentile, nanquantile, quantile
 from shoal.array.search import bincount, digitize, searchsorted
@@ -55,6 +56,13 @@ from numpy import (complex64, complex128, e, euler_gamma, float32, float64, inf,
                    int64, nan, newaxis, pi, uint8, uint16, uint32, uint64)
 from shoal.base import compute, persist
 from shoal.array import methods as _methods  # noqa: F401 (Array.blocks, .topk, .trace ...)
+from shoal.array.routines import (angle, append, apply_along_axis, around, coarsen, delete,
+                                  ediff1d, fix, float_power, gradient, imag, insert, iscomplex,
+                                  isneginf, isposinf, isreal, nan_to_num, piecewise, real, select,
+                                  signbit, union1d)
+# ``blockwise`` the function (Dask's), bound after the submodule ``blockwise.py`` was
+# imported above: ``from shoal.array.blockwise import elemwise`` still finds the module
+from shoal.array.indexed import blockwise
 
 for _name in _UFUNCS:
     globals()[_name] = wrap_ufunc(getattr(_np, _name))
@@ -85,7 +93,7 @@ __all__ = [
     "allclose", "argtopk", "average", "bincount", "corrcoef", "count_nonzero", "cov", "digitize",
     "einsum", "isclose", "isin", "median", "moment", "nanargmax", "nanargmin", "nancumprod",
     "nancumsum", "nanmedian", "nanpercentile", "nanquantile", "ptp", "quantile", "searchsorted",
-    "topk",
+    "topk", "argwhere", "flatnonzero", "nonzero",
     "fft", "linalg",
     "array", "atleast_1d", "atleast_2d", "atleast_3d", "block", "broadcast_arrays", "broadcast_to",
     "diag", "diagonal", "dstack", "empty_like", "expand_dims", "flip", "fliplr", "flipud",
@@ -93,4 +101,7 @@ __all__ = [
     "rollaxis", "rot90", "swapaxes", "take", "tile", "trace", "tril", "triu", "vstack",
     "bool", "complex64", "complex128", "e", "euler_gamma", "float32", "float64", "inf", "int8",
     "int16", "int32", "int64", "nan", "newaxis", "pi", "uint8", "uint16", "uint32", "uint64",
+    "angle", "append", "apply_along_axis", "around", "blockwise", "coarsen", "delete", "ediff1d",
+    "fix", "float_power", "gradient", "imag", "insert", "iscomplex", "isneginf", "isposinf",
+    "isreal", "nan_to_num", "piecewise", "real", "select", "signbit", "union1d",
 ]

@@ -448,6 +448,10 @@ _SAME_NAMES = (
     "nancumsum", "nanmedian", "nanpercentile", "nanquantile", "outer", "pad", "ptp", "quantile",
     "repeat", "roll", "rollaxis", "rot90", "searchsorted", "swapaxes", "tile", "trace", "tril",
     "triu", "unique", "vstack",
+    "angle", "append", "apply_along_axis", "argwhere", "around", "delete", "ediff1d", "fix",
+    "flatnonzero", "float_power", "gradient", "imag", "insert", "iscomplex", "isneginf",
+    "isposinf", "isreal", "nan_to_num", "nonzero", "piecewise", "real", "select", "signbit",
+    "union1d",
 )  # fmt: skip
 _LINALG_NAMES = ("cholesky", "inv", "lstsq", "norm", "qr", "solve", "svd")
 _FFT_NAMES = ("fft", "fft2", "fftn", "fftshift", "hfft", "ifft", "ifft2", "ifftn", "ifftshift",

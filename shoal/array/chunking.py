@@ -15,7 +15,8 @@ users write into that form:
 =======================  ===============================================
 
 Anything else raises a ``ValueError`` that names ``chunks=`` and the shape.
-``AUTO_CHUNK_BYTES`` is a constant (128 MiB) rather than a configuration key.
+The "auto" target is the configuration key ``array.chunk-size`` (default
+``"128MiB"``, :data:`AUTO_CHUNK_BYTES`), read each time "auto" decides sizes.
 """
 
 from __future__ import annotations
@@ -24,10 +25,23 @@ import numbers
 
 import numpy as np
 
-__all__ = ["AUTO_CHUNK_BYTES", "normalize_chunks", "offsets"]
+__all__ = ["AUTO_CHUNK_BYTES", "auto_chunk_bytes", "normalize_chunks", "offsets"]
 
 AUTO_CHUNK_BYTES = 128 * 2**20
-"""Target bytes per block for ``chunks="auto"`` (128 MiB)."""
+"""Default target bytes per block for ``chunks="auto"`` (128 MiB)."""
+
+
+def auto_chunk_bytes() -> int:
+    """The ``chunks="auto"`` target now: config ``array.chunk-size`` (bytes or "64MiB")."""
+    from shoal import config
+
+    value = config.get("array.chunk-size", None)
+    if value is None:
+        return AUTO_CHUNK_BYTES
+    n = config.parse_bytes(value)
+    if n <= 0:
+        raise ValueError(f"array.chunk-size must be a positive byte size, not {value!r}")
+    return n
 
 
 def _bad_chunks(chunks, shape, why):
@@ -128,7 +142,7 @@ def normalize_chunks(chunks, shape, dtype=None, limit=None, previous=None) -> tu
         itemsize = np.dtype(dtype).itemsize if dtype is not None else 8
         if not itemsize or np.dtype(dtype if dtype is not None else "f8").hasobject:
             itemsize = 8
-        sizes = _auto_sizes(shape, fixed, itemsize, limit or AUTO_CHUNK_BYTES)
+        sizes = _auto_sizes(shape, fixed, itemsize, limit or auto_chunk_bytes())
         for i, size in sizes.items():
             out[i] = _blockdims(shape[i], min(size, max(shape[i], 1)))
     return tuple(out)

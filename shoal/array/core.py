@@ -16,7 +16,9 @@ the work by the shape of the task graph each operation builds:
                    operators, ufuncs (``__array_ufunc__``), ``where``, ``astype``,
                    ``map_blocks``; broadcasting and chunk unification
 ``reductions.py``  trees ``chunk -> combine (split_every at a time) -> aggregate``
-``slicing.py``     ``x[...]``: basic indexing and one integer array
+``slicing.py``     ``x[...]``: basic indexing and one integer array; ``selection.py``:
+                   ``x[mask]``, ``nonzero``, shoal index arrays (counts computed on call);
+                   ``assignment.py``: ``x[1:3] = v`` (a new layer, this Array updated)
 ``rechunk.py``     ``rechunk``, ``reshape``, ``transpose``
 ``linalg.py``      ``tensordot`` / ``dot`` / ``@`` (sum over the contracted blocks), and
                    the ``shoal.array.linalg`` namespace: ``decompositions.py`` (TSQR
@@ -185,13 +187,15 @@ class Array(Collection):
 
     def __setitem__(self, key, value):
         """``x[mask] = value`` for a boolean shoal array ``mask`` of x's shape (lazy, as
-        ``where(mask, value, x)``: this Array then stands for the result)."""
+        ``where(mask, value, x)``), or ``x[basic index] = value`` (``assignment.py``):
+        this Array then stands for the result."""
         from shoal.array.blockwise import where
 
         if not (isinstance(key, Array) and key.dtype == bool and key.shape == self.shape):
-            raise NotImplementedError("shoal arrays take assignment only as x[mask] = value, "
-                                      "mask a boolean shoal array of x's shape; otherwise "
-                                      "build a new array (shoal.array.where(cond, value, x))")
+            from shoal.array.assignment import setitem
+
+            self.__dict__.update(setitem(self, key, value).__dict__)
+            return
         if not isinstance(value, Array):
             np.zeros(1, dtype=self._dtype)[0] = value  # (NumPy's error for one it cannot hold)
         out = where(key, value, self).astype(self._dtype)
@@ -349,7 +353,21 @@ class Array(Collection):
     def __getitem__(self, index):
         from shoal.array.slicing import getitem
 
+        if isinstance(index, Array) or (isinstance(index, tuple)
+                                        and any(isinstance(i, Array) for i in index)):
+            from shoal.array.selection import getitem_with_arrays
+
+            return getitem_with_arrays(self, index)
         return getitem(self, index)
+
+    def nonzero(self):
+        from shoal.array.selection import nonzero
+
+        return nonzero(self)
+
+    def compute_chunk_sizes(self):
+        """This array: its chunk sizes are always known (kept for Dask code)."""
+        return self
 
     def rechunk(self, chunks="auto"):
         from shoal.array.rechunk import rechunk

@@ -30,6 +30,8 @@ import numbers
 import numpy as np
 
 from shoal.array.core import Array, normalize_chunks
+from shoal.array.distributions import DISTRIBUTIONS as _DISTRIBUTIONS
+from shoal.array.distributions import Distributions, module_functions
 from shoal.core.spec import Task
 from shoal.core.tokenize import tokenize
 
@@ -52,8 +54,9 @@ def _size(size) -> tuple:
     return tuple(int(s) for s in size)
 
 
-class RandomState:
-    """A seeded source of random arrays (NumPy's ``RandomState`` method names)."""
+class RandomState(Distributions):
+    """A seeded source of random arrays (NumPy's ``RandomState`` method names; every
+    distribution, ``choice`` and ``permutation`` come from ``distributions.py``)."""
 
     def __init__(self, seed=None):
         if isinstance(seed, RandomState):
@@ -68,10 +71,8 @@ class RandomState:
 
     def _wrap(self, method, size, chunks, dtype, args=(), kwargs=None, prefix=None):
         kwargs = kwargs or {}
-        for a in (*args, *kwargs.values()):
-            if isinstance(a, Array) or np.ndim(a) != 0:
-                raise NotImplementedError(f"{method}: array-valued parameters are not supported; "
-                                          "pass scalars")
+        if any(isinstance(a, Array) or np.ndim(a) != 0 for a in args):  # broadcast block-wise
+            return self._draw(method, size, chunks, dtype, args, kwargs, prefix=prefix)
         shape = _size(size)
         dtype = np.dtype(dtype)
         chunks = normalize_chunks(chunks, shape, dtype)
@@ -167,3 +168,10 @@ def standard_normal(size=None, chunks="auto", seed=None):
 
 def randint(low, high=None, size=None, chunks="auto", dtype=int, seed=None):
     return _state(seed).randint(low, high, size, chunks=chunks, dtype=dtype)
+
+
+# every other distribution, choice, permutation ... with ``seed=`` (distributions.py)
+_MORE = sorted(set(_DISTRIBUTIONS) - set(globals())) + [
+    "choice", "multinomial", "permutation", "random_integers"]
+globals().update(module_functions(_state, _MORE))
+__all__ = sorted(set(__all__) | set(_MORE))

@@ -16,8 +16,9 @@ applied after the basic part: the positions are split into output blocks as long
 as the input's largest block along that axis, and each output block takes its
 positions from the few input blocks they fall in, then restores the requested
 order.  (As in NumPy, when integers and the array are separated by a slice, the
-array's dimension moves to the front.)  Several arrays, multi-dimensional arrays and indexing by a shoal array
-(its values are unknown before computing) raise ``NotImplementedError``.
+array's dimension moves to the front.)  Several arrays and multi-dimensional arrays
+raise ``NotImplementedError``.  An index holding shoal arrays goes to
+``selection.py`` (``x[mask]``; other shoal index arrays are computed there first).
 """
 
 from __future__ import annotations
