@@ -234,14 +234,18 @@ def test_named_arithmetic_methods(frames):
     assert_eq(df.i.lt(3), pdf.i.lt(3))
 
 
-def test_different_npartitions_raise():
+def test_different_npartitions_align_on_known_divisions_else_raise():
+    """As Dask: frames of known divisions are moved onto the union of them; without
+    divisions, nothing says which rows meet which, so different counts are refused."""
     pdf = make_pdf()
     a = dd.from_pandas(pdf, npartitions=2)
     b = dd.from_pandas(pdf, npartitions=3)
+    pd.testing.assert_series_equal((a.i + b.i).compute(), pdf.i + pdf.i)
+    pd.testing.assert_frame_equal(a[b.i > 0].compute(), pdf[pdf.i > 0])
     with pytest.raises(ValueError, match="2 and 3 partitions"):
-        a.i + b.i
+        a.i + b.clear_divisions().i
     with pytest.raises(ValueError, match="partitions"):
-        a[b.i > 0]
+        a[b.clear_divisions().i > 0]
 
 
 # -- elementwise methods -------------------------------------------------------------------

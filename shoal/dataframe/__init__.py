@@ -44,8 +44,8 @@ from shoal.dataframe.shuffle import merge
 # realign.py attaches repartition(divisions=...) to the frame classes when imported
 _import_module("shoal.dataframe.realign")
 # and these attach sem/skew/kurtosis/median, sample/random_split, replace/map/pipe/...,
-# memory_usage/info, values/to_dask_array/to_records/to_bag
-for _name in ("moments", "sampling", "elementwise", "frameinfo", "conversion"):
+# memory_usage/info, values/to_dask_array/to_records/to_bag, corr/mode/pop/iterrows/...
+for _name in ("moments", "sampling", "elementwise", "frameinfo", "conversion", "framemethods"):
     _import_module(f"shoal.dataframe.{_name}")
 # resample.py attaches DataFrame.resample / Series.resample
 _import_module("shoal.dataframe.resample")

@@ -132,14 +132,18 @@ class DataFrame(_Statistics, _Frame):
         return self._meta.columns
 
     def _assign(self, pairs):
-        args = []
+        # in order, as pandas: a callable sees the columns assigned before it (those
+        # pending are added first, so one layer per run of non-callables)
+        frame, args = self, []
         for k, v in pairs:
             if callable(v) and not isinstance(v, (Collection, Delayed)):
-                v = v(self)
+                if args:
+                    frame, args = map_partitions(methods.assign, frame, *args, token="assign"), []
+                v = v(frame)
             if isinstance(v, DataFrame):
                 raise TypeError(f"cannot assign a DataFrame to the single column {k!r}")
             args.extend([k, v])
-        return map_partitions(methods.assign, self, *args, token="assign")
+        return map_partitions(methods.assign, frame, *args, token="assign") if args else frame
 
     def assign(self, **kwargs):
         """New columns from Series, Scalars, callables (called with this frame) or constants."""

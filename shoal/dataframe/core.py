@@ -16,9 +16,9 @@ new collection; nothing runs until ``compute`` (``repr`` shows the schema from
 
 - :func:`map_partitions`: one task per partition (elementwise operations,
   filters, ``assign``, ``astype``, accessors, operators in ``_operators.py``),
-  frames aligned partition by partition (the same ``npartitions`` is required);
-  Scalars, Delayed values and one-partition reduction results (``df.mean()``)
-  are broadcast to every task;
+  frames paired partition by partition (known but different divisions are first
+  moved onto their union: ``alignment.py``); Scalars, Delayed values and
+  one-partition reduction results (``df.mean()``) are broadcast to every task;
 - ``reductions.reduction``: a tree -- per partition, combine ``split_every`` at a
   time, aggregate -- for ``sum``, ``mean``, ``value_counts``, ``len`` ... ;
 - ``groupby`` / ``shuffle`` modules for group-bys, joins and sorting.
@@ -27,11 +27,10 @@ Output schemas are learned by running the same pandas code on ``meta`` (or on a
 two-row stand-in, ``_meta.infer``), so a wrong column name or an unsupported
 operation fails when the expression is written, not at compute time.
 ``head`` and ``partitions[i]`` cull their graphs to the partitions they read,
-so nothing else is even handed to the scheduler.  Per-partition kernels are
-plain pandas functions in ``methods.py``; operators are wired in
-``_operators.py``, the DataFrame/Series/Index classes live in ``_frames.py``
-(re-exported here) and the ``.dt`` / ``.str`` / ``.cat`` accessors in
-``accessors.py``.
+so nothing else is even handed to the scheduler.  Per-partition kernels are plain
+pandas functions in ``methods.py``; operators are wired in ``_operators.py``, the
+DataFrame/Series/Index classes live in ``_frames.py`` (re-exported here) and the
+``.dt`` / ``.str`` / ``.cat`` accessors in ``accessors.py``.
 """
 
 from __future__ import annotations
@@ -504,12 +503,12 @@ def map_partitions(func, *args, meta=no_default, token=None, divisions=None,
                    clear_divisions=False, **kwargs):
     """Apply *func* to matching partitions of the frames in *args* / *kwargs*.
 
-    Frames must have the same number of partitions (one-partition reduction
-    results, Scalars and Delayed values are passed whole to every call).
-    ``meta`` describes the output -- a pandas object, ``{col: dtype}``,
-    ``(name, dtype)`` or a dtype/sample value for per-partition scalars (which
-    make a Series with one value per partition) -- and is inferred from the
-    inputs' metadata when omitted.
+    Frames are realigned first where their divisions differ (``alignment.py``;
+    one-partition reduction results, Scalars and Delayed values are passed whole
+    to every call).  ``meta`` describes the output -- a pandas object, ``{col:
+    dtype}``, ``(name, dtype)`` or a dtype/sample value for per-partition scalars
+    (which, as a Series meta too, make a Series with one value per partition) --
+    and is inferred from the inputs' metadata when omitted.
     """
     for option in _DASK_OPTIONS:
         kwargs.pop(option, None)
@@ -518,11 +517,10 @@ def map_partitions(func, *args, meta=no_default, token=None, divisions=None,
     many = [f for f in frames if not (f._broadcast is not None and f.npartitions == 1)]
     aligned = many or frames
     n = aligned[0].npartitions if aligned else 1
-    for f in aligned[1:]:
-        if f.npartitions != n:
-            raise ValueError(
-                f"cannot combine collections with {n} and {f.npartitions} partitions "
-                "partition by partition; repartition them to the same number first")
+    from shoal.dataframe.alignment import align_frames, scalars_as_series
+    if moved := align_frames(args, kwargs, aligned):  # divisions differ (else it raises)
+        return map_partitions(func, *moved[0], meta=meta, token=token, divisions=divisions,
+                              clear_divisions=clear_divisions, **moved[1])
     what = f"{token or _funcname(func)}"
     if meta is no_default:
         if any(isinstance(f, Delayed) for f in found):
@@ -531,6 +529,8 @@ def map_partitions(func, *args, meta=no_default, token=None, divisions=None,
                      {k: _walk(v, _meta_of) for k, v in kwargs.items()}, what, udf=not _is_kernel(func))
     else:
         meta = make_meta(meta, index=frames[0]._meta.index if frames else None)
+        if frames and isinstance(meta, pd.Series) and not _is_kernel(func):
+            func = scalars_as_series(func, meta)  # (a scalar per partition: one row)
     wrap = bool(frames) and not is_meta_like(meta)
     if wrap:  # a scalar per partition: a Series of them
         meta = pd.Series([], dtype=scalar_dtype(meta))

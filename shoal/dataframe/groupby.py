@@ -56,13 +56,18 @@ partition; the result's rows come in the shuffle's order, as Dask's.
 Custom ``dd.Aggregation`` objects in ``agg`` (alone or mixed with names) are built in
 ``aggregation.py``.
 
-Not supported (clear errors): plain callables in ``agg``, ``level=``, ``as_index=False``,
+``level=0`` (or a key naming the index) groups by the index; ``value_counts``, ``unique``,
+``idxmax``, ``get_group``, ``head``, ``ffill``, ``rolling``, ... are in ``groupby_more.py``.
+
+Not supported (clear errors): plain callables in ``agg``, ``as_index=False``,
 ``split_out > 1``, ``mean``/``var``/``std`` of datetime or timedelta columns,
 keyword arguments other than ``numeric_only``, ``ddof`` and ``dropna``
 (``nunique``).  ``group_keys`` goes to pandas (it only affects ``apply``).
 """
 
 from __future__ import annotations
+
+from importlib import import_module
 
 import pandas as pd
 
@@ -88,6 +93,16 @@ def _attach(part, *args):
     return part
 
 
+def _names_index(frame, b, columns):
+    name = frame._meta.index.name
+    if name is None or isinstance(b, (_Frame, pd.Series, pd.Index)) or callable(b):
+        return False
+    try:
+        return b not in columns and b == name
+    except TypeError:  # unhashable
+        return False
+
+
 def _missing(labels, columns):
     missing = [c for c in labels if c not in columns]
     if missing:
@@ -109,6 +124,8 @@ class _Spec:
         columns = frame._meta.columns if not self.is_series else pd.Index([])
         self.keys, self.exprs, attach, names = [], [], [], []
         for i, b in enumerate(by_list):
+            if _names_index(frame, b, columns):  # the index's name: group by the index
+                b = frame.index.to_series()
             if isinstance(b, Series):
                 if (not self.is_series and b.name in columns
                         and frame[b.name]._name == b._name):  # df.groupby(df.col)
@@ -201,9 +218,11 @@ class GroupBy:
 
     def __init__(self, frame, by=None, level=None, as_index=True, sort=True, group_keys=True,
                  observed=True, dropna=True):
-        if level is not None:
-            raise NotImplementedError("groupby(level=...) is not supported; group by a column "
-                                      "(reset_index first) or an aligned shoal Series")
+        if level is not None:  # the index (shoal frames have one level)
+            if by is not None or level not in (0, -1, frame._meta.index.name, [0], [-1]):
+                raise NotImplementedError("groupby(level=...) takes only the index (level=0 "
+                                          "or its name), and no by=")
+            by = [frame.index.to_series()] if isinstance(level, list) else frame.index.to_series()
         if not as_index:
             raise NotImplementedError("groupby(as_index=False) is not supported; call "
                                       "reset_index() on the computed result")
@@ -471,3 +490,6 @@ class DataFrameGroupBy(GroupBy):
 
 class SeriesGroupBy(GroupBy):
     """Group-by of one column (``df.groupby(k).v``) or of a Series."""
+
+
+import_module("shoal.dataframe.groupby_more")  # attaches value_counts, head, rolling, ...

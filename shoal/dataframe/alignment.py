@@ -1,0 +1,92 @@
+"""Lining up the partitions of frames that one partition-wise task combines.
+
+``core.map_partitions`` pairs partition ``i`` of every frame it is given (``a.x +
+b.x``, ``df1 == df2``, ``s.where(cond)``, ``assign(y=other.z)``).  That is only right
+when the frames are split at the same index boundaries, so before the tasks are
+built :func:`align_frames` looks at the frames that are combined partition by
+partition (one-partition reduction results, which are broadcast, are not among
+them):
+
+- all divisions known and equal, or all unknown with the same number of
+  partitions: nothing to do (unknown divisions are assumed to line up, as
+  Dask assumes);
+- all divisions known but not all equal: every frame is moved onto the union of
+  all the boundaries (``realign.repartition_divisions(force=True)``), so each new
+  partition covers the same index range in every frame, and pandas aligns the
+  labels inside it as it would on the whole data;
+- otherwise (a different number of partitions with some division unknown):
+  nothing says which rows of one frame meet which of another, so a ``ValueError``
+  says how to fix it (``set_index`` or ``repartition``).
+
+The frames are swapped for their realigned versions wherever they appear in the
+arguments (one level of list / tuple / dict, as ``map_partitions`` looks), and
+``map_partitions`` starts again with them.  Also here: :func:`scalars_as_series`,
+which makes a user function that returns one value per partition give a
+one-row Series when the stated ``meta`` is a Series (as Dask's result is).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pandas as pd
+
+__all__ = ["align_frames", "scalars_as_series", "union_divisions"]
+
+
+def union_divisions(frames) -> list:
+    """The sorted union of the (known) divisions of *frames*."""
+    try:
+        bounds = sorted(set().union(*(f.divisions for f in frames)))
+    except TypeError as e:
+        raise TypeError(f"cannot align frames whose divisions are of different types: {e}") from None
+    return bounds * 2 if len(bounds) == 1 else bounds
+
+
+def align_frames(args, kwargs, frames):
+    """``None`` when *frames* (combined partition by partition) already line up, else
+    ``(args, kwargs)`` with every one of them moved onto the union of the divisions."""
+    from shoal.dataframe.core import _walk
+    from shoal.dataframe.realign import repartition_divisions
+
+    if len(frames) < 2:
+        return None
+    first = frames[0]
+    if all(f.known_divisions for f in frames):
+        if all(tuple(f.divisions) == tuple(first.divisions) for f in frames[1:]):
+            return None
+    elif all(f.npartitions == first.npartitions for f in frames[1:]):
+        return None
+    else:
+        counts = sorted({f.npartitions for f in frames})
+        raise ValueError(
+            f"cannot combine collections with {' and '.join(map(str, counts))} partitions "
+            "partition by partition: their divisions are not all known, so nothing says which "
+            "rows of one meet which of another; set_index(...) on them (known divisions) or "
+            "repartition them to the same number of partitions first")
+    bounds = union_divisions(frames)
+    moved = {}
+    for f in frames:
+        if id(f) not in moved:
+            same = tuple(f.divisions) == tuple(bounds)
+            moved[id(f)] = f if same else repartition_divisions(f, bounds, force=True)
+
+    def swap(obj):
+        return moved.get(id(obj), obj)
+
+    return [_walk(a, swap) for a in args], {k: _walk(v, swap) for k, v in kwargs.items()}
+
+
+def _series_if_scalar(func, name, dtype, *args, **kwargs):
+    out = func(*args, **kwargs)
+    if isinstance(out, (pd.DataFrame, pd.Series, pd.Index)) or pd.api.types.is_list_like(out):
+        return out  # (pandas objects, and arrays, as the function gave them)
+    try:
+        return pd.Series([out], name=name, dtype=dtype)
+    except (TypeError, ValueError):
+        return pd.Series([out], name=name)
+
+
+def scalars_as_series(func, meta):
+    """*func*, but a scalar it returns becomes a one-row Series named as *meta* (a Series)."""
+    return functools.partial(_series_if_scalar, func, meta.name, meta.dtype)
