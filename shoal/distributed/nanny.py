@@ -67,6 +67,9 @@ __all__ = ["Nanny", "WorkerProcess", "WorkerStartError", "describe_exit"]
 
 logger = logging.getLogger(__name__)
 
+#: Tries to start a worker again after one died, before the nanny gives up and closes.
+RESTART_TRIES = 3
+
 #: Same seed as the local process pool: ``hash(str)`` agrees across workers.
 HASH_SEED = "2718"
 _SECURITY_FIELDS = (
@@ -360,12 +363,23 @@ class Nanny(Node):
                 return  # someone else (kill, restart, close) took over
             self.process = None
             self.restarts += 1
-            try:
-                await self._instantiate()
-            except Exception as exc:
-                logger.error("nanny %s could not restart its worker (%s); closing", self.address, exc)
-                self._record("restart-failed", proc, error=str(exc))
-                self._spawn(self.close())
+            # a new worker may take a task as it registers, before it has told its nanny it
+            # started, and die of that task: a death, not a worker that cannot start (the
+            # nanny closed for good after two such tasks in a row); a few tries tell them apart
+            for attempt in range(RESTART_TRIES):
+                try:
+                    await self._instantiate()
+                    return
+                except Exception as exc:
+                    if self.status != "running" or attempt == RESTART_TRIES - 1:
+                        logger.error("nanny %s could not restart its worker (%s); closing",
+                                     self.address, exc)  # fmt: skip
+                        self._record("restart-failed", proc, error=str(exc))
+                        self._spawn(self.close())
+                        return
+                    logger.warning("nanny %s: its new worker ended as it started (%s); trying "
+                                   "again", self.address, exc)  # fmt: skip
+                    await asyncio.sleep(0.5 * (attempt + 1))
 
     def _cleanup(self, proc: WorkerProcess) -> None:
         remove = self._scratch.pop(proc, None)

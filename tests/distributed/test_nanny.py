@@ -395,3 +395,32 @@ def test_a_worker_whose_nanny_dies_while_it_starts_exits_at_once():
         assert wp.returncode == 0 and not wp.alive
 
     run(main(), 60)
+
+
+def test_a_new_worker_that_dies_as_it_starts_is_tried_again(tmp_path, caplog, monkeypatch):
+    """A new worker may take a task as it registers and die of it before telling its nanny
+    it started: the nanny closed for good (two such tasks in a row left a cluster a worker
+    short). It tries again, a few times, before deciding the worker cannot start."""
+    async def main():
+        async with Scheduler() as s:
+            async with Nanny(s.address, nthreads=1, local_directory=str(tmp_path)) as n:
+                start = n._instantiate
+                failures = []
+
+                async def dies_once():
+                    if not failures:
+                        failures.append(1)
+                        raise RuntimeError("the worker exited with exit code 1 before its worker "
+                                           "started")  # fmt: skip
+                    await start()
+
+                monkeypatch.setattr(n, "_instantiate", dies_once)
+                old_pid = n.pid
+                os.kill(old_pid, signal.SIGKILL)
+                await wait_until(lambda: n.pid not in (None, old_pid), what="a new worker")
+                await wait_until(lambda: n.worker_address in s.state.workers, what="registration")
+                assert n.status == "running" and failures == [1]
+
+    with caplog.at_level(logging.WARNING, logger="shoal.distributed.nanny"):
+        run(main(), 30)
+    assert "ended as it started" in caplog.text and "could not restart" not in caplog.text
