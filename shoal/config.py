@@ -307,7 +307,8 @@ def get(key: str, default: Any = _MISSING, config: dict = config, override_with:
 class _ConfigSet:
     """``shoal.config.set``: change values globally, or temporarily with ``with``.
 
-    ``set({"a.b": 1})`` takes dotted keys, ``set(a__b=1)`` uses ``__``.  On
+    ``set({"a.b": 1})`` takes dotted keys, ``set(a__b=1)`` uses ``__`` (or dots, given as
+    ``set(**{"a.b": 1})``).  On
     leaving a ``with`` block the previous state comes back exactly, new keys
     included.  A mapping value replaces the whole section at its key.
     """
@@ -319,8 +320,8 @@ class _ConfigSet:
         with lock:
             for key, value in (arg or {}).items():
                 self._assign(_split_key(key), value)
-            for key, value in kwargs.items():
-                self._assign(_split_key(key, "__"), value)
+            for key, value in kwargs.items():  # (set(**{"a.b": 1}) is dotted too, as Dask's)
+                self._assign(_split_key(key.replace("__", ".")), value)
 
     def _assign(self, parts: list, value: Any) -> None:
         node = self.config

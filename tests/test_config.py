@@ -743,3 +743,17 @@ def test_bad_dashboard_and_profiler_settings_name_their_key():
                 import asyncio
 
                 asyncio.run(stream_events(None, Bus(), source="test"))
+
+
+def test_set_takes_dotted_keyword_names_as_dask():
+    """``config.set(**{"a.b": 5})`` stored a top-level key named "a.b"; get("a.b") kept the
+    old value."""
+    from shoal import config
+
+    before = config.get("distributed.scheduler.allowed-failures")
+    with config.set(**{"distributed.scheduler.allowed-failures": before + 2}):
+        assert config.get("distributed.scheduler.allowed-failures") == before + 2
+        assert "distributed.scheduler.allowed-failures" not in config.config
+    with config.set(distributed__scheduler__allowed_failures=before + 3):
+        assert config.get("distributed.scheduler.allowed-failures") == before + 3
+    assert config.get("distributed.scheduler.allowed-failures") == before
