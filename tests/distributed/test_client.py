@@ -752,3 +752,20 @@ def test_keys_that_cannot_name_a_task_on_the_cluster_are_refused_at_once(c, serv
     Part = namedtuple("Part", "name index")
     assert c.submit(inc, 1, key=np.str_("np-key")).result() == 2
     assert c.get({Part("p", 0): 5}, Part("p", 0)) == 5
+
+
+def test_timeouts_may_be_strings_as_dasks(c):
+    """"200ms" raised TypeError ('<=' between str and int) in result, wait, as_completed."""
+    import time as _time
+
+    from shoal.distributed import as_completed, wait
+
+    slow = c.submit(_time.sleep, 5, pure=False)
+    for call in (lambda: slow.result(timeout="200ms"), lambda: slow.exception(timeout="0.2s"),
+                 lambda: wait([slow], timeout="200ms"),
+                 lambda: next(iter(as_completed([slow], timeout="200ms"))),
+                 lambda: c.wait_for_workers(50, timeout="200ms")):  # fmt: skip
+        with pytest.raises(TimeoutError):
+            call()
+    assert c.gather(c.scatter(1, timeout="5s")) == 1
+    c.cancel(slow)

@@ -211,6 +211,8 @@ class Client(ClusterControl, plugins.PluginControl):  # (plugins.py: register_pl
         blocking calls: ``asynchronous=False`` is an error that says to await."""
         if asynchronous is None:
             asynchronous = self.asynchronous
+        if isinstance(callback_timeout, str):  # ("200ms", as Dask's timeouts take)
+            callback_timeout = config.parse_timedelta(callback_timeout)
         if asynchronous:
             coro = func(*args, **kwargs)
             if callback_timeout is not None:

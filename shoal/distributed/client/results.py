@@ -13,6 +13,7 @@ memory and wanted by this client.
 
 from __future__ import annotations
 
+from shoal import config
 from shoal.core.keys import check_portable_keys
 from shoal.distributed.client.futures import Future
 from shoal.distributed.client.naming import scatter_key
@@ -121,8 +122,8 @@ def scatter_request(client, data, workers, broadcast, hash, timeout) -> tuple:
         "workers": list(workers) if workers is not None else None,
         "broadcast": bool(broadcast), "client": client.id,
     }  # fmt: skip
-    if timeout is not None:
-        msg["timeout"] = timeout
+    if timeout is not None:  # ("5s" too)
+        msg["timeout"] = config.parse_timedelta(timeout) if isinstance(timeout, str) else timeout
     return order, msg
 
 

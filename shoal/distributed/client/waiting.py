@@ -20,6 +20,7 @@ import asyncio
 import threading
 from collections import deque, namedtuple
 
+from shoal import config
 from shoal.base import is_dask_collection
 from shoal.core.spec import Data
 from shoal.distributed.client.futures import Future
@@ -159,7 +160,7 @@ class as_completed:  # noqa: N801 - Dask's spelling
     def __init__(self, futures=None, loop=None, with_results: bool = False,
                  raise_errors: bool = True, *, timeout=None):  # fmt: skip
         self.with_results, self.raise_errors = with_results, raise_errors
-        self.timeout = timeout
+        self.timeout = config.parse_timedelta(timeout) if isinstance(timeout, str) else timeout
         self.client = None
         self.queue: deque = deque()
         self.futures: dict = {}  # future -> times added, not yielded yet
