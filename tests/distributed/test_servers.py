@@ -536,3 +536,33 @@ async def test_scheduler_plugin_sees_transitions_and_workers(s, a):
     with pytest.raises(ValueError, match="no scheduler plugin named 'rec'"):
         await s.remove_plugin("rec")
     await c.close()
+
+
+def test_a_scheduler_plugin_written_for_dask_gets_its_hooks():
+    """Dask's hooks take keyword-only arguments; called positionally, a Dask plugin's first
+    update_graph raised and the plugin was unsubscribed, transitions and all."""
+    from shoal.distributed import Client
+    from shoal.distributed.scheduler.plugins import SchedulerPlugin
+    from shoal.testing.cluster import sync_cluster
+
+    class DaskStyle(SchedulerPlugin):
+        name = "dask-style"
+
+        def __init__(self):
+            self.seen = []
+
+        def update_graph(self, scheduler, *, client, keys, tasks, annotations, priority,
+                         stimulus_id, **kwargs):  # fmt: skip
+            self.seen.append(("update_graph", sorted(keys)))
+
+        def transition(self, key, start, finish, *args, stimulus_id, **kwargs):
+            self.seen.append(("transition", finish))
+
+        def remove_worker(self, scheduler, worker, *, stimulus_id, **kwargs):
+            self.seen.append(("remove_worker", worker))
+
+    with sync_cluster(1, 1) as (s, _), Client(s.address, set_as_default=False) as c:
+        c.register_plugin(DaskStyle())
+        assert c.submit(operator.add, 1, 2, key="k").result() == 3
+        seen = list(s.plugins["dask-style"][0].seen)  # (the scheduler's copy of the plugin)
+    assert ("update_graph", ["k"]) in seen and ("transition", "memory") in seen

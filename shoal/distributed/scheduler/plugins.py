@@ -14,7 +14,8 @@ dicts, so a plugin cannot corrupt the scheduler; a plugin method that raises
 is logged and the plugin is unsubscribed (the bus's rule).  Plugins with
 ``async def start(scheduler)`` / ``close()`` get them awaited when added to /
 removed from a running scheduler.  The hook names follow Dask's
-``SchedulerPlugin``, so existing plugins port with few changes.
+``SchedulerPlugin``, and hooks are called with the values their parameters name (Dask's
+keyword-only signatures, or this base class's), so existing plugins port as they are.
 """
 
 from __future__ import annotations
@@ -64,24 +65,53 @@ def subscribe_plugin(scheduler, plugin) -> int:
         if mine is not None and mine is not getattr(base, hook, None):
             kinds.add(kind)
 
+    add_worker, remove_worker, update_graph, finished = (
+        _by_name(getattr(plugin, hook, None)) for hook in
+        ("add_worker", "remove_worker", "update_graph", "computation_finished"))  # fmt: skip
+
     def feed(record) -> None:
         kind = record.kind
         if kind == "task":
             plugin.transition(record.key, record.start, record.finish, worker=record.worker,
                               thread=record.thread, startstops=record.startstops,
                               nbytes=record.nbytes, type=record.type,
-                              exception=record.exception, prefix=record.prefix)  # fmt: skip
+                              exception=record.exception, prefix=record.prefix,
+                              stimulus_id="")  # fmt: skip (Dask's hook requires stimulus_id)
         elif kind == "worker-added":
-            plugin.add_worker(scheduler, record.worker)
+            add_worker(scheduler, worker=record.worker)
         elif kind == "worker-removed":
-            plugin.remove_worker(scheduler, record.worker, record.reason)
+            remove_worker(scheduler, worker=record.worker, reason=record.reason, stimulus_id="")
         elif kind == "graph-submitted":
-            plugin.update_graph(scheduler, record.keys, record.ntasks, record.prefixes, record.run_id)
+            keys = list(record.keys)
+            update_graph(scheduler, keys=keys, ntasks=record.ntasks, prefixes=record.prefixes,
+                         run_id=record.run_id, client=record.run_id.rsplit("-graph-", 1)[0],
+                         tasks=keys, annotations={}, priority={}, stimulus_id="")  # fmt: skip
         elif kind == "computation-finished":
-            plugin.computation_finished(scheduler, record.run_id, record.status)
+            finished(scheduler, run_id=record.run_id, status=record.status)
 
     feed.__qualname__ = f"plugin {type(plugin).__name__}"
     return scheduler.bus.subscribe(feed, kinds)
+
+
+def _by_name(method):
+    """*method* called with the values it names (all of them when it takes ``**kwargs``):
+    Dask's hooks take keyword-only arguments (``update_graph(scheduler, *, client, keys,
+    tasks, ...)``), shoal's base class names its own; a plugin written for either works
+    (one of Dask's failed on its first call, positional, and was unsubscribed)."""
+    if method is None:
+        return lambda *args, **kwargs: None
+    try:
+        params = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return method
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return method
+    names = set(params)
+
+    def call(scheduler, **values):
+        return method(scheduler, **{k: v for k, v in values.items() if k in names})
+
+    return call
 
 
 async def maybe_await(result) -> None:
