@@ -246,7 +246,7 @@ def test_complex_parts_and_small_methods():
     assert [v.compute() for v in da.arange(3, chunks=2)] == [0, 1, 2]
     assert y.copy() is y
     with pytest.warns(UserWarning, match="no blocked implementation"):
-        assert_array_equal(np.gradient(y, axis=0), np.gradient(f, axis=0))
+        assert_array_equal(np.sort(y, axis=0), np.sort(f, axis=0))
     assert_array_equal(np.diff(y, axis=0).compute(), np.diff(f, axis=0))  # (blocked now)
     assert_array_equal(np.cumsum(y, axis=0).compute(), np.cumsum(f, axis=0))  # (blocked)
 
