@@ -31,27 +31,12 @@ import numpy as np
 
 from shoal.array.core import Array, normalize_chunks
 from shoal.array.distributions import DISTRIBUTIONS as _DISTRIBUTIONS
-from shoal.array.distributions import Distributions, module_functions
+from shoal.array.distributions import Distributions, _size, module_functions, random_block
 from shoal.core.spec import Task
 from shoal.core.tokenize import tokenize
 
 __all__ = ["Generator", "RandomState", "default_rng", "normal", "randint", "random",
            "random_sample", "seed", "standard_normal", "uniform"]
-
-
-def random_block(entropy, spawn_key, method, shape, args, kwargs):
-    """One block: the numbers of stream *spawn_key* under *entropy*."""
-    seq = np.random.SeedSequence(entropy, spawn_key=spawn_key)
-    rng = np.random.Generator(np.random.PCG64(seq))
-    return getattr(rng, method)(*args, size=shape, **kwargs)
-
-
-def _size(size) -> tuple:
-    if size is None:
-        return ()
-    if isinstance(size, numbers.Integral):
-        return (int(size),)
-    return tuple(int(s) for s in size)
 
 
 class RandomState(Distributions):
