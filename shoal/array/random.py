@@ -25,7 +25,6 @@ given ``seed=``; ``seed(n)`` reseeds the shared state.  ``seed=`` also accepts a
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
