@@ -653,16 +653,18 @@ def test_the_workers_table_follows_its_numbers(page, base, compute, artifacts):
                 return int(cells[8])
         return None
 
-    deadline = time.monotonic() + 20
-    while shown_tasks() is None and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-    first = shown_tasks()
+    def read_until(done, seconds):  # (the value read, not a new read: a row being
+        deadline = time.monotonic() + seconds  # redrawn reads as nothing for an instant)
+        value = shown_tasks()
+        while not done(value) and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+            value = shown_tasks()
+        return value
+
+    first = read_until(lambda v: v is not None, 20)
     assert first is not None, page.locator(".slick-row").all_inner_texts()
     futures = compute()
-    deadline = time.monotonic() + 30
-    while (shown_tasks() or 0) == first and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-    busy = shown_tasks()
+    busy = read_until(lambda v: v is not None and v != first, 30)
     page.screenshot(path=str(artifacts / "individual-workers-busy.png"))
     assert busy != first, f"the table still shows {first} tasks while {len(futures)} run"
 
