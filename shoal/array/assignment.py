@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from shoal.array.core import Array, offsets
-from shoal.array.slicing import _slice_pieces, _token_item, normalize_index
+from shoal.array.core import Array
+from shoal.array.slicing import _slice_pieces, _token_item, block_of, normalize_index
 from shoal.collection import merge_layers
 from shoal.core.spec import Alias, Ref, Task
 from shoal.core.tokenize import tokenize
@@ -47,12 +47,8 @@ def _plan(x: Array, items):
             continue
         n, dim_chunks = x.shape[d], x.chunks[d]
         if isinstance(i, int):
-            if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for axis {d} with size {n}")
-            i %= n
-            starts = offsets(dim_chunks)
-            b = int(np.searchsorted(starts, i, side="right")) - 1
-            per_dim.append({b: (i - starts[b], None)})
+            b, local = block_of(i, n, dim_chunks, d)
+            per_dim.append({b: (local, None)})
         else:
             length = len(range(n)[i])
             sel_shape.append(length)

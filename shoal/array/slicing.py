@@ -156,6 +156,16 @@ def getitem(x: Array, index):
     return out
 
 
+def block_of(i: int, n: int, dim_chunks: tuple, axis: int) -> tuple:
+    """``(block, index in it)`` of integer index *i* along an axis of length *n*."""
+    if not -n <= i < n:
+        raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
+    i %= n
+    starts = offsets(dim_chunks)
+    b = int(np.searchsorted(starts, i, side="right")) - 1
+    return b, i - starts[b]
+
+
 def _basic(x: Array, items) -> Array:
     if all(isinstance(i, slice) and i == slice(None) for i in items):
         return x
@@ -169,12 +179,7 @@ def _basic(x: Array, items) -> Array:
         dim_chunks = x.chunks[d]
         n = x.shape[d]
         if isinstance(i, int):
-            if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for axis {d} with size {n}")
-            i %= n
-            starts = offsets(dim_chunks)
-            b = int(np.searchsorted(starts, i, side="right")) - 1
-            per_dim.append((d, [(b, i - starts[b])]))
+            per_dim.append((d, [block_of(i, n, dim_chunks, d)]))
         else:
             pieces = _slice_pieces(i, dim_chunks)
             per_dim.append((d, pieces))
