@@ -203,7 +203,7 @@ def test_topk_ints_and_errors():
     close(da.topk(x, 4), np.sort(v)[::-1][:4])
     close(da.argtopk(x, -4), np.argsort(v)[:4].astype(np.intp))
     with pytest.raises(ValueError, match="k must be"):
-        da.topk(x, 0)
+        da.topk(x, 1.5)
     with pytest.raises(np.exceptions.AxisError, match="axis"):
         da.argtopk(x, 2, axis=1)
     assert da.topk(x, 2).name != da.topk(x, 3).name
@@ -337,8 +337,8 @@ def test_einsum_ints_and_errors():
     a = arr(INTS, (3, 4))
     close(da.einsum("ij,ij->j", a, a), np.einsum("ij,ij->j", INTS, INTS))
     close(da.einsum("ij->i", a, dtype=float), np.einsum("ij->i", INTS, dtype=float))
-    with pytest.raises(NotImplementedError, match="ellipsis"):
-        da.einsum("...i->i", a)
+    with pytest.raises(ValueError, match="drop the '...'"):
+        da.einsum("...i->", a)
     with pytest.raises(ValueError, match="operands"):
         da.einsum("ij,jk", a)
     with pytest.raises(ValueError, match="lengths"):

@@ -56,6 +56,8 @@ from numpy import (complex64, complex128, e, euler_gamma, float32, float64, inf,
                    int64, nan, newaxis, pi, uint8, uint16, uint32, uint64)
 from shoal.base import compute, persist
 from shoal.array import methods as _methods  # noqa: F401 (Array.blocks, .topk, .trace ...)
+from shoal.array import vindex as _vindex  # noqa: F401 (Array.vindex)
+from shoal.array.histograms import histogram2d, histogramdd
 from shoal.array.routines import (angle, append, apply_along_axis, around, coarsen, delete,
                                   ediff1d, fix, float_power, gradient, imag, insert, iscomplex,
                                   isneginf, isposinf, isreal, nan_to_num, piecewise, real, select,
@@ -104,4 +106,5 @@ __all__ = [
     "angle", "append", "apply_along_axis", "around", "blockwise", "coarsen", "delete", "ediff1d",
     "fix", "float_power", "gradient", "imag", "insert", "iscomplex", "isneginf", "isposinf",
     "isreal", "nan_to_num", "piecewise", "real", "select", "signbit", "union1d",
+    "histogram2d", "histogramdd",
 ]

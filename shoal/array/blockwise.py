@@ -447,7 +447,7 @@ _SAME_NAMES = (
     "isclose", "isin", "median", "meshgrid", "moveaxis", "nanargmax", "nanargmin", "nancumprod",
     "nancumsum", "nanmedian", "nanpercentile", "nanquantile", "outer", "pad", "ptp", "quantile",
     "repeat", "roll", "rollaxis", "rot90", "searchsorted", "swapaxes", "tile", "trace", "tril",
-    "triu", "unique", "vstack",
+    "triu", "unique", "vstack", "histogram2d", "histogramdd",
     "angle", "append", "apply_along_axis", "argwhere", "around", "delete", "ediff1d", "fix",
     "flatnonzero", "float_power", "gradient", "imag", "insert", "iscomplex", "isneginf",
     "isposinf", "isreal", "nan_to_num", "nonzero", "piecewise", "real", "select", "signbit",

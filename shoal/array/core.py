@@ -18,12 +18,14 @@ the work by the shape of the task graph each operation builds:
 ``reductions.py``  trees ``chunk -> combine (split_every at a time) -> aggregate``
 ``slicing.py``     ``x[...]``: basic indexing and one integer array; ``selection.py``:
                    ``x[mask]``, ``nonzero``, shoal index arrays (counts computed on call);
-                   ``assignment.py``: ``x[1:3] = v`` (a new layer, this Array updated)
+                   ``assignment.py``: ``x[1:3] = v`` (a new layer, this Array updated);
+                   ``vindex.py``: ``x.vindex[i, j]`` (points grouped by block)
 ``rechunk.py``     ``rechunk``, ``reshape``, ``transpose``
 ``linalg.py``      ``tensordot`` / ``dot`` / ``@`` (sum over the contracted blocks), and
                    the ``shoal.array.linalg`` namespace: ``decompositions.py`` (TSQR
                    ``qr``, ``svd``, ``svd_compressed``, ``lstsq``), ``solvers.py``
-                   (``solve``, ``inv``, ``cholesky``: one block; ``norm``)
+                   (``solve``, ``inv``, ``cholesky``: one block; ``norm``), ``lu.py``
+                   (``lu``, ``solve_triangular``: one block); ``histograms.py``: ``histogramdd``
 ``fft.py``         ``shoal.array.fft``: one task per block, transformed axes whole
 ``manipulation.py`` ``broadcast_to``, stacking, ``flip``, ``roll``, ``take``, ``repeat`` ...
                    (``padding.py``: ``pad``; ``triangles.py``: ``tril``, ``diag``, ``trace``;

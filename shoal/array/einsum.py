@@ -11,12 +11,16 @@ Every axis labelled with the same letter (in any operand) is first rechunked to
 the common refinement of their chunks, so blocks pair up; a letter repeated in
 one operand (a diagonal, ``"ii->i"``) then only meets its diagonal blocks.  The
 operands must be numeric arrays (NumPy ones are split like the shoal ones).
-Not handled, with NotImplementedError: ``...`` (ellipsis) subscripts and the
-``einsum(op, sublist, ...)`` interleaved form.  ``optimize`` is accepted and
+``...`` (ellipsis) subscripts are first spelled out with unused letters
+(``expand_ellipsis``); their dimensions must then match in length across the
+operands (no broadcasting of length 1).  Not handled, with NotImplementedError:
+the ``einsum(op, sublist, ...)`` interleaved form.  ``optimize`` is accepted and
 ignored (each task is small).
 """
 
 from __future__ import annotations
+
+import string
 
 import numpy as np
 
@@ -35,13 +39,42 @@ def einsum_block(subscripts, *blocks, dtype=None, casting="safe"):
     return np.asarray(np.einsum(subscripts, *blocks, dtype=dtype, casting=casting))
 
 
+def expand_ellipsis(subscripts, ndims):
+    """*subscripts* with each ``...`` spelled as unused letters (right-aligned across the
+    operands, as NumPy broadcasts them) and the output made explicit: ``"...j,jk"`` for
+    3-d and 2-d operands -> ``"ABj,jk->ABk"``."""
+    inputs, arrow, output = subscripts.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(ndims):
+        raise ValueError(f"einsum: subscripts name {len(terms)} operands, {len(ndims)} given")
+    for term in terms + [output]:
+        if term.replace("...", "", 1).count(".") or term.count("...") > 1:
+            raise ValueError(f"einsum: invalid subscripts {term!r} (one '...' at most)")
+    widths = [n - len(t.replace("...", "")) if "..." in t else 0 for t, n in zip(terms, ndims)]
+    if min(widths, default=0) < 0:
+        raise ValueError(f"einsum: subscripts {subscripts!r} name more axes than an operand has")
+    width = max(widths, default=0)
+    used = set(subscripts)
+    spare = [c for c in string.ascii_uppercase + string.ascii_lowercase if c not in used]
+    if len(spare) < width:
+        raise ValueError("einsum: too many dimensions under '...'")
+    letters = "".join(spare[:width])
+    if not arrow:
+        named = "".join(t.replace("...", "") for t in terms)
+        output = "..." + "".join(sorted(c for c in set(named) if named.count(c) == 1))
+    elif "..." not in output and width:
+        raise ValueError(f"einsum: output subscripts {output!r} drop the '...' dimensions")
+    terms = [t.replace("...", letters[width - w:]) for t, w in zip(terms, widths)]
+    return f"{','.join(terms)}->{output.replace('...', letters)}"
+
+
 def _parse(subscripts, operands):
     if not isinstance(subscripts, str):
         raise NotImplementedError("einsum: only the subscripts-string form is supported, not "
                                   "einsum(op, sublist, ...)")
     subscripts = subscripts.replace(" ", "")
     if "." in subscripts:
-        raise NotImplementedError("einsum: ellipsis ('...') subscripts are not supported")
+        subscripts = expand_ellipsis(subscripts, [op.ndim for op in operands])
     if "->" in subscripts:
         inputs, output = subscripts.split("->")
     else:

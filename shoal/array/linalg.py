@@ -37,9 +37,10 @@ from shoal.core.tokenize import tokenize
 
 from shoal.array.decompositions import lstsq, qr, svd, svd_compressed, tsqr
 from shoal.array.solvers import cholesky, inv, norm, solve
+from shoal.array.lu import lu, solve_triangular
 
-__all__ = ["cholesky", "dot", "inv", "lstsq", "matmul", "norm", "qr", "solve", "svd",
-           "svd_compressed", "tensordot", "tsqr"]
+__all__ = ["cholesky", "dot", "inv", "lstsq", "lu", "matmul", "norm", "qr", "solve",
+           "solve_triangular", "svd", "svd_compressed", "tensordot", "tsqr"]
 
 
 def _as(x):

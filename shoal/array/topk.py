@@ -1,5 +1,6 @@
 """``topk`` / ``argtopk``: the ``k`` largest (``k > 0``) or smallest (``k < 0``)
-elements along one axis, as a tree reduction (reductions.py's tree).
+elements along one axis, as a tree reduction (reductions.py's tree); ``k = 0``
+selects nothing (an empty axis, as Dask).
 
 ::
 
@@ -82,8 +83,8 @@ def argtopk_aggregate(parts, k, axis):
 
 def _check(a, k, axis, how):
     a = a if isinstance(a, Array) else asarray(a)
-    if not isinstance(k, numbers.Integral) or k == 0:
-        raise ValueError(f"{how}: k must be a non-zero integer, got {k!r}")
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool):
+        raise ValueError(f"{how}: k must be an integer, got {k!r}")
     if not isinstance(axis, numbers.Integral) or not -a.ndim <= axis < a.ndim:
         raise np.exceptions.AxisError(f"{how}: axis {axis!r} is out of bounds for an array of "
                                       f"{a.ndim} dimensions")
@@ -100,12 +101,19 @@ def topk(a, k, axis=-1, split_every=None):
     """The ``k`` largest elements along ``axis``, largest first (``k < 0``: the ``-k``
     smallest, smallest first)."""
     a, k, axis = _check(a, k, axis, "topk")
+    if k == 0:
+        return _none(a, axis)
     out = reduction(a, (axis,), True, a.dtype, topk_chunk, topk_combine, topk_aggregate,
                     prefix="topk", split_every=split_every,
                     chunk_kwargs={"k": k, "axis": axis}, block_kwargs=_no_position,
                     combine_kwargs={"k": k, "axis": axis},
                     aggregate_kwargs={"k": k, "axis": axis})
     return _resized(out, a, k, axis, a.dtype)
+
+
+def _none(a, axis):
+    """``k=0``: nothing selected, the axis empty (as Dask's ``topk``)."""
+    return a[(slice(None),) * axis + (slice(0, 0),)]
 
 
 def _no_position(idx):
@@ -115,6 +123,8 @@ def _no_position(idx):
 def argtopk(a, k, axis=-1, split_every=None):
     """The indices along ``axis`` of :func:`topk`'s elements, in its order."""
     a, k, axis = _check(a, k, axis, "argtopk")
+    if k == 0:
+        return _none(a, axis).astype(np.intp)
     starts = offsets(a.chunks[axis])
     out = reduction(a, (axis,), True, np.dtype(np.intp), argtopk_chunk, argtopk_combine,
                     argtopk_aggregate, prefix="argtopk", split_every=split_every,

@@ -51,6 +51,7 @@ _LAZY = {
     "performance_report": "shoal.distributed.client.diagnostics",
     "Variable": "shoal.distributed.coordination", "Queue": "shoal.distributed.coordination",
     "Lock": "shoal.distributed.coordination", "Event": "shoal.distributed.coordination",
+    "Semaphore": "shoal.distributed.leases", "MultiLock": "shoal.distributed.leases",
 }  # fmt: skip
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 
-__all__ = ["read_scheduler_file"]
+__all__ = ["read_scheduler_file", "write_scheduler_file"]
 
 
 def read_scheduler_file(path: str, timeout: float = math.inf, poll: float = 0.1) -> str:
@@ -28,3 +29,24 @@ def read_scheduler_file(path: str, timeout: float = math.inf, poll: float = 0.1)
             raise TimeoutError(f"scheduler file {path} did not appear (or hold an address) "
                                f"within {timeout:g} s")  # fmt: skip
         time.sleep(poll)
+
+
+def write_scheduler_file(path: str, info: dict) -> None:
+    """Write *info* (holding ``"address"``) to *path* as JSON, whole or not at all: a
+    reader never sees half a file.  A file already there that names another
+    scheduler is not overwritten (``FileExistsError``): it may still be in use."""
+    try:
+        with open(path) as f:
+            there = json.load(f).get("address")
+    except FileNotFoundError:
+        there = info["address"]
+    except (OSError, ValueError, AttributeError):
+        there = None
+    if there != info["address"]:
+        raise FileExistsError(f"scheduler file {path!r} exists and names another scheduler "
+                              f"({there!r}, not {info['address']!r}); remove it first")
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(info, f, indent=2, default=str)
+    os.replace(tmp, path)

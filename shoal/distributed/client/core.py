@@ -47,7 +47,7 @@ from shoal.distributed.client import compute as C
 from shoal.distributed.client import diagnostics as D
 from shoal.distributed.client import results
 from shoal.distributed.client.connection import Connection, target
-from shoal.distributed.client import current, plugins
+from shoal.distributed.client import current, datasets, info, placement, plugins
 from shoal.distributed.client.control import ClusterControl
 from shoal.distributed.client.current import default_client, default_client_get
 from shoal.distributed.client.display import client_html, client_repr, dashboard_link
@@ -63,7 +63,9 @@ __all__ = ["Client", "default_client", "default_client_get"]
 
 logger = logging.getLogger(__name__)
 
-class Client(ClusterControl, plugins.PluginControl):  # (plugins.py: register_plugin...)
+class Client(ClusterControl, plugins.PluginControl,  # (plugins.py: register_plugin...)
+             placement.PlacementControl,  # (placement.py: replicate, rebalance...)
+             datasets.DatasetControl, info.InfoControl):  # (publish_dataset; get_versions...)
     """Connect to a shoal cluster (or start a ``LocalCluster``) and run work on it.
 
     ``Client()`` starts a LocalCluster (extra keyword arguments go to it);
@@ -79,7 +81,7 @@ class Client(ClusterControl, plugins.PluginControl):  # (plugins.py: register_pl
             raise TypeError("Client(loop=...) is not supported: a sync client runs on shoal's "
                             "own loop thread; use asynchronous=True to run on yours")  # fmt: skip
         self.id = f"Client-{uuid.uuid4().hex}"
-        self.name = name or self.id
+        self.name, self.scheduler_file = name or self.id, scheduler_file
         self.asynchronous = bool(asynchronous)
         self.security = security
         self.timeout = config.parse_timedelta(

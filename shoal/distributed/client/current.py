@@ -21,8 +21,10 @@ import contextlib
 import contextvars
 
 from shoal.base import register_client_lookup
+from shoal.distributed.client import dask_default
 
-__all__ = ["as_current", "close_live_clients", "default_client", "default_client_get", "register",
+__all__ = ["as_current", "close_live_clients", "current_client", "default_client",
+           "default_client_get", "register",
            "track", "unregister", "untrack"]
 
 _clients: list = []  # running clients that asked to be the default, most recent last
@@ -30,13 +32,17 @@ _current: contextvars.ContextVar = contextvars.ContextVar("shoal_current_client"
 
 
 def register(client) -> None:
-    """*client* is running and asked to be the default (the newest is)."""
+    """*client* is running and asked to be the default (the newest is); Dask's own
+    ``compute`` goes to the default client too (:mod:`.dask_default`)."""
     _clients.append(client)
+    dask_default.client_registered()
 
 
 def unregister(client) -> None:
     if client in _clients:
         _clients.remove(client)
+    if not _clients:
+        dask_default.clients_gone()
 
 
 @contextlib.contextmanager
@@ -62,6 +68,18 @@ def default_client(c=None):
             return client
     raise ValueError("No running Client: start one with `from shoal.distributed import Client; "
                      "client = Client()` (or Client('tcp://scheduler-address:8786'))")  # fmt: skip
+
+
+def current_client(allow_global: bool = True):
+    """``Client.current()``: the client of the ``as_current`` block; outside one, the
+    default client (``allow_global``) or a ``ValueError``."""
+    client = _current.get()
+    if client is not None:
+        return client
+    if not allow_global:
+        raise ValueError("No current client: not inside a `with client.as_current():` block "
+                         "(allow_global=True falls back to the default client)")  # fmt: skip
+    return default_client()
 
 
 def default_client_get(dsk, keys, **kwargs):

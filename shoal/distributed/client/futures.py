@@ -143,6 +143,9 @@ class Future:
     """
 
     __slots__ = ("key", "client", "_state", "_released", "__weakref__")
+    # Dask's graphs take an object with this flag as a reference to its ``key`` (as
+    # dask.distributed's Future): a persisted Dask collection's futures stay inputs
+    __dask_future__ = True
 
     def __init__(self, key, client=None, inform: bool = True, state=None):
         self._released = True  # (until it holds the key: __del__ of one that failed here)

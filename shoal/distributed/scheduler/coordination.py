@@ -36,6 +36,17 @@ caller's ``timeout`` seconds, measured here; ``None`` waits for good and ``0``
 answers at once (the client first asks with ``0``, so that a task's thread
 secedes only for a wait that really waits: ``coordination.py``).
 
+Waits that take something (``queue_get``, ``queue_put`` on a full queue,
+``lock_acquire``, and ``leases.py``'s) are served first come, first served: each
+takes a ticket in its name's line (``lines``) and may be served only at its head
+(``_wait_turn``), so a later request, even one that does not wait, never
+overtakes it.  A grant is written back by the handler itself (``_deliver``): when
+the reply cannot be written (the caller's comm closed meanwhile) the grant is
+undone: taken items go back to the head of their queue, in order, a lock or a
+lease is released.  (A reply written but never read, the peer dying after the
+write, is beyond what the scheduler can see: then the caller's client's
+departure releases locks and leases, as below.)
+
 Locks, as Dask's (a ``Semaphore`` of one lease): a lock is held until released
 by the ``Lock`` object that acquired it; one whose holder's client has been gone
 (its stream closed) for ``lock_lease_timeout`` seconds (30, Dask's
@@ -50,7 +61,10 @@ import asyncio
 import time
 from collections import Counter, deque
 
+from shoal.distributed.comm import CommClosedError
+from shoal.distributed.rpc import NO_REPLY
 from shoal.distributed.scheduler import messages as m
+from shoal.distributed.scheduler.leases import Leases
 from shoal.distributed.taskcolumns import key_from_wire
 
 __all__ = ["Coordinates"]
@@ -121,10 +135,13 @@ class _State:
         self.events: dict = {}
         self.handovers: Counter = Counter()  # key -> hand-overs within their GRACE
         self.changes = _Changes()
+        self.lines: dict = {}  # (what, name) -> deque of the waits, first come first served
+        self.semaphores: dict = {}  # name -> leases.Semaphore (leases.py)
+        self.multilocks = None  # leases.MultiLocks, made at first use
         self.lease_check = None  # the task releasing locks of departed clients
 
 
-class Coordinates:
+class Coordinates(Leases):
     """The handlers of the coordination primitives (a mixin of
     :class:`~.server.Scheduler`, using its ``state``, ``handle``, ``client_streams`` and
     ``_spawn``); see the module docstring."""
@@ -149,6 +166,7 @@ class Coordinates:
             "lock_locked": self.lock_locked,
             "event_set": self.event_set, "event_clear": self.event_clear,
             "event_wait": self.event_wait, "event_is_set": self.event_is_set,
+            **self.lease_handlers(),  # Semaphore, MultiLock (leases.py)
         }  # fmt: skip
 
     # --- helpers ------------------------------------------------------------------------
@@ -170,6 +188,39 @@ class Coordinates:
                 return False
             await self._coord.changes.wait(name, left)
         return not self._gone(comm, client)
+
+    async def _wait_turn(self, comm, line, wake, ready, timeout, client) -> bool:
+        """As :meth:`_wait_for`, in line: ready only for the first wait of ``line`` still
+        waiting, so that waits are served first come, first served."""
+        lines = self._coord.lines
+        waits = lines.setdefault(line, deque())
+        ticket = object()
+        waits.append(ticket)
+        try:
+            return await self._wait_for(comm, wake, lambda: waits[0] is ticket and ready(),
+                                        timeout, client)  # fmt: skip
+        finally:
+            waits.remove(ticket)
+            if not waits and lines.get(line) is waits:
+                del lines[line]
+            self._coord.changes.notify(wake)  # (the next in line may be served now)
+
+    async def _deliver(self, comm, result, undo, then=None):
+        """Write the reply granting ``result`` here: a caller that is gone by then gets
+        nothing, and ``undo()`` gives back what was granted; else ``then()``.  Returns
+        what the handler returns (``NO_REPLY``: written; ``result`` without a comm)."""
+        if comm is not None:
+            try:
+                await comm.write({"status": "ok", "result": result})
+            except CommClosedError:
+                undo()
+                return NO_REPLY
+            except (TypeError, ValueError):  # (the server answers these with the error)
+                undo()
+                raise
+        if then is not None:
+            then()
+        return NO_REPLY if comm is not None else result
 
     async def _item(self, value, key, timeout=None):
         """What a set or put stores: ``("future", key)`` once the key's task is known
@@ -196,15 +247,24 @@ class Coordinates:
             self.handle(m.RemoveClient(holder, stimulus_id=sid))
 
     def _reply(self, item, client) -> dict:
+        self._hand_over(item, client)
+        return self._answer(item)
+
+    @staticmethod
+    def _answer(item) -> dict:
         kind, payload = item
-        if kind == "future":
-            if client in self.client_streams:  # the getter's client holds it at once
-                self._hold(payload, client)
-            self._coord.handovers[payload] += 1  # and (see GRACE) the hand-over a while
-            self._hold(payload, HANDOVER)
-            asyncio.get_running_loop().call_later(GRACE, self._handed_over, payload)
-            return {"ok": True, "key": payload}
-        return {"ok": True, "value": payload}
+        return {"ok": True, "key": payload} if kind == "future" else {"ok": True, "value": payload}
+
+    def _hand_over(self, item, client) -> None:
+        """A Future's key handed to *client*: held by it, and (see GRACE) by the hand-over."""
+        kind, key = item
+        if kind != "future":
+            return
+        if client in self.client_streams:
+            self._hold(key, client)
+        self._coord.handovers[key] += 1
+        self._hold(key, HANDOVER)
+        asyncio.get_running_loop().call_later(GRACE, self._handed_over, key)
 
     def _handed_over(self, key) -> None:
         handovers = self._coord.handovers
@@ -251,10 +311,11 @@ class Coordinates:
         if not queue.items and not queue.waiting and self._coord.queues.get(name) is queue:
             del self._coord.queues[name]
 
-    async def _queue_wait(self, comm, name, queue, ready, timeout, client) -> bool:
+    async def _queue_wait(self, comm, name, queue, ready, timeout, client, what) -> bool:
         queue.waiting += 1
         try:
-            return await self._wait_for(comm, ("queue", name), ready, timeout, client)
+            return await self._wait_turn(comm, (what, name), ("queue", name), ready, timeout,
+                                         client)  # fmt: skip
         finally:
             queue.waiting -= 1
 
@@ -273,7 +334,7 @@ class Coordinates:
         def room():
             return queue.maxsize <= 0 or len(queue.items) < queue.maxsize
 
-        if not await self._queue_wait(comm, name, queue, room, timeout, client):
+        if not await self._queue_wait(comm, name, queue, room, timeout, client, "queue_put"):
             if item[0] == "future":
                 self._unhold(name, queue, item[1])
             self._tidy(name, queue)
@@ -296,19 +357,31 @@ class Coordinates:
             count = len(queue.items)
         else:
             count = 1 if batch is False else int(batch)
-        if not await self._queue_wait(comm, name, queue, lambda: len(queue.items) >= count,
-                                      timeout, client):  # fmt: skip
+        if batch is not True and not await self._queue_wait(  # (batch=True takes what is there)
+                comm, name, queue, lambda: len(queue.items) >= count, timeout, client, "queue_get"):
             self._tidy(name, queue)
             return {"ok": False}
-        out = []
-        for _ in range(count):
-            item = queue.items.popleft()
-            out.append(self._reply(item, client))
-            if item[0] == "future":
-                self._unhold(name, queue, item[1])
-        self._tidy(name, queue)
-        self._coord.changes.notify(("queue", name))
-        return {"ok": True, "items": out}
+        items = [queue.items.popleft() for _ in range(count)]
+        self._coord.changes.notify(("queue", name))  # (room for a put)
+
+        def undo():  # the getter is gone: its items go back, at the head, in order
+            queue.items.extendleft(reversed(items))
+            self._coord.queues.setdefault(name, queue)
+            self._coord.changes.notify(("queue", name))
+
+        def handed():
+            for item in items:
+                self._hand_over(item, client)
+                if item[0] == "future":
+                    self._unhold(name, queue, item[1])
+
+        reply = {"ok": True, "items": [self._answer(item) for item in items]}
+        queue.waiting += 1  # (not forgotten while the reply is on its way)
+        try:
+            return await self._deliver(comm, reply, undo, handed)
+        finally:
+            queue.waiting -= 1
+            self._tidy(name, queue)
 
     def queue_qsize(self, comm=None, name=None, maxsize=0) -> int:
         queue = self._coord.queues.get(name)
@@ -318,14 +391,24 @@ class Coordinates:
 
     async def lock_acquire(self, comm=None, name=None, id=None, client=None, timeout=None):
         locks = self._coord.locks  # (a lock released is taken out)
-        if not await self._wait_for(comm, ("lock", name), lambda: name not in locks, timeout,
-                                    client):  # fmt: skip
+        if not await self._wait_turn(comm, ("lock", name), ("lock", name),
+                                     lambda: name not in locks, timeout, client):  # fmt: skip
             return False
         lock = locks[name] = _Lock()
         lock.holder, lock.client, lock.seen = id, client, time.monotonic()
+        self._check_leases()
+
+        def undo():
+            if locks.get(name) is lock:
+                del locks[name]
+                self._coord.changes.notify(("lock", name))
+
+        return await self._deliver(comm, True, undo)
+
+    def _check_leases(self) -> None:
+        """Start the periodic release of what departed clients hold (once)."""
         if self._coord.lease_check is None:
             self._coord.lease_check = self._spawn(self._every(1.0, self._expire_leases))
-        return True
 
     def lock_release(self, comm=None, name=None, id=None) -> bool:
         lock = self._coord.locks.get(name)
@@ -352,6 +435,7 @@ class Coordinates:
             elif now - lock.seen > self.lock_lease_timeout:
                 del self._coord.locks[name]
                 self._coord.changes.notify(("lock", name))
+        self._expire_departed()  # Semaphore and MultiLock (leases.py)
 
     # --- Event --------------------------------------------------------------------------
 

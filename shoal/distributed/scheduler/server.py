@@ -52,8 +52,11 @@ from shoal.distributed.rpc import NO_REPLY, ConnectionPool, Server
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.coordination import Coordinates
 from shoal.distributed.scheduler.dashboarding import SYSTEM_INTERVAL, ServesDashboard
+from shoal.distributed.scheduler.datasets import KeepsDatasets
 from shoal.distributed.scheduler.diagnostics import AnswersDiagnostics, TaskStreamLog
+from shoal.distributed.scheduler.eventlog import KeepsEvents
 from shoal.distributed.scheduler.progress import ARRIVAL_WAIT, ProgressWatches
+from shoal.distributed.scheduler.replication import MovesData
 from shoal.distributed.scheduler.retiring import RetiresWorkers
 from shoal.distributed.scheduler.state import SchedulerState
 from shoal.distributed.scheduler.worker_plugins import KeepsWorkerPlugins
@@ -82,7 +85,7 @@ _CLIENT_EVENTS = frozenset({
 
 
 class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates,
-                KeepsWorkerPlugins, Node):
+                KeepsWorkerPlugins, MovesData, KeepsDatasets, KeepsEvents, Node):
     """A scheduler listening on ``protocol://host:port`` (loopback by default)."""
 
     def __init__(self, host=None, port=0, protocol="tcp", security=None, validate=False,
@@ -110,6 +113,8 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             "progress_stop": self.progress_stop,
             **self.coordination_handlers(),  # Variable, Queue, Lock, Event (coordination.py)
             **self.worker_plugin_handlers(),  # WorkerPlugin, upload_file (worker_plugins.py)
+            **self.replication_handlers(),  # replicate, rebalance, restart_workers
+            **self.dataset_handlers(), **self.event_log_handlers(),  # datasets.py, eventlog.py
         }  # fmt: skip
         self.server = Server(handlers, security=security, role="scheduler")
         self.pool = ConnectionPool(security=security, role="scheduler", deserialize=False)

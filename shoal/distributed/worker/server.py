@@ -59,6 +59,7 @@ from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, worker_memory_limit,
 )  # fmt: skip
 from shoal.distributed.worker.context import TaskClient
+from shoal.distributed.worker.events import LogsEvents
 from shoal.distributed.worker.plugins import RunsPlugins
 from shoal.distributed.worker.state import WorkerState
 from shoal.distributed.worker.taskrows import SWITCH_OP, TaskRowReporter
@@ -77,7 +78,7 @@ _FROM_SCHEDULER = {
 }  # fmt: skip
 
 
-class Worker(RunsPlugins, Node):
+class Worker(RunsPlugins, LogsEvents, Node):
     """One worker: a thread pool, its state machine, a listener for peers."""
 
     def __init__(self, scheduler_address: str, nthreads=None, memory_limit="auto", name=None,

@@ -110,6 +110,11 @@ class TaskThreads:
         self._numbers = itertools.count()
         self._lock = threading.Lock()  # (threads are added from task threads too)
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The worker's loop (None before :meth:`start`)."""
+        return self._loop
+
     def start(self) -> None:
         """Start the threads; deliveries go to the running loop (call from it)."""
         self._loop = asyncio.get_running_loop()

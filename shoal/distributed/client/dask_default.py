@@ -1,0 +1,160 @@
+"""While a shoal Client is the default, Dask's own ``compute`` and ``persist`` go to it.
+
+A Dask user who swaps ``from dask.distributed import Client`` for shoal's keeps
+writing ``df.x.mean().compute()``.  Dask picks its scheduler from its config
+(``scheduler``), so a running default client writes itself there, as
+dask.distributed's Client does, and takes it back as the last default client stops::
+
+    first default client registers   -> dask loaded?   yes: set Dask's config now
+                                                       no:  set it once ``dask.config`` is
+                                                            imported (a finder on sys.meta_path)
+    last default client unregisters  -> Dask's config values put back, where still ours
+
+What goes into Dask's config is :data:`SCHEDULER`, one object that asks
+:func:`~shoal.distributed.client.current.default_client` at each call: the client
+that is the default *then* (``as_current`` blocks included) computes.  It has a
+``persist`` too, which ``dask.persist`` prefers to a plain ``get``: Dask's collections
+persist onto futures, as on dask.distributed.
+
+Dask's dataframes shuffle on disk unless a dask.distributed client runs; a shoal
+cluster's workers share no disk, so ``dataframe.shuffle.method`` becomes ``"tasks"``
+while a shoal client is the default, unless the user chose one.
+
+shoal never imports Dask: Dask's config module is taken from ``sys.modules`` once
+the user (or a library) imported it.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+import threading
+
+__all__ = ["SCHEDULER", "client_registered", "clients_gone"]
+
+
+class DefaultClientScheduler:
+    """Dask's ``scheduler`` while a shoal client is the default: the default client's
+    ``get`` and ``persist``, looked up at each call."""
+
+    def __call__(self, dsk, keys, **kwargs):
+        return _client("compute").get(dsk, keys, **kwargs)
+
+    def persist(self, collections, **kwargs):
+        return _client("persist").persist(collections, **kwargs)
+
+    def __repr__(self) -> str:
+        return "<the default shoal Client>"
+
+
+def _client(verb: str):
+    from shoal.distributed.client.current import default_client  # (current imports this module)
+
+    client = default_client()
+    if client.asynchronous:
+        raise RuntimeError(f"Dask's {verb} was called with an asynchronous shoal Client as the "
+                           f"default: use `await client.{verb}(...)` instead")  # fmt: skip
+    return client
+
+
+SCHEDULER = DefaultClientScheduler()
+
+_lock = threading.Lock()
+_active = False
+_saved: dict = {}  # Dask config key -> (value before, value we set)
+
+
+def _wanted(config) -> dict:
+    """The Dask config values a default shoal client sets."""
+    wanted = {"scheduler": SCHEDULER}
+    if config.get("dataframe.shuffle.method", None) is None:
+        wanted["dataframe.shuffle.method"] = "tasks"
+    return wanted
+
+
+def _apply(config) -> None:
+    """Set Dask's config (module ``dask.config``), keeping what it held."""
+    for key, value in _wanted(config).items():
+        _saved[key] = (config.get(key, None), value)
+        config.set({key: value})
+
+
+def _restore(config) -> None:
+    for key, (before, ours) in _saved.items():
+        if config.get(key, None) is ours:  # (the user changed it since: theirs stays)
+            config.set({key: before})
+    _saved.clear()
+
+
+def client_registered() -> None:
+    """A client became a default: Dask's config points at the default client."""
+    global _active
+    with _lock:
+        if _active:
+            return
+        _active = True
+        config = sys.modules.get("dask.config")
+        if config is not None:
+            _apply(config)
+        elif _FINDER not in sys.meta_path:
+            sys.meta_path.insert(0, _FINDER)
+
+
+def clients_gone() -> None:
+    """No default client is left: Dask's config is as before (where still ours)."""
+    global _active
+    with _lock:
+        if not _active:
+            return
+        _active = False
+        if _FINDER in sys.meta_path:
+            sys.meta_path.remove(_FINDER)
+        config = sys.modules.get("dask.config")
+        if config is not None:
+            _restore(config)
+
+
+def _imported(config) -> None:
+    with _lock:
+        if _FINDER in sys.meta_path:
+            sys.meta_path.remove(_FINDER)
+        if _active and not _saved:
+            _apply(config)
+
+
+class _AfterDaskConfig(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: when ``dask.config`` is being imported, lets the other
+    finders find it and runs :func:`_imported` once its module has run."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "dask.config":
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _Then(spec.loader)
+                return spec
+        return None
+
+
+class _Then(importlib.abc.Loader):
+    """A loader that runs another, then tells this module."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = self.loader
+        self.loader.exec_module(module)
+        _imported(module)
+
+    def __getattr__(self, name):  # get_source, get_filename...: the real loader's
+        return getattr(self.loader, name)
+
+
+_FINDER = _AfterDaskConfig()
