@@ -177,8 +177,7 @@ def test_split_every_builds_combine_levels():
                                    split_every=split_every).compute()
         assert_eq(got, pdf.groupby("k").agg({"y": ["mean", "var", "first", "last"],
                                              "x": ["nunique", "min"]}))
-    with pytest.raises(NotImplementedError, match="split_out"):
-        ddf.groupby("k").x.sum(split_out=4)
+    assert ddf.groupby("k").x.sum(split_out=4).npartitions == 4  # (test_dataframe_split_out_options)
 
 
 def test_first_last_follow_partition_order():

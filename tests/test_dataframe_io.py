@@ -509,14 +509,11 @@ def test_parquet_files_of_another_schema_are_an_error_naming_the_file(tmp_path):
     assert got.index.tolist() == [0, 1, 7]
 
 
-def test_a_partitioned_parquet_dataset_is_said_to_be_unsupported(tmp_path):
+def test_a_partitioned_parquet_dataset_reads_its_partition_column(tmp_path):
     df = pd.DataFrame({"x": range(6), "year": [2020, 2021, 2022] * 2})
-    df.to_parquet(tmp_path / "hive", partition_cols=["year"])
-    with pytest.raises(NotImplementedError, match=r"is a partitioned dataset \(subdirectories "
-                                                  r"such as 'year=2020'\)"):
-        read_parquet(str(tmp_path / "hive"))
-    with pytest.raises(NotImplementedError, match="partition_on is not supported"):
-        from_pandas(df, npartitions=1).to_parquet(str(tmp_path / "out"), partition_on=["year"])
+    df.to_parquet(tmp_path / "hive", partition_cols=["year"])  # (more: test_dataframe_split_out_options)
+    got = read_parquet(str(tmp_path / "hive")).compute()
+    assert sorted(zip(got.x, got.year.astype(int))) == sorted(zip(df.x, df.year))
 
 
 def test_utf16_files_are_not_cut_at_newline_bytes(tmp_path):

@@ -378,9 +378,14 @@ class Series(_Statistics, _Frame):
         out = self._call("rename", index)
         return out if sorted_index else out.clear_divisions()
 
-    def value_counts(self, sort=True, ascending=False, dropna=True, normalize=False, split_every=None):
-        from shoal.dataframe import reductions
+    def value_counts(self, sort=True, ascending=False, dropna=True, normalize=False, split_every=None,
+                     split_out=None):
+        from shoal.dataframe import reductions, split_out as so
 
+        nout = so.normalize_split_out(split_out, self.npartitions)
+        if nout > 1:  # spread over nout partitions by a hash of the values
+            return so.series_value_counts(self, nout, sort, ascending, dropna, normalize,
+                                          split_every)
         return reductions.value_counts(self, sort=sort, ascending=ascending, dropna=dropna,
                                        normalize=normalize, split_every=split_every)
 
@@ -396,10 +401,13 @@ class Series(_Statistics, _Frame):
         return counts.map_partitions(modes, self.name, self._meta.dtype, meta=self._meta.mode(),
                                      token="mode")  # fmt: skip
 
-    def unique(self, split_every=None):
+    def unique(self, split_every=None, split_out=None):
         """The distinct values in order of appearance, as a Series."""
-        from shoal.dataframe import reductions
+        from shoal.dataframe import reductions, split_out as so
 
+        nout = so.normalize_split_out(split_out, self.npartitions)
+        if nout > 1:  # spread over nout partitions by a hash of the values
+            return so.series_unique(self, nout, split_every)
         return reductions.unique(self, split_every=split_every)
 
     def drop_duplicates(self, **kwargs):

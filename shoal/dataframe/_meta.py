@@ -21,6 +21,8 @@ pandas code on metadata instead of on data:
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import warnings
 
 import numpy as np
@@ -84,6 +86,12 @@ def scalar_dtype(value):
 
 
 def _nonempty_values(dtype, n=2):
+    if isinstance(dtype, pd.IntervalDtype):
+        closed = dtype.closed or "right"
+        breaks = _nonempty_values(pd.api.types.pandas_dtype(dtype.subtype or "int64"), n + 1)
+        return pd.arrays.IntervalArray.from_breaks(breaks, closed=closed).astype(dtype)
+    if isinstance(dtype, pd.ArrowDtype) and (values := _arrow_values(dtype.pyarrow_dtype, n)):
+        return pd.array(values, dtype=dtype)
     if isinstance(dtype, pd.CategoricalDtype):
         cats = dtype.categories
         if len(cats):
@@ -109,6 +117,27 @@ def _nonempty_values(dtype, n=2):
         return pd.array([f"{chr(ord('a') + i % 26)}" for i in range(n)], dtype=dtype)
     except (TypeError, ValueError):
         return pd.array([None] * n, dtype=dtype)
+
+
+def _arrow_values(patype, n):
+    """*n* distinct Python values of the pyarrow type *patype* that pandas' generic
+    stand-ins cannot make (they would be all missing), or None."""
+    import pyarrow as pa
+
+    types = pa.types
+    if types.is_decimal(patype):
+        return [decimal.Decimal(i + 1) for i in range(n)]
+    if types.is_time(patype):
+        return [datetime.time(i % 24, i // 24 % 60) for i in range(n)]
+    if types.is_list(patype) or types.is_large_list(patype) or types.is_fixed_size_list(patype):
+        size = patype.list_size if types.is_fixed_size_list(patype) else 1
+        inner = list(_nonempty_values(pd.ArrowDtype(patype.value_type), n))
+        return [[v] * size for v in inner]
+    if types.is_struct(patype):
+        fields = [patype.field(i) for i in range(patype.num_fields)]
+        columns = {f.name: list(_nonempty_values(pd.ArrowDtype(f.type), n)) for f in fields}
+        return [{name: vals[i] for name, vals in columns.items()} for i in range(n)]
+    return None
 
 
 #: The one category of an unknown categorical's stand-in values: what a function makes

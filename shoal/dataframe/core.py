@@ -243,7 +243,7 @@ class _Frame(Neighbours, Collection):
             return reductions.moments(self, how, split_every=split_every, **kwargs)
         return reductions.simple(self, how, split_every=split_every, **kwargs)
 
-    def nunique(self, split_every=None, dropna=True):
+    def nunique(self, split_every=None, dropna=True, split_out=None):  # (a scalar: split_out unused)
         from shoal.dataframe import reductions
 
         return reductions.nunique(self, split_every=split_every, dropna=dropna)

@@ -13,8 +13,12 @@ The output is a one-partition shoal Series/DataFrame (unknown divisions) whose
 ``compute()`` equals pandas' result on the whole data: same index (names and,
 with ``sort=True``, order), columns and dtypes.  Memory is bounded by the
 number of groups (times ``split_every``), never by the number of rows.  There
-is no ``split_out``: the result is always one partition, so very many groups
-(millions) want a shuffle (``set_index``) instead.
+is no shuffle: with ``split_out=N`` (``True``: one per input partition) the
+partial statistics are routed by a hash of the keys to N outputs, each its own
+tree reduction (``split_out.py``), for very many groups (millions).  As in Dask,
+``sort=None`` (the default) sorts a one-partition result and leaves N > 1
+partitions in hash order (each sorted inside); an explicit ``sort=True`` keeps
+one partition.
 
 Per aggregation, the partial statistics a chunk computes (pandas' own
 ``groupby`` on the partition), how ``combine`` merges them (concat, then a
@@ -60,13 +64,14 @@ Custom ``dd.Aggregation`` objects in ``agg`` (alone or mixed with names) are bui
 ``idxmax``, ``get_group``, ``head``, ``ffill``, ``rolling``, ... are in ``groupby_more.py``.
 
 Not supported (clear errors): plain callables in ``agg``, ``as_index=False``,
-``split_out > 1``, ``mean``/``var``/``std`` of datetime or timedelta columns,
+``mean``/``var``/``std`` of datetime or timedelta columns,
 keyword arguments other than ``numeric_only``, ``ddof`` and ``dropna``
 (``nunique``).  ``group_keys`` goes to pandas (it only affects ``apply``).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from importlib import import_module
 
 import pandas as pd
@@ -75,6 +80,7 @@ from shoal.dataframe import _groupby_stats as stats
 from shoal.dataframe._meta import check_unique_columns, make_meta, nonempty
 from shoal.dataframe.core import DataFrame, Series, _Frame, map_partitions
 from shoal.dataframe.reductions import reduction
+from shoal.dataframe.split_out import normalize_split_out, split_reduction
 
 __all__ = ["DataFrameGroupBy", "GroupBy", "SeriesGroupBy"]
 
@@ -160,7 +166,9 @@ class _Spec:
         else:
             self.frame = frame
         self.value_name = frame._meta.name if self.is_series else None
-        self.gkw = {"sort": sort, "dropna": dropna, "observed": observed, "group_keys": group_keys}
+        self.sort = sort  # None (the default): sorted, unless split_out spreads the result
+        self.gkw = {"sort": sort is not False, "dropna": dropna, "observed": observed,
+                    "group_keys": group_keys}
 
     @property
     def columns(self):
@@ -216,7 +224,7 @@ class GroupBy:
             cls = SeriesGroupBy if isinstance(frame, Series) else DataFrameGroupBy
         return object.__new__(cls)
 
-    def __init__(self, frame, by=None, level=None, as_index=True, sort=True, group_keys=True,
+    def __init__(self, frame, by=None, level=None, as_index=True, sort=None, group_keys=True,
                  observed=True, dropna=True):
         if level is not None:  # the index (shoal frames have one level)
             if by is not None or level not in (0, -1, frame._meta.index.name, [0], [-1]):
@@ -249,9 +257,9 @@ class GroupBy:
     def _reduce(self, op, plan_of, split_every=None, split_out=None, token="groupby"):
         """Run ``op = (method, args, kwargs)`` on the stand-in for metadata, then build the
         tree reduction (or, for a median, the whole-group reduction of ``groupby_scan``)."""
-        if split_out not in (None, 1):
-            raise NotImplementedError("split_out > 1 is not supported: a group-by result is one "
-                                      "partition (use set_index for a shuffle)")
+        nout = normalize_split_out(split_out, self._spec.frame.npartitions)
+        if self._spec.sort is True:  # as Dask: an explicit sort=True keeps one partition
+            nout = 1
         meta = getattr(self._sample(), op[0])(*op[1], **op[2])
         plan = plan_of(meta)
         width = 1 if isinstance(meta, pd.Series) else len(meta.columns)
@@ -292,7 +300,8 @@ class GroupBy:
                        if func == "sum" else dict(kwargs))
                       for (func, col, kwargs), p in zip(plan, positions))
         meta = make_meta(meta)
-        return reduction(
+        build = reduction if nout == 1 else partial(split_reduction, split_out=nout)
+        return build(
             spec.frame, stats.chunk, stats.aggregate, stats.combine, token=token, meta=meta,
             split_every=split_every,
             chunk_kwargs={"keys": list(spec.keys), "columns": columns, "stats": kstats,

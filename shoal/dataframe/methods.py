@@ -203,6 +203,20 @@ def conform(part, meta):
     if isinstance(meta, pd.DataFrame) and list(part.columns) != list(meta.columns):
         part = part.reindex(columns=meta.columns)
         return part.astype({c: t for c, t in meta.dtypes.items() if part[c].dtype != t}, errors="ignore")
+    return _decategorized(part, meta)
+
+
+def _decategorized(part, meta):
+    """*part* with its categorical columns cast to *meta*'s dtype where *meta*'s is not
+    categorical (``pandas.concat`` of different categories gives plain values)."""
+    def plain(have, want):
+        return isinstance(have, pd.CategoricalDtype) and not isinstance(want, pd.CategoricalDtype)
+
+    if isinstance(meta, pd.DataFrame) and isinstance(part, pd.DataFrame):
+        cast = {c: t for c, t, h in zip(meta.columns, meta.dtypes, part.dtypes) if plain(h, t)}
+        return part.astype(cast) if cast else part
+    if isinstance(meta, pd.Series) and isinstance(part, pd.Series) and plain(part.dtype, meta.dtype):
+        return part.astype(meta.dtype)
     return part
 
 

@@ -119,9 +119,13 @@ def repartition(self, npartitions=None, divisions=None, force=False, partition_s
     partitions split by rows, which makes them unknown), or the new *divisions*: rows moved
     to partitions bounded by them (the input's divisions must be known; the outer
     boundaries must equal the old ones, or with ``force=True`` enclose them)."""
-    if partition_size is not None or freq is not None:
-        raise NotImplementedError("repartition(partition_size=/freq=) is not supported; pass "
-                                  "npartitions= or divisions=")
+    if freq is not None:
+        raise NotImplementedError("repartition(freq=) is not supported; pass npartitions=, "
+                                  "divisions= or partition_size=")
+    if partition_size is not None and npartitions is None and divisions is None:
+        from shoal.dataframe.repartition_size import repartition_size
+
+        return repartition_size(self, partition_size)
     if isinstance(npartitions, (list, tuple, pd.Index)) and divisions is None:
         npartitions, divisions = None, npartitions  # (Dask's first argument is divisions)
     if (npartitions is None) == (divisions is None):

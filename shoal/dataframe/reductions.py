@@ -32,6 +32,7 @@ import pandas as pd
 from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
+from shoal.dataframe._dtypes import numpy_time_dtype
 from shoal.dataframe._meta import check_unique_columns, make_meta, meta_from_value, nonempty
 from shoal.dataframe.core import map_partitions, new_collection, no_default
 from shoal.dataframe.methods import unify_categoricals
@@ -110,7 +111,8 @@ def _chunk_simple(part, how, kwargs, min_count):
 
 def _fold(values, how, skipna, dtype):
     """``how`` of one column's partial results (scalars)."""
-    keep = isinstance(dtype, pd.CategoricalDtype) and dtype.ordered and len(dtype.categories)
+    keep = (how in ("min", "max") and isinstance(dtype, pd.CategoricalDtype) and dtype.ordered
+            and len(dtype.categories))  # (a count is an int whatever the column holds)
     s = pd.Series(values, dtype=dtype if keep else None)
     if how == "count":
         return s.sum()
@@ -281,6 +283,7 @@ def _agg_time(parts, empty):
 def _time_mean(series, skipna, split_every):
     """The mean of datetimes/timedeltas: a float sum of ticks over a count, as pandas does."""
     meta = nonempty(series._meta).mean()
+    series = series.astype(numpy_time_dtype(series._meta.dtype))  # pyarrow times: as numpy's
     return reduction(series, _chunk_time, _agg_time, _combine_time, token="mean", meta=meta,
                      split_every=split_every, chunk_kwargs={"skipna": skipna},
                      aggregate_kwargs={"empty": series._meta})

@@ -44,7 +44,6 @@ Built on it:
 
 from __future__ import annotations
 
-import builtins
 import inspect
 import operator
 
@@ -55,6 +54,7 @@ from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe import methods
+from shoal.dataframe._dtypes import boundary_positions, check_sorted_divisions
 from shoal.dataframe.core import _Frame, from_pandas, map_partitions, new_collection
 from shoal.dataframe.reductions import reduction
 
@@ -102,7 +102,7 @@ def _range_targets(df, n, key, boundaries, ascending, na_last):
     values = _key_values(df, key)
     null = np.asarray(pd.isna(values))
     out = np.empty(len(values), dtype=np.intp)
-    pos = pd.Index(list(boundaries)).searchsorted(values[~null].array, side="right") - 1
+    pos = boundary_positions(boundaries, values[~null].array)
     pos = np.clip(pos, 0, n - 1)
     out[~null] = pos if ascending else n - 1 - pos
     out[null] = n - 1 if na_last else 0
@@ -388,8 +388,11 @@ def set_index(frame, other, drop=True, sorted=False, npartitions=None, divisions
     """
     if isinstance(other, list) and len(other) == 1:
         other = other[0]
+    if isinstance(other, _Frame) and isinstance(other._meta, pd.Series):
+        return _set_index_series(frame, other, sorted, npartitions, divisions, split_every)
     if isinstance(other, (list, _Frame, pd.Series, pd.Index)):
-        raise NotImplementedError("set_index takes the label of one column")
+        raise NotImplementedError("set_index takes the label of one column or a shoal Series "
+                                  "aligned with the frame")
     if other not in frame._meta.columns:
         raise KeyError(f"{other!r} is not a column; columns: {list(frame._meta.columns)}")
     meta = frame._meta.set_index(other, drop=drop)
@@ -405,11 +408,37 @@ def set_index(frame, other, drop=True, sorted=False, npartitions=None, divisions
                                   token="set-index")
         divisions = divisions * 2 if len(divisions) == 1 else divisions
     divisions = tuple(divisions)
-    if list(divisions) != builtins.sorted(divisions) or len(divisions) < 2:
-        raise ValueError(f"divisions must be at least two sorted boundaries, got {divisions}")
+    check_sorted_divisions(divisions, frame._meta[other].dtype, other)
     shuffled = _range_shuffle(frame, other, divisions, token="set-index")
     return map_partitions(_set_index_part, shuffled, other, drop, meta=meta, token="set-index",
                           divisions=divisions)
+
+
+def _with_column(part, values, name):
+    out = part.copy()
+    out[name] = values  # same index: taken as is; else aligned as in pandas
+    return out
+
+
+def _named_index(part, name):
+    return part.rename_axis(index=name)
+
+
+def _set_index_series(frame, series, sorted, npartitions, divisions, split_every):  # noqa: A002
+    """``set_index(series)``: *series* (aligned: same partitions) becomes a temporary
+    column, the frame is indexed by it, and the index takes the series' name."""
+    if series.npartitions != frame.npartitions:
+        raise ValueError(f"set_index(other): the Series has {series.npartitions} partitions and "
+                         f"the frame {frame.npartitions}; they must be aligned (same partitions)")
+    tmp = "__shoal_index__"
+    while tmp in frame._meta.columns:
+        tmp = f"_{tmp}_"
+    meta = frame._meta.assign(**{tmp: series._meta})
+    joined = map_partitions(_with_column, frame, series, tmp, meta=meta, token="set-index-attach")
+    out = set_index(joined, tmp, True, sorted, npartitions, divisions, split_every)
+    name = series._meta.name
+    return map_partitions(_named_index, out, name, meta=out._meta.rename_axis(index=name),
+                          token="set-index-name")
 
 
 def sort_values(frame, by, ascending=True, npartitions=None, na_position="last", split_every=None):

@@ -34,7 +34,7 @@ from shoal.core.paths import local_path
 from shoal.core.spec import Fused, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe.core import new_collection
-from shoal.dataframe.io import _files
+from shoal.dataframe.io import _files, parquet_hive
 from shoal.dataframe.io._writing import run_writers
 
 __all__ = ["read_parquet", "to_parquet"]
@@ -58,13 +58,20 @@ def read_parquet(path, columns=None, filters=None, index=None, split_row_groups=
         raise ValueError(f"read_parquet supports engine='pyarrow' only, got {engine!r}")
     kwargs = _dask_read_options(kwargs)
     pq = _pq()
-    paths = _files.expand_paths(path, suffixes=_SUFFIXES)
+    hive = None if isinstance(path, (list, tuple)) else \
+        parquet_hive.hive_files(local_path(path), _SUFFIXES)  # (col=value folders)
+    paths = hive[0] if hive else _files.expand_paths(path, suffixes=_SUFFIXES)
     schema = pq.read_schema(paths[0])
+    hive = hive and (local_path(path), hive[1])
+    if hive:
+        schema = parquet_hive.extend_schema(schema, hive[1])
     index_cols = _index_columns(schema)
     filter_cols = _filter_columns(filters)
     opts = {"columns": columns, "index": index, "index_cols": index_cols,
-            "filters": filters, "filter_cols": filter_cols, "kwargs": kwargs}
+            "filters": filters, "filter_cols": filter_cols, "kwargs": kwargs, "hive": hive}
     meta = _finish(schema.empty_table(), opts).iloc[:0]
+    if hive:  # (an empty dictionary: the categories are the values found)
+        meta = parquet_hive.known_categories(meta, hive[1])
     if index in (None, True):  # an empty table loses a RangeIndex's name
         ranges = [c for c in (schema.pandas_metadata or {}).get("index_columns", [])
                   if isinstance(c, dict) and c.get("kind") == "range"]
@@ -114,6 +121,8 @@ def _read_part(path, row_groups, opts):
         index = opts["index"]
         named = [index] if isinstance(index, str) else list(index) if isinstance(index, list) else []
         want = list(dict.fromkeys(cols + opts["filter_cols"] + named))
+        if opts["hive"]:  # (not stored: added from the path below)
+            want = [c for c in want if c not in opts["hive"][1]]
     try:  # (pyarrow's errors name no file: a file rewritten since the graph was built)
         f = pq.ParquetFile(path)
         if row_groups is None:
@@ -124,6 +133,8 @@ def _read_part(path, row_groups, opts):
         exc.add_note(f"read_parquet: while reading {path!r}"
                      + (f" (row groups {row_groups})" if row_groups is not None else ""))
         raise
+    if opts["hive"]:
+        table = parquet_hive.add_columns(table, path, opts["hive"])
     if opts["filters"]:
         table = table.filter(pq.filters_to_expression(opts["filters"]))
     whole = opts["columns"] is None
@@ -288,9 +299,9 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
     Existing Parquet files that this write would not replace raise
     FileExistsError unless ``overwrite=True``, which deletes them first.
     """
-    if kwargs.get("partition_on"):
-        raise NotImplementedError("to_parquet: partition_on is not supported: write one "
-                                  "directory per partition of the column instead")  # fmt: skip
+    partition_on = kwargs.pop("partition_on", None) or None
+    if isinstance(partition_on, str):
+        partition_on = [partition_on]
     kwargs, append = _dask_write_options(kwargs)
     path = local_path(path)  # (absolute here: see shoal.core.paths)
     os.makedirs(path, exist_ok=True)
@@ -317,6 +328,13 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
             os.remove(f)
     opts = {"write_index": write_index, "compression": compression, **kwargs}
     calls = [(_write_part, i, (os.path.join(path, n), opts)) for i, n in enumerate(names)]
+    if partition_on:  # col=value/part.i.parquet (parquet_hive.py)
+        missing = [c for c in partition_on if c not in df._meta.columns]
+        if missing:
+            raise KeyError(f"to_parquet(partition_on=...): {missing} are not columns; "
+                           f"columns: {list(df._meta.columns)}")
+        calls = [(parquet_hive.write_part, i, (path, n, tuple(partition_on), opts))
+                 for i, n in enumerate(names)]
     out = run_writers(df, "to-parquet", calls, compute, compute_kwargs)
     finish = _write_metadata if write_metadata_file else _done
     if not compute:
