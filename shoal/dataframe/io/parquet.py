@@ -177,7 +177,8 @@ def _same_schema(table, first: dict, path, whole: bool) -> dict:
 
 def _same_type(found, expected) -> bool:
     """Whether two Arrow types hold the same column (string and large_string alike, a
-    dictionary's indices any width, a timestamp any unit, a null column anything)."""
+    dictionary's indices any width, a timestamp any unit, a decimal any precision and
+    scale, a null column anything)."""
     import pyarrow as pa
 
     if expected is None:
@@ -193,6 +194,8 @@ def _same_type(found, expected) -> bool:
         return _same_type(found.value_type, expected.value_type)
     if pa.types.is_timestamp(found) and pa.types.is_timestamp(expected):
         return found.tz == expected.tz
+    if pa.types.is_decimal(found) and pa.types.is_decimal(expected):
+        return True  # (each part's precision and scale are its own values': Decimals all)
     return False
 
 
@@ -296,8 +299,10 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
     from their footers once they are written; shoal's own reads do not need it).
 
     Returns None (``compute=True``), or a Delayed that writes when computed.
-    Existing Parquet files that this write would not replace raise
-    FileExistsError unless ``overwrite=True``, which deletes them first.
+    Existing Parquet files that this write would not replace (with ``partition_on``:
+    any, also those in ``col=value`` folders) raise FileExistsError unless
+    ``overwrite=True``, which deletes them first (only Parquet files in *path* and its
+    ``col=value`` folders; those left empty are removed).
     """
     partition_on = kwargs.pop("partition_on", None) or None
     if isinstance(partition_on, str):
@@ -305,14 +310,16 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
     kwargs, append = _dask_write_options(kwargs)
     path = local_path(path)  # (absolute here: see shoal.core.paths)
     os.makedirs(path, exist_ok=True)
-    existing = [n for n in os.listdir(path) if n.endswith(_SUFFIXES)]
-    start = _next_part(existing) if append else 0  # (append: numbered after what is there)
+    existing = parquet_hive.existing_files(path, _SUFFIXES)  # (and those in col=value/)
+    start = _next_part([os.path.basename(n) for n in existing]) if append else 0
     name_function = name_function or (lambda i: f"part.{i}.parquet")
     names = [name_function(start + i) for i in range(df.npartitions)]
-    if append and set(names) & set(existing):
-        raise FileExistsError(f"to_parquet(append=True): {sorted(set(names) & set(existing))[:3]} "
+    taken = {os.path.basename(n) for n in existing} if partition_on else set(existing)
+    if append and set(names) & taken:
+        raise FileExistsError(f"to_parquet(append=True): {sorted(set(names) & taken)[:3]} "
                               f"already exist in {path!r}; a name_function must give new names")
-    stale = [] if append else sorted(set(existing) - set(names))
+    # (partition_on: which col=value/ files get replaced is known only once written)
+    stale = [] if append else sorted(set(existing) - (set() if partition_on else set(names)))
     if stale and not overwrite:
         raise FileExistsError(
             f"{path!r} already holds Parquet files this write would not replace "
@@ -326,6 +333,7 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
                              "dataframe reads; write to another directory")  # fmt: skip
         for f in doomed:
             os.remove(f)
+        parquet_hive.prune(path)  # (col=value folders left empty)
     opts = {"write_index": write_index, "compression": compression, **kwargs}
     calls = [(_write_part, i, (os.path.join(path, n), opts)) for i, n in enumerate(names)]
     if partition_on:  # col=value/part.i.parquet (parquet_hive.py)
@@ -348,7 +356,7 @@ def to_parquet(df, path, write_index=True, compute=True, overwrite=False, name_f
 def _write_metadata(paths, folder):
     """``_metadata`` and ``_common_metadata`` in *folder*, from every part file's footer."""
     pq = _pq()
-    files = sorted((n for n in os.listdir(folder) if n.endswith(_SUFFIXES)), key=_part_order)
+    files = sorted(parquet_hive.existing_files(folder, _SUFFIXES), key=_part_order)
     merged = None
     for name in files:
         footer = pq.read_metadata(os.path.join(folder, name))

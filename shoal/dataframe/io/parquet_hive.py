@@ -4,7 +4,9 @@ Writing: each partition is grouped by the ``partition_on`` columns; group
 ``(a, b)`` of partition ``i`` goes to ``col1=a/col2=b/part.i.parquet`` under the
 root, without those columns (their values live in the directory names), as Dask
 and pyarrow lay it out.  Missing values are written as pyarrow's
-``__HIVE_DEFAULT_PARTITION__``.
+``__HIVE_DEFAULT_PARTITION__``.  Values are percent-encoded in the folder names
+(``a b`` -> ``a%20b``, ``x/y`` -> ``x%2Fy``) and decoded on reading, as pyarrow
+(``pandas.to_parquet(partition_cols=...)``) does.
 
 Reading: a directory whose files sit under ``name=value`` folders is read one
 partition per file; the partition columns are appended after the stored ones as
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import quote, unquote
 
 import pandas as pd
 
@@ -36,7 +39,7 @@ def _values_of(path, root):
     for seg in [] if rel == "." else rel.split(os.sep):
         m = _SEGMENT.match(seg)
         if m:
-            out[m.group(1)] = m.group(2)
+            out[unquote(m.group(1))] = unquote(m.group(2))
     return out
 
 
@@ -66,9 +69,11 @@ def hive_files(root, suffixes):
 def _typed(values):
     present = sorted(v for v in values if v != _NULL)
     try:
-        return sorted(int(v) for v in present)
+        ints = sorted(int(v) for v in present)
     except ValueError:
         return present
+    # (int32 as pyarrow infers them; values beyond it stay strings, as pyarrow's do)
+    return ints if all(-2**31 <= v < 2**31 for v in ints) else present
 
 
 def _dictionary(cats):
@@ -108,7 +113,28 @@ def add_columns(table, path, hive):
 
 
 def _folder(keys, values):
-    return os.path.join(*(f"{k}={_NULL if pd.isna(v) else v}" for k, v in zip(keys, values)))
+    return os.path.join(*(f"{k}={_NULL if pd.isna(v) else quote(str(v), safe='')}"
+                          for k, v in zip(keys, values)))
+
+
+def existing_files(root, suffixes):
+    """The Parquet files already in *root*: its own names, and the paths (relative to
+    *root*) of those under its ``name=value`` folders; links are not followed."""
+    out = [n for n in os.listdir(root) if n.endswith(suffixes)]
+    for here, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if _SEGMENT.match(d)
+                         and not os.path.islink(os.path.join(here, d)))
+        if here != root:
+            out.extend(os.path.relpath(os.path.join(here, n), root) for n in names
+                       if n.endswith(suffixes) and os.path.isfile(os.path.join(here, n)))
+    return out
+
+
+def prune(root):
+    """Remove the ``name=value`` folders under *root* left empty (only those)."""
+    for here, _dirs, _names in os.walk(root, topdown=False):
+        if here != root and _SEGMENT.match(os.path.basename(here)) and not os.listdir(here):
+            os.rmdir(here)
 
 
 def write_part(part, root, filename, keys, opts):

@@ -275,8 +275,8 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
 
     async def register_worker(self, comm, address, nthreads, memory_limit=0, resources=None,
                               name="", nanny="", local_directory="", metrics=None, **_):  # fmt: skip
-        if address in self.state.workers or self.status != "running":
-            why = "scheduler closing" if self.status != "running" else f"{address} already registered"
+        why = self.state.refusal(address, str(name)) if self.status == "running" else "closing"
+        if why:  # (a taken address or name; the scheduler closing)
             await comm.write({"op": "refused", "reason": why})
             return NO_REPLY
         plugins = self.worker_plugin_reply()  # (worker_plugins.py)

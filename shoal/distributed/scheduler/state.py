@@ -336,6 +336,18 @@ class SchedulerState(ServesClients, TracksComputations):
 
     # --- workers ---------------------------------------------------------------
 
+    def refusal(self, address: str, name: str) -> str | None:
+        """Why a worker joining at *address* as *name* is refused, or None: an address or a
+        name (other than its address) taken by a worker here.  Names must be unique, as in
+        Dask: restrictions, ``retire_workers`` and clusters find workers by name."""
+        if address in self.workers:
+            return f"{address} already registered"
+        if name and name != address:
+            for ws in self.workers.values():
+                if ws.name == name:
+                    return f"the worker name {name!r} is taken by {ws.address}: names must be unique"
+        return None
+
     @handles(AddWorker)
     def _add_worker(self, ev: AddWorker) -> None:
         if ev.address in self.workers:
