@@ -323,14 +323,6 @@ async def _first(*aws) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _write_scheduler_file(path: str, info: dict) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(info, f, indent=2)
-    os.replace(tmp, path)  # readers never see half a file
-
-
 async def run_scheduler(args, security) -> int:
     from shoal.distributed.scheduler.server import Scheduler
 
@@ -350,8 +342,10 @@ async def run_scheduler(args, security) -> int:
     wrote = False
     try:
         if args.scheduler_file:
-            _write_scheduler_file(args.scheduler_file, {"type": "Scheduler", "id": scheduler.id,
-                                                        "address": scheduler.address})  # fmt: skip
+            from shoal.distributed.schedulerfile import write_scheduler_file
+
+            write_scheduler_file(args.scheduler_file, {"type": "Scheduler", "id": scheduler.id,
+                                                       "address": scheduler.address}, replace=True)  # fmt: skip
             wrote = True
         await _first(stop.wait(), scheduler.finished())
     finally:

@@ -31,13 +31,17 @@ def read_scheduler_file(path: str, timeout: float = math.inf, poll: float = 0.1)
         time.sleep(poll)
 
 
-def write_scheduler_file(path: str, info: dict) -> None:
+def write_scheduler_file(path: str, info: dict, replace: bool = False) -> None:
     """Write *info* (holding ``"address"``) to *path* as JSON, whole or not at all: a
     reader never sees half a file.  A file already there that names another
-    scheduler is not overwritten (``FileExistsError``): it may still be in use."""
+    scheduler is not overwritten (``FileExistsError``: it may still be in use) unless
+    *replace* (a scheduler starting: one left by a scheduler that died is stale)."""
     try:
+        if replace:
+            raise FileNotFoundError(path)
         with open(path) as f:
-            there = json.load(f).get("address")
+            text = f.read()  # (empty: a file made to be written, e.g. by tempfile)
+        there = json.loads(text).get("address") if text.strip() else info["address"]
     except FileNotFoundError:
         there = info["address"]
     except (OSError, ValueError, AttributeError):

@@ -459,3 +459,24 @@ def test_a_worker_waits_for_its_scheduler_and_leaves_on_a_signal_meanwhile(tmp_p
         for proc in (joining, sched):
             if proc is not None and proc.poll() is None:
                 stop(proc)
+
+
+def test_a_starting_scheduler_replaces_a_stale_scheduler_file(tmp_path):
+    """A file left by a scheduler that died names a dead address: the CLI scheduler
+    replaces it (a Client's ``write_scheduler_file`` would refuse: it may be in use)."""
+    from shoal.distributed.schedulerfile import write_scheduler_file
+
+    path = tmp_path / "scheduler.json"
+    path.write_text(json.dumps({"type": "Scheduler", "address": "tcp://127.0.0.1:9"}))
+    with pytest.raises(FileExistsError, match="names another scheduler"):
+        write_scheduler_file(str(path), {"address": "tcp://127.0.0.1:10"})
+    proc = shoal("scheduler", "--port", "0", "--scheduler-file", str(path))
+    try:
+        deadline = time.monotonic() + 20
+        while json.loads(path.read_text() or "{}").get("address") == "tcp://127.0.0.1:9":
+            assert proc.poll() is None and time.monotonic() < deadline, stop(proc)
+            time.sleep(0.02)
+        assert identity(json.loads(path.read_text())["address"])["type"] == "Scheduler"
+    finally:
+        stop(proc)
+    assert not path.exists()
