@@ -64,6 +64,17 @@ def test_set_index_categorical_divisions_checked_by_category_order():
         df.set_index("c", divisions=["q", "zz"])
 
 
+def test_set_index_unknown_categories():
+    pdf = categorical_frame(False).dropna()
+    df = sd.from_pandas(pdf, npartitions=3)
+    df = df.assign(c=df.c.cat.as_unknown())
+    expected = pdf.set_index("c").sort_index(kind="stable")
+    for got in (df.set_index("c"), df.set_index("c", divisions=["zz", "m", "q"])):
+        got = compute(got)
+        assert got.index.tolist() == expected.index.tolist()
+        assert sorted(got.k) == sorted(expected.k)
+
+
 @pytest.mark.parametrize("n", [4, 12])
 def test_count_and_describe_ordered_categorical(n):
     values = ["u", "v", None, "u", "w", "v", "u", None, "w", "u", "v", "w"][:n]

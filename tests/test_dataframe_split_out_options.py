@@ -130,3 +130,34 @@ def test_set_index_aligned_series():
                           pdf.set_index(pdf.k).sort_index(kind="stable"))
     with pytest.raises(ValueError, match="aligned"):
         df.set_index(df.k.repartition(2))
+
+
+@pytest.mark.timeout(60)
+def test_groupby_split_out_unobserved_categories_once():
+    pdf = pd.DataFrame({"c": pd.Categorical(list("abab"), categories=list("abcz")),
+                        "j": [1, 1, 2, 2], "v": [1.0, 2.0, 3.0, 4.0]})
+    df = sd.from_pandas(pdf, npartitions=2)
+    for keys in ("c", ["c", "j"]):
+        for op in ("sum", "mean", "count", "size"):
+            r = getattr(df.groupby(keys, observed=False).v, op)(split_out=3)
+            tm.assert_series_equal(r.compute(**SYNC).sort_index(),
+                                   getattr(pdf.groupby(keys, observed=False).v, op)())
+
+
+@pytest.mark.timeout(60)
+def test_groupby_split_out_int_and_float_keys_meet():
+    a = pd.DataFrame({"k": [1, 2, 3, 0], "v": [1.0, 2.0, 3.0, 4.0]})
+    b = pd.DataFrame({"k": [1.0, 2.0, np.nan, -0.0], "v": [1.0, 2.0, 3.0, 4.0]})
+    df = sd.concat([sd.from_pandas(a, npartitions=1), sd.from_pandas(b, npartitions=1)])
+    whole = pd.concat([a, b])
+    r = df.groupby("k").v.sum(split_out=4).compute(**SYNC).sort_index()
+    tm.assert_series_equal(r, whole.groupby("k").v.sum())
+    vc = df.k.value_counts(split_out=4).compute(**SYNC).sort_index()
+    tm.assert_series_equal(vc, whole.k.value_counts().sort_index())
+
+
+@pytest.mark.timeout(60)
+def test_value_counts_split_out_categorical_once():
+    s = pd.Series(pd.Categorical(list("abab"), categories=list("abcz")), name="c")
+    got = sd.from_pandas(s, npartitions=2).value_counts(split_out=3).compute(**SYNC)
+    tm.assert_series_equal(got.sort_index(), s.value_counts().sort_index())

@@ -301,14 +301,17 @@ class GroupBy:
                       for (func, col, kwargs), p in zip(plan, positions))
         meta = make_meta(meta)
         build = reduction if nout == 1 else partial(split_reduction, split_out=nout)
+        # split: each chunk already lists the unobserved categories, hashed to one output;
+        # combining with observed=False would add them again to every output partition
+        merge_observed = spec.gkw["observed"] or nout > 1
         return build(
             spec.frame, stats.chunk, stats.aggregate, stats.combine, token=token, meta=meta,
             split_every=split_every,
             chunk_kwargs={"keys": list(spec.keys), "columns": columns, "stats": kstats,
                           "distinct": tuple(dict.fromkeys(distinct)),
                           "dropna": spec.gkw["dropna"], "observed": spec.gkw["observed"]},
-            combine_kwargs={"nkeys": nkeys, "observed": spec.gkw["observed"]},
-            aggregate_kwargs={"nkeys": nkeys, "observed": spec.gkw["observed"], "plan": final,
+            combine_kwargs={"nkeys": nkeys, "observed": merge_observed},
+            aggregate_kwargs={"nkeys": nkeys, "observed": merge_observed, "plan": final,
                               "sort": spec.gkw["sort"], "meta": meta},
         )
 

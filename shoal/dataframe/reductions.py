@@ -343,13 +343,13 @@ def _chunk_counts(part, dropna):
     return part.value_counts(dropna=dropna, sort=False)
 
 
-def _combine_counts(parts):
+def _combine_counts(parts, observed=False):
     merged = pd.concat(unify_categoricals(parts, index=True))
-    return merged.groupby(level=0, dropna=False, sort=False, observed=False).sum()
+    return merged.groupby(level=0, dropna=False, sort=False, observed=observed).sum()
 
 
-def _agg_counts(parts, sort, ascending, normalize, name):
-    out = _combine_counts(parts)
+def _agg_counts(parts, sort, ascending, normalize, name, observed=False):
+    out = _combine_counts(parts, observed)
     out.index.name = name
     if normalize:
         out = out / out.sum()

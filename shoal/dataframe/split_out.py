@@ -51,10 +51,22 @@ def normalize_split_out(split_out, npartitions):
     raise ValueError(f"split_out must be a positive integer or True, got {split_out!r}")
 
 
+def _hashable_numbers(column: pd.Series) -> pd.Series:
+    """Real numbers as float64 (``-0.0`` as ``0.0``): a key that is an int in one partition
+    and a float in another (equal in a group-by) hashes the same.  Others as they are."""
+    dtype = column.dtype
+    if (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+            and not pd.api.types.is_complex_dtype(dtype)
+            and not isinstance(dtype, pd.CategoricalDtype)):
+        return column.astype("float64") + 0.0
+    return column
+
+
 def _buckets(keys: pd.DataFrame, n: int) -> np.ndarray:
     """Output partition of every row of *keys* (a frame of key columns)."""
     if not len(keys):
         return np.zeros(0, dtype="int64")
+    keys = keys.apply(_hashable_numbers)
     hashed = pd.util.hash_pandas_object(keys, index=False).to_numpy()
     return (hashed % np.uint64(n)).astype("int64")
 
@@ -143,9 +155,10 @@ def series_value_counts(series, nout, sort, ascending, dropna, normalize, split_
     counts = split_reduction(
         series, r._chunk_counts, r._agg_counts, r._combine_counts, split_out=nout,
         token="value-counts", meta=meta, split_every=split_every,
-        chunk_kwargs={"dropna": dropna}, combine_kwargs={},
+        chunk_kwargs={"dropna": dropna}, combine_kwargs={"observed": True},
         aggregate_kwargs={"sort": sort, "ascending": ascending, "normalize": False,
-                          "name": series._meta.name},
+                          "name": series._meta.name, "observed": True},  # (chunks list all
+        # categories, each hashed to one output: observed=False would repeat them in all)
         splitter=split_values, splitter_args=(True,))
     if not normalize:
         return counts

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from shoal.distributed import Client
-from shoal.distributed.scheduler.replication import copies_wanted, excess_replicas, rebalance_moves
-from shoal.testing.cluster import on_loop, sync_cluster
+from shoal.distributed.scheduler.messages import WorkerStatusChange
+from shoal.distributed.scheduler.replication import (DropReplicas, copies_wanted, excess_replicas,
+                                                     rebalance_moves)
+from shoal.testing.cluster import gen_cluster, on_loop, sync_cluster
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -75,6 +77,16 @@ def test_rebalance_moves_reduce_the_spread_at_every_step():
     assert max(load.values()) - min(load.values()) <= 2 * 49
 
 
+def test_rebalance_moves_a_key_at_most_once():
+    # the moves run at once: a key planned b -> a and then a -> c had c fetch it from a,
+    # which did not hold it yet (a 30 s wait, and a copy left on a that who_has lacked)
+    holdings = {"a": {"a0": 6}, "b": {"b0": 8, "b1": 10, "b2": 1}, "c": {"c0": 3}}
+    moves = rebalance_moves(holdings, {w: sum(h.values()) for w, h in holdings.items()})
+    assert moves and len({key for key, _, _ in moves}) == len(moves), moves
+    for key, sender, recipient in moves:  # every sender holds its key before any move
+        assert key in holdings[sender]
+
+
 # --- on a cluster -----------------------------------------------------------------------------
 
 
@@ -130,6 +142,46 @@ def test_replicate_onto_named_workers_survives_losing_one_and_release_frees_all(
     del x
     _wait(lambda: not _holding(workers[1:], key), what="every copy to be freed")
     assert key not in s.state.tasks
+
+
+def _slow_inc(x):
+    time.sleep(0.3)
+    return x + 1
+
+
+def test_replicate_and_rebalance_wait_for_pending_futures(three):
+    # as Dask's: a future still computing is waited for, not "not in memory"
+    s, workers, c = three
+    x = c.submit(_slow_inc, 1)
+    c.replicate([x])
+    assert len(c.who_has([x])[x.key]) == 3 and x.result() == 2
+    y = c.submit(_slow_inc, 2)
+    assert c.rebalance([y]) is None and y.result() == 3
+
+
+def test_replicate_and_rebalance_take_worker_names(three):
+    s, workers, c = three
+    a, b, spare = workers
+    x = c.scatter(np.ones(100), workers=[a.address])
+    c.replicate([x], workers=[a.name, b.name])  # names, as restart_workers and restrictions
+    assert set(c.who_has([x])[x.key]) == {a.address, b.address}
+    assert c.rebalance([x], workers=[b.name, spare.name]) is None
+
+
+@gen_cluster(nworkers=2)
+async def test_a_copy_is_not_dropped_for_one_on_a_retiring_worker(s, a, b):
+    # rebalance moving x to b while b retires: dropping a's copy left b to leave with
+    # the only one (scattered data lost)
+    async with Client(s.address, asynchronous=True) as c:
+        [x] = await c.scatter([np.ones(10)], workers=[a.address])
+        await c.replicate([x])
+        s.handle(WorkerStatusChange(b.address, "closing_gracefully"))
+        s.handle(DropReplicas(a.address, [x.key]))
+        assert set(await c.who_has([x])) and a.address in (await c.who_has([x]))[x.key]
+        assert x.key in a.data
+        s.handle(WorkerStatusChange(b.address, "running", retire_cancelled=True))
+        s.handle(DropReplicas(a.address, [x.key]))  # b stays: a's copy may go
+        assert (await c.who_has([x]))[x.key] == [b.address]
 
 
 def test_replicate_errors_name_the_argument(three):
@@ -199,3 +251,6 @@ def test_restart_workers_restarts_only_those_named():
         assert len(after) == 2 and after[second] == before[second]
         assert before[first] not in after.values()
         np.testing.assert_array_equal(x.result(timeout=30), np.arange(10))  # recomputed if lost
+        name = c.scheduler_info()["workers"][second]["name"]
+        twice = c.restart_workers([second, name], timeout=30)  # one worker, named twice
+        assert twice == {second: "OK", name: "OK"} and len(c.run(_pid)) == 2

@@ -13,17 +13,24 @@ Errors name what is wrong: a future that is not a future, a worker that is unkno
 from __future__ import annotations
 
 from shoal import config
-from shoal.distributed.client.waiting import futures_of
+from shoal.distributed.client.waiting import futures_of, wait_states
 
 __all__ = ["PlacementControl"]
 
 
-def _keys_of(futures, what: str) -> list:
+def _futures_of(futures, what: str) -> list:
     found = futures_of(futures)
     if not found and futures not in (None, [], ()):
         raise TypeError(f"{what}: futures must be futures (or collections of them), "
                         f"got {type(futures).__name__}")  # fmt: skip
-    return list(dict.fromkeys(f.key for f in found))
+    return list({f.key: f for f in found}.values())  # one per key
+
+
+async def _keys_when_done(futures) -> list:
+    """The keys of *futures* once each is done (Dask's replicate and rebalance wait
+    for pending ones too)."""
+    await wait_states([f._state for f in futures])
+    return [f.key for f in futures]
 
 
 def _addresses(workers, what: str):
@@ -45,7 +52,7 @@ class PlacementControl:
         """Copy the results of ``futures`` onto ``n`` workers (default: every one of
         ``workers``, or of the cluster); copies beyond ``n`` among them are dropped.
         ``who_has`` then lists ``n`` holders of each; returns None (as Dask's)."""
-        keys = _keys_of(futures, "replicate")
+        futures = _futures_of(futures, "replicate")
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ValueError(f"replicate: n must be a positive int or None, got {n!r}")
         if isinstance(branching_factor, bool) or not isinstance(branching_factor, int) \
@@ -53,11 +60,12 @@ class PlacementControl:
             raise ValueError(f"replicate: branching_factor must be a positive int, "
                              f"got {branching_factor!r}")  # fmt: skip
         workers = _addresses(workers, "replicate")
-        return self.sync(self._replicate, keys, n, workers, branching_factor,
+        return self.sync(self._replicate, futures, n, workers, branching_factor,
                          asynchronous=asynchronous)  # fmt: skip
 
-    async def _replicate(self, keys, n, workers, branching_factor):
-        if keys:
+    async def _replicate(self, futures, n, workers, branching_factor):
+        if futures:
+            keys = await _keys_when_done(futures)
             await self.scheduler.replicate(keys=keys, n=n, workers=workers,
                                            branching_factor=branching_factor)  # fmt: skip
 
@@ -65,19 +73,21 @@ class PlacementControl:
         """Move results (of ``futures``, or all) between ``workers`` (or all) so each holds
         about the mean of their managed memory; a copy leaves a worker only once its new
         holder has it.  Returns None (as Dask's)."""
-        keys = None if futures is None else _keys_of(futures, "rebalance")
+        futures = None if futures is None else _futures_of(futures, "rebalance")
         workers = _addresses(workers, "rebalance")
-        return self.sync(self._rebalance, keys, workers, asynchronous=asynchronous)
+        return self.sync(self._rebalance, futures, workers, asynchronous=asynchronous)
 
-    async def _rebalance(self, keys, workers):
+    async def _rebalance(self, futures, workers):
+        keys = None if futures is None else await _keys_when_done(futures)
         if keys is None or keys:
             await self.scheduler.rebalance(keys=keys, workers=workers)
 
     def restart_workers(self, workers, timeout=None, raise_for_error=True, asynchronous=None):
         """Restart ``workers`` (addresses or names) through their nannies; returns
-        ``{worker: "OK" | "timed out"}`` once each one's new process has joined.  With
-        ``raise_for_error`` a worker not back within ``timeout`` seconds (default
-        ``distributed.comm.timeouts.connect`` x 4) is a ``TimeoutError``."""
+        ``{worker: "OK" | "timed out" | "failed: ..."}`` once each one's new process has
+        joined.  With ``raise_for_error`` a worker not back within ``timeout`` seconds
+        (default ``distributed.comm.timeouts.connect`` x 4) is a ``TimeoutError``, a
+        nanny that failed a ``RuntimeError``."""
         workers = _addresses(workers, "restart_workers")
         if not workers:
             raise ValueError("restart_workers: workers must name at least one worker")
@@ -90,7 +100,10 @@ class PlacementControl:
 
     async def _restart_workers(self, workers, timeout, raise_for_error):
         out = await self.scheduler.restart_workers(workers=workers, timeout=timeout)
-        late = [w for w, status in out.items() if status != "OK"]
+        failed = {w: status for w, status in out.items() if status.startswith("failed")}
+        if failed and raise_for_error:
+            raise RuntimeError(f"restart_workers: the nannies of {failed} could not restart them")
+        late = [w for w, status in out.items() if status == "timed out"]
         if late and raise_for_error:
             raise TimeoutError(f"restart_workers: {late} did not come back within {timeout} s")
         return out

@@ -50,7 +50,7 @@ _ids = itertools.count()
 
 @dataclass(slots=True)
 class DropReplicas(Event):
-    """Forget ``worker``'s copies of ``keys`` (only where another copy exists)."""
+    """Forget ``worker``'s copies of ``keys`` (only where a copy stays on a worker not retiring)."""
 
     op: ClassVar[str] = "drop-replicas"
     worker: str
@@ -73,7 +73,9 @@ def _drop_replicas(state, ev: DropReplicas) -> None:
     ws, dropped = state.workers.get(ev.worker), []
     for key in ev.keys:
         ts = state.tasks.get(key)
-        if ws is None or ts is None or ws not in ts.who_has or len(ts.who_has) < 2:
+        # another copy must stay: one on a worker that is not retiring (it leaves with it)
+        if ws is None or ts is None or ws not in ts.who_has or not any(
+                w is not ws and w.status != "closing_gracefully" for w in ts.who_has):
             state._note(key, "stale-drop-replica", f"{ev.worker} keeps it", ev.stimulus_id)
             continue
         T.remove_replica(ts, ws)
@@ -140,8 +142,8 @@ def rebalance_moves(holdings: dict, load: dict) -> list:
             return moves
         key, sender, recipient, size = move
         moves.append((key, sender, recipient))
-        del held[sender][key]
-        held[recipient][key] = size
+        # size 0: the key moves no more (the moves run at once) and comes back to neither
+        held[sender][key] = held[recipient][key] = 0
         load[sender] -= size
         load[recipient] += size
 
@@ -180,6 +182,8 @@ class MovesData:
     def _taking_part(self, workers, what: str) -> list:
         if workers is None:
             return list(self.state.running)
+        by_name = {ws.name: a for a, ws in self.state.workers.items()}  # names, as restrictions
+        workers = [w if w in self.state.workers else by_name.get(w, w) for w in workers]
         unknown = [w for w in workers if w not in self.state.workers]
         if unknown:
             raise ValueError(f"{what}: unknown workers {unknown}")
@@ -265,11 +269,15 @@ class MovesData:
         without = [a for a in addresses if not states[a].nanny]
         if without:
             raise ValueError(f"restart_workers needs nannies; these workers have none: {without}")
-        nannies = [states[a].nanny for a in addresses]
-        self._goodbyes.update(addresses)
-        results = await asyncio.gather(*(self._restart_one(a, nanny, float(timeout))
-                                         for a, nanny in zip(addresses, nannies)))  # fmt: skip
-        return dict(zip(workers, results))
+        unique = list(dict.fromkeys(addresses))  # (one worker named twice: one restart)
+        self._goodbyes.update(unique)
+        results = await asyncio.gather(*(self._restart_one(a, states[a].nanny, float(timeout))
+                                         for a in unique))  # fmt: skip
+        for a, result in zip(unique, results):
+            if result != "OK":  # (the old worker may stay: its crash later is no goodbye)
+                self._goodbyes.discard(a)
+        status = dict(zip(unique, results))
+        return {w: status[a] for w, a in zip(workers, addresses)}
 
     async def _restart_one(self, address: str, nanny: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -277,6 +285,8 @@ class MovesData:
             await asyncio.wait_for(self.pool(nanny).restart(timeout=timeout), timeout)
         except asyncio.TimeoutError:
             return "timed out"
+        except Exception as exc:  # noqa: BLE001 - the nanny failed: said per worker
+            return f"failed: {type(exc).__name__}: {exc}"
         while not any(ws.nanny == nanny and a != address for a, ws in self.state.workers.items()):
             if time.monotonic() > deadline:
                 return "timed out"
