@@ -91,18 +91,29 @@ class _Primitive:
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.name}>"
 
+    def _client_here(self, op: str):
+        """The client; a synchronous one is refused on its own loop's thread (a coroutine
+        there), where a blocking call would wait for itself."""
+        client = self.client
+        if not client.asynchronous and client._in_loop():
+            raise RuntimeError(f"{type(self).__name__} {self.name!r}: {op} blocks, and this is the "
+                               "synchronous client's own event loop thread (it would wait for "
+                               "itself): call it from another thread, or use an asynchronous "
+                               "client (Client(asynchronous=True)) and await it")  # fmt: skip
+        return client
+
     def _call(self, op: str, keep=None, **kwargs):
         """One request (an awaitable from an asynchronous client).  ``keep``: a Future
         the request names, referenced until the reply (an awaitable may outlive the
         caller's own reference, and a released key is forgotten)."""
-        client = self.client
+        client = self._client_here(op)
         call = functools.partial(getattr(client.scheduler, op), name=self.name, **kwargs)
         return client.sync(_holding, call, keep)  # (made once the client is known to run)
 
     def _wait(self, op: str, finish, timeout, keep=None, **kwargs):
         """A request that may wait on the scheduler up to ``timeout`` seconds; its reply
         through ``finish``.  Synchronously: asked at once first, then seceded to wait."""
-        client = self.client
+        client = self._client_here(op)
         call = getattr(client.scheduler, op)
         if client.asynchronous:
             async def wait():

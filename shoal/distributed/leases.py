@@ -155,6 +155,7 @@ class MultiLock(_Primitive):
                              f"(the number of names), got {num_locks!r}")  # fmt: skip
         if self._locked:
             raise RuntimeError(f"MultiLock {self.names!r}: this object holds its locks already")
+        self.id = uuid.uuid4().hex  # (each acquire its own: an abandoned one may still be leaving)
 
         def finish(granted):
             self._locked = bool(granted)

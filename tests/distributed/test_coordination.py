@@ -310,6 +310,18 @@ def test_a_released_future_is_refused_at_once(c):
     assert Lock("r").acquire() and Lock("r").locked()
 
 
+def test_a_blocking_call_on_the_clients_own_loop_is_refused_clearly(c):
+    async def on_the_loop():
+        with pytest.raises(RuntimeError, match="Lock 'e': lock_acquire blocks, and this is "
+                           "the synchronous client's own event loop thread"):  # fmt: skip
+            Lock("e", client=c).acquire(timeout=1)
+        with pytest.raises(RuntimeError, match="Queue 'e': queue_qsize blocks"):
+            Queue("e", client=c).qsize()
+
+    get_runner().sync(on_the_loop)
+    assert Lock("e").acquire(timeout=1)  # (nothing was left waiting)
+
+
 def test_spelled_as_dask():
     distributed = pytest.importorskip("distributed")
 

@@ -75,6 +75,17 @@ def test_dask_persist_holds_futures_and_dask_computes_from_them(c):
     assert int(pdf_p.a.sum().compute()) == 190
 
 
+def test_dask_delayed_takes_our_futures_as_arguments(c):
+    """Dask's Task keeps a shoal Future among its args as a literal (not a TaskRef):
+    its value goes in, nested in lists and dicts too, beside Dask's own dependencies."""
+    f = c.submit(lambda: 5)
+    other = dask.delayed(lambda: 10)()
+    h = dask.delayed(lambda a, b, d: a + b + d["z"][0])(f, other, {"z": [f]})
+    assert h.compute() == 20
+    assert c.compute(h).result() == 20
+    assert dask.delayed(lambda x=0: x + 1)(x=f).compute() == 6
+
+
 def test_a_config_change_made_while_the_client_ran_stays(servers):
     with dask.config.set(scheduler=None):
         with Client(servers[0].address):

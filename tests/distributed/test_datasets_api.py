@@ -154,6 +154,13 @@ def test_write_scheduler_file(c, tmp_path):
             third.write_scheduler_file(str(foreign))
 
 
+def test_write_scheduler_file_fills_an_empty_file(c, tmp_path):
+    path = tmp_path / "made-by-tempfile.json"  # (NamedTemporaryFile's: there, empty)
+    path.write_text("")
+    c.write_scheduler_file(str(path))
+    assert json.loads(path.read_text())["address"] == c.scheduler_address
+
+
 def log_from_task(x):
     get_worker().log_event(["task", "both"], {"x": x})
     return x

@@ -214,6 +214,39 @@ def test_waits_are_served_first_come_first_served(c, servers):
     assert (got_pair, got_single) == ([["a", "b"]], ["c"])
 
 
+def test_a_multilock_acquire_abandoned_may_be_retried_at_once(servers):
+    """The abandoned request may still be in the lines (its caller's departure is seen
+    within POLL): the retry is a request of its own, not a clash of ids."""
+    import asyncio
+
+    async def main():
+        async with Client(servers[0].address, asynchronous=True) as client:
+            held, waiter = MultiLock(["r"], client=client), MultiLock(["r"], client=client)
+            assert await held.acquire()
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(waiter.acquire(), 0.3)
+            assert await waiter.acquire(timeout=0.05) is False
+            await held.release()
+            assert await waiter.acquire(timeout=2) is True and waiter.locked()
+            await waiter.release()
+
+    get_runner().sync(main)
+
+
+def test_closing_a_semaphore_ends_its_waits(c, servers):
+    """A wait on a closed semaphore would wait for good, at the head of the name's line."""
+    sem = Semaphore(1, name="closed")
+    assert sem.acquire()
+    waiter = Semaphore(1, name="closed")
+    thread, got = in_thread(lambda: pytest.raises(RuntimeError, waiter.acquire))
+    wait_until(lambda: len(servers[0]._coord.lines.get(("semaphore", "closed"), ())) == 1)
+    sem.close()
+    thread.join(10)
+    assert not thread.is_alive() and "closed while this acquire waited" in str(got[0].value)
+    again = Semaphore(1, name="closed")  # the name serves anew
+    assert again.acquire(timeout=2) and again.get_value() == 1
+
+
 def test_a_grant_whose_reply_cannot_be_delivered_is_given_back(c, servers):
     """The caller's comm closes between the grant and its reply: the items go back to
     the head of the queue, and the lock and the lease are released."""

@@ -108,6 +108,14 @@ def prepare_graph(dsk, keys: list, held, cache=None, fuse=None, keep=()) -> Prep
             if found:
                 futures.update(found)
                 graph[key] = Task(key, node.func, *args, **kwargs)
+        elif type(node).__name__ == "Task" and isinstance(getattr(node, "args", None), tuple):
+            found = {}  # Dask's Task: its args keep our Futures as literals (not TaskRefs)
+            args = replace_futures(node.args, found)
+            kwargs = replace_futures(dict(getattr(node, "kwargs", None) or {}), found)
+            if found:
+                futures.update(found)
+                refs = {d: Ref(d) for d in {*node.dependencies, *found}}
+                graph[key] = Task(key, _call_foreign, type(node), key, node.func, args, kwargs, refs)
     external = set(futures)
     for node in list(graph.values()) if held else ():
         for dep in node.dependencies:
@@ -148,6 +156,11 @@ class _Held:
 
 def _identity(x):
     return x
+
+
+def _call_foreign(cls, key, func, args, kwargs, values):
+    """A foreign (Dask) task rebuilt with its Futures' values in place, then run."""
+    return cls(key, func, *args, **kwargs)(values)
 
 
 def call_tasks(func, keys: list, calls: list, kwargs: dict) -> tuple:

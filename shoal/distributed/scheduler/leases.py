@@ -133,10 +133,15 @@ class Leases:
         semaphore = self._semaphore(name, max_leases)
         if lease_id in semaphore.leases:  # (asked again: already granted)
             return True
-        wake = ("semaphore", name)
-        if not await self._wait_turn(comm, wake, wake, lambda: len(semaphore.leases) < max_leases,
-                                     timeout, client):  # fmt: skip
+        wake, semaphores = ("semaphore", name), self._coord.semaphores
+
+        def ready():  # (or closed meanwhile: its leases are never given back, the wait ends)
+            return len(semaphore.leases) < max_leases or semaphores.get(name) is not semaphore
+
+        if not await self._wait_turn(comm, wake, wake, ready, timeout, client):
             return False
+        if semaphores.get(name) is not semaphore:
+            raise RuntimeError(f"Semaphore {name!r} was closed while this acquire waited")
         semaphore.leases[lease_id] = client
         self._check_leases()
         return await self._deliver(comm, True, lambda: self._free_lease(name, lease_id))
