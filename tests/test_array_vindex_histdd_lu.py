@@ -192,3 +192,44 @@ def test_einsum_ellipsis(subscripts):
     want = dask_array.einsum(subscripts, *[dask_array.from_array(o, chunks=2) for o in ops])
     assert got.shape == want.shape and got.chunks == want.chunks
     assert_allclose(got.compute(), np.einsum(subscripts, *ops))
+
+
+# -- review fixes ---------------------------------------------------------------------------
+
+def test_vindex_small_int_dtype_negative_index_on_a_long_axis():
+    a = np.arange(300)
+    x = da.from_array(a, chunks=100)
+    idx = np.array([-1, 5, -128], dtype=np.int8)
+    assert_array_equal(x.vindex[idx].compute(), a[idx.astype(np.intp)])
+
+
+@pytest.mark.parametrize("index", [(3, 4, 2), (3, slice(None)), (slice(1, 3), 2), (-1,)])
+def test_vindex_ints_without_arrays_index_as_dask(index):
+    x = da.from_array(X, chunks=(4, 3, 2))
+    want = dask_array.from_array(X, chunks=(4, 3, 2)).vindex[index]
+    got = x.vindex[index]
+    assert got.shape == want.shape
+    assert_array_equal(got.compute(), X[index])
+
+
+def test_vindex_many_points_grouped_by_block():
+    a = RNG.standard_normal((50, 40))
+    x = da.from_array(a, chunks=(7, 6))
+    i, j = RNG.integers(-50, 50, (30, 70)), RNG.integers(0, 40, (1, 70))
+    assert_array_equal(x.vindex[i, j].compute(), a[i, j])
+    assert_array_equal(x.vindex[i[:0], j].compute(), a[i[:0], j])
+
+
+@pytest.mark.parametrize("subscripts,shapes", [
+    ("...ij,...jk->...ik", [(3, 2, 4), (1, 4, 5)]),
+    ("...ij,...jk->...ik", [(3, 1, 2, 4), (5, 4, 5)]),
+    ("...i,...i->...", [(3, 4), (1, 4)]),
+    ("ij...,jk...->ik...", [(2, 3, 4), (3, 2, 1)]),
+    ("ij,ij->ij", [(1, 3), (2, 3)]),
+])
+def test_einsum_broadcasts_length_one_as_numpy(subscripts, shapes):
+    ops = [RNG.random(s) for s in shapes]
+    got = da.einsum(subscripts, *[da.from_array(o, chunks=2) for o in ops])
+    want = np.einsum(subscripts, *ops)
+    assert got.shape == want.shape
+    assert_allclose(got.compute(), want)

@@ -12,8 +12,9 @@ the common refinement of their chunks, so blocks pair up; a letter repeated in
 one operand (a diagonal, ``"ii->i"``) then only meets its diagonal blocks.  The
 operands must be numeric arrays (NumPy ones are split like the shoal ones).
 ``...`` (ellipsis) subscripts are first spelled out with unused letters
-(``expand_ellipsis``); their dimensions must then match in length across the
-operands (no broadcasting of length 1).  Not handled, with NotImplementedError:
+(``expand_ellipsis``).  A length-1 axis facing a longer one of the same letter
+broadcasts, as in NumPy: it is dropped from its operand (indexed at 0), which is
+constant along that letter (``_broadcast_ones``).  Not handled, with NotImplementedError:
 the ``einsum(op, sublist, ...)`` interleaved form.  ``optimize`` is accepted and
 ignored (each task is small).
 """
@@ -104,6 +105,7 @@ def einsum(subscripts, *operands, dtype=None, optimize=False, split_every=None, 
     """``numpy.einsum(subscripts, *operands)`` over blocks; see the module docstring."""
     operands = [op if isinstance(op, Array) else asarray(op) for op in operands]
     inputs, output = _parse(subscripts, operands)
+    inputs, operands = _broadcast_ones(inputs, operands)
     split_every = SPLIT_EVERY if split_every is None else int(split_every)
     if split_every < 2:
         raise ValueError(f"einsum: split_every must be at least 2, got {split_every}")
@@ -148,6 +150,22 @@ def einsum(subscripts, *operands, dtype=None, optimize=False, split_every=None, 
                           level[g:g + split_every]) for g in range(0, len(level), split_every)]
     chunks = tuple(common[c] for c in output)
     return Array(merge_layers(*operands, name=name, layer=layer), name, chunks, out_dtype)
+
+
+def _broadcast_ones(inputs, operands):
+    """Each length-1 axis whose letter is longer elsewhere dropped from its operand."""
+    longer = {c: n for term, op in zip(inputs, operands)
+              for c, n in zip(term, op.shape) if n != 1}
+    terms, ops = [], []
+    for term, op in zip(inputs, operands):
+        drop = {d for d, c in enumerate(term)
+                if op.shape[d] == 1 and c in longer and term.count(c) == 1}
+        if drop:
+            op = op[tuple(0 if d in drop else slice(None) for d in range(op.ndim))]
+            term = "".join(c for d, c in enumerate(term) if d not in drop)
+        terms.append(term)
+        ops.append(op)
+    return terms, ops
 
 
 def _add(layer, name, out_idx, g, keys):

@@ -104,7 +104,8 @@ def _checked(arrays: dict, origin: dict, shape: tuple) -> dict:
         if arr.size and (arr.max() >= n or arr.min() < -n):
             raise IndexError(f"vindex key has entries out of bounds for indexing along axis "
                              f"{origin[axis]} of size {n}: {arr!r}")
-        out[axis] = np.where(arr < 0, arr + n, arr).astype(np.intp)
+        arr = arr.astype(np.intp)  # in bounds: fits; int8 + n could overflow
+        out[axis] = np.where(arr < 0, arr + n, arr)
     try:
         return dict(zip(out, np.broadcast_arrays(*out.values())))
     except ValueError:
@@ -137,6 +138,8 @@ def vindex(x: Array, index) -> Array:
     if not arrays:
         if all(s == slice(None) for s in basic):
             return x
+        if not all(isinstance(s, slice) for s in basic):  # ints: ordinary indexing, as Dask
+            return x[basic]
         raise IndexError(f"vindex requires at least one array to vectorize over when the "
                          f"slices do not cover the whole array; use x[...] instead, got {index!r}")
     x = x[basic] if any(s != slice(None) for s in basic) else x
@@ -173,20 +176,27 @@ def _block_index(ndim, axes, combo, rest, ridx) -> tuple:
     return tuple(idx)
 
 
+def _groups(blocks: np.ndarray, naxes: int) -> list:
+    """``[(input block, its points in order)]`` sorted by block, without a per-point loop
+    (``blocks``: one row of block numbers per selected axis, one column per point)."""
+    if not blocks.shape[1]:  # no points here: an empty take from the first block
+        return [((0,) * naxes, np.empty(0, dtype=np.intp))]
+    combos, inverse = np.unique(blocks, axis=1, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    ends = np.cumsum(np.bincount(inverse, minlength=combos.shape[1]))[:-1]
+    return list(zip(map(tuple, combos.T.tolist()), np.split(order, ends)))
+
+
 def _out_block(layer, x, axes, rest, located, lead, span, names, shape):
     """The take tasks and the merge task of the output blocks at point block *lead*."""
     name, part = names
     blocks = np.stack([b[span] for b, _ in located])
     local = [pos[span] for _, pos in located]
-    groups: dict = {}
-    for n, combo in enumerate(map(tuple, blocks.T)):
-        groups.setdefault(combo, []).append(n)
-    if not groups:  # no points here: an empty take from the first block
-        groups = {(0,) * len(axes): []}
+    groups = _groups(blocks, len(axes))
     for ridx in np.ndindex(*[len(x.chunks[d]) for d in rest]):
         refs, where = [], []
-        for g, (combo, members) in enumerate(sorted(groups.items())):
-            members = np.asarray(members, dtype=np.intp)
+        for g, (combo, members) in enumerate(groups):
             key = (part, *lead, *ridx, g)
             layer[key] = Task(key, vindex_take, Ref(x._key(_block_index(x.ndim, axes, combo,
                                                                          rest, ridx))),
