@@ -178,6 +178,9 @@ def _load_yaml_file(path: str) -> dict:
         raise ValueError(f"shoal config file {path!r} is not valid YAML:\n{exc}") from exc
     except OSError as exc:
         raise ValueError(f"shoal config file {path!r} could not be read: {exc}") from exc
+    except UnicodeDecodeError as exc:  # (saved in another encoding: cp1252's "café")
+        raise ValueError(f"shoal config file {path!r} is not UTF-8 text: {exc}; save it as "
+                         "UTF-8") from exc  # fmt: skip
     if data is None:
         return {}
     if not isinstance(data, Mapping):

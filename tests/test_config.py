@@ -385,6 +385,13 @@ def test_bad_yaml_error_names_path(tmp_path):
     assert "not valid YAML" in str(info.value)
 
 
+def test_a_yaml_file_not_in_utf8_is_named(tmp_path):
+    bad = tmp_path / "latin.yaml"
+    bad.write_bytes("# caf\u00e9\nscheduler: threads\n".encode("cp1252"))
+    with pytest.raises(ValueError, match=re.escape(str(bad)) + ".* is not UTF-8 text"):
+        config.collect(paths=[str(tmp_path)], env={})
+
+
 def test_non_mapping_yaml_error_names_path(tmp_path):
     bad = write(tmp_path / "list.yaml", "- 1\n- 2\n")
     with pytest.raises(ValueError, match=re.escape(str(bad))) as info:

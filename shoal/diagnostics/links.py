@@ -148,6 +148,9 @@ def format_dashboard_link(host: str, port: int, scheme: str = "http", prefix: st
     host = url_host(host)  # (listening everywhere: this machine's name)
     values = _KeepUnknown(os.environ)
     values.update(scheme=scheme, host=host, port=port, prefix=prefix)
+    hub_prefix = values.get("JUPYTERHUB_SERVICE_PREFIX")
+    if hub_prefix and not hub_prefix.endswith("/"):  # (the hub's own spelling ends with one;
+        values["JUPYTERHUB_SERVICE_PREFIX"] = hub_prefix + "/"  # a hand-set one may not)
     try:
         return os.path.expandvars(template).format_map(values)
     except (ValueError, IndexError, AttributeError, KeyError) as exc:  # ("{", "{}", "{0.x}")

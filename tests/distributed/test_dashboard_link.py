@@ -103,6 +103,11 @@ def test_link_template_environment_and_jupyterhub(monkeypatch):
     assert format_dashboard_link("127.0.0.1", 8787, prefix="dash/") == "http://127.0.0.1:8787/dash/status"
     monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
     assert format_dashboard_link("127.0.0.1", 8790) == "/user/alice/proxy/8790/status"
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice")  # (set by hand: no "/")
+    assert format_dashboard_link("127.0.0.1", 8790) == "/user/alice/proxy/8790/status"
+    with config.set({"distributed.dashboard.link": "{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status"}):
+        assert format_dashboard_link("127.0.0.1", 8790) == "/user/alice/proxy/8790/status"
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
     monkeypatch.setenv("MY_PROXY", "https://hub.example")
     with config.set({"distributed.dashboard.link": "$MY_PROXY/proxy/{port}/{USER_ID}/status"}):
         link = format_dashboard_link("127.0.0.1", 8790)  # an explicit template wins over the hub default

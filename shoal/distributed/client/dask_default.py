@@ -64,25 +64,25 @@ _active = False
 _saved: dict = {}  # Dask config key -> (value before, value we set)
 
 
-def _wanted(config) -> dict:
+def _wanted(settings) -> dict:
     """The Dask config values a default shoal client sets."""
     wanted = {"scheduler": SCHEDULER}
-    if config.get("dataframe.shuffle.method", None) is None:
+    if settings.get("dataframe.shuffle.method", None) is None:
         wanted["dataframe.shuffle.method"] = "tasks"
     return wanted
 
 
-def _apply(config) -> None:
+def _apply(settings) -> None:
     """Set Dask's config (module ``dask.config``), keeping what it held."""
-    for key, value in _wanted(config).items():
-        _saved[key] = (config.get(key, None), value)
-        config.set({key: value})
+    for key, value in _wanted(settings).items():
+        _saved[key] = (settings.get(key, None), value)
+        settings.set({key: value})
 
 
-def _restore(config) -> None:
+def _restore(settings) -> None:
     for key, (before, ours) in _saved.items():
-        if config.get(key, None) is ours:  # (the user changed it since: theirs stays)
-            config.set({key: before})
+        if settings.get(key, None) is ours:  # (the user changed it since: theirs stays)
+            settings.set({key: before})
     _saved.clear()
 
 
@@ -93,9 +93,9 @@ def client_registered() -> None:
         if _active:
             return
         _active = True
-        config = sys.modules.get("dask.config")
-        if config is not None:
-            _apply(config)
+        settings = sys.modules.get("dask.config")
+        if settings is not None:
+            _apply(settings)
         elif _FINDER not in sys.meta_path:
             sys.meta_path.insert(0, _FINDER)
 
@@ -109,17 +109,17 @@ def clients_gone() -> None:
         _active = False
         if _FINDER in sys.meta_path:
             sys.meta_path.remove(_FINDER)
-        config = sys.modules.get("dask.config")
-        if config is not None:
-            _restore(config)
+        settings = sys.modules.get("dask.config")
+        if settings is not None:
+            _restore(settings)
 
 
-def _imported(config) -> None:
+def _imported(settings) -> None:
     with _lock:
         if _FINDER in sys.meta_path:
             sys.meta_path.remove(_FINDER)
         if _active and not _saved:
-            _apply(config)
+            _apply(settings)
 
 
 class _AfterDaskConfig(importlib.abc.MetaPathFinder):
