@@ -14,6 +14,8 @@ The public surface (pinned by tests/test_exports.py)::
     to_timedelta, isna                 (construction.py)
     from_array, from_dict, from_map    frames from arrays, dicts, a function per input
     read_table                         read_csv with sep="\\t"
+    read_fwf, read_orc, read_sql*,     more readers/writers (io/fwf.py, orc.py, sql.py,
+    read_hdf, to_orc, to_sql, to_hdf   hdf.py; to_* also DataFrame methods)
     repartition                        repartition(df, divisions) (realign.py)
     Aggregation                        custom group-by aggregations (aggregation.py)
     merge_asof                         nearest-key join by known divisions (asof.py)
@@ -38,6 +40,8 @@ from shoal.dataframe.construction import (from_array, from_dict, from_map, isna,
 from shoal.dataframe.creation import to_datetime, to_numeric
 from shoal.dataframe.fromdelayed import from_delayed
 from shoal.dataframe.io import read_csv, read_json, read_parquet, to_csv, to_json, to_parquet
+from shoal.dataframe.io import (read_fwf, read_hdf, read_orc, read_sql, read_sql_query,
+                                read_sql_table, to_hdf, to_orc, to_sql)
 from shoal.dataframe.reshape import get_dummies, pivot_table
 from shoal.dataframe.shuffle import merge
 
@@ -45,7 +49,8 @@ from shoal.dataframe.shuffle import merge
 _import_module("shoal.dataframe.realign")
 # and these attach sem/skew/kurtosis/median, sample/random_split, replace/map/pipe/...,
 # memory_usage/info, values/to_dask_array/to_records/to_bag, corr/mode/pop/iterrows/...
-for _name in ("moments", "sampling", "elementwise", "frameinfo", "conversion", "framemethods"):
+for _name in ("moments", "sampling", "elementwise", "frameinfo", "conversion", "framemethods",
+              "io.frame_writers"):  # (the last: DataFrame.to_orc / to_sql / to_hdf)
     _import_module(f"shoal.dataframe.{_name}")
 # resample.py attaches DataFrame.resample / Series.resample
 _import_module("shoal.dataframe.resample")
@@ -56,4 +61,6 @@ __all__ = [
     "map_partitions", "merge", "merge_asof",
     "pivot_table", "read_csv", "read_json", "read_parquet", "read_table", "repartition",
     "to_csv", "to_datetime", "to_json", "to_numeric", "to_parquet", "to_timedelta",
+    "read_fwf", "read_hdf", "read_orc", "read_sql", "read_sql_query", "read_sql_table",
+    "to_hdf", "to_orc", "to_sql",
 ]

@@ -5,6 +5,7 @@
     partition i  ->  writer task (func(partition, *args) -> path written)
     chain=True:      writer i also receives writer i-1's result as ``after=``,
                      so the writers run one after the other, in order
+    chain="first":   writers 1.. receive writer 0's result: the first runs alone
     compute=True:    one gather task collects the paths; computed now
     compute=False:   one Delayed per writer (only the last one when chained)
 """
@@ -29,10 +30,11 @@ def run_writers(df, prefix, calls, compute=True, compute_kwargs=None, chain=Fals
     keys = []
     for j, (func, i, args) in enumerate(calls):
         key = (name, j)
-        extra = {"after": Ref(keys[-1])} if chain and keys else {}
+        prev = (keys[0] if chain == "first" else keys[-1]) if keys else None
+        extra = {"after": Ref(prev)} if chain and keys else {}
         graph[key] = Task(key, func, Ref((df._name, i)), *args, **extra)
         keys.append(key)
-    wanted = keys[-1:] if chain else keys
+    wanted = keys[-1:] if chain is True else keys
     if not compute:
         return [Delayed(k, graph[k], (), layer=graph) for k in wanted]
     final = f"{name}-paths"

@@ -75,6 +75,7 @@ def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=Non
                              + ("use .set_index() afterwards" if bad == "index_col"
                                 else "use .head() or .partitions instead"))
     kwargs.pop("index_col", None)
+    parser = kwargs.pop("_parser", "read_csv")  # ("read_fwf" from io/fwf.py)
     sample_rows = kwargs.pop("sample_rows", None)  # (Dask's: the sample's rows read for dtypes)
     if sample_rows is not None and (not isinstance(sample_rows, int) or sample_rows < 1):
         raise ValueError(f"read_csv(sample_rows=...) must be a positive int, got {sample_rows!r}")
@@ -93,7 +94,7 @@ def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=Non
     if not isinstance(kwargs.get("skiprows", 0), int) or any(kwargs.get(k) for k in _NOT_WITH_BLOCKS):
         blocksize = None  # row-number based options only make sense on whole files
     path_col = "path" if include_path_column is True else (include_path_column or None)
-    post = {"dates": dates or [], "path_column": path_col, "categories": paths,
+    post = {"dates": dates or [], "path_column": path_col, "categories": paths, "parser": parser,
             "fixed": _fixed(dtype)}
     compression = kwargs.get("compression", "infer")
 
@@ -173,7 +174,7 @@ def _sample_meta(path, sample, kwargs, post, rows=None) -> pd.DataFrame:
     """The schema from the first *sample* bytes of *path* (at most its first *rows* rows)."""
     limit = {} if rows is None else {"nrows": rows}
     if _files.is_compressed(path, kwargs.get("compression", "infer")):
-        df = pd.read_csv(path, **{**kwargs, "nrows": rows or 1000})
+        df = _parse(post)(path, **{**kwargs, "nrows": rows or 1000})
     else:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -181,7 +182,7 @@ def _sample_meta(path, sample, kwargs, post, rows=None) -> pd.DataFrame:
             end = _files.boundary(f, max(sample, lead + 1), size)
             f.seek(0)
             data = f.read(end)
-        df = pd.read_csv(io.BytesIO(data), **kwargs, **limit)
+        df = _parse(post)(io.BytesIO(data), **kwargs, **limit)
     return _postprocess(df, post, path).iloc[:0]
 
 
@@ -191,18 +192,24 @@ def _read_block(path, start, end, preamble, kwargs, meta, post):
     if source is None:
         return _files.empty_like(meta)
     try:
-        df = pd.read_csv(source, **kwargs)
+        df = _parse(post)(source, **kwargs)
     except pd.errors.EmptyDataError:  # an empty file (a block of one is skipped the same)
         return _files.empty_like(meta)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:  # (pandas names no file)
         hint = ("; a quoted field that holds a newline cannot be split into blocks: pass "
                 "blocksize=None" if end is not None else "")  # fmt: skip
-        exc.add_note(f"read_csv: while parsing {where}{hint}")
+        exc.add_note(f"{post.get('parser', 'read_csv')}: while parsing {where}{hint}")
         raise
     if end is not None and not len(df):
         return _files.empty_like(meta)
     df = _postprocess(df, post, path)
-    return _files.conform(df, meta, post["fixed"], where, "read_csv", post.get("note", ""))
+    return _files.conform(df, meta, post["fixed"], where, post.get("parser", "read_csv"),
+                          post.get("note", ""))
+
+
+def _parse(post):
+    """pandas' parser for this read: read_csv, or read_fwf for io/fwf.py."""
+    return getattr(pd, post.get("parser", "read_csv"))
 
 
 def _postprocess(df, post, path):
