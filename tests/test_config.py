@@ -667,7 +667,8 @@ def test_public_name_set_does_not_shadow_builtin_inside_module():
 
 
 def test_every_key_the_code_reads_is_documented():
-    """config.get("...") anywhere in the package must name a documented default."""
+    """config.get("...") and config.checked(reader, "...") anywhere in the package must
+    name a documented default."""
     import pathlib
     import re
 
@@ -676,8 +677,13 @@ def test_every_key_the_code_reads_is_documented():
     root = pathlib.Path(cfg.__file__).parent
     used = set()
     for path in root.rglob("*.py"):
-        used |= set(re.findall(r'config\.get\(\s*"([a-z0-9_.\-]+)"', path.read_text()))
+        text = path.read_text()
+        used |= set(re.findall(r'config\.get\(\s*"([a-z0-9_.\-]+)"', text))
+        used |= set(re.findall(r'checked\(\s*config\.\w+,\s*"([a-z0-9_.\-]+)"\s*[,)]', text))
+        used |= {f"distributed.scheduler.{key}"  # (scheduler/state.py's setting() helper)
+                 for key in re.findall(r'setting\(config\.\w+, "([a-z\-]+)"', text)}  # fmt: skip
     assert used, "the scan found no config.get calls"
+    assert "distributed.comm.timeouts.connect" in used and "distributed.scheduler.bandwidth" in used
     missing = []
     for key in sorted(used):
         try:

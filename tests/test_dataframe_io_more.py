@@ -171,6 +171,47 @@ def test_sql_bad_input_is_named(db, tmp_path):
     assert len(dd.read_sql_table("my table", uri, "id").compute()) == 100
 
 
+def test_read_sql_percent_path_and_colon_text(tmp_path):
+    folder = tmp_path / "50%25 off #1?"
+    folder.mkdir()
+    df = pd.DataFrame({"id": np.arange(10), "s": ["a:n", "b:lo"] + list("cdefghij")})
+    with sqlite3.connect(folder / "t.db") as con:
+        df.to_sql("t", con, index=False)
+    uri = "sqlite:///" + str(folder / "t.db")
+    pd.testing.assert_frame_equal(
+        dd.read_sql_table("t", uri, "id", npartitions=2).compute(), df.set_index("id"))
+    got = dd.read_sql_query("SELECT * FROM t WHERE s = 'a:n' OR s = 'b:lo'", uri, "id",
+                            npartitions=1).compute()
+    pd.testing.assert_frame_equal(got, df.set_index("id").iloc[:2])
+
+
+def test_read_sql_query_params_order_and_read_sql_newline(db):
+    uri, expected = db
+    named = dd.read_sql_query('SELECT * FROM "my table" WHERE id > :m ORDER BY id DESC',
+                              uri, "id", npartitions=3, params={"m": 40}).compute()
+    pd.testing.assert_frame_equal(named, expected.loc[41:])  # sorted in each range
+    assert named.index.is_monotonic_increasing
+    qmark = dd.read_sql_query('SELECT * FROM "my table" WHERE id > ? AND id < ?', uri, "id",
+                              npartitions=2, params=(10, 20)).compute()
+    pd.testing.assert_frame_equal(qmark, expected.loc[11:19])
+    text = 'select\n  *\nfrom "my table"'
+    pd.testing.assert_frame_equal(dd.read_sql(text, uri, "id").compute(), expected)
+
+
+def test_read_sql_date_text_index_keeps_end_rows(tmp_path):
+    path = tmp_path / "d.db"
+    with sqlite3.connect(path) as con:  # (stored as 'YYYY-MM-DD', no time part)
+        con.execute("CREATE TABLE t (d DATE, v INTEGER)")
+        con.executemany("INSERT INTO t VALUES (?, ?)",
+                        [(f"2020-01-{i:02d}", i) for i in range(1, 11)] + [(None, 0)])
+    got = dd.read_sql_table("t", "sqlite:///" + str(path), "d", npartitions=3,
+                            parse_dates=["d"]).compute()
+    with sqlite3.connect(path) as con:
+        expected = pd.read_sql("SELECT * FROM t WHERE d IS NOT NULL", con, index_col="d",
+                               parse_dates=["d"])
+    pd.testing.assert_frame_equal(got, expected)
+
+
 # -- HDF ----------------------------------------------------------------------------
 
 @pytest.mark.skipif(importlib.util.find_spec("tables") is not None, reason="tables installed")

@@ -16,6 +16,8 @@ PKG = ROOT / "shoal"
 # module prefix -> layer; longest prefix wins
 LAYERS = {
     "shoal.config": 0,
+    "shoal.config_values": 0,  # (config's value readers: standard library only)
+    "shoal.spawn": 1,  # how shoal starts its own Python children
     "shoal.core": 0,
     "shoal.sizeof": 0,
     "shoal": 1,  # shoal/__init__, events, base, delayed, visualize

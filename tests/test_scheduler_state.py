@@ -29,6 +29,7 @@ from shoal.distributed.scheduler import (
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.policies import TaskQueue, decide_worker, steal_candidates
 from shoal.distributed.scheduler.records import SchedTask
+from shoal.distributed.scheduler.replicas import DropReplicas
 from shoal.distributed.scheduler.transitions import TRANSITIONS
 from shoal.events import (
     shape_pairs,
@@ -1104,7 +1105,7 @@ def test_learns_durations(state):
 
 # --- messages ----------------------------------------------------------------------------
 
-EXAMPLES = [
+WIRE_EXAMPLES = [  # events that arrive as messages (the others the scheduler makes itself)
     m.UpdateGraph({"x": 1}, {"x": []}, ["x"], "c1", retries={"x": 1}),
     m.ClientDesiresKeys(["x"], "c1"), m.ClientReleasesKeys(["x"], "c1"),
     m.CancelKeys(["x"], "c1", True), m.RetryKeys(["x"], "c1"), m.AddClient("c1"),
@@ -1117,6 +1118,7 @@ EXAMPLES = [
     m.StealResponse("w", "x", "ready"), m.Balance(), m.UpdateData({"x": ["w"]}, {"x": 8}, "c1"),
     m.AddKeys("w", ["x"]), m.TaskRowsReported("w", b"\x80", 0),
 ]  # fmt: skip
+EXAMPLES = [*WIRE_EXAMPLES, DropReplicas("w", ["x"])]
 INSTRUCTIONS = [
     m.ComputeTask("w", "x", 1, (0, 1, 2), 0.5, "spec", {"y": ["w2"]}, {"y": 8}),
     m.FreeKeys("w", ["x"]), m.StealRequest("w", "x"), m.KeyInMemory("c", "x", "int"),
@@ -1126,7 +1128,7 @@ INSTRUCTIONS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.op)
+@pytest.mark.parametrize("event", WIRE_EXAMPLES, ids=lambda e: e.op)
 def test_event_round_trip(event):
     msg = event.to_msg()
     assert msg["op"] == event.op and msg["stimulus_id"] == event.stimulus_id
@@ -1175,7 +1177,8 @@ def test_killed_worker_pickles():
 
 # --- purity ---------------------------------------------------------------------------------
 
-PURE = ["state.py", "transitions.py", "policies.py", "messages.py", "computations.py", "__init__.py"]
+PURE = ["state.py", "transitions.py", "policies.py", "messages.py", "computations.py", "replicas.py",
+        "__init__.py"]
 BANNED = {"asyncio", "socket", "threading", "tornado", "bokeh", "selectors", "concurrent"}
 
 

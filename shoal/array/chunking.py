@@ -35,13 +35,8 @@ def auto_chunk_bytes() -> int:
     """The ``chunks="auto"`` target now: config ``array.chunk-size`` (bytes or "64MiB")."""
     from shoal import config
 
-    value = config.get("array.chunk-size", None)
-    if value is None:
-        return AUTO_CHUNK_BYTES
-    n = config.parse_bytes(value)
-    if n <= 0:
-        raise ValueError(f"array.chunk-size must be a positive byte size, not {value!r}")
-    return n
+    n = config.checked(config.size, "array.chunk-size", none=True, minimum=1)
+    return AUTO_CHUNK_BYTES if n is None else n
 
 
 def _bad_chunks(chunks, shape, why):

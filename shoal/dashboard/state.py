@@ -111,8 +111,8 @@ class DashboardState:
         self._compute: dict = {}  # prefix -> [seconds, tasks, expected seconds of the next]
         #: seconds expected of a task whose prefix never finished (occupancy): the
         #: scheduler's setting, which this process inherits with the live config
-        self.unknown_duration = float(config.parse_timedelta(
-            config.get("distributed.scheduler.unknown-task-duration")))  # fmt: skip
+        self.unknown_duration = float(config.checked(
+            config.duration, "distributed.scheduler.unknown-task-duration"))  # fmt: skip
         self._compute_trim_at = self.limits.prefixes  # (its size that trims it next)
         self._exceptions: dict = {}  # (prefix, text) -> row dict
         #: each prefix's colour in every pane, two shown at once told apart (colors.py)

@@ -65,7 +65,7 @@ import subprocess
 import sys
 import time
 
-from shoal import config, sampling
+from shoal import config, sampling, spawn
 from shoal.core.extras import require
 from shoal.core.hosts import is_loopback
 from shoal.core.loading import load_object
@@ -237,7 +237,8 @@ class DashboardProcess:
         read, write = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                self.command(sock.fileno(), port), env=self.environment(), stdin=subprocess.DEVNULL,
+                spawn.python_command("shoal.dashboard", self.command(sock.fileno(), port)[3:]),
+                env=self.environment(), stdin=subprocess.DEVNULL,  # ([3:]: not "python -m ...")
                 stdout=write, pass_fds=(sock.fileno(),),
                 start_new_session=True,  # a Ctrl-C in the kernel is not for the dashboard
             )  # fmt: skip

@@ -1,4 +1,5 @@
-"""Both ends of a nanny's worker process: ``python -m shoal.distributed._worker_main CONTROL_FD STATUS_FD``.
+"""Both ends of a nanny's worker process: ``shoal.distributed._worker_main CONTROL_FD STATUS_FD``
+(started by :func:`shoal.spawn.python_command`: the parent's ``sys.path``, not the cwd first).
 
 ::
 
@@ -32,6 +33,7 @@ import signal
 import subprocess
 import sys
 
+from shoal import spawn
 from shoal.core.loading import load_object
 from shoal.local.remote_errors import describe_exit
 
@@ -67,6 +69,7 @@ class WorkerProcess:
         self.closed_by_itself = False  # the Worker finished without being asked
         self.close_reason = ""
         self._control: int | None = None
+        self._errors: int | None = None  # read end of the child's error report (shoal.spawn)
         self._started: asyncio.Future | None = None
         self._exited: asyncio.Future | None = None
         self._watch: asyncio.Task | None = None
@@ -85,21 +88,23 @@ class WorkerProcess:
         self._started, self._exited = loop.create_future(), loop.create_future()
         ctrl_r, ctrl_w = os.pipe()
         stat_r, stat_w = os.pipe()
+        self._errors, report_w = os.pipe()  # (its import error, should it end before started)
         env = dict(self.env)
         env[SPEC_VAR] = json.dumps(self.spec)
-        cmd = [sys.executable, "-m", "shoal.distributed._worker_main", str(ctrl_r), str(stat_w)]
+        cmd = spawn.python_command("shoal.distributed._worker_main", (ctrl_r, stat_w), report_w,
+                                   self.spec.get("sys_path"))  # fmt: skip
         try:
             self.proc = subprocess.Popen(
-                cmd, pass_fds=(ctrl_r, stat_w), env=env, start_new_session=True,
-                stdin=subprocess.DEVNULL, cwd=self.spec.get("cwd") or None,
+                cmd, pass_fds=(ctrl_r, stat_w, report_w), env=env, start_new_session=True,
+                stdin=subprocess.DEVNULL, cwd=spawn.start_directory(self.spec.get("cwd")),
             )  # fmt: skip
         except BaseException:
-            for fd in (ctrl_w, stat_r):
+            for fd in (ctrl_w, stat_r, self._errors):
                 os.close(fd)
             raise
         finally:
-            os.close(ctrl_r)
-            os.close(stat_w)
+            for fd in (ctrl_r, stat_w, report_w):
+                os.close(fd)
         self._control = ctrl_w
         reader = asyncio.StreamReader(limit=1 << 20)
         pipe = os.fdopen(stat_r, "rb", buffering=0)
@@ -150,10 +155,11 @@ class WorkerProcess:
         if self._control is not None:
             os.close(self._control)
             self._control = None
+        report, self._errors = spawn.read_report(self._errors), None
         if not self._started.done():
             self._started.set_exception(WorkerStartError(
                 f"the worker process (pid {self.pid}) exited {describe_exit(code)} before its "
-                f"worker started (its stderr above says why)"
+                f"worker started: {report or '(its stderr above says why)'}"
             ))  # fmt: skip
             self._started.exception()  # retrieved here: start() may already have given up
         self._exited.set_result(code)

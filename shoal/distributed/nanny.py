@@ -45,13 +45,12 @@ import asyncio
 import logging
 import math
 import os
-import sys
 import tempfile
 import time
 import weakref
 from collections import deque
 
-from shoal import config
+from shoal import config, spawn
 from shoal.core.machine import cpu_count
 from shoal.distributed._worker_main import WorkerProcess, WorkerStartError, describe_exit
 from shoal.distributed.comm import parse_address
@@ -127,9 +126,8 @@ class Nanny(Node):
         # the config as it is now, for every worker this nanny starts: one restarted after a
         # `with config.set(...)` block ended kept its settings (as Dask's nanny does)
         self._child_config = config.config_for_child()
-        self.startup_timeout = config.parse_timedelta(
-            startup_timeout or config.get("distributed.nanny.startup-timeout", default="60s")
-        )
+        self.startup_timeout = config.checked(config.duration, "distributed.nanny.startup-"
+                                              "timeout", startup_timeout or None, "startup_timeout")
         self.log_level = log_level
         self.validate, self.death_timeout = validate, death_timeout
         if worker_class is not None and not isinstance(worker_class, str):
@@ -270,8 +268,8 @@ class Nanny(Node):
             "death_timeout": self.death_timeout,
             "log_level": self.log_level,
             "worker_class": self.worker_class,
-            "sys_path": list(sys.path),
-            "cwd": os.getcwd(),
+            "sys_path": spawn.search_path(cwd := spawn.working_directory()),
+            "cwd": cwd,  # (None: deleted; the worker starts in the temporary directory)
         }
 
     def _start_timeout(self) -> float | None:
@@ -393,9 +391,7 @@ class Nanny(Node):
     # --- memory ---
 
     async def _watch_memory(self) -> None:
-        interval = config.parse_timedelta(
-            config.get("distributed.worker.memory.monitor-interval", default="100ms")
-        )
+        interval = config.checked(config.duration, "distributed.worker.memory.monitor-interval")
         thresholds = MemoryThresholds.from_config()
         if not self.memory_limit or not thresholds.terminate:
             return

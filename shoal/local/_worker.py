@@ -1,11 +1,14 @@
-"""The main loop of a process-pool worker (``python -m shoal.local._worker R W PARENT``).
+"""The main loop of a process-pool worker (``shoal.local._worker R W PARENT``, started
+by :func:`shoal.spawn.python_command`).
 
 Messages from the parent (pickled tuples on the task pipe, fd ``R``)::
 
-    ("init", sys_path, cwd)       once, first
+    ("init", sys_path, cwd)       once, first (cwd None: the parent's was deleted)
     ("config", blob)              the parent's live config changed
     ("run", keys, blob)           blob = cloudpickle of (nodes, inputs)
 
+Its first message on the result pipe is ``b"ready"`` (``pool.READY``): a worker that
+ends before it failed to start (the pool quotes the error :mod:`shoal.spawn` reports).
 Each ``run`` is answered on the result pipe (fd ``W``) with a pickled list of
 outcomes ``(key, ok, payload, start, stop, pid)``: ``payload`` is the pickled
 result, or a packed exception (``remote_errors``) saying at which stage it
@@ -92,6 +95,7 @@ def main(task_fd: int, result_fd: int, parent: int | None = None) -> None:
                          daemon=True).start()  # fmt: skip
     tasks = Connection(task_fd, writable=False)
     results = Connection(result_fd, readable=False)
+    results.send_bytes(b"ready")  # (pool.READY: imported, so it can no longer fail to start)
     pid = os.getpid()
     while True:
         try:
@@ -109,7 +113,7 @@ def main(task_fd: int, result_fd: int, parent: int | None = None) -> None:
         elif op == "init":
             sys.path[:] = msg[1]
             try:
-                os.chdir(msg[2])
+                os.chdir(msg[2] or os.getcwd())  # (None: the parent's was deleted)
             except OSError:
                 pass
 

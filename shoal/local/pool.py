@@ -2,8 +2,9 @@
 
 ::
 
-    parent (engine thread)                       worker process (python -m shoal.local._worker)
+    parent (engine thread)                       worker process (shoal.local._worker, see shoal.spawn)
     ---------------------                        -----------------------------------------------
+                           <-- result pipe ----- send READY (imported: it started)
     submit(keys, blob) --- task pipe ----------> recv -> loads -> run batch -> dumps outcomes
     wait()  <------------- result pipe --------- send ("done", outcomes)
       EOF on the result pipe  ==  the worker died: exit code / signal from Popen
@@ -17,7 +18,8 @@ Why not ``multiprocessing`` or ``ProcessPoolExecutor``: workers here are plain
 - a dead worker is noticed exactly (its result pipe hits EOF) and reported with
   its exit code or signal, naming the keys it was running, and only that worker
   is replaced -- the pool, and the next compute, carry on (a worker killed while
-  idle is replaced quietly before the next batch: no task was lost),
+  idle is replaced quietly before the next batch: no task was lost); one that
+  ends before READY could not start, and its error is quoted (``WorkerStartFailed``),
 - workers live in their own session, so Ctrl-C in the terminal reaches only the
   parent, which then terminates the workers busy with the interrupted compute.
 
@@ -35,23 +37,27 @@ import atexit
 import os
 import pickle
 import subprocess
-import sys
 import threading
 from multiprocessing.connection import Connection, wait
 
-from shoal import config, processes
+from shoal import config, processes, spawn
 from shoal.core.keys import key_str
 from shoal.local.remote_errors import describe_exit
 from shoal.local import blas
 
-__all__ = ["ProcessPool", "WorkerProcessDied", "get_pool", "live_config", "where_now"]
+__all__ = ["ProcessPool", "WorkerProcessDied", "WorkerStartFailed", "get_pool", "live_config",
+           "where_now"]  # fmt: skip
 
 HASH_SEED = "2718"
+#: A worker's first message: it imported what it runs with (see ``_worker.main``).
+READY = b"ready"
 
 
 def where_now() -> tuple:
-    """``(sys.path, working directory)`` of this process, as workers receive them."""
-    return list(sys.path), os.getcwd()
+    """``(sys.path, working directory)`` of this process, as workers receive them
+    (the directory None when it was deleted: see :mod:`shoal.spawn`)."""
+    cwd = spawn.working_directory()
+    return spawn.search_path(cwd), cwd
 
 
 def live_config() -> str:
@@ -77,6 +83,20 @@ class WorkerProcessDied(RuntimeError):
         )
 
 
+class WorkerStartFailed(WorkerProcessDied):
+    """A worker process ended before it was ready: it never ran a task, and a new
+    one would most likely fail the same way (an import error), so nothing is promised."""
+
+    def __init__(self, pid, returncode, keys, report: str):
+        super().__init__(pid, returncode, keys)
+        self.args = (
+            f"A worker process (pid {pid}) could not start: it exited "
+            f"{describe_exit(returncode)} before it was ready, so "
+            f"{_keys_text(self.keys)} did not run. Its error:\n"
+            f"{report or '(none reported; see its stderr)'}",
+        )
+
+
 def _keys_text(keys) -> str:
     shown = ", ".join(key_str(k) for k in keys[:5])
     more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
@@ -84,36 +104,46 @@ def _keys_text(keys) -> str:
 
 
 class _Worker:
-    __slots__ = ("proc", "tasks", "results", "keys", "config_blob", "where")
+    __slots__ = ("proc", "tasks", "results", "keys", "config_blob", "where", "started", "report")
 
     def __init__(self, config_blob: str, nworkers: int):
         task_r, task_w = os.pipe()
         res_r, res_w = os.pipe()
+        self.report, report_w = os.pipe()  # (its error, should it end before READY)
+        self.where = where_now()
         env = dict(os.environ)
         env["PYTHONHASHSEED"] = HASH_SEED
         env.update(config.config_for_child())
         env.update(blas.child_environ(nworkers))  # BLAS threads: cores // workers
-        cmd = [sys.executable, "-m", "shoal.local._worker", str(task_r), str(res_w),
-               str(os.getpid())]  # (its parent: it ends when this process is gone)
+        cmd = spawn.python_command("shoal.local._worker", (task_r, res_w, os.getpid()),
+                                   report_w, self.where[0])  # (pid: it ends when we are gone)
         try:
             self.proc = subprocess.Popen(
-                cmd, pass_fds=(task_r, res_w), env=env, start_new_session=True,
-                stdin=subprocess.DEVNULL,
-            )
+                cmd, pass_fds=(task_r, res_w, report_w), env=env, start_new_session=True,
+                stdin=subprocess.DEVNULL, cwd=spawn.start_directory(self.where[1]),
+            )  # fmt: skip
         finally:
-            os.close(task_r)
-            os.close(res_w)
+            for fd in (task_r, res_w, report_w):
+                os.close(fd)
         self.tasks = Connection(task_w, readable=False)
         self.results = Connection(res_r, writable=False)
         self.keys = None  # keys of the batch in flight, None when idle
         self.config_blob = config_blob
-        self.where = where_now()
+        self.started = False  # READY received
         self.tasks.send_bytes(pickle.dumps(("init", *self.where)))
 
     def send(self, msg: bytes) -> None:
         self.tasks.send_bytes(msg)
 
+    def error(self) -> str:
+        """What the (dead) worker reported as its last error (once)."""
+        fd, self.report = self.report, None
+        return "" if fd is None else spawn.read_report(fd)
+
     def kill(self) -> None:
+        if self.report is not None:
+            os.close(self.report)
+            self.report = None
         for conn in (self.tasks, self.results):
             try:
                 conn.close()
@@ -182,29 +212,39 @@ class ProcessPool:
 
     def wait(self) -> list:
         """Block until busy workers answer; return their decoded messages."""
-        busy = {w.results: w for w in self.workers if w.keys is not None}
-        if not busy:
-            return []
-        while True:
-            ready = wait(list(busy), timeout=0.1)
-            if ready:
-                break
         out = []
-        for conn in ready:
-            worker = busy[conn]
-            try:
-                msg = conn.recv_bytes()
-            except (EOFError, OSError):
-                self._died(worker)
-            worker.keys = None
-            out.append(pickle.loads(msg))
+        while not out:
+            busy = {w.results: w for w in self.workers if w.keys is not None}
+            if not busy:
+                return []
+            for conn in wait(list(busy), timeout=0.1):
+                msg = self._receive(busy[conn])
+                if msg is not None:
+                    out.append(msg)
         return out
 
+    def _receive(self, worker: _Worker):
+        """The decoded message *worker* sent; None for its READY handshake."""
+        try:
+            msg = worker.results.recv_bytes()
+        except (EOFError, OSError):
+            self._died(worker)
+        if not worker.started and msg == READY:
+            worker.started = True
+            return None
+        worker.keys = None
+        return pickle.loads(msg)
+
     def _died(self, worker: _Worker):
+        """Raise for a dead *worker*: a start-up failure (before READY, with its error)
+        or a death while it ran its batch."""
         keys = worker.keys or []
         code = worker.returncode()
+        report = "" if worker.started else worker.error()
         worker.kill()
         self.workers.remove(worker)
+        if not worker.started:
+            raise WorkerStartFailed(worker.proc.pid, code, keys, report)
         raise WorkerProcessDied(worker.proc.pid, code, keys)
 
     def kill_busy(self) -> None:

@@ -126,7 +126,8 @@ def get(graph, keys, *, num_workers=None, cache=None, **kwargs):
         from shoal.local.sync import get as sync_get
 
         return sync_get(graph, keys, cache=cache, **kwargs)
-    n = num_workers or config.get("num-workers", None) or os.cpu_count() or 1
+    n = num_workers or config.checked(config.count, "num-workers", none=True, minimum=0) or (
+        os.cpu_count() or 1)  # (a bad num-workers: a ValueError naming it)
     pool = get_pool(n)
     kwargs.setdefault("batch_size", config.get("local.processes.batch-size", "auto"))
     if isinstance(graph, Mapping):  # (an object with __dask_graph__: the runner reads it)

@@ -44,7 +44,8 @@ def _mark_pool_thread():
 
 
 def _pool_size(num_workers) -> int:
-    return num_workers or config.get("num-workers", None) or os.cpu_count() or 1
+    configured = config.checked(config.count, "num-workers", none=True, minimum=0)
+    return num_workers or configured or os.cpu_count() or 1
 
 
 def _new_pool(n: int, name: str) -> ThreadPoolExecutor:

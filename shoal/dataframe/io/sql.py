@@ -7,7 +7,8 @@ Reading cuts the rows into ranges of one indexed column::
       limits       SELECT MIN(id), MAX(id)             (unless limits= or divisions=)
       npartitions  COUNT(*) x bytes per head row / bytes_per_chunk  (unless given)
       divisions    evenly spaced between the limits (numbers or datetimes)
-      task i       SELECT * FROM (...) WHERE id >= lo_i AND id < hi_i   (last: <=)
+      task i       SELECT * FROM (...) WHERE id >= lo_i AND id < hi_i   (last: <=;
+                   the ends found by MIN/MAX left open; NULL ids never read)
 
 so the result has known divisions.  ``con`` is a URI string, never a
 connection: connections do not pickle, so every task opens its own.
@@ -30,8 +31,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sqlite3
+from collections.abc import Mapping
 from contextlib import closing
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -59,15 +63,19 @@ class SqliteSource:
     def connect(self, write=False):
         if write:
             return closing(sqlite3.connect(self.path, timeout=60))
-        uri = "file:" + self.path.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+        uri = "file:" + quote(self.path) + "?mode=ro"  # (%, ?, #, spaces escaped)
         return closing(sqlite3.connect(uri, uri=True, timeout=60))
 
     def quote(self, name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
 
-    def run(self, con, query, params, **kwargs):
-        return pd.read_sql(query.replace(":lo", "?").replace(":hi", "?").replace(":n", "?"),
-                           con, params=tuple(params.values()), **kwargs)
+    def run(self, con, query, ours, params=None, **kwargs):
+        """*ours*: the bounds, by name; *params*: read_sql_query's own, named or positional."""
+        if params is None or isinstance(params, Mapping):
+            return pd.read_sql(query, con, params={**(params or {}), **ours}, **kwargs)
+        names = re.findall(r":(shoal_\w+)", query)  # (after the caller's text: theirs first)
+        return pd.read_sql(re.sub(r":shoal_\w+", "?", query), con,
+                           params=(*params, *(ours[k] for k in names)), **kwargs)
 
     def __dask_tokenize__(self):
         return ("sqlite", self.path)
@@ -91,10 +99,11 @@ class AlchemySource:
         engine = sqlalchemy.create_engine(self.uri, **self.engine_kwargs)
         return engine.dialect.identifier_preparer.quote_identifier(name)
 
-    def run(self, con, query, params, **kwargs):
+    def run(self, con, query, ours, params=None, **kwargs):
         import sqlalchemy
 
-        return pd.read_sql(sqlalchemy.text(query), con, params=params, **kwargs)
+        return pd.read_sql(sqlalchemy.text(query), con, params={**(params or {}), **ours},
+                           **kwargs)
 
     def __dask_tokenize__(self):
         return ("sqlalchemy", self.uri, sorted(self.engine_kwargs.items()))
@@ -169,7 +178,7 @@ def read_sql_query(sql, con, index_col, divisions=None, npartitions=None, limits
 
 def read_sql(sql, con, index_col, **kwargs):
     """``read_sql_query`` for SELECT (or WITH) text, else ``read_sql_table``."""
-    if isinstance(sql, str) and sql.lstrip().upper().startswith(("SELECT ", "WITH ")):
+    if isinstance(sql, str) and re.match(r"\s*(SELECT|WITH)\s", sql, re.IGNORECASE):
         return read_sql_query(sql, con, index_col, **kwargs)
     return read_sql_table(sql, con, index_col, **kwargs)
 
@@ -185,37 +194,44 @@ def _read_ranges(source, base, index_col, divisions, npartitions, limits, bytes_
     if meta is None:
         if not isinstance(head_rows, int) or head_rows < 1:
             raise ValueError(f"head_rows={head_rows!r}: give meta= to read no head rows")
-        head = _query(source, f"SELECT * FROM ({base}) AS shoal_head LIMIT :n",
-                      {"n": head_rows}, index_col, kwargs)
+        head = _query(source, f"SELECT * FROM ({base}) AS shoal_head LIMIT :shoal_n",
+                      {"shoal_n": head_rows}, index_col, kwargs)
         meta = head.iloc[:0]
+    # The outer ends found by MIN/MAX are left open: a bound written back as a Timestamp
+    # need not compare equal to the stored text (a DATE '2020-01-01' < '2020-01-01 00:00:00').
+    open_ends = divisions is None and limits is None
     if divisions is None:
         divisions = _divisions(source, base, idx, head, meta, npartitions, limits,
-                               bytes_per_chunk)
+                               bytes_per_chunk, kwargs.get("params"))
     divisions = list(divisions)
     if len(divisions) < 2:
         raise ValueError(f"divisions={divisions!r} needs at least two boundaries")
-    name = label + "-" + tokenize(source, base, index_col, divisions, kwargs)
-    ranged = f"SELECT * FROM ({base}) AS shoal_part WHERE {idx} >= :lo AND {idx} "
+    name = label + "-" + tokenize(source, base, index_col, divisions, kwargs, open_ends)
+    ranged = f"SELECT * FROM ({base}) AS shoal_part WHERE {idx} IS NOT NULL"
     layer = {}
     for i, (lo, hi) in enumerate(zip(divisions[:-1], divisions[1:])):
         last = i == len(divisions) - 2
-        query = ranged + ("<= :hi" if last else "< :hi")
-        params = {"lo": _param(lo), "hi": _param(hi)}
+        upper = f" AND {idx} <" + ("= :shoal_hi" if last else " :shoal_hi")
+        query = ranged + ("" if i == 0 and open_ends else f" AND {idx} >= :shoal_lo") + (
+            "" if last and open_ends else upper)
+        params = {"shoal_lo": _param(lo), "shoal_hi": _param(hi)}
         layer[(name, i)] = Task((name, i), _read_range, source, query, params, index_col,
                                 kwargs, meta)
     return new_collection({name: layer}, name, meta, tuple(divisions))
 
 
-def _divisions(source, base, idx, head, meta, npartitions, limits, bytes_per_chunk):
+def _divisions(source, base, idx, head, meta, npartitions, limits, bytes_per_chunk,
+               user_params=None):
+    own = {} if user_params is None else {"params": user_params}  # (the query's own)
     if limits is None:
         row = _query(source, f"SELECT MIN({idx}) AS lo, MAX({idx}) AS hi FROM ({base}) AS b",
-                     {}, None, {})
+                     {}, None, own)
         limits = (row["lo"].iloc[0], row["hi"].iloc[0])
     lo, hi = limits
     if lo is None or (isinstance(lo, float) and math.isnan(lo)):
         raise ValueError("read_sql: the table has no rows to divide (pass divisions=)")
     if npartitions is None:
-        count = _query(source, f"SELECT COUNT(*) AS n FROM ({base}) AS c", {}, None, {})
+        count = _query(source, f"SELECT COUNT(*) AS n FROM ({base}) AS c", {}, None, own)
         per_row = head.memory_usage(deep=True).sum() / max(len(head), 1) if head is not None \
             else 100
         chunk = parse_bytes(bytes_per_chunk) if isinstance(bytes_per_chunk, str) \
@@ -257,8 +273,10 @@ def _read_range(source, query, params, index_col, kwargs, meta):
     df = _query(source, query, params, index_col, kwargs)
     if not len(df):
         return meta.iloc[:0].copy()
-    where = f"rows {params['lo']!r} to {params['hi']!r} of {index_col!r}"
+    where = f"rows {params['shoal_lo']!r} to {params['shoal_hi']!r} of {index_col!r}"
     df = _files.conform(df, meta, frozenset(), where, "read_sql")
+    if not df.index.is_monotonic_increasing:  # (rows come in the table's or query's order)
+        df = df.sort_index(kind="stable")
     if df.index.dtype != meta.index.dtype:
         df.index = df.index.astype(meta.index.dtype)
     return df

@@ -84,8 +84,8 @@ class Client(ClusterControl, plugins.PluginControl,  # (plugins.py: register_plu
         self.name, self.scheduler_file = name or self.id, scheduler_file
         self.asynchronous = bool(asynchronous)
         self.security = security
-        self.timeout = config.parse_timedelta(
-            timeout or config.get("distributed.comm.timeouts.connect"))
+        self.timeout = config.checked(config.duration, "distributed.comm.timeouts.connect",
+                                      timeout or None, "timeout")  # fmt: skip
         self._keys = KeyTable()
         self.futures = self._keys.states  # key -> FutureState
         self._own_cluster = False

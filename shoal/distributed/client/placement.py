@@ -92,7 +92,7 @@ class PlacementControl:
         if not workers:
             raise ValueError("restart_workers: workers must name at least one worker")
         if timeout is None:
-            timeout = 4 * config.parse_timedelta(config.get("distributed.comm.timeouts.connect"))
+            timeout = 4 * config.checked(config.duration, "distributed.comm.timeouts.connect")
         else:
             timeout = config.parse_timedelta(timeout)
         return self.sync(self._restart_workers, workers, timeout, raise_for_error,

@@ -237,8 +237,8 @@ def get_ip() -> str:
 def frame_limits() -> tuple[int, int]:
     """``(max-frame-size, max-message-size)`` in bytes, from config."""
     return (
-        config.parse_bytes(config.get("distributed.comm.max-frame-size")),
-        config.parse_bytes(config.get("distributed.comm.max-message-size")),
+        config.checked(config.size, "distributed.comm.max-frame-size", minimum=1),
+        config.checked(config.size, "distributed.comm.max-message-size", minimum=1),
     )
 
 
@@ -293,10 +293,9 @@ async def connect(
     scheme, location = parse_address(address)
     backend = get_backend(scheme)
     _check_encryption(address, backend, security)
-    timeout = config.parse_timedelta(
-        timeout if timeout is not None else config.get("distributed.comm.timeouts.connect")
-    )
-    per_try = config.parse_timedelta(config.get("distributed.comm.timeouts.connect"))  # (for good)
+    per_try = config.checked(config.duration, "distributed.comm.timeouts.connect")  # (for good)
+    timeout = per_try if timeout is None else config.parse_timedelta(timeout)
+
     connector = backend.get_connector()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

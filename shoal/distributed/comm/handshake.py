@@ -48,7 +48,7 @@ class NotShoal(Exception):
 
 
 def handshake_timeout() -> float:
-    return config.parse_timedelta(config.get("distributed.comm.timeouts.handshake"))
+    return config.checked(config.duration, "distributed.comm.timeouts.handshake")
 
 
 def resolve_token(token) -> str | None:

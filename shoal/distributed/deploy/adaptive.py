@@ -128,9 +128,8 @@ class Adaptive:
         if wait_count is None:
             wait_count = config.get("distributed.adaptive.wait-count", default=3)
         self.core = AdaptiveCore(minimum, maximum, int(wait_count))
-        self.interval = config.parse_timedelta(
-            interval if interval is not None else config.get("distributed.adaptive.interval", default="1s")
-        )
+        self.interval = (config.parse_timedelta(interval) if interval is not None
+                         else config.checked(config.duration, "distributed.adaptive.interval"))
         self.log: list = []  # (n before, Recommendation) for each change made
         self._task: asyncio.Task | None = None
 

@@ -33,11 +33,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from dataclasses import dataclass, field
-from typing import ClassVar
-
-from shoal.distributed.scheduler import transitions as T
-from shoal.distributed.scheduler.messages import Event, Instruction, handles
+from shoal.distributed.scheduler.replicas import DropReplicas
 from shoal.distributed.taskcolumns import key_from_wire
 
 __all__ = ["DropReplicas", "MovesData", "copies_wanted", "excess_replicas", "rebalance_moves"]
@@ -46,43 +42,6 @@ __all__ = ["DropReplicas", "MovesData", "copies_wanted", "excess_replicas", "reb
 COPY_TIMEOUT = 30.0
 
 _ids = itertools.count()
-
-
-@dataclass(slots=True)
-class DropReplicas(Event):
-    """Forget ``worker``'s copies of ``keys`` (only where a copy stays on a worker not retiring)."""
-
-    op: ClassVar[str] = "drop-replicas"
-    worker: str
-    keys: list
-    stimulus_id: str = field(default="", kw_only=True)
-
-
-@dataclass(slots=True)
-class RemoveReplicas(Instruction):
-    """``worker`` should drop its copies of ``keys`` unless a task there reads them."""
-
-    op: ClassVar[str] = "remove-replicas"
-    worker: str
-    keys: list
-    stimulus_id: str = field(default="", kw_only=True)
-
-
-@handles(DropReplicas)
-def _drop_replicas(state, ev: DropReplicas) -> None:
-    ws, dropped = state.workers.get(ev.worker), []
-    for key in ev.keys:
-        ts = state.tasks.get(key)
-        # another copy must stay: one on a worker that is not retiring (it leaves with it)
-        if ws is None or ts is None or ws not in ts.who_has or not any(
-                w is not ws and w.status != "closing_gracefully" for w in ts.who_has):
-            state._note(key, "stale-drop-replica", f"{ev.worker} keeps it", ev.stimulus_id)
-            continue
-        T.remove_replica(ts, ws)
-        state._note(key, "drop-replica", ev.worker, ev.stimulus_id)
-        dropped.append(key)
-    if dropped:
-        state.emit(RemoveReplicas(ev.worker, dropped, stimulus_id=ev.stimulus_id))
 
 
 # --- planning (pure) ----------------------------------------------------------------------

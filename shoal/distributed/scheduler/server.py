@@ -147,7 +147,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             await self.server.listen(self._listen_at)
             if self.status != "starting":
                 raise RuntimeError("the scheduler was closed while it started")
-            interval = config.parse_timedelta(config.get("distributed.scheduler.work-stealing-interval"))
+            interval = config.checked(config.duration, "distributed.scheduler.work-stealing-interval")
             self._spawn(self._every(interval, lambda: self.handle(m.Balance())))
             self._spawn(self._every(1.0, self._check_worker_ttl))
             self._spawn(self._every(10.0, self.progress_watches.expire))  # (clients that went)
@@ -250,7 +250,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             self.handle(m.ClientReleasesKeys(done_and_forgotten, FIRE_AND_FORGET))
 
     def _check_worker_ttl(self) -> None:
-        ttl = config.parse_timedelta(config.get("distributed.scheduler.worker-ttl"))
+        ttl = config.checked(config.duration, "distributed.scheduler.worker-ttl", none=True)
         if not ttl:
             return
         now = self.state.clock()

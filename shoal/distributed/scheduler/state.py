@@ -58,6 +58,7 @@ from shoal.distributed.scheduler.messages import (
 )  # fmt: skip
 from shoal.distributed.scheduler.clients import ServesClients
 from shoal.distributed.scheduler.computations import TracksComputations
+from shoal.distributed.scheduler.replicas import DropsReplicas
 from shoal.distributed.scheduler.publish import TaskPublisher, shape_items
 from shoal.distributed.storylog import PackedLog
 from shoal.events import TASK_STATES, GraphSubmitted, graph_shape
@@ -72,7 +73,7 @@ _NOT_STARTED = frozenset({"ready", "constrained", "waiting", "released", None})
 _PREFIX, _KEY = operator.attrgetter("prefix"), operator.attrgetter("key")
 
 
-class SchedulerState(ServesClients, TracksComputations):
+class SchedulerState(ServesClients, TracksComputations, DropsReplicas):
     """Tasks, workers and clients, changed only by :meth:`handle`."""
 
     def __init__(self, *, name="scheduler", clock=time.time, validate=False, wants=None,
@@ -82,15 +83,18 @@ class SchedulerState(ServesClients, TracksComputations):
         def cfg(key, value):
             return config.get(f"distributed.scheduler.{key}", override_with=value)
 
+        def setting(read, key, value, minimum):  # (a bad one is a ValueError naming the key)
+            return config.checked(read, f"distributed.scheduler.{key}", value, minimum=minimum)
+
         self.name, self.clock, self.validate = name, clock, validate
         # the server passes its bus's wants(); alone, a state publishes every record
         # (TASK_STATES is a coalesced view of the "task" records: not both)
         self.wants = wants or (lambda kind: kind != TASK_STATES)
-        self.allowed_failures = int(cfg("allowed-failures", allowed_failures))
+        self.allowed_failures = setting(config.count, "allowed-failures", allowed_failures, 0)
         self.saturation = policies.saturation(cfg("worker-saturation", worker_saturation))
-        self.bandwidth = float(config.parse_bytes(cfg("bandwidth", bandwidth)))
-        self.unknown_duration = config.parse_timedelta(
-            cfg("unknown-task-duration", unknown_task_duration))  # fmt: skip
+        self.bandwidth = float(setting(config.size, "bandwidth", bandwidth, 1))
+        self.unknown_duration = config.checked(config.duration, "distributed.scheduler."
+                                               "unknown-task-duration", unknown_task_duration)
         self.work_stealing = bool(cfg("work-stealing", work_stealing))
         self.tasks: dict = {}
         self.workers: dict = {}
@@ -105,7 +109,7 @@ class SchedulerState(ServesClients, TracksComputations):
         #: dashboard's snapshot shows how long each took)
         self.graph_times: dict = {}
         self._awaited: dict = {}  # key -> {graph id}
-        self.log = PackedLog(int(cfg("transition-log-length", transition_log_length)))
+        self.log = PackedLog(setting(config.count, "transition-log-length", transition_log_length, 0))
         self.publisher = TaskPublisher(self.wants, self.emit, self.queued)  # (publish.py)
         self._out: list = []
         self._frees = 0  # FreeKeys emitted in this handle() call (merged when several)

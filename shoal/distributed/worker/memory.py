@@ -67,8 +67,7 @@ class MemoryThresholds:
         """Read ``distributed.worker.memory.{target,spill,pause,terminate}``."""
 
         def frac(name: str) -> float | None:
-            value = config.get(f"distributed.worker.memory.{name}")
-            return None if value is False or value is None else float(value)
+            return config.checked(config.fraction, f"distributed.worker.memory.{name}")
 
         return cls(frac("target"), frac("spill"), frac("pause"), frac("terminate"))
 

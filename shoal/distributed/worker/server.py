@@ -92,8 +92,8 @@ class Worker(RunsPlugins, LogsEvents, Node):
         self.resources = dict(resources or {})
         self.death_timeout = death_timeout
         self.memory_limit = worker_memory_limit(memory_limit, self.nthreads)
-        self.heartbeat_interval = config.parse_timedelta(
-            heartbeat_interval or config.get("distributed.worker.heartbeat-interval"))
+        self.heartbeat_interval = config.checked(config.duration, "distributed.worker."
+            "heartbeat-interval", heartbeat_interval or None, "heartbeat_interval")  # fmt: skip
         scheme = protocol or parse_address(scheduler_address)[0]
         if scheme == "inproc":
             self._listen_at = "inproc://"
@@ -124,7 +124,7 @@ class Worker(RunsPlugins, LogsEvents, Node):
                          if profile.profile_enabled() else None)  # fmt: skip
         self._init_node()
         self._serving = 0
-        self._incoming_limit = int(config.get("distributed.worker.connections.incoming"))
+        self._incoming_limit = config.checked(config.count, "distributed.worker.connections.incoming")
         self._thresholds = MemoryThresholds.from_config()
         self._process = None
         self._cpu = CpuClock()  # this process's CPU share between two metrics()
@@ -197,7 +197,7 @@ class Worker(RunsPlugins, LogsEvents, Node):
         await self._setup_plugins(reply.get("worker-plugins"))  # before its first task
         self._spawn(self._read_stream(comm))
         self._spawn(self._every(self.heartbeat_interval, self._heartbeat))
-        monitor = config.parse_timedelta(config.get("distributed.worker.memory.monitor-interval"))
+        monitor = config.checked(config.duration, "distributed.worker.memory.monitor-interval")
         if self.memory_limit:
             self._spawn(self._every(monitor, self._memory_monitor))
         self._spawn(self._every(1.0, lambda: self.handle(m.FindMissing(stimulus_id=_sid("find-missing")))))

@@ -209,8 +209,8 @@ class WorkerState:
         clock: Callable[[], float] = time.monotonic,
         validate: bool = False,
     ) -> None:
-        def conf(value, key, parse=int):
-            return parse(config.get(f"distributed.worker.{key}") if value is None else value)
+        def conf(value, key, read=config.count):  # (a bad setting: a ValueError naming it)
+            return config.checked(read, f"distributed.worker.{key}", value)
 
         self.address = address
         self.nthreads = nthreads
@@ -218,9 +218,9 @@ class WorkerState:
         self.clock = clock
         self.validate = validate
         self.transfer_message_bytes_limit = conf(
-            transfer_message_bytes_limit, "transfer.message-bytes-limit", config.parse_bytes
+            transfer_message_bytes_limit, "transfer.message-bytes-limit", config.size
         )
-        self.transfer_max_bytes = conf(transfer_max_bytes, "transfer.max-bytes", config.parse_bytes)
+        self.transfer_max_bytes = conf(transfer_max_bytes, "transfer.max-bytes", config.size)
         self.outgoing_connections = conf(outgoing_connections, "connections.outgoing")
 
         self.tasks: dict[Any, WorkerTask] = {}

@@ -1,0 +1,91 @@
+"""shoal's child processes (pool workers, nanny workers) import what their parent would.
+
+Each test runs a small program in a fresh interpreter from a folder holding a
+``random.py`` that fails at import (a notebook folder with its own ``random.py``):
+``python -m`` children put that folder first on ``sys.path`` and died at import,
+though the parent never saw it.  Real processes, no mocks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+SHADOW = "raise ImportError('USER FILE random.py')\n"
+
+COMPUTE = """
+import os, sys, random
+import shoal
+from shoal import delayed
+
+def f(x):
+    return x + 1
+
+def run(what):
+    try:
+        print(what())
+    except Exception as exc:
+        print("ERR", type(exc).__name__, exc)
+    print("@@@", flush=True)
+
+def procs():
+    return shoal.compute(delayed(f)(1), scheduler="processes")
+
+def dist():
+    from shoal.distributed import Client, LocalCluster
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c, Client(c) as cl:
+        return cl.submit(f, 1).result()
+"""
+
+
+def run_program(body: str, cwd, flag: str = "-I") -> list:
+    """Run COMPUTE + *body* with ``python FLAG -c`` in *cwd*; what each ``run`` printed."""
+    code = COMPUTE + textwrap.dedent(body)
+    proc = subprocess.run([sys.executable, flag, "-c", code], cwd=cwd, capture_output=True,
+                          text=True, timeout=50)  # fmt: skip
+    return [part.strip() for part in proc.stdout.split("@@@")[:-1]]
+
+
+@pytest.fixture
+def notebook_folder(tmp_path):
+    (tmp_path / "random.py").write_text(SHADOW)
+    return tmp_path
+
+
+def test_a_folder_of_the_users_shadows_nothing_in_the_children(notebook_folder):
+    assert run_program("run(procs)\nrun(dist)\n", notebook_folder) == ["(2,)", "2"]
+
+
+def test_a_worker_that_cannot_start_says_why(notebook_folder):
+    # the parent has its random; children that start with this folder on their path do not
+    body = f"""
+    sys.path.insert(0, {str(notebook_folder)!r})
+    os.environ["PYTHONPATH"] = {str(notebook_folder)!r}
+    run(procs)
+    run(procs)
+    run(dist)
+    """
+    procs1, procs2, dist = run_program(body, "/", flag="-s")
+    for text in (procs1, procs2):  # (the second: a new worker, failing the same way)
+        assert text.startswith("ERR WorkerStartFailed"), text
+        assert "could not start" in text and "USER FILE random.py" in text, text
+        assert "next compute can run" not in text
+    assert "1 of 1 workers failed to start" in dist and "USER FILE random.py" in dist, dist
+
+
+def test_a_deleted_working_directory(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    body = f"""
+    os.chdir({str(gone)!r})
+    os.rmdir({str(gone)!r})
+    run(procs)
+    run(dist)
+    """
+    assert run_program(body, tmp_path) == ["(2,)", "2"]
