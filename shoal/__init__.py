@@ -3,6 +3,8 @@
 The public surface is curated here and pinned by ``tests/test_exports.py``::
 
     delayed, compute, persist, visualize      build and run task graphs
+    optimize, get                             Dask's spellings: collections ready to
+                                              compute; the synchronous scheduler
     config                                    settings (YAML + SHOAL_* env + set())
     tokenize                                  deterministic keys for values
 
@@ -13,17 +15,26 @@ Importing shoal imports no numpy, pandas, bokeh or tornado; collections
 
 from shoal import config
 from shoal.base import compute, is_dask_collection, persist
+from shoal.base import scheduler_get as _scheduler_get
 from shoal.core.tokenize import tokenize
 from shoal.delayed import Delayed, delayed
+from shoal.optimization import optimize
 
 __version__ = "0.1.0"
+
+#: ``shoal.get(graph, keys)``: the synchronous scheduler (``dask.get``); the threaded
+#: and process-pool ones are ``shoal.threaded.get`` and ``shoal.multiprocessing.get``
+get = _scheduler_get("sync")
+get.__name__ = get.__qualname__ = "get"
 
 __all__ = [
     "Delayed",
     "compute",
     "config",
     "delayed",
+    "get",
     "is_dask_collection",
+    "optimize",
     "persist",
     "tokenize",
     "visualize",

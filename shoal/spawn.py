@@ -76,8 +76,9 @@ def start_directory(cwd: str | None) -> str:
 
 def search_path(cwd: str | None) -> list:
     """This process's ``sys.path`` as a child receives it (*cwd*: see
-    :func:`working_directory`; without one, relative entries mean nothing)."""
-    return [p for p in sys.path if cwd is not None or os.path.isabs(p)]
+    :func:`working_directory`; without one, relative entries mean nothing).  Strings only:
+    imports skip other entries (a Path, None), which no command line or JSON spec takes."""
+    return [p for p in sys.path if isinstance(p, str) and (cwd is not None or os.path.isabs(p))]
 
 
 def _flags() -> list:
@@ -90,6 +91,9 @@ def _flags() -> list:
 def python_command(module: str, args=(), report_fd: int = -1, path=None) -> list:
     """The command line that runs *module* with *args* in a child (see the module
     docstring); *path*: the parent's ``sys.path`` (default: :func:`search_path`)."""
+    if not sys.executable:  # (an embedded interpreter: Popen said "Permission denied: ''")
+        raise RuntimeError("shoal cannot start a Python child process (for process workers or "
+                           "the dashboard): sys.executable is empty in this interpreter")
     path = search_path(working_directory()) if path is None else list(path)
     return [sys.executable, *_flags(), "-c", BOOT, str(len(path)), *path, str(report_fd),
             module, *map(str, args)]  # fmt: skip

@@ -89,3 +89,40 @@ def test_a_deleted_working_directory(tmp_path):
     run(dist)
     """
     assert run_program(body, tmp_path) == ["(2,)", "2"]
+
+
+def test_sys_path_entries_that_are_not_strings(tmp_path):
+    # imports skip them; the processes scheduler put None on the command line (TypeError)
+    # and the nanny a Path in its JSON spec (the worker failed to start)
+    body = """
+    import pathlib
+    sys.path += [pathlib.Path("/nowhere"), None]
+    run(procs)
+    run(dist)
+    """
+    assert run_program(body, tmp_path) == ["(2,)", "2"]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+@pytest.mark.parametrize("executable", ["", "/nonexistent/python"])
+def test_a_child_that_cannot_be_started_leaves_no_descriptors(monkeypatch, executable):
+    import asyncio
+
+    from shoal.distributed._worker_main import WorkerProcess
+    from shoal.local.pool import ProcessPool
+
+    before = _open_fds()
+    monkeypatch.setattr(sys, "executable", executable)
+    for _ in range(3):
+        with pytest.raises(Exception) as info:
+            ProcessPool(1).start()
+        with pytest.raises(Exception):
+            asyncio.run(WorkerProcess({}, dict(os.environ)).start(5))
+    monkeypatch.undo()
+    assert _open_fds() == before
+    if not executable:  # (not Popen's "Permission denied: ''")
+        assert info.type is RuntimeError and "sys.executable is empty" in str(info.value)

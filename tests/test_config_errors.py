@@ -100,3 +100,9 @@ def test_array_chunk_size_is_read_where_auto_chunks_are_chosen(env):
     env(SHOAL_ARRAY__CHUNK_SIZE="1 KiB")
     x = da.ones((4096,), dtype="u1", chunks="auto")
     assert max(x.chunks[0]) <= 1024 and max(x.rechunk("auto").chunks[0]) <= 1024
+
+
+def test_num_workers_given_in_the_call_wins_over_a_bad_setting(env):
+    env(SHOAL_NUM_WORKERS="two")  # (the setting is not read: the call names its own)
+    for scheduler in ("threads", "processes"):
+        assert shoal.compute(shoal.delayed(abs)(-1), scheduler=scheduler, num_workers=1) == (1,)

@@ -69,6 +69,18 @@ from shoal.array.indexed import blockwise
 for _name in _UFUNCS:
     globals()[_name] = wrap_ufunc(getattr(_np, _name))
 abs = globals()["absolute"]
+from shoal.array.ufuncs import EXTRA_UFUNCS as _EXTRA_UFUNCS
+from shoal.array.ufuncs import divmod, frompyfunc, i0, sinc, ufunc
+
+for _name in _EXTRA_UFUNCS:
+    globals()[_name] = ufunc(getattr(_np, _name))
+from shoal.array.custom_reduction import reduction
+from shoal.array.gufunc import apply_gufunc, as_gufunc, gufunc
+from shoal.array.index_tools import (choose, compress, extract, ravel_multi_index, tri,
+                                     tril_indices, tril_indices_from, triu_indices,
+                                     triu_indices_from, unravel_index)
+from shoal.array.api_misc import (apply_over_axes, asanyarray, isnull, ndim, notnull,
+                                  result_type, shape, unify_chunks, vdot)
 
 
 def ravel(x):
@@ -107,4 +119,9 @@ __all__ = [
     "fix", "float_power", "gradient", "imag", "insert", "iscomplex", "isneginf", "isposinf",
     "isreal", "nan_to_num", "piecewise", "real", "select", "signbit", "union1d",
     "histogram2d", "histogramdd",
+    "reduction", "apply_gufunc", "as_gufunc", "gufunc", "ufunc", "frompyfunc", "divmod", "i0",
+    "sinc", *_EXTRA_UFUNCS, "choose", "compress", "extract", "ravel_multi_index", "tri",
+    "tril_indices", "tril_indices_from", "triu_indices", "triu_indices_from", "unravel_index",
+    "apply_over_axes", "asanyarray", "isnull", "ndim", "notnull", "result_type", "shape",
+    "unify_chunks", "vdot",
 ]

@@ -107,7 +107,7 @@ def blockwise(func, out_ind, *args, dtype=None, new_axes=None, concatenate=None,
     for a, ind in arrays:
         for lab, n in zip(ind, a.shape):
             if n != 1:
-                if sizes.get(lab, n) != n:
+                if sizes.get(lab, 1) not in (1, n):
                     raise ValueError(f"blockwise: label {lab!r} has lengths {sizes[lab]} and {n}")
                 sizes[lab] = n
             else:

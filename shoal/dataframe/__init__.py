@@ -19,6 +19,9 @@ The public surface (pinned by tests/test_exports.py)::
     repartition                        repartition(df, divisions) (realign.py)
     Aggregation                        custom group-by aggregations (aggregation.py)
     merge_asof                         nearest-key join by known divisions (asof.py)
+    reduction                          custom tree reductions (custom_reduction.py)
+    from_dask_array, map_overlap, melt a frame from a shoal Array; the methods as functions
+                                       (extras.py)
     (DataFrame/Series.resample         time bins by known divisions: resample.py)
     compute                            shoal.compute, for convenience
 
@@ -54,6 +57,11 @@ for _name in ("moments", "sampling", "elementwise", "frameinfo", "conversion", "
     _import_module(f"shoal.dataframe.{_name}")
 # resample.py attaches DataFrame.resample / Series.resample
 _import_module("shoal.dataframe.resample")
+# reduction / nunique_approx / align / squeeze / Rolling.cov ... (API gaps against Dask)
+from shoal.dataframe.custom_reduction import reduction
+from shoal.dataframe.extras import from_dask_array, map_overlap, melt
+for _name in ("hyperloglog", "window_extras"):
+    _import_module(f"shoal.dataframe.{_name}")
 
 __all__ = [
     "Aggregation", "DataFrame", "Scalar", "Series", "compute", "concat", "from_array",
@@ -63,4 +71,5 @@ __all__ = [
     "to_csv", "to_datetime", "to_json", "to_numeric", "to_parquet", "to_timedelta",
     "read_fwf", "read_hdf", "read_orc", "read_sql", "read_sql_query", "read_sql_table",
     "to_hdf", "to_orc", "to_sql",
+    "from_dask_array", "map_overlap", "melt", "reduction",
 ]

@@ -50,6 +50,9 @@ def from_pandas(data, npartitions=None, chunksize=None, sort=True):
     """
     if not isinstance(data, (pd.DataFrame, pd.Series)):
         raise TypeError(f"from_pandas expects a pandas DataFrame or Series, got {type(data).__name__}")
+    if isinstance(data.index, pd.MultiIndex):  # (as Dask: no divisions over tuples)
+        raise NotImplementedError("from_pandas(data=...): a MultiIndex is not supported; "
+                                  "call data.reset_index() first")
     if (npartitions is None) == (chunksize is None):
         raise ValueError("from_pandas needs exactly one of npartitions= or chunksize=")
     if sort and not data.index.is_monotonic_increasing:

@@ -3,9 +3,11 @@
 The tools a user opens here (``ProgressBar``, the profilers, ``Dashboard``) are
 consumers of the event bus (:mod:`shoal.events`): the schedulers publish
 ``GraphSubmitted`` / ``TaskTransition`` / ``ComputationFinished`` records and
-these tools subscribe, so there are no scheduler callbacks (no
-``start``/``pretask``/``posttask`` hooks) and an observer can never reach into,
-or slow down, a scheduler's state.  Each tool works as a context manager, or
+these tools subscribe, so an observer can never reach into, or slow down, a
+scheduler's state.  For Dask users' own tools, :class:`Callback` (also
+``shoal.callbacks.Callback``) keeps Dask's five local-scheduler hooks
+(``_start``, ``_start_state``, ``_pretask``, ``_posttask``, ``_finish``); the
+engine calls them only while one is active (see :mod:`shoal.callbacks`).  Each tool works as a context manager, or
 globally with ``.register()`` / ``.unregister()``::
 
     from shoal.diagnostics import CacheProfiler, ProgressBar, Profiler, ResourceProfiler
@@ -28,11 +30,12 @@ the process probe, ``performance_report``'s figures (``report``) and notebook
 output (``notebook``).
 """
 
+from shoal.callbacks import Callback
 from shoal.diagnostics.dashboard import Dashboard
 from shoal.diagnostics.profile import (CacheData, CacheProfiler, Profiler, ResourceData,
                                       ResourceProfiler, TaskData)  # fmt: skip
 from shoal.diagnostics.progress import ProgressBar
 from shoal.diagnostics.visualize import visualize
 
-__all__ = ["CacheData", "CacheProfiler", "Dashboard", "ProgressBar", "Profiler", "ResourceData",
+__all__ = ["CacheData", "CacheProfiler", "Callback", "Dashboard", "ProgressBar", "Profiler", "ResourceData",
            "ResourceProfiler", "TaskData", "visualize"]  # fmt: skip

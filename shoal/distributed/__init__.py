@@ -44,6 +44,8 @@ _LAZY = {
     "worker_client": "shoal.distributed.worker.context",
     "SchedulerPlugin": "shoal.distributed.scheduler.plugins",
     "WorkerPlugin": "shoal.distributed.plugins", "UploadFile": "shoal.distributed.plugins",
+    "UploadDirectory": "shoal.distributed.builtin_plugins",
+    "Environ": "shoal.distributed.builtin_plugins",
     "KilledWorker": "shoal.distributed.scheduler.messages",
     "Security": "shoal.distributed.security",
     "progress": "shoal.distributed.client.progress",

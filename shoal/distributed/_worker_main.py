@@ -91,9 +91,9 @@ class WorkerProcess:
         self._errors, report_w = os.pipe()  # (its import error, should it end before started)
         env = dict(self.env)
         env[SPEC_VAR] = json.dumps(self.spec)
-        cmd = spawn.python_command("shoal.distributed._worker_main", (ctrl_r, stat_w), report_w,
-                                   self.spec.get("sys_path"))  # fmt: skip
-        try:
+        try:  # (a command that cannot be made: our ends of the pipes are closed too)
+            cmd = spawn.python_command("shoal.distributed._worker_main", (ctrl_r, stat_w),
+                                       report_w, self.spec.get("sys_path"))  # fmt: skip
             self.proc = subprocess.Popen(
                 cmd, pass_fds=(ctrl_r, stat_w, report_w), env=env, start_new_session=True,
                 stdin=subprocess.DEVNULL, cwd=spawn.start_directory(self.spec.get("cwd")),

@@ -29,6 +29,8 @@ import asyncio
 import inspect
 import logging
 
+from shoal.distributed import logbuffer
+
 __all__ = ["Node", "Once"]
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Node:
         self._tasks: set = set()
         self._closed = asyncio.Event()
         self._closing = Once()
+        logbuffer.install()  # (this process's recent records, for Client.get_*_logs)
 
     def __await__(self):
         return self.start().__await__()

@@ -24,7 +24,7 @@ from shoal import sampling
 __all__ = ["execute_batch"]
 
 
-def execute_batch(keys, graph, data, cancelled=None) -> list:
+def execute_batch(keys, graph, data, cancelled=None, hooks=None) -> list:
     """Run the nodes ``graph[k]`` for *keys* in order, reading inputs from *data*.
 
     While a local Dashboard is open (``shoal.sampling.profiler``), this thread is
@@ -36,7 +36,11 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
     unless Ctrl-C can reach this thread (the main thread, SIGINT not ignored: the sync
     scheduler, also under asyncio's or a kernel's handler), where it is the user's and
     goes up at once; on a pool's thread, or in a pool's process (which ignores
-    SIGINT), it can only be the task's own."""
+    SIGINT), it can only be the task's own.
+
+    *hooks* (a compute's ``shoal.local.hooks.RunHooks``, only while a Dask-style
+    ``Callback`` is active) are called just before and after each task, in this
+    thread; one that raises is the task's error."""
     out = []
     append = out.append
     now = time.time
@@ -55,7 +59,11 @@ def execute_batch(keys, graph, data, cancelled=None) -> list:
                 slot.key = key
             start = now()
             try:
+                if hooks is not None:
+                    hooks.pre(key)
                 value = node(data)
+                if hooks is not None:
+                    hooks.post(key, value, thread)
             except BaseException as exc:  # SystemExit too: re-raised by the caller
                 if interruptible and isinstance(exc, KeyboardInterrupt):
                     raise

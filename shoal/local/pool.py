@@ -115,13 +115,17 @@ class _Worker:
         env["PYTHONHASHSEED"] = HASH_SEED
         env.update(config.config_for_child())
         env.update(blas.child_environ(nworkers))  # BLAS threads: cores // workers
-        cmd = spawn.python_command("shoal.local._worker", (task_r, res_w, os.getpid()),
-                                   report_w, self.where[0])  # (pid: it ends when we are gone)
         try:
+            cmd = spawn.python_command("shoal.local._worker", (task_r, res_w, os.getpid()),
+                                       report_w, self.where[0])  # (pid: it ends when we are gone)
             self.proc = subprocess.Popen(
                 cmd, pass_fds=(task_r, res_w, report_w), env=env, start_new_session=True,
                 stdin=subprocess.DEVNULL, cwd=spawn.start_directory(self.where[1]),
             )  # fmt: skip
+        except BaseException:  # (no process: our ends of its pipes go too)
+            for fd in (task_w, res_r, self.report):
+                os.close(fd)
+            raise
         finally:
             for fd in (task_r, res_w, report_w):
                 os.close(fd)

@@ -49,6 +49,7 @@ from shoal.core.order import order
 from shoal.core.spec import Alias, Data, Fused, Task, convert_graph
 from shoal.local.batch import execute_batch
 from shoal.bus import default_bus
+from shoal.callbacks import Callback, active_for_run
 from shoal.events import (LOCAL_SCHEDULERS, ComputationFinished, GraphSubmitted, ResultsCached,
                           graph_shape)  # fmt: skip
 from shoal.local.engine import LocalState
@@ -177,12 +178,15 @@ def _is_inline(node) -> bool:
 
 
 def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer,
-           publisher: RunPublisher | None, prefixes: dict) -> None:  # fmt: skip
+           publisher: RunPublisher | None, prefixes: dict, hooks=None) -> None:  # fmt: skip
     inflight = 0
     capacity = backend.capacity
     ordered = getattr(backend, "ordered", False)
     cache = bus.wants("cache")
     graph = state.graph
+    # Callback hooks the loop calls itself: for inline nodes, and for backends whose
+    # tasks run in another process (no ``hooks`` slot), at hand-off and on results
+    remote = hooks if hooks is not None and not hasattr(backend, "hooks") else None
 
     def finish(outcomes):
         if publisher is not None:
@@ -203,13 +207,15 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer,
             keys = sizer.take(state, ordered)
             inline = [k for k in keys if _is_inline(graph[k])]
             if inline:
-                finish(execute_batch(inline, graph, state.data))
+                finish(execute_batch(inline, graph, state.data, None, hooks))
                 if len(inline) == len(keys):
                     continue
                 skip = set(inline)
                 keys = [k for k in keys if k not in skip]
             if publisher is not None:  # (before: the sync backend runs the batch in submit)
                 publisher.started(keys)
+            if remote is not None:
+                remote.pre_many(keys)
             try:
                 backend.submit(keys, state)
             except Exception as exc:  # none of them runs (a task or an input that cannot pickle)
@@ -226,6 +232,8 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer,
                 inflight -= 1
                 sizer.learn(outcomes)
                 finish(outcomes)
+                if remote is not None:
+                    remote.post_outcomes(outcomes)
                 # drop our references to the results: state.data decides what lives
                 # (the loop variable would otherwise keep the last batch alive while
                 # we block in the next wait())
@@ -239,16 +247,17 @@ def _drive(state: LocalState, backend, bus, run_id, sizer: _Sizer,
 
 # keyword arguments Dask's local schedulers take that mean nothing here
 _DASK_ONLY = frozenset(["get_id", "pack_exception", "raise_exception", "rerun_exceptions_locally",
-                        "callbacks", "dumps", "loads", "initializer", "optimize_graph"])
+                        "dumps", "loads", "initializer", "optimize_graph"])
 
 
 def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="local",
-        target=0.005, batch_size=None, chunksize=None, **extra):
+        target=0.005, batch_size=None, chunksize=None, callbacks=None, **extra):
     """Compute *keys* of *graph* on *backend*; see the module docstring.
 
     ``batch_size`` (Dask's ``chunksize``): tasks per hand-off, or None / "auto"
-    to adapt (see above).  Dask-only options are accepted and ignored; any other
-    keyword is an error naming it.
+    to adapt (see above).  ``callbacks``: Dask-style ``Callback`` objects called
+    for this compute besides the active ones (``shoal.callbacks``).  Dask-only
+    options are accepted and ignored; any other keyword is an error naming it.
     """
     if scheduler not in LOCAL_SCHEDULERS:  # (a dashboard reads runs by this label)
         raise ValueError(f"run: scheduler={scheduler!r} is not one of the local schedulers' "
@@ -270,10 +279,15 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
     prefixes = _publish_start(bus, run_id, scheduler, g, flat) if bus.active else {}
     publisher = RunPublisher.for_run(bus, run_id, backend.label, prefixes) if bus.active else None
     limits = getattr(backend, "limits", None)
+    hooks = _hooks_for(backend, state, callbacks) if Callback.active or callbacks else None
     try:
+        if hooks is not None:
+            hooks.start()
         with limits(len(g)) if limits is not None else contextlib.nullcontext():
             _drive(state, backend, bus, run_id, _Sizer(target, backend.nworkers, g, fixed),
-                   publisher, prefixes)
+                   publisher, prefixes, hooks)
+        if hooks is not None:
+            hooks.finish(False)
     except BaseException as exc:
         backend.cancel()
         if publisher is not None:  # (first: a reader that comes now still sees the run)
@@ -282,6 +296,8 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
         if bus.active:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "error"
             bus.publish(ComputationFinished(run_id, status, time.time(), exception_text(exc)))
+        if hooks is not None:
+            hooks.finish(True)
         raise
     if publisher is not None:
         publisher.close()
@@ -289,6 +305,20 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
     if bus.active:
         bus.publish(ComputationFinished(run_id, "finished", time.time()))
     return pack_results(keys, state.data)
+
+
+def _hooks_for(backend, state, explicit):
+    """The compute's ``RunHooks`` (``hooks.py``), given to a backend that runs tasks in
+    this process (it has a ``hooks`` slot); None when no callback is active."""
+    callbacks = active_for_run(explicit)
+    if not callbacks:
+        return None
+    from shoal.local.hooks import RunHooks  # (only with callbacks active)
+
+    hooks = RunHooks(callbacks, state)
+    if hasattr(backend, "hooks"):
+        backend.hooks = hooks
+    return hooks
 
 
 def _batch_size(value):

@@ -18,12 +18,13 @@ class SyncBackend:
     capacity = 1
     ordered = True  # batches follow the static order exactly (see runner.py)
     label = "sync"
+    hooks = None  # a compute's Callback hooks (runner.py), called in this thread
 
     def __init__(self):
         self._done = []
 
     def submit(self, keys, state):
-        self._done.append(execute_batch(keys, state.graph, state.data))
+        self._done.append(execute_batch(keys, state.graph, state.data, None, self.hooks))
 
     def wait(self):
         done, self._done = self._done, []

@@ -44,8 +44,8 @@ def _mark_pool_thread():
 
 
 def _pool_size(num_workers) -> int:
-    configured = config.checked(config.count, "num-workers", none=True, minimum=0)
-    return num_workers or configured or os.cpu_count() or 1
+    return (num_workers or config.checked(config.count, "num-workers", none=True, minimum=0)
+            or os.cpu_count() or 1)  # (the setting is read only when the call names none)
 
 
 def _new_pool(n: int, name: str) -> ThreadPoolExecutor:
@@ -64,6 +64,7 @@ def default_pool(num_workers: int | None = None) -> ThreadPoolExecutor:
 
 class ThreadBackend:
     label = "threads"
+    hooks = None  # a compute's Callback hooks (runner.py), called in the pool's threads
 
     def __init__(self, pool: ThreadPoolExecutor, nworkers: int):
         self.pool = pool
@@ -83,7 +84,7 @@ class ThreadBackend:
         outer = getattr(_local, "in_pool", False)
         _local.in_pool = True  # also on a user's pool: a nested compute runs inline
         try:
-            out = execute_batch(keys, graph, data, self.cancelled)
+            out = execute_batch(keys, graph, data, self.cancelled, self.hooks)
         except BaseException as exc:  # pragma: no cover - execute_batch catches task errors
             now = time.time()
             out = [(keys[0], False, exc, now, now, threading.get_ident())]

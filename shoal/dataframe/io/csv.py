@@ -139,18 +139,18 @@ def _preamble(path, kwargs) -> bytes:
     if header == "infer":
         header = None if kwargs.get("names") is not None else 0
     need = 0 if header is None else (max(header) if isinstance(header, (list, tuple)) else header) + 1
-    skip = kwargs.get("skiprows") or 0
+    skipped, least = _skipped_lines(kwargs.get("skiprows"))
     comment = kwargs.get("comment")
     comment = comment.encode() if isinstance(comment, str) else comment
     blank_ok = not kwargs.get("skip_blank_lines", True)
     out = []
     with open(path, "rb") as f:
-        while len(out) < skip or need > 0:
+        while len(out) < least or need > 0:
             line = f.readline()
             if not line:
                 break
             out.append(line)
-            if len(out) <= skip:
+            if skipped(len(out) - 1):
                 continue
             text = line.strip()
             if (text or blank_ok) and not (comment and text.startswith(comment)):
@@ -158,6 +158,30 @@ def _preamble(path, kwargs) -> bytes:
     if out and not out[-1].endswith(b"\n"):
         out[-1] += b"\n"
     return b"".join(out)
+
+
+def _skipped_lines(skiprows):
+    """pandas' ``skiprows`` as a test of a raw line number, and how many lines it spans.
+
+    A count skips the first lines; a list the lines at those numbers of each file (such
+    reads are one partition per file, so the numbers are the file's); a callable is
+    asked line by line.
+    """
+    if skiprows is None:
+        return (lambda i: False), 0
+    if isinstance(skiprows, int) and not isinstance(skiprows, bool):
+        return (lambda i: i < skiprows), skiprows
+    if callable(skiprows):
+        return skiprows, 0
+    try:
+        rows = {int(r) for r in skiprows if isinstance(r, int) and not isinstance(r, bool)}
+        ok = len(rows) == len(set(skiprows))
+    except TypeError:
+        ok = False
+    if not ok:
+        raise TypeError("read_csv(skiprows=...) must be an int, a list of line numbers or "
+                        f"a function of the line number, got {skiprows!r}")
+    return rows.__contains__, max(rows, default=-1) + 1
 
 
 def _date_specs(parse_dates):

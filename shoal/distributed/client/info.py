@@ -14,6 +14,8 @@ client's ``sync``, ``scheduler`` rpc, ``run`` / ``run_on_scheduler`` and
   ``Client(scheduler_file=...)`` and workers read.  As in Dask, a client that has a
   scheduler file (it was made from one, or wrote one) refuses to write another; a
   file at the path that names another scheduler is not overwritten.
+- ``get_scheduler_logs`` / ``get_worker_logs`` (:mod:`.logs`) and ``get_executor``
+  (:mod:`.executor`) come from the mixins this class is made of.
 - ``log_event`` / ``get_events``: the scheduler's event log
   (:mod:`shoal.distributed.eventlog`); events come back as ``(timestamp, msg)``.
 """
@@ -25,13 +27,15 @@ import os
 
 from shoal.distributed import versions as V
 from shoal.distributed.client import current
+from shoal.distributed.client.executor import MakesExecutors
+from shoal.distributed.client.logs import ReadsLogs
 from shoal.distributed.eventlog import check_event, events_from_wire
 from shoal.distributed.protocol import Pickled, Serialized, deserialize
 
 __all__ = ["InfoControl"]
 
 
-class InfoControl:
+class InfoControl(ReadsLogs, MakesExecutors):  # (logs.py; executor.py)
     """``Client`` methods about the cluster as a whole; see the module docstring."""
 
     @classmethod

@@ -285,6 +285,18 @@ class LocalCluster:
     async def __aexit__(self, *exc):
         await self._close()
 
+    def get_client(self):
+        """The current client when it is this cluster's, else a new ``Client(self)``."""
+        from shoal.distributed.client import Client
+
+        try:
+            client = Client.current()
+        except ValueError:  # no client at all
+            client = None
+        if client is not None and client.cluster is self and client.status == "running":
+            return client
+        return Client(self, asynchronous=self.asynchronous)
+
     # --- facts ---
 
     @property

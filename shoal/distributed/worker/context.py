@@ -3,7 +3,8 @@ other tasks without holding one of its worker's threads.
 
 ::
 
-    get_worker()         the Worker running this task (ValueError elsewhere)
+    get_worker()         the Worker running this task (ValueError elsewhere);
+                         its get_current_task(): the key this thread runs
     get_client()         in a task: the worker's client of its scheduler, made on first use
                          (or the process's default client, when it talks to that
                          scheduler); elsewhere the default client
@@ -35,7 +36,7 @@ import threading
 from shoal.base import register_client_lookup
 from shoal.distributed.worker.threads import current
 
-__all__ = ["TaskClient", "get_client", "get_worker", "rejoin", "secede", "seceded", "worker_client"]
+__all__ = ["KnowsCurrentTask", "TaskClient", "get_client", "get_worker", "rejoin", "secede", "seceded", "worker_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,18 @@ def _task(what: str):
 def get_worker():
     """The :class:`~shoal.distributed.worker.server.Worker` running the calling task."""
     return _task("get_worker()").owner
+
+
+class KnowsCurrentTask:
+    """Mixin of :class:`~shoal.distributed.worker.server.Worker`: ``get_current_task``."""
+
+    def get_current_task(self):
+        """The key of the task this thread runs for this worker (``ValueError`` elsewhere)."""
+        found = current()
+        if found is None or found[0].owner is not self:
+            raise ValueError(f"get_current_task(): this thread runs no task of worker "
+                             f"{getattr(self, 'address', None)}")  # fmt: skip
+        return found[1].key
 
 
 def get_client(address=None, timeout=None):

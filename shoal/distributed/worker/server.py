@@ -58,7 +58,7 @@ from shoal.diagnostics.probe import CpuClock
 from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, worker_memory_limit,
 )  # fmt: skip
-from shoal.distributed.worker.context import TaskClient
+from shoal.distributed.worker.context import KnowsCurrentTask, TaskClient
 from shoal.distributed.worker.events import LogsEvents
 from shoal.distributed.worker.plugins import RunsPlugins
 from shoal.distributed.worker.state import WorkerState
@@ -78,7 +78,7 @@ _FROM_SCHEDULER = {
 }  # fmt: skip
 
 
-class Worker(RunsPlugins, LogsEvents, Node):
+class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, Node):
     """One worker: a thread pool, its state machine, a listener for peers."""
 
     def __init__(self, scheduler_address: str, nthreads=None, memory_limit="auto", name=None,
