@@ -24,6 +24,7 @@ both the engine (``shoal.local``) and ``shoal.diagnostics`` can import it.
 
 from __future__ import annotations
 
+import threading
 from typing import ClassVar
 
 __all__ = ["Callback", "add_callbacks", "active_for_run", "normalize_callback"]
@@ -68,6 +69,8 @@ class Callback:
       it raised; only for callbacks whose ``_start`` ran.  A hook that raises
       fails the compute.  Nothing is called after ``_finish``, even by a pool
       thread still finishing a task of a failed compute.
+    - A compute started inside a hook or a task (sync, threads) calls only its own
+      ``callbacks=``: as in Dask, only the outermost compute uses the active ones.
     """
 
     #: the active hooks: ``(start, start_state, pretask, posttask, finish)`` tuples, in
@@ -124,10 +127,32 @@ class add_callbacks:
             Callback.active.pop(cb, None)
 
 
+_inside = threading.local()  # .depth > 0: this thread runs a compute's hook or task
+
+
+class _Inside:
+    """Marks this thread as running a hook, or a task of a compute with hooks: a compute
+    started there calls only its own ``callbacks=``, not the active ones (Dask empties
+    ``Callback.active`` while a compute runs); else a hook that computes calls itself
+    without end, and a task's compute calls ``_start`` again, beside the outer hooks."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        _inside.depth = getattr(_inside, "depth", 0) + 1
+
+    def __exit__(self, *exc):
+        _inside.depth -= 1
+
+
+inside = _Inside()
+
+
 def active_for_run(explicit=None) -> list:
     """The hook tuples a compute starting now calls: *explicit* (a get's ``callbacks=``,
-    as Dask's) and the active ones, each once, in order."""
-    hooks = list(Callback.active)
+    as Dask's) and the active ones (none inside a hook or task: ``_Inside``), each once,
+    in order."""
+    hooks = [] if getattr(_inside, "depth", 0) else list(Callback.active)
     if explicit:
         if isinstance(explicit, Callback):
             explicit = [explicit]

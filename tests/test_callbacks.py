@@ -197,3 +197,23 @@ def test_diagnostics_exports_callback():
     from shoal.diagnostics import Callback as diag_callback
 
     assert diag_callback is Callback
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_a_compute_inside_a_hook_or_task_skips_the_active_callbacks(scheduler):
+    # as Dask (which empties Callback.active while a compute runs): a hook that
+    # computes must not call itself again without end, nor a task's compute _start
+    starts, pres, inner = [], [], []
+
+    def pretask(key, dsk, state):
+        pres.append(key)
+        assert shoal.delayed(add)(1, 1).compute(scheduler=scheduler) == 2
+
+    def task(i):
+        extra = Callback(pretask=lambda k, d, s: inner.append(k))  # (callbacks= still called)
+        return shoal.delayed(add)(i, 1).compute(scheduler=scheduler, callbacks=[extra])
+
+    xs = [shoal.delayed(task)(i) for i in range(3)]
+    with Callback(start=lambda dsk: starts.append(1), pretask=pretask):
+        assert shoal.compute(*xs, scheduler=scheduler) == (1, 2, 3)
+    assert len(starts) == 1 and len(pres) == 3 and len(inner) == 3

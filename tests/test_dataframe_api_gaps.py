@@ -196,3 +196,31 @@ def test_from_pandas_multiindex_is_refused_clearly():
     pdf = pd.DataFrame({"a": [1, 2], "b": [3, 4], "c": [5, 6]}).set_index(["a", "b"])
     with pytest.raises(NotImplementedError, match="MultiIndex.*reset_index"):
         dd.from_pandas(pdf, npartitions=1)
+
+
+# -- review fixes --------------------------------------------------------------------
+
+def test_compute_current_divisions_refuses_unsorted_and_empty_partitions():
+    unsorted = pd.DataFrame({"x": range(6)}, index=[3, 4, 5, 0, 1, 2])
+    with pytest.raises(ValueError, match="not sorted"):
+        dd.from_pandas(unsorted, npartitions=2, sort=False).compute_current_divisions()
+    with_empty = _df(3).map_partitions(lambda p: p[(p.x < 3) | (p.x > 6)])
+    with pytest.raises(ValueError, match="empty"):  # (was a tuple one boundary short)
+        with_empty.compute_current_divisions()
+
+
+def test_resampler_quantile_list_is_refused_clearly():
+    pdf = pd.DataFrame({"a": np.arange(10.0)}, index=pd.date_range("2020", periods=10, freq="7h"))
+    with pytest.raises(NotImplementedError, match="one quantile"):
+        dd.from_pandas(pdf, npartitions=2).resample("1D").quantile([0.25, 0.75])
+
+
+def test_numpy_integers_for_skiprows_and_autocorr_lag(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("junk\nmore\na,b\n" + "".join(f"{i},{i * 2}\n" for i in range(40)))
+    for skiprows in (np.int64(2), np.array([0, 1])):
+        got = dd.read_csv(str(path), skiprows=skiprows, blocksize=100).compute()
+        tm.assert_frame_equal(got.reset_index(drop=True), pd.read_csv(path, skiprows=skiprows))
+    s = pd.Series(np.arange(20.0) % 7)
+    got = dd.from_pandas(s, npartitions=4).autocorr(np.int64(2)).compute()
+    assert got == pytest.approx(s.autocorr(2))

@@ -20,6 +20,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import pandas as pd
 
 from shoal.dataframe.core import DataFrame, Index, Series, map_partitions, no_default
@@ -111,7 +113,8 @@ def _bounds(part, col):
 
 def compute_current_divisions(self, col=None):
     """The divisions the data has now (each partition's minimum, then the last maximum)
-    of the index, or of column *col*; computed.  Empty partitions are skipped."""
+    of the index, or of column *col*; computed.  Partitions out of order, or an empty
+    one among others (no boundary would be right for it), raise ValueError."""
     if col is not None and (not isinstance(self, DataFrame) or col not in self._meta.columns):
         raise KeyError(f"compute_current_divisions(col=...): no column {col!r}")
     values = self._meta.index if col is None else self._meta[col]
@@ -119,7 +122,16 @@ def compute_current_divisions(self, col=None):
     bounds = map_partitions(_bounds, self, col, meta=meta, token="current-divisions").compute()
     if not len(bounds):
         return (None,) * (self.npartitions + 1)
-    return tuple(bounds["min"].tolist()) + (bounds["max"].tolist()[-1],)
+    if len(bounds) != self.npartitions:
+        raise ValueError(f"compute_current_divisions: {self.npartitions - len(bounds)} of the "
+                         f"{self.npartitions} partitions are empty, so no divisions describe "
+                         "them; drop the empty partitions (repartition) first")
+    mins, maxes = bounds["min"].tolist(), bounds["max"].tolist()
+    if any(a > b for a, b in zip(mins, mins[1:])) or any(a > b for a, b in zip(maxes, maxes[1:])):
+        raise ValueError("compute_current_divisions: the partitions are not sorted ascending "
+                         f"by the {'index' if col is None else repr(col)}; their (min, max) are "
+                         f"{list(zip(mins, maxes))}; sort the data first (set_index/sort_values)")
+    return tuple(mins) + (maxes[-1],)
 
 
 # -- small methods -----------------------------------------------------------------
@@ -199,9 +211,9 @@ def series_shuffle(self, on=None, ignore_index=False, npartitions=None, shuffle_
 
 def autocorr(self, lag=1, split_every=False):
     """The correlation of the Series with itself *lag* rows later (pandas' ``autocorr``)."""
-    if not isinstance(lag, int) or isinstance(lag, bool):
+    if not isinstance(lag, numbers.Integral) or isinstance(lag, bool):
         raise TypeError(f"autocorr(lag=...) must be an int, got {lag!r}")
-    return self.corr(self.shift(lag), split_every=split_every or None)
+    return self.corr(self.shift(int(lag)), split_every=split_every or None)
 
 
 def _as_frame_writer(method):

@@ -59,7 +59,10 @@ def rolling_cov(self, other=None, pairwise=None, ddof=1, **kwargs):
 
 
 def resample_quantile(self, q=0.5, **kwargs):
-    """The *q* quantile of each bin (pandas' ``Resampler.quantile``)."""
+    """The *q* quantile of each bin (pandas' ``Resampler.quantile``; one *q*)."""
+    if np.ndim(q) != 0:
+        raise NotImplementedError(f"resample(...).quantile(q=...) takes one quantile, got {q!r}; "
+                                  "call it once per quantile")
     return self._build("quantile", (q,), kwargs)
 
 

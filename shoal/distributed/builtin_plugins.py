@@ -8,8 +8,8 @@ with them.  shoal has no nanny plugins, so both are worker plugins (see
 now and in every worker that joins or restarts later (the scheduler hands its
 plugins to each registering worker):
 
-- ``UploadDirectory(path)`` zips the directory here (skipping files whose path has
-  a part in ``skip_words``, or for which a ``skip`` predicate is true) and unpacks
+- ``UploadDirectory(path)`` zips the directory here (skipping files whose path in
+  it has a part in ``skip_words``, or for which a ``skip`` predicate is true) and unpacks
   it into each worker's ``local_directory``; ``update_path`` puts the unpacked
   directory first on ``sys.path``.  ``restart_workers`` (Dask's old name
   ``restart`` too) cannot restart from inside the worker: instead, modules already
@@ -85,7 +85,8 @@ def zip_directory(path: str, skip_words: tuple, skip: tuple) -> bytes:
                 filename = os.path.join(root, file)
                 if any(predicate(filename) for predicate in skip):
                     continue
-                if any(word in filename.split(os.sep) for word in skip_words):
+                parts = os.path.relpath(filename, path).split(os.sep)  # (not the folders above)
+                if any(word in parts for word in skip_words):
                     continue
                 archive.write(filename, os.path.relpath(filename, parent))
     return buffer.getvalue()

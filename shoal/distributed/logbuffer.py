@@ -50,6 +50,20 @@ class RecentRecords(logging.Handler):
             self.records.append((record.levelname, self.format(record)))
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
             self.handleError(record)
+        if record.levelno >= getattr(logging.lastResort, "level", logging.CRITICAL + 1) \
+                and _heard_only_here(record):  # fmt: skip
+            logging.lastResort.handle(record)  # (as Python would without these buffers)
+
+
+def _heard_only_here(record) -> bool:
+    """Whether no handler but the buffers is on ``record``'s way up: Python then prints
+    it through ``logging.lastResort``, and the buffers must not stop that."""
+    logger = logging.getLogger(record.name)
+    while logger is not None:
+        if any(not isinstance(h, RecentRecords) for h in logger.handlers):
+            return False
+        logger = logger.parent if logger.propagate else None
+    return True
 
 
 _handlers: dict = {}  # role -> RecentRecords of this process

@@ -59,11 +59,10 @@ def execute_batch(keys, graph, data, cancelled=None, hooks=None) -> list:
                 slot.key = key
             start = now()
             try:
-                if hooks is not None:
-                    hooks.pre(key)
-                value = node(data)
-                if hooks is not None:
-                    hooks.post(key, value, thread)
+                if hooks is None:
+                    value = node(data)
+                else:
+                    value = hooks.run(key, node, data, thread)
             except BaseException as exc:  # SystemExit too: re-raised by the caller
                 if interruptible and isinstance(exc, KeyboardInterrupt):
                     raise

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 
+from shoal.callbacks import inside
 from shoal.core.spec import Data
 
 __all__ = ["RunHooks"]
@@ -81,7 +82,7 @@ class RunHooks:
 
     def start(self) -> None:
         """``_start`` of each callback, then each ``_start_state``."""
-        with self._lock:
+        with self._lock, inside:
             for cb in self.callbacks:
                 if cb[0] is not None:
                     cb[0](self.dsk)
@@ -93,7 +94,7 @@ class RunHooks:
     def pre(self, key) -> None:
         if type(self.dsk.get(key)) is Data:
             return
-        with self._lock:
+        with self._lock, inside:
             if self.closed:
                 return
             self.state["running"].add(key)
@@ -103,7 +104,7 @@ class RunHooks:
     def post(self, key, value, worker_id) -> None:
         if type(self.dsk.get(key)) is Data:
             return
-        with self._lock:
+        with self._lock, inside:
             if self.closed:
                 return
             state = self.state
@@ -111,6 +112,14 @@ class RunHooks:
             state["finished"].add(key)
             for f in self._post:
                 f(key, value, self.dsk, state, worker_id)
+
+    def run(self, key, node, data, worker_id):
+        """*node* run between :meth:`pre` and :meth:`post` (a compute it starts: ``inside``)."""
+        self.pre(key)
+        with inside:
+            value = node(data)
+        self.post(key, value, worker_id)
+        return value
 
     def pre_many(self, keys) -> None:
         for key in keys:
@@ -123,7 +132,7 @@ class RunHooks:
 
     def finish(self, errored: bool) -> None:
         """``_finish`` of each started callback, once; nothing is called afterwards."""
-        with self._lock:
+        with self._lock, inside:
             if self.closed:
                 return
             self.closed = True

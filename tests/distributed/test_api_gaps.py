@@ -48,6 +48,8 @@ def test_local_cluster_get_client_reuses_the_current_client():
             assert other is not client and other.status == "running"
         finally:
             other.close()
+    with pytest.raises(RuntimeError, match="is closed"):
+        cluster.get_client()
 
 
 # --- logs ----------------------------------------------------------------------------------
@@ -67,6 +69,20 @@ def test_scheduler_logs_newest_first_and_bounded_by_n(c):
         c.get_scheduler_logs(n="3")
 
 
+def test_log_buffers_leave_unconfigured_warnings_on_stderr():
+    import subprocess
+    import sys
+
+    code = ("import logging; from shoal.distributed import logbuffer; logbuffer.install(); "
+            "logging.getLogger('shoal.distributed.scheduler.x').warning('still-printed'); "
+            "logging.getLogger('shoal.distributed.worker').info('not-printed'); "
+            "assert logbuffer.recent('scheduler', 1)[0][0] == 'WARNING'")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=30)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines() == ["still-printed"]
+
+
 def test_worker_logs_per_worker_and_filtered(c, servers):
     _, workers = servers
     marker = f"gaps-{uuid.uuid4().hex}"
@@ -80,6 +96,9 @@ def test_worker_logs_per_worker_and_filtered(c, servers):
     assert list(one) == [workers[0].address]
     with pytest.raises(TypeError, match="workers must be"):
         c.get_worker_logs(workers=[1])
+    assert all(records == [] for records in c.get_worker_logs(n=0).values())
+    with pytest.raises(ValueError, match="has no nanny"):  # (in-process workers)
+        c.get_worker_logs(nanny=True)
 
 
 # --- get_current_task ------------------------------------------------------------------------
@@ -121,6 +140,17 @@ def test_executor_shutdown_without_wait_cancels(c):
     ex.shutdown(wait=False)
     cf.wait([fut], timeout=10)
     assert fut.cancelled()
+
+
+def test_executor_future_cancelled_by_the_user_wakes_wait_and_as_completed(c):
+    import time
+
+    with c.get_executor(pure=False) as ex:
+        fut = ex.submit(time.sleep, 0.5)
+        assert fut.cancel()
+        done, _ = cf.wait([fut], timeout=3)
+        assert done == {fut} and fut.cancelled()
+        assert list(cf.as_completed([fut], timeout=3)) == [fut]
 
 
 # --- plugins, logs and restart with a worker process ----------------------------------
@@ -171,6 +201,15 @@ def test_plugins_and_logs_in_a_worker_process(tmp_path):
         client.restart()
         (files, var), = client.run(package_files).values()
         assert files == ["__init__.py"] and var == "7"
+
+
+def test_upload_directory_skip_words_apply_inside_the_directory_only(tmp_path):
+    import io
+    import zipfile
+
+    pkg = _make_package(tmp_path / "docs", "pkg")  # (a "docs" folder above it)
+    names = zipfile.ZipFile(io.BytesIO(UploadDirectory(pkg).data)).namelist()
+    assert names == ["pkg/__init__.py"]
 
 
 def test_plugin_arguments_are_checked(tmp_path):

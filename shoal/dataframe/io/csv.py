@@ -40,6 +40,7 @@ chained so the partitions are appended in order, the header written once.
 from __future__ import annotations
 
 import io
+import numbers
 import os
 
 import pandas as pd
@@ -169,12 +170,14 @@ def _skipped_lines(skiprows):
     """
     if skiprows is None:
         return (lambda i: False), 0
-    if isinstance(skiprows, int) and not isinstance(skiprows, bool):
+    if isinstance(skiprows, numbers.Integral) and not isinstance(skiprows, bool):
+        skiprows = int(skiprows)  # (numpy integers too, as pandas takes them)
         return (lambda i: i < skiprows), skiprows
     if callable(skiprows):
         return skiprows, 0
     try:
-        rows = {int(r) for r in skiprows if isinstance(r, int) and not isinstance(r, bool)}
+        rows = {int(r) for r in skiprows
+                if isinstance(r, numbers.Integral) and not isinstance(r, bool)}
         ok = len(rows) == len(set(skiprows))
     except TypeError:
         ok = False

@@ -107,8 +107,10 @@ def _wrap(future) -> cf.Future:
     out = cf.Future()
 
     def cancelled_here(done):
-        if done.cancelled() and not future.cancelled():
-            future.cancel()
+        if done.cancelled():
+            done.set_running_or_notify_cancel()  # (wakes concurrent.futures.wait, as_completed)
+            if not future.cancelled():
+                future.cancel()
 
     out.add_done_callback(cancelled_here)
     future.add_done_callback(lambda f: _cascade(f, out))
@@ -120,8 +122,7 @@ def _cascade(future, out: cf.Future) -> None:
     if out.done():
         return
     if future.status == "cancelled":
-        out.cancel()
-        out.set_running_or_notify_cancel()  # (wakes concurrent.futures.wait)
+        out.cancel()  # (cancelled_here wakes concurrent.futures.wait)
         return
     try:
         out.set_result(future.result())

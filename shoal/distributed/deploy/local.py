@@ -289,6 +289,8 @@ class LocalCluster:
         """The current client when it is this cluster's, else a new ``Client(self)``."""
         from shoal.distributed.client import Client
 
+        if self.status in ("closing", "closed"):
+            raise RuntimeError(f"get_client: {self.name} is {self.status}")
         try:
             client = Client.current()
         except ValueError:  # no client at all

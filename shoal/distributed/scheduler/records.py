@@ -81,6 +81,12 @@ class SchedWorker:
         # (retiring: its results are being copied elsewhere): no new tasks go there
         self.status = "running"
 
+    def nanny_address(self) -> str:
+        """Its nanny's address; a ValueError naming it when it has none (in-process)."""
+        if not self.nanny:
+            raise ValueError(f"worker {self.address} has no nanny (nanny=True needs one)")
+        return self.nanny
+
     def __repr__(self) -> str:
         return f"<SchedWorker {self.address} {len(self.processing)} processing>"
 

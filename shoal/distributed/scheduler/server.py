@@ -531,7 +531,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             raise ValueError(f"unknown workers {unknown}")
 
         async def one(address):
-            target = states[address].nanny if nanny else address
+            target = states[address].nanny_address() if nanny else address
             return await getattr(self.pool(target), op)(**msg)
 
         results = await asyncio.gather(*(one(w) for w in workers))
