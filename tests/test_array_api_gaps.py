@@ -44,6 +44,14 @@ def test_reduction_nested_lists_keep_block_order():
     np.testing.assert_array_equal(sync(r), X[:, -1])
 
 
+def test_reduction_weights_reach_chunk_positionally():
+    # Dask: chunk(x_chunk, weights_chunk, axis=, keepdims=), any parameter name
+    x = da.from_array(X, chunks=(2, 3))
+    chunk = lambda b, w, axis, keepdims: (b * w).sum(axis=axis, keepdims=keepdims)
+    r = da.reduction(x, chunk, np.sum, axis=1, dtype=float, weights=np.arange(10.0))
+    np.testing.assert_allclose(sync(r), (X * np.arange(10.0)).sum(axis=1))
+
+
 def test_reduction_weights_output_size_and_dtype():
     x = da.from_array(X, chunks=(2, 3))
     w = np.arange(10.0)
@@ -136,6 +144,15 @@ def test_ufunc_wrapper_and_frompyfunc():
         da.ufunc(len)
 
 
+def test_ufunc_wrapper_pickles_and_copies():
+    import copy
+    import pickle
+
+    for f in (da.frexp, da.ufunc(np.hypot)):
+        assert pickle.loads(pickle.dumps(f)).nin == f.nin
+        assert copy.copy(f).__name__ == f.__name__
+
+
 def test_numpy_functions_stay_lazy():
     x = da.from_array(X, chunks=3)
     with warnings.catch_warnings():
@@ -194,6 +211,12 @@ def test_unravel_and_ravel_multi_index():
     np.testing.assert_array_equal(sync(back), flat)
 
 
+def test_ravel_multi_index_broadcasts_its_index_arrays():
+    rows = np.array([0, 2, 4, 1])
+    got = da.ravel_multi_index([da.from_array(rows, chunks=3), 1], (5, 6))
+    np.testing.assert_array_equal(sync(got), np.ravel_multi_index([rows, 1], (5, 6)))
+
+
 def test_compress_extract_choose():
     x = da.from_array(X, chunks=(2, 3))
     cond = [True, False, True]
@@ -224,6 +247,11 @@ def test_view_A_to_svg():
     np.testing.assert_array_equal(sync(x.view("int64")), X.view("int64"))
     with pytest.raises(ValueError, match="do not divide"):
         da.from_array(np.ones(6, "int8"), chunks=3).view("int16")
+    # blocks whose last axis is not contiguous (a transpose, a step): copied first
+    np.testing.assert_array_equal(sync(x.T.view("int32")), X.T.copy().view("int32"))
+    np.testing.assert_array_equal(sync(x[:, ::2].view("int32")), X[:, ::2].copy().view("int32"))
+    np.testing.assert_array_equal(sync(x.view("int32", order="F")),
+                                  np.ascontiguousarray(X.T).view("int32").T)
     assert x.A is x
     svg = x.to_svg(size=200)
     assert svg.startswith("<svg") and "viewBox" in svg and "</svg>" in svg

@@ -120,7 +120,10 @@ def apply_over_axes(func, a, axes):
 # -- Array methods ----------------------------------------------------------------------
 
 def _view_block(block, *, to, order):
-    return block.view(to) if order == "C" else block.T.view(to).T
+    # (a transposed or strided block is copied first: NumPy needs the axis contiguous)
+    if order == "C":
+        return np.ascontiguousarray(block).view(to)
+    return np.ascontiguousarray(block.T).view(to).T
 
 
 def view(self, dtype=None, order="C"):

@@ -16,8 +16,9 @@ order (``concatenate=True``) or as nested lists, one level per reduced axis
 along the reduced axes: a combine step orders its parts by position, nests (and
 joins) them, and passes on the smallest position of its group, which keeps the
 order of the next level.  ``weights`` (broadcast to *x*) reach ``chunk`` block by
-block as ``weights=``.  A chunk result may be ``output_size`` long on the reduced
-axes; with ``keepdims`` the output keeps that length there.
+block as its second positional argument, as in Dask.  A chunk result may be
+``output_size`` long on the reduced axes; with ``keepdims`` the output keeps that
+length there.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def _gathered(parts, axis, concatenate):
 
 
 def _chunk_step(block, *, func, axis, pos, **kwargs):
-    return pos, func(block, axis=axis, keepdims=True, **kwargs)
+    # Dask hands the weights' block positionally, right after the block
+    args = (kwargs.pop("weights"),) if "weights" in kwargs else ()
+    return pos, func(block, *args, axis=axis, keepdims=True, **kwargs)
 
 
 def _combine_step(parts, *, func, axis, concatenate):

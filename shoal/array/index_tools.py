@@ -104,11 +104,12 @@ def ravel_multi_index(multi_index, dims, mode="raise", order="C"):
     """Flat indices from a sequence (or stacked array) of per-dimension indices."""
     from shoal.array.blockwise import map_blocks
     from shoal.array.creation import stack
+    from shoal.array.manipulation import broadcast_arrays
 
     if isinstance(multi_index, Array):
         stacked = multi_index
-    else:
-        stacked = stack([asarray(i) for i in multi_index])
+    else:  # (NumPy broadcasts the index arrays against each other)
+        stacked = stack(broadcast_arrays(*[asarray(i) for i in multi_index]))
     dims = tuple(int(d) for d in dims)
     if stacked.shape[0] != len(dims):
         raise ValueError(f"ravel_multi_index: multi_index has {stacked.shape[0]} index arrays "

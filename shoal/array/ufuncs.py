@@ -36,6 +36,8 @@ class ufunc:
         self.__doc__ = f"numpy.{self.__name__} applied block by block to shoal arrays."
 
     def __getattr__(self, name):
+        if name.startswith("__") or name == "_ufunc":  # (pickle and copy ask before __init__)
+            raise AttributeError(name)
         return getattr(self._ufunc, name)  # nin, nout, nargs, ntypes, types, identity ...
 
     def __dir__(self):
