@@ -157,6 +157,25 @@ def _ready(reply) -> bool:
     return reply.get("ok", False) if isinstance(reply, dict) else bool(reply)
 
 
+class _Held:
+    """``with`` / ``async with`` around ``acquire`` and ``release`` (Lock, Semaphore,
+    MultiLock)."""
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    async def __aenter__(self):
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.release()
+
+
 class Variable(_Primitive):
     """A named value (or Future) on the scheduler: ``set``, ``get`` (waits until set), ``delete``."""
 
@@ -236,7 +255,7 @@ class Queue(_Primitive):
         return self._call("queue_qsize", maxsize=self.maxsize)
 
 
-class Lock(_Primitive):
+class Lock(_Held, _Primitive):
     """A named lock: ``acquire`` / ``release`` / ``locked``, or ``with lock:``.  Only the
     Lock object that acquired it releases it (an unpickled copy is another object)."""
 
@@ -263,20 +282,6 @@ class Lock(_Primitive):
     def locked(self):
         """Whether anyone holds the lock."""
         return self._call("lock_locked")
-
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-
-    async def __aenter__(self):
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.release()
 
 
 class Event(_Primitive):

@@ -31,12 +31,12 @@ from __future__ import annotations
 import uuid
 from collections import deque
 
-from shoal.distributed.coordination import _Primitive, _timeout
+from shoal.distributed.coordination import _Held, _Primitive, _timeout
 
 __all__ = ["MultiLock", "Semaphore"]
 
 
-class Semaphore(_Primitive):
+class Semaphore(_Held, _Primitive):
     """At most ``max_leases`` holders at a time: ``acquire`` / ``release``, or ``with``."""
 
     _prefix = "semaphore"
@@ -105,25 +105,11 @@ class Semaphore(_Primitive):
         self._leases.clear()
         return self._call("semaphore_close")
 
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-
-    async def __aenter__(self):
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.release()
-
     def __repr__(self) -> str:
         return f"<Semaphore: {self.name}, max_leases={self.max_leases}>"
 
 
-class MultiLock(_Primitive):
+class MultiLock(_Held, _Primitive):
     """Several named locks taken together: all of ``names`` (or ``num_locks`` of them)
     or none."""
 
@@ -174,20 +160,6 @@ class MultiLock(_Primitive):
     def locked(self) -> bool:
         """Whether this object holds its locks."""
         return self._locked
-
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-
-    async def __aenter__(self):
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.release()
 
     def __repr__(self) -> str:
         return f"<MultiLock: {self.names}>"
