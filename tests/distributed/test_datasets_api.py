@@ -23,12 +23,6 @@ def servers():
         yield sw
 
 
-@pytest.fixture
-def c(servers):
-    with Client(servers[0].address) as client:
-        yield client
-
-
 def inc(x):
     return x + 1
 

@@ -14,7 +14,7 @@ from shoal.distributed import Client, Event, Lock, MultiLock, Queue, Semaphore
 from shoal.distributed._loop import get_runner
 from shoal.distributed.comm import connect
 from shoal.distributed.rpc import NO_REPLY
-from shoal.testing.cluster import on_loop, sync_cluster, wait_until
+from shoal.testing.cluster import sync_cluster, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -23,12 +23,6 @@ pytestmark = pytest.mark.timeout(60)
 def servers():
     with sync_cluster(1, 1) as sw:  # one worker, one thread
         yield sw
-
-
-@pytest.fixture
-def c(servers):
-    with Client(servers[0].address) as client:
-        yield client
 
 
 def in_thread(fn, *args):
