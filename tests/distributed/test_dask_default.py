@@ -41,6 +41,8 @@ def test_dask_compute_runs_on_the_cluster_while_a_client_is_the_default(servers)
         # a shuffle on the cluster: by tasks (on disk, the default without dask.distributed,
         # would need a disk the workers share)
         assert dask.config.get("dataframe.shuffle.method") == "tasks"
+        for name in ("distributed", "dask.distributed"):  # Dask's spelling of "the Client"
+            assert dask.delayed(_where, pure=False)().compute(scheduler=name) in workers
         assert df.sort_values("b").b.compute().tolist() == pdf.b.tolist()
         with dask.config.set(scheduler="sync"):  # the user's choice wins inside
             with pytest.raises(ValueError):
@@ -53,6 +55,7 @@ def test_dask_compute_runs_on_the_cluster_while_a_client_is_the_default(servers)
     assert (dask.config.get("scheduler", None), dask.config.get("dataframe.shuffle.method", None)) == before
     x = dask.delayed(_where, pure=False)()
     assert dask.base.get_scheduler(collections=[x]) is dask.threaded.get  # Dask's own again
+    assert "distributed" not in dask.base.named_schedulers
 
 
 def test_a_user_shuffle_method_is_kept(servers):
@@ -112,3 +115,18 @@ def test_dask_imported_after_the_client_starts():
                          timeout=50, env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "4950", "None", "3"]
+
+
+def test_futures_that_dask_fuses_into_a_task_are_inputs(c):
+    """``da.from_delayed(future)`` wraps the Future as data, which Dask's optimizer fuses
+    into a task's subgraph: it came out as the Future itself (threads) or failed to
+    unpickle on a worker (processes)."""
+    db = pytest.importorskip("dask.bag")
+    f = c.submit(np.ones, 5)
+    x = da.from_delayed(f, shape=(5,), dtype=float)
+    assert x.compute().tolist() == [1.0] * 5 and float(x.sum().compute()) == 5.0
+    assert float((x + 1).sum().compute()) == 10.0
+    assert db.from_delayed([c.submit(list, range(3))]).map(lambda v: v * 2).compute() == [0, 2, 4]
+    s = c.scatter(2.0)
+    y = da.ones(6, chunks=3).map_blocks(lambda b, k: b * k, s, dtype=float)
+    assert y.sum().compute() == 12.0

@@ -6,7 +6,7 @@ writing ``df.x.mean().compute()``.  Dask picks its scheduler from its config
 dask.distributed's Client does, and takes it back as the last default client stops::
 
     first default client registers   -> dask loaded?   yes: set Dask's config now
-                                                       no:  set it once ``dask.config`` is
+                                                       no:  set it once ``dask.base`` is
                                                             imported (a finder on sys.meta_path)
     last default client unregisters  -> Dask's config values put back, where still ours
 
@@ -18,10 +18,12 @@ persist onto futures, as on dask.distributed.
 
 Dask's dataframes shuffle on disk unless a dask.distributed client runs; a shoal
 cluster's workers share no disk, so ``dataframe.shuffle.method`` becomes ``"tasks"``
-while a shoal client is the default, unless the user chose one.
+while a shoal client is the default, unless the user chose one.  And
+``compute(scheduler="distributed")`` names the default client too: Dask looks that
+name up in ``dask.base.named_schedulers`` before it asks dask.distributed's Client.
 
-shoal never imports Dask: Dask's config module is taken from ``sys.modules`` once
-the user (or a library) imported it.
+shoal never imports Dask: Dask's modules are taken from ``sys.modules`` once the
+user (or a library) imported them.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ SCHEDULER = DefaultClientScheduler()
 _lock = threading.Lock()
 _active = False
 _saved: dict = {}  # Dask config key -> (value before, value we set)
+_NAMES = ("distributed", "dask.distributed")  # compute(scheduler="distributed")
+_named: list = []  # those of _NAMES added to Dask's table of named schedulers
 
 
 def _wanted(settings) -> dict:
@@ -72,18 +76,28 @@ def _wanted(settings) -> dict:
     return wanted
 
 
-def _apply(settings) -> None:
-    """Set Dask's config (module ``dask.config``), keeping what it held."""
+def _apply(settings, base) -> None:
+    """Set Dask's config (module ``dask.config``), keeping what it held, and name the
+    default client "distributed" in ``dask.base``'s table of schedulers (Dask asks
+    dask.distributed's own Client for that name, and there is none)."""
     for key, value in _wanted(settings).items():
         _saved[key] = (settings.get(key, None), value)
         settings.set({key: value})
+    table = getattr(base, "named_schedulers", None)
+    if isinstance(table, dict):
+        _named.extend(name for name in _NAMES if table.setdefault(name, SCHEDULER) is SCHEDULER)
 
 
-def _restore(settings) -> None:
+def _restore(settings, base) -> None:
     for key, (before, ours) in _saved.items():
         if settings.get(key, None) is ours:  # (the user changed it since: theirs stays)
             settings.set({key: before})
     _saved.clear()
+    table = getattr(base, "named_schedulers", None)
+    for name in _named if isinstance(table, dict) else ():
+        if table.get(name) is SCHEDULER:
+            del table[name]
+    _named.clear()
 
 
 def client_registered() -> None:
@@ -93,9 +107,9 @@ def client_registered() -> None:
         if _active:
             return
         _active = True
-        settings = sys.modules.get("dask.config")
-        if settings is not None:
-            _apply(settings)
+        base = sys.modules.get("dask.base")  # (imported after dask.config)
+        if base is not None:
+            _apply(sys.modules["dask.config"], base)
         elif _FINDER not in sys.meta_path:
             sys.meta_path.insert(0, _FINDER)
 
@@ -109,25 +123,25 @@ def clients_gone() -> None:
         _active = False
         if _FINDER in sys.meta_path:
             sys.meta_path.remove(_FINDER)
-        settings = sys.modules.get("dask.config")
-        if settings is not None:
-            _restore(settings)
+        if _saved or _named:
+            _restore(sys.modules["dask.config"], sys.modules.get("dask.base"))
 
 
-def _imported(settings) -> None:
+def _imported(base) -> None:
     with _lock:
         if _FINDER in sys.meta_path:
             sys.meta_path.remove(_FINDER)
         if _active and not _saved:
-            _apply(settings)
+            _apply(sys.modules["dask.config"], base)
 
 
-class _AfterDaskConfig(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: when ``dask.config`` is being imported, lets the other
-    finders find it and runs :func:`_imported` once its module has run."""
+class _AfterDaskBase(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: when ``dask.base`` (which imports ``dask.config``) is being
+    imported, lets the other finders find it and runs :func:`_imported` once its module
+    has run."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != "dask.config":
+        if fullname != "dask.base":
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -157,4 +171,4 @@ class _Then(importlib.abc.Loader):
         return getattr(self.loader, name)
 
 
-_FINDER = _AfterDaskConfig()
+_FINDER = _AfterDaskBase()

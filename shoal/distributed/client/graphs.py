@@ -28,6 +28,7 @@ from shoal.core import optimize
 from shoal.core.graph import cull, dependents_of
 from shoal.core.order import order
 from shoal.core.spec import Alias, Data, Ref, Task
+from shoal.distributed.client import foreign
 from shoal.distributed.client.futures import Future
 from shoal.distributed.client.serialize import dumps_task
 from shoal.local.runner import as_graph
@@ -109,13 +110,11 @@ def prepare_graph(dsk, keys: list, held, cache=None, fuse=None, keep=()) -> Prep
                 futures.update(found)
                 graph[key] = Task(key, node.func, *args, **kwargs)
         elif type(node).__name__ == "Task" and isinstance(getattr(node, "args", None), tuple):
-            found = {}  # Dask's Task: its args keep our Futures as literals (not TaskRefs)
-            args = replace_futures(node.args, found)
-            kwargs = replace_futures(dict(getattr(node, "kwargs", None) or {}), found)
+            # Dask's Task: our Futures may sit in its args or deeper (foreign.py)
+            found = foreign.futures_inside(node, {})
             if found:
                 futures.update(found)
-                refs = {d: Ref(d) for d in {*node.dependencies, *found}}
-                graph[key] = Task(key, _call_foreign, type(node), key, node.func, args, kwargs, refs)
+                graph[key] = foreign.with_future_values(key, node, found)
     external = set(futures)
     for node in list(graph.values()) if held else ():
         for dep in node.dependencies:
@@ -156,11 +155,6 @@ class _Held:
 
 def _identity(x):
     return x
-
-
-def _call_foreign(cls, key, func, args, kwargs, values):
-    """A foreign (Dask) task rebuilt with its Futures' values in place, then run."""
-    return cls(key, func, *args, **kwargs)(values)
 
 
 def call_tasks(func, keys: list, calls: list, kwargs: dict) -> tuple:
