@@ -130,3 +130,36 @@ def test_futures_that_dask_fuses_into_a_task_are_inputs(c):
     s = c.scatter(2.0)
     y = da.ones(6, chunks=3).map_blocks(lambda b, k: b * k, s, dtype=float)
     assert y.sum().compute() == 12.0
+
+
+@pytest.mark.timeout(20)
+def test_an_object_that_makes_up_attributes_inside_a_dask_task(c):
+    """A Mock (any object whose ``__getattr__`` makes up ``args``/``func``) beside one of
+    our Futures in a Dask task: the search for Futures followed its made-up attributes
+    both ways, 2**64 lookups (a hang)."""
+    from unittest import mock
+
+    f = c.submit(lambda: 1)
+    assert dask.delayed(lambda a, b: a + 1)(f, mock.Mock()).compute() == 2
+
+
+def test_a_dask_distributed_client_keeps_its_name(c, monkeypatch):
+    """A dask.distributed Client started after ours sets ``scheduler="dask.distributed"``:
+    Dask's compute went to the shoal Client through the name shoal added."""
+    import types
+
+    class Theirs:
+        @staticmethod
+        def current(allow_global=True):
+            return Theirs
+
+        @staticmethod
+        def get(dsk, keys, **kwargs):
+            return ["theirs"]
+
+    monkeypatch.setitem(sys.modules, "distributed.client", types.SimpleNamespace(Client=Theirs))
+    task = dask.delayed(lambda: "ours", pure=False)()
+    assert dask.compute(task, scheduler="dask.distributed") == ("theirs",)
+    assert task.compute() == "ours"  # (the config still names the shoal Client)
+    monkeypatch.delitem(sys.modules, "distributed.client")
+    assert dask.compute(task, scheduler="distributed") == ("ours",)

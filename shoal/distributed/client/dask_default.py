@@ -61,6 +61,31 @@ def _client(verb: str):
 
 SCHEDULER = DefaultClientScheduler()
 
+
+class _ByName(DefaultClientScheduler):
+    """Dask's "distributed" while a shoal client is the default: a dask.distributed
+    Client of this process, where one runs, keeps its name (its config says
+    ``scheduler="dask.distributed"``); else the default shoal client."""
+
+    def __call__(self, dsk, keys, **kwargs):
+        theirs = _dask_distributed_client()
+        return (theirs or _client("compute")).get(dsk, keys, **kwargs)
+
+    def persist(self, collections, **kwargs):
+        theirs = _dask_distributed_client()
+        return (theirs or _client("persist")).persist(collections, **kwargs)
+
+
+def _dask_distributed_client():
+    module = sys.modules.get("distributed.client")  # (imported by the user, if at all)
+    try:
+        return module.Client.current(allow_global=True) if module is not None else None
+    except ValueError:  # (none running)
+        return None
+
+
+BY_NAME = _ByName()
+
 _lock = threading.Lock()
 _active = False
 _saved: dict = {}  # Dask config key -> (value before, value we set)
@@ -85,7 +110,7 @@ def _apply(settings, base) -> None:
         settings.set({key: value})
     table = getattr(base, "named_schedulers", None)
     if isinstance(table, dict):
-        _named.extend(name for name in _NAMES if table.setdefault(name, SCHEDULER) is SCHEDULER)
+        _named.extend(name for name in _NAMES if table.setdefault(name, BY_NAME) is BY_NAME)
 
 
 def _restore(settings, base) -> None:
@@ -95,7 +120,7 @@ def _restore(settings, base) -> None:
     _saved.clear()
     table = getattr(base, "named_schedulers", None)
     for name in _named if isinstance(table, dict) else ():
-        if table.get(name) is SCHEDULER:
+        if table.get(name) is BY_NAME:
             del table[name]
     _named.clear()
 

@@ -19,6 +19,7 @@ Pickle itself finds the Futures wherever they sit, so no Dask node type is rebui
 
 from __future__ import annotations
 
+import functools
 import io
 import pickle
 
@@ -47,7 +48,9 @@ def futures_inside(obj, found: dict, depth: int = 0) -> dict:
     elif t is dict:
         for item in obj.values():
             futures_inside(item, found, depth + 1)
-    elif hasattr(obj, "args") and hasattr(obj, "func"):  # Dask's Task (or a partial)
+    elif (t is functools.partial or t.__module__.startswith("dask.")) and hasattr(obj, "func"):
+        # Dask's Task (or a partial); not any object with these attributes: a Mock (or a
+        # proxy) makes up new ones at each lookup, which searched both ways never ended
         futures_inside(obj.args, found, depth + 1)
         futures_inside(getattr(obj, "kwargs", None) or {}, found, depth + 1)
     elif t.__name__ == "DataNode":
@@ -56,8 +59,13 @@ def futures_inside(obj, found: dict, depth: int = 0) -> dict:
 
 
 class _Pickler(cloudpickle.Pickler):
+    def __init__(self, file, found: dict):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.found = found  # (every Future pickled, the search's depth limit or not)
+
     def persistent_id(self, obj):
         if isinstance(obj, Future):
+            self.found[obj.key] = obj
             return (_TAG, obj.key)
         return None
 
@@ -75,11 +83,11 @@ class _Unpickler(pickle.Unpickler):
 
 
 def with_future_values(key, node, found: dict) -> Task:
-    """A shoal task for the Dask task *node* holding the Futures *found*: it depends on
-    their keys and the node's own dependencies, and runs the node with the Futures'
-    values in their places."""
+    """A shoal task for the Dask task *node* holding the Futures *found* (completed with
+    those pickling meets): it depends on their keys and the node's own dependencies,
+    and runs the node with the Futures' values in their places."""
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(node)
+    _Pickler(buffer, found).dump(node)  # (adds to *found* any Future the search missed)
     refs = {d: Ref(d) for d in {*node.dependencies, *found}}
     return Task(key, _run, buffer.getvalue(), refs)
 

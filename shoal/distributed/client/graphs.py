@@ -113,8 +113,8 @@ def prepare_graph(dsk, keys: list, held, cache=None, fuse=None, keep=()) -> Prep
             # Dask's Task: our Futures may sit in its args or deeper (foreign.py)
             found = foreign.futures_inside(node, {})
             if found:
-                futures.update(found)
                 graph[key] = foreign.with_future_values(key, node, found)
+                futures.update(found)
     external = set(futures)
     for node in list(graph.values()) if held else ():
         for dep in node.dependencies:
