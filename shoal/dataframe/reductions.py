@@ -58,11 +58,7 @@ def reduction(frame, chunk, aggregate, combine=None, *, token, meta=no_default,
     ck, cbk, ak = chunk_kwargs or {}, combine_kwargs or {}, aggregate_kwargs or {}
     if combine is None:  # the aggregate doubles as the combine (e.g. a sum of sums)
         combine, cbk = aggregate, ak
-    if split_every is False:
-        split_every = max(2, frame.npartitions)
-    split_every = split_every or SPLIT_EVERY
-    if split_every < 2:
-        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    split_every = fan_in(split_every, frame.npartitions)
     if meta is no_default:
         meta = aggregate([chunk(frame._meta, **ck)], **ak)
     tok = tokenize(frame, chunk, combine, aggregate, ck, cbk, ak, split_every)
@@ -73,18 +69,38 @@ def reduction(frame, chunk, aggregate, combine=None, *, token, meta=no_default,
     level = [(f"{token}-chunk-{tok}", i) for i in range(frame.npartitions)]
     for i, key in enumerate(level):
         layer[key] = Task(key, _apply_one, chunk, Ref((frame._name, i)), ck)
+    level = combine_tree(layer, level, combine, cbk, f"{token}-combine-{tok}", split_every)
+    layer[(name, 0)] = Task((name, 0), _apply_list, aggregate, [Ref(k) for k in level], ak)
+    meta = meta_from_value(meta) if isinstance(meta, str) else make_meta(meta)  # "ab": a value
+    return new_collection(merge_layers(frame, name=name, layer=layer), name, meta, (None, None))
+
+
+def fan_in(split_every, npartitions: int) -> int:
+    """How many parts one combine takes: ``split_every``, all (False) or the default."""
+    if split_every is False:
+        split_every = max(2, npartitions)
+    split_every = split_every or SPLIT_EVERY
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    return split_every
+
+
+def combine_tree(layer, level: list, combine, kwargs, prefix: str, split_every: int,
+                 lead: tuple = ()) -> list:
+    """Add to *layer* the tasks that combine the keys of *level*, ``split_every`` at a
+    time, until at most ``split_every`` are left; returns those.  Keys are
+    ``(f"{prefix}-{depth}", *lead, index)``."""
     depth = 0
     while len(level) > split_every:
         depth += 1
         nxt = []
         for j in range(0, len(level), split_every):
-            key = (f"{token}-combine-{tok}-{depth}", j // split_every)
-            layer[key] = Task(key, _apply_list, combine, [Ref(k) for k in level[j: j + split_every]], cbk)
+            key = (f"{prefix}-{depth}", *lead, j // split_every)
+            layer[key] = Task(key, _apply_list, combine, [Ref(k) for k in level[j: j + split_every]],
+                              kwargs)
             nxt.append(key)
         level = nxt
-    layer[(name, 0)] = Task((name, 0), _apply_list, aggregate, [Ref(k) for k in level], ak)
-    meta = meta_from_value(meta) if isinstance(meta, str) else make_meta(meta)  # "ab": a value
-    return new_collection(merge_layers(frame, name=name, layer=layer), name, meta, (None, None))
+    return level
 
 
 def _broadcastable(result, labels):

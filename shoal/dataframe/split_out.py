@@ -36,6 +36,7 @@ from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe._meta import make_meta
 from shoal.dataframe.core import new_collection
+from shoal.dataframe.reductions import _apply_list, _apply_one, combine_tree, fan_in
 
 __all__ = ["normalize_split_out", "split_piece", "split_reduction", "split_values"]
 
@@ -93,21 +94,11 @@ def _pick(pieces, j):
     return pieces[j]
 
 
-def _apply_list(func, parts, kwargs):
-    return func(parts, **kwargs)
-
-
-def _apply_one(func, part, kwargs):
-    return func(part, **kwargs)
-
-
 def split_reduction(frame, chunk, aggregate, combine, *, split_out, token, meta, split_every,
                     chunk_kwargs, combine_kwargs, aggregate_kwargs, splitter=split_piece,
                     splitter_args=()):
     """The tree reduction of *frame* with ``split_out`` output partitions (see above)."""
-    split_every = max(2, frame.npartitions) if split_every is False else (split_every or 8)
-    if split_every < 2:
-        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    split_every = fan_in(split_every, frame.npartitions)
     tok = tokenize(frame, chunk, combine, aggregate, chunk_kwargs, combine_kwargs,
                    aggregate_kwargs, split_every, split_out)
     name = f"{token}-{tok}"
@@ -124,16 +115,8 @@ def split_reduction(frame, chunk, aggregate, combine, *, split_out, token, meta,
             key = (f"{token}-shard-{tok}", i, j)
             layer[key] = Task(key, _pick, Ref(sk), j)
             level.append(key)
-        depth = 0
-        while len(level) > split_every:
-            depth += 1
-            nxt = []
-            for s in range(0, len(level), split_every):
-                key = (f"{token}-combine-{tok}-{depth}", j, s // split_every)
-                layer[key] = Task(key, _apply_list, combine,
-                                  [Ref(k) for k in level[s: s + split_every]], combine_kwargs)
-                nxt.append(key)
-            level = nxt
+        level = combine_tree(layer, level, combine, combine_kwargs, f"{token}-combine-{tok}",
+                             split_every, lead=(j,))
         layer[(name, j)] = Task((name, j), _apply_list, aggregate, [Ref(k) for k in level],
                                 aggregate_kwargs)
     return new_collection(merge_layers(frame, name=name, layer=layer), name, make_meta(meta),
