@@ -38,7 +38,7 @@ from shoal import config
 from shoal.core.keys import key_split
 from shoal.distributed.taskstream import task_dicts
 
-__all__ = ["get_task_stream", "performance_report", "profile", "task_stream"]
+__all__ = ["get_task_stream", "performance_report", "profile", "task_stream", "worker_addresses"]
 
 MAX_CODE = 20_000  # characters of calling code kept in a report
 
@@ -69,7 +69,7 @@ def _count(count):
         raise TypeError(f"count={count!r}: expected a number of tasks") from None
 
 
-def _workers(workers):
+def worker_addresses(workers):
     """``workers`` as a list of addresses (None stays None), naming it when it is not one."""
     if workers is None:
         return None
@@ -81,7 +81,8 @@ def _workers(workers):
         raise TypeError(f"workers={workers!r}: expected a worker's address or a list of them") from None
     bad = [w for w in listed if not isinstance(w, str)]
     if bad:
-        raise TypeError(f"workers={workers!r}: {bad[0]!r} is not a worker's address")
+        raise TypeError(f"workers={workers!r}: {bad[0]!r} is not a worker's address (workers "
+                        "must be an address or a list of them)")  # fmt: skip
     return listed
 
 
@@ -224,7 +225,7 @@ def profile(client, key=None, start=None, stop=None, workers=None, merge_workers
         raise ValueError(
             f"Client.profile({'server' if server else 'scheduler'}=True): shoal samples only the "
             "threads that run tasks, not the workers' or the scheduler's event loops")
-    workers = _workers(workers)
+    workers = worker_addresses(workers)
     if key is not None and not isinstance(key, str):
         key = key_split(key)  # a tuple key: its prefix (the samplers keep trees per prefix)
     now = client._scheduler_now

@@ -14,6 +14,7 @@ and ``_run``.
 
 from __future__ import annotations
 
+from shoal.distributed.client.diagnostics import worker_addresses
 from shoal.distributed.logbuffer import check_count, recent
 from shoal.distributed.protocol import Pickled, Serialized, deserialize
 
@@ -36,20 +37,6 @@ class ReadsLogs:
         """``{worker address: records}``: each worker process's last ``n`` log records
         (all: None), newest first; ``workers``: only these; ``nanny``: their nannies'."""
         n = check_count(n)
-        workers = _check_workers(workers)
+        workers = worker_addresses(workers)
         role = "nanny" if nanny else "worker"
         return self.sync(self._run, recent, (role, n), {}, workers, bool(nanny), "raise")
-
-
-def _check_workers(workers):
-    if workers is None:
-        return None
-    if isinstance(workers, str):
-        return [workers]
-    try:
-        workers = list(workers)
-    except TypeError:
-        raise TypeError(f"workers must be an address or a list of them, got {workers!r}") from None
-    if not all(isinstance(w, str) for w in workers):
-        raise TypeError(f"workers must be an address or a list of them, got {workers!r}")
-    return workers

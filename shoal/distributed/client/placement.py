@@ -13,6 +13,7 @@ Errors name what is wrong: a future that is not a future, a worker that is unkno
 from __future__ import annotations
 
 from shoal import config
+from shoal.distributed.client.diagnostics import worker_addresses
 from shoal.distributed.client.waiting import futures_of, wait_states
 
 __all__ = ["PlacementControl"]
@@ -33,18 +34,6 @@ async def _keys_when_done(futures) -> list:
     return [f.key for f in futures]
 
 
-def _addresses(workers, what: str):
-    if workers is None:
-        return None
-    if isinstance(workers, str):
-        return [workers]
-    workers = list(workers)
-    bad = [w for w in workers if not isinstance(w, str)]
-    if bad:
-        raise TypeError(f"{what}: workers must be addresses (str), got {bad}")
-    return workers
-
-
 class PlacementControl:
     """``Client`` methods that place copies of results; see the module docstring."""
 
@@ -59,7 +48,7 @@ class PlacementControl:
                 or branching_factor < 1:  # fmt: skip
             raise ValueError(f"replicate: branching_factor must be a positive int, "
                              f"got {branching_factor!r}")  # fmt: skip
-        workers = _addresses(workers, "replicate")
+        workers = worker_addresses(workers)
         return self.sync(self._replicate, futures, n, workers, branching_factor,
                          asynchronous=asynchronous)  # fmt: skip
 
@@ -74,7 +63,7 @@ class PlacementControl:
         about the mean of their managed memory; a copy leaves a worker only once its new
         holder has it.  Returns None (as Dask's)."""
         futures = None if futures is None else _futures_of(futures, "rebalance")
-        workers = _addresses(workers, "rebalance")
+        workers = worker_addresses(workers)
         return self.sync(self._rebalance, futures, workers, asynchronous=asynchronous)
 
     async def _rebalance(self, futures, workers):
@@ -88,7 +77,7 @@ class PlacementControl:
         joined.  With ``raise_for_error`` a worker not back within ``timeout`` seconds
         (default ``distributed.comm.timeouts.connect`` x 4) is a ``TimeoutError``, a
         nanny that failed a ``RuntimeError``."""
-        workers = _addresses(workers, "restart_workers")
+        workers = worker_addresses(workers)
         if not workers:
             raise ValueError("restart_workers: workers must name at least one worker")
         if timeout is None:
