@@ -126,3 +126,29 @@ def test_a_child_that_cannot_be_started_leaves_no_descriptors(monkeypatch, execu
     assert _open_fds() == before
     if not executable:  # (not Popen's "Permission denied: ''")
         assert info.type is RuntimeError and "sys.executable is empty" in str(info.value)
+
+
+def inheritable_descriptors() -> list:
+    """The descriptors above stderr a process this one starts would inherit."""
+    out = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if int(name) > 2 and os.get_inheritable(int(name)):
+                out.append(int(name))
+        except OSError:  # (the listing's own descriptor, closed by now)
+            pass
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_a_task_starts_processes_that_hold_none_of_the_workers_pipes():
+    """A process a task starts with ``close_fds=False`` (or a daemon a task forks) kept a pool
+    worker's task and result pipes open: once that worker died, its pool saw no EOF."""
+    import shoal
+    from shoal import delayed
+    from shoal.distributed import Client, LocalCluster
+
+    assert shoal.compute(delayed(inheritable_descriptors)(), scheduler="processes") == ([],)
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster) as client:  # fmt: skip
+        assert client.submit(inheritable_descriptors).result() == []

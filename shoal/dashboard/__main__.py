@@ -39,7 +39,7 @@ import sys
 
 from shoal.dashboard.feed import EventFeed
 from shoal.diagnostics.dashboard import (
-    DEFAULT_PORT, READY_LINE, SECURITY_VAR, TICKET_VAR, parse_dashboard_address,
+    DEFAULT_PORT, FAILED_LINE, READY_LINE, SECURITY_VAR, TICKET_VAR, parse_dashboard_address,
 )  # fmt: skip
 from shoal.diagnostics.https import https_context
 
@@ -120,8 +120,7 @@ async def serve(args) -> int:
             raise  # (ValueError: a tls:// source and its certificates)
         hint = (" (the certificates: --tls-ca-file, --tls-cert and --tls-key)"
                 if args.scheduler.startswith("tls://") else "")  # fmt: skip
-        logger.error("cannot follow the events of %s: %s%s", args.scheduler, exc, hint)
-        return 1
+        return _cannot_serve(args, f"cannot follow the events of {args.scheduler}: {exc}{hint}")
     try:
         sock = socket.socket(fileno=args.fd) if args.fd is not None else None
         server = start_server(state, args.host, args.port, args.prefix, sock=sock,
@@ -131,8 +130,7 @@ async def serve(args) -> int:
         await feed.close()
         if not isinstance(exc, (OSError, ValueError)):  # (ValueError: a --host not of here)
             raise
-        logger.error("cannot serve the dashboard on %s:%s: %s", args.host, args.port, exc)
-        return 1
+        return _cannot_serve(args, f"cannot serve the dashboard on {args.host}:{args.port}: {exc}")
     _tune_gc()
     print(f"{READY_LINE} {server.link}", flush=True)
     os.dup2(2, 1)  # the parent reads only that line; the rest goes to stderr
@@ -192,6 +190,16 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG, 20, 10)
+
+
+def _cannot_serve(args, message: str) -> int:
+    """Say why this process ends before serving: on stdout, in place of the line its
+    parent waits for (which quotes it in its error), or on stderr when run by hand."""
+    if args.parent is None:
+        logger.error("%s", message)
+    else:
+        print(f"{FAILED_LINE} {message}", flush=True)
+    return 1
 
 
 def _lower_priority() -> None:

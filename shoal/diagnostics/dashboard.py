@@ -85,6 +85,8 @@ logger = logging.getLogger(__name__)
 
 #: What the child prints on stdout once it serves (the only thing it prints there).
 READY_LINE = "shoal-dashboard listening on"
+#: What it prints there instead when it cannot serve, and why (quoted in the parent's error).
+FAILED_LINE = "shoal-dashboard cannot serve:"
 #: Environment variable carrying the TLS settings (file paths) to the child.
 SECURITY_VAR = "SHOAL_INTERNAL_DASHBOARD_SECURITY"
 #: The child's ticket for the records its scheduler held while it started: the event
@@ -95,10 +97,9 @@ TICKET_VAR = "SHOAL_INTERNAL_DASHBOARD_TICKET"
 EVENT_SERVER = "shoal.distributed.eventstream:BusServer"
 #: Import path of the shared event-loop thread the local Dashboard runs that server on.
 LOOP_RUNNER = "shoal.distributed._loop:get_runner"
-_SECURITY_FIELDS = (
-    "tls_ca_file", "tls_client_cert", "tls_client_key", "tls_scheduler_cert",
-    "tls_scheduler_key", "tls_worker_cert", "tls_worker_key", "require_encryption", "tls_ciphers",
-)  # fmt: skip
+_SECURITY_FIELDS = ("tls_ca_file", "tls_client_cert", "tls_client_key", "tls_scheduler_cert",
+                    "tls_scheduler_key", "tls_worker_cert", "tls_worker_key",
+                    "require_encryption", "tls_ciphers")  # fmt: skip
 
 
 class DashboardStartError(RuntimeError):
@@ -164,7 +165,7 @@ class DashboardProcess:
         self.url: str | None = None
         self.scheme = "http"  # "https" once spawned with distributed.dashboard.tls set
         self.proc: subprocess.Popen | None = None
-        self._fd: int | None = None
+        self._fd = self._report = None  # its stdout and report pipes (int | None)
         self._out = b""
         self._error: str | None = None
         self._record: str | None = None  # registry file (announce.py)
@@ -234,21 +235,22 @@ class DashboardProcess:
                            "this machine; distributed.dashboard.tls.ca-file asks browsers for "
                            "a certificate)", self.host or "every interface", port,
                            "plain HTTP" if tls is None else "HTTPS")  # fmt: skip
-        read, write = os.pipe()
+        (read, write), (report, report_w) = os.pipe(), os.pipe()  # (report: its start error)
         try:
             self.proc = subprocess.Popen(
-                spawn.python_command("shoal.dashboard", self.command(sock.fileno(), port)[3:]),
-                env=self.environment(), stdin=subprocess.DEVNULL,  # ([3:]: not "python -m ...")
-                stdout=write, pass_fds=(sock.fileno(),),
+                spawn.python_command("shoal.dashboard", self.command(sock.fileno(), port)[3:],
+                                     report_w),  # ([3:]: not "python -m ...")
+                env=self.environment(), stdin=subprocess.DEVNULL,
+                stdout=write, pass_fds=(sock.fileno(), report_w),
                 start_new_session=True,  # a Ctrl-C in the kernel is not for the dashboard
             )  # fmt: skip
         except BaseException:
-            os.close(read)
+            os.close(read), os.close(report)
             raise
         finally:
-            os.close(write)
+            os.close(write), os.close(report_w)
             sock.close()  # the child has its own copy
-        self.port, self._fd = port, read
+        self.port, self._fd, self._report = port, read, report
         try:
             self._register()
         except BaseException:  # (a Ctrl-C in there: no child left running unowned)
@@ -292,11 +294,14 @@ class DashboardProcess:
                     code = self.proc.wait(timeout=1)
                 except subprocess.TimeoutExpired:  # (still running: closed by the caller)
                     self._error = "the dashboard process closed its output before serving"
-                else:
+                else:  # (why: what it printed, or its uncaught error from the report pipe)
+                    report, self._report = spawn.read_report(self._report), None
+                    said = re.search(rb"%s (.*)" % FAILED_LINE.encode(), self._out)
+                    report = said.group(1).decode(errors="replace") if said else report
                     self._error = (f"the dashboard process was killed ({_signal_name(-code)}) "
                                    "before serving" if code < 0 else
                                    f"the dashboard process exited with code {code} before "
-                                   "serving (its error is on stderr above)")  # fmt: skip
+                                   "serving: " + (report or "(its error is on stderr above)"))
                 self._close_pipe()
                 return True
         return False
@@ -337,9 +342,10 @@ class DashboardProcess:
         return self.port
 
     def _close_pipe(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for fd in (self._fd, self._report):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._report = None
 
     def _signal(self, sig) -> None:
         try:
@@ -439,8 +445,7 @@ class Dashboard(Observer):
             raise TypeError(f"Dashboard: bus={bus!r}: expected an event bus (a shoal.bus.Bus)")
         self.prefix, self.show, self.timeout, self.bus = prefix, show, timeout, bus
         self.process: DashboardProcess | None = None
-        self._server = None
-        self._runner = None
+        self._server = self._runner = None
         self._monitor = None  # probe.Monitor: this process as the local schedulers' worker
         self._profiler = None  # sampler.Sampler of the sync / threads tasks (shoal.sampling)
         self._shown = False  # its link was printed: its end is printed too

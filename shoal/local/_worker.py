@@ -93,6 +93,8 @@ def main(task_fd: int, result_fd: int, parent: int | None = None) -> None:
     if parent is not None:
         threading.Thread(target=_watch_parent, args=(parent,), name="shoal-parent-watch",
                          daemon=True).start()  # fmt: skip
+    for fd in (task_fd, result_fd):  # a process a task starts must not hold our pipes: a
+        os.set_inheritable(fd, False)  # worker that died would not read as dead (no EOF)
     tasks = Connection(task_fd, writable=False)
     results = Connection(result_fd, readable=False)
     results.send_bytes(b"ready")  # (pool.READY: imported, so it can no longer fail to start)

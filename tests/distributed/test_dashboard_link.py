@@ -859,9 +859,24 @@ def test_dashboard_process_without_a_source_fails_clearly():
         address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
     with config.set({"distributed.comm.timeouts.connect": "500ms"}):
         proc = DashboardProcess(address, port=0).spawn()
-        with pytest.raises(DashboardStartError, match="exited with code 1"):
+        with pytest.raises(DashboardStartError, match="exited with code 1") as exc:
             proc.wait_started(timeout=30)
     assert proc.proc.poll() == 1
+    assert f"before serving: cannot follow the events of {address}: " in str(exc.value)
+
+
+def test_a_dashboard_process_that_fails_to_import_says_why(tmp_path, monkeypatch):
+    """Its uncaught error comes back through the report pipe into the parent's error
+    (it was only on the child's stderr: a terminal the user may never see)."""
+    (tmp_path / "msgpack").mkdir()  # (the child's first import of a third party)
+    (tmp_path / "msgpack" / "__init__.py").write_text("raise ImportError('BROKEN MSGPACK 42')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # (a child keeps what its parent has of its
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # own path, in its own order)
+    proc = DashboardProcess("tcp://127.0.0.1:1", port=0).spawn()
+    with pytest.raises(DashboardStartError, match="exited with code 1") as exc:
+        proc.wait_started(timeout=30)
+    assert "ImportError: BROKEN MSGPACK 42" in str(exc.value)
+    assert proc._fd is None and proc._report is None  # (both pipes closed)
 
 
 def test_dashboard_process_keeps_what_browsers_do_out_of_its_parents_output():
