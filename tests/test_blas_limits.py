@@ -156,7 +156,7 @@ def test_process_pool_workers_start_with_the_limit(monkeypatch):
     pool = ProcessPool(2)  # a private pool, started under this environment
     try:
         g, keys = graph_reading_blas()
-        seen = run(ProcessBackend(pool), g, keys, scheduler="processes")
+        seen = run(ProcessBackend(pool), g, keys, label="processes")
     finally:
         pool.close()
     assert seen == [[expected]] * 4

@@ -67,3 +67,19 @@ class TestProcessPoolExecutor(GetContract):
             self.compute({("bad", 0): (FailsToUnpickle,)}, ("bad", 0))
         assert any("('bad', 0)" in n and "unpickling" in n for n in info.value.__notes__)
         assert self.compute({"ok": (sum, [1, 2])}, "ok") == 3
+
+
+@pytest.mark.parametrize("get, label", [("shoal.get", "sync"), ("shoal.threaded.get", "threads"),
+                                        ("shoal.multiprocessing.get", "processes")])
+def test_a_get_function_given_scheduler_says_it_runs_its_own(get, label):
+    """``shoal.get(graph, key, scheduler="threads")`` failed with "run() got multiple values
+    for keyword argument 'scheduler'" (Dask's ignores it and runs its sync scheduler)."""
+    import shoal.multiprocessing  # noqa: F401
+    import shoal.threaded  # noqa: F401
+    from shoal.core.loading import load_object
+
+    fn = load_object(get.rsplit(".", 1)[0] + ":" + get.rsplit(".", 1)[1])
+    with pytest.raises(TypeError, match=rf"scheduler='threads': this get function always "
+                                        rf"runs the {label} scheduler"):  # fmt: skip
+        fn({"a": 1}, "a", scheduler="threads")
+    assert fn({"a": (sum, [1, 2])}, "a") == 3

@@ -230,9 +230,9 @@ def test_a_local_run_names_one_of_the_labels_the_dashboard_reads():
     from shoal.local.runner import run
     from shoal.local.sync import SyncBackend
 
-    with pytest.raises(ValueError, match=r"scheduler='synchronous' is not one of the local "):
-        run(SyncBackend(), {"a": 1}, "a", scheduler="synchronous")
-    assert run(SyncBackend(), {"a": 1}, "a", scheduler="sync") == 1
+    with pytest.raises(ValueError, match=r"label='synchronous' is not one of the local "):
+        run(SyncBackend(), {"a": 1}, "a", label="synchronous")
+    assert run(SyncBackend(), {"a": 1}, "a", label="sync") == 1
     assert {"sync", "threads", "processes", "executor", "local"} == LOCAL_SCHEDULERS
 
 

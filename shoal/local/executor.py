@@ -78,7 +78,7 @@ class ExecutorBackend:
 def _executor_get(graph, keys, *, executor, num_workers=None, cache=None, **kwargs):
     n = num_workers or getattr(executor, "_max_workers", None) or os.cpu_count() or 1
     backend = ExecutorBackend(executor, n)
-    return run(backend, graph, keys, cache=cache, scheduler="executor", target=0.02, **kwargs)
+    return run(backend, graph, keys, cache=cache, label="executor", target=0.02, **kwargs)
 
 
 def getter(executor):

@@ -136,7 +136,7 @@ def get(graph, keys, *, num_workers=None, cache=None, **kwargs):
         backend = ProcessBackend(pool)
         _local.running = True
         try:
-            return run(backend, graph, keys, cache=cache, scheduler="processes", target=0.02,
+            return run(backend, graph, keys, cache=cache, label="processes", target=0.02,
                        **kwargs)  # fmt: skip
         finally:
             _local.running = False

@@ -250,7 +250,7 @@ _DASK_ONLY = frozenset(["get_id", "pack_exception", "raise_exception", "rerun_ex
                         "dumps", "loads", "initializer", "optimize_graph"])
 
 
-def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="local",
+def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, label="local",
         target=0.005, batch_size=None, chunksize=None, callbacks=None, **extra):
     """Compute *keys* of *graph* on *backend*; see the module docstring.
 
@@ -259,14 +259,18 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
     for this compute besides the active ones (``shoal.callbacks``).  Dask-only
     options are accepted and ignored; any other keyword is an error naming it.
     """
-    if scheduler not in LOCAL_SCHEDULERS:  # (a dashboard reads runs by this label)
-        raise ValueError(f"run: scheduler={scheduler!r} is not one of the local schedulers' "
+    if label not in LOCAL_SCHEDULERS:  # (a dashboard reads runs by this label)
+        raise ValueError(f"run: label={label!r} is not one of the local schedulers' "
                          f"labels ({', '.join(sorted(LOCAL_SCHEDULERS))}: shoal.events)")
+    if "scheduler" in extra:  # (Dask's gets ignore it: its sync scheduler ran, silently)
+        raise TypeError(f"scheduler={extra['scheduler']!r}: this get function always runs the "
+                        f"{label} scheduler; to choose one, call shoal.compute(..., scheduler=) "
+                        "or the get of that scheduler (shoal.threaded.get, ...)")
     unknown = sorted(set(extra) - _DASK_ONLY)
     if unknown:
         raise TypeError(
             f"unexpected keyword argument(s) {', '.join(map(repr, unknown))} for the "
-            f"{scheduler} scheduler; it accepts num_workers, cache, batch_size, fuse "
+            f"{label} scheduler; it accepts num_workers, cache, batch_size, fuse "
             "(and pool for threads)"
         )
     if chunksize is not None and batch_size in (None, "auto"):
@@ -275,8 +279,8 @@ def run(backend, graph, keys, *, cache=None, fuse=None, bus=None, scheduler="loc
     fixed = _batch_size(batch_size)
     g, priority, dependents, flat = prepare(graph, keys, cache=cache, fuse=fuse)
     state = LocalState(g, priority, flat, dependents)
-    run_id = f"{scheduler}-{_SESSION}-{next(_run_ids)}"
-    prefixes = _publish_start(bus, run_id, scheduler, g, flat) if bus.active else {}
+    run_id = f"{label}-{_SESSION}-{next(_run_ids)}"
+    prefixes = _publish_start(bus, run_id, label, g, flat) if bus.active else {}
     publisher = RunPublisher.for_run(bus, run_id, backend.label, prefixes) if bus.active else None
     limits = getattr(backend, "limits", None)
     hooks = _hooks_for(backend, state, callbacks) if Callback.active or callbacks else None

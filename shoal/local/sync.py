@@ -37,4 +37,4 @@ class SyncBackend:
 def get(graph, keys, *, cache=None, **kwargs):
     """Compute *keys* of *graph* in this thread; see ``shoal.local.runner.run``."""
     kwargs.pop("num_workers", None)
-    return run(SyncBackend(), graph, keys, cache=cache, scheduler="sync", target=0.002, **kwargs)
+    return run(SyncBackend(), graph, keys, cache=cache, label="sync", target=0.002, **kwargs)

@@ -131,7 +131,7 @@ def get(graph, keys, *, num_workers=None, pool=None, cache=None, **kwargs):
     backend = ThreadBackend(pool, n)
     kwargs.setdefault("batch_size", config.get("local.threads.batch-size", "auto"))
     try:
-        return run(backend, graph, keys, cache=cache, scheduler="threads", **kwargs)
+        return run(backend, graph, keys, cache=cache, label="threads", **kwargs)
     finally:
         if own is not None:
             own.shutdown(wait=False, cancel_futures=True)  # (its running batches see
