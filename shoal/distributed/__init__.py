@@ -45,7 +45,7 @@ _LAZY = {
     "SchedulerPlugin": "shoal.distributed.scheduler.plugins",
     "WorkerPlugin": "shoal.distributed.plugins", "UploadFile": "shoal.distributed.plugins",
     "UploadDirectory": "shoal.distributed.builtin_plugins",
-    "Environ": "shoal.distributed.builtin_plugins",
+    "Environ": "shoal.distributed.builtin_plugins", "PipInstall": "shoal.distributed.builtin_plugins",
     "KilledWorker": "shoal.distributed.scheduler.messages",
     "Security": "shoal.distributed.security",
     "progress": "shoal.distributed.client.progress",
@@ -54,6 +54,7 @@ _LAZY = {
     "Variable": "shoal.distributed.coordination", "Queue": "shoal.distributed.coordination",
     "Lock": "shoal.distributed.coordination", "Event": "shoal.distributed.coordination",
     "Semaphore": "shoal.distributed.leases", "MultiLock": "shoal.distributed.leases",
+    "Actor": "shoal.distributed.actor", "ActorFuture": "shoal.distributed.actor",
 }  # fmt: skip
 
 

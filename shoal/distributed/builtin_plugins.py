@@ -1,5 +1,5 @@
-"""Two more ready-made worker plugins, spelled as Dask's: :class:`UploadDirectory` and
-:class:`Environ`.
+"""More ready-made worker plugins, spelled as Dask's: :class:`UploadDirectory`,
+:class:`Environ` and :class:`PipInstall`.
 
 Dask makes both nanny plugins: the nanny unpacks the directory or sets the
 environment, then restarts its worker process so that the new process starts
@@ -18,6 +18,8 @@ plugins to each registering worker):
 - ``Environ(environ)`` sets ``os.environ`` in each worker process (values as str).
   Code that read a variable before (at import, say) keeps what it read: unlike
   Dask's, the process is not started anew.
+- ``PipInstall(packages, pip_options)`` runs ``python -m pip install`` with the
+  worker's own interpreter (:mod:`.pipinstall`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import os
 import sys
 import zipfile
 
+from shoal.distributed.pipinstall import PipInstall
 from shoal.distributed.plugins import WorkerPlugin
 
-__all__ = ["Environ", "UploadDirectory"]
+__all__ = ["Environ", "PipInstall", "UploadDirectory"]
 
 #: path parts ``UploadDirectory`` leaves out by default (Dask's)
 SKIP_WORDS = (".git", ".github", ".pytest_cache", "tests", "docs")

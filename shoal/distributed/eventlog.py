@@ -52,13 +52,15 @@ class EventLog:
         self.clock = clock
         self.topics: dict = {}  # topic -> deque of (timestamp, msg)
 
-    def log(self, topics: list, msg) -> None:
+    def log(self, topics: list, msg) -> float:
+        """Keep ``msg`` under each of ``topics``; returns its timestamp."""
         stamp = self.clock()
         for topic in topics:
             events = self.topics.get(topic)
             if events is None:
                 events = self.topics[topic] = deque(maxlen=self.maxlen)
             events.append((stamp, msg))
+        return stamp
 
     def get(self, topic=None):
         """A topic's events as a tuple (empty for an unknown topic); with no topic, a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import traceback
 from operator import add
 
 import pytest
@@ -51,7 +52,7 @@ async def test_errors_cancel_and_retry(s, a):
         with pytest.raises(KeyError, match="missing 1"):
             await f
         assert isinstance(await f.exception(), KeyError)
-        assert "fail" in await f.traceback()
+        assert "fail" in "".join(traceback.format_tb(await f.traceback()))
         slow = c.submit(asyncio_unfriendly_sleep, 5, pure=False)
         await c.cancel([slow])
         with pytest.raises(FutureCancelledError):

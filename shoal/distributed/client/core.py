@@ -47,7 +47,7 @@ from shoal.distributed.client import compute as C
 from shoal.distributed.client import diagnostics as D
 from shoal.distributed.client import results
 from shoal.distributed.client.connection import Connection, target
-from shoal.distributed.client import current, datasets, info, placement, plugins
+from shoal.distributed.client import actors, current, datasets, info, placement, plugins
 from shoal.distributed.client.control import ClusterControl
 from shoal.distributed.client.current import default_client, default_client_get
 from shoal.distributed.client.display import client_html, client_repr, dashboard_link
@@ -65,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 class Client(ClusterControl, plugins.PluginControl,  # (plugins.py: register_plugin...)
              placement.PlacementControl,  # (placement.py: replicate, rebalance...)
-             datasets.DatasetControl, info.InfoControl):  # (publish_dataset; get_versions...)
+             datasets.DatasetControl, info.InfoControl, actors.ActorControl):  # (actors.py)
     """Connect to a shoal cluster (or start a ``LocalCluster``) and run work on it.
 
     ``Client()`` starts a LocalCluster (extra keyword arguments go to it);
@@ -325,7 +325,7 @@ class Client(ClusterControl, plugins.PluginControl,  # (plugins.py: register_plu
         with ``pure=False``, ``funcname-<random>``.  Futures in the arguments
         (nested in lists, tuples, sets, dicts too) are replaced by their values.
         """
-        self._check_call(func, actor or actors, "submit")
+        func, pure = self._check_call(func, actor or actors, pure, "submit")
         if key is None:
             key = call_key(func, args, kwargs, pure)
         return self._submit_calls(func, [key], [args], kwargs, workers, allow_other_workers,
@@ -339,7 +339,7 @@ class Client(ClusterControl, plugins.PluginControl,  # (plugins.py: register_plu
         ``key`` is a prefix for the keys, or the list of keys itself.  All
         calls travel in one update-graph message.
         """
-        self._check_call(func, actor or actors, "map")
+        func, pure = self._check_call(func, actor or actors, pure, "map")
         if not iterables:
             raise TypeError("map: give at least one iterable of arguments")
         for i, it in enumerate(iterables):
@@ -351,12 +351,11 @@ class Client(ClusterControl, plugins.PluginControl,  # (plugins.py: register_plu
         return self._submit_calls(func, keys, calls, kwargs, workers, allow_other_workers,
                                   resources, retries, priority)  # fmt: skip
 
-    def _check_call(self, func, actor, what: str) -> None:
+    def _check_call(self, func, actor, pure, what: str) -> tuple:
         if not callable(func):
             raise TypeError(f"{what}: the first argument must be callable, got {type(func).__name__}")
-        if actor:
-            raise NotImplementedError("actors are not supported")
         self._check_running(what)
+        return actors.actor_call(func, actor, pure)  # (an actor: ActorTask(func), never pure)
 
     def _submit_calls(self, func, keys, calls, kwargs, workers, allow_other_workers, resources,
                       retries, user_priority) -> list:  # fmt: skip
@@ -564,6 +563,7 @@ class Client(ClusterControl, plugins.PluginControl,  # (plugins.py: register_plu
                 self.status = "closed"
 
     async def _close_comms(self) -> None:
+        await self._close_actors()  # (actors.py)
         if self._conn is not None:
             await self._conn.close()
 

@@ -34,6 +34,7 @@ from shoal.core.errortext import message_of
 from shoal.core.keys import key_str
 from shoal.distributed.protocol import Serialized
 from shoal.local.remote_errors import RemoteTaskError, RemoteTraceback, add_note, raisable
+from shoal.local.remote_frames import traceback_from_text
 
 __all__ = ["Future", "FutureCancelledError", "FutureState", "unpack_error"]
 
@@ -202,12 +203,13 @@ class Future:
         return self._state.exception if self._state.status == "error" else None
 
     def traceback(self, timeout=None):
-        """The worker's traceback text of the task's exception (None when it succeeded)."""
+        """The traceback object of the task's exception, its frames the worker's (for
+        ``traceback.format_tb``; None when it succeeded).  The text: ``exception().__cause__``."""
         return self.client.sync(self._traceback, callback_timeout=timeout, waits_on=(self,))
 
     async def _traceback(self):
         await self._state.wait()
-        return self._state.traceback if self._state.status == "error" else None
+        return traceback_from_text(self._state.traceback) if self._state.status == "error" else None
 
     def __await__(self):
         return self._result().__await__()

@@ -18,6 +18,8 @@ client's ``sync``, ``scheduler`` rpc, ``run`` / ``run_on_scheduler`` and
   (:mod:`.executor`) come from the mixins this class is made of.
 - ``log_event`` / ``get_events``: the scheduler's event log
   (:mod:`shoal.distributed.eventlog`); events come back as ``(timestamp, msg)``.
+- ``subscribe_topic`` / ``forward_logging`` and their undoing come from
+  :mod:`.topics`.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from shoal.distributed import versions as V
 from shoal.distributed.client import current
 from shoal.distributed.client.executor import MakesExecutors
 from shoal.distributed.client.logs import ReadsLogs
+from shoal.distributed.client.topics import ListensToTopics
 from shoal.distributed.eventlog import check_event, events_from_wire
 from shoal.distributed.protocol import Pickled, Serialized, deserialize
 
 __all__ = ["InfoControl"]
 
 
-class InfoControl(ReadsLogs, MakesExecutors):  # (logs.py; executor.py)
+class InfoControl(ReadsLogs, MakesExecutors, ListensToTopics):  # (logs.py; executor.py; topics.py)
     """``Client`` methods about the cluster as a whole; see the module docstring."""
 
     @classmethod

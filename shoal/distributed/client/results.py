@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from shoal import config
 from shoal.core.keys import check_portable_keys
+from shoal.distributed.client.actors import bind_actors
 from shoal.distributed.client.futures import Future
 from shoal.distributed.client.naming import scatter_key
 from shoal.distributed.client.serialize import dumps_payload
@@ -54,6 +55,7 @@ async def gather(client, futures, errors: str = "raise"):
             status = reply.get("status")
             if status in ("OK", "error"):
                 _unpickle_into(data, reply.get("data", {}), bad, errors)
+                bind_actors(data, found)  # (actors.py: a proxy keeps its actor alive)
             if status == "error":  # values that exist but cannot leave their workers
                 for key, packed in reply["errors"].items():
                     if errors == "raise":

@@ -37,6 +37,7 @@ class KeyTable:
         self.lock = threading.RLock()
         self.releases: list = []  # (seq, key, the state it had) waiting to be sent
         self._seq = itertools.count()
+        self.handlers: dict = {}  # op -> fn(msg), for reports not about keys ("event")
 
     def next_seq(self) -> int:
         """A number ordering stream messages and releases as the user's code made them."""
@@ -137,6 +138,8 @@ class KeyTable:
             state = get(msg["key"])
             if state is not None:
                 state.reset()
+        elif op in self.handlers:
+            self.handlers[op](msg)
         else:
             logger.debug("ignoring op %r from the scheduler", op)
 

@@ -8,13 +8,23 @@ is sent by its worker with the same rpc, naming the worker (fire and forget: a
 task never waits for the scheduler), and a dict message from a worker gets the
 worker's address under ``"worker"``, as in Dask.  Messages stay the plain
 data msgpack made of them: nothing is unpickled here.
+
+Subscriptions (``client.subscribe_topic``): the rpc ``subscribe_topic`` adds a
+client to a topic's subscribers; each event logged to that topic afterwards is
+pushed on the client's stream as ``{"op": "event", "topic", "event": [time, msg]}``.
+A subscriber whose stream is gone is dropped when the next event finds it so.
 """
 
 from __future__ import annotations
 
+import logging
+
+from shoal.distributed.comm import CommClosedError
 from shoal.distributed.eventlog import EventLog, check_event
 
 __all__ = ["KeepsEvents"]
+
+logger = logging.getLogger(__name__)
 
 
 class KeepsEvents:
@@ -23,14 +33,51 @@ class KeepsEvents:
     def event_log_handlers(self) -> dict:
         """The rpc handlers (and the empty log: called from ``__init__``)."""
         self.events = EventLog()
-        return {"log_event": self.log_event, "events": self.get_events}
+        self.topic_subscribers: dict = {}  # topic -> set of client ids
+        return {"log_event": self.log_event, "events": self.get_events,
+                "subscribe_topic": self.subscribe_topic,
+                "unsubscribe_topic": self.unsubscribe_topic}
 
     def log_event(self, comm=None, topic=None, msg=None, worker=None) -> None:
         if worker is not None and isinstance(msg, dict):  # (from a worker's task)
             msg = dict(msg, worker=worker)
-        self.events.log(check_event(topic, msg), msg)
+        topics = check_event(topic, msg)
+        stamp = self.events.log(topics, msg)
+        for name in topics:
+            self._push_event(name, stamp, msg)
+
+    def _push_event(self, topic: str, stamp: float, msg) -> None:
+        subscribers = self.topic_subscribers.get(topic, ())
+        for client in list(subscribers):
+            stream = self.client_streams.get(client)
+            if stream is None:
+                subscribers.discard(client)
+                continue
+            try:
+                stream.send({"op": "event", "topic": topic, "event": [stamp, msg]})
+            except CommClosedError:
+                logger.debug("dropping an event of %r for %s: stream closed", topic, client)
+
+    def subscribe_topic(self, comm=None, topic=None, client=None) -> None:
+        _check_subscription(topic, client)
+        self.topic_subscribers.setdefault(topic, set()).add(client)
+
+    def unsubscribe_topic(self, comm=None, topic=None, client=None) -> None:
+        _check_subscription(topic, client)
+        subscribers = self.topic_subscribers.get(topic)
+        if subscribers is not None:
+            subscribers.discard(client)
+            if not subscribers:
+                del self.topic_subscribers[topic]
 
     def get_events(self, comm=None, topic=None):
         if topic is not None and not isinstance(topic, str):
             raise TypeError(f"get_events: topic must be a str or None, got {topic!r}")
         return self.events.get(topic)
+
+
+def _check_subscription(topic, client) -> None:
+    if not isinstance(topic, str):
+        raise TypeError(f"subscribe_topic: topic must be a str, got {topic!r}")
+    if not isinstance(client, str):
+        raise TypeError(f"subscribe_topic: client must be a client id (str), got {client!r}")

@@ -40,6 +40,8 @@ __all__ = ["DropReplicas", "MovesData", "copies_wanted", "excess_replicas", "reb
 
 #: Seconds a move or a copy may take before the scheduler gives up on it.
 COPY_TIMEOUT = 30.0
+#: the type of an actor's handle (``shoal/distributed/actor.py``): its object cannot move
+ACTOR_TYPE = "shoal.distributed.actor.Actor"
 
 _ids = itertools.count()
 
@@ -152,7 +154,7 @@ class MovesData:
                         timeout=COPY_TIMEOUT):  # fmt: skip
         """Give each key ``n`` holders among ``workers`` (all running ones by default;
         ``n=None``: every one of them), copying or dropping copies."""
-        tasks = self._memory_tasks(keys, "replicate")
+        tasks = [ts for ts in self._memory_tasks(keys, "replicate") if ts.type != ACTOR_TYPE]
         targets = self._taking_part(workers, "replicate")
         n = len(targets) if n is None else n
         if not isinstance(n, int) or n < 1:
@@ -177,7 +179,8 @@ class MovesData:
         states = [self.state.workers[a] for a in taking]
         wanted = None if keys is None else {ts.key for ts in self._memory_tasks(keys, "rebalance")}
         holdings = {ws.address: {ts.key: max(ts.nbytes, 0) for ts in ws.has_what
-                                 if ts.state == "memory" and (wanted is None or ts.key in wanted)}
+                                 if ts.state == "memory" and ts.type != ACTOR_TYPE
+                                 and (wanted is None or ts.key in wanted)}
                     for ws in states}  # fmt: skip
         moves = rebalance_moves(holdings, {ws.address: ws.nbytes for ws in states})
         plan: dict = {}

@@ -58,6 +58,7 @@ from shoal.diagnostics.probe import CpuClock
 from shoal.distributed.worker.memory import (
     MemoryReading, MemoryThresholds, decide, worker_memory_limit,
 )  # fmt: skip
+from shoal.distributed.worker.actors import HoldsActors
 from shoal.distributed.worker.context import KnowsCurrentTask, TaskClient
 from shoal.distributed.worker.events import LogsEvents
 from shoal.distributed.worker.plugins import RunsPlugins
@@ -78,7 +79,7 @@ _FROM_SCHEDULER = {
 }  # fmt: skip
 
 
-class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, Node):
+class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, HoldsActors, Node):
     """One worker: a thread pool, its state machine, a listener for peers."""
 
     def __init__(self, scheduler_address: str, nthreads=None, memory_limit="auto", name=None,
@@ -110,6 +111,7 @@ class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, Node):
             "identity": self.identity, "story": self.story, "profile": self.get_profile,
             "get_profile": self.get_profile, "profile_metadata": self.get_profile_metadata,
             **self.plugin_handlers(),  # WorkerPlugin (worker/plugins.py)
+            **self.actor_handlers(),  # actors (worker/actors.py)
         }, security=security, role="worker")  # fmt: skip
         self.peers = ConnectionPool(security=security, role="worker")
         self.data = None
@@ -229,6 +231,7 @@ class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, Node):
         if self.profiler is not None:
             self.profiler.stop()  # joins the sampler thread: it wakes at once, ms at most
         await self.task_client.close()  # (a seceded task waiting on it ends)
+        await self.stop_actors()
         await self.server.close()
         await self.peers.close()
         if self.threads is not None:
@@ -276,6 +279,7 @@ class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, Node):
                 self._spawn(self._who_has(ins.keys, ins.stimulus_id))
             else:
                 raise TypeError(f"unknown worker instruction {ins!r}")
+        self.drop_released_actors()  # (actors.py: their keys forgotten just now)
 
     async def _read_stream(self, comm) -> None:
         try:
