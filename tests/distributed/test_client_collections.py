@@ -89,6 +89,20 @@ def test_compute_delayed(c):
     assert c.compute([x, y, 5], sync=True) == [2, 12, 5]
 
 
+def test_compute_of_a_delayed_is_the_future_of_its_own_key(c):
+    """As in Dask: no ``finalize-`` task (one task fewer), and ``f.key == d.key``; a
+    Dask Delayed too."""
+    dask = pytest.importorskip("dask")
+    d = delayed(inc)(41)
+    f = c.compute(d)
+    assert f.key == d.key and f.result() == 42
+    assert c.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.state.tasks)) == [d.key]
+    theirs = dask.delayed(inc)(1)
+    g = c.compute(theirs)
+    assert g.key == theirs.key and g.result() == 2
+    del f, g
+
+
 def test_compute_computes_the_collections_inside_containers_as_dask_does(c):
     """traverse=True (the default): a container given among the collections is one value
     with its collections computed (they came back as Delayed objects)."""

@@ -6,6 +6,9 @@ value::
 
     finalize-<token>: Task(finalize, [Ref(k) for k in x.__dask_keys__()], *extra)
 
+A Delayed needs none: its future is its own key's (as in Dask, ``client.compute(d).key
+== d.key``), one task fewer.
+
 ``persist(x)`` wants every key of ``x`` and rebuilds ``x`` with
 ``__dask_postpersist__`` from ``{key: Future}``; the new collection's graph
 holds futures, which :mod:`.graphs` turns back into keys the cluster holds.
@@ -54,10 +57,22 @@ def finalize_graph(items: list, annotations: dict | None = None):
     finals = {}
     for (i, c), ks in zip(variables, keys):
         func, extra = c.__dask_postcompute__()
+        if _takes_the_one_key(func, extra, ks):  # (a Delayed: its own key is the future's)
+            finals[i] = ks[0]
+            continue
         fkey = f"finalize-{tokenize(c)}"
         graph[fkey] = Task(fkey, func, _refs(ks), *extra)
         finals[i] = fkey
     return graph, finals
+
+
+def _takes_the_one_key(func, extra, keys) -> bool:
+    """Whether the postcompute ``func(results, *extra)`` of a collection of *keys* is the
+    value of its one key (shoal's and Dask's Delayed), so no finalize task is needed."""
+    if extra or type(keys) is not list or len(keys) != 1 or type(keys[0]) is list:
+        return False
+    return (getattr(func, "__module__", None), getattr(func, "__qualname__", None)) in (
+        ("shoal.delayed", "_first"), ("dask.delayed", "single_key"))
 
 
 def persist_graph(items: list, annotations: dict | None = None):
