@@ -282,3 +282,18 @@ def test_bad_annotations_are_refused_naming_the_task(c):
     with pytest.raises(TypeError, match="resources=4 of task 'resourced-inc'"):
         c.compute(y)
     assert c.compute(dask.delayed(inc)(1), sync=True) == 2  # the client goes on
+
+
+def test_run_on_scheduler_sees_tasks_workers_and_clients_by_dask_names(c):
+    """``dask_scheduler.tasks`` (``.workers``, ``.clients``) in ``run_on_scheduler``, as
+    Dask users write it: an AttributeError before."""
+    f = c.submit(inc, 1, key="the-one")
+    assert f.result() == 2
+
+    def look(dask_scheduler):
+        ts = dask_scheduler.tasks["the-one"]
+        return ts.state, len(dask_scheduler.workers), list(dask_scheduler.clients)
+
+    state, nworkers, clients = c.run_on_scheduler(look)
+    assert state == "memory" and nworkers == len(c.scheduler_info()["workers"])
+    assert c.id in clients

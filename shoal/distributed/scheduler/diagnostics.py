@@ -192,7 +192,12 @@ class AnswersDiagnostics:
     """The scheduler's diagnostics requests (a mixin of :class:`~.server.Scheduler`,
     using its ``bus``, ``state``, ``pool``, ``task_stream`` and
     ``_publish_task_states``): ``get_task_stream``, ``task_stream_cursor`` and
-    ``get_profile``."""
+    ``get_profile``.  ``tasks``, ``workers`` and ``clients``: the state's records by key,
+    address and id, as Dask's scheduler names them (for ``run_on_scheduler``; read only)."""
+
+    tasks = property(lambda self: self.state.tasks, doc="key -> the task's record")
+    workers = property(lambda self: self.state.workers, doc="address -> the worker's record")
+    clients = property(lambda self: self.state.clients, doc="client id -> the client's record")
 
     def get_task_stream(self, comm=None, start=None, stop=None, count=None, since=None) -> dict:
         """The finished tasks picked, packed (``TaskStreamLog.collect``; the client makes
