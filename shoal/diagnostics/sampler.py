@@ -384,14 +384,8 @@ class Sampler:
 
     def _read(self) -> list:
         """``[(slot, its key then, [code, ...] innermost first)]`` for the registered threads."""
-        me = threading.get_ident()
-        if self._api is not None:
-            frames = [(s, self._api.frame(s.tstate)) for s in self._slots.values() if s.thread_id != me]
-        else:
-            current = sys._current_frames()
-            frames = [(s, current.get(s.thread_id)) for s in self._slots.values() if s.thread_id != me]
         out = []
-        for slot, frame in frames:
+        for slot, frame in self._frames():
             key = slot.key  # (read with the frame: the thread may name its next task meanwhile)
             codes = []
             boundary = slot.boundary
@@ -401,6 +395,36 @@ class Sampler:
             if frame is not None:  # else the boundary is not on the stack (yet / any more)
                 out.append((slot, key, codes))
         return out
+
+    def stacks(self, keys=None) -> dict:
+        """``{key: [(filename, line number, function), ...] outermost first}`` of the
+        registered threads running a task now (of ``keys`` only, unless None), read as
+        :meth:`sample` reads them (no ``HEAD_LOCK``, no collection meanwhile)."""
+        with self._lock:
+            enabled = gc.isenabled()
+            if enabled:
+                gc.disable()
+            try:
+                out = {}
+                for slot, frame in self._frames():
+                    key, rows = slot.key, []
+                    while frame is not None and frame is not slot.boundary:
+                        rows.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+                        frame = frame.f_back
+                    if frame is not None and key is not None and (keys is None or key in keys):
+                        out[key] = rows[::-1]
+            finally:
+                if enabled:
+                    gc.enable()
+        return out
+
+    def _frames(self) -> list:
+        """``[(slot, its thread's innermost frame)]`` but this thread's; the lock held."""
+        me = threading.get_ident()
+        if self._api is not None:
+            return [(s, self._api.frame(s.tstate)) for s in self._slots.values() if s.thread_id != me]
+        current = sys._current_frames()
+        return [(s, current.get(s.thread_id)) for s in self._slots.values() if s.thread_id != me]
 
     def _describe(self, codes: list) -> list:
         """Descriptors, outermost first, without this module's own frames.  A stack

@@ -55,6 +55,7 @@ _LAZY = {
     "Lock": "shoal.distributed.coordination", "Event": "shoal.distributed.coordination",
     "Semaphore": "shoal.distributed.leases", "MultiLock": "shoal.distributed.leases",
     "Actor": "shoal.distributed.actor", "ActorFuture": "shoal.distributed.actor",
+    "Pub": "shoal.distributed.pubsub", "Sub": "shoal.distributed.pubsub",
 }  # fmt: skip
 
 

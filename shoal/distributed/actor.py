@@ -18,7 +18,7 @@ transfers only ever see the handle; the instance stays in the worker's actor tab
 handle to another worker (a dependent task there) gives that task a working proxy.
 
 A proxy is not tied to the process that made it: it finds its *holder* on first use
-(the worker whose task or actor thread is calling, else the default client), and each
+(the worker whose task or actor method is calling, else the default client), and each
 call runs as a coroutine on the holder's loop.  ``ActorFuture.result()`` blocks a
 thread; a caller on that very loop (an asynchronous client, an ``async def`` actor
 method) awaits instead.  Reading an attribute is a call too: its value in a thread,
@@ -32,9 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
+import inspect
 import threading
 
 from shoal.distributed.protocol import serialize
+from shoal.distributed.rpc import ConnectionPool
 
 __all__ = ["Actor", "ActorFuture", "ActorLostError", "ActorTask"]
 
@@ -43,6 +46,8 @@ CONNECT_TIMEOUT = 3.0
 
 #: the worker whose actor thread this is (set by the thread's initializer)
 actor_thread = threading.local()
+#: the worker whose ``async def`` actor method runs (on its loop, not the actor thread)
+actor_worker = contextvars.ContextVar("shoal_actor_worker", default=None)
 
 
 class ActorLostError(RuntimeError):
@@ -104,7 +109,12 @@ class Actor:
         msg = {"op": op, "key": self._key, "name": name}
         if op == "actor_execute":
             msg["args"] = (args, kwargs or {})
-        return ActorFuture.start(holder, self._address, msg, self._key)
+        apart = op == "actor_execute" and inspect.iscoroutinefunction(getattr(self._cls, name))
+        own = getattr(actor_thread, "worker", None)
+        if own is not None and own.address == self._address and not apart:  # (queued for
+            # this very thread, the call would wait for the method waiting on it: run it now)
+            return ActorFuture.now(own.actor_here, op, self._key, name, args, kwargs or {})
+        return ActorFuture.start(holder, self._address, msg, self._key, apart)
 
 
 class _Method:
@@ -130,14 +140,24 @@ class ActorFuture:
         self._on_loop = on_loop
 
     @classmethod
-    def start(cls, holder, address: str, msg: dict, key) -> ActorFuture:
+    def start(cls, holder, address: str, msg: dict, key, apart=False) -> ActorFuture:
         loop = holder.actor_loop()
         if loop is None or loop.is_closed():
             raise RuntimeError(f"actor {key!r}: {holder!r} is not running")
-        coro = _request(holder, address, msg, key)
+        coro = _request(holder, address, msg, key, apart)
         if _running_loop() is loop:
             return cls(asyncio.ensure_future(coro), True)
         return cls(asyncio.run_coroutine_threadsafe(coro, loop), False)
+
+    @classmethod
+    def now(cls, func, *args) -> ActorFuture:
+        """``func(*args)`` called at once, its value or exception in a done ActorFuture."""
+        future = concurrent.futures.Future()
+        try:
+            future.set_result(func(*args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return cls(future, False)
 
     def done(self) -> bool:
         return self._future.done()
@@ -158,14 +178,23 @@ class ActorFuture:
         return f"<ActorFuture: {'done' if self.done() else 'pending'}>"
 
 
-async def _request(holder, address: str, msg: dict, key):
+async def _request(holder, address: str, msg: dict, key, apart: bool):
     if "args" in msg:
         msg = {**msg, "args": serialize(msg["args"])}
     try:
-        return await holder.actor_send(address, msg)
+        return await holder.actor_send(address, msg, apart)
     except (OSError, concurrent.futures.TimeoutError) as exc:
         raise ActorLostError(f"actor {key!r}: its worker {address} cannot be reached "
                              f"({type(exc).__name__}: {exc}); actors are not restarted") from exc
+
+
+def actor_pools(security, role: str) -> tuple:
+    """A holder's ``(ordered, apart)`` pools: one comm per worker keeps the calls in the
+    order they were made (one actor thread runs them in turn anyway); ``async def``
+    methods, which run side by side and may wait on each other, go apart so that no call
+    waits behind a pending one (an ``await queue.get()`` would block its ``put``)."""
+    return tuple(ConnectionPool(n, timeout=CONNECT_TIMEOUT, security=security, role=role)
+                 for n in (1, 64))  # fmt: skip
 
 
 def _declares(cls, name: str) -> bool:
@@ -183,7 +212,7 @@ def _running_loop():
 
 def _find_holder():
     """The worker calling (from a task or actor thread), else the default client."""
-    worker = getattr(actor_thread, "worker", None)
+    worker = getattr(actor_thread, "worker", None) or actor_worker.get()
     if worker is None:
         from shoal.distributed.worker.context import _pool
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import pickle
 import threading
@@ -182,3 +183,63 @@ def test_rebalance_and_replicate_leave_actors_in_place(c, servers):
     assert c.run(actor_keys)[home] == [fut.key]
     assert counter.increment().result() == 1
     del ballast
+
+
+def test_lost_actor_errs_instead_of_being_made_again(c, servers):
+    _, workers = servers
+    fut = c.submit(Counter, actor=True, workers=[workers[1].address], allow_other_workers=True)
+    assert fut.result().increment().result() == 1
+    get_runner().sync(workers[1].close)
+    with pytest.raises(RuntimeError, match=f"actor '{fut.key}': the worker holding it was lost"):
+        fut.result(timeout=20)
+    assert c.run(actor_keys) == {workers[0].address: []}  # no new object, silently
+
+
+class Gate:
+    def __init__(self):
+        self.opened = threading.Event()
+
+    async def wait(self):
+        while not self.opened.is_set():
+            await asyncio.sleep(0.01)
+        return "opened"
+
+    def open(self):
+        self.opened.set()
+
+
+def test_pending_async_call_does_not_block_the_next_calls(c):
+    gate = c.submit(Gate, actor=True).result()
+    waiting = gate.wait()
+    gate.open().result(timeout=5)  # (not queued behind the pending call: it would never end)
+    assert waiting.result(timeout=5) == "opened"
+
+
+class Caller:
+    def through(self, other, by):
+        return other.increment(by).result(timeout=5)
+
+    async def athrough(self, other, by):
+        return await other.increment(by)
+
+    async def holder(self):
+        from shoal.distributed.actor import _find_holder
+
+        return type(_find_holder()).__name__
+
+
+class SelfCaller(Counter):
+    def twice(self, me):
+        return [me.increment().result(timeout=5), me.n]
+
+
+def test_calls_from_actor_methods_on_the_same_worker(c, servers):
+    _, workers = servers
+    home = [workers[0].address]
+    me = c.submit(SelfCaller, actor=True, workers=home).result()
+    assert me.twice(me).result(timeout=10) == [1, 1]  # (run at once, not queued: no deadlock)
+    caller = c.submit(Caller, actor=True, workers=home).result()
+    counter = c.submit(Counter, actor=True, workers=home).result()
+    assert caller.through(counter, 2).result(timeout=10) == 2
+    assert caller.athrough(counter, 3).result(timeout=10) == 5
+    assert caller.holder().result(timeout=10) == "Worker"  # (not the default client)

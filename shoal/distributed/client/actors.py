@@ -13,8 +13,7 @@ sees no message per call.
 
 from __future__ import annotations
 
-from shoal.distributed.actor import CONNECT_TIMEOUT, Actor, ActorTask
-from shoal.distributed.rpc import ConnectionPool
+from shoal.distributed.actor import Actor, ActorTask, actor_pools
 
 __all__ = ["ActorControl", "actor_call", "bind_actors"]
 
@@ -35,19 +34,18 @@ def bind_actors(data: dict, futures: dict) -> None:
 class ActorControl:
     """Mixin of :class:`~shoal.distributed.client.core.Client`: the transport of actor calls."""
 
-    _actor_pool: ConnectionPool | None = None
+    _actor_pool: tuple | None = None  # (actor.actor_pools: ordered, apart)
 
     def actor_loop(self):
         return self.loop if self.status == "running" else None
 
-    async def actor_send(self, address: str, msg: dict):
+    async def actor_send(self, address: str, msg: dict, apart=False):
         if self._actor_pool is None:
-            self._actor_pool = ConnectionPool(1, timeout=CONNECT_TIMEOUT, security=self.security,
-                                              role="client")  # fmt: skip
+            self._actor_pool = actor_pools(self.security, "client")
         fields = {k: v for k, v in msg.items() if k != "op"}
-        return await getattr(self._actor_pool(address), msg["op"])(**fields)
+        return await getattr(self._actor_pool[apart](address), msg["op"])(**fields)
 
     async def _close_actors(self) -> None:
-        pool, self._actor_pool = self._actor_pool, None
-        if pool is not None:
+        pools, self._actor_pool = self._actor_pool, None
+        for pool in pools or ():
             await pool.close()

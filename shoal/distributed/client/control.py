@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from shoal.distributed.client.introspection import Introspects
 from shoal.distributed.client.waiting import futures_of
 from shoal.distributed.protocol import Pickled
 from shoal.distributed.taskcolumns import story_from_wire
@@ -49,7 +50,7 @@ def _first_workers(info: dict, n_workers) -> dict:
     return {**info, "workers": workers}
 
 
-class ClusterControl:
+class ClusterControl(Introspects):  # (processing, nbytes, call_stack...: introspection.py)
     """``Client`` methods that act on or ask about the cluster; see the module docstring."""
 
     def restart(self, timeout=30, wait_for_workers=True, asynchronous=None):

@@ -65,6 +65,7 @@ from shoal.distributed.comm import CommClosedError
 from shoal.distributed.rpc import NO_REPLY
 from shoal.distributed.scheduler import messages as m
 from shoal.distributed.scheduler.leases import Leases
+from shoal.distributed.scheduler.pubsub import RoutesPubSub
 from shoal.distributed.taskcolumns import key_from_wire
 
 __all__ = ["Coordinates"]
@@ -141,7 +142,7 @@ class _State:
         self.lease_check = None  # the task releasing locks of departed clients
 
 
-class Coordinates(Leases):
+class Coordinates(Leases, RoutesPubSub):
     """The handlers of the coordination primitives (a mixin of
     :class:`~.server.Scheduler`, using its ``state``, ``handle``, ``client_streams`` and
     ``_spawn``); see the module docstring."""
@@ -167,6 +168,7 @@ class Coordinates(Leases):
             "event_set": self.event_set, "event_clear": self.event_clear,
             "event_wait": self.event_wait, "event_is_set": self.event_is_set,
             **self.lease_handlers(),  # Semaphore, MultiLock (leases.py)
+            **self.pubsub_handlers(),  # Pub, Sub (pubsub.py)
         }  # fmt: skip
 
     # --- helpers ------------------------------------------------------------------------

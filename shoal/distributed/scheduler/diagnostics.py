@@ -49,6 +49,7 @@ import time
 from shoal import config
 from shoal.diagnostics.calltree import merge
 from shoal.distributed import taskcolumns, taskstream
+from shoal.distributed.scheduler.introspection import AnswersIntrospection
 from shoal.distributed.taskcolumns import expanded, key_from_wire
 from shoal.bus import Buffer
 from shoal.events import TASK_STATES, PackedTaskRows
@@ -188,7 +189,7 @@ async def gather_profile(pool, workers, start=None, stop=None, key=None, merged=
     return merge(*trees.values())
 
 
-class AnswersDiagnostics:
+class AnswersDiagnostics(AnswersIntrospection):  # (processing, call_stack...: introspection.py)
     """The scheduler's diagnostics requests (a mixin of :class:`~.server.Scheduler`,
     using its ``bus``, ``state``, ``pool``, ``task_stream`` and
     ``_publish_task_states``): ``get_task_stream``, ``task_stream_cursor`` and

@@ -110,7 +110,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             "task_stream_cursor": self.task_stream_cursor, "clock": lambda comm=None: time.time(),
             "get_profile": self.get_profile, "profile": self.get_profile,
             "progress_watch": self.progress_watch, "progress_poll": self.progress_poll,
-            "progress_stop": self.progress_stop,
+            "progress_stop": self.progress_stop, **self.introspection_handlers(),  # (its module)
             **self.coordination_handlers(),  # Variable, Queue, Lock, Event (coordination.py)
             **self.worker_plugin_handlers(),  # WorkerPlugin, upload_file (worker_plugins.py)
             **self.replication_handlers(),  # replicate, rebalance, restart_workers
@@ -364,8 +364,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
                 return m.parse_event(msg)
             if op == "close-client":
                 return _END
-            logger.warning("unknown op %r on the stream of client %s", op, client)
-            return None
+            return self.client_stream_op(client, msg)  # pubsub.py's ops; warns of others
 
         try:
             await self._consume(comm, translate)

@@ -48,7 +48,8 @@ from shoal.distributed.scheduler.records import NOTHING
 from shoal.events import TaskTransition, record_of
 
 __all__ = [
-    "ACTIVE", "STATES", "TRANSITIONS", "InvalidTransition", "LostScatteredData", "add_replica",
+    "ACTIVE", "STATES", "TRANSITIONS", "InvalidTransition", "LostActor", "LostScatteredData",
+    "add_replica",
     "check_state", "check_task", "check_worker", "needed", "transition_record",
 ]  # fmt: skip
 
@@ -69,6 +70,22 @@ class LostScatteredData(Exception):
     def __str__(self) -> str:
         return (f"scattered data {self.key!r} was lost with the workers that held it; "
                 "scatter it again")
+
+
+#: the type of an actor's handle (``shoal/distributed/actor.py``; replication.py's too)
+ACTOR_TYPE = "shoal.distributed.actor.Actor"
+
+
+class LostActor(RuntimeError):
+    """The worker holding an actor left: its object and state are gone, never remade."""
+
+    def __init__(self, key):
+        super().__init__(key)
+        self.key = key
+
+    def __str__(self) -> str:
+        return (f"actor {self.key!r}: the worker holding it was lost, and the object and its "
+                "state with it; actors are not restarted: submit a new one")
 
 
 class InvalidTransition(Exception):
@@ -219,8 +236,8 @@ def _forget(state, ts) -> dict:
 
 
 def released_waiting(state, ts, stimulus_id) -> dict:
-    if ts.run_spec is None:  # scattered data, lost with its workers: nothing can recompute it
-        exc = LostScatteredData(ts.key)
+    if ts.run_spec is None or ts.type == ACTOR_TYPE:  # lost data nothing can recompute
+        exc = LostScatteredData(ts.key) if ts.run_spec is None else LostActor(ts.key)
         ts.exception, ts.exception_text, ts.exception_blame = exc, str(exc), ts
         return _settle_erred(state, ts, stimulus_id)
     recs: dict = {}
@@ -396,7 +413,7 @@ def _free_error(state, ts, stimulus_id) -> None:
 def erred_released(state, ts, stimulus_id) -> dict:
     _free_error(state, ts, stimulus_id)
     ts.exception = ts.traceback = ts.exception_blame = None
-    ts.exception_text = ts.traceback_text = ""
+    ts.exception_text = ts.traceback_text = ts.type = ""  # (type: a retried actor is new)
     ts.state = "released"
     recs = {dts.key: "released" for dts in ts.dependents if dts.state == "erred"}
     return settle_released(state, ts, recs)

@@ -24,9 +24,8 @@ import functools
 import inspect
 from concurrent.futures import ThreadPoolExecutor
 
-from shoal.distributed.actor import CONNECT_TIMEOUT, actor_thread
+from shoal.distributed.actor import actor_pools, actor_thread, actor_worker
 from shoal.distributed.protocol import Serialized, deserialize, serialize
-from shoal.distributed.rpc import ConnectionPool
 from shoal.distributed.taskcolumns import key_from_wire
 
 __all__ = ["HoldsActors"]
@@ -40,7 +39,7 @@ class HoldsActors:
         """The ops, for the worker's server (also sets up the empty actor table)."""
         self.actors: dict = {}
         self._actor_executor: ThreadPoolExecutor | None = None
-        self._actor_pool: ConnectionPool | None = None
+        self._actor_pool: tuple | None = None  # (actor.actor_pools: ordered, apart)
         return {"actor_execute": self.actor_execute, "actor_attribute": self.actor_attribute}
 
     def hold_actor(self, key, instance) -> None:
@@ -59,7 +58,11 @@ class HoldsActors:
         args, kwargs = deserialize(args) if isinstance(args, Serialized) else args
         method = getattr(instance, name)
         if inspect.iscoroutinefunction(method):
-            return serialize(await method(*args, **kwargs))
+            token = actor_worker.set(self)  # (its calls go out through this worker)
+            try:
+                return serialize(await method(*args, **kwargs))
+            finally:
+                actor_worker.reset(token)
         call = functools.partial(method, *args, **kwargs)
         return serialize(await asyncio.get_running_loop().run_in_executor(self._actor_thread(), call))
 
@@ -67,6 +70,13 @@ class HoldsActors:
         instance = self._actor(key)
         loop = asyncio.get_running_loop()
         return serialize(await loop.run_in_executor(self._actor_thread(), getattr, instance, name))
+
+    def actor_here(self, op: str, key, name: str, args: tuple, kwargs: dict):
+        """A call made on this worker's actor thread to an actor held here: run now."""
+        instance = self._actor(key)
+        if op == "actor_attribute":
+            return getattr(instance, name)
+        return getattr(instance, name)(*args, **kwargs)
 
     def _actor(self, key):
         key = key_from_wire(key)
@@ -88,24 +98,23 @@ class HoldsActors:
     def actor_loop(self):
         return self.threads.loop if self.threads is not None else None
 
-    async def actor_send(self, address: str, msg: dict):
+    async def actor_send(self, address: str, msg: dict, apart=False):
         """One actor call: on this worker itself directly, else to the peer holding it."""
         fields = {k: v for k, v in msg.items() if k != "op"}
         if address == self.address:
             handler = self.actor_execute if msg["op"] == "actor_execute" else self.actor_attribute
             return deserialize(await handler(None, **fields))
         if self._actor_pool is None:
-            self._actor_pool = ConnectionPool(1, timeout=CONNECT_TIMEOUT, security=self.security,
-                                              role="worker")  # fmt: skip
-        return await getattr(self._actor_pool(address), msg["op"])(**fields)
+            self._actor_pool = actor_pools(self.security, "worker")
+        return await getattr(self._actor_pool[apart](address), msg["op"])(**fields)
 
     async def stop_actors(self) -> None:
         """At close: drop the actors, end their thread (after its call in progress)."""
         self.actors.clear()
         if self._actor_executor is not None:
             self._actor_executor.shutdown(wait=False, cancel_futures=True)
-        if self._actor_pool is not None:
-            await self._actor_pool.close()
+        for pool in self._actor_pool or ():
+            await pool.close()
 
 
 def _mark_actor_thread(worker) -> None:

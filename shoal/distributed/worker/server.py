@@ -61,6 +61,7 @@ from shoal.distributed.worker.memory import (
 from shoal.distributed.worker.actors import HoldsActors
 from shoal.distributed.worker.context import KnowsCurrentTask, TaskClient
 from shoal.distributed.worker.events import LogsEvents
+from shoal.distributed.worker.introspection import AnswersIntrospection
 from shoal.distributed.worker.plugins import RunsPlugins
 from shoal.distributed.worker.state import WorkerState
 from shoal.distributed.worker.taskrows import SWITCH_OP, TaskRowReporter
@@ -79,7 +80,7 @@ _FROM_SCHEDULER = {
 }  # fmt: skip
 
 
-class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, HoldsActors, Node):
+class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, HoldsActors, AnswersIntrospection, Node):
     """One worker: a thread pool, its state machine, a listener for peers."""
 
     def __init__(self, scheduler_address: str, nthreads=None, memory_limit="auto", name=None,
@@ -111,6 +112,7 @@ class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, HoldsActors, Node):
             "identity": self.identity, "story": self.story, "profile": self.get_profile,
             "get_profile": self.get_profile, "profile_metadata": self.get_profile_metadata,
             **self.plugin_handlers(),  # WorkerPlugin (worker/plugins.py)
+            **self.introspection_handlers(),  # call_stack, dump_state (worker/introspection.py)
             **self.actor_handlers(),  # actors (worker/actors.py)
         }, security=security, role="worker")  # fmt: skip
         self.peers = ConnectionPool(security=security, role="worker")
