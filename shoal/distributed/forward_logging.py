@@ -12,8 +12,9 @@
 
 :class:`ForwardLogging` is the worker plugin that adds a :class:`ForwardingHandler`
 to the logger named ``logger_name`` (the root logger for None) on setup and
-removes it on teardown.  As in Dask, only records emitted while a task of the
-handler's worker runs are forwarded (``get_worker()`` is that worker): so a
+removes it on teardown.  Unlike Dask (which forwards each record its worker's
+process handles), only records emitted while a task of the handler's worker runs,
+in the task's own thread, are forwarded (``get_worker()`` is that worker): so a
 process holding several workers (or the client too) sends each record once, and
 a record the client emits again is never sent back.  The record arrives with
 the worker's address in its ``worker`` attribute (the scheduler adds it to a

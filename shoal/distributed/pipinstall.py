@@ -14,7 +14,8 @@ worker that joins or restarts later runs it too).  ``restart_workers=True`` is
 refused with what to do instead (``client.restart()`` after registering).
 
 Two workers on one machine would run two pips over the same site-packages at
-once: an exclusive lock on a file in the temporary directory serializes them.
+once: an exclusive lock on a file of the user's in the temporary directory
+serializes them (a file that cannot be opened: a warning, no lock).
 Within one process (workers sharing it) the same install runs once.  Pure
 command building (:func:`pip_command`) and error text (:func:`pip_error`) apart
 from the one subprocess call, which runs in a thread of its own (the worker's
@@ -27,6 +28,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -41,6 +43,8 @@ except ImportError:  # (Windows: no advisory locks; workers of one machine may o
     fcntl = None
 
 __all__ = ["PipInstall", "pip_command", "pip_error"]
+
+logger = logging.getLogger(__name__)
 
 #: lines of pip's stderr quoted in the error
 STDERR_LINES = 20
@@ -69,7 +73,13 @@ def pip_error(packages: list, returncode: int, stderr: str) -> str:
 
 @contextlib.contextmanager
 def _machine_lock(path: str):
-    with open(path, "a") as f:
+    try:
+        f = open(path, "a")
+    except OSError as exc:  # (a temporary directory we cannot write: install unlocked)
+        logger.warning("PipInstall: no lock file %s (%s); pip runs unlocked", path, exc)
+        yield
+        return
+    with f:
         if fcntl is not None:
             fcntl.flock(f, fcntl.LOCK_EX)
         try:
@@ -109,7 +119,8 @@ class PipInstall(WorkerPlugin):
         with _process_lock:
             if token in _done:
                 return
-            lock = os.path.join(tempfile.gettempdir(), "shoal-pip-install.lock")
+            user = f"-{os.getuid()}" if hasattr(os, "getuid") else ""  # (not another user's)
+            lock = os.path.join(tempfile.gettempdir(), f"shoal-pip-install{user}.lock")
             with _machine_lock(lock):
                 self._run_pip()
             _done.add(token)

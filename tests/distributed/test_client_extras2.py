@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import sys
 import threading
 import time
@@ -80,6 +81,51 @@ def test_traceback_from_text_keeps_the_raised_exceptions_frames():
     assert parse_frames("ValueError: no frames") == [] and traceback_from_text(None) is None
 
 
+def raise_with_a_childs_traceback_in_the_message():
+    raise RuntimeError('child failed:\nTraceback (most recent call last):\n'
+                       '  File "/child.py", line 3, in child_main\nZeroDivisionError: x')
+
+
+def raise_a_group():
+    raise ExceptionGroup("eg", [ValueError(1)])
+
+
+def test_traceback_frames_of_messages_holding_tracebacks_and_of_groups(c):
+    tb = c.submit(raise_with_a_childs_traceback_in_the_message).traceback()
+    assert [f.name for f in traceback.extract_tb(tb)] == ["raise_with_a_childs_traceback_in_the_message"]
+    tb = c.submit(raise_a_group).traceback()
+    assert [f.name for f in traceback.extract_tb(tb)] == ["raise_a_group"]
+
+
+def test_traceback_keeps_nothing_alive_and_suits_ipython_and_pdb(c):
+    import gc
+    import pdb
+    import weakref
+
+    f = c.submit(user_function_that_fails, 2)
+    tb = f.traceback()
+    assert tb.tb_frame.f_back is None and tb.tb_frame.f_lineno == tb.tb_lineno
+    ref = weakref.ref(f)
+    del f
+    gc.collect()
+    assert ref() is None  # (the stand-in frames once held Future._traceback's frame)
+    text = "".join(traceback.format_tb(tb))
+    assert "the failing line" in text and "^^^" not in text
+    ultratb = pytest.importorskip("IPython.core.ultratb")
+    exc = ValueError("bad 2")
+    for formatter in (ultratb.VerboseTB(), ultratb.FormattedTB()):  # (-1 offsets: endless loop)
+        shown = re.sub("\x1b\\[[0-9;]*m", "", formatter.text(type(exc), exc, tb))
+        assert 'raise ValueError(f"bad {x}")' in shown
+    missing = traceback_from_text('Traceback (most recent call last):\n'
+                                  '  File "<dynamic-code>", line 6, in gone\nValueError: x\n')
+    assert "gone" in ultratb.VerboseTB().text(type(exc), exc, missing)  # (no source: f_lineno)
+    out = io.StringIO()
+    debugger = pdb.Pdb(stdin=io.StringIO("where\nq\n"), stdout=out)
+    debugger.reset()
+    debugger.interaction(None, tb)
+    assert "user_function_that_fails()" in out.getvalue()
+
+
 # --- subscribe_topic ------------------------------------------------------------------------
 
 
@@ -143,6 +189,19 @@ def test_subscribe_topic_bad_arguments(c):
         c.unsubscribe_topic("never-subscribed")
 
 
+def log_on_scheduler_positionally(topic, dask_scheduler=None):
+    dask_scheduler.log_event(topic, "positional")  # (Dask's signature: log_event(topic, msg))
+
+
+def test_scheduler_log_event_takes_topic_and_msg_positionally(c):
+    got = []
+    c.subscribe_topic("sub-pos", got.append)
+    c.run_on_scheduler(log_on_scheduler_positionally, "sub-pos")
+    eventually(lambda: len(got) == 1)
+    assert got[0][1] == "positional" and c.get_events("positional") == ()
+    c.unsubscribe_topic("sub-pos")
+
+
 # --- forward_logging ------------------------------------------------------------------------
 
 
@@ -192,6 +251,8 @@ def test_forward_logging_bad_arguments(c):
         c.forward_logging(3)
     with pytest.raises(TypeError, match="level"):
         c.forward_logging("x", level=[1])
+    with pytest.raises(TypeError, match="got 'nonsense'"):  # (not getLevelName's "Level NONSENSE")
+        c.forward_logging("x", level="nonsense")
 
 
 # --- PipInstall ------------------------------------------------------------------------------
@@ -245,3 +306,16 @@ def test_pip_install_bad_arguments():
         PipInstall(["numpy"], pip_options="--upgrade")
     with pytest.raises(NotImplementedError, match="restart"):
         PipInstall(["numpy"], restart_workers=True)
+
+
+def test_pip_install_without_a_usable_lock_file(tmp_path, monkeypatch, caplog):
+    import tempfile
+
+    wheel = make_wheel(tmp_path, "shoal_tiny_unlocked", "VALUE = 7\n")
+    target = tmp_path / "site"
+    plugin = PipInstall([wheel], pip_options=["--no-index", "--target", str(target)])
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))  # (e.g. another user's)
+    with caplog.at_level(logging.WARNING, logger="shoal.distributed.pipinstall"):
+        plugin._install()
+    assert read_installed(target, "shoal_tiny_unlocked") == "VALUE = 7\n"
+    assert "pip runs unlocked" in caplog.text

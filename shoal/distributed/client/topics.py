@@ -75,10 +75,10 @@ class ListensToTopics:
         records that workers' tasks log to ``logger_name`` (root: None) at ``level`` or
         above; each carries its worker's address as ``record.worker``."""
         topic = _forwarding_topic(logger_name)
-        if isinstance(level, str):
-            level = logging.getLevelName(level.upper())
-        if not isinstance(level, int) or isinstance(level, bool):
+        number = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+        if not isinstance(number, int) or isinstance(number, bool):  # (the user's, not "Level X")
             raise TypeError(f"forward_logging: level must be a logging level, got {level!r}")
+        level = number
         self._topic_handlers[topic] = reemit
         self._keys.handlers["event"] = self._on_topic_event
         return self.sync(self._forward_logging, ForwardLogging(logger_name, level, topic))

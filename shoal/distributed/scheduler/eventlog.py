@@ -34,11 +34,15 @@ class KeepsEvents:
         """The rpc handlers (and the empty log: called from ``__init__``)."""
         self.events = EventLog()
         self.topic_subscribers: dict = {}  # topic -> set of client ids
-        return {"log_event": self.log_event, "events": self.get_events,
+        return {"log_event": self._log_event_rpc, "events": self.get_events,
                 "subscribe_topic": self.subscribe_topic,
                 "unsubscribe_topic": self.unsubscribe_topic}
 
-    def log_event(self, comm=None, topic=None, msg=None, worker=None) -> None:
+    def _log_event_rpc(self, comm=None, topic=None, msg=None, worker=None) -> None:
+        self.log_event(topic, msg, worker)
+
+    def log_event(self, topic, msg, worker=None) -> None:
+        """Log ``msg`` under ``topic`` (a str or list of str), as Dask's ``log_event(topic, msg)``."""
         if worker is not None and isinstance(msg, dict):  # (from a worker's task)
             msg = dict(msg, worker=worker)
         topics = check_event(topic, msg)
