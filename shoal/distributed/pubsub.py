@@ -10,12 +10,17 @@
 Each object is a name and a client: the one given, else ``get_client()`` (in a
 task, its worker's client; elsewhere the default client), so publishers and
 subscribers in tasks and in clients mix freely.  Both pickle as their name: a
-``Sub`` passed into a task subscribes there, as a new subscriber.
+``Sub`` passed into a task subscribes there, as a new subscriber (at its first
+``get`` where its worker unpickles it with no client at hand).
 
-``put`` does not wait: it queues the message on the client's stream (pickled
-there, never unpickled by the scheduler), so one publisher's messages arrive in
-the order it put them, after any ``Sub`` it made before.  A message put while
-nobody subscribes to its name is dropped, as in Dask.
+``put`` does not wait: it pickles the message (an error raises there) and queues
+it on the client's stream (never unpickled by the scheduler), so one publisher's
+messages arrive in the order it put them, after any ``Sub`` it made before.  A message put while
+nobody subscribes to its name is dropped, as in Dask.  Between two clients (two
+workers' tasks, say) nothing orders a ``Sub`` before another client's ``put``:
+as in Dask, a message put just after a ``Sub`` made elsewhere may be dropped;
+wait for the subscriber to say so (a message of its own, or ``Pub.subscribers``).
+A ``get`` waiting when its client closes or loses the scheduler raises.
 
 A client keeps its ``Sub`` s by name (weakly: :class:`_Subscriptions`) and the
 scheduler sends it each message once; the client appends it to the ``buffer``
@@ -37,7 +42,7 @@ import weakref
 from collections import deque
 
 from shoal.distributed.coordination import _WAITING, _seconds, _timeout
-from shoal.distributed.protocol import Pickled, Serialized, deserialize
+from shoal.distributed.protocol import Serialized, deserialize, serialize
 
 __all__ = ["Pub", "Sub"]
 
@@ -61,9 +66,25 @@ class _Subscriptions:
 
     def __init__(self) -> None:
         self.subs: dict = {}  # name -> WeakSet of Sub
+        self.ended = False  # the client's stream ended (closed, or the scheduler lost)
 
     def add(self, sub: Sub) -> None:
         self.subs.setdefault(sub.name, weakref.WeakSet()).add(sub)
+
+    def watch(self, conn) -> None:
+        """On the loop: once the client's stream ends, wake every wait (to raise)."""
+        reader = getattr(conn, "_reader", None)
+        if reader is None or reader.done():
+            self.end()
+        else:
+            reader.add_done_callback(self.end)
+
+    def end(self, _=None) -> None:
+        self.ended = True
+        for subs in list(self.subs.values()):
+            for sub in list(subs):
+                for event in sub._waiters:
+                    event.set()
 
     def deliver(self, msg: dict) -> None:
         name = msg.get("name")
@@ -86,6 +107,7 @@ def _subscriptions(client) -> _Subscriptions:
     if table is None:
         table = client.__dict__["_pubsub"] = _Subscriptions()
         client._keys.handlers["pubsub-msg"] = table.deliver
+        client._call_on_loop(table.watch, client._conn)
     return table
 
 
@@ -112,8 +134,14 @@ class Pub:
         return self._client
 
     def put(self, msg) -> None:
-        """Send ``msg`` (any picklable object) to the current subscribers; never waits."""
-        self.client._send({"op": "pubsub-msg", "name": self.name, "msg": Pickled(msg)})
+        """Send ``msg`` (any picklable object) to the current subscribers; never waits.
+        Pickled here, so that one that cannot be raises here."""
+        try:
+            payload = serialize(msg)
+        except Exception as exc:
+            raise TypeError(f"Pub {self.name!r}: cannot pickle the message "
+                            f"{type(msg).__name__}: {exc}") from exc  # fmt: skip
+        self.client._send({"op": "pubsub-msg", "name": self.name, "msg": payload})
 
     @property
     def subscribers(self):
@@ -135,12 +163,17 @@ class Sub:
 
     def __init__(self, name, client=None):
         self.name = _check_name(name, "Sub")
-        self.client = client = _default_client(client)
         self.id = f"sub-{uuid.uuid4().hex}"
         self.buffer: deque = deque()
         self._waiters: set = set()  # asyncio.Events of waits on the loop
-        client._call_on_loop(_subscriptions(client).add, self)
-        client._send({"op": "pubsub-subscribe", "name": self.name, "id": self.id})
+        self.client = None
+        self._subscribe(_default_client(client))
+
+    def _subscribe(self, client) -> None:
+        table = _subscriptions(client)
+        client._send({"op": "pubsub-subscribe", "name": self.name, "id": self.id})  # (raises
+        self.client, self._table = client, table  # on a closed client: nothing added then)
+        client._call_on_loop(table.add, self)
         weakref.finalize(self, _unsubscribe, client, self.name, self.id).atexit = False
 
     def _receive(self, msg) -> None:
@@ -153,6 +186,8 @@ class Sub:
         """The next message, waiting up to ``timeout`` seconds (then ``TimeoutError``);
         an awaitable from an asynchronous client."""
         timeout = _timeout(timeout, "Sub.get")
+        if self.client is None:  # unpickled where no client was: subscribes now
+            self._subscribe(_default_client(None))
         client = self.client
         if client.asynchronous:
             return client.sync(self._get, timeout)
@@ -174,6 +209,9 @@ class Sub:
                 return self.buffer.popleft()
             except IndexError:
                 pass
+            if self._table.ended:
+                raise RuntimeError(f"Sub {self.name!r}: {self.client!r} is no longer "
+                                   "connected to the scheduler (closed, or the scheduler lost)")
             left = None if deadline is None else max(deadline - time.monotonic(), 0)
             event = asyncio.Event()
             self._waiters.add(event)
@@ -196,7 +234,20 @@ class Sub:
         return await self.get()
 
     def __reduce__(self):
-        return type(self), (self.name,)
+        return _unpickle_sub, (self.name,)
 
     def __repr__(self) -> str:
         return f"<Sub: {self.name} ({len(self.buffer)} buffered)>"
+
+
+def _unpickle_sub(name: str) -> Sub:
+    """A new ``Sub`` of ``name``; where no client is found (a worker process unpickles a
+    task's arguments on its event loop, off the task's thread) it subscribes at its first
+    ``get``, on the client found then (in the task: its worker's)."""
+    try:
+        return Sub(name)
+    except ValueError:  # (no client here)
+        sub = Sub.__new__(Sub)
+        sub.name, sub.id, sub.buffer, sub._waiters = name, f"sub-{uuid.uuid4().hex}", deque(), set()
+        sub.client = None
+        return sub

@@ -164,3 +164,59 @@ async def _take(sub, n):
 
 def test_get_client_is_used_by_default(c):
     assert Pub("default").client is get_client() and Sub("default").client is get_client()
+
+
+def test_a_message_that_cannot_be_pickled_raises_at_put(c):
+    import threading
+
+    sub = Sub("unpicklable")
+    with pytest.raises(TypeError, match="Pub 'unpicklable': cannot pickle the message lock"):
+        Pub("unpicklable").put(threading.Lock())
+    Pub("unpicklable").put("next")
+    assert sub.get(timeout=5) == "next"
+
+
+def test_a_waiting_get_raises_when_its_client_closes(servers):
+    import threading
+
+    other = Client(servers[0].address, set_as_default=False)
+    sub, out = Sub("closing", client=other), []
+    thread = threading.Thread(target=lambda: out.append(pytest.raises(RuntimeError, sub.get)))
+    thread.start()
+    time.sleep(0.2)
+    other.close()
+    thread.join(5)
+    assert not thread.is_alive() and "no longer connected" in str(out[0].value)
+    with pytest.raises(RuntimeError, match="not running: cannot send 'pubsub-subscribe'"):
+        Sub("closing", client=other)
+    assert list(other._pubsub.subs["closing"]) == [sub]  # (the failed one not added)
+
+
+@gen_cluster(nworkers=0)
+async def test_a_waiting_get_raises_when_the_scheduler_is_lost(s):
+    import asyncio
+
+    async with Client(s.address, asynchronous=True) as c:
+        sub = Sub("lost", client=c)
+        waiting = asyncio.ensure_future(sub.get(timeout=20))
+        await asyncio.sleep(0.1)
+        await s.close()
+        with pytest.raises(RuntimeError, match="Sub 'lost': .* no longer connected"):
+            await asyncio.wait_for(waiting, 5)
+
+
+def test_a_sub_unpickled_with_no_client_subscribes_at_its_first_get(c):
+    import pickle
+
+    from shoal.distributed.client import current
+
+    blob = pickle.dumps(Sub("later"))
+    with pytest.MonkeyPatch.context() as mp:  # (as a worker process unpickles a task's args)
+        mp.setattr(current, "default_client", lambda: (_ for _ in ()).throw(ValueError("none")))
+        sub = pickle.loads(blob)
+    assert sub.client is None
+    with pytest.raises(TimeoutError):
+        sub.get(timeout=0.1)
+    assert sub.client is c
+    Pub("later").put("now")
+    assert sub.get(timeout=5) == "now"
