@@ -97,7 +97,10 @@ def main(task_fd: int, result_fd: int, parent: int | None = None) -> None:
         os.set_inheritable(fd, False)  # worker that died would not read as dead (no EOF)
     tasks = Connection(task_fd, writable=False)
     results = Connection(result_fd, readable=False)
-    results.send_bytes(b"ready")  # (pool.READY: imported, so it can no longer fail to start)
+    try:
+        results.send_bytes(b"ready")  # (pool.READY: imported, so it can no longer fail to start)
+    except BrokenPipeError:  # the parent gave up on it as it started (a Ctrl-C there): quietly
+        return
     pid = os.getpid()
     while True:
         try:

@@ -133,6 +133,7 @@ def get(graph, keys, *, num_workers=None, cache=None, **kwargs):
     if isinstance(graph, Mapping):  # (an object with __dask_graph__: the runner reads it)
         check_portable_keys(graph, "processes", wire=False)  # (a NaN named no task there)
     with pool.run_lock:
+        pool.kill_busy()  # (left busy by a run whose cleanup a second Ctrl-C cut short)
         backend = ProcessBackend(pool)
         _local.running = True
         try:

@@ -523,24 +523,24 @@ class Client(ClusterControl, plugins.PluginControl,  # (plugins.py: register_plu
         """Close the connection (and the LocalCluster this client started)."""
         if self.asynchronous:
             return self._close()
-        if self._runner is None:
+        if (runner := self._runner) is None:
             return None
         current.untrack(self)
-        try:
-            if self.status in ("running", "disconnected", "connecting"):
-                self._runner.sync(self._close, timeout=timeout)
-        finally:
+        try:  # ("closing": another thread's close, waited for to its end)
+            if self.status in ("running", "disconnected", "connecting", "closing"):
+                runner.sync(self._close, timeout=timeout)
+        finally:  # (the runner is released once: another thread's close may end first)
             runner, self._runner = self._runner, None
-            runner.release()
+            if runner is not None:
+                runner.release()
             if self._own_cluster and self.cluster is not None:
                 self.cluster.close()
             self._stop_callbacks()
         return None
 
     async def _close(self) -> None:
-        """Close once, to the end: a caller cancelled meanwhile ends only its own wait
-        (a half-done close left the client "closing" for good, and its own cluster
-        running: see :class:`~shoal.distributed.node.Once`)."""
+        """Close once, to the end: a caller cancelled meanwhile ends only its own wait (a half-
+        done close left it "closing", its cluster running: see ``shoal.distributed.node.Once``)."""
         if self.status == "closed" and self._closing.task is None:
             return  # (a start that failed closed what it had opened)
         await self._closing(self._close_once)

@@ -25,10 +25,12 @@ exception could not travel.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import concurrent.futures
 import html
 import pickle
+import threading
 
 from shoal.core.errortext import message_of
 from shoal.core.keys import key_str
@@ -39,6 +41,16 @@ from shoal.local.remote_frames import traceback_from_text
 __all__ = ["Future", "FutureCancelledError", "FutureState", "unpack_error"]
 
 _DONE = frozenset({"finished", "error", "cancelled"})
+
+
+def _interrupt_again() -> None:
+    """Raise a Ctrl-C that came while a ``__del__`` ran (Python drops its exceptions) once
+    more in the main thread, a moment later, from a timer: where the user's code runs."""
+    if threading.current_thread() is threading.main_thread():
+        try:
+            threading.Timer(0.05, _thread.interrupt_main).start()
+        except RuntimeError:  # (interpreter shutdown)
+            pass
 
 
 class FutureCancelledError(concurrent.futures.CancelledError):
@@ -239,6 +251,8 @@ class Future:
             self._released = True
             try:
                 self.client._unref(self.key, self._state)
+            except KeyboardInterrupt:  # a Ctrl-C landed here, where Python drops it
+                _interrupt_again()
             except Exception:  # interpreter shutdown, a half-built client
                 pass
 
