@@ -45,8 +45,15 @@ def test_processing_lists_running_tasks_per_worker(c):
     assert future.result(timeout=10) == 0.6
     with pytest.raises(ValueError, match="processing: workers unknown"):
         c.processing(workers=["tcp://127.0.0.1:1"])
-    with pytest.raises(TypeError, match="processing: workers"):
+    with pytest.raises(ValueError, match="processing: workers unknown"):
         c.processing(workers=3)
+
+
+def test_processing_accepts_worker_names(c):
+    names = {info["name"]: w for w, info in c.scheduler_info()["workers"].items()}
+    name, address = next(iter(names.items()))
+    assert c.processing(workers=[name]) == {address: []}
+    assert c.processing(workers=name) == {address: []}
 
 
 def test_nbytes_per_key_and_per_prefix(c):
@@ -128,3 +135,53 @@ def test_dump_cluster_state_msgpack_and_yaml(c, tmp_path):
         assert sorted(msgpack.unpackb(f.read())["workers"]) == workers
     with pytest.raises(ValueError, match="format"):
         c.dump_cluster_state(tmp_path / "dump", format="json")
+
+
+def test_call_stack_without_the_profiler():
+    """Profiling off (``distributed.worker.profile.enabled: false``): the stacks are
+    still answered, as Dask's; a seceded task's too."""
+    from shoal import config
+    from shoal.distributed import Client, secede
+    from shoal.testing.cluster import sync_cluster
+
+    def seceding(seconds):
+        secede()
+        time.sleep(seconds)
+        return seconds
+
+    with config.set({"distributed.worker.profile.enabled": False}):
+        with sync_cluster(nworkers=1) as (s, workers), Client(s.address) as c:
+            assert workers[0].profiler is None
+            future = c.submit(seceding, 0.6)
+            address = _running(c, future.key)
+            deadline = time.monotonic() + 5
+            while True:  # (until it sleeps: secede() itself starts a thread first)
+                lines = c.call_stack().get(address, {}).get(future.key, [""])
+                if "in seceding" in lines[-1]:
+                    break
+                assert time.monotonic() < deadline, lines
+                time.sleep(0.02)
+            assert future.result(timeout=10) == 0.6
+
+
+def test_metadata_of_a_forgotten_task_goes_with_it(c):
+    future = c.submit(inc, 1)
+    key = future.key
+    future.result(timeout=10)
+    c.set_metadata(key, {"note": 1})
+    c.set_metadata("other", 2)
+    assert c.get_metadata(key) == {"note": 1}
+    del future
+    deadline = time.monotonic() + 5
+    while c.get_metadata(key, None) is not None:
+        assert time.monotonic() < deadline, "metadata of a forgotten key kept"
+        time.sleep(0.02)
+    assert c.get_metadata("other") == 2
+
+
+def test_benchmark_hardware_shape(c):
+    result = c.benchmark_hardware()
+    assert set(result) == {"memory", "disk", "network"}
+    for kind in ("memory", "disk", "network"):  # (two workers: a network entry)
+        assert list(result[kind]) == ["1 kiB", "100 kiB", "1 MiB", "8 MiB"]
+        assert all(isinstance(v, float) and v > 0 for v in result[kind].values())

@@ -28,7 +28,8 @@ class Introspects:
     """``Client`` introspection methods; see the module docstring."""
 
     def processing(self, workers=None, asynchronous=None):
-        """``{worker address: [keys of the tasks it is running]}`` (of ``workers`` only)."""
+        """``{worker address: [keys of the tasks it is running]}`` (of ``workers`` only:
+        addresses or names)."""
         return self.sync(self.scheduler.processing, workers=_addresses(workers, "processing"),
                          asynchronous=asynchronous)  # fmt: skip
 
@@ -80,6 +81,13 @@ class Introspects:
         return self.sync(self._dump_cluster_state, path, bool(write_from_scheduler),
                          list(exclude), format, asynchronous=asynchronous)  # fmt: skip
 
+    def benchmark_hardware(self) -> dict:
+        """Bandwidths of the workers' memory, disk and network (bytes per second per
+        size label, averaged over the workers), as Dask's: see :mod:`~shoal.distributed.hardware`."""
+        from shoal.distributed.hardware import benchmark_hardware
+
+        return benchmark_hardware(self)
+
     async def _dump_cluster_state(self, path, on_scheduler, exclude, format):
         if on_scheduler:
             return await self.scheduler.dump_cluster_state_to_url(url=path, exclude=exclude,
@@ -91,10 +99,8 @@ class Introspects:
 def _addresses(workers, what: str):
     if workers is None:
         return None
-    if isinstance(workers, str):
+    if not isinstance(workers, (list, tuple, set)):  # one address or name (Dask's)
         return [workers]
-    if not isinstance(workers, (list, tuple, set)):
-        raise TypeError(f"{what}: workers must be an address or a list of them, got {workers!r}")
     return list(workers)
 
 

@@ -34,7 +34,8 @@ class AnswersIntrospection:
 
     def introspection_handlers(self) -> dict:
         """The rpc handlers (and the empty metadata: called from ``__init__``)."""
-        self.task_metadata: dict = {}
+        self.task_metadata: dict = self.state.task_metadata  # (transitions.py drops a
+        # forgotten key's entry)
         return {"processing": self.processing, "nbytes": self.get_nbytes,
                 "call_stack": self.call_stack, "set_metadata": self.set_metadata,
                 "get_metadata": self.get_metadata, "get_cluster_state": self.get_cluster_state,
@@ -130,10 +131,12 @@ def summarize(sizes: dict) -> dict:
 def _known(states: dict, workers, what: str) -> list:
     if isinstance(workers, str) or not isinstance(workers, (list, tuple, set)):
         raise TypeError(f"{what}: workers must be a list of addresses, got {workers!r}")
+    by_name = {ws.name: a for a, ws in states.items()}  # a worker's name stands for it (Dask's)
+    workers = [w if w in states else by_name.get(w, w) for w in workers]
     unknown = [w for w in workers if w not in states]
     if unknown:
         raise ValueError(f"{what}: workers unknown to the scheduler: {unknown}")
-    return list(workers)
+    return workers
 
 
 def _running_on(tasks: dict, keys) -> dict:

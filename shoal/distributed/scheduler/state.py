@@ -109,6 +109,7 @@ class SchedulerState(ServesClients, TracksComputations, DropsReplicas):
         #: dashboard's snapshot shows how long each took)
         self.graph_times: dict = {}
         self._awaited: dict = {}  # key -> {graph id}
+        self.task_metadata: dict = {}  # Client.set_metadata's (dropped with its task's key)
         self.log = PackedLog(setting(config.count, "transition-log-length", transition_log_length, 0))
         self.publisher = TaskPublisher(self.wants, self.emit, self.queued)  # (publish.py)
         self._out: list = []

@@ -229,6 +229,8 @@ def _forget(state, ts) -> dict:
     ts.dependencies = NOTHING
     ts.state = "forgotten"
     del state.tasks[ts.key]
+    if state.task_metadata:  # (Dask's: a task's metadata goes with it)
+        state.task_metadata.pop(ts.key, None)
     return recs
 
 

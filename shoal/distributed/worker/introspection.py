@@ -7,9 +7,9 @@ unless None), outermost frame first, each frame as the two lines a traceback
 shows (``  File "f.py", line 3, in g`` and the source line), as Dask's.  The
 frames come from the worker's sampler (:meth:`shoal.diagnostics.sampler.Sampler.stacks`),
 which reads another thread's frames without ``sys._current_frames()`` and its
-Python 3.11 deadlock, and cuts each stack at the worker's own frames.  A worker
-without a sampler (``distributed.worker.profile.enabled: false``) has no task
-threads registered and answers ``{}``.
+Python 3.11 deadlock, and cuts each stack at the worker's own frames.  With
+``distributed.worker.profile.enabled: false`` the task threads still register with
+a sampler that never samples (``TaskThreads.profiler``), so the stacks are answered.
 
 ``dump_state(exclude)``: this worker's state as plain data
 (:mod:`shoal.distributed.clusterdump`): identity, its tasks' records, what it
@@ -33,14 +33,15 @@ class AnswersIntrospection:
         return {"call_stack": self.call_stack, "dump_state": self.dump_state}
 
     def call_stack(self, comm=None, keys=None) -> dict:
-        if self.profiler is None or self.state is None:
+        if self.threads is None or self.state is None:
             return {}
         running = {ts.key for ts in (*self.state.executing, *self.state.long_running)}
         if keys is not None:
             running &= {key_from_wire(k) for k in keys}
         if not running:
             return {}
-        return {key: format_stack(rows) for key, rows in self.profiler.stacks(running).items()}
+        stacks = self.threads.profiler.stacks(running)  # (a sampler even with profiling off)
+        return {key: format_stack(rows) for key, rows in stacks.items()}
 
     def dump_state(self, comm=None, exclude=clusterdump.DEFAULT_EXCLUDE) -> dict:
         exclude, state = tuple(exclude or ()), self.state

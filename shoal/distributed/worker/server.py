@@ -161,8 +161,10 @@ class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, HoldsActors, AnswersIntr
                                  clock=self.scheduler_clock.now)  # fmt: skip
         self.task_rows = TaskRowReporter(self.address)
         self.threads = TaskThreads(self.nthreads, self._executed, name=f"shoal-worker-{self.address}",
-                                   profiler=self.profiler, clock=self.scheduler_clock.now,
-                                   on_secede=self._seceded, owner=self)  # fmt: skip
+                                   profiler=self.profiler or profile.Sampler(),  # (never started:
+                                   # registers task threads for call_stack only)
+                                   clock=self.scheduler_clock.now, on_secede=self._seceded,
+                                   owner=self)  # fmt: skip
         self.threads.start()
         if self.profiler is not None:
             self.profiler.start()
