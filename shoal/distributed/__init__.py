@@ -56,6 +56,7 @@ _LAZY = {
     "Semaphore": "shoal.distributed.leases", "MultiLock": "shoal.distributed.leases",
     "Actor": "shoal.distributed.actor", "ActorFuture": "shoal.distributed.actor",
     "Pub": "shoal.distributed.pubsub", "Sub": "shoal.distributed.pubsub",
+    "print": "shoal.distributed.task_output", "warn": "shoal.distributed.task_output",
 }  # fmt: skip
 
 

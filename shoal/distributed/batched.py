@@ -169,6 +169,14 @@ class BatchedSend:
         if self.comm is not None:
             await self.comm.close()
 
+    def add_done_callback(self, fn) -> None:
+        """Call ``fn()`` once this sender has stopped (closed, aborted or its comm broke);
+        at once if it never started."""
+        if self._task is None:
+            fn()
+        else:
+            self._task.add_done_callback(lambda _: fn())
+
     def abort(self) -> None:
         """Stop at once: drop the buffer and abort the comm."""
         self._closing = True

@@ -176,7 +176,7 @@ class Client(ClusterControl, plugins.PluginControl,  # (plugins.py: register_plu
         self._conn = Connection(self.scheduler_address, self.id, timeout=self.timeout,
                                 security=self.security)  # fmt: skip
         self.scheduler = self._conn.scheduler
-        await self._conn.open(self._keys.apply, self._lost_scheduler)
+        await self._open_stream()  # (topics.py: also subscribes to "print" and "warn")
         self._identity = await self.scheduler.identity()
         self.status = "running"
         if self._set_as_default:

@@ -17,6 +17,10 @@ coroutine function's coroutine is scheduled there; one that raises is logged
 sent in the background (the returned task may be awaited), as Dask's
 ``subscribe_topic`` is not awaited either.
 
+As it starts, every client subscribes to "print" and "warn" on its stream (a
+message, no round trip: the start is not slowed), so a task's
+``shoal.distributed.print`` / ``warn`` shows here (:mod:`~shoal.distributed.task_output`).
+
 ``forward_logging`` subscribes :func:`~shoal.distributed.forward_logging.reemit`
 to a topic of its own and registers the worker plugin that feeds it
 (:mod:`shoal.distributed.forward_logging`); ``unforward_logging`` undoes both.
@@ -29,6 +33,7 @@ import inspect
 import logging
 
 from shoal.distributed.forward_logging import ForwardLogging, reemit
+from shoal.distributed.task_output import TOPICS
 
 __all__ = ["ListensToTopics"]
 
@@ -90,6 +95,15 @@ class ListensToTopics:
         return self.sync(self._unforward_logging, topic)
 
     # --- on the loop ------------------------------------------------------------------
+
+    async def _open_stream(self) -> None:
+        """Open the scheduler stream, then subscribe on it to the topics every client
+        shows (``TOPICS``): sent, not waited for."""
+        await self._conn.open(self._keys.apply, self._lost_scheduler)
+        self._keys.handlers["event"] = self._on_topic_event
+        for topic, handler in TOPICS.items():
+            self._topic_handlers[topic] = handler
+            self._conn.send({"op": "subscribe-topic", "topic": topic})
 
     async def _subscription(self, op: str, topic: str) -> None:
         await getattr(self.scheduler, op)(topic=topic, client=self.id)

@@ -12,7 +12,12 @@ data msgpack made of them: nothing is unpickled here.
 Subscriptions (``client.subscribe_topic``): the rpc ``subscribe_topic`` adds a
 client to a topic's subscribers; each event logged to that topic afterwards is
 pushed on the client's stream as ``{"op": "event", "topic", "event": [time, msg]}``.
-A subscriber whose stream is gone is dropped when the next event finds it so.
+A client may also subscribe on its stream (``subscribe-topic`` /
+``unsubscribe-topic``, routed here by ``client_stream_op``): every client does so
+for "print" and "warn" as it starts (:mod:`shoal.distributed.task_output`),
+without waiting for a reply.  A client's subscriptions end with its stream: the
+stream's done callback drops them all, so a topic never logged again keeps no
+departed client (a subscriber found gone by an event is dropped then, too).
 """
 
 from __future__ import annotations
@@ -62,9 +67,42 @@ class KeepsEvents:
             except CommClosedError:
                 logger.debug("dropping an event of %r for %s: stream closed", topic, client)
 
+    def topic_stream_op(self, client: str, msg: dict) -> None:
+        """A subscription sent on ``client``'s stream; any other op is logged and ignored."""
+        op = msg.get("op")
+        change = {"subscribe-topic": self.subscribe_topic,
+                  "unsubscribe-topic": self.unsubscribe_topic}.get(op)  # fmt: skip
+        if change is None:
+            logger.warning("unknown op %r on the stream of client %s", op, client)
+            return
+        try:
+            change(topic=msg.get("topic"), client=client)
+        except TypeError as exc:
+            logger.warning("%s from client %s: %s", op, client, exc)
+
     def subscribe_topic(self, comm=None, topic=None, client=None) -> None:
         _check_subscription(topic, client)
+        stream = self.client_streams.get(client)
+        if stream is None:  # (gone already, or never connected: nowhere to push)
+            return
         self.topic_subscribers.setdefault(topic, set()).add(client)
+        self._watch_subscriber(client, stream)
+
+    def _watch_subscriber(self, client: str, stream) -> None:
+        watched = self.__dict__.setdefault("_watched_subscribers", set())
+        if client not in watched:
+            watched.add(client)
+            stream.add_done_callback(lambda: self._forget_subscriber(client, stream))
+
+    def _forget_subscriber(self, client: str, stream) -> None:
+        """``client``'s stream stopped: drop its subscriptions (unless it has a new one)."""
+        self._watched_subscribers.discard(client)
+        live = self.client_streams.get(client)
+        if live is not None and live is not stream:
+            self._watch_subscriber(client, live)
+            return
+        for topic in [t for t, clients in self.topic_subscribers.items() if client in clients]:
+            self.unsubscribe_topic(topic=topic, client=client)
 
     def unsubscribe_topic(self, comm=None, topic=None, client=None) -> None:
         _check_subscription(topic, client)

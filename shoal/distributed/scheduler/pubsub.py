@@ -59,11 +59,10 @@ class RoutesPubSub:
 
     def client_stream_op(self, client: str, msg: dict) -> None:
         """A client stream message the state machine does not handle: a pubsub op is
-        carried out, any other is logged and ignored."""
+        carried out, any other goes to ``topic_stream_op`` (scheduler/eventlog.py)."""
         op = msg.get("op")
-        if op not in _OPS:
-            logger.warning("unknown op %r on the stream of client %s", op, client)
-            return None
+        if op not in _OPS:  # (eventlog.py's topic subscriptions; it warns of others)
+            return self.topic_stream_op(client, msg)
         name = msg.get("name")
         if not isinstance(name, str):
             logger.warning("%s from client %s: name must be a str, got %r", op, client, name)

@@ -364,7 +364,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
                 return m.parse_event(msg)
             if op == "close-client":
                 return _END
-            return self.client_stream_op(client, msg)  # pubsub.py's ops; warns of others
+            return self.client_stream_op(client, msg)  # pubsub.py's, eventlog.py's; warns of others
 
         try:
             await self._consume(comm, translate)
