@@ -13,11 +13,16 @@ where its user looks (a notebook cell), not only in a worker's terminal.
 Outside a task both are the builtins (``builtins.print``, ``warnings.warn``).
 
 Each event carries an ``id``: this process's origin (a random token and its pid)
-and a counter.  A client shows an event only on its first sighting in its
-process: one from its own process is skipped (the task's local output already
-showed here: an in-process cluster), and of several clients of one process
-connected to the same scheduler, only the first to receive it shows it (Dask
-prints once per client; a notebook wants it once).
+and a counter, and ``where``: the identity (device, inode) of the file its local
+output went to.  A client shows an event only on its first sighting in its
+process, and only when the local output went elsewhere: one from its own
+process, or from a worker process writing to this process's own stdout or
+stderr, is skipped (the line is there already: a LocalCluster's workers inherit
+the kernel's descriptors, whose output ipykernel shows in the cell, as a
+terminal shows it).  Of several clients of one process connected to the same
+scheduler, only the first to receive it shows it (Dask prints once per client,
+and twice in a notebook with a LocalCluster of processes; a notebook wants it
+once).
 
 Everything on the wire stays plain data: the warning travels as its text and the
 dotted name of its category, which the client looks up among the modules it has
@@ -94,7 +99,7 @@ def _print_msg(args, sep, end, file, flush) -> dict:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"print: {name} must be None or a str, not {type(value).__name__}")
     return {"args": [str(a) for a in args], "sep": sep, "end": end, "file": stream,
-            "flush": bool(flush), "id": _new_id()}  # fmt: skip
+            "flush": bool(flush), "id": _new_id(), "where": _identity(stream)}  # fmt: skip
 
 
 def _warn_msg(message, category) -> dict:
@@ -105,11 +110,20 @@ def _warn_msg(message, category) -> dict:
     if not (isinstance(category, type) and issubclass(category, Warning)):
         raise TypeError(f"category must be a Warning subclass, not {category!r}")
     return {"message": str(message), "category": f"{category.__module__}.{category.__qualname__}",
-            "id": _new_id()}  # fmt: skip
+            "id": _new_id(), "where": _identity(2)}  # fmt: skip
 
 
 def _new_id() -> str:
     return f"{_origin()}{next(_counter)}"
+
+
+def _identity(fd: int) -> list | None:
+    """``[device, inode]`` of the file descriptor *fd* writes to (None: closed)."""
+    try:
+        st = os.fstat(fd)
+    except (OSError, ValueError):
+        return None
+    return [st.st_dev, st.st_ino]
 
 
 # --- in the client ------------------------------------------------------------------
@@ -121,7 +135,7 @@ def show_print(event) -> None:
     if not isinstance(msg, dict):  # (logged by hand: shown as it is)
         builtins.print(msg)
         return
-    if not _first_sighting(msg.get("id")):
+    if not _first_sighting(msg.get("id"), msg.get("where"), 2 if msg.get("file") == 2 else 1):
         return
     file = sys.stderr if msg.get("file") == 2 else sys.stdout
     builtins.print(*msg.get("args", ()), sep=msg.get("sep"), end=msg.get("end"), file=file,
@@ -134,7 +148,7 @@ def show_warn(event) -> None:
     if not isinstance(msg, dict):
         warnings.warn(str(msg))
         return
-    if not _first_sighting(msg.get("id")):
+    if not _first_sighting(msg.get("id"), msg.get("where"), 2):
         return
     warnings.warn(str(msg.get("message", "")), _category(msg.get("category")))
 
@@ -143,8 +157,11 @@ def show_warn(event) -> None:
 TOPICS = {"print": show_print, "warn": show_warn}
 
 
-def _first_sighting(event_id) -> bool:
-    """False for an event of this process, or one a client here has shown already."""
+def _first_sighting(event_id, where=None, fd: int = 1) -> bool:
+    """False for an event of this process, or whose local output went where this
+    process's *fd* writes (*where*), or one a client here has shown already."""
+    if where is not None and list(where) == _identity(fd):
+        return False
     if not isinstance(event_id, str):
         return True
     if event_id.startswith(_origin()):

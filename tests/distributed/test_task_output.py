@@ -1,9 +1,11 @@
 """``shoal.distributed.print`` / ``warn``: a task's output shown by the clients, once
-per process; and the scheduler forgetting a departed client's topic subscriptions.
+per process (and not at all where the worker wrote to this process's own stdout or
+stderr); and the scheduler forgetting a departed client's topic subscriptions.
 
 Most tests use the in-process cluster of conftest.py (``c``: the task runs in the
-client's process, so its forwarded output is not shown a second time); one starts
-a worker process, whose output must come back through the scheduler.
+client's process, so its forwarded output is not shown a second time); one starts a
+cluster in another process, whose workers' output must come back through the
+scheduler, and one a LocalCluster of worker processes writing to this one's stdout.
 
 A client applies the events of its stream in order, so "everything logged before
 has been handled" is awaited by logging one more event on a topic the client
@@ -58,26 +60,67 @@ class Output:
 # --- from a task ------------------------------------------------------------------------
 
 
-def test_output_of_a_worker_process_shows_once_in_two_clients_process(capsys):
+CLUSTER_ELSEWHERE = """
+import sys
+from shoal.distributed import LocalCluster
+with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+    print(c.scheduler_address, flush=True)
+    sys.stdin.read()  # (until the test closes it)
+"""
+
+
+def make_task():
+    """The task (a local function: it travels by value, to workers that cannot import
+    this test module)."""
     def task(x):
         sd.print("line", x, sep="-", end="!\n")
         sd.print("to stderr", file=sys.stderr)
         sd.warn("careful", RuntimeWarning)
         return x
 
+    return task
+
+
+def test_output_of_a_worker_writing_elsewhere_shows_once_in_two_clients_process(capsys):
+    """A worker whose own stdout is not this process's (a cluster started elsewhere):
+    its task's output comes back through the scheduler, shown once here."""
+    import subprocess
+
     output = Output(capsys)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, \
-            Client(cluster) as c, Client(cluster) as c2:  # fmt: skip
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            assert c.submit(task, 7).result() == 7
-            eventually(lambda: "line-7!" in output.read().out and caught)
-            flushed(c, c2)
-        output.read()
+    with subprocess.Popen([sys.executable, "-c", CLUSTER_ELSEWHERE], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True) as proc:  # fmt: skip
+        try:
+            address = proc.stdout.readline().strip()
+            with Client(address) as c, Client(address) as c2:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    assert c.submit(make_task(), 7).result() == 7
+                    eventually(lambda: "line-7!" in output.read().out and caught)
+                    flushed(c, c2)
+                output.read()
+        finally:
+            proc.stdin.close()
+            proc.wait(30)
     assert output.out.count("line-7!\n") == 1
     assert output.err.count("to stderr\n") == 1
     assert [(w.category, str(w.message)) for w in caught] == [(RuntimeWarning, "careful")]
+
+
+def test_output_of_a_worker_writing_to_this_process_stdout_is_not_repeated(capfd):
+    """A LocalCluster's worker processes inherit this process's descriptors, whose output
+    a terminal shows, and ipykernel shows in the cell: the line is there once already,
+    so the clients do not show it again (it came twice in a notebook)."""
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as c:  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert c.submit(make_task(), 8).result() == 8
+            eventually(lambda: len(c.get_events("print")) == 2)
+            flushed(c)
+    out, err = capfd.readouterr()
+    assert out.count("line-8!\n") == 1 and err.count("to stderr\n") == 1
+    assert not caught  # (the worker's own warning went to the same stderr)
 
 
 def test_output_of_an_in_process_task_is_not_shown_twice(c, capsys):
