@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[complete,test,bench]'
 	touch $(STAMP)
 
-# System packages the tests need (graphviz's `dot`); see scripts/sysdeps.sh.
+# System packages the tests need (graphviz's `dot`, iproute2's `ip`, chromium); see scripts/sysdeps.sh.
 sysdeps:
 	@scripts/sysdeps.sh
 
