@@ -31,11 +31,17 @@ value is a list; ``agg(out=("v", custom))``: ``out``)::
                            \\                /
     assemble:               columns in pandas' layout    one partition
 
+With ``split_out=N`` both sides are ``split_out.py``'s reductions: every chunk is cut
+by the hash of its group keys, which is the same hash for the custom and the built-in
+side, so output partition ``j`` of both holds the same groups and is assembled as is.
+
 Deviation from Dask: a named aggregation's column is named after its keyword (as in
 pandas), not after the Aggregation.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import pandas as pd
 
@@ -43,6 +49,7 @@ from shoal.dataframe._meta import make_meta, nonempty
 from shoal.dataframe.core import map_partitions
 from shoal.dataframe.groupby import _grouped
 from shoal.dataframe.reductions import reduction
+from shoal.dataframe.split_out import normalize_split_out, split_reduction, split_values
 
 __all__ = ["Aggregation", "has_custom", "custom_agg"]
 
@@ -174,10 +181,10 @@ def _layout(gb, arg, kwargs):
 
 def custom_agg(gb, arg, kwargs, split_every=None, split_out=None):
     """``gb.agg(arg, **kwargs)`` where some function is an :class:`Aggregation`."""
-    if split_out not in (None, 1):
-        raise NotImplementedError("split_out > 1 is not supported: a group-by result is one "
-                                  "partition")
     spec = gb._spec
+    nout = normalize_split_out(split_out, spec.frame.npartitions)
+    if spec.sort is True:  # (as the built-ins: an explicit sort=True keeps one partition)
+        nout = 1
     rows, labels, series_name = _layout(gb, arg, kwargs)
     series = gb._selection is not None and not isinstance(gb._selection, list)
     items, builtins, layout = [], {}, []
@@ -203,11 +210,13 @@ def custom_agg(gb, arg, kwargs, split_every=None, split_out=None):
     except Exception as exc:
         raise ValueError(f"groupby(...).agg: a custom Aggregation failed on sample data "
                          f"({type(exc).__name__}: {exc})") from exc
-    custom = reduction(spec.frame, _chunk, _aggregate, _combine, token="groupby-aggregation",
-                       meta=make_meta(sample), split_every=split_every, chunk_kwargs=ck,
-                       combine_kwargs=ak, aggregate_kwargs=ak)
+    build = reduction if nout == 1 else partial(split_reduction, split_out=nout,
+                                                splitter=split_values, splitter_args=(True,))
+    custom = build(spec.frame, _chunk, _aggregate, _combine, token="groupby-aggregation",
+                   meta=make_meta(sample), split_every=split_every, chunk_kwargs=ck,
+                   combine_kwargs=ak, aggregate_kwargs=ak)
     plan = [(v, gb._selection, {}) if series else (v[1], v[0], {}) for v in builtins.values()]
-    built = gb._reduce(("agg", (), builtins), lambda meta: plan, split_every, split_out,
+    built = gb._reduce(("agg", (), builtins), lambda meta: plan, split_every, nout,
                        token="groupby-agg") if builtins else None
     meta = _assemble(custom._meta, None if built is None else built._meta, layout, labels,
                      series_name)

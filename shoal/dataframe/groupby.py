@@ -268,7 +268,7 @@ class GroupBy:
         if any(func == "median" for func, _, _ in plan):  # exact: each group whole
             from shoal.dataframe.groupby_scan import whole_group_agg
 
-            return whole_group_agg(self, op, plan, meta, FUNCS, split_every, token)
+            return whole_group_agg(self, op, plan, meta, FUNCS, split_every, token, nout)
         spec = self._spec
         dtypes = spec.frame._meta.dtypes
         columns, positions, stat_pos, distinct = [], [], {}, []

@@ -5,7 +5,8 @@ and the row-aligned scans ``cumsum``, ``cumprod``, ``cummax``, ``cummin``,
 **Median: each group whole.**  A median is no merge of partial medians, so the rows
 are first hash-shuffled by the keys (as for ``apply``): a group's rows then share one
 partition, pandas' own aggregation is exact there, and the per-partition results
-(disjoint groups) are stacked into one partition::
+(disjoint groups) are stacked into one partition (``split_out=N``: the shuffle makes
+N partitions and each is aggregated where it is, N partitions out, as Dask)::
 
     partitions:   p0   p1   p2   p3      (sort=False: an order column, partition << 40 | row)
     shuffle:      s0   s1   s2   s3      rows of equal keys in one of them
@@ -48,7 +49,7 @@ from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe._meta import make_meta
-from shoal.dataframe.core import new_collection
+from shoal.dataframe.core import map_partitions, new_collection
 from shoal.dataframe.groupby import _VALUE, _grouped
 from shoal.dataframe.neighbours import scan
 from shoal.dataframe.reductions import reduction
@@ -126,9 +127,14 @@ def _agg_final(pieces, sort, meta):
     return out
 
 
-def whole_group_agg(gb, op, plan, meta, funcs, split_every, token):
+def _agg_whole(part, recipe, selection, op, ordered, sort, meta):
+    """One shuffled partition (whole groups) aggregated on its own (``split_out``)."""
+    return _agg_final([_agg_chunk(part, recipe, selection, op, ordered)], sort, meta)
+
+
+def whole_group_agg(gb, op, plan, meta, funcs, split_every, token, nout=1):
     """``op = (method, args, kwargs)`` (an aggregation that names ``median``) run by
-    pandas on whole groups after a shuffle; one partition out."""
+    pandas on whole groups after a shuffle; *nout* partitions out."""
     from shoal.dataframe.shuffle import shuffle
 
     bad = sorted({f for f, _, _ in plan if f not in funcs and f != "median"})
@@ -142,10 +148,14 @@ def whole_group_agg(gb, op, plan, meta, funcs, split_every, token):
                                   "supported; use observed=True")
     sort = spec.gkw["sort"]
     frame = spec.frame if sort else _numbered(spec.frame)
-    moved = shuffle(frame, on=spec.keys if len(spec.keys) > 1 else spec.keys[0])
+    moved = shuffle(frame, on=spec.keys if len(spec.keys) > 1 else spec.keys[0],
+                    npartitions_out=nout if nout > 1 else None)
     meta = make_meta(meta)
     ck = {"recipe": spec.recipe, "selection": gb._user_selection(), "op": op,
           "ordered": not sort}
+    if nout > 1:
+        return map_partitions(_agg_whole, moved, *ck.values(), sort, meta, meta=meta,
+                              token=token)
     return reduction(moved, _agg_chunk, _agg_final, _agg_concat, token=token, meta=meta,
                      split_every=split_every, chunk_kwargs=ck,
                      aggregate_kwargs={"sort": sort, "meta": meta})

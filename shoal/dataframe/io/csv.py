@@ -69,6 +69,10 @@ def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=Non
     to learn the columns and dtypes.  ``include_path_column=True`` (or a column
     name) adds a categorical column with each row's file; ``assume_missing``
     reads integer columns as float64.  Other keywords go to ``pandas.read_csv``.
+
+    ``skiprows``: a count, or a list naming only lines before a file's first row of
+    data (the header region), keeps the files split into blocks; a list naming later
+    lines, or a callable, reads each file as one partition (the numbers are the file's).
     """
     for bad in ("index_col", "chunksize", "iterator", "nrows"):
         if kwargs.get(bad) not in (None, False):
@@ -77,6 +81,7 @@ def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=Non
                                 else "use .head() or .partitions instead"))
     kwargs.pop("index_col", None)
     parser = kwargs.pop("_parser", "read_csv")  # ("read_fwf" from io/fwf.py)
+    per_file = kwargs.pop("_file_kwargs", None) or {}  # ({path: keywords}, from io/fwf.py)
     sample_rows = kwargs.pop("sample_rows", None)  # (Dask's: the sample's rows read for dtypes)
     if sample_rows is not None and (not isinstance(sample_rows, int) or sample_rows < 1):
         raise ValueError(f"read_csv(sample_rows=...) must be a positive int, got {sample_rows!r}")
@@ -92,14 +97,14 @@ def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=Non
         kwargs["parse_dates"] = parse_dates
     if kwargs.get("parse_dates") is None:
         kwargs.pop("parse_dates", None)
-    if not isinstance(kwargs.get("skiprows", 0), int) or any(kwargs.get(k) for k in _NOT_WITH_BLOCKS):
+    if callable(kwargs.get("skiprows")) or any(kwargs.get(k) for k in _NOT_WITH_BLOCKS):
         blocksize = None  # row-number based options only make sense on whole files
     path_col = "path" if include_path_column is True else (include_path_column or None)
     post = {"dates": dates or [], "path_column": path_col, "categories": paths, "parser": parser,
             "fixed": _fixed(dtype)}
-    compression = kwargs.get("compression", "infer")
 
-    meta = _sample_meta(paths[0], sample, kwargs, post, sample_rows)
+    meta = _sample_meta(paths[0], sample, {**kwargs, **per_file.get(paths[0], {})}, post,
+                        sample_rows)
     if dtype is not None and not isinstance(dtype, dict):
         post["fixed"] = frozenset(meta.columns)
     if assume_missing:
@@ -108,20 +113,31 @@ def read_csv(urlpath, blocksize="64MiB", sample="256kB", dtype=None, usecols=Non
                     "or assume_missing=True for integer columns also helps.)")
 
     tokens = [_files.file_token(p) for p in paths]
-    name = "read-csv-" + tokenize(tokens, blocksize, sample, kwargs, post, assume_missing)
+    name = "read-csv-" + tokenize(tokens, blocksize, sample, kwargs, post, assume_missing,
+                                  per_file)
     layer = {}
     for path, (_, size, _) in zip(paths, tokens):
-        if blocksize is None or _files.is_compressed(path, compression):
-            ranges, preamble = [(0, None)], b""
-        else:
-            ranges = _files.block_ranges(size, blocksize)
-            if len(ranges) > 1:  # (cut at newline bytes: not in UTF-16)
-                check_block_encoding(kwargs.get("encoding"), "read_csv")
-            preamble = _preamble(path, kwargs) if len(ranges) > 1 else b""
+        fkw = {**kwargs, **per_file[path]} if path in per_file else kwargs
+        ranges, preamble = _blocks(path, size, blocksize, fkw)
         for start, end in ranges:
             key = (name, len(layer))
-            layer[key] = Task(key, _read_block, path, start, end, preamble, kwargs, meta, post)
+            layer[key] = Task(key, _read_block, path, start, end, preamble, fkw, meta, post)
     return new_collection({name: layer}, name, meta, (None,) * (len(layer) + 1))
+
+
+def _blocks(path, size, blocksize, kwargs):
+    """``([(start, end)], preamble)`` of one file: one block when it cannot be split."""
+    whole = [(0, None)], b""
+    if blocksize is None or _files.is_compressed(path, kwargs.get("compression", "infer")):
+        return whole
+    ranges = _files.block_ranges(size, blocksize)
+    if len(ranges) == 1:
+        return ranges, b""
+    check_block_encoding(kwargs.get("encoding"), "read_csv")  # (cut at newline bytes)
+    preamble, data_lines = _preamble_lines(path, kwargs)
+    if data_lines:  # (a skiprows list reaching past the header: one block, numbers kept)
+        return whole
+    return ranges, preamble
 
 
 def _fixed(dtype) -> frozenset:
@@ -131,7 +147,14 @@ def _fixed(dtype) -> frozenset:
 
 
 def _preamble(path, kwargs) -> bytes:
-    """The leading lines every block needs: skipped rows, then up to the header.
+    """The leading lines every block needs: skipped rows, then up to the header."""
+    return _preamble_lines(path, kwargs)[0]
+
+
+def _preamble_lines(path, kwargs):
+    """``(preamble, data lines in it)``: the leading lines up to the header and the last
+    skipped row, and how many of them are rows of data (a ``skiprows`` list naming rows
+    past the header pulls those in; such a file is not split).
 
     Counted as pandas counts: ``skiprows`` raw lines first, then header rows,
     where comment-only and (by default) blank lines do not count.
@@ -144,7 +167,7 @@ def _preamble(path, kwargs) -> bytes:
     comment = kwargs.get("comment")
     comment = comment.encode() if isinstance(comment, str) else comment
     blank_ok = not kwargs.get("skip_blank_lines", True)
-    out = []
+    out, data = [], 0
     with open(path, "rb") as f:
         while len(out) < least or need > 0:
             line = f.readline()
@@ -155,18 +178,19 @@ def _preamble(path, kwargs) -> bytes:
                 continue
             text = line.strip()
             if (text or blank_ok) and not (comment and text.startswith(comment)):
+                data += need <= 0
                 need -= 1
     if out and not out[-1].endswith(b"\n"):
         out[-1] += b"\n"
-    return b"".join(out)
+    return b"".join(out), data
 
 
 def _skipped_lines(skiprows):
     """pandas' ``skiprows`` as a test of a raw line number, and how many lines it spans.
 
-    A count skips the first lines; a list the lines at those numbers of each file (such
-    reads are one partition per file, so the numbers are the file's); a callable is
-    asked line by line.
+    A count skips the first lines; a list the lines at those numbers of each file (split
+    into blocks only when they all lie before the first row of data, else one partition
+    per file, so the numbers are the file's); a callable is asked line by line.
     """
     if skiprows is None:
         return (lambda i: False), 0

@@ -9,11 +9,12 @@ The one thing that cannot be left to each block is the column layout.  Given
 ``colspecs="infer"`` (the default), pandas guesses the field boundaries from the
 first ``infer_nrows`` lines *it sees*, so two blocks with different data could
 be cut differently and their columns would disagree.  So the layout is inferred
-once, here, from the first lines of the first file (the same rule as pandas: a
+here, once per file, from that file's first lines (the same rule as pandas: a
 character position belongs to a field when any of those lines has a
 non-delimiter character there; each run of such positions is one field), and the
-resulting ``colspecs`` list goes to every block.  Explicit ``colspecs`` or
-``widths`` are passed through unchanged.
+resulting ``colspecs`` list goes to every block of that file: each file is cut as
+pandas would cut it alone, and the blocks of one file agree.  Explicit
+``colspecs`` or ``widths`` are passed through unchanged.
 """
 
 from __future__ import annotations
@@ -30,20 +31,26 @@ def read_fwf(urlpath, blocksize="64MiB", **kwargs):
     Takes ``read_csv``'s options (``blocksize``, ``sample``, ``dtype``,
     ``include_path_column``, ``assume_missing``, ...) and ``pandas.read_fwf``'s
     (``colspecs``, ``widths``, ``infer_nrows``, ``delimiter``).  An inferred
-    column layout is fixed from the first file so that every partition agrees.
+    column layout is fixed per file (from its first lines) so that its blocks agree.
     """
     if blocksize == "default":  # (Dask's spelling of the default)
         blocksize = "64MiB"
     if kwargs.get("widths") is None and _wants_inference(kwargs.get("colspecs", "infer")):
-        first = _files.expand_paths(urlpath)[0]
-        lines = _leading_lines(first, kwargs)
-        if not lines:
-            raise ValueError(f"read_fwf: no lines in {first!r} to infer the column widths "
-                             "from; pass colspecs= or widths=")
-        kwargs["colspecs"] = infer_colspecs(lines, kwargs.get("delimiter") or " \t",
-                                            kwargs.get("comment"))
+        paths = _files.expand_paths(urlpath)
+        layouts = {p: {"colspecs": _file_colspecs(p, kwargs)} for p in paths}
+        kwargs["colspecs"] = layouts[paths[0]]["colspecs"]
+        kwargs["_file_kwargs"] = layouts  # (read_csv: each file's own keywords)
         kwargs.pop("infer_nrows", None)
     return read_csv(urlpath, blocksize=blocksize, _parser="read_fwf", **kwargs)
+
+
+def _file_colspecs(path, kwargs) -> list:
+    """The column layout pandas would infer for *path* read alone."""
+    lines = _leading_lines(path, kwargs)
+    if not lines:
+        raise ValueError(f"read_fwf: no lines in {path!r} to infer the column widths "
+                         "from; pass colspecs= or widths=")
+    return infer_colspecs(lines, kwargs.get("delimiter") or " \t", kwargs.get("comment"))
 
 
 def _wants_inference(colspecs) -> bool:

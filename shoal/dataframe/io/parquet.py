@@ -14,7 +14,9 @@ Reading::
                    statistics of the index column are sorted and disjoint
 
 ``filters`` (pyarrow's DNF list such as ``[("x", ">", 3)]``) remove rows inside
-each partition; partitions are not dropped, so some may be empty.
+each partition; partitions are not dropped, so some may be empty -- except in a
+hive directory (``col=value`` folders), where the files whose folder values no
+filter can keep are never read (``parquet_prune.py``).
 
 Writing: one task per partition writes ``part.{i}.parquet`` into the directory
 (the index as pyarrow does it: a RangeIndex as metadata, other indexes as
@@ -34,7 +36,7 @@ from shoal.core.paths import local_path
 from shoal.core.spec import Fused, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe.core import new_collection
-from shoal.dataframe.io import _files, parquet_hive
+from shoal.dataframe.io import _files, parquet_hive, parquet_prune
 from shoal.dataframe.io._writing import run_writers
 
 __all__ = ["read_parquet", "to_parquet"]
@@ -65,6 +67,8 @@ def read_parquet(path, columns=None, filters=None, index=None, split_row_groups=
     hive = hive and (local_path(path), hive[1])
     if hive:
         schema = parquet_hive.extend_schema(schema, hive[1])
+        if filters:  # files no filter can keep are never read (one stays: the empty result)
+            paths = parquet_prune.prune(paths, hive, filters) or paths[:1]
     index_cols = _index_columns(schema)
     filter_cols = _filter_columns(filters)
     opts = {"columns": columns, "index": index, "index_cols": index_cols,

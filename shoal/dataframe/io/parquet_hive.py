@@ -13,7 +13,8 @@ partition per file; the partition columns are appended after the stored ones as
 categoricals whose categories are every value found (sorted), typed as pyarrow
 infers them (integers as ``int32``, else strings), which is what Dask gives.
 The columns are added to each file's pyarrow table before ``filters`` run, so
-filters on them work like filters on stored columns.
+filters on them work like filters on stored columns; files whose folder values no
+filter can keep are not read at all (``parquet_prune.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from shoal.dataframe.io import _files
 
 __all__ = ["add_columns", "extend_schema", "hive_files", "write_part"]
 
-_NULL = "__HIVE_DEFAULT_PARTITION__"
+_NULL = NULL = "__HIVE_DEFAULT_PARTITION__"
 _SEGMENT = re.compile(r"^([^=/]+)=(.*)$")
 
 
@@ -41,6 +42,11 @@ def _values_of(path, root):
         if m:
             out[unquote(m.group(1))] = unquote(m.group(2))
     return out
+
+
+def partition_values(path, root):
+    """``{column: raw string}`` of one file's folders (``NULL`` for a missing value)."""
+    return _values_of(path, root)
 
 
 def hive_files(root, suffixes):
