@@ -48,9 +48,11 @@ def futures_inside(obj, found: dict, depth: int = 0) -> dict:
     elif t is dict:
         for item in obj.values():
             futures_inside(item, found, depth + 1)
-    elif (t is functools.partial or t.__module__.startswith("dask.")) and hasattr(obj, "func"):
+    elif (t is functools.partial or t.__module__.startswith("dask.")) and hasattr(obj, "func") \
+            and hasattr(obj, "args"):
         # Dask's Task (or a partial); not any object with these attributes: a Mock (or a
-        # proxy) makes up new ones at each lookup, which searched both ways never ended
+        # proxy) makes up new ones at each lookup, which searched both ways never ended.
+        # (Dask's methodcaller has a ``func`` but no ``args``: it holds a method's name.)
         futures_inside(obj.args, found, depth + 1)
         futures_inside(getattr(obj, "kwargs", None) or {}, found, depth + 1)
     elif t.__name__ == "DataNode":

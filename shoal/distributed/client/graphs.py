@@ -115,7 +115,8 @@ def prepare_graph(dsk, keys: list, held, cache=None, fuse=None, keep=()) -> Prep
             if found:
                 graph[key] = foreign.with_future_values(key, node, found)
                 futures.update(found)
-    external = set(futures)
+    # (Dask drops a persisted ``{key: Future(key)}`` node: a wanted key may be held only)
+    external = set(futures) | {k for k in keys if k not in graph and k in held}
     for node in list(graph.values()) if held else ():
         for dep in node.dependencies:
             if dep not in graph and dep not in external and dep in held:
