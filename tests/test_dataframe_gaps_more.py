@@ -64,6 +64,29 @@ def test_read_parquet_bad_filter_operator_named(hive_dir):
         sd.read_parquet(hive_dir, filters=[("year", "~", 2013)])
 
 
+@pytest.mark.timeout(60)
+def test_read_parquet_hive_filters_as_lists(hive_dir):
+    # (pyarrow's rule: [["year", "==", 2013]] is one predicate written as a list)
+    filters = [["year", "==", 2013], ["c", "==", "a"]]
+    got = sd.read_parquet(hive_dir, filters=filters, columns=["v", "year", "c"])
+    assert got.npartitions == 1
+    tm.assert_frame_equal(_plain(got.compute(**SYNC)),
+                          _plain(pd.read_parquet(hive_dir, filters=filters)))
+
+
+@pytest.mark.timeout(60)
+def test_read_parquet_hive_values_int_only_as_pyarrow(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    for i, folder in enumerate(["u=1_0", "u=%205", "u=2"]):  # ("1_0", " 5": strings)
+        (tmp_path / folder).mkdir()
+        pq.write_table(pa.table({"v": [i]}), str(tmp_path / folder / "p.parquet"))
+    got = sd.read_parquet(str(tmp_path), filters=[("u", "==", "1_0")]).compute(**SYNC)
+    want = pq.read_table(str(tmp_path), filters=[("u", "==", "1_0")]).to_pandas()
+    assert got["v"].tolist() == want["v"].tolist() == [0]
+    assert list(got["u"].cat.categories) == list(want["u"].cat.categories)
+
+
 # -- groupby split_out: median and custom Aggregation -------------------------------------
 
 @pytest.fixture
@@ -201,3 +224,14 @@ def test_read_fwf_layout_per_file(tmp_path):
     expect = pd.concat([pd.read_fwf(p) for p in sorted(glob.glob(str(tmp_path / "*.txt")))],
                        ignore_index=True)
     tm.assert_frame_equal(got.compute(**SYNC).reset_index(drop=True), expect)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("skiprows", [[0], 1])
+def test_read_csv_no_block_starts_in_the_header(tmp_path, skiprows):
+    path = tmp_path / "t.csv"  # (blocks smaller than the skipped lines and the header)
+    path.write_text("junk line one here\nname,city\n" + "".join(f"n{i},c{i}\n" for i in range(6)))
+    got = sd.read_csv(str(path), skiprows=skiprows, blocksize=12)
+    assert got.npartitions > 1
+    tm.assert_frame_equal(got.compute(**SYNC).reset_index(drop=True),
+                          pd.read_csv(str(path), skiprows=skiprows))

@@ -137,7 +137,9 @@ def _blocks(path, size, blocksize, kwargs):
     preamble, data_lines = _preamble_lines(path, kwargs)
     if data_lines:  # (a skiprows list reaching past the header: one block, numbers kept)
         return whole
-    return ranges, preamble
+    # (no block may start inside the preamble: its lines would be read again as data)
+    head = [(s, e) for s, e in ranges if s < max(len(preamble), 1)]
+    return [(0, head[-1][1])] + ranges[len(head):], preamble
 
 
 def _fixed(dtype) -> frozenset:

@@ -112,7 +112,7 @@ def _index_columns(schema) -> list:
 def _filter_columns(filters) -> list:
     if not filters:
         return []
-    groups = filters if isinstance(filters[0], list) else [filters]
+    groups = parquet_prune.check_filters(filters)  # (a list of conjunctions)
     return sorted({f[0] for g in groups for f in g}, key=str)
 
 

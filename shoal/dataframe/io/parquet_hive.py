@@ -31,6 +31,7 @@ __all__ = ["add_columns", "extend_schema", "hive_files", "write_part"]
 
 _NULL = NULL = "__HIVE_DEFAULT_PARTITION__"
 _SEGMENT = re.compile(r"^([^=/]+)=(.*)$")
+_INT = re.compile(r"^-?[0-9]+$")
 
 
 def _values_of(path, root):
@@ -74,10 +75,9 @@ def hive_files(root, suffixes):
 
 def _typed(values):
     present = sorted(v for v in values if v != _NULL)
-    try:
-        ints = sorted(int(v) for v in present)
-    except ValueError:
+    if not all(_INT.match(v) for v in present):  # (int() takes " 5", "1_0", "+5": pyarrow not)
         return present
+    ints = sorted(int(v) for v in present)
     # (int32 as pyarrow infers them; values beyond it stay strings, as pyarrow's do)
     return ints if all(-2**31 <= v < 2**31 for v in ints) else present
 

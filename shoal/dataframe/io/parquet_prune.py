@@ -37,7 +37,9 @@ def check_filters(filters) -> list:
     if not isinstance(filters, (list, tuple)) or not filters:
         raise ValueError(f"read_parquet(filters=...) must be a non-empty list of "
                          f"(column, op, value) tuples or a list of such lists, got {filters!r}")
-    groups = [list(g) for g in filters] if isinstance(filters[0], list) else [list(filters)]
+    # (pyarrow's rule: a first item that starts with a column name is one predicate)
+    flat = isinstance(filters[0], (list, tuple)) and filters[0] and isinstance(filters[0][0], str)
+    groups = [list(filters)] if flat else [list(g) for g in filters]
     for group in groups:
         for pred in group:
             if not isinstance(pred, (list, tuple)) or len(pred) != 3:
