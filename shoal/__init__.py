@@ -5,6 +5,8 @@ The public surface is curated here and pinned by ``tests/test_exports.py``::
     delayed, compute, persist, visualize      build and run task graphs
     optimize, get                             Dask's spellings: collections ready to
                                               compute; the synchronous scheduler
+    annotate, get_annotations                 retries, priority, workers... for the
+                                              tasks made in a block (a cluster's)
     config                                    settings (YAML + SHOAL_* env + set())
     tokenize                                  deterministic keys for values
 
@@ -14,6 +16,7 @@ Importing shoal imports no numpy, pandas, bokeh or tornado; collections
 """
 
 from shoal import config
+from shoal.annotating import annotate, get_annotations
 from shoal.base import compute, is_dask_collection, persist
 from shoal.base import scheduler_get as _scheduler_get
 from shoal.core.tokenize import tokenize
@@ -29,10 +32,12 @@ get.__name__ = get.__qualname__ = "get"
 
 __all__ = [
     "Delayed",
+    "annotate",
     "compute",
     "config",
     "delayed",
     "get",
+    "get_annotations",
     "is_dask_collection",
     "optimize",
     "persist",

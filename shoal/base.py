@@ -265,14 +265,14 @@ class _Rebuild:
 
 def collections_to_graph(collections, annotations: dict | None = None):
     """One graph for all *collections* and the list of their keys; with an *annotations*
-    dict, the per-key annotations of Dask collections' layers are added to it
-    (``core/annotations.py``)."""
+    dict, the per-key annotations of the collections' layers (Dask's, and shoal's made
+    under ``shoal.annotate``) are added to it (``core/annotations.py``)."""
     from shoal.delayed import Delayed, collect_delayed
 
     graph: dict = {}
     delayed = [c for c in collections if isinstance(c, Delayed)]
     if delayed:
-        collect_delayed(delayed, graph)
+        collect_delayed(delayed, graph, annotations)
     for c in collections:
         if not isinstance(c, Delayed):
             for k, v in graph_of(c, annotations).items():
@@ -292,6 +292,9 @@ def graph_of(collection, annotations: dict | None = None) -> dict:
     """
     method = getattr(collection, "__shoal_graph__", None)
     if method is not None:
+        layers = getattr(collection, "_layers", None)  # (a Delayed's: collections_to_graph)
+        if annotations is not None and layers:  # (those made under shoal.annotate)
+            task_annotations.collect_layers(layers.values(), annotations)
         return method()
     graph = collection.__dask_graph__()
     if annotations is not None:
@@ -331,7 +334,11 @@ def compute(*args, scheduler=None, traverse=True, optimize_graph=True, **kwargs)
     if not collections:
         return args
     get = get_scheduler(scheduler, collections)
-    graph, keys = collections_to_graph(collections)
+    # a shoal cluster acts on annotations (shoal.annotate's, Dask layers'): read per key
+    annotations = {} if hasattr(getattr(get, "__self__", None), "_submit_graph") else None
+    graph, keys = collections_to_graph(collections, annotations)
+    if annotations:
+        kwargs = {**kwargs, "annotations": annotations}
     results = _run(get, graph, keys, optimize_graph, kwargs)
     finals = []
     for c, r in zip(collections, results):

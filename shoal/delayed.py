@@ -29,6 +29,8 @@ import operator
 import os
 import weakref
 
+from shoal.annotating import AnnotatedLayer, annotated_node
+from shoal.core import annotations as task_annotations
 from shoal.base import graph_of, replace_fields, scheduler_get
 from shoal.collection import Computable
 from shoal.core.spec import Data, Ref, Task, to_dask_graph
@@ -122,8 +124,9 @@ def _refs(keys):
     return Ref(keys)
 
 
-def collect_delayed(roots, graph: dict) -> dict:
-    """Add the nodes of every Delayed reachable from *roots* to *graph*."""
+def collect_delayed(roots, graph: dict, annotations: dict | None = None) -> dict:
+    """Add the nodes of every Delayed reachable from *roots* to *graph* (and, given an
+    *annotations* dict, the per-key annotations of those made under ``shoal.annotate``)."""
     stack = list(roots)
     pop, extend = stack.pop, stack.extend
     while stack:
@@ -134,6 +137,8 @@ def collect_delayed(roots, graph: dict) -> dict:
         if d._layer is not None:
             for k, v in d._layer.items():
                 graph.setdefault(k, v)
+            if annotations is not None and type(d._layer) is AnnotatedLayer:
+                task_annotations.collect_layers((d._layer,), annotations)
         graph[key] = d._node
         if d._deps:
             extend(d._deps)
@@ -154,7 +159,7 @@ class Delayed(Computable):
         object.__setattr__(self, "_node", node)
         object.__setattr__(self, "_deps", deps)
         object.__setattr__(self, "_length", length)
-        object.__setattr__(self, "_layer", layer)
+        object.__setattr__(self, "_layer", annotated_node(key, node, layer))  # (shoal.annotate)
 
     @property
     def key(self):

@@ -7,8 +7,8 @@ import shoal.events
 
 def test_top_level_surface():
     assert sorted(shoal.__all__) == [
-        "Delayed", "compute", "config", "delayed", "get", "is_dask_collection",
-        "optimize", "persist", "tokenize", "visualize",
+        "Delayed", "annotate", "compute", "config", "delayed", "get", "get_annotations",
+        "is_dask_collection", "optimize", "persist", "tokenize", "visualize",
     ]
     for name in shoal.__all__:
         assert hasattr(shoal, name), name

@@ -17,6 +17,7 @@ PKG = ROOT / "shoal"
 LAYERS = {
     "shoal.config": 0,
     "shoal.config_values": 0,  # (config's value readers: standard library only)
+    "shoal.annotating": 0,  # (shoal.annotate's state, read by core.annotations: stdlib only)
     "shoal.spawn": 1,  # how shoal starts its own Python children
     "shoal.core": 0,
     "shoal.sizeof": 0,

@@ -64,6 +64,7 @@ import operator
 
 import numpy as np
 
+from shoal.annotating import own_layer_annotated
 from shoal.array.chunking import AUTO_CHUNK_BYTES, normalize_chunks, offsets
 from shoal.collection import Collection, persisted_layers
 from shoal.core.spec import Data, Ref, Task
@@ -81,7 +82,7 @@ class Array(Collection):
     __array_priority__ = 11
 
     def __init__(self, layers: dict, name: str, chunks, dtype):
-        self._layers = layers
+        self._layers = own_layer_annotated(layers, name)  # (shoal.annotate)
         self._name = name
         self._chunks = tuple(tuple(int(c) for c in dim) for dim in chunks)
         self._dtype = np.dtype(dtype)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import builtins
 import operator
 
+from shoal.annotating import own_layer_annotated
 from shoal.base import scheduler_get
 from shoal.bag import chunk
 from shoal.collection import Collection, merge_layers, persisted_layers
@@ -66,7 +67,7 @@ class Bag(Collection):
     __dask_scheduler__ = staticmethod(scheduler_get("processes"))
 
     def __init__(self, layers: dict, name: str, npartitions: int):
-        self._layers = layers
+        self._layers = own_layer_annotated(layers, name)  # (shoal.annotate)
         self._name = name
         self.npartitions = npartitions
 
@@ -390,7 +391,7 @@ class Item(Collection):
     __dask_scheduler__ = staticmethod(scheduler_get("processes"))
 
     def __init__(self, layers: dict, name: str, key=None):
-        self._layers = layers
+        self._layers = own_layer_annotated(layers, name)  # (shoal.annotate)
         self._name = name
         self.key = (name, 0) if key is None else key
 

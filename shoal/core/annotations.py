@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["collect", "current", "merge"]
+__all__ = ["collect", "collect_layers", "current", "merge"]
 
 
 def collect(graph, out: dict) -> None:
@@ -38,9 +38,14 @@ def collect(graph, out: dict) -> None:
             out.setdefault(name, {}).update(values)
         return
     layers = getattr(graph, "layers", None)
-    if not hasattr(layers, "values"):
-        return
-    for layer in layers.values():
+    if hasattr(layers, "values"):
+        collect_layers(layers.values(), out)
+
+
+def collect_layers(layers, out: dict) -> None:
+    """Add the per-key annotations of *layers* (Dask's, or shoal's ``AnnotatedLayer``:
+    each with ``.annotations`` and its keys; others have none) to *out*."""
+    for layer in layers:
         annotations = getattr(layer, "annotations", None)
         if not annotations:
             continue
@@ -56,7 +61,14 @@ def collect(graph, out: dict) -> None:
 
 
 def current() -> dict:
-    """What ``dask.annotate`` says now, if the user's Dask is imported (else ``{}``)."""
+    """What ``shoal.annotate`` and ``dask.annotate`` (if the user's Dask is imported) say
+    now, shoal's over Dask's (else ``{}``)."""
+    from shoal.annotating import get_annotations
+
+    return {**_dask_current(), **get_annotations()}
+
+
+def _dask_current() -> dict:
     dask = sys.modules.get("dask")
     get = getattr(dask, "get_annotations", None)
     if get is None:

@@ -40,6 +40,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from shoal.annotating import own_layer_annotated
 from shoal.collection import Collection, merge_layers, persisted_layers
 from shoal.core.keys import key_split
 from shoal.core.spec import Ref, Task
@@ -102,7 +103,7 @@ class _Frame(Neighbours, Collection):
     _broadcast = None
 
     def __init__(self, layers: dict, name: str, meta, divisions):
-        self._layers = layers
+        self._layers = own_layer_annotated(layers, name)  # (shoal.annotate)
         self._name = name
         self._meta = meta
         self.divisions = tuple(divisions)
@@ -431,7 +432,7 @@ class Scalar(Collection):
     """One value computed from a collection (a reduction's result)."""
 
     def __init__(self, layers: dict, name: str, meta):
-        self._layers = layers
+        self._layers = own_layer_annotated(layers, name)  # (shoal.annotate)
         self._name = name
         self._meta = meta
 
