@@ -46,6 +46,20 @@ __all__ = [
 ]
 
 
+#: submodules that ``shoal.<name>`` imports on first use, as ``dask.datasets`` or
+#: ``dask.threaded`` work after a bare ``import dask`` (importing shoal stays light)
+_LAZY_SUBMODULES = frozenset({"callbacks", "datasets", "local", "multiprocessing", "sizeof",
+                              "threaded"})
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"shoal.{name}")
+    raise AttributeError(f"module 'shoal' has no attribute {name!r}")
+
+
 def visualize(*args, **kwargs):
     """Draw the task graph of collections with graphviz (see ``shoal.dot``)."""
     from shoal.dot import visualize as _visualize

@@ -37,3 +37,23 @@ def test_event_vocabulary():
 def test_graph_errors_are_exported():
     for name in ["CycleError", "MissingDependencyError", "UnknownKeyError"]:
         assert name in shoal.core.graph.__all__
+
+
+def test_submodules_reached_from_a_bare_import_as_in_dask():
+    """``import dask; dask.datasets.timeseries()`` works (the tutorials write it); so do
+    ``shoal.datasets``, ``shoal.threaded``... each imported on first use only."""
+    import subprocess
+    import sys
+
+    code = ("import sys, shoal\n"
+            "assert 'shoal.datasets' not in sys.modules\n"
+            "print(shoal.datasets.timeseries.__name__, shoal.threaded.get.__module__,\n"
+            "      shoal.multiprocessing.get.__module__, shoal.callbacks.Callback.__name__)\n"
+            "try:\n"
+            "    shoal.nothing_here\n"
+            "except AttributeError as exc:\n"
+            "    print(exc)\n")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.splitlines()  # fmt: skip
+    assert out == ["timeseries shoal.base shoal.base Callback",  # (the gets resolve lazily)
+                   "module 'shoal' has no attribute 'nothing_here'"]
