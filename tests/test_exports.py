@@ -57,3 +57,13 @@ def test_submodules_reached_from_a_bare_import_as_in_dask():
                          timeout=60, check=True).stdout.splitlines()  # fmt: skip
     assert out == ["timeseries shoal.base shoal.base Callback",  # (the gets resolve lazily)
                    "module 'shoal' has no attribute 'nothing_here'"]
+
+
+def test_distributed_names_its_errors_as_dask_does():
+    import concurrent.futures
+
+    import shoal.distributed as sd
+
+    assert sd.CancelledError is concurrent.futures.CancelledError
+    assert issubclass(sd.FutureCancelledError, sd.CancelledError)
+    assert sd.TimeoutError is TimeoutError

@@ -57,6 +57,9 @@ _LAZY = {
     "Actor": "shoal.distributed.actor", "ActorFuture": "shoal.distributed.actor",
     "Pub": "shoal.distributed.pubsub", "Sub": "shoal.distributed.pubsub",
     "print": "shoal.distributed.task_output", "warn": "shoal.distributed.task_output",
+    # what a cancelled future raises (FutureCancelledError is one) and a timed-out wait, as
+    # dask.distributed names them
+    "CancelledError": "concurrent.futures", "TimeoutError": "builtins",
 }  # fmt: skip
 
 
