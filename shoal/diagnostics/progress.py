@@ -129,7 +129,8 @@ class _WidgetView:
             display = self._display
             if display is None:
                 from IPython.display import display
-            self._handle = display(ipywidgets.HBox([self.bar, self.label]), display_id=True)
+            self._box = ipywidgets.HBox([self.bar, self.label])
+            self._handle = display(self._box, display_id=True)
         self.bar.value = fraction
         self.label.value = label
         if final:
@@ -137,6 +138,10 @@ class _WidgetView:
             if self._handle is not None:
                 self._handle.update(FinishedBars([("", fraction, bool(failed), label)],
                                                  format_bar(fraction, 40, elapsed, failed)))  # fmt: skip
+                for w in (self._box, self.bar, self.label):  # ipywidgets keeps each one until
+                    for each in (w.layout, getattr(w, "style", None), w):  # closed: 8 a compute
+                        if each is not None:
+                            each.close()
 
 
 class ProgressBar(Observer):

@@ -189,7 +189,8 @@ def update_graph_msg(client_id: str, tasks: dict, dependencies: dict, keys: list
     The options given apply to every task, over what ``dask.annotate`` says at this call;
     *annotations* (``{name: {key: value}}``, a Dask graph's layers') over both, per key.
     """
-    msg = {"op": "update-graph", "tasks": {k: dumps_task(t) for k, t in tasks.items()},
+    blobs: dict = {}  # functions pickled by value: once per message, never across (serialize.py)
+    msg = {"op": "update-graph", "tasks": {k: dumps_task(t, blobs) for k, t in tasks.items()},
            "dependencies": dependencies, "keys": keys, "client": client_id}  # fmt: skip
     if priority:
         msg["priority"] = priority

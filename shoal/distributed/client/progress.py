@@ -315,6 +315,17 @@ class ProgressWidget:
             self._final = final = self.finished_bars()
             for handle in list(self._handles):  # (a display now updates itself: see there)
                 handle.update(final)
+            self._close_widgets()
+
+    def _close_widgets(self) -> None:
+        """Close the ended bar's widgets: ipywidgets keeps every widget (and its comm) until
+        closed, their layouts and styles too: 15 for a one-row bar, kept for the kernel's
+        whole life.  The plain bars stay; the closed widgets keep their values."""
+        parts = [self.widget, self.title, *(w for row in self.rows.values() for w in (row, *row.children))]
+        for w in parts:
+            for each in (getattr(w, "layout", None), getattr(w, "style", None), w):
+                if each is not None:
+                    each.close()
 
     @staticmethod
     def _set(row, done: int, total: int, failed: bool, ended: bool) -> None:
@@ -357,6 +368,9 @@ class ProgressWidget:
     def _ipython_display_(self, **kwargs):
         from IPython.display import display
 
+        if self._final is not None:  # ended (its widgets closed): the plain bars at once
+            display(self._final, display_id=True)
+            return
         handle = display(self.widget, display_id=True)
         if handle is not None:
             self._handles.append(handle)

@@ -10,10 +10,14 @@ So each payload is pickled in the cheapest way that is still correct::
        accepted unless the stream names ``__main__`` (a reference the worker could not
        resolve) or modules were registered with cloudpickle.register_pickle_by_value
     2. for a Task whose function must travel by value: the function is cloudpickled
-       ONCE (cached per function) and the task is rebuilt on the worker by
+       ONCE per message (cached in the ``blobs`` dict its caller passes for one
+       ``update-graph``: a cache kept across messages sent a notebook function with
+       the globals it had when first submitted, and kept its closure alive) and the
+       task is rebuilt on the worker by
        ``_rebuild_task(key, _load_func(blob), args, kwargs)``; ``_load_func`` unpickles
-       each distinct blob once per worker process (a small cache), so 10,000 tasks
-       of one lambda cost one cloudpickle on each side
+       each distinct blob under 64 KiB once per worker process (a small cache; a
+       bigger one carries data and is not kept), so 10,000 tasks of one lambda
+       cost one cloudpickle on each side
     3. cloudpickle, protocol 5            everything else
 
 The result is a :class:`~shoal.distributed.protocol.Serialized` with the same
@@ -34,9 +38,9 @@ from shoal.distributed.protocol.serialize import pickle_frames
 __all__ = ["dumps_payload", "dumps_task"]
 
 _MAIN = b"__main__"
-_BLOBS: dict = {}  # function -> (cloudpickled bytes, count of __main__) (client side)
 _FUNCS: dict = {}  # blob -> function (worker side)
 _CACHE_SIZE = 256
+_CACHE_BLOB_BYTES = 64 * 1024  # a bigger blob carries data (a closure over an array): not kept
 
 
 def _by_value_modules() -> bool:
@@ -78,12 +82,16 @@ def dumps_payload(obj) -> Serialized:
     return Serialized(_header(obj), frames)
 
 
-def dumps_task(node) -> Serialized:
-    """Pickle one graph node (a ``Task``, ``Data``, ``Alias``, ``Fused`` or Dask's)."""
+def dumps_task(node, blobs: dict | None = None) -> Serialized:
+    """Pickle one graph node (a ``Task``, ``Data``, ``Alias``, ``Fused`` or Dask's).
+
+    *blobs*: function -> ``(cloudpickled bytes, count of __main__)`` shared by the
+    nodes of one message; None pickles a by-value function afresh."""
+    blobs = {} if blobs is None else blobs
     frames = None
     if type(node) is Task:
         try:
-            known = _BLOBS.get(node.func)  # a function seen travelling by value before
+            known = blobs.get(node.func)  # a function seen travelling by value before
         except TypeError:
             known = None
         if known is not None:
@@ -91,23 +99,23 @@ def dumps_task(node) -> Serialized:
     if frames is None:
         frames = _plain(node)
     if frames is None and type(node) is Task:
-        frames = _task_with_blob(node)
+        frames = _task_with_blob(node, blobs)
     if frames is None:
         frames = pickle_frames(node, cloudpickle.dumps)
     return Serialized(_header(node), frames)
 
 
-def _task_with_blob(task: Task) -> list | None:
-    known = _func_blob(task.func)
+def _task_with_blob(task: Task, blobs: dict) -> list | None:
+    known = _func_blob(task.func, blobs)
     if known is None:
         return None
     return _plain(_BlobTask(task, known[0]), allowed_main=known[1])
 
 
-def _func_blob(func) -> tuple | None:
-    """``(cloudpickled func, times it mentions __main__)``, cached per function."""
+def _func_blob(func, blobs: dict) -> tuple | None:
+    """``(cloudpickled func, times it mentions __main__)``, cached in *blobs*."""
     try:
-        known = _BLOBS.get(func)
+        known = blobs.get(func)
     except TypeError:  # an unhashable callable object
         return None
     if known is None:
@@ -115,9 +123,7 @@ def _func_blob(func) -> tuple | None:
             blob = cloudpickle.dumps(func, protocol=5)
         except Exception:
             return None  # let the whole-task cloudpickle raise the precise error
-        if len(_BLOBS) >= _CACHE_SIZE:
-            _BLOBS.clear()
-        known = _BLOBS[func] = (blob, blob.count(_MAIN))
+        known = blobs[func] = (blob, blob.count(_MAIN))
     return known
 
 
@@ -145,10 +151,13 @@ class _FuncBlob:
 
 
 def _load_func(blob: bytes):
-    """The function pickled in ``blob``; each distinct blob is unpickled once."""
+    """The function pickled in ``blob``; each distinct small blob is unpickled once (a
+    large one each time: kept, 256 of them held a long-lived worker's memory for good)."""
     func = _FUNCS.get(blob)
     if func is None:
         func = pickle.loads(blob)
+        if len(blob) > _CACHE_BLOB_BYTES:
+            return func
         if len(_FUNCS) >= _CACHE_SIZE:
             _FUNCS.clear()
         _FUNCS[blob] = func
