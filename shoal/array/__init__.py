@@ -20,7 +20,7 @@ import numpy as _np
 
 from shoal.array import fft, linalg, random
 from shoal.array.blockwise import UFUNCS as _UFUNCS
-from shoal.array.blockwise import elemwise, map_blocks, where, wrap_ufunc
+from shoal.array.blockwise import elemwise, map_blocks, where
 from shoal.array.core import AUTO_CHUNK_BYTES, Array, asarray, from_array, normalize_chunks
 from shoal.array.cumulative import cumprod, cumsum
 from shoal.array.creation import (arange, concatenate, empty, eye, from_delayed, full, full_like,
@@ -66,19 +66,21 @@ from shoal.array.routines import (angle, append, apply_along_axis, around, coars
 # imported above: ``from shoal.array.blockwise import elemwise`` still finds the module
 from shoal.array.indexed import blockwise
 
-for _name in _UFUNCS:
-    globals()[_name] = wrap_ufunc(getattr(_np, _name))
-abs = globals()["absolute"]
 from shoal.array.ufuncs import EXTRA_UFUNCS as _EXTRA_UFUNCS
 from shoal.array.ufuncs import divmod, frompyfunc, i0, sinc, ufunc
 
-for _name in _EXTRA_UFUNCS:
+# (``da.ufunc`` objects, as Dask's: ``da.add.outer``, ``nin``, ``nout``, ``__name__``)
+for _name in (*_UFUNCS, *_EXTRA_UFUNCS):
     globals()[_name] = ufunc(getattr(_np, _name))
+abs = globals()["absolute"]
 from shoal.array.custom_reduction import reduction
 from shoal.array.gufunc import apply_gufunc, as_gufunc, gufunc
 from shoal.array.index_tools import (choose, compress, extract, ravel_multi_index, tri,
                                      tril_indices, tril_indices_from, triu_indices,
                                      triu_indices_from, unravel_index)
+from shoal.array import ma
+from shoal.array.npy_stack import from_npy_stack, to_npy_stack
+from shoal.array.push import push
 from shoal.array.api_misc import (apply_over_axes, asanyarray, isnull, ndim, notnull,
                                   result_type, shape, unify_chunks, vdot)
 
@@ -123,5 +125,5 @@ __all__ = [
     "sinc", *_EXTRA_UFUNCS, "choose", "compress", "extract", "ravel_multi_index", "tri",
     "tril_indices", "tril_indices_from", "triu_indices", "triu_indices_from", "unravel_index",
     "apply_over_axes", "asanyarray", "isnull", "ndim", "notnull", "result_type", "shape",
-    "unify_chunks", "vdot",
+    "unify_chunks", "vdot", "ma", "push", "to_npy_stack", "from_npy_stack",
 ]

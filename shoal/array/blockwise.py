@@ -354,6 +354,10 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     if kwargs.get("out") is not None:
         return NotImplemented  # writing into an existing array is not lazy
     kwargs = {k: v for k, v in kwargs.items() if k != "out"}
+    if method == "__call__" and np.ndim(kwargs.get("where", True)) > 0 and all(map(_known, inputs)):
+        from shoal.array.ufuncs import _apply  # (a where= array: one more aligned input)
+
+        return _apply(ufunc, inputs, kwargs)
     if not all(_known(x) for x in inputs) or any(isinstance(v, Array) for v in kwargs.values()):
         return NotImplemented  # e.g. where= given as a shoal array
     if method == "__call__":
@@ -529,19 +533,6 @@ def _install():
 
 
 _install()  # the operators are NumPy ufuncs, so results get NumPy's dtypes
-
-
-def wrap_ufunc(ufunc):
-    """``ufunc`` for the namespace: lazy when any argument is a shoal array."""
-
-    def call(*args, **kwargs):
-        if any(isinstance(a, Array) for a in args):
-            return elemwise(ufunc, *args, op_kwargs=kwargs)
-        return ufunc(*args, **kwargs)
-
-    call.__name__ = call.__qualname__ = ufunc.__name__
-    call.__doc__ = f"numpy.{ufunc.__name__} applied block by block to shoal arrays."
-    return call
 
 
 UFUNCS = (

@@ -39,6 +39,8 @@ import functools
 
 import numpy as np
 
+from shoal.array import ma_chunk
+
 __all__ = [
     "arg_aggregate", "arg_chunk", "arg_combine", "assemble", "expand_dims", "getitem",
     "getter", "matmul_sum", "mean_aggregate", "mean_chunk", "mean_combine", "moment_aggregate",
@@ -56,7 +58,7 @@ def getter(source, index, lock=None):
             out = source[index]
     else:
         out = source[index]
-    return np.asarray(out)
+    return out if ma_chunk.is_masked(out) else np.asarray(out)
 
 
 def getitem(block, index):
@@ -100,7 +102,7 @@ def assemble(blocks, sources, targets, shape):
         if piece.shape == tuple(shape):
             return piece
     dtype = np.result_type(*blocks) if len(blocks) > 1 else blocks[0].dtype
-    out = np.empty(shape, dtype=dtype)
+    out = ma_chunk.empty_for(blocks, shape, dtype)
     for block, src, dst in zip(blocks, sources, targets):
         out[dst] = block[src]
     return out
@@ -161,12 +163,14 @@ def nanmax(block, axis=None, keepdims=False, **kwargs):
 def reduce_chunk(block, func, axis, kwargs):
     if func in (np.min, np.max, nanmin, nanmax) and builtins.any(block.shape[a] == 0 for a in axis):
         return None  # (a zero-length chunk: nothing to take part; see _present)
-    return np.asarray(func(block, axis=axis, keepdims=True, **kwargs))
+    return np.asanyarray(func(block, axis=axis, keepdims=True, **kwargs))
 
 
 def _present(merge, parts):
     """*parts* merged, leaving out those of zero-length chunks (None when all are)."""
     parts = [p for p in parts if p is not None]
+    if len(parts) > 1 and ma_chunk.any_masked(parts):
+        return ma_chunk.masked_merge(merge, parts)
     return functools.reduce(merge, parts) if parts else None
 
 
@@ -175,7 +179,7 @@ def reduce_combine(parts, merge):
 
 
 def _finish(out, axis, keepdims, dtype):
-    out = np.asarray(out)
+    out = np.asanyarray(out)
     if not keepdims:
         out = out.reshape([n for i, n in enumerate(out.shape) if i not in axis])
     if dtype is not None and out.dtype != dtype:
@@ -197,6 +201,8 @@ def _count(block, axis) -> int:
 
 
 def mean_chunk(block, axis, acc):
+    if ma_chunk.is_masked(block):
+        return ma_chunk.masked_mean_chunk(block, axis, acc)
     return _count(block, axis), np.sum(block, axis=axis, keepdims=True, dtype=acc)
 
 
@@ -210,6 +216,8 @@ def mean_combine(parts):
 
 def mean_aggregate(parts, axis, keepdims, dtype):
     n, total = mean_combine(parts)
+    if ma_chunk.is_masked(total):
+        return _finish(ma_chunk.masked_mean_aggregate(n, total), axis, keepdims, dtype)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = total / n
     return _finish(out, axis, keepdims, dtype)
@@ -224,6 +232,8 @@ def nanmean_chunk(block, axis, acc):
 # -- var / std (Chan's pairwise moments) --------------------------------------------
 
 def moment_chunk(block, axis, acc):
+    if ma_chunk.is_masked(block):
+        return ma_chunk.masked_moment_chunk(block, axis, acc)
     n = _count(block, axis)
     x = block.astype(acc, copy=False)
     if n == 0:
@@ -255,6 +265,8 @@ def _merge_two(a, b):
 
 
 def moment_combine(parts):
+    if builtins.any(isinstance(p[0], np.ndarray) for p in parts):  # (masked blocks' counts)
+        return functools.reduce(_nan_merge_two, parts)
     return functools.reduce(_merge_two, parts)
 
 
@@ -298,6 +310,10 @@ def nanmoment_aggregate(parts, axis, keepdims, dtype, ddof, how):
 
 def moment_aggregate(parts, axis, keepdims, dtype, ddof, how):
     n, mean, m2 = moment_combine(parts)
+    if isinstance(n, np.ndarray):  # masked blocks: masked where too few values counted
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.ma.masked_array(m2 / np.maximum(n - ddof, 1), mask=n - ddof <= 0)
+        return _finish(np.ma.sqrt(out) if how.endswith("std") else out, axis, keepdims, dtype)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = m2 / max(n - ddof, 0)
     if how.endswith("std"):

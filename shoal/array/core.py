@@ -457,7 +457,8 @@ def _finalize(results, chunks):
         value = results[0]
         return value[()] if isinstance(value, np.ndarray) else value
     if all(len(c) == 1 for c in chunks):  # the block itself: a copy, as Dask's, since it may
-        return np.array(_block_at(results, (0,) * len(chunks)))  # be the source or persisted
+        block = _block_at(results, (0,) * len(chunks))  # be the source or persisted
+        return block.copy() if isinstance(block, np.ma.MaskedArray) else np.array(block)
     return concatenate_blocks(results, chunks)
 
 
@@ -465,13 +466,15 @@ def concatenate_blocks(nested, chunks):
     """One ndarray from the nested list of blocks (shaped like the keys)."""
     numblocks = tuple(len(c) for c in chunks)
     if all(n == 1 for n in numblocks):
-        return np.asarray(_block_at(nested, (0,) * len(numblocks)))
-    blocks = [(idx, np.asarray(_block_at(nested, idx))) for idx in np.ndindex(*numblocks)]
+        return np.asanyarray(_block_at(nested, (0,) * len(numblocks)))
+    blocks = [(idx, np.asanyarray(_block_at(nested, idx))) for idx in np.ndindex(*numblocks)]
     shapes_ok = all(b.shape == tuple(c[i] for c, i in zip(chunks, idx)) for idx, b in blocks)
     if not shapes_ok:  # a map_blocks that returned other shapes than it promised
         return np.block(_as_lists(nested, len(numblocks)))
     dtype = np.result_type(*[b.dtype for _, b in blocks])
-    out = np.empty(tuple(sum(c) for c in chunks), dtype=dtype)
+    from shoal.array.ma_chunk import empty_for  # (masked blocks: a masked result)
+
+    out = empty_for([b for _, b in blocks], tuple(sum(c) for c in chunks), dtype)
     starts = [offsets(c) for c in chunks]
     for idx, b in blocks:
         region = tuple(slice(s[i], s[i + 1]) for s, i in zip(starts, idx))

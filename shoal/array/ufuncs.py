@@ -47,7 +47,7 @@ class ufunc:
         return f"shoal.array.ufunc<{self.__name__}>"
 
     def __call__(self, *args, **kwargs):
-        if not any(isinstance(a, Array) for a in args):
+        if not any(isinstance(a, Array) for a in (*args, kwargs.get("where"))):
             return self._ufunc(*args, **kwargs)
         if kwargs.get("out") is not None:
             raise NotImplementedError(f"{self.__name__} of a shoal array: out= not supported")
@@ -68,10 +68,55 @@ class ufunc:
 
 
 def _apply(uf, args, kwargs):
+    """*uf* on *args* block by block; a ``where=`` array becomes one more aligned input."""
+    where = kwargs.get("where", True)
+    if where is not True and np.ndim(where) > 0:
+        kwargs = {k: v for k, v in kwargs.items() if k != "where"}
+        return _apply_where(uf, args, where, kwargs)
     if uf.nout == 1:
         return elemwise(uf, *args, op_kwargs=kwargs, token=uf.__name__)
     return tuple(elemwise(functools.partial(_output, uf, i), *args, op_kwargs=kwargs,
                           token=f"{uf.__name__}-{i}") for i in range(uf.nout))
+
+
+def _where_call(uf, *blocks, **kwargs):
+    *args, where = blocks
+    out = (None,) * uf.nout if uf.nout > 1 else None  # (NumPy's "uninitialised" warning off)
+    return uf(*args, where=where, out=out, **kwargs)
+
+
+def _apply_where(uf, args, where, kwargs):
+    """``uf(*args, where=mask)``: as NumPy's, the entries outside the mask are left
+    uninitialised (no ``out=`` to take them from)."""
+    from shoal.array.blockwise import broadcast_shapes
+    from shoal.array.core import asarray
+
+    where = asarray(where)
+    if where.dtype != bool:
+        raise TypeError(f"{uf.__name__}: where= must be a boolean array, got dtype {where.dtype}")
+    shape = broadcast_shapes(*(np.shape(a) for a in args))
+    if np.broadcast_shapes(shape, where.shape) != shape if _fits(shape, where.shape) else True:
+        raise ValueError(f"{uf.__name__}: where= of shape {where.shape} does not broadcast to "
+                         f"the result's shape {shape}")
+    return _apply(_Outputs(functools.partial(_where_call, uf), uf), (*args, where), kwargs)
+
+
+def _fits(shape, other) -> bool:
+    try:
+        np.broadcast_shapes(shape, other)
+    except ValueError:
+        return False
+    return True
+
+
+class _Outputs:
+    """*call* posing as a ufunc of *uf*'s name and outputs (for :func:`_apply`)."""
+
+    def __init__(self, call, uf):
+        self.call, self.nout, self.__name__ = call, uf.nout, uf.__name__
+
+    def __call__(self, *args, **kwargs):
+        return self.call(*args, **kwargs)
 
 
 def frompyfunc(func, nin, nout):

@@ -23,6 +23,7 @@ from shoal.bag.chunk import stable_hash
 from shoal.bag.core import Bag, Item, map, map_partitions, zip
 from shoal.bag.create import concat, from_delayed, from_sequence, range
 from shoal.bag.io import read_text, to_textfiles
+from shoal.bag.urls import from_url
 from shoal.base import compute
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "concat",
     "from_delayed",
     "from_sequence",
+    "from_url",
     "map",
     "map_partitions",
     "range",

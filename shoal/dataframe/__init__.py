@@ -60,6 +60,9 @@ _import_module("shoal.dataframe.resample")
 # reduction / nunique_approx / align / squeeze / Rolling.cov ... (API gaps against Dask)
 from shoal.dataframe.custom_reduction import reduction
 from shoal.dataframe.extras import from_dask_array, map_overlap, melt
+from shoal.dataframe._frames import Index
+from shoal.dataframe.conversion import frame_to_bag as to_bag
+from shoal.dataframe.conversion import frame_to_records as to_records
 for _name in ("hyperloglog", "window_extras"):
     _import_module(f"shoal.dataframe.{_name}")
 
@@ -71,5 +74,5 @@ __all__ = [
     "to_csv", "to_datetime", "to_json", "to_numeric", "to_parquet", "to_timedelta",
     "read_fwf", "read_hdf", "read_orc", "read_sql", "read_sql_query", "read_sql_table",
     "to_hdf", "to_orc", "to_sql",
-    "from_dask_array", "map_overlap", "melt", "reduction",
+    "from_dask_array", "map_overlap", "melt", "reduction", "Index", "to_bag", "to_records",
 ]

@@ -37,7 +37,8 @@ from shoal.core.tokenize import tokenize
 from shoal.dataframe.core import DataFrame, Series
 from shoal.dataframe.reductions import reduction
 
-__all__ = ["partition_lengths", "to_bag", "to_dask_array", "to_records"]
+__all__ = ["frame_to_bag", "frame_to_records", "partition_lengths", "to_bag", "to_dask_array",
+           "to_records"]
 
 
 # -- kernels -----------------------------------------------------------------------
@@ -87,6 +88,8 @@ def block_records(part, index, dtype, expected, i):
 
 
 def bag_rows(part, index, format):
+    if format == "frame":  # (the partition itself, as Dask's: iterating it gives its columns)
+        return part
     if isinstance(part, pd.Series):
         if format == "dict":
             part = part.to_frame()
@@ -168,9 +171,7 @@ def to_bag(self, index=False, format="tuple"):
     from shoal.bag import Bag
 
     if format not in ("tuple", "dict", "frame"):
-        raise ValueError(f"to_bag(format=...) must be 'tuple' or 'dict', got {format!r}")
-    if format == "frame":
-        raise NotImplementedError("to_bag(format='frame') is not supported; use to_delayed()")
+        raise ValueError(f"to_bag(format=...) must be 'tuple', 'dict' or 'frame', got {format!r}")
     if not isinstance(index, (bool, np.bool_)):
         raise TypeError(f"to_bag(index=...) must be True or False, got {index!r}")
     name = f"to-bag-{tokenize(self, bool(index), format)}"
@@ -184,3 +185,17 @@ for _cls in (DataFrame, Series):
     _cls.values = property(values)
     _cls.to_bag = to_bag
 DataFrame.to_records = to_records
+
+
+def frame_to_bag(df, index=False, format="tuple"):
+    """``dd.to_bag(df, ...)``: :meth:`DataFrame.to_bag` as a function."""
+    if not isinstance(df, (DataFrame, Series)):
+        raise TypeError(f"to_bag: df must be a shoal DataFrame or Series, got {type(df).__name__}")
+    return to_bag(df, index=index, format=format)
+
+
+def frame_to_records(df):
+    """``dd.to_records(df)``: the records with the index first, as Dask's function gives."""
+    if not isinstance(df, DataFrame):
+        raise TypeError(f"to_records: df must be a shoal DataFrame, got {type(df).__name__}")
+    return to_records(df, index=True)
