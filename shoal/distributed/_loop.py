@@ -33,6 +33,8 @@ import logging
 import os
 import threading
 
+from shoal.local.remote_errors import RemoteTraceback
+
 __all__ = ["LoopRunner", "get_runner", "on_loop"]
 
 logger = logging.getLogger(__name__)
@@ -169,8 +171,10 @@ class LoopRunner:
         future = asyncio.run_coroutine_threadsafe(call(), loop)
         try:
             result = future.result()
-        except BaseException:
+        except BaseException as exc:
             future.cancel()
+            if isinstance(exc.__cause__, RemoteTraceback):  # a task's error: the frames it
+                raise exc.with_traceback(None)  # passed on the loop thread are shoal's noise
             raise
         if type(result) is _Raise:
             raise result.exc

@@ -85,8 +85,11 @@ def _from_the_task(tb):
 def pack_exception(exc: BaseException, stage: str) -> tuple:
     """Turn *exc* into plain data that always pickles.  The traceback text starts at
     the task's own code, as Dask's does (:func:`_from_the_task`)."""
-    tb = "".join(traceback.format_exception(type(exc), exc, _from_the_task(exc.__traceback__)))
-    return (_dumps_exception(exc), type(exc).__name__, message_of(exc), tb, stage)
+    blob = _dumps_exception(exc)
+    te = traceback.TracebackException(type(exc), exc, _from_the_task(exc.__traceback__))
+    if blob is not None:  # shoal's note travels on the exception: said once, below the text
+        te.__notes__ = [n for n in te.__notes__ or () if not str(n).startswith("shoal:")] or None
+    return (blob, type(exc).__name__, message_of(exc), "".join(te.format()), stage)
 
 
 def _dumps_exception(exc: BaseException) -> bytes | None:
