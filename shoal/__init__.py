@@ -60,6 +60,10 @@ def __getattr__(name):
     raise AttributeError(f"module 'shoal' has no attribute {name!r}")
 
 
+def __dir__():  # (tab completion offers them before their first use, as dask's dir does)
+    return sorted({*globals(), *_LAZY_SUBMODULES})
+
+
 def visualize(*args, **kwargs):
     """Draw the task graph of collections with graphviz (see ``shoal.dot``)."""
     from shoal.dot import visualize as _visualize

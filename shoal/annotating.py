@@ -33,7 +33,8 @@ import contextlib
 import contextvars
 import numbers
 
-__all__ = ["AnnotatedLayer", "annotate", "annotated_node", "get_annotations", "own_layer_annotated"]
+__all__ = ["AnnotatedLayer", "annotate", "annotated_node", "get_annotations", "layer_like",
+           "own_layer_annotated"]
 
 _current: contextvars.ContextVar = contextvars.ContextVar("shoal_annotations", default=None)
 
@@ -103,6 +104,12 @@ def own_layer_annotated(layers: dict, name) -> dict:
     if not now or name not in layers or isinstance(layers[name], AnnotatedLayer):
         return layers
     return {**layers, name: AnnotatedLayer(layers[name], now)}
+
+
+def layer_like(layer) -> dict:
+    """An empty layer for some of *layer*'s tasks (a cull's): annotated as *layer* is."""
+    annotations = getattr(layer, "annotations", None)
+    return AnnotatedLayer((), annotations) if annotations is not None else {}
 
 
 def annotated_node(key, node, layer):

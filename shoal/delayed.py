@@ -30,6 +30,7 @@ import os
 import weakref
 
 from shoal.annotating import AnnotatedLayer, annotated_node
+from shoal.annotating import _current as _annotations_var
 from shoal.core import annotations as task_annotations
 from shoal.base import graph_of, replace_fields, scheduler_get
 from shoal.collection import Computable
@@ -40,6 +41,7 @@ __all__ = ["Delayed", "collect_delayed", "delayed"]
 
 _SESSION = os.urandom(6).hex()
 _counter = itertools.count()
+_annotating = _annotations_var.get  # (None outside any shoal.annotate block)
 _ATOMIC = frozenset([int, float, str, bytes, bool, type(None), complex])
 
 
@@ -159,7 +161,8 @@ class Delayed(Computable):
         object.__setattr__(self, "_node", node)
         object.__setattr__(self, "_deps", deps)
         object.__setattr__(self, "_length", length)
-        object.__setattr__(self, "_layer", annotated_node(key, node, layer))  # (shoal.annotate)
+        object.__setattr__(self, "_layer", layer if _annotating() is None  # (shoal.annotate)
+                           else annotated_node(key, node, layer))
 
     @property
     def key(self):
@@ -241,8 +244,15 @@ class Delayed(Computable):
     def __dir__(self):
         return sorted(set(dir(type(self))) | {"key", "dask"})
 
-    def __reduce__(self):
-        return (Delayed, (self._key, self._node, self._deps, self._length, self._layer))
+    def __reduce__(self):  # (restored as it was: not re-annotated by the block unpickling it)
+        return (_restored, (self._key, self._node, self._deps, self._length, self._layer))
+
+
+def _restored(key, node, deps, length, layer) -> Delayed:
+    d = object.__new__(Delayed)
+    for name, value in zip(Delayed.__slots__, (key, node, deps, length, layer)):
+        object.__setattr__(d, name, value)
+    return d
 
 
 def _rebuild(results: dict, key, length):

@@ -67,3 +67,16 @@ def test_distributed_names_its_errors_as_dask_does():
     assert sd.CancelledError is concurrent.futures.CancelledError
     assert issubclass(sd.FutureCancelledError, sd.CancelledError)
     assert sd.TimeoutError is TimeoutError
+
+
+def test_lazy_submodules_are_listed_by_dir_before_their_first_use():
+    import subprocess
+    import sys
+
+    code = ("import sys, shoal\n"
+            "names = dir(shoal)\n"
+            "assert 'shoal.datasets' not in sys.modules\n"
+            "print(all(n in names for n in ('datasets', 'threaded', 'annotate', 'delayed')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()  # fmt: skip
+    assert out == ["True"]

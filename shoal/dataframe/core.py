@@ -40,7 +40,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from shoal.annotating import own_layer_annotated
+from shoal.annotating import layer_like, own_layer_annotated
 from shoal.collection import Collection, merge_layers, persisted_layers
 from shoal.core.keys import key_split
 from shoal.core.spec import Ref, Task
@@ -82,15 +82,16 @@ def new_collection(layers, name, meta, divisions):
 def cull_layers(collection, keys) -> dict:
     """The layers of *collection* keeping only what *keys* need."""
     owner = {k: lname for lname, layer in collection._layers.items() for k in layer}
-    out: dict = {}
-    stack, seen = list(keys), set()
+    out, stack, seen = {}, list(keys), set()
     while stack:
         key = stack.pop()
         if key in seen or key not in owner:
             continue
         seen.add(key)
-        node = collection._layers[owner[key]][key]
-        out.setdefault(owner[key], {})[key] = node
+        layer = collection._layers[owner[key]]
+        if owner[key] not in out:  # (an annotated layer stays so: shoal.annotate)
+            out[owner[key]] = layer_like(layer)
+        out[owner[key]][key] = node = layer[key]
         stack.extend(node.dependencies)
     return out
 
@@ -104,8 +105,7 @@ class _Frame(Neighbours, Collection):
 
     def __init__(self, layers: dict, name: str, meta, divisions):
         self._layers = own_layer_annotated(layers, name)  # (shoal.annotate)
-        self._name = name
-        self._meta = meta
+        self._name, self._meta = name, meta
         self.divisions = tuple(divisions)
 
     # -- protocol -----------------------------------------------------------
@@ -433,8 +433,7 @@ class Scalar(Collection):
 
     def __init__(self, layers: dict, name: str, meta):
         self._layers = own_layer_annotated(layers, name)  # (shoal.annotate)
-        self._name = name
-        self._meta = meta
+        self._name, self._meta = name, meta
 
     @property
     def key(self):

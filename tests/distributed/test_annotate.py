@@ -92,3 +92,37 @@ def test_bad_values_are_named(name, value):
         with shoal.annotate(**{name: value}):
             pass
     assert shoal.get_annotations() == {}
+
+
+def test_a_delayed_unpickled_or_copied_in_another_block_keeps_its_own_annotations():
+    import copy
+    import pickle
+
+    from shoal.base import collections_to_graph
+
+    def annotations_of(d):
+        out: dict = {}
+        collections_to_graph([d], out)
+        return out
+
+    with shoal.annotate(retries=2):
+        d = delayed(sum)([1, 2])
+    e = delayed(sum)([3])  # made outside any block
+    with shoal.annotate(priority=5):
+        restored = [pickle.loads(pickle.dumps(d)), copy.copy(d), pickle.loads(pickle.dumps(e))]
+    assert annotations_of(restored[0]) == annotations_of(restored[1]) == {"retries": {d.key: 2}}
+    assert annotations_of(restored[2]) == {}
+    assert restored[0].compute(scheduler="sync") == 3
+
+
+def test_partitions_and_head_of_a_frame_made_in_the_block_keep_its_annotations():
+    from shoal.base import collections_to_graph
+
+    with shoal.annotate(retries=2):
+        df = dd.from_pandas(pd.DataFrame({"a": range(8)}), npartitions=4) + 1
+    for part in (df.partitions[1], df.head(2, compute=False)):
+        out: dict = {}
+        collections_to_graph([part], out)
+        made = {k for k in out["retries"] if k[0] != part._name}  # (the frame's tasks kept)
+        assert made and all(out["retries"][k] == 2 for k in made)
+    assert df.partitions[1].compute(scheduler="sync").a.tolist() == [3, 4]
