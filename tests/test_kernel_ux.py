@@ -67,7 +67,7 @@ def test_task_error_traceback_is_short(kc):
     outputs = _run(kc, "def bad(x):\n    raise ValueError('boom %s' % x)\n"
                        "client.submit(bad, 1).result()")  # fmt: skip
     (text,) = [t for kind, t in outputs if kind == "error"]
-    assert "ValueError: boom 1" in text and "Traceback in the worker process" in text
+    assert "ValueError: boom 1" in text and "Traceback on the worker" in text
     assert "concurrent/futures" not in text and "in guarded" not in text, text
     assert "futures.py" in text  # (Future.result, the call the user made: as Dask's)
     assert text.count("shoal: raised while running the task") == 1, text

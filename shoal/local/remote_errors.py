@@ -34,9 +34,9 @@ __all__ = ["RemoteTaskError", "RemoteTraceback", "describe_exit", "failed_key", 
 
 
 _STAGE_TEXT = {
-    "unpickle-task": "while unpickling the task in a worker process",
-    "run": "while running the task in a worker process",
-    "pickle-result": "while pickling the task's result in a worker process",
+    "unpickle-task": "while unpickling the task on a worker",
+    "run": "while running the task on a worker",
+    "pickle-result": "while pickling the task's result on a worker",
     "unpickle-result": "while unpickling the task's result in the parent process",
     "unpickle-input": "while unpickling an input fetched from another worker",
     "fetch-input": "while fetching an input from another worker",
@@ -55,7 +55,7 @@ class RemoteTraceback(Exception):
         self.tb = tb
 
     def __str__(self):
-        return "\n\nTraceback in the worker process:\n" + self.tb
+        return "\n\nTraceback on the worker:\n" + self.tb
 
 
 class RemoteTaskError(Exception):
