@@ -310,16 +310,38 @@ def _takes_nodes(get) -> bool:
 
 
 def _run(get, graph: dict, keys, optimize_graph: bool, kwargs):
-    if not _takes_nodes(get):
+    ours = _takes_nodes(get)
+    if not ours:
         graph = to_dask_graph(graph)
-    if optimize_graph:
-        return get(graph, keys, **kwargs)
-    # this compute only: a config.set would reach other threads' computes too
-    token = optimize.override.set(False)
+    # (optimize_graph=False: this compute only; a config.set would reach other threads')
+    token = None if optimize_graph else optimize.override.set(False)
     try:
         return get(graph, keys, **kwargs)
+    except BaseException as exc:
+        if not (ours and _is_task_error(exc)):
+            raise
+        # (shown from here: the user's code, then the task's own frames; another
+        # process's frames are in the RemoteTraceback of its cause)
+        raise exc.with_traceback(_task_frames(exc))
     finally:
-        optimize.override.reset(token)
+        if token is not None:
+            optimize.override.reset(token)
+
+
+def _is_task_error(exc) -> bool:
+    """Whether *exc* is a task's error (the note the schedulers add), not shoal's."""
+    notes = getattr(exc, "__notes__", None) or ()
+    return any(isinstance(n, str) and n.startswith("shoal: raised ") for n in notes)
+
+
+def _task_frames(exc):
+    """A task error's traceback from the task's own code on (the first frame not of
+    shoal): the engine's frames before it are noise to the user, as Dask leaves them
+    out; None when no frame is the task's (it ran in another process)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith("shoal."):
+        tb = tb.tb_next
+    return tb
 
 
 def compute(*args, scheduler=None, traverse=True, optimize_graph=True, **kwargs):

@@ -71,3 +71,17 @@ def test_task_error_traceback_is_short(kc):
     assert "concurrent/futures" not in text and "in guarded" not in text, text
     assert "futures.py" in text  # (Future.result, the call the user made: as Dask's)
     assert text.count("shoal: raised while running the task") == 1, text
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "sync"])
+def test_local_task_error_traceback_skips_the_engine(kc, scheduler):
+    """A local scheduler's task error shows the user's call, shoal's compute, then the
+    task's own frame: not the engine's nine frames (runner, batch, spec) between them."""
+    outputs = _run(kc, "import shoal\ndef bad2(x):\n    return 1 / x\n"
+                       f"shoal.delayed(bad2)(0).compute(scheduler={scheduler!r})")  # fmt: skip
+    (text,) = [t for kind, t in outputs if kind == "error"]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # (IPython's colours)
+    assert "ZeroDivisionError" in text and "bad2" in text and "1 / x" in text, text
+    for noise in ("runner.py", "batch.py", "spec.py", "threads.py", "sync.py"):
+        assert noise not in text, (noise, text)
+    assert text.count("shoal: raised by the task computing key") == 1, text
