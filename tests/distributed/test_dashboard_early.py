@@ -129,7 +129,7 @@ async def test_a_late_readers_counts_match_a_live_readers_and_a_second_snapshot_
             await feed.close()
         progress = dash.progress()
         assert all(row["waiting"] == 0 and row["processing"] == 0 for row in progress.values())
-        assert progress["finalize"]["memory"] == 1  # (what c.compute holds)
+        assert progress["top"]["memory"] == 1  # (what c.compute holds: the Delayed's own key)
         assert {p: progress[p]["released"] for p in ("x", "left", "right")} == {
             "x": 1, "left": 1, "right": 1}
         assert [(r["prefix"], r["count"]) for r in dash.exceptions()] == [("boom", 1)]
