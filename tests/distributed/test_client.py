@@ -761,7 +761,7 @@ def test_timeouts_may_be_strings_as_dasks(c):
 
     from shoal.distributed import as_completed, wait
 
-    slow = c.submit(_time.sleep, 5, pure=False)
+    slow = c.submit(_time.sleep, 3, pure=False)  # (outlasts the five 200 ms waits)
     for call in (lambda: slow.result(timeout="200ms"), lambda: slow.exception(timeout="0.2s"),
                  lambda: wait([slow], timeout="200ms"),
                  lambda: next(iter(as_completed([slow], timeout="200ms"))),
