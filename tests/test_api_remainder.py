@@ -163,3 +163,18 @@ def test_bag_from_url_reads_file_urls(tmp_path):
     assert db.from_url(urls[1]).compute() == [b"x\n"]
     with pytest.raises(TypeError, match="urls"):
         db.from_url(3)
+
+
+def test_importing_arrays_and_bags_stays_light():
+    """``da.ma`` and ``db.from_url`` import numpy.ma and urllib.request on first use only
+    (10 and 20 ms at every import of shoal.array / shoal.bag otherwise)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, shoal.array, shoal.bag\n"
+            "print('numpy.ma' in sys.modules, 'urllib.request' in sys.modules)\n"
+            "import shoal.array as da\n"
+            "print(type(da.ma).__name__, 'numpy.ma' in sys.modules)\n")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()  # fmt: skip
+    assert out == ["False", "False", "module", "True"]

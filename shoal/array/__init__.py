@@ -78,11 +78,18 @@ from shoal.array.gufunc import apply_gufunc, as_gufunc, gufunc
 from shoal.array.index_tools import (choose, compress, extract, ravel_multi_index, tri,
                                      tril_indices, tril_indices_from, triu_indices,
                                      triu_indices_from, unravel_index)
-from shoal.array import ma
 from shoal.array.npy_stack import from_npy_stack, to_npy_stack
 from shoal.array.push import push
 from shoal.array.api_misc import (apply_over_axes, asanyarray, isnull, ndim, notnull,
                                   result_type, shape, unify_chunks, vdot)
+
+
+def __getattr__(name):
+    if name == "ma":  # (imported on first use: numpy.ma costs 10 ms, at every import)
+        import importlib
+
+        return importlib.import_module("shoal.array.ma")
+    raise AttributeError(f"module 'shoal.array' has no attribute {name!r}")
 
 
 def ravel(x):

@@ -17,19 +17,27 @@ not know a block's type, so the generic kernels ask at run time
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import numpy as np
 
 __all__ = ["any_masked", "empty_for", "is_masked", "masked_mean_aggregate", "masked_mean_chunk",
            "masked_merge", "masked_moment_chunk"]
 
-#: the mask-aware version of each merging ufunc
-_MA_OPS = {np.add: np.ma.add, np.multiply: np.ma.multiply, np.minimum: np.ma.minimum,
-           np.maximum: np.ma.maximum, np.logical_or: np.ma.logical_or,
-           np.logical_and: np.ma.logical_and, np.fmin: np.ma.minimum, np.fmax: np.ma.maximum}
+
+@functools.cache
+def _ma_ops() -> dict:
+    """The mask-aware version of each merging ufunc (``numpy.ma`` is imported on first
+    use: it costs 10 ms, at every ``import shoal.array``)."""
+    return {np.add: np.ma.add, np.multiply: np.ma.multiply, np.minimum: np.ma.minimum,
+            np.maximum: np.ma.maximum, np.logical_or: np.ma.logical_or,
+            np.logical_and: np.ma.logical_and, np.fmin: np.ma.minimum, np.fmax: np.ma.maximum}
 
 
 def is_masked(x) -> bool:
-    return isinstance(x, np.ma.MaskedArray)
+    ma = sys.modules.get("numpy.ma")  # (never imported: nothing is masked)
+    return ma is not None and isinstance(x, ma.MaskedArray)
 
 
 def any_masked(parts) -> bool:
@@ -38,7 +46,7 @@ def any_masked(parts) -> bool:
 
 def masked_merge(merge, parts):
     """*parts* (same shape) merged element by element, masked entries left out."""
-    op = _MA_OPS.get(merge)
+    op = _ma_ops().get(merge)
     if op is None:
         raise TypeError(f"no mask-aware merge for {getattr(merge, '__name__', merge)!r}")
     return op.reduce(np.ma.stack([np.ma.asanyarray(p) for p in parts]), axis=0)
