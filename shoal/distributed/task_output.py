@@ -13,7 +13,7 @@ where its user looks (a notebook cell), not only in a worker's terminal.
 Outside a task both are the builtins (``builtins.print``, ``warnings.warn``).
 
 Each event carries an ``id``: this process's origin (a random token and its pid)
-and a counter, and ``where``: the identity (device, inode) of the file its local
+and a counter, and ``where``: the identity (host, device, inode) of the file its local
 output went to.  A client shows an event only on its first sighting in its
 process, and only when the local output went elsewhere: one from its own
 process, or from a worker process writing to this process's own stdout or
@@ -33,6 +33,7 @@ category becomes ``UserWarning``).
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 import os
 import sys
@@ -75,7 +76,9 @@ def print(*args, sep=" ", end="\n", file=None, flush=False) -> None:
     worker = _in_task_worker()
     if worker is not None:
         worker.log_event("print", _print_msg(args, sep, end, file, flush))
-    builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
+    # flushed on a worker: a client skips the event where this line reaches its own
+    # stdout, so it must get there now (a worker's stdout to a pipe is block-buffered)
+    builtins.print(*args, sep=sep, end=end, file=file, flush=flush or worker is not None)
 
 
 def warn(message, category=None, stacklevel=1, source=None) -> None:
@@ -118,12 +121,20 @@ def _new_id() -> str:
 
 
 def _identity(fd: int) -> list | None:
-    """``[device, inode]`` of the file descriptor *fd* writes to (None: closed)."""
+    """``[host, device, inode]`` of the file descriptor *fd* writes to (None: closed); the
+    host, since two machines' terminals may share a device and inode."""
     try:
         st = os.fstat(fd)
     except (OSError, ValueError):
         return None
-    return [st.st_dev, st.st_ino]
+    return [_host(), st.st_dev, st.st_ino]
+
+
+@functools.cache
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 # --- in the client ------------------------------------------------------------------
@@ -160,7 +171,7 @@ TOPICS = {"print": show_print, "warn": show_warn}
 def _first_sighting(event_id, where=None, fd: int = 1) -> bool:
     """False for an event of this process, or whose local output went where this
     process's *fd* writes (*where*), or one a client here has shown already."""
-    if where is not None and list(where) == _identity(fd):
+    if where is not None and _reaches_fd(fd) and list(where) == _identity(fd):
         return False
     if not isinstance(event_id, str):
         return True
@@ -172,6 +183,17 @@ def _first_sighting(event_id, where=None, fd: int = 1) -> bool:
         _seen[event_id] = None
         if len(_seen) > _SEEN_MAX:
             _seen.popitem(last=False)
+    return True
+
+
+def _reaches_fd(fd: int) -> bool:
+    """Whether ``sys.stdout`` (*fd* 2: ``sys.stderr``) writes to a descriptor: not one
+    redirected in Python (``redirect_stdout``, pytest's ``capsys``, a kernel that does
+    not capture descriptors), which never sees the worker's own line."""
+    try:
+        (sys.stderr if fd == 2 else sys.stdout).fileno()
+    except Exception:  # noqa: BLE001 - io.UnsupportedOperation, AttributeError, closed
+        return False
     return True
 
 

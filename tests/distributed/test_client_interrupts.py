@@ -68,3 +68,25 @@ def test_a_ctrl_c_that_lands_while_a_future_is_dropped_is_not_lost(c, monkeypatc
     monkeypatch.setattr(type(c), "_unref", real)
     assert len(calls) == 1
     assert c.submit(abs, -2, pure=False).result(timeout=5) == 2
+
+
+def test_a_ctrl_c_lost_in_a_future_del_does_not_stop_the_next_notebook_cell(c, monkeypatch):
+    """The Ctrl-C raised again 50 ms later must not land in the next cell (Run All)
+    once the cell it came in has ended."""
+    import sys
+    import types
+
+    shell = types.SimpleNamespace(execution_count=7)
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    future = c.submit(abs, -1, pure=False)
+    assert future.result(timeout=5) == 1
+
+    def interrupted(self, key, state):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(c), "_unref", interrupted)
+    del future  # (its Ctrl-C swallowed by Python in __del__) ...
+    shell.execution_count += 1  # ... and the cell ended: the next one runs
+    monkeypatch.undo()
+    time.sleep(0.3)  # (a KeyboardInterrupt here fails the test)
+    assert c.submit(abs, -2, pure=False).result(timeout=5) == 2

@@ -111,16 +111,30 @@ def test_output_of_a_worker_writing_to_this_process_stdout_is_not_repeated(capfd
     """A LocalCluster's worker processes inherit this process's descriptors, whose output
     a terminal shows, and ipykernel shows in the cell: the line is there once already,
     so the clients do not show it again (it came twice in a notebook)."""
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+    # (a worker's stdout to a pipe is block-buffered, as in a notebook: the task's line
+    # must reach it at once, not when the worker exits, since the client skips it)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, env={"PYTHONUNBUFFERED": ""},
                       dashboard_address=None) as cluster, Client(cluster) as c:  # fmt: skip
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             assert c.submit(make_task(), 8).result() == 8
             eventually(lambda: len(c.get_events("print")) == 2)
             flushed(c)
-    out, err = capfd.readouterr()
+            out, err = capfd.readouterr()
     assert out.count("line-8!\n") == 1 and err.count("to stderr\n") == 1
     assert not caught  # (the worker's own warning went to the same stderr)
+
+
+def test_output_of_a_worker_writing_to_this_process_fd_shows_in_a_python_redirect():
+    """``redirect_stdout`` (pytest's ``capsys``) here: the worker's own line went to the
+    descriptor, never to the redirected stream, so the client shows it there."""
+    import contextlib
+    from shoal.distributed import task_output
+
+    line = {"args": ["worker line"], "file": 1, "id": "elsewhere-9:1", "where": task_output._identity(1)}
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        task_output.show_print((0.0, line))
+    assert out.getvalue() == "worker line\n"
 
 
 def test_output_of_an_in_process_task_is_not_shown_twice(c, capsys):

@@ -30,6 +30,7 @@ import asyncio
 import concurrent.futures
 import html
 import pickle
+import sys
 import threading
 
 from shoal.core.errortext import message_of
@@ -47,10 +48,26 @@ def _interrupt_again() -> None:
     """Raise a Ctrl-C that came while a ``__del__`` ran (Python drops its exceptions) once
     more in the main thread, a moment later, from a timer: where the user's code runs."""
     if threading.current_thread() is threading.main_thread():
+        shell = _ipython_shell()
+        cell = getattr(shell, "execution_count", None)
+
+        def interrupt():  # (not once the cell has ended: it would stop the next one)
+            if getattr(shell, "execution_count", None) == cell:
+                _thread.interrupt_main()
+
         try:
-            threading.Timer(0.05, _thread.interrupt_main).start()
+            threading.Timer(0.05, interrupt).start()
         except RuntimeError:  # (interpreter shutdown)
             pass
+
+
+def _ipython_shell():
+    """The running IPython shell (a notebook's kernel), or None."""
+    ipython = sys.modules.get("IPython")
+    try:
+        return ipython.get_ipython() if ipython is not None else None
+    except Exception:  # noqa: BLE001 - a half-imported IPython
+        return None
 
 
 class FutureCancelledError(concurrent.futures.CancelledError):
