@@ -115,7 +115,8 @@ class ServesClients:
             if whole and ts.state not in ("released", "erred", "forgotten") and not T.needed(ts):
                 recs[ts.key] = "released"
         for name, keys in told.items():
-            self.emit(CancelledKeys(name, keys, stimulus_id=sid))
+            self.emit(CancelledKeys(name, keys, "the cluster restarted" if sid == "restart" else "",
+                                    stimulus_id=sid))  # fmt: skip
         self._transitions(recs, sid)
 
     @handles(RetryKeys)
