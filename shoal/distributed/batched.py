@@ -32,6 +32,26 @@ exception and nothing was sent again, silently: its worker hung).
 closes the comm.  If the comm breaks, the batched sender stops, keeps the unsent
 messages in ``buffer`` for whoever wants to inspect them, and ``send`` raises
 ``CommClosedError`` from then on.
+
+Ordering a request after a stream (``mark`` / :class:`StreamMarks`)
+--------------------------------------------------------------------
+
+A stream and a request/reply comm to the same peer are two channels: a request
+made after a stream message may be handled first (the message still buffered
+here, or on the wire, or in the peer's read loop).  When a request must not
+overtake what its sender has already put on the stream (a scatter after the
+release of an older Future of the same key, an ``update_data`` after a
+``free-keys`` of that key), the sender calls :meth:`BatchedSend.mark`: it puts
+``{"op": "stream-mark", "mark": n}`` on the stream (``n`` counts this stream's
+marks from 1), writes the buffer at once, and the request carries ``n``.  The
+receiver, reading the stream, passes each mark to its :class:`StreamMarks`
+*after* handling every message read before it, and the request handler first
+awaits ``StreamMarks.wait(n)``.  The stream is FIFO and read in order, so when
+mark ``n`` is reached everything sent before it has been handled: the request
+is ordered after them.  (A marker rather than a message count: a count would
+also have to account for messages the sender drops as unencodable or adds in
+``on_write``.)  The wait is bounded (``timeout``) and fails at once, with an
+error naming the stream, if that stream is gone.
 """
 
 from __future__ import annotations
@@ -42,7 +62,10 @@ import logging
 from shoal import config
 from shoal.distributed.comm import Comm, CommClosedError
 
-__all__ = ["BatchedSend"]
+__all__ = ["MARK_OP", "BatchedSend", "StreamMarks"]
+
+#: The op of the marker message (see "Ordering a request after a stream" above).
+MARK_OP = "stream-mark"
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +88,8 @@ class BatchedSend:
         self._last_batch = 0  # urgent messages in the previous write
         self._urgent = 0  # urgent messages in the buffer
         self._closing = False
+        self._force = False  # flush(): write the buffer without waiting for the interval
+        self.marks = 0  # markers sent (mark())
         #: called with each batch (a list it may change) just before it is written
         self.on_write = None
 
@@ -94,12 +119,28 @@ class BatchedSend:
         if self._wake is not None:
             self._wake.set()
 
+    def flush(self) -> None:
+        """Write what is buffered now, without waiting for the interval."""
+        if self._wake is not None and self.buffer:
+            self._force = True
+            self._flush_now.set()
+            self._wake.set()
+
+    def mark(self) -> int:
+        """Put the next marker on the stream and write it at once; its number, which a
+        request that must not overtake the messages sent so far carries (the receiver
+        waits for it with :meth:`StreamMarks.wait`).  ``CommClosedError`` when closed."""
+        self.send({"op": MARK_OP, "mark": self.marks + 1})
+        self.marks += 1
+        self.flush()
+        return self.marks
+
     async def _background(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             # under load, or nothing urgent buffered: coalesce
-            if not self._closing and (self._last_batch > 1 or not self._urgent):
+            if not self._closing and not self._force and (self._last_batch > 1 or not self._urgent):
                 delay = self._last_write + self.interval - loop.time()
                 if delay > 0:
                     self._flush_now.clear()
@@ -108,6 +149,7 @@ class BatchedSend:
                     except asyncio.TimeoutError:
                         pass
             self._wake.clear()
+            self._force = False
             batch, self.buffer = self.buffer, []
             urgent, self._urgent = self._urgent, 0
             if batch:
@@ -191,3 +233,60 @@ class BatchedSend:
 
     def __repr__(self):
         return f"<BatchedSend to {self._peer()}: {len(self.buffer)} buffered, {self.batch_count} writes>"
+
+
+class StreamMarks:
+    """The receiving end of :meth:`BatchedSend.mark` for one stream: the highest marker
+    handled so far, and the requests waiting for one (see the module docstring)."""
+
+    def __init__(self, name: str = "stream"):
+        self.name = name
+        self.reached = 0
+        self.closed = False
+        self._waiters: list = []  # (mark, asyncio.Future)
+
+    def reach(self, mark) -> None:
+        """Every message read before marker ``mark`` has been handled."""
+        mark = int(mark)
+        if mark <= self.reached:
+            return
+        self.reached = mark
+        still = []
+        for n, fut in self._waiters:
+            if n <= mark:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                still.append((n, fut))
+        self._waiters = still
+
+    def close(self) -> None:
+        """The stream is gone: waits fail (marks reached already still count)."""
+        self.closed = True
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(CommClosedError(f"{self.name} closed before its marker arrived"))
+        self._waiters = []
+
+    async def wait(self, mark, timeout: float = 30.0) -> None:
+        """Return once marker ``mark`` has been reached; ``CommClosedError`` if the stream is
+        gone first, ``TimeoutError`` (naming the stream) after ``timeout`` seconds."""
+        mark = int(mark)
+        if mark <= self.reached:
+            return
+        if self.closed:
+            raise CommClosedError(f"{self.name} is closed: marker {mark} never arrived")
+        fut = asyncio.get_running_loop().create_future()
+        entry = (mark, fut)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            logger.error("%s: marker %d not reached within %g s (reached %d)", self.name, mark,
+                         timeout, self.reached)  # fmt: skip
+            raise TimeoutError(f"{self.name}: the stream did not deliver marker {mark} within "
+                               f"{timeout:g} s (reached {self.reached}); the request that "
+                               "must follow it was not carried out") from None
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)

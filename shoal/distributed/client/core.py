@@ -14,6 +14,9 @@
     Future.__del__ (any thread)
       _unref: refs -= 1; last one -> pending release -- flushed once per loop turn -->
                                                        "client-releases-keys"
+    scatter: new FutureStates, then _mark_stream(): due releases + a marker on the stream;
+      rpc scatter(stream_mark=n) -- the scheduler first waits for marker n on the stream,
+      so a release made before the scatter never lands after it (batched.py)
 
 A synchronous client runs its loop on the shared background thread of
 :mod:`shoal.distributed._loop` (started by the first client or cluster,
@@ -48,6 +51,7 @@ from shoal.distributed.client import diagnostics as D
 from shoal.distributed.client import results
 from shoal.distributed.client.connection import Connection, target
 from shoal.distributed.client import actors, current, datasets, info, placement, plugins
+from shoal.distributed.client.scattering import ScatterControl
 from shoal.distributed.client.control import ClusterControl
 from shoal.distributed.client.current import default_client, default_client_get
 from shoal.distributed.client.display import client_html, client_repr, dashboard_link
@@ -65,7 +69,8 @@ logger = logging.getLogger(__name__)
 
 class Client(ClusterControl, plugins.PluginControl,  # (plugins.py: register_plugin...)
              placement.PlacementControl,  # (placement.py: replicate, rebalance...)
-             datasets.DatasetControl, info.InfoControl, actors.ActorControl):  # (actors.py)
+             datasets.DatasetControl, info.InfoControl, actors.ActorControl,  # (actors.py)
+             ScatterControl):  # (scattering.py: scatter)
     """Connect to a shoal cluster (or start a ``LocalCluster``) and run work on it.
 
     ``Client()`` starts a LocalCluster (extra keyword arguments go to it);
@@ -421,29 +426,6 @@ class Client(ClusterControl, plugins.PluginControl,  # (plugins.py: register_plu
 
     async def _gather(self, futures, errors="raise"):
         return await results.gather(self, futures, errors)
-
-    def scatter(self, data, workers=None, broadcast=False, direct=None, hash=True, timeout=None,
-                asynchronous=None):  # fmt: skip
-        """Move local data to the cluster; Futures in the shape of ``data``.
-
-        A list, tuple, set or iterator gives one Future per item (keys from the values'
-        tokens, or random with ``hash=False``); a dict keeps its keys; anything
-        else is one value.  ``workers`` limits where the data goes;
-        ``broadcast`` puts a copy on each of them.
-        """
-        self._check_running("scatter")
-        if isinstance(data, Iterator):
-            data = list(data)  # (one Future per item, as for a list)
-        order, msg = results.scatter_request(self, data, workers, broadcast, hash, timeout)
-        return self.sync(self._scatter, data, order, msg, asynchronous=asynchronous)
-
-    async def _scatter(self, data, order, msg):
-        futures, _ = self._new_futures(order)
-        await self.scheduler.scatter(**msg)
-        for key, f in futures.items():
-            if not f._state.done():
-                f._state.finish(msg["types"][key])
-        return results.scatter_results(data, order, futures)
 
     # --- control ----------------------------------------------------------------------
 

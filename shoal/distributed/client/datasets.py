@@ -94,7 +94,9 @@ class DatasetControl:
         return self.sync(self._get_dataset, name, default, asynchronous=asynchronous)
 
     async def _get_dataset(self, name: str, default=_NO_DEFAULT):
-        (found,) = await self.scheduler.publish_get(names=[name], client=self.id)
+        # (a marker on the stream: a release sent before this request is handled before it)
+        (found,) = await self.scheduler.publish_get(names=[name], client=self.id,
+                                                    stream_mark=self._mark_stream())  # fmt: skip
         if found is None:
             if default is _NO_DEFAULT:
                 raise KeyError(f"Dataset {name!r} not found (client.list_datasets() names "

@@ -26,7 +26,11 @@ The keys travel on the publishing client's stream (its ``update-graph``), the
 request on another comm: a key not known yet is waited for, ``KEY_ARRIVAL``
 seconds at most.  The getter's client may still send the release of an older
 Future of a key it gets back: the hand-over of :mod:`.coordination` (``_reply``)
-holds each key for its ``GRACE`` seconds, so that release cannot drop it.
+holds each key for its ``GRACE`` seconds, so that release cannot drop it.  A release
+the client sent *before* ``publish_get`` is handled before it whatever the delay:
+the request carries a marker of the client's stream and waits for it
+(``shoal.distributed.batched``); the grace covers an older Future dropped while the
+request is on its way (its release is made after the marker).
 """
 
 from __future__ import annotations
@@ -72,7 +76,9 @@ class KeepsDatasets:
             if old is not None:
                 self._drop_keys([k for k in old["keys"] if k not in set(keys)], holder_of(name))
 
-    def publish_get(self, comm=None, names=(), client=None) -> list:
+    async def publish_get(self, comm=None, names=(), client=None, stream_mark=None) -> list:
+        if stream_mark and client in self.client_marks:  # (see the module docstring)
+            await self._after_client_mark(client, stream_mark)
         out = []
         for name in names:
             dataset = self.datasets.get(name)

@@ -42,7 +42,7 @@ import time
 import uuid
 
 from shoal import config
-from shoal.distributed.batched import BatchedSend
+from shoal.distributed.batched import MARK_OP, BatchedSend, StreamMarks
 from shoal.distributed.comm import CommClosedError
 from shoal.distributed.comm.base import listen_address, parse_address, parse_host_port
 from shoal.distributed.eventstream import EventStreams
@@ -58,6 +58,7 @@ from shoal.distributed.scheduler.eventlog import KeepsEvents
 from shoal.distributed.scheduler.progress import ARRIVAL_WAIT, ProgressWatches
 from shoal.distributed.scheduler.replication import MovesData
 from shoal.distributed.scheduler.retiring import RetiresWorkers
+from shoal.distributed.scheduler.scattering import ScattersData
 from shoal.distributed.scheduler.state import SchedulerState
 from shoal.distributed.scheduler.worker_plugins import KeepsWorkerPlugins
 from shoal.distributed.taskcolumns import key_from_wire, story_to_wire
@@ -85,7 +86,7 @@ _CLIENT_EVENTS = frozenset({
 
 
 class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates,
-                KeepsWorkerPlugins, MovesData, KeepsDatasets, KeepsEvents, Node):
+                KeepsWorkerPlugins, MovesData, ScattersData, KeepsDatasets, KeepsEvents, Node):
     """A scheduler listening on ``protocol://host:port`` (loopback by default)."""
 
     def __init__(self, host=None, port=0, protocol="tcp", security=None, validate=False,
@@ -102,6 +103,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             "gather": self.gather, "scatter": self.scatter, "who_has": self.who_has,
             "has_what": self.has_what, "nthreads": self.nthreads, "ncores": self.nthreads,
             "identity": self.identity, "broadcast": self.broadcast,
+            "worker_terminating": self.worker_terminating,
             "run_function": self.run_function, "restart": self.restart,
             "retire_workers": self.retire_workers, "close": self.close_op,
             "terminate": self.close_op,  # ("close" only ends an rpc conversation)
@@ -121,11 +123,13 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
         self.plugins: dict = {}  # name -> (plugin, bus token)
         self.worker_streams: dict = {}  # address -> BatchedSend
         self.client_streams: dict = {}  # client id -> BatchedSend
+        self.client_marks: dict = {}  # client id -> StreamMarks of its stream (scatter waits)
         self.event_streams = EventStreams()  # subscribe_events streams (dashboards)
         #: made with the dashboard (dashboarding.py), else by the first get_task_stream
         self.task_stream: TaskStreamLog | None = None
         self.progress_watches = ProgressWatches(self.state.tasks)  # progress() bars
         self._goodbyes: set = set()  # workers that announced a clean close
+        self._death_reasons: dict = {}  # address -> why its nanny is killing it
         self._init_node()
         self._worker_joined = asyncio.Condition()
         self.status = "created"
@@ -324,6 +328,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
                 stream.abort()
                 safe = address in self._goodbyes
                 self._goodbyes.discard(address)
+                reason = self._death_reasons.pop(address, reason)
                 if not safe:
                     logger.warning("worker %s left without a goodbye (%s)", address, reason)
                 if address in self.state.workers:
@@ -331,13 +336,21 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
                 self.pool.remove(address)
         return NO_REPLY
 
-    async def _consume(self, comm, translate) -> None:
+    async def _consume(self, comm, translate, marks: StreamMarks | None = None) -> None:
         """Handle a stream's lists of messages until it closes or ``translate`` says
-        :data:`_END`; ``translate(msg)`` gives an event, or None for a message it handled."""
+        :data:`_END`; ``translate(msg)`` gives an event, or None for a message it handled.
+        A marker (``BatchedSend.mark``) is passed to ``marks`` once every message read
+        before it has been handled."""
         try:
             while True:
                 events, end = [], False
                 for msg in await comm.read():
+                    if marks is not None and msg.get("op") == MARK_OP:
+                        if events:
+                            self.handle(*events)
+                            events = []
+                        marks.reach(msg.get("mark", 0))
+                        continue
                     event = translate(msg)
                     if event is _END:
                         end = True
@@ -352,7 +365,14 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             pass
 
     async def register_client(self, comm, client, **_):
-        await comm.write({"op": "stream-start", "scheduler": self.id, "time": time.time()})
+        marks = self.client_marks[client] = StreamMarks(f"the stream of client {client}")
+        try:
+            await comm.write({"op": "stream-start", "scheduler": self.id, "time": time.time()})
+        except BaseException:
+            if self.client_marks.get(client) is marks:
+                del self.client_marks[client]
+            marks.close()
+            raise
         stream = BatchedSend()
         stream.start(comm)
         self.client_streams[client] = stream
@@ -367,8 +387,11 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             return self.client_stream_op(client, msg)  # pubsub.py's, eventlog.py's; warns of others
 
         try:
-            await self._consume(comm, translate)
+            await self._consume(comm, translate, marks)
         finally:
+            marks.close()
+            if self.client_marks.get(client) is marks:
+                del self.client_marks[client]
             if self.client_streams.get(client) is stream:
                 del self.client_streams[client]
                 stream.abort()
@@ -416,45 +439,6 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             await asyncio.sleep(0.01)
         return {}
 
-    async def scatter(self, comm=None, data=None, nbytes=None, workers=None, broadcast=False,
-                      client="", types=None, timeout=10):  # fmt: skip
-        """Put ``data`` on workers and record it as in memory, wanted by ``client``."""
-        data, nbytes = dict(data or {}), dict(nbytes or {})
-        deadline = time.monotonic() + float(timeout)
-        while not self.state.running:  # (none, or every one paused or leaving)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no running worker within {timeout} s to scatter to")
-            async with self._worker_joined:
-                try:
-                    await asyncio.wait_for(self._worker_joined.wait(),
-                                           min(0.1, deadline - time.monotonic()))  # fmt: skip
-                except asyncio.TimeoutError:
-                    pass
-        if workers:
-            unknown = [w for w in workers if w not in self.state.workers]
-            if unknown:
-                raise ValueError(f"scatter: unknown workers {unknown}")
-            # the running ones among them (a paused or leaving one only when all are)
-            targets = [w for w in workers if w in self.state.running] or list(workers)
-        else:
-            targets = list(self.state.running)
-        plan: dict = {}  # worker -> {key: payload}
-        if broadcast:
-            plan = {w: dict(data) for w in targets}
-        else:
-            load = {w: self.state.workers[w].nbytes for w in targets}
-            for key in sorted(data, key=lambda k: -int(nbytes.get(k, 0))):
-                w = min(targets, key=load.__getitem__)
-                load[w] += int(nbytes.get(key, 0))
-                plan.setdefault(w, {})[key] = data[key]
-        await asyncio.gather(*(self.pool(w).update_data(data=d, report=False) for w, d in plan.items()))
-        who_has: dict = {}
-        for w, d in plan.items():
-            for key in d:
-                who_has.setdefault(key, []).append(w)
-        self.handle(m.UpdateData(who_has, nbytes, client, dict(types or {})))
-        return list(data)
-
     def who_has(self, comm=None, keys=None) -> dict:
         tasks = self.state.tasks
         keys = list(tasks) if keys is None else keys
@@ -469,6 +453,13 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
         ws = self.state.workers
         workers = list(ws) if workers is None else workers
         return {w: ws[w].nthreads for w in workers if w in ws}
+
+    def worker_terminating(self, comm=None, address=None, reason="") -> None:
+        """A nanny is about to kill its worker (over its memory limit): the worker's lost
+        connection is logged, and a task that dies with it fails (``KilledWorker``), with
+        this reason rather than "connection lost"."""
+        if address in self.state.workers:
+            self._death_reasons[address] = str(reason)[:500]
 
     def identity(self, comm=None, n_workers=-1) -> dict:
         """Who this scheduler is and its workers (the first ``n_workers``; -1: all), with

@@ -44,7 +44,7 @@ import uuid
 
 from shoal import config
 from shoal.distributed import scratch
-from shoal.distributed.batched import BatchedSend
+from shoal.distributed.batched import MARK_OP, BatchedSend, StreamMarks
 from shoal.distributed.clock import SchedulerClock
 from shoal.distributed.comm import CommClosedError, connect, parse_address
 from shoal.distributed.comm.base import listen_address
@@ -119,6 +119,8 @@ class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, HoldsActors, AnswersIntr
         self.data = None
         self.state: WorkerState | None = None
         self.stream: BatchedSend | None = None
+        #: markers of the scheduler's stream (``update_data`` waits for the one it carries)
+        self.scheduler_marks = StreamMarks("the scheduler's stream")
         self.task_rows: TaskRowReporter | None = None  # (taskrows.py) made at start
         self.threads: TaskThreads | None = None
         self.task_client = TaskClient(self)  # get_client() in its tasks (context.py)
@@ -295,6 +297,11 @@ class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, HoldsActors, AnswersIntr
                     cls = _FROM_SCHEDULER.get(op)
                     if cls is not None:
                         events.append(cls.from_msg(msg))
+                    elif op == MARK_OP:  # what came before it is handled first
+                        if events:
+                            self.handle(*events)
+                            events = []
+                        self.scheduler_marks.reach(msg.get("mark", 0))
                     elif op == SWITCH_OP:  # before this batch's tasks run
                         self.task_rows.switch(msg.get("on"))
                     elif op == "clock":  # a heartbeat's echo
@@ -311,6 +318,8 @@ class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, HoldsActors, AnswersIntr
                 logger.warning("worker %s lost the scheduler %s; closing", self.address,
                                self.scheduler_address)  # fmt: skip
                 self._spawn(self.close(report=False, reason="scheduler lost"))
+        finally:  # (closed, told to close, or cancelled): a request waiting on a marker fails
+            self.scheduler_marks.close()
 
     # --- execution ------------------------------------------------------------------
 
@@ -429,7 +438,11 @@ class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, HoldsActors, AnswersIntr
         finally:
             self._serving -= 1
 
-    def update_data(self, comm=None, data=None, report=True) -> dict:
+    async def update_data(self, comm=None, data=None, report=True, stream_mark=None) -> dict:
+        """Store ``data`` (scattered values), after what the scheduler's stream carried
+        before ``stream_mark`` (a ``free-keys`` of a key scattered again: batched.py)."""
+        if stream_mark:
+            await self.scheduler_marks.wait(stream_mark, timeout=30.0)
         values = {k: deserialize(v) if isinstance(v, Serialized) else v for k, v in (data or {}).items()}
         nbytes = {k: sizeof(v) for k, v in values.items()}
         self.handle(m.UpdateData(data=values, data_nbytes=nbytes, report=report,
