@@ -24,10 +24,13 @@ __all__ = ["DataFrame", "Index", "Series"]
 class _Statistics:
     """Reductions that DataFrame and Series share beyond ``core._Frame``'s."""
 
-    def quantile(self, q=0.5, split_every=None):
-        """Exact quantiles (each column's non-null values gathered into one task)."""
+    def quantile(self, q=0.5, split_every=None, numeric_only=False):
+        """Exact quantiles (each column's non-null values gathered into one task);
+        ``numeric_only=True``: of the numeric (and bool) columns only, as in pandas."""
         from shoal.dataframe import reductions
 
+        if numeric_only and isinstance(self._meta, pd.DataFrame):
+            self = self[list(self._meta._get_numeric_data().columns)]
         out = reductions.quantile(self, q, split_every=split_every)
         if isinstance(self._meta, pd.DataFrame) and np.ndim(q) == 0:
             return reductions._broadcastable(out, self._meta.columns)

@@ -108,6 +108,29 @@ def repartition_divisions(frame, divisions, force=False):
     return new_collection(merge_layers(frame, name=name, layer=layer), name, frame._meta, divisions)
 
 
+def _freq_divisions(frame, freq):
+    """Divisions cutting *frame* (a DatetimeIndex with known divisions) at the points of
+    *freq* (``"1D"``, ``"ME"``...) strictly between its first and last divisions."""
+    if not isinstance(frame._meta.index, pd.DatetimeIndex):
+        raise TypeError("repartition(freq=...) needs a DatetimeIndex; this frame's index is "
+                        f"{type(frame._meta.index).__name__}")
+    if not frame.known_divisions:
+        raise ValueError("repartition(freq=...) needs known divisions and this frame's are "
+                         "unknown; use set_index(...) or from_pandas(sort=True) first")
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"repartition(freq=...): {freq!r} is not a frequency ({exc})") from None
+    d0, dn = pd.Timestamp(frame.divisions[0]), pd.Timestamp(frame.divisions[-1])
+    # (a point of an anchored rule -- "W", "ME" -- is a midnight; date_range keeps the
+    # start's time of day)
+    fixed = isinstance(offset, (pd.offsets.Tick, pd.offsets.Day))
+    start = d0.floor(offset) if fixed else d0.normalize()
+    points = pd.date_range(start, dn, freq=offset)
+    inner = [t for t in points if d0 < t < dn]
+    return [d0, *inner, dn]
+
+
 #: core's: neighbours merged or partitions split by rows (the original, also when this
 #: module is loaded again: its own repartition says which that was)
 _by_count = getattr(_Frame.repartition, "by_count", _Frame.repartition)
@@ -120,8 +143,10 @@ def repartition(self, npartitions=None, divisions=None, force=False, partition_s
     to partitions bounded by them (the input's divisions must be known; the outer
     boundaries must equal the old ones, or with ``force=True`` enclose them)."""
     if freq is not None:
-        raise NotImplementedError("repartition(freq=) is not supported; pass npartitions=, "
-                                  "divisions= or partition_size=")
+        if npartitions is not None or divisions is not None or partition_size is not None:
+            raise ValueError("repartition takes only one of npartitions=, divisions=, "
+                             "partition_size= or freq=")
+        return repartition_divisions(self, _freq_divisions(self, freq))
     if partition_size is not None and npartitions is None and divisions is None:
         from shoal.dataframe.repartition_size import repartition_size
 

@@ -299,14 +299,20 @@ def _combine_dates(df, new, cols):
 # -- writing ----------------------------------------------------------------------
 
 def to_csv(df, filename, single_file=False, index=True, name_function=None, compute=True,
-           compute_kwargs=None, mode="w", header=True, **kwargs):
+           compute_kwargs=None, mode="w", header=True, header_first_partition_only=None,
+           **kwargs):  # fmt: skip
     """Write *df* to CSV: one file per partition, or one file with ``single_file=True``.
 
     A ``*`` in *filename* is replaced by ``name_function(i)`` (default: the
     partition number); a name without ``*`` is a directory that receives
     ``0.part``, ``1.part``, ...  Returns the list of paths written, or with
     ``compute=False`` a list of Delayed values that write when computed.
+    ``header_first_partition_only=True`` (as in Dask; always so for a single file) writes
+    the header in the first partition's file only.
     """
+    if header_first_partition_only is not None and single_file and not header_first_partition_only:
+        raise ValueError("to_csv(single_file=True) writes the header once; "
+                         "header_first_partition_only=False cannot be honoured")
     filename = local_path(filename)  # (absolute here: see shoal.core.paths)
     kwargs = {**kwargs, "index": index}
     if single_file:
@@ -322,7 +328,8 @@ def to_csv(df, filename, single_file=False, index=True, name_function=None, comp
     paths = [filename.replace("*", name_function(i)) for i in range(df.npartitions)]
     for p in paths:
         _ensure_parent(p)
-    calls = [(_write_csv, i, (p, mode, header, kwargs)) for i, p in enumerate(paths)]
+    calls = [(_write_csv, i, (p, mode, header if i == 0 or not header_first_partition_only
+                               else False, kwargs)) for i, p in enumerate(paths)]
     return run_writers(df, "to-csv", calls, compute, compute_kwargs)
 
 
