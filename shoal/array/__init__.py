@@ -79,6 +79,7 @@ from shoal.array.index_tools import (choose, compress, extract, ravel_multi_inde
                                      tril_indices, tril_indices_from, triu_indices,
                                      triu_indices_from, unravel_index)
 from shoal.array.npy_stack import from_npy_stack, to_npy_stack
+from shoal.array.zarr_io import from_zarr, to_zarr
 from shoal.array.push import push
 from shoal.array.api_misc import (apply_over_axes, asanyarray, isnull, ndim, notnull,
                                   result_type, shape, unify_chunks, vdot)
@@ -133,4 +134,5 @@ __all__ = [
     "tril_indices", "tril_indices_from", "triu_indices", "triu_indices_from", "unravel_index",
     "apply_over_axes", "asanyarray", "isnull", "ndim", "notnull", "result_type", "shape",
     "unify_chunks", "vdot", "ma", "push", "to_npy_stack", "from_npy_stack",
+    "from_zarr", "to_zarr",
 ]

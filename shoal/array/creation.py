@@ -223,10 +223,15 @@ def _unify_except(arrays, axis):
 
 
 def concatenate(seq, axis=0):
-    """Join arrays along an existing *axis* (other lengths must be equal)."""
+    """Join arrays along an existing *axis* (other lengths must be equal).
+
+    ``axis=None`` joins the arrays flattened, as NumPy does.
+    """
     arrays = [asarray(a) for a in seq]
     if not arrays:
         raise ValueError("need at least one array to concatenate")
+    if axis is None:
+        arrays, axis = [a.reshape(-1) for a in arrays], 0
     ndim = arrays[0].ndim
     if ndim == 0:
         raise ValueError("zero-dimensional arrays cannot be concatenated")

@@ -49,6 +49,8 @@ def cumulative(x, how: str, axis=None, dtype=None) -> Array:
         raise ValueError(f"{how}: axis {axis} is out of bounds for an array of {x.ndim} dimensions")
     axis %= x.ndim
     out_dtype = func(np.ones((1,) * x.ndim, dtype=x.dtype), axis=axis, dtype=dtype).dtype
+    # NumPy refuses a unit-carrying dtype= (timedelta64[D]); sums keep the unit anyway
+    task_dtype = None if out_dtype.kind in "mM" else out_dtype
     token = tokenize(x, how, axis, out_dtype)
     name, scans, totals, carries = (f"{how}-{token}", f"{how}-scan-{token}",
                                     f"{how}-total-{token}", f"{how}-carry-{token}")  # fmt: skip
@@ -57,9 +59,9 @@ def cumulative(x, how: str, axis=None, dtype=None) -> Array:
     for idx in np.ndindex(*x.numblocks):
         j = idx[axis]
         block = Ref(x._key(idx))
-        layer[(scans, *idx)] = Task((scans, *idx), _scan, block, func, axis, out_dtype)
+        layer[(scans, *idx)] = Task((scans, *idx), _scan, block, func, axis, task_dtype)
         if j < last:
-            layer[(totals, *idx)] = Task((totals, *idx), _total, block, agg, axis, out_dtype)
+            layer[(totals, *idx)] = Task((totals, *idx), _total, block, agg, axis, task_dtype)
         carry = None
         if j:
             before = idx[:axis] + (j - 1,) + idx[axis + 1:]

@@ -101,18 +101,35 @@ def _region_starts(region, target_shape, source_shape):
     return tuple(starts)
 
 
-def to_hdf5(filename, datapath, x, chunks=True, **kwargs):
+def to_hdf5(filename, datapath, x=None, chunks=True, **kwargs):
     """Write *x* to dataset *datapath* of the HDF5 file *filename* (needs h5py).
 
-    ``kwargs`` go to ``h5py.File.require_dataset`` (e.g. ``compression="gzip"``);
-    ``chunks=True`` uses the array's chunk size for the HDF5 chunks.
+    ``to_hdf5(filename, {datapath: array, ...})`` writes several arrays in one
+    computation.  ``kwargs`` go to ``h5py.File.require_dataset`` (e.g.
+    ``compression="gzip"``); ``chunks=True`` uses each array's chunk size for the
+    HDF5 chunks.
     """
+    if isinstance(datapath, dict):
+        if x is not None:
+            raise TypeError("to_hdf5: pass either (datapath, x) or one dict {datapath: array}")
+        items = list(datapath.items())
+    elif x is None:
+        raise TypeError(f"to_hdf5: no array given for datapath {datapath!r}; pass "
+                        f"to_hdf5(filename, datapath, x) or to_hdf5(filename, {{datapath: x}})")
+    else:
+        items = [(datapath, x)]
+    for path, arr in items:
+        if not isinstance(arr, Array):
+            raise TypeError(f"to_hdf5: the value for datapath {path!r} must be a shoal array, "
+                            f"got {type(arr).__name__}")
     import h5py
 
     with h5py.File(filename, "a") as f:
-        hchunks = tuple(x.chunksize) if chunks is True and x.ndim and x.size else chunks
-        if hchunks is not None and not isinstance(hchunks, bool):
-            hchunks = tuple(max(int(c), 1) for c in hchunks)
-        dset = f.require_dataset(datapath, shape=x.shape, dtype=x.dtype,
-                                 chunks=hchunks if x.ndim else None, **kwargs)
-        store(x, dset, lock=True)
+        dsets = []
+        for path, arr in items:
+            hchunks = tuple(arr.chunksize) if chunks is True and arr.ndim and arr.size else chunks
+            if hchunks is not None and not isinstance(hchunks, bool):
+                hchunks = tuple(max(int(c), 1) for c in hchunks)
+            dsets.append(f.require_dataset(path, shape=arr.shape, dtype=arr.dtype,
+                                           chunks=hchunks if arr.ndim else None, **kwargs))
+        store([arr for _, arr in items], dsets, lock=True)

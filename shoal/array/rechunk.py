@@ -62,7 +62,16 @@ def _pieces(old, new):
 
 
 def rechunk(x: Array, chunks="auto") -> Array:
-    """*x* split into new *chunks* (any form :func:`normalize_chunks` reads)."""
+    """*x* split into new *chunks* (any form :func:`normalize_chunks` reads).
+
+    As in Dask, a ``None`` entry (in a tuple or a dict) keeps that dimension's
+    current chunks; ``-1`` makes it one block.
+    """
+    if isinstance(chunks, dict):
+        chunks = {a: x.chunks[a] if c is None and isinstance(a, int) and -x.ndim <= a < x.ndim
+                  else c for a, c in chunks.items()}
+    elif isinstance(chunks, (tuple, list)) and len(chunks) == x.ndim:
+        chunks = tuple(old if c is None else c for c, old in zip(chunks, x.chunks))
     chunks = normalize_chunks(chunks, x.shape, x.dtype, previous=x.chunks)
     if chunks == x.chunks:
         return x

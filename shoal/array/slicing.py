@@ -33,7 +33,7 @@ from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 
-__all__ = ["getitem", "normalize_index"]
+__all__ = ["getfield", "getitem", "normalize_index"]
 
 
 def _is_int(i) -> bool:
@@ -114,7 +114,36 @@ def _piece_len(piece_slice, block_len) -> int:
     return len(range(*piece_slice.indices(block_len)))
 
 
+def _field(block, field):
+    return block[field]
+
+
+def getfield(x: Array, field) -> Array:
+    """``x['name']`` / ``x[['a', 'b']]`` on a structured (record) dtype, block by block.
+
+    A field with a sub-array dtype (``('c', 'f4', (2,))``) adds its dimensions at the
+    end, each one block long, as NumPy does.
+    """
+    names = x.dtype.names or ()
+    wanted = [field] if isinstance(field, str) else list(field)
+    missing = [f for f in wanted if f not in names]
+    if missing:
+        raise ValueError(f"no field {missing[0]!r} in dtype {x.dtype} (fields: {list(names)})")
+    dtype = np.empty(0, x.dtype)[field].dtype
+    extra = np.empty((0,), x.dtype)[field].shape[1:]
+    if not extra:
+        return x.map_blocks(_field, field, dtype=dtype, token="getfield")
+    from shoal.array.blockwise import map_blocks
+
+    return map_blocks(_field, x, field, dtype=dtype, token="getfield",
+                      new_axis=list(range(x.ndim, x.ndim + len(extra))),
+                      chunks=x.chunks + tuple((n,) for n in extra))
+
+
 def getitem(x: Array, index):
+    if x.dtype.names and (isinstance(index, str) or (isinstance(index, list) and index and all(
+            isinstance(i, str) for i in index))):  # (fields of a dtype without: IndexError)
+        return getfield(x, index)
     items = normalize_index(index, x.shape)
     arrays = [k for k, i in enumerate(items) if isinstance(i, np.ndarray)]
     if not arrays:
