@@ -61,6 +61,16 @@ def ip_program():
     return require_program("ip", "apt-get install -y iproute2")
 
 
+@pytest.fixture(scope="session")
+def flights_csv_dir(tmp_path_factory) -> pathlib.Path:
+    """The tutorial's flights data at scale 1 (``shoal.datasets.flights``), written once
+    per session for the tests that read it (``tests/test_datasets.py`` tests the writing);
+    its JSON-lines files are in the sibling ``flightjson``.  Tests only read it."""
+    from shoal.datasets import flights
+
+    return flights(dest=tmp_path_factory.mktemp("flights-data"), scale=1, progress=False)
+
+
 # --- shared by the browser suites -------------------------------------------------------
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

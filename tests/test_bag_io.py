@@ -5,12 +5,9 @@ each compared with plain Python on the same files."""
 import glob
 import gzip
 import heapq
-import importlib.util
 import json
 import os
 import random
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
@@ -244,19 +241,9 @@ def synthetic_flightjson(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def real_flightjson(request, tmp_path_factory):
-    """The tutorial's files from ``python -m shoal.datasets flights`` (kept in the
-    pytest cache: the command does nothing when they are already up to date)."""
-    if importlib.util.find_spec("shoal.datasets") is None:
-        pytest.skip("shoal.datasets is not available")
-    cache = getattr(request.config, "cache", None)
-    root = cache.mkdir("shoal-bag-flights") if cache else tmp_path_factory.mktemp("flights")
-    proc = subprocess.run([sys.executable, "-m", "shoal.datasets", "flights", "--dest", str(root),
-                           "--quiet"], capture_output=True, text=True, timeout=240)
-    found = sorted(glob.glob(str(root / "flightjson" / "*.json")))
-    if proc.returncode or not found:
-        pytest.skip(f"could not generate the flights data set: {proc.stderr[-300:]}")
-    return found[:3]
+def real_flightjson(flights_csv_dir):
+    """The tutorial's files from ``shoal.datasets.flights`` (conftest.py)."""
+    return sorted(glob.glob(str(flights_csv_dir.parent / "flightjson" / "*.json")))[:3]
 
 
 def test_flightjson_chapter(synthetic_flightjson, default_scheduler):

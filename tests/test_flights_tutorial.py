@@ -21,10 +21,8 @@ DTYPE = {"TailNum": object, "CRSElapsedTime": float, "Cancelled": bool}
 
 
 @pytest.fixture(scope="module")
-def flights_dir(tmp_path_factory):
-    from shoal.datasets import flights
-
-    return str(flights(dest=str(tmp_path_factory.mktemp("data")), scale=1, progress=False))
+def flights_dir(flights_csv_dir):
+    return str(flights_csv_dir)  # (conftest.py: written once per session)
 
 
 @pytest.fixture(scope="module")
