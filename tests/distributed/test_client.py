@@ -755,13 +755,18 @@ def test_keys_that_cannot_name_a_task_on_the_cluster_are_refused_at_once(c, serv
     assert c.get({Part("p", 0): 5}, Part("p", 0)) == 5
 
 
+_RELEASE = threading.Event()  # (test_timeouts_may_be_strings_as_dasks)
+
+
+def _wait_released(timeout):
+    return _RELEASE.wait(timeout)
+
+
 def test_timeouts_may_be_strings_as_dasks(c):
     """"200ms" raised TypeError ('<=' between str and int) in result, wait, as_completed."""
-    import time as _time
-
     from shoal.distributed import as_completed, wait
 
-    slow = c.submit(_time.sleep, 3, pure=False)  # (outlasts the five 200 ms waits)
+    slow = c.submit(_wait_released, 30, pure=False)  # (in-process workers: set below)
     for call in (lambda: slow.result(timeout="200ms"), lambda: slow.exception(timeout="0.2s"),
                  lambda: wait([slow], timeout="200ms"),
                  lambda: next(iter(as_completed([slow], timeout="200ms"))),
@@ -769,4 +774,5 @@ def test_timeouts_may_be_strings_as_dasks(c):
         with pytest.raises(TimeoutError):
             call()
     assert c.gather(c.scatter(1, timeout="5s")) == 1
+    _RELEASE.set()  # (the task's thread ends now rather than after a sleep)
     c.cancel(slow)

@@ -104,18 +104,21 @@ def test_free_keys_delayed_on_the_worker_stream_does_not_delete_the_new_value(se
     assert c.gather(f2) == value
 
 
-def test_get_dataset_after_a_release_slower_than_the_hand_over_grace(servers, c):
+def test_get_dataset_after_a_release_slower_than_the_hand_over_grace(servers, c, monkeypatch):
+    from shoal.distributed.scheduler import coordination
+
+    monkeypatch.setattr(coordination, "GRACE", 0.3)  # (2 s: the test would wait it out)
     s, workers = servers
     value = f"value-{uuid.uuid4().hex}"
     f = c.scatter(value)
     key = f.key
     c.publish_dataset(f, name="release-order")
-    _slow_writes(c._conn.stream.comm, "client-releases-keys", 2.5)  # longer than GRACE (2 s)
+    _slow_writes(c._conn.stream.comm, "client-releases-keys", 0.8)  # longer than GRACE
     del f  # its release is on its way when the dataset's Future comes back
     g = c.get_dataset("release-order")
     assert g.key == key
     c.unpublish_dataset("release-order")  # only this client's wish holds the key now
-    time.sleep(2.7)  # the release (and the hand-over's grace) are over
+    time.sleep(1.0)  # the release (and the hand-over's grace) are over
     assert _held_by(s, key)
     assert c.id in {cs.name for cs in s.state.tasks[key].who_wants}
     assert c.gather(g) == value
