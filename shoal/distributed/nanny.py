@@ -417,7 +417,21 @@ class Nanny(Node):
                     proc.address, proc.pid, rss, 100 * thresholds.terminate, self.memory_limit,
                 )  # fmt: skip
                 self._record("memory-terminate", proc, rss=rss, memory_limit=self.memory_limit)
+                await self._tell_scheduler_why(proc, rss, thresholds.terminate)
                 await proc.terminate()  # the exit handler restarts it
+
+    async def _tell_scheduler_why(self, proc: WorkerProcess, rss: int, fraction: float) -> None:
+        """Before the kill, so that a task dying with the worker says why (not only
+        "connection lost"); a scheduler that does not answer at once is not waited for."""
+        from shoal.core.units import format_bytes
+
+        why = (f"terminated by its nanny for memory: it used {format_bytes(rss)}, over "
+               f"{100 * fraction:.0f}% of its {format_bytes(self.memory_limit)} memory limit")  # fmt: skip
+        try:
+            async with rpc(self.scheduler_address, timeout=2, security=self.security, role="worker") as r:
+                await asyncio.wait_for(r.worker_terminating(address=proc.address, reason=why), 2)
+        except Exception as exc:  # the kill goes ahead: memory is running out
+            logger.debug("nanny %s could not tell the scheduler why: %s", self.address, exc)
 
     def __repr__(self):
         return f"<Nanny {self.address!r} worker={self.worker_address!r} pid={self.pid} {self.status}>"

@@ -56,16 +56,18 @@ class KilledWorker(Exception):
     task 'f-1' was running on 4 workers that died; the last was tcp://w:1 (allowed-failures=3)
     """
 
-    def __init__(self, key, last_worker: str, allowed_failures: int = 0):
-        super().__init__(key, last_worker, allowed_failures)  # keeps it picklable
+    def __init__(self, key, last_worker: str, allowed_failures: int = 0, reason: str = ""):
+        super().__init__(key, last_worker, allowed_failures, reason)  # keeps it picklable
         self.key = key
         self.last_worker = last_worker
         self.allowed_failures = allowed_failures
+        self.reason = reason  # why the last one died, as the scheduler knows it
 
     def __str__(self) -> str:
+        why = f": {self.reason}" if self.reason else ""
         return (
             f"task {self.key!r} was running on {self.allowed_failures + 1} workers that died; "
-            f"the last was {self.last_worker} (allowed-failures={self.allowed_failures})"
+            f"the last was {self.last_worker} (allowed-failures={self.allowed_failures}){why}"
         )
 
 

@@ -381,7 +381,7 @@ class SchedulerState(ServesClients, TracksComputations, DropsReplicas):
                 ts.suspicious += 1
                 self._note(ts.key, "suspicious", f"{ts.suspicious} on {ws.address}", sid)
                 if ts.suspicious > self.allowed_failures:
-                    exc = KilledWorker(ts.key, ws.address, self.allowed_failures)
+                    exc = KilledWorker(ts.key, ws.address, self.allowed_failures, ev.reason)
                     recs.update(self._transition(ts, "erred", sid, ws=ws, exception=exc,
                                                  exception_text=str(exc)))  # fmt: skip
                     continue

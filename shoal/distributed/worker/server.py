@@ -592,4 +592,6 @@ def _data_store(directory: str, memory_limit):
     except ImportError:  # built alongside; a plain dict until it exists
         return {}
     max_spill = config.get("distributed.worker.memory.max-spill")
-    return SpillBuffer(os.path.join(directory, "spill"), max_spill=max_spill or None)
+    target = MemoryThresholds.from_config().target  # kept at every insert, not only per tick
+    return SpillBuffer(os.path.join(directory, "spill"), max_spill=max_spill or None,
+                       target=int(target * memory_limit) if target else None)  # fmt: skip
