@@ -83,6 +83,7 @@ from shoal.array.zarr_io import from_zarr, to_zarr
 from shoal.array.push import push
 from shoal.array.api_misc import (apply_over_axes, asanyarray, isnull, ndim, notnull,
                                   result_type, shape, unify_chunks, vdot)
+from shoal.array import lib  # (da.lib.stride_tricks.sliding_window_view)
 
 
 def __getattr__(name):
@@ -134,5 +135,5 @@ __all__ = [
     "tril_indices", "tril_indices_from", "triu_indices", "triu_indices_from", "unravel_index",
     "apply_over_axes", "asanyarray", "isnull", "ndim", "notnull", "result_type", "shape",
     "unify_chunks", "vdot", "ma", "push", "to_npy_stack", "from_npy_stack",
-    "from_zarr", "to_zarr",
+    "from_zarr", "to_zarr", "lib",
 ]

@@ -12,6 +12,8 @@ users write into that form:
                          or are whole (creation)
 ``"auto"``               about :data:`AUTO_CHUNK_BYTES` per block, as square
                          as the shape allows (also per dimension)
+``"10MiB"``              "auto" aiming at that many bytes per block instead
+                         (also per dimension; several must agree)
 =======================  ===============================================
 
 Anything else raises a ``ValueError`` that names ``chunks=`` and the shape.
@@ -72,13 +74,27 @@ def _auto_sizes(shape, fixed, itemsize, limit):
     return sizes
 
 
+def _chunk_bytes(text, given, shape) -> int:
+    from shoal.config_values import parse_bytes
+
+    try:
+        nbytes = parse_bytes(text)
+    except (TypeError, ValueError) as e:
+        raise _bad_chunks(given, shape, f"unknown chunk spec {text!r} (only 'auto' or a "
+                                        f"byte size such as '64MiB': {e})") from None
+    if nbytes <= 0:
+        raise _bad_chunks(given, shape, f"byte size {text!r} is not positive")
+    return nbytes
+
+
 def normalize_chunks(chunks, shape, dtype=None, limit=None, previous=None) -> tuple:
     """Explicit block lengths, one tuple per dimension.
 
     *chunks* may be an int (every dimension), ``"auto"``, a tuple with one entry per
     dimension (an int, ``-1`` / ``None`` for the whole dimension, ``"auto"``, or a
     tuple of lengths that add up to the dimension), or a dict ``{axis: entry}``
-    (axes left out keep *previous* chunks, or the whole dimension).
+    (axes left out keep *previous* chunks, or the whole dimension).  A byte size such
+    as ``"10MiB"`` in place of ``"auto"`` sets the bytes per block (as *limit* does).
 
     >>> normalize_chunks(4, (10, 3))
     ((4, 4, 2), (3,))
@@ -88,6 +104,8 @@ def normalize_chunks(chunks, shape, dtype=None, limit=None, previous=None) -> tu
     shape = tuple(int(s) for s in shape)
     ndim = len(shape)
     given = chunks
+    if isinstance(limit, str):
+        limit = _chunk_bytes(limit, given, shape)
     if chunks is None:
         raise ValueError("chunks= is required (an int, a tuple, or 'auto')")
     if isinstance(chunks, dict):
@@ -113,8 +131,12 @@ def normalize_chunks(chunks, shape, dtype=None, limit=None, previous=None) -> tu
     fixed = {}
     for i, (c, n) in enumerate(zip(chunks, shape)):
         if isinstance(c, str):
-            if c != "auto":
-                raise _bad_chunks(given, shape, f"unknown chunk spec {c!r} (only 'auto')")
+            if c != "auto":  # a byte size ("10KiB"): "auto" blocks with that target
+                nbytes = _chunk_bytes(c, given, shape)
+                if limit is not None and nbytes != limit:
+                    raise _bad_chunks(given, shape, f"byte size {c!r} disagrees with "
+                                                    f"limit={limit!r}; give one size")
+                limit = nbytes
             continue
         if c is None or (isinstance(c, numbers.Integral) and not isinstance(c, bool) and c == -1):
             out[i] = (n,)

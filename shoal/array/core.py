@@ -471,7 +471,9 @@ def concatenate_blocks(nested, chunks):
     shapes_ok = all(b.shape == tuple(c[i] for c, i in zip(chunks, idx)) for idx, b in blocks)
     if not shapes_ok:  # a map_blocks that returned other shapes than it promised
         return np.block(_as_lists(nested, len(numblocks)))
-    dtype = np.result_type(*[b.dtype for _, b in blocks])
+    # (one shared dtype is kept as is: result_type would drop a structured dtype's padding)
+    dtypes = {b.dtype for _, b in blocks}
+    dtype = dtypes.pop() if len(dtypes) == 1 else np.result_type(*dtypes)
     from shoal.array.ma_chunk import empty_for  # (masked blocks: a masked result)
 
     out = empty_for([b for _, b in blocks], tuple(sum(c) for c in chunks), dtype)

@@ -33,13 +33,31 @@ def _done(results):
     return None
 
 
-def store(sources, targets, lock=True, regions=None, compute=True, **kwargs):
+def _read_block(target, region, lock):
+    if lock is not None:
+        with lock:
+            return np.asarray(target[region])
+    return np.asarray(target[region])
+
+
+def _store_and_read(block, target, region, lock):
+    chunk.store_block(block, target, region, lock)
+    return _read_block(target, region, lock)
+
+
+def store(sources, targets, lock=True, regions=None, compute=True, return_stored=False,
+          **kwargs):
     """Write *sources* (an Array or a list) into *targets* (one per source).
 
     ``regions`` (a tuple of slices per source) writes into part of a target.
     With ``compute=False`` a :class:`~shoal.Delayed` that does the writing is
     returned; otherwise the writes happen now (``kwargs`` go to ``compute``,
     e.g. ``scheduler=``) and ``None`` is returned.
+
+    ``return_stored=True`` returns arrays (one per source; a tuple when *sources*
+    is a list) that read back what was stored, block by block, with the target's
+    dtype: with ``compute=True`` they read the written targets; with
+    ``compute=False`` computing them writes each block and then reads it back.
     """
     single = isinstance(sources, Array)
     sources = [sources] if single else list(sources)
@@ -58,17 +76,26 @@ def store(sources, targets, lock=True, regions=None, compute=True, **kwargs):
     name = f"store-{tokenize([s.name for s in sources], [id(t) for t in targets], regions)}"
     layer = {}
     keys = []
+    placed = []  # (source, target, {block index: region of the target}) for return_stored
     for n, (src, tgt, region) in enumerate(zip(sources, targets, regions)):
         if not isinstance(src, Array):
             raise TypeError(f"store: sources must be shoal arrays, got {type(src).__name__}")
         shape = tuple(getattr(tgt, "shape", ()))
         base = _region_starts(region, shape, src.shape)
         starts = [offsets(c) for c in src.chunks]
+        wheres = {}
         for idx in np.ndindex(*src.numblocks):
             where = tuple(slice(b + s[i], b + s[i + 1]) for b, s, i in zip(base, starts, idx))
             key = (f"{name}-{n}", *idx)
             layer[key] = Task(key, chunk.store_block, Ref(src._key(idx)), tgt, where, lock)
             keys.append(key)
+            wheres[idx] = where
+        placed.append((src, tgt, wheres))
+    if return_stored:
+        if not compute:
+            stored = tuple(_stored_array(f"{name}-map-{n}", src, tgt, wheres, lock, True)
+                           for n, (src, tgt, wheres) in enumerate(placed))
+            return stored[0] if single else stored
     final = f"{name}-done"
     layer[final] = Task(final, _done, [Ref(k) for k in keys])
     graph = {}
@@ -77,8 +104,26 @@ def store(sources, targets, lock=True, regions=None, compute=True, **kwargs):
     result = Delayed(final, graph[final], (), layer=graph)
     if compute:
         result.compute(**kwargs)
+        if return_stored:
+            stored = tuple(_stored_array(f"{name}-load-{n}", src, tgt, wheres, lock, False)
+                           for n, (src, tgt, wheres) in enumerate(placed))
+            return stored[0] if single else stored
         return None
     return result
+
+
+def _stored_array(name, src, target, wheres, lock, write):
+    """An array of *src*'s chunks whose blocks are read from *target* (after writing them)."""
+    layer = {}
+    for idx, where in wheres.items():
+        key = (name, *idx)
+        if write:
+            layer[key] = Task(key, _store_and_read, Ref(src._key(idx)), target, where, lock)
+        else:
+            layer[key] = Task(key, _read_block, target, where, lock)
+    dtype = getattr(target, "dtype", src.dtype)
+    return Array(merge_layers(src, name=name, layer=layer) if write else {name: layer}, name,
+                 src.chunks, dtype)
 
 
 def _region_starts(region, target_shape, source_shape):

@@ -43,6 +43,11 @@ __all__ = ["cholesky", "dot", "inv", "lstsq", "lu", "matmul", "norm", "qr", "sol
            "solve_triangular", "svd", "svd_compressed", "tensordot", "tsqr"]
 
 
+def __dir__():
+    """The public API only (the helpers this module imports stay importable, unlisted)."""
+    return sorted(__all__)
+
+
 def _as(x):
     return x if isinstance(x, Array) else asarray(x)
 
