@@ -18,8 +18,9 @@ the value *now* (``bool(x)``, iteration without ``nout``, assignment) raise a
 ``TypeError`` explaining why.
 
 Keys: ``pure=True`` derives the key from a deterministic token of the function and
-arguments (equal calls share a key, so their work is done once); the default gives
-each call a fresh unique key.  ``dask_key_name=`` sets a key explicitly.
+arguments (equal calls share a key, so their work is done once); the default
+(``pure=None``: the ``delayed_pure`` setting, off unless set) gives each call a
+fresh unique key.  ``dask_key_name=`` sets a key explicitly.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import operator
 import os
 import weakref
 
+from shoal import config
 from shoal.annotating import AnnotatedLayer, annotated_node
 from shoal.annotating import _current as _annotations_var
 from shoal.core import annotations as task_annotations
@@ -319,6 +321,8 @@ def _call(func, args, kwargs, pure=None, key=None, nout=None, name=None):
     ukwargs = _unpack(kwargs, deps) if kwargs else kwargs
     if key is None:
         prefix = name or _funcname(func)
+        if pure is None:  # (Dask's setting: ``config.set(delayed_pure=True)``)
+            pure = config.config.get("delayed-pure", False)  # (config.get's dict, faster)
         token = tokenize(func, args, kwargs) if pure else _unique()
         key = f"{prefix}-{token}"
     node = Task(key, func, *uargs, **ukwargs)

@@ -129,17 +129,28 @@ def as_list(value):
     if type(value) is list:
         return value
     try:
-        return list(value)
+        items = iter(value)  # (apart from list(): a TypeError while iterating is the user's)
     except TypeError:
         raise TypeError(
             f"a bag partition must be iterable, but the function returned "
             f"{type(value).__name__} {value!r:.60}"
         ) from None
+    return list(items)
 
 
 def call_partitions(func, args, kwargs):
-    """``map_partitions``: call *func* on whole partitions; the result becomes a list."""
-    return as_list(func(*args, **kwargs))
+    """``map_partitions``: call *func* on whole partitions; the result becomes a list.
+
+    A result that is not iterable (``len``, ``sum`` of a partition) becomes a
+    one-element partition, so ``b.map_partitions(len).compute()`` lists the
+    partition sizes as in Dask.
+    """
+    value = func(*args, **kwargs)
+    try:
+        iter(value)
+    except TypeError:  # (not iterable)
+        return [value]
+    return as_list(value)
 
 
 def range_part(start, stop):

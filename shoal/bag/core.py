@@ -329,7 +329,7 @@ class Bag(Collection):
         if not isinstance(other, (Item, Delayed)):
             other = list(other)
         return partitionwise(chunk.join_chunk, "join-" + funcname(on_self), self, _Pack([other]),
-                             on_self, on_other or on_self)  # fmt: skip
+                             _getter(on_self), _getter(on_other or on_self))  # fmt: skip
 
     def _per_partition(self, kernel, name, extra):
         layer = {(name, i): Task((name, i), kernel, Ref((self._name, i)), *extra(i))

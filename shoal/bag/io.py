@@ -243,8 +243,16 @@ def output_paths(path, n, name_function=None) -> list:
     if "*" in path:
         if path.count("*") > 1:
             raise ValueError(f"to_textfiles: the path {path!r} may hold only one '*'")
-        return [path.replace("*", name_function(i)) for i in range(n)]
-    return [os.path.join(path, f"{name_function(i)}.part") for i in range(n)]
+        return [path.replace("*", _file_name(name_function, i)) for i in range(n)]
+    return [os.path.join(path, f"{_file_name(name_function, i)}.part") for i in range(n)]
+
+
+def _file_name(name_function, i) -> str:
+    name = name_function(i)
+    if not isinstance(name, str):
+        raise TypeError(f"to_textfiles: name_function must return a str, but returned "
+                        f"{type(name).__name__} {name!r:.60} for partition {i}")
+    return name
 
 
 def _open_write(path, compression, encoding):
