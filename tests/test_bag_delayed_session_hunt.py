@@ -73,3 +73,13 @@ def test_delayed_pure_setting_gives_equal_calls_one_key():
     with shoal.config.set(delayed_pure=False):
         assert delayed(inc)(1).key != delayed(inc)(1).key
     assert delayed(inc)(1).key != delayed(inc)(1).key
+
+
+def test_fold_initial_starts_each_partition_as_in_dask():
+    from operator import add
+
+    b = db.from_sequence(range(23), npartitions=4)
+    assert b.fold(add, initial=10).compute() == sum(range(23)) + 10 * b.npartitions  # Dask: 293
+    assert b.fold(add, initial=0).compute() == sum(range(23))
+    assert db.from_sequence([], npartitions=1).fold(add, initial=5).compute() == 5
+    assert b.fold(lambda acc, x: acc | {x}, set.union, initial=set()).compute() == set(range(23))

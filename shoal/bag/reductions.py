@@ -117,8 +117,10 @@ def fold(bag, binop, combine, initial, split_every=None, out_type=None):
     if out_type not in (None, Item, Bag):
         raise TypeError(f"fold: out_type must be Item or Bag, got {out_type!r}")
     final = chunk.finish_fold_list if out_type is Bag else chunk.finish_fold
+    # ``initial`` starts each partition's fold, not the combine's (as in Dask: an initial
+    # that is not the identity counts once per partition)
     return tree(bag, (chunk.fold_chunk, binop, initial), (chunk.fold_pieces, combine, NOTHING),
-                (final, combine, initial), f"fold-{funcname(binop)}", split_every,
+                (final, combine, NOTHING), f"fold-{funcname(binop)}", split_every,
                 Bag if out_type is Bag else Item)  # fmt: skip
 
 
