@@ -7,6 +7,11 @@ indices, of ``np.einsum`` on the matching blocks of every operand.
                                             + einsum(A[i,2], B[2,k])
                                   one task per term, added split_every at a time
 
+Each term's task reads one block per operand, so its inputs are bounded by the
+blocks themselves; the tree that adds the terms lowers its fan-in below
+``split_every`` (to at least 2) where that many output blocks would pass
+``array.chunk-size`` bytes (``linalg.sum_fan_in``, as for ``tensordot``).
+
 Every axis labelled with the same letter (in any operand) is first rechunked to
 the common refinement of their chunks, so blocks pair up; a letter repeated in
 one operand (a diagonal, ``"ii->i"``) then only meets its diagonal blocks.  The
@@ -27,7 +32,9 @@ import numpy as np
 
 from shoal.array import chunk
 from shoal.array.blockwise import common_refinement
+from shoal.array.chunking import auto_chunk_bytes
 from shoal.array.core import Array, asarray
+from shoal.array.linalg import block_nbytes, sum_fan_in
 from shoal.array.reductions import SPLIT_EVERY
 from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
@@ -125,12 +132,15 @@ def einsum(subscripts, *operands, dtype=None, optimize=False, split_every=None, 
                              casting=casting).dtype
     full = f"{','.join(inputs)}->{output}"
     summed = sorted(set("".join(inputs)) - set(output))
-    token = tokenize(full, operands, dtype, casting, split_every)
+    budget = auto_chunk_bytes()
+    token = tokenize(full, operands, dtype, casting, split_every, budget)
     name, parts = f"einsum-{token}", f"einsum-part-{token}"
     layer = {}
     nblocks = {c: len(ch) for c, ch in common.items()}
+    out_chunks = tuple(common[c] for c in output)
     for out_idx in np.ndindex(*[nblocks[c] for c in output]):
         where = dict(zip(output, out_idx))
+        fan = sum_fan_in(block_nbytes(out_chunks, out_idx, out_dtype.itemsize), split_every, budget)
         keys = []
         for n, inner in enumerate(np.ndindex(*[nblocks[c] for c in summed])):
             where.update(zip(summed, inner))
@@ -141,13 +151,13 @@ def einsum(subscripts, *operands, dtype=None, optimize=False, split_every=None, 
             keys.append(key)
         level, depth = keys, 0
         while True:
-            if len(level) <= split_every:
+            if len(level) <= fan:
                 key = (name, *out_idx)
                 layer[key] = Task(key, chunk.add_all, [Ref(k) for k in level])
                 break
             depth += 1
-            level = [_add(layer, f"{parts}-{depth}", out_idx, g // split_every,
-                          level[g:g + split_every]) for g in range(0, len(level), split_every)]
+            level = [_add(layer, f"{parts}-{depth}", out_idx, g // fan, level[g:g + fan])
+                     for g in range(0, len(level), fan)]
     chunks = tuple(common[c] for c in output)
     return Array(merge_layers(*operands, name=name, layer=layer), name, chunks, out_dtype)
 

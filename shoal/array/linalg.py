@@ -5,12 +5,17 @@ An output block is a sum over the contracted block index::
     (x @ y)[i, j] = sum over k of  x[i, k] @ y[k, j]
 
 Both operands are first rechunked along the contracted axes to common
-boundaries.  The products of one output block are summed ``split_every`` at a
-time inside one task (each product is added in place into the running sum, so a
-task holds one partial result, not all the products); when there are more
-contracted blocks than that, those partial sums are added up in a tree of the
-same fan-in.  Every product thus runs in a task that holds its inputs and one
-accumulator, and the static order finishes an output block before the next.
+boundaries.  The products of one output block are grouped into "partial" tasks
+(each product is added in place into the running sum, so a task holds one
+partial result, not all the products).  A group is bounded twice: at most
+``split_every`` pairs, and at most ``array.chunk-size`` (128 MiB by default) of
+input blocks, but never less than one pair; small blocks thus still share few
+tasks, while big ones (tall-skinny ``X.T @ X`` with 64 MB blocks) get a task or
+two each instead of a gigabyte of inputs in one task.  The partial results are
+then added up in a tree whose fan-in is ``split_every``, lowered (to at least 2)
+where that many output blocks would pass the same byte budget.  Every product
+thus runs in a task that holds a bounded set of inputs and one accumulator, and
+the static order finishes an output block before the next.
 
 ``matmul`` broadcasts leading "batch" dimensions like NumPy (inputs of length 1
 there reuse their one block).  A 1-d operand of ``matmul`` with an operand of
@@ -29,6 +34,7 @@ import numpy as np
 
 from shoal.array import chunk
 from shoal.array.blockwise import broadcast_shapes, common_refinement, elemwise
+from shoal.array.chunking import auto_chunk_bytes
 from shoal.array.core import Array, asarray
 from shoal.array.reductions import SPLIT_EVERY
 from shoal.collection import merge_layers
@@ -69,16 +75,59 @@ def _unify_pairs(a, b, pairs):
     return a.rechunk(want_a) if want_a else a, b.rechunk(want_b) if want_b else b
 
 
+def block_nbytes(chunks, idx, itemsize):
+    """Bytes of block *idx* of an array with *chunks* (0 where a length is unknown)."""
+    n = itemsize
+    for c, i in zip(chunks, idx):
+        n *= c[i]
+    return int(n) if n == n else 0
+
+
+def sum_fan_in(block_bytes, split_every, budget):
+    """How many blocks of *block_bytes* one tree-sum task adds: ``split_every`` at most,
+    fewer when they would pass *budget* bytes, never less than 2."""
+    return max(2, min(split_every, budget // max(block_bytes, 1)))
+
+
+def _largest_block(x):
+    """Bytes of a block made of the longest chunk of every axis of *x*."""
+    return block_nbytes([(max(c, default=0),) for c in x.chunks], [0] * x.ndim, x.dtype.itemsize)
+
+
+def _group_pairs(pairs, nbytes, split_every, budget):
+    """Consecutive runs of *pairs*: at most ``split_every`` of them and *budget* bytes
+    of inputs (``nbytes(pair)``) each, at least one pair each."""
+    groups, size = [[]], 0
+    for pair in pairs:
+        n = nbytes(pair)
+        if groups[-1] and (len(groups[-1]) == split_every or size + n > budget):
+            groups.append([])
+            size = 0
+        groups[-1].append(pair)
+        size += n
+    return groups
+
+
 def _contract(prefix, a, b, out_chunks, plans, func, kwargs, dtype, split_every):
     """One output block per plan: ``sum(func(pairs_a, pairs_b, **kwargs))`` over its pairs."""
     split_every = split_every or SPLIT_EVERY
     if split_every < 2:
         raise ValueError(f"split_every must be at least 2, got {split_every}")
-    token = tokenize(prefix, a, b, out_chunks, func, kwargs, split_every)
+    budget = auto_chunk_bytes()
+    token = tokenize(prefix, a, b, out_chunks, func, kwargs, split_every, budget)
     name = f"{prefix}-{token}"
     layer = {}
+
+    def nbytes(pair):
+        return (block_nbytes(a.chunks, pair[0][1:], a.dtype.itemsize)
+                + block_nbytes(b.chunks, pair[1][1:], b.dtype.itemsize))
+
+    # blocks small enough that split_every pairs of the largest fit: group by count alone
+    by_count = (_largest_block(a) + _largest_block(b)) * split_every <= budget
     for out_idx, pairs in plans:
-        groups = [pairs[g:g + split_every] for g in range(0, len(pairs), split_every)]
+        groups = ([pairs[g:g + split_every] for g in range(0, len(pairs), split_every)] if by_count
+                  else _group_pairs(pairs, nbytes, split_every, budget))
+        fan = sum_fan_in(block_nbytes(out_chunks, out_idx, dtype.itemsize), split_every, budget)
         level = []
         for n, group in enumerate(groups):
             key = (name, *out_idx) if len(groups) == 1 else (f"{prefix}-partial-{token}", *out_idx, n)
@@ -88,10 +137,10 @@ def _contract(prefix, a, b, out_chunks, plans, func, kwargs, dtype, split_every)
         while len(level) > 1:
             depth += 1
             nxt = []
-            for g in range(0, len(level), split_every):
-                key = ((name, *out_idx) if len(level) <= split_every
-                       else (f"{prefix}-sum-{token}-{depth}", *out_idx, g // split_every))
-                layer[key] = Task(key, chunk.add_all, [Ref(k) for k in level[g:g + split_every]])
+            for g in range(0, len(level), fan):
+                key = ((name, *out_idx) if len(level) <= fan
+                       else (f"{prefix}-sum-{token}-{depth}", *out_idx, g // fan))
+                layer[key] = Task(key, chunk.add_all, [Ref(k) for k in level[g:g + fan]])
                 nxt.append(key)
             level = nxt
     return Array(merge_layers(a, b, name=name, layer=layer), name, out_chunks, dtype)
