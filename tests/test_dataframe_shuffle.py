@@ -294,7 +294,10 @@ def test_loc_label_slice_list(indexed):
     tm.assert_frame_equal(d.loc[:50.5].compute(), p.loc[:50.5])
     tm.assert_frame_equal(d.loc[200.5:].compute(), p.loc[200.5:])
     labels = [230.0, 3.0, 117.0, 4.0]
-    out = d.loc[labels]
+    out = d.loc[labels]  # (pandas' order: the list's, gathered into one partition)
+    tm.assert_frame_equal(out.compute(), p.loc[labels])
+    assert out.npartitions == 1
+    out = d.loc[sorted(labels)]
     tm.assert_frame_equal(out.compute(), p.loc[sorted(labels)])
     assert out.npartitions == 3
     assert d.loc[1000.0].compute().empty and d.loc[1000.0].compute().columns.tolist() == p.columns.tolist()

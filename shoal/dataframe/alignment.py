@@ -7,16 +7,16 @@ built :func:`align_frames` looks at the frames that are combined partition by
 partition (one-partition reduction results, which are broadcast, are not among
 them):
 
-- all divisions known and equal, or all unknown with the same number of
-  partitions: nothing to do (unknown divisions are assumed to line up, as
-  Dask assumes);
+- all divisions known and equal: nothing to do;
 - all divisions known but not all equal: every frame is moved onto the union of
   all the boundaries (``realign.repartition_divisions(force=True)``), so each new
   partition covers the same index range in every frame, and pandas aligns the
   labels inside it as it would on the whole data;
-- otherwise (a different number of partitions with some division unknown):
-  nothing says which rows of one frame meet which of another, so a ``ValueError``
-  says how to fix it (``set_index`` or ``repartition``).
+- some divisions unknown: the frames are paired as they are only if they share
+  one *partitioning* (``partitioning.py``: e.g. ``df`` and ``df.x + 1``, derived
+  partition by partition from one source); else nothing says which rows of one
+  meet which of another (the same partition count proves nothing), so all are
+  hash-partitioned on their index to one count (``align_on_index``).
 
 The frames are swapped for their realigned versions wherever they appear in the
 arguments (one level of list / tuple / dict, as ``map_partitions`` looks), and
@@ -31,7 +31,9 @@ import functools
 
 import pandas as pd
 
-__all__ = ["align_frames", "scalars_as_series", "union_divisions"]
+from shoal.dataframe.partitioning import align_on_index, co_partitioned, keep_partitioning
+
+__all__ = ["align_frames", "keep_partitioning", "scalars_as_series", "union_divisions"]
 
 
 def union_divisions(frames) -> list:
@@ -45,31 +47,28 @@ def union_divisions(frames) -> list:
 
 def align_frames(args, kwargs, frames):
     """``None`` when *frames* (combined partition by partition) already line up, else
-    ``(args, kwargs)`` with every one of them moved onto the union of the divisions."""
+    ``(args, kwargs)`` with every one of them moved onto the union of the divisions
+    (all known) or hash-partitioned on the index (some unknown, split differently)."""
     from shoal.dataframe.core import _walk
     from shoal.dataframe.realign import repartition_divisions
 
     if len(frames) < 2:
         return None
     first = frames[0]
+    moved = {}
     if all(f.known_divisions for f in frames):
         if all(tuple(f.divisions) == tuple(first.divisions) for f in frames[1:]):
             return None
-    elif all(f.npartitions == first.npartitions for f in frames[1:]):
+        bounds = union_divisions(frames)
+        for f in frames:
+            if id(f) not in moved:
+                same = tuple(f.divisions) == tuple(bounds)
+                moved[id(f)] = f if same else repartition_divisions(f, bounds, force=True)
+    elif co_partitioned(frames):
         return None
-    else:
-        counts = sorted({f.npartitions for f in frames})
-        raise ValueError(
-            f"cannot combine collections with {' and '.join(map(str, counts))} partitions "
-            "partition by partition: their divisions are not all known, so nothing says which "
-            "rows of one meet which of another; set_index(...) on them (known divisions) or "
-            "repartition them to the same number of partitions first")
-    bounds = union_divisions(frames)
-    moved = {}
-    for f in frames:
-        if id(f) not in moved:
-            same = tuple(f.divisions) == tuple(bounds)
-            moved[id(f)] = f if same else repartition_divisions(f, bounds, force=True)
+    else:  # unknown divisions, split differently: equal labels must meet first
+        unique = list({id(f): f for f in frames}.values())
+        moved = {id(f): g for f, g in zip(unique, align_on_index(unique))}
 
     def swap(obj):
         return moved.get(id(obj), obj)

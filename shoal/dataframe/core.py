@@ -16,8 +16,8 @@ new collection; nothing runs until ``compute`` (``repr`` shows the schema from
 
 - :func:`map_partitions`: one task per partition (elementwise operations,
   filters, ``assign``, ``astype``, accessors, operators in ``_operators.py``),
-  frames paired partition by partition (known but different divisions are first
-  moved onto their union: ``alignment.py``); Scalars, Delayed values and
+  frames paired partition by partition (frames split differently are first
+  realigned: ``alignment.py``, ``partitioning.py``); Scalars, Delayed values and
   one-partition reduction results (``df.mean()``) are broadcast to every task;
 - ``reductions.reduction``: a tree -- per partition, combine ``split_every`` at a
   time, aggregate -- for ``sum``, ``mean``, ``value_counts``, ``len`` ... ;
@@ -517,7 +517,7 @@ def map_partitions(func, *args, meta=no_default, token=None, divisions=None,
     many = [f for f in frames if not (f._broadcast is not None and f.npartitions == 1)]
     aligned = many or frames
     n = aligned[0].npartitions if aligned else 1
-    from shoal.dataframe.alignment import align_frames, scalars_as_series
+    from shoal.dataframe.alignment import align_frames, keep_partitioning, scalars_as_series
     if moved := align_frames(args, kwargs, aligned):  # divisions differ (else it raises)
         return map_partitions(func, *moved[0], meta=meta, token=token, divisions=divisions,
                               clear_divisions=clear_divisions, **moved[1])
@@ -552,7 +552,7 @@ def map_partitions(func, *args, meta=no_default, token=None, divisions=None,
         divisions = aligned[0].divisions if aligned and not wrap else (None,) * (n + 1)
     if clear_divisions:
         divisions = (None,) * (n + 1)
-    out = new_collection(layers, name, meta, divisions)
+    out = keep_partitioning(new_collection(layers, name, meta, divisions), [] if wrap else aligned)
     if frames and not many and isinstance(out, _Frame):
         out._broadcast = frames[0]._broadcast  # e.g. df.sum() / df.count() stays broadcastable
     return out

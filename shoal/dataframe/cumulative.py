@@ -29,6 +29,7 @@ from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe.core import new_collection
+from shoal.dataframe.partitioning import keep_partitioning
 
 __all__ = ["cumulative"]
 
@@ -54,7 +55,8 @@ def cumulative(frame, method: str, skipna: bool = True):
         before = Ref((carries, i - 1)) if i > 1 else None
         layer[(carries, i)] = Task((carries, i), _carry, before, Ref((totals, i - 1)), agg, skipna)
         layer[(name, i)] = Task((name, i), _scan, part, Ref((carries, i)), method, skipna)
-    return new_collection(merge_layers(frame, name=name, layer=layer), name, meta, frame.divisions)
+    out = new_collection(merge_layers(frame, name=name, layer=layer), name, meta, frame.divisions)
+    return keep_partitioning(out, [frame])
 
 
 def _total(part, agg: str, skipna: bool):

@@ -131,6 +131,7 @@ def pipe(self, func, *args, **kwargs):
 def combine_first(self, other):
     """Fill the missing values of this frame from *other* (the union of labels), as pandas'."""
     from shoal.dataframe.creation import from_pandas
+    from shoal.dataframe.partitioning import align_on_index, co_partitioned
     from shoal.dataframe.realign import repartition_divisions
 
     if isinstance(other, (pd.DataFrame, pd.Series)):
@@ -146,11 +147,8 @@ def combine_first(self, other):
                 bounds = bounds * 2
             left = repartition_divisions(left, bounds, force=True)
             right = repartition_divisions(right, bounds, force=True)
-    elif left.npartitions != right.npartitions:
-        raise ValueError(
-            f"combine_first: the frames have {left.npartitions} and {right.npartitions} "
-            "partitions and unknown divisions, so nothing says which rows of one meet which of "
-            "the other; set_index(...) on both (known divisions) or repartition them alike")
+    elif not co_partitioned([left, right]):  # split differently: equal labels must meet
+        left, right = align_on_index([left, right], "combine_first")
     meta = combined_meta(left._meta, right._meta)
     out = map_partitions(combine_parts, left, right, meta, meta=meta, token="combine-first")
     if not (left.known_divisions and right.known_divisions):

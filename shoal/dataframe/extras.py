@@ -55,9 +55,19 @@ def from_dask_array(x, columns=None, index=None, meta=None):
         raise ValueError(f"from_dask_array(index=...) has {index.npartitions} partitions; "
                          f"the array has {out.npartitions} row blocks")
     meta = out._meta.set_axis(index._meta[:0], axis=0)
-    # row blocks and index partitions pair by position: no realignment by divisions
-    return map_partitions(_with_index, out.clear_divisions(), index.clear_divisions(),
-                          meta=meta, token="from-dask-array-index", divisions=index.divisions)
+    # row blocks and index partitions pair by position (no realignment by labels); the
+    # result has the index's labels in the index's partitions: its partitioning
+    from shoal.collection import merge_layers
+    from shoal.core.spec import Ref, Task
+    from shoal.core.tokenize import tokenize
+    from shoal.dataframe.core import new_collection
+    from shoal.dataframe.partitioning import keep_partitioning
+
+    name = f"from-dask-array-index-{tokenize(out, index)}"
+    layer = {(name, i): Task((name, i), _with_index, Ref((out._name, i)), Ref((index._name, i)))
+             for i in range(out.npartitions)}
+    got = new_collection(merge_layers(out, index, name=name, layer=layer), name, meta, index.divisions)
+    return keep_partitioning(got, [index])
 
 
 def map_overlap(func, df, before, after, *args, meta=no_default, enforce_metadata=True,

@@ -55,7 +55,8 @@ back (0, ``''``), so object columns of strings concatenate as in pandas.
 
 ``apply`` and ``transform`` need each group whole: the rows are first shuffled by
 the keys (``shuffle.shuffle``, hash partitions), then pandas' own method runs per
-partition; the result's rows come in the shuffle's order, as Dask's.
+partition; pandas' row order is then restored (``groupby_order.py``: ``apply`` sorted
+by the keys into one partition, ``transform`` back in the frame's partitions).
 
 Custom ``dd.Aggregation`` objects in ``agg`` (alone or mixed with names) are built in
 ``aggregation.py``.
@@ -442,7 +443,8 @@ class GroupBy:
     # -- whole groups: after a shuffle ----------------------------------------------
     def apply(self, func, *args, meta=None, **kwargs):
         """pandas' ``groupby(...).apply(func)``, each group whole: the rows are shuffled so
-        that a group's rows share a partition (its order: the shuffle's, not the frame's)."""
+        that a group's rows share a partition; the groups are then put in pandas' order
+        where it is known (``groupby_order.py``)."""
         return self._whole_groups("apply", func, args, kwargs, meta)
 
     def transform(self, func, *args, meta=None, **kwargs):
@@ -464,11 +466,17 @@ class GroupBy:
                 raise ValueError(
                     f"shoal could not infer the output of groupby(...).{how} by running it on "
                     f"sample data ({type(exc).__name__}: {exc}); pass meta= describing it") from exc
+        order = import_module("shoal.dataframe.groupby_order")  # (pandas' order: see there)
+        if how == "transform":
+            return order.transform_in_order(spec, selection, func, args, kwargs, meta,
+                                            _apply_groups)
         moved = shuffle(spec.frame, on=spec.keys if len(spec.keys) > 1 else spec.keys[0])
-        return map_partitions(_apply_groups, moved, spec.recipe, selection, how, func, args,
-                              kwargs, (isinstance(meta, pd.Series), getattr(meta, "name", None)),
-                              meta=meta,
-                              token=f"groupby-{how}", clear_divisions=True)  # fmt: skip
+        out = map_partitions(_apply_groups, moved, spec.recipe, selection, how, func, args,
+                             kwargs, (isinstance(meta, pd.Series), getattr(meta, "name", None)),
+                             meta=meta, token=f"groupby-{how}", clear_divisions=True)
+        if spec.gkw["sort"] and order.keys_lead_index(meta, spec.recipe):
+            return order.sort_by_keys(out, len(spec.keys), meta, f"groupby-{how}")
+        return out
 
     def __repr__(self):
         keys = [e[1] if e[0] == "column" else e[2] for e in self._spec.exprs]

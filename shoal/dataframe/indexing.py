@@ -20,8 +20,9 @@ Differences from pandas, as in Dask:
 - ``loc[label]`` returns a frame of the matching rows (``pdf.loc[[label]]``),
   not a row Series or a scalar;
 - missing labels select nothing instead of raising ``KeyError``;
-- a list of labels comes back in sorted order (partition order when the
-  divisions are unknown), repeated labels repeating their rows;
+- (not a difference: Dask sorts them) a list of labels comes back in the list's
+  order, as in pandas, repeated labels repeating their rows; unless the list is sorted (and divisions known), the rows
+  are gathered into one partition to be put in that order;
 - boolean masks must be shoal Series partitioned like the frame.
 """
 
@@ -33,6 +34,7 @@ import pandas as pd
 from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
+from shoal.dataframe import methods
 from shoal.dataframe.core import _Frame, map_partitions, new_collection
 
 __all__ = ["LocIndexer"]
@@ -72,6 +74,17 @@ def _select(part, mode, arg, cols):
     if not _is_all(cols):
         part = part.loc[:, cols]
     return part
+
+
+def _same(part):
+    return part
+
+
+def _in_order(parts, labels, meta):
+    """The concatenated rows of distinct *labels*, taken in *labels*' order (repeats too)."""
+    out = methods.concat(parts, meta)
+    found = [label for label in labels if label in out.index]
+    return out.loc[found] if found else out.iloc[:0]
 
 
 def _is_label(x) -> bool:
@@ -159,12 +172,23 @@ class LocIndexer:
 
     def _labels(self, labels, cols, meta):
         frame = self.obj
+        try:
+            ordered = sorted(labels)
+        except TypeError:
+            ordered = labels
+        if len(labels) > 1 and (not frame.known_divisions or list(ordered) != list(labels)):
+            # pandas' order (the list's, repeats repeated): the rows of the distinct labels,
+            # gathered into one partition and taken in the list's order
+            from shoal.dataframe.reductions import reduction
+
+            distinct = list(dict.fromkeys(ordered))
+            picked = (self._labels(distinct, cols, meta) if frame.known_divisions else
+                      map_partitions(_select, frame, "labels", distinct, cols, meta=meta, token="loc"))
+            return reduction(picked, _same, _in_order, methods.concat, token="loc-order",
+                             meta=meta, aggregate_kwargs={"labels": labels, "meta": meta})
         if not frame.known_divisions:
             return map_partitions(_select, frame, "labels", labels, cols, meta=meta, token="loc")
-        try:
-            labels = sorted(labels)
-        except TypeError:
-            pass
+        labels = ordered
         per_part: dict = {}
         for label in labels:
             for i in self._partitions_for(label, label):

@@ -116,7 +116,10 @@ def reflected(a, b, op):
 
 
 def filter_rows(df, mask):
-    return df[mask]
+    if (isinstance(mask, pd.Series) and len(mask) == len(df) and not mask.index.equals(df.index)
+            and mask.index.is_unique and mask.index.isin(df.index).all()):
+        mask = mask.reindex(df.index)  # the same labels in another order (as realigned frames
+    return df[mask]                    # may hold them): pandas' own alignment, without its warning
 
 
 def astype(df, dtype):

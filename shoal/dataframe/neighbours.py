@@ -32,6 +32,7 @@ from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe._meta import infer, make_meta, nonempty
+from shoal.dataframe.partitioning import keep_partitioning, new_partitioning
 
 __all__ = ["Neighbours", "Rolling", "map_overlap", "scan"]
 
@@ -53,7 +54,8 @@ def scan(frame, token: str, step, finish, *, meta, reverse: bool = False, args=(
         if j + 1 < n:
             nxt = order[j + 1]
             layer[(carries, nxt)] = Task((carries, nxt), step, carry, part, *args)
-    return new_collection(merge_layers(frame, name=name, layer=layer), name, meta, frame.divisions)
+    out = new_collection(merge_layers(frame, name=name, layer=layer), name, meta, frame.divisions)
+    return keep_partitioning(out, [frame])  # (rows stay in their partitions)
 
 
 # --- overlaps ---------------------------------------------------------------------
@@ -142,7 +144,8 @@ def map_overlap(func, frame, before, after, *args, meta=None, token=None, **kwar
         a = Ref((ahead, i)) if after and i + 1 < n else None
         layer[(name, i)] = Task((name, i), _overlapped, Ref((frame._name, i)), b, a, func,
                                 list(args), dict(kwargs))  # fmt: skip
-    return new_collection(merge_layers(frame, name=name, layer=layer), name, meta, frame.divisions)
+    out = new_collection(merge_layers(frame, name=name, layer=layer), name, meta, frame.divisions)
+    return keep_partitioning(out, [frame])  # (rows stay in their partitions)
 
 
 # --- the methods ------------------------------------------------------------------
@@ -194,8 +197,9 @@ class Neighbours:
                 divisions = tuple(pd.Index(self.divisions).shift(int(periods), freq))
             elif freq is not None:
                 divisions = (None,) * (self.npartitions + 1)
-            return map_partitions(_call, self, method, (), kwargs, meta=meta, token=method,
-                                  divisions=divisions)  # fmt: skip
+            out = map_partitions(_call, self, method, (), kwargs, meta=meta, token=method,
+                                 divisions=divisions)  # fmt: skip
+            return new_partitioning(out) if freq is not None else out  # (labels moved)
         n = int(periods)
         return map_overlap(_call, self, max(n, 0), max(-n, 0), method, (), kwargs, meta=meta,
                            token=method)  # fmt: skip

@@ -12,10 +12,11 @@
   are equal (or that all have one partition) are concatenated partition by
   partition; known but different divisions are first repartitioned onto the
   union of all of them (every frame then has the same boundaries); unknown
-  divisions are concatenated partition by partition only when every frame has
-  unknown divisions and the same number of partitions (a warning says that
-  the indexes are assumed to line up, as Dask's), and refused otherwise,
-  because nothing says which rows of one frame meet which of another.
+  divisions are concatenated partition by partition only when the frames share
+  one partitioning (``partitioning.py``: derived partition-wise from one source);
+  else they are first hash-partitioned on their index (equal labels meet), since
+  the same partition count says nothing about which rows of one frame meet which
+  of another (``ignore_unknown_divisions`` is accepted and has no effect).
 
 The schema of a column-wise concat is pandas' ``concat`` of the metadata (so an
 int column stays int64 in the schema even where alignment leaves holes, as in
@@ -27,8 +28,6 @@ result can only be in index order).
 
 from __future__ import annotations
 
-import warnings
-
 import pandas as pd
 
 from shoal.collection import merge_layers
@@ -36,6 +35,7 @@ from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe import methods
 from shoal.dataframe.core import _Frame, new_collection
+from shoal.dataframe.partitioning import align_on_index, co_partitioned, keep_partitioning
 
 __all__ = ["concat_columns", "repartition", "repartition_divisions"]
 
@@ -197,23 +197,15 @@ def concat_columns(dfs, join="outer", ignore_unknown_divisions=False):
             divisions = frames[0].divisions
             if counts == {1}:
                 divisions = (min(f.divisions[0] for f in frames), max(f.divisions[-1] for f in frames))
-    elif counts == {1} or (not any(f.known_divisions for f in frames) and len(counts) == 1):
-        if counts != {1} and not ignore_unknown_divisions:
-            warnings.warn("concat(axis=1) of frames with unknown divisions: their partitions are "
-                          "put side by side, assuming partition i of every frame holds the same "
-                          "index labels (pass ignore_unknown_divisions=True to silence this)",
-                          UserWarning, stacklevel=3)
+    else:  # some unknown: side by side only if split alike, else equal labels meet first
+        if counts != {1} and not co_partitioned(frames):
+            unique = list({id(f): f for f in frames}.values())
+            moved = {id(f): g for f, g in zip(unique, align_on_index(unique, "concat(axis=1)"))}
+            frames = [moved[id(f)] for f in frames]
         divisions = (None,) * (frames[0].npartitions + 1)
-    else:
-        which = [i for i, f in enumerate(frames) if not f.known_divisions]
-        raise ValueError(
-            f"concat(axis=1): dfs{which} have unknown divisions and the frames have "
-            f"{sorted(counts)} partitions (or mix known and unknown divisions), so nothing says "
-            "which rows of one meet which of another; set_index(...) on each to make the "
-            "divisions known, or repartition them to the same number of partitions and clear "
-            "the divisions of all")
     name = f"concat-axis1-{tokenize(*frames, join)}"
     sort = divisions[0] is not None  # (known: labels kept in order within the partition)
     layer = {(name, i): Task((name, i), _side_by_side, [Ref((f._name, i)) for f in frames], join,
                              sort) for i in range(frames[0].npartitions)}
-    return new_collection(merge_layers(*frames, name=name, layer=layer), name, meta, divisions)
+    out = new_collection(merge_layers(*frames, name=name, layer=layer), name, meta, divisions)
+    return keep_partitioning(out, frames)

@@ -70,17 +70,41 @@ def _period(rule) -> pd.Timedelta:
 
 
 def _like(out, meta):
-    """*out* in *meta*'s dtypes where they differ (a bin left empty in one partition made
-    its bools floats there, and bools beside floats became objects when concatenated)."""
+    """*out* in *meta*'s dtypes where they differ, but for *meta*'s integer columns: a bin
+    left empty in one partition made its ints floats there, and int beside float
+    partitions concatenate to float, as pandas gives on the whole; its bools became
+    floats there too, and bools beside floats would concatenate to objects (see
+    ``_meta``)."""
     if isinstance(out, pd.Series):
-        return out.astype(meta.dtype) if out.dtype != meta.dtype else out
+        keep = out.dtype == meta.dtype or pd.api.types.is_integer_dtype(meta.dtype)
+        return out if keep else out.astype(meta.dtype)
     for column, dtype in meta.dtypes.items():
-        if column in out and out[column].dtype != dtype:
+        if (column in out and out[column].dtype != dtype
+                and not pd.api.types.is_integer_dtype(dtype)):
             try:
                 out[column] = out[column].astype(dtype)
             except (TypeError, ValueError):
                 pass
     return out
+
+
+def _meta(frame, run):
+    """The result's meta from *run* (pandas' aggregation of a sample).  Where pandas' dtype
+    depends on the data (an empty bin makes an int max/min/first/last float), the meta is
+    a guess; the computed values and dtypes are pandas' for integer results (each partition
+    keeps its own dtype; see ``_like``): their meta is the dtype without empty bins (one
+    bin of two rows at one instant).  Other results take the dtype with empty bins
+    (``nonempty``'s two rows a day apart), in every partition: a bool max is float, as
+    pandas gives when some bin is empty (pandas keeps bool where none is)."""
+    sample = nonempty(frame._meta)
+    gappy = make_meta(run(sample))
+    full = make_meta(run(sample.set_axis(sample.index[[0, 0]], axis=0)))
+    if isinstance(gappy, pd.Series):
+        return full if pd.api.types.is_integer_dtype(full.dtype) else gappy
+    for column, dtype in full.dtypes.items():
+        if column in gappy and pd.api.types.is_integer_dtype(dtype):
+            gappy[column] = gappy[column].astype(dtype)
+    return gappy
 
 
 def _resample_part(part, before, after, owned, rule, closed, label, origin, how, args,
@@ -191,8 +215,8 @@ class Resampler:
         d0, dn = pd.Timestamp(frame.divisions[0]), pd.Timestamp(frame.divisions[-1])
         origin = _origin(frame, offset, d0)
         sample = nonempty(frame._meta)
-        meta = make_meta(_apply(_pandas_resample(sample, rule, closed, label, origin), how,
-                                args, kwargs))
+        meta = _meta(frame, lambda data: _apply(
+            _pandas_resample(data, rule, closed, label, origin), how, args, kwargs))
         edges = _bin_edges(d0, dn, rule, closed, origin)
         m = len(edges) - 1
         # first point of bin i: its left edge, or just after it when bins are closed right

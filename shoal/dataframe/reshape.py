@@ -19,14 +19,17 @@ becomes a column in every partition, present or not, so the partitions agree.
 ``(index, columns)`` and aggregates ``values`` (sum, count, first, last; mean as
 sum and count), partials are combined by the same rule, and the last step
 spreads the categories out as columns (all of them, in the categorical's order,
-as Dask) -- one output partition with unknown divisions and float64 columns (Dask
-keeps an int column's sum int64; numeric values only: text is refused).
+as Dask) -- one output partition with unknown divisions; numeric values only (text
+is refused).  Cells are pandas' (``observed=False``): a sum or count of ints is int64
+(0 where no row); first and last keep an int column's dtype where no cell is missing
+(the schema says float64: the categories with no rows are missing cells).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from shoal.dataframe._meta import nonempty
 from shoal.dataframe.core import _Frame, map_partitions, new_collection
 
 __all__ = ["as_known", "as_unknown", "categorize", "get_dummies", "pivot_table"]
@@ -238,7 +241,7 @@ def _spread(partial, meta):
     out = partial.unstack(level=1)
     if isinstance(out.columns, pd.MultiIndex):  # (value, category) pairs, as the schema's
         out.columns = pd.MultiIndex.from_tuples(list(out.columns))
-    out = out.reindex(columns=meta.columns).astype("float64")
+    out = out.reindex(columns=meta.columns)  # (ints stay ints unless a cell is missing)
     out.columns = meta.columns
     out = out.sort_index()
     out.index = out.index.astype(meta.index.dtype) if len(out) else out.index
@@ -254,10 +257,16 @@ def _pivot_aggregate(chunks, aggfunc, meta):
         total, count = (_spread(p, meta) for p in combined)
         return total / count
     out = _spread(combined[0], meta)
-    return out.fillna(0.0) if aggfunc in ("sum", "count") else out
+    if aggfunc in ("sum", "count"):  # (0 where no row, in the schema's dtype: int stays int)
+        out = out.fillna(0)
+        for k, dtype in enumerate(meta.dtypes):
+            out.isetitem(k, out.iloc[:, k].astype(dtype))
+    return out
 
 
-def _pivot_meta(meta, index, columns, values):
+def _pivot_meta(meta, index, columns, values, aggfunc):
+    """The schema: a column per category (per value and category for a list of values);
+    float64 but for sum and count, pandas' dtypes of them (int64 for int values)."""
     cats = pd.CategoricalIndex(meta[columns].cat.categories, dtype=meta[columns].dtype, name=columns)
     if isinstance(values, list):  # (the value level sorted, as pandas' is)
         values = sorted(values, key=str)
@@ -267,7 +276,14 @@ def _pivot_meta(meta, index, columns, values):
     else:
         cols = cats
     empty_index = pd.Index(meta[index].iloc[:0], name=index)
-    return pd.DataFrame(pd.DataFrame(index=empty_index, columns=cols), dtype="float64")
+    out = pd.DataFrame(pd.DataFrame(index=empty_index, columns=cols), dtype="float64")
+    if aggfunc in ("sum", "count"):
+        sample = nonempty(meta).groupby(index)[values]
+        dtypes = getattr(sample, aggfunc)().dtypes  # (a Series' one dtype, or one per value)
+        for k, column in enumerate(cols):
+            dtype = dtypes[column[0]] if isinstance(values, list) else dtypes
+            out.isetitem(k, out.iloc[:, k].astype(dtype))
+    return out
 
 
 def pivot_table(df, index=None, columns=None, values=None, aggfunc="mean"):
@@ -308,7 +324,7 @@ def pivot_table(df, index=None, columns=None, values=None, aggfunc="mean"):
         raise ValueError(f"pivot_table: aggfunc must be one of {list(_AGGFUNCS)}, got {aggfunc!r}")
     from shoal.dataframe.reductions import reduction
 
-    out_meta = _pivot_meta(meta, index, columns, values)
+    out_meta = _pivot_meta(meta, index, columns, values, aggfunc)
     kw = {"index": index, "columns": columns, "values": values, "aggfunc": aggfunc}
     return reduction(df, _pivot_chunk, _pivot_aggregate, _pivot_combine, token="pivot-table",
                      meta=out_meta, chunk_kwargs=kw, combine_kwargs={"aggfunc": aggfunc},

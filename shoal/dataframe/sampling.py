@@ -31,6 +31,7 @@ from shoal.collection import merge_layers
 from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe.core import DataFrame, Series, new_collection
+from shoal.dataframe.partitioning import keep_partitioning
 
 __all__ = ["partition_seeds", "random_split", "sample"]
 
@@ -93,7 +94,8 @@ def sample(self, n=None, frac=None, replace=False, random_state=None):
     name = f"sample-{tokenize(self, frac, bool(replace), seeds)}"
     layer = {(name, i): Task((name, i), sample_part, Ref((self._name, i)), frac, bool(replace), s)
              for i, s in enumerate(seeds)}
-    return new_collection(merge_layers(self, name=name, layer=layer), name, self._meta, self.divisions)
+    out = new_collection(merge_layers(self, name=name, layer=layer), name, self._meta, self.divisions)
+    return keep_partitioning(out, [self])  # (a subset of each partition, where it was)
 
 
 def random_split(self, frac, random_state=None, shuffle=False):
@@ -114,8 +116,8 @@ def random_split(self, frac, random_state=None, shuffle=False):
         name = f"split-{j}-{tok}"
         layer = {(name, i): Task((name, i), split_part, Ref((self._name, i)), cuts, s, j, bool(shuffle))
                  for i, s in enumerate(seeds)}
-        out.append(new_collection(merge_layers(self, name=name, layer=layer), name, self._meta,
-                                  self.divisions))
+        out.append(keep_partitioning(new_collection(merge_layers(self, name=name, layer=layer), name,
+                                                    self._meta, self.divisions), [self]))
     return out
 
 

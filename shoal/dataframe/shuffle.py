@@ -56,6 +56,7 @@ from shoal.core.tokenize import tokenize
 from shoal.dataframe import methods
 from shoal.dataframe._dtypes import boundary_positions, check_sorted_divisions
 from shoal.dataframe.core import _Frame, from_pandas, map_partitions, new_collection
+from shoal.dataframe.partitioning import new_partitioning
 from shoal.dataframe.reductions import reduction
 
 __all__ = ["drop_duplicates", "join", "merge", "set_index", "shuffle", "sort_values"]
@@ -399,8 +400,9 @@ def set_index(frame, other, drop=True, sorted=False, npartitions=None, divisions
     if sorted and divisions is None:
         found = _sorted_divisions(frame[other])
         if found is not False:
-            return map_partitions(_set_index_part, frame, other, drop, meta=meta, token="set-index",
-                                  divisions=tuple(found or (None,) * (frame.npartitions + 1)))
+            out = map_partitions(_set_index_part, frame, other, drop, meta=meta, token="set-index",
+                                 divisions=tuple(found or (None,) * (frame.npartitions + 1)))
+            return new_partitioning(out)  # (same rows, new labels)
     if divisions is None:
         divisions = quantile_divisions(frame[other], npartitions or frame.npartitions, split_every)
         if not divisions:  # no values at all: one partition, divisions unknown

@@ -36,6 +36,7 @@ from shoal.core.spec import Ref, Task
 from shoal.core.tokenize import tokenize
 from shoal.dataframe._meta import make_meta
 from shoal.dataframe.core import new_collection
+from shoal.dataframe.partitioning import record_partitioning
 from shoal.dataframe.reductions import _apply_list, _apply_one, combine_tree, fan_in
 
 __all__ = ["normalize_split_out", "split_piece", "split_reduction", "split_values"]
@@ -119,8 +120,12 @@ def split_reduction(frame, chunk, aggregate, combine, *, split_out, token, meta,
                              split_every, lead=(j,))
         layer[(name, j)] = Task((name, j), _apply_list, aggregate, [Ref(k) for k in level],
                                 aggregate_kwargs)
-    return new_collection(merge_layers(frame, name=name, layer=layer), name, make_meta(meta),
-                          (None,) * (split_out + 1))
+    out = new_collection(merge_layers(frame, name=name, layer=layer), name, make_meta(meta),
+                         (None,) * (split_out + 1))
+    if splitter is split_piece or splitter is split_values and splitter_args == (True,):
+        # cut by a hash of the result's index: alike for every such result (partitioning.py)
+        record_partitioning(name, f"split-out-index-{split_out}")
+    return out
 
 
 # -- Series.value_counts / unique with split_out ----------------------------------------
