@@ -178,3 +178,105 @@ def test_killed_worker_from_the_nanny_says_the_memory_limit(tmp_path):
         c.wait_for_workers(1, timeout=30)
         assert (kept.result(timeout=30) == 3).all()  # recomputed on the new worker, not lost
         assert c.submit(sum, [1, 2]).result(timeout=30) == 3
+
+
+# --- review of the target kept at every insert ----------------------------------------------
+
+
+def test_releasing_a_spilled_key_spills_nothing_else(tmp_path):
+    """The worker releases a key with ``data.pop(key, None)``: MutableMapping.pop read the
+    value back into memory, and the target then spilled a live value to make room for
+    one about to be dropped (a file written for every spilled key released)."""
+    buf = SpillBuffer(tmp_path / "spill", sizeof=size, clock=Clock(), target=250)
+    try:
+        for k in "abcd":
+            buf[k] = k.encode() * 100
+        assert set(buf.slow) == {"a", "b"} and set(buf.fast) == {"c", "d"}
+        assert buf.pop("a", None) == b"a" * 100  # still the value, read from its file
+        assert set(buf.slow) == {"b"} and set(buf.fast) == {"c", "d"}, (buf.slow, buf.fast)
+        assert buf.managed == 200 and buf.spilled_bytes == 100
+        assert len(files(tmp_path / "spill")) == 1
+        assert buf.pop("c") == b"c" * 100 and buf.pop("a", "gone") == "gone"
+        with pytest.raises(KeyError):
+            buf.pop("a")
+        assert set(buf) == {"b", "d"} and buf.managed == 100
+    finally:
+        buf.close()
+
+
+@pytest.mark.parametrize("off", [None, False, 0])
+def test_a_target_of_false_or_zero_is_none_as_max_spill(tmp_path, off):
+    """``SpillBuffer(target=False)`` compared the managed bytes with False (0): every
+    value went to disk at once, while ``max_spill=False`` means no cap."""
+    buf = SpillBuffer(tmp_path / "spill", sizeof=size, clock=Clock(), target=off)
+    try:
+        buf["a"] = b"a" * 100
+        assert set(buf.fast) == {"a"} and not buf.slow
+    finally:
+        buf.close()
+
+
+def test_a_target_is_bytes_or_a_size_string(tmp_path):
+    buf = SpillBuffer(tmp_path / "spill", sizeof=size, clock=Clock(), target="250 B")
+    try:
+        for k in "abcd":
+            buf[k] = k.encode() * 100
+        assert set(buf.slow) == {"a", "b"} and buf.managed == 200
+    finally:
+        buf.close()
+
+
+def test_two_first_spills_at_once_still_remove_the_directory(tmp_path, monkeypatch):
+    """Any thread that sets or reads a value may spill now.  Two first spills at once: the
+    later one saw the directory the other had just made and noted it as not made here,
+    so close() left it behind."""
+    import threading
+
+    directory = tmp_path / "spill"
+    buf = SpillBuffer(directory, sizeof=size, clock=Clock())
+    real_isdir, checking, first_made = os.path.isdir, threading.Event(), threading.Event()
+
+    def isdir(path):
+        if threading.current_thread().name == "second":
+            checking.set()
+            first_made.wait(0.5)  # (with the lock, the first waits for this one instead)
+        return real_isdir(path)
+
+    monkeypatch.setattr(os.path, "isdir", isdir)
+    second = threading.Thread(target=buf._make_directory, name="second")
+    second.start()
+    assert checking.wait(5)
+    first = threading.Thread(target=buf._make_directory, name="first")
+    first.start()
+    first.join(0.2)
+    first_made.set()
+    first.join(5), second.join(5)
+    monkeypatch.undo()
+    buf["a"] = b"a" * 100
+    buf.evict(100)
+    assert files(directory) and buf._made_directory
+    buf.close()
+    assert not directory.exists()
+
+
+def test_a_released_spilled_value_is_not_read_back_to_be_dropped(tmp_path, monkeypatch):
+    """The worker forgets a released key with ``del``: ``pop`` read a spilled value back
+    from disk (memory the worker may not have) only to throw it away."""
+    from shoal.distributed.worker.messages import FreeKeys
+    from tests.test_worker_state import compute, make_ws, success
+
+    data = SpillBuffer(str(tmp_path / "spill"), target=1)  # every value goes to disk
+    ws = make_ws(data=data)
+    ws.handle(compute("x"), success("x"))
+    assert "x" in data._slow  # (on disk)
+
+    def no_reads(*args):
+        raise AssertionError(f"{args!r} read back from disk to be dropped")
+
+    from shoal.distributed.worker import spill
+
+    monkeypatch.setattr(data, "_unspill", no_reads)
+    monkeypatch.setattr(spill, "_read_frames", no_reads)
+    ws.handle(FreeKeys(keys=["x"], stimulus_id="free"))
+    assert "x" not in data and ws.tasks == {}
+    assert not [p for p in (tmp_path / "spill").rglob("*") if p.is_file()]

@@ -90,7 +90,7 @@ class SpillBuffer(MutableMapping):
 
     ``sizeof`` measures values when they are set; ``clock`` stamps accesses;
     ``max_spill`` caps the bytes on disk (``None``/``False``: no cap; bytes or
-    a size string such as ``"10 GiB"``).  ``target`` (bytes, ``None``: none) is
+    a size string such as ``"10 GiB"``).  ``target`` (as ``max_spill``; ``None``: none) is
     kept on every insert and read-back: past it the least recently used values
     go to disk at once, as in Dask's buffer.  The worker's memory monitor, which
     runs every ``monitor-interval``, came too late: results made faster than
@@ -104,10 +104,10 @@ class SpillBuffer(MutableMapping):
         sizeof: Callable[[object], int] = default_sizeof,
         clock: Callable[[], float] = time.monotonic,
         max_spill: int | str | None = None,
-        target: int | None = None,
+        target: int | str | None = None,
     ) -> None:
         self.directory = os.fspath(directory)
-        self.target = target
+        self.target = None if target in (None, False) else config.parse_bytes(target)
         self.sizeof = sizeof
         self.clock = clock
         self.max_spill = None if max_spill in (None, False) else config.parse_bytes(max_spill)
@@ -203,6 +203,22 @@ class SpillBuffer(MutableMapping):
         except Exception as exc:  # an insert never fails for its spill: the value is kept
             logger.warning("spilling to %s failed, keeping values in memory: %s: %s",
                            self.directory, type(exc).__name__, exc)  # fmt: skip
+
+    def pop(self, key, *default):
+        """Remove ``key`` and return its value.  A spilled value is read from its file but
+        not brought back in memory: no other value is spilled to make room for it (the
+        worker pops every key it releases; MutableMapping.pop unspilled each one)."""
+        with self._lock:
+            if key in self._fast:
+                value = self._fast[key]
+            elif key in self._slow:
+                value = deserialize(_read_frames(self._slow[key].path))
+            elif default:
+                return default[0]
+            else:
+                raise KeyError(key)
+            self._discard(key)
+        return value
 
     def __delitem__(self, key) -> None:
         with self._lock:
@@ -345,10 +361,11 @@ class SpillBuffer(MutableMapping):
 
     def _make_directory(self) -> None:
         """Create the directory on the first spill only (a removed one is a disk error)."""
-        if self._made_directory is None:
-            existed = os.path.isdir(self.directory)
-            os.makedirs(self.directory, exist_ok=True)
-            self._made_directory = not existed
+        with self._lock:  # (two first spills at once: the later saw the other's directory
+            if self._made_directory is None:  # and noted it as not made here, left by close())
+                existed = os.path.isdir(self.directory)
+                os.makedirs(self.directory, exist_ok=True)
+                self._made_directory = not existed
 
     # --- close ---
 

@@ -158,7 +158,7 @@ def _to_memory(ws, ts, value, nbytes: int, report: str, stimulus_id: str) -> tup
     try:
         ws.data[ts.key] = value
     except Exception as exc:  # e.g. a spill buffer that cannot pickle the value
-        ws.data.pop(ts.key, None)
+        _drop(ws.data, ts.key)
         return _to_error(ws, ts, _StoreFailure(ts.key, exc), stimulus_id)
     ts.state = "memory"
     ts.nbytes = nbytes
@@ -381,8 +381,17 @@ def _missing_released(ws, ts, *, stimulus_id):
     return _release(ws, ts)
 
 
+def _drop(data, key) -> None:
+    """Forget *key*'s value: ``del``, not ``pop``, which would read a spilled value back
+    from disk only to throw it away (memory the worker may not have)."""
+    try:
+        del data[key]
+    except KeyError:
+        pass
+
+
 def _memory_released(ws, ts, *, stimulus_id):
-    ws.data.pop(ts.key, None)
+    _drop(ws.data, ts.key)
     ws.nbytes_in_memory -= ts.nbytes or 0
     recs = {}
     for dep in ts.dependents:
