@@ -64,6 +64,54 @@ def test_groupby_apply_and_rolling_sorted_by_keys():
                                    pdf.groupby("k").x.rolling(3).mean())
 
 
+
+def _keyed_data():
+    rng = np.random.default_rng(1)
+    pdf = pd.DataFrame({"k": rng.integers(0, 30, 300), "s": rng.choice(list("pqrstuvw"), 300),
+                        "x": rng.integers(0, 100, 300), "y": rng.random(300)})
+    pdf["c"] = pd.Categorical(pdf.s, categories=list("wvutsrqp"))  # (not the text's order)
+    pdf["t"] = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(pdf.k, "D")
+    pdf["kn"] = pdf.k.where(pdf.k % 7 != 0)
+    return pdf, dd.from_pandas(pdf, npartitions=5)
+
+
+@pytest.mark.parametrize("by, kw", [("k", {}), ("s", {}), ("c", {"observed": True}), ("t", {}),
+                                    ("kn", {}), ("kn", {"dropna": False}), (["s", "k"], {}),
+                                    (["kn", "s"], {"dropna": False}), (["c", "kn"], {})])
+def test_groupby_apply_and_rolling_sorted_in_several_partitions(by, kw):
+    pdf, ddf = _keyed_data()  # (by key ranges: no gathering into one partition)
+    got = ddf.groupby(by, **kw)[["x", "y"]].apply(lambda g: g.assign(z=g.x * 2))
+    assert got.npartitions > 1
+    pd.testing.assert_frame_equal(got.compute(), pdf.groupby(by, **kw)[["x", "y"]].apply(
+        lambda g: g.assign(z=g.x * 2)))
+    rolled = ddf.groupby(by, **kw).x.rolling(3).sum()
+    assert rolled.npartitions > 1
+    pd.testing.assert_series_equal(rolled.compute(), pdf.groupby(by, **kw).x.rolling(3).sum())
+
+
+def test_groupby_sorted_whole_groups_edge_keys():
+    pdf, ddf = _keyed_data()
+    parts = ddf.groupby(["kn", "k"]).x.rolling(2).sum().to_delayed()
+    firsts = [p.compute().index.get_level_values(0) for p in parts]
+    firsts = [f for f in firsts if len(f)]  # (each partition's keys below the next's)
+    assert len(firsts) > 1 and all(a.max() < b.min() for a, b in zip(firsts, firsts[1:]))
+    skewed = pdf.assign(k=pdf.k.where(pdf.index % 5 != 0, 3))  # (a big group stays whole)
+    pd.testing.assert_series_equal(
+        dd.from_pandas(skewed, npartitions=5).groupby("k").apply(lambda g: g.x.sum()).compute(),
+        skewed.groupby("k").apply(lambda g: g.x.sum()))
+    nan_first = pdf.assign(a=np.nan)  # (no values in the first key: ranges of the second)
+    pd.testing.assert_series_equal(
+        dd.from_pandas(nan_first, npartitions=5).groupby(["a", "k"], dropna=False)
+        .x.rolling(2).sum().compute(),
+        nan_first.groupby(["a", "k"], dropna=False).x.rolling(2).sum())
+    none = ddf[ddf.k > 99].groupby("k").x.rolling(2).sum().compute()
+    pd.testing.assert_series_equal(none, pdf[pdf.k > 99].groupby("k").x.rolling(2).sum())
+    mixed = pd.DataFrame({"k": [1, "a", 2, "b", 3, "a"] * 3, "x": range(18)})
+    got = dd.from_pandas(mixed, npartitions=3).groupby("k").x.apply(lambda s: s + 1)
+    assert got.npartitions == 3  # (keys that do not compare: hash order, not gathered)
+    want = mixed.groupby("k").x.apply(lambda s: s + 1)
+    pd.testing.assert_series_equal(got.compute().loc[want.index], want)
+
 def test_groupby_transform_in_the_frames_order():
     pdf, ddf = _grouped_data()
     got = ddf.groupby("k").transform(lambda s: s - s.mean())

@@ -55,8 +55,9 @@ back (0, ``''``), so object columns of strings concatenate as in pandas.
 
 ``apply`` and ``transform`` need each group whole: the rows are first shuffled by
 the keys (``shuffle.shuffle``, hash partitions), then pandas' own method runs per
-partition; pandas' row order is then restored (``groupby_order.py``: ``apply`` sorted
-by the keys into one partition, ``transform`` back in the frame's partitions).
+partition; pandas' row order is then kept or restored (``groupby_order.py``: for
+``apply`` sorted by the keys, the shuffle is by ranges of the keys instead, so the
+partitions list the groups in order; ``transform`` goes back to the frame's partitions).
 
 Custom ``dd.Aggregation`` objects in ``agg`` (alone or mixed with names) are built in
 ``aggregation.py``.
@@ -453,8 +454,6 @@ class GroupBy:
         return self._whole_groups("transform", func, args, kwargs, meta)
 
     def _whole_groups(self, how, func, args, kwargs, meta):
-        from shoal.dataframe.shuffle import shuffle
-
         spec, selection = self._spec, self._user_selection()
         if how == "apply" and not spec.gkw["observed"]:  # (each partition would add every
             raise NotImplementedError(  # category's empty group: repeated in the result)
@@ -470,13 +469,11 @@ class GroupBy:
         if how == "transform":
             return order.transform_in_order(spec, selection, func, args, kwargs, meta,
                                             _apply_groups)
-        moved = shuffle(spec.frame, on=spec.keys if len(spec.keys) > 1 else spec.keys[0])
-        out = map_partitions(_apply_groups, moved, spec.recipe, selection, how, func, args,
-                             kwargs, (isinstance(meta, pd.Series), getattr(meta, "name", None)),
-                             meta=meta, token=f"groupby-{how}", clear_divisions=True)
-        if spec.gkw["sort"] and order.keys_lead_index(meta, spec.recipe):
-            return order.sort_by_keys(out, len(spec.keys), meta, f"groupby-{how}")
-        return out
+        by_key = spec.gkw["sort"] and order.keys_lead_index(meta, spec.recipe)
+        moved = order.whole_groups(spec.frame, spec.keys, by_key, f"groupby-{how}")
+        return map_partitions(_apply_groups, moved, spec.recipe, selection, how, func, args,
+                              kwargs, (isinstance(meta, pd.Series), getattr(meta, "name", None)),
+                              meta=meta, token=f"groupby-{how}", clear_divisions=True)
 
     def __repr__(self):
         keys = [e[1] if e[0] == "column" else e[2] for e in self._spec.exprs]

@@ -37,8 +37,9 @@ the shuffle, and the result (a few rows per group).
 returns a :class:`RollingGroupBy`; each of its methods shuffles the rows by the keys and
 runs pandas' ``groupby(...).rolling(...).<method>()`` per partition.  The result has
 pandas' index (the keys, then the frame's index); with ``sort=True`` (the default) the
-results are gathered into one partition sorted by the keys, as pandas lists them
-(``groupby_order.py``), else one partition per shuffle output, in the shuffle's order.
+shuffle is by ranges of the keys (quantile boundaries), so the partitions list the
+groups sorted by the keys, as pandas does (``groupby_order.py``); else by their hash,
+one partition per shuffle output, in the shuffle's order.
 
 Not supported (clear errors): ``SeriesGroupBy.corr`` / ``cov`` (they pair with another
 Series), ``DataFrameGroupBy.value_counts``, ``observed=False`` with categorical keys on
@@ -55,7 +56,7 @@ import pandas as pd
 from shoal.dataframe._meta import make_meta
 from shoal.dataframe.core import map_partitions
 from shoal.dataframe.groupby import _VALUE, DataFrameGroupBy, GroupBy, SeriesGroupBy, _grouped
-from shoal.dataframe.groupby_order import sort_by_keys
+from shoal.dataframe.groupby_order import whole_groups
 from shoal.dataframe.groupby_scan import (_ORDER, _agg_concat, _conform, _count_finish,
                                           _count_step, _keyed, _numbered, _setup)
 from shoal.dataframe.neighbours import scan
@@ -382,13 +383,11 @@ class RollingGroupBy:
         gb = self._gb
         spec = gb._spec
         meta = make_meta(getattr(self._sample(), method)(*args, **kwargs).iloc[:0])
-        moved = _shuffled(spec.frame, list(spec.keys))
-        out = map_partitions(_rolling_part, moved, spec.recipe, gb._user_selection(),
-                             self._rkw, method, args, kwargs, meta=meta,
-                             token=f"groupby-rolling-{method}", clear_divisions=True)
-        if not spec.gkw["sort"]:
-            return out
-        return sort_by_keys(out, len(spec.keys), meta, f"groupby-rolling-{method}")
+        moved = whole_groups(spec.frame, list(spec.keys), spec.gkw["sort"],
+                             f"groupby-rolling-{method}")  # (by key ranges: pandas' order)
+        return map_partitions(_rolling_part, moved, spec.recipe, gb._user_selection(),
+                              self._rkw, method, args, kwargs, meta=meta,
+                              token=f"groupby-rolling-{method}", clear_divisions=True)
 
     def count(self, numeric_only=False):
         return self._run("count", numeric_only=numeric_only)

@@ -1,17 +1,26 @@
 """pandas' row order for the whole-group paths (``apply``, ``rolling``, ``transform``).
 
-These methods shuffle the rows by a hash of the keys so that each group is whole in one
-partition, and run pandas per partition; the partitions' concatenation then lists the
-groups in hash order.  pandas' order is restored here, at a stated cost:
+These methods move the rows so that each group is whole in one partition, and run
+pandas per partition.  pandas' order is kept or restored here, at a stated cost:
 
 **Sorted by the keys** (``apply`` and ``rolling`` with ``sort=True``, the default, when
 the keys lead the result's index -- always for ``rolling``, and for ``apply`` unless
-``group_keys=False`` or the function's results hide them): the per-partition results
-are concatenated in a tree of concats into **one partition** and stably sorted by the
-key levels (inside a group, rows keep pandas' order).  Memory: the whole result in one
-partition, as pandas holds it.  Without the keys in the index (or with ``sort=False``:
-pandas' order is that of each group's first row) the result keeps the shuffle's
-partitions and order.
+``group_keys=False`` or the function's results hide them): the rows are partitioned by
+*ranges* of the first key (:func:`whole_groups`), with boundaries at approximate
+quantiles of it, as ``sort_values`` does (``shuffle.quantile_divisions``: one eager
+pass over the key when the method is called, then ``shuffle._range_shuffle``).  Equal
+first keys share a partition, so every group (equal full keys) is whole, and each
+partition holds smaller first keys than the next; pandas sorts the groups inside each
+partition (by the whole key tuple: with several keys, rows of one first key are ordered
+by the others there), so the partitions, concatenated, list the groups in pandas'
+order.  Missing first keys go to the last partition (pandas lists them last with
+``dropna=False``); a first key with no values at all passes the ranges to the next key.
+The result keeps several partitions (fewer than the input when few distinct first keys
+exist: one huge group is one partition).  Keys whose values do not compare (e.g. an
+object column mixing numbers and strings: pandas still orders those) fall back to the
+hash shuffle: whole groups in as many partitions, listed in hash order, not pandas'.
+Without the keys in the index (or with ``sort=False``: pandas' order is that of each
+group's first row) the rows are hash-shuffled and the result keeps the shuffle's order.
 
 **Back to the frame's rows** (``transform``): pandas returns the rows in the frame's
 order.  An order column (``partition << 40 | row``) is attached before the shuffle and
@@ -26,14 +35,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shoal.dataframe import methods
 from shoal.dataframe.core import map_partitions
 from shoal.dataframe.partitioning import keep_partitioning
 from shoal.dataframe.groupby_scan import _ORDER as _ORDER_COL
 from shoal.dataframe.groupby_scan import _numbered
-from shoal.dataframe.reductions import reduction
 
-__all__ = ["keys_lead_index", "sort_by_keys", "transform_in_order"]
+__all__ = ["keys_lead_index", "transform_in_order", "whole_groups"]
 
 _RESULT = "__shoal_result__"
 
@@ -44,26 +51,30 @@ def keys_lead_index(meta, recipe):
     return meta.index.nlevels >= len(names) and list(meta.index.names[:len(names)]) == names
 
 
-def _whole(part):
-    return part
+def _ranged(frame, keys, token):
+    """*frame* range-shuffled on the first of *keys* that has values (quantile
+    boundaries, computed now); None when none has any, or their values do not compare."""
+    from shoal.dataframe.shuffle import _range_shuffle, quantile_divisions
+
+    for key in keys:  # (a key passes on only when all of its values are missing)
+        try:
+            bounds = quantile_divisions(frame[key], frame.npartitions)
+        except TypeError:  # values that do not compare: no ranges
+            return None
+        if bounds:
+            bounds = bounds * 2 if len(bounds) == 1 else bounds
+            return _range_shuffle(frame, key, bounds, token=token)
+    return None
 
 
-def _concat(parts):
-    return methods.concat(parts)
+def whole_groups(frame, keys, by_key, token):
+    """*frame*'s rows moved so that each group (equal *keys*) is whole in one partition:
+    by ranges of the keys when *by_key* (pandas' sorted order, see the module
+    docstring) and the keys allow it, else by a hash of the keys."""
+    from shoal.dataframe.shuffle import shuffle
 
-
-def _sorted(parts, nkeys, meta):
-    out = methods.concat(parts, meta)
-    if out is None or not len(out):
-        return meta.copy() if out is None else out
-    return out.sort_index(level=list(range(nkeys)), sort_remaining=False, kind="stable")
-
-
-def sort_by_keys(result, nkeys, meta, token):
-    """*result* (hash-ordered groups, whole per partition) in one partition, sorted by
-    its first *nkeys* index levels (stable)."""
-    return reduction(result, _whole, _sorted, _concat, token=f"{token}-sorted", meta=meta,
-                     aggregate_kwargs={"nkeys": nkeys, "meta": meta})
+    ranged = _ranged(frame, keys, token) if by_key and frame.npartitions > 1 else None
+    return ranged if ranged is not None else shuffle(frame, on=keys if len(keys) > 1 else keys[0])
 
 
 def _transform_part(part, recipe, selection, func, args, kwargs, series, apply_groups, empty):
