@@ -90,6 +90,8 @@ class BatchedSend:
         self._closing = False
         self._force = False  # flush(): write the buffer without waiting for the interval
         self.marks = 0  # markers sent (mark())
+        #: markers the peer sends back on this comm, for its reader (closed when this stops)
+        self.peer_marks = StreamMarks("the stream from (not started)")
         #: called with each batch (a list it may change) just before it is written
         self.on_write = None
 
@@ -98,6 +100,7 @@ class BatchedSend:
         if self._task is not None:
             raise RuntimeError("BatchedSend already started")
         self.comm = comm
+        self.peer_marks.name = f"the stream from {comm.peer_address}"
         self._wake = asyncio.Event()
         self._flush_now = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._background())
@@ -170,6 +173,7 @@ class BatchedSend:
                     self._urgent += urgent
                     logger.info("BatchedSend to %s stopped: %s", self._peer(), exc)
                     self._closing = True
+                    self.peer_marks.close()
                     return
                 self._last_write = loop.time()
                 self.batch_count += 1
@@ -208,6 +212,7 @@ class BatchedSend:
                 await asyncio.wait_for(asyncio.gather(self._task, return_exceptions=True), timeout)
             except asyncio.TimeoutError:  # wait_for has cancelled the task
                 logger.warning("BatchedSend to %s: flush timed out; dropping the rest", self._peer())
+        self.peer_marks.close()
         if self.comm is not None:
             await self.comm.close()
 
@@ -223,6 +228,7 @@ class BatchedSend:
         """Stop at once: drop the buffer and abort the comm."""
         self._closing = True
         self.buffer = []
+        self.peer_marks.close()
         if self._task is not None:
             self._task.cancel()
         if self.comm is not None:

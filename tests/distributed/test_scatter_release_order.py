@@ -159,3 +159,22 @@ def _async(fn):
         return fn()
 
     return call
+
+
+def test_release_worker_data_delayed_on_the_worker_stream_does_not_drop_the_new_copy(servers, c):
+    # The worker answers the scheduler's free-keys with a release-worker-data on its
+    # own stream; the update_data reply (another comm) must not overtake it, or the
+    # scheduler dropped the replica it had just recorded (LostScatteredData).
+    s, (a, b) = servers
+    value = f"value-{uuid.uuid4().hex}"
+    f = c.scatter(value, workers=[a.address])
+    key = f.key
+    assert f.result(timeout=5) == value
+    _slow_writes(a.stream.comm, "release-worker-data", 0.5)
+    del f  # free-keys to `a`; its release-worker-data back is held up 0.5 s
+    wait_until(lambda: key not in s.state.tasks and key not in a.data, timeout=5)
+    f2 = c.scatter(value, workers=[a.address])
+    assert f2.result(timeout=5) == value
+    time.sleep(0.7)  # the release-worker-data has arrived by now
+    assert _held_by(s, key) == [a.address]
+    assert c.gather(f2, errors="raise") == value

@@ -13,7 +13,10 @@ two hops waits for a marker (``shoal.distributed.batched``: ``BatchedSend.mark``
   arrive after the scatter and forget a key the client holds a fresh Future of);
 - each target worker gets a marker on the scheduler's stream to it, and its
   ``update_data`` waits for that one (an older ``free-keys`` of the key would
-  otherwise delete the new value on arrival).
+  otherwise delete the new value on arrival);
+- the worker's reply carries a marker of *its* stream, and the new copies are recorded
+  once that one is reached (the ``release-worker-data`` answering that ``free-keys``
+  would otherwise drop the copy just recorded).
 
 The placement is the least loaded running worker per value, largest values first;
 ``broadcast`` puts a copy on each target.
@@ -77,9 +80,11 @@ class ScattersData:
                 w = min(targets, key=load.__getitem__)
                 load[w] += int(nbytes.get(key, 0))
                 plan.setdefault(w, {})[key] = data[key]
-        await asyncio.gather(*(self.pool(w).update_data(data=d, report=False,
-                                                        stream_mark=self._mark_worker_stream(w))
-                               for w, d in plan.items()))  # fmt: skip
+        replies = await asyncio.gather(*(
+            self.pool(w).update_data(data=d, report=False, stream_mark=self._mark_worker_stream(w))
+            for w, d in plan.items()))  # fmt: skip
+        for w, reply in zip(plan, replies):  # what each worker sent before its reply comes first
+            await self._after_worker_mark(w, reply)
         who_has: dict = {}
         for w, d in plan.items():
             for key in d:
@@ -95,6 +100,16 @@ class ScattersData:
             raise CommClosedError(f"the stream of client {client} is gone: its request cannot be "
                                   "ordered after what it sent there")  # fmt: skip
         await marks.wait(mark, MARK_TIMEOUT)
+
+    async def _after_worker_mark(self, address: str, reply) -> None:
+        """Wait until the stream of worker ``address`` has delivered (and this scheduler
+        handled) what it sent before its ``update_data`` reply: the release-worker-data
+        answering an older free-keys of a key scattered again would otherwise arrive after
+        the new copy is recorded and drop it (``LostScatteredData``)."""
+        mark = reply.get("stream_mark") if isinstance(reply, dict) else None
+        stream = self.worker_streams.get(address)
+        if mark and stream is not None:
+            await stream.peer_marks.wait(mark, MARK_TIMEOUT)
 
     def _mark_worker_stream(self, address: str) -> int | None:
         """A marker on the stream to worker ``address``: its request waits until what was

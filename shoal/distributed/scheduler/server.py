@@ -320,8 +320,8 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             logger.warning("unknown op %r on the stream of worker %s", op, address)
             return None
 
-        try:
-            await self._consume(comm, translate)
+        try:  # (peer_marks: update_data replies wait for this stream: scattering.py)
+            await self._consume(comm, translate, stream.peer_marks)
         finally:
             if self.worker_streams.get(address) is stream:
                 del self.worker_streams[address]

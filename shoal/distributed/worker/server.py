@@ -439,15 +439,15 @@ class Worker(RunsPlugins, LogsEvents, KnowsCurrentTask, HoldsActors, AnswersIntr
             self._serving -= 1
 
     async def update_data(self, comm=None, data=None, report=True, stream_mark=None) -> dict:
-        """Store ``data`` (scattered values), after what the scheduler's stream carried
-        before ``stream_mark`` (a ``free-keys`` of a key scattered again: batched.py)."""
+        """Store ``data`` after what the scheduler's stream carried before ``stream_mark`` (a
+        free-keys); the reply's marker orders what this worker sent before it (batched.py)."""
         if stream_mark:
             await self.scheduler_marks.wait(stream_mark, timeout=30.0)
         values = {k: deserialize(v) if isinstance(v, Serialized) else v for k, v in (data or {}).items()}
         nbytes = {k: sizeof(v) for k, v in values.items()}
         self.handle(m.UpdateData(data=values, data_nbytes=nbytes, report=report,
                                  stimulus_id=_sid("update-data")))  # fmt: skip
-        return {"nbytes": nbytes}
+        return {"nbytes": nbytes, "stream_mark": self.stream.mark() if stream_mark else None}
 
     async def run(self, comm=None, function=None, args=None, kwargs=None):
         return await self._run_here(function, args, kwargs)
