@@ -137,3 +137,35 @@ def test_index_of_another_partitioning_is_refused(frames):
     pdf, df, pt, t = frames
     with pytest.raises(ValueError, match="shoal Index with frames split differently"):
         df.x.clear_divisions() + t.index
+
+
+def test_series_rename_of_the_index_starts_a_new_partitioning():
+    # new labels (i + 1) sit in the partitions of the old ones: pairing the renamed
+    # Series with its source partition by partition missed the labels at the cuts
+    pdf = _pdf(15)
+    df = dd.from_pandas(pdf, npartitions=3)
+    want = pdf.x.rename(lambda i: i + 1) - pdf.x
+    for src in (df.x, df.x.clear_divisions()):
+        tm.assert_series_equal(_sorted(src.rename(lambda i: i + 1) - src), want)
+    got = df.x.clear_divisions().rename(lambda i: i + 1, sorted_index=True) - df.x.clear_divisions()
+    tm.assert_series_equal(_sorted(got), want)
+
+
+def test_labels_repeated_in_both_frames_are_refused_not_crossed(tmp_path):
+    """read_csv numbers each partition's rows from 0: two frames read apart (other
+    tokens) share no partitioning, and their repeated labels would meet as a cartesian
+    product; refused with the way out, which pairs them as they are."""
+    pdf = pd.DataFrame({"x": np.arange(3000.0), "y": np.arange(3000) % 100})
+    pdf.to_csv(tmp_path / "d.csv", index=False)
+    df = dd.read_csv(str(tmp_path / "d.csv"), blocksize=20000)
+    b = dd.read_csv(str(tmp_path / "d.csv"), blocksize=20000, usecols=["y"])
+    assert df.npartitions > 1
+    for combine in (lambda: df.x + b[b.y > 50].y, lambda: df.assign(z=b.y),
+                    lambda: df.assign(z=df.shuffle(on="y").x)):
+        with pytest.raises(ValueError, match="align_dataframes=False"):
+            combine().compute()
+    paired = dd.map_partitions(lambda a, c: a.x + c.y, df, b, align_dataframes=False)
+    np.testing.assert_array_equal(paired.compute().to_numpy(), (pdf.x + pdf.y).to_numpy())
+    with pytest.raises(ValueError, match="different numbers of partitions"):
+        dd.map_partitions(lambda a, c: a.x + c.y, df, b.repartition(npartitions=1),
+                          align_dataframes=False)

@@ -378,8 +378,10 @@ class Series(_Statistics, _Frame):
         """A new name (scalar *index*), or new index labels (a function/dict/Series)."""
         if index is None or pd.api.types.is_scalar(index) or isinstance(index, tuple):
             return self._call("rename", index)
-        out = self._call("rename", index)
-        return out if sorted_index else out.clear_divisions()
+        from shoal.dataframe.partitioning import new_partitioning
+
+        out = self._call("rename", index)  # (new labels: no longer split like self)
+        return new_partitioning(out if sorted_index else out.clear_divisions())
 
     def value_counts(self, sort=True, ascending=False, dropna=True, normalize=False, split_every=None,
                      split_out=None):

@@ -33,7 +33,8 @@ import pandas as pd
 
 from shoal.dataframe.partitioning import align_on_index, co_partitioned, keep_partitioning
 
-__all__ = ["align_frames", "keep_partitioning", "scalars_as_series", "union_divisions"]
+__all__ = ["RepeatedLabelsRefused", "align_frames", "keep_partitioning", "scalars_as_series",
+           "union_divisions"]
 
 
 def union_divisions(frames) -> list:
@@ -45,15 +46,25 @@ def union_divisions(frames) -> list:
     return bounds * 2 if len(bounds) == 1 else bounds
 
 
-def align_frames(args, kwargs, frames):
+def align_frames(args, kwargs, frames, align=True):
     """``None`` when *frames* (combined partition by partition) already line up, else
-    ``(args, kwargs)`` with every one of them moved onto the union of the divisions
-    (all known) or hash-partitioned on the index (some unknown, split differently)."""
+    ``(args, kwargs, wrap)`` with every one of them moved onto the union of the divisions
+    (all known) or hash-partitioned on the index (some unknown, split differently), and
+    ``wrap(func)`` the partition function to use on them.  ``align=False``
+    (``map_partitions(..., align_dataframes=False)``, as in Dask): the caller vouches
+    that the frames are split alike; they are paired as they are."""
     from shoal.dataframe.core import _walk
     from shoal.dataframe.realign import repartition_divisions
 
     if len(frames) < 2:
         return None
+    if not align:
+        if len({f.npartitions for f in frames}) > 1:
+            raise ValueError("map_partitions(align_dataframes=False) pairs partitions as they "
+                             "are, but the frames have different numbers of partitions: "
+                             f"{sorted({f.npartitions for f in frames})}")
+        return None
+    wrap = _same
     first = frames[0]
     moved = {}
     if all(f.known_divisions for f in frames):
@@ -69,11 +80,54 @@ def align_frames(args, kwargs, frames):
     else:  # unknown divisions, split differently: equal labels must meet first
         unique = list({id(f): f for f in frames}.values())
         moved = {id(f): g for f, g in zip(unique, align_on_index(unique))}
+        wrap = RepeatedLabelsRefused
 
     def swap(obj):
         return moved.get(id(obj), obj)
 
-    return [_walk(a, swap) for a in args], {k: _walk(v, swap) for k, v in kwargs.items()}
+    return [_walk(a, swap) for a in args], {k: _walk(v, swap) for k, v in kwargs.items()}, wrap
+
+
+def _same(func):
+    return func
+
+
+class RepeatedLabelsRefused:
+    """A partition function over frames hash-partitioned on their index, which refuses a
+    label repeated in two or more of them.
+
+    Aligning by label pairs every row of a label in one frame with every row of it in the
+    other (pandas does so too).  With unknown divisions that is almost never meant: the
+    index of ``read_csv`` (and of ``reset_index``) numbers each partition's rows from 0,
+    so its labels repeat across partitions, and two such frames split differently would
+    meet as a cartesian product of their row numbers.  After the hash partitioning all
+    rows of a label share a partition, so the check is exact and local.  A label repeated
+    in one frame only meets single rows (many to one, as in pandas) and is allowed.
+    """
+
+    def __init__(self, func):
+        self.func = func
+        self.__name__ = getattr(func, "__name__", type(func).__name__)
+
+    def __call__(self, *args, **kwargs):
+        parts = []
+        for a in [*args, *kwargs.values()]:  # (one level of containers, as map_partitions)
+            inner = a.values() if type(a) is dict else a if type(a) in (list, tuple) else [a]
+            parts += [x for x in inner if isinstance(x, (pd.Series, pd.DataFrame))]
+        repeated = [set(p.index[p.index.duplicated()]) for p in parts if not p.index.is_unique]
+        if len(repeated) > 1:
+            both = set.intersection(*repeated) if len(repeated) == 2 else set().union(
+                *(a & b for i, a in enumerate(repeated) for b in repeated[i + 1:]))
+            if both:
+                raise ValueError(
+                    "cannot align frames of unknown, different partitionings on an index "
+                    f"whose labels repeat in both (e.g. {sorted(both, key=repr)[:3]}): "
+                    "read_csv numbers each partition's rows from 0, so pairing by label "
+                    "would pair every row with every row of the same number.  Give them a "
+                    "unique index first (set_index on a column), or, if they hold the same "
+                    "rows in the same partitions, combine them with "
+                    "dd.map_partitions(func, a, b, align_dataframes=False)")
+        return self.func(*args, **kwargs)
 
 
 def _series_if_scalar(func, name, dtype, *args, **kwargs):

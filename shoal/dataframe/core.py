@@ -503,13 +503,13 @@ def map_partitions(func, *args, meta=no_default, token=None, divisions=None,
                    clear_divisions=False, **kwargs):
     """Apply *func* to matching partitions of the frames in *args* / *kwargs*.
 
-    Frames are realigned first where their divisions differ (``alignment.py``;
-    one-partition reduction results, Scalars and Delayed values are passed whole
-    to every call).  ``meta`` describes the output -- a pandas object, ``{col:
-    dtype}``, ``(name, dtype)`` or a dtype/sample value for per-partition scalars
-    (which, as a Series meta too, make a Series with one value per partition) --
-    and is inferred from the inputs' metadata when omitted.
+    Frames split differently are realigned first (``alignment.py``; not with
+    ``align_dataframes=False``); one-partition reductions, Scalars and Delayed values go
+    whole to every call.  ``meta`` describes the output -- a pandas object, ``{col:
+    dtype}``, ``(name, dtype)`` or a dtype/sample value for per-partition scalars (as a
+    Series meta too: one value per partition) -- and is inferred when omitted.
     """
+    align = kwargs.pop("align_dataframes", True) is not False  # (False: pair them as they are)
     for option in _DASK_OPTIONS:
         kwargs.pop(option, None)
     found = _collections_in(args, kwargs)
@@ -518,9 +518,9 @@ def map_partitions(func, *args, meta=no_default, token=None, divisions=None,
     aligned = many or frames
     n = aligned[0].npartitions if aligned else 1
     from shoal.dataframe.alignment import align_frames, keep_partitioning, scalars_as_series
-    if moved := align_frames(args, kwargs, aligned):  # divisions differ (else it raises)
-        return map_partitions(func, *moved[0], meta=meta, token=token, divisions=divisions,
-                              clear_divisions=clear_divisions, **moved[1])
+    if moved := align_frames(args, kwargs, aligned, align):  # divisions differ (else it raises)
+        return map_partitions(moved[2](func), *moved[0], meta=meta, token=token,
+                              divisions=divisions, clear_divisions=clear_divisions, **moved[1])
     what = f"{token or _funcname(func)}"
     if meta is no_default:
         if any(isinstance(f, Delayed) for f in found):
