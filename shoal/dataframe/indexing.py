@@ -20,9 +20,9 @@ Differences from pandas, as in Dask:
 - ``loc[label]`` returns a frame of the matching rows (``pdf.loc[[label]]``),
   not a row Series or a scalar;
 - missing labels select nothing instead of raising ``KeyError``;
-- (not a difference: Dask sorts them) a list of labels comes back in the list's
-  order, as in pandas, repeated labels repeating their rows; unless the list is sorted (and divisions known), the rows
-  are gathered into one partition to be put in that order;
+- a list of labels comes back in the list's order as in pandas (Dask sorts it),
+  repeated labels repeating their rows, but unless the list is sorted and the
+  divisions known, its rows are gathered into one partition to be put in order;
 - boolean masks must be shoal Series partitioned like the frame.
 """
 
