@@ -280,3 +280,20 @@ def test_a_released_spilled_value_is_not_read_back_to_be_dropped(tmp_path, monke
     ws.handle(FreeKeys(keys=["x"], stimulus_id="free"))
     assert "x" not in data and ws.tasks == {}
     assert not [p for p in (tmp_path / "spill").rglob("*") if p.is_file()]
+
+
+def test_a_worker_removed_for_silence_leaves_no_death_reason_behind():
+    """The reason a nanny gave is used and dropped when the heartbeat timeout removes the
+    worker (a later worker at the same address inherited it)."""
+    from shoal.distributed._loop import get_runner
+
+    with config.set({"distributed.scheduler.worker-ttl": "1s"}), sync_cluster(nworkers=1) as (s, ws):
+        address = ws[0].address
+        s._death_reasons[address] = "terminated by its nanny for memory"
+        s.state.workers[address].last_seen -= 60
+        get_runner().sync(_call_soon, s._check_worker_ttl)
+        assert address not in s._death_reasons and address not in s.state.workers
+
+
+async def _call_soon(fn):
+    fn()

@@ -264,7 +264,8 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
                 stream = self.worker_streams.pop(ws.address, None)
                 if stream is not None:
                     stream.abort()
-                self.handle(m.RemoveWorker(ws.address, f"no heartbeat for {ttl:g} s"))
+                why = self._death_reasons.pop(ws.address, f"no heartbeat for {ttl:g} s")
+                self.handle(m.RemoveWorker(ws.address, why))
                 self.pool.remove(ws.address)
                 if ws.nanny:  # a hung worker (its event loop blocked): have it replaced
                     self._spawn(self._restart_silent(ws.nanny))
