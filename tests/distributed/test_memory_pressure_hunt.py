@@ -6,7 +6,6 @@ the nanny's restarts); each test names what went wrong before.
 
 from __future__ import annotations
 
-import itertools
 import os
 import pathlib
 
@@ -17,20 +16,7 @@ from shoal import config
 from shoal.distributed import Client, LocalCluster, wait
 from shoal.distributed.worker.spill import SpillBuffer
 from shoal.testing.cluster import sync_cluster, wait_until
-
-
-class Clock:
-    """A clock that ticks once per call: access order is exact."""
-
-    def __init__(self):
-        self.ticks = itertools.count(1)
-
-    def __call__(self):
-        return float(next(self.ticks))
-
-
-def size(value) -> int:
-    return len(value) if isinstance(value, bytes) else 10
+from tests.distributed.test_spill import Clock, size
 
 
 def files(directory: pathlib.Path) -> list:
