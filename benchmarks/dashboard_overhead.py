@@ -235,7 +235,10 @@ def measure(repeat: int, n: int, chromium: str, driver: str = "playwright",
     out = {name: [] for name in CONFIGS}
     out["workers"], out["framework"] = workers, framework
     kwargs = {"n_workers": workers, "threads_per_worker": 1, "processes": True}
-    with Client(dashboard_address=None, **kwargs) as plain, \
+    plain_kwargs = {"dashboard_address": None}
+    if framework == "dask":  # (its scheduler serves /metrics without a dashboard: on 8787)
+        plain_kwargs = {"dashboard_address": ":0", "scheduler_kwargs": {"dashboard": False}}
+    with Client(**plain_kwargs, **kwargs) as plain, \
             Client(dashboard_address=":0", **kwargs) as served, \
             Client(dashboard_address=":0", **kwargs) as watched, \
             _launcher(driver)(chromium) as browser:  # fmt: skip
