@@ -77,7 +77,7 @@ class KeepsDatasets:
                 self._drop_keys([k for k in old["keys"] if k not in set(keys)], holder_of(name))
 
     async def publish_get(self, comm=None, names=(), client=None, stream_mark=None) -> list:
-        if stream_mark and client in self.client_marks:  # (see the module docstring)
+        if stream_mark and client in self.client_streams:  # (see the module docstring)
             await self._after_client_mark(client, stream_mark)
         out = []
         for name in names:

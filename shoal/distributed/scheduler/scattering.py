@@ -95,11 +95,11 @@ class ScattersData:
     async def _after_client_mark(self, client: str, mark) -> None:
         """Wait until the stream of ``client`` has delivered (and this scheduler handled)
         everything it carried before marker ``mark``."""
-        marks = self.client_marks.get(client)
-        if marks is None:
+        stream = self.client_streams.get(client)
+        if stream is None:
             raise CommClosedError(f"the stream of client {client} is gone: its request cannot be "
                                   "ordered after what it sent there")  # fmt: skip
-        await marks.wait(mark, MARK_TIMEOUT)
+        await stream.peer_marks.wait(mark, MARK_TIMEOUT)
 
     async def _after_worker_mark(self, address: str, reply) -> None:
         """Wait until the stream of worker ``address`` has delivered (and this scheduler

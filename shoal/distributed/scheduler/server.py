@@ -123,7 +123,6 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
         self.plugins: dict = {}  # name -> (plugin, bus token)
         self.worker_streams: dict = {}  # address -> BatchedSend
         self.client_streams: dict = {}  # client id -> BatchedSend
-        self.client_marks: dict = {}  # client id -> StreamMarks of its stream (scatter waits)
         self.event_streams = EventStreams()  # subscribe_events streams (dashboards)
         #: made with the dashboard (dashboarding.py), else by the first get_task_stream
         self.task_stream: TaskStreamLog | None = None
@@ -366,14 +365,7 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
             pass
 
     async def register_client(self, comm, client, **_):
-        marks = self.client_marks[client] = StreamMarks(f"the stream of client {client}")
-        try:
-            await comm.write({"op": "stream-start", "scheduler": self.id, "time": time.time()})
-        except BaseException:
-            if self.client_marks.get(client) is marks:
-                del self.client_marks[client]
-            marks.close()
-            raise
+        await comm.write({"op": "stream-start", "scheduler": self.id, "time": time.time()})
         stream = BatchedSend()
         stream.start(comm)
         self.client_streams[client] = stream
@@ -387,12 +379,10 @@ class Scheduler(ServesDashboard, AnswersDiagnostics, RetiresWorkers, Coordinates
                 return _END
             return self.client_stream_op(client, msg)  # pubsub.py's, eventlog.py's; warns of others
 
-        try:
-            await self._consume(comm, translate, marks)
+        try:  # (peer_marks: scatter and get_dataset wait for this stream: scattering.py)
+            await self._consume(comm, translate, stream.peer_marks)
         finally:
-            marks.close()
-            if self.client_marks.get(client) is marks:
-                del self.client_marks[client]
+            stream.peer_marks.close()
             if self.client_streams.get(client) is stream:
                 del self.client_streams[client]
                 stream.abort()
